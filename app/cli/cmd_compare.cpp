@@ -1,0 +1,57 @@
+// `adaptis compare`: every built-in schedule on the same inputs, side by side.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/compare.h"
+#include "cli/inputs.h"
+#include "cli/report.h"
+
+namespace adaptis::cli {
+
+namespace {
+struct CompareArgs {
+  InputOptions in;
+  PlanOptions plan;
+  bool json = false;
+  bool gantt = false;
+  int width = 0;
+};
+}  // namespace
+
+void register_compare(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<CompareArgs>();
+  CLI::App* cmd = app.add_subcommand("compare", "Compare all built-in schedules on the same model and cluster");
+  add_input_options(cmd, args->in);
+  add_plan_options(cmd, args->plan, false);
+  cmd->add_flag("--json", args->json, "Machine-readable output");
+  cmd->add_flag("--gantt", args->gantt, "Draw the fastest plan's Gantt chart");
+  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
+  cmd->callback([args, &run] {
+    run = [args] {
+      Inputs in = load_inputs(args->in);
+      PlanRequest base = make_plan_request(args->plan, in);
+      std::vector<CompareRow> rows = compare_schedules(base, in);
+      if (args->json) {
+        std::cout << compare_json(rows).dump(2) << "\n";
+      } else {
+        std::cout << "model " << (in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "
+                  << in.cluster.num_devices() << " devices (" << in.cluster.name << "), " << base.microbatches
+                  << " micro-batches\n";
+        std::cout << compare_table(rows);
+        if (args->gantt) {
+          const CompareRow* best = fastest(rows);
+          if (best) {
+            TextGanttOptions g;
+            g.width = args->width > 0 ? args->width : terminal_width();
+            g.color = stdout_has_color();
+            std::cout << "\nfastest: " << best->name << "\n" << render_text_gantt(best->sim, g);
+          }
+        }
+      }
+      return fastest(rows) ? 0 : 2;
+    };
+  });
+}
+
+}  // namespace adaptis::cli

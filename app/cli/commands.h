@@ -1,0 +1,15 @@
+#pragma once
+// Each subcommand lives in its own file and registers itself on the root CLI11 app.
+// main.cpp calls every register_* function; a subcommand returns its process exit code.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace adaptis::cli {
+
+// The action to run once parsing succeeded; set by the chosen subcommand's callback.
+using Runner = std::function<int()>;
+
+void register_simulate(CLI::App& app, Runner& run);
+void register_compare(CLI::App& app, Runner& run);
+
+}  // namespace adaptis::cli

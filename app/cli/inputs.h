@@ -1,0 +1,48 @@
+#pragma once
+// Options shared by every subcommand that needs a model's costs, a cluster and a plan, and the
+// code that turns them into data. Subcommands add only what they need.
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "adaptis/model.h"
+#include "adaptis/planner.h"
+
+namespace adaptis::cli {
+
+struct InputOptions {
+  std::string model;    // model spec JSON -> analytical costs
+  std::string costs;    // cost file (ours or the AdaPtis authors' profile format)
+  std::string cluster;  // cluster JSON
+  int devices = 0;      // N x H100 when no cluster file
+  double comm_latency_ms = -1;
+  bool no_overlap = false;
+};
+
+struct Inputs {
+  CostTable costs;
+  Cluster cluster;
+  SimOptions sim;
+};
+
+void add_input_options(CLI::App* cmd, InputOptions& o);
+// Throws InputError with the flag/file at fault.
+Inputs load_inputs(const InputOptions& o);
+
+struct PlanOptions {
+  std::string schedule = "1f1b";
+  int microbatches = 8;
+  int stages_per_device = 0;
+  int group_size = 0;
+  std::string partition;
+  std::string placement;
+};
+
+void add_plan_options(CLI::App* cmd, PlanOptions& o, bool with_schedule = true);
+PlanRequest make_plan_request(const PlanOptions& o, const Inputs& in);
+
+// Terminal width for charts: $COLUMNS, the tty's width, or 100.
+int terminal_width();
+// Colour on when stdout is a terminal and NO_COLOR is unset.
+bool stdout_has_color();
+
+}  // namespace adaptis::cli

@@ -1,0 +1,107 @@
+#include "cli/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace adaptis::cli {
+
+std::string format_bytes(double b) {
+  char buf[32];
+  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
+  return buf;
+}
+
+nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
+  nlohmann::json j;
+  j["schedule"] = plan.name;
+  j["devices"] = plan.num_devices();
+  j["stages"] = plan.num_stages();
+  j["microbatches"] = plan.num_microbatches;
+  j["partition"] = plan.partition.sizes();
+  j["placement"] = plan.placement.device_stages;
+  j["ok"] = sim.ok;
+  if (!sim.ok) {
+    j["error"] = sim.error;
+    return j;
+  }
+  j["iteration_time_ms"] = sim.iteration_ms;
+  j["bubble_ratio"] = sim.bubble_ratio;
+  j["oom"] = sim.oom;
+  nlohmann::json devs = nlohmann::json::array();
+  for (size_t d = 0; d < sim.devices.size(); ++d) {
+    const DeviceStats& s = sim.devices[d];
+    devs.push_back({{"device", d},
+                    {"busy_ms", s.busy_ms},
+                    {"bubble_ms", s.bubble_ms},
+                    {"warmup_bubble_ms", s.warmup_bubble_ms},
+                    {"inbetween_bubble_ms", s.inbetween_bubble_ms},
+                    {"cooldown_bubble_ms", s.cooldown_bubble_ms},
+                    {"static_memory_bytes", s.static_bytes},
+                    {"peak_activation_bytes", s.peak_activation_bytes},
+                    {"peak_memory_bytes", s.peak_memory_bytes},
+                    {"memory_limit_bytes", s.memory_limit_bytes},
+                    {"send_bytes", s.send_bytes},
+                    {"oom", s.oom}});
+  }
+  j["per_device"] = std::move(devs);
+  return j;
+}
+
+std::string simulation_table(const Plan& plan, const SimResult& sim) {
+  std::ostringstream os;
+  char buf[256];
+  os << "plan " << plan.name << ": " << plan.num_devices() << " devices, " << plan.num_stages() << " stages, "
+     << plan.num_microbatches << " micro-batches, partition " << format_partition(plan.partition) << ", placement "
+     << format_placement(plan.placement) << "\n";
+  if (!sim.ok) {
+    os << sim.error << "\n";
+    return os.str();
+  }
+  std::snprintf(buf, sizeof buf, "iteration %.3f ms, bubble %.2f%%%s\n", sim.iteration_ms, 100 * sim.bubble_ratio,
+                sim.oom ? ", OUT OF MEMORY on at least one device" : "");
+  os << buf;
+  std::snprintf(buf, sizeof buf, "%-6s %11s %11s %10s %10s %10s %12s %12s %s\n", "device", "busy ms", "bubble ms",
+                "warm-up", "between", "cool-down", "peak mem", "limit", "");
+  os << buf;
+  for (size_t d = 0; d < sim.devices.size(); ++d) {
+    const DeviceStats& s = sim.devices[d];
+    std::snprintf(buf, sizeof buf, "%-6zu %11.3f %11.3f %10.3f %10.3f %10.3f %12s %12s %s\n", d, s.busy_ms,
+                  s.bubble_ms, s.warmup_bubble_ms, s.inbetween_bubble_ms, s.cooldown_bubble_ms,
+                  format_bytes(s.peak_memory_bytes).c_str(), format_bytes(s.memory_limit_bytes).c_str(),
+                  s.oom ? "OOM" : "");
+    os << buf;
+  }
+  return os.str();
+}
+
+std::string gaps_table(const SimResult& sim, size_t limit) {
+  std::vector<const Gap*> g;
+  for (const auto& x : sim.gaps) g.push_back(&x);
+  std::stable_sort(g.begin(), g.end(), [](const Gap* a, const Gap* b) { return a->end - a->start > b->end - b->start; });
+  std::ostringstream os;
+  char buf[320];
+  os << "largest idle gaps and why:\n";
+  for (size_t i = 0; i < g.size() && i < limit; ++i) {
+    const Gap& x = *g[i];
+    if (x.cause == GapCause::Drain) {
+      std::snprintf(buf, sizeof buf, "  d%-3d %10.3f..%-10.3f %8.3f ms %-10s done; waits for the other devices\n",
+                    x.device, x.start, x.end, x.end - x.start, bubble_phase_name(x.phase));
+    } else {
+      std::snprintf(buf, sizeof buf,
+                    "  d%-3d %10.3f..%-10.3f %8.3f ms %-10s '%s' waits for %s on d%d (done %.3f, arrives %.3f)\n",
+                    x.device, x.start, x.end, x.end - x.start, bubble_phase_name(x.phase), to_string(x.waiting).c_str(),
+                    to_string(x.producer).c_str(), x.producer_device, x.producer_end, x.arrival);
+    }
+    os << buf;
+  }
+  return os.str();
+}
+
+}  // namespace adaptis::cli

@@ -1,0 +1,22 @@
+#pragma once
+// Human and machine-readable reports of a simulated plan.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "adaptis/planner.h"
+
+namespace adaptis::cli {
+
+// The --json document of `simulate`: iteration_time_ms, bubble_ratio, oom, plan, and per device
+// busy_ms, bubble_ms (+ warm-up/in-between/cool-down), peak_memory_bytes, memory_limit_bytes, oom.
+nlohmann::json simulation_json(const Plan& plan, const SimResult& sim);
+
+// A text table: one line per device plus the totals.
+std::string simulation_table(const Plan& plan, const SimResult& sim);
+
+// Idle gaps with their causes, largest first (at most `limit`).
+std::string gaps_table(const SimResult& sim, size_t limit);
+
+std::string format_bytes(double bytes);
+
+}  // namespace adaptis::cli

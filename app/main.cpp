@@ -1,0 +1,31 @@
+// adaptis: pipeline-parallel plan explorer, optimizer and executor.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "adaptis/model/error.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"adaptis: partition, placement and schedule planning for pipeline-parallel training"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "adaptis 0.1.0");
+  adaptis::cli::Runner run;
+  adaptis::cli::register_simulate(app, run);
+  adaptis::cli::register_compare(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run ? run() : 0;
+  } catch (const adaptis::InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\n";
+    return 70;
+  }
+}

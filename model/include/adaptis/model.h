@@ -1,0 +1,6 @@
+#pragma once
+// Public interface of the model library: model specs, clusters and per-layer costs.
+#include "adaptis/model/cluster.h"
+#include "adaptis/model/cost_table.h"
+#include "adaptis/model/error.h"
+#include "adaptis/model/json_file.h"

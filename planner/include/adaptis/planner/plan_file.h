@@ -1,0 +1,28 @@
+#pragma once
+// adaptis' own plan file (JSON): partition, placement and per-device action lists, so any plan
+// (built-in, optimized, edited, imported) can be saved, reloaded, simulated and executed.
+//
+//   {"format": "adaptis-plan/1", "name": "1f1b", "microbatches": 8,
+//    "partition": [14, 14, 14, 14], "placement": [[0], [1], [2], [3]],
+//    "schedule": [["F0.0", "F0.1", "BW0.0", ...], ...], "meta": {...}}
+//
+// Actions are "<op><stage>.<mb>" with op F, B, W or BW; a leading '&' marks an action overlapped
+// with the previous one (DualPipe F&B pairs).
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "adaptis/planner/plan.h"
+
+namespace adaptis {
+
+std::string format_action(const Action& a);                          // "F3.1", "&B2.0"
+Action parse_action(const std::string& text, const std::string& where);  // InputError on bad text
+
+nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta = nlohmann::json::object());
+// `origin` names the file in errors. Checks structure only; use validate_plan for semantics.
+Plan plan_from_json(const nlohmann::json& j, const std::string& origin);
+
+void save_plan_file(const Plan& plan, const std::string& path, const nlohmann::json& meta = nlohmann::json::object());
+Plan load_plan_file(const std::string& path);
+
+}  // namespace adaptis

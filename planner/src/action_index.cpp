@@ -1,0 +1,92 @@
+#include "action_index.h"
+
+#include "adaptis/model/error.h"
+
+namespace adaptis {
+
+int ActionIndex::find(Op op, int stage, int mb) const {
+  if (stage < 0 || stage >= S_ || mb < 0 || mb >= m_) return -1;
+  return where_[key(op, stage, mb)];
+}
+
+ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.num_stages()) {
+  const int D = plan.num_devices();
+  if (m_ < 1) throw InputError("plan: num_microbatches must be >= 1");
+  if (S_ < 1) throw InputError("plan: the partition has no stages");
+  if (static_cast<int>(plan.schedule.size()) != D)
+    throw InputError("plan: placement has " + std::to_string(D) + " devices but the schedule has " +
+                     std::to_string(plan.schedule.size()) + " device lists");
+  std::vector<int> stage_dev(S_, -1);
+  for (int d = 0; d < D; ++d)
+    for (int s : plan.placement.device_stages[d]) {
+      if (s < 0 || s >= S_)
+        throw InputError("plan: device " + std::to_string(d) + " holds stage " + std::to_string(s) +
+                         " but the partition has stages 0.." + std::to_string(S_ - 1));
+      if (stage_dev[s] >= 0)
+        throw InputError("plan: stage " + std::to_string(s) + " is placed on both device " +
+                         std::to_string(stage_dev[s]) + " and device " + std::to_string(d));
+      stage_dev[s] = d;
+    }
+  for (int s = 0; s < S_; ++s)
+    if (stage_dev[s] < 0) throw InputError("plan: stage " + std::to_string(s) + " is not placed on any device");
+
+  offset_.assign(D + 1, 0);
+  for (int d = 0; d < D; ++d) offset_[d + 1] = offset_[d] + static_cast<int>(plan.schedule[d].size());
+  actions_.reserve(offset_[D]);
+  device_of_.reserve(offset_[D]);
+  where_.assign(static_cast<size_t>(S_) * m_ * kNumOps, -1);
+  for (int d = 0; d < D; ++d) {
+    for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
+      const Action& a = plan.schedule[d][i];
+      std::string at = "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" +
+                       to_string(a) + "'";
+      if (a.stage < 0 || a.stage >= S_) throw InputError(at + ": stage out of range 0.." + std::to_string(S_ - 1));
+      if (a.mb < 0 || a.mb >= m_)
+        throw InputError(at + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
+      if (stage_dev[a.stage] != d)
+        throw InputError(at + ": stage " + std::to_string(a.stage) + " is placed on device " +
+                         std::to_string(stage_dev[a.stage]) + ", not this one");
+      if (a.overlap_prev && i == 0) throw InputError(at + ": an overlapped action needs a previous action");
+      int k = key(a.op, a.stage, a.mb);
+      if (where_[k] >= 0) throw InputError(at + ": the same action appears twice");
+      where_[k] = static_cast<int>(actions_.size());
+      actions_.push_back(a);
+      device_of_.push_back(d);
+    }
+  }
+
+  // Dependencies: F(s) <- F(s-1); B/BW(s) <- F(s) and the input-grad producer of s+1; W(s) <- B(s).
+  const int n = static_cast<int>(actions_.size());
+  dep_off_.assign(n + 1, 0);
+  consumers_.assign(n, {});
+  auto grad_producer = [&](int s, int mb) {
+    int g = find(Op::B, s, mb);
+    return g >= 0 ? g : find(Op::BW, s, mb);
+  };
+  for (int g = 0; g < n; ++g) {
+    const Action& a = actions_[g];
+    auto need = [&](int p, const char* what) {
+      if (p < 0)
+        throw InputError("plan: device " + std::to_string(device_of_[g]) + " runs '" + to_string(a) + "' but " +
+                         what + " is in no device's list");
+      deps_.push_back(p);
+      consumers_[p].push_back(g);
+    };
+    switch (a.op) {
+      case Op::F:
+        if (a.stage > 0) need(find(Op::F, a.stage - 1, a.mb), "the forward of the previous stage");
+        break;
+      case Op::B:
+      case Op::BW:
+        need(find(Op::F, a.stage, a.mb), "its own forward");
+        if (a.stage + 1 < S_) need(grad_producer(a.stage + 1, a.mb), "the backward (B or BW) of the next stage");
+        break;
+      case Op::W:
+        need(find(Op::B, a.stage, a.mb), "its input-gradient backward B");
+        break;
+    }
+    dep_off_[g + 1] = static_cast<int>(deps_.size());
+  }
+}
+
+}  // namespace adaptis

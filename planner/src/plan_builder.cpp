@@ -1,0 +1,129 @@
+#include "adaptis/planner/plan_builder.h"
+
+#include <sstream>
+
+#include "adaptis/model/error.h"
+#include "adaptis/planner/validator.h"
+
+namespace adaptis {
+
+namespace {
+
+int parse_int(const std::string& tok, const std::string& flag, const std::string& text) {
+  size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(tok, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (tok.empty() || used != tok.size())
+    throw InputError(flag + ": '" + text + "': '" + tok + "' is not an integer");
+  return v;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+}  // namespace
+
+std::vector<int> parse_partition(const std::string& text, const std::string& flag) {
+  std::vector<int> sizes;
+  for (const auto& tok : split(text, ',')) {
+    int v = parse_int(tok, flag, text);
+    if (v < 1) throw InputError(flag + ": '" + text + "': every stage needs at least one layer, got " + tok);
+    sizes.push_back(v);
+  }
+  return sizes;
+}
+
+Placement parse_placement(const std::string& text, int devices, int v, const std::string& flag) {
+  if (text == "sequential") return sequential_placement(devices);
+  if (text == "looped" || text == "interleaved") return looped_placement(devices, v);
+  if (text == "v") return v_placement(devices);
+  if (text == "wave") return wave_placement(devices, v);
+  Placement pl;
+  for (const auto& dev : split(text, '|')) {
+    std::vector<int> stages;
+    if (!dev.empty())
+      for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, flag, text));
+    pl.device_stages.push_back(stages);
+  }
+  return pl;
+}
+
+std::string format_placement(const Placement& placement) {
+  std::ostringstream os;
+  for (int d = 0; d < placement.num_devices(); ++d) {
+    if (d) os << '|';
+    for (size_t k = 0; k < placement.device_stages[d].size(); ++k)
+      os << (k ? "," : "") << placement.device_stages[d][k];
+  }
+  return os.str();
+}
+
+std::string format_partition(const Partition& partition) {
+  std::ostringstream os;
+  for (int s = 0; s < partition.num_stages(); ++s) os << (s ? "," : "") << partition.stage_size(s);
+  return os.str();
+}
+
+Plan build_plan(const PlanRequest& req, int num_layers) {
+  ScheduleKind kind = parse_schedule_kind(req.schedule);
+  ScheduleOptions so;
+  so.devices = req.devices;
+  so.microbatches = req.microbatches;
+  so.stages_per_device = req.stages_per_device;
+  so.group_size = req.group_size;
+  Plan plan = generate_schedule(kind, so);
+  const int S = plan.placement.num_stages();
+
+  if (req.partition.empty()) {
+    plan.partition = even_partition(num_layers, S);
+  } else {
+    if (static_cast<int>(req.partition.size()) != S)
+      throw InputError("--partition: gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
+                       req.schedule + "' on " + std::to_string(req.devices) + " devices has " + std::to_string(S) +
+                       " stages");
+    plan.partition = Partition::from_sizes(req.partition);
+    if (plan.partition.num_layers() != num_layers)
+      throw InputError("--partition: stage sizes add up to " + std::to_string(plan.partition.num_layers()) +
+                       " layers but the model has " + std::to_string(num_layers));
+  }
+
+  if (!req.placement.empty()) {
+    Placement custom = parse_placement(req.placement, req.devices, S / std::max(1, req.devices));
+    if (custom.num_devices() != plan.num_devices())
+      throw InputError("--placement: lists " + std::to_string(custom.num_devices()) + " devices but the plan has " +
+                       std::to_string(plan.num_devices()));
+    for (int d = 0; d < custom.num_devices(); ++d)
+      if (custom.device_stages[d].size() != plan.placement.device_stages[d].size())
+        throw InputError("--placement: device " + std::to_string(d) + " holds " +
+                         std::to_string(custom.device_stages[d].size()) + " stages but schedule '" + req.schedule +
+                         "' gives it " + std::to_string(plan.placement.device_stages[d].size()));
+    // Map each device's k-th local chunk to the stage the custom placement lists at k.
+    std::vector<int> remap(S, -1);
+    for (int d = 0; d < custom.num_devices(); ++d)
+      for (size_t k = 0; k < custom.device_stages[d].size(); ++k)
+        remap[plan.placement.device_stages[d][k]] = custom.device_stages[d][k];
+    for (auto& list : plan.schedule)
+      for (auto& a : list) a.stage = remap[a.stage];
+    plan.placement = custom;
+  }
+  require_valid_plan(plan, num_layers, "plan '" + plan.name + "'");
+  return plan;
+}
+
+}  // namespace adaptis

@@ -1,0 +1,34 @@
+#include "adaptis/planner/stage_costs.h"
+
+#include "adaptis/model/error.h"
+
+namespace adaptis {
+
+std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& partition) {
+  if (partition.num_stages() < 1) throw InputError("partition: no stages");
+  if (partition.bounds.front() != 0 || partition.num_layers() != costs.num_layers())
+    throw InputError("partition: covers layers [" + std::to_string(partition.bounds.front()) + ", " +
+                     std::to_string(partition.num_layers()) + ") but the model has " +
+                     std::to_string(costs.num_layers()) + " layers");
+  std::vector<StageCost> out(partition.num_stages());
+  for (int s = 0; s < partition.num_stages(); ++s) {
+    if (partition.stage_size(s) < 1)
+      throw InputError("partition: stage " + std::to_string(s) + " has no layers");
+    StageCost& c = out[s];
+    for (int l = partition.bounds[s]; l < partition.bounds[s + 1]; ++l) {
+      const LayerCost& lc = costs.layers[l];
+      c.f_ms += lc.f_ms;
+      c.b_ms += lc.b_ms;
+      c.w_ms += lc.w_ms;
+      c.state_bytes += lc.state_bytes;
+      c.param_bytes += lc.param_bytes;
+      c.act_b_bytes += lc.act_b_bytes;
+      c.act_w_bytes += lc.act_w_bytes;
+    }
+    c.out_bytes = costs.layers[partition.bounds[s + 1] - 1].out_bytes;
+    c.in_bytes = partition.bounds[s] > 0 ? costs.layers[partition.bounds[s] - 1].out_bytes : 0.0;
+  }
+  return out;
+}
+
+}  // namespace adaptis

@@ -1,0 +1,109 @@
+#include "adaptis/planner/validator.h"
+
+#include <map>
+#include <tuple>
+
+#include "adaptis/model/cluster.h"
+#include "adaptis/model/error.h"
+#include "adaptis/planner/simulator.h"
+
+namespace adaptis {
+
+std::string ValidationReport::message() const {
+  std::string out;
+  for (const auto& e : errors) out += (out.empty() ? "" : "\n") + e;
+  return out;
+}
+
+ValidationReport validate_plan(const Plan& plan, int num_layers) {
+  ValidationReport r;
+  auto err = [&](std::string s) { r.errors.push_back(std::move(s)); };
+  const Partition& part = plan.partition;
+  const int S = part.num_stages(), D = plan.num_devices(), m = plan.num_microbatches;
+
+  if (S < 1) err("partition: no stages");
+  if (m < 1) err("plan: num_microbatches must be >= 1, got " + std::to_string(m));
+  if (D < 1) err("placement: no devices");
+  if (S >= 1) {
+    if (part.bounds.front() != 0) err("partition: must start at layer 0, starts at " + std::to_string(part.bounds.front()));
+    if (num_layers >= 0 && part.num_layers() != num_layers)
+      err("partition: covers " + std::to_string(part.num_layers()) + " layers but the model has " +
+          std::to_string(num_layers) + " (sizes must add up to the layer count)");
+    for (int s = 0; s < S; ++s)
+      if (part.stage_size(s) < 1) err("partition: stage " + std::to_string(s) + " has " + std::to_string(part.stage_size(s)) + " layers; every stage needs at least one");
+  }
+  std::vector<int> placed(std::max(S, 0), 0);
+  for (int d = 0; d < D; ++d)
+    for (int s : plan.placement.device_stages[d]) {
+      if (s < 0 || s >= S) err("placement: device " + std::to_string(d) + " holds stage " + std::to_string(s) + " which does not exist (stages 0.." + std::to_string(S - 1) + ")");
+      else ++placed[s];
+    }
+  for (int s = 0; s < S; ++s)
+    if (placed[s] != 1) err("placement: stage " + std::to_string(s) + " is placed on " + std::to_string(placed[s]) + " devices; it must be on exactly one");
+  if (static_cast<int>(plan.schedule.size()) != D) {
+    err("schedule: has " + std::to_string(plan.schedule.size()) + " device lists but the placement has " + std::to_string(D) + " devices");
+    return r;
+  }
+  if (!r.ok()) return r;
+
+  std::vector<int> stage_dev = plan.placement.stage_device();
+  // Per (stage, mb): counts and positions of each op.
+  struct Seen { int count[kNumOps] = {0, 0, 0, 0}; int pos[kNumOps] = {-1, -1, -1, -1}; };
+  std::vector<Seen> seen(static_cast<size_t>(S) * m);
+  for (int d = 0; d < D; ++d) {
+    for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
+      const Action& a = plan.schedule[d][i];
+      std::string at = "schedule: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'";
+      if (a.stage < 0 || a.stage >= S) { err(at + ": stage out of range 0.." + std::to_string(S - 1)); continue; }
+      if (a.mb < 0 || a.mb >= m) { err(at + ": micro-batch out of range 0.." + std::to_string(m - 1)); continue; }
+      if (stage_dev[a.stage] != d) err(at + ": stage " + std::to_string(a.stage) + " is placed on device " + std::to_string(stage_dev[a.stage]));
+      if (a.overlap_prev && i == 0) err(at + ": marked overlapped but has no previous action");
+      Seen& sn = seen[static_cast<size_t>(a.stage) * m + a.mb];
+      int o = static_cast<int>(a.op);
+      if (++sn.count[o] == 1) sn.pos[o] = static_cast<int>(i);
+    }
+  }
+  if (!r.ok()) return r;
+  for (int s = 0; s < S; ++s)
+    for (int mb = 0; mb < m; ++mb) {
+      const Seen& sn = seen[static_cast<size_t>(s) * m + mb];
+      std::string at = "schedule: stage " + std::to_string(s) + " mb " + std::to_string(mb);
+      int f = sn.count[0], b = sn.count[1], w = sn.count[2], bw = sn.count[3];
+      if (f != 1) err(at + ": has " + std::to_string(f) + " F actions, needs exactly 1");
+      if (bw > 1 || b > 1 || w > 1) err(at + ": a backward action is repeated");
+      if (bw == 1 && (b || w)) err(at + ": has both BW and split B/W");
+      if (bw == 0 && (b != 1 || w != 1)) err(at + ": is missing its backward (needs BW, or B and W)");
+      // Same device for all ops of a stage, so positions compare directly.
+      if (f == 1) {
+        int pf = sn.pos[0];
+        if (b == 1 && sn.pos[1] < pf) err(at + ": B comes before its F");
+        if (bw == 1 && sn.pos[3] < pf) err(at + ": BW comes before its F");
+        if (b == 1 && w == 1 && sn.pos[2] < sn.pos[1]) err(at + ": W comes before its B");
+      }
+    }
+  if (!r.ok()) return r;
+
+  // Deadlock check on the send/recv order: simulate with unit costs and no latency. The orders are
+  // static, so any cost vector exposes the same cycles.
+  try {
+    std::vector<StageCost> unit(S);
+    for (auto& c : unit) c.f_ms = c.b_ms = c.w_ms = 1.0;
+    Cluster cl = make_uniform_cluster(D);
+    SimOptions opt;
+    opt.comm_latency_ms = 0;
+    opt.record_gaps = false;
+    opt.record_memory_timeline = false;
+    SimResult sr = simulate_stages(plan, unit, cl, opt);
+    if (!sr.ok) err(sr.error);
+  } catch (const InputError& e) {
+    err(e.what());
+  }
+  return r;
+}
+
+void require_valid_plan(const Plan& plan, int num_layers, const std::string& origin) {
+  ValidationReport r = validate_plan(plan, num_layers);
+  if (!r.ok()) throw InputError(origin + ": invalid plan:\n" + r.message());
+}
+
+}  // namespace adaptis
