@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   adaptis::cli::Runner run;
   adaptis::cli::register_simulate(app, run);
   adaptis::cli::register_compare(app, run);
+  adaptis::cli::register_schedules(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

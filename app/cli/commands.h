@@ -11,5 +11,6 @@ using Runner = std::function<int()>;
 
 void register_simulate(CLI::App& app, Runner& run);
 void register_compare(CLI::App& app, Runner& run);
+void register_schedules(CLI::App& app, Runner& run);
 
 }  // namespace adaptis::cli

@@ -58,7 +58,7 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   // Dependencies: F(s) <- F(s-1); B/BW(s) <- F(s) and the input-grad producer of s+1; W(s) <- B(s).
   const int n = static_cast<int>(actions_.size());
   dep_off_.assign(n + 1, 0);
-  consumers_.assign(n, {});
+  deps_.reserve(static_cast<size_t>(n) * 2);
   auto grad_producer = [&](int s, int mb) {
     int g = find(Op::B, s, mb);
     return g >= 0 ? g : find(Op::BW, s, mb);
@@ -70,7 +70,6 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
         throw InputError("plan: device " + std::to_string(device_of_[g]) + " runs '" + to_string(a) + "' but " +
                          what + " is in no device's list");
       deps_.push_back(p);
-      consumers_[p].push_back(g);
     };
     switch (a.op) {
       case Op::F:
@@ -87,6 +86,14 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
     }
     dep_off_[g + 1] = static_cast<int>(deps_.size());
   }
+  // Invert the producer lists into consumer lists (CSR, consumers in action order).
+  cons_off_.assign(n + 1, 0);
+  for (int p : deps_) ++cons_off_[p + 1];
+  for (int g = 0; g < n; ++g) cons_off_[g + 1] += cons_off_[g];
+  cons_.resize(deps_.size());
+  std::vector<int> fill(cons_off_.begin(), cons_off_.end() - 1);
+  for (int g = 0; g < n; ++g)
+    for (int k = dep_off_[g]; k < dep_off_[g + 1]; ++k) cons_[fill[deps_[k]]++] = g;
 }
 
 }  // namespace adaptis

@@ -2,6 +2,7 @@
 // Flat, indexed view of a Plan's actions with their dependency edges, shared by the simulator and
 // the validator. Building it checks the plan's structure and throws InputError naming the first
 // problem found (use validate_plan for the full list).
+#include <span>
 #include <vector>
 
 #include "adaptis/planner/plan.h"
@@ -18,10 +19,12 @@ class ActionIndex {
   int device_size(int d) const { return offset_[d + 1] - offset_[d]; }
   int global(int d, int i) const { return offset_[d] + i; }
   // Producers this action waits for (other than the previous action on its device).
-  std::vector<int> deps(int g) const {
-    return std::vector<int>(deps_.begin() + dep_off_[g], deps_.begin() + dep_off_[g + 1]);
+  std::span<const int> deps(int g) const {
+    return std::span<const int>(deps_.data() + dep_off_[g], deps_.data() + dep_off_[g + 1]);
   }
-  const std::vector<int>& consumers(int g) const { return consumers_[g]; }
+  std::span<const int> consumers(int g) const {
+    return std::span<const int>(cons_.data() + cons_off_[g], cons_.data() + cons_off_[g + 1]);
+  }
   // Global index of (op, stage, mb), or -1 when no device runs it.
   int find(Op op, int stage, int mb) const;
 
@@ -33,8 +36,8 @@ class ActionIndex {
   std::vector<int> device_of_;
   std::vector<int> offset_;
   std::vector<int> where_;  // key -> global index
-  std::vector<int> dep_off_, deps_;
-  std::vector<std::vector<int>> consumers_;
+  std::vector<int> dep_off_, deps_;    // CSR: producers of each action
+  std::vector<int> cons_off_, cons_;   // CSR: consumers of each action
 };
 
 }  // namespace adaptis

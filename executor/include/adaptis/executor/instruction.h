@@ -1,0 +1,80 @@
+#pragma once
+// The executor's instruction IR: what one device thread actually does, in order. A Plan's per-device
+// action lists say only which compute runs when; the lowering pass (lowering.h) adds the point-to-point
+// traffic between devices as explicit SEND / POST_RECV / WAIT_RECV instructions, so the runtime is a
+// plain interpreter and the static checker can prove the lists cannot deadlock before any thread starts.
+//
+// A message is named by (tensor kind, producing stage, micro-batch):
+//   Activation(s, mb) = output of F(s, mb), the input of F(s+1, mb);
+//   Gradient(s, mb)   = gradient of stage s's input, made by B/BW(s, mb), consumed by B/BW(s-1, mb).
+// Sender and receiver derive the same name without negotiation, so the tag alone matches a send with its
+// receive (the "(kind, stage, mb)" tags of PyTorch pipelining's SEND_F/RECV_F/SEND_B/RECV_B).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "adaptis/planner/plan.h"
+
+namespace adaptis::exec {
+
+enum class InstrKind : uint8_t {
+  Compute,   // run F / B / W / BW of (stage, mb)
+  Send,      // hand a tensor to `peer` (non-blocking: the transport owns a copy when it returns)
+  PostRecv,  // announce a receive from `peer` early, so the transfer can land while we compute
+  WaitRecv,  // block until the posted receive has completed (placed just before its consumer)
+};
+const char* instr_kind_name(InstrKind k);  // "COMPUTE", "SEND", "RECV", "WAIT"
+
+enum class TensorKind : uint8_t { Activation, Gradient };
+const char* tensor_kind_name(TensorKind k);  // "act", "grad"
+
+// Name of a message or of a tensor held in a device's local store.
+struct TensorTag {
+  TensorKind kind = TensorKind::Activation;
+  int32_t stage = 0;  // the producing stage
+  int32_t mb = 0;
+
+  bool operator==(const TensorTag& o) const { return kind == o.kind && stage == o.stage && mb == o.mb; }
+  bool operator<(const TensorTag& o) const {
+    if (kind != o.kind) return kind < o.kind;
+    if (stage != o.stage) return stage < o.stage;
+    return mb < o.mb;
+  }
+};
+std::string to_string(const TensorTag& t);  // "act s2 mb1"
+
+struct Instruction {
+  InstrKind kind = InstrKind::Compute;
+  Op op = Op::F;            // Compute only
+  TensorTag tensor;         // Send / PostRecv / WaitRecv: the message
+  int32_t stage = 0;        // Compute: its stage (for comm instructions: tensor.stage)
+  int32_t mb = 0;           // Compute: its micro-batch (for comm instructions: tensor.mb)
+  int32_t peer = -1;        // Send: destination device; PostRecv/WaitRecv: source device
+  bool overlap_prev = false;  // Compute: second half of an overlapped pair (DualPipe F&B)
+
+  static Instruction compute(const Action& a);
+  static Instruction send(const TensorTag& t, int to);
+  static Instruction post_recv(const TensorTag& t, int from);
+  static Instruction wait_recv(const TensorTag& t, int from);
+
+  // "F s2 mb1", "&B s3 mb0", "SEND act s2 mb1 -> d3", "RECV grad s3 mb0 <- d2", "WAIT grad s3 mb0 <- d2".
+  std::string to_string() const;
+  // Short name of what it does, as recorded in the run store: "F", "B", "W", "BW", "SEND", "RECV", "WAIT".
+  const char* kind_name() const;
+};
+
+// Everything a device-thread runtime needs: where stages live, which layers they hold, and each device's
+// instruction list. Produced by lower_plan; tests also write programs by hand (e.g. deadlocking ones).
+struct Program {
+  int num_microbatches = 0;
+  std::vector<int> stage_bounds;  // stage s holds layers [stage_bounds[s], stage_bounds[s+1])
+  std::vector<int> stage_device;  // stage -> device
+  std::vector<std::vector<int>> device_stages;  // device -> stages it holds, in local order
+  std::vector<std::vector<Instruction>> devices;  // per device, in execution order
+
+  int num_devices() const { return static_cast<int>(devices.size()); }
+  int num_stages() const { return static_cast<int>(stage_device.size()); }
+  size_t num_instructions() const;
+};
+
+}  // namespace adaptis::exec

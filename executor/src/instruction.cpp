@@ -1,0 +1,70 @@
+#include "adaptis/executor/instruction.h"
+
+namespace adaptis::exec {
+
+const char* instr_kind_name(InstrKind k) {
+  switch (k) {
+    case InstrKind::Compute: return "COMPUTE";
+    case InstrKind::Send: return "SEND";
+    case InstrKind::PostRecv: return "RECV";
+    case InstrKind::WaitRecv: return "WAIT";
+  }
+  return "?";
+}
+
+const char* tensor_kind_name(TensorKind k) { return k == TensorKind::Activation ? "act" : "grad"; }
+
+std::string to_string(const TensorTag& t) {
+  return std::string(tensor_kind_name(t.kind)) + " s" + std::to_string(t.stage) + " mb" + std::to_string(t.mb);
+}
+
+Instruction Instruction::compute(const Action& a) {
+  Instruction i;
+  i.kind = InstrKind::Compute;
+  i.op = a.op;
+  i.stage = a.stage;
+  i.mb = a.mb;
+  i.overlap_prev = a.overlap_prev;
+  return i;
+}
+
+static Instruction comm(InstrKind k, const TensorTag& t, int peer) {
+  Instruction i;
+  i.kind = k;
+  i.tensor = t;
+  i.stage = t.stage;
+  i.mb = t.mb;
+  i.peer = peer;
+  return i;
+}
+
+Instruction Instruction::send(const TensorTag& t, int to) { return comm(InstrKind::Send, t, to); }
+Instruction Instruction::post_recv(const TensorTag& t, int from) { return comm(InstrKind::PostRecv, t, from); }
+Instruction Instruction::wait_recv(const TensorTag& t, int from) { return comm(InstrKind::WaitRecv, t, from); }
+
+std::string Instruction::to_string() const {
+  switch (kind) {
+    case InstrKind::Compute:
+      return std::string(overlap_prev ? "&" : "") + op_name(op) + " s" + std::to_string(stage) + " mb" +
+             std::to_string(mb);
+    case InstrKind::Send:
+      return "SEND " + exec::to_string(tensor) + " -> d" + std::to_string(peer);
+    case InstrKind::PostRecv:
+      return "RECV " + exec::to_string(tensor) + " <- d" + std::to_string(peer);
+    case InstrKind::WaitRecv:
+      return "WAIT " + exec::to_string(tensor) + " <- d" + std::to_string(peer);
+  }
+  return "?";
+}
+
+const char* Instruction::kind_name() const {
+  return kind == InstrKind::Compute ? op_name(op) : instr_kind_name(kind);
+}
+
+size_t Program::num_instructions() const {
+  size_t n = 0;
+  for (const auto& d : devices) n += d.size();
+  return n;
+}
+
+}  // namespace adaptis::exec
