@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   adaptis::cli::Runner run;
   adaptis::cli::register_simulate(app, run);
   adaptis::cli::register_compare(app, run);
+  adaptis::cli::register_export(app, run);
+  adaptis::cli::register_import(app, run);
+  adaptis::cli::register_tui(app, run);
+  adaptis::cli::register_costs(app, run);
   adaptis::cli::register_schedules(app, run);
   try {
     app.parse(argc, argv);

@@ -30,7 +30,8 @@ void register_simulate(CLI::App& app, Runner& run) {
   cmd->callback([args, &run] {
     run = [args] {
       Inputs in = load_inputs(args->in);
-      Plan plan = build_plan(make_plan_request(args->plan, in), in.costs.num_layers());
+      Plan plan = resolve_plan(args->plan, in);
+      fit_cluster_to_plan(in, args->in, plan);
       SimResult sim = simulate(plan, in.costs, in.cluster, in.sim);
       if (args->json) {
         nlohmann::json j = simulation_json(plan, sim);

@@ -3,9 +3,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 
 #include "adaptis/model/model_loader.h"
+#include "adaptis/planner/octopipe_plan.h"
+#include "adaptis/planner/pytorch_csv.h"
 
 namespace adaptis::cli {
 
@@ -47,6 +51,12 @@ void add_plan_options(CLI::App* cmd, PlanOptions& o, bool with_schedule) {
     cmd->add_option("--partition", o.partition, "Layers per stage, e.g. 14,14,14,14 (default: even)");
     cmd->add_option("--placement", o.placement,
                     "Stages per device, e.g. 0,4|1,5|2,6|3,7, or sequential|looped|v|wave");
+    auto* plan = cmd->add_option("--plan", o.plan_file,
+                                 "Plan file instead of --schedule: adaptis plan JSON, PyTorch schedule CSV (*.csv), "
+                                 "or OctoPipe YAML (*.yaml)");
+    // A plan file carries its own schedule, placement and micro-batch count.
+    for (const char* name : {"--schedule", "--placement", "--microbatches", "--stages-per-device", "--group-size"})
+      plan->excludes(cmd->get_option(name));
   }
 }
 
@@ -60,6 +70,43 @@ PlanRequest make_plan_request(const PlanOptions& o, const Inputs& in) {
   if (!o.partition.empty()) r.partition = parse_partition(o.partition);
   r.placement = o.placement;
   return r;
+}
+
+Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
+  const int num_layers = in.costs.num_layers();
+  if (o.plan_file.empty()) return build_plan(make_plan_request(o, in), num_layers);
+  std::string ext = std::filesystem::path(o.plan_file).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  Plan plan;
+  if (ext == ".csv") {
+    PytorchCsvImport ci;
+    ci.num_layers = num_layers;
+    if (!o.partition.empty()) ci.partition = parse_partition(o.partition);
+    ci.name = std::filesystem::path(o.plan_file).stem().string();
+    plan = load_pytorch_csv(o.plan_file, ci);
+  } else if (ext == ".yaml" || ext == ".yml") {
+    OctopipeImport oi;
+    oi.num_layers = num_layers;
+    if (!o.partition.empty()) oi.partition = parse_partition(o.partition);
+    plan = load_octopipe_plan(o.plan_file, oi);
+  } else {
+    if (!o.partition.empty())
+      throw InputError("--partition: the plan file " + o.plan_file + " carries its own partition");
+    plan = load_plan_file(o.plan_file);
+  }
+  require_valid_plan(plan, num_layers, o.plan_file);
+  return plan;
+}
+
+void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan) {
+  if (o.cluster.empty() && o.devices <= 0) {
+    if (plan.num_devices() != in.cluster.num_devices()) in.cluster = make_uniform_cluster(plan.num_devices());
+    return;
+  }
+  if (plan.num_devices() > in.cluster.num_devices())
+    throw InputError("the plan uses " + std::to_string(plan.num_devices()) + " devices but " +
+                     (o.cluster.empty() ? "--devices gives " : "--cluster " + o.cluster + " has ") +
+                     std::to_string(in.cluster.num_devices()));
 }
 
 int terminal_width() {

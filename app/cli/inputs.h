@@ -35,10 +35,22 @@ struct PlanOptions {
   int group_size = 0;
   std::string partition;
   std::string placement;
+  // --plan FILE: an adaptis plan JSON, a PyTorch schedule CSV (*.csv; the partition comes from
+  // --partition or an even split) or an OctoPipe YAML plan (*.yaml, *.yml), instead of --schedule.
+  std::string plan_file;
 };
 
 void add_plan_options(CLI::App* cmd, PlanOptions& o, bool with_schedule = true);
 PlanRequest make_plan_request(const PlanOptions& o, const Inputs& in);
+
+// The plan the options describe: loaded from --plan (by extension, see PlanOptions::plan_file)
+// or built from the schedule options; validated against the model's layer count. Throws
+// InputError naming the file or flag at fault.
+Plan resolve_plan(const PlanOptions& o, const Inputs& in);
+
+// When neither --cluster nor --devices was given, sizes the default uniform cluster to the plan
+// (a plan file decides its own device count); otherwise checks the cluster has enough devices.
+void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan);
 
 // Terminal width for charts: $COLUMNS, the tty's width, or 100.
 int terminal_width();

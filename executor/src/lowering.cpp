@@ -318,11 +318,16 @@ struct Checker {
       stuck = true;
       const Instruction& ins = p.devices[d][head[d]];
       const int peer = ins.peer;
-      os << "\n  device " << d << " blocks at " << at(d, head[d]);
+      auto pos = [&](int dev) {
+        std::ostringstream t;
+        t << '#' << head[dev] << " '" << p.devices[dev][head[dev]].to_string() << '\'';
+        return t.str();
+      };
+      os << "\n  device " << d << " blocks at " << pos(d);
       if (peer >= 0 && peer < D) {
         waits_on[d] = peer;
         if (head[peer] < p.devices[peer].size())
-          os << "; device " << peer << " is itself blocked at " << at(peer, head[peer]);
+          os << "; device " << peer << " is itself blocked at " << pos(peer);
         else
           os << "; device " << peer << " finished without sending it";
       }

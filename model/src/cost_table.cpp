@@ -33,6 +33,9 @@ CostTable load_cost_table(const std::string& path) {
   t.source = "profile:" + path;
   double unit = json_number_or(j, "time_unit_ms", 1.0, path);
   if (!(unit > 0) || !std::isfinite(unit)) throw InputError(path + ": field 'time_unit_ms' must be > 0");
+  long long mb = json_int_or(j, "microbatches", 0, path);
+  if (mb < 0 || mb > 1000000) throw InputError(path + ": field 'microbatches' must be in [0, 1000000]");
+  t.microbatches = static_cast<int>(mb);
   const auto& layers = json_array(j, "layers", path);
   if (layers.empty()) throw InputError(path + ": field 'layers' is empty: a model needs at least one layer");
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -50,6 +53,7 @@ CostTable load_cost_table(const std::string& path) {
     c.state_bytes = non_negative(l, "state_bytes", 1.0, where, false);
     c.act_b_bytes = non_negative(l, "act_b_bytes", 1.0, where, false);
     c.act_w_bytes = non_negative(l, "act_w_bytes", 1.0, where, false);
+    c.w_grad_bytes = non_negative(l, "w_grad_bytes", 1.0, where, false);
     c.out_bytes = non_negative(l, "out_bytes", 1.0, where, false);
     t.layers.push_back(std::move(c));
   }
@@ -62,6 +66,7 @@ void save_cost_table(const CostTable& costs, const std::string& path) {
   j["model"] = costs.model;
   j["source"] = costs.source;
   j["time_unit_ms"] = 1.0;
+  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& l : costs.layers) {
     arr.push_back({{"name", l.name},
@@ -73,6 +78,7 @@ void save_cost_table(const CostTable& costs, const std::string& path) {
                    {"state_bytes", l.state_bytes},
                    {"act_b_bytes", l.act_b_bytes},
                    {"act_w_bytes", l.act_w_bytes},
+                   {"w_grad_bytes", l.w_grad_bytes},
                    {"out_bytes", l.out_bytes}});
   }
   j["layers"] = std::move(arr);

@@ -5,17 +5,29 @@
 
 namespace adaptis {
 
+namespace gen {
+
+void require(bool ok, const char* schedule, const std::string& rule) {
+  if (!ok) throw InputError(std::string("schedule '") + schedule + "': " + rule);
+}
+
+}  // namespace gen
+
 const std::vector<ScheduleInfo>& all_schedules() {
   static const std::vector<ScheduleInfo> k = {
-      {ScheduleKind::GPipe, "gpipe", "fill-drain: all forwards, then all backwards (GPipe / AFAB)"},
-      {ScheduleKind::OneFOneB, "1f1b", "one-forward-one-backward, Megatron order (PipeDream-Flush)"},
-      {ScheduleKind::Interleaved1F1B, "interleaved-1f1b", "Megatron virtual pipeline on a looped placement (group size g)"},
-      {ScheduleKind::Interleaved1F1BTorch, "interleaved-1f1b-torch", "PyTorch ScheduleInterleaved1F1B (rounds variant)"},
-      {ScheduleKind::LoopedBFS, "looped-bfs", "breadth-first: GPipe per chunk on a looped placement"},
-      {ScheduleKind::ZBH1, "zb-h1", "zero bubble H1: 1F1B memory, W deferred into the cool-down"},
-      {ScheduleKind::ZBH2, "zb-h2", "zero bubble H2: extra warm-up forwards, about 2x 1F1B memory"},
-      {ScheduleKind::ZBV, "zb-v", "zero bubble V: two chunks per device in a V placement"},
-      {ScheduleKind::DualPipeV, "dualpipev", "DeepSeek DualPipeV: V placement with overlapped F&B pairs"},
+      {ScheduleKind::GPipe, "gpipe", "fill-drain: all forwards, then all backwards (GPipe / AFAB)", ""},
+      {ScheduleKind::OneFOneB, "1f1b", "one-forward-one-backward, Megatron order (PipeDream-Flush)", ""},
+      {ScheduleKind::Interleaved1F1B, "interleaved-1f1b",
+       "Megatron virtual pipeline on a looped placement (group size g)", "p <= g <= m; m mod g is 0 or >= p"},
+      {ScheduleKind::Interleaved1F1BTorch, "interleaved-1f1b-torch", "PyTorch ScheduleInterleaved1F1B (rounds variant)",
+       "m multiple of max(1, m/p)"},
+      {ScheduleKind::LoopedBFS, "looped-bfs", "breadth-first: GPipe per chunk on a looped placement", ""},
+      {ScheduleKind::InterleavedZB, "interleaved-zb",
+       "PyTorch ScheduleInterleavedZeroBubble: ZB1P (split B/W) on a looped placement", "m multiple of max(1, m/p)"},
+      {ScheduleKind::ZBH1, "zb-h1", "zero bubble H1: 1F1B memory, W deferred into the cool-down", ""},
+      {ScheduleKind::ZBH2, "zb-h2", "zero bubble H2: extra warm-up forwards, 2p-1 in flight, no bubble at F=B=W", ""},
+      {ScheduleKind::ZBV, "zb-v", "zero bubble V: two chunks per device in a V placement (PyTorch order)", ""},
+      {ScheduleKind::DualPipeV, "dualpipev", "DeepSeek DualPipeV: V placement with overlapped F&B pairs", "m >= 2p"},
   };
   return k;
 }
@@ -46,6 +58,7 @@ int schedule_stages_per_device(ScheduleKind kind, const ScheduleOptions& opt) {
       return 2;
     case ScheduleKind::Interleaved1F1B:
     case ScheduleKind::Interleaved1F1BTorch:
+    case ScheduleKind::InterleavedZB:
     case ScheduleKind::LoopedBFS:
       return opt.stages_per_device > 0 ? opt.stages_per_device : 2;
   }
@@ -56,6 +69,12 @@ Plan generate_schedule(ScheduleKind kind, const ScheduleOptions& opt) {
   const int p = opt.devices, m = opt.microbatches;
   if (p < 1) throw InputError("--devices: must be >= 1, got " + std::to_string(p));
   if (m < 1) throw InputError("--microbatches: must be >= 1, got " + std::to_string(m));
+  if (opt.stages_per_device < 0)
+    throw InputError("--stages-per-device: must be >= 1 (or 0 for the schedule's default), got " +
+                     std::to_string(opt.stages_per_device));
+  if (opt.group_size < 0)
+    throw InputError("--group-size: must be >= 1 (or 0 for the number of devices), got " +
+                     std::to_string(opt.group_size));
   const int v = schedule_stages_per_device(kind, opt);
   if (opt.stages_per_device > 0 && opt.stages_per_device != v)
     throw InputError(std::string("--stages-per-device: schedule '") + schedule_name(kind) + "' uses exactly " +
@@ -66,6 +85,7 @@ Plan generate_schedule(ScheduleKind kind, const ScheduleOptions& opt) {
     case ScheduleKind::OneFOneB: plan = gen::one_f_one_b(p, m); break;
     case ScheduleKind::Interleaved1F1B: plan = gen::interleaved_1f1b_megatron(p, v, m, opt.group_size > 0 ? opt.group_size : p); break;
     case ScheduleKind::Interleaved1F1BTorch: plan = gen::interleaved_1f1b_torch(p, v, m); break;
+    case ScheduleKind::InterleavedZB: plan = gen::interleaved_zero_bubble_torch(p, v, m); break;
     case ScheduleKind::LoopedBFS: plan = gen::looped_bfs(p, v, m); break;
     case ScheduleKind::ZBH1: plan = gen::zb_h1(p, m); break;
     case ScheduleKind::ZBH2: plan = gen::zb_h2(p, m); break;

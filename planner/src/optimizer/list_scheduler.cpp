@@ -3,15 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <queue>
 
 #include "adaptis/model/error.h"
-#include "adaptis/planner/plan_builder.h"
 
 namespace adaptis {
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kEps = 1e-9;
 constexpr int kF = 0, kB = 1, kW = 2;
 
 const char* order_text(ListSchedulePolicy::Order o) {
@@ -28,6 +29,7 @@ const char* pick_text(ListSchedulePolicy::Pick p) {
     case ListSchedulePolicy::Pick::OldestMicrobatch: return "oldest-mb";
     case ListSchedulePolicy::Pick::FurthestStage: return "furthest-stage";
     case ListSchedulePolicy::Pick::EarliestStage: return "earliest-stage";
+    case ListSchedulePolicy::Pick::Grouped: return "grouped";
   }
   return "?";
 }
@@ -47,124 +49,168 @@ int kind_rank(ListSchedulePolicy::Order order, int kind, int last) {
 
 // Position of an action among those of its kind (lower runs first). F chains run stage 0 -> S-1,
 // B chains run S-1 -> 0: "furthest along" means a high stage for F and a low stage for B.
-uint64_t sub_key(ListSchedulePolicy::Pick pick, int kind, int s, int mb, int S, int m) {
+uint64_t sub_key(ListSchedulePolicy::Pick pick, int kind, int s, int mb, int S, int m, int g) {
+  if (kind == kW) return static_cast<uint64_t>(mb) * S + s;  // FIFO, like a weight-grad store
   const uint64_t along = kind == kF ? static_cast<uint64_t>(s) : static_cast<uint64_t>(S - 1 - s);
   const uint64_t ahead = static_cast<uint64_t>(S - 1) - along;  // 0 for the furthest stage
-  if (kind == kW) return static_cast<uint64_t>(mb) * S + s;     // FIFO, like a weight-grad store
   switch (pick) {
     case ListSchedulePolicy::Pick::OldestMicrobatch: return static_cast<uint64_t>(mb) * S + ahead;
     case ListSchedulePolicy::Pick::FurthestStage: return ahead * m + mb;
     case ListSchedulePolicy::Pick::EarliestStage: return along * m + mb;
+    case ListSchedulePolicy::Pick::Grouped:
+      return static_cast<uint64_t>(mb / g) * S * g + along * g + static_cast<uint64_t>(mb % g);
   }
   return 0;
+}
+
+// SplitMix64 finaliser: a well-mixed hash of (seed, action) for priority jitter.
+uint64_t mix(uint32_t seed, uint64_t x) {
+  uint64_t z = x + 0x9E3779B97F4A7C15ULL * (static_cast<uint64_t>(seed) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
 }
 
 }  // namespace
 
 std::string describe(const ListSchedulePolicy& p) {
   std::string s = std::string(order_text(p.order)) + " F:" + pick_text(p.forward) + " B:" + pick_text(p.backward);
+  if ((p.forward == ListSchedulePolicy::Pick::Grouped || p.backward == ListSchedulePolicy::Pick::Grouped) &&
+      p.group_size > 0)
+    s += " group=" + std::to_string(p.group_size);
   if (p.max_inflight > 0) s += " inflight<=" + std::to_string(p.max_inflight);
   s += p.split_backward ? " split-BW" : " fused-BW";
+  if (p.improve_passes > 0) s += " justify x" + std::to_string(p.improve_passes);
+  if (p.jitter > 0) s += " jitter " + std::to_string(p.jitter) + "/" + std::to_string(p.jitter_seed);
   return s;
 }
 
-ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
-                                      const ListSchedulePolicy& pol, bool want_orders) {
-  ListScheduleResult r;
-  const int S = static_cast<int>(pb.stages.size());
-  const int m = pb.microbatches;
-  const int D = pb.num_devices;
-  if (S < 1 || m < 1 || D < 1 || static_cast<int>(pb.stage_device.size()) != S)
+void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
+                          const ListSchedulePolicy& pol) {
+  S_ = static_cast<int>(pb.stages.size());
+  m_ = pb.microbatches;
+  D_ = pb.num_devices;
+  if (S_ < 1 || m_ < 1 || D_ < 1 || static_cast<int>(pb.stage_device.size()) != S_)
     throw InputError("list scheduler: inconsistent problem (stages, micro-batches or devices)");
-  if (D > cluster.num_devices())
-    throw InputError("list scheduler: " + std::to_string(D) + " devices but the cluster has " +
+  if (D_ > cluster.num_devices())
+    throw InputError("list scheduler: " + std::to_string(D_) + " devices but the cluster has " +
                      std::to_string(cluster.num_devices()));
   for (int d : pb.stage_device)
-    if (d < 0 || d >= D) throw InputError("list scheduler: a stage is placed on a missing device");
+    if (d < 0 || d >= D_) throw InputError("list scheduler: a stage is placed on a missing device");
+  pb_ = &pb;
+  sim_ = &sim;
 
   bool has_w = false;
   for (const auto& c : pb.stages) has_w = has_w || c.w_ms > 0;
-  const bool split = pol.split_backward && has_w;
-  const int kinds = split ? 3 : 2;
-  const size_t n = static_cast<size_t>(S) * m * 3;
+  split_ = pol.split_backward && has_w;
+  kinds_ = split_ ? 3 : 2;
+  const size_t n = static_cast<size_t>(S_) * m_ * 3;
 
-  arrival_.assign(n, 0.0);
   duration_.assign(n, 0.0);
-  remaining_.assign(n, 0);
+  start_.assign(n, 0.0);
   key_.assign(n, 0);
-  pending_.resize(D);
-  for (int d = 0; d < D; ++d) pending_[d].clear();
-  free_at_.assign(D, 0.0);
-  next_time_.assign(D, kInf);
-  link_free_.assign(static_cast<size_t>(D) * D, 0.0);
-  reserved_.assign(D, 0.0);
-  live_.assign(D, 0.0);
-  peak_live_.assign(D, 0.0);
-  static_.assign(D, 0.0);
-  limit_.assign(D, 0.0);
-  mb_bytes_.assign(D, 0.0);
-  inflight_.assign(D, 0);
-  next_admit_.assign(D, 0);
-  last_kind_.assign(D, kB);
-  left_on_device_.assign(static_cast<size_t>(D) * m, 0);
-  started_mb_.assign(static_cast<size_t>(D) * m, 0);
-  fwd_xfer_.assign(S, 0.0);
-  bwd_xfer_.assign(S, 0.0);
+  pending_.resize(D_);
+  for (int d = 0; d < D_; ++d) pending_[d].clear();
+  dev_orders_.resize(D_);
+  for (int d = 0; d < D_; ++d) dev_orders_[d].clear();
+  static_.assign(D_, 0.0);
+  limit_.assign(D_, 0.0);
+  mb_bytes_.assign(D_, 0.0);
+  fwd_xfer_.assign(S_, 0.0);
+  bwd_xfer_.assign(S_, 0.0);
 
-  for (int s = 0; s < S; ++s) {
+  for (int s = 0; s < S_; ++s) {
     int d = pb.stage_device[s];
     static_[d] += pb.stages[s].state_bytes;
     mb_bytes_[d] += pb.stages[s].act_b_bytes + pb.stages[s].act_w_bytes;
   }
-  for (int d = 0; d < D; ++d) limit_[d] = cluster.devices[d].memory_limit();
+  for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
   // The cap is only enforceable when one micro-batch fits next to the static state; otherwise
   // the scheduler runs unconstrained and reports how far the plan overflows.
-  bool enforce = pb.enforce_memory;
-  for (int d = 0; d < D && enforce; ++d)
-    if (static_[d] + mb_bytes_[d] > limit_[d]) enforce = false;
+  enforce_ = pb.enforce_memory;
+  for (int d = 0; d < D_ && enforce_; ++d)
+    if (static_[d] + mb_bytes_[d] > limit_[d]) enforce_ = false;
 
   auto transfer = [&](int src, int dst, double bytes) {
     Link l = cluster.link(src, dst);
     if (sim.comm_latency_ms >= 0) l.latency_ms = sim.comm_latency_ms;
     return l.transfer_ms(bytes);
   };
-  for (int s = 0; s < S; ++s) {
+  for (int s = 0; s < S_; ++s) {
     int d = pb.stage_device[s];
-    if (s + 1 < S && pb.stage_device[s + 1] != d) fwd_xfer_[s] = transfer(d, pb.stage_device[s + 1], pb.stages[s].out_bytes);
+    if (s + 1 < S_ && pb.stage_device[s + 1] != d)
+      fwd_xfer_[s] = transfer(d, pb.stage_device[s + 1], pb.stages[s].out_bytes);
     if (s > 0 && pb.stage_device[s - 1] != d) bwd_xfer_[s] = transfer(d, pb.stage_device[s - 1], pb.stages[s - 1].out_bytes);
   }
-
-  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
-  for (int s = 0; s < S; ++s) {
+  for (int s = 0; s < S_; ++s) {
     const StageCost& c = pb.stages[s];
-    const int d = pb.stage_device[s];
-    const double speed = cluster.devices[d].speed;
-    for (int mb = 0; mb < m; ++mb) {
-      duration_[id(s, mb, kF)] = c.f_ms / speed + sim.action_overhead_ms;
-      duration_[id(s, mb, kB)] = (split ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
-      duration_[id(s, mb, kW)] = c.w_ms / speed + sim.action_overhead_ms;
-      remaining_[id(s, mb, kF)] = s > 0 ? 1 : 0;
-      remaining_[id(s, mb, kB)] = s + 1 < S ? 2 : 1;
-      remaining_[id(s, mb, kW)] = 1;
-      for (int k = 0; k < kinds; ++k) key_[id(s, mb, k)] = sub_key(k == kF ? pol.forward : pol.backward, k, s, mb, S, m);
-      left_on_device_[static_cast<size_t>(d) * m + mb] += kinds - 1;  // backward actions to finish
+    const double speed = cluster.devices[pb.stage_device[s]].speed;
+    for (int mb = 0; mb < m_; ++mb) {
+      size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
+      duration_[a + kF] = c.f_ms / speed + sim.action_overhead_ms;
+      duration_[a + kB] = (split_ ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
+      duration_[a + kW] = c.w_ms / speed + sim.action_overhead_ms;
+      for (int k = 0; k < kinds_; ++k) {
+        const int group = pol.group_size > 0 ? pol.group_size : D_;
+        uint64_t base = sub_key(k == kF ? pol.forward : pol.backward, k, s, mb, S_, m_, group);
+        // Jitter counts in steps of the key's major field (a micro-batch for oldest-mb, a stage
+        // for the stage picks), drawn at the key's full resolution.
+        const auto pick = k == kF ? pol.forward : pol.backward;
+        const uint64_t unit = k == kW || pick == ListSchedulePolicy::Pick::OldestMicrobatch ? S_
+                              : pick == ListSchedulePolicy::Pick::Grouped                  ? group
+                                                                                            : m_;
+        uint64_t shift = pol.jitter > 0 ? mix(pol.jitter_seed, a + k) % (static_cast<uint64_t>(pol.jitter) * unit + 1) : 0;
+        // Low bits keep the key unique and the order total: ties go to the lower action id.
+        key_[a + k] = ((base + shift) << 24) | ((a + k) & 0xFFFFFF);
+      }
     }
   }
+}
 
-  if (want_orders) r.orders.assign(D, {});
+void ListScheduler::reset_dependencies() {
+  const size_t n = static_cast<size_t>(S_) * m_ * 3;
+  arrival_.assign(n, 0.0);
+  remaining_.assign(n, 0);
+  for (int s = 0; s < S_; ++s)
+    for (int mb = 0; mb < m_; ++mb) {
+      size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
+      remaining_[a + kF] = s > 0 ? 1 : 0;
+      remaining_[a + kB] = s + 1 < S_ ? 2 : 1;
+      remaining_[a + kW] = 1;
+    }
+  free_at_.assign(D_, 0.0);
+  link_free_.assign(static_cast<size_t>(D_) * D_, 0.0);
+  live_.assign(D_, 0.0);
+  peak_live_.assign(D_, 0.0);
+}
+
+bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r) {
+  const ListScheduleProblem& pb = *pb_;
+  const int S = S_, m = m_, D = D_;
+  next_time_.assign(D, kInf);
+  reserved_.assign(D, 0.0);
+  inflight_.assign(D, 0);
+  next_admit_.assign(D, 0);
+  last_kind_.assign(D, kB);
+  left_on_device_.assign(static_cast<size_t>(D) * m, 0);
+  started_mb_.assign(static_cast<size_t>(D) * m, 0);
+  for (int s = 0; s < S; ++s)
+    for (int mb = 0; mb < m; ++mb) left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1;
+
+  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
   auto admissible = [&](int d, size_t a) {
     if (a % 3 != kF) return true;
     int mb = static_cast<int>((a / 3) % m);
     if (started_mb_[static_cast<size_t>(d) * m + mb]) return true;
     if (mb != next_admit_[d]) return false;  // admit micro-batches in order: no memory deadlock
     if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
-    if (enforce && static_[d] + reserved_[d] + mb_bytes_[d] > limit_[d]) return false;
+    if (enforce_ && static_[d] + reserved_[d] + mb_bytes_[d] > limit_[d]) return false;
     return true;
   };
   auto refresh = [&](int d) {
     double t = kInf;
-    for (size_t a : pending_[d])
-      if (admissible(d, a)) t = std::min(t, std::max(free_at_[d], arrival_[a]));
+    for (int a : pending_[d])
+      if (admissible(d, static_cast<size_t>(a))) t = std::min(t, std::max(free_at_[d], arrival_[a]));
     next_time_[d] = t;
   };
   auto make_ready = [&](size_t a, int d) {
@@ -173,7 +219,7 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
   };
   for (int mb = 0; mb < m; ++mb) make_ready(id(0, mb, kF), pb.stage_device[0]);
 
-  const size_t total = static_cast<size_t>(S) * m * kinds;
+  const size_t total = static_cast<size_t>(S) * m * kinds_;
   double makespan = 0;
   for (size_t done = 0; done < total; ++done) {
     int d = -1;
@@ -183,7 +229,7 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
     if (d < 0) {
       r.ok = false;
       r.error = "list scheduler: no device can proceed (the per-device micro-batch cap or memory limit blocks every ready action)";
-      return r;
+      return false;
     }
     // The best ready, admissible action at time t.
     auto& pend = pending_[d];
@@ -204,9 +250,11 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
     const int s = static_cast<int>(a / 3 / m);
     const StageCost& c = pb.stages[s];
     const double end = t + duration_[a];
+    start_[a] = t;
     free_at_[d] = end;
     makespan = std::max(makespan, end);
     if (kind != kW) last_kind_[d] = kind;
+    dev_orders_[d].push_back(static_cast<int>(a));
     const size_t dm = static_cast<size_t>(d) * m + mb;
 
     if (kind == kF) {
@@ -219,17 +267,14 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
       live_[d] += c.act_b_bytes + c.act_w_bytes;
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
     } else {
-      double freed = kind == kW ? c.act_w_bytes : split ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
+      double freed = kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
       live_[d] -= freed;
       reserved_[d] -= freed;
       if (--left_on_device_[dm] == 0) --inflight_[d];
     }
-    if (want_orders) {
-      Op op = kind == kF ? Op::F : kind == kW ? Op::W : split ? Op::B : Op::BW;
-      r.orders[d].push_back(Action{op, s, mb, false});
-    }
 
-    // Release consumers. Cross-device edges go through the directed link's FIFO.
+    // Release consumers. Cross-device edges go through the directed link's FIFO, in this device's
+    // completion order: the order the simulator issues them in.
     auto release = [&](size_t c_id, int dc, double xfer) {
       double arr = end;
       if (dc != d) {
@@ -237,35 +282,247 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
         double te = std::max(end, lf) + xfer;
         lf = te;
         arr = te;
-        if (!sim.overlap_comm) free_at_[d] = std::max(free_at_[d], te);
+        if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
       }
       arrival_[c_id] = std::max(arrival_[c_id], arr);
       if (--remaining_[c_id] == 0) make_ready(c_id, dc);
     };
     if (kind == kF) {
-      // Consumer order matches the simulator's (action order: the next stage's F before own B is
-      // irrelevant for FIFO since only one of them crosses a link).
       if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
       release(id(s, mb, kB), d, 0.0);
     } else if (kind == kB) {
       if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
-      if (split) release(id(s, mb, kW), d, 0.0);
+      if (split_) release(id(s, mb, kW), d, 0.0);
     }
     refresh(d);
   }
-
   r.ok = true;
   r.iteration_ms = makespan;
-  r.peak_bytes.resize(D);
+  r.mean_device_end_ms = 0;
+  for (int d = 0; d < D; ++d) r.mean_device_end_ms += free_at_[d] / D;
+  return true;
+}
+
+bool ListScheduler::replay(ListScheduleResult& r) {
+  const ListScheduleProblem& pb = *pb_;
+  const int m = m_, D = D_;
+  reset_dependencies();
+  std::vector<size_t> head(D, 0);
+  std::vector<int> work;
+  auto head_ready = [&](int d) {
+    return head[d] < dev_orders_[d].size() && remaining_[dev_orders_[d][head[d]]] == 0;
+  };
+  for (int d = 0; d < D; ++d)
+    if (head_ready(d)) work.push_back(d);
+  std::vector<char> queued(D, 0);
+  for (int d : work) queued[d] = 1;
+  double makespan = 0;
+  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
+  while (!work.empty()) {
+    int d = work.back();
+    work.pop_back();
+    queued[d] = 0;
+    while (head_ready(d)) {
+      const size_t a = static_cast<size_t>(dev_orders_[d][head[d]++]);
+      const int kind = static_cast<int>(a % 3);
+      const int mb = static_cast<int>((a / 3) % m);
+      const int s = static_cast<int>(a / 3 / m);
+      const StageCost& c = pb.stages[s];
+      const double t = std::max(free_at_[d], arrival_[a]);
+      const double end = t + duration_[a];
+      start_[a] = t;
+      free_at_[d] = end;
+      makespan = std::max(makespan, end);
+      if (kind == kF) {
+        live_[d] += c.act_b_bytes + c.act_w_bytes;
+        peak_live_[d] = std::max(peak_live_[d], live_[d]);
+      } else {
+        live_[d] -= kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
+      }
+      auto release = [&](size_t c_id, int dc, double xfer) {
+        double arr = end;
+        if (dc != d) {
+          double& lf = link_free_[static_cast<size_t>(d) * D + dc];
+          double te = std::max(end, lf) + xfer;
+          lf = te;
+          arr = te;
+          if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
+        }
+        arrival_[c_id] = std::max(arrival_[c_id], arr);
+        if (--remaining_[c_id] == 0 && dc != d && !queued[dc] && head_ready(dc)) {
+          queued[dc] = 1;
+          work.push_back(dc);
+        }
+      };
+      if (kind == kF) {
+        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+        release(id(s, mb, kB), d, 0.0);
+      } else if (kind == kB) {
+        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
+        if (split_) release(id(s, mb, kW), d, 0.0);
+      }
+    }
+  }
+  for (int d = 0; d < D; ++d)
+    if (head[d] < dev_orders_[d].size()) return false;
+  r.ok = true;
+  r.iteration_ms = makespan;
+  r.mean_device_end_ms = 0;
+  for (int d = 0; d < D; ++d) r.mean_device_end_ms += free_at_[d] / D;
+  return true;
+}
+
+double ListScheduler::serial_pass(bool reversed, std::vector<double>& out) {
+  const int S = S_, m = m_;
+  const size_t n = static_cast<size_t>(S) * m * 3;
+  auto id = [m](int s, int mb, int kind) { return static_cast<int>((static_cast<size_t>(s) * m + mb) * 3 + kind); };
+  // Dependency edges with their transfer lag, in either direction.
+  auto for_preds = [&](int a, auto&& f) {
+    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
+    if (kind == kF) {
+      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer_[s - 1]);
+    } else if (kind == kB) {
+      f(id(s, mb, kF), 0.0);
+      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer_[s + 1]);
+    } else {
+      f(id(s, mb, kB), 0.0);
+    }
+  };
+  auto for_succs = [&](int a, auto&& f) {
+    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
+    if (kind == kF) {
+      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer_[s]);
+      f(id(s, mb, kB), 0.0);
+    } else if (kind == kB) {
+      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer_[s]);
+      if (split_) f(id(s, mb, kW), 0.0);
+    }
+  };
+  count_.assign(n, 0);
+  using Item = std::pair<double, int>;
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
+  for (int s = 0; s < S; ++s)
+    for (int mb = 0; mb < m; ++mb)
+      for (int k = 0; k < kinds_; ++k) {
+        int a = id(s, mb, k);
+        int c = 0;
+        if (reversed) for_succs(a, [&](int, double) { ++c; });
+        else for_preds(a, [&](int, double) { ++c; });
+        count_[a] = c;
+        if (c == 0) heap.emplace(prio_[a], a);
+      }
+  busy_.resize(D_);
+  for (int d = 0; d < D_; ++d) busy_[d].clear();
+  double makespan = 0;
+  while (!heap.empty()) {
+    const int a = heap.top().second;
+    heap.pop();
+    double est = 0;
+    auto bound = [&](int p, double lag) { est = std::max(est, out[p] + duration_[p] + lag); };
+    if (reversed) for_succs(a, bound);
+    else for_preds(a, bound);
+    // Earliest gap on the device at or after est that holds the action.
+    auto& iv = busy_[pb_->stage_device[a / 3 / m]];
+    const double dur = duration_[a];
+    size_t i = static_cast<size_t>(std::upper_bound(iv.begin(), iv.end(), est,
+                                                    [](double v, const std::pair<double, double>& x) { return v < x.second; }) -
+                                   iv.begin());
+    double t = est;
+    for (; i < iv.size(); ++i) {
+      if (t + dur <= iv[i].first + kEps) break;
+      t = std::max(t, iv[i].second);
+    }
+    iv.insert(iv.begin() + static_cast<long>(i), {t, t + dur});
+    out[a] = t;
+    makespan = std::max(makespan, t + dur);
+    auto unlock = [&](int c, double) {
+      if (--count_[c] == 0) heap.emplace(prio_[c], c);
+    };
+    if (reversed) for_preds(a, unlock);
+    else for_succs(a, unlock);
+  }
+  return makespan;
+}
+
+void ListScheduler::improve(int passes) {
+  const int m = m_;
+  const size_t n = static_cast<size_t>(S_) * m * 3;
+  prio_.assign(n, 0.0);
+  rstart_.assign(n, 0.0);
+  fstart_.assign(n, 0.0);
+  double cur = 0;
+  for (int d = 0; d < D_; ++d)
+    for (int a : dev_orders_[d]) cur = std::max(cur, start_[a] + duration_[a]);
+  for (int p = 0; p < passes; ++p) {
+    // Right-justify: in the reversed graph, the action that finishes last goes first.
+    for (int d = 0; d < D_; ++d)
+      for (int a : dev_orders_[d]) prio_[a] = -(start_[a] + duration_[a]);
+    double tb = serial_pass(true, rstart_);
+    // Left-justify: in order of the right-justified start times.
+    for (int d = 0; d < D_; ++d)
+      for (int a : dev_orders_[d]) prio_[a] = tb - (rstart_[a] + duration_[a]);
+    double tf = serial_pass(false, fstart_);
+    if (tf >= cur - kEps) break;
+    cur = tf;
+    std::swap(start_, fstart_);
+    fstart_.resize(n);
+    // The new per-device orders are the start-time orders of the left-justified schedule.
+    for (int d = 0; d < D_; ++d) {
+      auto& o = dev_orders_[d];
+      std::stable_sort(o.begin(), o.end(), [&](int x, int y) {
+        if (start_[x] != start_[y]) return start_[x] < start_[y];
+        return prio_[x] < prio_[y];
+      });
+    }
+  }
+}
+
+void ListScheduler::finish(ListScheduleResult& r) {
+  r.peak_bytes.assign(D_, 0.0);
   r.fits_memory = true;
   double worst = -kInf;
-  for (int d = 0; d < D; ++d) {
+  for (int d = 0; d < D_; ++d) {
     r.peak_bytes[d] = static_[d] + peak_live_[d];
-    double over = r.peak_bytes[d] - limit_[d];
-    worst = std::max(worst, over);
+    worst = std::max(worst, r.peak_bytes[d] - limit_[d]);
     if (r.peak_bytes[d] > limit_[d] * (1 + 1e-12)) r.fits_memory = false;
   }
   r.overflow_bytes = r.fits_memory ? 0.0 : worst;
+}
+
+void ListScheduler::emit_orders(ListScheduleResult& r) const {
+  r.orders.assign(D_, {});
+  for (int d = 0; d < D_; ++d) {
+    r.orders[d].reserve(dev_orders_[d].size());
+    for (int a : dev_orders_[d]) {
+      const int kind = a % 3, mb = (a / 3) % m_, s = a / 3 / m_;
+      Op op = kind == kF ? Op::F : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
+      r.orders[d].push_back(Action{op, s, mb, false});
+    }
+  }
+}
+
+ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
+                                      const ListSchedulePolicy& pol, bool want_orders) {
+  ListScheduleResult r;
+  setup(pb, cluster, sim, pol);
+  reset_dependencies();
+  if (!list_pass(pol, r)) return r;
+  finish(r);
+  if (pol.improve_passes > 0) {
+    saved_orders_ = dev_orders_;
+    improve(pol.improve_passes);
+    ListScheduleResult r2;
+    bool keep = false;
+    if (dev_orders_ != saved_orders_ && replay(r2)) {
+      finish(r2);
+      // A tighter schedule may hold more activations at once: never trade a fitting plan for one
+      // that does not fit.
+      keep = (r2.fits_memory || !r.fits_memory) && r2.iteration_ms < r.iteration_ms - kEps;
+    }
+    if (keep) r = std::move(r2);
+    else dev_orders_.swap(saved_orders_);
+  }
+  if (want_orders) emit_orders(r);
   return r;
 }
 

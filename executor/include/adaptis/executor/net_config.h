@@ -13,6 +13,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+namespace adaptis {
+struct ModelSpec;
+}
+
 namespace adaptis::exec {
 
 enum class LayerType : uint8_t { Embedding, Attention, Mlp, Moe, Mamba, LmHead };
@@ -23,15 +27,18 @@ struct NetConfig {
   int vocab = 256;
   int hidden = 64;
   int heads = 4;
-  int kv_heads = 2;        // GQA: heads % kv_heads == 0; head_dim = hidden / heads (even: rotary pairs)
+  int kv_heads = 2;        // GQA: heads % kv_heads == 0
+  int attn_head_dim = 0;   // per-head width; 0 = hidden / heads. Even (rotary positions rotate pairs)
   int ffn = 128;           // SwiGLU hidden
   int experts = 4;         // MoE routed experts
   int top_k = 2;
   int expert_ffn = 64;
-  int shared_experts = 0;  // MoE always-on experts (DeepSeek style), each expert_ffn wide
+  int shared_experts = 0;     // MoE always-on experts (DeepSeek style), run as one SwiGLU of
+  int shared_expert_ffn = 0;  // width shared_experts * shared_expert_ffn (0 = expert_ffn)
   double aux_loss_coef = 0.01;  // MoE load-balancing loss weight
   int mamba_state = 8;     // selective scan state size N
-  int mamba_expand = 2;    // inner = expand * hidden
+  int mamba_expand = 2;    // inner = expand * hidden, unless mamba_d_inner is set
+  int mamba_d_inner = 0;   // explicit inner width (0 = mamba_expand * hidden)
   int mamba_conv = 4;      // causal depthwise conv width
   int mamba_dt_rank = 0;   // 0 = ceil(hidden / 16), as in Mamba-1
   double rope_theta = 10000.0;  // rotary position embedding base
@@ -40,11 +47,16 @@ struct NetConfig {
   int micro_batch = 2;
   uint64_t seed = 1234;
   std::vector<LayerType> layers;
+  // What a conversion from a model spec changed to fit these layers (e.g. "MLA run as GQA attention"),
+  // one line each, for the CLI to show; empty when the spec maps exactly.
+  std::vector<std::string> notes;
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   size_t activation_floats() const { return size_t(micro_batch) * seq * hidden; }
-  int head_dim() const { return hidden / heads; }
-  int mamba_inner() const { return mamba_expand * hidden; }
+  int head_dim() const { return attn_head_dim > 0 ? attn_head_dim : hidden / heads; }
+  int attn_width() const { return heads * head_dim(); }  // width of q and of the attention output
+  int mamba_inner() const { return mamba_d_inner > 0 ? mamba_d_inner : mamba_expand * hidden; }
+  int shared_ffn() const { return shared_experts * (shared_expert_ffn > 0 ? shared_expert_ffn : expert_ffn); }
   int dt_rank() const { return mamba_dt_rank > 0 ? mamba_dt_rank : (hidden + 15) / 16; }
 };
 
@@ -56,24 +68,26 @@ void validate_net_config(const NetConfig& cfg, const std::string& origin = "net 
 // (handy for tests and examples): make_net_config({LayerType::Attention, LayerType::Mlp}).
 NetConfig make_net_config(const std::vector<LayerType>& blocks);
 
-// Model spec JSON -> NetConfig. Accepted fields (all optional except "layers" or "blocks", unknown fields
-// ignored so that the richer planner-side spec parses too):
-//   "name"; "vocab"|"vocab_size"; "hidden"|"hidden_size"; "heads"|"num_heads"|"num_attention_heads";
-//   "kv_heads"|"num_kv_heads"|"num_key_value_heads"; "ffn"|"ffn_hidden"|"intermediate_size";
-//   "experts"|"num_experts"; "top_k"; "expert_ffn"|"moe_ffn_hidden"|"moe_intermediate_size";
-//   "shared_experts"; "aux_loss_coef"; "mamba_state"|"ssm_state"; "mamba_expand"|"expand";
-//   "mamba_conv"|"conv_kernel"|"d_conv"; "mamba_dt_rank"; "rope_theta"; "norm_eps";
-//   "seq"|"seq_len"|"seq_length"|"sequence_length"; "micro_batch"|"micro_batch_size"; "seed".
-//   Dimension fields may also sit in a nested object "dims" / "defaults", and a layer entry may override them
-//   (they must then agree across layers: the executor's layers share one set of dims).
-//   "layers": an array of entries, each a kind string ("attention") or an object {"kind": K, ...} with an
-//   optional "repeat": N (or {"repeat": N, "layer": {...}} / {"repeat": N, "layers": [...]});
-//   or "pattern": a string such as "M-M*-M-E" with a "legend" object mapping each letter to a kind.
-//   Kinds: embedding, attention, mlp, moe, mamba, lm_head (alias: head, output, loss), and composites
-//   transformer|dense|dense_block (attention + mlp), moe_block|moe_transformer (attention + moe),
-//   mamba_block (mamba). Embedding / lm_head are added at the ends when the spec leaves them out.
-// Throws adaptis::InputError naming the file / JSON path on unknown kinds or bad values.
-NetConfig net_config_from_json(const nlohmann::json& spec, const std::string& origin);
-NetConfig load_net_config(const std::string& path);
+// Model spec (model/include/adaptis/model/model_spec.h, samples/models/*.json) -> NetConfig.
+// Each spec layer's parts become our layers in order (a transformer = attention + mlp, a moe_transformer =
+// attention + moe); an embedding / lm_head is added at the ends when the spec leaves it out. Dimensions
+// come from the parts and must agree across layers of the same kind (the executor's layers share one set):
+// heads / kv_heads / head_dim, ffn_hidden, experts / top_k / expert_ffn_hidden / shared experts, mamba
+// d_inner / state / conv_kernel / dt_rank, vocab, hidden; seq = seq_len, micro_batch = micro_batch_size.
+// Features these layers do not have are run as the nearest one and listed in NetConfig::notes: MLA as
+// GQA attention (heads x qk head dim), sliding windows as full causal attention, non-SwiGLU activations as
+// SwiGLU, LayerNorm as RMSNorm, Mamba-2 (SSD) as the Mamba-1 selective scan of the same inner width and
+// state, tied embeddings untied, QKV biases dropped.
+// InputError (naming the file / layer) on disagreeing dims, non-causal attention, or a model too large for
+// the CPU executor (more than max_params parameters).
+struct ModelSpecLimits {
+  long long max_params = 64LL << 20;
+};
+NetConfig net_config_from_model_spec(const ModelSpec& spec, ModelSpecLimits limits = {});
+NetConfig net_config_from_json(const nlohmann::json& spec, const std::string& origin, ModelSpecLimits limits = {});
+NetConfig load_net_config(const std::string& path, ModelSpecLimits limits = {});
+
+// Number of parameters of a model (all layers), without allocating them.
+long long net_config_param_count(const NetConfig& cfg);
 
 }  // namespace adaptis::exec

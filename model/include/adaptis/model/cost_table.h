@@ -20,12 +20,16 @@ struct LayerCost {
   double act_b_bytes = 0;   // activations kept from F until B (freed when B ends)
   double act_w_bytes = 0;   // activations kept from F until W (freed when W ends)
   double out_bytes = 0;     // output activation of this layer: what is sent to the next stage (and its grad back)
+  // Output gradients created by B and kept until W when B and W run as separate actions (the dY
+  // of each linear that the weight gradient needs); 0 when unknown. Transient in a fused BW.
+  double w_grad_bytes = 0;
 };
 
 struct CostTable {
   std::string model;   // model name
   std::string source;  // where the numbers came from: "analytical:H100", "profile:FILE", "cpu-profile", ...
   std::vector<LayerCost> layers;
+  int microbatches = 0;  // micro-batches per iteration (global batch / micro-batch size); 0 = unknown
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   // True when any layer has a separate weight-gradient time (B/W split profiled).

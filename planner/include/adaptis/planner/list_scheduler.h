@@ -36,16 +36,32 @@ struct ListSchedulePolicy {
     OldestMicrobatch,  // lowest micro-batch, then the stage furthest along its F or B chain
     FurthestStage,     // the stage furthest along its chain (F: highest stage, B: lowest), then mb
     EarliestStage,     // the stage earliest in its chain (F: lowest stage, B: highest), then mb
+    Grouped,           // Megatron's interleaved order: micro-batch groups of `group_size`, each group
+                       // through a stage before the next stage (group, stage along the chain, mb)
   };
   Order order = Order::BackwardFirst;
   Pick forward = Pick::OldestMicrobatch;
   Pick backward = Pick::OldestMicrobatch;
+  int group_size = 0;  // for Pick::Grouped; 0 = the number of devices
   // At most this many micro-batches started but not finished on a device at once (0 = no cap):
   // the warm-up depth knob of 1F1B-style schedules, traded against activation memory.
   int max_inflight = 0;
   // Run the backward as separate B and W actions (only meaningful when the costs have W time);
   // false fuses them into BW.
   bool split_backward = true;
+  // Forward-backward improvement passes after the list schedule (0 = none). Each pass right-
+  // justifies the schedule (actions in order of decreasing finish time, each as late as it can go)
+  // and then left-justifies it again (in order of the new start times, each into the earliest gap
+  // that fits): the classic justification technique for resource-constrained project scheduling.
+  // It re-packs the greedy schedule around its critical chains and never lengthens it; a pass
+  // whose result would break the memory cap is discarded.
+  int improve_passes = 0;
+  // Priority perturbation: each action's rank among its kind is pushed back by a pseudo-random
+  // amount of up to `jitter` steps of the pick's major field (micro-batches for OldestMicrobatch,
+  // stages otherwise), drawn from jitter_seed. 0 = the policy's exact order. Lets the search sample
+  // schedules around a priority rule instead of only the rule itself.
+  int jitter = 0;
+  uint32_t jitter_seed = 0;
 
   bool operator==(const ListSchedulePolicy&) const = default;
 };
@@ -67,6 +83,9 @@ struct ListScheduleResult {
   bool ok = false;            // false: the memory cap left every device unable to proceed
   std::string error;          // why not, when !ok
   double iteration_ms = 0;    // makespan
+  // Mean over devices of when each finishes its last action: a finer signal than the makespan for
+  // the optimizer's local search (two plans with the same makespan differ in how much slack they have).
+  double mean_device_end_ms = 0;
   bool fits_memory = true;    // every device's peak within its limit
   double overflow_bytes = 0;  // max over devices of (peak - limit), > 0 only when !fits_memory
   std::vector<double> peak_bytes;           // per device: static + peak live activations
@@ -81,8 +100,28 @@ class ListScheduler {
                          const ListSchedulePolicy& policy, bool want_orders);
 
  private:
+  // One call's inputs, resolved.
+  const ListScheduleProblem* pb_ = nullptr;
+  const SimOptions* sim_ = nullptr;
+  int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
+  bool split_ = false;
+
+  void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
+  void reset_dependencies();
+  bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
+  // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
+  // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
+  bool replay(ListScheduleResult& r);
+  // Serial schedule generation over the dependency graph (reversed: successors become
+  // predecessors), actions taken in increasing prio_ among those whose predecessors are placed,
+  // each in the earliest gap of its device; writes out[] and returns the makespan.
+  double serial_pass(bool reversed, std::vector<double>& out);
+  void improve(int passes);
+  void finish(ListScheduleResult& r);
+  void emit_orders(ListScheduleResult& r) const;
+
   // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W).
-  std::vector<double> arrival_, duration_;
+  std::vector<double> arrival_, duration_, start_;
   std::vector<int> remaining_;
   std::vector<uint64_t> key_;
   std::vector<std::vector<int>> pending_;  // per device: actions whose inputs are all done
@@ -91,6 +130,12 @@ class ListScheduler {
   std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
   std::vector<char> started_mb_;
   std::vector<double> fwd_xfer_, bwd_xfer_;
+  bool enforce_ = false;
+  // Forward-backward improvement.
+  std::vector<double> rstart_, fstart_, prio_;
+  std::vector<int> count_;
+  std::vector<std::vector<std::pair<double, double>>> busy_;
+  std::vector<std::vector<int>> dev_orders_, saved_orders_;
 };
 
 // Convenience wrapper: a Plan (named `name`) from a problem and policy, orders included.

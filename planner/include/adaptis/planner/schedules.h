@@ -15,10 +15,11 @@ enum class ScheduleKind {
   Interleaved1F1B,        // Megatron virtual pipeline, microbatch group size g
   Interleaved1F1BTorch,   // PyTorch ScheduleInterleaved1F1B (rounds variant)
   LoopedBFS,
-  ZBH1,
-  ZBH2,
-  ZBV,
-  DualPipeV,
+  InterleavedZB,          // PyTorch ScheduleInterleavedZeroBubble (ZB1P on a looped placement)
+  ZBH1,                   // zero bubble H1: 1F1B memory, W deferred into the cool-down
+  ZBH2,                   // zero bubble H2: 2p-1 in flight, parallelogram on F=B=W
+  ZBV,                    // PyTorch ScheduleZBVZeroBubble on the V placement
+  DualPipeV,              // DeepSeek DualPipeV (PyTorch ScheduleDualPipeV) with overlapped F&B pairs
 };
 
 struct ScheduleOptions {
@@ -32,6 +33,7 @@ struct ScheduleInfo {
   ScheduleKind kind;
   const char* name;         // CLI name: "gpipe", "1f1b", "interleaved-1f1b", ...
   const char* description;  // one line
+  const char* constraints;  // the reference implementation's rule on p/v/m, "" when there is none
 };
 
 const std::vector<ScheduleInfo>& all_schedules();

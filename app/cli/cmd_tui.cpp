@@ -1,0 +1,161 @@
+// `adaptis tui`: the plan explorer in a terminal (ncurses), for users on SSH without a display.
+// The same inputs as `simulate`; everything else is in app/tui/.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/inputs.h"
+#include "tui/keys.h"
+#include "tui/render.h"
+#include "tui/runs_source.h"
+#include "tui/session.h"
+#include "tui/terminal.h"
+
+namespace adaptis::cli {
+
+namespace {
+
+struct TuiArgs {
+  InputOptions in;
+  PlanOptions plan;
+  std::string keys;
+  bool plain = false;
+  std::string size;
+  bool no_color = false;
+  std::string db;
+  std::string save = "adaptis-tui-plan.json";
+  double optimize_seconds = 5;
+  int optimize_threads = 0;
+  std::vector<std::string> run_args;
+};
+
+// Sample costs when neither --model nor --costs is given: ./samples/costs, then the source tree's
+// samples and the shared peer profiles; the first JSON file in name order of the first folder
+// that has one.
+std::string default_costs_file() {
+  std::vector<std::string> dirs = {"samples/costs"};
+#ifdef ADAPTIS_SAMPLE_DIRS
+  std::stringstream ss(ADAPTIS_SAMPLE_DIRS);
+  for (std::string d; std::getline(ss, d, ':');) dirs.push_back(d);
+#endif
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
+    if (!files.empty()) return *std::min_element(files.begin(), files.end());
+  }
+  std::string looked;
+  for (const auto& d : dirs) looked += (looked.empty() ? "" : ", ") + d;
+  throw InputError("give --model FILE or --costs FILE (no sample costs found in " + looked + ")");
+}
+
+std::pair<int, int> parse_size(const std::string& text) {
+  int w = 0, h = 0;
+  char x = 0, extra = 0;
+  std::istringstream is(text);
+  if (!(is >> w >> x >> h) || x != 'x' || (is >> extra) || w < 1 || h < 1 || w > 1000 || h > 1000)
+    throw InputError("--size: expected WIDTHxHEIGHT such as 80x24, got '" + text + "'");
+  return {w, h};
+}
+
+std::pair<int, int> terminal_size() {
+  int w = terminal_width(), h = 24;
+  if (const char* l = std::getenv("LINES"); l && std::atoi(l) >= 5) h = std::atoi(l);
+  return {w, h};
+}
+
+std::string self_executable() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.string();
+}
+
+int run_tui(const TuiArgs& a) {
+  InputOptions in_opt = a.in;
+  std::string label;
+  if (in_opt.model.empty() && in_opt.costs.empty()) {
+    in_opt.costs = default_costs_file();
+    label = in_opt.costs + " (default sample)";
+  } else {
+    label = in_opt.costs.empty() ? "model " + in_opt.model : in_opt.costs;
+  }
+  Inputs inputs = load_inputs(in_opt);
+  PlanRequest request = make_plan_request(a.plan, inputs);
+  std::vector<int> keys = tui::key::parse_script(a.keys);
+
+  tui::TuiConfig config;
+  config.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
+  config.cluster_from_file = !a.in.cluster.empty();
+  config.costs_label = label;
+  config.db_path = a.db.empty() ? tui::default_runs_db() : a.db;
+  config.plan_out = a.save;
+  config.optimizer_available = true;
+  config.runs_available = true;
+  tui::SessionOptions sopt;
+  sopt.binary = self_executable();
+  sopt.model_path = a.in.model;
+  sopt.run_args = a.run_args;
+  sopt.optimize_seconds = a.optimize_seconds;
+  sopt.optimize_threads = a.optimize_threads;
+
+  tui::TuiSession session(tui::make_state(std::move(inputs), request, config), sopt);
+  const bool fullscreen = !a.plain && tui::terminal_supports_fullscreen();
+  auto [w, h] = a.size.empty() ? terminal_size() : parse_size(a.size);
+  session.resize(w, h);
+  for (int k : keys) {
+    session.key(k);
+    // Scripts see the result of what they started (an optimizer run, a launched run).
+    if (a.plain)
+      while (session.busy()) {
+        session.poll();
+        usleep(20000);
+      }
+    session.poll();
+    if (session.quit_requested()) break;
+  }
+  if (a.plain) {
+    session.set_color(!a.no_color && std::getenv("NO_COLOR") == nullptr && false);
+    tui::print_screen(tui::render(session.state(), w, h), std::cout);
+    session.shutdown();
+    return session.state().message_is_error ? 1 : 0;
+  }
+  if (session.quit_requested()) return 0;
+  if (!fullscreen) return tui::run_line_mode(session, std::cin, std::cout, w, h);
+  int rc = tui::run_terminal(session, config.color);
+  if (rc != 0) std::cerr << "adaptis tui: stopped by signal " << (rc - 128) << "\n";
+  return rc;
+}
+
+}  // namespace
+
+void register_tui(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<TuiArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "tui", "Explore plans in the terminal: layers, plan, Gantt, bubbles and memory, schedule comparison, runs");
+  add_input_options(cmd, args->in);
+  add_plan_options(cmd, args->plan);
+  cmd->add_option("--keys", args->keys,
+                  "Keys to press at start, e.g. \"3++<right>\" (names: <up> <down> <left> <right> <pgup> <pgdn> "
+                  "<home> <end> <enter> <tab> <btab> <esc> <lt> <gt>)");
+  cmd->add_flag("--plain", args->plain,
+                "No terminal UI: apply --keys (waiting for the work they start), print the screen as text, exit");
+  cmd->add_option("--size", args->size, "Screen size for --plain or line mode, WIDTHxHEIGHT (default: terminal)");
+  cmd->add_flag("--no-color", args->no_color, "Monochrome (also when NO_COLOR is set or the terminal has no colour)");
+  cmd->add_option("--db", args->db, "Run store for the runs view and launched runs (default: adaptis run's)");
+  cmd->add_option("--save", args->save, "Where `w` saves the plan on screen")->capture_default_str();
+  cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget per `o`")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--optimize-threads", args->optimize_threads, "Optimizer threads (0 = all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--run-arg", args->run_args, "Extra argument for launched `adaptis run` (repeatable)")
+      ->allow_extra_args(false);
+  cmd->callback([args, &run] { run = [args] { return run_tui(*args); }; });
+}
+
+}  // namespace adaptis::cli

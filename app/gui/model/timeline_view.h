@@ -1,0 +1,81 @@
+#pragma once
+// Timeline view math, free of any window: the time <-> pixel transform with zoom and pan, the
+// Tracy-style culling and folding of sub-pixel boxes into draw items, hit-testing under the mouse,
+// where a dragged action would be dropped, and min/max decimation of memory curves. The ImGui
+// layer only turns these plain results into rectangles.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "adaptis/planner/simulator.h"
+#include "gui/model/timeline_data.h"
+
+namespace adaptis::gui {
+
+// Maps the visible time range [t0, t1] (ms) onto the pixel span [x0, x0 + width).
+struct TimeAxis {
+  double t0 = 0, t1 = 1;
+  float x0 = 0, width = 1;
+
+  double span() const { return t1 - t0; }
+  double ms_per_px() const { return span() / (width > 0 ? width : 1.0f); }
+  float x_of(double t) const { return x0 + static_cast<float>((t - t0) / ms_per_px()); }
+  double t_of(float x) const { return t0 + static_cast<double>(x - x0) * ms_per_px(); }
+
+  // Scales the span by `factor` (< 1 zooms in) keeping the time under pixel x where it is.
+  void zoom_at(float x, double factor);
+  // Moves the view by dx pixels (positive dx: content moves right, earlier times come into view).
+  void pan_px(float dx);
+  // Shows [a, b] with a small margin on each side.
+  void fit(double a, double b, double margin_frac = 0.02);
+  // Keeps the span within [min_span, hi - lo + margins] and the view overlapping [lo, hi].
+  void clamp(double lo, double hi, double min_span);
+};
+
+// One thing to draw in a lane: a single box, or `count` consecutive boxes folded together because
+// each was narrower than the minimum visible size (drawn as one "N items" block, as Tracy does).
+struct DrawItem {
+  float x0 = 0, x1 = 0;   // pixels, x1 >= x0 + min_px for folded items
+  uint32_t first = 0;     // index of the first box in the lane
+  uint32_t count = 1;     // > 1: folded
+  BoxKind kind = BoxKind::F;
+  bool mixed = false;     // folded boxes of different kinds
+  bool critical = false;  // any box on the critical path
+  double start = 0, end = 0;  // time span covered (ms)
+  double busy_ms = 0;         // sum of the covered boxes' durations
+
+  bool folded() const { return count > 1; }
+};
+
+// Appends the lane's visible draw items for `axis` to `out`. Boxes narrower than `min_px` fold with
+// following narrow boxes while the gap between them is also under `min_px`. Only boxes overlapping
+// [t0, t1] are visited (two binary searches), so the cost follows what is on screen, not the lane.
+void cull_and_fold(const Lane& lane, const TimeAxis& axis, float min_px, std::vector<DrawItem>& out);
+
+// The box under pixel x (its span grown by `slack_px` each side, nearest first), or -1.
+int hit_test(const Lane& lane, const TimeAxis& axis, float x, float slack_px);
+
+// Where an action dropped at time t lands in a device's compute lane: the index of the first box
+// whose centre is after t (the list position to insert before, 0..size).
+int drop_index(const Lane& compute, double t);
+
+// One pixel column of a decimated step curve: the lowest and highest value it takes inside the
+// column and the value at its right edge.
+struct ColumnRange {
+  float x = 0;
+  double lo = 0, hi = 0, last = 0;
+};
+
+// Decimates a step series (value holds from a sample's t until the next sample) to one entry per
+// pixel column over the visible range. At most width+1 entries whatever the series' length.
+void decimate_steps(const std::vector<MemorySample>& samples, const TimeAxis& axis, std::vector<ColumnRange>& out);
+
+// A readable time tick step for the axis: 1, 2 or 5 times a power of ten, at least `min_px` apart.
+double tick_step_ms(const TimeAxis& axis, float min_px);
+
+// "1058.1 ms", "12.50 ms", "850.0 us", "12.34 s": a duration for labels and tooltips.
+std::string format_ms(double ms);
+// An axis tick label: the unit and decimals follow the tick step ("200 ms", "1.5 s", "250 us").
+std::string format_tick(double ms, double step_ms);
+
+}  // namespace adaptis::gui

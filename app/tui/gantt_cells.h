@@ -1,0 +1,31 @@
+#pragma once
+// Time -> character cells for the TUI's Gantt: which action a cell shows when a cell spans many
+// actions (zoomed out) or a fraction of one (zoomed in), and where the time axis ticks go.
+#include <string>
+#include <vector>
+
+#include "adaptis/planner/simulator.h"
+
+namespace adaptis::tui {
+
+struct GanttCell {
+  bool busy = false;
+  Action action;  // valid when busy
+};
+
+// Cells for one device's timeline over [t0, t1) split into `columns` equal spans. A cell is busy
+// when actions cover at least half of its span (so many short actions do not vanish when zoomed
+// out); it then shows the action covering the most of it. `timeline` is in start order.
+std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, double t0, double t1, int columns);
+
+// A round tick step (1, 2 or 5 x 10^k ms) giving labels at least `min_cols` columns apart.
+double tick_step_ms(double span_ms, int columns, int min_cols = 12);
+
+// The visible window for a zoom factor (>= 1; 1 = whole iteration) and a requested left edge:
+// the left edge is clamped so the window stays inside [0, total_ms].
+struct TimeWindow {
+  double t0 = 0, t1 = 0;
+};
+TimeWindow gantt_window(double total_ms, double zoom, double left_ms);
+
+}  // namespace adaptis::tui

@@ -1,0 +1,152 @@
+#include "tui/render.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "tui/render_views.h"
+
+namespace adaptis::tui {
+
+namespace {
+
+void draw_tabs(const TuiState& s, Screen& scr) {
+  int x = 0;
+  if (scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
+  for (int v = 0; v < kNumViews; ++v) {
+    bool active = v == static_cast<int>(s.view);
+    x = scr.put(x, 0, fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))), active ? Style::TabActive : Style::Tab);
+  }
+  scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
+}
+
+// The line every view shares: what is on screen and how fast it is.
+void draw_summary(const TuiState& s, Screen& scr) {
+  const Evaluation* e = s.eval.get();
+  std::string what = e && e->from_optimizer ? std::string("optimized") : s.request.schedule;
+  int m = e && e->from_optimizer ? e->plan.num_microbatches : s.request.microbatches;
+  int x = scr.put(0, 1, fmt("%s  %s  p=%d m=%d v=%d ", s.inputs->costs.model.c_str(), what.c_str(),
+                            s.inputs->cluster.num_devices(), m, resolved_stages_per_device(s)),
+                  Style::Normal);
+  if (!e || !e->built) {
+    scr.put(x, 1, "| not a valid plan", Style::Bad);
+  } else if (!e->sim.ok) {
+    scr.put(x, 1, "| deadlock", Style::Bad);
+  } else {
+    x = scr.put(x, 1, fmt("| %.2f ms  bubble %.1f%%", e->sim.iteration_ms, 100 * e->sim.bubble_ratio), Style::Good);
+    if (e->sim.oom) scr.put(x, 1, "  OOM", Style::Bad);
+  }
+}
+
+void draw_status(const TuiState& s, Screen& scr, int y) {
+  const OptimizerView& o = s.optimizer;
+  if (o.state == JobState::Running) {
+    int x = scr.put(0, y, "optimizing ", Style::Warn);
+    const int bar_w = std::clamp(scr.width() / 4, 10, 30);
+    scr.set(x, y, '[', Style::Normal);
+    draw_bar(scr, x + 1, y, bar_w, {{std::clamp(o.fraction, 0.0, 1.0), '#', Style::Progress}}, '.', Style::BarEmpty);
+    scr.set(x + 1 + bar_w, y, ']', Style::Normal);
+    x += bar_w + 3;
+    std::string best = o.best_ms > 0 ? fmt("best %.2f ms", o.best_ms) : "best -";
+    x = scr.put(x, y,
+                fmt("%3.0f%% %.1fs %s %lld plans %s", 100 * std::clamp(o.fraction, 0.0, 1.0), o.elapsed_s,
+                    best.c_str(), o.evaluated, o.phase.c_str()),
+                Style::Normal);
+    scr.put(x, y, "  x cancel", Style::Key);
+    return;
+  }
+  if (!s.message.empty()) scr.put(0, y, s.message, s.message_is_error ? Style::Bad : Style::Normal);
+}
+
+std::vector<std::pair<const char*, const char*>> hints(View v) {
+  std::vector<std::pair<const char*, const char*>> h = {{"q", "quit"}, {"?", "help"}, {"tab", "view"}};
+  switch (v) {
+    case View::Layers:
+      h.insert(h.end(), {{"j/k", "layer"}, {"[ ]", "boundary"}, {"< >", "move it"}, {"e", "even"}, {"o", "optimize"}});
+      break;
+    case View::Plan:
+      h.insert(h.end(), {{"s", "schedule"}, {"m/M", "micro-batches"}, {"d/D", "devices"}, {"v/V", "chunks"},
+                         {"< >", "boundary"}, {"o", "optimize"}});
+      break;
+    case View::Gantt:
+      h.insert(h.end(), {{"+/-", "zoom"}, {"h/l", "pan"}, {"0", "fit"}, {"s", "schedule"}, {"m/M", "mb"},
+                         {"d/D", "devices"}});
+      break;
+    case View::Devices:
+      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "schedule"}, {"m/M", "mb"}, {"d/D", "devices"}});
+      break;
+    case View::Compare: h.insert(h.end(), {{"j/k", "select"}, {"enter", "use it"}, {"m/M", "mb"}, {"d/D", "devices"}, {"o", "optimize"}}); break;
+    case View::Runs: h.insert(h.end(), {{"r", "launch run"}, {"g", "refresh"}, {"j/k", "select"}}); break;
+  }
+  return h;
+}
+
+void draw_hints(const TuiState& s, Screen& scr, int y) {
+  int x = 0;
+  for (const auto& [k, label] : hints(s.view)) {
+    int need = static_cast<int>(std::string(k).size() + std::string(label).size()) + 3;
+    if (x + need > scr.width()) break;
+    x = scr.put(x, y, k, Style::Key);
+    x = scr.put(x + 1, y, label, Style::Dim) + 2;
+  }
+}
+
+const char* const kHelp[] = {
+    "views      1-6 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs",
+    "plan       s/S next/previous schedule    m/M micro-batches +1/-1",
+    "           d/D devices +1/-1             v/V chunks per device +1/-1",
+    "partition  [ ] select a boundary   < > (or , .) move it one layer   e even",
+    "gantt      + - zoom   h l or arrows pan   0/home fit   j k scroll devices",
+    "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
+    "optimizer  o start (progress below)   x or esc cancel",
+    "runs       r launch a run of the plan on screen   g refresh the list",
+    "other      w save the plan file   ? this help   q quit",
+};
+
+void draw_help(Screen& scr) {
+  const int n = static_cast<int>(std::size(kHelp));
+  int w = 0;
+  for (const char* line : kHelp) w = std::max(w, static_cast<int>(std::string(line).size()));
+  w = std::min(w + 4, scr.width());
+  const int h = std::min(n + 4, scr.height());
+  const int x0 = (scr.width() - w) / 2, y0 = std::max(0, (scr.height() - h) / 2);
+  for (int y = y0; y < y0 + h; ++y) {
+    scr.fill(x0, y, w, ' ', Style::Normal);
+    scr.set(x0, y, '|', Style::Dim);
+    scr.set(x0 + w - 1, y, '|', Style::Dim);
+  }
+  scr.fill(x0, y0, w, '-', Style::Dim);
+  scr.fill(x0, y0 + h - 1, w, '-', Style::Dim);
+  scr.put(x0 + 2, y0, " keys ", Style::Title);
+  for (int i = 0; i < n && y0 + 1 + i < y0 + h - 2; ++i) scr.put(x0 + 2, y0 + 1 + i, kHelp[i], Style::Normal, w - 4);
+  scr.put(x0 + 2, y0 + h - 2, "any key closes this", Style::Dim, w - 4);
+}
+
+}  // namespace
+
+Screen render(const TuiState& s, int width, int height) {
+  Screen scr(width, height);
+  if (width < kMinWidth || height < kMinHeight) {
+    std::string msg = fmt("terminal too small: %dx%d, need %dx%d", width, height, kMinWidth, kMinHeight);
+    scr.put(0, 0, msg, Style::Bad);
+    if (height > 1) scr.put(0, 1, "q quits", Style::Dim);
+    return scr;
+  }
+  draw_tabs(s, scr);
+  draw_summary(s, scr);
+  Rect body{0, 2, width, height - 4};
+  switch (s.view) {
+    case View::Layers: draw_layers_view(s, scr, body); break;
+    case View::Plan: draw_plan_view(s, scr, body); break;
+    case View::Gantt: draw_gantt_view(s, scr, body); break;
+    case View::Devices: draw_devices_view(s, scr, body); break;
+    case View::Compare: draw_compare_view(s, scr, body); break;
+    case View::Runs: draw_runs_view(s, scr, body); break;
+  }
+  draw_status(s, scr, height - 2);
+  draw_hints(s, scr, height - 1);
+  if (s.show_help) draw_help(scr);
+  return scr;
+}
+
+}  // namespace adaptis::tui

@@ -1,0 +1,16 @@
+#pragma once
+// TuiState -> Screen: the whole frame (view tabs, plan summary line, the current view, the status
+// line with the optimizer's progress or the last message, key hints, help overlay). Pure: the same
+// state and size always give the same screen, so tests assert on it without a terminal.
+#include "tui/screen.h"
+#include "tui/tui_state.h"
+
+namespace adaptis::tui {
+
+// Smallest size the layout is designed for; below it the screen says so instead of drawing views.
+constexpr int kMinWidth = 40;
+constexpr int kMinHeight = 10;
+
+Screen render(const TuiState& state, int width, int height);
+
+}  // namespace adaptis::tui

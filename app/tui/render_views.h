@@ -1,0 +1,37 @@
+#pragma once
+// The body of each view, drawn into a rectangle of the screen. Internal to the renderer.
+#include <string>
+
+#include "tui/screen.h"
+#include "tui/tui_state.h"
+
+namespace adaptis::tui {
+
+struct Rect {
+  int x = 0, y = 0, w = 0, h = 0;
+};
+
+void draw_layers_view(const TuiState& s, Screen& scr, Rect r);
+void draw_plan_view(const TuiState& s, Screen& scr, Rect r);
+void draw_gantt_view(const TuiState& s, Screen& scr, Rect r);
+void draw_devices_view(const TuiState& s, Screen& scr, Rect r);
+void draw_compare_view(const TuiState& s, Screen& scr, Rect r);
+void draw_runs_view(const TuiState& s, Screen& scr, Rect r);
+
+// Shared helpers.
+std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+// Draws a multi-line message word-wrapped into r starting at row y; returns the next free row.
+int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style style);
+// First row to show so `cursor` stays visible in `rows` rows of `n` (cursor kept near the middle).
+int scroll_first(int cursor, int rows, int n);
+// A horizontal bar of `width` cells: segments (fraction of the whole, char, style) left to right,
+// the rest filled with `rest`.
+struct BarSegment {
+  double fraction;
+  char ch;
+  Style style;
+};
+void draw_bar(Screen& scr, int x, int y, int width, std::initializer_list<BarSegment> segments, char rest,
+              Style rest_style);
+
+}  // namespace adaptis::tui

@@ -1,0 +1,38 @@
+#pragma once
+// Per-layer F / B / W timing of the executor's real layers on this machine's CPU, as a CostTable the planner
+// reads like any other cost file: `adaptis profile --backend cpu --model M --out costs.json`, then
+// `adaptis simulate --costs costs.json` predicts what `adaptis run --backend cpu` measures.
+//
+// Method: every layer becomes its own one-layer stage; each repetition runs one training iteration through
+// the chain (F of every layer in order, feeding each the previous layer's real output; then B in reverse
+// order with real output gradients; then W), timing each call on the steady clock. Warm-up repetitions are
+// dropped and the median of the rest is kept, so one descheduled call does not skew a layer. Memory figures
+// come from the stage's own accounting: parameters, and saved bytes after F and after B.
+#include <string>
+#include <vector>
+
+#include "adaptis/executor/runtime.h"
+#include "adaptis/model/cost_table.h"
+
+namespace adaptis::exec {
+
+struct CpuProfileOptions {
+  int repeats = 7;  // timed repetitions per layer (the median is kept)
+  int warmup = 1;   // untimed repetitions first
+};
+
+// Raw samples of one layer, in ms (for reports and tests).
+struct LayerSamples {
+  std::vector<double> f_ms, b_ms, w_ms;
+};
+
+// Profiles layers [0, num_layers) built by `make` on data from `data`. `names`/`kinds` label the rows (may be
+// empty). `samples`, when given, receives every timed sample. InputError on bad options.
+CostTable profile_layers(int num_layers, const StageFactory& make, const DataSource& data,
+                         const CpuProfileOptions& opt, const std::vector<std::string>& kinds = {},
+                         std::vector<LayerSamples>* samples = nullptr);
+
+// The real layers of `cfg` (source "cpu-profile", model cfg.name, kinds = layer type names).
+CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt = {});
+
+}  // namespace adaptis::exec

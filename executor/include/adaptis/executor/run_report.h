@@ -1,0 +1,45 @@
+#pragma once
+// Predicted vs measured for a recorded run: the performance model's timeline next to what the device threads
+// actually did, per device and per (operation, stage), with the relative error of each figure. This is the
+// calibration loop of the issue: profile -> simulate -> run -> compare.
+#include <string>
+#include <vector>
+
+#include "adaptis/executor/run_store.h"
+
+namespace adaptis::exec {
+
+struct DeviceComparison {
+  int device = 0;
+  std::string stages;
+  double predicted_busy_ms = 0, measured_busy_ms = 0;  // compute time per iteration
+  double predicted_end_ms = 0, measured_end_ms = 0;    // when the device finished its list
+  double measured_wait_ms = 0;                         // time blocked in WAIT per iteration
+  double measured_comm_ms = 0;                         // SEND + RECV per iteration
+  double predicted_peak_activation_bytes = 0, measured_peak_activation_bytes = 0;
+  double busy_error = 0, end_error = 0;  // (predicted - measured) / measured
+};
+
+struct OpComparison {
+  std::string op;  // F, B, W, BW
+  int stage = 0;
+  double predicted_ms = 0;  // the plan's (stage, op) duration in the prediction
+  double measured_ms = 0;   // mean over micro-batches and the iterations used
+  int samples = 0;
+  double error = 0;
+};
+
+struct RunComparison {
+  int steps_used = 0;  // iterations averaged (the first is left out when there are several)
+  double predicted_iteration_ms = 0, measured_iteration_ms = 0, iteration_error = 0;
+  std::vector<DeviceComparison> devices;
+  std::vector<OpComparison> ops;  // by stage, then F, B, W, BW
+};
+
+// Throws InputError when the run has no recorded iteration.
+RunComparison compare_run(const RunRecord& run);
+
+// (predicted - measured) / measured; NaN when measured is 0.
+double relative_error(double predicted, double measured);
+
+}  // namespace adaptis::exec

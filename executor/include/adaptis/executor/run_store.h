@@ -1,0 +1,172 @@
+#pragma once
+// Recorded runs in SQLite: for every executed run, the plan, the model, the cost input, the machine and the
+// predicted timeline, then each iteration's measured per-instruction timeline and loss.
+//
+// Durability and concurrency (see shared/research/gui_profiler.md §5.2):
+//   - schema versioned by PRAGMA user_version (and tagged with PRAGMA application_id); a database written by a
+//     newer adaptis is refused instead of misread;
+//   - WAL journal, so readers (`adaptis runs`, the GUI) never block the writer and see committed runs only;
+//   - begin_run commits the run as 'running' with everything known up front; iterations are then recorded in
+//     one open transaction that is committed at checkpoints (at most every `checkpoint_interval_ms`, and at
+//     the end), never row by row;
+//   - a run whose process died midway keeps what its last checkpoint committed: any store opened later on the
+//     same host marks a 'running' row whose process is gone (pid, and the pid's start time against reuse) as
+//     'incomplete'.
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "adaptis/executor/instruction.h"
+#include "adaptis/executor/runtime.h"
+
+struct sqlite3;
+
+namespace adaptis::exec {
+
+constexpr int kRunStoreSchemaVersion = 1;
+constexpr int32_t kRunStoreApplicationId = 0x41445054;  // "ADPT"
+
+// $XDG_DATA_HOME/adaptis/runs.db, else ~/.local/share/adaptis/runs.db.
+std::string default_run_db_path();
+
+enum class RunStatus { Running, Complete, Incomplete, Failed };
+const char* run_status_name(RunStatus s);  // "running", "complete", "incomplete", "failed"
+
+struct PredictedInterval {
+  int device = 0;
+  std::string kind;  // F, B, W, BW
+  int stage = 0, mb = 0;
+  int64_t start_ns = 0, end_ns = 0;
+};
+
+struct MeasuredInterval {
+  int step = 0;
+  int device = 0;
+  int seq = 0;       // position in the device's instruction list; -1 for the optimizer step
+  std::string kind;    // F, B, W, BW, SEND, RECV, WAIT, OPT
+  std::string tensor;  // SEND / RECV / WAIT: "act" or "grad" (the message's kind); empty otherwise
+  int stage = -1, mb = -1, peer = -1;  // comm: the message's producing stage and micro-batch, and the peer device
+  int64_t start_ns = 0, end_ns = 0;  // relative to the run's clock origin
+};
+
+struct DeviceInfo {
+  int device = 0;
+  std::string name;    // e.g. "cpu-thread-0"
+  std::string stages;  // "0,4"
+  double predicted_busy_ms = 0, predicted_end_ms = 0, predicted_peak_activation_bytes = 0;
+  int64_t measured_peak_activation_bytes = 0;  // filled when the run finishes
+};
+
+// Everything known before the first iteration.
+struct RunInfo {
+  std::string command;
+  std::string backend = "cpu";
+  std::string schedule;
+  std::string model_name;
+  nlohmann::json model = nlohmann::json::object();
+  nlohmann::json plan = nlohmann::json::object();
+  nlohmann::json costs = nlohmann::json::object();
+  nlohmann::json machine = nlohmann::json::object();
+  int num_devices = 0, num_stages = 0, num_microbatches = 0, steps = 0;
+  double predicted_iteration_ms = 0;
+  std::vector<DeviceInfo> devices;
+  std::vector<PredictedInterval> predicted;
+};
+
+struct StepRecord {
+  int step = 0;
+  double loss = 0;
+  std::vector<double> microbatch_losses;
+  int64_t start_ns = 0, pipeline_end_ns = 0, end_ns = 0;
+  std::string grad_checksum;
+  std::vector<MeasuredInterval> intervals;
+  std::vector<int64_t> peak_activation_bytes;  // per device
+};
+
+// The measured iteration as a store record: one interval per instruction plus each device's optimizer step.
+StepRecord make_step_record(const Program& program, const StepResult& result, const std::string& grad_checksum);
+
+struct RunSummary {
+  int64_t id = 0;
+  std::string status;
+  int64_t started_utc_ns = 0, finished_utc_ns = 0;  // finished: 0 while running
+  std::string host;
+  int64_t pid = 0;
+  std::string command, backend, schedule, model_name;
+  int num_devices = 0, num_stages = 0, num_microbatches = 0, steps = 0, steps_done = 0;
+  double predicted_iteration_ms = 0;
+  double measured_iteration_ms = 0;  // NaN until an iteration was recorded
+  double final_loss = 0;             // NaN until an iteration was recorded
+  std::string grad_checksum, error;
+};
+
+struct StepRow {
+  int step = 0;
+  double loss = 0;
+  std::vector<double> microbatch_losses;
+  int64_t start_ns = 0, pipeline_end_ns = 0, end_ns = 0;
+  std::string grad_checksum;
+  double iteration_ms() const { return static_cast<double>(pipeline_end_ns - start_ns) * 1e-6; }
+};
+
+struct RunRecord {
+  RunSummary summary;
+  nlohmann::json plan, model, costs, machine;
+  std::vector<DeviceInfo> devices;
+  std::vector<StepRow> steps;
+  std::vector<MeasuredInterval> measured;    // ordered by step, device, seq
+  std::vector<PredictedInterval> predicted;  // ordered by device, start
+};
+
+// The measured iteration time of a set of steps: the median of (pipeline end - start), leaving out the
+// first step when there are several (it pays for first-touch allocation and cold caches).
+double measured_iteration_ms(const std::vector<StepRow>& steps);
+
+class RunStore {
+ public:
+  // Opens (creating the file, its directory and the schema when needed) and marks dead 'running' runs of
+  // this host incomplete. Throws InputError naming the path when it cannot be opened, is not an adaptis run
+  // database, or was written by a newer schema.
+  explicit RunStore(const std::string& path);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  int schema_version() const;
+  // Commit open iteration records after this long (ms); 0 = at every record_step.
+  void set_checkpoint_interval_ms(double ms) { checkpoint_interval_ms_ = ms; }
+
+  // Writing (one run at a time per RunStore).
+  int64_t begin_run(const RunInfo& info);
+  void record_step(int64_t run_id, const StepRecord& step);
+  void checkpoint();  // commits the iterations recorded so far
+  // Final status; `error` for failed runs. Commits.
+  void finish_run(int64_t run_id, RunStatus status, const std::string& error = "");
+
+  // Reading.
+  std::vector<RunSummary> list_runs() const;  // newest first
+  RunRecord load_run(int64_t run_id) const;   // InputError when there is no such run
+  int64_t latest_run_id() const;              // 0 when the store is empty
+  // Re-checks 'running' rows of this host whose process is gone; returns how many were marked.
+  int mark_dead_runs_incomplete();
+
+ private:
+  void exec(const char* sql) const;
+  void open_schema();
+  void begin_if_needed();
+  void commit_if_open();
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  bool in_txn_ = false;
+  double checkpoint_interval_ms_ = 1000;
+  int64_t last_commit_ns_ = 0;
+};
+
+// Parses "latest", "last" or a run id; InputError otherwise.
+int64_t parse_run_ref(const std::string& text, const RunStore& store);
+
+}  // namespace adaptis::exec

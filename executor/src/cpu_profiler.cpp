@@ -1,0 +1,101 @@
+#include "adaptis/executor/cpu_profiler.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "adaptis/executor/machine_info.h"
+#include "adaptis/model/error.h"
+
+namespace adaptis::exec {
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+template <class F>
+double time_ms(F&& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+CostTable profile_layers(int L, const StageFactory& make, const DataSource& data, const CpuProfileOptions& opt,
+                         const std::vector<std::string>& kinds, std::vector<LayerSamples>* samples_out) {
+  if (L < 1) throw InputError("profile: the model has no layers");
+  if (opt.repeats < 1) throw InputError("--repeats: must be >= 1, got " + std::to_string(opt.repeats));
+  if (opt.warmup < 0) throw InputError("--warmup: must be >= 0, got " + std::to_string(opt.warmup));
+  std::vector<std::unique_ptr<StageCompute>> layers;
+  for (int l = 0; l < L; ++l) layers.push_back(make(l, l + 1, 1));
+  const size_t n = layers[0]->activation_floats();
+  // acts[l] = input of layer l (acts[0] unused: the first layer reads tokens); grads[l] = grad of that input.
+  std::vector<std::vector<float>> acts(L + 1, std::vector<float>(n)), grads(L + 1, std::vector<float>(n));
+  std::vector<LayerSamples> samples(L);
+  std::vector<double> saved_f(L, 0), saved_b(L, 0);
+
+  for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
+    const bool timed = rep >= opt.warmup;
+    // Vary the data with the repetition so no layer sees a cache-warm identical input every time.
+    MicroBatchData d = data(rep, 0);
+    for (auto& s : layers) s->zero_grad();
+    for (int l = 0; l < L; ++l) {
+      StageCompute& s = *layers[l];
+      const float* in = l > 0 ? acts[l].data() : nullptr;
+      float* out = l + 1 < L ? acts[l + 1].data() : nullptr;
+      double t = time_ms([&] { s.forward(0, d, in, out); });
+      if (timed) samples[l].f_ms.push_back(t);
+      saved_f[l] = static_cast<double>(s.saved_bytes());
+    }
+    for (int l = L - 1; l >= 0; --l) {
+      StageCompute& s = *layers[l];
+      const float* gout = l + 1 < L ? grads[l + 1].data() : nullptr;
+      float* gin = l > 0 ? grads[l].data() : nullptr;
+      double t = time_ms([&] { s.backward_input(0, d, gout, gin); });
+      if (timed) samples[l].b_ms.push_back(t);
+      saved_b[l] = static_cast<double>(s.saved_bytes());
+    }
+    for (int l = 0; l < L; ++l) {
+      double t = time_ms([&] { layers[l]->backward_weight(0); });
+      if (timed) samples[l].w_ms.push_back(t);
+    }
+    for (auto& s : layers) s->finish_backward();
+  }
+
+  CostTable table;
+  table.source = "cpu-profile";
+  for (int l = 0; l < L; ++l) {
+    const StageCompute& s = *layers[l];
+    LayerCost c;
+    c.name = "layers." + std::to_string(l);
+    c.kind = l < static_cast<int>(kinds.size()) ? kinds[l] : "layer";
+    c.f_ms = median(samples[l].f_ms);
+    c.b_ms = median(samples[l].b_ms);
+    c.w_ms = median(samples[l].w_ms);
+    c.param_bytes = static_cast<double>(s.params().size()) * sizeof(float);
+    c.state_bytes = 4 * c.param_bytes;  // weights, gradients, AdamW m and v (fp32)
+    c.act_w_bytes = saved_b[l];         // what survives B is held until W
+    c.act_b_bytes = std::max(0.0, saved_f[l] - saved_b[l]);
+    c.out_bytes = l + 1 < L ? static_cast<double>(n * sizeof(float)) : 0.0;
+    table.layers.push_back(c);
+  }
+  if (samples_out) *samples_out = std::move(samples);
+  return table;
+}
+
+CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt) {
+  validate_net_config(cfg, "profile: model " + cfg.name);
+  std::vector<std::string> kinds;
+  for (LayerType t : cfg.layers) kinds.push_back(layer_type_name(t));
+  CostTable table = profile_layers(cfg.num_layers(), real_stage_factory(cfg), model_data(cfg), opt, kinds);
+  table.model = cfg.name;
+  table.source = "cpu-profile:" + host_name();
+  return table;
+}
+
+}  // namespace adaptis::exec

@@ -1,0 +1,189 @@
+// Causal GQA self-attention block with RoPE, F / B / W.
+#include "adaptis/executor/layers/attention.h"
+
+#include <cmath>
+#include <cstddef>
+
+#include "adaptis/executor/layers/linear.h"
+#include "adaptis/executor/layers/rmsnorm.h"
+
+namespace adaptis::exec {
+
+template <typename T>
+AttentionLayer<T>::AttentionLayer(const NetConfig& cfg, int num_microbatches)
+    : Layer<T>(LayerType::Attention, cfg, num_microbatches),
+      hidden_(cfg.hidden),
+      heads_(cfg.heads),
+      kv_heads_(cfg.kv_heads),
+      head_dim_(cfg.head_dim()),
+      batch_(cfg.micro_batch),
+      seq_(cfg.seq),
+      rope_(make_rope_table<T>(cfg.seq, cfg.head_dim(), cfg.rope_theta)),
+      state_(size_t(num_microbatches)) {
+  const int qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
+  this->add_param("norm", 1, hidden_, false);
+  this->add_param("wq", qw, hidden_, true);
+  this->add_param("wk", kv, hidden_, true);
+  this->add_param("wv", kv, hidden_, true);
+  this->add_param("wo", hidden_, qw, true);
+}
+
+template <typename T>
+void AttentionLayer<T>::init_params(T* p, Rng& rng) const {
+  const double in_std = 1.0 / std::sqrt(double(hidden_));
+  init_constant(p + this->offset(kGain), size_t(hidden_), 1.0);
+  init_normal(p + this->offset(kWq), this->param_specs()[kWq].size(), rng, in_std);
+  init_normal(p + this->offset(kWk), this->param_specs()[kWk].size(), rng, in_std);
+  init_normal(p + this->offset(kWv), this->param_specs()[kWv].size(), rng, in_std);
+  // Output projection smaller so a fresh block stays close to identity on the residual stream.
+  init_normal(p + this->offset(kWo), this->param_specs()[kWo].size(), rng,
+              0.5 / std::sqrt(double(heads_ * head_dim_)));
+}
+
+template <typename T>
+void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
+  State& s = state_[mb];
+  const int n = this->tokens_, h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
+  const int group = heads_ / kv_heads_;
+  const T scale = T(1) / std::sqrt(T(hd));
+  s.x.assign(x, x + size_t(n) * h);
+  s.rstd.resize(n);
+  s.xn.resize(size_t(n) * h);
+  rmsnorm_forward(s.xn.data(), s.rstd.data(), x, p + this->offset(kGain), n, h, this->cfg_.norm_eps);
+  s.q.resize(size_t(n) * qw);
+  s.k.resize(size_t(n) * kv);
+  s.v.resize(size_t(n) * kv);
+  linear_forward(s.q.data(), s.xn.data(), p + this->offset(kWq), n, h, qw);
+  linear_forward(s.k.data(), s.xn.data(), p + this->offset(kWk), n, h, kv);
+  linear_forward(s.v.data(), s.xn.data(), p + this->offset(kWv), n, h, kv);
+  rope_apply(s.q.data(), rope_, n, heads_, false);
+  rope_apply(s.k.data(), rope_, n, kv_heads_, false);
+
+  s.probs.assign(size_t(batch_) * heads_ * seq_ * seq_, T(0));
+  s.o.assign(size_t(n) * qw, T(0));
+  for (int b = 0; b < batch_; ++b)
+    for (int hh = 0; hh < heads_; ++hh) {
+      const int kh = hh / group;
+      for (int i = 0; i < seq_; ++i) {
+        const T* qi = s.q.data() + (size_t(b * seq_ + i) * heads_ + hh) * hd;
+        T* pi = s.probs.data() + ((size_t(b) * heads_ + hh) * seq_ + i) * seq_;
+        T mx = -INFINITY;
+        for (int j = 0; j <= i; ++j) {
+          const T* kj = s.k.data() + (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          T dot = 0;
+          for (int d = 0; d < hd; ++d) dot += qi[d] * kj[d];
+          pi[j] = dot * scale;
+          if (pi[j] > mx) mx = pi[j];
+        }
+        T sum = 0;
+        for (int j = 0; j <= i; ++j) {
+          pi[j] = std::exp(pi[j] - mx);
+          sum += pi[j];
+        }
+        const T inv = T(1) / sum;
+        for (int j = 0; j <= i; ++j) pi[j] *= inv;
+        T* oi = s.o.data() + (size_t(b * seq_ + i) * heads_ + hh) * hd;
+        for (int j = 0; j <= i; ++j) {
+          const T* vj = s.v.data() + (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          for (int d = 0; d < hd; ++d) oi[d] += pi[j] * vj[d];
+        }
+      }
+    }
+  linear_forward(y, s.o.data(), p + this->offset(kWo), n, qw, h);
+  for (size_t i = 0; i < size_t(n) * h; ++i) y[i] += s.x[i];  // s.x: y may alias x
+}
+
+template <typename T>
+void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
+  State& s = state_[mb];
+  const int n = this->tokens_, h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
+  const int group = heads_ / kv_heads_;
+  const T scale = T(1) / std::sqrt(T(hd));
+  s.dy.assign(dy, dy + size_t(n) * h);
+  std::vector<T> d_o(size_t(n) * qw);
+  linear_backward_input(d_o.data(), dy, p + this->offset(kWo), n, qw, h, false);
+
+  s.dq.assign(size_t(n) * qw, T(0));
+  s.dk.assign(size_t(n) * kv, T(0));
+  s.dv.assign(size_t(n) * kv, T(0));
+  std::vector<T> dp(static_cast<size_t>(seq_));
+  for (int b = 0; b < batch_; ++b)
+    for (int hh = 0; hh < heads_; ++hh) {
+      const int kh = hh / group;
+      for (int i = 0; i < seq_; ++i) {
+        const size_t qrow = (size_t(b * seq_ + i) * heads_ + hh) * hd;
+        const T* doi = d_o.data() + qrow;
+        const T* qi = s.q.data() + qrow;
+        T* dqi = s.dq.data() + qrow;
+        const T* pi = s.probs.data() + ((size_t(b) * heads_ + hh) * seq_ + i) * seq_;
+        // dP_ij = do_i . v_j ; dv_j += P_ij do_i
+        T rowdot = 0;
+        for (int j = 0; j <= i; ++j) {
+          const size_t krow = (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          const T* vj = s.v.data() + krow;
+          T* dvj = s.dv.data() + krow;
+          T d = 0;
+          for (int e = 0; e < hd; ++e) {
+            d += doi[e] * vj[e];
+            dvj[e] += pi[j] * doi[e];
+          }
+          dp[j] = d;
+          rowdot += pi[j] * d;
+        }
+        // Softmax backward: dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij'); then the scaled q k^T products.
+        for (int j = 0; j <= i; ++j) {
+          const T ds = pi[j] * (dp[j] - rowdot) * scale;
+          const size_t krow = (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          const T* kj = s.k.data() + krow;
+          T* dkj = s.dk.data() + krow;
+          for (int e = 0; e < hd; ++e) {
+            dqi[e] += ds * kj[e];
+            dkj[e] += ds * qi[e];
+          }
+        }
+      }
+    }
+  // Undo the rotation on the gradients: dq, dk become the output gradients of the Wq / Wk linears.
+  rope_apply(s.dq.data(), rope_, n, heads_, true);
+  rope_apply(s.dk.data(), rope_, n, kv_heads_, true);
+
+  std::vector<T> dxn(size_t(n) * h);
+  linear_backward_input(dxn.data(), s.dq.data(), p + this->offset(kWq), n, h, qw, false);
+  linear_backward_input(dxn.data(), s.dk.data(), p + this->offset(kWk), n, h, kv, true);
+  linear_backward_input(dxn.data(), s.dv.data(), p + this->offset(kWv), n, h, kv, true);
+  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = dy[i];
+  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
+  s.dgain.assign(size_t(h), T(0));
+  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  release(s.x);
+  release(s.rstd);
+  release(s.q);
+  release(s.k);
+  release(s.v);
+  release(s.probs);
+}
+
+template <typename T>
+void AttentionLayer<T>::do_backward_weight(int mb, T* g) {
+  State& s = state_[mb];
+  const int n = this->tokens_, h = hidden_, qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
+  for (int i = 0; i < h; ++i) g[this->offset(kGain) + i] += s.dgain[i];
+  linear_backward_weight(g + this->offset(kWq), s.dq.data(), s.xn.data(), n, h, qw);
+  linear_backward_weight(g + this->offset(kWk), s.dk.data(), s.xn.data(), n, h, kv);
+  linear_backward_weight(g + this->offset(kWv), s.dv.data(), s.xn.data(), n, h, kv);
+  linear_backward_weight(g + this->offset(kWo), s.dy.data(), s.o.data(), n, qw, h);
+  state_[mb] = State{};
+}
+
+template <typename T>
+size_t AttentionLayer<T>::saved_bytes() const {
+  size_t n = 0;
+  for (const State& s : state_)
+    n += vector_bytes(s.x, s.rstd, s.q, s.k, s.v, s.probs, s.xn, s.o, s.dy, s.dq, s.dk, s.dv, s.dgain);
+  return n;
+}
+
+template class AttentionLayer<float>;
+template class AttentionLayer<double>;
+
+}  // namespace adaptis::exec

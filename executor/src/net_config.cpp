@@ -1,0 +1,99 @@
+// NetConfig: layer names, validation, a convenience builder.
+#include "adaptis/executor/net_config.h"
+
+#include <string>
+
+#include "adaptis/model/error.h"
+
+namespace adaptis::exec {
+
+const char* layer_type_name(LayerType t) {
+  switch (t) {
+    case LayerType::Embedding: return "embedding";
+    case LayerType::Attention: return "attention";
+    case LayerType::Mlp: return "mlp";
+    case LayerType::Moe: return "moe";
+    case LayerType::Mamba: return "mamba";
+    case LayerType::LmHead: return "lm_head";
+  }
+  return "unknown";
+}
+
+namespace {
+
+void require_positive(long long v, const char* field, const std::string& origin) {
+  if (v < 1) throw InputError(origin + ": " + field + " must be >= 1, got " + std::to_string(v));
+}
+
+}  // namespace
+
+void validate_net_config(const NetConfig& c, const std::string& origin) {
+  require_positive(c.vocab, "vocab", origin);
+  require_positive(c.hidden, "hidden", origin);
+  require_positive(c.seq, "seq", origin);
+  require_positive(c.micro_batch, "micro_batch", origin);
+  if (c.layers.size() < 2)
+    throw InputError(origin + ": layers must hold at least an embedding and an lm_head, got " +
+                     std::to_string(c.layers.size()) + " layer(s)");
+  if (c.layers.front() != LayerType::Embedding)
+    throw InputError(origin + ": layers[0] must be embedding, got " + layer_type_name(c.layers.front()));
+  if (c.layers.back() != LayerType::LmHead)
+    throw InputError(origin + ": the last layer must be lm_head, got " + layer_type_name(c.layers.back()));
+  bool attention = false, mlp = false, moe = false, mamba = false;
+  for (size_t i = 1; i + 1 < c.layers.size(); ++i) {
+    const LayerType t = c.layers[i];
+    if (t == LayerType::Embedding || t == LayerType::LmHead)
+      throw InputError(origin + ": layers[" + std::to_string(i) + "] is " + layer_type_name(t) +
+                       ", which may only be the first / last layer");
+    attention |= t == LayerType::Attention;
+    mlp |= t == LayerType::Mlp;
+    moe |= t == LayerType::Moe;
+    mamba |= t == LayerType::Mamba;
+  }
+  if (attention) {
+    require_positive(c.heads, "heads", origin);
+    require_positive(c.kv_heads, "kv_heads", origin);
+    if (c.attn_head_dim < 0) throw InputError(origin + ": attn_head_dim must be >= 0 (0 = hidden / heads)");
+    if (c.attn_head_dim == 0 && c.hidden % c.heads != 0)
+      throw InputError(origin + ": heads (" + std::to_string(c.heads) + ") must divide hidden (" +
+                       std::to_string(c.hidden) + ") unless attn_head_dim is given");
+    if (c.heads % c.kv_heads != 0)
+      throw InputError(origin + ": kv_heads (" + std::to_string(c.kv_heads) + ") must divide heads (" +
+                       std::to_string(c.heads) + ")");
+    if (c.head_dim() % 2 != 0)
+      throw InputError(origin + ": attention head dim " + std::to_string(c.head_dim()) +
+                       " must be even (rotary positions rotate pairs)");
+    if (!(c.rope_theta > 1.0)) throw InputError(origin + ": rope_theta must be > 1");
+  }
+  if (mlp) require_positive(c.ffn, "ffn", origin);
+  if (moe) {
+    require_positive(c.experts, "experts", origin);
+    require_positive(c.top_k, "top_k", origin);
+    require_positive(c.expert_ffn, "expert_ffn", origin);
+    if (c.top_k > c.experts)
+      throw InputError(origin + ": top_k (" + std::to_string(c.top_k) + ") must be <= experts (" +
+                       std::to_string(c.experts) + ")");
+    if (c.shared_experts < 0) throw InputError(origin + ": shared_experts must be >= 0");
+    if (c.shared_expert_ffn < 0) throw InputError(origin + ": shared_expert_ffn must be >= 0 (0 = expert_ffn)");
+    if (!(c.aux_loss_coef >= 0.0)) throw InputError(origin + ": aux_loss_coef must be >= 0");
+  }
+  if (mamba) {
+    require_positive(c.mamba_state, "mamba_state", origin);
+    if (c.mamba_d_inner < 0) throw InputError(origin + ": mamba_d_inner must be >= 0 (0 = expand * hidden)");
+    if (c.mamba_d_inner == 0) require_positive(c.mamba_expand, "mamba_expand", origin);
+    require_positive(c.mamba_conv, "mamba_conv", origin);
+    if (c.mamba_dt_rank < 0) throw InputError(origin + ": mamba_dt_rank must be >= 0 (0 = auto)");
+  }
+  if (!(c.norm_eps > 0.0)) throw InputError(origin + ": norm_eps must be > 0");
+}
+
+NetConfig make_net_config(const std::vector<LayerType>& blocks) {
+  NetConfig c;
+  c.layers.reserve(blocks.size() + 2);
+  c.layers.push_back(LayerType::Embedding);
+  for (LayerType t : blocks) c.layers.push_back(t);
+  c.layers.push_back(LayerType::LmHead);
+  return c;
+}
+
+}  // namespace adaptis::exec

@@ -1,0 +1,100 @@
+#include "adaptis/executor/run_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "adaptis/model/error.h"
+
+namespace adaptis::exec {
+
+double relative_error(double predicted, double measured) {
+  return measured != 0 ? (predicted - measured) / measured : std::nan("");
+}
+
+namespace {
+bool is_compute(const std::string& k) { return k == "F" || k == "B" || k == "W" || k == "BW"; }
+int op_rank(const std::string& k) { return k == "F" ? 0 : k == "B" ? 1 : k == "W" ? 2 : 3; }
+}  // namespace
+
+RunComparison compare_run(const RunRecord& run) {
+  if (run.steps.empty())
+    throw InputError("run " + std::to_string(run.summary.id) + " recorded no iteration (status " + run.summary.status +
+                     ")");
+  RunComparison c;
+  // Leave the first iteration out when there are several: it pays for first-touch allocation.
+  const int first_step = run.steps.size() > 1 ? run.steps[1].step : run.steps[0].step;
+  std::map<int, int64_t> step_start;
+  for (const StepRow& s : run.steps)
+    if (s.step >= first_step) step_start[s.step] = s.start_ns;
+  c.steps_used = static_cast<int>(step_start.size());
+  c.predicted_iteration_ms = run.summary.predicted_iteration_ms;
+  c.measured_iteration_ms = measured_iteration_ms(run.steps);
+  c.iteration_error = relative_error(c.predicted_iteration_ms, c.measured_iteration_ms);
+
+  const int D = static_cast<int>(run.devices.size());
+  c.devices.resize(D);
+  for (int d = 0; d < D; ++d) {
+    DeviceComparison& dc = c.devices[d];
+    const DeviceInfo& di = run.devices[d];
+    dc.device = di.device;
+    dc.stages = di.stages;
+    dc.predicted_busy_ms = di.predicted_busy_ms;
+    dc.predicted_end_ms = di.predicted_end_ms;
+    dc.predicted_peak_activation_bytes = di.predicted_peak_activation_bytes;
+    dc.measured_peak_activation_bytes = static_cast<double>(di.measured_peak_activation_bytes);
+  }
+  // Measured sums per device and per step; the list end is the last non-optimizer instruction.
+  std::map<std::pair<int, int>, int64_t> end_of;  // (device, step) -> last end
+  struct Acc { double sum = 0; int n = 0; };
+  std::map<std::pair<int, std::string>, Acc> op_measured;  // (stage, op)
+  const double n_steps = static_cast<double>(c.steps_used);
+  for (const MeasuredInterval& m : run.measured) {
+    auto it = step_start.find(m.step);
+    if (it == step_start.end() || m.device < 0 || m.device >= D || m.seq < 0) continue;
+    const double ms = static_cast<double>(m.end_ns - m.start_ns) * 1e-6;
+    DeviceComparison& dc = c.devices[m.device];
+    if (is_compute(m.kind)) {
+      dc.measured_busy_ms += ms / n_steps;
+      Acc& a = op_measured[{m.stage, m.kind}];
+      a.sum += ms;
+      ++a.n;
+    } else if (m.kind == "WAIT") {
+      dc.measured_wait_ms += ms / n_steps;
+    } else {
+      dc.measured_comm_ms += ms / n_steps;
+    }
+    int64_t& e = end_of[{m.device, m.step}];
+    e = std::max(e, m.end_ns - it->second);
+  }
+  for (const auto& [key, end] : end_of) c.devices[key.first].measured_end_ms += static_cast<double>(end) * 1e-6 / n_steps;
+  for (DeviceComparison& dc : c.devices) {
+    dc.busy_error = relative_error(dc.predicted_busy_ms, dc.measured_busy_ms);
+    dc.end_error = relative_error(dc.predicted_end_ms, dc.measured_end_ms);
+  }
+
+  // Predicted duration per (stage, op): the simulator gives every micro-batch the same cost.
+  std::map<std::pair<int, std::string>, Acc> op_predicted;
+  for (const PredictedInterval& p : run.predicted) {
+    Acc& a = op_predicted[{p.stage, p.kind}];
+    a.sum += static_cast<double>(p.end_ns - p.start_ns) * 1e-6;
+    ++a.n;
+  }
+  for (const auto& [key, m] : op_measured) {
+    OpComparison o;
+    o.stage = key.first;
+    o.op = key.second;
+    o.samples = m.n;
+    o.measured_ms = m.n ? m.sum / m.n : 0;
+    auto p = op_predicted.find(key);
+    o.predicted_ms = p != op_predicted.end() && p->second.n ? p->second.sum / p->second.n : std::nan("");
+    o.error = relative_error(o.predicted_ms, o.measured_ms);
+    c.ops.push_back(o);
+  }
+  std::sort(c.ops.begin(), c.ops.end(), [](const OpComparison& a, const OpComparison& b) {
+    return a.stage != b.stage ? a.stage < b.stage : op_rank(a.op) < op_rank(b.op);
+  });
+  return c;
+}
+
+}  // namespace adaptis::exec

@@ -1,0 +1,651 @@
+#include "adaptis/executor/run_store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "adaptis/executor/machine_info.h"
+#include "adaptis/model/error.h"
+
+namespace adaptis::exec {
+
+namespace {
+
+// Schema version 1. Times: *_utc_ns are wall-clock epoch ns; interval and step times are steady-clock ns
+// relative to the run's own origin (one clock shared by all device threads).
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'incomplete', 'failed')),
+  started_utc_ns INTEGER NOT NULL,
+  finished_utc_ns INTEGER,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  pid_start INTEGER NOT NULL,
+  command TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  schedule TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  num_devices INTEGER NOT NULL,
+  num_stages INTEGER NOT NULL,
+  num_microbatches INTEGER NOT NULL,
+  steps INTEGER NOT NULL,
+  steps_done INTEGER NOT NULL DEFAULT 0,
+  predicted_iteration_ms REAL,
+  measured_iteration_ms REAL,
+  final_loss REAL,
+  grad_checksum TEXT,
+  error TEXT,
+  plan_json TEXT NOT NULL,
+  model_json TEXT NOT NULL,
+  costs_json TEXT NOT NULL,
+  machine_json TEXT NOT NULL
+) STRICT;
+CREATE INDEX runs_by_status ON runs(status);
+CREATE TABLE devices (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  device INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  stages TEXT NOT NULL,
+  predicted_busy_ms REAL NOT NULL,
+  predicted_end_ms REAL NOT NULL,
+  predicted_peak_activation_bytes REAL NOT NULL,
+  measured_peak_activation_bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, device)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE steps (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  loss REAL NOT NULL,
+  microbatch_losses TEXT NOT NULL,
+  start_ns INTEGER NOT NULL,
+  pipeline_end_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL,
+  grad_checksum TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE measured_intervals (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  device INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  tensor TEXT NOT NULL,
+  stage INTEGER NOT NULL,
+  mb INTEGER NOT NULL,
+  peer INTEGER NOT NULL,
+  start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL
+) STRICT;
+CREATE INDEX measured_by_device ON measured_intervals(run_id, device, start_ns);
+CREATE TABLE predicted_intervals (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  device INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  stage INTEGER NOT NULL,
+  mb INTEGER NOT NULL,
+  start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL
+) STRICT;
+CREATE INDEX predicted_by_device ON predicted_intervals(run_id, device, start_ns);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;
+INSERT INTO meta(name, value) VALUES ('created_by', 'adaptis'), ('time_unit', 'ns');
+)sql";
+
+int64_t now_utc_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A prepared statement: bind by 1-based index, step, read columns. Finalized on destruction.
+class Statement {
+ public:
+  Statement(sqlite3* db, const std::string& path, const char* sql) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail("prepare");
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Statement& bind(int i, double v) {
+    return check(std::isnan(v) ? sqlite3_bind_null(stmt_, i) : sqlite3_bind_double(stmt_, i, v));
+  }
+  Statement& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bind_null(int i) { return check(sqlite3_bind_null(stmt_, i)); }
+
+  // True while there is a row to read.
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail("step");
+  }
+  void run() {
+    while (step()) {
+    }
+    reset();
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  int64_t integer(int c) const { return sqlite3_column_int64(stmt_, c); }
+  double real(int c) const {
+    return sqlite3_column_type(stmt_, c) == SQLITE_NULL ? std::nan("") : sqlite3_column_double(stmt_, c);
+  }
+  std::string text(int c) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, c);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(stmt_, c)))
+             : std::string();
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) fail("bind");
+    return *this;
+  }
+  [[noreturn]] void fail(const char* what) const {
+    throw InputError(path_ + ": run database " + what + " failed: " + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  const std::string& path_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+int64_t pragma_int(sqlite3* db, const std::string& path, const char* pragma) {
+  Statement s(db, path, pragma);
+  return s.step() ? s.integer(0) : 0;
+}
+
+nlohmann::json parse_stored_json(const std::string& text, const std::string& path, const char* column) {
+  try {
+    return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": run database column " + column + " holds invalid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+std::string default_run_db_path() {
+  namespace fs = std::filesystem;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x && fs::path(x).is_absolute())
+    return (fs::path(x) / "adaptis" / "runs.db").string();
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw InputError("cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; use --db");
+  return (fs::path(home) / ".local" / "share" / "adaptis" / "runs.db").string();
+}
+
+const char* run_status_name(RunStatus s) {
+  switch (s) {
+    case RunStatus::Running: return "running";
+    case RunStatus::Complete: return "complete";
+    case RunStatus::Incomplete: return "incomplete";
+    case RunStatus::Failed: return "failed";
+  }
+  return "?";
+}
+
+StepRecord make_step_record(const Program& program, const StepResult& r, const std::string& grad_checksum) {
+  StepRecord s;
+  s.step = r.step;
+  s.loss = r.loss;
+  s.microbatch_losses = r.mb_losses;
+  s.start_ns = r.start_ns;
+  s.pipeline_end_ns = r.pipeline_end_ns;
+  s.end_ns = r.end_ns;
+  s.grad_checksum = grad_checksum;
+  for (int d = 0; d < program.num_devices() && d < static_cast<int>(r.intervals.size()); ++d) {
+    const auto& list = program.devices[d];
+    for (size_t i = 0; i < list.size() && i < r.intervals[d].size(); ++i) {
+      const Instruction& ins = list[i];
+      MeasuredInterval m;
+      m.step = r.step;
+      m.device = d;
+      m.seq = static_cast<int>(i);
+      m.kind = ins.kind_name();
+      if (ins.kind != InstrKind::Compute) m.tensor = tensor_kind_name(ins.tensor.kind);
+      m.stage = ins.stage;
+      m.mb = ins.mb;
+      m.peer = ins.peer;
+      m.start_ns = r.intervals[d][i].start_ns;
+      m.end_ns = r.intervals[d][i].end_ns;
+      s.intervals.push_back(std::move(m));
+    }
+    if (d < static_cast<int>(r.optimizer.size()) && r.optimizer[d].end_ns > r.optimizer[d].start_ns) {
+      MeasuredInterval m;
+      m.step = r.step;
+      m.device = d;
+      m.seq = -1;
+      m.kind = "OPT";
+      m.start_ns = r.optimizer[d].start_ns;
+      m.end_ns = r.optimizer[d].end_ns;
+      s.intervals.push_back(std::move(m));
+    }
+  }
+  for (size_t b : r.peak_activation_bytes) s.peak_activation_bytes.push_back(static_cast<int64_t>(b));
+  return s;
+}
+
+double measured_iteration_ms(const std::vector<StepRow>& steps) {
+  if (steps.empty()) return std::nan("");
+  std::vector<double> v;
+  for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i) v.push_back(steps[i].iteration_ms());
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+RunStore::RunStore(const std::string& path) : path_(path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw InputError("--db: empty path");
+  std::error_code ec;
+  fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::exists(parent, ec)) {
+    fs::create_directories(parent, ec);
+    if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+  }
+  if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a run database");
+  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(path + ": cannot open the run database: " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  try {
+    open_schema();
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+  try {
+    mark_dead_runs_incomplete();
+  } catch (const InputError&) {
+    // Best effort: another writer holding the lock for longer than the busy timeout must not stop a reader.
+  }
+}
+
+RunStore::~RunStore() {
+  if (!db_) return;
+  try {
+    commit_if_open();
+  } catch (...) {
+  }
+  sqlite3_exec(db_, "PRAGMA optimize", nullptr, nullptr, nullptr);
+  sqlite3_close(db_);
+}
+
+void RunStore::exec(const char* sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    throw InputError(path_ + ": run database error: " + msg);
+  }
+}
+
+void RunStore::open_schema() {
+  // Reading any pragma fails with "file is not a database" for a non-SQLite file.
+  int64_t app_id = 0, version = 0, objects = 0;
+  try {
+    app_id = pragma_int(db_, path_, "PRAGMA application_id");
+    version = pragma_int(db_, path_, "PRAGMA user_version");
+    objects = pragma_int(db_, path_, "SELECT count(*) FROM sqlite_master");
+  } catch (const InputError& e) {
+    throw InputError(path_ + ": not an adaptis run database (" + e.what() + ")");
+  }
+  if (objects > 0 && app_id != kRunStoreApplicationId)
+    throw InputError(path_ + ": not an adaptis run database (it holds other tables)");
+  if (version > kRunStoreSchemaVersion)
+    throw InputError(path_ + ": written by a newer adaptis (run database schema " + std::to_string(version) +
+                     "; this build reads up to " + std::to_string(kRunStoreSchemaVersion) + ")");
+  exec("PRAGMA foreign_keys = ON");
+  if (version < kRunStoreSchemaVersion) {
+    // Migrate under the write lock; re-read the version inside, another process may have just done it.
+    exec("BEGIN IMMEDIATE");
+    try {
+      int64_t v = pragma_int(db_, path_, "PRAGMA user_version");
+      if (v < 1) {
+        exec(kSchemaV1);
+        exec(("PRAGMA application_id = " + std::to_string(kRunStoreApplicationId)).c_str());
+        exec("PRAGMA user_version = 1");
+      }
+      // Future migrations: if (v < 2) { ...; PRAGMA user_version = 2; }
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+  exec("PRAGMA journal_mode = WAL");
+  exec("PRAGMA synchronous = NORMAL");
+}
+
+int RunStore::schema_version() const { return static_cast<int>(pragma_int(db_, path_, "PRAGMA user_version")); }
+
+void RunStore::begin_if_needed() {
+  if (in_txn_) return;
+  exec("BEGIN IMMEDIATE");
+  in_txn_ = true;
+}
+
+void RunStore::commit_if_open() {
+  if (!in_txn_) return;
+  exec("COMMIT");
+  in_txn_ = false;
+  last_commit_ns_ = steady_ns();
+}
+
+void RunStore::checkpoint() { commit_if_open(); }
+
+int64_t RunStore::begin_run(const RunInfo& info) {
+  commit_if_open();
+  begin_if_needed();
+  int64_t id = 0;
+  try {
+    Statement run(db_, path_,
+                  "INSERT INTO runs (status, started_utc_ns, host, pid, pid_start, command, backend, schedule, "
+                  "model_name, num_devices, num_stages, num_microbatches, steps, predicted_iteration_ms, plan_json, "
+                  "model_json, costs_json, machine_json) VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                  "?, ?, ?)");
+    const int64_t pid = static_cast<int64_t>(getpid());
+    run.bind(1, now_utc_ns())
+        .bind(2, host_name())
+        .bind(3, pid)
+        .bind(4, process_start_time(pid))
+        .bind(5, info.command)
+        .bind(6, info.backend)
+        .bind(7, info.schedule)
+        .bind(8, info.model_name)
+        .bind(9, info.num_devices)
+        .bind(10, info.num_stages)
+        .bind(11, info.num_microbatches)
+        .bind(12, info.steps)
+        .bind(13, info.predicted_iteration_ms)
+        .bind(14, info.plan.dump())
+        .bind(15, info.model.dump())
+        .bind(16, info.costs.dump())
+        .bind(17, info.machine.dump());
+    run.run();
+    id = sqlite3_last_insert_rowid(db_);
+    Statement dev(db_, path_,
+                  "INSERT INTO devices (run_id, device, name, stages, predicted_busy_ms, predicted_end_ms, "
+                  "predicted_peak_activation_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    for (const DeviceInfo& d : info.devices) {
+      dev.bind(1, id).bind(2, d.device).bind(3, d.name).bind(4, d.stages).bind(5, d.predicted_busy_ms);
+      dev.bind(6, d.predicted_end_ms).bind(7, d.predicted_peak_activation_bytes);
+      dev.run();
+    }
+    Statement pred(db_, path_,
+                   "INSERT INTO predicted_intervals (run_id, device, kind, stage, mb, start_ns, end_ns) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    for (const PredictedInterval& p : info.predicted) {
+      pred.bind(1, id).bind(2, p.device).bind(3, p.kind).bind(4, p.stage).bind(5, p.mb);
+      pred.bind(6, p.start_ns).bind(7, p.end_ns);
+      pred.run();
+    }
+    commit_if_open();
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    in_txn_ = false;
+    throw;
+  }
+  return id;
+}
+
+void RunStore::record_step(int64_t run_id, const StepRecord& s) {
+  begin_if_needed();
+  nlohmann::json losses = s.microbatch_losses;
+  Statement step(db_, path_,
+                 "INSERT INTO steps (run_id, step, loss, microbatch_losses, start_ns, pipeline_end_ns, end_ns, "
+                 "grad_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  step.bind(1, run_id).bind(2, s.step).bind(3, s.loss).bind(4, losses.dump()).bind(5, s.start_ns);
+  step.bind(6, s.pipeline_end_ns).bind(7, s.end_ns).bind(8, s.grad_checksum);
+  step.run();
+  Statement iv(db_, path_,
+               "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
+               "end_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const MeasuredInterval& m : s.intervals) {
+    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, m.kind).bind(6, m.tensor);
+    iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns);
+    iv.run();
+  }
+  Statement peak(db_, path_,
+                 "UPDATE devices SET measured_peak_activation_bytes = max(measured_peak_activation_bytes, ?) "
+                 "WHERE run_id = ? AND device = ?");
+  for (size_t d = 0; d < s.peak_activation_bytes.size(); ++d) {
+    peak.bind(1, s.peak_activation_bytes[d]).bind(2, run_id).bind(3, static_cast<int>(d));
+    peak.run();
+  }
+  // Keep the run's summary current so a run that dies later still lists what it reached.
+  std::vector<StepRow> rows;
+  {
+    Statement q(db_, path_, "SELECT start_ns, pipeline_end_ns FROM steps WHERE run_id = ? ORDER BY step");
+    q.bind(1, run_id);
+    while (q.step()) {
+      StepRow r;
+      r.start_ns = q.integer(0);
+      r.pipeline_end_ns = q.integer(1);
+      rows.push_back(r);
+    }
+  }
+  Statement upd(db_, path_,
+                "UPDATE runs SET steps_done = ?, final_loss = ?, grad_checksum = ?, measured_iteration_ms = ? "
+                "WHERE id = ?");
+  upd.bind(1, static_cast<int64_t>(rows.size())).bind(2, s.loss).bind(3, s.grad_checksum);
+  upd.bind(4, measured_iteration_ms(rows)).bind(5, run_id);
+  upd.run();
+  if (steady_ns() - last_commit_ns_ >= static_cast<int64_t>(checkpoint_interval_ms_ * 1e6)) commit_if_open();
+}
+
+void RunStore::finish_run(int64_t run_id, RunStatus status, const std::string& error) {
+  begin_if_needed();
+  Statement upd(db_, path_, "UPDATE runs SET status = ?, finished_utc_ns = ?, error = ? WHERE id = ?");
+  upd.bind(1, std::string(run_status_name(status))).bind(2, now_utc_ns());
+  if (error.empty()) upd.bind_null(3);
+  else upd.bind(3, error);
+  upd.bind(4, run_id);
+  upd.run();
+  if (sqlite3_changes(db_) != 1) {
+    commit_if_open();
+    throw InputError(path_ + ": no run " + std::to_string(run_id) + " to finish");
+  }
+  commit_if_open();
+}
+
+namespace {
+
+constexpr const char* kSummaryColumns =
+    "id, status, started_utc_ns, finished_utc_ns, host, pid, command, backend, schedule, model_name, num_devices, "
+    "num_stages, num_microbatches, steps, steps_done, predicted_iteration_ms, measured_iteration_ms, final_loss, "
+    "grad_checksum, error";
+
+RunSummary read_summary(const Statement& s) {
+  RunSummary r;
+  r.id = s.integer(0);
+  r.status = s.text(1);
+  r.started_utc_ns = s.integer(2);
+  r.finished_utc_ns = s.integer(3);
+  r.host = s.text(4);
+  r.pid = s.integer(5);
+  r.command = s.text(6);
+  r.backend = s.text(7);
+  r.schedule = s.text(8);
+  r.model_name = s.text(9);
+  r.num_devices = static_cast<int>(s.integer(10));
+  r.num_stages = static_cast<int>(s.integer(11));
+  r.num_microbatches = static_cast<int>(s.integer(12));
+  r.steps = static_cast<int>(s.integer(13));
+  r.steps_done = static_cast<int>(s.integer(14));
+  r.predicted_iteration_ms = s.real(15);
+  r.measured_iteration_ms = s.real(16);
+  r.final_loss = s.real(17);
+  r.grad_checksum = s.text(18);
+  r.error = s.text(19);
+  return r;
+}
+
+}  // namespace
+
+std::vector<RunSummary> RunStore::list_runs() const {
+  std::vector<RunSummary> out;
+  Statement s(db_, path_, (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
+  while (s.step()) out.push_back(read_summary(s));
+  return out;
+}
+
+int64_t RunStore::latest_run_id() const { return pragma_int(db_, path_, "SELECT coalesce(max(id), 0) FROM runs"); }
+
+RunRecord RunStore::load_run(int64_t run_id) const {
+  RunRecord rec;
+  {
+    Statement s(db_, path_,
+                (std::string("SELECT ") + kSummaryColumns +
+                 ", plan_json, model_json, costs_json, machine_json FROM runs WHERE id = ?")
+                    .c_str());
+    s.bind(1, run_id);
+    if (!s.step()) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (see `adaptis runs`)");
+    rec.summary = read_summary(s);
+    rec.plan = parse_stored_json(s.text(20), path_, "plan_json");
+    rec.model = parse_stored_json(s.text(21), path_, "model_json");
+    rec.costs = parse_stored_json(s.text(22), path_, "costs_json");
+    rec.machine = parse_stored_json(s.text(23), path_, "machine_json");
+  }
+  {
+    Statement s(db_, path_,
+                "SELECT device, name, stages, predicted_busy_ms, predicted_end_ms, predicted_peak_activation_bytes, "
+                "measured_peak_activation_bytes FROM devices WHERE run_id = ? ORDER BY device");
+    s.bind(1, run_id);
+    while (s.step()) {
+      DeviceInfo d;
+      d.device = static_cast<int>(s.integer(0));
+      d.name = s.text(1);
+      d.stages = s.text(2);
+      d.predicted_busy_ms = s.real(3);
+      d.predicted_end_ms = s.real(4);
+      d.predicted_peak_activation_bytes = s.real(5);
+      d.measured_peak_activation_bytes = s.integer(6);
+      rec.devices.push_back(d);
+    }
+  }
+  {
+    Statement s(db_, path_,
+                "SELECT step, loss, microbatch_losses, start_ns, pipeline_end_ns, end_ns, grad_checksum FROM steps "
+                "WHERE run_id = ? ORDER BY step");
+    s.bind(1, run_id);
+    while (s.step()) {
+      StepRow r;
+      r.step = static_cast<int>(s.integer(0));
+      r.loss = s.real(1);
+      nlohmann::json l = parse_stored_json(s.text(2), path_, "steps.microbatch_losses");
+      if (l.is_array())
+        for (const auto& v : l) r.microbatch_losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+      r.start_ns = s.integer(3);
+      r.pipeline_end_ns = s.integer(4);
+      r.end_ns = s.integer(5);
+      r.grad_checksum = s.text(6);
+      rec.steps.push_back(std::move(r));
+    }
+  }
+  {
+    Statement s(db_, path_,
+                "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns FROM measured_intervals "
+                "WHERE run_id = ? ORDER BY step, device, seq");
+    s.bind(1, run_id);
+    while (s.step()) {
+      MeasuredInterval m;
+      m.step = static_cast<int>(s.integer(0));
+      m.device = static_cast<int>(s.integer(1));
+      m.seq = static_cast<int>(s.integer(2));
+      m.kind = s.text(3);
+      m.tensor = s.text(4);
+      m.stage = static_cast<int>(s.integer(5));
+      m.mb = static_cast<int>(s.integer(6));
+      m.peer = static_cast<int>(s.integer(7));
+      m.start_ns = s.integer(8);
+      m.end_ns = s.integer(9);
+      rec.measured.push_back(std::move(m));
+    }
+  }
+  {
+    Statement s(db_, path_,
+                "SELECT device, kind, stage, mb, start_ns, end_ns FROM predicted_intervals WHERE run_id = ? "
+                "ORDER BY device, start_ns");
+    s.bind(1, run_id);
+    while (s.step()) {
+      PredictedInterval p;
+      p.device = static_cast<int>(s.integer(0));
+      p.kind = s.text(1);
+      p.stage = static_cast<int>(s.integer(2));
+      p.mb = static_cast<int>(s.integer(3));
+      p.start_ns = s.integer(4);
+      p.end_ns = s.integer(5);
+      rec.predicted.push_back(std::move(p));
+    }
+  }
+  return rec;
+}
+
+int RunStore::mark_dead_runs_incomplete() {
+  std::vector<std::pair<int64_t, int64_t>> dead;  // id, pid
+  {
+    Statement s(db_, path_, "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ?");
+    s.bind(1, host_name());
+    while (s.step())
+      if (!process_alive(s.integer(1), s.integer(2))) dead.emplace_back(s.integer(0), s.integer(1));
+  }
+  if (dead.empty()) return 0;
+  const bool own_txn = !in_txn_;
+  if (own_txn) begin_if_needed();
+  Statement upd(db_, path_,
+                "UPDATE runs SET status = 'incomplete', finished_utc_ns = ?, error = coalesce(error, ?) "
+                "WHERE id = ? AND status = 'running'");
+  int marked = 0;
+  for (auto [id, pid] : dead) {
+    upd.bind(1, now_utc_ns())
+        .bind(2, "the recording process (pid " + std::to_string(pid) + ") ended before the run finished")
+        .bind(3, id);
+    upd.run();
+    marked += sqlite3_changes(db_);
+  }
+  if (own_txn) commit_if_open();
+  return marked;
+}
+
+int64_t parse_run_ref(const std::string& text, const RunStore& store) {
+  if (text == "latest" || text == "last") {
+    int64_t id = store.latest_run_id();
+    if (id == 0) throw InputError(store.path() + ": no runs recorded yet");
+    return id;
+  }
+  size_t used = 0;
+  long long id = 0;
+  try {
+    id = std::stoll(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || id <= 0)
+    throw InputError("RUN: expected a run id (see `adaptis runs`) or 'latest', got '" + text + "'");
+  return id;
+}
+
+}  // namespace adaptis::exec

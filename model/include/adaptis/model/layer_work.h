@@ -1,0 +1,69 @@
+#pragma once
+// What one layer does per micro-batch, device-independent: the kernels of its forward (F),
+// input-gradient (B) and weight-gradient (W) passes with their FLOPs and HBM bytes, its parameter
+// count, and the activation memory it keeps between passes. cost_model.h turns this into time on a
+// device; tests check it against closed-form formulas.
+//
+// Conventions (see shared/research/executor.md section 5):
+// - A GEMM Y[m,n] = X[m,k] W[k,n] is 2mkn FLOPs; its B (dX = dY W^T) and W (dW = X^T dY) are the
+//   same FLOPs again. Norm-weight and bias gradients are cheap and run in B (as in Megatron-ZB).
+// - Attention is causal flash attention: the forward does QK^T and PV over the keys each query sees
+//   (on average (s+1)/2 for full causal), the backward 2.5x the forward FLOPs (recomputed QK^T plus
+//   dV, dP, dQ, dK). Its core has no weights, so all of it is B.
+// - Elementwise kernels (norms, activations, rotary, softmax/cross-entropy, residual adds, MoE
+//   permutes, convolutions) are counted as HBM bytes only; their backward moves about twice the bytes.
+// - Activations (bf16 unless noted; no dropout, no recomputation, no tensor/sequence parallelism):
+//   every tensor a backward kernel reads is kept from F. The linear-layer inputs (X) are kept until
+//   W; everything else is freed by B. B also creates the output gradients dY of each linear, which W
+//   needs (the Zero Bubble paper's "W needs 32sbh" for a GPT layer = 7h of X + 9h of dY per token).
+// - The LM head keeps the fp32 softmax of the logits from F to B (Megatron's cross-entropy saves
+//   it; mbs * seq * vocab * 4 bytes) and its dlogits from B to W.
+#include <string>
+#include <vector>
+
+#include "adaptis/model/model_spec.h"
+
+namespace adaptis {
+
+enum class KernelClass {
+  Gemm,           // dense matrix multiply on tensor cores
+  GroupedGemm,    // MoE expert GEMMs over per-expert token slices
+  AttentionFwd,   // flash-attention forward core
+  AttentionBwd,   // flash-attention backward core
+  ScanFwd,        // selective scan / SSD forward
+  ScanBwd,        // selective scan / SSD backward
+  Memory,         // elementwise / data movement: bytes only
+};
+
+const char* kernel_class_name(KernelClass c);
+
+struct Kernel {
+  std::string name;  // "attention.qkv", "mlp.down", ...
+  KernelClass cls = KernelClass::Memory;
+  double flops = 0;
+  double bytes = 0;  // HBM traffic (reads + writes)
+};
+
+struct PassWork {
+  std::vector<Kernel> kernels;
+  double flops() const;
+  double bytes() const;
+};
+
+struct LayerWork {
+  PassWork f, b, w;
+  double params = 0;           // parameters (elements), counted once: a tied LM head counts 0
+  double resident_params = 0;  // parameters held on the layer's device (a tied head keeps a copy)
+  // Bytes per micro-batch, matching LayerCost (cost_table.h).
+  double act_b_bytes = 0;   // kept from F until B ends
+  double act_w_bytes = 0;   // kept from F until W ends (the linear layers' inputs)
+  double w_grad_bytes = 0;  // created by B and kept until W ends (the linear layers' output grads)
+  double out_bytes = 0;     // output sent to the next layer / stage
+};
+
+LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model);
+
+// Parameters (elements) of one component, with its norm weights: what layer_work sums.
+double component_params(const Component& c);
+
+}  // namespace adaptis

@@ -1,0 +1,74 @@
+// Roofline timing of layer work on a device, and the per-layer cost table built from it.
+#include "adaptis/model/cost_model.h"
+
+#include <algorithm>
+
+namespace adaptis {
+
+namespace {
+
+double efficiency_of(KernelClass c, const KernelEfficiency& eff) {
+  switch (c) {
+    case KernelClass::Gemm: return eff.gemm;
+    case KernelClass::GroupedGemm: return eff.grouped_gemm;
+    case KernelClass::AttentionFwd: return eff.attention_fwd;
+    case KernelClass::AttentionBwd: return eff.attention_bwd;
+    case KernelClass::ScanFwd: return eff.scan_fwd;
+    case KernelClass::ScanBwd: return eff.scan_bwd;
+    case KernelClass::Memory: return 1.0;  // no FLOPs counted
+  }
+  return 1.0;
+}
+
+}  // namespace
+
+double kernel_time_ms(const Kernel& k, const Device& device, const KernelEfficiency& eff, DType dtype) {
+  double peak = device.peak_tflops * 1e12 * (dtype == DType::FP32 ? 0.5 : 1.0);
+  double compute_s = k.flops > 0 ? k.flops / (peak * efficiency_of(k.cls, eff)) : 0.0;
+  double memory_s = k.bytes > 0 ? k.bytes / (device.hbm_bandwidth * eff.hbm) : 0.0;
+  return std::max(compute_s, memory_s) * 1e3 + eff.launch_overhead_us * 1e-3;
+}
+
+double pass_time_ms(const PassWork& pass, const Device& device, const KernelEfficiency& eff, DType dtype) {
+  double t = 0;
+  for (const auto& k : pass.kernels) t += kernel_time_ms(k, device, eff, dtype);
+  return t;
+}
+
+double state_bytes_per_param(const ModelSpec& model) {
+  bool fp32 = model.dtype == DType::FP32;
+  double weights = fp32 ? 4 : 2;
+  double grads = 4;
+  double optimizer = fp32 ? 8 : 12;  // (fp32 master +) Adam m, v
+  if (model.distributed_optimizer) optimizer /= double(model.data_parallel);
+  return weights + grads + optimizer;
+}
+
+LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Device& device) {
+  LayerWork w = layer_work(layer, model);
+  LayerCost c;
+  c.name = layer.name;
+  c.kind = layer.kind;
+  c.f_ms = pass_time_ms(w.f, device, model.efficiency, model.dtype);
+  c.b_ms = pass_time_ms(w.b, device, model.efficiency, model.dtype);
+  c.w_ms = pass_time_ms(w.w, device, model.efficiency, model.dtype);
+  c.param_bytes = w.params * dtype_bytes(model.dtype);
+  c.state_bytes = w.resident_params * state_bytes_per_param(model);
+  c.act_b_bytes = w.act_b_bytes;
+  c.act_w_bytes = w.act_w_bytes;
+  c.w_grad_bytes = w.w_grad_bytes;
+  c.out_bytes = w.out_bytes;
+  return c;
+}
+
+CostTable analytical_costs(const ModelSpec& model, const Device& reference) {
+  CostTable t;
+  t.model = model.name;
+  t.source = "analytical:" + reference.name;
+  t.microbatches = model.microbatches();
+  t.layers.reserve(model.layers.size());
+  for (const auto& l : model.layers) t.layers.push_back(layer_cost(l, model, reference));
+  return t;
+}
+
+}  // namespace adaptis

@@ -1,0 +1,66 @@
+#pragma once
+// The auto-optimizer: a joint search over partition (uneven, any number of stages per device),
+// placement (sequential, interleaved, V, wave, irregular) and schedule (dynamic list scheduling
+// with W filling bubbles, memory caps per device, and every built-in schedule as a candidate),
+// guided by the performance model, under each device's memory limit.
+//
+// How it searches (details in planner/src/optimizer/optimizer.cpp):
+//   1. baselines: every built-in schedule, with its even partition and with a cost-balanced one;
+//   2. seeds: every stage count S in [D, L] on looped and wave placements with balanced partitions,
+//      each scheduled by a few list-scheduling policies;
+//   3. local search: parallel chains of moves over layer boundaries, stage devices (irregular
+//      counts such as 7/6/6/5), stage splits/merges and scheduling policy, each move judged by the
+//      list scheduler (a full dynamic schedule per move);
+//   4. the best candidates are replayed by simulate(); a plan over a device's memory limit is never
+//      returned when any plan fits.
+// Deterministic for a given seed whatever the thread count, as long as the search finishes inside
+// the time budget (final_progress.fraction == 1 and the phase is "done"); a search cut short by the
+// budget or by cancellation returns the best plan found so far.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "adaptis/model/cluster.h"
+#include "adaptis/model/cost_table.h"
+#include "adaptis/planner/plan.h"
+#include "adaptis/planner/simulator.h"
+
+namespace adaptis {
+
+struct OptimizeOptions {
+  int devices = 4;             // plan for the first `devices` devices of the cluster
+  int microbatches = 8;
+  double time_limit_s = 2.0;   // wall-clock budget; > 0
+  uint64_t seed = 1;           // same seed + same inputs -> same plan, whatever the thread count
+  int threads = 0;             // 0 = all hardware threads
+  SimOptions sim;              // comm latency etc.
+  int max_stages_per_device = 0;  // 0 = no limit beyond layer count
+};
+
+struct OptimizeProgress {
+  double elapsed_s = 0, fraction = 0;  // fraction of the budget/search done, 0..1
+  double best_ms = 0;                  // best feasible iteration time so far (0 = none yet)
+  long long evaluated = 0;             // plans simulated
+  std::string phase;                   // "baselines", "partition", "placement", "schedule", ...
+};
+
+// Called from the optimizer's coordinating thread whenever the best improves and at least every ~100 ms.
+using OptimizeCallback = std::function<void(const OptimizeProgress&, const Plan* best)>;
+
+struct OptimizeResult {
+  bool feasible = false;       // false: no plan fits memory; `best` is then the closest plan
+  Plan best;                   // plan.name = "adaptis-opt"
+  SimResult sim;
+  double overflow_bytes = 0;   // when infeasible: how much the closest plan exceeds its worst device
+  std::string message;         // human summary (e.g. why nothing fits)
+  OptimizeProgress final_progress;
+  bool cancelled = false;
+};
+
+// Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than
+// layers, ...). Returns the best plan found; never a plan over a device's memory limit when any fits.
+OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
+                        const OptimizeCallback& on_progress = {}, const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace adaptis

@@ -1,0 +1,51 @@
+#pragma once
+// Cost-balanced partitions and the placements the optimizer starts from. Pure functions over
+// per-layer costs: they know nothing about schedules or the simulator.
+#include <vector>
+
+#include "adaptis/model/cost_table.h"
+#include "adaptis/planner/plan.h"
+#include "adaptis/planner/stage_costs.h"
+
+namespace adaptis {
+
+// Per-layer compute weight used for balancing: f + b + w (ms on a speed-1.0 device).
+std::vector<double> layer_weights(const CostTable& costs);
+
+// Contiguous partition of the layers into `stage_speed.size()` stages, stage s running on a device
+// of relative speed stage_speed[s], minimising the sum of squared stage times
+// (sum_s (weight(s) / stage_speed[s])^2): balanced stages, and on heterogeneous devices each stage
+// sized to its device. Exact dynamic program, O(stages * layers^2). Throws InputError when there are
+// more stages than layers or a speed is not positive.
+Partition balanced_partition(const std::vector<double>& layer_weight, const std::vector<double>& stage_speed);
+// Uniform speeds.
+Partition balanced_partition(const std::vector<double>& layer_weight, int num_stages);
+
+// Shifts layer boundaries between adjacent stages on different devices until no single-layer
+// shift lowers the device loads' sum of squares (sum_d (sum_{s on d} weight(s) / speed_d)^2): the
+// stage-level balanced partition is rarely device-level balanced once a device holds several
+// stages (the LM head's stage drags its device's load up). Greedy, O(stages) per shift; a cheap
+// proxy the optimizer uses to start its simulated search from balanced devices.
+void balance_device_loads(const std::vector<double>& layer_weight, const std::vector<int>& stage_device,
+                          const std::vector<double>& device_speed, Partition& partition);
+
+// Stage -> device maps for S stages on D devices.
+std::vector<int> looped_stage_devices(int num_stages, int num_devices);  // s mod D
+std::vector<int> wave_stage_devices(int num_stages, int num_devices);    // 0..D-1, D-1..0, 0..D-1, ...
+
+// Stage costs of a partition from prefix sums, without re-summing every layer: the optimizer's inner
+// loop builds thousands of them. Same numbers as stage_costs().
+class StageCostCache {
+ public:
+  explicit StageCostCache(const CostTable& costs);
+  int num_layers() const { return static_cast<int>(out_bytes_.size()); }
+  StageCost stage(int first_layer, int end_layer) const;  // layers [first_layer, end_layer)
+  void stages(const std::vector<int>& bounds, std::vector<StageCost>& out) const;
+
+ private:
+  // Prefix sums, index l = sum over layers [0, l).
+  std::vector<double> f_, b_, w_, state_, param_, act_b_, act_w_;
+  std::vector<double> out_bytes_;
+};
+
+}  // namespace adaptis

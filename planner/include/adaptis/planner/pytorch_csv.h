@@ -1,0 +1,53 @@
+#pragma once
+// PyTorch pipelining schedule CSV (torch.distributed.pipelining, `_dump_csv` / `_load_csv`, and
+// torchtitan's `pipeline_parallel_schedule_csv`), both ways.
+//
+// One row per rank, one action per cell, empty cell = idle. Cells are "<stage><type><mb>":
+// types F (forward), I (input-gradient backward), W (weight-gradient backward), B (full
+// backward), and in the compute_comms format also SEND_F/RECV_F/SEND_B/RECV_B (+ UNSHARD,
+// RESHARD, REDUCE_GRAD without a micro-batch). "(a;b)OVERLAP_F_B" runs two actions overlapped.
+//
+// Naming: ours F / B / W / BW  <->  PyTorch F / I / W / B.
+//
+// Reading infers stage -> rank from where each stage's actions appear (as PyTorch does), the
+// micro-batch count from the largest micro-batch index, and takes the partition (layers per
+// stage) from the caller: the CSV does not know the model.
+#include <string>
+#include <vector>
+
+#include "adaptis/planner/plan.h"
+
+namespace adaptis {
+
+enum class PytorchCsvFormat {
+  ComputeOnly,   // F/I/W/B and OVERLAP_F_B only (what PipelineScheduleMulti._load_csv accepts)
+  ComputeComms,  // plus SEND_F/RECV_F/SEND_B/RECV_B, placed as PyTorch's _add_send_recv lowering does
+};
+
+// "2F0", "3I1", "0W5", "1B2" (our F, B, W, BW).
+std::string pytorch_action(const Action& a);
+
+// Per rank, the cells of its row. An overlapped pair is one "(F;B)OVERLAP_F_B" cell with the
+// forward first, as PyTorch's runtime expects. Throws InputError when the orders cannot be
+// lowered (they deadlock).
+std::vector<std::vector<std::string>> pytorch_rows(const Plan& plan, PytorchCsvFormat format);
+std::string format_pytorch_csv(const Plan& plan, PytorchCsvFormat format = PytorchCsvFormat::ComputeOnly);
+void save_pytorch_csv(const Plan& plan, const std::string& path,
+                      PytorchCsvFormat format = PytorchCsvFormat::ComputeOnly);
+
+struct PytorchCsvImport {
+  std::vector<int> partition;  // layers per stage; empty = as even as possible over num_layers
+  int num_layers = -1;         // the model's layer count (checks; needed when partition is empty)
+  int num_microbatches = 0;    // 0 = infer (largest micro-batch index + 1)
+  std::string name = "custom";
+};
+
+// Parses CSV text (compute_only or compute_comms; spaces and empty cells are fine; UNSHARD,
+// RESHARD and REDUCE_GRAD are ignored; SEND/RECV are checked against the inferred placement and
+// otherwise ignored, since adaptis derives communication from the plan). Bad cells throw
+// InputError naming `origin`, row (rank) and column; the resulting plan is validated, so a
+// schedule that deadlocks is reported with the stuck devices.
+Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, const std::string& origin);
+Plan load_pytorch_csv(const std::string& path, const PytorchCsvImport& opt);
+
+}  // namespace adaptis

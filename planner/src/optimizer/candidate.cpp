@@ -1,0 +1,243 @@
+#include "candidate.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace adaptis::opt {
+
+namespace {
+
+constexpr double kTol = 1e-9;
+
+// Uniform integer in [0, n) from the raw generator: std::uniform_int_distribution differs between
+// standard libraries, and the search must be reproducible from the seed alone.
+int pick(std::mt19937_64& rng, int n) { return n <= 1 ? 0 : static_cast<int>(rng() % static_cast<uint64_t>(n)); }
+
+}  // namespace
+
+bool better(const Score& a, const Score& b) {
+  if (!a.valid) return false;
+  if (!b.valid) return true;
+  if (a.fits != b.fits) return a.fits;
+  if (!a.fits && std::abs(a.overflow - b.overflow) > 1e-6 * std::max(1.0, std::abs(b.overflow)))
+    return a.overflow < b.overflow;
+  if (a.ms < b.ms - kTol) return true;
+  if (a.ms > b.ms + kTol) return false;
+  return a.slack < b.slack - kTol;
+}
+
+bool no_worse(const Score& a, const Score& b) { return a.valid && !better(b, a); }
+
+SearchContext::SearchContext(const CostTable& c, const Cluster& cl, const SimOptions& s, int d, int m, int max_k)
+    : costs(&c), cluster(cl), sim(s), devices(d), microbatches(m), max_stages_per_device(max_k), cache(c) {
+  cluster.devices.resize(d);
+  split_backward = c.split_backward();
+  layer_weight = layer_weights(c);
+  layer_prefix.assign(layer_weight.size() + 1, 0.0);
+  for (size_t l = 0; l < layer_weight.size(); ++l) layer_prefix[l + 1] = layer_prefix[l] + layer_weight[l];
+  for (int i = 0; i < d; ++i) speed.push_back(cluster.devices[i].speed);
+  // The inner loop needs neither gaps nor memory samples; the final replay records what the user asked for.
+  sim.record_gaps = false;
+  sim.record_memory_timeline = false;
+}
+
+ListScheduleProblem Evaluator::problem(const Candidate& c) {
+  ListScheduleProblem pb;
+  pb.microbatches = ctx_.microbatches;
+  pb.num_devices = ctx_.devices;
+  ctx_.cache.stages(c.bounds, pb.stages);
+  pb.stage_device = c.stage_device;
+  return pb;
+}
+
+Score Evaluator::score(const Candidate& c) {
+  pb_.microbatches = ctx_.microbatches;
+  pb_.num_devices = ctx_.devices;
+  ctx_.cache.stages(c.bounds, pb_.stages);
+  pb_.stage_device = c.stage_device;
+  ListScheduleResult r = scheduler_.run(pb_, ctx_.cluster, ctx_.sim, c.policy, false);
+  ++evaluated_;
+  if (!r.ok) return Score::invalid();
+  Score s;
+  s.valid = true;
+  s.fits = r.fits_memory;
+  s.overflow = r.overflow_bytes;
+  s.ms = r.iteration_ms;
+  s.slack = r.mean_device_end_ms;
+  return s;
+}
+
+Plan Evaluator::plan(const Candidate& c, const std::string& name) {
+  Partition part;
+  part.bounds = c.bounds;
+  ++evaluated_;
+  return list_schedule_plan(problem(c), part, ctx_.cluster, ctx_.sim, c.policy, name);
+}
+
+bool well_formed(const Candidate& c, const SearchContext& ctx) {
+  const int S = c.num_stages();
+  const int L = ctx.costs->num_layers();
+  if (S < 1 || static_cast<int>(c.bounds.size()) != S + 1 || c.bounds.front() != 0 || c.bounds.back() != L) return false;
+  for (int s = 0; s < S; ++s)
+    if (c.bounds[s + 1] <= c.bounds[s]) return false;
+  std::vector<int> n(ctx.devices, 0);
+  for (int d : c.stage_device) {
+    if (d < 0 || d >= ctx.devices) return false;
+    ++n[d];
+  }
+  for (int k : n)
+    if (k < 1 || k > ctx.max_stages_per_device) return false;
+  return true;
+}
+
+namespace {
+
+void shift_boundary(Candidate& n, std::mt19937_64& rng) {
+  const int S = n.num_stages();
+  if (S < 2) return;
+  int i = 1 + pick(rng, S - 1);
+  int step = pick(rng, 5) == 0 ? 2 + pick(rng, 2) : 1;
+  n.bounds[i] += pick(rng, 2) ? step : -step;
+}
+
+void move_stage(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
+  int s = pick(rng, n.num_stages());
+  int d = pick(rng, ctx.devices - 1);
+  n.stage_device[s] = d >= n.stage_device[s] ? d + 1 : d;
+}
+
+void swap_stages(Candidate& n, std::mt19937_64& rng) {
+  const int S = n.num_stages();
+  int a = pick(rng, S), b = pick(rng, S);
+  // Half the swaps are between neighbours: that changes which stage transitions cross devices.
+  if (pick(rng, 2) && S > 1) b = a + 1 < S ? a + 1 : a - 1;
+  std::swap(n.stage_device[a], n.stage_device[b]);
+}
+
+void split_stage(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
+  const int S = n.num_stages();
+  int s = pick(rng, S);
+  int size = n.bounds[s + 1] - n.bounds[s];
+  if (size < 2) return;
+  int cut = n.bounds[s] + 1 + pick(rng, size - 1);
+  n.bounds.insert(n.bounds.begin() + s + 1, cut);
+  n.stage_device.insert(n.stage_device.begin() + s + 1, pick(rng, ctx.devices));
+}
+
+void merge_stages(Candidate& n, std::mt19937_64& rng) {
+  const int S = n.num_stages();
+  if (S < 2) return;
+  int s = pick(rng, S - 1);
+  int keep = n.stage_device[pick(rng, 2) ? s : s + 1];
+  n.bounds.erase(n.bounds.begin() + s + 1);
+  n.stage_device.erase(n.stage_device.begin() + s + 1);
+  n.stage_device[s] = keep;
+}
+
+void mutate_policy(ListSchedulePolicy& p, const SearchContext& ctx, std::mt19937_64& rng) {
+  const int D = ctx.devices;
+  switch (pick(rng, ctx.split_backward ? 7 : 6)) {
+    case 0: p.order = static_cast<ListSchedulePolicy::Order>(pick(rng, 3)); break;
+    case 1: p.forward = static_cast<ListSchedulePolicy::Pick>(pick(rng, 4)); break;
+    case 2: p.backward = static_cast<ListSchedulePolicy::Pick>(pick(rng, 4)); break;
+    case 4: {
+      // A new sample around the priority rule, or back to the exact rule.
+      static constexpr int kJitter[] = {0, 1, 2, 4, 8};
+      p.jitter = kJitter[pick(rng, 5)];
+      p.jitter_seed = static_cast<uint32_t>(rng());
+      break;
+    }
+    case 5: p.improve_passes = pick(rng, 3); break;
+    case 3: {
+      // Caps near the device count matter most (1F1B keeps D - d micro-batches in flight).
+      int k = p.max_inflight;
+      switch (pick(rng, 4)) {
+        case 0: k = 0; break;
+        case 1: k = std::max(1, (k > 0 ? k : D) - 1); break;
+        case 2: k = (k > 0 ? k : D) + 1; break;
+        default: k = 1 + pick(rng, 3 * D); break;
+      }
+      if (k >= ctx.microbatches) k = 0;  // no cap is the same as a cap at m
+      p.max_inflight = k;
+      break;
+    }
+    default: p.split_backward = !p.split_backward; break;
+  }
+}
+
+// Takes load off the most loaded device: shift a boundary layer of one of its stages to a
+// neighbouring stage on another device, or move one of its stages to the least loaded device.
+void rebalance(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
+  const int S = n.num_stages();
+  std::vector<double> load(ctx.devices, 0.0);
+  for (int s = 0; s < S; ++s)
+    load[n.stage_device[s]] += (ctx.layer_prefix[n.bounds[s + 1]] - ctx.layer_prefix[n.bounds[s]]) / ctx.speed[n.stage_device[s]];
+  int hi = static_cast<int>(std::max_element(load.begin(), load.end()) - load.begin());
+  int lo = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+  std::vector<int> mine;
+  for (int s = 0; s < S; ++s)
+    if (n.stage_device[s] == hi) mine.push_back(s);
+  if (mine.empty()) return;
+  int s = mine[pick(rng, static_cast<int>(mine.size()))];
+  if (pick(rng, 4) == 0) {
+    n.stage_device[s] = lo;
+    return;
+  }
+  // Boundary i sits between stages i-1 and i; give away the layer at that edge.
+  bool left_ok = s > 0 && n.stage_device[s - 1] != hi;
+  bool right_ok = s + 1 < S && n.stage_device[s + 1] != hi;
+  if (left_ok && (!right_ok || pick(rng, 2))) ++n.bounds[s];
+  else if (right_ok) --n.bounds[s + 1];
+}
+
+}  // namespace
+
+Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_64& rng) {
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    Candidate n = c;
+    int r = pick(rng, 100);
+    if (r < 25) shift_boundary(n, rng);
+    else if (r < 40) move_stage(n, ctx, rng);
+    else if (r < 55) swap_stages(n, rng);
+    else if (r < 62) split_stage(n, ctx, rng);
+    else if (r < 69) merge_stages(n, rng);
+    else if (r < 84) rebalance(n, ctx, rng);
+    else mutate_policy(n.policy, ctx, rng);
+    if (!(n == c) && well_formed(n, ctx)) return n;
+  }
+  return c;
+}
+
+std::vector<ListSchedulePolicy> seed_policies(const SearchContext& ctx) {
+  using O = ListSchedulePolicy::Order;
+  using P = ListSchedulePolicy::Pick;
+  auto mk = [](O o, P f, P b, int inflight) {
+    ListSchedulePolicy p;
+    p.order = o;
+    p.forward = f;
+    p.backward = b;
+    p.max_inflight = inflight;
+    return p;
+  };
+  const int D = ctx.devices;
+  const int cap = D < ctx.microbatches ? D : 0;
+  std::vector<ListSchedulePolicy> out = {
+      mk(O::Alternate, P::OldestMicrobatch, P::EarliestStage, 0),
+      mk(O::ForwardFirst, P::OldestMicrobatch, P::EarliestStage, 0),
+      mk(O::Alternate, P::EarliestStage, P::EarliestStage, 0),
+      mk(O::Alternate, P::FurthestStage, P::EarliestStage, 0),
+      mk(O::BackwardFirst, P::OldestMicrobatch, P::OldestMicrobatch, 0),
+      mk(O::BackwardFirst, P::EarliestStage, P::OldestMicrobatch, 0),
+      mk(O::Alternate, P::Grouped, P::Grouped, 0),
+      mk(O::Alternate, P::OldestMicrobatch, P::EarliestStage, cap),
+      mk(O::BackwardFirst, P::Grouped, P::Grouped, cap),
+  };
+  if (ctx.split_backward) {
+    ListSchedulePolicy fused = out[0];
+    fused.split_backward = false;
+    out.push_back(fused);
+  }
+  return out;
+}
+
+}  // namespace adaptis::opt

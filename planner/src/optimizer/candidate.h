@@ -1,0 +1,86 @@
+#pragma once
+// Internal to the optimizer: one point of the search space (partition bounds, stage -> device,
+// list-scheduling policy), how it is scored, and the moves between neighbouring points.
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "adaptis/model/cluster.h"
+#include "adaptis/model/cost_table.h"
+#include "adaptis/planner/list_scheduler.h"
+#include "adaptis/planner/partitioner.h"
+#include "adaptis/planner/plan.h"
+
+namespace adaptis::opt {
+
+struct Candidate {
+  std::vector<int> bounds;        // partition: stage s = layers [bounds[s], bounds[s+1])
+  std::vector<int> stage_device;  // stage -> device
+  ListSchedulePolicy policy;
+
+  int num_stages() const { return static_cast<int>(stage_device.size()); }
+  bool operator==(const Candidate&) const = default;
+};
+
+// Lower is better: plans that fit memory first, then by iteration time; plans that do not fit
+// by how far they overflow. `slack` (mean device end time) breaks ties between equal makespans so
+// the local search can move across plateaus.
+struct Score {
+  bool valid = false;  // false: not evaluated, or the scheduler could not run it
+  bool fits = false;
+  double overflow = 0;
+  double ms = 0;
+  double slack = 0;
+
+  static Score invalid() { return Score{}; }
+};
+bool better(const Score& a, const Score& b);           // strictly better
+bool no_worse(const Score& a, const Score& b);          // a is at least as good as b (for plateau moves)
+
+// The fixed inputs of one optimize() call and per-thread scratch space to score candidates.
+struct SearchContext {
+  const CostTable* costs = nullptr;
+  Cluster cluster;  // the first `devices` devices of the user's cluster
+  SimOptions sim;
+  int devices = 0;
+  int microbatches = 0;
+  int max_stages_per_device = 0;  // resolved: >= 1
+  bool split_backward = false;    // the costs have W time
+  StageCostCache cache;
+  std::vector<double> layer_weight;  // f + b + w per layer
+  std::vector<double> layer_prefix;  // prefix sums of layer_weight
+  std::vector<double> speed;         // per device
+
+  SearchContext(const CostTable& c, const Cluster& cl, const SimOptions& s, int d, int m, int max_k);
+};
+
+class Evaluator {
+ public:
+  explicit Evaluator(const SearchContext& ctx) : ctx_(ctx) {}
+  Score score(const Candidate& c);
+  // The candidate's plan (orders from the list scheduler), named `name`.
+  Plan plan(const Candidate& c, const std::string& name);
+  long long evaluated() const { return evaluated_; }
+
+ private:
+  ListScheduleProblem problem(const Candidate& c);
+  const SearchContext& ctx_;
+  ListScheduler scheduler_;
+  ListScheduleProblem pb_;
+  long long evaluated_ = 0;
+};
+
+// Structural check: bounds cover the layers with non-empty stages, every device holds 1..max_k stages.
+bool well_formed(const Candidate& c, const SearchContext& ctx);
+
+// A random neighbour of `c` (always well formed). The move kinds: shift a layer boundary, move a
+// stage to another device, swap two stages' devices, split a stage, merge two adjacent stages,
+// change one field of the scheduling policy, and targeted rebalancing (a layer or a stage off the
+// most loaded device).
+Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_64& rng);
+
+// The policies every seed is scheduled with (a few that work well across models), and all of them.
+std::vector<ListSchedulePolicy> seed_policies(const SearchContext& ctx);
+
+}  // namespace adaptis::opt

@@ -1,0 +1,581 @@
+// The auto-optimizer's coordinator: validates the options, runs the search phases on a worker pool
+// and picks the final plan by replaying candidates in the simulator.
+//
+// Why this search and not the AdaPtis tuner (shared/research/adaptis.md §3): the authors' phase
+// tuner changes one phase at a time (partition, placement or schedule, chosen by a bubble rule) and
+// only accepts strict improvements, which stalls when the chosen phase has no improving move; their
+// later tuner ranks (partition, placement) pairs by a variance proxy and fully simulates only a
+// handful. Here every move is judged by a full dynamic schedule of the moved plan (the list
+// scheduler is fast enough for tens of thousands per second), moves of all three phases are mixed in
+// one neighbourhood, equal-makespan moves are accepted on a secondary slack score so plateaus do not
+// stop the search, and independent chains restart from the global best when they stall.
+#include "adaptis/planner/optimizer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "adaptis/model/error.h"
+#include "adaptis/planner/partitioner.h"
+#include "adaptis/planner/plan_builder.h"
+#include "adaptis/planner/schedules.h"
+#include "candidate.h"
+#include "worker_pool.h"
+
+namespace adaptis {
+
+namespace {
+
+using namespace opt;
+using Clock = std::chrono::steady_clock;
+
+// Fixed search shape: these do not depend on the thread count, so the same seed gives the same
+// plan on any machine when the search finishes inside the budget.
+constexpr int kChains = 8;          // independent local-search chains
+constexpr int kMaxEpochs = 48;      // epochs of local search at most
+constexpr int kPatience = 10;       // stop after this many epochs without a better plan
+constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts from the global best
+constexpr int kVerifyPerChain = 1;  // each chain's best plan is replayed in the simulator
+
+// A finished plan, replayed by simulate().
+struct Entry {
+  std::string origin;
+  Plan plan;
+  SimResult sim;
+  bool ok = false;
+  bool fits = false;
+  double overflow = 0;  // max over devices of peak - limit
+  double peak = 0;      // max over devices of peak memory
+};
+
+Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim) {
+  Entry e;
+  e.origin = std::move(origin);
+  e.plan = std::move(plan);
+  e.sim = simulate(e.plan, costs, cluster, sim);
+  e.ok = e.sim.ok;
+  e.fits = e.sim.ok && !e.sim.oom;
+  e.overflow = -std::numeric_limits<double>::infinity();
+  for (const auto& d : e.sim.devices) {
+    e.overflow = std::max(e.overflow, d.peak_memory_bytes - d.memory_limit_bytes);
+    e.peak = std::max(e.peak, d.peak_memory_bytes);
+  }
+  return e;
+}
+
+// Fits first, then faster, then less memory; plans that do not fit by smaller overflow.
+bool entry_better(const Entry& a, const Entry& b) {
+  if (a.ok != b.ok) return a.ok;
+  if (!a.ok) return false;
+  if (a.fits != b.fits) return a.fits;
+  if (!a.fits && std::abs(a.overflow - b.overflow) > 1e-6 * std::max(1.0, std::abs(b.overflow)))
+    return a.overflow < b.overflow;
+  if (a.sim.iteration_ms < b.sim.iteration_ms - 1e-9) return true;
+  if (a.sim.iteration_ms > b.sim.iteration_ms + 1e-9) return false;
+  return a.peak < b.peak - 1e-6;
+}
+
+void check_options(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o) {
+  const int L = costs.num_layers();
+  if (L < 1) throw InputError("optimize: the cost table" + (costs.model.empty() ? "" : " '" + costs.model + "'") +
+                              " has no layers");
+  if (!(o.time_limit_s > 0) || !std::isfinite(o.time_limit_s))
+    throw InputError("--time-limit-s: the time budget must be a positive number of seconds, got " +
+                     std::to_string(o.time_limit_s));
+  if (o.devices < 1) throw InputError("--devices: must be at least 1, got " + std::to_string(o.devices));
+  if (o.devices > cluster.num_devices())
+    throw InputError("--devices: asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
+                     "' has " + std::to_string(cluster.num_devices()));
+  if (o.devices > L)
+    throw InputError("--devices: " + std::to_string(o.devices) + " devices but the model has only " +
+                     std::to_string(L) + " layers; every device needs at least one layer");
+  if (o.microbatches < 1) throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
+  if (o.threads < 0) throw InputError("--threads: must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
+  if (o.max_stages_per_device < 0)
+    throw InputError("--max-stages-per-device: must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
+  for (int d = 0; d < o.devices; ++d)
+    if (!(cluster.devices[d].speed > 0))
+      throw InputError("cluster '" + cluster.name + "': device " + std::to_string(d) + " has speed " +
+                       std::to_string(cluster.devices[d].speed) + "; speeds must be > 0");
+  for (int l = 0; l < L; ++l) {
+    const LayerCost& c = costs.layers[l];
+    if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
+      throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
+  }
+}
+
+std::string counts_text(const std::vector<std::vector<int>>& device_stages) {
+  std::string s;
+  for (size_t d = 0; d < device_stages.size(); ++d) s += (d ? "/" : "") + std::to_string(device_stages[d].size());
+  return s;
+}
+
+std::string gib(double bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+// The stage counts the seeds cover. All of [D, 4D] and every multiple of D (the regular
+// interleavings) with its neighbours (irregular counts such as 7/6/6/5), capped so seeding stays a
+// small share of the budget on deep models.
+std::vector<int> seed_stage_counts(int D, int L, int max_k) {
+  const int hi = std::min(L, D * max_k);
+  std::vector<int> out;
+  for (int S = D; S <= hi; ++S) {
+    bool near_multiple = S % D == 0 || S % D == 1 || S % D == D - 1;
+    if (S <= 4 * D || near_multiple) out.push_back(S);
+  }
+  if (static_cast<int>(out.size()) > 96) {  // deep models on few devices: thin out evenly
+    std::vector<int> thin;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (out[i] <= 4 * D || i % ((out.size() + 63) / 64) == 0 || out[i] == hi) thin.push_back(out[i]);
+    out.swap(thin);
+  }
+  return out;
+}
+
+// The partitions a seed placement is tried with: stage-balanced (every stage about the same time),
+// device-balanced (boundaries shifted until devices carry the same load), and tapered (the first
+// stages one layer each and the last stage alone, the rest balanced): short first stages shorten the
+// warm-up and cool-down ramps, and the LM head's layer is usually the heaviest on its own.
+std::vector<Partition> seed_partitions(const std::vector<double>& weights, const std::vector<int>& stage_device,
+                                       const std::vector<double>& device_speed) {
+  const int S = static_cast<int>(stage_device.size());
+  const int L = static_cast<int>(weights.size());
+  const int D = static_cast<int>(device_speed.size());
+  std::vector<double> speed(S);
+  for (int s = 0; s < S; ++s) speed[s] = device_speed[stage_device[s]];
+  std::vector<Partition> out;
+  auto add = [&](Partition p) {
+    for (const auto& q : out)
+      if (q.bounds == p.bounds) return;
+    out.push_back(std::move(p));
+  };
+  Partition stage_balanced = balanced_partition(weights, speed);
+  add(stage_balanced);
+  Partition device_balanced = stage_balanced;
+  balance_device_loads(weights, stage_device, device_speed, device_balanced);
+  add(device_balanced);
+  const int taper = D - 1;
+  if (S >= taper + 3 && L - taper - 1 >= S - taper - 1) {
+    std::vector<double> mid(weights.begin() + taper, weights.end() - 1);
+    std::vector<double> mid_speed(speed.begin() + taper, speed.end() - 1);
+    Partition inner = balanced_partition(mid, mid_speed);
+    Partition p;
+    for (int i = 0; i <= taper; ++i) p.bounds.push_back(i);
+    for (size_t i = 1; i < inner.bounds.size(); ++i) p.bounds.push_back(inner.bounds[i] + taper);
+    p.bounds.push_back(L);
+    balance_device_loads(weights, stage_device, device_speed, p);
+    add(p);
+  }
+  return out;
+}
+
+struct Chain {
+  Candidate cur, best;
+  Score cur_score, best_score;
+  std::mt19937_64 rng;
+  int stale = 0;  // epochs without improving its own best
+};
+
+class Optimizer {
+ public:
+  Optimizer(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o, const OptimizeCallback& cb,
+            const std::atomic<bool>* cancel)
+      : costs_(costs),
+        user_cluster_(cluster),
+        opt_(o),
+        cb_(cb),
+        cancel_(cancel),
+        ctx_(costs, cluster, o.sim, o.devices, o.microbatches,
+             o.max_stages_per_device > 0 ? o.max_stages_per_device : costs.num_layers()),
+        pool_(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())),
+        start_(Clock::now()),
+        deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
+    for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
+  }
+
+  OptimizeResult run();
+
+ private:
+  bool stopped() const {
+    return (cancel_ && cancel_->load(std::memory_order_relaxed)) || Clock::now() >= deadline_;
+  }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  void set_phase(const char* phase, double base, double span) {
+    phase_ = phase;
+    phase_base_ = base;
+    phase_span_ = span;
+    phase_done_ = 0;
+  }
+  void report(bool force);
+  void offer(const Entry& e);
+
+  void run_baselines();
+  void run_seeds();
+  void run_local_search();
+  void run_verify();
+
+  const CostTable& costs_;
+  const Cluster& user_cluster_;
+  const OptimizeOptions& opt_;
+  const OptimizeCallback& cb_;
+  const std::atomic<bool>* cancel_;
+  SearchContext ctx_;
+  WorkerPool pool_;
+  std::vector<Evaluator> evals_;
+  Clock::time_point start_, deadline_;
+  Clock::time_point last_report_{};
+  std::atomic<long long> evaluated_{0};
+
+  std::string phase_ = "baselines";
+  double phase_base_ = 0, phase_span_ = 0.05, phase_done_ = 0;
+
+  std::vector<Entry> baselines_;
+  std::vector<std::pair<Candidate, Score>> seeds_;
+  std::vector<Chain> chains_;
+  Candidate global_best_;
+  Score global_best_score_;
+  std::vector<Entry> verified_;
+
+  // The best plan known to the coordinator, for progress reports.
+  Entry best_;
+  bool have_best_ = false;
+  bool improved_ = false;
+  bool complete_ = false;  // the local search ended by itself (converged or ran its epochs)
+};
+
+void Optimizer::offer(const Entry& e) {
+  if (!have_best_ || entry_better(e, best_)) {
+    best_ = e;
+    have_best_ = true;
+    improved_ = true;
+  }
+}
+
+void Optimizer::report(bool force) {
+  if (!cb_) return;
+  auto now = Clock::now();
+  if (!force && !improved_ && now - last_report_ < std::chrono::milliseconds(100)) return;
+  last_report_ = now;
+  improved_ = false;
+  OptimizeProgress p;
+  p.elapsed_s = elapsed();
+  p.fraction = std::clamp(std::max(phase_base_ + phase_span_ * std::clamp(phase_done_, 0.0, 1.0),
+                                   p.elapsed_s / opt_.time_limit_s),
+                          0.0, 1.0);
+  p.best_ms = have_best_ && best_.fits ? best_.sim.iteration_ms : 0.0;
+  p.evaluated = evaluated_.load(std::memory_order_relaxed);
+  p.phase = phase_;
+  cb_(p, have_best_ ? &best_.plan : nullptr);
+}
+
+// Every built-in schedule as a candidate: with its own (even) partition, as `compare` runs it, and
+// with a partition balanced for its placement. Looped schedules also get 3 and 4 chunks per device.
+void Optimizer::run_baselines() {
+  set_phase("baselines", 0.0, 0.05);
+  struct Job {
+    ScheduleKind kind;
+    int v;
+    bool balanced;
+  };
+  std::vector<Job> jobs;
+  const int L = costs_.num_layers(), D = ctx_.devices;
+  for (const auto& info : all_schedules()) {
+    // Looped schedules take any chunk count; the others fix theirs.
+    ScheduleOptions probe;
+    probe.devices = D;
+    probe.stages_per_device = 3;
+    bool looped = schedule_stages_per_device(info.kind, probe) == 3;
+    std::vector<int> vs = {0};
+    if (looped)
+      for (int v = 3; v <= 4; ++v)
+        if (D * v <= L && v <= ctx_.max_stages_per_device) vs.push_back(v);
+    for (int v : vs) {
+      jobs.push_back({info.kind, v, false});
+      jobs.push_back({info.kind, v, true});
+    }
+  }
+  std::vector<Entry> out(jobs.size());
+  std::vector<double> weights = layer_weights(costs_);
+  pool_.run(
+      static_cast<int>(jobs.size()),
+      [&](int i, int) {
+        if (stopped()) return;
+        const Job& j = jobs[i];
+        PlanRequest req;
+        req.schedule = schedule_name(j.kind);
+        req.devices = D;
+        req.microbatches = ctx_.microbatches;
+        req.stages_per_device = j.v;
+        try {
+          Plan plan = build_plan(req, L);
+          if (plan.num_stages() > D * ctx_.max_stages_per_device) return;
+          std::string origin = std::string("built-in ") + req.schedule +
+                               (j.v ? " (" + std::to_string(j.v) + " chunks per device)" : std::string());
+          if (j.balanced) {
+            std::vector<int> sd = plan.placement.stage_device();
+            std::vector<double> speed(plan.num_stages());
+            for (int s = 0; s < plan.num_stages(); ++s) speed[s] = ctx_.cluster.devices[sd[s]].speed;
+            req.partition = balanced_partition(weights, speed).sizes();
+            plan = build_plan(req, L);
+            origin += " with a cost-balanced partition";
+          } else {
+            origin += " with an even partition";
+          }
+          out[i] = make_entry(origin, std::move(plan), costs_, ctx_.cluster, ctx_.sim);
+          evaluated_.fetch_add(1, std::memory_order_relaxed);
+        } catch (const InputError&) {
+          // The schedule does not apply to this input (its own constraint) or is not built yet.
+        }
+      },
+      [&] { report(false); });
+  for (auto& e : out)
+    if (!e.plan.schedule.empty()) {
+      offer(e);
+      baselines_.push_back(std::move(e));
+    }
+  phase_done_ = 1;
+  report(true);
+}
+
+// Seeds: every stage count on looped and wave placements with balanced partitions, scheduled by
+// each seed policy.
+void Optimizer::run_seeds() {
+  set_phase("partition", 0.05, 0.15);
+  const int D = ctx_.devices, L = costs_.num_layers();
+  std::vector<double> weights = layer_weights(costs_);
+  struct Job {
+    int S;
+    bool wave;
+  };
+  std::vector<Job> jobs;
+  for (int S : seed_stage_counts(D, L, ctx_.max_stages_per_device)) {
+    jobs.push_back({S, false});
+    if (S > D) jobs.push_back({S, true});
+  }
+  const std::vector<ListSchedulePolicy> policies = seed_policies(ctx_);
+  std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
+  std::atomic<int> finished{0};
+  pool_.run(
+      static_cast<int>(jobs.size()),
+      [&](int i, int w) {
+        if (stopped()) return;
+        const Job& j = jobs[i];
+        Candidate c;
+        c.stage_device = j.wave ? wave_stage_devices(j.S, D) : looped_stage_devices(j.S, D);
+        std::vector<double> speed(j.S);
+        for (int s = 0; s < j.S; ++s) speed[s] = ctx_.cluster.devices[c.stage_device[s]].speed;
+        std::vector<Partition> parts = seed_partitions(weights, c.stage_device, ctx_.speed);
+        for (const Partition& part : parts) {
+          c.bounds = part.bounds;
+          for (const auto& p : policies) {
+            c.policy = p;
+            Score sc = evals_[w].score(c);
+            evaluated_.fetch_add(1, std::memory_order_relaxed);
+            if (sc.valid) out[i].emplace_back(c, sc);
+          }
+        }
+        finished.fetch_add(1, std::memory_order_relaxed);
+      },
+      [&] {
+        phase_done_ = static_cast<double>(finished.load()) / std::max<size_t>(1, jobs.size());
+        report(false);
+      });
+  for (auto& v : out)
+    for (auto& cs : v) seeds_.push_back(std::move(cs));
+  // Best first; the stable sort keeps the enumeration order among equals (deterministic).
+  std::stable_sort(seeds_.begin(), seeds_.end(),
+                   [](const auto& a, const auto& b) { return better(a.second, b.second); });
+  phase_done_ = 1;
+  report(true);
+}
+
+void Optimizer::run_local_search() {
+  if (seeds_.empty()) return;
+  set_phase("local search", 0.20, 0.75);
+  // Chains start from the best seeds of distinct stage counts, so they explore different regions.
+  std::vector<int> picked;
+  for (size_t i = 0; i < seeds_.size() && static_cast<int>(picked.size()) < kChains; ++i) {
+    bool dup = false;
+    for (int p : picked) dup = dup || seeds_[p].first.num_stages() == seeds_[i].first.num_stages();
+    if (!dup) picked.push_back(static_cast<int>(i));
+  }
+  for (size_t i = 0; i < seeds_.size() && static_cast<int>(picked.size()) < kChains; ++i)
+    if (std::find(picked.begin(), picked.end(), static_cast<int>(i)) == picked.end()) picked.push_back(static_cast<int>(i));
+  chains_.resize(picked.size());
+  for (size_t k = 0; k < picked.size(); ++k) {
+    Chain& ch = chains_[k];
+    ch.cur = ch.best = seeds_[picked[k]].first;
+    ch.cur_score = ch.best_score = seeds_[picked[k]].second;
+    // One stream per chain, derived from the seed and the chain's index only.
+    ch.rng.seed(opt_.seed * 0x9E3779B97F4A7C15ULL + 0xD1B54A32D192ED03ULL * (k + 1));
+  }
+  global_best_ = seeds_.front().first;
+  global_best_score_ = seeds_.front().second;
+
+  // Steps per chain per epoch: about the same wall time per epoch whatever the problem size.
+  const double actions = static_cast<double>(global_best_.num_stages()) * ctx_.microbatches * (ctx_.split_backward ? 3 : 2);
+  const int steps = std::clamp(static_cast<int>(60000.0 / std::max(1.0, actions)), 16, 400);
+
+  int since_improved = 0;
+  for (int epoch = 0; epoch < kMaxEpochs && !stopped(); ++epoch) {
+    pool_.run(
+        static_cast<int>(chains_.size()),
+        [&](int k, int w) {
+          Chain& ch = chains_[k];
+          for (int step = 0; step < steps; ++step) {
+            if ((step & 7) == 0 && stopped()) return;
+            Candidate n = neighbour(ch.cur, ctx_, ch.rng);
+            Score s = evals_[w].score(n);
+            evaluated_.fetch_add(1, std::memory_order_relaxed);
+            // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
+            // have wide plateaus where the makespan is fixed by one critical chain.
+            if (no_worse(s, ch.cur_score)) {
+              ch.cur = std::move(n);
+              ch.cur_score = s;
+              if (better(s, ch.best_score)) {
+                ch.best = ch.cur;
+                ch.best_score = s;
+                ch.stale = -1;
+              }
+            }
+          }
+        },
+        [&] {
+          phase_done_ = (epoch + 0.5) / kMaxEpochs;
+          report(false);
+        });
+    // Deterministic reduction in chain order.
+    bool improved = false;
+    for (auto& ch : chains_) {
+      ++ch.stale;
+      if (better(ch.best_score, global_best_score_)) {
+        global_best_ = ch.best;
+        global_best_score_ = ch.best_score;
+        improved = true;
+      }
+    }
+    for (auto& ch : chains_)
+      if (ch.stale >= kRestartAfter && better(global_best_score_, ch.best_score)) {
+        ch.cur = global_best_;
+        ch.cur_score = global_best_score_;
+        ch.stale = 0;
+      }
+    if (improved) {
+      since_improved = 0;
+      Plan p = evals_[0].plan(global_best_, "adaptis-opt");
+      offer(make_entry("list-scheduled search result", std::move(p), costs_, ctx_.cluster, ctx_.sim));
+    } else if (++since_improved >= kPatience) {
+      break;
+    }
+    phase_done_ = (epoch + 1.0) / kMaxEpochs;
+    report(false);
+  }
+  complete_ = !stopped();
+  phase_done_ = 1;
+}
+
+// Replays the search's best candidates in the simulator; the final choice is made on those numbers.
+void Optimizer::run_verify() {
+  set_phase("verify", 0.95, 0.05);
+  std::vector<Candidate> todo;
+  auto add = [&](const Candidate& c) {
+    if (std::find(todo.begin(), todo.end(), c) == todo.end()) todo.push_back(c);
+  };
+  if (!chains_.empty()) add(global_best_);
+  for (const auto& ch : chains_)
+    for (int i = 0; i < kVerifyPerChain; ++i) add(ch.best);
+  for (size_t i = 0; i < seeds_.size() && i < 4; ++i) add(seeds_[i].first);
+  for (const auto& c : todo) {
+    Plan p = evals_[0].plan(c, "adaptis-opt");
+    std::string origin = std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")";
+    verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim));
+    evaluated_.fetch_add(1, std::memory_order_relaxed);
+    offer(verified_.back());
+  }
+  phase_done_ = 1;
+}
+
+OptimizeResult Optimizer::run() {
+  report(true);
+  run_baselines();
+  if (!stopped()) run_seeds();
+  if (!stopped()) run_local_search();
+  run_verify();
+
+  OptimizeResult r;
+  r.cancelled = cancel_ && cancel_->load();
+  if (!have_best_) {
+    // Nothing could be built at all (the budget ran out before the first plan): fall back to the
+    // simplest plan so the caller always gets one.
+    PlanRequest req;
+    req.devices = ctx_.devices;
+    req.microbatches = ctx_.microbatches;
+    offer(make_entry("built-in 1f1b with an even partition", build_plan(req, costs_.num_layers()), costs_,
+                     ctx_.cluster, ctx_.sim));
+  }
+  const Entry& b = best_;
+  r.best = b.plan;
+  r.best.name = "adaptis-opt";
+  r.sim = simulate(r.best, costs_, ctx_.cluster, opt_.sim);
+  r.feasible = b.fits;
+  r.overflow_bytes = b.fits ? 0.0 : std::max(0.0, b.overflow);
+
+  const Entry* best_builtin = nullptr;
+  for (const auto& e : baselines_)
+    if (e.origin.find("even partition") != std::string::npos && (!best_builtin || entry_better(e, *best_builtin)))
+      best_builtin = &e;
+  char buf[512];
+  if (b.fits) {
+    std::snprintf(buf, sizeof buf, "best plan: %.3f ms per iteration, %d stages on %d devices (%s stages per device); %s",
+                  r.sim.iteration_ms, r.best.num_stages(), r.best.num_devices(),
+                  counts_text(r.best.placement.device_stages).c_str(), b.origin.c_str());
+    r.message = buf;
+    if (best_builtin && best_builtin->fits) {
+      std::snprintf(buf, sizeof buf, "; %.3fx vs the fastest built-in schedule (%s, %.3f ms)",
+                    best_builtin->sim.iteration_ms / r.sim.iteration_ms, best_builtin->plan.name.c_str(),
+                    best_builtin->sim.iteration_ms);
+      r.message += buf;
+    }
+  } else {
+    int worst = 0;
+    double over = -std::numeric_limits<double>::infinity();
+    for (int d = 0; d < static_cast<int>(r.sim.devices.size()); ++d) {
+      double o = r.sim.devices[d].peak_memory_bytes - r.sim.devices[d].memory_limit_bytes;
+      if (o > over) over = o, worst = d;
+    }
+    const DeviceStats& ds = r.sim.devices.empty() ? DeviceStats{} : r.sim.devices[worst];
+    r.message = "no plan fits memory: the closest plan (" + b.origin + ") needs " + gib(ds.peak_memory_bytes) +
+                " on device " + std::to_string(worst) + ", over its " + gib(ds.memory_limit_bytes) + " limit by " +
+                gib(r.overflow_bytes) + " (static state alone " + gib(ds.static_bytes) + ")";
+  }
+  if (r.cancelled) r.message += " [search cancelled; best so far]";
+  else if (!complete_) r.message += " [time budget reached; best so far]";
+
+  phase_ = r.cancelled ? "cancelled" : "done";
+  r.final_progress.elapsed_s = elapsed();
+  r.final_progress.fraction = 1.0;
+  r.final_progress.best_ms = b.fits ? r.sim.iteration_ms : 0.0;
+  r.final_progress.evaluated = evaluated_.load();
+  r.final_progress.phase = phase_;
+  if (cb_) cb_(r.final_progress, &r.best);
+  return r;
+}
+
+}  // namespace
+
+OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
+                        const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {
+  check_options(costs, cluster, opt);
+  Optimizer o(costs, cluster, opt, on_progress, cancel);
+  return o.run();
+}
+
+}  // namespace adaptis
