@@ -245,8 +245,9 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
   if (type.empty()) throw bad("unknown action type '" + text.substr(i) + "'");
   size_t j = i + type.size();
   std::string digits = text.substr(j);
-  if (digits.find_first_not_of("0123456789") != std::string::npos)
-    throw bad("unexpected '" + digits + "' after the action type");
+  if (size_t k = digits.find_first_not_of("0123456789"); k != std::string::npos)
+    throw bad("unexpected '" + digits.substr(k) + "' after " +
+              (k == 0 ? std::string("the action type") : "micro-batch " + digits.substr(0, k)));
   if (digits.size() > 9) throw bad("micro-batch number too large");
   ParsedAction p;
   if (type == "UNSHARD" || type == "RESHARD" || type == "REDUCE_GRAD") {

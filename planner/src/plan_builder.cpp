@@ -3,7 +3,10 @@
 #include <sstream>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/list_scheduler.h"
 #include "adaptis/planner/validator.h"
+
+#include <algorithm>
 
 namespace adaptis {
 
@@ -34,6 +37,68 @@ std::vector<std::string> split(const std::string& s, char sep) {
     }
   }
   out.push_back(cur);
+  return out;
+}
+
+
+// Puts a built-in schedule onto a user's placement. A schedule's per-device order depends on
+// where that device's stages sit in the pipeline, so the mapping tries, in order:
+//  1. a device permutation: each custom device holds exactly the stages some generated device
+//     holds (e.g. "2|0|3|1" for 1F1B): that device's order moves over unchanged;
+//  2. a chunk relabelling: each device's k-th local chunk becomes the stage listed k-th;
+//  3. when that order deadlocks, a cost-blind list schedule of the same placement (unit F, 2x B),
+//     so any placement the user types gets a runnable order, named as re-ordered.
+Plan apply_custom_placement(Plan plan, const Placement& custom, int num_layers) {
+  const int D = custom.num_devices();
+  const int S = plan.placement.num_stages();
+  std::vector<int> from(D, -1);
+  std::vector<char> used(D, 0);
+  for (int d = 0; d < D; ++d)
+    for (int g = 0; g < D; ++g)
+      if (!used[g] && plan.placement.device_stages[g] == custom.device_stages[d]) {
+        from[d] = g;
+        used[g] = 1;
+        break;
+      }
+  if (std::find(from.begin(), from.end(), -1) == from.end()) {
+    std::vector<std::vector<Action>> orders(D);
+    for (int d = 0; d < D; ++d) orders[d] = plan.schedule[from[d]];
+    plan.schedule = std::move(orders);
+    plan.placement = custom;
+    return plan;
+  }
+  Plan relabelled = plan;
+  std::vector<int> remap(S, -1);
+  for (int d = 0; d < D; ++d)
+    for (size_t k = 0; k < custom.device_stages[d].size(); ++k)
+      remap[plan.placement.device_stages[d][k]] = custom.device_stages[d][k];
+  for (auto& list : relabelled.schedule)
+    for (auto& a : list) a.stage = remap[a.stage];
+  relabelled.placement = custom;
+  if (validate_plan(relabelled, num_layers).ok()) return relabelled;
+
+  ListScheduleProblem problem;
+  problem.microbatches = plan.num_microbatches;
+  problem.num_devices = D;
+  problem.enforce_memory = false;
+  problem.stages.resize(S);
+  problem.stage_device.assign(S, 0);
+  bool split = false;
+  for (const auto& list : plan.schedule)
+    for (const auto& a : list) split = split || a.op == Op::W;
+  for (auto& st : problem.stages) {
+    st.f_ms = 1.0;
+    st.b_ms = split ? 1.0 : 2.0;
+    st.w_ms = split ? 1.0 : 0.0;
+  }
+  for (int d = 0; d < D; ++d)
+    for (int s : custom.device_stages[d]) problem.stage_device[s] = d;
+  ListSchedulePolicy policy;
+  policy.split_backward = split;
+  SimOptions sim;
+  Plan out = list_schedule_plan(problem, plan.partition, make_uniform_cluster(D), sim, policy,
+                                plan.name + " (re-ordered for placement)");
+  out.partition = plan.partition;
   return out;
 }
 
@@ -113,14 +178,7 @@ Plan build_plan(const PlanRequest& req, int num_layers) {
         throw InputError("--placement: device " + std::to_string(d) + " holds " +
                          std::to_string(custom.device_stages[d].size()) + " stages but schedule '" + req.schedule +
                          "' gives it " + std::to_string(plan.placement.device_stages[d].size()));
-    // Map each device's k-th local chunk to the stage the custom placement lists at k.
-    std::vector<int> remap(S, -1);
-    for (int d = 0; d < custom.num_devices(); ++d)
-      for (size_t k = 0; k < custom.device_stages[d].size(); ++k)
-        remap[plan.placement.device_stages[d][k]] = custom.device_stages[d][k];
-    for (auto& list : plan.schedule)
-      for (auto& a : list) a.stage = remap[a.stage];
-    plan.placement = custom;
+    plan = apply_custom_placement(std::move(plan), custom, num_layers);
   }
   require_valid_plan(plan, num_layers, "plan '" + plan.name + "'");
   return plan;

@@ -124,10 +124,11 @@ TEST(ScheduleOrders, InterleavedMegatronTunableTableP2N3M5) {
     }
     EXPECT_ORDER(fwd, want_f) << "rank " << r;
     EXPECT_ORDER(bwd, want_b) << "rank " << r;
-    // Warm-up 2(p-r-1) + (v-1)g forwards before the first backward.
-    int warm = 0;
-    while (plan.schedule[r][warm].op == Op::F) ++warm;
-    EXPECT_EQ(warm, 2 * (2 - r - 1) + 3);
+    // Warm-up 2(p-r-1) + (v-1)g forwards, then the steady state opens with one more F before the
+    // first backward (Megatron's steady loop is forward-then-backward).
+    int leading_f = 0;
+    while (plan.schedule[r][leading_f].op == Op::F) ++leading_f;
+    EXPECT_EQ(leading_f, 2 * (2 - r - 1) + 3 + 1);
   }
 }
 
