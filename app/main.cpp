@@ -14,15 +14,21 @@ int main(int argc, char** argv) {
   adaptis::cli::Runner run;
   adaptis::cli::register_simulate(app, run);
   adaptis::cli::register_compare(app, run);
+  adaptis::cli::register_optimize(app, run);
   adaptis::cli::register_export(app, run);
   adaptis::cli::register_import(app, run);
   adaptis::cli::register_tui(app, run);
+  adaptis::cli::register_gui(app, run);
   adaptis::cli::register_costs(app, run);
   adaptis::cli::register_schedules(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are "errors" with exit code 0; real parse errors follow the same
+    // "error: ..." convention and exit code as every other bad input.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "error: " << e.what() << "\nRun with --help for more information.\n";
+    return 1;
   }
   try {
     return run ? run() : 0;

@@ -1,18 +1,20 @@
 // `adaptis tui`: the plan explorer in a terminal (ncurses), for users on SSH without a display.
 // The same inputs as `simulate`; everything else is in app/tui/.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "tui/keys.h"
 #include "tui/render.h"
-#include "tui/runs_source.h"
+#include "adaptis/executor/run_store.h"
 #include "tui/session.h"
 #include "tui/terminal.h"
 
@@ -64,10 +66,33 @@ std::pair<int, int> parse_size(const std::string& text) {
   return {w, h};
 }
 
+// The terminal's size for the line mode: the tty's, else $COLUMNS/$LINES, else 80x24.
 std::pair<int, int> terminal_size() {
-  int w = terminal_width(), h = 24;
+  struct winsize ws {};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20 && ws.ws_row >= 5)
+    return {ws.ws_col, ws.ws_row};
+  int w = 80, h = 24;
+  if (const char* c = std::getenv("COLUMNS"); c && std::atoi(c) >= 20) w = std::atoi(c);
   if (const char* l = std::getenv("LINES"); l && std::atoi(l) >= 5) h = std::atoi(l);
   return {w, h};
+}
+
+// A path as the user would want to read it (no "dir/../" detours); unchanged when it cannot be resolved.
+std::string readable_path(const std::string& path) {
+  std::error_code ec;
+  auto p = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : p.string();
+}
+
+// Why `r` cannot launch a run with these inputs ("" = it can).
+std::string run_blocker(CLI::App* root, const InputOptions& in) {
+  bool has_run = false;
+  if (root)
+    for (CLI::App* sub : root->get_subcommands([](CLI::App* a) { return a->get_name() == "run"; }))
+      has_run = sub != nullptr;
+  if (!has_run) return "this adaptis has no `run` command (the executor CLI is not built in)";
+  if (in.model.empty()) return "a run executes the real model: start the TUI with --model FILE (costs alone cannot run)";
+  return "";
 }
 
 std::string self_executable() {
@@ -76,37 +101,46 @@ std::string self_executable() {
   return ec ? std::string() : p.string();
 }
 
-int run_tui(const TuiArgs& a) {
+int run_tui(const TuiArgs& a, CLI::App* root) {
   InputOptions in_opt = a.in;
   std::string label;
   if (in_opt.model.empty() && in_opt.costs.empty()) {
-    in_opt.costs = default_costs_file();
+    in_opt.costs = readable_path(default_costs_file());
     label = in_opt.costs + " (default sample)";
   } else {
-    label = in_opt.costs.empty() ? "model " + in_opt.model : in_opt.costs;
+    label = in_opt.costs.empty() ? "model " + readable_path(in_opt.model) : readable_path(in_opt.costs);
   }
+  // Every input is checked before the terminal changes mode, so bad input is a plain error line.
   Inputs inputs = load_inputs(in_opt);
+  std::optional<Plan> plan_file;
+  if (!a.plan.plan_file.empty()) {
+    plan_file = resolve_plan(a.plan, inputs);
+    fit_cluster_to_plan(inputs, a.in, *plan_file);
+  }
   PlanRequest request = make_plan_request(a.plan, inputs);
-  std::vector<int> keys = tui::key::parse_script(a.keys);
+  if (plan_file) request.partition.clear();  // --partition went into the plan file's import
+  const std::vector<int> keys = tui::key::parse_script(a.keys);
+  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size);
 
   tui::TuiConfig config;
   config.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
   config.cluster_from_file = !a.in.cluster.empty();
   config.costs_label = label;
-  config.db_path = a.db.empty() ? tui::default_runs_db() : a.db;
+  config.db_path = a.db.empty() ? exec::default_run_db_path() : a.db;
   config.plan_out = a.save;
-  config.optimizer_available = true;
-  config.runs_available = true;
+  config.run_blocker = run_blocker(root, a.in);
   tui::SessionOptions sopt;
   sopt.binary = self_executable();
-  sopt.model_path = a.in.model;
+  sopt.model_path = a.in.model.empty() ? "" : readable_path(a.in.model);
   sopt.run_args = a.run_args;
   sopt.optimize_seconds = a.optimize_seconds;
   sopt.optimize_threads = a.optimize_threads;
 
-  tui::TuiSession session(tui::make_state(std::move(inputs), request, config), sopt);
+  const std::string plan_label =
+      plan_file ? "plan " + std::filesystem::path(a.plan.plan_file).filename().string() : std::string();
+  tui::TuiSession session(tui::make_state(std::move(inputs), request, config, plan_file, plan_label), sopt);
   const bool fullscreen = !a.plain && tui::terminal_supports_fullscreen();
-  auto [w, h] = a.size.empty() ? terminal_size() : parse_size(a.size);
+  auto [w, h] = size;
   session.resize(w, h);
   for (int k : keys) {
     session.key(k);
@@ -120,15 +154,24 @@ int run_tui(const TuiArgs& a) {
     if (session.quit_requested()) break;
   }
   if (a.plain) {
-    session.set_color(!a.no_color && std::getenv("NO_COLOR") == nullptr && false);
+    // Plain text has no colour: the Gantt shows op letters, as on a monochrome terminal.
+    session.set_color(false);
     tui::print_screen(tui::render(session.state(), w, h), std::cout);
     session.shutdown();
     return session.state().message_is_error ? 1 : 0;
   }
   if (session.quit_requested()) return 0;
-  if (!fullscreen) return tui::run_line_mode(session, std::cin, std::cout, w, h);
-  int rc = tui::run_terminal(session, config.color);
-  if (rc != 0) std::cerr << "adaptis tui: stopped by signal " << (rc - 128) << "\n";
+  int rc = 0;
+  if (!fullscreen) {
+    session.set_color(false);
+    rc = tui::run_line_mode(session, std::cin, std::cout, w, h);
+  } else {
+    rc = tui::run_terminal(session, config.color);
+  }
+  // After the terminal is restored: say what quitting stopped, and why we stopped.
+  const std::string stopped = session.shutdown();
+  if (!stopped.empty()) std::cerr << "adaptis tui: " << stopped << "\n";
+  if (rc > 128) std::cerr << "adaptis tui: stopped by signal " << (rc - 128) << "\n";
   return rc;
 }
 
@@ -155,7 +198,8 @@ void register_tui(CLI::App& app, Runner& run) {
   cmd->add_option("--optimize-threads", args->optimize_threads, "Optimizer threads (0 = all)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--run-arg", args->run_args, "Extra argument for launched `adaptis run` (repeatable)")
       ->allow_extra_args(false);
-  cmd->callback([args, &run] { run = [args] { return run_tui(*args); }; });
+  CLI::App* root = &app;
+  cmd->callback([args, &run, root] { run = [args, root] { return run_tui(*args, root); }; });
 }
 
 }  // namespace adaptis::cli

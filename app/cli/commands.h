@@ -11,9 +11,11 @@ using Runner = std::function<int()>;
 
 void register_simulate(CLI::App& app, Runner& run);
 void register_compare(CLI::App& app, Runner& run);
+void register_optimize(CLI::App& app, Runner& run);
 void register_export(CLI::App& app, Runner& run);
 void register_import(CLI::App& app, Runner& run);
 void register_tui(CLI::App& app, Runner& run);
+void register_gui(CLI::App& app, Runner& run);
 void register_costs(CLI::App& app, Runner& run);
 void register_schedules(CLI::App& app, Runner& run);
 

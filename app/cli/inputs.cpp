@@ -18,7 +18,8 @@ void add_input_options(CLI::App* cmd, InputOptions& o) {
   auto* costs = cmd->add_option("--costs", o.costs, "Per-layer cost file (adaptis or AdaPtis-profile format)");
   model->excludes(costs);
   cmd->add_option("--cluster", o.cluster, "Cluster spec JSON");
-  cmd->add_option("--devices", o.devices, "Number of devices (N x H100-SXM when no --cluster)");
+  cmd->add_option("--devices", o.devices, "Number of devices (N x H100-SXM when no --cluster)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--comm-latency-ms", o.comm_latency_ms, "Override every link's P2P latency (ms)");
   cmd->add_flag("--no-overlap", o.no_overlap, "Model P2P transfers as blocking the sender's compute");
 }
@@ -44,7 +45,9 @@ Inputs load_inputs(const InputOptions& o) {
 
 void add_plan_options(CLI::App* cmd, PlanOptions& o, bool with_schedule) {
   if (with_schedule) cmd->add_option("--schedule", o.schedule, "Schedule name (see `adaptis schedules`)")->capture_default_str();
-  cmd->add_option("--microbatches,-m", o.microbatches, "Micro-batches per iteration")->capture_default_str();
+  cmd->add_option("--microbatches,-m", o.microbatches, "Micro-batches per iteration")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--stages-per-device,-v", o.stages_per_device, "Chunks per device for looped schedules (default 2)");
   cmd->add_option("--group-size", o.group_size, "Megatron interleaved micro-batch group size (default: devices)");
   if (with_schedule) {

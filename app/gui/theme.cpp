@@ -159,8 +159,11 @@ void load_fonts(Theme& theme) {
   ImFontConfig cfg;
   cfg.OversampleH = 2;
   cfg.OversampleV = 1;
+  // Latin-1 plus the punctuation, arrows, Greek and maths the labels use (– … → Δ − ·).
+  static const ImWchar kRanges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F, 0x2190, 0x21FF,
+                                    0x2200, 0x22FF, 0x25A0, 0x25FF, 0};
   const float s = theme.scale;
-  theme.ui = ui.empty() ? nullptr : io.Fonts->AddFontFromFileTTF(ui.c_str(), 15.0f * s, &cfg);
+  theme.ui = ui.empty() ? nullptr : io.Fonts->AddFontFromFileTTF(ui.c_str(), 15.0f * s, &cfg, kRanges);
   if (!theme.ui) {
     ImFontConfig def;
     def.SizePixels = 13.0f * s;
@@ -169,9 +172,9 @@ void load_fonts(Theme& theme) {
   } else {
     theme.fonts_from_system = true;
   }
-  theme.ui_bold = bold.empty() ? nullptr : io.Fonts->AddFontFromFileTTF(bold.c_str(), 20.0f * s, &cfg);
+  theme.ui_bold = bold.empty() ? nullptr : io.Fonts->AddFontFromFileTTF(bold.c_str(), 19.0f * s, &cfg, kRanges);
   if (!theme.ui_bold) theme.ui_bold = theme.ui;
-  theme.mono = mono.empty() ? nullptr : io.Fonts->AddFontFromFileTTF(mono.c_str(), 13.5f * s, &cfg);
+  theme.mono = mono.empty() ? nullptr : io.Fonts->AddFontFromFileTTF(mono.c_str(), 13.5f * s, &cfg, kRanges);
   if (!theme.mono) theme.mono = theme.ui;
   io.FontDefault = theme.ui;
 }

@@ -14,19 +14,28 @@ void draw_tabs(const TuiState& s, Screen& scr) {
   int x = 0;
   if (scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
   for (int v = 0; v < kNumViews; ++v) {
-    bool active = v == static_cast<int>(s.view);
+    const bool active = v == static_cast<int>(s.view);
     x = scr.put(x, 0, fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))), active ? Style::TabActive : Style::Tab);
   }
   scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
+  // Background work, visible from every view.
+  std::string badge;
+  if (s.optimizer.state == JobState::Running) badge = fmt(" optimizing %.0f%% ", 100 * s.optimizer.fraction);
+  else if (s.launched.running) {
+    const RunRow* row = launched_run_row(s);
+    badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
+  }
+  if (!badge.empty() && x + static_cast<int>(badge.size()) < scr.width())
+    scr.put(scr.width() - static_cast<int>(badge.size()), 0, badge, Style::Warn);
 }
 
 // The line every view shares: what is on screen and how fast it is.
 void draw_summary(const TuiState& s, Screen& scr) {
   const Evaluation* e = s.eval.get();
-  std::string what = e && e->from_optimizer ? std::string("optimized") : s.request.schedule;
-  int m = e && e->from_optimizer ? e->plan.num_microbatches : s.request.microbatches;
-  int x = scr.put(0, 1, fmt("%s  %s  p=%d m=%d v=%d ", s.inputs->costs.model.c_str(), what.c_str(),
-                            s.inputs->cluster.num_devices(), m, resolved_stages_per_device(s)),
+  const std::string what = e && e->custom ? e->label : s.request.schedule;
+  int x = scr.put(0, 1, fmt("%s  %s  dev=%d mb=%d v=%d ", s.inputs->costs.model.c_str(), what.c_str(),
+                            e && e->custom && e->built ? e->plan.num_devices() : s.inputs->cluster.num_devices(),
+                            shown_microbatches(s), resolved_stages_per_device(s)),
                   Style::Normal);
   if (!e || !e->built) {
     scr.put(x, 1, "| not a valid plan", Style::Bad);
@@ -62,20 +71,23 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
   std::vector<std::pair<const char*, const char*>> h = {{"q", "quit"}, {"?", "help"}, {"tab", "view"}};
   switch (v) {
     case View::Layers:
-      h.insert(h.end(), {{"j/k", "layer"}, {"[ ]", "boundary"}, {"< >", "move it"}, {"e", "even"}, {"o", "optimize"}});
+      h.insert(h.end(), {{"j/k", "layer"}, {"[]", "boundary"}, {"<>", "move"}, {"e", "even"}, {"o", "optimize"},
+                         {"r", "run"}});
       break;
     case View::Plan:
-      h.insert(h.end(), {{"s", "schedule"}, {"m/M", "micro-batches"}, {"d/D", "devices"}, {"v/V", "chunks"},
-                         {"< >", "boundary"}, {"o", "optimize"}});
+      h.insert(h.end(), {{"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"v/V", "chunks"}, {"<>", "boundary"},
+                         {"o", "optimize"}, {"r", "run"}});
       break;
     case View::Gantt:
-      h.insert(h.end(), {{"+/-", "zoom"}, {"h/l", "pan"}, {"0", "fit"}, {"s", "schedule"}, {"m/M", "mb"},
-                         {"d/D", "devices"}});
+      h.insert(h.end(), {{"+/-", "zoom"}, {"h/l", "pan"}, {"0", "fit"}, {"s", "sched"}, {"m/M", "mb"},
+                         {"d/D", "dev"}, {"j/k", "scroll"}});
       break;
     case View::Devices:
-      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "schedule"}, {"m/M", "mb"}, {"d/D", "devices"}});
+      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
       break;
-    case View::Compare: h.insert(h.end(), {{"j/k", "select"}, {"enter", "use it"}, {"m/M", "mb"}, {"d/D", "devices"}, {"o", "optimize"}}); break;
+    case View::Compare:
+      h.insert(h.end(), {{"j/k", "select"}, {"enter", "use"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
+      break;
     case View::Runs: h.insert(h.end(), {{"r", "launch run"}, {"g", "refresh"}, {"j/k", "select"}}); break;
   }
   return h;
@@ -95,11 +107,11 @@ const char* const kHelp[] = {
     "views      1-6 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs",
     "plan       s/S next/previous schedule    m/M micro-batches +1/-1",
     "           d/D devices +1/-1             v/V chunks per device +1/-1",
-    "partition  [ ] select a boundary   < > (or , .) move it one layer   e even",
-    "gantt      + - zoom   h l or arrows pan   0/home fit   j k scroll devices",
+    "partition  [ ] (j k in Plan) select a boundary  < > or , . move it   e even",
+    "gantt      + - zoom   h l or arrows pan (H L a page)   0 fit   j k devices",
     "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
     "optimizer  o start (progress below)   x or esc cancel",
-    "runs       r launch a run of the plan on screen   g refresh the list",
+    "runs       r run the plan on screen (adaptis run) and watch   g refresh",
     "other      w save the plan file   ? this help   q quit",
 };
 
@@ -124,6 +136,15 @@ void draw_help(Screen& scr) {
 
 }  // namespace
 
+int max_first_device(const TuiState& s, View view, int width, int height) {
+  if (!s.eval || !s.eval->ok()) return 0;
+  const Rect body = body_rect(width, height);
+  const int D = static_cast<int>(s.eval->sim.devices.size());
+  if (view == View::Gantt) return std::max(0, D - gantt_layout(body, D, s.config.color).devices_shown);
+  if (view == View::Devices) return std::max(0, D - devices_view_shown(body, D));
+  return 0;
+}
+
 Screen render(const TuiState& s, int width, int height) {
   Screen scr(width, height);
   if (width < kMinWidth || height < kMinHeight) {
@@ -134,7 +155,7 @@ Screen render(const TuiState& s, int width, int height) {
   }
   draw_tabs(s, scr);
   draw_summary(s, scr);
-  Rect body{0, 2, width, height - 4};
+  const Rect body = body_rect(width, height);
   switch (s.view) {
     case View::Layers: draw_layers_view(s, scr, body); break;
     case View::Plan: draw_plan_view(s, scr, body); break;

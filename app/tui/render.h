@@ -13,4 +13,8 @@ constexpr int kMinHeight = 10;
 
 Screen render(const TuiState& state, int width, int height);
 
+// Layout facts the key logic needs to scroll without dead key presses: the largest useful
+// "first device shown" of the Gantt and Devices views at this terminal size (0 for other views).
+int max_first_device(const TuiState& state, View view, int width, int height);
+
 }  // namespace adaptis::tui

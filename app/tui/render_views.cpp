@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <ctime>
+#include <utility>
+#include <vector>
 
 #include "cli/report.h"
 #include "tui/gantt_cells.h"
@@ -19,7 +22,12 @@ std::string fmt(const char* format, ...) {
   return buf;
 }
 
+std::string bytes_or_dash(double bytes) { return bytes > 0 ? cli::format_bytes(bytes) : "-"; }
+
+Rect body_rect(int width, int height) { return Rect{0, 2, width, std::max(0, height - 4)}; }
+
 int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style style) {
+  if (r.w <= 0) return y;
   size_t pos = 0;
   while (pos <= text.size() && y < r.y + r.h) {
     size_t nl = text.find('\n', pos);
@@ -45,12 +53,13 @@ int scroll_first(int cursor, int rows, int n) {
 
 void draw_bar(Screen& scr, int x, int y, int width, std::initializer_list<BarSegment> segments, char rest,
               Style rest_style) {
+  if (width <= 0) return;
   // Segment ends are rounded from cumulative fractions so the segments always sum to the bar.
   double acc = 0;
   int col = 0;
   for (const BarSegment& seg : segments) {
     acc += std::max(0.0, seg.fraction);
-    int end = std::clamp(static_cast<int>(std::lround(acc * width)), col, width);
+    const int end = std::clamp(static_cast<int>(std::lround(acc * width)), col, width);
     scr.fill(x + col, y, end - col, seg.ch, seg.style);
     col = end;
   }
@@ -69,6 +78,7 @@ Style op_style(Op op) {
   return Style::Normal;
 }
 
+// Without colour the op is a letter: F forward, B input-grad, W weight-grad, X fused backward.
 char op_letter(Op op) {
   switch (op) {
     case Op::F: return 'F';
@@ -79,16 +89,31 @@ char op_letter(Op op) {
   return '?';
 }
 
+const char* op_label(Op op) {
+  switch (op) {
+    case Op::F: return "forward";
+    case Op::B: return "input-grad";
+    case Op::W: return "weight-grad";
+    case Op::BW: return "backward";
+  }
+  return "?";
+}
+
 // The plan could not be built or simulated: say why in the body.
 bool draw_no_plan(const TuiState& s, Screen& scr, Rect r) {
   if (s.eval && s.eval->ok()) return false;
   int y = r.y;
-  if (!s.eval) return scr.put(r.x, y, "no plan"), true;
+  if (!s.eval) {
+    scr.put(r.x, y, "no plan", Style::Bad);
+    return true;
+  }
   y = draw_wrapped(scr, r, y,
                    s.eval->built ? "The plan's orders deadlock:" : "This request does not give a valid plan:",
                    Style::Bad);
   y = draw_wrapped(scr, Rect{r.x + 2, r.y, r.w - 2, r.h}, y, s.eval->error, Style::Normal);
-  draw_wrapped(scr, r, y + 1, "Change the schedule (s/S), micro-batches (m/M), devices (d/D) or chunks (v/V).",
+  draw_wrapped(scr, r, y + 1,
+               "Change the schedule (s/S), micro-batches (m/M), devices (d/D) or chunks (v/V); e resets the "
+               "partition.",
                Style::Dim);
   return true;
 }
@@ -105,12 +130,47 @@ double max_limit(const SimResult& sim) {
   return m;
 }
 
+bool costs_have_memory(const CostTable& c) {
+  for (const auto& l : c.layers)
+    if (l.param_bytes > 0 || l.state_bytes > 0 || l.act_b_bytes > 0 || l.act_w_bytes > 0) return true;
+  return false;
+}
+
+std::string stages_of_device(const Plan& p, int d) {
+  std::string out;
+  for (int st : p.placement.device_stages[static_cast<size_t>(d)]) out += (out.empty() ? "" : ",") + std::to_string(st);
+  return out;
+}
+
+// What each text row of a device shows in the Gantt, in the order they are given rows.
+enum class Lane { Op, Microbatch, Stage };
+
+std::vector<Lane> gantt_lanes(bool color) {
+  // With colour the op is the cell's colour, so the first row can carry the micro-batch.
+  if (color) return {Lane::Microbatch, Lane::Stage};
+  return {Lane::Op, Lane::Microbatch, Lane::Stage};
+}
+
 }  // namespace
+
+GanttLayout gantt_layout(Rect body, int devices, bool color) {
+  // Two rows of time axis above, two rows of legend and window below.
+  const int rows = std::max(1, body.h - 4);
+  const int max_lanes = static_cast<int>(gantt_lanes(color).size());
+  GanttLayout g;
+  g.lanes = devices > 0 ? std::clamp(rows / devices, 1, max_lanes) : 1;
+  g.devices_shown = std::max(1, rows / g.lanes);
+  return g;
+}
+
+int devices_view_shown(Rect body, int devices) { return std::max(1, std::min(devices, (body.h - 1) / 2)); }
 
 void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
   const CostTable& costs = s.inputs->costs;
   const int n = costs.num_layers();
-  const bool with_params = r.w >= 70, with_act = r.w >= 82;
+  const bool split = costs.split_backward();
+  const bool mem = costs_have_memory(costs);
+  const bool with_params = mem && r.w >= 76, with_act = mem && r.w >= 90;
   const Plan* plan = s.eval && s.eval->built ? &s.eval->plan : nullptr;
   std::vector<int> stage_of(static_cast<size_t>(n), -1);
   std::vector<int> dev_of_stage;
@@ -123,49 +183,53 @@ void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
   double max_cost = 0;
   for (const auto& l : costs.layers) max_cost = std::max(max_cost, l.f_ms + l.b_ms + l.w_ms);
 
-  std::string head = fmt("%4s %-12s %8s %8s %8s", "#", "layer", "F ms", "B ms", "W ms");
+  // Columns: the F/B(/W) times, sizes when the costs carry them, the stage and device the plan
+  // puts the layer on, and a bar of the layer's total time.
+  std::string head = split ? fmt("%4s %-12s %8s %8s %8s", "#", "layer", "F ms", "B ms", "W ms")
+                           : fmt("%4s %-12s %8s %8s", "#", "layer", "F ms", "B+W ms");
   if (with_params) head += fmt(" %10s", "params");
   if (with_act) head += fmt(" %10s", "act/mb");
+  const int stage_col = static_cast<int>(head.size());
   head += fmt(" %5s %4s ", "stage", "dev");
   const int bar_x = r.x + static_cast<int>(head.size());
   const int bar_w = r.x + r.w - bar_x - 1;
-  if (bar_w >= 6) head += "F+B+W";
+  if (bar_w >= 6) head += "F+B+W time";
   scr.put(r.x, r.y, head, Style::Header);
 
   const int rows = r.h - 1;
   const int cursor = s.cursor[static_cast<int>(View::Layers)];
   const int first = scroll_first(cursor, rows, n);
+  const int boundary_layer = plan && plan->num_stages() > 1 && s.boundary < plan->num_stages()
+                                 ? plan->partition.bounds[static_cast<size_t>(s.boundary)]
+                                 : -1;
   for (int i = 0; i < rows && first + i < n; ++i) {
     const int l = first + i, y = r.y + 1 + i;
     const LayerCost& c = costs.layers[static_cast<size_t>(l)];
-    std::string label = c.name == c.kind || c.kind.empty() ? c.name : c.name + " " + c.kind;
-    std::string line = fmt("%4d %-12.12s %8.2f %8.2f %8.2f", l, label.c_str(), c.f_ms, c.b_ms, c.w_ms);
-    if (with_params) line += fmt(" %10s", cli::format_bytes(c.param_bytes).c_str());
-    if (with_act) line += fmt(" %10s", cli::format_bytes(c.act_b_bytes + c.act_w_bytes).c_str());
-    int st = stage_of[static_cast<size_t>(l)];
-    int dev = st >= 0 && st < static_cast<int>(dev_of_stage.size()) ? dev_of_stage[static_cast<size_t>(st)] : -1;
-    std::string st_text = st >= 0 ? fmt("s%d", st) : "-";
-    std::string dev_text = dev >= 0 ? fmt("d%d", dev) : "-";
+    const std::string label = c.name == c.kind || c.kind.empty() ? c.name : c.name + " " + c.kind;
+    std::string line = split ? fmt("%4d %-12.12s %8.2f %8.2f %8.2f", l, label.c_str(), c.f_ms, c.b_ms, c.w_ms)
+                             : fmt("%4d %-12.12s %8.2f %8.2f", l, label.c_str(), c.f_ms, c.b_ms + c.w_ms);
+    if (with_params) line += fmt(" %10s", bytes_or_dash(c.param_bytes).c_str());
+    if (with_act) line += fmt(" %10s", bytes_or_dash(c.act_b_bytes + c.act_w_bytes).c_str());
+    const int st = stage_of[static_cast<size_t>(l)];
+    const int dev =
+        st >= 0 && st < static_cast<int>(dev_of_stage.size()) ? dev_of_stage[static_cast<size_t>(st)] : -1;
+    const std::string st_text = st >= 0 ? fmt("s%d", st) : "-";
+    const std::string dev_text = dev >= 0 ? fmt("d%d", dev) : "-";
     line += fmt(" %5s %4s ", st_text.c_str(), dev_text.c_str());
     const bool selected = l == cursor;
     scr.put(r.x, y, line, selected ? Style::Selected : Style::Normal);
     // The layers on both sides of the selected boundary: what `<` and `>` move.
-    if (plan && plan->num_stages() > 1 && s.boundary < plan->num_stages()) {
-      int bl = plan->partition.bounds[static_cast<size_t>(s.boundary)];
-      if (l == bl - 1 || l == bl) {
-        int sx = r.x + static_cast<int>(line.size()) - 11;
-        scr.restyle(sx, y, 6, Style::Warn);
-        scr.set(sx, y, l == bl ? '>' : '<', Style::Warn);
-      }
+    if (l == boundary_layer - 1 || l == boundary_layer) {
+      scr.set(r.x + stage_col + 1, y, l == boundary_layer ? '>' : '<', Style::Warn);
+      scr.restyle(r.x + stage_col + 2, y, 4, Style::Warn);
     }
     if (bar_w >= 6 && max_cost > 0) {
       // Stages alternate bar characters so stage groups read without colour too.
-      bool odd = st >= 0 && st % 2 == 1;
-      double frac = (c.f_ms + c.b_ms + c.w_ms) / max_cost;
+      const bool odd = st >= 0 && st % 2 == 1;
+      const double frac = (c.f_ms + c.b_ms + c.w_ms) / max_cost;
       draw_bar(scr, bar_x, y, bar_w, {{frac, odd ? '=' : '#', odd ? Style::BarBetween : Style::BarBusy}}, ' ',
                Style::Normal);
     }
-    if (selected) scr.restyle(r.x, y, static_cast<int>(line.size()), Style::Selected);
   }
 }
 
@@ -179,68 +243,96 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
     scr.put(x2, y, value, st, r.w - 10);
     ++y;
   };
-  std::string desc;
-  for (const auto& info : all_schedules())
-    if (e && e->request.schedule == info.name) desc = info.description;
   const Cluster& cl = s.inputs->cluster;
-  if (e && e->from_optimizer)
-    field("schedule", "optimized plan (its own partition, placement and orders; s returns to built-ins)", Style::Good);
-  else
+  if (e && e->custom) {
+    field("plan", e->label + ": its own partition, placement and orders (s returns to " + s.request.schedule + ")",
+          Style::Good);
+  } else {
+    std::string desc;
+    for (const auto& info : all_schedules())
+      if (s.request.schedule == info.name) desc = info.description;
     field("schedule", s.request.schedule + (desc.empty() ? "" : " - " + desc));
-  field("devices", fmt("%d x %s%s%s, micro-batches %d, chunks/device %d", cl.num_devices(),
+  }
+  const int v = resolved_stages_per_device(s);
+  field("devices", fmt("%d x %s%s%s, %d micro-batches, %d chunk%s per device", cl.num_devices(),
                        cl.devices.empty() ? "?" : cl.devices[0].name.c_str(), cl.name.empty() ? "" : " on ",
-                       cl.name.c_str(), e && e->from_optimizer ? e->plan.num_microbatches : s.request.microbatches,
-                       resolved_stages_per_device(s)));
-  field("costs", fmt("%s, %d layers (%s)", s.config.costs_label.c_str(), s.inputs->costs.num_layers(),
-                     s.inputs->costs.source.c_str()));
+                       cl.name.c_str(), shown_microbatches(s), v, v == 1 ? "" : "s"));
+  field("costs", fmt("%d layers, %s, from %s", s.inputs->costs.num_layers(), s.inputs->costs.source.c_str(),
+                     s.config.costs_label.c_str()));
   if (draw_no_plan(s, scr, Rect{r.x, y + 1, r.w, r.y + r.h - y - 1})) return;
   const Plan& p = e->plan;
   const SimResult& sim = e->sim;
   field("partition", format_partition(p.partition));
   field("placement", format_placement(p.placement));
-  field("iteration", fmt("%.3f ms   bubble %.2f%%   peak memory %s of %s%s", sim.iteration_ms,
-                         100 * sim.bubble_ratio, cli::format_bytes(max_peak(sim)).c_str(),
-                         cli::format_bytes(max_limit(sim)).c_str(), sim.oom ? "   OOM" : ""),
+  const double peak = max_peak(sim);
+  field("iteration",
+        fmt("%.3f ms   bubble %.2f%%   peak memory %s%s", sim.iteration_ms, 100 * sim.bubble_ratio,
+            peak > 0 ? (cli::format_bytes(peak) + " of " + cli::format_bytes(max_limit(sim))).c_str()
+                     : "n/a (the costs carry no sizes)",
+            sim.oom ? "   OOM" : ""),
         sim.oom ? Style::Bad : Style::Good);
   ++y;
-  if (y >= r.y + r.h) return;
+  if (y + 2 > r.y + r.h) return;
 
   // Per-stage table: the partition the boundary keys edit, with each stage's compute load.
   const int S = p.num_stages();
-  std::vector<int> dev = p.placement.stage_device();
+  const int D = p.num_devices();
+  const std::vector<int> dev = p.placement.stage_device();
   double max_t = 0, sum_t = 0;
   for (const StageCost& c : e->stages) {
     max_t = std::max(max_t, c.f_ms + c.b_ms + c.w_ms);
     sum_t += c.f_ms + c.b_ms + c.w_ms;
   }
-  std::string head = fmt("%-6s %-9s %4s %9s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B ms", "W ms", "dev");
+  const std::string head =
+      fmt(" %-5s %-9s %4s %9s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B ms", "W ms", "dev");
   const int bar_x = r.x + static_cast<int>(head.size());
   const int bar_w = r.x + r.w - bar_x - 1;
-  scr.put(r.x, y++, head + (bar_w >= 6 ? "load" : ""), Style::Header);
-  const int rows = r.y + r.h - y - 1;  // one line kept for the imbalance note
-  const int first = std::clamp(s.cursor[static_cast<int>(View::Plan)], 0, std::max(0, S - std::max(1, rows)));
+  scr.put(r.x, y++, head + (bar_w >= 6 ? "F+B+W time" : ""), Style::Header);
+  // The per-device table below gets the rows left over when every stage fits.
+  const int room = r.y + r.h - y - 1;  // one line kept for the imbalance note
+  const int rows = std::max(1, std::min(S, room));
+  // Scrolled so the selected boundary's two stages are on screen.
+  const int first = S <= rows ? 0 : std::clamp(s.boundary - rows / 2, 0, S - rows);
   for (int i = 0; i < rows && first + i < S; ++i) {
     const int st = first + i;
     const StageCost& c = e->stages[static_cast<size_t>(st)];
-    std::string layers = fmt("%d-%d", p.partition.bounds[st], p.partition.bounds[st + 1] - 1);
-    bool marked = S > 1 && (st == s.boundary - 1 || st == s.boundary);
-    std::string line = fmt("%c%-5d %-9s %4d %9.2f %9.2f %9.2f %4d  ", marked ? (st == s.boundary ? '>' : '<') : ' ',
-                           st, layers.c_str(), p.partition.stage_size(st), c.f_ms, c.b_ms, c.w_ms,
-                           dev[static_cast<size_t>(st)]);
+    const std::string layers = fmt("%d-%d", p.partition.bounds[st], p.partition.bounds[st + 1] - 1);
+    const bool marked = S > 1 && (st == s.boundary - 1 || st == s.boundary);
+    const std::string line =
+        fmt("%c%-5d %-9s %4d %9.2f %9.2f %9.2f %4d  ", marked ? (st == s.boundary ? '>' : '<') : ' ', st,
+            layers.c_str(), p.partition.stage_size(st), c.f_ms, c.b_ms, c.w_ms, dev[static_cast<size_t>(st)]);
     scr.put(r.x, y, line, Style::Normal);
-    if (marked) scr.restyle(r.x, y, 16, Style::Warn);
+    if (marked) scr.restyle(r.x, y, 21, Style::Warn);
     if (bar_w >= 6 && max_t > 0) {
-      double t = c.f_ms + c.b_ms + c.w_ms;
+      const double t = c.f_ms + c.b_ms + c.w_ms;
       draw_bar(scr, bar_x, y, bar_w, {{t / max_t, '#', t == max_t ? Style::BarWarmUp : Style::BarBusy}}, ' ',
                Style::Normal);
     }
     ++y;
   }
-  if (y < r.y + r.h && S > 0 && sum_t > 0) {
-    std::string more = first + rows < S ? fmt("  (stages %d-%d of %d; j/k scroll)", first, first + rows - 1, S) : "";
-    scr.put(r.x, y, fmt("imbalance: slowest stage / mean = %.3f; boundary %d selected ([ ] select, < > move, e even)%s",
-                        max_t / (sum_t / S), s.boundary, more.c_str()),
-            Style::Dim);
+  if (y >= r.y + r.h || S == 0 || sum_t <= 0) return;
+  const std::string more = S > rows ? fmt("stages %d-%d of %d   ", first, first + rows - 1, S) : "";
+  scr.put(r.x, y++,
+          fmt(" %sslowest/mean stage %.3f   boundary %d: j/k select, < > move, e even", more.c_str(),
+              max_t / (sum_t / S), s.boundary),
+          Style::Dim);
+
+  // Per device, when there is room: what each device holds and how idle it is.
+  if (y + 2 + std::min(D, 2) > r.y + r.h) return;
+  ++y;
+  scr.put(r.x, y++, fmt(" %-6s %-14s %10s %10s %7s %12s", "device", "stages", "busy ms", "idle ms", "idle", "peak mem"),
+          Style::Header);
+  for (int d = 0; d < D && y < r.y + r.h; ++d, ++y) {
+    const DeviceStats& ds = sim.devices[static_cast<size_t>(d)];
+    if (d + 1 < D && y + 1 == r.y + r.h) {
+      scr.put(r.x, y, fmt(" ... %d more devices in the Devices view (4)", D - d), Style::Dim);
+      break;
+    }
+    scr.put(r.x, y,
+            fmt(" d%-5d %-14.14s %10.2f %10.2f %6.1f%% %12s%s", d, stages_of_device(p, d).c_str(), ds.busy_ms,
+                ds.bubble_ms, sim.iteration_ms > 0 ? 100 * ds.bubble_ms / sim.iteration_ms : 0.0,
+                bytes_or_dash(ds.peak_memory_bytes).c_str(), ds.oom ? " OOM" : ""),
+            ds.oom ? Style::Bad : Style::Normal);
   }
 }
 
@@ -248,91 +340,108 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
   if (draw_no_plan(s, scr, r)) return;
   const SimResult& sim = s.eval->sim;
   const int D = static_cast<int>(sim.timeline.size());
-  const int label_w = D > 10 ? 5 : 4;
+  const int label_w = D > 10 ? 6 : 5;
   const int cols = r.w - label_w;
-  if (cols < 4) return;
-  TimeWindow win = gantt_window(sim.iteration_ms, s.gantt_zoom, s.gantt_left_ms);
+  if (cols < 4 || r.h < 5) return;
+  const TimeWindow win = gantt_window(sim.iteration_ms, s.gantt_zoom, s.gantt_left_ms);
+  const bool color = s.config.color;
+  const std::vector<Lane> lanes = gantt_lanes(color);
+  const GanttLayout layout = gantt_layout(r, D, color);
 
-  // Axis labels at round times.
+  // Time axis: labels at round times, ticks on the rule below them.
   int y = r.y;
-  double step = tick_step_ms(win.t1 - win.t0, cols);
+  const double step = tick_step_ms(win.t1 - win.t0, cols);
   int next_free = 0;
+  scr.put(r.x, y, "ms", Style::Dim);
+  scr.fill(r.x + label_w, y + 1, cols, '-', Style::Dim);
   for (double t = std::ceil(win.t0 / step) * step; t < win.t1; t += step) {
-    int c = static_cast<int>(std::lround((t - win.t0) / (win.t1 - win.t0) * cols));
-    std::string lab = step >= 1 ? fmt("%.0f", t) : fmt("%.*f", step >= 0.1 ? 1 : 3, t);
+    const int c = static_cast<int>(std::lround((t - win.t0) / (win.t1 - win.t0) * cols));
+    const std::string lab = step >= 1 ? fmt("%.0f", t) : fmt("%.*f", step >= 0.1 ? 1 : step >= 0.01 ? 2 : 3, t);
     if (c < next_free || c + static_cast<int>(lab.size()) > cols) continue;
     scr.set(r.x + label_w + c, y + 1, '|', Style::Dim);
     scr.put(r.x + label_w + c, y, lab, Style::Dim);
     next_free = c + static_cast<int>(lab.size()) + 1;
   }
-  scr.put(r.x, y, "ms", Style::Dim);
-  y += 1;  // the tick row is the top border of the chart (ticks drawn on it)
-  for (int c = 0; c < cols; ++c)
-    if (scr.at(r.x + label_w + c, y).ch != '|') scr.set(r.x + label_w + c, y, '-', Style::Dim);
-  ++y;
+  y += 2;
 
-  const int footer = 2;
-  const int rows = std::max(1, r.y + r.h - y - footer);
-  const int first = std::clamp(s.cursor[static_cast<int>(View::Gantt)], 0, std::max(0, D - rows));
-  for (int i = 0; i < rows && first + i < D; ++i, ++y) {
+  bool used[kNumOps] = {};
+  const int first = std::clamp(s.cursor[static_cast<int>(View::Gantt)], 0, std::max(0, D - layout.devices_shown));
+  for (int i = 0; i < layout.devices_shown && first + i < D; ++i) {
     const int d = first + i;
-    scr.put(r.x, y, fmt("d%d", d), Style::Header);
-    std::vector<GanttCell> cells = gantt_row(sim.timeline[static_cast<size_t>(d)], win.t0, win.t1, cols);
-    for (int c = 0; c < cols; ++c) {
-      const GanttCell& cell = cells[static_cast<size_t>(c)];
-      if (!cell.busy) {
-        scr.set(r.x + label_w + c, y, '.', Style::Idle);
-      } else if (s.config.color) {
-        // Colour carries the op; the character carries the micro-batch.
-        scr.set(r.x + label_w + c, y, static_cast<char>('0' + cell.action.mb % 10), op_style(cell.action.op));
-      } else {
-        scr.set(r.x + label_w + c, y, op_letter(cell.action.op), op_style(cell.action.op));
+    const std::vector<GanttCell> cells = gantt_row(sim.timeline[static_cast<size_t>(d)], win.t0, win.t1, cols);
+    for (int lane = 0; lane < layout.lanes; ++lane, ++y) {
+      const Lane what = lanes[static_cast<size_t>(lane)];
+      if (lane == 0) scr.put(r.x, y, fmt("d%d", d), Style::Header);
+      // With more than one row per device, the last label column says what the row shows.
+      if (layout.lanes > 1)
+        scr.set(r.x + label_w - 2, y, what == Lane::Op ? 'o' : what == Lane::Microbatch ? 'm' : 's', Style::Dim);
+      for (int c = 0; c < cols; ++c) {
+        const GanttCell& cell = cells[static_cast<size_t>(c)];
+        const int x = r.x + label_w + c;
+        if (!cell.busy) {
+          scr.set(x, y, lane == 0 ? '.' : ' ', Style::Idle);
+          continue;
+        }
+        used[static_cast<int>(cell.action.op)] = true;
+        char ch = op_letter(cell.action.op);
+        if (what == Lane::Microbatch) ch = static_cast<char>('0' + cell.action.mb % 10);
+        if (what == Lane::Stage) ch = static_cast<char>('0' + cell.action.stage % 10);
+        scr.set(x, y, ch, op_style(cell.action.op));
       }
     }
   }
-  y = std::max(y, r.y + r.h - footer);
+  y = std::max(y, r.y + r.h - 2);
   if (y >= r.y + r.h) return;
-  // Legend: colour samples when there is colour, the letters otherwise.
+  // Legend: the ops this plan uses, as they look (a coloured letter, or the letter alone).
   int x = r.x;
-  const std::pair<Op, const char*> legend[] = {
-      {Op::F, "forward"}, {Op::B, "input-grad"}, {Op::W, "weight-grad"}, {Op::BW, "backward"}};
-  for (const auto& [op, name] : legend) {
-    scr.set(x, y, s.config.color ? '0' : op_letter(op), op_style(op));
-    x = scr.put(x + 1, y, fmt(" %s  ", name));
+  for (int o = 0; o < kNumOps; ++o) {
+    if (!used[o]) continue;
+    const Op op = static_cast<Op>(o);
+    scr.set(x, y, op_letter(op), op_style(op));
+    x = scr.put(x + 1, y, fmt(" %s  ", op_label(op)));
   }
   scr.set(x, y, '.', Style::Idle);
-  x = scr.put(x + 1, y, " idle", Style::Normal);
-  if (s.config.color) scr.put(x, y, "  (digit = micro-batch mod 10)", Style::Dim);
+  x = scr.put(x + 1, y, " idle  ", Style::Normal);
+  const char* digits = color ? (layout.lanes > 1 ? "digits: m micro-batch, s stage (mod 10)" : "digit = micro-batch mod 10")
+                             : (layout.lanes > 1 ? "rows: o op, m micro-batch, s stage" : "");
+  scr.put(x, y, digits, Style::Dim);
   ++y;
   if (y >= r.y + r.h) return;
-  std::string rows_note = D > rows ? fmt("  devices %d-%d of %d (j/k)", first, std::min(D, first + rows) - 1, D) : "";
+  const std::string rows_note = D > layout.devices_shown
+                                    ? fmt("   devices %d-%d of %d (j/k)", first,
+                                          std::min(D, first + layout.devices_shown) - 1, D)
+                                    : "";
   scr.put(r.x, y,
-          fmt("window %.1f-%.1f of %.1f ms, zoom %gx%s", win.t0, win.t1, sim.iteration_ms, s.gantt_zoom,
-              rows_note.c_str()),
+          fmt("window %.2f-%.2f of %.2f ms, zoom %gx (+/- zoom, h/l pan, 0 fit)%s", win.t0, win.t1, sim.iteration_ms,
+              s.gantt_zoom, rows_note.c_str()),
           Style::Dim);
 }
 
 void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
   if (draw_no_plan(s, scr, r)) return;
   const SimResult& sim = s.eval->sim;
+  const Plan& p = s.eval->plan;
   const int D = static_cast<int>(sim.devices.size());
   const double T = sim.iteration_ms;
+  const bool wide = r.w >= 100;
   int y = r.y;
-  scr.put(r.x, y++,
-          fmt("time bar: # busy  < warm-up bubble  ~ in-between  > cool-down     mem bar: = peak of limit"),
+  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble      memory: = peak of limit",
           Style::Dim);
-  // Two lines per device; the largest gaps fill the rest of the screen.
-  const int dev_rows = std::max(1, std::min(D, (r.y + r.h - y) / 2));
-  const int first = std::clamp(s.cursor[static_cast<int>(View::Devices)], 0, std::max(0, D - dev_rows));
-  const int bar_w = std::max(8, (r.w - 6) / 2 - 2);
-  for (int i = 0; i < dev_rows && first + i < D; ++i) {
+  const int shown = devices_view_shown(r, D);
+  const int first = std::clamp(s.cursor[static_cast<int>(View::Devices)], 0, std::max(0, D - shown));
+  const int bar_w = std::max(8, (r.w - 5) * 11 / 20);
+  for (int i = 0; i < shown && first + i < D; ++i) {
     const int d = first + i;
     const DeviceStats& st = sim.devices[static_cast<size_t>(d)];
-    scr.put(r.x, y,
-            fmt("d%-3d busy %.1f  idle %.1f ms (%.1f%%): warm-up %.1f  between %.1f  cool-down %.1f", d, st.busy_ms,
-                st.bubble_ms, T > 0 ? 100 * st.bubble_ms / T : 0.0, st.warmup_bubble_ms, st.inbetween_bubble_ms,
-                st.cooldown_bubble_ms),
-            Style::Normal);
+    const double pct = T > 0 ? 100 * st.bubble_ms / T : 0.0;
+    const std::string line =
+        wide ? fmt("d%-3d stages %-10s busy %.2f ms   idle %.2f ms (%.1f%%) = warm-up %.2f + in-between %.2f + "
+                   "cool-down %.2f",
+                   d, stages_of_device(p, d).c_str(), st.busy_ms, st.bubble_ms, pct, st.warmup_bubble_ms,
+                   st.inbetween_bubble_ms, st.cooldown_bubble_ms)
+             : fmt("d%-3d busy %.1f  idle %.1f (%.1f%%) = warm %.1f + mid %.1f + cool %.1f", d, st.busy_ms,
+                   st.bubble_ms, pct, st.warmup_bubble_ms, st.inbetween_bubble_ms, st.cooldown_bubble_ms);
+    scr.put(r.x, y, line, Style::Normal, r.w);
     scr.restyle(r.x, y, 4, Style::Header);
     ++y;
     int x = r.x + 4;
@@ -345,33 +454,39 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
                ' ', Style::BarEmpty);
     x += bar_w + 2;
     const double limit = st.memory_limit_bytes;
-    const int mem_w = std::max(4, std::min(bar_w / 2, r.x + r.w - x - 24));
-    draw_bar(scr, x, y, mem_w, {{limit > 0 ? std::min(1.0, st.peak_memory_bytes / limit) : 0, '=', st.oom ? Style::Bad : Style::BarMemory}},
-             '.', Style::BarEmpty);
-    x += mem_w + 1;
-    scr.put(x, y,
-            fmt("%s/%s%s", cli::format_bytes(st.peak_memory_bytes).c_str(), cli::format_bytes(limit).c_str(),
-                st.oom ? " OOM" : ""),
-            st.oom ? Style::Bad : Style::Normal, r.x + r.w - x);
+    if (st.peak_memory_bytes <= 0) {
+      scr.put(x, y, "memory n/a", Style::Dim, r.x + r.w - x);
+    } else {
+      const std::string text = fmt("%s/%s%s", cli::format_bytes(st.peak_memory_bytes).c_str(),
+                                   cli::format_bytes(limit).c_str(), st.oom ? " OOM" : "");
+      const int mem_w = std::max(4, r.x + r.w - x - 1 - static_cast<int>(text.size()));
+      draw_bar(scr, x, y, mem_w,
+               {{limit > 0 ? std::min(1.0, st.peak_memory_bytes / limit) : 1.0, '=',
+                 st.oom ? Style::Bad : Style::BarMemory}},
+               '.', Style::BarEmpty);
+      scr.put(x + mem_w + 1, y, text, st.oom ? Style::Bad : Style::Normal, r.x + r.w - x - mem_w - 1);
+    }
     ++y;
   }
-  if (D > dev_rows) {
-    scr.put(r.x + r.w - 28, r.y, fmt(" devices %d-%d of %d (j/k) ", first, first + dev_rows - 1, D), Style::Dim);
+  if (D > shown) {
+    const std::string note = fmt(" devices %d-%d of %d (j/k) ", first, first + shown - 1, D);
+    scr.put(r.x + r.w - static_cast<int>(note.size()), r.y, note, Style::Warn);
   }
   if (y + 2 > r.y + r.h || sim.gaps.empty()) return;
   // The largest bubbles and what caused them.
   std::vector<const Gap*> gaps;
   for (const Gap& g : sim.gaps) gaps.push_back(&g);
-  std::sort(gaps.begin(), gaps.end(), [](const Gap* a, const Gap* b) { return a->end - a->start > b->end - b->start; });
-  scr.put(r.x, y++, "largest idle gaps", Style::Header);
+  std::stable_sort(gaps.begin(), gaps.end(),
+                   [](const Gap* a, const Gap* b) { return a->end - a->start > b->end - b->start; });
+  scr.put(r.x, y++, "largest idle gaps and their cause", Style::Header);
   for (size_t i = 0; i < gaps.size() && y < r.y + r.h; ++i, ++y) {
     const Gap& g = *gaps[i];
-    std::string why = g.cause == GapCause::Drain
-                          ? "done, others still working"
-                          : fmt("%s waits for %s on d%d (%s)", to_string(g.waiting).c_str(),
-                                to_string(g.producer).c_str(), g.producer_device, gap_cause_name(g.cause));
+    const std::string why = g.cause == GapCause::Drain
+                                ? "done, others still working"
+                                : fmt("%s waits for %s on d%d (%s)", to_string(g.waiting).c_str(),
+                                      to_string(g.producer).c_str(), g.producer_device, gap_cause_name(g.cause));
     scr.put(r.x, y,
-            fmt("d%-3d %8.2f ms at %8.2f  %-9s %s", g.device, g.end - g.start, g.start, bubble_phase_name(g.phase),
+            fmt("d%-3d %7.2f ms at %8.2f %-9s %s", g.device, g.end - g.start, g.start, bubble_phase_name(g.phase),
                 why.c_str()),
             Style::Normal, r.w);
   }
@@ -386,7 +501,8 @@ void draw_compare_view(const TuiState& s, Screen& scr, Rect r) {
   const cli::CompareRow* best = cli::fastest(rows);
   const double now = s.eval && s.eval->ok() ? s.eval->sim.iteration_ms : 0;
   int y = r.y;
-  scr.put(r.x, y++, fmt("  %-24s %10s %8s %11s %8s  %s", "schedule", "iter ms", "bubble", "peak mem", "vs now", "note"),
+  scr.put(r.x, y++,
+          fmt("  %-22s %10s %8s %10s %8s  %s", "schedule", "iter ms", "bubble", "peak mem", "speedup", "note"),
           Style::Header);
   const int n = static_cast<int>(rows.size());
   const int visible = r.y + r.h - y - 1;
@@ -394,70 +510,111 @@ void draw_compare_view(const TuiState& s, Screen& scr, Rect r) {
   const int first = scroll_first(cursor, visible, n);
   for (int i = 0; i < visible && first + i < n; ++i, ++y) {
     const cli::CompareRow& row = rows[static_cast<size_t>(first + i)];
-    const bool current = s.eval && ((row.name == "optimized" && s.eval->from_optimizer) ||
-                                    (!s.eval->from_optimizer && row.name == s.request.schedule));
+    const bool current = s.eval && (s.eval->custom ? row.name == s.eval->label
+                                                   : row.name == s.request.schedule && !(s.custom && row.name == s.custom->label));
     std::string line;
     Style st = Style::Normal;
     if (!row.ok) {
-      line = fmt("%c %-24s %10s %8s %11s %8s  %s", current ? '*' : ' ', row.name.c_str(), "-", "-", "-", "-",
+      line = fmt("%c %-22s %10s %8s %10s %8s  %s", current ? '*' : ' ', row.name.c_str(), "-", "-", "-", "-",
                  row.error.substr(0, row.error.find('\n')).c_str());
       st = Style::Dim;
     } else {
-      std::string vs = now > 0 ? fmt("%.3fx", now / row.sim.iteration_ms) : "-";
-      line = fmt("%c %-24s %10.2f %7.2f%% %11s %8s  %s%s", current ? '*' : ' ', row.name.c_str(),
-                 row.sim.iteration_ms, 100 * row.sim.bubble_ratio, cli::format_bytes(max_peak(row.sim)).c_str(),
+      const std::string vs = now > 0 ? fmt("%.3fx", now / row.sim.iteration_ms) : "-";
+      line = fmt("%c %-22s %10.2f %7.2f%% %10s %8s  %s%s", current ? '*' : ' ', row.name.c_str(),
+                 row.sim.iteration_ms, 100 * row.sim.bubble_ratio, bytes_or_dash(max_peak(row.sim)).c_str(),
                  vs.c_str(), row.sim.oom ? "OOM " : "", &row == best ? "fastest" : "");
       st = row.sim.oom ? Style::Bad : (&row == best ? Style::Good : Style::Normal);
     }
     scr.put(r.x, y, line, first + i == cursor ? Style::Selected : st, r.w);
+    if (first + i == cursor) scr.restyle(r.x, y, r.w, Style::Selected);
   }
-  if (y < r.y + r.h)
-    scr.put(r.x, r.y + r.h - 1, "enter: show the selected schedule   * = on screen   vs now = current time / row time",
-            Style::Dim);
+  scr.put(r.x, r.y + r.h - 1, "enter shows the selected row   * on screen   speedup = on-screen time / row time",
+          Style::Dim, r.w);
 }
 
+namespace {
+
+std::string run_progress(const RunRow& row) {
+  std::string out = fmt("run #%lld %s, step %d/%d", static_cast<long long>(row.id), row.status.c_str(),
+                        row.steps_done, row.steps);
+  if (row.steps_done > 0) out += fmt(", loss %.4f", row.final_loss);
+  if (row.measured_ms > 0) out += fmt(", measured %.2f ms", row.measured_ms);
+  if (row.predicted_ms > 0) out += fmt(" vs predicted %.2f ms", row.predicted_ms);
+  return out;
+}
+
+}  // namespace
+
 void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
-  const RunsView& runs = s.runs;
+  const RunStoreView& store = s.store;
+  const LaunchedRun& run = s.launched;
   int y = r.y;
-  scr.put(r.x, y++, "run store: " + (runs.db_path.empty() ? std::string("(none)") : runs.db_path), Style::Dim);
-  if (!runs.note.empty()) y = draw_wrapped(scr, Rect{r.x, y, r.w, r.h - (y - r.y)}, y, runs.note,
-                                           runs.store_available ? Style::Dim : Style::Warn);
+  scr.put(r.x, y++, "run store " + (store.db_path.empty() ? std::string("(none)") : store.db_path), Style::Dim, r.w);
   // The launched child first: it is what the user is watching.
-  if (runs.child_pid > 0 && y < r.y + r.h) {
-    std::string state = runs.child_running ? "running" : fmt("finished, exit status %d", runs.child_exit);
-    scr.put(r.x, y++, fmt("launched pid %d: %s", runs.child_pid, state.c_str()),
-            runs.child_running ? Style::Warn : (runs.child_exit == 0 ? Style::Good : Style::Bad));
-    if (y < r.y + r.h) scr.put(r.x + 2, y++, runs.child_command, Style::Dim, r.w - 2);
-    const int tail_rows = std::min<int>(static_cast<int>(runs.log_tail.size()), std::max(0, (r.y + r.h - y) / 3));
-    for (int i = static_cast<int>(runs.log_tail.size()) - tail_rows; i < static_cast<int>(runs.log_tail.size()); ++i)
-      scr.put(r.x + 2, y++, "| " + runs.log_tail[static_cast<size_t>(i)], Style::Normal, r.w - 2);
+  if (run.pid > 0 && y < r.y + r.h) {
+    const std::string state = run.running ? "running" : fmt("finished, exit status %d", run.exit_status);
+    scr.put(r.x, y++, fmt("launched pid %d: %s", run.pid, state.c_str()),
+            run.running ? Style::Warn : (run.exit_status == 0 ? Style::Good : Style::Bad));
+    if (y < r.y + r.h) scr.put(r.x + 2, y++, run.command, Style::Dim, r.w - 2);
+    if (const RunRow* row = launched_run_row(s); row && y < r.y + r.h) {
+      const int bar_w = std::clamp(r.w / 4, 10, 30);
+      scr.set(r.x + 2, y, '[', Style::Normal);
+      draw_bar(scr, r.x + 3, y, bar_w,
+               {{row->steps > 0 ? static_cast<double>(row->steps_done) / row->steps : 0, '#', Style::Progress}}, '.',
+               Style::BarEmpty);
+      scr.set(r.x + 3 + bar_w, y, ']', Style::Normal);
+      scr.put(r.x + 5 + bar_w, y++, run_progress(*row), Style::Normal, r.w - bar_w - 5);
+    }
+    // Its output, as much as leaves room for the table.
+    const int tail_rows =
+        std::min<int>(static_cast<int>(run.log_tail.size()), std::max(0, (r.y + r.h - y) / 3));
+    for (int i = static_cast<int>(run.log_tail.size()) - tail_rows; i < static_cast<int>(run.log_tail.size()); ++i)
+      scr.put(r.x + 2, y++, "| " + run.log_tail[static_cast<size_t>(i)], Style::Dim, r.w - 2);
   }
   if (y >= r.y + r.h) return;
-  if (runs.rows.empty()) {
-    scr.put(r.x, y, runs.store_available ? "no recorded runs yet: r launches one with the plan on screen" : "",
-            Style::Dim);
+  if (!store.read) {
+    scr.put(r.x, y, "reading the run store...", Style::Dim);
     return;
   }
-  ++y;
-  scr.put(r.x, y++, fmt("%-10s %-14s %-9s %6s %12s %12s %7s  %s", "run", "plan", "status", "steps", "measured ms",
-                        "predicted ms", "error", "started"),
-          Style::Header);
-  const int n = static_cast<int>(runs.rows.size());
+  if (!store.note.empty())
+    y = draw_wrapped(scr, Rect{r.x, y, r.w, r.y + r.h - y}, y, store.note,
+                     store.note_is_error ? Style::Bad : Style::Dim);
+  if (store.rows.empty()) {
+    if (y < r.y + r.h)
+      draw_wrapped(scr, Rect{r.x, y, r.w, r.y + r.h - y}, y,
+                   s.config.run_blocker.empty() ? "r runs the plan on screen and records it here"
+                                                : "r cannot launch runs here: " + s.config.run_blocker,
+                   Style::Dim);
+    return;
+  }
+  if (y + 2 > r.y + r.h) return;
+  const bool wide = r.w >= 100;
+  std::string head = fmt("%5s %-10s %-16.16s %4s %3s %7s %11s %11s %7s", "run", "status", "schedule", "dev", "mb",
+                         "steps", "measured ms", "predicted", "error");
+  if (wide) head += fmt("  %-19s %s", "started", "model");
+  scr.put(r.x, y++, head, Style::Header, r.w);
+  const int n = static_cast<int>(store.rows.size());
   const int visible = r.y + r.h - y;
   const int cursor = s.cursor[static_cast<int>(View::Runs)];
   const int first = scroll_first(cursor, visible, n);
   for (int i = 0; i < visible && first + i < n; ++i, ++y) {
-    const RunRow& row = runs.rows[static_cast<size_t>(first + i)];
-    std::string measured = row.measured_ms > 0 ? fmt("%.2f", row.measured_ms) : "-";
-    std::string predicted = row.predicted_ms > 0 ? fmt("%.2f", row.predicted_ms) : "-";
-    std::string err = row.measured_ms > 0 && row.predicted_ms > 0
-                          ? fmt("%+.1f%%", 100 * (row.predicted_ms - row.measured_ms) / row.measured_ms)
-                          : "-";
-    Style st = row.status == "failed" ? Style::Bad : row.status == "running" ? Style::Warn : Style::Normal;
-    scr.put(r.x, y,
-            fmt("%-10.10s %-14.14s %-9.9s %6d %12s %12s %7s  %s", row.id.c_str(), row.plan.c_str(), row.status.c_str(),
-                row.steps, measured.c_str(), predicted.c_str(), err.c_str(), row.started.c_str()),
-            first + i == cursor ? Style::Selected : st, r.w);
+    const RunRow& row = store.rows[static_cast<size_t>(first + i)];
+    const std::string measured = row.measured_ms > 0 ? fmt("%.2f", row.measured_ms) : "-";
+    const std::string predicted = row.predicted_ms > 0 ? fmt("%.2f", row.predicted_ms) : "-";
+    // Signed prediction error: positive when the simulator predicted too slow.
+    const std::string err = row.measured_ms > 0 && row.predicted_ms > 0
+                                ? fmt("%+.1f%%", 100 * (row.predicted_ms - row.measured_ms) / row.measured_ms)
+                                : "-";
+    std::string line = fmt("%5lld %-10s %-16.16s %4d %3d %3d/%-3d %11s %11s %7s", static_cast<long long>(row.id),
+                           row.status.c_str(), row.schedule.c_str(), row.devices, row.microbatches, row.steps_done,
+                           row.steps, measured.c_str(), predicted.c_str(), err.c_str());
+    if (wide) line += fmt("  %-19s %s", row.started.c_str(), row.model.c_str());
+    const Style st = row.status == "failed"       ? Style::Bad
+                     : row.status == "running"    ? Style::Warn
+                     : row.status == "incomplete" ? Style::Dim
+                                                  : Style::Normal;
+    scr.put(r.x, y, line, first + i == cursor ? Style::Selected : st, r.w);
+    if (first + i == cursor) scr.restyle(r.x, y, r.w, Style::Selected);
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // The body of each view, drawn into a rectangle of the screen. Internal to the renderer.
+#include <initializer_list>
 #include <string>
 
 #include "tui/screen.h"
@@ -11,6 +12,9 @@ struct Rect {
   int x = 0, y = 0, w = 0, h = 0;
 };
 
+// The rectangle every view draws in: below the tab and summary lines, above the status and hints.
+Rect body_rect(int width, int height);
+
 void draw_layers_view(const TuiState& s, Screen& scr, Rect r);
 void draw_plan_view(const TuiState& s, Screen& scr, Rect r);
 void draw_gantt_view(const TuiState& s, Screen& scr, Rect r);
@@ -18,8 +22,20 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r);
 void draw_compare_view(const TuiState& s, Screen& scr, Rect r);
 void draw_runs_view(const TuiState& s, Screen& scr, Rect r);
 
+// How the Gantt uses its rows: each device gets `lanes` text rows (op / micro-batch / stage, as
+// many as fit), and `devices_shown` devices fit at once (the rest scroll).
+struct GanttLayout {
+  int lanes = 1;
+  int devices_shown = 1;
+};
+GanttLayout gantt_layout(Rect body, int devices, bool color);
+// Devices shown at once by the devices view (two rows each).
+int devices_view_shown(Rect body, int devices);
+
 // Shared helpers.
 std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+// Bytes for tables; "-" when unknown (cost files without memory sizes give 0).
+std::string bytes_or_dash(double bytes);
 // Draws a multi-line message word-wrapped into r starting at row y; returns the next free row.
 int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style style);
 // First row to show so `cursor` stays visible in `rows` rows of `n` (cursor kept near the middle).

@@ -6,11 +6,9 @@
 
 namespace adaptis::tui {
 
-// Fills db_path, store_available, note and rows (newest first). Never throws: problems (no run
-// store in this build, no database yet, a locked or foreign file) become the note.
-RunsView read_runs(const std::string& db_path);
-
-// The run store's default database path (what `adaptis run` uses without --db).
-std::string default_runs_db();
+// The store at `db_path`, newest run first. Never throws: problems (no database yet, a file that is
+// not a run database, one written by a newer adaptis) become the note. A missing database is not
+// created: looking must not leave files behind.
+RunStoreView read_runs(const std::string& db_path);
 
 }  // namespace adaptis::tui

@@ -1,7 +1,8 @@
 #pragma once
 // A TUI session: the pure state plus the side effects it asks for (the optimizer thread, a launched
-// run, saving a plan). Both front ends (the ncurses terminal and the line/plain mode) drive one of
-// these: feed keys, poll each frame, draw render(state()).
+// run, reading the run store, saving a plan). Both front ends (the ncurses terminal and the line
+// mode) drive one of these: feed keys, poll each frame, draw render(state()).
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,12 +14,12 @@
 namespace adaptis::tui {
 
 struct SessionOptions {
-  std::string binary;               // the adaptis executable that `r` launches runs with
-  std::string model_path;           // --model: `adaptis run` needs the model spec for the real math
+  std::string binary;                 // the adaptis executable that `r` launches runs with
+  std::string model_path;             // --model: `adaptis run` needs the model spec for the real math
   std::vector<std::string> run_args;  // extra arguments for `adaptis run`
-  double optimize_seconds = 5;      // optimizer budget per `o`
-  int optimize_threads = 0;         // 0 = all hardware threads
-  std::string work_dir;             // plans and logs of launched runs; "" = a new temp directory
+  double optimize_seconds = 5;        // optimizer budget per `o`
+  int optimize_threads = 0;           // 0 = all hardware threads
+  std::string work_dir;               // plans and logs of launched runs; "" = a new temp directory
 };
 
 class TuiSession {
@@ -33,7 +34,8 @@ class TuiSession {
   void resize(int width, int height);
   // The front end's final say on colour (the terminal may have none).
   void set_color(bool color) { state_.config.color = color; }
-  // Picks up background progress (optimizer, launched run); true when the screen should redraw.
+  // Picks up background progress (optimizer, run store, launched run); true when the screen
+  // should redraw.
   bool poll();
   bool quit_requested() const { return quit_; }
   bool busy() const;  // background work in flight (the front end polls more often)
@@ -43,16 +45,22 @@ class TuiSession {
 
  private:
   void carry_out(Effect e);
+  void start_optimizer();
+  void save_plan();
   void launch_run();
   void refresh_runs();
+  void watch_launched();
   std::string work_dir();
 
   TuiState state_;
   SessionOptions opt_;
   OptimizerJob optimizer_;
   ChildProcess child_;
+  // The run store is read on a worker thread: a writer holding its lock must not freeze the UI.
+  std::future<RunStoreView> store_read_;
+  bool store_read_again_ = false;
   bool quit_ = false;
-  double last_runs_refresh_s_ = -1;
+  double last_watch_s_ = -1;
   int run_counter_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -212,14 +213,14 @@ int run_terminal(TuiSession& session, bool want_color) {
     session.key(to_key(ch));
     dirty = true;
   }
-  int sig = g_stop_signal;
-  session.shutdown();
-  return sig ? 128 + sig : 0;
+  return g_stop_signal ? 128 + g_stop_signal : 0;
 }
 
 void print_screen(const Screen& screen, std::ostream& out) { out << screen.text() << "\n"; }
 
 int run_line_mode(TuiSession& session, std::istream& in, std::ostream& out, int width, int height) {
+  // One line less than the terminal: the prompt goes below the screen without scrolling its top off.
+  height = std::max(kMinHeight, height - 1);
   session.resize(width, height);
   std::string line;
   while (!session.quit_requested()) {
@@ -238,7 +239,6 @@ int run_line_mode(TuiSession& session, std::istream& in, std::ostream& out, int 
     }
   }
   out << "\n";
-  session.shutdown();
   return 0;
 }
 

@@ -12,15 +12,18 @@
 
 namespace adaptis::tui {
 
-// True when `term` (the TERM value) can run the full-screen UI: it is known to terminfo and can
-// move the cursor. Used to pick between run_terminal and run_line_mode.
+// True when stdin and stdout are terminals and $TERM is known to terminfo and can move the cursor
+// (not TERM=dumb). Picks between run_terminal and run_line_mode.
 bool terminal_supports_fullscreen();
 
 // Runs until `q` or a terminating signal. Returns 0 on `q`, 128 + the signal number on a signal.
-// `want_color` false forces monochrome; colour is also off when the terminal has none.
+// `want_color` false forces monochrome; colour is also off when the terminal has none. The
+// terminal is restored before it returns (or while an exception leaves it); background work is
+// left for the caller's session.shutdown().
 int run_terminal(TuiSession& session, bool want_color);
 
-// Line-oriented loop: screen, prompt, keys (a key script: "3", "++", "<left>"), until q or EOF.
+// Line-oriented loop: screen (one line shorter than `height`, for the prompt), prompt, keys (a key
+// script: "3", "++", "<left>"), until q or EOF. Returns 0.
 int run_line_mode(TuiSession& session, std::istream& in, std::ostream& out, int width, int height);
 
 // The screen as plain text with a trailing newline.

@@ -6,6 +6,7 @@
 
 #include "tui/gantt_cells.h"
 #include "tui/keys.h"
+#include "tui/render.h"
 
 namespace adaptis::tui {
 
@@ -39,76 +40,85 @@ void simulate_into(Evaluation& e, const cli::Inputs& in) {
 
 int view_index(View v) { return static_cast<int>(v); }
 
-// The number of rows a list view can select from.
-int list_size(const TuiState& s, View v) {
+bool has_plan(const TuiState& s) { return s.eval && s.eval->built; }
+
+// The largest cursor value of a view: the last row of a list, or the last useful first row of a
+// scrolled device view at the current terminal size.
+int cursor_max(const TuiState& s, View v) {
   switch (v) {
-    case View::Layers: return s.inputs->costs.num_layers();
-    case View::Compare: return s.compare ? static_cast<int>(s.compare->size()) : 0;
-    case View::Runs: return static_cast<int>(s.runs.rows.size());
-    case View::Plan: return s.eval && s.eval->built ? s.eval->plan.num_stages() : 0;
+    case View::Layers: return s.inputs->costs.num_layers() - 1;
+    case View::Compare: return s.compare ? static_cast<int>(s.compare->size()) - 1 : 0;
+    case View::Runs: return static_cast<int>(s.store.rows.size()) - 1;
+    case View::Plan: return 0;  // the plan view scrolls to the selected boundary
     case View::Gantt:
-    case View::Devices: return s.eval && s.eval->built ? s.eval->plan.num_devices() : 0;
+    case View::Devices: return max_first_device(s, v, s.viewport_width, s.viewport_height);
   }
   return 0;
 }
 
+void clamp_cursors(TuiState& s) {
+  for (int v = 0; v < kNumViews; ++v) s.cursor[v] = std::clamp(s.cursor[v], 0, std::max(0, cursor_max(s, View(v))));
+}
+
 std::string compare_key(const TuiState& s) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%s p%d m%d v%d g%d", s.inputs->cluster.name.c_str(), s.request.devices,
-                s.request.microbatches, s.request.stages_per_device, s.request.group_size);
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s p%d m%d v%d g%d %p", s.inputs->cluster.name.c_str(), s.request.devices,
+                s.request.microbatches, s.request.stages_per_device, s.request.group_size,
+                static_cast<const void*>(s.custom.get()));
   return buf;
 }
 
-// Recomputes the schedule comparison when the compare view shows stale rows.
+// Recomputes the schedule comparison when the compare view shows stale rows. Only while the view
+// is on screen: comparing runs every built-in schedule, which is not free on large models.
 void refresh_compare(TuiState& s) {
   if (s.view != View::Compare) return;
-  std::string key = compare_key(s) + (s.optimized ? " +opt" : "");
+  std::string key = compare_key(s);
   if (s.compare && s.compare_for == key) return;
   auto rows = cli::compare_schedules(s.request, *s.inputs);
-  if (s.optimized && s.optimized->built && s.optimized->plan.num_devices() == s.request.devices &&
-      s.optimized->plan.num_microbatches == s.request.microbatches) {
+  // The custom plan joins the table when it is for the same devices and micro-batches.
+  if (s.custom && s.custom->built && s.custom->plan.num_devices() == s.request.devices &&
+      s.custom->plan.num_microbatches == s.request.microbatches) {
     cli::CompareRow row;
-    row.name = "optimized";
-    row.ok = s.optimized->sim.ok;
-    row.error = s.optimized->error;
-    row.plan = s.optimized->plan;
-    row.sim = s.optimized->sim;
+    row.name = s.custom->label;
+    row.ok = s.custom->sim.ok;
+    row.error = s.custom->error;
+    row.plan = s.custom->plan;
+    row.sim = s.custom->sim;
     cli::add_compare_row(rows, std::move(row));
   }
   s.compare = std::make_shared<const std::vector<cli::CompareRow>>(std::move(rows));
   s.compare_for = key;
-  s.cursor[view_index(View::Compare)] =
-      std::clamp(s.cursor[view_index(View::Compare)], 0, std::max(0, static_cast<int>(s.compare->size()) - 1));
+  clamp_cursors(s);
 }
 
 void clamp_boundary(TuiState& s) {
-  int stages = s.eval && s.eval->built ? s.eval->plan.num_stages() : 1;
+  int stages = has_plan(s) ? s.eval->plan.num_stages() : 1;
   s.boundary = stages < 2 ? 1 : std::clamp(s.boundary, 1, stages - 1);
 }
 
 std::string summary(const Evaluation& e) {
   char buf[200];
-  std::snprintf(buf, sizeof buf, "%s: %.3f ms/iteration, bubble %.1f%%%s (re-simulated in %.1f ms)",
-                e.plan.name.c_str(), e.sim.iteration_ms, 100 * e.sim.bubble_ratio, e.sim.oom ? ", OOM" : "",
-                e.eval_ms);
+  std::snprintf(buf, sizeof buf, "%.2f ms, bubble %.1f%%%s (simulated in %.1f ms)", e.sim.iteration_ms,
+                100 * e.sim.bubble_ratio, e.sim.oom ? ", OOM" : "", e.eval_ms);
   return buf;
 }
+
+void set_message(TuiState& s, std::string msg, bool is_error) {
+  s.message = std::move(msg);
+  s.message_is_error = is_error;
+}
+
+void set_error(TuiState& s, std::string msg) { set_message(s, std::move(msg), true); }
 
 // Shows `e` and reports it: `what` names the edit.
 void show(TuiState& s, std::shared_ptr<const Evaluation> e, const std::string& what) {
   s.eval = std::move(e);
+  if (s.eval->custom) s.custom = s.eval;
   clamp_boundary(s);
-  if (s.eval->ok()) {
-    s.message = what + " -> " + summary(*s.eval);
-    s.message_is_error = false;
-  } else {
-    s.message = what + ": " + first_line(s.eval->error);
-    s.message_is_error = true;
-  }
-  int layers = s.inputs->costs.num_layers();
-  int& lc = s.cursor[view_index(View::Layers)];
-  lc = std::clamp(lc, 0, std::max(0, layers - 1));
+  if (s.eval->ok()) set_message(s, what + ": " + summary(*s.eval), false);
+  else set_error(s, what + ": " + first_line(s.eval->error));
   refresh_compare(s);
+  clamp_cursors(s);
 }
 
 // Re-evaluates the request. A custom partition that no longer fits the stage count (after changing
@@ -121,51 +131,64 @@ void rebuild(TuiState& s, const std::string& what) {
     auto e2 = evaluate_request(even, *s.inputs);
     if (e2->built) {
       s.request = even;
-      show(s, e2, what + " (partition reset to even: " + format_partition(e2->plan.partition) + ")");
+      show(s, e2, what + " (partition reset to even)");
       return;
     }
   }
   show(s, e, what);
 }
 
-void set_error(TuiState& s, std::string msg) {
-  s.message = std::move(msg);
-  s.message_is_error = true;
-}
-
 // Moves the selected boundary one layer: dir < 0 moves it left (the later stage grows).
 void move_boundary(TuiState& s, int dir) {
-  if (!s.eval || !s.eval->built) return set_error(s, "no valid plan to edit: change schedule, devices or micro-batches");
+  if (!has_plan(s)) return set_error(s, "no valid plan to edit: change schedule, devices or micro-batches");
   const Plan& plan = s.eval->plan;
   if (plan.num_stages() < 2) return set_error(s, "one stage only: no partition boundary to move");
   std::vector<int> sizes = plan.partition.sizes();
-  int b = s.boundary;
-  int from = dir < 0 ? b - 1 : b, to = dir < 0 ? b : b - 1;
+  const int b = s.boundary;
+  const int from = dir < 0 ? b - 1 : b, to = dir < 0 ? b : b - 1;
   if (sizes[static_cast<size_t>(from)] <= 1)
-    return set_error(s, "stage " + std::to_string(from) + " has one layer left: cannot move boundary " +
-                            std::to_string(b) + " further");
+    return set_error(s, "stage " + std::to_string(from) + " has one layer left: boundary " + std::to_string(b) +
+                            " cannot move further " + (dir < 0 ? "left" : "right"));
   --sizes[static_cast<size_t>(from)];
   ++sizes[static_cast<size_t>(to)];
-  std::string what = "boundary " + std::to_string(b) + (dir < 0 ? " left" : " right") + ", partition " +
-                     format_partition(Partition::from_sizes(sizes));
-  if (s.eval->from_optimizer) {
-    // Orders name stages, not layers: the optimizer's schedule stays valid for any partition.
+  const std::string what = "partition " + format_partition(Partition::from_sizes(sizes));
+  if (s.eval->custom) {
+    // Orders name stages, not layers: a custom plan's orders stay valid for any partition.
     Plan p = plan;
     p.partition = Partition::from_sizes(sizes);
-    show(s, evaluate_plan(p, *s.inputs), what);
-    s.optimized = s.eval;
+    show(s, evaluate_plan(p, *s.inputs, s.eval->label), what);
     return;
   }
   s.request.partition = sizes;
   rebuild(s, what);
 }
 
+void select_boundary(TuiState& s, int delta, bool wrap) {
+  const int stages = has_plan(s) ? s.eval->plan.num_stages() : 1;
+  if (stages < 2) return set_error(s, "one stage only: no partition boundary to select");
+  int b = s.boundary + delta;
+  if (wrap) b = b < 1 ? stages - 1 : (b > stages - 1 ? 1 : b);
+  s.boundary = std::clamp(b, 1, stages - 1);
+  const int layer = s.eval->plan.partition.bounds[static_cast<size_t>(s.boundary)];
+  set_message(s,
+              "boundary " + std::to_string(s.boundary) + " selected: stage " + std::to_string(s.boundary - 1) +
+                  " | stage " + std::to_string(s.boundary) + " before layer " + std::to_string(layer) +
+                  "; < > move it",
+              false);
+}
+
 void cycle_schedule(TuiState& s, int dir) {
   const auto& all = all_schedules();
-  int n = static_cast<int>(all.size()), cur = 0;
+  const int n = static_cast<int>(all.size());
+  int cur = -1;
   for (int i = 0; i < n; ++i)
     if (s.request.schedule == all[static_cast<size_t>(i)].name) cur = i;
-  cur = ((cur + dir) % n + n) % n;
+  // Leaving a custom plan: the first key press shows the request's own schedule again.
+  if (s.eval && s.eval->custom && cur >= 0) {
+    rebuild(s, std::string("schedule ") + s.request.schedule);
+    return;
+  }
+  cur = cur < 0 ? 0 : ((cur + dir) % n + n) % n;
   s.request.schedule = all[static_cast<size_t>(cur)].name;
   s.request.placement.clear();
   rebuild(s, std::string("schedule ") + all[static_cast<size_t>(cur)].name);
@@ -175,9 +198,14 @@ void change_devices(TuiState& s, int delta) {
   if (s.config.cluster_from_file)
     return set_error(s, "the device count is fixed by --cluster " + s.inputs->cluster.name +
                             "; start without --cluster to vary it");
-  int n = std::clamp(s.request.devices + delta, 1, std::max(1, s.inputs->costs.num_layers()));
-  if (n == s.request.devices) return set_error(s, "devices: " + std::to_string(n) + " is the limit for this model");
+  const int limit = std::max(1, s.inputs->costs.num_layers());
+  const int n = std::clamp(s.request.devices + delta, 1, limit);
+  if (n == s.request.devices)
+    return set_error(s, delta < 0 ? "devices: at least 1" : "devices: " + std::to_string(n) +
+                                                               " is the limit for a model of " +
+                                                               std::to_string(limit) + " layers");
   auto in = std::make_shared<cli::Inputs>(*s.inputs);
+  // Same device kind as before: the cluster grows or shrinks uniformly.
   in->cluster = make_uniform_cluster(n);
   s.inputs = in;
   s.request.devices = n;
@@ -186,25 +214,24 @@ void change_devices(TuiState& s, int delta) {
 }
 
 void change_microbatches(TuiState& s, int delta) {
-  int m = std::clamp(s.request.microbatches + delta, 1, 4096);
+  const int m = std::clamp(s.request.microbatches + delta, 1, 4096);
   if (m == s.request.microbatches) return set_error(s, "micro-batches: at least 1");
   s.request.microbatches = m;
   rebuild(s, std::to_string(m) + " micro-batches");
 }
 
 void change_chunks(TuiState& s, int delta) {
-  int v = std::clamp(resolved_stages_per_device(s) + delta, 1, 16);
+  const int v = std::clamp(resolved_stages_per_device(s) + delta, 1, 16);
   s.request.stages_per_device = v;
   s.request.placement.clear();
   rebuild(s, std::to_string(v) + " chunk(s) per device");
 }
 
 void even_partition_key(TuiState& s) {
-  if (s.eval && s.eval->built && s.eval->from_optimizer) {
+  if (has_plan(s) && s.eval->custom) {
     Plan p = s.eval->plan;
     p.partition = even_partition(s.inputs->costs.num_layers(), p.num_stages());
-    show(s, evaluate_plan(p, *s.inputs), "even partition " + format_partition(p.partition));
-    s.optimized = s.eval;
+    show(s, evaluate_plan(p, *s.inputs, s.eval->label), "even partition " + format_partition(p.partition));
     return;
   }
   s.request.partition.clear();
@@ -212,32 +239,62 @@ void even_partition_key(TuiState& s) {
 }
 
 void move_cursor(TuiState& s, int delta) {
-  int v = view_index(s.view);
-  int n = list_size(s, s.view);
-  s.cursor[v] = std::clamp(s.cursor[v] + delta, 0, std::max(0, n - 1));
+  const int v = view_index(s.view);
+  s.cursor[v] = std::clamp(s.cursor[v] + delta, 0, std::max(0, cursor_max(s, s.view)));
 }
 
 int page_rows(const TuiState& s) { return std::max(1, s.viewport_height - 6); }
 
 void gantt_zoom(TuiState& s, double factor) {
-  if (!s.eval || !s.eval->ok()) return;
-  double total = s.eval->sim.iteration_ms;
-  TimeWindow w = gantt_window(total, s.gantt_zoom, s.gantt_left_ms);
-  double centre = (w.t0 + w.t1) / 2;
+  if (!s.eval || !s.eval->ok()) return set_error(s, "no simulated plan to zoom");
+  const double total = s.eval->sim.iteration_ms;
+  const TimeWindow w = gantt_window(total, s.gantt_zoom, s.gantt_left_ms);
+  const double centre = (w.t0 + w.t1) / 2;
   s.gantt_zoom = std::clamp(s.gantt_zoom * factor, 1.0, 4096.0);
-  double span = total / s.gantt_zoom;
+  const double span = total / s.gantt_zoom;
   s.gantt_left_ms = gantt_window(total, s.gantt_zoom, centre - span / 2).t0;
 }
 
 void gantt_pan(TuiState& s, double fraction_of_window) {
   if (!s.eval || !s.eval->ok()) return;
-  double total = s.eval->sim.iteration_ms;
-  double span = total / s.gantt_zoom;
+  const double total = s.eval->sim.iteration_ms;
+  const double span = total / s.gantt_zoom;
   s.gantt_left_ms = gantt_window(total, s.gantt_zoom, s.gantt_left_ms + fraction_of_window * span).t0;
 }
 
+bool handle_gantt_key(TuiState& s, int k) {
+  switch (k) {
+    case '+':
+    case '=': gantt_zoom(s, 2); return true;
+    case '-':
+    case '_': gantt_zoom(s, 0.5); return true;
+    case key::Left:
+    case 'h': gantt_pan(s, -0.25); return true;
+    case key::Right:
+    case 'l': gantt_pan(s, +0.25); return true;
+    case 'H': gantt_pan(s, -1); return true;
+    case 'L': gantt_pan(s, +1); return true;
+    case key::Home:
+    case '0':
+      s.gantt_zoom = 1;
+      s.gantt_left_ms = 0;
+      return true;
+    case key::End: gantt_pan(s, 1e9); return true;
+    default: return false;
+  }
+}
+
 bool handle_view_key(TuiState& s, int k) {
-  bool list_view = s.view == View::Layers || s.view == View::Compare || s.view == View::Runs;
+  if (s.view == View::Plan) {
+    // The plan view's rows are stages: moving through them selects the boundary to move.
+    switch (k) {
+      case key::Up:
+      case 'k': select_boundary(s, -1, false); return true;
+      case key::Down:
+      case 'j': select_boundary(s, +1, false); return true;
+      default: break;
+    }
+  }
   switch (k) {
     case key::Up:
     case 'k': move_cursor(s, -1); return true;
@@ -247,39 +304,19 @@ bool handle_view_key(TuiState& s, int k) {
     case key::PageDown: move_cursor(s, +page_rows(s)); return true;
     default: break;
   }
-  if (s.view == View::Gantt) {
-    switch (k) {
-      case '+':
-      case '=': gantt_zoom(s, 2); return true;
-      case '-':
-      case '_': gantt_zoom(s, 0.5); return true;
-      case key::Left:
-      case 'h': gantt_pan(s, -0.25); return true;
-      case key::Right:
-      case 'l': gantt_pan(s, +0.25); return true;
-      case key::Home:
-      case '0':
-        s.gantt_zoom = 1;
-        s.gantt_left_ms = 0;
-        return true;
-      case key::End: gantt_pan(s, 1e9); return true;
-      default: return false;
-    }
+  if (s.view == View::Gantt && handle_gantt_key(s, k)) return true;
+  if (k == key::Home) {
+    s.cursor[view_index(s.view)] = 0;
+    return true;
   }
-  if (list_view || s.view == View::Plan || s.view == View::Devices) {
-    if (k == key::Home) {
-      s.cursor[view_index(s.view)] = 0;
-      return true;
-    }
-    if (k == key::End) {
-      s.cursor[view_index(s.view)] = std::max(0, list_size(s, s.view) - 1);
-      return true;
-    }
+  if (k == key::End) {
+    s.cursor[view_index(s.view)] = std::max(0, cursor_max(s, s.view));
+    return true;
   }
   if (s.view == View::Compare && k == key::Enter && s.compare && !s.compare->empty()) {
     const cli::CompareRow& row = (*s.compare)[static_cast<size_t>(s.cursor[view_index(View::Compare)])];
-    if (row.name == "optimized" && s.optimized) {
-      show(s, s.optimized, "optimized plan");
+    if (s.custom && row.name == s.custom->label) {
+      show(s, s.custom, row.name);
     } else {
       s.request.schedule = row.name;
       s.request.partition.clear();
@@ -291,12 +328,30 @@ bool handle_view_key(TuiState& s, int k) {
   return false;
 }
 
+void request_optimizer(TuiState& s) {
+  if (s.optimizer.state == JobState::Running) return set_error(s, "the optimizer is already running (x cancels it)");
+  s.optimizer = OptimizerView{};
+  s.optimizer.state = JobState::Running;
+  s.optimizer.phase = "starting";
+  s.effect = Effect::StartOptimizer;
+}
+
+void request_run(TuiState& s) {
+  s.view = View::Runs;
+  if (!s.config.run_blocker.empty()) return set_error(s, "cannot launch a run: " + s.config.run_blocker);
+  if (!s.eval || !s.eval->ok()) return set_error(s, "no valid plan to run: fix the plan first");
+  if (s.launched.running)
+    return set_error(s, "a run is already in progress (pid " + std::to_string(s.launched.pid) + ")");
+  s.effect = Effect::LaunchRun;
+}
+
 }  // namespace
 
 std::shared_ptr<const Evaluation> evaluate_request(const PlanRequest& request, const cli::Inputs& inputs) {
   auto e = std::make_shared<Evaluation>();
   e->request = request;
-  auto t0 = std::chrono::steady_clock::now();
+  e->label = request.schedule;
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     e->plan = build_plan(request, inputs.costs.num_layers());
     simulate_into(*e, inputs);
@@ -308,16 +363,17 @@ std::shared_ptr<const Evaluation> evaluate_request(const PlanRequest& request, c
   return e;
 }
 
-std::shared_ptr<const Evaluation> evaluate_plan(const Plan& plan, const cli::Inputs& inputs) {
+std::shared_ptr<const Evaluation> evaluate_plan(const Plan& plan, const cli::Inputs& inputs, std::string label) {
   auto e = std::make_shared<Evaluation>();
-  e->from_optimizer = true;
+  e->custom = true;
+  e->label = std::move(label);
   e->plan = plan;
   e->request.schedule = plan.name;
   e->request.devices = plan.num_devices();
   e->request.microbatches = plan.num_microbatches;
-  auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   try {
-    require_valid_plan(plan, inputs.costs.num_layers(), "optimizer plan");
+    require_valid_plan(plan, inputs.costs.num_layers(), e->label);
     simulate_into(*e, inputs);
   } catch (const InputError& err) {
     e->built = false;
@@ -328,8 +384,12 @@ std::shared_ptr<const Evaluation> evaluate_plan(const Plan& plan, const cli::Inp
 }
 
 int resolved_stages_per_device(const TuiState& s) {
+  if (has_plan(s) && s.eval->custom) {
+    const int d = std::max(1, s.eval->plan.num_devices());
+    return (s.eval->plan.num_stages() + d - 1) / d;
+  }
   if (s.request.stages_per_device > 0) return s.request.stages_per_device;
-  if (s.eval && s.eval->built && !s.eval->from_optimizer && s.eval->plan.num_devices() > 0)
+  if (has_plan(s) && s.eval->plan.num_devices() > 0)
     return std::max(1, s.eval->plan.num_stages() / s.eval->plan.num_devices());
   try {
     ScheduleOptions o;
@@ -341,14 +401,32 @@ int resolved_stages_per_device(const TuiState& s) {
   }
 }
 
-TuiState make_state(cli::Inputs inputs, PlanRequest request, TuiConfig config) {
+int shown_microbatches(const TuiState& s) {
+  return has_plan(s) && s.eval->custom ? s.eval->plan.num_microbatches : s.request.microbatches;
+}
+
+const RunRow* launched_run_row(const TuiState& s) {
+  if (s.launched.pid <= 0) return nullptr;
+  for (const RunRow& r : s.store.rows)  // newest first: a reused pid matches its latest run
+    if (r.pid == s.launched.pid) return &r;
+  return nullptr;
+}
+
+TuiState make_state(cli::Inputs inputs, PlanRequest request, TuiConfig config, std::optional<Plan> initial,
+                    const std::string& initial_label) {
   TuiState s;
   request.devices = inputs.cluster.num_devices();
   s.inputs = std::make_shared<const cli::Inputs>(std::move(inputs));
   s.config = std::move(config);
   s.request = std::move(request);
-  s.runs.db_path = s.config.db_path;
-  show(s, evaluate_request(s.request, *s.inputs), "loaded " + s.inputs->costs.model);
+  s.store.db_path = s.config.db_path;
+  if (initial) {
+    s.request.microbatches = initial->num_microbatches;
+    const std::string label = initial_label.empty() ? initial->name : initial_label;
+    show(s, evaluate_plan(*initial, *s.inputs, label), "loaded " + label);
+  } else {
+    show(s, evaluate_request(s.request, *s.inputs), "loaded " + s.inputs->costs.model + ", " + s.request.schedule);
+  }
   return s;
 }
 
@@ -358,91 +436,58 @@ TuiState apply_key(TuiState s, int k) {
     s.show_help = false;
     if (k != 'q' && k != 'Q') return s;  // any key closes the help; q still quits
   }
+  const View before = s.view;
   switch (k) {
     case 'q':
     case 'Q': s.effect = Effect::Quit; return s;
     case '?': s.show_help = true; return s;
-    case key::Tab:
-      s.view = static_cast<View>((view_index(s.view) + 1) % kNumViews);
-      break;
-    case key::BackTab:
-      s.view = static_cast<View>((view_index(s.view) + kNumViews - 1) % kNumViews);
-      break;
-    case 's': cycle_schedule(s, +1); return s;
-    case 'S': cycle_schedule(s, -1); return s;
-    case 'm': change_microbatches(s, +1); return s;
-    case 'M': change_microbatches(s, -1); return s;
-    case 'd': change_devices(s, +1); return s;
-    case 'D': change_devices(s, -1); return s;
-    case 'v': change_chunks(s, +1); return s;
-    case 'V': change_chunks(s, -1); return s;
-    case '[':
-    case ']': {
-      int stages = s.eval && s.eval->built ? s.eval->plan.num_stages() : 1;
-      if (stages < 2) {
-        set_error(s, "one stage only: no partition boundary to select");
-        return s;
-      }
-      s.boundary += k == '[' ? -1 : +1;
-      if (s.boundary < 1) s.boundary = stages - 1;
-      if (s.boundary > stages - 1) s.boundary = 1;
-      s.message = "boundary " + std::to_string(s.boundary) + " selected (between stage " +
-                  std::to_string(s.boundary - 1) + " and " + std::to_string(s.boundary) + "); < > move it";
-      s.message_is_error = false;
-      return s;
-    }
+    case key::Tab: s.view = static_cast<View>((view_index(s.view) + 1) % kNumViews); break;
+    case key::BackTab: s.view = static_cast<View>((view_index(s.view) + kNumViews - 1) % kNumViews); break;
+    case 's': cycle_schedule(s, +1); break;
+    case 'S': cycle_schedule(s, -1); break;
+    case 'm': change_microbatches(s, +1); break;
+    case 'M': change_microbatches(s, -1); break;
+    case 'd': change_devices(s, +1); break;
+    case 'D': change_devices(s, -1); break;
+    case 'v': change_chunks(s, +1); break;
+    case 'V': change_chunks(s, -1); break;
+    case '[': select_boundary(s, -1, true); break;
+    case ']': select_boundary(s, +1, true); break;
     case '<':
-    case ',': move_boundary(s, -1); return s;
+    case ',': move_boundary(s, -1); break;
     case '>':
-    case '.': move_boundary(s, +1); return s;
-    case 'e': even_partition_key(s); return s;
-    case 'o':
-      if (!s.config.optimizer_available) {
-        set_error(s, "the optimizer is not built into this binary");
-      } else if (s.optimizer.state == JobState::Running) {
-        set_error(s, "the optimizer is already running (x cancels it)");
-      } else {
-        s.optimizer = OptimizerView{};
-        s.optimizer.state = JobState::Running;
-        s.optimizer.phase = "starting";
-        s.effect = Effect::StartOptimizer;
-      }
-      return s;
+    case '.': move_boundary(s, +1); break;
+    case 'e': even_partition_key(s); break;
+    case 'o': request_optimizer(s); break;
     case 'x':
     case key::Escape:
       if (s.optimizer.state == JobState::Running) {
         s.effect = Effect::CancelOptimizer;
-        s.message = "cancelling the optimizer...";
-        s.message_is_error = false;
+        set_message(s, "cancelling the optimizer...", false);
       }
-      return s;
-    case 'r':
-      s.view = View::Runs;
-      if (!s.config.runs_available) set_error(s, "cannot launch a run: " + (s.runs.note.empty() ? std::string("the executor is not built") : s.runs.note));
-      else if (!s.eval || !s.eval->ok()) set_error(s, "no valid plan to run");
-      else if (s.runs.child_running) set_error(s, "a run is already in progress (pid " + std::to_string(s.runs.child_pid) + ")");
-      else s.effect = Effect::LaunchRun;
-      return s;
-    case 'g': s.effect = Effect::RefreshRuns; return s;
+      break;
+    case 'r': request_run(s); break;
+    case 'g': s.effect = Effect::RefreshRuns; break;
     case 'w':
-      if (!s.eval || !s.eval->built) set_error(s, "no valid plan to save");
+      if (!has_plan(s)) set_error(s, "no valid plan to save");
       else s.effect = Effect::SavePlan;
-      return s;
+      break;
     default:
       if (k >= '1' && k < '1' + kNumViews) {
         s.view = static_cast<View>(k - '1');
-        break;
+      } else if (!handle_view_key(s, k)) {
+        set_message(s, "key " + key::name(k) + " does nothing in the " + std::string(view_name(s.view)) +
+                           " view (? for help)",
+                    false);
       }
-      if (!handle_view_key(s, k)) {
-        s.message = "key " + key::name(k) + " does nothing in the " + std::string(view_name(s.view)) +
-                    " view (? for help)";
-        s.message_is_error = false;
-      }
-      return s;
+      break;
   }
-  // View changed.
-  refresh_compare(s);
-  if (s.view == View::Runs) s.effect = Effect::RefreshRuns;
+  if (s.view != before) {
+    refresh_compare(s);
+    clamp_cursors(s);
+    // Entering the runs view re-reads the store (unless the key already asked for other work).
+    if (s.view == View::Runs && s.effect == Effect::None) s.effect = Effect::RefreshRuns;
+  }
   return s;
 }
 
@@ -457,6 +502,7 @@ TuiState apply_keys(TuiState s, const std::vector<int>& keys) {
 TuiState set_viewport(TuiState s, int width, int height) {
   s.viewport_width = width;
   s.viewport_height = height;
+  clamp_cursors(s);
   return s;
 }
 
@@ -474,34 +520,35 @@ TuiState on_optimizer_finished(TuiState s, std::optional<Plan> best, JobState ho
     return s;
   }
   if (!best) {
-    s.message = how == JobState::Cancelled ? "optimizer cancelled before it found a plan" : "optimizer found no plan";
-    s.message_is_error = how != JobState::Cancelled;
+    if (how == JobState::Cancelled) set_message(s, "optimizer cancelled before it found a plan", false);
+    else set_error(s, "optimizer found no plan" + (error.empty() ? std::string() : ": " + first_line(error)));
     return s;
   }
-  double before = s.eval && s.eval->ok() ? s.eval->sim.iteration_ms : 0;
-  best->name = best->name.empty() ? "optimized" : best->name;
-  auto e = evaluate_plan(*best, *s.inputs);
-  s.optimized = e;
+  const double before = s.eval && s.eval->ok() ? s.eval->sim.iteration_ms : 0;
+  auto e = evaluate_plan(*best, *s.inputs, "optimized");
   std::string what = how == JobState::Cancelled ? "optimizer cancelled, best so far" : "optimizer done";
   if (before > 0 && e->ok()) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, " (%.2fx vs the previous plan)", before / e->sim.iteration_ms);
+    std::snprintf(buf, sizeof buf, " (%.2fx the previous plan)", before / e->sim.iteration_ms);
     what += buf;
   }
   show(s, e, what);
   return s;
 }
 
-TuiState on_runs(TuiState s, RunsView runs) {
-  s.runs = std::move(runs);
-  int& c = s.cursor[view_index(View::Runs)];
-  c = std::clamp(c, 0, std::max(0, static_cast<int>(s.runs.rows.size()) - 1));
+TuiState on_run_store(TuiState s, RunStoreView store) {
+  s.store = std::move(store);
+  clamp_cursors(s);
+  return s;
+}
+
+TuiState on_launched_run(TuiState s, LaunchedRun run) {
+  s.launched = std::move(run);
   return s;
 }
 
 TuiState with_message(TuiState s, std::string message, bool is_error) {
-  s.message = std::move(message);
-  s.message_is_error = is_error;
+  set_message(s, std::move(message), is_error);
   return s;
 }
 

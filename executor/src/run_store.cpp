@@ -172,6 +172,29 @@ int64_t pragma_int(sqlite3* db, const std::string& path, const char* pragma) {
   return s.step() ? s.integer(0) : 0;
 }
 
+// Holds a read transaction for its lifetime (unless the connection is already inside one).
+class ReadSnapshot {
+ public:
+  ReadSnapshot(sqlite3* db, const std::string& path, bool already_in_txn) : db_(db), active_(!already_in_txn) {
+    if (!active_) return;
+    char* err = nullptr;
+    if (sqlite3_exec(db, "BEGIN DEFERRED", nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errmsg(db);
+      sqlite3_free(err);
+      throw InputError(path + ": run database error: " + msg);
+    }
+  }
+  ~ReadSnapshot() {
+    if (active_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool active_;
+};
+
 nlohmann::json parse_stored_json(const std::string& text, const std::string& path, const char* column) {
   try {
     return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
@@ -289,7 +312,9 @@ RunStore::~RunStore() {
     commit_if_open();
   } catch (...) {
   }
-  sqlite3_exec(db_, "PRAGMA optimize", nullptr, nullptr, nullptr);
+  // Only a store that wrote runs the statistics upkeep: it may take the write lock, which a reader
+  // closing beside a long-running writer must never wait for.
+  if (wrote_) sqlite3_exec(db_, "PRAGMA optimize", nullptr, nullptr, nullptr);
   sqlite3_close(db_);
 }
 
@@ -357,6 +382,7 @@ void RunStore::commit_if_open() {
 void RunStore::checkpoint() { commit_if_open(); }
 
 int64_t RunStore::begin_run(const RunInfo& info) {
+  wrote_ = true;
   commit_if_open();
   begin_if_needed();
   int64_t id = 0;
@@ -515,6 +541,9 @@ std::vector<RunSummary> RunStore::list_runs() const {
 int64_t RunStore::latest_run_id() const { return pragma_int(db_, path_, "SELECT coalesce(max(id), 0) FROM runs"); }
 
 RunRecord RunStore::load_run(int64_t run_id) const {
+  // One read transaction for all the SELECTs below: a reader beside a live writer sees one committed
+  // snapshot (every step with its intervals), never steps from one commit and intervals from a later one.
+  ReadSnapshot snapshot(db_, path_, in_txn_);
   RunRecord rec;
   {
     Statement s(db_, path_,

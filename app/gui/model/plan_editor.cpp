@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/schedules.h"
 #include "adaptis/planner/validator.h"
 
@@ -316,6 +317,38 @@ EditResult PlanEditor::set_sim_options(const SimOptions& sim) {
   if (sim.pair_overlap < 0 || sim.pair_overlap > 1) return refuse(label + ": pair overlap must be in [0, 1]");
   EditorState next = state_;
   next.sim = sim;
+  return apply(std::move(next), label);
+}
+
+EditResult PlanEditor::set_links(const Link& intra_node, const Link& inter_node) {
+  const std::string label = "links";
+  for (const Link* l : {&intra_node, &inter_node})
+    if (!(l->latency_ms >= 0) || !(l->bandwidth >= 0))
+      return refuse(label + ": latency and bandwidth must be >= 0 (bandwidth 0 = unlimited)");
+  EditorState next = state_;
+  next.cluster.intra_node = intra_node;
+  next.cluster.inter_node = inter_node;
+  return apply(std::move(next), label);
+}
+
+EditResult PlanEditor::balance_partition() {
+  const std::string label = "balance partition";
+  if (!has_plan_) return refuse(label + ": no plan");
+  const Plan& cur = state_.plan;
+  const std::vector<int> owner = cur.placement.stage_device();
+  std::vector<double> speed(owner.size(), 1.0);
+  for (size_t s = 0; s < owner.size(); ++s)
+    if (owner[s] >= 0 && owner[s] < state_.cluster.num_devices()) speed[s] = state_.cluster.devices[owner[s]].speed;
+  Partition p;
+  try {
+    p = balanced_partition(layer_weights(costs_), speed);
+  } catch (const InputError& e) {
+    return refuse(label + ": " + e.what());
+  }
+  if (p.bounds == cur.partition.bounds) return refuse(label + ": the partition is already balanced");
+  EditorState next = state_;
+  next.plan.partition = p;
+  next.request.partition = p.sizes();
   return apply(std::move(next), label);
 }
 

@@ -63,6 +63,10 @@ class PlanEditor {
   EditResult set_device_speed(int device, double speed);
   EditResult set_memory_limit(int device, double bytes);
   EditResult set_sim_options(const SimOptions& sim);
+  EditResult set_links(const Link& intra_node, const Link& inter_node);
+  // Re-partitions the layers so every stage takes about the same time on its device (the planner's
+  // balanced_partition with each stage's device speed); keeps placement and orders.
+  EditResult balance_partition();
 
   // Live edits between begin and end form one undo step.
   void begin_gesture();

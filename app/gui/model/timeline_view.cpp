@@ -152,6 +152,28 @@ void decimate_steps(const std::vector<MemorySample>& samples, const TimeAxis& ax
   }
 }
 
+std::vector<float> busy_profile(const TimelineData& data, double t0, double t1, int bins) {
+  std::vector<float> out;
+  if (bins < 1 || !(t1 > t0) || data.devices.empty()) return out;
+  std::vector<double> busy(bins, 0.0);
+  const double bin_ms = (t1 - t0) / bins;
+  for (const DeviceLanes& dev : data.devices)
+    for (const TimelineBox& b : dev.compute.boxes) {
+      const double s = std::max(b.start, t0), e = std::min(b.end, t1);
+      if (!(e > s)) continue;
+      int i = std::clamp(static_cast<int>((s - t0) / bin_ms), 0, bins - 1);
+      const int last = std::clamp(static_cast<int>((e - t0) / bin_ms), 0, bins - 1);
+      for (; i <= last; ++i) {
+        const double lo = t0 + i * bin_ms, hi = lo + bin_ms;
+        busy[i] += std::max(0.0, std::min(e, hi) - std::max(s, lo));
+      }
+    }
+  out.resize(bins);
+  const double denom = bin_ms * static_cast<double>(data.devices.size());
+  for (int i = 0; i < bins; ++i) out[i] = static_cast<float>(std::clamp(busy[i] / denom, 0.0, 1.0));
+  return out;
+}
+
 double tick_step_ms(const TimeAxis& axis, float min_px) {
   const double min_ms = std::max(1e-12, min_px * axis.ms_per_px());
   double p = std::pow(10.0, std::floor(std::log10(min_ms)));

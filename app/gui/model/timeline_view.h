@@ -70,6 +70,10 @@ struct ColumnRange {
 // pixel column over the visible range. At most width+1 entries whatever the series' length.
 void decimate_steps(const std::vector<MemorySample>& samples, const TimeAxis& axis, std::vector<ColumnRange>& out);
 
+// The fraction of devices computing in each of `bins` equal slices of [t0, t1] (compute lanes
+// only): the overview strip's utilisation histogram. Empty when bins < 1 or t1 <= t0.
+std::vector<float> busy_profile(const TimelineData& data, double t0, double t1, int bins);
+
 // A readable time tick step for the axis: 1, 2 or 5 times a power of ten, at least `min_px` apart.
 double tick_step_ms(const TimeAxis& axis, float min_px);
 

@@ -471,7 +471,9 @@ void Optimizer::run_local_search() {
     if (improved) {
       since_improved = 0;
       Plan p = evals_[0].plan(global_best_, "adaptis-opt");
-      offer(make_entry("list-scheduled search result", std::move(p), costs_, ctx_.cluster, ctx_.sim));
+      offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
+                           describe(global_best_.policy) + ")",
+                       std::move(p), costs_, ctx_.cluster, ctx_.sim));
     } else if (++since_improved >= kPatience) {
       break;
     }

@@ -162,6 +162,7 @@ class RunStore {
   std::string path_;
   sqlite3* db_ = nullptr;
   bool in_txn_ = false;
+  bool wrote_ = false;  // began a run (only writers run PRAGMA optimize on close)
   double checkpoint_interval_ms_ = 1000;
   int64_t last_commit_ns_ = 0;
 };

@@ -1,0 +1,144 @@
+// `adaptis gui`: the desktop plan explorer (ImGui). The same inputs as `simulate`, plus a plan or
+// session to open, a schedule to compare with, and a headless screenshot mode for tests and docs.
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/inputs.h"
+#ifdef ADAPTIS_HAVE_GUI
+#include "gui/gui_main.h"
+#endif
+
+namespace adaptis::cli {
+
+namespace {
+
+struct GuiArgs {
+  InputOptions in;
+  PlanOptions plan;
+  std::string session;
+  std::string compare;
+  std::string db;
+  std::string screenshot;
+  int frames = 0;
+  std::string size;
+  float scale = 0;
+  double optimize_seconds = 10;
+  int run_steps = 3;
+};
+
+#ifdef ADAPTIS_HAVE_GUI
+// Sample costs when neither --model nor --costs is given (as `adaptis tui` does).
+std::string default_costs_file() {
+  std::vector<std::string> dirs = {"samples/costs"};
+#ifdef ADAPTIS_SAMPLE_DIRS
+  std::stringstream ss(ADAPTIS_SAMPLE_DIRS);
+  for (std::string d; std::getline(ss, d, ':');) dirs.push_back(d);
+#endif
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
+    if (!files.empty()) return *std::min_element(files.begin(), files.end());
+  }
+  throw InputError("give --model FILE or --costs FILE (no sample costs found)");
+}
+
+std::string absolute(const std::string& p) {
+  if (p.empty()) return p;
+  std::error_code ec;
+  auto a = std::filesystem::absolute(p, ec);
+  return ec ? p : a.string();
+}
+
+std::pair<int, int> parse_size(const std::string& text) {
+  int w = 0, h = 0;
+  char x = 0, extra = 0;
+  std::istringstream is(text);
+  if (!(is >> w >> x >> h) || x != 'x' || (is >> extra) || w < 320 || h < 240 || w > 16384 || h > 16384)
+    throw InputError("--size: expected WIDTHxHEIGHT such as 1600x900 (320x240 .. 16384x16384), got '" + text + "'");
+  return {w, h};
+}
+
+int run_gui_command(const GuiArgs& a) {
+  if (!a.screenshot.empty() && a.frames < 0) throw InputError("--frames: must be >= 1");
+  if (a.scale != 0 && (a.scale < 0.5f || a.scale > 4.0f)) throw InputError("--scale: must be in [0.5, 4]");
+  gui::GuiLaunch launch;
+  InputOptions in_opt = a.in;
+  if (a.session.empty() && in_opt.model.empty() && in_opt.costs.empty()) in_opt.costs = default_costs_file();
+  if (!a.session.empty() && (in_opt.model.empty() && in_opt.costs.empty())) {
+    // The session names its own inputs; load_inputs still needs something to size the window's
+    // first state, which open_session replaces.
+    in_opt.costs = default_costs_file();
+  }
+  Inputs inputs = load_inputs(in_opt);
+  if (a.session.empty()) {
+    if (!a.plan.plan_file.empty()) {
+      Plan plan = resolve_plan(a.plan, inputs);
+      fit_cluster_to_plan(inputs, a.in, plan);
+      launch.plan_label = "open " + a.plan.plan_file;
+      launch.plan = std::move(plan);
+    } else {
+      launch.request = make_plan_request(a.plan, inputs);
+      build_plan(launch.request, inputs.costs.num_layers());  // InputError before a window opens
+    }
+  }
+  launch.costs = std::move(inputs.costs);
+  launch.cluster = std::move(inputs.cluster);
+  launch.sim = inputs.sim;
+  launch.session = a.session;
+  launch.compare_schedule = a.compare;
+  launch.config.costs_path = absolute(in_opt.costs);
+  launch.config.model_path = absolute(in_opt.model);
+  launch.config.cluster_path = absolute(in_opt.cluster);
+  launch.config.inputs_label = in_opt.costs.empty() ? "model " + in_opt.model : in_opt.costs;
+  launch.config.runs_db = a.db;
+  launch.config.optimize_seconds = a.optimize_seconds;
+  launch.config.run_steps = a.run_steps;
+  launch.screenshot = a.screenshot;
+  launch.frames = a.frames;
+  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size);
+  launch.scale = a.scale;
+  const int rc = gui::run_gui(std::move(launch));
+  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << a.screenshot << "\n";
+  return rc;
+}
+#endif
+
+}  // namespace
+
+void register_gui(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<GuiArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "gui", "Desktop plan explorer: live Gantt, plan editing, optimizer, runs and comparison (needs a display)");
+  add_input_options(cmd, args->in);
+  add_plan_options(cmd, args->plan);
+  cmd->add_option("--session", args->session, "Open a saved GUI session (its inputs, plan, comparison and view)");
+  cmd->add_option("--compare", args->compare, "Pin this built-in schedule as B for comparison at start");
+  cmd->add_option("--db", args->db, "Run store for the Runs tab and launched runs (default: adaptis run's)");
+  cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
+  cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--size", args->size, "Window size WIDTHxHEIGHT (default: 85% of the screen; 1600x900 for screenshots)");
+  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)");
+  cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--run-steps", args->run_steps, "Iterations per launched `adaptis run`")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->callback([args, &run] {
+    run = [args]() -> int {
+#ifdef ADAPTIS_HAVE_GUI
+      return run_gui_command(*args);
+#else
+      throw InputError("adaptis gui: this adaptis was built without the desktop GUI (ImGui, GLFW and OpenGL were not "
+                       "found, or -DADAPTIS_GUI=OFF); rebuild with -DADAPTIS_GUI=ON, or use `adaptis tui`");
+#endif
+    };
+  });
+}
+
+}  // namespace adaptis::cli

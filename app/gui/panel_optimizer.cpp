@@ -1,0 +1,87 @@
+// The Optimizer tab: budget and options, start / cancel, live progress with the best iteration time
+// over the search, and what the search found against the plan it started from.
+#include <imgui.h>
+
+#include <algorithm>
+
+#include "gui/gui_app.h"
+#include "gui/widgets.h"
+
+namespace adaptis::gui {
+
+void GuiApp::draw_optimizer_tab() {
+  const Theme& t = theme_;
+  const OptimizerJob::Status st = optimizer_.status();
+  const bool running = optimizer_.running();
+
+  ImGui::BeginGroup();
+  ImGui::BeginDisabled(running);
+  ImGui::SetNextItemWidth(t.px(140));
+  float budget = static_cast<float>(opt_options_.time_limit_s);
+  if (ImGui::DragFloat("budget", &budget, 0.5f, 0.5f, 3600.0f, "%.1f s")) opt_options_.time_limit_s = std::max(0.5f, budget);
+  ImGui::SetNextItemWidth(t.px(140));
+  ImGui::InputInt("threads", &opt_options_.threads);
+  opt_options_.threads = std::max(0, opt_options_.threads);
+  ImGui::SameLine();
+  help_marker("0 = every hardware thread. The result does not depend on the thread count.");
+  ImGui::SetNextItemWidth(t.px(140));
+  int seed = static_cast<int>(opt_options_.seed);
+  if (ImGui::InputInt("seed", &seed)) opt_options_.seed = static_cast<uint64_t>(std::max(0, seed));
+  ImGui::SetNextItemWidth(t.px(140));
+  ImGui::InputInt("max stages / GPU", &opt_options_.max_stages_per_device);
+  opt_options_.max_stages_per_device = std::max(0, opt_options_.max_stages_per_device);
+  ImGui::Checkbox("show the best plan live", &opt_live_);
+  ImGui::SameLine();
+  help_marker("On: every improvement replaces the plan on screen (one undo step for the whole search), and "
+              "editing waits until the search ends. Off: the result is applied when it finishes.");
+  ImGui::EndDisabled();
+  ImGui::TextDisabled("%d GPUs  ·  %d micro-batches (from the current plan)", editor_.plan().num_devices(),
+                      editor_.plan().num_microbatches);
+  if (!running) {
+    ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(46, 92, 160, 255));
+    if (ImGui::Button("Start optimizer", ImVec2(t.px(160), 0))) start_optimizer();
+    ImGui::PopStyleColor();
+  } else if (ImGui::Button("Cancel (keep best so far)", ImVec2(t.px(200), 0))) {
+    optimizer_.cancel();
+  }
+  ImGui::EndGroup();
+
+  ImGui::SameLine(0, t.px(24));
+  ImGui::BeginGroup();
+  const float w = std::max(t.px(200), ImGui::GetContentRegionAvail().x);
+  if (!running && !st.finished) {
+    ImGui::TextWrapped("The optimizer searches partition (uneven stages), placement (sequential, interleaved, V, "
+                       "wave, irregular) and per-GPU schedules jointly, under each GPU's memory limit. It runs in "
+                       "the background; the plan before the search stays pinned as B.");
+  } else {
+    ImGui::ProgressBar(static_cast<float>(st.progress.fraction), ImVec2(w, 0),
+                       strf("%s  %.0f%%", st.progress.phase.c_str(), st.progress.fraction * 100).c_str());
+    metric(t, "BEST", st.progress.best_ms > 0 ? format_ms(st.progress.best_ms) : std::string("—"), t.good);
+    ImGui::SameLine(0, t.px(24));
+    metric(t, "START", format_ms(opt_start_ms_));
+    ImGui::SameLine(0, t.px(24));
+    if (st.progress.best_ms > 0 && opt_start_ms_ > 0)
+      metric(t, "GAIN", strf("%.1f%%", 100.0 * (opt_start_ms_ - st.progress.best_ms) / opt_start_ms_),
+             st.progress.best_ms <= opt_start_ms_ ? t.good : t.bad);
+    ImGui::SameLine(0, t.px(24));
+    metric(t, "EVALUATED", strf("%lld", st.progress.evaluated));
+    ImGui::SameLine(0, t.px(24));
+    metric(t, "ELAPSED", strf("%.1f s", st.progress.elapsed_s));
+    if (opt_history_.size() >= 2) {
+      const auto [lo, hi] = std::minmax_element(opt_history_.begin(), opt_history_.end());
+      ImGui::PushStyleColor(ImGuiCol_PlotLines, t.good);
+      ImGui::PlotLines("##best", opt_history_.data(), static_cast<int>(opt_history_.size()), 0,
+                       "best iteration time per improvement", *lo * 0.995f, *hi * 1.005f, ImVec2(w, t.px(60)));
+      ImGui::PopStyleColor();
+    }
+    if (st.finished) {
+      ImGui::PushTextWrapPos(0);
+      ImGui::TextColored(ImColor(st.failed ? t.bad : t.text_dim), "%s%s", st.cancelled ? "cancelled: " : "",
+                         st.message.c_str());
+      ImGui::PopTextWrapPos();
+    }
+  }
+  ImGui::EndGroup();
+}
+
+}  // namespace adaptis::gui

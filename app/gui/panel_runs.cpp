@@ -1,0 +1,235 @@
+// The Runs tab: recorded runs from the SQLite run store, launching `adaptis run` on the current
+// plan as a separate process (its timeline arrives live as the store commits iterations), the
+// predicted-vs-measured overlay, comparing a run with the plan, and exporting a run's trace.
+#include <imgui.h>
+#include <imgui_stdlib.h>
+
+#include <cmath>
+#include <ctime>
+
+#include "adaptis/model/error.h"
+#include "adaptis/planner/plan_file.h"
+#include "gui/gui_app.h"
+#include "gui/widgets.h"
+
+namespace adaptis::gui {
+
+void GuiApp::launch_run() {
+  if (child_.running()) {
+    note("a run is already in progress (pid " + std::to_string(child_.pid()) + ")", true);
+    return;
+  }
+  if (config_.model_path.empty()) {
+    note("a run executes the real model: start `adaptis gui` with --model FILE (cost files alone cannot run)", true);
+    return;
+  }
+  try {
+    const std::string dir = work_dir();
+    ++run_counter_;
+    const std::string plan_path = dir + "/run" + std::to_string(run_counter_) + "-plan.json";
+    child_log_ = dir + "/run" + std::to_string(run_counter_) + ".log";
+    save_plan_file(editor_.plan(), plan_path, {{"source", "adaptis gui"}});
+    const std::string exe = config_.binary.empty() ? self_executable() : config_.binary;
+    std::vector<std::string> argv = run_command(exe, plan_path, config_.model_path, runs_.db(), config_.run_steps);
+    child_.start(argv, child_log_);
+    child_run_id_ = 0;
+    last_runs_poll_ = -1;
+    child_command_.clear();
+    for (const auto& a : argv) child_command_ += (child_command_.empty() ? "" : " ") + a;
+    note("launched " + child_command_);
+    bottom_tab_request_ = BottomTab::Runs;
+  } catch (const std::exception& e) {
+    note(std::string("cannot launch the run: ") + e.what(), true);
+  }
+}
+
+void GuiApp::overlay_run(int64_t run_id) {
+  try {
+    LoadedRun run = runs_.load(run_id);
+    if (run.measured.empty()) throw InputError("run " + std::to_string(run_id) + " recorded no iteration yet");
+    const bool same_shape = run.plan.num_devices() == editor_.plan().num_devices() &&
+                            run.plan.num_stages() == editor_.plan().num_stages() &&
+                            run.plan.num_microbatches == editor_.plan().num_microbatches;
+    overlay_ = std::move(run);
+    overlay_error_.clear();
+    toggles_.measured = true;
+    side0_revision_ = ~0ull;
+    note(strf("overlaying run %lld (iteration %d)%s", static_cast<long long>(run_id), overlay_->step,
+              same_shape ? "" : "; note: the run executed a plan of another shape than the one on screen"),
+         !same_shape);
+  } catch (const std::exception& e) {
+    note(std::string("cannot overlay the run: ") + e.what(), true);
+  }
+}
+
+void GuiApp::compare_with_run(int64_t run_id) {
+  Compare c;
+  c.kind = Compare::Run;
+  c.run_id = run_id;
+  c.label = "run " + std::to_string(run_id) + " (measured)";
+  compare_ = c;
+  compare_revision_ = ~0ull;
+  sync_timelines();
+  fit_pending_ = true;
+  if (!(sides_[1].summary.iteration_ms > 0)) note(sides_[1].label, true);
+}
+
+void GuiApp::draw_runs_tab() {
+  const Theme& t = theme_;
+  if (!runs_loaded_) {
+    runs_.refresh();
+    runs_loaded_ = true;
+  }
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextDisabled("Database");
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(std::max(t.px(200), ImGui::GetContentRegionAvail().x * 0.45f));
+  if (ImGui::InputText("##db", &runs_db_input_, ImGuiInputTextFlags_EnterReturnsTrue)) {
+    runs_.set_db(runs_db_input_);
+    runs_.refresh();
+  }
+  ImGui::SameLine();
+  if (ImGui::Button("Refresh")) {
+    runs_.set_db(runs_db_input_);
+    runs_.refresh();
+  }
+  ImGui::SameLine(0, t.px(16));
+  ImGui::BeginDisabled(child_.running());
+  ImGui::SetNextItemWidth(t.px(90));
+  ImGui::InputInt("steps", &config_.run_steps);
+  config_.run_steps = std::max(1, config_.run_steps);
+  ImGui::SameLine();
+  ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(46, 120, 84, 255));
+  if (ImGui::Button("Execute current plan")) launch_run();
+  ImGui::PopStyleColor();
+  ImGui::EndDisabled();
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("Runs `adaptis run` on the plan on screen in a separate process (CPU executor, real math);\n"
+                      "its measured timeline appears under the prediction as iterations are recorded.");
+  if (child_.running()) {
+    ImGui::SameLine();
+    if (ImGui::Button("Stop")) child_.stop();
+  }
+  if (!runs_.note().empty()) ImGui::TextColored(ImColor(t.bad), "%s", runs_.note().c_str());
+
+  if (child_.started()) {
+    ImGui::TextColored(ImColor(child_.running() ? t.warn : child_.exit_status() ? t.bad : t.good), "%s",
+                       child_.running() ? strf("running (pid %d)%s", static_cast<int>(child_.pid()),
+                                               child_run_id_ ? strf(", run %lld", static_cast<long long>(child_run_id_)).c_str() : "")
+                                              .c_str()
+                                        : strf("finished, exit status %d", child_.exit_status()).c_str());
+    ImGui::SameLine();
+    ImGui::TextDisabled("%s", child_command_.c_str());
+    if (!child_.running() || ImGui::IsItemHovered()) {
+      const std::string tail = tail_text(child_log_, 4);
+      if (!tail.empty()) {
+        ImGui::PushFont(t.mono);
+        ImGui::PushTextWrapPos(0);
+        ImGui::TextDisabled("%s", tail.c_str());
+        ImGui::PopTextWrapPos();
+        ImGui::PopFont();
+      }
+    }
+  }
+  if (!overlay_error_.empty()) ImGui::TextColored(ImColor(t.bad), "%s", overlay_error_.c_str());
+
+  const auto& runs = runs_.runs();
+  ImGui::BeginDisabled(selected_run_ == 0);
+  if (ImGui::Button("Overlay on timeline")) overlay_run(selected_run_);
+  ImGui::SameLine();
+  if (ImGui::Button("Compare as B")) compare_with_run(selected_run_);
+  ImGui::SameLine();
+  if (ImGui::Button("Open its plan")) {
+    try {
+      LoadedRun run = runs_.load(selected_run_);
+      EditResult r = editor_.load_plan(run.plan, "plan of run " + std::to_string(selected_run_));
+      after_edit(r);
+      if (r.applied && !run.measured.empty()) {
+        overlay_ = std::move(run);
+        side0_revision_ = ~0ull;
+      }
+      fit_pending_ = true;
+    } catch (const std::exception& e) {
+      note(e.what(), true);
+    }
+  }
+  ImGui::SameLine();
+  if (ImGui::Button("Export trace...")) open_path_dialog(PathDialog::ExportRunTrace, strf("adaptis-run-%lld.trace.json", static_cast<long long>(selected_run_)));
+  ImGui::EndDisabled();
+  if (overlay_) {
+    ImGui::SameLine(0, t.px(16));
+    ImGui::TextDisabled("overlay: run %lld, iteration %d: measured %s vs predicted %s", static_cast<long long>(overlay_->summary.id),
+                        overlay_->step, format_ms(overlay_->measured_summary.iteration_ms).c_str(),
+                        format_ms(overlay_->predicted_summary.iteration_ms).c_str());
+    ImGui::SameLine();
+    if (ImGui::SmallButton("clear")) {
+      overlay_.reset();
+      side0_revision_ = ~0ull;
+    }
+  }
+
+  const ImGuiTableFlags tf = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
+                             ImGuiTableFlags_SizingFixedFit;
+  if (runs.empty()) {
+    ImGui::TextDisabled("No recorded runs in %s. `adaptis run --plan FILE --model FILE --db DB` records one; so does "
+                        "Execute above.", runs_.db().c_str());
+    return;
+  }
+  if (!ImGui::BeginTable("##runs", 10, tf, ImVec2(0, 0))) return;
+  ImGui::TableSetupScrollFreeze(0, 1);
+  ImGui::TableSetupColumn("run");
+  ImGui::TableSetupColumn("status");
+  ImGui::TableSetupColumn("started");
+  ImGui::TableSetupColumn("schedule");
+  ImGui::TableSetupColumn("GPUs x mbs");
+  ImGui::TableSetupColumn("steps");
+  ImGui::TableSetupColumn("predicted");
+  ImGui::TableSetupColumn("measured");
+  ImGui::TableSetupColumn("error");
+  ImGui::TableSetupColumn("loss", ImGuiTableColumnFlags_WidthStretch);
+  ImGui::TableHeadersRow();
+  for (const exec::RunSummary& r : runs) {
+    ImGui::TableNextRow();
+    ImGui::TableNextColumn();
+    if (ImGui::Selectable(strf("%lld", static_cast<long long>(r.id)).c_str(), selected_run_ == r.id,
+                          ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowDoubleClick)) {
+      selected_run_ = r.id;
+      if (ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) overlay_run(r.id);
+    }
+    ImGui::TableNextColumn();
+    const ImU32 sc = r.status == "complete" ? t.good : r.status == "running" ? t.warn : t.bad;
+    ImGui::TextColored(ImColor(sc), "%s", r.status.c_str());
+    if (!r.error.empty() && ImGui::IsItemHovered()) ImGui::SetTooltip("%s", r.error.c_str());
+    ImGui::TableNextColumn();
+    char when[32] = "";
+    const std::time_t secs = static_cast<std::time_t>(r.started_utc_ns / 1000000000LL);
+    std::tm tm{};
+    if (localtime_r(&secs, &tm)) std::strftime(when, sizeof when, "%m-%d %H:%M:%S", &tm);
+    ImGui::TextUnformatted(when);
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(r.schedule.c_str());
+    ImGui::TableNextColumn();
+    ImGui::Text("%d x %d", r.num_devices, r.num_microbatches);
+    ImGui::TableNextColumn();
+    ImGui::Text("%d/%d", r.steps_done, r.steps);
+    ImGui::PushFont(t.mono);
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(format_ms(r.predicted_iteration_ms).c_str());
+    ImGui::TableNextColumn();
+    const bool has_meas = std::isfinite(r.measured_iteration_ms) && r.measured_iteration_ms > 0;
+    ImGui::TextUnformatted(has_meas ? format_ms(r.measured_iteration_ms).c_str() : "—");
+    ImGui::TableNextColumn();
+    if (has_meas && r.predicted_iteration_ms > 0) {
+      const double err = 100.0 * (r.measured_iteration_ms - r.predicted_iteration_ms) / r.predicted_iteration_ms;
+      ImGui::TextColored(ImColor(std::fabs(err) <= 10 ? t.good : t.warn), "%+.1f%%", err);
+    } else {
+      ImGui::TextUnformatted("—");
+    }
+    ImGui::TableNextColumn();
+    if (std::isfinite(r.final_loss)) ImGui::Text("%.5f", r.final_loss);
+    ImGui::PopFont();
+  }
+  ImGui::EndTable();
+}
+
+}  // namespace adaptis::gui

@@ -1,0 +1,79 @@
+// Device discovery and the error reporting of every CUDA / cuBLAS call (cuda_check.h).
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "adaptis/executor/gpu.h"
+#include "adaptis/model/error.h"
+#include "cuda/cuda_check.h"
+#include "cuda/green_context.h"
+
+namespace adaptis::exec {
+
+namespace gpu {
+
+void throw_cuda_error(const char* call, const char* file, int line, cudaError_t err) {
+  throw CudaError(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
+                  cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+}
+
+void throw_cublas_error(const char* call, const char* file, int line, cublasStatus_t status) {
+  throw CudaError(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
+                  cublasGetStatusName(status) + ": " + cublasGetStatusString(status));
+}
+
+}  // namespace gpu
+
+bool built_with_cuda() { return true; }
+
+bool gpu_available(std::string* why) {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // not sticky, but leave no error behind for later calls
+    if (why) *why = std::string("no CUDA device: cudaGetDeviceCount failed: ") + cudaGetErrorString(err);
+    return false;
+  }
+  if (count == 0) {
+    if (why) *why = "no CUDA device: cudaGetDeviceCount returned 0";
+    return false;
+  }
+  if (why) why->clear();
+  return true;
+}
+
+std::vector<GpuInfo> list_gpus() {
+  std::vector<GpuInfo> out;
+  if (!gpu_available(nullptr)) return out;
+  int count = 0, driver = 0, runtime = 0;
+  ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
+  ADAPTIS_CUDA_CHECK(cudaDriverGetVersion(&driver));
+  ADAPTIS_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp prop{};
+    ADAPTIS_CUDA_CHECK(cudaGetDeviceProperties(&prop, d));
+    GpuInfo g;
+    g.index = d;
+    g.name = prop.name;
+    g.sm_count = prop.multiProcessorCount;
+    g.cc_major = prop.major;
+    g.cc_minor = prop.minor;
+    g.memory_bytes = prop.totalGlobalMem;
+    g.driver_version = driver;
+    g.runtime_version = runtime;
+    gpu::SmResourceInfo sm = gpu::query_sm_resource(d);
+    g.green_contexts = sm.available;
+    g.min_sm_partition = sm.min_partition;
+    out.push_back(g);
+  }
+  return out;
+}
+
+// Fails with a message naming the reason when no GPU can be used: every GPU entry point starts here.
+void require_gpu(const std::string& what) {
+  std::string why;
+  if (!gpu_available(&why)) throw InputError(what + ": " + why);
+}
+
+}  // namespace adaptis::exec

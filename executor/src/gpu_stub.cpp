@@ -1,0 +1,58 @@
+// The GPU entry points of a build without CUDA (executor/CMakeLists.txt compiles this file only when
+// ADAPTIS_HAVE_CUDA is off): nothing pretends to work; every entry point refuses with one clear message.
+#include "adaptis/executor/gpu.h"
+#include "adaptis/model/error.h"
+
+namespace adaptis::exec {
+
+namespace {
+constexpr const char* kNoCuda = "this adaptis was built without CUDA";
+[[noreturn]] void no_cuda(const std::string& what) {
+  throw InputError(what + ": " + kNoCuda + " (reconfigure with -DADAPTIS_CUDA=ON on a machine with the CUDA toolkit)");
+}
+}  // namespace
+
+bool built_with_cuda() { return false; }
+
+bool gpu_available(std::string* why) {
+  if (why) *why = kNoCuda;
+  return false;
+}
+
+std::vector<GpuInfo> list_gpus() { no_cuda("listing GPUs"); }
+
+std::unique_ptr<StageCompute> make_gpu_stage(const NetConfig&, int, int, int, const GpuStageOptions&) {
+  no_cuda("GPU stage");
+}
+
+StageFactory gpu_stage_factory(const NetConfig&, const GpuStageOptions&) { no_cuda("GPU stage"); }
+
+struct GpuPipelineRuntime::Impl {};
+
+GpuPipelineRuntime::GpuPipelineRuntime(Program, const NetConfig&, const GpuRunOptions& opt) {
+  no_cuda(std::string("--backend ") + gpu_backend_name(opt.backend));
+}
+GpuPipelineRuntime::~GpuPipelineRuntime() = default;
+StepResult GpuPipelineRuntime::run_step(int, const DataSource&) { no_cuda("GPU run"); }
+const Program& GpuPipelineRuntime::program() const { no_cuda("GPU run"); }
+const GpuRunInfo& GpuPipelineRuntime::info() const { no_cuda("GPU run"); }
+std::vector<NamedTensor> GpuPipelineRuntime::grads() const { no_cuda("GPU run"); }
+std::vector<NamedTensor> GpuPipelineRuntime::params() const { no_cuda("GPU run"); }
+
+std::string nccl_unique_id_hex() { no_cuda("NCCL"); }
+NcclBootstrap nccl_bootstrap_from_environment(double) { no_cuda("NCCL bootstrap"); }
+void nccl_bootstrap_finalize() {}
+
+struct NcclPipelineRank::Impl {};
+
+NcclPipelineRank::NcclPipelineRank(Program, const NetConfig&, const GpuRunOptions&, const NcclBootstrap&) {
+  no_cuda("--backend nccl");
+}
+NcclPipelineRank::~NcclPipelineRank() = default;
+StepResult NcclPipelineRank::run_step(int, const DataSource&) { no_cuda("NCCL run"); }
+int NcclPipelineRank::rank() const { no_cuda("NCCL run"); }
+const GpuRunInfo& NcclPipelineRank::info() const { no_cuda("NCCL run"); }
+std::vector<NamedTensor> NcclPipelineRank::grads() const { no_cuda("NCCL run"); }
+std::vector<NamedTensor> NcclPipelineRank::params() const { no_cuda("NCCL run"); }
+
+}  // namespace adaptis::exec
