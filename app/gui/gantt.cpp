@@ -149,7 +149,8 @@ void GuiApp::draw_timeline_area(float width, float height) {
   draw_ruler(dl, ImVec2(x_left, y), ImVec2(origin.x + width, y + rh));
   y += rh;
 
-  const bool show_memory = toggles_.memory && !sides_[0].memory.empty();
+  // A cost file without memory figures gives flat zero curves: no pane then.
+  const bool show_memory = toggles_.memory && !sides_[0].memory.empty() && sides_[0].summary.peak_memory_bytes > 0;
   const float split = t.px(5);
   const float rows_h = std::max(t.px(40), origin.y + height - y - (show_memory ? memory_h_ + split : 0));
   ImGui::SetCursorScreenPos(ImVec2(x_left, y));
@@ -395,7 +396,7 @@ void GuiApp::draw_gantt_rows(float width, float height) {
   const float extra = (lo.measured ? lo.measured_h + lo.lane_gap : 0) +
                       (lo.transfers ? 2 * (lo.transfer_h + lo.lane_gap) : 0) + 2 * lo.row_pad;
   const float avail = height - sides * side_header - side_gap;
-  lo.compute_h = total_devices > 0 ? std::clamp(avail / total_devices - extra, t.px(12), t.px(34)) : t.px(18);
+  lo.compute_h = total_devices > 0 ? std::clamp(avail / total_devices - extra, t.px(12), t.px(40)) : t.px(18);
   for (int s = 0; s < sides; ++s) layouts_[s] = layout_rows(static_cast<int>(sides_[s].data.devices.size()), lo);
 
   ImGui::PushStyleColor(ImGuiCol_ChildBg, t.background);

@@ -687,8 +687,11 @@ void GuiApp::draw_toolbar() {
            "idle time over devices x iteration");
     ImGui::SameLine(0, t.px(18));
     ImGui::SetCursorPosY(t.px(4));
-    metric(t, "PEAK MEMORY", format_bytes(s.peak_memory_bytes), s.oom ? t.bad : 0,
-           s.oom ? "a device exceeds its memory limit" : "highest device peak (static + activations)");
+    metric(t, "PEAK MEMORY", s.peak_memory_bytes > 0 ? format_bytes(s.peak_memory_bytes) : std::string("n/a"),
+           s.oom ? t.bad : 0,
+           s.oom ? "a device exceeds its memory limit"
+                 : s.peak_memory_bytes > 0 ? "highest device peak (static + activations)"
+                                           : "the cost input has no memory figures");
     ImGui::SameLine(0, t.px(18));
     ImGui::SetCursorPosY(t.px(4));
     metric(t, "ACTIONS", strf("%zu", s.actions));

@@ -38,7 +38,7 @@ int run_gui(GuiLaunch launch) {
       app.set_theme(window.theme());
     }
     const auto t0 = Clock::now();
-    window.begin_frame();
+    window.begin_frame(shot);
     app.frame();
     window.render();
     app.set_frame_ms(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());

@@ -7,6 +7,7 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cstdlib>
 #include <vector>
 
@@ -97,9 +98,11 @@ void GuiWindow::poll(bool wait, double timeout_s) {
   else glfwPollEvents();
 }
 
-void GuiWindow::begin_frame() {
+void GuiWindow::begin_frame(bool ignore_mouse, const ImVec2* mouse) {
   ImGui_ImplOpenGL3_NewFrame();
   ImGui_ImplGlfw_NewFrame();
+  if (ignore_mouse) ImGui::GetIO().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+  if (mouse) ImGui::GetIO().MousePos = *mouse;
   ImGui::NewFrame();
 }
 

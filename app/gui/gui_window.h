@@ -23,8 +23,10 @@ class GuiWindow {
   void request_close();
   // Processes window events; with `wait`, sleeps until one arrives or `timeout_s` passed.
   void poll(bool wait, double timeout_s);
-  // Backends' NewFrame + ImGui::NewFrame.
-  void begin_frame();
+  // Backends' NewFrame + ImGui::NewFrame. `ignore_mouse` hides the pointer from the UI (screenshots
+  // under Xvfb, where the pointer sits in the middle of the screen).
+  // `mouse` (when given) replaces the pointer position, for scripted benchmarks.
+  void begin_frame(bool ignore_mouse = false, const ImVec2* mouse = nullptr);
   // ImGui::Render + draw into the back buffer (no swap).
   void render();
   void swap();

@@ -146,8 +146,9 @@ std::string stages_of_device(const Plan& p, int d) {
 enum class Lane { Op, Microbatch, Stage };
 
 std::vector<Lane> gantt_lanes(bool color) {
-  // With colour the op is the cell's colour, so the first row can carry the micro-batch.
-  if (color) return {Lane::Microbatch, Lane::Stage};
+  // With colour the op is the cell's colour, so the first row can carry the micro-batch; the op
+  // letter still comes third, for readers who cannot tell the colours apart.
+  if (color) return {Lane::Microbatch, Lane::Stage, Lane::Op};
   return {Lane::Op, Lane::Microbatch, Lane::Stage};
 }
 
@@ -159,7 +160,9 @@ GanttLayout gantt_layout(Rect body, int devices, bool color) {
   const int max_lanes = static_cast<int>(gantt_lanes(color).size());
   GanttLayout g;
   g.lanes = devices > 0 ? std::clamp(rows / devices, 1, max_lanes) : 1;
-  g.devices_shown = std::max(1, rows / g.lanes);
+  // A blank row between devices when every device still fits with it.
+  g.gap = g.lanes > 1 && devices * (g.lanes + 1) - 1 <= rows ? 1 : 0;
+  g.devices_shown = std::max(1, (rows + g.gap) / (g.lanes + g.gap));
   return g;
 }
 
@@ -217,6 +220,7 @@ void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
     const std::string dev_text = dev >= 0 ? fmt("d%d", dev) : "-";
     line += fmt(" %5s %4s ", st_text.c_str(), dev_text.c_str());
     const bool selected = l == cursor;
+    if (selected) line[0] = '>';  // visible without colour or reverse video too
     scr.put(r.x, y, line, selected ? Style::Selected : Style::Normal);
     // The layers on both sides of the selected boundary: what `<` and `>` move.
     if (l == boundary_layer - 1 || l == boundary_layer) {
@@ -257,8 +261,12 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   field("devices", fmt("%d x %s%s%s, %d micro-batches, %d chunk%s per device", cl.num_devices(),
                        cl.devices.empty() ? "?" : cl.devices[0].name.c_str(), cl.name.empty() ? "" : " on ",
                        cl.name.c_str(), shown_microbatches(s), v, v == 1 ? "" : "s"));
-  field("costs", fmt("%d layers, %s, from %s", s.inputs->costs.num_layers(), s.inputs->costs.source.c_str(),
-                     s.config.costs_label.c_str()));
+  // Profiles name their file in `source` already; other sources (the analytical model) do not.
+  const std::string& source = s.inputs->costs.source;
+  field("costs", source.find('/') != std::string::npos
+                     ? fmt("%d layers, %s", s.inputs->costs.num_layers(), source.c_str())
+                     : fmt("%d layers, %s, from %s", s.inputs->costs.num_layers(), source.c_str(),
+                           s.config.costs_label.c_str()));
   if (draw_no_plan(s, scr, Rect{r.x, y + 1, r.w, r.y + r.h - y - 1})) return;
   const Plan& p = e->plan;
   const SimResult& sim = e->sim;
@@ -268,7 +276,7 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   field("iteration",
         fmt("%.3f ms   bubble %.2f%%   peak memory %s%s", sim.iteration_ms, 100 * sim.bubble_ratio,
             peak > 0 ? (cli::format_bytes(peak) + " of " + cli::format_bytes(max_limit(sim))).c_str()
-                     : "n/a (the costs carry no sizes)",
+                     : "n/a",
             sim.oom ? "   OOM" : ""),
         sim.oom ? Style::Bad : Style::Good);
   ++y;
@@ -389,6 +397,7 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
         scr.set(x, y, ch, op_style(cell.action.op));
       }
     }
+    y += layout.gap;
   }
   y = std::max(y, r.y + r.h - 2);
   if (y >= r.y + r.h) return;
@@ -402,8 +411,8 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
   }
   scr.set(x, y, '.', Style::Idle);
   x = scr.put(x + 1, y, " idle  ", Style::Normal);
-  const char* digits = color ? (layout.lanes > 1 ? "digits: m micro-batch, s stage (mod 10)" : "digit = micro-batch mod 10")
-                             : (layout.lanes > 1 ? "rows: o op, m micro-batch, s stage" : "");
+  const char* digits = layout.lanes > 1 ? "rows: m micro-batch, s stage (mod 10), o op"
+                                        : color ? "digit = micro-batch mod 10" : "";
   scr.put(x, y, digits, Style::Dim);
   ++y;
   if (y >= r.y + r.h) return;
@@ -425,8 +434,8 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
   const double T = sim.iteration_ms;
   const bool wide = r.w >= 100;
   int y = r.y;
-  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble      memory: = peak of limit",
-          Style::Dim);
+  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble     mem: = peak/limit",
+          Style::Dim, r.w);
   const int shown = devices_view_shown(r, D);
   const int first = std::clamp(s.cursor[static_cast<int>(View::Devices)], 0, std::max(0, D - shown));
   const int bar_w = std::max(8, (r.w - 5) * 11 / 20);
@@ -478,15 +487,16 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
   for (const Gap& g : sim.gaps) gaps.push_back(&g);
   std::stable_sort(gaps.begin(), gaps.end(),
                    [](const Gap* a, const Gap* b) { return a->end - a->start > b->end - b->start; });
-  scr.put(r.x, y++, "largest idle gaps and their cause", Style::Header);
+  scr.put(r.x, y++, "largest idle gaps: the action that waited <- the input it waited for (why)", Style::Header,
+          r.w);
   for (size_t i = 0; i < gaps.size() && y < r.y + r.h; ++i, ++y) {
     const Gap& g = *gaps[i];
     const std::string why = g.cause == GapCause::Drain
                                 ? "done, others still working"
-                                : fmt("%s waits for %s on d%d (%s)", to_string(g.waiting).c_str(),
+                                : fmt("%s <- %s on d%d (%s)", to_string(g.waiting).c_str(),
                                       to_string(g.producer).c_str(), g.producer_device, gap_cause_name(g.cause));
     scr.put(r.x, y,
-            fmt("d%-3d %7.2f ms at %8.2f %-9s %s", g.device, g.end - g.start, g.start, bubble_phase_name(g.phase),
+            fmt("d%-3d %8.2f ms at %8.2f %-9s %s", g.device, g.end - g.start, g.start, bubble_phase_name(g.phase),
                 why.c_str()),
             Style::Normal, r.w);
   }
@@ -508,25 +518,30 @@ void draw_compare_view(const TuiState& s, Screen& scr, Rect r) {
   const int visible = r.y + r.h - y - 1;
   const int cursor = s.cursor[static_cast<int>(View::Compare)];
   const int first = scroll_first(cursor, visible, n);
+  const std::string on_screen = !s.eval                                                    ? std::string()
+                                : s.eval->custom                                           ? s.eval->label
+                                : s.request.partition.empty() && s.request.placement.empty() ? s.request.schedule
+                                                                                          : edited_label(s.request.schedule);
   for (int i = 0; i < visible && first + i < n; ++i, ++y) {
     const cli::CompareRow& row = rows[static_cast<size_t>(first + i)];
-    const bool current = s.eval && (s.eval->custom ? row.name == s.eval->label
-                                                   : row.name == s.request.schedule && !(s.custom && row.name == s.custom->label));
+    const bool current = s.eval && (row.name == on_screen);
+    const bool selected = first + i == cursor;
     std::string line;
     Style st = Style::Normal;
     if (!row.ok) {
-      line = fmt("%c %-22s %10s %8s %10s %8s  %s", current ? '*' : ' ', row.name.c_str(), "-", "-", "-", "-",
-                 row.error.substr(0, row.error.find('\n')).c_str());
+      line = fmt("%c%c%-22s %10s %8s %10s %8s  %s", selected ? '>' : ' ', current ? '*' : ' ', row.name.c_str(), "-",
+                 "-", "-", "-", row.error.substr(0, row.error.find('\n')).c_str());
       st = Style::Dim;
     } else {
       const std::string vs = now > 0 ? fmt("%.3fx", now / row.sim.iteration_ms) : "-";
-      line = fmt("%c %-22s %10.2f %7.2f%% %10s %8s  %s%s", current ? '*' : ' ', row.name.c_str(),
+      line = fmt("%c%c%-22s %10.2f %7.2f%% %10s %8s  %s%s", selected ? '>' : ' ', current ? '*' : ' ',
+                 row.name.c_str(),
                  row.sim.iteration_ms, 100 * row.sim.bubble_ratio, bytes_or_dash(max_peak(row.sim)).c_str(),
                  vs.c_str(), row.sim.oom ? "OOM " : "", &row == best ? "fastest" : "");
       st = row.sim.oom ? Style::Bad : (&row == best ? Style::Good : Style::Normal);
     }
-    scr.put(r.x, y, line, first + i == cursor ? Style::Selected : st, r.w);
-    if (first + i == cursor) scr.restyle(r.x, y, r.w, Style::Selected);
+    scr.put(r.x, y, line, selected ? Style::Selected : st, r.w);
+    if (selected) scr.restyle(r.x, y, r.w, Style::Selected);
   }
   scr.put(r.x, r.y + r.h - 1, "enter shows the selected row   * on screen   speedup = on-screen time / row time",
           Style::Dim, r.w);
@@ -605,7 +620,9 @@ void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
     const std::string err = row.measured_ms > 0 && row.predicted_ms > 0
                                 ? fmt("%+.1f%%", 100 * (row.predicted_ms - row.measured_ms) / row.measured_ms)
                                 : "-";
-    std::string line = fmt("%5lld %-10s %-16.16s %4d %3d %3d/%-3d %11s %11s %7s", static_cast<long long>(row.id),
+    const bool selected = first + i == cursor;
+    std::string line = fmt("%c%4lld %-10s %-16.16s %4d %3d %3d/%-3d %11s %11s %7s", selected ? '>' : ' ',
+                           static_cast<long long>(row.id),
                            row.status.c_str(), row.schedule.c_str(), row.devices, row.microbatches, row.steps_done,
                            row.steps, measured.c_str(), predicted.c_str(), err.c_str());
     if (wide) line += fmt("  %-19s %s", row.started.c_str(), row.model.c_str());
@@ -613,8 +630,8 @@ void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
                      : row.status == "running"    ? Style::Warn
                      : row.status == "incomplete" ? Style::Dim
                                                   : Style::Normal;
-    scr.put(r.x, y, line, first + i == cursor ? Style::Selected : st, r.w);
-    if (first + i == cursor) scr.restyle(r.x, y, r.w, Style::Selected);
+    scr.put(r.x, y, line, selected ? Style::Selected : st, r.w);
+    if (selected) scr.restyle(r.x, y, r.w, Style::Selected);
   }
 }
 

@@ -26,6 +26,7 @@ void draw_runs_view(const TuiState& s, Screen& scr, Rect r);
 // many as fit), and `devices_shown` devices fit at once (the rest scroll).
 struct GanttLayout {
   int lanes = 1;
+  int gap = 0;  // blank rows between devices
   int devices_shown = 1;
 };
 GanttLayout gantt_layout(Rect body, int devices, bool color);

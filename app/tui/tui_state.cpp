@@ -10,6 +10,8 @@
 
 namespace adaptis::tui {
 
+std::string edited_label(const std::string& schedule) { return schedule + " (edited)"; }
+
 const char* view_name(View v) {
   switch (v) {
     case View::Layers: return "Layers";
@@ -62,10 +64,21 @@ void clamp_cursors(TuiState& s) {
 
 std::string compare_key(const TuiState& s) {
   char buf[200];
-  std::snprintf(buf, sizeof buf, "%s p%d m%d v%d g%d %p", s.inputs->cluster.name.c_str(), s.request.devices,
+  std::snprintf(buf, sizeof buf, "%s p%d m%d v%d g%d %p %p", s.inputs->cluster.name.c_str(), s.request.devices,
                 s.request.microbatches, s.request.stages_per_device, s.request.group_size,
-                static_cast<const void*>(s.custom.get()));
+                static_cast<const void*>(s.custom.get()), static_cast<const void*>(s.eval.get()));
   return buf;
+}
+
+// The extra compare row for a plan that is not a built-in schedule as it comes.
+void add_row(std::vector<cli::CompareRow>& rows, const Evaluation& e, std::string name) {
+  cli::CompareRow row;
+  row.name = std::move(name);
+  row.ok = e.ok();
+  row.error = e.error;
+  row.plan = e.plan;
+  row.sim = e.sim;
+  cli::add_compare_row(rows, std::move(row));
 }
 
 // Recomputes the schedule comparison when the compare view shows stale rows. Only while the view
@@ -74,18 +87,17 @@ void refresh_compare(TuiState& s) {
   if (s.view != View::Compare) return;
   std::string key = compare_key(s);
   if (s.compare && s.compare_for == key) return;
-  auto rows = cli::compare_schedules(s.request, *s.inputs);
+  PlanRequest base = s.request;
+  base.partition.clear();
+  base.placement.clear();
+  auto rows = cli::compare_schedules(base, *s.inputs);
+  // The built-in schedule with the user's partition or placement, when edited.
+  if (s.eval && !s.eval->custom && (!s.request.partition.empty() || !s.request.placement.empty()))
+    add_row(rows, *s.eval, edited_label(s.request.schedule));
   // The custom plan joins the table when it is for the same devices and micro-batches.
   if (s.custom && s.custom->built && s.custom->plan.num_devices() == s.request.devices &&
-      s.custom->plan.num_microbatches == s.request.microbatches) {
-    cli::CompareRow row;
-    row.name = s.custom->label;
-    row.ok = s.custom->sim.ok;
-    row.error = s.custom->error;
-    row.plan = s.custom->plan;
-    row.sim = s.custom->sim;
-    cli::add_compare_row(rows, std::move(row));
-  }
+      s.custom->plan.num_microbatches == s.request.microbatches)
+    add_row(rows, *s.custom, s.custom->label);
   s.compare = std::make_shared<const std::vector<cli::CompareRow>>(std::move(rows));
   s.compare_for = key;
   clamp_cursors(s);
@@ -317,6 +329,8 @@ bool handle_view_key(TuiState& s, int k) {
     const cli::CompareRow& row = (*s.compare)[static_cast<size_t>(s.cursor[view_index(View::Compare)])];
     if (s.custom && row.name == s.custom->label) {
       show(s, s.custom, row.name);
+    } else if (s.eval && row.name == edited_label(s.request.schedule)) {
+      set_message(s, row.name + " is on screen", false);
     } else {
       s.request.schedule = row.name;
       s.request.partition.clear();

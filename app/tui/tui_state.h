@@ -152,6 +152,8 @@ TuiState with_message(TuiState state, std::string message, bool is_error = false
 int resolved_stages_per_device(const TuiState& state);
 // Micro-batches of the plan on screen.
 int shown_microbatches(const TuiState& state);
+// The compare view's name for the request's schedule with the user's partition or placement.
+std::string edited_label(const std::string& schedule);
 // The recorded run the launched child writes (matched by pid), or null.
 const RunRow* launched_run_row(const TuiState& state);
 

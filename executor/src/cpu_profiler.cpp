@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "adaptis/executor/machine_info.h"
+#include "adaptis/executor/net_config.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -88,14 +89,47 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
   return table;
 }
 
-CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt) {
+CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::vector<LayerSamples>* samples) {
   validate_net_config(cfg, "profile: model " + cfg.name);
-  std::vector<std::string> kinds;
-  for (LayerType t : cfg.layers) kinds.push_back(layer_type_name(t));
-  CostTable table = profile_layers(cfg.num_layers(), real_stage_factory(cfg), model_data(cfg), opt, kinds);
+  const LayerUnits units = plan_layer_units(cfg, opt.split_blocks);
+  // Unit i is one stage over our layers [bounds[i], bounds[i+1]), timed like the run will execute it.
+  StageFactory make_unit = [cfg, bounds = units.bounds](int first, int last, int m) {
+    return StageCompute::create(cfg, bounds[first], bounds[last], m);
+  };
+  CostTable table = profile_layers(units.count(), make_unit, model_data(cfg), opt, units.kinds, samples);
+  for (int i = 0; i < units.count(); ++i) table.layers[i].name = units.names[i];
   table.model = cfg.name;
   table.source = "cpu-profile:" + host_name();
   return table;
+}
+
+Cluster cpu_thread_cluster(int devices) {
+  if (devices < 1) throw InputError("--devices: must be >= 1, got " + std::to_string(devices));
+  Cluster c;
+  c.name = "cpu-threads";
+  const nlohmann::json m = machine_info();
+  const double memory = m.contains("memory_bytes") ? m["memory_bytes"].get<double>() : 0.0;
+  for (int d = 0; d < devices; ++d) {
+    Device dev;
+    dev.name = "cpu-thread";
+    dev.peak_tflops = 0.05;  // unused: the profile's times are already this machine's
+    dev.speed = 1.0;
+    // Threads share the machine's memory; give each an equal share so OOM flags mean something.
+    dev.hbm_bytes = memory > 0 ? memory / devices : 8.0 * (1ull << 30);
+    dev.hbm_bandwidth = 10e9;
+    dev.node = 0;
+    c.devices.push_back(dev);
+  }
+  // A mailbox hand-over: a lock, a condition-variable wake-up and a memcpy.
+  c.intra_node = Link{0.01, 5e9};
+  c.inter_node = c.intra_node;
+  return c;
+}
+
+SimOptions cpu_sim_options() {
+  SimOptions o;
+  o.overlap_comm = false;
+  return o;
 }
 
 }  // namespace adaptis::exec

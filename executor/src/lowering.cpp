@@ -381,4 +381,18 @@ std::string format_program(const Program& program) {
   return os.str();
 }
 
+Program map_program_layers(Program program, const std::vector<int>& unit_bounds) {
+  const int units = static_cast<int>(unit_bounds.size()) - 1;
+  if (units < 1) throw InputError("executor: no layer units to map the plan onto");
+  for (int i = 0; i < units; ++i)
+    if (unit_bounds[i] >= unit_bounds[i + 1])
+      throw InputError("executor: layer unit " + std::to_string(i) + " is empty");
+  if (program.stage_bounds.empty() || program.stage_bounds.front() != 0 || program.stage_bounds.back() != units)
+    throw InputError("executor: the plan partitions " +
+                     std::to_string(program.stage_bounds.empty() ? 0 : program.stage_bounds.back()) +
+                     " layers but the model has " + std::to_string(units));
+  for (int& b : program.stage_bounds) b = unit_bounds[b];
+  return program;
+}
+
 }  // namespace adaptis::exec

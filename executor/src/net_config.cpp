@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -85,6 +87,48 @@ void validate_net_config(const NetConfig& c, const std::string& origin) {
     if (c.mamba_dt_rank < 0) throw InputError(origin + ": mamba_dt_rank must be >= 0 (0 = auto)");
   }
   if (!(c.norm_eps > 0.0)) throw InputError(origin + ": norm_eps must be > 0");
+}
+
+LayerUnits plan_layer_units(const NetConfig& cfg, bool split_blocks) {
+  if (!split_blocks && cfg.spec_layers.count() > 0) return cfg.spec_layers;
+  LayerUnits u;
+  for (int l = 0; l < cfg.num_layers(); ++l) {
+    u.bounds.push_back(l);
+    u.names.push_back("layers." + std::to_string(l));
+    u.kinds.push_back(layer_type_name(cfg.layers[l]));
+  }
+  u.bounds.push_back(cfg.num_layers());
+  return u;
+}
+
+nlohmann::json net_config_to_json(const NetConfig& c) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (LayerType t : c.layers) layers.push_back(layer_type_name(t));
+  nlohmann::json j = {{"name", c.name},
+                      {"vocab", c.vocab},
+                      {"hidden", c.hidden},
+                      {"heads", c.heads},
+                      {"kv_heads", c.kv_heads},
+                      {"head_dim", c.head_dim()},
+                      {"ffn", c.ffn},
+                      {"experts", c.experts},
+                      {"top_k", c.top_k},
+                      {"expert_ffn", c.expert_ffn},
+                      {"shared_experts", c.shared_experts},
+                      {"shared_ffn", c.shared_ffn()},
+                      {"aux_loss_coef", c.aux_loss_coef},
+                      {"mamba_state", c.mamba_state},
+                      {"mamba_inner", c.mamba_inner()},
+                      {"mamba_conv", c.mamba_conv},
+                      {"mamba_dt_rank", c.dt_rank()},
+                      {"seq", c.seq},
+                      {"micro_batch", c.micro_batch},
+                      {"seed", c.seed},
+                      {"layers", layers},
+                      {"notes", c.notes}};
+  if (c.spec_layers.count() > 0)
+    j["spec_layers"] = {{"bounds", c.spec_layers.bounds}, {"names", c.spec_layers.names}, {"kinds", c.spec_layers.kinds}};
+  return j;
 }
 
 NetConfig make_net_config(const std::vector<LayerType>& blocks) {

@@ -63,7 +63,10 @@ NetConfig net_config_from_model_spec(const ModelSpec& spec, ModelSpecLimits limi
   c.micro_batch = dims.agree("micro_batch_size", spec.micro_batch_size, "micro_batch_size");
   std::vector<std::string> notes;
 
-  for (const LayerSpec& layer : spec.layers)
+  for (const LayerSpec& layer : spec.layers) {
+    c.spec_layers.bounds.push_back(static_cast<int>(c.layers.size()));
+    c.spec_layers.names.push_back(layer.name);
+    c.spec_layers.kinds.push_back(layer.kind);
     for (const Component& p : layer.parts) {
       const std::string where = layer.name + " (" + component_kind_name(p.kind) + ")";
       c.hidden = dims.agree("hidden", p.hidden, where);
@@ -127,14 +130,22 @@ NetConfig net_config_from_model_spec(const ModelSpec& spec, ModelSpecLimits limi
           break;
       }
     }
+  }
+  c.spec_layers.bounds.push_back(static_cast<int>(c.layers.size()));
   if (c.layers.empty() || c.layers.front() != LayerType::Embedding) {
+    // The added embedding joins the first spec layer: every later bound moves by one.
     c.layers.insert(c.layers.begin(), LayerType::Embedding);
+    for (size_t i = 1; i < c.spec_layers.bounds.size(); ++i) ++c.spec_layers.bounds[i];
     add_note(notes, "embedding added in front (the spec has none)");
   }
   if (c.layers.back() != LayerType::LmHead) {
     c.layers.push_back(LayerType::LmHead);
+    c.spec_layers.bounds.back() = static_cast<int>(c.layers.size());
     add_note(notes, "lm_head added at the end (the spec has none)");
   }
+  for (int i = 0; i < c.spec_layers.count(); ++i)
+    if (c.spec_layers.bounds[i] >= c.spec_layers.bounds[i + 1])
+      throw InputError(origin + ": layer " + c.spec_layers.names[i] + " has no part the executor can run");
   c.notes = std::move(notes);
   validate_net_config(c, origin);
   const long long params = net_config_param_count(c);

@@ -126,6 +126,20 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
       for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, flag, text));
     pl.device_stages.push_back(stages);
   }
+  // Every stage 0..S-1 exactly once: a placement that skips or repeats a stage is a typo, and saying
+  // which stage is wrong beats a validator message about missing actions later.
+  std::vector<int> seen;
+  for (const auto& stages : pl.device_stages)
+    for (int s : stages) {
+      if (s < 0) throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is negative");
+      if (s >= static_cast<int>(seen.size())) seen.resize(s + 1, 0);
+      if (++seen[s] > 1) throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is listed twice");
+    }
+  for (size_t s = 0; s < seen.size(); ++s)
+    if (!seen[s])
+      throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is on no device (stages must be 0.." +
+                       std::to_string(seen.size() - 1) + ", each once)");
+  if (seen.empty()) throw InputError(flag + ": '" + text + "': lists no stages");
   return pl;
 }
 

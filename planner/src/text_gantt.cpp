@@ -82,8 +82,10 @@ std::string render_text_gantt(const SimResult& sim, const TextGanttOptions& opt)
     if (opt.color)
       os << "      " << op_color(Op::F) << " F \x1b[0m " << op_color(Op::B) << " B \x1b[0m " << op_color(Op::W)
          << " W \x1b[0m " << op_color(Op::BW) << " BW \x1b[0m  digit = micro-batch mod 10, . = idle\n";
-    else
+    else if (opt.width >= 70)
       os << "      F forward  B input-grad  W weight-grad  X fused backward  . idle\n";
+    else  // narrow terminals: the short legend still fits
+      os << "      F fwd B in-grad W w-grad X BW . idle\n";
   }
   return os.str();
 }

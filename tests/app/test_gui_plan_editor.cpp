@@ -212,6 +212,42 @@ TEST(GuiPlanEditor, ClusterWhatIfsChangeTheSimulation) {
   EXPECT_FALSE(ed.sim().oom);
 }
 
+TEST(GuiPlanEditor, LinkEditsChangeTransferCostsAndBadLinksAreRefused) {
+  PlanEditor ed = make_editor();
+  const double before = ed.sim().iteration_ms;
+  Link slow;
+  slow.latency_ms = 5.0;
+  ASSERT_TRUE(ed.set_links(slow, slow).applied);
+  EXPECT_GT(ed.sim().iteration_ms, before);  // every P2P hop now costs 5 ms
+  Link bad;
+  bad.latency_ms = -1;
+  EditResult r = ed.set_links(bad, slow);
+  EXPECT_FALSE(r.applied);
+  EXPECT_NE(r.message.find("latency"), std::string::npos) << r.message;
+  EXPECT_DOUBLE_EQ(ed.cluster().intra_node.latency_ms, 5.0);  // the refused edit changed nothing
+  ASSERT_TRUE(ed.undo());
+  EXPECT_DOUBLE_EQ(ed.sim().iteration_ms, before);
+}
+
+TEST(GuiPlanEditor, BalancingThePartitionEvensStageTimes) {
+  PlanEditor ed = make_editor(4, 16);
+  // Put most layers on stage 0, then balance.
+  ASSERT_TRUE(ed.set_partition({10, 2, 2, 2}).applied);
+  const double skewed = ed.sim().iteration_ms;
+  ASSERT_TRUE(ed.balance_partition().applied) << ed.last_error();
+  EXPECT_LT(ed.sim().iteration_ms, skewed);
+  double lo = 1e300, hi = 0;
+  for (const StageCost& s : ed.stage_costs()) {
+    lo = std::min(lo, s.f_ms + s.b_ms);
+    hi = std::max(hi, s.f_ms + s.b_ms);
+  }
+  EXPECT_LE(hi / lo, 1.5);  // layers are 3 or 9 ms (F+B), so stages cannot match exactly
+  // Balancing a balanced partition is refused with a reason, not a silent no-op.
+  EditResult again = ed.balance_partition();
+  EXPECT_FALSE(again.applied);
+  EXPECT_NE(again.message.find("already balanced"), std::string::npos) << again.message;
+}
+
 TEST(GuiPlanEditor, LoadingAPlanForMoreDevicesThanTheClusterIsRefused) {
   PlanEditor ed = make_editor(2, 8);
   PlanRequest req;

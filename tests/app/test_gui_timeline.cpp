@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "adaptis/planner.h"
+#include "gui/model/gantt_layout.h"
 #include "gui/model/timeline_data.h"
 #include "gui/model/timeline_view.h"
 
@@ -306,4 +307,57 @@ TEST(GuiAxis, TickStepsAreRoundAndLabelsReadable) {
   EXPECT_EQ(format_tick(3000, 1000), "3 s");
   EXPECT_EQ(format_tick(0.25, 0.05), "250 us");
   EXPECT_EQ(format_ms(1058.1), "1058.1 ms");
+}
+
+TEST(GuiBusyProfile, FractionOfDevicesComputingPerSlice) {
+  Built b = build("gpipe", 4, 8, 8, 0, 0);
+  const std::vector<float> busy = busy_profile(b.data, 0, b.data.t_end, 100);
+  ASSERT_EQ(busy.size(), 100u);
+  // GPipe: only device 0 works at first (1 of 4), everyone in the middle of the forward phase.
+  EXPECT_NEAR(busy.front(), 0.25f, 1e-6);
+  EXPECT_NEAR(*std::max_element(busy.begin(), busy.end()), 1.0f, 1e-6);
+  // The mean over slices is the busy fraction: 1 - bubble ratio.
+  double mean = 0;
+  for (float v : busy) mean += v;
+  mean /= busy.size();
+  EXPECT_NEAR(mean, 1.0 - b.sim.bubble_ratio, 1e-6);
+  EXPECT_TRUE(busy_profile(b.data, 5, 5, 10).empty());
+}
+
+TEST(GuiGanttLayout, RowsStackTheirLanesAndHitTestingFindsThem) {
+  GanttLayoutOptions o;
+  o.compute_h = 20;
+  o.measured_h = 6;
+  o.transfer_h = 4;
+  o.lane_gap = 1;
+  o.row_pad = 2;
+  o.measured = true;
+  o.transfers = true;
+  GanttLayout g = layout_rows(3, o);
+  ASSERT_EQ(g.rows.size(), 3u);
+  const float row_h = 2 + 20 + 1 + 6 + 1 + 4 + 1 + 4 + 2;
+  EXPECT_FLOAT_EQ(g.height, 3 * row_h);
+  EXPECT_EQ(g.rows[1].lanes.size(), 4u);
+  EXPECT_FLOAT_EQ(g.rows[1].y0, row_h);
+  EXPECT_EQ(g.row_at(row_h + 1), 1);
+  EXPECT_EQ(g.row_at(-1), -1);
+  EXPECT_EQ(g.row_at(3 * row_h), -1);
+  const LaneSlot* c = g.lane_at(1, row_h + 2 + 10);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->kind, LaneKind::Compute);
+  const LaneSlot* m = g.lane_at(1, row_h + 2 + 20 + 1 + 3);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->kind, LaneKind::Measured);
+  EXPECT_EQ(g.lane_at(1, row_h + 2 + 20 + 0.5f), nullptr);  // between lanes
+  const LaneSlot* r = g.slot(2, LaneKind::Recv);
+  ASSERT_NE(r, nullptr);
+  EXPECT_FLOAT_EQ(r->y1, 3 * row_h - 2);
+  auto [first, last] = g.visible(row_h - 1, row_h + 1);
+  EXPECT_EQ(first, 0);
+  EXPECT_EQ(last, 2);
+  o.measured = false;
+  o.transfers = false;
+  GanttLayout compact = layout_rows(2, o);
+  EXPECT_EQ(compact.rows[0].lanes.size(), 1u);
+  EXPECT_EQ(compact.slot(0, LaneKind::Send), nullptr);
 }

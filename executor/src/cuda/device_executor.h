@@ -11,6 +11,7 @@
 // the Comm records around the transfer on the communication stream.
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,8 +75,9 @@ class DeviceExecutor {
   // Makes the compute and comm streams wait for `start` (recorded by whoever starts the step), records the
   // base event, then runs the list, then finish_backward and (optionally) the optimizer step.
   // Throws on any failure; `abort_check` is polled between instructions and throws to stop early.
+  // `on_started` is called once the base event is enqueued (the caller may then release `start`).
   void run(const std::vector<MicroBatchData>& data, cudaEvent_t start, Comm& comm, const AdamW& opt, bool opt_step,
-           int step_index, const std::function<void()>& abort_check);
+           int step_index, const std::function<void()>& abort_check, const std::function<void()>& on_started);
   // Waits for both streams.
   void synchronize();
   // After synchronize(): intervals in ns from the base event.

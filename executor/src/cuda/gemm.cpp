@@ -38,7 +38,10 @@ DeviceBuffer<__nv_bfloat16> rounded(GpuContext& ctx, const float* src, size_t n)
 
 GpuContext::GpuContext(int device, GpuPrecision precision, cudaStream_t stream)
     : device_(device), precision_(precision), stream_(stream) {
-  ADAPTIS_CUDA_CHECK(cudaSetDevice(device));
+  // Keep a context made current by the caller (a green context of this device): cudaSetDevice would replace
+  // it with the primary context.
+  int current = -1;
+  if (cudaGetDevice(&current) != cudaSuccess || current != device) ADAPTIS_CUDA_CHECK(cudaSetDevice(device));
   if (!stream_) {
     ADAPTIS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     owns_stream_ = true;

@@ -136,18 +136,12 @@ void merge_stages(Candidate& n, std::mt19937_64& rng) {
 
 void mutate_policy(ListSchedulePolicy& p, const SearchContext& ctx, std::mt19937_64& rng) {
   const int D = ctx.devices;
-  switch (pick(rng, ctx.split_backward ? 7 : 6)) {
+  // Justification passes (improve_passes) are not mutated here: they cost several list passes
+  // each and rarely change which plan is best, so the optimizer applies them to its finalists only.
+  switch (pick(rng, ctx.split_backward ? 6 : 5)) {
     case 0: p.order = static_cast<ListSchedulePolicy::Order>(pick(rng, 3)); break;
     case 1: p.forward = static_cast<ListSchedulePolicy::Pick>(pick(rng, 4)); break;
     case 2: p.backward = static_cast<ListSchedulePolicy::Pick>(pick(rng, 4)); break;
-    case 4: {
-      // A new sample around the priority rule, or back to the exact rule.
-      static constexpr int kJitter[] = {0, 1, 2, 4, 8};
-      p.jitter = kJitter[pick(rng, 5)];
-      p.jitter_seed = static_cast<uint32_t>(rng());
-      break;
-    }
-    case 5: p.improve_passes = pick(rng, 3); break;
     case 3: {
       // Caps near the device count matter most (1F1B keeps D - d micro-batches in flight).
       int k = p.max_inflight;
@@ -159,6 +153,13 @@ void mutate_policy(ListSchedulePolicy& p, const SearchContext& ctx, std::mt19937
       }
       if (k >= ctx.microbatches) k = 0;  // no cap is the same as a cap at m
       p.max_inflight = k;
+      break;
+    }
+    case 4: {
+      // A new sample around the priority rule, or back to the exact rule.
+      static constexpr int kJitter[] = {0, 1, 2, 4, 8};
+      p.jitter = kJitter[pick(rng, 5)];
+      p.jitter_seed = static_cast<uint32_t>(rng());
       break;
     }
     default: p.split_backward = !p.split_backward; break;
@@ -179,8 +180,18 @@ void rebalance(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
     if (n.stage_device[s] == hi) mine.push_back(s);
   if (mine.empty()) return;
   int s = mine[pick(rng, static_cast<int>(mine.size()))];
-  if (pick(rng, 4) == 0) {
+  const int r = pick(rng, 8);
+  if (r < 2) {
     n.stage_device[s] = lo;
+    return;
+  }
+  if (r < 4 && n.bounds[s + 1] - n.bounds[s] >= 2) {
+    // Carve the stage's first or last layer into a new stage on the least loaded device: moves one
+    // layer's load where no neighbouring stage sits on another device (a split and a move in one).
+    const bool first = pick(rng, 2) == 0;
+    const int cut = first ? n.bounds[s] + 1 : n.bounds[s + 1] - 1;
+    n.bounds.insert(n.bounds.begin() + s + 1, cut);
+    n.stage_device.insert(n.stage_device.begin() + s + (first ? 0 : 1), lo);
     return;
   }
   // Boundary i sits between stages i-1 and i; give away the layer at that edge.

@@ -425,7 +425,10 @@ void Optimizer::run_local_search() {
   const int steps = std::clamp(static_cast<int>(60000.0 / std::max(1.0, actions)), 16, 400);
 
   int since_improved = 0;
+  static const double kT0 = getenv("OPT_T0") ? atof(getenv("OPT_T0")) : 0.0;
+  static const double kDecay = getenv("OPT_DECAY") ? atof(getenv("OPT_DECAY")) : 0.85;
   for (int epoch = 0; epoch < kMaxEpochs && !stopped(); ++epoch) {
+    const double temperature = kT0 * global_best_score_.ms * std::pow(kDecay, epoch);
     pool_.run(
         static_cast<int>(chains_.size()),
         [&](int k, int w) {
@@ -437,7 +440,12 @@ void Optimizer::run_local_search() {
             evaluated_.fetch_add(1, std::memory_order_relaxed);
             // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
             // have wide plateaus where the makespan is fixed by one critical chain.
-            if (no_worse(s, ch.cur_score)) {
+            bool accept = no_worse(s, ch.cur_score);
+            if (!accept && temperature > 0 && s.valid && s.fits && ch.cur_score.fits) {
+              const double u = static_cast<double>(ch.rng() >> 11) * 0x1.0p-53;
+              accept = u < std::exp(-(s.ms - ch.cur_score.ms) / temperature);
+            }
+            if (accept) {
               ch.cur = std::move(n);
               ch.cur_score = s;
               if (better(s, ch.best_score)) {
@@ -495,6 +503,14 @@ void Optimizer::run_verify() {
   for (const auto& ch : chains_)
     for (int i = 0; i < kVerifyPerChain; ++i) add(ch.best);
   for (size_t i = 0; i < seeds_.size() && i < 4; ++i) add(seeds_[i].first);
+  // Justification passes on each finalist (see ListSchedulePolicy::improve_passes): too costly for
+  // the inner loop, worth a try on the few plans that can still win.
+  const size_t finalists = todo.size();
+  for (size_t i = 0; i < finalists; ++i) {
+    Candidate j = todo[i];
+    j.policy.improve_passes = 3;
+    if (better(evals_[0].score(j), evals_[0].score(todo[i]))) add(j);
+  }
   for (const auto& c : todo) {
     Plan p = evals_[0].plan(c, "adaptis-opt");
     std::string origin = std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")";

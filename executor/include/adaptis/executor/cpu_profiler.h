@@ -12,13 +12,18 @@
 #include <vector>
 
 #include "adaptis/executor/runtime.h"
+#include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
+#include "adaptis/planner/simulator.h"
 
 namespace adaptis::exec {
 
 struct CpuProfileOptions {
   int repeats = 7;  // timed repetitions per layer (the median is kept)
   int warmup = 1;   // untimed repetitions first
+  // Rows: one per model spec layer (a transformer block = one row, as `simulate --model` counts), or with
+  // split_blocks one per executor layer (attention and mlp apart). See plan_layer_units.
+  bool split_blocks = false;
 };
 
 // Raw samples of one layer, in ms (for reports and tests).
@@ -32,7 +37,15 @@ CostTable profile_layers(int num_layers, const StageFactory& make, const DataSou
                          const CpuProfileOptions& opt, const std::vector<std::string>& kinds = {},
                          std::vector<LayerSamples>* samples = nullptr);
 
-// The real layers of `cfg` (source "cpu-profile", model cfg.name, kinds = layer type names).
-CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt = {});
+// The real layers of `cfg`, one row per plan layer unit (plan_layer_units(cfg, opt.split_blocks)): each
+// row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name.
+CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
+
+// The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, the
+// profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
+// mailbox hand-over, bandwidth of memcpy).
+Cluster cpu_thread_cluster(int devices);
+// Simulator settings for CPU runs: a SEND is a copy done by the sending thread (no overlap with its compute).
+SimOptions cpu_sim_options();
 
 }  // namespace adaptis::exec

@@ -31,6 +31,11 @@ struct LoweringOptions {
 // check_program re-proves it on the result.
 Program lower_plan(const Plan& plan, const LoweringOptions& opt = {});
 
+// Re-expresses a program's stage bounds from plan layers to the executor's layers: plan layer i is our
+// layers [unit_bounds[i], unit_bounds[i+1]) (NetConfig::spec_layers, plan_layer_units). InputError when the
+// program covers another number of plan layers than there are units.
+Program map_program_layers(Program program, const std::vector<int>& unit_bounds);
+
 struct ProgramReport {
   std::vector<std::string> errors;
   bool ok() const { return errors.empty(); }

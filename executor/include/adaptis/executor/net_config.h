@@ -22,6 +22,17 @@ namespace adaptis::exec {
 enum class LayerType : uint8_t { Embedding, Attention, Mlp, Moe, Mamba, LmHead };
 const char* layer_type_name(LayerType t);  // "embedding", "attention", "mlp", "moe", "mamba", "lm_head"
 
+// Groups of our layers that one plan layer stands for. A model spec's layer (a transformer block) is one
+// layer to the planner (`simulate --model`, `optimize`, plan files) but two of ours (attention + mlp), so
+// a plan made for the spec runs by mapping its partition through these bounds: plan layer i is our layers
+// [bounds[i], bounds[i+1]).
+struct LayerUnits {
+  std::vector<int> bounds;          // size count() + 1, from 0 to num_layers()
+  std::vector<std::string> names;   // per unit, e.g. "embedding", "layers.0", "lm_head"
+  std::vector<std::string> kinds;   // per unit, e.g. "transformer", "mamba"
+  int count() const { return bounds.empty() ? 0 : static_cast<int>(bounds.size()) - 1; }
+};
+
 struct NetConfig {
   std::string name = "tiny";
   int vocab = 256;
@@ -50,6 +61,9 @@ struct NetConfig {
   // What a conversion from a model spec changed to fit these layers (e.g. "MLA run as GQA attention"),
   // one line each, for the CLI to show; empty when the spec maps exactly.
   std::vector<std::string> notes;
+  // The model spec's layers over ours (filled by net_config_from_model_spec; empty otherwise). An embedding
+  // or lm_head the spec leaves out joins its first / last layer.
+  LayerUnits spec_layers;
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   size_t activation_floats() const { return size_t(micro_batch) * seq * hidden; }
@@ -86,6 +100,15 @@ struct ModelSpecLimits {
 NetConfig net_config_from_model_spec(const ModelSpec& spec, ModelSpecLimits limits = {});
 NetConfig net_config_from_json(const nlohmann::json& spec, const std::string& origin, ModelSpecLimits limits = {});
 NetConfig load_net_config(const std::string& path, ModelSpecLimits limits = {});
+
+// The units a plan over `cfg` partitions: the spec's layers (cfg.spec_layers) unless `split_blocks` is set
+// or the config was not built from a spec, then one unit per layer of ours (names "layers.<i>", kinds
+// layer_type_name).
+LayerUnits plan_layer_units(const NetConfig& cfg, bool split_blocks);
+
+// The config as JSON for records (the run store's model column): name, every dimension, the layer sequence,
+// the spec layer units and the conversion notes.
+nlohmann::json net_config_to_json(const NetConfig& cfg);
 
 // Number of parameters of a model (all layers), without allocating them.
 long long net_config_param_count(const NetConfig& cfg);

@@ -1,0 +1,239 @@
+// `adaptis run`: execute a plan for real on a small model (one thread per device on the CPU backend), print
+// the loss of each step, a checksum of the gradients and the measured against the predicted iteration time,
+// and record the run (plan, model, costs, machine, predicted and measured timelines) in the run database.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/lowering.h"
+#include "adaptis/executor/machine_info.h"
+#include "adaptis/executor/net_config.h"
+#include "adaptis/executor/run_report.h"
+#include "adaptis/executor/run_session.h"
+#include "adaptis/planner/plan_file.h"
+#include "cli/commands.h"
+#include "cli/inputs.h"
+
+namespace adaptis::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model;
+  int devices = 0;
+  PlanOptions plan;
+  int steps = 3;
+  std::string backend = "cpu";
+  bool json = false;
+  std::string db;
+  bool no_record = false;
+  std::string costs;
+  int profile_repeats = 5;
+  bool split_blocks = false;
+  std::string corpus;
+  float lr = 1e-3f;
+  double watchdog_ms = 10000;
+  bool dump_program = false;
+};
+
+// The one place --backend picks what executes the program. GPU backends add their branch here.
+std::unique_ptr<exec::RunBackend> make_backend(const std::string& backend, const exec::Program& program,
+                                               const exec::NetConfig& cfg, const exec::RuntimeOptions& options) {
+  if (backend == "cpu") return exec::make_cpu_run_backend(program, cfg, options);
+  throw InputError("--backend " + backend + ": not available in this build (available: cpu)");
+}
+
+// The process's own command line, for the record.
+std::string command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), out;
+  for (char c : raw) out += c == '\0' ? ' ' : c;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out.empty() ? "adaptis run" : out;
+}
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+std::string percent(double rel) { return std::isfinite(rel) ? fmt("%+.1f%%", rel * 100) : "-"; }
+
+int run_command(const RunArgs& a) {
+  if (a.model.empty()) throw InputError("--model: required (a model spec such as samples/models/tiny-llama.json)");
+  if (a.steps < 1) throw InputError("--steps: must be >= 1, got " + std::to_string(a.steps));
+  if (a.devices < 0) throw InputError("--devices: must be >= 1, got " + std::to_string(a.devices));
+  if (a.profile_repeats < 1) throw InputError("--profile-repeats: must be >= 1");
+  if (!(a.lr > 0)) throw InputError("--lr: must be > 0");
+  if (!(a.watchdog_ms > 0)) throw InputError("--watchdog-ms: must be > 0");
+
+  // The model, and the units a plan partitions (the spec's layers unless --split-blocks).
+  const exec::NetConfig cfg = exec::load_net_config(a.model);
+  const exec::LayerUnits units = exec::plan_layer_units(cfg, a.split_blocks);
+
+  // The plan: built from the schedule options for --devices (default 4), or read from --plan.
+  Inputs in;
+  in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters here
+  in.cluster = exec::cpu_thread_cluster(a.devices > 0 ? a.devices : 4);
+  const Plan plan = resolve_plan(a.plan, in);
+  if (a.devices > 0 && plan.num_devices() > a.devices)
+    throw InputError("the plan " + (a.plan.plan_file.empty() ? "'" + plan.name + "'" : a.plan.plan_file) + " uses " +
+                     std::to_string(plan.num_devices()) + " devices but --devices gives " + std::to_string(a.devices));
+  const exec::Program program = exec::map_program_layers(exec::lower_plan(plan), units.bounds);
+  if (a.dump_program) std::cerr << exec::format_program(program);
+
+  // The executor (builds every stage on its device's thread).
+  exec::RuntimeOptions ro;
+  ro.optimizer.lr = a.lr;
+  ro.watchdog_ms = a.watchdog_ms;
+  std::unique_ptr<exec::RunBackend> backend = make_backend(a.backend, program, cfg, ro);
+
+  // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
+  CostTable costs;
+  if (!a.costs.empty()) {
+    costs = load_cost_table(a.costs);
+    if (costs.num_layers() != units.count())
+      throw InputError("--costs " + a.costs + ": " + std::to_string(costs.num_layers()) + " layers, but the plan's model " +
+                       cfg.name + " has " + std::to_string(units.count()) +
+                       (a.split_blocks ? " executor layers" : " spec layers") +
+                       " (profile it with `adaptis profile --model " + a.model +
+                       (a.split_blocks ? " --split-blocks" : "") + "`)");
+  } else {
+    exec::CpuProfileOptions po;
+    po.repeats = a.profile_repeats;
+    po.split_blocks = a.split_blocks;
+    costs = exec::profile_cpu(cfg, po);
+  }
+  const exec::RunPrediction pred =
+      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices()), exec::cpu_sim_options());
+
+  // What the run records up front.
+  exec::RunInfo info;
+  info.command = command_line();
+  info.schedule = plan.name;
+  info.model_name = cfg.name;
+  info.model = exec::net_config_to_json(cfg);
+  info.model["spec_file"] = a.model;
+  info.plan = plan_to_json(plan);
+  info.costs = exec::cost_table_to_json(costs);
+  info.machine = exec::machine_info();
+  info.num_devices = plan.num_devices();
+  info.num_stages = plan.num_stages();
+  info.num_microbatches = plan.num_microbatches;
+  info.predicted_iteration_ms = pred.iteration_ms;
+  info.devices = pred.devices;
+  info.predicted = pred.intervals;
+
+  std::unique_ptr<exec::RunStore> store;
+  std::string db;
+  if (!a.no_record) {
+    db = a.db.empty() ? exec::default_run_db_path() : a.db;
+    store = std::make_unique<exec::RunStore>(db);
+  }
+  const std::vector<int32_t> corpus = a.corpus.empty() ? std::vector<int32_t>{} : exec::load_text_corpus(a.corpus);
+  const exec::DataSource data = exec::model_data(cfg, corpus);
+
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (!a.json) {
+    std::cout << "model " << cfg.name << ": " << cfg.num_layers() << " executor layers in " << units.count()
+              << (a.split_blocks ? " plan layers" : " spec layers") << ", seq " << cfg.seq << " x micro-batch "
+              << cfg.micro_batch << (corpus.empty() ? ", synthetic tokens" : ", corpus " + a.corpus) << "\n";
+    for (const auto& note : cfg.notes) std::cout << "  note: " << note << "\n";
+    std::cout << "plan " << plan.name << ": " << plan.num_devices() << " devices, " << plan.num_stages()
+              << " stages, " << plan.num_microbatches << " micro-batches, partition "
+              << format_partition(plan.partition) << ", placement " << format_placement(plan.placement) << "\n";
+    std::cout << "backend " << backend->name() << ": " << plan.num_devices() << " device threads on " << cores
+              << " logical cores" << (plan.num_devices() > static_cast<int>(cores) ? " (oversubscribed)" : "") << "\n";
+    std::cout << "predicted iteration " << fmt("%.3f", pred.iteration_ms) << " ms (costs " << costs.source
+              << (a.costs.empty() ? ", profiled now" : ", from " + a.costs) << ")\n\n";
+    std::cout << "step  loss         grad checksum     iteration ms   step ms\n";
+  }
+  auto print_step = [&](const exec::RecordedStep& s) {
+    if (a.json) return;
+    std::cout << fmt("%4.0f", s.result.step) << "  " << fmt("%-11.6f", s.result.loss) << "  " << s.grad_checksum
+              << "  " << fmt("%12.3f", s.result.iteration_ms()) << "  " << fmt("%8.3f", s.result.step_ms()) << "\n";
+    std::cout.flush();
+  };
+  const exec::RunOutcome out = exec::execute_run(*backend, program, a.steps, data, store.get(), info, print_step);
+
+  const double error = exec::relative_error(pred.iteration_ms, out.measured_iteration_ms);
+  const exec::RecordedStep& last = out.steps.back();
+  if (a.json) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& s : out.steps)
+      steps.push_back({{"step", s.result.step},
+                       {"loss", s.result.loss},
+                       {"microbatch_losses", s.result.mb_losses},
+                       {"grad_checksum", s.grad_checksum},
+                       {"iteration_ms", s.result.iteration_ms()},
+                       {"step_ms", s.result.step_ms()}});
+    nlohmann::json j = {{"run_id", out.run_id > 0 ? nlohmann::json(out.run_id) : nlohmann::json(nullptr)},
+                        {"db", store ? nlohmann::json(db) : nlohmann::json(nullptr)},
+                        {"backend", backend->name()},
+                        {"model", cfg.name},
+                        {"schedule", plan.name},
+                        {"devices", plan.num_devices()},
+                        {"stages", plan.num_stages()},
+                        {"microbatches", plan.num_microbatches},
+                        {"partition", format_partition(plan.partition)},
+                        {"placement", format_placement(plan.placement)},
+                        {"logical_cores", cores},
+                        {"cost_source", costs.source},
+                        {"steps", steps},
+                        {"loss", last.result.loss},
+                        {"grad_checksum", last.grad_checksum},
+                        {"predicted_iteration_ms", pred.iteration_ms},
+                        {"measured_iteration_ms", out.measured_iteration_ms},
+                        {"iteration_error", std::isfinite(error) ? nlohmann::json(error) : nlohmann::json(nullptr)}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << "\nloss " << fmt("%.6f", last.result.loss) << ", gradient checksum " << last.grad_checksum << "\n";
+    std::cout << "iteration: measured " << fmt("%.3f", out.measured_iteration_ms) << " ms ("
+              << (out.steps.size() > 1 ? "median of steps 1.." + std::to_string(out.steps.size() - 1)
+                                       : std::string("one step"))
+              << "), predicted " << fmt("%.3f", pred.iteration_ms) << " ms, error " << percent(error) << "\n";
+    if (store) std::cout << "recorded as run " << out.run_id << " in " << db << " (see `adaptis show " << out.run_id
+                         << (a.db.empty() ? "" : " --db " + db) << "`)\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_run(CLI::App& app, Runner& run) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Execute a plan on a small real model (CPU threads), print loss, gradient checksum and measured vs "
+             "predicted iteration time, and record the run");
+  cmd->add_option("--model", args->model, "Model spec JSON to train (a tiny one, e.g. samples/models/tiny-llama.json)")
+      ->required();
+  cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)");
+  add_plan_options(cmd, args->plan);
+  cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str();
+  cmd->add_option("--backend", args->backend, "What executes the plan: cpu (one thread per device)")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "Machine-readable output");
+  cmd->add_option("--db", args->db, "Run database (default $XDG_DATA_HOME/adaptis/runs.db or ~/.local/share/adaptis/runs.db)");
+  cmd->add_flag("--no-record", args->no_record, "Do not record the run");
+  cmd->add_option("--costs", args->costs,
+                  "Per-layer CPU costs for the prediction (from `adaptis profile`; default: profile the model now)");
+  cmd->add_option("--profile-repeats", args->profile_repeats, "Timed repetitions per layer when profiling now")
+      ->capture_default_str();
+  cmd->add_flag("--split-blocks", args->split_blocks,
+                "Plan layers are the executor's (attention and MLP of a block apart) instead of the spec's blocks");
+  cmd->add_option("--corpus", args->corpus, "Text file to train on (byte tokens; default: synthetic tokens)");
+  cmd->add_option("--lr", args->lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--watchdog-ms", args->watchdog_ms, "Stop a run when no device progresses for this long")
+      ->capture_default_str();
+  cmd->add_flag("--dump-program", args->dump_program, "Print every device's lowered instruction list to stderr");
+  cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
+}
+
+}  // namespace adaptis::cli

@@ -1,0 +1,129 @@
+#include "adaptis/executor/run_session.h"
+
+#include <cmath>
+
+#include "adaptis/model/error.h"
+
+namespace adaptis::exec {
+
+namespace {
+
+class CpuRunBackend final : public RunBackend {
+ public:
+  CpuRunBackend(const Program& program, const NetConfig& cfg, const RuntimeOptions& options)
+      : runtime_(program, real_stage_factory(cfg), make_mailbox_transport(program.num_devices()), options) {}
+  std::string name() const override { return "cpu"; }
+  std::string device_name(int device) const override { return "cpu-thread-" + std::to_string(device); }
+  StepResult run_step(int step, const DataSource& data) override { return runtime_.run_step(step, data); }
+  std::vector<NamedTensor> grads() const override { return runtime_.grads(); }
+  std::vector<NamedTensor> params() const override { return runtime_.params(); }
+
+ private:
+  PipelineRuntime runtime_;
+};
+
+int64_t to_ns(double ms) { return static_cast<int64_t>(std::llround(ms * 1e6)); }
+
+}  // namespace
+
+std::unique_ptr<RunBackend> make_cpu_run_backend(const Program& program, const NetConfig& cfg,
+                                                 const RuntimeOptions& options) {
+  return std::make_unique<CpuRunBackend>(program, cfg, options);
+}
+
+RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim) {
+  RunPrediction p;
+  p.sim = simulate(plan, costs, cluster, sim);
+  if (!p.sim.ok) throw InputError("plan '" + plan.name + "' deadlocks in the simulator:\n" + p.sim.error);
+  p.iteration_ms = p.sim.iteration_ms;
+  for (int d = 0; d < plan.num_devices(); ++d) {
+    DeviceInfo di;
+    di.device = d;
+    std::string stages;
+    for (int s : plan.placement.device_stages[d]) {
+      if (!stages.empty()) stages += ',';
+      stages += std::to_string(s);
+    }
+    di.stages = stages;
+    if (d < static_cast<int>(p.sim.devices.size())) {
+      di.predicted_busy_ms = p.sim.devices[d].busy_ms;
+      di.predicted_peak_activation_bytes = p.sim.devices[d].peak_activation_bytes;
+    }
+    if (d < static_cast<int>(p.sim.timeline.size()))
+      for (const TimedAction& t : p.sim.timeline[d]) {
+        di.predicted_end_ms = std::max(di.predicted_end_ms, t.end);
+        p.intervals.push_back({d, op_name(t.action.op), t.action.stage, t.action.mb, to_ns(t.start), to_ns(t.end)});
+      }
+    p.devices.push_back(di);
+  }
+  return p;
+}
+
+nlohmann::json cost_table_to_json(const CostTable& costs) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerCost& l : costs.layers)
+    layers.push_back({{"name", l.name},
+                      {"kind", l.kind},
+                      {"f", l.f_ms},
+                      {"b", l.b_ms},
+                      {"w", l.w_ms},
+                      {"param_bytes", l.param_bytes},
+                      {"state_bytes", l.state_bytes},
+                      {"act_b_bytes", l.act_b_bytes},
+                      {"act_w_bytes", l.act_w_bytes},
+                      {"w_grad_bytes", l.w_grad_bytes},
+                      {"out_bytes", l.out_bytes}});
+  nlohmann::json j = {{"format", "adaptis-costs/1"},
+                      {"model", costs.model},
+                      {"source", costs.source},
+                      {"time_unit_ms", 1.0},
+                      {"layers", layers}};
+  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
+  return j;
+}
+
+double measured_iteration_ms(const std::vector<RecordedStep>& steps) {
+  std::vector<StepRow> rows;
+  for (const RecordedStep& s : steps) {
+    StepRow r;
+    r.step = s.result.step;
+    r.start_ns = s.result.start_ns;
+    r.pipeline_end_ns = s.result.pipeline_end_ns;
+    rows.push_back(r);
+  }
+  return measured_iteration_ms(rows);
+}
+
+RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
+                       RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step) {
+  if (steps < 1) throw InputError("--steps: must be >= 1, got " + std::to_string(steps));
+  RunOutcome out;
+  info.backend = backend.name();
+  info.steps = steps;
+  for (DeviceInfo& d : info.devices) d.name = backend.device_name(d.device);
+  if (store) out.run_id = store->begin_run(info);
+  try {
+    for (int step = 0; step < steps; ++step) {
+      RecordedStep rec;
+      rec.result = backend.run_step(step, data);
+      rec.grad_checksum = checksum_hex(tensor_checksum(backend.grads()));
+      if (store) store->record_step(out.run_id, make_step_record(program, rec.result, rec.grad_checksum));
+      out.steps.push_back(std::move(rec));
+      if (on_step) on_step(out.steps.back());
+    }
+  } catch (const std::exception& e) {
+    if (store) {
+      try {
+        store->finish_run(out.run_id, RunStatus::Failed, e.what());
+      } catch (...) {
+        // The original failure matters more than a failure to record it.
+      }
+    }
+    throw;
+  }
+  if (store) store->finish_run(out.run_id, RunStatus::Complete);
+  out.measured_iteration_ms = measured_iteration_ms(out.steps);
+  return out;
+}
+
+}  // namespace adaptis::exec

@@ -1,0 +1,108 @@
+// End-to-end: `adaptis gui` under Xvfb renders a sample plan and saves a screenshot that is not
+// blank (many distinct colours, the F and BW box colours present, no single colour covering the
+// whole window). Also: without a display, or without the GUI built, the command fails with a
+// clear error instead of crashing. Skips when xvfb-run is missing or the GUI is not built.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#ifdef ADAPTIS_HAVE_GUI
+#include <stb_image.h>
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int run(const std::string& cmd) {
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+fs::path scratch(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("adaptis-gui-smoke-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d / name;
+}
+
+const std::string kModel = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json";
+
+}  // namespace
+
+TEST(GuiSmoke, WithoutADisplayTheCommandExplainsInsteadOfCrashing) {
+  const fs::path log = scratch("nodisplay.log");
+  const int rc = run("env -u DISPLAY -u WAYLAND_DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --model " + kModel +
+                     " --devices 2 --frames 1 > " + log.string() + " 2>&1");
+  const std::string out = slurp(log);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("error: adaptis gui:"), std::string::npos) << out;
+#ifdef ADAPTIS_HAVE_GUI
+  EXPECT_NE(out.find("no display"), std::string::npos) << out;
+#else
+  EXPECT_NE(out.find("built without the desktop GUI"), std::string::npos) << out;
+#endif
+}
+
+TEST(GuiSmoke, BadInputsFailBeforeAWindowOpens) {
+  const fs::path log = scratch("badinput.log");
+  const int rc = run("env -u DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --costs /nonexistent/costs.json > " +
+                     log.string() + " 2>&1");
+  const std::string out = slurp(log);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("/nonexistent/costs.json"), std::string::npos) << out;
+}
+
+TEST(GuiSmoke, ScreenshotUnderXvfbIsNotBlank) {
+#ifndef ADAPTIS_HAVE_GUI
+  GTEST_SKIP() << "built without the desktop GUI";
+#else
+  if (run("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  const fs::path png = scratch("shot.png"), log = scratch("shot.log");
+  fs::remove(png);
+  const std::string cmd = "xvfb-run -a -s '-screen 0 1280x800x24' " + std::string(ADAPTIS_BINARY) + " gui --model " +
+                          kModel + " --devices 4 --microbatches 8 --schedule 1f1b --compare gpipe --size 1280x800" +
+                          " --db " + scratch("runs.db").string() + " --screenshot " + png.string() +
+                          " --frames 3 > " + log.string() + " 2>&1";
+  const int rc = run(cmd);
+  ASSERT_EQ(rc, 0) << slurp(log);
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &n, 3);
+  ASSERT_NE(px, nullptr) << "cannot decode " << png;
+  EXPECT_EQ(w, 1280);
+  EXPECT_EQ(h, 800);
+  std::map<uint32_t, long> hist;
+  long f_blue = 0, bw_violet = 0;
+  auto near = [](const unsigned char* p, int r, int g, int b) {
+    return std::abs(p[0] - r) <= 6 && std::abs(p[1] - g) <= 6 && std::abs(p[2] - b) <= 6;
+  };
+  for (long i = 0; i < static_cast<long>(w) * h; ++i) {
+    const unsigned char* p = px + i * 3;
+    ++hist[(p[0] >> 3) << 10 | (p[1] >> 3) << 5 | (p[2] >> 3)];
+    if (near(p, 66, 135, 222)) ++f_blue;       // Theme: forward boxes
+    if (near(p, 142, 104, 214)) ++bw_violet;   // Theme: fused backward boxes
+  }
+  stbi_image_free(px);
+  long most = 0;
+  for (const auto& [c, k] : hist) most = std::max(most, k);
+  EXPECT_GE(hist.size(), 40u) << "too few distinct colours: blank or nearly blank window";
+  EXPECT_LT(most, static_cast<long>(w) * h * 7 / 10) << "one colour covers most of the window";
+  EXPECT_GT(f_blue, 2000) << "no forward boxes drawn";
+  EXPECT_GT(bw_violet, 2000) << "no backward boxes drawn";
+#endif
+}
