@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   adaptis::cli::register_gui(app, run);
   adaptis::cli::register_costs(app, run);
   adaptis::cli::register_schedules(app, run);
+  adaptis::cli::register_run(app, run);
+  adaptis::cli::register_runs(app, run);
+  adaptis::cli::register_profile(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

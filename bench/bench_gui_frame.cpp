@@ -176,6 +176,21 @@ int main(int argc, char** argv) {
     }
     t_end = app.side(0).data.t_end;
     out["iteration_ms"] = t_end;
+    // Where the vertices of the whole-iteration view go, per ImGui window (draw list).
+    {
+      app.fit_view();
+      double c, tt;
+      size_t v;
+      frame(nullptr, c, tt, v);
+      nlohmann::json by_window = nlohmann::json::object();
+      const ImDrawData* dd = ImGui::GetDrawData();
+      for (int i = 0; i < dd->CmdListsCount; ++i) {
+        const ImDrawList* dl = dd->CmdLists[i];
+        const std::string name = dl->_OwnerName ? dl->_OwnerName : "?";
+        by_window[name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1)] = dl->VtxBuffer.Size;
+      }
+      out["fit_vertices_by_window"] = by_window;
+    }
     measure("fit whole iteration", [&](int) { app.fit_view(); }, false);
     measure("zoom 10%", [&](int) { app.axis().t0 = t_end * 0.45; app.axis().t1 = t_end * 0.55; }, false);
     measure("zoom 1% (labels)", [&](int) { app.axis().t0 = t_end * 0.495; app.axis().t1 = t_end * 0.505; }, false);

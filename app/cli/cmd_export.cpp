@@ -6,6 +6,8 @@
 // a recorded run's timeline instead of a simulation; the writers already take either.
 #include <iostream>
 
+#include "adaptis/executor/run_store.h"
+#include "adaptis/executor/run_trace.h"
 #include "adaptis/planner/chrome_trace.h"
 #include "adaptis/planner/megatron_layout.h"
 #include "adaptis/planner/octopipe_plan.h"
@@ -28,9 +30,33 @@ struct ExportArgs {
   std::string octopipe_dir;
   double time_unit_ms = 0.001;
   std::string plan_json;
+  // A recorded run instead of a plan: `export RUN --chrome-trace FILE [--db DB] [--step N]`.
+  std::string run;
+  std::string db;
+  int step = -1;
 };
 
+// The measured (and predicted) timeline of a recorded run as a Chrome trace.
+int export_recorded_run(const ExportArgs& a) {
+  if (a.chrome_trace.empty())
+    throw InputError("export of run " + a.run + ": only --chrome-trace FILE applies to a recorded run");
+  if (!a.pytorch_csv.empty() || (a.megatron && a.megatron->count() > 0) || !a.octopipe.empty() ||
+      !a.octopipe_dir.empty() || !a.plan_json.empty())
+    throw InputError("export of run " + a.run + ": only --chrome-trace applies to a recorded run");
+  const std::string db = a.db.empty() ? exec::default_run_db_path() : a.db;
+  int64_t id = 0;
+  {
+    exec::RunStore store(db);
+    id = exec::parse_run_ref(a.run, store);
+  }
+  const size_t events = exec::export_run_chrome_trace(db, id, a.chrome_trace, a.step);
+  std::cerr << "wrote Chrome trace of run " << id << " (" << events << " events, measured and predicted; open in "
+            << "ui.perfetto.dev) to " << a.chrome_trace << "\n";
+  return 0;
+}
+
 int run_export(const ExportArgs& a) {
+  if (!a.run.empty()) return export_recorded_run(a);
   const bool want_megatron = a.megatron && a.megatron->count() > 0;
   if (a.chrome_trace.empty() && a.pytorch_csv.empty() && !want_megatron && a.octopipe.empty() &&
       a.octopipe_dir.empty() && a.plan_json.empty())
@@ -117,6 +143,9 @@ void register_export(CLI::App& app, Runner& run) {
                   "OctoPipe legacy plan: DIR/partition.txt, placement.txt and result.txt");
   cmd->add_option("--time-unit-ms", args->time_unit_ms, "Time unit of OctoPipe start/end times (default 0.001 = us)");
   cmd->add_option("--plan-json", args->plan_json, "adaptis plan JSON (reload with --plan)");
+  cmd->add_option("run,--run", args->run, "A recorded run (id or 'latest', see `adaptis runs`): export its measured trace");
+  cmd->add_option("--db", args->db, "Run database for RUN (default $XDG_DATA_HOME/adaptis/runs.db)");
+  cmd->add_option("--step", args->step, "Iteration of RUN to export (default: the last recorded)");
   cmd->callback([args, &run] { run = [args] { return run_export(*args); }; });
 }
 

@@ -19,6 +19,8 @@ struct GuiArgs {
   PlanOptions plan;
   std::string session;
   std::string compare;
+  std::string overlay_run;
+  std::string compare_run;
   std::string db;
   std::string screenshot;
   int frames = 0;
@@ -90,6 +92,10 @@ int run_gui_command(const GuiArgs& a) {
   launch.sim = inputs.sim;
   launch.session = a.session;
   launch.compare_schedule = a.compare;
+  launch.overlay_run = a.overlay_run;
+  launch.compare_run = a.compare_run;
+  if (!a.compare.empty() && !a.compare_run.empty())
+    throw InputError("--compare and --compare-run both pick B: give one");
   launch.config.costs_path = absolute(in_opt.costs);
   launch.config.model_path = absolute(in_opt.model);
   launch.config.cluster_path = absolute(in_opt.cluster);
@@ -117,6 +123,9 @@ void register_gui(CLI::App& app, Runner& run) {
   add_plan_options(cmd, args->plan);
   cmd->add_option("--session", args->session, "Open a saved GUI session (its inputs, plan, comparison and view)");
   cmd->add_option("--compare", args->compare, "Pin this built-in schedule as B for comparison at start");
+  cmd->add_option("--run", args->overlay_run,
+                  "Overlay a recorded run's measured timeline (\"latest\" or an id in --db) under the prediction");
+  cmd->add_option("--compare-run", args->compare_run, "Pin a recorded run (\"latest\" or an id in --db) as B");
   cmd->add_option("--db", args->db, "Run store for the Runs tab and launched runs (default: adaptis run's)");
   cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
   cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")

@@ -18,6 +18,7 @@
 #include "adaptis/executor/run_session.h"
 #include "adaptis/planner/plan_file.h"
 #include "cli/commands.h"
+#include "cli/gpu_options.h"
 #include "cli/inputs.h"
 
 namespace adaptis::cli {
@@ -40,13 +41,14 @@ struct RunArgs {
   float lr = 1e-3f;
   double watchdog_ms = 10000;
   bool dump_program = false;
+  GpuCliOptions gpu;  // --backend cuda / nccl
 };
 
 // The one place --backend picks what executes the program. GPU backends add their branch here.
 std::unique_ptr<exec::RunBackend> make_backend(const std::string& backend, const exec::Program& program,
                                                const exec::NetConfig& cfg, const exec::RuntimeOptions& options) {
   if (backend == "cpu") return exec::make_cpu_run_backend(program, cfg, options);
-  throw InputError("--backend " + backend + ": not available in this build (available: cpu)");
+  throw InputError("--backend " + backend + ": unknown (available: cpu, cuda, nccl)");
 }
 
 // The process's own command line, for the record.
@@ -93,7 +95,13 @@ int run_command(const RunArgs& a) {
   exec::RuntimeOptions ro;
   ro.optimizer.lr = a.lr;
   ro.watchdog_ms = a.watchdog_ms;
-  std::unique_ptr<exec::RunBackend> backend = make_backend(a.backend, program, cfg, ro);
+  // GPU backends: virtual devices on one GPU, or NCCL ranks; under mpirun only rank 0 prints and records.
+  exec::GpuRunBackend gpu;
+  if (is_gpu_backend(a.backend))
+    gpu = exec::make_gpu_run_backend(program, cfg, gpu_run_options(a.gpu, a.backend, a.lr, a.watchdog_ms));
+  if (!gpu.primary) std::cout.setstate(std::ios::failbit);
+  std::unique_ptr<exec::RunBackend> backend =
+      gpu.backend ? std::move(gpu.backend) : make_backend(a.backend, program, cfg, ro);
 
   // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
   CostTable costs;
@@ -109,7 +117,8 @@ int run_command(const RunArgs& a) {
     exec::CpuProfileOptions po;
     po.repeats = a.profile_repeats;
     po.split_blocks = a.split_blocks;
-    costs = exec::profile_cpu(cfg, po);
+    costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
+                                      : exec::profile_cpu(cfg, po);
   }
   const exec::RunPrediction pred =
       exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices()), exec::cpu_sim_options());
@@ -133,7 +142,7 @@ int run_command(const RunArgs& a) {
 
   std::unique_ptr<exec::RunStore> store;
   std::string db;
-  if (!a.no_record) {
+  if (!a.no_record && gpu.primary) {
     db = a.db.empty() ? exec::default_run_db_path() : a.db;
     store = std::make_unique<exec::RunStore>(db);
   }
@@ -217,8 +226,11 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)");
   add_plan_options(cmd, args->plan);
   cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str();
-  cmd->add_option("--backend", args->backend, "What executes the plan: cpu (one thread per device)")
+  cmd->add_option("--backend", args->backend,
+                  "What executes the plan: cpu (one thread per device), cuda (virtual devices on one GPU), nccl "
+                  "(one GPU per device; under mpirun one process per rank)")
       ->capture_default_str();
+  add_gpu_options(cmd, args->gpu, true, &args->devices);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_option("--db", args->db, "Run database (default $XDG_DATA_HOME/adaptis/runs.db or ~/.local/share/adaptis/runs.db)");
   cmd->add_flag("--no-record", args->no_record, "Do not record the run");

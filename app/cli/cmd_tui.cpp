@@ -10,11 +10,11 @@
 #include <optional>
 #include <sstream>
 
+#include "adaptis/executor/run_store.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "tui/keys.h"
 #include "tui/render.h"
-#include "adaptis/executor/run_store.h"
 #include "tui/session.h"
 #include "tui/terminal.h"
 
@@ -137,7 +137,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   sopt.optimize_threads = a.optimize_threads;
 
   const std::string plan_label =
-      plan_file ? "plan " + std::filesystem::path(a.plan.plan_file).filename().string() : std::string();
+      plan_file ? std::filesystem::path(a.plan.plan_file).filename().string() : std::string();
   tui::TuiSession session(tui::make_state(std::move(inputs), request, config, plan_file, plan_label), sopt);
   const bool fullscreen = !a.plain && tui::terminal_supports_fullscreen();
   auto [w, h] = size;
@@ -187,10 +187,13 @@ void register_tui(CLI::App& app, Runner& run) {
                   "Keys to press at start, e.g. \"3++<right>\" (names: <up> <down> <left> <right> <pgup> <pgdn> "
                   "<home> <end> <enter> <tab> <btab> <esc> <lt> <gt>)");
   cmd->add_flag("--plain", args->plain,
-                "No terminal UI: apply --keys (waiting for the work they start), print the screen as text, exit");
+                "No terminal UI: apply --keys (waiting for the work they start), print the screen as text, exit "
+                "(status 1 when the last message is an error)");
   cmd->add_option("--size", args->size, "Screen size for --plain or line mode, WIDTHxHEIGHT (default: terminal)");
   cmd->add_flag("--no-color", args->no_color, "Monochrome (also when NO_COLOR is set or the terminal has no colour)");
-  cmd->add_option("--db", args->db, "Run store for the runs view and launched runs (default: adaptis run's)");
+  cmd->add_option("--db", args->db,
+                  "Run store for the runs view and launched runs (default $XDG_DATA_HOME/adaptis/runs.db or "
+                  "~/.local/share/adaptis/runs.db, as `adaptis run`)");
   cmd->add_option("--save", args->save, "Where `w` saves the plan on screen")->capture_default_str();
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget per `o`")
       ->capture_default_str()

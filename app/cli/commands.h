@@ -18,5 +18,8 @@ void register_tui(CLI::App& app, Runner& run);
 void register_gui(CLI::App& app, Runner& run);
 void register_costs(CLI::App& app, Runner& run);
 void register_schedules(CLI::App& app, Runner& run);
+void register_run(CLI::App& app, Runner& run);
+void register_runs(CLI::App& app, Runner& run);  // `runs` and `show`
+void register_profile(CLI::App& app, Runner& run);
 
 }  // namespace adaptis::cli

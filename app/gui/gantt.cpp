@@ -108,7 +108,7 @@ void GuiApp::draw_timeline_area(float width, float height) {
       ImGui::SameLine(0, t.px(24));
       ImGui::TextDisabled("A vs B:");
       ImGui::SameLine(0, t.px(6));
-      ImGui::TextColored(ImColor(d.iteration_ms <= 0 ? t.good : t.bad), "iteration %s",
+      ImGui::TextColored(ImColor(d.iteration_ms <= 0 ? t.good : t.bad), "iteration %s ms",
                          format_signed(d.iteration_ms, 2).c_str());
       ImGui::SameLine(0, t.px(6));
       ImGui::TextDisabled("(%+.1f%%, %.2fx)", d.iteration_pct, d.speedup);
@@ -132,7 +132,7 @@ void GuiApp::draw_timeline_area(float width, float height) {
   axis_.width = std::max(10.0f, x_time1 - x_time0);
   double t_end = sides_[0].data.t_end;
   if (compare_) t_end = std::max(t_end, sides_[1].data.t_end);
-  if (overlay_) t_end = std::max(t_end, sides_[0].data.measured_t_end);
+  t_end = std::max(t_end, sides_[0].data.measured_t_end);
   if (!(t_end > 0)) t_end = 1;
   if (fit_pending_) {
     axis_.fit(0, t_end);
@@ -384,20 +384,32 @@ void GuiApp::draw_gantt_rows(float width, float height) {
   const float side_gap = compare_ ? t.px(6) : 0;
 
   // Lane heights: fill the height when there are few devices, stay compact with many.
+  // Per side: a measured lane when the side has a run's measurements, send/recv lanes when it has
+  // transfers (a recorded run has none).
+  auto has_lane = [](const TimelineSide& s, bool measured) {
+    for (const DeviceLanes& d : s.data.devices)
+      if (measured ? !d.measured.empty() : (!d.send.empty() || !d.recv.empty())) return true;
+    return false;
+  };
   GanttLayoutOptions lo;
-  lo.transfers = toggles_.transfers;
-  lo.measured = overlay_.has_value() && toggles_.measured;
+  lo.transfers = toggles_.transfers && has_lane(sides_[0], false);
+  lo.measured = toggles_.measured && has_lane(sides_[0], true);
   lo.measured_h = t.px(8);
-  lo.transfer_h = t.px(5);
+  lo.transfer_h = t.px(4);
   lo.lane_gap = t.px(1);
-  lo.row_pad = t.px(3);
+  lo.row_pad = t.px(2);
   int total_devices = 0;
   for (int s = 0; s < sides; ++s) total_devices += static_cast<int>(sides_[s].data.devices.size());
   const float extra = (lo.measured ? lo.measured_h + lo.lane_gap : 0) +
                       (lo.transfers ? 2 * (lo.transfer_h + lo.lane_gap) : 0) + 2 * lo.row_pad;
   const float avail = height - sides * side_header - side_gap;
-  lo.compute_h = total_devices > 0 ? std::clamp(avail / total_devices - extra, t.px(12), t.px(40)) : t.px(18);
-  for (int s = 0; s < sides; ++s) layouts_[s] = layout_rows(static_cast<int>(sides_[s].data.devices.size()), lo);
+  lo.compute_h = total_devices > 0 ? std::clamp(avail / total_devices - extra, t.px(11), t.px(40)) : t.px(18);
+  GanttLayoutOptions lo_side[2] = {lo, lo};
+  if (compare_) {
+    lo_side[1].transfers = toggles_.transfers && has_lane(sides_[1], false);
+    lo_side[1].measured = toggles_.measured && has_lane(sides_[1], true);
+  }
+  for (int s = 0; s < sides; ++s) layouts_[s] = layout_rows(static_cast<int>(sides_[s].data.devices.size()), lo_side[s]);
 
   ImGui::PushStyleColor(ImGuiCol_ChildBg, t.background);
   ImGui::BeginChild("##rows", ImVec2(width, height), false, ImGuiWindowFlags_NoScrollWithMouse);
@@ -423,7 +435,7 @@ void GuiApp::draw_gantt_rows(float width, float height) {
   // An edit in gantt_input rebuilt the data: lay the rows out again for it.
   for (int s = 0; s < sides; ++s)
     if (layouts_[s].rows.size() != sides_[s].data.devices.size())
-      layouts_[s] = layout_rows(static_cast<int>(sides_[s].data.devices.size()), lo);
+      layouts_[s] = layout_rows(static_cast<int>(sides_[s].data.devices.size()), lo_side[s]);
   ImGui::SetCursorPos(ImVec2(0, std::max(total_h, 1.0f)));
   ImGui::Dummy(ImVec2(1, 1));
 
@@ -522,6 +534,14 @@ void GuiApp::draw_gantt_rows(float width, float height) {
       ImGui::TextDisabled("GPU %d  ·  %s .. %s", fold_hover_.device, format_ms(it.start).c_str(), format_ms(it.end).c_str());
       ImGui::TextDisabled("busy %s of %s (%.0f%%)", format_ms(it.busy_ms).c_str(), format_ms(it.end - it.start).c_str(),
                           it.end > it.start ? 100.0 * it.busy_ms / (it.end - it.start) : 0.0);
+      if (fold_hover_.lane == LaneKind::Compute && it.busy_ms > 0)
+        for (int k = 0; k < kNumOps; ++k)
+          if (it.kind_ms[k] > 0) {
+            swatch(t.op[k], t.px(9));
+            ImGui::SameLine();
+            ImGui::Text("%s  %s (%.0f%%)", op_name(static_cast<Op>(k)), format_ms(it.kind_ms[k]).c_str(),
+                        100.0 * it.kind_ms[k] / it.busy_ms);
+          }
       ImGui::TextDisabled("double-click or scroll to zoom in");
       ImGui::EndTooltip();
     } else if (hovered_.valid()) {
@@ -606,6 +626,12 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
                 c = cause == GapCause::Transfer ? t.idle_transfer : cause == GapCause::Drain ? t.idle_drain : t.idle_dependency;
               }
               const ImVec2 a(it.x0, ly0), z(std::max(it.x1, it.x0 + 1), ly1);
+              if (it.folded()) {
+                // Many slivers of idle time: a faint wash as dense as the idle share.
+                const double share = it.end > it.start ? it.busy_ms / (it.end - it.start) : 0;
+                dl->AddRectFilled(a, z, with_alpha(c, static_cast<float>(0.08 + 0.3 * std::min(1.0, share))));
+                continue;
+              }
               dl->AddRectFilled(a, z, with_alpha(c, 0.13f));
               if (z.x - a.x > 6) hatch(dl, a, z, with_alpha(c, 0.30f), t.px(7));
             }
@@ -616,13 +642,24 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
           for (const DrawItem& it : items_) {
             const float bx0 = std::max(it.x0, x0 - 2), bx1 = std::min(it.x1, x1 + 2);
             if (it.folded()) {
-              const ImU32 base = it.mixed ? IM_COL32(110, 122, 146, 255) : t.box_colour(it.kind, 0);
-              dl->AddRectFilled(ImVec2(bx0, ly0), ImVec2(bx1, ly1), mix(base, t.background, 0.35f));
-              zigzag(dl, bx0 + 1, bx1 - 1, (ly0 + ly1) * 0.5f, std::min(t.px(3), (ly1 - ly0) * 0.25f),
-                     IM_COL32(255, 255, 255, 70));
-              if (mouse_row && mouse.x >= it.x0 && mouse.x < it.x1) {
-                fold_hover_ = {true, side, d, LaneKind::Compute, it};
+              // Boxes too small to draw: one block, striped by the share of each op in it (so the
+              // warm-up reads as F, the cool-down as B/W), as opaque as the block is busy.
+              const float busy = it.end > it.start ? static_cast<float>(std::min(1.0, it.busy_ms / (it.end - it.start))) : 1.0f;
+              const float alpha = 0.45f + 0.4f * busy;
+              float total = 0;
+              for (float k : it.kind_ms) total += k;
+              float y = ly0;
+              for (int k = 0; k < kNumOps && total > 0; ++k) {
+                if (it.kind_ms[k] <= 0) continue;
+                const float h = (ly1 - ly0) * it.kind_ms[k] / total;
+                dl->AddRectFilled(ImVec2(bx0, y), ImVec2(std::max(bx1, bx0 + 1), y + h),
+                                  with_alpha(mix(t.op[k], t.background, 0.25f), alpha));
+                y += h;
               }
+              if (bx1 - bx0 > t.px(12))
+                zigzag(dl, bx0 + 1, std::min(bx0 + t.px(24), bx1 - 1), (ly0 + ly1) * 0.5f,
+                       std::min(t.px(2.5f), (ly1 - ly0) * 0.2f), IM_COL32(255, 255, 255, 90));
+              if (mouse_row && mouse.x >= it.x0 && mouse.x < it.x1) fold_hover_ = {true, side, d, LaneKind::Compute, it};
             } else {
               const TimelineBox& b = dev.compute.boxes[it.first];
               const ImU32 col = t.box_colour(b.kind, chunk_of(side, d, b.stage));
@@ -644,7 +681,7 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
                 }
               }
             }
-            if (toggles_.critical && it.critical)
+            if (toggles_.critical && it.critical && !it.folded())
               dl->AddRectFilled(ImVec2(bx0, ly1 - t.px(2.5f)), ImVec2(std::max(bx1, bx0 + 1), ly1), t.critical);
           }
           break;
@@ -826,7 +863,7 @@ void GuiApp::draw_box_tooltip(const GanttPick& pick) {
   if (b->critical && toggles_.critical) ImGui::TextColored(ImColor(t.critical), "on the critical path");
   // Predicted vs measured for the same action.
   const TimelineData& data = S.data;
-  if (pick.side == 0 && overlay_ && pick.device < static_cast<int>(data.devices.size())) {
+  if (pick.device < static_cast<int>(data.devices.size()) && !data.devices[pick.device].measured.empty()) {
     const Lane& other = measured_lane ? data.devices[pick.device].compute : data.devices[pick.device].measured;
     for (const TimelineBox& o : other.boxes)
       if (o.op == b->op && o.stage == b->stage && o.mb == b->mb) {

@@ -192,15 +192,27 @@ void GuiApp::rebuild_compare_from_plan() {
   const Compare& c = *compare_;
   TimelineSide s;
   if (c.kind == Compare::Run) {
+    // A run on its own time scale: its recorded prediction (the costs it was run with, e.g. a CPU
+    // profile) in the compute lanes, and what it measured in the lane under them.
     try {
       LoadedRun run = runs_.load(c.run_id);
-      s.label = c.label;
+      bool has_pred = false;
+      for (const auto& d : run.predicted) has_pred = has_pred || !d.empty();
       s.plan = run.plan;
-      s.data = build_measured_timeline(run.measured, run.plan.num_stages(), run.plan.num_microbatches);
-      s.summary = run.measured_summary;
-      s.summary.label = c.label;
+      s.data = build_measured_timeline(has_pred ? run.predicted : run.measured, run.plan.num_stages(),
+                                       run.plan.num_microbatches);
+      if (has_pred) set_measured(s.data, run.measured);
+      s.data.t_end = std::max(s.data.t_end, s.data.measured_t_end);
+      s.summary = run.measured.empty() ? run.predicted_summary : run.measured_summary;
+      s.label = run.measured.empty()
+                    ? strf("run %lld (no iteration recorded yet)", static_cast<long long>(c.run_id))
+                    : strf("run %lld  measured %s, predicted %s", static_cast<long long>(c.run_id),
+                           format_ms(run.measured_summary.iteration_ms).c_str(),
+                           format_ms(run.predicted_summary.iteration_ms).c_str());
+      s.summary.label = s.label;
       s.measured = true;
       s.busy = busy_profile(s.data, 0, s.data.t_end, 400);
+      if (run.measured.empty()) s.summary.iteration_ms = 0;
     } catch (const std::exception& e) {
       s.label = std::string("run ") + std::to_string(c.run_id) + ": " + e.what();
     }
@@ -381,16 +393,16 @@ void GuiApp::poll_background() {
       if (child_run_id_ == 0) child_run_id_ = runs_.run_of_pid(child_.pid());
       else runs_.refresh();
       if (child_run_id_ != 0) {
-        try {
-          LoadedRun run = runs_.load(child_run_id_);
-          if (!run.measured.empty() || !running) {
-            overlay_ = std::move(run);
-            overlay_error_.clear();
-            side0_revision_ = ~0ull;  // re-apply the overlay
-          }
-        } catch (const std::exception& e) {
-          overlay_error_ = e.what();
+        // Show the run as B as its iterations arrive (re-read on every refresh).
+        if (!compare_ || compare_->kind != Compare::Run || compare_->run_id != child_run_id_) {
+          Compare c;
+          c.kind = Compare::Run;
+          c.run_id = child_run_id_;
+          compare_ = c;
+          fit_pending_ = true;
         }
+        compare_revision_ = ~0ull;
+        selected_run_ = child_run_id_;
       }
       if (!running)
         note(strf("run pid %d finished with exit status %d%s", static_cast<int>(child_.pid()), child_.exit_status(),

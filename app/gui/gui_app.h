@@ -82,6 +82,10 @@ class GuiApp {
   EditResult start_with_plan(Plan plan, const std::string& label);
   EditResult pin_schedule_for_compare(const std::string& schedule);
   void pin_current_for_compare();
+  // A recorded run by reference ("latest", "last" or an id) from the runs database: drawn under
+  // the prediction, or pinned as B. Throw InputError naming the database and the run.
+  void overlay_run_ref(const std::string& ref);
+  void compare_run_ref(const std::string& ref);
   void clear_compare();
   // Throws InputError naming the file and field.
   void open_session(const std::string& path);

@@ -23,6 +23,8 @@ int run_gui(GuiLaunch launch) {
                                : app.start_with_request(launch.request);
     if (!r.applied) throw InputError(r.message);
   }
+  if (!launch.overlay_run.empty()) app.overlay_run_ref(launch.overlay_run);
+  if (!launch.compare_run.empty()) app.compare_run_ref(launch.compare_run);
   if (!launch.compare_schedule.empty()) {
     EditResult r = app.pin_schedule_for_compare(launch.compare_schedule);
     if (!r.applied) throw InputError("--compare " + launch.compare_schedule + ": " + r.message);

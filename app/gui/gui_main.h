@@ -33,6 +33,8 @@ struct GuiLaunch {
   std::string plan_label;
   std::string compare_schedule; // pin this built-in schedule for comparison at start ("" = none)
   std::string session;          // a saved session to open instead of the plan above
+  std::string overlay_run;      // a recorded run ("latest" or an id in the runs database) to overlay
+  std::string compare_run;      // a recorded run to pin as B
   GuiConfig config;
 
   std::string screenshot;       // save a PNG of the window after `frames` frames, then exit

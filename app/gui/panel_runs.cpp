@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <stdexcept>
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_file.h"
@@ -50,6 +51,16 @@ void GuiApp::overlay_run(int64_t run_id) {
     const bool same_shape = run.plan.num_devices() == editor_.plan().num_devices() &&
                             run.plan.num_stages() == editor_.plan().num_stages() &&
                             run.plan.num_microbatches == editor_.plan().num_microbatches;
+    // Under the prediction on screen only when both are on one time scale: a run predicted with
+    // other costs (a CPU profile against analytical H100 costs) is shown as B, with its own prediction.
+    const double here = editor_.sim().iteration_ms, there = run.predicted_summary.iteration_ms;
+    if (!(there > 0) || !(here > 0) || there / here > 1.25 || here / there > 1.25) {
+      compare_with_run(run_id);
+      note(strf("run %lld was predicted at %s with its own costs, this session predicts %s: showing it as B on its "
+                "own time scale (start the GUI with --costs of that profile to overlay it here)",
+                static_cast<long long>(run_id), format_ms(there).c_str(), format_ms(here).c_str()));
+      return;
+    }
     overlay_ = std::move(run);
     overlay_error_.clear();
     toggles_.measured = true;
@@ -72,6 +83,43 @@ void GuiApp::compare_with_run(int64_t run_id) {
   sync_timelines();
   fit_pending_ = true;
   if (!(sides_[1].summary.iteration_ms > 0)) note(sides_[1].label, true);
+}
+
+namespace {
+int64_t resolve_run(RunBrowser& runs, const std::string& ref) {
+  if (!runs.refresh()) throw InputError(runs.db() + ": " + runs.note());
+  if (runs.runs().empty()) throw InputError(runs.db() + ": no recorded runs");
+  if (ref == "latest" || ref == "last") return runs.runs().front().id;  // newest first
+  int64_t id = 0;
+  try {
+    size_t used = 0;
+    id = std::stoll(ref, &used);
+    if (used != ref.size()) throw std::invalid_argument(ref);
+  } catch (const std::exception&) {
+    throw InputError("run '" + ref + "': expected 'latest' or a run id");
+  }
+  for (const auto& r : runs.runs())
+    if (r.id == id) return id;
+  throw InputError(runs.db() + ": no run " + ref);
+}
+}  // namespace
+
+void GuiApp::overlay_run_ref(const std::string& ref) {
+  const int64_t id = resolve_run(runs_, ref);
+  LoadedRun run = runs_.load(id);
+  if (run.measured.empty()) throw InputError(runs_.db() + ": run " + std::to_string(id) + " recorded no iteration");
+  selected_run_ = id;
+  runs_loaded_ = true;
+  overlay_run(id);
+  fit_pending_ = true;
+}
+
+void GuiApp::compare_run_ref(const std::string& ref) {
+  const int64_t id = resolve_run(runs_, ref);
+  selected_run_ = id;
+  runs_loaded_ = true;
+  compare_with_run(id);
+  if (!(sides_[1].summary.iteration_ms > 0)) throw InputError(sides_[1].label);
 }
 
 void GuiApp::draw_runs_tab() {
@@ -135,9 +183,11 @@ void GuiApp::draw_runs_tab() {
 
   const auto& runs = runs_.runs();
   ImGui::BeginDisabled(selected_run_ == 0);
-  if (ImGui::Button("Overlay on timeline")) overlay_run(selected_run_);
+  if (ImGui::Button("Show as B")) compare_with_run(selected_run_);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("the run's recorded prediction with its measured actions under it, next to the plan");
   ImGui::SameLine();
-  if (ImGui::Button("Compare as B")) compare_with_run(selected_run_);
+  if (ImGui::Button("Overlay on the plan")) overlay_run(selected_run_);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("its measured actions under this plan's prediction (same costs only)");
   ImGui::SameLine();
   if (ImGui::Button("Open its plan")) {
     try {
@@ -194,7 +244,7 @@ void GuiApp::draw_runs_tab() {
     if (ImGui::Selectable(strf("%lld", static_cast<long long>(r.id)).c_str(), selected_run_ == r.id,
                           ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowDoubleClick)) {
       selected_run_ = r.id;
-      if (ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) overlay_run(r.id);
+      if (ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) compare_with_run(r.id);
     }
     ImGui::TableNextColumn();
     const ImU32 sc = r.status == "complete" ? t.good : r.status == "running" ? t.warn : t.bad;

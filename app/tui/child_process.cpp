@@ -71,11 +71,12 @@ bool ChildProcess::poll() {
 
 void ChildProcess::stop(int grace_ms) {
   if (!poll()) return;
-  ::kill(pid_, SIGTERM);
+  // The whole process group the child leads: whatever it started (an mpirun's ranks) stops too.
+  ::kill(-pid_, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   while (poll()) {
     if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
+      ::kill(-pid_, SIGKILL);
       int status = 0;
       ::waitpid(pid_, &status, 0);
       running_ = false;

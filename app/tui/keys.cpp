@@ -49,13 +49,15 @@ std::vector<int> parse_script(const std::string& script, const std::string& flag
 }
 
 std::string name(int k) {
-  for (const auto& [n, code] : kNames)
-    if (code == k && k > 0xff) return std::string("<") + n + ">";
-  if (k == Enter) return "<enter>";
-  if (k == Tab) return "<tab>";
-  if (k == Escape) return "<esc>";
   if (k >= 0x20 && k < 0x7f) return std::string(1, static_cast<char>(k));
-  return "<" + std::to_string(k) + ">";
+  std::string inner = std::to_string(k);
+  for (const auto& [n, code] : kNames)
+    if (code == k) inner = n;
+  // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on "<" + s + ">".
+  std::string out(1, '<');
+  out.append(inner);
+  out.push_back('>');
+  return out;
 }
 
 }  // namespace adaptis::tui::key

@@ -20,12 +20,12 @@ void draw_tabs(const TuiState& s, Screen& scr) {
   scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
   // Background work, visible from every view.
   std::string badge;
-  if (s.optimizer.state == JobState::Running) badge = fmt(" optimizing %.0f%% ", 100 * s.optimizer.fraction);
+  if (s.optimizer.state == JobState::Running) badge = fmt(" optimize %.0f%% ", 100 * s.optimizer.fraction);
   else if (s.launched.running) {
     const RunRow* row = launched_run_row(s);
     badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
   }
-  if (!badge.empty() && x + static_cast<int>(badge.size()) < scr.width())
+  if (!badge.empty() && x + static_cast<int>(badge.size()) <= scr.width())
     scr.put(scr.width() - static_cast<int>(badge.size()), 0, badge, Style::Warn);
 }
 
@@ -51,20 +51,27 @@ void draw_status(const TuiState& s, Screen& scr, int y) {
   const OptimizerView& o = s.optimizer;
   if (o.state == JobState::Running) {
     int x = scr.put(0, y, "optimizing ", Style::Warn);
-    const int bar_w = std::clamp(scr.width() / 4, 10, 30);
+    const int bar_w = std::clamp(scr.width() / 6, 10, 30);
     scr.set(x, y, '[', Style::Normal);
     draw_bar(scr, x + 1, y, bar_w, {{std::clamp(o.fraction, 0.0, 1.0), '#', Style::Progress}}, '.', Style::BarEmpty);
     scr.set(x + 1 + bar_w, y, ']', Style::Normal);
     x += bar_w + 3;
     std::string best = o.best_ms > 0 ? fmt("best %.2f ms", o.best_ms) : "best -";
     x = scr.put(x, y,
-                fmt("%3.0f%% %.1fs %s %lld plans %s", 100 * std::clamp(o.fraction, 0.0, 1.0), o.elapsed_s,
-                    best.c_str(), o.evaluated, o.phase.c_str()),
+                fmt("%3.0f%% %.1fs  %s  %lld plans  ", 100 * std::clamp(o.fraction, 0.0, 1.0), o.elapsed_s,
+                    best.c_str(), o.evaluated),
                 Style::Normal);
-    scr.put(x, y, "  x cancel", Style::Key);
+    x = scr.put(x, y, "x", Style::Key);
+    x = scr.put(x, y, " cancels  ", Style::Dim);
+    scr.put(x, y, o.phase, Style::Dim);
     return;
   }
-  if (!s.message.empty()) scr.put(0, y, s.message, s.message_is_error ? Style::Bad : Style::Normal);
+  if (s.message.empty()) return;
+  // A message too long for the line says so rather than stopping mid-word.
+  const int w = scr.width();
+  const std::string text =
+      static_cast<int>(s.message.size()) <= w ? s.message : s.message.substr(0, static_cast<size_t>(std::max(0, w - 3))) + "...";
+  scr.put(0, y, text, s.message_is_error ? Style::Bad : Style::Normal);
 }
 
 std::vector<std::pair<const char*, const char*>> hints(View v) {

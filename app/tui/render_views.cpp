@@ -188,8 +188,10 @@ void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
 
   // Columns: the F/B(/W) times, sizes when the costs carry them, the stage and device the plan
   // puts the layer on, and a bar of the layer's total time.
-  std::string head = split ? fmt("%4s %-12s %8s %8s %8s", "#", "layer", "F ms", "B ms", "W ms")
-                           : fmt("%4s %-12s %8s %8s", "#", "layer", "F ms", "B+W ms");
+  // The layer's kind joins its name when there is room ("layers.3 mamba").
+  const int name_w = r.w >= 110 ? 24 : 12;
+  std::string head = split ? fmt("%4s %-*s %8s %8s %8s", "#", name_w, "layer", "F ms", "B ms", "W ms")
+                           : fmt("%4s %-*s %8s %8s", "#", name_w, "layer", "F ms", "B+W ms");
   if (with_params) head += fmt(" %10s", "params");
   if (with_act) head += fmt(" %10s", "act/mb");
   const int stage_col = static_cast<int>(head.size());
@@ -208,9 +210,10 @@ void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
   for (int i = 0; i < rows && first + i < n; ++i) {
     const int l = first + i, y = r.y + 1 + i;
     const LayerCost& c = costs.layers[static_cast<size_t>(l)];
-    const std::string label = c.name == c.kind || c.kind.empty() ? c.name : c.name + " " + c.kind;
-    std::string line = split ? fmt("%4d %-12.12s %8.2f %8.2f %8.2f", l, label.c_str(), c.f_ms, c.b_ms, c.w_ms)
-                             : fmt("%4d %-12.12s %8.2f %8.2f", l, label.c_str(), c.f_ms, c.b_ms + c.w_ms);
+    const std::string label = c.name == c.kind || c.kind.empty() || name_w < 20 ? c.name : c.name + " " + c.kind;
+    std::string line = split ? fmt("%4d %-*.*s %8.2f %8.2f %8.2f", l, name_w, name_w, label.c_str(), c.f_ms, c.b_ms,
+                                   c.w_ms)
+                             : fmt("%4d %-*.*s %8.2f %8.2f", l, name_w, name_w, label.c_str(), c.f_ms, c.b_ms + c.w_ms);
     if (with_params) line += fmt(" %10s", bytes_or_dash(c.param_bytes).c_str());
     if (with_act) line += fmt(" %10s", bytes_or_dash(c.act_b_bytes + c.act_w_bytes).c_str());
     const int st = stage_of[static_cast<size_t>(l)];
@@ -263,7 +266,7 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
                        cl.name.c_str(), shown_microbatches(s), v, v == 1 ? "" : "s"));
   // Profiles name their file in `source` already; other sources (the analytical model) do not.
   const std::string& source = s.inputs->costs.source;
-  field("costs", source.find('/') != std::string::npos
+  field("costs", source.find('/') != std::string::npos || s.config.costs_label.empty()
                      ? fmt("%d layers, %s", s.inputs->costs.num_layers(), source.c_str())
                      : fmt("%d layers, %s, from %s", s.inputs->costs.num_layers(), source.c_str(),
                            s.config.costs_label.c_str()));
@@ -291,8 +294,11 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
     max_t = std::max(max_t, c.f_ms + c.b_ms + c.w_ms);
     sum_t += c.f_ms + c.b_ms + c.w_ms;
   }
-  const std::string head =
-      fmt(" %-5s %-9s %4s %9s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B ms", "W ms", "dev");
+  // Without a B/W split in the costs, B is the whole backward: one column, as in the layers view.
+  const bool split = s.inputs->costs.split_backward();
+  const std::string head = split ? fmt(" %-5s %-9s %4s %9s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B ms",
+                                       "W ms", "dev")
+                                 : fmt(" %-5s %-9s %4s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B+W ms", "dev");
   const int bar_x = r.x + static_cast<int>(head.size());
   const int bar_w = r.x + r.w - bar_x - 1;
   scr.put(r.x, y++, head + (bar_w >= 6 ? "F+B+W time" : ""), Style::Header);
@@ -306,9 +312,12 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
     const StageCost& c = e->stages[static_cast<size_t>(st)];
     const std::string layers = fmt("%d-%d", p.partition.bounds[st], p.partition.bounds[st + 1] - 1);
     const bool marked = S > 1 && (st == s.boundary - 1 || st == s.boundary);
+    const char mark = marked ? (st == s.boundary ? '>' : '<') : ' ';
     const std::string line =
-        fmt("%c%-5d %-9s %4d %9.2f %9.2f %9.2f %4d  ", marked ? (st == s.boundary ? '>' : '<') : ' ', st,
-            layers.c_str(), p.partition.stage_size(st), c.f_ms, c.b_ms, c.w_ms, dev[static_cast<size_t>(st)]);
+        split ? fmt("%c%-5d %-9s %4d %9.2f %9.2f %9.2f %4d  ", mark, st, layers.c_str(), p.partition.stage_size(st),
+                    c.f_ms, c.b_ms, c.w_ms, dev[static_cast<size_t>(st)])
+              : fmt("%c%-5d %-9s %4d %9.2f %9.2f %4d  ", mark, st, layers.c_str(), p.partition.stage_size(st), c.f_ms,
+                    c.b_ms + c.w_ms, dev[static_cast<size_t>(st)]);
     scr.put(r.x, y, line, Style::Normal);
     if (marked) scr.restyle(r.x, y, 21, Style::Warn);
     if (bar_w >= 6 && max_t > 0) {
@@ -397,7 +406,7 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
         scr.set(x, y, ch, op_style(cell.action.op));
       }
     }
-    y += layout.gap;
+    if (i + 1 < layout.devices_shown && first + i + 1 < D) y += layout.gap;
   }
   y = std::max(y, r.y + r.h - 2);
   if (y >= r.y + r.h) return;
@@ -550,11 +559,11 @@ void draw_compare_view(const TuiState& s, Screen& scr, Rect r) {
 namespace {
 
 std::string run_progress(const RunRow& row) {
-  std::string out = fmt("run #%lld %s, step %d/%d", static_cast<long long>(row.id), row.status.c_str(),
+  std::string out = fmt("run #%lld %s  step %d/%d", static_cast<long long>(row.id), row.status.c_str(),
                         row.steps_done, row.steps);
-  if (row.steps_done > 0) out += fmt(", loss %.4f", row.final_loss);
-  if (row.measured_ms > 0) out += fmt(", measured %.2f ms", row.measured_ms);
-  if (row.predicted_ms > 0) out += fmt(" vs predicted %.2f ms", row.predicted_ms);
+  if (row.steps_done > 0) out += fmt("  loss %.4f", row.final_loss);
+  if (row.measured_ms > 0) out += fmt("  %.2f ms", row.measured_ms);
+  if (row.predicted_ms > 0) out += fmt(" (predicted %.2f)", row.predicted_ms);
   return out;
 }
 
@@ -572,7 +581,7 @@ void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
             run.running ? Style::Warn : (run.exit_status == 0 ? Style::Good : Style::Bad));
     if (y < r.y + r.h) scr.put(r.x + 2, y++, run.command, Style::Dim, r.w - 2);
     if (const RunRow* row = launched_run_row(s); row && y < r.y + r.h) {
-      const int bar_w = std::clamp(r.w / 4, 10, 30);
+      const int bar_w = std::clamp(r.w / 8, 6, 30);
       scr.set(r.x + 2, y, '[', Style::Normal);
       draw_bar(scr, r.x + 3, y, bar_w,
                {{row->steps > 0 ? static_cast<double>(row->steps_done) / row->steps : 0, '#', Style::Progress}}, '.',
@@ -602,10 +611,11 @@ void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
                    Style::Dim);
     return;
   }
+  if (run.pid > 0 && y + 3 <= r.y + r.h) ++y;  // set the watched run apart from the table
   if (y + 2 > r.y + r.h) return;
   const bool wide = r.w >= 100;
-  std::string head = fmt("%5s %-10s %-16.16s %4s %3s %7s %11s %11s %7s", "run", "status", "schedule", "dev", "mb",
-                         "steps", "measured ms", "predicted", "error");
+  std::string head = fmt("%5s %-10s %-14.14s %3s %3s %7s %9s %9s %7s", "run", "status", "schedule", "dev", "mb",
+                         "steps", "meas. ms", "pred. ms", "error");
   if (wide) head += fmt("  %-19s %s", "started", "model");
   scr.put(r.x, y++, head, Style::Header, r.w);
   const int n = static_cast<int>(store.rows.size());
@@ -621,7 +631,7 @@ void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
                                 ? fmt("%+.1f%%", 100 * (row.predicted_ms - row.measured_ms) / row.measured_ms)
                                 : "-";
     const bool selected = first + i == cursor;
-    std::string line = fmt("%c%4lld %-10s %-16.16s %4d %3d %3d/%-3d %11s %11s %7s", selected ? '>' : ' ',
+    std::string line = fmt("%c%4lld %-10s %-14.14s %3d %3d %3d/%-3d %9s %9s %7s", selected ? '>' : ' ',
                            static_cast<long long>(row.id),
                            row.status.c_str(), row.schedule.c_str(), row.devices, row.microbatches, row.steps_done,
                            row.steps, measured.c_str(), predicted.c_str(), err.c_str());

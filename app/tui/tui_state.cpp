@@ -202,6 +202,8 @@ void cycle_schedule(TuiState& s, int dir) {
   }
   cur = cur < 0 ? 0 : ((cur + dir) % n + n) % n;
   s.request.schedule = all[static_cast<size_t>(cur)].name;
+  // Chunks and placement are the new schedule's own (1F1B allows one chunk, ZB-V exactly two...).
+  s.request.stages_per_device = 0;
   s.request.placement.clear();
   rebuild(s, std::string("schedule ") + all[static_cast<size_t>(cur)].name);
 }

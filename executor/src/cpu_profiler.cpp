@@ -18,11 +18,19 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+struct Timing {
+  double wall_ms = 0, cpu_ms = 0;
+};
+
 template <class F>
-double time_ms(F&& f) {
+Timing time_ms(F&& f) {
+  const int64_t c0 = thread_cpu_ns();
   auto t0 = std::chrono::steady_clock::now();
   f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  Timing t;
+  t.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  t.cpu_ms = static_cast<double>(thread_cpu_ns() - c0) * 1e-6;
+  return t;
 }
 
 }  // namespace
@@ -49,21 +57,30 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
       StageCompute& s = *layers[l];
       const float* in = l > 0 ? acts[l].data() : nullptr;
       float* out = l + 1 < L ? acts[l + 1].data() : nullptr;
-      double t = time_ms([&] { s.forward(0, d, in, out); });
-      if (timed) samples[l].f_ms.push_back(t);
+      Timing t = time_ms([&] { s.forward(0, d, in, out); });
+      if (timed) {
+        samples[l].f_ms.push_back(t.wall_ms);
+        samples[l].f_cpu_ms.push_back(t.cpu_ms);
+      }
       saved_f[l] = static_cast<double>(s.saved_bytes());
     }
     for (int l = L - 1; l >= 0; --l) {
       StageCompute& s = *layers[l];
       const float* gout = l + 1 < L ? grads[l + 1].data() : nullptr;
       float* gin = l > 0 ? grads[l].data() : nullptr;
-      double t = time_ms([&] { s.backward_input(0, d, gout, gin); });
-      if (timed) samples[l].b_ms.push_back(t);
+      Timing t = time_ms([&] { s.backward_input(0, d, gout, gin); });
+      if (timed) {
+        samples[l].b_ms.push_back(t.wall_ms);
+        samples[l].b_cpu_ms.push_back(t.cpu_ms);
+      }
       saved_b[l] = static_cast<double>(s.saved_bytes());
     }
     for (int l = 0; l < L; ++l) {
-      double t = time_ms([&] { layers[l]->backward_weight(0); });
-      if (timed) samples[l].w_ms.push_back(t);
+      Timing t = time_ms([&] { layers[l]->backward_weight(0); });
+      if (timed) {
+        samples[l].w_ms.push_back(t.wall_ms);
+        samples[l].w_cpu_ms.push_back(t.cpu_ms);
+      }
     }
     for (auto& s : layers) s->finish_backward();
   }
@@ -75,9 +92,10 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
     LayerCost c;
     c.name = "layers." + std::to_string(l);
     c.kind = l < static_cast<int>(kinds.size()) ? kinds[l] : "layer";
-    c.f_ms = median(samples[l].f_ms);
-    c.b_ms = median(samples[l].b_ms);
-    c.w_ms = median(samples[l].w_ms);
+    const LayerSamples& x = samples[l];
+    c.f_ms = median(opt.wall_clock ? x.f_ms : x.f_cpu_ms);
+    c.b_ms = median(opt.wall_clock ? x.b_ms : x.b_cpu_ms);
+    c.w_ms = median(opt.wall_clock ? x.w_ms : x.w_cpu_ms);
     c.param_bytes = static_cast<double>(s.params().size()) * sizeof(float);
     c.state_bytes = 4 * c.param_bytes;  // weights, gradients, AdamW m and v (fp32)
     c.act_w_bytes = saved_b[l];         // what survives B is held until W
@@ -99,7 +117,7 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   CostTable table = profile_layers(units.count(), make_unit, model_data(cfg), opt, units.kinds, samples);
   for (int i = 0; i < units.count(); ++i) table.layers[i].name = units.names[i];
   table.model = cfg.name;
-  table.source = "cpu-profile:" + host_name();
+  table.source = "cpu-profile:" + host_name() + (opt.wall_clock ? ":wall" : "");
   return table;
 }
 

@@ -46,8 +46,10 @@ RunComparison compare_run(const RunRecord& run) {
   }
   // Measured sums per device and per step; the list end is the last non-optimizer instruction.
   std::map<std::pair<int, int>, int64_t> end_of;  // (device, step) -> last end
-  struct Acc { double sum = 0; int n = 0; };
+  struct Acc { double sum = 0, cpu = 0; int n = 0; };
   std::map<std::pair<int, std::string>, Acc> op_measured;  // (stage, op)
+  double compute_wall = 0, compute_cpu = 0;
+  bool have_cpu = false;
   const double n_steps = static_cast<double>(c.steps_used);
   for (const MeasuredInterval& m : run.measured) {
     auto it = step_start.find(m.step);
@@ -55,10 +57,16 @@ RunComparison compare_run(const RunRecord& run) {
     const double ms = static_cast<double>(m.end_ns - m.start_ns) * 1e-6;
     DeviceComparison& dc = c.devices[m.device];
     if (is_compute(m.kind)) {
+      const double cpu_ms = static_cast<double>(m.cpu_ns) * 1e-6;
       dc.measured_busy_ms += ms / n_steps;
+      dc.measured_busy_cpu_ms += cpu_ms / n_steps;
       Acc& a = op_measured[{m.stage, m.kind}];
       a.sum += ms;
+      a.cpu += cpu_ms;
       ++a.n;
+      compute_wall += ms;
+      compute_cpu += cpu_ms;
+      have_cpu |= m.cpu_ns > 0;
     } else if (m.kind == "WAIT") {
       dc.measured_wait_ms += ms / n_steps;
     } else {
@@ -71,6 +79,15 @@ RunComparison compare_run(const RunRecord& run) {
   for (DeviceComparison& dc : c.devices) {
     dc.busy_error = relative_error(dc.predicted_busy_ms, dc.measured_busy_ms);
     dc.end_error = relative_error(dc.predicted_end_ms, dc.measured_end_ms);
+    if (!have_cpu) dc.measured_busy_cpu_ms = std::nan("");
+    dc.busy_cpu_error = relative_error(dc.predicted_busy_ms, dc.measured_busy_cpu_ms);
+  }
+  if (have_cpu && compute_wall > 0) {
+    c.cpu_share = compute_cpu / compute_wall;
+    c.predicted_at_share_ms = c.predicted_iteration_ms / c.cpu_share;
+    c.share_adjusted_error = relative_error(c.predicted_at_share_ms, c.measured_iteration_ms);
+  } else {
+    c.cpu_share = c.predicted_at_share_ms = c.share_adjusted_error = std::nan("");
   }
 
   // Predicted duration per (stage, op): the simulator gives every micro-batch the same cost.
@@ -86,9 +103,11 @@ RunComparison compare_run(const RunRecord& run) {
     o.op = key.second;
     o.samples = m.n;
     o.measured_ms = m.n ? m.sum / m.n : 0;
+    o.measured_cpu_ms = have_cpu && m.n ? m.cpu / m.n : std::nan("");
     auto p = op_predicted.find(key);
     o.predicted_ms = p != op_predicted.end() && p->second.n ? p->second.sum / p->second.n : std::nan("");
     o.error = relative_error(o.predicted_ms, o.measured_ms);
+    o.cpu_error = relative_error(o.predicted_ms, o.measured_cpu_ms);
     c.ops.push_back(o);
   }
   std::sort(c.ops.begin(), c.ops.end(), [](const OpComparison& a, const OpComparison& b) {

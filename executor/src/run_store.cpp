@@ -248,6 +248,7 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.peer = ins.peer;
       m.start_ns = r.intervals[d][i].start_ns;
       m.end_ns = r.intervals[d][i].end_ns;
+      m.cpu_ns = r.intervals[d][i].cpu_ns;
       s.intervals.push_back(std::move(m));
     }
     if (d < static_cast<int>(r.optimizer.size()) && r.optimizer[d].end_ns > r.optimizer[d].start_ns) {
@@ -258,6 +259,7 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.kind = "OPT";
       m.start_ns = r.optimizer[d].start_ns;
       m.end_ns = r.optimizer[d].end_ns;
+      m.cpu_ns = r.optimizer[d].cpu_ns;
       s.intervals.push_back(std::move(m));
     }
   }
@@ -353,7 +355,12 @@ void RunStore::open_schema() {
         exec(("PRAGMA application_id = " + std::to_string(kRunStoreApplicationId)).c_str());
         exec("PRAGMA user_version = 1");
       }
-      // Future migrations: if (v < 2) { ...; PRAGMA user_version = 2; }
+      if (v < 2) {
+        // Schema 2: the CPU time each instruction's thread got (old rows read as 0 = unknown).
+        exec("ALTER TABLE measured_intervals ADD COLUMN cpu_ns INTEGER NOT NULL DEFAULT 0");
+        exec("PRAGMA user_version = 2");
+      }
+      // Future migrations: if (v < 3) { ...; PRAGMA user_version = 3; }
       exec("COMMIT");
     } catch (...) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -448,10 +455,10 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
   step.run();
   Statement iv(db_, path_,
                "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
-               "end_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+               "end_ns, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const MeasuredInterval& m : s.intervals) {
     iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, m.kind).bind(6, m.tensor);
-    iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns);
+    iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns).bind(12, m.cpu_ns);
     iv.run();
   }
   Statement peak(db_, path_,
@@ -596,7 +603,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
   }
   {
     Statement s(db_, path_,
-                "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns FROM measured_intervals "
+                "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, cpu_ns FROM measured_intervals "
                 "WHERE run_id = ? ORDER BY step, device, seq");
     s.bind(1, run_id);
     while (s.step()) {
@@ -611,6 +618,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
       m.peer = static_cast<int>(s.integer(7));
       m.start_ns = s.integer(8);
       m.end_ns = s.integer(9);
+      m.cpu_ns = s.integer(10);
       rec.measured.push_back(std::move(m));
     }
   }

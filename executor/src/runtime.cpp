@@ -1,5 +1,7 @@
 #include "adaptis/executor/runtime.h"
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -217,10 +219,12 @@ void PipelineRuntime::worker(int d) {
         execute(d);
         dev.state.store(static_cast<int>(DeviceState::Epilogue));
         dev.optimizer.start_ns = sh.now_ns();
+        const int64_t c0 = thread_cpu_ns();
         for (auto& s : dev.stages) s->finish_backward();
         if (opt_.optimizer_step)
           for (auto& s : dev.stages) s->step(opt_.optimizer, sh.step);
         dev.optimizer.end_ns = sh.now_ns();
+        dev.optimizer.cpu_ns = thread_cpu_ns() - c0;
       } catch (const TransportAborted&) {
         dev.aborted = true;
       } catch (const std::exception& e) {
@@ -260,6 +264,7 @@ void PipelineRuntime::execute(int d) {
                                                        : DeviceState::Communicating;
     dev.state.store(static_cast<int>(st), std::memory_order_relaxed);
     const int64_t t0 = sh.now_ns();
+    const int64_t c0 = thread_cpu_ns();
     switch (ins.kind) {
       case InstrKind::Compute: {
         StageCompute& sc = *stages_[ins.stage];
@@ -304,7 +309,7 @@ void PipelineRuntime::execute(int d) {
         break;
     }
     const int64_t t1 = sh.now_ns();
-    dev.intervals[i] = {t0, t1};
+    dev.intervals[i] = {t0, t1, thread_cpu_ns() - c0};
     if (ins.kind != InstrKind::WaitRecv) dev.peak_bytes = std::max(dev.peak_bytes, dev.held_bytes());
     sh.progress.fetch_add(1, std::memory_order_relaxed);
   }
@@ -432,6 +437,12 @@ std::vector<NamedTensor> PipelineRuntime::params() const {
     for (const auto& t : s->tensors()) out.push_back({t.name, p.subspan(t.offset, t.size)});
   }
   return out;
+}
+
+int64_t thread_cpu_ns() {
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 uint64_t tensor_checksum(const std::vector<NamedTensor>& tensors) {

@@ -106,3 +106,25 @@ TEST(GuiSmoke, ScreenshotUnderXvfbIsNotBlank) {
   EXPECT_GT(bw_violet, 2000) << "no backward boxes drawn";
 #endif
 }
+
+TEST(GuiSmoke, ARecordedRunOpensAsBAndAMissingRunIsAnError) {
+#ifndef ADAPTIS_HAVE_GUI
+  GTEST_SKIP() << "built without the desktop GUI";
+#else
+  if (run("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  const fs::path db = scratch("recorded.db"), log = scratch("recorded.log"), png = scratch("recorded.png");
+  fs::remove(db);
+  // Record one short run of the tiny model with the CPU executor.
+  const int rc_run = run(std::string(ADAPTIS_BINARY) + " run --model " + kModel +
+                         " --devices 2 --microbatches 4 --schedule 1f1b --steps 1 --db " + db.string() + " > " +
+                         log.string() + " 2>&1");
+  ASSERT_EQ(rc_run, 0) << slurp(log);
+  const std::string gui = "xvfb-run -a -s '-screen 0 1280x800x24' " + std::string(ADAPTIS_BINARY) + " gui --model " +
+                          kModel + " --devices 2 --microbatches 4 --size 1280x800 --db " + db.string();
+  EXPECT_EQ(run(gui + " --compare-run latest --screenshot " + png.string() + " > " + log.string() + " 2>&1"), 0)
+      << slurp(log);
+  EXPECT_TRUE(fs::exists(png));
+  EXPECT_EQ(run(gui + " --compare-run 99 --frames 1 > " + log.string() + " 2>&1"), 1);
+  EXPECT_NE(slurp(log).find("no run 99"), std::string::npos) << slurp(log);
+#endif
+}

@@ -220,6 +220,15 @@ TEST(GuiCulling, SubPixelBoxesFoldAndKeepTheirCount) {
     EXPECT_GE(it.x1 - it.x0, 3.0f - 1e-3f);
   }
   EXPECT_EQ(covered, 100000u);
+  // A folded block still knows what it is made of: half F, half B here.
+  double f = 0, b = 0, busy = 0;
+  for (const auto& it : items) {
+    f += it.kind_ms[static_cast<int>(Op::F)];
+    b += it.kind_ms[static_cast<int>(Op::B)];
+    busy += it.busy_ms;
+  }
+  EXPECT_NEAR(f + b, busy, busy * 1e-5);
+  EXPECT_NEAR(f, b, busy * 1e-4);
 }
 
 TEST(GuiCulling, WideBoxesInterruptAFold) {

@@ -361,3 +361,20 @@ TEST(Lowering, InstructionText) {
   EXPECT_STREQ(Instruction::compute({Op::BW, 1, 4}).kind_name(), "BW");
   EXPECT_STREQ(Instruction::wait_recv({TensorKind::Gradient, 3, 0}, 2).kind_name(), "WAIT");
 }
+
+TEST(Lowering, MapProgramLayersReexpressesStageBounds) {
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 3;
+  req.microbatches = 3;
+  req.partition = {2, 1, 3};
+  const Program p = lower_plan(build_plan(req, 6));
+  ASSERT_EQ(p.stage_bounds, (std::vector<int>{0, 2, 3, 6}));
+  // Plan layers 0..5 over our layers: the embedding + a block, three blocks of two, the head.
+  const Program m = map_program_layers(p, {0, 3, 5, 7, 9, 10, 11});
+  EXPECT_EQ(m.stage_bounds, (std::vector<int>{0, 5, 7, 11}));
+  EXPECT_EQ(m.devices.size(), p.devices.size());
+  EXPECT_TRUE(check_program(m).ok());
+  EXPECT_THROW(map_program_layers(p, {0, 1, 2, 3}), InputError);        // 3 units for a 6-layer plan
+  EXPECT_THROW(map_program_layers(p, {0, 1, 1, 2, 3, 4, 5}), InputError);  // an empty unit
+}

@@ -84,7 +84,8 @@ StepRecord sample_step(int step, int devices = 2, int per_device = 6) {
   s.start_ns = 100000000LL * step;
   s.pipeline_end_ns = s.start_ns + 10000000 + 1000000LL * step;
   s.end_ns = s.pipeline_end_ns + 500000;
-  s.grad_checksum = "00000000000000" + std::to_string(10 + step);
+  s.grad_checksum = std::string(14, '0');  // 16 hex digits
+  s.grad_checksum += std::to_string(10 + step);
   for (int d = 0; d < devices; ++d) {
     for (int i = 0; i < per_device; ++i) {
       MeasuredInterval m;
@@ -100,6 +101,7 @@ StepRecord sample_step(int step, int devices = 2, int per_device = 6) {
       m.mb = i / 3;
       m.start_ns = s.start_ns + 1000000LL * i;
       m.end_ns = m.start_ns + 900000;
+      m.cpu_ns = 800000 + i;
       s.intervals.push_back(m);
     }
     s.peak_activation_bytes.push_back(4096 * (d + 1) + step);
@@ -201,6 +203,34 @@ TEST_F(RunStoreTest, NewerSchemaForeignDatabaseAndNonDatabaseAreRefused) {
   EXPECT_THROW(RunStore{""}, InputError);
 }
 
+TEST_F(RunStoreTest, SchemaOneDatabaseIsMigratedKeepingItsRuns) {
+  int64_t id = 0;
+  {
+    RunStore store(db_);
+    id = store.begin_run(sample_info());
+    store.record_step(id, sample_step(0));
+    store.finish_run(id, RunStatus::Complete);
+  }
+  {
+    // Turn it back into what schema 1 wrote: no cpu_ns column, user_version 1.
+    RawDb raw(db_);
+    raw.exec("ALTER TABLE measured_intervals DROP COLUMN cpu_ns");
+    raw.exec("PRAGMA user_version = 1");
+  }
+  RunStore store(db_);
+  EXPECT_EQ(store.schema_version(), 2);
+  const RunRecord rec = store.load_run(id);
+  ASSERT_EQ(rec.measured.size(), 12u);
+  EXPECT_EQ(rec.measured[0].cpu_ns, 0);  // unknown in the old rows
+  // The comparison says so instead of inventing a CPU share.
+  EXPECT_TRUE(std::isnan(compare_run(rec).cpu_share));
+  const int64_t id2 = store.begin_run(sample_info());
+  store.record_step(id2, sample_step(0));
+  store.finish_run(id2, RunStatus::Complete);
+  EXPECT_EQ(store.load_run(id2).measured[2].cpu_ns, 800002);
+  EXPECT_NEAR(compare_run(store.load_run(id2)).cpu_share, 0.8 / 0.9, 0.01);  // 0.8 ms CPU in 0.9 ms intervals
+}
+
 TEST_F(RunStoreTest, CreatesMissingDirectories) {
   const std::string nested = (fs::path(dir_) / "a" / "b" / "runs.db").string();
   RunStore store(nested);
@@ -242,6 +272,7 @@ TEST_F(RunStoreTest, RunRoundTripsEverything) {
   EXPECT_EQ(rec.measured[1].kind, "SEND");
   EXPECT_EQ(rec.measured[1].tensor, "act");
   EXPECT_EQ(rec.measured[1].peer, 1);
+  EXPECT_EQ(rec.measured[5].cpu_ns, 800005);
   EXPECT_EQ(rec.predicted.size(), info.predicted.size());
   // The summary's measured time is the median of the iterations after the first (11 and 12 ms).
   EXPECT_DOUBLE_EQ(rec.summary.measured_iteration_ms, 11.5);

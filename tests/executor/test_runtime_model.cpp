@@ -157,7 +157,15 @@ TEST(RuntimeRealModel, TinyLlamaSampleRunsAndRecordsEveryInstruction) {
   EXPECT_EQ(r.loss, ref.loss[0]);
   for (int d = 0; d < 2; ++d) {
     ASSERT_EQ(r.intervals[d].size(), prog.devices[d].size());
-    for (const Interval& iv : r.intervals[d]) EXPECT_LE(iv.start_ns, iv.end_ns);
+    for (size_t i = 0; i < prog.devices[d].size(); ++i) {
+      const Interval& iv = r.intervals[d][i];
+      EXPECT_LE(iv.start_ns, iv.end_ns);
+      // The thread's CPU time: some for every compute, never (beyond clock-reading slack) more than wall time.
+      if (prog.devices[d][i].kind == InstrKind::Compute) {
+        EXPECT_GT(iv.cpu_ns, 0);
+      }
+      EXPECT_LE(iv.cpu_ns, iv.end_ns - iv.start_ns + 200000) << prog.devices[d][i].to_string();
+    }
     EXPECT_GT(r.peak_activation_bytes[d], 0u);
   }
   EXPECT_EQ(checksum_hex(tensor_checksum(rt.grads())).size(), 16u);

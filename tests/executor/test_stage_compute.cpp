@@ -308,6 +308,29 @@ TEST(StageSplit, OneStageDriverMatchesReferenceTrainer) {
   expect_same_tensors(mine.params, named(*ref.model, ref.model->params()), "params");
 }
 
+TEST(StageSplit, SpecLayersMapOntoExecutorLayers) {
+  const std::string dir = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/";
+  // tiny-llama: embedding, 4 transformer blocks (attention + mlp each), lm_head.
+  const NetConfig llama = load_net_config(dir + "tiny-llama.json");
+  EXPECT_EQ(llama.spec_layers.bounds, (std::vector<int>{0, 1, 3, 5, 7, 9, 10}));
+  EXPECT_EQ(llama.spec_layers.names.front(), "embedding");
+  EXPECT_EQ(llama.spec_layers.kinds[1], "transformer");
+  const LayerUnits units = plan_layer_units(llama, false);
+  EXPECT_EQ(units.count(), 6);
+  const LayerUnits split = plan_layer_units(llama, true);
+  EXPECT_EQ(split.count(), llama.num_layers());
+  EXPECT_EQ(split.kinds[1], "attention");
+  // tiny-nemotron-h: a hybrid pattern, one executor layer per pattern symbol.
+  const NetConfig hybrid = load_net_config(dir + "tiny-nemotron-h.json");
+  const LayerUnits hu = plan_layer_units(hybrid, false);
+  ASSERT_GE(hu.count(), 3);
+  EXPECT_EQ(hu.bounds.front(), 0);
+  EXPECT_EQ(hu.bounds.back(), hybrid.num_layers());
+  for (int i = 0; i < hu.count(); ++i) EXPECT_LT(hu.bounds[i], hu.bounds[i + 1]);
+  // A config not built from a spec has one unit per layer.
+  EXPECT_EQ(plan_layer_units(all_kinds_config(), false).count(), all_kinds_config().num_layers());
+}
+
 TEST(StageCompute, MisuseIsRefused) {
   const NetConfig cfg = all_kinds_config();
   EXPECT_THROW(StageCompute::create(cfg, 3, 3, 2), InputError);

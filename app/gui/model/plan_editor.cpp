@@ -49,10 +49,22 @@ void PlanEditor::install(EditorState s) {
   ++revision_;
 }
 
-EditResult PlanEditor::apply(EditorState next, const std::string& label) {
+EditResult PlanEditor::apply(EditorState next, const std::string& label, bool orders_changed) {
   const auto t0 = std::chrono::steady_clock::now();
-  ValidationReport rep = validate_plan(next.plan, costs_.num_layers());
-  if (!rep.ok()) return refuse(label + ": " + rep.message());
+  if (orders_changed || !has_plan_) {
+    // The full validation includes a deadlock check of the orders: about twice a simulation.
+    ValidationReport rep = validate_plan(next.plan, costs_.num_layers());
+    if (!rep.ok()) return refuse(label + ": " + rep.message());
+  } else {
+    const std::vector<int>& b = next.plan.partition.bounds;
+    if (b.size() != state_.plan.partition.bounds.size() || b.front() != 0)
+      return refuse(label + ": the partition must have " + str(state_.plan.num_stages()) + " stages starting at layer 0");
+    if (b.back() != costs_.num_layers())
+      return refuse(label + ": the partition covers " + str(b.back()) + " layers but the model has " +
+                    str(costs_.num_layers()));
+    for (size_t s = 1; s < b.size(); ++s)
+      if (b[s] <= b[s - 1]) return refuse(label + ": stage " + str(static_cast<int>(s) - 1) + " would have no layers");
+  }
   std::vector<StageCost> st;
   SimResult sr;
   try {
@@ -194,7 +206,7 @@ EditResult PlanEditor::move_boundary(int boundary, int layer) {
   EditorState next = state_;
   next.plan.partition.bounds[boundary] = layer;
   next.request.partition = next.plan.partition.sizes();
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 EditResult PlanEditor::set_partition(const std::vector<int>& sizes) {
@@ -213,7 +225,7 @@ EditResult PlanEditor::set_partition(const std::vector<int>& sizes) {
   EditorState next = state_;
   next.plan.partition = Partition::from_sizes(sizes);
   next.request.partition = sizes;
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 EditResult PlanEditor::move_stage(int stage, int device) {
@@ -298,7 +310,7 @@ EditResult PlanEditor::set_device_speed(int device, double speed) {
   if (!(speed > 0)) return refuse(label + ": speed must be > 0");
   EditorState next = state_;
   next.cluster.devices[device].speed = speed;
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 EditResult PlanEditor::set_memory_limit(int device, double bytes) {
@@ -307,7 +319,7 @@ EditResult PlanEditor::set_memory_limit(int device, double bytes) {
   if (!(bytes >= 0)) return refuse(label + ": must be >= 0 (0 = the device's HBM)");
   EditorState next = state_;
   next.cluster.devices[device].memory_limit_bytes = bytes;
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 EditResult PlanEditor::set_sim_options(const SimOptions& sim) {
@@ -317,7 +329,7 @@ EditResult PlanEditor::set_sim_options(const SimOptions& sim) {
   if (sim.pair_overlap < 0 || sim.pair_overlap > 1) return refuse(label + ": pair overlap must be in [0, 1]");
   EditorState next = state_;
   next.sim = sim;
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 EditResult PlanEditor::set_links(const Link& intra_node, const Link& inter_node) {
@@ -328,7 +340,7 @@ EditResult PlanEditor::set_links(const Link& intra_node, const Link& inter_node)
   EditorState next = state_;
   next.cluster.intra_node = intra_node;
   next.cluster.inter_node = inter_node;
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 EditResult PlanEditor::balance_partition() {
@@ -349,7 +361,7 @@ EditResult PlanEditor::balance_partition() {
   EditorState next = state_;
   next.plan.partition = p;
   next.request.partition = p.sizes();
-  return apply(std::move(next), label);
+  return apply(std::move(next), label, false);
 }
 
 void PlanEditor::begin_gesture() {

@@ -98,7 +98,9 @@ class PlanEditor {
   static constexpr size_t kMaxHistory = 256;
 
  private:
-  EditResult apply(EditorState next, const std::string& label);
+  // `orders_changed` false: only the partition, cluster or simulation options changed, so the
+  // per-device orders (already validated) need no new validation, only the partition's shape.
+  EditResult apply(EditorState next, const std::string& label, bool orders_changed = true);
   EditResult refuse(std::string why);
   EditResult rebuild(PlanRequest req, const std::string& label);
   void install(EditorState s);

@@ -53,6 +53,14 @@ void TimeAxis::clamp(double lo, double hi, double min_span) {
   }
 }
 
+namespace {
+// Which kind_ms slot a box adds to: compute boxes by their kind, the others by their action's op.
+int op_slot(const TimelineBox& b) {
+  const int k = static_cast<int>(b.kind);
+  return k < kNumOps ? k : static_cast<int>(b.op);
+}
+}  // namespace
+
 void cull_and_fold(const Lane& lane, const TimeAxis& axis, float min_px, std::vector<DrawItem>& out) {
   if (lane.empty() || axis.width <= 0) return;
   const double mpp = axis.ms_per_px();
@@ -74,6 +82,7 @@ void cull_and_fold(const Lane& lane, const TimeAxis& axis, float min_px, std::ve
     it.start = b.start;
     it.end = b.end;
     it.busy_ms = b.end - b.start;
+    it.kind_ms[op_slot(b)] += static_cast<float>(b.end - b.start);
     if (b.end - b.start >= min_ms) {
       ++i;
     } else {
@@ -85,6 +94,7 @@ void cull_and_fold(const Lane& lane, const TimeAxis& axis, float min_px, std::ve
         it.critical = it.critical || c.critical;
         it.end = std::max(it.end, c.end);
         it.busy_ms += c.end - c.start;
+        it.kind_ms[op_slot(c)] += static_cast<float>(c.end - c.start);
         ++j;
       }
       it.count = static_cast<uint32_t>(j - i);

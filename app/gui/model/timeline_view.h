@@ -43,6 +43,9 @@ struct DrawItem {
   bool critical = false;  // any box on the critical path
   double start = 0, end = 0;  // time span covered (ms)
   double busy_ms = 0;         // sum of the covered boxes' durations
+  // Time per kind of the covered boxes (F, B, W, BW; transfers and others count under their op),
+  // so a folded block can still show what it is made of.
+  float kind_ms[kNumOps] = {0, 0, 0, 0};
 
   bool folded() const { return count > 1; }
 };

@@ -70,9 +70,9 @@ GpuContext::~GpuContext() {
 }
 
 void linear_forward(GpuContext& ctx, float* y, const float* x, ParamView w, int rows, int in, int out,
-                    bool accumulate) {
+                    bool accumulate, bool fp32) {
   const float beta = accumulate ? 1.0f : 0.0f;
-  if (!ctx.bf16()) {
+  if (!ctx.bf16() || fp32) {
     gemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, w.f32, in, x, in, beta, y, out, false);
     return;
   }

@@ -47,9 +47,10 @@ struct ParamView {
   ParamView at(size_t offset) const { return {f32 + offset, b16 ? b16 + offset : nullptr}; }
 };
 
-// y (rows x out) = x (rows x in) W^T, W (out x in); `accumulate` adds to y instead.
+// y (rows x out) = x (rows x in) W^T, W (out x in); `accumulate` adds to y instead. `fp32` forces fp32
+// operands in bf16 mode (the MoE router: its top-k decisions must not flip on bf16 rounding).
 void linear_forward(GpuContext& ctx, float* y, const float* x, ParamView w, int rows, int in, int out,
-                    bool accumulate = false);
+                    bool accumulate = false, bool fp32 = false);
 // dx (rows x in) = dy (rows x out) W, or += when `accumulate`.
 void linear_backward_input(GpuContext& ctx, float* dx, const float* dy, ParamView w, int rows, int in, int out,
                            bool accumulate);

@@ -32,7 +32,10 @@ bool gpu_available(std::string* why) {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     cudaGetLastError();  // not sticky, but leave no error behind for later calls
-    if (why) *why = std::string("no CUDA device: cudaGetDeviceCount failed: ") + cudaGetErrorString(err);
+    std::string hint;
+    if (err == cudaErrorInsufficientDriver)
+      hint = " (no NVIDIA driver is installed, or it is older than this build's CUDA runtime)";
+    if (why) *why = std::string("no CUDA device: cudaGetDeviceCount failed: ") + cudaGetErrorString(err) + hint;
     return false;
   }
   if (count == 0) {

@@ -53,7 +53,8 @@ class GpuMoe final : public GpuLayer {
 
     // Router softmax and top-k, then the slots packed by expert.
     s.probs.allocate(size_t(n) * E_, stream());
-    linear_forward(ctx_, s.probs.get(), s.xn.get(), p.at(offset(kRouter)), n, h, E_);
+    // Router logits in fp32 even in bf16 mode (as MoE implementations do): routing is a discrete decision.
+    linear_forward(ctx_, s.probs.get(), s.xn.get(), p.at(offset(kRouter)), n, h, E_, false, true);
     softmax_rows_div(stream(), s.probs.get(), n, E_);
     s.slot_expert.allocate(size_t(slots), stream());
     moe_topk(stream(), s.slot_expert.get(), s.probs.get(), n, E_, k_);

@@ -68,10 +68,16 @@ const Driver& driver() {
   return d;
 }
 
-CUdevice device_handle(const Driver& drv, int device) {
-  // The primary context must be active before green contexts are created from it.
-  ADAPTIS_CUDA_CHECK(cudaSetDevice(device));
-  ADAPTIS_CUDA_CHECK(cudaFree(nullptr));
+// `activate`: make the device's primary context current and initialised first, which creating green contexts
+// needs; a mere query does not (and must not start contexts on every GPU of the machine).
+CUdevice device_handle(const Driver& drv, int device, bool activate) {
+  if (activate) {
+    ADAPTIS_CUDA_CHECK(cudaSetDevice(device));
+    ADAPTIS_CUDA_CHECK(cudaFree(nullptr));
+  } else {
+    int count = 0;
+    ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));  // initialises the driver (cuInit) without a context
+  }
   CUdevice dev{};
   drv.check(drv.device_get(&dev, device), "cuDeviceGet");
   return dev;
@@ -87,7 +93,7 @@ SmResourceInfo query_sm_resource(int device) {
     return info;
   }
   try {
-    CUdevice dev = device_handle(drv, device);
+    CUdevice dev = device_handle(drv, device, false);
     CUdevResource res{};
     CUresult r = drv.get_resource(dev, &res, CU_DEV_RESOURCE_TYPE_SM);
     if (r != CUDA_SUCCESS) {
@@ -120,7 +126,7 @@ GreenPartitions::GreenPartitions(int device, int count, int sms_each) : device_(
     throw InputError("--sms-per-device: " + std::to_string(count) + " x " + std::to_string(want) + " SMs exceed the GPU's " +
                      std::to_string(info.sm_count));
 
-  CUdevice dev = device_handle(drv, device);
+  CUdevice dev = device_handle(drv, device, true);
   CUdevResource input{};
   drv.check(drv.get_resource(dev, &input, CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource");
   std::vector<CUdevResource> groups(static_cast<size_t>(count));

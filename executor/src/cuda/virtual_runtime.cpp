@@ -240,6 +240,7 @@ struct GpuPipelineRuntime::Impl {
       gpu::on_each_device(static_cast<int>(devices.size()), [&](int d) {
         enter(d);
         devices[d].reset();
+        if (d < static_cast<int>(comms.size())) comms[d].reset();  // its events belong to this context
       });
     }
     if (control) cudaStreamDestroy(control);

@@ -138,7 +138,7 @@ void mutate_policy(ListSchedulePolicy& p, const SearchContext& ctx, std::mt19937
   const int D = ctx.devices;
   // Justification passes (improve_passes) are not mutated here: they cost several list passes
   // each and rarely change which plan is best, so the optimizer applies them to its finalists only.
-  switch (pick(rng, ctx.split_backward ? 6 : 5)) {
+  switch (pick(rng, ctx.split_backward ? 7 : 6)) {
     case 0: p.order = static_cast<ListSchedulePolicy::Order>(pick(rng, 3)); break;
     case 1: p.forward = static_cast<ListSchedulePolicy::Pick>(pick(rng, 4)); break;
     case 2: p.backward = static_cast<ListSchedulePolicy::Pick>(pick(rng, 4)); break;
@@ -162,6 +162,7 @@ void mutate_policy(ListSchedulePolicy& p, const SearchContext& ctx, std::mt19937
       p.jitter_seed = static_cast<uint32_t>(rng());
       break;
     }
+    case 5: p.reserve_memory = !p.reserve_memory; break;
     default: p.split_backward = !p.split_backward; break;
   }
 }
@@ -201,19 +202,96 @@ void rebalance(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
   else if (right_ok) --n.bounds[s + 1];
 }
 
+// Shifts single layers across stage boundaries between different devices while that lowers the
+// most loaded device's load (then the sum of squared loads). A placement move changes which device
+// carries the LM head or the heavy stages; repairing the boundaries right after judges the move at
+// its balanced partition instead of rejecting it for the imbalance it creates.
+void repair_device_loads(Candidate& n, const SearchContext& ctx) {
+  const int S = n.num_stages();
+  const int D = ctx.devices;
+  std::vector<double> load(D, 0.0);
+  auto weight = [&](int a, int b) { return ctx.layer_prefix[b] - ctx.layer_prefix[a]; };
+  auto stage_weight = [&](int s) { return weight(n.bounds[s], n.bounds[s + 1]); };
+  for (int s = 0; s < S; ++s) load[n.stage_device[s]] += stage_weight(s) / ctx.speed[n.stage_device[s]];
+  auto measure = [&](double& mx, double& q) {
+    mx = 0, q = 0;
+    for (double l : load) mx = std::max(mx, l), q += l * l;
+  };
+  double cur_max, cur_q;
+  measure(cur_max, cur_q);
+  auto improves = [&](double mx, double q) { return mx < cur_max - kTol || (mx <= cur_max + kTol && q < cur_q - kTol); };
+  for (int iter = 0; iter < 2 * S + 8; ++iter) {
+    // Best single-layer boundary shift between stages on different devices.
+    int bi = -1, bnb = 0;
+    double best_max = cur_max, best_q = cur_q;
+    for (int i = 1; i < S; ++i) {
+      const int dl = n.stage_device[i - 1], dr = n.stage_device[i];
+      if (dl == dr) continue;
+      for (int nb : {n.bounds[i] - 1, n.bounds[i] + 1}) {
+        if (nb <= n.bounds[i - 1] || nb >= n.bounds[i + 1]) continue;
+        const double w = nb > n.bounds[i] ? weight(n.bounds[i], nb) : -weight(nb, n.bounds[i]);  // to the left stage
+        load[dl] += w / ctx.speed[dl];
+        load[dr] -= w / ctx.speed[dr];
+        double mx, q;
+        measure(mx, q);
+        load[dl] -= w / ctx.speed[dl];
+        load[dr] += w / ctx.speed[dr];
+        if (mx < best_max - kTol || (mx <= best_max + kTol && q < best_q - kTol)) best_max = mx, best_q = q, bi = i, bnb = nb;
+      }
+    }
+    if (bi >= 0) {
+      const int dl = n.stage_device[bi - 1], dr = n.stage_device[bi];
+      const double w = bnb > n.bounds[bi] ? weight(n.bounds[bi], bnb) : -weight(bnb, n.bounds[bi]);
+      load[dl] += w / ctx.speed[dl];
+      load[dr] -= w / ctx.speed[dr];
+      n.bounds[bi] = bnb;
+      cur_max = best_max, cur_q = best_q;
+      continue;
+    }
+    // No shift helps: the first swap of two stages' devices that lowers the most loaded device
+    // (stage-level bin packing: the LM head's stage trading places with a lighter one).
+    const int hi = static_cast<int>(std::max_element(load.begin(), load.end()) - load.begin());
+    bool swapped = false;
+    for (int s = 0; s < S && !swapped; ++s) {
+      if (n.stage_device[s] != hi) continue;
+      for (int t = 0; t < S && !swapped; ++t) {
+        const int dt = n.stage_device[t];
+        if (dt == hi) continue;
+        const double ws = stage_weight(s), wt = stage_weight(t);
+        load[hi] += (wt - ws) / ctx.speed[hi];
+        load[dt] += (ws - wt) / ctx.speed[dt];
+        double mx, q;
+        measure(mx, q);
+        if (improves(mx, q)) {
+          std::swap(n.stage_device[s], n.stage_device[t]);
+          cur_max = mx, cur_q = q;
+          swapped = true;
+        } else {
+          load[hi] -= (wt - ws) / ctx.speed[hi];
+          load[dt] -= (ws - wt) / ctx.speed[dt];
+        }
+      }
+    }
+    if (!swapped) break;
+  }
+}
+
 }  // namespace
 
 Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_64& rng) {
   for (int attempt = 0; attempt < 32; ++attempt) {
     Candidate n = c;
     int r = pick(rng, 100);
-    if (r < 25) shift_boundary(n, rng);
+    bool structural = true;
+    if (r < 25) shift_boundary(n, rng), structural = false;
     else if (r < 40) move_stage(n, ctx, rng);
     else if (r < 55) swap_stages(n, rng);
     else if (r < 62) split_stage(n, ctx, rng);
     else if (r < 69) merge_stages(n, rng);
-    else if (r < 84) rebalance(n, ctx, rng);
-    else mutate_policy(n.policy, ctx, rng);
+    else if (r < 84) rebalance(n, ctx, rng), structural = false;
+    else mutate_policy(n.policy, ctx, rng), structural = false;
+    // Half the placement and stage-count moves come with their partition repaired.
+    if (structural && pick(rng, 2) == 0 && well_formed(n, ctx)) repair_device_loads(n, ctx);
     if (!(n == c) && well_formed(n, ctx)) return n;
   }
   return c;
@@ -247,6 +325,13 @@ std::vector<ListSchedulePolicy> seed_policies(const SearchContext& ctx) {
     ListSchedulePolicy fused = out[0];
     fused.split_backward = false;
     out.push_back(fused);
+  }
+  // Admission on live memory: more micro-batches in flight where a device's stages hold their
+  // activations at different times (see ListSchedulePolicy::reserve_memory).
+  for (int i : {1, 6}) {
+    ListSchedulePolicy live = out[i];
+    live.reserve_memory = false;
+    out.push_back(live);
   }
   return out;
 }

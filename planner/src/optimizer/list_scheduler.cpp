@@ -82,6 +82,7 @@ std::string describe(const ListSchedulePolicy& p) {
   s += p.split_backward ? " split-BW" : " fused-BW";
   if (p.improve_passes > 0) s += " justify x" + std::to_string(p.improve_passes);
   if (p.jitter > 0) s += " jitter " + std::to_string(p.jitter) + "/" + std::to_string(p.jitter_seed);
+  if (!p.reserve_memory) s += " admit-on-live-memory";
   return s;
 }
 
@@ -142,11 +143,13 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
       fwd_xfer_[s] = transfer(d, pb.stage_device[s + 1], pb.stages[s].out_bytes);
     if (s > 0 && pb.stage_device[s - 1] != d) bwd_xfer_[s] = transfer(d, pb.stage_device[s - 1], pb.stages[s - 1].out_bytes);
   }
+  act_mb_.resize(n);
   for (int s = 0; s < S_; ++s) {
     const StageCost& c = pb.stages[s];
     const double speed = cluster.devices[pb.stage_device[s]].speed;
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
+      for (int k = 0; k < 3; ++k) act_mb_[a + k] = mb;
       duration_[a + kF] = c.f_ms / speed + sim.action_overhead_ms;
       duration_[a + kB] = (split_ ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
       duration_[a + kW] = c.w_ms / speed + sim.action_overhead_ms;
@@ -196,28 +199,37 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
   started_mb_.assign(static_cast<size_t>(D) * m, 0);
   for (int s = 0; s < S; ++s)
     for (int mb = 0; mb < m; ++mb) left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1;
+  // Kind ranks under the policy, by the device's last F/B kind: rank_[last][kind].
+  uint64_t rank[3][3];
+  for (int last = 0; last < 3; ++last)
+    for (int k = 0; k < 3; ++k) rank[last][k] = static_cast<uint64_t>(kind_rank(pol.order, k, last)) << 60;
 
   auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
+  // Micro-batches are admitted to a device in order (no memory deadlock), under the in-flight and
+  // memory caps; only the first F of a micro-batch on a device needs admitting.
   auto admissible = [&](int d, size_t a) {
     if (a % 3 != kF) return true;
-    int mb = static_cast<int>((a / 3) % m);
+    const int mb = act_mb_[a];
     if (started_mb_[static_cast<size_t>(d) * m + mb]) return true;
-    if (mb != next_admit_[d]) return false;  // admit micro-batches in order: no memory deadlock
+    if (mb != next_admit_[d]) return false;
     if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
-    if (enforce_ && static_[d] + reserved_[d] + mb_bytes_[d] > limit_[d]) return false;
+    if (enforce_ && static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] > limit_[d]) return false;
     return true;
   };
   auto refresh = [&](int d) {
     double t = kInf;
+    const double free = free_at_[d];
     for (int a : pending_[d])
-      if (admissible(d, static_cast<size_t>(a))) t = std::min(t, std::max(free_at_[d], arrival_[a]));
-    next_time_[d] = t;
+      if (arrival_[a] < t && admissible(d, static_cast<size_t>(a))) t = arrival_[a];
+    next_time_[d] = std::max(t, free);
   };
   auto make_ready = [&](size_t a, int d) {
     pending_[d].push_back(static_cast<int>(a));
     if (admissible(d, a)) next_time_[d] = std::min(next_time_[d], std::max(free_at_[d], arrival_[a]));
   };
-  for (int mb = 0; mb < m; ++mb) make_ready(id(0, mb, kF), pb.stage_device[0]);
+  // Stage 0's forwards enter in micro-batch order (the admission rule allows no other), so each
+  // is released when the previous one starts: the pending lists stay short.
+  make_ready(id(0, 0, kF), pb.stage_device[0]);
 
   const size_t total = static_cast<size_t>(S) * m * kinds_;
   double makespan = 0;
@@ -235,18 +247,18 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     auto& pend = pending_[d];
     int best = -1;
     uint64_t best_key = std::numeric_limits<uint64_t>::max();
+    const uint64_t* rk = rank[last_kind_[d]];
     for (size_t i = 0; i < pend.size(); ++i) {
-      size_t a = static_cast<size_t>(pend[i]);
-      if (arrival_[a] > t || !admissible(d, a)) continue;
-      int kind = static_cast<int>(a % 3);
-      uint64_t k = (static_cast<uint64_t>(kind_rank(pol.order, kind, last_kind_[d])) << 60) | key_[a];
-      if (k < best_key) best_key = k, best = static_cast<int>(i);
+      const size_t a = static_cast<size_t>(pend[i]);
+      if (arrival_[a] > t) continue;
+      const uint64_t k = rk[a % 3] | key_[a];
+      if (k < best_key && admissible(d, a)) best_key = k, best = static_cast<int>(i);
     }
     const size_t a = static_cast<size_t>(pend[best]);
     pend[best] = pend.back();
     pend.pop_back();
     const int kind = static_cast<int>(a % 3);
-    const int mb = static_cast<int>((a / 3) % m);
+    const int mb = act_mb_[a];
     const int s = static_cast<int>(a / 3 / m);
     const StageCost& c = pb.stages[s];
     const double end = t + duration_[a];
@@ -266,6 +278,7 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
       }
       live_[d] += c.act_b_bytes + c.act_w_bytes;
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
+      if (s == 0 && mb + 1 < m) make_ready(id(0, mb + 1, kF), d);
     } else {
       double freed = kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
       live_[d] -= freed;
@@ -294,6 +307,7 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
       if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
       if (split_) release(id(s, mb, kW), d, 0.0);
     }
+    // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
   }
   r.ok = true;

@@ -37,8 +37,9 @@ using Clock = std::chrono::steady_clock;
 // Fixed search shape: these do not depend on the thread count, so the same seed gives the same
 // plan on any machine when the search finishes inside the budget.
 constexpr int kChains = 8;          // independent local-search chains
-constexpr int kMaxEpochs = 48;      // epochs of local search at most
-constexpr int kPatience = 10;       // stop after this many epochs without a better plan
+constexpr int kRounds = 4;          // rounds of local search (iterated: later rounds restart)
+constexpr int kMaxEpochs = 32;      // epochs per round at most
+constexpr int kPatience = 8;        // a round ends after this many epochs without a better plan
 constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts from the global best
 constexpr int kVerifyPerChain = 1;  // each chain's best plan is replayed in the simulator
 
@@ -351,14 +352,16 @@ void Optimizer::run_seeds() {
   set_phase("partition", 0.05, 0.15);
   const int D = ctx_.devices, L = costs_.num_layers();
   std::vector<double> weights = layer_weights(costs_);
+  enum class Layout { Looped, Wave, Packed };
   struct Job {
     int S;
-    bool wave;
+    Layout layout;
   };
   std::vector<Job> jobs;
   for (int S : seed_stage_counts(D, L, ctx_.max_stages_per_device)) {
-    jobs.push_back({S, false});
-    if (S > D) jobs.push_back({S, true});
+    jobs.push_back({S, Layout::Looped});
+    if (S > D) jobs.push_back({S, Layout::Wave});
+    if (S > D) jobs.push_back({S, Layout::Packed});
   }
   const std::vector<ListSchedulePolicy> policies = seed_policies(ctx_);
   std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
@@ -369,12 +372,23 @@ void Optimizer::run_seeds() {
         if (stopped()) return;
         const Job& j = jobs[i];
         Candidate c;
-        c.stage_device = j.wave ? wave_stage_devices(j.S, D) : looped_stage_devices(j.S, D);
-        std::vector<double> speed(j.S);
-        for (int s = 0; s < j.S; ++s) speed[s] = ctx_.cluster.devices[c.stage_device[s]].speed;
+        if (j.layout == Layout::Packed) {
+          // Bin-pack the stages of a balanced partition onto devices (the placement AdaPtis's
+          // unordered solver aims at), then balance the partition for that placement.
+          double mean_speed = 0;
+          for (double v : ctx_.speed) mean_speed += v / D;
+          Partition p = balanced_partition(weights, std::vector<double>(j.S, mean_speed));
+          std::vector<double> stage_weight(j.S);
+          for (int s = 0; s < j.S; ++s)
+            stage_weight[s] = ctx_.layer_prefix[p.bounds[s + 1]] - ctx_.layer_prefix[p.bounds[s]];
+          c.stage_device = lpt_stage_devices(stage_weight, ctx_.speed);
+        } else {
+          c.stage_device = j.layout == Layout::Wave ? wave_stage_devices(j.S, D) : looped_stage_devices(j.S, D);
+        }
         std::vector<Partition> parts = seed_partitions(weights, c.stage_device, ctx_.speed);
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
+          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
           for (const auto& p : policies) {
             c.policy = p;
             Score sc = evals_[w].score(c);
@@ -400,93 +414,113 @@ void Optimizer::run_seeds() {
 void Optimizer::run_local_search() {
   if (seeds_.empty()) return;
   set_phase("local search", 0.20, 0.75);
-  // Chains start from the best seeds of distinct stage counts, so they explore different regions.
-  std::vector<int> picked;
-  for (size_t i = 0; i < seeds_.size() && static_cast<int>(picked.size()) < kChains; ++i) {
+  // Round 0's chains start from the best seeds of distinct stage counts, so they explore
+  // different regions; later rounds take the next seeds in that order.
+  std::vector<int> order;
+  for (size_t i = 0; i < seeds_.size(); ++i) {
     bool dup = false;
-    for (int p : picked) dup = dup || seeds_[p].first.num_stages() == seeds_[i].first.num_stages();
-    if (!dup) picked.push_back(static_cast<int>(i));
+    for (int p : order) dup = dup || seeds_[p].first.num_stages() == seeds_[i].first.num_stages();
+    if (!dup) order.push_back(static_cast<int>(i));
   }
-  for (size_t i = 0; i < seeds_.size() && static_cast<int>(picked.size()) < kChains; ++i)
-    if (std::find(picked.begin(), picked.end(), static_cast<int>(i)) == picked.end()) picked.push_back(static_cast<int>(i));
-  chains_.resize(picked.size());
-  for (size_t k = 0; k < picked.size(); ++k) {
-    Chain& ch = chains_[k];
-    ch.cur = ch.best = seeds_[picked[k]].first;
-    ch.cur_score = ch.best_score = seeds_[picked[k]].second;
-    // One stream per chain, derived from the seed and the chain's index only.
-    ch.rng.seed(opt_.seed * 0x9E3779B97F4A7C15ULL + 0xD1B54A32D192ED03ULL * (k + 1));
-  }
+  for (size_t i = 0; i < seeds_.size() && order.size() < static_cast<size_t>(kChains * kRounds); ++i)
+    if (std::find(order.begin(), order.end(), static_cast<int>(i)) == order.end()) order.push_back(static_cast<int>(i));
+  size_t next_seed = 0;
+
+  chains_.resize(kChains);
+  for (int k = 0; k < kChains; ++k)  // one stream per chain, from the seed and the chain's index only
+    chains_[k].rng.seed(opt_.seed * 0x9E3779B97F4A7C15ULL + 0xD1B54A32D192ED03ULL * (k + 1));
   global_best_ = seeds_.front().first;
   global_best_score_ = seeds_.front().second;
 
-  // Steps per chain per epoch: about the same wall time per epoch whatever the problem size.
+  // Steps per chain per epoch: about the same work per epoch whatever the problem size.
   const double actions = static_cast<double>(global_best_.num_stages()) * ctx_.microbatches * (ctx_.split_backward ? 3 : 2);
   const int steps = std::clamp(static_cast<int>(60000.0 / std::max(1.0, actions)), 16, 400);
+  const double total_epochs = static_cast<double>(kRounds) * kMaxEpochs;
+  int epochs_run = 0;
 
-  int since_improved = 0;
-  static const double kT0 = getenv("OPT_T0") ? atof(getenv("OPT_T0")) : 0.0;
-  static const double kDecay = getenv("OPT_DECAY") ? atof(getenv("OPT_DECAY")) : 0.85;
-  for (int epoch = 0; epoch < kMaxEpochs && !stopped(); ++epoch) {
-    const double temperature = kT0 * global_best_score_.ms * std::pow(kDecay, epoch);
-    pool_.run(
-        static_cast<int>(chains_.size()),
-        [&](int k, int w) {
-          Chain& ch = chains_[k];
-          for (int step = 0; step < steps; ++step) {
-            if ((step & 7) == 0 && stopped()) return;
-            Candidate n = neighbour(ch.cur, ctx_, ch.rng);
-            Score s = evals_[w].score(n);
-            evaluated_.fetch_add(1, std::memory_order_relaxed);
-            // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
-            // have wide plateaus where the makespan is fixed by one critical chain.
-            bool accept = no_worse(s, ch.cur_score);
-            if (!accept && temperature > 0 && s.valid && s.fits && ch.cur_score.fits) {
-              const double u = static_cast<double>(ch.rng() >> 11) * 0x1.0p-53;
-              accept = u < std::exp(-(s.ms - ch.cur_score.ms) / temperature);
+  for (int round = 0; round < kRounds && !stopped(); ++round) {
+    // Starting points. Round 0: the seeds. Later rounds (iterated local search): half the chains
+    // restart from the global best kicked by a few random moves (escaping its basin while keeping
+    // most of its structure), the other half from seeds not tried yet.
+    for (int k = 0; k < kChains; ++k) {
+      Chain& ch = chains_[k];
+      const bool kick = round > 0 && (k % 2 == 0 || next_seed >= order.size());
+      if (kick) {
+        ch.cur = global_best_;
+        const int moves = 2 + k % 4;
+        for (int i = 0; i < moves; ++i) ch.cur = neighbour(ch.cur, ctx_, ch.rng);
+        ch.cur_score = Score::invalid();  // scored by its chain below
+      } else {
+        const auto& seed = seeds_[order[std::min(next_seed++, order.size() - 1)]];
+        ch.cur = seed.first;
+        ch.cur_score = seed.second;
+      }
+      ch.best = ch.cur;
+      ch.best_score = ch.cur_score;
+      ch.stale = 0;
+    }
+    int since_improved = 0;
+    for (int epoch = 0; epoch < kMaxEpochs && !stopped(); ++epoch, ++epochs_run) {
+      pool_.run(
+          kChains,
+          [&](int k, int w) {
+            Chain& ch = chains_[k];
+            if (!ch.cur_score.valid) {
+              ch.cur_score = ch.best_score = evals_[w].score(ch.cur);
+              evaluated_.fetch_add(1, std::memory_order_relaxed);
             }
-            if (accept) {
-              ch.cur = std::move(n);
-              ch.cur_score = s;
-              if (better(s, ch.best_score)) {
-                ch.best = ch.cur;
-                ch.best_score = s;
-                ch.stale = -1;
+            for (int step = 0; step < steps; ++step) {
+              if ((step & 7) == 0 && stopped()) return;
+              Candidate n = neighbour(ch.cur, ctx_, ch.rng);
+              Score s = evals_[w].score(n);
+              evaluated_.fetch_add(1, std::memory_order_relaxed);
+              // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
+              // have wide plateaus where the makespan is fixed by one critical chain.
+              if (no_worse(s, ch.cur_score)) {
+                ch.cur = std::move(n);
+                ch.cur_score = s;
+                if (better(s, ch.best_score)) {
+                  ch.best = ch.cur;
+                  ch.best_score = s;
+                  ch.stale = -1;
+                }
               }
             }
-          }
-        },
-        [&] {
-          phase_done_ = (epoch + 0.5) / kMaxEpochs;
-          report(false);
-        });
-    // Deterministic reduction in chain order.
-    bool improved = false;
-    for (auto& ch : chains_) {
-      ++ch.stale;
-      if (better(ch.best_score, global_best_score_)) {
-        global_best_ = ch.best;
-        global_best_score_ = ch.best_score;
-        improved = true;
+          },
+          [&] {
+            phase_done_ = (epochs_run + 0.5) / total_epochs;
+            report(false);
+          });
+      // Deterministic reduction in chain order.
+      bool improved = false;
+      for (auto& ch : chains_) {
+        ++ch.stale;
+        if (better(ch.best_score, global_best_score_)) {
+          global_best_ = ch.best;
+          global_best_score_ = ch.best_score;
+          improved = true;
+        }
       }
-    }
-    for (auto& ch : chains_)
-      if (ch.stale >= kRestartAfter && better(global_best_score_, ch.best_score)) {
-        ch.cur = global_best_;
-        ch.cur_score = global_best_score_;
-        ch.stale = 0;
+      for (auto& ch : chains_)
+        if (ch.stale >= kRestartAfter && better(global_best_score_, ch.best_score)) {
+          ch.cur = global_best_;
+          ch.cur_score = global_best_score_;
+          ch.stale = 0;
+        }
+      if (improved) {
+        since_improved = 0;
+        Plan p = evals_[0].plan(global_best_, "adaptis-opt");
+        offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
+                             describe(global_best_.policy) + ")",
+                         std::move(p), costs_, ctx_.cluster, ctx_.sim));
+      } else if (++since_improved >= kPatience) {
+        break;
       }
-    if (improved) {
-      since_improved = 0;
-      Plan p = evals_[0].plan(global_best_, "adaptis-opt");
-      offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
-                           describe(global_best_.policy) + ")",
-                       std::move(p), costs_, ctx_.cluster, ctx_.sim));
-    } else if (++since_improved >= kPatience) {
-      break;
+      phase_done_ = (epochs_run + 1.0) / total_epochs;
+      report(false);
     }
-    phase_done_ = (epoch + 1.0) / kMaxEpochs;
-    report(false);
+    // A round that stopped early still counts its share of the progress bar.
+    epochs_run = (round + 1) * kMaxEpochs;
   }
   complete_ = !stopped();
   phase_done_ = 1;

@@ -141,6 +141,33 @@ std::vector<int> wave_stage_devices(int S, int D) {
   return out;
 }
 
+std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, const std::vector<double>& device_speed) {
+  const int S = static_cast<int>(stage_weight.size());
+  const int D = static_cast<int>(device_speed.size());
+  std::vector<int> order(S);
+  for (int s = 0; s < S; ++s) order[s] = s;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return stage_weight[a] > stage_weight[b]; });
+  std::vector<double> load(D, 0.0);
+  std::vector<int> count(D, 0), out(S, 0);
+  int empty = D;
+  for (int i = 0; i < S; ++i) {
+    const int s = order[i];
+    // While as many stages are left as devices without one, only those devices may take it.
+    const bool must_fill = S - i <= empty;
+    int best = -1;
+    double best_end = 0;
+    for (int d = 0; d < D; ++d) {
+      if (must_fill && count[d] > 0) continue;
+      const double end = (load[d] + stage_weight[s]) / device_speed[d];
+      if (best < 0 || end < best_end) best = d, best_end = end;
+    }
+    out[s] = best;
+    load[best] += stage_weight[s];
+    if (count[best]++ == 0) --empty;
+  }
+  return out;
+}
+
 StageCostCache::StageCostCache(const CostTable& costs) {
   const int L = costs.num_layers();
   for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_}) v->assign(L + 1, 0.0);

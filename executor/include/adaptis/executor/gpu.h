@@ -6,8 +6,8 @@
 // Three layers, each usable on its own:
 //   1. Layer math on a GPU: a StageCompute whose F / B / W run as CUDA kernels and cuBLAS GEMMs (llm.c style:
 //      one kernel per op, the CPU layers in executor/src/layers/ are the reference). fp32 mode computes like the
-//      CPU (TF32 off); bf16 mode runs every GEMM on bf16 operands with fp32 accumulation and fp32 outputs
-//      (weights keep an fp32 master copy), everything else in fp32.
+//      CPU (TF32 off); bf16 mode runs every GEMM but the MoE router's on bf16 operands with fp32 accumulation
+//      and fp32 outputs (weights keep an fp32 master copy), everything else in fp32.
 //   2. GpuPipelineRuntime with virtual devices: one GPU split into N pipeline devices, each with its own
 //      compute and copy streams (optionally on its own green context = a disjoint SM partition, so a 4-stage
 //      pipeline really runs its stages side by side). A host thread per virtual device enqueues its lowered
@@ -31,6 +31,8 @@
 #include "adaptis/executor/stage_compute.h"
 
 namespace adaptis::exec {
+
+class RunBackend;  // run_session.h
 
 // ---------------------------------------------------------------------------------------------------------
 // Availability
@@ -63,9 +65,11 @@ const char* gpu_precision_name(GpuPrecision p);  // "fp32", "bf16"
 // "fp32" / "bf16" (case-insensitive); InputError naming `origin` otherwise.
 GpuPrecision parse_gpu_precision(const std::string& text, const std::string& origin = "--precision");
 
-// Stated tolerance of a GPU result against the CPU reference: |gpu - cpu| <= atol + rtol * |cpu| per element
-// (llm.c's validate_result rule). fp32: rtol 1e-4, atol 1e-5 (the GEMMs and reductions sum in another
-// order than the CPU loops); bf16: rtol 2e-2, atol 2e-2 (bf16 operands keep 8 significant bits).
+// Stated tolerance of a GPU result against the CPU reference, per element of a tensor:
+//   |gpu - cpu| <= atol * max|cpu over the tensor| + rtol * |cpu|
+// (llm.c's validate_result rule, with the absolute part scaled to the tensor so it stays meaningful for small
+// gradients). fp32: rtol 1e-4, atol 1e-5 (cuBLAS and the block reductions sum in another order than the CPU
+// loops); bf16: rtol 2e-2, atol 2e-2 (bf16 GEMM operands keep 8 significant bits).
 struct GpuTolerance {
   double rtol = 0, atol = 0;
 };
@@ -210,5 +214,18 @@ class NcclPipelineRank {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// ---------------------------------------------------------------------------------------------------------
+// `adaptis run --backend cuda|nccl`
+
+struct GpuRunBackend {
+  std::unique_ptr<RunBackend> backend;
+  int rank = 0, world = 1;
+  bool primary = true;  // the process that prints and records (rank 0); every rank gets the whole StepResult
+};
+// cuda: GpuPipelineRuntime over virtual devices. nccl: when this process was started by mpirun (OpenMPI / PMI
+// variables) or has ADAPTIS_NCCL_RANK set, it is one rank of a multi-process run (nccl_bootstrap_from_environment);
+// otherwise the ranks are threads of this process, one per GPU. InputError / ExecutionError like the runtimes.
+GpuRunBackend make_gpu_run_backend(const Program& program, const NetConfig& cfg, const GpuRunOptions& opt);
 
 }  // namespace adaptis::exec

@@ -18,6 +18,10 @@ struct DeviceComparison {
   double measured_comm_ms = 0;                         // SEND + RECV per iteration
   double predicted_peak_activation_bytes = 0, measured_peak_activation_bytes = 0;
   double busy_error = 0, end_error = 0;  // (predicted - measured) / measured
+  // CPU time the device's thread got while computing, per iteration: the compute work itself, without the
+  // time it sat preempted (other threads, other processes). NaN when the record has no CPU times.
+  double measured_busy_cpu_ms = 0;
+  double busy_cpu_error = 0;  // predicted busy against it
 };
 
 struct OpComparison {
@@ -27,11 +31,20 @@ struct OpComparison {
   double measured_ms = 0;   // mean over micro-batches and the iterations used
   int samples = 0;
   double error = 0;
+  double measured_cpu_ms = 0;  // mean thread CPU time (NaN without CPU times)
+  double cpu_error = 0;
 };
 
 struct RunComparison {
   int steps_used = 0;  // iterations averaged (the first is left out when there are several)
   double predicted_iteration_ms = 0, measured_iteration_ms = 0, iteration_error = 0;
+  // How much of a core a computing device thread actually got: CPU time over wall time of all compute
+  // instructions (1 = a core of its own all along; less when threads outnumber cores or other processes
+  // compete). The prediction assumes 1. Stretching it by this share separates the model's own error from
+  // the machine's contention: predicted_at_share_ms = predicted_iteration_ms / cpu_share, and
+  // share_adjusted_error its error. NaN without CPU times.
+  double cpu_share = 0;
+  double predicted_at_share_ms = 0, share_adjusted_error = 0;
   std::vector<DeviceComparison> devices;
   std::vector<OpComparison> ops;  // by stage, then F, B, W, BW
 };

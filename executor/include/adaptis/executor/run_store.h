@@ -25,7 +25,8 @@ struct sqlite3;
 
 namespace adaptis::exec {
 
-constexpr int kRunStoreSchemaVersion = 1;
+// 1: first release. 2: measured_intervals.cpu_ns (thread CPU time of each instruction).
+constexpr int kRunStoreSchemaVersion = 2;
 constexpr int32_t kRunStoreApplicationId = 0x41445054;  // "ADPT"
 
 // $XDG_DATA_HOME/adaptis/runs.db, else ~/.local/share/adaptis/runs.db.
@@ -49,6 +50,7 @@ struct MeasuredInterval {
   std::string tensor;  // SEND / RECV / WAIT: "act" or "grad" (the message's kind); empty otherwise
   int stage = -1, mb = -1, peer = -1;  // comm: the message's producing stage and micro-batch, and the peer device
   int64_t start_ns = 0, end_ns = 0;  // relative to the run's clock origin
+  int64_t cpu_ns = 0;                // CPU time the device's thread got meanwhile (0 in schema-1 records)
 };
 
 struct DeviceInfo {

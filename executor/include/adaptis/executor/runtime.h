@@ -45,10 +45,16 @@ struct RuntimeOptions {
   bool check_program = true;   // refuse programs check_program rejects (tests turn it off to see the watchdog)
 };
 
-// One measured instruction: [start_ns, end_ns) relative to the runtime's clock origin.
+// One measured instruction: [start_ns, end_ns) relative to the runtime's clock origin, and the CPU time its
+// thread actually got meanwhile (user + system). cpu_ns below end_ns - start_ns means the thread was not
+// running part of the time: blocked in a wait, or preempted by other threads on a busy machine.
 struct Interval {
   int64_t start_ns = 0, end_ns = 0;
+  int64_t cpu_ns = 0;
 };
+
+// CPU time consumed by the calling thread so far (CLOCK_THREAD_CPUTIME_ID), in ns.
+int64_t thread_cpu_ns();
 
 struct StepResult {
   int step = 0;

@@ -62,11 +62,18 @@ struct ListSchedulePolicy {
   // schedules around a priority rule instead of only the rule itself.
   int jitter = 0;
   uint32_t jitter_seed = 0;
+  // How a device admits a new micro-batch under its memory limit. true: only when the activations
+  // of every admitted micro-batch on all its stages fit at once (never over the limit and never
+  // stuck, but wasteful when a device's stages hold their activations at different times, as in a
+  // V placement). false: when what is live now plus one micro-batch's activations fit; the plan can
+  // then go over the limit (the result says so and the optimizer discards it) but keeps more
+  // micro-batches in flight.
+  bool reserve_memory = true;
 
   bool operator==(const ListSchedulePolicy&) const = default;
 };
 
-std::string describe(const ListSchedulePolicy& p);  // "B>F>W mb/mb inflight=4 split"
+std::string describe(const ListSchedulePolicy& p);  // "B>F>W F:oldest-mb B:oldest-mb inflight<=4 split-BW"
 
 // Everything the scheduler needs about one (partition, placement): per-stage costs and devices.
 struct ListScheduleProblem {
@@ -128,6 +135,8 @@ class ListScheduler {
   std::vector<double> free_at_, next_time_, link_free_, reserved_, live_, peak_live_, static_, limit_,
       mb_bytes_;
   std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
+  // Per action: its micro-batch (avoids a division by a run-time value in the inner loop).
+  std::vector<int> act_mb_;
   std::vector<char> started_mb_;
   std::vector<double> fwd_xfer_, bwd_xfer_;
   bool enforce_ = false;

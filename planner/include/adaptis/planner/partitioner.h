@@ -32,6 +32,12 @@ void balance_device_loads(const std::vector<double>& layer_weight, const std::ve
 // Stage -> device maps for S stages on D devices.
 std::vector<int> looped_stage_devices(int num_stages, int num_devices);  // s mod D
 std::vector<int> wave_stage_devices(int num_stages, int num_devices);    // 0..D-1, D-1..0, 0..D-1, ...
+// Longest-processing-time placement: stages in decreasing weight (ties: lower stage first), each on
+// the device that finishes it earliest given what it already holds ((load + weight) / speed, ties:
+// lower device). Ignores pipeline order, so adjacent stages may share a device: the device-load
+// balance of a stage-level bin packing, e.g. the LM head's stage on a device with fewer other
+// stages. Every device gets a stage when there are at least as many stages as devices.
+std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, const std::vector<double>& device_speed);
 
 // Stage costs of a partition from prefix sums, without re-summing every layer: the optimizer's inner
 // loop builds thousands of them. Same numbers as stage_costs().

@@ -1,0 +1,246 @@
+// Calibration of the performance model against real CPU runs: profile the tiny model's layers on this
+// machine, simulate several schedules with that profile, run each with one thread per device, and print
+// predicted vs measured iteration time and the error per schedule as JSON.
+//
+// usage: bench_calibration [--model FILE] [--devices 2,4] [--microbatches 8] [--steps 6] [--repeats 9]
+//                          [--schedules gpipe,1f1b,...]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/lowering.h"
+#include "adaptis/executor/machine_info.h"
+#include "adaptis/executor/run_report.h"
+#include "adaptis/executor/run_session.h"
+#include "adaptis/executor/run_store.h"
+#include "adaptis/model/error.h"
+#include "adaptis/planner/plan_builder.h"
+#include "adaptis/planner/plan_file.h"
+
+using namespace adaptis;
+using namespace adaptis::exec;
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// 1-, 5- and 15-minute load averages: how busy the machine was with other work.
+std::vector<double> load_average() {
+  std::ifstream in("/proc/loadavg");
+  double a = 0, b = 0, c = 0;
+  in >> a >> b >> c;
+  return {a, b, c};
+}
+
+double cpu_seconds() {  // user + system time of this process
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+double mean_abs(const std::vector<double>& v) {
+  double s = 0;
+  int n = 0;
+  for (double x : v)
+    if (std::isfinite(x)) {
+      s += std::fabs(x);
+      ++n;
+    }
+  return n ? s / n : std::nan("");
+}
+
+nlohmann::json num(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json";
+  std::vector<std::string> device_counts = {"2", "4"};
+  std::vector<std::string> schedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "zb-v", "dualpipev"};
+  int microbatches = 8, steps = 6, repeats = 9;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--model") model = v;
+    else if (k == "--devices") device_counts = split_list(v);
+    else if (k == "--schedules") schedules = split_list(v);
+    else if (k == "--microbatches") microbatches = std::stoi(v);
+    else if (k == "--steps") steps = std::stoi(v);
+    else if (k == "--repeats") repeats = std::stoi(v);
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
+  }
+  try {
+    const NetConfig cfg = load_net_config(model);
+    // Executor layers as plan layers, so 4 devices x 2 chunks (interleaved, V shapes) fit the tiny model.
+    const LayerUnits units = plan_layer_units(cfg, /*split_blocks=*/true);
+    const unsigned cores = std::thread::hardware_concurrency();
+    const std::vector<double> load_before = load_average();
+
+    CpuProfileOptions po;
+    po.repeats = repeats;
+    po.split_blocks = true;
+    const auto t_profile = std::chrono::steady_clock::now();
+    const CostTable costs = profile_cpu(cfg, po);
+    const double profile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_profile).count();
+    double f = 0, b = 0, w = 0;
+    for (const auto& l : costs.layers) f += l.f_ms, b += l.b_ms, w += l.w_ms;
+
+    const std::string db = (std::filesystem::temp_directory_path() /
+                            ("adaptis-bench-calibration-" + std::to_string(getpid()) + ".db"))
+                               .string();
+    nlohmann::json results = nlohmann::json::array();
+    {
+      RunStore store(db);
+      for (const std::string& dc : device_counts)
+        for (const std::string& schedule : schedules) {
+          const int devices = std::stoi(dc);
+          PlanRequest req;
+          req.schedule = schedule;
+          req.devices = devices;
+          req.microbatches = microbatches;
+          Plan plan;
+          try {
+            plan = build_plan(req, units.count());
+          } catch (const InputError& e) {
+            results.push_back({{"schedule", schedule}, {"devices", devices}, {"skipped", e.what()}});
+            continue;
+          }
+          const Program program = map_program_layers(lower_plan(plan), units.bounds);
+          const RunPrediction pred = predict_run(plan, costs, cpu_thread_cluster(devices), cpu_sim_options());
+          RunInfo info;
+          info.command = "bench_calibration";
+          info.schedule = plan.name;
+          info.model_name = cfg.name;
+          info.model = net_config_to_json(cfg);
+          info.plan = plan_to_json(plan);
+          info.costs = cost_table_to_json(costs);
+          info.machine = machine_info();
+          info.num_devices = devices;
+          info.num_stages = plan.num_stages();
+          info.num_microbatches = microbatches;
+          info.predicted_iteration_ms = pred.iteration_ms;
+          info.devices = pred.devices;
+          info.predicted = pred.intervals;
+          auto backend = make_cpu_run_backend(program, cfg);
+          const double cpu0 = cpu_seconds();
+          const RunOutcome out = execute_run(*backend, program, steps, model_data(cfg), &store, info);
+          const double cpu_used = cpu_seconds() - cpu0;
+          const RunComparison cmp = compare_run(store.load_run(out.run_id));
+
+          double pred_busy = 0, meas_busy = 0, meas_busy_cpu = 0, wait = 0;
+          std::vector<double> busy_err, busy_cpu_err, end_err, op_err, op_cpu_err;
+          for (const auto& d : cmp.devices) {
+            pred_busy += d.predicted_busy_ms;
+            meas_busy += d.measured_busy_ms;
+            meas_busy_cpu += d.measured_busy_cpu_ms;
+            wait += d.measured_wait_ms;
+            busy_err.push_back(d.busy_error);
+            busy_cpu_err.push_back(d.busy_cpu_error);
+            end_err.push_back(d.end_error);
+          }
+          for (const auto& o : cmp.ops) {
+            op_err.push_back(o.error);
+            op_cpu_err.push_back(o.cpu_error);
+          }
+          std::vector<double> iters;
+          for (size_t s = 1; s < out.steps.size(); ++s) iters.push_back(out.steps[s].result.iteration_ms());
+          std::sort(iters.begin(), iters.end());
+          // CPU capacity: the devices' compute cannot finish faster than all of it spread over the cores.
+          const double capacity_ms = pred_busy / std::max(1u, std::min(cores, static_cast<unsigned>(devices)));
+          const double capacity_pred = std::max(pred.iteration_ms, capacity_ms);
+          results.push_back({{"schedule", plan.name},
+                             {"devices", devices},
+                             {"stages", plan.num_stages()},
+                             {"microbatches", microbatches},
+                             {"oversubscribed", devices > static_cast<int>(cores)},
+                             {"predicted_ms", pred.iteration_ms},
+                             {"measured_ms", cmp.measured_iteration_ms},
+                             {"measured_min_ms", iters.empty() ? nlohmann::json(nullptr) : nlohmann::json(iters.front())},
+                             {"measured_max_ms", iters.empty() ? nlohmann::json(nullptr) : nlohmann::json(iters.back())},
+                             {"error", num(cmp.iteration_error)},
+                             {"cpu_share", num(cmp.cpu_share)},
+                             {"predicted_at_share_ms", num(cmp.predicted_at_share_ms)},
+                             {"share_adjusted_error", num(cmp.share_adjusted_error)},
+                             {"predicted_capacity_bound_ms", capacity_pred},
+                             {"capacity_bound_error", num(relative_error(capacity_pred, cmp.measured_iteration_ms))},
+                             {"predicted_busy_ms_all_devices", pred_busy},
+                             {"measured_busy_ms_all_devices", meas_busy},
+                             {"measured_busy_cpu_ms_all_devices", meas_busy_cpu},
+                             {"busy_cpu_error_all_devices", num(relative_error(pred_busy, meas_busy_cpu))},
+                             {"measured_wait_ms_all_devices", wait},
+                             {"device_busy_mean_abs_error", num(mean_abs(busy_err))},
+                             {"device_busy_cpu_mean_abs_error", num(mean_abs(busy_cpu_err))},
+                             {"device_end_mean_abs_error", num(mean_abs(end_err))},
+                             {"op_mean_abs_error", num(mean_abs(op_err))},
+                             {"op_cpu_mean_abs_error", num(mean_abs(op_cpu_err))},
+                             {"process_cpu_ms_per_iteration", cpu_used * 1e3 / steps},
+                             {"loss", out.steps.back().result.loss},
+                             {"grad_checksum", out.steps.back().grad_checksum}});
+          std::cerr << plan.name << " p=" << devices << ": predicted " << pred.iteration_ms << " ms, measured "
+                    << cmp.measured_iteration_ms << " ms, error " << cmp.iteration_error * 100 << "%\n";
+        }
+    }
+    std::filesystem::remove(db);
+    std::filesystem::remove(db + "-wal");
+    std::filesystem::remove(db + "-shm");
+
+    std::vector<double> errs, cap_errs, share_errs, busy_cpu_errs, op_cpu_errs;
+    auto get = [](const nlohmann::json& r, const char* k) {
+      return r.contains(k) && r[k].is_number() ? r[k].get<double>() : std::nan("");
+    };
+    for (const auto& r : results)
+      if (r.contains("error") && r["error"].is_number()) {
+        errs.push_back(get(r, "error"));
+        cap_errs.push_back(get(r, "capacity_bound_error"));
+        share_errs.push_back(get(r, "share_adjusted_error"));
+        busy_cpu_errs.push_back(get(r, "busy_cpu_error_all_devices"));
+        op_cpu_errs.push_back(get(r, "op_cpu_mean_abs_error"));
+      }
+    nlohmann::json doc = {
+        {"benchmark", "calibration"},
+        {"model", cfg.name},
+        {"plan_layers", units.count()},
+        {"machine", machine_info()},
+        {"logical_cores", cores},
+        {"load_average_before", load_before},
+        {"load_average_after", load_average()},
+        {"profile", {{"repeats", repeats}, {"seconds", profile_s}, {"f_ms", f}, {"b_ms", b}, {"w_ms", w}}},
+        {"steps_per_run", steps},
+        {"results", results},
+        {"summary",
+         {{"runs", errs.size()},
+          {"mean_abs_error", num(mean_abs(errs))},
+          {"mean_abs_capacity_bound_error", num(mean_abs(cap_errs))},
+          {"mean_abs_share_adjusted_error", num(mean_abs(share_errs))},
+          {"mean_abs_busy_cpu_error", num(mean_abs(busy_cpu_errs))},
+          {"mean_op_cpu_abs_error", num(mean_abs(op_cpu_errs))}}}};
+    std::cout << doc.dump(2) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

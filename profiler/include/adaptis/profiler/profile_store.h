@@ -1,0 +1,56 @@
+#pragma once
+// GPU profiles in SQLite: one row per profile (device, model, precision, timing method, CUPTI overhead, peak
+// memory, the cost table as JSON), one row per cost-table row, and the raw CUPTI records in Nsight Systems'
+// table and column names (CUPTI_ACTIVITY_KIND_KERNEL / _MEMCPY / _MEMSET with StringIds interning; see
+// shared/research/gui_profiler.md §5.1), plus our unit / pass / repeat columns, so nsys-style SQL works on it.
+// Schema versioned by PRAGMA user_version, tagged with its own application_id; WAL; one transaction per save.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "adaptis/model/cost_table.h"
+#include "adaptis/profiler/gpu_profiler.h"
+
+struct sqlite3;
+
+namespace adaptis::prof {
+
+constexpr int kProfileStoreSchemaVersion = 1;
+constexpr int32_t kProfileStoreApplicationId = 0x41445046;  // "ADPF"
+
+// $XDG_DATA_HOME/adaptis/profiles.db, else ~/.local/share/adaptis/profiles.db.
+std::string default_profile_db_path();
+
+struct ProfileSummary {
+  int64_t id = 0;
+  int64_t created_utc_ns = 0;
+  std::string host, device, model, precision, timing, fallback_reason, command;
+  int repeats = 0, layers = 0;
+  double cupti_overhead = 0;
+  int64_t peak_memory_bytes = 0;
+  int64_t records = 0;
+};
+
+class ProfileStore {
+ public:
+  // Opens or creates; InputError naming the path when it is not a profile database or is newer than this
+  // build's schema.
+  explicit ProfileStore(const std::string& path);
+  ~ProfileStore();
+  ProfileStore(const ProfileStore&) = delete;
+  ProfileStore& operator=(const ProfileStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  int64_t save(const GpuProfileResult& profile, const std::string& command);
+  std::vector<ProfileSummary> list() const;  // newest first
+  CostTable load_costs(int64_t id) const;    // InputError when there is no such profile
+  GpuProfileResult load(int64_t id) const;   // everything, records included
+  int64_t latest_id() const;                 // 0 when empty
+
+ private:
+  void exec(const char* sql) const;
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace adaptis::prof

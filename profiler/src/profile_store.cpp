@@ -1,0 +1,424 @@
+// ProfileStore (profile_store.h): GPU profiles in SQLite.
+#include "adaptis/profiler/profile_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "adaptis/executor/machine_info.h"
+#include "adaptis/model/error.h"
+
+namespace adaptis::prof {
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS profiles (
+  id INTEGER PRIMARY KEY,
+  created_utc_ns INTEGER NOT NULL,
+  host TEXT NOT NULL, command TEXT NOT NULL,
+  device TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, precision TEXT NOT NULL,
+  timing TEXT NOT NULL, fallback_reason TEXT NOT NULL,
+  repeats INTEGER NOT NULL, warmup INTEGER NOT NULL, microbatches INTEGER NOT NULL,
+  dropped_records INTEGER NOT NULL, peak_memory_bytes INTEGER NOT NULL,
+  events_total_ms REAL NOT NULL, cupti_total_ms REAL NOT NULL, cupti_overhead REAL NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS profile_layers (
+  profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+  unit INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+  f_ms REAL NOT NULL, b_ms REAL NOT NULL, w_ms REAL NOT NULL,
+  f_kernel_ms REAL NOT NULL, b_kernel_ms REAL NOT NULL, w_kernel_ms REAL NOT NULL,
+  f_kernels INTEGER NOT NULL, b_kernels INTEGER NOT NULL, w_kernels INTEGER NOT NULL,
+  param_bytes REAL NOT NULL, state_bytes REAL NOT NULL, act_b_bytes REAL NOT NULL, act_w_bytes REAL NOT NULL,
+  out_bytes REAL NOT NULL, w_grad_bytes REAL NOT NULL,
+  PRIMARY KEY (profile_id, unit)
+) STRICT;
+CREATE TABLE IF NOT EXISTS StringIds (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE) STRICT;
+CREATE TABLE IF NOT EXISTS CUPTI_ACTIVITY_KIND_KERNEL (
+  profile_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, streamId INTEGER NOT NULL,
+  correlationId INTEGER NOT NULL, demangledName INTEGER NOT NULL, shortName INTEGER NOT NULL,
+  unit INTEGER NOT NULL, pass TEXT NOT NULL, rep INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS CUPTI_ACTIVITY_KIND_MEMCPY (
+  profile_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, streamId INTEGER NOT NULL,
+  correlationId INTEGER NOT NULL, bytes INTEGER NOT NULL, copyKind INTEGER NOT NULL,
+  unit INTEGER NOT NULL, pass TEXT NOT NULL, rep INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS CUPTI_ACTIVITY_KIND_MEMSET (
+  profile_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, streamId INTEGER NOT NULL,
+  correlationId INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  unit INTEGER NOT NULL, pass TEXT NOT NULL, rep INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS kernel_by_profile ON CUPTI_ACTIVITY_KIND_KERNEL(profile_id, unit, pass);
+)sql";
+
+// Copy kinds we store as integers (CUPTI's CUpti_ActivityMemcpyKind numbering for the common ones).
+const std::map<std::string, int> kCopyKinds = {{"HtoD", 1}, {"DtoH", 2}, {"DtoD", 8}, {"HtoH", 9}, {"PtoP", 10}};
+
+std::string copy_kind_name(int k) {
+  for (const auto& [name, v] : kCopyKinds)
+    if (v == k) return name;
+  return "copy" + std::to_string(k);
+}
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql, const std::string& path) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+      throw InputError(path + ": SQL error: " + sqlite3_errmsg(db));
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  sqlite3_stmt* get() const { return s_; }
+  void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  void bind(int i, double v) { sqlite3_bind_double(s_, i, v); }
+  void bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT); }
+  bool step(const std::string& path) {
+    const int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) throw InputError(path + ": SQL error: " + sqlite3_errmsg(db_));
+    return false;
+  }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  double f64(int c) const { return sqlite3_column_double(s_, c); }
+  std::string text(int c) const {
+    const unsigned char* t = sqlite3_column_text(s_, c);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+int64_t pragma(sqlite3* db, const std::string& path, const char* sql) {
+  Stmt s(db, sql, path);
+  return s.step(path) ? s.i64(0) : 0;
+}
+
+// Short kernel name, as nsys shows it: the demangled name without its parameter list, trailing template
+// arguments, namespaces and return type ("void ns::(anonymous namespace)::k<float>(float*)" -> "k").
+std::string short_name(const std::string& name) {
+  std::string s = name;
+  auto strip_group = [&](char open, char close) {
+    if (s.empty() || s.back() != close) return;
+    int depth = 0;
+    for (size_t i = s.size(); i-- > 0;) {
+      if (s[i] == close) ++depth;
+      if (s[i] == open && --depth == 0) {
+        s.resize(i);
+        return;
+      }
+    }
+  };
+  strip_group('(', ')');
+  strip_group('<', '>');
+  const size_t scope = s.rfind("::");
+  if (scope != std::string::npos) s = s.substr(scope + 2);
+  const size_t space = s.rfind(' ');
+  if (space != std::string::npos) s = s.substr(space + 1);
+  return s.empty() ? name : s;
+}
+
+}  // namespace
+
+std::string default_profile_db_path() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  const char* home = std::getenv("HOME");
+  const std::string base = xdg && *xdg ? std::string(xdg) : std::string(home ? home : ".") + "/.local/share";
+  return base + "/adaptis/profiles.db";
+}
+
+ProfileStore::ProfileStore(const std::string& path) : path_(path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(path + ": cannot open the profile database: " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  try {
+    const int64_t app = pragma(db_, path_, "PRAGMA application_id");
+    const int64_t version = pragma(db_, path_, "PRAGMA user_version");
+    const int64_t tables = pragma(db_, path_, "SELECT count(*) FROM sqlite_master");
+    if (tables > 0 && app != kProfileStoreApplicationId)
+      throw InputError(path + ": not an adaptis profile database (application_id " + std::to_string(app) + ")");
+    if (version > kProfileStoreSchemaVersion)
+      throw InputError(path + ": written by a newer adaptis (profile schema " + std::to_string(version) +
+                       ", this build knows " + std::to_string(kProfileStoreSchemaVersion) + ")");
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA foreign_keys = ON");
+    if (version < 1) {
+      exec("BEGIN IMMEDIATE");
+      exec(kSchema);
+      exec(("PRAGMA application_id = " + std::to_string(kProfileStoreApplicationId)).c_str());
+      exec("PRAGMA user_version = 1");
+      exec("COMMIT");
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+ProfileStore::~ProfileStore() {
+  if (db_) sqlite3_close(db_);
+}
+
+void ProfileStore::exec(const char* sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw InputError(path_ + ": SQL error: " + msg);
+  }
+}
+
+int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt ins(db_,
+             "INSERT INTO profiles (created_utc_ns, host, command, device, model, source, precision, timing, "
+             "fallback_reason, repeats, warmup, microbatches, dropped_records, peak_memory_bytes, events_total_ms, "
+             "cupti_total_ms, cupti_overhead) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             path_);
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    ins.bind(1, now);
+    ins.bind(2, exec::host_name());
+    ins.bind(3, command);
+    ins.bind(4, r.device);
+    ins.bind(5, r.costs.model);
+    ins.bind(6, r.costs.source);
+    ins.bind(7, r.precision);
+    ins.bind(8, r.timing);
+    ins.bind(9, r.fallback_reason);
+    ins.bind(10, int64_t(r.repeats));
+    ins.bind(11, int64_t(r.warmup));
+    ins.bind(12, int64_t(r.costs.microbatches));
+    ins.bind(13, int64_t(r.dropped_records));
+    ins.bind(14, int64_t(r.peak_memory_bytes));
+    ins.bind(15, r.events_total_ms);
+    ins.bind(16, r.cupti_total_ms);
+    ins.bind(17, r.cupti_overhead);
+    ins.step(path_);
+    const int64_t id = sqlite3_last_insert_rowid(db_);
+
+    Stmt layer(db_,
+               "INSERT INTO profile_layers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
+    for (size_t u = 0; u < r.costs.layers.size(); ++u) {
+      const LayerCost& c = r.costs.layers[u];
+      const GpuUnitStats st = u < r.units.size() ? r.units[u] : GpuUnitStats{};
+      layer.bind(1, id);
+      layer.bind(2, int64_t(u));
+      layer.bind(3, c.name);
+      layer.bind(4, c.kind);
+      layer.bind(5, c.f_ms);
+      layer.bind(6, c.b_ms);
+      layer.bind(7, c.w_ms);
+      layer.bind(8, st.f_kernel_ms);
+      layer.bind(9, st.b_kernel_ms);
+      layer.bind(10, st.w_kernel_ms);
+      layer.bind(11, int64_t(st.f_kernels));
+      layer.bind(12, int64_t(st.b_kernels));
+      layer.bind(13, int64_t(st.w_kernels));
+      layer.bind(14, c.param_bytes);
+      layer.bind(15, c.state_bytes);
+      layer.bind(16, c.act_b_bytes);
+      layer.bind(17, c.act_w_bytes);
+      layer.bind(18, c.out_bytes);
+      layer.bind(19, c.w_grad_bytes);
+      layer.step(path_);
+      layer.reset();
+    }
+
+    std::map<std::string, int64_t> ids;
+    Stmt find(db_, "SELECT id FROM StringIds WHERE value = ?", path_);
+    Stmt add(db_, "INSERT INTO StringIds (value) VALUES (?)", path_);
+    auto intern = [&](const std::string& s) {
+      auto it = ids.find(s);
+      if (it != ids.end()) return it->second;
+      find.bind(1, s);
+      int64_t v = 0;
+      if (find.step(path_)) v = find.i64(0);
+      find.reset();
+      if (v == 0) {
+        add.bind(1, s);
+        add.step(path_);
+        add.reset();
+        v = sqlite3_last_insert_rowid(db_);
+      }
+      ids[s] = v;
+      return v;
+    };
+    Stmt kern(db_, "INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?,?,?,?,?,?,?,?,?,?)", path_);
+    Stmt copy(db_, "INSERT INTO CUPTI_ACTIVITY_KIND_MEMCPY VALUES (?,?,?,?,?,?,?,?,?,?)", path_);
+    Stmt set(db_, "INSERT INTO CUPTI_ACTIVITY_KIND_MEMSET VALUES (?,?,?,?,?,?,?,?,?)", path_);
+    for (const ActivityRecord& a : r.records) {
+      Stmt& s = a.kind == "kernel" ? kern : a.kind == "memcpy" ? copy : set;
+      int c = 1;
+      s.bind(c++, id);
+      s.bind(c++, a.start_ns);
+      s.bind(c++, a.end_ns);
+      s.bind(c++, int64_t(a.stream));
+      s.bind(c++, int64_t(a.correlation));
+      if (a.kind == "kernel") {
+        s.bind(c++, intern(a.name));
+        s.bind(c++, intern(short_name(a.name)));
+      } else if (a.kind == "memcpy") {
+        s.bind(c++, int64_t(a.bytes));
+        auto k = kCopyKinds.find(a.name);
+        s.bind(c++, int64_t(k == kCopyKinds.end() ? 0 : k->second));
+      } else {
+        s.bind(c++, int64_t(a.bytes));
+      }
+      s.bind(c++, int64_t(a.unit));
+      s.bind(c++, std::string(1, a.pass));
+      s.bind(c++, int64_t(a.repeat));
+      s.step(path_);
+      s.reset();
+    }
+    exec("COMMIT");
+    return id;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<ProfileSummary> ProfileStore::list() const {
+  Stmt s(db_,
+         "SELECT p.id, p.created_utc_ns, p.host, p.device, p.model, p.precision, p.timing, p.fallback_reason, "
+         "p.command, p.repeats, p.cupti_overhead, p.peak_memory_bytes, "
+         "(SELECT count(*) FROM profile_layers l WHERE l.profile_id = p.id), "
+         "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_KERNEL k WHERE k.profile_id = p.id) + "
+         "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_MEMCPY k WHERE k.profile_id = p.id) + "
+         "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_MEMSET k WHERE k.profile_id = p.id) "
+         "FROM profiles p ORDER BY p.id DESC",
+         path_);
+  std::vector<ProfileSummary> out;
+  while (s.step(path_)) {
+    ProfileSummary p;
+    p.id = s.i64(0);
+    p.created_utc_ns = s.i64(1);
+    p.host = s.text(2);
+    p.device = s.text(3);
+    p.model = s.text(4);
+    p.precision = s.text(5);
+    p.timing = s.text(6);
+    p.fallback_reason = s.text(7);
+    p.command = s.text(8);
+    p.repeats = static_cast<int>(s.i64(9));
+    p.cupti_overhead = s.f64(10);
+    p.peak_memory_bytes = s.i64(11);
+    p.layers = static_cast<int>(s.i64(12));
+    p.records = s.i64(13);
+    out.push_back(p);
+  }
+  return out;
+}
+
+int64_t ProfileStore::latest_id() const { return pragma(db_, path_, "SELECT coalesce(max(id), 0) FROM profiles"); }
+
+GpuProfileResult ProfileStore::load(int64_t id) const {
+  GpuProfileResult r;
+  {
+    Stmt s(db_,
+           "SELECT device, model, source, precision, timing, fallback_reason, repeats, warmup, microbatches, "
+           "dropped_records, peak_memory_bytes, events_total_ms, cupti_total_ms, cupti_overhead FROM profiles "
+           "WHERE id = ?",
+           path_);
+    s.bind(1, id);
+    if (!s.step(path_)) throw InputError(path_ + ": no profile " + std::to_string(id));
+    r.device = s.text(0);
+    r.costs.model = s.text(1);
+    r.costs.source = s.text(2);
+    r.precision = s.text(3);
+    r.timing = s.text(4);
+    r.fallback_reason = s.text(5);
+    r.repeats = static_cast<int>(s.i64(6));
+    r.warmup = static_cast<int>(s.i64(7));
+    r.costs.microbatches = static_cast<int>(s.i64(8));
+    r.dropped_records = static_cast<uint64_t>(s.i64(9));
+    r.peak_memory_bytes = static_cast<size_t>(s.i64(10));
+    r.events_total_ms = s.f64(11);
+    r.cupti_total_ms = s.f64(12);
+    r.cupti_overhead = s.f64(13);
+  }
+  {
+    Stmt s(db_, "SELECT * FROM profile_layers WHERE profile_id = ? ORDER BY unit", path_);
+    s.bind(1, id);
+    while (s.step(path_)) {
+      LayerCost c;
+      c.name = s.text(2);
+      c.kind = s.text(3);
+      c.f_ms = s.f64(4);
+      c.b_ms = s.f64(5);
+      c.w_ms = s.f64(6);
+      GpuUnitStats st;
+      st.f_ms = c.f_ms;
+      st.b_ms = c.b_ms;
+      st.w_ms = c.w_ms;
+      st.f_kernel_ms = s.f64(7);
+      st.b_kernel_ms = s.f64(8);
+      st.w_kernel_ms = s.f64(9);
+      st.f_kernels = static_cast<int>(s.i64(10));
+      st.b_kernels = static_cast<int>(s.i64(11));
+      st.w_kernels = static_cast<int>(s.i64(12));
+      c.param_bytes = s.f64(13);
+      c.state_bytes = s.f64(14);
+      c.act_b_bytes = s.f64(15);
+      c.act_w_bytes = s.f64(16);
+      c.out_bytes = s.f64(17);
+      c.w_grad_bytes = s.f64(18);
+      r.costs.layers.push_back(c);
+      r.units.push_back(st);
+    }
+  }
+  {
+    Stmt s(db_,
+           "SELECT 'kernel', v.value, unit, pass, rep, start, end, 0, streamId, correlationId FROM "
+           "CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds v ON v.id = k.demangledName WHERE profile_id = ?1 "
+           "UNION ALL SELECT 'memcpy', copyKind, unit, pass, rep, start, end, bytes, streamId, correlationId FROM "
+           "CUPTI_ACTIVITY_KIND_MEMCPY WHERE profile_id = ?1 "
+           "UNION ALL SELECT 'memset', 'memset', unit, pass, rep, start, end, bytes, streamId, correlationId FROM "
+           "CUPTI_ACTIVITY_KIND_MEMSET WHERE profile_id = ?1 ORDER BY 6",
+           path_);
+    s.bind(1, id);
+    while (s.step(path_)) {
+      ActivityRecord a;
+      a.kind = s.text(0);
+      a.name = a.kind == "memcpy" ? copy_kind_name(static_cast<int>(s.i64(1))) : s.text(1);
+      a.unit = static_cast<int>(s.i64(2));
+      const std::string pass = s.text(3);
+      a.pass = pass.empty() ? '?' : pass[0];
+      a.repeat = static_cast<int>(s.i64(4));
+      a.start_ns = s.i64(5);
+      a.end_ns = s.i64(6);
+      a.bytes = static_cast<uint64_t>(s.i64(7));
+      a.stream = static_cast<uint32_t>(s.i64(8));
+      a.correlation = static_cast<uint32_t>(s.i64(9));
+      r.records.push_back(a);
+    }
+  }
+  return r;
+}
+
+CostTable ProfileStore::load_costs(int64_t id) const { return load(id).costs; }
+
+}  // namespace adaptis::prof

@@ -1,0 +1,319 @@
+// `adaptis tui` end to end in a real terminal: tmux runs it in a detached 80x24 pane, the test
+// types keys (send-keys), reads the screen (capture-pane), resizes the window, quits or signals
+// it, and checks the shell gets its terminal back. Each test has its own tmux server (-L NAME),
+// killed in teardown; every wait is bounded. Skipped when tmux is not installed.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "adaptis/planner/schedules.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs a shell command, returns its stdout+stderr; `rc` gets the exit status.
+std::string sh(const std::string& cmd, int* rc = nullptr) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  if (rc) *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+bool have_tmux() {
+  int rc = -1;
+  sh("tmux -V", &rc);
+  return rc == 0;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// A private tmux server running `adaptis tui ARGS` in one pane. The pane's script writes the TUI's
+// pid, runs it, then prints its exit status and the terminal's line discipline flags (what a
+// shell needs back: canonical input and echo) and stays open for the test to read.
+class TuiPane {
+ public:
+  explicit TuiPane(const std::string& tui_args, const std::string& env = "", int width = 80, int height = 24) {
+    static int counter = 0;
+    const std::string id = std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    socket_ = "adaptis-tui-test-" + id;
+    dir_ = fs::temp_directory_path() / ("adaptis-tui-tmux-" + id);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    pid_file_ = (dir_ / "tui.pid").string();
+    std::ofstream(dir_ / "tui.sh") << "echo $$ > " << quote(pid_file_) << "\nexec env " << env << " "
+                                   << quote(ADAPTIS_BINARY) << " tui " << tui_args << "\n";
+    // Like an interactive shell, the pane's shell survives a Ctrl-C meant for the TUI (a trapped
+    // signal, unlike an ignored one, is back to default in the TUI).
+    std::ofstream(dir_ / "pane.sh")
+        << "trap : INT\n"
+        << "sh " << quote((dir_ / "tui.sh").string()) << "\n"
+        << "echo \"TUI-EXIT=$?\"\n"
+        << "echo \"TTY-FLAGS: $(stty -a | tr -s ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | "
+           "tr '\\n' ' ')\"\n"
+        << "exec sleep 60\n";
+    int rc = -1;
+    const std::string out = tmux("new-session -d -x " + std::to_string(width) + " -y " + std::to_string(height) +
+                                     " " + quote("sh " + (dir_ / "pane.sh").string()),
+                                 &rc);
+    started_ = rc == 0;
+    EXPECT_TRUE(started_) << out;
+    socket_path_ = tmux("display-message -p '#{socket_path}'");
+    while (!socket_path_.empty() && socket_path_.back() == '\n') socket_path_.pop_back();
+  }
+  ~TuiPane() {
+    tmux("kill-server");
+    // kill-server leaves the socket file behind.
+    std::error_code ec;
+    if (socket_path_.find("adaptis-tui-test-") != std::string::npos) fs::remove(socket_path_, ec);
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string tmux(const std::string& args, int* rc = nullptr) const {
+    return sh("tmux -L " + socket_ + " -f /dev/null " + args, rc);
+  }
+  // The pane's text; with escapes, its colours and attributes as SGR sequences.
+  std::string capture(bool escapes = false) const { return tmux(std::string("capture-pane -p") + (escapes ? " -e" : "")); }
+  void keys(const std::string& k) const { tmux("send-keys " + k); }
+  void literal(const std::string& text) const { tmux("send-keys -l " + quote(text)); }
+
+  // Polls the screen until `ok` holds; false after `seconds` (the screen is then in `last`).
+  bool wait_for(const std::function<bool(const std::string&)>& ok, double seconds = 10) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    do {
+      last = capture();
+      if (ok(last)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+  }
+  bool wait_for_text(const std::string& needle, double seconds = 10) {
+    return wait_for([&](const std::string& s) { return s.find(needle) != std::string::npos; }, seconds);
+  }
+
+  int tui_pid() const {
+    int pid = 0;
+    std::ifstream(pid_file_) >> pid;
+    return pid;
+  }
+  bool started() const { return started_; }
+
+  std::string last;
+
+ private:
+  std::string socket_;
+  std::string socket_path_;
+  fs::path dir_;
+  std::string pid_file_;
+  bool started_ = false;
+};
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream is(text);
+  for (std::string l; std::getline(is, l);) out.push_back(l);
+  return out;
+}
+
+std::string line_starting(const std::string& text, const std::string& prefix) {
+  for (const auto& l : lines(text))
+    if (l.rfind(prefix, 0) == 0) return l;
+  return "";
+}
+
+// The pane after the TUI left: its exit status printed by the shell, the line discipline back to
+// canonical input with echo, and the TUI's screen gone (the alternate screen was left).
+void expect_shell_restored(TuiPane& pane, int exit_status) {
+  ASSERT_TRUE(pane.wait_for_text("TTY-FLAGS: ", 10)) << pane.last;
+  EXPECT_NE(pane.last.find("TUI-EXIT=" + std::to_string(exit_status) + "\n"), std::string::npos) << pane.last;
+  const std::string flags = line_starting(pane.last, "TTY-FLAGS: ");
+  EXPECT_EQ(flags, "TTY-FLAGS: icanon echo") << pane.last;
+  EXPECT_EQ(pane.last.find("1 Layers"), std::string::npos) << pane.last;
+}
+
+// A colour SGR: foreground/background 30-37, 40-47, 90-97, 100-107 or 256/RGB.
+bool has_colour_sgr(const std::string& s) {
+  static const std::regex colour("\x1b\\[[0-9;]*(3[0-7]|4[0-7]|9[0-7]|10[0-7]|38;|48;)[0-9;]*m");
+  return std::regex_search(s, colour);
+}
+
+const std::string kModel = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/llama-2-7b.json";
+
+std::string args(const std::string& extra = "") {
+  return "--model " + quote(kModel) + " --db /nonexistent-adaptis-test/runs.db " + extra;
+}
+
+#define SKIP_WITHOUT_TMUX() \
+  if (!have_tmux()) GTEST_SKIP() << "tmux is not installed"
+
+}  // namespace
+
+TEST(TuiTmux, MainViewKeysResizeAndQuit) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args());
+  ASSERT_TRUE(pane.started());
+  ASSERT_TRUE(pane.wait_for_text("partition 9,9,8,8")) << pane.last;
+  const std::vector<std::string> screen = lines(pane.last);
+  ASSERT_EQ(screen.size(), 24u) << pane.last;
+  for (const auto& l : screen) EXPECT_LE(l.size(), 80u) << l;
+  EXPECT_EQ(screen[0].rfind("adaptis  1 Layers  2 Plan  3 Gantt  4 Devices  5 Compare  6 Runs", 0), 0u) << pane.last;
+  EXPECT_EQ(screen[1].rfind("llama-2-7b  1f1b  dev=4 mb=8 v=1 | ", 0), 0u) << pane.last;
+  EXPECT_EQ(screen[23].rfind("q quit  ? help  tab view", 0), 0u) << pane.last;
+  EXPECT_TRUE(has_colour_sgr(pane.capture(true)));
+
+  // Gantt: zoom and pan.
+  pane.literal("3");
+  ASSERT_TRUE(pane.wait_for_text("window 0.00-")) << pane.last;
+  EXPECT_NE(pane.last.find("\nd0 m "), std::string::npos) << pane.last;
+  pane.literal("+");
+  ASSERT_TRUE(pane.wait_for_text("zoom 2x")) << pane.last;
+  pane.literal("l");
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) { return s.find("window 0.00-") == std::string::npos; }))
+      << pane.last;
+
+  // Schedule, micro-batches, devices.
+  std::string next;
+  const auto& all = adaptis::all_schedules();
+  for (size_t i = 0; i < all.size(); ++i)
+    if (all[i].name == std::string("1f1b")) next = all[(i + 1) % all.size()].name;
+  pane.literal("s");
+  ASSERT_TRUE(pane.wait_for_text("llama-2-7b  " + next + "  ")) << pane.last;
+  pane.literal("Sm");
+  ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b  dev=4 mb=9 ")) << pane.last;
+  pane.literal("d");
+  ASSERT_TRUE(pane.wait_for_text("dev=5 mb=9")) << pane.last;
+
+  // Partition boundary: the plan view's partition line changes and the message names it.
+  pane.literal("2");
+  ASSERT_TRUE(pane.wait_for_text("partition 7,7,7,7,6")) << pane.last;
+  pane.literal(">");
+  ASSERT_TRUE(pane.wait_for_text("partition 8,6,7,7,6")) << pane.last;
+
+  // Resize: the frame follows the window.
+  pane.tmux("resize-window -x 120 -y 40");
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) {
+    const auto ls = lines(s);
+    return ls.size() == 40 && ls[39].rfind("q quit", 0) == 0 && ls[39].find("r run") != std::string::npos;
+  })) << pane.last;
+  for (const auto& l : lines(pane.last)) EXPECT_LE(l.size(), 120u) << l;
+  pane.literal("4");
+  ASSERT_TRUE(pane.wait_for_text("in-between")) << pane.last;  // the wide devices view
+
+  pane.literal("q");
+  expect_shell_restored(pane, 0);
+}
+
+TEST(TuiTmux, NoColourWithNO_COLOR) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args(), "NO_COLOR=1");
+  ASSERT_TRUE(pane.wait_for_text("partition 9,9,8,8")) << pane.last;
+  pane.literal("3");
+  ASSERT_TRUE(pane.wait_for_text("window 0.00-")) << pane.last;
+  // Without colour the Gantt carries the op as a letter row.
+  EXPECT_NE(pane.last.find("\nd0 o F"), std::string::npos) << pane.last;
+  const std::string escaped = pane.capture(true);
+  EXPECT_FALSE(has_colour_sgr(escaped)) << escaped;
+  pane.literal("q");
+  expect_shell_restored(pane, 0);
+}
+
+TEST(TuiTmux, NoColourOnATerminalWithout) {
+  SKIP_WITHOUT_TMUX();
+  // vt100 can address the cursor but has no colours: full screen, attributes only.
+  TuiPane pane(args("--keys 3"), "TERM=vt100");
+  ASSERT_TRUE(pane.wait_for_text("window 0.00-")) << pane.last;
+  EXPECT_NE(pane.last.find("\nd0 o F"), std::string::npos) << pane.last;
+  EXPECT_FALSE(has_colour_sgr(pane.capture(true)));
+  pane.literal("q");
+  pane.keys("Enter");  // in case this machine's terminfo lacks vt100 and the line mode runs
+  ASSERT_TRUE(pane.wait_for_text("TUI-EXIT=0")) << pane.last;
+}
+
+TEST(TuiCli, PlainPrintsOneScreenAndExits) {
+  int rc = -1;
+  const std::string out = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --size 80x24 --keys '3+'"), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  const auto ls = lines(out);
+  ASSERT_EQ(ls.size(), 24u) << out;
+  EXPECT_NE(out.find("zoom 2x"), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;  // plain text, no escapes
+  const std::string bad = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --keys '<nope>'"), &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(bad.find("error: --keys: unknown key <nope>"), std::string::npos) << bad;
+}
+
+TEST(TuiTmux, DumbTerminalGetsTheLineMode) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args(), "TERM=dumb");
+  ASSERT_TRUE(pane.wait_for_text("keys (? help, q quit)>")) << pane.last;
+  EXPECT_NE(pane.last.find("partition 9,9,8,8"), std::string::npos) << pane.last;
+  pane.literal("3+");
+  pane.keys("Enter");
+  ASSERT_TRUE(pane.wait_for_text("zoom 2x")) << pane.last;
+  EXPECT_NE(pane.last.find("\nd0 o "), std::string::npos) << pane.last;  // no colour: a letter row per device
+  EXPECT_NE(pane.last.find("\nF forward  X backward"), std::string::npos) << pane.last;
+  EXPECT_FALSE(has_colour_sgr(pane.capture(true)));
+  pane.literal("q");
+  pane.keys("Enter");
+  ASSERT_TRUE(pane.wait_for_text("TUI-EXIT=0")) << pane.last;
+}
+
+TEST(TuiTmux, SignalsRestoreTheTerminal) {
+  SKIP_WITHOUT_TMUX();
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    SCOPED_TRACE(sig);
+    TuiPane pane(args());
+    ASSERT_TRUE(pane.wait_for_text("partition 9,9,8,8")) << pane.last;
+    if (sig == SIGINT) {
+      pane.keys("C-c");  // through the terminal, as a user would
+    } else {
+      ASSERT_GT(pane.tui_pid(), 0);
+      ASSERT_EQ(::kill(pane.tui_pid(), sig), 0);
+    }
+    expect_shell_restored(pane, 128 + sig);
+    EXPECT_NE(pane.last.find("adaptis tui: stopped by signal " + std::to_string(sig)), std::string::npos)
+        << pane.last;
+  }
+}
+
+TEST(TuiTmux, OptimizerShowsProgressThenItsPlan) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args("--optimize-seconds 1 --optimize-threads 1"));
+  ASSERT_TRUE(pane.wait_for_text("partition 9,9,8,8")) << pane.last;
+  pane.literal("o");
+  ASSERT_TRUE(pane.wait_for_text("optimizing [")) << pane.last;
+  ASSERT_TRUE(pane.wait_for_text("optimizer done", 15)) << pane.last;
+  EXPECT_NE(lines(pane.last)[1].find("llama-2-7b  optimized  "), std::string::npos) << pane.last;
+  EXPECT_NE(pane.last.find("plan      optimized: its own partition"), std::string::npos) << pane.last;
+  pane.literal("q");
+  expect_shell_restored(pane, 0);
+}
+
+TEST(TuiTmux, BadInputIsAnErrorBeforeTheScreenChanges) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane("--costs /nonexistent/costs.json");
+  ASSERT_TRUE(pane.wait_for_text("TUI-EXIT=")) << pane.last;
+  EXPECT_NE(pane.last.find("error: "), std::string::npos) << pane.last;
+  EXPECT_NE(pane.last.find("/nonexistent/costs.json"), std::string::npos) << pane.last;
+  EXPECT_EQ(pane.last.find("TUI-EXIT=0"), std::string::npos) << pane.last;
+  expect_shell_restored(pane, 1);
+}
