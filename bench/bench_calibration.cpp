@@ -2,8 +2,11 @@
 // machine, simulate several schedules with that profile, run each with one thread per device, and print
 // predicted vs measured iteration time and the error per schedule as JSON.
 //
+// The layers are profiled again right before each run (as `adaptis run` does without --costs), so the
+// prediction sees the machine as the run will; --profile-once profiles only at the start.
+//
 // usage: bench_calibration [--model FILE] [--devices 2,4] [--microbatches 8] [--steps 6] [--repeats 9]
-//                          [--schedules gpipe,1f1b,...]
+//                          [--schedules gpipe,1f1b,...] [--profile-once 1]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> device_counts = {"2", "4"};
   std::vector<std::string> schedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "zb-v", "dualpipev"};
   int microbatches = 8, steps = 6, repeats = 9;
+  bool profile_once = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
     else if (k == "--microbatches") microbatches = std::stoi(v);
     else if (k == "--steps") steps = std::stoi(v);
     else if (k == "--repeats") repeats = std::stoi(v);
+    else if (k == "--profile-once") profile_once = v != "0";
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
@@ -103,7 +108,7 @@ int main(int argc, char** argv) {
     po.repeats = repeats;
     po.split_blocks = true;
     const auto t_profile = std::chrono::steady_clock::now();
-    const CostTable costs = profile_cpu(cfg, po);
+    CostTable costs = profile_cpu(cfg, po);
     const double profile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_profile).count();
     double f = 0, b = 0, w = 0;
     for (const auto& l : costs.layers) f += l.f_ms, b += l.b_ms, w += l.w_ms;
@@ -129,6 +134,9 @@ int main(int argc, char** argv) {
             continue;
           }
           const Program program = map_program_layers(lower_plan(plan), units.bounds);
+          if (!profile_once) costs = profile_cpu(cfg, po);
+          double profile_ms_per_mb = 0;
+          for (const auto& l : costs.layers) profile_ms_per_mb += l.f_ms + l.b_ms + l.w_ms;
           const RunPrediction pred = predict_run(plan, costs, cpu_thread_cluster(devices), cpu_sim_options());
           RunInfo info;
           info.command = "bench_calibration";
@@ -149,6 +157,23 @@ int main(int argc, char** argv) {
           const RunOutcome out = execute_run(*backend, program, steps, model_data(cfg), &store, info);
           const double cpu_used = cpu_seconds() - cpu0;
           const RunComparison cmp = compare_run(store.load_run(out.run_id));
+          // Replay: the same simulation fed with what the run found the machine to be (each device thread's CPU
+          // share as its speed, the measured hand-over latency on every link, the measured SEND / RECV time
+          // spread over the compute actions as a per-action overhead). Not a prediction, since it uses the
+          // run's own measurements: it tells whether the model's structure explains the run once the machine's
+          // contention is known.
+          size_t compute_actions = 0;
+          for (const auto& list : plan.schedule) compute_actions += list.size();
+          double comm_ms = 0;
+          for (const auto& d : cmp.devices) comm_ms += d.measured_comm_ms;
+          SimOptions replay_opt = cpu_sim_options();
+          replay_opt.action_overhead_ms = compute_actions ? comm_ms / static_cast<double>(compute_actions) : 0.0;
+          Cluster replay_cluster = cpu_thread_cluster(devices);
+          for (int d = 0; d < devices; ++d)
+            if (std::isfinite(cmp.devices[d].cpu_share) && cmp.devices[d].cpu_share > 0)
+              replay_cluster.devices[d].speed = cmp.devices[d].cpu_share;
+          if (std::isfinite(cmp.handoff_ms)) replay_cluster.intra_node = replay_cluster.inter_node = Link{cmp.handoff_ms, 5e9};
+          const SimResult replay = simulate(plan, costs, replay_cluster, replay_opt);
 
           double pred_busy = 0, meas_busy = 0, meas_busy_cpu = 0, wait = 0;
           std::vector<double> busy_err, busy_cpu_err, end_err, op_err, op_cpu_err;
@@ -169,12 +194,12 @@ int main(int argc, char** argv) {
           for (size_t s = 1; s < out.steps.size(); ++s) iters.push_back(out.steps[s].result.iteration_ms());
           std::sort(iters.begin(), iters.end());
           // CPU capacity: the devices' compute cannot finish faster than all of it spread over the cores.
-          const double capacity_ms = pred_busy / std::max(1u, std::min(cores, static_cast<unsigned>(devices)));
-          const double capacity_pred = std::max(pred.iteration_ms, capacity_ms);
+          const double capacity_pred = cpu_capacity_bound_ms(pred, static_cast<int>(cores));
           results.push_back({{"schedule", plan.name},
                              {"devices", devices},
                              {"stages", plan.num_stages()},
                              {"microbatches", microbatches},
+                             {"profile_fbw_ms_per_microbatch", profile_ms_per_mb},
                              {"oversubscribed", devices > static_cast<int>(cores)},
                              {"predicted_ms", pred.iteration_ms},
                              {"measured_ms", cmp.measured_iteration_ms},
@@ -184,6 +209,11 @@ int main(int argc, char** argv) {
                              {"cpu_share", num(cmp.cpu_share)},
                              {"predicted_at_share_ms", num(cmp.predicted_at_share_ms)},
                              {"share_adjusted_error", num(cmp.share_adjusted_error)},
+                             {"handoff_ms", num(cmp.handoff_ms)},
+                             {"comm_overhead_ms_per_action", replay_opt.action_overhead_ms},
+                             {"replay_ms", replay.ok ? nlohmann::json(replay.iteration_ms) : nlohmann::json(nullptr)},
+                             {"replay_error", num(replay.ok ? relative_error(replay.iteration_ms, cmp.measured_iteration_ms)
+                                                            : std::nan(""))},
                              {"predicted_capacity_bound_ms", capacity_pred},
                              {"capacity_bound_error", num(relative_error(capacity_pred, cmp.measured_iteration_ms))},
                              {"predicted_busy_ms_all_devices", pred_busy},
@@ -207,7 +237,7 @@ int main(int argc, char** argv) {
     std::filesystem::remove(db + "-wal");
     std::filesystem::remove(db + "-shm");
 
-    std::vector<double> errs, cap_errs, share_errs, busy_cpu_errs, op_cpu_errs;
+    std::vector<double> errs, cap_errs, share_errs, busy_cpu_errs, op_cpu_errs, replay_errs;
     auto get = [](const nlohmann::json& r, const char* k) {
       return r.contains(k) && r[k].is_number() ? r[k].get<double>() : std::nan("");
     };
@@ -218,6 +248,7 @@ int main(int argc, char** argv) {
         share_errs.push_back(get(r, "share_adjusted_error"));
         busy_cpu_errs.push_back(get(r, "busy_cpu_error_all_devices"));
         op_cpu_errs.push_back(get(r, "op_cpu_mean_abs_error"));
+        replay_errs.push_back(get(r, "replay_error"));
       }
     nlohmann::json doc = {
         {"benchmark", "calibration"},
@@ -229,12 +260,14 @@ int main(int argc, char** argv) {
         {"load_average_after", load_average()},
         {"profile", {{"repeats", repeats}, {"seconds", profile_s}, {"f_ms", f}, {"b_ms", b}, {"w_ms", w}}},
         {"steps_per_run", steps},
+        {"profile_before_each_run", !profile_once},
         {"results", results},
         {"summary",
          {{"runs", errs.size()},
           {"mean_abs_error", num(mean_abs(errs))},
           {"mean_abs_capacity_bound_error", num(mean_abs(cap_errs))},
           {"mean_abs_share_adjusted_error", num(mean_abs(share_errs))},
+          {"mean_abs_replay_error", num(mean_abs(replay_errs))},
           {"mean_abs_busy_cpu_error", num(mean_abs(busy_cpu_errs))},
           {"mean_op_cpu_abs_error", num(mean_abs(op_cpu_errs))}}}};
     std::cout << doc.dump(2) << "\n";

@@ -190,6 +190,28 @@ int main(int argc, char** argv) {
         by_window[name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1)] = dl->VtxBuffer.Size;
       }
       out["fit_vertices_by_window"] = by_window;
+      // The rows' vertices with each overlay turned off in turn: what each layer of the Gantt costs.
+      auto rows_vertices = [&] {
+        double c2, t2;
+        size_t v2;
+        frame(nullptr, c2, t2, v2);
+        const ImDrawData* d2 = ImGui::GetDrawData();
+        for (int i = 0; i < d2->CmdListsCount; ++i)
+          if (d2->CmdLists[i]->_OwnerName && std::string(d2->CmdLists[i]->_OwnerName).find("##rows") != std::string::npos)
+            return d2->CmdLists[i]->VtxBuffer.Size;
+        return 0;
+      };
+      nlohmann::json by_toggle = nlohmann::json::object();
+      by_toggle["all"] = rows_vertices();
+      GanttToggles& tg = app.toggles();
+      tg.transfers = false;
+      by_toggle["without send/recv lanes"] = rows_vertices();
+      tg.bubbles = false;
+      by_toggle["also without bubbles"] = rows_vertices();
+      tg.critical = false;
+      by_toggle["also without critical path"] = rows_vertices();
+      tg = GanttToggles{};
+      out["fit_rows_vertices"] = by_toggle;
     }
     measure("fit whole iteration", [&](int) { app.fit_view(); }, false);
     measure("zoom 10%", [&](int) { app.axis().t0 = t_end * 0.45; app.axis().t1 = t_end * 0.55; }, false);

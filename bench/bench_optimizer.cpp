@@ -102,7 +102,14 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
   o.sim = c.sim;
   const double load_before = load_average();
   auto t0 = Clock::now();
-  OptimizeResult res = optimize(c.costs, c.cluster, o);
+  // When the search first reached the target and when it last improved, as the coordinator saw
+  // them (improvements are reported at the end of each local-search epoch).
+  double reached_target_s = -1, last_improved_s = 0, last_best = 0;
+  OptimizeResult res = optimize(c.costs, c.cluster, o, [&](const OptimizeProgress& p, const Plan*) {
+    if (p.best_ms <= 0) return;
+    if (reached_target_s < 0 && target > 0 && p.best_ms <= target + 1e-9) reached_target_s = p.elapsed_s;
+    if (last_best == 0 || p.best_ms < last_best - 1e-9) last_best = p.best_ms, last_improved_s = p.elapsed_s;
+  });
   const double search_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
   SimResult replay = simulate(res.best, c.costs, c.cluster, c.sim);
@@ -133,6 +140,8 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
   ours["stages_per_device"] = counts;
   ours["partition"] = sizes;
   ours["search_s"] = search_s;
+  ours["reached_target_s"] = reached_target_s >= 0 ? nlohmann::json(reached_target_s) : nlohmann::json();
+  ours["last_improved_s"] = last_improved_s;
   ours["evaluated"] = res.final_progress.evaluated;
   ours["phase"] = res.final_progress.phase;
   ours["message"] = res.message;

@@ -21,6 +21,8 @@ struct GuiArgs {
   std::string compare;
   std::string overlay_run;
   std::string compare_run;
+  std::string side_tab, bottom_tab;
+  bool optimize = false;
   std::string db;
   std::string screenshot;
   int frames = 0;
@@ -93,6 +95,9 @@ int run_gui_command(const GuiArgs& a) {
   launch.session = a.session;
   launch.compare_schedule = a.compare;
   launch.overlay_run = a.overlay_run;
+  launch.side_tab = a.side_tab;
+  launch.bottom_tab = a.bottom_tab;
+  launch.optimize = a.optimize;
   launch.compare_run = a.compare_run;
   if (!a.compare.empty() && !a.compare_run.empty())
     throw InputError("--compare and --compare-run both pick B: give one");
@@ -126,6 +131,9 @@ void register_gui(CLI::App& app, Runner& run) {
   cmd->add_option("--run", args->overlay_run,
                   "Overlay a recorded run's measured timeline (\"latest\" or an id in --db) under the prediction");
   cmd->add_option("--compare-run", args->compare_run, "Pin a recorded run (\"latest\" or an id in --db) as B");
+  cmd->add_option("--side-tab", args->side_tab, "Open this sidebar tab: model, cluster or plan");
+  cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history");
+  cmd->add_flag("--optimize", args->optimize, "Start the optimizer right away (its best plan shows live)");
   cmd->add_option("--db", args->db, "Run store for the Runs tab and launched runs (default: adaptis run's)");
   cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
   cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")

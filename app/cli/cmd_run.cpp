@@ -161,7 +161,13 @@ int run_command(const RunArgs& a) {
     std::cout << "backend " << backend->name() << ": " << plan.num_devices() << " device threads on " << cores
               << " logical cores" << (plan.num_devices() > static_cast<int>(cores) ? " (oversubscribed)" : "") << "\n";
     std::cout << "predicted iteration " << fmt("%.3f", pred.iteration_ms) << " ms (costs " << costs.source
-              << (a.costs.empty() ? ", profiled now" : ", from " + a.costs) << ")\n\n";
+              << (a.costs.empty() ? ", profiled now" : ", from " + a.costs) << ")\n";
+    if (a.backend == "cpu" && plan.num_devices() > static_cast<int>(cores))
+      std::cout << "  note: " << plan.num_devices() << " device threads share " << cores
+                << " cores; the predicted compute alone needs "
+                << fmt("%.3f", exec::cpu_capacity_bound_ms(pred, static_cast<int>(cores)))
+                << " ms per iteration on them (the simulator assumes a core per device)\n";
+    std::cout << "\n";
     std::cout << "step  loss         grad checksum     iteration ms   step ms\n";
   }
   auto print_step = [&](const exec::RecordedStep& s) {
@@ -194,6 +200,7 @@ int run_command(const RunArgs& a) {
                         {"partition", format_partition(plan.partition)},
                         {"placement", format_placement(plan.placement)},
                         {"logical_cores", cores},
+                        {"cpu_capacity_bound_ms", exec::cpu_capacity_bound_ms(pred, static_cast<int>(cores))},
                         {"cost_source", costs.source},
                         {"steps", steps},
                         {"loss", last.result.loss},

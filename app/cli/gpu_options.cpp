@@ -72,8 +72,8 @@ void add_gpu_options(CLI::App* cmd, GpuCliOptions& o, bool for_run, int* devices
                     "--backend cuda: profile database (default $XDG_DATA_HOME/adaptis/profiles.db)");
     cmd->add_flag("--no-store", o.no_store, "--backend cuda: do not record the profile in the database");
     cmd->add_option("--fallback", o.fallback,
-                    "--backend cuda without a usable GPU: none (fail with the reason) or analytical (the analytical "
-                    "model's costs for an H100, labelled as such)")
+                    "--backend cuda without a usable GPU: analytical (the analytical model's costs for an H100, "
+                    "labelled as such, with a warning) or none (fail with the reason)")
         ->check(CLI::IsMember({"none", "analytical"}))
         ->capture_default_str();
   }
@@ -127,8 +127,8 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
   std::string why;
   if (!exec::gpu_available(&why)) {
     if (o.fallback != "analytical")
-      throw InputError("--backend cuda: " + why + " (add --fallback analytical to write the analytical model's costs "
-                       "for an " + Device{}.name + " instead)");
+      throw InputError("--backend cuda: " + why + " (without --fallback none, the analytical model's costs for an " +
+                       Device{}.name + " are written instead)");
     // No GPU: the analytical model for an H100 stands in, and says so.
     const ModelSpec spec = load_model_spec(model_path);
     CostTable table = analytical_costs(spec, Device{});

@@ -21,7 +21,7 @@ struct GpuCliOptions {
   std::string timing = "auto";  // profile: auto, cupti, events
   std::string profile_db;       // profile: the SQLite profile store
   bool no_store = false;
-  std::string fallback = "none";  // profile without a usable GPU: none (error) or analytical
+  std::string fallback = "analytical";  // profile without a usable GPU: analytical (say so) or none (error)
 };
 
 bool is_gpu_backend(const std::string& backend);  // "cuda" or "nccl"

@@ -68,12 +68,18 @@ void GuiApp::zoom_to(double t0, double t1) {
 }
 
 void GuiApp::draw_timeline_area(float width, float height) {
+  ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing_);  // for tooltips; the layout here is explicit
+  draw_timeline_contents(width, height);
+  ImGui::PopStyleVar();
+}
+
+void GuiApp::draw_timeline_contents(float width, float height) {
   sync_timelines();
   const Theme& t = theme_;
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const ImVec2 origin = ImGui::GetCursorScreenPos();
   float y = origin.y;
-  gantt_label_w_ = t.px(122);
+  gantt_label_w_ = t.px(140);
 
   // A refused edit stays on screen, explained, until the next one succeeds.
   if (!editor_.last_error().empty()) {
@@ -601,7 +607,7 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
         if (st.size() > 4) sub += ",…";
       }
       if (d < static_cast<int>(S.stats.size()) && S.summary.iteration_ms > 0)
-        sub += strf("  %.0f%%", 100.0 * S.stats[d].busy_ms / S.summary.iteration_ms);
+        sub += strf(" %.0f%%", 100.0 * S.stats[d].busy_ms / S.summary.iteration_ms);
       if (oom) sub = "OOM  " + sub;
       const float name_w = ImGui::CalcTextSize(name.c_str()).x;
       const float sub_w = ImGui::CalcTextSize(sub.c_str()).x;

@@ -428,15 +428,20 @@ void GuiApp::frame() {
 
   ImGui::SetNextWindowPos(ImVec2(0, 0));
   ImGui::SetNextWindowSize(io.DisplaySize);
-  ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(0, 0));
+  // The host lays its panes edge to edge (no spacing); each pane pushes the normal spacing back.
+  const ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
+  spacing_ = spacing;
   ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
+  ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(0, 0));
   ImGui::Begin("adaptis##host", nullptr,
                ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
                    ImGuiWindowFlags_NoCollapse | ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_MenuBar |
                    ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse |
                    ImGuiWindowFlags_NoSavedSettings);
-  ImGui::PopStyleVar(2);
+  ImGui::PopStyleVar();  // window padding; the zero spacing stays for the layout below
+  ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing);
   draw_menu_bar();
+  ImGui::PopStyleVar();
   draw_toolbar();
 
   const float split = t.px(5);
@@ -466,9 +471,13 @@ void GuiApp::frame() {
   ImGui::EndChild();
   ImGui::EndGroup();
 
+  ImGui::SetCursorScreenPos(ImVec2(0, io.DisplaySize.y - status_h));
   draw_status_bar();
+  ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing);
   draw_dialogs();
+  ImGui::PopStyleVar();
   ImGui::End();
+  ImGui::PopStyleVar();  // item spacing
 }
 
 void GuiApp::handle_shortcuts() {
@@ -717,7 +726,7 @@ void GuiApp::draw_status_bar() {
   const Theme& t = theme_;
   ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(t.px(10), t.px(2)));
   ImGui::PushStyleColor(ImGuiCol_ChildBg, IM_COL32(20, 21, 24, 255));
-  ImGui::BeginChild("##status", ImVec2(0, 0), false, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_AlwaysUseWindowPadding);
+  ImGui::BeginChild("##status", ImVec2(0, ImGui::GetFrameHeight() + t.px(2)), false, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_AlwaysUseWindowPadding);
   ImGui::AlignTextToFramePadding();
   ImGui::PushStyleColor(ImGuiCol_Text, status_error_ ? t.bad : t.text_dim);
   ImGui::TextUnformatted(status_.empty() ? "ready" : status_.c_str());

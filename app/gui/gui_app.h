@@ -135,6 +135,7 @@ class GuiApp {
   void draw_cluster_panel();
   void draw_plan_panel();
   void draw_timeline_area(float width, float height);
+  void draw_timeline_contents(float width, float height);
   void draw_bottom_panel(float width, float height);
   void draw_details_tab();
   void draw_devices_tab();
@@ -205,6 +206,7 @@ class GuiApp {
   bool fit_pending_ = true;
   GanttToggles toggles_;
   float sidebar_w_ = 0, bottom_h_ = 0, memory_h_ = 0;
+  ImVec2 spacing_{8, 5};  // the style's item spacing (the host window itself lays out with none)
   GanttLayout layouts_[2];
   float side_top_[2] = {0, 0};  // screen y of each side's first row (this frame)
   float row_scroll_ = 0;

@@ -30,6 +30,25 @@ int run_gui(GuiLaunch launch) {
     if (!r.applied) throw InputError("--compare " + launch.compare_schedule + ": " + r.message);
   }
 
+  if (!launch.side_tab.empty()) {
+    const std::string& v = launch.side_tab;
+    if (v == "model") app.select_side_tab(SideTab::Model);
+    else if (v == "cluster") app.select_side_tab(SideTab::Cluster);
+    else if (v == "plan") app.select_side_tab(SideTab::Plan);
+    else throw InputError("--side-tab " + v + ": expected model, cluster or plan");
+  }
+  if (!launch.bottom_tab.empty()) {
+    const std::string& v = launch.bottom_tab;
+    if (v == "details") app.select_bottom_tab(BottomTab::Details);
+    else if (v == "devices") app.select_bottom_tab(BottomTab::Devices);
+    else if (v == "optimizer") app.select_bottom_tab(BottomTab::Optimizer);
+    else if (v == "runs") app.select_bottom_tab(BottomTab::Runs);
+    else if (v == "compare") app.select_bottom_tab(BottomTab::Compare);
+    else if (v == "history") app.select_bottom_tab(BottomTab::History);
+    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare or history");
+  }
+  if (launch.optimize) app.start_optimizer();
+
   using Clock = std::chrono::steady_clock;
   for (int frame = 0; !window.should_close() && !app.quit_requested(); ++frame) {
     // Idle: sleep until input; animate while the optimizer, a run or a drag is in progress.

@@ -36,6 +36,9 @@ struct GuiLaunch {
   std::string overlay_run;      // a recorded run ("latest" or an id in the runs database) to overlay
   std::string compare_run;      // a recorded run to pin as B
   GuiConfig config;
+  std::string side_tab;         // open this sidebar tab: model, cluster, plan ("" = model)
+  std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history
+  bool optimize = false;        // start the optimizer right away
 
   std::string screenshot;       // save a PNG of the window after `frames` frames, then exit
   int frames = 0;               // with screenshot: frames to render first (>= 1); alone: exit after N frames

@@ -98,7 +98,13 @@ void GuiApp::draw_details_tab() {
           dl->AddText(ImVec2(x + t.px(4), p.y + (h - ImGui::GetTextLineHeight()) * 0.5f), t.text_on_box, label.c_str());
         x += pw;
       }
-      ImGui::Dummy(ImVec2(w, h + t.px(4)));
+      ImGui::Dummy(ImVec2(w, h + t.px(2)));
+      for (int k = 0; k < 4; ++k) {
+        if (k) ImGui::SameLine(0, t.px(14));
+        swatch(cols[k], t.px(9));
+        ImGui::SameLine(0, t.px(4));
+        ImGui::TextDisabled("%s %.1f%%", names[k], 100 * parts[k] / total);
+      }
     }
     std::vector<size_t> order(S.gaps.size());
     std::iota(order.begin(), order.end(), 0);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
+#include <vector>
 
 #include "adaptis/model/error.h"
 
@@ -81,6 +83,7 @@ RunComparison compare_run(const RunRecord& run) {
     dc.end_error = relative_error(dc.predicted_end_ms, dc.measured_end_ms);
     if (!have_cpu) dc.measured_busy_cpu_ms = std::nan("");
     dc.busy_cpu_error = relative_error(dc.predicted_busy_ms, dc.measured_busy_cpu_ms);
+    dc.cpu_share = dc.measured_busy_ms > 0 ? dc.measured_busy_cpu_ms / dc.measured_busy_ms : std::nan("");
   }
   if (have_cpu && compute_wall > 0) {
     c.cpu_share = compute_cpu / compute_wall;
@@ -88,6 +91,24 @@ RunComparison compare_run(const RunRecord& run) {
     c.share_adjusted_error = relative_error(c.predicted_at_share_ms, c.measured_iteration_ms);
   } else {
     c.cpu_share = c.predicted_at_share_ms = c.share_adjusted_error = std::nan("");
+  }
+
+  // Hand-over latency: each blocked WAIT against the end of the SEND of its message.
+  {
+    std::map<std::tuple<int, int, std::string, int, int>, int64_t> send_end;  // (step, sender, tensor, stage, mb)
+    for (const MeasuredInterval& m : run.measured)
+      if (m.kind == "SEND" && step_start.count(m.step)) send_end[{m.step, m.device, m.tensor, m.stage, m.mb}] = m.end_ns;
+    std::vector<double> lat;
+    for (const MeasuredInterval& m : run.measured) {
+      if (m.kind != "WAIT" || !step_start.count(m.step)) continue;
+      auto it = send_end.find({m.step, m.peer, m.tensor, m.stage, m.mb});
+      if (it == send_end.end() || it->second <= m.start_ns) continue;  // arrived before the wait began
+      lat.push_back(static_cast<double>(std::max<int64_t>(0, m.end_ns - it->second)) * 1e-6);
+    }
+    std::sort(lat.begin(), lat.end());
+    c.handoff_ms = lat.empty() ? std::nan("")
+                   : lat.size() % 2 ? lat[lat.size() / 2]
+                                    : 0.5 * (lat[lat.size() / 2 - 1] + lat[lat.size() / 2]);
   }
 
   // Predicted duration per (stage, op): the simulator gives every micro-batch the same cost.

@@ -1,5 +1,6 @@
 #include "adaptis/executor/run_session.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "adaptis/model/error.h"
@@ -80,6 +81,13 @@ nlohmann::json cost_table_to_json(const CostTable& costs) {
                       {"layers", layers}};
   if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
   return j;
+}
+
+double cpu_capacity_bound_ms(const RunPrediction& p, int cores) {
+  double busy = 0;
+  for (const DeviceInfo& d : p.devices) busy += d.predicted_busy_ms;
+  const int usable = std::max(1, std::min(cores, static_cast<int>(p.devices.size())));
+  return std::max(p.iteration_ms, busy / usable);
 }
 
 double measured_iteration_ms(const std::vector<RecordedStep>& steps) {

@@ -3,6 +3,8 @@
 // `simulate --costs` -> `run --costs`, plan files from `export`, a killed run, the default database path,
 // and bad input (clear error, non-zero exit).
 #include <gtest/gtest.h>
+
+#include "adaptis/executor/gpu.h"
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
@@ -220,9 +222,19 @@ TEST_F(CliRun, ProfileFeedsSimulateAndRun) {
   CliResult mismatch = cli(run_args("--devices 2 --microbatches 4 --costs " + split, 1));
   EXPECT_EQ(mismatch.code, 1);
   EXPECT_NE(mismatch.err.find("--costs"), std::string::npos) << mismatch.err;
-  CliResult gpu = cli("profile --backend cuda --model " + model);
-  EXPECT_EQ(gpu.code, 1);
-  EXPECT_NE(gpu.err.find("--backend cuda"), std::string::npos) << gpu.err;
+  // Without a usable GPU, the CUDA profile falls back to the analytical model and says why; with
+  // --fallback none it fails with the reason instead.
+  CliResult gpu = cli("profile --backend cuda --model " + model + " --fallback none");
+  std::string why;
+  if (!adaptis::exec::gpu_available(&why)) {
+    EXPECT_EQ(gpu.code, 1);
+    EXPECT_NE(gpu.err.find("--backend cuda"), std::string::npos) << gpu.err;
+    const std::string fallback = at("fallback.json");
+    CliResult fb = cli("profile --backend cuda --model " + model + " --out " + fallback);
+    EXPECT_EQ(fb.code, 0) << fb.err;
+    EXPECT_NE(fb.err.find("analytical"), std::string::npos) << fb.err;
+    EXPECT_NE(json::parse(slurp(fallback))["source"].get<std::string>().find("analytical"), std::string::npos);
+  }
 }
 
 TEST_F(CliRun, PlanFilesFromExportRunAndDeviceCountIsChecked) {

@@ -7,17 +7,22 @@
 #ifdef ADAPTIS_HAVE_GUI
 #include <imgui.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
+#include "adaptis/model/error.h"
 #include "adaptis/planner.h"
 #include "gui/gui_app.h"
 
 using namespace adaptis;
 using namespace adaptis::gui;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -227,6 +232,48 @@ TEST(GuiFrames, OptimizerRunsInTheBackgroundAndItsSearchIsOneUndoStep) {
   EXPECT_EQ(app->editor().undo_stack().size(), 1u);
   ASSERT_TRUE(app->editor().undo());
   EXPECT_DOUBLE_EQ(app->editor().sim().iteration_ms, start);
+}
+
+TEST(GuiFrames, ASavedSessionReopensWithItsPlanComparisonAndView) {
+  Harness h;
+  const fs::path dir = fs::temp_directory_path() / ("adaptis-gui-session-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
+  save_cost_table(synthetic_costs(16), costs_path);
+  GuiConfig cfg;
+  cfg.costs_path = costs_path;
+  cfg.runs_db = (dir / "runs.db").string();
+  GuiApp app(synthetic_costs(16), make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  ASSERT_TRUE(app.start_with_request(req).applied);
+  h.frame(app);
+  app.pin_current_for_compare();
+  ASSERT_TRUE(app.editor().move_boundary(1, 6).applied);
+  h.frame(app);
+  app.axis().t0 = 3;
+  app.axis().t1 = 9;
+  app.save_session_to(session);
+
+  GuiApp other(synthetic_costs(16), make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  ASSERT_TRUE(other.start_with_request(req).applied);
+  other.open_session(session);
+  h.frame(other);
+  EXPECT_EQ(other.editor().plan().partition.bounds, app.editor().plan().partition.bounds);
+  EXPECT_TRUE(other.comparing());
+  EXPECT_EQ(other.side(1).plan.partition.bounds[1], 4);  // B is the plan before the edit
+  EXPECT_NEAR(other.axis().t0, 3, 1e-9);
+  EXPECT_NEAR(other.axis().t1, 9, 1e-9);
+  // A broken session leaves the app as it was and names the file.
+  std::ofstream(dir / "bad.json") << "{\"format\": \"adaptis-gui-session/1\"}";
+  try {
+    other.open_session((dir / "bad.json").string());
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(other.editor().plan().partition.bounds, app.editor().plan().partition.bounds);
 }
 
 #else

@@ -92,7 +92,8 @@ StepRecord sample_step(int step, int devices = 2, int per_device = 6) {
       m.step = step;
       m.device = d;
       m.seq = i;
-      m.kind = i % 3 == 0 ? "F" : i % 3 == 1 ? "SEND" : "B";
+      static const std::string kKinds[] = {"F", "SEND", "B"};
+      m.kind = kKinds[i % 3];
       if (m.kind == "SEND") {
         m.tensor = "act";
         m.peer = (d + 1) % devices;

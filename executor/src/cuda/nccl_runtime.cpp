@@ -219,6 +219,9 @@ struct NcclPipelineRank::Impl {
   ~Impl() {
     if (dev) {
       cudaSetDevice(gpu);
+      // What frees on the device's streams goes before the device (and its streams).
+      ncomm.reset();
+      barrier.reset();
       dev.reset();
     }
     if (comm) ncclCommDestroy(comm);

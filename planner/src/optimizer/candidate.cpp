@@ -336,4 +336,14 @@ std::vector<ListSchedulePolicy> seed_policies(const SearchContext& ctx) {
   return out;
 }
 
+std::vector<size_t> seed_probe_policies(const std::vector<ListSchedulePolicy>& policies) {
+  // Alternating with critical-path picks (the most frequent winner), backward-first (1F1B-like),
+  // and grouped with admission on live memory (the memory-bound winner).
+  std::vector<size_t> out = {0, 4, policies.size() - 1};
+  out.erase(std::remove_if(out.begin(), out.end(), [&](size_t i) { return i >= policies.size(); }), out.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 }  // namespace adaptis::opt

@@ -76,11 +76,15 @@ bool well_formed(const Candidate& c, const SearchContext& ctx);
 
 // A random neighbour of `c` (always well formed). The move kinds: shift a layer boundary, move a
 // stage to another device, swap two stages' devices, split a stage, merge two adjacent stages,
-// change one field of the scheduling policy, and targeted rebalancing (a layer or a stage off the
-// most loaded device).
+// change one field of the scheduling policy, and targeted rebalancing (a layer, a carved-out layer
+// or a stage off the most loaded device). Half the placement and stage-count moves come with the
+// partition repaired for device balance (boundary shifts, then stage swaps, while the most loaded
+// device gets lighter).
 Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_64& rng);
 
-// The policies every seed is scheduled with (a few that work well across models), and all of them.
+// The policies seeds are scheduled with (a few that work well across models), and the indices of
+// the probes among them: the few every seed structure gets before the best structures get all.
 std::vector<ListSchedulePolicy> seed_policies(const SearchContext& ctx);
+std::vector<size_t> seed_probe_policies(const std::vector<ListSchedulePolicy>& policies);
 
 }  // namespace adaptis::opt

@@ -207,14 +207,23 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
   auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
   // Micro-batches are admitted to a device in order (no memory deadlock), under the in-flight and
   // memory caps; only the first F of a micro-batch on a device needs admitting.
+  mb_left_.assign(m, S * kinds_);
+  oldest_ = 0;
   auto admissible = [&](int d, size_t a) {
     if (a % 3 != kF) return true;
     const int mb = act_mb_[a];
-    if (started_mb_[static_cast<size_t>(d) * m + mb]) return true;
-    if (mb != next_admit_[d]) return false;
-    if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
-    if (enforce_ && static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] > limit_[d]) return false;
-    return true;
+    const bool started = started_mb_[static_cast<size_t>(d) * m + mb];
+    if (!started) {
+      if (mb != next_admit_[d]) return false;
+      if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
+    }
+    if (!enforce_) return true;
+    if (pol.reserve_memory) return started || static_[d] + reserved_[d] + mb_bytes_[d] <= limit_[d];
+    // A new micro-batch needs room for all its activations on this device; a continuing one only
+    // for this stage's, except that the oldest micro-batch may always go on.
+    if (!started) return static_[d] + live_[d] + mb_bytes_[d] <= limit_[d];
+    const StageCost& c = pb.stages[a / 3 / m];
+    return mb == oldest_ || static_[d] + live_[d] + c.act_b_bytes + c.act_w_bytes <= limit_[d];
   };
   auto refresh = [&](int d) {
     double t = kInf;
@@ -248,6 +257,12 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     int best = -1;
     uint64_t best_key = std::numeric_limits<uint64_t>::max();
     const uint64_t* rk = rank[last_kind_[d]];
+    // When memory keeps the next micro-batch out, weight gradients go first: each frees the
+    // activations its B left behind (the zero-bubble schedules' memory rule).
+    const bool w_first = split_ && enforce_ &&
+                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] > limit_[d];
+    const uint64_t w_first_rank[3] = {rk[0] + (1ULL << 60), rk[1] + (1ULL << 60), 0};
+    if (w_first) rk = w_first_rank;
     for (size_t i = 0; i < pend.size(); ++i) {
       const size_t a = static_cast<size_t>(pend[i]);
       if (arrival_[a] > t) continue;
@@ -309,6 +324,12 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     }
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
+    if (--mb_left_[mb] == 0 && mb == oldest_) {
+      // The oldest micro-batch finished: the next one is exempt from the headroom rule everywhere.
+      while (oldest_ < m && mb_left_[oldest_] == 0) ++oldest_;
+      if (enforce_ && !pol.reserve_memory)
+        for (int i = 0; i < D; ++i) refresh(i);
+    }
   }
   r.ok = true;
   r.iteration_ms = makespan;

@@ -6,9 +6,15 @@
 // only accepts strict improvements, which stalls when the chosen phase has no improving move; their
 // later tuner ranks (partition, placement) pairs by a variance proxy and fully simulates only a
 // handful. Here every move is judged by a full dynamic schedule of the moved plan (the list
-// scheduler is fast enough for tens of thousands per second), moves of all three phases are mixed in
-// one neighbourhood, equal-makespan moves are accepted on a secondary slack score so plateaus do not
-// stop the search, and independent chains restart from the global best when they stall.
+// scheduler does tens of thousands per second), moves of all three phases are mixed in one
+// neighbourhood (placement moves come with their partition re-balanced), equal-makespan moves are
+// accepted on a secondary slack score so plateaus do not stop the search, chains that stall restart
+// from the global best, and later rounds restart from kicked copies of the best plan and from
+// seeds not tried yet (iterated local search).
+//
+// Phases and their share of the progress bar: baselines (every built-in schedule, 5%), seeds
+// (every stage count x looped / wave / bin-packed placement x balanced partitions, 15%), local
+// search (75%), verify (the finalists replayed by simulate(), with justification passes, 5%).
 #include "adaptis/planner/optimizer.h"
 
 #include <algorithm>
@@ -42,6 +48,7 @@ constexpr int kMaxEpochs = 32;      // epochs per round at most
 constexpr int kPatience = 8;        // a round ends after this many epochs without a better plan
 constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts from the global best
 constexpr int kVerifyPerChain = 1;  // each chain's best plan is replayed in the simulator
+constexpr int kFullSeedStructures = 24;  // seed structures scheduled by every seed policy
 
 // A finished plan, replayed by simulate().
 struct Entry {
@@ -198,7 +205,10 @@ class Optimizer {
              o.max_stages_per_device > 0 ? o.max_stages_per_device : costs.num_layers()),
         pool_(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())),
         start_(Clock::now()),
-        deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
+        // The search stops a little before the budget so that replaying the finalists in the
+        // simulator still ends inside it.
+        deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                               o.time_limit_s - std::min(0.05 * o.time_limit_s, 0.1)))) {
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
   }
 
@@ -346,10 +356,12 @@ void Optimizer::run_baselines() {
   report(true);
 }
 
-// Seeds: every stage count on looped and wave placements with balanced partitions, scheduled by
-// each seed policy.
+// Seeds: every stage count on looped, wave and bin-packed placements with balanced partitions.
+// Two passes so deep models on many devices do not spend the budget here: every structure
+// (partition + placement) is scheduled by a few probe policies, then the most promising
+// structures by every seed policy.
 void Optimizer::run_seeds() {
-  set_phase("partition", 0.05, 0.15);
+  set_phase("seeds", 0.05, 0.15);
   const int D = ctx_.devices, L = costs_.num_layers();
   std::vector<double> weights = layer_weights(costs_);
   enum class Layout { Looped, Wave, Packed };
@@ -364,8 +376,14 @@ void Optimizer::run_seeds() {
     if (S > D) jobs.push_back({S, Layout::Packed});
   }
   const std::vector<ListSchedulePolicy> policies = seed_policies(ctx_);
+  const std::vector<size_t> probes = seed_probe_policies(policies);
   std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
   std::atomic<int> finished{0};
+  const double total_jobs = static_cast<double>(jobs.size()) + kFullSeedStructures;
+  auto tick = [&] {
+    phase_done_ = finished.load() / std::max(1.0, total_jobs);
+    report(false);
+  };
   pool_.run(
       static_cast<int>(jobs.size()),
       [&](int i, int w) {
@@ -389,8 +407,8 @@ void Optimizer::run_seeds() {
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
           if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
-          for (const auto& p : policies) {
-            c.policy = p;
+          for (size_t k : probes) {
+            c.policy = policies[k];
             Score sc = evals_[w].score(c);
             evaluated_.fetch_add(1, std::memory_order_relaxed);
             if (sc.valid) out[i].emplace_back(c, sc);
@@ -398,15 +416,41 @@ void Optimizer::run_seeds() {
         }
         finished.fetch_add(1, std::memory_order_relaxed);
       },
-      [&] {
-        phase_done_ = static_cast<double>(finished.load()) / std::max<size_t>(1, jobs.size());
-        report(false);
-      });
+      tick);
   for (auto& v : out)
     for (auto& cs : v) seeds_.push_back(std::move(cs));
   // Best first; the stable sort keeps the enumeration order among equals (deterministic).
-  std::stable_sort(seeds_.begin(), seeds_.end(),
-                   [](const auto& a, const auto& b) { return better(a.second, b.second); });
+  auto by_score = [](const auto& a, const auto& b) { return better(a.second, b.second); };
+  std::stable_sort(seeds_.begin(), seeds_.end(), by_score);
+
+  // Second pass: the best structures (distinct partition + placement) with every other policy.
+  std::vector<Candidate> structures;
+  for (const auto& [c, sc] : seeds_) {
+    if (static_cast<int>(structures.size()) >= kFullSeedStructures) break;
+    bool seen = false;
+    for (const auto& t : structures) seen = seen || (t.bounds == c.bounds && t.stage_device == c.stage_device);
+    if (!seen) structures.push_back(c);
+  }
+  std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
+  if (!stopped())
+    pool_.run(
+        static_cast<int>(structures.size()),
+        [&](int i, int w) {
+          if (stopped()) return;
+          Candidate c = structures[i];
+          for (size_t k = 0; k < policies.size(); ++k) {
+            if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
+            c.policy = policies[k];
+            Score sc = evals_[w].score(c);
+            evaluated_.fetch_add(1, std::memory_order_relaxed);
+            if (sc.valid) more[i].emplace_back(c, sc);
+          }
+          finished.fetch_add(1, std::memory_order_relaxed);
+        },
+        tick);
+  for (auto& v : more)
+    for (auto& cs : v) seeds_.push_back(std::move(cs));
+  std::stable_sort(seeds_.begin(), seeds_.end(), by_score);
   phase_done_ = 1;
   report(true);
 }
@@ -591,9 +635,10 @@ OptimizeResult Optimizer::run() {
                   counts_text(r.best.placement.device_stages).c_str(), b.origin.c_str());
     r.message = buf;
     if (best_builtin && best_builtin->fits) {
-      std::snprintf(buf, sizeof buf, "; %.3fx vs the fastest built-in schedule (%s, %.3f ms)",
-                    best_builtin->sim.iteration_ms / r.sim.iteration_ms, best_builtin->plan.name.c_str(),
-                    best_builtin->sim.iteration_ms);
+      std::string which = best_builtin->origin;
+      if (which.rfind("built-in ", 0) == 0) which = which.substr(9);
+      std::snprintf(buf, sizeof buf, "; %.3fx vs the fastest built-in schedule (%s: %.3f ms)",
+                    best_builtin->sim.iteration_ms / r.sim.iteration_ms, which.c_str(), best_builtin->sim.iteration_ms);
       r.message += buf;
     }
   } else {

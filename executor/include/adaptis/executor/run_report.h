@@ -22,6 +22,7 @@ struct DeviceComparison {
   // time it sat preempted (other threads, other processes). NaN when the record has no CPU times.
   double measured_busy_cpu_ms = 0;
   double busy_cpu_error = 0;  // predicted busy against it
+  double cpu_share = 0;       // measured_busy_cpu_ms / measured_busy_ms (NaN without CPU times)
 };
 
 struct OpComparison {
@@ -45,6 +46,10 @@ struct RunComparison {
   // share_adjusted_error its error. NaN without CPU times.
   double cpu_share = 0;
   double predicted_at_share_ms = 0, share_adjusted_error = 0;
+  // Median time from a message's SEND finishing to its receiver leaving the WAIT for it, over the waits that
+  // were still blocked when the message arrived: the hand-over latency between device threads (a condition
+  // variable wake-up plus, on a busy machine, the wait for a core). NaN when no wait blocked.
+  double handoff_ms = 0;
   std::vector<DeviceComparison> devices;
   std::vector<OpComparison> ops;  // by stage, then F, B, W, BW
 };

@@ -45,6 +45,10 @@ struct RunPrediction {
 // Simulates `plan` for the prediction; InputError when the plan deadlocks in the simulator.
 RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim);
 
+// The simulator gives every device thread a core of its own. With more device threads than `cores`, an
+// iteration cannot beat all the predicted compute spread over the cores: max(prediction, busy total / cores).
+double cpu_capacity_bound_ms(const RunPrediction& prediction, int cores);
+
 struct RecordedStep {
   StepResult result;
   std::string grad_checksum;  // checksum_hex(tensor_checksum(grads)) after this step's backward

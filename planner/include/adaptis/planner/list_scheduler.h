@@ -62,12 +62,14 @@ struct ListSchedulePolicy {
   // schedules around a priority rule instead of only the rule itself.
   int jitter = 0;
   uint32_t jitter_seed = 0;
-  // How a device admits a new micro-batch under its memory limit. true: only when the activations
-  // of every admitted micro-batch on all its stages fit at once (never over the limit and never
-  // stuck, but wasteful when a device's stages hold their activations at different times, as in a
-  // V placement). false: when what is live now plus one micro-batch's activations fit; the plan can
-  // then go over the limit (the result says so and the optimizer discards it) but keeps more
-  // micro-batches in flight.
+  // How forwards are admitted under a device's memory limit. true: a new micro-batch enters a
+  // device only when the activations of every admitted micro-batch on all its stages fit at once
+  // (never over the limit and never stuck, but wasteful when a device's stages hold their
+  // activations at different times, as in a V placement). false: a new micro-batch enters when
+  // what is live now plus all its activations on the device fit, and a forward of an admitted one
+  // runs when its own stage's activations fit; the oldest unfinished micro-batch may always go on,
+  // so memory never deadlocks the schedule, but that exemption can take a device over its limit
+  // (ListScheduleResult::fits_memory says so; the optimizer then discards the plan).
   bool reserve_memory = true;
 
   bool operator==(const ListSchedulePolicy&) const = default;
@@ -137,6 +139,8 @@ class ListScheduler {
   std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
   // Per action: its micro-batch (avoids a division by a run-time value in the inner loop).
   std::vector<int> act_mb_;
+  std::vector<int> mb_left_;  // per micro-batch: actions not yet scheduled
+  int oldest_ = 0;            // the lowest micro-batch with actions left
   std::vector<char> started_mb_;
   std::vector<double> fwd_xfer_, bwd_xfer_;
   bool enforce_ = false;

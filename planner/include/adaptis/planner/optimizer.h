@@ -5,17 +5,21 @@
 // guided by the performance model, under each device's memory limit.
 //
 // How it searches (details in planner/src/optimizer/optimizer.cpp):
-//   1. baselines: every built-in schedule, with its even partition and with a cost-balanced one;
-//   2. seeds: every stage count S in [D, L] on looped and wave placements with balanced partitions,
-//      each scheduled by a few list-scheduling policies;
+//   1. baselines: every built-in schedule, with its even partition and with a cost-balanced one
+//      (looped schedules also with 3 and 4 chunks per device);
+//   2. seeds: every stage count S in [D, 4D] (and near multiples of D above) on looped, wave and
+//      bin-packed placements with balanced partitions, each scheduled by a few list-scheduling
+//      policies, the most promising by all of them;
 //   3. local search: parallel chains of moves over layer boundaries, stage devices (irregular
 //      counts such as 7/6/6/5), stage splits/merges and scheduling policy, each move judged by the
-//      list scheduler (a full dynamic schedule per move);
+//      list scheduler (a full dynamic schedule per move), in rounds that restart from the best plan
+//      perturbed and from untried seeds;
 //   4. the best candidates are replayed by simulate(); a plan over a device's memory limit is never
 //      returned when any plan fits.
+// The search stops by itself (a fixed amount of work) or at the time budget, whichever comes first.
 // Deterministic for a given seed whatever the thread count, as long as the search finishes inside
-// the time budget (final_progress.fraction == 1 and the phase is "done"); a search cut short by the
-// budget or by cancellation returns the best plan found so far.
+// the budget (OptimizeResult::message then has no "[time budget reached]" note); a search cut
+// short by the budget or by cancellation returns the best plan found so far.
 #include <atomic>
 #include <cstdint>
 #include <functional>

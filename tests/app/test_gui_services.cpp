@@ -1,0 +1,204 @@
+// The GUI's window-free services: the model panel's layer axis, plan exports, the background
+// optimizer job, launched child processes and the run browser over the SQLite run store.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "adaptis/model/error.h"
+#include "adaptis/planner.h"
+#include "adaptis/planner/plan_file.h"
+#include "gui/model/child_process.h"
+#include "gui/model/layer_axis.h"
+#include "gui/model/optimizer_job.h"
+#include "gui/model/plan_exports.h"
+#include "gui/model/run_browser.h"
+
+using namespace adaptis;
+using namespace adaptis::gui;
+namespace fs = std::filesystem;
+
+namespace {
+
+CostTable costs(int layers) {
+  CostTable t;
+  t.model = "synthetic";
+  for (int i = 0; i < layers; ++i) {
+    LayerCost l;
+    l.name = "layers." + std::to_string(i);
+    l.kind = "decoder";
+    l.f_ms = i == layers - 1 ? 4.0 : 1.0;
+    l.b_ms = 2.0 * l.f_ms;
+    l.state_bytes = 1e9;
+    l.act_b_bytes = 2e8;
+    l.out_bytes = 1e7;
+    t.layers.push_back(l);
+  }
+  return t;
+}
+
+fs::path scratch(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("adaptis-gui-services-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d / name;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Plan plan_of(const std::string& schedule, int devices, int mbs, int layers) {
+  PlanRequest r;
+  r.schedule = schedule;
+  r.devices = devices;
+  r.microbatches = mbs;
+  return build_plan(r, layers);
+}
+
+}  // namespace
+
+TEST(GuiLayerAxis, MapsLayersToPixelsAndSnapsBoundariesBetweenNeighbours) {
+  LayerAxis ax;
+  ax.x0 = 100;
+  ax.width = 320;
+  ax.layers = 16;  // 20 px per layer
+  EXPECT_FLOAT_EQ(ax.x_of(4), 180);
+  EXPECT_EQ(ax.layer_at(185), 4);
+  EXPECT_EQ(ax.layer_at(-50), 0);
+  EXPECT_EQ(ax.layer_at(1e6f), 15);
+  EXPECT_EQ(ax.snap_boundary(189, 1, 15), 4);  // nearest edge
+  EXPECT_EQ(ax.snap_boundary(191, 1, 15), 5);
+  EXPECT_EQ(ax.snap_boundary(0, 3, 7), 3);     // never past the previous boundary
+  EXPECT_EQ(ax.snap_boundary(1e6f, 3, 7), 7);  // nor the next
+}
+
+TEST(GuiLayerAxis, ScaleAndHeterogeneityFollowTheCosts) {
+  CostTable c = costs(8);  // seven layers of 3 ms and one of 12 ms (F+B)
+  const LayerScale s = layer_scale(c);
+  EXPECT_DOUBLE_EQ(s.time_ms, 12.0);
+  EXPECT_DOUBLE_EQ(s.memory_bytes, 1.2e9);
+  EXPECT_NEAR(heterogeneity(c), 12.0 / ((7 * 3.0 + 12.0) / 8), 1e-12);
+  for (auto& l : c.layers) l.f_ms = l.b_ms = 1;
+  EXPECT_DOUBLE_EQ(heterogeneity(c), 1.0);
+}
+
+TEST(GuiExports, EveryFormatWritesAFileAndBadPathsAreErrors) {
+  const CostTable c = costs(8);
+  const Cluster cl = make_uniform_cluster(4);
+  const Plan p = plan_of("1f1b", 4, 8, 8);
+  const SimResult sim = simulate(p, c, cl);
+  for (PlanExport e : {PlanExport::ChromeTrace, PlanExport::PytorchCsv, PlanExport::PytorchCsvComms,
+                       PlanExport::Megatron, PlanExport::PlanJson}) {
+    const fs::path out = scratch(default_export_path(e, p));
+    const std::string msg = export_plan(e, out.string(), p, sim, c, cl, {});
+    EXPECT_NE(msg.find(out.string()), std::string::npos) << msg;
+    ASSERT_TRUE(fs::exists(out)) << plan_export_name(e);
+    EXPECT_GT(fs::file_size(out), 20u) << plan_export_name(e);
+  }
+  EXPECT_NE(slurp(scratch("adaptis-1f1b.trace.json")).find("traceEvents"), std::string::npos);
+  EXPECT_NE(slurp(scratch("adaptis-1f1b.megatron.txt")).find("--pipeline-model-parallel-size"), std::string::npos);
+  const Plan back = load_plan_file(scratch("adaptis-1f1b.plan.json").string());
+  EXPECT_EQ(back.schedule.size(), p.schedule.size());
+  EXPECT_EQ(back.partition.bounds, p.partition.bounds);
+  EXPECT_THROW(export_plan(PlanExport::PlanJson, "", p, sim, c, cl, {}), InputError);
+  EXPECT_THROW(export_plan(PlanExport::ChromeTrace, "/nonexistent-dir/x.json", p, sim, c, cl, {}), InputError);
+  // A V placement has no Megatron spelling: the text says why instead of failing.
+  const Plan v = plan_of("zb-v", 4, 8, 8);
+  EXPECT_NE(megatron_text(v, c).find("cannot express"), std::string::npos);
+}
+
+TEST(GuiOptimizerJob, RunsInTheBackgroundAndCancelKeepsTheBestSoFar) {
+  const CostTable c = costs(16);
+  const Cluster cl = make_uniform_cluster(4);
+  OptimizeOptions o;
+  o.devices = 4;
+  o.microbatches = 8;
+  o.time_limit_s = 30;  // cancelled long before
+  o.threads = 1;
+  OptimizerJob job;
+  ASSERT_TRUE(job.start(c, cl, o));
+  EXPECT_FALSE(job.start(c, cl, o));  // one search at a time
+  // Wait for a first plan, then cancel.
+  for (int i = 0; i < 500 && job.status().best_version == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  job.cancel();
+  job.wait();
+  const OptimizerJob::Status st = job.status();
+  EXPECT_TRUE(st.finished);
+  EXPECT_TRUE(st.cancelled);
+  EXPECT_FALSE(st.failed) << st.message;
+  std::optional<Plan> best = job.take_best();
+  ASSERT_TRUE(best.has_value());
+  EXPECT_TRUE(validate_plan(*best, 16).ok());
+  std::optional<OptimizeResult> res = job.take_result();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_TRUE(res->cancelled);
+  EXPECT_FALSE(job.take_result().has_value());  // once
+  // Impossible options come back as a failure, not an exception on the UI thread.
+  o.devices = 9;
+  ASSERT_TRUE(job.start(c, cl, o));
+  job.wait();
+  EXPECT_TRUE(job.status().failed);
+  EXPECT_FALSE(job.status().message.empty());
+}
+
+TEST(GuiChildProcess, ReportsExitStatusLogsOutputAndStops) {
+  const fs::path log = scratch("child.log");
+  ChildProcess ok;
+  ok.start({"/bin/sh", "-c", "echo first; echo second; exit 3"}, log.string());
+  EXPECT_TRUE(ok.started());
+  for (int i = 0; i < 500 && ok.poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(ok.running());
+  EXPECT_EQ(ok.exit_status(), 3);
+  EXPECT_EQ(tail_text(log.string(), 1), "second\n");
+  EXPECT_EQ(tail_text(log.string(), 5), "first\nsecond\n");
+
+  ChildProcess slow;
+  slow.start({"/bin/sh", "-c", "sleep 30"}, scratch("slow.log").string());
+  EXPECT_TRUE(slow.poll());
+  EXPECT_THROW(slow.start({"/bin/true"}, scratch("x.log").string()), InputError);  // one at a time
+  slow.stop(2000);
+  EXPECT_FALSE(slow.running());
+  EXPECT_EQ(slow.exit_status(), 128 + SIGTERM);
+
+  ChildProcess missing;
+  EXPECT_THROW(missing.start({"/nonexistent/program"}, scratch("m.log").string()), InputError);
+  EXPECT_THROW(missing.start({"/bin/true"}, "/nonexistent-dir/log"), InputError);
+  EXPECT_EQ(tail_text("/nonexistent-file", 3), "");
+}
+
+TEST(GuiRunBrowser, ReadsAnEmptyStoreAndExplainsBadDatabases) {
+  const fs::path db = scratch("runs.db");
+  fs::remove(db);
+  RunBrowser b;
+  b.set_db(db.string());
+  EXPECT_TRUE(b.refresh()) << b.note();
+  EXPECT_TRUE(b.runs().empty());
+  EXPECT_THROW(b.load(42), InputError);
+  EXPECT_EQ(b.run_of_pid(::getpid()), 0);
+  // A file that is not a run database: refresh() says so instead of throwing.
+  const fs::path junk = scratch("junk.db");
+  std::ofstream(junk) << "not sqlite at all, just some text that is long enough to be read as a header";
+  b.set_db(junk.string());
+  EXPECT_FALSE(b.refresh());
+  EXPECT_NE(b.note().find(junk.string()), std::string::npos) << b.note();
+  const auto argv = run_command("/usr/bin/adaptis", "/tmp/p.json", "/tmp/m.json", "/tmp/r.db", 2);
+  ASSERT_GE(argv.size(), 2u);
+  EXPECT_EQ(argv[1], "run");
+  const std::string joined = [&] {
+    std::string s;
+    for (const auto& a : argv) s += a + " ";
+    return s;
+  }();
+  EXPECT_NE(joined.find("--plan /tmp/p.json"), std::string::npos);
+  EXPECT_NE(joined.find("--model /tmp/m.json"), std::string::npos);
+  EXPECT_NE(joined.find("--db /tmp/r.db"), std::string::npos);
+  EXPECT_NE(joined.find("--steps 2"), std::string::npos);
+}
