@@ -6,8 +6,9 @@
 //      on 8 and 16 H100s with the analytical costs: predicted speedup over interleaved 1F1B.
 // Every optimizer plan is replayed by simulate() here; the bench fails (exit 1) when a replay
 // disagrees with what optimize() reported or a plan misses its target.
-// Prints one JSON document. Usage: bench_optimizer [--threads N] [--time-limit-s T] [--seed S]
-//                                                  [--peer-only | --samples-only]
+// Samples are run with the model's own micro-batch count (32) and the default H100 memory limit.
+// Prints one JSON document. Usage: bench_optimizer [--threads N (2)] [--time-limit-s T (2)] [--seed S]
+//                                                  [--peer-only | --samples-only] [--only NAME]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -65,6 +66,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
   req.microbatches = c.microbatches;
   std::vector<cli::CompareRow> rows = cli::compare_schedules(req, in);
   nlohmann::json baselines = nlohmann::json::object();
+  nlohmann::json over_memory = nlohmann::json::array();  // built-ins whose plan exceeds a device's memory
   double best_builtin = 0, interleaved = 0;
   std::string best_builtin_name;
   for (const auto& r : rows) {
@@ -73,11 +75,13 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
       continue;
     }
     baselines[r.name] = r.sim.iteration_ms;
+    if (r.sim.oom) over_memory.push_back(r.name);
     if (r.name == "interleaved-1f1b" && !r.sim.oom) interleaved = r.sim.iteration_ms;
     if (!r.sim.oom && (best_builtin == 0 || r.sim.iteration_ms < best_builtin))
       best_builtin = r.sim.iteration_ms, best_builtin_name = r.name;
   }
   row["baselines_ms"] = baselines;
+  row["baselines_over_memory"] = over_memory;
   row["best_builtin"] = best_builtin_name;
   row["best_builtin_ms"] = best_builtin;
 

@@ -8,6 +8,7 @@
 #include "cli/inputs.h"
 #ifdef ADAPTIS_HAVE_GUI
 #include "gui/gui_main.h"
+#include "gui/model/session_file.h"
 #endif
 
 namespace adaptis::cli {
@@ -71,10 +72,16 @@ int run_gui_command(const GuiArgs& a) {
   if (a.scale != 0 && (a.scale < 0.5f || a.scale > 4.0f)) throw InputError("--scale: must be in [0.5, 4]");
   gui::GuiLaunch launch;
   InputOptions in_opt = a.in;
-  if (a.session.empty() && in_opt.model.empty() && in_opt.costs.empty()) in_opt.costs = default_costs_file();
-  if (!a.session.empty() && (in_opt.model.empty() && in_opt.costs.empty())) {
-    // The session names its own inputs; load_inputs still needs something to size the window's
-    // first state, which open_session replaces.
+  if (!a.session.empty()) {
+    // A session names its own inputs (open_session reloads them with the session's cluster).
+    if (!in_opt.model.empty() || !in_opt.costs.empty())
+      throw InputError("--session " + a.session + " names its own --model/--costs: give one or the other");
+    const gui::Session s = gui::load_session(a.session);
+    in_opt.model = s.inputs.model;
+    in_opt.costs = s.inputs.costs;
+    in_opt.cluster.clear();
+    in_opt.devices = 0;
+  } else if (in_opt.model.empty() && in_opt.costs.empty()) {
     in_opt.costs = default_costs_file();
   }
   Inputs inputs = load_inputs(in_opt);

@@ -623,7 +623,7 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
       switch (slot.kind) {
         case LaneKind::Compute: {
           if (toggles_.bubbles && !dev.idle.empty()) {
-            cull_and_fold(dev.idle, axis_, 1.0f, items_);
+            cull_and_fold(dev.idle, axis_, kMinVisiblePx, items_);
             for (const DrawItem& it : items_) {
               const TimelineBox& b = dev.idle.boxes[it.first];
               ImU32 c = t.idle_dependency;
@@ -670,10 +670,11 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
               const TimelineBox& b = dev.compute.boxes[it.first];
               const ImU32 col = t.box_colour(b.kind, chunk_of(side, d, b.stage));
               const float w = it.x1 - it.x0;
-              dl->AddRectFilled(ImVec2(bx0, ly0), ImVec2(std::max(bx1, bx0 + 1), ly1), col,
-                                w > 6 ? t.px(2) : 0.0f);
+              // Rounded corners only where they show: an arc costs many vertices per box.
+              const float round = w > t.px(24) ? t.px(2) : 0.0f;
+              dl->AddRectFilled(ImVec2(bx0, ly0), ImVec2(std::max(bx1, bx0 + 1), ly1), col, round);
               if (w > 5) dl->AddRect(ImVec2(bx0, ly0), ImVec2(bx1, ly1), mix(col, IM_COL32(0, 0, 0, 255), 0.45f),
-                                     t.px(2), 0, 1.0f);
+                                     round, 0, 1.0f);
               if (toggles_.labels && w > t.px(14) && ly1 - ly0 >= ImGui::GetTextLineHeight() - 1) {
                 char long_text[48], short_text[16];
                 if (many_stages) std::snprintf(long_text, sizeof long_text, "%s%d s%d", op_name(b.op), b.mb, b.stage);
@@ -708,7 +709,7 @@ void GuiApp::draw_side(ImDrawList* dl, int side, float top, float label_w, float
           const Lane& lane = slot.kind == LaneKind::Send ? dev.send : dev.recv;
           const ImU32 col = slot.kind == LaneKind::Send ? t.send : t.recv;
           dl->AddRectFilled(ImVec2(x0, ly0), ImVec2(x1, ly1), IM_COL32(0, 0, 0, 40));
-          cull_and_fold(lane, axis_, 2.0f, items_);
+          cull_and_fold(lane, axis_, kMinVisiblePx, items_);
           for (const DrawItem& it : items_) {
             dl->AddRectFilled(ImVec2(it.x0, ly0), ImVec2(std::max(it.x1, it.x0 + 1), ly1),
                               it.folded() ? with_alpha(col, 0.6f) : col);

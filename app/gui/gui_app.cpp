@@ -41,12 +41,14 @@ GuiApp::~GuiApp() {
 EditResult GuiApp::start_with_request(PlanRequest req) {
   EditResult r = editor_.load_request(std::move(req));
   fit_pending_ = true;
+  after_edit(r);
   return r;
 }
 
 EditResult GuiApp::start_with_plan(Plan plan, const std::string& label) {
   EditResult r = editor_.load_plan(std::move(plan), label);
   fit_pending_ = true;
+  after_edit(r);
   return r;
 }
 

@@ -125,6 +125,10 @@ class GuiApp {
   GanttToggles& toggles() { return toggles_; }
   OptimizerJob& optimizer() { return optimizer_; }
   void start_optimizer();
+  // Executes the current plan with `adaptis run` in a separate process (needs a model spec) and
+  // shows the run as B as its iterations arrive in the runs database.
+  void launch_run();
+  bool run_in_progress() const { return child_.running(); }
 
  private:
   // Layout.
@@ -172,9 +176,10 @@ class GuiApp {
   int chunk_of(int side, int device, int stage) const;
 
   // Runs.
-  void launch_run();
   void overlay_run(int64_t run_id);
   void compare_with_run(int64_t run_id);
+  void toggle_run_tick(int64_t run_id);
+  void draw_run_pair_table();
   std::string work_dir();
 
   // Dialogs.
@@ -268,6 +273,10 @@ class GuiApp {
   RunBrowser runs_;
   std::string runs_db_input_;
   int64_t selected_run_ = 0;
+  // Two runs ticked for a side-by-side table (0 = none), with their loaded summaries.
+  int64_t tick_runs_[2] = {0, 0};
+  std::optional<LoadedRun> ticked_[2];
+  std::string ticked_error_;
   ChildProcess child_;
   int64_t child_run_id_ = 0;
   std::string child_log_;

@@ -122,6 +122,85 @@ void GuiApp::compare_run_ref(const std::string& ref) {
   if (!(sides_[1].summary.iteration_ms > 0)) throw InputError(sides_[1].label);
 }
 
+void GuiApp::toggle_run_tick(int64_t run_id) {
+  // Ticking a third run drops the older tick.
+  if (tick_runs_[0] == run_id) {
+    tick_runs_[0] = tick_runs_[1];
+    ticked_[0] = std::move(ticked_[1]);
+    tick_runs_[1] = 0;
+    ticked_[1].reset();
+    return;
+  }
+  if (tick_runs_[1] == run_id) {
+    tick_runs_[1] = 0;
+    ticked_[1].reset();
+    return;
+  }
+  if (tick_runs_[0] && tick_runs_[1]) {
+    tick_runs_[0] = tick_runs_[1];
+    ticked_[0] = std::move(ticked_[1]);
+    tick_runs_[1] = 0;
+  }
+  const int slot = tick_runs_[0] ? 1 : 0;
+  tick_runs_[slot] = run_id;
+  ticked_[slot].reset();
+  ticked_error_.clear();
+  try {
+    ticked_[slot] = runs_.load(run_id);
+  } catch (const std::exception& e) {
+    ticked_error_ = e.what();
+    tick_runs_[slot] = 0;
+  }
+}
+
+// Two recorded runs next to each other: what each measured and predicted, and the difference.
+void GuiApp::draw_run_pair_table() {
+  const Theme& t = theme_;
+  if (!ticked_error_.empty()) ImGui::TextColored(ImColor(t.bad), "%s", ticked_error_.c_str());
+  if (!ticked_[0] || !ticked_[1]) {
+    ImGui::TextDisabled("Tick two runs to compare them; double-click a run to show it as B on the timeline.");
+    return;
+  }
+  const LoadedRun& a = *ticked_[0];
+  const LoadedRun& b = *ticked_[1];
+  const SummaryDiff d = diff(a.measured_summary, b.measured_summary);
+  if (!ImGui::BeginTable("##runpair", 4, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingFixedFit))
+    return;
+  ImGui::TableSetupColumn("");
+  ImGui::TableSetupColumn(strf("run %lld (%s)", static_cast<long long>(a.summary.id), a.summary.schedule.c_str()).c_str());
+  ImGui::TableSetupColumn(strf("run %lld (%s)", static_cast<long long>(b.summary.id), b.summary.schedule.c_str()).c_str());
+  ImGui::TableSetupColumn("second - first", ImGuiTableColumnFlags_WidthStretch);
+  ImGui::TableHeadersRow();
+  auto row = [&](const char* name, const std::string& va, const std::string& vb, const std::string& dv, bool better) {
+    ImGui::TableNextRow();
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(name);
+    ImGui::PushFont(t.mono);
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(va.c_str());
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(vb.c_str());
+    ImGui::TableNextColumn();
+    if (!dv.empty()) ImGui::TextColored(ImColor(better ? t.good : t.bad), "%s", dv.c_str());
+    ImGui::PopFont();
+  };
+  row("measured iteration", format_ms(a.measured_summary.iteration_ms), format_ms(b.measured_summary.iteration_ms),
+      format_signed(d.iteration_ms, 2) + strf(" ms (%+.1f%%)", d.iteration_pct), d.iteration_ms <= 0);
+  row("predicted iteration", format_ms(a.predicted_summary.iteration_ms), format_ms(b.predicted_summary.iteration_ms),
+      format_signed(b.predicted_summary.iteration_ms - a.predicted_summary.iteration_ms, 2) + " ms",
+      b.predicted_summary.iteration_ms <= a.predicted_summary.iteration_ms);
+  row("measured bubble", strf("%.1f%%", a.measured_summary.bubble_ratio * 100),
+      strf("%.1f%%", b.measured_summary.bubble_ratio * 100), strf("%+.1f pp", d.bubble_ratio * 100), d.bubble_ratio <= 0);
+  row("GPUs x micro-batches", strf("%d x %d", a.summary.num_devices, a.summary.num_microbatches),
+      strf("%d x %d", b.summary.num_devices, b.summary.num_microbatches), "", true);
+  row("final loss", std::isfinite(a.summary.final_loss) ? strf("%.5f", a.summary.final_loss) : "—",
+      std::isfinite(b.summary.final_loss) ? strf("%.5f", b.summary.final_loss) : "—", "", true);
+  row("gradient checksum", a.summary.grad_checksum, b.summary.grad_checksum,
+      a.summary.grad_checksum == b.summary.grad_checksum ? "identical" : "differs",
+      a.summary.grad_checksum == b.summary.grad_checksum);
+  ImGui::EndTable();
+}
+
 void GuiApp::draw_runs_tab() {
   const Theme& t = theme_;
   if (!runs_loaded_) {
@@ -225,8 +304,10 @@ void GuiApp::draw_runs_tab() {
                         "Execute above.", runs_.db().c_str());
     return;
   }
-  if (!ImGui::BeginTable("##runs", 10, tf, ImVec2(0, 0))) return;
+  draw_run_pair_table();
+  if (!ImGui::BeginTable("##runs", 11, tf, ImVec2(0, 0))) return;
   ImGui::TableSetupScrollFreeze(0, 1);
+  ImGui::TableSetupColumn("cmp");
   ImGui::TableSetupColumn("run");
   ImGui::TableSetupColumn("status");
   ImGui::TableSetupColumn("started");
@@ -238,8 +319,12 @@ void GuiApp::draw_runs_tab() {
   ImGui::TableSetupColumn("error");
   ImGui::TableSetupColumn("loss", ImGuiTableColumnFlags_WidthStretch);
   ImGui::TableHeadersRow();
+  int64_t tick = 0;
   for (const exec::RunSummary& r : runs) {
     ImGui::TableNextRow();
+    ImGui::TableNextColumn();
+    bool ticked = r.id == tick_runs_[0] || r.id == tick_runs_[1];
+    if (ImGui::Checkbox(strf("##tick%lld", static_cast<long long>(r.id)).c_str(), &ticked)) tick = r.id;
     ImGui::TableNextColumn();
     if (ImGui::Selectable(strf("%lld", static_cast<long long>(r.id)).c_str(), selected_run_ == r.id,
                           ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowDoubleClick)) {
@@ -280,6 +365,7 @@ void GuiApp::draw_runs_tab() {
     ImGui::PopFont();
   }
   ImGui::EndTable();
+  if (tick) toggle_run_tick(tick);
 }
 
 }  // namespace adaptis::gui

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/model_loader.h"
 #include "adaptis/planner.h"
 #include "gui/gui_app.h"
 
@@ -274,6 +275,55 @@ TEST(GuiFrames, ASavedSessionReopensWithItsPlanComparisonAndView) {
     EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
   }
   EXPECT_EQ(other.editor().plan().partition.bounds, app.editor().plan().partition.bounds);
+}
+
+TEST(GuiFrames, ExecutingThePlanLaunchesAdaptisRunAndShowsTheRunAsItArrives) {
+  Harness h;
+  const fs::path dir = fs::temp_directory_path() / ("adaptis-gui-run-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  GuiConfig cfg;
+  cfg.model_path = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json";
+  cfg.binary = ADAPTIS_BINARY;
+  cfg.runs_db = (dir / "runs.db").string();
+  cfg.work_dir = dir.string();
+  cfg.run_steps = 2;
+  Cluster cl = make_uniform_cluster(2);
+  GuiApp app(load_model_costs(cfg.model_path, cl), cl, SimOptions{}, cfg, h.theme());
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 2;
+  req.microbatches = 4;
+  ASSERT_TRUE(app.start_with_request(req).applied);
+  h.frame(app);
+  app.launch_run();
+  ASSERT_TRUE(app.run_in_progress()) << app.status();
+  for (int i = 0; i < 3000 && app.run_in_progress(); ++i) {
+    h.frame(app);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  h.frame(app);
+  ASSERT_FALSE(app.run_in_progress());
+  EXPECT_FALSE(app.status_is_error()) << app.status();
+  // The run is B: its recorded prediction in the compute lanes, what it measured under them.
+  ASSERT_TRUE(app.comparing());
+  EXPECT_TRUE(app.side(1).measured);
+  EXPECT_GT(app.side(1).summary.iteration_ms, 0);
+  size_t measured = 0;
+  for (const DeviceLanes& d : app.side(1).data.devices) measured += d.measured.size();
+  EXPECT_EQ(measured, app.editor().plan().num_actions());
+  // Its plan file and log are in the work directory.
+  EXPECT_TRUE(fs::exists(dir / "run1-plan.json"));
+  EXPECT_TRUE(fs::exists(dir / "run1.log"));
+}
+
+TEST(GuiFrames, ExecutingWithoutAModelSpecIsExplained) {
+  Harness h;
+  auto app = make_app(h, "1f1b");
+  h.frame(*app);
+  app->launch_run();
+  EXPECT_FALSE(app->run_in_progress());
+  EXPECT_TRUE(app->status_is_error());
+  EXPECT_NE(app->status().find("--model"), std::string::npos) << app->status();
 }
 
 #else

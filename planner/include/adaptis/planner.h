@@ -9,3 +9,4 @@
 #include "adaptis/planner/validator.h"
 #include "adaptis/planner/text_gantt.h"
 #include "adaptis/planner/plan_file.h"
+#include "adaptis/planner/optimizer.h"

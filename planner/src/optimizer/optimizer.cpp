@@ -208,7 +208,7 @@ class Optimizer {
         // The search stops a little before the budget so that replaying the finalists in the
         // simulator still ends inside it.
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                               o.time_limit_s - std::min(0.05 * o.time_limit_s, 0.1)))) {
+                               o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
   }
 
