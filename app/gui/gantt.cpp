@@ -308,7 +308,7 @@ const TimelineBox* GuiApp::pick_box(const GanttPick& p) const {
   return &lane->boxes[p.index];
 }
 
-void GuiApp::gantt_input(float x0, float x1, float y0, float y1, float top_a, float top_b) {
+void GuiApp::gantt_input(float top_a, float top_b) {
   ImGuiIO& io = ImGui::GetIO();
   const ImVec2 m = io.MousePos;
   const bool hovered = ImGui::IsItemHovered();
@@ -344,7 +344,6 @@ void GuiApp::gantt_input(float x0, float x1, float y0, float y1, float top_a, fl
     if (drag_.valid()) {
       dragging_action_ = true;
     } else {
-      measuring_ = true;
       measure_visible_ = true;
       measure_t1_ = axis_.t_of(m.x);
     }
@@ -370,17 +369,12 @@ void GuiApp::gantt_input(float x0, float x1, float y0, float y1, float top_a, fl
       measure_visible_ = false;
       if (selected_.valid()) bottom_tab_request_ = BottomTab::Details;
     }
-    measuring_ = false;
     click_candidate_ = false;
   }
   if (hovered && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) {
     if (fold_hover_prev_.valid) zoom_to(fold_hover_prev_.item.start, fold_hover_prev_.item.end);
     else if (const TimelineBox* b = pick_box(hovered_)) zoom_to(b->start, b->end);
   }
-  (void)x0;
-  (void)x1;
-  (void)y0;
-  (void)y1;
 }
 
 void GuiApp::draw_gantt_rows(float width, float height) {
@@ -429,15 +423,13 @@ void GuiApp::draw_gantt_rows(float width, float height) {
   const float total_h = compare_ ? side_top_[1] - content_top + layouts_[1].height : layouts_[0].height;
   const float clip_y0 = wpos.y, clip_y1 = wpos.y + height;
   gantt_origin_ = ImVec2(axis_.x0, side_top_[0]);
-  gantt_x0_ = axis_.x0;
-  gantt_x1_ = axis_.x0 + axis_.width;
 
   ImGui::SetCursorScreenPos(wpos);
   ImGui::InvisibleButton("##canvas", ImVec2(std::max(1.0f, view_w), height),
                          ImGuiButtonFlags_MouseButtonLeft | ImGuiButtonFlags_MouseButtonRight |
                              ImGuiButtonFlags_MouseButtonMiddle);
   canvas_hovered_ = ImGui::IsItemHovered();
-  gantt_input(axis_.x0, axis_.x0 + axis_.width, clip_y0, clip_y1, side_top_[0], side_top_[1]);
+  gantt_input(side_top_[0], side_top_[1]);
   // An edit in gantt_input rebuilt the data: lay the rows out again for it.
   for (int s = 0; s < sides; ++s)
     if (layouts_[s].rows.size() != sides_[s].data.devices.size())

@@ -418,7 +418,6 @@ void GuiApp::poll_background() {
 // Frame
 
 void GuiApp::frame() {
-  time_s_ = ImGui::GetTime();
   poll_background();
   sync_timelines();
   handle_shortcuts();

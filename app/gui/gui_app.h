@@ -160,7 +160,7 @@ class GuiApp {
   void draw_box_tooltip(const GanttPick& pick);
   void draw_critical_links(ImDrawList* dl, int side, float top, float clip_y0, float clip_y1);
   void draw_dependency_arrows(ImDrawList* dl, int side, float top);
-  void gantt_input(float x0, float x1, float y0, float y1, float top_a, float top_b);
+  void gantt_input(float top_a, float top_b);
   GanttPick pick_at(ImVec2 mouse, float top_a, float top_b) const;
   const TimelineBox* pick_box(const GanttPick& p) const;
   void zoom_to(double t0, double t1);
@@ -214,10 +214,9 @@ class GuiApp {
   ImVec2 spacing_{8, 5};  // the style's item spacing (the host window itself lays out with none)
   GanttLayout layouts_[2];
   float side_top_[2] = {0, 0};  // screen y of each side's first row (this frame)
-  float row_scroll_ = 0;
   ImVec2 gantt_origin_{0, 0};
   float gantt_label_w_ = 0;
-  float gantt_x0_ = 0, gantt_x1_ = 0, gantt_y0_ = 0, gantt_y1_ = 0;
+  float gantt_y0_ = 0;  // top of the rows (bottom of the ruler), this frame
   std::vector<DrawItem> items_;  // scratch
   std::vector<ColumnRange> columns_;
   GanttPick hovered_, selected_;
@@ -226,10 +225,8 @@ class GuiApp {
   GanttPick drag_;
   bool dragging_action_ = false;
   float drag_grab_dx_ = 0;
-  // Panning / measuring.
-  bool measuring_ = false;
+  // A time range measured with a left drag on empty space.
   double measure_t0_ = 0, measure_t1_ = 0;
-  bool overview_dragging_ = false;
   bool measure_visible_ = false;
   bool canvas_hovered_ = false;
   bool click_candidate_ = false;
@@ -302,7 +299,6 @@ class GuiApp {
   bool quit_ = false;
   float requested_scale_ = 0;
   double frame_ms_ = 0;
-  double time_s_ = 0;
 };
 
 }  // namespace adaptis::gui
