@@ -86,9 +86,21 @@ void mono_text(const Theme& t, const char* fmt, ...) {
   ImGui::PopFont();
 }
 
+namespace {
+// Width of `text` with every digit drawn as '0' (about the widest digit): boxes of one width then
+// all get the same form of label, whatever their numbers ("F0 F1 F2", not "0 F1 2").
+float uniform_width(const char* text) {
+  char buf[64];
+  size_t n = 0;
+  for (; text[n] && n + 1 < sizeof buf; ++n) buf[n] = (text[n] >= '0' && text[n] <= '9') ? '0' : text[n];
+  buf[n] = 0;
+  return ImGui::CalcTextSize(buf).x;
+}
+}  // namespace
+
 const char* fitting_label(float width, float pad, const char* long_text, const char* short_text) {
-  if (long_text && ImGui::CalcTextSize(long_text).x + pad <= width) return long_text;
-  if (short_text && ImGui::CalcTextSize(short_text).x + pad <= width) return short_text;
+  if (long_text && uniform_width(long_text) + pad <= width) return long_text;
+  if (short_text && uniform_width(short_text) + pad <= width) return short_text;
   return nullptr;
 }
 

@@ -31,6 +31,7 @@ void swatch(ImU32 colour, float size);
 void mono_text(const Theme& t, const char* fmt, ...) IM_FMTARGS(2);
 
 // The text drawn inside a box when it fits: the long form, else the short form, else nothing.
+// Digits are measured as '0' so boxes of one width get the same form.
 const char* fitting_label(float width, float pad, const char* long_text, const char* short_text);
 
 // printf into a std::string.

@@ -2,6 +2,8 @@
 // that the Chrome trace parses with the expected processes and counters, and that
 // export -> import -> simulate gives the same iteration time for every format.
 #include <gtest/gtest.h>
+
+#include "cli_test_support.h"
 #include <unistd.h>
 
 #include <array>
@@ -19,23 +21,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CliResult {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using adaptis::test::CliResult;
 
-CliResult run(const std::string& args) {
-  std::string cmd = std::string(ADAPTIS_BINARY) + " " + args + " 2>&1";
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliResult run(const std::string& args) { return adaptis::test::run_cli(args, /*merge_stderr=*/true); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);

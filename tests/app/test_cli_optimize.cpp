@@ -2,6 +2,8 @@
 // comparison with the built-in schedules), the saved plan replayed by `adaptis simulate --plan`,
 // the exit status when nothing fits memory, and clear errors for bad options.
 #include <gtest/gtest.h>
+
+#include "cli_test_support.h"
 #include <unistd.h>
 
 #include <array>
@@ -16,23 +18,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CliResult {
-  int code = -1;
-  std::string out;  // stdout (and stderr when asked)
-};
+using adaptis::test::CliResult;
 
-CliResult run(const std::string& args, bool with_stderr = true) {
-  std::string cmd = std::string(ADAPTIS_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+// stdout, with stderr merged in unless asked not to.
+CliResult run(const std::string& args, bool with_stderr = true) { return adaptis::test::run_cli(args, with_stderr); }
 
 class CliOptimize : public ::testing::Test {
  protected:

@@ -4,6 +4,8 @@
 // and bad input (clear error, non-zero exit).
 #include <gtest/gtest.h>
 
+#include "cli_test_support.h"
+
 #include "adaptis/executor/gpu.h"
 #include <signal.h>
 #include <spawn.h>
@@ -30,10 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CliResult {
-  int code = -1;
-  std::string out, err;
-};
+using adaptis::test::CliResult;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -57,19 +56,13 @@ class CliRun : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir); }
   std::string at(const std::string& name) const { return (dir / name).string(); }
 
-  // Runs the binary with `args` (shell syntax; may start with VAR=value), stdout and stderr apart.
+  // Runs the binary with `args` (may start with VAR=value), stdout and stderr apart.
   CliResult cli(const std::string& args) const {
-    const std::string out = at("stdout.txt"), err = at("stderr.txt");
-    std::string cmd = std::string(ADAPTIS_BINARY) + " " + args + " >" + out + " 2>" + err;
-    if (args.find('=') != std::string::npos && args.find('=') < args.find(' '))
-      cmd = args.substr(0, args.find(' ')) + " " + std::string(ADAPTIS_BINARY) + args.substr(args.find(' ')) + " >" +
-            out + " 2>" + err;
-    CliResult r;
-    const int status = std::system(cmd.c_str());
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    const size_t space = args.find(' ');
+    const size_t eq = args.find('=');
+    if (eq != std::string::npos && eq < space)
+      return adaptis::test::run_cli(args.substr(space + 1), false, args.substr(0, space));
+    return adaptis::test::run_cli(args);
   }
   json cli_json(const std::string& args) const {
     CliResult r = cli(args);

@@ -2,6 +2,8 @@
 // machine-readable output, the peer reproduction, the terminal Gantt, and that every kind of bad
 // input exits non-zero with a message naming the file/field/flag and what is wrong.
 #include <gtest/gtest.h>
+
+#include "cli_test_support.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,16 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CliResult {
-  int code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
+using adaptis::test::CliResult;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string slurp(const fs::path& p) { return adaptis::test::slurp_file(p.string()); }
 
 class Cli : public ::testing::Test {
  protected:
@@ -47,20 +42,7 @@ class Cli : public ::testing::Test {
     return at(name);
   }
 
-  CliResult run(const std::string& args) const {
-    const std::string err_path = at("stderr.txt");
-    std::string cmd = std::string(ADAPTIS_BINARY) + " " + args + " 2>" + err_path;
-    CliResult r;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = slurp(err_path);
-    return r;
-  }
+  CliResult run(const std::string& args) const { return adaptis::test::run_cli(args); }
 
   // Runs a command that must fail with exit code 1 and an `error:` line containing every fragment.
   void expect_error(const std::string& args, std::initializer_list<std::string> fragments, int code = 1) const {
