@@ -1,4 +1,4 @@
-#include "tui/child_process.h"
+#include "common/child_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,12 +16,12 @@
 
 extern char** environ;
 
-namespace adaptis::tui {
+namespace adaptis::app {
 
 ChildProcess::~ChildProcess() { stop(); }
 
 void ChildProcess::start(const std::vector<std::string>& argv, const std::string& log_path) {
-  if (argv.empty()) throw InputError("run: no program to start");
+  if (argv.empty()) throw InputError("no program to start");
   if (running_) throw InputError("run: a child is already running (pid " + std::to_string(pid_) + ")");
   int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) throw InputError("run log " + log_path + ": " + std::strerror(errno));
@@ -112,4 +112,18 @@ std::vector<std::string> tail_lines(const std::string& path, int max_lines) {
   return lines;
 }
 
-}  // namespace adaptis::tui
+std::string tail_text(const std::string& path, int max_lines) {
+  std::string out;
+  for (const auto& line : tail_lines(path, max_lines)) out += line + "\n";
+  return out;
+}
+
+std::string self_executable() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "adaptis";
+  buf[n] = 0;
+  return buf;
+}
+
+}  // namespace adaptis::app
