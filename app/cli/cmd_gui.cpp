@@ -34,22 +34,6 @@ struct GuiArgs {
 };
 
 #ifdef ADAPTIS_HAVE_GUI
-// Sample costs when neither --model nor --costs is given (as `adaptis tui` does).
-std::string default_costs_file() {
-  std::vector<std::string> dirs = {"samples/costs"};
-#ifdef ADAPTIS_SAMPLE_DIRS
-  std::stringstream ss(ADAPTIS_SAMPLE_DIRS);
-  for (std::string d; std::getline(ss, d, ':');) dirs.push_back(d);
-#endif
-  for (const auto& dir : dirs) {
-    std::error_code ec;
-    std::vector<std::string> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
-    if (!files.empty()) return *std::min_element(files.begin(), files.end());
-  }
-  throw InputError("give --model FILE or --costs FILE (no sample costs found)");
-}
 
 std::string absolute(const std::string& p) {
   if (p.empty()) return p;

@@ -36,26 +36,6 @@ struct TuiArgs {
   std::vector<std::string> run_args;
 };
 
-// Sample costs when neither --model nor --costs is given: ./samples/costs, then the source tree's
-// samples and the shared peer profiles; the first JSON file in name order of the first folder
-// that has one.
-std::string default_costs_file() {
-  std::vector<std::string> dirs = {"samples/costs"};
-#ifdef ADAPTIS_SAMPLE_DIRS
-  std::stringstream ss(ADAPTIS_SAMPLE_DIRS);
-  for (std::string d; std::getline(ss, d, ':');) dirs.push_back(d);
-#endif
-  for (const auto& dir : dirs) {
-    std::error_code ec;
-    std::vector<std::string> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
-    if (!files.empty()) return *std::min_element(files.begin(), files.end());
-  }
-  std::string looked;
-  for (const auto& d : dirs) looked += (looked.empty() ? "" : ", ") + d;
-  throw InputError("give --model FILE or --costs FILE (no sample costs found in " + looked + ")");
-}
 
 std::pair<int, int> parse_size(const std::string& text) {
   int w = 0, h = 0;

@@ -353,34 +353,21 @@ void GuiApp::draw_compare_tab() {
     ImGui::TableSetupColumn(("B: " + sides_[1].label).c_str());
     ImGui::TableSetupColumn("A - B", ImGuiTableColumnFlags_WidthStretch);
     ImGui::TableHeadersRow();
-    auto row = [&](const char* name, const std::string& va, const std::string& vb, const std::string& dv, bool better) {
-      ImGui::TableNextRow();
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(name);
-      ImGui::PushFont(t.mono);
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(va.c_str());
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(vb.c_str());
-      ImGui::TableNextColumn();
-      ImGui::TextColored(ImColor(better ? t.good : t.bad), "%s", dv.c_str());
-      ImGui::PopFont();
-    };
-    row("iteration", format_ms(a.iteration_ms), format_ms(b.iteration_ms),
+    comparison_row(t, "iteration", format_ms(a.iteration_ms), format_ms(b.iteration_ms),
         format_signed(d.iteration_ms, 2) + strf(" ms (%+.1f%%)", d.iteration_pct), d.iteration_ms <= 0);
-    row("speed-up of A", "", "", strf("%.3fx", d.speedup), d.speedup >= 1);
-    row("bubble", strf("%.2f%%", a.bubble_ratio * 100), strf("%.2f%%", b.bubble_ratio * 100),
+    comparison_row(t, "speed-up of A", "", "", strf("%.3fx", d.speedup), d.speedup >= 1);
+    comparison_row(t, "bubble", strf("%.2f%%", a.bubble_ratio * 100), strf("%.2f%%", b.bubble_ratio * 100),
         strf("%+.2f pp", d.bubble_ratio * 100), d.bubble_ratio <= 0);
-    row("bubble time (all GPUs)", format_ms(a.bubble_ms), format_ms(b.bubble_ms), format_signed(d.bubble_ms, 1) + " ms",
+    comparison_row(t, "bubble time (all GPUs)", format_ms(a.bubble_ms), format_ms(b.bubble_ms), format_signed(d.bubble_ms, 1) + " ms",
         d.bubble_ms <= 0);
     if (a.peak_memory_bytes > 0 && b.peak_memory_bytes > 0)
-      row("peak memory", format_bytes(a.peak_memory_bytes) + strf(" (GPU %d)", a.peak_device),
+      comparison_row(t, "peak memory", format_bytes(a.peak_memory_bytes) + strf(" (GPU %d)", a.peak_device),
           format_bytes(b.peak_memory_bytes) + strf(" (GPU %d)", b.peak_device),
           (d.peak_memory_bytes >= 0 ? "+" : "-") + format_bytes(std::fabs(d.peak_memory_bytes)) +
               strf(" (%+.1f%%)", d.peak_memory_pct),
           d.peak_memory_bytes <= 0);
-    row("out of memory", a.oom ? "yes" : "no", b.oom ? "yes" : "no", "", !a.oom);
-    row("GPUs / actions", strf("%d / %zu", a.devices, a.actions), strf("%d / %zu", b.devices, b.actions), "", true);
+    comparison_row(t, "out of memory", a.oom ? "yes" : "no", b.oom ? "yes" : "no", "", !a.oom);
+    comparison_row(t, "GPUs / actions", strf("%d / %zu", a.devices, a.actions), strf("%d / %zu", b.devices, b.actions), "", true);
     ImGui::EndTable();
   }
 }

@@ -171,31 +171,18 @@ void GuiApp::draw_run_pair_table() {
   ImGui::TableSetupColumn(strf("run %lld (%s)", static_cast<long long>(b.summary.id), b.summary.schedule.c_str()).c_str());
   ImGui::TableSetupColumn("second - first", ImGuiTableColumnFlags_WidthStretch);
   ImGui::TableHeadersRow();
-  auto row = [&](const char* name, const std::string& va, const std::string& vb, const std::string& dv, bool better) {
-    ImGui::TableNextRow();
-    ImGui::TableNextColumn();
-    ImGui::TextUnformatted(name);
-    ImGui::PushFont(t.mono);
-    ImGui::TableNextColumn();
-    ImGui::TextUnformatted(va.c_str());
-    ImGui::TableNextColumn();
-    ImGui::TextUnformatted(vb.c_str());
-    ImGui::TableNextColumn();
-    if (!dv.empty()) ImGui::TextColored(ImColor(better ? t.good : t.bad), "%s", dv.c_str());
-    ImGui::PopFont();
-  };
-  row("measured iteration", format_ms(a.measured_summary.iteration_ms), format_ms(b.measured_summary.iteration_ms),
+  comparison_row(t, "measured iteration", format_ms(a.measured_summary.iteration_ms), format_ms(b.measured_summary.iteration_ms),
       format_signed(d.iteration_ms, 2) + strf(" ms (%+.1f%%)", d.iteration_pct), d.iteration_ms <= 0);
-  row("predicted iteration", format_ms(a.predicted_summary.iteration_ms), format_ms(b.predicted_summary.iteration_ms),
+  comparison_row(t, "predicted iteration", format_ms(a.predicted_summary.iteration_ms), format_ms(b.predicted_summary.iteration_ms),
       format_signed(b.predicted_summary.iteration_ms - a.predicted_summary.iteration_ms, 2) + " ms",
       b.predicted_summary.iteration_ms <= a.predicted_summary.iteration_ms);
-  row("measured bubble", strf("%.1f%%", a.measured_summary.bubble_ratio * 100),
+  comparison_row(t, "measured bubble", strf("%.1f%%", a.measured_summary.bubble_ratio * 100),
       strf("%.1f%%", b.measured_summary.bubble_ratio * 100), strf("%+.1f pp", d.bubble_ratio * 100), d.bubble_ratio <= 0);
-  row("GPUs x micro-batches", strf("%d x %d", a.summary.num_devices, a.summary.num_microbatches),
+  comparison_row(t, "GPUs x micro-batches", strf("%d x %d", a.summary.num_devices, a.summary.num_microbatches),
       strf("%d x %d", b.summary.num_devices, b.summary.num_microbatches), "", true);
-  row("final loss", std::isfinite(a.summary.final_loss) ? strf("%.5f", a.summary.final_loss) : "—",
+  comparison_row(t, "final loss", std::isfinite(a.summary.final_loss) ? strf("%.5f", a.summary.final_loss) : "—",
       std::isfinite(b.summary.final_loss) ? strf("%.5f", b.summary.final_loss) : "—", "", true);
-  row("gradient checksum", a.summary.grad_checksum, b.summary.grad_checksum,
+  comparison_row(t, "gradient checksum", a.summary.grad_checksum, b.summary.grad_checksum,
       a.summary.grad_checksum == b.summary.grad_checksum ? "identical" : "differs",
       a.summary.grad_checksum == b.summary.grad_checksum);
   ImGui::EndTable();

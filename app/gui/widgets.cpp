@@ -86,6 +86,21 @@ void mono_text(const Theme& t, const char* fmt, ...) {
   ImGui::PopFont();
 }
 
+void comparison_row(const Theme& t, const char* name, const std::string& first, const std::string& second,
+                    const std::string& difference, bool better) {
+  ImGui::TableNextRow();
+  ImGui::TableNextColumn();
+  ImGui::TextUnformatted(name);
+  ImGui::PushFont(t.mono);
+  ImGui::TableNextColumn();
+  ImGui::TextUnformatted(first.c_str());
+  ImGui::TableNextColumn();
+  ImGui::TextUnformatted(second.c_str());
+  ImGui::TableNextColumn();
+  if (!difference.empty()) ImGui::TextColored(ImColor(better ? t.good : t.bad), "%s", difference.c_str());
+  ImGui::PopFont();
+}
+
 namespace {
 // Width of `text` with every digit drawn as '0' (about the widest digit): boxes of one width then
 // all get the same form of label, whatever their numbers ("F0 F1 F2", not "0 F1 2").

@@ -30,6 +30,11 @@ void swatch(ImU32 colour, float size);
 // Text in the mono font.
 void mono_text(const Theme& t, const char* fmt, ...) IM_FMTARGS(2);
 
+// One row of a 4-column comparison table (metric, first, second, difference): the values in the
+// mono font, the difference green when `better`, red otherwise; an empty difference draws nothing.
+void comparison_row(const Theme& t, const char* name, const std::string& first, const std::string& second,
+                    const std::string& difference, bool better);
+
 // The text drawn inside a box when it fits: the long form, else the short form, else nothing.
 // Digits are measured as '0' so boxes of one width get the same form.
 const char* fitting_label(float width, float pad, const char* long_text, const char* short_text);
