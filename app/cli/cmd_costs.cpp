@@ -14,6 +14,23 @@ namespace adaptis::cli {
 
 namespace {
 
+// The whole model as one "layer": times and every memory figure summed (out_bytes is per layer
+// and not summed).
+LayerCost sum_of_layers(const CostTable& t) {
+  LayerCost total;
+  for (const LayerCost& l : t.layers) {
+    total.f_ms += l.f_ms;
+    total.b_ms += l.b_ms;
+    total.w_ms += l.w_ms;
+    total.param_bytes += l.param_bytes;
+    total.state_bytes += l.state_bytes;
+    total.act_b_bytes += l.act_b_bytes;
+    total.act_w_bytes += l.act_w_bytes;
+    total.w_grad_bytes += l.w_grad_bytes;
+  }
+  return total;
+}
+
 struct CostsArgs {
   std::string model;
   std::string costs;
@@ -88,7 +105,7 @@ Heterogeneity heterogeneity(const CostTable& t) {
 
 nlohmann::json costs_json(const CostTable& t, const std::vector<double>& params) {
   nlohmann::json layers = nlohmann::json::array();
-  LayerCost total;
+  const LayerCost total = sum_of_layers(t);
   for (int i = 0; i < t.num_layers(); ++i) {
     const LayerCost& l = t.layers[i];
     nlohmann::json row = {{"index", i},
@@ -105,14 +122,6 @@ nlohmann::json costs_json(const CostTable& t, const std::vector<double>& params)
                           {"out_bytes", l.out_bytes}};
     if (!params.empty()) row["params"] = params[i];
     layers.push_back(row);
-    total.f_ms += l.f_ms;
-    total.b_ms += l.b_ms;
-    total.w_ms += l.w_ms;
-    total.param_bytes += l.param_bytes;
-    total.state_bytes += l.state_bytes;
-    total.act_b_bytes += l.act_b_bytes;
-    total.act_w_bytes += l.act_w_bytes;
-    total.w_grad_bytes += l.w_grad_bytes;
   }
   Heterogeneity h = heterogeneity(t);
   nlohmann::json kinds = nlohmann::json::array();
@@ -157,7 +166,7 @@ std::string costs_table(const CostTable& t, const std::vector<double>& params) {
                 "F ms", "B ms", "W ms", params.empty() ? "weights" : "params", "state", "act->B", "act->W", "dY->W",
                 "out");
   os << buf;
-  LayerCost total;
+  const LayerCost total = sum_of_layers(t);
   double total_params = 0;
   for (int i = 0; i < t.num_layers(); ++i) {
     const LayerCost& l = t.layers[i];
@@ -168,14 +177,6 @@ std::string costs_table(const CostTable& t, const std::vector<double>& params) {
                   bytes_or_dash(l.act_w_bytes).c_str(), bytes_or_dash(l.w_grad_bytes).c_str(),
                   bytes_or_dash(l.out_bytes).c_str());
     os << buf;
-    total.f_ms += l.f_ms;
-    total.b_ms += l.b_ms;
-    total.w_ms += l.w_ms;
-    total.param_bytes += l.param_bytes;
-    total.state_bytes += l.state_bytes;
-    total.act_b_bytes += l.act_b_bytes;
-    total.act_w_bytes += l.act_w_bytes;
-    total.w_grad_bytes += l.w_grad_bytes;
     if (!params.empty()) total_params += params[i];
   }
   std::string p = params.empty() ? bytes_or_dash(total.param_bytes) : format_count(total_params);
