@@ -4,8 +4,12 @@
 //      optimizer's plan, its speedup over interleaved 1F1B and the search's wall time;
 //   2. the model samples (samples/models/{gemma-7b,deepseek-v2-lite,nemotron-h-8b,llama-2-7b}.json)
 //      on 8 and 16 H100s with the analytical costs: predicted speedup over interleaved 1F1B.
-// Every optimizer plan is replayed by simulate() here; the bench fails (exit 1) when a replay
-// disagrees with what optimize() reported or a plan misses its target.
+// Every optimizer plan is replayed by simulate() here and set against the provable lower bound
+// (planner/lower_bound.h: the gap says how much any search could still find, and the bound's
+// speedup over interleaved 1F1B is the most any plan could gain on that input). On the peer
+// profiles a time-cut search is re-run on one thread with its evaluation count, which must repeat
+// the plan (determinism). The bench fails (exit 1) when a replay disagrees with what optimize()
+// reported, a plan is below the bound, a repeat differs, or a plan misses its target.
 // Samples are run with the model's own micro-batch count (32) and the default H100 memory limit.
 // Prints one JSON document. Usage: bench_optimizer [--threads N (2)] [--time-limit-s T (2)] [--seed S]
 //                                                  [--peer-only | --samples-only] [--only NAME]
@@ -52,7 +56,9 @@ struct Case {
 };
 
 // Runs the built-ins and the optimizer on one case; `ok` turns false on a failed check.
-nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
+// With `repeat_check`, a time-cut search is re-run with its evaluation count on one thread, and
+// must give the same plan.
+nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_check, bool& ok) {
   nlohmann::json row;
   row["model"] = c.costs.model;
   row["input"] = c.label;
@@ -67,7 +73,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
   std::vector<cli::CompareRow> rows = cli::compare_schedules(req, in);
   nlohmann::json baselines = nlohmann::json::object();
   nlohmann::json over_memory = nlohmann::json::array();  // built-ins whose plan exceeds a device's memory
-  double best_builtin = 0, interleaved = 0;
+  double best_builtin = 0, interleaved = 0, interleaved_oom = 0;
   std::string best_builtin_name;
   for (const auto& r : rows) {
     if (!r.ok) {
@@ -77,6 +83,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
     baselines[r.name] = r.sim.iteration_ms;
     if (r.sim.oom) over_memory.push_back(r.name);
     if (r.name == "interleaved-1f1b" && !r.sim.oom) interleaved = r.sim.iteration_ms;
+    if (r.name == "interleaved-1f1b" && r.sim.oom) interleaved_oom = r.sim.iteration_ms;
     if (!r.sim.oom && (best_builtin == 0 || r.sim.iteration_ms < best_builtin))
       best_builtin = r.sim.iteration_ms, best_builtin_name = r.name;
   }
@@ -118,20 +125,24 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
 
   SimResult replay = simulate(res.best, c.costs, c.cluster, c.sim);
   const bool replay_matches = replay.ok && std::abs(replay.iteration_ms - res.sim.iteration_ms) < 1e-6;
-  // Lower bounds on uniform devices: all the work spread evenly, plus the idle time no plan avoids
-  // at the start (only the devices running the first k layers can work before k forwards of
-  // micro-batch 0 are done) and, without a separate W to fill it, at the end (mirror image with
-  // the backwards). A loose bound: layer granularity (bin packing) is ignored.
-  double total_fb = 0;
-  for (const auto& l : c.costs.layers) total_fb += l.f_ms + l.b_ms + l.w_ms;
-  const double even_bound = total_fb * c.microbatches / c.devices;
-  double ramp_idle = 0;
-  const bool has_w = c.costs.split_backward();
-  for (int k = 1; k < c.devices && k <= c.costs.num_layers(); ++k) {
-    ramp_idle += c.costs.layers[k - 1].f_ms * (c.devices - k);
-    if (!has_w) ramp_idle += c.costs.layers[k - 1].b_ms * (c.devices - k);
+  // What no plan can beat (planner/lower_bound.h); a plan below it means a simulator bug.
+  const IterationLowerBound bound = iteration_lower_bound(c.costs, c.cluster, c.devices, c.microbatches, c.sim);
+  const double lower_bound = bound.ms;
+  const bool above_bound = res.sim.iteration_ms >= lower_bound - 1e-9;
+
+  // Determinism: the search stops between batches, so a run cut by the clock is repeated exactly
+  // by an evaluation budget equal to the work it did, here on one thread (another speed).
+  nlohmann::json repeated = nullptr;
+  if (repeat_check && res.stopped_by == "time" && res.reproducible) {
+    OptimizeOptions again = o;
+    again.threads = 1;
+    again.time_limit_s = 20 * o.time_limit_s;
+    again.max_evaluations = res.search_evaluations;
+    OptimizeResult r2 = optimize(c.costs, c.cluster, again);
+    repeated = r2.stopped_by == "evaluations" && r2.best.partition.bounds == res.best.partition.bounds &&
+               r2.best.placement.device_stages == res.best.placement.device_stages &&
+               r2.best.schedule == res.best.schedule && r2.sim.iteration_ms == res.sim.iteration_ms;
   }
-  const double lower_bound = even_bound + ramp_idle / c.devices;
 
   nlohmann::json ours;
   ours["iteration_ms"] = res.sim.iteration_ms;
@@ -148,12 +159,17 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
   ours["last_improved_s"] = last_improved_s;
   ours["evaluated"] = res.final_progress.evaluated;
   ours["phase"] = res.final_progress.phase;
+  ours["stopped_by"] = res.stopped_by;
+  ours["search_evaluations"] = res.search_evaluations;
+  ours["reproducible"] = res.reproducible;
+  ours["repeated_on_one_thread_by_evaluation_budget"] = repeated;
   ours["message"] = res.message;
   ours["replay_ms"] = replay.iteration_ms;
   ours["replay_matches"] = replay_matches;
   row["adaptis_opt"] = ours;
-  row["lower_bound_even_ms"] = even_bound;
   row["lower_bound_ms"] = lower_bound;
+  row["lower_bound_parts_ms"] = {{"work", bound.work_ms}, {"chain", bound.chain_ms}, {"bins", bound.bins_ms}};
+  row["lower_bound_binding"] = bound.binding;
   row["gap_to_lower_bound"] = res.sim.iteration_ms / lower_bound - 1;
   row["load_average_before"] = load_before;
   // null where the baseline does not apply to the input (e.g. interleaved 1F1B needs 2 stages per
@@ -163,9 +179,13 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
   for (const auto& r : rows)
     if (r.ok && !r.sim.oom && r.name == "1f1b") one_f_one_b = r.sim.iteration_ms;
   row["speedup_vs_interleaved_1f1b"] = speedup(interleaved);
+  // Where interleaved 1F1B does not fit memory: what it would have been, were the memory there.
+  row["speedup_vs_interleaved_1f1b_over_memory"] = speedup(interleaved_oom);
+  // The most any plan could gain over interleaved 1F1B on this input.
+  row["bound_speedup_vs_interleaved_1f1b"] = interleaved > 0 ? nlohmann::json(interleaved / lower_bound) : nlohmann::json();
   row["speedup_vs_1f1b"] = speedup(one_f_one_b);
   row["speedup_vs_best_builtin"] = speedup(best_builtin);
-  const bool meets = res.feasible && replay_matches && (target == 0 || res.sim.iteration_ms <= target + 1e-9) &&
+  const bool meets = res.feasible && replay_matches && above_bound && repeated != false && (target == 0 || res.sim.iteration_ms <= target + 1e-9) &&
                      (best_builtin == 0 || res.sim.iteration_ms <= best_builtin + 1e-9);
   row["meets_target"] = meets;
   if (!meets) ok = false;
@@ -210,13 +230,13 @@ int main(int argc, char** argv) {
         c.microbatches = 8;
         c.cluster = make_uniform_cluster(4);
         c.sim.comm_latency_ms = 0;
-        peer.push_back(run_case(c, base, ok));
+        peer.push_back(run_case(c, base, true, ok));
       }
       out["peer_profiles"] = peer;
     }
     if (!peer_only) {
       nlohmann::json samples = nlohmann::json::array();
-      std::vector<double> speedups;
+      std::vector<double> speedups, bound_speedups;
       for (const char* name : {"gemma-7b", "deepseek-v2-lite", "nemotron-h-8b", "llama-2-7b"})
         for (int devices : {8, 16}) {
           if (std::string(name).find(only) == std::string::npos) continue;
@@ -226,8 +246,11 @@ int main(int argc, char** argv) {
           c.costs = load_model_costs(source_dir + "/" + c.label, c.cluster);
           c.devices = devices;
           c.microbatches = c.costs.microbatches > 0 ? c.costs.microbatches : 32;
-          nlohmann::json row = run_case(c, base, ok);
-          if (row["speedup_vs_interleaved_1f1b"].is_number()) speedups.push_back(row["speedup_vs_interleaved_1f1b"].get<double>());
+          nlohmann::json row = run_case(c, base, false, ok);
+          if (row["speedup_vs_interleaved_1f1b"].is_number()) {
+            speedups.push_back(row["speedup_vs_interleaved_1f1b"].get<double>());
+            bound_speedups.push_back(row["bound_speedup_vs_interleaved_1f1b"].get<double>());
+          }
           samples.push_back(std::move(row));
         }
       out["samples"] = samples;
@@ -236,6 +259,9 @@ int main(int argc, char** argv) {
       out["samples_mean_speedup_vs_interleaved_1f1b"] = speedups.empty() ? 0.0 : sum / speedups.size();
       out["samples_max_speedup_vs_interleaved_1f1b"] = mx;
       out["samples_with_interleaved_1f1b"] = speedups.size();
+      double bound_sum = 0;
+      for (double s : bound_speedups) bound_sum += s;
+      out["samples_mean_bound_speedup_vs_interleaved_1f1b"] = bound_speedups.empty() ? 0.0 : bound_sum / bound_speedups.size();
       out["paper_reported_speedup"] = {{"mean", 1.42}, {"max", 2.14}};
     }
   } catch (const InputError& e) {

@@ -26,6 +26,7 @@ struct OptimizeArgs {
   uint64_t seed = 1;
   int threads = 0;
   int max_stages_per_device = 0;
+  long long max_evaluations = 0;
   std::string out;
   bool json = false;
   bool gantt = false;
@@ -106,6 +107,7 @@ int run_optimize(const OptimizeArgs& a) {
   o.seed = a.seed;
   o.threads = a.threads;
   o.max_stages_per_device = a.max_stages_per_device;
+  o.max_evaluations = a.max_evaluations;
   o.sim = in.sim;
 
   const bool show_progress = !a.quiet && isatty(STDERR_FILENO);
@@ -143,6 +145,8 @@ int run_optimize(const OptimizeArgs& a) {
                            {"cluster", in.cluster.name},
                            {"seed", a.seed},
                            {"time_limit_s", a.time_limit_s},
+                           {"search_evaluations", r.search_evaluations},
+                           {"reproducible", r.reproducible},
                            {"predicted_iteration_ms", r.sim.iteration_ms},
                            {"feasible", r.feasible}};
     save_plan_file(r.best, a.out, meta);
@@ -162,6 +166,17 @@ int run_optimize(const OptimizeArgs& a) {
                       {"seed", a.seed},
                       {"threads", a.threads},
                       {"time_limit_s", a.time_limit_s},
+                      {"max_evaluations", a.max_evaluations},
+                      {"stopped_by", r.stopped_by},
+                      {"search_evaluations", r.search_evaluations},
+                      {"reproducible", r.reproducible},
+                      {"lower_bound", {{"ms", r.lower_bound.ms},
+                                       {"binding", r.lower_bound.binding},
+                                       {"work_ms", r.lower_bound.work_ms},
+                                       {"chain_ms", r.lower_bound.chain_ms},
+                                       {"chain_layer", r.lower_bound.chain_layer},
+                                       {"bins_ms", r.lower_bound.bins_ms}}},
+                      {"gap_to_lower_bound", r.lower_bound.ms > 0 ? r.sim.iteration_ms / r.lower_bound.ms - 1 : 0.0},
                       {"progress", progress_json(r.final_progress)}};
     j["best"] = simulation_json(r.best, r.sim);
     j["comparison"] = compare_json(rows)["schedules"];
@@ -204,6 +219,11 @@ void register_optimize(CLI::App& app, Runner& run) {
   cmd->add_option("--time-limit-s", args->time_limit_s, "Wall-clock search budget in seconds")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Search seed: same seed and inputs give the same plan")->capture_default_str();
   cmd->add_option("--threads", args->threads, "Worker threads (0 = all hardware threads)")->capture_default_str();
+  cmd->add_option("--max-evaluations", args->max_evaluations,
+                  "Stop after about this many plan evaluations (0 = no limit): a budget that, unlike the clock, "
+                  "gives the same plan on any machine")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-stages-per-device", args->max_stages_per_device,
                   "At most this many stages on one device (0 = no limit)")
       ->capture_default_str();

@@ -329,6 +329,14 @@ void GuiApp::start_optimizer() {
   opt_options_.sim.record_memory_timeline = false;
   opt_history_.clear();
   opt_start_ms_ = editor_.sim().iteration_ms;
+  // What no plan can beat, shown beside the best so the user sees how much is left to find.
+  try {
+    opt_bound_ms_ = iteration_lower_bound(editor_.costs(), editor_.cluster(), opt_options_.devices,
+                                          opt_options_.microbatches, opt_options_.sim)
+                        .ms;
+  } catch (const InputError&) {
+    opt_bound_ms_ = 0;  // the optimizer reports the same problem when it starts
+  }
   opt_seen_version_ = 0;
   // The plan before the search stays visible as B, so the live best shows its gain.
   if (!compare_) {

@@ -264,6 +264,7 @@ class GuiApp {
   bool opt_gesture_ = false;
   std::vector<float> opt_history_;
   double opt_start_ms_ = 0;
+  double opt_bound_ms_ = 0;  // the input's iteration-time lower bound (planner/lower_bound.h)
   uint64_t opt_seen_version_ = 0;
 
   // Runs.

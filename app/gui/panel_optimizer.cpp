@@ -28,6 +28,12 @@ void GuiApp::draw_optimizer_tab() {
   int seed = static_cast<int>(opt_options_.seed);
   if (ImGui::InputInt("seed", &seed)) opt_options_.seed = static_cast<uint64_t>(std::max(0, seed));
   ImGui::SetNextItemWidth(t.px(140));
+  int max_evals = static_cast<int>(std::min<long long>(opt_options_.max_evaluations, 1 << 30));
+  if (ImGui::InputInt("max evaluations", &max_evals, 1000, 10000)) opt_options_.max_evaluations = std::max(0, max_evals);
+  ImGui::SameLine();
+  help_marker("0 = none. A work budget: unlike the clock, it gives the same plan on any machine. A search "
+              "cut by the clock tells the count that repeats it.");
+  ImGui::SetNextItemWidth(t.px(140));
   ImGui::InputInt("max stages / GPU", &opt_options_.max_stages_per_device);
   opt_options_.max_stages_per_device = std::max(0, opt_options_.max_stages_per_device);
   ImGui::Checkbox("show the best plan live", &opt_live_);
@@ -63,6 +69,9 @@ void GuiApp::draw_optimizer_tab() {
     if (st.progress.best_ms > 0 && opt_start_ms_ > 0)
       metric(t, "GAIN", strf("%.1f%%", 100.0 * (opt_start_ms_ - st.progress.best_ms) / opt_start_ms_),
              st.progress.best_ms <= opt_start_ms_ ? t.good : t.bad);
+    ImGui::SameLine(0, t.px(24));
+    metric(t, "LOWER BOUND", opt_bound_ms_ > 0 ? format_ms(opt_bound_ms_) : std::string("—"), 0,
+           "No plan of this input can be faster (work + ramps, heavy-layer chain, layer granularity).");
     ImGui::SameLine(0, t.px(24));
     metric(t, "EVALUATED", strf("%lld", st.progress.evaluated));
     ImGui::SameLine(0, t.px(24));

@@ -82,6 +82,30 @@ TEST_F(CliOptimize, JsonBeatsTheBuiltInsAndTheSavedPlanReplays) {
   EXPECT_EQ(sj["placement"], j["best"]["placement"]);
 }
 
+// --max-evaluations: the same plan from two runs with different thread counts, and the JSON says
+// why the search stopped and how to repeat it.
+TEST_F(CliOptimize, EvaluationBudgetGivesTheSamePlanOnAnyThreadCount) {
+  json first;
+  for (int threads : {1, 2}) {
+    CliResult r = run("optimize --costs " + costs + " --devices 4 -m 8 --comm-latency-ms 0 --time-limit-s 60 --threads " +
+                          std::to_string(threads) + " --max-evaluations 4000 --json",
+                      false);
+    ASSERT_EQ(r.code, 0) << r.out;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["optimizer"]["stopped_by"], "evaluations");
+    EXPECT_TRUE(j["optimizer"]["reproducible"].get<bool>());
+    EXPECT_GE(j["optimizer"]["search_evaluations"].get<long long>(), 4000);
+    if (first.is_null()) {
+      first = j;
+      continue;
+    }
+    EXPECT_EQ(j["optimizer"]["search_evaluations"], first["optimizer"]["search_evaluations"]);
+    EXPECT_EQ(j["best"]["partition"], first["best"]["partition"]);
+    EXPECT_EQ(j["best"]["placement"], first["best"]["placement"]);
+    EXPECT_EQ(j["best"]["iteration_time_ms"], first["best"]["iteration_time_ms"]);
+  }
+}
+
 TEST_F(CliOptimize, TextReportHasTheComparisonTableAndNoProgressBarWhenPiped) {
   CliResult r = run("optimize --costs " + costs + " --devices 4 -m 8 --comm-latency-ms 0 --time-limit-s 0.5 --out " +
                     at("p.json"));
@@ -127,6 +151,7 @@ TEST_F(CliOptimize, BadOptionsGiveClearErrors) {
       {"optimize --costs " + costs + " --time-limit-s -3", "--time-limit-s"},
       {"optimize --costs " + costs + " --threads -1", "--threads"},
       {"optimize --costs " + costs + " --max-stages-per-device -1", "--max-stages-per-device"},
+      {"optimize --costs " + costs + " --max-evaluations -1", "--max-evaluations"},
       {"optimize --time-limit-s 1", "--model FILE or --costs FILE"},
       {"optimize --costs " + at("missing.json"), "missing.json"},
   };

@@ -186,6 +186,8 @@ TEST(Optimizer, DeterministicPerSeedWhateverTheThreadCount) {
   o.threads = 3;
   OptimizeResult b = optimize(costs, cluster, o);
   ASSERT_EQ(a.final_progress.phase, "done");
+  EXPECT_EQ(a.stopped_by, "complete");
+  EXPECT_TRUE(a.reproducible);
   ASSERT_EQ(a.message.find("time budget"), std::string::npos) << a.message;
   ASSERT_EQ(b.message.find("time budget"), std::string::npos) << b.message;
   EXPECT_EQ(a.best.partition.bounds, b.best.partition.bounds);
@@ -193,6 +195,61 @@ TEST(Optimizer, DeterministicPerSeedWhateverTheThreadCount) {
   EXPECT_EQ(a.best.schedule, b.best.schedule);
   EXPECT_EQ(a.sim.iteration_ms, b.sim.iteration_ms);
   EXPECT_EQ(a.final_progress.evaluated, b.final_progress.evaluated);
+}
+
+void expect_same_plan(const OptimizeResult& a, const OptimizeResult& b) {
+  EXPECT_EQ(a.best.partition.bounds, b.best.partition.bounds);
+  EXPECT_EQ(a.best.placement.device_stages, b.best.placement.device_stages);
+  ASSERT_EQ(a.best.schedule.size(), b.best.schedule.size());
+  for (size_t d = 0; d < a.best.schedule.size(); ++d)
+    EXPECT_TRUE(a.best.schedule[d] == b.best.schedule[d]) << "device " << d << " orders differ";
+  EXPECT_EQ(a.sim.iteration_ms, b.sim.iteration_ms);
+}
+
+// An evaluation budget is a deterministic stop: the same seed and budget give the same plan on any
+// thread count, and the search stops at the first batch boundary past the budget.
+TEST(Optimizer, EvaluationBudgetIsDeterministicWhateverTheThreadCount) {
+  CostTable costs = hetero_costs(24, true);
+  Cluster cluster = make_uniform_cluster(4);
+  OptimizeOptions o = quick(4, 8, 120.0);
+  o.max_evaluations = 3000;
+  o.threads = 1;
+  OptimizeResult a = optimize(costs, cluster, o);
+  o.threads = 2;
+  OptimizeResult b = optimize(costs, cluster, o);
+  ASSERT_EQ(a.stopped_by, "evaluations") << a.message;
+  ASSERT_EQ(b.stopped_by, "evaluations") << b.message;
+  EXPECT_TRUE(a.reproducible);
+  EXPECT_EQ(a.search_evaluations, b.search_evaluations);
+  EXPECT_GE(a.search_evaluations, 3000);
+  EXPECT_LT(a.search_evaluations, 2 * 3000);  // stops at the first batch boundary past it
+  EXPECT_NE(a.message.find("evaluation budget reached"), std::string::npos) << a.message;
+  expect_same_plan(a, b);
+  expect_replays(a, costs, cluster, o.sim);
+}
+
+// A time-cut search stops between batches, so its result is repeated exactly by an evaluation
+// budget equal to the work it did (on one thread here, so at a different speed).
+TEST(Optimizer, TimeCutResultIsRepeatedByItsEvaluationCount) {
+  CostTable costs = hetero_costs(48, true);
+  Cluster cluster = make_uniform_cluster(8);
+  OptimizeOptions o = quick(8, 16, 0.4);
+  OptimizeResult cut = optimize(costs, cluster, o);
+  ASSERT_EQ(cut.stopped_by, "time") << "the search finished inside 0.4 s; make the test input larger";
+  if (!cut.reproducible) {
+    // Only when a batch overran the deadline (a badly overloaded machine); then it must say so.
+    EXPECT_NE(cut.message.find("not reproducible"), std::string::npos) << cut.message;
+    return;
+  }
+  const std::string hint = "--max-evaluations " + std::to_string(cut.search_evaluations);
+  EXPECT_NE(cut.message.find(hint), std::string::npos) << cut.message;
+  o.time_limit_s = 300;
+  o.threads = 1;
+  o.max_evaluations = cut.search_evaluations;
+  OptimizeResult again = optimize(costs, cluster, o);
+  EXPECT_EQ(again.stopped_by, "evaluations");
+  EXPECT_EQ(again.search_evaluations, cut.search_evaluations);
+  expect_same_plan(cut, again);
 }
 
 TEST(Optimizer, CancelReturnsTheBestSoFar) {
@@ -294,6 +351,9 @@ TEST(Optimizer, InvalidOptionsAndInputsThrowClearErrors) {
   expect_error(costs, o, "--time-limit-s");
   o.time_limit_s = std::nan("");
   expect_error(costs, o, "--time-limit-s");
+  o = quick(4, 8);
+  o.max_evaluations = -5;
+  expect_error(costs, o, "--max-evaluations");
   o = quick(5, 8);
   expect_error(costs, o, "cluster");
   o = quick(0, 8);

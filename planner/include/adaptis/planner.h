@@ -10,3 +10,4 @@
 #include "adaptis/planner/text_gantt.h"
 #include "adaptis/planner/plan_file.h"
 #include "adaptis/planner/optimizer.h"
+#include "adaptis/planner/lower_bound.h"

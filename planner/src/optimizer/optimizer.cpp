@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/schedules.h"
@@ -41,7 +42,7 @@ using namespace opt;
 using Clock = std::chrono::steady_clock;
 
 // Fixed search shape: these do not depend on the thread count, so the same seed gives the same
-// plan on any machine when the search finishes inside the budget.
+// plan on any machine (the budgets are checked between batches only, see optimizer.h).
 constexpr int kChains = 8;          // independent local-search chains
 constexpr int kRounds = 4;          // rounds of local search (iterated: later rounds restart)
 constexpr int kMaxEpochs = 32;      // epochs per round at most
@@ -49,6 +50,7 @@ constexpr int kPatience = 8;        // a round ends after this many epochs witho
 constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts from the global best
 constexpr int kVerifyPerChain = 1;  // each chain's best plan is replayed in the simulator
 constexpr int kFullSeedStructures = 24;  // seed structures scheduled by every seed policy
+constexpr int kSeedBatch = 16;      // seed jobs per batch (the budgets are checked between batches)
 
 // A finished plan, replayed by simulate().
 struct Entry {
@@ -104,6 +106,8 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
                      std::to_string(L) + " layers; every device needs at least one layer");
   if (o.microbatches < 1) throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
   if (o.threads < 0) throw InputError("--threads: must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
+  if (o.max_evaluations < 0)
+    throw InputError("--max-evaluations: must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
   if (o.max_stages_per_device < 0)
     throw InputError("--max-stages-per-device: must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
   for (int d = 0; d < o.devices; ++d)
@@ -210,13 +214,41 @@ class Optimizer {
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
+    bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
   }
 
   OptimizeResult run();
 
  private:
-  bool stopped() const {
-    return (cancel_ && cancel_->load(std::memory_order_relaxed)) || Clock::now() >= deadline_;
+  bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
+  // Checked between batches only, so that a batch's result never depends on timing: false means
+  // the search stops here (and records why). A wall-clock stop is taken before a batch that would
+  // probably not finish in time (judged by the last batch), so batches are rarely cut inside.
+  bool can_start_batch() {
+    if (!stopped_by_.empty()) return false;
+    if (cancelled()) stopped_by_ = "cancelled";
+    else if (reached_bound()) stopped_by_ = "optimal";
+    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by_ = "evaluations";
+    else if (Clock::now() + last_batch_ > deadline_) stopped_by_ = "time";
+    return stopped_by_.empty();
+  }
+  // Checked inside a batch's jobs, as a last resort: a cancellation, or a batch that overran the
+  // deadline. Either cuts the batch short, and the result is then not reproducible.
+  bool must_abandon_batch() {
+    if (!cancelled() && Clock::now() < deadline_) return false;
+    cut_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  // The best plan equals the lower bound: no plan can be faster, the search is done. (best_ only
+  // changes between batches, so this stop is deterministic too.)
+  bool reached_bound() const {
+    return have_best_ && best_.fits && best_.sim.iteration_ms <= bound_.ms * (1 + 1e-9) + 1e-9;
+  }
+  // Runs one batch of jobs on the pool and remembers how long it took.
+  void run_batch(int n, const std::function<void(int, int)>& job, const std::function<void()>& tick) {
+    auto t0 = Clock::now();
+    pool_.run(n, job, tick);
+    last_batch_ = Clock::now() - t0;
   }
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
   void set_phase(const char* phase, double base, double span) {
@@ -243,7 +275,11 @@ class Optimizer {
   std::vector<Evaluator> evals_;
   Clock::time_point start_, deadline_;
   Clock::time_point last_report_{};
+  Clock::duration last_batch_{};
   std::atomic<long long> evaluated_{0};
+  std::atomic<bool> cut_{false};  // a batch was cut inside (cancel or deadline)
+  std::string stopped_by_;        // empty while the search runs; see OptimizeResult::stopped_by
+  IterationLowerBound bound_;
 
   std::string phase_ = "baselines";
   double phase_base_ = 0, phase_span_ = 0.05, phase_done_ = 0;
@@ -259,7 +295,6 @@ class Optimizer {
   Entry best_;
   bool have_best_ = false;
   bool improved_ = false;
-  bool complete_ = false;  // the local search ended by itself (converged or ran its epochs)
 };
 
 void Optimizer::offer(const Entry& e) {
@@ -278,11 +313,12 @@ void Optimizer::report(bool force) {
   improved_ = false;
   OptimizeProgress p;
   p.elapsed_s = elapsed();
-  p.fraction = std::clamp(std::max(phase_base_ + phase_span_ * std::clamp(phase_done_, 0.0, 1.0),
-                                   p.elapsed_s / opt_.time_limit_s),
-                          0.0, 1.0);
-  p.best_ms = have_best_ && best_.fits ? best_.sim.iteration_ms : 0.0;
   p.evaluated = evaluated_.load(std::memory_order_relaxed);
+  double budget_used = p.elapsed_s / opt_.time_limit_s;
+  if (opt_.max_evaluations > 0) budget_used = std::max(budget_used, double(p.evaluated) / opt_.max_evaluations);
+  p.fraction = std::clamp(std::max(phase_base_ + phase_span_ * std::clamp(phase_done_, 0.0, 1.0), budget_used), 0.0,
+                          1.0);
+  p.best_ms = have_best_ && best_.fits ? best_.sim.iteration_ms : 0.0;
   p.phase = phase_;
   cb_(p, have_best_ ? &best_.plan : nullptr);
 }
@@ -315,10 +351,11 @@ void Optimizer::run_baselines() {
   }
   std::vector<Entry> out(jobs.size());
   std::vector<double> weights = layer_weights(costs_);
-  pool_.run(
+  if (!can_start_batch()) return;
+  run_batch(
       static_cast<int>(jobs.size()),
       [&](int i, int) {
-        if (stopped()) return;
+        if (must_abandon_batch()) return;
         const Job& j = jobs[i];
         PlanRequest req;
         req.schedule = schedule_name(j.kind);
@@ -384,10 +421,12 @@ void Optimizer::run_seeds() {
     phase_done_ = finished.load() / std::max(1.0, total_jobs);
     report(false);
   };
-  pool_.run(
-      static_cast<int>(jobs.size()),
-      [&](int i, int w) {
-        if (stopped()) return;
+  const int n_jobs = static_cast<int>(jobs.size());
+  for (int first = 0; first < n_jobs && can_start_batch(); first += kSeedBatch) run_batch(
+      std::min(kSeedBatch, n_jobs - first),
+      [&](int batch_index, int w) {
+        if (must_abandon_batch()) return;
+        const int i = first + batch_index;
         const Job& j = jobs[i];
         Candidate c;
         if (j.layout == Layout::Packed) {
@@ -432,11 +471,11 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  if (!stopped())
-    pool_.run(
+  if (can_start_batch())
+    run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
-          if (stopped()) return;
+          if (must_abandon_batch()) return;
           Candidate c = structures[i];
           for (size_t k = 0; k < policies.size(); ++k) {
             if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
@@ -482,7 +521,7 @@ void Optimizer::run_local_search() {
   const double total_epochs = static_cast<double>(kRounds) * kMaxEpochs;
   int epochs_run = 0;
 
-  for (int round = 0; round < kRounds && !stopped(); ++round) {
+  for (int round = 0; round < kRounds && can_start_batch(); ++round) {
     // Starting points. Round 0: the seeds. Later rounds (iterated local search): half the chains
     // restart from the global best kicked by a few random moves (escaping its basin while keeping
     // most of its structure), the other half from seeds not tried yet.
@@ -504,8 +543,8 @@ void Optimizer::run_local_search() {
       ch.stale = 0;
     }
     int since_improved = 0;
-    for (int epoch = 0; epoch < kMaxEpochs && !stopped(); ++epoch, ++epochs_run) {
-      pool_.run(
+    for (int epoch = 0; epoch < kMaxEpochs && can_start_batch(); ++epoch, ++epochs_run) {
+      run_batch(
           kChains,
           [&](int k, int w) {
             Chain& ch = chains_[k];
@@ -514,7 +553,7 @@ void Optimizer::run_local_search() {
               evaluated_.fetch_add(1, std::memory_order_relaxed);
             }
             for (int step = 0; step < steps; ++step) {
-              if ((step & 7) == 0 && stopped()) return;
+              if ((step & 7) == 0 && must_abandon_batch()) return;
               Candidate n = neighbour(ch.cur, ctx_, ch.rng);
               Score s = evals_[w].score(n);
               evaluated_.fetch_add(1, std::memory_order_relaxed);
@@ -566,7 +605,6 @@ void Optimizer::run_local_search() {
     // A round that stopped early still counts its share of the progress bar.
     epochs_run = (round + 1) * kMaxEpochs;
   }
-  complete_ = !stopped();
   phase_done_ = 1;
 }
 
@@ -578,8 +616,9 @@ void Optimizer::run_verify() {
     if (std::find(todo.begin(), todo.end(), c) == todo.end()) todo.push_back(c);
   };
   if (!chains_.empty()) add(global_best_);
-  for (const auto& ch : chains_)
-    for (int i = 0; i < kVerifyPerChain; ++i) add(ch.best);
+  for (const auto& ch : chains_)  // a chain the budget stopped before its first epoch has no plan yet
+    if (!ch.best.stage_device.empty())
+      for (int i = 0; i < kVerifyPerChain; ++i) add(ch.best);
   for (size_t i = 0; i < seeds_.size() && i < 4; ++i) add(seeds_[i].first);
   // Justification passes on each finalist (see ListSchedulePolicy::improve_passes): too costly for
   // the inner loop, worth a try on the few plans that can still win.
@@ -602,12 +641,19 @@ void Optimizer::run_verify() {
 OptimizeResult Optimizer::run() {
   report(true);
   run_baselines();
-  if (!stopped()) run_seeds();
-  if (!stopped()) run_local_search();
+  run_seeds();
+  run_local_search();
+  // The search proper ends here; the replay below is a fixed amount of work on its result.
+  const long long search_evaluations = evaluated_.load();
   run_verify();
 
   OptimizeResult r;
-  r.cancelled = cancel_ && cancel_->load();
+  r.cancelled = cancelled() || stopped_by_ == "cancelled";
+  if (stopped_by_.empty() && reached_bound()) stopped_by_ = "optimal";
+  r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
+  r.lower_bound = bound_;
+  r.search_evaluations = search_evaluations;
+  r.reproducible = !r.cancelled && !cut_;
   if (!have_best_) {
     // Nothing could be built at all (the budget ran out before the first plan): fall back to the
     // simplest plan so the caller always gets one.
@@ -641,6 +687,13 @@ OptimizeResult Optimizer::run() {
                     best_builtin->sim.iteration_ms / r.sim.iteration_ms, which.c_str(), best_builtin->sim.iteration_ms);
       r.message += buf;
     }
+    if (r.sim.iteration_ms <= bound_.ms * (1 + 1e-9) + 1e-9) {
+      r.message += "; optimal: equals the lower bound (" + bound_.binding + ")";
+    } else {
+      std::snprintf(buf, sizeof buf, "; %.1f%% above the lower bound (%.3f ms, %s)",
+                    100.0 * (r.sim.iteration_ms / bound_.ms - 1), bound_.ms, bound_.binding.c_str());
+      r.message += buf;
+    }
   } else {
     int worst = 0;
     double over = -std::numeric_limits<double>::infinity();
@@ -653,8 +706,16 @@ OptimizeResult Optimizer::run() {
                 " on device " + std::to_string(worst) + ", over its " + gib(ds.memory_limit_bytes) + " limit by " +
                 gib(r.overflow_bytes) + " (static state alone " + gib(ds.static_bytes) + ")";
   }
-  if (r.cancelled) r.message += " [search cancelled; best so far]";
-  else if (!complete_) r.message += " [time budget reached; best so far]";
+  if (r.cancelled) {
+    r.message += " [search cancelled; best so far]";
+  } else if (r.stopped_by != "complete" && r.stopped_by != "optimal") {
+    r.message += r.stopped_by == "time" ? " [time budget reached" : " [evaluation budget reached";
+    r.message += " after " + std::to_string(search_evaluations) + " evaluations; best so far";
+    if (r.reproducible)
+      r.message += "; --max-evaluations " + std::to_string(search_evaluations) + " repeats it on any machine]";
+    else
+      r.message += "; cut inside a batch, not reproducible]";
+  }
 
   phase_ = r.cancelled ? "cancelled" : "done";
   r.final_progress.elapsed_s = elapsed();

@@ -16,10 +16,16 @@
 //      perturbed and from untried seeds;
 //   4. the best candidates are replayed by simulate(); a plan over a device's memory limit is never
 //      returned when any plan fits.
-// The search stops by itself (a fixed amount of work) or at the time budget, whichever comes first.
-// Deterministic for a given seed whatever the thread count, as long as the search finishes inside
-// the budget (OptimizeResult::message then has no "[time budget reached]" note); a search cut
-// short by the budget or by cancellation returns the best plan found so far.
+// The search stops by itself (a fixed amount of work), at the evaluation budget or at the time
+// budget, whichever comes first, and returns the best plan found so far.
+//
+// Determinism: the work is a fixed sequence of batches (a batch's result does not depend on how
+// many threads ran it), and the budgets are checked only between batches. So the same seed, inputs
+// and max_evaluations give the same plan on any machine and thread count. A wall-clock budget stops
+// between batches too (before a batch that would not finish in time), so a time-cut result is
+// reproducible as well: OptimizeResult::search_evaluations, passed back as max_evaluations (with
+// time to spare), repeats it exactly. Only a cancellation, or a batch that overran the deadline and
+// had to be cut inside, gives a result that is not reproducible (OptimizeResult::reproducible).
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -27,6 +33,7 @@
 
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
+#include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/simulator.h"
 
@@ -40,6 +47,7 @@ struct OptimizeOptions {
   int threads = 0;             // 0 = all hardware threads
   SimOptions sim;              // comm latency etc.
   int max_stages_per_device = 0;  // 0 = no limit beyond layer count
+  long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
 };
 
 struct OptimizeProgress {
@@ -60,6 +68,15 @@ struct OptimizeResult {
   std::string message;         // human summary (e.g. why nothing fits)
   OptimizeProgress final_progress;
   bool cancelled = false;
+  // Why the search ended: "complete" (it ran its course), "optimal" (a plan reached the lower
+  // bound, none can be faster), "evaluations" (max_evaluations), "time" (time_limit_s) or
+  // "cancelled".
+  std::string stopped_by;
+  // Plans evaluated by the search proper (before the final replay of the finalists); with
+  // max_evaluations set to this, the same seed repeats this result (see above).
+  long long search_evaluations = 0;
+  bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
+  IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
 };
 
 // Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than
