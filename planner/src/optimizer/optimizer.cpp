@@ -44,7 +44,12 @@ using Clock = std::chrono::steady_clock;
 // Fixed search shape: these do not depend on the thread count, so the same seed gives the same
 // plan on any machine (the budgets are checked between batches only, see optimizer.h).
 constexpr int kChains = 8;          // independent local-search chains
-constexpr int kRounds = 4;          // rounds of local search (iterated: later rounds restart)
+// Rounds of local search (iterated: later rounds restart). At least kMinRounds; after that the
+// search goes on while rounds still improve the best plan (a longer budget then buys a better
+// plan) and ends by itself after kStaleRounds rounds in a row without a better one.
+constexpr int kMinRounds = 4;
+constexpr int kMaxRounds = 64;
+constexpr int kStaleRounds = 2;
 constexpr int kMaxEpochs = 32;      // epochs per round at most
 constexpr int kPatience = 8;        // a round ends after this many epochs without a better plan
 constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts from the global best
@@ -505,7 +510,7 @@ void Optimizer::run_local_search() {
     for (int p : order) dup = dup || seeds_[p].first.num_stages() == seeds_[i].first.num_stages();
     if (!dup) order.push_back(static_cast<int>(i));
   }
-  for (size_t i = 0; i < seeds_.size() && order.size() < static_cast<size_t>(kChains * kRounds); ++i)
+  for (size_t i = 0; i < seeds_.size() && order.size() < static_cast<size_t>(kChains * kMaxRounds); ++i)
     if (std::find(order.begin(), order.end(), static_cast<int>(i)) == order.end()) order.push_back(static_cast<int>(i));
   size_t next_seed = 0;
 
@@ -518,10 +523,14 @@ void Optimizer::run_local_search() {
   // Steps per chain per epoch: about the same work per epoch whatever the problem size.
   const double actions = static_cast<double>(global_best_.num_stages()) * ctx_.microbatches * (ctx_.split_backward ? 3 : 2);
   const int steps = std::clamp(static_cast<int>(60000.0 / std::max(1.0, actions)), 16, 400);
-  const double total_epochs = static_cast<double>(kRounds) * kMaxEpochs;
+  // The progress bar counts the minimum rounds (later ones show as the bar's last stretch).
+  const double total_epochs = static_cast<double>(kMinRounds) * kMaxEpochs;
   int epochs_run = 0;
+  int stale_rounds = 0;
 
-  for (int round = 0; round < kRounds && can_start_batch(); ++round) {
+  for (int round = 0; round < kMaxRounds && can_start_batch(); ++round) {
+    if (round >= kMinRounds && stale_rounds >= kStaleRounds) break;
+    const Score round_start = global_best_score_;
     // Starting points. Round 0: the seeds. Later rounds (iterated local search): half the chains
     // restart from the global best kicked by a few random moves (escaping its basin while keeping
     // most of its structure), the other half from seeds not tried yet.
@@ -603,7 +612,8 @@ void Optimizer::run_local_search() {
       report(false);
     }
     // A round that stopped early still counts its share of the progress bar.
-    epochs_run = (round + 1) * kMaxEpochs;
+    epochs_run = std::min(round + 1, kMinRounds - 1) * kMaxEpochs;
+    stale_rounds = better(global_best_score_, round_start) ? 0 : stale_rounds + 1;
   }
   phase_done_ = 1;
 }

@@ -16,7 +16,8 @@
 //      perturbed and from untried seeds;
 //   4. the best candidates are replayed by simulate(); a plan over a device's memory limit is never
 //      returned when any plan fits.
-// The search stops by itself (a fixed amount of work), at the evaluation budget or at the time
+// The search stops by itself (at least four rounds of local search, then more while rounds still
+// improve; or at once when a plan reaches the lower bound), at the evaluation budget or at the time
 // budget, whichever comes first, and returns the best plan found so far.
 //
 // Determinism: the work is a fixed sequence of batches (a batch's result does not depend on how
