@@ -1,10 +1,10 @@
 // `adaptis gui`: the desktop plan explorer (ImGui). The same inputs as `simulate`, plus a plan or
 // session to open, a schedule to compare with, and a headless screenshot mode for tests and docs.
-#include <filesystem>
 #include <iostream>
-#include <sstream>
+#include <tuple>
 
 #include "cli/commands.h"
+#include "cli/explorer_options.h"
 #include "cli/inputs.h"
 #ifdef ADAPTIS_HAVE_GUI
 #include "gui/gui_main.h"
@@ -35,27 +35,12 @@ struct GuiArgs {
 
 #ifdef ADAPTIS_HAVE_GUI
 
-std::string absolute(const std::string& p) {
-  if (p.empty()) return p;
-  std::error_code ec;
-  auto a = std::filesystem::absolute(p, ec);
-  return ec ? p : a.string();
-}
-
-std::pair<int, int> parse_size(const std::string& text) {
-  int w = 0, h = 0;
-  char x = 0, extra = 0;
-  std::istringstream is(text);
-  if (!(is >> w >> x >> h) || x != 'x' || (is >> extra) || w < 320 || h < 240 || w > 16384 || h > 16384)
-    throw InputError("--size: expected WIDTHxHEIGHT such as 1600x900 (320x240 .. 16384x16384), got '" + text + "'");
-  return {w, h};
-}
-
 int run_gui_command(const GuiArgs& a) {
   if (!a.screenshot.empty() && a.frames < 0) throw InputError("--frames: must be >= 1");
   if (a.scale != 0 && (a.scale < 0.5f || a.scale > 4.0f)) throw InputError("--scale: must be in [0.5, 4]");
   gui::GuiLaunch launch;
   InputOptions in_opt = a.in;
+  std::string inputs_label;
   if (!a.session.empty()) {
     // A session names its own inputs (open_session reloads them with the session's cluster).
     if (!in_opt.model.empty() || !in_opt.costs.empty())
@@ -65,8 +50,11 @@ int run_gui_command(const GuiArgs& a) {
     in_opt.costs = s.inputs.costs;
     in_opt.cluster.clear();
     in_opt.devices = 0;
-  } else if (in_opt.model.empty() && in_opt.costs.empty()) {
-    in_opt.costs = default_costs_file();
+    inputs_label = in_opt.costs.empty() ? "model " + in_opt.model : in_opt.costs;
+  } else {
+    ExplorerInputs chosen = explorer_inputs(in_opt);
+    in_opt = std::move(chosen.options);
+    inputs_label = std::move(chosen.label);
   }
   Inputs inputs = load_inputs(in_opt);
   if (a.session.empty()) {
@@ -92,16 +80,16 @@ int run_gui_command(const GuiArgs& a) {
   launch.compare_run = a.compare_run;
   if (!a.compare.empty() && !a.compare_run.empty())
     throw InputError("--compare and --compare-run both pick B: give one");
-  launch.config.costs_path = absolute(in_opt.costs);
-  launch.config.model_path = absolute(in_opt.model);
-  launch.config.cluster_path = absolute(in_opt.cluster);
-  launch.config.inputs_label = in_opt.costs.empty() ? "model " + in_opt.model : in_opt.costs;
+  launch.config.costs_path = absolute_path(in_opt.costs);
+  launch.config.model_path = absolute_path(in_opt.model);
+  launch.config.cluster_path = absolute_path(in_opt.cluster);
+  launch.config.inputs_label = inputs_label;
   launch.config.runs_db = a.db;
   launch.config.optimize_seconds = a.optimize_seconds;
   launch.config.run_steps = a.run_steps;
   launch.screenshot = a.screenshot;
   launch.frames = a.frames;
-  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size);
+  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, {320, 240, 16384, 16384}, "1600x900");
   launch.scale = a.scale;
   const int rc = gui::run_gui(std::move(launch));
   if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << a.screenshot << "\n";

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
@@ -221,6 +222,26 @@ int run_command(const RunArgs& a) {
   return 0;
 }
 
+// How to start a multi-process run, as this binary supports it (shown under `adaptis run --help`).
+std::string multi_process_help() {
+  std::string id_line;
+  if (!exec::built_with_cuda())
+    id_line = "This adaptis was built without CUDA: the GPU backends refuse.";
+  else if (exec::built_with_mpi())
+    id_line = "This adaptis was built with MPI: rank 0 sends NCCL's unique id to the others by MPI_Bcast.";
+  else
+    id_line =
+        "This adaptis was built without MPI: give the ranks NCCL's unique id through a file they can all read,\n"
+        "  mpirun -np 4 -x ADAPTIS_NCCL_ID_FILE=/shared/nccl.id adaptis run --backend nccl ...\n"
+        "(rank 0 writes it), or in ADAPTIS_NCCL_ID (256 hex digits).";
+  return "One process per GPU (--backend nccl, as many ranks as plan devices; only rank 0 prints and records):\n"
+         "  mpirun -np 4 adaptis run --backend nccl --devices 4 --model samples/models/tiny-llama.json\n"
+         "Ranks come from mpirun (OpenMPI's OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK, or PMI_RANK / PMI_SIZE) or\n"
+         "from ADAPTIS_NCCL_RANK / ADAPTIS_NCCL_WORLD / ADAPTIS_NCCL_LOCAL_RANK; each rank uses GPU local rank % "
+         "GPUs.\n" +
+         id_line;
+}
+
 }  // namespace
 
 void register_run(CLI::App& app, Runner& run) {
@@ -252,6 +273,7 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--watchdog-ms", args->watchdog_ms, "Stop a run when no device progresses for this long")
       ->capture_default_str();
   cmd->add_flag("--dump-program", args->dump_program, "Print every device's lowered instruction list to stderr");
+  cmd->footer(multi_process_help());
   cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
 }
 

@@ -8,11 +8,12 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "adaptis/executor/run_store.h"
 #include "cli/commands.h"
+#include "cli/explorer_options.h"
 #include "cli/inputs.h"
+#include "common/child_process.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 #include "tui/session.h"
@@ -36,16 +37,6 @@ struct TuiArgs {
   std::vector<std::string> run_args;
 };
 
-
-std::pair<int, int> parse_size(const std::string& text) {
-  int w = 0, h = 0;
-  char x = 0, extra = 0;
-  std::istringstream is(text);
-  if (!(is >> w >> x >> h) || x != 'x' || (is >> extra) || w < 1 || h < 1 || w > 1000 || h > 1000)
-    throw InputError("--size: expected WIDTHxHEIGHT such as 80x24, got '" + text + "'");
-  return {w, h};
-}
-
 // The terminal's size for the line mode: the tty's, else $COLUMNS/$LINES, else 80x24.
 std::pair<int, int> terminal_size() {
   struct winsize ws {};
@@ -55,13 +46,6 @@ std::pair<int, int> terminal_size() {
   if (const char* c = std::getenv("COLUMNS"); c && std::atoi(c) >= 20) w = std::atoi(c);
   if (const char* l = std::getenv("LINES"); l && std::atoi(l) >= 5) h = std::atoi(l);
   return {w, h};
-}
-
-// A path as the user would want to read it (no "dir/../" detours); unchanged when it cannot be resolved.
-std::string readable_path(const std::string& path) {
-  std::error_code ec;
-  auto p = std::filesystem::weakly_canonical(path, ec);
-  return ec ? path : p.string();
 }
 
 // Why `r` cannot launch a run with these inputs ("" = it can).
@@ -75,23 +59,10 @@ std::string run_blocker(CLI::App* root, const InputOptions& in) {
   return "";
 }
 
-std::string self_executable() {
-  std::error_code ec;
-  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string() : p.string();
-}
-
 int run_tui(const TuiArgs& a, CLI::App* root) {
-  InputOptions in_opt = a.in;
-  std::string label;
-  if (in_opt.model.empty() && in_opt.costs.empty()) {
-    in_opt.costs = readable_path(default_costs_file());
-    label = in_opt.costs + " (default sample)";
-  } else {
-    label = in_opt.costs.empty() ? "model " + readable_path(in_opt.model) : readable_path(in_opt.costs);
-  }
+  const ExplorerInputs in = explorer_inputs(a.in);
   // Every input is checked before the terminal changes mode, so bad input is a plain error line.
-  Inputs inputs = load_inputs(in_opt);
+  Inputs inputs = load_inputs(in.options);
   std::optional<Plan> plan_file;
   if (!a.plan.plan_file.empty()) {
     plan_file = resolve_plan(a.plan, inputs);
@@ -100,18 +71,18 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   PlanRequest request = make_plan_request(a.plan, inputs);
   if (plan_file) request.partition.clear();  // --partition went into the plan file's import
   const std::vector<int> keys = tui::key::parse_script(a.keys);
-  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size);
+  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, {1, 1, 1000, 1000}, "80x24");
 
   tui::TuiConfig config;
   config.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
   config.cluster_from_file = !a.in.cluster.empty();
-  config.costs_label = label;
+  config.costs_label = in.label;
   config.db_path = a.db.empty() ? exec::default_run_db_path() : a.db;
   config.plan_out = a.save;
   config.run_blocker = run_blocker(root, a.in);
   tui::SessionOptions sopt;
-  sopt.binary = self_executable();
-  sopt.model_path = a.in.model.empty() ? "" : readable_path(a.in.model);
+  sopt.binary = app::self_executable();
+  sopt.model_path = absolute_path(a.in.model);
   sopt.run_args = a.run_args;
   sopt.optimize_seconds = a.optimize_seconds;
   sopt.optimize_threads = a.optimize_threads;

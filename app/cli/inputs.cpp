@@ -16,24 +16,6 @@
 
 namespace adaptis::cli {
 
-std::string default_costs_file() {
-  std::vector<std::string> dirs = {"samples/costs"};
-#ifdef ADAPTIS_SAMPLE_DIRS
-  std::stringstream ss(ADAPTIS_SAMPLE_DIRS);
-  for (std::string d; std::getline(ss, d, ':');) dirs.push_back(d);
-#endif
-  for (const auto& dir : dirs) {
-    std::error_code ec;
-    std::vector<std::string> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
-    if (!files.empty()) return *std::min_element(files.begin(), files.end());
-  }
-  std::string looked;
-  for (const auto& d : dirs) looked += (looked.empty() ? "" : ", ") + d;
-  throw InputError("give --model FILE or --costs FILE (no sample costs found in " + looked + ")");
-}
-
 void add_input_options(CLI::App* cmd, InputOptions& o) {
   auto* model = cmd->add_option("--model", o.model, "Model spec JSON (costs from the analytical roofline model)");
   auto* costs = cmd->add_option("--costs", o.costs, "Per-layer cost file (adaptis or AdaPtis-profile format)");

@@ -28,11 +28,6 @@ void add_input_options(CLI::App* cmd, InputOptions& o);
 // Throws InputError with the flag/file at fault.
 Inputs load_inputs(const InputOptions& o);
 
-// Sample costs for the explorers when neither --model nor --costs is given: ./samples/costs, then
-// the source tree's samples and the shared peer profiles; the first JSON file in name order of the
-// first folder that has one. InputError listing the folders when none has one.
-std::string default_costs_file();
-
 struct PlanOptions {
   std::string schedule = "1f1b";
   int microbatches = 8;

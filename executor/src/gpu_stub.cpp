@@ -13,6 +13,7 @@ constexpr const char* kNoCuda = "this adaptis was built without CUDA";
 }  // namespace
 
 bool built_with_cuda() { return false; }
+bool built_with_mpi() { return false; }
 
 bool gpu_available(std::string* why) {
   if (why) *why = kNoCuda;

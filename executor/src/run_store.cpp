@@ -11,6 +11,7 @@
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
+#include "adaptis/executor/sqlite_statement.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -107,82 +108,14 @@ int64_t steady_ns() {
       .count();
 }
 
-// A prepared statement: bind by 1-based index, step, read columns. Finalized on destruction.
-class Statement {
- public:
-  Statement(sqlite3* db, const std::string& path, const char* sql) : db_(db), path_(path) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail("prepare");
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-  Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
-  Statement& bind(int i, double v) {
-    return check(std::isnan(v) ? sqlite3_bind_null(stmt_, i) : sqlite3_bind_double(stmt_, i, v));
-  }
-  Statement& bind(int i, const std::string& v) {
-    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  }
-  Statement& bind_null(int i) { return check(sqlite3_bind_null(stmt_, i)); }
-
-  // True while there is a row to read.
-  bool step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    fail("step");
-  }
-  void run() {
-    while (step()) {
-    }
-    reset();
-  }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  int64_t integer(int c) const { return sqlite3_column_int64(stmt_, c); }
-  double real(int c) const {
-    return sqlite3_column_type(stmt_, c) == SQLITE_NULL ? std::nan("") : sqlite3_column_double(stmt_, c);
-  }
-  std::string text(int c) const {
-    const unsigned char* t = sqlite3_column_text(stmt_, c);
-    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(stmt_, c)))
-             : std::string();
-  }
-
- private:
-  Statement& check(int rc) {
-    if (rc != SQLITE_OK) fail("bind");
-    return *this;
-  }
-  [[noreturn]] void fail(const char* what) const {
-    throw InputError(path_ + ": run database " + what + " failed: " + sqlite3_errmsg(db_));
-  }
-  sqlite3* db_;
-  const std::string& path_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-int64_t pragma_int(sqlite3* db, const std::string& path, const char* pragma) {
-  Statement s(db, path, pragma);
-  return s.step() ? s.integer(0) : 0;
-}
+// Names this database in every SQLite error ("<path>: run database step failed: ...").
+constexpr const char* kRunDatabase = "run database";
 
 // Holds a read transaction for its lifetime (unless the connection is already inside one).
 class ReadSnapshot {
  public:
   ReadSnapshot(sqlite3* db, const std::string& path, bool already_in_txn) : db_(db), active_(!already_in_txn) {
-    if (!active_) return;
-    char* err = nullptr;
-    if (sqlite3_exec(db, "BEGIN DEFERRED", nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errmsg(db);
-      sqlite3_free(err);
-      throw InputError(path + ": run database error: " + msg);
-    }
+    if (active_) sqlite_exec(db, path, kRunDatabase, "BEGIN DEFERRED");
   }
   ~ReadSnapshot() {
     if (active_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
@@ -320,22 +253,15 @@ RunStore::~RunStore() {
   sqlite3_close(db_);
 }
 
-void RunStore::exec(const char* sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    throw InputError(path_ + ": run database error: " + msg);
-  }
-}
+void RunStore::exec(const char* sql) const { sqlite_exec(db_, path_, kRunDatabase, sql); }
 
 void RunStore::open_schema() {
   // Reading any pragma fails with "file is not a database" for a non-SQLite file.
   int64_t app_id = 0, version = 0, objects = 0;
   try {
-    app_id = pragma_int(db_, path_, "PRAGMA application_id");
-    version = pragma_int(db_, path_, "PRAGMA user_version");
-    objects = pragma_int(db_, path_, "SELECT count(*) FROM sqlite_master");
+    app_id = sqlite_query_int(db_, path_, kRunDatabase, "PRAGMA application_id");
+    version = sqlite_query_int(db_, path_, kRunDatabase, "PRAGMA user_version");
+    objects = sqlite_query_int(db_, path_, kRunDatabase, "SELECT count(*) FROM sqlite_master");
   } catch (const InputError& e) {
     throw InputError(path_ + ": not an adaptis run database (" + e.what() + ")");
   }
@@ -349,7 +275,7 @@ void RunStore::open_schema() {
     // Migrate under the write lock; re-read the version inside, another process may have just done it.
     exec("BEGIN IMMEDIATE");
     try {
-      int64_t v = pragma_int(db_, path_, "PRAGMA user_version");
+      int64_t v = sqlite_query_int(db_, path_, kRunDatabase, "PRAGMA user_version");
       if (v < 1) {
         exec(kSchemaV1);
         exec(("PRAGMA application_id = " + std::to_string(kRunStoreApplicationId)).c_str());
@@ -371,7 +297,9 @@ void RunStore::open_schema() {
   exec("PRAGMA synchronous = NORMAL");
 }
 
-int RunStore::schema_version() const { return static_cast<int>(pragma_int(db_, path_, "PRAGMA user_version")); }
+int RunStore::schema_version() const {
+  return static_cast<int>(sqlite_query_int(db_, path_, kRunDatabase, "PRAGMA user_version"));
+}
 
 void RunStore::begin_if_needed() {
   if (in_txn_) return;
@@ -394,11 +322,12 @@ int64_t RunStore::begin_run(const RunInfo& info) {
   begin_if_needed();
   int64_t id = 0;
   try {
-    Statement run(db_, path_,
-                  "INSERT INTO runs (status, started_utc_ns, host, pid, pid_start, command, backend, schedule, "
-                  "model_name, num_devices, num_stages, num_microbatches, steps, predicted_iteration_ms, plan_json, "
-                  "model_json, costs_json, machine_json) VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?, ?)");
+    SqliteStatement run(
+        db_, path_, kRunDatabase,
+        "INSERT INTO runs (status, started_utc_ns, host, pid, pid_start, command, backend, schedule, "
+        "model_name, num_devices, num_stages, num_microbatches, steps, predicted_iteration_ms, plan_json, "
+        "model_json, costs_json, machine_json) VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?)");
     const int64_t pid = static_cast<int64_t>(getpid());
     run.bind(1, now_utc_ns())
         .bind(2, host_name())
@@ -419,17 +348,17 @@ int64_t RunStore::begin_run(const RunInfo& info) {
         .bind(17, info.machine.dump());
     run.run();
     id = sqlite3_last_insert_rowid(db_);
-    Statement dev(db_, path_,
-                  "INSERT INTO devices (run_id, device, name, stages, predicted_busy_ms, predicted_end_ms, "
-                  "predicted_peak_activation_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    SqliteStatement dev(db_, path_, kRunDatabase,
+                        "INSERT INTO devices (run_id, device, name, stages, predicted_busy_ms, predicted_end_ms, "
+                        "predicted_peak_activation_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)");
     for (const DeviceInfo& d : info.devices) {
       dev.bind(1, id).bind(2, d.device).bind(3, d.name).bind(4, d.stages).bind(5, d.predicted_busy_ms);
       dev.bind(6, d.predicted_end_ms).bind(7, d.predicted_peak_activation_bytes);
       dev.run();
     }
-    Statement pred(db_, path_,
-                   "INSERT INTO predicted_intervals (run_id, device, kind, stage, mb, start_ns, end_ns) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    SqliteStatement pred(db_, path_, kRunDatabase,
+                         "INSERT INTO predicted_intervals (run_id, device, kind, stage, mb, start_ns, end_ns) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)");
     for (const PredictedInterval& p : info.predicted) {
       pred.bind(1, id).bind(2, p.device).bind(3, p.kind).bind(4, p.stage).bind(5, p.mb);
       pred.bind(6, p.start_ns).bind(7, p.end_ns);
@@ -447,23 +376,24 @@ int64_t RunStore::begin_run(const RunInfo& info) {
 void RunStore::record_step(int64_t run_id, const StepRecord& s) {
   begin_if_needed();
   nlohmann::json losses = s.microbatch_losses;
-  Statement step(db_, path_,
-                 "INSERT INTO steps (run_id, step, loss, microbatch_losses, start_ns, pipeline_end_ns, end_ns, "
-                 "grad_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  SqliteStatement step(db_, path_, kRunDatabase,
+                       "INSERT INTO steps (run_id, step, loss, microbatch_losses, start_ns, pipeline_end_ns, end_ns, "
+                       "grad_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   step.bind(1, run_id).bind(2, s.step).bind(3, s.loss).bind(4, losses.dump()).bind(5, s.start_ns);
   step.bind(6, s.pipeline_end_ns).bind(7, s.end_ns).bind(8, s.grad_checksum);
   step.run();
-  Statement iv(db_, path_,
-               "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
-               "end_ns, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  SqliteStatement iv(
+      db_, path_, kRunDatabase,
+      "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
+      "end_ns, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const MeasuredInterval& m : s.intervals) {
     iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, m.kind).bind(6, m.tensor);
     iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns).bind(12, m.cpu_ns);
     iv.run();
   }
-  Statement peak(db_, path_,
-                 "UPDATE devices SET measured_peak_activation_bytes = max(measured_peak_activation_bytes, ?) "
-                 "WHERE run_id = ? AND device = ?");
+  SqliteStatement peak(db_, path_, kRunDatabase,
+                       "UPDATE devices SET measured_peak_activation_bytes = max(measured_peak_activation_bytes, ?) "
+                       "WHERE run_id = ? AND device = ?");
   for (size_t d = 0; d < s.peak_activation_bytes.size(); ++d) {
     peak.bind(1, s.peak_activation_bytes[d]).bind(2, run_id).bind(3, static_cast<int>(d));
     peak.run();
@@ -471,7 +401,8 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
   // Keep the run's summary current so a run that dies later still lists what it reached.
   std::vector<StepRow> rows;
   {
-    Statement q(db_, path_, "SELECT start_ns, pipeline_end_ns FROM steps WHERE run_id = ? ORDER BY step");
+    SqliteStatement q(db_, path_, kRunDatabase,
+                      "SELECT start_ns, pipeline_end_ns FROM steps WHERE run_id = ? ORDER BY step");
     q.bind(1, run_id);
     while (q.step()) {
       StepRow r;
@@ -480,9 +411,9 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
       rows.push_back(r);
     }
   }
-  Statement upd(db_, path_,
-                "UPDATE runs SET steps_done = ?, final_loss = ?, grad_checksum = ?, measured_iteration_ms = ? "
-                "WHERE id = ?");
+  SqliteStatement upd(db_, path_, kRunDatabase,
+                      "UPDATE runs SET steps_done = ?, final_loss = ?, grad_checksum = ?, measured_iteration_ms = ? "
+                      "WHERE id = ?");
   upd.bind(1, static_cast<int64_t>(rows.size())).bind(2, s.loss).bind(3, s.grad_checksum);
   upd.bind(4, measured_iteration_ms(rows)).bind(5, run_id);
   upd.run();
@@ -491,7 +422,8 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
 
 void RunStore::finish_run(int64_t run_id, RunStatus status, const std::string& error) {
   begin_if_needed();
-  Statement upd(db_, path_, "UPDATE runs SET status = ?, finished_utc_ns = ?, error = ? WHERE id = ?");
+  SqliteStatement upd(db_, path_, kRunDatabase,
+                      "UPDATE runs SET status = ?, finished_utc_ns = ?, error = ? WHERE id = ?");
   upd.bind(1, std::string(run_status_name(status))).bind(2, now_utc_ns());
   if (error.empty()) upd.bind_null(3);
   else upd.bind(3, error);
@@ -511,7 +443,7 @@ constexpr const char* kSummaryColumns =
     "num_stages, num_microbatches, steps, steps_done, predicted_iteration_ms, measured_iteration_ms, final_loss, "
     "grad_checksum, error";
 
-RunSummary read_summary(const Statement& s) {
+RunSummary read_summary(const SqliteStatement& s) {
   RunSummary r;
   r.id = s.integer(0);
   r.status = s.text(1);
@@ -540,12 +472,15 @@ RunSummary read_summary(const Statement& s) {
 
 std::vector<RunSummary> RunStore::list_runs() const {
   std::vector<RunSummary> out;
-  Statement s(db_, path_, (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
+  SqliteStatement s(db_, path_, kRunDatabase,
+                    (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
   while (s.step()) out.push_back(read_summary(s));
   return out;
 }
 
-int64_t RunStore::latest_run_id() const { return pragma_int(db_, path_, "SELECT coalesce(max(id), 0) FROM runs"); }
+int64_t RunStore::latest_run_id() const {
+  return sqlite_query_int(db_, path_, kRunDatabase, "SELECT coalesce(max(id), 0) FROM runs");
+}
 
 RunRecord RunStore::load_run(int64_t run_id) const {
   // One read transaction for all the SELECTs below: a reader beside a live writer sees one committed
@@ -553,10 +488,10 @@ RunRecord RunStore::load_run(int64_t run_id) const {
   ReadSnapshot snapshot(db_, path_, in_txn_);
   RunRecord rec;
   {
-    Statement s(db_, path_,
-                (std::string("SELECT ") + kSummaryColumns +
-                 ", plan_json, model_json, costs_json, machine_json FROM runs WHERE id = ?")
-                    .c_str());
+    SqliteStatement s(db_, path_, kRunDatabase,
+                      (std::string("SELECT ") + kSummaryColumns +
+                       ", plan_json, model_json, costs_json, machine_json FROM runs WHERE id = ?")
+                          .c_str());
     s.bind(1, run_id);
     if (!s.step()) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (see `adaptis runs`)");
     rec.summary = read_summary(s);
@@ -566,9 +501,10 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     rec.machine = parse_stored_json(s.text(23), path_, "machine_json");
   }
   {
-    Statement s(db_, path_,
-                "SELECT device, name, stages, predicted_busy_ms, predicted_end_ms, predicted_peak_activation_bytes, "
-                "measured_peak_activation_bytes FROM devices WHERE run_id = ? ORDER BY device");
+    SqliteStatement s(
+        db_, path_, kRunDatabase,
+        "SELECT device, name, stages, predicted_busy_ms, predicted_end_ms, predicted_peak_activation_bytes, "
+        "measured_peak_activation_bytes FROM devices WHERE run_id = ? ORDER BY device");
     s.bind(1, run_id);
     while (s.step()) {
       DeviceInfo d;
@@ -583,9 +519,10 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     }
   }
   {
-    Statement s(db_, path_,
-                "SELECT step, loss, microbatch_losses, start_ns, pipeline_end_ns, end_ns, grad_checksum FROM steps "
-                "WHERE run_id = ? ORDER BY step");
+    SqliteStatement s(
+        db_, path_, kRunDatabase,
+        "SELECT step, loss, microbatch_losses, start_ns, pipeline_end_ns, end_ns, grad_checksum FROM steps "
+        "WHERE run_id = ? ORDER BY step");
     s.bind(1, run_id);
     while (s.step()) {
       StepRow r;
@@ -602,9 +539,10 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     }
   }
   {
-    Statement s(db_, path_,
-                "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, cpu_ns FROM measured_intervals "
-                "WHERE run_id = ? ORDER BY step, device, seq");
+    SqliteStatement s(
+        db_, path_, kRunDatabase,
+        "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, cpu_ns FROM measured_intervals "
+        "WHERE run_id = ? ORDER BY step, device, seq");
     s.bind(1, run_id);
     while (s.step()) {
       MeasuredInterval m;
@@ -623,9 +561,9 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     }
   }
   {
-    Statement s(db_, path_,
-                "SELECT device, kind, stage, mb, start_ns, end_ns FROM predicted_intervals WHERE run_id = ? "
-                "ORDER BY device, start_ns");
+    SqliteStatement s(db_, path_, kRunDatabase,
+                      "SELECT device, kind, stage, mb, start_ns, end_ns FROM predicted_intervals WHERE run_id = ? "
+                      "ORDER BY device, start_ns");
     s.bind(1, run_id);
     while (s.step()) {
       PredictedInterval p;
@@ -644,7 +582,8 @@ RunRecord RunStore::load_run(int64_t run_id) const {
 int RunStore::mark_dead_runs_incomplete() {
   std::vector<std::pair<int64_t, int64_t>> dead;  // id, pid
   {
-    Statement s(db_, path_, "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ?");
+    SqliteStatement s(db_, path_, kRunDatabase,
+                      "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ?");
     s.bind(1, host_name());
     while (s.step())
       if (!process_alive(s.integer(1), s.integer(2))) dead.emplace_back(s.integer(0), s.integer(1));
@@ -652,9 +591,9 @@ int RunStore::mark_dead_runs_incomplete() {
   if (dead.empty()) return 0;
   const bool own_txn = !in_txn_;
   if (own_txn) begin_if_needed();
-  Statement upd(db_, path_,
-                "UPDATE runs SET status = 'incomplete', finished_utc_ns = ?, error = coalesce(error, ?) "
-                "WHERE id = ? AND status = 'running'");
+  SqliteStatement upd(db_, path_, kRunDatabase,
+                      "UPDATE runs SET status = 'incomplete', finished_utc_ns = ?, error = coalesce(error, ?) "
+                      "WHERE id = ? AND status = 'running'");
   int marked = 0;
   for (auto [id, pid] : dead) {
     upd.bind(1, now_utc_ns())

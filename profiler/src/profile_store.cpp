@@ -9,6 +9,7 @@
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
+#include "adaptis/executor/sqlite_statement.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::prof {
@@ -64,46 +65,11 @@ std::string copy_kind_name(int k) {
   return "copy" + std::to_string(k);
 }
 
-// A prepared statement, finalized on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql, const std::string& path) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-      throw InputError(path + ": SQL error: " + sqlite3_errmsg(db));
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  sqlite3_stmt* get() const { return s_; }
-  void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  void bind(int i, double v) { sqlite3_bind_double(s_, i, v); }
-  void bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT); }
-  bool step(const std::string& path) {
-    const int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc != SQLITE_DONE) throw InputError(path + ": SQL error: " + sqlite3_errmsg(db_));
-    return false;
-  }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
-  double f64(int c) const { return sqlite3_column_double(s_, c); }
-  std::string text(int c) const {
-    const unsigned char* t = sqlite3_column_text(s_, c);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
+// Names this database in every SQLite error ("<path>: profile database step failed: ...").
+constexpr const char* kProfileDatabase = "profile database";
 
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-};
-
-int64_t pragma(sqlite3* db, const std::string& path, const char* sql) {
-  Stmt s(db, sql, path);
-  return s.step(path) ? s.i64(0) : 0;
-}
+using exec::sqlite_query_int;
+using exec::SqliteStatement;
 
 // Short kernel name, as nsys shows it: the demangled name without its parameter list, trailing template
 // arguments, namespaces and return type ("void ns::(anonymous namespace)::k<float>(float*)" -> "k").
@@ -151,9 +117,9 @@ ProfileStore::ProfileStore(const std::string& path) : path_(path) {
   }
   sqlite3_busy_timeout(db_, 5000);
   try {
-    const int64_t app = pragma(db_, path_, "PRAGMA application_id");
-    const int64_t version = pragma(db_, path_, "PRAGMA user_version");
-    const int64_t tables = pragma(db_, path_, "SELECT count(*) FROM sqlite_master");
+    const int64_t app = sqlite_query_int(db_, path_, kProfileDatabase, "PRAGMA application_id");
+    const int64_t version = sqlite_query_int(db_, path_, kProfileDatabase, "PRAGMA user_version");
+    const int64_t tables = sqlite_query_int(db_, path_, kProfileDatabase, "SELECT count(*) FROM sqlite_master");
     if (tables > 0 && app != kProfileStoreApplicationId)
       throw InputError(path + ": not an adaptis profile database (application_id " + std::to_string(app) + ")");
     if (version > kProfileStoreSchemaVersion)
@@ -179,23 +145,16 @@ ProfileStore::~ProfileStore() {
   if (db_) sqlite3_close(db_);
 }
 
-void ProfileStore::exec(const char* sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    const std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw InputError(path_ + ": SQL error: " + msg);
-  }
-}
+void ProfileStore::exec(const char* sql) const { exec::sqlite_exec(db_, path_, kProfileDatabase, sql); }
 
 int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command) {
   exec("BEGIN IMMEDIATE");
   try {
-    Stmt ins(db_,
-             "INSERT INTO profiles (created_utc_ns, host, command, device, model, source, precision, timing, "
-             "fallback_reason, repeats, warmup, microbatches, dropped_records, peak_memory_bytes, events_total_ms, "
-             "cupti_total_ms, cupti_overhead) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             path_);
+    SqliteStatement ins(
+        db_, path_, kProfileDatabase,
+        "INSERT INTO profiles (created_utc_ns, host, command, device, model, source, precision, timing, "
+        "fallback_reason, repeats, warmup, microbatches, dropped_records, peak_memory_bytes, events_total_ms, "
+        "cupti_total_ms, cupti_overhead) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
@@ -216,11 +175,11 @@ int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command
     ins.bind(15, r.events_total_ms);
     ins.bind(16, r.cupti_total_ms);
     ins.bind(17, r.cupti_overhead);
-    ins.step(path_);
+    ins.run();
     const int64_t id = sqlite3_last_insert_rowid(db_);
 
-    Stmt layer(db_,
-               "INSERT INTO profile_layers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
+    SqliteStatement layer(db_, path_, kProfileDatabase,
+                          "INSERT INTO profile_layers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (size_t u = 0; u < r.costs.layers.size(); ++u) {
       const LayerCost& c = r.costs.layers[u];
       const GpuUnitStats st = u < r.units.size() ? r.units[u] : GpuUnitStats{};
@@ -243,34 +202,35 @@ int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command
       layer.bind(17, c.act_w_bytes);
       layer.bind(18, c.out_bytes);
       layer.bind(19, c.w_grad_bytes);
-      layer.step(path_);
-      layer.reset();
+      layer.run();
     }
 
     std::map<std::string, int64_t> ids;
-    Stmt find(db_, "SELECT id FROM StringIds WHERE value = ?", path_);
-    Stmt add(db_, "INSERT INTO StringIds (value) VALUES (?)", path_);
+    SqliteStatement find(db_, path_, kProfileDatabase, "SELECT id FROM StringIds WHERE value = ?");
+    SqliteStatement add(db_, path_, kProfileDatabase, "INSERT INTO StringIds (value) VALUES (?)");
     auto intern = [&](const std::string& s) {
       auto it = ids.find(s);
       if (it != ids.end()) return it->second;
       find.bind(1, s);
       int64_t v = 0;
-      if (find.step(path_)) v = find.i64(0);
+      if (find.step()) v = find.integer(0);
       find.reset();
       if (v == 0) {
         add.bind(1, s);
-        add.step(path_);
-        add.reset();
+        add.run();
         v = sqlite3_last_insert_rowid(db_);
       }
       ids[s] = v;
       return v;
     };
-    Stmt kern(db_, "INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?,?,?,?,?,?,?,?,?,?)", path_);
-    Stmt copy(db_, "INSERT INTO CUPTI_ACTIVITY_KIND_MEMCPY VALUES (?,?,?,?,?,?,?,?,?,?)", path_);
-    Stmt set(db_, "INSERT INTO CUPTI_ACTIVITY_KIND_MEMSET VALUES (?,?,?,?,?,?,?,?,?)", path_);
+    SqliteStatement kern(db_, path_, kProfileDatabase,
+                         "INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?,?,?,?,?,?,?,?,?,?)");
+    SqliteStatement copy(db_, path_, kProfileDatabase,
+                         "INSERT INTO CUPTI_ACTIVITY_KIND_MEMCPY VALUES (?,?,?,?,?,?,?,?,?,?)");
+    SqliteStatement set(db_, path_, kProfileDatabase,
+                        "INSERT INTO CUPTI_ACTIVITY_KIND_MEMSET VALUES (?,?,?,?,?,?,?,?,?)");
     for (const ActivityRecord& a : r.records) {
-      Stmt& s = a.kind == "kernel" ? kern : a.kind == "memcpy" ? copy : set;
+      SqliteStatement& s = a.kind == "kernel" ? kern : a.kind == "memcpy" ? copy : set;
       int c = 1;
       s.bind(c++, id);
       s.bind(c++, a.start_ns);
@@ -290,8 +250,7 @@ int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command
       s.bind(c++, int64_t(a.unit));
       s.bind(c++, std::string(1, a.pass));
       s.bind(c++, int64_t(a.repeat));
-      s.step(path_);
-      s.reset();
+      s.run();
     }
     exec("COMMIT");
     return id;
@@ -302,20 +261,20 @@ int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command
 }
 
 std::vector<ProfileSummary> ProfileStore::list() const {
-  Stmt s(db_,
-         "SELECT p.id, p.created_utc_ns, p.host, p.device, p.model, p.precision, p.timing, p.fallback_reason, "
-         "p.command, p.repeats, p.cupti_overhead, p.peak_memory_bytes, "
-         "(SELECT count(*) FROM profile_layers l WHERE l.profile_id = p.id), "
-         "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_KERNEL k WHERE k.profile_id = p.id) + "
-         "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_MEMCPY k WHERE k.profile_id = p.id) + "
-         "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_MEMSET k WHERE k.profile_id = p.id) "
-         "FROM profiles p ORDER BY p.id DESC",
-         path_);
+  SqliteStatement s(
+      db_, path_, kProfileDatabase,
+      "SELECT p.id, p.created_utc_ns, p.host, p.device, p.model, p.precision, p.timing, p.fallback_reason, "
+      "p.command, p.repeats, p.cupti_overhead, p.peak_memory_bytes, "
+      "(SELECT count(*) FROM profile_layers l WHERE l.profile_id = p.id), "
+      "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_KERNEL k WHERE k.profile_id = p.id) + "
+      "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_MEMCPY k WHERE k.profile_id = p.id) + "
+      "(SELECT count(*) FROM CUPTI_ACTIVITY_KIND_MEMSET k WHERE k.profile_id = p.id) "
+      "FROM profiles p ORDER BY p.id DESC");
   std::vector<ProfileSummary> out;
-  while (s.step(path_)) {
+  while (s.step()) {
     ProfileSummary p;
-    p.id = s.i64(0);
-    p.created_utc_ns = s.i64(1);
+    p.id = s.integer(0);
+    p.created_utc_ns = s.integer(1);
     p.host = s.text(2);
     p.device = s.text(3);
     p.model = s.text(4);
@@ -323,96 +282,98 @@ std::vector<ProfileSummary> ProfileStore::list() const {
     p.timing = s.text(6);
     p.fallback_reason = s.text(7);
     p.command = s.text(8);
-    p.repeats = static_cast<int>(s.i64(9));
-    p.cupti_overhead = s.f64(10);
-    p.peak_memory_bytes = s.i64(11);
-    p.layers = static_cast<int>(s.i64(12));
-    p.records = s.i64(13);
+    p.repeats = static_cast<int>(s.integer(9));
+    p.cupti_overhead = s.real(10);
+    p.peak_memory_bytes = s.integer(11);
+    p.layers = static_cast<int>(s.integer(12));
+    p.records = s.integer(13);
     out.push_back(p);
   }
   return out;
 }
 
-int64_t ProfileStore::latest_id() const { return pragma(db_, path_, "SELECT coalesce(max(id), 0) FROM profiles"); }
+int64_t ProfileStore::latest_id() const {
+  return sqlite_query_int(db_, path_, kProfileDatabase, "SELECT coalesce(max(id), 0) FROM profiles");
+}
 
 GpuProfileResult ProfileStore::load(int64_t id) const {
   GpuProfileResult r;
   {
-    Stmt s(db_,
-           "SELECT device, model, source, precision, timing, fallback_reason, repeats, warmup, microbatches, "
-           "dropped_records, peak_memory_bytes, events_total_ms, cupti_total_ms, cupti_overhead FROM profiles "
-           "WHERE id = ?",
-           path_);
+    SqliteStatement s(
+        db_, path_, kProfileDatabase,
+        "SELECT device, model, source, precision, timing, fallback_reason, repeats, warmup, microbatches, "
+        "dropped_records, peak_memory_bytes, events_total_ms, cupti_total_ms, cupti_overhead FROM profiles "
+        "WHERE id = ?");
     s.bind(1, id);
-    if (!s.step(path_)) throw InputError(path_ + ": no profile " + std::to_string(id));
+    if (!s.step()) throw InputError(path_ + ": no profile " + std::to_string(id));
     r.device = s.text(0);
     r.costs.model = s.text(1);
     r.costs.source = s.text(2);
     r.precision = s.text(3);
     r.timing = s.text(4);
     r.fallback_reason = s.text(5);
-    r.repeats = static_cast<int>(s.i64(6));
-    r.warmup = static_cast<int>(s.i64(7));
-    r.costs.microbatches = static_cast<int>(s.i64(8));
-    r.dropped_records = static_cast<uint64_t>(s.i64(9));
-    r.peak_memory_bytes = static_cast<size_t>(s.i64(10));
-    r.events_total_ms = s.f64(11);
-    r.cupti_total_ms = s.f64(12);
-    r.cupti_overhead = s.f64(13);
+    r.repeats = static_cast<int>(s.integer(6));
+    r.warmup = static_cast<int>(s.integer(7));
+    r.costs.microbatches = static_cast<int>(s.integer(8));
+    r.dropped_records = static_cast<uint64_t>(s.integer(9));
+    r.peak_memory_bytes = static_cast<size_t>(s.integer(10));
+    r.events_total_ms = s.real(11);
+    r.cupti_total_ms = s.real(12);
+    r.cupti_overhead = s.real(13);
   }
   {
-    Stmt s(db_, "SELECT * FROM profile_layers WHERE profile_id = ? ORDER BY unit", path_);
+    SqliteStatement s(db_, path_, kProfileDatabase, "SELECT * FROM profile_layers WHERE profile_id = ? ORDER BY unit");
     s.bind(1, id);
-    while (s.step(path_)) {
+    while (s.step()) {
       LayerCost c;
       c.name = s.text(2);
       c.kind = s.text(3);
-      c.f_ms = s.f64(4);
-      c.b_ms = s.f64(5);
-      c.w_ms = s.f64(6);
+      c.f_ms = s.real(4);
+      c.b_ms = s.real(5);
+      c.w_ms = s.real(6);
       GpuUnitStats st;
       st.f_ms = c.f_ms;
       st.b_ms = c.b_ms;
       st.w_ms = c.w_ms;
-      st.f_kernel_ms = s.f64(7);
-      st.b_kernel_ms = s.f64(8);
-      st.w_kernel_ms = s.f64(9);
-      st.f_kernels = static_cast<int>(s.i64(10));
-      st.b_kernels = static_cast<int>(s.i64(11));
-      st.w_kernels = static_cast<int>(s.i64(12));
-      c.param_bytes = s.f64(13);
-      c.state_bytes = s.f64(14);
-      c.act_b_bytes = s.f64(15);
-      c.act_w_bytes = s.f64(16);
-      c.out_bytes = s.f64(17);
-      c.w_grad_bytes = s.f64(18);
+      st.f_kernel_ms = s.real(7);
+      st.b_kernel_ms = s.real(8);
+      st.w_kernel_ms = s.real(9);
+      st.f_kernels = static_cast<int>(s.integer(10));
+      st.b_kernels = static_cast<int>(s.integer(11));
+      st.w_kernels = static_cast<int>(s.integer(12));
+      c.param_bytes = s.real(13);
+      c.state_bytes = s.real(14);
+      c.act_b_bytes = s.real(15);
+      c.act_w_bytes = s.real(16);
+      c.out_bytes = s.real(17);
+      c.w_grad_bytes = s.real(18);
       r.costs.layers.push_back(c);
       r.units.push_back(st);
     }
   }
   {
-    Stmt s(db_,
-           "SELECT 'kernel', v.value, unit, pass, rep, start, end, 0, streamId, correlationId FROM "
-           "CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds v ON v.id = k.demangledName WHERE profile_id = ?1 "
-           "UNION ALL SELECT 'memcpy', copyKind, unit, pass, rep, start, end, bytes, streamId, correlationId FROM "
-           "CUPTI_ACTIVITY_KIND_MEMCPY WHERE profile_id = ?1 "
-           "UNION ALL SELECT 'memset', 'memset', unit, pass, rep, start, end, bytes, streamId, correlationId FROM "
-           "CUPTI_ACTIVITY_KIND_MEMSET WHERE profile_id = ?1 ORDER BY 6",
-           path_);
+    SqliteStatement s(
+        db_, path_, kProfileDatabase,
+        "SELECT 'kernel', v.value, unit, pass, rep, start, end, 0, streamId, correlationId FROM "
+        "CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds v ON v.id = k.demangledName WHERE profile_id = ?1 "
+        "UNION ALL SELECT 'memcpy', copyKind, unit, pass, rep, start, end, bytes, streamId, correlationId FROM "
+        "CUPTI_ACTIVITY_KIND_MEMCPY WHERE profile_id = ?1 "
+        "UNION ALL SELECT 'memset', 'memset', unit, pass, rep, start, end, bytes, streamId, correlationId FROM "
+        "CUPTI_ACTIVITY_KIND_MEMSET WHERE profile_id = ?1 ORDER BY 6");
     s.bind(1, id);
-    while (s.step(path_)) {
+    while (s.step()) {
       ActivityRecord a;
       a.kind = s.text(0);
-      a.name = a.kind == "memcpy" ? copy_kind_name(static_cast<int>(s.i64(1))) : s.text(1);
-      a.unit = static_cast<int>(s.i64(2));
+      a.name = a.kind == "memcpy" ? copy_kind_name(static_cast<int>(s.integer(1))) : s.text(1);
+      a.unit = static_cast<int>(s.integer(2));
       const std::string pass = s.text(3);
       a.pass = pass.empty() ? '?' : pass[0];
-      a.repeat = static_cast<int>(s.i64(4));
-      a.start_ns = s.i64(5);
-      a.end_ns = s.i64(6);
-      a.bytes = static_cast<uint64_t>(s.i64(7));
-      a.stream = static_cast<uint32_t>(s.i64(8));
-      a.correlation = static_cast<uint32_t>(s.i64(9));
+      a.repeat = static_cast<int>(s.integer(4));
+      a.start_ns = s.integer(5);
+      a.end_ns = s.integer(6);
+      a.bytes = static_cast<uint64_t>(s.integer(7));
+      a.stream = static_cast<uint32_t>(s.integer(8));
+      a.correlation = static_cast<uint32_t>(s.integer(9));
       r.records.push_back(a);
     }
   }

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "adaptis/model/error.h"
 #include "adaptis/profiler/gpu_profiler.h"
@@ -141,6 +142,19 @@ TEST(ProfileStore, RefusesForeignDatabases) {
     ADD_FAILURE() << "a foreign database was accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+TEST(ProfileStore, ATextFileIsRefusedNamingTheFileAndWhatFailed) {
+  const std::string path = temp_db("text.db");
+  std::ofstream(path) << "this is not a database, just some text that is long enough to have a header\n";
+  try {
+    ProfileStore store(path);
+    ADD_FAILURE() << "a text file was opened as a profile database";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind(path + ": profile database ", 0), 0u) << what;
+    EXPECT_NE(what.find("failed: file is not a database"), std::string::npos) << what;
   }
 }
 

@@ -34,6 +34,14 @@ DeviceBuffer<__nv_bfloat16> rounded(GpuContext& ctx, const float* src, size_t n)
   return b;
 }
 
+// The bf16 operand of weight `w` (out x in = n values): its bf16 shadow, or, when the stage keeps none, a
+// rounded copy held in `tmp` until the caller's GEMM is enqueued.
+const __nv_bfloat16* bf16_weight(GpuContext& ctx, ParamView w, size_t n, DeviceBuffer<__nv_bfloat16>& tmp) {
+  if (w.b16) return w.b16;
+  tmp = rounded(ctx, w.f32, n);
+  return tmp.get();
+}
+
 }  // namespace
 
 GpuContext::GpuContext(int device, GpuPrecision precision, cudaStream_t stream)
@@ -78,11 +86,7 @@ void linear_forward(GpuContext& ctx, float* y, const float* x, ParamView w, int 
   }
   auto x16 = rounded(ctx, x, size_t(rows) * in);
   DeviceBuffer<__nv_bfloat16> w_tmp;
-  const __nv_bfloat16* w16 = w.b16;
-  if (!w16) {
-    w_tmp = rounded(ctx, w.f32, size_t(out) * in);
-    w16 = w_tmp.get();
-  }
+  const __nv_bfloat16* w16 = bf16_weight(ctx, w, size_t(out) * in, w_tmp);
   gemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, w16, in, x16.get(), in, beta, y, out, true);
 }
 
@@ -95,11 +99,7 @@ void linear_backward_input(GpuContext& ctx, float* dx, const float* dy, ParamVie
   }
   auto dy16 = rounded(ctx, dy, size_t(rows) * out);
   DeviceBuffer<__nv_bfloat16> w_tmp;
-  const __nv_bfloat16* w16 = w.b16;
-  if (!w16) {
-    w_tmp = rounded(ctx, w.f32, size_t(out) * in);
-    w16 = w_tmp.get();
-  }
+  const __nv_bfloat16* w16 = bf16_weight(ctx, w, size_t(out) * in, w_tmp);
   gemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, w16, in, dy16.get(), out, beta, dx, in, true);
 }
 

@@ -105,6 +105,27 @@ size_t bytes_of(std::initializer_list<const Buf*> bufs) {
   return n;
 }
 
+// ---- pre-norm RMSNorm ------------------------------------------------------------------------------------
+
+void prenorm_forward(GpuContext& ctx, Buf& x_saved, Buf& rstd, Buf& xn, const float* x, const float* gain, int rows,
+                     int h, float eps) {
+  x_saved = copy_of(ctx, x, size_t(rows) * h);
+  rstd.allocate(size_t(rows), ctx.stream());
+  xn.allocate(size_t(rows) * h, ctx.stream());
+  rmsnorm_forward(ctx.stream(), xn.get(), rstd.get(), x, gain, rows, h, eps);
+}
+
+void prenorm_backward_input(GpuContext& ctx, float* dx, Buf& dgain, const float* residual, const float* dxn,
+                            const float* x, const float* rstd, const float* gain, int rows, int h) {
+  if (residual)
+    copy_into(ctx, dx, residual, size_t(rows) * h);
+  else
+    ADAPTIS_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * size_t(rows) * h, ctx.stream()));
+  rmsnorm_backward_input(ctx.stream(), dx, dxn, x, rstd, gain, rows, h);  // dx +=
+  dgain.zeros(size_t(h), ctx.stream());
+  rmsnorm_backward_gain(ctx.stream(), dgain.get(), dxn, x, rstd, rows, h);
+}
+
 // ---- SwiGLU core -----------------------------------------------------------------------------------------
 
 void swiglu_forward(GpuContext& ctx, float* out, const float* x, const SwigluWeights& w, int rows, int h, int f,
@@ -199,10 +220,7 @@ class GpuLmHead final : public GpuLayer {
     s.targets.allocate(size_t(n), stream());
     ADAPTIS_CUDA_CHECK(cudaMemcpyAsync(s.targets.get(), batch.targets, sizeof(int32_t) * n,
                                        cudaMemcpyDeviceToDevice, stream()));
-    s.x = copy_of(ctx_, x, size_t(n) * h);
-    s.rstd.allocate(size_t(n), stream());
-    s.xn.allocate(size_t(n) * h, stream());
-    rmsnorm_forward(stream(), s.xn.get(), s.rstd.get(), x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
+    prenorm_forward(ctx_, s.x, s.rstd, s.xn, x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
     s.probs.allocate(size_t(n) * v, stream());
     linear_forward(ctx_, s.probs.get(), s.xn.get(), p.at(offset(kWout)), n, h, v);
     DeviceBuffer<double> row_loss(size_t(n), stream());
@@ -217,10 +235,7 @@ class GpuLmHead final : public GpuLayer {
     xent_backward(stream(), s.dlogits.get(), s.probs.get(), s.targets.get(), n, v, scale);
     Buf dxn(size_t(n) * h, stream());
     linear_backward_input(ctx_, dxn.get(), s.dlogits.get(), p.at(offset(kWout)), n, h, v, false);
-    ADAPTIS_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * size_t(n) * h, stream()));
-    rmsnorm_backward_input(stream(), dx, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
-    s.dgain.zeros(size_t(h), stream());
-    rmsnorm_backward_gain(stream(), s.dgain.get(), dxn.get(), s.x.get(), s.rstd.get(), n, h);
+    prenorm_backward_input(ctx_, dx, s.dgain, nullptr, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
     s.x.reset();
     s.rstd.reset();
     s.probs.reset();
@@ -265,10 +280,7 @@ class GpuMlp final : public GpuLayer {
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
     State& s = state_[mb];
     const int n = tokens_, h = cfg_.hidden, f = cfg_.ffn;
-    s.x = copy_of(ctx_, x, size_t(n) * h);
-    s.rstd.allocate(size_t(n), stream());
-    s.xn.allocate(size_t(n) * h, stream());
-    rmsnorm_forward(stream(), s.xn.get(), s.rstd.get(), x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
+    prenorm_forward(ctx_, s.x, s.rstd, s.xn, x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
     s.a.allocate(size_t(n) * f, stream());
     s.b.allocate(size_t(n) * f, stream());
     s.u.allocate(size_t(n) * f, stream());
@@ -284,10 +296,7 @@ class GpuMlp final : public GpuLayer {
     Buf dxn(size_t(n) * h, stream());
     swiglu_backward_input(ctx_, dxn.get(), false, dy, weights(p), n, h, f, s.a.get(), s.b.get(), s.da.get(),
                           s.db.get());
-    copy_into(ctx_, dx, dy, size_t(n) * h);
-    rmsnorm_backward_input(stream(), dx, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
-    s.dgain.zeros(size_t(h), stream());
-    rmsnorm_backward_gain(stream(), s.dgain.get(), dxn.get(), s.x.get(), s.rstd.get(), n, h);
+    prenorm_backward_input(ctx_, dx, s.dgain, dy, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
     s.x.reset();
     s.rstd.reset();
     s.a.reset();

@@ -42,10 +42,7 @@ class GpuAttention final : public GpuLayer {
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
     State& s = state_[mb];
     const int n = tokens_, h = cfg_.hidden, qw = heads_ * hd_, kv = kv_heads_ * hd_;
-    s.x = copy_of(ctx_, x, size_t(n) * h);
-    s.rstd.allocate(size_t(n), stream());
-    s.xn.allocate(size_t(n) * h, stream());
-    rmsnorm_forward(stream(), s.xn.get(), s.rstd.get(), x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
+    prenorm_forward(ctx_, s.x, s.rstd, s.xn, x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
     s.q.allocate(size_t(n) * qw, stream());
     s.k.allocate(size_t(n) * kv, stream());
     s.v.allocate(size_t(n) * kv, stream());
@@ -81,10 +78,7 @@ class GpuAttention final : public GpuLayer {
     linear_backward_input(ctx_, dxn.get(), s.dq.get(), p.at(offset(kWq)), n, h, qw, false);
     linear_backward_input(ctx_, dxn.get(), s.dk.get(), p.at(offset(kWk)), n, h, kv, true);
     linear_backward_input(ctx_, dxn.get(), s.dv.get(), p.at(offset(kWv)), n, h, kv, true);
-    copy_into(ctx_, dx, dy, size_t(n) * h);
-    rmsnorm_backward_input(stream(), dx, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
-    s.dgain.zeros(size_t(h), stream());
-    rmsnorm_backward_gain(stream(), s.dgain.get(), dxn.get(), s.x.get(), s.rstd.get(), n, h);
+    prenorm_backward_input(ctx_, dx, s.dgain, dy, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
     s.x.reset();
     s.rstd.reset();
     s.q.reset();

@@ -32,10 +32,7 @@ class GpuMamba final : public GpuLayer {
     State& s = state_[mb];
     const int n = tokens_, h = cfg_.hidden, d = d_, N = N_, R = R_, xw = R_ + 2 * N_;
     const int batch = cfg_.micro_batch, seq = cfg_.seq;
-    s.x = copy_of(ctx_, x, size_t(n) * h);
-    s.rstd.allocate(size_t(n), stream());
-    s.xn.allocate(size_t(n) * h, stream());
-    rmsnorm_forward(stream(), s.xn.get(), s.rstd.get(), x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
+    prenorm_forward(ctx_, s.x, s.rstd, s.xn, x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
     s.uz.allocate(size_t(n) * 2 * d, stream());
     linear_forward(ctx_, s.uz.get(), s.xn.get(), p.at(offset(kWin)), n, h, 2 * d);
     s.conv.allocate(size_t(n) * d, stream());
@@ -102,10 +99,7 @@ class GpuMamba final : public GpuLayer {
 
     Buf dxn(size_t(n) * h, stream());
     linear_backward_input(ctx_, dxn.get(), s.duz.get(), p.at(offset(kWin)), n, h, 2 * d, false);
-    copy_into(ctx_, dx, dy, size_t(n) * h);
-    rmsnorm_backward_input(stream(), dx, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
-    s.dgain.zeros(size_t(h), stream());
-    rmsnorm_backward_gain(stream(), s.dgain.get(), dxn.get(), s.x.get(), s.rstd.get(), n, h);
+    prenorm_backward_input(ctx_, dx, s.dgain, dy, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
     s.x.reset();
     s.rstd.reset();
     s.uz.reset();

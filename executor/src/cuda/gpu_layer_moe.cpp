@@ -46,10 +46,7 @@ class GpuMoe final : public GpuLayer {
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
     State& s = state_[mb];
     const int n = tokens_, h = cfg_.hidden, slots = n * k_;
-    s.x = copy_of(ctx_, x, size_t(n) * h);
-    s.rstd.allocate(size_t(n), stream());
-    s.xn.allocate(size_t(n) * h, stream());
-    rmsnorm_forward(stream(), s.xn.get(), s.rstd.get(), x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
+    prenorm_forward(ctx_, s.x, s.rstd, s.xn, x, p.f32 + offset(kGain), n, h, float(cfg_.norm_eps));
 
     // Router softmax and top-k, then the slots packed by expert.
     s.probs.allocate(size_t(n) * E_, stream());
@@ -147,10 +144,7 @@ class GpuMoe final : public GpuLayer {
     moe_router_backward(stream(), s.drouter.get(), dprobs.get(), s.probs.get(), s.load_frac.get(), aux_scale, n, E_);
     linear_backward_input(ctx_, dxn.get(), s.drouter.get(), p.at(offset(kRouter)), n, h, E_, true);
 
-    copy_into(ctx_, dx, dy, size_t(n) * h);
-    rmsnorm_backward_input(stream(), dx, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
-    s.dgain.zeros(size_t(h), stream());
-    rmsnorm_backward_gain(stream(), s.dgain.get(), dxn.get(), s.x.get(), s.rstd.get(), n, h);
+    prenorm_backward_input(ctx_, dx, s.dgain, dy, dxn.get(), s.x.get(), s.rstd.get(), p.f32 + offset(kGain), n, h);
     s.x.reset();
     s.rstd.reset();
     s.probs.reset();

@@ -87,6 +87,17 @@ Buf copy_of(GpuContext& ctx, const float* src, size_t n);
 void copy_into(GpuContext& ctx, float* dst, const float* src, size_t n);
 size_t bytes_of(std::initializer_list<const Buf*> bufs);
 
+// The RMSNorm in front of a pre-norm block's body, y = x + body(rmsnorm(x) g), and of the LM head's
+// projection. F: keeps a copy of x and rstd for B, and writes xn = rmsnorm(x) g, the body's input (the
+// caller keeps it for W); x_saved, rstd and xn are allocated here.
+void prenorm_forward(GpuContext& ctx, Buf& x_saved, Buf& rstd, Buf& xn, const float* x, const float* gain, int rows,
+                     int h, float eps);
+// B, once the body has produced dxn (its input gradient): dx = residual + the norm's input gradient, where
+// residual is dy for a residual block and nullptr (zero) for the LM head, which has no residual path; dgain
+// (allocated here, h floats) = the gain gradient, which W adds to the gradients.
+void prenorm_backward_input(GpuContext& ctx, float* dx, Buf& dgain, const float* residual, const float* dxn,
+                            const float* x, const float* rstd, const float* gain, int rows, int h);
+
 // SwiGLU core (layers/swiglu.h) on caller-owned rows x f buffers a, b, u (the MoE packs its experts' rows
 // into one buffer and runs each expert on its slice).
 struct SwigluWeights {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -499,13 +500,24 @@ NcclBootstrap nccl_bootstrap_from_environment(double timeout_ms) {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, b.rank, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &b.local_rank);
     MPI_Comm_free(&local);
-    // Rank 0 makes the id; it travels as its 256 hex digits.
+    // Rank 0 makes the id; it travels as its 256 hex digits. When rank 0 cannot make one (no GPU, no NCCL) it
+    // still takes part in the broadcast, with an empty buffer, so every rank stops with an error instead of
+    // waiting in MPI_Bcast for an id that never comes. MPI is not finalized on these errors: finalizing may
+    // wait for ranks that are still running, while an exiting rank lets mpirun end the whole job.
     std::vector<char> buf(257, 0);
+    std::exception_ptr rank0_error;
     if (b.rank == 0) {
-      const std::string hex = nccl_unique_id_hex();
-      std::copy(hex.begin(), hex.end(), buf.begin());
+      try {
+        const std::string hex = nccl_unique_id_hex();
+        std::copy(hex.begin(), hex.end(), buf.begin());
+      } catch (...) {
+        rank0_error = std::current_exception();
+      }
     }
     MPI_Bcast(buf.data(), 256, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank0_error) std::rethrow_exception(rank0_error);
+    if (buf[0] == 0)
+      throw InputError("NCCL bootstrap (MPI): rank 0 could not make NCCL's unique id (its error says why)");
     b.unique_id.assign(buf.data(), 256);
     b.method = "mpi";
     return b;
@@ -575,6 +587,14 @@ NcclBootstrap nccl_bootstrap_from_environment(double timeout_ms) {
                        std::to_string(timeout_ms) + " ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+bool built_with_mpi() {
+#if ADAPTIS_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
 }
 
 void nccl_bootstrap_finalize() {

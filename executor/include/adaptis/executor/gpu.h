@@ -39,6 +39,9 @@ class RunBackend;  // run_session.h
 
 // True when this binary was compiled with the CUDA backends.
 bool built_with_cuda();
+// True when it was also compiled with MPI: processes started by mpirun then get the NCCL unique id by
+// MPI_Bcast (nccl_bootstrap_from_environment); without MPI they need ADAPTIS_NCCL_ID or ADAPTIS_NCCL_ID_FILE.
+bool built_with_mpi();
 // True when a CUDA device can be used. Otherwise false, and `why` (when given) says why in one line that
 // names the cause: "this adaptis was built without CUDA", "no CUDA device: cudaGetDeviceCount returned 0",
 // "no CUDA device: cudaGetDeviceCount failed: CUDA driver version is insufficient ...".

@@ -1,0 +1,61 @@
+#include "cli/explorer_options.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <vector>
+
+#include "adaptis/model/error.h"
+
+namespace adaptis::cli {
+
+std::string default_costs_file() {
+  std::vector<std::string> dirs = {"samples/costs"};
+#ifdef ADAPTIS_SAMPLE_DIRS
+  std::stringstream ss(ADAPTIS_SAMPLE_DIRS);
+  for (std::string d; std::getline(ss, d, ':');) dirs.push_back(d);
+#endif
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().string());
+    if (!files.empty()) return *std::min_element(files.begin(), files.end());
+  }
+  std::string looked;
+  for (const auto& d : dirs) looked += (looked.empty() ? "" : ", ") + d;
+  throw InputError("give --model FILE or --costs FILE (no sample costs found in " + looked + ")");
+}
+
+std::string absolute_path(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
+ExplorerInputs explorer_inputs(const InputOptions& given) {
+  ExplorerInputs e{given, ""};
+  if (given.model.empty() && given.costs.empty()) {
+    e.options.costs = absolute_path(default_costs_file());
+    e.label = e.options.costs + " (default sample)";
+  } else {
+    e.label = given.costs.empty() ? "model " + absolute_path(given.model) : absolute_path(given.costs);
+  }
+  return e;
+}
+
+std::pair<int, int> parse_size(const std::string& text, const SizeLimits& limits, const char* example) {
+  int w = 0, h = 0;
+  char x = 0, extra = 0;
+  std::istringstream is(text);
+  if (!(is >> w >> x >> h) || x != 'x' || (is >> extra) || w < limits.min_width || h < limits.min_height ||
+      w > limits.max_width || h > limits.max_height)
+    throw InputError("--size: expected WIDTHxHEIGHT such as " + std::string(example) + " (" +
+                     std::to_string(limits.min_width) + "x" + std::to_string(limits.min_height) + " .. " +
+                     std::to_string(limits.max_width) + "x" + std::to_string(limits.max_height) + "), got '" + text +
+                     "'");
+  return {w, h};
+}
+
+}  // namespace adaptis::cli

@@ -1,0 +1,35 @@
+#pragma once
+// Command-line handling shared by the two plan explorers, `adaptis tui` and `adaptis gui`: which cost input
+// they open, how they name it, and their --size option.
+#include <string>
+#include <utility>
+
+#include "cli/inputs.h"
+
+namespace adaptis::cli {
+
+// `path` made absolute and lexically normal ("/a/dir/../x" -> "/a/x", symlinks kept): what an explorer
+// hands to the `adaptis run` / `adaptis optimize` processes it launches (they may run in another directory)
+// and shows to the user. "" stays "", and a path that cannot be made absolute comes back unchanged.
+std::string absolute_path(const std::string& path);
+
+// Sample costs for the explorers when neither --model nor --costs is given: ./samples/costs, then
+// the source tree's samples and the shared peer profiles; the first JSON file in name order of the
+// first folder that has one. InputError listing the folders when none has one.
+std::string default_costs_file();
+
+// The inputs an explorer opens. Neither --model nor --costs given: the sample costs (default_costs_file, as
+// an absolute path); otherwise the options as given, so load_inputs names the files as the user typed them.
+struct ExplorerInputs {
+  InputOptions options;
+  std::string label;  // for the title bar: "model FILE", the cost file, or "FILE (default sample)"
+};
+ExplorerInputs explorer_inputs(const InputOptions& given);
+
+// --size WIDTHxHEIGHT, each side within [min, max]. InputError naming --size, an example and the range.
+struct SizeLimits {
+  int min_width, min_height, max_width, max_height;
+};
+std::pair<int, int> parse_size(const std::string& text, const SizeLimits& limits, const char* example);
+
+}  // namespace adaptis::cli
