@@ -7,6 +7,7 @@ PKGS=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libncurses-dev tmux
+  libopenmpi-dev openmpi-bin
   libimgui-dev libglfw3-dev libstb-dev libgl-dev xvfb xauth
   fonts-inter fonts-jetbrains-mono
 )

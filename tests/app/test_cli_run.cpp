@@ -330,6 +330,27 @@ TEST_F(CliRun, KilledRunIsListedIncompleteAndKeepsItsSteps) {
   EXPECT_EQ(cli("export latest --chrome-trace " + at("killed.json") + " --db " + db).code, 0);
 }
 
+// `mpirun -np 2 adaptis run --backend nccl` on a machine without a GPU: rank 0 cannot make NCCL's
+// unique id but still joins the MPI broadcast, so no rank waits forever; every rank exits with a
+// clear error, and no run is recorded.
+TEST_F(CliRun, MpiLaunchWithoutAGpuFailsCleanlyOnEveryRank) {
+  if (!adaptis::exec::built_with_mpi()) GTEST_SKIP() << "built without MPI (libopenmpi-dev not installed)";
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun on PATH";
+  std::string why;
+  if (adaptis::exec::gpu_available(&why)) GTEST_SKIP() << "a GPU is present: the GPU tests cover NCCL";
+  // OpenMPI refuses root unless told; `timeout` turns a hang into exit 124.
+  const std::string launcher =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np 2";
+  CliResult r = adaptis::test::run_cli("run --backend nccl --model " + model +
+                                           " --devices 2 --schedule 1f1b --microbatches 4 --steps 1 --db " + db,
+                                       false, launcher);
+  EXPECT_NE(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.code, 124) << "mpirun hung:\n" << r.out << r.err;
+  EXPECT_NE(r.err.find("error: NCCL"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rank 0 could not make NCCL's unique id"), std::string::npos) << r.err;
+  EXPECT_TRUE(cli_json("runs --json --db " + db)["runs"].empty()) << "a failed launch recorded a run";
+}
+
 TEST_F(CliRun, DefaultDatabaseIsUnderXdgDataHome) {
   const std::string xdg = at("xdg");
   CliResult r = cli("XDG_DATA_HOME=" + xdg + " run --model " + model +
