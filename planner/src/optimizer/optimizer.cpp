@@ -721,10 +721,12 @@ OptimizeResult Optimizer::run() {
   } else if (r.stopped_by != "complete" && r.stopped_by != "optimal") {
     r.message += r.stopped_by == "time" ? " [time budget reached" : " [evaluation budget reached";
     r.message += " after " + std::to_string(search_evaluations) + " evaluations; best so far";
-    if (r.reproducible)
+    if (!r.reproducible)
+      r.message += "; cut inside a batch, not reproducible]";
+    else if (r.stopped_by == "time")
       r.message += "; --max-evaluations " + std::to_string(search_evaluations) + " repeats it on any machine]";
     else
-      r.message += "; cut inside a batch, not reproducible]";
+      r.message += "]";
   }
 
   phase_ = r.cancelled ? "cancelled" : "done";
