@@ -15,8 +15,12 @@ namespace adaptis::prof {
 namespace {
 
 constexpr size_t kBufferBytes = size_t(8) << 20;  // CUPTI suggests 1-10 MB per buffer
+// RUNTIME and DRIVER are enabled only for their side effect: CUPTI emits an external-correlation record just
+// before an API activity record (cupti_activity.h, cuptiActivityPushExternalCorrelationId), so without API
+// records no record would carry our pushed ids. Their own records are skipped in buffer_completed.
 constexpr CUpti_ActivityKind kKinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-                                         CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+                                         CUPTI_ACTIVITY_KIND_MEMSET,           CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+                                         CUPTI_ACTIVITY_KIND_RUNTIME,          CUPTI_ACTIVITY_KIND_DRIVER};
 
 std::string cupti_error(CUptiResult r) {
   const char* s = nullptr;

@@ -190,7 +190,11 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
         r.fallback_reason = "CUPTI returned no activity records; timed with CUDA events instead";
     }
   }
-  const bool use_cupti = !raw.empty();
+  // Records with no pushed id cannot be attributed: taking them would give every unit 0 ms.
+  const bool tagged = std::any_of(raw.begin(), raw.end(), [](const RawRecord& x) { return x.external != 0; });
+  if (!raw.empty() && !tagged && r.fallback_reason.empty())
+    r.fallback_reason = "CUPTI records carried no external correlation ids; timed with CUDA events instead";
+  const bool use_cupti = tagged;
   r.timing = use_cupti ? "cupti" : "events";
   if (use_cupti && r.events_total_ms > 0) r.cupti_overhead = r.cupti_total_ms / r.events_total_ms - 1.0;
 
