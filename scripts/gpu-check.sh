@@ -88,7 +88,7 @@ check() {
   done
   step bench_gpu sh -c "./build-gpu-check/bin/bench_gpu > '$out/bench_gpu.json'"
   local model=samples/models/tiny-llama.json
-  step cli_profile ./build-gpu-check/bin/adaptis profile --backend cuda --model $model --out "$out/tiny-llama-gpu-costs.json" \
+  step cli_profile ./build-gpu-check/bin/adaptis profile --backend cuda --fallback none --model $model --out "$out/tiny-llama-gpu-costs.json" \
     --profile-db "$out/profiles.db"
   step cli_run ./build-gpu-check/bin/adaptis run --backend cuda --model $model --virtual-devices 4 --schedule 1f1b \
     --microbatches 8 --steps 3 --db "$out/runs.db"

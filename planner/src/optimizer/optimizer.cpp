@@ -228,13 +228,14 @@ class Optimizer {
   bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
   // Checked between batches only, so that a batch's result never depends on timing: false means
   // the search stops here (and records why). A wall-clock stop is taken before a batch that would
-  // probably not finish in time (judged by the last batch), so batches are rarely cut inside.
-  bool can_start_batch() {
+  // probably not finish in time (its expected evaluations at the last batch's time per evaluation;
+  // the last batch's duration when not given), so batches are rarely cut inside.
+  bool can_start_batch(double expected_evaluations = 0) {
     if (!stopped_by_.empty()) return false;
     if (cancelled()) stopped_by_ = "cancelled";
     else if (reached_bound()) stopped_by_ = "optimal";
     else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by_ = "evaluations";
-    else if (Clock::now() + last_batch_ > deadline_) stopped_by_ = "time";
+    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = "time";
     return stopped_by_.empty();
   }
   // Checked inside a batch's jobs, as a last resort: a cancellation, or a batch that overran the
@@ -252,8 +253,15 @@ class Optimizer {
   // Runs one batch of jobs on the pool and remembers how long it took.
   void run_batch(int n, const std::function<void(int, int)>& job, const std::function<void()>& tick) {
     auto t0 = Clock::now();
+    const long long e0 = evaluated_.load();
     pool_.run(n, job, tick);
     last_batch_ = Clock::now() - t0;
+    if (const long long done = evaluated_.load() - e0; done > 0) last_eval_ = last_batch_ / done;
+  }
+  Clock::duration expected_duration(double evaluations) const {
+    if (evaluations > 0 && last_eval_.count() > 0)
+      return std::chrono::duration_cast<Clock::duration>(last_eval_ * evaluations);
+    return last_batch_;
   }
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
   void set_phase(const char* phase, double base, double span) {
@@ -281,6 +289,7 @@ class Optimizer {
   Clock::time_point start_, deadline_;
   Clock::time_point last_report_{};
   Clock::duration last_batch_{};
+  Clock::duration last_eval_{};  // time per evaluation in the last batch
   std::atomic<long long> evaluated_{0};
   std::atomic<bool> cut_{false};  // a batch was cut inside (cancel or deadline)
   std::string stopped_by_;        // empty while the search runs; see OptimizeResult::stopped_by
@@ -476,7 +485,7 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  if (can_start_batch())
+  if (can_start_batch(static_cast<double>(structures.size()) * (policies.size() - probes.size())))
     run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
@@ -528,7 +537,8 @@ void Optimizer::run_local_search() {
   int epochs_run = 0;
   int stale_rounds = 0;
 
-  for (int round = 0; round < kMaxRounds && can_start_batch(); ++round) {
+  const double epoch_evaluations = static_cast<double>(kChains) * steps;
+  for (int round = 0; round < kMaxRounds && can_start_batch(epoch_evaluations); ++round) {
     if (round >= kMinRounds && stale_rounds >= kStaleRounds) break;
     const Score round_start = global_best_score_;
     // Starting points. Round 0: the seeds. Later rounds (iterated local search): half the chains
@@ -552,7 +562,7 @@ void Optimizer::run_local_search() {
       ch.stale = 0;
     }
     int since_improved = 0;
-    for (int epoch = 0; epoch < kMaxEpochs && can_start_batch(); ++epoch, ++epochs_run) {
+    for (int epoch = 0; epoch < kMaxEpochs && can_start_batch(epoch_evaluations); ++epoch, ++epochs_run) {
       run_batch(
           kChains,
           [&](int k, int w) {
