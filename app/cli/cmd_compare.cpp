@@ -32,15 +32,25 @@ void register_compare(CLI::App& app, Runner& run) {
       Inputs in = load_inputs(args->in);
       PlanRequest base = make_plan_request(args->plan, in);
       std::vector<CompareRow> rows = compare_schedules(base, in);
+      // What no plan of this input can beat: how much any schedule, or `optimize`, could still gain.
+      const IterationLowerBound bound =
+          iteration_lower_bound(in.costs, in.cluster, base.devices, base.microbatches, in.sim);
       if (args->json) {
-        std::cout << compare_json(rows).dump(2) << "\n";
+        nlohmann::json j = compare_json(rows);
+        j["lower_bound"] = {{"ms", bound.ms}, {"binding", bound.binding}};
+        std::cout << j.dump(2) << "\n";
       } else {
         std::cout << "model " << (in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "
                   << in.cluster.num_devices() << " devices (" << in.cluster.name << "), " << base.microbatches
                   << " micro-batches\n";
         std::cout << compare_table(rows);
+        const CompareRow* best = fastest(rows);
+        std::printf("lower bound: %.3f ms (%s); no plan of this input can be faster", bound.ms, bound.binding.c_str());
+        if (best)
+          std::printf(", the fastest here is %.1f%% above it (try `adaptis optimize`)",
+                      100.0 * (best->sim.iteration_ms / bound.ms - 1));
+        std::printf("\n");
         if (args->gantt) {
-          const CompareRow* best = fastest(rows);
           if (best) {
             TextGanttOptions g;
             g.width = args->width > 0 ? args->width : terminal_width();

@@ -108,11 +108,16 @@ TEST_F(Cli, CompareRanksEverySchedule) {
   // The peer profile has no separate W time, so ZB-H1 degenerates to 1F1B, and interleaving helps.
   EXPECT_NEAR(t["zb-h1"], t["1f1b"], 1e-6);
   EXPECT_LT(t["interleaved-1f1b"], t["1f1b"]);
+  // The lower bound: below every schedule, here the work bound (871.3 ms, see planner/lower_bound.h).
+  EXPECT_EQ(j["lower_bound"]["binding"], "work");
+  EXPECT_NEAR(j["lower_bound"]["ms"].get<double>(), 871.3, 1e-6);
+  for (const auto& [name, ms] : t) EXPECT_GE(ms, j["lower_bound"]["ms"].get<double>()) << name;
 
   CliResult table = run("compare --costs " + peer + " --devices 4 --microbatches 8 --comm-latency-ms 0");
   ASSERT_EQ(table.code, 0) << table.err;
   EXPECT_NE(table.out.find("vs I-1F1B"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("1.000x"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("lower bound: 871.300 ms (work)"), std::string::npos) << table.out;
 }
 
 TEST_F(Cli, ModelAndClusterSamplesSimulate) {
