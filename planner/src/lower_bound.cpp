@@ -55,10 +55,8 @@ IterationLowerBound iteration_lower_bound(const CostTable& costs, const Cluster&
   // chain: layer l's device is idle for its work on l before micro-batch 0 reaches l, and all of
   // l's B precede the backward of layers l-1..0 of the last micro-batch. The F/B chains of one
   // micro-batch cannot overlap (each needs the previous layer's output), so they are not shrunk.
-  double head = 0, tail_all = 0;
-  for (const auto& c : costs.layers) tail_all += c.b_ms;
-  double tail_before = 0, forward_after = 0;
-  for (const auto& c : costs.layers) forward_after += c.f_ms;
+  double head = 0, tail_before = 0, tail_all = 0, forward_after = 0;
+  for (const auto& c : costs.layers) tail_all += c.b_ms, forward_after += c.f_ms;
   for (int l = 0; l < L; ++l) {
     const LayerCost& c = costs.layers[l];
     forward_after -= c.f_ms;

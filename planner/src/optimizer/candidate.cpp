@@ -56,7 +56,6 @@ Score Evaluator::score(const Candidate& c) {
   ctx_.cache.stages(c.bounds, pb_.stages);
   pb_.stage_device = c.stage_device;
   ListScheduleResult r = scheduler_.run(pb_, ctx_.cluster, ctx_.sim, c.policy, false);
-  ++evaluated_;
   if (!r.ok) return Score::invalid();
   Score s;
   s.valid = true;
@@ -70,7 +69,6 @@ Score Evaluator::score(const Candidate& c) {
 Plan Evaluator::plan(const Candidate& c, const std::string& name) {
   Partition part;
   part.bounds = c.bounds;
-  ++evaluated_;
   return list_schedule_plan(problem(c), part, ctx_.cluster, ctx_.sim, c.policy, name);
 }
 

@@ -61,14 +61,12 @@ class Evaluator {
   Score score(const Candidate& c);
   // The candidate's plan (orders from the list scheduler), named `name`.
   Plan plan(const Candidate& c, const std::string& name);
-  long long evaluated() const { return evaluated_; }
 
  private:
   ListScheduleProblem problem(const Candidate& c);
   const SearchContext& ctx_;
   ListScheduler scheduler_;
   ListScheduleProblem pb_;
-  long long evaluated_ = 0;
 };
 
 // Structural check: bounds cover the layers with non-empty stages, every device holds 1..max_k stages.

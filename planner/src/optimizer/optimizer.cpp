@@ -247,8 +247,13 @@ class Optimizer {
   }
   // The best plan equals the lower bound: no plan can be faster, the search is done. (best_ only
   // changes between batches, so this stop is deterministic too.)
-  bool reached_bound() const {
-    return have_best_ && best_.fits && best_.sim.iteration_ms <= bound_.ms * (1 + 1e-9) + 1e-9;
+  bool reached_bound() const { return have_best_ && best_.fits && at_bound(best_.sim.iteration_ms); }
+  bool at_bound(double iteration_ms) const { return iteration_ms <= bound_.ms * (1 + 1e-9) + 1e-9; }
+  // Schedules `c` with worker `w`'s evaluator and counts it: the one place the search's
+  // evaluations (what --max-evaluations budgets) are counted.
+  Score score(const Candidate& c, int w) {
+    evaluated_.fetch_add(1, std::memory_order_relaxed);
+    return evals_[w].score(c);
   }
   // Runs one batch of jobs on the pool and remembers how long it took.
   void run_batch(int n, const std::function<void(int, int)>& job, const std::function<void()>& tick) {
@@ -462,8 +467,7 @@ void Optimizer::run_seeds() {
           if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
           for (size_t k : probes) {
             c.policy = policies[k];
-            Score sc = evals_[w].score(c);
-            evaluated_.fetch_add(1, std::memory_order_relaxed);
+            Score sc = score(c, w);
             if (sc.valid) out[i].emplace_back(c, sc);
           }
         }
@@ -494,8 +498,7 @@ void Optimizer::run_seeds() {
           for (size_t k = 0; k < policies.size(); ++k) {
             if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
             c.policy = policies[k];
-            Score sc = evals_[w].score(c);
-            evaluated_.fetch_add(1, std::memory_order_relaxed);
+            Score sc = score(c, w);
             if (sc.valid) more[i].emplace_back(c, sc);
           }
           finished.fetch_add(1, std::memory_order_relaxed);
@@ -568,14 +571,12 @@ void Optimizer::run_local_search() {
           [&](int k, int w) {
             Chain& ch = chains_[k];
             if (!ch.cur_score.valid) {
-              ch.cur_score = ch.best_score = evals_[w].score(ch.cur);
-              evaluated_.fetch_add(1, std::memory_order_relaxed);
+              ch.cur_score = ch.best_score = score(ch.cur, w);
             }
             for (int step = 0; step < steps; ++step) {
               if ((step & 7) == 0 && must_abandon_batch()) return;
               Candidate n = neighbour(ch.cur, ctx_, ch.rng);
-              Score s = evals_[w].score(n);
-              evaluated_.fetch_add(1, std::memory_order_relaxed);
+              Score s = score(n, w);
               // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
               // have wide plateaus where the makespan is fixed by one critical chain.
               if (no_worse(s, ch.cur_score)) {
@@ -707,7 +708,7 @@ OptimizeResult Optimizer::run() {
                     best_builtin->sim.iteration_ms / r.sim.iteration_ms, which.c_str(), best_builtin->sim.iteration_ms);
       r.message += buf;
     }
-    if (r.sim.iteration_ms <= bound_.ms * (1 + 1e-9) + 1e-9) {
+    if (at_bound(r.sim.iteration_ms)) {
       r.message += "; optimal: equals the lower bound (" + bound_.binding + ")";
     } else {
       std::snprintf(buf, sizeof buf, "; %.1f%% above the lower bound (%.3f ms, %s)",
