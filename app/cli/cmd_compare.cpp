@@ -37,7 +37,7 @@ void register_compare(CLI::App& app, Runner& run) {
           iteration_lower_bound(in.costs, in.cluster, base.devices, base.microbatches, in.sim);
       if (args->json) {
         nlohmann::json j = compare_json(rows);
-        j["lower_bound"] = {{"ms", bound.ms}, {"binding", bound.binding}};
+        j["lower_bound"] = lower_bound_json(bound);
         std::cout << j.dump(2) << "\n";
       } else {
         std::cout << "model " << (in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "

@@ -170,12 +170,7 @@ int run_optimize(const OptimizeArgs& a) {
                       {"stopped_by", r.stopped_by},
                       {"search_evaluations", r.search_evaluations},
                       {"reproducible", r.reproducible},
-                      {"lower_bound", {{"ms", r.lower_bound.ms},
-                                       {"binding", r.lower_bound.binding},
-                                       {"work_ms", r.lower_bound.work_ms},
-                                       {"chain_ms", r.lower_bound.chain_ms},
-                                       {"chain_layer", r.lower_bound.chain_layer},
-                                       {"bins_ms", r.lower_bound.bins_ms}}},
+                      {"lower_bound", lower_bound_json(r.lower_bound)},
                       {"gap_to_lower_bound", r.lower_bound.ms > 0 ? r.sim.iteration_ms / r.lower_bound.ms - 1 : 0.0},
                       {"progress", progress_json(r.final_progress)}};
     j["best"] = simulation_json(r.best, r.sim);

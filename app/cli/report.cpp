@@ -104,4 +104,9 @@ std::string gaps_table(const SimResult& sim, size_t limit) {
   return os.str();
 }
 
+nlohmann::json lower_bound_json(const IterationLowerBound& bound) {
+  return {{"ms", bound.ms},           {"binding", bound.binding},         {"work_ms", bound.work_ms},
+          {"chain_ms", bound.chain_ms}, {"chain_layer", bound.chain_layer}, {"bins_ms", bound.bins_ms}};
+}
+
 }  // namespace adaptis::cli

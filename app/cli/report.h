@@ -19,4 +19,8 @@ std::string gaps_table(const SimResult& sim, size_t limit);
 
 std::string format_bytes(double bytes);
 
+// The input's iteration-time lower bound (planner/lower_bound.h) in `compare` and `optimize` --json:
+// ms, binding, and each part (work_ms, chain_ms with chain_layer, bins_ms).
+nlohmann::json lower_bound_json(const IterationLowerBound& bound);
+
 }  // namespace adaptis::cli
