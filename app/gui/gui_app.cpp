@@ -703,18 +703,22 @@ void GuiApp::draw_toolbar() {
     ImGui::SetCursorPosY(t.px(4));
     const bool has_b = compare_ && sides_[1].summary.iteration_ms > 0;
     std::string iter = format_ms(s.iteration_ms);
-    // The input's lower bound (microseconds to compute): how much any plan could still gain.
-    std::string iter_tip = "predicted time of one training iteration";
-    try {
-      const IterationLowerBound lb = iteration_lower_bound(editor_.costs(), editor_.cluster(), editor_.plan().num_devices(),
-                                                           editor_.plan().num_microbatches, editor_.sim_options());
-      if (lb.ms > 0 && s.iteration_ms > 0)
-        iter_tip += strf("\nlower bound %s (%s): no plan of this input can be faster; this one is %.1f%% above it",
-                         format_ms(lb.ms).c_str(), lb.binding.c_str(), 100.0 * (s.iteration_ms / lb.ms - 1));
-    } catch (const InputError&) {
-      // the plan does not fit the cluster: the status bar already says so
+    metric(t, "ITERATION", iter);
+    if (ImGui::IsItemHovered()) {
+      // With the input's lower bound, computed only while hovered: how much any plan could still gain.
+      std::string tip = "predicted time of one training iteration";
+      try {
+        const IterationLowerBound lb = iteration_lower_bound(editor_.costs(), editor_.cluster(),
+                                                             editor_.plan().num_devices(),
+                                                             editor_.plan().num_microbatches, editor_.sim_options());
+        if (lb.ms > 0 && s.iteration_ms > 0)
+          tip += strf("\nlower bound %s (%s): no plan of this input can be faster; this one is %.1f%% above it",
+                      format_ms(lb.ms).c_str(), lb.binding.c_str(), 100.0 * (s.iteration_ms / lb.ms - 1));
+      } catch (const InputError&) {
+        // the plan does not fit the cluster: the status bar already says so
+      }
+      ImGui::SetTooltip("%s", tip.c_str());
     }
-    metric(t, "ITERATION", iter, 0, iter_tip.c_str());
     if (has_b) {
       ImGui::SameLine();
       const SummaryDiff d = diff(sides_[1].summary, s);
