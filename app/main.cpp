@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   adaptis::cli::register_simulate(app, run);
   adaptis::cli::register_compare(app, run);
   adaptis::cli::register_optimize(app, run);
+  adaptis::cli::register_plan(app, run);
   adaptis::cli::register_export(app, run);
   adaptis::cli::register_import(app, run);
   adaptis::cli::register_tui(app, run);

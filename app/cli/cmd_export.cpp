@@ -11,6 +11,7 @@
 #include "adaptis/planner/chrome_trace.h"
 #include "adaptis/planner/megatron_layout.h"
 #include "adaptis/planner/octopipe_plan.h"
+#include "adaptis/planner/parallel_exports.h"
 #include "adaptis/planner/pytorch_csv.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
@@ -79,7 +80,14 @@ int run_export(const ExportArgs& a) {
     if (!sim.ok) throw InputError("plan '" + plan.name + "' deadlocks:\n" + sim.error);
   }
   std::string megatron_text;
-  if (want_megatron) megatron_text = format_megatron_export(export_megatron(plan, in.costs));
+  if (want_megatron && plan.parallel) {  // a whole-cluster plan: the full command line, every degree
+    ModelSpec spec;
+    if (!a.in.model.empty()) spec = load_model_spec(a.in.model);
+    megatron_text = format_megatron_command(
+        megatron_command(plan, in.costs, a.in.model.empty() ? nullptr : &spec, &in.cluster.topology));
+  } else if (want_megatron) {
+    megatron_text = format_megatron_export(export_megatron(plan, in.costs));
+  }
   std::string csv_text;
   if (!a.pytorch_csv.empty())
     csv_text = format_pytorch_csv(plan, a.with_comms ? PytorchCsvFormat::ComputeComms : PytorchCsvFormat::ComputeOnly);

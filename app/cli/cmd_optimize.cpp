@@ -4,16 +4,17 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "adaptis/planner/optimizer.h"
 #include "cli/commands.h"
+#include "cli/cluster_plan.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
 #include "cli/report.h"
+#include "cli/sigint_cancel.h"
 
 namespace adaptis::cli {
 
@@ -32,28 +33,9 @@ struct OptimizeArgs {
   bool gantt = false;
   int width = 0;
   bool quiet = false;
-};
-
-// Ctrl-C asks the search to stop and keep its best plan so far. A signal handler can only reach
-// static storage, hence this one file-local flag; it is armed only while a search runs.
-std::atomic<bool> g_cancel_requested{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free flag");
-
-extern "C" void on_sigint(int) { g_cancel_requested.store(true); }
-
-// Installs the SIGINT handler for its lifetime and restores the previous one after.
-class SigintCancels {
- public:
-  SigintCancels() {
-    g_cancel_requested.store(false);
-    previous_ = std::signal(SIGINT, on_sigint);
-  }
-  ~SigintCancels() { std::signal(SIGINT, previous_ == SIG_ERR ? SIG_DFL : previous_); }
-  SigintCancels(const SigintCancels&) = delete;
-  SigintCancels& operator=(const SigintCancels&) = delete;
-
- private:
-  void (*previous_)(int) = SIG_DFL;
+  // --gpus N: the whole-cluster search instead (cluster_plan.h).
+  int gpus = 0;
+  long long global_batch_tokens = 0;
 };
 
 // One line redrawn in place on stderr: [#####-----]  45%  0.9/2.0 s  best 916.60 ms  13049 plans  phase.
@@ -99,6 +81,24 @@ std::string placement_counts(const Plan& plan) {
 }
 
 int run_optimize(const OptimizeArgs& a) {
+  if (a.gpus > 0) {  // hook: `optimize --gpus N` is the whole-cluster search of `adaptis plan`
+    if (!a.in.costs.empty()) throw InputError("--gpus: the whole-cluster search needs --model (not --costs)");
+    ClusterPlanArgs c;
+    c.model = a.in.model;
+    c.cluster = a.in.cluster;
+    c.devices = a.in.devices;
+    c.gpus = a.gpus;
+    c.global_batch_tokens = a.global_batch_tokens;
+    c.seed = a.seed;
+    c.threads = a.threads;
+    c.max_evaluations = a.max_evaluations;
+    c.out = a.out;
+    c.json = a.json;
+    c.quiet = a.quiet;
+    c.gantt = a.gantt;
+    c.width = a.width;
+    return run_cluster_plan(c);
+  }
   Inputs in = load_inputs(a.in);
   OptimizeOptions o;
   o.devices = in.cluster.num_devices();
@@ -118,7 +118,7 @@ int run_optimize(const OptimizeArgs& a) {
   {
     SigintCancels sigint;
     try {
-      r = optimize(in.costs, in.cluster, o, cb, &g_cancel_requested);
+      r = optimize(in.costs, in.cluster, o, cb, SigintCancels::flag());
     } catch (...) {
       bar.clear();
       throw;
@@ -227,6 +227,11 @@ void register_optimize(CLI::App& app, Runner& run) {
   cmd->add_flag("--gantt", args->gantt, "Draw the best plan's Gantt chart");
   cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
   cmd->add_flag("--quiet,-q", args->quiet, "No progress bar");
+  cmd->add_option("--gpus", args->gpus,
+                  "Plan the whole cluster instead: search parallel degrees, micro-batching, ZeRO and recomputation for "
+                  "N GPUs (as `adaptis plan`; needs --model, --cluster and --global-batch-tokens)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--global-batch-tokens", args->global_batch_tokens, "With --gpus: tokens per iteration");
   cmd->footer(
       "Exit status: 0 a plan fits memory; 3 no plan fits (the closest one and its overflow are shown); "
       "1 bad input. Ctrl-C stops the search and keeps the best plan so far.");

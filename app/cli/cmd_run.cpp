@@ -11,12 +11,14 @@
 #include <thread>
 
 #include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/data_parallel.h"
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
+#include "adaptis/executor/tensor_parallel.h"
 #include "adaptis/planner/plan_file.h"
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
@@ -43,6 +45,10 @@ struct RunArgs {
   double watchdog_ms = 10000;
   bool dump_program = false;
   GpuCliOptions gpu;  // --backend cuda / nccl
+  // Data / tensor parallelism on the CPU backend (executor/data_parallel.h, tensor_parallel.h).
+  int data_parallel = 1;
+  bool zero1 = false;
+  int tensor_parallel = 1;
 };
 
 // The one place --backend picks what executes the program. GPU backends add their branch here.
@@ -50,6 +56,24 @@ std::unique_ptr<exec::RunBackend> make_backend(const std::string& backend, const
                                                const exec::NetConfig& cfg, const exec::RuntimeOptions& options) {
   if (backend == "cpu") return exec::make_cpu_run_backend(program, cfg, options);
   throw InputError("--backend " + backend + ": unknown (available: cpu, cuda, nccl)");
+}
+
+// Hook: --data-parallel / --zero1 / --tensor-parallel on the CPU backend; otherwise make_backend.
+std::unique_ptr<exec::RunBackend> parallel_backend(const RunArgs& a, const exec::Program& program,
+                                                   const exec::NetConfig& cfg, const exec::RuntimeOptions& ro) {
+  if (a.data_parallel == 1 && a.tensor_parallel == 1 && !a.zero1) return make_backend(a.backend, program, cfg, ro);
+  if (a.backend != "cpu") throw InputError("--data-parallel / --tensor-parallel / --zero1: only on --backend cpu");
+  if (a.data_parallel < 1) throw InputError("--data-parallel: must be >= 1, got " + std::to_string(a.data_parallel));
+  if (a.data_parallel > 1 && a.tensor_parallel > 1)
+    throw InputError("--data-parallel with --tensor-parallel: run one or the other on the CPU backend");
+  if (a.zero1 && a.data_parallel < 2) throw InputError("--zero1: shards the optimizer over --data-parallel N >= 2 replicas");
+  if (a.tensor_parallel > 1) return exec::make_tensor_parallel_run_backend(program, cfg, a.tensor_parallel, ro);
+  exec::DataParallelOptions o;
+  o.replicas = a.data_parallel;
+  o.zero1 = a.zero1;
+  o.optimizer = ro.optimizer;
+  o.watchdog_ms = ro.watchdog_ms;
+  return exec::make_data_parallel_run_backend(program, cfg, o);
 }
 
 // The process's own command line, for the record.
@@ -102,7 +126,7 @@ int run_command(const RunArgs& a) {
     gpu = exec::make_gpu_run_backend(program, cfg, gpu_run_options(a.gpu, a.backend, a.lr, a.watchdog_ms));
   if (!gpu.primary) std::cout.setstate(std::ios::failbit);
   std::unique_ptr<exec::RunBackend> backend =
-      gpu.backend ? std::move(gpu.backend) : make_backend(a.backend, program, cfg, ro);
+      gpu.backend ? std::move(gpu.backend) : parallel_backend(a, program, cfg, ro);
 
   // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
   CostTable costs;
@@ -273,6 +297,14 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--watchdog-ms", args->watchdog_ms, "Stop a run when no device progresses for this long")
       ->capture_default_str();
   cmd->add_flag("--dump-program", args->dump_program, "Print every device's lowered instruction list to stderr");
+  cmd->add_option("--data-parallel", args->data_parallel,
+                  "Pipeline replicas on the CPU (thread groups), each on 1/N of the batch; the plan's micro-batches "
+                  "are per replica")
+      ->check(CLI::Range(1, 64));
+  cmd->add_flag("--zero1", args->zero1, "With --data-parallel: shard the optimizer states over the replicas");
+  cmd->add_option("--tensor-parallel", args->tensor_parallel,
+                  "Split attention and MLP blocks over T rank threads per pipeline device (CPU)")
+      ->check(CLI::Range(1, 16));
   cmd->footer(multi_process_help());
   cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
 }

@@ -105,6 +105,7 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
 }
 
 void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan) {
+  if (plan.parallel) return apply_parallel_plan(in, o, *plan.parallel);
   if (o.cluster.empty() && o.devices <= 0) {
     if (plan.num_devices() != in.cluster.num_devices()) in.cluster = make_uniform_cluster(plan.num_devices());
     return;

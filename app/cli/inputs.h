@@ -50,7 +50,13 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in);
 
 // When neither --cluster nor --devices was given, sizes the default uniform cluster to the plan
 // (a plan file decides its own device count); otherwise checks the cluster has enough devices.
+// A plan with a parallel configuration (Plan::parallel) goes to apply_parallel_plan instead.
 void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan);
+
+// A whole-cluster plan: per-GPU costs derived from --model for the configuration
+// (parallel_costs.h; a --costs file is taken as per-GPU costs already) and the cluster narrowed
+// to the plan's pipeline replica. Throws InputError when the cluster is too small.
+void apply_parallel_plan(Inputs& in, const InputOptions& o, const ParallelConfig& config);
 
 // Terminal width for charts: $COLUMNS, the tty's width, or 100.
 int terminal_width();

@@ -1,5 +1,7 @@
 #include "cli/report.h"
 
+#include "cli/parallel_report.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
@@ -51,6 +53,7 @@ nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
                     {"oom", s.oom}});
   }
   j["per_device"] = std::move(devs);
+  if (sim.has_parallel) j["parallel"] = parallel_json(plan, sim);  // whole-cluster plans
   return j;
 }
 
@@ -78,6 +81,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
                   s.oom ? "OOM" : "");
     os << buf;
   }
+  if (sim.has_parallel) os << parallel_table(plan, sim);  // whole-cluster plans
   return os.str();
 }
 

@@ -1,6 +1,7 @@
 // The GPU entry points of a build without CUDA (executor/CMakeLists.txt compiles this file only when
 // ADAPTIS_HAVE_CUDA is off): nothing pretends to work; every entry point refuses with one clear message.
 #include "adaptis/executor/gpu.h"
+#include "adaptis/executor/nccl_groups.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -55,5 +56,19 @@ int NcclPipelineRank::rank() const { no_cuda("NCCL run"); }
 const GpuRunInfo& NcclPipelineRank::info() const { no_cuda("NCCL run"); }
 std::vector<NamedTensor> NcclPipelineRank::grads() const { no_cuda("NCCL run"); }
 std::vector<NamedTensor> NcclPipelineRank::params() const { no_cuda("NCCL run"); }
+
+// NCCL data/tensor-parallel communicators (nccl_groups.h).
+NcclParallelGroups::NcclParallelGroups(void*, const ParallelRankLayout& layout, int rank) : layout_(layout), rank_(rank) {
+  no_cuda("NCCL groups");
+}
+NcclParallelGroups::~NcclParallelGroups() = default;
+void NcclParallelGroups::all_reduce_tp(float*, size_t, void*) { no_cuda("NCCL groups"); }
+void NcclParallelGroups::all_reduce_dp(float*, size_t, void*) { no_cuda("NCCL groups"); }
+void NcclParallelGroups::reduce_scatter_dp(const float*, float*, size_t, void*) { no_cuda("NCCL groups"); }
+void NcclParallelGroups::all_gather_dp(const float*, float*, size_t, void*) { no_cuda("NCCL groups"); }
+bool nccl_groups_self_test(const ParallelRankLayout&, std::string* why) {
+  if (why) *why = kNoCuda;
+  return false;
+}
 
 }  // namespace adaptis::exec

@@ -31,9 +31,7 @@ class CpuStage final : public StageCompute {
       layers_.push_back(std::move(layer));
     }
     params_.assign(total, 0.0f);
-    grads_.assign(total, 0.0f);
-    adam_m_.assign(total, 0.0f);
-    adam_v_.assign(total, 0.0f);
+    grads_.assign(total, 0.0f);  // AdamW moments: allocated by the first step() (ZeRO-1 replicas never do)
     for (size_t j = 0; j < layers_.size(); ++j) {
       Rng rng(layer_seed(cfg.seed, first + int(j)));
       layers_[j]->init_params(params_.data() + layer_offset_[j], rng);
@@ -115,21 +113,65 @@ class CpuStage final : public StageCompute {
   }
 
   void step(const AdamW& opt, int step_index) override {
+    if (adam_m_.size() != params_.size()) {
+      adam_m_.assign(params_.size(), 0.0f);
+      adam_v_.assign(params_.size(), 0.0f);
+    }
+    step_shard(opt, step_index, 0, params_.size(), adam_m_, adam_v_);
+  }
+
+  void step_shard(const AdamW& opt, int step_index, size_t first, size_t last, std::span<float> m,
+                  std::span<float> v) override {
     if (step_index < 0) throw std::logic_error(where() + ": step_index must be >= 0");
+    if (first > last || last > params_.size() || m.size() != last - first || v.size() != last - first)
+      throw std::logic_error(where() + ": step_shard range or moment buffers do not match the parameters");
     const double t = double(step_index) + 1.0;
     const float c1 = float(1.0 - std::pow(double(opt.beta1), t));
     const float c2 = float(1.0 - std::pow(double(opt.beta2), t));
     for (size_t k = 0; k < tensors_.size(); ++k) {
       const float wd = decay_[k] ? opt.weight_decay : 0.0f;
-      const size_t begin = tensors_[k].offset, end = begin + tensors_[k].size;
+      const size_t begin = std::max(first, tensors_[k].offset);
+      const size_t end = std::min(last, tensors_[k].offset + tensors_[k].size);
       for (size_t i = begin; i < end; ++i) {
         const float g = grads_[i];
-        adam_m_[i] = opt.beta1 * adam_m_[i] + (1.0f - opt.beta1) * g;
-        adam_v_[i] = opt.beta2 * adam_v_[i] + (1.0f - opt.beta2) * g * g;
-        const float mhat = adam_m_[i] / c1, vhat = adam_v_[i] / c2;
+        float& mi = m[i - first];
+        float& vi = v[i - first];
+        mi = opt.beta1 * mi + (1.0f - opt.beta1) * g;
+        vi = opt.beta2 * vi + (1.0f - opt.beta2) * g * g;
+        const float mhat = mi / c1, vhat = vi / c2;
         params_[i] -= opt.lr * (mhat / (std::sqrt(vhat) + opt.eps) + wd * params_[i]);
       }
     }
+  }
+
+  void finish_backward_onto(std::span<const float> partial, int first_mb, int count) override {
+    if (partial.size() != grads_.size())
+      throw std::logic_error(where() + ": partial gradient of " + std::to_string(partial.size()) + " values, expected " +
+                             std::to_string(grads_.size()));
+    if (first_mb < 0 || count < 0 || first_mb + count > m_)
+      throw std::logic_error(where() + ": micro-batches [" + std::to_string(first_mb) + ", " +
+                             std::to_string(first_mb + count) + ") out of range [0, " + std::to_string(m_) + ")");
+    for (int mb = first_mb; mb < first_mb + count; ++mb)
+      if (!w_done_[mb])
+        throw std::logic_error(where() + ": gradient reduction before W of micro-batch " + std::to_string(mb));
+    std::copy(partial.begin(), partial.end(), grads_.begin());
+    for (int mb = first_mb; mb < first_mb + count; ++mb) {
+      const std::vector<float>& g = mb_grads_[mb];
+      for (size_t i = 0; i < grads_.size(); ++i) grads_[i] += g[i];
+      std::vector<float>().swap(mb_grads_[mb]);
+      w_done_[mb] = 0;
+    }
+  }
+
+  void load_grads(std::span<const float> g) override {
+    if (g.size() != grads_.size()) throw std::logic_error(where() + ": load_grads of the wrong size");
+    std::copy(g.begin(), g.end(), grads_.begin());
+  }
+
+  void load_params(size_t begin, std::span<const float> values) override {
+    if (begin > params_.size() || values.size() > params_.size() - begin)
+      throw std::logic_error(where() + ": load_params range out of bounds");
+    std::copy(values.begin(), values.end(), params_.begin() + std::ptrdiff_t(begin));
   }
 
   std::span<const float> params() const override { return params_; }
@@ -177,6 +219,21 @@ class CpuStage final : public StageCompute {
 };
 
 }  // namespace
+
+// Data-parallel hooks: only stages that keep per-micro-batch gradients and a float parameter arena on
+// the host (the CPU stage) can take part.
+void StageCompute::finish_backward_onto(std::span<const float>, int, int) {
+  throw std::logic_error("this stage implementation does not support data-parallel gradient reduction");
+}
+void StageCompute::load_grads(std::span<const float>) {
+  throw std::logic_error("this stage implementation does not support data-parallel gradient reduction");
+}
+void StageCompute::step_shard(const AdamW&, int, size_t, size_t, std::span<float>, std::span<float>) {
+  throw std::logic_error("this stage implementation does not support sharded optimizer steps");
+}
+void StageCompute::load_params(size_t, std::span<const float>) {
+  throw std::logic_error("this stage implementation does not support loading parameters");
+}
 
 std::unique_ptr<StageCompute> StageCompute::create(const NetConfig& cfg, int first_layer, int last_layer,
                                                    int num_microbatches) {

@@ -5,6 +5,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "cluster_topology_file.h"
 
 namespace adaptis {
 
@@ -55,6 +56,7 @@ Cluster make_uniform_cluster(int num_devices) {
   // NVLink 4 P2P: a few microseconds, ~200 GB/s effective per direction for pipeline sends.
   c.intra_node = Link{0.005, 200e9};
   c.inter_node = Link{0.010, 25e9};
+  derive_topology(c);
   return c;
 }
 
@@ -66,12 +68,19 @@ Cluster load_cluster(const std::string& path) {
   c.name = json_string_or(j, "name", path, path);
   c.intra_node = read_link(j.value("intra_node", nlohmann::json()), path + ": intra_node", c.intra_node);
   c.inter_node = read_link(j.value("inter_node", nlohmann::json()), path + ": inter_node", c.inter_node);
+  if (j.contains("efficiency")) {
+    c.efficiency = parse_kernel_efficiency(j["efficiency"], path + ": efficiency");
+    c.has_efficiency = true;
+  }
   double fraction = json_number_or(j, "memory_fraction", 1.0, path);
   if (!(fraction > 0 && fraction <= 1.0)) throw InputError(path + ": field 'memory_fraction' must be in (0, 1]");
   auto known = known_devices();
-  const auto& devs = json_array(j, "devices", path);
+  // A "topology" section may stand in for the device list (nodes x gpus_per_node of one type).
+  const nlohmann::json* topo = j.contains("topology") ? &j["topology"] : nullptr;
+  const nlohmann::json generated = topo && !j.contains("devices") ? topology_device_list(*topo, path) : nlohmann::json();
+  const auto& devs = generated.is_null() ? json_array(j, "devices", path) : generated;
   for (size_t i = 0; i < devs.size(); ++i) {
-    std::string where = path + ": devices[" + std::to_string(i) + "]";
+    std::string where = generated.is_null() ? path + ": devices[" + std::to_string(i) + "]" : path + ": topology";
     const auto& e = devs[i];
     std::string type = json_string(e, "type", where);
     Device d;
@@ -98,6 +107,8 @@ Cluster load_cluster(const std::string& path) {
     for (long long k = 0; k < count; ++k) c.devices.push_back(d);
   }
   if (c.devices.empty()) throw InputError(path + ": field 'devices' is empty");
+  derive_topology(c);
+  if (topo) read_cluster_topology(*topo, path, j.contains("intra_node"), j.contains("inter_node"), c);
   return c;
 }
 

@@ -2,6 +2,7 @@
 #include "adaptis/model/cost_model.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace adaptis {
 
@@ -33,6 +34,13 @@ double pass_time_ms(const PassWork& pass, const Device& device, const KernelEffi
   double t = 0;
   for (const auto& k : pass.kernels) t += kernel_time_ms(k, device, eff, dtype);
   return t;
+}
+
+KernelEfficiency machine_efficiency(const ModelSpec& model, const Cluster& cluster) {
+  if (!cluster.has_efficiency) return model.efficiency;
+  if (model.efficiency_overrides.is_object())
+    return parse_kernel_efficiency(model.efficiency_overrides, model.origin + ": efficiency", cluster.efficiency);
+  return cluster.efficiency;
 }
 
 double state_bytes_per_param(const ModelSpec& model) {

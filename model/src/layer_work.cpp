@@ -67,6 +67,12 @@ struct Builder {
     add(work.b, name + ".dgrad", cls, flops, io + weight_elems * e);
     // Weight gradients accumulate into fp32 main grads (read + write).
     add(work.w, name + ".wgrad", cls, flops, io + weight_elems * kFp32 * 2);
+    for (PassWork* p : {&work.f, &work.b, &work.w}) {
+      Kernel& k = p->kernels.back();
+      k.m = flop_rows;
+      k.k = in;
+      k.n = out;
+    }
     grads_for_w += rows * out * e;
   }
 

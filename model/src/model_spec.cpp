@@ -580,13 +580,16 @@ bool bool_field(const json& doc, const char* key, const std::string& origin, boo
   return doc[key].get<bool>();
 }
 
-KernelEfficiency parse_efficiency(const json& j, const std::string& where) {
-  KernelEfficiency e;
+}  // namespace
+
+KernelEfficiency parse_kernel_efficiency(const json& j, const std::string& where, KernelEfficiency base) {
+  KernelEfficiency e = base;
   if (!j.is_object()) throw InputError(where + ": expected an object of efficiency constants");
   std::map<std::string, double*> fields = {
       {"gemm", &e.gemm},         {"grouped_gemm", &e.grouped_gemm}, {"attention_fwd", &e.attention_fwd},
       {"attention_bwd", &e.attention_bwd}, {"scan_fwd", &e.scan_fwd}, {"scan_bwd", &e.scan_bwd},
-      {"hbm", &e.hbm},           {"launch_overhead_us", &e.launch_overhead_us}};
+      {"hbm", &e.hbm},           {"launch_overhead_us", &e.launch_overhead_us},
+      {"gemm_shape_knee", &e.gemm_shape_knee}};
   for (auto& [key, value] : j.items()) {
     auto it = fields.find(key);
     if (it == fields.end()) {
@@ -597,15 +600,17 @@ KernelEfficiency parse_efficiency(const json& j, const std::string& where) {
     if (!value.is_number()) throw InputError(where + "." + key + ": must be a number, got " + value.dump());
     double x = value.get<double>();
     bool overhead = key == "launch_overhead_us";
-    if (!std::isfinite(x) || (overhead ? (x < 0 || x > 1e6) : (x <= 0 || x > 1)))
+    if (key == "gemm_shape_knee") {
+      if (!std::isfinite(x) || x < 0 || x > 1e5)
+        throw InputError(where + "." + key + ": must be in [0, 1e5] (elements), got " + value.dump());
+    } else if (!std::isfinite(x) || (overhead ? (x < 0 || x > 1e6) : (x <= 0 || x > 1))) {
       throw InputError(where + "." + key + ": must be " + (overhead ? "in [0, 1e6] microseconds" : "in (0, 1]") +
                        ", got " + value.dump());
+    }
     *it->second = x;
   }
   return e;
 }
-
-}  // namespace
 
 ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
   if (!doc.is_object()) throw InputError(origin + ": expected a JSON object with a 'layers' array");
@@ -652,7 +657,10 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
     throw InputError(origin + ": more than 1000000 micro-batches per iteration");
   m.distributed_optimizer = bool_field(doc, "distributed_optimizer", origin, false);
   m.flash_attention = bool_field(doc, "flash_attention", origin, true);
-  if (doc.contains("efficiency")) m.efficiency = parse_efficiency(doc["efficiency"], origin + ": efficiency");
+  if (doc.contains("efficiency")) {
+    m.efficiency = parse_kernel_efficiency(doc["efficiency"], origin + ": efficiency");
+    m.efficiency_overrides = doc["efficiency"];
+  }
 
   Parser p;
   p.origin = origin;

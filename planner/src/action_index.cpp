@@ -1,5 +1,7 @@
 #include "action_index.h"
 
+#include <algorithm>
+
 #include "adaptis/model/error.h"
 
 namespace adaptis {
@@ -38,17 +40,19 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   for (int d = 0; d < D; ++d) {
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
-      std::string at = "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" +
-                       to_string(a) + "'";
-      if (a.stage < 0 || a.stage >= S_) throw InputError(at + ": stage out of range 0.." + std::to_string(S_ - 1));
+      // The message is only built for a plan that fails (this loop runs once per action).
+      auto at = [&] {
+        return "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'";
+      };
+      if (a.stage < 0 || a.stage >= S_) throw InputError(at() + ": stage out of range 0.." + std::to_string(S_ - 1));
       if (a.mb < 0 || a.mb >= m_)
-        throw InputError(at + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
+        throw InputError(at() + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
       if (stage_dev[a.stage] != d)
-        throw InputError(at + ": stage " + std::to_string(a.stage) + " is placed on device " +
+        throw InputError(at() + ": stage " + std::to_string(a.stage) + " is placed on device " +
                          std::to_string(stage_dev[a.stage]) + ", not this one");
-      if (a.overlap_prev && i == 0) throw InputError(at + ": an overlapped action needs a previous action");
+      if (a.overlap_prev && i == 0) throw InputError(at() + ": an overlapped action needs a previous action");
       int k = key(a.op, a.stage, a.mb);
-      if (where_[k] >= 0) throw InputError(at + ": the same action appears twice");
+      if (where_[k] >= 0) throw InputError(at() + ": the same action appears twice");
       where_[k] = static_cast<int>(actions_.size());
       actions_.push_back(a);
       device_of_.push_back(d);
@@ -91,9 +95,19 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   for (int p : deps_) ++cons_off_[p + 1];
   for (int g = 0; g < n; ++g) cons_off_[g + 1] += cons_off_[g];
   cons_.resize(deps_.size());
+  cons_device_.resize(deps_.size());
+  cons_stage_.resize(deps_.size());
+  cons_pos_.resize(deps_.size());
+  for (int d = 0; d < D; ++d) max_size_ = std::max(max_size_, offset_[d + 1] - offset_[d]);
   std::vector<int> fill(cons_off_.begin(), cons_off_.end() - 1);
   for (int g = 0; g < n; ++g)
-    for (int k = dep_off_[g]; k < dep_off_[g + 1]; ++k) cons_[fill[deps_[k]]++] = g;
+    for (int k = dep_off_[g]; k < dep_off_[g + 1]; ++k) {
+      const int e = fill[deps_[k]]++;
+      cons_[e] = g;
+      cons_device_[e] = device_of_[g];
+      cons_stage_[e] = actions_[g].stage;
+      cons_pos_[e] = g - offset_[device_of_[g]];
+    }
 }
 
 }  // namespace adaptis

@@ -51,6 +51,7 @@ nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta) {
     sched.push_back(std::move(row));
   }
   j["schedule"] = std::move(sched);
+  if (plan.parallel) j["parallel"] = parallel_config_to_json(*plan.parallel);  // whole-cluster config
   if (!meta.empty()) j["meta"] = meta;
   return j;
 }
@@ -98,6 +99,7 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
     }
     p.schedule.push_back(std::move(list));
   }
+  if (j.contains("parallel")) p.parallel = parallel_config_from_json(j["parallel"], origin + ": parallel");
   return p;
 }
 

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "action_index.h"
 #include "adaptis/model/error.h"
+#include "sim_collectives.h"
 
 namespace adaptis {
 
@@ -35,27 +37,51 @@ constexpr double kEps = 1e-9;
 // Why: the simulator follows the per-device orders exactly (a static list per device). Start
 // times then depend only on dependency arrival and device availability, so a worklist in any
 // topological order gives the same answer as a time-ordered event queue. Transfers on one link
-// are FIFO in the sender's order, which is also the order the worklist issues them.
+// are FIFO in the sender's order, which is also the order a device issues them.
+//
+// Speed (the optimizer and the cluster search simulate many plans): every per-action quantity is
+// computed once into flat arrays (duration, the link of each device pair), a device is drained
+// as far as its dependencies allow each time it is taken from the worklist, and the producer
+// bookkeeping the gap causes need is kept only when gaps are recorded. The arithmetic of every
+// time is the same expressions in the same order as a plain event loop.
 struct Sim {
   const Plan& plan;
   const std::vector<StageCost>& stages;
   const Cluster& cluster;
   const SimOptions& opt;
   ActionIndex idx;
+  const int nd;
+  const bool track_producers;  // last dependency of each action, for gap causes
 
-  std::vector<double> start, end, arrival, producer_end_of_last;
-  std::vector<int> remaining, last_dep;
-  std::vector<char> done;
+  std::vector<double> start, end;
+  // What a consumer's producers update, together: when its last input arrives and how many inputs
+  // are still missing. Laid out position-major (the i-th action of every device side by side), so
+  // the consumers a device's next actions feed (neighbouring devices, similar positions) sit in a
+  // few cache lines instead of one line per device segment.
+  struct Pending {
+    double arrival = 0;
+    int remaining = 0;
+  };
+  std::vector<Pending> pending;  // [position * D + device]
+  Pending& pend(int d, int pos) { return pending[static_cast<size_t>(pos) * nd + d]; }
+  const Pending& pend(int d, int pos) const { return pending[static_cast<size_t>(pos) * nd + d]; }
+  std::vector<double> producer_end_of_last;  // only with track_producers
+  std::vector<int> last_dep;                 // only with track_producers
   std::vector<int> head;
   std::vector<double> free_at;
-  std::vector<double> link_free;  // [src * D + dst]
+  std::vector<double> link_free;     // [src * D + dst]
+  std::vector<double> link_latency;  // [src * D + dst], ms (with the --comm-latency-ms override)
+  std::vector<double> link_bw;       // [src * D + dst], bytes/s (0 = infinite)
   std::vector<int> work;
   std::vector<char> queued;
+  // Parallel-configuration hook (sim_collectives.h): ZeRO-3 weight gathers delay each F and B.
+  sim::ParamGatherLane* gather = nullptr;
+  std::vector<double> prev_start;  // per device, the start of its last action (when gathers are issued)
 
   Sim(const Plan& p, const std::vector<StageCost>& s, const Cluster& c, const SimOptions& o)
-      : plan(p), stages(s), cluster(c), opt(o), idx(p) {}
+      : plan(p), stages(s), cluster(c), opt(o), idx(p), nd(p.num_devices()), track_producers(o.record_gaps) {}
 
-  int D() const { return plan.num_devices(); }
+  int D() const { return nd; }
 
   double duration(int g) const {
     const Action& a = idx.action(g);
@@ -70,29 +96,15 @@ struct Sim {
     return t / cluster.devices[idx.device(g)].speed + opt.action_overhead_ms;
   }
 
-  double transfer_ms(int src, int dst, double bytes) const {
-    Link l = cluster.link(src, dst);
-    if (opt.comm_latency_ms >= 0) l.latency_ms = opt.comm_latency_ms;
-    return l.transfer_ms(bytes);
-  }
-
-  // Bytes a dependency edge carries: F -> F of the next stage sends the activation; an input
-  // gradient (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor.
-  double edge_bytes(int producer, int consumer) const {
-    const Action& p = idx.action(producer);
-    const Action& c = idx.action(consumer);
-    if (p.stage == c.stage) return 0;
-    if (p.op == Op::F) return stages[p.stage].out_bytes;
-    return stages[c.stage].out_bytes;
-  }
+  bool done(int g) const { return g - idx.global(idx.device(g), 0) < head[idx.device(g)]; }
 
   bool head_ready(int d) const {
     int h = head[d];
     int n = idx.device_size(d);
     if (h >= n) return false;
     int g = idx.global(d, h);
-    if (remaining[g] != 0) return false;
-    if (h + 1 < n && idx.action(g + 1).overlap_prev && remaining[g + 1] != 0) return false;
+    if (pend(d, h).remaining != 0) return false;
+    if (h + 1 < n && idx.action(g + 1).overlap_prev && pend(d, h + 1).remaining != 0) return false;
     return true;
   }
 
@@ -104,77 +116,111 @@ struct Sim {
   }
 
   void complete(int g, double t_end, int d) {
-    done[g] = 1;
-    for (int c : idx.consumers(g)) {
-      int dc = idx.device(c);
+    const size_t row = static_cast<size_t>(d) * nd;
+    const Action& pa = idx.action(g);
+    const int e_end = idx.consumer_end(g);
+    for (int e = idx.consumer_begin(g); e < e_end; ++e) {
+      const int c = idx.edge_consumer(e);
+      const int dc = idx.edge_device(e);
       double arr = t_end;
       if (dc != d) {
-        double& lf = link_free[static_cast<size_t>(d) * D() + dc];
-        double ts = std::max(t_end, lf);
-        double te = ts + transfer_ms(d, dc, edge_bytes(g, c));
+        double& lf = link_free[row + dc];
+        const double ts = std::max(t_end, lf);
+        const double bw = link_bw[row + dc];
+        // Bytes the edge carries: F -> F of the next stage sends the activation; an input gradient
+        // (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor. Then
+        // Link::transfer_ms: latency + bytes / bandwidth.
+        const int cs = idx.edge_stage(e);
+        const double bytes = pa.stage == cs ? 0.0 : pa.op == Op::F ? stages[pa.stage].out_bytes : stages[cs].out_bytes;
+        const double te = ts + (link_latency[row + dc] + (bw > 0 ? bytes / bw * 1e3 : 0.0));
         lf = te;
         arr = te;
         if (!opt.overlap_comm) free_at[d] = std::max(free_at[d], te);
       }
-      if (arr >= arrival[c] || last_dep[c] < 0) {
-        arrival[c] = std::max(arrival[c], arr);
-        last_dep[c] = g;
-        producer_end_of_last[c] = t_end;
+      Pending& pc = pend(dc, idx.edge_position(e));
+      if (track_producers) {
+        if (arr >= pc.arrival || last_dep[c] < 0) {
+          pc.arrival = std::max(pc.arrival, arr);
+          last_dep[c] = g;
+          producer_end_of_last[c] = t_end;
+        }
+      } else if (arr > pc.arrival) {
+        pc.arrival = arr;
       }
-      if (--remaining[c] == 0) try_queue(dc);
+      if (--pc.remaining == 0) try_queue(dc);
     }
   }
 
   void run(SimResult& r) {
-    size_t n = idx.size();
+    const size_t n = idx.size();
     start.assign(n, 0);
     end.assign(n, 0);
-    arrival.assign(n, 0);
-    producer_end_of_last.assign(n, 0);
-    last_dep.assign(n, -1);
-    done.assign(n, 0);
-    remaining.resize(n);
-    for (size_t g = 0; g < n; ++g) remaining[g] = static_cast<int>(idx.deps(static_cast<int>(g)).size());
-    head.assign(D(), 0);
-    free_at.assign(D(), 0);
-    link_free.assign(static_cast<size_t>(D()) * D(), 0);
-    queued.assign(D(), 0);
+    pending.assign(static_cast<size_t>(idx.max_device_size()) * nd, Pending{});
+    for (int d = 0; d < nd; ++d)
+      for (int i = 0, size = idx.device_size(d); i < size; ++i)
+        pend(d, i).remaining = static_cast<int>(idx.deps(idx.global(d, i)).size());
+    if (track_producers) {
+      producer_end_of_last.assign(n, 0);
+      last_dep.assign(n, -1);
+    }
+    link_latency.resize(static_cast<size_t>(nd) * nd);
+    link_bw.resize(static_cast<size_t>(nd) * nd);
+    for (int a = 0; a < nd; ++a)
+      for (int b = 0; b < nd; ++b) {
+        const Link& l = cluster.link(a, b);
+        link_latency[static_cast<size_t>(a) * nd + b] = opt.comm_latency_ms >= 0 ? opt.comm_latency_ms : l.latency_ms;
+        link_bw[static_cast<size_t>(a) * nd + b] = l.bandwidth;
+      }
+    head.assign(nd, 0);
+    free_at.assign(nd, 0);
+    link_free.assign(static_cast<size_t>(nd) * nd, 0);
+    queued.assign(nd, 0);
+    if (gather) prev_start.assign(nd, 0);
     work.clear();
-    for (int d = 0; d < D(); ++d) try_queue(d);
+    for (int d = 0; d < nd; ++d) try_queue(d);
 
     while (!work.empty()) {
-      int d = work.back();
+      const int d = work.back();
       work.pop_back();
-      queued[d] = 0;
-      int g = idx.global(d, head[d]);
-      bool pair = head[d] + 1 < idx.device_size(d) && idx.action(g + 1).overlap_prev;
-      double t0 = std::max(free_at[d], arrival[g]);
-      if (pair) {
-        t0 = std::max(t0, arrival[g + 1]);
-        double d1 = duration(g), d2 = duration(g + 1);
-        double total = d1 + d2 - opt.pair_overlap * std::min(d1, d2);
-        double scale = (d1 + d2) > 0 ? total / (d1 + d2) : 0;
-        start[g] = t0;
-        end[g] = t0 + d1 * scale;
-        start[g + 1] = end[g];
-        end[g + 1] = t0 + total;
-        free_at[d] = end[g + 1];
-        // Both halves release their consumers when the pair finishes: the fused kernel stream
-        // hands over outputs at the end.
-        complete(g, end[g + 1], d);
-        complete(g + 1, end[g + 1], d);
-        head[d] += 2;
-      } else {
-        start[g] = t0;
-        end[g] = t0 + duration(g);
-        free_at[d] = end[g];
-        complete(g, end[g], d);
-        head[d] += 1;
+      // Drain the device while its head is ready; it stays marked queued meanwhile, so consumers
+      // on the same device do not push it again.
+      const int size = idx.device_size(d);
+      while (head_ready(d)) {
+        const int g = idx.global(d, head[d]);
+        const bool pair = head[d] + 1 < size && idx.action(g + 1).overlap_prev;
+        double t0 = std::max(free_at[d], pend(d, head[d]).arrival);
+        if (gather) {
+          t0 = std::max(t0, gather->ready(d, idx.action(g), prev_start[d]));
+          if (pair) t0 = std::max(t0, gather->ready(d, idx.action(g + 1), prev_start[d]));
+          prev_start[d] = t0;
+        }
+        if (pair) {
+          t0 = std::max(t0, pend(d, head[d] + 1).arrival);
+          double d1 = duration(g), d2 = duration(g + 1);
+          double total = d1 + d2 - opt.pair_overlap * std::min(d1, d2);
+          double scale = (d1 + d2) > 0 ? total / (d1 + d2) : 0;
+          start[g] = t0;
+          end[g] = t0 + d1 * scale;
+          start[g + 1] = end[g];
+          end[g + 1] = t0 + total;
+          free_at[d] = end[g + 1];
+          head[d] += 2;
+          // Both halves release their consumers when the pair finishes: the fused kernel stream
+          // hands over outputs at the end.
+          complete(g, end[g + 1], d);
+          complete(g + 1, end[g + 1], d);
+        } else {
+          start[g] = t0;
+          end[g] = t0 + duration(g);
+          free_at[d] = end[g];
+          head[d] += 1;
+          complete(g, end[g], d);
+        }
       }
-      try_queue(d);
+      queued[d] = 0;
     }
 
-    for (int d = 0; d < D(); ++d) {
+    for (int d = 0; d < nd; ++d) {
       if (head[d] < idx.device_size(d)) {
         r.ok = false;
         r.error = deadlock_message();
@@ -201,10 +247,10 @@ struct Sim {
       if (head[d] >= idx.device_size(d)) continue;
       int g = idx.global(d, head[d]);
       int blocked = g;
-      if (remaining[g] == 0 && head[d] + 1 < idx.device_size(d)) blocked = g + 1;  // overlapped partner
+      if (pend(d, head[d]).remaining == 0 && head[d] + 1 < idx.device_size(d)) blocked = g + 1;  // overlapped partner
       os << "\n  device " << d << " waits at " << describe(blocked);
       for (int dep : idx.deps(blocked)) {
-        if (done[dep]) continue;
+        if (done(dep)) continue;
         int dd = idx.device(dep);
         os << " for " << describe(dep);
         int hd = idx.global(dd, head[dd]);
@@ -312,14 +358,14 @@ struct Sim {
           gap.end = start[g];
           // The action (or its overlapped partner) whose last dependency arrived at start[g].
           int w = g;
-          if (i + 1 < n && idx.action(g + 1).overlap_prev && arrival[g + 1] > arrival[g]) w = g + 1;
+          if (i + 1 < n && idx.action(g + 1).overlap_prev && pend(d, i + 1).arrival > pend(d, i).arrival) w = g + 1;
           gap.waiting = idx.action(w);
-          int p = last_dep[w];
+          int p = track_producers ? last_dep[w] : -1;  // causes are only needed for recorded gaps
           if (p >= 0) {
             gap.producer = idx.action(p);
             gap.producer_device = idx.device(p);
             gap.producer_end = producer_end_of_last[w];
-            gap.arrival = arrival[w];
+            gap.arrival = pend(d, w - g + i).arrival;
             gap.cause = (gap.producer_device != d && gap.arrival > gap.producer_end + kEps &&
                          gap.producer_end < start[g] - kEps)
                             ? GapCause::Transfer
@@ -356,8 +402,10 @@ struct Sim {
 
 }  // namespace
 
-SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
-                          const SimOptions& opt) {
+namespace {
+
+SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
+                        const SimOptions& opt, const CostTable* workload) {
   if (plan.num_devices() > cluster.num_devices())
     throw InputError("plan uses " + std::to_string(plan.num_devices()) + " devices but the cluster '" +
                      cluster.name + "' has " + std::to_string(cluster.num_devices()));
@@ -366,12 +414,29 @@ SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages
                      std::to_string(stages.size()) + " stage costs were given");
   Sim sim(plan, stages, cluster, opt);
   SimResult r;
+  if (!plan.parallel) {
+    sim.run(r);
+    return r;
+  }
+  // Hook: a plan with a parallel configuration (sim_collectives.h).
+  sim::check_parallel_plan(plan, cluster);
+  std::optional<sim::ParamGatherLane> gathers;
+  if (plan.parallel->zero >= 3) gathers.emplace(plan, stages, cluster, opt.record_collectives);
+  sim.gather = gathers ? &*gathers : nullptr;
   sim.run(r);
+  if (r.ok) sim::add_parallel_collectives(plan, stages, cluster, opt, workload, gathers ? &*gathers : nullptr, r);
   return r;
 }
 
+}  // namespace
+
+SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
+                          const SimOptions& opt) {
+  return simulate_impl(plan, stages, cluster, opt, nullptr);
+}
+
 SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt) {
-  return simulate_stages(plan, stage_costs(costs, plan.partition), cluster, opt);
+  return simulate_impl(plan, stage_costs(costs, plan.partition), cluster, opt, &costs);
 }
 
 }  // namespace adaptis

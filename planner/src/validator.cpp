@@ -1,5 +1,6 @@
 #include "adaptis/planner/validator.h"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -24,6 +25,13 @@ ValidationReport validate_plan(const Plan& plan, int num_layers) {
   if (S < 1) err("partition: no stages");
   if (m < 1) err("plan: num_microbatches must be >= 1, got " + std::to_string(m));
   if (D < 1) err("placement: no devices");
+  if (plan.parallel) {  // a whole-cluster plan: its devices are the pipeline ranks of one replica
+    if (plan.parallel->pp != D)
+      err("parallel.pp: " + std::to_string(plan.parallel->pp) + " but the plan has " + std::to_string(D) + " devices");
+    if (plan.parallel->microbatches != m)
+      err("parallel.microbatches: " + std::to_string(plan.parallel->microbatches) + " but the plan runs " +
+          std::to_string(m) + " micro-batches");
+  }
   if (S >= 1) {
     if (part.bounds.front() != 0) err("partition: must start at layer 0, starts at " + std::to_string(part.bounds.front()));
     if (num_layers >= 0 && part.num_layers() != num_layers)
@@ -89,6 +97,7 @@ ValidationReport validate_plan(const Plan& plan, int num_layers) {
     std::vector<StageCost> unit(S);
     for (auto& c : unit) c.f_ms = c.b_ms = c.w_ms = 1.0;
     Cluster cl = make_uniform_cluster(D);
+    if (plan.parallel) cl.topology.gpus_per_node = std::max(D, plan.parallel->gpus());  // room for its config
     SimOptions opt;
     opt.comm_latency_ms = 0;
     opt.record_gaps = false;

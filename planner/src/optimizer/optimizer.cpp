@@ -68,10 +68,12 @@ struct Entry {
   double peak = 0;      // max over devices of peak memory
 };
 
-Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim) {
+Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim,
+                 const std::optional<ParallelConfig>& parallel) {
   Entry e;
   e.origin = std::move(origin);
   e.plan = std::move(plan);
+  e.plan.parallel = parallel;  // judged with its data-parallel sync and optimizer step, when given
   e.sim = simulate(e.plan, costs, cluster, sim);
   e.ok = e.sim.ok;
   e.fits = e.sim.ok && !e.sim.oom;
@@ -396,7 +398,7 @@ void Optimizer::run_baselines() {
           } else {
             origin += " with an even partition";
           }
-          out[i] = make_entry(origin, std::move(plan), costs_, ctx_.cluster, ctx_.sim);
+          out[i] = make_entry(origin, std::move(plan), costs_, ctx_.cluster, ctx_.sim, opt_.parallel);
           evaluated_.fetch_add(1, std::memory_order_relaxed);
         } catch (const InputError&) {
           // The schedule does not apply to this input (its own constraint) or is not built yet.
@@ -615,7 +617,7 @@ void Optimizer::run_local_search() {
         Plan p = evals_[0].plan(global_best_, "adaptis-opt");
         offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
                              describe(global_best_.policy) + ")",
-                         std::move(p), costs_, ctx_.cluster, ctx_.sim));
+                         std::move(p), costs_, ctx_.cluster, ctx_.sim, opt_.parallel));
       } else if (++since_improved >= kPatience) {
         break;
       }
@@ -652,7 +654,7 @@ void Optimizer::run_verify() {
   for (const auto& c : todo) {
     Plan p = evals_[0].plan(c, "adaptis-opt");
     std::string origin = std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")";
-    verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim));
+    verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim, opt_.parallel));
     evaluated_.fetch_add(1, std::memory_order_relaxed);
     offer(verified_.back());
   }
@@ -682,7 +684,7 @@ OptimizeResult Optimizer::run() {
     req.devices = ctx_.devices;
     req.microbatches = ctx_.microbatches;
     offer(make_entry("built-in 1f1b with an even partition", build_plan(req, costs_.num_layers()), costs_,
-                     ctx_.cluster, ctx_.sim));
+                     ctx_.cluster, ctx_.sim, opt_.parallel));
   }
   const Entry& b = best_;
   r.best = b.plan;

@@ -80,6 +80,20 @@ class StageCompute {
   virtual const std::vector<Tensor>& tensors() const = 0;
   // Bytes held for saved activations (and B->W carried gradients) right now (for memory reporting).
   virtual size_t saved_bytes() const = 0;
+
+  // --- Data parallelism (data_parallel.h). The CPU stage implements these; others throw logic_error. ---
+  // grads() = `partial` + the per-micro-batch weight gradients of micro-batches [first_mb, first_mb + count),
+  // added in micro-batch order: one link of a chained all-reduce whose summation order is a single-device
+  // run's. Every one of those micro-batches must have run W.
+  virtual void finish_backward_onto(std::span<const float> partial, int first_mb, int count);
+  // Overwrites grads() (the broadcast half of the all-reduce).
+  virtual void load_grads(std::span<const float> grads);
+  // AdamW on parameter elements [begin, end) with the moment buffers `m`, `v` (end - begin elements each):
+  // step() is this over every element with the stage's own moments, so a ZeRO-1 shard steps bitwise alike.
+  virtual void step_shard(const AdamW& opt, int step_index, size_t begin, size_t end, std::span<float> m,
+                          std::span<float> v);
+  // Overwrites parameter elements [begin, begin + values.size()) (ZeRO-1's all-gather of updated shards).
+  virtual void load_params(size_t begin, std::span<const float> values);
 };
 
 // Micro-batch mb's loss from all stages of a pipeline (given in stage order): the loss terms summed in

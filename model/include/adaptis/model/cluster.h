@@ -3,6 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "adaptis/model/cluster_topology.h"
+#include "adaptis/model/kernel_efficiency.h"
+
 namespace adaptis {
 
 struct Device {
@@ -31,6 +34,13 @@ struct Cluster {
   std::vector<Device> devices;
   Link intra_node;  // NVLink-class
   Link inter_node;  // InfiniBand/RoCE-class
+  // Nodes, fabrics and NICs: what tensor/data/context-parallel collectives run over. Derived from
+  // the devices' node ids and the links above when the file has no "topology" section.
+  ClusterTopology topology;
+  // Kernel efficiencies measured for this machine ("efficiency" in the file): the base every model
+  // costed on it starts from (a model spec's own "efficiency" fields still win). Unset = defaults.
+  bool has_efficiency = false;
+  KernelEfficiency efficiency;
 
   int num_devices() const { return static_cast<int>(devices.size()); }
   const Link& link(int a, int b) const {
@@ -41,7 +51,12 @@ struct Cluster {
 // N identical H100-SXM devices on one node with NVLink-class links.
 Cluster make_uniform_cluster(int num_devices);
 
-// Reads a cluster file (see samples/clusters/). Throws InputError naming the file and field.
+// Reads a cluster file (see samples/clusters/ and cluster_topology.h for the "topology" section).
+// Throws InputError naming the file and field.
 Cluster load_cluster(const std::string& path);
+
+// Fills cluster.topology from its devices (node ids) and links, for clusters built in code or read
+// from files without a "topology" section.
+void derive_topology(Cluster& cluster);
 
 }  // namespace adaptis

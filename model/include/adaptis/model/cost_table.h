@@ -23,6 +23,21 @@ struct LayerCost {
   // Output gradients created by B and kept until W when B and W run as separate actions (the dY
   // of each linear that the weight gradient needs); 0 when unknown. Transient in a fused BW.
   double w_grad_bytes = 0;
+
+  // Under a parallel configuration (parallel_costs.h): what one GPU of the layer's tensor/context
+  // group communicates and reduces. All zero for a bare pipeline. The *_ms parts are already inside
+  // f_ms / b_ms (the layer waits for them); they are listed so the simulator can show them on their
+  // own lanes.
+  struct Parallel {
+    double tp_f_ms = 0, tp_b_ms = 0;  // tensor-parallel all-reduce (reduce-scatter + all-gather with SP)
+    double cp_f_ms = 0, cp_b_ms = 0;  // context-parallel ring KV exchange not hidden by attention
+    double ep_f_ms = 0, ep_b_ms = 0;  // expert-parallel all-to-all dispatch + combine
+    double recompute_ms = 0;          // recomputed forward inside b_ms
+    double params = 0;                // parameters this GPU holds for the layer (before ZeRO sharding)
+    double grad_bytes = 0;            // gradient bytes reduced over data parallelism per iteration
+    double gather_bytes = 0;          // ZeRO-3: weight bytes all-gathered before each F and B
+    double optimizer_ms = 0;          // the optimizer step over this GPU's share of the layer's states
+  } parallel;
 };
 
 struct CostTable {
@@ -30,6 +45,9 @@ struct CostTable {
   std::string source;  // where the numbers came from: "analytical:H100", "profile:FILE", "cpu-profile", ...
   std::vector<LayerCost> layers;
   int microbatches = 0;  // micro-batches per iteration (global batch / micro-batch size); 0 = unknown
+  // Per micro-batch of one pipeline replica, for throughput and MFU; 0 = unknown.
+  double tokens_per_microbatch = 0;
+  double model_flops_per_microbatch = 0;  // F + B + W FLOPs of the whole model, no recomputation
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   // True when any layer has a separate weight-gradient time (B/W split profiled).

@@ -42,6 +42,9 @@ struct Kernel {
   KernelClass cls = KernelClass::Memory;
   double flops = 0;
   double bytes = 0;  // HBM traffic (reads + writes)
+  // GEMM shape Y[m, n] = X[m, k] W[k, n] (0 for other kernels): parallel_costs.h scores the
+  // efficiency lost when tensor/context parallelism shrinks it.
+  double m = 0, n = 0, k = 0;
 };
 
 struct PassWork {

@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "adaptis/model/cluster.h"
@@ -49,6 +50,10 @@ struct OptimizeOptions {
   SimOptions sim;              // comm latency etc.
   int max_stages_per_device = 0;  // 0 = no limit beyond layer count
   long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
+  // A whole-cluster configuration the costs were derived for (parallel_costs.h): every plan the
+  // search replays is simulated with it (data-parallel sync, optimizer step) and the best plan
+  // carries it. Unset = a bare pipeline.
+  std::optional<ParallelConfig> parallel;
 };
 
 struct OptimizeProgress {

@@ -4,8 +4,11 @@
 // the optimizer and the GUI editor all produce this; the validator, simulator, exporters and
 // executor all consume it.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "adaptis/model/parallel_config.h"
 
 namespace adaptis {
 
@@ -69,6 +72,12 @@ struct Plan {
   Partition partition;
   Placement placement;
   std::vector<std::vector<Action>> schedule;  // per device, in execution order
+  // The whole-cluster configuration around this pipeline (tensor/data/context/expert degrees,
+  // ZeRO, micro-batching): the plan's devices are one pipeline replica of parallel->pp ranks, each
+  // a tensor x context-parallel group. Absent = a bare pipeline (no data-parallel sync, no
+  // collectives). The per-layer costs must be derived for it (parallel_costs.h); the simulator adds
+  // the data-parallel gradient sync, ZeRO gathers and optimizer step (sim_collectives.h).
+  std::optional<ParallelConfig> parallel;
 
   int num_devices() const { return placement.num_devices(); }
   int num_stages() const { return partition.num_stages(); }

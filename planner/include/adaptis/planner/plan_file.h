@@ -7,7 +7,8 @@
 //    "schedule": [["F0.0", "F0.1", "BW0.0", ...], ...], "meta": {...}}
 //
 // Actions are "<op><stage>.<mb>" with op F, B, W or BW; a leading '&' marks an action overlapped
-// with the previous one (DualPipe F&B pairs).
+// with the previous one (DualPipe F&B pairs). An optional "parallel" object is the plan's
+// whole-cluster configuration (Plan::parallel, JSON form in adaptis/model/parallel_config.h).
 #include <nlohmann/json.hpp>
 #include <string>
 

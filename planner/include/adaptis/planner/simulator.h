@@ -3,6 +3,7 @@
 // on a Cluster with per-layer costs. Gives iteration time, per-device busy/bubble time (split into
 // warm-up / in-between / cool-down), every idle gap with the dependency that caused it, the memory
 // timeline and peak per device with an OOM flag, and a deadlock diagnosis when the orders cannot run.
+#include <array>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct SimOptions {
   bool record_memory_timeline = true;
   // Record idle gaps with causes.
   bool record_gaps = true;
+  // Record every collective (plans with a parallel configuration) in SimResult::collectives; the
+  // totals in SimResult::parallel are kept either way.
+  bool record_collectives = true;
 };
 
 struct TimedAction {
@@ -75,6 +79,49 @@ struct DeviceStats {
   double send_bytes = 0;
 };
 
+// Communication and optimizer work outside the per-device action lists, for plans with a parallel
+// configuration (Plan::parallel). Each kind is one lane per device in a Gantt:
+enum class CollectiveKind : uint8_t {
+  GradSync,        // data-parallel gradient all-reduce / reduce-scatter (bucketed), own stream
+  ParamGather,     // weight all-gather: ZeRO-3 before each F and B; ZeRO-1 after the optimizer step
+  TensorParallel,  // tensor-parallel all-reduce (RS/AG) inside F and B, blocking compute
+  ContextParallel, // ring-attention K/V exchange not hidden by attention, inside F and B
+  ExpertParallel,  // MoE all-to-all dispatch + combine, inside F and B
+  OptimizerStep,   // the optimizer step after the device's last gradient is reduced
+};
+constexpr int kNumCollectiveKinds = 6;
+const char* collective_kind_name(CollectiveKind k);  // "dp-sync", "param-gather", "tp", "cp", "ep", "optimizer"
+
+struct CollectiveRecord {
+  CollectiveKind kind = CollectiveKind::GradSync;
+  int device = 0;
+  int stage = -1;  // the stage whose tensors move (-1: all of the device's)
+  int mb = -1;     // the micro-batch (-1: once per iteration)
+  Op op = Op::F;   // with mb >= 0: the action it belongs to (ParamGather: the F or B it gathers for)
+  double start = 0, end = 0;
+  double bytes = 0;  // bytes of the collective's full tensor (0 for the optimizer and blocking parts)
+  // TensorParallel / ContextParallel / ExpertParallel records are the action's share of blocking
+  // collectives (already inside its start..end), drawn at the end of the action; GradSync and
+  // ParamGather run on their own streams beside compute.
+};
+
+// Throughput and exposed communication of a plan with a parallel configuration.
+struct ParallelMetrics {
+  int gpus = 0;                 // pp * tp * cp * dp
+  double pipeline_ms = 0;       // the last compute action's end (what iteration_ms is without parallel)
+  double iteration_ms = 0;      // every device done: pipeline, gradient sync, optimizer, gathers
+  double tokens_per_iteration = 0;
+  double tokens_per_s = 0;
+  double model_flops_per_gpu = 0;  // model FLOP/s per GPU (F + B + W, no recomputation)
+  double mfu = 0;                  // model_flops_per_gpu / the device's peak
+  double exposed_grad_sync_ms = 0; // iteration time the gradient sync adds beyond the pipeline
+  double exposed_comm_ms = 0;      // exposed gradient sync + the slowest device's blocking TP/CP/EP time
+  // Per device: milliseconds spent in each CollectiveKind (blocking kinds included in busy time),
+  // and the gradient sync left running after the device's last compute action.
+  std::vector<std::array<double, kNumCollectiveKinds>> device_ms;
+  std::vector<double> device_grad_sync_exposed_ms;
+};
+
 struct SimResult {
   bool ok = false;        // false: the orders deadlock; see `error`
   std::string error;      // deadlock diagnosis naming each stuck device, its action and what it waits for
@@ -85,6 +132,12 @@ struct SimResult {
   std::vector<std::vector<TimedAction>> timeline;  // per device, in execution order
   std::vector<Gap> gaps;                           // every idle interval, all devices
   std::vector<std::vector<MemorySample>> memory;   // per device, when record_memory_timeline
+  // Plans with a parallel configuration: iteration_ms then includes the gradient sync, gathers and
+  // optimizer step (parallel.pipeline_ms is the compute makespan; bubbles and gaps stay relative to
+  // it); `collectives` holds every timed collective when SimOptions::record_collectives.
+  bool has_parallel = false;
+  ParallelMetrics parallel;
+  std::vector<CollectiveRecord> collectives;
 };
 
 // Simulates `plan`. Throws InputError when the plan does not fit the inputs (partition not covering

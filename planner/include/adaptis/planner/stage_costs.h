@@ -16,6 +16,7 @@ struct StageCost {
   double act_w_bytes = 0;  // per micro-batch, held from F until W
   double out_bytes = 0;    // activation sent to the next stage (and gradient received back)
   double in_bytes = 0;     // activation received from the previous stage
+  LayerCost::Parallel parallel;  // the layers' parallel-configuration costs, summed (zero without one)
 };
 
 // Throws InputError when the partition does not cover exactly the table's layers.
