@@ -302,8 +302,8 @@ ClusterSearchResult search_cluster_plans(const ModelSpec& model, const Cluster& 
       for (int pp : pps) {
         if (rest % pp != 0) continue;
         const int dp = static_cast<int>(rest / pp);
-        ++res.enumerated;
-        if (G % dp != 0) {
+        if (G % dp != 0) {  // counted once: no micro-batching of these degrees divides the batch
+          ++res.enumerated;
           ++res.invalid;
           continue;
         }
@@ -332,6 +332,7 @@ ClusterSearchResult search_cluster_plans(const ModelSpec& model, const Cluster& 
                 p.recompute = rc;
                 p.overlap_grad_reduce = opt.overlap_grad_reduce;
                 p.overlap_param_gather = opt.overlap_param_gather;
+                ++res.enumerated;
                 try {
                   validate_parallel_config(p, model, cluster.topology, N);
                   configs.push_back(p);

@@ -55,7 +55,9 @@ TEST(ClusterSearch, RanksFittingConfigurationsFastestFirst) {
     EXPECT_NEAR(x.tokens_per_s, 64.0 * 4096 / (x.iteration_ms * 1e-3), 1e-6 * x.tokens_per_s);
     ASSERT_TRUE(x.plan.parallel.has_value());
     EXPECT_EQ(*x.plan.parallel, x.config);
-    if (i) EXPECT_LE(r.ranked[i - 1].iteration_ms, x.iteration_ms);
+    if (i) {
+      EXPECT_LE(r.ranked[i - 1].iteration_ms, x.iteration_ms);
+    }
   }
   EXPECT_EQ(describe(r.best.config), describe(r.ranked.front().config));
   // The best plan's full simulation carries the collectives and the metrics of the table row.
@@ -121,7 +123,9 @@ TEST(ClusterSearch, CancelKeepsTheBestSoFar) {
   EXPECT_EQ(r.stopped_by, "cancelled");
   EXPECT_GT(calls, 0);
   EXPECT_NE(r.message.find("cancelled"), std::string::npos);
-  if (r.feasible) EXPECT_TRUE(r.best.fits);
+  if (r.feasible) {
+    EXPECT_TRUE(r.best.fits);
+  }
 }
 
 TEST(ClusterSearch, BadInputsNameTheirFlag) {

@@ -80,7 +80,7 @@ struct ClusterSearchResult {
   SimResult best_sim;                    // its full simulation (collectives recorded)
   int gpus = 0;
   long long global_batch = 0;            // sequences per iteration
-  long long enumerated = 0;              // configurations the degrees and batch allow
+  long long enumerated = 0;              // configurations considered (degrees x micro-batching x ZeRO x recompute)
   long long invalid = 0;                 // rejected by the model/machine (heads, nodes, ...)
   long long over_memory = 0;             // provably over memory (static state + one micro-batch)
   long long pruned = 0;                  // lower bound no better than the best plan found
