@@ -7,7 +7,8 @@ megatron-core's TransformerConfig the way Megatron-LM maps its command line (its
 megatron-core's get_transformer_layer_offset / get_num_layers_to_build give the decoder layers of
 every (pipeline rank, virtual stage); they must equal the plan's stages. The micro-batch count the
 batch flags give must be the plan's. With `check_order`, the plan's per-device order must be the one
-Megatron runs: built from megatron-core's own schedule table and warm-up counts.
+Megatron runs: built from megatron-core's own schedule table and warm-up counts. With
+`expect_order_note` (a plan whose order Megatron does not run), the export must say so.
 
 Usage: python megatron_check.py MANIFEST.json  -> prints one line per case, exit 1 on a failure.
 """
@@ -156,6 +157,8 @@ def check(case):
         if gbs % mbs or gbs // mbs != plan["microbatches"] * case.get("data_parallel", 1):
             raise AssertionError(f"--global-batch-size {gbs} / --micro-batch-size {mbs} does not give "
                                  f"{plan['microbatches']} micro-batches per pipeline")
+    if case.get("expect_order_note") and "will not be reproduced" not in text:
+        raise AssertionError("the plan's order is not Megatron's, but the export does not say so")
     if case.get("check_order"):
         flags = sets[0]
         v = len(plan["partition"]) // p
