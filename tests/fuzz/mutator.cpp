@@ -125,7 +125,9 @@ void mutate_once(std::string& s, Rng& rng, const MutationSource& src) {
 
 std::string mutate(const std::string& input, Rng& rng, const MutationSource& src, size_t max_size) {
   std::string s = input;
-  for (size_t n = 1 + rng.below(4); n > 0; --n) {
+  // Half the inputs carry one mutation (most of them still parse far enough to test the checks
+  // behind the syntax), the rest two to four.
+  for (size_t n = rng.chance(50) ? 1 : 2 + rng.below(3); n > 0; --n) {
     mutate_once(s, rng, src);
     if (s.size() > max_size) s.resize(max_size);
   }
