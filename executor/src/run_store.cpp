@@ -7,18 +7,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/sqlite_statement.h"
-#include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
-#include "adaptis/model/json_file.h"
 #include "adaptis/model/limits.h"
-#include "adaptis/planner/plan_file.h"
-#include "adaptis/planner/validator.h"
+#include "stored_run_values.h"
 
 namespace adaptis::exec {
 
@@ -133,39 +130,6 @@ class ReadSnapshot {
   sqlite3* db_;
   bool active_;
 };
-
-// "run database PATH: run N: field plan_json": where a stored value came from, for every message.
-std::string stored_where(const std::string& path, int64_t run_id, const char* column) {
-  return std::string(kRunDatabase) + " " + path + ": run " + std::to_string(run_id) + ": field " + column;
-}
-
-// A JSON column, parsed with the limits of any input file (depth, number range: parse_json_text) and
-// checked to be an object: the database is an input like any file, and may have been edited or damaged.
-nlohmann::json parse_stored_object(const std::string& text, const std::string& where) {
-  if (text.empty()) return nlohmann::json::object();
-  nlohmann::json j = parse_json_text(text, where);
-  if (!j.is_object()) throw InputError(where + ": expected a JSON object, got " + describe_json(j));
-  return j;
-}
-
-// The fields of the stored JSON that readers use (show, export, the GUI's run browser) must have
-// their types: what load_run promises in run_store.h.
-void check_stored_json(const RunRecord& rec, const std::string& path) {
-  const int64_t id = rec.summary.id;
-  const std::string plan = stored_where(path, id, "plan_json");
-  require_valid_plan(plan_from_json(rec.plan, plan), -1, plan);
-  const std::string model = stored_where(path, id, "model_json");
-  for (const char* key : {"micro_batch", "seq", "hidden"}) json_number_in_or(rec.model, key, 0, 0, 1e12, model);
-  json_string_or(rec.costs, "source", "", stored_where(path, id, "costs_json"));
-  const std::string machine = stored_where(path, id, "machine_json");
-  json_string_or(rec.machine, "cpu", "", machine);
-  json_int_in_or(rec.machine, "logical_cores", 0, 0, 1 << 24, machine);
-}
-
-// An INTEGER column narrowed to int after a range check.
-int stored_int(int64_t v, long long lo, long long hi, const std::string& path, int64_t run_id, const char* column) {
-  return checked_int(v, lo, hi, stored_where(path, run_id, column));
-}
 
 }  // namespace
 
@@ -538,12 +502,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
   auto narrow = [&](int64_t v, long long lo, long long hi, const char* column) {
     return stored_int(v, lo, hi, path_, run_id, column);
   };
-  // Times within +-2^62 ns (146 years), so that the difference of any two cannot overflow.
-  auto time_ns = [&](int64_t v, const char* column) {
-    constexpr double kMaxNs = 4611686018427387904.0;
-    checked_finite(static_cast<double>(v), -kMaxNs, kMaxNs, stored_where(path_, run_id, column));
-    return v;
-  };
+  auto time_ns = [&](int64_t v, const char* column) { return stored_time_ns(v, path_, run_id, column); };
   {
     SqliteStatement s(
         db_, path_, kRunDatabase,
@@ -572,11 +531,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
       StepRow r;
       r.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "steps.step");
       r.loss = s.real(1);
-      const std::string where = stored_where(path_, run_id, "steps.microbatch_losses");
-      const std::string text = s.text(2);
-      nlohmann::json l = text.empty() ? nlohmann::json::array() : parse_json_text(text, where);
-      if (!l.is_array()) throw InputError(where + ": expected an array of numbers, got " + describe_json(l));
-      for (const auto& v : l) r.microbatch_losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+      r.microbatch_losses = parse_stored_losses(s.text(2), stored_where(path_, run_id, "steps.microbatch_losses"));
       r.start_ns = time_ns(s.integer(3), "steps.start_ns");
       r.pipeline_end_ns = time_ns(s.integer(4), "steps.pipeline_end_ns");
       r.end_ns = time_ns(s.integer(5), "steps.end_ns");
