@@ -37,6 +37,7 @@
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/plan.h"
+#include "adaptis/planner/plan_target.h"
 #include "adaptis/planner/simulator.h"
 
 namespace adaptis {
@@ -54,6 +55,13 @@ struct OptimizeOptions {
   // search replays is simulated with it (data-parallel sync, optimizer step) and the best plan
   // carries it. Unset = a bare pipeline.
   std::optional<ParallelConfig> parallel;
+  // Where the plan must run (plan_target.h). Adaptis: the full search above. Torch: the same
+  // search, keeping only plans PyTorch's runtime accepts after the micro-batch relabelling (the
+  // returned plan is relabelled). Torchtitan: also only looped or V placements (the search keeps
+  // the placement of its looped / V seeds and moves partition and schedule). Megatron: a search
+  // over Megatron-LM's own configurations (megatron_search.h): stages per rank, micro-batch group
+  // size and any uneven layout, each with the order Megatron runs.
+  PlanTarget target = PlanTarget::Adaptis;
 };
 
 struct OptimizeProgress {
@@ -83,6 +91,7 @@ struct OptimizeResult {
   long long search_evaluations = 0;
   bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
   IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
+  PlanTarget target = PlanTarget::Adaptis;  // the target `best` was searched for (it runs there)
 };
 
 // Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than
