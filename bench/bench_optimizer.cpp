@@ -1,4 +1,4 @@
-// The optimizer's must-reach targets (docs: optimizer brief, shared/research/adaptis.md):
+// The optimizer's must-reach targets (the AdaPtis paper's comparison: its tuner and interleaved 1F1B):
 //   1. the four peer profiles (shared/peer-profiles/*.json), 4 devices, 8 micro-batches, zero comm
 //      latency: every built-in schedule, the AdaPtis authors' tuner result where we have it, our
 //      optimizer's plan, its speedup over interleaved 1F1B and the search's wall time;

@@ -1,5 +1,5 @@
 // Built-in schedule generators: the exact per-device orders of the reference implementations
-// (worked examples of shared/research/schedules.md and hand derivations from the reference rules),
+// (worked examples traced by hand through the reference implementations' rules),
 // cross-checks between implementations, constraint errors, and a validity sweep over p and m.
 #include <gtest/gtest.h>
 

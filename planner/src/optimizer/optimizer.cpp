@@ -1,7 +1,7 @@
 // The auto-optimizer's coordinator: validates the options, runs the search phases on a worker pool
 // and picks the final plan by replaying candidates in the simulator.
 //
-// Why this search and not the AdaPtis tuner (shared/research/adaptis.md §3): the authors' phase
+// Why this search and not the AdaPtis tuner (arXiv 2509.23722, its tuner section): the authors' phase
 // tuner changes one phase at a time (partition, placement or schedule, chosen by a bubble rule) and
 // only accepts strict improvements, which stalls when the chosen phase has no improving move; their
 // later tuner ranks (partition, placement) pairs by a variance proxy and fully simulates only a

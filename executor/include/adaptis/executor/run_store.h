@@ -2,7 +2,7 @@
 // Recorded runs in SQLite: for every executed run, the plan, the model, the cost input, the machine and the
 // predicted timeline, then each iteration's measured per-instruction timeline and loss.
 //
-// Durability and concurrency (see shared/research/gui_profiler.md §5.2):
+// Durability and concurrency:
 //   - schema versioned by PRAGMA user_version (and tagged with PRAGMA application_id); a database written by a
 //     newer adaptis is refused instead of misread;
 //   - WAL journal, so readers (`adaptis runs`, the GUI) never block the writer and see committed runs only;
