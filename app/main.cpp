@@ -6,6 +6,7 @@
 
 #include "adaptis/model/error.h"
 #include "cli/commands.h"
+#include "cli/field_flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"adaptis: partition, placement and schedule planning for pipeline-parallel training"};
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   try {
     return run ? run() : 0;
   } catch (const adaptis::InputError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << adaptis::cli::cli_error_message(e) << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "internal error: " << e.what() << "\n";

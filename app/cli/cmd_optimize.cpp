@@ -183,7 +183,10 @@ int run_optimize(const OptimizeArgs& a) {
                 in.cluster.name.c_str(), o.microbatches);
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
-    std::printf("%s\n\n", r.message.c_str());
+    std::printf("%s\n", r.message.c_str());
+    if (r.stopped_by == "time" && r.reproducible)
+      std::printf("repeat this exact search on any machine with --max-evaluations %lld\n", r.search_evaluations);
+    std::printf("\n");
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
                 placement_counts(r.best).c_str(), format_partition(r.best.partition).c_str());
     std::cout << simulation_table(r.best, r.sim) << "\n";

@@ -104,7 +104,7 @@ double measured_iteration_ms(const std::vector<RecordedStep>& steps) {
 
 RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
                        RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step) {
-  if (steps < 1) throw InputError("--steps: must be >= 1, got " + std::to_string(steps));
+  if (steps < 1) throw InputError("steps", "must be >= 1, got " + std::to_string(steps));
   RunOutcome out;
   info.backend = backend.name();
   info.steps = steps;

@@ -143,7 +143,8 @@ std::string default_run_db_path() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x && fs::path(x).is_absolute())
     return (fs::path(x) / "adaptis" / "runs.db").string();
   const char* home = std::getenv("HOME");
-  if (!home || !*home) throw InputError("cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; use --db");
+  if (!home || !*home)
+    throw InputError("db", "cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; name the database file");
   return (fs::path(home) / ".local" / "share" / "adaptis" / "runs.db").string();
 }
 
@@ -211,7 +212,7 @@ double measured_iteration_ms(const std::vector<StepRow>& steps) {
 
 RunStore::RunStore(const std::string& path) : path_(path) {
   namespace fs = std::filesystem;
-  if (path.empty()) throw InputError("--db: empty path");
+  if (path.empty()) throw InputError("db", "empty path");
   std::error_code ec;
   fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::exists(parent, ec)) {

@@ -370,7 +370,7 @@ std::string format_megatron_export(const MegatronExport& e) {
 }
 
 std::vector<std::string> expand_megatron_layout(const std::string& layout) {
-  Expander x{layout, 0, "--megatron-layout '" + layout + "'"};
+  Expander x{layout, 0, "Megatron layout '" + layout + "'"};
   std::string flat = x.seq(0);
   std::vector<std::string> stages(1);
   for (char c : flat) {
@@ -381,7 +381,7 @@ std::vector<std::string> expand_megatron_layout(const std::string& layout) {
 }
 
 MegatronLayout parse_megatron_layout(const std::string& layout, int p, const std::vector<std::string>& kinds) {
-  const std::string origin = "--megatron-layout '" + layout + "'";
+  const std::string origin = "Megatron layout '" + layout + "'";
   if (p < 1) throw InputError(origin + ": the pipeline size must be >= 1, got " + std::to_string(p));
   std::vector<std::string> stages = expand_megatron_layout(layout);
   const int S = static_cast<int>(stages.size());

@@ -209,11 +209,11 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
     } else if (opt.devices > 0) {
       if (S % opt.devices != 0)
         throw InputError(origin + ": " + std::to_string(S) + " stages do not spread evenly over " +
-                         std::to_string(opt.devices) + " devices; give the placement (placement.txt or --placement)");
+                         std::to_string(opt.devices) + " devices; give the placement (placement.txt or the placement option)");
       placement = looped_placement(opt.devices, S / opt.devices);
     } else {
       throw InputError(origin + ": no placement: the file has no device ids; put placement.txt beside it or give "
-                       "--placement (or --devices for a looped placement)");
+                       "the placement (or the device count for a looped placement)");
     }
   }
   const std::vector<int> stage_dev = placement.stage_device();
@@ -238,8 +238,8 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
     plan.partition = Partition::from_sizes(partition);
   } else {
     if (opt.num_layers < 0)
-      throw InputError(origin + ": no partition; put partition.txt beside it, give --partition, or give the model "
-                       "(--costs/--model) for an even split");
+      throw InputError(origin + ": no partition; put partition.txt beside it, give the partition, or give "
+                       "the model (costs or a model spec) for an even split");
     plan.partition = even_partition(opt.num_layers, S);
   }
   // A b with a matching w is an input-gradient backward; alone it is the full backward.

@@ -424,7 +424,7 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   } else {
     if (opt.num_layers < 0)
       throw InputError(origin + ": a PyTorch CSV does not say which layers each stage holds; give the partition "
-                       "(--partition) or the model (--costs/--model) for an even split");
+                       "or the model (costs or a model spec) for an even split");
     if (opt.num_layers < S)
       throw InputError(origin + ": the schedule has " + std::to_string(S) + " stages but the model has only " +
                        std::to_string(opt.num_layers) + " layers; every stage needs at least one");

@@ -12,7 +12,7 @@ namespace adaptis {
 
 namespace {
 
-int parse_int(const std::string& tok, const std::string& flag, const std::string& text) {
+int parse_int(const std::string& tok, const std::string& field, const std::string& text) {
   size_t used = 0;
   int v = 0;
   try {
@@ -21,7 +21,7 @@ int parse_int(const std::string& tok, const std::string& flag, const std::string
     used = 0;
   }
   if (tok.empty() || used != tok.size())
-    throw InputError(flag + ": '" + text + "': '" + tok + "' is not an integer");
+    throw InputError(field, "'" + text + "': '" + tok + "' is not an integer");
   return v;
 }
 
@@ -104,17 +104,17 @@ Plan apply_custom_placement(Plan plan, const Placement& custom, int num_layers) 
 
 }  // namespace
 
-std::vector<int> parse_partition(const std::string& text, const std::string& flag) {
+std::vector<int> parse_partition(const std::string& text, const std::string& field) {
   std::vector<int> sizes;
   for (const auto& tok : split(text, ',')) {
-    int v = parse_int(tok, flag, text);
-    if (v < 1) throw InputError(flag + ": '" + text + "': every stage needs at least one layer, got " + tok);
+    int v = parse_int(tok, field, text);
+    if (v < 1) throw InputError(field, "'" + text + "': every stage needs at least one layer, got " + tok);
     sizes.push_back(v);
   }
   return sizes;
 }
 
-Placement parse_placement(const std::string& text, int devices, int v, const std::string& flag) {
+Placement parse_placement(const std::string& text, int devices, int v, const std::string& field) {
   if (text == "sequential") return sequential_placement(devices);
   if (text == "looped" || text == "interleaved") return looped_placement(devices, v);
   if (text == "v") return v_placement(devices);
@@ -131,15 +131,15 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
   std::vector<int> seen;
   for (const auto& stages : pl.device_stages)
     for (int s : stages) {
-      if (s < 0) throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is negative");
+      if (s < 0) throw InputError(field, "'" + text + "': stage " + std::to_string(s) + " is negative");
       if (s >= static_cast<int>(seen.size())) seen.resize(s + 1, 0);
-      if (++seen[s] > 1) throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is listed twice");
+      if (++seen[s] > 1) throw InputError(field, "'" + text + "': stage " + std::to_string(s) + " is listed twice");
     }
   for (size_t s = 0; s < seen.size(); ++s)
     if (!seen[s])
-      throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is on no device (stages must be 0.." +
+      throw InputError(field, "'" + text + "': stage " + std::to_string(s) + " is on no device (stages must be 0.." +
                        std::to_string(seen.size() - 1) + ", each once)");
-  if (seen.empty()) throw InputError(flag + ": '" + text + "': lists no stages");
+  if (seen.empty()) throw InputError(field, "'" + text + "': lists no stages");
   return pl;
 }
 
@@ -173,23 +173,23 @@ Plan build_plan(const PlanRequest& req, int num_layers) {
     plan.partition = even_partition(num_layers, S);
   } else {
     if (static_cast<int>(req.partition.size()) != S)
-      throw InputError("--partition: gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
+      throw InputError("partition", "gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
                        req.schedule + "' on " + std::to_string(req.devices) + " devices has " + std::to_string(S) +
                        " stages");
     plan.partition = Partition::from_sizes(req.partition);
     if (plan.partition.num_layers() != num_layers)
-      throw InputError("--partition: stage sizes add up to " + std::to_string(plan.partition.num_layers()) +
+      throw InputError("partition", "stage sizes add up to " + std::to_string(plan.partition.num_layers()) +
                        " layers but the model has " + std::to_string(num_layers));
   }
 
   if (!req.placement.empty()) {
     Placement custom = parse_placement(req.placement, req.devices, S / std::max(1, req.devices));
     if (custom.num_devices() != plan.num_devices())
-      throw InputError("--placement: lists " + std::to_string(custom.num_devices()) + " devices but the plan has " +
+      throw InputError("placement", "lists " + std::to_string(custom.num_devices()) + " devices but the plan has " +
                        std::to_string(plan.num_devices()));
     for (int d = 0; d < custom.num_devices(); ++d)
       if (custom.device_stages[d].size() != plan.placement.device_stages[d].size())
-        throw InputError("--placement: device " + std::to_string(d) + " holds " +
+        throw InputError("placement", "device " + std::to_string(d) + " holds " +
                          std::to_string(custom.device_stages[d].size()) + " stages but schedule '" + req.schedule +
                          "' gives it " + std::to_string(plan.placement.device_stages[d].size()));
     plan = apply_custom_placement(std::move(plan), custom, num_layers);

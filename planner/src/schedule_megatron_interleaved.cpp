@@ -35,7 +35,7 @@ std::vector<std::pair<int, int>> megatron_schedule_table(int m, int v, int g) {
 
 Plan interleaved_1f1b_megatron(int p, int v, int m, int g) {
   const char* name = "interleaved-1f1b";
-  require(v >= 1, name, "--stages-per-device must be >= 1, got " + std::to_string(v));
+  require(v >= 1, name, "stages per device must be >= 1, got " + std::to_string(v));
   // Megatron raises ValueError for g outside [p, m] and RuntimeError for a short last group.
   require(p <= g && g <= m, name,
           "Megatron needs devices <= group size <= micro-batches (p <= g <= m), got p=" + std::to_string(p) +

@@ -147,11 +147,11 @@ TEST_F(CliOptimize, BadOptionsGiveClearErrors) {
     std::string args, needle;
   };
   const Case cases[] = {
-      {"optimize --costs " + costs + " --time-limit-s 0", "--time-limit-s"},
-      {"optimize --costs " + costs + " --time-limit-s -3", "--time-limit-s"},
-      {"optimize --costs " + costs + " --threads -1", "--threads"},
-      {"optimize --costs " + costs + " --max-stages-per-device -1", "--max-stages-per-device"},
-      {"optimize --costs " + costs + " --max-evaluations -1", "--max-evaluations"},
+      {"optimize --costs " + costs + " --time-limit-s 0", "error: --time-limit-s: "},
+      {"optimize --costs " + costs + " --time-limit-s -3", "error: --time-limit-s: "},
+      {"optimize --costs " + costs + " --threads -1", "error: --threads: "},
+      {"optimize --costs " + costs + " --max-stages-per-device -1", "error: --max-stages-per-device: "},
+      {"optimize --costs " + costs + " --max-evaluations -1", "error: --max-evaluations: "},
       {"optimize --time-limit-s 1", "--model FILE or --costs FILE"},
       {"optimize --costs " + at("missing.json"), "missing.json"},
   };

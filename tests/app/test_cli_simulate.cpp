@@ -157,18 +157,18 @@ TEST_F(Cli, UnknownLayerKindNamesTheLayer) {
 
 TEST_F(Cli, PartitionMustCoverTheModel) {
   expect_error("simulate --costs " + peer + " --devices 4 --partition 10,10,10,10",
-               {"--partition", "40 layers", "56"});
+               {"error: --partition: ", "40 layers", "56"});
   expect_error("simulate --costs " + peer + " --devices 4 --partition 14,14,28",
-               {"--partition", "3 stages", "4 stages"});
-  expect_error("simulate --costs " + peer + " --devices 4 --partition 14,x,14,14", {"--partition", "'x'"});
+               {"error: --partition: ", "3 stages", "4 stages"});
+  expect_error("simulate --costs " + peer + " --devices 4 --partition 14,x,14,14", {"error: --partition: ", "'x'"});
 }
 
 TEST_F(Cli, ScheduleConstraintsAreExplained) {
   expect_error("simulate --costs " + peer + " --devices 4 --microbatches 2 --schedule interleaved-1f1b",
                {"interleaved-1f1b", "micro-batches"});
-  expect_error("simulate --costs " + peer + " --devices 4 --schedule warp", {"warp"});
-  expect_error("simulate --costs " + peer + " --devices 0", {"--devices"});
-  expect_error("simulate --costs " + peer + " --devices 4 --microbatches -3", {"--microbatches"});
+  expect_error("simulate --costs " + peer + " --devices 4 --schedule warp", {"error: --schedule: ", "warp"});
+  expect_error("simulate --costs " + peer + " --devices 0", {"error: --devices: "});
+  expect_error("simulate --costs " + peer + " --devices 4 --microbatches -3", {"error: --microbatches: "});
 }
 
 TEST_F(Cli, MissingFilesAreNamed) {

@@ -241,7 +241,7 @@ TEST(Optimizer, TimeCutResultIsRepeatedByItsEvaluationCount) {
     EXPECT_NE(cut.message.find("not reproducible"), std::string::npos) << cut.message;
     return;
   }
-  const std::string hint = "--max-evaluations " + std::to_string(cut.search_evaluations);
+  const std::string hint = "a budget of " + std::to_string(cut.search_evaluations) + " evaluations (max_evaluations)";
   EXPECT_NE(cut.message.find(hint), std::string::npos) << cut.message;
   o.time_limit_s = 300;
   o.threads = 1;
@@ -336,39 +336,44 @@ TEST(Optimizer, MaxStagesPerDeviceIsRespected) {
 TEST(Optimizer, InvalidOptionsAndInputsThrowClearErrors) {
   CostTable costs = hetero_costs(6);
   Cluster cluster = make_uniform_cluster(4);
-  auto expect_error = [&](const CostTable& c, OptimizeOptions o, const std::string& needle) {
+  // An option at fault is named as OptimizeOptions spells it (field()); anything else by its content.
+  auto expect_error = [&](const CostTable& c, OptimizeOptions o, const std::string& field, const std::string& needle) {
     try {
       optimize(c, cluster, o);
-      ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+      ADD_FAILURE() << "no error; expected one on field '" << field << "' mentioning '" << needle << "'";
     } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), field) << e.what();
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      if (!field.empty()) {
+        EXPECT_EQ(std::string(e.what()).rfind(field + ": ", 0), 0u) << e.what();
+      }
     }
   };
   OptimizeOptions o = quick(4, 8);
   o.time_limit_s = 0;
-  expect_error(costs, o, "--time-limit-s");
+  expect_error(costs, o, "time_limit_s", "positive");
   o.time_limit_s = -1;
-  expect_error(costs, o, "--time-limit-s");
+  expect_error(costs, o, "time_limit_s", "-1");
   o.time_limit_s = std::nan("");
-  expect_error(costs, o, "--time-limit-s");
+  expect_error(costs, o, "time_limit_s", "nan");
   o = quick(4, 8);
   o.max_evaluations = -5;
-  expect_error(costs, o, "--max-evaluations");
+  expect_error(costs, o, "max_evaluations", "-5");
   o = quick(5, 8);
-  expect_error(costs, o, "cluster");
+  expect_error(costs, o, "devices", "cluster");
   o = quick(0, 8);
-  expect_error(costs, o, "--devices");
+  expect_error(costs, o, "devices", "at least 1");
   o = quick(4, 0);
-  expect_error(costs, o, "--microbatches");
+  expect_error(costs, o, "microbatches", "at least 1");
   o = quick(4, 8);
   o.threads = -2;
-  expect_error(costs, o, "--threads");
+  expect_error(costs, o, "threads", "-2");
   o = quick(4, 8);
   o.max_stages_per_device = -1;
-  expect_error(costs, o, "--max-stages-per-device");
-  expect_error(hetero_costs(3), quick(4, 8), "only 3 layers");
-  expect_error(CostTable{}, quick(4, 8), "no layers");
+  expect_error(costs, o, "max_stages_per_device", "-1");
+  expect_error(hetero_costs(3), quick(4, 8), "devices", "only 3 layers");
+  expect_error(CostTable{}, quick(4, 8), "", "no layers");
   CostTable negative = hetero_costs(6);
   negative.layers[2].b_ms = -1;
-  expect_error(negative, quick(4, 8), "layer 2");
+  expect_error(negative, quick(4, 8), "", "layer 2");
 }

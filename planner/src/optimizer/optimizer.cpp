@@ -100,21 +100,21 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
   if (L < 1) throw InputError("optimize: the cost table" + (costs.model.empty() ? "" : " '" + costs.model + "'") +
                               " has no layers");
   if (!(o.time_limit_s > 0) || !std::isfinite(o.time_limit_s))
-    throw InputError("--time-limit-s: the time budget must be a positive number of seconds, got " +
+    throw InputError("time_limit_s", "the time budget must be a positive number of seconds, got " +
                      std::to_string(o.time_limit_s));
-  if (o.devices < 1) throw InputError("--devices: must be at least 1, got " + std::to_string(o.devices));
+  if (o.devices < 1) throw InputError("devices", "must be at least 1, got " + std::to_string(o.devices));
   if (o.devices > cluster.num_devices())
-    throw InputError("--devices: asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
+    throw InputError("devices", "asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
                      "' has " + std::to_string(cluster.num_devices()));
   if (o.devices > L)
-    throw InputError("--devices: " + std::to_string(o.devices) + " devices but the model has only " +
+    throw InputError("devices", std::to_string(o.devices) + " devices but the model has only " +
                      std::to_string(L) + " layers; every device needs at least one layer");
-  if (o.microbatches < 1) throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
-  if (o.threads < 0) throw InputError("--threads: must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
+  if (o.microbatches < 1) throw InputError("microbatches", "must be at least 1, got " + std::to_string(o.microbatches));
+  if (o.threads < 0) throw InputError("threads", "must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
   if (o.max_evaluations < 0)
-    throw InputError("--max-evaluations: must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
+    throw InputError("max_evaluations", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
   if (o.max_stages_per_device < 0)
-    throw InputError("--max-stages-per-device: must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
+    throw InputError("max_stages_per_device", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
   for (int d = 0; d < o.devices; ++d)
     if (!(cluster.devices[d].speed > 0))
       throw InputError("cluster '" + cluster.name + "': device " + std::to_string(d) + " has speed " +
@@ -735,7 +735,8 @@ OptimizeResult Optimizer::run() {
     if (!r.reproducible)
       r.message += "; cut inside a batch, not reproducible]";
     else if (r.stopped_by == "time")
-      r.message += "; --max-evaluations " + std::to_string(search_evaluations) + " repeats it on any machine]";
+      r.message += "; a budget of " + std::to_string(search_evaluations) +
+                   " evaluations (max_evaluations) repeats it on any machine]";
     else
       r.message += "]";
   }

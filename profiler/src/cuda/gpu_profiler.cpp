@@ -176,7 +176,7 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
     std::string why;
     auto session = CuptiSession::start(&why);
     if (!session) {
-      if (opt.timing == GpuTiming::Cupti) throw InputError("--timing cupti: " + why);
+      if (opt.timing == GpuTiming::Cupti) throw InputError("timing", "cupti: " + why);
       r.fallback_reason = why + "; timed with CUDA events instead";
     } else {
       for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {

@@ -65,8 +65,8 @@ std::vector<GpuInfo> list_gpus();
 
 enum class GpuPrecision : uint8_t { Fp32, Bf16 };
 const char* gpu_precision_name(GpuPrecision p);  // "fp32", "bf16"
-// "fp32" / "bf16" (case-insensitive); InputError naming `origin` otherwise.
-GpuPrecision parse_gpu_precision(const std::string& text, const std::string& origin = "--precision");
+// "fp32" / "bf16" (case-insensitive); InputError on `field` otherwise.
+GpuPrecision parse_gpu_precision(const std::string& text, const std::string& field = "precision");
 
 // Stated tolerance of a GPU result against the CPU reference, per element of a tensor:
 //   |gpu - cpu| <= atol * max|cpu over the tensor| + rtol * |cpu|
