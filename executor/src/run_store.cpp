@@ -11,10 +11,14 @@
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
+
+using store::SqliteStatement;
+using store::sqlite_exec;
+using store::sqlite_query_int;
 
 namespace {
 
