@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/run_report.h"
@@ -37,6 +37,7 @@
 
 using namespace adaptis;
 using namespace adaptis::exec;
+using namespace adaptis::prof;
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
@@ -115,11 +115,11 @@ int run_command(const RunArgs& a) {
                        " (profile it with `adaptis profile --model " + a.model +
                        (a.split_blocks ? " --split-blocks" : "") + "`)");
   } else {
-    exec::CpuProfileOptions po;
+    prof::CpuProfileOptions po;
     po.repeats = a.profile_repeats;
     po.split_blocks = a.split_blocks;
     costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
-                                      : exec::profile_cpu(cfg, po);
+                                      : prof::profile_cpu(cfg, po);
   }
   const exec::RunPrediction pred =
       exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices()), exec::cpu_sim_options());

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/run_session.h"
 #include "adaptis/model/cost_model.h"
 #include "adaptis/model/error.h"
@@ -98,10 +98,10 @@ CostTable gpu_prediction_costs(const exec::NetConfig& cfg, const GpuCliOptions& 
   std::string why;
   if (!exec::gpu_available(&why)) {
     note << "note: " << why << "; predicting from a CPU profile\n";
-    exec::CpuProfileOptions po;
+    prof::CpuProfileOptions po;
     po.repeats = repeats;
     po.split_blocks = split_blocks;
-    return exec::profile_cpu(cfg, po);
+    return prof::profile_cpu(cfg, po);
   }
   prof::GpuProfileOptions po;
   po.precision = exec::parse_gpu_precision(o.precision);

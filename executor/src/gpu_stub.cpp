@@ -1,6 +1,7 @@
 // The GPU entry points of a build without CUDA (executor/CMakeLists.txt compiles this file only when
 // ADAPTIS_HAVE_CUDA is off): nothing pretends to work; every entry point refuses with one clear message.
 #include "adaptis/executor/gpu.h"
+#include "adaptis/executor/gpu_layer_chain.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -21,12 +22,26 @@ bool gpu_available(std::string* why) {
 }
 
 std::vector<GpuInfo> list_gpus() { no_cuda("listing GPUs"); }
+void require_gpu(const std::string& what) { no_cuda(what); }
+GpuInfo describe_gpu(int, const std::string& what) { no_cuda(what); }
 
 std::unique_ptr<StageCompute> make_gpu_stage(const NetConfig&, int, int, int, const GpuStageOptions&) {
   no_cuda("GPU stage");
 }
 
 StageFactory gpu_stage_factory(const NetConfig&, const GpuStageOptions&) { no_cuda("GPU stage"); }
+
+struct GpuLayerChain::Impl {};
+GpuLayerChain::GpuLayerChain(const NetConfig&, const LayerUnits&, GpuPrecision, int) { no_cuda("GPU layer chain"); }
+GpuLayerChain::~GpuLayerChain() = default;
+int GpuLayerChain::num_units() const { no_cuda("GPU layer chain"); }
+std::vector<ChainPassTimes> GpuLayerChain::iterate(const MicroBatchData&, const ChainPassHooks&, double*) {
+  no_cuda("GPU layer chain");
+}
+size_t GpuLayerChain::num_params(int) const { no_cuda("GPU layer chain"); }
+double GpuLayerChain::saved_after_forward(int) const { no_cuda("GPU layer chain"); }
+double GpuLayerChain::saved_after_backward(int) const { no_cuda("GPU layer chain"); }
+size_t GpuLayerChain::peak_memory_bytes() const { no_cuda("GPU layer chain"); }
 
 struct GpuPipelineRuntime::Impl {};
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "adaptis/executor/machine_info.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -81,6 +82,35 @@ nlohmann::json cost_table_to_json(const CostTable& costs) {
                       {"layers", layers}};
   if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
   return j;
+}
+
+Cluster cpu_thread_cluster(int devices) {
+  if (devices < 1) throw InputError("devices", "must be >= 1, got " + std::to_string(devices));
+  Cluster c;
+  c.name = "cpu-threads";
+  const nlohmann::json m = machine_info();
+  const double memory = m.contains("memory_bytes") ? m["memory_bytes"].get<double>() : 0.0;
+  for (int d = 0; d < devices; ++d) {
+    Device dev;
+    dev.name = "cpu-thread";
+    dev.peak_tflops = 0.05;  // unused: the profile's times are already this machine's
+    dev.speed = 1.0;
+    // Threads share the machine's memory; give each an equal share so OOM flags mean something.
+    dev.hbm_bytes = memory > 0 ? memory / devices : 8.0 * (1ull << 30);
+    dev.hbm_bandwidth = 10e9;
+    dev.node = 0;
+    c.devices.push_back(dev);
+  }
+  // A mailbox hand-over: a lock, a condition-variable wake-up and a memcpy.
+  c.intra_node = Link{0.01, 5e9};
+  c.inter_node = c.intra_node;
+  return c;
+}
+
+SimOptions cpu_sim_options() {
+  SimOptions o;
+  o.overlap_comm = false;
+  return o;
 }
 
 double cpu_capacity_bound_ms(const RunPrediction& p, int cores) {

@@ -99,17 +99,6 @@ void StartGate::finish() {
   }
 }
 
-GpuInfo describe_gpu(int gpu, const std::string& what) {
-  int count = 0;
-  ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
-  if (gpu < 0 || gpu >= count)
-    throw InputError(what + ": GPU " + std::to_string(gpu) + " does not exist (" + std::to_string(count) +
-                     " CUDA devices)");
-  for (const GpuInfo& g : list_gpus())
-    if (g.index == gpu) return g;
-  throw InputError(what + ": GPU " + std::to_string(gpu) + " not listed");
-}
-
 void keep_pool_memory(int gpu) {
   cudaMemPool_t pool{};
   ADAPTIS_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, gpu));

@@ -43,8 +43,6 @@ class StartGate {
   cudaStream_t stream_ = nullptr;
 };
 
-// Name and SMs of `gpu`; InputError naming `what` when it does not exist.
-GpuInfo describe_gpu(int gpu, const std::string& what);
 // Stream-ordered frees keep their memory in the device's pool instead of returning it at every sync.
 void keep_pool_memory(int gpu);
 

@@ -251,7 +251,7 @@ NcclPipelineRank::NcclPipelineRank(Program program, const NetConfig& cfg, const 
   int count = 0;
   ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
   im.gpu = !opt.gpus.empty() ? opt.gpus[size_t(boot.rank)] : boot.local_rank % count;
-  const GpuInfo g = gpu::describe_gpu(im.gpu, "--backend nccl");
+  const GpuInfo g = describe_gpu(im.gpu, "--backend nccl");
   ADAPTIS_CUDA_CHECK(cudaSetDevice(im.gpu));
   gpu::keep_pool_memory(im.gpu);
   const ncclUniqueId id = from_hex(boot.unique_id, "NCCL unique id");

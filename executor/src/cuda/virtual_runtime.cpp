@@ -267,7 +267,7 @@ GpuPipelineRuntime::GpuPipelineRuntime(Program program, const NetConfig& cfg, co
     return;
   }
 
-  const GpuInfo g = gpu::describe_gpu(opt.gpu, what);
+  const GpuInfo g = describe_gpu(opt.gpu, what);
   gpu::keep_pool_memory(opt.gpu);
   if (opt.green_contexts) im.green = std::make_unique<gpu::GreenPartitions>(opt.gpu, D, opt.sms_per_device);
   ADAPTIS_CUDA_CHECK(cudaSetDevice(opt.gpu));

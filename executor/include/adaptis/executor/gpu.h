@@ -59,6 +59,11 @@ struct GpuInfo {
 };
 // Every visible CUDA device; empty when there is none. InputError in a build without CUDA.
 std::vector<GpuInfo> list_gpus();
+// Throws InputError "<what>: <why>" when no GPU can be used (gpu_available's reason). Every GPU entry
+// point starts here.
+void require_gpu(const std::string& what);
+// CUDA device `gpu`; InputError naming `what` when it does not exist (or in a build without CUDA).
+GpuInfo describe_gpu(int gpu, const std::string& what);
 
 // ---------------------------------------------------------------------------------------------------------
 // Precision

@@ -45,6 +45,13 @@ struct RunPrediction {
 // Simulates `plan` for the prediction; InputError when the plan deadlocks in the simulator.
 RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim);
 
+// The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, a CPU
+// profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
+// mailbox hand-over, bandwidth of memcpy).
+Cluster cpu_thread_cluster(int devices);
+// Simulator settings for CPU runs: a SEND is a copy done by the sending thread (no overlap with its compute).
+SimOptions cpu_sim_options();
+
 // The simulator gives every device thread a core of its own. With more device threads than `cores`, an
 // iteration cannot beat all the predicted compute spread over the cores: max(prediction, busy total / cores).
 double cpu_capacity_bound_ms(const RunPrediction& prediction, int cores);
