@@ -45,8 +45,13 @@ size_t GpuLayerChain::peak_memory_bytes() const { no_cuda("GPU layer chain"); }
 
 struct GpuPipelineRuntime::Impl {};
 
+void require_gpu_backend(GpuBackend b) {
+  throw InputError("backend", std::string("the ") + gpu_backend_name(b) + " backend needs a build with CUDA: " + kNoCuda +
+                                  " (reconfigure with -DADAPTIS_CUDA=ON on a machine with the CUDA toolkit)");
+}
+
 GpuPipelineRuntime::GpuPipelineRuntime(Program, const NetConfig&, const GpuRunOptions& opt) {
-  no_cuda(std::string("--backend ") + gpu_backend_name(opt.backend));
+  require_gpu_backend(opt.backend);
 }
 GpuPipelineRuntime::~GpuPipelineRuntime() = default;
 StepResult GpuPipelineRuntime::run_step(int, const DataSource&) { no_cuda("GPU run"); }
@@ -62,7 +67,7 @@ void nccl_bootstrap_finalize() {}
 struct NcclPipelineRank::Impl {};
 
 NcclPipelineRank::NcclPipelineRank(Program, const NetConfig&, const GpuRunOptions&, const NcclBootstrap&) {
-  no_cuda("--backend nccl");
+  require_gpu_backend(GpuBackend::Nccl);
 }
 NcclPipelineRank::~NcclPipelineRank() = default;
 StepResult NcclPipelineRank::run_step(int, const DataSource&) { no_cuda("NCCL run"); }

@@ -257,7 +257,7 @@ TEST_F(CliRun, BadInputIsAClearErrorWithNonZeroExit) {
   };
   const std::vector<Case> cases = {
       {"run --model " + at("missing.json") + " --db " + db, "missing.json"},
-      {run_args("--devices 2 --backend cuda"), "--backend cuda"},
+      {run_args("--devices 2 --backend cuda"), "error: --backend: the cuda backend needs"},
       {run_args("--devices 2 --steps 0"), "--steps"},
       {run_args("--devices 9"), "layers"},  // 9 stages of a 6-layer model
       {run_args("--devices 2 --schedule no-such-schedule"), "no-such-schedule"},

@@ -84,6 +84,12 @@ GpuInfo describe_gpu(int gpu, const std::string& what) {
   throw InputError(what + ": GPU " + std::to_string(gpu) + " not listed");
 }
 
+void require_gpu_backend(GpuBackend b) {
+  std::string why;
+  if (!gpu_available(&why))
+    throw InputError("backend", std::string("the ") + gpu_backend_name(b) + " backend needs a GPU: " + why);
+}
+
 void require_gpu(const std::string& what) {
   std::string why;
   if (!gpu_available(&why)) throw InputError(what + ": " + why);

@@ -232,7 +232,7 @@ struct NcclPipelineRank::Impl {
 NcclPipelineRank::NcclPipelineRank(Program program, const NetConfig& cfg, const GpuRunOptions& opt,
                                    const NcclBootstrap& boot)
     : impl_(std::make_unique<Impl>()) {
-  require_gpu("--backend nccl");
+  require_gpu_backend(GpuBackend::Nccl);
   validate_gpu_run_options(opt, program.num_devices());
   validate_net_config(cfg, "model '" + cfg.name + "'");
   Impl& im = *impl_;

@@ -250,7 +250,7 @@ struct GpuPipelineRuntime::Impl {
 GpuPipelineRuntime::GpuPipelineRuntime(Program program, const NetConfig& cfg, const GpuRunOptions& opt)
     : impl_(std::make_unique<Impl>()) {
   const std::string what = std::string("--backend ") + gpu_backend_name(opt.backend);
-  require_gpu(what);
+  require_gpu_backend(opt.backend);
   validate_gpu_run_options(opt, program.num_devices());
   require_valid_program(program, what);
   validate_net_config(cfg, "model '" + cfg.name + "'");

@@ -105,6 +105,8 @@ StageFactory gpu_stage_factory(const NetConfig& cfg, const GpuStageOptions& opt 
 
 enum class GpuBackend : uint8_t { VirtualDevices, Nccl };
 const char* gpu_backend_name(GpuBackend b);  // "cuda", "nccl"
+// InputError on field "backend" ("the cuda backend needs a GPU: <why>") when `b` cannot run here.
+void require_gpu_backend(GpuBackend b);
 
 struct GpuRunOptions {
   GpuBackend backend = GpuBackend::VirtualDevices;
