@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "adaptis/model/error.h"
-#include "cuda/device_executor.h"
+#include "cuda/gpu_event.h"
 #include "cuda/gpu_runtime_common.h"
 #include "cuda/gpu_stage.h"
 

@@ -70,20 +70,6 @@ void StartGate::enqueue(cudaStream_t s) {
   ADAPTIS_CUDA_CHECK(cudaLaunchHostFunc(s, &StartGate::hold, this));
 }
 
-void StartGate::arrive() {
-  std::lock_guard<std::mutex> lk(mu_);
-  ++arrived_;
-  cv_.notify_all();
-}
-
-void StartGate::wait_all(int count) {
-  {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [&] { return arrived_ >= count; });
-  }
-  open();
-}
-
 void StartGate::open() {
   std::lock_guard<std::mutex> lk(mu_);
   open_ = true;
