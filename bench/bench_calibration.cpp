@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
           info.model_name = cfg.name;
           info.model = net_config_to_json(cfg);
           info.plan = plan_to_json(plan);
-          info.costs = cost_table_to_json(costs);
+          info.costs = cost_table_json(costs);
           info.machine = machine_info();
           info.num_devices = devices;
           info.num_stages = plan.num_stages();

@@ -69,7 +69,7 @@ int profile_command(const ProfileArgs& a) {
               << "; use with `adaptis simulate --costs " << a.out << "` or `adaptis run --costs " << a.out << "`\n";
   }
   if (a.json) {
-    nlohmann::json j = exec::cost_table_to_json(table);
+    nlohmann::json j = cost_table_json(table);
     j["machine"] = exec::machine_info();
     j["repeats"] = a.repeats;
     std::cout << j.dump(2) << "\n";

@@ -132,7 +132,7 @@ int run_command(const RunArgs& a) {
   info.model = exec::net_config_to_json(cfg);
   info.model["spec_file"] = a.model;
   info.plan = plan_to_json(plan);
-  info.costs = exec::cost_table_to_json(costs);
+  info.costs = cost_table_json(costs);
   info.machine = exec::machine_info();
   info.num_devices = plan.num_devices();
   info.num_stages = plan.num_stages();

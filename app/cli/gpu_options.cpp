@@ -139,7 +139,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
       std::cerr << "wrote " << table.num_layers() << " analytical layer costs to " << out << "\n";
     }
     if (json) {
-      nlohmann::json j = exec::cost_table_to_json(table);
+      nlohmann::json j = cost_table_json(table);
       j["fallback"] = why;
       std::cout << j.dump(2) << "\n";
     } else {
@@ -163,7 +163,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
   }
   if (!r.fallback_reason.empty()) std::cerr << "note: CUPTI not used: " << r.fallback_reason << "\n";
   if (json) {
-    nlohmann::json j = exec::cost_table_to_json(r.costs);
+    nlohmann::json j = cost_table_json(r.costs);
     j["device"] = r.device;
     j["timing"] = r.timing;
     j["fallback_reason"] = r.fallback_reason;

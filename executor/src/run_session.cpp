@@ -61,29 +61,6 @@ RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluste
   return p;
 }
 
-nlohmann::json cost_table_to_json(const CostTable& costs) {
-  nlohmann::json layers = nlohmann::json::array();
-  for (const LayerCost& l : costs.layers)
-    layers.push_back({{"name", l.name},
-                      {"kind", l.kind},
-                      {"f", l.f_ms},
-                      {"b", l.b_ms},
-                      {"w", l.w_ms},
-                      {"param_bytes", l.param_bytes},
-                      {"state_bytes", l.state_bytes},
-                      {"act_b_bytes", l.act_b_bytes},
-                      {"act_w_bytes", l.act_w_bytes},
-                      {"w_grad_bytes", l.w_grad_bytes},
-                      {"out_bytes", l.out_bytes}});
-  nlohmann::json j = {{"format", "adaptis-costs/1"},
-                      {"model", costs.model},
-                      {"source", costs.source},
-                      {"time_unit_ms", 1.0},
-                      {"layers", layers}};
-  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
-  return j;
-}
-
 Cluster cpu_thread_cluster(int devices) {
   if (devices < 1) throw InputError("devices", "must be >= 1, got " + std::to_string(devices));
   Cluster c;

@@ -74,9 +74,6 @@ struct RunOutcome {
 RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
                        RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step = {});
 
-// A cost table as the JSON save_cost_table writes ("format": "adaptis-costs/1"), for the run store's costs column.
-nlohmann::json cost_table_to_json(const CostTable& costs);
-
 // The measured iteration time of a set of steps: median of the steps after the first (all when one).
 double measured_iteration_ms(const std::vector<RecordedStep>& steps);
 
