@@ -54,7 +54,7 @@ RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluste
     if (d < static_cast<int>(p.sim.timeline.size()))
       for (const TimedAction& t : p.sim.timeline[d]) {
         di.predicted_end_ms = std::max(di.predicted_end_ms, t.end);
-        p.intervals.push_back({d, op_name(t.action.op), t.action.stage, t.action.mb, to_ns(t.start), to_ns(t.end)});
+        p.intervals.push_back({d, t.action.op, t.action.stage, t.action.mb, to_ns(t.start), to_ns(t.end)});
       }
     p.devices.push_back(di);
   }
@@ -97,18 +97,6 @@ double cpu_capacity_bound_ms(const RunPrediction& p, int cores) {
   return std::max(p.iteration_ms, busy / usable);
 }
 
-double measured_iteration_ms(const std::vector<RecordedStep>& steps) {
-  std::vector<StepRow> rows;
-  for (const RecordedStep& s : steps) {
-    StepRow r;
-    r.step = s.result.step;
-    r.start_ns = s.result.start_ns;
-    r.pipeline_end_ns = s.result.pipeline_end_ns;
-    rows.push_back(r);
-  }
-  return measured_iteration_ms(rows);
-}
-
 RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
                        RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step) {
   if (steps < 1) throw InputError("steps", "must be >= 1, got " + std::to_string(steps));
@@ -137,7 +125,9 @@ RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, c
     throw;
   }
   if (store) store->finish_run(out.run_id, RunStatus::Complete);
-  out.measured_iteration_ms = measured_iteration_ms(out.steps);
+  std::vector<double> times;
+  for (const RecordedStep& s : out.steps) times.push_back(s.result.iteration_ms());
+  out.measured_iteration_ms = measured_iteration_ms(times);
   return out;
 }
 

@@ -36,19 +36,6 @@ bool RunBrowser::refresh() {
   }
 }
 
-namespace {
-
-bool parse_op(const std::string& k, Op& op) {
-  if (k == "F") op = Op::F;
-  else if (k == "B") op = Op::B;
-  else if (k == "W") op = Op::W;
-  else if (k == "BW") op = Op::BW;
-  else return false;
-  return true;
-}
-
-}  // namespace
-
 LoadedRun RunBrowser::load(int64_t run_id, int step) {
   exec::RunRecord rec = store().load_run(run_id);
   LoadedRun r;
@@ -58,10 +45,9 @@ LoadedRun RunBrowser::load(int64_t run_id, int step) {
   const int D = std::max(r.plan.num_devices(), rec.summary.num_devices);
   r.predicted.assign(D, {});
   for (const exec::PredictedInterval& p : rec.predicted) {
-    Op op;
-    if (p.device < 0 || p.device >= D || !parse_op(p.kind, op)) continue;
+    if (p.device < 0 || p.device >= D) continue;
     TimedAction ta;
-    ta.action = Action{op, p.stage, p.mb, false};
+    ta.action = Action{p.op, p.stage, p.mb, false};
     ta.device = p.device;
     ta.start = static_cast<double>(p.start_ns) * 1e-6;
     ta.end = static_cast<double>(p.end_ns) * 1e-6;

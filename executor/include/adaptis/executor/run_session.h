@@ -64,7 +64,7 @@ struct RecordedStep {
 struct RunOutcome {
   int64_t run_id = 0;  // 0 when not recorded
   std::vector<RecordedStep> steps;
-  double measured_iteration_ms = 0;  // median over the steps after the first (see measured_iteration_ms)
+  double measured_iteration_ms = 0;  // measured_iteration_ms (run_store.h) of the steps
 };
 
 // Runs `steps` iterations of `program` on `backend`, recording into `store` when given (begin_run with
@@ -73,8 +73,5 @@ struct RunOutcome {
 // exception propagates.
 RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
                        RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step = {});
-
-// The measured iteration time of a set of steps: median of the steps after the first (all when one).
-double measured_iteration_ms(const std::vector<RecordedStep>& steps);
 
 }  // namespace adaptis::exec
