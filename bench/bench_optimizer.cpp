@@ -133,13 +133,13 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   // Determinism: the search stops between batches, so a run cut by the clock is repeated exactly
   // by an evaluation budget equal to the work it did, here on one thread (another speed).
   nlohmann::json repeated = nullptr;
-  if (repeat_check && res.stopped_by == "time" && res.reproducible) {
+  if (repeat_check && res.stopped_by == StopReason::Time && res.reproducible) {
     OptimizeOptions again = o;
     again.threads = 1;
     again.time_limit_s = 20 * o.time_limit_s;
     again.max_evaluations = res.search_evaluations;
     OptimizeResult r2 = optimize(c.costs, c.cluster, again);
-    repeated = r2.stopped_by == "evaluations" && r2.best.partition.bounds == res.best.partition.bounds &&
+    repeated = r2.stopped_by == StopReason::Evaluations && r2.best.partition.bounds == res.best.partition.bounds &&
                r2.best.placement.device_stages == res.best.placement.device_stages &&
                r2.best.schedule == res.best.schedule && r2.sim.iteration_ms == res.sim.iteration_ms;
   }
@@ -159,7 +159,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   ours["last_improved_s"] = last_improved_s;
   ours["evaluated"] = res.final_progress.evaluated;
   ours["phase"] = res.final_progress.phase;
-  ours["stopped_by"] = res.stopped_by;
+  ours["stopped_by"] = stop_reason_name(res.stopped_by);
   ours["search_evaluations"] = res.search_evaluations;
   ours["reproducible"] = res.reproducible;
   ours["repeated_on_one_thread_by_evaluation_budget"] = repeated;

@@ -91,13 +91,6 @@ nlohmann::json progress_json(const OptimizeProgress& p) {
           {"phase", p.phase}};
 }
 
-std::string placement_counts(const Plan& plan) {
-  std::string s;
-  for (size_t d = 0; d < plan.placement.device_stages.size(); ++d)
-    s += (d ? "/" : "") + std::to_string(plan.placement.device_stages[d].size());
-  return s;
-}
-
 int run_optimize(const OptimizeArgs& a) {
   Inputs in = load_inputs(a.in);
   OptimizeOptions o;
@@ -167,7 +160,7 @@ int run_optimize(const OptimizeArgs& a) {
                       {"threads", a.threads},
                       {"time_limit_s", a.time_limit_s},
                       {"max_evaluations", a.max_evaluations},
-                      {"stopped_by", r.stopped_by},
+                      {"stopped_by", stop_reason_name(r.stopped_by)},
                       {"search_evaluations", r.search_evaluations},
                       {"reproducible", r.reproducible},
                       {"lower_bound", lower_bound_json(r.lower_bound)},
@@ -184,11 +177,11 @@ int run_optimize(const OptimizeArgs& a) {
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
     std::printf("%s\n", r.message.c_str());
-    if (r.stopped_by == "time" && r.reproducible)
+    if (r.stopped_by == StopReason::Time && r.reproducible)
       std::printf("repeat this exact search on any machine with --max-evaluations %lld\n", r.search_evaluations);
     std::printf("\n");
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
-                placement_counts(r.best).c_str(), format_partition(r.best.partition).c_str());
+                format_stage_counts(r.best.placement).c_str(), format_partition(r.best.partition).c_str());
     std::cout << simulation_table(r.best, r.sim) << "\n";
     std::cout << compare_table(rows);
     if (a.gantt) {

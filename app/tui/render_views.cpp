@@ -78,17 +78,6 @@ Style op_style(Op op) {
   return Style::Normal;
 }
 
-// Without colour the op is a letter: F forward, B input-grad, W weight-grad, X fused backward.
-char op_letter(Op op) {
-  switch (op) {
-    case Op::F: return 'F';
-    case Op::B: return 'B';
-    case Op::W: return 'W';
-    case Op::BW: return 'X';
-  }
-  return '?';
-}
-
 const char* op_label(Op op) {
   switch (op) {
     case Op::F: return "forward";

@@ -159,6 +159,15 @@ std::string format_partition(const Partition& partition) {
   return os.str();
 }
 
+std::string format_stage_counts(const Placement& placement) {
+  std::string s;
+  for (int d = 0; d < placement.num_devices(); ++d) {
+    if (d) s += '/';
+    s += std::to_string(placement.device_stages[d].size());
+  }
+  return s;
+}
+
 Plan build_plan(const PlanRequest& req, int num_layers) {
   ScheduleKind kind = parse_schedule_kind(req.schedule);
   ScheduleOptions so;

@@ -132,7 +132,7 @@ TEST(LowerBound, OptimizerStopsWhenAPlanReachesIt) {
   OptimizeResult r = optimize(head, cluster, o);
   ASSERT_TRUE(r.feasible);
   EXPECT_NEAR(r.sim.iteration_ms, r.lower_bound.ms, 1e-9);
-  EXPECT_EQ(r.stopped_by, "optimal") << r.message;
+  EXPECT_EQ(r.stopped_by, StopReason::Optimal) << r.message;
   EXPECT_NE(r.message.find("optimal: equals the lower bound"), std::string::npos) << r.message;
   EXPECT_LT(r.final_progress.elapsed_s, 10.0);
 }

@@ -186,7 +186,7 @@ TEST(Optimizer, DeterministicPerSeedWhateverTheThreadCount) {
   o.threads = 3;
   OptimizeResult b = optimize(costs, cluster, o);
   ASSERT_EQ(a.final_progress.phase, "done");
-  EXPECT_EQ(a.stopped_by, "complete");
+  EXPECT_EQ(a.stopped_by, StopReason::Complete);
   EXPECT_TRUE(a.reproducible);
   ASSERT_EQ(a.message.find("time budget"), std::string::npos) << a.message;
   ASSERT_EQ(b.message.find("time budget"), std::string::npos) << b.message;
@@ -217,8 +217,8 @@ TEST(Optimizer, EvaluationBudgetIsDeterministicWhateverTheThreadCount) {
   OptimizeResult a = optimize(costs, cluster, o);
   o.threads = 2;
   OptimizeResult b = optimize(costs, cluster, o);
-  ASSERT_EQ(a.stopped_by, "evaluations") << a.message;
-  ASSERT_EQ(b.stopped_by, "evaluations") << b.message;
+  ASSERT_EQ(a.stopped_by, StopReason::Evaluations) << a.message;
+  ASSERT_EQ(b.stopped_by, StopReason::Evaluations) << b.message;
   EXPECT_TRUE(a.reproducible);
   EXPECT_EQ(a.search_evaluations, b.search_evaluations);
   EXPECT_GE(a.search_evaluations, 3000);
@@ -235,7 +235,7 @@ TEST(Optimizer, TimeCutResultIsRepeatedByItsEvaluationCount) {
   Cluster cluster = make_uniform_cluster(8);
   OptimizeOptions o = quick(8, 16, 0.4);
   OptimizeResult cut = optimize(costs, cluster, o);
-  ASSERT_EQ(cut.stopped_by, "time") << "the search finished inside 0.4 s; make the test input larger";
+  ASSERT_EQ(cut.stopped_by, StopReason::Time) << "the search finished inside 0.4 s; make the test input larger";
   if (!cut.reproducible) {
     // Only when a batch overran the deadline (a badly overloaded machine); then it must say so.
     EXPECT_NE(cut.message.find("not reproducible"), std::string::npos) << cut.message;
@@ -247,7 +247,7 @@ TEST(Optimizer, TimeCutResultIsRepeatedByItsEvaluationCount) {
   o.threads = 1;
   o.max_evaluations = cut.search_evaluations;
   OptimizeResult again = optimize(costs, cluster, o);
-  EXPECT_EQ(again.stopped_by, "evaluations");
+  EXPECT_EQ(again.stopped_by, StopReason::Evaluations);
   EXPECT_EQ(again.search_evaluations, cut.search_evaluations);
   expect_same_plan(cut, again);
 }

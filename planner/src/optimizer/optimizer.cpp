@@ -83,16 +83,11 @@ Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cl
   return e;
 }
 
-// Fits first, then faster, then less memory; plans that do not fit by smaller overflow.
+// The search's order (opt::better) on replayed plans: fits first, then faster, then less memory (peaks
+// within a byte-scale tolerance tie); plans that do not fit by smaller overflow.
 bool entry_better(const Entry& a, const Entry& b) {
-  if (a.ok != b.ok) return a.ok;
-  if (!a.ok) return false;
-  if (a.fits != b.fits) return a.fits;
-  if (!a.fits && std::abs(a.overflow - b.overflow) > 1e-6 * std::max(1.0, std::abs(b.overflow)))
-    return a.overflow < b.overflow;
-  if (a.sim.iteration_ms < b.sim.iteration_ms - 1e-9) return true;
-  if (a.sim.iteration_ms > b.sim.iteration_ms + 1e-9) return false;
-  return a.peak < b.peak - 1e-6;
+  auto score = [](const Entry& e) { return Score{e.ok, e.fits, e.overflow, e.sim.iteration_ms, e.peak}; };
+  return better(score(a), score(b), 1e-6);
 }
 
 void check_options(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o) {
@@ -124,12 +119,6 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
       throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
   }
-}
-
-std::string counts_text(const std::vector<std::vector<int>>& device_stages) {
-  std::string s;
-  for (size_t d = 0; d < device_stages.size(); ++d) s += (d ? "/" : "") + std::to_string(device_stages[d].size());
-  return s;
 }
 
 std::string gib(double bytes) {
@@ -206,7 +195,6 @@ class Optimizer {
   Optimizer(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o, const OptimizeCallback& cb,
             const std::atomic<bool>* cancel)
       : costs_(costs),
-        user_cluster_(cluster),
         opt_(o),
         cb_(cb),
         cancel_(cancel),
@@ -231,12 +219,13 @@ class Optimizer {
   // probably not finish in time (its expected evaluations at the last batch's time per evaluation;
   // the last batch's duration when not given), so batches are rarely cut inside.
   bool can_start_batch(double expected_evaluations = 0) {
-    if (!stopped_by_.empty()) return false;
-    if (cancelled()) stopped_by_ = "cancelled";
-    else if (reached_bound()) stopped_by_ = "optimal";
-    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by_ = "evaluations";
-    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = "time";
-    return stopped_by_.empty();
+    if (stopped_by_) return false;
+    if (cancelled()) stopped_by_ = StopReason::Cancelled;
+    else if (reached_bound()) stopped_by_ = StopReason::Optimal;
+    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations)
+      stopped_by_ = StopReason::Evaluations;
+    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = StopReason::Time;
+    return !stopped_by_;
   }
   // Checked inside a batch's jobs, as a last resort: a cancellation, or a batch that overran the
   // deadline. Either cuts the batch short, and the result is then not reproducible.
@@ -284,7 +273,6 @@ class Optimizer {
   void run_verify();
 
   const CostTable& costs_;
-  const Cluster& user_cluster_;
   const OptimizeOptions& opt_;
   const OptimizeCallback& cb_;
   const std::atomic<bool>* cancel_;
@@ -297,7 +285,7 @@ class Optimizer {
   Clock::duration last_eval_{};  // time per evaluation in the last batch
   std::atomic<long long> evaluated_{0};
   std::atomic<bool> cut_{false};  // a batch was cut inside (cancel or deadline)
-  std::string stopped_by_;        // empty while the search runs; see OptimizeResult::stopped_by
+  std::optional<StopReason> stopped_by_;  // empty while the search runs
   IterationLowerBound bound_;
 
   std::string phase_ = "baselines";
@@ -669,9 +657,11 @@ OptimizeResult Optimizer::run() {
   run_verify();
 
   OptimizeResult r;
-  r.cancelled = cancelled() || stopped_by_ == "cancelled";
-  if (stopped_by_.empty() && reached_bound()) stopped_by_ = "optimal";
-  r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
+  r.cancelled = cancelled() || stopped_by_ == StopReason::Cancelled;
+  if (!stopped_by_ && reached_bound()) stopped_by_ = StopReason::Optimal;
+  r.stopped_by = r.cancelled    ? StopReason::Cancelled
+                 : stopped_by_ ? *stopped_by_
+                               : (cut_ ? StopReason::Time : StopReason::Complete);
   r.lower_bound = bound_;
   r.search_evaluations = search_evaluations;
   r.reproducible = !r.cancelled && !cut_;
@@ -699,7 +689,7 @@ OptimizeResult Optimizer::run() {
   if (b.fits) {
     std::snprintf(buf, sizeof buf, "best plan: %.3f ms per iteration, %d stages on %d devices (%s stages per device); %s",
                   r.sim.iteration_ms, r.best.num_stages(), r.best.num_devices(),
-                  counts_text(r.best.placement.device_stages).c_str(), b.origin.c_str());
+                  format_stage_counts(r.best.placement).c_str(), b.origin.c_str());
     r.message = buf;
     if (best_builtin && best_builtin->fits) {
       std::string which = best_builtin->origin;
@@ -729,12 +719,12 @@ OptimizeResult Optimizer::run() {
   }
   if (r.cancelled) {
     r.message += " [search cancelled; best so far]";
-  } else if (r.stopped_by != "complete" && r.stopped_by != "optimal") {
-    r.message += r.stopped_by == "time" ? " [time budget reached" : " [evaluation budget reached";
+  } else if (r.stopped_by != StopReason::Complete && r.stopped_by != StopReason::Optimal) {
+    r.message += r.stopped_by == StopReason::Time ? " [time budget reached" : " [evaluation budget reached";
     r.message += " after " + std::to_string(search_evaluations) + " evaluations; best so far";
     if (!r.reproducible)
       r.message += "; cut inside a batch, not reproducible]";
-    else if (r.stopped_by == "time")
+    else if (r.stopped_by == StopReason::Time)
       r.message += "; a budget of " + std::to_string(search_evaluations) +
                    " evaluations (max_evaluations) repeats it on any machine]";
     else
@@ -752,6 +742,17 @@ OptimizeResult Optimizer::run() {
 }
 
 }  // namespace
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::Complete: return "complete";
+    case StopReason::Optimal: return "optimal";
+    case StopReason::Evaluations: return "evaluations";
+    case StopReason::Time: return "time";
+    case StopReason::Cancelled: return "cancelled";
+  }
+  return "?";
+}
 
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {

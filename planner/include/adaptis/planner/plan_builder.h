@@ -28,6 +28,7 @@ Placement parse_placement(const std::string& text, int devices, int stages_per_d
                           const std::string& field = "placement");
 std::string format_placement(const Placement& placement);  // the '|' form
 std::string format_partition(const Partition& partition);  // "14,14,14,14"
+std::string format_stage_counts(const Placement& placement);  // stages per device: "2/2/1/1"
 
 // Builds and validates the plan for a model of `num_layers` layers. A custom placement keeps the
 // schedule's per-device pattern over local chunks (device d's k-th chunk becomes the k-th stage
