@@ -1,6 +1,4 @@
 // adaptis: pipeline-parallel plan explorer, optimizer and executor.
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 
