@@ -35,7 +35,13 @@ struct Mailbox {
 };
 
 std::string describe(int src, int dst, const TensorTag& tag) {
-  return "d" + std::to_string(src) + " -> d" + std::to_string(dst) + " " + to_string(tag);
+  std::string out = "d";
+  out += std::to_string(src);
+  out += " -> d";
+  out += std::to_string(dst);
+  out += ' ';
+  out += to_string(tag);
+  return out;
 }
 
 class MailboxTransport final : public Transport {

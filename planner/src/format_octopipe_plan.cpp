@@ -10,12 +10,15 @@
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 
 namespace adaptis {
 
 namespace {
 
 namespace fs = std::filesystem;
+using text::split;
+using text::trim;
 
 char type_letter(Op op) {
   switch (op) {
@@ -81,13 +84,6 @@ struct Entry {
   int line;
 };
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
-}
-
 std::string strip_comment(const std::string& line) {
   bool in_single = false, in_double = false;
   for (size_t i = 0; i < line.size(); ++i) {
@@ -129,21 +125,6 @@ Op parse_type(const std::string& tok, const std::string& at) {
   if (t == "r" || t == "R")
     throw InputError(at + ": workload type 'r' (recomputation) is not supported by adaptis plans");
   throw InputError(at + ": unknown workload type '" + t + "' (expected f, b or w)");
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
 }
 
 std::vector<int> parse_int_list(const std::string& text, const std::string& at) {
@@ -344,7 +325,10 @@ Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, con
           for (char c : s) d += c == '[' ? 1 : c == ']' ? -1 : 0;
           return d;
         };
-        while (depth(value) > 0 && i + 1 < lines.size()) value += " " + trim(strip_comment(lines[++i]));
+        while (depth(value) > 0 && i + 1 < lines.size()) {
+          value += ' ';
+          value += trim(strip_comment(lines[++i]));
+        }
         if (key == "partition") {
           partition = parse_int_list(value, at + ": partition");
           have_partition = true;

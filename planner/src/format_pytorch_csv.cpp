@@ -8,10 +8,13 @@
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 
 namespace adaptis {
 
 namespace {
+
+using text::trim;
 
 // PyTorch's computation-type letters for our ops.
 const char* pytorch_type(Op op) {
@@ -204,13 +207,6 @@ std::vector<std::vector<Cell>> split_csv(const std::string& text, const std::str
   while (!rows.empty() && (rows.back().empty() || (rows.back().size() == 1 && rows.back()[0].text.find_first_not_of(" \t") == std::string::npos)))
     rows.pop_back();
   return rows;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t");
-  return s.substr(a, b - a + 1);
 }
 
 enum class CellKind { Compute, Send, Recv, Ignored };

@@ -5,6 +5,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/list_scheduler.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 
 #include <algorithm>
 
@@ -12,7 +13,12 @@ namespace adaptis {
 
 namespace {
 
-int parse_int(const std::string& tok, const std::string& field, const std::string& text) {
+using text::split;
+using text::trim;
+
+// One integer field of `text` (blanks around it allowed); InputError on `field` otherwise.
+int parse_int(const std::string& field_text, const std::string& field, const std::string& text) {
+  const std::string tok = trim(field_text);
   size_t used = 0;
   int v = 0;
   try {
@@ -24,22 +30,6 @@ int parse_int(const std::string& tok, const std::string& field, const std::strin
     throw InputError(field, "'" + text + "': '" + tok + "' is not an integer");
   return v;
 }
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ') {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
 
 // Puts a built-in schedule onto a user's placement. A schedule's per-device order depends on
 // where that device's stages sit in the pipeline, so the mapping tries, in order:
@@ -108,7 +98,7 @@ std::vector<int> parse_partition(const std::string& text, const std::string& fie
   std::vector<int> sizes;
   for (const auto& tok : split(text, ',')) {
     int v = parse_int(tok, field, text);
-    if (v < 1) throw InputError(field, "'" + text + "': every stage needs at least one layer, got " + tok);
+    if (v < 1) throw InputError(field, "'" + text + "': every stage needs at least one layer, got " + trim(tok));
     sizes.push_back(v);
   }
   return sizes;
@@ -122,8 +112,8 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
   Placement pl;
   for (const auto& dev : split(text, '|')) {
     std::vector<int> stages;
-    if (!dev.empty())
-      for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, flag, text));
+    if (!trim(dev).empty())  // "0,1||2" and "0,1| |2": a device with no stages
+      for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, field, text));
     pl.device_stages.push_back(stages);
   }
   // Every stage 0..S-1 exactly once: a placement that skips or repeats a stage is a typo, and saying

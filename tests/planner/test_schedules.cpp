@@ -68,7 +68,7 @@ std::vector<Action> parse_torch(const std::string& text) {
 
 std::string show(const std::vector<Action>& v) {
   std::string s;
-  for (const auto& a : v) s += (s.empty() ? "" : ", ") + to_string(a);
+  for (const auto& a : v) s.append(s.empty() ? "" : ", ").append(to_string(a));
   return s;
 }
 

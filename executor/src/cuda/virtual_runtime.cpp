@@ -50,7 +50,13 @@ struct Returned {
 };
 
 std::string describe(int src, int dst, const TensorTag& tag) {
-  return std::string("d") + std::to_string(src) + " -> d" + std::to_string(dst) + " " + to_string(tag);
+  std::string out = "d";
+  out += std::to_string(src);
+  out += " -> d";
+  out += std::to_string(dst);
+  out += ' ';
+  out += to_string(tag);
+  return out;
 }
 
 // Device-to-device copies between the virtual devices of one GPU (see the file comment).

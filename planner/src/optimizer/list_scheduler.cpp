@@ -301,27 +301,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       if (--left_on_device_[dm] == 0) --inflight_[d];
     }
 
-    // Release consumers. Cross-device edges go through the directed link's FIFO, in this device's
-    // completion order: the order the simulator issues them in.
-    auto release = [&](size_t c_id, int dc, double xfer) {
-      double arr = end;
-      if (dc != d) {
-        double& lf = link_free_[static_cast<size_t>(d) * D + dc];
-        double te = std::max(end, lf) + xfer;
-        lf = te;
-        arr = te;
-        if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
-      }
-      arrival_[c_id] = std::max(arrival_[c_id], arr);
-      if (--remaining_[c_id] == 0) make_ready(c_id, dc);
-    };
-    if (kind == kF) {
-      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
-      release(id(s, mb, kB), d, 0.0);
-    } else if (kind == kB) {
-      if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
-      if (split_) release(id(s, mb, kW), d, 0.0);
-    }
+    release_consumers(s, mb, kind, d, end, [&](size_t c, int dc) { make_ready(c, dc); });
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
     if (--mb_left_[mb] == 0 && mb == oldest_) {
@@ -352,7 +332,6 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
   std::vector<char> queued(D, 0);
   for (int d : work) queued[d] = 1;
   double makespan = 0;
-  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
   while (!work.empty()) {
     int d = work.back();
     work.pop_back();
@@ -374,28 +353,12 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
       } else {
         live_[d] -= kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
       }
-      auto release = [&](size_t c_id, int dc, double xfer) {
-        double arr = end;
-        if (dc != d) {
-          double& lf = link_free_[static_cast<size_t>(d) * D + dc];
-          double te = std::max(end, lf) + xfer;
-          lf = te;
-          arr = te;
-          if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
-        }
-        arrival_[c_id] = std::max(arrival_[c_id], arr);
-        if (--remaining_[c_id] == 0 && dc != d && !queued[dc] && head_ready(dc)) {
+      release_consumers(s, mb, kind, d, end, [&](size_t, int dc) {
+        if (dc != d && !queued[dc] && head_ready(dc)) {
           queued[dc] = 1;
           work.push_back(dc);
         }
-      };
-      if (kind == kF) {
-        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
-        release(id(s, mb, kB), d, 0.0);
-      } else if (kind == kB) {
-        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
-        if (split_) release(id(s, mb, kW), d, 0.0);
-      }
+      });
     }
   }
   for (int d = 0; d < D; ++d)

@@ -1,6 +1,8 @@
 #pragma once
 // Internal to the list scheduler (list_scheduler.h): its per-action scratch state, shared by the list pass
 // (list_scheduler.cpp) and the forward-backward justification passes (list_scheduler_justify.cpp).
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -41,6 +43,34 @@ struct ListScheduler::Impl {
   void finish(ListScheduleResult& r);
   void emit_orders(ListScheduleResult& r) const;
 
+  // Action a = (s, mb, kind) ended at `end` on device d: its consumers' inputs arrive (a cross-device edge
+  // through the directed link's FIFO, in this device's completion order, as the simulator issues them; the
+  // sender stays busy while it transfers unless comm overlaps), and `ready(c, dc)` is called for each
+  // consumer c on device dc whose last input this was.
+  template <class Ready>
+  void release_consumers(int s, int mb, int kind, int d, double end, Ready&& ready) {
+    const ListScheduleProblem& pb = *pb_;
+    auto release = [&](size_t c, int dc, double xfer) {
+      double arr = end;
+      if (dc != d) {
+        double& lf = link_free_[static_cast<size_t>(d) * D_ + dc];
+        const double te = std::max(end, lf) + xfer;
+        lf = te;
+        arr = te;
+        if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
+      }
+      arrival_[c] = std::max(arrival_[c], arr);
+      if (--remaining_[c] == 0) ready(c, dc);
+    };
+    auto id = [this](int st, int b, int k) { return (static_cast<size_t>(st) * m_ + b) * 3 + k; };
+    if (kind == list_scheduling::kF) {
+      if (s + 1 < S_) release(id(s + 1, mb, list_scheduling::kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+      release(id(s, mb, list_scheduling::kB), d, 0.0);
+    } else if (kind == list_scheduling::kB) {
+      if (s > 0) release(id(s - 1, mb, list_scheduling::kB), pb.stage_device[s - 1], bwd_xfer_[s]);
+      if (split_) release(id(s, mb, list_scheduling::kW), d, 0.0);
+    }
+  }
 
   // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W).
   std::vector<double> arrival_, duration_, start_;

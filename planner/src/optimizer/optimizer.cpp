@@ -421,6 +421,18 @@ void Optimizer::run_seeds() {
   }
   const std::vector<ListSchedulePolicy> policies = seed_policies(ctx_);
   const std::vector<size_t> probes = seed_probe_policies(policies);
+  std::vector<size_t> others;  // the seed policies that are not probes, in order
+  for (size_t k = 0; k < policies.size(); ++k)
+    if (std::find(probes.begin(), probes.end(), k) == probes.end()) others.push_back(k);
+  // `c` scheduled by each of `policy_indices` in turn; the plans the scheduler could run go to `into`.
+  auto score_policies = [&](Candidate c, int w, const std::vector<size_t>& policy_indices,
+                            std::vector<std::pair<Candidate, Score>>& into) {
+    for (size_t k : policy_indices) {
+      c.policy = policies[k];
+      Score sc = score(c, w);
+      if (sc.valid) into.emplace_back(c, sc);
+    }
+  };
   std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
   std::atomic<int> finished{0};
   const double total_jobs = static_cast<double>(jobs.size()) + kFullSeedStructures;
@@ -452,12 +464,8 @@ void Optimizer::run_seeds() {
         std::vector<Partition> parts = seed_partitions(weights, c.stage_device, ctx_.speed);
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
-          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
-          for (size_t k : probes) {
-            c.policy = policies[k];
-            Score sc = score(c, w);
-            if (sc.valid) out[i].emplace_back(c, sc);
-          }
+          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over max_stages_per_device
+          score_policies(c, w, probes, out[i]);
         }
         finished.fetch_add(1, std::memory_order_relaxed);
       },
@@ -477,18 +485,12 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  if (can_start_batch(static_cast<double>(structures.size()) * (policies.size() - probes.size())))
+  if (can_start_batch(static_cast<double>(structures.size()) * others.size()))
     run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
           if (must_abandon_batch()) return;
-          Candidate c = structures[i];
-          for (size_t k = 0; k < policies.size(); ++k) {
-            if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
-            c.policy = policies[k];
-            Score sc = score(c, w);
-            if (sc.valid) more[i].emplace_back(c, sc);
-          }
+          score_policies(structures[i], w, others, more[i]);
           finished.fetch_add(1, std::memory_order_relaxed);
         },
         tick);
