@@ -16,6 +16,7 @@ const std::vector<std::pair<std::string, std::string>>& field_flags() {
       {"threads", "--threads"},
       {"max_evaluations", "--max-evaluations"},
       {"max_stages_per_device", "--max-stages-per-device"},
+      {"target", "--target"},
       // runs: GpuRunOptions, RunSession, RunStore
       {"steps", "--steps"},
       {"db", "--db"},
