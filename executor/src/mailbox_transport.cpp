@@ -34,16 +34,6 @@ struct Mailbox {
   std::map<SlotKey, Slot> slots;
 };
 
-std::string describe(int src, int dst, const TensorTag& tag) {
-  std::string out = "d";
-  out += std::to_string(src);
-  out += " -> d";
-  out += std::to_string(dst);
-  out += ' ';
-  out += to_string(tag);
-  return out;
-}
-
 class MailboxTransport final : public Transport {
  public:
   explicit MailboxTransport(int n) : boxes_(static_cast<size_t>(n)), stores_(static_cast<size_t>(n), nullptr) {
@@ -71,11 +61,11 @@ class MailboxTransport final : public Transport {
     {
       std::lock_guard<std::mutex> lk(box.mu);
       Slot& s = box.slots[{src, tag}];
-      if (s.sent) throw std::logic_error("mailbox: " + describe(src, dst, tag) + " sent twice");
+      if (s.sent) throw std::logic_error("mailbox: " + describe_message(src, dst, tag) + " sent twice");
       s.sent = true;
       if (s.posted) {
         if (s.size != data.size())
-          throw std::logic_error("mailbox: " + describe(src, dst, tag) + " sends " + std::to_string(data.size()) +
+          throw std::logic_error("mailbox: " + describe_message(src, dst, tag) + " sends " + std::to_string(data.size()) +
                                  " floats but the receiver posted " + std::to_string(s.size));
         if (!data.empty()) std::memcpy(s.buffer, data.data(), data.size_bytes());
       } else {
@@ -93,9 +83,9 @@ class MailboxTransport final : public Transport {
     TensorStore& into = store_of(dst);
     std::lock_guard<std::mutex> lk(box.mu);
     Slot& s = box.slots[{src, tag}];
-    if (s.posted) throw std::logic_error("mailbox: receive " + describe(src, dst, tag) + " posted twice");
+    if (s.posted) throw std::logic_error("mailbox: receive " + describe_message(src, dst, tag) + " posted twice");
     if (s.arrived && s.staged.size() != floats)
-      throw std::logic_error("mailbox: " + describe(src, dst, tag) + " sent " + std::to_string(s.staged.size()) +
+      throw std::logic_error("mailbox: " + describe_message(src, dst, tag) + " sent " + std::to_string(s.staged.size()) +
                              " floats but the receiver posted " + std::to_string(floats));
     const std::span<float> buffer = into.create(tag, floats);
     s.posted = true;
@@ -112,7 +102,7 @@ class MailboxTransport final : public Transport {
     std::unique_lock<std::mutex> lk(box.mu);
     auto it = box.slots.find({src, tag});
     if (it == box.slots.end() || !it->second.posted)
-      throw std::logic_error("mailbox: wait for " + describe(src, dst, tag) + " without a posted receive");
+      throw std::logic_error("mailbox: wait for " + describe_message(src, dst, tag) + " without a posted receive");
     box.cv.wait(lk, [&] { return it->second.arrived || aborted_.load(std::memory_order_acquire); });
     if (!it->second.arrived) throw TransportAborted(abort_reason());
     box.slots.erase(it);
@@ -148,7 +138,7 @@ class MailboxTransport final : public Transport {
     for (size_t dst = 0; dst < boxes_.size(); ++dst) {
       std::lock_guard<std::mutex> lk(boxes_[dst].mu);
       for (const auto& [key, s] : boxes_[dst].slots) {
-        std::string what = describe(key.src, static_cast<int>(dst), key.tag);
+        std::string what = describe_message(key.src, static_cast<int>(dst), key.tag);
         if (s.arrived && !s.posted) what += " (sent, never received)";
         else if (s.posted && !s.arrived) what += " (receive posted, never sent)";
         else what += " (received, never waited for)";

@@ -49,16 +49,6 @@ struct Returned {
   cudaEvent_t copied = nullptr;  // the receiver's; alive until the receiver's next step
 };
 
-std::string describe(int src, int dst, const TensorTag& tag) {
-  std::string out = "d";
-  out += std::to_string(src);
-  out += " -> d";
-  out += std::to_string(dst);
-  out += ' ';
-  out += to_string(tag);
-  return out;
-}
-
 // Device-to-device copies between the virtual devices of one GPU (see the file comment).
 class CopyTransport final : public Transport {
  public:
@@ -94,13 +84,13 @@ class CopyTransport final : public Transport {
     ++ends_[size_t(src)].outstanding;
     std::lock_guard<std::mutex> lk(mu_);
     auto [it, fresh] = sent_.try_emplace({dst, tag}, std::move(m));
-    if (!fresh) throw std::logic_error("copy transport: " + describe(src, dst, tag) + " sent twice");
+    if (!fresh) throw std::logic_error("copy transport: " + describe_message(src, dst, tag) + " sent twice");
     cv_.notify_all();
   }
 
   void post_recv(int dst, int src, const TensorTag& tag, size_t) override {
     Recv& r = ends_.at(size_t(dst)).recvs[tag];
-    if (r.index >= 0) throw std::logic_error("copy transport: receive " + describe(src, dst, tag) + " posted twice");
+    if (r.index >= 0) throw std::logic_error("copy transport: receive " + describe_message(src, dst, tag) + " posted twice");
     r.src = src;
     r.index = device(dst).current_instruction();
     try_copy(dst, tag, r);
@@ -110,7 +100,7 @@ class CopyTransport final : public Transport {
     End& e = ends_.at(size_t(dst));
     auto it = e.recvs.find(tag);
     if (it == e.recvs.end())
-      throw std::logic_error("copy transport: wait for " + describe(src, dst, tag) + " without a posted receive");
+      throw std::logic_error("copy transport: wait for " + describe_message(src, dst, tag) + " without a posted receive");
     Recv& r = it->second;
     if (!r.copied) {
       {
@@ -165,11 +155,11 @@ class CopyTransport final : public Transport {
   std::vector<std::string> pending() const override {
     std::vector<std::string> out;
     std::lock_guard<std::mutex> lk(mu_);
-    for (const auto& [key, m] : sent_) out.push_back(describe(m.src, std::get<0>(key), std::get<1>(key)) + " (sent, never received)");
+    for (const auto& [key, m] : sent_) out.push_back(describe_message(m.src, std::get<0>(key), std::get<1>(key)) + " (sent, never received)");
     for (size_t d = 0; d < ends_.size(); ++d)
       for (const auto& [tag, r] : ends_[d].recvs)
         if (!r.copied && !sent_.count({static_cast<int>(d), tag}))
-          out.push_back(describe(r.src, static_cast<int>(d), tag) + " (receive posted, never sent)");
+          out.push_back(describe_message(r.src, static_cast<int>(d), tag) + " (receive posted, never sent)");
     return out;
   }
 
