@@ -6,6 +6,7 @@
 
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
+#include "common/inputs.h"
 
 namespace adaptis::cli {
 
@@ -18,11 +19,7 @@ struct InputOptions {
   bool no_overlap = false;
 };
 
-struct Inputs {
-  CostTable costs;
-  Cluster cluster;
-  SimOptions sim;
-};
+using Inputs = app::Inputs;
 
 void add_input_options(CLI::App* cmd, InputOptions& o);
 // Throws InputError with the flag/file at fault.

@@ -6,18 +6,6 @@
 
 namespace adaptis::cli {
 
-std::string format_bytes(double b) {
-  char buf[32];
-  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
-  return buf;
-}
-
 nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
   nlohmann::json j;
   j["schedule"] = plan.name;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "adaptis/planner.h"
+#include "common/format.h"
 
 namespace adaptis::cli {
 
@@ -17,7 +18,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim);
 // Idle gaps with their causes, largest first (at most `limit`).
 std::string gaps_table(const SimResult& sim, size_t limit);
 
-std::string format_bytes(double bytes);
+using app::format_bytes;
 
 // The input's iteration-time lower bound (planner/lower_bound.h) in `compare` and `optimize` --json:
 // ms, binding, and each part (work_ms, chain_ms with chain_layer, bins_ms).

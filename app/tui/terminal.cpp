@@ -45,6 +45,9 @@ int to_key(int ch) {
     case KEY_HOME: return key::Home;
     case KEY_END: return key::End;
     case KEY_BTAB: return key::BackTab;
+    case KEY_BACKSPACE:
+    case 127:
+    case 8: return key::Backspace;
     case KEY_ENTER:
     case '\r': return key::Enter;
     default: return ch;

@@ -1,0 +1,158 @@
+#include "explorer/session_file.h"
+
+#include "adaptis/model/error.h"
+#include "adaptis/model/json_file.h"
+#include "adaptis/planner/plan_file.h"
+
+namespace adaptis::explorer {
+
+namespace {
+
+constexpr const char* kFormat = "adaptis-gui-session/1";
+
+nlohmann::json link_to_json(const Link& l) { return {{"latency_ms", l.latency_ms}, {"bandwidth", l.bandwidth}}; }
+
+Link link_from_json(const nlohmann::json& j, const std::string& where) {
+  Link l;
+  if (!j.is_object()) throw InputError(where + ": must be an object");
+  l.latency_ms = json_number_or(j, "latency_ms", 0.0, where);
+  l.bandwidth = json_number_or(j, "bandwidth", 0.0, where);
+  if (l.latency_ms < 0 || l.bandwidth < 0) throw InputError(where + ": latency_ms and bandwidth must be >= 0");
+  return l;
+}
+
+}  // namespace
+
+nlohmann::json cluster_to_json(const Cluster& c) {
+  nlohmann::json devs = nlohmann::json::array();
+  for (const Device& d : c.devices)
+    devs.push_back({{"name", d.name},
+                    {"peak_tflops", d.peak_tflops},
+                    {"hbm_bytes", d.hbm_bytes},
+                    {"hbm_bandwidth", d.hbm_bandwidth},
+                    {"speed", d.speed},
+                    {"memory_limit_bytes", d.memory_limit_bytes},
+                    {"node", d.node}});
+  return {{"name", c.name},
+          {"devices", devs},
+          {"intra_node", link_to_json(c.intra_node)},
+          {"inter_node", link_to_json(c.inter_node)}};
+}
+
+Cluster cluster_from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw InputError(where + ": must be an object");
+  Cluster c;
+  c.name = json_string_or(j, "name", "", where);
+  const auto& devs = json_array(j, "devices", where);
+  if (devs.empty()) throw InputError(where + ".devices: needs at least one device");
+  for (size_t i = 0; i < devs.size(); ++i) {
+    const std::string w = where + ".devices[" + std::to_string(i) + "]";
+    if (!devs[i].is_object()) throw InputError(w + ": must be an object");
+    Device d;
+    d.name = json_string_or(devs[i], "name", d.name, w);
+    d.peak_tflops = json_number_or(devs[i], "peak_tflops", d.peak_tflops, w);
+    d.hbm_bytes = json_number_or(devs[i], "hbm_bytes", d.hbm_bytes, w);
+    d.hbm_bandwidth = json_number_or(devs[i], "hbm_bandwidth", d.hbm_bandwidth, w);
+    d.speed = json_number_or(devs[i], "speed", d.speed, w);
+    d.memory_limit_bytes = json_number_or(devs[i], "memory_limit_bytes", 0.0, w);
+    d.node = static_cast<int>(json_int_or(devs[i], "node", 0, w));
+    if (!(d.speed > 0)) throw InputError(w + ".speed: must be > 0");
+    if (d.memory_limit_bytes < 0) throw InputError(w + ".memory_limit_bytes: must be >= 0");
+    c.devices.push_back(d);
+  }
+  if (j.contains("intra_node")) c.intra_node = link_from_json(j["intra_node"], where + ".intra_node");
+  if (j.contains("inter_node")) c.inter_node = link_from_json(j["inter_node"], where + ".inter_node");
+  return c;
+}
+
+nlohmann::json session_to_json(const Session& s) {
+  nlohmann::json j;
+  j["format"] = kFormat;
+  j["inputs"] = {{"model", s.inputs.model}, {"costs", s.inputs.costs}, {"cluster", s.inputs.cluster}};
+  j["cluster"] = cluster_to_json(s.cluster);
+  j["sim"] = {{"comm_latency_ms", s.sim.comm_latency_ms},
+              {"overlap_comm", s.sim.overlap_comm},
+              {"action_overhead_ms", s.sim.action_overhead_ms},
+              {"pair_overlap", s.sim.pair_overlap}};
+  j["request"] = {{"schedule", s.request.schedule},
+                  {"devices", s.request.devices},
+                  {"microbatches", s.request.microbatches},
+                  {"stages_per_device", s.request.stages_per_device},
+                  {"group_size", s.request.group_size},
+                  {"partition", s.request.partition}};
+  j["custom"] = s.custom;
+  j["plan"] = plan_to_json(s.plan);
+  if (s.compare) j["compare"] = {{"label", s.compare_label}, {"plan", plan_to_json(*s.compare)}};
+  else j["compare"] = nullptr;
+  j["view"] = {{"t0", s.view_t0}, {"t1", s.view_t1}};
+  j["runs_db"] = s.runs_db;
+  return j;
+}
+
+Session session_from_json(const nlohmann::json& j, const std::string& origin) {
+  if (!j.is_object()) throw InputError(origin + ": a session must be a JSON object");
+  const std::string format = json_string(j, "format", origin);
+  if (format != kFormat)
+    throw InputError(origin + ": format: expected '" + std::string(kFormat) + "', got '" + format + "'");
+  Session s;
+  if (!j.contains("inputs") || !j["inputs"].is_object()) throw InputError(origin + ": inputs: missing object");
+  const auto& in = j["inputs"];
+  s.inputs.model = json_string_or(in, "model", "", origin + ": inputs");
+  s.inputs.costs = json_string_or(in, "costs", "", origin + ": inputs");
+  s.inputs.cluster = json_string_or(in, "cluster", "", origin + ": inputs");
+  if (s.inputs.model.empty() == s.inputs.costs.empty())
+    throw InputError(origin + ": inputs: give exactly one of 'model' and 'costs'");
+  if (!j.contains("cluster")) throw InputError(origin + ": cluster: missing");
+  s.cluster = cluster_from_json(j["cluster"], origin + ": cluster");
+  if (j.contains("sim")) {
+    const auto& sj = j["sim"];
+    const std::string w = origin + ": sim";
+    s.sim.comm_latency_ms = json_number_or(sj, "comm_latency_ms", -1, w);
+    if (sj.contains("overlap_comm")) {
+      if (!sj["overlap_comm"].is_boolean()) throw InputError(w + ".overlap_comm: must be true or false");
+      s.sim.overlap_comm = sj["overlap_comm"].get<bool>();
+    }
+    s.sim.action_overhead_ms = json_number_or(sj, "action_overhead_ms", 0, w);
+    s.sim.pair_overlap = json_number_or(sj, "pair_overlap", 0, w);
+  }
+  if (j.contains("request")) {
+    const auto& r = j["request"];
+    const std::string w = origin + ": request";
+    s.request.schedule = json_string_or(r, "schedule", "1f1b", w);
+    s.request.devices = static_cast<int>(json_int_or(r, "devices", 0, w));
+    s.request.microbatches = static_cast<int>(json_int_or(r, "microbatches", 8, w));
+    s.request.stages_per_device = static_cast<int>(json_int_or(r, "stages_per_device", 0, w));
+    s.request.group_size = static_cast<int>(json_int_or(r, "group_size", 0, w));
+    if (r.contains("partition")) {
+      if (!r["partition"].is_array()) throw InputError(w + ".partition: must be an array of layer counts");
+      for (const auto& v : r["partition"]) {
+        if (!v.is_number_integer()) throw InputError(w + ".partition: must hold integers");
+        s.request.partition.push_back(v.get<int>());
+      }
+    }
+  }
+  if (j.contains("custom")) {
+    if (!j["custom"].is_boolean()) throw InputError(origin + ": custom: must be true or false");
+    s.custom = j["custom"].get<bool>();
+  }
+  if (!j.contains("plan")) throw InputError(origin + ": plan: missing");
+  s.plan = plan_from_json(j["plan"], origin + ": plan");
+  if (j.contains("compare") && !j["compare"].is_null()) {
+    const auto& c = j["compare"];
+    s.compare_label = json_string_or(c, "label", "pinned", origin + ": compare");
+    if (!c.contains("plan")) throw InputError(origin + ": compare.plan: missing");
+    s.compare = plan_from_json(c["plan"], origin + ": compare.plan");
+  }
+  if (j.contains("view")) {
+    s.view_t0 = json_number_or(j["view"], "t0", 0, origin + ": view");
+    s.view_t1 = json_number_or(j["view"], "t1", 0, origin + ": view");
+  }
+  s.runs_db = json_string_or(j, "runs_db", "", origin);
+  return s;
+}
+
+void save_session(const Session& s, const std::string& path) { write_json_file(path, session_to_json(s)); }
+
+Session load_session(const std::string& path) { return session_from_json(read_json_file(path), path); }
+
+}  // namespace adaptis::explorer
