@@ -639,7 +639,9 @@ TEST(TuiRender, GanttKeepsItsOpRowAtEverySizeWithTwoRowsOrMore) {
       op_row = op_row || scr.row(y).rfind("   o ", 0) == 0 || scr.row(y).rfind("d0 o ", 0) == 0;
       mb_row = mb_row || scr.row(y).rfind("d0 m ", 0) == 0;
     }
-    if (mb_row) EXPECT_TRUE(op_row) << "height " << h << "\n" << scr.text();
+    if (mb_row) {
+      EXPECT_TRUE(op_row) << "height " << h << "\n" << scr.text();
+    }
   }
 }
 

@@ -145,8 +145,13 @@ void MemoryView::draw(UiContext& c, TimeAxis& axis, const explorer::Side* sides,
     dl->AddText(ImVec2(x1 - ImGui::CalcTextSize(s.c_str()).x - t.px(8), y - ImGui::GetTextLineHeight() - 1),
                 t.memory_limit, s.c_str());
   } else if (limit > 0) {
+    // On a dimmed plate: the curves reach the top of the plot, where the label sits.
     const std::string s = "limit " + format_bytes(limit) + " (off scale)";
-    dl->AddText(ImVec2(x1 - ImGui::CalcTextSize(s.c_str()).x - t.px(8), top), t.text_dim, s.c_str());
+    const ImVec2 size = ImGui::CalcTextSize(s.c_str());
+    const ImVec2 at(x1 - size.x - t.px(8), top);
+    dl->AddRectFilled(ImVec2(at.x - t.px(4), at.y), ImVec2(at.x + size.x + t.px(4), at.y + size.y), IM_COL32(20, 21, 24, 210),
+                      t.px(3));
+    dl->AddText(at, t.text_dim, s.c_str());
   }
   dl->PopClipRect();
 

@@ -67,12 +67,15 @@ void draw_ab_table(UiContext& c) {
                  strf("%+.2f pp", d.bubble_ratio * 100), d.bubble_ratio <= 0);
   comparison_row(t, "bubble time (all GPUs)", format_ms(ab.a.bubble_ms), format_ms(ab.b.bubble_ms),
                  app::format_signed(d.bubble_ms, 1) + " ms", d.bubble_ms <= 0);
-  if (ab.a.peak_memory_bytes > 0 && ab.b.peak_memory_bytes > 0)
+  if (ab.a.peak_memory_bytes > 0 && ab.b.peak_memory_bytes > 0) {
+    // Appended piece by piece: GCC 12 misreports "sign" + std::string&& as an overlapping copy.
+    std::string delta = d.peak_memory_bytes >= 0 ? "+" : "-";
+    delta += format_bytes(std::fabs(d.peak_memory_bytes));
+    delta += strf(" (%+.1f%%)", d.peak_memory_pct);
     comparison_row(t, "peak memory", format_bytes(ab.a.peak_memory_bytes) + strf(" (GPU %d)", ab.a.peak_device),
-                   format_bytes(ab.b.peak_memory_bytes) + strf(" (GPU %d)", ab.b.peak_device),
-                   (d.peak_memory_bytes >= 0 ? "+" : "-") + format_bytes(std::fabs(d.peak_memory_bytes)) +
-                       strf(" (%+.1f%%)", d.peak_memory_pct),
+                   format_bytes(ab.b.peak_memory_bytes) + strf(" (GPU %d)", ab.b.peak_device), delta,
                    d.peak_memory_bytes <= 0);
+  }
   comparison_row(t, "out of memory", ab.a.oom ? "yes" : "no", ab.b.oom ? "yes" : "no", "", !ab.a.oom);
   comparison_row(t, "GPUs / actions", strf("%d / %zu", ab.a.devices, ab.a.actions), strf("%d / %zu", ab.b.devices, ab.b.actions),
                  "", true);

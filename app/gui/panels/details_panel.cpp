@@ -71,8 +71,10 @@ void draw_overview(UiContext& c) {
     busy += d.busy_ms;
   }
   const double total = e.summary.iteration_ms * static_cast<double>(e.sim.devices.size());
-  ImGui::TextDisabled("Click an action or a bubble in the timeline for details (arrows and [ ] move between "
-                      "actions); drag on empty space to measure a range. Largest bubbles:");
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim);
+  ImGui::TextWrapped("Click an action or a bubble in the timeline for details (arrows and [ ] move between "
+                     "actions); drag on empty space to measure a range. Largest bubbles:");
+  ImGui::PopStyleColor();
   if (total > 0) {
     const float w = ImGui::GetContentRegionAvail().x;
     const ImVec2 p = ImGui::GetCursorScreenPos();

@@ -3,6 +3,8 @@
 #include <imgui.h>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/lower_bound.h"
@@ -88,17 +90,57 @@ void Toolbar::draw(UiContext& c) {
   if (ImGui::Button(core.comparing() ? "Re-pin B" : "Pin as B")) core.pin_current();
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("P: keep the current plan as B and compare every edit against it");
 
-  // Headline numbers on the right, when they fit after the controls.
+  // Headline numbers on the right, after the controls: those that do not fit are dropped from the
+  // least telling (actions) on, so none is ever drawn over a button.
+  const float controls_end = ImGui::GetItemRectMax().x - ImGui::GetWindowPos().x;
   if (core.has_plan()) {
     const explorer::PlanSummary& s = core.editor().eval().summary;
     const explorer::AbComparison ab = core.comparing() ? core.ab() : explorer::AbComparison{};
-    const float metrics_w = t.px(ab.comparable ? 470 : 400);
-    const float x = ImGui::GetWindowWidth() - metrics_w;
-    if (x > ImGui::GetCursorPosX() + t.px(12)) {
+    struct Metric {
+      const char* caption;
+      std::string value;
+      ImU32 colour;
+      const char* tooltip;
+      float gap;  // space before it
+    };
+    std::vector<Metric> metrics;
+    metrics.push_back({"ITERATION", app::format_ms(s.iteration_ms), 0, nullptr, 0});
+    if (ab.comparable)
+      metrics.push_back({"VS B", strf("%+.1f%%", ab.d.iteration_pct), ab.d.iteration_ms <= 0 ? t.good : t.bad,
+                         "current plan (A) against the pinned plan or run (B)", t.px(8)});
+    metrics.push_back({"BUBBLE", strf("%.1f%%", s.bubble_ratio * 100), s.bubble_ratio > 0.25 ? t.warn : 0,
+                       "idle time over devices x iteration", t.px(18)});
+    metrics.push_back({"PEAK MEMORY", s.peak_memory_bytes > 0 ? app::format_bytes(s.peak_memory_bytes) : std::string("n/a"),
+                       s.oom ? t.bad : 0,
+                       s.oom                        ? "a device exceeds its memory limit"
+                       : s.peak_memory_bytes > 0 ? "highest device peak (static + activations)"
+                                                    : "the cost input has no memory figures",
+                       t.px(18)});
+    metrics.push_back({"ACTIONS", strf("%zu", s.actions), 0, nullptr, t.px(18)});
+    std::vector<float> widths;
+    for (const Metric& m : metrics) {
+      ImGui::PushFont(t.ui_bold);
+      const float value_w = ImGui::CalcTextSize(m.value.c_str()).x;
+      ImGui::PopFont();
+      widths.push_back(m.gap + std::max(ImGui::CalcTextSize(m.caption).x, value_w));
+    }
+    const float room = ImGui::GetWindowWidth() - t.px(10) - (controls_end + t.px(24));
+    float total = 0;
+    for (float w : widths) total += w;
+    while (!metrics.empty() && total > room) {
+      total -= widths.back();
+      metrics.pop_back();
+      widths.pop_back();
+    }
+    float x = ImGui::GetWindowWidth() - t.px(10) - total;
+    for (size_t i = 0; i < metrics.size(); ++i) {
+      const Metric& m = metrics[i];
+      x += m.gap;
       ImGui::SameLine(x);
       ImGui::SetCursorPosY(t.px(4));
-      metric(t, "ITERATION", app::format_ms(s.iteration_ms));
-      if (ImGui::IsItemHovered()) {
+      metric(t, m.caption, m.value, m.colour, m.tooltip);
+      x += widths[i] - m.gap;
+      if (i == 0 && ImGui::IsItemHovered()) {
         // With the input's lower bound, computed only while hovered: how much any plan could still gain.
         std::string tip = "predicted time of one training iteration";
         try {
@@ -114,26 +156,6 @@ void Toolbar::draw(UiContext& c) {
         }
         ImGui::SetTooltip("%s", tip.c_str());
       }
-      if (ab.comparable) {
-        ImGui::SameLine();
-        ImGui::SetCursorPosY(t.px(4));
-        metric(t, "VS B", strf("%+.1f%%", ab.d.iteration_pct), ab.d.iteration_ms <= 0 ? t.good : t.bad,
-               "current plan (A) against the pinned plan or run (B)");
-      }
-      ImGui::SameLine(0, t.px(18));
-      ImGui::SetCursorPosY(t.px(4));
-      metric(t, "BUBBLE", strf("%.1f%%", s.bubble_ratio * 100), s.bubble_ratio > 0.25 ? t.warn : 0,
-             "idle time over devices x iteration");
-      ImGui::SameLine(0, t.px(18));
-      ImGui::SetCursorPosY(t.px(4));
-      metric(t, "PEAK MEMORY", s.peak_memory_bytes > 0 ? app::format_bytes(s.peak_memory_bytes) : std::string("n/a"),
-             s.oom ? t.bad : 0,
-             s.oom                        ? "a device exceeds its memory limit"
-             : s.peak_memory_bytes > 0 ? "highest device peak (static + activations)"
-                                          : "the cost input has no memory figures");
-      ImGui::SameLine(0, t.px(18));
-      ImGui::SetCursorPosY(t.px(4));
-      metric(t, "ACTIONS", strf("%zu", s.actions));
     }
   }
   ImGui::EndChild();
