@@ -308,10 +308,12 @@ TEST(GuiFrames, ExecutingThePlanLaunchesAdaptisRunAndShowsTheRunAsItArrives) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   h.frame(app);
-  ASSERT_FALSE(app.core().launched().running);
-  EXPECT_FALSE(status_is_error(app)) << status(app);
+  std::string log_tail;
+  for (const std::string& line : app.core().launched().log_tail) log_tail += line + "\n";
+  ASSERT_FALSE(app.core().launched().running) << status(app) << "\n" << log_tail;
+  EXPECT_FALSE(status_is_error(app)) << status(app) << "\n" << log_tail;
   // The run is B: its recorded prediction in the compute lanes, what it measured under them.
-  ASSERT_TRUE(app.core().comparing());
+  ASSERT_TRUE(app.core().comparing()) << status(app) << "\n" << log_tail;
   const explorer::Side b = app.core().side(1);
   ASSERT_TRUE(b.is_run);
   ASSERT_NE(b.measured(), nullptr);
