@@ -16,6 +16,7 @@
 #include "adaptis/planner/pytorch_csv.h"
 #include "adaptis/planner/schedules.h"
 #include "adaptis/planner/validator.h"
+#include "common/private_work_dir.h"
 #include "gui/widgets.h"
 
 namespace adaptis::gui {
@@ -922,11 +923,8 @@ void GuiApp::draw_dialogs() {
 
 std::string GuiApp::work_dir() {
   if (!config_.work_dir.empty()) return config_.work_dir;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/adaptis-gui-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
-  config_.work_dir = dir;
-  return dir;
+  config_.work_dir = app::make_private_dir("adaptis-gui-");
+  return config_.work_dir;
 }
 
 }  // namespace adaptis::gui

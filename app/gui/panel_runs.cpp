@@ -10,6 +10,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_file.h"
+#include "common/private_work_dir.h"
 #include "gui/gui_app.h"
 #include "gui/widgets.h"
 
@@ -29,7 +30,7 @@ void GuiApp::launch_run() {
     ++run_counter_;
     const std::string plan_path = dir + "/run" + std::to_string(run_counter_) + "-plan.json";
     child_log_ = dir + "/run" + std::to_string(run_counter_) + ".log";
-    save_plan_file(editor_.plan(), plan_path, {{"source", "adaptis gui"}});
+    app::write_new_file(plan_path, plan_to_json(editor_.plan(), {{"source", "adaptis gui"}}).dump(1) + "\n");
     const std::string exe = config_.binary.empty() ? self_executable() : config_.binary;
     std::vector<std::string> argv = run_command(exe, plan_path, config_.model_path, runs_.db(), config_.run_steps);
     child_.start(argv, child_log_);

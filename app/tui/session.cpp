@@ -6,9 +6,13 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/private_work_dir.h"
 #include "tui/runs_source.h"
 
 namespace adaptis::tui {
+
+using app::make_private_dir;
+using app::write_new_file;
 
 namespace {
 
@@ -81,11 +85,8 @@ std::string TuiSession::work_dir() {
     std::filesystem::create_directories(opt_.work_dir);
     return opt_.work_dir;
   }
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/adaptis-tui-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
-  opt_.work_dir = dir;
-  return dir;
+  opt_.work_dir = make_private_dir("adaptis-tui-");
+  return opt_.work_dir;
 }
 
 void TuiSession::launch_run() {
@@ -95,8 +96,10 @@ void TuiSession::launch_run() {
     const std::string stem = dir + "/run" + std::to_string(run_counter_);
     const std::string plan_path = stem + "-plan.json";
     const std::string log_path = stem + ".log";
-    save_plan_file(state_.eval->plan, plan_path,
-                   {{"source", "adaptis tui"}, {"predicted_iteration_ms", state_.eval->sim.iteration_ms}});
+    write_new_file(plan_path, plan_to_json(state_.eval->plan, {{"source", "adaptis tui"},
+                                                               {"predicted_iteration_ms", state_.eval->sim.iteration_ms}})
+                                      .dump(1) +
+                                  "\n");
     std::vector<std::string> argv = {opt_.binary, "run", "--plan", plan_path, "--db", state_.config.db_path};
     if (!opt_.model_path.empty()) argv.insert(argv.begin() + 2, {"--model", opt_.model_path});
     argv.insert(argv.end(), opt_.run_args.begin(), opt_.run_args.end());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -19,6 +20,11 @@ using namespace adaptis::tui;
 namespace fs = std::filesystem;
 
 namespace {
+
+std::string slurp_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 cli::Inputs test_inputs() {
   cli::Inputs in;
@@ -150,6 +156,40 @@ TEST(TuiSession, LaunchesARunAndWatchesItToTheEnd) {
   EXPECT_NE(s.state().message.find("exit status 3"), std::string::npos) << s.state().message;
   // The plan it ran was written where the command says.
   EXPECT_TRUE(fs::exists(fs::path(opt.work_dir) / "run1-plan.json"));
+}
+
+// The default work directory used to be $TMPDIR/adaptis-tui-<pid>, taken even when it already existed,
+// with its files opened through symlinks: plant that directory with symlinks to two other files, press
+// `r`, and neither file may change; the session works in a new private directory instead.
+TEST(TuiSession, LaunchIgnoresAPlantedWorkDirAndItsSymlinks) {
+  TempDir tmp;
+  const fs::path planted = tmp.path / ("adaptis-tui-" + std::to_string(::getpid()));
+  fs::create_directories(planted);
+  const fs::path victim_plan = tmp.path / "victim-plan.txt", victim_log = tmp.path / "victim-log.txt";
+  std::ofstream(victim_plan) << "keep me";
+  std::ofstream(victim_log) << "keep me too";
+  fs::create_symlink(victim_plan, planted / "run1-plan.json");
+  fs::create_symlink(victim_log, planted / "run1.log");
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir ? old_tmpdir : "";
+  ::setenv("TMPDIR", tmp.path.c_str(), 1);
+
+  SessionOptions opt;
+  opt.binary = fake_binary(tmp.path, "echo ran; exit 0");
+  opt.model_path = "model.json";
+  TuiSession s(initial((tmp.path / "runs.db").string()), opt);
+  s.key('r');
+  if (old_tmpdir) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+  ASSERT_GT(s.state().launched.pid, 0) << s.state().message;
+  ASSERT_TRUE(poll_until(s, [&] { return !s.state().launched.running; }));
+  const fs::path log = s.state().launched.log_path;
+  EXPECT_NE(log.parent_path(), planted);
+  EXPECT_EQ(log.parent_path().parent_path(), tmp.path);
+  EXPECT_EQ(fs::status(log.parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_TRUE(fs::exists(log.parent_path() / "run1-plan.json"));
+  EXPECT_EQ(slurp_text(victim_plan), "keep me");
+  EXPECT_EQ(slurp_text(victim_log), "keep me too");
 }
 
 TEST(TuiSession, ShutdownStopsARunningChild) {
