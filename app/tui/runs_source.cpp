@@ -57,7 +57,7 @@ RunStoreView read_runs(const std::string& db_path) {
     return v;
   }
   try {
-    exec::RunStore store(db_path);
+    exec::RunStore store(db_path, exec::StoreAccess::ReadOnly);
     for (const exec::RunSummary& r : store.list_runs()) v.rows.push_back(to_row(r));
   } catch (const std::exception& e) {
     v.note = std::string("cannot read the run store: ") + e.what();

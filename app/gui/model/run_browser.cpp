@@ -19,7 +19,7 @@ void RunBrowser::set_db(const std::string& path) {
 
 exec::RunStore& RunBrowser::store() {
   if (path_.empty()) throw InputError("no runs database chosen");
-  if (!store_) store_ = std::make_unique<exec::RunStore>(path_);
+  if (!store_) store_ = std::make_unique<exec::RunStore>(path_, exec::StoreAccess::ReadOnly);
   return *store_;
 }
 
