@@ -8,6 +8,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/problem_limits.h"
 
 namespace adaptis {
 
@@ -67,7 +68,7 @@ using nlohmann::json;
 
 // Upper bound for any dimension: keeps products far from overflow and catches typos (an extra 0).
 constexpr long long kMaxDim = 1LL << 24;
-constexpr long long kMaxLayers = 100000;
+constexpr long long kMaxLayers = ProblemLimits::kLayers;  // model/problem_limits.h
 constexpr int kMaxNesting = 16;
 
 // --- Which dimension fields each primitive kind reads -------------------------------------------
