@@ -45,6 +45,7 @@ int export_recorded_run(const ExportArgs& a) {
   if (!a.pytorch_csv.empty() || (a.megatron && a.megatron->count() > 0) || !a.octopipe.empty() ||
       !a.octopipe_dir.empty() || !a.plan_json.empty())
     throw InputError("export of run " + a.run + ": only --chrome-trace applies to a recorded run");
+  exec::parse_run_id(a.run);  // a mistyped RUN is reported before the database is looked for
   const std::string db = a.db.empty() ? exec::default_run_db_path() : a.db;
   int64_t id = 0;
   {

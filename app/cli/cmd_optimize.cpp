@@ -237,7 +237,8 @@ void register_optimize(CLI::App& app, Runner& run) {
       ->check(real_range(0, kMaxTimeBudgetS, true));
   cmd->add_option("--seed", args->seed,
                   "Search seed, any 64-bit unsigned integer: same seed and inputs give the same plan")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(uint64_value());
   cmd->add_option("--threads", args->threads,
                   "Worker threads (0 = all hardware threads; at most 4 per hardware thread and 256)")
       ->capture_default_str()

@@ -149,6 +149,7 @@ nlohmann::json comparison_json(const exec::RunComparison& c) {
 }
 
 int show_command(const ShowArgs& a) {
+  exec::parse_run_id(a.run);  // a mistyped RUN is reported before the database is looked for
   const std::string db = db_path(a.db);
   exec::RunStore store(db, exec::StoreAccess::ReadOnly);
   const int64_t id = exec::parse_run_ref(a.run, store);

@@ -33,6 +33,19 @@ CLI::Validator int_range(long long min, long long max) {
       "INT in " + range);
 }
 
+CLI::Validator uint64_value() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        const bool digits = !input.empty() && input.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        if (digits) (void)std::strtoull(input.c_str(), nullptr, 10);
+        if (!digits || errno == ERANGE)
+          return "must be an integer in [0, 18446744073709551615], got '" + input + "'";
+        return {};
+      },
+      "INT in [0, 2^64-1]");
+}
+
 CLI::Validator real_range(double min, double max, bool min_exclusive) {
   const std::string range = (min_exclusive ? "(" : "[") + number_text(min) + ", " + number_text(max) + "]";
   return CLI::Validator(

@@ -8,6 +8,9 @@ namespace adaptis::cli {
 
 // An integer in [min, max].
 CLI::Validator int_range(long long min, long long max);
+// Any unsigned 64-bit integer, written in decimal (no sign: CLI11 alone would wrap -1 and saturate
+// values past 2^64 - 1).
+CLI::Validator uint64_value();
 // A finite number in [min, max]; with `min_exclusive`, in (min, max].
 CLI::Validator real_range(double min, double max, bool min_exclusive = false);
 

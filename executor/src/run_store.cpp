@@ -644,12 +644,8 @@ int RunStore::mark_dead_runs_incomplete() {
   return marked;
 }
 
-int64_t parse_run_ref(const std::string& text, const RunStore& store) {
-  if (text == "latest" || text == "last") {
-    int64_t id = store.latest_run_id();
-    if (id == 0) throw InputError(store.path() + ": no runs recorded yet");
-    return id;
-  }
+std::optional<int64_t> parse_run_id(const std::string& text) {
+  if (text == "latest" || text == "last") return std::nullopt;
   size_t used = 0;
   long long id = 0;
   try {
@@ -660,6 +656,13 @@ int64_t parse_run_ref(const std::string& text, const RunStore& store) {
   if (used != text.size() || text.empty() || id <= 0)
     throw InputError("RUN: expected a run id (see `adaptis runs`) or 'latest', got '" + text + "'");
   return id;
+}
+
+int64_t parse_run_ref(const std::string& text, const RunStore& store) {
+  if (const std::optional<int64_t> id = parse_run_id(text)) return *id;
+  const int64_t latest = store.latest_run_id();
+  if (latest == 0) throw InputError(store.path() + ": no runs recorded yet");
+  return latest;
 }
 
 }  // namespace adaptis::exec

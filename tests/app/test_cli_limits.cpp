@@ -101,6 +101,9 @@ TEST_F(CliLimits, NumericOptionsOutsideTheirRangeAreRefused) {
       {opt + "--time-limit-s nan", "--time-limit-s"},
       {opt + "--time-limit-s 1e9", "--time-limit-s"},
       {opt + "--max-evaluations -1", "--max-evaluations"},
+      {opt + "--seed -1", "--seed"},
+      {opt + "--seed 18446744073709551616", "--seed"},
+      {opt + "--seed 1e3", "--seed"},
       {opt + "--max-stages-per-device 100000", "--max-stages-per-device"},
       {opt + "--microbatches 100000", "--microbatches"},
       {"compare --costs " + costs + " --gantt --width 100000", "--width"},
@@ -128,6 +131,14 @@ TEST_F(CliLimits, NumericOptionsOutsideTheirRangeAreRefused) {
       {"costs --model " + tiny + " --devices 0", "--devices"},
   };
   for (const Case& c : cases) expect_error(c.args, {c.flag});
+}
+
+TEST_F(CliLimits, SeedTakesEveryUnsignedSixtyFourBitValue) {
+  for (const std::string seed : {"0", "18446744073709551615"}) {
+    const CliResult r = adaptis::test::run_cli("optimize -q --json --max-evaluations 50 --costs " + costs + " --seed " + seed);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["optimizer"]["seed"].dump(), seed) << r.out.substr(0, 400);
+  }
 }
 
 TEST_F(CliLimits, HelpStatesTheRanges) {
@@ -192,11 +203,12 @@ TEST_F(CliLimits, TooManyLayersOrActionsAreRefusedUpFront) {
   expect_error("optimize -q --costs " + deep_costs(64) + " --devices 64 -m 16384", {"--microbatches", "actions"});
 }
 
-// The budget holds within max(0.5 s, 10%) whatever the input; the extra second here is for starting the
-// process and the machine's load, not for the optimizer.
+// The budget holds within max(0.5 s, 10%) whatever the input; the extra two seconds here are for starting
+// the process and a loaded machine (tests run in parallel on 2 cores), not for the optimizer: without the
+// budget these inputs take tens of seconds.
 void expect_within_budget(const CliResult& r, double seconds, double budget) {
   EXPECT_TRUE(r.code == 0 || r.code == 3) << r.code << "\n" << r.err;
-  EXPECT_LE(seconds, budget + std::max(0.5, 0.1 * budget) + 1.0) << r.err;
+  EXPECT_LE(seconds, budget + std::max(0.5, 0.1 * budget) + 2.0) << r.err;
   const json j = json::parse(r.out);
   EXPECT_FALSE(j["best"]["schedule"].get<std::string>().empty());
   EXPECT_TRUE(j["best"]["ok"].get<bool>()) << j["best"].dump();

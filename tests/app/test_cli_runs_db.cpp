@@ -67,6 +67,9 @@ TEST_F(CliRunsDb, ReadersNeverCreateADatabaseOrItsDirectories) {
   expect_error("runs --json --db " + nested, {"no run database at " + nested});
   expect_error("show 1 --db " + at("typo.db"), {"no run database at " + at("typo.db")});
   expect_error("show latest --json --db " + at("typo.db"), {"no run database at"});
+  // A mistyped run reference is named first, whether or not the database exists.
+  expect_error("show abc --db " + at("typo.db"), {"expected a run id", "'abc'"});
+  expect_error("export 0 --chrome-trace " + at("t.json") + " --db " + at("typo.db"), {"expected a run id", "'0'"});
   expect_error("export 1 --chrome-trace " + at("t.json") + " --db " + at("typo.db"), {"no run database at"});
   EXPECT_FALSE(fs::exists(at("new")));
   EXPECT_FALSE(fs::exists(at("typo.db")));

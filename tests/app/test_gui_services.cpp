@@ -100,8 +100,8 @@ TEST(GuiExports, DefaultFileNameIsSanitizedFromThePlanName) {
   EXPECT_EQ(file_name_stem(".hidden"), "hidden");
   EXPECT_EQ(file_name_stem("--rm -rf"), "rm_-rf");
   EXPECT_EQ(file_name_stem("plan\x1b]0;x\x07 \x1b[2J name"), "plan_x1b_0_x_x07_x1b_2J_name");
-  EXPECT_EQ(file_name_stem("plan]0;x [2J"), "plan_0_x_2J");
-  EXPECT_EQ(file_name_stem("GrÃ¶Ã" "e"), "Gr_e");
+  EXPECT_EQ(file_name_stem("plan]0;x [2J"), "plan_0_x_2J");  // the printable rest of such a sequence
+  EXPECT_EQ(file_name_stem("Gr\xc3\xb6\xc3\x9f" "e"), "Gr_e");  // UTF-8 "Groesse": letters outside ASCII go
   EXPECT_EQ(file_name_stem(""), "plan");
   EXPECT_EQ(file_name_stem("///"), "plan");
   EXPECT_EQ(file_name_stem("..."), "plan");
@@ -206,9 +206,11 @@ TEST(GuiRunBrowser, ReadsAnEmptyStoreAndExplainsBadDatabases) {
   fs::remove(db);
   RunBrowser b;
   b.set_db(db.string());
-  EXPECT_TRUE(b.refresh()) << b.note();
+  EXPECT_TRUE(b.refresh()) << b.note();  // no database yet: no runs, and none is created
   EXPECT_TRUE(b.runs().empty());
   EXPECT_THROW(b.load(42), InputError);
+  EXPECT_EQ(b.run_of_pid(::getpid()), 0);
+  EXPECT_FALSE(fs::exists(db));
   EXPECT_EQ(b.run_of_pid(::getpid()), 0);
   // A file that is not a run database: refresh() says so instead of throwing.
   const fs::path junk = scratch("junk.db");

@@ -6,6 +6,7 @@
 #include "adaptis/planner/megatron_layout.h"
 #include "adaptis/planner/plan_file.h"
 #include "adaptis/planner/pytorch_csv.h"
+#include "common/terminal_text.h"
 
 namespace adaptis::gui {
 
@@ -23,7 +24,9 @@ const char* plan_export_name(PlanExport e) {
 std::string file_name_stem(const std::string& name) {
   std::string out;
   bool replaced = false;  // one '_' for a run of other characters
-  for (const char c : name) {
+  // Control characters first become their visible escapes ("\x1b"), as the CLI and TUI print them, so
+  // the file name still shows that the plan name held one.
+  for (const char c : app::terminal_safe(name)) {
     const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
                       c == '_' || c == '-';
     if (keep) out += c;

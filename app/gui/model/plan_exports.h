@@ -12,7 +12,8 @@ namespace adaptis::gui {
 
 enum class PlanExport { ChromeTrace, PytorchCsv, PytorchCsvComms, Megatron, PlanJson };
 const char* plan_export_name(PlanExport e);
-// `name` (a plan name, which any plan file can set) reduced to a harmless file name part: only
+// `name` (a plan name, which any plan file can set) reduced to a harmless file name part: control
+// characters written as their escapes (terminal_safe: ESC -> "x1b"), then only
 // [A-Za-z0-9._-] (each run of other characters becomes one '_'), no leading '.', '-' or '_', no trailing
 // '.' or '_', at most kMaxFileNameStem characters; "plan" when nothing is left. No path separators, no
 // hidden file, nothing a shell or a command line would read as an option.

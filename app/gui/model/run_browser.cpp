@@ -1,5 +1,7 @@
 #include "gui/model/run_browser.h"
 
+#include <filesystem>
+
 #include "adaptis/executor/run_trace.h"
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_file.h"
@@ -24,6 +26,13 @@ exec::RunStore& RunBrowser::store() {
 }
 
 bool RunBrowser::refresh() {
+  // The list is read-only and never creates the database: until a first run writes it, there are no runs.
+  std::error_code ec;
+  if (!store_ && !path_.empty() && !std::filesystem::exists(path_, ec)) {
+    runs_.clear();
+    note_.clear();
+    return true;
+  }
   try {
     runs_ = store().list_runs();
     note_.clear();

@@ -29,10 +29,11 @@ class RunBrowser {
  public:
   RunBrowser();
   ~RunBrowser();
-  // Switches to another database file (opened lazily; created by the run store when missing).
+  // Switches to another database file (opened lazily and read-only; never created here).
   void set_db(const std::string& path);
   const std::string& db() const { return path_; }
-  // Re-reads the run list (newest first). Never throws: a problem becomes note() and returns false.
+  // Re-reads the run list (newest first). Never throws: a problem becomes note() and returns false; a
+  // database that does not exist yet is an empty list (true, no note).
   bool refresh();
   const std::vector<exec::RunSummary>& runs() const { return runs_; }
   const std::string& note() const { return note_; }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -186,6 +187,9 @@ class RunStore {
   int64_t last_commit_ns_ = 0;
 };
 
+// The run id written in `text`, or nullopt for "latest"/"last"; InputError otherwise. Needs no database,
+// so a mistyped reference is reported before one is opened.
+std::optional<int64_t> parse_run_id(const std::string& text);
 // Parses "latest", "last" or a run id; InputError otherwise.
 int64_t parse_run_ref(const std::string& text, const RunStore& store);
 
