@@ -25,6 +25,7 @@ constexpr int kMaxSteps = 1000000;                         // run --steps, gui -
 constexpr int kMaxRepeats = 10000;                         // profile --repeats / --warmup, run --profile-repeats
 constexpr int kMaxGpuIndex = 1023;                         // --gpu
 constexpr int kMaxSmsPerDevice = 1024;                     // run --sms-per-device
+constexpr int kMaxMicroBatchSize = 65536;                  // export --micro-batch-size (sequences)
 // Optimizer worker threads: at most 4 per hardware thread and 256 in all (optimizer.h).
 int max_threads_option();
 

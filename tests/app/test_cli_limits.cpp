@@ -109,6 +109,8 @@ TEST_F(CliLimits, NumericOptionsOutsideTheirRangeAreRefused) {
       {"compare --costs " + costs + " --gantt --width 100000", "--width"},
       {"export --costs " + costs + " --octopipe x.yaml --time-unit-ms inf", "--time-unit-ms"},
       {"export 1 --chrome-trace x.json --step -5", "--step"},
+      {"export --costs " + costs + " --megatron --micro-batch-size 0", "--micro-batch-size"},
+      {"export --costs " + costs + " --megatron --micro-batch-size 1000000", "--micro-batch-size"},
       {"import --megatron-layout 'E|t|t|L' --devices 4 -m 0", "--microbatches"},
       {run + "--lr inf", "--lr"},
       {run + "--lr nan", "--lr"},

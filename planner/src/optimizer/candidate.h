@@ -51,6 +51,9 @@ struct SearchContext {
   std::vector<double> layer_weight;  // f + b + w per layer
   std::vector<double> layer_prefix;  // prefix sums of layer_weight
   std::vector<double> speed;         // per device
+  // The placement must stay as seeded (a target that only runs fixed placement styles, e.g.
+  // torchtitan's looped and V): moves change only layer boundaries and the scheduling policy.
+  bool placement_fixed = false;
 
   SearchContext(const CostTable& c, const Cluster& cl, const SimOptions& s, int d, int m, int max_k);
 };

@@ -33,7 +33,9 @@
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/torch_rules.h"
 #include "candidate.h"
+#include "megatron_search.h"
 #include "worker_pool.h"
 
 namespace adaptis {
@@ -241,6 +243,7 @@ class Optimizer {
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))),
         budget_end_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
+    ctx_.placement_fixed = o.target == PlanTarget::Torchtitan;
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
     bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
   }
@@ -299,7 +302,7 @@ class Optimizer {
     phase_done_ = 0;
   }
   void report(bool force);
-  void offer(const Entry& e);
+  void offer(const Entry& in);
 
   void run_baselines();
   void run_seeds();
@@ -342,7 +345,19 @@ class Optimizer {
   bool improved_ = false;
 };
 
-void Optimizer::offer(const Entry& e) {
+void Optimizer::offer(const Entry& in) {
+  // Torch targets: the plan as PyTorch would get it (relabelled micro-batches, same simulated
+  // time), and only if its runtime accepts it.
+  const Entry* candidate = &in;
+  Entry relabelled;
+  if (opt_.target == PlanTarget::Torch || opt_.target == PlanTarget::Torchtitan) {
+    if (!in.ok) return;
+    relabelled = in;
+    relabelled.plan = relabel_for_torch(in.plan);
+    if (!target_can_run(relabelled.plan, opt_.target, costs_)) return;
+    candidate = &relabelled;
+  }
+  const Entry& e = *candidate;
   if (!have_best_ || entry_better(e, best_)) {
     best_ = e;
     have_best_ = true;
@@ -486,7 +501,14 @@ void Optimizer::run_seeds() {
     Layout layout;
   };
   std::vector<Job> jobs;
+  const bool torchtitan = opt_.target == PlanTarget::Torchtitan;
   for (int S : seed_stage_counts(D, L, ctx_.max_stages_per_device)) {
+    if (torchtitan) {
+      // torchtitan builds looped placements (the same number of stages per rank) and the V.
+      if (S % D == 0) jobs.push_back({S, Layout::Looped});
+      if (S == 2 * D) jobs.push_back({S, Layout::Wave});
+      continue;
+    }
     jobs.push_back({S, Layout::Looped});
     if (S > D) jobs.push_back({S, Layout::Wave});
     if (S > D) jobs.push_back({S, Layout::Packed});
@@ -752,6 +774,7 @@ OptimizeResult Optimizer::run() {
   r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
   r.lower_bound = bound_;
   r.builtins = std::move(builtins_);
+  r.target = opt_.target;
   r.search_evaluations = search_evaluations;
   r.reproducible = !r.cancelled && !cut_;
   if (!have_best_) {
@@ -851,6 +874,11 @@ int max_optimizer_threads() { return std::min(256, 4 * hardware_threads()); }
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {
   check_options(costs, cluster, opt);
+  if (opt.target == PlanTarget::Megatron) {
+    OptimizeResult r = opt::megatron_optimize(costs, cluster, opt, on_progress, cancel);
+    r.target = PlanTarget::Megatron;
+    return r;
+  }
   Optimizer o(costs, cluster, opt, on_progress, cancel);
   return o.run();
 }

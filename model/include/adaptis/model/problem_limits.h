@@ -8,11 +8,12 @@
 #include <string>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
 
 namespace adaptis {
 
 struct ProblemLimits {
-  static constexpr long long kLayers = 100000;        // layers of the model (cost table rows)
+  static constexpr long long kLayers = kMaxLayers;    // layers of the model (cost table rows; limits.h)
   static constexpr long long kDevices = 4096;         // pipeline devices (cluster size)
   static constexpr long long kMicrobatches = 16384;   // micro-batches per iteration
   // F, B and W actions of one plan (stages x micro-batches x 3): what the simulator's time and memory grow

@@ -42,6 +42,7 @@
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/plan.h"
+#include "adaptis/planner/plan_target.h"
 #include "adaptis/planner/simulator.h"
 
 namespace adaptis {
@@ -61,6 +62,13 @@ struct OptimizeOptions {
   // max(4, 256 / devices) stages per device at most.
   int max_stages_per_device = 0;
   long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
+  // Where the plan must run (plan_target.h). Adaptis: the full search above. Torch: the same
+  // search, keeping only plans PyTorch's runtime accepts after the micro-batch relabelling (the
+  // returned plan is relabelled). Torchtitan: also only looped or V placements (the search keeps
+  // the placement of its looped / V seeds and moves partition and schedule). Megatron: a search
+  // over Megatron-LM's own configurations (megatron_search.h): stages per rank, micro-batch group
+  // size and any uneven layout, each with the order Megatron runs.
+  PlanTarget target = PlanTarget::Adaptis;
   // When the time budget started (default: when optimize() is called). A caller that already spent part
   // of the user's budget (loading the inputs, deriving costs from a model) passes its own start, so the
   // whole command keeps the budget.
@@ -105,6 +113,7 @@ struct OptimizeResult {
   bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
   IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
   std::vector<BuiltinResult> builtins;  // every built-in schedule, in all_schedules() order
+  PlanTarget target = PlanTarget::Adaptis;  // the target `best` was searched for (it runs there)
 };
 
 // Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than
