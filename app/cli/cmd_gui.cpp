@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 #include "cli/explorer_options.h"
 #include "cli/inputs.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 #ifdef ADAPTIS_HAVE_GUI
 #include "gui/gui_main.h"
 #include "explorer/session_file.h"
@@ -94,7 +96,7 @@ int run_gui_command(const GuiArgs& a) {
   if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, {320, 240, 16384, 16384}, "1600x900");
   launch.scale = a.scale;
   const int rc = gui::run_gui(std::move(launch));
-  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << a.screenshot << "\n";
+  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << terminal_safe(a.screenshot) << "\n";
   return rc;
 }
 #endif
@@ -121,15 +123,15 @@ void register_gui(CLI::App& app, Runner& run) {
   cmd->add_option("--db", args->db, "Run store for the Runs tab and launched runs (default: adaptis run's)");
   cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
   cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, 1000000));
   cmd->add_option("--size", args->size, "Window size WIDTHxHEIGHT (default: 85% of the screen; 1600x900 for screenshots)");
-  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)");
+  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)")->check(real_range(0.5, 4));
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(real_range(0, kMaxTimeBudgetS, true));
   cmd->add_option("--run-steps", args->run_steps, "Iterations per launched `adaptis run`")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, kMaxSteps));
   cmd->callback([args, &run] {
     run = [args]() -> int {
 #ifdef ADAPTIS_HAVE_GUI

@@ -12,6 +12,7 @@
 #include "adaptis/executor/run_store.h"
 #include "cli/commands.h"
 #include "cli/explorer_options.h"
+#include "cli/option_ranges.h"
 #include "cli/inputs.h"
 #include "tui/keys.h"
 #include "tui/render.h"
@@ -147,8 +148,10 @@ void register_tui(CLI::App& app, Runner& run) {
   cmd->add_option("--save", args->save, "Where `w` saves the plan on screen")->capture_default_str();
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget per `o`")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--optimize-threads", args->optimize_threads, "Optimizer threads (0 = all)")->check(CLI::NonNegativeNumber);
+      ->check(real_range(0, kMaxTimeBudgetS, true));
+  cmd->add_option("--optimize-threads", args->optimize_threads,
+                  "Optimizer threads (0 = all; at most 4 per hardware thread and 256)")
+      ->check(int_range(0, max_threads_option()));
   cmd->add_option("--run-arg", args->run_args, "Extra argument for launched `adaptis run` (repeatable)")
       ->allow_extra_args(false);
   CLI::App* root = &app;

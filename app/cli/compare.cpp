@@ -27,7 +27,7 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     }
     os << buf;
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 nlohmann::json compare_json(const std::vector<CompareRow>& rows) {

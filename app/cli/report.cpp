@@ -50,7 +50,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
      << format_placement(plan.placement) << "\n";
   if (!sim.ok) {
     os << sim.error << "\n";
-    return os.str();
+    return terminal_safe_text(os.str());
   }
   std::snprintf(buf, sizeof buf, "iteration %.3f ms, bubble %.2f%%%s\n", sim.iteration_ms, 100 * sim.bubble_ratio,
                 sim.oom ? ", OUT OF MEMORY on at least one device" : "");
@@ -66,7 +66,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
                   s.oom ? "OOM" : "");
     os << buf;
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 std::string gaps_table(const SimResult& sim, size_t limit) {

@@ -8,6 +8,7 @@
 
 #include "adaptis/planner/plan_file.h"
 #include "common/format.h"
+#include "common/private_work_dir.h"
 
 namespace adaptis::explorer {
 
@@ -84,11 +85,8 @@ std::string ExplorerDriver::work_dir() {
     std::filesystem::create_directories(opt_.work_dir);
     return opt_.work_dir;
   }
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/adaptis-explorer-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
-  opt_.work_dir = dir;
-  return dir;
+  opt_.work_dir = app::make_private_dir("adaptis-explorer-");
+  return opt_.work_dir;
 }
 
 void ExplorerDriver::launch_run(Explorer& ex, const Effect& e) {
@@ -99,7 +97,7 @@ void ExplorerDriver::launch_run(Explorer& ex, const Effect& e) {
     const std::string stem = dir + "/run" + std::to_string(run_counter_);
     const std::string plan_path = stem + "-plan.json";
     const std::string log_path = stem + ".log";
-    save_plan_file(e.plan->plan, plan_path, plan_meta(*e.plan, ex.editor().costs().model));
+    app::write_new_file(plan_path, plan_to_json(e.plan->plan, plan_meta(*e.plan, ex.editor().costs().model)).dump(1) + "\n");
     const std::string exe = opt_.binary.empty() ? app::self_executable() : opt_.binary;
     const ExplorerConfig& c = ex.config();
     const std::vector<std::string> argv = run_command(exe, plan_path, c.model_path, c.db_path, c.run_steps, c.run_args);

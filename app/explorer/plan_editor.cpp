@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/partitioner.h"
@@ -381,7 +382,8 @@ EditResult PlanEditor::set_memory_limit(int device, double bytes) {
 
 EditResult PlanEditor::set_sim_options(const SimOptions& sim) {
   const std::string label = "simulation options";
-  if (sim.comm_latency_ms < 0 && sim.comm_latency_ms != -1) return refuse(label + ": latency must be >= 0");
+  if (sim.comm_latency_ms && !(*sim.comm_latency_ms >= 0 && std::isfinite(*sim.comm_latency_ms)))
+    return refuse(label + ": latency must be a finite number >= 0");
   if (sim.action_overhead_ms < 0) return refuse(label + ": action overhead must be >= 0");
   if (sim.pair_overlap < 0 || sim.pair_overlap > 1) return refuse(label + ": pair overlap must be in [0, 1]");
   if (!state_) return refuse(label + ": no plan");

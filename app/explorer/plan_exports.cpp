@@ -6,6 +6,7 @@
 #include "adaptis/planner/megatron_layout.h"
 #include "adaptis/planner/plan_file.h"
 #include "adaptis/planner/pytorch_csv.h"
+#include "common/terminal_text.h"
 
 namespace adaptis::explorer {
 
@@ -20,8 +21,27 @@ const char* plan_export_name(PlanExport e) {
   return "?";
 }
 
+std::string file_name_stem(const std::string& name) {
+  std::string out;
+  bool replaced = false;  // one '_' for a run of other characters
+  // Control characters first become their visible escapes ("\x1b"), as the CLI and TUI print them, so
+  // the file name still shows that the plan name held one.
+  for (const char c : app::terminal_safe(name)) {
+    const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                      c == '_' || c == '-';
+    if (keep) out += c;
+    else if (!replaced) out += '_';
+    replaced = !keep;
+    if (out.size() >= kMaxFileNameStem) break;
+  }
+  const size_t first = out.find_first_not_of(".-_");
+  out = first == std::string::npos ? std::string() : out.substr(first);
+  while (!out.empty() && (out.back() == '_' || out.back() == '.')) out.pop_back();
+  return out.empty() ? "plan" : out;
+}
+
 std::string default_export_path(PlanExport e, const Plan& plan) {
-  const std::string base = "adaptis-" + (plan.name.empty() ? std::string("plan") : plan.name);
+  const std::string base = "adaptis-" + file_name_stem(plan.name);
   switch (e) {
     case PlanExport::ChromeTrace: return base + ".trace.json";
     case PlanExport::PytorchCsv: return base + ".csv";

@@ -27,7 +27,7 @@ RunStoreView read_run_store(const std::string& db_path) {
     return v;
   }
   try {
-    exec::RunStore store(db_path);
+    exec::RunStore store(db_path, exec::StoreAccess::ReadOnly);
     v.runs = store.list_runs();
   } catch (const std::exception& e) {
     v.note = std::string("cannot read the run store: ") + e.what();
@@ -79,7 +79,7 @@ int representative_step(const std::vector<exec::StepRow>& steps, double measured
 
 LoadedRun load_run(const std::string& db_path, int64_t run_id, int step) {
   if (db_path.empty()) throw InputError("no run database chosen");
-  exec::RunStore store(db_path);
+  exec::RunStore store(db_path, exec::StoreAccess::ReadOnly);
   exec::RunRecord rec = store.load_run(run_id);
   const std::string where = db_path + ": run " + std::to_string(run_id);
   LoadedRun r;

@@ -1,5 +1,7 @@
 #include "explorer/session_file.h"
 
+#include <cmath>
+
 #include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
@@ -73,7 +75,7 @@ nlohmann::json session_to_json(const Session& s) {
   j["format"] = kFormat;
   j["inputs"] = {{"model", s.inputs.model}, {"costs", s.inputs.costs}, {"cluster", s.inputs.cluster}};
   j["cluster"] = cluster_to_json(s.cluster);
-  j["sim"] = {{"comm_latency_ms", s.sim.comm_latency_ms},
+  j["sim"] = {{"comm_latency_ms", s.sim.comm_latency_ms ? nlohmann::json(*s.sim.comm_latency_ms) : nlohmann::json()},
               {"overlap_comm", s.sim.overlap_comm},
               {"action_overhead_ms", s.sim.action_overhead_ms},
               {"pair_overlap", s.sim.pair_overlap}};
@@ -110,7 +112,15 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
   if (j.contains("sim")) {
     const auto& sj = j["sim"];
     const std::string w = origin + ": sim";
-    s.sim.comm_latency_ms = json_number_in_or(sj, "comm_latency_ms", -1, -1, 1e3, w);
+    // null or absent: the cluster's own latencies (sessions before 0.1 wrote -1 for that).
+    if (sj.contains("comm_latency_ms") && !sj["comm_latency_ms"].is_null()) {
+      const double ms = json_number(sj, "comm_latency_ms", w);
+      if (ms != -1) {
+        if (!(ms >= 0) || !std::isfinite(ms))
+          throw InputError(w + ".comm_latency_ms: must be a finite number >= 0 (or null for the cluster's own)");
+        s.sim.comm_latency_ms = ms;
+      }
+    }
     if (sj.contains("overlap_comm")) {
       if (!sj["overlap_comm"].is_boolean()) throw InputError(w + ".overlap_comm: must be true or false");
       s.sim.overlap_comm = sj["overlap_comm"].get<bool>();

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "common/terminal_text.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 
@@ -238,7 +239,7 @@ int run_line_mode(TuiSession& session, std::istream& in, std::ostream& out, int 
         if (session.quit_requested()) break;
       }
     } catch (const InputError& e) {
-      out << "error: " << e.what() << "\n";
+      out << "error: " << app::terminal_safe_text(e.what()) << "\n";
     }
   }
   out << "\n";

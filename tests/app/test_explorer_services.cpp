@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,32 @@ Plan plan_of(const std::string& schedule, int devices, int mbs, int layers) {
 }
 
 }  // namespace
+
+// A plan file sets any name; the suggested export file name must stay a plain name in the current folder.
+TEST(PlanExports, DefaultFileNameIsSanitizedFromThePlanName) {
+  EXPECT_EQ(file_name_stem("1f1b"), "1f1b");
+  EXPECT_EQ(file_name_stem("zb-v_2.x"), "zb-v_2.x");
+  EXPECT_EQ(file_name_stem("../../etc/passwd"), "etc_passwd");
+  EXPECT_EQ(file_name_stem("/abs/path"), "abs_path");
+  EXPECT_EQ(file_name_stem(".hidden"), "hidden");
+  EXPECT_EQ(file_name_stem("--rm -rf"), "rm_-rf");
+  EXPECT_EQ(file_name_stem("plan\x1b]0;x\x07 \x1b[2J name"), "plan_x1b_0_x_x07_x1b_2J_name");
+  EXPECT_EQ(file_name_stem("plan]0;x [2J"), "plan_0_x_2J");  // the printable rest of such a sequence
+  EXPECT_EQ(file_name_stem("Gr\xc3\xb6\xc3\x9f" "e"), "Gr_e");  // letters outside ASCII go
+  EXPECT_EQ(file_name_stem(""), "plan");
+  EXPECT_EQ(file_name_stem("///"), "plan");
+  EXPECT_EQ(file_name_stem("..."), "plan");
+  EXPECT_EQ(file_name_stem(std::string(500, 'a')).size(), kMaxFileNameStem);
+  Plan p = plan_of("1f1b", 4, 8, 8);
+  p.name = "../x/\x1b[2J";
+  for (PlanExport e : {PlanExport::ChromeTrace, PlanExport::PytorchCsv, PlanExport::PytorchCsvComms,
+                       PlanExport::Megatron, PlanExport::PlanJson}) {
+    const std::string name = default_export_path(e, p);
+    EXPECT_EQ(name.find('/'), std::string::npos) << name;
+    EXPECT_EQ(name.rfind("adaptis-x_x1b_2J.", 0), 0u) << name;
+    for (char c : name) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') << name;
+  }
+}
 
 TEST(PlanExports, EveryFormatWritesAFileAndBadPathsAreErrors) {
   const CostTable c = costs(8);

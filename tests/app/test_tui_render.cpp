@@ -39,11 +39,24 @@ TEST(TuiScreen, ClipsAndReplacesControlCharacters) {
   EXPECT_EQ(scr.put(7, 1, "abcdef", Style::Bad), 10);
   EXPECT_EQ(scr.row(1), "       abc");
   EXPECT_EQ(scr.at(8, 1).style, Style::Bad);
-  scr.put(-2, 0, "xy\tz");
-  EXPECT_EQ(scr.row(0), "?z");
+  scr.put(-2, 0, "xy\tz");  // control characters show as their escape, as the CLI prints them
+  EXPECT_EQ(scr.row(0), "\\x09z");
   scr.put(0, 5, "off screen");  // ignored
   EXPECT_TRUE(scr.contains("abc"));
   EXPECT_FALSE(scr.contains("off"));
+}
+
+TEST(TuiScreen, NamesCannotDriveTheTerminal) {
+  Screen scr(40, 2);
+  scr.put(0, 0, "plan\x1b]0;owned\x07\x1b[2J");
+  EXPECT_EQ(scr.row(0), "plan\\x1b]0;owned\\x07\\x1b[2J");
+  scr.put(0, 1, "Gr\xc3\xb6\xc3\x9f" "e\x9b");  // the screen holds ASCII: other bytes are '?'
+  EXPECT_EQ(scr.row(1), "Gr????e?");
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 40; ++x) {
+      const unsigned char c = static_cast<unsigned char>(scr.at(x, y).ch);
+      EXPECT_TRUE(c >= 0x20 && c < 0x7f) << x << "," << y;
+    }
 }
 
 TEST(TuiGanttCells, CellsShowTheActionCoveringMost) {

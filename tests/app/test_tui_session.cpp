@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -88,6 +89,11 @@ explorer::DriverOptions driver(const std::string& binary = "", const std::string
 
 const explorer::Explorer& core(const TuiSession& s) { return s.state().core; }
 
+std::string slurp_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 // A stand-in for `adaptis run`: prints its arguments, then behaves as `body` says.
 std::string fake_binary(const fs::path& dir, const std::string& body) {
   const fs::path p = dir / "fake-adaptis";
@@ -157,6 +163,37 @@ TEST(TuiSession, LaunchesARunAndWatchesItToTheEnd) {
   EXPECT_NE(core(s).message().text.find("exit status 3"), std::string::npos) << core(s).message().text;
   // The plan it ran was written where the command says.
   EXPECT_TRUE(fs::exists(fs::path(work) / "run1-plan.json"));
+}
+
+// The launch directory is new and private: a directory planted under the old predictable name (and
+// symlinks in it) is neither used nor written through.
+TEST(TuiSession, LaunchIgnoresAPlantedWorkDirAndItsSymlinks) {
+  TempDir tmp;
+  const fs::path planted = tmp.path / ("adaptis-explorer-" + std::to_string(::getpid()));
+  fs::create_directories(planted);
+  const fs::path victim_plan = tmp.path / "victim-plan.txt", victim_log = tmp.path / "victim-log.txt";
+  std::ofstream(victim_plan) << "keep me";
+  std::ofstream(victim_log) << "keep me too";
+  fs::create_symlink(victim_plan, planted / "run1-plan.json");
+  fs::create_symlink(victim_log, planted / "run1.log");
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir ? old_tmpdir : "";
+  ::setenv("TMPDIR", tmp.path.c_str(), 1);
+  TuiSession s(initial((tmp.path / "runs.db").string()), driver(fake_binary(tmp.path, "echo ran; exit 0")));
+  s.key('r');
+  if (old_tmpdir) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+  ASSERT_GT(core(s).launched().pid, 0) << core(s).message().text;
+  ASSERT_TRUE(poll_until(s, [&] { return !core(s).launched().running; }));
+  const fs::path log = core(s).launched().log_path;
+  EXPECT_NE(log.parent_path(), planted);
+  EXPECT_EQ(log.parent_path().parent_path(), tmp.path);
+  EXPECT_EQ(fs::status(log.parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_TRUE(fs::exists(log.parent_path() / "run1-plan.json"));
+  EXPECT_EQ(slurp_text(victim_plan), "keep me");
+  EXPECT_EQ(slurp_text(victim_log), "keep me too");
+  std::error_code ec;
+  fs::remove_all(log.parent_path(), ec);
 }
 
 TEST(TuiSession, ShutdownStopsARunningChild) {

@@ -64,15 +64,15 @@ void ClusterPanel::draw(UiContext& c) {
   section(t, "SIMULATION");
   SimOptions so = core.editor().sim_options();
   bool sim_changed = false;
-  bool override_latency = so.comm_latency_ms >= 0;
+  bool override_latency = so.comm_latency_ms.has_value();
   if (ImGui::Checkbox("Override link latency", &override_latency)) {
-    so.comm_latency_ms = override_latency ? 0.0 : -1.0;
+    so.comm_latency_ms = override_latency ? std::optional<double>(0.0) : std::nullopt;
     sim_changed = true;
   }
   if (override_latency) {
     ImGui::SameLine();
     ImGui::SetNextItemWidth(t.px(110));
-    float v = static_cast<float>(so.comm_latency_ms);
+    float v = static_cast<float>(so.comm_latency_ms.value_or(0.0));
     if (ImGui::DragFloat("##latency", &v, 0.001f, 0.0f, 100.0f, "%.3f ms")) {
       so.comm_latency_ms = std::max(0.0f, v);
       sim_changed = true;
