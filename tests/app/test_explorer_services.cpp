@@ -19,6 +19,7 @@
 #include "explorer/optimizer_job.h"
 #include "explorer/plan_exports.h"
 #include "explorer/run_records.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::explorer;
@@ -28,22 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-CostTable costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.kind = "decoder";
-    l.f_ms = i == layers - 1 ? 4.0 : 1.0;
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 2e8;
-    l.out_bytes = 1e7;
-    t.layers.push_back(l);
-  }
-  return t;
-}
+CostTable costs(int layers) { return explorer::test_support::heavy_last_layer_costs(layers); }
 
 fs::path scratch(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("adaptis-gui-services-" + std::to_string(::getpid()));

@@ -14,59 +14,25 @@
 #include "explorer/legend.h"
 #include "explorer/timeline_data.h"
 #include "explorer/timeline_query.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::explorer;
 
 namespace {
 
-CostTable synthetic_costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.kind = i % 3 == 0 ? "attention" : "mlp";
-    l.f_ms = 1.0 + (i % 3) * 0.5;
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 1e8;
-    l.out_bytes = 4e7;
-    t.layers.push_back(l);
-  }
-  return t;
-}
+using test_support::BuiltTimeline;
+using test_support::synthetic_costs;
 
-struct Built {
-  Plan plan;
-  SimResult sim;
-  std::vector<StageCost> stages;
-  Cluster cluster;
-  SimOptions opt;
-  TimelineData data;
-};
-
-Built build(const std::string& schedule, int devices, int mbs, int layers, double latency_ms, double bw) {
-  Built b;
-  CostTable costs = synthetic_costs(layers);
-  b.cluster = make_uniform_cluster(devices);
-  b.cluster.intra_node.latency_ms = latency_ms;
-  b.cluster.intra_node.bandwidth = bw;
-  PlanRequest req;
-  req.schedule = schedule;
-  req.devices = devices;
-  req.microbatches = mbs;
-  b.plan = build_plan(req, layers);
-  b.stages = stage_costs(costs, b.plan.partition);
-  b.sim = simulate_stages(b.plan, b.stages, b.cluster, b.opt);
-  b.data = build_timeline(b.plan, b.sim, b.stages, b.cluster, b.opt);
-  return b;
+// The timeline tests' shorthand for test_support::build_timeline_case.
+BuiltTimeline build(const std::string& schedule, int devices, int mbs, int layers, double latency_ms, double bw) {
+  return test_support::build_timeline_case(schedule, devices, mbs, layers, latency_ms, bw);
 }
 
 }  // namespace
 
 TEST(Timeline, LanesMirrorTheSimulation) {
-  Built b = build("1f1b", 4, 8, 16, 0.2, 0);
+  BuiltTimeline b = build("1f1b", 4, 8, 16, 0.2, 0);
   ASSERT_TRUE(b.sim.ok);
   ASSERT_EQ(b.data.devices.size(), 4u);
   EXPECT_DOUBLE_EQ(b.data.t_end, b.sim.iteration_ms);
@@ -92,7 +58,7 @@ TEST(Timeline, LanesMirrorTheSimulation) {
 }
 
 TEST(Timeline, TransfersPairSendsWithReceivesAndRespectLatency) {
-  Built b = build("1f1b", 4, 8, 16, 0.25, 0);
+  BuiltTimeline b = build("1f1b", 4, 8, 16, 0.25, 0);
   // 1F1B on 4 devices: every F of stages 0..2 and every BW of stages 1..3 crosses a device.
   size_t sends = 0, recvs = 0;
   for (const auto& dev : b.data.devices) {
@@ -121,7 +87,7 @@ TEST(Timeline, TransfersPairSendsWithReceivesAndRespectLatency) {
 }
 
 TEST(Timeline, NoTransferBoxesWithoutLatencyOrBandwidthCost) {
-  Built b = build("1f1b", 4, 4, 8, 0.0, 0);
+  BuiltTimeline b = build("1f1b", 4, 4, 8, 0.0, 0);
   for (const auto& dev : b.data.devices) {
     EXPECT_TRUE(dev.send.empty());
     EXPECT_TRUE(dev.recv.empty());
@@ -130,7 +96,7 @@ TEST(Timeline, NoTransferBoxesWithoutLatencyOrBandwidthCost) {
 
 TEST(Timeline, CriticalPathIsAChainFromStartToIterationEnd) {
   for (std::string sched : {"1f1b", "gpipe"}) {
-    Built b = build(sched, 4, 8, 16, 0.1, 0);
+    BuiltTimeline b = build(sched, 4, 8, 16, 0.1, 0);
     const auto& path = b.data.critical_path;
     ASSERT_FALSE(path.empty()) << sched;
     auto box = [&](const PathStep& p) { return b.data.devices[p.device].compute.boxes[p.index]; };
@@ -151,7 +117,7 @@ TEST(Timeline, CriticalPathIsAChainFromStartToIterationEnd) {
 }
 
 TEST(Timeline, ActionEdgesAreTheDependenciesThatExist) {
-  Built b = build("1f1b", 4, 4, 8, 0.0, 0);
+  BuiltTimeline b = build("1f1b", 4, 4, 8, 0.0, 0);
   // F of stage 1 needs F of stage 0 and feeds F of stage 2 and its own backward (fused: BW).
   const auto edges = action_edges(b.data, Op::F, 1, 2);
   int in = 0, out = 0;
@@ -202,7 +168,7 @@ TEST(TimelineFilter, ParsesFieldsAndOpsAndNamesWhatItCannotRead) {
 }
 
 TEST(TimelineNavigation, StepsAlongADeviceAcrossDevicesAndAlongDependencies) {
-  Built b = build("1f1b", 4, 4, 8, 0.0, 0);
+  BuiltTimeline b = build("1f1b", 4, 4, 8, 0.0, 0);
   Pick p = first_action_after(b.data, 0, 0);
   ASSERT_TRUE(p.valid());
   EXPECT_EQ(p.device, 0);
@@ -231,7 +197,7 @@ TEST(TimelineNavigation, StepsAlongADeviceAcrossDevicesAndAlongDependencies) {
 }
 
 TEST(TimelineNavigation, NextMatchWalksMatchesInTimeOrderAndWraps) {
-  Built b = build("1f1b", 4, 4, 8, 0.0, 0);
+  BuiltTimeline b = build("1f1b", 4, 4, 8, 0.0, 0);
   const TimelineFilter f = parse_filter("mb 1");
   const size_t n = count_matches(b.data, f);
   EXPECT_EQ(n, 8u);  // F and BW of micro-batch 1 on 4 stages
@@ -251,7 +217,7 @@ TEST(TimelineNavigation, NextMatchWalksMatchesInTimeOrderAndWraps) {
 }
 
 TEST(RangeBreakdown, BusyAndIdleAddUpAndIdleKeepsItsCause) {
-  Built b = build("gpipe", 4, 8, 8, 0.5, 0);
+  BuiltTimeline b = build("gpipe", 4, 8, 8, 0.5, 0);
   const RangeBreakdown all = range_breakdown(b.data, &b.sim.gaps, 0, b.sim.iteration_ms);
   EXPECT_NEAR(all.utilisation(), 1.0 - b.sim.bubble_ratio, 1e-9);
   EXPECT_NEAR(all.busy_ms + all.idle_ms, 4 * b.sim.iteration_ms, 1e-6);

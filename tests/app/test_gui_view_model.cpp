@@ -18,54 +18,18 @@
 #include "gui/model/key_input.h"
 #include "gui/model/layer_axis.h"
 #include "gui/model/timeline_view.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::gui;
-using explorer::build_timeline;
+using explorer::test_support::BuiltTimeline;
 
 namespace {
 
-CostTable synthetic_costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.kind = i % 3 == 0 ? "attention" : "mlp";
-    l.f_ms = 1.0 + (i % 3) * 0.5;
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 1e8;
-    l.out_bytes = 4e7;
-    t.layers.push_back(l);
-  }
-  return t;
-}
 
-struct Built {
-  Plan plan;
-  SimResult sim;
-  std::vector<StageCost> stages;
-  Cluster cluster;
-  SimOptions opt;
-  TimelineData data;
-};
-
-Built build(const std::string& schedule, int devices, int mbs, int layers, double latency_ms, double bw) {
-  Built b;
-  CostTable costs = synthetic_costs(layers);
-  b.cluster = make_uniform_cluster(devices);
-  b.cluster.intra_node.latency_ms = latency_ms;
-  b.cluster.intra_node.bandwidth = bw;
-  PlanRequest req;
-  req.schedule = schedule;
-  req.devices = devices;
-  req.microbatches = mbs;
-  b.plan = build_plan(req, layers);
-  b.stages = stage_costs(costs, b.plan.partition);
-  b.sim = simulate_stages(b.plan, b.stages, b.cluster, b.opt);
-  b.data = build_timeline(b.plan, b.sim, b.stages, b.cluster, b.opt);
-  return b;
+// The timeline tests' shorthand for explorer::test_support::build_timeline_case.
+BuiltTimeline build(const std::string& schedule, int devices, int mbs, int layers, double latency_ms, double bw) {
+  return explorer::test_support::build_timeline_case(schedule, devices, mbs, layers, latency_ms, bw);
 }
 
 }  // namespace
@@ -256,7 +220,7 @@ TEST(GuiRows, LabelsShrinkToThinRowsButStayReadable) {
 }
 
 TEST(GuiBusyProfile, FractionOfDevicesComputingPerSlice) {
-  Built b = build("gpipe", 4, 8, 8, 0, 0);
+  BuiltTimeline b = build("gpipe", 4, 8, 8, 0, 0);
   const std::vector<float> busy = busy_profile(b.data, 0, b.data.t_end, 100);
   ASSERT_EQ(busy.size(), 100u);
   // GPipe: only device 0 works at first (1 of 4), everyone in the middle of the forward phase.
@@ -310,22 +274,7 @@ TEST(GuiGanttLayout, RowsStackTheirLanesAndHitTestingFindsThem) {
 
 namespace {
 // Seven light layers and a heavy last one (4x): what the layer axis scales to.
-CostTable axis_costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.kind = "decoder";
-    l.f_ms = i == layers - 1 ? 4.0 : 1.0;
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 2e8;
-    l.out_bytes = 1e7;
-    t.layers.push_back(l);
-  }
-  return t;
-}
+using explorer::test_support::heavy_last_layer_costs;
 }  // namespace
 
 TEST(GuiLayerAxis, MapsLayersToPixelsAndSnapsBoundariesBetweenNeighbours) {
@@ -344,7 +293,7 @@ TEST(GuiLayerAxis, MapsLayersToPixelsAndSnapsBoundariesBetweenNeighbours) {
 }
 
 TEST(GuiLayerAxis, ScaleAndHeterogeneityFollowTheCosts) {
-  CostTable c = axis_costs(8);  // seven layers of 3 ms and one of 12 ms (F+B)
+  CostTable c = heavy_last_layer_costs(8);  // seven layers of 3 ms and one of 12 ms (F+B)
   const LayerScale s = layer_scale(c);
   EXPECT_DOUBLE_EQ(s.time_ms, 12.0);
   EXPECT_DOUBLE_EQ(s.memory_bytes, 1.2e9);
