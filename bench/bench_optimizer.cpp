@@ -31,7 +31,7 @@
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/optimizer.h"
-#include "cli/compare.h"
+#include "common/schedule_compare.h"
 
 using namespace adaptis;
 using Clock = std::chrono::steady_clock;
@@ -71,11 +71,11 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   row["microbatches"] = c.microbatches;
   row["layers"] = c.costs.num_layers();
 
-  cli::Inputs in{c.costs, c.cluster, c.sim};
+  app::Inputs in{c.costs, c.cluster, c.sim};
   PlanRequest req;
   req.devices = c.devices;
   req.microbatches = c.microbatches;
-  std::vector<cli::CompareRow> rows = cli::compare_schedules(req, in);
+  std::vector<app::CompareRow> rows = app::compare_schedules(req, in);
   nlohmann::json baselines = nlohmann::json::object();
   nlohmann::json over_memory = nlohmann::json::array();  // built-ins whose plan exceeds a device's memory
   double best_builtin = 0, interleaved = 0, interleaved_oom = 0;
@@ -153,12 +153,8 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   ours["iteration_ms"] = res.sim.iteration_ms;
   ours["feasible"] = res.feasible;
   ours["stages"] = res.best.num_stages();
-  std::string counts, sizes;
-  for (size_t d = 0; d < res.best.placement.device_stages.size(); ++d)
-    counts += (d ? "/" : "") + std::to_string(res.best.placement.device_stages[d].size());
-  for (int s = 0; s < res.best.num_stages(); ++s) sizes += (s ? "," : "") + std::to_string(res.best.partition.stage_size(s));
-  ours["stages_per_device"] = counts;
-  ours["partition"] = sizes;
+  ours["stages_per_device"] = format_stage_counts(res.best.placement);
+  ours["partition"] = format_partition(res.best.partition);
   ours["search_s"] = search_s;
   ours["reached_target_s"] = reached_target_s >= 0 ? nlohmann::json(reached_target_s) : nlohmann::json();
   ours["last_improved_s"] = last_improved_s;

@@ -4,6 +4,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/list_scheduler.h"
+#include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/validator.h"
 #include "text_fields.h"
 
@@ -99,6 +100,11 @@ std::vector<int> parse_partition(const std::string& text, const std::string& fie
   for (const auto& tok : split(text, ',')) {
     int v = parse_int(tok, field, text);
     if (v < 1) throw InputError(field, "'" + text + "': every stage needs at least one layer, got " + trim(tok));
+    if (v > ProblemLimits::kLayers || static_cast<long long>(sizes.size()) >= ProblemLimits::kLayers)
+      throw InputError(field, quoted_excerpt(text, 80) + ": " +
+                                  (v > ProblemLimits::kLayers ? "stage size " + trim(tok)
+                                                              : "more than " + std::to_string(ProblemLimits::kLayers) + " stages") +
+                                  " is above the limit of " + std::to_string(ProblemLimits::kLayers) + " layers");
     sizes.push_back(v);
   }
   return sizes;
@@ -113,7 +119,14 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
   for (const auto& dev : split(text, '|')) {
     std::vector<int> stages;
     if (!trim(dev).empty())  // "0,1||2" and "0,1| |2": a device with no stages
-      for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, field, text));
+      for (const auto& tok : split(dev, ',')) {
+        const int s = parse_int(tok, field, text);
+        // A stage index sizes the bookkeeping below: bound it by the most stages a model can have.
+        if (s >= ProblemLimits::kLayers)
+          throw InputError(field, quoted_excerpt(text, 80) + ": stage " + trim(tok) + " is above the limit of " +
+                                      std::to_string(ProblemLimits::kLayers - 1) + " (a stage per layer at most)");
+        stages.push_back(s);
+      }
     pl.device_stages.push_back(stages);
   }
   // Every stage 0..S-1 exactly once: a placement that skips or repeats a stage is a typo, and saying
@@ -175,10 +188,12 @@ Plan build_plan(const PlanRequest& req, int num_layers) {
       throw InputError("partition", "gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
                        req.schedule + "' on " + std::to_string(req.devices) + " devices has " + std::to_string(S) +
                        " stages");
+    long long total = 0;  // summed wide: sizes may come from anywhere
+    for (int n : req.partition) total += n;
+    if (total != num_layers)
+      throw InputError("partition", "stage sizes add up to " + std::to_string(total) + " layers but the model has " +
+                                        std::to_string(num_layers));
     plan.partition = Partition::from_sizes(req.partition);
-    if (plan.partition.num_layers() != num_layers)
-      throw InputError("partition", "stage sizes add up to " + std::to_string(plan.partition.num_layers()) +
-                       " layers but the model has " + std::to_string(num_layers));
   }
 
   if (!req.placement.empty()) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 #include <unistd.h>
 
 #include <array>
@@ -23,18 +24,10 @@ using adaptis::test::CliResult;
 // stdout, with stderr merged in unless asked not to.
 CliResult run(const std::string& args, bool with_stderr = true) { return adaptis::test::run_cli(args, with_stderr); }
 
-class CliOptimize : public ::testing::Test {
+class CliOptimize : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   std::string costs = std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json";
 
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-optimize-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string at(const std::string& name) const { return (dir / name).string(); }
 };
 
 const json* row(const json& comparison, const std::string& name) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,24 +24,12 @@ using adaptis::test::CliResult;
 
 std::string slurp(const fs::path& p) { return adaptis::test::slurp_file(p.string()); }
 
-class Cli : public ::testing::Test {
+class Cli : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   const std::string peer = std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json";
   const std::string samples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
 
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-sim-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
 
-  std::string at(const std::string& name) const { return (dir / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(at(name)) << text;
-    return at(name);
-  }
 
   CliResult run(const std::string& args) const { return adaptis::test::run_cli(args); }
 

@@ -122,7 +122,7 @@ TEST(OptimizerTargets, MegatronRefusesAModelItCannotSplit) {
   CostTable costs = profile("gpt-13B");
   costs.layers[5].kind = "embedding";  // a second embedding in the middle of the model
   test::expect_input_error([&] { optimize(costs, make_uniform_cluster(4), budget(PlanTarget::Megatron)); },
-                           {"--target megatron", "embedding"});
+                           {"target: megatron", "embedding"});
 }
 
 TEST(OptimizerTargets, TargetNamesParseAndUnknownOnesAreRefused) {

@@ -20,3 +20,5 @@
 #include "adaptis/planner/stage_costs.h"
 #include "adaptis/planner/text_gantt.h"
 #include "adaptis/planner/validator.h"
+// The size limits every planner entry point checks (layers, devices, micro-batches, stages).
+#include "adaptis/model/problem_limits.h"
