@@ -11,6 +11,7 @@
 #include "cli/cluster_plan.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/option_ranges.h"
 #include "cli/parallel_report.h"
 #include "cli/report.h"
 #include "cli/sigint_cancel.h"
@@ -85,12 +86,14 @@ void add_cluster_plan_options(CLI::App* cmd, ClusterPlanArgs& a, bool with_input
   if (with_inputs) {
     cmd->add_option("--model", a.model, "Model spec JSON")->required();
     cmd->add_option("--cluster", a.cluster, "Cluster spec JSON (with its topology)");
-    cmd->add_option("--devices", a.devices, "N x H100-SXM on one node when no --cluster")->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("--devices", a.devices, "N x H100-SXM on one node when no --cluster")->check(int_range(1, 1 << 20));
   }
-  auto* tokens = cmd->add_option("--global-batch-tokens", a.global_batch_tokens, "Tokens per iteration (whole cluster)");
-  auto* seqs = cmd->add_option("--global-batch", a.global_batch, "Sequences per iteration (instead of tokens)");
+  auto* tokens = cmd->add_option("--global-batch-tokens", a.global_batch_tokens, "Tokens per iteration (whole cluster)")
+                     ->check(int_range(1, kMaxGlobalBatchTokens));
+  auto* seqs = cmd->add_option("--global-batch", a.global_batch, "Sequences per iteration (instead of tokens)")
+                   ->check(int_range(1, kMaxGlobalBatchTokens));
   tokens->excludes(seqs);
-  cmd->add_option("--gpus", a.gpus, "GPUs to use (default: all of the cluster's)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--gpus", a.gpus, "GPUs to use (default: all of the cluster's)")->check(int_range(1, 1 << 20));
   cmd->add_option("--tp", a.tp, "Tensor-parallel degrees to try (comma list; default: divisors of the node size)");
   cmd->add_option("--pp", a.pp, "Pipeline degrees to try (default: every divisor up to the layer count)");
   cmd->add_option("--cp", a.cp, "Context-parallel degrees to try (default 1,2,4,8 where the sequence allows)");
@@ -101,21 +104,26 @@ void add_cluster_plan_options(CLI::App* cmd, ClusterPlanArgs& a, bool with_input
   cmd->add_flag("--no-overlap-grad-reduce", a.no_overlap_grad_reduce, "Gradient sync after the pipeline, not overlapped");
   cmd->add_flag("--no-overlap-param-gather", a.no_overlap_param_gather, "ZeRO-1 weight all-gather not overlapped");
   cmd->add_option("--optimize-top", a.optimize_top, "Configurations whose pipeline the optimizer searches")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(int_range(0, 1 << 16));
   cmd->add_option("--max-evaluations", a.max_evaluations,
                   "Optimizer evaluations per configuration (0 = sized to the problem); fixes the result for a seed")
-      ->capture_default_str();
-  cmd->add_option("--seed", a.seed, "Search seed")->capture_default_str();
-  cmd->add_option("--threads", a.threads, "Optimizer worker threads (0 = all)")->capture_default_str();
-  cmd->add_option("--time-limit-s", a.time_limit_s, "Stop after this long and keep the best so far (0 = no limit)");
-  cmd->add_option("--top", a.rows, "Rows of the ranked table")->capture_default_str();
+      ->capture_default_str()
+      ->check(int_range(0, kMaxEvaluations));
+  cmd->add_option("--seed", a.seed, "Search seed")->capture_default_str()->check(uint64_value());
+  cmd->add_option("--threads", a.threads, "Optimizer worker threads (0 = all)")
+      ->capture_default_str()
+      ->check(int_range(0, max_threads_option()));
+  cmd->add_option("--time-limit-s", a.time_limit_s, "Stop after this long and keep the best so far (0 = no limit)")
+      ->check(real_range(0, kMaxTimeBudgetS));
+  cmd->add_option("--top", a.rows, "Rows of the ranked table")->capture_default_str()->check(int_range(1, 1 << 16));
   cmd->add_option("--against", a.against,
                   "Compare the best plan with this configuration, e.g. pp=8,tp=8,dp=24,mbs=1,recompute=full");
   cmd->add_option("--out,-o", a.out, "Save the best plan (with its parallel section) as a plan file");
   cmd->add_flag("--json", a.json, "Machine-readable output");
   cmd->add_flag("--quiet,-q", a.quiet, "No progress bar");
   cmd->add_flag("--gantt", a.gantt, "Draw the best plan's pipeline Gantt chart");
-  cmd->add_option("--width", a.width, "Gantt width in characters");
+  cmd->add_option("--width", a.width, "Gantt width in characters")->check(int_range(kMinChartWidth, kMaxChartWidth));
 }
 
 int run_cluster_plan(const ClusterPlanArgs& a) {

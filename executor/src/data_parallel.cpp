@@ -68,7 +68,7 @@ struct DataParallelRuntime::Replica {
 DataParallelRuntime::DataParallelRuntime(const Program& program, const NetConfig& cfg, DataParallelOptions options)
     : program_(program), cfg_(cfg), opt_(options), m_(program.num_microbatches) {
   if (opt_.replicas < 1 || opt_.replicas > 1024)
-    throw InputError("data parallel: replicas must be in [1, 1024], got " + std::to_string(opt_.replicas));
+    throw InputError("replicas", "must be in [1, 1024], got " + std::to_string(opt_.replicas));
   if (m_ < 1) throw InputError("data parallel: the program has no micro-batches");
   validate_net_config(cfg_, "model '" + cfg_.name + "'");
   const int d = opt_.replicas;

@@ -12,12 +12,16 @@
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/limits.h"
 #include "stored_run_values.h"
 
 namespace adaptis::exec {
+
+using store::SqliteStatement;
+using store::sqlite_exec;
+using store::sqlite_query_int;
 
 namespace {
 
@@ -131,6 +135,10 @@ class ReadSnapshot {
   bool active_;
 };
 
+std::string dead_run_error(int64_t pid) {
+  return "the recording process (pid " + std::to_string(pid) + ") ended before the run finished";
+}
+
 }  // namespace
 
 std::string default_run_db_path() {
@@ -138,7 +146,8 @@ std::string default_run_db_path() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x && fs::path(x).is_absolute())
     return (fs::path(x) / "adaptis" / "runs.db").string();
   const char* home = std::getenv("HOME");
-  if (!home || !*home) throw InputError("cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; use --db");
+  if (!home || !*home)
+    throw InputError("db", "cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; name the database file");
   return (fs::path(home) / ".local" / "share" / "adaptis" / "runs.db").string();
 }
 
@@ -151,6 +160,50 @@ const char* run_status_name(RunStatus s) {
   }
   return "?";
 }
+
+bool is_comm(MeasuredKind k) {
+  return k == MeasuredKind::Send || k == MeasuredKind::PostRecv || k == MeasuredKind::WaitRecv;
+}
+
+std::string measured_kind_name(const MeasuredInterval& m) {
+  switch (m.kind) {
+    case MeasuredKind::Compute: return op_name(m.op);
+    case MeasuredKind::Send: return "SEND";
+    case MeasuredKind::PostRecv: return "RECV";
+    case MeasuredKind::WaitRecv: return "WAIT";
+    case MeasuredKind::Optimizer: return "OPT";
+  }
+  return "?";
+}
+
+namespace {
+
+MeasuredKind measured_kind(InstrKind k) {
+  switch (k) {
+    case InstrKind::Compute: return MeasuredKind::Compute;
+    case InstrKind::Send: return MeasuredKind::Send;
+    case InstrKind::PostRecv: return MeasuredKind::PostRecv;
+    case InstrKind::WaitRecv: return MeasuredKind::WaitRecv;
+  }
+  return MeasuredKind::Compute;
+}
+
+// The stored names back to a typed interval; InputError naming the database for anything else.
+void read_measured_kind(const std::string& kind, const std::string& tensor, MeasuredInterval& m,
+                        const std::string& path) {
+  if (op_from_name(kind, m.op)) m.kind = MeasuredKind::Compute;
+  else if (kind == "SEND") m.kind = MeasuredKind::Send;
+  else if (kind == "RECV") m.kind = MeasuredKind::PostRecv;
+  else if (kind == "WAIT") m.kind = MeasuredKind::WaitRecv;
+  else if (kind == "OPT") m.kind = MeasuredKind::Optimizer;
+  else throw InputError(path + ": run database column measured_intervals.kind holds '" + kind + "'");
+  if (!is_comm(m.kind)) return;
+  if (tensor == tensor_kind_name(TensorKind::Activation)) m.tensor = TensorKind::Activation;
+  else if (tensor == tensor_kind_name(TensorKind::Gradient)) m.tensor = TensorKind::Gradient;
+  else throw InputError(path + ": run database column measured_intervals.tensor holds '" + tensor + "'");
+}
+
+}  // namespace
 
 StepRecord make_step_record(const Program& program, const StepResult& r, const std::string& grad_checksum) {
   StepRecord s;
@@ -169,8 +222,9 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.step = r.step;
       m.device = d;
       m.seq = static_cast<int>(i);
-      m.kind = ins.kind_name();
-      if (ins.kind != InstrKind::Compute) m.tensor = tensor_kind_name(ins.tensor.kind);
+      m.kind = measured_kind(ins.kind);
+      m.op = ins.op;
+      if (ins.kind != InstrKind::Compute) m.tensor = ins.tensor.kind;
       m.stage = ins.stage;
       m.mb = ins.mb;
       m.peer = ins.peer;
@@ -184,7 +238,7 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.step = r.step;
       m.device = d;
       m.seq = -1;
-      m.kind = "OPT";
+      m.kind = MeasuredKind::Optimizer;
       m.start_ns = r.optimizer[d].start_ns;
       m.end_ns = r.optimizer[d].end_ns;
       m.cpu_ns = r.optimizer[d].cpu_ns;
@@ -195,26 +249,41 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
   return s;
 }
 
-double measured_iteration_ms(const std::vector<StepRow>& steps) {
-  if (steps.empty()) return std::nan("");
-  std::vector<double> v;
-  for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i) v.push_back(steps[i].iteration_ms());
+double measured_iteration_ms(const std::vector<double>& step_iteration_ms) {
+  if (step_iteration_ms.empty()) return std::nan("");
+  std::vector<double> v(step_iteration_ms.begin() + (step_iteration_ms.size() > 1 ? 1 : 0), step_iteration_ms.end());
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-RunStore::RunStore(const std::string& path) : path_(path) {
+std::vector<double> step_iteration_ms(const std::vector<StepRow>& steps) {
+  std::vector<double> out;
+  out.reserve(steps.size());
+  for (const StepRow& s : steps) out.push_back(s.iteration_ms());
+  return out;
+}
+
+RunStore::RunStore(const std::string& path, StoreAccess access) : path_(path), access_(access) {
   namespace fs = std::filesystem;
-  if (path.empty()) throw InputError("--db: empty path");
+  if (path.empty()) throw InputError("db", "empty path");
   std::error_code ec;
-  fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    fs::create_directories(parent, ec);
-    if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+  if (read_only()) {
+    // Checked here rather than left to SQLite so the message says what is wrong, not "unable to open".
+    if (!fs::exists(path, ec))
+      throw InputError("no run database at " + path + (ec && ec != std::errc::no_such_file_or_directory
+                                                           ? " (" + ec.message() + ")"
+                                                           : std::string(" (runs are recorded by `adaptis run`)")));
+  } else {
+    fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::exists(parent, ec)) {
+      fs::create_directories(parent, ec);
+      if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+    }
   }
   if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a run database");
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  const int flags = read_only() ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -229,7 +298,7 @@ RunStore::RunStore(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw;
   }
-  try {
+  if (!read_only()) try {
     mark_dead_runs_incomplete();
   } catch (const InputError&) {
     // Best effort: another writer holding the lock for longer than the busy timeout must not stop a reader.
@@ -265,6 +334,14 @@ void RunStore::open_schema() {
   if (version > kRunStoreSchemaVersion)
     throw InputError(path_ + ": written by a newer adaptis (run database schema " + std::to_string(version) +
                      "; this build reads up to " + std::to_string(kRunStoreSchemaVersion) + ")");
+  if (read_only()) {
+    // Read as it is: no migration, no journal-mode change. An SQLite file without any table (as an
+    // earlier adaptis left behind for a mistyped --db) holds no runs.
+    empty_ = objects == 0;
+    if (!empty_ && version < 1) throw InputError(path_ + ": not an adaptis run database (no schema version)");
+    schema_ = static_cast<int>(version);
+    return;
+  }
   exec("PRAGMA foreign_keys = ON");
   if (version < kRunStoreSchemaVersion) {
     // Migrate under the write lock; re-read the version inside, another process may have just done it.
@@ -355,7 +432,7 @@ int64_t RunStore::begin_run(const RunInfo& info) {
                          "INSERT INTO predicted_intervals (run_id, device, kind, stage, mb, start_ns, end_ns) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)");
     for (const PredictedInterval& p : info.predicted) {
-      pred.bind(1, id).bind(2, p.device).bind(3, p.kind).bind(4, p.stage).bind(5, p.mb);
+      pred.bind(1, id).bind(2, p.device).bind(3, std::string(op_name(p.op))).bind(4, p.stage).bind(5, p.mb);
       pred.bind(6, p.start_ns).bind(7, p.end_ns);
       pred.run();
     }
@@ -382,7 +459,8 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
       "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
       "end_ns, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const MeasuredInterval& m : s.intervals) {
-    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, m.kind).bind(6, m.tensor);
+    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, measured_kind_name(m));
+    iv.bind(6, std::string(is_comm(m.kind) ? tensor_kind_name(m.tensor) : ""));
     iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns).bind(12, m.cpu_ns);
     iv.run();
   }
@@ -410,7 +488,7 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
                       "UPDATE runs SET steps_done = ?, final_loss = ?, grad_checksum = ?, measured_iteration_ms = ? "
                       "WHERE id = ?");
   upd.bind(1, static_cast<int64_t>(rows.size())).bind(2, s.loss).bind(3, s.grad_checksum);
-  upd.bind(4, measured_iteration_ms(rows)).bind(5, run_id);
+  upd.bind(4, measured_iteration_ms(step_iteration_ms(rows))).bind(5, run_id);
   upd.run();
   if (steady_ns() - last_commit_ns_ >= static_cast<int64_t>(checkpoint_interval_ms_ * 1e6)) commit_if_open();
 }
@@ -470,19 +548,32 @@ RunSummary read_summary(const SqliteStatement& s, const std::string& path) {
 
 std::vector<RunSummary> RunStore::list_runs() const {
   std::vector<RunSummary> out;
+  if (empty_) return out;
   SqliteStatement s(db_, path_, kRunDatabase,
                     (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
   while (s.step()) out.push_back(read_summary(s, path_));
+  for (RunSummary& r : out) show_dead_run_as_incomplete(r);
   return out;
 }
 
 int64_t RunStore::latest_run_id() const {
+  if (empty_) return 0;
   return sqlite_query_int(db_, path_, kRunDatabase, "SELECT coalesce(max(id), 0) FROM runs");
+}
+
+void RunStore::show_dead_run_as_incomplete(RunSummary& r) const {
+  if (!read_only() || r.status != "running" || r.host != host_name()) return;
+  SqliteStatement s(db_, path_, kRunDatabase, "SELECT pid_start FROM runs WHERE id = ?");
+  s.bind(1, r.id);
+  if (!s.step() || process_alive(r.pid, s.integer(0))) return;
+  r.status = "incomplete";
+  if (r.error.empty()) r.error = dead_run_error(r.pid);
 }
 
 RunRecord RunStore::load_run(int64_t run_id) const {
   // One read transaction for all the SELECTs below: a reader beside a live writer sees one committed
   // snapshot (every step with its intervals), never steps from one commit and intervals from a later one.
+  if (empty_) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (the database holds no runs)");
   ReadSnapshot snapshot(db_, path_, in_txn_);
   RunRecord rec;
   {
@@ -493,6 +584,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     if (!s.step()) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (see `adaptis runs`)");
     rec.summary = read_summary(s, path_);
+    show_dead_run_as_incomplete(rec.summary);
     rec.plan = parse_stored_object(s.text(20), stored_where(path_, run_id, "plan_json"));
     rec.model = parse_stored_object(s.text(21), stored_where(path_, run_id, "model_json"));
     rec.costs = parse_stored_object(s.text(22), stored_where(path_, run_id, "costs_json"));
@@ -542,16 +634,17 @@ RunRecord RunStore::load_run(int64_t run_id) const {
   {
     SqliteStatement s(
         db_, path_, kRunDatabase,
-        "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, cpu_ns FROM measured_intervals "
-        "WHERE run_id = ? ORDER BY step, device, seq");
+        (std::string("SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, ") +
+         (schema_ >= 2 ? "cpu_ns" : "0") +  // schema 1 (read-only, not migrated) has no cpu_ns
+         " FROM measured_intervals WHERE run_id = ? ORDER BY step, device, seq")
+            .c_str());
     s.bind(1, run_id);
     while (s.step()) {
       MeasuredInterval m;
       m.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "measured_intervals.step");
       m.device = narrow(s.integer(1), 0, kMaxDevices - 1, "measured_intervals.device");
       m.seq = narrow(s.integer(2), -1, std::numeric_limits<int>::max(), "measured_intervals.seq");
-      m.kind = s.text(3);
-      m.tensor = s.text(4);
+      read_measured_kind(s.text(3), s.text(4), m, path_);
       m.stage = narrow(s.integer(5), -1, kMaxStages, "measured_intervals.stage");
       m.mb = narrow(s.integer(6), -1, kMaxMicrobatches, "measured_intervals.mb");
       m.peer = narrow(s.integer(7), -1, kMaxDevices - 1, "measured_intervals.peer");
@@ -569,7 +662,8 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     while (s.step()) {
       PredictedInterval p;
       p.device = narrow(s.integer(0), 0, kMaxDevices - 1, "predicted_intervals.device");
-      p.kind = s.text(1);
+      if (!op_from_name(s.text(1), p.op))
+        throw InputError(path_ + ": run database column predicted_intervals.kind holds '" + s.text(1) + "'");
       p.stage = narrow(s.integer(2), 0, kMaxStages, "predicted_intervals.stage");
       p.mb = narrow(s.integer(3), 0, kMaxMicrobatches, "predicted_intervals.mb");
       p.start_ns = time_ns(s.integer(4), "predicted_intervals.start_ns");
@@ -581,6 +675,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
 }
 
 int RunStore::mark_dead_runs_incomplete() {
+  if (read_only()) return 0;
   std::vector<std::pair<int64_t, int64_t>> dead;  // id, pid
   {
     SqliteStatement s(db_, path_, kRunDatabase,
@@ -598,7 +693,7 @@ int RunStore::mark_dead_runs_incomplete() {
   int marked = 0;
   for (auto [id, pid] : dead) {
     upd.bind(1, now_utc_ns())
-        .bind(2, "the recording process (pid " + std::to_string(pid) + ") ended before the run finished")
+        .bind(2, dead_run_error(pid))
         .bind(3, id);
     upd.run();
     marked += sqlite3_changes(db_);
@@ -607,12 +702,8 @@ int RunStore::mark_dead_runs_incomplete() {
   return marked;
 }
 
-int64_t parse_run_ref(const std::string& text, const RunStore& store) {
-  if (text == "latest" || text == "last") {
-    int64_t id = store.latest_run_id();
-    if (id == 0) throw InputError(store.path() + ": no runs recorded yet");
-    return id;
-  }
+std::optional<int64_t> parse_run_id(const std::string& text) {
+  if (text == "latest" || text == "last") return std::nullopt;
   size_t used = 0;
   long long id = 0;
   try {
@@ -623,6 +714,13 @@ int64_t parse_run_ref(const std::string& text, const RunStore& store) {
   if (used != text.size() || text.empty() || id <= 0)
     throw InputError("RUN: expected a run id (see `adaptis runs`) or 'latest', got '" + text + "'");
   return id;
+}
+
+int64_t parse_run_ref(const std::string& text, const RunStore& store) {
+  if (const std::optional<int64_t> id = parse_run_id(text)) return *id;
+  const int64_t latest = store.latest_run_id();
+  if (latest == 0) throw InputError(store.path() + ": no runs recorded yet");
+  return latest;
 }
 
 }  // namespace adaptis::exec

@@ -70,7 +70,7 @@ void TensorParallelGroup::run(const std::function<void(int)>& fn) {
 }
 
 void check_tensor_parallel(const NetConfig& cfg, int tp) {
-  if (tp < 1 || tp > 256) throw InputError("--tensor-parallel: must be in [1, 256], got " + std::to_string(tp));
+  if (tp < 1 || tp > 256) throw InputError("tensor_parallel", "must be in [1, 256], got " + std::to_string(tp));
   bool attention = false, mlp = false;
   for (LayerType t : cfg.layers) {
     attention = attention || t == LayerType::Attention;
@@ -78,8 +78,8 @@ void check_tensor_parallel(const NetConfig& cfg, int tp) {
   }
   auto need = [&](bool used, int value, const char* what) {
     if (used && value % tp != 0)
-      throw InputError("--tensor-parallel " + std::to_string(tp) + ": does not divide model '" + cfg.name + "' " +
-                       what + " (" + std::to_string(value) + ")");
+      throw InputError("tensor_parallel", std::to_string(tp) + " does not divide model '" + cfg.name + "' " + what +
+                                              " (" + std::to_string(value) + ")");
   };
   need(attention, cfg.heads, "attention heads");
   need(attention, cfg.kv_heads, "key/value heads");

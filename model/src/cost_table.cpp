@@ -90,29 +90,29 @@ void validate_cost_table(const CostTable& costs, const std::string& origin) {
   }
 }
 
-void save_cost_table(const CostTable& costs, const std::string& path) {
-  nlohmann::json j;
-  j["format"] = "adaptis-costs/1";
-  j["model"] = costs.model;
-  j["source"] = costs.source;
-  j["time_unit_ms"] = 1.0;
+nlohmann::json cost_table_json(const CostTable& costs) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerCost& l : costs.layers)
+    layers.push_back({{"name", l.name},
+                      {"kind", l.kind},
+                      {"f", l.f_ms},
+                      {"b", l.b_ms},
+                      {"w", l.w_ms},
+                      {"param_bytes", l.param_bytes},
+                      {"state_bytes", l.state_bytes},
+                      {"act_b_bytes", l.act_b_bytes},
+                      {"act_w_bytes", l.act_w_bytes},
+                      {"w_grad_bytes", l.w_grad_bytes},
+                      {"out_bytes", l.out_bytes}});
+  nlohmann::json j = {{"format", "adaptis-costs/1"},
+                      {"model", costs.model},
+                      {"source", costs.source},
+                      {"time_unit_ms", 1.0},
+                      {"layers", std::move(layers)}};
   if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& l : costs.layers) {
-    arr.push_back({{"name", l.name},
-                   {"kind", l.kind},
-                   {"f", l.f_ms},
-                   {"b", l.b_ms},
-                   {"w", l.w_ms},
-                   {"param_bytes", l.param_bytes},
-                   {"state_bytes", l.state_bytes},
-                   {"act_b_bytes", l.act_b_bytes},
-                   {"act_w_bytes", l.act_w_bytes},
-                   {"w_grad_bytes", l.w_grad_bytes},
-                   {"out_bytes", l.out_bytes}});
-  }
-  j["layers"] = std::move(arr);
-  write_json_file(path, j);
+  return j;
 }
+
+void save_cost_table(const CostTable& costs, const std::string& path) { write_json_file(path, cost_table_json(costs)); }
 
 }  // namespace adaptis

@@ -43,7 +43,7 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   for (int d = 0; d < D; ++d) {
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
-      // The message is only built for a plan that fails (this loop runs once per action).
+      // Built only for an error: formatting it for every action would dominate indexing a large plan.
       auto at = [&] {
         return "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'";
       };

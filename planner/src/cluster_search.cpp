@@ -42,11 +42,11 @@ long long min_experts(const ModelSpec& m) {
   return e;
 }
 
-void check_values(const std::vector<int>& v, const char* flag, int lo, int hi) {
+void check_values(const std::vector<int>& v, const char* field, int lo, int hi) {
   for (int x : v)
     if (x < lo || x > hi)
-      throw InputError(std::string(flag) + ": " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
-                       std::to_string(hi) + "]");
+      throw InputError(field, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]");
 }
 
 // Per-GPU costs for each (tp, cp, ep, micro-batch size, recomputation): the split is the costly
@@ -231,27 +231,26 @@ ClusterSearchResult search_cluster_plans(const ModelSpec& model, const Cluster& 
   const int total_gpus = cluster.topology.num_gpus();
   const int N = opt.gpus > 0 ? opt.gpus : total_gpus;
   if (N > total_gpus)
-    throw InputError("--gpus: " + std::to_string(N) + " but cluster '" + cluster.name + "' has " +
-                     std::to_string(total_gpus));
-  if (N < 1) throw InputError("--gpus: must be at least 1");
-  if (opt.global_batch_tokens <= 0) throw InputError("--global-batch-tokens: give the tokens per iteration (> 0)");
+    throw InputError("gpus", std::to_string(N) + " but cluster '" + cluster.name + "' has " + std::to_string(total_gpus));
+  if (N < 1) throw InputError("gpus", "must be at least 1");
+  if (opt.global_batch_tokens <= 0) throw InputError("global_batch_tokens", "give the tokens per iteration (> 0)");
   if (opt.global_batch_tokens % model.seq_len != 0)
-    throw InputError("--global-batch-tokens: " + std::to_string(opt.global_batch_tokens) +
-                     " is not a whole number of sequences of seq_len " + std::to_string(model.seq_len) + " (model '" +
-                     model.name + "')");
+    throw InputError("global_batch_tokens", std::to_string(opt.global_batch_tokens) +
+                                                " is not a whole number of sequences of seq_len " +
+                                                std::to_string(model.seq_len) + " (model '" + model.name + "')");
   const long long G = opt.global_batch_tokens / model.seq_len;
   res.gpus = N;
   res.global_batch = G;
   const int gpn = cluster.topology.gpus_per_node;
   const int L = model.num_layers();
-  check_values(opt.tp, "--tp", 1, gpn);
-  check_values(opt.pp, "--pp", 1, L);
-  check_values(opt.cp, "--cp", 1, 1 << 16);
-  check_values(opt.ep, "--ep", 1, 1 << 16);
-  check_values(opt.micro_batch_sizes, "--micro-batch-sizes", 1, 1 << 16);
-  check_values(opt.zero_levels, "--zero", 0, 3);
-  if (opt.optimize_top < 0) throw InputError("--optimize-top: must be >= 0");
-  if (opt.evaluations < 0) throw InputError("--max-evaluations: must be >= 0");
+  check_values(opt.tp, "tp", 1, gpn);
+  check_values(opt.pp, "pp", 1, L);
+  check_values(opt.cp, "cp", 1, 1 << 16);
+  check_values(opt.ep, "ep", 1, 1 << 16);
+  check_values(opt.micro_batch_sizes, "micro_batch_sizes", 1, 1 << 16);
+  check_values(opt.zero_levels, "zero_levels", 0, 3);
+  if (opt.optimize_top < 0) throw InputError("optimize_top", "must be >= 0");
+  if (opt.evaluations < 0) throw InputError("evaluations", "must be >= 0");
 
   auto report = [&](const char* phase, long long done, long long total, double fraction) {
     if (!progress) return;

@@ -168,7 +168,7 @@ struct Sim {
     for (int a = 0; a < nd; ++a)
       for (int b = 0; b < nd; ++b) {
         const Link& l = cluster.link(a, b);
-        link_latency[static_cast<size_t>(a) * nd + b] = opt.comm_latency_ms >= 0 ? opt.comm_latency_ms : l.latency_ms;
+        link_latency[static_cast<size_t>(a) * nd + b] = opt.comm_latency_ms ? *opt.comm_latency_ms : l.latency_ms;
         link_bw[static_cast<size_t>(a) * nd + b] = l.bandwidth;
       }
     head.assign(nd, 0);
@@ -233,8 +233,14 @@ struct Sim {
 
   std::string describe(int g) const {
     int d = idx.device(g);
-    return "'" + to_string(idx.action(g)) + "' (device " + std::to_string(d) + ", position " +
-           std::to_string(g - idx.global(d, 0)) + ")";
+    std::string out = "'";
+    out += to_string(idx.action(g));
+    out += "' (device ";
+    out += std::to_string(d);
+    out += ", position ";
+    out += std::to_string(g - idx.global(d, 0));
+    out += ')';
+    return out;
   }
 
   // Names every stuck device, the action at the head of its list, the dependency it waits for

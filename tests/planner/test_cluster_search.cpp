@@ -128,21 +128,21 @@ TEST(ClusterSearch, CancelKeepsTheBestSoFar) {
   }
 }
 
-TEST(ClusterSearch, BadInputsNameTheirFlag) {
+TEST(ClusterSearch, BadInputsNameTheirField) {
   const ModelSpec m = load_model_spec(kSamples + "/models/llama-2-7b.json");
   const Cluster c = load_cluster(kSamples + "/clusters/dgx-h100.json");
   ClusterSearchOptions o = small_search();
   o.global_batch_tokens = 1000;
-  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"--global-batch-tokens", "1000", "4096"});
+  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"global_batch_tokens: ", "1000", "4096"});
   o = small_search();
   o.global_batch_tokens = 0;
-  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"--global-batch-tokens"});
+  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"global_batch_tokens: "});
   o = small_search();
   o.gpus = 16;
-  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"--gpus", "16", "8"});
+  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"gpus: ", "16", "8"});
   o = small_search();
   o.tp = {16};
-  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"--tp", "16"});
+  expect_input_error([&] { search_cluster_plans(m, c, o); }, {"tp: ", "16"});
   o = small_search();
   o.global_batch_tokens = 3LL * 4096;  // 3 sequences over dp 8, 4 or 2 (tp 1, pp 1): none divides the batch
   o.tp = {1};

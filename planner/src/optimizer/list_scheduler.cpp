@@ -6,14 +6,13 @@
 #include <queue>
 
 #include "adaptis/model/error.h"
+#include "list_scheduler_state.h"
 
 namespace adaptis {
 
-namespace {
+using namespace list_scheduling;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kEps = 1e-9;
-constexpr int kF = 0, kB = 1, kW = 2;
+namespace {
 
 const char* order_text(ListSchedulePolicy::Order o) {
   switch (o) {
@@ -86,7 +85,8 @@ std::string describe(const ListSchedulePolicy& p) {
   return s;
 }
 
-void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
+
+void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
                           const ListSchedulePolicy& pol) {
   S_ = static_cast<int>(pb.stages.size());
   m_ = pb.microbatches;
@@ -134,7 +134,7 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
 
   auto transfer = [&](int src, int dst, double bytes) {
     Link l = cluster.link(src, dst);
-    if (sim.comm_latency_ms >= 0) l.latency_ms = sim.comm_latency_ms;
+    if (sim.comm_latency_ms) l.latency_ms = *sim.comm_latency_ms;
     return l.transfer_ms(bytes);
   };
   for (int s = 0; s < S_; ++s) {
@@ -170,7 +170,7 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
   }
 }
 
-void ListScheduler::reset_dependencies() {
+void ListScheduler::Impl::reset_dependencies() {
   const size_t n = static_cast<size_t>(S_) * m_ * 3;
   arrival_.assign(n, 0.0);
   remaining_.assign(n, 0);
@@ -187,7 +187,7 @@ void ListScheduler::reset_dependencies() {
   peak_live_.assign(D_, 0.0);
 }
 
-bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r) {
+bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r) {
   const ListScheduleProblem& pb = *pb_;
   const int S = S_, m = m_, D = D_;
   next_time_.assign(D, kInf);
@@ -301,27 +301,7 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
       if (--left_on_device_[dm] == 0) --inflight_[d];
     }
 
-    // Release consumers. Cross-device edges go through the directed link's FIFO, in this device's
-    // completion order: the order the simulator issues them in.
-    auto release = [&](size_t c_id, int dc, double xfer) {
-      double arr = end;
-      if (dc != d) {
-        double& lf = link_free_[static_cast<size_t>(d) * D + dc];
-        double te = std::max(end, lf) + xfer;
-        lf = te;
-        arr = te;
-        if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
-      }
-      arrival_[c_id] = std::max(arrival_[c_id], arr);
-      if (--remaining_[c_id] == 0) make_ready(c_id, dc);
-    };
-    if (kind == kF) {
-      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
-      release(id(s, mb, kB), d, 0.0);
-    } else if (kind == kB) {
-      if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
-      if (split_) release(id(s, mb, kW), d, 0.0);
-    }
+    release_consumers(s, mb, kind, d, end, [&](size_t c, int dc) { make_ready(c, dc); });
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
     if (--mb_left_[mb] == 0 && mb == oldest_) {
@@ -338,7 +318,7 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
   return true;
 }
 
-bool ListScheduler::replay(ListScheduleResult& r) {
+bool ListScheduler::Impl::replay(ListScheduleResult& r) {
   const ListScheduleProblem& pb = *pb_;
   const int m = m_, D = D_;
   reset_dependencies();
@@ -352,7 +332,6 @@ bool ListScheduler::replay(ListScheduleResult& r) {
   std::vector<char> queued(D, 0);
   for (int d : work) queued[d] = 1;
   double makespan = 0;
-  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
   while (!work.empty()) {
     int d = work.back();
     work.pop_back();
@@ -374,28 +353,12 @@ bool ListScheduler::replay(ListScheduleResult& r) {
       } else {
         live_[d] -= kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
       }
-      auto release = [&](size_t c_id, int dc, double xfer) {
-        double arr = end;
-        if (dc != d) {
-          double& lf = link_free_[static_cast<size_t>(d) * D + dc];
-          double te = std::max(end, lf) + xfer;
-          lf = te;
-          arr = te;
-          if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
-        }
-        arrival_[c_id] = std::max(arrival_[c_id], arr);
-        if (--remaining_[c_id] == 0 && dc != d && !queued[dc] && head_ready(dc)) {
+      release_consumers(s, mb, kind, d, end, [&](size_t, int dc) {
+        if (dc != d && !queued[dc] && head_ready(dc)) {
           queued[dc] = 1;
           work.push_back(dc);
         }
-      };
-      if (kind == kF) {
-        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
-        release(id(s, mb, kB), d, 0.0);
-      } else if (kind == kB) {
-        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
-        if (split_) release(id(s, mb, kW), d, 0.0);
-      }
+      });
     }
   }
   for (int d = 0; d < D; ++d)
@@ -407,112 +370,7 @@ bool ListScheduler::replay(ListScheduleResult& r) {
   return true;
 }
 
-double ListScheduler::serial_pass(bool reversed, std::vector<double>& out) {
-  const int S = S_, m = m_;
-  const size_t n = static_cast<size_t>(S) * m * 3;
-  auto id = [m](int s, int mb, int kind) { return static_cast<int>((static_cast<size_t>(s) * m + mb) * 3 + kind); };
-  // Dependency edges with their transfer lag, in either direction.
-  auto for_preds = [&](int a, auto&& f) {
-    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
-    if (kind == kF) {
-      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer_[s - 1]);
-    } else if (kind == kB) {
-      f(id(s, mb, kF), 0.0);
-      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer_[s + 1]);
-    } else {
-      f(id(s, mb, kB), 0.0);
-    }
-  };
-  auto for_succs = [&](int a, auto&& f) {
-    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
-    if (kind == kF) {
-      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer_[s]);
-      f(id(s, mb, kB), 0.0);
-    } else if (kind == kB) {
-      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer_[s]);
-      if (split_) f(id(s, mb, kW), 0.0);
-    }
-  };
-  count_.assign(n, 0);
-  using Item = std::pair<double, int>;
-  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
-  for (int s = 0; s < S; ++s)
-    for (int mb = 0; mb < m; ++mb)
-      for (int k = 0; k < kinds_; ++k) {
-        int a = id(s, mb, k);
-        int c = 0;
-        if (reversed) for_succs(a, [&](int, double) { ++c; });
-        else for_preds(a, [&](int, double) { ++c; });
-        count_[a] = c;
-        if (c == 0) heap.emplace(prio_[a], a);
-      }
-  busy_.resize(D_);
-  for (int d = 0; d < D_; ++d) busy_[d].clear();
-  double makespan = 0;
-  while (!heap.empty()) {
-    const int a = heap.top().second;
-    heap.pop();
-    double est = 0;
-    auto bound = [&](int p, double lag) { est = std::max(est, out[p] + duration_[p] + lag); };
-    if (reversed) for_succs(a, bound);
-    else for_preds(a, bound);
-    // Earliest gap on the device at or after est that holds the action.
-    auto& iv = busy_[pb_->stage_device[a / 3 / m]];
-    const double dur = duration_[a];
-    size_t i = static_cast<size_t>(std::upper_bound(iv.begin(), iv.end(), est,
-                                                    [](double v, const std::pair<double, double>& x) { return v < x.second; }) -
-                                   iv.begin());
-    double t = est;
-    for (; i < iv.size(); ++i) {
-      if (t + dur <= iv[i].first + kEps) break;
-      t = std::max(t, iv[i].second);
-    }
-    iv.insert(iv.begin() + static_cast<long>(i), {t, t + dur});
-    out[a] = t;
-    makespan = std::max(makespan, t + dur);
-    auto unlock = [&](int c, double) {
-      if (--count_[c] == 0) heap.emplace(prio_[c], c);
-    };
-    if (reversed) for_preds(a, unlock);
-    else for_succs(a, unlock);
-  }
-  return makespan;
-}
-
-void ListScheduler::improve(int passes) {
-  const int m = m_;
-  const size_t n = static_cast<size_t>(S_) * m * 3;
-  prio_.assign(n, 0.0);
-  rstart_.assign(n, 0.0);
-  fstart_.assign(n, 0.0);
-  double cur = 0;
-  for (int d = 0; d < D_; ++d)
-    for (int a : dev_orders_[d]) cur = std::max(cur, start_[a] + duration_[a]);
-  for (int p = 0; p < passes; ++p) {
-    // Right-justify: in the reversed graph, the action that finishes last goes first.
-    for (int d = 0; d < D_; ++d)
-      for (int a : dev_orders_[d]) prio_[a] = -(start_[a] + duration_[a]);
-    double tb = serial_pass(true, rstart_);
-    // Left-justify: in order of the right-justified start times.
-    for (int d = 0; d < D_; ++d)
-      for (int a : dev_orders_[d]) prio_[a] = tb - (rstart_[a] + duration_[a]);
-    double tf = serial_pass(false, fstart_);
-    if (tf >= cur - kEps) break;
-    cur = tf;
-    std::swap(start_, fstart_);
-    fstart_.resize(n);
-    // The new per-device orders are the start-time orders of the left-justified schedule.
-    for (int d = 0; d < D_; ++d) {
-      auto& o = dev_orders_[d];
-      std::stable_sort(o.begin(), o.end(), [&](int x, int y) {
-        if (start_[x] != start_[y]) return start_[x] < start_[y];
-        return prio_[x] < prio_[y];
-      });
-    }
-  }
-}
-
-void ListScheduler::finish(ListScheduleResult& r) {
+void ListScheduler::Impl::finish(ListScheduleResult& r) {
   r.peak_bytes.assign(D_, 0.0);
   r.fits_memory = true;
   double worst = -kInf;
@@ -524,7 +382,7 @@ void ListScheduler::finish(ListScheduleResult& r) {
   r.overflow_bytes = r.fits_memory ? 0.0 : worst;
 }
 
-void ListScheduler::emit_orders(ListScheduleResult& r) const {
+void ListScheduler::Impl::emit_orders(ListScheduleResult& r) const {
   r.orders.assign(D_, {});
   for (int d = 0; d < D_; ++d) {
     r.orders[d].reserve(dev_orders_[d].size());
@@ -536,7 +394,7 @@ void ListScheduler::emit_orders(ListScheduleResult& r) const {
   }
 }
 
-ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
+ListScheduleResult ListScheduler::Impl::run(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
                                       const ListSchedulePolicy& pol, bool want_orders) {
   ListScheduleResult r;
   setup(pb, cluster, sim, pol);
@@ -559,6 +417,16 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
   }
   if (want_orders) emit_orders(r);
   return r;
+}
+
+ListScheduler::ListScheduler() : impl_(std::make_unique<Impl>()) {}
+ListScheduler::~ListScheduler() = default;
+ListScheduler::ListScheduler(ListScheduler&&) noexcept = default;
+ListScheduler& ListScheduler::operator=(ListScheduler&&) noexcept = default;
+
+ListScheduleResult ListScheduler::run(const ListScheduleProblem& problem, const Cluster& cluster, const SimOptions& sim,
+                                      const ListSchedulePolicy& policy, bool want_orders) {
+  return impl_->run(problem, cluster, sim, policy, want_orders);
 }
 
 Plan list_schedule_plan(const ListScheduleProblem& problem, const Partition& partition, const Cluster& cluster,

@@ -13,6 +13,7 @@
 // then replayed by simulate() with exactly those rules, simulate() reproduces its iteration time
 // and peak memory; the optimizer still checks every returned plan with simulate().
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -105,50 +106,17 @@ struct ListScheduleResult {
 // safe: use one per thread.
 class ListScheduler {
  public:
+  ListScheduler();
+  ~ListScheduler();
+  ListScheduler(ListScheduler&&) noexcept;
+  ListScheduler& operator=(ListScheduler&&) noexcept;
+
   ListScheduleResult run(const ListScheduleProblem& problem, const Cluster& cluster, const SimOptions& sim,
                          const ListSchedulePolicy& policy, bool want_orders);
 
  private:
-  // One call's inputs, resolved.
-  const ListScheduleProblem* pb_ = nullptr;
-  const SimOptions* sim_ = nullptr;
-  int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
-  bool split_ = false;
-
-  void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
-  void reset_dependencies();
-  bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
-  // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
-  // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
-  bool replay(ListScheduleResult& r);
-  // Serial schedule generation over the dependency graph (reversed: successors become
-  // predecessors), actions taken in increasing prio_ among those whose predecessors are placed,
-  // each in the earliest gap of its device; writes out[] and returns the makespan.
-  double serial_pass(bool reversed, std::vector<double>& out);
-  void improve(int passes);
-  void finish(ListScheduleResult& r);
-  void emit_orders(ListScheduleResult& r) const;
-
-  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W).
-  std::vector<double> arrival_, duration_, start_;
-  std::vector<int> remaining_;
-  std::vector<uint64_t> key_;
-  std::vector<std::vector<int>> pending_;  // per device: actions whose inputs are all done
-  std::vector<double> free_at_, next_time_, link_free_, reserved_, live_, peak_live_, static_, limit_,
-      mb_bytes_;
-  std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
-  // Per action: its micro-batch (avoids a division by a run-time value in the inner loop).
-  std::vector<int> act_mb_;
-  std::vector<int> mb_left_;  // per micro-batch: actions not yet scheduled
-  int oldest_ = 0;            // the lowest micro-batch with actions left
-  std::vector<char> started_mb_;
-  std::vector<double> fwd_xfer_, bwd_xfer_;
-  bool enforce_ = false;
-  // Forward-backward improvement.
-  std::vector<double> rstart_, fstart_, prio_;
-  std::vector<int> count_;
-  std::vector<std::vector<std::pair<double, double>>> busy_;
-  std::vector<std::vector<int>> dev_orders_, saved_orders_;
+  struct Impl;  // the per-action scratch state (list_scheduler.cpp)
+  std::unique_ptr<Impl> impl_;
 };
 
 // Convenience wrapper: a Plan (named `name`) from a problem and policy, orders included.

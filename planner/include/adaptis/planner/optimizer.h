@@ -18,7 +18,10 @@
 //      returned when any plan fits.
 // The search stops by itself (at least four rounds of local search, then more while rounds still
 // improve; or at once when a plan reaches the lower bound), at the evaluation budget or at the time
-// budget, whichever comes first, and returns the best plan found so far.
+// budget, whichever comes first, and returns the best plan found so far. The time budget covers the
+// set-up too (lower bound, baselines, seeds, the final replay): on an input so large that even those do
+// not fit, the best plan so far (or the plain 1F1B plan) comes back with stopped_by "time", within
+// max(0.5 s, 10%) of the budget.
 //
 // Determinism: the work is a fixed sequence of batches (a batch's result does not depend on how
 // many threads ran it), and the budgets are checked only between batches. So the same seed, inputs
@@ -28,10 +31,12 @@
 // time to spare), repeats it exactly. Only a cancellation, or a batch that overran the deadline and
 // had to be cut inside, gives a result that is not reproducible (OptimizeResult::reproducible).
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
@@ -42,14 +47,20 @@
 
 namespace adaptis {
 
+// Worker threads at most: 4 per hardware thread (more cannot help the search, and thousands would starve
+// the machine), and never more than 256.
+int max_optimizer_threads();
+
 struct OptimizeOptions {
   int devices = 4;             // plan for the first `devices` devices of the cluster
   int microbatches = 8;
   double time_limit_s = 2.0;   // wall-clock budget; > 0
   uint64_t seed = 1;           // same seed + same inputs -> same plan, whatever the thread count
-  int threads = 0;             // 0 = all hardware threads
+  int threads = 0;             // 0 = all hardware threads; at most max_optimizer_threads()
   SimOptions sim;              // comm latency etc.
-  int max_stages_per_device = 0;  // 0 = no limit beyond layer count
+  // 0 = no limit beyond the layer count for models up to 256 layers; deeper models get
+  // max(4, 256 / devices) stages per device at most.
+  int max_stages_per_device = 0;
   long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
   // A whole-cluster configuration the costs were derived for (parallel_costs.h): every plan the
   // search replays is simulated with it (data-parallel sync, optimizer step) and the best plan
@@ -62,6 +73,20 @@ struct OptimizeOptions {
   // over Megatron-LM's own configurations (megatron_search.h): stages per rank, micro-batch group
   // size and any uneven layout, each with the order Megatron runs.
   PlanTarget target = PlanTarget::Adaptis;
+  // When the time budget started (default: when optimize() is called). A caller that already spent part
+  // of the user's budget (loading the inputs, deriving costs from a model) passes its own start, so the
+  // whole command keeps the budget.
+  std::optional<std::chrono::steady_clock::time_point> budget_start;
+};
+
+// A built-in schedule as `compare` runs it (its own even partition and default placement), simulated
+// by the optimizer's first phase: callers show the comparison without simulating them again.
+struct BuiltinResult {
+  std::string name;   // the schedule's name
+  bool ok = false;    // simulated without deadlock
+  std::string error;  // why not: the schedule's constraint, a deadlock, or the budget ran out first
+  Plan plan;
+  SimResult sim;
 };
 
 struct OptimizeProgress {
@@ -74,6 +99,16 @@ struct OptimizeProgress {
 // Called from the optimizer's coordinating thread whenever the best improves and at least every ~100 ms.
 using OptimizeCallback = std::function<void(const OptimizeProgress&, const Plan* best)>;
 
+// Why a search ended.
+enum class StopReason : uint8_t {
+  Complete,     // it ran its course
+  Optimal,      // a plan reached the lower bound: none can be faster
+  Evaluations,  // max_evaluations
+  Time,         // time_limit_s
+  Cancelled,
+};
+const char* stop_reason_name(StopReason r);  // "complete", "optimal", "evaluations", "time", "cancelled"
+
 struct OptimizeResult {
   bool feasible = false;       // false: no plan fits memory; `best` is then the closest plan
   Plan best;                   // plan.name = "adaptis-opt"
@@ -82,15 +117,13 @@ struct OptimizeResult {
   std::string message;         // human summary (e.g. why nothing fits)
   OptimizeProgress final_progress;
   bool cancelled = false;
-  // Why the search ended: "complete" (it ran its course), "optimal" (a plan reached the lower
-  // bound, none can be faster), "evaluations" (max_evaluations), "time" (time_limit_s) or
-  // "cancelled".
-  std::string stopped_by;
+  StopReason stopped_by = StopReason::Complete;
   // Plans evaluated by the search proper (before the final replay of the finalists); with
   // max_evaluations set to this, the same seed repeats this result (see above).
   long long search_evaluations = 0;
   bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
   IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
+  std::vector<BuiltinResult> builtins;  // every built-in schedule, in all_schedules() order
   PlanTarget target = PlanTarget::Adaptis;  // the target `best` was searched for (it runs there)
 };
 

@@ -19,6 +19,10 @@ enum class Op : uint8_t { F = 0, B = 1, W = 2, BW = 3 };
 constexpr int kNumOps = 4;
 
 const char* op_name(Op op);  // "F", "B", "W", "BW"
+// The op named by op_name; false (and `op` untouched) for any other text.
+bool op_from_name(const std::string& name, Op& op);
+// One character per op for text timelines: F forward, B input-grad, W weight-grad, X fused backward.
+char op_letter(Op op);
 
 struct Action {
   Op op = Op::F;

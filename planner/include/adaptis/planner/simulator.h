@@ -4,6 +4,7 @@
 // warm-up / in-between / cool-down), every idle gap with the dependency that caused it, the memory
 // timeline and peak per device with an OOM flag, and a deadlock diagnosis when the orders cannot run.
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,8 @@
 namespace adaptis {
 
 struct SimOptions {
-  // Overrides every link's latency when >= 0 (the CLI's --comm-latency-ms).
-  double comm_latency_ms = -1;
+  // Overrides every link's latency when set (the CLI's --comm-latency-ms); finite and >= 0.
+  std::optional<double> comm_latency_ms;
   // When true, P2P transfers run beside compute (separate stream); when false, the sender's
   // compute stream is busy for the transfer.
   bool overlap_comm = true;
