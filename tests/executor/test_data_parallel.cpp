@@ -139,10 +139,15 @@ TEST(DataParallel, ReplicasMatchTheSingleDeviceRunBitwise) {
       size_t total = 0;
       for (int q = 0; q < d; ++q) {
         total += rt.optimizer_state_bytes(q);
-        if (zero1) EXPECT_LE(rt.optimizer_state_bytes(q), full / d + 2 * sizeof(float) * 16);
-        else EXPECT_EQ(rt.optimizer_state_bytes(q), full);
+        if (zero1) {
+          EXPECT_LE(rt.optimizer_state_bytes(q), full / d + 2 * sizeof(float) * 16);
+        } else {
+          EXPECT_EQ(rt.optimizer_state_bytes(q), full);
+        }
       }
-      if (zero1) EXPECT_EQ(total, full);
+      if (zero1) {
+        EXPECT_EQ(total, full);
+      }
     }
   }
 }

@@ -153,8 +153,11 @@ TEST(ParallelSim, ZeroThreeGathersWeightsBeforeEveryForwardAndBackward) {
     ++gathers;
     EXPECT_NEAR(c.end - c.start, 0.4, 1e-9);
     // The action it serves starts after it.
-    for (const auto& ta : z3.timeline[c.device])
-      if (ta.action.stage == c.stage && ta.action.mb == c.mb && ta.action.op == c.op) EXPECT_GE(ta.start, c.end - 1e-9);
+    for (const auto& ta : z3.timeline[c.device]) {
+      if (ta.action.stage == c.stage && ta.action.mb == c.mb && ta.action.op == c.op) {
+        EXPECT_GE(ta.start, c.end - 1e-9);
+      }
+    }
   }
   EXPECT_EQ(gathers, 4 * 8 * 2);  // every F and every BW
   // ZeRO 2/3 reduce-scatter every micro-batch's gradients (no full gradient is kept).
