@@ -55,6 +55,11 @@ CostTable load_cost_table(const std::string& path) {
     c.act_w_bytes = non_negative(l, "act_w_bytes", 1.0, where, false);
     c.w_grad_bytes = non_negative(l, "w_grad_bytes", 1.0, where, false);
     c.out_bytes = non_negative(l, "out_bytes", 1.0, where, false);
+    // Optional recompute fields: absent stays "not given" (negative), present must be >= 0.
+    if (l.contains("kept_selective_bytes")) c.kept_selective_bytes = non_negative(l, "kept_selective_bytes", 1.0, where, true);
+    if (l.contains("recompute_selective_ms"))
+      c.recompute_selective_ms = non_negative(l, "recompute_selective_ms", unit, where, true);
+    if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, where, true);
     t.layers.push_back(std::move(c));
   }
   return t;
@@ -69,17 +74,21 @@ void save_cost_table(const CostTable& costs, const std::string& path) {
   if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& l : costs.layers) {
-    arr.push_back({{"name", l.name},
-                   {"kind", l.kind},
-                   {"f", l.f_ms},
-                   {"b", l.b_ms},
-                   {"w", l.w_ms},
-                   {"param_bytes", l.param_bytes},
-                   {"state_bytes", l.state_bytes},
-                   {"act_b_bytes", l.act_b_bytes},
-                   {"act_w_bytes", l.act_w_bytes},
-                   {"w_grad_bytes", l.w_grad_bytes},
-                   {"out_bytes", l.out_bytes}});
+    nlohmann::json row = {{"name", l.name},
+                          {"kind", l.kind},
+                          {"f", l.f_ms},
+                          {"b", l.b_ms},
+                          {"w", l.w_ms},
+                          {"param_bytes", l.param_bytes},
+                          {"state_bytes", l.state_bytes},
+                          {"act_b_bytes", l.act_b_bytes},
+                          {"act_w_bytes", l.act_w_bytes},
+                          {"w_grad_bytes", l.w_grad_bytes},
+                          {"out_bytes", l.out_bytes}};
+    if (l.kept_selective_bytes >= 0) row["kept_selective_bytes"] = l.kept_selective_bytes;
+    if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
+    if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
+    arr.push_back(std::move(row));
   }
   j["layers"] = std::move(arr);
   write_json_file(path, j);

@@ -9,3 +9,4 @@
 #include "adaptis/model/layer_work.h"
 #include "adaptis/model/model_loader.h"
 #include "adaptis/model/model_spec.h"
+#include "adaptis/model/recompute.h"

@@ -23,6 +23,12 @@ struct LayerCost {
   // Output gradients created by B and kept until W when B and W run as separate actions (the dY
   // of each linear that the weight gradient needs); 0 when unknown. Transient in a fused BW.
   double w_grad_bytes = 0;
+
+  // What activation recomputation needs (optional; negative = not given, resolved conservatively by
+  // layer_recompute.h). Without recomputation a layer keeps act_b_bytes + act_w_bytes from F.
+  double kept_selective_bytes = -1;    // kept from F under selective recompute; R re-creates the rest
+  double recompute_selective_ms = -1;  // F time of what selective recomputes (full recompute costs f_ms)
+  double kept_full_bytes = -1;         // the layer's input: what a recomputed block starting here keeps
 };
 
 struct CostTable {
@@ -38,7 +44,9 @@ struct CostTable {
 
 // Reads a cost file. Accepts our format ("format": "adaptis-costs/1") and the AdaPtis authors'
 // per-layer profile format ({"model", "time_unit_ms", "layers": [{"type","f","b","w"}]}).
-// Throws InputError naming the file and field on any problem (negative times, missing fields, ...).
+// Throws InputError naming the file and field on any problem (negative times or bytes, missing
+// fields, ...). The recompute fields (kept_selective_bytes, recompute_selective_ms, kept_full_bytes)
+// are optional; absent ones stay negative (not given).
 CostTable load_cost_table(const std::string& path);
 
 // Writes our format (times in ms, bytes in bytes).

@@ -1,0 +1,53 @@
+// Per-layer recompute defaults and the closed forms of recompute.h.
+#include "adaptis/model/recompute.h"
+
+#include <algorithm>
+
+namespace adaptis {
+
+LayerRecompute layer_recompute(const CostTable& costs, int layer) {
+  const LayerCost& c = costs.layers[static_cast<size_t>(layer)];
+  LayerRecompute r;
+  r.kept_none = c.act_b_bytes + c.act_w_bytes;
+  if (c.kept_selective_bytes >= 0) {
+    r.kept_selective = std::min(c.kept_selective_bytes, r.kept_none);
+    r.selective_ms = c.recompute_selective_ms >= 0 ? c.recompute_selective_ms : c.f_ms;
+  } else {
+    r.kept_selective = r.kept_none;
+    r.selective_ms = c.recompute_selective_ms >= 0 ? c.recompute_selective_ms : 0.0;
+  }
+  double input = c.kept_full_bytes;
+  if (input < 0) {
+    const double prev_out = layer > 0 ? costs.layers[static_cast<size_t>(layer) - 1].out_bytes : 0.0;
+    input = prev_out > 0 ? prev_out : c.out_bytes > 0 ? c.out_bytes : r.kept_none;
+  }
+  r.kept_full = std::min(input, r.kept_none);
+  return r;
+}
+
+double korthikanti_activation_bytes(const TransformerDims& d, RecomputeGranularity g) {
+  const double sbh = d.s * d.b * d.h;
+  const double attn = 5.0 * d.a * d.s / d.h;  // the materialised softmax and its dropout mask
+  const double t = d.t > 0 ? d.t : 1.0;
+  switch (g) {
+    case RecomputeGranularity::Full: return 2.0 * sbh;
+    case RecomputeGranularity::Selective: return d.sequence_parallel || t == 1 ? 34.0 * sbh / t : sbh * (10.0 + 24.0 / t);
+    case RecomputeGranularity::None:
+      return d.sequence_parallel || t == 1 ? sbh / t * (34.0 + attn) : sbh * (10.0 + 24.0 / t + attn / t);
+  }
+  return 0;
+}
+
+double selective_recompute_flops_overhead(double s, double h) { return s / (6.0 * h); }
+
+double full_recompute_time_factor(double f_ms, double b_ms) { return (2.0 * f_ms + b_ms) / (f_ms + b_ms); }
+
+double layer_time_ratio(double f_ms, double b_ms, double base_f_ms, double base_b_ms) {
+  return (f_ms + b_ms) / (base_f_ms + base_b_ms);
+}
+
+double pipeoffload_ratio(double h, double s, double flops_per_s, double host_bytes_per_s) {
+  return 10.0 / (3.0 * (6.0 * h + s)) * flops_per_s / host_bytes_per_s;
+}
+
+}  // namespace adaptis
