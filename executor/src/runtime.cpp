@@ -283,8 +283,10 @@ void PipelineRuntime::execute(int d) {
           sc.backward_input(mb, data[mb], grad_output, grad_input);
           if (ins.op == Op::BW) sc.backward_weight(mb);
           if (s + 1 < S) dev.release(gout);
-        } else {
+        } else if (ins.op == Op::W) {
           sc.backward_weight(mb);
+        } else {
+          throw std::logic_error("recompute (R) is not supported by this runtime yet");
         }
         break;
       }

@@ -7,6 +7,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/validator.h"
 
 namespace adaptis {
@@ -20,6 +21,7 @@ const char* pytorch_type(Op op) {
     case Op::B: return "I";
     case Op::W: return "W";
     case Op::BW: return "B";
+    case Op::R: return "R";  // never written: PyTorch's CSV has no recompute action (see pytorch_rows)
   }
   return "?";
 }
@@ -34,6 +36,7 @@ struct Unit {
 std::vector<Unit> units_of(const std::vector<Action>& list) {
   std::vector<Unit> out;
   for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].op == Op::R) continue;  // no recompute action in PyTorch's IR (pytorch_csv.h)
     Unit u;
     u.first = list[i];
     u.first.overlap_prev = false;
@@ -65,6 +68,7 @@ int compute_key(Op op) {
     case Op::B: return kI;
     case Op::W: return kW;
     case Op::BW: return kB;
+    case Op::R: return kF;  // R never reaches the lowering (pytorch_rows drops it)
   }
   return kF;
 }
@@ -437,6 +441,15 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
 
 Plan load_pytorch_csv(const std::string& path, const PytorchCsvImport& opt) {
   return parse_pytorch_csv(read_text_file(path), opt, path);
+}
+
+std::string pytorch_csv_memory_note(const Plan& plan) {
+  if (!has_memory_policy(plan)) return "";
+  return "the PyTorch schedule CSV has no recompute (R) or offload actions: R actions were left out (PyTorch "
+         "recomputes inside the backward of a checkpointed stage) and the per-stage memory policies (" +
+         describe_memory(plan.memory) +
+         ") must be applied when building each stage's module: torch.utils.checkpoint around the recomputed layers "
+         "(torchtitan: [activation_checkpoint]), torch.autograd.graph.save_on_cpu for offload";
 }
 
 }  // namespace adaptis

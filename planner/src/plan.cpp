@@ -12,6 +12,7 @@ const char* op_name(Op op) {
     case Op::B: return "B";
     case Op::W: return "W";
     case Op::BW: return "BW";
+    case Op::R: return "R";
   }
   return "?";
 }
