@@ -28,6 +28,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/lower_bound.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/schedules.h"
@@ -123,7 +124,33 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     const LayerCost& c = costs.layers[l];
     if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
       throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
+    for (double bytes : {c.act_b_bytes, c.act_w_bytes, c.state_bytes, c.out_bytes})
+      if (!(bytes >= 0) || !std::isfinite(bytes))
+        throw InputError("costs: layer " + std::to_string(l) + " has negative or non-finite bytes");
   }
+  bool offloads = false;
+  for (double f : o.offload_choices) {
+    if (!std::isfinite(f) || f < 0 || f > 1)
+      throw InputError("--offload: the fraction of kept activations copied to host must be in [0, 1], got " +
+                       std::to_string(f));
+    offloads = offloads || f > 0;
+  }
+  if (offloads)
+    for (int d = 0; d < o.devices; ++d)
+      if (!cluster.devices[d].host_link.present())
+        throw InputError("--offload: device " + std::to_string(d) + " ('" + cluster.devices[d].name + "') of cluster '" +
+                         cluster.name + "' has no host link to offload to (cluster file field 'host_link')");
+}
+
+// "; memory stages 0-3 full, ..." for origins of plans with per-stage policies.
+std::string memory_origin(const std::vector<StageMemoryPolicy>& memory) {
+  const std::string m = describe_memory(memory);
+  return m.empty() ? m : "; memory: " + m;
+}
+
+// ", full" etc. for origins of built-ins with a uniform policy.
+std::string policy_suffix(const StageMemoryPolicy& p) {
+  return p == StageMemoryPolicy{} ? std::string() : ", " + describe(p);
 }
 
 std::string counts_text(const std::vector<std::vector<int>>& device_stages) {
@@ -218,6 +245,7 @@ class Optimizer {
         // simulator still ends inside it.
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
+    ctx_.set_memory_choices(o.recompute_choices, o.offload_choices, o.partial_full);
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
     bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
   }
@@ -368,6 +396,17 @@ void Optimizer::run_baselines() {
       jobs.push_back({info.kind, v, true});
     }
   }
+  // With memory policies in the search, every built-in also runs with each uniform recompute
+  // policy (the ladder's recompute steps): what the optimizer has to beat when the cap binds.
+  std::vector<StageMemoryPolicy> uniform = {StageMemoryPolicy{}};
+  if (ctx_.memory_search()) {
+    uniform.clear();
+    for (const auto& p : ctx_.ladder)
+      if (p.offload_fraction == ctx_.ladder.front().offload_fraction) uniform.push_back(p);
+  }
+  const size_t base_jobs = jobs.size();
+  for (size_t u = 1; u < uniform.size(); ++u)
+    for (size_t i = 0; i < base_jobs; ++i) jobs.push_back(jobs[i]);
   std::vector<Entry> out(jobs.size());
   std::vector<double> weights = layer_weights(costs_);
   if (!can_start_batch()) return;
@@ -376,6 +415,7 @@ void Optimizer::run_baselines() {
       [&](int i, int) {
         if (must_abandon_batch()) return;
         const Job& j = jobs[i];
+        const StageMemoryPolicy& mem = uniform[static_cast<size_t>(i) / base_jobs];
         PlanRequest req;
         req.schedule = schedule_name(j.kind);
         req.devices = D;
@@ -396,7 +436,8 @@ void Optimizer::run_baselines() {
           } else {
             origin += " with an even partition";
           }
-          out[i] = make_entry(origin, std::move(plan), costs_, ctx_.cluster, ctx_.sim);
+          if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
+          out[i] = make_entry(origin + policy_suffix(mem), std::move(plan), costs_, ctx_.cluster, ctx_.sim);
           evaluated_.fetch_add(1, std::memory_order_relaxed);
         } catch (const InputError&) {
           // The schedule does not apply to this input (its own constraint) or is not built yet.
@@ -462,6 +503,7 @@ void Optimizer::run_seeds() {
           c.stage_device = j.layout == Layout::Wave ? wave_stage_devices(j.S, D) : looped_stage_devices(j.S, D);
         }
         std::vector<Partition> parts = seed_partitions(weights, c.stage_device, ctx_.speed);
+        if (ctx_.memory_search()) c.memory.assign(c.stage_device.size(), ctx_.ladder.front());
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
           if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
@@ -469,6 +511,14 @@ void Optimizer::run_seeds() {
             c.policy = policies[k];
             Score sc = score(c, w);
             if (sc.valid) out[i].emplace_back(c, sc);
+            if (sc.valid && !sc.fits && ctx_.memory_search()) {
+              // Over the limit: recompute (then offload) on the devices that overflow.
+              Candidate r = c;
+              long long n = 0;
+              Score rs = repair_memory(r, sc, evals_[w], ctx_, 3, n);
+              evaluated_.fetch_add(n, std::memory_order_relaxed);
+              if (rs.valid && !(r == c)) out[i].emplace_back(r, rs);
+            }
           }
         }
         finished.fetch_add(1, std::memory_order_relaxed);
@@ -489,7 +539,9 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  if (can_start_batch(static_cast<double>(structures.size()) * (policies.size() - probes.size())))
+  const double per_structure = static_cast<double>(policies.size() - probes.size()) +
+                               static_cast<double>(probes.size()) * (ctx_.ladder.empty() ? 0 : ctx_.ladder.size() - 1);
+  if (can_start_batch(static_cast<double>(structures.size()) * per_structure))
     run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
@@ -501,6 +553,15 @@ void Optimizer::run_seeds() {
             Score sc = score(c, w);
             if (sc.valid) more[i].emplace_back(c, sc);
           }
+          // Each uniform memory policy on the structure too (the probes schedule it).
+          for (size_t u = 1; u < ctx_.ladder.size(); ++u)
+            for (size_t k : probes) {
+              Candidate v = structures[i];
+              v.memory.assign(v.stage_device.size(), ctx_.ladder[u]);
+              v.policy = policies[k];
+              Score sc = score(v, w);
+              if (sc.valid) more[i].emplace_back(v, sc);
+            }
           finished.fetch_add(1, std::memory_order_relaxed);
         },
         tick);
@@ -614,7 +675,7 @@ void Optimizer::run_local_search() {
         since_improved = 0;
         Plan p = evals_[0].plan(global_best_, "adaptis-opt");
         offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
-                             describe(global_best_.policy) + ")",
+                             describe(global_best_.policy) + ")" + memory_origin(global_best_.memory),
                          std::move(p), costs_, ctx_.cluster, ctx_.sim));
       } else if (++since_improved >= kPatience) {
         break;
@@ -651,7 +712,8 @@ void Optimizer::run_verify() {
   }
   for (const auto& c : todo) {
     Plan p = evals_[0].plan(c, "adaptis-opt");
-    std::string origin = std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")";
+    std::string origin =
+        std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")" + memory_origin(c.memory);
     verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim));
     evaluated_.fetch_add(1, std::memory_order_relaxed);
     offer(verified_.back());

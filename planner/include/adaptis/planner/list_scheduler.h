@@ -12,6 +12,13 @@
 // allocated when an F starts and freed when its B / W / BW ends. Because the orders it emits are
 // then replayed by simulate() with exactly those rules, simulate() reproduces its iteration time
 // and peak memory; the optimizer still checks every returned plan with simulate().
+//
+// Memory policies (memory_policy.h): a recomputing stage's R actions are scheduled like the others:
+// right before their B when B could otherwise start (just in time), or earlier, in idle time, when
+// the policy allows it and the device has room for the re-created activations. Offload copies run
+// on each device's host link with the simulator's rules (a reload starts with the action before
+// its consumer; an F followed directly by its consumer is not offloaded), so the emitted orders
+// still replay to the same time; peak memory with offload is taken from the simulator's ledger.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -71,6 +78,12 @@ struct ListSchedulePolicy {
   // so memory never deadlocks the schedule, but that exemption can take a device over its limit
   // (ListScheduleResult::fits_memory says so; the optimizer then discards the plan).
   bool reserve_memory = true;
+  // Where a recomputing stage's R goes. JustInTime: when its B could otherwise start (the same as
+  // a recompute fused into B). BeforeW: also one R ahead, into idle time, before weight gradients
+  // (R is on the path to B, W is not). AfterW: one R ahead only when nothing else is ready, the
+  // purest bubble filling. An early R needs room for what it re-creates.
+  enum class EarlyRecompute : uint8_t { JustInTime, BeforeW, AfterW };
+  EarlyRecompute recompute = EarlyRecompute::BeforeW;
 
   bool operator==(const ListSchedulePolicy&) const = default;
 };
@@ -80,7 +93,9 @@ std::string describe(const ListSchedulePolicy& p);  // "B>F>W F:oldest-mb B:olde
 // Everything the scheduler needs about one (partition, placement): per-stage costs and devices.
 struct ListScheduleProblem {
   int microbatches = 1;
-  std::vector<StageCost> stages;  // per stage (from stage_costs())
+  std::vector<StageCost> stages;  // per stage (from stage_costs(), with memory policies applied)
+  // The policies behind the stage costs, copied into the emitted plan (empty = none).
+  std::vector<StageMemoryPolicy> memory;
   std::vector<int> stage_device;  // stage -> device
   int num_devices = 0;
   // When false, devices may exceed their memory limit (used to find the closest plan when
@@ -112,12 +127,17 @@ class ListScheduler {
   // One call's inputs, resolved.
   const ListScheduleProblem* pb_ = nullptr;
   const SimOptions* sim_ = nullptr;
+  const Cluster* cluster_ = nullptr;
   int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
   bool split_ = false;
 
   void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
   void reset_dependencies();
   bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
+  // Offload: applies the frees of offloads finished by `t` on device d.
+  void apply_frees(int d, double t);
+  // Exact peak memory from the simulator's ledger (with offload copies).
+  void ledger_peaks(ListScheduleResult& r);
   // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
   // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
   bool replay(ListScheduleResult& r);
@@ -129,7 +149,34 @@ class ListScheduler {
   void finish(ListScheduleResult& r);
   void emit_orders(ListScheduleResult& r) const;
 
-  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W).
+  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W)
+  // below r_base_ = 3 * stages * microbatches, and r_base_ + stage * microbatches + mb for R.
+  int kind_of(size_t a) const { return a >= r_base_ ? 3 : static_cast<int>(a % 3); }
+  int stage_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) / m_); }
+  int mb_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) % m_); }
+  size_t r_base_ = 0;
+  int recomputing_stages_ = 0;
+  std::vector<char> rec_;              // per stage: recomputes
+  std::vector<double> regen_;          // per stage: bytes R re-creates
+  std::vector<double> headroom_;       // per device: room kept for one R's re-created bytes
+  std::vector<int> early_r_;           // per device: early R run whose B has not started
+  std::vector<char> early_of_;         // per (stage, mb): its R ran early
+  // Offload (host link) state.
+  bool offload_ = false;
+  std::vector<double> offload_bytes_;  // per stage
+  std::vector<HostLink> host_;         // per device
+  std::vector<int> sharing_;           // per device
+  std::vector<double> to_host_free_, to_device_free_, offload_end_, prev_to_host_free_;
+  std::vector<size_t> last_offload_;  // per device: index in transfers_ of its last offload
+  struct PendingFree {
+    double t, bytes;
+    bool applied;
+  };
+  std::vector<std::vector<PendingFree>> pending_free_;  // per device, in offload order
+  std::vector<size_t> free_cursor_;                     // per device: first not applied
+  std::vector<HostTransfer> transfers_;
+  std::vector<TimedAction> ledger_actions_;
+  std::vector<double> ledger_scratch_;
   std::vector<double> arrival_, duration_, start_;
   std::vector<int> remaining_;
   std::vector<uint64_t> key_;

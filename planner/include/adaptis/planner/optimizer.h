@@ -49,6 +49,17 @@ struct OptimizeOptions {
   SimOptions sim;              // comm latency etc.
   int max_stages_per_device = 0;  // 0 = no limit beyond layer count
   long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
+  // Activation memory policies (Plan::memory, memory_policy.h) a stage may get. The defaults keep
+  // every stage at no recompute and no offload (the search without this dimension). A single
+  // other choice applies it to every stage; several make the search choose per stage, jointly
+  // with partition, placement and schedule, under each device's memory limit: built-in schedules
+  // are tried with every uniform recompute policy, seeds that do not fit climb recompute then
+  // offload on their overflowing devices, and local search moves change single stages' policies
+  // (full recompute of a stage's first k layers too when partial_full). Offload needs a host link
+  // on every device (InputError otherwise).
+  std::vector<Recompute> recompute_choices = {Recompute::None};
+  std::vector<double> offload_choices = {0.0};
+  bool partial_full = true;
 };
 
 struct OptimizeProgress {
@@ -81,7 +92,8 @@ struct OptimizeResult {
 };
 
 // Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than
-// layers, ...). Returns the best plan found; never a plan over a device's memory limit when any fits.
+// layers, an offload fraction outside [0, 1] or without a host link, ...). Returns the best plan found; never
+// a plan over a device's memory limit when any fits.
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress = {}, const std::atomic<bool>* cancel = nullptr);
 
