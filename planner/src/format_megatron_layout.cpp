@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/schedules.h"
 
 namespace adaptis {
@@ -142,7 +143,8 @@ std::string join_flags(const std::vector<std::pair<std::string, std::string>>& f
   for (const auto& [k, v] : flags) {
     if (!out.empty()) out += " ";
     out += k;
-    if (!v.empty()) out += " " + (needs_quotes(v) ? "\"" + v + "\"" : v);
+    // --recompute-modules takes several words (nargs): not one quoted string.
+    if (!v.empty()) out += " " + (needs_quotes(v) && k != "--recompute-modules" ? "\"" + v + "\"" : v);
   }
   return out;
 }
@@ -354,6 +356,10 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
   }
   if (v > 1 && e.group_size > 0 && e.flags != e.layout_flags)
     e.flags.push_back({"--microbatch-group-size-per-virtual-pipeline-stage", std::to_string(e.group_size)});
+  // Memory policies: Megatron's recompute flags (recompute_exports.h) in both flag sets.
+  const RecomputeExport rc = megatron_recompute_flags(plan, costs);
+  for (const auto& f : rc.settings) e.flags.push_back(f), e.layout_flags.push_back(f);
+  for (const auto& n : rc.notes) e.notes.push_back(n);
   return e;
 }
 
