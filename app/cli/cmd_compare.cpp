@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -13,6 +14,7 @@ namespace {
 struct CompareArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   bool json = false;
   bool gantt = false;
   int width = 0;
@@ -24,6 +26,7 @@ void register_compare(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand("compare", "Compare all built-in schedules on the same model and cluster");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan, false);
+  add_memory_options(cmd, args->memory);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw the fastest plan's Gantt chart");
   cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
@@ -31,7 +34,10 @@ void register_compare(CLI::App& app, Runner& run) {
     run = [args] {
       Inputs in = load_inputs(args->in);
       PlanRequest base = make_plan_request(args->plan, in);
-      std::vector<CompareRow> rows = compare_schedules(base, in);
+      // Every built-in with each uniform memory policy the flags allow (auto: none, selective, full, ...).
+      const MemoryChoices mc = parse_memory_options(args->memory);
+      std::vector<CompareRow> rows =
+          compare_schedules(base, in, mc.given ? uniform_policies(mc) : std::vector<StageMemoryPolicy>{{}});
       // What no plan of this input can beat: how much any schedule, or `optimize`, could still gain.
       const IterationLowerBound bound =
           iteration_lower_bound(in.costs, in.cluster, base.devices, base.microbatches, in.sim);

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -21,6 +22,7 @@ namespace {
 
 struct OptimizeArgs {
   InputOptions in;
+  MemoryOptions memory;
   int microbatches = 8;
   double time_limit_s = 2.0;
   uint64_t seed = 1;
@@ -109,6 +111,9 @@ int run_optimize(const OptimizeArgs& a) {
   o.max_stages_per_device = a.max_stages_per_device;
   o.max_evaluations = a.max_evaluations;
   o.sim = in.sim;
+  const MemoryChoices mc = parse_memory_options(a.memory);
+  o.recompute_choices = mc.recompute;
+  o.offload_choices = mc.offload;
 
   const bool show_progress = !a.quiet && isatty(STDERR_FILENO);
   ProgressBar bar(a.time_limit_s);
@@ -129,7 +134,8 @@ int run_optimize(const OptimizeArgs& a) {
   PlanRequest base;
   base.devices = o.devices;
   base.microbatches = o.microbatches;
-  std::vector<CompareRow> rows = compare_schedules(base, in);
+  std::vector<CompareRow> rows =
+      compare_schedules(base, in, mc.given ? uniform_policies(mc) : std::vector<StageMemoryPolicy>{{}});
   CompareRow ours;
   ours.name = r.best.name;
   ours.ok = r.sim.ok;
@@ -170,6 +176,8 @@ int run_optimize(const OptimizeArgs& a) {
                       {"stopped_by", r.stopped_by},
                       {"search_evaluations", r.search_evaluations},
                       {"reproducible", r.reproducible},
+                      {"recompute", a.memory.recompute},
+                      {"offload", a.memory.offload},
                       {"lower_bound", lower_bound_json(r.lower_bound)},
                       {"gap_to_lower_bound", r.lower_bound.ms > 0 ? r.sim.iteration_ms / r.lower_bound.ms - 1 : 0.0},
                       {"progress", progress_json(r.final_progress)}};
@@ -208,6 +216,7 @@ void register_optimize(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "optimize", "Search partition, placement and schedule for the fastest plan that fits memory");
   add_input_options(cmd, args->in);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per iteration")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "adaptis/planner/memory_policy.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -12,31 +13,36 @@ namespace {
 void refresh_speedups(std::vector<CompareRow>& rows) {
   double ref = 0;
   for (const auto& r : rows)
-    if (r.ok && r.name == "interleaved-1f1b") ref = r.sim.iteration_ms;
+    if (r.ok && r.schedule == "interleaved-1f1b" && ref == 0) ref = r.sim.iteration_ms;
   for (auto& r : rows) r.speedup_vs_interleaved = (r.ok && ref > 0) ? ref / r.sim.iteration_ms : 0;
 }
 
 }  // namespace
 
-std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in) {
+std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in,
+                                          const std::vector<StageMemoryPolicy>& memory) {
   std::vector<CompareRow> rows;
-  for (const auto& info : all_schedules()) {
-    CompareRow row;
-    row.name = info.name;
-    PlanRequest req = base;
-    req.schedule = info.name;
-    req.partition.clear();
-    req.placement.clear();
-    try {
-      row.plan = build_plan(req, in.costs.num_layers());
-      row.sim = simulate(row.plan, in.costs, in.cluster, in.sim);
-      row.ok = row.sim.ok;
-      if (!row.ok) row.error = row.sim.error;
-    } catch (const InputError& e) {
-      row.error = e.what();
+  for (const auto& info : all_schedules())
+    for (const StageMemoryPolicy& mem : memory) {
+      CompareRow row;
+      row.schedule = info.name;
+      row.memory = mem;
+      row.name = info.name + (mem == StageMemoryPolicy{} && memory.size() == 1 ? std::string() : " + " + describe(mem));
+      PlanRequest req = base;
+      req.schedule = info.name;
+      req.partition.clear();
+      req.placement.clear();
+      try {
+        row.plan = build_plan(req, in.costs.num_layers());
+        set_uniform_memory_policy(row.plan, mem);
+        row.sim = simulate(row.plan, in.costs, in.cluster, in.sim);
+        row.ok = row.sim.ok;
+        if (!row.ok) row.error = row.sim.error;
+      } catch (const InputError& e) {
+        row.error = e.what();
+      }
+      rows.push_back(std::move(row));
     }
-    rows.push_back(std::move(row));
-  }
   refresh_speedups(rows);
   return rows;
 }
@@ -57,20 +63,23 @@ const CompareRow* fastest(const std::vector<CompareRow>& rows) {
 std::string compare_table(const std::vector<CompareRow>& rows) {
   std::ostringstream os;
   char buf[400];
-  std::snprintf(buf, sizeof buf, "%-24s %12s %9s %14s %10s  %s\n", "schedule", "iter ms", "bubble", "max peak mem",
+  size_t width = 24;
+  for (const auto& r : rows) width = std::max(width, r.name.size());
+  const int w = static_cast<int>(width);
+  std::snprintf(buf, sizeof buf, "%-*s %12s %9s %14s %10s  %s\n", w, "schedule", "iter ms", "bubble", "max peak mem",
                 "vs I-1F1B", "");
   os << buf;
   for (const auto& r : rows) {
     if (!r.ok) {
       std::string why = r.error.substr(0, r.error.find('\n'));
-      std::snprintf(buf, sizeof buf, "%-24s %12s %9s %14s %10s  %s\n", r.name.c_str(), "-", "-", "-", "-",
-                    why.c_str());
+      std::snprintf(buf, sizeof buf, "%-*s %12s %9s %14s %10s  %s\n", w, r.name.c_str(), "-", "-", "-", "-",
+                    why.substr(0, 200).c_str());
     } else {
       double peak = 0;
       for (const auto& d : r.sim.devices) peak = std::max(peak, d.peak_memory_bytes);
       char sp[32] = "-";
       if (r.speedup_vs_interleaved > 0) std::snprintf(sp, sizeof sp, "%.3fx", r.speedup_vs_interleaved);
-      std::snprintf(buf, sizeof buf, "%-24s %12.3f %8.2f%% %14s %10s  %s\n", r.name.c_str(), r.sim.iteration_ms,
+      std::snprintf(buf, sizeof buf, "%-*s %12.3f %8.2f%% %14s %10s  %s\n", w, r.name.c_str(), r.sim.iteration_ms,
                     100 * r.sim.bubble_ratio, format_bytes(peak).c_str(), sp, r.sim.oom ? "OOM" : "");
     }
     os << buf;
@@ -88,8 +97,12 @@ nlohmann::json compare_json(const std::vector<CompareRow>& rows) {
       j["error"] = r.error;
     } else {
       j = simulation_json(r.plan, r.sim);
+      j["schedule"] = r.name;
       j["speedup_vs_interleaved_1f1b"] = r.speedup_vs_interleaved;
     }
+    j["built_in"] = r.schedule;
+    j["recompute"] = recompute_name(r.memory.recompute);
+    j["offload"] = r.memory.offload_fraction;
     arr.push_back(std::move(j));
   }
   return nlohmann::json{{"schedules", arr}};

@@ -10,7 +10,9 @@
 namespace adaptis::cli {
 
 struct CompareRow {
-  std::string name;
+  std::string name;  // the schedule, with " + <policy>" when a memory policy applies
+  std::string schedule;
+  StageMemoryPolicy memory;  // uniform on every stage
   bool ok = false;
   std::string error;  // why the schedule does not apply (its constraint, a deadlock, ...)
   Plan plan;
@@ -19,8 +21,10 @@ struct CompareRow {
 };
 
 // Each built-in schedule with the base request's devices/micro-batches (default partition and
-// placement). Schedules whose constraints reject the input get ok = false and the reason.
-std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in);
+// placement), once per uniform memory policy in `memory` (default: none). Schedules whose
+// constraints reject the input get ok = false and the reason.
+std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in,
+                                          const std::vector<StageMemoryPolicy>& memory = {StageMemoryPolicy{}});
 // Adds a row computed elsewhere (e.g. the optimizer's plan) and refreshes speedups.
 void add_compare_row(std::vector<CompareRow>& rows, CompareRow row);
 const CompareRow* fastest(const std::vector<CompareRow>& rows);  // OOM-free first, then any

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -25,6 +26,12 @@ void add_input_options(CLI::App* cmd, InputOptions& o) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--comm-latency-ms", o.comm_latency_ms, "Override every link's P2P latency (ms)");
   cmd->add_flag("--no-overlap", o.no_overlap, "Model P2P transfers as blocking the sender's compute");
+  cmd->add_option("--memory-model", o.memory_model,
+                  "Model spec whose analytical memory figures (bytes, recompute) complete a times-only --costs file "
+                  "such as the AdaPtis authors' profiles (samples/models/peer/)")
+      ->needs(costs);
+  cmd->add_option("--memory-limit-gib", o.memory_limit_gib,
+                  "Usable memory per device in GiB (a cap in place of the cluster's; plans above it are out of memory)");
 }
 
 Inputs load_inputs(const InputOptions& o) {
@@ -40,6 +47,12 @@ Inputs load_inputs(const InputOptions& o) {
   }
   if (!o.costs.empty()) in.costs = load_cost_table(o.costs);
   else in.costs = load_model_costs(o.model, in.cluster);
+  if (!o.memory_model.empty()) in.costs = attach_memory(in.costs, load_model_costs(o.memory_model, in.cluster));
+  if (o.memory_limit_gib != 0) {
+    if (!(o.memory_limit_gib > 0) || !std::isfinite(o.memory_limit_gib))
+      throw InputError("--memory-limit-gib: must be a number of GiB > 0, got " + std::to_string(o.memory_limit_gib));
+    for (auto& d : in.cluster.devices) d.memory_limit_bytes = o.memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
+  }
   if (o.comm_latency_ms >= 0) in.sim.comm_latency_ms = o.comm_latency_ms;
   else if (o.comm_latency_ms != -1) throw InputError("--comm-latency-ms: must be >= 0");
   in.sim.overlap_comm = !o.no_overlap;
@@ -106,7 +119,11 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
 
 void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan) {
   if (o.cluster.empty() && o.devices <= 0) {
-    if (plan.num_devices() != in.cluster.num_devices()) in.cluster = make_uniform_cluster(plan.num_devices());
+    if (plan.num_devices() != in.cluster.num_devices()) {
+      in.cluster = make_uniform_cluster(plan.num_devices());
+      if (o.memory_limit_gib > 0)
+        for (auto& d : in.cluster.devices) d.memory_limit_bytes = o.memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
+    }
     return;
   }
   if (plan.num_devices() > in.cluster.num_devices())

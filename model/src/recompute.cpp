@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "adaptis/model/error.h"
+
 namespace adaptis {
 
 LayerRecompute layer_recompute(const CostTable& costs, int layer) {
@@ -23,6 +25,45 @@ LayerRecompute layer_recompute(const CostTable& costs, int layer) {
   }
   r.kept_full = std::min(input, r.kept_none);
   return r;
+}
+
+CostTable attach_memory(const CostTable& times, const CostTable& memory) {
+  CostTable out = times;
+  size_t next = 0;
+  for (size_t i = 0; i < out.layers.size(); ++i) {
+    LayerCost& l = out.layers[i];
+    const size_t parts = 1 + static_cast<size_t>(std::count(l.kind.begin(), l.kind.end(), '+'));
+    if (next + parts > memory.layers.size())
+      throw InputError("attach memory: '" + times.model + "' layer " + std::to_string(i) + " ('" + l.kind + "') needs " +
+                       std::to_string(parts) + " layers of '" + memory.model + "' but only " +
+                       std::to_string(memory.layers.size() - next) + " are left (it has " +
+                       std::to_string(memory.layers.size()) + ")");
+    double f = 0, sel_ms = 0, kept_sel = 0;
+    l.param_bytes = l.state_bytes = l.act_b_bytes = l.act_w_bytes = l.w_grad_bytes = 0;
+    for (size_t k = 0; k < parts; ++k) {
+      const size_t j = next + k;
+      const LayerCost& m = memory.layers[j];
+      const LayerRecompute r = layer_recompute(memory, static_cast<int>(j));
+      l.param_bytes += m.param_bytes;
+      l.state_bytes += m.state_bytes;
+      l.act_b_bytes += m.act_b_bytes;
+      l.act_w_bytes += m.act_w_bytes;
+      l.w_grad_bytes += m.w_grad_bytes;
+      kept_sel += r.kept_selective;
+      sel_ms += r.selective_ms;
+      f += m.f_ms;
+      if (k == 0) l.kept_full_bytes = r.kept_full;
+      if (k + 1 == parts) l.out_bytes = m.out_bytes;
+    }
+    l.kept_selective_bytes = kept_sel;
+    l.recompute_selective_ms = f > 0 ? l.f_ms * sel_ms / f : 0.0;
+    next += parts;
+  }
+  if (next != memory.layers.size())
+    throw InputError("attach memory: '" + times.model + "' covers " + std::to_string(next) + " layers of '" +
+                     memory.model + "' but it has " + std::to_string(memory.layers.size()));
+  out.source = times.source + " + memory:" + memory.source;
+  return out;
 }
 
 double korthikanti_activation_bytes(const TransformerDims& d, RecomputeGranularity g) {

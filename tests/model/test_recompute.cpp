@@ -168,6 +168,40 @@ TEST(LayerRecompute, DefaultsAreConservative) {
   EXPECT_DOUBLE_EQ(layer_recompute(t, 1).selective_ms, 0.5);
 }
 
+// The authors' times-only profiles get the bytes of their model specs: fused layers ("M+E") take two
+// spec layers, every byte is accounted once, times stay the profile's.
+TEST(LayerRecompute, AttachMemoryCompletesTheTimesOnlyPeerProfiles) {
+  for (const char* name : {"nemotron-nano-v2-9B", "deepseek-16B", "gpt-13B", "gpt-oss-20B"}) {
+    CostTable times = load_cost_table(std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/" + name + ".json");
+    ModelSpec spec = load_model_spec(kSamples + "/models/peer/" + name + ".json");
+    CostTable mem = analytical_costs(spec, Device{});
+    CostTable both = attach_memory(times, mem);
+    ASSERT_EQ(both.num_layers(), times.num_layers()) << name;
+    EXPECT_EQ(mem.num_layers(), times.num_layers() + 2) << name;  // embedding and head fused
+    double state = 0, act = 0, mstate = 0, mact = 0;
+    for (int i = 0; i < both.num_layers(); ++i) {
+      EXPECT_DOUBLE_EQ(both.layers[i].f_ms, times.layers[i].f_ms);
+      EXPECT_DOUBLE_EQ(both.layers[i].b_ms, times.layers[i].b_ms);
+      EXPECT_GT(both.layers[i].act_b_bytes + both.layers[i].act_w_bytes, 0) << name << " " << i;
+      EXPECT_LE(both.layers[i].recompute_selective_ms, both.layers[i].f_ms + 1e-12);
+      state += both.layers[i].state_bytes, act += both.layers[i].act_b_bytes + both.layers[i].act_w_bytes;
+    }
+    for (const auto& l : mem.layers) mstate += l.state_bytes, mact += l.act_b_bytes + l.act_w_bytes;
+    EXPECT_NEAR(state, mstate, 1e-6 * mstate) << name;
+    EXPECT_NEAR(act, mact, 1e-6 * mact) << name;
+    EXPECT_EQ(both.layers.back().out_bytes, 0) << name;  // the head sends nothing on
+  }
+  CostTable times = load_cost_table(std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/gpt-13B.json");
+  CostTable wrong = analytical_costs(load_model_spec(kSamples + "/models/llama-2-7b.json"), Device{});
+  try {
+    attach_memory(times, wrong);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("gpt-13B"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("llama-2-7b"), std::string::npos) << e.what();
+  }
+}
+
 fs::path temp_file(const std::string& name, const std::string& text) {
   fs::path p = fs::temp_directory_path() / ("adaptis-recompute-" + std::to_string(::getpid()) + "-" + name);
   std::ofstream(p) << text;

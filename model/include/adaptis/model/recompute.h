@@ -25,6 +25,14 @@ struct LayerRecompute {
 // and every kept figure capped at kept_none (a checkpoint never keeps more than F does).
 LayerRecompute layer_recompute(const CostTable& costs, int layer);
 
+// A times-only profile (the AdaPtis authors' format gives F/B/W and nothing else) completed with the
+// memory figures of an analytical table of the same model: profile layer i takes the bytes of as many
+// consecutive `memory` layers as its kind has '+'-joined parts ("M+E" = the embedding and a Mamba layer,
+// "-+H" = an MLP and the LM head), summed (out_bytes and kept_full_bytes from the last and the first
+// of them); selective recompute time is the profiled F scaled by the analytical share of F it
+// recomputes. Times stay the profile's. InputError naming both tables when the layers do not add up.
+CostTable attach_memory(const CostTable& times, const CostTable& memory);
+
 // --- Korthikanti et al., "Reducing activation recomputation in large transformer models" --------
 // Bytes of activations one transformer layer keeps per micro-batch, 16-bit activations, with
 // dropout and a materialised attention matrix (the 5as/h term), s sequence length, b micro-batch
