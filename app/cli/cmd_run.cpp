@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 
 namespace adaptis::cli {
 
@@ -42,6 +43,8 @@ struct RunArgs {
   float lr = 1e-3f;
   double watchdog_ms = 10000;
   bool dump_program = false;
+  MemoryOptions memory;  // --recompute / --offload on the plan
+  double host_bandwidth_gbs = 10.0;
   GpuCliOptions gpu;  // --backend cuda / nccl
 };
 
@@ -85,7 +88,17 @@ int run_command(const RunArgs& a) {
   Inputs in;
   in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters here
   in.cluster = exec::cpu_thread_cluster(a.devices > 0 ? a.devices : 4);
-  const Plan plan = resolve_plan(a.plan, in);
+  Plan plan = resolve_plan(a.plan, in);
+  if (!(a.host_bandwidth_gbs > 0) || !std::isfinite(a.host_bandwidth_gbs))
+    throw InputError("--host-bandwidth-gbs: must be > 0, got " + std::to_string(a.host_bandwidth_gbs));
+  {
+    const MemoryChoices mc = parse_memory_options(a.memory);
+    if (mc.automatic) throw InputError("--recompute/--offload auto: run executes one plan; give a policy or a fraction");
+    std::string chosen;
+    plan = apply_memory_options(plan, mc, in.costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
+                                SimOptions{}, chosen);
+    if (!chosen.empty()) std::cerr << chosen << "\n";
+  }
   if (a.devices > 0 && plan.num_devices() > a.devices)
     throw InputError("the plan " + (a.plan.plan_file.empty() ? "'" + plan.name + "'" : a.plan.plan_file) + " uses " +
                      std::to_string(plan.num_devices()) + " devices but --devices gives " + std::to_string(a.devices));
@@ -96,6 +109,7 @@ int run_command(const RunArgs& a) {
   exec::RuntimeOptions ro;
   ro.optimizer.lr = a.lr;
   ro.watchdog_ms = a.watchdog_ms;
+  ro.host_bandwidth_gbs = a.host_bandwidth_gbs;
   // GPU backends: virtual devices on one GPU, or NCCL ranks; under mpirun only rank 0 prints and records.
   exec::GpuRunBackend gpu;
   if (is_gpu_backend(a.backend))
@@ -122,7 +136,8 @@ int run_command(const RunArgs& a) {
                                       : exec::profile_cpu(cfg, po);
   }
   const exec::RunPrediction pred =
-      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices()), exec::cpu_sim_options());
+      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
+                        exec::cpu_sim_options());
 
   // What the run records up front.
   exec::RunInfo info;
@@ -273,6 +288,10 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--watchdog-ms", args->watchdog_ms, "Stop a run when no device progresses for this long")
       ->capture_default_str();
   cmd->add_flag("--dump-program", args->dump_program, "Print every device's lowered instruction list to stderr");
+  add_memory_options(cmd, args->memory);
+  cmd->add_option("--host-bandwidth-gbs", args->host_bandwidth_gbs,
+                  "Offload: the host link each device's copy threads are paced to (GB/s per direction)")
+      ->capture_default_str();
   cmd->footer(multi_process_help());
   cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
 }

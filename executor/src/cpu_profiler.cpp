@@ -85,6 +85,41 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
     for (auto& s : layers) s->finish_backward();
   }
 
+  // Recompute: per layer, what F keeps under selective and full recompute (the stage's own accounting) and
+  // how long selective's R takes, on the same inputs and output gradients as above.
+  std::vector<double> kept_sel(L, -1), kept_full(L, -1), sel_ms(L, -1);
+  for (int l = 0; l < L; ++l) {
+    std::unique_ptr<StageCompute> sel = make(l, l + 1, 1), full = make(l, l + 1, 1);
+    try {
+      sel->set_recompute(Recompute::Selective, -1);
+      full->set_recompute(Recompute::Full, -1);
+    } catch (const std::logic_error&) {
+      continue;  // a stage that cannot recompute: the fields stay unknown
+    }
+    std::vector<double> r_ms;
+    const float* in = l > 0 ? acts[l].data() : nullptr;
+    std::vector<float> out(n), gin(n);
+    const float* gout = l + 1 < L ? grads[l + 1].data() : nullptr;
+    for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
+      MicroBatchData d = data(rep, 0);
+      for (StageCompute* s : {sel.get(), full.get()}) {
+        s->zero_grad();
+        s->forward(0, d, in, l + 1 < L ? out.data() : nullptr);
+      }
+      kept_sel[l] = static_cast<double>(sel->saved_bytes(0));
+      kept_full[l] = static_cast<double>(full->saved_bytes(0));
+      Timing t = time_ms([&] { sel->recompute(0, d); });
+      if (rep >= opt.warmup) r_ms.push_back(opt.wall_clock ? t.wall_ms : t.cpu_ms);
+      full->recompute(0, d);
+      for (StageCompute* s : {sel.get(), full.get()}) {
+        s->backward_input(0, d, gout, l > 0 ? gin.data() : nullptr);
+        s->backward_weight(0);
+        s->finish_backward();
+      }
+    }
+    sel_ms[l] = median(r_ms);
+  }
+
   CostTable table;
   table.source = "cpu-profile";
   for (int l = 0; l < L; ++l) {
@@ -101,6 +136,11 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
     c.act_w_bytes = saved_b[l];         // what survives B is held until W
     c.act_b_bytes = std::max(0.0, saved_f[l] - saved_b[l]);
     c.out_bytes = l + 1 < L ? static_cast<double>(n * sizeof(float)) : 0.0;
+    if (kept_sel[l] >= 0) {
+      c.kept_selective_bytes = kept_sel[l];
+      c.recompute_selective_ms = sel_ms[l];
+      c.kept_full_bytes = kept_full[l];
+    }
     table.layers.push_back(c);
   }
   if (samples_out) *samples_out = std::move(samples);
@@ -121,7 +161,7 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   return table;
 }
 
-Cluster cpu_thread_cluster(int devices) {
+Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs, double host_latency_ms) {
   if (devices < 1) throw InputError("--devices: must be >= 1, got " + std::to_string(devices));
   Cluster c;
   c.name = "cpu-threads";
@@ -136,6 +176,10 @@ Cluster cpu_thread_cluster(int devices) {
     dev.hbm_bytes = memory > 0 ? memory / devices : 8.0 * (1ull << 30);
     dev.hbm_bandwidth = 10e9;
     dev.node = 0;
+    // Offload copies go to a host arena through copy threads paced to this link (RuntimeOptions).
+    dev.host_link.bandwidth = host_bandwidth_gbs * 1e9;
+    dev.host_link.latency_ms = host_latency_ms;
+    dev.host_link.group = -1;
     c.devices.push_back(dev);
   }
   // A mailbox hand-over: a lock, a condition-variable wake-up and a memcpy.

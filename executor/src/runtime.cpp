@@ -15,6 +15,7 @@
 
 #include "adaptis/executor/lowering.h"
 #include "adaptis/model/error.h"
+#include "host_offload.h"
 
 namespace adaptis::exec {
 
@@ -74,6 +75,17 @@ struct PipelineRuntime::Device {
   std::vector<Interval> intervals;
   Interval optimizer;
   size_t peak_bytes = 0;
+  // Saved activation bytes on the device, kept exactly as they change: by this thread around each compute
+  // and by the offload copy threads when they release or re-create buffers.
+  std::atomic<int64_t> saved{0}, peak_saved{0};
+  std::unique_ptr<HostOffload> offload;  // when a stage of this device offloads
+
+  void add_saved(int64_t delta) {
+    const int64_t now = saved.fetch_add(delta) + delta;
+    int64_t p = peak_saved.load();
+    while (now > p && !peak_saved.compare_exchange_weak(p, now)) {
+    }
+  }
 
   std::atomic<int> state{static_cast<int>(DeviceState::Idle)};
   std::atomic<int> current{-1};
@@ -104,11 +116,7 @@ struct PipelineRuntime::Device {
     pool.push_back(std::move(it->second));
     store.erase(it);
   }
-  size_t held_bytes() const {
-    size_t b = store_bytes;
-    for (const auto& s : stages) b += s->saved_bytes();
-    return b;
-  }
+  size_t held_bytes() const { return store_bytes + static_cast<size_t>(std::max<int64_t>(0, saved.load())); }
 };
 
 PipelineRuntime::PipelineRuntime(Program program, StageFactory make_stage, std::unique_ptr<Transport> transport,
@@ -176,6 +184,16 @@ void PipelineRuntime::worker(int d) {
       if (!sc) throw std::logic_error("the stage factory returned nothing for stage " + std::to_string(s));
       dev.stages.push_back(std::move(sc));
     }
+    // Memory policies: what F drops (R re-creates) and the host link offloads go over.
+    bool offloads = false;
+    for (size_t k = 0; k < program_.device_stages[d].size() && !program_.memory.empty(); ++k) {
+      const StageMemory& sm = program_.memory[program_.device_stages[d][k]];
+      dev.stages[k]->set_recompute(sm.recompute, sm.full_end);
+      offloads = offloads || sm.offload_fraction > 0;
+    }
+    if (offloads)
+      dev.offload = std::make_unique<HostOffload>(opt_.host_bandwidth_gbs * 1e9, opt_.host_latency_ms,
+                                                  [&dev](int64_t delta) { dev.add_saved(delta); });
   } catch (const std::exception& e) {
     dev.error = e.what();
   }
@@ -200,10 +218,17 @@ void PipelineRuntime::worker(int d) {
     dev.intervals.assign(program_.devices[d].size(), Interval{});
     dev.optimizer = {};
     dev.peak_bytes = 0;
+    {
+      int64_t held = 0;
+      for (const auto& s : dev.stages) held += static_cast<int64_t>(s->saved_bytes());
+      dev.saved.store(held);
+      dev.peak_saved.store(held);
+    }
     dev.current.store(-1);
     dev.state.store(static_cast<int>(DeviceState::Idle));
     try {
       for (auto& s : dev.stages) s->zero_grad();
+      if (dev.offload) dev.offload->reset();
     } catch (const std::exception& e) {
       dev.error = std::string("zero_grad: ") + e.what();
     }
@@ -227,7 +252,9 @@ void PipelineRuntime::worker(int d) {
         dev.optimizer.cpu_ns = thread_cpu_ns() - c0;
       } catch (const TransportAborted&) {
         dev.aborted = true;
+        if (dev.offload) dev.offload->abort();
       } catch (const std::exception& e) {
+        if (dev.offload) dev.offload->abort();
         int at = dev.current.load();
         std::string where = at >= 0 && at < static_cast<int>(program_.devices[d].size())
                                 ? "#" + std::to_string(at) + " '" + program_.devices[d][at].to_string() + "'"
@@ -259,6 +286,7 @@ void PipelineRuntime::execute(int d) {
     if (tr.aborted()) throw TransportAborted("aborted");
     const Instruction& ins = list[i];
     dev.current.store(static_cast<int>(i), std::memory_order_relaxed);
+    // A reload always ends (its copy thread needs nobody else), so waiting for it counts as busy.
     DeviceState st = ins.kind == InstrKind::Compute    ? DeviceState::Computing
                      : ins.kind == InstrKind::WaitRecv ? DeviceState::Waiting
                                                        : DeviceState::Communicating;
@@ -270,7 +298,10 @@ void PipelineRuntime::execute(int d) {
         StageCompute& sc = *stages_[ins.stage];
         const int s = ins.stage, mb = ins.mb;
         const size_t n = sc.activation_floats();
-        if (ins.op == Op::F) {
+        const int64_t held_before = static_cast<int64_t>(sc.saved_bytes(mb));
+        if (ins.op == Op::R) {
+          sc.recompute(mb, data[mb]);
+        } else if (ins.op == Op::F) {
           const TensorTag in{TensorKind::Activation, s - 1, mb};
           const float* input = s > 0 ? dev.get(in, "input activation") : nullptr;
           float* output = s + 1 < S ? dev.create({TensorKind::Activation, s, mb}, n).data() : nullptr;
@@ -283,13 +314,39 @@ void PipelineRuntime::execute(int d) {
           sc.backward_input(mb, data[mb], grad_output, grad_input);
           if (ins.op == Op::BW) sc.backward_weight(mb);
           if (s + 1 < S) dev.release(gout);
-        } else if (ins.op == Op::W) {
-          sc.backward_weight(mb);
         } else {
-          throw std::logic_error("recompute (R) is not supported by this runtime yet");
+          sc.backward_weight(mb);
         }
+        dev.add_saved(static_cast<int64_t>(sc.saved_bytes(mb)) - held_before);
         break;
       }
+      case InstrKind::Offload: {
+        if (!dev.offload) throw std::logic_error("offloads but no stage of this device has an offload policy");
+        StageCompute& sc = *stages_[ins.stage];
+        // Whole saved tensors, in the stage's order, until the policy's share of what F kept is covered.
+        const double target = program_.memory[ins.stage].offload_fraction * static_cast<double>(sc.saved_bytes(ins.mb));
+        HostOffload::Buffers bufs;
+        double taken = 0;
+        sc.for_each_saved(
+            ins.mb,
+            [&](std::vector<float>& v) {
+              if (taken < target && !v.empty()) bufs.f.push_back(&v), taken += static_cast<double>(v.size() * sizeof(float));
+            },
+            [&](std::vector<int32_t>& v) {
+              if (taken < target && !v.empty())
+                bufs.i.push_back(&v), taken += static_cast<double>(v.size() * sizeof(int32_t));
+            });
+        dev.offload->offload(ins.stage, ins.mb, std::move(bufs));
+        break;
+      }
+      case InstrKind::Reload:
+        if (!dev.offload) throw std::logic_error("reloads but no stage of this device offloads");
+        dev.offload->reload(ins.stage, ins.mb);
+        break;
+      case InstrKind::WaitReload:
+        if (!dev.offload) throw std::logic_error("waits for a reload but no stage of this device offloads");
+        dev.offload->wait_reload(ins.stage, ins.mb);
+        break;
       case InstrKind::Send: {
         const TensorTag& t = ins.tensor;
         auto it = dev.store.find(t);
@@ -409,6 +466,8 @@ StepResult PipelineRuntime::run_step(int step, const DataSource& data_source) {
   r.intervals.resize(D);
   r.optimizer.resize(D);
   r.peak_activation_bytes.resize(D);
+  r.peak_saved_bytes.resize(D);
+  r.offloaded_bytes.resize(D);
   r.pipeline_end_ns = r.start_ns;
   r.end_ns = r.start_ns;
   for (int d = 0; d < D; ++d) {
@@ -418,6 +477,8 @@ StepResult PipelineRuntime::run_step(int step, const DataSource& data_source) {
     r.optimizer[d] = dev.optimizer;
     r.end_ns = std::max({r.end_ns, dev.optimizer.end_ns});
     r.peak_activation_bytes[d] = dev.peak_bytes;
+    r.peak_saved_bytes[d] = static_cast<size_t>(std::max<int64_t>(0, dev.peak_saved.load()));
+    r.offloaded_bytes[d] = dev.offload ? dev.offload->bytes_to_host() : 0;
   }
   r.end_ns = std::max(r.end_ns, r.pipeline_end_ns);
   return r;

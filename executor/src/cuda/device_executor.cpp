@@ -25,6 +25,11 @@ DeviceExecutor::DeviceExecutor(const Program& program, int device, const NetConf
     stages_.push_back(std::make_unique<GpuStage>(cfg, program.stage_bounds[s], program.stage_bounds[s + 1],
                                                  program.num_microbatches, *ctx_));
     by_stage_[s] = stages_.back().get();
+    if (!program.memory.empty()) {
+      const StageMemory& sm = program.memory[s];
+      stages_.back()->set_recompute(sm.recompute, sm.full_end);
+      if (sm.offload_fraction > 0 && !offload_) offload_ = std::make_unique<GpuHostOffload>(ctx_->stream());
+    }
   }
   const size_t n = program.devices[device].size();
   for (size_t i = 0; i < n; ++i) {
@@ -40,6 +45,7 @@ DeviceExecutor::DeviceExecutor(const Program& program, int device, const NetConf
 
 DeviceExecutor::~DeviceExecutor() {
   // Held tensors and stages free on their streams; finish everything before the streams go.
+  offload_.reset();
   cudaStreamSynchronize(comm_);
   cudaStreamSynchronize(ctx_->stream());
   store_.clear();
@@ -134,7 +140,9 @@ void DeviceExecutor::run(const std::vector<MicroBatchData>& data, cudaEvent_t st
         if (!st) throw std::logic_error("computes stage " + std::to_string(ins.stage) + " which lives elsewhere");
         const int s = ins.stage, mb = ins.mb;
         const size_t n = st->activation_floats();
-        if (ins.op == Op::F) {
+        if (ins.op == Op::R) {
+          st->recompute(mb);
+        } else if (ins.op == Op::F) {
           const TensorTag in{TensorKind::Activation, s - 1, mb};
           const float* input = s > 0 ? get(in, "input activation") : nullptr;
           float* output = s + 1 < S ? create({TensorKind::Activation, s, mb}, n, cs) : nullptr;
@@ -156,6 +164,27 @@ void DeviceExecutor::run(const std::vector<MicroBatchData>& data, cudaEvent_t st
       case InstrKind::Send: comm.send(*this, ins, static_cast<int>(i)); break;
       case InstrKind::PostRecv: comm.post_recv(*this, ins, static_cast<int>(i)); break;
       case InstrKind::WaitRecv: comm.wait_recv(*this, ins, static_cast<int>(i)); break;
+      case InstrKind::Offload: {
+        GpuStage* st = stage(ins.stage);
+        if (!st || !offload_) throw std::logic_error("offloads a stage that does not offload on this device");
+        // Whole buffers until the policy's share of what F kept is covered (as on the CPU).
+        const double target = program_.memory[ins.stage].offload_fraction * static_cast<double>(st->saved_bytes(ins.mb));
+        std::vector<DeviceBuffer<float>*> bufs;
+        double taken = 0;
+        st->for_each_saved(ins.mb, [&](DeviceBuffer<float>& b) {
+          if (taken < target && b.size() > 0) bufs.push_back(&b), taken += static_cast<double>(b.bytes());
+        });
+        offload_->offload(ins.stage, ins.mb, std::move(bufs));
+        break;
+      }
+      case InstrKind::Reload:
+        if (!offload_) throw std::logic_error("reloads but no stage of this device offloads");
+        offload_->reload(ins.stage, ins.mb);
+        break;
+      case InstrKind::WaitReload:
+        if (!offload_) throw std::logic_error("waits for a reload but no stage of this device offloads");
+        offload_->wait_reload(ins.stage, ins.mb);
+        break;
     }
     end_[i]->record(cs);
     if (ins.kind != InstrKind::WaitRecv) account();
@@ -163,6 +192,7 @@ void DeviceExecutor::run(const std::vector<MicroBatchData>& data, cudaEvent_t st
   }
   current_ = -1;
   comm.end_step(*this);
+  if (offload_) offload_->end_step();
   opt_start_->record(cs);
   for (auto& s : stages_) s->finish_backward();
   if (opt_step)

@@ -20,6 +20,7 @@
 #include "adaptis/executor/instruction.h"
 #include "adaptis/executor/runtime.h"
 #include "cuda/gpu_context.h"
+#include "cuda/gpu_offload.h"
 #include "cuda/gpu_stage.h"
 
 namespace adaptis::exec::gpu {
@@ -111,6 +112,7 @@ class DeviceExecutor {
   std::vector<std::unique_ptr<Event>> start_, end_;       // per instruction, compute stream
   std::vector<const Event*> comm_start_, comm_end_;       // per instruction, when the Comm timed it
   int current_ = -1;
+  std::unique_ptr<GpuHostOffload> offload_;  // when a stage of this device offloads (Program::memory)
 };
 
 }  // namespace adaptis::exec::gpu

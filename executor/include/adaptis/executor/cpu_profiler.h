@@ -10,7 +10,9 @@
 // thread's CPU clock. The costs are the CPU-time medians by default: on a shared machine a call's wall time
 // includes the time the thread sat preempted, which says how busy the machine was, not what the layer costs;
 // the CPU time is what the layer costs on a core of its own (on an idle machine both agree). Memory figures
-// come from the stage's own accounting: parameters, and saved bytes after F and after B.
+// come from the stage's own accounting: parameters, and saved bytes after F and after B; and for recompute, the
+// bytes F keeps under selective and under full recompute and the time selective's R takes (each layer run
+// again with that policy on the same inputs).
 #include <string>
 #include <vector>
 
@@ -48,8 +50,9 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt = {}, s
 
 // The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, the
 // profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
-// mailbox hand-over, bandwidth of memcpy).
-Cluster cpu_thread_cluster(int devices);
+// mailbox hand-over, bandwidth of memcpy), each with a host link of the given speed: what the runtime's offload
+// copy threads are paced to (RuntimeOptions::host_bandwidth_gbs / host_latency_ms).
+Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs = 10.0, double host_latency_ms = 0.01);
 // Simulator settings for CPU runs: a SEND is a copy done by the sending thread (no overlap with its compute).
 SimOptions cpu_sim_options();
 
