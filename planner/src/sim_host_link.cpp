@@ -66,7 +66,10 @@ HostCopies::HostCopies(const std::vector<std::vector<Action>>& orders, const std
       if (c < 0) continue;
       // The reload starts with the action before the consumer (before an overlapped pair it closes).
       const int trigger = c - (list[c].overlap_prev ? 2 : 1);
-      if (trigger <= pos_f[k]) continue;  // F right before its consumer: nothing to hide the copies in
+      // Nothing to hide the copies in when that action is the F itself or runs in one overlapped pair with it.
+      int group_start = trigger;
+      while (group_start > 0 && list[group_start].overlap_prev) --group_start;
+      if (group_start <= pos_f[k]) continue;
       offloaded_[d][i] = 1;
       auto& slot = triggers_[d][trigger];
       (slot[0] < 0 ? slot[0] : slot[1]) = c;

@@ -13,8 +13,8 @@
 //     copy ends) and back before R (or B when the stage does not recompute); the copy back starts
 //     when the device starts the action just before that consumer (before an overlapped pair, the
 //     action before the pair), reserves its bytes when it starts, and the consumer waits for it. A
-//     micro-batch whose F is that action itself (F right before its consumer) is not offloaded:
-//     there is no time to hide the copies in.
+//     micro-batch whose F is that action itself (F right before its consumer, or in one overlapped
+//     pair with that action) is not offloaded: there is no time to hide the copies in.
 // R is an action of its own, placed anywhere after the F and before the B/BW of the same (stage,
 // mb) on the stage's device, so a scheduler can put it into a bubble ahead of B.
 #include <string>
