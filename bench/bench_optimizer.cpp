@@ -11,8 +11,13 @@
 // the plan (determinism). The bench fails (exit 1) when a replay disagrees with what optimize()
 // reported, a plan is below the bound, a repeat differs, or a plan misses its target.
 // Samples are run with the model's own micro-batch count (32) and the default H100 memory limit.
+// Targets: on every input the search is also run for each export target (torch, torchtitan,
+// megatron: OptimizeOptions::target) with the same budget, and the JSON gives each target's best
+// plan against the unconstrained one from the same run (`targets.<name>.slowdown_vs_unconstrained`);
+// a target plan the target cannot run (plan_target.h) fails the bench.
 // Prints one JSON document. Usage: bench_optimizer [--threads N (2)] [--time-limit-s T (2)] [--seed S]
 //                                                  [--peer-only | --samples-only] [--only NAME]
+//                                                  [--no-targets]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -58,7 +63,7 @@ struct Case {
 // Runs the built-ins and the optimizer on one case; `ok` turns false on a failed check.
 // With `repeat_check`, a time-cut search is re-run with its evaluation count on one thread, and
 // must give the same plan.
-nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_check, bool& ok) {
+nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_check, bool with_targets, bool& ok) {
   nlohmann::json row;
   row["model"] = c.costs.model;
   row["input"] = c.label;
@@ -185,6 +190,35 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   row["bound_speedup_vs_interleaved_1f1b"] = interleaved > 0 ? nlohmann::json(interleaved / lower_bound) : nlohmann::json();
   row["speedup_vs_1f1b"] = speedup(one_f_one_b);
   row["speedup_vs_best_builtin"] = speedup(best_builtin);
+  // What each export target costs against the unconstrained plan found just above (same budget,
+  // seed and threads).
+  if (with_targets) {
+    nlohmann::json targets = nlohmann::json::object();
+    for (PlanTarget t : {PlanTarget::Torch, PlanTarget::Torchtitan, PlanTarget::Megatron}) {
+      OptimizeOptions ot = o;
+      ot.target = t;
+      nlohmann::json tj;
+      try {
+        auto t1 = Clock::now();
+        OptimizeResult tr = optimize(c.costs, c.cluster, ot);
+        std::string why;
+        const bool runs = target_can_run(tr.best, t, c.costs, &why);
+        tj["iteration_ms"] = tr.sim.iteration_ms;
+        tj["feasible"] = tr.feasible;
+        tj["slowdown_vs_unconstrained"] = tr.sim.iteration_ms / res.sim.iteration_ms;
+        tj["stages"] = tr.best.num_stages();
+        tj["search_s"] = std::chrono::duration<double>(Clock::now() - t1).count();
+        tj["search_evaluations"] = tr.search_evaluations;
+        tj["stopped_by"] = tr.stopped_by;
+        tj["target_can_run"] = runs;
+        if (!runs) tj["why_not"] = why, ok = false;
+      } catch (const InputError& e) {
+        tj["error"] = e.what();  // the model cannot be split for this target at all
+      }
+      targets[plan_target_name(t)] = tj;
+    }
+    row["targets"] = targets;
+  }
   const bool meets = res.feasible && replay_matches && above_bound && repeated != false && (target == 0 || res.sim.iteration_ms <= target + 1e-9) &&
                      (best_builtin == 0 || res.sim.iteration_ms <= best_builtin + 1e-9);
   row["meets_target"] = meets;
@@ -199,7 +233,7 @@ int main(int argc, char** argv) {
   OptimizeOptions base;
   base.threads = 2;
   base.time_limit_s = 2.0;
-  bool peer_only = false, samples_only = false;
+  bool peer_only = false, samples_only = false, no_targets = false;
   std::string shared_dir = ADAPTIS_SHARED_DIR, source_dir = ADAPTIS_SOURCE_DIR, only;
   app.add_option("--threads", base.threads, "Optimizer threads (0 = all)")->capture_default_str();
   app.add_option("--time-limit-s", base.time_limit_s, "Optimizer budget per input, s")->capture_default_str();
@@ -207,6 +241,7 @@ int main(int argc, char** argv) {
   app.add_flag("--peer-only", peer_only, "Only the peer-profile table");
   app.add_flag("--samples-only", samples_only, "Only the model samples");
   app.add_option("--only", only, "Only the models whose name contains this text");
+  app.add_flag("--no-targets", no_targets, "Skip the per-target searches (torch, torchtitan, megatron)");
   app.add_option("--shared-dir", shared_dir, "Folder holding peer-profiles/")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -230,7 +265,7 @@ int main(int argc, char** argv) {
         c.microbatches = 8;
         c.cluster = make_uniform_cluster(4);
         c.sim.comm_latency_ms = 0;
-        peer.push_back(run_case(c, base, true, ok));
+        peer.push_back(run_case(c, base, true, !no_targets, ok));
       }
       out["peer_profiles"] = peer;
     }
@@ -246,7 +281,7 @@ int main(int argc, char** argv) {
           c.costs = load_model_costs(source_dir + "/" + c.label, c.cluster);
           c.devices = devices;
           c.microbatches = c.costs.microbatches > 0 ? c.costs.microbatches : 32;
-          nlohmann::json row = run_case(c, base, false, ok);
+          nlohmann::json row = run_case(c, base, false, !no_targets, ok);
           if (row["speedup_vs_interleaved_1f1b"].is_number()) {
             speedups.push_back(row["speedup_vs_interleaved_1f1b"].get<double>());
             bound_speedups.push_back(row["bound_speedup_vs_interleaved_1f1b"].get<double>());

@@ -10,6 +10,7 @@ PKGS=(
   libopenmpi-dev openmpi-bin
   libimgui-dev libglfw3-dev libstb-dev libgl-dev xvfb xauth
   fonts-inter fonts-jetbrains-mono
+  python3 python3-venv
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,9 +1,10 @@
 // `adaptis export`: one plan (from the schedule options or --plan FILE) written in the formats
-// other tools read: Chrome trace JSON (Perfetto), PyTorch pipelining CSV, Megatron-LM flags,
-// the OctoPipe authors' plan, and our own plan JSON.
+// other tools read: Chrome trace JSON (Perfetto), PyTorch pipelining CSV (and a torchtitan job
+// config that runs it), Megatron-LM flags, the OctoPipe authors' plan, and our own plan JSON.
 //
 // Room is left for measured runs: a positional RUN id (the executor's `export RUN`) would select
 // a recorded run's timeline instead of a simulation; the writers already take either.
+#include <algorithm>
 #include <iostream>
 
 #include "adaptis/executor/run_store.h"
@@ -12,6 +13,8 @@
 #include "adaptis/planner/megatron_layout.h"
 #include "adaptis/planner/octopipe_plan.h"
 #include "adaptis/planner/pytorch_csv.h"
+#include "adaptis/planner/torch_rules.h"
+#include "adaptis/planner/torchtitan_config.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
@@ -32,6 +35,8 @@ struct ExportArgs {
   std::string octopipe_dir;
   double time_unit_ms = 0.001;
   std::string plan_json;
+  std::string torchtitan;
+  int micro_batch_size = 0;  // 0 = the model spec's, else 1
   // A recorded run instead of a plan: `export RUN --chrome-trace FILE [--db DB] [--step N]`.
   std::string run;
   std::string db;
@@ -43,7 +48,7 @@ int export_recorded_run(const ExportArgs& a) {
   if (a.chrome_trace.empty())
     throw InputError("export of run " + a.run + ": only --chrome-trace FILE applies to a recorded run");
   if (!a.pytorch_csv.empty() || (a.megatron && a.megatron->count() > 0) || !a.octopipe.empty() ||
-      !a.octopipe_dir.empty() || !a.plan_json.empty())
+      !a.octopipe_dir.empty() || !a.plan_json.empty() || !a.torchtitan.empty())
     throw InputError("export of run " + a.run + ": only --chrome-trace applies to a recorded run");
   const std::string db = a.db.empty() ? exec::default_run_db_path() : a.db;
   int64_t id = 0;
@@ -61,11 +66,14 @@ int run_export(const ExportArgs& a) {
   if (!a.run.empty()) return export_recorded_run(a);
   const bool want_megatron = a.megatron && a.megatron->count() > 0;
   if (a.chrome_trace.empty() && a.pytorch_csv.empty() && !want_megatron && a.octopipe.empty() &&
-      a.octopipe_dir.empty() && a.plan_json.empty())
+      a.octopipe_dir.empty() && a.plan_json.empty() && a.torchtitan.empty())
     throw InputError(
-        "nothing to export: give at least one of --chrome-trace FILE, --pytorch-csv FILE, --megatron [FILE], "
-        "--octopipe FILE, --octopipe-dir DIR, --plan-json FILE");
+        "nothing to export: give at least one of --chrome-trace FILE, --pytorch-csv FILE, --torchtitan FILE, "
+        "--megatron [FILE], --octopipe FILE, --octopipe-dir DIR, --plan-json FILE");
   if (a.with_comms && a.pytorch_csv.empty()) throw InputError("--with-comms: only applies to --pytorch-csv");
+  if (!a.torchtitan.empty() && a.pytorch_csv.empty())
+    throw InputError("--torchtitan: also give --pytorch-csv FILE, the schedule the torchtitan config points at");
+  if (a.micro_batch_size < 0) throw InputError("--micro-batch-size: must be >= 1");
   if (!(a.time_unit_ms > 0)) throw InputError("--time-unit-ms: must be > 0");
 
   Inputs in = load_inputs(a.in);
@@ -83,11 +91,35 @@ int run_export(const ExportArgs& a) {
     sim = simulate(plan, in.costs, in.cluster, in.sim);
     if (!sim.ok) throw InputError("plan '" + plan.name + "' deadlocks:\n" + sim.error);
   }
+  // The batch the training run uses: from the model spec when there is one.
+  int micro_batch_size = a.micro_batch_size, data_parallel = 1;
+  long long seq_len = 0;
+  if (!a.in.model.empty()) {
+    ModelSpec spec = load_model_spec(a.in.model);
+    if (micro_batch_size == 0 && spec.micro_batch_size > 0) micro_batch_size = static_cast<int>(spec.micro_batch_size);
+    data_parallel = static_cast<int>(std::max(1LL, spec.data_parallel));
+    seq_len = spec.seq_len;
+  }
+  if (micro_batch_size == 0) micro_batch_size = 1;
   std::string megatron_text;
-  if (want_megatron) megatron_text = format_megatron_export(export_megatron(plan, in.costs));
-  std::string csv_text;
+  if (want_megatron) {
+    MegatronRunOptions run;
+    run.micro_batch_size = micro_batch_size;
+    run.data_parallel = data_parallel;
+    run.seq_length = seq_len;
+    megatron_text = format_megatron_export(export_megatron(plan, in.costs, run));
+  }
+  std::string csv_text, torchtitan_text;
   if (!a.pytorch_csv.empty())
     csv_text = format_pytorch_csv(plan, a.with_comms ? PytorchCsvFormat::ComputeComms : PytorchCsvFormat::ComputeOnly);
+  if (!a.torchtitan.empty()) {
+    TorchtitanOptions to;
+    to.csv_path = a.pytorch_csv;
+    to.microbatch_size = micro_batch_size;
+    to.seq_len = seq_len;
+    to.description = "adaptis plan " + plan.name + (in.costs.model.empty() ? "" : " for " + in.costs.model);
+    torchtitan_text = export_torchtitan(plan, in.costs, to).toml;
+  }
   nlohmann::json trace;
   if (!a.chrome_trace.empty()) trace = chrome_trace_json(plan, sim, in.costs, in.cluster, in.sim);
   OctopipeExport oo;
@@ -105,6 +137,18 @@ int run_export(const ExportArgs& a) {
     std::cerr << "wrote PyTorch schedule CSV (" << (a.with_comms ? "compute_comms" : "compute_only") << ") to "
               << a.pytorch_csv << "\n";
     if (const std::string note = pytorch_csv_memory_note(plan); !note.empty()) std::cerr << "note: " << note << "\n";
+    const std::vector<int> perm = torch_microbatch_relabelling(plan);
+    for (size_t i = 0; i < perm.size(); ++i)
+      if (perm[i] != static_cast<int>(i)) {
+        std::cerr << "note: micro-batches renumbered so the last stage's forwards run 0, 1, 2, ... (PyTorch pairs "
+                     "losses with micro-batches by that order); the simulated time is the same\n";
+        break;
+      }
+  }
+  if (!a.torchtitan.empty()) {
+    write_text_file(a.torchtitan, torchtitan_text);
+    std::cerr << "wrote torchtitan job config to " << a.torchtitan << " (run: torchrun --nproc_per_node="
+              << plan.num_devices() << " -m torchtitan.train --job.config_file " << a.torchtitan << ")\n";
   }
   if (want_megatron) {
     if (a.megatron_file.empty() || a.megatron_file == "-") {
@@ -141,7 +185,12 @@ void register_export(CLI::App& app, Runner& run) {
   add_memory_options(cmd, args->memory);
   cmd->add_option("--chrome-trace", args->chrome_trace, "Chrome trace JSON of the simulated iteration (Perfetto)");
   cmd->add_option("--pytorch-csv", args->pytorch_csv, "PyTorch pipelining schedule CSV (_load_csv / torchtitan)");
-  cmd->add_flag("--with-comms", args->with_comms, "PyTorch CSV in compute_comms format (SEND/RECV inserted)");
+  cmd->add_flag("--with-comms", args->with_comms,
+                "PyTorch CSV in compute_comms format (lowered as PyTorch's runtime does: SEND/RECV, waits, ...)");
+  cmd->add_option("--torchtitan", args->torchtitan,
+                  "torchtitan job config (TOML) running the plan from the --pytorch-csv file (looped or V placements)");
+  cmd->add_option("--micro-batch-size", args->micro_batch_size,
+                  "Sequences per micro-batch for the torchtitan config and Megatron flags (default: the model spec's, or 1)");
   args->megatron = cmd->add_option("--megatron", args->megatron_file,
                                    "Megatron-LM pipeline flags and layout (to FILE, or stdout without one)")
                        ->expected(0, 1);

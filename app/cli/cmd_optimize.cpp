@@ -34,6 +34,8 @@ struct OptimizeArgs {
   bool gantt = false;
   int width = 0;
   bool quiet = false;
+  std::string target = "adaptis";
+  std::string native_plan;  // a stored unconstrained plan to measure the target against
 };
 
 // Ctrl-C asks the search to stop and keep its best plan so far. A signal handler can only reach
@@ -100,7 +102,48 @@ std::string placement_counts(const Plan& plan) {
   return s;
 }
 
+// How much running on the target costs: the target's best plan against the unconstrained
+// (adaptis-native) one, searched in this run with the same seed and budget, or a stored plan
+// simulated on the same inputs.
+struct TargetCost {
+  bool computed = false;
+  double native_ms = 0;
+  bool native_feasible = false;
+  std::string source;  // how the native number was obtained
+  long long native_evaluations = 0;
+};
+
+TargetCost measure_native(const OptimizeArgs& a, const Inputs& in, OptimizeOptions o, const OptimizeCallback& cb) {
+  TargetCost tc;
+  tc.computed = true;
+  if (!a.native_plan.empty()) {
+    Plan native = load_plan_file(a.native_plan);
+    require_valid_plan(native, in.costs.num_layers(), a.native_plan);
+    if (native.num_devices() != o.devices || native.num_microbatches != o.microbatches)
+      throw InputError("--native-plan " + a.native_plan + ": plan has " + std::to_string(native.num_devices()) +
+                       " devices and " + std::to_string(native.num_microbatches) + " micro-batches, this search " +
+                       std::to_string(o.devices) + " and " + std::to_string(o.microbatches));
+    SimResult s = simulate(native, in.costs, in.cluster, in.sim);
+    if (!s.ok) throw InputError("--native-plan " + a.native_plan + ": the plan deadlocks:\n" + s.error);
+    tc.native_ms = s.iteration_ms;
+    tc.native_feasible = !s.oom;
+    tc.source = "stored plan " + a.native_plan + ", simulated on these inputs";
+    return tc;
+  }
+  o.target = PlanTarget::Adaptis;
+  OptimizeResult native = optimize(in.costs, in.cluster, o, cb, &g_cancel_requested);
+  tc.native_ms = native.sim.iteration_ms;
+  tc.native_feasible = native.feasible;
+  tc.native_evaluations = native.search_evaluations;
+  tc.source = "unconstrained search in this run, same seed and budget (" + std::to_string(native.search_evaluations) +
+              " evaluations, stopped by " + native.stopped_by + ")";
+  return tc;
+}
+
 int run_optimize(const OptimizeArgs& a) {
+  const PlanTarget target = parse_plan_target(a.target);
+  if (!a.native_plan.empty() && target == PlanTarget::Adaptis)
+    throw InputError("--native-plan: only applies with --target torch, torchtitan or megatron");
   Inputs in = load_inputs(a.in);
   OptimizeOptions o;
   o.devices = in.cluster.num_devices();
@@ -114,22 +157,37 @@ int run_optimize(const OptimizeArgs& a) {
   const MemoryChoices mc = parse_memory_options(a.memory);
   o.recompute_choices = mc.recompute;
   o.offload_choices = mc.offload;
+  o.target = target;
 
   const bool show_progress = !a.quiet && isatty(STDERR_FILENO);
   ProgressBar bar(a.time_limit_s);
   OptimizeCallback cb;
   if (show_progress) cb = [&bar](const OptimizeProgress& p, const Plan*) { bar.draw(p); };
   OptimizeResult r;
+  TargetCost cost;
   {
     SigintCancels sigint;
     try {
       r = optimize(in.costs, in.cluster, o, cb, &g_cancel_requested);
+      if (target != PlanTarget::Adaptis && !g_cancel_requested.load()) cost = measure_native(a, in, o, cb);
     } catch (...) {
       bar.clear();
       throw;
     }
   }
   bar.clear();
+  std::string cost_line;
+  if (cost.computed && cost.native_ms > 0) {
+    const double ratio = r.sim.iteration_ms / cost.native_ms;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s target: %.3fx %s adaptis-native (%.3f ms vs %.3f ms; native: ",
+                  plan_target_name(target), ratio >= 1 ? ratio : 1 / ratio,
+                  ratio >= 1 + 1e-12 ? "slower than" : ratio <= 1 - 1e-12 ? "faster than" : "the time of",
+                  r.sim.iteration_ms, cost.native_ms);
+    cost_line = buf + cost.source + ")";
+    if (ratio < 1 - 1e-12)
+      cost_line += " -- the unconstrained search was cut before finding this plan; give it a larger budget";
+  }
 
   PlanRequest base;
   base.devices = o.devices;
@@ -154,7 +212,8 @@ int run_optimize(const OptimizeArgs& a) {
                            {"search_evaluations", r.search_evaluations},
                            {"reproducible", r.reproducible},
                            {"predicted_iteration_ms", r.sim.iteration_ms},
-                           {"feasible", r.feasible}};
+                           {"feasible", r.feasible},
+                           {"target", plan_target_name(target)}};
     save_plan_file(r.best, a.out, meta);
   }
 
@@ -182,6 +241,15 @@ int run_optimize(const OptimizeArgs& a) {
                       {"gap_to_lower_bound", r.lower_bound.ms > 0 ? r.sim.iteration_ms / r.lower_bound.ms - 1 : 0.0},
                       {"progress", progress_json(r.final_progress)}};
     j["best"] = simulation_json(r.best, r.sim);
+    nlohmann::json tj = {{"name", plan_target_name(target)}, {"iteration_ms", r.sim.iteration_ms}};
+    if (cost.computed) {
+      tj["native_iteration_ms"] = cost.native_ms;
+      tj["native_feasible"] = cost.native_feasible;
+      tj["native_source"] = cost.source;
+      tj["slowdown_vs_native"] = cost.native_ms > 0 ? r.sim.iteration_ms / cost.native_ms : 0.0;
+      if (cost.native_evaluations > 0) tj["native_search_evaluations"] = cost.native_evaluations;
+    }
+    j["target"] = tj;
     j["comparison"] = compare_json(rows)["schedules"];
     if (!a.out.empty()) j["plan_file"] = a.out;
     std::cout << j.dump(2) << "\n";
@@ -191,7 +259,9 @@ int run_optimize(const OptimizeArgs& a) {
                 in.cluster.name.c_str(), o.microbatches);
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
-    std::printf("%s\n\n", r.message.c_str());
+    std::printf("%s\n", r.message.c_str());
+    if (!cost_line.empty()) std::printf("%s\n", cost_line.c_str());
+    std::printf("\n");
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
                 placement_counts(r.best).c_str(), format_partition(r.best.partition).c_str());
     std::cout << simulation_table(r.best, r.sim) << "\n";
@@ -232,6 +302,13 @@ void register_optimize(CLI::App& app, Runner& run) {
                   "At most this many stages on one device (0 = no limit)")
       ->capture_default_str();
   cmd->add_option("--out,-o", args->out, "Save the best plan as an adaptis plan JSON file");
+  cmd->add_option("--target", args->target,
+                  "Where the plan must run: adaptis (any plan), torch (PyTorch pipelining runtime), torchtitan "
+                  "(also looped or V placements), megatron (Megatron-LM's own orders and layouts)")
+      ->capture_default_str();
+  cmd->add_option("--native-plan", args->native_plan,
+                  "With --target: measure the target's cost against this stored unconstrained plan instead of "
+                  "searching one in the same run");
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw the best plan's Gantt chart");
   cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");

@@ -231,7 +231,7 @@ ModelSymbols model_symbols(const std::vector<std::string>& kinds, const std::str
 
 }  // namespace
 
-MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
+MegatronExport export_megatron(const Plan& plan, const CostTable& costs, const MegatronRunOptions& run) {
   const std::string origin = "megatron export";
   const int p = plan.num_devices(), S = plan.num_stages();
   if (p < 1 || S < 1) throw InputError(origin + ": the plan has no devices or stages");
@@ -311,9 +311,18 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
       e.notes.push_back("Megatron runs its own interleaved 1F1B order; the plan's per-device order ('" + plan.name +
                         "') matches no micro-batch group size and will not be reproduced");
   }
-  e.notes.push_back("set --global-batch-size to " + std::to_string(plan.num_microbatches) +
-                    " x --micro-batch-size x data-parallel size so each rank runs " +
-                    std::to_string(plan.num_microbatches) + " micro-batches");
+  if (run.micro_batch_size < 1 || run.data_parallel < 1)
+    throw InputError(origin + ": micro-batch size and data-parallel size must be >= 1, got " +
+                     std::to_string(run.micro_batch_size) + " and " + std::to_string(run.data_parallel));
+  // Megatron derives the micro-batches per pipeline from the batch sizes.
+  const long long global = 1LL * plan.num_microbatches * run.micro_batch_size * run.data_parallel;
+  std::vector<std::pair<std::string, std::string>> batch = {
+      {"--micro-batch-size", std::to_string(run.micro_batch_size)}, {"--global-batch-size", std::to_string(global)}};
+  if (run.seq_length > 0) batch.push_back({"--seq-length", std::to_string(run.seq_length)});
+  e.notes.push_back("--global-batch-size " + std::to_string(global) + " = " + std::to_string(plan.num_microbatches) +
+                    " micro-batches x --micro-batch-size " + std::to_string(run.micro_batch_size) +
+                    " x data-parallel size " + std::to_string(run.data_parallel) +
+                    (run.data_parallel == 1 ? " (multiply by your data-parallel size)" : ""));
 
   const std::string P = std::to_string(p), T = std::to_string(e.num_layers);
   e.layout_flags = {{"--pipeline-model-parallel-size", P}, {"--num-layers", T}};
@@ -335,7 +344,11 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
   e.flags = {{"--pipeline-model-parallel-size", P}, {"--num-layers", T}};
   if (e.mtp_layers > 0) e.flags.push_back({"--mtp-num-layers", std::to_string(e.mtp_layers)});
   if (even) {
-    if (v > 1) e.flags.push_back({"--num-virtual-stages-per-pipeline-rank", std::to_string(v)});
+    if (v > 1) {
+      e.flags.push_back({"--num-layers-per-virtual-pipeline-stage", std::to_string(t_count[0])});
+      e.notes.push_back("--num-layers-per-virtual-pipeline-stage " + std::to_string(t_count[0]) +
+                        " is --num-virtual-stages-per-pipeline-rank " + std::to_string(v) + " in newer Megatron-LM");
+    }
   } else if (standard && v == 1 && p >= 2) {
     int mid = p >= 3 ? t_count[1] : -1;
     bool middle_equal = true;
@@ -356,6 +369,10 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
   }
   if (v > 1 && e.group_size > 0 && e.flags != e.layout_flags)
     e.flags.push_back({"--microbatch-group-size-per-virtual-pipeline-stage", std::to_string(e.group_size)});
+  for (const auto& f : batch) {
+    e.flags.push_back(f);
+    e.layout_flags.push_back(f);
+  }
   // Memory policies: Megatron's recompute flags (recompute_exports.h) in both flag sets.
   const RecomputeExport rc = megatron_recompute_flags(plan, costs);
   for (const auto& f : rc.settings) e.flags.push_back(f), e.layout_flags.push_back(f);

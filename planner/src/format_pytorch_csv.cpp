@@ -2,148 +2,17 @@
 
 #include <algorithm>
 #include <cctype>
-#include <set>
-#include <tuple>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
 #include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/validator.h"
+#include "torch_lowering.h"
 
 namespace adaptis {
 
 namespace {
-
-// PyTorch's computation-type letters for our ops.
-const char* pytorch_type(Op op) {
-  switch (op) {
-    case Op::F: return "F";
-    case Op::B: return "I";
-    case Op::W: return "W";
-    case Op::BW: return "B";
-    case Op::R: return "R";  // never written: PyTorch's CSV has no recompute action (see pytorch_rows)
-  }
-  return "?";
-}
-
-// One compute slot of a rank: a single action or an overlapped pair (first, second).
-struct Unit {
-  Action first;
-  bool pair = false;
-  Action second;
-};
-
-std::vector<Unit> units_of(const std::vector<Action>& list) {
-  std::vector<Unit> out;
-  for (size_t i = 0; i < list.size(); ++i) {
-    if (list[i].op == Op::R) continue;  // no recompute action in PyTorch's IR (pytorch_csv.h)
-    Unit u;
-    u.first = list[i];
-    u.first.overlap_prev = false;
-    if (i + 1 < list.size() && list[i + 1].overlap_prev) {
-      u.pair = true;
-      u.second = list[i + 1];
-      u.second.overlap_prev = false;
-      // PyTorch's OVERLAP_F_B runtime takes the forward as its first sub-action.
-      if (u.second.op == Op::F && u.first.op != Op::F) std::swap(u.first, u.second);
-      ++i;
-    }
-    out.push_back(u);
-  }
-  return out;
-}
-
-std::string unit_cell(const Unit& u) {
-  if (!u.pair) return pytorch_action(u.first);
-  return "(" + pytorch_action(u.first) + ";" + pytorch_action(u.second) + ")OVERLAP_F_B";
-}
-
-// Keys of what a rank has already issued, for the lowering's readiness test.
-enum Key : int { kF, kI, kW, kB, kRecvF, kRecvB };
-using Issued = std::set<std::tuple<int, int, int>>;
-
-int compute_key(Op op) {
-  switch (op) {
-    case Op::F: return kF;
-    case Op::B: return kI;
-    case Op::W: return kW;
-    case Op::BW: return kB;
-    case Op::R: return kF;  // R never reaches the lowering (pytorch_rows drops it)
-  }
-  return kF;
-}
-
-// Re-implements the rule of PyTorch's _add_send_recv: a rank may issue its next compute action
-// once the input it needs was produced locally or its RECV was placed on this rank; a sender
-// places SEND right after the producing action and the matching RECV at the current end of the
-// receiver's list. Ranks advance round-robin, one compute slot each per round.
-std::vector<std::vector<std::string>> lower_with_comms(const Plan& plan) {
-  const int D = plan.num_devices(), S = plan.num_stages();
-  const std::vector<int> rank_of = plan.placement.stage_device();
-  auto rank = [&](int s) { return s >= 0 && s < static_cast<int>(rank_of.size()) ? rank_of[s] : -1; };
-  std::vector<std::vector<Unit>> todo(D);
-  for (int d = 0; d < D; ++d) todo[d] = units_of(plan.schedule[d]);
-  std::vector<size_t> head(D, 0);
-  std::vector<Issued> issued(D);
-  std::vector<std::vector<std::string>> rows(D);
-
-  auto ready_one = [&](const Action& a, const Issued& have) {
-    if (a.op == Op::F && a.stage > 0)
-      return have.count({kRecvF, a.stage, a.mb}) || have.count({kF, a.stage - 1, a.mb});
-    if ((a.op == Op::B || a.op == Op::BW) && a.stage < S - 1)
-      return have.count({kRecvB, a.stage, a.mb}) || have.count({kI, a.stage + 1, a.mb}) ||
-             have.count({kB, a.stage + 1, a.mb});
-    return true;
-  };
-  auto has_comms = [&](const Action& a) {
-    if (a.op == Op::F) return a.stage != S - 1 && rank(a.stage + 1) != rank(a.stage);
-    if (a.op == Op::B || a.op == Op::BW) return a.stage != 0 && rank(a.stage - 1) != rank(a.stage);
-    return false;
-  };
-
-  bool left = true;
-  while (left) {
-    left = false;
-    bool progress = false;
-    for (int d = 0; d < D; ++d) {
-      if (head[d] >= todo[d].size()) continue;
-      left = true;
-      const Unit& u = todo[d][head[d]];
-      Issued& have = issued[d];
-      bool ready = ready_one(u.first, have);
-      if (ready && u.pair) {
-        have.insert({compute_key(u.first.op), u.first.stage, u.first.mb});
-        ready = ready_one(u.second, have);
-        have.erase({compute_key(u.first.op), u.first.stage, u.first.mb});
-      }
-      if (!ready) continue;
-      rows[d].push_back(unit_cell(u));
-      std::vector<Action> parts{u.first};
-      if (u.pair) parts.push_back(u.second);
-      for (const Action& a : parts) have.insert({compute_key(a.op), a.stage, a.mb});
-      for (const Action& a : parts) {
-        if (!has_comms(a)) continue;
-        bool fwd = a.op == Op::F;
-        int to_stage = fwd ? a.stage + 1 : a.stage - 1;
-        int to = rank(to_stage);
-        rows[d].push_back(std::to_string(a.stage) + (fwd ? "SEND_F" : "SEND_B") + std::to_string(a.mb));
-        rows[to].push_back(std::to_string(to_stage) + (fwd ? "RECV_F" : "RECV_B") + std::to_string(a.mb));
-        issued[to].insert({fwd ? kRecvF : kRecvB, to_stage, a.mb});
-      }
-      ++head[d];
-      progress = true;
-    }
-    if (left && !progress) {
-      std::string stuck;
-      for (int d = 0; d < D; ++d)
-        if (head[d] < todo[d].size())
-          stuck += "\n  rank " + std::to_string(d) + " cannot issue " + unit_cell(todo[d][head[d]]) +
-                   ": its input is never sent before it";
-      throw InputError("pytorch csv: cannot place SEND/RECV actions, the per-device orders deadlock:" + stuck);
-    }
-  }
-  return rows;
-}
 
 // ---- reading ----
 
@@ -225,7 +94,7 @@ struct ParsedAction {
   bool forward = true;  // send/recv direction
 };
 
-const char* kTypes[] = {"REDUCE_GRAD", "UNSHARD", "RESHARD", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "F", "I", "B", "W"};
+const char* kTypes[] = {"WAIT_REDUCE_GRAD", "WAIT_SEND_F", "WAIT_SEND_B", "REDUCE_GRAD", "UNSHARD", "RESHARD", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "F", "I", "B", "W"};
 
 ParsedAction parse_simple(const std::string& text, const std::string& at) {
   auto bad = [&](const std::string& why) {
@@ -254,7 +123,7 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
               (k == 0 ? std::string("the action type") : "micro-batch " + digits.substr(0, k)));
   if (digits.size() > 9) throw bad("micro-batch number too large");
   ParsedAction p;
-  if (type == "UNSHARD" || type == "RESHARD" || type == "REDUCE_GRAD") {
+  if (type == "UNSHARD" || type == "RESHARD" || type == "REDUCE_GRAD" || type == "WAIT_REDUCE_GRAD") {
     p.kind = CellKind::Ignored;
     p.action.stage = stage;
     return p;
@@ -263,6 +132,15 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
   int mb = std::stoi(digits);
   p.action.stage = stage;
   p.action.mb = mb;
+  if (type == "WAIT_SEND_F" || type == "WAIT_SEND_B") {
+    // Waits on an earlier send of the same stage: checked like that send, otherwise ignored.
+    p.kind = CellKind::Send;
+    p.forward = type.back() == 'F';
+    if (digits.empty()) throw bad("missing the micro-batch number");
+    p.action.stage = stage;
+    p.action.mb = std::stoi(digits);
+    return p;
+  }
   if (type == "SEND_F" || type == "SEND_B" || type == "RECV_F" || type == "RECV_B") {
     p.kind = type[0] == 'S' ? CellKind::Send : CellKind::Recv;
     p.forward = type.back() == 'F';
@@ -274,19 +152,19 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
 
 }  // namespace
 
-std::string pytorch_action(const Action& a) {
-  return std::to_string(a.stage) + pytorch_type(a.op) + std::to_string(a.mb);
-}
+std::string pytorch_action(const Action& a) { return torch_ir::cell(torch_ir::from_action(a)); }
 
 std::vector<std::vector<std::string>> pytorch_rows(const Plan& plan, PytorchCsvFormat format) {
   if (static_cast<int>(plan.schedule.size()) != plan.num_devices())
     throw InputError("pytorch csv: the plan's schedule has " + std::to_string(plan.schedule.size()) +
                      " device lists but its placement has " + std::to_string(plan.num_devices()) + " devices");
-  if (format == PytorchCsvFormat::ComputeComms) return lower_with_comms(plan);
+  const Plan runnable = prepare_for_torch(plan, "pytorch csv");
+  const torch_ir::Rows actions = format == PytorchCsvFormat::ComputeComms ? torch_ir::lower_to_compute_comms(runnable)
+                                                                          : torch_ir::compute_rows(runnable);
   std::vector<std::vector<std::string>> rows;
-  for (const auto& list : plan.schedule) {
+  for (const auto& list : actions) {
     std::vector<std::string> row;
-    for (const Unit& u : units_of(list)) row.push_back(unit_cell(u));
+    for (const auto& a : list) row.push_back(torch_ir::cell(a));
     rows.push_back(std::move(row));
   }
   return rows;

@@ -105,8 +105,19 @@ TEST(FormatsMegatron, InterleavedGetsVirtualStagesAndGroupSize) {
   EXPECT_EQ(e.virtual_stages, 2);
   EXPECT_TRUE(e.order_matches);
   EXPECT_EQ(e.group_size, 4);
-  EXPECT_EQ(flag(e.flags, "--num-virtual-stages-per-pipeline-rank"), "2");
+  EXPECT_EQ(flag(e.flags, "--num-layers-per-virtual-pipeline-stage"), "7");  // 56 layers / (4 ranks x 2)
   EXPECT_EQ(flag(e.flags, "--microbatch-group-size-per-virtual-pipeline-stage"), "4");
+  // The batch: 8 micro-batches per pipeline.
+  EXPECT_EQ(flag(e.flags, "--micro-batch-size"), "1");
+  EXPECT_EQ(flag(e.flags, "--global-batch-size"), "8");
+  MegatronRunOptions run;
+  run.micro_batch_size = 2;
+  run.data_parallel = 4;
+  run.seq_length = 4096;
+  MegatronExport big = export_megatron(plan, costs, run);
+  EXPECT_EQ(flag(big.flags, "--global-batch-size"), "64");
+  EXPECT_EQ(flag(big.layout_flags, "--global-batch-size"), "64");
+  EXPECT_EQ(flag(big.flags, "--seq-length"), "4096");
   EXPECT_EQ(e.layout, "Et*7|(t*7|)*6,t*7L");
 }
 

@@ -418,6 +418,13 @@ Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_6
     }
     int r = pick(rng, 100);
     bool structural = true;
+    if (ctx.placement_fixed) {
+      // Only moves that keep every stage on its device and the stage count.
+      if (r < 60) shift_boundary(n, rng);
+      else mutate_policy(n.policy, ctx, rng);
+      if (!(n == c) && well_formed(n, ctx)) return n;
+      continue;
+    }
     if (r < 25) shift_boundary(n, rng), structural = false;
     else if (r < 40) move_stage(n, ctx, rng);
     else if (r < 55) swap_stages(n, rng);

@@ -60,6 +60,9 @@ struct SearchContext {
   bool partial_full = false;  // full recompute of the first k layers of a stage
   std::vector<StageMemoryPolicy> ladder;
   bool memory_search() const { return !ladder.empty(); }
+  // The placement must stay as seeded (a target that only runs fixed placement styles, e.g.
+  // torchtitan's looped and V): moves change only layer boundaries and the scheduling policy.
+  bool placement_fixed = false;
 
   SearchContext(const CostTable& c, const Cluster& cl, const SimOptions& s, int d, int m, int max_k);
   // Sets the memory choices and builds the ladder (none when the only choice is the default).

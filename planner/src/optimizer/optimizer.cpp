@@ -32,7 +32,9 @@
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/torch_rules.h"
 #include "candidate.h"
+#include "megatron_search.h"
 #include "worker_pool.h"
 
 namespace adaptis {
@@ -246,6 +248,7 @@ class Optimizer {
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
     ctx_.set_memory_choices(o.recompute_choices, o.offload_choices, o.partial_full);
+    ctx_.placement_fixed = o.target == PlanTarget::Torchtitan;
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
     bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
   }
@@ -304,7 +307,7 @@ class Optimizer {
     phase_done_ = 0;
   }
   void report(bool force);
-  void offer(const Entry& e);
+  void offer(const Entry& in);
 
   void run_baselines();
   void run_seeds();
@@ -344,7 +347,19 @@ class Optimizer {
   bool improved_ = false;
 };
 
-void Optimizer::offer(const Entry& e) {
+void Optimizer::offer(const Entry& in) {
+  // Torch targets: the plan as PyTorch would get it (relabelled micro-batches, same simulated
+  // time), and only if its runtime accepts it.
+  const Entry* candidate = &in;
+  Entry relabelled;
+  if (opt_.target == PlanTarget::Torch || opt_.target == PlanTarget::Torchtitan) {
+    if (!in.ok) return;
+    relabelled = in;
+    relabelled.plan = relabel_for_torch(in.plan);
+    if (!target_can_run(relabelled.plan, opt_.target, costs_)) return;
+    candidate = &relabelled;
+  }
+  const Entry& e = *candidate;
   if (!have_best_ || entry_better(e, best_)) {
     best_ = e;
     have_best_ = true;
@@ -467,7 +482,14 @@ void Optimizer::run_seeds() {
     Layout layout;
   };
   std::vector<Job> jobs;
+  const bool torchtitan = opt_.target == PlanTarget::Torchtitan;
   for (int S : seed_stage_counts(D, L, ctx_.max_stages_per_device)) {
+    if (torchtitan) {
+      // torchtitan builds looped placements (the same number of stages per rank) and the V.
+      if (S % D == 0) jobs.push_back({S, Layout::Looped});
+      if (S == 2 * D) jobs.push_back({S, Layout::Wave});
+      continue;
+    }
     jobs.push_back({S, Layout::Looped});
     if (S > D) jobs.push_back({S, Layout::Wave});
     if (S > D) jobs.push_back({S, Layout::Packed});
@@ -735,6 +757,7 @@ OptimizeResult Optimizer::run() {
   if (stopped_by_.empty() && reached_bound()) stopped_by_ = "optimal";
   r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
   r.lower_bound = bound_;
+  r.target = opt_.target;
   r.search_evaluations = search_evaluations;
   r.reproducible = !r.cancelled && !cut_;
   if (!have_best_) {
@@ -817,6 +840,11 @@ OptimizeResult Optimizer::run() {
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {
   check_options(costs, cluster, opt);
+  if (opt.target == PlanTarget::Megatron) {
+    OptimizeResult r = opt::megatron_optimize(costs, cluster, opt, on_progress, cancel);
+    r.target = PlanTarget::Megatron;
+    return r;
+  }
   Optimizer o(costs, cluster, opt, on_progress, cancel);
   return o.run();
 }

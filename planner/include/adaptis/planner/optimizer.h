@@ -36,6 +36,7 @@
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/plan.h"
+#include "adaptis/planner/plan_target.h"
 #include "adaptis/planner/simulator.h"
 
 namespace adaptis {
@@ -60,6 +61,13 @@ struct OptimizeOptions {
   std::vector<Recompute> recompute_choices = {Recompute::None};
   std::vector<double> offload_choices = {0.0};
   bool partial_full = true;
+  // Where the plan must run (plan_target.h). Adaptis: the full search above. Torch: the same
+  // search, keeping only plans PyTorch's runtime accepts after the micro-batch relabelling (the
+  // returned plan is relabelled). Torchtitan: also only looped or V placements (the search keeps
+  // the placement of its looped / V seeds and moves partition and schedule). Megatron: a search
+  // over Megatron-LM's own configurations (megatron_search.h): stages per rank, micro-batch group
+  // size and any uneven layout, each with the order Megatron runs.
+  PlanTarget target = PlanTarget::Adaptis;
 };
 
 struct OptimizeProgress {
@@ -89,6 +97,7 @@ struct OptimizeResult {
   long long search_evaluations = 0;
   bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
   IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
+  PlanTarget target = PlanTarget::Adaptis;  // the target `best` was searched for (it runs there)
 };
 
 // Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than

@@ -4,8 +4,16 @@
 //
 // One row per rank, one action per cell, empty cell = idle. Cells are "<stage><type><mb>":
 // types F (forward), I (input-gradient backward), W (weight-gradient backward), B (full
-// backward), and in the compute_comms format also SEND_F/RECV_F/SEND_B/RECV_B (+ UNSHARD,
-// RESHARD, REDUCE_GRAD without a micro-batch). "(a;b)OVERLAP_F_B" runs two actions overlapped.
+// backward), and in the compute_comms format also SEND_F/RECV_F/SEND_B/RECV_B,
+// WAIT_SEND_F/WAIT_SEND_B (+ UNSHARD, RESHARD, REDUCE_GRAD, WAIT_REDUCE_GRAD without a
+// micro-batch). "(a;b)OVERLAP_F_B" runs two actions overlapped.
+//
+// Writing first makes the plan runnable by PyTorch (torch_rules.h): micro-batches are relabelled
+// so the last stage's forwards run 0, 1, 2, ... (same simulated time), and a plan that still
+// breaks one of PyTorch's rules is refused with the rule named. The compute_comms format is the
+// schedule PyTorch's own lowering produces from our compute_only rows (UNSHARD/RESHARD,
+// REDUCE_GRAD, SEND/RECV and WAIT_SEND placed by the same rules), so loading either file gives
+// the runtime the same program.
 //
 // Naming: ours F / B / W / BW  <->  PyTorch F / I / W / B.
 //
@@ -29,15 +37,15 @@ namespace adaptis {
 
 enum class PytorchCsvFormat {
   ComputeOnly,   // F/I/W/B and OVERLAP_F_B only (what PipelineScheduleMulti._load_csv accepts)
-  ComputeComms,  // plus SEND_F/RECV_F/SEND_B/RECV_B, placed as PyTorch's _add_send_recv lowering does
+  ComputeComms,  // lowered as _PipelineScheduleRuntime does it (what its _dump_csv writes by default)
 };
 
 // "2F0", "3I1", "0W5", "1B2" (our F, B, W, BW).
 std::string pytorch_action(const Action& a);
 
-// Per rank, the cells of its row. An overlapped pair is one "(F;B)OVERLAP_F_B" cell with the
-// forward first, as PyTorch's runtime expects. Throws InputError when the orders cannot be
-// lowered (they deadlock).
+// Per rank, the cells of its row (of the relabelled plan). An overlapped pair is one
+// "(F;B)OVERLAP_F_B" cell with the forward first, as PyTorch's runtime expects. Throws InputError
+// naming the violated rule when PyTorch's runtime cannot run the plan (torch_rules.h).
 std::vector<std::vector<std::string>> pytorch_rows(const Plan& plan, PytorchCsvFormat format);
 std::string format_pytorch_csv(const Plan& plan, PytorchCsvFormat format = PytorchCsvFormat::ComputeOnly);
 // "" for a plan without memory policies; else what the CSV leaves out and how to get it in PyTorch.
@@ -52,9 +60,10 @@ struct PytorchCsvImport {
   std::string name = "custom";
 };
 
-// Parses CSV text (compute_only or compute_comms; spaces and empty cells are fine; UNSHARD,
-// RESHARD and REDUCE_GRAD are ignored; SEND/RECV are checked against the inferred placement and
-// otherwise ignored, since adaptis derives communication from the plan). Bad cells throw
+// Parses CSV text (compute_only or compute_comms, e.g. anything PyTorch's _dump_csv writes;
+// spaces and empty cells are fine; UNSHARD, RESHARD, REDUCE_GRAD and WAIT_REDUCE_GRAD are
+// ignored; SEND/RECV/WAIT_SEND are checked against the inferred placement and otherwise ignored,
+// since adaptis derives communication from the plan). Bad cells throw
 // InputError naming `origin`, row (rank) and column; the resulting plan is validated, so a
 // schedule that deadlocks is reported with the stuck devices.
 Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, const std::string& origin);
