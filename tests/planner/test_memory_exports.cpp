@@ -13,6 +13,7 @@
 #include "adaptis/planner/octopipe_plan.h"
 #include "adaptis/planner/pytorch_csv.h"
 #include "adaptis/planner/recompute_exports.h"
+#include "adaptis/planner/torchtitan_config.h"
 
 using namespace adaptis;
 
@@ -142,6 +143,29 @@ TEST(MemoryExports, TorchtitanActivationCheckpointKeys) {
   const std::string toml = format_torchtitan_activation_checkpoint(mixed);
   EXPECT_EQ(toml.rfind("[activation_checkpoint]\nmode = \"full\"\n", 0), 0u) << toml;
   EXPECT_NE(toml.find("# note: "), std::string::npos);
+}
+
+TEST(MemoryExports, TorchtitanJobConfigCarriesTheActivationCheckpointSection) {
+  const CostTable costs = transformer_costs();
+  TorchtitanOptions o;
+  o.csv_path = "plan.csv";
+  // Without policies the job config is unchanged: no section (the base config's setting applies).
+  TorchtitanConfig plain = export_torchtitan(plan_with({}), costs, o);
+  EXPECT_EQ(plain.toml.find("[activation_checkpoint]"), std::string::npos) << plain.toml;
+  EXPECT_TRUE(plain.activation_checkpoint.empty());
+  TorchtitanConfig full = export_torchtitan(plan_with(std::vector<StageMemoryPolicy>(4, pol(Recompute::Full))), costs, o);
+  EXPECT_NE(full.toml.find("\n[activation_checkpoint]\nmode = \"full\"\n"), std::string::npos) << full.toml;
+  ASSERT_EQ(full.activation_checkpoint.size(), 1u);
+  // Per-stage choices and offload: the strongest setting, with notes in the comments.
+  TorchtitanConfig mixed = export_torchtitan(
+      plan_with({pol(Recompute::Selective), StageMemoryPolicy{}, StageMemoryPolicy{}, pol(Recompute::None, 0, 0.5)}),
+      costs, o);
+  EXPECT_NE(mixed.toml.find("mode = \"selective\""), std::string::npos) << mixed.toml;
+  EXPECT_NE(mixed.toml.find("save_on_cpu"), std::string::npos) << mixed.toml;
+  EXPECT_TRUE(std::any_of(mixed.notes.begin(), mixed.notes.end(),
+                          [](const std::string& n) { return n.find("every pipeline stage") != std::string::npos; }));
+  // The schedule part is the plain plan's: R actions are not in torchtitan's CSV.
+  EXPECT_EQ(full.toml.substr(0, full.toml.find("[job]")).find("activation"), std::string::npos);
 }
 
 TEST(MemoryExports, ChromeTraceShowsRecomputeAndHostLinkLanes) {
