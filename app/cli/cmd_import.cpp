@@ -71,8 +71,13 @@ int run_import(const ImportArgs& a) {
       throw InputError("--megatron-layout: give --devices P (Megatron's --pipeline-model-parallel-size)");
     if (!a.placement.empty() || !a.partition.empty())
       throw InputError("--megatron-layout: the layout already fixes the partition and placement");
-    MegatronLayout ml = parse_megatron_layout(a.megatron_layout, devices,
-                                              have_model ? layer_kinds(in.costs) : std::vector<std::string>{});
+    MegatronLayout ml;
+    try {
+      ml = parse_megatron_layout(a.megatron_layout, devices,
+                                 have_model ? layer_kinds(in.costs) : std::vector<std::string>{});
+    } catch (const InputError& e) {
+      throw InputError(std::string("--megatron-layout: ") + e.what());
+    }
     PlanRequest req;
     req.schedule = !a.schedule.empty() ? a.schedule : ml.virtual_stages > 1 ? "interleaved-1f1b" : "1f1b";
     req.devices = devices;

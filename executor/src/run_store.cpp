@@ -8,11 +8,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/sqlite_statement.h"
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
+#include "stored_run_values.h"
 
 namespace adaptis::exec {
 
@@ -127,14 +130,6 @@ class ReadSnapshot {
   sqlite3* db_;
   bool active_;
 };
-
-nlohmann::json parse_stored_json(const std::string& text, const std::string& path, const char* column) {
-  try {
-    return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": run database column " + column + " holds invalid JSON: " + e.what());
-  }
-}
 
 }  // namespace
 
@@ -443,9 +438,12 @@ constexpr const char* kSummaryColumns =
     "num_stages, num_microbatches, steps, steps_done, predicted_iteration_ms, measured_iteration_ms, final_loss, "
     "grad_checksum, error";
 
-RunSummary read_summary(const SqliteStatement& s) {
+RunSummary read_summary(const SqliteStatement& s, const std::string& path) {
   RunSummary r;
   r.id = s.integer(0);
+  auto narrow = [&](int col, long long hi, const char* name) {
+    return stored_int(s.integer(col), 0, hi, path, r.id, name);
+  };
   r.status = s.text(1);
   r.started_utc_ns = s.integer(2);
   r.finished_utc_ns = s.integer(3);
@@ -455,11 +453,11 @@ RunSummary read_summary(const SqliteStatement& s) {
   r.backend = s.text(7);
   r.schedule = s.text(8);
   r.model_name = s.text(9);
-  r.num_devices = static_cast<int>(s.integer(10));
-  r.num_stages = static_cast<int>(s.integer(11));
-  r.num_microbatches = static_cast<int>(s.integer(12));
-  r.steps = static_cast<int>(s.integer(13));
-  r.steps_done = static_cast<int>(s.integer(14));
+  r.num_devices = narrow(10, kMaxDevices, "num_devices");
+  r.num_stages = narrow(11, kMaxStages, "num_stages");
+  r.num_microbatches = narrow(12, kMaxMicrobatches, "num_microbatches");
+  r.steps = narrow(13, std::numeric_limits<int>::max(), "steps");
+  r.steps_done = narrow(14, std::numeric_limits<int>::max(), "steps_done");
   r.predicted_iteration_ms = s.real(15);
   r.measured_iteration_ms = s.real(16);
   r.final_loss = s.real(17);
@@ -474,7 +472,7 @@ std::vector<RunSummary> RunStore::list_runs() const {
   std::vector<RunSummary> out;
   SqliteStatement s(db_, path_, kRunDatabase,
                     (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
-  while (s.step()) out.push_back(read_summary(s));
+  while (s.step()) out.push_back(read_summary(s, path_));
   return out;
 }
 
@@ -494,12 +492,17 @@ RunRecord RunStore::load_run(int64_t run_id) const {
                           .c_str());
     s.bind(1, run_id);
     if (!s.step()) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (see `adaptis runs`)");
-    rec.summary = read_summary(s);
-    rec.plan = parse_stored_json(s.text(20), path_, "plan_json");
-    rec.model = parse_stored_json(s.text(21), path_, "model_json");
-    rec.costs = parse_stored_json(s.text(22), path_, "costs_json");
-    rec.machine = parse_stored_json(s.text(23), path_, "machine_json");
+    rec.summary = read_summary(s, path_);
+    rec.plan = parse_stored_object(s.text(20), stored_where(path_, run_id, "plan_json"));
+    rec.model = parse_stored_object(s.text(21), stored_where(path_, run_id, "model_json"));
+    rec.costs = parse_stored_object(s.text(22), stored_where(path_, run_id, "costs_json"));
+    rec.machine = parse_stored_object(s.text(23), stored_where(path_, run_id, "machine_json"));
+    check_stored_json(rec, path_);
   }
+  auto narrow = [&](int64_t v, long long lo, long long hi, const char* column) {
+    return stored_int(v, lo, hi, path_, run_id, column);
+  };
+  auto time_ns = [&](int64_t v, const char* column) { return stored_time_ns(v, path_, run_id, column); };
   {
     SqliteStatement s(
         db_, path_, kRunDatabase,
@@ -508,7 +511,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       DeviceInfo d;
-      d.device = static_cast<int>(s.integer(0));
+      d.device = narrow(s.integer(0), 0, kMaxDevices - 1, "devices.device");
       d.name = s.text(1);
       d.stages = s.text(2);
       d.predicted_busy_ms = s.real(3);
@@ -526,14 +529,12 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       StepRow r;
-      r.step = static_cast<int>(s.integer(0));
+      r.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "steps.step");
       r.loss = s.real(1);
-      nlohmann::json l = parse_stored_json(s.text(2), path_, "steps.microbatch_losses");
-      if (l.is_array())
-        for (const auto& v : l) r.microbatch_losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
-      r.start_ns = s.integer(3);
-      r.pipeline_end_ns = s.integer(4);
-      r.end_ns = s.integer(5);
+      r.microbatch_losses = parse_stored_losses(s.text(2), stored_where(path_, run_id, "steps.microbatch_losses"));
+      r.start_ns = time_ns(s.integer(3), "steps.start_ns");
+      r.pipeline_end_ns = time_ns(s.integer(4), "steps.pipeline_end_ns");
+      r.end_ns = time_ns(s.integer(5), "steps.end_ns");
       r.grad_checksum = s.text(6);
       rec.steps.push_back(std::move(r));
     }
@@ -546,17 +547,17 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       MeasuredInterval m;
-      m.step = static_cast<int>(s.integer(0));
-      m.device = static_cast<int>(s.integer(1));
-      m.seq = static_cast<int>(s.integer(2));
+      m.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "measured_intervals.step");
+      m.device = narrow(s.integer(1), 0, kMaxDevices - 1, "measured_intervals.device");
+      m.seq = narrow(s.integer(2), -1, std::numeric_limits<int>::max(), "measured_intervals.seq");
       m.kind = s.text(3);
       m.tensor = s.text(4);
-      m.stage = static_cast<int>(s.integer(5));
-      m.mb = static_cast<int>(s.integer(6));
-      m.peer = static_cast<int>(s.integer(7));
-      m.start_ns = s.integer(8);
-      m.end_ns = s.integer(9);
-      m.cpu_ns = s.integer(10);
+      m.stage = narrow(s.integer(5), -1, kMaxStages, "measured_intervals.stage");
+      m.mb = narrow(s.integer(6), -1, kMaxMicrobatches, "measured_intervals.mb");
+      m.peer = narrow(s.integer(7), -1, kMaxDevices - 1, "measured_intervals.peer");
+      m.start_ns = time_ns(s.integer(8), "measured_intervals.start_ns");
+      m.end_ns = time_ns(s.integer(9), "measured_intervals.end_ns");
+      m.cpu_ns = time_ns(s.integer(10), "measured_intervals.cpu_ns");
       rec.measured.push_back(std::move(m));
     }
   }
@@ -567,12 +568,12 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       PredictedInterval p;
-      p.device = static_cast<int>(s.integer(0));
+      p.device = narrow(s.integer(0), 0, kMaxDevices - 1, "predicted_intervals.device");
       p.kind = s.text(1);
-      p.stage = static_cast<int>(s.integer(2));
-      p.mb = static_cast<int>(s.integer(3));
-      p.start_ns = s.integer(4);
-      p.end_ns = s.integer(5);
+      p.stage = narrow(s.integer(2), 0, kMaxStages, "predicted_intervals.stage");
+      p.mb = narrow(s.integer(3), 0, kMaxMicrobatches, "predicted_intervals.mb");
+      p.start_ns = time_ns(s.integer(4), "predicted_intervals.start_ns");
+      p.end_ns = time_ns(s.integer(5), "predicted_intervals.end_ns");
       rec.predicted.push_back(std::move(p));
     }
   }

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <map>
 
+#include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 
 namespace adaptis {
 
@@ -47,12 +49,19 @@ std::map<std::string, Device> known_devices() {
   return m;
 }
 
-Link read_link(const nlohmann::json& j, const std::string& where, Link fallback) {
-  if (j.is_null()) return fallback;
+// A link object ("intra_node"/"inter_node"); absent fields keep `fallback`'s values.
+Link read_link(const nlohmann::json& obj, const char* key, const std::string& path, Link fallback) {
+  const nlohmann::json* j = json_object_or_null(obj, key, path);
+  if (!j) return fallback;
+  const std::string where = path + ": " + key;
+  reject_unknown_fields(*j, {"latency_us", "bandwidth_gbs"}, where);
   Link l;
-  l.latency_ms = json_number_or(j, "latency_us", fallback.latency_ms * 1e3, where) / 1e3;
-  double gbs = json_number_or(j, "bandwidth_gbs", fallback.bandwidth / 1e9, where);
-  if (l.latency_ms < 0 || gbs < 0) throw InputError(where + ": latency and bandwidth must be >= 0");
+  // Up to a second of latency and 1 PB/s: beyond either the number is a typo (0 bandwidth = infinite).
+  l.latency_ms = json_number_in_or(*j, "latency_us", fallback.latency_ms * 1e3, 0.0, 1e6, where) / 1e3;
+  const double gbs = json_number_in_or(*j, "bandwidth_gbs", fallback.bandwidth / 1e9, 0.0, 1e6, where);
+  // 0 means no limit; anything else below 1 MB/s (a denormal such as 1e-320 included) would make
+  // every transfer take forever.
+  if (gbs != 0) checked_finite(gbs, 1e-3, 1e6, where + ": field 'bandwidth_gbs' (0 = no limit)");
   l.bandwidth = gbs * 1e9;
   return l;
 }
@@ -139,12 +148,14 @@ Cluster make_uniform_cluster(int num_devices) {
 
 Cluster load_cluster(const std::string& path) {
   nlohmann::json j = read_json_file(path);
-  if (!j.is_object()) throw InputError(path + ": expected a JSON object with a 'devices' array");
+  if (!j.is_object())
+    throw InputError(path + ": expected a JSON object with a 'devices' array, got " + describe_json(j));
+  reject_unknown_fields(j, {"name", "memory_fraction", "intra_node", "inter_node", "devices"}, path);
   Cluster c = make_uniform_cluster(1);
   c.devices.clear();
   c.name = json_string_or(j, "name", path, path);
-  c.intra_node = read_link(j.value("intra_node", nlohmann::json()), path + ": intra_node", c.intra_node);
-  c.inter_node = read_link(j.value("inter_node", nlohmann::json()), path + ": inter_node", c.inter_node);
+  c.intra_node = read_link(j, "intra_node", path, c.intra_node);
+  c.inter_node = read_link(j, "inter_node", path, c.inter_node);
   double fraction = json_number_or(j, "memory_fraction", 1.0, path);
   if (!(fraction > 0 && fraction <= 1.0)) throw InputError(path + ": field 'memory_fraction' must be in (0, 1]");
   auto known = known_devices();
@@ -156,6 +167,8 @@ Cluster load_cluster(const std::string& path) {
   for (size_t i = 0; i < devs.size(); ++i) {
     std::string where = path + ": devices[" + std::to_string(i) + "]";
     const auto& e = devs[i];
+    if (!e.is_object()) throw InputError(where + ": expected an object, got " + describe_json(e));
+    reject_unknown_fields(e, {"type", "count", "node", "peak_tflops", "hbm_gib", "hbm_bandwidth_tbs", "speed"}, where);
     std::string type = json_string(e, "type", where);
     Device d;
     auto it = known.find(type);
@@ -164,24 +177,25 @@ Cluster load_cluster(const std::string& path) {
     } else if (!e.contains("peak_tflops") || !e.contains("hbm_gib")) {
       std::string names;
       for (auto& [k, v] : known) names += (names.empty() ? "" : ", ") + k;
-      throw InputError(where + ": unknown device type '" + type + "' (known: " + names +
+      throw InputError(where + ": unknown device type " + describe_json(e["type"]) + " (known: " + names +
                        "); give 'peak_tflops' and 'hbm_gib' for a custom device");
     }
     int dev_per_group = top_per_group;
     d.host_link = read_host_link(top_host, path + ": host_link", d.host_link, dev_per_group);
     d.host_link = read_host_link(e.value("host_link", nlohmann::json()), where + ": host_link", d.host_link, dev_per_group);
     d.name = type;
-    d.peak_tflops = json_number_or(e, "peak_tflops", d.peak_tflops, where);
-    d.hbm_bytes = json_number_or(e, "hbm_gib", d.hbm_bytes / kGiB, where) * kGiB;
-    d.hbm_bandwidth = json_number_or(e, "hbm_bandwidth_tbs", d.hbm_bandwidth / 1e12, where) * 1e12;
-    d.speed = json_number_or(e, "speed", d.peak_tflops / 989.0, where);
-    d.node = static_cast<int>(json_int_or(e, "node", 0, where));
-    if (!(d.peak_tflops > 0) || !(d.hbm_bytes > 0) || !(d.speed > 0) || !std::isfinite(d.speed))
-      throw InputError(where + ": peak_tflops, hbm_gib and speed must be > 0");
+    // From 1 GFLOP/s, 1 MiB, 1 GB/s and 1e-6 of an H100 up to 1 EFLOP/s, 1 PiB, 1 PB/s and a million
+    // H100s: outside that the number is a typo (or a sign error).
+    d.peak_tflops = json_number_in_or(e, "peak_tflops", d.peak_tflops, 1e-3, 1e6, where);
+    d.hbm_bytes = json_number_in_or(e, "hbm_gib", d.hbm_bytes / kGiB, 1.0 / 1024, 1 << 20, where) * kGiB;
+    d.hbm_bandwidth = json_number_in_or(e, "hbm_bandwidth_tbs", d.hbm_bandwidth / 1e12, 1e-3, 1e3, where) * 1e12;
+    d.speed = json_number_in_or(e, "speed", d.peak_tflops / 989.0, 1e-6, 1e6, where);
+    d.node = json_int_in_or(e, "node", 0, 0, kMaxDevices, where);
     d.memory_limit_bytes = d.hbm_bytes * fraction;
-    long long count = json_int_or(e, "count", 1, where);
-    if (count < 1 || count > 65536) throw InputError(where + ": field 'count' must be in [1, 65536]");
-    for (long long k = 0; k < count; ++k) {
+    const int count = json_int_in_or(e, "count", 1, 1, kMaxDevices, where);
+    if (static_cast<long long>(c.devices.size()) + count > kMaxDevices)
+      throw InputError(where + ": the cluster would have more than " + std::to_string(kMaxDevices) + " devices");
+    for (int k = 0; k < count; ++k) {
       c.devices.push_back(d);
       per_group.push_back(dev_per_group);
     }

@@ -72,6 +72,10 @@ CostTable analytical_costs(const ModelSpec& model, const Device& reference) {
   t.microbatches = model.microbatches();
   t.layers.reserve(model.layers.size());
   for (const auto& l : model.layers) t.layers.push_back(layer_cost(l, model, reference));
+  // Dimensions and efficiencies each pass their own range checks, yet their products can still
+  // leave any sane range (an efficiency of 1e-300 makes every GEMM take forever).
+  validate_cost_table(t, (model.origin.empty() ? "model '" + model.name + "'" : model.origin) +
+                             ": analytical costs on " + reference.name);
   return t;
 }
 

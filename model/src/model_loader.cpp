@@ -18,6 +18,7 @@ CostTable load_model_costs(const std::string& model_path, const Cluster& cluster
     l.b_ms *= reference.speed;
     l.w_ms *= reference.speed;
   }
+  validate_cost_table(t, model_path + ": analytical costs at speed 1.0");
   return t;
 }
 

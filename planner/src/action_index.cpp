@@ -32,6 +32,9 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
 
   offset_.assign(D + 1, 0);
   for (int d = 0; d < D; ++d) offset_[d + 1] = offset_[d] + static_cast<int>(plan.schedule[d].size());
+  if (static_cast<size_t>(S_) * static_cast<size_t>(m_) > static_cast<size_t>(offset_[D]))
+    throw InputError("plan: holds " + std::to_string(offset_[D]) + " actions, but " + std::to_string(S_) +
+                     " stages x " + std::to_string(m_) + " micro-batches need at least one F each");
   actions_.reserve(offset_[D]);
   device_of_.reserve(offset_[D]);
   where_.assign(static_cast<size_t>(S_) * m_ * kNumOps, -1);

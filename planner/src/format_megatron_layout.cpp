@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
 #include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/schedules.h"
 
@@ -83,7 +84,13 @@ bool needs_quotes(const std::string& v) {
 }
 
 // Recursive-descent expansion: seq := item*, item := ( '(' seq ')' | symbol ) ['*' int].
+// Parentheses nest at most kMaxNesting deep (the recursion is bounded) and the expansion holds at
+// most kMaxSymbols symbols (a layer is at least one symbol; '|' separates at most kMaxStages stages),
+// checked before each repetition is written out, so "((t*999999)*999999)" fails without allocating.
 struct Expander {
+  static constexpr int kMaxNesting = 32;
+  static constexpr size_t kMaxSymbols = static_cast<size_t>(4 * kMaxLayers + kMaxStages);
+
   const std::string& s;
   size_t i = 0;
   std::string error_prefix;
@@ -118,6 +125,7 @@ struct Expander {
       char c = s[i];
       std::string item;
       if (c == '(') {
+        if (depth >= kMaxNesting) fail("parentheses nested deeper than " + std::to_string(kMaxNesting) + " levels");
         ++i;
         item = seq(depth + 1);
         if (i >= s.size() || s[i] != ')') fail("missing ')'");
@@ -132,7 +140,9 @@ struct Expander {
         fail(std::string("unknown layer symbol '") + c + "' (use E, t, m, L, '|', '(...)*n', 'x*n')");
       }
       int n = repeat();
-      if (out.size() + item.size() * static_cast<size_t>(n) > 10'000'000) fail("layout expands to too many layers");
+      if (out.size() + item.size() * static_cast<size_t>(n) > kMaxSymbols)
+        fail("the layout expands to more than " + std::to_string(kMaxSymbols) + " symbols (at most " +
+             std::to_string(kMaxLayers) + " layers)");
       for (int k = 0; k < n; ++k) out += item;
     }
   }
@@ -393,7 +403,7 @@ std::string format_megatron_export(const MegatronExport& e) {
 }
 
 std::vector<std::string> expand_megatron_layout(const std::string& layout) {
-  Expander x{layout, 0, "--megatron-layout '" + layout + "'"};
+  Expander x{layout, 0, "Megatron layout " + quoted_excerpt(layout)};
   std::string flat = x.seq(0);
   std::vector<std::string> stages(1);
   for (char c : flat) {
@@ -404,7 +414,7 @@ std::vector<std::string> expand_megatron_layout(const std::string& layout) {
 }
 
 MegatronLayout parse_megatron_layout(const std::string& layout, int p, const std::vector<std::string>& kinds) {
-  const std::string origin = "--megatron-layout '" + layout + "'";
+  const std::string origin = "Megatron layout " + quoted_excerpt(layout);
   if (p < 1) throw InputError(origin + ": the pipeline size must be >= 1, got " + std::to_string(p));
   std::vector<std::string> stages = expand_megatron_layout(layout);
   const int S = static_cast<int>(stages.size());
@@ -438,9 +448,16 @@ MegatronLayout parse_megatron_layout(const std::string& layout, int p, const std
         throw InputError(origin + ": does not cover the model: it has " + std::to_string(have) + " " +
                          (c == 't' ? "decoder (t)" : "MTP (m)") + " layers but the model has " + std::to_string(want));
     }
-    if (flat != model_flat)
-      throw InputError(origin + ": its symbols in order (" + flat + ") differ from the model's layers (" + model_flat +
-                       ")");
+    if (flat != model_flat) {
+      // Show where they part: both can be 100000 symbols long.
+      size_t k = 0;
+      while (k < flat.size() && k < model_flat.size() && flat[k] == model_flat[k]) ++k;
+      const size_t from = k > 20 ? k - 20 : 0;
+      throw InputError(origin + ": its symbols in order differ from the model's layers at symbol " +
+                       std::to_string(k + 1) + ": the layout has " + quoted_excerpt(flat.substr(from), 40) +
+                       ", the model " + quoted_excerpt(model_flat.substr(from), 40) +
+                       (from > 0 ? " (from symbol " + std::to_string(from + 1) + ")" : ""));
+    }
     // Walk the flat symbol stream stage by stage, assigning whole layers.
     std::vector<int> stage_of_pos;
     for (int s = 0; s < S; ++s)

@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
+#include <map>
+#include <set>
+#include <tuple>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/validator.h"
@@ -86,7 +91,8 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
-enum class CellKind { Compute, Send, Recv, Ignored };
+// WaitSend: PyTorch's WAIT_SEND_F/B, which waits on an earlier SEND of the same stage on the same row.
+enum class CellKind { Compute, Send, Recv, WaitSend, Ignored };
 
 struct ParsedAction {
   CellKind kind = CellKind::Compute;
@@ -133,12 +139,10 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
   p.action.stage = stage;
   p.action.mb = mb;
   if (type == "WAIT_SEND_F" || type == "WAIT_SEND_B") {
-    // Waits on an earlier send of the same stage: checked like that send, otherwise ignored.
-    p.kind = CellKind::Send;
+    // Waits on an earlier send of the same stage: its rank is checked like that send's; it pairs
+    // with no RECV.
+    p.kind = CellKind::WaitSend;
     p.forward = type.back() == 'F';
-    if (digits.empty()) throw bad("missing the micro-batch number");
-    p.action.stage = stage;
-    p.action.mb = std::stoi(digits);
     return p;
   }
   if (type == "SEND_F" || type == "SEND_B" || type == "RECV_F" || type == "RECV_B") {
@@ -148,6 +152,78 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
   }
   p.action.op = type == "F" ? Op::F : type == "I" ? Op::B : type == "W" ? Op::W : Op::BW;
   return p;
+}
+
+struct Comm {
+  ParsedAction p;
+  Cell cell;
+  int rank;
+};
+
+using CellWhere = std::function<std::string(const Cell&)>;
+
+// In a compute_comms file every SEND needs its RECV on the peer's row and the other way round, and
+// every input that crosses ranks needs both: a RECV that no SEND feeds waits forever in PyTorch's
+// runtime. Also checks the order within a row: a RECV before the action that consumes it, a SEND
+// after the action that produces it. `compute` maps (is forward, stage, mb) to the action's cell.
+void check_comms_pair_up(const std::vector<Comm>& comms, const std::map<std::tuple<bool, int, int>, Cell>& compute,
+                         const std::vector<int>& stage_rank, int num_microbatches, const CellWhere& where) {
+  const int S = static_cast<int>(stage_rank.size());
+  // A message is (forward?, producing stage, mb); its SEND and RECV cells.
+  struct Ends {
+    const Comm* send = nullptr;
+    const Comm* recv = nullptr;
+  };
+  std::map<std::tuple<bool, int, int>, Ends> messages;
+  auto name = [](bool fwd, bool send, int stage, int mb) {
+    return std::to_string(stage) + (send ? "SEND_" : "RECV_") + (fwd ? "F" : "B") + std::to_string(mb);
+  };
+  for (const Comm& c : comms) {
+    const bool fwd = c.p.forward, send = c.p.kind == CellKind::Send;
+    const int stage = c.p.action.stage, mb = c.p.action.mb;
+    const std::string at = where(c.cell) + ": cell '" + c.cell.text + "'";
+    if (mb >= num_microbatches)
+      throw InputError(at + ": micro-batch " + std::to_string(mb) + " does not exist (the plan has " +
+                       std::to_string(num_microbatches) + ")");
+    // The producer is the sender; a RECV names the receiving stage.
+    const int producer = send ? stage : (fwd ? stage - 1 : stage + 1);
+    Ends& e = messages[{fwd, producer, mb}];
+    const Comm*& slot = send ? e.send : e.recv;
+    if (slot)
+      throw InputError(at + ": repeats " + where(slot->cell) + "; each message is sent and received once");
+    slot = &c;
+  }
+  for (const auto& [key, e] : messages) {
+    const auto [fwd, producer, mb] = key;
+    const int consumer = fwd ? producer + 1 : producer - 1;
+    if (!e.recv || !e.send) {
+      const Comm& have = e.send ? *e.send : *e.recv;
+      const int peer_stage = e.send ? consumer : producer;
+      throw InputError(where(have.cell) + ": cell '" + have.cell.text + "' has no matching '" +
+                       name(fwd, !e.send, peer_stage, mb) + "' on rank " + std::to_string(stage_rank[peer_stage]) +
+                       (e.send ? " (no rank receives what it sends)" : " (nothing sends what it waits for)"));
+    }
+    // Order within each row: produce, then SEND; RECV, then consume.
+    auto prod = compute.find({fwd, producer, mb});
+    if (prod != compute.end() && prod->second.row == e.send->cell.row && prod->second.col > e.send->cell.col)
+      throw InputError(where(e.send->cell) + ": cell '" + e.send->cell.text + "' sends before '" + prod->second.text +
+                       "' (column " + std::to_string(prod->second.col) + ") has produced it");
+    auto cons = compute.find({fwd, consumer, mb});
+    if (cons != compute.end() && cons->second.row == e.recv->cell.row && cons->second.col < e.recv->cell.col)
+      throw InputError(where(cons->second) + ": cell '" + cons->second.text + "' runs before '" + e.recv->cell.text +
+                       "' (column " + std::to_string(e.recv->cell.col) + ") has received its input");
+  }
+  // Every input that crosses ranks arrives through a RECV.
+  for (const auto& [key, cell] : compute) {
+    const auto [fwd, stage, mb] = key;
+    const int from = fwd ? stage - 1 : stage + 1;
+    if (from < 0 || from >= S || stage_rank[from] == stage_rank[stage]) continue;
+    if (!messages.count({fwd, from, mb}))
+      throw InputError(where(cell) + ": cell '" + cell.text + "' needs " + (fwd ? "the activation" : "the gradient") +
+                       " of stage " + std::to_string(from) + " from rank " + std::to_string(stage_rank[from]) +
+                       ", but the file (a compute_comms CSV) has no '" + name(fwd, false, stage, mb) +
+                       "' for it");
+  }
 }
 
 }  // namespace
@@ -184,18 +260,13 @@ void save_pytorch_csv(const Plan& plan, const std::string& path, PytorchCsvForma
 }
 
 Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, const std::string& origin) {
-  auto rows = split_csv(text, origin);
+  auto rows = split_csv(without_utf8_bom(text), origin);
   if (rows.empty()) throw InputError(origin + ": no rows; expected one row of actions per rank");
   auto where = [&](const Cell& c) {
     return origin + ": row " + std::to_string(c.row) + " (rank " + std::to_string(c.row - 1) + "), column " +
            std::to_string(c.col);
   };
 
-  struct Comm {
-    ParsedAction p;
-    Cell cell;
-    int rank;
-  };
   std::vector<std::vector<Action>> schedule(rows.size());
   std::vector<Comm> comms;
   std::vector<int> stage_rank;
@@ -217,10 +288,22 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
                        "); each stage must run on exactly one rank");
     }
   };
+  Cell max_mb_cell;
+  size_t num_actions = 0;
+  // Where each compute action is: (F or backward, stage, mb) -> cell, for the SEND/RECV checks.
+  std::map<std::tuple<bool, int, int>, Cell> compute_cell;
   auto add_compute = [&](Action a, int rank, const Cell& c) {
-    if (a.stage > 100000) throw InputError(where(c) + ": cell '" + c.text + "': stage index too large");
+    if (a.stage >= kMaxStages)
+      throw InputError(where(c) + ": cell '" + c.text + "': stage " + std::to_string(a.stage) + " is beyond " +
+                       std::to_string(kMaxStages - 1));
+    if (++num_actions > static_cast<size_t>(kMaxPlanActions))
+      throw InputError(where(c) + ": the file holds more than " + std::to_string(kMaxPlanActions) + " actions");
     place_stage(a.stage, rank, c);
-    max_mb = std::max(max_mb, a.mb);
+    if (a.mb > max_mb) {
+      max_mb = a.mb;
+      max_mb_cell = c;
+    }
+    if (a.op != Op::W) compute_cell.emplace(std::make_tuple(a.op == Op::F, a.stage, a.mb), c);
     schedule[rank].push_back(a);
   };
 
@@ -230,6 +313,11 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
       c.text = trim(raw.text);
       if (c.text.empty()) continue;
       const std::string at = where(c);
+      // The longest action, "(99999F999999999;99999I999999999)OVERLAP_F_B", has 44 characters; a
+      // longer cell is not one, and quoting it whole in messages would echo megabytes.
+      if (c.text.size() > 64)
+        throw InputError(at + ": a cell of " + std::to_string(c.text.size()) + " characters ('" + c.text.substr(0, 40) +
+                         "...') is not an action");
       if (c.text[0] == '(') {
         size_t close = c.text.find(')');
         if (close == std::string::npos) throw InputError(at + ": cell '" + c.text + "': missing ')'");
@@ -279,7 +367,7 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   for (const Comm& cm : comms) {
     const Action& a = cm.p.action;
     const std::string at = where(cm.cell);
-    int peer = cm.p.kind == CellKind::Send ? (cm.p.forward ? a.stage + 1 : a.stage - 1)
+    int peer = cm.p.kind != CellKind::Recv ? (cm.p.forward ? a.stage + 1 : a.stage - 1)
                                            : (cm.p.forward ? a.stage - 1 : a.stage + 1);
     if (a.stage >= S || peer < 0 || peer >= S)
       throw InputError(at + ": cell '" + cm.cell.text + "': names stage " + std::to_string(a.stage) +
@@ -294,8 +382,33 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   plan.name = opt.name;
   plan.num_microbatches = opt.num_microbatches > 0 ? opt.num_microbatches : max_mb + 1;
   if (max_mb >= plan.num_microbatches)
-    throw InputError(origin + ": uses micro-batch " + std::to_string(max_mb) + " but " +
-                     std::to_string(plan.num_microbatches) + " micro-batches were given");
+    throw InputError(where(max_mb_cell) + ": cell '" + max_mb_cell.text + "' uses micro-batch " +
+                     std::to_string(max_mb) + " but " + std::to_string(plan.num_microbatches) +
+                     " micro-batches were given");
+  // Every stage runs one F per micro-batch, so the file itself bounds the micro-batch count: check
+  // it before anything is sized by it (one cell "0F1000000" must not allocate a million of anything).
+  {
+    std::vector<long long> forwards(S, 0);
+    for (const auto& [key, cell] : compute_cell)
+      if (std::get<0>(key)) ++forwards[std::get<1>(key)];
+    for (int s = 0; s < S; ++s) {
+      if (forwards[s] >= plan.num_microbatches) continue;
+      int missing = 0;
+      while (compute_cell.count({true, s, missing})) ++missing;
+      throw InputError((opt.num_microbatches > 0
+                            ? origin + ": " + std::to_string(plan.num_microbatches) + " micro-batches were given"
+                            : where(max_mb_cell) + ": cell '" + max_mb_cell.text + "' uses micro-batch " +
+                                  std::to_string(max_mb)) +
+                       ", but stage " + std::to_string(s) + " has no forward (F) for micro-batch " +
+                       std::to_string(missing) + " (the file has F actions for " + std::to_string(forwards[s]) +
+                       " of its " + std::to_string(plan.num_microbatches) +
+                       " micro-batches); every stage needs one F per micro-batch, numbered from 0");
+    }
+  }
+  std::vector<Comm> paired;
+  for (const Comm& cm : comms)
+    if (cm.p.kind != CellKind::WaitSend) paired.push_back(cm);
+  if (!paired.empty()) check_comms_pair_up(paired, compute_cell, stage_rank, plan.num_microbatches, where);
   plan.placement.device_stages.assign(rows.size(), {});
   for (int s = 0; s < S; ++s) plan.placement.device_stages[stage_rank[s]].push_back(s);
   if (!opt.partition.empty()) {

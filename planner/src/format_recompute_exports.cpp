@@ -26,7 +26,9 @@ std::string differing_stages(const Plan& plan, const StageMemoryPolicy& ref) {
     int e = s + 1;
     while (e < S && !(stage_memory(plan, e).recompute == ref.recompute && stage_memory(plan, e).full_layers == ref.full_layers))
       ++e;
-    out += (out.empty() ? "" : ", ") + std::to_string(s) + (e - s > 1 ? "-" + std::to_string(e - 1) : "");
+    if (!out.empty()) out += ", ";
+    out += std::to_string(s);
+    if (e - s > 1) out += "-" + std::to_string(e - 1);
     s = e;
   }
   return out;

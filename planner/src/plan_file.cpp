@@ -5,6 +5,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 #include "adaptis/planner/memory_policy.h"
 
 namespace adaptis {
@@ -27,12 +28,12 @@ Action parse_action(const std::string& text, const std::string& where) {
     a.op = text[i] == 'F' ? Op::F : text[i] == 'B' ? Op::B : text[i] == 'W' ? Op::W : Op::R;
     ++i;
   } else {
-    throw InputError(where + ": action '" + text + "' must start with F, B, W, BW or R (e.g. \"F3.1\")");
+    throw InputError(where + ": action '" + text.substr(0, 60) + "' must start with F, B, W, BW or R (e.g. \"F3.1\")");
   }
   size_t dot = text.find('.', i);
   auto num = [&](const std::string& s) {
     if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 9)
-      throw InputError(where + ": action '" + text + "' must be <op><stage>.<micro-batch>, e.g. \"F3.1\"");
+      throw InputError(where + ": action '" + text.substr(0, 60) + "' must be <op><stage>.<micro-batch>, e.g. \"F3.1\"");
     return std::stoi(s);
   };
   if (dot == std::string::npos) num("");
@@ -109,44 +110,61 @@ std::vector<StageMemoryPolicy> memory_from_json(const nlohmann::json& arr, int n
 }  // namespace
 
 Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
-  if (!j.is_object()) throw InputError(origin + ": expected a JSON object (an adaptis plan)");
+  if (!j.is_object()) throw InputError(origin + ": expected a JSON object (an adaptis plan), got " + describe_json(j));
+  reject_unknown_fields(j, {"format", "name", "microbatches", "partition", "placement", "schedule", "meta", "memory"}, origin);
   std::string fmt = json_string_or(j, "format", "adaptis-plan/1", origin);
   if (fmt != "adaptis-plan/1")
-    throw InputError(origin + ": field 'format' is '" + fmt + "', expected 'adaptis-plan/1'");
+    throw InputError(origin + ": field 'format' is " + describe_json(j["format"]) + ", expected 'adaptis-plan/1'");
   Plan p;
   p.name = json_string_or(j, "name", "custom", origin);
-  long long m = json_int(j, "microbatches", origin);
-  if (m < 1 || m > 1000000) throw InputError(origin + ": field 'microbatches' must be in [1, 1000000]");
-  p.num_microbatches = static_cast<int>(m);
+  p.num_microbatches = json_int_in(j, "microbatches", 1, kMaxMicrobatches, origin);
   const auto& part = json_array(j, "partition", origin);
+  if (part.empty()) throw InputError(origin + ": field 'partition' is empty; a plan needs at least one stage");
+  if (part.size() > static_cast<size_t>(kMaxStages))
+    throw InputError(origin + ": field 'partition' lists " + std::to_string(part.size()) + " stages; at most " +
+                     std::to_string(kMaxStages) + " are supported");
   std::vector<int> sizes;
+  long long layers = 0;
   for (size_t s = 0; s < part.size(); ++s) {
-    if (!part[s].is_number_integer() || part[s].get<long long>() < 1)
-      throw InputError(origin + ": partition[" + std::to_string(s) + "] must be an integer >= 1 (layers in stage " +
-                       std::to_string(s) + ")");
-    sizes.push_back(part[s].get<int>());
+    sizes.push_back(json_value_int_in(part[s], 1, kMaxLayers,
+                                      origin + ": partition[" + std::to_string(s) + "] (layers in stage " +
+                                          std::to_string(s) + ")"));
+    layers += sizes.back();
   }
+  if (layers > kMaxLayers)
+    throw InputError(origin + ": field 'partition' adds up to " + std::to_string(layers) + " layers; at most " +
+                     std::to_string(kMaxLayers) + " are supported");
   p.partition = Partition::from_sizes(sizes);
+  const int S = p.partition.num_stages();
   const auto& pl = json_array(j, "placement", origin);
+  if (pl.size() > static_cast<size_t>(kMaxDevices))
+    throw InputError(origin + ": field 'placement' lists " + std::to_string(pl.size()) + " devices; at most " +
+                     std::to_string(kMaxDevices) + " are supported");
   for (size_t d = 0; d < pl.size(); ++d) {
     std::string where = origin + ": placement[" + std::to_string(d) + "]";
-    if (!pl[d].is_array()) throw InputError(where + ": must be a list of stage indices");
+    if (!pl[d].is_array()) throw InputError(where + ": must be a list of stage indices, got " + describe_json(pl[d]));
     std::vector<int> stages;
-    for (const auto& s : pl[d]) {
-      if (!s.is_number_integer()) throw InputError(where + ": stage indices must be integers, got " + s.dump());
-      stages.push_back(s.get<int>());
-    }
+    for (size_t k = 0; k < pl[d].size(); ++k)
+      stages.push_back(json_value_int_in(pl[d][k], 0, S - 1, where + "[" + std::to_string(k) + "] (a stage index)"));
     p.placement.device_stages.push_back(std::move(stages));
   }
   const auto& sched = json_array(j, "schedule", origin);
+  if (sched.size() > static_cast<size_t>(kMaxDevices))
+    throw InputError(origin + ": field 'schedule' lists " + std::to_string(sched.size()) + " devices; at most " +
+                     std::to_string(kMaxDevices) + " are supported");
+  size_t actions = 0;
   for (size_t d = 0; d < sched.size(); ++d) {
     std::string where = origin + ": schedule[" + std::to_string(d) + "]";
-    if (!sched[d].is_array()) throw InputError(where + ": must be a list of actions");
+    if (!sched[d].is_array()) throw InputError(where + ": must be a list of actions, got " + describe_json(sched[d]));
+    actions += sched[d].size();
+    if (actions > static_cast<size_t>(kMaxPlanActions))
+      throw InputError(where + ": the plan holds more than " + std::to_string(kMaxPlanActions) + " actions");
     std::vector<Action> list;
+    list.reserve(sched[d].size());
     for (size_t i = 0; i < sched[d].size(); ++i) {
       const auto& a = sched[d][i];
       std::string w = where + "[" + std::to_string(i) + "]";
-      if (!a.is_string()) throw InputError(w + ": action must be a string like \"F3.1\"");
+      if (!a.is_string()) throw InputError(w + ": action must be a string like \"F3.1\", got " + describe_json(a));
       list.push_back(parse_action(a.get<std::string>(), w));
     }
     p.schedule.push_back(std::move(list));

@@ -16,9 +16,30 @@ std::string ValidationReport::message() const {
   return out;
 }
 
-ValidationReport validate_plan(const Plan& plan, int num_layers) {
-  ValidationReport r;
-  auto err = [&](std::string s) { r.errors.push_back(std::move(s)); };
+namespace {
+
+// A plan read from a file can be wrong a million times over (one stray id implies a million missing
+// micro-batches): the report lists the first problems and counts the rest.
+class Problems {
+ public:
+  static constexpr size_t kMaxListed = 20;
+  void operator()(std::string s) {
+    if (report_.errors.size() < kMaxListed) report_.errors.push_back(std::move(s));
+    else ++unlisted_;
+  }
+  bool ok() const { return report_.ok(); }
+  ValidationReport take() {
+    if (unlisted_ > 0) report_.errors.push_back("... and " + std::to_string(unlisted_) + " more problems");
+    return std::move(report_);
+  }
+
+ private:
+  ValidationReport report_;
+  size_t unlisted_ = 0;
+};
+
+void check_plan(const Plan& plan, int num_layers, Problems& r) {
+  auto err = [&](std::string s) { r(std::move(s)); };
   const Partition& part = plan.partition;
   const int S = part.num_stages(), D = plan.num_devices(), m = plan.num_microbatches;
 
@@ -43,10 +64,19 @@ ValidationReport validate_plan(const Plan& plan, int num_layers) {
     if (placed[s] != 1) err("placement: stage " + std::to_string(s) + " is placed on " + std::to_string(placed[s]) + " devices; it must be on exactly one");
   if (static_cast<int>(plan.schedule.size()) != D) {
     err("schedule: has " + std::to_string(plan.schedule.size()) + " device lists but the placement has " + std::to_string(D) + " devices");
-    return r;
+    return;
   }
-  if (!r.ok()) return r;
+  if (!r.ok()) return;
 
+  // Every (stage, mb) needs its own F, so a valid plan holds at least S * m actions; checking that
+  // first keeps the table below as small as the plan itself, whatever m and S claim.
+  const size_t total = plan.num_actions();
+  if (static_cast<size_t>(S) * static_cast<size_t>(m) > total) {
+    err("schedule: holds " + std::to_string(total) + " actions, but " + std::to_string(S) + " stages x " +
+        std::to_string(m) + " micro-batches need at least " + std::to_string(static_cast<size_t>(S) * m) +
+        " forward (F) actions alone");
+    return;
+  }
   std::vector<int> stage_dev = plan.placement.stage_device();
   // Per (stage, mb): counts and positions of each op.
   struct Seen { int count[kNumOps] = {}; int pos[kNumOps] = {-1, -1, -1, -1, -1}; };
@@ -64,7 +94,7 @@ ValidationReport validate_plan(const Plan& plan, int num_layers) {
       if (++sn.count[o] == 1) sn.pos[o] = static_cast<int>(i);
     }
   }
-  if (!r.ok()) return r;
+  if (!r.ok()) return;
   for (int s = 0; s < S; ++s)
     for (int mb = 0; mb < m; ++mb) {
       const Seen& sn = seen[static_cast<size_t>(s) * m + mb];
@@ -82,10 +112,12 @@ ValidationReport validate_plan(const Plan& plan, int num_layers) {
         if (b == 1 && w == 1 && sn.pos[2] < sn.pos[1]) err(at + ": W comes before its B");
       }
     }
-  if (!r.ok()) return r;
+  if (!r.ok()) return;
   // Memory policies and their R actions (memory_policy.h).
-  check_memory_policy(plan, r.errors);
-  if (!r.ok()) return r;
+  std::vector<std::string> memory_errors;
+  check_memory_policy(plan, memory_errors);
+  for (auto& e : memory_errors) r(std::move(e));
+  if (!r.ok()) return;
 
   // Deadlock check on the send/recv order: simulate with unit costs and no latency. The orders are
   // static, so any cost vector exposes the same cycles.
@@ -102,7 +134,14 @@ ValidationReport validate_plan(const Plan& plan, int num_layers) {
   } catch (const InputError& e) {
     err(e.what());
   }
-  return r;
+}
+
+}  // namespace
+
+ValidationReport validate_plan(const Plan& plan, int num_layers) {
+  Problems r;
+  check_plan(plan, num_layers, r);
+  return r.take();
 }
 
 void require_valid_plan(const Plan& plan, int num_layers, const std::string& origin) {

@@ -310,7 +310,7 @@ TEST(GuiSession, BadSessionsNameTheField) {
     session_from_json(j, "s.json");
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("s.json: cluster.devices[0].speed"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("s.json: cluster.devices[0]: field 'speed'"), std::string::npos) << e.what();
   }
   j = nlohmann::json::parse(R"({"format": "something-else"})");
   EXPECT_THROW(session_from_json(j, "s.json"), InputError);

@@ -52,7 +52,10 @@ RunInfo sample_info(int devices = 2, int steps = 3) {
   info.schedule = "1f1b";
   info.model_name = "tiny-test";
   info.model = {{"name", "tiny-test"}, {"hidden", 16}};
-  info.plan = {{"name", "1f1b"}};
+  PlanRequest req;
+  req.devices = devices;
+  req.microbatches = 4;
+  info.plan = plan_to_json(build_plan(req, devices));  // load_run checks it is a valid plan
   info.costs = {{"source", "test"}};
   info.machine = machine_info();
   info.num_devices = devices;

@@ -1,7 +1,9 @@
 #include "gui/model/session_file.h"
 
+#include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 #include "adaptis/planner/plan_file.h"
 
 namespace adaptis::gui {
@@ -14,10 +16,10 @@ nlohmann::json link_to_json(const Link& l) { return {{"latency_ms", l.latency_ms
 
 Link link_from_json(const nlohmann::json& j, const std::string& where) {
   Link l;
-  if (!j.is_object()) throw InputError(where + ": must be an object");
-  l.latency_ms = json_number_or(j, "latency_ms", 0.0, where);
-  l.bandwidth = json_number_or(j, "bandwidth", 0.0, where);
-  if (l.latency_ms < 0 || l.bandwidth < 0) throw InputError(where + ": latency_ms and bandwidth must be >= 0");
+  if (!j.is_object()) throw InputError(where + ": must be an object, got " + describe_json(j));
+  l.latency_ms = json_number_in_or(j, "latency_ms", 0.0, 0.0, 1e3, where);
+  l.bandwidth = json_number_in_or(j, "bandwidth", 0.0, 0.0, 1e15, where);
+  if (l.bandwidth != 0) checked_finite(l.bandwidth, 1e6, 1e15, where + ": field 'bandwidth' (bytes/s, 0 = no limit)");
   return l;
 }
 
@@ -40,24 +42,25 @@ nlohmann::json cluster_to_json(const Cluster& c) {
 }
 
 Cluster cluster_from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw InputError(where + ": must be an object");
+  if (!j.is_object()) throw InputError(where + ": must be an object, got " + describe_json(j));
   Cluster c;
   c.name = json_string_or(j, "name", "", where);
   const auto& devs = json_array(j, "devices", where);
   if (devs.empty()) throw InputError(where + ".devices: needs at least one device");
+  if (devs.size() > static_cast<size_t>(kMaxDevices))
+    throw InputError(where + ".devices: more than " + std::to_string(kMaxDevices) + " devices");
   for (size_t i = 0; i < devs.size(); ++i) {
     const std::string w = where + ".devices[" + std::to_string(i) + "]";
-    if (!devs[i].is_object()) throw InputError(w + ": must be an object");
+    if (!devs[i].is_object()) throw InputError(w + ": must be an object, got " + describe_json(devs[i]));
     Device d;
+    // The ranges of a cluster file (cluster.cpp), in the units stored here.
     d.name = json_string_or(devs[i], "name", d.name, w);
-    d.peak_tflops = json_number_or(devs[i], "peak_tflops", d.peak_tflops, w);
-    d.hbm_bytes = json_number_or(devs[i], "hbm_bytes", d.hbm_bytes, w);
-    d.hbm_bandwidth = json_number_or(devs[i], "hbm_bandwidth", d.hbm_bandwidth, w);
-    d.speed = json_number_or(devs[i], "speed", d.speed, w);
-    d.memory_limit_bytes = json_number_or(devs[i], "memory_limit_bytes", 0.0, w);
-    d.node = static_cast<int>(json_int_or(devs[i], "node", 0, w));
-    if (!(d.speed > 0)) throw InputError(w + ".speed: must be > 0");
-    if (d.memory_limit_bytes < 0) throw InputError(w + ".memory_limit_bytes: must be >= 0");
+    d.peak_tflops = json_number_in_or(devs[i], "peak_tflops", d.peak_tflops, 1e-3, 1e6, w);
+    d.hbm_bytes = json_number_in_or(devs[i], "hbm_bytes", d.hbm_bytes, 1 << 20, kMaxBytes, w);
+    d.hbm_bandwidth = json_number_in_or(devs[i], "hbm_bandwidth", d.hbm_bandwidth, 1e9, 1e15, w);
+    d.speed = json_number_in_or(devs[i], "speed", d.speed, 1e-6, 1e6, w);
+    d.memory_limit_bytes = json_number_in_or(devs[i], "memory_limit_bytes", 0.0, 0.0, kMaxBytes, w);
+    d.node = json_int_in_or(devs[i], "node", 0, 0, kMaxDevices, w);
     c.devices.push_back(d);
   }
   if (j.contains("intra_node")) c.intra_node = link_from_json(j["intra_node"], where + ".intra_node");
@@ -107,28 +110,28 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
   if (j.contains("sim")) {
     const auto& sj = j["sim"];
     const std::string w = origin + ": sim";
-    s.sim.comm_latency_ms = json_number_or(sj, "comm_latency_ms", -1, w);
+    s.sim.comm_latency_ms = json_number_in_or(sj, "comm_latency_ms", -1, -1, 1e3, w);
     if (sj.contains("overlap_comm")) {
       if (!sj["overlap_comm"].is_boolean()) throw InputError(w + ".overlap_comm: must be true or false");
       s.sim.overlap_comm = sj["overlap_comm"].get<bool>();
     }
-    s.sim.action_overhead_ms = json_number_or(sj, "action_overhead_ms", 0, w);
-    s.sim.pair_overlap = json_number_or(sj, "pair_overlap", 0, w);
+    s.sim.action_overhead_ms = json_number_in_or(sj, "action_overhead_ms", 0, 0, 1e3, w);
+    s.sim.pair_overlap = json_number_in_or(sj, "pair_overlap", 0, 0, 1, w);
   }
   if (j.contains("request")) {
     const auto& r = j["request"];
     const std::string w = origin + ": request";
     s.request.schedule = json_string_or(r, "schedule", "1f1b", w);
-    s.request.devices = static_cast<int>(json_int_or(r, "devices", 0, w));
-    s.request.microbatches = static_cast<int>(json_int_or(r, "microbatches", 8, w));
-    s.request.stages_per_device = static_cast<int>(json_int_or(r, "stages_per_device", 0, w));
-    s.request.group_size = static_cast<int>(json_int_or(r, "group_size", 0, w));
+    s.request.devices = json_int_in_or(r, "devices", 0, 0, kMaxDevices, w);
+    s.request.microbatches = json_int_in_or(r, "microbatches", 8, 1, kMaxMicrobatches, w);
+    s.request.stages_per_device = json_int_in_or(r, "stages_per_device", 0, 0, kMaxStages, w);
+    s.request.group_size = json_int_in_or(r, "group_size", 0, 0, kMaxMicrobatches, w);
     if (r.contains("partition")) {
-      if (!r["partition"].is_array()) throw InputError(w + ".partition: must be an array of layer counts");
-      for (const auto& v : r["partition"]) {
-        if (!v.is_number_integer()) throw InputError(w + ".partition: must hold integers");
-        s.request.partition.push_back(v.get<int>());
-      }
+      const auto& part = json_array(r, "partition", w);
+      if (part.size() > static_cast<size_t>(kMaxStages)) throw InputError(w + ".partition: too many stages");
+      for (size_t k = 0; k < part.size(); ++k)
+        s.request.partition.push_back(
+            json_value_int_in(part[k], 1, kMaxLayers, w + ".partition[" + std::to_string(k) + "]"));
     }
   }
   if (j.contains("custom")) {
@@ -144,8 +147,8 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
     s.compare = plan_from_json(c["plan"], origin + ": compare.plan");
   }
   if (j.contains("view")) {
-    s.view_t0 = json_number_or(j["view"], "t0", 0, origin + ": view");
-    s.view_t1 = json_number_or(j["view"], "t1", 0, origin + ": view");
+    s.view_t0 = json_number_in_or(j["view"], "t0", 0, -1e15, 1e15, origin + ": view");
+    s.view_t1 = json_number_in_or(j["view"], "t1", 0, -1e15, 1e15, origin + ": view");
   }
   s.runs_db = json_string_or(j, "runs_db", "", origin);
   return s;

@@ -110,7 +110,8 @@ struct StepRow {
   std::vector<double> microbatch_losses;
   int64_t start_ns = 0, pipeline_end_ns = 0, end_ns = 0;
   std::string grad_checksum;
-  double iteration_ms() const { return static_cast<double>(pipeline_end_ns - start_ns) * 1e-6; }
+  // In double: stored times are inputs too, and their difference must not overflow int64.
+  double iteration_ms() const { return (static_cast<double>(pipeline_end_ns) - static_cast<double>(start_ns)) * 1e-6; }
 };
 
 struct RunRecord {
@@ -150,7 +151,11 @@ class RunStore {
 
   // Reading.
   std::vector<RunSummary> list_runs() const;  // newest first
-  RunRecord load_run(int64_t run_id) const;   // InputError when there is no such run
+  // InputError when there is no such run, or when what is stored is damaged ("run database PATH: run
+  // N: field plan_json: ..."): the stored JSON is parsed with the limits of any input file, plan_json
+  // must be a valid adaptis plan, model_json/costs_json/machine_json objects whose fields read by
+  // `show` and `export` have their types, and integer columns are range-checked before narrowing.
+  RunRecord load_run(int64_t run_id) const;
   int64_t latest_run_id() const;              // 0 when the store is empty
   // Re-checks 'running' rows of this host whose process is gone; returns how many were marked.
   int mark_dead_runs_incomplete();

@@ -49,6 +49,11 @@ struct CostTable {
 // are optional; absent ones stay negative (not given).
 CostTable load_cost_table(const std::string& path);
 
+// Checks every time is finite and in [0, kMaxLayerTimeMs] and every byte count in [0, kMaxBytes]
+// (limits.h); throws InputError "ORIGIN: layers[i] ('name'): field 'f' (ms): ..." otherwise. For
+// costs that were derived (the analytical model) or stored (a database) rather than read from a file.
+void validate_cost_table(const CostTable& costs, const std::string& origin);
+
 // Writes our format (times in ms, bytes in bytes).
 void save_cost_table(const CostTable& costs, const std::string& path);
 

@@ -12,4 +12,9 @@ class InputError : public std::runtime_error {
   explicit InputError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// `text` in single quotes for a message, cut to about `max_chars` (then "...") with control
+// characters shown as \xNN: quoting a line or cell from a file never echoes megabytes or raw
+// terminal escapes.
+std::string quoted_excerpt(const std::string& text, size_t max_chars = 60);
+
 }  // namespace adaptis

@@ -62,10 +62,13 @@ struct PytorchCsvImport {
 
 // Parses CSV text (compute_only or compute_comms, e.g. anything PyTorch's _dump_csv writes;
 // spaces and empty cells are fine; UNSHARD, RESHARD, REDUCE_GRAD and WAIT_REDUCE_GRAD are
-// ignored; SEND/RECV/WAIT_SEND are checked against the inferred placement and otherwise ignored,
-// since adaptis derives communication from the plan). Bad cells throw
-// InputError naming `origin`, row (rank) and column; the resulting plan is validated, so a
-// schedule that deadlocks is reported with the stuck devices.
+// ignored). SEND/RECV/WAIT_SEND are checked, then dropped (adaptis derives communication from the
+// plan): each must sit on its stage's rank, every SEND needs its RECV on the peer's row and the
+// other way round, a RECV comes before the action that consumes it and a SEND after the one that
+// produces it, and in a file with any SEND/RECV every input crossing ranks has both. The
+// micro-batch count must be backed by the file (one F per stage and micro-batch) before anything
+// is sized by it. Bad cells throw InputError naming `origin`, row (rank) and column; the resulting
+// plan is validated, so a schedule that deadlocks is reported with the stuck devices.
 Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, const std::string& origin);
 Plan load_pytorch_csv(const std::string& path, const PytorchCsvImport& opt);
 
