@@ -31,7 +31,7 @@
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/optimizer.h"
-#include "cli/compare.h"
+#include "common/schedule_compare.h"
 
 using namespace adaptis;
 using Clock = std::chrono::steady_clock;
@@ -71,11 +71,11 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   row["microbatches"] = c.microbatches;
   row["layers"] = c.costs.num_layers();
 
-  cli::Inputs in{c.costs, c.cluster, c.sim};
+  app::Inputs in{c.costs, c.cluster, c.sim};
   PlanRequest req;
   req.devices = c.devices;
   req.microbatches = c.microbatches;
-  std::vector<cli::CompareRow> rows = cli::compare_schedules(req, in);
+  std::vector<app::CompareRow> rows = app::compare_schedules(req, in);
   nlohmann::json baselines = nlohmann::json::object();
   nlohmann::json over_memory = nlohmann::json::array();  // built-ins whose plan exceeds a device's memory
   double best_builtin = 0, interleaved = 0, interleaved_oom = 0;

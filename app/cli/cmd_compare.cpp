@@ -6,6 +6,7 @@
 #include "cli/compare.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -29,11 +30,17 @@ void register_compare(CLI::App& app, Runner& run) {
   add_memory_options(cmd, args->memory);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw the fastest plan's Gantt chart");
-  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
+  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)")
+      ->check(int_range(kMinChartWidth, kMaxChartWidth));
   cmd->callback([args, &run] {
     run = [args] {
       Inputs in = load_inputs(args->in);
       PlanRequest base = make_plan_request(args->plan, in);
+      // Every built-in schedule runs on this input: size the check by the most stages any of them makes.
+      std::vector<ScheduleKind> every;
+      for (const auto& info : all_schedules()) every.push_back(info.kind);
+      check_limits(args->in, in, base.microbatches,
+                   std::min<long long>(in.costs.num_layers(), planned_stages(base, every)));
       // Every built-in with each uniform memory policy the flags allow (auto: none, selective, full, ...).
       const MemoryChoices mc = parse_memory_options(args->memory);
       std::vector<CompareRow> rows =
@@ -46,8 +53,8 @@ void register_compare(CLI::App& app, Runner& run) {
         j["lower_bound"] = lower_bound_json(bound);
         std::cout << j.dump(2) << "\n";
       } else {
-        std::cout << "model " << (in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "
-                  << in.cluster.num_devices() << " devices (" << in.cluster.name << "), " << base.microbatches
+        std::cout << "model " << terminal_safe(in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "
+                  << in.cluster.num_devices() << " devices (" << terminal_safe(in.cluster.name) << "), " << base.microbatches
                   << " micro-batches\n";
         std::cout << compare_table(rows);
         const CompareRow* best = fastest(rows);
@@ -61,7 +68,7 @@ void register_compare(CLI::App& app, Runner& run) {
             TextGanttOptions g;
             g.width = args->width > 0 ? args->width : terminal_width();
             g.color = stdout_has_color();
-            std::cout << "\nfastest: " << best->name << "\n" << render_text_gantt(best->sim, g);
+            std::cout << "\nfastest: " << terminal_safe(best->name) << "\n" << render_text_gantt(best->sim, g);
           }
         }
       }

@@ -8,6 +8,7 @@
 
 #include "adaptis/model.h"
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -222,7 +223,7 @@ std::string costs_table(const CostTable& t, const std::vector<double>& params) {
       os << buf;
     }
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 // Where each kernel of one layer's F, B and W passes spends its time, and whether it is bound by
@@ -253,7 +254,7 @@ std::string kernels_table(const LayerSpec& layer, const ModelSpec& spec, const D
                   pass->bytes() / 1e6, pass_time_ms(*pass, device, spec.efficiency, spec.dtype));
     os << buf;
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 const LayerSpec& find_layer(const ModelSpec& spec, const std::string& key) {
@@ -276,7 +277,8 @@ void register_costs(CLI::App& app, Runner& run) {
   auto* costs = cmd->add_option("--costs", args->costs, "Cost file to inspect (adaptis or AdaPtis-profile format)");
   model->excludes(costs);
   auto* cluster = cmd->add_option("--cluster", args->cluster, "Cluster JSON: costs are for its first device");
-  auto* devices = cmd->add_option("--devices", args->devices, "N x H100-SXM when no --cluster (costs are per device)");
+  auto* devices = cmd->add_option("--devices", args->devices, "N x H100-SXM when no --cluster (costs are per device)")
+                      ->check(int_range(1, ProblemLimits::kDevices));
   cluster->excludes(devices);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_option("--save", args->save, "Write the cost table (adaptis-costs/1) to FILE");
@@ -324,7 +326,8 @@ void register_costs(CLI::App& app, Runner& run) {
         std::cout << j.dump(2) << "\n";
         return 0;
       }
-      std::cout << "model " << (table.model.empty() ? "(unnamed)" : table.model) << " (" << table.source << "), "
+      std::cout << "model " << terminal_safe(table.model.empty() ? "(unnamed)" : table.model) << " ("
+                << terminal_safe(table.source) << "), "
                 << table.num_layers() << " layers";
       if (!args->model.empty())
         std::cout << ", seq " << spec.seq_len << " x micro-batch " << spec.micro_batch_size << ", "
@@ -333,7 +336,7 @@ void register_costs(CLI::App& app, Runner& run) {
       std::cout << "\n" << costs_table(table, params);
       if (!args->kernels.empty())
         std::cout << "\n" << kernels_table(find_layer(spec, args->kernels), spec, cl.devices.front());
-      if (!args->save.empty()) std::cout << "\nsaved " << args->save << "\n";
+      if (!args->save.empty()) std::cout << "\nsaved " << terminal_safe(args->save) << "\n";
       return 0;
     };
   });

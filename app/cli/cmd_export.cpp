@@ -18,6 +18,8 @@
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 
 namespace adaptis::cli {
 
@@ -50,15 +52,16 @@ int export_recorded_run(const ExportArgs& a) {
   if (!a.pytorch_csv.empty() || (a.megatron && a.megatron->count() > 0) || !a.octopipe.empty() ||
       !a.octopipe_dir.empty() || !a.plan_json.empty() || !a.torchtitan.empty())
     throw InputError("export of run " + a.run + ": only --chrome-trace applies to a recorded run");
+  exec::parse_run_id(a.run);  // a mistyped RUN is reported before the database is looked for
   const std::string db = a.db.empty() ? exec::default_run_db_path() : a.db;
   int64_t id = 0;
   {
-    exec::RunStore store(db);
+    exec::RunStore store(db, exec::StoreAccess::ReadOnly);
     id = exec::parse_run_ref(a.run, store);
   }
   const size_t events = exec::export_run_chrome_trace(db, id, a.chrome_trace, a.step);
   std::cerr << "wrote Chrome trace of run " << id << " (" << events << " events, measured and predicted; open in "
-            << "ui.perfetto.dev) to " << a.chrome_trace << "\n";
+            << "ui.perfetto.dev) to " << terminal_safe(a.chrome_trace) << "\n";
   return 0;
 }
 
@@ -130,12 +133,12 @@ int run_export(const ExportArgs& a) {
   if (!a.chrome_trace.empty()) {
     write_chrome_trace(a.chrome_trace, trace);
     std::cerr << "wrote Chrome trace (" << trace["traceEvents"].size() << " events; open in ui.perfetto.dev) to "
-              << a.chrome_trace << "\n";
+              << terminal_safe(a.chrome_trace) << "\n";
   }
   if (!a.pytorch_csv.empty()) {
     write_text_file(a.pytorch_csv, csv_text);
     std::cerr << "wrote PyTorch schedule CSV (" << (a.with_comms ? "compute_comms" : "compute_only") << ") to "
-              << a.pytorch_csv << "\n";
+              << terminal_safe(a.pytorch_csv) << "\n";
     if (const std::string note = pytorch_csv_memory_note(plan); !note.empty()) std::cerr << "note: " << note << "\n";
     const std::vector<int> perm = torch_microbatch_relabelling(plan);
     for (size_t i = 0; i < perm.size(); ++i)
@@ -147,30 +150,31 @@ int run_export(const ExportArgs& a) {
   }
   if (!a.torchtitan.empty()) {
     write_text_file(a.torchtitan, torchtitan_text);
-    std::cerr << "wrote torchtitan job config to " << a.torchtitan << " (run: torchrun --nproc_per_node="
-              << plan.num_devices() << " -m torchtitan.train --job.config_file " << a.torchtitan << ")\n";
+    std::cerr << "wrote torchtitan job config to " << terminal_safe(a.torchtitan)
+              << " (run: torchrun --nproc_per_node=" << plan.num_devices() << " -m torchtitan.train --job.config_file "
+              << terminal_safe(a.torchtitan) << ")\n";
   }
   if (want_megatron) {
     if (a.megatron_file.empty() || a.megatron_file == "-") {
-      std::cout << megatron_text;
+      std::cout << terminal_safe_text(megatron_text);
     } else {
       write_text_file(a.megatron_file, megatron_text);
-      std::cerr << "wrote Megatron-LM flags to " << a.megatron_file << "\n";
+      std::cerr << "wrote Megatron-LM flags to " << terminal_safe(a.megatron_file) << "\n";
     }
   }
   if (!a.octopipe.empty()) {
     write_text_file(a.octopipe, octopipe_text);
-    std::cerr << "wrote OctoPipe plan to " << a.octopipe << "\n";
+    std::cerr << "wrote OctoPipe plan to " << terminal_safe(a.octopipe) << "\n";
   }
   if (!a.octopipe_dir.empty()) {
     save_octopipe_legacy(plan, sim, a.octopipe_dir, oo);
-    std::cerr << "wrote OctoPipe partition.txt, placement.txt and result.txt to " << a.octopipe_dir << "\n";
+    std::cerr << "wrote OctoPipe partition.txt, placement.txt and result.txt to " << terminal_safe(a.octopipe_dir) << "\n";
   }
   if (!a.plan_json.empty()) {
     nlohmann::json meta = {{"source", "adaptis export"}, {"model", in.costs.model}, {"cost_source", in.costs.source}};
     if (need_sim) meta["simulated_iteration_ms"] = sim.iteration_ms;
     save_plan_file(plan, a.plan_json, meta);
-    std::cerr << "wrote adaptis plan to " << a.plan_json << "\n";
+    std::cerr << "wrote adaptis plan to " << terminal_safe(a.plan_json) << "\n";
   }
   return 0;
 }
@@ -190,18 +194,21 @@ void register_export(CLI::App& app, Runner& run) {
   cmd->add_option("--torchtitan", args->torchtitan,
                   "torchtitan job config (TOML) running the plan from the --pytorch-csv file (looped or V placements)");
   cmd->add_option("--micro-batch-size", args->micro_batch_size,
-                  "Sequences per micro-batch for the torchtitan config and Megatron flags (default: the model spec's, or 1)");
+                  "Sequences per micro-batch for the torchtitan config and Megatron flags (default: the model spec's, or 1)")
+      ->check(int_range(1, kMaxMicroBatchSize));
   args->megatron = cmd->add_option("--megatron", args->megatron_file,
                                    "Megatron-LM pipeline flags and layout (to FILE, or stdout without one)")
                        ->expected(0, 1);
   cmd->add_option("--octopipe", args->octopipe, "OctoPipe (AdaPtis authors') YAML plan with simulated times");
   cmd->add_option("--octopipe-dir", args->octopipe_dir,
                   "OctoPipe legacy plan: DIR/partition.txt, placement.txt and result.txt");
-  cmd->add_option("--time-unit-ms", args->time_unit_ms, "Time unit of OctoPipe start/end times (default 0.001 = us)");
+  cmd->add_option("--time-unit-ms", args->time_unit_ms, "Time unit of OctoPipe start/end times (default 0.001 = us)")
+      ->check(real_range(1e-9, 1e6));
   cmd->add_option("--plan-json", args->plan_json, "adaptis plan JSON (reload with --plan)");
   cmd->add_option("run,--run", args->run, "A recorded run (id or 'latest', see `adaptis runs`): export its measured trace");
   cmd->add_option("--db", args->db, "Run database for RUN (default $XDG_DATA_HOME/adaptis/runs.db)");
-  cmd->add_option("--step", args->step, "Iteration of RUN to export (default: the last recorded)");
+  cmd->add_option("--step", args->step, "Iteration of RUN to export (default: the last recorded)")
+      ->check(int_range(0, kMaxSteps));
   cmd->callback([args, &run] { run = [args] { return run_export(*args); }; });
 }
 

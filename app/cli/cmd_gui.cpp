@@ -6,9 +6,11 @@
 #include "cli/commands.h"
 #include "cli/explorer_options.h"
 #include "cli/inputs.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 #ifdef ADAPTIS_HAVE_GUI
 #include "gui/gui_main.h"
-#include "gui/model/session_file.h"
+#include "explorer/session_file.h"
 #endif
 
 namespace adaptis::cli {
@@ -24,6 +26,7 @@ struct GuiArgs {
   std::string compare_run;
   std::string side_tab, bottom_tab;
   bool optimize = false;
+  std::string search;
   std::string db;
   std::string screenshot;
   int frames = 0;
@@ -45,7 +48,7 @@ int run_gui_command(const GuiArgs& a) {
     // A session names its own inputs (open_session reloads them with the session's cluster).
     if (!in_opt.model.empty() || !in_opt.costs.empty())
       throw InputError("--session " + a.session + " names its own --model/--costs: give one or the other");
-    const gui::Session s = gui::load_session(a.session);
+    const explorer::Session s = explorer::load_session(a.session);
     in_opt.model = s.inputs.model;
     in_opt.costs = s.inputs.costs;
     in_opt.cluster.clear();
@@ -77,6 +80,7 @@ int run_gui_command(const GuiArgs& a) {
   launch.side_tab = a.side_tab;
   launch.bottom_tab = a.bottom_tab;
   launch.optimize = a.optimize;
+  launch.search = a.search;
   launch.compare_run = a.compare_run;
   if (!a.compare.empty() && !a.compare_run.empty())
     throw InputError("--compare and --compare-run both pick B: give one");
@@ -92,7 +96,7 @@ int run_gui_command(const GuiArgs& a) {
   if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, {320, 240, 16384, 16384}, "1600x900");
   launch.scale = a.scale;
   const int rc = gui::run_gui(std::move(launch));
-  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << a.screenshot << "\n";
+  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << terminal_safe(a.screenshot) << "\n";
   return rc;
 }
 #endif
@@ -113,18 +117,21 @@ void register_gui(CLI::App& app, Runner& run) {
   cmd->add_option("--side-tab", args->side_tab, "Open this sidebar tab: model, cluster or plan");
   cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history");
   cmd->add_flag("--optimize", args->optimize, "Start the optimizer right away (its best plan shows live)");
+  cmd->add_option("--search", args->search,
+                  "Start with this timeline search, e.g. \"mb 2 s1 F\" (micro-batch, stage, device, op); its first "
+                  "match is selected");
   cmd->add_option("--db", args->db, "Run store for the Runs tab and launched runs (default: adaptis run's)");
   cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
   cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, 1000000));
   cmd->add_option("--size", args->size, "Window size WIDTHxHEIGHT (default: 85% of the screen; 1600x900 for screenshots)");
-  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)");
+  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)")->check(real_range(0.5, 4));
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(real_range(0, kMaxTimeBudgetS, true));
   cmd->add_option("--run-steps", args->run_steps, "Iterations per launched `adaptis run`")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, kMaxSteps));
   cmd->callback([args, &run] {
     run = [args]() -> int {
 #ifdef ADAPTIS_HAVE_GUI

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "cli/compare.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -102,6 +104,27 @@ std::string placement_counts(const Plan& plan) {
   return s;
 }
 
+// The built-in schedules as the optimizer's first phase simulated them: the comparison table without
+// simulating them again (on a large input that would take longer than the whole budget).
+// With memory policies in the search, each built-in comes once per uniform recompute policy.
+std::vector<CompareRow> builtin_rows(const OptimizeResult& r) {
+  std::vector<CompareRow> rows;
+  bool show_policy = false;
+  for (const BuiltinResult& b : r.builtins) show_policy = show_policy || !(b.memory == StageMemoryPolicy{});
+  for (const BuiltinResult& b : r.builtins) {
+    CompareRow row;
+    row.schedule = b.name;
+    row.memory = b.memory;
+    row.name = app::compare_row_name(b.name, b.memory, show_policy);
+    row.ok = b.ok;
+    row.error = b.error;
+    row.plan = b.plan;
+    row.sim = b.sim;
+    add_compare_row(rows, std::move(row));
+  }
+  return rows;
+}
+
 // How much running on the target costs: the target's best plan against the unconstrained
 // (adaptis-native) one, searched in this run with the same seed and budget, or a stored plan
 // simulated on the same inputs.
@@ -131,6 +154,7 @@ TargetCost measure_native(const OptimizeArgs& a, const Inputs& in, OptimizeOptio
     return tc;
   }
   o.target = PlanTarget::Adaptis;
+  o.budget_start = std::chrono::steady_clock::now();  // a search of its own, with the same budget
   OptimizeResult native = optimize(in.costs, in.cluster, o, cb, &g_cancel_requested);
   tc.native_ms = native.sim.iteration_ms;
   tc.native_feasible = native.feasible;
@@ -141,11 +165,15 @@ TargetCost measure_native(const OptimizeArgs& a, const Inputs& in, OptimizeOptio
 }
 
 int run_optimize(const OptimizeArgs& a) {
+  // --time-limit-s covers the whole command: loading the inputs and deriving costs count too.
+  const auto started = std::chrono::steady_clock::now();
   const PlanTarget target = parse_plan_target(a.target);
   if (!a.native_plan.empty() && target == PlanTarget::Adaptis)
     throw InputError("--native-plan: only applies with --target torch, torchtitan or megatron");
   Inputs in = load_inputs(a.in);
+  check_limits(a.in, in, a.microbatches);
   OptimizeOptions o;
+  o.budget_start = started;
   o.devices = in.cluster.num_devices();
   o.microbatches = a.microbatches;
   o.time_limit_s = a.time_limit_s;
@@ -189,11 +217,7 @@ int run_optimize(const OptimizeArgs& a) {
       cost_line += " -- the unconstrained search was cut before finding this plan; give it a larger budget";
   }
 
-  PlanRequest base;
-  base.devices = o.devices;
-  base.microbatches = o.microbatches;
-  std::vector<CompareRow> rows =
-      compare_schedules(base, in, mc.given ? uniform_policies(mc) : std::vector<StageMemoryPolicy>{{}});
+  std::vector<CompareRow> rows = builtin_rows(r);
   CompareRow ours;
   ours.name = r.best.name;
   ours.ok = r.sim.ok;
@@ -255,12 +279,12 @@ int run_optimize(const OptimizeArgs& a) {
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf("model %s, %d devices (%s), %d micro-batches\n",
-                (in.costs.model.empty() ? in.costs.source : in.costs.model).c_str(), o.devices,
-                in.cluster.name.c_str(), o.microbatches);
+                terminal_safe(in.costs.model.empty() ? in.costs.source : in.costs.model).c_str(), o.devices,
+                terminal_safe(in.cluster.name).c_str(), o.microbatches);
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
-    std::printf("%s\n", r.message.c_str());
-    if (!cost_line.empty()) std::printf("%s\n", cost_line.c_str());
+    std::printf("%s\n", terminal_safe_text(r.message).c_str());
+    if (!cost_line.empty()) std::printf("%s\n", terminal_safe_text(cost_line).c_str());
     std::printf("\n");
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
                 placement_counts(r.best).c_str(), format_partition(r.best.partition).c_str());
@@ -272,8 +296,8 @@ int run_optimize(const OptimizeArgs& a) {
       g.color = stdout_has_color();
       std::cout << "\n" << render_text_gantt(r.sim, g);
     }
-    if (!a.out.empty()) std::printf("\nplan saved to %s (replay: adaptis simulate --plan %s ...)\n", a.out.c_str(),
-                                    a.out.c_str());
+    if (!a.out.empty()) std::printf("\nplan saved to %s (replay: adaptis simulate --plan %s ...)\n",
+                                    terminal_safe(a.out).c_str(), terminal_safe(a.out).c_str());
   }
   if (!r.sim.ok) return 2;
   return r.feasible ? 0 : 3;
@@ -289,18 +313,29 @@ void register_optimize(CLI::App& app, Runner& run) {
   add_memory_options(cmd, args->memory);
   cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per iteration")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--time-limit-s", args->time_limit_s, "Wall-clock search budget in seconds")->capture_default_str();
-  cmd->add_option("--seed", args->seed, "Search seed: same seed and inputs give the same plan")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Worker threads (0 = all hardware threads)")->capture_default_str();
+      ->check(int_range(1, ProblemLimits::kMicrobatches));
+  cmd->add_option("--time-limit-s", args->time_limit_s,
+                  "Wall-clock budget of the whole command in seconds, loading the inputs included (kept within "
+                  "max(0.5 s, 10%); with --target, the unconstrained search it is measured against gets its own)")
+      ->capture_default_str()
+      ->check(real_range(0, kMaxTimeBudgetS, true));
+  cmd->add_option("--seed", args->seed,
+                  "Search seed, any 64-bit unsigned integer: same seed and inputs give the same plan")
+      ->capture_default_str()
+      ->check(uint64_value());
+  cmd->add_option("--threads", args->threads,
+                  "Worker threads (0 = all hardware threads; at most 4 per hardware thread and 256)")
+      ->capture_default_str()
+      ->check(int_range(0, max_threads_option()));
   cmd->add_option("--max-evaluations", args->max_evaluations,
                   "Stop after about this many plan evaluations (0 = no limit): a budget that, unlike the clock, "
                   "gives the same plan on any machine")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(int_range(0, kMaxEvaluations));
   cmd->add_option("--max-stages-per-device", args->max_stages_per_device,
                   "At most this many stages on one device (0 = no limit)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(int_range(0, kMaxStagesPerDevice));
   cmd->add_option("--out,-o", args->out, "Save the best plan as an adaptis plan JSON file");
   cmd->add_option("--target", args->target,
                   "Where the plan must run: adaptis (any plan), torch (PyTorch pipelining runtime), torchtitan "
@@ -311,7 +346,8 @@ void register_optimize(CLI::App& app, Runner& run) {
                   "searching one in the same run");
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw the best plan's Gantt chart");
-  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
+  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)")
+      ->check(int_range(kMinChartWidth, kMaxChartWidth));
   cmd->add_flag("--quiet,-q", args->quiet, "No progress bar");
   cmd->footer(
       "Exit status: 0 a plan fits memory; 3 no plan fits (the closest one and its overflow are shown); "

@@ -9,9 +9,11 @@
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
 #include "adaptis/executor/run_session.h"
+#include "adaptis/executor/run_limits.h"
 #include "adaptis/model/error.h"
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -54,7 +56,15 @@ int profile_command(const ProfileArgs& a) {
   if (a.model.empty()) throw InputError("--model: required");
   if (a.repeats < 1) throw InputError("--repeats: must be >= 1, got " + std::to_string(a.repeats));
   if (a.warmup < 0) throw InputError("--warmup: must be >= 0, got " + std::to_string(a.warmup));
+  check_backend_precision(a.backend, a.gpu.precision);
   const exec::NetConfig cfg = exec::load_net_config(a.model);
+  if (a.backend == "cpu") {
+    try {  // the profiler builds the layers and runs one micro-batch through each
+      exec::check_cpu_run_size(cfg, 1, 1, exec::available_memory_bytes());
+    } catch (const exec::RunTooLarge& e) {
+      throw InputError("--model " + a.model + ": " + e.detail);
+    }
+  }
   exec::CpuProfileOptions opt;
   opt.repeats = a.repeats;
   opt.warmup = a.warmup;
@@ -65,8 +75,9 @@ int profile_command(const ProfileArgs& a) {
   const CostTable table = profile_backend(a.backend, cfg, opt, &samples);
   if (!a.out.empty()) {
     save_cost_table(table, a.out);
-    std::cerr << "wrote " << table.num_layers() << " layer costs (" << table.source << ") to " << a.out
-              << "; use with `adaptis simulate --costs " << a.out << "` or `adaptis run --costs " << a.out << "`\n";
+    const std::string out = terminal_safe(a.out);
+    std::cerr << "wrote " << table.num_layers() << " layer costs (" << terminal_safe(table.source) << ") to " << out
+              << "; use with `adaptis simulate --costs " << out << "` or `adaptis run --costs " << out << "`\n";
   }
   if (a.json) {
     nlohmann::json j = exec::cost_table_to_json(table);
@@ -75,7 +86,7 @@ int profile_command(const ProfileArgs& a) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::cout << "model " << cfg.name << " on " << a.backend << " (" << exec::machine_info().value("cpu", "?") << "), "
+  std::cout << "model " << terminal_safe(cfg.name) << " on " << a.backend << " (" << exec::machine_info().value("cpu", "?") << "), "
             << table.num_layers() << (a.split_blocks ? " executor layers" : " spec layers") << ", seq " << cfg.seq
             << " x micro-batch " << cfg.micro_batch << ", median " << (a.wall_clock ? "wall" : "thread CPU")
             << " time of " << a.repeats << " repetitions\n";
@@ -97,7 +108,7 @@ int profile_command(const ProfileArgs& a) {
                   l.name.substr(0, 14).c_str(), l.kind.substr(0, 14).c_str(), l.f_ms, l.b_ms, l.w_ms,
                   spread(a.wall_clock ? wall : cpu) * 100, ratio, format_bytes(l.param_bytes).c_str(),
                   format_bytes(l.act_w_bytes).c_str());
-    std::cout << line;
+    std::cout << terminal_safe_text(line);
     f += l.f_ms;
     b += l.b_ms;
     w += l.w_ms;
@@ -117,13 +128,18 @@ void register_profile(CLI::App& app, Runner& run) {
       "profile", "Measure each layer's F/B/W time on this machine (a cost file for `simulate --costs`)");
   cmd->add_option("--backend", args->backend,
                   "What to measure on: cpu, or cuda (CUPTI kernel records, else CUDA events; see --fallback)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   add_gpu_options(cmd, args->gpu, false);
   cmd->add_option("--model", args->model, "Model spec JSON (a tiny one, e.g. samples/models/tiny-llama.json)")
       ->required();
   cmd->add_option("--out", args->out, "Write the costs to this file (adaptis-costs/1 JSON)");
-  cmd->add_option("--repeats", args->repeats, "Timed repetitions per layer (the median is kept)")->capture_default_str();
-  cmd->add_option("--warmup", args->warmup, "Untimed repetitions first")->capture_default_str();
+  cmd->add_option("--repeats", args->repeats, "Timed repetitions per layer (the median is kept)")
+      ->capture_default_str()
+      ->check(int_range(1, kMaxRepeats));
+  cmd->add_option("--warmup", args->warmup, "Untimed repetitions first")
+      ->capture_default_str()
+      ->check(int_range(0, kMaxRepeats));
   cmd->add_flag("--split-blocks", args->split_blocks,
                 "One row per executor layer (attention and MLP of a block apart) instead of per spec layer");
   cmd->add_flag("--wall-clock", args->wall_clock,

@@ -15,6 +15,7 @@
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
+#include "adaptis/executor/run_limits.h"
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
 #include "adaptis/planner/plan_file.h"
@@ -22,6 +23,8 @@
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 
 namespace adaptis::cli {
 
@@ -74,11 +77,13 @@ std::string percent(double rel) { return std::isfinite(rel) ? fmt("%+.1f%%", rel
 
 int run_command(const RunArgs& a) {
   if (a.model.empty()) throw InputError("--model: required (a model spec such as samples/models/tiny-llama.json)");
+  // The option validators already hold these ranges; RunArgs filled by code gets the same checks.
   if (a.steps < 1) throw InputError("--steps: must be >= 1, got " + std::to_string(a.steps));
   if (a.devices < 0) throw InputError("--devices: must be >= 1, got " + std::to_string(a.devices));
   if (a.profile_repeats < 1) throw InputError("--profile-repeats: must be >= 1");
-  if (!(a.lr > 0)) throw InputError("--lr: must be > 0");
-  if (!(a.watchdog_ms > 0)) throw InputError("--watchdog-ms: must be > 0");
+  if (!(a.lr > 0) || !std::isfinite(a.lr)) throw InputError("--lr: must be a finite number > 0");
+  if (!(a.watchdog_ms > 0) || !std::isfinite(a.watchdog_ms)) throw InputError("--watchdog-ms: must be a finite number > 0");
+  check_backend_precision(a.backend, a.gpu.precision);
 
   // The model, and the units a plan partitions (the spec's layers unless --split-blocks).
   const exec::NetConfig cfg = exec::load_net_config(a.model);
@@ -104,6 +109,15 @@ int run_command(const RunArgs& a) {
                      std::to_string(plan.num_devices()) + " devices but --devices gives " + std::to_string(a.devices));
   const exec::Program program = exec::map_program_layers(exec::lower_plan(plan), units.bounds);
   if (a.dump_program) std::cerr << exec::format_program(program);
+  // Before anything is allocated: the CPU executor's size limits (run_limits.h).
+  if (a.backend == "cpu") {
+    try {
+      exec::check_cpu_run_size(cfg, plan.num_microbatches, plan.num_devices(), exec::available_memory_bytes());
+    } catch (const exec::RunTooLarge& e) {
+      throw InputError((e.field == exec::RunSizeField::Devices ? std::string("--devices") : "--model " + a.model) + ": " +
+                       e.detail);
+    }
+  }
 
   // The executor (builds every stage on its device's thread).
   exec::RuntimeOptions ro;
@@ -167,17 +181,17 @@ int run_command(const RunArgs& a) {
 
   const unsigned cores = std::thread::hardware_concurrency();
   if (!a.json) {
-    std::cout << "model " << cfg.name << ": " << cfg.num_layers() << " executor layers in " << units.count()
+    std::cout << "model " << terminal_safe(cfg.name) << ": " << cfg.num_layers() << " executor layers in " << units.count()
               << (a.split_blocks ? " plan layers" : " spec layers") << ", seq " << cfg.seq << " x micro-batch "
-              << cfg.micro_batch << (corpus.empty() ? ", synthetic tokens" : ", corpus " + a.corpus) << "\n";
-    for (const auto& note : cfg.notes) std::cout << "  note: " << note << "\n";
-    std::cout << "plan " << plan.name << ": " << plan.num_devices() << " devices, " << plan.num_stages()
+              << cfg.micro_batch << (corpus.empty() ? ", synthetic tokens" : ", corpus " + terminal_safe(a.corpus)) << "\n";
+    for (const auto& note : cfg.notes) std::cout << "  note: " << terminal_safe_text(note) << "\n";
+    std::cout << "plan " << terminal_safe(plan.name) << ": " << plan.num_devices() << " devices, " << plan.num_stages()
               << " stages, " << plan.num_microbatches << " micro-batches, partition "
               << format_partition(plan.partition) << ", placement " << format_placement(plan.placement) << "\n";
     std::cout << "backend " << backend->name() << ": " << plan.num_devices() << " device threads on " << cores
               << " logical cores" << (plan.num_devices() > static_cast<int>(cores) ? " (oversubscribed)" : "") << "\n";
-    std::cout << "predicted iteration " << fmt("%.3f", pred.iteration_ms) << " ms (costs " << costs.source
-              << (a.costs.empty() ? ", profiled now" : ", from " + a.costs) << ")\n";
+    std::cout << "predicted iteration " << fmt("%.3f", pred.iteration_ms) << " ms (costs " << terminal_safe(costs.source)
+              << (a.costs.empty() ? ", profiled now" : ", from " + terminal_safe(a.costs)) << ")\n";
     if (a.backend == "cpu" && plan.num_devices() > static_cast<int>(cores))
       std::cout << "  note: " << plan.num_devices() << " device threads share " << cores
                 << " cores; the predicted compute alone needs "
@@ -231,8 +245,8 @@ int run_command(const RunArgs& a) {
               << (out.steps.size() > 1 ? "median of steps 1.." + std::to_string(out.steps.size() - 1)
                                        : std::string("one step"))
               << "), predicted " << fmt("%.3f", pred.iteration_ms) << " ms, error " << percent(error) << "\n";
-    if (store) std::cout << "recorded as run " << out.run_id << " in " << db << " (see `adaptis show " << out.run_id
-                         << (a.db.empty() ? "" : " --db " + db) << "`)\n";
+    if (store) std::cout << "recorded as run " << out.run_id << " in " << terminal_safe(db) << " (see `adaptis show "
+                         << out.run_id << (a.db.empty() ? "" : " --db " + terminal_safe(db)) << "`)\n";
   }
   return 0;
 }
@@ -266,13 +280,15 @@ void register_run(CLI::App& app, Runner& run) {
              "predicted iteration time, and record the run");
   cmd->add_option("--model", args->model, "Model spec JSON to train (a tiny one, e.g. samples/models/tiny-llama.json)")
       ->required();
-  cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)");
+  cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)")
+      ->check(int_range(1, exec::CpuRunLimits::kMaxDevices));
   add_plan_options(cmd, args->plan);
-  cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str();
+  cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str()->check(int_range(1, kMaxSteps));
   cmd->add_option("--backend", args->backend,
                   "What executes the plan: cpu (one thread per device), cuda (virtual devices on one GPU), nccl "
                   "(one GPU per device; under mpirun one process per rank)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda", "nccl"}));
   add_gpu_options(cmd, args->gpu, true, &args->devices);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_option("--db", args->db, "Run database (default $XDG_DATA_HOME/adaptis/runs.db or ~/.local/share/adaptis/runs.db)");
@@ -280,18 +296,23 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--costs", args->costs,
                   "Per-layer CPU costs for the prediction (from `adaptis profile`; default: profile the model now)");
   cmd->add_option("--profile-repeats", args->profile_repeats, "Timed repetitions per layer when profiling now")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(int_range(1, kMaxRepeats));
   cmd->add_flag("--split-blocks", args->split_blocks,
                 "Plan layers are the executor's (attention and MLP of a block apart) instead of the spec's blocks");
   cmd->add_option("--corpus", args->corpus, "Text file to train on (byte tokens; default: synthetic tokens)");
-  cmd->add_option("--lr", args->lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--lr", args->lr, "AdamW learning rate (a run whose loss or weights become inf/nan fails)")
+      ->capture_default_str()
+      ->check(real_range(0, 1000, true));
   cmd->add_option("--watchdog-ms", args->watchdog_ms, "Stop a run when no device progresses for this long")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real_range(0, 3.6e6, true));
   cmd->add_flag("--dump-program", args->dump_program, "Print every device's lowered instruction list to stderr");
   add_memory_options(cmd, args->memory);
   cmd->add_option("--host-bandwidth-gbs", args->host_bandwidth_gbs,
                   "Offload: the host link each device's copy threads are paced to (GB/s per direction)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real_range(0, 1e6, true));
   cmd->footer(multi_process_help());
   cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
 }

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -28,8 +29,9 @@ void register_simulate(CLI::App& app, Runner& run) {
   add_memory_options(cmd, args->memory);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw a Gantt chart in the terminal");
-  cmd->add_option("--gaps", args->gaps, "List the N largest idle gaps with their causes");
-  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
+  cmd->add_option("--gaps", args->gaps, "List the N largest idle gaps with their causes")->check(int_range(0, kMaxGaps));
+  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)")
+      ->check(int_range(kMinChartWidth, kMaxChartWidth));
   cmd->callback([args, &run] {
     run = [args] {
       Inputs in = load_inputs(args->in);

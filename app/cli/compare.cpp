@@ -8,58 +8,6 @@
 
 namespace adaptis::cli {
 
-namespace {
-
-void refresh_speedups(std::vector<CompareRow>& rows) {
-  double ref = 0;
-  for (const auto& r : rows)
-    if (r.ok && r.schedule == "interleaved-1f1b" && ref == 0) ref = r.sim.iteration_ms;
-  for (auto& r : rows) r.speedup_vs_interleaved = (r.ok && ref > 0) ? ref / r.sim.iteration_ms : 0;
-}
-
-}  // namespace
-
-std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in,
-                                          const std::vector<StageMemoryPolicy>& memory) {
-  std::vector<CompareRow> rows;
-  for (const auto& info : all_schedules())
-    for (const StageMemoryPolicy& mem : memory) {
-      CompareRow row;
-      row.schedule = info.name;
-      row.memory = mem;
-      row.name = info.name + (mem == StageMemoryPolicy{} && memory.size() == 1 ? std::string() : " + " + describe(mem));
-      PlanRequest req = base;
-      req.schedule = info.name;
-      req.partition.clear();
-      req.placement.clear();
-      try {
-        row.plan = build_plan(req, in.costs.num_layers());
-        set_uniform_memory_policy(row.plan, mem);
-        row.sim = simulate(row.plan, in.costs, in.cluster, in.sim);
-        row.ok = row.sim.ok;
-        if (!row.ok) row.error = row.sim.error;
-      } catch (const InputError& e) {
-        row.error = e.what();
-      }
-      rows.push_back(std::move(row));
-    }
-  refresh_speedups(rows);
-  return rows;
-}
-
-void add_compare_row(std::vector<CompareRow>& rows, CompareRow row) {
-  rows.push_back(std::move(row));
-  refresh_speedups(rows);
-}
-
-const CompareRow* fastest(const std::vector<CompareRow>& rows) {
-  const CompareRow* best = nullptr;
-  for (int pass = 0; pass < 2 && !best; ++pass)
-    for (const auto& r : rows)
-      if (r.ok && (pass == 1 || !r.sim.oom) && (!best || r.sim.iteration_ms < best->sim.iteration_ms)) best = &r;
-  return best;
-}
-
 std::string compare_table(const std::vector<CompareRow>& rows) {
   std::ostringstream os;
   char buf[400];
@@ -75,8 +23,7 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
       std::snprintf(buf, sizeof buf, "%-*s %12s %9s %14s %10s  %s\n", w, r.name.c_str(), "-", "-", "-", "-",
                     why.substr(0, 200).c_str());
     } else {
-      double peak = 0;
-      for (const auto& d : r.sim.devices) peak = std::max(peak, d.peak_memory_bytes);
+      const double peak = app::peak_memory(r.sim);
       char sp[32] = "-";
       if (r.speedup_vs_interleaved > 0) std::snprintf(sp, sizeof sp, "%.3fx", r.speedup_vs_interleaved);
       std::snprintf(buf, sizeof buf, "%-*s %12.3f %8.2f%% %14s %10s  %s\n", w, r.name.c_str(), r.sim.iteration_ms,
@@ -84,7 +31,7 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     }
     os << buf;
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 nlohmann::json compare_json(const std::vector<CompareRow>& rows) {

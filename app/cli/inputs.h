@@ -2,10 +2,12 @@
 // Options shared by every subcommand that needs a model's costs, a cluster and a plan, and the
 // code that turns them into data. Subcommands add only what they need.
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
+#include "common/inputs.h"
 
 namespace adaptis::cli {
 
@@ -14,26 +16,32 @@ struct InputOptions {
   std::string costs;    // cost file (ours or the AdaPtis authors' profile format)
   std::string cluster;  // cluster JSON
   int devices = 0;      // N x H100 when no cluster file
-  double comm_latency_ms = -1;
+  std::optional<double> comm_latency_ms;  // unset: every link's own latency
   bool no_overlap = false;
   double memory_limit_gib = 0;  // > 0: every device's usable memory (a cap below its HBM)
   std::string memory_model;     // model spec whose analytical memory completes a times-only --costs file
 };
 
-struct Inputs {
-  CostTable costs;
-  Cluster cluster;
-  SimOptions sim;
-};
+using Inputs = app::Inputs;
 
 void add_input_options(CLI::App* cmd, InputOptions& o);
-// Throws InputError with the flag/file at fault.
+// Throws InputError with the flag/file at fault; a model or cluster above the problem limits
+// (model/problem_limits.h) is refused here, before any plan is built.
 Inputs load_inputs(const InputOptions& o);
+
+// The one size check of every planning command (simulate, compare, optimize, export, import, tui, gui):
+// check_problem_size on the inputs' layers and devices and, when given, the micro-batches and stages of
+// the plans to come, with the field at fault named as the user gave it (--costs FILE, --cluster FILE,
+// --devices, --microbatches).
+void check_limits(const InputOptions& o, const Inputs& in, long long microbatches = 0, long long stages = 0);
+// The most stages any of `schedules` makes for the request (devices x its chunks per device), for the
+// limits check before a plan is built.
+long long planned_stages(const PlanRequest& req, const std::vector<ScheduleKind>& schedules);
 
 struct PlanOptions {
   std::string schedule = "1f1b";
   int microbatches = 8;
-  int stages_per_device = 0;
+  int stages_per_device = 0;  // 0 = the schedule's default
   int group_size = 0;
   std::string partition;
   std::string placement;

@@ -8,18 +8,6 @@
 
 namespace adaptis::cli {
 
-std::string format_bytes(double b) {
-  char buf[32];
-  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
-  return buf;
-}
-
 nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
   nlohmann::json j;
   j["schedule"] = plan.name;
@@ -95,7 +83,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
      << format_placement(plan.placement) << "\n";
   if (!sim.ok) {
     os << sim.error << "\n";
-    return os.str();
+    return terminal_safe_text(os.str());
   }
   std::snprintf(buf, sizeof buf, "iteration %.3f ms, bubble %.2f%%%s\n", sim.iteration_ms, 100 * sim.bubble_ratio,
                 sim.oom ? ", OUT OF MEMORY on at least one device" : "");
@@ -127,7 +115,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
       os << buf;
     }
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 std::string gaps_table(const SimResult& sim, size_t limit) {

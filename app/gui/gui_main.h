@@ -39,6 +39,7 @@ struct GuiLaunch {
   std::string side_tab;         // open this sidebar tab: model, cluster, plan ("" = model)
   std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history
   bool optimize = false;        // start the optimizer right away
+  std::string search;           // a timeline search to start with (its first match is selected)
 
   std::string screenshot;       // save a PNG of the window after `frames` frames, then exit
   int frames = 0;               // with screenshot: frames to render first (>= 1); alone: exit after N frames

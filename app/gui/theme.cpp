@@ -19,7 +19,8 @@ ImU32 mix(ImU32 a, ImU32 b, float t) {
   return ch(IM_COL32_R_SHIFT) | ch(IM_COL32_G_SHIFT) | ch(IM_COL32_B_SHIFT) | ch(IM_COL32_A_SHIFT);
 }
 
-ImU32 Theme::box_colour(BoxKind kind, int chunk) const {
+ImU32 Theme::box_colour(explorer::BoxKind kind, int chunk) const {
+  using explorer::BoxKind;
   ImU32 base = 0;
   switch (kind) {
     case BoxKind::F:
@@ -60,6 +61,8 @@ Theme make_theme(float scale) {
   t.idle_drain = IM_COL32(120, 124, 136, 255);
   t.critical = IM_COL32(255, 92, 56, 255);
   t.selection = IM_COL32(255, 255, 255, 255);
+  t.arrow_in = IM_COL32(255, 255, 255, 220);
+  t.arrow_out = IM_COL32(255, 214, 102, 230);
   t.measured = IM_COL32(200, 200, 210, 255);
   t.background = IM_COL32(24, 25, 28, 255);
   t.lane_background = IM_COL32(32, 33, 38, 255);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/format.h"
+
 namespace adaptis::tui {
 
 std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, double t0, double t1, int columns) {
@@ -34,20 +36,7 @@ std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, doubl
 
 double tick_step_ms(double span_ms, int columns, int min_cols) {
   if (span_ms <= 0 || columns <= 0) return 1;
-  const double min_step = span_ms * std::max(1, min_cols) / columns;
-  double p = std::pow(10.0, std::floor(std::log10(min_step)));
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * p >= min_step) return m * p;
-  return 10 * p;
-}
-
-TimeWindow gantt_window(double total_ms, double zoom, double left_ms) {
-  TimeWindow w;
-  if (total_ms <= 0) return w;
-  const double span = total_ms / std::max(1.0, zoom);
-  w.t0 = std::clamp(left_ms, 0.0, total_ms - span);
-  w.t1 = w.t0 + span;
-  return w;
+  return app::round_tick_step(span_ms * std::max(1, min_cols) / columns);
 }
 
 }  // namespace adaptis::tui

@@ -21,11 +21,4 @@ std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, doubl
 // A round tick step (1, 2 or 5 x 10^k ms) giving labels at least `min_cols` columns apart.
 double tick_step_ms(double span_ms, int columns, int min_cols = 12);
 
-// The visible window for a zoom factor (>= 1; 1 = whole iteration) and a requested left edge:
-// the left edge is clamped so the window stays inside [0, total_ms].
-struct TimeWindow {
-  double t0 = 0, t1 = 0;
-};
-TimeWindow gantt_window(double total_ms, double zoom, double left_ms);
-
 }  // namespace adaptis::tui

@@ -12,8 +12,9 @@ struct Rect {
   int x = 0, y = 0, w = 0, h = 0;
 };
 
-// The rectangle every view draws in: below the tab and summary lines, above the status and hints.
-Rect body_rect(int width, int height);
+// The rectangle every view draws in: below the tab and summary lines, above the status (`status`
+// rows) and the hints.
+Rect body_rect(int width, int height, int status = 1);
 
 void draw_layers_view(const TuiState& s, Screen& scr, Rect r);
 void draw_plan_view(const TuiState& s, Screen& scr, Rect r);
@@ -39,6 +40,14 @@ std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
 std::string bytes_or_dash(double bytes);
 // Draws a multi-line message word-wrapped into r starting at row y; returns the next free row.
 int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style style);
+// The rows draw_wrapped needs for `text` at `width`.
+int wrapped_lines(const std::string& text, int width);
+// The plan cannot be shown (no valid plan for the request): says why in r; true when it did.
+bool draw_no_plan(const TuiState& s, Screen& scr, Rect r);
+// The cell character of an op without colour: F forward, B input-grad, W weight-grad, X fused backward.
+char op_letter(Op op);
+Style op_style(Op op);
+std::string stages_of_device(const Plan& p, int d);
 // First row to show so `cursor` stays visible in `rows` rows of `n` (cursor kept near the middle).
 int scroll_first(int cursor, int rows, int n);
 // A horizontal bar of `width` cells: segments (fraction of the whole, char, style) left to right,

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "common/terminal_text.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 
@@ -45,6 +46,9 @@ int to_key(int ch) {
     case KEY_HOME: return key::Home;
     case KEY_END: return key::End;
     case KEY_BTAB: return key::BackTab;
+    case KEY_BACKSPACE:
+    case 127:
+    case 8: return key::Backspace;
     case KEY_ENTER:
     case '\r': return key::Enter;
     default: return ch;
@@ -235,7 +239,7 @@ int run_line_mode(TuiSession& session, std::istream& in, std::ostream& out, int 
         if (session.quit_requested()) break;
       }
     } catch (const InputError& e) {
-      out << "error: " << e.what() << "\n";
+      out << "error: " << app::terminal_safe_text(e.what()) << "\n";
     }
   }
   out << "\n";

@@ -11,7 +11,8 @@
 namespace adaptis::exec {
 
 double relative_error(double predicted, double measured) {
-  return measured != 0 ? (predicted - measured) / measured : std::nan("");
+  if (!(predicted > 0) || !std::isfinite(predicted) || !(measured > 0) || !std::isfinite(measured)) return std::nan("");
+  return (measured - predicted) / predicted;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "adaptis/model/error.h"
 
@@ -24,6 +25,43 @@ class CpuRunBackend final : public RunBackend {
 };
 
 int64_t to_ns(double ms) { return static_cast<int64_t>(std::llround(ms * 1e6)); }
+
+// The device holding executor layer `layer` ("layers.<i>." tensor names), or -1.
+int device_of_tensor(const std::string& name, const Program& program) {
+  if (name.rfind("layers.", 0) != 0) return -1;
+  const int layer = std::atoi(name.c_str() + 7);
+  for (int s = 0; s + 1 < static_cast<int>(program.stage_bounds.size()); ++s)
+    if (layer >= program.stage_bounds[s] && layer < program.stage_bounds[s + 1]) return program.stage_device[s];
+  return -1;
+}
+
+std::string first_non_finite(const std::vector<NamedTensor>& tensors, const Program& program) {
+  for (const NamedTensor& t : tensors)
+    for (size_t i = 0; i < t.data.size(); ++i)
+      if (!std::isfinite(t.data[i])) {
+        const int d = device_of_tensor(t.name, program);
+        return t.name + "[" + std::to_string(i) + "] = " + std::to_string(t.data[i]) +
+               (d >= 0 ? " on device " + std::to_string(d) : std::string());
+      }
+  return {};
+}
+
+// Why step `r` diverged: a non-finite micro-batch loss (computed on the device holding the last stage), a
+// non-finite gradient, or a parameter the optimizer step made non-finite; "" when everything is finite.
+std::string divergence(const StepResult& r, const RunBackend& backend, const Program& program) {
+  const std::string at = "step " + std::to_string(r.step) + ": ";
+  const int loss_device = program.stage_device.empty() ? -1 : program.stage_device.back();
+  for (size_t mb = 0; mb < r.mb_losses.size(); ++mb)
+    if (!std::isfinite(r.mb_losses[mb]))
+      return at + "the loss of micro-batch " + std::to_string(mb) + " is " + std::to_string(r.mb_losses[mb]) +
+             " (computed on device " + std::to_string(loss_device) + ", which holds the last stage)";
+  if (!std::isfinite(r.loss)) return at + "the loss is " + std::to_string(r.loss);
+  if (std::string g = first_non_finite(backend.grads(), program); !g.empty())
+    return at + "a gradient is not finite: " + g;
+  if (std::string p = first_non_finite(backend.params(), program); !p.empty())
+    return at + "the optimizer step made a parameter non-finite: " + p;
+  return {};
+}
 
 }  // namespace
 
@@ -114,6 +152,12 @@ RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, c
     for (int step = 0; step < steps; ++step) {
       RecordedStep rec;
       rec.result = backend.run_step(step, data);
+      // A diverged step is not recorded (its numbers mean nothing); the run is marked failed with the reason.
+      if (const std::string why = divergence(rec.result, backend, program); !why.empty())
+        throw TrainingDiverged("training diverged at " + why + " (is the learning rate too high?)" +
+                               (store ? "; run " + std::to_string(out.run_id) + " is recorded as failed in " +
+                                            store->path()
+                                      : std::string()));
       rec.grad_checksum = checksum_hex(tensor_checksum(backend.grads()));
       if (store) store->record_step(out.run_id, make_step_record(program, rec.result, rec.grad_checksum));
       out.steps.push_back(std::move(rec));

@@ -131,6 +131,10 @@ class ReadSnapshot {
   bool active_;
 };
 
+std::string dead_run_error(int64_t pid) {
+  return "the recording process (pid " + std::to_string(pid) + ") ended before the run finished";
+}
+
 }  // namespace
 
 std::string default_run_db_path() {
@@ -204,17 +208,26 @@ double measured_iteration_ms(const std::vector<StepRow>& steps) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-RunStore::RunStore(const std::string& path) : path_(path) {
+RunStore::RunStore(const std::string& path, StoreAccess access) : path_(path), access_(access) {
   namespace fs = std::filesystem;
   if (path.empty()) throw InputError("--db: empty path");
   std::error_code ec;
-  fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    fs::create_directories(parent, ec);
-    if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+  if (read_only()) {
+    // Checked here rather than left to SQLite so the message says what is wrong, not "unable to open".
+    if (!fs::exists(path, ec))
+      throw InputError("no run database at " + path + (ec && ec != std::errc::no_such_file_or_directory
+                                                           ? " (" + ec.message() + ")"
+                                                           : std::string(" (runs are recorded by `adaptis run`)")));
+  } else {
+    fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::exists(parent, ec)) {
+      fs::create_directories(parent, ec);
+      if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+    }
   }
   if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a run database");
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  const int flags = read_only() ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -229,7 +242,7 @@ RunStore::RunStore(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw;
   }
-  try {
+  if (!read_only()) try {
     mark_dead_runs_incomplete();
   } catch (const InputError&) {
     // Best effort: another writer holding the lock for longer than the busy timeout must not stop a reader.
@@ -265,6 +278,14 @@ void RunStore::open_schema() {
   if (version > kRunStoreSchemaVersion)
     throw InputError(path_ + ": written by a newer adaptis (run database schema " + std::to_string(version) +
                      "; this build reads up to " + std::to_string(kRunStoreSchemaVersion) + ")");
+  if (read_only()) {
+    // Read as it is: no migration, no journal-mode change. An SQLite file without any table (as an
+    // earlier adaptis left behind for a mistyped --db) holds no runs.
+    empty_ = objects == 0;
+    if (!empty_ && version < 1) throw InputError(path_ + ": not an adaptis run database (no schema version)");
+    schema_ = static_cast<int>(version);
+    return;
+  }
   exec("PRAGMA foreign_keys = ON");
   if (version < kRunStoreSchemaVersion) {
     // Migrate under the write lock; re-read the version inside, another process may have just done it.
@@ -470,19 +491,32 @@ RunSummary read_summary(const SqliteStatement& s, const std::string& path) {
 
 std::vector<RunSummary> RunStore::list_runs() const {
   std::vector<RunSummary> out;
+  if (empty_) return out;
   SqliteStatement s(db_, path_, kRunDatabase,
                     (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
   while (s.step()) out.push_back(read_summary(s, path_));
+  for (RunSummary& r : out) show_dead_run_as_incomplete(r);
   return out;
 }
 
 int64_t RunStore::latest_run_id() const {
+  if (empty_) return 0;
   return sqlite_query_int(db_, path_, kRunDatabase, "SELECT coalesce(max(id), 0) FROM runs");
+}
+
+void RunStore::show_dead_run_as_incomplete(RunSummary& r) const {
+  if (!read_only() || r.status != "running" || r.host != host_name()) return;
+  SqliteStatement s(db_, path_, kRunDatabase, "SELECT pid_start FROM runs WHERE id = ?");
+  s.bind(1, r.id);
+  if (!s.step() || process_alive(r.pid, s.integer(0))) return;
+  r.status = "incomplete";
+  if (r.error.empty()) r.error = dead_run_error(r.pid);
 }
 
 RunRecord RunStore::load_run(int64_t run_id) const {
   // One read transaction for all the SELECTs below: a reader beside a live writer sees one committed
   // snapshot (every step with its intervals), never steps from one commit and intervals from a later one.
+  if (empty_) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (the database holds no runs)");
   ReadSnapshot snapshot(db_, path_, in_txn_);
   RunRecord rec;
   {
@@ -493,6 +527,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     if (!s.step()) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (see `adaptis runs`)");
     rec.summary = read_summary(s, path_);
+    show_dead_run_as_incomplete(rec.summary);
     rec.plan = parse_stored_object(s.text(20), stored_where(path_, run_id, "plan_json"));
     rec.model = parse_stored_object(s.text(21), stored_where(path_, run_id, "model_json"));
     rec.costs = parse_stored_object(s.text(22), stored_where(path_, run_id, "costs_json"));
@@ -542,8 +577,10 @@ RunRecord RunStore::load_run(int64_t run_id) const {
   {
     SqliteStatement s(
         db_, path_, kRunDatabase,
-        "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, cpu_ns FROM measured_intervals "
-        "WHERE run_id = ? ORDER BY step, device, seq");
+        (std::string("SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, ") +
+         (schema_ >= 2 ? "cpu_ns" : "0") +  // schema 1 (read-only, not migrated) has no cpu_ns
+         " FROM measured_intervals WHERE run_id = ? ORDER BY step, device, seq")
+            .c_str());
     s.bind(1, run_id);
     while (s.step()) {
       MeasuredInterval m;
@@ -581,6 +618,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
 }
 
 int RunStore::mark_dead_runs_incomplete() {
+  if (read_only()) return 0;
   std::vector<std::pair<int64_t, int64_t>> dead;  // id, pid
   {
     SqliteStatement s(db_, path_, kRunDatabase,
@@ -598,7 +636,7 @@ int RunStore::mark_dead_runs_incomplete() {
   int marked = 0;
   for (auto [id, pid] : dead) {
     upd.bind(1, now_utc_ns())
-        .bind(2, "the recording process (pid " + std::to_string(pid) + ") ended before the run finished")
+        .bind(2, dead_run_error(pid))
         .bind(3, id);
     upd.run();
     marked += sqlite3_changes(db_);
@@ -607,12 +645,8 @@ int RunStore::mark_dead_runs_incomplete() {
   return marked;
 }
 
-int64_t parse_run_ref(const std::string& text, const RunStore& store) {
-  if (text == "latest" || text == "last") {
-    int64_t id = store.latest_run_id();
-    if (id == 0) throw InputError(store.path() + ": no runs recorded yet");
-    return id;
-  }
+std::optional<int64_t> parse_run_id(const std::string& text) {
+  if (text == "latest" || text == "last") return std::nullopt;
   size_t used = 0;
   long long id = 0;
   try {
@@ -623,6 +657,13 @@ int64_t parse_run_ref(const std::string& text, const RunStore& store) {
   if (used != text.size() || text.empty() || id <= 0)
     throw InputError("RUN: expected a run id (see `adaptis runs`) or 'latest', got '" + text + "'");
   return id;
+}
+
+int64_t parse_run_ref(const std::string& text, const RunStore& store) {
+  if (const std::optional<int64_t> id = parse_run_id(text)) return *id;
+  const int64_t latest = store.latest_run_id();
+  if (latest == 0) throw InputError(store.path() + ": no runs recorded yet");
+  return latest;
 }
 
 }  // namespace adaptis::exec

@@ -180,7 +180,7 @@ nlohmann::json run_chrome_trace(const RunRecord& run, int step) {
 }
 
 size_t export_run_chrome_trace(const std::string& db_path, int64_t run_id, const std::string& out_path, int step) {
-  RunStore store(db_path);
+  RunStore store(db_path, StoreAccess::ReadOnly);
   RunRecord run = store.load_run(run_id);
   nlohmann::json trace = run_chrome_trace(run, step);
   write_chrome_trace(out_path, trace);

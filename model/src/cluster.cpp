@@ -150,7 +150,7 @@ Cluster load_cluster(const std::string& path) {
   nlohmann::json j = read_json_file(path);
   if (!j.is_object())
     throw InputError(path + ": expected a JSON object with a 'devices' array, got " + describe_json(j));
-  reject_unknown_fields(j, {"name", "memory_fraction", "intra_node", "inter_node", "devices"}, path);
+  reject_unknown_fields(j, {"name", "memory_fraction", "intra_node", "inter_node", "host_link", "devices"}, path);
   Cluster c = make_uniform_cluster(1);
   c.devices.clear();
   c.name = json_string_or(j, "name", path, path);
@@ -168,7 +168,8 @@ Cluster load_cluster(const std::string& path) {
     std::string where = path + ": devices[" + std::to_string(i) + "]";
     const auto& e = devs[i];
     if (!e.is_object()) throw InputError(where + ": expected an object, got " + describe_json(e));
-    reject_unknown_fields(e, {"type", "count", "node", "peak_tflops", "hbm_gib", "hbm_bandwidth_tbs", "speed"}, where);
+    reject_unknown_fields(e, {"type", "count", "node", "peak_tflops", "hbm_gib", "hbm_bandwidth_tbs", "speed", "host_link"},
+                          where);
     std::string type = json_string(e, "type", where);
     Device d;
     auto it = known.find(type);

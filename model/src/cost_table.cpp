@@ -57,7 +57,8 @@ CostTable load_cost_table(const std::string& path) {
     if (!l.is_object()) throw InputError(where + ": expected an object, got " + describe_json(l));
     reject_unknown_fields(l,
                           {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
-                           "act_w_bytes", "w_grad_bytes", "out_bytes"},
+                           "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
+                           "kept_full_bytes"},
                           where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".

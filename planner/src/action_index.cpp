@@ -41,17 +41,19 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   for (int d = 0; d < D; ++d) {
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
-      std::string at = "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" +
-                       to_string(a) + "'";
-      if (a.stage < 0 || a.stage >= S_) throw InputError(at + ": stage out of range 0.." + std::to_string(S_ - 1));
+      // Built only for an error: formatting it for every action would dominate indexing a large plan.
+      auto at = [&] {
+        return "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'";
+      };
+      if (a.stage < 0 || a.stage >= S_) throw InputError(at() + ": stage out of range 0.." + std::to_string(S_ - 1));
       if (a.mb < 0 || a.mb >= m_)
-        throw InputError(at + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
+        throw InputError(at() + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
       if (stage_dev[a.stage] != d)
-        throw InputError(at + ": stage " + std::to_string(a.stage) + " is placed on device " +
+        throw InputError(at() + ": stage " + std::to_string(a.stage) + " is placed on device " +
                          std::to_string(stage_dev[a.stage]) + ", not this one");
-      if (a.overlap_prev && i == 0) throw InputError(at + ": an overlapped action needs a previous action");
+      if (a.overlap_prev && i == 0) throw InputError(at() + ": an overlapped action needs a previous action");
       int k = key(a.op, a.stage, a.mb);
-      if (where_[k] >= 0) throw InputError(at + ": the same action appears twice");
+      if (where_[k] >= 0) throw InputError(at() + ": the same action appears twice");
       where_[k] = static_cast<int>(actions_.size());
       actions_.push_back(a);
       device_of_.push_back(d);

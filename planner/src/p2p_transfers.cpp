@@ -50,7 +50,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
       if (link_model) {
         t.bytes = (*stages)[a.op == Op::F ? a.stage : next_stage].out_bytes;
         Link l = cluster->link(d, dst);
-        if (opt.comm_latency_ms >= 0) l.latency_ms = opt.comm_latency_ms;
+        if (opt.comm_latency_ms) l.latency_ms = *opt.comm_latency_ms;
         double& lf = link_free[static_cast<size_t>(d) * D + dst];
         t.start = std::max(release, lf);
         t.end = t.start + l.transfer_ms(t.bytes);

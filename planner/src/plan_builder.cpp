@@ -4,6 +4,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/list_scheduler.h"
+#include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/validator.h"
 
 #include <algorithm>
@@ -109,6 +110,10 @@ std::vector<int> parse_partition(const std::string& text, const std::string& fla
   for (const auto& tok : split(text, ',')) {
     int v = parse_int(tok, flag, text);
     if (v < 1) throw InputError(flag + ": '" + text + "': every stage needs at least one layer, got " + tok);
+    if (v > ProblemLimits::kLayers || static_cast<long long>(sizes.size()) >= ProblemLimits::kLayers)
+      throw InputError(flag + ": '" + text.substr(0, 80) + (text.size() > 80 ? "...'" : "'") + ": " +
+                       (v > ProblemLimits::kLayers ? "stage size " + tok : "more than " + std::to_string(ProblemLimits::kLayers) + " stages") +
+                       " is above the limit of " + std::to_string(ProblemLimits::kLayers) + " layers");
     sizes.push_back(v);
   }
   return sizes;
@@ -123,7 +128,15 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
   for (const auto& dev : split(text, '|')) {
     std::vector<int> stages;
     if (!dev.empty())
-      for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, flag, text));
+      for (const auto& tok : split(dev, ',')) {
+        const int s = parse_int(tok, flag, text);
+        // A stage index sizes the bookkeeping below: bound it by the most stages a model can have.
+        if (s >= ProblemLimits::kLayers)
+          throw InputError(flag + ": '" + text.substr(0, 80) + (text.size() > 80 ? "...'" : "'") + ": stage " + tok +
+                           " is above the limit of " + std::to_string(ProblemLimits::kLayers - 1) +
+                           " (a stage per layer at most)");
+        stages.push_back(s);
+      }
     pl.device_stages.push_back(stages);
   }
   // Every stage 0..S-1 exactly once: a placement that skips or repeats a stage is a typo, and saying
@@ -176,10 +189,12 @@ Plan build_plan(const PlanRequest& req, int num_layers) {
       throw InputError("--partition: gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
                        req.schedule + "' on " + std::to_string(req.devices) + " devices has " + std::to_string(S) +
                        " stages");
+    long long total = 0;  // summed wide: sizes may come from anywhere
+    for (int n : req.partition) total += n;
+    if (total != num_layers)
+      throw InputError("--partition: stage sizes add up to " + std::to_string(total) + " layers but the model has " +
+                       std::to_string(num_layers));
     plan.partition = Partition::from_sizes(req.partition);
-    if (plan.partition.num_layers() != num_layers)
-      throw InputError("--partition: stage sizes add up to " + std::to_string(plan.partition.num_layers()) +
-                       " layers but the model has " + std::to_string(num_layers));
   }
 
   if (!req.placement.empty()) {

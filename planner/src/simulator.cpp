@@ -83,7 +83,7 @@ struct Sim {
 
   double transfer_ms(int src, int dst, double bytes) const {
     Link l = cluster.link(src, dst);
-    if (opt.comm_latency_ms >= 0) l.latency_ms = opt.comm_latency_ms;
+    if (opt.comm_latency_ms) l.latency_ms = *opt.comm_latency_ms;
     return l.transfer_ms(bytes);
   }
 

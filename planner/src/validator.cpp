@@ -84,11 +84,12 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
   for (int d = 0; d < D; ++d) {
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
-      std::string at = "schedule: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'";
-      if (a.stage < 0 || a.stage >= S) { err(at + ": stage out of range 0.." + std::to_string(S - 1)); continue; }
-      if (a.mb < 0 || a.mb >= m) { err(at + ": micro-batch out of range 0.." + std::to_string(m - 1)); continue; }
-      if (stage_dev[a.stage] != d) err(at + ": stage " + std::to_string(a.stage) + " is placed on device " + std::to_string(stage_dev[a.stage]));
-      if (a.overlap_prev && i == 0) err(at + ": marked overlapped but has no previous action");
+      // Built only for an error: formatting it for every action would dominate validating a large plan.
+      auto at = [&] { return "schedule: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'"; };
+      if (a.stage < 0 || a.stage >= S) { err(at() + ": stage out of range 0.." + std::to_string(S - 1)); continue; }
+      if (a.mb < 0 || a.mb >= m) { err(at() + ": micro-batch out of range 0.." + std::to_string(m - 1)); continue; }
+      if (stage_dev[a.stage] != d) err(at() + ": stage " + std::to_string(a.stage) + " is placed on device " + std::to_string(stage_dev[a.stage]));
+      if (a.overlap_prev && i == 0) err(at() + ": marked overlapped but has no previous action");
       Seen& sn = seen[static_cast<size_t>(a.stage) * m + a.mb];
       int o = static_cast<int>(a.op);
       if (++sn.count[o] == 1) sn.pos[o] = static_cast<int>(i);
@@ -98,18 +99,18 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
   for (int s = 0; s < S; ++s)
     for (int mb = 0; mb < m; ++mb) {
       const Seen& sn = seen[static_cast<size_t>(s) * m + mb];
-      std::string at = "schedule: stage " + std::to_string(s) + " mb " + std::to_string(mb);
+      auto at = [&] { return "schedule: stage " + std::to_string(s) + " mb " + std::to_string(mb); };
       int f = sn.count[0], b = sn.count[1], w = sn.count[2], bw = sn.count[3];
-      if (f != 1) err(at + ": has " + std::to_string(f) + " F actions, needs exactly 1");
-      if (bw > 1 || b > 1 || w > 1) err(at + ": a backward action is repeated");
-      if (bw == 1 && (b || w)) err(at + ": has both BW and split B/W");
-      if (bw == 0 && (b != 1 || w != 1)) err(at + ": is missing its backward (needs BW, or B and W)");
+      if (f != 1) err(at() + ": has " + std::to_string(f) + " F actions, needs exactly 1");
+      if (bw > 1 || b > 1 || w > 1) err(at() + ": a backward action is repeated");
+      if (bw == 1 && (b || w)) err(at() + ": has both BW and split B/W");
+      if (bw == 0 && (b != 1 || w != 1)) err(at() + ": is missing its backward (needs BW, or B and W)");
       // Same device for all ops of a stage, so positions compare directly.
       if (f == 1) {
         int pf = sn.pos[0];
-        if (b == 1 && sn.pos[1] < pf) err(at + ": B comes before its F");
-        if (bw == 1 && sn.pos[3] < pf) err(at + ": BW comes before its F");
-        if (b == 1 && w == 1 && sn.pos[2] < sn.pos[1]) err(at + ": W comes before its B");
+        if (b == 1 && sn.pos[1] < pf) err(at() + ": B comes before its F");
+        if (bw == 1 && sn.pos[3] < pf) err(at() + ": BW comes before its F");
+        if (b == 1 && w == 1 && sn.pos[2] < sn.pos[1]) err(at() + ": W comes before its B");
       }
     }
   if (!r.ok()) return;

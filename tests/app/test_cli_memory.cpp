@@ -179,7 +179,7 @@ TEST_F(CliMemory, BadInputIsNamed) {
     {"name": "b", "f": 1, "b": 1}]})");
   auto neg = run_cli("simulate --costs " + costs + " --devices 2");
   EXPECT_EQ(neg.code, 1);
-  expect_has(neg.err, {"neg.json", "layers[0]", "act_b_bytes", ">= 0"});
+  expect_has(neg.err, {"neg.json", "layers[0]", "act_b_bytes", "must be in [0,", "got -3"});
   auto cap = run_cli("simulate --model " + llama + " --devices 4 --memory-limit-gib -3");
   EXPECT_EQ(cap.code, 1);
   expect_has(cap.err, {"--memory-limit-gib"});

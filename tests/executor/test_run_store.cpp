@@ -326,6 +326,67 @@ TEST_F(RunStoreTest, IterationsOfARunCommitTogetherNotRowByRow) {
   EXPECT_EQ(reader.text("SELECT status FROM runs"), "complete");
 }
 
+TEST_F(RunStoreTest, ReadOnlyStoreNeverCreatesAnything) {
+  const std::string nested = (fs::path(dir_) / "a" / "b" / "runs.db").string();
+  try {
+    RunStore store(nested, StoreAccess::ReadOnly);
+    FAIL() << "opened a database that does not exist";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no run database at " + nested), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(fs::path(dir_) / "a"));
+  EXPECT_THROW(RunStore(db_, StoreAccess::ReadOnly), InputError);
+  EXPECT_FALSE(fs::exists(db_));
+}
+
+TEST_F(RunStoreTest, ReadOnlyStoreReadsWithoutWriting) {
+  int64_t id = 0;
+  {
+    RunStore store(db_);
+    id = store.begin_run(sample_info());
+    store.record_step(id, sample_step(0));
+    store.finish_run(id, RunStatus::Complete);
+  }
+  RunStore ro(db_, StoreAccess::ReadOnly);
+  EXPECT_TRUE(ro.read_only());
+  ASSERT_EQ(ro.list_runs().size(), 1u);
+  EXPECT_EQ(ro.latest_run_id(), id);
+  EXPECT_EQ(ro.load_run(id).steps.size(), 1u);
+  EXPECT_THROW(ro.begin_run(sample_info()), InputError);  // SQLite refuses: opened read-only
+  EXPECT_EQ(ro.list_runs().size(), 1u);
+}
+
+TEST_F(RunStoreTest, ReadOnlyStoreReadsASchemaOneDatabaseWithoutMigratingIt) {
+  int64_t id = 0;
+  {
+    RunStore store(db_);
+    id = store.begin_run(sample_info());
+    store.record_step(id, sample_step(0));
+    store.finish_run(id, RunStatus::Complete);
+  }
+  {
+    RawDb raw(db_);
+    raw.exec("ALTER TABLE measured_intervals DROP COLUMN cpu_ns");
+    raw.exec("PRAGMA user_version = 1");
+  }
+  RunStore ro(db_, StoreAccess::ReadOnly);
+  EXPECT_EQ(ro.schema_version(), 1);
+  const RunRecord rec = ro.load_run(id);
+  ASSERT_EQ(rec.measured.size(), 12u);
+  EXPECT_EQ(rec.measured[0].cpu_ns, 0);
+  RawDb raw(db_, SQLITE_OPEN_READONLY);
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+}
+
+TEST_F(RunStoreTest, ReadOnlyStoreOverAnEmptySqliteFileHoldsNoRuns) {
+  { std::ofstream touch(db_); }  // what an older adaptis left behind for a mistyped --db
+  RunStore ro(db_, StoreAccess::ReadOnly);
+  EXPECT_TRUE(ro.list_runs().empty());
+  EXPECT_EQ(ro.latest_run_id(), 0);
+  EXPECT_THROW(ro.load_run(1), InputError);
+  EXPECT_EQ(fs::file_size(db_), 0u);
+}
+
 TEST_F(RunStoreTest, KilledRunIsMarkedIncompleteAndKeepsWhatItCommitted) {
   { RunStore init(db_); }
   int64_t child_pid = 0;
@@ -352,7 +413,19 @@ TEST_F(RunStoreTest, KilledRunIsMarkedIncompleteAndKeepsWhatItCommitted) {
     RawDb raw(db_, SQLITE_OPEN_READONLY);
     EXPECT_EQ(raw.text("SELECT status FROM runs"), "running");
   }
-  RunStore store(db_);  // opening marks it
+  {
+    // A read-only store shows it as incomplete without writing.
+    RunStore ro(db_, StoreAccess::ReadOnly);
+    const auto seen = ro.list_runs();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].status, "incomplete");
+    EXPECT_NE(seen[0].error.find("pid " + std::to_string(child_pid)), std::string::npos) << seen[0].error;
+    EXPECT_EQ(ro.load_run(seen[0].id).summary.status, "incomplete");
+    EXPECT_EQ(ro.mark_dead_runs_incomplete(), 0);
+    RawDb raw(db_, SQLITE_OPEN_READONLY);
+    EXPECT_EQ(raw.text("SELECT status FROM runs"), "running");
+  }
+  RunStore store(db_);  // opening read-write marks it
   const auto runs = store.list_runs();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, "incomplete");

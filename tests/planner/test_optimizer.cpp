@@ -362,7 +362,11 @@ TEST(Optimizer, InvalidOptionsAndInputsThrowClearErrors) {
   expect_error(costs, o, "--microbatches");
   o = quick(4, 8);
   o.threads = -2;
-  expect_error(costs, o, "--threads");
+  expect_error(costs, o, "threads: must be in [0, ");
+  o.threads = 100000;  // would start as many threads and starve the machine
+  expect_error(costs, o, "threads: must be in [0, " + std::to_string(max_optimizer_threads()) + "]");
+  o = quick(4, 100000);
+  expect_error(costs, o, "microbatches: 100000 is above the limit of 16384");
   o = quick(4, 8);
   o.max_stages_per_device = -1;
   expect_error(costs, o, "--max-stages-per-device");

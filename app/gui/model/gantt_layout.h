@@ -6,10 +6,12 @@
 #include <utility>
 #include <vector>
 
+#include "explorer/timeline_query.h"
+
 namespace adaptis::gui {
 
-enum class LaneKind : uint8_t { Compute, Measured, Send, Recv };
-const char* lane_kind_name(LaneKind k);
+using explorer::LaneKind;
+using explorer::lane_kind_name;
 
 struct LaneSlot {
   LaneKind kind = LaneKind::Compute;

@@ -11,3 +11,4 @@
 #include "adaptis/planner/plan_file.h"
 #include "adaptis/planner/optimizer.h"
 #include "adaptis/planner/lower_bound.h"
+#include "adaptis/model/problem_limits.h"

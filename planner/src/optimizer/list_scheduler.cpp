@@ -165,7 +165,7 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
 
   auto transfer = [&](int src, int dst, double bytes) {
     Link l = cluster.link(src, dst);
-    if (sim.comm_latency_ms >= 0) l.latency_ms = sim.comm_latency_ms;
+    if (sim.comm_latency_ms) l.latency_ms = *sim.comm_latency_ms;
     return l.transfer_ms(bytes);
   };
   for (int s = 0; s < S_; ++s) {

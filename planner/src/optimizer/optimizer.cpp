@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -31,6 +32,7 @@
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
+#include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/schedules.h"
 #include "adaptis/planner/torch_rules.h"
 #include "candidate.h"
@@ -59,6 +61,15 @@ constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts f
 constexpr int kVerifyPerChain = 1;  // each chain's best plan is replayed in the simulator
 constexpr int kFullSeedStructures = 24;  // seed structures scheduled by every seed policy
 constexpr int kSeedBatch = 16;      // seed jobs per batch (the budgets are checked between batches)
+// Without --max-stages-per-device, a model of more layers than this is searched with at most this many
+// stages in all (or 4 per device when that is more), so a 100,000-layer input does not make seeds with
+// 100,000 stages; a model up to this many layers may have as many stages as layers, as before.
+constexpr int kMaxSearchStages = 256;
+
+int default_max_stages_per_device(const CostTable& costs, const OptimizeOptions& o) {
+  const int L = costs.num_layers();
+  return L <= kMaxSearchStages ? L : std::max(4, kMaxSearchStages / o.devices);
+}
 
 // A finished plan, replayed by simulate().
 struct Entry {
@@ -71,11 +82,11 @@ struct Entry {
   double peak = 0;      // max over devices of peak memory
 };
 
-Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim) {
+Entry entry_of(std::string origin, Plan plan, SimResult sim) {
   Entry e;
   e.origin = std::move(origin);
   e.plan = std::move(plan);
-  e.sim = simulate(e.plan, costs, cluster, sim);
+  e.sim = std::move(sim);
   e.ok = e.sim.ok;
   e.fits = e.sim.ok && !e.sim.oom;
   e.overflow = -std::numeric_limits<double>::infinity();
@@ -84,6 +95,11 @@ Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cl
     e.peak = std::max(e.peak, d.peak_memory_bytes);
   }
   return e;
+}
+
+Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim) {
+  SimResult r = simulate(plan, costs, cluster, sim);
+  return entry_of(std::move(origin), std::move(plan), std::move(r));
 }
 
 // Fits first, then faster, then less memory; plans that do not fit by smaller overflow.
@@ -97,6 +113,8 @@ bool entry_better(const Entry& a, const Entry& b) {
   if (a.sim.iteration_ms > b.sim.iteration_ms + 1e-9) return false;
   return a.peak < b.peak - 1e-6;
 }
+
+int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 void check_options(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o) {
   const int L = costs.num_layers();
@@ -113,7 +131,11 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     throw InputError("--devices: " + std::to_string(o.devices) + " devices but the model has only " +
                      std::to_string(L) + " layers; every device needs at least one layer");
   if (o.microbatches < 1) throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
-  if (o.threads < 0) throw InputError("--threads: must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
+  check_problem_size({L, o.devices, o.microbatches, o.devices});
+  if (o.threads < 0 || o.threads > max_optimizer_threads())
+    throw InputError("threads: must be in [0, " + std::to_string(max_optimizer_threads()) +
+                     "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
+                     std::to_string(o.threads));
   if (o.max_evaluations < 0)
     throw InputError("--max-evaluations: must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
   if (o.max_stages_per_device < 0)
@@ -191,7 +213,7 @@ std::vector<int> seed_stage_counts(int D, int L, int max_k) {
 // stages one layer each and the last stage alone, the rest balanced): short first stages shorten the
 // warm-up and cool-down ramps, and the LM head's layer is usually the heaviest on its own.
 std::vector<Partition> seed_partitions(const std::vector<double>& weights, const std::vector<int>& stage_device,
-                                       const std::vector<double>& device_speed) {
+                                       const std::vector<double>& device_speed, const std::function<bool()>& stop) {
   const int S = static_cast<int>(stage_device.size());
   const int L = static_cast<int>(weights.size());
   const int D = static_cast<int>(device_speed.size());
@@ -206,7 +228,7 @@ std::vector<Partition> seed_partitions(const std::vector<double>& weights, const
   Partition stage_balanced = balanced_partition(weights, speed);
   add(stage_balanced);
   Partition device_balanced = stage_balanced;
-  balance_device_loads(weights, stage_device, device_speed, device_balanced);
+  balance_device_loads(weights, stage_device, device_speed, device_balanced, stop);
   add(device_balanced);
   const int taper = D - 1;
   if (S >= taper + 3 && L - taper - 1 >= S - taper - 1) {
@@ -217,7 +239,7 @@ std::vector<Partition> seed_partitions(const std::vector<double>& weights, const
     for (int i = 0; i <= taper; ++i) p.bounds.push_back(i);
     for (size_t i = 1; i < inner.bounds.size(); ++i) p.bounds.push_back(inner.bounds[i] + taper);
     p.bounds.push_back(L);
-    balance_device_loads(weights, stage_device, device_speed, p);
+    balance_device_loads(weights, stage_device, device_speed, p, stop);
     add(p);
   }
   return out;
@@ -240,13 +262,14 @@ class Optimizer {
         cb_(cb),
         cancel_(cancel),
         ctx_(costs, cluster, o.sim, o.devices, o.microbatches,
-             o.max_stages_per_device > 0 ? o.max_stages_per_device : costs.num_layers()),
-        pool_(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())),
-        start_(Clock::now()),
+             o.max_stages_per_device > 0 ? o.max_stages_per_device : default_max_stages_per_device(costs, o)),
+        pool_(o.threads > 0 ? o.threads : std::min(max_optimizer_threads(), hardware_threads())),
+        start_(o.budget_start.value_or(Clock::now())),
         // The search stops a little before the budget so that replaying the finalists in the
         // simulator still ends inside it.
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                               o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
+                               o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))),
+        budget_end_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
     ctx_.set_memory_choices(o.recompute_choices, o.offload_choices, o.partial_full);
     ctx_.placement_fixed = o.target == PlanTarget::Torchtitan;
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
@@ -323,6 +346,8 @@ class Optimizer {
   WorkerPool pool_;
   std::vector<Evaluator> evals_;
   Clock::time_point start_, deadline_;
+  Clock::time_point budget_end_;  // start + the whole budget: the replay of the finalists stops here
+  Clock::duration last_replay_{};
   Clock::time_point last_report_{};
   Clock::duration last_batch_{};
   Clock::duration last_eval_{};  // time per evaluation in the last batch
@@ -335,6 +360,7 @@ class Optimizer {
   double phase_base_ = 0, phase_span_ = 0.05, phase_done_ = 0;
 
   std::vector<Entry> baselines_;
+  std::vector<BuiltinResult> builtins_;
   std::vector<std::pair<Candidate, Score>> seeds_;
   std::vector<Chain> chains_;
   Candidate global_best_;
@@ -423,12 +449,28 @@ void Optimizer::run_baselines() {
   for (size_t u = 1; u < uniform.size(); ++u)
     for (size_t i = 0; i < base_jobs; ++i) jobs.push_back(jobs[i]);
   std::vector<Entry> out(jobs.size());
+  // The even-partition job of each schedule with its default chunks is what `compare` runs (once per
+  // uniform policy): kept for OptimizeResult::builtins, with the reason when it does not apply or was not reached.
+  std::vector<BuiltinResult> builtin(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    builtin[i].name = schedule_name(jobs[i].kind);
+    builtin[i].memory = uniform[i / base_jobs];
+    builtin[i].error = "not evaluated: the search stopped (time budget or cancel) before it";
+  }
   std::vector<double> weights = layer_weights(costs_);
-  if (!can_start_batch()) return;
+  auto keep_builtins = [&] {
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (jobs[i].v == 0 && !jobs[i].balanced) builtins_.push_back(std::move(builtin[i]));
+  };
+  if (!can_start_batch()) {
+    keep_builtins();
+    return;
+  }
   run_batch(
       static_cast<int>(jobs.size()),
       [&](int i, int) {
         if (must_abandon_batch()) return;
+        const Clock::time_point t0 = Clock::now();
         const Job& j = jobs[i];
         const StageMemoryPolicy& mem = uniform[static_cast<size_t>(i) / base_jobs];
         PlanRequest req;
@@ -438,7 +480,24 @@ void Optimizer::run_baselines() {
         req.stages_per_device = j.v;
         try {
           Plan plan = build_plan(req, L);
-          if (plan.num_stages() > D * ctx_.max_stages_per_device) return;
+          // Simulating the plan takes about as long as building it: on a huge input, a job that would
+          // end past the deadline is not finished.
+          if (const Clock::time_point now = Clock::now(); now + (now - t0) > deadline_) {
+            cut_.store(true, std::memory_order_relaxed);
+            return;
+          }
+          auto keep_builtin = [&](const SimResult& sim) {
+            BuiltinResult& b = builtin[i];
+            b.plan = plan;
+            b.sim = sim;
+            b.ok = sim.ok;
+            b.error = sim.ok ? std::string() : sim.error;
+          };
+          if (plan.num_stages() > D * ctx_.max_stages_per_device) {
+            if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
+            if (j.v == 0 && !j.balanced) keep_builtin(simulate(plan, costs_, ctx_.cluster, ctx_.sim));
+            return;
+          }
           std::string origin = std::string("built-in ") + req.schedule +
                                (j.v ? " (" + std::to_string(j.v) + " chunks per device)" : std::string());
           if (j.balanced) {
@@ -452,13 +511,16 @@ void Optimizer::run_baselines() {
             origin += " with an even partition";
           }
           if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
-          out[i] = make_entry(origin + policy_suffix(mem), std::move(plan), costs_, ctx_.cluster, ctx_.sim);
+          out[i] = make_entry(origin + policy_suffix(mem), plan, costs_, ctx_.cluster, ctx_.sim);
+          if (j.v == 0 && !j.balanced) keep_builtin(out[i].sim);
           evaluated_.fetch_add(1, std::memory_order_relaxed);
-        } catch (const InputError&) {
+        } catch (const InputError& e) {
           // The schedule does not apply to this input (its own constraint) or is not built yet.
+          builtin[i].error = e.what();
         }
       },
       [&] { report(false); });
+  keep_builtins();
   for (auto& e : out)
     if (!e.plan.schedule.empty()) {
       offer(e);
@@ -524,12 +586,14 @@ void Optimizer::run_seeds() {
         } else {
           c.stage_device = j.layout == Layout::Wave ? wave_stage_devices(j.S, D) : looped_stage_devices(j.S, D);
         }
-        std::vector<Partition> parts = seed_partitions(weights, c.stage_device, ctx_.speed);
+        std::vector<Partition> parts =
+            seed_partitions(weights, c.stage_device, ctx_.speed, [this] { return must_abandon_batch(); });
         if (ctx_.memory_search()) c.memory.assign(c.stage_device.size(), ctx_.ladder.front());
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
           if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
           for (size_t k : probes) {
+            if (must_abandon_batch()) return;
             c.policy = policies[k];
             Score sc = score(c, w);
             if (sc.valid) out[i].emplace_back(c, sc);
@@ -571,6 +635,7 @@ void Optimizer::run_seeds() {
           Candidate c = structures[i];
           for (size_t k = 0; k < policies.size(); ++k) {
             if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
+            if (must_abandon_batch()) return;
             c.policy = policies[k];
             Score sc = score(c, w);
             if (sc.valid) more[i].emplace_back(c, sc);
@@ -657,7 +722,7 @@ void Optimizer::run_local_search() {
               ch.cur_score = ch.best_score = score(ch.cur, w);
             }
             for (int step = 0; step < steps; ++step) {
-              if ((step & 7) == 0 && must_abandon_batch()) return;
+              if (must_abandon_batch()) return;  // a clock read: nothing next to one evaluation
               Candidate n = neighbour(ch.cur, ctx_, ch.rng);
               Score s = score(n, w);
               // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
@@ -728,17 +793,32 @@ void Optimizer::run_verify() {
   // the inner loop, worth a try on the few plans that can still win.
   const size_t finalists = todo.size();
   for (size_t i = 0; i < finalists; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    if (t0 + last_replay_ > budget_end_) {
+      cut_.store(true, std::memory_order_relaxed);
+      break;
+    }
     Candidate j = todo[i];
     j.policy.improve_passes = 3;
     if (better(evals_[0].score(j), evals_[0].score(todo[i]))) add(j);
+    last_replay_ = Clock::now() - t0;
   }
-  for (const auto& c : todo) {
+  for (size_t i = 0; i < todo.size(); ++i) {
+    // The first finalist (the search's best) is always replayed; the others while the budget lasts, each
+    // expected to take as long as the previous one.
+    const Clock::time_point t0 = Clock::now();
+    if (i > 0 && t0 + last_replay_ > budget_end_) {
+      cut_.store(true, std::memory_order_relaxed);
+      break;
+    }
+    const Candidate& c = todo[i];
     Plan p = evals_[0].plan(c, "adaptis-opt");
     std::string origin =
         std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")" + memory_origin(c.memory);
     verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim));
     evaluated_.fetch_add(1, std::memory_order_relaxed);
     offer(verified_.back());
+    last_replay_ = Clock::now() - t0;
   }
   phase_done_ = 1;
 }
@@ -757,22 +837,38 @@ OptimizeResult Optimizer::run() {
   if (stopped_by_.empty() && reached_bound()) stopped_by_ = "optimal";
   r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
   r.lower_bound = bound_;
+  r.builtins = std::move(builtins_);
   r.target = opt_.target;
   r.search_evaluations = search_evaluations;
   r.reproducible = !r.cancelled && !cut_;
   if (!have_best_) {
     // Nothing could be built at all (the budget ran out before the first plan): fall back to the
-    // simplest plan so the caller always gets one.
-    PlanRequest req;
-    req.devices = ctx_.devices;
-    req.microbatches = ctx_.microbatches;
-    offer(make_entry("built-in 1f1b with an even partition", build_plan(req, costs_.num_layers()), costs_,
-                     ctx_.cluster, ctx_.sim));
+    // simplest plan so the caller always gets one (simulated already when the first phase got to it).
+    const auto t0 = Clock::now();
+    const std::string origin = "built-in 1f1b with an even partition";
+    auto done = std::find_if(r.builtins.begin(), r.builtins.end(),
+                             [](const BuiltinResult& b) { return b.name == "1f1b" && b.ok; });
+    if (done != r.builtins.end()) {
+      offer(entry_of(origin, done->plan, done->sim));
+    } else {
+      PlanRequest req;
+      req.devices = ctx_.devices;
+      req.microbatches = ctx_.microbatches;
+      offer(make_entry(origin, build_plan(req, costs_.num_layers()), costs_, ctx_.cluster, ctx_.sim));
+      last_replay_ = Clock::now() - t0;
+    }
   }
   const Entry& b = best_;
   r.best = b.plan;
   r.best.name = "adaptis-opt";
-  r.sim = simulate(r.best, costs_, ctx_.cluster, opt_.sim);
+  // The replay records what the caller may draw (idle gaps, memory over time) when it fits in the budget
+  // (about as long as the last replay); otherwise the search's own simulation stands: the same times and
+  // peaks, without those records.
+  if (Clock::now() + last_replay_ <= budget_end_) {
+    r.sim = simulate(r.best, costs_, ctx_.cluster, opt_.sim);
+  } else {
+    r.sim = b.sim;
+  }
   r.feasible = b.fits;
   r.overflow_bytes = b.fits ? 0.0 : std::max(0.0, b.overflow);
 
@@ -836,6 +932,8 @@ OptimizeResult Optimizer::run() {
 }
 
 }  // namespace
+
+int max_optimizer_threads() { return std::min(256, 4 * hardware_threads()); }
 
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {

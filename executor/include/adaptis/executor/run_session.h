@@ -13,6 +13,7 @@
 
 #include "adaptis/executor/run_store.h"
 #include "adaptis/executor/runtime.h"
+#include "adaptis/model/error.h"
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/plan.h"
@@ -60,10 +61,18 @@ struct RunOutcome {
   double measured_iteration_ms = 0;  // median over the steps after the first (see measured_iteration_ms)
 };
 
+// A step whose loss, gradients or updated parameters are not finite (inf or nan): the run stops there.
+// An InputError, since the cause is the input (usually a learning rate too high).
+class TrainingDiverged : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 // Runs `steps` iterations of `program` on `backend`, recording into `store` when given (begin_run with
 // `info`, whose devices get the backend's names, one record per step, finish_run). `on_step` is called
-// after each recorded step. On any failure the run is finished as failed with the message, and the
-// exception propagates.
+// after each recorded step. Every step is checked for a non-finite loss, gradient or updated parameter
+// (TrainingDiverged, naming the step, the micro-batch or tensor and its device). On any failure the run is
+// finished as failed with the message, and the exception propagates.
 RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
                        RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step = {});
 

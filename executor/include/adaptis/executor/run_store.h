@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,17 +128,26 @@ struct RunRecord {
 // first step when there are several (it pays for first-touch allocation and cold caches).
 double measured_iteration_ms(const std::vector<StepRow>& steps);
 
+// How a store is opened. Only the commands that record (`adaptis run`) create a database; every reader
+// (`runs`, `show`, `export RUN`, the TUI's and GUI's run lists) opens it read-only and never creates,
+// migrates or otherwise writes anything, so a mistyped --db leaves no file behind.
+enum class StoreAccess {
+  Create,    // read-write; creates the file, its directory and the schema when needed
+  ReadOnly,  // SQLITE_OPEN_READONLY; InputError "no run database at PATH" when the file does not exist
+};
+
 class RunStore {
  public:
-  // Opens (creating the file, its directory and the schema when needed) and marks dead 'running' runs of
-  // this host incomplete. Throws InputError naming the path when it cannot be opened, is not an adaptis run
-  // database, or was written by a newer schema.
-  explicit RunStore(const std::string& path);
+  // Opens the database. Create also marks dead 'running' runs of this host incomplete; ReadOnly reports
+  // them as incomplete without writing (list_runs / load_run). Throws InputError naming the path when it
+  // cannot be opened, is not an adaptis run database, or was written by a newer schema.
+  explicit RunStore(const std::string& path, StoreAccess access = StoreAccess::Create);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
 
   const std::string& path() const { return path_; }
+  bool read_only() const { return access_ == StoreAccess::ReadOnly; }
   int schema_version() const;
   // Commit open iteration records after this long (ms); 0 = at every record_step.
   void set_checkpoint_interval_ms(double ms) { checkpoint_interval_ms_ = ms; }
@@ -157,16 +167,24 @@ class RunStore {
   // `show` and `export` have their types, and integer columns are range-checked before narrowing.
   RunRecord load_run(int64_t run_id) const;
   int64_t latest_run_id() const;              // 0 when the store is empty
-  // Re-checks 'running' rows of this host whose process is gone; returns how many were marked.
+  // Re-checks 'running' rows of this host whose process is gone; returns how many were marked (0 when
+  // read-only).
   int mark_dead_runs_incomplete();
 
  private:
+  // A read-only store shows a 'running' row of this host whose process is gone as the writer would
+  // mark it: incomplete, with the reason.
+  void show_dead_run_as_incomplete(RunSummary& r) const;
+
   void exec(const char* sql) const;
   void open_schema();
   void begin_if_needed();
   void commit_if_open();
 
   std::string path_;
+  StoreAccess access_ = StoreAccess::Create;
+  int schema_ = kRunStoreSchemaVersion;  // of the file (a read-only store reads older ones as they are)
+  bool empty_ = false;                   // read-only: an SQLite file without the schema (reads as no runs)
   sqlite3* db_ = nullptr;
   bool in_txn_ = false;
   bool wrote_ = false;  // began a run (only writers run PRAGMA optimize on close)
@@ -174,6 +192,9 @@ class RunStore {
   int64_t last_commit_ns_ = 0;
 };
 
+// The run id written in `text`, or nullopt for "latest"/"last"; InputError otherwise. Needs no database,
+// so a mistyped reference is reported before one is opened.
+std::optional<int64_t> parse_run_id(const std::string& text);
 // Parses "latest", "last" or a run id; InputError otherwise.
 int64_t parse_run_ref(const std::string& text, const RunStore& store);
 

@@ -18,7 +18,10 @@
 //      returned when any plan fits.
 // The search stops by itself (at least four rounds of local search, then more while rounds still
 // improve; or at once when a plan reaches the lower bound), at the evaluation budget or at the time
-// budget, whichever comes first, and returns the best plan found so far.
+// budget, whichever comes first, and returns the best plan found so far. The time budget covers the
+// set-up too (lower bound, baselines, seeds, the final replay): on an input so large that even those do
+// not fit, the best plan so far (or the plain 1F1B plan) comes back with stopped_by "time", within
+// max(0.5 s, 10%) of the budget.
 //
 // Determinism: the work is a fixed sequence of batches (a batch's result does not depend on how
 // many threads ran it), and the budgets are checked only between batches. So the same seed, inputs
@@ -28,9 +31,12 @@
 // time to spare), repeats it exactly. Only a cancellation, or a batch that overran the deadline and
 // had to be cut inside, gives a result that is not reproducible (OptimizeResult::reproducible).
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
@@ -41,14 +47,20 @@
 
 namespace adaptis {
 
+// Worker threads at most: 4 per hardware thread (more cannot help the search, and thousands would starve
+// the machine), and never more than 256.
+int max_optimizer_threads();
+
 struct OptimizeOptions {
   int devices = 4;             // plan for the first `devices` devices of the cluster
   int microbatches = 8;
   double time_limit_s = 2.0;   // wall-clock budget; > 0
   uint64_t seed = 1;           // same seed + same inputs -> same plan, whatever the thread count
-  int threads = 0;             // 0 = all hardware threads
+  int threads = 0;             // 0 = all hardware threads; at most max_optimizer_threads()
   SimOptions sim;              // comm latency etc.
-  int max_stages_per_device = 0;  // 0 = no limit beyond layer count
+  // 0 = no limit beyond the layer count for models up to 256 layers; deeper models get
+  // max(4, 256 / devices) stages per device at most.
+  int max_stages_per_device = 0;
   long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
   // Activation memory policies (Plan::memory, memory_policy.h) a stage may get. The defaults keep
   // every stage at no recompute and no offload (the search without this dimension). A single
@@ -68,6 +80,21 @@ struct OptimizeOptions {
   // over Megatron-LM's own configurations (megatron_search.h): stages per rank, micro-batch group
   // size and any uneven layout, each with the order Megatron runs.
   PlanTarget target = PlanTarget::Adaptis;
+  // When the time budget started (default: when optimize() is called). A caller that already spent part
+  // of the user's budget (loading the inputs, deriving costs from a model) passes its own start, so the
+  // whole command keeps the budget.
+  std::optional<std::chrono::steady_clock::time_point> budget_start;
+};
+
+// A built-in schedule as `compare` runs it (its own even partition and default placement), simulated
+// by the optimizer's first phase: callers show the comparison without simulating them again.
+struct BuiltinResult {
+  std::string name;   // the schedule's name
+  StageMemoryPolicy memory;  // the uniform policy it ran with (each one the search tries; none without)
+  bool ok = false;    // simulated without deadlock
+  std::string error;  // why not: the schedule's constraint, a deadlock, or the budget ran out first
+  Plan plan;
+  SimResult sim;
 };
 
 struct OptimizeProgress {
@@ -97,6 +124,9 @@ struct OptimizeResult {
   long long search_evaluations = 0;
   bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
   IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
+  // Every built-in schedule, in all_schedules() order; with memory policies in the search, that list
+  // once per uniform recompute policy, weakest first.
+  std::vector<BuiltinResult> builtins;
   PlanTarget target = PlanTarget::Adaptis;  // the target `best` was searched for (it runs there)
 };
 

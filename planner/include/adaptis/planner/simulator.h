@@ -10,6 +10,7 @@
 // memory when an offload ends and reserving it when a reload starts, and B (or R) waits for its
 // reload. Peak memory, the OOM flag and the memory timeline account for all of it, and each device's
 // peak is split into what F kept, what R re-created and what sat on the host at that moment.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,8 @@
 namespace adaptis {
 
 struct SimOptions {
-  // Overrides every link's latency when >= 0 (the CLI's --comm-latency-ms).
-  double comm_latency_ms = -1;
+  // Overrides every link's latency when set (the CLI's --comm-latency-ms); finite and >= 0.
+  std::optional<double> comm_latency_ms;
   // When true, P2P transfers run beside compute (separate stream); when false, the sender's
   // compute stream is busy for the transfer.
   bool overlap_comm = true;

@@ -1,0 +1,16 @@
+#pragma once
+// The inputs every explorer and command works on: a model's per-layer costs, the cluster that runs
+// it and the simulator's options. Plain data; the CLI fills it from files and flags (cli/inputs.h).
+#include "adaptis/model/cluster.h"
+#include "adaptis/model/cost_table.h"
+#include "adaptis/planner/simulator.h"
+
+namespace adaptis::app {
+
+struct Inputs {
+  CostTable costs;
+  Cluster cluster;
+  SimOptions sim;
+};
+
+}  // namespace adaptis::app
