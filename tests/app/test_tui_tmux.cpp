@@ -207,6 +207,12 @@ TEST(TuiTmux, MainViewKeysResizeAndQuit) {
   ASSERT_TRUE(pane.wait_for_text("partition 7,7,7,7,6")) << pane.last;
   pane.literal(">");
   ASSERT_TRUE(pane.wait_for_text("partition 8,6,7,7,6")) << pane.last;
+  // Memory: a recomputes every stage (selective), the plan view says so; undo takes it back.
+  pane.literal("a");
+  ASSERT_TRUE(pane.wait_for_text("recompute: selective on every stage")) << pane.last;
+  EXPECT_NE(pane.last.find("policy stages 0-4 selective"), std::string::npos) << pane.last;
+  pane.literal("u");
+  ASSERT_TRUE(pane.wait_for_text("policy none")) << pane.last;
 
   // Resize: the frame follows the window.
   pane.tmux("resize-window -x 120 -y 40");
