@@ -382,7 +382,11 @@ RangeBreakdown range_breakdown(const TimelineData& data, const std::vector<Gap>*
       const double a = std::max(b.start, t0), z = std::min(b.end, t1);
       if (z <= a) continue;
       int cause = 0;
-      if (gaps && b.ref < gaps->size()) cause = static_cast<int>((*gaps)[b.ref].cause);
+      if (gaps && b.ref < gaps->size()) {
+        // Waiting for a reload from host is data in flight, like a P2P transfer.
+        const GapCause c = (*gaps)[b.ref].cause;
+        cause = static_cast<int>(c == GapCause::Reload ? GapCause::Transfer : c);
+      }
       rd.idle_by_cause[std::clamp(cause, 0, 2)] += z - a;
       attributed += z - a;
     }

@@ -84,7 +84,7 @@ Pick first_action_after(const TimelineData& data, int side, double t);
 struct RangeDevice {
   double busy_ms = 0;
   double idle_ms = 0;
-  double idle_by_cause[3] = {0, 0, 0};  // GapCause: dependency, transfer, drain
+  double idle_by_cause[3] = {0, 0, 0};  // GapCause: dependency, transfer (and reload), drain
   int actions = 0;                      // compute actions overlapping the range
 };
 struct RangeBreakdown {
