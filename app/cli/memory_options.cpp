@@ -81,4 +81,14 @@ Plan apply_memory_options(Plan plan, const MemoryChoices& c, const CostTable& co
   return out;
 }
 
+std::optional<StageMemoryPolicy> starting_memory_policy(const MemoryChoices& c, const Plan& plan,
+                                                        const CostTable& costs, const Cluster& cluster,
+                                                        const SimOptions& sim) {
+  if (!c.given) return std::nullopt;
+  std::string chosen;
+  const Plan out = apply_memory_options(plan, c, costs, cluster, sim, chosen);
+  if (out.memory.empty()) return StageMemoryPolicy{};
+  return out.memory.front();
+}
+
 }  // namespace adaptis::cli

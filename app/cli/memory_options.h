@@ -4,6 +4,7 @@
 //   --recompute none|selective|full|auto   (auto: the search chooses, or the first that fits)
 //   --offload FRACTION|auto                (of the kept activations copied to host; auto: 0, 1/4 .. 1)
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,12 @@ std::vector<StageMemoryPolicy> uniform_policies(const MemoryChoices& c);
 // receives a line saying what was applied ("" when nothing).
 Plan apply_memory_options(Plan plan, const MemoryChoices& c, const CostTable& costs, const Cluster& cluster,
                           const SimOptions& sim, std::string& chosen);
+
+// For the explorers (`tui`, `gui`): the policy every stage of the starting `plan` gets from the
+// flags (nullopt when they are the defaults), chosen as apply_memory_options does (auto: the
+// weakest whose plan fits). InputError when the plan file carries policies of its own.
+std::optional<StageMemoryPolicy> starting_memory_policy(const MemoryChoices& c, const Plan& plan,
+                                                        const CostTable& costs, const Cluster& cluster,
+                                                        const SimOptions& sim);
 
 }  // namespace adaptis::cli

@@ -267,6 +267,20 @@ TEST(TuiCli, PlainPrintsOneScreenAndExits) {
   EXPECT_NE(bad.find("error: --keys: unknown key <nope>"), std::string::npos) << bad;
 }
 
+TEST(TuiCli, PlainStartsWithTheMemoryFlags) {
+  int rc = -1;
+  // Full recompute on every stage from the flags: the Gantt draws R actions and says the policy.
+  const std::string out =
+      sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --size 120x30 --recompute full --keys 3"), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("R recompute"), std::string::npos) << out;
+  EXPECT_NE(out.find("policy stages 0-3 full"), std::string::npos) << out;
+  // A bad value is refused before the terminal changes mode, naming the flag.
+  const std::string bad = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --offload 2"), &rc);
+  EXPECT_EQ(rc, 1) << bad;
+  EXPECT_NE(bad.find("--offload"), std::string::npos) << bad;
+}
+
 TEST(TuiTmux, DumbTerminalGetsTheLineMode) {
   SKIP_WITHOUT_TMUX();
   TuiPane pane(args(), "TERM=dumb");
