@@ -199,8 +199,11 @@ TEST(MemoryExports, ChromeTraceShowsRecomputeAndHostLinkLanes) {
   EXPECT_GT(host_counters, 0);
   EXPECT_NE(trace["otherData"]["memory_policies"].get<std::string>().find("full"), std::string::npos);
   // No R ever crosses devices: the P2P lanes still pair each send with its consumer.
-  for (const auto& e : trace["traceEvents"])
-    if (e["ph"] == "X" && e["cat"] == "p2p") EXPECT_EQ(std::string(e["args"]["consumer"]).find("R "), std::string::npos);
+  for (const auto& e : trace["traceEvents"]) {
+    if (e["ph"] == "X" && e["cat"] == "p2p") {
+      EXPECT_EQ(std::string(e["args"]["consumer"]).find("R "), std::string::npos);
+    }
+  }
 }
 
 TEST(MemoryExports, PytorchCsvHasNoRecomputeAndSaysSo) {

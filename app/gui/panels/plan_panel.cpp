@@ -59,10 +59,13 @@ void PlanPanel::draw_memory(UiContext& c) {
   if (ImGui::IsItemHovered())
     ImGui::SetTooltip("none keeps every activation F saves; selective drops the attention core's and re-creates it with\n"
                       "R; full keeps only each stage's input and re-runs its forward in R, just before B");
-  ImGui::SameLine();
+  // The offload slider and Auto on their own line, so a narrow sidebar keeps every control visible.
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Offload");
+  ImGui::SameLine(t.px(130));
   if (!ImGui::IsAnyItemActive()) offload_pct = static_cast<int>(first.offload_fraction * 100 + 0.5);
-  ImGui::SetNextItemWidth(t.px(130));
-  ImGui::SliderInt("##offload_all", &offload_pct, 0, 100, "offload %d%%");
+  ImGui::SetNextItemWidth(t.px(110));
+  ImGui::SliderInt("##offload_all", &offload_pct, 0, 100, uniform ? "%d%%" : "mixed");
   if (ImGui::IsItemDeactivatedAfterEdit()) core.set_offload(-1, std::clamp(offload_pct, 0, 100) / 100.0);
   if (ImGui::IsItemHovered())
     ImGui::SetTooltip("the share of each stage's kept activations copied to host memory after F and back before R/B");
@@ -76,12 +79,13 @@ void PlanPanel::draw_memory(UiContext& c) {
   }
   if (m.worst >= 0) {
     const explorer::DeviceMemoryRow& w = m.devices[static_cast<size_t>(m.worst)];
-    const std::string line = strf("worst GPU %d: %s of %s%s  ·  kept %s  ·  recomputed %s  ·  on host %s", m.worst,
-                                  app::format_bytes(w.peak_bytes).c_str(), app::format_bytes(w.cap_bytes).c_str(),
-                                  m.oom ? "  OOM" : "", app::format_bytes(w.kept_bytes).c_str(),
-                                  app::format_bytes(w.recomputed_bytes).c_str(), app::format_bytes(w.on_host_bytes).c_str());
+    const std::string line = strf("worst GPU %d: %s of %s%s", m.worst, app::format_bytes(w.peak_bytes).c_str(),
+                                  app::format_bytes(w.cap_bytes).c_str(), m.oom ? "  OOM" : "");
     if (m.oom) ImGui::TextColored(ImColor(t.bad), "%s", line.c_str());
     else ImGui::TextDisabled("%s", line.c_str());
+    ImGui::TextDisabled("activations at its peak: kept %s  ·  recomputed %s  ·  on host %s",
+                        app::format_bytes(w.kept_bytes).c_str(), app::format_bytes(w.recomputed_bytes).c_str(),
+                        app::format_bytes(w.on_host_bytes).c_str());
   }
   if (m.recompute_actions > 0 || m.host_copies > 0)
     ImGui::TextDisabled("%zu R actions  ·  %zu host copies", m.recompute_actions, m.host_copies);
@@ -195,7 +199,7 @@ void PlanPanel::draw(UiContext& c) {
           ImGui::TableNextColumn();
         }
         ImGui::TableNextColumn();
-        stage_memory_combo(core, s, t.px(170));
+        stage_memory_combo(core, s, t.px(150));
         ImGui::PopID();
       }
     ImGui::EndTable();
