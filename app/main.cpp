@@ -1,11 +1,10 @@
 // adaptis: pipeline-parallel plan explorer, optimizer and executor.
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "adaptis/model/error.h"
 #include "cli/commands.h"
+#include "cli/field_flags.h"
 #include "common/terminal_text.h"
 
 int main(int argc, char** argv) {
@@ -38,7 +37,7 @@ int main(int argc, char** argv) {
     return run ? run() : 0;
   } catch (const adaptis::InputError& e) {
     // Messages quote names and values from the input files: printed with their control characters escaped.
-    std::cerr << "error: " << adaptis::app::terminal_safe_text(e.what()) << "\n";
+    std::cerr << "error: " << adaptis::app::terminal_safe_text(adaptis::cli::cli_error_message(e)) << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "internal error: " << adaptis::app::terminal_safe_text(e.what()) << "\n";

@@ -29,7 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/run_report.h"
@@ -42,6 +42,7 @@
 
 using namespace adaptis;
 using namespace adaptis::exec;
+using namespace adaptis::prof;
 
 namespace {
 
@@ -162,7 +163,7 @@ int main(int argc, char** argv) {
           info.model_name = cfg.name;
           info.model = net_config_to_json(cfg);
           info.plan = plan_to_json(plan);
-          info.costs = cost_table_to_json(costs);
+          info.costs = cost_table_json(costs);
           info.machine = machine_info();
           info.num_devices = devices;
           info.num_stages = plan.num_stages();

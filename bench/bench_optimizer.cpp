@@ -1,4 +1,4 @@
-// The optimizer's must-reach targets (docs: optimizer brief, shared/research/adaptis.md):
+// The optimizer's must-reach targets (the AdaPtis paper's comparison: its tuner and interleaved 1F1B):
 //   1. the four peer profiles (shared/peer-profiles/*.json), 4 devices, 8 micro-batches, zero comm
 //      latency: every built-in schedule, the AdaPtis authors' tuner result where we have it, our
 //      optimizer's plan, its speedup over interleaved 1F1B and the search's wall time;
@@ -138,13 +138,13 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   // Determinism: the search stops between batches, so a run cut by the clock is repeated exactly
   // by an evaluation budget equal to the work it did, here on one thread (another speed).
   nlohmann::json repeated = nullptr;
-  if (repeat_check && res.stopped_by == "time" && res.reproducible) {
+  if (repeat_check && res.stopped_by == StopReason::Time && res.reproducible) {
     OptimizeOptions again = o;
     again.threads = 1;
     again.time_limit_s = 20 * o.time_limit_s;
     again.max_evaluations = res.search_evaluations;
     OptimizeResult r2 = optimize(c.costs, c.cluster, again);
-    repeated = r2.stopped_by == "evaluations" && r2.best.partition.bounds == res.best.partition.bounds &&
+    repeated = r2.stopped_by == StopReason::Evaluations && r2.best.partition.bounds == res.best.partition.bounds &&
                r2.best.placement.device_stages == res.best.placement.device_stages &&
                r2.best.schedule == res.best.schedule && r2.sim.iteration_ms == res.sim.iteration_ms;
   }
@@ -153,18 +153,14 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   ours["iteration_ms"] = res.sim.iteration_ms;
   ours["feasible"] = res.feasible;
   ours["stages"] = res.best.num_stages();
-  std::string counts, sizes;
-  for (size_t d = 0; d < res.best.placement.device_stages.size(); ++d)
-    counts += (d ? "/" : "") + std::to_string(res.best.placement.device_stages[d].size());
-  for (int s = 0; s < res.best.num_stages(); ++s) sizes += (s ? "," : "") + std::to_string(res.best.partition.stage_size(s));
-  ours["stages_per_device"] = counts;
-  ours["partition"] = sizes;
+  ours["stages_per_device"] = format_stage_counts(res.best.placement);
+  ours["partition"] = format_partition(res.best.partition);
   ours["search_s"] = search_s;
   ours["reached_target_s"] = reached_target_s >= 0 ? nlohmann::json(reached_target_s) : nlohmann::json();
   ours["last_improved_s"] = last_improved_s;
   ours["evaluated"] = res.final_progress.evaluated;
   ours["phase"] = res.final_progress.phase;
-  ours["stopped_by"] = res.stopped_by;
+  ours["stopped_by"] = stop_reason_name(res.stopped_by);
   ours["search_evaluations"] = res.search_evaluations;
   ours["reproducible"] = res.reproducible;
   ours["repeated_on_one_thread_by_evaluation_budget"] = repeated;
@@ -209,7 +205,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
         tj["stages"] = tr.best.num_stages();
         tj["search_s"] = std::chrono::duration<double>(Clock::now() - t1).count();
         tj["search_evaluations"] = tr.search_evaluations;
-        tj["stopped_by"] = tr.stopped_by;
+        tj["stopped_by"] = stop_reason_name(tr.stopped_by);
         tj["target_can_run"] = runs;
         if (!runs) tj["why_not"] = why, ok = false;
       } catch (const InputError& e) {

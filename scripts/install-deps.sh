@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config ccache
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libncurses-dev tmux
   libopenmpi-dev openmpi-bin

@@ -106,7 +106,7 @@ int run_gui_command(const GuiArgs& a) {
   launch.config.run_steps = a.run_steps;
   launch.screenshot = a.screenshot;
   launch.frames = a.frames;
-  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, {320, 240, 16384, 16384}, "1600x900");
+  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, kGuiSizeLimits, "1600x900");
   launch.scale = a.scale;
   const int rc = gui::run_gui(std::move(launch));
   if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << terminal_safe(a.screenshot) << "\n";
@@ -138,7 +138,9 @@ void register_gui(CLI::App& app, Runner& run) {
   cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
   cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")
       ->check(int_range(1, 1000000));
-  cmd->add_option("--size", args->size, "Window size WIDTHxHEIGHT (default: 85% of the screen; 1600x900 for screenshots)");
+  cmd->add_option("--size", args->size,
+                  "Window size WIDTHxHEIGHT in " + size_range_text(kGuiSizeLimits) +
+                      " (default: 85% of the screen; 1600x900 for screenshots)");
   cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)")->check(real_range(0.5, 4));
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget")
       ->capture_default_str()

@@ -97,13 +97,6 @@ nlohmann::json progress_json(const OptimizeProgress& p) {
           {"phase", p.phase}};
 }
 
-std::string placement_counts(const Plan& plan) {
-  std::string s;
-  for (size_t d = 0; d < plan.placement.device_stages.size(); ++d)
-    s += (d ? "/" : "") + std::to_string(plan.placement.device_stages[d].size());
-  return s;
-}
-
 // The built-in schedules as the optimizer's first phase simulated them: the comparison table without
 // simulating them again (on a large input that would take longer than the whole budget).
 // With memory policies in the search, each built-in comes once per uniform recompute policy.
@@ -124,7 +117,6 @@ std::vector<CompareRow> builtin_rows(const OptimizeResult& r) {
   }
   return rows;
 }
-
 // How much running on the target costs: the target's best plan against the unconstrained
 // (adaptis-native) one, searched in this run with the same seed and budget, or a stored plan
 // simulated on the same inputs.
@@ -160,7 +152,7 @@ TargetCost measure_native(const OptimizeArgs& a, const Inputs& in, OptimizeOptio
   tc.native_feasible = native.feasible;
   tc.native_evaluations = native.search_evaluations;
   tc.source = "unconstrained search in this run, same seed and budget (" + std::to_string(native.search_evaluations) +
-              " evaluations, stopped by " + native.stopped_by + ")";
+              " evaluations, stopped by " + stop_reason_name(native.stopped_by) + ")";
   return tc;
 }
 
@@ -256,7 +248,7 @@ int run_optimize(const OptimizeArgs& a) {
                       {"threads", a.threads},
                       {"time_limit_s", a.time_limit_s},
                       {"max_evaluations", a.max_evaluations},
-                      {"stopped_by", r.stopped_by},
+                      {"stopped_by", stop_reason_name(r.stopped_by)},
                       {"search_evaluations", r.search_evaluations},
                       {"reproducible", r.reproducible},
                       {"recompute", a.memory.recompute},
@@ -284,10 +276,12 @@ int run_optimize(const OptimizeArgs& a) {
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
     std::printf("%s\n", terminal_safe_text(r.message).c_str());
+    if (r.stopped_by == StopReason::Time && r.reproducible)
+      std::printf("repeat this exact search on any machine with --max-evaluations %lld\n", r.search_evaluations);
     if (!cost_line.empty()) std::printf("%s\n", terminal_safe_text(cost_line).c_str());
     std::printf("\n");
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
-                placement_counts(r.best).c_str(), format_partition(r.best.partition).c_str());
+                format_stage_counts(r.best.placement).c_str(), format_partition(r.best.partition).c_str());
     std::cout << simulation_table(r.best, r.sim) << "\n";
     std::cout << compare_table(rows);
     if (a.gantt) {

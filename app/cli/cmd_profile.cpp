@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
 #include "adaptis/executor/run_session.h"
@@ -33,9 +33,9 @@ struct ProfileArgs {
 };
 
 // The one place --backend picks what measures the layers. GPU backends add their branch here.
-CostTable profile_backend(const std::string& backend, const exec::NetConfig& cfg, const exec::CpuProfileOptions& opt,
-                          std::vector<exec::LayerSamples>* samples) {
-  if (backend == "cpu") return exec::profile_cpu(cfg, opt, samples);
+CostTable profile_backend(const std::string& backend, const exec::NetConfig& cfg, const prof::CpuProfileOptions& opt,
+                          std::vector<prof::LayerSamples>* samples) {
+  if (backend == "cpu") return prof::profile_cpu(cfg, opt, samples);
   throw InputError("--backend " + backend + ": unknown (available: cpu, cuda)");
 }
 
@@ -65,13 +65,13 @@ int profile_command(const ProfileArgs& a) {
       throw InputError("--model " + a.model + ": " + e.detail);
     }
   }
-  exec::CpuProfileOptions opt;
+  prof::CpuProfileOptions opt;
   opt.repeats = a.repeats;
   opt.warmup = a.warmup;
   opt.split_blocks = a.split_blocks;
   opt.wall_clock = a.wall_clock;
   if (a.backend == "cuda") return gpu_profile_command(a.model, cfg, a.gpu, a.repeats, a.warmup, a.split_blocks, a.out, a.json);
-  std::vector<exec::LayerSamples> samples;
+  std::vector<prof::LayerSamples> samples;
   const CostTable table = profile_backend(a.backend, cfg, opt, &samples);
   if (!a.out.empty()) {
     save_cost_table(table, a.out);
@@ -80,7 +80,7 @@ int profile_command(const ProfileArgs& a) {
               << "; use with `adaptis simulate --costs " << out << "` or `adaptis run --costs " << out << "`\n";
   }
   if (a.json) {
-    nlohmann::json j = exec::cost_table_to_json(table);
+    nlohmann::json j = cost_table_json(table);
     j["machine"] = exec::machine_info();
     j["repeats"] = a.repeats;
     std::cout << j.dump(2) << "\n";
@@ -97,7 +97,7 @@ int profile_command(const ProfileArgs& a) {
   double f = 0, b = 0, w = 0;
   for (int i = 0; i < table.num_layers(); ++i) {
     const LayerCost& l = table.layers[i];
-    const exec::LayerSamples& x = samples[i];
+    const prof::LayerSamples& x = samples[i];
     std::vector<double> wall, cpu;
     for (size_t k = 0; k < x.f_ms.size(); ++k) {
       wall.push_back(x.f_ms[k] + x.b_ms[k] + x.w_ms[k]);

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
@@ -143,11 +143,11 @@ int run_command(const RunArgs& a) {
                        " (profile it with `adaptis profile --model " + a.model +
                        (a.split_blocks ? " --split-blocks" : "") + "`)");
   } else {
-    exec::CpuProfileOptions po;
+    prof::CpuProfileOptions po;
     po.repeats = a.profile_repeats;
     po.split_blocks = a.split_blocks;
     costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
-                                      : exec::profile_cpu(cfg, po);
+                                      : prof::profile_cpu(cfg, po);
   }
   const exec::RunPrediction pred =
       exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
@@ -161,7 +161,7 @@ int run_command(const RunArgs& a) {
   info.model = exec::net_config_to_json(cfg);
   info.model["spec_file"] = a.model;
   info.plan = plan_to_json(plan);
-  info.costs = exec::cost_table_to_json(costs);
+  info.costs = cost_table_json(costs);
   info.machine = exec::machine_info();
   info.num_devices = plan.num_devices();
   info.num_stages = plan.num_stages();

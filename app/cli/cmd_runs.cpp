@@ -130,7 +130,7 @@ nlohmann::json comparison_json(const exec::RunComparison& c) {
   nlohmann::json ops = nlohmann::json::array();
   for (const auto& o : c.ops)
     ops.push_back({{"stage", o.stage},
-                   {"op", o.op},
+                   {"op", op_name(o.op)},
                    {"predicted_ms", number_or_null(o.predicted_ms)},
                    {"measured_ms", o.measured_ms},
                    {"samples", o.samples},
@@ -226,7 +226,7 @@ int show_command(const ShowArgs& a) {
                     "measured ms", "error", "cpu ms", "error", "samples");
       std::cout << line;
       for (const auto& o : cmp.ops) {
-        std::snprintf(line, sizeof line, "%5d  %-3s  %12s %12s %8s %10s %8s  %7d\n", o.stage, o.op.c_str(),
+        std::snprintf(line, sizeof line, "%5d  %-3s  %12s %12s %8s %10s %8s  %7d\n", o.stage, op_name(o.op),
                       fmt("%.4f", o.predicted_ms).c_str(), fmt("%.4f", o.measured_ms).c_str(), percent(o.error).c_str(),
                       fmt("%.4f", o.measured_cpu_ms).c_str(), percent(o.cpu_error).c_str(), o.samples);
         std::cout << terminal_safe_text(line);

@@ -78,7 +78,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
     start_policy = starting_memory_policy(memory, plan_file ? *plan_file : build_plan(request, inputs.costs.num_layers()),
                                           inputs.costs, inputs.cluster, inputs.sim);
   const std::vector<int> keys = tui::key::parse_script(a.keys);
-  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, {1, 1, 1000, 1000}, "80x24");
+  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, kTuiSizeLimits, "80x24");
 
   explorer::ExplorerConfig config;
   config.cluster_path = absolute_path(a.in.cluster);
@@ -157,7 +157,9 @@ void register_tui(CLI::App& app, Runner& run) {
   cmd->add_flag("--plain", args->plain,
                 "No terminal UI: apply --keys (waiting for the work they start), print the screen as text, exit "
                 "(status 1 when the last message is an error)");
-  cmd->add_option("--size", args->size, "Screen size for --plain or line mode, WIDTHxHEIGHT (default: terminal)");
+  cmd->add_option("--size", args->size,
+                  "Screen size for --plain or line mode, WIDTHxHEIGHT in " + size_range_text(kTuiSizeLimits) +
+                      " (default: terminal)");
   cmd->add_flag("--no-color", args->no_color, "Monochrome (also when NO_COLOR is set or the terminal has no colour)");
   cmd->add_option("--db", args->db,
                   "Run store for the runs view and launched runs (default $XDG_DATA_HOME/adaptis/runs.db or "

@@ -8,8 +8,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "adaptis/executor/cpu_profiler.h"
 #include "adaptis/executor/run_limits.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/run_session.h"
 #include "adaptis/model/cost_model.h"
 #include "adaptis/model/error.h"
@@ -126,10 +126,10 @@ CostTable gpu_prediction_costs(const exec::NetConfig& cfg, const GpuCliOptions& 
   std::string why;
   if (!exec::gpu_available(&why)) {
     note << "note: " << why << "; predicting from a CPU profile\n";
-    exec::CpuProfileOptions po;
+    prof::CpuProfileOptions po;
     po.repeats = repeats;
     po.split_blocks = split_blocks;
-    return exec::profile_cpu(cfg, po);
+    return prof::profile_cpu(cfg, po);
   }
   prof::GpuProfileOptions po;
   po.precision = exec::parse_gpu_precision(o.precision);
@@ -167,7 +167,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
       std::cerr << "wrote " << table.num_layers() << " analytical layer costs to " << terminal_safe(out) << "\n";
     }
     if (json) {
-      nlohmann::json j = exec::cost_table_to_json(table);
+      nlohmann::json j = cost_table_json(table);
       j["fallback"] = why;
       std::cout << j.dump(2) << "\n";
     } else {
@@ -192,7 +192,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
   }
   if (!r.fallback_reason.empty()) std::cerr << "note: CUPTI not used: " << r.fallback_reason << "\n";
   if (json) {
-    nlohmann::json j = exec::cost_table_to_json(r.costs);
+    nlohmann::json j = cost_table_json(r.costs);
     j["device"] = r.device;
     j["timing"] = r.timing;
     j["fallback_reason"] = r.fallback_reason;

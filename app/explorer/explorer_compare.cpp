@@ -15,7 +15,7 @@ using app::strf;
 
 bool predicted_with(const LoadedRun& run, const CostTable& costs) {
   if (!run.costs.is_object() || !run.costs.contains("layers")) return false;
-  return exec::cost_table_to_json(costs)["layers"] == run.costs["layers"];
+  return cost_table_json(costs)["layers"] == run.costs["layers"];
 }
 
 // ---------------------------------------------------------------------------------------------

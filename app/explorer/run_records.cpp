@@ -97,7 +97,7 @@ LoadedRun load_run(const std::string& db_path, int64_t run_id, int step) {
   r.predicted_summary.iteration_ms = r.predicted_ms;
   r.predicted_timeline = timeline_of_actions(r.predicted, r.plan.num_stages(), r.plan.num_microbatches);
   if (!rec.steps.empty()) {
-    r.measured_ms = exec::measured_iteration_ms(rec.steps);
+    r.measured_ms = exec::measured_iteration_ms(exec::step_iteration_ms(rec.steps));
     r.step = step >= 0 ? step : representative_step(rec.steps, r.measured_ms);
     TraceTimeline t = exec::measured_trace_timeline(rec, r.plan, r.step);
     r.step_ms = t.iteration_ms;

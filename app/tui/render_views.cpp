@@ -115,17 +115,6 @@ std::string policy_short(const StageMemoryPolicy& p) {
   return out;
 }
 
-char op_letter(Op op) {
-  switch (op) {
-    case Op::F: return 'F';
-    case Op::B: return 'B';
-    case Op::W: return 'W';
-    case Op::BW: return 'X';
-    case Op::R: return 'R';
-  }
-  return '?';
-}
-
 bool draw_no_plan(const TuiState& s, Screen& scr, Rect r) {
   if (s.core.has_plan() && s.core.problem().empty()) return false;
   int y = r.y;

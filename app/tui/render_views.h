@@ -50,13 +50,11 @@ int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style styl
 int wrapped_lines(const std::string& text, int width);
 // The plan cannot be shown (no valid plan for the request): says why in r; true when it did.
 bool draw_no_plan(const TuiState& s, Screen& scr, Rect r);
-// The cell character of an op without colour: F forward, B input-grad, W weight-grad, X fused backward.
 // The memory line: the worst device's peak against its cap (OOM), the activation split and the
 // plan's memory policies, in one line.
 std::string memory_text(const explorer::MemoryOverview& m);
 // A stage's memory policy in a few characters for tables: "-", "sel", "full", "full:2", "+off25%".
 std::string policy_short(const StageMemoryPolicy& p);
-char op_letter(Op op);
 Style op_style(Op op);
 std::string stages_of_device(const Plan& p, int d);
 // First row to show so `cursor` stays visible in `rows` rows of `n` (cursor kept near the middle).

@@ -21,6 +21,16 @@ std::string to_string(const TensorTag& t) {
   return std::string(tensor_kind_name(t.kind)) + " s" + std::to_string(t.stage) + " mb" + std::to_string(t.mb);
 }
 
+std::string describe_message(int src, int dst, const TensorTag& t) {
+  std::string out = "d";
+  out += std::to_string(src);
+  out += " -> d";
+  out += std::to_string(dst);
+  out += ' ';
+  out += to_string(t);
+  return out;
+}
+
 Instruction Instruction::compute(const Action& a) {
   Instruction i;
   i.kind = InstrKind::Compute;

@@ -12,12 +12,16 @@
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/limits.h"
 #include "stored_run_values.h"
 
 namespace adaptis::exec {
+
+using store::SqliteStatement;
+using store::sqlite_exec;
+using store::sqlite_query_int;
 
 namespace {
 
@@ -142,7 +146,8 @@ std::string default_run_db_path() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x && fs::path(x).is_absolute())
     return (fs::path(x) / "adaptis" / "runs.db").string();
   const char* home = std::getenv("HOME");
-  if (!home || !*home) throw InputError("cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; use --db");
+  if (!home || !*home)
+    throw InputError("db", "cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; name the database file");
   return (fs::path(home) / ".local" / "share" / "adaptis" / "runs.db").string();
 }
 
@@ -155,6 +160,59 @@ const char* run_status_name(RunStatus s) {
   }
   return "?";
 }
+
+bool is_comm(MeasuredKind k) {
+  return k == MeasuredKind::Send || k == MeasuredKind::PostRecv || k == MeasuredKind::WaitRecv;
+}
+
+std::string measured_kind_name(const MeasuredInterval& m) {
+  switch (m.kind) {
+    case MeasuredKind::Compute: return op_name(m.op);
+    case MeasuredKind::Send: return "SEND";
+    case MeasuredKind::PostRecv: return "RECV";
+    case MeasuredKind::WaitRecv: return "WAIT";
+    case MeasuredKind::Optimizer: return "OPT";
+    case MeasuredKind::Offload: return "OFFLOAD";
+    case MeasuredKind::Reload: return "RELOAD";
+    case MeasuredKind::WaitReload: return "WAIT_RELOAD";
+  }
+  return "?";
+}
+
+namespace {
+
+MeasuredKind measured_kind(InstrKind k) {
+  switch (k) {
+    case InstrKind::Compute: return MeasuredKind::Compute;
+    case InstrKind::Send: return MeasuredKind::Send;
+    case InstrKind::PostRecv: return MeasuredKind::PostRecv;
+    case InstrKind::WaitRecv: return MeasuredKind::WaitRecv;
+    case InstrKind::Offload: return MeasuredKind::Offload;
+    case InstrKind::Reload: return MeasuredKind::Reload;
+    case InstrKind::WaitReload: return MeasuredKind::WaitReload;
+  }
+  return MeasuredKind::Compute;
+}
+
+// The stored names back to a typed interval; InputError naming the database for anything else.
+void read_measured_kind(const std::string& kind, const std::string& tensor, MeasuredInterval& m,
+                        const std::string& path) {
+  if (op_from_name(kind, m.op)) m.kind = MeasuredKind::Compute;
+  else if (kind == "SEND") m.kind = MeasuredKind::Send;
+  else if (kind == "RECV") m.kind = MeasuredKind::PostRecv;
+  else if (kind == "WAIT") m.kind = MeasuredKind::WaitRecv;
+  else if (kind == "OPT") m.kind = MeasuredKind::Optimizer;
+  else if (kind == "OFFLOAD") m.kind = MeasuredKind::Offload;
+  else if (kind == "RELOAD") m.kind = MeasuredKind::Reload;
+  else if (kind == "WAIT_RELOAD") m.kind = MeasuredKind::WaitReload;
+  else throw InputError(path + ": run database column measured_intervals.kind holds '" + kind + "'");
+  if (!is_comm(m.kind)) return;
+  if (tensor == tensor_kind_name(TensorKind::Activation)) m.tensor = TensorKind::Activation;
+  else if (tensor == tensor_kind_name(TensorKind::Gradient)) m.tensor = TensorKind::Gradient;
+  else throw InputError(path + ": run database column measured_intervals.tensor holds '" + tensor + "'");
+}
+
+}  // namespace
 
 StepRecord make_step_record(const Program& program, const StepResult& r, const std::string& grad_checksum) {
   StepRecord s;
@@ -173,8 +231,9 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.step = r.step;
       m.device = d;
       m.seq = static_cast<int>(i);
-      m.kind = ins.kind_name();
-      if (ins.kind != InstrKind::Compute) m.tensor = tensor_kind_name(ins.tensor.kind);
+      m.kind = measured_kind(ins.kind);
+      m.op = ins.op;
+      if (ins.kind != InstrKind::Compute) m.tensor = ins.tensor.kind;
       m.stage = ins.stage;
       m.mb = ins.mb;
       m.peer = ins.peer;
@@ -188,7 +247,7 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.step = r.step;
       m.device = d;
       m.seq = -1;
-      m.kind = "OPT";
+      m.kind = MeasuredKind::Optimizer;
       m.start_ns = r.optimizer[d].start_ns;
       m.end_ns = r.optimizer[d].end_ns;
       m.cpu_ns = r.optimizer[d].cpu_ns;
@@ -199,18 +258,24 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
   return s;
 }
 
-double measured_iteration_ms(const std::vector<StepRow>& steps) {
-  if (steps.empty()) return std::nan("");
-  std::vector<double> v;
-  for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i) v.push_back(steps[i].iteration_ms());
+double measured_iteration_ms(const std::vector<double>& step_iteration_ms) {
+  if (step_iteration_ms.empty()) return std::nan("");
+  std::vector<double> v(step_iteration_ms.begin() + (step_iteration_ms.size() > 1 ? 1 : 0), step_iteration_ms.end());
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+std::vector<double> step_iteration_ms(const std::vector<StepRow>& steps) {
+  std::vector<double> out;
+  out.reserve(steps.size());
+  for (const StepRow& s : steps) out.push_back(s.iteration_ms());
+  return out;
+}
+
 RunStore::RunStore(const std::string& path, StoreAccess access) : path_(path), access_(access) {
   namespace fs = std::filesystem;
-  if (path.empty()) throw InputError("--db: empty path");
+  if (path.empty()) throw InputError("db", "empty path");
   std::error_code ec;
   if (read_only()) {
     // Checked here rather than left to SQLite so the message says what is wrong, not "unable to open".
@@ -376,7 +441,7 @@ int64_t RunStore::begin_run(const RunInfo& info) {
                          "INSERT INTO predicted_intervals (run_id, device, kind, stage, mb, start_ns, end_ns) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)");
     for (const PredictedInterval& p : info.predicted) {
-      pred.bind(1, id).bind(2, p.device).bind(3, p.kind).bind(4, p.stage).bind(5, p.mb);
+      pred.bind(1, id).bind(2, p.device).bind(3, std::string(op_name(p.op))).bind(4, p.stage).bind(5, p.mb);
       pred.bind(6, p.start_ns).bind(7, p.end_ns);
       pred.run();
     }
@@ -403,7 +468,8 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
       "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
       "end_ns, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const MeasuredInterval& m : s.intervals) {
-    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, m.kind).bind(6, m.tensor);
+    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, measured_kind_name(m));
+    iv.bind(6, std::string(is_comm(m.kind) ? tensor_kind_name(m.tensor) : ""));
     iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns).bind(12, m.cpu_ns);
     iv.run();
   }
@@ -431,7 +497,7 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
                       "UPDATE runs SET steps_done = ?, final_loss = ?, grad_checksum = ?, measured_iteration_ms = ? "
                       "WHERE id = ?");
   upd.bind(1, static_cast<int64_t>(rows.size())).bind(2, s.loss).bind(3, s.grad_checksum);
-  upd.bind(4, measured_iteration_ms(rows)).bind(5, run_id);
+  upd.bind(4, measured_iteration_ms(step_iteration_ms(rows))).bind(5, run_id);
   upd.run();
   if (steady_ns() - last_commit_ns_ >= static_cast<int64_t>(checkpoint_interval_ms_ * 1e6)) commit_if_open();
 }
@@ -587,8 +653,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
       m.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "measured_intervals.step");
       m.device = narrow(s.integer(1), 0, kMaxDevices - 1, "measured_intervals.device");
       m.seq = narrow(s.integer(2), -1, std::numeric_limits<int>::max(), "measured_intervals.seq");
-      m.kind = s.text(3);
-      m.tensor = s.text(4);
+      read_measured_kind(s.text(3), s.text(4), m, path_);
       m.stage = narrow(s.integer(5), -1, kMaxStages, "measured_intervals.stage");
       m.mb = narrow(s.integer(6), -1, kMaxMicrobatches, "measured_intervals.mb");
       m.peer = narrow(s.integer(7), -1, kMaxDevices - 1, "measured_intervals.peer");
@@ -606,7 +671,8 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     while (s.step()) {
       PredictedInterval p;
       p.device = narrow(s.integer(0), 0, kMaxDevices - 1, "predicted_intervals.device");
-      p.kind = s.text(1);
+      if (!op_from_name(s.text(1), p.op))
+        throw InputError(path_ + ": run database column predicted_intervals.kind holds '" + s.text(1) + "'");
       p.stage = narrow(s.integer(2), 0, kMaxStages, "predicted_intervals.stage");
       p.mb = narrow(s.integer(3), 0, kMaxMicrobatches, "predicted_intervals.mb");
       p.start_ns = time_ns(s.integer(4), "predicted_intervals.start_ns");

@@ -135,7 +135,7 @@ double pcie_effective_bandwidth(int gen, int lanes) {
 }
 
 Cluster make_uniform_cluster(int num_devices) {
-  if (num_devices < 1) throw InputError("--devices: must be at least 1, got " + std::to_string(num_devices));
+  if (num_devices < 1) throw InputError("devices", "must be at least 1, got " + std::to_string(num_devices));
   Cluster c;
   c.name = std::to_string(num_devices) + "xH100-SXM";
   c.devices.assign(num_devices, known_devices().at("H100-SXM"));

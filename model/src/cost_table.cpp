@@ -97,15 +97,9 @@ void validate_cost_table(const CostTable& costs, const std::string& origin) {
   }
 }
 
-void save_cost_table(const CostTable& costs, const std::string& path) {
-  nlohmann::json j;
-  j["format"] = "adaptis-costs/1";
-  j["model"] = costs.model;
-  j["source"] = costs.source;
-  j["time_unit_ms"] = 1.0;
-  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& l : costs.layers) {
+nlohmann::json cost_table_json(const CostTable& costs) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerCost& l : costs.layers) {
     nlohmann::json row = {{"name", l.name},
                           {"kind", l.kind},
                           {"f", l.f_ms},
@@ -117,13 +111,21 @@ void save_cost_table(const CostTable& costs, const std::string& path) {
                           {"act_w_bytes", l.act_w_bytes},
                           {"w_grad_bytes", l.w_grad_bytes},
                           {"out_bytes", l.out_bytes}};
+    // The recompute fields only when given (absent = not given, resolved by layer_recompute.h).
     if (l.kept_selective_bytes >= 0) row["kept_selective_bytes"] = l.kept_selective_bytes;
     if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
     if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
-    arr.push_back(std::move(row));
+    layers.push_back(std::move(row));
   }
-  j["layers"] = std::move(arr);
-  write_json_file(path, j);
+  nlohmann::json j = {{"format", "adaptis-costs/1"},
+                      {"model", costs.model},
+                      {"source", costs.source},
+                      {"time_unit_ms", 1.0},
+                      {"layers", std::move(layers)}};
+  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
+  return j;
 }
+
+void save_cost_table(const CostTable& costs, const std::string& path) { write_json_file(path, cost_table_json(costs)); }
 
 }  // namespace adaptis

@@ -134,13 +134,13 @@ bool field_applies(const FieldInfo& f, ComponentKind k) {
 std::string fields_of(ComponentKind k) {
   std::string s;
   for (const auto& f : field_table())
-    if (field_applies(f, k)) s += (s.empty() ? "" : ", ") + std::string(f.name);
+    if (field_applies(f, k)) s.append(s.empty() ? "" : ", ").append(f.name);
   return s;
 }
 
 std::string all_field_names() {
   std::string s;
-  for (const auto& f : field_table()) s += (s.empty() ? "" : ", ") + std::string(f.name);
+  for (const auto& f : field_table()) s.append(s.empty() ? "" : ", ").append(f.name);
   return s;
 }
 
@@ -467,7 +467,8 @@ struct Parser {
       for (auto k : kinds) used = used || field_applies(*f, k);
       if (!used) {
         std::string fields;
-        for (auto k : kinds) fields += (fields.empty() ? "" : "; ") + std::string(component_kind_name(k)) + ": " + fields_of(k);
+        for (auto k : kinds)
+          fields.append(fields.empty() ? "" : "; ").append(component_kind_name(k)).append(": ").append(fields_of(k));
         throw InputError(where + ": field '" + key + "' does not apply to kind '" + layer.kind + "' (" + fields + ")");
       }
     }

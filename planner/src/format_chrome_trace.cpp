@@ -88,7 +88,7 @@ json chrome_trace_json(const Plan& plan, const std::vector<TraceTimeline>& timel
     events.push_back(meta_event("process_sort_index", d, -1, {{"sort_index", d}}));
     if (d < plan.num_devices()) {
       std::string stages;
-      for (int s : plan.placement.device_stages[d]) stages += (stages.empty() ? "" : ",") + std::to_string(s);
+      for (int s : plan.placement.device_stages[d]) stages.append(stages.empty() ? "" : ",").append(std::to_string(s));
       events.push_back(meta_event("process_labels", d, -1, {{"labels", "stages " + stages}}));
     }
   }

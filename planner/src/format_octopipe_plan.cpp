@@ -11,12 +11,15 @@
 #include "adaptis/model/json_file.h"
 #include "adaptis/model/limits.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 
 namespace adaptis {
 
 namespace {
 
 namespace fs = std::filesystem;
+using text::split;
+using text::trim;
 
 char type_letter(Op op) {
   switch (op) {
@@ -84,13 +87,6 @@ struct Entry {
   int line;
 };
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
-}
-
 std::string strip_comment(const std::string& line) {
   bool in_single = false, in_double = false;
   for (size_t i = 0; i < line.size(); ++i) {
@@ -132,21 +128,6 @@ Op parse_type(const std::string& tok, const std::string& at) {
   if (t == "r" || t == "R")
     throw InputError(at + ": workload type 'r' (recomputation) is not supported by adaptis plans");
   throw InputError(at + ": unknown workload type " + quoted_excerpt(t) + " (expected f, b or w)");
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
 }
 
 std::vector<int> parse_int_list(const std::string& text, const std::string& at) {
@@ -244,11 +225,11 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
     } else if (opt.devices > 0) {
       if (S % opt.devices != 0)
         throw InputError(origin + ": " + std::to_string(S) + " stages do not spread evenly over " +
-                         std::to_string(opt.devices) + " devices; give the placement (placement.txt or --placement)");
+                         std::to_string(opt.devices) + " devices; give the placement (placement.txt or the placement option)");
       placement = looped_placement(opt.devices, S / opt.devices);
     } else {
       throw InputError(origin + ": no placement: the file has no device ids; put placement.txt beside it or give "
-                       "--placement (or --devices for a looped placement)");
+                       "the placement (or the device count for a looped placement)");
     }
   }
   const std::vector<int> stage_dev = placement.stage_device();
@@ -274,8 +255,8 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
     plan.partition = Partition::from_sizes(partition);
   } else {
     if (opt.num_layers < 0)
-      throw InputError(origin + ": no partition; put partition.txt beside it, give --partition, or give the model "
-                       "(--costs/--model) for an even split");
+      throw InputError(origin + ": no partition; put partition.txt beside it, give the partition, or give "
+                       "the model (costs or a model spec) for an even split");
     plan.partition = even_partition(opt.num_layers, S);
   }
   // A b with a matching w is an input-gradient backward; alone it is the full backward.
@@ -384,7 +365,8 @@ Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, con
         while (open > 0 && i + 1 < lines.size()) {
           std::string more = trim(strip_comment(lines[++i]));
           open += depth(more);
-          value += " " + more;
+          value += ' ';
+          value += more;
         }
         if (key == "partition") {
           partition = parse_int_list(value, at + ": partition");

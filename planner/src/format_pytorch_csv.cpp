@@ -13,11 +13,14 @@
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 #include "torch_lowering.h"
 
 namespace adaptis {
 
 namespace {
+
+using text::trim;
 
 // ---- reading ----
 
@@ -82,13 +85,6 @@ std::vector<std::vector<Cell>> split_csv(const std::string& text, const std::str
   while (!rows.empty() && (rows.back().empty() || (rows.back().size() == 1 && rows.back()[0].text.find_first_not_of(" \t") == std::string::npos)))
     rows.pop_back();
   return rows;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t");
-  return s.substr(a, b - a + 1);
 }
 
 // WaitSend: PyTorch's WAIT_SEND_F/B, which waits on an earlier SEND of the same stage on the same row.
@@ -419,7 +415,7 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   } else {
     if (opt.num_layers < 0)
       throw InputError(origin + ": a PyTorch CSV does not say which layers each stage holds; give the partition "
-                       "(--partition) or the model (--costs/--model) for an even split");
+                       "or the model (costs or a model spec) for an even split");
     if (opt.num_layers < S)
       throw InputError(origin + ": the schedule has " + std::to_string(S) + " stages but the model has only " +
                        std::to_string(opt.num_layers) + " layers; every stage needs at least one");

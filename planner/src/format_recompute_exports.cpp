@@ -28,7 +28,10 @@ std::string differing_stages(const Plan& plan, const StageMemoryPolicy& ref) {
       ++e;
     if (!out.empty()) out += ", ";
     out += std::to_string(s);
-    if (e - s > 1) out += "-" + std::to_string(e - 1);
+    if (e - s > 1) {  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on "-" + std::to_string(...)
+      out += '-';
+      out += std::to_string(e - 1);
+    }
     s = e;
   }
   return out;

@@ -99,7 +99,7 @@ TorchtitanConfig export_torchtitan(const Plan& plan, const CostTable& costs, con
     throw InputError("torchtitan export: plan '" + plan.name + "' places its " + std::to_string(S) + " stages on " +
                      std::to_string(p) + " devices in a way torchtitan cannot build: it puts stage s on rank s mod " +
                      std::to_string(p) + " with the same number per rank, or (V schedules) rank r holding stages r and " +
-                     std::to_string(2 * p) + "-1-r. Search with `adaptis optimize --target torchtitan`, or use a looped "
+                     std::to_string(2 * p) + "-1-r. Search with the optimizer's torchtitan target, or use a looped "
                      "or V schedule");
   const int v = S / p;
   c.schedule = c.style == "v" ? "ZBVZeroBubble" : v == 1 ? "1F1B" : "Interleaved1F1B";

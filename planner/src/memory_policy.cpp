@@ -46,8 +46,15 @@ std::string describe_memory(const std::vector<StageMemoryPolicy>& policies) {
   for (size_t s = 0; s < policies.size();) {
     size_t e = s + 1;
     while (e < policies.size() && policies[e] == policies[s]) ++e;
-    out += (out.empty() ? (e - s > 1 ? "stages " : "stage ") : ", ") + std::to_string(s) +
-           (e - s > 1 ? "-" + std::to_string(e - 1) : "") + " " + describe(policies[s]);
+    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "-" + std::to_string(...).
+    out += out.empty() ? (e - s > 1 ? "stages " : "stage ") : ", ";
+    out += std::to_string(s);
+    if (e - s > 1) {
+      out += '-';
+      out += std::to_string(e - 1);
+    }
+    out += ' ';
+    out += describe(policies[s]);
     s = e;
   }
   return out;

@@ -18,6 +18,26 @@ const char* op_name(Op op) {
   return "?";
 }
 
+bool op_from_name(const std::string& name, Op& op) {
+  for (Op o : {Op::F, Op::B, Op::W, Op::BW, Op::R})
+    if (name == op_name(o)) {
+      op = o;
+      return true;
+    }
+  return false;
+}
+
+char op_letter(Op op) {
+  switch (op) {
+    case Op::F: return 'F';
+    case Op::B: return 'B';
+    case Op::W: return 'W';
+    case Op::BW: return 'X';
+    case Op::R: return 'R';
+  }
+  return '?';
+}
+
 std::string to_string(const Action& a) {
   return std::string(a.overlap_prev ? "&" : "") + op_name(a.op) + " s" + std::to_string(a.stage) + " mb" +
          std::to_string(a.mb);

@@ -19,7 +19,7 @@ const char* plan_target_name(PlanTarget t) {
 PlanTarget parse_plan_target(const std::string& name) {
   for (PlanTarget t : {PlanTarget::Adaptis, PlanTarget::Torch, PlanTarget::Torchtitan, PlanTarget::Megatron})
     if (name == plan_target_name(t)) return t;
-  throw InputError("target: unknown target '" + name + "' (choose from: adaptis, torch, torchtitan, megatron)");
+  throw InputError("target", "unknown target '" + name + "' (choose from: adaptis, torch, torchtitan, megatron)");
 }
 
 std::string torchtitan_placement_style(const Placement& placement) {

@@ -221,8 +221,14 @@ struct Sim {
 
   std::string describe(int g) const {
     int d = idx.device(g);
-    return "'" + to_string(idx.action(g)) + "' (device " + std::to_string(d) + ", position " +
-           std::to_string(g - idx.global(d, 0)) + ")";
+    std::string out = "'";
+    out += to_string(idx.action(g));
+    out += "' (device ";
+    out += std::to_string(d);
+    out += ", position ";
+    out += std::to_string(g - idx.global(d, 0));
+    out += ')';
+    return out;
   }
 
   // Names every stuck device, the action at the head of its list, the dependency it waits for

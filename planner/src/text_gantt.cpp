@@ -19,17 +19,6 @@ const char* op_color(Op op) {
   return "";
 }
 
-char op_letter(Op op) {
-  switch (op) {
-    case Op::F: return 'F';
-    case Op::B: return 'B';
-    case Op::W: return 'W';
-    case Op::BW: return 'X';
-    case Op::R: return 'R';
-  }
-  return '?';
-}
-
 }  // namespace
 
 std::string render_text_gantt(const SimResult& sim, const TextGanttOptions& opt) {

@@ -282,8 +282,7 @@ Plan prepare_for_torch(const Plan& plan, const std::string& origin) {
   if (!r.ok())
     throw InputError(origin + ": plan" + (plan.name.empty() ? "" : " '" + plan.name + "'") +
                      " cannot run in PyTorch's pipelining runtime:\n" + r.message() +
-                     "\n(rules: see `adaptis schedules --torch-rules`; `adaptis optimize --target torch` only returns "
-                     "plans that obey them)");
+                     "\n(the optimizer's torch target only returns plans that obey these rules)");
   return out;
 }
 

@@ -10,7 +10,7 @@
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
 #include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/limits.h"
@@ -71,8 +71,8 @@ std::string copy_kind_name(int k) {
 // Names this database in every SQLite error ("<path>: profile database step failed: ...").
 constexpr const char* kProfileDatabase = "profile database";
 
-using exec::sqlite_query_int;
-using exec::SqliteStatement;
+using store::sqlite_query_int;
+using store::SqliteStatement;
 
 // Short kernel name, as nsys shows it: the demangled name without its parameter list, trailing template
 // arguments, namespaces and return type ("void ns::(anonymous namespace)::k<float>(float*)" -> "k").
@@ -148,7 +148,7 @@ ProfileStore::~ProfileStore() {
   if (db_) sqlite3_close(db_);
 }
 
-void ProfileStore::exec(const char* sql) const { exec::sqlite_exec(db_, path_, kProfileDatabase, sql); }
+void ProfileStore::exec(const char* sql) const { store::sqlite_exec(db_, path_, kProfileDatabase, sql); }
 
 int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command) {
   exec("BEGIN IMMEDIATE");

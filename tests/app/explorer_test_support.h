@@ -9,40 +9,49 @@
 
 namespace adaptis::explorer::test_support {
 
-// Layers cycling through three costs (1, 1.5, 2 ms F; B = 2F), every third one "attention".
-inline CostTable synthetic_costs(int layers) {
+// The shape of a synthetic cost table: F time per layer from a rule, B = 2F, W = w_share x F, and the
+// same memory sizes for every layer.
+struct SyntheticLayers {
+  std::string model = "synthetic", source;
+  double w_share = 0;
+  double state_bytes = 1e9, act_b_bytes = 2e8, out_bytes = 1e7;
+};
+
+// `layers` layers named layers.<i> of kind kind_of(i) with F time f_ms(i).
+template <typename FMs, typename KindOf>
+CostTable synthetic_layers(int layers, FMs f_ms, KindOf kind_of, const SyntheticLayers& shape = {}) {
   CostTable t;
-  t.model = "synthetic";
+  t.model = shape.model;
+  t.source = shape.source;
   for (int i = 0; i < layers; ++i) {
     LayerCost l;
     l.name = "layers." + std::to_string(i);
-    l.kind = i % 3 == 0 ? "attention" : "mlp";
-    l.f_ms = 1.0 + (i % 3) * 0.5;
+    l.kind = kind_of(i);
+    l.f_ms = f_ms(i);
     l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 1e8;
-    l.out_bytes = 4e7;
+    l.w_ms = shape.w_share * l.f_ms;
+    l.state_bytes = shape.state_bytes;
+    l.act_b_bytes = shape.act_b_bytes;
+    l.out_bytes = shape.out_bytes;
     t.layers.push_back(l);
   }
   return t;
 }
 
+// Layers cycling through three costs (1, 1.5, 2 ms F; B = 2F), every third one "attention".
+inline CostTable synthetic_costs(int layers) {
+  SyntheticLayers shape;
+  shape.act_b_bytes = 1e8;
+  shape.out_bytes = 4e7;
+  return synthetic_layers(
+      layers, [](int i) { return 1.0 + (i % 3) * 0.5; }, [](int i) { return i % 3 == 0 ? "attention" : "mlp"; },
+      shape);
+}
+
 // Light layers (1 ms F, B = 2F) and a heavy last one (4x): partitions and the layer axis must notice it.
 inline CostTable heavy_last_layer_costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.kind = "decoder";
-    l.f_ms = i == layers - 1 ? 4.0 : 1.0;
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 2e8;
-    l.out_bytes = 1e7;
-    t.layers.push_back(l);
-  }
-  return t;
+  return synthetic_layers(
+      layers, [layers](int i) { return i == layers - 1 ? 4.0 : 1.0; }, [](int) { return "decoder"; });
 }
 
 struct BuiltTimeline {

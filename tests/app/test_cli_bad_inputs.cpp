@@ -17,6 +17,7 @@
 #include "adaptis/planner/plan_file.h"
 #include "adaptis/planner/pytorch_csv.h"
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 
 namespace {
 
@@ -25,20 +26,9 @@ using adaptis::test::CliResult;
 
 const std::string kCosts = std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json";
 
-class CliBadInputs : public ::testing::Test {
+class CliBadInputs : public adaptis::test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("adaptis-cli-bad-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string file(const std::string& name, const std::string& text) {
-    const std::string p = (dir_ / name).string();
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
+  std::string file(const std::string& name, const std::string& text) { return write(name, text); }
 
   // `args` must fail with exit code 1 and a message holding every fragment. `limits` (e.g.
   // "ulimit -v 1000000 &&") runs before the binary.
@@ -51,8 +41,6 @@ class CliBadInputs : public ::testing::Test {
       EXPECT_NE(r.out.find(f), std::string::npos) << "missing '" << f << "' in:\n" << r.out.substr(0, 2000);
     EXPECT_LT(r.out.size(), 4000u) << "the message echoes the input: " << r.out.substr(0, 500);
   }
-
-  fs::path dir_;
 };
 
 std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
@@ -125,18 +113,18 @@ std::string damaged_db(const fs::path& dir, const std::string& sql, const std::s
 }
 
 TEST_F(CliBadInputs, DamagedRunDatabase) {
-  std::string db = damaged_db(dir_, "UPDATE runs SET plan_json = ?1", nested(100000));
+  std::string db = damaged_db(dir, "UPDATE runs SET plan_json = ?1", nested(100000));
   const std::string plan = "run database " + db + ": run 1: field plan_json";
   expect_rejected("show 1 --json --db " + db, {plan + ":1:513: malformed JSON: nested deeper than 512 levels"});
-  expect_rejected("export 1 --chrome-trace " + (dir_ / "t.json").string() + " --db " + db, {plan, "nested deeper"});
-  fs::remove_all(dir_);
-  fs::create_directories(dir_);
-  db = damaged_db(dir_, "UPDATE runs SET model_json = ?1", nested(100000));
+  expect_rejected("export 1 --chrome-trace " + (dir / "t.json").string() + " --db " + db, {plan, "nested deeper"});
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  db = damaged_db(dir, "UPDATE runs SET model_json = ?1", nested(100000));
   expect_rejected("show 1 --json --db " + db, {"field model_json:1:513:", "nested deeper"});
-  fs::remove_all(dir_);
-  fs::create_directories(dir_);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
   // Used to be an internal error (nlohmann type_error 306, exit 70).
-  db = damaged_db(dir_, "UPDATE runs SET costs_json = '[]'");
+  db = damaged_db(dir, "UPDATE runs SET costs_json = '[]'");
   expect_rejected("show 1 --db " + db, {"run database " + db + ": run 1: field costs_json: expected a JSON object, got an array []"});
   expect_rejected("show 1 --json --db " + db, {"field costs_json"});
 }
@@ -223,14 +211,14 @@ TEST_F(CliBadInputs, ComputeCommsCsvWithASendDeleted) {
 }
 
 TEST_F(CliBadInputs, FilesThatAreNotFiles) {
-  expect_rejected("simulate --costs " + dir_.string() + " --devices 2 -m 2", {dir_.string() + ": is a directory"});
+  expect_rejected("simulate --costs " + dir.string() + " --devices 2 -m 2", {dir.string() + ": is a directory"});
   expect_rejected("simulate --costs " + file("e.json", "") + " --devices 2 -m 2", {"e.json: the file is empty"});
   expect_rejected("simulate --costs " + file("g.json", std::string("\0\x01\xff\xfe garbage", 12)) + " --devices 2 -m 2",
                   {"g.json:1:1: malformed JSON"});
   expect_rejected("simulate --costs " + file("n.json", std::string("{\"layers\": [\0]}", 15)) + " --devices 2 -m 2",
                   {"n.json:1:", "malformed JSON"});
-  expect_rejected("import --pytorch-csv " + dir_.string() + " --devices 2", {": is a directory"});
-  expect_rejected("simulate --costs " + kCosts + " --plan " + (dir_ / "missing.json").string(),
+  expect_rejected("import --pytorch-csv " + dir.string() + " --devices 2", {": is a directory"});
+  expect_rejected("simulate --costs " + kCosts + " --plan " + (dir / "missing.json").string(),
                   {"missing.json: cannot open file: No such file or directory"});
   // A byte-order mark is not an error.
   CliResult r = adaptis::test::run_cli(

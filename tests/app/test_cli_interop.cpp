@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 
 namespace {
 
@@ -36,20 +37,15 @@ std::vector<std::vector<std::string>> csv_rows(const fs::path& p) {
   return rows;
 }
 
-class CliInterop : public ::testing::Test {
+class CliInterop : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   std::string costs = std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json";
   std::string common;
 
   void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-interop-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
+    ScratchDirTest::SetUp();
     common = "--costs " + costs + " --devices 4 --comm-latency-ms 0";
   }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string at(const std::string& name) const { return (dir / name).string(); }
 };
 
 // The last stage's forwards in the CSV, in row order (micro-batch of each "<S-1>F<mb>" cell).
@@ -75,7 +71,10 @@ TEST_F(CliInterop, OptimizerPlanIsRelabelledForPytorchWithTheSameTime) {
   for (int k = 0; k < 8; ++k) EXPECT_EQ(order[k], k);
   // Reading the CSV back gives a plan with the same simulated time.
   std::string partition;
-  for (size_t s = 0; s < pj["partition"].size(); ++s) partition += (s ? "," : "") + pj["partition"][s].dump();
+  for (size_t s = 0; s < pj["partition"].size(); ++s) {
+    if (s) partition += ",";
+    partition += pj["partition"][s].dump();
+  }
   CliResult a = run("simulate " + common + " --plan " + plan + " --json");
   CliResult b = run("simulate " + common + " --plan " + at("p.csv") + " --partition " + partition + " --json");
   ASSERT_EQ(a.code, 0) << a.out;

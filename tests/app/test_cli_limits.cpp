@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 
 namespace {
 
@@ -23,24 +24,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using adaptis::test::CliResult;
 
-class CliLimits : public ::testing::Test {
+class CliLimits : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   const std::string samples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
   const std::string costs = std::string(ADAPTIS_SOURCE_DIR) + "/samples/costs/peer-profiles/gpt-13B.json";
   const std::string tiny = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json";
 
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-limits-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string at(const std::string& name) const { return (dir / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(at(name)) << text;
-    return at(name);
-  }
 
   struct Timed {
     CliResult r;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 
 namespace {
 
@@ -23,22 +24,10 @@ using adaptis::test::CliResult;
 using adaptis::test::run_cli;
 using adaptis::test::slurp_file;
 
-class CliRunsDb : public ::testing::Test {
+class CliRunsDb : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   const std::string tiny = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json";
 
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-runsdb-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::permissions(dir, fs::perms::owner_all, ec);
-    fs::remove_all(dir);
-  }
-  std::string at(const std::string& name) const { return (dir / name).string(); }
 
   void expect_error(const std::string& args, std::initializer_list<std::string> fragments) const {
     SCOPED_TRACE(args);
@@ -115,7 +104,9 @@ TEST_F(CliRunsDb, ReadersLeaveDatabasesAsTheyAre) {
   fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
   r = run_cli("runs --json --db " + db);
   EXPECT_EQ(r.code, 0) << r.err;
-  if (r.code == 0) EXPECT_EQ(json::parse(r.out)["runs"].size(), 1u);
+  if (r.code == 0) {
+    EXPECT_EQ(json::parse(r.out)["runs"].size(), 1u);
+  }
   EXPECT_EQ(run_cli("show 1 --db " + db).code, 0);
   fs::permissions(dir, fs::perms::owner_all);
   fs::permissions(db, fs::perms::owner_read | fs::perms::owner_write);

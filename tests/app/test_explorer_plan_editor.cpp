@@ -11,27 +11,17 @@
 #include "explorer/plan_editor.h"
 #include "explorer/plan_summary.h"
 #include "explorer/session_file.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::explorer;
 
 namespace {
 
+// Heterogeneous: every 4th layer is heavy.
 CostTable costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.kind = "mlp";
-    l.f_ms = 1.0 + (i % 4 == 0 ? 2.0 : 0.0);  // heterogeneous: every 4th layer is heavy
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 2e8;
-    l.out_bytes = 1e7;
-    t.layers.push_back(l);
-  }
-  return t;
+  return test_support::synthetic_layers(
+      layers, [](int i) { return 1.0 + (i % 4 == 0 ? 2.0 : 0.0); }, [](int) { return "mlp"; });
 }
 
 PlanEditor make_editor(int devices = 4, int layers = 16, bool cluster_fixed = true) {

@@ -80,7 +80,7 @@ int64_t record_run(const std::string& db, const CostTable& run_costs, const std:
   info.schedule = plan.name;
   info.model_name = "tiny";
   info.plan = plan_to_json(plan);
-  info.costs = exec::cost_table_to_json(run_costs);
+  info.costs = cost_table_json(run_costs);
   info.num_devices = plan.num_devices();
   info.num_stages = plan.num_stages();
   info.num_microbatches = plan.num_microbatches;
@@ -88,7 +88,7 @@ int64_t record_run(const std::string& db, const CostTable& run_costs, const std:
   info.predicted_iteration_ms = sim.iteration_ms;
   for (int d = 0; d < plan.num_devices(); ++d)
     for (const TimedAction& ta : sim.timeline[static_cast<size_t>(d)])
-      info.predicted.push_back({d, op_name(ta.action.op), ta.action.stage, ta.action.mb,
+      info.predicted.push_back({d, ta.action.op, ta.action.stage, ta.action.mb,
                                 static_cast<int64_t>(ta.start * 1e6), static_cast<int64_t>(ta.end * 1e6)});
   const int64_t id = store.begin_run(info);
   int64_t t = 0;
@@ -107,7 +107,8 @@ int64_t record_run(const std::string& db, const CostTable& run_costs, const std:
         m.step = r.step;
         m.device = d;
         m.seq = seq++;
-        m.kind = op_name(ta.action.op);
+        m.kind = exec::MeasuredKind::Compute;
+        m.op = ta.action.op;
         m.stage = ta.action.stage;
         m.mb = ta.action.mb;
         m.start_ns = t + static_cast<int64_t>(ta.start * slowdown[s] * 1e6);
@@ -161,7 +162,7 @@ TEST(RunRecords, OneMeasuredIterationOneErrorSignEverywhere) {
   const exec::RunRecord rec = exec::RunStore(db).load_run(id);
   const double predicted = rec.summary.predicted_iteration_ms;
   ASSERT_GT(predicted, 0);
-  EXPECT_NEAR(run.measured_ms, exec::measured_iteration_ms(rec.steps), 1e-9);
+  EXPECT_NEAR(run.measured_ms, exec::measured_iteration_ms(exec::step_iteration_ms(rec.steps)), 1e-9);
   EXPECT_NEAR(run.measured_ms, 1.3 * predicted, 1e-3);
   EXPECT_NEAR(run.measured_summary.iteration_ms, run.measured_ms, 1e-12);  // what a B header shows
   EXPECT_EQ(run.step, 3);

@@ -9,6 +9,7 @@
 
 #include "adaptis/planner.h"
 #include "explorer/explorer.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::explorer;
@@ -17,21 +18,15 @@ namespace {
 
 // Uneven layers, so partitions and schedules give different iteration times.
 CostTable uneven_costs(int layers = 12) {
-  CostTable t;
-  t.model = "uneven";
-  t.source = "test";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.f_ms = 1.0 + 0.5 * (i % 4);
-    l.b_ms = 2 * l.f_ms;
-    l.w_ms = 0.5 * l.f_ms;
-    l.state_bytes = 1e6;
-    l.act_b_bytes = 1e5;
-    l.out_bytes = 1e3;
-    t.layers.push_back(l);
-  }
-  return t;
+  test_support::SyntheticLayers shape;
+  shape.model = "uneven";
+  shape.source = "test";
+  shape.w_share = 0.5;
+  shape.state_bytes = 1e6;
+  shape.act_b_bytes = 1e5;
+  shape.out_bytes = 1e3;
+  return test_support::synthetic_layers(
+      layers, [](int i) { return 1.0 + 0.5 * (i % 4); }, [](int) { return ""; }, shape);
 }
 
 Explorer make_explorer(ExplorerConfig cfg = {}, int cluster_devices = 8) {

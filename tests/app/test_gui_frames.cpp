@@ -21,6 +21,7 @@
 #include "adaptis/planner.h"
 #include "gui/gui_app.h"
 #include "gui/widgets.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::gui;
@@ -29,20 +30,10 @@ namespace fs = std::filesystem;
 namespace {
 
 CostTable synthetic_costs(int layers) {
-  CostTable t;
-  t.model = "synthetic";
-  t.source = "test";
-  for (int i = 0; i < layers; ++i) {
-    LayerCost l;
-    l.name = "layers." + std::to_string(i);
-    l.f_ms = 1.0 + (i % 4 == 0 ? 1.0 : 0.0);
-    l.b_ms = 2.0 * l.f_ms;
-    l.state_bytes = 1e9;
-    l.act_b_bytes = 2e8;
-    l.out_bytes = 1e7;
-    t.layers.push_back(l);
-  }
-  return t;
+  adaptis::explorer::test_support::SyntheticLayers shape;
+  shape.source = "test";
+  return adaptis::explorer::test_support::synthetic_layers(
+      layers, [](int i) { return 1.0 + (i % 4 == 0 ? 1.0 : 0.0); }, [](int) { return ""; }, shape);
 }
 
 // An ImGui context with a built font atlas and nothing else: frames are built and inspected, never drawn.

@@ -49,7 +49,8 @@ class DamagedRunStore : public ::testing::Test {
     step.pipeline_end_ns = step.end_ns = 1000000;
     step.grad_checksum = "0";
     MeasuredInterval m;
-    m.kind = "F";
+    m.kind = MeasuredKind::Compute;
+    m.op = Op::F;
     m.stage = 0;
     m.mb = 0;
     m.end_ns = 1000;

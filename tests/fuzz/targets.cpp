@@ -125,7 +125,7 @@ std::shared_ptr<RunDb> make_run_db(const std::string& scratch) {
   info.model_name = "fuzz";
   info.model = {{"name", "fuzz"}, {"micro_batch", 1}, {"seq", 16}, {"hidden", 32}};
   info.plan = plan_to_json(plan);
-  info.costs = exec::cost_table_to_json(costs);
+  info.costs = cost_table_json(costs);
   info.machine = {{"cpu", "fuzz cpu"}, {"logical_cores", 2}};
   info.num_devices = D;
   info.num_stages = plan.num_stages();
@@ -145,11 +145,12 @@ std::shared_ptr<RunDb> make_run_db(const std::string& scratch) {
     for (size_t i = 0; i < sim.timeline[d].size(); ++i) {
       const TimedAction& ta = sim.timeline[d][i];
       const auto ns = [](double ms) { return static_cast<int64_t>(ms * 1e6); };
-      info.predicted.push_back({d, op_name(ta.action.op), ta.action.stage, ta.action.mb, ns(ta.start), ns(ta.end)});
+      info.predicted.push_back({d, ta.action.op, ta.action.stage, ta.action.mb, ns(ta.start), ns(ta.end)});
       exec::MeasuredInterval mi;
       mi.device = d;
       mi.seq = static_cast<int>(i);
-      mi.kind = op_name(ta.action.op);
+      mi.kind = exec::MeasuredKind::Compute;
+      mi.op = ta.action.op;
       mi.stage = ta.action.stage;
       mi.mb = ta.action.mb;
       mi.start_ns = ns(ta.start);

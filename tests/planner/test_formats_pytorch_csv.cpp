@@ -188,7 +188,7 @@ TEST(FormatsPytorchCsv, StructuralErrors) {
   expect_input_error([&] { parse_pytorch_csv("0F0,1SEND_B0,0B0\n1F0,1B0\n", ci, "comm.csv"); },
                      {"column 2", "stage 1 runs on rank 1"});
   // The CSV cannot say the partition: it must come from somewhere.
-  expect_input_error([&] { parse_pytorch_csv("0F0,0B0\n1F0,1B0\n", {}, "nopart.csv"); }, {"--partition"});
+  expect_input_error([&] { parse_pytorch_csv("0F0,0B0\n1F0,1B0\n", {}, "nopart.csv"); }, {"give the partition"});
   expect_input_error([&] { parse_pytorch_csv("0F0,0B0\n1F0,1B0\n", {{1, 1, 2}, 4, 0, "x"}, "p.csv"); },
                      {"2 stages but the partition gives 3"});
   // Missing backward for a micro-batch: the validator names it.

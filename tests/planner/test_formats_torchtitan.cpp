@@ -40,9 +40,13 @@ TEST(FormatsTorchtitan, LoopedPlanWithAdaptisProfileKinds) {
   EXPECT_EQ(c.module_names[7][c.module_names[7].size() - 2], "norm");
   // Every layer once, in order, 56 layers: layers.0 .. layers.55.
   int next = 0;
-  for (const auto& stage : c.module_names)
-    for (const auto& n : stage)
-      if (n.rfind("layers.", 0) == 0) EXPECT_EQ(n, "layers." + std::to_string(next++));
+  for (const auto& stage : c.module_names) {
+    for (const auto& n : stage) {
+      if (n.rfind("layers.", 0) == 0) {
+        EXPECT_EQ(n, "layers." + std::to_string(next++));
+      }
+    }
+  }
   EXPECT_EQ(next, 56);
   EXPECT_TRUE(has_line(c.toml, "[parallelism]"));
   EXPECT_TRUE(has_line(c.toml, "pipeline_parallel_degree = 4"));
@@ -101,7 +105,7 @@ TEST(FormatsTorchtitan, EscapesStringsAndRefusesWhatTorchtitanCannotBuild) {
   Plan odd = build_plan(req, costs.num_layers());
   EXPECT_EQ(torchtitan_placement_style(odd.placement), "");
   test::expect_input_error([&] { export_torchtitan(odd, costs, o); },
-                           {"torchtitan export", "cannot build", "--target torchtitan"});
+                           {"torchtitan export", "cannot build", "the optimizer's torchtitan target"});
   o.csv_path = "";
   test::expect_input_error([&] { export_torchtitan(builtin("1f1b", 4, 0, 56), costs, o); }, {"PyTorch CSV"});
   o.csv_path = "x.csv";

@@ -193,8 +193,9 @@ TEST(MemoryOptimizer, BeatsEveryBuiltinWithEveryUniformPolicyUnderTheCap) {
     ASSERT_TRUE(r.feasible) << r.message;
     EXPECT_FALSE(r.sim.oom);
     EXPECT_LE(max_peak(r.sim), cap * (1 + 1e-12));
-    EXPECT_EQ(r.stopped_by == "evaluations" || r.stopped_by == "complete" || r.stopped_by == "optimal", true)
-        << r.stopped_by;
+    EXPECT_TRUE(r.stopped_by == StopReason::Evaluations || r.stopped_by == StopReason::Complete ||
+                r.stopped_by == StopReason::Optimal)
+        << stop_reason_name(r.stopped_by);
     EXPECT_LT(r.sim.iteration_ms, baseline * 0.99) << "split=" << split << ": " << r.message;
     SimResult again = simulate(r.best, costs, cluster, no_latency());
     EXPECT_NEAR(again.iteration_ms, r.sim.iteration_ms, 1e-9);
@@ -203,7 +204,9 @@ TEST(MemoryOptimizer, BeatsEveryBuiltinWithEveryUniformPolicyUnderTheCap) {
     OptimizeOptions off = o;
     off.recompute_choices = {Recompute::None};
     OptimizeResult r0 = optimize(costs, cluster, off);
-    if (r0.feasible) EXPECT_LE(r.sim.iteration_ms, r0.sim.iteration_ms + 1e-9) << r0.message;
+    if (r0.feasible) {
+      EXPECT_LE(r.sim.iteration_ms, r0.sim.iteration_ms + 1e-9) << r0.message;
+    }
   }
 }
 

@@ -23,7 +23,8 @@ CostTable uniform_costs(int layers, double f, double b, double w, double act = 1
   t.model = "uniform";
   for (int i = 0; i < layers; ++i) {
     LayerCost c;
-    c.name = "l" + std::to_string(i);
+    c.name = "l";  // appended, not "l" + ...: GCC 12 warns falsely (-Wrestrict) on that once inlined
+    c.name += std::to_string(i);
     c.f_ms = f, c.b_ms = b, c.w_ms = w;
     c.act_b_bytes = w > 0 ? 0.75 * act : act;
     c.act_w_bytes = w > 0 ? 0.25 * act : 0;
@@ -258,8 +259,9 @@ TEST(MemorySimulator, InvariantsHoldOnEveryPlan) {
               // One copy at a time per device and direction.
               for (size_t j = i + 1; j < ro.host_transfers.size(); ++j) {
                 const HostTransfer& y = ro.host_transfers[j];
-                if (y.device == x.device && y.to_host == x.to_host)
+                if (y.device == x.device && y.to_host == x.to_host) {
                   EXPECT_TRUE(y.start >= x.end - 1e-9 || x.start >= y.end - 1e-9) << at;
+                }
               }
             }
             for (int d = 0; d < p; ++d) {
@@ -271,7 +273,9 @@ TEST(MemorySimulator, InvariantsHoldOnEveryPlan) {
                 const Action& a = ta.action;
                 const bool consumer = a.op == Op::R || ((a.op == Op::B || a.op == Op::BW) && rc == Recompute::None);
                 auto it = reload_end.find({d, a.stage, a.mb});
-                if (consumer && it != reload_end.end()) EXPECT_GE(ta.start, it->second - 1e-9) << at << " " << to_string(a);
+                if (consumer && it != reload_end.end()) {
+                  EXPECT_GE(ta.start, it->second - 1e-9) << at << " " << to_string(a);
+                }
               }
             }
             // The lower bound stays below: recompute and copies only add time.

@@ -112,7 +112,8 @@ TEST(OptimizerTargets, DeterministicPerSeedWhateverTheThreadCount) {
     EXPECT_EQ(ra.best.placement.device_stages, rb.best.placement.device_stages);
     EXPECT_EQ(ra.best.schedule, rb.best.schedule);
     EXPECT_EQ(ra.sim.iteration_ms, rb.sim.iteration_ms);
-    EXPECT_TRUE(ra.stopped_by == "evaluations" || ra.stopped_by == "complete") << ra.stopped_by;
+    EXPECT_TRUE(ra.stopped_by == StopReason::Evaluations || ra.stopped_by == StopReason::Complete)
+        << stop_reason_name(ra.stopped_by);
     EXPECT_TRUE(ra.reproducible);
   }
 }
@@ -121,7 +122,7 @@ TEST(OptimizerTargets, MegatronRefusesAModelItCannotSplit) {
   CostTable costs = profile("gpt-13B");
   costs.layers[5].kind = "embedding";  // a second embedding in the middle of the model
   test::expect_input_error([&] { optimize(costs, make_uniform_cluster(4), budget(PlanTarget::Megatron)); },
-                           {"--target megatron", "embedding"});
+                           {"target: megatron", "embedding"});
 }
 
 TEST(OptimizerTargets, TargetNamesParseAndUnknownOnesAreRefused) {

@@ -363,7 +363,7 @@ std::unique_ptr<StageCompute> make_gpu_stage(const NetConfig& cfg, int first_lay
   require_gpu("GPU stage");
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || opt.device < 0 || opt.device >= count)
-    throw InputError("--gpu: device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
+    throw InputError("gpu", "device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
                      " CUDA devices)");
   return std::make_unique<gpu::HostGpuStage>(cfg, first_layer, last_layer, num_microbatches, opt);
 }

@@ -151,10 +151,7 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
   linear_backward_input(dxn.data(), s.dq.data(), p + this->offset(kWq), n, h, qw, false);
   linear_backward_input(dxn.data(), s.dk.data(), p + this->offset(kWk), n, h, kv, true);
   linear_backward_input(dxn.data(), s.dv.data(), p + this->offset(kWv), n, h, kv, true);
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = dy[i];
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  prenorm_backward(dx, dy, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
   release(s.q);

@@ -80,10 +80,8 @@ void LmHeadLayer<T>::do_backward_input(int mb, const T* p, const T*, T* dx) {
   }
   std::vector<T> dxn(size_t(n) * h);
   linear_backward_input(dxn.data(), s.dlogits.data(), p + this->offset(kWout), n, h, v, false);
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = 0;
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  // No residual: the head's output is the logits, not x plus something.
+  prenorm_backward<T>(dx, nullptr, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
   release(s.probs);

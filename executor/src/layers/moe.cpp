@@ -204,10 +204,7 @@ void MoeLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   }
   linear_backward_input(dxn.data(), s.drouter.data(), p + this->offset(kRouter), n, h, E, true);
 
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = dy[i];
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  prenorm_backward(dx, dy, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
   release(s.probs);

@@ -15,7 +15,7 @@ int pick(std::mt19937_64& rng, int n) { return n <= 1 ? 0 : static_cast<int>(rng
 
 }  // namespace
 
-bool better(const Score& a, const Score& b) {
+bool better(const Score& a, const Score& b, double slack_tolerance) {
   if (!a.valid) return false;
   if (!b.valid) return true;
   if (a.fits != b.fits) return a.fits;
@@ -23,7 +23,7 @@ bool better(const Score& a, const Score& b) {
     return a.overflow < b.overflow;
   if (a.ms < b.ms - kTol) return true;
   if (a.ms > b.ms + kTol) return false;
-  return a.slack < b.slack - kTol;
+  return a.slack < b.slack - slack_tolerance;
 }
 
 bool no_worse(const Score& a, const Score& b) { return a.valid && !better(b, a); }

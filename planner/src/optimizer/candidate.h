@@ -26,8 +26,8 @@ struct Candidate {
 };
 
 // Lower is better: plans that fit memory first, then by iteration time; plans that do not fit
-// by how far they overflow. `slack` (mean device end time) breaks ties between equal makespans so
-// the local search can move across plateaus.
+// by how far they overflow. `slack` breaks ties between equal makespans: the mean device end time in
+// the search (so the local search can move across plateaus), the peak memory among finalists.
 struct Score {
   bool valid = false;  // false: not evaluated, or the scheduler could not run it
   bool fits = false;
@@ -37,7 +37,8 @@ struct Score {
 
   static Score invalid() { return Score{}; }
 };
-bool better(const Score& a, const Score& b);           // strictly better
+// Strictly better; `slack_tolerance` is how much smaller a's slack must be to break a tie.
+bool better(const Score& a, const Score& b, double slack_tolerance = 1e-9);
 bool no_worse(const Score& a, const Score& b);          // a is at least as good as b (for plateau moves)
 
 // The fixed inputs of one optimize() call and per-thread scratch space to score candidates.

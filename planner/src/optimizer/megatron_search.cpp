@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "adaptis/model/error.h"
@@ -103,7 +104,7 @@ void MegatronSearch::check_layer_kinds() const {
   try {
     export_megatron(probe, costs_);
   } catch (const InputError& e) {
-    throw InputError(std::string("optimize --target megatron: the model cannot be split for Megatron-LM: ") + e.what());
+    throw InputError("target", std::string("megatron: the model cannot be split for Megatron-LM: ") + e.what());
   }
 }
 
@@ -239,18 +240,18 @@ void MegatronSearch::report(const char* phase, double fraction) {
 OptimizeResult MegatronSearch::run() {
   check_layer_kinds();
   enumerate_structures();
-  if (structures_.empty()) throw InputError("optimize --target megatron: no Megatron configuration fits this input");
+  if (structures_.empty()) throw InputError("target", "megatron: no Megatron configuration fits this input");
   report("megatron: structures", 0.0);
 
   // Phase 1: every structure with its seed partitions.
-  std::string stopped_by;
+  std::optional<StopReason> stopped_by;  // empty while the search runs
   const int n = static_cast<int>(structures_.size());
   int seeded = 0;
   for (int first = 0; first < n; first += kPhase1Batch) {
-    if (cancelled()) stopped_by = "cancelled";
-    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by = "evaluations";
-    else if (out_of_time() && seeded > 0) stopped_by = "time";
-    if (!stopped_by.empty()) break;
+    if (cancelled()) stopped_by = StopReason::Cancelled;
+    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by = StopReason::Evaluations;
+    else if (out_of_time() && seeded > 0) stopped_by = StopReason::Time;
+    if (stopped_by) break;
     const int count = std::min(kPhase1Batch, n - first);
     pool_.run(
         count,
@@ -279,7 +280,7 @@ OptimizeResult MegatronSearch::run() {
   const int K = std::min<int>(kClimbed, static_cast<int>(order.size()));
   long long cap = 0;
   if (opt_.max_evaluations > 0) cap = std::max(0LL, (opt_.max_evaluations - phase1) / std::max(1, K));
-  if (stopped_by.empty() && K > 0 && !(opt_.max_evaluations > 0 && cap == 0)) {
+  if (!stopped_by && K > 0 && !(opt_.max_evaluations > 0 && cap == 0)) {
     std::vector<long long> used(K, 0);
     pool_.run(
         K,
@@ -291,12 +292,12 @@ OptimizeResult MegatronSearch::run() {
           if (better(st.score, best_seen_)) best_seen_ = st.score;
         },
         [&] { report("megatron: partition", 0.3 + 0.65 * std::min(1.0, std::chrono::duration<double>(Clock::now() - start_).count() / opt_.time_limit_s)); });
-    if (cancelled()) stopped_by = "cancelled";
-    else if (cut_) stopped_by = "time";
+    if (cancelled()) stopped_by = StopReason::Cancelled;
+    else if (cut_) stopped_by = StopReason::Time;
     else if (cap > 0 && std::any_of(used.begin(), used.end(), [&](long long u) { return u >= cap; }))
-      stopped_by = "evaluations";
-  } else if (stopped_by.empty() && opt_.max_evaluations > 0) {
-    stopped_by = "evaluations";
+      stopped_by = StopReason::Evaluations;
+  } else if (!stopped_by && opt_.max_evaluations > 0) {
+    stopped_by = StopReason::Evaluations;
   }
   const long long search_evaluations = evaluated_.load();
 
@@ -304,7 +305,7 @@ OptimizeResult MegatronSearch::run() {
   int best = -1;
   for (int i = 0; i < static_cast<int>(structures_.size()); ++i)
     if (structures_[i].score.valid && (best < 0 || better(structures_[i].score, structures_[best].score))) best = i;
-  if (best < 0) throw InputError("optimize --target megatron: no Megatron configuration could be simulated");
+  if (best < 0) throw InputError("target", "megatron: no Megatron configuration could be simulated");
   const Structure& b = structures_[best];
 
   OptimizeResult r;
@@ -315,8 +316,8 @@ OptimizeResult MegatronSearch::run() {
   r.sim = simulate(r.best, costs_, full, opt_.sim);
   r.feasible = r.sim.ok && !r.sim.oom;
   r.overflow_bytes = r.feasible ? 0.0 : std::max(0.0, b.score.overflow);
-  r.cancelled = stopped_by == "cancelled";
-  r.stopped_by = stopped_by.empty() ? "complete" : stopped_by;
+  r.cancelled = stopped_by == StopReason::Cancelled;
+  r.stopped_by = stopped_by.value_or(StopReason::Complete);
   r.search_evaluations = search_evaluations;
   r.reproducible = !r.cancelled && !cut_;
   r.lower_bound = iteration_lower_bound(costs_, full, opt_.devices, opt_.microbatches, opt_.sim);
@@ -344,9 +345,12 @@ OptimizeResult MegatronSearch::run() {
                   100.0 * (r.sim.iteration_ms / r.lower_bound.ms - 1), r.lower_bound.ms);
     r.message += buf;
   }
-  if (r.stopped_by == "time" || r.stopped_by == "evaluations")
-    r.message += " [" + r.stopped_by + " budget reached after " + std::to_string(search_evaluations) +
-                 " evaluations; best so far" + (r.reproducible ? "]" : "; cut inside a batch, not reproducible]");
+  if (r.stopped_by == StopReason::Time || r.stopped_by == StopReason::Evaluations) {
+    r.message += " [";
+    r.message += stop_reason_name(r.stopped_by);
+    r.message += " budget reached after " + std::to_string(search_evaluations) + " evaluations; best so far";
+    r.message += r.reproducible ? "]" : "; cut inside a batch, not reproducible]";
+  }
   r.final_progress.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
   r.final_progress.fraction = 1.0;
   r.final_progress.best_ms = r.feasible ? r.sim.iteration_ms : 0.0;

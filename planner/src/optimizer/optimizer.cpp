@@ -1,7 +1,7 @@
 // The auto-optimizer's coordinator: validates the options, runs the search phases on a worker pool
 // and picks the final plan by replaying candidates in the simulator.
 //
-// Why this search and not the AdaPtis tuner (shared/research/adaptis.md §3): the authors' phase
+// Why this search and not the AdaPtis tuner (arXiv 2509.23722, its tuner section): the authors' phase
 // tuner changes one phase at a time (partition, placement or schedule, chosen by a bubble rule) and
 // only accepts strict improvements, which stalls when the chosen phase has no improving move; their
 // later tuner ranks (partition, placement) pairs by a variance proxy and fully simulates only a
@@ -102,16 +102,11 @@ Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cl
   return entry_of(std::move(origin), std::move(plan), std::move(r));
 }
 
-// Fits first, then faster, then less memory; plans that do not fit by smaller overflow.
+// The search's order (opt::better) on replayed plans: fits first, then faster, then less memory (peaks
+// within a byte-scale tolerance tie); plans that do not fit by smaller overflow.
 bool entry_better(const Entry& a, const Entry& b) {
-  if (a.ok != b.ok) return a.ok;
-  if (!a.ok) return false;
-  if (a.fits != b.fits) return a.fits;
-  if (!a.fits && std::abs(a.overflow - b.overflow) > 1e-6 * std::max(1.0, std::abs(b.overflow)))
-    return a.overflow < b.overflow;
-  if (a.sim.iteration_ms < b.sim.iteration_ms - 1e-9) return true;
-  if (a.sim.iteration_ms > b.sim.iteration_ms + 1e-9) return false;
-  return a.peak < b.peak - 1e-6;
+  auto score = [](const Entry& e) { return Score{e.ok, e.fits, e.overflow, e.sim.iteration_ms, e.peak}; };
+  return better(score(a), score(b), 1e-6);
 }
 
 int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
@@ -121,25 +116,25 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
   if (L < 1) throw InputError("optimize: the cost table" + (costs.model.empty() ? "" : " '" + costs.model + "'") +
                               " has no layers");
   if (!(o.time_limit_s > 0) || !std::isfinite(o.time_limit_s))
-    throw InputError("--time-limit-s: the time budget must be a positive number of seconds, got " +
+    throw InputError("time_limit_s", "the time budget must be a positive number of seconds, got " +
                      std::to_string(o.time_limit_s));
-  if (o.devices < 1) throw InputError("--devices: must be at least 1, got " + std::to_string(o.devices));
+  if (o.devices < 1) throw InputError("devices", "must be at least 1, got " + std::to_string(o.devices));
   if (o.devices > cluster.num_devices())
-    throw InputError("--devices: asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
+    throw InputError("devices", "asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
                      "' has " + std::to_string(cluster.num_devices()));
   if (o.devices > L)
-    throw InputError("--devices: " + std::to_string(o.devices) + " devices but the model has only " +
+    throw InputError("devices", std::to_string(o.devices) + " devices but the model has only " +
                      std::to_string(L) + " layers; every device needs at least one layer");
-  if (o.microbatches < 1) throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
+  if (o.microbatches < 1) throw InputError("microbatches", "must be at least 1, got " + std::to_string(o.microbatches));
   check_problem_size({L, o.devices, o.microbatches, o.devices});
   if (o.threads < 0 || o.threads > max_optimizer_threads())
-    throw InputError("threads: must be in [0, " + std::to_string(max_optimizer_threads()) +
-                     "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
-                     std::to_string(o.threads));
+    throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
+                                    "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
+                                    std::to_string(o.threads));
   if (o.max_evaluations < 0)
-    throw InputError("--max-evaluations: must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
+    throw InputError("max_evaluations", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
   if (o.max_stages_per_device < 0)
-    throw InputError("--max-stages-per-device: must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
+    throw InputError("max_stages_per_device", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
   for (int d = 0; d < o.devices; ++d)
     if (!(cluster.devices[d].speed > 0))
       throw InputError("cluster '" + cluster.name + "': device " + std::to_string(d) + " has speed " +
@@ -155,15 +150,15 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
   bool offloads = false;
   for (double f : o.offload_choices) {
     if (!std::isfinite(f) || f < 0 || f > 1)
-      throw InputError("--offload: the fraction of kept activations copied to host must be in [0, 1], got " +
-                       std::to_string(f));
+      throw InputError("offload_choices", "the fraction of kept activations copied to host must be in [0, 1], got " +
+                                              std::to_string(f));
     offloads = offloads || f > 0;
   }
   if (offloads)
     for (int d = 0; d < o.devices; ++d)
       if (!cluster.devices[d].host_link.present())
-        throw InputError("--offload: device " + std::to_string(d) + " ('" + cluster.devices[d].name + "') of cluster '" +
-                         cluster.name + "' has no host link to offload to (cluster file field 'host_link')");
+        throw InputError("offload_choices", "device " + std::to_string(d) + " ('" + cluster.devices[d].name + "') of cluster '" +
+                                                cluster.name + "' has no host link to offload to (cluster file field 'host_link')");
 }
 
 // "; memory stages 0-3 full, ..." for origins of plans with per-stage policies.
@@ -175,12 +170,6 @@ std::string memory_origin(const std::vector<StageMemoryPolicy>& memory) {
 // ", full" etc. for origins of built-ins with a uniform policy.
 std::string policy_suffix(const StageMemoryPolicy& p) {
   return p == StageMemoryPolicy{} ? std::string() : ", " + describe(p);
-}
-
-std::string counts_text(const std::vector<std::vector<int>>& device_stages) {
-  std::string s;
-  for (size_t d = 0; d < device_stages.size(); ++d) s += (d ? "/" : "") + std::to_string(device_stages[d].size());
-  return s;
 }
 
 std::string gib(double bytes) {
@@ -257,7 +246,6 @@ class Optimizer {
   Optimizer(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o, const OptimizeCallback& cb,
             const std::atomic<bool>* cancel)
       : costs_(costs),
-        user_cluster_(cluster),
         opt_(o),
         cb_(cb),
         cancel_(cancel),
@@ -285,12 +273,13 @@ class Optimizer {
   // probably not finish in time (its expected evaluations at the last batch's time per evaluation;
   // the last batch's duration when not given), so batches are rarely cut inside.
   bool can_start_batch(double expected_evaluations = 0) {
-    if (!stopped_by_.empty()) return false;
-    if (cancelled()) stopped_by_ = "cancelled";
-    else if (reached_bound()) stopped_by_ = "optimal";
-    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by_ = "evaluations";
-    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = "time";
-    return stopped_by_.empty();
+    if (stopped_by_) return false;
+    if (cancelled()) stopped_by_ = StopReason::Cancelled;
+    else if (reached_bound()) stopped_by_ = StopReason::Optimal;
+    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations)
+      stopped_by_ = StopReason::Evaluations;
+    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = StopReason::Time;
+    return !stopped_by_;
   }
   // Checked inside a batch's jobs, as a last resort: a cancellation, or a batch that overran the
   // deadline. Either cuts the batch short, and the result is then not reproducible.
@@ -338,7 +327,6 @@ class Optimizer {
   void run_verify();
 
   const CostTable& costs_;
-  const Cluster& user_cluster_;
   const OptimizeOptions& opt_;
   const OptimizeCallback& cb_;
   const std::atomic<bool>* cancel_;
@@ -353,7 +341,7 @@ class Optimizer {
   Clock::duration last_eval_{};  // time per evaluation in the last batch
   std::atomic<long long> evaluated_{0};
   std::atomic<bool> cut_{false};  // a batch was cut inside (cancel or deadline)
-  std::string stopped_by_;        // empty while the search runs; see OptimizeResult::stopped_by
+  std::optional<StopReason> stopped_by_;  // empty while the search runs
   IterationLowerBound bound_;
 
   std::string phase_ = "baselines";
@@ -558,6 +546,28 @@ void Optimizer::run_seeds() {
   }
   const std::vector<ListSchedulePolicy> policies = seed_policies(ctx_);
   const std::vector<size_t> probes = seed_probe_policies(policies);
+  std::vector<size_t> others;  // the seed policies that are not probes, in order
+  for (size_t k = 0; k < policies.size(); ++k)
+    if (std::find(probes.begin(), probes.end(), k) == probes.end()) others.push_back(k);
+  // `c` scheduled by each of `policy_indices` in turn; the plans the scheduler could run go to `into`.
+  // Scores candidate c under each of the given list-scheduling policies; with `repair`, a probe over
+  // the memory limit is also tried with recompute (then offload) on the devices that overflow.
+  auto score_policies = [&](Candidate c, int w, const std::vector<size_t>& policy_indices,
+                            std::vector<std::pair<Candidate, Score>>& into, bool repair) {
+    for (size_t k : policy_indices) {
+      if (must_abandon_batch()) return;
+      c.policy = policies[k];
+      Score sc = score(c, w);
+      if (sc.valid) into.emplace_back(c, sc);
+      if (repair && sc.valid && !sc.fits && ctx_.memory_search()) {
+        Candidate r = c;
+        long long n = 0;
+        Score rs = repair_memory(r, sc, evals_[w], ctx_, 3, n);
+        evaluated_.fetch_add(n, std::memory_order_relaxed);
+        if (rs.valid && !(r == c)) into.emplace_back(r, rs);
+      }
+    }
+  };
   std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
   std::atomic<int> finished{0};
   const double total_jobs = static_cast<double>(jobs.size()) + kFullSeedStructures;
@@ -591,21 +601,8 @@ void Optimizer::run_seeds() {
         if (ctx_.memory_search()) c.memory.assign(c.stage_device.size(), ctx_.ladder.front());
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
-          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
-          for (size_t k : probes) {
-            if (must_abandon_batch()) return;
-            c.policy = policies[k];
-            Score sc = score(c, w);
-            if (sc.valid) out[i].emplace_back(c, sc);
-            if (sc.valid && !sc.fits && ctx_.memory_search()) {
-              // Over the limit: recompute (then offload) on the devices that overflow.
-              Candidate r = c;
-              long long n = 0;
-              Score rs = repair_memory(r, sc, evals_[w], ctx_, 3, n);
-              evaluated_.fetch_add(n, std::memory_order_relaxed);
-              if (rs.valid && !(r == c)) out[i].emplace_back(r, rs);
-            }
-          }
+          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over max_stages_per_device
+          score_policies(c, w, probes, out[i], true);
         }
         finished.fetch_add(1, std::memory_order_relaxed);
       },
@@ -625,30 +622,20 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  const double per_structure = static_cast<double>(policies.size() - probes.size()) +
+  const double per_structure = static_cast<double>(others.size()) +
                                static_cast<double>(probes.size()) * (ctx_.ladder.empty() ? 0 : ctx_.ladder.size() - 1);
   if (can_start_batch(static_cast<double>(structures.size()) * per_structure))
     run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
           if (must_abandon_batch()) return;
-          Candidate c = structures[i];
-          for (size_t k = 0; k < policies.size(); ++k) {
-            if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
-            if (must_abandon_batch()) return;
-            c.policy = policies[k];
-            Score sc = score(c, w);
-            if (sc.valid) more[i].emplace_back(c, sc);
-          }
+          score_policies(structures[i], w, others, more[i], false);
           // Each uniform memory policy on the structure too (the probes schedule it).
-          for (size_t u = 1; u < ctx_.ladder.size(); ++u)
-            for (size_t k : probes) {
-              Candidate v = structures[i];
-              v.memory.assign(v.stage_device.size(), ctx_.ladder[u]);
-              v.policy = policies[k];
-              Score sc = score(v, w);
-              if (sc.valid) more[i].emplace_back(v, sc);
-            }
+          for (size_t u = 1; u < ctx_.ladder.size(); ++u) {
+            Candidate v = structures[i];
+            v.memory.assign(v.stage_device.size(), ctx_.ladder[u]);
+            score_policies(v, w, probes, more[i], false);
+          }
           finished.fetch_add(1, std::memory_order_relaxed);
         },
         tick);
@@ -833,9 +820,11 @@ OptimizeResult Optimizer::run() {
   run_verify();
 
   OptimizeResult r;
-  r.cancelled = cancelled() || stopped_by_ == "cancelled";
-  if (stopped_by_.empty() && reached_bound()) stopped_by_ = "optimal";
-  r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
+  r.cancelled = cancelled() || stopped_by_ == StopReason::Cancelled;
+  if (!stopped_by_ && reached_bound()) stopped_by_ = StopReason::Optimal;
+  r.stopped_by = r.cancelled    ? StopReason::Cancelled
+                 : stopped_by_ ? *stopped_by_
+                               : (cut_ ? StopReason::Time : StopReason::Complete);
   r.lower_bound = bound_;
   r.builtins = std::move(builtins_);
   r.target = opt_.target;
@@ -880,7 +869,7 @@ OptimizeResult Optimizer::run() {
   if (b.fits) {
     std::snprintf(buf, sizeof buf, "best plan: %.3f ms per iteration, %d stages on %d devices (%s stages per device); %s",
                   r.sim.iteration_ms, r.best.num_stages(), r.best.num_devices(),
-                  counts_text(r.best.placement.device_stages).c_str(), b.origin.c_str());
+                  format_stage_counts(r.best.placement).c_str(), b.origin.c_str());
     r.message = buf;
     if (best_builtin && best_builtin->fits) {
       std::string which = best_builtin->origin;
@@ -910,13 +899,14 @@ OptimizeResult Optimizer::run() {
   }
   if (r.cancelled) {
     r.message += " [search cancelled; best so far]";
-  } else if (r.stopped_by != "complete" && r.stopped_by != "optimal") {
-    r.message += r.stopped_by == "time" ? " [time budget reached" : " [evaluation budget reached";
+  } else if (r.stopped_by != StopReason::Complete && r.stopped_by != StopReason::Optimal) {
+    r.message += r.stopped_by == StopReason::Time ? " [time budget reached" : " [evaluation budget reached";
     r.message += " after " + std::to_string(search_evaluations) + " evaluations; best so far";
     if (!r.reproducible)
       r.message += "; cut inside a batch, not reproducible]";
-    else if (r.stopped_by == "time")
-      r.message += "; --max-evaluations " + std::to_string(search_evaluations) + " repeats it on any machine]";
+    else if (r.stopped_by == StopReason::Time)
+      r.message += "; a budget of " + std::to_string(search_evaluations) +
+                   " evaluations (max_evaluations) repeats it on any machine]";
     else
       r.message += "]";
   }
@@ -933,6 +923,16 @@ OptimizeResult Optimizer::run() {
 
 }  // namespace
 
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::Complete: return "complete";
+    case StopReason::Optimal: return "optimal";
+    case StopReason::Evaluations: return "evaluations";
+    case StopReason::Time: return "time";
+    case StopReason::Cancelled: return "cancelled";
+  }
+  return "?";
+}
 int max_optimizer_threads() { return std::min(256, 4 * hardware_threads()); }
 
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,

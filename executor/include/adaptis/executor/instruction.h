@@ -46,6 +46,8 @@ struct TensorTag {
   }
 };
 std::string to_string(const TensorTag& t);  // "act s2 mb1"
+// A message between devices, as transports name it in errors: "d0 -> d1 act s2 mb1".
+std::string describe_message(int src, int dst, const TensorTag& t);
 
 struct Instruction {
   InstrKind kind = InstrKind::Compute;

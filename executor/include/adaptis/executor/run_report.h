@@ -26,7 +26,7 @@ struct DeviceComparison {
 };
 
 struct OpComparison {
-  std::string op;  // F, B, W, BW
+  Op op = Op::F;
   int stage = 0;
   double predicted_ms = 0;  // the plan's (stage, op) duration in the prediction
   double measured_ms = 0;   // mean over micro-batches and the iterations used

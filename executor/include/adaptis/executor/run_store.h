@@ -2,7 +2,7 @@
 // Recorded runs in SQLite: for every executed run, the plan, the model, the cost input, the machine and the
 // predicted timeline, then each iteration's measured per-instruction timeline and loss.
 //
-// Durability and concurrency (see shared/research/gui_profiler.md §5.2):
+// Durability and concurrency:
 //   - schema versioned by PRAGMA user_version (and tagged with PRAGMA application_id); a database written by a
 //     newer adaptis is refused instead of misread;
 //   - WAL journal, so readers (`adaptis runs`, the GUI) never block the writer and see committed runs only;
@@ -27,6 +27,8 @@ struct sqlite3;
 namespace adaptis::exec {
 
 // 1: first release. 2: measured_intervals.cpu_ns (thread CPU time of each instruction).
+// The kind columns keep their text names (the intervals carry them typed in memory), so every version reads
+// the same rows.
 constexpr int kRunStoreSchemaVersion = 2;
 constexpr int32_t kRunStoreApplicationId = 0x41445054;  // "ADPT"
 
@@ -38,21 +40,31 @@ const char* run_status_name(RunStatus s);  // "running", "complete", "incomplete
 
 struct PredictedInterval {
   int device = 0;
-  std::string kind;  // F, B, W, BW
+  Op op = Op::F;
   int stage = 0, mb = 0;
   int64_t start_ns = 0, end_ns = 0;
 };
+
+// What a measured interval was: one instruction of the device's list (a compute, a message, a host copy of
+// activations: offload, reload, wait for a reload), or the device's optimizer step.
+enum class MeasuredKind : uint8_t { Compute, Send, PostRecv, WaitRecv, Optimizer, Offload, Reload, WaitReload };
+bool is_comm(MeasuredKind k);  // Send, PostRecv or WaitRecv
 
 struct MeasuredInterval {
   int step = 0;
   int device = 0;
   int seq = 0;       // position in the device's instruction list; -1 for the optimizer step
-  std::string kind;    // F, B, W, BW, SEND, RECV, WAIT, OPT
-  std::string tensor;  // SEND / RECV / WAIT: "act" or "grad" (the message's kind); empty otherwise
+  MeasuredKind kind = MeasuredKind::Compute;
+  Op op = Op::F;                              // Compute: which pass
+  TensorKind tensor = TensorKind::Activation;  // Send / PostRecv / WaitRecv: the message's kind
   int stage = -1, mb = -1, peer = -1;  // comm: the message's producing stage and micro-batch, and the peer device
   int64_t start_ns = 0, end_ns = 0;  // relative to the run's clock origin
   int64_t cpu_ns = 0;                // CPU time the device's thread got meanwhile (0 in schema-1 records)
 };
+
+// The names the database stores in its `kind` columns (and reports show): the op ("F", "B", "W", "BW", "R") for
+// a compute, else "SEND", "RECV", "WAIT", "OPT", "OFFLOAD", "RELOAD" or "WAIT_RELOAD".
+std::string measured_kind_name(const MeasuredInterval& m);
 
 struct DeviceInfo {
   int device = 0;
@@ -78,12 +90,19 @@ struct RunInfo {
   std::vector<PredictedInterval> predicted;
 };
 
-struct StepRecord {
+// One iteration as the steps table holds it (what load_run reads back).
+struct StepRow {
   int step = 0;
   double loss = 0;
   std::vector<double> microbatch_losses;
   int64_t start_ns = 0, pipeline_end_ns = 0, end_ns = 0;
   std::string grad_checksum;
+  // In double: stored times are inputs too, and their difference must not overflow int64.
+  double iteration_ms() const { return (static_cast<double>(pipeline_end_ns) - static_cast<double>(start_ns)) * 1e-6; }
+};
+
+// What record_step writes: the iteration's row plus its measured timeline and each device's peak.
+struct StepRecord : StepRow {
   std::vector<MeasuredInterval> intervals;
   std::vector<int64_t> peak_activation_bytes;  // per device
 };
@@ -105,16 +124,6 @@ struct RunSummary {
   std::string grad_checksum, error;
 };
 
-struct StepRow {
-  int step = 0;
-  double loss = 0;
-  std::vector<double> microbatch_losses;
-  int64_t start_ns = 0, pipeline_end_ns = 0, end_ns = 0;
-  std::string grad_checksum;
-  // In double: stored times are inputs too, and their difference must not overflow int64.
-  double iteration_ms() const { return (static_cast<double>(pipeline_end_ns) - static_cast<double>(start_ns)) * 1e-6; }
-};
-
 struct RunRecord {
   RunSummary summary;
   nlohmann::json plan, model, costs, machine;
@@ -124,9 +133,12 @@ struct RunRecord {
   std::vector<PredictedInterval> predicted;  // ordered by device, start
 };
 
-// The measured iteration time of a set of steps: the median of (pipeline end - start), leaving out the
-// first step when there are several (it pays for first-touch allocation and cold caches).
-double measured_iteration_ms(const std::vector<StepRow>& steps);
+// The measured iteration time of a run, from its steps' iteration times (pipeline end - start) in step
+// order: their median, leaving out the first step when there are several (it pays for first-touch
+// allocation and cold caches). NaN when there is no step. The one definition every report uses.
+double measured_iteration_ms(const std::vector<double>& step_iteration_ms);
+// The iteration times of recorded steps, in their order (for measured_iteration_ms).
+std::vector<double> step_iteration_ms(const std::vector<StepRow>& steps);
 
 // How a store is opened. Only the commands that record (`adaptis run`) create a database; every reader
 // (`runs`, `show`, `export RUN`, the TUI's and GUI's run lists) opens it read-only and never creates,

@@ -1,7 +1,8 @@
 #pragma once
-// The pipeline runtime: one thread per device, each holding its stages (parameters, gradients, saved
-// activations) and walking its own lowered instruction list; tensors move through a Transport. Every
-// instruction's start and end is measured on one steady clock shared by all threads.
+// The pipeline runtime on CPU threads: one thread per device, each holding its stages (parameters, gradients,
+// saved activations) and walking its own lowered instruction list through the executor's one interpreter
+// (the same one the GPU backends run); tensors move through a Transport. Every instruction's start and end is
+// measured on one steady clock shared by all threads.
 //
 // A watchdog guards every iteration: when no device completes an instruction for `watchdog_ms` and no
 // device is inside a compute, the run is stuck (a wait that can never be satisfied). The runtime then
@@ -20,6 +21,9 @@
 #include "adaptis/executor/transport.h"
 
 namespace adaptis::exec {
+
+class DeviceThreads;  // the threaded driver (executor/src/device_threads.h)
+struct HostClock;
 
 // Builds the StageCompute for layers [first_layer, last_layer). Called on the owning device's thread
 // (so its memory is first touched there); must be safe to call from several threads at once.
@@ -113,20 +117,12 @@ class PipelineRuntime {
   std::vector<NamedTensor> params() const;
 
  private:
-  struct Device;
-  struct Shared;
-  void worker(int device);
-  void stop();  // joins the device threads (idempotent)
-  void execute(int device);
-
   Program program_;
-  StageFactory make_stage_;
   std::unique_ptr<Transport> transport_;
   RuntimeOptions opt_;
-  std::unique_ptr<Shared> shared_;
-  std::vector<std::unique_ptr<Device>> devices_;
-  std::vector<StageCompute*> stages_;  // stage -> its compute (owned by its device)
-  bool broken_ = false;
+  std::unique_ptr<HostClock> clock_;
+  std::unique_ptr<DeviceThreads> threads_;  // declared last: its threads go before the transport and clock
+  std::vector<StageCompute*> stages_;       // stage -> its compute (owned by its device)
 };
 
 // FNV-1a over the bit patterns of every value, tensor names included, in order: equal checksums mean

@@ -2,6 +2,7 @@
 // Per-layer costs: the only thing the planner needs to know about a model.
 // They come from the analytical roofline model (cost_model.h), a profiler run, or a cost file
 // (our own format, or the AdaPtis authors' per-layer profiles as found in shared/peer-profiles).
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,10 @@ CostTable load_cost_table(const std::string& path);
 // costs that were derived (the analytical model) or stored (a database) rather than read from a file.
 void validate_cost_table(const CostTable& costs, const std::string& origin);
 
-// Writes our format (times in ms, bytes in bytes).
+// Our format as JSON ("format": "adaptis-costs/1", times in ms, bytes in bytes): what save_cost_table
+// writes, what the run store keeps and what `--json` prints.
+nlohmann::json cost_table_json(const CostTable& costs);
+// Writes cost_table_json to `path`.
 void save_cost_table(const CostTable& costs, const std::string& path);
 
 }  // namespace adaptis

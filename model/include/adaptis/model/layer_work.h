@@ -4,7 +4,7 @@
 // count, and the activation memory it keeps between passes. cost_model.h turns this into time on a
 // device; tests check it against closed-form formulas.
 //
-// Conventions (see shared/research/executor.md section 5):
+// Conventions:
 // - A GEMM Y[m,n] = X[m,k] W[k,n] is 2mkn FLOPs; its B (dX = dY W^T) and W (dW = X^T dY) are the
 //   same FLOPs again. Norm-weight and bias gradients are cheap and run in B (as in Megatron-ZB).
 // - Attention is causal flash attention: the forward does QK^T and PV over the keys each query sees

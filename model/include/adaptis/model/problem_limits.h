@@ -29,7 +29,7 @@ const char* problem_field_name(ProblemField field);  // "layers", "devices", "mi
 class ProblemTooLarge : public InputError {
  public:
   ProblemTooLarge(ProblemField field, long long value, long long limit, const std::string& detail)
-      : InputError(std::string(problem_field_name(field)) + ": " + detail),
+      : InputError(problem_field_name(field), detail),
         field(field), value(value), limit(limit), detail(detail) {}
   ProblemField field;
   long long value, limit;

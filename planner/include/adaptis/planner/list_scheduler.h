@@ -20,6 +20,7 @@
 // its consumer; an F followed directly by its consumer is not offloaded), so the emitted orders
 // still replay to the same time; peak memory with offload is taken from the simulator's ledger.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -120,82 +121,17 @@ struct ListScheduleResult {
 // safe: use one per thread.
 class ListScheduler {
  public:
+  ListScheduler();
+  ~ListScheduler();
+  ListScheduler(ListScheduler&&) noexcept;
+  ListScheduler& operator=(ListScheduler&&) noexcept;
+
   ListScheduleResult run(const ListScheduleProblem& problem, const Cluster& cluster, const SimOptions& sim,
                          const ListSchedulePolicy& policy, bool want_orders);
 
  private:
-  // One call's inputs, resolved.
-  const ListScheduleProblem* pb_ = nullptr;
-  const SimOptions* sim_ = nullptr;
-  const Cluster* cluster_ = nullptr;
-  int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
-  bool split_ = false;
-
-  void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
-  void reset_dependencies();
-  bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
-  // Offload: applies the frees of offloads finished by `t` on device d.
-  void apply_frees(int d, double t);
-  // Exact peak memory from the simulator's ledger (with offload copies).
-  void ledger_peaks(ListScheduleResult& r);
-  // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
-  // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
-  bool replay(ListScheduleResult& r);
-  // Serial schedule generation over the dependency graph (reversed: successors become
-  // predecessors), actions taken in increasing prio_ among those whose predecessors are placed,
-  // each in the earliest gap of its device; writes out[] and returns the makespan.
-  double serial_pass(bool reversed, std::vector<double>& out);
-  void improve(int passes);
-  void finish(ListScheduleResult& r);
-  void emit_orders(ListScheduleResult& r) const;
-
-  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W)
-  // below r_base_ = 3 * stages * microbatches, and r_base_ + stage * microbatches + mb for R.
-  int kind_of(size_t a) const { return a >= r_base_ ? 3 : static_cast<int>(a % 3); }
-  int stage_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) / m_); }
-  int mb_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) % m_); }
-  size_t r_base_ = 0;
-  int recomputing_stages_ = 0;
-  std::vector<char> rec_;              // per stage: recomputes
-  std::vector<double> regen_;          // per stage: bytes R re-creates
-  std::vector<double> headroom_;       // per device: room kept for one R's re-created bytes
-  std::vector<int> early_r_;           // per device: early R run whose B has not started
-  std::vector<char> early_of_;         // per (stage, mb): its R ran early
-  // Offload (host link) state.
-  bool offload_ = false;
-  std::vector<double> offload_bytes_;  // per stage
-  std::vector<HostLink> host_;         // per device
-  std::vector<int> sharing_;           // per device
-  std::vector<double> to_host_free_, to_device_free_, offload_end_, prev_to_host_free_;
-  std::vector<size_t> last_offload_;  // per device: index in transfers_ of its last offload
-  struct PendingFree {
-    double t, bytes;
-    bool applied;
-  };
-  std::vector<std::vector<PendingFree>> pending_free_;  // per device, in offload order
-  std::vector<size_t> free_cursor_;                     // per device: first not applied
-  std::vector<HostTransfer> transfers_;
-  std::vector<TimedAction> ledger_actions_;
-  std::vector<double> ledger_scratch_;
-  std::vector<double> arrival_, duration_, start_;
-  std::vector<int> remaining_;
-  std::vector<uint64_t> key_;
-  std::vector<std::vector<int>> pending_;  // per device: actions whose inputs are all done
-  std::vector<double> free_at_, next_time_, link_free_, reserved_, live_, peak_live_, static_, limit_,
-      mb_bytes_;
-  std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
-  // Per action: its micro-batch (avoids a division by a run-time value in the inner loop).
-  std::vector<int> act_mb_;
-  std::vector<int> mb_left_;  // per micro-batch: actions not yet scheduled
-  int oldest_ = 0;            // the lowest micro-batch with actions left
-  std::vector<char> started_mb_;
-  std::vector<double> fwd_xfer_, bwd_xfer_;
-  bool enforce_ = false;
-  // Forward-backward improvement.
-  std::vector<double> rstart_, fstart_, prio_;
-  std::vector<int> count_;
-  std::vector<std::vector<std::pair<double, double>>> busy_;
-  std::vector<std::vector<int>> dev_orders_, saved_orders_;
+  struct Impl;  // the per-action scratch state (list_scheduler.cpp)
+  std::unique_ptr<Impl> impl_;
 };
 
 // Convenience wrapper: a Plan (named `name`) from a problem and policy, orders included.

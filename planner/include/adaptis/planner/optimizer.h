@@ -107,6 +107,16 @@ struct OptimizeProgress {
 // Called from the optimizer's coordinating thread whenever the best improves and at least every ~100 ms.
 using OptimizeCallback = std::function<void(const OptimizeProgress&, const Plan* best)>;
 
+// Why a search ended.
+enum class StopReason : uint8_t {
+  Complete,     // it ran its course
+  Optimal,      // a plan reached the lower bound: none can be faster
+  Evaluations,  // max_evaluations
+  Time,         // time_limit_s
+  Cancelled,
+};
+const char* stop_reason_name(StopReason r);  // "complete", "optimal", "evaluations", "time", "cancelled"
+
 struct OptimizeResult {
   bool feasible = false;       // false: no plan fits memory; `best` is then the closest plan
   Plan best;                   // plan.name = "adaptis-opt"
@@ -115,10 +125,7 @@ struct OptimizeResult {
   std::string message;         // human summary (e.g. why nothing fits)
   OptimizeProgress final_progress;
   bool cancelled = false;
-  // Why the search ended: "complete" (it ran its course), "optimal" (a plan reached the lower
-  // bound, none can be faster), "evaluations" (max_evaluations), "time" (time_limit_s) or
-  // "cancelled".
-  std::string stopped_by;
+  StopReason stopped_by = StopReason::Complete;
   // Plans evaluated by the search proper (before the final replay of the finalists); with
   // max_evaluations set to this, the same seed repeats this result (see above).
   long long search_evaluations = 0;

@@ -18,6 +18,11 @@ enum class Op : uint8_t { F = 0, B = 1, W = 2, BW = 3, R = 4 };
 constexpr int kNumOps = 5;
 
 const char* op_name(Op op);  // "F", "B", "W", "BW", "R"
+// The op named by op_name; false (and `op` untouched) for any other text.
+bool op_from_name(const std::string& name, Op& op);
+// One character per op for text timelines: F forward, B input-grad, W weight-grad, X fused backward,
+// R recompute.
+char op_letter(Op op);
 
 struct Action {
   Op op = Op::F;

@@ -1,4 +1,4 @@
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 
 #include <algorithm>
 #include <chrono>
@@ -6,17 +6,19 @@
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
 #include "adaptis/model/error.h"
+#include "sample_stats.h"
 
-namespace adaptis::exec {
+namespace adaptis::prof {
+
+using exec::DataSource;
+using exec::LayerUnits;
+using exec::MicroBatchData;
+using exec::NetConfig;
+using exec::StageCompute;
+using exec::StageFactory;
+using exec::thread_cpu_ns;
 
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 struct Timing {
   double wall_ms = 0, cpu_ms = 0;
@@ -38,8 +40,8 @@ Timing time_ms(F&& f) {
 CostTable profile_layers(int L, const StageFactory& make, const DataSource& data, const CpuProfileOptions& opt,
                          const std::vector<std::string>& kinds, std::vector<LayerSamples>* samples_out) {
   if (L < 1) throw InputError("profile: the model has no layers");
-  if (opt.repeats < 1) throw InputError("--repeats: must be >= 1, got " + std::to_string(opt.repeats));
-  if (opt.warmup < 0) throw InputError("--warmup: must be >= 0, got " + std::to_string(opt.warmup));
+  if (opt.repeats < 1) throw InputError("repeats", "must be >= 1, got " + std::to_string(opt.repeats));
+  if (opt.warmup < 0) throw InputError("warmup", "must be >= 0, got " + std::to_string(opt.warmup));
   std::vector<std::unique_ptr<StageCompute>> layers;
   for (int l = 0; l < L; ++l) layers.push_back(make(l, l + 1, 1));
   const size_t n = layers[0]->activation_floats();
@@ -157,41 +159,8 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   CostTable table = profile_layers(units.count(), make_unit, model_data(cfg), opt, units.kinds, samples);
   for (int i = 0; i < units.count(); ++i) table.layers[i].name = units.names[i];
   table.model = cfg.name;
-  table.source = "cpu-profile:" + host_name() + (opt.wall_clock ? ":wall" : "");
+  table.source = "cpu-profile:" + exec::host_name() + (opt.wall_clock ? ":wall" : "");
   return table;
 }
 
-Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs, double host_latency_ms) {
-  if (devices < 1) throw InputError("--devices: must be >= 1, got " + std::to_string(devices));
-  Cluster c;
-  c.name = "cpu-threads";
-  const nlohmann::json m = machine_info();
-  const double memory = m.contains("memory_bytes") ? m["memory_bytes"].get<double>() : 0.0;
-  for (int d = 0; d < devices; ++d) {
-    Device dev;
-    dev.name = "cpu-thread";
-    dev.peak_tflops = 0.05;  // unused: the profile's times are already this machine's
-    dev.speed = 1.0;
-    // Threads share the machine's memory; give each an equal share so OOM flags mean something.
-    dev.hbm_bytes = memory > 0 ? memory / devices : 8.0 * (1ull << 30);
-    dev.hbm_bandwidth = 10e9;
-    dev.node = 0;
-    // Offload copies go to a host arena through copy threads paced to this link (RuntimeOptions).
-    dev.host_link.bandwidth = host_bandwidth_gbs * 1e9;
-    dev.host_link.latency_ms = host_latency_ms;
-    dev.host_link.group = -1;
-    c.devices.push_back(dev);
-  }
-  // A mailbox hand-over: a lock, a condition-variable wake-up and a memcpy.
-  c.intra_node = Link{0.01, 5e9};
-  c.inter_node = c.intra_node;
-  return c;
-}
-
-SimOptions cpu_sim_options() {
-  SimOptions o;
-  o.overlap_comm = false;
-  return o;
-}
-
-}  // namespace adaptis::exec
+}  // namespace adaptis::prof

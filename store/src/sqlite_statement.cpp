@@ -1,4 +1,4 @@
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
 
 #include <sqlite3.h>
 
@@ -6,7 +6,7 @@
 
 #include "adaptis/model/error.h"
 
-namespace adaptis::exec {
+namespace adaptis::store {
 
 SqliteStatement::SqliteStatement(sqlite3* db, const std::string& path, const char* kind, const char* sql)
     : db_(db), path_(path), kind_(kind) {
@@ -81,4 +81,4 @@ int64_t sqlite_query_int(sqlite3* db, const std::string& path, const char* kind,
   return s.step() ? s.integer(0) : 0;
 }
 
-}  // namespace adaptis::exec
+}  // namespace adaptis::store

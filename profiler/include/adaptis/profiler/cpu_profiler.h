@@ -1,5 +1,6 @@
 #pragma once
-// Per-layer F / B / W timing of the executor's real layers on this machine's CPU, as a CostTable the planner
+// Per-layer F / B / W timing of the executor's real layers on this machine's CPU (the GPU twin is
+// gpu_profiler.h), as a CostTable the planner
 // reads like any other cost file: `adaptis profile --backend cpu --model M --out costs.json`, then
 // `adaptis simulate --costs costs.json` predicts what `adaptis run --backend cpu` measures.
 //
@@ -16,12 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "adaptis/executor/net_config.h"
 #include "adaptis/executor/runtime.h"
-#include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
-#include "adaptis/planner/simulator.h"
 
-namespace adaptis::exec {
+namespace adaptis::prof {
 
 struct CpuProfileOptions {
   int repeats = 7;  // timed repetitions per layer (the median is kept)
@@ -40,20 +40,12 @@ struct LayerSamples {
 
 // Profiles layers [0, num_layers) built by `make` on data from `data`. `names`/`kinds` label the rows (may be
 // empty). `samples`, when given, receives every timed sample. InputError on bad options.
-CostTable profile_layers(int num_layers, const StageFactory& make, const DataSource& data,
+CostTable profile_layers(int num_layers, const exec::StageFactory& make, const exec::DataSource& data,
                          const CpuProfileOptions& opt, const std::vector<std::string>& kinds = {},
                          std::vector<LayerSamples>* samples = nullptr);
 
 // The real layers of `cfg`, one row per plan layer unit (plan_layer_units(cfg, opt.split_blocks)): each
 // row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name.
-CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
+CostTable profile_cpu(const exec::NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
 
-// The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, the
-// profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
-// mailbox hand-over, bandwidth of memcpy), each with a host link of the given speed: what the runtime's offload
-// copy threads are paced to (RuntimeOptions::host_bandwidth_gbs / host_latency_ms).
-Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs = 10.0, double host_latency_ms = 0.01);
-// Simulator settings for CPU runs: a SEND is a copy done by the sending thread (no overlap with its compute).
-SimOptions cpu_sim_options();
-
-}  // namespace adaptis::exec
+}  // namespace adaptis::prof

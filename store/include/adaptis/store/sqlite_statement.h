@@ -1,18 +1,16 @@
 #pragma once
-// The SQLite access shared by the run store (executor/src/run_store.cpp) and the profile store
-// (profiler/src/profile_store.cpp): RAII over the plain sqlite3 API plus error text, nothing more (the SQL
-// stays in the callers). Every error is an InputError that names the database file, the kind of database
-// and the step that failed, e.g.
+// The store library: the SQLite access shared by the run store (executor/src/run_store.cpp) and the profile
+// store (profiler/src/profile_store.cpp). RAII over the plain sqlite3 API plus error text, nothing more (the
+// SQL and the schemas stay with each store). Every error is an InputError that names the database file, the
+// kind of database and the step that failed, e.g.
 //   "runs.db: run database step failed: database is locked"
-// It lives in the executor library because both stores can reach it there: the profiler already links the
-// executor, and the executor already links SQLite.
 #include <cstdint>
 #include <string>
 
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace adaptis::exec {
+namespace adaptis::store {
 
 // A prepared statement: bind by 1-based index, step, read columns by 0-based index. Finalized on
 // destruction. Binds return *this so a row's values chain: s.bind(1, a).bind(2, b).
@@ -58,4 +56,4 @@ void sqlite_exec(sqlite3* db, const std::string& path, const char* kind, const c
 // The first column of the first row of `sql` as an integer, 0 when there is no row (PRAGMA values, counts).
 int64_t sqlite_query_int(sqlite3* db, const std::string& path, const char* kind, const char* sql);
 
-}  // namespace adaptis::exec
+}  // namespace adaptis::store
