@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
 
@@ -14,6 +15,7 @@ namespace {
 struct CompareArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   bool json = false;
   bool gantt = false;
   int width = 0;
@@ -25,6 +27,7 @@ void register_compare(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand("compare", "Compare all built-in schedules on the same model and cluster");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan, false);
+  add_memory_options(cmd, args->memory);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw the fastest plan's Gantt chart");
   cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)")
@@ -38,7 +41,10 @@ void register_compare(CLI::App& app, Runner& run) {
       for (const auto& info : all_schedules()) every.push_back(info.kind);
       check_limits(args->in, in, base.microbatches,
                    std::min<long long>(in.costs.num_layers(), planned_stages(base, every)));
-      std::vector<CompareRow> rows = compare_schedules(base, in);
+      // Every built-in with each uniform memory policy the flags allow (auto: none, selective, full, ...).
+      const MemoryChoices mc = parse_memory_options(args->memory);
+      std::vector<CompareRow> rows =
+          compare_schedules(base, in, mc.given ? uniform_policies(mc) : std::vector<StageMemoryPolicy>{{}});
       // What no plan of this input can beat: how much any schedule, or `optimize`, could still gain.
       const IterationLowerBound bound =
           iteration_lower_bound(in.costs, in.cluster, base.devices, base.microbatches, in.sim);

@@ -122,6 +122,13 @@ nlohmann::json costs_json(const CostTable& t, const std::vector<double>& params)
                           {"w_grad_bytes", l.w_grad_bytes},
                           {"out_bytes", l.out_bytes}};
     if (!params.empty()) row["params"] = params[i];
+    // Recompute figures, resolved (defaults for what the file does not give: model/recompute.h).
+    const LayerRecompute r = layer_recompute(t, i);
+    row["recompute"] = {{"kept_none_bytes", r.kept_none},
+                        {"kept_selective_bytes", r.kept_selective},
+                        {"recompute_selective_ms", r.selective_ms},
+                        {"kept_full_bytes", r.kept_full},
+                        {"given", l.kept_selective_bytes >= 0 || l.kept_full_bytes >= 0}};
     layers.push_back(row);
   }
   Heterogeneity h = heterogeneity(t);
@@ -187,6 +194,18 @@ std::string costs_table(const CostTable& t, const std::vector<double>& params) {
                 bytes_or_dash(total.w_grad_bytes).c_str());
   os << buf;
 
+  // What recomputation keeps, summed over the model (a stage keeps its first layer's input under full).
+  double kept_none = 0, kept_sel = 0, sel_ms = 0, max_input = 0;
+  for (int i = 0; i < t.num_layers(); ++i) {
+    const LayerRecompute r = layer_recompute(t, i);
+    kept_none += r.kept_none, kept_sel += r.kept_selective, sel_ms += r.selective_ms;
+    max_input = std::max(max_input, r.kept_full);
+  }
+  if (kept_none > 0)
+    os << "recompute, per micro-batch over the model: none keeps " << format_bytes(kept_none) << "; selective keeps "
+       << format_bytes(kept_sel) << " (" << fmt("%.1f", 100.0 * (1 - kept_sel / kept_none)) << "% less) for "
+       << fmt("%.3f", sel_ms) << " ms of recomputed F; full keeps a stage's input (at most "
+       << format_bytes(max_input) << ") for the stage's F\n";
   Heterogeneity h = heterogeneity(t);
   if (t.num_layers() > 0) {
     const LayerCost& hv = t.layers[h.heaviest];

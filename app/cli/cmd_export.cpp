@@ -18,6 +18,7 @@
 #include "adaptis/planner/torchtitan_config.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
 
@@ -27,6 +28,7 @@ namespace {
 struct ExportArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   std::string chrome_trace;
   std::string pytorch_csv;
   bool with_comms = false;
@@ -81,6 +83,9 @@ int run_export(const ExportArgs& a) {
   Inputs in = load_inputs(a.in);
   Plan plan = resolve_plan(a.plan, in);
   fit_cluster_to_plan(in, a.in, plan);
+  std::string chosen;
+  plan = apply_memory_options(plan, parse_memory_options(a.memory), in.costs, in.cluster, in.sim, chosen);
+  if (!chosen.empty()) std::cerr << chosen << "\n";
 
   // Build every output in memory first, so a refusal (e.g. a placement Megatron cannot express)
   // leaves no half-written set of files behind.
@@ -140,6 +145,7 @@ int run_export(const ExportArgs& a) {
     write_text_file(a.pytorch_csv, csv_text);
     std::cerr << "wrote PyTorch schedule CSV (" << (a.with_comms ? "compute_comms" : "compute_only") << ") to "
               << terminal_safe(a.pytorch_csv) << "\n";
+    if (const std::string note = pytorch_csv_memory_note(plan); !note.empty()) std::cerr << "note: " << note << "\n";
     const std::vector<int> perm = torch_microbatch_relabelling(plan);
     for (size_t i = 0; i < perm.size(); ++i)
       if (perm[i] != static_cast<int>(i)) {
@@ -186,6 +192,7 @@ void register_export(CLI::App& app, Runner& run) {
       "export", "Write a plan as a Chrome trace, PyTorch CSV, Megatron flags, OctoPipe plan or adaptis plan JSON");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--chrome-trace", args->chrome_trace, "Chrome trace JSON of the simulated iteration (Perfetto)");
   cmd->add_option("--pytorch-csv", args->pytorch_csv, "PyTorch pipelining schedule CSV (_load_csv / torchtitan)");
   cmd->add_flag("--with-comms", args->with_comms,

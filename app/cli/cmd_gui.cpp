@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/explorer_options.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
 #ifdef ADAPTIS_HAVE_GUI
@@ -20,6 +21,7 @@ namespace {
 struct GuiArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   std::string session;
   std::string compare;
   std::string overlay_run;
@@ -60,15 +62,26 @@ int run_gui_command(const GuiArgs& a) {
     inputs_label = std::move(chosen.label);
   }
   Inputs inputs = load_inputs(in_opt);
+  const MemoryChoices memory = parse_memory_options(a.memory);
+  if (memory.given && !a.session.empty())
+    throw InputError("--recompute/--offload: a --session keeps its own plan and policies; drop the flags");
   if (a.session.empty()) {
+    Plan start;
     if (!a.plan.plan_file.empty()) {
       Plan plan = resolve_plan(a.plan, inputs);
       fit_cluster_to_plan(inputs, a.in, plan);
       launch.plan_label = "open " + a.plan.plan_file;
-      launch.plan = std::move(plan);
+      launch.plan = plan;
+      start = std::move(plan);
     } else {
       launch.request = make_plan_request(a.plan, inputs);
-      build_plan(launch.request, inputs.costs.num_layers());  // InputError before a window opens
+      start = build_plan(launch.request, inputs.costs.num_layers());  // InputError before a window opens
+    }
+    // --recompute/--offload: the policy every stage starts with, chosen before a window opens.
+    launch.memory = starting_memory_policy(memory, start, inputs.costs, inputs.cluster, inputs.sim);
+    if (memory.given) {
+      launch.recompute_choices = memory.recompute;
+      launch.offload_choices = memory.offload;
     }
   }
   launch.costs = std::move(inputs.costs);
@@ -109,6 +122,7 @@ void register_gui(CLI::App& app, Runner& run) {
       "gui", "Desktop plan explorer: live Gantt, plan editing, optimizer, runs and comparison (needs a display)");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--session", args->session, "Open a saved GUI session (its inputs, plan, comparison and view)");
   cmd->add_option("--compare", args->compare, "Pin this built-in schedule as B for comparison at start");
   cmd->add_option("--run", args->overlay_run,

@@ -14,6 +14,7 @@
 #include "cli/cluster_plan.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
 #include "cli/sigint_cancel.h"
@@ -24,6 +25,7 @@ namespace {
 
 struct OptimizeArgs {
   InputOptions in;
+  MemoryOptions memory;
   int microbatches = 8;
   double time_limit_s = 2.0;
   uint64_t seed = 1;
@@ -79,11 +81,16 @@ nlohmann::json progress_json(const OptimizeProgress& p) {
 
 // The built-in schedules as the optimizer's first phase simulated them: the comparison table without
 // simulating them again (on a large input that would take longer than the whole budget).
+// With memory policies in the search, each built-in comes once per uniform recompute policy.
 std::vector<CompareRow> builtin_rows(const OptimizeResult& r) {
   std::vector<CompareRow> rows;
+  bool show_policy = false;
+  for (const BuiltinResult& b : r.builtins) show_policy = show_policy || !(b.memory == StageMemoryPolicy{});
   for (const BuiltinResult& b : r.builtins) {
     CompareRow row;
-    row.name = b.name;
+    row.schedule = b.name;
+    row.memory = b.memory;
+    row.name = app::compare_row_name(b.name, b.memory, show_policy);
     row.ok = b.ok;
     row.error = b.error;
     row.plan = b.plan;
@@ -138,6 +145,10 @@ int run_optimize(const OptimizeArgs& a) {
     if (!a.in.costs.empty()) throw InputError("--gpus: the whole-cluster search needs --model (not --costs)");
     if (a.target != "adaptis" || !a.native_plan.empty())
       throw InputError("--gpus: the whole-cluster search plans for adaptis only (drop --target / --native-plan)");
+    if (parse_memory_options(a.memory).given)
+      throw InputError(
+          "--gpus: the whole-cluster search chooses recomputation per configuration itself (drop --recompute / "
+          "--offload, or give `adaptis plan --recompute`)");
     ClusterPlanArgs c;
     c.model = a.in.model;
     c.cluster = a.in.cluster;
@@ -169,6 +180,9 @@ int run_optimize(const OptimizeArgs& a) {
   o.max_stages_per_device = a.max_stages_per_device;
   o.max_evaluations = a.max_evaluations;
   o.sim = in.sim;
+  const MemoryChoices mc = parse_memory_options(a.memory);
+  o.recompute_choices = mc.recompute;
+  o.offload_choices = mc.offload;
   o.target = target;
 
   const bool show_progress = !a.quiet && isatty(STDERR_FILENO);
@@ -243,6 +257,8 @@ int run_optimize(const OptimizeArgs& a) {
                       {"stopped_by", stop_reason_name(r.stopped_by)},
                       {"search_evaluations", r.search_evaluations},
                       {"reproducible", r.reproducible},
+                      {"recompute", a.memory.recompute},
+                      {"offload", a.memory.offload},
                       {"lower_bound", lower_bound_json(r.lower_bound)},
                       {"gap_to_lower_bound", r.lower_bound.ms > 0 ? r.sim.iteration_ms / r.lower_bound.ms - 1 : 0.0},
                       {"progress", progress_json(r.final_progress)}};
@@ -294,6 +310,7 @@ void register_optimize(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "optimize", "Search partition, placement and schedule for the fastest plan that fits memory");
   add_input_options(cmd, args->in);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per iteration")
       ->capture_default_str()
       ->check(int_range(1, ProblemLimits::kMicrobatches));

@@ -24,6 +24,7 @@
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
 
@@ -47,6 +48,8 @@ struct RunArgs {
   float lr = 1e-3f;
   double watchdog_ms = 10000;
   bool dump_program = false;
+  MemoryOptions memory;  // --recompute / --offload on the plan
+  double host_bandwidth_gbs = 10.0;
   GpuCliOptions gpu;  // --backend cuda / nccl
   // Data / tensor parallelism on the CPU backend (executor/data_parallel.h, tensor_parallel.h).
   int data_parallel = 1;
@@ -114,7 +117,21 @@ int run_command(const RunArgs& a) {
   Inputs in;
   in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters here
   in.cluster = exec::cpu_thread_cluster(a.devices > 0 ? a.devices : 4);
-  const Plan plan = resolve_plan(a.plan, in);
+  Plan plan = resolve_plan(a.plan, in);
+  if (!(a.host_bandwidth_gbs > 0) || !std::isfinite(a.host_bandwidth_gbs))
+    throw InputError("--host-bandwidth-gbs: must be > 0, got " + std::to_string(a.host_bandwidth_gbs));
+  {
+    const MemoryChoices mc = parse_memory_options(a.memory);
+    if (mc.automatic) throw InputError("--recompute/--offload auto: run executes one plan; give a policy or a fraction");
+    std::string chosen;
+    plan = apply_memory_options(plan, mc, in.costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
+                                SimOptions{}, chosen);
+    if (!chosen.empty()) std::cerr << chosen << "\n";
+  }
+  // The CPU replicas and tensor-parallel ranks run F, B and W only: refused before anything starts.
+  if (has_memory_policy(plan) && (a.data_parallel > 1 || a.tensor_parallel > 1 || a.zero1))
+    throw InputError("--data-parallel / --tensor-parallel / --zero1: the CPU data- and tensor-parallel runs do not "
+                     "recompute or offload; drop --recompute / --offload (or the plan's 'memory' section)");
   if (a.devices > 0 && plan.num_devices() > a.devices)
     throw InputError("the plan " + (a.plan.plan_file.empty() ? "'" + plan.name + "'" : a.plan.plan_file) + " uses " +
                      std::to_string(plan.num_devices()) + " devices but --devices gives " + std::to_string(a.devices));
@@ -134,6 +151,7 @@ int run_command(const RunArgs& a) {
   exec::RuntimeOptions ro;
   ro.optimizer.lr = a.lr;
   ro.watchdog_ms = a.watchdog_ms;
+  ro.host_bandwidth_gbs = a.host_bandwidth_gbs;
   // GPU backends: virtual devices on one GPU, or NCCL ranks; under mpirun only rank 0 prints and records.
   exec::GpuRunBackend gpu;
   if (is_gpu_backend(a.backend))
@@ -160,7 +178,8 @@ int run_command(const RunArgs& a) {
                                       : prof::profile_cpu(cfg, po);
   }
   const exec::RunPrediction pred =
-      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices()), exec::cpu_sim_options());
+      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
+                        exec::cpu_sim_options());
 
   // What the run records up front.
   exec::RunInfo info;
@@ -325,6 +344,11 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--tensor-parallel", args->tensor_parallel,
                   "Split attention and MLP blocks over T rank threads per pipeline device (CPU)")
       ->check(int_range(1, 16));
+  add_memory_options(cmd, args->memory);
+  cmd->add_option("--host-bandwidth-gbs", args->host_bandwidth_gbs,
+                  "Offload: the host link each device's copy threads are paced to (GB/s per direction)")
+      ->capture_default_str()
+      ->check(real_range(0, 1e6, true));
   cmd->footer(multi_process_help());
   cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
 }

@@ -14,6 +14,7 @@
 #include "cli/explorer_options.h"
 #include "cli/option_ranges.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 #include "tui/session.h"
@@ -26,6 +27,7 @@ namespace {
 struct TuiArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   std::string keys;
   bool plain = false;
   std::string size;
@@ -69,6 +71,12 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   }
   PlanRequest request = make_plan_request(a.plan, inputs);
   if (plan_file) request.partition.clear();  // --partition went into the plan file's import
+  // --recompute/--offload: the starting plan's policy on every stage, and what `o` searches.
+  const MemoryChoices memory = parse_memory_options(a.memory);
+  std::optional<StageMemoryPolicy> start_policy;
+  if (memory.given)
+    start_policy = starting_memory_policy(memory, plan_file ? *plan_file : build_plan(request, inputs.costs.num_layers()),
+                                          inputs.costs, inputs.cluster, inputs.sim);
   const std::vector<int> keys = tui::key::parse_script(a.keys);
   const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, kTuiSizeLimits, "80x24");
 
@@ -83,10 +91,18 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   config.run_args = a.run_args;
   config.optimizer.time_limit_s = a.optimize_seconds;
   config.optimizer.threads = a.optimize_threads;
+  if (memory.given) {
+    config.optimizer.recompute_choices = memory.recompute;
+    config.optimizer.offload_choices = memory.offload;
+  }
 
   const std::string plan_label =
       plan_file ? std::filesystem::path(a.plan.plan_file).filename().string() : std::string();
   tui::TuiState state = tui::make_state(std::move(inputs), request, config, plan_file, plan_label);
+  if (start_policy && state.core.has_plan()) {
+    const explorer::EditResult r = state.core.set_memory_policy(-1, *start_policy);
+    if (!r.applied && !r.message.empty()) throw InputError("--recompute/--offload: " + r.message);
+  }
   state.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
   const bool want_color = state.color;
   tui::TuiSession session(std::move(state));
@@ -134,6 +150,7 @@ void register_tui(CLI::App& app, Runner& run) {
       "tui", "Explore plans in the terminal: layers, plan, Gantt, bubbles and memory, schedule comparison, runs");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--keys", args->keys,
                   "Keys to press at start, e.g. \"3++<right>\" (names: <up> <down> <left> <right> <pgup> <pgdn> "
                   "<home> <end> <enter> <tab> <btab> <esc> <lt> <gt>)");

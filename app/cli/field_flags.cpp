@@ -27,6 +27,9 @@ const std::vector<std::pair<std::string, std::string>>& field_flags() {
       {"zero_levels", "--zero"},
       {"optimize_top", "--optimize-top"},
       {"evaluations", "--max-evaluations"},
+      // memory policies searched: OptimizeOptions
+      {"recompute_choices", "--recompute"},
+      {"offload_choices", "--offload"},
       // runs: GpuRunOptions, RunSession, RunStore, DataParallelOptions, tensor-parallel stages
       {"replicas", "--data-parallel"},
       {"tensor_parallel", "--tensor-parallel"},
@@ -40,6 +43,7 @@ const std::vector<std::pair<std::string, std::string>>& field_flags() {
       {"sms_per_device", "--sms-per-device"},
       {"watchdog_ms", "--watchdog-ms"},
       {"lr", "--lr"},
+      {"host_bandwidth_gbs", "--host-bandwidth-gbs"},
       // profiles: CpuProfileOptions, GpuProfileOptions
       {"repeats", "--repeats"},
       {"warmup", "--warmup"},

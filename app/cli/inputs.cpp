@@ -31,6 +31,13 @@ void add_input_options(CLI::App* cmd, InputOptions& o) {
          "Override every link's P2P latency (ms; default: the cluster's own)")
       ->check(real_range(0, kMaxCommLatencyMs));
   cmd->add_flag("--no-overlap", o.no_overlap, "Model P2P transfers as blocking the sender's compute");
+  cmd->add_option("--memory-model", o.memory_model,
+                  "Model spec whose analytical memory figures (bytes, recompute) complete a times-only --costs file "
+                  "such as the AdaPtis authors' profiles (samples/models/peer/)")
+      ->needs(costs);
+  cmd->add_option("--memory-limit-gib", o.memory_limit_gib,
+                  "Usable memory per device in GiB (a cap in place of the cluster's; plans above it are out of memory)")
+      ->check(real_range(0, 1 << 20, true));
 }
 
 namespace {
@@ -71,6 +78,12 @@ Inputs load_inputs(const InputOptions& o) {
   check_limits(o, in);
   if (!o.costs.empty()) in.costs = load_cost_table(o.costs);
   else in.costs = load_model_costs(o.model, in.cluster);
+  if (!o.memory_model.empty()) in.costs = attach_memory(in.costs, load_model_costs(o.memory_model, in.cluster));
+  if (o.memory_limit_gib != 0) {
+    if (!(o.memory_limit_gib > 0) || !std::isfinite(o.memory_limit_gib))
+      throw InputError("--memory-limit-gib: must be a number of GiB > 0, got " + std::to_string(o.memory_limit_gib));
+    for (auto& d : in.cluster.devices) d.memory_limit_bytes = o.memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
+  }
   check_limits(o, in);
   if (o.comm_latency_ms) {
     // The option's validator already refused these; InputOptions filled by code gets the same check.
@@ -176,7 +189,11 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
 void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan) {
   if (plan.parallel) return apply_parallel_plan(in, o, *plan.parallel);
   if (o.cluster.empty() && o.devices <= 0) {
-    if (plan.num_devices() != in.cluster.num_devices()) in.cluster = make_uniform_cluster(plan.num_devices());
+    if (plan.num_devices() != in.cluster.num_devices()) {
+      in.cluster = make_uniform_cluster(plan.num_devices());
+      if (o.memory_limit_gib > 0)
+        for (auto& d : in.cluster.devices) d.memory_limit_bytes = o.memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
+    }
     return;
   }
   if (plan.num_devices() > in.cluster.num_devices())

@@ -18,6 +18,8 @@ struct InputOptions {
   int devices = 0;      // N x H100 when no cluster file
   std::optional<double> comm_latency_ms;  // unset: every link's own latency
   bool no_overlap = false;
+  double memory_limit_gib = 0;  // > 0: every device's usable memory (a cap below its HBM)
+  std::string memory_model;     // model spec whose analytical memory completes a times-only --costs file
 };
 
 using Inputs = app::Inputs;

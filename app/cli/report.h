@@ -14,11 +14,17 @@ namespace adaptis::cli {
 using app::terminal_safe;
 using app::terminal_safe_text;
 
-// The --json document of `simulate`: iteration_time_ms, bubble_ratio, oom, plan, and per device
-// busy_ms, bubble_ms (+ warm-up/in-between/cool-down), peak_memory_bytes, memory_limit_bytes, oom.
+// The --json document of `simulate`: iteration_time_ms, bubble_ratio, oom, plan, memory_policies
+// (per stage: recompute, layers recomputed, offload fraction), and per device busy_ms, bubble_ms
+// (+ warm-up/in-between/cool-down), peak_memory_bytes, memory_limit_bytes, oom, recompute_ms,
+// host_copy_ms, recomputed_bytes, offloaded_bytes and the peak split peak_kept_bytes /
+// peak_recomputed_bytes / peak_offloaded_bytes; host_transfers (every offload / reload copy).
 nlohmann::json simulation_json(const Plan& plan, const SimResult& sim);
+nlohmann::json memory_policies_json(const Plan& plan);
 
-// A text table: one line per device plus the totals (terminal-safe).
+// A text table: one line per device plus the totals; with memory policies, a second table of R
+// time, host-copy time and each device's activation peak split into kept / recomputed / on host
+// (terminal-safe).
 std::string simulation_table(const Plan& plan, const SimResult& sim);
 
 // Idle gaps with their causes, largest first (at most `limit`).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/schedules.h"
 
 namespace adaptis::app {
@@ -12,31 +13,41 @@ namespace {
 void refresh_speedups(std::vector<CompareRow>& rows) {
   double ref = 0;
   for (const auto& r : rows)
-    if (r.ok && r.name == "interleaved-1f1b") ref = r.sim.iteration_ms;
+    if (r.ok && r.schedule == "interleaved-1f1b" && ref == 0) ref = r.sim.iteration_ms;
   for (auto& r : rows) r.speedup_vs_interleaved = (r.ok && ref > 0) ? ref / r.sim.iteration_ms : 0;
 }
 
 }  // namespace
 
-std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in) {
+std::string compare_row_name(const std::string& schedule, const StageMemoryPolicy& memory, bool show_policy) {
+  return show_policy ? schedule + " + " + describe(memory) : schedule;
+}
+
+std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in,
+                                          const std::vector<StageMemoryPolicy>& memory) {
   std::vector<CompareRow> rows;
-  for (const auto& info : all_schedules()) {
-    CompareRow row;
-    row.name = info.name;
-    PlanRequest req = base;
-    req.schedule = info.name;
-    req.partition.clear();
-    req.placement.clear();
-    try {
-      row.plan = build_plan(req, in.costs.num_layers());
-      row.sim = simulate(row.plan, in.costs, in.cluster, in.sim);
-      row.ok = row.sim.ok;
-      if (!row.ok) row.error = row.sim.error;
-    } catch (const InputError& e) {
-      row.error = e.what();
+  const bool show_policy = !(memory.size() == 1 && memory.front() == StageMemoryPolicy{});
+  for (const auto& info : all_schedules())
+    for (const StageMemoryPolicy& mem : memory) {
+      CompareRow row;
+      row.schedule = info.name;
+      row.memory = mem;
+      row.name = compare_row_name(info.name, mem, show_policy);
+      PlanRequest req = base;
+      req.schedule = info.name;
+      req.partition.clear();
+      req.placement.clear();
+      try {
+        row.plan = build_plan(req, in.costs.num_layers());
+        set_uniform_memory_policy(row.plan, mem);
+        row.sim = simulate(row.plan, in.costs, in.cluster, in.sim);
+        row.ok = row.sim.ok;
+        if (!row.ok) row.error = row.sim.error;
+      } catch (const InputError& e) {
+        row.error = e.what();
+      }
+      rows.push_back(std::move(row));
     }
-    rows.push_back(std::move(row));
-  }
   refresh_speedups(rows);
   return rows;
 }

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "adaptis/planner/memory_policy.h"
+
 namespace adaptis::explorer {
 
 std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cluster cluster, SimOptions options) {
@@ -10,7 +12,7 @@ std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cl
   e->plan = std::move(plan);
   e->cluster = std::move(cluster);
   e->options = options;
-  e->stages = stage_costs(costs, e->plan.partition);
+  e->stages = stage_costs(costs, e->plan.partition, e->plan.memory);
   e->sim = simulate_stages(e->plan, e->stages, e->cluster, e->options);
   if (e->sim.ok) e->timeline = build_timeline(e->plan, e->sim, e->stages, e->cluster, e->options);
   e->summary = summarize(e->sim, e->plan.name);
@@ -19,6 +21,7 @@ std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cl
     if (!(lim > 0) && d < e->cluster.devices.size()) lim = e->cluster.devices[d].memory_limit();
     e->memory_limit.push_back(lim);
   }
+  e->memory = memory_overview(e->plan, e->sim, e->memory_limit);
   e->eval_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return e;
 }

@@ -10,6 +10,7 @@
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/simulator.h"
 #include "adaptis/planner/stage_costs.h"
+#include "explorer/memory_view.h"
 #include "explorer/plan_summary.h"
 #include "explorer/timeline_data.h"
 
@@ -19,18 +20,20 @@ struct Evaluation {
   Plan plan;
   Cluster cluster;
   SimOptions options;
-  std::vector<StageCost> stages;
+  std::vector<StageCost> stages;  // with each stage's memory policy applied (kept bytes, R time)
   SimResult sim;          // sim.ok: the orders ran to the end (otherwise sim.error says why)
   TimelineData timeline;  // lanes and critical path (empty when !sim.ok)
   PlanSummary summary;
   std::vector<double> memory_limit;  // per device, bytes (the limit the simulation checked)
+  MemoryOverview memory;             // per device peak vs cap, OOM, the kept/recomputed/on-host split
   double eval_ms = 0;                // wall time of stage costs + simulation + lanes
 
   bool ok() const { return sim.ok; }
 };
 
-// Simulates `plan` (validated by the caller) and derives its lanes. Throws InputError when the
-// plan does not fit the costs or the cluster; a deadlock comes back as !ok() with the diagnosis.
+// Simulates `plan` (validated by the caller) with its memory policies and derives its lanes. Throws
+// InputError when the plan does not fit the costs or the cluster (a stage that offloads on a device
+// without a host link, too); a deadlock comes back as !ok() with the diagnosis.
 std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cluster cluster, SimOptions options);
 
 // A cluster of `n` devices like `c`: its first n devices, or all of them and copies of the last

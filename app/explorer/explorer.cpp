@@ -216,6 +216,17 @@ void Explorer::start_optimizer() {
   o.options.microbatches = editor_.plan().num_microbatches;
   o.options.sim = editor_.sim_options();
   o.options.sim.record_memory_timeline = false;
+  // Memory policies join the search when the plan uses them or does not fit its caps (unless the
+  // session was started with choices of its own): a plan over the cap may only fit by recomputing.
+  const bool default_choices = o.options.recompute_choices == std::vector<Recompute>{Recompute::None} &&
+                               o.options.offload_choices == std::vector<double>{0.0};
+  if (default_choices && (memory().policies || memory().oom)) {
+    o.options.recompute_choices = {Recompute::None, Recompute::Selective, Recompute::Full};
+    bool offloads = false, links = true;
+    for (int s = 0; s < editor_.plan().num_stages(); ++s) offloads = offloads || memory_policy(s).offload_fraction > 0;
+    for (const Device& d : editor_.cluster().devices) links = links && d.host_link.present();
+    if (offloads && links) o.options.offload_choices = {0.0, 0.25, 0.5, 0.75, 1.0};
+  }
   o.state = JobState::Running;
   o.progress.phase = "starting";
   o.start_ms = editor_.sim().iteration_ms;

@@ -175,6 +175,19 @@ class Explorer {
   EditResult set_links(const Link& intra, const Link& inter);
   EditResult set_sim_options(const SimOptions& sim);
   EditResult load_plan(Plan plan, const std::string& label);
+  // ---- memory policies: recompute and offload (memory_policy.h), one stage or every stage (-1) ----
+  // Each re-simulates and is one undo step; the plan's R actions follow the policy (just before
+  // their B). Schedule choices keep the policies. Defined in explorer_memory.cpp.
+  EditResult set_memory_policy(int stage, const StageMemoryPolicy& policy);
+  EditResult cycle_recompute(int stage, int dir);  // none -> selective -> full -> none (dir < 0: back)
+  EditResult step_offload(int stage, int dir);     // the offloaded fraction of kept bytes, 25% steps
+  EditResult set_recompute(int stage, Recompute r);      // each stage keeps its offload
+  EditResult set_offload(int stage, double fraction);    // in [0, 1]; each stage keeps its recompute
+  // The weakest uniform recompute whose plan fits every device's cap (the strongest when none does).
+  EditResult auto_memory_policy();
+  StageMemoryPolicy memory_policy(int stage) const;  // of the plan on screen (default without a plan)
+  // Peak vs cap, OOM and the kept/recomputed/on-host split of the plan on screen (empty without one).
+  const MemoryOverview& memory() const;
   void begin_gesture();
   void end_gesture();
   bool undo();
@@ -286,6 +299,9 @@ class Explorer {
   void refit_if_needed(double old_extent, bool shape_changed);
   void request(Effect e) { effects_.push_back(std::move(e)); }
   bool select_edge(bool producer);
+  // Applies `change` to the policy of `stage` (every stage when -1) and edits the plan with `what`.
+  template <typename Change>
+  EditResult edit_memory(int stage, const std::string& what, Change change);
   // Selects `p` and shows it (false and `nowhere` as the message when p is invalid).
   bool go_to(const Pick& p, const char* nowhere, const std::string& what);
   void load_run_for(RunUse use, int64_t id);

@@ -254,7 +254,16 @@ std::shared_ptr<const std::vector<app::CompareRow>> Explorer::schedule_table() c
   base.placement.clear();
   if (base.devices <= 0) base.devices = editor_.cluster().num_devices();
   app::Inputs in{editor_.costs(), editor_.cluster(), editor_.sim_options()};
-  auto rows = app::compare_schedules(base, in);
+  // With one memory policy on every stage, the built-ins run with it too (like with like); the rows
+  // keep the schedules' names, which is what choosing one loads (the policy comes along).
+  StageMemoryPolicy policy;
+  if (has_plan()) {
+    const std::vector<StageMemoryPolicy>& m = editor_.plan().memory;
+    if (!m.empty() && std::all_of(m.begin(), m.end(), [&](const StageMemoryPolicy& p) { return p == m.front(); }))
+      policy = m.front();
+  }
+  auto rows = app::compare_schedules(base, in, {policy});
+  for (auto& row : rows) row.name = row.schedule;
   if (edited_partition(editor_) && editor_.pending_problem().empty())
     add_row(rows, editor_.eval(), edited_label(editor_.plan().name));
   // The custom plan joins the table when it is for the same devices and micro-batches.

@@ -12,6 +12,9 @@ std::vector<LegendEntry> legend(const LegendContext& c) {
   }
   if (c.fused_backward || !c.split_backward)
     add(LegendMark::FusedBackward, "BW backward", "the whole backward pass as one action (B and W fused)");
+  if (c.recompute)
+    add(LegendMark::Recompute, "R recompute",
+        "re-runs the forward of what the stage's memory policy dropped, before B needs it (costs compute, saves memory)");
   if (c.chunks) add(LegendMark::LaterChunk, "lighter: later chunk", "a later stage (chunk) placed on the same device");
   add(LegendMark::Folded, "zigzag: folded", "many actions too small to draw at this zoom; zoom in to separate them");
   add(LegendMark::BubbleWait, "hatch: waiting", "idle: waiting for a producer action to finish");
@@ -22,6 +25,13 @@ std::vector<LegendEntry> legend(const LegendContext& c) {
     add(LegendMark::Send, "send", "a point-to-point send of an activation or gradient");
     add(LegendMark::Recv, "receive", "a point-to-point receive");
   }
+  if (c.host_copies) {
+    add(LegendMark::Offload, "offload", "host link: kept activations copied to host memory after F (device memory freed when it ends)");
+    add(LegendMark::Reload, "reload", "host link: the copy back before R or B (reserves device memory when it starts)");
+  }
+  if (c.memory)
+    add(LegendMark::MemoryCap, "memory: peak / cap",
+        "each device's peak memory against its cap; past the cap the plan is out of memory (OOM)");
   if (c.measured) add(LegendMark::Measured, "measured", "what a recorded run measured for the action");
   if (c.selection) {
     add(LegendMark::ArrowIn, "arrow in", "an input of the selected action");

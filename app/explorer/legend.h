@@ -23,6 +23,10 @@ enum class LegendMark {
   ArrowIn,         // selection's inputs
   ArrowOut,        // selection's outputs
   FilterMatch,     // a search match (others are dimmed)
+  Recompute,       // R boxes (a memory policy's recompute before B)
+  Offload,         // host lane: kept activations copied to host memory after F
+  Reload,          // host lane: the copy back before R / B
+  MemoryCap,       // the memory line: peak against the device's cap (over it: OOM)
 };
 
 struct LegendEntry {
@@ -39,6 +43,9 @@ struct LegendContext {
   bool measured = false;       // a measured run is on screen
   bool selection = false;      // an action is selected (its arrows are drawn)
   bool filter = false;         // a search is active
+  bool recompute = false;      // the plan has R actions
+  bool host_copies = false;    // host-link copies (offload / reload) are shown
+  bool memory = false;         // the memory line (peak vs cap) is shown
 };
 
 // The entries that apply to what is on screen, in drawing order.

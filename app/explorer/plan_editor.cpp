@@ -145,6 +145,7 @@ EditResult PlanEditor::rebuild(PlanRequest req, const std::string& label, bool r
       note = " (partition reset to even)";
     req = std::move(even);
   }
+  note += carry_memory(plan);
   EditResult r = apply(std::move(plan), std::move(cluster), options_, req, false, label + note);
   if (!r.applied) return fail(r.message);
   if (!note.empty()) r.message = label + note;

@@ -81,6 +81,15 @@ class PlanEditor {
   // Re-partitions the layers so every stage takes about the same time on its device (the planner's
   // balanced_partition with each stage's device speed); keeps placement and orders.
   EditResult balance_partition();
+  // Memory policies (memory_policy.h), one per stage (empty = none anywhere): sets them and makes
+  // the R actions match (a recomputing stage's missing R go just before their B, a stage that no
+  // longer recomputes loses its R); `label` names the undo step. Schedule choices keep the plan's
+  // policies (per stage when the stage count stays, a uniform one always; otherwise they are reset
+  // and the message says so). Defined in plan_editor_memory.cpp.
+  EditResult set_memory_policies(std::vector<StageMemoryPolicy> policies, const std::string& label);
+  // The weakest uniform recompute (none, selective, full; the plan's offload fraction kept when it
+  // is uniform) whose plan fits every device's cap; the strongest when none fits (the message says so).
+  EditResult auto_memory_policy();
 
   // Live edits between begin and end form one undo step.
   void begin_gesture();
@@ -130,6 +139,9 @@ class PlanEditor {
   // (another stage count) is reset to even, and the message says so.
   EditResult rebuild(PlanRequest req, const std::string& label, bool reset_partition = true);
   EditResult refuse_custom(const std::string& label, const char* what);
+  // Gives a freshly built plan the current plan's memory policies; returns a note when they could
+  // not be kept ("" otherwise).
+  std::string carry_memory(Plan& plan) const;
   void install(std::shared_ptr<const PlanState> s);
 
   std::shared_ptr<const CostTable> costs_;

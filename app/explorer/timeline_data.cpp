@@ -17,6 +17,9 @@ const char* box_kind_name(BoxKind k) {
     case BoxKind::Recv: return "recv";
     case BoxKind::Idle: return "idle";
     case BoxKind::Measured: return "measured";
+    case BoxKind::R: return "R";
+    case BoxKind::Offload: return "offload";
+    case BoxKind::Reload: return "reload";
   }
   return "?";
 }
@@ -66,7 +69,7 @@ void index_actions(TimelineData& data) {
   }
 }
 
-// Dense (op, stage, mb) -> value table; plans are small enough (stages * mbs * 4) for a flat array.
+// Dense (op, stage, mb) -> value table; plans are small enough (stages * mbs * kNumOps) for a flat array.
 template <typename T>
 struct ActionTable {
   int stages = 0, mbs = 0;
@@ -144,11 +147,27 @@ TimelineData build_timeline(const Plan& plan, const SimResult& sim, const std::v
     data.devices[g.device].idle.boxes.push_back(b);
   }
 
+  // Host-link copies (memory policies' offload), as the simulator timed them.
+  for (size_t k = 0; k < sim.host_transfers.size(); ++k) {
+    const HostTransfer& h = sim.host_transfers[k];
+    if (h.device < 0 || h.device >= D) continue;
+    TimelineBox b;
+    b.start = h.start;
+    b.end = h.end;
+    b.kind = h.to_host ? BoxKind::Offload : BoxKind::Reload;
+    b.op = Op::F;
+    b.stage = h.stage;
+    b.mb = h.mb;
+    b.ref = static_cast<uint32_t>(k);
+    data.devices[h.device].host.boxes.push_back(b);
+  }
+
   for (auto& dev : data.devices) {
     dev.compute.finish();
     dev.send.finish();
     dev.recv.finish();
     dev.idle.finish();
+    dev.host.finish();
   }
   data.num_stages = plan.num_stages();
   data.num_microbatches = plan.num_microbatches;
@@ -201,12 +220,14 @@ std::vector<ActionEdge> action_edges(const TimelineData& data, Op op, int stage,
     case Op::F:
       add(true, Op::F, stage - 1);
       add(false, Op::F, stage + 1);
+      add(false, Op::R, stage);
       add(false, Op::B, stage);
       add(false, Op::BW, stage);
       break;
     case Op::B:
     case Op::BW:
       add(true, Op::F, stage);
+      add(true, Op::R, stage);
       add(true, Op::B, stage + 1);
       add(true, Op::BW, stage + 1);
       add(false, Op::B, stage - 1);
@@ -214,6 +235,11 @@ std::vector<ActionEdge> action_edges(const TimelineData& data, Op op, int stage,
       if (op == Op::B) add(false, Op::W, stage);
       break;
     case Op::W: add(true, Op::B, stage); break;
+    case Op::R:
+      add(true, Op::F, stage);
+      add(false, Op::B, stage);
+      add(false, Op::BW, stage);
+      break;
   }
   return out;
 }

@@ -13,11 +13,18 @@
 
 namespace adaptis::explorer {
 
-// What a box on the timeline stands for. The first four equal the planner's Op values.
-enum class BoxKind : uint8_t { F = 0, B = 1, W = 2, BW = 3, Send = 4, Recv = 5, Idle = 6, Measured = 7 };
-constexpr int kNumBoxKinds = 8;
+// What a box on the timeline stands for. The first four equal the planner's Op values; R (the
+// planner's Op::R, a recompute before B) and the host-link copies of offloaded activations came
+// later and are appended.
+enum class BoxKind : uint8_t {
+  F = 0, B = 1, W = 2, BW = 3, Send = 4, Recv = 5, Idle = 6, Measured = 7,
+  R = 8,        // recompute: re-creates the activations a memory policy dropped, before B
+  Offload = 9,  // host-link copy of kept activations to host memory after F
+  Reload = 10,  // host-link copy back before R / B
+};
+constexpr int kNumBoxKinds = 11;
 const char* box_kind_name(BoxKind k);
-inline BoxKind box_kind_of(Op op) { return static_cast<BoxKind>(op); }
+inline BoxKind box_kind_of(Op op) { return op == Op::R ? BoxKind::R : static_cast<BoxKind>(op); }
 
 struct TimelineBox {
   double start = 0, end = 0;  // ms
@@ -26,7 +33,8 @@ struct TimelineBox {
   Op op = Op::F;              // compute/measured: the action; transfers: the producing action's op
   int32_t stage = 0, mb = 0;  // the action (transfers: the stage whose output or gradient moves)
   int32_t peer = -1;          // transfers: the device on the other end
-  uint32_t ref = 0;           // compute: index in SimResult::timeline[d]; idle: index in SimResult::gaps
+  uint32_t ref = 0;           // compute: index in SimResult::timeline[d]; idle: index in SimResult::gaps;
+                              // host copies: index in SimResult::host_transfers
 };
 
 // One row of boxes sorted by start. Boxes may overlap (sends to two peers at once), so culling uses
@@ -46,10 +54,13 @@ struct Lane {
 };
 
 struct DeviceLanes {
-  Lane compute;   // F/B/W/BW in execution order (also sorted by start)
+  Lane compute;   // F/B/W/BW/R in execution order (also sorted by start)
   Lane send;      // transfers this device sends
   Lane recv;      // transfers this device receives
   Lane idle;      // bubbles (SimResult gaps) with cause
+  // Host-link copies of a memory policy's offload (Offload after F, Reload before R/B), both
+  // directions on one lane; empty when nothing offloads. op/stage/mb: the F that kept the bytes.
+  Lane host;
 };
 
 // A hop of the critical path: the compute box (device, index in its compute lane).
@@ -73,7 +84,7 @@ struct TimelineData {
 
 // Builds the lanes of a successful simulation. Transfers are reconstructed from the plan's
 // cross-device edges with the same link model as the simulator (per-link FIFO from the producer's
-// end), so their boxes end where the consumer could start.
+// end), so their boxes end where the consumer could start; host-link copies are the simulator's own.
 TimelineData build_timeline(const Plan& plan, const SimResult& sim, const std::vector<StageCost>& stages,
                             const Cluster& cluster, const SimOptions& opt);
 
@@ -93,7 +104,8 @@ MeasuredLanes measured_lanes(const std::vector<std::vector<TimedAction>>& measur
 
 // The dependency edges of an action that exist in the timeline: what it needs (inputs) and what
 // needs it (outputs), each with where its compute box is. F(s) needs F(s-1); B(s) and BW(s) need
-// F(s) and the input gradient of s+1; W(s) needs B(s).
+// F(s), their R(s) when the stage recomputes, and the input gradient of s+1; R(s) needs F(s);
+// W(s) needs B(s).
 struct ActionEdge {
   bool incoming = true;  // true: the action needs `other`; false: `other` needs the action
   Op op = Op::F;

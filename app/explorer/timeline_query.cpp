@@ -59,6 +59,7 @@ const char* lane_kind_name(LaneKind k) {
     case LaneKind::Measured: return "measured";
     case LaneKind::Send: return "send";
     case LaneKind::Recv: return "recv";
+    case LaneKind::Host: return "host";
   }
   return "?";
 }
@@ -74,6 +75,7 @@ const Lane* pick_lane(const TimelineData& data, const MeasuredLanes* measured, c
                  : nullptr;
     case LaneKind::Send: return &dev.send;
     case LaneKind::Recv: return &dev.recv;
+    case LaneKind::Host: return &dev.host;
   }
   return nullptr;
 }
@@ -116,6 +118,7 @@ bool parse_op_word(const std::string& w, int& op) {
   else if (u == "b") op = static_cast<int>(Op::B);
   else if (u == "w") op = static_cast<int>(Op::W);
   else if (u == "bw") op = static_cast<int>(Op::BW);
+  else if (u == "r") op = static_cast<int>(Op::R);
   else return false;
   return true;
 }
@@ -166,7 +169,7 @@ TimelineFilter parse_filter(const std::string& text) {
       value = lower(words[++i]);
     }
     if (which == 3) {
-      if (!parse_op_word(value, f.op)) throw InputError("search: op '" + value + "': expected F, B, W or BW");
+      if (!parse_op_word(value, f.op)) throw InputError("search: op '" + value + "': expected F, B, W, BW or R");
       continue;
     }
     int v = 0;
@@ -379,7 +382,11 @@ RangeBreakdown range_breakdown(const TimelineData& data, const std::vector<Gap>*
       const double a = std::max(b.start, t0), z = std::min(b.end, t1);
       if (z <= a) continue;
       int cause = 0;
-      if (gaps && b.ref < gaps->size()) cause = static_cast<int>((*gaps)[b.ref].cause);
+      if (gaps && b.ref < gaps->size()) {
+        // Waiting for a reload from host is data in flight, like a P2P transfer.
+        const GapCause c = (*gaps)[b.ref].cause;
+        cause = static_cast<int>(c == GapCause::Reload ? GapCause::Transfer : c);
+      }
       rd.idle_by_cause[std::clamp(cause, 0, 2)] += z - a;
       attributed += z - a;
     }

@@ -27,7 +27,7 @@ struct TimeWindow {
 constexpr double kFitMargin = 0.02;
 
 // The lanes of a device row.
-enum class LaneKind : uint8_t { Compute, Measured, Send, Recv };
+enum class LaneKind : uint8_t { Compute, Measured, Send, Recv, Host };  // Host: host-link copies
 const char* lane_kind_name(LaneKind k);
 
 // A box on the timeline: side 0 is the plan (A), side 1 what it is compared with (B).
@@ -58,7 +58,7 @@ struct TimelineFilter {
   bool matches(const TimelineBox& b, int on_device) const;
 };
 // "mb 3", "mb=3 stage=2", "s2 B", "F", "d1", "gpu 1", "op W": words separated by spaces, each a
-// field with its number (mb|m, stage|s, device|d|gpu, op) or an op (F, B, W, BW). "" = no filter.
+// field with its number (mb|m, stage|s, device|d|gpu, op) or an op (F, B, W, BW, R). "" = no filter.
 // Throws InputError naming the word it cannot read.
 TimelineFilter parse_filter(const std::string& text);
 // "mb 3, stage 2" (or "everything").
@@ -84,7 +84,7 @@ Pick first_action_after(const TimelineData& data, int side, double t);
 struct RangeDevice {
   double busy_ms = 0;
   double idle_ms = 0;
-  double idle_by_cause[3] = {0, 0, 0};  // GapCause: dependency, transfer, drain
+  double idle_by_cause[3] = {0, 0, 0};  // GapCause: dependency, transfer (and reload), drain
   int actions = 0;                      // compute actions overlapping the range
 };
 struct RangeBreakdown {

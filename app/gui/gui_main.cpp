@@ -22,7 +22,13 @@ int run_gui(GuiLaunch launch) {
     explorer::EditResult r = launch.plan ? app.start_with_plan(std::move(*launch.plan), launch.plan_label)
                                : app.start_with_request(launch.request);
     if (!r.applied) throw InputError(r.message);
+    if (launch.memory) {
+      explorer::EditResult m = app.core().set_memory_policy(-1, *launch.memory);
+      if (!m.applied && !m.message.empty()) throw InputError("--recompute/--offload: " + m.message);
+    }
   }
+  app.core().optimizer_options().recompute_choices = launch.recompute_choices;
+  app.core().optimizer_options().offload_choices = launch.offload_choices;
   if (!launch.overlay_run.empty()) app.overlay_run_ref(launch.overlay_run);
   if (!launch.compare_run.empty()) app.compare_run_ref(launch.compare_run);
   if (!launch.compare_schedule.empty()) {

@@ -27,6 +27,9 @@ ImU32 Theme::box_colour(explorer::BoxKind kind, int chunk) const {
     case BoxKind::B:
     case BoxKind::W:
     case BoxKind::BW: base = op[static_cast<int>(kind)]; break;
+    case BoxKind::R: base = op[static_cast<int>(Op::R)]; break;
+    case BoxKind::Offload: return offload;
+    case BoxKind::Reload: return reload;
     case BoxKind::Send: return send;
     case BoxKind::Recv: return recv;
     case BoxKind::Idle: return idle_dependency;
@@ -54,6 +57,9 @@ Theme make_theme(float scale) {
   t.op[static_cast<int>(Op::B)] = IM_COL32(54, 181, 132, 255);   // input-gradient backward: green
   t.op[static_cast<int>(Op::W)] = IM_COL32(232, 164, 56, 255);   // weight-gradient backward: amber
   t.op[static_cast<int>(Op::BW)] = IM_COL32(142, 104, 214, 255); // fused backward: violet
+  t.op[static_cast<int>(Op::R)] = IM_COL32(214, 92, 176, 255);   // recompute: magenta
+  t.offload = IM_COL32(120, 206, 176, 255);                       // to host: sea green
+  t.reload = IM_COL32(226, 150, 110, 255);                        // back from host: salmon
   t.send = IM_COL32(86, 196, 222, 255);
   t.recv = IM_COL32(222, 104, 168, 255);
   t.idle_dependency = IM_COL32(214, 76, 76, 255);

@@ -16,8 +16,9 @@ struct Theme {
   ImFont* mono = nullptr;     // JetBrains Mono: numbers in tables and tooltips
   bool fonts_from_system = false;
 
-  ImU32 op[kNumOps] = {};  // F, B, W, BW
+  ImU32 op[kNumOps] = {};  // F, B, W, BW, R
   ImU32 send = 0, recv = 0;
+  ImU32 offload = 0, reload = 0;  // host-link copies of a memory policy
   ImU32 idle_dependency = 0, idle_transfer = 0, idle_drain = 0;
   ImU32 critical = 0;
   ImU32 selection = 0;

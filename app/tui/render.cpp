@@ -87,14 +87,15 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
       break;
     case View::Plan:
       h.insert(h.end(), {{"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"v/V", "chunks"}, {"<>", "boundary"},
-                         {"u", "undo"}, {"o", "optimize"}, {"r", "run"}});
+                         {"u", "undo"}, {"o", "optimize"}, {"r", "run"}, {"a/z", "recompute"}, {"f", "offload"}});
       break;
     case View::Gantt:
       h.insert(h.end(), {{"+/-", "zoom"}, {"h/l", "pan"}, {"0", "fit"}, {"enter", "select"}, {"/", "search"},
                          {"p/c", "producer/consumer"}, {"j/k", "scroll"}});
       break;
     case View::Devices:
-      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
+      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"a", "recompute"},
+                         {"y", "auto"}, {"o", "optimize"}});
       break;
     case View::Compare:
       h.insert(h.end(), {{"j/k", "select"}, {"enter", "use"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
@@ -122,6 +123,8 @@ const char* const kHelp[] = {
     "gantt      + - zoom   h l or arrows pan (H L a page)   0 fit   j k devices",
     "           enter select an action: arrows next/previous and device above/below,",
     "           p its producer, c its consumer, esc clears   / search (mb 3 s2 B)  n N",
+    "memory     a/A recompute of every stage   f/F offload +25%/-25%   y auto",
+    "           t/T pick a stage (* in Plan)   z/Z its recompute (none/sel/full)",
     "undo       u undo   U redo (every plan edit)",
     "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
     "optimizer  o start (progress below)   x or esc cancel",
@@ -160,7 +163,7 @@ int max_first_device(const TuiState& s, View view, int width, int height) {
   if (!s.core.has_plan() || !s.core.problem().empty()) return 0;
   const Rect body = body_rect(width, height, status_rows(s, width));
   const int D = static_cast<int>(s.core.editor().sim().devices.size());
-  if (view == View::Gantt) return std::max(0, D - gantt_layout(body, D, s.color).devices_shown);
+  if (view == View::Gantt) return std::max(0, D - gantt_layout(s, body).devices_shown);
   if (view == View::Devices) return std::max(0, D - devices_view_shown(body, D));
   return 0;
 }
@@ -168,7 +171,7 @@ int max_first_device(const TuiState& s, View view, int width, int height) {
 int gantt_devices_shown(const TuiState& s, int width, int height) {
   if (!s.core.has_plan()) return 1;
   const Rect body = body_rect(width, height, status_rows(s, width));
-  return gantt_layout(body, static_cast<int>(s.core.editor().sim().devices.size()), s.color).devices_shown;
+  return gantt_layout(s, body).devices_shown;
 }
 
 Screen render(const TuiState& s, int width, int height) {

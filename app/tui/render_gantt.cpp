@@ -28,9 +28,11 @@ std::vector<Lane> gantt_lanes(bool color) {
 std::string op_label(Op op) {
   explorer::LegendContext c;
   c.fused_backward = true;
+  c.recompute = true;
   const explorer::LegendMark want = op == Op::F   ? explorer::LegendMark::Forward
                                     : op == Op::B ? explorer::LegendMark::InputGrad
                                     : op == Op::W ? explorer::LegendMark::WeightGrad
+                                    : op == Op::R ? explorer::LegendMark::Recompute
                                                   : explorer::LegendMark::FusedBackward;
   for (const auto& e : explorer::legend(c))
     if (e.mark == want) return e.label;
@@ -57,16 +59,28 @@ std::string selection_text(const TuiState& s) {
 
 }  // namespace
 
-GanttLayout gantt_layout(Rect body, int devices, bool color) {
-  // Two rows of time axis above; legend, window and detail rows below.
-  const int rows = std::max(1, body.h - 5);
-  const int max_lanes = static_cast<int>(gantt_lanes(color).size());
+GanttLayout gantt_layout(Rect body, int devices, bool color, bool host_row, bool memory_line) {
+  // Two rows of time axis above; legend, window, (memory) and detail rows below.
   GanttLayout g;
-  g.lanes = devices > 0 ? std::clamp(rows / devices, 1, max_lanes) : 1;
+  g.memory_line = memory_line;
+  const int rows = std::max(1, body.h - 5 - (memory_line ? 1 : 0));
+  const int max_lanes = static_cast<int>(gantt_lanes(color).size());
+  // The host row only when each device keeps a compute row beside it.
+  g.host = host_row && devices > 0 && rows / devices >= 2;
+  const int extra = g.host ? 1 : 0;
+  g.lanes = devices > 0 ? std::clamp(rows / devices - extra, 1, max_lanes) : 1;
+  const int per_device = g.lanes + extra;
   // A blank row between devices when every device still fits with it.
-  g.gap = g.lanes > 1 && devices * (g.lanes + 1) - 1 <= rows ? 1 : 0;
-  g.devices_shown = std::max(1, (rows + g.gap) / (g.lanes + g.gap));
+  g.gap = per_device > 1 && devices * (per_device + 1) - 1 <= rows ? 1 : 0;
+  g.devices_shown = std::max(1, (rows + g.gap) / (per_device + g.gap));
   return g;
+}
+
+GanttLayout gantt_layout(const TuiState& s, Rect body) {
+  if (!s.core.has_plan()) return gantt_layout(body, 1, s.color);
+  const explorer::MemoryOverview& m = s.core.memory();
+  return gantt_layout(body, static_cast<int>(s.core.editor().sim().devices.size()), s.color, m.host_copies > 0,
+                      m.policies || m.oom);
 }
 
 void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
@@ -85,7 +99,8 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
   if (!(win.t1 > win.t0)) win = {0, std::max(sim.iteration_ms, 1e-9)};
   const bool color = s.color;
   const std::vector<Lane> lanes = gantt_lanes(color);
-  const GanttLayout layout = gantt_layout(r, D, color);
+  const GanttLayout layout = gantt_layout(s, r);
+  const explorer::TimelineData& lanes_data = core.side(0).timeline();
   const explorer::TimelineFilter& filter = core.view().filter;
   const explorer::TimelineBox* sel = core.selected_box();
   const int sel_device = sel ? core.view().selected.device : -1;
@@ -144,6 +159,16 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
         scr.set(x, y, ch, st);
       }
     }
+    // The host link: '>' offload to host after F, '<' reload before R/B.
+    if (layout.host && d < static_cast<int>(lanes_data.devices.size())) {
+      scr.set(r.x + label_w - 2, y, 'h', Style::Dim);
+      const std::vector<char> copies = host_row(lanes_data.devices[static_cast<size_t>(d)].host, win.t0, win.t1, cols);
+      for (int c = 0; c < cols; ++c) {
+        const char ch = copies[static_cast<size_t>(c)];
+        scr.set(r.x + label_w + c, y, ch == 0 ? ' ' : ch, ch == 0 ? Style::Idle : Style::HostCopy);
+      }
+      ++y;
+    }
     if (i + 1 < layout.devices_shown && first + i + 1 < D) y += layout.gap;
   }
   y = std::max(y, r.y + r.h - 3);
@@ -159,6 +184,12 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
   }
   scr.set(x, y, '.', Style::Idle);
   x = scr.put(x + 1, y, " idle  ", Style::Normal);
+  if (layout.host) {
+    scr.set(x, y, '>', Style::HostCopy);
+    x = scr.put(x + 1, y, " offload ", Style::Normal);
+    scr.set(x, y, '<', Style::HostCopy);
+    x = scr.put(x + 1, y, " reload  ", Style::Normal);
+  }
   // An active search says what it matches; otherwise the rows are explained.
   if (filter.active()) {
     scr.put(x, y, "search: " + explorer::describe(filter) + " (n/N next, esc)", Style::Warn);
@@ -189,6 +220,12 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
           Style::Dim, r.w);
   ++y;
   if (y >= r.y + r.h) return;
+  if (layout.memory_line) {
+    const explorer::MemoryOverview& m = core.memory();
+    scr.put(r.x, y, "memory " + memory_text(m), m.oom ? Style::Bad : Style::Dim, r.w);
+    ++y;
+    if (y >= r.y + r.h) return;
+  }
   const std::string detail = selection_text(s);
   scr.put(r.x, y, detail.empty() ? "enter selects an action; +/- zoom, h/l pan, 0 fit, / search" : detail,
           detail.empty() ? Style::Dim : Style::Normal, r.w);

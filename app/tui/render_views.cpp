@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "adaptis/planner/memory_policy.h"
 #include "common/format.h"
 
 namespace adaptis::tui {
@@ -77,8 +78,41 @@ Style op_style(Op op) {
     case Op::B: return Style::OpB;
     case Op::W: return Style::OpW;
     case Op::BW: return Style::OpBW;
+    case Op::R: return Style::OpR;
   }
   return Style::Normal;
+}
+
+std::string memory_text(const explorer::MemoryOverview& m) {
+  if (!m.has_sizes) return "n/a (the costs carry no memory sizes)";
+  // Most telling first: the worst device against its cap, the policy, then the peak's split.
+  std::string out, split;
+  if (m.worst >= 0) {
+    const explorer::DeviceMemoryRow& w = m.devices[static_cast<size_t>(m.worst)];
+    int over = 0;
+    for (const auto& d : m.devices) over += d.oom ? 1 : 0;
+    out = fmt("worst d%d %s of %s", m.worst, app::format_bytes(w.peak_bytes).c_str(),
+              w.cap_bytes > 0 ? app::format_bytes(w.cap_bytes).c_str() : "?");
+    if (w.cap_bytes > 0) out += fmt(" (%.0f%%)", 100 * w.fill());
+    if (over > 0) out += fmt(" OOM on %d device%s", over, over == 1 ? "" : "s");
+    split = fmt("; act kept %s", app::format_bytes(w.kept_bytes).c_str());
+    if (w.recomputed_bytes > 0) split += fmt(", recomputed %s", app::format_bytes(w.recomputed_bytes).c_str());
+    if (w.on_host_bytes > 0) split += fmt(", on host %s", app::format_bytes(w.on_host_bytes).c_str());
+    out += "; ";
+  }
+  out += "policy " + (m.policy_text.empty() ? std::string("none") : m.policy_text);
+  if (m.recompute_actions > 0 || m.host_copies > 0)
+    out += fmt(" (%zu R, %zu host copies)", m.recompute_actions, m.host_copies);
+  return out + split;
+}
+
+std::string policy_short(const StageMemoryPolicy& p) {
+  std::string out = p.recompute == Recompute::None        ? "-"
+                    : p.recompute == Recompute::Selective ? "sel"
+                    : p.full_layers > 0                   ? fmt("full:%d", p.full_layers)
+                                                          : "full";
+  if (p.offload_fraction > 0) out += fmt("+off%.0f%%", 100 * p.offload_fraction);
+  return out;
 }
 
 bool draw_no_plan(const TuiState& s, Screen& scr, Rect r) {
@@ -246,6 +280,7 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
                      : "n/a",
             sim.oom ? "   OOM" : ""),
         sim.oom ? Style::Bad : Style::Good);
+  if (e->memory.has_sizes || e->memory.policies) field("memory", memory_text(e->memory), sim.oom ? Style::Bad : Style::Normal);
   ++y;
   if (y + 2 > r.y + r.h) return;
 
@@ -260,9 +295,11 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   }
   // Without a B/W split in the costs, B is the whole backward: one column, as in the layers view.
   const bool split = ed.costs().split_backward();
-  const std::string head = split ? fmt(" %-5s %-9s %4s %9s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B ms",
-                                       "W ms", "dev")
-                                 : fmt(" %-5s %-9s %4s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B+W ms", "dev");
+  // The memory column: each stage's policy (* marks the stage z/Z edit) and its R time per micro-batch.
+  const std::string head = (split ? fmt(" %-5s %-9s %4s %9s %9s %9s %4s ", "stage", "layers", "n", "F ms", "B ms",
+                                        "W ms", "dev")
+                                  : fmt(" %-5s %-9s %4s %9s %9s %4s ", "stage", "layers", "n", "F ms", "B+W ms", "dev")) +
+                           fmt(" %-13s ", "memory");
   const int bar_x = r.x + static_cast<int>(head.size());
   const int bar_w = r.x + r.w - bar_x - 1;
   scr.put(r.x, y++, head + (bar_w >= 6 ? "F+B+W time" : ""), Style::Header);
@@ -282,7 +319,11 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
                     c.f_ms, c.b_ms, c.w_ms, dev[static_cast<size_t>(st)])
               : fmt("%c%-5d %-9s %4d %9.2f %9.2f %4d  ", mark, st, layers.c_str(), p.partition.stage_size(st), c.f_ms,
                     c.b_ms + c.w_ms, dev[static_cast<size_t>(st)]);
-    scr.put(r.x, y, line, Style::Normal);
+    // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on "*" + s.
+    std::string mem_col(1, st == s.stage ? '*' : ' ');
+    mem_col.append(policy_short(stage_memory(p, st)));
+    const std::string row_text = line + fmt("%-13.13s ", mem_col.c_str());
+    scr.put(r.x, y, row_text, Style::Normal);
     if (marked) scr.restyle(r.x, y, 21, Style::Warn);
     if (bar_w >= 6 && max_t > 0) {
       const double t = c.f_ms + c.b_ms + c.w_ms;
@@ -294,8 +335,8 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   if (y >= r.y + r.h || S == 0 || sum_t <= 0) return;
   const std::string more = S > rows ? fmt("stages %d-%d of %d   ", first, first + rows - 1, S) : "";
   scr.put(r.x, y++,
-          fmt(" %sslowest/mean stage %.3f   boundary %d: j/k select, < > move, e even", more.c_str(),
-              max_t / (sum_t / S), s.boundary),
+          fmt(" %sslowest/mean stage %.3f   boundary %d: j/k select, < > move, e even   * stage %d: t/T, z/Z", more.c_str(),
+              max_t / (sum_t / S), s.boundary, s.stage),
           Style::Dim);
 
   // Per device, when there is room: what each device holds and how idle it is.
@@ -325,8 +366,9 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
   const double T = sim.iteration_ms;
   const bool wide = r.w >= 100;
   int y = r.y;
-  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble     mem: = peak/limit",
+  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble     mem: # static = kept r recomputed / cap",
           Style::Dim, r.w);
+  const explorer::MemoryOverview& mem = s.core.memory();
   const int shown = devices_view_shown(r, D);
   const int first = std::clamp(s.cursor[static_cast<int>(View::Devices)], 0, std::max(0, D - shown));
   const int bar_w = std::max(8, (r.w - 5) * 11 / 20);
@@ -357,13 +399,25 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
     if (st.peak_memory_bytes <= 0) {
       scr.put(x, y, "memory n/a", Style::Dim, r.x + r.w - x);
     } else {
-      const std::string text = fmt("%s/%s%s", app::format_bytes(st.peak_memory_bytes).c_str(),
-                                   app::format_bytes(limit).c_str(), st.oom ? " OOM" : "");
+      // The peak split into static bytes, what F kept and what R re-created, against the cap.
+      const explorer::DeviceMemoryRow* row = d < static_cast<int>(mem.devices.size()) ? &mem.devices[static_cast<size_t>(d)] : nullptr;
+      const double host = row ? row->on_host_bytes : 0;
+      const std::string text = fmt("%s/%s%s%s", app::format_bytes(st.peak_memory_bytes).c_str(),
+                                   app::format_bytes(limit).c_str(), st.oom ? " OOM" : "",
+                                   host > 0 ? (" +" + app::format_bytes(host) + " host").c_str() : "");
       const int mem_w = std::max(4, r.x + r.w - x - 1 - static_cast<int>(text.size()));
-      draw_bar(scr, x, y, mem_w,
-               {{limit > 0 ? std::min(1.0, st.peak_memory_bytes / limit) : 1.0, '=',
-                 st.oom ? Style::Bad : Style::BarMemory}},
-               '.', Style::BarEmpty);
+      const double scale = limit > 0 ? std::max(limit, st.peak_memory_bytes) : st.peak_memory_bytes;
+      const Style kept_style = st.oom ? Style::Bad : Style::BarMemory;
+      if (row && scale > 0)
+        draw_bar(scr, x, y, mem_w,
+                 {{row->static_bytes / scale, '#', kept_style},
+                  {row->kept_bytes / scale, '=', kept_style},
+                  {row->recomputed_bytes / scale, 'r', Style::BarRecomputed}},
+                 '.', Style::BarEmpty);
+      else
+        draw_bar(scr, x, y, mem_w,
+                 {{limit > 0 ? std::min(1.0, st.peak_memory_bytes / limit) : 1.0, '=', kept_style}}, '.',
+                 Style::BarEmpty);
       scr.put(x + mem_w + 1, y, text, st.oom ? Style::Bad : Style::Normal, r.x + r.w - x - mem_w - 1);
     }
     ++y;

@@ -29,8 +29,14 @@ struct GanttLayout {
   int lanes = 1;
   int gap = 0;  // blank rows between devices
   int devices_shown = 1;
+  bool host = false;         // a host-link row (offload > / reload <) under each device's rows
+  bool memory_line = false;  // a memory line (peak vs cap, policy) in the footer
 };
-GanttLayout gantt_layout(Rect body, int devices, bool color);
+// `host_row`: the plan copies activations to host (shown when each device has room for it);
+// `memory_line`: the plan has memory policies or is out of memory.
+GanttLayout gantt_layout(Rect body, int devices, bool color, bool host_row = false, bool memory_line = false);
+// The layout the Gantt view of `s` uses in `body`.
+GanttLayout gantt_layout(const TuiState& s, Rect body);
 // Devices shown at once by the devices view (two rows each).
 int devices_view_shown(Rect body, int devices);
 
@@ -44,6 +50,11 @@ int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style styl
 int wrapped_lines(const std::string& text, int width);
 // The plan cannot be shown (no valid plan for the request): says why in r; true when it did.
 bool draw_no_plan(const TuiState& s, Screen& scr, Rect r);
+// The memory line: the worst device's peak against its cap (OOM), the activation split and the
+// plan's memory policies, in one line.
+std::string memory_text(const explorer::MemoryOverview& m);
+// A stage's memory policy in a few characters for tables: "-", "sel", "full", "full:2", "+off25%".
+std::string policy_short(const StageMemoryPolicy& p);
 Style op_style(Op op);
 std::string stages_of_device(const Plan& p, int d);
 // First row to show so `cursor` stays visible in `rows` rows of `n` (cursor kept near the middle).

@@ -74,6 +74,7 @@ Palette make_palette(bool color) {
     set(Style::Warn, A_BOLD);
     set(Style::Bad, A_BOLD);
     set(Style::Idle, A_DIM);
+    set(Style::OpR, A_UNDERLINE);
     set(Style::Progress, A_BOLD);
     set(Style::Key, A_BOLD);
     return p;
@@ -100,12 +101,15 @@ Palette make_palette(bool color) {
       {Style::OpB, COLOR_BLACK, COLOR_GREEN, 0},
       {Style::OpW, COLOR_BLACK, COLOR_YELLOW, 0},
       {Style::OpBW, COLOR_BLACK, COLOR_CYAN, 0},
+      {Style::OpR, COLOR_WHITE, COLOR_MAGENTA, A_BOLD},
+      {Style::HostCopy, COLOR_CYAN, -1, A_BOLD},
       {Style::Idle, COLOR_WHITE, -1, A_DIM},
       {Style::BarBusy, COLOR_BLUE, -1, A_BOLD},
       {Style::BarWarmUp, COLOR_YELLOW, -1, A_BOLD},
       {Style::BarBetween, COLOR_MAGENTA, -1, A_BOLD},
       {Style::BarCoolDown, COLOR_RED, -1, A_BOLD},
       {Style::BarMemory, COLOR_GREEN, -1, A_BOLD},
+      {Style::BarRecomputed, COLOR_MAGENTA, -1, A_BOLD},
       {Style::BarEmpty, COLOR_WHITE, -1, A_DIM},
       {Style::Progress, COLOR_GREEN, -1, A_BOLD},
       {Style::Key, COLOR_YELLOW, -1, A_BOLD},

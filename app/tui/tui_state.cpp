@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "adaptis/planner/memory_policy.h"
 #include "common/format.h"
 #include "tui/keys.h"
 #include "tui/render.h"
@@ -63,6 +64,19 @@ void select_boundary(TuiState& s, int delta, bool wrap) {
   const int layer = s.core.editor().plan().partition.bounds[static_cast<size_t>(s.boundary)];
   s.core.note(app::strf("boundary %d selected: stage %d | stage %d before layer %d; < > move it", s.boundary,
                         s.boundary - 1, s.boundary, layer));
+}
+
+void clamp_stage(TuiState& s) {
+  const int stages = has_plan(s) ? s.core.editor().plan().num_stages() : 1;
+  s.stage = std::clamp(s.stage, 0, std::max(0, stages - 1));
+}
+
+void select_stage(TuiState& s, int delta) {
+  const int stages = has_plan(s) ? s.core.editor().plan().num_stages() : 0;
+  if (stages < 1) return s.core.note("no plan: no stage to select", true);
+  s.stage = ((s.stage + delta) % stages + stages) % stages;
+  s.core.note(app::strf("stage %d selected: %s; z/Z change its recompute (a/A every stage, f/F offload)", s.stage,
+                        describe(s.core.memory_policy(s.stage)).c_str()));
 }
 
 void change_microbatches(TuiState& s, int delta) {
@@ -271,6 +285,16 @@ TuiState apply_key(TuiState s, int k) {
       return s;
     case 'n': s.core.select_next_match(+1); break;
     case 'N': s.core.select_next_match(-1); break;
+    // Memory policies: recompute on every stage or the selected one, offload, auto.
+    case 'a': s.core.cycle_recompute(-1, +1); break;
+    case 'A': s.core.cycle_recompute(-1, -1); break;
+    case 't': select_stage(s, +1); break;
+    case 'T': select_stage(s, -1); break;
+    case 'z': s.core.cycle_recompute(s.stage, +1); break;
+    case 'Z': s.core.cycle_recompute(s.stage, -1); break;
+    case 'f': s.core.step_offload(-1, +1); break;
+    case 'F': s.core.step_offload(-1, -1); break;
+    case 'y': s.core.auto_memory_policy(); break;
     default:
       if (k >= '1' && k < '1' + kNumViews) {
         s.view = static_cast<View>(k - '1');
@@ -281,6 +305,7 @@ TuiState apply_key(TuiState s, int k) {
       break;
   }
   clamp_boundary(s);
+  clamp_stage(s);
   clamp_cursors(s);
   // Entering the runs view re-reads the store.
   if (s.view != before && s.view == View::Runs && !s.core.has_effects()) s.core.refresh_runs();

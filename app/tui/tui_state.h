@@ -29,6 +29,7 @@ struct TuiState {
   // Per view: the selected row (Layers, Compare, Runs) or the first device shown (Gantt, Devices).
   int cursor[kNumViews] = {};
   int boundary = 1;  // selected partition boundary: between stage boundary-1 and boundary
+  int stage = 0;     // selected stage for per-stage memory policy edits (t/T select, z/Z recompute)
   // The search prompt ("/"): open while typing; enter applies it, esc closes it.
   bool searching = false;
   std::string search_input;

@@ -110,7 +110,9 @@ void DeviceThreads::worker(int d) {
           slot.output = run_device_list(program_, d, *slot.device, transport_, settings_, slot.status, &progress_);
         } catch (const TransportAborted&) {
           // Another device failed or the watchdog fired: that is the error to report.
+          slot.device->abort_copies();
         } catch (const std::exception& e) {
+          slot.device->abort_copies();
           slot.error = failure_site(program_, d, slot.status.current.load()) + ": " + e.what();
           transport_.abort("device " + std::to_string(d) + " failed " + slot.error);
         }
@@ -243,6 +245,8 @@ StepResult DeviceThreads::run_step(int step, const DataSource& data_source, cons
   r.intervals.resize(static_cast<size_t>(D));
   r.optimizer.resize(static_cast<size_t>(D));
   r.peak_activation_bytes.resize(static_cast<size_t>(D));
+  r.peak_saved_bytes.resize(static_cast<size_t>(D));
+  r.offloaded_bytes.resize(static_cast<size_t>(D));
   r.pipeline_end_ns = r.start_ns;
   r.end_ns = r.start_ns;
   for (int d = 0; d < D; ++d) {
@@ -252,6 +256,8 @@ StepResult DeviceThreads::run_step(int step, const DataSource& data_source, cons
     r.optimizer[d] = o.optimizer;
     r.end_ns = std::max(r.end_ns, o.optimizer.end_ns);
     r.peak_activation_bytes[d] = o.peak_bytes;
+    r.peak_saved_bytes[d] = o.peak_saved_bytes;
+    r.offloaded_bytes[d] = o.offloaded_bytes;
   }
   r.end_ns = std::max(r.end_ns, r.pipeline_end_ns);
   return r;

@@ -26,15 +26,30 @@ std::string failure_site(const Program& program, int device, int current) {
   return "at the optimizer step";
 }
 
+void ExecDevice::recompute(int stage, int, const MicroBatchData&) {
+  throw std::logic_error("recomputes stage " + std::to_string(stage) + " but this device cannot recompute");
+}
+void ExecDevice::offload(int stage, int) {
+  throw std::logic_error("offloads stage " + std::to_string(stage) + " but this device cannot offload");
+}
+void ExecDevice::reload(int stage, int) {
+  throw std::logic_error("reloads stage " + std::to_string(stage) + " but this device cannot offload");
+}
+void ExecDevice::wait_reload(int stage, int) {
+  throw std::logic_error("waits for a reload of stage " + std::to_string(stage) + " but this device cannot offload");
+}
+
 namespace {
 
-// F / B / W / BW of one (stage, mb): inputs taken from the store, outputs put into it.
+// F / B / W / BW / R of one (stage, mb): inputs taken from the store, outputs put into it.
 void compute(const Instruction& ins, int num_stages, ExecDevice& dev, const MicroBatchData& data) {
   const int s = ins.stage, mb = ins.mb;
   if (!dev.holds(s)) throw std::logic_error("computes stage " + std::to_string(s) + " which lives elsewhere");
   TensorStore& store = dev.store();
   const size_t n = dev.activation_floats(s);
-  if (ins.op == Op::F) {
+  if (ins.op == Op::R) {
+    dev.recompute(s, mb, data);
+  } else if (ins.op == Op::F) {
     const TensorTag in{TensorKind::Activation, s - 1, mb};
     const float* input = s > 0 ? store.get(in, "input activation").data() : nullptr;
     float* output = s + 1 < num_stages ? store.create({TensorKind::Activation, s, mb}, n).data() : nullptr;
@@ -57,7 +72,11 @@ DeviceState state_of(InstrKind k) {
     case InstrKind::Compute: return DeviceState::Computing;
     case InstrKind::WaitRecv: return DeviceState::Waiting;
     case InstrKind::Send:
-    case InstrKind::PostRecv: return DeviceState::Communicating;
+    case InstrKind::PostRecv:
+    case InstrKind::Offload:
+    case InstrKind::Reload:
+    // A reload always ends (its copy needs no other device), so waiting for it is not a wait on peers.
+    case InstrKind::WaitReload: return DeviceState::Communicating;
   }
   return DeviceState::Communicating;
 }
@@ -96,6 +115,15 @@ DeviceStepOutput run_device_list(const Program& program, int device, ExecDevice&
       case InstrKind::WaitRecv:
         tr.wait_recv(device, ins.peer, ins.tensor);
         break;
+      case InstrKind::Offload:
+        dev.offload(ins.stage, ins.mb);
+        break;
+      case InstrKind::Reload:
+        dev.reload(ins.stage, ins.mb);
+        break;
+      case InstrKind::WaitReload:
+        dev.wait_reload(ins.stage, ins.mb);
+        break;
     }
     dev.instruction_ended(i);
     if (ins.kind != InstrKind::WaitRecv) out.peak_bytes = std::max(out.peak_bytes, dev.store().bytes() + dev.saved_bytes());
@@ -114,6 +142,8 @@ DeviceStepOutput run_device_list(const Program& program, int device, ExecDevice&
   dev.synchronize();
   out.intervals = dev.intervals();
   out.optimizer = dev.epilogue_interval();
+  out.peak_saved_bytes = dev.peak_saved_bytes();
+  out.offloaded_bytes = dev.offloaded_bytes();
   for (int s : program.device_stages.at(static_cast<size_t>(device))) {
     auto& per_mb = out.loss_terms[s];
     for (int mb = 0; mb < program.num_microbatches; ++mb) per_mb.push_back(dev.loss_terms(s, mb));

@@ -47,6 +47,20 @@ class ExecDevice {
                               float* grad_input) = 0;
   virtual void backward_weight(int stage, int mb) = 0;
   virtual size_t saved_bytes() const = 0;  // saved activations of all its stages, right now
+
+  // Memory policies (Program::memory): R re-creates what F dropped; OFFLOAD / RELOAD move a kept micro-batch's
+  // activations to host memory and back, WAIT_RELOAD blocks until they are back. A device that cannot do them
+  // refuses with std::logic_error (the lowering only emits them for policies the plan asks for).
+  virtual void recompute(int stage, int mb, const MicroBatchData& data);
+  virtual void offload(int stage, int mb);
+  virtual void reload(int stage, int mb);
+  virtual void wait_reload(int stage, int mb);
+  // The step failed or was aborted: copies in flight stop (their waiters throw).
+  virtual void abort_copies() {}
+  // This step's most bytes of saved activations alone (0 when the device does not track them) and the bytes
+  // it moved to host memory.
+  virtual size_t peak_saved_bytes() const { return 0; }
+  virtual int64_t offloaded_bytes() const { return 0; }
   virtual void zero_grad() = 0;
   virtual void finish_backward() = 0;
   virtual void optimizer_step(const AdamW& opt, int step_index) = 0;
@@ -82,6 +96,8 @@ struct DeviceStepOutput {
   std::vector<Interval> intervals;  // one per instruction, in list order
   Interval optimizer;               // finish_backward + optimizer step
   size_t peak_bytes = 0;            // most bytes held at once: tensors in the store + saved activations
+  size_t peak_saved_bytes = 0;      // most bytes of saved activations alone (ExecDevice::peak_saved_bytes)
+  int64_t offloaded_bytes = 0;      // moved to host memory
   std::map<int, std::vector<std::vector<double>>> loss_terms;  // stage -> mb -> terms
 };
 

@@ -99,7 +99,7 @@ RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluste
   return p;
 }
 
-Cluster cpu_thread_cluster(int devices) {
+Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs, double host_latency_ms) {
   if (devices < 1) throw InputError("devices", "must be >= 1, got " + std::to_string(devices));
   Cluster c;
   c.name = "cpu-threads";
@@ -114,6 +114,10 @@ Cluster cpu_thread_cluster(int devices) {
     dev.hbm_bytes = memory > 0 ? memory / devices : 8.0 * (1ull << 30);
     dev.hbm_bandwidth = 10e9;
     dev.node = 0;
+    // Offload copies go to a host arena through copy threads paced to this link (RuntimeOptions).
+    dev.host_link.bandwidth = host_bandwidth_gbs * 1e9;
+    dev.host_link.latency_ms = host_latency_ms;
+    dev.host_link.group = -1;
     c.devices.push_back(dev);
   }
   // A mailbox hand-over: a lock, a condition-variable wake-up and a memcpy.

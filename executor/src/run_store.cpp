@@ -172,6 +172,9 @@ std::string measured_kind_name(const MeasuredInterval& m) {
     case MeasuredKind::PostRecv: return "RECV";
     case MeasuredKind::WaitRecv: return "WAIT";
     case MeasuredKind::Optimizer: return "OPT";
+    case MeasuredKind::Offload: return "OFFLOAD";
+    case MeasuredKind::Reload: return "RELOAD";
+    case MeasuredKind::WaitReload: return "WAIT_RELOAD";
   }
   return "?";
 }
@@ -184,6 +187,9 @@ MeasuredKind measured_kind(InstrKind k) {
     case InstrKind::Send: return MeasuredKind::Send;
     case InstrKind::PostRecv: return MeasuredKind::PostRecv;
     case InstrKind::WaitRecv: return MeasuredKind::WaitRecv;
+    case InstrKind::Offload: return MeasuredKind::Offload;
+    case InstrKind::Reload: return MeasuredKind::Reload;
+    case InstrKind::WaitReload: return MeasuredKind::WaitReload;
   }
   return MeasuredKind::Compute;
 }
@@ -196,6 +202,9 @@ void read_measured_kind(const std::string& kind, const std::string& tensor, Meas
   else if (kind == "RECV") m.kind = MeasuredKind::PostRecv;
   else if (kind == "WAIT") m.kind = MeasuredKind::WaitRecv;
   else if (kind == "OPT") m.kind = MeasuredKind::Optimizer;
+  else if (kind == "OFFLOAD") m.kind = MeasuredKind::Offload;
+  else if (kind == "RELOAD") m.kind = MeasuredKind::Reload;
+  else if (kind == "WAIT_RELOAD") m.kind = MeasuredKind::WaitReload;
   else throw InputError(path + ": run database column measured_intervals.kind holds '" + kind + "'");
   if (!is_comm(m.kind)) return;
   if (tensor == tensor_kind_name(TensorKind::Activation)) m.tensor = TensorKind::Activation;

@@ -85,12 +85,13 @@ TraceTimeline measured_trace_timeline(const RunRecord& run, const Plan& plan, in
   std::map<std::pair<int, int>, const MeasuredInterval*> by_seq;  // (device, seq)
   for (const MeasuredInterval* m : rows) by_seq[{m->device, m->seq}] = m;
   for (const MeasuredInterval* m : rows) {
-    if (m->kind != MeasuredKind::WaitRecv || m->end_ns <= m->start_ns) continue;
+    const bool reload = m->kind == MeasuredKind::WaitReload;  // activations still coming back from host memory
+    if ((m->kind != MeasuredKind::WaitRecv && !reload) || m->end_ns <= m->start_ns) continue;
     Gap g;
     g.device = m->device;
     g.start = ms(m->start_ns - row->start_ns);
     g.end = ms(m->end_ns - row->start_ns);
-    g.cause = GapCause::Dependency;
+    g.cause = reload ? GapCause::Reload : GapCause::Dependency;
     g.phase = first_compute[m->device] < 0 || g.end <= first_compute[m->device] ? BubblePhase::WarmUp
               : g.start >= last_compute[m->device]                                ? BubblePhase::CoolDown
                                                                                   : BubblePhase::InBetween;
@@ -104,7 +105,12 @@ TraceTimeline measured_trace_timeline(const RunRecord& run, const Plan& plan, in
     }
     const bool act = m->tensor == TensorKind::Activation;
     g.producer = act ? facts.action(Op::F, m->stage, m->mb) : facts.action(facts.grad_op(m->stage, m->mb), m->stage, m->mb);
-    g.producer_device = m->peer;
+    g.producer_device = reload ? m->device : m->peer;
+    if (reload) {
+      g.producer_end = g.arrival = g.end;
+      t.gaps.push_back(g);
+      continue;
+    }
     for (const Transfer& tr : t.transfers)
       if (tr.src_device == m->peer && tr.dst_device == m->device && tr.producer.stage == m->stage &&
           tr.producer.mb == m->mb) {

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
@@ -9,6 +11,7 @@
 #include "adaptis/executor/lowering.h"
 #include "adaptis/model/error.h"
 #include "device_threads.h"
+#include "host_offload.h"
 #include "interpreter.h"
 
 namespace adaptis::exec {
@@ -16,16 +19,31 @@ namespace adaptis::exec {
 namespace {
 
 // A CPU device thread: its stages' StageComputes, host tensors, and the host clock (wall and thread CPU time).
+// With memory policies it also keeps the exact count of saved activation bytes (changed by this thread around
+// each compute and by the offload copy threads when they release or re-create buffers) and owns the offload
+// engine of its stages.
 class HostDevice final : public ExecDevice {
  public:
-  HostDevice(const Program& program, int device, const StageFactory& make_stage, const HostClock& clock)
-      : clock_(clock) {
+  HostDevice(const Program& program, int device, const StageFactory& make_stage, const HostClock& clock,
+             const RuntimeOptions& options)
+      : program_(program), clock_(clock) {
     for (int s : program.device_stages[device]) {
       auto sc = make_stage(program.stage_bounds[s], program.stage_bounds[s + 1], program.num_microbatches);
       if (!sc) throw std::logic_error("the stage factory returned nothing for stage " + std::to_string(s));
       by_stage_[s] = sc.get();
       stages_.push_back(std::move(sc));
     }
+    // Memory policies: what F drops (R re-creates) and whether this device's stages offload.
+    bool offloads = false;
+    for (int s : program.device_stages[device]) {
+      if (program.memory.empty()) break;
+      const StageMemory& sm = program.memory[static_cast<size_t>(s)];
+      at(s).set_recompute(sm.recompute, sm.full_end);
+      offloads = offloads || sm.offload_fraction > 0;
+    }
+    if (offloads)
+      offload_ = std::make_unique<HostOffload>(options.host_bandwidth_gbs * 1e9, options.host_latency_ms,
+                                               [this](int64_t delta) { add_saved(delta); });
   }
 
   StageCompute* stage(int s) const {
@@ -37,17 +55,49 @@ class HostDevice final : public ExecDevice {
   bool holds(int s) const override { return stage(s) != nullptr; }
   size_t activation_floats(int s) const override { return at(s).activation_floats(); }
   void forward(int s, int mb, const MicroBatchData& data, const float* in, float* out) override {
-    at(s).forward(mb, data, in, out);
+    counted(s, mb, [&](StageCompute& sc) { sc.forward(mb, data, in, out); });
   }
   void backward_input(int s, int mb, const MicroBatchData& data, const float* gout, float* gin) override {
-    at(s).backward_input(mb, data, gout, gin);
+    counted(s, mb, [&](StageCompute& sc) { sc.backward_input(mb, data, gout, gin); });
   }
-  void backward_weight(int s, int mb) override { at(s).backward_weight(mb); }
-  size_t saved_bytes() const override {
-    size_t b = 0;
-    for (const auto& s : stages_) b += s->saved_bytes();
-    return b;
+  void backward_weight(int s, int mb) override {
+    counted(s, mb, [&](StageCompute& sc) { sc.backward_weight(mb); });
   }
+  void recompute(int s, int mb, const MicroBatchData& data) override {
+    counted(s, mb, [&](StageCompute& sc) { sc.recompute(mb, data); });
+  }
+  size_t saved_bytes() const override { return static_cast<size_t>(std::max<int64_t>(0, saved_.load())); }
+
+  void offload(int s, int mb) override {
+    if (!offload_) throw std::logic_error("offloads but no stage of this device has an offload policy");
+    StageCompute& sc = at(s);
+    // Whole saved tensors, in the stage's order, until the policy's share of what F kept is covered.
+    const double target = program_.memory.at(static_cast<size_t>(s)).offload_fraction * static_cast<double>(sc.saved_bytes(mb));
+    HostOffload::Buffers bufs;
+    double taken = 0;
+    sc.for_each_saved(
+        mb,
+        [&](std::vector<float>& v) {
+          if (taken < target && !v.empty()) bufs.f.push_back(&v), taken += static_cast<double>(v.size() * sizeof(float));
+        },
+        [&](std::vector<int32_t>& v) {
+          if (taken < target && !v.empty()) bufs.i.push_back(&v), taken += static_cast<double>(v.size() * sizeof(int32_t));
+        });
+    offload_->offload(s, mb, std::move(bufs));
+  }
+  void reload(int s, int mb) override {
+    if (!offload_) throw std::logic_error("reloads but no stage of this device offloads");
+    offload_->reload(s, mb);
+  }
+  void wait_reload(int s, int mb) override {
+    if (!offload_) throw std::logic_error("waits for a reload but no stage of this device offloads");
+    offload_->wait_reload(s, mb);
+  }
+  void abort_copies() override {
+    if (offload_) offload_->abort();
+  }
+  size_t peak_saved_bytes() const override { return static_cast<size_t>(std::max<int64_t>(0, peak_saved_.load())); }
+  int64_t offloaded_bytes() const override { return offload_ ? offload_->bytes_to_host() : 0; }
   void zero_grad() override {
     for (auto& s : stages_) s->zero_grad();
   }
@@ -62,6 +112,11 @@ class HostDevice final : public ExecDevice {
   void begin_step(size_t n) override {
     intervals_.assign(n, Interval{});
     epilogue_ = {};
+    if (offload_) offload_->reset();
+    int64_t held = 0;
+    for (const auto& sc : stages_) held += static_cast<int64_t>(sc->saved_bytes());
+    saved_.store(held);
+    peak_saved_.store(held);
   }
   void instruction_started(size_t) override {
     t0_ = clock_.now_ns();
@@ -89,6 +144,22 @@ class HostDevice final : public ExecDevice {
     return *sc;
   }
 
+  // Runs `op` on stage s and adds what it changed in (s, mb)'s saved bytes to the device's count.
+  template <class Op>
+  void counted(int s, int mb, Op&& op) {
+    StageCompute& sc = at(s);
+    const int64_t before = static_cast<int64_t>(sc.saved_bytes(mb));
+    op(sc);
+    add_saved(static_cast<int64_t>(sc.saved_bytes(mb)) - before);
+  }
+  void add_saved(int64_t delta) {
+    const int64_t now = saved_.fetch_add(delta) + delta;
+    int64_t p = peak_saved_.load();
+    while (now > p && !peak_saved_.compare_exchange_weak(p, now)) {
+    }
+  }
+
+  const Program& program_;
   const HostClock& clock_;
   std::vector<std::unique_ptr<StageCompute>> stages_;  // in program.device_stages order
   std::map<int, StageCompute*> by_stage_;
@@ -96,6 +167,9 @@ class HostDevice final : public ExecDevice {
   std::vector<Interval> intervals_;
   Interval epilogue_;
   int64_t t0_ = 0, c0_ = 0;
+  std::atomic<int64_t> saved_{0}, peak_saved_{0};
+  std::unique_ptr<HostOffload> offload_;  // when a stage of this device offloads; declared last: its copy
+                                          // threads stop before the stages they copy from go
 };
 
 }  // namespace
@@ -110,7 +184,7 @@ PipelineRuntime::PipelineRuntime(Program program, StageFactory make_stage, std::
   threads_ = std::make_unique<DeviceThreads>(
       program_,
       [&, make_stage](int d) {
-        auto dev = std::make_unique<HostDevice>(program_, d, make_stage, *clock_);
+        auto dev = std::make_unique<HostDevice>(program_, d, make_stage, *clock_, opt_);
         devices[d] = dev.get();
         return dev;
       },

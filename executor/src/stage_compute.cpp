@@ -53,9 +53,16 @@ class CpuStage final : public StageCompute {
     if (is_last()) check_targets(mb, data);
     const float* in = input;
     const int count = static_cast<int>(layers_.size());
+    size_t run = 0;
     for (int j = 0; j < count; ++j) {
       float* out = j + 1 == count ? output : buf_[j % 2].data();
+      const bool dropped = !drop_.empty() && drop_[j];
+      // The first layer of a recomputed run keeps a copy of its input (the tokens need none).
+      if (dropped && run < runs_.size() && runs_[run].first == j && in != nullptr)
+        kept_in_[mb][run].assign(in, in + activation_floats());
       layers_[j]->forward(mb, data, params_.data() + layer_offset_[j], in, out);
+      if (dropped) layers_[j]->discard(mb);  // R re-creates it
+      if (dropped && run < runs_.size() && runs_[run].second == j + 1) ++run;
       in = out;
     }
   }
@@ -181,7 +188,66 @@ class CpuStage final : public StageCompute {
   size_t saved_bytes() const override {
     size_t n = 0;
     for (const auto& layer : layers_) n += layer->saved_bytes();
+    for (const auto& per_mb : kept_in_)
+      for (const auto& v : per_mb) n += vector_bytes(v);
     return n;
+  }
+
+  void set_recompute(Recompute policy, int full_end) override {
+    const int L = static_cast<int>(layers_.size());
+    drop_.assign(L, 0);
+    if (policy == Recompute::Full) {
+      const int end = full_end < 0 ? last_ : std::clamp(full_end, first_, last_);
+      for (int j = 0; j < end - first_; ++j) drop_[j] = 1;
+    } else if (policy == Recompute::Selective) {
+      for (int j = 0; j < L; ++j) {
+        const LayerType t = cfg_.layers[first_ + j];
+        drop_[j] = t == LayerType::Mlp || t == LayerType::Moe;
+      }
+    }
+    // Runs of dropped layers: each keeps its input.
+    runs_.clear();
+    for (int j = 0; j < L;) {
+      if (!drop_[j]) {
+        ++j;
+        continue;
+      }
+      int e = j;
+      while (e < L && drop_[e]) ++e;
+      runs_.emplace_back(j, e);
+      j = e;
+    }
+    kept_in_.assign(size_t(m_), std::vector<std::vector<float>>(runs_.size()));
+  }
+
+  void recompute(int mb, const MicroBatchData& data) override {
+    check_mb(mb, "R");
+    for (size_t r = 0; r < runs_.size(); ++r) {
+      const auto [j0, j1] = runs_[r];
+      const float* in = j0 == 0 && is_first() ? nullptr : kept_in_[mb][r].data();
+      if (in == nullptr && !(j0 == 0 && is_first()))
+        throw std::logic_error(where() + ": R of micro-batch " + std::to_string(mb) + " without its kept input");
+      for (int j = j0; j < j1; ++j) {
+        float* out = buf_[j % 2].data();
+        layers_[j]->forward(mb, data, params_.data() + layer_offset_[j], in, out);
+        in = out;
+      }
+      std::vector<float>().swap(kept_in_[mb][r]);  // the layers hold their inputs again
+    }
+  }
+
+  size_t saved_bytes(int mb) const override {
+    size_t n = 0;
+    for (const auto& layer : layers_) n += layer->saved_bytes(mb);
+    if (!kept_in_.empty())
+      for (const auto& v : kept_in_[mb]) n += vector_bytes(v);
+    return n;
+  }
+
+  void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) override {
+    if (!kept_in_.empty())
+      for (auto& v : kept_in_[mb]) f(v);
+    for (auto& layer : layers_) layer->for_each_saved(mb, f, g);
   }
 
  private:
@@ -216,6 +282,11 @@ class CpuStage final : public StageCompute {
   std::vector<std::vector<float>> mb_grads_;  // W's output per micro-batch until finish_backward
   std::vector<char> w_done_;
   std::vector<float> buf_[2];  // ping-pong activations / gradients between this stage's layers
+  // Recompute (set_recompute): per layer whether F drops its state, the runs [first, end) of dropped
+  // layers, and per micro-batch the kept input of each run.
+  std::vector<char> drop_;
+  std::vector<std::pair<int, int>> runs_;
+  std::vector<std::vector<std::vector<float>>> kept_in_;
 };
 
 }  // namespace
@@ -247,6 +318,18 @@ std::unique_ptr<StageCompute> StageCompute::create(const NetConfig& cfg, int fir
                      std::to_string(num_microbatches));
   return std::make_unique<CpuStage>(cfg, first_layer, last_layer, num_microbatches);
 }
+
+void StageCompute::set_recompute(Recompute policy, int) {
+  if (policy != Recompute::None) throw std::logic_error("this stage cannot drop and recompute its activations");
+}
+
+void StageCompute::recompute(int mb, const MicroBatchData&) {
+  throw std::logic_error("recompute (R) of micro-batch " + std::to_string(mb) + " on a stage without a recompute policy");
+}
+
+size_t StageCompute::saved_bytes(int) const { return 0; }
+
+void StageCompute::for_each_saved(int, const FloatVisitor&, const IntVisitor&) {}
 
 double microbatch_loss(const std::vector<const StageCompute*>& stages_in_order, int mb) {
   double total = 0;

@@ -66,6 +66,10 @@ LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Devic
   c.act_w_bytes = w.act_w_bytes;
   c.w_grad_bytes = w.w_grad_bytes;
   c.out_bytes = w.out_bytes;
+  c.kept_selective_bytes = std::max(0.0, w.act_b_bytes + w.act_w_bytes - w.selective_dropped_bytes);
+  c.recompute_selective_ms =
+      w.selective.kernels.empty() ? 0.0 : pass_time_ms(w.selective, device, model.efficiency, model.dtype);
+  c.kept_full_bytes = std::min(w.input_bytes, w.act_b_bytes + w.act_w_bytes);
   return c;
 }
 

@@ -57,7 +57,8 @@ CostTable load_cost_table(const std::string& path) {
     if (!l.is_object()) throw InputError(where + ": expected an object, got " + describe_json(l));
     reject_unknown_fields(l,
                           {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
-                           "act_w_bytes", "w_grad_bytes", "out_bytes"},
+                           "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
+                           "kept_full_bytes"},
                           where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".
@@ -72,6 +73,12 @@ CostTable load_cost_table(const std::string& path) {
     c.act_w_bytes = non_negative(l, "act_w_bytes", 1.0, kMaxBytes, where, false);
     c.w_grad_bytes = non_negative(l, "w_grad_bytes", 1.0, kMaxBytes, where, false);
     c.out_bytes = non_negative(l, "out_bytes", 1.0, kMaxBytes, where, false);
+    // Optional recompute fields: absent stays "not given" (negative), present must be >= 0.
+    if (l.contains("kept_selective_bytes"))
+      c.kept_selective_bytes = non_negative(l, "kept_selective_bytes", 1.0, kMaxBytes, where, true);
+    if (l.contains("recompute_selective_ms"))
+      c.recompute_selective_ms = non_negative(l, "recompute_selective_ms", unit, kMaxLayerTimeMs, where, true);
+    if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, kMaxBytes, where, true);
     t.layers.push_back(std::move(c));
   }
   return t;
@@ -92,18 +99,24 @@ void validate_cost_table(const CostTable& costs, const std::string& origin) {
 
 nlohmann::json cost_table_json(const CostTable& costs) {
   nlohmann::json layers = nlohmann::json::array();
-  for (const LayerCost& l : costs.layers)
-    layers.push_back({{"name", l.name},
-                      {"kind", l.kind},
-                      {"f", l.f_ms},
-                      {"b", l.b_ms},
-                      {"w", l.w_ms},
-                      {"param_bytes", l.param_bytes},
-                      {"state_bytes", l.state_bytes},
-                      {"act_b_bytes", l.act_b_bytes},
-                      {"act_w_bytes", l.act_w_bytes},
-                      {"w_grad_bytes", l.w_grad_bytes},
-                      {"out_bytes", l.out_bytes}});
+  for (const LayerCost& l : costs.layers) {
+    nlohmann::json row = {{"name", l.name},
+                          {"kind", l.kind},
+                          {"f", l.f_ms},
+                          {"b", l.b_ms},
+                          {"w", l.w_ms},
+                          {"param_bytes", l.param_bytes},
+                          {"state_bytes", l.state_bytes},
+                          {"act_b_bytes", l.act_b_bytes},
+                          {"act_w_bytes", l.act_w_bytes},
+                          {"w_grad_bytes", l.w_grad_bytes},
+                          {"out_bytes", l.out_bytes}};
+    // The recompute fields only when given (absent = not given, resolved by layer_recompute.h).
+    if (l.kept_selective_bytes >= 0) row["kept_selective_bytes"] = l.kept_selective_bytes;
+    if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
+    if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
+    layers.push_back(std::move(row));
+  }
   nlohmann::json j = {{"format", "adaptis-costs/1"},
                       {"model", costs.model},
                       {"source", costs.source},

@@ -22,10 +22,9 @@ const char* recompute_name(Recompute r) {
 }
 
 Recompute parse_recompute(const std::string& text, const std::string& where) {
-  if (text == "none") return Recompute::None;
-  if (text == "selective") return Recompute::Selective;
-  if (text == "full") return Recompute::Full;
-  throw InputError(where + ": recompute must be \"none\", \"selective\" or \"full\", got \"" + text + "\"");
+  for (Recompute r : {Recompute::None, Recompute::Selective, Recompute::Full})
+    if (text == recompute_name(r)) return r;
+  throw InputError(where + ": unknown recompute policy '" + text + "' (use none, selective or full)");
 }
 
 double ParallelConfig::bucket_size_params() const {

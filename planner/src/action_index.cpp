@@ -62,7 +62,8 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
     }
   }
 
-  // Dependencies: F(s) <- F(s-1); B/BW(s) <- F(s) and the input-grad producer of s+1; W(s) <- B(s).
+  // Dependencies: F(s) <- F(s-1); R(s) <- F(s); B/BW(s) <- F(s), its R when it has one, and the
+  // input-grad producer of s+1; W(s) <- B(s).
   const int n = static_cast<int>(actions_.size());
   dep_off_.assign(n + 1, 0);
   deps_.reserve(static_cast<size_t>(n) * 2);
@@ -85,7 +86,11 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
       case Op::B:
       case Op::BW:
         need(find(Op::F, a.stage, a.mb), "its own forward");
+        if (int r = find(Op::R, a.stage, a.mb); r >= 0) deps_.push_back(r);
         if (a.stage + 1 < S_) need(grad_producer(a.stage + 1, a.mb), "the backward (B or BW) of the next stage");
+        break;
+      case Op::R:
+        need(find(Op::F, a.stage, a.mb), "its own forward");
         break;
       case Op::W:
         need(find(Op::B, a.stage, a.mb), "its input-gradient backward B");

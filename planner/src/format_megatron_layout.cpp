@@ -6,6 +6,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/limits.h"
+#include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/schedules.h"
 
 namespace adaptis {
@@ -152,7 +153,8 @@ std::string join_flags(const std::vector<std::pair<std::string, std::string>>& f
   for (const auto& [k, v] : flags) {
     if (!out.empty()) out += " ";
     out += k;
-    if (!v.empty()) out += " " + (needs_quotes(v) ? "\"" + v + "\"" : v);
+    // --recompute-modules takes several words (nargs): not one quoted string.
+    if (!v.empty()) out += " " + (needs_quotes(v) && k != "--recompute-modules" ? "\"" + v + "\"" : v);
   }
   return out;
 }
@@ -381,6 +383,10 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs, const M
     e.flags.push_back(f);
     e.layout_flags.push_back(f);
   }
+  // Memory policies: Megatron's recompute flags (recompute_exports.h) in both flag sets.
+  const RecomputeExport rc = megatron_recompute_flags(plan, costs);
+  for (const auto& f : rc.settings) e.flags.push_back(f), e.layout_flags.push_back(f);
+  for (const auto& n : rc.notes) e.notes.push_back(n);
   return e;
 }
 

@@ -27,6 +27,7 @@ char type_letter(Op op) {
     case Op::B:
     case Op::BW: return 'b';
     case Op::W: return 'w';
+    case Op::R: return 'r';  // not exported (timed_rows skips R): the format has no recompute type
   }
   return '?';
 }
@@ -58,6 +59,7 @@ std::vector<Row> timed_rows(const Plan& plan, const SimResult& sim) {
   for (size_t d = 0; d < sim.timeline.size(); ++d)
     for (size_t i = 0; i < sim.timeline[d].size(); ++i) {
       const TimedAction& ta = sim.timeline[d][i];
+      if (ta.action.op == Op::R) continue;  // no recompute type in the OctoPipe plan format
       rows.push_back({type_letter(ta.action.op), ta.action.mb, ta.action.stage, static_cast<int>(d), ta.start, ta.end, i});
     }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {

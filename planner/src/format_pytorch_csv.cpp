@@ -10,6 +10,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
 #include "adaptis/model/limits.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/validator.h"
 #include "text_fields.h"
@@ -427,6 +428,15 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
 
 Plan load_pytorch_csv(const std::string& path, const PytorchCsvImport& opt) {
   return parse_pytorch_csv(read_text_file(path), opt, path);
+}
+
+std::string pytorch_csv_memory_note(const Plan& plan) {
+  if (!has_memory_policy(plan)) return "";
+  return "the PyTorch schedule CSV has no recompute (R) or offload actions: R actions were left out (PyTorch "
+         "recomputes inside the backward of a checkpointed stage) and the per-stage memory policies (" +
+         describe_memory(plan.memory) +
+         ") must be applied when building each stage's module: torch.utils.checkpoint around the recomputed layers "
+         "(torchtitan: [activation_checkpoint]), torch.autograd.graph.save_on_cpu for offload";
 }
 
 }  // namespace adaptis

@@ -5,6 +5,8 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/megatron_layout.h"
+#include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/plan_target.h"
 
 namespace adaptis {
@@ -138,6 +140,14 @@ TorchtitanConfig export_torchtitan(const Plan& plan, const CostTable& costs, con
                 std::to_string(plan.num_microbatches));
   os << "local_batch_size = " << c.local_batch_size << "\n";
   if (opt.seq_len > 0) os << "seq_len = " << opt.seq_len << "\n";
+  // Memory policies: torchtitan applies activation checkpointing when it builds each stage's
+  // module (the CSV has no R action), so they travel as the [activation_checkpoint] section.
+  if (has_memory_policy(plan)) {
+    const RecomputeExport ac = torchtitan_activation_checkpoint(plan);
+    c.activation_checkpoint = ac.settings;
+    for (const auto& n : ac.notes) c.notes.push_back(n);
+    os << "\n" << format_torchtitan_activation_checkpoint(ac);
+  }
   c.toml = os.str();
   return c;
 }

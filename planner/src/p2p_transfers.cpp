@@ -22,7 +22,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
   };
   for (const auto& list : timeline)
     for (const auto& ta : list) {
-      if (ta.action.op == Op::W) continue;
+      if (ta.action.op == Op::W || ta.action.op == Op::R) continue;  // they send nothing
       if (auto p = slot(ta.action.stage, ta.action.mb, ta.action.op != Op::F)) *p = &ta;
     }
 
@@ -32,6 +32,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
     const auto& list = timeline[d];
     for (size_t i = 0; i < list.size(); ++i) {
       const Action& a = list[i].action;
+      if (a.op == Op::R) continue;  // a recompute stays on its device
       int next_stage = a.op == Op::F ? a.stage + 1 : (a.op == Op::W ? -1 : a.stage - 1);
       if (next_stage < 0 || next_stage >= S) continue;
       int dst = device_of(next_stage);

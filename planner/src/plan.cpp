@@ -13,12 +13,13 @@ const char* op_name(Op op) {
     case Op::B: return "B";
     case Op::W: return "W";
     case Op::BW: return "BW";
+    case Op::R: return "R";
   }
   return "?";
 }
 
 bool op_from_name(const std::string& name, Op& op) {
-  for (Op o : {Op::F, Op::B, Op::W, Op::BW})
+  for (Op o : {Op::F, Op::B, Op::W, Op::BW, Op::R})
     if (name == op_name(o)) {
       op = o;
       return true;
@@ -32,6 +33,7 @@ char op_letter(Op op) {
     case Op::B: return 'B';
     case Op::W: return 'W';
     case Op::BW: return 'X';
+    case Op::R: return 'R';
   }
   return '?';
 }

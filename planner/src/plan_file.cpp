@@ -1,8 +1,12 @@
 #include "adaptis/planner/plan_file.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
 #include "adaptis/model/limits.h"
+#include "adaptis/planner/memory_policy.h"
 
 namespace adaptis {
 
@@ -20,11 +24,11 @@ Action parse_action(const std::string& text, const std::string& where) {
   if (text.compare(i, 2, "BW") == 0) {
     a.op = Op::BW;
     i += 2;
-  } else if (i < text.size() && (text[i] == 'F' || text[i] == 'B' || text[i] == 'W')) {
-    a.op = text[i] == 'F' ? Op::F : text[i] == 'B' ? Op::B : Op::W;
+  } else if (i < text.size() && (text[i] == 'F' || text[i] == 'B' || text[i] == 'W' || text[i] == 'R')) {
+    a.op = text[i] == 'F' ? Op::F : text[i] == 'B' ? Op::B : text[i] == 'W' ? Op::W : Op::R;
     ++i;
   } else {
-    throw InputError(where + ": action '" + text.substr(0, 60) + "' must start with F, B, W or BW (e.g. \"F3.1\")");
+    throw InputError(where + ": action '" + text.substr(0, 60) + "' must start with F, B, W, BW or R (e.g. \"F3.1\")");
   }
   size_t dot = text.find('.', i);
   auto num = [&](const std::string& s) {
@@ -53,13 +57,63 @@ nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta) {
   }
   j["schedule"] = std::move(sched);
   if (plan.parallel) j["parallel"] = parallel_config_to_json(*plan.parallel);  // whole-cluster config
+  if (has_memory_policy(plan)) {
+    nlohmann::json mem = nlohmann::json::array();
+    for (int s = 0; s < static_cast<int>(plan.memory.size()); ++s) {
+      const StageMemoryPolicy& p = plan.memory[s];
+      if (p == StageMemoryPolicy{}) continue;
+      nlohmann::json e = {{"stage", s}, {"recompute", recompute_name(p.recompute)}};
+      if (p.full_layers > 0) e["layers"] = p.full_layers;
+      if (p.offload_fraction > 0) e["offload"] = p.offload_fraction;
+      mem.push_back(std::move(e));
+    }
+    j["memory"] = std::move(mem);
+  }
   if (!meta.empty()) j["meta"] = meta;
   return j;
 }
 
+namespace {
+
+// "memory": [{"stage", "recompute", "layers", "offload"}, ...] -> one policy per stage.
+std::vector<StageMemoryPolicy> memory_from_json(const nlohmann::json& arr, int num_stages, const std::string& origin) {
+  if (!arr.is_array()) throw InputError(origin + ": field 'memory' must be a list of stage policies");
+  std::vector<StageMemoryPolicy> out(static_cast<size_t>(num_stages));
+  std::vector<char> seen(static_cast<size_t>(num_stages), 0);
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const auto& e = arr[i];
+    const std::string where = origin + ": memory[" + std::to_string(i) + "]";
+    if (!e.is_object()) throw InputError(where + ": must be an object {\"stage\", \"recompute\", \"layers\", \"offload\"}");
+    for (auto it = e.begin(); it != e.end(); ++it)
+      if (it.key() != "stage" && it.key() != "recompute" && it.key() != "layers" && it.key() != "offload")
+        throw InputError(where + ": unknown field '" + it.key() + "' (fields: stage, recompute, layers, offload)");
+    const long long s = json_int(e, "stage", where);
+    if (s < 0 || s >= num_stages)
+      throw InputError(where + ": field 'stage' is " + std::to_string(s) + ", a stage that does not exist (the plan has " +
+                       std::to_string(num_stages) + " stages: 0.." + std::to_string(num_stages - 1) + ")");
+    if (seen[s]) throw InputError(where + ": stage " + std::to_string(s) + " has a policy already");
+    seen[s] = 1;
+    StageMemoryPolicy p;
+    p.recompute = parse_recompute(json_string_or(e, "recompute", "none", where), where + ": field 'recompute'");
+    const long long k = json_int_or(e, "layers", 0, where);
+    if (k < 0) throw InputError(where + ": field 'layers' must be >= 1 (the first k layers recomputed), got " + std::to_string(k));
+    if (k > 0 && p.recompute != Recompute::Full)
+      throw InputError(where + ": field 'layers' applies to \"recompute\": \"full\" only");
+    p.full_layers = static_cast<int>(std::min<long long>(k, 1 << 30));
+    p.offload_fraction = json_number_or(e, "offload", 0.0, where);
+    if (!std::isfinite(p.offload_fraction) || p.offload_fraction < 0 || p.offload_fraction > 1)
+      throw InputError(where + ": field 'offload' must be a fraction in [0, 1], got " + std::to_string(p.offload_fraction));
+    out[s] = p;
+  }
+  return out;
+}
+
+}  // namespace
+
 Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
   if (!j.is_object()) throw InputError(origin + ": expected a JSON object (an adaptis plan), got " + describe_json(j));
-  reject_unknown_fields(j, {"format", "name", "microbatches", "partition", "placement", "schedule", "meta", "parallel"}, origin);
+  reject_unknown_fields(
+      j, {"format", "name", "microbatches", "partition", "placement", "schedule", "meta", "parallel", "memory"}, origin);
   std::string fmt = json_string_or(j, "format", "adaptis-plan/1", origin);
   if (fmt != "adaptis-plan/1")
     throw InputError(origin + ": field 'format' is " + describe_json(j["format"]) + ", expected 'adaptis-plan/1'");
@@ -118,6 +172,7 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
     p.schedule.push_back(std::move(list));
   }
   if (j.contains("parallel")) p.parallel = parallel_config_from_json(j["parallel"], origin + ": parallel");
+  if (j.contains("memory")) p.memory = memory_from_json(j["memory"], p.partition.num_stages(), origin);
   return p;
 }
 

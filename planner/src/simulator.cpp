@@ -8,7 +8,9 @@
 
 #include "action_index.h"
 #include "adaptis/model/error.h"
+#include "adaptis/planner/memory_policy.h"
 #include "sim_collectives.h"
+#include "sim_host_link.h"
 
 namespace adaptis {
 
@@ -26,6 +28,7 @@ const char* gap_cause_name(GapCause c) {
     case GapCause::Dependency: return "dependency";
     case GapCause::Transfer: return "transfer";
     case GapCause::Drain: return "drain";
+    case GapCause::Reload: return "reload";
   }
   return "?";
 }
@@ -52,6 +55,8 @@ struct Sim {
   ActionIndex idx;
   const int nd;
   const bool track_producers;  // last dependency of each action, for gap causes
+  HostCopies host;  // activation offload copies (memory policies); inactive without them
+  std::vector<double> reload_end;  // per action: when its reload ends (-1 = none)
 
   std::vector<double> start, end;
   // What a consumer's producers update, together: when its last input arrives and how many inputs
@@ -79,7 +84,14 @@ struct Sim {
   std::vector<double> prev_start;  // per device, the start of its last action (when gathers are issued)
 
   Sim(const Plan& p, const std::vector<StageCost>& s, const Cluster& c, const SimOptions& o)
-      : plan(p), stages(s), cluster(c), opt(o), idx(p), nd(p.num_devices()), track_producers(o.record_gaps) {}
+      : plan(p),
+        stages(s),
+        cluster(c),
+        opt(o),
+        idx(p),
+        nd(p.num_devices()),
+        track_producers(o.record_gaps),
+        host(p.schedule, s, p.placement.stage_device(), c, p.num_microbatches) {}
 
   int D() const { return nd; }
 
@@ -92,6 +104,7 @@ struct Sim {
       case Op::B: t = c.b_ms; break;
       case Op::W: t = c.w_ms; break;
       case Op::BW: t = c.b_ms + c.w_ms; break;
+      case Op::R: t = c.recompute_ms; break;
     }
     return t / cluster.devices[idx.device(g)].speed + opt.action_overhead_ms;
   }
@@ -151,8 +164,25 @@ struct Sim {
     }
   }
 
+  // Action g (device d) starts at t: the reloads it triggers are issued, and their consumers wait for them.
+  void on_start(int g, int d, double t) {
+    if (!host.active()) return;
+    const int first = idx.global(d, 0);
+    const int k = host.on_start(d, g - first, t);
+    for (int i = 0; i < k; ++i) {
+      const int pos = host.reload(i).consumer;
+      Pending& pc = pend(d, pos);
+      pc.arrival = std::max(pc.arrival, host.reload(i).end);
+      reload_end[first + pos] = host.reload(i).end;
+    }
+  }
+  void on_end(int g, int d, double t) {
+    if (host.active() && idx.action(g).op == Op::F) host.on_forward_end(d, g - idx.global(d, 0), t);
+  }
+
   void run(SimResult& r) {
     const size_t n = idx.size();
+    reload_end.assign(n, -1.0);
     start.assign(n, 0);
     end.assign(n, 0);
     pending.assign(static_cast<size_t>(idx.max_device_size()) * nd, Pending{});
@@ -204,6 +234,10 @@ struct Sim {
           start[g + 1] = end[g];
           end[g + 1] = t0 + total;
           free_at[d] = end[g + 1];
+          on_start(g, d, start[g]);
+          on_start(g + 1, d, start[g + 1]);
+          on_end(g, d, end[g + 1]);
+          on_end(g + 1, d, end[g + 1]);
           head[d] += 2;
           // Both halves release their consumers when the pair finishes: the fused kernel stream
           // hands over outputs at the end.
@@ -213,6 +247,8 @@ struct Sim {
           start[g] = t0;
           end[g] = t0 + duration(g);
           free_at[d] = end[g];
+          on_start(g, d, t0);
+          on_end(g, d, end[g]);
           head[d] += 1;
           complete(g, end[g], d);
         }
@@ -290,6 +326,8 @@ struct Sim {
 
   void collect(SimResult& r) {
     int nd = D();
+    r.host_transfers = std::move(host.transfers());
+    std::vector<double> scratch;
     r.timeline.assign(nd, {});
     r.devices.assign(nd, {});
     if (opt.record_memory_timeline) r.memory.assign(nd, {});
@@ -308,29 +346,31 @@ struct Sim {
 
       double first_b = std::numeric_limits<double>::infinity();
       double last_f_end = 0;
-      double live = 0, peak_live = 0;
       auto* mem = opt.record_memory_timeline ? &r.memory[d] : nullptr;
-      if (mem) mem->push_back({0.0, st.static_bytes});
       for (int i = 0; i < n; ++i) {
         int g = idx.global(d, i);
         const Action& a = idx.action(g);
         tl.push_back({a, d, start[g], end[g]});
         st.busy_ms += end[g] - start[g];
-        const StageCost& c = stages[a.stage];
-        if (a.op == Op::F) {
-          last_f_end = std::max(last_f_end, end[g]);
-          live += c.act_b_bytes + c.act_w_bytes;
-          peak_live = std::max(peak_live, live);
-          if (mem) mem->push_back({start[g], st.static_bytes + live});
-        } else {
-          if (a.op == Op::B || a.op == Op::BW) first_b = std::min(first_b, start[g]);
-          double freed = a.op == Op::B ? c.act_b_bytes : a.op == Op::W ? c.act_w_bytes : c.act_b_bytes + c.act_w_bytes;
-          live -= freed;
-          if (mem && freed > 0) mem->push_back({end[g], st.static_bytes + live});
-        }
+        if (a.op == Op::R) st.recompute_ms += end[g] - start[g];
+        if (a.op == Op::F) last_f_end = std::max(last_f_end, end[g]);
+        if (a.op == Op::B || a.op == Op::BW) first_b = std::min(first_b, start[g]);
       }
-      st.peak_activation_bytes = peak_live;
-      st.peak_memory_bytes = st.static_bytes + peak_live;
+      // Activation memory over time: what F keeps, what R re-creates, and the host copies.
+      std::vector<const HostTransfer*> copies;
+      for (const HostTransfer& x : r.host_transfers)
+        if (x.device == d) {
+          copies.push_back(&x);
+          st.host_copy_ms += x.end - x.start;
+          if (x.to_host) st.offloaded_bytes += x.bytes;
+        }
+      const DeviceMemory dm = device_memory(tl, copies, stages, plan.num_microbatches, st.static_bytes, T, mem, scratch);
+      st.recomputed_bytes = dm.recomputed_bytes;
+      st.peak_kept_bytes = dm.peak_kept;
+      st.peak_recomputed_bytes = dm.peak_recomputed;
+      st.peak_offloaded_bytes = dm.peak_offloaded;
+      st.peak_activation_bytes = dm.peak_activation;
+      st.peak_memory_bytes = st.static_bytes + dm.peak_activation;
       st.oom = st.peak_memory_bytes > st.memory_limit_bytes * (1 + 1e-12);
       r.oom = r.oom || st.oom;
       st.bubble_ms = std::max(0.0, T - st.busy_ms);
@@ -367,7 +407,15 @@ struct Sim {
           if (i + 1 < n && idx.action(g + 1).overlap_prev && pend(d, i + 1).arrival > pend(d, i).arrival) w = g + 1;
           gap.waiting = idx.action(w);
           int p = track_producers ? last_dep[w] : -1;  // causes are only needed for recorded gaps
-          if (p >= 0) {
+          if (reload_end[w] >= 0 && reload_end[w] >= pend(d, w - g + i).arrival - kEps && reload_end[w] > prev_end + kEps) {
+            // Its activations were still coming back from host memory.
+            const Action& aw = idx.action(w);
+            gap.producer = Action{Op::F, aw.stage, aw.mb, false};
+            gap.producer_device = d;
+            gap.producer_end = reload_end[w];
+            gap.arrival = reload_end[w];
+            gap.cause = GapCause::Reload;
+          } else if (p >= 0) {
             gap.producer = idx.action(p);
             gap.producer_device = idx.device(p);
             gap.producer_end = producer_end_of_last[w];
@@ -389,7 +437,6 @@ struct Sim {
         gap.cause = GapCause::Drain;
         add_gap(gap);
       }
-      if (mem) mem->push_back({T, st.static_bytes + live});
     }
     // Bytes each device sends over P2P links.
     std::vector<int> sd = plan.placement.stage_device();
@@ -418,6 +465,14 @@ SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, 
   if (static_cast<int>(stages.size()) != plan.num_stages())
     throw InputError("plan has " + std::to_string(plan.num_stages()) + " stages but " +
                      std::to_string(stages.size()) + " stage costs were given");
+  // Offload needs a host link on the stage's device.
+  const std::vector<int> sd = plan.placement.stage_device();
+  require_host_links(plan, cluster);  // names the stage's policy, the device and the cluster
+  for (size_t s = 0; s < stages.size() && s < sd.size(); ++s)
+    if (stages[s].offload_bytes > 0 && sd[s] >= 0 && sd[s] < cluster.num_devices() &&
+        !cluster.devices[sd[s]].host_link.present())
+      throw InputError("plan: stage " + std::to_string(s) + " offloads activations but device " + std::to_string(sd[s]) +
+                       " of cluster '" + cluster.name + "' has no host link (cluster file field 'host_link')");
   Sim sim(plan, stages, cluster, opt);
   SimResult r;
   if (!plan.parallel) {
@@ -442,7 +497,8 @@ SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages
 }
 
 SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt) {
-  return simulate_impl(plan, stage_costs(costs, plan.partition), cluster, opt, &costs);
+  require_host_links(plan, cluster);
+  return simulate_impl(plan, stage_costs(costs, plan.partition, plan.memory), cluster, opt, &costs);
 }
 
 }  // namespace adaptis

@@ -52,6 +52,7 @@ Type torch_type(Op op) {
     case Op::B: return Type::I;
     case Op::W: return Type::W;
     case Op::BW: return Type::B;
+    case Op::R: return Type::F;  // never asked: compute_rows leaves R out
   }
   return Type::F;
 }
@@ -69,9 +70,15 @@ Rows compute_rows(const Plan& plan, std::vector<std::vector<int>>* origin) {
   if (origin) origin->assign(plan.schedule.size(), {});
   for (size_t d = 0; d < plan.schedule.size(); ++d) {
     const auto& list = plan.schedule[d];
+    // Recompute (R) has no action in PyTorch's IR (pytorch_csv.h): it is left out, and an action
+    // overlapped with an R runs alone.
+    auto paired = [&](size_t i) {
+      return i + 1 < list.size() && list[i + 1].overlap_prev && list[i].op != Op::R && list[i + 1].op != Op::R;
+    };
     for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i].op == Op::R) continue;
       if (origin) (*origin)[d].push_back(static_cast<int>(i));
-      if (i + 1 < list.size() && list[i + 1].overlap_prev) {
+      if (paired(i)) {
         TAction pair;
         pair.type = Type::OverlapFB;
         TAction first = from_action(list[i]), second = from_action(list[i + 1]);

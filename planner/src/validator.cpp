@@ -6,6 +6,7 @@
 
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/error.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/simulator.h"
 
 namespace adaptis {
@@ -86,7 +87,7 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
   }
   std::vector<int> stage_dev = plan.placement.stage_device();
   // Per (stage, mb): counts and positions of each op.
-  struct Seen { int count[kNumOps] = {0, 0, 0, 0}; int pos[kNumOps] = {-1, -1, -1, -1}; };
+  struct Seen { int count[kNumOps] = {}; int pos[kNumOps] = {-1, -1, -1, -1, -1}; };
   std::vector<Seen> seen(static_cast<size_t>(S) * m);
   for (int d = 0; d < D; ++d) {
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
@@ -120,6 +121,11 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
         if (b == 1 && w == 1 && sn.pos[2] < sn.pos[1]) err(at() + ": W comes before its B");
       }
     }
+  if (!r.ok()) return;
+  // Memory policies and their R actions (memory_policy.h).
+  std::vector<std::string> memory_errors;
+  check_memory_policy(plan, memory_errors);
+  for (auto& e : memory_errors) r(std::move(e));
   if (!r.ok()) return;
 
   // Deadlock check on the send/recv order: simulate with unit costs and no latency. The orders are

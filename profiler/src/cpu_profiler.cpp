@@ -87,6 +87,41 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
     for (auto& s : layers) s->finish_backward();
   }
 
+  // Recompute: per layer, what F keeps under selective and full recompute (the stage's own accounting) and
+  // how long selective's R takes, on the same inputs and output gradients as above.
+  std::vector<double> kept_sel(L, -1), kept_full(L, -1), sel_ms(L, -1);
+  for (int l = 0; l < L; ++l) {
+    std::unique_ptr<StageCompute> sel = make(l, l + 1, 1), full = make(l, l + 1, 1);
+    try {
+      sel->set_recompute(Recompute::Selective, -1);
+      full->set_recompute(Recompute::Full, -1);
+    } catch (const std::logic_error&) {
+      continue;  // a stage that cannot recompute: the fields stay unknown
+    }
+    std::vector<double> r_ms;
+    const float* in = l > 0 ? acts[l].data() : nullptr;
+    std::vector<float> out(n), gin(n);
+    const float* gout = l + 1 < L ? grads[l + 1].data() : nullptr;
+    for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
+      MicroBatchData d = data(rep, 0);
+      for (StageCompute* s : {sel.get(), full.get()}) {
+        s->zero_grad();
+        s->forward(0, d, in, l + 1 < L ? out.data() : nullptr);
+      }
+      kept_sel[l] = static_cast<double>(sel->saved_bytes(0));
+      kept_full[l] = static_cast<double>(full->saved_bytes(0));
+      Timing t = time_ms([&] { sel->recompute(0, d); });
+      if (rep >= opt.warmup) r_ms.push_back(opt.wall_clock ? t.wall_ms : t.cpu_ms);
+      full->recompute(0, d);
+      for (StageCompute* s : {sel.get(), full.get()}) {
+        s->backward_input(0, d, gout, l > 0 ? gin.data() : nullptr);
+        s->backward_weight(0);
+        s->finish_backward();
+      }
+    }
+    sel_ms[l] = median(r_ms);
+  }
+
   CostTable table;
   table.source = "cpu-profile";
   for (int l = 0; l < L; ++l) {
@@ -103,6 +138,11 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
     c.act_w_bytes = saved_b[l];         // what survives B is held until W
     c.act_b_bytes = std::max(0.0, saved_f[l] - saved_b[l]);
     c.out_bytes = l + 1 < L ? static_cast<double>(n * sizeof(float)) : 0.0;
+    if (kept_sel[l] >= 0) {
+      c.kept_selective_bytes = kept_sel[l];
+      c.recompute_selective_ms = sel_ms[l];
+      c.kept_full_bytes = kept_full[l];
+    }
     table.layers.push_back(c);
   }
   if (samples_out) *samples_out = std::move(samples);

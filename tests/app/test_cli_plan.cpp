@@ -1,6 +1,6 @@
 // `adaptis plan` end to end: the ranked table and --json, the saved plan replayed by `simulate` to the
 // same prediction and exported as a Megatron-LM command, `optimize --gpus`, and bad input named by flag
-// with exit status 1.
+// with exit status 1 (memory policies where the cluster search or the CPU data-parallel run cannot take them).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -88,7 +88,14 @@ TEST(CliPlan, BadInputIsNamedWithExitStatusOne) {
                         Case{"plan " + kInputs + " --global-batch-tokens 262144 --recompute some", "--recompute"},
                         Case{"plan --cluster " + kSamples + "/clusters/dgx-h100.json --global-batch-tokens 4096", "--model"},
                         Case{"plan " + kInputs + " --global-batch-tokens 262144 --against tp=3", "parallel.tp"},
-                        Case{"optimize --costs " + kSamples + "/costs/peer-profiles/gpt-13B.json --gpus 8", "--model"}}) {
+                        Case{"optimize --costs " + kSamples + "/costs/peer-profiles/gpt-13B.json --gpus 8", "--model"},
+                        // The whole-cluster search chooses recomputation itself; the CPU data-parallel
+                        // run has no R or offload.
+                        Case{"optimize " + kInputs + " --gpus 8 --global-batch-tokens 262144 --recompute full",
+                             "--recompute"},
+                        Case{"run --model " + kSamples + "/models/tiny-llama.json --devices 2 -m 4 --steps 1 "
+                                 "--data-parallel 2 --recompute full",
+                             "--data-parallel"}}) {
     auto r = run_cli(c.args);
     EXPECT_EQ(r.code, 1) << c.args << "\n" << r.out << r.err;
     EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.args << "\n" << r.err;

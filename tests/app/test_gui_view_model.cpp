@@ -270,6 +270,16 @@ TEST(GuiGanttLayout, RowsStackTheirLanesAndHitTestingFindsThem) {
   GanttLayout compact = layout_rows(2, o);
   EXPECT_EQ(compact.rows[0].lanes.size(), 1u);
   EXPECT_EQ(compact.slot(0, LaneKind::Send), nullptr);
+  EXPECT_EQ(compact.slot(0, LaneKind::Host), nullptr);
+  // A plan that offloads: a host-link lane under the compute lane of every row.
+  o.host = true;
+  o.host_h = 5;
+  GanttLayout host = layout_rows(2, o);
+  const LaneSlot* h = host.slot(1, LaneKind::Host);
+  ASSERT_NE(h, nullptr);
+  EXPECT_FLOAT_EQ(h->y1 - h->y0, 5);
+  EXPECT_FLOAT_EQ(host.height, 2 * (2 + 20 + 1 + 5 + 2));
+  EXPECT_EQ(host.lane_at(1, h->y0 + 1), h);
 }
 
 namespace {

@@ -1,13 +1,14 @@
 // The simulator with a parallel configuration: data-parallel gradient sync hidden behind the 1F1B
 // cool-down exactly as the closed form says, nothing added with one replica, ZeRO-3 gathers
 // delaying compute, ZeRO-2 reducing every micro-batch, blocking collectives inside their actions,
-// throughput metrics, and plan files carrying the configuration.
+// throughput metrics, plan files carrying the configuration, and memory policies inside one.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
+#include "adaptis/planner/memory_policy.h"
 
 namespace adaptis {
 namespace {
@@ -221,6 +222,55 @@ TEST(ParallelSim, PlanFilesCarryTheConfigurationAndTheValidatorChecksIt) {
   Plan bare = one_f_one_b(4, 8, 2, false);
   bare.parallel.reset();
   EXPECT_FALSE(plan_to_json(bare).contains("parallel"));
+}
+
+
+TEST(ParallelSim, MemoryPoliciesRunInsideAParallelConfiguration) {
+  // A plan carrying both dimensions: ZeRO-3 over 2 replicas and full recompute + half offload on
+  // every stage. R actions run (and, reading the weights, wait for their own gathers), the host
+  // copies happen, and both survive a plan file.
+  CostTable costs = costs_with_sync({0.1, 0.1, 0.1, 0.1});
+  for (auto& l : costs.layers) {
+    l.parallel.gather_bytes = 0.8e6;  // 0.4 ms all-gather over 2 ranks
+    l.act_b_bytes = 4e6;
+    l.act_w_bytes = 1e6;
+    l.out_bytes = 1e6;
+  }
+  Cluster cl = slow_node();
+  Plan plan = one_f_one_b(4, 8, 2, true);
+  plan.parallel->zero = 3;
+  const SimResult bare = simulate(plan, costs, cl, no_latency());
+  ASSERT_TRUE(bare.ok);
+  set_uniform_memory_policy(plan, StageMemoryPolicy{Recompute::Full, 0, 0.5});
+  const SimResult both = simulate(plan, costs, cl, no_latency());
+  ASSERT_TRUE(both.ok) << both.error;
+  ASSERT_TRUE(both.has_parallel);
+  int r_actions = 0;
+  for (const auto& tl : both.timeline)
+    for (const auto& ta : tl) r_actions += ta.action.op == Op::R;
+  EXPECT_EQ(r_actions, 4 * 8);
+  int gathers = 0, r_gathers = 0;
+  for (const auto& c : both.collectives) {
+    if (c.kind != CollectiveKind::ParamGather) continue;
+    ++gathers;
+    r_gathers += c.op == Op::R;
+    for (const auto& ta : both.timeline[c.device]) {
+      if (ta.action.stage == c.stage && ta.action.mb == c.mb && ta.action.op == c.op) {
+        EXPECT_GE(ta.start, c.end - 1e-9);
+      }
+    }
+  }
+  EXPECT_EQ(gathers, 4 * 8 * 3);  // every F, R and BW
+  EXPECT_EQ(r_gathers, 4 * 8);
+  EXPECT_FALSE(both.host_transfers.empty());
+  // R adds a forward per micro-batch: the pipeline is longer, and less activation memory peaks.
+  EXPECT_GT(both.parallel.pipeline_ms, bare.parallel.pipeline_ms);
+  EXPECT_LT(both.devices[0].peak_activation_bytes, bare.devices[0].peak_activation_bytes);
+  const Plan back = plan_from_json(plan_to_json(plan), "both");
+  ASSERT_TRUE(back.parallel.has_value());
+  EXPECT_EQ(*back.parallel, *plan.parallel);
+  EXPECT_EQ(back.memory, plan.memory);
+  EXPECT_TRUE(validate_plan(back, 4).ok()) << validate_plan(back, 4).message();
 }
 
 }  // namespace

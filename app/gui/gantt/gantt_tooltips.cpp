@@ -19,6 +19,7 @@ const char* op_long(Op op) {
     case Op::B: return "backward (input gradient)";
     case Op::W: return "backward (weight gradient)";
     case Op::BW: return "backward (fused)";
+    case Op::R: return "recompute (re-creates what the stage's memory policy dropped)";
   }
   return "?";
 }
@@ -44,7 +45,7 @@ void GanttView::box_tooltip(UiContext& c, const explorer::Pick& pick) {
     ImGui::Text("Bubble  %s", app::format_ms(b->end - b->start).c_str());
     ImGui::PopFont();
     if (g) {
-      const ImU32 col = g->cause == GapCause::Transfer ? t.idle_transfer
+      const ImU32 col = g->cause == GapCause::Transfer || g->cause == GapCause::Reload ? t.idle_transfer
                         : g->cause == GapCause::Drain  ? t.idle_drain
                                                        : t.idle_dependency;
       ImGui::TextColored(ImColor(col), "%s  ·  %s", gap_cause_name(g->cause), bubble_phase_name(g->phase));
@@ -63,6 +64,11 @@ void GanttView::box_tooltip(UiContext& c, const explorer::Pick& pick) {
                       app::format_ms(g->arrival - g->producer_end).c_str());
           break;
         case GapCause::Drain: ImGui::Text("GPU %d has finished its work; others are still running.", g->device); break;
+        case GapCause::Reload:
+          ImGui::Text("GPU %d waits to start %s:", g->device, to_string(g->waiting).c_str());
+          ImGui::Text("its offloaded activations are still coming back from host memory");
+          ImGui::Text("(the reload ends at %s).", app::format_ms(g->arrival).c_str());
+          break;
       }
     }
     mono_text(t, "%s .. %s", app::format_ms(b->start).c_str(), app::format_ms(b->end).c_str());
@@ -75,6 +81,22 @@ void GanttView::box_tooltip(UiContext& c, const explorer::Pick& pick) {
     ImGui::PopFont();
     ImGui::Text("of %s s%d mb%d, %s GPU %d", op_name(b->op), b->stage, b->mb, pick.lane == LaneKind::Send ? "to" : "from",
                 b->peer);
+    mono_text(t, "%s .. %s  (%s)", app::format_ms(b->start).c_str(), app::format_ms(b->end).c_str(),
+              app::format_ms(b->end - b->start).c_str());
+    ImGui::EndTooltip();
+    return;
+  }
+  if (pick.lane == LaneKind::Host) {
+    ImGui::PushFont(t.ui_bold);
+    ImGui::Text("%s", b->kind == explorer::BoxKind::Offload ? "Offload to host" : "Reload from host");
+    ImGui::PopFont();
+    const std::vector<HostTransfer>* copies = S.eval ? &S.eval->sim.host_transfers : nullptr;
+    const HostTransfer* h = copies && b->ref < copies->size() ? &(*copies)[b->ref] : nullptr;
+    ImGui::Text("kept activations of s%d mb%d, GPU %d's host link", b->stage, b->mb, pick.device);
+    if (h) {
+      ImGui::Text("%s, issued at %s", app::format_bytes(h->bytes).c_str(), app::format_ms(h->request).c_str());
+      if (h->start > h->request) ImGui::TextDisabled("queued %s behind other copies on the link", app::format_ms(h->start - h->request).c_str());
+    }
     mono_text(t, "%s .. %s  (%s)", app::format_ms(b->start).c_str(), app::format_ms(b->end).c_str(),
               app::format_ms(b->end - b->start).c_str());
     ImGui::EndTooltip();

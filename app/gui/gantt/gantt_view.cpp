@@ -99,8 +99,15 @@ void GanttView::draw_rows(UiContext& c, float width, float height) {
       if (!d.send.empty() || !d.recv.empty()) return true;
     return false;
   };
+  auto has_host_copies = [](const explorer::Side& s) {
+    for (const auto& d : s.timeline().devices)
+      if (!d.host.empty()) return true;
+    return false;
+  };
   GanttLayoutOptions lo;
   lo.transfers = c.ui.toggles.transfers && has_transfers(sides_[0]);
+  lo.host = has_host_copies(sides_[0]);
+  lo.host_h = t.px(4);
   lo.measured = c.ui.toggles.measured && sides_[0].measured();
   lo.measured_h = t.px(8);
   lo.transfer_h = t.px(4);
@@ -109,13 +116,15 @@ void GanttView::draw_rows(UiContext& c, float width, float height) {
   int total_devices = 0;
   for (int s = 0; s < sides; ++s) total_devices += static_cast<int>(sides_[s].timeline().devices.size());
   const float extra = (lo.measured ? lo.measured_h + lo.lane_gap : 0) +
-                      (lo.transfers ? 2 * (lo.transfer_h + lo.lane_gap) : 0) + 2 * lo.row_pad;
+                      (lo.transfers ? 2 * (lo.transfer_h + lo.lane_gap) : 0) + (lo.host ? lo.host_h + lo.lane_gap : 0) +
+                      2 * lo.row_pad;
   const float avail = height - sides * side_header_ - side_gap;
   lo.compute_h = total_devices > 0 ? std::clamp(avail / total_devices - extra, t.px(11), t.px(40)) : t.px(18);
   GanttLayoutOptions lo_side[2] = {lo, lo};
   if (sides == 2) {
     lo_side[1].transfers = c.ui.toggles.transfers && has_transfers(sides_[1]);
     lo_side[1].measured = c.ui.toggles.measured && sides_[1].measured();
+    lo_side[1].host = has_host_copies(sides_[1]);
   }
   for (int s = 0; s < sides; ++s)
     layouts_[s] = layout_rows(static_cast<int>(sides_[s].timeline().devices.size()), lo_side[s]);
@@ -238,7 +247,8 @@ void GanttView::draw_side(UiContext& c, ImDrawList* dl, const SideCtx& s, float 
           break;
         case LaneKind::Measured: draw_measured_lane(c, dl, s, d, ly0, ly1, mouse_row); break;
         case LaneKind::Send:
-        case LaneKind::Recv: draw_transfer_lane(c, dl, s, d, slot.kind, ly0, ly1, mouse_row); break;
+        case LaneKind::Recv:
+        case LaneKind::Host: draw_transfer_lane(c, dl, s, d, slot.kind, ly0, ly1, mouse_row); break;
       }
     }
     dl->PopClipRect();
@@ -286,6 +296,7 @@ explorer::Pick GanttView::pick_at(UiContext& c, ImVec2 m) const {
         break;
       case LaneKind::Send: p.index = hit_test(dev.send, axis_, m.x, slack); break;
       case LaneKind::Recv: p.index = hit_test(dev.recv, axis_, m.x, slack); break;
+      case LaneKind::Host: p.index = hit_test(dev.host, axis_, m.x, slack); break;
     }
     if (p.index >= 0) return p;
   }

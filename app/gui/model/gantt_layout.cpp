@@ -23,6 +23,7 @@ GanttLayout layout_rows(int num_devices, const GanttLayoutOptions& opt) {
       add(LaneKind::Send, opt.transfer_h);
       add(LaneKind::Recv, opt.transfer_h);
     }
+    if (opt.host) add(LaneKind::Host, opt.host_h);
     ly -= opt.lane_gap;
     r.y1 = ly + opt.row_pad;
     y = r.y1;

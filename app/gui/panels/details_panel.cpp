@@ -190,6 +190,12 @@ void DetailsPanel::draw(UiContext& c) {
     }
     return;
   }
+  if (sel.lane == LaneKind::Host) {
+    ImGui::Text("%s of s%d mb%d's kept activations on GPU %d's host link",
+                b->kind == explorer::BoxKind::Offload ? "Offload to host" : "Reload from host", b->stage, b->mb, sel.device);
+    mono_text(t, "%s .. %s (%s)", format_ms(b->start).c_str(), format_ms(b->end).c_str(), format_ms(b->end - b->start).c_str());
+    return;
+  }
   if (sel.lane == LaneKind::Send || sel.lane == LaneKind::Recv) {
     ImGui::Text("%s of %s s%d mb%d, GPU %d %s GPU %d", sel.lane == LaneKind::Send ? "Send" : "Receive",
                 b->op == Op::F ? "activation" : "gradient", b->stage, b->mb, sel.device,

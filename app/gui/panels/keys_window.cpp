@@ -47,6 +47,12 @@ void draw_mark(const Theme& t, explorer::LegendMark m) {
       break;
     }
     case explorer::LegendMark::FilterMatch: dl->AddRect(a, b, t.warn, t.px(2), 0, 1.5f); break;
+    case explorer::LegendMark::Recompute: dl->AddRectFilled(a, b, t.op[static_cast<int>(Op::R)], t.px(2)); break;
+    case explorer::LegendMark::Offload: dl->AddRectFilled(ImVec2(a.x, b.y - t.px(5)), b, t.offload); break;
+    case explorer::LegendMark::Reload: dl->AddRectFilled(ImVec2(a.x, b.y - t.px(5)), b, t.reload); break;
+    case explorer::LegendMark::MemoryCap:
+      dl->AddLine(ImVec2(a.x, (a.y + b.y) / 2), ImVec2(b.x, (a.y + b.y) / 2), t.memory_limit, t.px(1.5f));
+      break;
   }
   ImGui::Dummy(ImVec2(s * 1.6f + t.px(6), s + t.px(4)));
 }
@@ -107,6 +113,9 @@ void KeysWindow::draw(UiContext& c) {
           for (const Action& a : list) lc.fused_backward = lc.fused_backward || a.op == Op::BW;
         for (const auto& st : p.placement.device_stages) lc.chunks = lc.chunks || st.size() > 1;
         for (const auto& d : core.editor().eval().timeline.devices) lc.transfers = lc.transfers || !d.send.empty();
+        lc.recompute = core.memory().recompute_actions > 0;
+        lc.host_copies = core.memory().host_copies > 0;
+        lc.memory = core.memory().has_sizes;
       }
       lc.measured = core.overlay() != nullptr || core.comparison().kind == explorer::CompareKind::Run;
       lc.selection = core.selected_box() != nullptr;

@@ -52,7 +52,10 @@ struct PlanPanel {
   std::string partition_text;
   uint64_t partition_text_rev = ~0ull;
   int input_v = 0;
+  int offload_pct = 0;  // the every-stage offload slider while it is dragged
   void draw(UiContext& c);
+  // Recompute and offload on every stage, "auto", and the memory line (worst GPU against its cap).
+  void draw_memory(UiContext& c);
 };
 
 // The selection (an action with its dependencies, or a bubble and its cause), the measured range

@@ -1,17 +1,95 @@
-// The Plan panel: schedule options, the partition as text, the stage table (move a stage to another
-// GPU with its combo, or drag its chip onto a Gantt row), and one GPU's action order as chips that
-// can be dragged to reorder. Every edit goes through the plan editor and is refused with the
+// The Plan panel: schedule options, the memory policies (recompute and offload on every stage or
+// per stage, auto), the partition as text, the stage table (move a stage to another GPU with its
+// combo, or drag its chip onto a Gantt row), and one GPU's action order as chips that can be
+// dragged to reorder. Every edit goes through the plan editor and is refused with the
 // validator's reason when it would break the plan.
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
 #include <algorithm>
 
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/plan_builder.h"
 #include "gui/panels/panels.h"
 #include "gui/widgets.h"
 
 namespace adaptis::gui {
+
+namespace {
+
+const char* const kRecomputeNames[] = {"none", "selective", "full"};
+
+// One stage's policy as a combo: the recompute choices, then the offload steps.
+void stage_memory_combo(explorer::Explorer& core, int stage, float width) {
+  const StageMemoryPolicy p = core.memory_policy(stage);
+  ImGui::SetNextItemWidth(width);
+  if (!ImGui::BeginCombo("##mem", describe(p).c_str())) return;
+  for (int k = 0; k < 3; ++k)
+    if (ImGui::Selectable(kRecomputeNames[k], static_cast<int>(p.recompute) == k) && static_cast<int>(p.recompute) != k)
+      core.set_recompute(stage, static_cast<Recompute>(k));
+  ImGui::Separator();
+  for (int q = 0; q <= 4; ++q) {
+    const double f = q / 4.0;
+    if (ImGui::Selectable(strf("offload %d%%", q * 25).c_str(), p.offload_fraction == f) && p.offload_fraction != f)
+      core.set_offload(stage, f);
+  }
+  ImGui::EndCombo();
+}
+
+}  // namespace
+
+void PlanPanel::draw_memory(UiContext& c) {
+  explorer::Explorer& core = c.core;
+  const Theme& t = c.theme;
+  const Plan& plan = core.editor().plan();
+  section(t, "MEMORY (recompute before B, offload over the host link)");
+  const StageMemoryPolicy first = core.memory_policy(0);
+  bool uniform = true;
+  for (int s = 1; s < plan.num_stages(); ++s) uniform = uniform && core.memory_policy(s) == first;
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Every stage");
+  ImGui::SameLine(t.px(130));
+  const int rc = uniform ? static_cast<int>(first.recompute) : -1;
+  ImGui::SetNextItemWidth(t.px(110));
+  if (ImGui::BeginCombo("##recompute_all", rc >= 0 ? kRecomputeNames[rc] : "mixed")) {
+    for (int k = 0; k < 3; ++k)
+      if (ImGui::Selectable(kRecomputeNames[k], k == rc) && k != rc) core.set_recompute(-1, static_cast<Recompute>(k));
+    ImGui::EndCombo();
+  }
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("none keeps every activation F saves; selective drops the attention core's and re-creates it with\n"
+                      "R; full keeps only each stage's input and re-runs its forward in R, just before B");
+  // The offload slider and Auto on their own line, so a narrow sidebar keeps every control visible.
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Offload");
+  ImGui::SameLine(t.px(130));
+  if (!ImGui::IsAnyItemActive()) offload_pct = static_cast<int>(first.offload_fraction * 100 + 0.5);
+  ImGui::SetNextItemWidth(t.px(110));
+  ImGui::SliderInt("##offload_all", &offload_pct, 0, 100, uniform ? "%d%%" : "mixed");
+  if (ImGui::IsItemDeactivatedAfterEdit()) core.set_offload(-1, std::clamp(offload_pct, 0, 100) / 100.0);
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("the share of each stage's kept activations copied to host memory after F and back before R/B");
+  ImGui::SameLine();
+  if (ImGui::Button("Auto")) core.auto_memory_policy();
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("the weakest recompute on every stage whose plan fits every GPU's cap");
+  const explorer::MemoryOverview& m = core.memory();
+  if (!m.has_sizes) {
+    ImGui::TextDisabled("the costs carry no memory sizes");
+    return;
+  }
+  if (m.worst >= 0) {
+    const explorer::DeviceMemoryRow& w = m.devices[static_cast<size_t>(m.worst)];
+    const std::string line = strf("worst GPU %d: %s of %s%s", m.worst, app::format_bytes(w.peak_bytes).c_str(),
+                                  app::format_bytes(w.cap_bytes).c_str(), m.oom ? "  OOM" : "");
+    if (m.oom) ImGui::TextColored(ImColor(t.bad), "%s", line.c_str());
+    else ImGui::TextDisabled("%s", line.c_str());
+    ImGui::TextDisabled("activations at its peak: kept %s  ·  recomputed %s  ·  on host %s",
+                        app::format_bytes(w.kept_bytes).c_str(), app::format_bytes(w.recomputed_bytes).c_str(),
+                        app::format_bytes(w.on_host_bytes).c_str());
+  }
+  if (m.recompute_actions > 0 || m.host_copies > 0)
+    ImGui::TextDisabled("%zu R actions  ·  %zu host copies", m.recompute_actions, m.host_copies);
+}
 
 void PlanPanel::draw(UiContext& c) {
   explorer::Explorer& core = c.core;
@@ -62,6 +140,8 @@ void PlanPanel::draw(UiContext& c) {
   if (ImGui::Button("Regenerate orders")) core.choose_schedule(st.request.schedule);
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("rebuild every GPU's order from the schedule '%s'", st.request.schedule.c_str());
 
+  draw_memory(c);
+
   // Stages: where each lives; drag a chip onto a Gantt row or pick a GPU to move it.
   section(t, "STAGES (drag a chip onto a GPU row to move it)");
   const std::vector<int> owner = plan.placement.stage_device();
@@ -69,14 +149,15 @@ void PlanPanel::draw(UiContext& c) {
   const ImGuiTableFlags tf = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
                              ImGuiTableFlags_SizingFixedFit;
   const float table_h = std::min(t.px(220), (ImGui::GetTextLineHeightWithSpacing() + t.px(6)) * (plan.num_stages() + 1.5f));
-  if (ImGui::BeginTable("##stages", 6, tf, ImVec2(0, table_h))) {
+  if (ImGui::BeginTable("##stages", 7, tf, ImVec2(0, table_h))) {
     ImGui::TableSetupScrollFreeze(0, 1);
     ImGui::TableSetupColumn("stage");
     ImGui::TableSetupColumn("layers");
     ImGui::TableSetupColumn("GPU");
     ImGui::TableSetupColumn("F ms");
     ImGui::TableSetupColumn("B+W ms");
-    ImGui::TableSetupColumn("act/mb", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableSetupColumn("act/mb");
+    ImGui::TableSetupColumn("memory", ImGuiTableColumnFlags_WidthStretch);
     ImGui::TableHeadersRow();
     ImGuiListClipper clip;
     clip.Begin(plan.num_stages());
@@ -112,7 +193,13 @@ void PlanPanel::draw(UiContext& c) {
           ImGui::TableNextColumn();
           ImGui::TextUnformatted(app::format_bytes(sc[s].act_b_bytes + sc[s].act_w_bytes).c_str());
           ImGui::PopFont();
+        } else {
+          ImGui::TableNextColumn();
+          ImGui::TableNextColumn();
+          ImGui::TableNextColumn();
         }
+        ImGui::TableNextColumn();
+        stage_memory_combo(core, s, t.px(150));
         ImGui::PopID();
       }
     ImGui::EndTable();

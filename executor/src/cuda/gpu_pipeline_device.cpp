@@ -17,7 +17,13 @@ GpuPipelineDevice::GpuPipelineDevice(const Program& program, int device, const N
     stages_.push_back(std::make_unique<GpuStage>(cfg, program.stage_bounds[s], program.stage_bounds[s + 1],
                                                  program.num_microbatches, *ctx_));
     by_stage_[s] = stages_.back().get();
+    if (!program.memory.empty()) {
+      const StageMemory& sm = program.memory[static_cast<size_t>(s)];
+      stages_.back()->set_recompute(sm.recompute, sm.full_end);
+      if (sm.offload_fraction > 0 && !offload_) offload_ = std::make_unique<GpuHostOffload>(ctx_->stream());
+    }
   }
+  for (const StageMemory& sm : program.memory) offload_fraction_.push_back(sm.offload_fraction);
   base_ = std::make_unique<Event>();
   opt_start_ = std::make_unique<Event>();
   opt_end_ = std::make_unique<Event>();
@@ -25,12 +31,39 @@ GpuPipelineDevice::GpuPipelineDevice(const Program& program, int device, const N
 
 GpuPipelineDevice::~GpuPipelineDevice() {
   // Held tensors and stages free on their streams; finish everything before the streams go.
+  offload_.reset();
   cudaStreamSynchronize(comm_);
   cudaStreamSynchronize(ctx_->stream());
   store_.clear();
   stages_.clear();
   cudaStreamSynchronize(ctx_->stream());
   cudaStreamDestroy(comm_);
+}
+
+void GpuPipelineDevice::recompute(int s, int mb, const MicroBatchData&) { at(s).recompute(mb); }
+
+void GpuPipelineDevice::offload(int s, int mb) {
+  GpuStage& st = at(s);
+  if (!offload_ || static_cast<size_t>(s) >= offload_fraction_.size())
+    throw std::logic_error("offloads a stage that does not offload on this device");
+  // Whole buffers until the policy's share of what F kept is covered (as on the CPU).
+  const double target = offload_fraction_[static_cast<size_t>(s)] * static_cast<double>(st.saved_bytes(mb));
+  std::vector<DeviceBuffer<float>*> bufs;
+  double taken = 0;
+  st.for_each_saved(mb, [&](DeviceBuffer<float>& b) {
+    if (taken < target && b.size() > 0) bufs.push_back(&b), taken += static_cast<double>(b.bytes());
+  });
+  offload_->offload(s, mb, std::move(bufs));
+}
+
+void GpuPipelineDevice::reload(int s, int mb) {
+  if (!offload_) throw std::logic_error("reloads but no stage of this device offloads");
+  offload_->reload(s, mb);
+}
+
+void GpuPipelineDevice::wait_reload(int s, int mb) {
+  if (!offload_) throw std::logic_error("waits for a reload but no stage of this device offloads");
+  offload_->wait_reload(s, mb);
 }
 
 GpuStage* GpuPipelineDevice::stage(int s) const {
@@ -150,6 +183,7 @@ void GpuPipelineDevice::instruction_ended(size_t i) {
 
 void GpuPipelineDevice::epilogue_started() {
   current_ = -1;
+  if (offload_) offload_->end_step();  // every copy of the step done, the pinned blocks returned
   opt_start_->record(compute());
 }
 

@@ -22,6 +22,7 @@
 #include "adaptis/executor/transport.h"
 #include "cuda/gpu_context.h"
 #include "cuda/gpu_event.h"
+#include "cuda/gpu_offload.h"
 #include "cuda/gpu_stage.h"
 #include "interpreter.h"
 
@@ -61,6 +62,12 @@ class GpuPipelineDevice final : public ExecDevice, public TensorStore {
   void backward_input(int s, int mb, const MicroBatchData& data, const float* grad_output, float* grad_input) override;
   void backward_weight(int s, int mb) override;
   size_t saved_bytes() const override;
+  // Memory policies: R on the compute stream; offload / reload through the copy streams and pinned host
+  // memory of GpuHostOffload (when a stage of this device offloads).
+  void recompute(int s, int mb, const MicroBatchData& data) override;
+  void offload(int s, int mb) override;
+  void reload(int s, int mb) override;
+  void wait_reload(int s, int mb) override;
   void zero_grad() override;
   void finish_backward() override;
   void optimizer_step(const AdamW& opt, int step_index) override;
@@ -89,6 +96,8 @@ class GpuPipelineDevice final : public ExecDevice, public TensorStore {
   std::vector<std::unique_ptr<Event>> start_, end_;  // per instruction, compute stream
   std::vector<const Event*> comm_start_, comm_end_;  // per instruction, when the transport timed it
   int current_ = -1;
+  std::vector<double> offload_fraction_;       // per global stage (Program::memory), empty without policies
+  std::unique_ptr<GpuHostOffload> offload_;  // when a stage of this device offloads
 };
 
 }  // namespace adaptis::exec::gpu

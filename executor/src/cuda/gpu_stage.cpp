@@ -1,6 +1,7 @@
 // GpuStage (gpu_stage.h) and the host-buffer StageCompute adapter behind make_gpu_stage (gpu.h).
 #include "cuda/gpu_stage.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -112,11 +113,74 @@ void GpuStage::forward(int mb, const float* input, float* output) {
   const DeviceBatch batch{tokens_[mb].get(), targets_[mb].get()};
   const float* in = input;
   const int count = static_cast<int>(layers_.size());
+  size_t run = 0;
   for (int j = 0; j < count; ++j) {
     float* out = j + 1 == count ? output : buf_[j % 2].get();
+    const bool dropped = !drop_.empty() && drop_[j];
+    if (dropped && run < runs_.size() && runs_[run].first == j && in != nullptr)
+      kept_in_[mb][run] = copy_of(ctx_, in, activation_floats());
     layers_[j]->forward(mb, batch, layer_params(size_t(j)), in, out);
+    if (dropped) layers_[j]->discard(mb);
+    if (dropped && run < runs_.size() && runs_[run].second == j + 1) ++run;
     in = out;
   }
+}
+
+void GpuStage::set_recompute(Recompute policy, int full_end) {
+  const int L = static_cast<int>(layers_.size());
+  drop_.assign(L, 0);
+  if (policy == Recompute::Full) {
+    const int end = full_end < 0 ? last_ : std::clamp(full_end, first_, last_);
+    for (int j = 0; j < end - first_; ++j) drop_[j] = 1;
+  } else if (policy == Recompute::Selective) {
+    for (int j = 0; j < L; ++j) {
+      const LayerType t = cfg_.layers[first_ + j];
+      drop_[j] = t == LayerType::Mlp || t == LayerType::Moe;
+    }
+  }
+  runs_.clear();
+  for (int j = 0; j < L;) {
+    if (!drop_[j]) {
+      ++j;
+      continue;
+    }
+    int e = j;
+    while (e < L && drop_[e]) ++e;
+    runs_.emplace_back(j, e);
+    j = e;
+  }
+  kept_in_.clear();
+  kept_in_.resize(size_t(m_));
+  for (auto& v : kept_in_) v.resize(runs_.size());
+}
+
+void GpuStage::recompute(int mb) {
+  check_mb(mb, "R");
+  const DeviceBatch batch{tokens_[mb].get(), targets_[mb].get()};
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    const auto [j0, j1] = runs_[r];
+    const float* in = j0 == 0 && is_first() ? nullptr : kept_in_[mb][r].get();
+    for (int j = j0; j < j1; ++j) {
+      float* out = buf_[j % 2].get();
+      layers_[j]->forward(mb, batch, layer_params(size_t(j)), in, out);
+      in = out;
+    }
+    kept_in_[mb][r].reset();
+  }
+}
+
+size_t GpuStage::saved_bytes(int mb) {
+  size_t n = 0;
+  for (auto& layer : layers_) n += layer->saved_bytes(mb);
+  if (!kept_in_.empty())
+    for (const auto& b : kept_in_[mb]) n += b.bytes();
+  return n;
+}
+
+void GpuStage::for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) {
+  if (!kept_in_.empty())
+    for (auto& b : kept_in_[mb]) f(b);
+  for (auto& layer : layers_) layer->for_each_saved(mb, f);
 }
 
 void GpuStage::backward_input(int mb, const float* grad_output, float* grad_input) {
@@ -199,6 +263,8 @@ std::vector<float> GpuStage::download_grads() const {
 size_t GpuStage::saved_bytes() const {
   size_t n = 0;
   for (const auto& layer : layers_) n += layer->saved_bytes();
+  for (const auto& per_mb : kept_in_)
+    for (const auto& b : per_mb) n += b.bytes();
   return n;
 }
 

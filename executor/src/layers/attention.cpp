@@ -180,6 +180,14 @@ size_t AttentionLayer<T>::saved_bytes() const {
   return n;
 }
 
+template <typename T>
+void AttentionLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv, &s.dgain}) f(*v);
+  (void)g;
+}
+
 template class AttentionLayer<float>;
 template class AttentionLayer<double>;
 

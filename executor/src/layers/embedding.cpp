@@ -66,6 +66,14 @@ size_t EmbeddingLayer<T>::saved_bytes() const {
   return n;
 }
 
+template <typename T>
+void EmbeddingLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.dy}) f(*v);
+  g(s.tokens);
+}
+
 template class EmbeddingLayer<float>;
 template class EmbeddingLayer<double>;
 

@@ -66,6 +66,25 @@ void Layer<T>::forward(int mb, const MicroBatchData& data, const T* params, cons
 }
 
 template <typename T>
+void Layer<T>::discard(int mb) {
+  check_mb(mb, "discard");
+  if (phase_[mb] != Phase::Forwarded)
+    throw std::logic_error(std::string(layer_type_name(type_)) + " layer: discarding micro-batch " + std::to_string(mb) +
+                           (phase_[mb] == Phase::Idle ? " before its F" : " after its B"));
+  drop_state(mb);
+  phase_[mb] = Phase::Idle;
+}
+
+template <typename T>
+size_t Layer<T>::saved_bytes(int mb) {
+  check_mb(mb, "saved_bytes");
+  size_t n = 0;
+  for_each_saved(
+      mb, [&](std::vector<T>& v) { n += vector_bytes(v); }, [&](std::vector<int32_t>& v) { n += vector_bytes(v); });
+  return n;
+}
+
+template <typename T>
 void Layer<T>::backward_input(int mb, const T* params, const T* dy, T* dx) {
   check_mb(mb, "B");
   if (phase_[mb] != Phase::Forwarded)

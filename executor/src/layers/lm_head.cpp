@@ -103,6 +103,14 @@ size_t LmHeadLayer<T>::saved_bytes() const {
   return n;
 }
 
+template <typename T>
+void LmHeadLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.probs, &s.xn, &s.dlogits, &s.dgain}) f(*v);
+  g(s.targets);
+}
+
 template class LmHeadLayer<float>;
 template class LmHeadLayer<double>;
 

@@ -287,6 +287,14 @@ size_t MambaLayer<T>::saved_bytes() const {
   return n;
 }
 
+template <typename T>
+void MambaLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.uz, &s.conv, &s.dt_pre, &s.delta, &s.h, &s.ys, &s.xn, &s.uc, &s.xdbl, &s.gated, &s.dy, &s.d_dt_pre, &s.dxdbl, &s.duz, &s.dgain, &s.dconv_w, &s.dconv_b, &s.ddt_bias, &s.dA_log, &s.dD}) f(*v);
+  (void)g;
+}
+
 template class MambaLayer<float>;
 template class MambaLayer<double>;
 

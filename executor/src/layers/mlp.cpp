@@ -71,6 +71,14 @@ size_t MlpLayer<T>::saved_bytes() const {
   return n;
 }
 
+template <typename T>
+void MlpLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.xn, &s.ffn.a, &s.ffn.b, &s.ffn.u, &s.carry.dout, &s.carry.da, &s.carry.db, &s.dgain}) f(*v);
+  (void)g;
+}
+
 template class MlpLayer<float>;
 template class MlpLayer<double>;
 

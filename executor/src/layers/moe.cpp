@@ -248,6 +248,22 @@ size_t MoeLayer<T>::saved_bytes() const {
   return n;
 }
 
+template <typename T>
+void MoeLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                 const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.probs, &s.load_frac, &s.xn, &s.drouter, &s.dgain, &s.shared.a, &s.shared.b,
+                            &s.shared.u, &s.shared_carry.dout, &s.shared_carry.da, &s.shared_carry.db})
+    f(*v);
+  g(s.slot_expert);
+  g(s.slot_row);
+  for (Expert& ex : s.experts) {
+    for (std::vector<T>* v : {&ex.out, &ex.ffn.a, &ex.ffn.b, &ex.ffn.u, &ex.carry.dout, &ex.carry.da, &ex.carry.db, &ex.xin})
+      f(*v);
+    g(ex.tokens);
+  }
+}
+
 template class MoeLayer<float>;
 template class MoeLayer<double>;
 

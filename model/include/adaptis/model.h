@@ -12,3 +12,4 @@
 #include "adaptis/model/model_spec.h"
 #include "adaptis/model/parallel_config.h"
 #include "adaptis/model/parallel_costs.h"
+#include "adaptis/model/recompute.h"

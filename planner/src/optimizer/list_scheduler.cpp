@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <queue>
 
+#include "sim_host_link.h"
 #include "adaptis/model/error.h"
 #include "list_scheduler_state.h"
 
@@ -13,6 +15,7 @@ namespace adaptis {
 using namespace list_scheduling;
 
 namespace {
+
 
 const char* order_text(ListSchedulePolicy::Order o) {
   switch (o) {
@@ -34,17 +37,19 @@ const char* pick_text(ListSchedulePolicy::Pick p) {
 }
 
 // Rank of an action kind under the policy (lower runs first); `last` is the device's last F/B.
+// Ranks are even so an early R can sit between the kinds (kEarlyR*).
 int kind_rank(ListSchedulePolicy::Order order, int kind, int last) {
-  if (kind == kW) return 2;
+  if (kind == kW) return 4;
   switch (order) {
-    case ListSchedulePolicy::Order::BackwardFirst: return kind == kB ? 0 : 1;
-    case ListSchedulePolicy::Order::ForwardFirst: return kind == kF ? 0 : 1;
+    case ListSchedulePolicy::Order::BackwardFirst: return kind == kB ? 0 : 2;
+    case ListSchedulePolicy::Order::ForwardFirst: return kind == kF ? 0 : 2;
     case ListSchedulePolicy::Order::Alternate:
       // After a forward, the backward goes first (and the reverse), as in the 1F1B steady state.
-      return (last == kF) == (kind == kB) ? 0 : 1;
+      return (last == kF) == (kind == kB) ? 0 : 2;
   }
-  return 1;
+  return 2;
 }
+constexpr uint64_t kEarlyRBeforeW = 3, kEarlyRAfterW = 5;
 
 // Position of an action among those of its kind (lower runs first). F chains run stage 0 -> S-1,
 // B chains run S-1 -> 0: "furthest along" means a high stage for F and a low stage for B.
@@ -82,9 +87,10 @@ std::string describe(const ListSchedulePolicy& p) {
   if (p.improve_passes > 0) s += " justify x" + std::to_string(p.improve_passes);
   if (p.jitter > 0) s += " jitter " + std::to_string(p.jitter) + "/" + std::to_string(p.jitter_seed);
   if (!p.reserve_memory) s += " admit-on-live-memory";
+  if (p.recompute == ListSchedulePolicy::EarlyRecompute::JustInTime) s += " R:just-in-time";
+  if (p.recompute == ListSchedulePolicy::EarlyRecompute::AfterW) s += " R:bubbles";
   return s;
 }
-
 
 void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
                           const ListSchedulePolicy& pol) {
@@ -100,12 +106,14 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     if (d < 0 || d >= D_) throw InputError("list scheduler: a stage is placed on a missing device");
   pb_ = &pb;
   sim_ = &sim;
+  cluster_ = &cluster;
 
   bool has_w = false;
   for (const auto& c : pb.stages) has_w = has_w || c.w_ms > 0;
   split_ = pol.split_backward && has_w;
   kinds_ = split_ ? 3 : 2;
-  const size_t n = static_cast<size_t>(S_) * m_ * 3;
+  r_base_ = static_cast<size_t>(S_) * m_ * 3;
+  const size_t n = r_base_ + static_cast<size_t>(S_) * m_;  // F/B/W slots, then R slots
 
   duration_.assign(n, 0.0);
   start_.assign(n, 0.0);
@@ -117,20 +125,43 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
   static_.assign(D_, 0.0);
   limit_.assign(D_, 0.0);
   mb_bytes_.assign(D_, 0.0);
+  headroom_.assign(D_, 0.0);
   fwd_xfer_.assign(S_, 0.0);
   bwd_xfer_.assign(S_, 0.0);
+  rec_.assign(S_, 0);
+  regen_.assign(S_, 0.0);
+  offload_bytes_.assign(S_, 0.0);
+  recomputing_stages_ = 0;
+  offload_ = false;
 
   for (int s = 0; s < S_; ++s) {
     int d = pb.stage_device[s];
-    static_[d] += pb.stages[s].state_bytes;
-    mb_bytes_[d] += pb.stages[s].act_b_bytes + pb.stages[s].act_w_bytes;
+    const StageCost& c = pb.stages[s];
+    static_[d] += c.state_bytes;
+    // A micro-batch parked on the device holds what F keeps; an R re-creates the rest for a while.
+    mb_bytes_[d] += c.kept();
+    rec_[s] = c.recompute;
+    recomputing_stages_ += c.recompute ? 1 : 0;
+    regen_[s] = c.recompute ? std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept()) : 0.0;
+    headroom_[d] = std::max(headroom_[d], regen_[s]);
+    offload_bytes_[s] = c.offload_bytes;
+    offload_ = offload_ || c.offload_bytes > 0;
   }
   for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
   // The cap is only enforceable when one micro-batch fits next to the static state; otherwise
   // the scheduler runs unconstrained and reports how far the plan overflows.
   enforce_ = pb.enforce_memory;
   for (int d = 0; d < D_ && enforce_; ++d)
-    if (static_[d] + mb_bytes_[d] > limit_[d]) enforce_ = false;
+    if (static_[d] + mb_bytes_[d] + headroom_[d] > limit_[d]) enforce_ = false;
+  if (offload_) {
+    host_.assign(D_, HostLink{});
+    for (int d = 0; d < D_; ++d) host_[d] = cluster.devices[d].host_link;
+    for (int s = 0; s < S_; ++s)
+      if (offload_bytes_[s] > 0 && !host_[pb.stage_device[s]].present())
+        throw InputError("list scheduler: stage " + std::to_string(s) + " offloads activations but device " +
+                         std::to_string(pb.stage_device[s]) + " has no host link");
+    sharing_ = host_link_sharing(pb.stage_device, pb.stages, cluster, D_);
+  }
 
   auto transfer = [&](int src, int dst, double bytes) {
     Link l = cluster.link(src, dst);
@@ -166,25 +197,53 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
         // Low bits keep the key unique and the order total: ties go to the lower action id.
         key_[a + k] = ((base + shift) << 24) | ((a + k) & 0xFFFFFF);
       }
+      // R: ordered as its B would be (it is that B's first part).
+      const size_t r = r_base_ + static_cast<size_t>(s) * m_ + mb;
+      act_mb_[r] = mb;
+      duration_[r] = c.recompute_ms / speed + sim.action_overhead_ms;
+      key_[r] = key_[a + kB];
     }
   }
 }
 
 void ListScheduler::Impl::reset_dependencies() {
-  const size_t n = static_cast<size_t>(S_) * m_ * 3;
+  const size_t n = r_base_ + static_cast<size_t>(S_) * m_;
   arrival_.assign(n, 0.0);
   remaining_.assign(n, 0);
   for (int s = 0; s < S_; ++s)
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
       remaining_[a + kF] = s > 0 ? 1 : 0;
-      remaining_[a + kB] = s + 1 < S_ ? 2 : 1;
+      remaining_[a + kB] = s + 1 < S_ ? 2 : 1;  // its F (or its R, which follows the F) and the next stage's B
       remaining_[a + kW] = 1;
+      remaining_[r_base_ + static_cast<size_t>(s) * m_ + mb] = 1;
     }
   free_at_.assign(D_, 0.0);
   link_free_.assign(static_cast<size_t>(D_) * D_, 0.0);
   live_.assign(D_, 0.0);
   peak_live_.assign(D_, 0.0);
+  if (offload_) {
+    to_host_free_.assign(D_, 0.0);
+    to_device_free_.assign(D_, 0.0);
+    offload_end_.assign(static_cast<size_t>(S_) * m_, 0.0);
+    pending_free_.resize(D_);
+    for (auto& p : pending_free_) p.clear();
+    free_cursor_.assign(D_, 0);
+    prev_to_host_free_.assign(D_, 0.0);
+    last_offload_.assign(D_, 0);
+    transfers_.clear();
+  }
+}
+
+void ListScheduler::Impl::apply_frees(int d, double t) {
+  auto& q = pending_free_[d];
+  size_t& i = free_cursor_[d];
+  for (; i < q.size() && q[i].t <= t; ++i) {
+    if (q[i].applied) continue;
+    q[i].applied = true;
+    live_[d] -= q[i].bytes;
+    reserved_[d] -= q[i].bytes;
+  }
 }
 
 bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r) {
@@ -195,22 +254,43 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
   inflight_.assign(D, 0);
   next_admit_.assign(D, 0);
   last_kind_.assign(D, kB);
+  early_r_.assign(D, 0);
+  early_of_.assign(static_cast<size_t>(S) * m, 0);
   left_on_device_.assign(static_cast<size_t>(D) * m, 0);
   started_mb_.assign(static_cast<size_t>(D) * m, 0);
   for (int s = 0; s < S; ++s)
-    for (int mb = 0; mb < m; ++mb) left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1;
+    for (int mb = 0; mb < m; ++mb)
+      left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1 + (rec_[s] ? 1 : 0);
   // Kind ranks under the policy, by the device's last F/B kind: rank_[last][kind].
   uint64_t rank[3][3];
   for (int last = 0; last < 3; ++last)
     for (int k = 0; k < 3; ++k) rank[last][k] = static_cast<uint64_t>(kind_rank(pol.order, k, last)) << 60;
+  const bool early_allowed = pol.recompute != ListSchedulePolicy::EarlyRecompute::JustInTime;
+  const uint64_t early_rank =
+      (pol.recompute == ListSchedulePolicy::EarlyRecompute::BeforeW ? kEarlyRBeforeW : kEarlyRAfterW) << 60;
 
   auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
+  auto r_id = [this, m](int s, int mb) { return r_base_ + static_cast<size_t>(s) * m + mb; };
+  // An R is urgent when its B waits for nothing else (the next stage's gradient has arrived).
+  auto urgent = [&](size_t a, double t) {
+    const size_t b = id(stage_of(a), mb_of(a), kB);
+    return remaining_[b] == 1 && arrival_[b] <= t;
+  };
   // Micro-batches are admitted to a device in order (no memory deadlock), under the in-flight and
   // memory caps; only the first F of a micro-batch on a device needs admitting.
-  mb_left_.assign(m, S * kinds_);
+  mb_left_.assign(m, S * kinds_ + recomputing_stages_);
   oldest_ = 0;
-  auto admissible = [&](int d, size_t a) {
-    if (a % 3 != kF) return true;
+  // An early R: one at a time per device, with room for what it re-creates.
+  auto early_ok = [&](int d, size_t a) {
+    if (!early_allowed || early_r_[d] > 0) return false;
+    if (!enforce_) return true;
+    const double held = pol.reserve_memory ? reserved_[d] : live_[d];
+    return static_[d] + held + regen_[stage_of(a)] <= limit_[d];
+  };
+  auto admissible = [&](int d, size_t a, double t) {
+    const int kind = kind_of(a);
+    if (kind == kR) return urgent(a, t) || early_ok(d, a);
+    if (kind != kF) return true;
     const int mb = act_mb_[a];
     const bool started = started_mb_[static_cast<size_t>(d) * m + mb];
     if (!started) {
@@ -218,31 +298,50 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
     }
     if (!enforce_) return true;
-    if (pol.reserve_memory) return started || static_[d] + reserved_[d] + mb_bytes_[d] <= limit_[d];
+    if (pol.reserve_memory)
+      return started || static_[d] + reserved_[d] + mb_bytes_[d] + headroom_[d] <= limit_[d];
     // A new micro-batch needs room for all its activations on this device; a continuing one only
     // for this stage's, except that the oldest micro-batch may always go on.
-    if (!started) return static_[d] + live_[d] + mb_bytes_[d] <= limit_[d];
-    const StageCost& c = pb.stages[a / 3 / m];
-    return mb == oldest_ || static_[d] + live_[d] + c.act_b_bytes + c.act_w_bytes <= limit_[d];
+    if (!started) return static_[d] + live_[d] + mb_bytes_[d] + headroom_[d] <= limit_[d];
+    const StageCost& c = pb.stages[stage_of(a)];
+    return mb == oldest_ || static_[d] + live_[d] + c.kept() <= limit_[d];
+  };
+  // The earliest time device d may start pending action a as things stand (kInf: not now): its
+  // arrival when admissible; an R early (when allowed and there is room) or once it is urgent.
+  auto candidate = [&](int d, size_t a) {
+    const double free = free_at_[d];
+    if (kind_of(a) == kR) {
+      const size_t b = id(stage_of(a), mb_of(a), kB);
+      double at = remaining_[b] == 1 ? std::max({arrival_[a], arrival_[b], free}) : kInf;
+      if (early_ok(d, a)) at = std::min(at, std::max(arrival_[a], free));
+      return at;
+    }
+    const double at = std::max(arrival_[a], free);
+    return admissible(d, a, at) ? at : kInf;
   };
   auto refresh = [&](int d) {
     double t = kInf;
-    const double free = free_at_[d];
-    for (int a : pending_[d])
-      if (arrival_[a] < t && admissible(d, static_cast<size_t>(a))) t = arrival_[a];
-    next_time_[d] = std::max(t, free);
+    for (int a : pending_[d]) t = std::min(t, candidate(d, static_cast<size_t>(a)));
+    // A blocked device may be unblocked by an offload that is still running.
+    if (offload_ && !std::isfinite(t) && !pending_[d].empty())
+      for (size_t i = free_cursor_[d]; i < pending_free_[d].size(); ++i)
+        if (!pending_free_[d][i].applied) {
+          t = pending_free_[d][i].t;
+          break;
+        }
+    next_time_[d] = std::max(t, free_at_[d]);
   };
   auto make_ready = [&](size_t a, int d) {
     pending_[d].push_back(static_cast<int>(a));
-    if (admissible(d, a)) next_time_[d] = std::min(next_time_[d], std::max(free_at_[d], arrival_[a]));
+    next_time_[d] = std::min(next_time_[d], candidate(d, a));
   };
   // Stage 0's forwards enter in micro-batch order (the admission rule allows no other), so each
   // is released when the previous one starts: the pending lists stay short.
   make_ready(id(0, 0, kF), pb.stage_device[0]);
 
-  const size_t total = static_cast<size_t>(S) * m * kinds_;
+  const size_t total = static_cast<size_t>(S) * m * kinds_ + static_cast<size_t>(recomputing_stages_) * m;
   double makespan = 0;
-  for (size_t done = 0; done < total; ++done) {
+  for (size_t done = 0; done < total;) {
     int d = -1;
     double t = kInf;
     for (int i = 0; i < D; ++i)
@@ -252,6 +351,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       r.error = "list scheduler: no device can proceed (the per-device micro-batch cap or memory limit blocks every ready action)";
       return false;
     }
+    if (offload_) apply_frees(d, t);
     // The best ready, admissible action at time t.
     auto& pend = pending_[d];
     int best = -1;
@@ -260,27 +360,79 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     // When memory keeps the next micro-batch out, weight gradients go first: each frees the
     // activations its B left behind (the zero-bubble schedules' memory rule).
     const bool w_first = split_ && enforce_ &&
-                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] > limit_[d];
+                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] + headroom_[d] >
+                             limit_[d];
     const uint64_t w_first_rank[3] = {rk[0] + (1ULL << 60), rk[1] + (1ULL << 60), 0};
     if (w_first) rk = w_first_rank;
     for (size_t i = 0; i < pend.size(); ++i) {
       const size_t a = static_cast<size_t>(pend[i]);
       if (arrival_[a] > t) continue;
-      const uint64_t k = rk[a % 3] | key_[a];
-      if (k < best_key && admissible(d, a)) best_key = k, best = static_cast<int>(i);
+      const int kind = kind_of(a);
+      uint64_t k;
+      if (kind == kR) {
+        // Urgent: as its B would rank. Early: between the kinds, per the policy.
+        if (urgent(a, t)) k = rk[kB] | key_[a];
+        else if (early_ok(d, a)) k = (w_first ? early_rank + (1ULL << 60) : early_rank) | key_[a];
+        else continue;
+        if (k < best_key) best_key = k, best = static_cast<int>(i);
+        continue;
+      }
+      k = rk[kind] | key_[a];
+      if (k < best_key && admissible(d, a, t)) best_key = k, best = static_cast<int>(i);
+    }
+    if (best < 0) {  // only an offload finishing later can let something in
+      refresh(d);
+      if (!(next_time_[d] > t)) next_time_[d] = kInf;
+      continue;
     }
     const size_t a = static_cast<size_t>(pend[best]);
     pend[best] = pend.back();
     pend.pop_back();
-    const int kind = static_cast<int>(a % 3);
+    const int kind = kind_of(a);
     const int mb = act_mb_[a];
-    const int s = static_cast<int>(a / 3 / m);
+    const int s = stage_of(a);
     const StageCost& c = pb.stages[s];
-    const double end = t + duration_[a];
-    start_[a] = t;
+    const size_t sm = static_cast<size_t>(s) * m + mb;
+    // The action starts when its device is free and its inputs are there, as the simulator will
+    // replay it: an R picked once it became urgent, or anything let in by an offload finishing,
+    // may have been startable earlier (the device had nothing else to do meanwhile).
+    double t0 = std::max(free_at_[d], arrival_[a]);
+    // A consumer of offloaded activations (R, or B of a stage without R) waits for their reload,
+    // issued when the previous action on this device started; right after its own F nothing was
+    // offloaded (the copy out is taken back).
+    if (offload_ && offload_bytes_[s] > 0 && (kind == kR || (kind == kB && !rec_[s]))) {
+      const size_t prev = static_cast<size_t>(dev_orders_[d].back());
+      const double bytes = offload_bytes_[s];
+      if (kind_of(prev) == kF && stage_of(prev) == s && mb_of(prev) == mb) {
+        // The offload this F issued was the device's last: undo it.
+        HostTransfer& x = transfers_[last_offload_[d]];
+        to_host_free_[d] = x.request < 0 ? to_host_free_[d] : prev_to_host_free_[d];
+        x.request = -1;  // cancelled
+        x.bytes = 0;
+        PendingFree pf = pending_free_[d].back();
+        pending_free_[d].pop_back();
+        free_cursor_[d] = std::min(free_cursor_[d], pending_free_[d].size());
+        if (pf.applied) live_[d] += pf.bytes, reserved_[d] += pf.bytes;
+      } else {
+        HostTransfer x;
+        x.device = d, x.stage = s, x.mb = mb, x.to_host = false, x.bytes = bytes;
+        x.request = start_[prev];
+        x.start = std::max({x.request, offload_end_[sm], to_device_free_[d]});
+        x.end = x.start + host_[d].copy_ms(bytes, sharing_[d]);
+        to_device_free_[d] = x.end;
+        transfers_.push_back(x);
+        live_[d] += bytes;
+        reserved_[d] += bytes;
+        peak_live_[d] = std::max(peak_live_[d], live_[d]);
+        t0 = std::max(t0, x.end);
+      }
+    }
+    const double end = t0 + duration_[a];
+    start_[a] = t0;
+    if (getenv("LSDEBUG")) fprintf(stderr, "LS d%d k%d s%d mb%d t=%.3f t0=%.3f end=%.3f\n", d, kind, s, mb, t, t0, end);
     free_at_[d] = end;
     makespan = std::max(makespan, end);
-    if (kind != kW) last_kind_[d] = kind;
+    if (kind == kF || kind == kB) last_kind_[d] = kind;
     dev_orders_[d].push_back(static_cast<int>(a));
     const size_t dm = static_cast<size_t>(d) * m + mb;
 
@@ -291,19 +443,70 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         ++inflight_[d];
         reserved_[d] += mb_bytes_[d];
       }
-      live_[d] += c.act_b_bytes + c.act_w_bytes;
+      live_[d] += c.kept();
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
       if (s == 0 && mb + 1 < m) make_ready(id(0, mb + 1, kF), d);
+      if (offload_ && offload_bytes_[s] > 0) {
+        // Copy to host after F; the bytes leave the device when the copy ends.
+        HostTransfer x;
+        x.device = d, x.stage = s, x.mb = mb, x.to_host = true, x.bytes = offload_bytes_[s];
+        x.request = end;
+        x.start = std::max(end, to_host_free_[d]);
+        x.end = x.start + host_[d].copy_ms(x.bytes, sharing_[d]);
+        prev_to_host_free_[d] = to_host_free_[d];
+        to_host_free_[d] = x.end;
+        offload_end_[sm] = x.end;
+        last_offload_[d] = transfers_.size();
+        transfers_.push_back(x);
+        pending_free_[d].push_back({x.end, x.bytes, false});
+      }
+    } else if (kind == kR) {
+      live_[d] += regen_[s];
+      reserved_[d] += regen_[s];
+      peak_live_[d] = std::max(peak_live_[d], live_[d]);
+      if (!urgent(a, t)) early_r_[d] += 1, early_of_[sm] = 1;
+      if (--left_on_device_[dm] == 0) --inflight_[d];
     } else {
       double freed = kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
       live_[d] -= freed;
       reserved_[d] -= freed;
+      if (kind == kB && early_of_[sm]) early_r_[d] -= 1, early_of_[sm] = 0;
       if (--left_on_device_[dm] == 0) --inflight_[d];
     }
 
-    release_consumers(s, mb, kind, d, end, [&](size_t c, int dc) { make_ready(c, dc); });
+    // Release consumers. Cross-device edges go through the directed link's FIFO, in this device's
+    // completion order: the order the simulator issues them in.
+    auto release = [&](size_t c_id, int dc, double xfer) {
+      double arr = end;
+      if (dc != d) {
+        double& lf = link_free_[static_cast<size_t>(d) * D + dc];
+        double te = std::max(end, lf) + xfer;
+        lf = te;
+        arr = te;
+        if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
+      }
+      arrival_[c_id] = std::max(arrival_[c_id], arr);
+      if (--remaining_[c_id] == 0) make_ready(c_id, dc);
+    };
+    if (kind == kF) {
+      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+      if (rec_[s]) release(r_id(s, mb), d, 0.0);
+      else release(id(s, mb, kB), d, 0.0);
+    } else if (kind == kR) {
+      release(id(s, mb, kB), d, 0.0);
+    } else if (kind == kB) {
+      if (s > 0) {
+        const size_t up = id(s - 1, mb, kB);
+        const int du = pb.stage_device[s - 1];
+        release(up, du, bwd_xfer_[s]);
+        // The upstream R may have become urgent: its device re-checks its ready time.
+        if (rec_[s - 1] && remaining_[up] == 1 && du != d) refresh(du);
+      }
+      if (split_) release(id(s, mb, kW), d, 0.0);
+    }
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
+    ++done;
     if (--mb_left_[mb] == 0 && mb == oldest_) {
       // The oldest micro-batch finished: the next one is exempt from the headroom rule everywhere.
       while (oldest_ < m && mb_left_[oldest_] == 0) ++oldest_;
@@ -318,10 +521,43 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
   return true;
 }
 
+void ListScheduler::Impl::ledger_peaks(ListScheduleResult& r) {
+  std::vector<const HostTransfer*> copies;
+  for (int d = 0; d < D_; ++d) {
+    ledger_actions_.clear();
+    for (int a : dev_orders_[d]) {
+      const size_t id = static_cast<size_t>(a);
+      const int kind = kind_of(id);
+      const Op op = kind == kF ? Op::F : kind == kR ? Op::R : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
+      ledger_actions_.push_back({Action{op, stage_of(id), mb_of(id), false}, d, start_[id], start_[id] + duration_[id]});
+    }
+    copies.clear();
+    for (const HostTransfer& x : transfers_)
+      if (x.device == d && x.request >= 0) copies.push_back(&x);
+    const DeviceMemory dm =
+        device_memory(ledger_actions_, copies, pb_->stages, m_, static_[d], 0.0, nullptr, ledger_scratch_);
+    r.peak_bytes[d] = static_[d] + dm.peak_activation;
+  }
+}
+
 bool ListScheduler::Impl::replay(ListScheduleResult& r) {
   const ListScheduleProblem& pb = *pb_;
   const int m = m_, D = D_;
   reset_dependencies();
+  // Offload copies follow the orders exactly as in the simulator.
+  std::vector<std::vector<Action>> orders;
+  std::unique_ptr<HostCopies> host;
+  if (offload_) {
+    orders.resize(D);
+    for (int d = 0; d < D; ++d)
+      for (int a : dev_orders_[d]) {
+        const size_t i = static_cast<size_t>(a);
+        const int kind = kind_of(i);
+        const Op op = kind == kF ? Op::F : kind == kR ? Op::R : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
+        orders[d].push_back(Action{op, stage_of(i), mb_of(i), false});
+      }
+    host = std::make_unique<HostCopies>(orders, pb.stages, pb.stage_device, *cluster_, m);
+  }
   std::vector<size_t> head(D, 0);
   std::vector<int> work;
   auto head_ready = [&](int d) {
@@ -332,37 +568,70 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
   std::vector<char> queued(D, 0);
   for (int d : work) queued[d] = 1;
   double makespan = 0;
+  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
   while (!work.empty()) {
     int d = work.back();
     work.pop_back();
     queued[d] = 0;
     while (head_ready(d)) {
+      const int pos = static_cast<int>(head[d]);
       const size_t a = static_cast<size_t>(dev_orders_[d][head[d]++]);
-      const int kind = static_cast<int>(a % 3);
-      const int mb = static_cast<int>((a / 3) % m);
-      const int s = static_cast<int>(a / 3 / m);
+      const int kind = kind_of(a);
+      const int mb = mb_of(a);
+      const int s = stage_of(a);
       const StageCost& c = pb.stages[s];
       const double t = std::max(free_at_[d], arrival_[a]);
       const double end = t + duration_[a];
       start_[a] = t;
       free_at_[d] = end;
       makespan = std::max(makespan, end);
+      if (host) {
+        const int k = host->on_start(d, pos, t);
+        for (int i = 0; i < k; ++i) {
+          const size_t ca = static_cast<size_t>(dev_orders_[d][host->reload(i).consumer]);
+          arrival_[ca] = std::max(arrival_[ca], host->reload(i).end);
+        }
+        if (kind == kF) host->on_forward_end(d, pos, end);
+      }
       if (kind == kF) {
-        live_[d] += c.act_b_bytes + c.act_w_bytes;
+        live_[d] += c.kept();
+        peak_live_[d] = std::max(peak_live_[d], live_[d]);
+      } else if (kind == kR) {
+        live_[d] += regen_[s];
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else {
         live_[d] -= kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
       }
-      release_consumers(s, mb, kind, d, end, [&](size_t, int dc) {
-        if (dc != d && !queued[dc] && head_ready(dc)) {
+      auto release = [&](size_t c_id, int dc, double xfer) {
+        double arr = end;
+        if (dc != d) {
+          double& lf = link_free_[static_cast<size_t>(d) * D + dc];
+          double te = std::max(end, lf) + xfer;
+          lf = te;
+          arr = te;
+          if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
+        }
+        arrival_[c_id] = std::max(arrival_[c_id], arr);
+        if (--remaining_[c_id] == 0 && dc != d && !queued[dc] && head_ready(dc)) {
           queued[dc] = 1;
           work.push_back(dc);
         }
-      });
+      };
+      if (kind == kF) {
+        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+        if (rec_[s]) release(r_base_ + static_cast<size_t>(s) * m + mb, d, 0.0);
+        else release(id(s, mb, kB), d, 0.0);
+      } else if (kind == kR) {
+        release(id(s, mb, kB), d, 0.0);
+      } else if (kind == kB) {
+        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
+        if (split_) release(id(s, mb, kW), d, 0.0);
+      }
     }
   }
   for (int d = 0; d < D; ++d)
     if (head[d] < dev_orders_[d].size()) return false;
+  if (host) transfers_ = std::move(host->transfers());
   r.ok = true;
   r.iteration_ms = makespan;
   r.mean_device_end_ms = 0;
@@ -374,8 +643,10 @@ void ListScheduler::Impl::finish(ListScheduleResult& r) {
   r.peak_bytes.assign(D_, 0.0);
   r.fits_memory = true;
   double worst = -kInf;
+  for (int d = 0; d < D_; ++d) r.peak_bytes[d] = static_[d] + peak_live_[d];
+  // With offload the copies free and reserve memory between actions: the simulator's ledger.
+  if (offload_) ledger_peaks(r);
   for (int d = 0; d < D_; ++d) {
-    r.peak_bytes[d] = static_[d] + peak_live_[d];
     worst = std::max(worst, r.peak_bytes[d] - limit_[d]);
     if (r.peak_bytes[d] > limit_[d] * (1 + 1e-12)) r.fits_memory = false;
   }
@@ -387,9 +658,10 @@ void ListScheduler::Impl::emit_orders(ListScheduleResult& r) const {
   for (int d = 0; d < D_; ++d) {
     r.orders[d].reserve(dev_orders_[d].size());
     for (int a : dev_orders_[d]) {
-      const int kind = a % 3, mb = (a / 3) % m_, s = a / 3 / m_;
-      Op op = kind == kF ? Op::F : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
-      r.orders[d].push_back(Action{op, s, mb, false});
+      const size_t i = static_cast<size_t>(a);
+      const int kind = kind_of(i);
+      Op op = kind == kF ? Op::F : kind == kR ? Op::R : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
+      r.orders[d].push_back(Action{op, stage_of(i), mb_of(i), false});
     }
   }
 }
@@ -401,7 +673,8 @@ ListScheduleResult ListScheduler::Impl::run(const ListScheduleProblem& pb, const
   reset_dependencies();
   if (!list_pass(pol, r)) return r;
   finish(r);
-  if (pol.improve_passes > 0) {
+  // Justification ignores host copies; with offload the list schedule stands as it is.
+  if (pol.improve_passes > 0 && !offload_) {
     saved_orders_ = dev_orders_;
     improve(pol.improve_passes);
     ListScheduleResult r2;
@@ -442,6 +715,7 @@ Plan list_schedule_plan(const ListScheduleProblem& problem, const Partition& par
   for (int s = 0; s < static_cast<int>(problem.stage_device.size()); ++s)
     plan.placement.device_stages[problem.stage_device[s]].push_back(s);
   plan.schedule = std::move(r.orders);
+  plan.memory = problem.memory;
   return plan;
 }
 

@@ -12,24 +12,29 @@ using namespace list_scheduling;
 
 double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out) {
   const int S = S_, m = m_;
-  const size_t n = static_cast<size_t>(S) * m * 3;
+  const size_t n = r_base_ + static_cast<size_t>(S) * m;
   auto id = [m](int s, int mb, int kind) { return static_cast<int>((static_cast<size_t>(s) * m + mb) * 3 + kind); };
+  auto rid = [this, m](int s, int mb) { return static_cast<int>(r_base_ + static_cast<size_t>(s) * m + mb); };
   // Dependency edges with their transfer lag, in either direction.
   auto for_preds = [&](int a, auto&& f) {
-    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
+    const int kind = kind_of(a), mb = mb_of(a), s = stage_of(a);
     if (kind == kF) {
       if (s > 0) f(id(s - 1, mb, kF), fwd_xfer_[s - 1]);
-    } else if (kind == kB) {
+    } else if (kind == kR) {
       f(id(s, mb, kF), 0.0);
+    } else if (kind == kB) {
+      f(rec_[s] ? rid(s, mb) : id(s, mb, kF), 0.0);
       if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer_[s + 1]);
     } else {
       f(id(s, mb, kB), 0.0);
     }
   };
   auto for_succs = [&](int a, auto&& f) {
-    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
+    const int kind = kind_of(a), mb = mb_of(a), s = stage_of(a);
     if (kind == kF) {
       if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer_[s]);
+      f(rec_[s] ? rid(s, mb) : id(s, mb, kB), 0.0);
+    } else if (kind == kR) {
       f(id(s, mb, kB), 0.0);
     } else if (kind == kB) {
       if (s > 0) f(id(s - 1, mb, kB), bwd_xfer_[s]);
@@ -41,8 +46,8 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
   for (int s = 0; s < S; ++s)
     for (int mb = 0; mb < m; ++mb)
-      for (int k = 0; k < kinds_; ++k) {
-        int a = id(s, mb, k);
+      for (int k = 0; k < kinds_ + (rec_[s] ? 1 : 0); ++k) {
+        int a = k < kinds_ ? id(s, mb, k) : rid(s, mb);
         int c = 0;
         if (reversed) for_succs(a, [&](int, double) { ++c; });
         else for_preds(a, [&](int, double) { ++c; });
@@ -60,7 +65,7 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
     if (reversed) for_succs(a, bound);
     else for_preds(a, bound);
     // Earliest gap on the device at or after est that holds the action.
-    auto& iv = busy_[pb_->stage_device[a / 3 / m]];
+    auto& iv = busy_[pb_->stage_device[stage_of(static_cast<size_t>(a))]];
     const double dur = duration_[a];
     size_t i = static_cast<size_t>(std::upper_bound(iv.begin(), iv.end(), est,
                                                     [](double v, const std::pair<double, double>& x) { return v < x.second; }) -
@@ -83,8 +88,7 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
 }
 
 void ListScheduler::Impl::improve(int passes) {
-  const int m = m_;
-  const size_t n = static_cast<size_t>(S_) * m * 3;
+  const size_t n = r_base_ + static_cast<size_t>(S_) * m_;
   prio_.assign(n, 0.0);
   rstart_.assign(n, 0.0);
   fstart_.assign(n, 0.0);

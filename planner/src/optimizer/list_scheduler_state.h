@@ -15,7 +15,7 @@ namespace adaptis {
 namespace list_scheduling {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kEps = 1e-9;
-constexpr int kF = 0, kB = 1, kW = 2;  // action kinds: forward, input-grad (or fused) backward, weight-grad
+constexpr int kF = 0, kB = 1, kW = 2, kR = 3;  // action kinds: forward, input-grad (or fused) backward, weight-grad, recompute
 }  // namespace list_scheduling
 
 // The scheduler's scratch state, kept between calls so the inner loop does not allocate.
@@ -26,12 +26,17 @@ struct ListScheduler::Impl {
   // One call's inputs, resolved.
   const ListScheduleProblem* pb_ = nullptr;
   const SimOptions* sim_ = nullptr;
+  const Cluster* cluster_ = nullptr;
   int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
   bool split_ = false;
 
   void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
   void reset_dependencies();
   bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
+  // Offload: applies the frees of offloads finished by `t` on device d.
+  void apply_frees(int d, double t);
+  // Exact peak memory from the simulator's ledger (with offload copies).
+  void ledger_peaks(ListScheduleResult& r);
   // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
   // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
   bool replay(ListScheduleResult& r);
@@ -43,36 +48,34 @@ struct ListScheduler::Impl {
   void finish(ListScheduleResult& r);
   void emit_orders(ListScheduleResult& r) const;
 
-  // Action a = (s, mb, kind) ended at `end` on device d: its consumers' inputs arrive (a cross-device edge
-  // through the directed link's FIFO, in this device's completion order, as the simulator issues them; the
-  // sender stays busy while it transfers unless comm overlaps), and `ready(c, dc)` is called for each
-  // consumer c on device dc whose last input this was.
-  template <class Ready>
-  void release_consumers(int s, int mb, int kind, int d, double end, Ready&& ready) {
-    const ListScheduleProblem& pb = *pb_;
-    auto release = [&](size_t c, int dc, double xfer) {
-      double arr = end;
-      if (dc != d) {
-        double& lf = link_free_[static_cast<size_t>(d) * D_ + dc];
-        const double te = std::max(end, lf) + xfer;
-        lf = te;
-        arr = te;
-        if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
-      }
-      arrival_[c] = std::max(arrival_[c], arr);
-      if (--remaining_[c] == 0) ready(c, dc);
-    };
-    auto id = [this](int st, int b, int k) { return (static_cast<size_t>(st) * m_ + b) * 3 + k; };
-    if (kind == list_scheduling::kF) {
-      if (s + 1 < S_) release(id(s + 1, mb, list_scheduling::kF), pb.stage_device[s + 1], fwd_xfer_[s]);
-      release(id(s, mb, list_scheduling::kB), d, 0.0);
-    } else if (kind == list_scheduling::kB) {
-      if (s > 0) release(id(s - 1, mb, list_scheduling::kB), pb.stage_device[s - 1], bwd_xfer_[s]);
-      if (split_) release(id(s, mb, list_scheduling::kW), d, 0.0);
-    }
-  }
-
-  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W).
+  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W)
+  // below r_base_ = 3 * stages * microbatches, and r_base_ + stage * microbatches + mb for R.
+  int kind_of(size_t a) const { return a >= r_base_ ? 3 : static_cast<int>(a % 3); }
+  int stage_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) / m_); }
+  int mb_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) % m_); }
+  size_t r_base_ = 0;
+  int recomputing_stages_ = 0;
+  std::vector<char> rec_;              // per stage: recomputes
+  std::vector<double> regen_;          // per stage: bytes R re-creates
+  std::vector<double> headroom_;       // per device: room kept for one R's re-created bytes
+  std::vector<int> early_r_;           // per device: early R run whose B has not started
+  std::vector<char> early_of_;         // per (stage, mb): its R ran early
+  // Offload (host link) state.
+  bool offload_ = false;
+  std::vector<double> offload_bytes_;  // per stage
+  std::vector<HostLink> host_;         // per device
+  std::vector<int> sharing_;           // per device
+  std::vector<double> to_host_free_, to_device_free_, offload_end_, prev_to_host_free_;
+  std::vector<size_t> last_offload_;  // per device: index in transfers_ of its last offload
+  struct PendingFree {
+    double t, bytes;
+    bool applied;
+  };
+  std::vector<std::vector<PendingFree>> pending_free_;  // per device, in offload order
+  std::vector<size_t> free_cursor_;                     // per device: first not applied
+  std::vector<HostTransfer> transfers_;
+  std::vector<TimedAction> ledger_actions_;
+  std::vector<double> ledger_scratch_;
   std::vector<double> arrival_, duration_, start_;
   std::vector<int> remaining_;
   std::vector<uint64_t> key_;

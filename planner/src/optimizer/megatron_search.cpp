@@ -332,6 +332,14 @@ OptimizeResult MegatronSearch::run() {
                 structures_.size());
   r.message = buf;
   if (!r.feasible) r.message += "; no Megatron configuration fits memory (closest shown)";
+  // Recompute and offload are not part of this search (Megatron sets one recompute policy for every
+  // stage and cannot offload with pipeline parallelism): say so rather than ignore the request.
+  const bool memory_asked =
+      std::any_of(opt_.recompute_choices.begin(), opt_.recompute_choices.end(), [](Recompute c) { return c != Recompute::None; }) ||
+      std::any_of(opt_.offload_choices.begin(), opt_.offload_choices.end(), [](double f) { return f > 0; });
+  if (memory_asked)
+    r.message += "; recompute and offload are not searched for the Megatron target (the plan has no memory policy; "
+                 "give a uniform one with `export --recompute` to get Megatron's --recompute-* flags)";
   if (r.lower_bound.ms > 0) {
     std::snprintf(buf, sizeof buf, "; %.1f%% above the lower bound of any plan (%.3f ms)",
                   100.0 * (r.sim.iteration_ms / r.lower_bound.ms - 1), r.lower_bound.ms);

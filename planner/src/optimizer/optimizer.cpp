@@ -29,6 +29,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/lower_bound.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/model/problem_limits.h"
@@ -145,7 +146,33 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     const LayerCost& c = costs.layers[l];
     if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
       throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
+    for (double bytes : {c.act_b_bytes, c.act_w_bytes, c.state_bytes, c.out_bytes})
+      if (!(bytes >= 0) || !std::isfinite(bytes))
+        throw InputError("costs: layer " + std::to_string(l) + " has negative or non-finite bytes");
   }
+  bool offloads = false;
+  for (double f : o.offload_choices) {
+    if (!std::isfinite(f) || f < 0 || f > 1)
+      throw InputError("offload_choices", "the fraction of kept activations copied to host must be in [0, 1], got " +
+                                              std::to_string(f));
+    offloads = offloads || f > 0;
+  }
+  if (offloads)
+    for (int d = 0; d < o.devices; ++d)
+      if (!cluster.devices[d].host_link.present())
+        throw InputError("offload_choices", "device " + std::to_string(d) + " ('" + cluster.devices[d].name + "') of cluster '" +
+                                                cluster.name + "' has no host link to offload to (cluster file field 'host_link')");
+}
+
+// "; memory stages 0-3 full, ..." for origins of plans with per-stage policies.
+std::string memory_origin(const std::vector<StageMemoryPolicy>& memory) {
+  const std::string m = describe_memory(memory);
+  return m.empty() ? m : "; memory: " + m;
+}
+
+// ", full" etc. for origins of built-ins with a uniform policy.
+std::string policy_suffix(const StageMemoryPolicy& p) {
+  return p == StageMemoryPolicy{} ? std::string() : ", " + describe(p);
 }
 
 std::string gib(double bytes) {
@@ -234,6 +261,7 @@ class Optimizer {
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))),
         budget_end_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
+    ctx_.set_memory_choices(o.recompute_choices, o.offload_choices, o.partial_full);
     ctx_.placement_fixed = o.target == PlanTarget::Torchtitan;
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
     bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
@@ -400,12 +428,24 @@ void Optimizer::run_baselines() {
       jobs.push_back({info.kind, v, true});
     }
   }
+  // With memory policies in the search, every built-in also runs with each uniform recompute
+  // policy (the ladder's recompute steps): what the optimizer has to beat when the cap binds.
+  std::vector<StageMemoryPolicy> uniform = {StageMemoryPolicy{}};
+  if (ctx_.memory_search()) {
+    uniform.clear();
+    for (const auto& p : ctx_.ladder)
+      if (p.offload_fraction == ctx_.ladder.front().offload_fraction) uniform.push_back(p);
+  }
+  const size_t base_jobs = jobs.size();
+  for (size_t u = 1; u < uniform.size(); ++u)
+    for (size_t i = 0; i < base_jobs; ++i) jobs.push_back(jobs[i]);
   std::vector<Entry> out(jobs.size());
-  // The even-partition job of each schedule with its default chunks is what `compare` runs: kept for
-  // OptimizeResult::builtins, with the reason when it does not apply or was not reached.
+  // The even-partition job of each schedule with its default chunks is what `compare` runs (once per
+  // uniform policy): kept for OptimizeResult::builtins, with the reason when it does not apply or was not reached.
   std::vector<BuiltinResult> builtin(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
     builtin[i].name = schedule_name(jobs[i].kind);
+    builtin[i].memory = uniform[i / base_jobs];
     builtin[i].error = "not evaluated: the search stopped (time budget or cancel) before it";
   }
   std::vector<double> weights = layer_weights(costs_);
@@ -423,6 +463,7 @@ void Optimizer::run_baselines() {
         if (must_abandon_batch()) return;
         const Clock::time_point t0 = Clock::now();
         const Job& j = jobs[i];
+        const StageMemoryPolicy& mem = uniform[static_cast<size_t>(i) / base_jobs];
         PlanRequest req;
         req.schedule = schedule_name(j.kind);
         req.devices = D;
@@ -445,6 +486,7 @@ void Optimizer::run_baselines() {
             b.error = sim.ok ? std::string() : sim.error;
           };
           if (plan.num_stages() > D * ctx_.max_stages_per_device) {
+            if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
             if (j.v == 0 && !j.balanced) keep_builtin(simulate(plan, costs_, ctx_.cluster, ctx_.sim));
             return;
           }
@@ -461,7 +503,8 @@ void Optimizer::run_baselines() {
           } else {
             origin += " with an even partition";
           }
-          out[i] = make_entry(origin, plan, costs_, ctx_.cluster, ctx_.sim, opt_.parallel);
+          if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
+          out[i] = make_entry(origin + policy_suffix(mem), plan, costs_, ctx_.cluster, ctx_.sim, opt_.parallel);
           if (j.v == 0 && !j.balanced) keep_builtin(out[i].sim);
           evaluated_.fetch_add(1, std::memory_order_relaxed);
         } catch (const InputError& e) {
@@ -512,13 +555,22 @@ void Optimizer::run_seeds() {
   for (size_t k = 0; k < policies.size(); ++k)
     if (std::find(probes.begin(), probes.end(), k) == probes.end()) others.push_back(k);
   // `c` scheduled by each of `policy_indices` in turn; the plans the scheduler could run go to `into`.
+  // Scores candidate c under each of the given list-scheduling policies; with `repair`, a probe over
+  // the memory limit is also tried with recompute (then offload) on the devices that overflow.
   auto score_policies = [&](Candidate c, int w, const std::vector<size_t>& policy_indices,
-                            std::vector<std::pair<Candidate, Score>>& into) {
+                            std::vector<std::pair<Candidate, Score>>& into, bool repair) {
     for (size_t k : policy_indices) {
       if (must_abandon_batch()) return;
       c.policy = policies[k];
       Score sc = score(c, w);
       if (sc.valid) into.emplace_back(c, sc);
+      if (repair && sc.valid && !sc.fits && ctx_.memory_search()) {
+        Candidate r = c;
+        long long n = 0;
+        Score rs = repair_memory(r, sc, evals_[w], ctx_, 3, n);
+        evaluated_.fetch_add(n, std::memory_order_relaxed);
+        if (rs.valid && !(r == c)) into.emplace_back(r, rs);
+      }
     }
   };
   std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
@@ -551,10 +603,11 @@ void Optimizer::run_seeds() {
         }
         std::vector<Partition> parts =
             seed_partitions(weights, c.stage_device, ctx_.speed, [this] { return must_abandon_batch(); });
+        if (ctx_.memory_search()) c.memory.assign(c.stage_device.size(), ctx_.ladder.front());
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
           if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over max_stages_per_device
-          score_policies(c, w, probes, out[i]);
+          score_policies(c, w, probes, out[i], true);
         }
         finished.fetch_add(1, std::memory_order_relaxed);
       },
@@ -574,12 +627,20 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  if (can_start_batch(static_cast<double>(structures.size()) * others.size()))
+  const double per_structure = static_cast<double>(others.size()) +
+                               static_cast<double>(probes.size()) * (ctx_.ladder.empty() ? 0 : ctx_.ladder.size() - 1);
+  if (can_start_batch(static_cast<double>(structures.size()) * per_structure))
     run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
           if (must_abandon_batch()) return;
-          score_policies(structures[i], w, others, more[i]);
+          score_policies(structures[i], w, others, more[i], false);
+          // Each uniform memory policy on the structure too (the probes schedule it).
+          for (size_t u = 1; u < ctx_.ladder.size(); ++u) {
+            Candidate v = structures[i];
+            v.memory.assign(v.stage_device.size(), ctx_.ladder[u]);
+            score_policies(v, w, probes, more[i], false);
+          }
           finished.fetch_add(1, std::memory_order_relaxed);
         },
         tick);
@@ -693,7 +754,7 @@ void Optimizer::run_local_search() {
         since_improved = 0;
         Plan p = evals_[0].plan(global_best_, "adaptis-opt");
         offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
-                             describe(global_best_.policy) + ")",
+                             describe(global_best_.policy) + ")" + memory_origin(global_best_.memory),
                          std::move(p), costs_, ctx_.cluster, ctx_.sim, opt_.parallel));
       } else if (++since_improved >= kPatience) {
         break;
@@ -744,7 +805,8 @@ void Optimizer::run_verify() {
     }
     const Candidate& c = todo[i];
     Plan p = evals_[0].plan(c, "adaptis-opt");
-    std::string origin = std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")";
+    std::string origin =
+        std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")" + memory_origin(c.memory);
     verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim, opt_.parallel));
     evaluated_.fetch_add(1, std::memory_order_relaxed);
     offer(verified_.back());

@@ -197,7 +197,7 @@ std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, cons
   return out;
 }
 
-StageCostCache::StageCostCache(const CostTable& costs) {
+StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
   const int L = costs.num_layers();
   for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_}) v->assign(L + 1, 0.0);
   out_bytes_.resize(L);
@@ -228,10 +228,14 @@ StageCost StageCostCache::stage(int i, int j) const {
   return c;
 }
 
-void StageCostCache::stages(const std::vector<int>& bounds, std::vector<StageCost>& out) const {
+void StageCostCache::stages(const std::vector<int>& bounds, std::vector<StageCost>& out,
+                            const std::vector<StageMemoryPolicy>* memory) const {
   const int S = static_cast<int>(bounds.size()) - 1;
   out.resize(S);
-  for (int s = 0; s < S; ++s) out[s] = stage(bounds[s], bounds[s + 1]);
+  for (int s = 0; s < S; ++s) {
+    out[s] = stage(bounds[s], bounds[s + 1]);
+    if (memory && s < static_cast<int>(memory->size())) memory_.apply(out[s], bounds[s], bounds[s + 1], (*memory)[s]);
+  }
 }
 
 }  // namespace adaptis

@@ -48,8 +48,9 @@ RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluste
 
 // The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, a CPU
 // profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
-// mailbox hand-over, bandwidth of memcpy).
-Cluster cpu_thread_cluster(int devices);
+// mailbox hand-over, bandwidth of memcpy), each with a host link of the given speed: what the runtime's
+// offload copy threads are paced to (RuntimeOptions::host_bandwidth_gbs / host_latency_ms).
+Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs = 10.0, double host_latency_ms = 0.01);
 // Simulator settings for CPU runs: a SEND is a copy done by the sending thread (no overlap with its compute).
 SimOptions cpu_sim_options();
 

@@ -45,8 +45,9 @@ struct PredictedInterval {
   int64_t start_ns = 0, end_ns = 0;
 };
 
-// What a measured interval was: one instruction of the device's list, or the device's optimizer step.
-enum class MeasuredKind : uint8_t { Compute, Send, PostRecv, WaitRecv, Optimizer };
+// What a measured interval was: one instruction of the device's list (a compute, a message, a host copy of
+// activations: offload, reload, wait for a reload), or the device's optimizer step.
+enum class MeasuredKind : uint8_t { Compute, Send, PostRecv, WaitRecv, Optimizer, Offload, Reload, WaitReload };
 bool is_comm(MeasuredKind k);  // Send, PostRecv or WaitRecv
 
 struct MeasuredInterval {
@@ -61,8 +62,8 @@ struct MeasuredInterval {
   int64_t cpu_ns = 0;                // CPU time the device's thread got meanwhile (0 in schema-1 records)
 };
 
-// The names the database stores in its `kind` columns (and reports show): the op ("F", "B", "W", "BW") for a
-// compute, else "SEND", "RECV", "WAIT" or "OPT".
+// The names the database stores in its `kind` columns (and reports show): the op ("F", "B", "W", "BW", "R") for
+// a compute, else "SEND", "RECV", "WAIT", "OPT", "OFFLOAD", "RELOAD" or "WAIT_RELOAD".
 std::string measured_kind_name(const MeasuredInterval& m);
 
 struct DeviceInfo {

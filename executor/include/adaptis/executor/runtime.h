@@ -47,6 +47,10 @@ struct RuntimeOptions {
   bool optimizer_step = true;  // apply AdamW after each iteration's backward
   double watchdog_ms = 10000;  // no progress (and nobody computing) this long = stuck
   bool check_program = true;   // refuse programs check_program rejects (tests turn it off to see the watchdog)
+  // Activation offload (Program::memory): the host link each device's copy threads pace their copies to
+  // (cpu_thread_cluster gives the simulator the same figures).
+  double host_bandwidth_gbs = 10.0;
+  double host_latency_ms = 0.01;
 };
 
 // One measured instruction: [start_ns, end_ns) relative to the runtime's clock origin, and the CPU time its
@@ -73,6 +77,10 @@ struct StepResult {
   std::vector<Interval> optimizer;
   // Per device: the most bytes held at once in saved activations and pipeline buffers.
   std::vector<size_t> peak_activation_bytes;
+  // Per device: the most bytes held at once in saved activations alone (what F kept, what R re-created, what
+  // came back from host memory; not pipeline buffers): what the simulator's peak activation predicts.
+  std::vector<size_t> peak_saved_bytes;
+  std::vector<int64_t> offloaded_bytes;  // per device: moved to host memory this iteration
 
   double iteration_ms() const { return static_cast<double>(pipeline_end_ns - start_ns) * 1e-6; }
   double step_ms() const { return static_cast<double>(end_ns - start_ns) * 1e-6; }
@@ -82,6 +90,8 @@ struct NamedTensor {
   std::string name;
   std::span<const float> data;
 };
+
+class HostOffload;
 
 class PipelineRuntime {
  public:

@@ -23,6 +23,7 @@
 // finish_backward with a micro-batch missing its W) throws std::logic_error naming the layer and micro-batch;
 // bad inputs (layer range, token ids) throw adaptis::InputError.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,6 +31,7 @@
 
 #include "adaptis/executor/microbatch_data.h"
 #include "adaptis/executor/net_config.h"
+#include "adaptis/planner/plan.h"
 
 namespace adaptis::exec {
 
@@ -94,6 +96,23 @@ class StageCompute {
                           std::span<float> v);
   // Overwrites parameter elements [begin, begin + values.size()) (ZeRO-1's all-gather of updated shards).
   virtual void load_params(size_t begin, std::span<const float> values);
+  // Memory policies (Plan::memory; the runtime sets them before the first F). With recompute, F drops the
+  // saved state of some layers right after running them, keeping only the input of each run of dropped
+  // layers (none for a run starting at the embedding: the tokens are the micro-batch's data), and R
+  // (recompute) re-runs those layers from the kept inputs, re-creating their state bit for bit: Full drops
+  // the stage's layers [first_layer, full_end) (full_end < 0 = all of them), Selective drops its MLP and MoE
+  // layers (the cost model's selective recompute), None drops nothing. The default stage cannot recompute
+  // (std::logic_error for anything but None).
+  virtual void set_recompute(Recompute policy, int full_end);
+  // R: re-creates what F dropped for micro-batch mb (after its F, before its B).
+  virtual void recompute(int mb, const MicroBatchData& data);
+  // What micro-batch mb holds right now: saved activations, carried gradients and kept inputs (0 by default).
+  virtual size_t saved_bytes(int mb) const;
+  // Every buffer micro-batch mb holds right now, float and integer ones apart, largest concerns first (kept
+  // inputs, then layer by layer): what an offload may move to host memory. Nothing by default.
+  using FloatVisitor = std::function<void(std::vector<float>&)>;
+  using IntVisitor = std::function<void(std::vector<int32_t>&)>;
+  virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g);
 };
 
 // Micro-batch mb's loss from all stages of a pipeline (given in stage order): the loss terms summed in

@@ -39,6 +39,11 @@ struct LayerCost {
     double gather_bytes = 0;          // ZeRO-3: weight bytes all-gathered before each F and B
     double optimizer_ms = 0;          // the optimizer step over this GPU's share of the layer's states
   } parallel;
+  // What activation recomputation needs (optional; negative = not given, resolved conservatively by
+  // layer_recompute.h). Without recomputation a layer keeps act_b_bytes + act_w_bytes from F.
+  double kept_selective_bytes = -1;    // kept from F under selective recompute; R re-creates the rest
+  double recompute_selective_ms = -1;  // F time of what selective recomputes (full recompute costs f_ms)
+  double kept_full_bytes = -1;         // the layer's input: what a recomputed block starting here keeps
 };
 
 struct CostTable {
@@ -57,7 +62,9 @@ struct CostTable {
 
 // Reads a cost file. Accepts our format ("format": "adaptis-costs/1") and the AdaPtis authors'
 // per-layer profile format ({"model", "time_unit_ms", "layers": [{"type","f","b","w"}]}).
-// Throws InputError naming the file and field on any problem (negative times, missing fields, ...).
+// Throws InputError naming the file and field on any problem (negative times or bytes, missing
+// fields, ...). The recompute fields (kept_selective_bytes, recompute_selective_ms, kept_full_bytes)
+// are optional; absent ones stay negative (not given).
 CostTable load_cost_table(const std::string& path);
 
 // Checks every time is finite and in [0, kMaxLayerTimeMs] and every byte count in [0, kMaxBytes]

@@ -32,12 +32,14 @@ namespace adaptis {
 struct ModelSpec;
 struct ClusterTopology;
 
-// Activation recomputation applied uniformly to every layer by the cost derivation:
-// selective recomputes the attention core (its saved scores are dropped); full keeps only each
-// layer's input and re-runs the layer's forward (with its tensor-parallel collectives) inside B.
+// Activation recomputation. As ParallelConfig::recompute it is applied uniformly to every layer by
+// the cost derivation: selective recomputes the attention core (its saved scores are dropped); full
+// keeps only each layer's input and re-runs the layer's forward (with its tensor-parallel
+// collectives) inside B. As a stage's memory policy (Plan::memory, memory_policy.h) it is done by
+// R actions of their own instead.
 enum class Recompute : uint8_t { None, Selective, Full };
 const char* recompute_name(Recompute r);  // "none", "selective", "full"
-// InputError naming `where` for anything else.
+// InputError naming `where` and the accepted names for anything else.
 Recompute parse_recompute(const std::string& text, const std::string& where);
 
 struct ParallelConfig {

@@ -12,6 +12,13 @@
 // allocated when an F starts and freed when its B / W / BW ends. Because the orders it emits are
 // then replayed by simulate() with exactly those rules, simulate() reproduces its iteration time
 // and peak memory; the optimizer still checks every returned plan with simulate().
+//
+// Memory policies (memory_policy.h): a recomputing stage's R actions are scheduled like the others:
+// right before their B when B could otherwise start (just in time), or earlier, in idle time, when
+// the policy allows it and the device has room for the re-created activations. Offload copies run
+// on each device's host link with the simulator's rules (a reload starts with the action before
+// its consumer; an F followed directly by its consumer is not offloaded), so the emitted orders
+// still replay to the same time; peak memory with offload is taken from the simulator's ledger.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -72,6 +79,12 @@ struct ListSchedulePolicy {
   // so memory never deadlocks the schedule, but that exemption can take a device over its limit
   // (ListScheduleResult::fits_memory says so; the optimizer then discards the plan).
   bool reserve_memory = true;
+  // Where a recomputing stage's R goes. JustInTime: when its B could otherwise start (the same as
+  // a recompute fused into B). BeforeW: also one R ahead, into idle time, before weight gradients
+  // (R is on the path to B, W is not). AfterW: one R ahead only when nothing else is ready, the
+  // purest bubble filling. An early R needs room for what it re-creates.
+  enum class EarlyRecompute : uint8_t { JustInTime, BeforeW, AfterW };
+  EarlyRecompute recompute = EarlyRecompute::BeforeW;
 
   bool operator==(const ListSchedulePolicy&) const = default;
 };
@@ -81,7 +94,9 @@ std::string describe(const ListSchedulePolicy& p);  // "B>F>W F:oldest-mb B:olde
 // Everything the scheduler needs about one (partition, placement): per-stage costs and devices.
 struct ListScheduleProblem {
   int microbatches = 1;
-  std::vector<StageCost> stages;  // per stage (from stage_costs())
+  std::vector<StageCost> stages;  // per stage (from stage_costs(), with memory policies applied)
+  // The policies behind the stage costs, copied into the emitted plan (empty = none).
+  std::vector<StageMemoryPolicy> memory;
   std::vector<int> stage_device;  // stage -> device
   int num_devices = 0;
   // When false, devices may exceed their memory limit (used to find the closest plan when

@@ -66,6 +66,17 @@ struct OptimizeOptions {
   // search replays is simulated with it (data-parallel sync, optimizer step) and the best plan
   // carries it. Unset = a bare pipeline.
   std::optional<ParallelConfig> parallel;
+  // Activation memory policies (Plan::memory, memory_policy.h) a stage may get. The defaults keep
+  // every stage at no recompute and no offload (the search without this dimension). A single
+  // other choice applies it to every stage; several make the search choose per stage, jointly
+  // with partition, placement and schedule, under each device's memory limit: built-in schedules
+  // are tried with every uniform recompute policy, seeds that do not fit climb recompute then
+  // offload on their overflowing devices, and local search moves change single stages' policies
+  // (full recompute of a stage's first k layers too when partial_full). Offload needs a host link
+  // on every device (InputError otherwise).
+  std::vector<Recompute> recompute_choices = {Recompute::None};
+  std::vector<double> offload_choices = {0.0};
+  bool partial_full = true;
   // Where the plan must run (plan_target.h). Adaptis: the full search above. Torch: the same
   // search, keeping only plans PyTorch's runtime accepts after the micro-batch relabelling (the
   // returned plan is relabelled). Torchtitan: also only looped or V placements (the search keeps
@@ -83,6 +94,7 @@ struct OptimizeOptions {
 // by the optimizer's first phase: callers show the comparison without simulating them again.
 struct BuiltinResult {
   std::string name;   // the schedule's name
+  StageMemoryPolicy memory;  // the uniform policy it ran with (each one the search tries; none without)
   bool ok = false;    // simulated without deadlock
   std::string error;  // why not: the schedule's constraint, a deadlock, or the budget ran out first
   Plan plan;
@@ -123,12 +135,15 @@ struct OptimizeResult {
   long long search_evaluations = 0;
   bool reproducible = true;  // false after a cancellation or a batch cut at the deadline
   IterationLowerBound lower_bound;  // no plan of this input can be faster (lower_bound.h)
-  std::vector<BuiltinResult> builtins;  // every built-in schedule, in all_schedules() order
+  // Every built-in schedule, in all_schedules() order; with memory policies in the search, that list
+  // once per uniform recompute policy, weakest first.
+  std::vector<BuiltinResult> builtins;
   PlanTarget target = PlanTarget::Adaptis;  // the target `best` was searched for (it runs there)
 };
 
 // Throws InputError for invalid options (budget <= 0, devices > cluster, microbatches < 1, more devices than
-// layers, ...). Returns the best plan found; never a plan over a device's memory limit when any fits.
+// layers, an offload fraction outside [0, 1] or without a host link, ...). Returns the best plan found; never
+// a plan over a device's memory limit when any fits.
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress = {}, const std::atomic<bool>* cancel = nullptr);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "adaptis/model/cost_table.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/stage_costs.h"
 
@@ -53,9 +54,12 @@ class StageCostCache {
   explicit StageCostCache(const CostTable& costs);
   int num_layers() const { return static_cast<int>(out_bytes_.size()); }
   StageCost stage(int first_layer, int end_layer) const;  // layers [first_layer, end_layer)
-  void stages(const std::vector<int>& bounds, std::vector<StageCost>& out) const;
+  // With `memory` (one policy per stage), each stage's policy applied (memory_policy.h).
+  void stages(const std::vector<int>& bounds, std::vector<StageCost>& out,
+              const std::vector<StageMemoryPolicy>* memory = nullptr) const;
 
  private:
+  StageMemoryTable memory_;
   // Prefix sums, index l = sum over layers [0, l).
   std::vector<double> f_, b_, w_, state_, param_, act_b_, act_w_;
   std::vector<double> out_bytes_;

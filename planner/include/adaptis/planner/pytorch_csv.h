@@ -17,6 +17,14 @@
 //
 // Naming: ours F / B / W / BW  <->  PyTorch F / I / W / B.
 //
+// What the CSV cannot carry: memory policies. PyTorch's schedule IR has no recompute action (R) and
+// no offload: recomputation there is a per-stage module wrapper (torch.utils.checkpoint around the
+// stage's layers, applied when the stage module is built, e.g. torchtitan's activation_checkpoint
+// settings) and runs inside the backward, and activation offload a saved-tensor hook
+// (torch.autograd.graph.save_on_cpu). So R actions are dropped from the rows (the recompute then
+// happens at the start of the B/I/BW that follows) and Plan::memory is not written; reading a CSV
+// gives a plan without memory policies. pytorch_csv_memory_note() says this for a given plan.
+//
 // Reading infers stage -> rank from where each stage's actions appear (as PyTorch does), the
 // micro-batch count from the largest micro-batch index, and takes the partition (layers per
 // stage) from the caller: the CSV does not know the model.
@@ -40,6 +48,8 @@ std::string pytorch_action(const Action& a);
 // naming the violated rule when PyTorch's runtime cannot run the plan (torch_rules.h).
 std::vector<std::vector<std::string>> pytorch_rows(const Plan& plan, PytorchCsvFormat format);
 std::string format_pytorch_csv(const Plan& plan, PytorchCsvFormat format = PytorchCsvFormat::ComputeOnly);
+// "" for a plan without memory policies; else what the CSV leaves out and how to get it in PyTorch.
+std::string pytorch_csv_memory_note(const Plan& plan);
 void save_pytorch_csv(const Plan& plan, const std::string& path,
                       PytorchCsvFormat format = PytorchCsvFormat::ComputeOnly);
 

@@ -3,6 +3,13 @@
 // on a Cluster with per-layer costs. Gives iteration time, per-device busy/bubble time (split into
 // warm-up / in-between / cool-down), every idle gap with the dependency that caused it, the memory
 // timeline and peak per device with an OOM flag, and a deadlock diagnosis when the orders cannot run.
+//
+// Memory policies (memory_policy.h has the rules): R actions take their stage's recompute time on
+// the compute stream and B waits for them; F keeps only what the policy keeps and R re-creates the
+// rest; offload and reload copies run on the device's host link (host_transfers), freeing device
+// memory when an offload ends and reserving it when a reload starts, and B (or R) waits for its
+// reload. Peak memory, the OOM flag and the memory timeline account for all of it, and each device's
+// peak is split into what F kept, what R re-created and what sat on the host at that moment.
 #include <array>
 #include <optional>
 #include <string>
@@ -48,6 +55,7 @@ enum class GapCause : uint8_t {
   Dependency,  // waiting for a producer action (on another device, or earlier on this one) to finish
   Transfer,    // the producer had finished; the P2P transfer was still in flight
   Drain,       // trailing idle: this device was done, others were still working
+  Reload,      // its offloaded activations were still being copied back from host memory
 };
 const char* gap_cause_name(GapCause c);
 
@@ -65,7 +73,19 @@ struct Gap {
 
 struct MemorySample {
   double t = 0;
-  double bytes = 0;  // static + live activations at time t
+  double bytes = 0;       // static + live activations at time t
+  double recomputed = 0;  // of those, activations R re-created (the rest of the activations F kept)
+  double offloaded = 0;   // activation bytes sitting in host memory at time t (not in `bytes`)
+};
+
+// One activation copy between a device and host memory (offload after F, reload before R / B).
+struct HostTransfer {
+  int device = 0;
+  int stage = 0, mb = 0;
+  bool to_host = true;  // offload; false = reload
+  double bytes = 0;
+  double request = 0;   // issued: the F's end (offload), the start of the action before the consumer (reload)
+  double start = 0, end = 0;
 };
 
 struct DeviceStats {
@@ -78,6 +98,15 @@ struct DeviceStats {
   double memory_limit_bytes = 0;
   bool oom = false;
   double send_bytes = 0;
+  // Memory policies: time spent in R, the host link's busy time (both directions), bytes R
+  // re-created and bytes offloaded over the iteration, and the activation peak split into bytes F
+  // kept and bytes R re-created (peak_activation_bytes = kept + recomputed), with the bytes that sat
+  // on the host at that moment.
+  double recompute_ms = 0;
+  double host_copy_ms = 0;
+  double recomputed_bytes = 0;
+  double offloaded_bytes = 0;
+  double peak_kept_bytes = 0, peak_recomputed_bytes = 0, peak_offloaded_bytes = 0;
 };
 
 // Communication and optimizer work outside the per-device action lists, for plans with a parallel
@@ -139,10 +168,12 @@ struct SimResult {
   bool has_parallel = false;
   ParallelMetrics parallel;
   std::vector<CollectiveRecord> collectives;
+  std::vector<HostTransfer> host_transfers;         // activation offload / reload copies, in issue order
 };
 
 // Simulates `plan`. Throws InputError when the plan does not fit the inputs (partition not covering
-// the cost table, more devices in the plan than the cluster has, actions naming missing stages).
+// the cost table, more devices in the plan than the cluster has, actions naming missing stages, a
+// stage that offloads on a device without a host link).
 // A deadlocking order is not an exception: it returns ok == false with a diagnosis.
 SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt = {});
 

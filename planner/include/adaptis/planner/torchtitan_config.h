@@ -17,7 +17,12 @@
 // layers.<i>; the AdaPtis profile types carry fused extras ("M+E": tok_embeddings and a layer,
 // "-+H": a layer, norm and output). A table without an embedding or head gets them in the first
 // and last stage.
+//
+// Memory policies (Plan::memory) become the [activation_checkpoint] section (recompute_exports.h:
+// one setting for every stage, the strongest the plan has; notes say what is approximated). The CSV
+// carries no R actions: torchtitan recomputes inside the backward of each checkpointed module.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adaptis/model/cost_table.h"
@@ -39,6 +44,8 @@ struct TorchtitanConfig {
   std::vector<std::vector<std::string>> module_names;  // per stage
   int local_batch_size = 0;                            // micro-batches x micro-batch size
   std::vector<std::string> notes;                      // also written as comments
+  // [activation_checkpoint] keys for a plan with memory policies (recompute_exports.h); empty without.
+  std::vector<std::pair<std::string, std::string>> activation_checkpoint;
 };
 
 // torchtitan module names of each stage of `plan`.

@@ -11,7 +11,9 @@
 // thread's CPU clock. The costs are the CPU-time medians by default: on a shared machine a call's wall time
 // includes the time the thread sat preempted, which says how busy the machine was, not what the layer costs;
 // the CPU time is what the layer costs on a core of its own (on an idle machine both agree). Memory figures
-// come from the stage's own accounting: parameters, and saved bytes after F and after B.
+// come from the stage's own accounting: parameters, and saved bytes after F and after B; and for recompute, the
+// bytes F keeps under selective and under full recompute and the time selective's R takes (each layer run
+// again with that policy on the same inputs).
 #include <string>
 #include <vector>
 

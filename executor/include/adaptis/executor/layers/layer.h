@@ -11,6 +11,8 @@
 // the finite-difference tests check B and W against (llm.c keeps a CPU reference beside each kernel; here it
 // is the same code at higher precision).
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,10 +70,24 @@ class Layer {
   // Bytes of saved activations and carried gradients held right now, over all micro-batches.
   virtual size_t saved_bytes() const = 0;
 
+  // Recomputation and offload (driven by the stage, stage_compute.h). discard(mb), between F and B,
+  // drops everything F saved for micro-batch mb and lets F run again: a second F on the same input
+  // re-creates the same state bit for bit (no randomness, same parameters), which is what R does.
+  // for_each_saved(mb, ...) visits every buffer mb holds now, float and integer ones apart, in a fixed
+  // order; the offload engine moves their contents to host memory and back. saved_bytes(mb) is their
+  // total.
+  void discard(int mb);
+  using FloatVisitor = std::function<void(std::vector<T>&)>;
+  using IntVisitor = std::function<void(std::vector<int32_t>&)>;
+  virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) = 0;
+  size_t saved_bytes(int mb);
+
  protected:
   virtual void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) = 0;
   virtual void do_backward_input(int mb, const T* params, const T* dy, T* dx) = 0;
   virtual void do_backward_weight(int mb, T* grads) = 0;
+  // Releases everything micro-batch mb holds (discard() resets its phase).
+  virtual void drop_state(int mb) = 0;
 
   // Subclasses declare their tensors once (in the constructor); offset(i) is tensor i's start in the slice.
   void add_param(std::string name, int rows, int cols, bool decay);
