@@ -182,14 +182,14 @@ TEST(RuntimeMemory, OffloadHoldsLessOnTheDevice) {
   // the forward's peak, so a few runs are allowed for one where the copies kept up. Every run must
   // train bitwise alike and offload.
   bool less = false;
-  for (int attempt = 0; attempt < 5 && !less; ++attempt) {
+  for (int attempt = 0; attempt < 20 && !less; ++attempt) {  // ~20 ms each
     const Outcome off = run(plan, cfg, 1, ro);
     EXPECT_EQ(off.loss, plain.loss);
     EXPECT_EQ(off.grads, plain.grads);
     EXPECT_GT(off.steps[0].offloaded_bytes[0], 0);
     less = off.steps[0].peak_saved_bytes[0] < plain.steps[0].peak_saved_bytes[0];
   }
-  EXPECT_TRUE(less) << "offloading every kept byte never lowered device 0's peak in 5 runs";
+  EXPECT_TRUE(less) << "offloading every kept byte never lowered device 0's peak in 20 runs";
 }
 
 }  // namespace
