@@ -210,6 +210,18 @@ struct Checker {
     return r.ok();
   }
 
+  // A compute or host copy names a (stage, mb) of the program and a stage of device d; false (reported) when
+  // the stage or micro-batch is out of range, so nothing may be indexed by them.
+  bool on_this_device(const Instruction& ins, int d, size_t i) {
+    if (ins.stage < 0 || ins.stage >= S || ins.mb < 0 || ins.mb >= m) {
+      err(at(d, i) + ": stage or micro-batch out of range");
+      return false;
+    }
+    if (p.stage_device[ins.stage] != d)
+      err(at(d, i) + ": stage " + std::to_string(ins.stage) + " lives on device " + std::to_string(p.stage_device[ins.stage]));
+    return true;
+  }
+
   // Per-instruction checks, compute counts and orders, message matching and input availability.
   void local() {
     struct Seen { int count[kNumOps] = {}; long pos[kNumOps] = {-1, -1, -1, -1, -1}; };
@@ -225,13 +237,7 @@ struct Checker {
       for (size_t i = 0; i < list.size(); ++i) {
         const Instruction& ins = list[i];
         if (ins.kind == InstrKind::Compute) {
-          if (ins.stage < 0 || ins.stage >= S || ins.mb < 0 || ins.mb >= m) {
-            err(at(d, i) + ": stage or micro-batch out of range");
-            continue;
-          }
-          if (p.stage_device[ins.stage] != d)
-            err(at(d, i) + ": stage " + std::to_string(ins.stage) + " lives on device " +
-                std::to_string(p.stage_device[ins.stage]));
+          if (!on_this_device(ins, d, i)) continue;
           if (ins.overlap_prev && (i == 0 || list[i - 1].kind != InstrKind::Compute))
             err(at(d, i) + ": an overlapped compute must follow another compute");
           Seen& sn = seen[static_cast<size_t>(ins.stage) * m + ins.mb];
@@ -240,13 +246,7 @@ struct Checker {
           continue;
         }
         if (ins.kind == InstrKind::Offload || ins.kind == InstrKind::Reload || ins.kind == InstrKind::WaitReload) {
-          if (ins.stage < 0 || ins.stage >= S || ins.mb < 0 || ins.mb >= m) {
-            err(at(d, i) + ": stage or micro-batch out of range");
-            continue;
-          }
-          if (p.stage_device[ins.stage] != d)
-            err(at(d, i) + ": stage " + std::to_string(ins.stage) + " lives on device " +
-                std::to_string(p.stage_device[ins.stage]));
+          if (!on_this_device(ins, d, i)) continue;
           if (p.memory.empty() || !(p.memory[ins.stage].offload_fraction > 0))
             err(at(d, i) + ": stage " + std::to_string(ins.stage) + " does not offload");
           Host& h = host[static_cast<size_t>(ins.stage) * m + ins.mb];

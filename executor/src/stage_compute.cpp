@@ -194,29 +194,9 @@ class CpuStage final : public StageCompute {
   }
 
   void set_recompute(Recompute policy, int full_end) override {
-    const int L = static_cast<int>(layers_.size());
-    drop_.assign(L, 0);
-    if (policy == Recompute::Full) {
-      const int end = full_end < 0 ? last_ : std::clamp(full_end, first_, last_);
-      for (int j = 0; j < end - first_; ++j) drop_[j] = 1;
-    } else if (policy == Recompute::Selective) {
-      for (int j = 0; j < L; ++j) {
-        const LayerType t = cfg_.layers[first_ + j];
-        drop_[j] = t == LayerType::Mlp || t == LayerType::Moe;
-      }
-    }
-    // Runs of dropped layers: each keeps its input.
-    runs_.clear();
-    for (int j = 0; j < L;) {
-      if (!drop_[j]) {
-        ++j;
-        continue;
-      }
-      int e = j;
-      while (e < L && drop_[e]) ++e;
-      runs_.emplace_back(j, e);
-      j = e;
-    }
+    DroppedLayers d = dropped_layers(cfg_, first_, last_, policy, full_end);
+    drop_ = std::move(d.drop);
+    runs_ = std::move(d.runs);
     kept_in_.assign(size_t(m_), std::vector<std::vector<float>>(runs_.size()));
   }
 
@@ -304,6 +284,32 @@ void StageCompute::step_shard(const AdamW&, int, size_t, size_t, std::span<float
 }
 void StageCompute::load_params(size_t, std::span<const float>) {
   throw std::logic_error("this stage implementation does not support loading parameters");
+}
+
+DroppedLayers dropped_layers(const NetConfig& cfg, int first, int last, Recompute policy, int full_end) {
+  DroppedLayers d;
+  const int L = last - first;
+  d.drop.assign(static_cast<size_t>(std::max(0, L)), 0);
+  if (policy == Recompute::Full) {
+    const int end = full_end < 0 ? last : std::clamp(full_end, first, last);
+    for (int j = 0; j < end - first; ++j) d.drop[static_cast<size_t>(j)] = 1;
+  } else if (policy == Recompute::Selective) {
+    for (int j = 0; j < L; ++j) {
+      const LayerType t = cfg.layers[static_cast<size_t>(first + j)];
+      d.drop[static_cast<size_t>(j)] = t == LayerType::Mlp || t == LayerType::Moe;
+    }
+  }
+  for (int j = 0; j < L;) {
+    if (!d.drop[static_cast<size_t>(j)]) {
+      ++j;
+      continue;
+    }
+    int e = j;
+    while (e < L && d.drop[static_cast<size_t>(e)]) ++e;
+    d.runs.emplace_back(j, e);
+    j = e;
+  }
+  return d;
 }
 
 std::unique_ptr<StageCompute> StageCompute::create(const NetConfig& cfg, int first_layer, int last_layer,

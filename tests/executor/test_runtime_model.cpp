@@ -13,32 +13,15 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/schedules.h"
+#include "runtime_test_support.h"
 
 namespace adaptis::exec {
 namespace {
 
 // Embedding, Attention, Mlp, Moe, Mamba, Attention, Mlp, Moe, LmHead: 9 layers, enough for 8 stages.
-NetConfig model() {
-  NetConfig c = make_net_config({LayerType::Attention, LayerType::Mlp, LayerType::Moe, LayerType::Mamba,
-                                 LayerType::Attention, LayerType::Mlp, LayerType::Moe});
-  c.name = "runtime-model-test";
-  c.vocab = 256;
-  c.hidden = 16;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.ffn = 24;
-  c.experts = 4;
-  c.top_k = 2;
-  c.expert_ffn = 8;
-  c.shared_experts = 1;
-  c.mamba_state = 4;
-  c.seq = 8;
-  c.micro_batch = 2;
-  c.seed = 99;
-  return c;
-}
+NetConfig model() { return test::every_layer_kind_model("runtime-model-test", 99); }
 
-std::vector<int32_t> corpus() { return load_text_corpus(bundled_corpus_path(ADAPTIS_SOURCE_DIR)); }
+std::vector<int32_t> corpus() { return test::bundled_corpus(); }
 
 bool try_plan(const std::string& schedule, int devices, int m, int num_layers, Plan& out,
               const std::string& placement = "", std::string* why = nullptr) {

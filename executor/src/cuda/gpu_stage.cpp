@@ -8,6 +8,7 @@
 
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/layers/layer.h"
+#include "adaptis/executor/stage_compute.h"
 #include "adaptis/model/error.h"
 #include "cuda/green_context.h"
 #include "cuda/ops.h"
@@ -127,28 +128,9 @@ void GpuStage::forward(int mb, const float* input, float* output) {
 }
 
 void GpuStage::set_recompute(Recompute policy, int full_end) {
-  const int L = static_cast<int>(layers_.size());
-  drop_.assign(L, 0);
-  if (policy == Recompute::Full) {
-    const int end = full_end < 0 ? last_ : std::clamp(full_end, first_, last_);
-    for (int j = 0; j < end - first_; ++j) drop_[j] = 1;
-  } else if (policy == Recompute::Selective) {
-    for (int j = 0; j < L; ++j) {
-      const LayerType t = cfg_.layers[first_ + j];
-      drop_[j] = t == LayerType::Mlp || t == LayerType::Moe;
-    }
-  }
-  runs_.clear();
-  for (int j = 0; j < L;) {
-    if (!drop_[j]) {
-      ++j;
-      continue;
-    }
-    int e = j;
-    while (e < L && drop_[e]) ++e;
-    runs_.emplace_back(j, e);
-    j = e;
-  }
+  DroppedLayers d = dropped_layers(cfg_, first_, last_, policy, full_end);  // the CPU stage's rule
+  drop_ = std::move(d.drop);
+  runs_ = std::move(d.runs);
   kept_in_.clear();
   kept_in_.resize(size_t(m_));
   for (auto& v : kept_in_) v.resize(runs_.size());

@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adaptis/executor/microbatch_data.h"
@@ -114,6 +115,16 @@ class StageCompute {
   using IntVisitor = std::function<void(std::vector<int32_t>&)>;
   virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g);
 };
+
+// What a recompute policy drops in a stage over layers [first, last) of cfg, stage-local: per layer whether F
+// drops its state (Full: the layers before full_end, every layer when full_end < 0; Selective: the MLP and MoE
+// blocks; None: nothing), and the runs [begin, end) of consecutive dropped layers, each of which keeps its
+// input for R. The CPU stage and the GPU stage drop the same layers.
+struct DroppedLayers {
+  std::vector<char> drop;
+  std::vector<std::pair<int, int>> runs;
+};
+DroppedLayers dropped_layers(const NetConfig& cfg, int first, int last, Recompute policy, int full_end);
 
 // Micro-batch mb's loss from all stages of a pipeline (given in stage order): the loss terms summed in
 // global layer order, so the result is bitwise equal to a single-stage model's loss(mb).
