@@ -119,13 +119,25 @@ void HostCopies::on_forward_end(int d, int pos, double t) {
 
 DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
                            const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
-                           double end_time, std::vector<MemorySample>* samples, std::vector<double>& scratch) {
+                           double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch) {
   const size_t m = static_cast<size_t>(std::max(1, num_microbatches));
-  const size_t n = stages.size() * m;
-  scratch.assign(3 * n, 0.0);
-  double* kept = scratch.data();
+  // Per (stage, mb) byte counters, for the stages this device touches only: a device holds a few of
+  // the plan's stages, and clearing counters for all of them per device would cost more than the walk.
+  // slot[stage] numbers them in order of first appearance (-1 = not on this device).
+  std::vector<int>& slot = scratch.slot;
+  slot.assign(stages.size(), -1);
+  size_t used = 0;
+  auto note = [&](int stage) {
+    if (slot[stage] < 0) slot[stage] = static_cast<int>(used++);
+  };
+  for (const TimedAction& ta : actions) note(ta.action.stage);
+  for (const HostTransfer* x : copies) note(x->stage);
+  const size_t n = used * m;
+  scratch.bytes.assign(3 * n, 0.0);
+  double* kept = scratch.bytes.data();
   double* rec = kept + n;
   double* host = rec + n;
+  auto key = [&](int stage, int mb) { return static_cast<size_t>(slot[stage]) * m + mb; };
   DeviceMemory out;
   double live = 0, kept_sum = 0, rec_sum = 0, host_sum = 0;
   auto sample = [&](double t) {
@@ -152,7 +164,7 @@ DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::v
   auto apply_copies = [&](double until) {
     for (; next < events.size() && events[next].t <= until; ++next) {
       const HostTransfer& x = *events[next].x;
-      const size_t k = static_cast<size_t>(x.stage) * m + x.mb;
+      const size_t k = key(x.stage, x.mb);
       const double b = x.bytes;
       if (x.to_host) {
         kept[k] -= b, host[k] += b, kept_sum -= b, host_sum += b, live -= b;
@@ -175,7 +187,7 @@ DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::v
   for (const TimedAction& ta : actions) {
     const Action& a = ta.action;
     const StageCost& c = stages[a.stage];
-    const size_t k = static_cast<size_t>(a.stage) * m + a.mb;
+    const size_t k = key(a.stage, a.mb);
     const bool allocates = a.op == Op::F || a.op == Op::R;
     apply_copies(allocates ? ta.start : ta.end);
     switch (a.op) {

@@ -327,7 +327,7 @@ struct Sim {
   void collect(SimResult& r) {
     int nd = D();
     r.host_transfers = std::move(host.transfers());
-    std::vector<double> scratch;
+    MemoryLedgerScratch scratch;
     r.timeline.assign(nd, {});
     r.devices.assign(nd, {});
     if (opt.record_memory_timeline) r.memory.assign(nd, {});
