@@ -6,9 +6,37 @@
 
 namespace adaptis {
 
-int ActionIndex::find(Op op, int stage, int mb) const {
-  if (stage < 0 || stage >= S_ || mb < 0 || mb >= m_) return -1;
-  return where_[key(op, stage, mb)];
+int ActionIndex::device_of(int g) const {
+  // The last device whose first action is at or before g (empty devices share an offset).
+  return static_cast<int>(std::upper_bound(offset_.begin(), offset_.end() - 1, g) - offset_.begin()) - 1;
+}
+
+int ActionIndex::producers(const Action& a, int out[3]) const {
+  int n = 0;
+  auto add = [&](int g) {
+    if (g >= 0) out[n++] = g;
+  };
+  switch (a.op) {
+    case Op::F:
+      if (a.stage > 0) add(find(Op::F, a.stage - 1, a.mb));
+      break;
+    case Op::B:
+    case Op::BW:
+      add(find(Op::F, a.stage, a.mb));
+      add(find(Op::R, a.stage, a.mb));
+      if (a.stage + 1 < S_) {
+        const int b = find(Op::B, a.stage + 1, a.mb);
+        add(b >= 0 ? b : find(Op::BW, a.stage + 1, a.mb));
+      }
+      break;
+    case Op::R:
+      add(find(Op::F, a.stage, a.mb));
+      break;
+    case Op::W:
+      add(find(Op::B, a.stage, a.mb));
+      break;
+  }
+  return n;
 }
 
 ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.num_stages()) {
@@ -37,11 +65,13 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   if (static_cast<size_t>(S_) * static_cast<size_t>(m_) > static_cast<size_t>(offset_[D]))
     throw InputError("plan: holds " + std::to_string(offset_[D]) + " actions, but " + std::to_string(S_) +
                      " stages x " + std::to_string(m_) + " micro-batches need at least one F each");
-  actions_.reserve(offset_[D]);
-  device_of_.reserve(offset_[D]);
+  stage_device_ = stage_dev;
+  orders_.resize(D);
   where_.assign(static_cast<size_t>(S_) * m_ * kNumOps, -1);
+  int g = 0;
   for (int d = 0; d < D; ++d) {
-    for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
+    orders_[d] = plan.schedule[d].data();
+    for (size_t i = 0; i < plan.schedule[d].size(); ++i, ++g) {
       const Action& a = plan.schedule[d][i];
       // Built only for an error: formatting it for every action would dominate indexing a large plan.
       auto at = [&] {
@@ -56,66 +86,42 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
       if (a.overlap_prev && i == 0) throw InputError(at() + ": an overlapped action needs a previous action");
       int k = key(a.op, a.stage, a.mb);
       if (where_[k] >= 0) throw InputError(at() + ": the same action appears twice");
-      where_[k] = static_cast<int>(actions_.size());
-      actions_.push_back(a);
-      device_of_.push_back(d);
+      where_[k] = g;
     }
   }
-
-  // Dependencies: F(s) <- F(s-1); R(s) <- F(s); B/BW(s) <- F(s), its R when it has one, and the
-  // input-grad producer of s+1; W(s) <- B(s).
-  const int n = static_cast<int>(actions_.size());
-  dep_off_.assign(n + 1, 0);
-  deps_.reserve(static_cast<size_t>(n) * 2);
-  auto grad_producer = [&](int s, int mb) {
-    int g = find(Op::B, s, mb);
-    return g >= 0 ? g : find(Op::BW, s, mb);
-  };
-  for (int g = 0; g < n; ++g) {
-    const Action& a = actions_[g];
-    auto need = [&](int p, const char* what) {
-      if (p < 0)
-        throw InputError("plan: device " + std::to_string(device_of_[g]) + " runs '" + to_string(a) + "' but " +
-                         what + " is in no device's list");
-      deps_.push_back(p);
-    };
-    switch (a.op) {
-      case Op::F:
-        if (a.stage > 0) need(find(Op::F, a.stage - 1, a.mb), "the forward of the previous stage");
-        break;
-      case Op::B:
-      case Op::BW:
-        need(find(Op::F, a.stage, a.mb), "its own forward");
-        if (int r = find(Op::R, a.stage, a.mb); r >= 0) deps_.push_back(r);
-        if (a.stage + 1 < S_) need(grad_producer(a.stage + 1, a.mb), "the backward (B or BW) of the next stage");
-        break;
-      case Op::R:
-        need(find(Op::F, a.stage, a.mb), "its own forward");
-        break;
-      case Op::W:
-        need(find(Op::B, a.stage, a.mb), "its input-gradient backward B");
-        break;
-    }
-    dep_off_[g + 1] = static_cast<int>(deps_.size());
-  }
-  // Invert the producer lists into consumer lists (CSR, consumers in action order).
-  cons_off_.assign(n + 1, 0);
-  for (int p : deps_) ++cons_off_[p + 1];
-  for (int g = 0; g < n; ++g) cons_off_[g + 1] += cons_off_[g];
-  cons_.resize(deps_.size());
-  cons_device_.resize(deps_.size());
-  cons_stage_.resize(deps_.size());
-  cons_pos_.resize(deps_.size());
   for (int d = 0; d < D; ++d) max_size_ = std::max(max_size_, offset_[d + 1] - offset_[d]);
-  std::vector<int> fill(cons_off_.begin(), cons_off_.end() - 1);
-  for (int g = 0; g < n; ++g)
-    for (int k = dep_off_[g]; k < dep_off_[g + 1]; ++k) {
-      const int e = fill[deps_[k]]++;
-      cons_[e] = g;
-      cons_device_[e] = device_of_[g];
-      cons_stage_[e] = actions_[g].stage;
-      cons_pos_[e] = g - offset_[device_of_[g]];
+
+  // Every producer the rules name must be in some device's list (R is optional).
+  producer_count_.resize(offset_[D]);
+  g = 0;
+  for (int d = 0; d < D; ++d) {
+    for (const Action& a : plan.schedule[d]) {
+      auto need = [&](Op op, int stage, const char* what) {
+        if (find(op, stage, a.mb) < 0)
+          throw InputError("plan: device " + std::to_string(d) + " runs '" + to_string(a) + "' but " + what +
+                           " is in no device's list");
+      };
+      switch (a.op) {
+        case Op::F:
+          if (a.stage > 0) need(Op::F, a.stage - 1, "the forward of the previous stage");
+          break;
+        case Op::B:
+        case Op::BW:
+          need(Op::F, a.stage, "its own forward");
+          if (a.stage + 1 < S_ && find(Op::B, a.stage + 1, a.mb) < 0)
+            need(Op::BW, a.stage + 1, "the backward (B or BW) of the next stage");
+          break;
+        case Op::R:
+          need(Op::F, a.stage, "its own forward");
+          break;
+        case Op::W:
+          need(Op::B, a.stage, "its input-gradient backward B");
+          break;
+      }
+      int unused[3];
+      producer_count_[g++] = static_cast<uint8_t>(producers(a, unused));
     }
+  }
 }
 
 }  // namespace adaptis
