@@ -1,15 +1,11 @@
 #include "action_index.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "adaptis/model/error.h"
 
 namespace adaptis {
-
-int ActionIndex::device_of(int g) const {
-  // The last device whose first action is at or before g (empty devices share an offset).
-  return static_cast<int>(std::upper_bound(offset_.begin(), offset_.end() - 1, g) - offset_.begin()) - 1;
-}
 
 int ActionIndex::producers(const Action& a, int out[3]) const {
   int n = 0;
@@ -39,8 +35,9 @@ int ActionIndex::producers(const Action& a, int out[3]) const {
   return n;
 }
 
-ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.num_stages()) {
-  const int D = plan.num_devices();
+ActionIndex::ActionIndex(const Plan& plan)
+    : m_(plan.num_microbatches), S_(plan.num_stages()), D_(plan.num_devices()) {
+  const int D = D_;
   if (m_ < 1) throw InputError("plan: num_microbatches must be >= 1");
   if (S_ < 1) throw InputError("plan: the partition has no stages");
   if (static_cast<int>(plan.schedule.size()) != D)
@@ -60,18 +57,25 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   for (int s = 0; s < S_; ++s)
     if (stage_dev[s] < 0) throw InputError("plan: stage " + std::to_string(s) + " is not placed on any device");
 
-  offset_.assign(D + 1, 0);
-  for (int d = 0; d < D; ++d) offset_[d + 1] = offset_[d] + static_cast<int>(plan.schedule[d].size());
-  if (static_cast<size_t>(S_) * static_cast<size_t>(m_) > static_cast<size_t>(offset_[D]))
-    throw InputError("plan: holds " + std::to_string(offset_[D]) + " actions, but " + std::to_string(S_) +
+  size_t total = 0;
+  size_.assign(D, 0);
+  for (int d = 0; d < D; ++d) {
+    size_[d] = static_cast<int>(plan.schedule[d].size());
+    total += plan.schedule[d].size();
+    max_size_ = std::max(max_size_, size_[d]);
+  }
+  if (static_cast<size_t>(S_) * static_cast<size_t>(m_) > total)
+    throw InputError("plan: holds " + std::to_string(total) + " actions, but " + std::to_string(S_) +
                      " stages x " + std::to_string(m_) + " micro-batches need at least one F each");
+  if (static_cast<size_t>(max_size_) * static_cast<size_t>(D) > static_cast<size_t>(std::numeric_limits<int>::max()))
+    throw InputError("plan: " + std::to_string(D) + " devices x " + std::to_string(max_size_) +
+                     " actions on the longest list is more than the simulator indexes");
   stage_device_ = stage_dev;
   orders_.resize(D);
   where_.assign(static_cast<size_t>(S_) * m_ * kNumOps, -1);
-  int g = 0;
   for (int d = 0; d < D; ++d) {
     orders_[d] = plan.schedule[d].data();
-    for (size_t i = 0; i < plan.schedule[d].size(); ++i, ++g) {
+    for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
       // Built only for an error: formatting it for every action would dominate indexing a large plan.
       auto at = [&] {
@@ -86,40 +90,57 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
       if (a.overlap_prev && i == 0) throw InputError(at() + ": an overlapped action needs a previous action");
       int k = key(a.op, a.stage, a.mb);
       if (where_[k] >= 0) throw InputError(at() + ": the same action appears twice");
-      where_[k] = g;
+      where_[k] = static_cast<int>(i);
     }
   }
-  for (int d = 0; d < D; ++d) max_size_ = std::max(max_size_, offset_[d + 1] - offset_[d]);
 
-  // Every producer the rules name must be in some device's list (R is optional).
-  producer_count_.resize(offset_[D]);
-  g = 0;
+  // Every producer the rules name must be in some device's list (R is optional). Counted straight
+  // from the table: this pass runs over every action of every simulated plan.
+  producer_count_.assign(num_slots(), 0);
+  const int F = static_cast<int>(Op::F), B = static_cast<int>(Op::B), BW = static_cast<int>(Op::BW),
+            R = static_cast<int>(Op::R);
   for (int d = 0; d < D; ++d) {
-    for (const Action& a : plan.schedule[d]) {
-      auto need = [&](Op op, int stage, const char* what) {
-        if (find(op, stage, a.mb) < 0)
-          throw InputError("plan: device " + std::to_string(d) + " runs '" + to_string(a) + "' but " + what +
-                           " is in no device's list");
-      };
+    const Action* list = plan.schedule[d].data();
+    const int n = size_[d];
+    for (int i = 0; i < n; ++i) {
+      const Action& a = list[i];
+      const int s = a.stage;
+      const int* here = &where_[key(Op::F, s, a.mb)];
+      int count = 0;
+      const char* missing = nullptr;
       switch (a.op) {
         case Op::F:
-          if (a.stage > 0) need(Op::F, a.stage - 1, "the forward of the previous stage");
+          if (s > 0) {
+            if (here[F - kNumOps * m_] >= 0) count = 1;  // F of stage s-1: the row m_ keys back
+            else missing = "the forward of the previous stage";
+          }
           break;
         case Op::B:
         case Op::BW:
-          need(Op::F, a.stage, "its own forward");
-          if (a.stage + 1 < S_ && find(Op::B, a.stage + 1, a.mb) < 0)
-            need(Op::BW, a.stage + 1, "the backward (B or BW) of the next stage");
+          if (here[F] < 0) {
+            missing = "its own forward";
+            break;
+          }
+          count = 1 + (here[R] >= 0);
+          if (s + 1 < S_) {
+            const int* next = here + kNumOps * m_;  // (stage s+1, mb)
+            if (next[B] >= 0 || next[BW] >= 0) ++count;
+            else missing = "the backward (B or BW) of the next stage";
+          }
           break;
         case Op::R:
-          need(Op::F, a.stage, "its own forward");
+          if (here[F] >= 0) count = 1;
+          else missing = "its own forward";
           break;
         case Op::W:
-          need(Op::B, a.stage, "its input-gradient backward B");
+          if (here[B] >= 0) count = 1;
+          else missing = "its input-gradient backward B";
           break;
       }
-      int unused[3];
-      producer_count_[g++] = static_cast<uint8_t>(producers(a, unused));
+      if (missing)
+        throw InputError("plan: device " + std::to_string(d) + " runs '" + to_string(a) + "' but " + missing +
+                         " is in no device's list");
+      producer_count_[slot(d, i)] = static_cast<uint8_t>(count);
     }
   }
 }
