@@ -140,7 +140,7 @@ ActionIndex::ActionIndex(const Plan& plan)
       if (missing)
         throw InputError("plan: device " + std::to_string(d) + " runs '" + to_string(a) + "' but " + missing +
                          " is in no device's list");
-      producer_count_[slot(d, i)] = static_cast<uint8_t>(count);
+      producer_count_[slot(d, i)] = static_cast<uint8_t>(count | (i + 1 < n && list[i + 1].overlap_prev ? kNextOverlaps : 0));
     }
   }
 }

@@ -46,7 +46,11 @@ class ActionIndex {
   // Producers `a` waits for (other than the previous action on its device), in the order the
   // rules above list them; returns how many (at most 3). All exist: the constructor checked.
   int producers(const Action& a, int out[3]) const;
-  // How many producers each action waits for, by slot (0 in unused slots); moved out, once.
+  // How many producers each action waits for (the low 7 bits), by slot (0 in unused slots), with
+  // kNextOverlaps set when the device's next action runs overlapped with it: the simulator checks
+  // readiness from this byte alone, without reading the plan's actions. Moved out, once.
+  static constexpr uint8_t kNextOverlaps = 0x80;
+  static constexpr uint8_t kCountMask = 0x7f;
   std::vector<uint8_t> take_producer_counts() { return std::move(producer_count_); }
 
   // The actions that wait for `a`, each as device and position; returns how many (at most 4).

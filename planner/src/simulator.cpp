@@ -102,8 +102,9 @@ struct Sim {
     const int h = head[d];
     const int n = idx.device_size(d);
     if (h >= n) return false;
-    if (remaining[idx.slot(d, h)] != 0) return false;
-    if (h + 1 < n && idx.action(d, h + 1).overlap_prev && remaining[idx.slot(d, h + 1)] != 0) return false;
+    const uint8_t r = remaining[idx.slot(d, h)];
+    if (r & ActionIndex::kCountMask) return false;
+    if ((r & ActionIndex::kNextOverlaps) && (remaining[idx.slot(d, h + 1)] & ActionIndex::kCountMask)) return false;
     return true;
   }
 
@@ -167,7 +168,7 @@ struct Sim {
       } else if (arr > arrival[c]) {
         arrival[c] = arr;
       }
-      if (--remaining[c] == 0) try_queue(dc);
+      if ((--remaining[c] & ActionIndex::kCountMask) == 0) try_queue(dc);
     }
   }
   // Action at position `pos` of device d starts at t: the reloads it triggers are issued, and their
@@ -217,9 +218,11 @@ struct Sim {
       std::vector<TimedAction>& tl = r.timeline[d];
       while (head_ready(d)) {
         const int h = head[d];
+        // 64 devices read their lists side by side, more streams than the hardware prefetcher follows.
+        __builtin_prefetch(acts + std::min(h + 8, size - 1));
         const int g = idx.slot(d, h);
         const Action& a = acts[h];
-        const bool pair = h + 1 < size && acts[h + 1].overlap_prev;
+        const bool pair = remaining[g] & ActionIndex::kNextOverlaps;
         double t0 = std::max(free_at[d], arrival[g]);
         if (gather) {
           t0 = std::max(t0, gather->ready(d, a, prev_start[d]));
@@ -294,7 +297,7 @@ struct Sim {
       if (head[d] >= idx.device_size(d)) continue;
       int g = idx.slot(d, head[d]);
       int blocked = g;
-      if (remaining[g] == 0 && head[d] + 1 < idx.device_size(d)) blocked = idx.slot(d, head[d] + 1);  // overlapped partner
+      if ((remaining[g] & ActionIndex::kCountMask) == 0 && head[d] + 1 < idx.device_size(d)) blocked = idx.slot(d, head[d] + 1);  // overlapped partner
       os << "\n  device " << d << " waits at " << describe(blocked);
       int deps[3];
       const int k = idx.producers(idx.action_in(blocked), deps);
