@@ -339,6 +339,12 @@ struct Sim {
     int nd = D();
     r.host_transfers = std::move(host.transfers());
     MemoryLedgerScratch scratch;
+    struct Idle {
+      int pos;       // the action that starts after it
+      double after;  // the latest end before it
+    };
+    std::vector<Idle> idle;
+    std::vector<const HostTransfer*> copies;
     r.devices.assign(nd, {});
     if (opt.record_memory_timeline) r.memory.assign(nd, {});
     const double T = makespan;
@@ -356,8 +362,15 @@ struct Sim {
       double first_b = std::numeric_limits<double>::infinity();
       double last_f_end = 0;
       auto* mem = opt.record_memory_timeline ? &r.memory[d] : nullptr;
-      for (const TimedAction& ta : tl) {
+      // Idle intervals before each action, found in the same pass (their phases need first_b and
+      // last_f_end, known only at the end of it).
+      idle.clear();
+      double prev_end = 0;
+      for (int i = 0; i < n; ++i) {
+        const TimedAction& ta = tl[i];
         const Action& a = ta.action;
+        if (ta.start > prev_end + kEps) idle.push_back({i, prev_end});
+        prev_end = std::max(prev_end, ta.end);
         st.busy_ms += ta.end - ta.start;
         if (a.op == Op::R) st.recompute_ms += ta.end - ta.start;
         if (a.op == Op::F) last_f_end = std::max(last_f_end, ta.end);
@@ -369,7 +382,7 @@ struct Sim {
           st.send_bytes += stages[a.stage - 1].out_bytes;
       }
       // Activation memory over time: what F keeps, what R re-creates, and the host copies.
-      std::vector<const HostTransfer*> copies;
+      copies.clear();
       for (const HostTransfer& x : r.host_transfers)
         if (x.device == d) {
           copies.push_back(&x);
@@ -406,18 +419,13 @@ struct Sim {
           r.gaps.push_back(gap);
         }
       };
-      double prev_end = 0;
-      for (int i = 0; i < n; ++i) {
-        const double start = tl[i].start;
-        if (start > prev_end + kEps) {
-          Gap gap;
-          gap.device = d;
-          gap.start = prev_end;
-          gap.end = start;
-          if (opt.record_gaps) explain_gap(gap, d, i, prev_end);
-          add_gap(gap);
-        }
-        prev_end = std::max(prev_end, tl[i].end);
+      for (const Idle& w : idle) {
+        Gap gap;
+        gap.device = d;
+        gap.start = w.after;
+        gap.end = tl[w.pos].start;
+        if (opt.record_gaps) explain_gap(gap, d, w.pos, w.after);
+        add_gap(gap);
       }
       if (T > prev_end + kEps) {
         Gap gap;
