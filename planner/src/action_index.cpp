@@ -72,7 +72,13 @@ ActionIndex::ActionIndex(const Plan& plan)
                      " actions on the longest list is more than the simulator indexes");
   stage_device_ = stage_dev;
   orders_.resize(D);
-  where_.assign(static_cast<size_t>(S_) * m_ * kNumOps, -1);
+  const size_t keys = static_cast<size_t>(S_) * m_ * kNumOps;
+  if (keys > static_cast<size_t>(std::numeric_limits<int>::max()))
+    throw InputError("plan: " + std::to_string(S_) + " stages x " + std::to_string(m_) +
+                     " micro-batches is more than the simulator indexes");
+  narrow_ = max_size_ <= std::numeric_limits<int16_t>::max();
+  if (narrow_) where16_.assign(keys, -1);
+  else where32_.assign(keys, -1);
   for (int d = 0; d < D; ++d) {
     orders_[d] = plan.schedule[d].data();
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
@@ -89,8 +95,8 @@ ActionIndex::ActionIndex(const Plan& plan)
                          std::to_string(stage_dev[a.stage]) + ", not this one");
       if (a.overlap_prev && i == 0) throw InputError(at() + ": an overlapped action needs a previous action");
       int k = key(a.op, a.stage, a.mb);
-      if (where_[k] >= 0) throw InputError(at() + ": the same action appears twice");
-      where_[k] = static_cast<int>(i);
+      if (position(k) >= 0) throw InputError(at() + ": the same action appears twice");
+      set_position(k, static_cast<int>(i));
     }
   }
 
@@ -105,35 +111,36 @@ ActionIndex::ActionIndex(const Plan& plan)
     for (int i = 0; i < n; ++i) {
       const Action& a = list[i];
       const int s = a.stage;
-      const int* here = &where_[key(Op::F, s, a.mb)];
+      const int here = key(Op::F, s, a.mb);
+      auto at = [&](int k, int op) { return position(k + op); };
       int count = 0;
       const char* missing = nullptr;
       switch (a.op) {
         case Op::F:
           if (s > 0) {
-            if (here[F - kNumOps * m_] >= 0) count = 1;  // F of stage s-1: the row m_ keys back
+            if (at(here - kNumOps * m_, F) >= 0) count = 1;  // F of stage s-1: m_ rows back
             else missing = "the forward of the previous stage";
           }
           break;
         case Op::B:
         case Op::BW:
-          if (here[F] < 0) {
+          if (at(here, F) < 0) {
             missing = "its own forward";
             break;
           }
-          count = 1 + (here[R] >= 0);
+          count = 1 + (at(here, R) >= 0);
           if (s + 1 < S_) {
-            const int* next = here + kNumOps * m_;  // (stage s+1, mb)
-            if (next[B] >= 0 || next[BW] >= 0) ++count;
+            const int next = here + kNumOps * m_;  // (stage s+1, mb)
+            if (at(next, B) >= 0 || at(next, BW) >= 0) ++count;
             else missing = "the backward (B or BW) of the next stage";
           }
           break;
         case Op::R:
-          if (here[F] >= 0) count = 1;
+          if (at(here, F) >= 0) count = 1;
           else missing = "its own forward";
           break;
         case Op::W:
-          if (here[B] >= 0) count = 1;
+          if (at(here, B) >= 0) count = 1;
           else missing = "its input-gradient backward B";
           break;
       }

@@ -39,7 +39,7 @@ class ActionIndex {
   // Slot of (op, stage, mb), or -1 when no device runs it.
   int find(Op op, int stage, int mb) const {
     if (stage < 0 || stage >= S_ || mb < 0 || mb >= m_) return -1;
-    const int pos = where_[key(op, stage, mb)];
+    const int pos = position(key(op, stage, mb));
     return pos < 0 ? -1 : slot(stage_device_[stage], pos);
   }
 
@@ -62,30 +62,31 @@ class ActionIndex {
   };
   int consumers(const Action& a, Consumer out[4]) const {
     const int s = a.stage, mb = a.mb;
-    const int* here = &where_[key(Op::F, s, mb)];  // the five ops of (s, mb) side by side
+    const int here = key(Op::F, s, mb);  // the five ops of (s, mb) side by side
     const int d = stage_device_[s];
+    auto at = [&](int k, Op op) { return position(k + static_cast<int>(op)); };
     int n = 0;
     auto add = [&](int pos, int device) {
       if (pos >= 0) out[n++] = Consumer{device, pos};
     };
     switch (a.op) {
       case Op::F:
-        if (s + 1 < S_) add(where_[key(Op::F, s + 1, mb)], stage_device_[s + 1]);
-        add(here[static_cast<int>(Op::B)], d);
-        add(here[static_cast<int>(Op::BW)], d);
-        add(here[static_cast<int>(Op::R)], d);
+        if (s + 1 < S_) add(at(here + kNumOps * m_, Op::F), stage_device_[s + 1]);
+        add(at(here, Op::B), d);
+        add(at(here, Op::BW), d);
+        add(at(here, Op::R), d);
         break;
       case Op::R:
-        add(here[static_cast<int>(Op::B)], d);
-        add(here[static_cast<int>(Op::BW)], d);
+        add(at(here, Op::B), d);
+        add(at(here, Op::BW), d);
         break;
       case Op::B:
       case Op::BW:
-        if (a.op == Op::B) add(here[static_cast<int>(Op::W)], d);
+        if (a.op == Op::B) add(at(here, Op::W), d);
         // Stage s-1 takes its input gradient from B(s) when there is one, else from BW(s).
-        if (s > 0 && (a.op == Op::B || here[static_cast<int>(Op::B)] < 0)) {
-          const int* prev = &where_[key(Op::F, s - 1, mb)];
-          int b = prev[static_cast<int>(Op::B)], bw = prev[static_cast<int>(Op::BW)];
+        if (s > 0 && (a.op == Op::B || at(here, Op::B) < 0)) {
+          const int prev = here - kNumOps * m_;  // (stage s-1, mb)
+          int b = at(prev, Op::B), bw = at(prev, Op::BW);
           if (b > bw && bw >= 0) std::swap(b, bw);
           add(b, stage_device_[s - 1]);
           add(bw, stage_device_[s - 1]);
@@ -105,7 +106,16 @@ class ActionIndex {
   std::vector<const Action*> orders_;  // per device: the plan's list
   std::vector<int> size_;              // per device: its list's length
   std::vector<int> stage_device_;
-  std::vector<int> where_;             // key -> position on the stage's device (-1 = none)
+  // key -> position on the stage's device (-1 = none): 16-bit when every list is shorter than
+  // 32768, which halves the table the simulator's inner loop looks consumers up in.
+  bool narrow_ = true;
+  std::vector<int16_t> where16_;
+  std::vector<int32_t> where32_;
+  int position(int k) const { return narrow_ ? where16_[k] : where32_[k]; }
+  void set_position(int k, int pos) {
+    if (narrow_) where16_[k] = static_cast<int16_t>(pos);
+    else where32_[k] = pos;
+  }
   std::vector<uint8_t> producer_count_;
   int max_size_ = 0;
 };

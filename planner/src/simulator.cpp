@@ -366,21 +366,26 @@ struct Sim {
       // last_f_end, known only at the end of it).
       idle.clear();
       double prev_end = 0;
+      // Sums in locals (the same additions in the same order): through `st` each would be a store
+      // and a reload the compiler cannot keep in a register.
+      double busy = 0, recompute = 0, send = 0;
       for (int i = 0; i < n; ++i) {
         const TimedAction& ta = tl[i];
         const Action& a = ta.action;
         if (ta.start > prev_end + kEps) idle.push_back({i, prev_end});
         prev_end = std::max(prev_end, ta.end);
-        st.busy_ms += ta.end - ta.start;
-        if (a.op == Op::R) st.recompute_ms += ta.end - ta.start;
+        busy += ta.end - ta.start;
+        if (a.op == Op::R) recompute += ta.end - ta.start;
         if (a.op == Op::F) last_f_end = std::max(last_f_end, ta.end);
         if (a.op == Op::B || a.op == Op::BW) first_b = std::min(first_b, ta.start);
         // Bytes this device sends over P2P links.
-        if (a.op == Op::F && a.stage + 1 < S && idx.stage_device(a.stage + 1) != d)
-          st.send_bytes += stages[a.stage].out_bytes;
+        if (a.op == Op::F && a.stage + 1 < S && idx.stage_device(a.stage + 1) != d) send += stages[a.stage].out_bytes;
         if ((a.op == Op::B || a.op == Op::BW) && a.stage > 0 && idx.stage_device(a.stage - 1) != d)
-          st.send_bytes += stages[a.stage - 1].out_bytes;
+          send += stages[a.stage - 1].out_bytes;
       }
+      st.busy_ms = busy;
+      st.recompute_ms = recompute;
+      st.send_bytes = send;
       // Activation memory over time: what F keeps, what R re-creates, and the host copies.
       copies.clear();
       for (const HostTransfer& x : r.host_transfers)

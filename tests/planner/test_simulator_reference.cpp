@@ -331,3 +331,10 @@ TEST(SimulatorReference, DeadlocksAgree) {
     EXPECT_TRUE(r.timeline.empty()) << schedule;
   }
 }
+
+// Lists longer than 32767 actions: the index switches to its 32-bit table.
+TEST(SimulatorReference, LongListsAreBitIdentical) {
+  Plan plan = plan_for("zb-h1", 2, 12000, 4);  // 36,000 actions per device
+  ASSERT_GT(plan.schedule[0].size(), 32767u);
+  expect_same(plan, uneven_costs(4), two_nodes(2), SimOptions{}, "zb-h1 p=2 m=12000");
+}
