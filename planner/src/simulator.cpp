@@ -342,6 +342,7 @@ struct Sim {
     struct Idle {
       int pos;       // the action that starts after it
       double after;  // the latest end before it
+      double until;  // that action's start
     };
     std::vector<Idle> idle;
     std::vector<const HostTransfer*> copies;
@@ -372,7 +373,7 @@ struct Sim {
       for (int i = 0; i < n; ++i) {
         const TimedAction& ta = tl[i];
         const Action& a = ta.action;
-        if (ta.start > prev_end + kEps) idle.push_back({i, prev_end});
+        if (ta.start > prev_end + kEps) idle.push_back({i, prev_end, ta.start});
         prev_end = std::max(prev_end, ta.end);
         busy += ta.end - ta.start;
         if (a.op == Op::R) recompute += ta.end - ta.start;
@@ -394,6 +395,7 @@ struct Sim {
           st.host_copy_ms += x.end - x.start;
           if (x.to_host) st.offloaded_bytes += x.bytes;
         }
+      if (mem) mem->reserve(static_cast<size_t>(n) + copies.size() + 2);  // at most one sample per event
       const DeviceMemory dm = device_memory(tl, copies, stages, plan.num_microbatches, st.static_bytes, T, mem, scratch);
       st.recomputed_bytes = dm.recomputed_bytes;
       st.peak_kept_bytes = dm.peak_kept;
@@ -410,36 +412,30 @@ struct Sim {
       // begins when its last forward ends.
       double w_end = std::isfinite(first_b) ? first_b : T;
       double c_start = std::max(last_f_end, w_end);
-      auto add_gap = [&](Gap& gap) {
-        double a = gap.start, b = gap.end;
+      // Splits the idle interval [a, b) into the phases; returns the phase holding most of it.
+      auto split = [&](double a, double b) {
         double w = std::max(0.0, std::min(b, w_end) - a);
         double cd = std::max(0.0, b - std::max(a, c_start));
         double mid = std::max(0.0, (b - a) - w - cd);
         st.warmup_bubble_ms += w;
         st.cooldown_bubble_ms += cd;
         st.inbetween_bubble_ms += mid;
-        if (opt.record_gaps) {
-          gap.phase = w >= cd && w >= mid ? BubblePhase::WarmUp : cd >= mid ? BubblePhase::CoolDown
-                                                                             : BubblePhase::InBetween;
-          r.gaps.push_back(gap);
-        }
+        return w >= cd && w >= mid ? BubblePhase::WarmUp : cd >= mid ? BubblePhase::CoolDown : BubblePhase::InBetween;
       };
-      for (const Idle& w : idle) {
+      auto add_gap = [&](double a, double b, int pos) {  // pos < 0: the trailing drain
+        const BubblePhase phase = split(a, b);
+        if (!opt.record_gaps) return;
         Gap gap;
         gap.device = d;
-        gap.start = w.after;
-        gap.end = tl[w.pos].start;
-        if (opt.record_gaps) explain_gap(gap, d, w.pos, w.after);
-        add_gap(gap);
-      }
-      if (T > prev_end + kEps) {
-        Gap gap;
-        gap.device = d;
-        gap.start = prev_end;
-        gap.end = T;
-        gap.cause = GapCause::Drain;
-        add_gap(gap);
-      }
+        gap.start = a;
+        gap.end = b;
+        gap.phase = phase;
+        if (pos >= 0) explain_gap(gap, d, pos, a);
+        else gap.cause = GapCause::Drain;
+        r.gaps.push_back(gap);
+      };
+      for (const Idle& w : idle) add_gap(w.after, w.until, w.pos);
+      if (T > prev_end + kEps) add_gap(prev_end, T, -1);
     }
     r.bubble_ratio = (T > 0 && nd > 0) ? total_bubble / (nd * T) : 0.0;
   }
