@@ -144,6 +144,7 @@ struct Sim {
     }
   }
 
+  // Action `pa` (slot g, device d) ended at t_end: its outputs travel to its consumers.
   void complete(const Action& pa, int g, double t_end, int d) {
     ActionIndex::Consumer cons[4];
     const int k = idx.consumers(pa, cons);
