@@ -166,7 +166,10 @@ struct Sim {
           last_dep[c] = g;
           producer_end_of_last[c] = t_end;
         }
-      } else if (arr > arrival[c]) {
+      } else if (dc != d && arr > arrival[c]) {
+        // A producer on the consumer's own device ran before it, so the device is free no earlier
+        // than that producer's end: only outputs from other devices can make the start later.
+        // Skipping the others leaves the start times as they are and spares a cache line per edge.
         arrival[c] = arr;
       }
       if ((--remaining[c] & ActionIndex::kCountMask) == 0) try_queue(dc);
