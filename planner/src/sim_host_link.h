@@ -65,7 +65,7 @@ struct DeviceMemory {
 
 // Reused between device_memory calls so a simulation allocates its ledger once.
 struct MemoryLedgerScratch {
-  std::vector<double> bytes;  // kept / re-created / on host, per (stage slot, mb)
+  std::vector<double> bytes;  // per stage the device touches: 3 x micro-batches (kept, re-created, on host)
   std::vector<int> slot;      // per stage: its slot on the device walked (-1 = none)
 };
 
