@@ -28,6 +28,7 @@ explorer::ExplorerConfig explorer_config(const GuiConfig& g, SimOptions sim) {
   c.follow_launched_run = true;
   c.optimizer.time_limit_s = g.optimize_seconds > 0 ? g.optimize_seconds : 10;
   c.optimizer.sim = sim;
+  c.cluster_plans = g.cluster_plans;
   return c;
 }
 
@@ -307,6 +308,10 @@ void GuiApp::draw_panes() {
     tab(o.state == explorer::JobState::Running ? strf("Optimizer (%.0f%%)###opt", o.progress.fraction * 100)
                                                : std::string("Optimizer###opt"),
         BottomTab::Optimizer, optimizer_);
+    const explorer::ClusterPlansState& cp = core_.cluster_plans();
+    tab(cp.state == explorer::JobState::Running ? strf("Cluster plans (%.0f%%)###cluster", cp.progress.fraction * 100)
+                                                : std::string("Cluster plans###cluster"),
+        BottomTab::ClusterPlans, cluster_plans_);
     tab(core_.launched().running ? "Runs (running)###runs" : "Runs###runs", BottomTab::Runs, runs_);
     tab(core_.comparing() ? "Compare (A vs B)###cmp" : "Compare###cmp", BottomTab::Compare, compare_);
     tab("History", BottomTab::History, history_);

@@ -51,10 +51,16 @@ int run_gui(GuiLaunch launch) {
     else if (v == "runs") app.ui().bottom_tab_request = (BottomTab::Runs);
     else if (v == "compare") app.ui().bottom_tab_request = (BottomTab::Compare);
     else if (v == "history") app.ui().bottom_tab_request = (BottomTab::History);
-    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare or history");
+    else if (v == "cluster") app.ui().bottom_tab_request = (BottomTab::ClusterPlans);
+    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare, history or cluster");
   }
   if (!launch.search.empty() && !app.core().set_filter(launch.search))
     throw InputError("--search " + launch.search + ": " + app.core().message().text);
+  if (launch.cluster_search) {
+    app.core().start_cluster_search();
+    app.ui().bottom_tab_request = BottomTab::ClusterPlans;
+    app.carry_out();
+  }
   if (launch.optimize) {
     app.core().start_optimizer();
     app.ui().bottom_tab_request = BottomTab::Optimizer;

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/format.h"
 #include "tui/render_views.h"
 
 namespace adaptis::tui {
@@ -22,6 +23,8 @@ void draw_tabs(const TuiState& s, Screen& scr) {
   std::string badge;
   const explorer::OptimizerState& o = s.core.optimizer();
   if (o.state == explorer::JobState::Running) badge = fmt(" optimize %.0f%% ", 100 * o.progress.fraction);
+  else if (s.core.cluster_plans().state == explorer::JobState::Running)
+    badge = fmt(" cluster %.0f%% ", 100 * s.core.cluster_plans().progress.fraction);
   else if (s.core.launched().running) {
     const exec::RunSummary* row = s.core.launched_row();
     badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
@@ -44,7 +47,12 @@ void draw_summary(const TuiState& s, Screen& scr) {
   }
   const SimResult& sim = c.editor().sim();
   x = scr.put(x, 1, fmt("| %.2f ms  bubble %.1f%%", sim.iteration_ms, 100 * sim.bubble_ratio), Style::Good);
-  if (sim.oom) scr.put(x, 1, "  OOM", Style::Bad);
+  if (sim.oom) x = scr.put(x, 1, "  OOM", Style::Bad);
+  // A whole-cluster plan: throughput over all its GPUs, MFU and the communication it cannot hide.
+  if (sim.has_parallel)
+    scr.put(x, 1, fmt("  %d GPUs %.0f tok/s MFU %.1f%% exp.comm %s", sim.parallel.gpus, sim.parallel.tokens_per_s,
+                      100 * sim.parallel.mfu, app::format_ms(sim.parallel.exposed_comm_ms).c_str()),
+            Style::Good);
 }
 
 void draw_status(const TuiState& s, Screen& scr, int y, int rows) {
@@ -101,6 +109,10 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
       h.insert(h.end(), {{"j/k", "select"}, {"enter", "use"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
       break;
     case View::Runs: h.insert(h.end(), {{"r", "launch run"}, {"g", "refresh"}, {"j/k", "select"}}); break;
+    case View::Cluster:
+      h.insert(h.end(), {{"C", "search"}, {"j/k", "select"}, {"enter", "show"}, {"d/D", "GPUs"}, {"m/M", "batch"},
+                         {"x", "cancel"}});
+      break;
   }
   return h;
 }
@@ -116,7 +128,7 @@ void draw_hints(const TuiState& s, Screen& scr, int y) {
 }
 
 const char* const kHelp[] = {
-    "views      1-6 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs",
+    "views      1-7 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs Cluster",
     "plan       s/S next/previous schedule    m/M micro-batches +1/-1",
     "           d/D devices +1/-1             v/V chunks per device +1/-1",
     "partition  [ ] (j k in Plan) select a boundary  < > or , . move it   e even",
@@ -129,6 +141,8 @@ const char* const kHelp[] = {
     "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
     "optimizer  o start (progress below)   x or esc cancel",
     "runs       r run the plan on screen (adaptis run) and watch   g refresh",
+    "cluster    C search whole-cluster plans (pp tp dp cp ep, ZeRO, mbs) x cancels",
+    "           in Cluster: d/D GPUs x2 /2  m/M batch x2 /2  enter shows a row",
     "other      w save the plan file   ? this help   q quit",
 };
 
@@ -193,6 +207,7 @@ Screen render(const TuiState& s, int width, int height) {
     case View::Devices: draw_devices_view(s, scr, body); break;
     case View::Compare: draw_compare_view(s, scr, body); break;
     case View::Runs: draw_runs_view(s, scr, body); break;
+    case View::Cluster: draw_cluster_view(s, scr, body); break;
   }
   draw_status(s, scr, height - 1 - status, status);
   draw_hints(s, scr, height - 1);
