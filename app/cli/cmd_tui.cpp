@@ -117,15 +117,20 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   const bool fullscreen = !a.plain && tui::terminal_supports_fullscreen();
   auto [w, h] = size;
   session.resize(w, h);
-  for (int k : keys) {
-    session.key(k);
-    // Scripts see the result of what they started (an optimizer run, a launched run).
+  // Scripts see the result of what they started (an optimizer run, a launched run, the cluster-plan
+  // search of --gpus / --global-batch-tokens).
+  auto settle = [&] {
     if (a.plain)
       while (session.busy()) {
         session.poll();
         usleep(20000);
       }
     session.poll();
+  };
+  settle();
+  for (int k : keys) {
+    session.key(k);
+    settle();
     if (session.quit_requested()) break;
   }
   if (a.plain) {

@@ -151,7 +151,7 @@ EditResult Explorer::use_cluster_row(int row) {
                                      : strf("cluster plans: rows are 1..%d, got %d", n, row + 1)});
   if (editing_locked()) return after_edit({false, "the optimizer is driving the plan: cancel it first"});
   const ClusterCandidate& c = (*cluster_.rows)[static_cast<size_t>(row)];
-  const std::string label = strf("cluster plan #%d %s", row + 1, describe(c.config).c_str());
+  const std::string label = strf("cluster plan #%d", row + 1);
   if (!c.evaluated || c.plan.num_devices() == 0) return after_edit({false, label + ": the search has no plan for it"});
   CostTable costs;
   Cluster replica;
@@ -175,8 +175,8 @@ EditResult Explorer::use_cluster_row(int row) {
   cluster_.loaded = row;
   cluster_.loaded_revision = editor_.revision();
   const SimResult& sim = editor_.sim();
-  note(strf("%s (%s): %s per iteration, %.0f tokens/s, MFU %.1f%%, exposed comm %s; undo history starts here",
-            label.c_str(), c.schedule.c_str(), app::format_ms(sim.iteration_ms).c_str(), sim.parallel.tokens_per_s,
+  note(strf("%s: %s, %s pipeline: %s per iteration, %.0f tokens/s, MFU %.1f%%, exposed comm %s; undo history starts here",
+            label.c_str(), describe(c.config).c_str(), c.schedule.c_str(), app::format_ms(sim.iteration_ms).c_str(), sim.parallel.tokens_per_s,
             100 * sim.parallel.mfu, app::format_ms(sim.parallel.exposed_comm_ms).c_str()));
   plan_changed();
   fit_view();

@@ -90,7 +90,7 @@ void draw_cluster_view(const TuiState& s, Screen& scr, Rect r) {
     return;
   }
 
-  scr.put(r.x, y, "   #  pp tp dp cp ep zero sp mbs    m rc       iter  tokens/s   MFU   mem/GPU exp.comm  schedule",
+  scr.put(r.x, y, "    #  pp tp dp cp ep zero sp mbs    m rc       iter  tokens/s   MFU   mem/GPU exp.comm  schedule",
           Style::Header, r.w);
   if (++y >= bottom) return;
   const int n = static_cast<int>(st.rows->size());
@@ -101,7 +101,8 @@ void draw_cluster_view(const TuiState& s, Screen& scr, Rect r) {
     const ClusterCandidate& c = (*st.rows)[static_cast<size_t>(i)];
     const ParallelConfig& p = c.config;
     const std::string line = app::strf(
-        "%c%3d %3d %2d %2d %2d %2d %4s %2s %3d %4d %-4s %9s %9.0f %5.1f%% %9s %8s  %s", i == on_screen ? '*' : ' ', i + 1,
+        "%c%c%3d %3d %2d %2d %2d %2d %4s %2s %3d %4d %-4s %9s %9.0f %5.1f%% %9s %8s  %s", i == st.selected ? '>' : ' ',
+        i == on_screen ? '*' : ' ', i + 1,
         p.pp, p.tp, p.dp, p.cp, p.ep, zero_text(p).c_str(), p.sequence_parallel ? "sp" : "-", p.micro_batch_size,
         p.microbatches, recompute_text(p.recompute).c_str(), app::format_ms(c.iteration_ms).c_str(), c.tokens_per_s,
         100 * c.mfu, app::format_bytes(c.peak_memory_bytes).c_str(), app::format_ms(c.exposed_comm_ms).c_str(),
@@ -112,7 +113,7 @@ void draw_cluster_view(const TuiState& s, Screen& scr, Rect r) {
   }
   if (y < bottom)
     scr.put(r.x, y,
-            st.rows_fit ? app::strf("%d ranked (fastest first); j/k select, enter shows its pipeline (* on screen)", n)
+            st.rows_fit ? app::strf("%d ranked (fastest first); j/k select (>), enter shows its pipeline (* on screen)", n)
                         : std::string("nothing fits memory: the closest configuration; try more GPUs or a smaller batch"),
             st.rows_fit ? Style::Dim : Style::Bad, r.w);
 }
