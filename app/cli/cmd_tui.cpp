@@ -109,7 +109,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   }
   if (a.cluster_view.given()) {
     state.view = tui::View::Cluster;
-    state.core.start_cluster_search();
+    state.core.start_cluster_search(true);
   }
   state.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
   const bool want_color = state.color;

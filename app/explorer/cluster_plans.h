@@ -36,6 +36,7 @@ struct ClusterPlansState {
   int selected = 0;               // the table's cursor
   int loaded = -1;                // the row whose plan is on screen (-1: none, or edited since)
   uint64_t loaded_revision = 0;   // the editor revision right after the row was loaded
+  bool show_best = false;         // put the best row on screen when the search ends (start-up searches)
 };
 
 }  // namespace adaptis::explorer

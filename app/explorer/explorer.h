@@ -238,7 +238,8 @@ class Explorer {
   // The search's inputs; a refusal (out of range, not whole sequences) is the message and false.
   bool set_cluster_gpus(int gpus);
   bool set_cluster_batch_tokens(long long tokens);
-  void start_cluster_search();
+  // `show_best`: the best row goes on screen when the search ends (what a start-up search does).
+  void start_cluster_search(bool show_best = false);
   void cancel_cluster_search();  // the search returns its best so far
   void select_cluster_row(int row);
   // Shows the row's pipeline plan with its parallel configuration: the session's costs become that

@@ -71,7 +71,7 @@ bool Explorer::set_cluster_batch_tokens(long long tokens) {
   return true;
 }
 
-void Explorer::start_cluster_search() {
+void Explorer::start_cluster_search(bool show_best) {
   if (cluster_.state == JobState::Running) return note("the cluster-plan search is already running (cancel it first)", true);
   if (const std::string why = cluster_search_blocker(); !why.empty()) return note(why, true);
   ClusterPlansState next;
@@ -85,6 +85,7 @@ void Explorer::start_cluster_search() {
   if (next.options.time_limit_s <= 0) next.options.time_limit_s = config_.optimizer.time_limit_s;
   next.state = JobState::Running;
   next.progress.phase = "starting";
+  next.show_best = show_best;
   // The table of the last search stays until this one ends.
   next.result = cluster_.result;
   next.rows = cluster_.rows;
@@ -132,6 +133,7 @@ void Explorer::on_cluster_search_finished(const ClusterSearchJob::Outcome& out) 
   what += cluster_.rows_fit ? strf(" (%zu configurations ranked; enter shows one)", cluster_.rows->size())
                             : std::string(" - nothing fits memory, this is the closest");
   note(what, !cluster_.rows_fit);
+  if (cluster_.show_best && cluster_.rows_fit && !editing_locked()) use_cluster_row(0);
 }
 
 void Explorer::select_cluster_row(int row) {

@@ -66,11 +66,11 @@ Theme make_theme(float scale) {
   t.op[static_cast<int>(Op::R)] = IM_COL32(214, 92, 176, 255);   // recompute: magenta
   t.offload = IM_COL32(120, 206, 176, 255);                       // to host: sea green
   t.reload = IM_COL32(226, 150, 110, 255);                        // back from host: salmon
-  t.collective[static_cast<int>(CollectiveKind::GradSync)] = IM_COL32(214, 120, 214, 255);         // dp sync: orchid
-  t.collective[static_cast<int>(CollectiveKind::ParamGather)] = IM_COL32(150, 130, 235, 255);      // ZeRO gather: violet
-  t.collective[static_cast<int>(CollectiveKind::TensorParallel)] = IM_COL32(240, 200, 90, 255);    // tp: amber
-  t.collective[static_cast<int>(CollectiveKind::ContextParallel)] = IM_COL32(110, 200, 230, 255);  // cp: sky
-  t.collective[static_cast<int>(CollectiveKind::ExpertParallel)] = IM_COL32(235, 120, 120, 255);   // ep: coral
+  t.collective[static_cast<int>(CollectiveKind::GradSync)] = IM_COL32(64, 210, 230, 255);         // dp sync: cyan
+  t.collective[static_cast<int>(CollectiveKind::ParamGather)] = IM_COL32(180, 220, 110, 255);      // ZeRO gather: lime
+  t.collective[static_cast<int>(CollectiveKind::TensorParallel)] = IM_COL32(250, 230, 120, 255);   // tp: pale yellow
+  t.collective[static_cast<int>(CollectiveKind::ContextParallel)] = IM_COL32(200, 160, 255, 255);  // cp: lavender
+  t.collective[static_cast<int>(CollectiveKind::ExpertParallel)] = IM_COL32(235, 100, 100, 255);   // ep: coral
   t.collective[static_cast<int>(CollectiveKind::OptimizerStep)] = IM_COL32(170, 170, 170, 255);    // optimizer: grey
   t.send = IM_COL32(86, 196, 222, 255);
   t.recv = IM_COL32(222, 104, 168, 255);

@@ -205,8 +205,10 @@ void GanttView::draw_transfer_lane(UiContext& c, ImDrawList* dl, const SideCtx& 
     // fold of one kind) in its kind's colour.
     const bool by_kind = kind == LaneKind::Host || kind == LaneKind::Dp || kind == LaneKind::Tp;
     const ImU32 box_col = by_kind && !it.mixed ? t.box_colour(it.kind, 0) : col;
+    // A fold of one collective kind (many small buckets) is still that kind: drawn solid.
+    const bool solid = !it.folded() || ((kind == LaneKind::Dp || kind == LaneKind::Tp) && !it.mixed);
     dl->AddRectFilled(ImVec2(it.x0, ly0), ImVec2(std::max(it.x1, it.x0 + 1), ly1),
-                      it.folded() ? with_alpha(box_col, 0.6f) : box_col);
+                      solid ? box_col : with_alpha(box_col, 0.6f));
     if (it.folded() && mouse_row && mouse.x >= it.x0 && mouse.x < it.x1) fold_hover_ = {true, s.index, d, kind, it};
   }
 }
