@@ -8,6 +8,7 @@
 #include "adaptis/executor/run_store.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/model_loader.h"
+#include "adaptis/model/parallel_costs.h"
 #include "explorer/session_file.h"
 #include "gui/widgets.h"
 
@@ -111,6 +112,10 @@ void GuiApp::compare_run_ref(const std::string& ref) {
 void GuiApp::open_session(const std::string& path) {
   explorer::Session s = explorer::load_session(path);
   CostTable costs = !s.inputs.costs.empty() ? load_cost_table(s.inputs.costs) : load_model_costs(s.inputs.model, s.cluster);
+  // A whole-cluster plan (a cluster-plan row) was simulated with its configuration's per-GPU costs;
+  // the saved cluster is its replica, which keeps the whole cluster's topology.
+  if (s.custom && s.plan.parallel && s.inputs.costs.empty())
+    costs = parallel_costs(load_model_spec(s.inputs.model), s.cluster, *s.plan.parallel);
   GuiConfig cfg = config_;
   cfg.costs_path = s.inputs.costs;
   cfg.model_path = s.inputs.model;

@@ -12,13 +12,6 @@ namespace adaptis::tui {
 namespace {
 
 void draw_tabs(const TuiState& s, Screen& scr) {
-  int x = 0;
-  if (scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
-  for (int v = 0; v < kNumViews; ++v) {
-    const bool active = v == static_cast<int>(s.view);
-    x = scr.put(x, 0, fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))), active ? Style::TabActive : Style::Tab);
-  }
-  scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
   // Background work, visible from every view.
   std::string badge;
   const explorer::OptimizerState& o = s.core.optimizer();
@@ -29,6 +22,20 @@ void draw_tabs(const TuiState& s, Screen& scr) {
     const exec::RunSummary* row = s.core.launched_row();
     badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
   }
+  // The tabs, compact (no title, one space apart) when the badge would not fit beside them.
+  int full = scr.width() >= 72 ? 8 : 0;
+  for (int v = 0; v < kNumViews; ++v) full += static_cast<int>(fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))).size());
+  const bool compact = !badge.empty() && full + static_cast<int>(badge.size()) > scr.width();
+  int x = 0;
+  if (!compact && scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
+  for (int v = 0; v < kNumViews; ++v) {
+    const bool active = v == static_cast<int>(s.view);
+    const std::string label = compact ? fmt("%d %s", v + 1, view_name(static_cast<View>(v)))
+                                      : fmt(" %d %s ", v + 1, view_name(static_cast<View>(v)));
+    x = scr.put(x, 0, label, active ? Style::TabActive : Style::Tab);
+    if (compact) x = scr.put(x, 0, " ", Style::Tab);
+  }
+  scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
   if (!badge.empty() && x + static_cast<int>(badge.size()) <= scr.width())
     scr.put(scr.width() - static_cast<int>(badge.size()), 0, badge, Style::Warn);
 }

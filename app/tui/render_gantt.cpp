@@ -209,7 +209,8 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
     }
     if (i + 1 < layout.devices_shown && first + i + 1 < D) y += layout.gap;
   }
-  y = std::max(y, r.y + r.h - 3);
+  // The footer sits at the bottom: legend, window, (memory), (cluster) and detail lines.
+  y = std::max(y, r.y + r.h - 3 - (layout.memory_line ? 1 : 0) - (layout.parallel_line ? 1 : 0));
   if (y >= r.y + r.h) return;
   // Legend: the ops this plan uses, as they look (a coloured letter, or the letter alone).
   int x = r.x;

@@ -158,11 +158,13 @@ bool handle_gantt_key(TuiState& s, int k) {
 // GPUs and the global batch of the next search: halved or doubled (within the cluster's GPUs, in
 // whole sequences).
 void change_cluster_gpus(TuiState& s, bool up) {
+  if (const std::string why = s.core.cluster_search_blocker(); !why.empty()) return s.core.note(why, true);
   const int g = s.core.cluster_gpus();
   s.core.set_cluster_gpus(up ? std::min(g * 2, s.core.cluster_max_gpus()) : std::max(1, g / 2));
 }
 
 void change_cluster_batch(TuiState& s, bool up) {
+  if (const std::string why = s.core.cluster_search_blocker(); !why.empty()) return s.core.note(why, true);
   const long long seq = std::max(1LL, s.core.config().cluster_plans.model ? s.core.config().cluster_plans.model->seq_len : 1);
   const long long seqs = s.core.cluster_batch_tokens() / seq;
   s.core.set_cluster_batch_tokens(seq * (up ? seqs * 2 : std::max(1LL, seqs / 2)));

@@ -339,7 +339,8 @@ TEST(TuiTmux, BadInputIsAnErrorBeforeTheScreenChanges) {
 }
 
 // The cluster-plan view: --gpus / --global-batch-tokens open it with the search running; the ranked
-// table comes back; enter on a row shows its pipeline with the collective rows and the cluster line.
+// table comes back with the best row on screen; enter on another row shows its pipeline with the
+// collective rows and the cluster line.
 const std::string kCluster = std::string(ADAPTIS_SOURCE_DIR) + "/samples/clusters/h100x8.json";
 
 TEST(TuiCli, PlainClusterViewRanksPlansAndARowShowsItsLanes) {
@@ -353,7 +354,8 @@ TEST(TuiCli, PlainClusterViewRanksPlansAndARowShowsItsLanes) {
   EXPECT_NE(table.find("GPUs 8/8"), std::string::npos) << table;
   EXPECT_NE(table.find("batch 131072 tokens = 32 seq"), std::string::npos) << table;
   EXPECT_NE(table.find("    #  pp tp dp cp ep zero sp mbs    m rc       iter  tokens/s   MFU"), std::string::npos) << table;
-  EXPECT_NE(table.find(">   1 "), std::string::npos) << table;  // the cursor on the best row
+  EXPECT_NE(table.find(">*  1 "), std::string::npos) << table;  // the cursor on the best row, which is on screen
+  EXPECT_NE(lines(table)[1].find("cluster plan #1"), std::string::npos) << table;
   EXPECT_NE(table.find("ranked (fastest first)"), std::string::npos) << table;
 
   // Row 2 on the Gantt: its dp row (g sync, o optimizer) under the compute rows, the cluster line.
