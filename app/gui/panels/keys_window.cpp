@@ -90,6 +90,7 @@ void KeysWindow::draw(UiContext& c) {
           {"Double-click a folded block", "zoom to it"},
           {"Drag a partition handle (Model)", "move a stage boundary"},
           {"P", "pin the current plan as B for comparison"},
+          {"Double-click a row (Cluster plans)", "explore that configuration's pipeline, collectives as dp/tp lanes"},
           {"L", "the legend"},
           {"Ctrl+Z / Ctrl+Y", "undo / redo"},
           {"Ctrl+O / Ctrl+S", "open / save a plan"},
