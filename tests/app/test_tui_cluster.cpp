@@ -11,6 +11,7 @@
 
 #include "adaptis/model/cost_model.h"
 #include "adaptis/planner.h"
+#include "tui/gantt_cells.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 #include "tui/session.h"
@@ -120,4 +121,32 @@ TEST(TuiCluster, WithoutAModelSpecTheViewSaysWhy) {
   EXPECT_FALSE(t.busy());
   t.key('d');  // the view's own keys still do nothing harmful
   EXPECT_EQ(t.state().core.editor().plan().num_devices(), 8);
+}
+
+TEST(TuiCluster, CollectiveCellsShowTheKindCoveringMost) {
+  explorer::Lane lane;
+  explorer::TimelineBox sync;
+  sync.start = 0;
+  sync.end = 1.6;
+  sync.kind = explorer::BoxKind::GradSync;
+  explorer::TimelineBox gather = sync;  // overlaps the sync (another stream)
+  gather.start = 1.2;
+  gather.end = 2.1;
+  gather.kind = explorer::BoxKind::ParamGather;
+  explorer::TimelineBox opt = sync;
+  opt.start = 3.9;
+  opt.end = 4;
+  opt.kind = explorer::BoxKind::OptimizerStep;
+  lane.boxes = {sync, gather, opt};
+  lane.finish();
+  const std::vector<char> cells = collective_row(lane, 0, 4, 4);
+  ASSERT_EQ(cells.size(), 4u);
+  EXPECT_EQ(cells[0], 'g');
+  EXPECT_EQ(cells[1], 'z');  // the gather covers 0.8 ms of it, the sync 0.6
+  EXPECT_EQ(cells[2], 'z');  // the gather's 0.1 ms tail: any overlap shows
+  EXPECT_EQ(cells[3], 'o');  // short, but any overlap shows
+  EXPECT_EQ(collective_letter(explorer::BoxKind::TensorComm), 't');
+  EXPECT_EQ(collective_letter(explorer::BoxKind::ContextComm), 'c');
+  EXPECT_EQ(collective_letter(explorer::BoxKind::ExpertComm), 'e');
+  EXPECT_EQ(collective_row(lane, 0, 4, 0).size(), 0u);
 }
