@@ -138,6 +138,9 @@ TEST(ExplorerClusterPlans, SearchRanksConfigurationsAndARowLoadsItsPlanWithLanes
   // The costs are the configuration's per-GPU costs: the simulation reproduces the row.
   const CostTable per_gpu = parallel_costs(*ex.config().cluster_plans.model, ex.config().cluster_plans.cluster, want.config);
   EXPECT_DOUBLE_EQ(ex.editor().costs().layers.front().f_ms, per_gpu.layers.front().f_ms);
+  // The replica keeps the whole cluster's topology: a saved session (replica only) re-derives them.
+  const CostTable from_replica = parallel_costs(*ex.config().cluster_plans.model, ex.editor().cluster(), want.config);
+  EXPECT_DOUBLE_EQ(from_replica.layers.back().b_ms, per_gpu.layers.back().b_ms);
   const SimResult& sim = ex.editor().sim();
   ASSERT_TRUE(sim.has_parallel);
   EXPECT_NEAR(sim.iteration_ms, want.iteration_ms, 1e-6 * want.iteration_ms);
