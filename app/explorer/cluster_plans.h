@@ -10,7 +10,7 @@
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/model_spec.h"
 #include "adaptis/planner/cluster_search.h"
-#include "explorer/optimizer_job.h"
+#include "explorer/background_job.h"
 
 namespace adaptis::explorer {
 

@@ -27,20 +27,24 @@ std::string number_text(double x) {
   return os.str();
 }
 
+// The plan's configuration; a bare pipeline plan exports as pipeline parallelism alone, one sample
+// per micro-batch.
+ParallelConfig exported_config(const Plan& plan) {
+  if (plan.parallel) return *plan.parallel;
+  ParallelConfig p;
+  p.pp = plan.num_devices();
+  p.microbatches = plan.num_microbatches;
+  p.global_batch_size = plan.num_microbatches;
+  return p;
+}
+
 }  // namespace
 
 MegatronCommand megatron_command(const Plan& plan, const CostTable& costs, const ModelSpec* model,
                                  const ClusterTopology* topo) {
   MegatronCommand c;
   const MegatronExport pipe = export_megatron(plan, costs);
-  ParallelConfig p;
-  if (plan.parallel) {
-    p = *plan.parallel;
-  } else {
-    p.pp = plan.num_devices();
-    p.microbatches = plan.num_microbatches;
-    p.global_batch_size = plan.num_microbatches;
-  }
+  const ParallelConfig p = exported_config(plan);
   auto flag = [&](const std::string& k, const std::string& v = "") { c.flags.push_back({k, v}); };
   const int gpus = p.gpus();
   const int gpn = topo ? std::max(1, topo->gpus_per_node) : gpus;
@@ -150,14 +154,7 @@ std::string format_megatron_command(const MegatronCommand& c) {
 
 TorchtitanKeys torchtitan_parallelism(const Plan& plan, long long seq_len) {
   TorchtitanKeys k;
-  ParallelConfig p;
-  if (plan.parallel) {
-    p = *plan.parallel;
-  } else {
-    p.pp = plan.num_devices();
-    p.microbatches = plan.num_microbatches;
-    p.global_batch_size = plan.num_microbatches;
-  }
+  const ParallelConfig p = exported_config(plan);
   auto par = [&](const std::string& key, const std::string& v) { k.parallelism.push_back({key, v}); };
   const std::string dp = std::to_string(p.dp);
   if (p.zero == 0) {
