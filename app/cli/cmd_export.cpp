@@ -4,6 +4,7 @@
 //
 // Room is left for measured runs: a positional RUN id (the executor's `export RUN`) would select
 // a recorded run's timeline instead of a simulation; the writers already take either.
+#include <algorithm>
 #include <iostream>
 
 #include "adaptis/executor/run_store.h"
@@ -14,6 +15,7 @@
 #include "adaptis/planner/pytorch_csv.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 
 namespace adaptis::cli {
 
@@ -21,6 +23,7 @@ namespace {
 struct ExportArgs {
   InputOptions in;
   PlanOptions plan;
+  LengthsOptions lengths;
   std::string chrome_trace;
   std::string pytorch_csv;
   bool with_comms = false;
@@ -59,16 +62,29 @@ int run_export(const ExportArgs& a) {
   if (!a.run.empty()) return export_recorded_run(a);
   const bool want_megatron = a.megatron && a.megatron->count() > 0;
   if (a.chrome_trace.empty() && a.pytorch_csv.empty() && !want_megatron && a.octopipe.empty() &&
-      a.octopipe_dir.empty() && a.plan_json.empty())
+      a.octopipe_dir.empty() && a.plan_json.empty() && a.lengths.units_file.empty())
     throw InputError(
         "nothing to export: give at least one of --chrome-trace FILE, --pytorch-csv FILE, --megatron [FILE], "
-        "--octopipe FILE, --octopipe-dir DIR, --plan-json FILE");
+        "--octopipe FILE, --octopipe-dir DIR, --plan-json FILE, --units-out FILE");
   if (a.with_comms && a.pytorch_csv.empty()) throw InputError("--with-comms: only applies to --pytorch-csv");
   if (!(a.time_unit_ms > 0)) throw InputError("--time-unit-ms: must be > 0");
 
   Inputs in = load_inputs(a.in);
+  if (a.lengths.given()) {
+    LengthsOptions lo = a.lengths;
+    lo.units_file.clear();  // written below, from the plan's units
+    apply_lengths(lo, in, PackingMode::PackTokens);
+  }
   Plan plan = resolve_plan(a.plan, in);
   fit_cluster_to_plan(in, a.in, plan);
+  if (!plan.units.empty() && in.costs.ref_tokens <= 0) {
+    // A plan file with units on costs that state no reference: the longest unit stands for the context.
+    long long longest = 0;
+    for (const auto& u : plan.units) longest = std::max(longest, u.run_tokens());
+    if (std::string note = ensure_cost_reference(in.costs, longest); !note.empty()) std::cerr << note << "\n";
+  }
+  if (!a.lengths.units_file.empty() && plan.units.empty())
+    throw InputError("--units-out: the plan has no variable-length units (give --lengths, or a plan file with units)");
 
   // Build every output in memory first, so a refusal (e.g. a placement Megatron cannot express)
   // leaves no half-written set of files behind.
@@ -99,6 +115,16 @@ int run_export(const ExportArgs& a) {
     write_text_file(a.pytorch_csv, csv_text);
     std::cerr << "wrote PyTorch schedule CSV (" << (a.with_comms ? "compute_comms" : "compute_only") << ") to "
               << a.pytorch_csv << "\n";
+    if (!plan.units.empty())
+      std::cerr << "note: micro-batch i of the CSV is unit i; PyTorch pipelining needs the same shape for every "
+                   "micro-batch, so pad each unit to the longest (or pack to equal tokens) and pass its documents' "
+                   "cu_seqlens (--units-out) to the attention as a per-micro-batch kwarg; sliced units need a "
+                   "KV-carrying runtime\n";
+  }
+  if (!a.lengths.units_file.empty()) {
+    write_units_side_file(a.lengths.units_file, plan.units);
+    std::cerr << "wrote " << plan.units.size() << " units (cu_seqlens per micro-batch, in order) to "
+              << a.lengths.units_file << "\n";
   }
   if (want_megatron) {
     if (a.megatron_file.empty() || a.megatron_file == "-") {
@@ -132,6 +158,7 @@ void register_export(CLI::App& app, Runner& run) {
       "export", "Write a plan as a Chrome trace, PyTorch CSV, Megatron flags, OctoPipe plan or adaptis plan JSON");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--chrome-trace", args->chrome_trace, "Chrome trace JSON of the simulated iteration (Perfetto)");
   cmd->add_option("--pytorch-csv", args->pytorch_csv, "PyTorch pipelining schedule CSV (_load_csv / torchtitan)");
   cmd->add_flag("--with-comms", args->with_comms, "PyTorch CSV in compute_comms format (SEND/RECV inserted)");

@@ -7,12 +7,15 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "adaptis/planner/optimizer.h"
+#include "adaptis/planner/varlen_optimizer.h"
 #include "cli/commands.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -21,6 +24,7 @@ namespace {
 
 struct OptimizeArgs {
   InputOptions in;
+  LengthsOptions lengths;
   int microbatches = 8;
   double time_limit_s = 2.0;
   uint64_t seed = 1;
@@ -98,6 +102,45 @@ std::string placement_counts(const Plan& plan) {
   return s;
 }
 
+nlohmann::json trials_json(const std::vector<ProcessingTrial>& trials) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& t : trials) {
+    nlohmann::json j = {{"processing", describe(t.processing)}, {"units", t.units}, {"slices", t.slices}};
+    if (!t.error.empty()) {
+      j["error"] = t.error;
+    } else {
+      j["screen_ms"] = t.screen_ms;
+      j["screen_fits"] = t.fits;
+      j["screen_plan"] = t.screen_plan;
+      j["lower_bound_ms"] = t.lower_bound_ms;
+      if (t.finalist) j["final_ms"] = t.final_ms;
+    }
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+std::string trials_table(const std::vector<ProcessingTrial>& trials, const SequenceProcessing& chosen) {
+  std::string out;
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "%-58s %6s %6s %12s %12s %12s\n", "sequence processing", "units", "slices", "screen ms",
+                "full ms", "bound ms");
+  out += buf;
+  for (const auto& t : trials) {
+    if (!t.error.empty()) {
+      std::snprintf(buf, sizeof buf, "%-58s %s\n", describe(t.processing).c_str(), t.error.substr(0, 80).c_str());
+    } else {
+      char full[32] = "-";
+      if (t.finalist) std::snprintf(full, sizeof full, "%.3f", t.final_ms);
+      std::snprintf(buf, sizeof buf, "%-58s %6d %6d %12.3f %12s %12.3f %s%s\n", describe(t.processing).c_str(), t.units,
+                    t.slices, t.screen_ms, full, t.lower_bound_ms, t.fits ? "" : "OOM ",
+                    t.processing == chosen ? "<- chosen" : "");
+    }
+    out += buf;
+  }
+  return out;
+}
+
 int run_optimize(const OptimizeArgs& a) {
   Inputs in = load_inputs(a.in);
   OptimizeOptions o;
@@ -115,10 +158,34 @@ int run_optimize(const OptimizeArgs& a) {
   OptimizeCallback cb;
   if (show_progress) cb = [&bar](const OptimizeProgress& p, const Plan*) { bar.draw(p); };
   OptimizeResult r;
+  // --lengths: the units are searched too (varlen_optimizer.h), unless --pack fixes the processing.
+  std::optional<LoadedLengths> lengths;
+  std::optional<VarlenOptimizeResult> varlen;
   {
     SigintCancels sigint;
     try {
-      r = optimize(in.costs, in.cluster, o, cb, &g_cancel_requested);
+      if (a.lengths.given() && a.lengths.pack.empty()) {
+        LoadedLengths l;
+        l.data = load_lengths(a.lengths);
+        if (std::string note = ensure_cost_reference(in.costs, l.data.context); !note.empty()) l.notes.push_back(note);
+        l.cost = unit_cost_model(in.costs);
+        VarlenOptimizeOptions vo;
+        vo.search = o;
+        vo.allow_slicing = !a.lengths.no_slicing;
+        vo.slice_multiple = a.lengths.slice_multiple;
+        varlen = optimize_lengths(in.costs, in.cluster, l.data, vo, cb, &g_cancel_requested);
+        r = varlen->best;
+        l.processing = varlen->processing;
+        in.units = r.best.units;
+        if (!a.lengths.units_file.empty()) write_units_side_file(a.lengths.units_file, in.units);
+        lengths = std::move(l);
+      } else {
+        if (a.lengths.given()) {
+          lengths = apply_lengths(a.lengths, in, PackingMode::Elastic);
+          o.units = in.units;
+        }
+        r = optimize(in.costs, in.cluster, o, cb, &g_cancel_requested);
+      }
     } catch (...) {
       bar.clear();
       throw;
@@ -128,7 +195,8 @@ int run_optimize(const OptimizeArgs& a) {
 
   PlanRequest base;
   base.devices = o.devices;
-  base.microbatches = o.microbatches;
+  base.microbatches = in.units.empty() ? o.microbatches : static_cast<int>(in.units.size());
+  base.units = in.units;
   std::vector<CompareRow> rows = compare_schedules(base, in);
   CompareRow ours;
   ours.name = r.best.name;
@@ -149,6 +217,7 @@ int run_optimize(const OptimizeArgs& a) {
                            {"reproducible", r.reproducible},
                            {"predicted_iteration_ms", r.sim.iteration_ms},
                            {"feasible", r.feasible}};
+    if (lengths) meta["lengths"] = lengths->data.origin, meta["processing"] = describe(lengths->processing);
     save_plan_file(r.best, a.out, meta);
   }
 
@@ -158,7 +227,7 @@ int run_optimize(const OptimizeArgs& a) {
     j["cost_source"] = in.costs.source;
     j["cluster"] = in.cluster.name;
     j["devices"] = o.devices;
-    j["microbatches"] = o.microbatches;
+    j["microbatches"] = base.microbatches;
     j["optimizer"] = {{"feasible", r.feasible},
                       {"cancelled", r.cancelled},
                       {"message", r.message},
@@ -175,15 +244,26 @@ int run_optimize(const OptimizeArgs& a) {
                       {"progress", progress_json(r.final_progress)}};
     j["best"] = simulation_json(r.best, r.sim);
     j["comparison"] = compare_json(rows)["schedules"];
+    if (lengths) {
+      j["varlen"] = varlen_json(*lengths, r.best.units, r.sim);
+      if (varlen) {
+        j["varlen"]["trials"] = trials_json(varlen->trials);
+        if (!varlen->memory_note.empty()) j["varlen"]["memory_note"] = varlen->memory_note;
+      }
+    }
     if (!a.out.empty()) j["plan_file"] = a.out;
     std::cout << j.dump(2) << "\n";
   } else {
-    std::printf("model %s, %d devices (%s), %d micro-batches\n",
-                (in.costs.model.empty() ? in.costs.source : in.costs.model).c_str(), o.devices,
-                in.cluster.name.c_str(), o.microbatches);
+    std::printf("model %s, %d devices (%s), %d %s\n", (in.costs.model.empty() ? in.costs.source : in.costs.model).c_str(),
+                o.devices, in.cluster.name.c_str(), base.microbatches, in.units.empty() ? "micro-batches" : "units");
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
     std::printf("%s\n\n", r.message.c_str());
+    if (lengths) {
+      if (varlen) std::cout << trials_table(varlen->trials, varlen->processing) << "\n";
+      std::cout << varlen_summary(*lengths, r.best.units, r.sim);
+      if (varlen && !varlen->memory_note.empty()) std::cout << "note: " << varlen->memory_note << "\n";
+    }
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
                 placement_counts(r.best).c_str(), format_partition(r.best.partition).c_str());
     std::cout << simulation_table(r.best, r.sim) << "\n";
@@ -208,6 +288,7 @@ void register_optimize(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "optimize", "Search partition, placement and schedule for the fastest plan that fits memory");
   add_input_options(cmd, args->in);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per iteration")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));

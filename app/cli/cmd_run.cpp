@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -17,10 +18,12 @@
 #include "adaptis/executor/net_config.h"
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
+#include "adaptis/executor/unit_data.h"
 #include "adaptis/planner/plan_file.h"
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 
 namespace adaptis::cli {
 
@@ -30,6 +33,7 @@ struct RunArgs {
   std::string model;
   int devices = 0;
   PlanOptions plan;
+  LengthsOptions lengths;
   int steps = 3;
   std::string backend = "cpu";
   bool json = false;
@@ -78,13 +82,40 @@ int run_command(const RunArgs& a) {
   if (!(a.watchdog_ms > 0)) throw InputError("--watchdog-ms: must be > 0");
 
   // The model, and the units a plan partitions (the spec's layers unless --split-blocks).
-  const exec::NetConfig cfg = exec::load_net_config(a.model);
+  exec::NetConfig cfg = exec::load_net_config(a.model);
   const exec::LayerUnits units = exec::plan_layer_units(cfg, a.split_blocks);
+
+  // --lengths: variable-length units (packed documents, slices) instead of identical micro-batches. Their
+  // processing balances costs measured on this CPU with the attention-pair split (or --costs).
+  std::optional<LoadedLengths> lengths;
+  std::optional<exec::UnitLayout> layout;
+  CostTable unit_costs;
+  if (a.lengths.given()) {
+    if (is_gpu_backend(a.backend)) throw InputError("--lengths: variable-length units run on --backend cpu only");
+    if (!a.costs.empty()) {
+      unit_costs = load_cost_table(a.costs);
+    } else {
+      exec::CpuProfileOptions po;
+      po.repeats = a.profile_repeats;
+      po.split_blocks = a.split_blocks;
+      unit_costs = exec::profile_cpu_units(cfg, po);
+    }
+    if (unit_costs.num_layers() != units.count())
+      throw InputError("--costs " + a.costs + ": " + std::to_string(unit_costs.num_layers()) + " layers, but the model " +
+                       cfg.name + " has " + std::to_string(units.count()));
+    Inputs li;
+    li.costs = unit_costs;
+    lengths = apply_lengths(a.lengths, li, PackingMode::PackTokens);
+    unit_costs = li.costs;  // with the reference apply_lengths may have set
+    layout = exec::unit_layout(li.units);
+    cfg = exec::unit_net_config(cfg, *layout);
+  }
 
   // The plan: built from the schedule options for --devices (default 4), or read from --plan.
   Inputs in;
   in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters here
   in.cluster = exec::cpu_thread_cluster(a.devices > 0 ? a.devices : 4);
+  if (layout) in.units = layout->units;
   const Plan plan = resolve_plan(a.plan, in);
   if (a.devices > 0 && plan.num_devices() > a.devices)
     throw InputError("the plan " + (a.plan.plan_file.empty() ? "'" + plan.name + "'" : a.plan.plan_file) + " uses " +
@@ -106,7 +137,9 @@ int run_command(const RunArgs& a) {
 
   // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
   CostTable costs;
-  if (!a.costs.empty()) {
+  if (layout) {
+    costs = unit_costs;
+  } else if (!a.costs.empty()) {
     costs = load_cost_table(a.costs);
     if (costs.num_layers() != units.count())
       throw InputError("--costs " + a.costs + ": " + std::to_string(costs.num_layers()) + " layers, but the plan's model " +
@@ -148,7 +181,7 @@ int run_command(const RunArgs& a) {
     store = std::make_unique<exec::RunStore>(db);
   }
   const std::vector<int32_t> corpus = a.corpus.empty() ? std::vector<int32_t>{} : exec::load_text_corpus(a.corpus);
-  const exec::DataSource data = exec::model_data(cfg, corpus);
+  const exec::DataSource data = layout ? exec::unit_data(cfg, *layout, corpus) : exec::model_data(cfg, corpus);
 
   const unsigned cores = std::thread::hardware_concurrency();
   if (!a.json) {
@@ -156,6 +189,7 @@ int run_command(const RunArgs& a) {
               << (a.split_blocks ? " plan layers" : " spec layers") << ", seq " << cfg.seq << " x micro-batch "
               << cfg.micro_batch << (corpus.empty() ? ", synthetic tokens" : ", corpus " + a.corpus) << "\n";
     for (const auto& note : cfg.notes) std::cout << "  note: " << note << "\n";
+    if (lengths) std::cout << varlen_summary(*lengths, plan.units, pred.sim);
     std::cout << "plan " << plan.name << ": " << plan.num_devices() << " devices, " << plan.num_stages()
               << " stages, " << plan.num_microbatches << " micro-batches, partition "
               << format_partition(plan.partition) << ", placement " << format_placement(plan.placement) << "\n";
@@ -207,6 +241,7 @@ int run_command(const RunArgs& a) {
                         {"loss", last.result.loss},
                         {"grad_checksum", last.grad_checksum},
                         {"predicted_iteration_ms", pred.iteration_ms},
+                        {"varlen", lengths ? varlen_json(*lengths, plan.units, pred.sim) : nlohmann::json(nullptr)},
                         {"measured_iteration_ms", out.measured_iteration_ms},
                         {"iteration_error", std::isfinite(error) ? nlohmann::json(error) : nlohmann::json(nullptr)}};
     std::cout << j.dump(2) << "\n";
@@ -253,6 +288,7 @@ void register_run(CLI::App& app, Runner& run) {
       ->required();
   cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)");
   add_plan_options(cmd, args->plan);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str();
   cmd->add_option("--backend", args->backend,
                   "What executes the plan: cpu (one thread per device), cuda (virtual devices on one GPU), nccl "

@@ -21,5 +21,6 @@ void register_schedules(CLI::App& app, Runner& run);
 void register_run(CLI::App& app, Runner& run);
 void register_runs(CLI::App& app, Runner& run);  // `runs` and `show`
 void register_profile(CLI::App& app, Runner& run);
+void register_lengths(CLI::App& app, Runner& run);
 
 }  // namespace adaptis::cli

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "adaptis/planner/unit_schedules.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -20,11 +21,16 @@ void refresh_speedups(std::vector<CompareRow>& rows) {
 
 std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in) {
   std::vector<CompareRow> rows;
-  for (const auto& info : all_schedules()) {
+  std::vector<std::string> names;
+  for (const auto& info : all_schedules()) names.push_back(info.name);
+  // Over variable-length units the sequence-level schedules join in.
+  if (!base.units.empty())
+    for (const auto& info : unit_only_schedules()) names.push_back(info.name);
+  for (const auto& name : names) {
     CompareRow row;
-    row.name = info.name;
+    row.name = name;
     PlanRequest req = base;
-    req.schedule = info.name;
+    req.schedule = name;
     req.partition.clear();
     req.placement.clear();
     try {

@@ -75,6 +75,7 @@ PlanRequest make_plan_request(const PlanOptions& o, const Inputs& in) {
   r.group_size = o.group_size;
   if (!o.partition.empty()) r.partition = parse_partition(o.partition);
   r.placement = o.placement;
+  r.units = in.units;
   return r;
 }
 
@@ -99,6 +100,14 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
     if (!o.partition.empty())
       throw InputError("--partition: the plan file " + o.plan_file + " carries its own partition");
     plan = load_plan_file(o.plan_file);
+  }
+  if (!in.units.empty()) {
+    if (!plan.units.empty())
+      throw InputError("--lengths: the plan file " + o.plan_file + " carries its own units; drop --lengths to use them");
+    if (plan.num_microbatches != static_cast<int>(in.units.size()))
+      throw InputError("--lengths: makes " + std::to_string(in.units.size()) + " units but the plan file " + o.plan_file +
+                       " has " + std::to_string(plan.num_microbatches) + " micro-batches (one unit per micro-batch)");
+    plan.units = in.units;
   }
   require_valid_plan(plan, num_layers, o.plan_file);
   return plan;

@@ -22,6 +22,9 @@ struct Inputs {
   CostTable costs;
   Cluster cluster;
   SimOptions sim;
+  // Variable-length units made from --lengths (cli/lengths_options.h); empty = identical micro-batches.
+  // Plans built from these inputs run one micro-batch per unit.
+  std::vector<WorkUnit> units;
 };
 
 void add_input_options(CLI::App* cmd, InputOptions& o);

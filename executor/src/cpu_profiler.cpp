@@ -5,6 +5,7 @@
 
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
+#include "adaptis/executor/unit_data.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -32,6 +33,8 @@ Timing time_ms(F&& f) {
   t.cpu_ms = static_cast<double>(thread_cpu_ns() - c0) * 1e-6;
   return t;
 }
+
+double packed_pairs_of(const WorkUnit& u) { return u.pairs(); }
 
 }  // namespace
 
@@ -119,6 +122,38 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   table.model = cfg.name;
   table.source = "cpu-profile:" + host_name() + (opt.wall_clock ? ":wall" : "");
   return table;
+}
+
+CostTable profile_cpu_units(const NetConfig& cfg, const CpuProfileOptions& opt) {
+  validate_net_config(cfg, "profile: model " + cfg.name);
+  const long long T = static_cast<long long>(cfg.micro_batch) * cfg.seq;
+  if (T < 8) throw InputError("profile: model " + cfg.name + " has fewer than 8 tokens per micro-batch; too few to split");
+  WorkUnit whole, packed;
+  whole.docs = {T};
+  for (int k = 0; k < 4; ++k) packed.docs.push_back(k < 3 ? T / 4 : T - 3 * (T / 4));
+  const UnitLayout one = unit_layout({whole}), four = unit_layout({packed});
+  const NetConfig ucfg = unit_net_config(cfg, one);
+  const LayerUnits units = plan_layer_units(cfg, opt.split_blocks);
+  StageFactory make_unit = [ucfg, bounds = units.bounds](int first, int last, int m) {
+    return StageCompute::create(ucfg, bounds[first], bounds[last], m);
+  };
+  CostTable a = profile_layers(units.count(), make_unit, unit_data(ucfg, one), opt, units.kinds);
+  CostTable b = profile_layers(units.count(), make_unit, unit_data(ucfg, four), opt, units.kinds);
+  const double qa = packed_pairs_of(whole), qb = packed_pairs_of(packed);
+  for (int i = 0; i < units.count(); ++i) {
+    LayerCost& c = a.layers[i];
+    const LayerCost& q = b.layers[i];
+    auto pair_part = [&](double ta, double tb) { return std::clamp((ta - tb) / (qa - qb) * qa, 0.0, ta); };
+    c.f_pair_ms = pair_part(c.f_ms, q.f_ms);
+    c.b_pair_ms = pair_part(c.b_ms, q.b_ms);
+    c.w_pair_ms = pair_part(c.w_ms, q.w_ms);
+    c.name = units.names[i];
+  }
+  a.ref_tokens = double(T);
+  a.ref_pairs = qa;
+  a.model = cfg.name;
+  a.source = "cpu-profile:" + host_name() + (opt.wall_clock ? ":wall" : "") + ":pairs";
+  return a;
 }
 
 Cluster cpu_thread_cluster(int devices) {

@@ -401,8 +401,10 @@ StepResult PipelineRuntime::run_step(int step, const DataSource& data_source) {
   const std::vector<const StageCompute*> in_order(stages_.begin(), stages_.end());
   r.mb_losses.assign(m, 0.0);
   for (int mb = 0; mb < m; ++mb) r.mb_losses[mb] = microbatch_loss(in_order, mb);
+  // Variable-length units weigh their mean token loss by their share of the tokens (loss_weight; 1 for
+  // identical micro-batches), so the loss is the iteration's mean token loss.
   double sum = 0;
-  for (double l : r.mb_losses) sum += l;
+  for (int mb = 0; mb < m; ++mb) sum += r.mb_losses[mb] * data[mb].loss_weight;
   r.loss = sum / m;
   r.intervals.resize(D);
   r.optimizer.resize(D);

@@ -153,10 +153,14 @@ class CpuStage final : public StageCompute {
   }
   // Checked before any layer runs, so a bad target cannot leave the stage's earlier layers half-way.
   void check_targets(int mb, const MicroBatchData& data) const {
-    const size_t n = size_t(cfg_.micro_batch) * cfg_.seq;
+    size_t n = size_t(cfg_.micro_batch) * cfg_.seq;
+    if (!data.docs.empty()) {  // a variable-length unit: its documents' tokens
+      n = 0;
+      for (int d : data.docs) n += size_t(d);
+    }
     if (data.targets.size() != n)
       throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.targets.size()) +
-                       " targets, expected micro_batch * seq = " + std::to_string(n));
+                       " targets, expected " + std::to_string(n) + " (the micro-batch's tokens)");
     for (size_t t = 0; t < n; ++t)
       if (data.targets[t] < 0 || data.targets[t] >= cfg_.vocab)
         throw InputError("micro-batch " + std::to_string(mb) + ": target id " + std::to_string(data.targets[t]) +

@@ -1,6 +1,7 @@
 #include "action_index.h"
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -56,6 +57,15 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   }
 
   // Dependencies: F(s) <- F(s-1); B/BW(s) <- F(s) and the input-grad producer of s+1; W(s) <- B(s).
+  // Slices of one row (Plan::units) add, on every stage, F <- F of the previous slice and B/BW <- the
+  // B/BW of the next slice (units.h).
+  SliceLinks links;
+  if (!plan.units.empty()) {
+    if (static_cast<int>(plan.units.size()) != m_)
+      throw InputError("plan: " + std::to_string(plan.units.size()) + " units for " + std::to_string(m_) +
+                       " micro-batches; there must be one unit per micro-batch");
+    links = slice_links(plan.units);
+  }
   const int n = static_cast<int>(actions_.size());
   dep_off_.assign(n + 1, 0);
   deps_.reserve(static_cast<size_t>(n) * 2);
@@ -74,11 +84,15 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
     switch (a.op) {
       case Op::F:
         if (a.stage > 0) need(find(Op::F, a.stage - 1, a.mb), "the forward of the previous stage");
+        if (links.any && links.prev[a.mb] >= 0)
+          need(find(Op::F, a.stage, links.prev[a.mb]), "the forward of the previous slice of its row");
         break;
       case Op::B:
       case Op::BW:
         need(find(Op::F, a.stage, a.mb), "its own forward");
         if (a.stage + 1 < S_) need(grad_producer(a.stage + 1, a.mb), "the backward (B or BW) of the next stage");
+        if (links.any && links.next[a.mb] >= 0)
+          need(grad_producer(a.stage, links.next[a.mb]), "the backward of the next slice of its row");
         break;
       case Op::W:
         need(find(Op::B, a.stage, a.mb), "its input-gradient backward B");

@@ -51,8 +51,57 @@ nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta) {
     sched.push_back(std::move(row));
   }
   j["schedule"] = std::move(sched);
+  if (!plan.units.empty()) j["units"] = units_to_json(plan.units);
   if (!meta.empty()) j["meta"] = meta;
   return j;
+}
+
+nlohmann::json units_to_json(const std::vector<WorkUnit>& units) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const WorkUnit& u : units) {
+    nlohmann::json o = {{"docs", u.docs}};
+    if (u.row >= 0) {
+      o["row"] = u.row;
+      o["slice"] = u.slice;
+    }
+    if (u.first_doc_offset > 0) o["offset"] = u.first_doc_offset;
+    if (u.padded_tokens > 0) o["padded_tokens"] = u.padded_tokens;
+    arr.push_back(std::move(o));
+  }
+  return arr;
+}
+
+std::vector<WorkUnit> units_from_json(const nlohmann::json& arr, const std::string& where) {
+  if (!arr.is_array()) throw InputError(where + ": must be a list of units");
+  std::vector<WorkUnit> out;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const auto& o = arr[i];
+    if (!o.is_object()) throw InputError(at + ": a unit must be an object like {\"docs\": [512, 300]}");
+    for (auto it = o.begin(); it != o.end(); ++it)
+      if (it.key() != "docs" && it.key() != "row" && it.key() != "slice" && it.key() != "offset" &&
+          it.key() != "padded_tokens")
+        throw InputError(at + ": unknown field '" + it.key() + "' (a unit has docs, row, slice, offset, padded_tokens)");
+    WorkUnit u;
+    const auto& docs = json_array(o, "docs", at);
+    for (size_t k = 0; k < docs.size(); ++k) {
+      if (!docs[k].is_number_integer() || docs[k].get<long long>() < 1)
+        throw InputError(at + ": docs[" + std::to_string(k) + "] must be a whole number of tokens >= 1, got " +
+                         docs[k].dump());
+      u.docs.push_back(docs[k].get<long long>());
+    }
+    auto integer = [&](const char* key, long long fallback, long long lo) {
+      long long v = json_int_or(o, key, fallback, at);
+      if (v < lo) throw InputError(at + ": field '" + key + "' must be >= " + std::to_string(lo) + ", got " + std::to_string(v));
+      return v;
+    };
+    u.row = static_cast<int>(integer("row", -1, -1));
+    u.slice = static_cast<int>(integer("slice", 0, 0));
+    u.first_doc_offset = integer("offset", 0, 0);
+    u.padded_tokens = integer("padded_tokens", 0, 0);
+    out.push_back(std::move(u));
+  }
+  return out;
 }
 
 Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
@@ -97,6 +146,12 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
       list.push_back(parse_action(a.get<std::string>(), w));
     }
     p.schedule.push_back(std::move(list));
+  }
+  if (j.contains("units")) {
+    p.units = units_from_json(j["units"], origin + ": units");
+    if (static_cast<int>(p.units.size()) != p.num_microbatches)
+      throw InputError(origin + ": field 'units' has " + std::to_string(p.units.size()) + " units for " +
+                       std::to_string(p.num_microbatches) + " micro-batches; there must be one unit per micro-batch");
   }
   return p;
 }

@@ -42,6 +42,9 @@ struct Sim {
   const Cluster& cluster;
   const SimOptions& opt;
   ActionIndex idx;
+  // Plans with units: every (stage, unit)'s costs, [stage * U + unit]; null = the stage costs.
+  const std::vector<UnitStageCost>* units = nullptr;
+  int U = 0;
 
   std::vector<double> start, end, arrival, producer_end_of_last;
   std::vector<int> remaining, last_dep;
@@ -57,9 +60,16 @@ struct Sim {
 
   int D() const { return plan.num_devices(); }
 
+  // What (stage, mb) costs: its unit's costs, or the stage's.
+  UnitStageCost cost(int stage, int mb) const {
+    if (units) return (*units)[static_cast<size_t>(stage) * U + mb];
+    const StageCost& c = stages[stage];
+    return {c.f_ms, c.b_ms, c.w_ms, c.act_b_bytes, c.act_w_bytes, c.out_bytes, c.in_bytes};
+  }
+
   double duration(int g) const {
     const Action& a = idx.action(g);
-    const StageCost& c = stages[a.stage];
+    const UnitStageCost c = cost(a.stage, a.mb);
     double t = 0;
     switch (a.op) {
       case Op::F: t = c.f_ms; break;
@@ -82,8 +92,8 @@ struct Sim {
     const Action& p = idx.action(producer);
     const Action& c = idx.action(consumer);
     if (p.stage == c.stage) return 0;
-    if (p.op == Op::F) return stages[p.stage].out_bytes;
-    return stages[c.stage].out_bytes;
+    if (p.op == Op::F) return cost(p.stage, p.mb).out_bytes;
+    return cost(c.stage, c.mb).out_bytes;
   }
 
   bool head_ready(int d) const {
@@ -146,6 +156,9 @@ struct Sim {
       int d = work.back();
       work.pop_back();
       queued[d] = 0;
+      // A device is queued again when an action it just ran readies a consumer on the same device; by then
+      // its head has moved on, so check the new head is ready (slices make such consumers common).
+      if (!head_ready(d)) continue;
       int g = idx.global(d, head[d]);
       bool pair = head[d] + 1 < idx.device_size(d) && idx.action(g + 1).overlap_prev;
       double t0 = std::max(free_at[d], arrival[g]);
@@ -264,7 +277,7 @@ struct Sim {
         const Action& a = idx.action(g);
         tl.push_back({a, d, start[g], end[g]});
         st.busy_ms += end[g] - start[g];
-        const StageCost& c = stages[a.stage];
+        const UnitStageCost c = cost(a.stage, a.mb);
         if (a.op == Op::F) {
           last_f_end = std::max(last_f_end, end[g]);
           live += c.act_b_bytes + c.act_w_bytes;
@@ -345,12 +358,20 @@ struct Sim {
       for (const auto& ta : r.timeline[d]) {
         const Action& a = ta.action;
         if (a.op == Op::F && a.stage + 1 < static_cast<int>(stages.size()) && sd[a.stage + 1] != d)
-          r.devices[d].send_bytes += stages[a.stage].out_bytes;
+          r.devices[d].send_bytes += cost(a.stage, a.mb).out_bytes;
         if ((a.op == Op::B || a.op == Op::BW) && a.stage > 0 && sd[a.stage - 1] != d)
-          r.devices[d].send_bytes += stages[a.stage - 1].out_bytes;
+          r.devices[d].send_bytes += cost(a.stage - 1, a.mb).out_bytes;
       }
     }
     r.bubble_ratio = (T > 0 && nd > 0) ? total_bubble / (nd * T) : 0.0;
+    if (!plan.units.empty()) {
+      r.unit_work_ms.assign(plan.units.size(), 0.0);
+      for (int s = 0; s < static_cast<int>(stages.size()); ++s)
+        for (int u = 0; u < static_cast<int>(plan.units.size()); ++u) {
+          const UnitStageCost c = cost(s, u);
+          r.unit_work_ms[u] += c.f_ms + c.b_ms + c.w_ms;
+        }
+    }
   }
 };
 
@@ -358,6 +379,11 @@ struct Sim {
 
 SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
                           const SimOptions& opt) {
+  return simulate_stages(plan, stages, cluster, opt, {});
+}
+
+SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
+                          const SimOptions& opt, const std::vector<UnitStageCost>& unit_costs) {
   if (plan.num_devices() > cluster.num_devices())
     throw InputError("plan uses " + std::to_string(plan.num_devices()) + " devices but the cluster '" +
                      cluster.name + "' has " + std::to_string(cluster.num_devices()));
@@ -365,13 +391,24 @@ SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages
     throw InputError("plan has " + std::to_string(plan.num_stages()) + " stages but " +
                      std::to_string(stages.size()) + " stage costs were given");
   Sim sim(plan, stages, cluster, opt);
+  if (!unit_costs.empty()) {
+    if (plan.units.empty() || unit_costs.size() != stages.size() * plan.units.size())
+      throw InputError("simulate: " + std::to_string(unit_costs.size()) + " unit costs for " +
+                       std::to_string(stages.size()) + " stages x " + std::to_string(plan.units.size()) + " units");
+    sim.units = &unit_costs;
+    sim.U = static_cast<int>(plan.units.size());
+  }
   SimResult r;
   sim.run(r);
   return r;
 }
 
 SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt) {
-  return simulate_stages(plan, stage_costs(costs, plan.partition), cluster, opt);
+  std::vector<StageCost> stages = stage_costs(costs, plan.partition);
+  if (plan.units.empty()) return simulate_stages(plan, stages, cluster, opt);
+  std::vector<UnitStageCost> per_unit;
+  unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  return simulate_stages(plan, stages, cluster, opt, per_unit);
 }
 
 }  // namespace adaptis

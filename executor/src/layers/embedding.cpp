@@ -26,7 +26,7 @@ void EmbeddingLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* 
   const int n = this->tokens_, h = this->cfg_.hidden, vocab = this->cfg_.vocab;
   if (static_cast<int>(data.tokens.size()) != n)
     throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.tokens.size()) +
-                     " tokens, expected micro_batch * seq = " + std::to_string(n));
+                     " tokens, expected " + std::to_string(n) + " (the micro-batch's tokens)");
   State& s = state_[mb];
   s.tokens = data.tokens;
   for (int t = 0; t < n; ++t) {

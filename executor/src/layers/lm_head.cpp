@@ -32,7 +32,7 @@ void LmHeadLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, 
   const int n = this->tokens_, h = hidden_, v = vocab_;
   if (static_cast<int>(data.targets.size()) != n)
     throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.targets.size()) +
-                     " targets, expected micro_batch * seq = " + std::to_string(n));
+                     " targets, expected " + std::to_string(n) + " (the micro-batch's tokens)");
   for (int t = 0; t < n; ++t)
     if (data.targets[t] < 0 || data.targets[t] >= v)
       throw InputError("micro-batch " + std::to_string(mb) + ": target id " + std::to_string(data.targets[t]) +
@@ -69,8 +69,8 @@ template <typename T>
 void LmHeadLayer<T>::do_backward_input(int mb, const T* p, const T*, T* dx) {
   State& s = state_[mb];
   const int n = this->tokens_, h = hidden_, v = vocab_;
-  // d(objective)/d(logit) = (p - onehot(target)) / (tokens * num_microbatches).
-  const T scale = this->loss_scale() / T(n);
+  // d(objective)/d(logit) = (p - onehot(target)) * unit weight / (tokens * num_microbatches).
+  const T scale = this->loss_scale() * T(this->loss_weight(mb)) / T(n);
   s.dlogits.resize(size_t(n) * v);
   for (int t = 0; t < n; ++t) {
     const T* pr = s.probs.data() + size_t(t) * v;

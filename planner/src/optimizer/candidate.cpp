@@ -41,12 +41,27 @@ SearchContext::SearchContext(const CostTable& c, const Cluster& cl, const SimOpt
   sim.record_memory_timeline = false;
 }
 
+namespace {
+
+// Variable-length units: the candidate's per-unit costs and the slice links.
+void add_units(const SearchContext& ctx, ListScheduleProblem& pb) {
+  if (ctx.units.empty()) return;
+  unit_stage_costs(pb.stages, ctx.units, ctx.ref, pb.unit_costs);
+  if (ctx.links.any && pb.slice_prev.empty()) {
+    pb.slice_prev = ctx.links.prev;
+    pb.slice_next = ctx.links.next;
+  }
+}
+
+}  // namespace
+
 ListScheduleProblem Evaluator::problem(const Candidate& c) {
   ListScheduleProblem pb;
   pb.microbatches = ctx_.microbatches;
   pb.num_devices = ctx_.devices;
   ctx_.cache.stages(c.bounds, pb.stages);
   pb.stage_device = c.stage_device;
+  add_units(ctx_, pb);
   return pb;
 }
 
@@ -55,6 +70,7 @@ Score Evaluator::score(const Candidate& c) {
   pb_.num_devices = ctx_.devices;
   ctx_.cache.stages(c.bounds, pb_.stages);
   pb_.stage_device = c.stage_device;
+  add_units(ctx_, pb_);
   ListScheduleResult r = scheduler_.run(pb_, ctx_.cluster, ctx_.sim, c.policy, false);
   if (!r.ok) return Score::invalid();
   Score s;
@@ -69,7 +85,9 @@ Score Evaluator::score(const Candidate& c) {
 Plan Evaluator::plan(const Candidate& c, const std::string& name) {
   Partition part;
   part.bounds = c.bounds;
-  return list_schedule_plan(problem(c), part, ctx_.cluster, ctx_.sim, c.policy, name);
+  Plan p = list_schedule_plan(problem(c), part, ctx_.cluster, ctx_.sim, c.policy, name);
+  p.units = ctx_.units;
+  return p;
 }
 
 bool well_formed(const Candidate& c, const SearchContext& ctx) {

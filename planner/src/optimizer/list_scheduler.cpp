@@ -98,6 +98,13 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
                      std::to_string(cluster.num_devices()));
   for (int d : pb.stage_device)
     if (d < 0 || d >= D_) throw InputError("list scheduler: a stage is placed on a missing device");
+  units_ = !pb.unit_costs.empty();
+  slices_ = !pb.slice_prev.empty();
+  if (units_ && pb.unit_costs.size() != static_cast<size_t>(S_) * m_)
+    throw InputError("list scheduler: " + std::to_string(pb.unit_costs.size()) + " unit costs for " +
+                     std::to_string(S_) + " stages x " + std::to_string(m_) + " micro-batches");
+  if (slices_ && (pb.slice_prev.size() != static_cast<size_t>(m_) || pb.slice_next.size() != static_cast<size_t>(m_)))
+    throw InputError("list scheduler: slice links must have one entry per micro-batch");
   pb_ = &pb;
   sim_ = &sim;
 
@@ -125,12 +132,26 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
     static_[d] += pb.stages[s].state_bytes;
     mb_bytes_[d] += pb.stages[s].act_b_bytes + pb.stages[s].act_w_bytes;
   }
+  if (units_) {
+    const size_t sm = static_cast<size_t>(S_) * m_;
+    uact_b_.resize(sm);
+    uact_w_.resize(sm);
+    umb_bytes_.assign(static_cast<size_t>(D_) * m_, 0.0);
+    for (int s = 0; s < S_; ++s)
+      for (int mb = 0; mb < m_; ++mb) {
+        const UnitStageCost& u = pb.unit_costs[static_cast<size_t>(s) * m_ + mb];
+        uact_b_[static_cast<size_t>(s) * m_ + mb] = u.act_b_bytes;
+        uact_w_[static_cast<size_t>(s) * m_ + mb] = u.act_w_bytes;
+        umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.act_b_bytes + u.act_w_bytes;
+      }
+  }
   for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
   // The cap is only enforceable when one micro-batch fits next to the static state; otherwise
   // the scheduler runs unconstrained and reports how far the plan overflows.
   enforce_ = pb.enforce_memory;
   for (int d = 0; d < D_ && enforce_; ++d)
-    if (static_[d] + mb_bytes_[d] > limit_[d]) enforce_ = false;
+    for (int mb = 0; mb < (units_ ? m_ : 1) && enforce_; ++mb)
+      if (static_[d] + mb_bytes(d, mb) > limit_[d]) enforce_ = false;
 
   auto transfer = [&](int src, int dst, double bytes) {
     Link l = cluster.link(src, dst);
@@ -143,6 +164,21 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
       fwd_xfer_[s] = transfer(d, pb.stage_device[s + 1], pb.stages[s].out_bytes);
     if (s > 0 && pb.stage_device[s - 1] != d) bwd_xfer_[s] = transfer(d, pb.stage_device[s - 1], pb.stages[s - 1].out_bytes);
   }
+  if (units_) {
+    ufwd_xfer_.assign(static_cast<size_t>(S_) * m_, 0.0);
+    ubwd_xfer_.assign(static_cast<size_t>(S_) * m_, 0.0);
+    for (int s = 0; s < S_; ++s) {
+      const int d = pb.stage_device[s];
+      for (int mb = 0; mb < m_; ++mb) {
+        if (s + 1 < S_ && pb.stage_device[s + 1] != d)
+          ufwd_xfer_[static_cast<size_t>(s) * m_ + mb] =
+              transfer(d, pb.stage_device[s + 1], pb.unit_costs[static_cast<size_t>(s) * m_ + mb].out_bytes);
+        if (s > 0 && pb.stage_device[s - 1] != d)
+          ubwd_xfer_[static_cast<size_t>(s) * m_ + mb] =
+              transfer(d, pb.stage_device[s - 1], pb.unit_costs[static_cast<size_t>(s - 1) * m_ + mb].out_bytes);
+      }
+    }
+  }
   act_mb_.resize(n);
   for (int s = 0; s < S_; ++s) {
     const StageCost& c = pb.stages[s];
@@ -150,9 +186,16 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
       for (int k = 0; k < 3; ++k) act_mb_[a + k] = mb;
-      duration_[a + kF] = c.f_ms / speed + sim.action_overhead_ms;
-      duration_[a + kB] = (split_ ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
-      duration_[a + kW] = c.w_ms / speed + sim.action_overhead_ms;
+      if (units_) {
+        const UnitStageCost& u = pb.unit_costs[static_cast<size_t>(s) * m_ + mb];
+        duration_[a + kF] = u.f_ms / speed + sim.action_overhead_ms;
+        duration_[a + kB] = (split_ ? u.b_ms : u.b_ms + u.w_ms) / speed + sim.action_overhead_ms;
+        duration_[a + kW] = u.w_ms / speed + sim.action_overhead_ms;
+      } else {
+        duration_[a + kF] = c.f_ms / speed + sim.action_overhead_ms;
+        duration_[a + kB] = (split_ ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
+        duration_[a + kW] = c.w_ms / speed + sim.action_overhead_ms;
+      }
       for (int k = 0; k < kinds_; ++k) {
         const int group = pol.group_size > 0 ? pol.group_size : D_;
         uint64_t base = sub_key(k == kF ? pol.forward : pol.backward, k, s, mb, S_, m_, group);
@@ -170,6 +213,14 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
   }
 }
 
+double ListScheduler::act_b(int s, int mb) const {
+  return units_ ? uact_b_[static_cast<size_t>(s) * m_ + mb] : pb_->stages[s].act_b_bytes;
+}
+
+double ListScheduler::act_w(int s, int mb) const {
+  return units_ ? uact_w_[static_cast<size_t>(s) * m_ + mb] : pb_->stages[s].act_w_bytes;
+}
+
 void ListScheduler::reset_dependencies() {
   const size_t n = static_cast<size_t>(S_) * m_ * 3;
   arrival_.assign(n, 0.0);
@@ -177,8 +228,8 @@ void ListScheduler::reset_dependencies() {
   for (int s = 0; s < S_; ++s)
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
-      remaining_[a + kF] = s > 0 ? 1 : 0;
-      remaining_[a + kB] = s + 1 < S_ ? 2 : 1;
+      remaining_[a + kF] = (s > 0 ? 1 : 0) + (prev_slice(mb) >= 0 ? 1 : 0);
+      remaining_[a + kB] = (s + 1 < S_ ? 2 : 1) + (next_slice(mb) >= 0 ? 1 : 0);
       remaining_[a + kW] = 1;
     }
   free_at_.assign(D_, 0.0);
@@ -215,15 +266,18 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     const bool started = started_mb_[static_cast<size_t>(d) * m + mb];
     if (!started) {
       if (mb != next_admit_[d]) return false;
+      // A later slice of a row already on this device: the row's backward needs it, so no cap holds it.
+      const int prev = prev_slice(mb);
+      if (prev >= 0 && started_mb_[static_cast<size_t>(d) * m + prev]) return true;
       if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
     }
     if (!enforce_) return true;
-    if (pol.reserve_memory) return started || static_[d] + reserved_[d] + mb_bytes_[d] <= limit_[d];
+    if (pol.reserve_memory) return started || static_[d] + reserved_[d] + mb_bytes(d, mb) <= limit_[d];
     // A new micro-batch needs room for all its activations on this device; a continuing one only
     // for this stage's, except that the oldest micro-batch may always go on.
-    if (!started) return static_[d] + live_[d] + mb_bytes_[d] <= limit_[d];
-    const StageCost& c = pb.stages[a / 3 / m];
-    return mb == oldest_ || static_[d] + live_[d] + c.act_b_bytes + c.act_w_bytes <= limit_[d];
+    if (!started) return static_[d] + live_[d] + mb_bytes(d, mb) <= limit_[d];
+    const int s = static_cast<int>(a / 3 / m);
+    return mb == oldest_ || static_[d] + live_[d] + act_b(s, mb) + act_w(s, mb) <= limit_[d];
   };
   auto refresh = [&](int d) {
     double t = kInf;
@@ -237,8 +291,11 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     if (admissible(d, a)) next_time_[d] = std::min(next_time_[d], std::max(free_at_[d], arrival_[a]));
   };
   // Stage 0's forwards enter in micro-batch order (the admission rule allows no other), so each
-  // is released when the previous one starts: the pending lists stay short.
-  make_ready(id(0, 0, kF), pb.stage_device[0]);
+  // is released when the previous one starts: the pending lists stay short. (A later slice's forward
+  // also waits for its previous slice's; it is released by whichever comes last.)
+  f0_open_.assign(m, 0);
+  f0_open_[0] = 1;
+  if (remaining_[id(0, 0, kF)] == 0) make_ready(id(0, 0, kF), pb.stage_device[0]);
 
   const size_t total = static_cast<size_t>(S) * m * kinds_;
   double makespan = 0;
@@ -259,8 +316,9 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     const uint64_t* rk = rank[last_kind_[d]];
     // When memory keeps the next micro-batch out, weight gradients go first: each frees the
     // activations its B left behind (the zero-bubble schedules' memory rule).
-    const bool w_first = split_ && enforce_ &&
-                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] > limit_[d];
+    const double next_bytes = !units_ ? mb_bytes_[d] : next_admit_[d] < m ? mb_bytes(d, next_admit_[d]) : 0.0;
+    const bool w_first =
+        split_ && enforce_ && static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + next_bytes > limit_[d];
     const uint64_t w_first_rank[3] = {rk[0] + (1ULL << 60), rk[1] + (1ULL << 60), 0};
     if (w_first) rk = w_first_rank;
     for (size_t i = 0; i < pend.size(); ++i) {
@@ -275,7 +333,6 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     const int kind = static_cast<int>(a % 3);
     const int mb = act_mb_[a];
     const int s = static_cast<int>(a / 3 / m);
-    const StageCost& c = pb.stages[s];
     const double end = t + duration_[a];
     start_[a] = t;
     free_at_[d] = end;
@@ -289,13 +346,16 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
         started_mb_[dm] = 1;
         ++next_admit_[d];
         ++inflight_[d];
-        reserved_[d] += mb_bytes_[d];
+        reserved_[d] += mb_bytes(d, mb);
       }
-      live_[d] += c.act_b_bytes + c.act_w_bytes;
+      live_[d] += act_b(s, mb) + act_w(s, mb);
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
-      if (s == 0 && mb + 1 < m) make_ready(id(0, mb + 1, kF), d);
+      if (s == 0 && mb + 1 < m) {
+        f0_open_[mb + 1] = 1;
+        if (remaining_[id(0, mb + 1, kF)] == 0) make_ready(id(0, mb + 1, kF), d);
+      }
     } else {
-      double freed = kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
+      double freed = kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       live_[d] -= freed;
       reserved_[d] -= freed;
       if (--left_on_device_[dm] == 0) --inflight_[d];
@@ -313,14 +373,18 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
         if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
       }
       arrival_[c_id] = std::max(arrival_[c_id], arr);
-      if (--remaining_[c_id] == 0) make_ready(c_id, dc);
+      // A stage-0 forward also waits until the one before it in micro-batch order has started.
+      if (--remaining_[c_id] == 0 && (c_id >= static_cast<size_t>(m) * 3 || c_id % 3 != kF || f0_open_[act_mb_[c_id]]))
+        make_ready(c_id, dc);
     };
     if (kind == kF) {
-      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
       release(id(s, mb, kB), d, 0.0);
+      if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
     } else if (kind == kB) {
-      if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
+      if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer(s, mb));
       if (split_) release(id(s, mb, kW), d, 0.0);
+      if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);
     }
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
@@ -362,17 +426,16 @@ bool ListScheduler::replay(ListScheduleResult& r) {
       const int kind = static_cast<int>(a % 3);
       const int mb = static_cast<int>((a / 3) % m);
       const int s = static_cast<int>(a / 3 / m);
-      const StageCost& c = pb.stages[s];
       const double t = std::max(free_at_[d], arrival_[a]);
       const double end = t + duration_[a];
       start_[a] = t;
       free_at_[d] = end;
       makespan = std::max(makespan, end);
       if (kind == kF) {
-        live_[d] += c.act_b_bytes + c.act_w_bytes;
+        live_[d] += act_b(s, mb) + act_w(s, mb);
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else {
-        live_[d] -= kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
+        live_[d] -= kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       }
       auto release = [&](size_t c_id, int dc, double xfer) {
         double arr = end;
@@ -390,11 +453,13 @@ bool ListScheduler::replay(ListScheduleResult& r) {
         }
       };
       if (kind == kF) {
-        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
         release(id(s, mb, kB), d, 0.0);
+        if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
       } else if (kind == kB) {
-        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
+        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer(s, mb));
         if (split_) release(id(s, mb, kW), d, 0.0);
+        if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);
       }
     }
   }
@@ -415,10 +480,12 @@ double ListScheduler::serial_pass(bool reversed, std::vector<double>& out) {
   auto for_preds = [&](int a, auto&& f) {
     const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
     if (kind == kF) {
-      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer_[s - 1]);
+      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer(s - 1, mb));
+      if (const int pv = prev_slice(mb); pv >= 0) f(id(s, pv, kF), 0.0);
     } else if (kind == kB) {
       f(id(s, mb, kF), 0.0);
-      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer_[s + 1]);
+      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer(s + 1, mb));
+      if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kB), 0.0);
     } else {
       f(id(s, mb, kB), 0.0);
     }
@@ -426,11 +493,13 @@ double ListScheduler::serial_pass(bool reversed, std::vector<double>& out) {
   auto for_succs = [&](int a, auto&& f) {
     const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
     if (kind == kF) {
-      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer_[s]);
+      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer(s, mb));
       f(id(s, mb, kB), 0.0);
+      if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kF), 0.0);
     } else if (kind == kB) {
-      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer_[s]);
+      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer(s, mb));
       if (split_) f(id(s, mb, kW), 0.0);
+      if (const int pv = prev_slice(mb); pv >= 0) f(id(s, pv, kB), 0.0);
     }
   };
   count_.assign(n, 0);

@@ -109,7 +109,8 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
   if (o.devices > L)
     throw InputError("--devices: " + std::to_string(o.devices) + " devices but the model has only " +
                      std::to_string(L) + " layers; every device needs at least one layer");
-  if (o.microbatches < 1) throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
+  if (o.units.empty() && o.microbatches < 1)
+    throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
   if (o.threads < 0) throw InputError("--threads: must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
   if (o.max_evaluations < 0)
     throw InputError("--max-evaluations: must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
@@ -123,6 +124,11 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     const LayerCost& c = costs.layers[l];
     if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
       throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
+  }
+  if (!o.units.empty()) {
+    std::vector<std::string> problems = unit_problems(o.units);
+    if (!problems.empty()) throw InputError("optimize: " + problems.front());
+    cost_reference(costs);  // throws when the table cannot scale to units
   }
 }
 
@@ -210,7 +216,7 @@ class Optimizer {
         opt_(o),
         cb_(cb),
         cancel_(cancel),
-        ctx_(costs, cluster, o.sim, o.devices, o.microbatches,
+        ctx_(costs, cluster, o.sim, o.devices, o.units.empty() ? o.microbatches : static_cast<int>(o.units.size()),
              o.max_stages_per_device > 0 ? o.max_stages_per_device : costs.num_layers()),
         pool_(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())),
         start_(Clock::now()),
@@ -218,8 +224,14 @@ class Optimizer {
         // simulator still ends inside it.
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
+    if (!o.units.empty()) {
+      ctx_.units = o.units;
+      ctx_.ref = cost_reference(costs);
+      ctx_.links = slice_links(o.units);
+    }
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
-    bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
+    bound_ = o.units.empty() ? iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim)
+                             : iteration_lower_bound(costs, ctx_.cluster, o.devices, o.units, o.sim);
   }
 
   OptimizeResult run();
@@ -380,6 +392,7 @@ void Optimizer::run_baselines() {
         req.schedule = schedule_name(j.kind);
         req.devices = D;
         req.microbatches = ctx_.microbatches;
+        req.units = ctx_.units;
         req.stages_per_device = j.v;
         try {
           Plan plan = build_plan(req, L);
@@ -681,6 +694,7 @@ OptimizeResult Optimizer::run() {
     PlanRequest req;
     req.devices = ctx_.devices;
     req.microbatches = ctx_.microbatches;
+    req.units = ctx_.units;
     offer(make_entry("built-in 1f1b with an even partition", build_plan(req, costs_.num_layers()), costs_,
                      ctx_.cluster, ctx_.sim));
   }

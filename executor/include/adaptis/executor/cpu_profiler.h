@@ -46,6 +46,13 @@ CostTable profile_layers(int num_layers, const StageFactory& make, const DataSou
 // row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name.
 CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
 
+// The same with the per-unit split (LayerCost's *_pair_ms, CostTable::ref_tokens / ref_pairs) that plans over
+// variable-length units need: the rows are timed on one document of micro_batch * seq tokens (the reference)
+// and again on the same tokens packed as 4 documents (a quarter of the attention pairs, the same token work);
+// the time difference per pair is each pass's pair part. Layers without attention come out with a pair
+// part near 0 (measurement noise is clamped at 0 and at the pass's time).
+CostTable profile_cpu_units(const NetConfig& cfg, const CpuProfileOptions& opt = {});
+
 // The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, the
 // profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
 // mailbox hand-over, bandwidth of memcpy).

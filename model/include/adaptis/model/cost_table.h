@@ -23,6 +23,13 @@ struct LayerCost {
   // Output gradients created by B and kept until W when B and W run as separate actions (the dY
   // of each linear that the weight gradient needs); 0 when unknown. Transient in a fused BW.
   double w_grad_bytes = 0;
+  // Variable-length units (planner/units.h): how each time above splits for a micro-batch that is not
+  // the reference one. Of f_ms, the part f_pair_ms grows with the causal attention pairs Q of the
+  // micro-batch, f_fixed_ms is paid once per micro-batch whatever its size (kernel launches), and the
+  // rest grows with its tokens T; the same for b and w. All 0 (a cost file without the split) = every
+  // time linear in tokens. Bytes above grow with tokens.
+  double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
+  double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
 };
 
 struct CostTable {
@@ -30,6 +37,11 @@ struct CostTable {
   std::string source;  // where the numbers came from: "analytical:H100", "profile:FILE", "cpu-profile", ...
   std::vector<LayerCost> layers;
   int microbatches = 0;  // micro-batches per iteration (global batch / micro-batch size); 0 = unknown
+  // The micro-batch the times and bytes are for: its tokens and causal attention pairs (sequences of
+  // length s contribute s^2/2 each). 0 = not stated (a profile without them); per-unit costs then need a
+  // reference from the caller (see planner/units.h).
+  double ref_tokens = 0;
+  double ref_pairs = 0;
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   // True when any layer has a separate weight-gradient time (B/W split profiled).

@@ -20,6 +20,7 @@
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/simulator.h"
 #include "adaptis/planner/stage_costs.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -86,6 +87,14 @@ struct ListScheduleProblem {
   // When false, devices may exceed their memory limit (used to find the closest plan when
   // nothing fits); when true, an F only starts when the device can hold another micro-batch.
   bool enforce_memory = true;
+  // Variable-length units (Plan::units): every (stage, mb)'s costs, unit_costs[stage * microbatches +
+  // mb] (unit_stage_costs()); empty = every micro-batch costs its stage's costs. slice_prev /
+  // slice_next: per micro-batch, the previous / next slice of its row (SliceLinks; empty = no slices).
+  // Micro-batches are admitted to a device in index order, so a row's slices must come in slice order;
+  // a later slice of a row already on a device is admitted past the in-flight and memory caps (the row
+  // cannot finish without it).
+  std::vector<UnitStageCost> unit_costs;
+  std::vector<int> slice_prev, slice_next;
 };
 
 struct ListScheduleResult {
@@ -144,6 +153,18 @@ class ListScheduler {
   std::vector<char> started_mb_;
   std::vector<double> fwd_xfer_, bwd_xfer_;
   bool enforce_ = false;
+  // Variable-length units: per (stage, mb) transfer times and activation bytes, per (device, mb) bytes
+  // of a whole micro-batch; used instead of the per-stage values when units_ is set.
+  bool units_ = false, slices_ = false;
+  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, umb_bytes_;
+  std::vector<char> f0_open_;  // stage-0 forward may be made ready (its predecessor in order started)
+  double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
+  double act_b(int s, int mb) const;
+  double act_w(int s, int mb) const;
+  double fwd_xfer(int s, int mb) const { return units_ ? ufwd_xfer_[static_cast<size_t>(s) * m_ + mb] : fwd_xfer_[s]; }
+  double bwd_xfer(int s, int mb) const { return units_ ? ubwd_xfer_[static_cast<size_t>(s) * m_ + mb] : bwd_xfer_[s]; }
+  int prev_slice(int mb) const { return slices_ ? pb_->slice_prev[mb] : -1; }
+  int next_slice(int mb) const { return slices_ ? pb_->slice_next[mb] : -1; }
   // Forward-backward improvement.
   std::vector<double> rstart_, fstart_, prio_;
   std::vector<int> count_;

@@ -49,6 +49,11 @@ struct OptimizeOptions {
   SimOptions sim;              // comm latency etc.
   int max_stages_per_device = 0;  // 0 = no limit beyond layer count
   long long max_evaluations = 0;  // deterministic work budget in plan evaluations; 0 = none
+  // Variable-length units (Plan::units, units.h): one micro-batch per unit, in this order (`microbatches`
+  // is then ignored); every candidate is scheduled with the units' own costs and slice dependencies, and
+  // the returned plan carries them. Empty = identical micro-batches. The cost table must state its
+  // reference micro-batch (cost_reference()). To choose the units too, see varlen_optimizer.h.
+  std::vector<WorkUnit> units;
 };
 
 struct OptimizeProgress {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "adaptis/planner/unit.h"
+
 namespace adaptis {
 
 // F = forward, B = backward for the input gradient, W = backward for the weight gradient,
@@ -69,6 +71,10 @@ struct Plan {
   Partition partition;
   Placement placement;
   std::vector<std::vector<Action>> schedule;  // per device, in execution order
+  // Variable-length data (unit.h): unit i is micro-batch i, with its own tokens and attention pairs, so
+  // each (op, stage, mb) costs what its unit costs (planner/units.h); slices of one row add the slice
+  // dependencies. Empty = identical micro-batches, every one costing the per-layer costs as given.
+  std::vector<WorkUnit> units;
 
   int num_devices() const { return placement.num_devices(); }
   int num_stages() const { return partition.num_stages(); }

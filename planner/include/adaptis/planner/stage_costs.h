@@ -16,6 +16,10 @@ struct StageCost {
   double act_w_bytes = 0;  // per micro-batch, held from F until W
   double out_bytes = 0;    // activation sent to the next stage (and gradient received back)
   double in_bytes = 0;     // activation received from the previous stage
+  // Of f_ms / b_ms / w_ms: the parts that grow with attention pairs and that every micro-batch pays
+  // once (LayerCost's split, summed); per-unit costs scale the rest with tokens (planner/units.h).
+  double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
+  double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
 };
 
 // Throws InputError when the partition does not cover exactly the table's layers.

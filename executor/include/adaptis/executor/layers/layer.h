@@ -78,13 +78,20 @@ class Layer {
   size_t offset(size_t i) const { return offsets_[i]; }
   void check_mb(int mb, const char* pass) const;
 
+  // Per-micro-batch shape, set before each pass: the tokens of the micro-batch being run (micro_batch *
+  // seq, or a variable-length unit's tokens) and, for units, its documents (empty = micro_batch rows of
+  // seq tokens). A layer object belongs to one device thread, so these are plain members.
+  int unit_tokens(int mb) const { return mb_tokens_[mb]; }
+  double loss_weight(int mb) const { return loss_weight_[mb]; }
   NetConfig cfg_;
-  int tokens_;  // micro_batch * seq
+  int tokens_;  // tokens of the micro-batch of the pass being run
   std::vector<double> loss_;
 
  private:
   enum class Phase : unsigned char { Idle, Forwarded, InputGradDone };
   LayerType type_;
+  std::vector<int> mb_tokens_;
+  std::vector<double> loss_weight_;
   std::vector<ParamSpec> specs_;
   std::vector<size_t> offsets_;
   std::vector<Phase> phase_;

@@ -32,6 +32,7 @@ class MambaLayer final : public Layer<T> {
   struct State {
     // F -> B only
     std::vector<T> x, rstd, uz, conv, dt_pre, delta, h, ys;  // h: (batch, seq, d, N) states after each step
+    std::vector<int> docs;  // the micro-batch's documents: conv and scan restart at each
     // F -> W
     std::vector<T> xn, uc, xdbl, gated;  // uc = u' (conv+silu); xdbl = [dl, Bm, Cm]; gated = ys * silu(z)
     // B -> W
