@@ -5,8 +5,12 @@
 // The layers are profiled again right before each run (as `adaptis run` does without --costs), so the
 // prediction sees the machine as the run will; --profile-once profiles only at the start.
 //
+// With --recompute POLICY (selective | full) each schedule also runs with that policy on every stage: the
+// measured growth of the iteration (and of the devices' CPU-busy time) is set against the simulator's
+// prediction of it (the recompute time R adds, minus what bubbles hide).
+//
 // usage: bench_calibration [--model FILE] [--devices 2,4] [--microbatches 8] [--steps 6] [--repeats 9]
-//                          [--schedules gpipe,1f1b,...] [--profile-once 1]
+//                          [--schedules gpipe,1f1b,...] [--profile-once 1] [--recompute none|selective|full]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -25,18 +29,20 @@
 
 #include <nlohmann/json.hpp>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
 #include "adaptis/executor/run_store.h"
 #include "adaptis/model/error.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/plan_file.h"
 
 using namespace adaptis;
 using namespace adaptis::exec;
+using namespace adaptis::prof;
 
 namespace {
 
@@ -83,6 +89,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> schedules = {"gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "zb-v", "dualpipev"};
   int microbatches = 8, steps = 6, repeats = 9;
   bool profile_once = false;
+  std::string recompute = "none";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -92,12 +99,14 @@ int main(int argc, char** argv) {
     else if (k == "--steps") steps = std::stoi(v);
     else if (k == "--repeats") repeats = std::stoi(v);
     else if (k == "--profile-once") profile_once = v != "0";
+    else if (k == "--recompute") recompute = v;
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
     }
   }
   try {
+    const Recompute policy = parse_recompute(recompute, "--recompute");
     const NetConfig cfg = load_net_config(model);
     // Executor layers as plan layers, so 4 devices x 2 chunks (interleaved, V shapes) fit the tiny model.
     const LayerUnits units = plan_layer_units(cfg, /*split_blocks=*/true);
@@ -126,13 +135,23 @@ int main(int argc, char** argv) {
           req.schedule = schedule;
           req.devices = devices;
           req.microbatches = microbatches;
-          Plan plan;
+          Plan base;
           try {
-            plan = build_plan(req, units.count());
+            base = build_plan(req, units.count());
           } catch (const InputError& e) {
             results.push_back({{"schedule", schedule}, {"devices", devices}, {"skipped", e.what()}});
             continue;
           }
+          std::vector<Plan> variants = {base};
+          if (policy != Recompute::None) {
+            Plan rec = base;
+            StageMemoryPolicy p;
+            p.recompute = policy;
+            set_uniform_memory_policy(rec, p);
+            variants.push_back(rec);
+          }
+          double base_pred = 0, base_meas = 0, base_busy = 0, base_pred_busy = 0;
+          for (const Plan& plan : variants) {
           const Program program = map_program_layers(lower_plan(plan), units.bounds);
           if (!profile_once) costs = profile_cpu(cfg, po);
           double profile_ms_per_mb = 0;
@@ -144,7 +163,7 @@ int main(int argc, char** argv) {
           info.model_name = cfg.name;
           info.model = net_config_to_json(cfg);
           info.plan = plan_to_json(plan);
-          info.costs = cost_table_to_json(costs);
+          info.costs = cost_table_json(costs);
           info.machine = machine_info();
           info.num_devices = devices;
           info.num_stages = plan.num_stages();
@@ -229,8 +248,26 @@ int main(int argc, char** argv) {
                              {"process_cpu_ms_per_iteration", cpu_used * 1e3 / steps},
                              {"loss", out.steps.back().result.loss},
                              {"grad_checksum", out.steps.back().grad_checksum}});
-          std::cerr << plan.name << " p=" << devices << ": predicted " << pred.iteration_ms << " ms, measured "
-                    << cmp.measured_iteration_ms << " ms, error " << cmp.iteration_error * 100 << "%\n";
+          nlohmann::json& row = results.back();
+          row["recompute"] = describe_memory(plan.memory).empty() ? "none" : describe_memory(plan.memory);
+          if (&plan == &variants.front()) {
+            base_pred = pred.iteration_ms, base_meas = cmp.measured_iteration_ms;
+            base_busy = meas_busy_cpu, base_pred_busy = pred_busy;
+          } else {
+            // What recompute adds: predicted vs measured, for the iteration and for the CPU-busy time.
+            row["predicted_growth_ms"] = pred.iteration_ms - base_pred;
+            row["measured_growth_ms"] = cmp.measured_iteration_ms - base_meas;
+            row["predicted_busy_growth_ms"] = pred_busy - base_pred_busy;
+            row["measured_busy_cpu_growth_ms"] = meas_busy_cpu - base_busy;
+            row["busy_growth_error"] =
+                num(pred_busy - base_pred_busy > 0
+                        ? (meas_busy_cpu - base_busy) / (pred_busy - base_pred_busy) - 1.0
+                        : std::nan(""));
+          }
+          std::cerr << plan.name << " p=" << devices << " " << row["recompute"].get<std::string>() << ": predicted "
+                    << pred.iteration_ms << " ms, measured " << cmp.measured_iteration_ms << " ms, error "
+                    << cmp.iteration_error * 100 << "%\n";
+          }
         }
     }
     std::filesystem::remove(db);

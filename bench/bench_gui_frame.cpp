@@ -117,10 +117,10 @@ int main(int argc, char** argv) {
     req.devices = devices;
     req.microbatches = mbs;
     auto t0 = Clock::now();
-    EditResult r = app.start_with_request(req);
+    explorer::EditResult r = app.start_with_request(req);
     if (!r.applied) throw std::runtime_error(r.message);
     out["schedule"] = req.schedule;
-    out["actions"] = app.editor().plan().num_actions();
+    out["actions"] = app.core().editor().plan().num_actions();
     out["load_ms"] = ms_since(t0);
 
     // One frame: CPU time to build it (our UI + ImGui's draw lists), then the whole frame with the
@@ -150,8 +150,9 @@ int main(int argc, char** argv) {
         size_t v = 0;
         ImVec2 m;
         if (hover) {
-          const float y = app.gantt_row_y(0, (i * 7) % devices);
-          m = ImVec2(app.axis().x0 + app.axis().width * (0.1f + 0.8f * (i % 17) / 17.0f), y);
+          const float y = app.gantt().row_y(0, (i * 7) % devices);
+          const TimeAxis& ax = app.gantt().axis();
+          m = ImVec2(ax.x0 + ax.width * (0.1f + 0.8f * (i % 17) / 17.0f), y);
         }
         frame(hover ? &m : nullptr, c, tt, v);
         if (i >= 5) {
@@ -174,11 +175,11 @@ int main(int argc, char** argv) {
       size_t v;
       frame(nullptr, c, tt, v);
     }
-    t_end = app.side(0).data.t_end;
+    t_end = app.core().side(0).timeline().t_end;
     out["iteration_ms"] = t_end;
     // Where the vertices of the whole-iteration view go, per ImGui window (draw list).
     {
-      app.fit_view();
+      app.core().fit_view();
       double c, tt;
       size_t v;
       frame(nullptr, c, tt, v);
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
       };
       nlohmann::json by_toggle = nlohmann::json::object();
       by_toggle["all"] = rows_vertices();
-      GanttToggles& tg = app.toggles();
+      GanttToggles& tg = app.ui().toggles;
       tg.transfers = false;
       by_toggle["without send/recv lanes"] = rows_vertices();
       tg.bubbles = false;
@@ -213,17 +214,16 @@ int main(int argc, char** argv) {
       tg = GanttToggles{};
       out["fit_rows_vertices"] = by_toggle;
     }
-    measure("fit whole iteration", [&](int) { app.fit_view(); }, false);
-    measure("zoom 10%", [&](int) { app.axis().t0 = t_end * 0.45; app.axis().t1 = t_end * 0.55; }, false);
-    measure("zoom 1% (labels)", [&](int) { app.axis().t0 = t_end * 0.495; app.axis().t1 = t_end * 0.505; }, false);
+    measure("fit whole iteration", [&](int) { app.core().fit_view(); }, false);
+    measure("zoom 10%", [&](int) { app.core().set_window(t_end * 0.45, t_end * 0.55); }, false);
+    measure("zoom 1% (labels)", [&](int) { app.core().set_window(t_end * 0.495, t_end * 0.505); }, false);
     measure("pan every frame at 10%", [&](int i) {
-      app.axis().t0 = t_end * (0.05 + 0.01 * i);
-      app.axis().t1 = app.axis().t0 + t_end * 0.1;
+      app.core().set_window(t_end * (0.05 + 0.01 * i), t_end * (0.15 + 0.01 * i));
     }, false);
-    measure("hover (tooltips) at fit", [&](int) { app.fit_view(); }, true);
-    EditResult cmp = app.pin_schedule_for_compare("1f1b");
-    if (cmp.applied) measure("compare zb-h1 vs 1f1b, fit", [&](int) { app.fit_view(); }, false);
-    app.clear_compare();
+    measure("hover (tooltips) at fit", [&](int) { app.core().fit_view(); }, true);
+    explorer::EditResult cmp = app.core().compare_with_schedule("1f1b");
+    if (cmp.applied) measure("compare zb-h1 vs 1f1b, fit", [&](int) { app.core().fit_view(); }, false);
+    app.core().clear_compare();
     out["views"] = views;
 
     // Edit latency at this size: move a stage boundary (validate + simulate), then the frame that
@@ -231,11 +231,11 @@ int main(int argc, char** argv) {
     std::vector<double> edit, edit_frame;
     for (int k = 0; k < 5; ++k) {
       // Boundary 1 one layer right, then back: both always valid (every stage has >= 2 layers).
-      const Partition& p = app.editor().plan().partition;
+      const Partition& p = app.core().editor().plan().partition;
       const int b = 1;
       const int layer = p.bounds[b] + ((k % 2) ? -1 : 1);
       auto a = Clock::now();
-      EditResult er = app.editor().move_boundary(b, layer);
+      explorer::EditResult er = app.core().move_boundary(b, layer);
       edit.push_back(ms_since(a));
       double c, tt;
       size_t v;

@@ -1,4 +1,4 @@
-// The optimizer's must-reach targets (docs: optimizer brief, shared/research/adaptis.md):
+// The optimizer's must-reach targets (the AdaPtis paper's comparison: its tuner and interleaved 1F1B):
 //   1. the four peer profiles (shared/peer-profiles/*.json), 4 devices, 8 micro-batches, zero comm
 //      latency: every built-in schedule, the AdaPtis authors' tuner result where we have it, our
 //      optimizer's plan, its speedup over interleaved 1F1B and the search's wall time;
@@ -11,8 +11,13 @@
 // the plan (determinism). The bench fails (exit 1) when a replay disagrees with what optimize()
 // reported, a plan is below the bound, a repeat differs, or a plan misses its target.
 // Samples are run with the model's own micro-batch count (32) and the default H100 memory limit.
+// Targets: on every input the search is also run for each export target (torch, torchtitan,
+// megatron: OptimizeOptions::target) with the same budget, and the JSON gives each target's best
+// plan against the unconstrained one from the same run (`targets.<name>.slowdown_vs_unconstrained`);
+// a target plan the target cannot run (plan_target.h) fails the bench.
 // Prints one JSON document. Usage: bench_optimizer [--threads N (2)] [--time-limit-s T (2)] [--seed S]
 //                                                  [--peer-only | --samples-only] [--only NAME]
+//                                                  [--no-targets]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -26,7 +31,7 @@
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/optimizer.h"
-#include "cli/compare.h"
+#include "common/schedule_compare.h"
 
 using namespace adaptis;
 using Clock = std::chrono::steady_clock;
@@ -58,7 +63,7 @@ struct Case {
 // Runs the built-ins and the optimizer on one case; `ok` turns false on a failed check.
 // With `repeat_check`, a time-cut search is re-run with its evaluation count on one thread, and
 // must give the same plan.
-nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_check, bool& ok) {
+nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_check, bool with_targets, bool& ok) {
   nlohmann::json row;
   row["model"] = c.costs.model;
   row["input"] = c.label;
@@ -66,11 +71,11 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   row["microbatches"] = c.microbatches;
   row["layers"] = c.costs.num_layers();
 
-  cli::Inputs in{c.costs, c.cluster, c.sim};
+  app::Inputs in{c.costs, c.cluster, c.sim};
   PlanRequest req;
   req.devices = c.devices;
   req.microbatches = c.microbatches;
-  std::vector<cli::CompareRow> rows = cli::compare_schedules(req, in);
+  std::vector<app::CompareRow> rows = app::compare_schedules(req, in);
   nlohmann::json baselines = nlohmann::json::object();
   nlohmann::json over_memory = nlohmann::json::array();  // built-ins whose plan exceeds a device's memory
   double best_builtin = 0, interleaved = 0, interleaved_oom = 0;
@@ -133,13 +138,13 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   // Determinism: the search stops between batches, so a run cut by the clock is repeated exactly
   // by an evaluation budget equal to the work it did, here on one thread (another speed).
   nlohmann::json repeated = nullptr;
-  if (repeat_check && res.stopped_by == "time" && res.reproducible) {
+  if (repeat_check && res.stopped_by == StopReason::Time && res.reproducible) {
     OptimizeOptions again = o;
     again.threads = 1;
     again.time_limit_s = 20 * o.time_limit_s;
     again.max_evaluations = res.search_evaluations;
     OptimizeResult r2 = optimize(c.costs, c.cluster, again);
-    repeated = r2.stopped_by == "evaluations" && r2.best.partition.bounds == res.best.partition.bounds &&
+    repeated = r2.stopped_by == StopReason::Evaluations && r2.best.partition.bounds == res.best.partition.bounds &&
                r2.best.placement.device_stages == res.best.placement.device_stages &&
                r2.best.schedule == res.best.schedule && r2.sim.iteration_ms == res.sim.iteration_ms;
   }
@@ -148,18 +153,14 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   ours["iteration_ms"] = res.sim.iteration_ms;
   ours["feasible"] = res.feasible;
   ours["stages"] = res.best.num_stages();
-  std::string counts, sizes;
-  for (size_t d = 0; d < res.best.placement.device_stages.size(); ++d)
-    counts += (d ? "/" : "") + std::to_string(res.best.placement.device_stages[d].size());
-  for (int s = 0; s < res.best.num_stages(); ++s) sizes += (s ? "," : "") + std::to_string(res.best.partition.stage_size(s));
-  ours["stages_per_device"] = counts;
-  ours["partition"] = sizes;
+  ours["stages_per_device"] = format_stage_counts(res.best.placement);
+  ours["partition"] = format_partition(res.best.partition);
   ours["search_s"] = search_s;
   ours["reached_target_s"] = reached_target_s >= 0 ? nlohmann::json(reached_target_s) : nlohmann::json();
   ours["last_improved_s"] = last_improved_s;
   ours["evaluated"] = res.final_progress.evaluated;
   ours["phase"] = res.final_progress.phase;
-  ours["stopped_by"] = res.stopped_by;
+  ours["stopped_by"] = stop_reason_name(res.stopped_by);
   ours["search_evaluations"] = res.search_evaluations;
   ours["reproducible"] = res.reproducible;
   ours["repeated_on_one_thread_by_evaluation_budget"] = repeated;
@@ -185,6 +186,35 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
   row["bound_speedup_vs_interleaved_1f1b"] = interleaved > 0 ? nlohmann::json(interleaved / lower_bound) : nlohmann::json();
   row["speedup_vs_1f1b"] = speedup(one_f_one_b);
   row["speedup_vs_best_builtin"] = speedup(best_builtin);
+  // What each export target costs against the unconstrained plan found just above (same budget,
+  // seed and threads).
+  if (with_targets) {
+    nlohmann::json targets = nlohmann::json::object();
+    for (PlanTarget t : {PlanTarget::Torch, PlanTarget::Torchtitan, PlanTarget::Megatron}) {
+      OptimizeOptions ot = o;
+      ot.target = t;
+      nlohmann::json tj;
+      try {
+        auto t1 = Clock::now();
+        OptimizeResult tr = optimize(c.costs, c.cluster, ot);
+        std::string why;
+        const bool runs = target_can_run(tr.best, t, c.costs, &why);
+        tj["iteration_ms"] = tr.sim.iteration_ms;
+        tj["feasible"] = tr.feasible;
+        tj["slowdown_vs_unconstrained"] = tr.sim.iteration_ms / res.sim.iteration_ms;
+        tj["stages"] = tr.best.num_stages();
+        tj["search_s"] = std::chrono::duration<double>(Clock::now() - t1).count();
+        tj["search_evaluations"] = tr.search_evaluations;
+        tj["stopped_by"] = stop_reason_name(tr.stopped_by);
+        tj["target_can_run"] = runs;
+        if (!runs) tj["why_not"] = why, ok = false;
+      } catch (const InputError& e) {
+        tj["error"] = e.what();  // the model cannot be split for this target at all
+      }
+      targets[plan_target_name(t)] = tj;
+    }
+    row["targets"] = targets;
+  }
   const bool meets = res.feasible && replay_matches && above_bound && repeated != false && (target == 0 || res.sim.iteration_ms <= target + 1e-9) &&
                      (best_builtin == 0 || res.sim.iteration_ms <= best_builtin + 1e-9);
   row["meets_target"] = meets;
@@ -199,7 +229,7 @@ int main(int argc, char** argv) {
   OptimizeOptions base;
   base.threads = 2;
   base.time_limit_s = 2.0;
-  bool peer_only = false, samples_only = false;
+  bool peer_only = false, samples_only = false, no_targets = false;
   std::string shared_dir = ADAPTIS_SHARED_DIR, source_dir = ADAPTIS_SOURCE_DIR, only;
   app.add_option("--threads", base.threads, "Optimizer threads (0 = all)")->capture_default_str();
   app.add_option("--time-limit-s", base.time_limit_s, "Optimizer budget per input, s")->capture_default_str();
@@ -207,6 +237,7 @@ int main(int argc, char** argv) {
   app.add_flag("--peer-only", peer_only, "Only the peer-profile table");
   app.add_flag("--samples-only", samples_only, "Only the model samples");
   app.add_option("--only", only, "Only the models whose name contains this text");
+  app.add_flag("--no-targets", no_targets, "Skip the per-target searches (torch, torchtitan, megatron)");
   app.add_option("--shared-dir", shared_dir, "Folder holding peer-profiles/")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -230,7 +261,7 @@ int main(int argc, char** argv) {
         c.microbatches = 8;
         c.cluster = make_uniform_cluster(4);
         c.sim.comm_latency_ms = 0;
-        peer.push_back(run_case(c, base, true, ok));
+        peer.push_back(run_case(c, base, true, !no_targets, ok));
       }
       out["peer_profiles"] = peer;
     }
@@ -246,7 +277,7 @@ int main(int argc, char** argv) {
           c.costs = load_model_costs(source_dir + "/" + c.label, c.cluster);
           c.devices = devices;
           c.microbatches = c.costs.microbatches > 0 ? c.costs.microbatches : 32;
-          nlohmann::json row = run_case(c, base, false, ok);
+          nlohmann::json row = run_case(c, base, false, !no_targets, ok);
           if (row["speedup_vs_interleaved_1f1b"].is_number()) {
             speedups.push_back(row["speedup_vs_interleaved_1f1b"].get<double>());
             bound_speedups.push_back(row["bound_speedup_vs_interleaved_1f1b"].get<double>());

@@ -2,8 +2,8 @@
 # The GPU checks a session with a GPU machine runs (the device tool's `run`, see /work/.library/device/).
 #
 #   Here (no GPU), once:   scripts/gpu-check.sh pack
-#       copies the headers, libraries and CMake configs adaptis builds against (nlohmann_json, CLI11, spdlog,
-#       fmt, GoogleTest, SQLite3, ncurses) from this machine into .gpu-deps/ (ignored by git), since the GPU
+#       copies the headers, libraries and CMake configs adaptis builds against (nlohmann_json, CLI11,
+#       GoogleTest, SQLite3, ncurses) from this machine into .gpu-deps/ (ignored by git), since the GPU
 #       machine's image has CUDA and CMake but may lack them.
 #   On the GPU machine:    scripts/gpu-check.sh check        (run with carry: [".gpu-deps"])
 #       configures with CUDA on and the GUI off, builds the GPU tests, bench_gpu and the CLI, runs every GPU
@@ -32,12 +32,12 @@ pack() {
   rm -rf "$deps"
   mkdir -p "$deps/usr/include" "$deps/usr/lib/x86_64-linux-gnu/cmake" "$deps/usr/share/cmake"
   local inc=/usr/include lib=/usr/lib/x86_64-linux-gnu
-  cp -a $inc/nlohmann $inc/CLI $inc/spdlog $inc/fmt $inc/gtest $inc/gmock "$deps/usr/include/"
+  cp -a $inc/nlohmann $inc/CLI $inc/gtest $inc/gmock "$deps/usr/include/"
   cp -a $inc/sqlite3.h $inc/sqlite3ext.h $inc/curses.h $inc/ncurses.h $inc/ncurses_dll.h $inc/term.h \
         $inc/termcap.h $inc/unctrl.h $inc/eti.h $inc/form.h $inc/menu.h $inc/panel.h "$deps/usr/include/" 2>/dev/null || true
-  cp -a $lib/libgtest*.a $lib/libgmock*.a $lib/libspdlog.so* $lib/libfmt.so* $lib/libsqlite3.so* \
+  cp -a $lib/libgtest*.a $lib/libgmock*.a $lib/libsqlite3.so* \
         $lib/libncurses.so* $lib/libncursesw.so* $lib/libtinfo.so* "$deps/usr/lib/x86_64-linux-gnu/"
-  cp -a $lib/cmake/GTest $lib/cmake/spdlog $lib/cmake/fmt "$deps/usr/lib/x86_64-linux-gnu/cmake/"
+  cp -a $lib/cmake/GTest "$deps/usr/lib/x86_64-linux-gnu/cmake/"
   cp -a /usr/share/cmake/CLI11 /usr/share/cmake/nlohmann_json "$deps/usr/share/cmake/"
   du -sh "$deps"
   echo "packed; on the GPU machine run: scripts/gpu-check.sh check (carry .gpu-deps)"

@@ -4,12 +4,13 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config ccache
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libncurses-dev tmux
   libopenmpi-dev openmpi-bin
   libimgui-dev libglfw3-dev libstb-dev libgl-dev xvfb xauth
   fonts-inter fonts-jetbrains-mono
+  python3 python3-venv
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,6 +7,8 @@
 #include "cli/compare.h"
 #include "cli/inputs.h"
 #include "cli/lengths_options.h"
+#include "cli/memory_options.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -15,6 +17,7 @@ namespace {
 struct CompareArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   LengthsOptions lengths;
   bool json = false;
   bool gantt = false;
@@ -27,18 +30,27 @@ void register_compare(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand("compare", "Compare all built-in schedules on the same model and cluster");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan, false);
+  add_memory_options(cmd, args->memory);
   add_lengths_options(cmd, args->lengths);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw the fastest plan's Gantt chart");
-  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)");
+  cmd->add_option("--width", args->width, "Gantt width in characters (default: terminal width)")
+      ->check(int_range(kMinChartWidth, kMaxChartWidth));
   cmd->callback([args, &run] {
     run = [args] {
       Inputs in = load_inputs(args->in);
       std::optional<LoadedLengths> lengths;
       if (args->lengths.given()) lengths = apply_lengths(args->lengths, in, PackingMode::PackTokens);
       PlanRequest base = make_plan_request(args->plan, in);
-      if (!in.units.empty()) base.microbatches = static_cast<int>(in.units.size());
-      std::vector<CompareRow> rows = compare_schedules(base, in);
+      // Every built-in schedule runs on this input: size the check by the most stages any of them makes.
+      std::vector<ScheduleKind> every;
+      for (const auto& info : all_schedules()) every.push_back(info.kind);
+      check_limits(args->in, in, base.microbatches,
+                   std::min<long long>(in.costs.num_layers(), planned_stages(base, every)));
+      // Every built-in with each uniform memory policy the flags allow (auto: none, selective, full, ...).
+      const MemoryChoices mc = parse_memory_options(args->memory);
+      std::vector<CompareRow> rows =
+          compare_schedules(base, in, mc.given ? uniform_policies(mc) : std::vector<StageMemoryPolicy>{{}});
       // What no plan of this input can beat: how much any schedule, or `optimize`, could still gain.
       const IterationLowerBound bound =
           in.units.empty() ? iteration_lower_bound(in.costs, in.cluster, base.devices, base.microbatches, in.sim)
@@ -55,8 +67,8 @@ void register_compare(CLI::App& app, Runner& run) {
         }
         std::cout << j.dump(2) << "\n";
       } else {
-        std::cout << "model " << (in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "
-                  << in.cluster.num_devices() << " devices (" << in.cluster.name << "), " << base.microbatches
+        std::cout << "model " << terminal_safe(in.costs.model.empty() ? in.costs.source : in.costs.model) << ", "
+                  << in.cluster.num_devices() << " devices (" << terminal_safe(in.cluster.name) << "), " << base.microbatches
                   << (in.units.empty() ? " micro-batches\n" : " units\n");
         if (lengths) {
           const CompareRow* best = fastest(rows);
@@ -74,7 +86,7 @@ void register_compare(CLI::App& app, Runner& run) {
             TextGanttOptions g;
             g.width = args->width > 0 ? args->width : terminal_width();
             g.color = stdout_has_color();
-            std::cout << "\nfastest: " << best->name << "\n" << render_text_gantt(best->sim, g);
+            std::cout << "\nfastest: " << terminal_safe(best->name) << "\n" << render_text_gantt(best->sim, g);
           }
         }
       }

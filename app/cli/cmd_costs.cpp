@@ -8,6 +8,7 @@
 
 #include "adaptis/model.h"
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -121,6 +122,13 @@ nlohmann::json costs_json(const CostTable& t, const std::vector<double>& params)
                           {"w_grad_bytes", l.w_grad_bytes},
                           {"out_bytes", l.out_bytes}};
     if (!params.empty()) row["params"] = params[i];
+    // Recompute figures, resolved (defaults for what the file does not give: model/recompute.h).
+    const LayerRecompute r = layer_recompute(t, i);
+    row["recompute"] = {{"kept_none_bytes", r.kept_none},
+                        {"kept_selective_bytes", r.kept_selective},
+                        {"recompute_selective_ms", r.selective_ms},
+                        {"kept_full_bytes", r.kept_full},
+                        {"given", l.kept_selective_bytes >= 0 || l.kept_full_bytes >= 0}};
     layers.push_back(row);
   }
   Heterogeneity h = heterogeneity(t);
@@ -186,6 +194,18 @@ std::string costs_table(const CostTable& t, const std::vector<double>& params) {
                 bytes_or_dash(total.w_grad_bytes).c_str());
   os << buf;
 
+  // What recomputation keeps, summed over the model (a stage keeps its first layer's input under full).
+  double kept_none = 0, kept_sel = 0, sel_ms = 0, max_input = 0;
+  for (int i = 0; i < t.num_layers(); ++i) {
+    const LayerRecompute r = layer_recompute(t, i);
+    kept_none += r.kept_none, kept_sel += r.kept_selective, sel_ms += r.selective_ms;
+    max_input = std::max(max_input, r.kept_full);
+  }
+  if (kept_none > 0)
+    os << "recompute, per micro-batch over the model: none keeps " << format_bytes(kept_none) << "; selective keeps "
+       << format_bytes(kept_sel) << " (" << fmt("%.1f", 100.0 * (1 - kept_sel / kept_none)) << "% less) for "
+       << fmt("%.3f", sel_ms) << " ms of recomputed F; full keeps a stage's input (at most "
+       << format_bytes(max_input) << ") for the stage's F\n";
   Heterogeneity h = heterogeneity(t);
   if (t.num_layers() > 0) {
     const LayerCost& hv = t.layers[h.heaviest];
@@ -203,7 +223,7 @@ std::string costs_table(const CostTable& t, const std::vector<double>& params) {
       os << buf;
     }
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 // Where each kernel of one layer's F, B and W passes spends its time, and whether it is bound by
@@ -234,7 +254,7 @@ std::string kernels_table(const LayerSpec& layer, const ModelSpec& spec, const D
                   pass->bytes() / 1e6, pass_time_ms(*pass, device, spec.efficiency, spec.dtype));
     os << buf;
   }
-  return os.str();
+  return terminal_safe_text(os.str());
 }
 
 const LayerSpec& find_layer(const ModelSpec& spec, const std::string& key) {
@@ -257,7 +277,8 @@ void register_costs(CLI::App& app, Runner& run) {
   auto* costs = cmd->add_option("--costs", args->costs, "Cost file to inspect (adaptis or AdaPtis-profile format)");
   model->excludes(costs);
   auto* cluster = cmd->add_option("--cluster", args->cluster, "Cluster JSON: costs are for its first device");
-  auto* devices = cmd->add_option("--devices", args->devices, "N x H100-SXM when no --cluster (costs are per device)");
+  auto* devices = cmd->add_option("--devices", args->devices, "N x H100-SXM when no --cluster (costs are per device)")
+                      ->check(int_range(1, ProblemLimits::kDevices));
   cluster->excludes(devices);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_option("--save", args->save, "Write the cost table (adaptis-costs/1) to FILE");
@@ -305,7 +326,8 @@ void register_costs(CLI::App& app, Runner& run) {
         std::cout << j.dump(2) << "\n";
         return 0;
       }
-      std::cout << "model " << (table.model.empty() ? "(unnamed)" : table.model) << " (" << table.source << "), "
+      std::cout << "model " << terminal_safe(table.model.empty() ? "(unnamed)" : table.model) << " ("
+                << terminal_safe(table.source) << "), "
                 << table.num_layers() << " layers";
       if (!args->model.empty())
         std::cout << ", seq " << spec.seq_len << " x micro-batch " << spec.micro_batch_size << ", "
@@ -314,7 +336,7 @@ void register_costs(CLI::App& app, Runner& run) {
       std::cout << "\n" << costs_table(table, params);
       if (!args->kernels.empty())
         std::cout << "\n" << kernels_table(find_layer(spec, args->kernels), spec, cl.devices.front());
-      if (!args->save.empty()) std::cout << "\nsaved " << args->save << "\n";
+      if (!args->save.empty()) std::cout << "\nsaved " << terminal_safe(args->save) << "\n";
       return 0;
     };
   });

@@ -6,9 +6,12 @@
 #include "cli/commands.h"
 #include "cli/explorer_options.h"
 #include "cli/inputs.h"
+#include "cli/memory_options.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 #ifdef ADAPTIS_HAVE_GUI
 #include "gui/gui_main.h"
-#include "gui/model/session_file.h"
+#include "explorer/session_file.h"
 #endif
 
 namespace adaptis::cli {
@@ -18,12 +21,14 @@ namespace {
 struct GuiArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   std::string session;
   std::string compare;
   std::string overlay_run;
   std::string compare_run;
   std::string side_tab, bottom_tab;
   bool optimize = false;
+  std::string search;
   std::string db;
   std::string screenshot;
   int frames = 0;
@@ -45,7 +50,7 @@ int run_gui_command(const GuiArgs& a) {
     // A session names its own inputs (open_session reloads them with the session's cluster).
     if (!in_opt.model.empty() || !in_opt.costs.empty())
       throw InputError("--session " + a.session + " names its own --model/--costs: give one or the other");
-    const gui::Session s = gui::load_session(a.session);
+    const explorer::Session s = explorer::load_session(a.session);
     in_opt.model = s.inputs.model;
     in_opt.costs = s.inputs.costs;
     in_opt.cluster.clear();
@@ -57,15 +62,26 @@ int run_gui_command(const GuiArgs& a) {
     inputs_label = std::move(chosen.label);
   }
   Inputs inputs = load_inputs(in_opt);
+  const MemoryChoices memory = parse_memory_options(a.memory);
+  if (memory.given && !a.session.empty())
+    throw InputError("--recompute/--offload: a --session keeps its own plan and policies; drop the flags");
   if (a.session.empty()) {
+    Plan start;
     if (!a.plan.plan_file.empty()) {
       Plan plan = resolve_plan(a.plan, inputs);
       fit_cluster_to_plan(inputs, a.in, plan);
       launch.plan_label = "open " + a.plan.plan_file;
-      launch.plan = std::move(plan);
+      launch.plan = plan;
+      start = std::move(plan);
     } else {
       launch.request = make_plan_request(a.plan, inputs);
-      build_plan(launch.request, inputs.costs.num_layers());  // InputError before a window opens
+      start = build_plan(launch.request, inputs.costs.num_layers());  // InputError before a window opens
+    }
+    // --recompute/--offload: the policy every stage starts with, chosen before a window opens.
+    launch.memory = starting_memory_policy(memory, start, inputs.costs, inputs.cluster, inputs.sim);
+    if (memory.given) {
+      launch.recompute_choices = memory.recompute;
+      launch.offload_choices = memory.offload;
     }
   }
   launch.costs = std::move(inputs.costs);
@@ -77,6 +93,7 @@ int run_gui_command(const GuiArgs& a) {
   launch.side_tab = a.side_tab;
   launch.bottom_tab = a.bottom_tab;
   launch.optimize = a.optimize;
+  launch.search = a.search;
   launch.compare_run = a.compare_run;
   if (!a.compare.empty() && !a.compare_run.empty())
     throw InputError("--compare and --compare-run both pick B: give one");
@@ -89,10 +106,10 @@ int run_gui_command(const GuiArgs& a) {
   launch.config.run_steps = a.run_steps;
   launch.screenshot = a.screenshot;
   launch.frames = a.frames;
-  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, {320, 240, 16384, 16384}, "1600x900");
+  if (!a.size.empty()) std::tie(launch.width, launch.height) = parse_size(a.size, kGuiSizeLimits, "1600x900");
   launch.scale = a.scale;
   const int rc = gui::run_gui(std::move(launch));
-  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << a.screenshot << "\n";
+  if (!a.screenshot.empty() && rc == 0) std::cout << "wrote " << terminal_safe(a.screenshot) << "\n";
   return rc;
 }
 #endif
@@ -105,6 +122,7 @@ void register_gui(CLI::App& app, Runner& run) {
       "gui", "Desktop plan explorer: live Gantt, plan editing, optimizer, runs and comparison (needs a display)");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--session", args->session, "Open a saved GUI session (its inputs, plan, comparison and view)");
   cmd->add_option("--compare", args->compare, "Pin this built-in schedule as B for comparison at start");
   cmd->add_option("--run", args->overlay_run,
@@ -113,18 +131,23 @@ void register_gui(CLI::App& app, Runner& run) {
   cmd->add_option("--side-tab", args->side_tab, "Open this sidebar tab: model, cluster or plan");
   cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history");
   cmd->add_flag("--optimize", args->optimize, "Start the optimizer right away (its best plan shows live)");
+  cmd->add_option("--search", args->search,
+                  "Start with this timeline search, e.g. \"mb 2 s1 F\" (micro-batch, stage, device, op); its first "
+                  "match is selected");
   cmd->add_option("--db", args->db, "Run store for the Runs tab and launched runs (default: adaptis run's)");
   cmd->add_option("--screenshot", args->screenshot, "Render --frames frames, save the window as a PNG, exit");
   cmd->add_option("--frames", args->frames, "Frames to render before the screenshot (default 3), or before exiting")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--size", args->size, "Window size WIDTHxHEIGHT (default: 85% of the screen; 1600x900 for screenshots)");
-  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)");
+      ->check(int_range(1, 1000000));
+  cmd->add_option("--size", args->size,
+                  "Window size WIDTHxHEIGHT in " + size_range_text(kGuiSizeLimits) +
+                      " (default: 85% of the screen; 1600x900 for screenshots)");
+  cmd->add_option("--scale", args->scale, "UI scale (default: from the display, 2 on 4k)")->check(real_range(0.5, 4));
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(real_range(0, kMaxTimeBudgetS, true));
   cmd->add_option("--run-steps", args->run_steps, "Iterations per launched `adaptis run`")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, kMaxSteps));
   cmd->callback([args, &run] {
     run = [args]() -> int {
 #ifdef ADAPTIS_HAVE_GUI

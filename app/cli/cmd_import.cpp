@@ -8,6 +8,8 @@
 #include "adaptis/planner/pytorch_csv.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 
 namespace adaptis::cli {
 
@@ -71,8 +73,13 @@ int run_import(const ImportArgs& a) {
       throw InputError("--megatron-layout: give --devices P (Megatron's --pipeline-model-parallel-size)");
     if (!a.placement.empty() || !a.partition.empty())
       throw InputError("--megatron-layout: the layout already fixes the partition and placement");
-    MegatronLayout ml = parse_megatron_layout(a.megatron_layout, devices,
-                                              have_model ? layer_kinds(in.costs) : std::vector<std::string>{});
+    MegatronLayout ml;
+    try {
+      ml = parse_megatron_layout(a.megatron_layout, devices,
+                                 have_model ? layer_kinds(in.costs) : std::vector<std::string>{});
+    } catch (const InputError& e) {
+      throw InputError(std::string("--megatron-layout: ") + e.what());
+    }
     PlanRequest req;
     req.schedule = !a.schedule.empty() ? a.schedule : ml.virtual_stages > 1 ? "interleaved-1f1b" : "1f1b";
     req.devices = devices;
@@ -109,7 +116,7 @@ int run_import(const ImportArgs& a) {
     save_plan_file(plan, a.out, meta);
     summary += " -> " + a.out;
   }
-  std::cerr << summary << "\n";
+  std::cerr << terminal_safe_text(summary) << "\n";
   return 0;
 }
 }  // namespace
@@ -128,8 +135,11 @@ void register_import(CLI::App& app, Runner& run) {
   cmd->add_option("--placement", args->placement, "Stages per device for a result.txt without device ids");
   cmd->add_option("--schedule", args->schedule,
                   "Order to run a Megatron layout with (default: 1f1b, or interleaved-1f1b with virtual stages)");
-  cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches for a Megatron layout")->capture_default_str();
-  cmd->add_option("--group-size", args->group_size, "Megatron micro-batch group size for interleaved layouts");
+  cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches for a Megatron layout")
+      ->capture_default_str()
+      ->check(int_range(1, ProblemLimits::kMicrobatches));
+  cmd->add_option("--group-size", args->group_size, "Megatron micro-batch group size for interleaved layouts")
+      ->check(int_range(0, ProblemLimits::kMicrobatches));
   cmd->add_option("--name", args->name, "Name of the imported plan");
   cmd->add_option("--out,-o", args->out, "Write the plan JSON here (default: stdout)");
   cmd->callback([args, &run] { run = [args] { return run_import(*args); }; });

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "cli/lengths_options.h"
+#include "cli/report.h"
 
 namespace adaptis::cli {
 
@@ -113,10 +114,11 @@ int run_lengths(LengthsArgs a) {
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::cout << histogram_table(data) << "\n";
+  std::cout << terminal_safe_text(histogram_table(data)) << "\n";
   if (!note.empty()) std::cout << note << "\n";
   std::printf("unit cost through %s (%s): %.4f ms + %.3g ms/token + %.3g ms/pair\n\n",
-              in.costs.model.empty() ? "the model" : in.costs.model.c_str(), in.costs.source.c_str(), cost.fixed_ms,
+              in.costs.model.empty() ? "the model" : terminal_safe(in.costs.model).c_str(),
+              terminal_safe(in.costs.source).c_str(), cost.fixed_ms,
               cost.per_token_ms, cost.per_pair_ms);
   std::printf("%-52s %6s %12s %10s %10s\n", "processing", "units", "run tokens", "mean ms", "max/mean");
   for (const auto& r : rows) {

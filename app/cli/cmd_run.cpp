@@ -7,23 +7,26 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <sstream>
 #include <thread>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/data_parallel.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
+#include "adaptis/executor/run_limits.h"
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
-#include "adaptis/executor/unit_data.h"
+#include "adaptis/executor/tensor_parallel.h"
 #include "adaptis/planner/plan_file.h"
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
-#include "cli/lengths_options.h"
+#include "cli/memory_options.h"
+#include "cli/option_ranges.h"
+#include "cli/report.h"
 
 namespace adaptis::cli {
 
@@ -33,7 +36,6 @@ struct RunArgs {
   std::string model;
   int devices = 0;
   PlanOptions plan;
-  LengthsOptions lengths;
   int steps = 3;
   std::string backend = "cpu";
   bool json = false;
@@ -46,7 +48,13 @@ struct RunArgs {
   float lr = 1e-3f;
   double watchdog_ms = 10000;
   bool dump_program = false;
+  MemoryOptions memory;  // --recompute / --offload on the plan
+  double host_bandwidth_gbs = 10.0;
   GpuCliOptions gpu;  // --backend cuda / nccl
+  // Data / tensor parallelism on the CPU backend (executor/data_parallel.h, tensor_parallel.h).
+  int data_parallel = 1;
+  bool zero1 = false;
+  int tensor_parallel = 1;
 };
 
 // The one place --backend picks what executes the program. GPU backends add their branch here.
@@ -54,6 +62,24 @@ std::unique_ptr<exec::RunBackend> make_backend(const std::string& backend, const
                                                const exec::NetConfig& cfg, const exec::RuntimeOptions& options) {
   if (backend == "cpu") return exec::make_cpu_run_backend(program, cfg, options);
   throw InputError("--backend " + backend + ": unknown (available: cpu, cuda, nccl)");
+}
+
+// Hook: --data-parallel / --zero1 / --tensor-parallel on the CPU backend; otherwise make_backend.
+std::unique_ptr<exec::RunBackend> parallel_backend(const RunArgs& a, const exec::Program& program,
+                                                   const exec::NetConfig& cfg, const exec::RuntimeOptions& ro) {
+  if (a.data_parallel == 1 && a.tensor_parallel == 1 && !a.zero1) return make_backend(a.backend, program, cfg, ro);
+  if (a.backend != "cpu") throw InputError("--data-parallel / --tensor-parallel / --zero1: only on --backend cpu");
+  if (a.data_parallel < 1) throw InputError("--data-parallel: must be >= 1, got " + std::to_string(a.data_parallel));
+  if (a.data_parallel > 1 && a.tensor_parallel > 1)
+    throw InputError("--data-parallel with --tensor-parallel: run one or the other on the CPU backend");
+  if (a.zero1 && a.data_parallel < 2) throw InputError("--zero1: shards the optimizer over --data-parallel N >= 2 replicas");
+  if (a.tensor_parallel > 1) return exec::make_tensor_parallel_run_backend(program, cfg, a.tensor_parallel, ro);
+  exec::DataParallelOptions o;
+  o.replicas = a.data_parallel;
+  o.zero1 = a.zero1;
+  o.optimizer = ro.optimizer;
+  o.watchdog_ms = ro.watchdog_ms;
+  return exec::make_data_parallel_run_backend(program, cfg, o);
 }
 
 // The process's own command line, for the record.
@@ -75,71 +101,68 @@ std::string percent(double rel) { return std::isfinite(rel) ? fmt("%+.1f%%", rel
 
 int run_command(const RunArgs& a) {
   if (a.model.empty()) throw InputError("--model: required (a model spec such as samples/models/tiny-llama.json)");
+  // The option validators already hold these ranges; RunArgs filled by code gets the same checks.
   if (a.steps < 1) throw InputError("--steps: must be >= 1, got " + std::to_string(a.steps));
   if (a.devices < 0) throw InputError("--devices: must be >= 1, got " + std::to_string(a.devices));
   if (a.profile_repeats < 1) throw InputError("--profile-repeats: must be >= 1");
-  if (!(a.lr > 0)) throw InputError("--lr: must be > 0");
-  if (!(a.watchdog_ms > 0)) throw InputError("--watchdog-ms: must be > 0");
+  if (!(a.lr > 0) || !std::isfinite(a.lr)) throw InputError("--lr: must be a finite number > 0");
+  if (!(a.watchdog_ms > 0) || !std::isfinite(a.watchdog_ms)) throw InputError("--watchdog-ms: must be a finite number > 0");
+  check_backend_precision(a.backend, a.gpu.precision);
 
   // The model, and the units a plan partitions (the spec's layers unless --split-blocks).
-  exec::NetConfig cfg = exec::load_net_config(a.model);
+  const exec::NetConfig cfg = exec::load_net_config(a.model);
   const exec::LayerUnits units = exec::plan_layer_units(cfg, a.split_blocks);
-
-  // --lengths: variable-length units (packed documents, slices) instead of identical micro-batches. Their
-  // processing balances costs measured on this CPU with the attention-pair split (or --costs).
-  std::optional<LoadedLengths> lengths;
-  std::optional<exec::UnitLayout> layout;
-  CostTable unit_costs;
-  if (a.lengths.given()) {
-    if (is_gpu_backend(a.backend)) throw InputError("--lengths: variable-length units run on --backend cpu only");
-    if (!a.costs.empty()) {
-      unit_costs = load_cost_table(a.costs);
-    } else {
-      exec::CpuProfileOptions po;
-      po.repeats = a.profile_repeats;
-      po.split_blocks = a.split_blocks;
-      unit_costs = exec::profile_cpu_units(cfg, po);
-    }
-    if (unit_costs.num_layers() != units.count())
-      throw InputError("--costs " + a.costs + ": " + std::to_string(unit_costs.num_layers()) + " layers, but the model " +
-                       cfg.name + " has " + std::to_string(units.count()));
-    Inputs li;
-    li.costs = unit_costs;
-    lengths = apply_lengths(a.lengths, li, PackingMode::PackTokens);
-    unit_costs = li.costs;  // with the reference apply_lengths may have set
-    layout = exec::unit_layout(li.units);
-    cfg = exec::unit_net_config(cfg, *layout);
-  }
 
   // The plan: built from the schedule options for --devices (default 4), or read from --plan.
   Inputs in;
   in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters here
   in.cluster = exec::cpu_thread_cluster(a.devices > 0 ? a.devices : 4);
-  if (layout) in.units = layout->units;
-  const Plan plan = resolve_plan(a.plan, in);
+  Plan plan = resolve_plan(a.plan, in);
+  if (!(a.host_bandwidth_gbs > 0) || !std::isfinite(a.host_bandwidth_gbs))
+    throw InputError("--host-bandwidth-gbs: must be > 0, got " + std::to_string(a.host_bandwidth_gbs));
+  {
+    const MemoryChoices mc = parse_memory_options(a.memory);
+    if (mc.automatic) throw InputError("--recompute/--offload auto: run executes one plan; give a policy or a fraction");
+    std::string chosen;
+    plan = apply_memory_options(plan, mc, in.costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
+                                SimOptions{}, chosen);
+    if (!chosen.empty()) std::cerr << chosen << "\n";
+  }
+  // The CPU replicas and tensor-parallel ranks run F, B and W only: refused before anything starts.
+  if (has_memory_policy(plan) && (a.data_parallel > 1 || a.tensor_parallel > 1 || a.zero1))
+    throw InputError("--data-parallel / --tensor-parallel / --zero1: the CPU data- and tensor-parallel runs do not "
+                     "recompute or offload; drop --recompute / --offload (or the plan's 'memory' section)");
   if (a.devices > 0 && plan.num_devices() > a.devices)
     throw InputError("the plan " + (a.plan.plan_file.empty() ? "'" + plan.name + "'" : a.plan.plan_file) + " uses " +
                      std::to_string(plan.num_devices()) + " devices but --devices gives " + std::to_string(a.devices));
   const exec::Program program = exec::map_program_layers(exec::lower_plan(plan), units.bounds);
   if (a.dump_program) std::cerr << exec::format_program(program);
+  // Before anything is allocated: the CPU executor's size limits (run_limits.h).
+  if (a.backend == "cpu") {
+    try {
+      exec::check_cpu_run_size(cfg, plan.num_microbatches, plan.num_devices(), exec::available_memory_bytes());
+    } catch (const exec::RunTooLarge& e) {
+      throw InputError((e.field == exec::RunSizeField::Devices ? std::string("--devices") : "--model " + a.model) + ": " +
+                       e.detail);
+    }
+  }
 
   // The executor (builds every stage on its device's thread).
   exec::RuntimeOptions ro;
   ro.optimizer.lr = a.lr;
   ro.watchdog_ms = a.watchdog_ms;
+  ro.host_bandwidth_gbs = a.host_bandwidth_gbs;
   // GPU backends: virtual devices on one GPU, or NCCL ranks; under mpirun only rank 0 prints and records.
   exec::GpuRunBackend gpu;
   if (is_gpu_backend(a.backend))
     gpu = exec::make_gpu_run_backend(program, cfg, gpu_run_options(a.gpu, a.backend, a.lr, a.watchdog_ms));
   if (!gpu.primary) std::cout.setstate(std::ios::failbit);
   std::unique_ptr<exec::RunBackend> backend =
-      gpu.backend ? std::move(gpu.backend) : make_backend(a.backend, program, cfg, ro);
+      gpu.backend ? std::move(gpu.backend) : parallel_backend(a, program, cfg, ro);
 
   // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
   CostTable costs;
-  if (layout) {
-    costs = unit_costs;
-  } else if (!a.costs.empty()) {
+  if (!a.costs.empty()) {
     costs = load_cost_table(a.costs);
     if (costs.num_layers() != units.count())
       throw InputError("--costs " + a.costs + ": " + std::to_string(costs.num_layers()) + " layers, but the plan's model " +
@@ -148,14 +171,15 @@ int run_command(const RunArgs& a) {
                        " (profile it with `adaptis profile --model " + a.model +
                        (a.split_blocks ? " --split-blocks" : "") + "`)");
   } else {
-    exec::CpuProfileOptions po;
+    prof::CpuProfileOptions po;
     po.repeats = a.profile_repeats;
     po.split_blocks = a.split_blocks;
     costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
-                                      : exec::profile_cpu(cfg, po);
+                                      : prof::profile_cpu(cfg, po);
   }
   const exec::RunPrediction pred =
-      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices()), exec::cpu_sim_options());
+      exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
+                        exec::cpu_sim_options());
 
   // What the run records up front.
   exec::RunInfo info;
@@ -165,7 +189,7 @@ int run_command(const RunArgs& a) {
   info.model = exec::net_config_to_json(cfg);
   info.model["spec_file"] = a.model;
   info.plan = plan_to_json(plan);
-  info.costs = exec::cost_table_to_json(costs);
+  info.costs = cost_table_json(costs);
   info.machine = exec::machine_info();
   info.num_devices = plan.num_devices();
   info.num_stages = plan.num_stages();
@@ -181,22 +205,21 @@ int run_command(const RunArgs& a) {
     store = std::make_unique<exec::RunStore>(db);
   }
   const std::vector<int32_t> corpus = a.corpus.empty() ? std::vector<int32_t>{} : exec::load_text_corpus(a.corpus);
-  const exec::DataSource data = layout ? exec::unit_data(cfg, *layout, corpus) : exec::model_data(cfg, corpus);
+  const exec::DataSource data = exec::model_data(cfg, corpus);
 
   const unsigned cores = std::thread::hardware_concurrency();
   if (!a.json) {
-    std::cout << "model " << cfg.name << ": " << cfg.num_layers() << " executor layers in " << units.count()
+    std::cout << "model " << terminal_safe(cfg.name) << ": " << cfg.num_layers() << " executor layers in " << units.count()
               << (a.split_blocks ? " plan layers" : " spec layers") << ", seq " << cfg.seq << " x micro-batch "
-              << cfg.micro_batch << (corpus.empty() ? ", synthetic tokens" : ", corpus " + a.corpus) << "\n";
-    for (const auto& note : cfg.notes) std::cout << "  note: " << note << "\n";
-    if (lengths) std::cout << varlen_summary(*lengths, plan.units, pred.sim);
-    std::cout << "plan " << plan.name << ": " << plan.num_devices() << " devices, " << plan.num_stages()
+              << cfg.micro_batch << (corpus.empty() ? ", synthetic tokens" : ", corpus " + terminal_safe(a.corpus)) << "\n";
+    for (const auto& note : cfg.notes) std::cout << "  note: " << terminal_safe_text(note) << "\n";
+    std::cout << "plan " << terminal_safe(plan.name) << ": " << plan.num_devices() << " devices, " << plan.num_stages()
               << " stages, " << plan.num_microbatches << " micro-batches, partition "
               << format_partition(plan.partition) << ", placement " << format_placement(plan.placement) << "\n";
     std::cout << "backend " << backend->name() << ": " << plan.num_devices() << " device threads on " << cores
               << " logical cores" << (plan.num_devices() > static_cast<int>(cores) ? " (oversubscribed)" : "") << "\n";
-    std::cout << "predicted iteration " << fmt("%.3f", pred.iteration_ms) << " ms (costs " << costs.source
-              << (a.costs.empty() ? ", profiled now" : ", from " + a.costs) << ")\n";
+    std::cout << "predicted iteration " << fmt("%.3f", pred.iteration_ms) << " ms (costs " << terminal_safe(costs.source)
+              << (a.costs.empty() ? ", profiled now" : ", from " + terminal_safe(a.costs)) << ")\n";
     if (a.backend == "cpu" && plan.num_devices() > static_cast<int>(cores))
       std::cout << "  note: " << plan.num_devices() << " device threads share " << cores
                 << " cores; the predicted compute alone needs "
@@ -241,7 +264,6 @@ int run_command(const RunArgs& a) {
                         {"loss", last.result.loss},
                         {"grad_checksum", last.grad_checksum},
                         {"predicted_iteration_ms", pred.iteration_ms},
-                        {"varlen", lengths ? varlen_json(*lengths, plan.units, pred.sim) : nlohmann::json(nullptr)},
                         {"measured_iteration_ms", out.measured_iteration_ms},
                         {"iteration_error", std::isfinite(error) ? nlohmann::json(error) : nlohmann::json(nullptr)}};
     std::cout << j.dump(2) << "\n";
@@ -251,8 +273,8 @@ int run_command(const RunArgs& a) {
               << (out.steps.size() > 1 ? "median of steps 1.." + std::to_string(out.steps.size() - 1)
                                        : std::string("one step"))
               << "), predicted " << fmt("%.3f", pred.iteration_ms) << " ms, error " << percent(error) << "\n";
-    if (store) std::cout << "recorded as run " << out.run_id << " in " << db << " (see `adaptis show " << out.run_id
-                         << (a.db.empty() ? "" : " --db " + db) << "`)\n";
+    if (store) std::cout << "recorded as run " << out.run_id << " in " << terminal_safe(db) << " (see `adaptis show "
+                         << out.run_id << (a.db.empty() ? "" : " --db " + terminal_safe(db)) << "`)\n";
   }
   return 0;
 }
@@ -286,14 +308,15 @@ void register_run(CLI::App& app, Runner& run) {
              "predicted iteration time, and record the run");
   cmd->add_option("--model", args->model, "Model spec JSON to train (a tiny one, e.g. samples/models/tiny-llama.json)")
       ->required();
-  cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)");
+  cmd->add_option("--devices", args->devices, "Pipeline devices (default 4, or the plan file's)")
+      ->check(int_range(1, exec::CpuRunLimits::kMaxDevices));
   add_plan_options(cmd, args->plan);
-  add_lengths_options(cmd, args->lengths);
-  cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str();
+  cmd->add_option("--steps", args->steps, "Training iterations")->capture_default_str()->check(int_range(1, kMaxSteps));
   cmd->add_option("--backend", args->backend,
                   "What executes the plan: cpu (one thread per device), cuda (virtual devices on one GPU), nccl "
                   "(one GPU per device; under mpirun one process per rank)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda", "nccl"}));
   add_gpu_options(cmd, args->gpu, true, &args->devices);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_option("--db", args->db, "Run database (default $XDG_DATA_HOME/adaptis/runs.db or ~/.local/share/adaptis/runs.db)");
@@ -301,14 +324,31 @@ void register_run(CLI::App& app, Runner& run) {
   cmd->add_option("--costs", args->costs,
                   "Per-layer CPU costs for the prediction (from `adaptis profile`; default: profile the model now)");
   cmd->add_option("--profile-repeats", args->profile_repeats, "Timed repetitions per layer when profiling now")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(int_range(1, kMaxRepeats));
   cmd->add_flag("--split-blocks", args->split_blocks,
                 "Plan layers are the executor's (attention and MLP of a block apart) instead of the spec's blocks");
   cmd->add_option("--corpus", args->corpus, "Text file to train on (byte tokens; default: synthetic tokens)");
-  cmd->add_option("--lr", args->lr, "AdamW learning rate")->capture_default_str();
+  cmd->add_option("--lr", args->lr, "AdamW learning rate (a run whose loss or weights become inf/nan fails)")
+      ->capture_default_str()
+      ->check(real_range(0, 1000, true));
   cmd->add_option("--watchdog-ms", args->watchdog_ms, "Stop a run when no device progresses for this long")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real_range(0, 3.6e6, true));
   cmd->add_flag("--dump-program", args->dump_program, "Print every device's lowered instruction list to stderr");
+  cmd->add_option("--data-parallel", args->data_parallel,
+                  "Pipeline replicas on the CPU (thread groups), each on 1/N of the batch; the plan's micro-batches "
+                  "are per replica")
+      ->check(int_range(1, 64));
+  cmd->add_flag("--zero1", args->zero1, "With --data-parallel: shard the optimizer states over the replicas");
+  cmd->add_option("--tensor-parallel", args->tensor_parallel,
+                  "Split attention and MLP blocks over T rank threads per pipeline device (CPU)")
+      ->check(int_range(1, 16));
+  add_memory_options(cmd, args->memory);
+  cmd->add_option("--host-bandwidth-gbs", args->host_bandwidth_gbs,
+                  "Offload: the host link each device's copy threads are paced to (GB/s per direction)")
+      ->capture_default_str()
+      ->check(real_range(0, 1e6, true));
   cmd->footer(multi_process_help());
   cmd->callback([args, &run] { run = [args] { return run_command(*args); }; });
 }

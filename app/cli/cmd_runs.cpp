@@ -10,6 +10,7 @@
 #include "adaptis/executor/run_store.h"
 #include "adaptis/model/error.h"
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -71,7 +72,7 @@ struct RunsArgs {
 int runs_command(const RunsArgs& a) {
   if (a.limit < 0) throw InputError("--limit: must be >= 0");
   const std::string db = db_path(a.db);
-  exec::RunStore store(db);
+  exec::RunStore store(db, exec::StoreAccess::ReadOnly);
   std::vector<exec::RunSummary> runs = store.list_runs();
   if (a.limit > 0 && static_cast<int>(runs.size()) > a.limit) runs.resize(static_cast<size_t>(a.limit));
   if (a.json) {
@@ -81,7 +82,7 @@ int runs_command(const RunsArgs& a) {
     return 0;
   }
   if (runs.empty()) {
-    std::cout << "no runs recorded in " << db << " (record one with `adaptis run`)\n";
+    std::cout << "no runs recorded in " << terminal_safe(db) << " (record one with `adaptis run`)\n";
     return 0;
   }
   char line[512];
@@ -97,9 +98,9 @@ int runs_command(const RunsArgs& a) {
                   r.num_devices, r.num_stages, r.num_microbatches, steps.c_str(), fmt("%.4f", r.final_loss).c_str(),
                   fmt("%.3f", r.predicted_iteration_ms).c_str(), fmt("%.3f", r.measured_iteration_ms).c_str(),
                   percent(exec::relative_error(r.predicted_iteration_ms, r.measured_iteration_ms)).c_str());
-    std::cout << line;
+    std::cout << terminal_safe_text(line);
   }
-  std::cout << runs.size() << " run(s) in " << db << "\n";
+  std::cout << runs.size() << " run(s) in " << terminal_safe(db) << "\n";
   return 0;
 }
 
@@ -129,7 +130,7 @@ nlohmann::json comparison_json(const exec::RunComparison& c) {
   nlohmann::json ops = nlohmann::json::array();
   for (const auto& o : c.ops)
     ops.push_back({{"stage", o.stage},
-                   {"op", o.op},
+                   {"op", op_name(o.op)},
                    {"predicted_ms", number_or_null(o.predicted_ms)},
                    {"measured_ms", o.measured_ms},
                    {"samples", o.samples},
@@ -148,8 +149,9 @@ nlohmann::json comparison_json(const exec::RunComparison& c) {
 }
 
 int show_command(const ShowArgs& a) {
+  exec::parse_run_id(a.run);  // a mistyped RUN is reported before the database is looked for
   const std::string db = db_path(a.db);
-  exec::RunStore store(db);
+  exec::RunStore store(db, exec::StoreAccess::ReadOnly);
   const int64_t id = exec::parse_run_ref(a.run, store);
   const exec::RunRecord rec = store.load_run(id);
   const exec::RunSummary& r = rec.summary;
@@ -175,21 +177,21 @@ int show_command(const ShowArgs& a) {
     j["comparison"] = has_steps ? comparison_json(cmp) : nlohmann::json(nullptr);
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << "run " << r.id << ": " << r.status << ", " << r.model_name << " with " << r.schedule << " on "
-              << r.num_devices << " " << r.backend << " devices (" << r.num_stages << " stages, " << r.num_microbatches
+    std::cout << "run " << r.id << ": " << terminal_safe(r.status) << ", " << terminal_safe(r.model_name) << " with "
+              << terminal_safe(r.schedule) << " on " << r.num_devices << " " << terminal_safe(r.backend) << " devices (" << r.num_stages << " stages, " << r.num_microbatches
               << " micro-batches), " << r.steps_done << "/" << r.steps << " steps\n";
     std::cout << "  started " << local_time(r.started_utc_ns) << ", finished " << local_time(r.finished_utc_ns)
-              << " on " << r.host << " (pid " << r.pid << ")\n";
+              << " on " << terminal_safe(r.host) << " (pid " << r.pid << ")\n";
     if (rec.machine.contains("cpu"))
-      std::cout << "  machine " << rec.machine.value("cpu", "?") << ", " << rec.machine.value("logical_cores", 0)
+      std::cout << "  machine " << terminal_safe(rec.machine.value("cpu", "?")) << ", " << rec.machine.value("logical_cores", 0)
                 << " logical cores\n";
-    std::cout << "  command " << r.command << "\n";
-    std::cout << "  costs " << rec.costs.value("source", "?") << "\n";
-    if (!r.error.empty()) std::cout << "  error: " << r.error << "\n";
+    std::cout << "  command " << terminal_safe(r.command) << "\n";
+    std::cout << "  costs " << terminal_safe(rec.costs.value("source", "?")) << "\n";
+    if (!r.error.empty()) std::cout << "  error: " << terminal_safe_text(r.error) << "\n";
     if (has_steps) {
       std::cout << "\nstep  loss         grad checksum     iteration ms\n";
       for (const auto& s : rec.steps)
-        std::cout << fmt("%4.0f", s.step) << "  " << fmt("%-11.6f", s.loss) << "  " << s.grad_checksum << "  "
+        std::cout << fmt("%4.0f", s.step) << "  " << fmt("%-11.6f", s.loss) << "  " << terminal_safe(s.grad_checksum) << "  "
                   << fmt("%12.3f", s.iteration_ms()) << "\n";
       std::cout << "\niteration: predicted " << fmt("%.3f", cmp.predicted_iteration_ms) << " ms, measured "
                 << fmt("%.3f", cmp.measured_iteration_ms) << " ms (" << cmp.steps_used << " step(s)), error "
@@ -216,7 +218,7 @@ int show_command(const ShowArgs& a) {
                       fmt("%.3f", d.measured_wait_ms).c_str(), fmt("%.3f", d.measured_comm_ms).c_str(),
                       format_bytes(d.predicted_peak_activation_bytes).c_str(),
                       format_bytes(d.measured_peak_activation_bytes).c_str());
-        std::cout << line;
+        std::cout << terminal_safe_text(line);
       }
       std::cout << "\n(per iteration; busy = compute wall time, busy cpu = CPU time its thread got while computing, "
                    "end = when the device finished its list, wait = blocked in WAIT)\n\n";
@@ -224,10 +226,10 @@ int show_command(const ShowArgs& a) {
                     "measured ms", "error", "cpu ms", "error", "samples");
       std::cout << line;
       for (const auto& o : cmp.ops) {
-        std::snprintf(line, sizeof line, "%5d  %-3s  %12s %12s %8s %10s %8s  %7d\n", o.stage, o.op.c_str(),
+        std::snprintf(line, sizeof line, "%5d  %-3s  %12s %12s %8s %10s %8s  %7d\n", o.stage, op_name(o.op),
                       fmt("%.4f", o.predicted_ms).c_str(), fmt("%.4f", o.measured_ms).c_str(), percent(o.error).c_str(),
                       fmt("%.4f", o.measured_cpu_ms).c_str(), percent(o.cpu_error).c_str(), o.samples);
-        std::cout << line;
+        std::cout << terminal_safe_text(line);
       }
     } else {
       std::cout << "\nno iteration was recorded\n";
@@ -235,8 +237,8 @@ int show_command(const ShowArgs& a) {
   }
   // A run that did not complete is reported, but scripts must not mistake it for a good one.
   if (r.status != "complete") {
-    std::cerr << "error: run " << r.id << " is " << r.status
-              << (r.error.empty() ? "" : ": " + r.error) << "\n";
+    std::cerr << "error: run " << r.id << " is " << terminal_safe(r.status)
+              << (r.error.empty() ? "" : ": " + terminal_safe_text(r.error)) << "\n";
     return r.status == "running" ? 4 : 3;
   }
   return 0;
@@ -249,7 +251,7 @@ void register_runs(CLI::App& app, Runner& run) {
   CLI::App* list = app.add_subcommand("runs", "List recorded runs (newest first)");
   list->add_option("--db", runs->db, "Run database (default $XDG_DATA_HOME/adaptis/runs.db or ~/.local/share/adaptis/runs.db)");
   list->add_flag("--json", runs->json, "Machine-readable output");
-  list->add_option("--limit", runs->limit, "Show only the newest N runs");
+  list->add_option("--limit", runs->limit, "Show only the newest N runs (0 = all)")->check(int_range(0, 1000000000));
   list->callback([runs, &run] { run = [runs] { return runs_command(*runs); }; });
 
   auto show = std::make_shared<ShowArgs>();

@@ -12,8 +12,9 @@
 #include "adaptis/executor/run_store.h"
 #include "cli/commands.h"
 #include "cli/explorer_options.h"
+#include "cli/option_ranges.h"
 #include "cli/inputs.h"
-#include "common/child_process.h"
+#include "cli/memory_options.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 #include "tui/session.h"
@@ -26,6 +27,7 @@ namespace {
 struct TuiArgs {
   InputOptions in;
   PlanOptions plan;
+  MemoryOptions memory;
   std::string keys;
   bool plain = false;
   std::string size;
@@ -48,14 +50,13 @@ std::pair<int, int> terminal_size() {
   return {w, h};
 }
 
-// Why `r` cannot launch a run with these inputs ("" = it can).
-std::string run_blocker(CLI::App* root, const InputOptions& in) {
+// Why `r` cannot launch a run from this binary ("" = it can; the explorer checks the inputs).
+std::string run_blocker(CLI::App* root) {
   bool has_run = false;
   if (root)
     for (CLI::App* sub : root->get_subcommands([](CLI::App* a) { return a->get_name() == "run"; }))
       has_run = sub != nullptr;
   if (!has_run) return "this adaptis has no `run` command (the executor CLI is not built in)";
-  if (in.model.empty()) return "a run executes the real model: start the TUI with --model FILE (costs alone cannot run)";
   return "";
 }
 
@@ -70,26 +71,41 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   }
   PlanRequest request = make_plan_request(a.plan, inputs);
   if (plan_file) request.partition.clear();  // --partition went into the plan file's import
+  // --recompute/--offload: the starting plan's policy on every stage, and what `o` searches.
+  const MemoryChoices memory = parse_memory_options(a.memory);
+  std::optional<StageMemoryPolicy> start_policy;
+  if (memory.given)
+    start_policy = starting_memory_policy(memory, plan_file ? *plan_file : build_plan(request, inputs.costs.num_layers()),
+                                          inputs.costs, inputs.cluster, inputs.sim);
   const std::vector<int> keys = tui::key::parse_script(a.keys);
-  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, {1, 1, 1000, 1000}, "80x24");
+  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, kTuiSizeLimits, "80x24");
 
-  tui::TuiConfig config;
-  config.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
-  config.cluster_from_file = !a.in.cluster.empty();
+  explorer::ExplorerConfig config;
+  config.cluster_path = absolute_path(a.in.cluster);
   config.costs_label = in.label;
+  config.costs_path = absolute_path(in.options.costs);
+  config.model_path = absolute_path(a.in.model);
   config.db_path = a.db.empty() ? exec::default_run_db_path() : a.db;
   config.plan_out = a.save;
-  config.run_blocker = run_blocker(root, a.in);
-  tui::SessionOptions sopt;
-  sopt.binary = app::self_executable();
-  sopt.model_path = absolute_path(a.in.model);
-  sopt.run_args = a.run_args;
-  sopt.optimize_seconds = a.optimize_seconds;
-  sopt.optimize_threads = a.optimize_threads;
+  config.run_blocker = run_blocker(root);
+  config.run_args = a.run_args;
+  config.optimizer.time_limit_s = a.optimize_seconds;
+  config.optimizer.threads = a.optimize_threads;
+  if (memory.given) {
+    config.optimizer.recompute_choices = memory.recompute;
+    config.optimizer.offload_choices = memory.offload;
+  }
 
   const std::string plan_label =
       plan_file ? std::filesystem::path(a.plan.plan_file).filename().string() : std::string();
-  tui::TuiSession session(tui::make_state(std::move(inputs), request, config, plan_file, plan_label), sopt);
+  tui::TuiState state = tui::make_state(std::move(inputs), request, config, plan_file, plan_label);
+  if (start_policy && state.core.has_plan()) {
+    const explorer::EditResult r = state.core.set_memory_policy(-1, *start_policy);
+    if (!r.applied && !r.message.empty()) throw InputError("--recompute/--offload: " + r.message);
+  }
+  state.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
+  const bool want_color = state.color;
+  tui::TuiSession session(std::move(state));
   const bool fullscreen = !a.plain && tui::terminal_supports_fullscreen();
   auto [w, h] = size;
   session.resize(w, h);
@@ -109,7 +125,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
     session.set_color(false);
     tui::print_screen(tui::render(session.state(), w, h), std::cout);
     session.shutdown();
-    return session.state().message_is_error ? 1 : 0;
+    return session.state().core.message().error ? 1 : 0;
   }
   if (session.quit_requested()) return 0;
   int rc = 0;
@@ -117,7 +133,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
     session.set_color(false);
     rc = tui::run_line_mode(session, std::cin, std::cout, w, h);
   } else {
-    rc = tui::run_terminal(session, config.color);
+    rc = tui::run_terminal(session, want_color);
   }
   // After the terminal is restored: say what quitting stopped, and why we stopped.
   const std::string stopped = session.shutdown();
@@ -134,13 +150,16 @@ void register_tui(CLI::App& app, Runner& run) {
       "tui", "Explore plans in the terminal: layers, plan, Gantt, bubbles and memory, schedule comparison, runs");
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
+  add_memory_options(cmd, args->memory);
   cmd->add_option("--keys", args->keys,
                   "Keys to press at start, e.g. \"3++<right>\" (names: <up> <down> <left> <right> <pgup> <pgdn> "
                   "<home> <end> <enter> <tab> <btab> <esc> <lt> <gt>)");
   cmd->add_flag("--plain", args->plain,
                 "No terminal UI: apply --keys (waiting for the work they start), print the screen as text, exit "
                 "(status 1 when the last message is an error)");
-  cmd->add_option("--size", args->size, "Screen size for --plain or line mode, WIDTHxHEIGHT (default: terminal)");
+  cmd->add_option("--size", args->size,
+                  "Screen size for --plain or line mode, WIDTHxHEIGHT in " + size_range_text(kTuiSizeLimits) +
+                      " (default: terminal)");
   cmd->add_flag("--no-color", args->no_color, "Monochrome (also when NO_COLOR is set or the terminal has no colour)");
   cmd->add_option("--db", args->db,
                   "Run store for the runs view and launched runs (default $XDG_DATA_HOME/adaptis/runs.db or "
@@ -148,8 +167,10 @@ void register_tui(CLI::App& app, Runner& run) {
   cmd->add_option("--save", args->save, "Where `w` saves the plan on screen")->capture_default_str();
   cmd->add_option("--optimize-seconds", args->optimize_seconds, "Optimizer time budget per `o`")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--optimize-threads", args->optimize_threads, "Optimizer threads (0 = all)")->check(CLI::NonNegativeNumber);
+      ->check(real_range(0, kMaxTimeBudgetS, true));
+  cmd->add_option("--optimize-threads", args->optimize_threads,
+                  "Optimizer threads (0 = all; at most 4 per hardware thread and 256)")
+      ->check(int_range(0, max_threads_option()));
   cmd->add_option("--run-arg", args->run_args, "Extra argument for launched `adaptis run` (repeatable)")
       ->allow_extra_args(false);
   CLI::App* root = &app;

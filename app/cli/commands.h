@@ -12,6 +12,7 @@ using Runner = std::function<int()>;
 void register_simulate(CLI::App& app, Runner& run);
 void register_compare(CLI::App& app, Runner& run);
 void register_optimize(CLI::App& app, Runner& run);
+void register_plan(CLI::App& app, Runner& run);  // whole-cluster search (cluster_plan.h)
 void register_export(CLI::App& app, Runner& run);
 void register_import(CLI::App& app, Runner& run);
 void register_tui(CLI::App& app, Runner& run);
@@ -21,6 +22,6 @@ void register_schedules(CLI::App& app, Runner& run);
 void register_run(CLI::App& app, Runner& run);
 void register_runs(CLI::App& app, Runner& run);  // `runs` and `show`
 void register_profile(CLI::App& app, Runner& run);
-void register_lengths(CLI::App& app, Runner& run);
+void register_lengths(CLI::App& app, Runner& run);  // `lengths FILE|DIST`: histogram and packing
 
 }  // namespace adaptis::cli

@@ -1,29 +1,21 @@
 #pragma once
-// Running every built-in schedule on one input, for `compare`, `optimize` and the README job.
+// The schedule comparison (common/schedule_compare.h) as text and JSON, for `compare` and `optimize`.
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "adaptis/planner.h"
 #include "cli/inputs.h"
+#include "common/schedule_compare.h"
 
 namespace adaptis::cli {
 
-struct CompareRow {
-  std::string name;
-  bool ok = false;
-  std::string error;  // why the schedule does not apply (its constraint, a deadlock, ...)
-  Plan plan;
-  SimResult sim;
-  double speedup_vs_interleaved = 0;  // interleaved-1f1b time / this time (0 when either is missing)
-};
+using app::add_compare_row;
+using app::compare_schedules;
+using app::CompareRow;
+using app::fastest;
 
-// Each built-in schedule with the base request's devices/micro-batches (default partition and
-// placement). Schedules whose constraints reject the input get ok = false and the reason.
-std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs& in);
-// Adds a row computed elsewhere (e.g. the optimizer's plan) and refreshes speedups.
-void add_compare_row(std::vector<CompareRow>& rows, CompareRow row);
-const CompareRow* fastest(const std::vector<CompareRow>& rows);  // OOM-free first, then any
+// The comparison as `adaptis compare` prints it, and its --json document.
 std::string compare_table(const std::vector<CompareRow>& rows);
 nlohmann::json compare_json(const std::vector<CompareRow>& rows);
 

@@ -51,11 +51,14 @@ std::pair<int, int> parse_size(const std::string& text, const SizeLimits& limits
   std::istringstream is(text);
   if (!(is >> w >> x >> h) || x != 'x' || (is >> extra) || w < limits.min_width || h < limits.min_height ||
       w > limits.max_width || h > limits.max_height)
-    throw InputError("--size: expected WIDTHxHEIGHT such as " + std::string(example) + " (" +
-                     std::to_string(limits.min_width) + "x" + std::to_string(limits.min_height) + " .. " +
-                     std::to_string(limits.max_width) + "x" + std::to_string(limits.max_height) + "), got '" + text +
-                     "'");
+    throw InputError("--size: expected WIDTHxHEIGHT such as " + std::string(example) + " (" + size_range_text(limits) +
+                     "), got " + quoted_excerpt(text));
   return {w, h};
+}
+
+std::string size_range_text(const SizeLimits& limits) {
+  return std::to_string(limits.min_width) + "x" + std::to_string(limits.min_height) + " .. " +
+         std::to_string(limits.max_width) + "x" + std::to_string(limits.max_height);
 }
 
 }  // namespace adaptis::cli

@@ -31,5 +31,11 @@ struct SizeLimits {
   int min_width, min_height, max_width, max_height;
 };
 std::pair<int, int> parse_size(const std::string& text, const SizeLimits& limits, const char* example);
+// The range as --help shows it: "320x240 .. 16384x16384".
+std::string size_range_text(const SizeLimits& limits);
+
+// The sizes each explorer accepts: a terminal screen of at least one cell, a window ImGui can lay out.
+inline constexpr SizeLimits kTuiSizeLimits{1, 1, 1000, 1000};
+inline constexpr SizeLimits kGuiSizeLimits{320, 240, 16384, 16384};
 
 }  // namespace adaptis::cli

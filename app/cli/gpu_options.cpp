@@ -8,13 +8,15 @@
 #include <iostream>
 #include <sstream>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/run_limits.h"
+#include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/run_session.h"
 #include "adaptis/model/cost_model.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/model_spec.h"
 #include "adaptis/profiler/gpu_profiler.h"
 #include "adaptis/profiler/profile_store.h"
+#include "cli/option_ranges.h"
 #include "cli/report.h"
 
 namespace adaptis::cli {
@@ -30,10 +32,13 @@ std::vector<int> parse_gpu_list(const std::string& text) {
     try {
       size_t used = 0;
       out.push_back(std::stoi(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
+      if (used != item.size() || out.back() < 0 || out.back() > kMaxGpuIndex) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      throw InputError("--gpus: '" + item + "' is not a GPU index (expected e.g. 0,1,2,3)");
+      throw InputError("--gpus: '" + item + "' is not a GPU index in [0, " + std::to_string(kMaxGpuIndex) +
+                       "] (expected e.g. 0,1,2,3)");
     }
+    if (out.size() > static_cast<size_t>(exec::CpuRunLimits::kMaxDevices))
+      throw InputError("--gpus: more than " + std::to_string(exec::CpuRunLimits::kMaxDevices) + " GPUs");
   }
   return out;
 }
@@ -50,24 +55,47 @@ std::string command_line() {
 
 bool is_gpu_backend(const std::string& backend) { return backend == "cuda" || backend == "nccl"; }
 
+void check_backend_precision(const std::string& backend, const std::string& precision) {
+  const exec::GpuPrecision p = exec::parse_gpu_precision(precision, "--precision");
+  if (!is_gpu_backend(backend) && p != exec::GpuPrecision::Fp32)
+    throw InputError("--precision " + precision + ": the " + backend +
+                     " backend computes in fp32 only (--backend cuda and nccl: fp32 or bf16)");
+}
+
 void add_gpu_options(CLI::App* cmd, GpuCliOptions& o, bool for_run, int* devices) {
-  cmd->add_option("--precision", o.precision, "GPU backends: fp32, or bf16 (bf16 GEMM operands, fp32 accumulation)")
-      ->capture_default_str();
+  cmd->add_option("--precision", o.precision,
+                  "fp32, or on the GPU backends bf16 (bf16 GEMM operands, fp32 accumulation); the cpu backend is "
+                  "fp32 only")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              exec::parse_gpu_precision(text, "precision");
+              return {};
+            } catch (const InputError&) {
+              return "unknown precision '" + text + "' (cpu: fp32; cuda and nccl: fp32 or bf16)";
+            }
+          },
+          "fp32|bf16"));
   cmd->add_option("--gpu", o.gpu, "GPU backends: the CUDA device (cuda: the GPU all virtual devices share)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(int_range(0, kMaxGpuIndex));
   if (for_run) {
     if (devices)
       cmd->add_option_function<int>(
-          "--virtual-devices", [devices](const int& n) { *devices = n; },
-          "--backend cuda: pipeline devices on the one GPU (same as --devices)");
+             "--virtual-devices", [devices](const int& n) { *devices = n; },
+             "--backend cuda: pipeline devices on the one GPU (same as --devices)")
+          ->check(int_range(1, exec::CpuRunLimits::kMaxDevices));
     cmd->add_flag("--green-contexts", o.green_contexts,
                   "--backend cuda: give each virtual device its own SM partition (CUDA green contexts)");
     cmd->add_option("--sms-per-device", o.sms_per_device,
-                    "--backend cuda --green-contexts: SMs per virtual device (default: an even split)");
+                    "--backend cuda --green-contexts: SMs per virtual device (0 = an even split)")
+        ->check(int_range(0, kMaxSmsPerDevice));
     cmd->add_option("--gpus", o.gpus, "--backend nccl: GPU of each rank, e.g. 0,1,2,3 (default: rank d on GPU d)");
   } else {
     cmd->add_option("--timing", o.timing, "--backend cuda: auto (CUPTI, else CUDA events), cupti, or events")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "cupti", "events"}));
     cmd->add_option("--profile-db", o.profile_db,
                     "--backend cuda: profile database (default $XDG_DATA_HOME/adaptis/profiles.db)");
     cmd->add_flag("--no-store", o.no_store, "--backend cuda: do not record the profile in the database");
@@ -98,10 +126,10 @@ CostTable gpu_prediction_costs(const exec::NetConfig& cfg, const GpuCliOptions& 
   std::string why;
   if (!exec::gpu_available(&why)) {
     note << "note: " << why << "; predicting from a CPU profile\n";
-    exec::CpuProfileOptions po;
+    prof::CpuProfileOptions po;
     po.repeats = repeats;
     po.split_blocks = split_blocks;
-    return exec::profile_cpu(cfg, po);
+    return prof::profile_cpu(cfg, po);
   }
   prof::GpuProfileOptions po;
   po.precision = exec::parse_gpu_precision(o.precision);
@@ -136,14 +164,14 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
               << Device{}.name << " instead (source " << table.source << ")\n";
     if (!out.empty()) {
       save_cost_table(table, out);
-      std::cerr << "wrote " << table.num_layers() << " analytical layer costs to " << out << "\n";
+      std::cerr << "wrote " << table.num_layers() << " analytical layer costs to " << terminal_safe(out) << "\n";
     }
     if (json) {
-      nlohmann::json j = exec::cost_table_to_json(table);
+      nlohmann::json j = cost_table_json(table);
       j["fallback"] = why;
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << "analytical costs of " << spec.name << " on " << Device{}.name << ": " << table.num_layers()
+      std::cout << "analytical costs of " << terminal_safe(spec.name) << " on " << Device{}.name << ": " << table.num_layers()
                 << " layers (no GPU measurement)\n";
     }
     return 0;
@@ -159,11 +187,12 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
   }
   if (!out.empty()) {
     save_cost_table(r.costs, out);
-    std::cerr << "wrote " << r.costs.num_layers() << " layer costs (" << r.costs.source << ") to " << out << "\n";
+    std::cerr << "wrote " << r.costs.num_layers() << " layer costs (" << terminal_safe(r.costs.source) << ") to "
+              << terminal_safe(out) << "\n";
   }
   if (!r.fallback_reason.empty()) std::cerr << "note: CUPTI not used: " << r.fallback_reason << "\n";
   if (json) {
-    nlohmann::json j = exec::cost_table_to_json(r.costs);
+    nlohmann::json j = cost_table_json(r.costs);
     j["device"] = r.device;
     j["timing"] = r.timing;
     j["fallback_reason"] = r.fallback_reason;
@@ -180,7 +209,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::cout << "model " << cfg.name << " on " << r.device << " (" << r.precision << "), timing " << r.timing
+  std::cout << "model " << terminal_safe(cfg.name) << " on " << r.device << " (" << r.precision << "), timing " << r.timing
             << ", median of " << r.repeats << " repetitions\n";
   char line[256];
   std::snprintf(line, sizeof line, "%4s  %-14s %-12s %9s %9s %9s  %9s %9s %9s  %11s\n", "#", "layer", "kind", "F ms",
@@ -192,7 +221,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
     std::snprintf(line, sizeof line, "%4d  %-14s %-12s %9.4f %9.4f %9.4f  %9.4f %9.4f %9.4f  %11s\n", i,
                   l.name.substr(0, 14).c_str(), l.kind.substr(0, 12).c_str(), l.f_ms, l.b_ms, l.w_ms, s.f_kernel_ms,
                   s.b_kernel_ms, s.w_kernel_ms, format_bytes(l.act_w_bytes).c_str());
-    std::cout << line;
+    std::cout << terminal_safe_text(line);
   }
   std::cout << "(F/B/W: GPU span of the pass; kern: summed kernel time" << (r.timing == "cupti" ? "" : ", CUPTI only")
             << ")\n";
@@ -202,7 +231,7 @@ int gpu_profile_command(const std::string& model_path, const exec::NetConfig& cf
               << std::showpos << std::fixed << std::setprecision(1) << r.cupti_overhead * 100 << std::noshowpos
               << "% on the timed repetitions";
   std::cout << "\n";
-  if (id > 0) std::cout << "recorded as profile " << id << " in " << db << "\n";
+  if (id > 0) std::cout << "recorded as profile " << id << " in " << terminal_safe(db) << "\n";
   return 0;
 }
 

@@ -26,6 +26,10 @@ struct GpuCliOptions {
 
 bool is_gpu_backend(const std::string& backend);  // "cuda" or "nccl"
 
+// --precision for --backend: InputError for an unknown precision or one the backend does not compute in
+// (cpu: fp32 only; cuda and nccl: fp32 or bf16).
+void check_backend_precision(const std::string& backend, const std::string& precision);
+
 // Registers --precision, --gpu and (run) --virtual-devices (an alias of --devices for the cuda backend),
 // --green-contexts, --sms-per-device, --gpus, or (profile) --timing, --profile-db, --no-store, --fallback.
 void add_gpu_options(CLI::App* cmd, GpuCliOptions& o, bool for_run, int* devices = nullptr);

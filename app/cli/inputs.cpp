@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -12,7 +13,10 @@
 
 #include "adaptis/model/model_loader.h"
 #include "adaptis/planner/octopipe_plan.h"
+#include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/pytorch_csv.h"
+#include "adaptis/planner/unit_schedules.h"
+#include "cli/option_ranges.h"
 
 namespace adaptis::cli {
 
@@ -22,9 +26,42 @@ void add_input_options(CLI::App* cmd, InputOptions& o) {
   model->excludes(costs);
   cmd->add_option("--cluster", o.cluster, "Cluster spec JSON");
   cmd->add_option("--devices", o.devices, "Number of devices (N x H100-SXM when no --cluster)")
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--comm-latency-ms", o.comm_latency_ms, "Override every link's P2P latency (ms)");
+      ->check(int_range(1, ProblemLimits::kDevices));
+  cmd->add_option_function<double>(
+         "--comm-latency-ms", [&o](const double& ms) { o.comm_latency_ms = ms; },
+         "Override every link's P2P latency (ms; default: the cluster's own)")
+      ->check(real_range(0, kMaxCommLatencyMs));
   cmd->add_flag("--no-overlap", o.no_overlap, "Model P2P transfers as blocking the sender's compute");
+  cmd->add_option("--memory-model", o.memory_model,
+                  "Model spec whose analytical memory figures (bytes, recompute) complete a times-only --costs file "
+                  "such as the AdaPtis authors' profiles (samples/models/peer/)")
+      ->needs(costs);
+  cmd->add_option("--memory-limit-gib", o.memory_limit_gib,
+                  "Usable memory per device in GiB (a cap in place of the cluster's; plans above it are out of memory)")
+      ->check(real_range(0, 1 << 20, true));
+}
+
+namespace {
+
+// Where the user gave each size: the flag or the file.
+std::string layers_origin(const InputOptions& o) {
+  return o.costs.empty() ? "--model " + o.model : "--costs " + o.costs;
+}
+std::string devices_origin(const InputOptions& o) {
+  return o.cluster.empty() ? std::string("--devices") : "--cluster " + o.cluster;
+}
+
+}  // namespace
+
+void check_limits(const InputOptions& o, const Inputs& in, long long microbatches, long long stages) {
+  try {
+    check_problem_size({in.costs.num_layers(), in.cluster.num_devices(), microbatches, stages});
+  } catch (const ProblemTooLarge& e) {
+    const std::string origin = e.field == ProblemField::Layers    ? layers_origin(o)
+                               : e.field == ProblemField::Devices ? devices_origin(o)
+                                                                  : std::string("--microbatches");
+    throw InputError(origin + ": " + e.detail);
+  }
 }
 
 Inputs load_inputs(const InputOptions& o) {
@@ -38,10 +75,23 @@ Inputs load_inputs(const InputOptions& o) {
   } else {
     in.cluster = make_uniform_cluster(o.devices > 0 ? o.devices : 4);
   }
+  // The cluster's size first: costs derived from a model spec are computed per device.
+  check_limits(o, in);
   if (!o.costs.empty()) in.costs = load_cost_table(o.costs);
   else in.costs = load_model_costs(o.model, in.cluster);
-  if (o.comm_latency_ms >= 0) in.sim.comm_latency_ms = o.comm_latency_ms;
-  else if (o.comm_latency_ms != -1) throw InputError("--comm-latency-ms: must be >= 0");
+  if (!o.memory_model.empty()) in.costs = attach_memory(in.costs, load_model_costs(o.memory_model, in.cluster));
+  if (o.memory_limit_gib != 0) {
+    if (!(o.memory_limit_gib > 0) || !std::isfinite(o.memory_limit_gib))
+      throw InputError("--memory-limit-gib: must be a number of GiB > 0, got " + std::to_string(o.memory_limit_gib));
+    for (auto& d : in.cluster.devices) d.memory_limit_bytes = o.memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
+  }
+  check_limits(o, in);
+  if (o.comm_latency_ms) {
+    // The option's validator already refused these; InputOptions filled by code gets the same check.
+    if (!(*o.comm_latency_ms >= 0) || !std::isfinite(*o.comm_latency_ms))
+      throw InputError("--comm-latency-ms: must be a finite number >= 0, got " + std::to_string(*o.comm_latency_ms));
+    in.sim.comm_latency_ms = *o.comm_latency_ms;
+  }
   in.sim.overlap_comm = !o.no_overlap;
   return in;
 }
@@ -50,9 +100,11 @@ void add_plan_options(CLI::App* cmd, PlanOptions& o, bool with_schedule) {
   if (with_schedule) cmd->add_option("--schedule", o.schedule, "Schedule name (see `adaptis schedules`)")->capture_default_str();
   cmd->add_option("--microbatches,-m", o.microbatches, "Micro-batches per iteration")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--stages-per-device,-v", o.stages_per_device, "Chunks per device for looped schedules (default 2)");
-  cmd->add_option("--group-size", o.group_size, "Megatron interleaved micro-batch group size (default: devices)");
+      ->check(int_range(1, ProblemLimits::kMicrobatches));
+  cmd->add_option("--stages-per-device,-v", o.stages_per_device, "Chunks per device for looped schedules (default 2)")
+      ->check(int_range(0, kMaxStagesPerDevice));
+  cmd->add_option("--group-size", o.group_size, "Megatron interleaved micro-batch group size (default: devices)")
+      ->check(int_range(0, ProblemLimits::kMicrobatches));
   if (with_schedule) {
     cmd->add_option("--partition", o.partition, "Layers per stage, e.g. 14,14,14,14 (default: even)");
     cmd->add_option("--placement", o.placement,
@@ -75,13 +127,47 @@ PlanRequest make_plan_request(const PlanOptions& o, const Inputs& in) {
   r.group_size = o.group_size;
   if (!o.partition.empty()) r.partition = parse_partition(o.partition);
   r.placement = o.placement;
-  r.units = in.units;
+  r.units = in.units;  // --lengths: one micro-batch per unit
+  if (!r.units.empty()) r.microbatches = static_cast<int>(r.units.size());
   return r;
 }
 
+long long planned_stages(const PlanRequest& req, const std::vector<ScheduleKind>& schedules) {
+  ScheduleOptions so;
+  so.devices = req.devices;
+  so.microbatches = req.microbatches;
+  so.stages_per_device = req.stages_per_device;
+  long long most = 0;
+  for (ScheduleKind k : schedules)
+    most = std::max<long long>(most, static_cast<long long>(req.devices) * schedule_stages_per_device(k, so));
+  return most;
+}
+
+namespace {
+
+// The plan-size part of the problem limits, named after where the plan came from (a flag or a file).
+void check_plan_size(const std::string& origin, long long microbatches, long long stages) {
+  try {
+    check_problem_size({0, 0, microbatches, stages});
+  } catch (const ProblemTooLarge& e) {
+    throw InputError(origin + ": " + e.detail);
+  }
+}
+
+}  // namespace
+
 Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
   const int num_layers = in.costs.num_layers();
-  if (o.plan_file.empty()) return build_plan(make_plan_request(o, in), num_layers);
+  if (o.plan_file.empty()) {
+    const PlanRequest req = make_plan_request(o, in);
+    // (A plan cannot have more stages than layers: build_plan says so itself.)
+    // The unit-only schedules (seq1f1b, terapipe) run one stage per device.
+    const long long stages = is_unit_only_schedule(req.schedule) ? req.devices
+                                                                 : planned_stages(req, {parse_schedule_kind(req.schedule)});
+    check_plan_size(req.units.empty() ? "--microbatches" : "--lengths", req.microbatches,
+                    std::min<long long>(num_layers, stages));
+    return build_plan(req, num_layers);
+  }
   std::string ext = std::filesystem::path(o.plan_file).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   Plan plan;
@@ -101,6 +187,7 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
       throw InputError("--partition: the plan file " + o.plan_file + " carries its own partition");
     plan = load_plan_file(o.plan_file);
   }
+  check_plan_size(o.plan_file, plan.num_microbatches, plan.num_stages());
   if (!in.units.empty()) {
     if (!plan.units.empty())
       throw InputError("--lengths: the plan file " + o.plan_file + " carries its own units; drop --lengths to use them");
@@ -114,8 +201,13 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
 }
 
 void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan) {
+  if (plan.parallel) return apply_parallel_plan(in, o, *plan.parallel);
   if (o.cluster.empty() && o.devices <= 0) {
-    if (plan.num_devices() != in.cluster.num_devices()) in.cluster = make_uniform_cluster(plan.num_devices());
+    if (plan.num_devices() != in.cluster.num_devices()) {
+      in.cluster = make_uniform_cluster(plan.num_devices());
+      if (o.memory_limit_gib > 0)
+        for (auto& d : in.cluster.devices) d.memory_limit_bytes = o.memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
+    }
     return;
   }
   if (plan.num_devices() > in.cluster.num_devices())
@@ -127,10 +219,11 @@ void fit_cluster_to_plan(Inputs& in, const InputOptions& o, const Plan& plan) {
 int terminal_width() {
   if (const char* c = std::getenv("COLUMNS")) {
     int v = std::atoi(c);
-    if (v >= 20) return v;
+    if (v >= kMinChartWidth) return std::min(v, kMaxChartWidth);
   }
   struct winsize ws {};
-  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+    return std::min<int>(ws.ws_col, kMaxChartWidth);
   return 100;
 }
 

@@ -61,9 +61,9 @@ SequenceProcessing processing_from(const LengthsOptions& o, PackingMode default_
 }
 
 std::string ensure_cost_reference(CostTable& costs, long long context) {
-  if (costs.ref_tokens > 0) return "";
-  costs.ref_tokens = double(context);
-  costs.ref_pairs = 0.5 * double(context) * double(context);
+  if (costs.tokens_per_microbatch > 0) return "";
+  costs.tokens_per_microbatch = double(context);
+  costs.pairs_per_microbatch = 0.5 * double(context) * double(context);
   return "note: the costs state no tokens per micro-batch; taking the context (" + std::to_string(context) +
          " tokens) as their reference, every time linear in tokens (no attention-pair part)";
 }

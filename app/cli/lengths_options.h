@@ -10,6 +10,7 @@
 #include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/simulator.h"
+#include "cli/inputs.h"
 
 namespace adaptis::cli {
 
@@ -43,7 +44,6 @@ SequenceProcessing processing_from(const LengthsOptions& o, PackingMode default_
 // ("" when the table had one).
 std::string ensure_cost_reference(CostTable& costs, long long context);
 
-struct Inputs;
 // --lengths on a command with model inputs: loads the lengths, gives the costs a reference when they
 // have none, and sets in.units to the processed units. Returns the notes to print (may be empty).
 struct LoadedLengths {

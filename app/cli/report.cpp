@@ -1,22 +1,14 @@
 #include "cli/report.h"
 
+#include "cli/parallel_report.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
 
-namespace adaptis::cli {
+#include "adaptis/planner/memory_policy.h"
 
-std::string format_bytes(double b) {
-  char buf[32];
-  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, unit[u]);
-  return buf;
-}
+namespace adaptis::cli {
 
 nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
   nlohmann::json j;
@@ -34,10 +26,18 @@ nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
   j["iteration_time_ms"] = sim.iteration_ms;
   j["bubble_ratio"] = sim.bubble_ratio;
   j["oom"] = sim.oom;
+  j["memory_policies"] = memory_policies_json(plan);
   nlohmann::json devs = nlohmann::json::array();
   for (size_t d = 0; d < sim.devices.size(); ++d) {
     const DeviceStats& s = sim.devices[d];
     devs.push_back({{"device", d},
+                    {"recompute_ms", s.recompute_ms},
+                    {"host_copy_ms", s.host_copy_ms},
+                    {"recomputed_bytes", s.recomputed_bytes},
+                    {"offloaded_bytes", s.offloaded_bytes},
+                    {"peak_kept_bytes", s.peak_kept_bytes},
+                    {"peak_recomputed_bytes", s.peak_recomputed_bytes},
+                    {"peak_offloaded_bytes", s.peak_offloaded_bytes},
                     {"busy_ms", s.busy_ms},
                     {"bubble_ms", s.bubble_ms},
                     {"warmup_bubble_ms", s.warmup_bubble_ms},
@@ -51,7 +51,31 @@ nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
                     {"oom", s.oom}});
   }
   j["per_device"] = std::move(devs);
+  if (sim.has_parallel) j["parallel"] = parallel_json(plan, sim);  // whole-cluster plans
+  nlohmann::json copies = nlohmann::json::array();
+  for (const HostTransfer& x : sim.host_transfers)
+    copies.push_back({{"device", x.device},
+                      {"stage", x.stage},
+                      {"mb", x.mb},
+                      {"direction", x.to_host ? "to_host" : "to_device"},
+                      {"bytes", x.bytes},
+                      {"request_ms", x.request},
+                      {"start_ms", x.start},
+                      {"end_ms", x.end}});
+  j["host_transfers"] = std::move(copies);
   return j;
+}
+
+nlohmann::json memory_policies_json(const Plan& plan) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (int s = 0; s < plan.num_stages(); ++s) {
+    const StageMemoryPolicy p = stage_memory(plan, s);
+    arr.push_back({{"stage", s},
+                   {"recompute", recompute_name(p.recompute)},
+                   {"layers", p.recompute == Recompute::Full ? (p.full_layers > 0 ? p.full_layers : plan.partition.stage_size(s)) : 0},
+                   {"offload", p.offload_fraction}});
+  }
+  return arr;
 }
 
 std::string simulation_table(const Plan& plan, const SimResult& sim) {
@@ -62,7 +86,7 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
      << format_placement(plan.placement) << "\n";
   if (!sim.ok) {
     os << sim.error << "\n";
-    return os.str();
+    return terminal_safe_text(os.str());
   }
   std::snprintf(buf, sizeof buf, "iteration %.3f ms, bubble %.2f%%%s\n", sim.iteration_ms, 100 * sim.bubble_ratio,
                 sim.oom ? ", OUT OF MEMORY on at least one device" : "");
@@ -78,7 +102,24 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
                   s.oom ? "OOM" : "");
     os << buf;
   }
-  return os.str();
+  if (sim.has_parallel) os << parallel_table(plan, sim);  // whole-cluster plans
+  // Memory policies: the split of each device's activation peak and the time R and copies took.
+  bool any_r = false;
+  for (const auto& s : sim.devices) any_r = any_r || s.recompute_ms > 0 || s.recomputed_bytes > 0;
+  if (has_memory_policy(plan) || any_r || !sim.host_transfers.empty()) {
+    os << "memory policies: " << describe_memory(plan.memory) << "\n";
+    std::snprintf(buf, sizeof buf, "%-6s %10s %10s %12s %12s %12s %12s\n", "device", "R ms", "copy ms", "peak act",
+                  "kept", "recomputed", "on host");
+    os << buf;
+    for (size_t d = 0; d < sim.devices.size(); ++d) {
+      const DeviceStats& s = sim.devices[d];
+      std::snprintf(buf, sizeof buf, "%-6zu %10.3f %10.3f %12s %12s %12s %12s\n", d, s.recompute_ms, s.host_copy_ms,
+                    format_bytes(s.peak_activation_bytes).c_str(), format_bytes(s.peak_kept_bytes).c_str(),
+                    format_bytes(s.peak_recomputed_bytes).c_str(), format_bytes(s.peak_offloaded_bytes).c_str());
+      os << buf;
+    }
+  }
+  return terminal_safe_text(os.str());
 }
 
 std::string gaps_table(const SimResult& sim, size_t limit) {
@@ -90,7 +131,13 @@ std::string gaps_table(const SimResult& sim, size_t limit) {
   os << "largest idle gaps and why:\n";
   for (size_t i = 0; i < g.size() && i < limit; ++i) {
     const Gap& x = *g[i];
-    if (x.cause == GapCause::Drain) {
+    if (x.cause == GapCause::Reload) {
+      std::snprintf(buf, sizeof buf,
+                    "  d%-3d %10.3f..%-10.3f %8.3f ms %-10s '%s' waits for its activations back from host memory "
+                    "(reload ends %.3f)\n",
+                    x.device, x.start, x.end, x.end - x.start, bubble_phase_name(x.phase), to_string(x.waiting).c_str(),
+                    x.arrival);
+    } else if (x.cause == GapCause::Drain) {
       std::snprintf(buf, sizeof buf, "  d%-3d %10.3f..%-10.3f %8.3f ms %-10s done; waits for the other devices\n",
                     x.device, x.start, x.end, x.end - x.start, bubble_phase_name(x.phase));
     } else {

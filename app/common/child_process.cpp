@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "common/private_work_dir.h"
 
 extern char** environ;
 
@@ -23,8 +24,8 @@ ChildProcess::~ChildProcess() { stop(); }
 void ChildProcess::start(const std::vector<std::string>& argv, const std::string& log_path) {
   if (argv.empty()) throw InputError("no program to start");
   if (running_) throw InputError("run: a child is already running (pid " + std::to_string(pid_) + ")");
-  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw InputError("run log " + log_path + ": " + std::strerror(errno));
+  // A new file only: never append to (or through a symlink into) something that already has the name.
+  const int log_fd = open_new_file(log_path, /*append=*/true);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);

@@ -15,8 +15,9 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  // Starts argv[0] with argv, stdin from /dev/null, stdout and stderr appended to `log_path`.
-  // Throws InputError when the program cannot be started or the log cannot be opened.
+  // Starts argv[0] with argv, stdin from /dev/null, stdout and stderr written to `log_path`, which must
+  // not exist yet (it is created private, see private_work_dir.h). Throws InputError when the program
+  // cannot be started or the log cannot be created.
   void start(const std::vector<std::string>& argv, const std::string& log_path);
   // Reaps the child when it has exited; returns true while it runs.
   bool poll();

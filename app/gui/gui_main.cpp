@@ -19,36 +19,50 @@ int run_gui(GuiLaunch launch) {
   if (!launch.session.empty()) {
     app.open_session(launch.session);
   } else {
-    EditResult r = launch.plan ? app.start_with_plan(std::move(*launch.plan), launch.plan_label)
+    explorer::EditResult r = launch.plan ? app.start_with_plan(std::move(*launch.plan), launch.plan_label)
                                : app.start_with_request(launch.request);
     if (!r.applied) throw InputError(r.message);
+    if (launch.memory) {
+      explorer::EditResult m = app.core().set_memory_policy(-1, *launch.memory);
+      if (!m.applied && !m.message.empty()) throw InputError("--recompute/--offload: " + m.message);
+    }
   }
+  app.core().optimizer_options().recompute_choices = launch.recompute_choices;
+  app.core().optimizer_options().offload_choices = launch.offload_choices;
   if (!launch.overlay_run.empty()) app.overlay_run_ref(launch.overlay_run);
   if (!launch.compare_run.empty()) app.compare_run_ref(launch.compare_run);
   if (!launch.compare_schedule.empty()) {
-    EditResult r = app.pin_schedule_for_compare(launch.compare_schedule);
+    explorer::EditResult r = app.core().compare_with_schedule(launch.compare_schedule);
     if (!r.applied) throw InputError("--compare " + launch.compare_schedule + ": " + r.message);
   }
 
   if (!launch.side_tab.empty()) {
     const std::string& v = launch.side_tab;
-    if (v == "model") app.select_side_tab(SideTab::Model);
-    else if (v == "cluster") app.select_side_tab(SideTab::Cluster);
-    else if (v == "plan") app.select_side_tab(SideTab::Plan);
+    if (v == "model") app.ui().side_tab_request = (SideTab::Model);
+    else if (v == "cluster") app.ui().side_tab_request = (SideTab::Cluster);
+    else if (v == "plan") app.ui().side_tab_request = (SideTab::Plan);
     else throw InputError("--side-tab " + v + ": expected model, cluster or plan");
   }
   if (!launch.bottom_tab.empty()) {
     const std::string& v = launch.bottom_tab;
-    if (v == "details") app.select_bottom_tab(BottomTab::Details);
-    else if (v == "devices") app.select_bottom_tab(BottomTab::Devices);
-    else if (v == "optimizer") app.select_bottom_tab(BottomTab::Optimizer);
-    else if (v == "runs") app.select_bottom_tab(BottomTab::Runs);
-    else if (v == "compare") app.select_bottom_tab(BottomTab::Compare);
-    else if (v == "history") app.select_bottom_tab(BottomTab::History);
+    if (v == "details") app.ui().bottom_tab_request = (BottomTab::Details);
+    else if (v == "devices") app.ui().bottom_tab_request = (BottomTab::Devices);
+    else if (v == "optimizer") app.ui().bottom_tab_request = (BottomTab::Optimizer);
+    else if (v == "runs") app.ui().bottom_tab_request = (BottomTab::Runs);
+    else if (v == "compare") app.ui().bottom_tab_request = (BottomTab::Compare);
+    else if (v == "history") app.ui().bottom_tab_request = (BottomTab::History);
     else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare or history");
   }
-  if (launch.optimize) app.start_optimizer();
+  if (!launch.search.empty() && !app.core().set_filter(launch.search))
+    throw InputError("--search " + launch.search + ": " + app.core().message().text);
+  if (launch.optimize) {
+    app.core().start_optimizer();
+    app.ui().bottom_tab_request = BottomTab::Optimizer;
+    app.carry_out();
+  }
 
+  // Every key press reaches the app, even one released before the next frame starts.
+  window.set_key_sink(&app.key_taps());
   using Clock = std::chrono::steady_clock;
   for (int frame = 0; !window.should_close() && !app.quit_requested(); ++frame) {
     // Idle: sleep until input; animate while the optimizer, a run or a drag is in progress.

@@ -3,6 +3,7 @@
 // GLFW so the CLI can fill it without knowing how the GUI draws. Only built with ADAPTIS_HAVE_GUI.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
@@ -39,6 +40,11 @@ struct GuiLaunch {
   std::string side_tab;         // open this sidebar tab: model, cluster, plan ("" = model)
   std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history
   bool optimize = false;        // start the optimizer right away
+  std::string search;           // a timeline search to start with (its first match is selected)
+  // The memory policy every stage starts with (--recompute/--offload), and what the optimizer searches.
+  std::optional<StageMemoryPolicy> memory;
+  std::vector<Recompute> recompute_choices = {Recompute::None};
+  std::vector<double> offload_choices = {0.0};
 
   std::string screenshot;       // save a PNG of the window after `frames` frames, then exit
   int frames = 0;               // with screenshot: frames to render first (>= 1); alone: exit after N frames

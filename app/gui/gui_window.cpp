@@ -70,6 +70,9 @@ GuiWindow::GuiWindow(int width, int height, float scale, const std::string& titl
   }
   glfwMakeContextCurrent(window_);
   glfwSwapInterval(vsync ? 1 : 0);
+  // Our key callback first: ImGui's backend, installed next, calls it before updating io.KeysDown.
+  glfwSetWindowUserPointer(window_, this);
+  glfwSetKeyCallback(window_, &GuiWindow::on_key);
 
   IMGUI_CHECKVERSION();
   ImGui::CreateContext();
@@ -88,6 +91,19 @@ GuiWindow::~GuiWindow() {
   ImGui::DestroyContext();
   glfwDestroyWindow(window_);
   glfwTerminate();
+}
+
+void GuiWindow::on_key(GLFWwindow* w, int key, int scancode, int action, int mods) {
+  (void)scancode;
+  auto* self = static_cast<GuiWindow*>(glfwGetWindowUserPointer(w));
+  if (!self || !self->taps_ || (action != GLFW_PRESS && action != GLFW_REPEAT)) return;
+  KeyTap t;
+  t.key = key;
+  t.ctrl = (mods & GLFW_MOD_CONTROL) != 0;
+  t.shift = (mods & GLFW_MOD_SHIFT) != 0;
+  t.alt = (mods & GLFW_MOD_ALT) != 0;
+  t.repeat = action == GLFW_REPEAT;
+  self->taps_->push(t);
 }
 
 bool GuiWindow::should_close() const { return glfwWindowShouldClose(window_); }

@@ -4,6 +4,7 @@
 // benchmark both drive a GuiApp through one of these.
 #include <string>
 
+#include "gui/model/key_input.h"
 #include "gui/theme.h"
 
 struct GLFWwindow;
@@ -37,6 +38,8 @@ class GuiWindow {
   void set_title(const std::string& title);
   // Rebuilds fonts and style at another scale.
   void set_scale(float scale);
+  // Where key presses go as they happen (ImGui 1.86 only sees keys held at the next frame).
+  void set_key_sink(KeyTaps* taps) { taps_ = taps; }
 
   const Theme& theme() const { return theme_; }
   int framebuffer_width() const;
@@ -47,6 +50,9 @@ class GuiWindow {
   GLFWwindow* window_ = nullptr;
   Theme theme_;
   std::string title_;
+  KeyTaps* taps_ = nullptr;
+
+  static void on_key(GLFWwindow* w, int key, int scancode, int action, int mods);
 };
 
 }  // namespace adaptis::gui

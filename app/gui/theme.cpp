@@ -19,13 +19,17 @@ ImU32 mix(ImU32 a, ImU32 b, float t) {
   return ch(IM_COL32_R_SHIFT) | ch(IM_COL32_G_SHIFT) | ch(IM_COL32_B_SHIFT) | ch(IM_COL32_A_SHIFT);
 }
 
-ImU32 Theme::box_colour(BoxKind kind, int chunk) const {
+ImU32 Theme::box_colour(explorer::BoxKind kind, int chunk) const {
+  using explorer::BoxKind;
   ImU32 base = 0;
   switch (kind) {
     case BoxKind::F:
     case BoxKind::B:
     case BoxKind::W:
     case BoxKind::BW: base = op[static_cast<int>(kind)]; break;
+    case BoxKind::R: base = op[static_cast<int>(Op::R)]; break;
+    case BoxKind::Offload: return offload;
+    case BoxKind::Reload: return reload;
     case BoxKind::Send: return send;
     case BoxKind::Recv: return recv;
     case BoxKind::Idle: return idle_dependency;
@@ -53,6 +57,9 @@ Theme make_theme(float scale) {
   t.op[static_cast<int>(Op::B)] = IM_COL32(54, 181, 132, 255);   // input-gradient backward: green
   t.op[static_cast<int>(Op::W)] = IM_COL32(232, 164, 56, 255);   // weight-gradient backward: amber
   t.op[static_cast<int>(Op::BW)] = IM_COL32(142, 104, 214, 255); // fused backward: violet
+  t.op[static_cast<int>(Op::R)] = IM_COL32(214, 92, 176, 255);   // recompute: magenta
+  t.offload = IM_COL32(120, 206, 176, 255);                       // to host: sea green
+  t.reload = IM_COL32(226, 150, 110, 255);                        // back from host: salmon
   t.send = IM_COL32(86, 196, 222, 255);
   t.recv = IM_COL32(222, 104, 168, 255);
   t.idle_dependency = IM_COL32(214, 76, 76, 255);
@@ -60,6 +67,8 @@ Theme make_theme(float scale) {
   t.idle_drain = IM_COL32(120, 124, 136, 255);
   t.critical = IM_COL32(255, 92, 56, 255);
   t.selection = IM_COL32(255, 255, 255, 255);
+  t.arrow_in = IM_COL32(255, 255, 255, 220);
+  t.arrow_out = IM_COL32(255, 214, 102, 230);
   t.measured = IM_COL32(200, 200, 210, 255);
   t.background = IM_COL32(24, 25, 28, 255);
   t.lane_background = IM_COL32(32, 33, 38, 255);

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "gui/model/timeline_data.h"
+#include "explorer/timeline_data.h"
 
 namespace adaptis::gui {
 
@@ -16,11 +16,13 @@ struct Theme {
   ImFont* mono = nullptr;     // JetBrains Mono: numbers in tables and tooltips
   bool fonts_from_system = false;
 
-  ImU32 op[kNumOps] = {};  // F, B, W, BW
+  ImU32 op[kNumOps] = {};  // F, B, W, BW, R
   ImU32 send = 0, recv = 0;
+  ImU32 offload = 0, reload = 0;  // host-link copies of a memory policy
   ImU32 idle_dependency = 0, idle_transfer = 0, idle_drain = 0;
   ImU32 critical = 0;
   ImU32 selection = 0;
+  ImU32 arrow_in = 0, arrow_out = 0;  // the selection's inputs and outputs
   ImU32 measured = 0;
   ImU32 background = 0, lane_background = 0, lane_background_alt = 0, grid = 0, grid_strong = 0;
   ImU32 text = 0, text_dim = 0, text_on_box = 0;
@@ -30,7 +32,7 @@ struct Theme {
   float px(float v) const { return v * scale; }
   // Colour of an action box: the op's colour, lighter for later local chunks so the chunks of a
   // looped or V placement can be told apart.
-  ImU32 box_colour(BoxKind kind, int chunk) const;
+  ImU32 box_colour(explorer::BoxKind kind, int chunk) const;
   // A distinct colour per device for the memory curves.
   ImU32 device_colour(int device, int num_devices) const;
 };

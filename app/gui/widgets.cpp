@@ -119,13 +119,31 @@ const char* fitting_label(float width, float pad, const char* long_text, const c
   return nullptr;
 }
 
-std::string strf(const char* fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
+void clipped_text(const std::string& text, float width, ImU32 colour) {
+  ImGui::PushStyleColor(ImGuiCol_Text, colour);
+  if (ImGui::CalcTextSize(text.c_str()).x <= width) {
+    ImGui::TextUnformatted(text.c_str());
+    ImGui::PopStyleColor();
+    return;
+  }
+  // The longest prefix that fits with the ellipsis (binary search over the length).
+  const float ell = ImGui::CalcTextSize("...").x;
+  size_t lo = 0, hi = text.size();
+  while (lo < hi) {
+    const size_t mid = (lo + hi + 1) / 2;
+    if (ImGui::CalcTextSize(text.c_str(), text.c_str() + mid).x + ell <= width) lo = mid;
+    else hi = mid - 1;
+  }
+  const std::string shown = text.substr(0, lo) + "...";
+  ImGui::TextUnformatted(shown.c_str());
+  ImGui::PopStyleColor();
+  if (ImGui::IsItemHovered()) {
+    ImGui::BeginTooltip();
+    ImGui::PushTextWrapPos(ImGui::GetFontSize() * 40);
+    ImGui::TextUnformatted(text.c_str());
+    ImGui::PopTextWrapPos();
+    ImGui::EndTooltip();
+  }
 }
 
 }  // namespace adaptis::gui

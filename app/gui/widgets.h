@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/format.h"
 #include "gui/theme.h"
 
 namespace adaptis::gui {
@@ -39,7 +40,9 @@ void comparison_row(const Theme& t, const char* name, const std::string& first, 
 // Digits are measured as '0' so boxes of one width get the same form.
 const char* fitting_label(float width, float pad, const char* long_text, const char* short_text);
 
-// printf into a std::string.
-std::string strf(const char* fmt, ...) IM_FMTARGS(1);
+// Text in `colour` cut to `width` pixels with "..." when longer; the whole text shows on hover.
+void clipped_text(const std::string& text, float width, ImU32 colour);
+
+using app::strf;
 
 }  // namespace adaptis::gui

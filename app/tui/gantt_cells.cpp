@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/format.h"
+
 namespace adaptis::tui {
 
 std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, double t0, double t1, int columns) {
@@ -32,22 +34,31 @@ std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, doubl
   return cells;
 }
 
-double tick_step_ms(double span_ms, int columns, int min_cols) {
-  if (span_ms <= 0 || columns <= 0) return 1;
-  const double min_step = span_ms * std::max(1, min_cols) / columns;
-  double p = std::pow(10.0, std::floor(std::log10(min_step)));
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * p >= min_step) return m * p;
-  return 10 * p;
+std::vector<char> host_row(const explorer::Lane& host, double t0, double t1, int columns) {
+  std::vector<char> cells(static_cast<size_t>(std::max(0, columns)), 0);
+  if (columns <= 0 || t1 <= t0 || host.empty()) return cells;
+  const double width = (t1 - t0) / columns;
+  for (int c = 0; c < columns; ++c) {
+    const double a = t0 + c * width, b = a + width;
+    double best = 0;
+    const explorer::TimelineBox* winner = nullptr;
+    // Copies on one link may overlap (both directions): the prefix maximum of the ends bounds the scan.
+    for (size_t i = host.first_reaching(a), n = host.last_starting(b); i < n; ++i) {
+      const explorer::TimelineBox& box = host.boxes[i];
+      const double ov = std::min(b, box.end) - std::max(a, box.start);
+      if (ov > best) {
+        best = ov;
+        winner = &box;
+      }
+    }
+    if (winner) cells[static_cast<size_t>(c)] = winner->kind == explorer::BoxKind::Offload ? '>' : '<';
+  }
+  return cells;
 }
 
-TimeWindow gantt_window(double total_ms, double zoom, double left_ms) {
-  TimeWindow w;
-  if (total_ms <= 0) return w;
-  const double span = total_ms / std::max(1.0, zoom);
-  w.t0 = std::clamp(left_ms, 0.0, total_ms - span);
-  w.t1 = w.t0 + span;
-  return w;
+double tick_step_ms(double span_ms, int columns, int min_cols) {
+  if (span_ms <= 0 || columns <= 0) return 1;
+  return app::round_tick_step(span_ms * std::max(1, min_cols) / columns);
 }
 
 }  // namespace adaptis::tui

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "adaptis/planner/simulator.h"
+#include "explorer/timeline_data.h"
 
 namespace adaptis::tui {
 
@@ -18,14 +19,12 @@ struct GanttCell {
 // out); it then shows the action covering the most of it. `timeline` is in start order.
 std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, double t0, double t1, int columns);
 
+// Cells for one device's host-link lane (explorer::DeviceLanes::host) over [t0, t1): '>' where an
+// offload copy runs during the cell, '<' for a reload (the copy covering most of the cell wins), 0
+// where the link is idle. Copies are often far shorter than a cell, so any overlap shows.
+std::vector<char> host_row(const explorer::Lane& host, double t0, double t1, int columns);
+
 // A round tick step (1, 2 or 5 x 10^k ms) giving labels at least `min_cols` columns apart.
 double tick_step_ms(double span_ms, int columns, int min_cols = 12);
-
-// The visible window for a zoom factor (>= 1; 1 = whole iteration) and a requested left edge:
-// the left edge is clamped so the window stays inside [0, total_ms].
-struct TimeWindow {
-  double t0 = 0, t1 = 0;
-};
-TimeWindow gantt_window(double total_ms, double zoom, double left_ms);
 
 }  // namespace adaptis::tui

@@ -11,7 +11,7 @@ namespace {
 const std::pair<const char*, int> kNames[] = {
     {"up", Up},       {"down", Down},   {"left", Left},       {"right", Right}, {"pgup", PageUp},
     {"pgdn", PageDown}, {"home", Home}, {"end", End},         {"enter", Enter}, {"tab", Tab},
-    {"btab", BackTab}, {"esc", Escape}, {"lt", '<'},          {"gt", '>'},
+    {"btab", BackTab}, {"esc", Escape}, {"bs", Backspace},   {"lt", '<'},  {"gt", '>'},
 };
 
 }  // namespace

@@ -19,9 +19,10 @@ constexpr int PageDown = 0x106;
 constexpr int Home = 0x107;
 constexpr int End = 0x108;
 constexpr int BackTab = 0x109;  // shift-tab
+constexpr int Backspace = 0x10a;
 
 // A key script: plain characters are keys; "<name>" is a special key (up, down, left, right, pgup,
-// pgdn, home, end, enter, tab, btab, esc, lt, gt). Throws InputError naming `flag` on an unknown name.
+// pgdn, home, end, enter, tab, btab, esc, bs, lt, gt). Throws InputError naming `flag` on an unknown name.
 std::vector<int> parse_script(const std::string& script, const std::string& flag = "--keys");
 
 // Printable name of a key for messages: "q", "<left>".

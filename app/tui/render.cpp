@@ -20,9 +20,10 @@ void draw_tabs(const TuiState& s, Screen& scr) {
   scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
   // Background work, visible from every view.
   std::string badge;
-  if (s.optimizer.state == JobState::Running) badge = fmt(" optimize %.0f%% ", 100 * s.optimizer.fraction);
-  else if (s.launched.running) {
-    const RunRow* row = launched_run_row(s);
+  const explorer::OptimizerState& o = s.core.optimizer();
+  if (o.state == explorer::JobState::Running) badge = fmt(" optimize %.0f%% ", 100 * o.progress.fraction);
+  else if (s.core.launched().running) {
+    const exec::RunSummary* row = s.core.launched_row();
     badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
   }
   if (!badge.empty() && x + static_cast<int>(badge.size()) <= scr.width())
@@ -31,66 +32,70 @@ void draw_tabs(const TuiState& s, Screen& scr) {
 
 // The line every view shares: what is on screen and how fast it is.
 void draw_summary(const TuiState& s, Screen& scr) {
-  const Evaluation* e = s.eval.get();
-  const std::string what = e && e->custom ? e->label : s.request.schedule;
-  int x = scr.put(0, 1, fmt("%s  %s  dev=%d mb=%d v=%d ", s.inputs->costs.model.c_str(), what.c_str(),
-                            e && e->custom && e->built ? e->plan.num_devices() : s.inputs->cluster.num_devices(),
-                            shown_microbatches(s), resolved_stages_per_device(s)),
+  const explorer::Explorer& c = s.core;
+  const bool valid = c.has_plan() && c.problem().empty();
+  const std::string what = valid ? c.on_screen_label() : c.editor().request().schedule;
+  int x = scr.put(0, 1, fmt("%s  %s  dev=%d mb=%d v=%d ", c.editor().costs().model.c_str(), what.c_str(),
+                            shown_devices(s), shown_microbatches(s), c.stages_per_device()),
                   Style::Normal);
-  if (!e || !e->built) {
+  if (!valid) {
     scr.put(x, 1, "| not a valid plan", Style::Bad);
-  } else if (!e->sim.ok) {
-    scr.put(x, 1, "| deadlock", Style::Bad);
-  } else {
-    x = scr.put(x, 1, fmt("| %.2f ms  bubble %.1f%%", e->sim.iteration_ms, 100 * e->sim.bubble_ratio), Style::Good);
-    if (e->sim.oom) scr.put(x, 1, "  OOM", Style::Bad);
+    return;
   }
+  const SimResult& sim = c.editor().sim();
+  x = scr.put(x, 1, fmt("| %.2f ms  bubble %.1f%%", sim.iteration_ms, 100 * sim.bubble_ratio), Style::Good);
+  if (sim.oom) scr.put(x, 1, "  OOM", Style::Bad);
 }
 
-void draw_status(const TuiState& s, Screen& scr, int y) {
-  const OptimizerView& o = s.optimizer;
-  if (o.state == JobState::Running) {
+void draw_status(const TuiState& s, Screen& scr, int y, int rows) {
+  if (s.searching) {
+    int x = scr.put(0, y, "search: ", Style::Warn);
+    x = scr.put(x, y, s.search_input, Style::Normal);
+    scr.set(x, y, '_', Style::Selected);
+    scr.put(x + 2, y, "mb N  s N  d N  F/B/W/BW   enter applies, esc closes", Style::Dim);
+    return;
+  }
+  const explorer::OptimizerState& o = s.core.optimizer();
+  if (o.state == explorer::JobState::Running) {
+    const double f = std::clamp(o.progress.fraction, 0.0, 1.0);
     int x = scr.put(0, y, "optimizing ", Style::Warn);
     const int bar_w = std::clamp(scr.width() / 6, 10, 30);
     scr.set(x, y, '[', Style::Normal);
-    draw_bar(scr, x + 1, y, bar_w, {{std::clamp(o.fraction, 0.0, 1.0), '#', Style::Progress}}, '.', Style::BarEmpty);
+    draw_bar(scr, x + 1, y, bar_w, {{f, '#', Style::Progress}}, '.', Style::BarEmpty);
     scr.set(x + 1 + bar_w, y, ']', Style::Normal);
     x += bar_w + 3;
-    std::string best = o.best_ms > 0 ? fmt("best %.2f ms", o.best_ms) : "best -";
-    x = scr.put(x, y,
-                fmt("%3.0f%% %.1fs  %s  %lld plans  ", 100 * std::clamp(o.fraction, 0.0, 1.0), o.elapsed_s,
-                    best.c_str(), o.evaluated),
+    std::string best = o.progress.best_ms > 0 ? fmt("best %.2f ms", o.progress.best_ms) : "best -";
+    x = scr.put(x, y, fmt("%3.0f%% %.1fs  %s  %lld plans  ", 100 * f, o.progress.elapsed_s, best.c_str(),
+                          o.progress.evaluated),
                 Style::Normal);
     x = scr.put(x, y, "x", Style::Key);
     x = scr.put(x, y, " cancels  ", Style::Dim);
-    scr.put(x, y, o.phase, Style::Dim);
+    scr.put(x, y, o.progress.phase, Style::Dim);
     return;
   }
-  if (s.message.empty()) return;
-  // A message too long for the line says so rather than stopping mid-word.
-  const int w = scr.width();
-  const std::string text =
-      static_cast<int>(s.message.size()) <= w ? s.message : s.message.substr(0, static_cast<size_t>(std::max(0, w - 3))) + "...";
-  scr.put(0, y, text, s.message_is_error ? Style::Bad : Style::Normal);
+  // A long message wraps onto the rows status_rows() gave it (the body is shorter meanwhile).
+  const explorer::Message& m = s.core.message();
+  draw_wrapped(scr, Rect{0, y, scr.width(), rows}, y, m.text, m.error ? Style::Bad : Style::Normal);
 }
 
 std::vector<std::pair<const char*, const char*>> hints(View v) {
   std::vector<std::pair<const char*, const char*>> h = {{"q", "quit"}, {"?", "help"}, {"tab", "view"}};
   switch (v) {
     case View::Layers:
-      h.insert(h.end(), {{"j/k", "layer"}, {"[]", "boundary"}, {"<>", "move"}, {"e", "even"}, {"o", "optimize"},
-                         {"r", "run"}});
+      h.insert(h.end(), {{"j/k", "layer"}, {"[]", "boundary"}, {"<>", "move"}, {"e", "even"}, {"u", "undo"},
+                         {"o", "optimize"}, {"r", "run"}});
       break;
     case View::Plan:
       h.insert(h.end(), {{"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"v/V", "chunks"}, {"<>", "boundary"},
-                         {"o", "optimize"}, {"r", "run"}});
+                         {"u", "undo"}, {"o", "optimize"}, {"r", "run"}, {"a/z", "recompute"}, {"f", "offload"}});
       break;
     case View::Gantt:
-      h.insert(h.end(), {{"+/-", "zoom"}, {"h/l", "pan"}, {"0", "fit"}, {"s", "sched"}, {"m/M", "mb"},
-                         {"d/D", "dev"}, {"j/k", "scroll"}});
+      h.insert(h.end(), {{"+/-", "zoom"}, {"h/l", "pan"}, {"0", "fit"}, {"enter", "select"}, {"/", "search"},
+                         {"p/c", "producer/consumer"}, {"j/k", "scroll"}});
       break;
     case View::Devices:
-      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
+      h.insert(h.end(), {{"j/k", "scroll"}, {"s", "sched"}, {"m/M", "mb"}, {"d/D", "dev"}, {"a", "recompute"},
+                         {"y", "auto"}, {"o", "optimize"}});
       break;
     case View::Compare:
       h.insert(h.end(), {{"j/k", "select"}, {"enter", "use"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
@@ -116,6 +121,11 @@ const char* const kHelp[] = {
     "           d/D devices +1/-1             v/V chunks per device +1/-1",
     "partition  [ ] (j k in Plan) select a boundary  < > or , . move it   e even",
     "gantt      + - zoom   h l or arrows pan (H L a page)   0 fit   j k devices",
+    "           enter select an action: arrows next/previous and device above/below,",
+    "           p its producer, c its consumer, esc clears   / search (mb 3 s2 B)  n N",
+    "memory     a/A recompute of every stage   f/F offload +25%/-25%   y auto",
+    "           t/T pick a stage (* in Plan)   z/Z its recompute (none/sel/full)",
+    "undo       u undo   U redo (every plan edit)",
     "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
     "optimizer  o start (progress below)   x or esc cancel",
     "runs       r run the plan on screen (adaptis run) and watch   g refresh",
@@ -143,13 +153,25 @@ void draw_help(Screen& scr) {
 
 }  // namespace
 
+int status_rows(const TuiState& s, int width) {
+  if (s.searching || s.core.optimizer().state == explorer::JobState::Running) return 1;
+  const int lines = wrapped_lines(s.core.message().text, width);
+  return std::clamp(lines, 1, 3);
+}
+
 int max_first_device(const TuiState& s, View view, int width, int height) {
-  if (!s.eval || !s.eval->ok()) return 0;
-  const Rect body = body_rect(width, height);
-  const int D = static_cast<int>(s.eval->sim.devices.size());
-  if (view == View::Gantt) return std::max(0, D - gantt_layout(body, D, s.config.color).devices_shown);
+  if (!s.core.has_plan() || !s.core.problem().empty()) return 0;
+  const Rect body = body_rect(width, height, status_rows(s, width));
+  const int D = static_cast<int>(s.core.editor().sim().devices.size());
+  if (view == View::Gantt) return std::max(0, D - gantt_layout(s, body).devices_shown);
   if (view == View::Devices) return std::max(0, D - devices_view_shown(body, D));
   return 0;
+}
+
+int gantt_devices_shown(const TuiState& s, int width, int height) {
+  if (!s.core.has_plan()) return 1;
+  const Rect body = body_rect(width, height, status_rows(s, width));
+  return gantt_layout(s, body).devices_shown;
 }
 
 Screen render(const TuiState& s, int width, int height) {
@@ -162,7 +184,8 @@ Screen render(const TuiState& s, int width, int height) {
   }
   draw_tabs(s, scr);
   draw_summary(s, scr);
-  const Rect body = body_rect(width, height);
+  const int status = status_rows(s, width);
+  const Rect body = body_rect(width, height, status);
   switch (s.view) {
     case View::Layers: draw_layers_view(s, scr, body); break;
     case View::Plan: draw_plan_view(s, scr, body); break;
@@ -171,7 +194,7 @@ Screen render(const TuiState& s, int width, int height) {
     case View::Compare: draw_compare_view(s, scr, body); break;
     case View::Runs: draw_runs_view(s, scr, body); break;
   }
-  draw_status(s, scr, height - 2);
+  draw_status(s, scr, height - 1 - status, status);
   draw_hints(s, scr, height - 1);
   if (s.show_help) draw_help(scr);
   return scr;

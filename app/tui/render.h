@@ -16,5 +16,9 @@ Screen render(const TuiState& state, int width, int height);
 // Layout facts the key logic needs to scroll without dead key presses: the largest useful
 // "first device shown" of the Gantt and Devices views at this terminal size (0 for other views).
 int max_first_device(const TuiState& state, View view, int width, int height);
+// Rows of the status line: a long message wraps onto up to three (the views get the rest).
+int status_rows(const TuiState& state, int width);
+// Devices the Gantt shows at once at this size.
+int gantt_devices_shown(const TuiState& state, int width, int height);
 
 }  // namespace adaptis::tui

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "cli/report.h"
-#include "tui/gantt_cells.h"
+#include "adaptis/planner/memory_policy.h"
+#include "common/format.h"
 
 namespace adaptis::tui {
 
@@ -22,9 +22,9 @@ std::string fmt(const char* format, ...) {
   return buf;
 }
 
-std::string bytes_or_dash(double bytes) { return bytes > 0 ? cli::format_bytes(bytes) : "-"; }
+std::string bytes_or_dash(double bytes) { return bytes > 0 ? app::format_bytes(bytes) : "-"; }
 
-Rect body_rect(int width, int height) { return Rect{0, 2, width, std::max(0, height - 4)}; }
+Rect body_rect(int width, int height, int status) { return Rect{0, 2, width, std::max(0, height - 3 - status)}; }
 
 int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style style) {
   if (r.w <= 0) return y;
@@ -44,6 +44,12 @@ int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style styl
     pos = nl + 1;
   }
   return y;
+}
+
+int wrapped_lines(const std::string& text, int width) {
+  if (width <= 0) return 0;
+  Screen scratch(width, 64);
+  return draw_wrapped(scratch, Rect{0, 0, width, 64}, 0, text, Style::Normal);
 }
 
 int scroll_first(int cursor, int rows, int n) {
@@ -66,57 +72,64 @@ void draw_bar(Screen& scr, int x, int y, int width, std::initializer_list<BarSeg
   scr.fill(x + col, y, width - col, rest, rest_style);
 }
 
-namespace {
-
 Style op_style(Op op) {
   switch (op) {
     case Op::F: return Style::OpF;
     case Op::B: return Style::OpB;
     case Op::W: return Style::OpW;
     case Op::BW: return Style::OpBW;
+    case Op::R: return Style::OpR;
   }
   return Style::Normal;
 }
 
-// Without colour the op is a letter: F forward, B input-grad, W weight-grad, X fused backward.
-char op_letter(Op op) {
-  switch (op) {
-    case Op::F: return 'F';
-    case Op::B: return 'B';
-    case Op::W: return 'W';
-    case Op::BW: return 'X';
+std::string memory_text(const explorer::MemoryOverview& m) {
+  if (!m.has_sizes) return "n/a (the costs carry no memory sizes)";
+  // Most telling first: the worst device against its cap, the policy, then the peak's split.
+  std::string out, split;
+  if (m.worst >= 0) {
+    const explorer::DeviceMemoryRow& w = m.devices[static_cast<size_t>(m.worst)];
+    int over = 0;
+    for (const auto& d : m.devices) over += d.oom ? 1 : 0;
+    out = fmt("worst d%d %s of %s", m.worst, app::format_bytes(w.peak_bytes).c_str(),
+              w.cap_bytes > 0 ? app::format_bytes(w.cap_bytes).c_str() : "?");
+    if (w.cap_bytes > 0) out += fmt(" (%.0f%%)", 100 * w.fill());
+    if (over > 0) out += fmt(" OOM on %d device%s", over, over == 1 ? "" : "s");
+    split = fmt("; act kept %s", app::format_bytes(w.kept_bytes).c_str());
+    if (w.recomputed_bytes > 0) split += fmt(", recomputed %s", app::format_bytes(w.recomputed_bytes).c_str());
+    if (w.on_host_bytes > 0) split += fmt(", on host %s", app::format_bytes(w.on_host_bytes).c_str());
+    out += "; ";
   }
-  return '?';
+  out += "policy " + (m.policy_text.empty() ? std::string("none") : m.policy_text);
+  if (m.recompute_actions > 0 || m.host_copies > 0)
+    out += fmt(" (%zu R, %zu host copies)", m.recompute_actions, m.host_copies);
+  return out + split;
 }
 
-const char* op_label(Op op) {
-  switch (op) {
-    case Op::F: return "forward";
-    case Op::B: return "input-grad";
-    case Op::W: return "weight-grad";
-    case Op::BW: return "backward";
-  }
-  return "?";
+std::string policy_short(const StageMemoryPolicy& p) {
+  std::string out = p.recompute == Recompute::None        ? "-"
+                    : p.recompute == Recompute::Selective ? "sel"
+                    : p.full_layers > 0                   ? fmt("full:%d", p.full_layers)
+                                                          : "full";
+  if (p.offload_fraction > 0) out += fmt("+off%.0f%%", 100 * p.offload_fraction);
+  return out;
 }
 
-// The plan could not be built or simulated: say why in the body.
 bool draw_no_plan(const TuiState& s, Screen& scr, Rect r) {
-  if (s.eval && s.eval->ok()) return false;
+  if (s.core.has_plan() && s.core.problem().empty()) return false;
   int y = r.y;
-  if (!s.eval) {
-    scr.put(r.x, y, "no plan", Style::Bad);
-    return true;
-  }
-  y = draw_wrapped(scr, r, y,
-                   s.eval->built ? "The plan's orders deadlock:" : "This request does not give a valid plan:",
-                   Style::Bad);
-  y = draw_wrapped(scr, Rect{r.x + 2, r.y, r.w - 2, r.h}, y, s.eval->error, Style::Normal);
+  y = draw_wrapped(scr, r, y, "This request does not give a valid plan:", Style::Bad);
+  const std::string why = !s.core.problem().empty() ? s.core.problem() : s.core.message().text;
+  y = draw_wrapped(scr, Rect{r.x + 2, r.y, r.w - 2, r.h}, y, why, Style::Normal);
   draw_wrapped(scr, r, y + 1,
-               "Change the schedule (s/S), micro-batches (m/M), devices (d/D) or chunks (v/V); e resets the "
-               "partition.",
+               std::string("Change the schedule (s/S), micro-batches (m/M), devices (d/D) or chunks (v/V); e resets the "
+                           "partition") +
+                   (s.core.has_plan() ? "; u goes back to the last valid plan." : "."),
                Style::Dim);
   return true;
 }
+
+namespace {
 
 double max_peak(const SimResult& sim) {
   double m = 0;
@@ -136,45 +149,27 @@ bool costs_have_memory(const CostTable& c) {
   return false;
 }
 
-std::string stages_of_device(const Plan& p, int d) {
-  std::string out;
-  for (int st : p.placement.device_stages[static_cast<size_t>(d)]) out += (out.empty() ? "" : ",") + std::to_string(st);
-  return out;
-}
-
-// What each text row of a device shows in the Gantt, in the order they are given rows.
-enum class Lane { Op, Microbatch, Stage };
-
-std::vector<Lane> gantt_lanes(bool color) {
-  // With colour the op is the cell's colour, so the first row can carry the micro-batch; the op
-  // letter still comes third, for readers who cannot tell the colours apart.
-  if (color) return {Lane::Microbatch, Lane::Stage, Lane::Op};
-  return {Lane::Op, Lane::Microbatch, Lane::Stage};
-}
 
 }  // namespace
 
-GanttLayout gantt_layout(Rect body, int devices, bool color) {
-  // Two rows of time axis above, two rows of legend and window below.
-  const int rows = std::max(1, body.h - 4);
-  const int max_lanes = static_cast<int>(gantt_lanes(color).size());
-  GanttLayout g;
-  g.lanes = devices > 0 ? std::clamp(rows / devices, 1, max_lanes) : 1;
-  // A blank row between devices when every device still fits with it.
-  g.gap = g.lanes > 1 && devices * (g.lanes + 1) - 1 <= rows ? 1 : 0;
-  g.devices_shown = std::max(1, (rows + g.gap) / (g.lanes + g.gap));
-  return g;
+std::string stages_of_device(const Plan& p, int d) {
+  std::string out;
+  for (int st : p.placement.device_stages[static_cast<size_t>(d)]) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(st);
+  }
+  return out;
 }
 
 int devices_view_shown(Rect body, int devices) { return std::max(1, std::min(devices, (body.h - 1) / 2)); }
 
 void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
-  const CostTable& costs = s.inputs->costs;
+  const CostTable& costs = s.core.editor().costs();
   const int n = costs.num_layers();
   const bool split = costs.split_backward();
   const bool mem = costs_have_memory(costs);
   const bool with_params = mem && r.w >= 76, with_act = mem && r.w >= 90;
-  const Plan* plan = s.eval && s.eval->built ? &s.eval->plan : nullptr;
+  const Plan* plan = s.core.has_plan() ? &s.core.editor().plan() : nullptr;
   std::vector<int> stage_of(static_cast<size_t>(n), -1);
   std::vector<int> dev_of_stage;
   if (plan) {
@@ -241,7 +236,7 @@ void draw_layers_view(const TuiState& s, Screen& scr, Rect r) {
 }
 
 void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
-  const Evaluation* e = s.eval.get();
+  const explorer::PlanEditor& ed = s.core.editor();
   int y = r.y;
   const int x2 = r.x + 10;
   auto field = [&](const char* label, const std::string& value, Style st = Style::Normal) {
@@ -250,27 +245,30 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
     scr.put(x2, y, value, st, r.w - 10);
     ++y;
   };
-  const Cluster& cl = s.inputs->cluster;
-  if (e && e->custom) {
-    field("plan", e->label + ": its own partition, placement and orders (s returns to " + s.request.schedule + ")",
+  const Cluster& cl = ed.cluster();
+  const PlanRequest& req = ed.request();
+  if (ed.has_plan() && ed.state().custom && s.core.problem().empty()) {
+    field("plan", s.core.on_screen_label() + ": its own partition, placement and orders (s returns to " + req.schedule +
+                      ")",
           Style::Good);
   } else {
     std::string desc;
     for (const auto& info : all_schedules())
-      if (s.request.schedule == info.name) desc = info.description;
-    field("schedule", s.request.schedule + (desc.empty() ? "" : " - " + desc));
+      if (req.schedule == info.name) desc = info.description;
+    field("schedule", req.schedule + (desc.empty() ? "" : " - " + desc));
   }
-  const int v = resolved_stages_per_device(s);
-  field("devices", fmt("%d x %s%s%s, %d micro-batches, %d chunk%s per device", cl.num_devices(),
+  const int v = s.core.stages_per_device();
+  field("devices", fmt("%d x %s%s%s, %d micro-batches, %d chunk%s per device", shown_devices(s),
                        cl.devices.empty() ? "?" : cl.devices[0].name.c_str(), cl.name.empty() ? "" : " on ",
                        cl.name.c_str(), shown_microbatches(s), v, v == 1 ? "" : "s"));
   // Profiles name their file in `source` already; other sources (the analytical model) do not.
-  const std::string& source = s.inputs->costs.source;
-  field("costs", source.find('/') != std::string::npos || s.config.costs_label.empty()
-                     ? fmt("%d layers, %s", s.inputs->costs.num_layers(), source.c_str())
-                     : fmt("%d layers, %s, from %s", s.inputs->costs.num_layers(), source.c_str(),
-                           s.config.costs_label.c_str()));
+  const std::string& source = ed.costs().source;
+  const std::string& label = s.core.config().costs_label;
+  field("costs", source.find('/') != std::string::npos || label.empty()
+                     ? fmt("%d layers, %s", ed.costs().num_layers(), source.c_str())
+                     : fmt("%d layers, %s, from %s", ed.costs().num_layers(), source.c_str(), label.c_str()));
   if (draw_no_plan(s, scr, Rect{r.x, y + 1, r.w, r.y + r.h - y - 1})) return;
+  const explorer::Evaluation* e = &ed.eval();
   const Plan& p = e->plan;
   const SimResult& sim = e->sim;
   field("partition", format_partition(p.partition));
@@ -278,10 +276,11 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   const double peak = max_peak(sim);
   field("iteration",
         fmt("%.3f ms   bubble %.2f%%   peak memory %s%s", sim.iteration_ms, 100 * sim.bubble_ratio,
-            peak > 0 ? (cli::format_bytes(peak) + " of " + cli::format_bytes(max_limit(sim))).c_str()
+            peak > 0 ? (app::format_bytes(peak) + " of " + app::format_bytes(max_limit(sim))).c_str()
                      : "n/a",
             sim.oom ? "   OOM" : ""),
         sim.oom ? Style::Bad : Style::Good);
+  if (e->memory.has_sizes || e->memory.policies) field("memory", memory_text(e->memory), sim.oom ? Style::Bad : Style::Normal);
   ++y;
   if (y + 2 > r.y + r.h) return;
 
@@ -295,10 +294,12 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
     sum_t += c.f_ms + c.b_ms + c.w_ms;
   }
   // Without a B/W split in the costs, B is the whole backward: one column, as in the layers view.
-  const bool split = s.inputs->costs.split_backward();
-  const std::string head = split ? fmt(" %-5s %-9s %4s %9s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B ms",
-                                       "W ms", "dev")
-                                 : fmt(" %-5s %-9s %4s %9s %9s %4s  ", "stage", "layers", "n", "F ms", "B+W ms", "dev");
+  const bool split = ed.costs().split_backward();
+  // The memory column: each stage's policy (* marks the stage z/Z edit) and its R time per micro-batch.
+  const std::string head = (split ? fmt(" %-5s %-9s %4s %9s %9s %9s %4s ", "stage", "layers", "n", "F ms", "B ms",
+                                        "W ms", "dev")
+                                  : fmt(" %-5s %-9s %4s %9s %9s %4s ", "stage", "layers", "n", "F ms", "B+W ms", "dev")) +
+                           fmt(" %-13s ", "memory");
   const int bar_x = r.x + static_cast<int>(head.size());
   const int bar_w = r.x + r.w - bar_x - 1;
   scr.put(r.x, y++, head + (bar_w >= 6 ? "F+B+W time" : ""), Style::Header);
@@ -318,7 +319,11 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
                     c.f_ms, c.b_ms, c.w_ms, dev[static_cast<size_t>(st)])
               : fmt("%c%-5d %-9s %4d %9.2f %9.2f %4d  ", mark, st, layers.c_str(), p.partition.stage_size(st), c.f_ms,
                     c.b_ms + c.w_ms, dev[static_cast<size_t>(st)]);
-    scr.put(r.x, y, line, Style::Normal);
+    // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on "*" + s.
+    std::string mem_col(1, st == s.stage ? '*' : ' ');
+    mem_col.append(policy_short(stage_memory(p, st)));
+    const std::string row_text = line + fmt("%-13.13s ", mem_col.c_str());
+    scr.put(r.x, y, row_text, Style::Normal);
     if (marked) scr.restyle(r.x, y, 21, Style::Warn);
     if (bar_w >= 6 && max_t > 0) {
       const double t = c.f_ms + c.b_ms + c.w_ms;
@@ -330,8 +335,8 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   if (y >= r.y + r.h || S == 0 || sum_t <= 0) return;
   const std::string more = S > rows ? fmt("stages %d-%d of %d   ", first, first + rows - 1, S) : "";
   scr.put(r.x, y++,
-          fmt(" %sslowest/mean stage %.3f   boundary %d: j/k select, < > move, e even", more.c_str(),
-              max_t / (sum_t / S), s.boundary),
+          fmt(" %sslowest/mean stage %.3f   boundary %d: j/k select, < > move, e even   * stage %d: t/T, z/Z", more.c_str(),
+              max_t / (sum_t / S), s.boundary, s.stage),
           Style::Dim);
 
   // Per device, when there is room: what each device holds and how idle it is.
@@ -353,98 +358,17 @@ void draw_plan_view(const TuiState& s, Screen& scr, Rect r) {
   }
 }
 
-void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
-  if (draw_no_plan(s, scr, r)) return;
-  const SimResult& sim = s.eval->sim;
-  const int D = static_cast<int>(sim.timeline.size());
-  const int label_w = D > 10 ? 6 : 5;
-  const int cols = r.w - label_w;
-  if (cols < 4 || r.h < 5) return;
-  const TimeWindow win = gantt_window(sim.iteration_ms, s.gantt_zoom, s.gantt_left_ms);
-  const bool color = s.config.color;
-  const std::vector<Lane> lanes = gantt_lanes(color);
-  const GanttLayout layout = gantt_layout(r, D, color);
-
-  // Time axis: labels at round times, ticks on the rule below them.
-  int y = r.y;
-  const double step = tick_step_ms(win.t1 - win.t0, cols);
-  int next_free = 0;
-  scr.put(r.x, y, "ms", Style::Dim);
-  scr.fill(r.x + label_w, y + 1, cols, '-', Style::Dim);
-  for (double t = std::ceil(win.t0 / step) * step; t < win.t1; t += step) {
-    const int c = static_cast<int>(std::lround((t - win.t0) / (win.t1 - win.t0) * cols));
-    const std::string lab = step >= 1 ? fmt("%.0f", t) : fmt("%.*f", step >= 0.1 ? 1 : step >= 0.01 ? 2 : 3, t);
-    if (c < next_free || c + static_cast<int>(lab.size()) > cols) continue;
-    scr.set(r.x + label_w + c, y + 1, '|', Style::Dim);
-    scr.put(r.x + label_w + c, y, lab, Style::Dim);
-    next_free = c + static_cast<int>(lab.size()) + 1;
-  }
-  y += 2;
-
-  bool used[kNumOps] = {};
-  const int first = std::clamp(s.cursor[static_cast<int>(View::Gantt)], 0, std::max(0, D - layout.devices_shown));
-  for (int i = 0; i < layout.devices_shown && first + i < D; ++i) {
-    const int d = first + i;
-    const std::vector<GanttCell> cells = gantt_row(sim.timeline[static_cast<size_t>(d)], win.t0, win.t1, cols);
-    for (int lane = 0; lane < layout.lanes; ++lane, ++y) {
-      const Lane what = lanes[static_cast<size_t>(lane)];
-      if (lane == 0) scr.put(r.x, y, fmt("d%d", d), Style::Header);
-      // With more than one row per device, the last label column says what the row shows.
-      if (layout.lanes > 1)
-        scr.set(r.x + label_w - 2, y, what == Lane::Op ? 'o' : what == Lane::Microbatch ? 'm' : 's', Style::Dim);
-      for (int c = 0; c < cols; ++c) {
-        const GanttCell& cell = cells[static_cast<size_t>(c)];
-        const int x = r.x + label_w + c;
-        if (!cell.busy) {
-          scr.set(x, y, lane == 0 ? '.' : ' ', Style::Idle);
-          continue;
-        }
-        used[static_cast<int>(cell.action.op)] = true;
-        char ch = op_letter(cell.action.op);
-        if (what == Lane::Microbatch) ch = static_cast<char>('0' + cell.action.mb % 10);
-        if (what == Lane::Stage) ch = static_cast<char>('0' + cell.action.stage % 10);
-        scr.set(x, y, ch, op_style(cell.action.op));
-      }
-    }
-    if (i + 1 < layout.devices_shown && first + i + 1 < D) y += layout.gap;
-  }
-  y = std::max(y, r.y + r.h - 2);
-  if (y >= r.y + r.h) return;
-  // Legend: the ops this plan uses, as they look (a coloured letter, or the letter alone).
-  int x = r.x;
-  for (int o = 0; o < kNumOps; ++o) {
-    if (!used[o]) continue;
-    const Op op = static_cast<Op>(o);
-    scr.set(x, y, op_letter(op), op_style(op));
-    x = scr.put(x + 1, y, fmt(" %s  ", op_label(op)));
-  }
-  scr.set(x, y, '.', Style::Idle);
-  x = scr.put(x + 1, y, " idle  ", Style::Normal);
-  const char* digits = layout.lanes > 1 ? "rows: m micro-batch, s stage (mod 10), o op"
-                                        : color ? "digit = micro-batch mod 10" : "";
-  scr.put(x, y, digits, Style::Dim);
-  ++y;
-  if (y >= r.y + r.h) return;
-  const std::string rows_note = D > layout.devices_shown
-                                    ? fmt("   devices %d-%d of %d (j/k)", first,
-                                          std::min(D, first + layout.devices_shown) - 1, D)
-                                    : "";
-  scr.put(r.x, y,
-          fmt("window %.2f-%.2f of %.2f ms, zoom %gx (+/- zoom, h/l pan, 0 fit)%s", win.t0, win.t1, sim.iteration_ms,
-              s.gantt_zoom, rows_note.c_str()),
-          Style::Dim);
-}
-
 void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
   if (draw_no_plan(s, scr, r)) return;
-  const SimResult& sim = s.eval->sim;
-  const Plan& p = s.eval->plan;
+  const SimResult& sim = s.core.editor().sim();
+  const Plan& p = s.core.editor().plan();
   const int D = static_cast<int>(sim.devices.size());
   const double T = sim.iteration_ms;
   const bool wide = r.w >= 100;
   int y = r.y;
-  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble     mem: = peak/limit",
+  scr.put(r.x, y++, "time: # busy  < warm-up  ~ in-between  > cool-down bubble     mem: # static = kept r recomputed / cap",
           Style::Dim, r.w);
+  const explorer::MemoryOverview& mem = s.core.memory();
   const int shown = devices_view_shown(r, D);
   const int first = std::clamp(s.cursor[static_cast<int>(View::Devices)], 0, std::max(0, D - shown));
   const int bar_w = std::max(8, (r.w - 5) * 11 / 20);
@@ -475,13 +399,25 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
     if (st.peak_memory_bytes <= 0) {
       scr.put(x, y, "memory n/a", Style::Dim, r.x + r.w - x);
     } else {
-      const std::string text = fmt("%s/%s%s", cli::format_bytes(st.peak_memory_bytes).c_str(),
-                                   cli::format_bytes(limit).c_str(), st.oom ? " OOM" : "");
+      // The peak split into static bytes, what F kept and what R re-created, against the cap.
+      const explorer::DeviceMemoryRow* row = d < static_cast<int>(mem.devices.size()) ? &mem.devices[static_cast<size_t>(d)] : nullptr;
+      const double host = row ? row->on_host_bytes : 0;
+      const std::string text = fmt("%s/%s%s%s", app::format_bytes(st.peak_memory_bytes).c_str(),
+                                   app::format_bytes(limit).c_str(), st.oom ? " OOM" : "",
+                                   host > 0 ? (" +" + app::format_bytes(host) + " host").c_str() : "");
       const int mem_w = std::max(4, r.x + r.w - x - 1 - static_cast<int>(text.size()));
-      draw_bar(scr, x, y, mem_w,
-               {{limit > 0 ? std::min(1.0, st.peak_memory_bytes / limit) : 1.0, '=',
-                 st.oom ? Style::Bad : Style::BarMemory}},
-               '.', Style::BarEmpty);
+      const double scale = limit > 0 ? std::max(limit, st.peak_memory_bytes) : st.peak_memory_bytes;
+      const Style kept_style = st.oom ? Style::Bad : Style::BarMemory;
+      if (row && scale > 0)
+        draw_bar(scr, x, y, mem_w,
+                 {{row->static_bytes / scale, '#', kept_style},
+                  {row->kept_bytes / scale, '=', kept_style},
+                  {row->recomputed_bytes / scale, 'r', Style::BarRecomputed}},
+                 '.', Style::BarEmpty);
+      else
+        draw_bar(scr, x, y, mem_w,
+                 {{limit > 0 ? std::min(1.0, st.peak_memory_bytes / limit) : 1.0, '=', kept_style}}, '.',
+                 Style::BarEmpty);
       scr.put(x + mem_w + 1, y, text, st.oom ? Style::Bad : Style::Normal, r.x + r.w - x - mem_w - 1);
     }
     ++y;
@@ -508,140 +444,6 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
             fmt("d%-3d %8.2f ms at %8.2f %-9s %s", g.device, g.end - g.start, g.start, bubble_phase_name(g.phase),
                 why.c_str()),
             Style::Normal, r.w);
-  }
-}
-
-void draw_compare_view(const TuiState& s, Screen& scr, Rect r) {
-  if (!s.compare) {
-    scr.put(r.x, r.y, "computing...", Style::Dim);
-    return;
-  }
-  const auto& rows = *s.compare;
-  const cli::CompareRow* best = cli::fastest(rows);
-  const double now = s.eval && s.eval->ok() ? s.eval->sim.iteration_ms : 0;
-  int y = r.y;
-  scr.put(r.x, y++,
-          fmt("  %-22s %10s %8s %10s %8s  %s", "schedule", "iter ms", "bubble", "peak mem", "speedup", "note"),
-          Style::Header);
-  const int n = static_cast<int>(rows.size());
-  const int visible = r.y + r.h - y - 1;
-  const int cursor = s.cursor[static_cast<int>(View::Compare)];
-  const int first = scroll_first(cursor, visible, n);
-  const std::string on_screen = !s.eval                                                    ? std::string()
-                                : s.eval->custom                                           ? s.eval->label
-                                : s.request.partition.empty() && s.request.placement.empty() ? s.request.schedule
-                                                                                          : edited_label(s.request.schedule);
-  for (int i = 0; i < visible && first + i < n; ++i, ++y) {
-    const cli::CompareRow& row = rows[static_cast<size_t>(first + i)];
-    const bool current = s.eval && (row.name == on_screen);
-    const bool selected = first + i == cursor;
-    std::string line;
-    Style st = Style::Normal;
-    if (!row.ok) {
-      line = fmt("%c%c%-22s %10s %8s %10s %8s  %s", selected ? '>' : ' ', current ? '*' : ' ', row.name.c_str(), "-",
-                 "-", "-", "-", row.error.substr(0, row.error.find('\n')).c_str());
-      st = Style::Dim;
-    } else {
-      const std::string vs = now > 0 ? fmt("%.3fx", now / row.sim.iteration_ms) : "-";
-      line = fmt("%c%c%-22s %10.2f %7.2f%% %10s %8s  %s%s", selected ? '>' : ' ', current ? '*' : ' ',
-                 row.name.c_str(),
-                 row.sim.iteration_ms, 100 * row.sim.bubble_ratio, bytes_or_dash(max_peak(row.sim)).c_str(),
-                 vs.c_str(), row.sim.oom ? "OOM " : "", &row == best ? "fastest" : "");
-      st = row.sim.oom ? Style::Bad : (&row == best ? Style::Good : Style::Normal);
-    }
-    scr.put(r.x, y, line, selected ? Style::Selected : st, r.w);
-    if (selected) scr.restyle(r.x, y, r.w, Style::Selected);
-  }
-  scr.put(r.x, r.y + r.h - 1, "enter shows the selected row   * on screen   speedup = on-screen time / row time",
-          Style::Dim, r.w);
-}
-
-namespace {
-
-std::string run_progress(const RunRow& row) {
-  std::string out = fmt("run #%lld %s  step %d/%d", static_cast<long long>(row.id), row.status.c_str(),
-                        row.steps_done, row.steps);
-  if (row.steps_done > 0) out += fmt("  loss %.4f", row.final_loss);
-  if (row.measured_ms > 0) out += fmt("  %.2f ms", row.measured_ms);
-  if (row.predicted_ms > 0) out += fmt(" (predicted %.2f)", row.predicted_ms);
-  return out;
-}
-
-}  // namespace
-
-void draw_runs_view(const TuiState& s, Screen& scr, Rect r) {
-  const RunStoreView& store = s.store;
-  const LaunchedRun& run = s.launched;
-  int y = r.y;
-  scr.put(r.x, y++, "run store " + (store.db_path.empty() ? std::string("(none)") : store.db_path), Style::Dim, r.w);
-  // The launched child first: it is what the user is watching.
-  if (run.pid > 0 && y < r.y + r.h) {
-    const std::string state = run.running ? "running" : fmt("finished, exit status %d", run.exit_status);
-    scr.put(r.x, y++, fmt("launched pid %d: %s", run.pid, state.c_str()),
-            run.running ? Style::Warn : (run.exit_status == 0 ? Style::Good : Style::Bad));
-    if (y < r.y + r.h) scr.put(r.x + 2, y++, run.command, Style::Dim, r.w - 2);
-    if (const RunRow* row = launched_run_row(s); row && y < r.y + r.h) {
-      const int bar_w = std::clamp(r.w / 8, 6, 30);
-      scr.set(r.x + 2, y, '[', Style::Normal);
-      draw_bar(scr, r.x + 3, y, bar_w,
-               {{row->steps > 0 ? static_cast<double>(row->steps_done) / row->steps : 0, '#', Style::Progress}}, '.',
-               Style::BarEmpty);
-      scr.set(r.x + 3 + bar_w, y, ']', Style::Normal);
-      scr.put(r.x + 5 + bar_w, y++, run_progress(*row), Style::Normal, r.w - bar_w - 5);
-    }
-    // Its output, as much as leaves room for the table.
-    const int tail_rows =
-        std::min<int>(static_cast<int>(run.log_tail.size()), std::max(0, (r.y + r.h - y) / 3));
-    for (int i = static_cast<int>(run.log_tail.size()) - tail_rows; i < static_cast<int>(run.log_tail.size()); ++i)
-      scr.put(r.x + 2, y++, "| " + run.log_tail[static_cast<size_t>(i)], Style::Dim, r.w - 2);
-  }
-  if (y >= r.y + r.h) return;
-  if (!store.read) {
-    scr.put(r.x, y, "reading the run store...", Style::Dim);
-    return;
-  }
-  if (!store.note.empty())
-    y = draw_wrapped(scr, Rect{r.x, y, r.w, r.y + r.h - y}, y, store.note,
-                     store.note_is_error ? Style::Bad : Style::Dim);
-  if (store.rows.empty()) {
-    if (y < r.y + r.h)
-      draw_wrapped(scr, Rect{r.x, y, r.w, r.y + r.h - y}, y,
-                   s.config.run_blocker.empty() ? "r runs the plan on screen and records it here"
-                                                : "r cannot launch runs here: " + s.config.run_blocker,
-                   Style::Dim);
-    return;
-  }
-  if (run.pid > 0 && y + 3 <= r.y + r.h) ++y;  // set the watched run apart from the table
-  if (y + 2 > r.y + r.h) return;
-  const bool wide = r.w >= 100;
-  std::string head = fmt("%5s %-10s %-14.14s %3s %3s %7s %9s %9s %7s", "run", "status", "schedule", "dev", "mb",
-                         "steps", "meas. ms", "pred. ms", "error");
-  if (wide) head += fmt("  %-19s %s", "started", "model");
-  scr.put(r.x, y++, head, Style::Header, r.w);
-  const int n = static_cast<int>(store.rows.size());
-  const int visible = r.y + r.h - y;
-  const int cursor = s.cursor[static_cast<int>(View::Runs)];
-  const int first = scroll_first(cursor, visible, n);
-  for (int i = 0; i < visible && first + i < n; ++i, ++y) {
-    const RunRow& row = store.rows[static_cast<size_t>(first + i)];
-    const std::string measured = row.measured_ms > 0 ? fmt("%.2f", row.measured_ms) : "-";
-    const std::string predicted = row.predicted_ms > 0 ? fmt("%.2f", row.predicted_ms) : "-";
-    // Signed prediction error: positive when the simulator predicted too slow.
-    const std::string err = row.measured_ms > 0 && row.predicted_ms > 0
-                                ? fmt("%+.1f%%", 100 * (row.predicted_ms - row.measured_ms) / row.measured_ms)
-                                : "-";
-    const bool selected = first + i == cursor;
-    std::string line = fmt("%c%4lld %-10s %-14.14s %3d %3d %3d/%-3d %9s %9s %7s", selected ? '>' : ' ',
-                           static_cast<long long>(row.id),
-                           row.status.c_str(), row.schedule.c_str(), row.devices, row.microbatches, row.steps_done,
-                           row.steps, measured.c_str(), predicted.c_str(), err.c_str());
-    if (wide) line += fmt("  %-19s %s", row.started.c_str(), row.model.c_str());
-    const Style st = row.status == "failed"       ? Style::Bad
-                     : row.status == "running"    ? Style::Warn
-                     : row.status == "incomplete" ? Style::Dim
-                                                  : Style::Normal;
-    scr.put(r.x, y, line, selected ? Style::Selected : st, r.w);
-    if (selected) scr.restyle(r.x, y, r.w, Style::Selected);
   }
 }
 

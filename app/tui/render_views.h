@@ -12,8 +12,9 @@ struct Rect {
   int x = 0, y = 0, w = 0, h = 0;
 };
 
-// The rectangle every view draws in: below the tab and summary lines, above the status and hints.
-Rect body_rect(int width, int height);
+// The rectangle every view draws in: below the tab and summary lines, above the status (`status`
+// rows) and the hints.
+Rect body_rect(int width, int height, int status = 1);
 
 void draw_layers_view(const TuiState& s, Screen& scr, Rect r);
 void draw_plan_view(const TuiState& s, Screen& scr, Rect r);
@@ -28,8 +29,14 @@ struct GanttLayout {
   int lanes = 1;
   int gap = 0;  // blank rows between devices
   int devices_shown = 1;
+  bool host = false;         // a host-link row (offload > / reload <) under each device's rows
+  bool memory_line = false;  // a memory line (peak vs cap, policy) in the footer
 };
-GanttLayout gantt_layout(Rect body, int devices, bool color);
+// `host_row`: the plan copies activations to host (shown when each device has room for it);
+// `memory_line`: the plan has memory policies or is out of memory.
+GanttLayout gantt_layout(Rect body, int devices, bool color, bool host_row = false, bool memory_line = false);
+// The layout the Gantt view of `s` uses in `body`.
+GanttLayout gantt_layout(const TuiState& s, Rect body);
 // Devices shown at once by the devices view (two rows each).
 int devices_view_shown(Rect body, int devices);
 
@@ -39,6 +46,17 @@ std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
 std::string bytes_or_dash(double bytes);
 // Draws a multi-line message word-wrapped into r starting at row y; returns the next free row.
 int draw_wrapped(Screen& scr, Rect r, int y, const std::string& text, Style style);
+// The rows draw_wrapped needs for `text` at `width`.
+int wrapped_lines(const std::string& text, int width);
+// The plan cannot be shown (no valid plan for the request): says why in r; true when it did.
+bool draw_no_plan(const TuiState& s, Screen& scr, Rect r);
+// The memory line: the worst device's peak against its cap (OOM), the activation split and the
+// plan's memory policies, in one line.
+std::string memory_text(const explorer::MemoryOverview& m);
+// A stage's memory policy in a few characters for tables: "-", "sel", "full", "full:2", "+off25%".
+std::string policy_short(const StageMemoryPolicy& p);
+Style op_style(Op op);
+std::string stages_of_device(const Plan& p, int d);
 // First row to show so `cursor` stays visible in `rows` rows of `n` (cursor kept near the middle).
 int scroll_first(int cursor, int rows, int n);
 // A horizontal bar of `width` cells: segments (fraction of the whole, char, style) left to right,

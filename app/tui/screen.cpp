@@ -1,6 +1,9 @@
 #include "tui/screen.h"
 
 #include <algorithm>
+#include <string>
+
+#include "common/terminal_text.h"
 
 namespace adaptis::tui {
 
@@ -10,6 +13,13 @@ Screen::Screen(int width, int height)
 
 int Screen::put(int x, int y, std::string_view text, Style style, int max_len) {
   if (y < 0 || y >= height_) return x;
+  // Names come from files anyone can write: a control character shows as its escape ("\x1b"), the
+  // same text the CLI prints (common/terminal_text.h), not as a bare '?'.
+  std::string escaped;
+  if (std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    escaped = app::terminal_safe(text);
+    text = escaped;
+  }
   int n = static_cast<int>(text.size());
   if (max_len >= 0) n = std::min(n, max_len);
   for (int i = 0; i < n; ++i) {

@@ -25,12 +25,15 @@ enum class Style : uint8_t {
   OpB,
   OpW,
   OpBW,
+  OpR,          // recompute (memory policies)
+  HostCopy,     // host-link copies (offload / reload) on the Gantt's host row
   Idle,         // Gantt idle cell
   BarBusy,      // device bars
   BarWarmUp,
   BarBetween,
   BarCoolDown,
   BarMemory,
+  BarRecomputed,  // the part of a device's memory peak that R re-created
   BarEmpty,
   Progress,     // optimizer progress bar fill
   Key,          // key names in the hint line

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "common/terminal_text.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 
@@ -45,6 +46,9 @@ int to_key(int ch) {
     case KEY_HOME: return key::Home;
     case KEY_END: return key::End;
     case KEY_BTAB: return key::BackTab;
+    case KEY_BACKSPACE:
+    case 127:
+    case 8: return key::Backspace;
     case KEY_ENTER:
     case '\r': return key::Enter;
     default: return ch;
@@ -70,6 +74,7 @@ Palette make_palette(bool color) {
     set(Style::Warn, A_BOLD);
     set(Style::Bad, A_BOLD);
     set(Style::Idle, A_DIM);
+    set(Style::OpR, A_UNDERLINE);
     set(Style::Progress, A_BOLD);
     set(Style::Key, A_BOLD);
     return p;
@@ -96,12 +101,15 @@ Palette make_palette(bool color) {
       {Style::OpB, COLOR_BLACK, COLOR_GREEN, 0},
       {Style::OpW, COLOR_BLACK, COLOR_YELLOW, 0},
       {Style::OpBW, COLOR_BLACK, COLOR_CYAN, 0},
+      {Style::OpR, COLOR_WHITE, COLOR_MAGENTA, A_BOLD},
+      {Style::HostCopy, COLOR_CYAN, -1, A_BOLD},
       {Style::Idle, COLOR_WHITE, -1, A_DIM},
       {Style::BarBusy, COLOR_BLUE, -1, A_BOLD},
       {Style::BarWarmUp, COLOR_YELLOW, -1, A_BOLD},
       {Style::BarBetween, COLOR_MAGENTA, -1, A_BOLD},
       {Style::BarCoolDown, COLOR_RED, -1, A_BOLD},
       {Style::BarMemory, COLOR_GREEN, -1, A_BOLD},
+      {Style::BarRecomputed, COLOR_MAGENTA, -1, A_BOLD},
       {Style::BarEmpty, COLOR_WHITE, -1, A_DIM},
       {Style::Progress, COLOR_GREEN, -1, A_BOLD},
       {Style::Key, COLOR_YELLOW, -1, A_BOLD},
@@ -235,7 +243,7 @@ int run_line_mode(TuiSession& session, std::istream& in, std::ostream& out, int 
         if (session.quit_requested()) break;
       }
     } catch (const InputError& e) {
-      out << "error: " << e.what() << "\n";
+      out << "error: " << app::terminal_safe_text(e.what()) << "\n";
     }
   }
   out << "\n";

@@ -21,12 +21,12 @@ const char* gpu_precision_name(GpuPrecision p) {
   return "?";
 }
 
-GpuPrecision parse_gpu_precision(const std::string& text, const std::string& origin) {
+GpuPrecision parse_gpu_precision(const std::string& text, const std::string& field) {
   std::string t = text;
   std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (t == "fp32" || t == "float32" || t == "f32") return GpuPrecision::Fp32;
   if (t == "bf16" || t == "bfloat16") return GpuPrecision::Bf16;
-  throw InputError(origin + ": unknown precision '" + text + "' (expected fp32 or bf16)");
+  throw InputError(field, "unknown precision '" + text + "' (expected fp32 or bf16)");
 }
 
 GpuTolerance gpu_reference_tolerance(GpuPrecision p) {
@@ -43,28 +43,28 @@ const char* gpu_backend_name(GpuBackend b) {
 
 void validate_gpu_run_options(const GpuRunOptions& opt, int num_devices) {
   if (num_devices < 1) throw InputError("gpu run: the program has no devices");
-  if (opt.gpu < 0) throw InputError("--gpu: must be >= 0, got " + std::to_string(opt.gpu));
+  if (opt.gpu < 0) throw InputError("gpu", "must be >= 0, got " + std::to_string(opt.gpu));
   if (opt.sms_per_device < 0)
-    throw InputError("--sms-per-device: must be >= 0 (0 = split evenly), got " + std::to_string(opt.sms_per_device));
+    throw InputError("sms_per_device", "must be >= 0 (0 = split evenly), got " + std::to_string(opt.sms_per_device));
   if (opt.sms_per_device > 0 && !opt.green_contexts)
-    throw InputError("--sms-per-device: only meaningful with --green-contexts");
+    throw InputError("sms_per_device", "only meaningful with green contexts on");
   if (opt.backend == GpuBackend::Nccl && opt.green_contexts)
-    throw InputError("--green-contexts: only for the virtual-device backend (--backend cuda), not nccl");
+    throw InputError("green_contexts", "only for the virtual-device backend (cuda), not nccl");
   if (!opt.gpus.empty()) {
-    if (opt.backend != GpuBackend::Nccl) throw InputError("--gpus: only for --backend nccl");
+    if (opt.backend != GpuBackend::Nccl) throw InputError("gpus", "only for the nccl backend");
     if (static_cast<int>(opt.gpus.size()) != num_devices)
-      throw InputError("--gpus: lists " + std::to_string(opt.gpus.size()) + " GPUs but the plan has " +
+      throw InputError("gpus", "lists " + std::to_string(opt.gpus.size()) + " GPUs but the plan has " +
                        std::to_string(num_devices) + " devices (one GPU per device)");
     for (size_t i = 0; i < opt.gpus.size(); ++i) {
-      if (opt.gpus[i] < 0) throw InputError("--gpus: GPU index " + std::to_string(opt.gpus[i]) + " is negative");
+      if (opt.gpus[i] < 0) throw InputError("gpus", "GPU index " + std::to_string(opt.gpus[i]) + " is negative");
       for (size_t j = 0; j < i; ++j)
         if (opt.gpus[j] == opt.gpus[i])
-          throw InputError("--gpus: GPU " + std::to_string(opt.gpus[i]) +
-                           " is listed twice (NCCL allows one rank per GPU; use --backend cuda for virtual devices)");
+          throw InputError("gpus", "GPU " + std::to_string(opt.gpus[i]) +
+                           " is listed twice (NCCL allows one rank per GPU; use the cuda backend for virtual devices)");
     }
   }
-  if (!(opt.watchdog_ms > 0)) throw InputError("--watchdog-ms: must be > 0");
-  if (!(opt.optimizer.lr >= 0)) throw InputError("--lr: must be >= 0");
+  if (!(opt.watchdog_ms > 0)) throw InputError("watchdog_ms", "must be > 0");
+  if (!(opt.optimizer.lr >= 0)) throw InputError("lr", "must be >= 0");
 }
 
 std::vector<std::vector<CommStep>> nccl_comm_sequence(const Program& program) {

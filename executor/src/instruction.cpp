@@ -8,6 +8,9 @@ const char* instr_kind_name(InstrKind k) {
     case InstrKind::Send: return "SEND";
     case InstrKind::PostRecv: return "RECV";
     case InstrKind::WaitRecv: return "WAIT";
+    case InstrKind::Offload: return "OFFLOAD";
+    case InstrKind::Reload: return "RELOAD";
+    case InstrKind::WaitReload: return "WAIT_RELOAD";
   }
   return "?";
 }
@@ -16,6 +19,16 @@ const char* tensor_kind_name(TensorKind k) { return k == TensorKind::Activation 
 
 std::string to_string(const TensorTag& t) {
   return std::string(tensor_kind_name(t.kind)) + " s" + std::to_string(t.stage) + " mb" + std::to_string(t.mb);
+}
+
+std::string describe_message(int src, int dst, const TensorTag& t) {
+  std::string out = "d";
+  out += std::to_string(src);
+  out += " -> d";
+  out += std::to_string(dst);
+  out += ' ';
+  out += to_string(t);
+  return out;
 }
 
 Instruction Instruction::compute(const Action& a) {
@@ -42,6 +55,15 @@ Instruction Instruction::send(const TensorTag& t, int to) { return comm(InstrKin
 Instruction Instruction::post_recv(const TensorTag& t, int from) { return comm(InstrKind::PostRecv, t, from); }
 Instruction Instruction::wait_recv(const TensorTag& t, int from) { return comm(InstrKind::WaitRecv, t, from); }
 
+Instruction Instruction::host_copy(InstrKind k, int stage, int mb) {
+  Instruction i;
+  i.kind = k;
+  i.stage = stage;
+  i.mb = mb;
+  i.tensor = TensorTag{TensorKind::Activation, stage, mb};
+  return i;
+}
+
 std::string Instruction::to_string() const {
   switch (kind) {
     case InstrKind::Compute:
@@ -53,6 +75,10 @@ std::string Instruction::to_string() const {
       return "RECV " + exec::to_string(tensor) + " <- d" + std::to_string(peer);
     case InstrKind::WaitRecv:
       return "WAIT " + exec::to_string(tensor) + " <- d" + std::to_string(peer);
+    case InstrKind::Offload:
+    case InstrKind::Reload:
+    case InstrKind::WaitReload:
+      return std::string(instr_kind_name(kind)) + " s" + std::to_string(stage) + " mb" + std::to_string(mb);
   }
   return "?";
 }

@@ -66,6 +66,23 @@ Program lower_plan(const Plan& plan, const LoweringOptions& opt) {
   p.stage_device = stage_device;
   p.device_stages = plan.placement.device_stages;
   p.devices.resize(D);
+  if (!plan.memory.empty()) {
+    if (static_cast<int>(plan.memory.size()) != S)
+      throw InputError("lowering: " + std::to_string(plan.memory.size()) + " stage memory policies for " +
+                       std::to_string(S) + " stages");
+    for (int s = 0; s < S; ++s) {
+      const StageMemoryPolicy& pol = plan.memory[s];
+      StageMemory sm;
+      sm.recompute = pol.recompute;
+      sm.full_end = pol.recompute == Recompute::Full && pol.full_layers > 0 &&
+                            pol.full_layers < plan.partition.stage_size(s)
+                        ? plan.partition.bounds[s] + pol.full_layers
+                        : -1;
+      sm.offload_fraction = pol.offload_fraction;
+      p.memory.push_back(sm);
+    }
+  }
+  auto offloads = [&](int s) { return !p.memory.empty() && p.memory[s].offload_fraction > 0; };
 
   for (int d = 0; d < D; ++d) {
     const auto& acts = plan.schedule[d];
@@ -85,6 +102,33 @@ Program lower_plan(const Plan& plan, const LoweringOptions& opt) {
       i = j;
     }
     const size_t G = groups.size();
+    std::vector<size_t> group_of(acts.size());
+    for (size_t g = 0; g < G; ++g)
+      for (size_t i = groups[g].first; i < groups[g].second; ++i) group_of[i] = g;
+    // Activation offload (memory_policy.h's rules, as the simulator applies them): OFFLOAD after the F,
+    // RELOAD as the action before the consumer (R, else B/BW) starts, WAIT_RELOAD before the consumer;
+    // nothing when the F is that action itself.
+    std::vector<std::vector<Instruction>> offload_after(G), reload_before(G), wait_before(G);
+    {
+      std::map<std::pair<int, int>, size_t> pos_f, pos_c;
+      for (size_t i = 0; i < acts.size(); ++i) {
+        const Action& a = acts[i];
+        if (a.op == Op::F) pos_f[{a.stage, a.mb}] = i;
+        if (a.op == Op::R) pos_c[{a.stage, a.mb}] = i;
+        if ((a.op == Op::B || a.op == Op::BW) && !pos_c.count({a.stage, a.mb})) pos_c[{a.stage, a.mb}] = i;
+      }
+      for (const auto& [key, c] : pos_c) {
+        if (!offloads(key.first)) continue;
+        auto f = pos_f.find(key);
+        if (f == pos_f.end()) continue;
+        const long trigger = static_cast<long>(c) - (acts[c].overlap_prev ? 2 : 1);
+        if (trigger < 0 || group_of[static_cast<size_t>(trigger)] <= group_of[f->second]) continue;
+        offload_after[group_of[f->second]].push_back(Instruction::host_copy(InstrKind::Offload, key.first, key.second));
+        reload_before[group_of[static_cast<size_t>(trigger)]].push_back(
+            Instruction::host_copy(InstrKind::Reload, key.first, key.second));
+        wait_before[group_of[c]].push_back(Instruction::host_copy(InstrKind::WaitReload, key.first, key.second));
+      }
+    }
     std::vector<std::vector<Need>> needs(G), sends(G), posts_before(G);
     for (size_t g = 0; g < G; ++g) {
       for (size_t i = groups[g].first; i < groups[g].second; ++i) {
@@ -99,8 +143,11 @@ Program lower_plan(const Plan& plan, const LoweringOptions& opt) {
     for (size_t g = 0; g < G; ++g) {
       for (const Need& n : posts_before[g]) out.push_back(Instruction::post_recv(n.tag, n.peer));
       for (const Need& n : needs[g]) out.push_back(Instruction::wait_recv(n.tag, n.peer));
+      for (const Instruction& x : reload_before[g]) out.push_back(x);
+      for (const Instruction& x : wait_before[g]) out.push_back(x);
       for (size_t i = groups[g].first; i < groups[g].second; ++i) out.push_back(Instruction::compute(acts[i]));
       for (const Need& n : sends[g]) out.push_back(Instruction::send(n.tag, n.peer));
+      for (const Instruction& x : offload_after[g]) out.push_back(x);
     }
   }
   return p;
@@ -138,6 +185,8 @@ struct Checker {
     if (S < 1) err("program: no stages");
     if (D < 1) err("program: no devices");
     if (m < 1) err("program: num_microbatches must be >= 1");
+    if (!p.memory.empty() && static_cast<int>(p.memory.size()) != S)
+      err("program: " + std::to_string(p.memory.size()) + " stage memory policies for " + std::to_string(S) + " stages");
     if (static_cast<int>(p.stage_bounds.size()) != S + 1) {
       err("program: stage_bounds has " + std::to_string(p.stage_bounds.size()) + " entries, expected " +
           std::to_string(S + 1));
@@ -161,10 +210,25 @@ struct Checker {
     return r.ok();
   }
 
+  // A compute or host copy names a (stage, mb) of the program and a stage of device d; false (reported) when
+  // the stage or micro-batch is out of range, so nothing may be indexed by them.
+  bool on_this_device(const Instruction& ins, int d, size_t i) {
+    if (ins.stage < 0 || ins.stage >= S || ins.mb < 0 || ins.mb >= m) {
+      err(at(d, i) + ": stage or micro-batch out of range");
+      return false;
+    }
+    if (p.stage_device[ins.stage] != d)
+      err(at(d, i) + ": stage " + std::to_string(ins.stage) + " lives on device " + std::to_string(p.stage_device[ins.stage]));
+    return true;
+  }
+
   // Per-instruction checks, compute counts and orders, message matching and input availability.
   void local() {
-    struct Seen { int count[kNumOps] = {0, 0, 0, 0}; long pos[kNumOps] = {-1, -1, -1, -1}; };
+    struct Seen { int count[kNumOps] = {}; long pos[kNumOps] = {-1, -1, -1, -1, -1}; };
     std::vector<Seen> seen(static_cast<size_t>(S) * m);
+    // Host copies per (stage, mb): OFFLOAD, RELOAD, WAIT_RELOAD counts and positions (device of each).
+    struct Host { int count[3] = {}; long pos[3] = {-1, -1, -1}; int device[3] = {-1, -1, -1}; };
+    std::vector<Host> host(static_cast<size_t>(S) * m);
     struct Where { int device = -1; long pos = -1; int peer = -1; int count = 0; };
     std::map<TensorTag, Where> sends, posts, waits;
 
@@ -173,18 +237,22 @@ struct Checker {
       for (size_t i = 0; i < list.size(); ++i) {
         const Instruction& ins = list[i];
         if (ins.kind == InstrKind::Compute) {
-          if (ins.stage < 0 || ins.stage >= S || ins.mb < 0 || ins.mb >= m) {
-            err(at(d, i) + ": stage or micro-batch out of range");
-            continue;
-          }
-          if (p.stage_device[ins.stage] != d)
-            err(at(d, i) + ": stage " + std::to_string(ins.stage) + " lives on device " +
-                std::to_string(p.stage_device[ins.stage]));
+          if (!on_this_device(ins, d, i)) continue;
           if (ins.overlap_prev && (i == 0 || list[i - 1].kind != InstrKind::Compute))
             err(at(d, i) + ": an overlapped compute must follow another compute");
           Seen& sn = seen[static_cast<size_t>(ins.stage) * m + ins.mb];
           int o = static_cast<int>(ins.op);
           if (++sn.count[o] == 1) sn.pos[o] = static_cast<long>(i);
+          continue;
+        }
+        if (ins.kind == InstrKind::Offload || ins.kind == InstrKind::Reload || ins.kind == InstrKind::WaitReload) {
+          if (!on_this_device(ins, d, i)) continue;
+          if (p.memory.empty() || !(p.memory[ins.stage].offload_fraction > 0))
+            err(at(d, i) + ": stage " + std::to_string(ins.stage) + " does not offload");
+          Host& h = host[static_cast<size_t>(ins.stage) * m + ins.mb];
+          const int k = ins.kind == InstrKind::Offload ? 0 : ins.kind == InstrKind::Reload ? 1 : 2;
+          if (++h.count[k] == 1) h.pos[k] = static_cast<long>(i), h.device[k] = d;
+          else err(at(d, i) + ": repeated");
           continue;
         }
         const TensorTag& t = ins.tensor;
@@ -217,6 +285,26 @@ struct Checker {
         if (f == 1 && b == 1 && sn.pos[1] < sn.pos[0]) err(where + ": B runs before its F");
         if (f == 1 && bw == 1 && sn.pos[3] < sn.pos[0]) err(where + ": BW runs before its F");
         if (b == 1 && w == 1 && sn.pos[2] < sn.pos[1]) err(where + ": W runs before its B");
+        // Recompute: at most one R, after the F and before the backward.
+        const int rc = sn.count[static_cast<int>(Op::R)];
+        const long pr = sn.pos[static_cast<int>(Op::R)];
+        const bool recomputes = !p.memory.empty() && p.memory[s].recompute != Recompute::None;
+        if (rc > 1) err(where + ": R is repeated");
+        if (rc == 1 && !recomputes) err(where + ": R but the stage has no recompute policy");
+        if (rc == 0 && recomputes) err(where + ": the stage recomputes but has no R");
+        if (rc == 1 && f == 1 && pr < sn.pos[0]) err(where + ": R runs before its F");
+        const long pb = b == 1 ? sn.pos[1] : sn.pos[3];
+        if (rc == 1 && pb >= 0 && pb < pr) err(where + ": the backward runs before its R");
+        // Offload: all three host copies or none, in order, before the consumer.
+        const Host& h = host[static_cast<size_t>(s) * m + mb];
+        if (h.count[0] + h.count[1] + h.count[2] > 0) {
+          if (h.count[0] != 1 || h.count[1] != 1 || h.count[2] != 1)
+            err(where + ": needs exactly one OFFLOAD, RELOAD and WAIT_RELOAD");
+          else if (!(sn.pos[0] < h.pos[0] && h.pos[0] < h.pos[1] && h.pos[1] < h.pos[2]))
+            err(where + ": host copies out of order (F, OFFLOAD, RELOAD, WAIT_RELOAD)");
+          else if (h.pos[2] > (rc == 1 ? pr : pb))
+            err(where + ": WAIT_RELOAD after the compute that needs the activations back");
+        }
       }
     if (r.errors.size() != errors_before_computes) return;
 
@@ -391,6 +479,11 @@ Program map_program_layers(Program program, const std::vector<int>& unit_bounds)
     throw InputError("executor: the plan partitions " +
                      std::to_string(program.stage_bounds.empty() ? 0 : program.stage_bounds.back()) +
                      " layers but the model has " + std::to_string(units));
+  for (StageMemory& sm : program.memory)
+    if (sm.full_end >= 0) {
+      if (sm.full_end > units) throw InputError("executor: a full recompute ends past the model's last layer");
+      sm.full_end = unit_bounds[sm.full_end];
+    }
   for (int& b : program.stage_bounds) b = unit_bounds[b];
   return program;
 }

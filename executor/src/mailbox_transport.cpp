@@ -34,29 +34,38 @@ struct Mailbox {
   std::map<SlotKey, Slot> slots;
 };
 
-std::string describe(int src, int dst, const TensorTag& tag) {
-  return "d" + std::to_string(src) + " -> d" + std::to_string(dst) + " " + to_string(tag);
-}
-
 class MailboxTransport final : public Transport {
  public:
-  explicit MailboxTransport(int n) : boxes_(static_cast<size_t>(n)) {
+  explicit MailboxTransport(int n) : boxes_(static_cast<size_t>(n)), stores_(static_cast<size_t>(n), nullptr) {
     if (n < 1) throw std::logic_error("mailbox transport: needs at least one device");
   }
 
   const char* name() const override { return "mailbox"; }
   int num_devices() const override { return static_cast<int>(boxes_.size()); }
 
-  void send(int src, int dst, const TensorTag& tag, std::span<const float> data) override {
+  void attach(int device, TensorStore& store) override {
+    box_of(device, device);
+    stores_[static_cast<size_t>(device)] = &store;
+  }
+
+  void detach(int device) override {
+    box_of(device, device);
+    stores_[static_cast<size_t>(device)] = nullptr;
+  }
+
+  // Copies the tensor out of the sender's store (into the posted buffer or a staging copy), then drops it there.
+  void send(int src, int dst, const TensorTag& tag) override {
     Mailbox& box = box_of(dst, src);
+    TensorStore& from = store_of(src);
+    const std::span<const float> data = from.get(tag, "sends");
     {
       std::lock_guard<std::mutex> lk(box.mu);
       Slot& s = box.slots[{src, tag}];
-      if (s.sent) throw std::logic_error("mailbox: " + describe(src, dst, tag) + " sent twice");
+      if (s.sent) throw std::logic_error("mailbox: " + describe_message(src, dst, tag) + " sent twice");
       s.sent = true;
       if (s.posted) {
         if (s.size != data.size())
-          throw std::logic_error("mailbox: " + describe(src, dst, tag) + " sends " + std::to_string(data.size()) +
+          throw std::logic_error("mailbox: " + describe_message(src, dst, tag) + " sends " + std::to_string(data.size()) +
                                  " floats but the receiver posted " + std::to_string(s.size));
         if (!data.empty()) std::memcpy(s.buffer, data.data(), data.size_bytes());
       } else {
@@ -65,20 +74,24 @@ class MailboxTransport final : public Transport {
       s.arrived = true;
     }
     box.cv.notify_all();
+    from.release(tag);
   }
 
-  void post_recv(int dst, int src, const TensorTag& tag, std::span<float> buffer) override {
+  // The buffer is created in the receiver's store now, so the data can land while the receiver computes.
+  void post_recv(int dst, int src, const TensorTag& tag, size_t floats) override {
     Mailbox& box = box_of(dst, src);
+    TensorStore& into = store_of(dst);
     std::lock_guard<std::mutex> lk(box.mu);
     Slot& s = box.slots[{src, tag}];
-    if (s.posted) throw std::logic_error("mailbox: receive " + describe(src, dst, tag) + " posted twice");
+    if (s.posted) throw std::logic_error("mailbox: receive " + describe_message(src, dst, tag) + " posted twice");
+    if (s.arrived && s.staged.size() != floats)
+      throw std::logic_error("mailbox: " + describe_message(src, dst, tag) + " sent " + std::to_string(s.staged.size()) +
+                             " floats but the receiver posted " + std::to_string(floats));
+    const std::span<float> buffer = into.create(tag, floats);
     s.posted = true;
     s.buffer = buffer.data();
     s.size = buffer.size();
     if (s.arrived) {
-      if (s.staged.size() != buffer.size())
-        throw std::logic_error("mailbox: " + describe(src, dst, tag) + " sent " + std::to_string(s.staged.size()) +
-                               " floats but the receiver posted " + std::to_string(buffer.size()));
       if (!buffer.empty()) std::memcpy(buffer.data(), s.staged.data(), buffer.size_bytes());
       std::vector<float>().swap(s.staged);
     }
@@ -89,7 +102,7 @@ class MailboxTransport final : public Transport {
     std::unique_lock<std::mutex> lk(box.mu);
     auto it = box.slots.find({src, tag});
     if (it == box.slots.end() || !it->second.posted)
-      throw std::logic_error("mailbox: wait for " + describe(src, dst, tag) + " without a posted receive");
+      throw std::logic_error("mailbox: wait for " + describe_message(src, dst, tag) + " without a posted receive");
     box.cv.wait(lk, [&] { return it->second.arrived || aborted_.load(std::memory_order_acquire); });
     if (!it->second.arrived) throw TransportAborted(abort_reason());
     box.slots.erase(it);
@@ -125,7 +138,7 @@ class MailboxTransport final : public Transport {
     for (size_t dst = 0; dst < boxes_.size(); ++dst) {
       std::lock_guard<std::mutex> lk(boxes_[dst].mu);
       for (const auto& [key, s] : boxes_[dst].slots) {
-        std::string what = describe(key.src, static_cast<int>(dst), key.tag);
+        std::string what = describe_message(key.src, static_cast<int>(dst), key.tag);
         if (s.arrived && !s.posted) what += " (sent, never received)";
         else if (s.posted && !s.arrived) what += " (receive posted, never sent)";
         else what += " (received, never waited for)";
@@ -136,6 +149,11 @@ class MailboxTransport final : public Transport {
   }
 
  private:
+  TensorStore& store_of(int device) {
+    TensorStore* s = stores_[static_cast<size_t>(device)];
+    if (!s) throw std::logic_error("mailbox: device " + std::to_string(device) + " has no attached tensor store");
+    return *s;
+  }
   Mailbox& box_of(int dst, int src) {
     const int n = num_devices();
     if (dst < 0 || dst >= n || src < 0 || src >= n)
@@ -149,6 +167,7 @@ class MailboxTransport final : public Transport {
   }
 
   std::vector<Mailbox> boxes_;
+  std::vector<TensorStore*> stores_;  // per device (attach)
   std::atomic<bool> aborted_{false};
   mutable std::mutex reason_mu_;
   std::string reason_;

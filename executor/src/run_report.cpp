@@ -11,13 +11,10 @@
 namespace adaptis::exec {
 
 double relative_error(double predicted, double measured) {
-  return measured != 0 ? (predicted - measured) / measured : std::nan("");
+  if (!(predicted > 0) || !std::isfinite(predicted) || !(measured > 0) || !std::isfinite(measured)) return std::nan("");
+  return (measured - predicted) / predicted;
 }
 
-namespace {
-bool is_compute(const std::string& k) { return k == "F" || k == "B" || k == "W" || k == "BW"; }
-int op_rank(const std::string& k) { return k == "F" ? 0 : k == "B" ? 1 : k == "W" ? 2 : 3; }
-}  // namespace
 
 RunComparison compare_run(const RunRecord& run) {
   if (run.steps.empty())
@@ -31,7 +28,7 @@ RunComparison compare_run(const RunRecord& run) {
     if (s.step >= first_step) step_start[s.step] = s.start_ns;
   c.steps_used = static_cast<int>(step_start.size());
   c.predicted_iteration_ms = run.summary.predicted_iteration_ms;
-  c.measured_iteration_ms = measured_iteration_ms(run.steps);
+  c.measured_iteration_ms = measured_iteration_ms(step_iteration_ms(run.steps));
   c.iteration_error = relative_error(c.predicted_iteration_ms, c.measured_iteration_ms);
 
   const int D = static_cast<int>(run.devices.size());
@@ -49,7 +46,7 @@ RunComparison compare_run(const RunRecord& run) {
   // Measured sums per device and per step; the list end is the last non-optimizer instruction.
   std::map<std::pair<int, int>, int64_t> end_of;  // (device, step) -> last end
   struct Acc { double sum = 0, cpu = 0; int n = 0; };
-  std::map<std::pair<int, std::string>, Acc> op_measured;  // (stage, op)
+  std::map<std::pair<int, Op>, Acc> op_measured;  // (stage, op)
   double compute_wall = 0, compute_cpu = 0;
   bool have_cpu = false;
   const double n_steps = static_cast<double>(c.steps_used);
@@ -58,18 +55,18 @@ RunComparison compare_run(const RunRecord& run) {
     if (it == step_start.end() || m.device < 0 || m.device >= D || m.seq < 0) continue;
     const double ms = static_cast<double>(m.end_ns - m.start_ns) * 1e-6;
     DeviceComparison& dc = c.devices[m.device];
-    if (is_compute(m.kind)) {
+    if (m.kind == MeasuredKind::Compute) {
       const double cpu_ms = static_cast<double>(m.cpu_ns) * 1e-6;
       dc.measured_busy_ms += ms / n_steps;
       dc.measured_busy_cpu_ms += cpu_ms / n_steps;
-      Acc& a = op_measured[{m.stage, m.kind}];
+      Acc& a = op_measured[{m.stage, m.op}];
       a.sum += ms;
       a.cpu += cpu_ms;
       ++a.n;
       compute_wall += ms;
       compute_cpu += cpu_ms;
       have_cpu |= m.cpu_ns > 0;
-    } else if (m.kind == "WAIT") {
+    } else if (m.kind == MeasuredKind::WaitRecv) {
       dc.measured_wait_ms += ms / n_steps;
     } else {
       dc.measured_comm_ms += ms / n_steps;
@@ -95,12 +92,12 @@ RunComparison compare_run(const RunRecord& run) {
 
   // Hand-over latency: each blocked WAIT against the end of the SEND of its message.
   {
-    std::map<std::tuple<int, int, std::string, int, int>, int64_t> send_end;  // (step, sender, tensor, stage, mb)
+    std::map<std::tuple<int, int, TensorKind, int, int>, int64_t> send_end;  // (step, sender, tensor, stage, mb)
     for (const MeasuredInterval& m : run.measured)
-      if (m.kind == "SEND" && step_start.count(m.step)) send_end[{m.step, m.device, m.tensor, m.stage, m.mb}] = m.end_ns;
+      if (m.kind == MeasuredKind::Send && step_start.count(m.step)) send_end[{m.step, m.device, m.tensor, m.stage, m.mb}] = m.end_ns;
     std::vector<double> lat;
     for (const MeasuredInterval& m : run.measured) {
-      if (m.kind != "WAIT" || !step_start.count(m.step)) continue;
+      if (m.kind != MeasuredKind::WaitRecv || !step_start.count(m.step)) continue;
       auto it = send_end.find({m.step, m.peer, m.tensor, m.stage, m.mb});
       if (it == send_end.end() || it->second <= m.start_ns) continue;  // arrived before the wait began
       lat.push_back(static_cast<double>(std::max<int64_t>(0, m.end_ns - it->second)) * 1e-6);
@@ -112,9 +109,9 @@ RunComparison compare_run(const RunRecord& run) {
   }
 
   // Predicted duration per (stage, op): the simulator gives every micro-batch the same cost.
-  std::map<std::pair<int, std::string>, Acc> op_predicted;
+  std::map<std::pair<int, Op>, Acc> op_predicted;
   for (const PredictedInterval& p : run.predicted) {
-    Acc& a = op_predicted[{p.stage, p.kind}];
+    Acc& a = op_predicted[{p.stage, p.op}];
     a.sum += static_cast<double>(p.end_ns - p.start_ns) * 1e-6;
     ++a.n;
   }
@@ -132,7 +129,7 @@ RunComparison compare_run(const RunRecord& run) {
     c.ops.push_back(o);
   }
   std::sort(c.ops.begin(), c.ops.end(), [](const OpComparison& a, const OpComparison& b) {
-    return a.stage != b.stage ? a.stage < b.stage : op_rank(a.op) < op_rank(b.op);
+    return a.stage != b.stage ? a.stage < b.stage : a.op < b.op;
   });
   return c;
 }

@@ -8,13 +8,20 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
+#include "stored_run_values.h"
 
 namespace adaptis::exec {
+
+using store::SqliteStatement;
+using store::sqlite_exec;
+using store::sqlite_query_int;
 
 namespace {
 
@@ -128,12 +135,8 @@ class ReadSnapshot {
   bool active_;
 };
 
-nlohmann::json parse_stored_json(const std::string& text, const std::string& path, const char* column) {
-  try {
-    return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": run database column " + column + " holds invalid JSON: " + e.what());
-  }
+std::string dead_run_error(int64_t pid) {
+  return "the recording process (pid " + std::to_string(pid) + ") ended before the run finished";
 }
 
 }  // namespace
@@ -143,7 +146,8 @@ std::string default_run_db_path() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x && fs::path(x).is_absolute())
     return (fs::path(x) / "adaptis" / "runs.db").string();
   const char* home = std::getenv("HOME");
-  if (!home || !*home) throw InputError("cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; use --db");
+  if (!home || !*home)
+    throw InputError("db", "cannot find a data directory: neither XDG_DATA_HOME nor HOME is set; name the database file");
   return (fs::path(home) / ".local" / "share" / "adaptis" / "runs.db").string();
 }
 
@@ -156,6 +160,59 @@ const char* run_status_name(RunStatus s) {
   }
   return "?";
 }
+
+bool is_comm(MeasuredKind k) {
+  return k == MeasuredKind::Send || k == MeasuredKind::PostRecv || k == MeasuredKind::WaitRecv;
+}
+
+std::string measured_kind_name(const MeasuredInterval& m) {
+  switch (m.kind) {
+    case MeasuredKind::Compute: return op_name(m.op);
+    case MeasuredKind::Send: return "SEND";
+    case MeasuredKind::PostRecv: return "RECV";
+    case MeasuredKind::WaitRecv: return "WAIT";
+    case MeasuredKind::Optimizer: return "OPT";
+    case MeasuredKind::Offload: return "OFFLOAD";
+    case MeasuredKind::Reload: return "RELOAD";
+    case MeasuredKind::WaitReload: return "WAIT_RELOAD";
+  }
+  return "?";
+}
+
+namespace {
+
+MeasuredKind measured_kind(InstrKind k) {
+  switch (k) {
+    case InstrKind::Compute: return MeasuredKind::Compute;
+    case InstrKind::Send: return MeasuredKind::Send;
+    case InstrKind::PostRecv: return MeasuredKind::PostRecv;
+    case InstrKind::WaitRecv: return MeasuredKind::WaitRecv;
+    case InstrKind::Offload: return MeasuredKind::Offload;
+    case InstrKind::Reload: return MeasuredKind::Reload;
+    case InstrKind::WaitReload: return MeasuredKind::WaitReload;
+  }
+  return MeasuredKind::Compute;
+}
+
+// The stored names back to a typed interval; InputError naming the database for anything else.
+void read_measured_kind(const std::string& kind, const std::string& tensor, MeasuredInterval& m,
+                        const std::string& path) {
+  if (op_from_name(kind, m.op)) m.kind = MeasuredKind::Compute;
+  else if (kind == "SEND") m.kind = MeasuredKind::Send;
+  else if (kind == "RECV") m.kind = MeasuredKind::PostRecv;
+  else if (kind == "WAIT") m.kind = MeasuredKind::WaitRecv;
+  else if (kind == "OPT") m.kind = MeasuredKind::Optimizer;
+  else if (kind == "OFFLOAD") m.kind = MeasuredKind::Offload;
+  else if (kind == "RELOAD") m.kind = MeasuredKind::Reload;
+  else if (kind == "WAIT_RELOAD") m.kind = MeasuredKind::WaitReload;
+  else throw InputError(path + ": run database column measured_intervals.kind holds '" + kind + "'");
+  if (!is_comm(m.kind)) return;
+  if (tensor == tensor_kind_name(TensorKind::Activation)) m.tensor = TensorKind::Activation;
+  else if (tensor == tensor_kind_name(TensorKind::Gradient)) m.tensor = TensorKind::Gradient;
+  else throw InputError(path + ": run database column measured_intervals.tensor holds '" + tensor + "'");
+}
+
+}  // namespace
 
 StepRecord make_step_record(const Program& program, const StepResult& r, const std::string& grad_checksum) {
   StepRecord s;
@@ -174,8 +231,9 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.step = r.step;
       m.device = d;
       m.seq = static_cast<int>(i);
-      m.kind = ins.kind_name();
-      if (ins.kind != InstrKind::Compute) m.tensor = tensor_kind_name(ins.tensor.kind);
+      m.kind = measured_kind(ins.kind);
+      m.op = ins.op;
+      if (ins.kind != InstrKind::Compute) m.tensor = ins.tensor.kind;
       m.stage = ins.stage;
       m.mb = ins.mb;
       m.peer = ins.peer;
@@ -189,7 +247,7 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
       m.step = r.step;
       m.device = d;
       m.seq = -1;
-      m.kind = "OPT";
+      m.kind = MeasuredKind::Optimizer;
       m.start_ns = r.optimizer[d].start_ns;
       m.end_ns = r.optimizer[d].end_ns;
       m.cpu_ns = r.optimizer[d].cpu_ns;
@@ -200,26 +258,41 @@ StepRecord make_step_record(const Program& program, const StepResult& r, const s
   return s;
 }
 
-double measured_iteration_ms(const std::vector<StepRow>& steps) {
-  if (steps.empty()) return std::nan("");
-  std::vector<double> v;
-  for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i) v.push_back(steps[i].iteration_ms());
+double measured_iteration_ms(const std::vector<double>& step_iteration_ms) {
+  if (step_iteration_ms.empty()) return std::nan("");
+  std::vector<double> v(step_iteration_ms.begin() + (step_iteration_ms.size() > 1 ? 1 : 0), step_iteration_ms.end());
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-RunStore::RunStore(const std::string& path) : path_(path) {
+std::vector<double> step_iteration_ms(const std::vector<StepRow>& steps) {
+  std::vector<double> out;
+  out.reserve(steps.size());
+  for (const StepRow& s : steps) out.push_back(s.iteration_ms());
+  return out;
+}
+
+RunStore::RunStore(const std::string& path, StoreAccess access) : path_(path), access_(access) {
   namespace fs = std::filesystem;
-  if (path.empty()) throw InputError("--db: empty path");
+  if (path.empty()) throw InputError("db", "empty path");
   std::error_code ec;
-  fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    fs::create_directories(parent, ec);
-    if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+  if (read_only()) {
+    // Checked here rather than left to SQLite so the message says what is wrong, not "unable to open".
+    if (!fs::exists(path, ec))
+      throw InputError("no run database at " + path + (ec && ec != std::errc::no_such_file_or_directory
+                                                           ? " (" + ec.message() + ")"
+                                                           : std::string(" (runs are recorded by `adaptis run`)")));
+  } else {
+    fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::exists(parent, ec)) {
+      fs::create_directories(parent, ec);
+      if (ec) throw InputError(path + ": cannot create the directory " + parent.string() + ": " + ec.message());
+    }
   }
   if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a run database");
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  const int flags = read_only() ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -234,7 +307,7 @@ RunStore::RunStore(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw;
   }
-  try {
+  if (!read_only()) try {
     mark_dead_runs_incomplete();
   } catch (const InputError&) {
     // Best effort: another writer holding the lock for longer than the busy timeout must not stop a reader.
@@ -270,6 +343,14 @@ void RunStore::open_schema() {
   if (version > kRunStoreSchemaVersion)
     throw InputError(path_ + ": written by a newer adaptis (run database schema " + std::to_string(version) +
                      "; this build reads up to " + std::to_string(kRunStoreSchemaVersion) + ")");
+  if (read_only()) {
+    // Read as it is: no migration, no journal-mode change. An SQLite file without any table (as an
+    // earlier adaptis left behind for a mistyped --db) holds no runs.
+    empty_ = objects == 0;
+    if (!empty_ && version < 1) throw InputError(path_ + ": not an adaptis run database (no schema version)");
+    schema_ = static_cast<int>(version);
+    return;
+  }
   exec("PRAGMA foreign_keys = ON");
   if (version < kRunStoreSchemaVersion) {
     // Migrate under the write lock; re-read the version inside, another process may have just done it.
@@ -360,7 +441,7 @@ int64_t RunStore::begin_run(const RunInfo& info) {
                          "INSERT INTO predicted_intervals (run_id, device, kind, stage, mb, start_ns, end_ns) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)");
     for (const PredictedInterval& p : info.predicted) {
-      pred.bind(1, id).bind(2, p.device).bind(3, p.kind).bind(4, p.stage).bind(5, p.mb);
+      pred.bind(1, id).bind(2, p.device).bind(3, std::string(op_name(p.op))).bind(4, p.stage).bind(5, p.mb);
       pred.bind(6, p.start_ns).bind(7, p.end_ns);
       pred.run();
     }
@@ -387,7 +468,8 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
       "INSERT INTO measured_intervals (run_id, step, device, seq, kind, tensor, stage, mb, peer, start_ns, "
       "end_ns, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const MeasuredInterval& m : s.intervals) {
-    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, m.kind).bind(6, m.tensor);
+    iv.bind(1, run_id).bind(2, m.step).bind(3, m.device).bind(4, m.seq).bind(5, measured_kind_name(m));
+    iv.bind(6, std::string(is_comm(m.kind) ? tensor_kind_name(m.tensor) : ""));
     iv.bind(7, m.stage).bind(8, m.mb).bind(9, m.peer).bind(10, m.start_ns).bind(11, m.end_ns).bind(12, m.cpu_ns);
     iv.run();
   }
@@ -415,7 +497,7 @@ void RunStore::record_step(int64_t run_id, const StepRecord& s) {
                       "UPDATE runs SET steps_done = ?, final_loss = ?, grad_checksum = ?, measured_iteration_ms = ? "
                       "WHERE id = ?");
   upd.bind(1, static_cast<int64_t>(rows.size())).bind(2, s.loss).bind(3, s.grad_checksum);
-  upd.bind(4, measured_iteration_ms(rows)).bind(5, run_id);
+  upd.bind(4, measured_iteration_ms(step_iteration_ms(rows))).bind(5, run_id);
   upd.run();
   if (steady_ns() - last_commit_ns_ >= static_cast<int64_t>(checkpoint_interval_ms_ * 1e6)) commit_if_open();
 }
@@ -443,9 +525,12 @@ constexpr const char* kSummaryColumns =
     "num_stages, num_microbatches, steps, steps_done, predicted_iteration_ms, measured_iteration_ms, final_loss, "
     "grad_checksum, error";
 
-RunSummary read_summary(const SqliteStatement& s) {
+RunSummary read_summary(const SqliteStatement& s, const std::string& path) {
   RunSummary r;
   r.id = s.integer(0);
+  auto narrow = [&](int col, long long hi, const char* name) {
+    return stored_int(s.integer(col), 0, hi, path, r.id, name);
+  };
   r.status = s.text(1);
   r.started_utc_ns = s.integer(2);
   r.finished_utc_ns = s.integer(3);
@@ -455,11 +540,11 @@ RunSummary read_summary(const SqliteStatement& s) {
   r.backend = s.text(7);
   r.schedule = s.text(8);
   r.model_name = s.text(9);
-  r.num_devices = static_cast<int>(s.integer(10));
-  r.num_stages = static_cast<int>(s.integer(11));
-  r.num_microbatches = static_cast<int>(s.integer(12));
-  r.steps = static_cast<int>(s.integer(13));
-  r.steps_done = static_cast<int>(s.integer(14));
+  r.num_devices = narrow(10, kMaxDevices, "num_devices");
+  r.num_stages = narrow(11, kMaxStages, "num_stages");
+  r.num_microbatches = narrow(12, kMaxMicrobatches, "num_microbatches");
+  r.steps = narrow(13, std::numeric_limits<int>::max(), "steps");
+  r.steps_done = narrow(14, std::numeric_limits<int>::max(), "steps_done");
   r.predicted_iteration_ms = s.real(15);
   r.measured_iteration_ms = s.real(16);
   r.final_loss = s.real(17);
@@ -472,19 +557,32 @@ RunSummary read_summary(const SqliteStatement& s) {
 
 std::vector<RunSummary> RunStore::list_runs() const {
   std::vector<RunSummary> out;
+  if (empty_) return out;
   SqliteStatement s(db_, path_, kRunDatabase,
                     (std::string("SELECT ") + kSummaryColumns + " FROM runs ORDER BY id DESC").c_str());
-  while (s.step()) out.push_back(read_summary(s));
+  while (s.step()) out.push_back(read_summary(s, path_));
+  for (RunSummary& r : out) show_dead_run_as_incomplete(r);
   return out;
 }
 
 int64_t RunStore::latest_run_id() const {
+  if (empty_) return 0;
   return sqlite_query_int(db_, path_, kRunDatabase, "SELECT coalesce(max(id), 0) FROM runs");
+}
+
+void RunStore::show_dead_run_as_incomplete(RunSummary& r) const {
+  if (!read_only() || r.status != "running" || r.host != host_name()) return;
+  SqliteStatement s(db_, path_, kRunDatabase, "SELECT pid_start FROM runs WHERE id = ?");
+  s.bind(1, r.id);
+  if (!s.step() || process_alive(r.pid, s.integer(0))) return;
+  r.status = "incomplete";
+  if (r.error.empty()) r.error = dead_run_error(r.pid);
 }
 
 RunRecord RunStore::load_run(int64_t run_id) const {
   // One read transaction for all the SELECTs below: a reader beside a live writer sees one committed
   // snapshot (every step with its intervals), never steps from one commit and intervals from a later one.
+  if (empty_) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (the database holds no runs)");
   ReadSnapshot snapshot(db_, path_, in_txn_);
   RunRecord rec;
   {
@@ -494,12 +592,18 @@ RunRecord RunStore::load_run(int64_t run_id) const {
                           .c_str());
     s.bind(1, run_id);
     if (!s.step()) throw InputError(path_ + ": no run " + std::to_string(run_id) + " (see `adaptis runs`)");
-    rec.summary = read_summary(s);
-    rec.plan = parse_stored_json(s.text(20), path_, "plan_json");
-    rec.model = parse_stored_json(s.text(21), path_, "model_json");
-    rec.costs = parse_stored_json(s.text(22), path_, "costs_json");
-    rec.machine = parse_stored_json(s.text(23), path_, "machine_json");
+    rec.summary = read_summary(s, path_);
+    show_dead_run_as_incomplete(rec.summary);
+    rec.plan = parse_stored_object(s.text(20), stored_where(path_, run_id, "plan_json"));
+    rec.model = parse_stored_object(s.text(21), stored_where(path_, run_id, "model_json"));
+    rec.costs = parse_stored_object(s.text(22), stored_where(path_, run_id, "costs_json"));
+    rec.machine = parse_stored_object(s.text(23), stored_where(path_, run_id, "machine_json"));
+    check_stored_json(rec, path_);
   }
+  auto narrow = [&](int64_t v, long long lo, long long hi, const char* column) {
+    return stored_int(v, lo, hi, path_, run_id, column);
+  };
+  auto time_ns = [&](int64_t v, const char* column) { return stored_time_ns(v, path_, run_id, column); };
   {
     SqliteStatement s(
         db_, path_, kRunDatabase,
@@ -508,7 +612,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       DeviceInfo d;
-      d.device = static_cast<int>(s.integer(0));
+      d.device = narrow(s.integer(0), 0, kMaxDevices - 1, "devices.device");
       d.name = s.text(1);
       d.stages = s.text(2);
       d.predicted_busy_ms = s.real(3);
@@ -526,14 +630,12 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       StepRow r;
-      r.step = static_cast<int>(s.integer(0));
+      r.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "steps.step");
       r.loss = s.real(1);
-      nlohmann::json l = parse_stored_json(s.text(2), path_, "steps.microbatch_losses");
-      if (l.is_array())
-        for (const auto& v : l) r.microbatch_losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
-      r.start_ns = s.integer(3);
-      r.pipeline_end_ns = s.integer(4);
-      r.end_ns = s.integer(5);
+      r.microbatch_losses = parse_stored_losses(s.text(2), stored_where(path_, run_id, "steps.microbatch_losses"));
+      r.start_ns = time_ns(s.integer(3), "steps.start_ns");
+      r.pipeline_end_ns = time_ns(s.integer(4), "steps.pipeline_end_ns");
+      r.end_ns = time_ns(s.integer(5), "steps.end_ns");
       r.grad_checksum = s.text(6);
       rec.steps.push_back(std::move(r));
     }
@@ -541,22 +643,23 @@ RunRecord RunStore::load_run(int64_t run_id) const {
   {
     SqliteStatement s(
         db_, path_, kRunDatabase,
-        "SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, cpu_ns FROM measured_intervals "
-        "WHERE run_id = ? ORDER BY step, device, seq");
+        (std::string("SELECT step, device, seq, kind, tensor, stage, mb, peer, start_ns, end_ns, ") +
+         (schema_ >= 2 ? "cpu_ns" : "0") +  // schema 1 (read-only, not migrated) has no cpu_ns
+         " FROM measured_intervals WHERE run_id = ? ORDER BY step, device, seq")
+            .c_str());
     s.bind(1, run_id);
     while (s.step()) {
       MeasuredInterval m;
-      m.step = static_cast<int>(s.integer(0));
-      m.device = static_cast<int>(s.integer(1));
-      m.seq = static_cast<int>(s.integer(2));
-      m.kind = s.text(3);
-      m.tensor = s.text(4);
-      m.stage = static_cast<int>(s.integer(5));
-      m.mb = static_cast<int>(s.integer(6));
-      m.peer = static_cast<int>(s.integer(7));
-      m.start_ns = s.integer(8);
-      m.end_ns = s.integer(9);
-      m.cpu_ns = s.integer(10);
+      m.step = narrow(s.integer(0), 0, std::numeric_limits<int>::max(), "measured_intervals.step");
+      m.device = narrow(s.integer(1), 0, kMaxDevices - 1, "measured_intervals.device");
+      m.seq = narrow(s.integer(2), -1, std::numeric_limits<int>::max(), "measured_intervals.seq");
+      read_measured_kind(s.text(3), s.text(4), m, path_);
+      m.stage = narrow(s.integer(5), -1, kMaxStages, "measured_intervals.stage");
+      m.mb = narrow(s.integer(6), -1, kMaxMicrobatches, "measured_intervals.mb");
+      m.peer = narrow(s.integer(7), -1, kMaxDevices - 1, "measured_intervals.peer");
+      m.start_ns = time_ns(s.integer(8), "measured_intervals.start_ns");
+      m.end_ns = time_ns(s.integer(9), "measured_intervals.end_ns");
+      m.cpu_ns = time_ns(s.integer(10), "measured_intervals.cpu_ns");
       rec.measured.push_back(std::move(m));
     }
   }
@@ -567,12 +670,13 @@ RunRecord RunStore::load_run(int64_t run_id) const {
     s.bind(1, run_id);
     while (s.step()) {
       PredictedInterval p;
-      p.device = static_cast<int>(s.integer(0));
-      p.kind = s.text(1);
-      p.stage = static_cast<int>(s.integer(2));
-      p.mb = static_cast<int>(s.integer(3));
-      p.start_ns = s.integer(4);
-      p.end_ns = s.integer(5);
+      p.device = narrow(s.integer(0), 0, kMaxDevices - 1, "predicted_intervals.device");
+      if (!op_from_name(s.text(1), p.op))
+        throw InputError(path_ + ": run database column predicted_intervals.kind holds '" + s.text(1) + "'");
+      p.stage = narrow(s.integer(2), 0, kMaxStages, "predicted_intervals.stage");
+      p.mb = narrow(s.integer(3), 0, kMaxMicrobatches, "predicted_intervals.mb");
+      p.start_ns = time_ns(s.integer(4), "predicted_intervals.start_ns");
+      p.end_ns = time_ns(s.integer(5), "predicted_intervals.end_ns");
       rec.predicted.push_back(std::move(p));
     }
   }
@@ -580,6 +684,7 @@ RunRecord RunStore::load_run(int64_t run_id) const {
 }
 
 int RunStore::mark_dead_runs_incomplete() {
+  if (read_only()) return 0;
   std::vector<std::pair<int64_t, int64_t>> dead;  // id, pid
   {
     SqliteStatement s(db_, path_, kRunDatabase,
@@ -597,7 +702,7 @@ int RunStore::mark_dead_runs_incomplete() {
   int marked = 0;
   for (auto [id, pid] : dead) {
     upd.bind(1, now_utc_ns())
-        .bind(2, "the recording process (pid " + std::to_string(pid) + ") ended before the run finished")
+        .bind(2, dead_run_error(pid))
         .bind(3, id);
     upd.run();
     marked += sqlite3_changes(db_);
@@ -606,12 +711,8 @@ int RunStore::mark_dead_runs_incomplete() {
   return marked;
 }
 
-int64_t parse_run_ref(const std::string& text, const RunStore& store) {
-  if (text == "latest" || text == "last") {
-    int64_t id = store.latest_run_id();
-    if (id == 0) throw InputError(store.path() + ": no runs recorded yet");
-    return id;
-  }
+std::optional<int64_t> parse_run_id(const std::string& text) {
+  if (text == "latest" || text == "last") return std::nullopt;
   size_t used = 0;
   long long id = 0;
   try {
@@ -622,6 +723,13 @@ int64_t parse_run_ref(const std::string& text, const RunStore& store) {
   if (used != text.size() || text.empty() || id <= 0)
     throw InputError("RUN: expected a run id (see `adaptis runs`) or 'latest', got '" + text + "'");
   return id;
+}
+
+int64_t parse_run_ref(const std::string& text, const RunStore& store) {
+  if (const std::optional<int64_t> id = parse_run_id(text)) return *id;
+  const int64_t latest = store.latest_run_id();
+  if (latest == 0) throw InputError(store.path() + ": no runs recorded yet");
+  return latest;
 }
 
 }  // namespace adaptis::exec

@@ -11,15 +11,6 @@ namespace adaptis::exec {
 
 namespace {
 
-bool parse_op(const std::string& k, Op& op) {
-  if (k == "F") op = Op::F;
-  else if (k == "B") op = Op::B;
-  else if (k == "W") op = Op::W;
-  else if (k == "BW") op = Op::BW;
-  else return false;
-  return true;
-}
-
 double ms(int64_t ns) { return static_cast<double>(ns) * 1e-6; }
 
 // The plan's overlap flags and whether each (stage, mb) runs split B/W, for labelling actions.
@@ -69,17 +60,16 @@ TraceTimeline measured_trace_timeline(const RunRecord& run, const Plan& plan, in
   for (const MeasuredInterval* m : rows) {
     const double s = ms(m->start_ns - row->start_ns), e = ms(m->end_ns - row->start_ns);
     if (m->seq >= 0) list_end[m->device] = std::max(list_end[m->device], e);
-    Op op;
-    if (parse_op(m->kind, op)) {
-      t.actions[m->device].push_back({facts.action(op, m->stage, m->mb), m->device, s, e});
+    if (m->kind == MeasuredKind::Compute) {
+      t.actions[m->device].push_back({facts.action(m->op, m->stage, m->mb), m->device, s, e});
       if (first_compute[m->device] < 0) first_compute[m->device] = s;
       last_compute[m->device] = std::max(last_compute[m->device], e);
     }
   }
   // Each SEND is the copy of one message into its receiver's buffer.
   for (const MeasuredInterval* m : rows) {
-    if (m->kind != "SEND") continue;
-    const bool act = m->tensor == "act";
+    if (m->kind != MeasuredKind::Send) continue;
+    const bool act = m->tensor == TensorKind::Activation;
     Transfer tr;
     tr.src_device = m->device;
     tr.dst_device = m->peer;
@@ -95,27 +85,32 @@ TraceTimeline measured_trace_timeline(const RunRecord& run, const Plan& plan, in
   std::map<std::pair<int, int>, const MeasuredInterval*> by_seq;  // (device, seq)
   for (const MeasuredInterval* m : rows) by_seq[{m->device, m->seq}] = m;
   for (const MeasuredInterval* m : rows) {
-    if (m->kind != "WAIT" || m->end_ns <= m->start_ns) continue;
+    const bool reload = m->kind == MeasuredKind::WaitReload;  // activations still coming back from host memory
+    if ((m->kind != MeasuredKind::WaitRecv && !reload) || m->end_ns <= m->start_ns) continue;
     Gap g;
     g.device = m->device;
     g.start = ms(m->start_ns - row->start_ns);
     g.end = ms(m->end_ns - row->start_ns);
-    g.cause = GapCause::Dependency;
+    g.cause = reload ? GapCause::Reload : GapCause::Dependency;
     g.phase = first_compute[m->device] < 0 || g.end <= first_compute[m->device] ? BubblePhase::WarmUp
               : g.start >= last_compute[m->device]                                ? BubblePhase::CoolDown
                                                                                   : BubblePhase::InBetween;
     for (int k = m->seq + 1;; ++k) {  // the compute this wait held up
       auto it = by_seq.find({m->device, k});
       if (it == by_seq.end()) break;
-      Op op;
-      if (parse_op(it->second->kind, op)) {
-        g.waiting = facts.action(op, it->second->stage, it->second->mb);
+      if (it->second->kind == MeasuredKind::Compute) {
+        g.waiting = facts.action(it->second->op, it->second->stage, it->second->mb);
         break;
       }
     }
-    const bool act = m->tensor == "act";
+    const bool act = m->tensor == TensorKind::Activation;
     g.producer = act ? facts.action(Op::F, m->stage, m->mb) : facts.action(facts.grad_op(m->stage, m->mb), m->stage, m->mb);
-    g.producer_device = m->peer;
+    g.producer_device = reload ? m->device : m->peer;
+    if (reload) {
+      g.producer_end = g.arrival = g.end;
+      t.gaps.push_back(g);
+      continue;
+    }
     for (const Transfer& tr : t.transfers)
       if (tr.src_device == m->peer && tr.dst_device == m->device && tr.producer.stage == m->stage &&
           tr.producer.mb == m->mb) {
@@ -143,9 +138,8 @@ TraceTimeline predicted_trace_timeline(const RunRecord& run, const Plan& plan) {
   t.label = "predicted";
   t.actions.assign(std::max(plan.num_devices(), run.summary.num_devices), {});
   for (const PredictedInterval& p : run.predicted) {
-    Op op;
-    if (p.device < 0 || p.device >= static_cast<int>(t.actions.size()) || !parse_op(p.kind, op)) continue;
-    t.actions[p.device].push_back({facts.action(op, p.stage, p.mb), p.device, ms(p.start_ns), ms(p.end_ns)});
+    if (p.device < 0 || p.device >= static_cast<int>(t.actions.size())) continue;
+    t.actions[p.device].push_back({facts.action(p.op, p.stage, p.mb), p.device, ms(p.start_ns), ms(p.end_ns)});
   }
   t.iteration_ms = run.summary.predicted_iteration_ms;
   try {
@@ -173,7 +167,7 @@ nlohmann::json run_chrome_trace(const RunRecord& run, int step) {
 }
 
 size_t export_run_chrome_trace(const std::string& db_path, int64_t run_id, const std::string& out_path, int step) {
-  RunStore store(db_path);
+  RunStore store(db_path, StoreAccess::ReadOnly);
   RunRecord run = store.load_run(run_id);
   nlohmann::json trace = run_chrome_trace(run, step);
   write_chrome_trace(out_path, trace);

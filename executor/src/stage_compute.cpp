@@ -31,9 +31,7 @@ class CpuStage final : public StageCompute {
       layers_.push_back(std::move(layer));
     }
     params_.assign(total, 0.0f);
-    grads_.assign(total, 0.0f);
-    adam_m_.assign(total, 0.0f);
-    adam_v_.assign(total, 0.0f);
+    grads_.assign(total, 0.0f);  // AdamW moments: allocated by the first step() (ZeRO-1 replicas never do)
     for (size_t j = 0; j < layers_.size(); ++j) {
       Rng rng(layer_seed(cfg.seed, first + int(j)));
       layers_[j]->init_params(params_.data() + layer_offset_[j], rng);
@@ -55,9 +53,16 @@ class CpuStage final : public StageCompute {
     if (is_last()) check_targets(mb, data);
     const float* in = input;
     const int count = static_cast<int>(layers_.size());
+    size_t run = 0;
     for (int j = 0; j < count; ++j) {
       float* out = j + 1 == count ? output : buf_[j % 2].data();
+      const bool dropped = !drop_.empty() && drop_[j];
+      // The first layer of a recomputed run keeps a copy of its input (the tokens need none).
+      if (dropped && run < runs_.size() && runs_[run].first == j && in != nullptr)
+        kept_in_[mb][run].assign(in, in + activation_floats());
       layers_[j]->forward(mb, data, params_.data() + layer_offset_[j], in, out);
+      if (dropped) layers_[j]->discard(mb);  // R re-creates it
+      if (dropped && run < runs_.size() && runs_[run].second == j + 1) ++run;
       in = out;
     }
   }
@@ -115,21 +120,65 @@ class CpuStage final : public StageCompute {
   }
 
   void step(const AdamW& opt, int step_index) override {
+    if (adam_m_.size() != params_.size()) {
+      adam_m_.assign(params_.size(), 0.0f);
+      adam_v_.assign(params_.size(), 0.0f);
+    }
+    step_shard(opt, step_index, 0, params_.size(), adam_m_, adam_v_);
+  }
+
+  void step_shard(const AdamW& opt, int step_index, size_t first, size_t last, std::span<float> m,
+                  std::span<float> v) override {
     if (step_index < 0) throw std::logic_error(where() + ": step_index must be >= 0");
+    if (first > last || last > params_.size() || m.size() != last - first || v.size() != last - first)
+      throw std::logic_error(where() + ": step_shard range or moment buffers do not match the parameters");
     const double t = double(step_index) + 1.0;
     const float c1 = float(1.0 - std::pow(double(opt.beta1), t));
     const float c2 = float(1.0 - std::pow(double(opt.beta2), t));
     for (size_t k = 0; k < tensors_.size(); ++k) {
       const float wd = decay_[k] ? opt.weight_decay : 0.0f;
-      const size_t begin = tensors_[k].offset, end = begin + tensors_[k].size;
+      const size_t begin = std::max(first, tensors_[k].offset);
+      const size_t end = std::min(last, tensors_[k].offset + tensors_[k].size);
       for (size_t i = begin; i < end; ++i) {
         const float g = grads_[i];
-        adam_m_[i] = opt.beta1 * adam_m_[i] + (1.0f - opt.beta1) * g;
-        adam_v_[i] = opt.beta2 * adam_v_[i] + (1.0f - opt.beta2) * g * g;
-        const float mhat = adam_m_[i] / c1, vhat = adam_v_[i] / c2;
+        float& mi = m[i - first];
+        float& vi = v[i - first];
+        mi = opt.beta1 * mi + (1.0f - opt.beta1) * g;
+        vi = opt.beta2 * vi + (1.0f - opt.beta2) * g * g;
+        const float mhat = mi / c1, vhat = vi / c2;
         params_[i] -= opt.lr * (mhat / (std::sqrt(vhat) + opt.eps) + wd * params_[i]);
       }
     }
+  }
+
+  void finish_backward_onto(std::span<const float> partial, int first_mb, int count) override {
+    if (partial.size() != grads_.size())
+      throw std::logic_error(where() + ": partial gradient of " + std::to_string(partial.size()) + " values, expected " +
+                             std::to_string(grads_.size()));
+    if (first_mb < 0 || count < 0 || first_mb + count > m_)
+      throw std::logic_error(where() + ": micro-batches [" + std::to_string(first_mb) + ", " +
+                             std::to_string(first_mb + count) + ") out of range [0, " + std::to_string(m_) + ")");
+    for (int mb = first_mb; mb < first_mb + count; ++mb)
+      if (!w_done_[mb])
+        throw std::logic_error(where() + ": gradient reduction before W of micro-batch " + std::to_string(mb));
+    std::copy(partial.begin(), partial.end(), grads_.begin());
+    for (int mb = first_mb; mb < first_mb + count; ++mb) {
+      const std::vector<float>& g = mb_grads_[mb];
+      for (size_t i = 0; i < grads_.size(); ++i) grads_[i] += g[i];
+      std::vector<float>().swap(mb_grads_[mb]);
+      w_done_[mb] = 0;
+    }
+  }
+
+  void load_grads(std::span<const float> g) override {
+    if (g.size() != grads_.size()) throw std::logic_error(where() + ": load_grads of the wrong size");
+    std::copy(g.begin(), g.end(), grads_.begin());
+  }
+
+  void load_params(size_t begin, std::span<const float> values) override {
+    if (begin > params_.size() || values.size() > params_.size() - begin)
+      throw std::logic_error(where() + ": load_params range out of bounds");
+    std::copy(values.begin(), values.end(), params_.begin() + std::ptrdiff_t(begin));
   }
 
   std::span<const float> params() const override { return params_; }
@@ -139,7 +188,46 @@ class CpuStage final : public StageCompute {
   size_t saved_bytes() const override {
     size_t n = 0;
     for (const auto& layer : layers_) n += layer->saved_bytes();
+    for (const auto& per_mb : kept_in_)
+      for (const auto& v : per_mb) n += vector_bytes(v);
     return n;
+  }
+
+  void set_recompute(Recompute policy, int full_end) override {
+    DroppedLayers d = dropped_layers(cfg_, first_, last_, policy, full_end);
+    drop_ = std::move(d.drop);
+    runs_ = std::move(d.runs);
+    kept_in_.assign(size_t(m_), std::vector<std::vector<float>>(runs_.size()));
+  }
+
+  void recompute(int mb, const MicroBatchData& data) override {
+    check_mb(mb, "R");
+    for (size_t r = 0; r < runs_.size(); ++r) {
+      const auto [j0, j1] = runs_[r];
+      const float* in = j0 == 0 && is_first() ? nullptr : kept_in_[mb][r].data();
+      if (in == nullptr && !(j0 == 0 && is_first()))
+        throw std::logic_error(where() + ": R of micro-batch " + std::to_string(mb) + " without its kept input");
+      for (int j = j0; j < j1; ++j) {
+        float* out = buf_[j % 2].data();
+        layers_[j]->forward(mb, data, params_.data() + layer_offset_[j], in, out);
+        in = out;
+      }
+      std::vector<float>().swap(kept_in_[mb][r]);  // the layers hold their inputs again
+    }
+  }
+
+  size_t saved_bytes(int mb) const override {
+    size_t n = 0;
+    for (const auto& layer : layers_) n += layer->saved_bytes(mb);
+    if (!kept_in_.empty())
+      for (const auto& v : kept_in_[mb]) n += vector_bytes(v);
+    return n;
+  }
+
+  void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) override {
+    if (!kept_in_.empty())
+      for (auto& v : kept_in_[mb]) f(v);
+    for (auto& layer : layers_) layer->for_each_saved(mb, f, g);
   }
 
  private:
@@ -153,14 +241,10 @@ class CpuStage final : public StageCompute {
   }
   // Checked before any layer runs, so a bad target cannot leave the stage's earlier layers half-way.
   void check_targets(int mb, const MicroBatchData& data) const {
-    size_t n = size_t(cfg_.micro_batch) * cfg_.seq;
-    if (!data.docs.empty()) {  // a variable-length unit: its documents' tokens
-      n = 0;
-      for (int d : data.docs) n += size_t(d);
-    }
+    const size_t n = size_t(cfg_.micro_batch) * cfg_.seq;
     if (data.targets.size() != n)
       throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.targets.size()) +
-                       " targets, expected " + std::to_string(n) + " (the micro-batch's tokens)");
+                       " targets, expected micro_batch * seq = " + std::to_string(n));
     for (size_t t = 0; t < n; ++t)
       if (data.targets[t] < 0 || data.targets[t] >= cfg_.vocab)
         throw InputError("micro-batch " + std::to_string(mb) + ": target id " + std::to_string(data.targets[t]) +
@@ -178,9 +262,55 @@ class CpuStage final : public StageCompute {
   std::vector<std::vector<float>> mb_grads_;  // W's output per micro-batch until finish_backward
   std::vector<char> w_done_;
   std::vector<float> buf_[2];  // ping-pong activations / gradients between this stage's layers
+  // Recompute (set_recompute): per layer whether F drops its state, the runs [first, end) of dropped
+  // layers, and per micro-batch the kept input of each run.
+  std::vector<char> drop_;
+  std::vector<std::pair<int, int>> runs_;
+  std::vector<std::vector<std::vector<float>>> kept_in_;
 };
 
 }  // namespace
+
+// Data-parallel hooks: only stages that keep per-micro-batch gradients and a float parameter arena on
+// the host (the CPU stage) can take part.
+void StageCompute::finish_backward_onto(std::span<const float>, int, int) {
+  throw std::logic_error("this stage implementation does not support data-parallel gradient reduction");
+}
+void StageCompute::load_grads(std::span<const float>) {
+  throw std::logic_error("this stage implementation does not support data-parallel gradient reduction");
+}
+void StageCompute::step_shard(const AdamW&, int, size_t, size_t, std::span<float>, std::span<float>) {
+  throw std::logic_error("this stage implementation does not support sharded optimizer steps");
+}
+void StageCompute::load_params(size_t, std::span<const float>) {
+  throw std::logic_error("this stage implementation does not support loading parameters");
+}
+
+DroppedLayers dropped_layers(const NetConfig& cfg, int first, int last, Recompute policy, int full_end) {
+  DroppedLayers d;
+  const int L = last - first;
+  d.drop.assign(static_cast<size_t>(std::max(0, L)), 0);
+  if (policy == Recompute::Full) {
+    const int end = full_end < 0 ? last : std::clamp(full_end, first, last);
+    for (int j = 0; j < end - first; ++j) d.drop[static_cast<size_t>(j)] = 1;
+  } else if (policy == Recompute::Selective) {
+    for (int j = 0; j < L; ++j) {
+      const LayerType t = cfg.layers[static_cast<size_t>(first + j)];
+      d.drop[static_cast<size_t>(j)] = t == LayerType::Mlp || t == LayerType::Moe;
+    }
+  }
+  for (int j = 0; j < L;) {
+    if (!d.drop[static_cast<size_t>(j)]) {
+      ++j;
+      continue;
+    }
+    int e = j;
+    while (e < L && d.drop[static_cast<size_t>(e)]) ++e;
+    d.runs.emplace_back(j, e);
+    j = e;
+  }
+  return d;
+}
 
 std::unique_ptr<StageCompute> StageCompute::create(const NetConfig& cfg, int first_layer, int last_layer,
                                                    int num_microbatches) {
@@ -194,6 +324,18 @@ std::unique_ptr<StageCompute> StageCompute::create(const NetConfig& cfg, int fir
                      std::to_string(num_microbatches));
   return std::make_unique<CpuStage>(cfg, first_layer, last_layer, num_microbatches);
 }
+
+void StageCompute::set_recompute(Recompute policy, int) {
+  if (policy != Recompute::None) throw std::logic_error("this stage cannot drop and recompute its activations");
+}
+
+void StageCompute::recompute(int mb, const MicroBatchData&) {
+  throw std::logic_error("recompute (R) of micro-batch " + std::to_string(mb) + " on a stage without a recompute policy");
+}
+
+size_t StageCompute::saved_bytes(int) const { return 0; }
+
+void StageCompute::for_each_saved(int, const FloatVisitor&, const IntVisitor&) {}
 
 double microbatch_loss(const std::vector<const StageCompute*>& stages_in_order, int mb) {
   double total = 0;

@@ -2,6 +2,7 @@
 #include "adaptis/model/cost_model.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace adaptis {
 
@@ -50,6 +51,13 @@ double pass_time_ms(const PassWork& pass, const Device& device, const KernelEffi
   return t;
 }
 
+KernelEfficiency machine_efficiency(const ModelSpec& model, const Cluster& cluster) {
+  if (!cluster.has_efficiency) return model.efficiency;
+  if (model.efficiency_overrides.is_object())
+    return parse_kernel_efficiency(model.efficiency_overrides, model.origin + ": efficiency", cluster.efficiency);
+  return cluster.efficiency;
+}
+
 double state_bytes_per_param(const ModelSpec& model) {
   bool fp32 = model.dtype == DType::FP32;
   double weights = fp32 ? 4 : 2;
@@ -79,6 +87,10 @@ LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Devic
   split_pass(w.f, device, model.efficiency, model.dtype, !windowed, &c.f_pair_ms, &c.f_fixed_ms);
   split_pass(w.b, device, model.efficiency, model.dtype, !windowed, &c.b_pair_ms, &c.b_fixed_ms);
   split_pass(w.w, device, model.efficiency, model.dtype, !windowed, &c.w_pair_ms, &c.w_fixed_ms);
+  c.kept_selective_bytes = std::max(0.0, w.act_b_bytes + w.act_w_bytes - w.selective_dropped_bytes);
+  c.recompute_selective_ms =
+      w.selective.kernels.empty() ? 0.0 : pass_time_ms(w.selective, device, model.efficiency, model.dtype);
+  c.kept_full_bytes = std::min(w.input_bytes, w.act_b_bytes + w.act_w_bytes);
   return c;
 }
 
@@ -87,10 +99,14 @@ CostTable analytical_costs(const ModelSpec& model, const Device& reference) {
   t.model = model.name;
   t.source = "analytical:" + reference.name;
   t.microbatches = model.microbatches();
-  t.ref_tokens = double(model.tokens_per_microbatch());
-  t.ref_pairs = double(model.micro_batch_size) * double(model.seq_len) * double(model.seq_len) / 2;
+  t.tokens_per_microbatch = double(model.tokens_per_microbatch());
+  t.pairs_per_microbatch = double(model.micro_batch_size) * double(model.seq_len) * double(model.seq_len) / 2;
   t.layers.reserve(model.layers.size());
   for (const auto& l : model.layers) t.layers.push_back(layer_cost(l, model, reference));
+  // Dimensions and efficiencies each pass their own range checks, yet their products can still
+  // leave any sane range (an efficiency of 1e-300 makes every GEMM take forever).
+  validate_cost_table(t, (model.origin.empty() ? "model '" + model.name + "'" : model.origin) +
+                             ": analytical costs on " + reference.name);
   return t;
 }
 

@@ -1,11 +1,14 @@
 #include "adaptis/model/cost_table.h"
 
 #include <cmath>
+#include <limits>
 #include <tuple>
 #include <utility>
 
+#include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 
 namespace adaptis {
 
@@ -17,55 +20,77 @@ bool CostTable::split_backward() const {
 
 namespace {
 
-double non_negative(const nlohmann::json& obj, const char* key, double scale, const std::string& where,
-                    bool required) {
+// A time or size field: a finite number >= 0 in the file, and still finite and in range once scaled
+// to ms or bytes (a "time_unit_ms" of 1e308 must not turn f = 10 into inf).
+double non_negative(const nlohmann::json& obj, const char* key, double scale, double max_scaled,
+                    const std::string& where, bool required) {
   double v = required ? json_number(obj, key, where) : json_number_or(obj, key, 0.0, where);
-  if (!std::isfinite(v) || v < 0)
-    throw InputError(where + ": field '" + key + "' must be a finite number >= 0, got " + std::to_string(v));
-  return v * scale;
+  checked_finite(v, 0.0, std::numeric_limits<double>::max(), where + ": field '" + key + "'");
+  return checked_finite(v * scale, 0.0, max_scaled,
+                        where + ": field '" + key + "'" + (scale != 1.0 ? " (times time_unit_ms)" : ""));
 }
 
 }  // namespace
 
 CostTable load_cost_table(const std::string& path) {
   nlohmann::json j = read_json_file(path);
-  if (!j.is_object()) throw InputError(path + ": expected a JSON object with a 'layers' array");
+  if (!j.is_object())
+    throw InputError(path + ": expected a JSON object with a 'layers' array, got " + describe_json(j));
+  reject_unknown_fields(j, {"format", "model", "source", "time_unit_ms", "microbatches", "layers"}, path);
+  const std::string format = json_string_or(j, "format", "adaptis-costs/1", path);
+  if (format != "adaptis-costs/1")
+    throw InputError(path + ": field 'format' is \"" + format.substr(0, 60) + "\"; this build reads \"adaptis-costs/1\"");
   CostTable t;
   t.model = json_string_or(j, "model", "", path);
   t.source = "profile:" + path;
-  double unit = json_number_or(j, "time_unit_ms", 1.0, path);
-  if (!(unit > 0) || !std::isfinite(unit)) throw InputError(path + ": field 'time_unit_ms' must be > 0");
-  long long mb = json_int_or(j, "microbatches", 0, path);
-  if (mb < 0 || mb > 1000000) throw InputError(path + ": field 'microbatches' must be in [0, 1000000]");
-  t.microbatches = static_cast<int>(mb);
-  t.ref_tokens = non_negative(j, "tokens_per_microbatch", 1.0, path, false);
-  t.ref_pairs = non_negative(j, "pairs_per_microbatch", 1.0, path, false);
+  // A positive unit; what it scales is checked after scaling.
+  double unit = json_number_in_or(j, "time_unit_ms", 1.0, std::numeric_limits<double>::min(),
+                                  std::numeric_limits<double>::max(), path);
+  t.microbatches = json_int_in_or(j, "microbatches", 0, 0, kMaxMicrobatches, path);
+  // Variable-length units (planner/units.h): the reference micro-batch the times are for.
+  t.tokens_per_microbatch = non_negative(j, "tokens_per_microbatch", 1.0, kMaxBytes, path, false);
+  t.pairs_per_microbatch = non_negative(j, "pairs_per_microbatch", 1.0, std::numeric_limits<double>::max(), path, false);
   const auto& layers = json_array(j, "layers", path);
   if (layers.empty()) throw InputError(path + ": field 'layers' is empty: a model needs at least one layer");
+  if (layers.size() > static_cast<size_t>(kMaxLayers))
+    throw InputError(path + ": field 'layers' holds " + std::to_string(layers.size()) + " layers; at most " +
+                     std::to_string(kMaxLayers) + " are supported");
+  t.layers.reserve(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& l = layers[i];
     std::string where = path + ": layers[" + std::to_string(i) + "]";
-    if (!l.is_object()) throw InputError(where + ": expected an object");
+    if (!l.is_object()) throw InputError(where + ": expected an object, got " + describe_json(l));
+    reject_unknown_fields(l,
+                          {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
+                           "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
+                           "kept_full_bytes"},
+                          where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".
     c.kind = json_string_or(l, "kind", json_string_or(l, "type", "layer", where), where);
     c.name = json_string_or(l, "name", c.kind, where);
-    c.f_ms = non_negative(l, "f", unit, where, true);
-    c.b_ms = non_negative(l, "b", unit, where, true);
-    c.w_ms = non_negative(l, "w", unit, where, false);
-    c.param_bytes = non_negative(l, "param_bytes", 1.0, where, false);
-    c.state_bytes = non_negative(l, "state_bytes", 1.0, where, false);
-    c.act_b_bytes = non_negative(l, "act_b_bytes", 1.0, where, false);
-    c.act_w_bytes = non_negative(l, "act_w_bytes", 1.0, where, false);
-    c.w_grad_bytes = non_negative(l, "w_grad_bytes", 1.0, where, false);
-    c.out_bytes = non_negative(l, "out_bytes", 1.0, where, false);
-    c.f_pair_ms = non_negative(l, "f_pair", unit, where, false);
-    c.b_pair_ms = non_negative(l, "b_pair", unit, where, false);
-    c.w_pair_ms = non_negative(l, "w_pair", unit, where, false);
-    c.f_fixed_ms = non_negative(l, "f_fixed", unit, where, false);
-    c.b_fixed_ms = non_negative(l, "b_fixed", unit, where, false);
-    c.w_fixed_ms = non_negative(l, "w_fixed", unit, where, false);
-    // The split parts are shares of the pass's time.
+    c.f_ms = non_negative(l, "f", unit, kMaxLayerTimeMs, where, true);
+    c.b_ms = non_negative(l, "b", unit, kMaxLayerTimeMs, where, true);
+    c.w_ms = non_negative(l, "w", unit, kMaxLayerTimeMs, where, false);
+    c.param_bytes = non_negative(l, "param_bytes", 1.0, kMaxBytes, where, false);
+    c.state_bytes = non_negative(l, "state_bytes", 1.0, kMaxBytes, where, false);
+    c.act_b_bytes = non_negative(l, "act_b_bytes", 1.0, kMaxBytes, where, false);
+    c.act_w_bytes = non_negative(l, "act_w_bytes", 1.0, kMaxBytes, where, false);
+    c.w_grad_bytes = non_negative(l, "w_grad_bytes", 1.0, kMaxBytes, where, false);
+    c.out_bytes = non_negative(l, "out_bytes", 1.0, kMaxBytes, where, false);
+    // Optional recompute fields: absent stays "not given" (negative), present must be >= 0.
+    if (l.contains("kept_selective_bytes"))
+      c.kept_selective_bytes = non_negative(l, "kept_selective_bytes", 1.0, kMaxBytes, where, true);
+    if (l.contains("recompute_selective_ms"))
+      c.recompute_selective_ms = non_negative(l, "recompute_selective_ms", unit, kMaxLayerTimeMs, where, true);
+    if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, kMaxBytes, where, true);
+    // The per-unit split (planner/units.h): parts of each pass's time.
+    c.f_pair_ms = non_negative(l, "f_pair", unit, kMaxLayerTimeMs, where, false);
+    c.b_pair_ms = non_negative(l, "b_pair", unit, kMaxLayerTimeMs, where, false);
+    c.w_pair_ms = non_negative(l, "w_pair", unit, kMaxLayerTimeMs, where, false);
+    c.f_fixed_ms = non_negative(l, "f_fixed", unit, kMaxLayerTimeMs, where, false);
+    c.b_fixed_ms = non_negative(l, "b_fixed", unit, kMaxLayerTimeMs, where, false);
+    c.w_fixed_ms = non_negative(l, "w_fixed", unit, kMaxLayerTimeMs, where, false);
     for (auto [part, whole, name] : {std::tuple{c.f_pair_ms + c.f_fixed_ms, c.f_ms, "f"},
                                      std::tuple{c.b_pair_ms + c.b_fixed_ms, c.b_ms, "b"},
                                      std::tuple{c.w_pair_ms + c.w_fixed_ms, c.w_ms, "w"}})
@@ -77,37 +102,55 @@ CostTable load_cost_table(const std::string& path) {
   return t;
 }
 
-void save_cost_table(const CostTable& costs, const std::string& path) {
-  nlohmann::json j;
-  j["format"] = "adaptis-costs/1";
-  j["model"] = costs.model;
-  j["source"] = costs.source;
-  j["time_unit_ms"] = 1.0;
-  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
-  if (costs.ref_tokens > 0) j["tokens_per_microbatch"] = costs.ref_tokens;
-  if (costs.ref_pairs > 0) j["pairs_per_microbatch"] = costs.ref_pairs;
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& l : costs.layers) {
+void validate_cost_table(const CostTable& costs, const std::string& origin) {
+  for (size_t i = 0; i < costs.layers.size(); ++i) {
+    const LayerCost& l = costs.layers[i];
+    const std::string where = origin + ": layers[" + std::to_string(i) + "] ('" + l.name.substr(0, 60) + "'): field '";
+    const std::pair<const char*, double> times[] = {{"f", l.f_ms}, {"b", l.b_ms}, {"w", l.w_ms}};
+    for (const auto& [name, v] : times) checked_finite(v, 0.0, kMaxLayerTimeMs, where + name + "' (ms)");
+    const std::pair<const char*, double> bytes[] = {
+        {"param_bytes", l.param_bytes},   {"state_bytes", l.state_bytes},   {"act_b_bytes", l.act_b_bytes},
+        {"act_w_bytes", l.act_w_bytes},   {"w_grad_bytes", l.w_grad_bytes}, {"out_bytes", l.out_bytes}};
+    for (const auto& [name, v] : bytes) checked_finite(v, 0.0, kMaxBytes, where + name + "'");
+  }
+}
+
+nlohmann::json cost_table_json(const CostTable& costs) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerCost& l : costs.layers) {
     nlohmann::json row = {{"name", l.name},
-                   {"kind", l.kind},
-                   {"f", l.f_ms},
-                   {"b", l.b_ms},
-                   {"w", l.w_ms},
-                   {"param_bytes", l.param_bytes},
-                   {"state_bytes", l.state_bytes},
-                   {"act_b_bytes", l.act_b_bytes},
-                   {"act_w_bytes", l.act_w_bytes},
-                   {"w_grad_bytes", l.w_grad_bytes},
-                   {"out_bytes", l.out_bytes}};
+                          {"kind", l.kind},
+                          {"f", l.f_ms},
+                          {"b", l.b_ms},
+                          {"w", l.w_ms},
+                          {"param_bytes", l.param_bytes},
+                          {"state_bytes", l.state_bytes},
+                          {"act_b_bytes", l.act_b_bytes},
+                          {"act_w_bytes", l.act_w_bytes},
+                          {"w_grad_bytes", l.w_grad_bytes},
+                          {"out_bytes", l.out_bytes}};
+    // The recompute fields only when given (absent = not given, resolved by layer_recompute.h).
+    if (l.kept_selective_bytes >= 0) row["kept_selective_bytes"] = l.kept_selective_bytes;
+    if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
+    if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
     // The per-unit split only when known, so files without it stay as they were.
     for (auto [key, v] : {std::pair{"f_pair", l.f_pair_ms}, std::pair{"b_pair", l.b_pair_ms}, std::pair{"w_pair", l.w_pair_ms},
                           std::pair{"f_fixed", l.f_fixed_ms}, std::pair{"b_fixed", l.b_fixed_ms},
                           std::pair{"w_fixed", l.w_fixed_ms}})
       if (v > 0) row[key] = v;
-    arr.push_back(std::move(row));
+    layers.push_back(std::move(row));
   }
-  j["layers"] = std::move(arr);
-  write_json_file(path, j);
+  nlohmann::json j = {{"format", "adaptis-costs/1"},
+                      {"model", costs.model},
+                      {"source", costs.source},
+                      {"time_unit_ms", 1.0},
+                      {"layers", std::move(layers)}};
+  if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
+  if (costs.tokens_per_microbatch > 0) j["tokens_per_microbatch"] = costs.tokens_per_microbatch;
+  if (costs.pairs_per_microbatch > 0) j["pairs_per_microbatch"] = costs.pairs_per_microbatch;
+  return j;
 }
+
+void save_cost_table(const CostTable& costs, const std::string& path) { write_json_file(path, cost_table_json(costs)); }
 
 }  // namespace adaptis

@@ -67,6 +67,12 @@ struct Builder {
     add(work.b, name + ".dgrad", cls, flops, io + weight_elems * e);
     // Weight gradients accumulate into fp32 main grads (read + write).
     add(work.w, name + ".wgrad", cls, flops, io + weight_elems * kFp32 * 2);
+    for (PassWork* p : {&work.f, &work.b, &work.w}) {
+      Kernel& k = p->kernels.back();
+      k.m = flop_rows;
+      k.k = in;
+      k.n = out;
+    }
     grads_for_w += rows * out * e;
   }
 
@@ -147,6 +153,10 @@ void attention(Builder& bl, const Component& c) {
     bl.add(bl.work.b, "attention.core.bwd", KernelClass::AttentionBwd, 2.0 * core_flops,
            2 * qkvo_bytes + 4 * scores);
     bl.keep_b(scores);
+    // Without flash the scores are what Korthikanti's selective recompute drops (the 5as/h term):
+    // re-created by the core's forward.
+    bl.work.selective_dropped_bytes += scores;
+    bl.work.selective.kernels.push_back(bl.work.f.kernels.back());
   }
   bl.keep_x(T * a * dv * e);  // attention output: the output projection's X
   bl.linear("attention.out", T, a * dv, h);
@@ -322,7 +332,16 @@ LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model) {
   bl.e = dtype_bytes(model.dtype);
   bl.flash = model.flash_attention;
   bool last = false;
+  if (!layer.parts.empty())
+    bl.work.input_bytes = layer.parts.front().kind == ComponentKind::Embedding
+                              ? bl.T * kFp32  // token ids
+                              : bl.T * double(layer.parts.front().hidden) * bl.e;
   for (const Component& c : layer.parts) {
+    // Selective recompute checkpoints MLP and MoE blocks at their input (layer_work.h): everything
+    // else the block keeps is dropped after F and re-created by re-running its forward kernels.
+    const bool checkpointed = c.kind == ComponentKind::Mlp || c.kind == ComponentKind::Moe;
+    const double kept_before = bl.kept_until_b + bl.kept_until_w;
+    const size_t f_before = bl.work.f.kernels.size();
     switch (c.kind) {
       case ComponentKind::Embedding: embedding(bl, c); break;
       case ComponentKind::Attention: attention(bl, c); break;
@@ -330,6 +349,13 @@ LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model) {
       case ComponentKind::Moe: moe(bl, c); break;
       case ComponentKind::Mamba: mamba(bl, c); break;
       case ComponentKind::LmHead: lm_head(bl, c); last = true; break;
+    }
+    if (checkpointed) {
+      const double block_input = bl.T * double(c.hidden) * bl.e;
+      const double kept = bl.kept_until_b + bl.kept_until_w - kept_before;
+      bl.work.selective_dropped_bytes += std::max(0.0, kept - block_input);
+      bl.work.selective.kernels.insert(bl.work.selective.kernels.end(), bl.work.f.kernels.begin() + long(f_before),
+                                       bl.work.f.kernels.end());
     }
     double p = component_params(c);
     bl.work.resident_params += p;

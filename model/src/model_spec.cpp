@@ -8,6 +8,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 
 namespace adaptis {
 
@@ -67,7 +68,6 @@ using nlohmann::json;
 
 // Upper bound for any dimension: keeps products far from overflow and catches typos (an extra 0).
 constexpr long long kMaxDim = 1LL << 24;
-constexpr long long kMaxLayers = 100000;
 constexpr int kMaxNesting = 16;
 
 // --- Which dimension fields each primitive kind reads -------------------------------------------
@@ -134,13 +134,13 @@ bool field_applies(const FieldInfo& f, ComponentKind k) {
 std::string fields_of(ComponentKind k) {
   std::string s;
   for (const auto& f : field_table())
-    if (field_applies(f, k)) s += (s.empty() ? "" : ", ") + std::string(f.name);
+    if (field_applies(f, k)) s.append(s.empty() ? "" : ", ").append(f.name);
   return s;
 }
 
 std::string all_field_names() {
   std::string s;
-  for (const auto& f : field_table()) s += (s.empty() ? "" : ", ") + std::string(f.name);
+  for (const auto& f : field_table()) s.append(s.empty() ? "" : ", ").append(f.name);
   return s;
 }
 
@@ -195,8 +195,13 @@ class FieldReader {
     }
     const json& v = (*s->obj)[key];
     if (!v.is_number_integer())
-      throw InputError(s->where + ": field '" + key + "' must be an integer, got " + v.dump());
-    long long x = v.get<long long>();
+      throw InputError(s->where + ": field '" + key + "' must be an integer, got " + describe_json(v));
+    // An unsigned value above LLONG_MAX would wrap to a negative long long: report it as too large.
+    const bool huge = v.is_number_unsigned() && v.get<unsigned long long>() > static_cast<unsigned long long>(kMaxDim);
+    long long x = huge ? kMaxDim + 1 : v.get<long long>();
+    if (huge)
+      throw InputError(s->where + ": field '" + key + "' must be in [" + std::to_string(min_value) + ", " +
+                       std::to_string(kMaxDim) + "], got " + describe_json(v));
     if (x < min_value || x > kMaxDim)
       throw InputError(s->where + ": field '" + key + "' must be in [" + std::to_string(min_value) + ", " +
                        std::to_string(kMaxDim) + "], got " + std::to_string(x));
@@ -207,11 +212,11 @@ class FieldReader {
     const Source* s = find(key);
     if (!s) return fallback;
     const json& v = (*s->obj)[key];
-    if (!v.is_number()) throw InputError(s->where + ": field '" + key + "' must be a number, got " + v.dump());
+    if (!v.is_number()) throw InputError(s->where + ": field '" + key + "' must be a number, got " + describe_json(v));
     double x = v.get<double>();
     if (!std::isfinite(x) || x < min_value || x > max_value)
       throw InputError(s->where + ": field '" + key + "' must be in [" + fmt(min_value) + ", " + fmt(max_value) +
-                       "], got " + v.dump());
+                       "], got " + describe_json(v));
     return x;
   }
 
@@ -219,7 +224,7 @@ class FieldReader {
     const Source* s = find(key);
     if (!s) return fallback;
     const json& v = (*s->obj)[key];
-    if (!v.is_boolean()) throw InputError(s->where + ": field '" + key + "' must be true or false, got " + v.dump());
+    if (!v.is_boolean()) throw InputError(s->where + ": field '" + key + "' must be true or false, got " + describe_json(v));
     return v.get<bool>();
   }
 
@@ -235,7 +240,7 @@ class FieldReader {
       if (it != names.end()) return it->second;
     }
     throw InputError(s->where + ": field 'activation' must be one of swiglu, geglu, gelu, relu, relu2, silu; got " +
-                     v.dump());
+                     describe_json(v));
   }
 
   NormKind norm(NormKind fallback) const {
@@ -244,7 +249,7 @@ class FieldReader {
     const json& v = (*s->obj)["norm"];
     if (v == "rmsnorm") return NormKind::RMSNorm;
     if (v == "layernorm") return NormKind::LayerNorm;
-    throw InputError(s->where + ": field 'norm' must be \"rmsnorm\" or \"layernorm\", got " + v.dump());
+    throw InputError(s->where + ": field 'norm' must be \"rmsnorm\" or \"layernorm\", got " + describe_json(v));
   }
 
   // Where a field was given (for consistency errors), else the layer.
@@ -403,7 +408,7 @@ struct Parser {
     std::string where = at(path);
     if (!obj.is_object()) throw InputError(where + ": expected a layer object with a 'kind'");
     if (!obj.contains("kind")) throw InputError(where + ": missing field 'kind' (one of " + known_kinds() + ")");
-    if (!obj["kind"].is_string()) throw InputError(where + ": field 'kind' must be a string, got " + obj["kind"].dump());
+    if (!obj["kind"].is_string()) throw InputError(where + ": field 'kind' must be a string, got " + describe_json(obj["kind"]));
     LayerSpec layer;
     layer.kind = obj["kind"].get<std::string>();
     auto kit = layer_kinds().find(layer.kind);
@@ -462,7 +467,8 @@ struct Parser {
       for (auto k : kinds) used = used || field_applies(*f, k);
       if (!used) {
         std::string fields;
-        for (auto k : kinds) fields += (fields.empty() ? "" : "; ") + std::string(component_kind_name(k)) + ": " + fields_of(k);
+        for (auto k : kinds)
+          fields.append(fields.empty() ? "" : "; ").append(component_kind_name(k)).append(": ").append(fields_of(k));
         throw InputError(where + ": field '" + key + "' does not apply to kind '" + layer.kind + "' (" + fields + ")");
       }
     }
@@ -483,7 +489,7 @@ struct Parser {
     const json& v = item["repeat"];
     if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > kMaxLayers)
       throw InputError(at(path) + ": field 'repeat' must be an integer in [1, " + std::to_string(kMaxLayers) +
-                       "], got " + v.dump());
+                       "], got " + describe_json(v));
     return v.get<long long>();
   }
 
@@ -570,23 +576,26 @@ long long positive_int(const json& doc, const char* key, const std::string& orig
   const json& v = doc[key];
   if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > max_value)
     throw InputError(origin + ": field '" + key + "' must be an integer in [1, " + std::to_string(max_value) +
-                     "], got " + v.dump());
+                     "], got " + describe_json(v));
   return v.get<long long>();
 }
 
 bool bool_field(const json& doc, const char* key, const std::string& origin, bool fallback) {
   if (!doc.contains(key)) return fallback;
-  if (!doc[key].is_boolean()) throw InputError(origin + ": field '" + key + "' must be true or false, got " + doc[key].dump());
+  if (!doc[key].is_boolean()) throw InputError(origin + ": field '" + key + "' must be true or false, got " + describe_json(doc[key]));
   return doc[key].get<bool>();
 }
 
-KernelEfficiency parse_efficiency(const json& j, const std::string& where) {
-  KernelEfficiency e;
+}  // namespace
+
+KernelEfficiency parse_kernel_efficiency(const json& j, const std::string& where, KernelEfficiency base) {
+  KernelEfficiency e = base;
   if (!j.is_object()) throw InputError(where + ": expected an object of efficiency constants");
   std::map<std::string, double*> fields = {
       {"gemm", &e.gemm},         {"grouped_gemm", &e.grouped_gemm}, {"attention_fwd", &e.attention_fwd},
       {"attention_bwd", &e.attention_bwd}, {"scan_fwd", &e.scan_fwd}, {"scan_bwd", &e.scan_bwd},
-      {"hbm", &e.hbm},           {"launch_overhead_us", &e.launch_overhead_us}};
+      {"hbm", &e.hbm},           {"launch_overhead_us", &e.launch_overhead_us},
+      {"gemm_shape_knee", &e.gemm_shape_knee}};
   for (auto& [key, value] : j.items()) {
     auto it = fields.find(key);
     if (it == fields.end()) {
@@ -594,18 +603,20 @@ KernelEfficiency parse_efficiency(const json& j, const std::string& where) {
       for (auto& [k, v] : fields) names += (names.empty() ? "" : ", ") + k;
       throw InputError(where + ": unknown field '" + key + "' (known: " + names + ")");
     }
-    if (!value.is_number()) throw InputError(where + "." + key + ": must be a number, got " + value.dump());
+    if (!value.is_number()) throw InputError(where + "." + key + ": must be a number, got " + describe_json(value));
     double x = value.get<double>();
     bool overhead = key == "launch_overhead_us";
-    if (!std::isfinite(x) || (overhead ? (x < 0 || x > 1e6) : (x <= 0 || x > 1)))
+    if (key == "gemm_shape_knee") {
+      if (!std::isfinite(x) || x < 0 || x > 1e5)
+        throw InputError(where + "." + key + ": must be in [0, 1e5] (elements), got " + describe_json(value));
+    } else if (!std::isfinite(x) || (overhead ? (x < 0 || x > 1e6) : (x <= 0 || x > 1))) {
       throw InputError(where + "." + key + ": must be " + (overhead ? "in [0, 1e6] microseconds" : "in (0, 1]") +
-                       ", got " + value.dump());
+                       ", got " + describe_json(value));
+    }
     *it->second = x;
   }
   return e;
 }
-
-}  // namespace
 
 ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
   if (!doc.is_object()) throw InputError(origin + ": expected a JSON object with a 'layers' array");
@@ -652,7 +663,10 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
     throw InputError(origin + ": more than 1000000 micro-batches per iteration");
   m.distributed_optimizer = bool_field(doc, "distributed_optimizer", origin, false);
   m.flash_attention = bool_field(doc, "flash_attention", origin, true);
-  if (doc.contains("efficiency")) m.efficiency = parse_efficiency(doc["efficiency"], origin + ": efficiency");
+  if (doc.contains("efficiency")) {
+    m.efficiency = parse_kernel_efficiency(doc["efficiency"], origin + ": efficiency");
+    m.efficiency_overrides = doc["efficiency"];
+  }
 
   Parser p;
   p.origin = origin;

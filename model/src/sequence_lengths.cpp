@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
 #include "adaptis/model/json_file.h"
 
 namespace adaptis {
@@ -192,6 +193,10 @@ std::string describe(const Distribution& d) {
 void fill_batch(SequenceLengths& out, long long tokens, Draws& rng, const std::function<long long(Draws&)>& draw) {
   long long total = 0;
   while (total < tokens) {
+    if (static_cast<long long>(out.lengths.size()) >= kMaxSequences)
+      throw InputError("global_batch_tokens", std::to_string(tokens) + " tokens take more than " +
+                                                  std::to_string(kMaxSequences) + " sequences of " + out.origin +
+                                                  "; at most that many are supported in one iteration");
     long long s = std::min(draw(rng), tokens - total);
     out.lengths.push_back(s);
     out.lines.push_back(0);
@@ -200,10 +205,9 @@ void fill_batch(SequenceLengths& out, long long tokens, Draws& rng, const std::f
 }
 
 SequenceLengths from_distribution(const std::string& spec, const LengthOptions& o) {
-  if (o.context < 1)
-    throw InputError("length distribution '" + spec + "': needs the context length (--context N tokens)");
+  if (o.context < 1) throw InputError("context", "length distribution '" + spec + "' needs the context length in tokens");
   if (o.global_batch_tokens < 1)
-    throw InputError("length distribution '" + spec + "': needs the global batch in tokens (--global-batch-tokens N)");
+    throw InputError("global_batch_tokens", "length distribution '" + spec + "' needs the global batch in tokens");
   Distribution d = make_distribution(spec, o.context);
   SequenceLengths out;
   out.context = o.context;
@@ -217,12 +221,16 @@ SequenceLengths from_histogram(const std::string& path, const nlohmann::json& j,
   const std::string fmt = json_string(j, "format", path);
   if (fmt != "adaptis-lengths/1")
     throw InputError(path + ": field 'format' is '" + fmt + "', expected 'adaptis-lengths/1'");
+  reject_unknown_fields(j, {"format", "name", "note", "context", "global_batch_tokens", "seed", "bins"}, path);
   SequenceLengths out;
   out.context = o.context > 0 ? o.context : json_int_or(j, "context", 0, path);
-  if (out.context < 1) throw InputError(path + ": field 'context' must be a whole number >= 1 (or give --context)");
+  if (out.context < 1 || out.context > kMaxSequenceTokens)
+    throw InputError(path + ": field 'context' must be a whole number in [1, " + std::to_string(kMaxSequenceTokens) +
+                     "] (or give the context as an option), got " + std::to_string(out.context));
   const long long tokens = o.global_batch_tokens > 0 ? o.global_batch_tokens : json_int_or(j, "global_batch_tokens", 0, path);
-  if (tokens < 1)
-    throw InputError(path + ": field 'global_batch_tokens' must be a whole number >= 1 (or give --global-batch-tokens)");
+  if (tokens < 1 || tokens > kMaxBatchTokens)
+    throw InputError(path + ": field 'global_batch_tokens' must be a whole number in [1, " + std::to_string(kMaxBatchTokens) +
+                     "] (or give the global batch as an option), got " + std::to_string(tokens));
   const long long seed = json_int_or(j, "seed", 1, path);
   if (seed < 0) throw InputError(path + ": field 'seed' must be >= 0");
   const auto& bins = json_array(j, "bins", path);
@@ -235,10 +243,16 @@ SequenceLengths from_histogram(const std::string& path, const nlohmann::json& j,
   double total_weight = 0;
   for (size_t i = 0; i < bins.size(); ++i) {
     const std::string where = path + ": bins[" + std::to_string(i) + "]";
+    if (!bins[i].is_object())
+      throw InputError(where + ": must be an object {\"min\", \"max\", \"weight\"}, got " + describe_json(bins[i]));
+    reject_unknown_fields(bins[i], {"min", "max", "weight"}, where);
     const long long lo = json_int(bins[i], "min", where), hi = json_int(bins[i], "max", where);
     const double w = json_number(bins[i], "weight", where);
     if (lo < 1) throw InputError(where + ": field 'min' must be >= 1 token, got " + std::to_string(lo));
     if (hi < lo) throw InputError(where + ": field 'max' (" + std::to_string(hi) + ") is below 'min' (" + std::to_string(lo) + ")");
+    if (hi > kMaxSequenceTokens)
+      throw InputError(where + ": field 'max' must be at most " + std::to_string(kMaxSequenceTokens) + " tokens, got " +
+                       std::to_string(hi));
     if (!(w >= 0) || !std::isfinite(w)) throw InputError(where + ": field 'weight' must be a finite number >= 0");
     bs.push_back({lo, hi, w});
     total_weight += w;
@@ -279,6 +293,12 @@ SequenceLengths from_lengths_file(const std::string& path, const std::string& te
       throw InputError(at + ": sequence length must be a whole number of tokens, got '" + t + "'");
     }
     if (v <= 0) throw InputError(at + ": sequence length must be >= 1 token, got " + std::to_string(v));
+    if (v > kMaxSequenceTokens)
+      throw InputError(at + ": sequence length must be at most " + std::to_string(kMaxSequenceTokens) + " tokens, got " +
+                       std::to_string(v));
+    if (static_cast<long long>(out.lengths.size()) >= kMaxSequences)
+      throw InputError(at + ": more than " + std::to_string(kMaxSequences) +
+                       " sequences; at most that many are supported in one iteration");
     if (o.global_batch_tokens > 0) {
       if (total >= o.global_batch_tokens) break;
       v = std::min(v, o.global_batch_tokens - total);
@@ -290,7 +310,7 @@ SequenceLengths from_lengths_file(const std::string& path, const std::string& te
   if (out.lengths.empty()) throw InputError(path + ": no sequence lengths (the file is empty; expected one token count per line)");
   if (o.global_batch_tokens > 0 && total < o.global_batch_tokens)
     throw InputError(path + ": holds " + std::to_string(total) + " tokens, fewer than the global batch of " +
-                     std::to_string(o.global_batch_tokens) + " (--global-batch-tokens)");
+                     std::to_string(o.global_batch_tokens) + " (the global batch asked for)");
   out.context = o.context > 0 ? o.context : out.longest();
   return out;
 }
@@ -305,9 +325,12 @@ bool is_length_distribution(const std::string& spec) {
 }
 
 SequenceLengths load_sequence_lengths(const std::string& spec, const LengthOptions& o) {
-  if (o.context < 0) throw InputError("--context: must be >= 1 token, got " + std::to_string(o.context));
-  if (o.global_batch_tokens < 0)
-    throw InputError("--global-batch-tokens: must be >= 1 token, got " + std::to_string(o.global_batch_tokens));
+  if (o.context < 0 || o.context > kMaxSequenceTokens)
+    throw InputError("context", "must be in [1, " + std::to_string(kMaxSequenceTokens) + "] tokens, got " +
+                                    std::to_string(o.context));
+  if (o.global_batch_tokens < 0 || o.global_batch_tokens > kMaxBatchTokens)
+    throw InputError("global_batch_tokens", "must be in [1, " + std::to_string(kMaxBatchTokens) + "] tokens, got " +
+                                                std::to_string(o.global_batch_tokens));
   if (spec.empty()) throw InputError("sequence lengths: give a lengths file, a histogram JSON or a distribution");
   if (is_length_distribution(spec)) return from_distribution(spec, o);
   const std::string text = read_text_file(spec);

@@ -1,5 +1,7 @@
 #include "action_index.h"
 
+#include <algorithm>
+
 #include "adaptis/model/error.h"
 #include "adaptis/planner/units.h"
 
@@ -33,30 +35,36 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
 
   offset_.assign(D + 1, 0);
   for (int d = 0; d < D; ++d) offset_[d + 1] = offset_[d] + static_cast<int>(plan.schedule[d].size());
+  if (static_cast<size_t>(S_) * static_cast<size_t>(m_) > static_cast<size_t>(offset_[D]))
+    throw InputError("plan: holds " + std::to_string(offset_[D]) + " actions, but " + std::to_string(S_) +
+                     " stages x " + std::to_string(m_) + " micro-batches need at least one F each");
   actions_.reserve(offset_[D]);
   device_of_.reserve(offset_[D]);
   where_.assign(static_cast<size_t>(S_) * m_ * kNumOps, -1);
   for (int d = 0; d < D; ++d) {
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
-      std::string at = "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" +
-                       to_string(a) + "'";
-      if (a.stage < 0 || a.stage >= S_) throw InputError(at + ": stage out of range 0.." + std::to_string(S_ - 1));
+      // Built only for an error: formatting it for every action would dominate indexing a large plan.
+      auto at = [&] {
+        return "plan: device " + std::to_string(d) + " position " + std::to_string(i) + " '" + to_string(a) + "'";
+      };
+      if (a.stage < 0 || a.stage >= S_) throw InputError(at() + ": stage out of range 0.." + std::to_string(S_ - 1));
       if (a.mb < 0 || a.mb >= m_)
-        throw InputError(at + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
+        throw InputError(at() + ": micro-batch out of range 0.." + std::to_string(m_ - 1));
       if (stage_dev[a.stage] != d)
-        throw InputError(at + ": stage " + std::to_string(a.stage) + " is placed on device " +
+        throw InputError(at() + ": stage " + std::to_string(a.stage) + " is placed on device " +
                          std::to_string(stage_dev[a.stage]) + ", not this one");
-      if (a.overlap_prev && i == 0) throw InputError(at + ": an overlapped action needs a previous action");
+      if (a.overlap_prev && i == 0) throw InputError(at() + ": an overlapped action needs a previous action");
       int k = key(a.op, a.stage, a.mb);
-      if (where_[k] >= 0) throw InputError(at + ": the same action appears twice");
+      if (where_[k] >= 0) throw InputError(at() + ": the same action appears twice");
       where_[k] = static_cast<int>(actions_.size());
       actions_.push_back(a);
       device_of_.push_back(d);
     }
   }
 
-  // Dependencies: F(s) <- F(s-1); B/BW(s) <- F(s) and the input-grad producer of s+1; W(s) <- B(s).
+  // Dependencies: F(s) <- F(s-1); R(s) <- F(s); B/BW(s) <- F(s), its R when it has one, and the
+  // input-grad producer of s+1; W(s) <- B(s).
   // Slices of one row (Plan::units) add, on every stage, F <- F of the previous slice and B/BW <- the
   // B/BW of the next slice (units.h).
   SliceLinks links;
@@ -90,9 +98,13 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
       case Op::B:
       case Op::BW:
         need(find(Op::F, a.stage, a.mb), "its own forward");
+        if (int r = find(Op::R, a.stage, a.mb); r >= 0) deps_.push_back(r);
         if (a.stage + 1 < S_) need(grad_producer(a.stage + 1, a.mb), "the backward (B or BW) of the next stage");
         if (links.any && links.next[a.mb] >= 0)
           need(grad_producer(a.stage, links.next[a.mb]), "the backward of the next slice of its row");
+        break;
+      case Op::R:
+        need(find(Op::F, a.stage, a.mb), "its own forward");
         break;
       case Op::W:
         need(find(Op::B, a.stage, a.mb), "its input-gradient backward B");
@@ -105,9 +117,19 @@ ActionIndex::ActionIndex(const Plan& plan) : m_(plan.num_microbatches), S_(plan.
   for (int p : deps_) ++cons_off_[p + 1];
   for (int g = 0; g < n; ++g) cons_off_[g + 1] += cons_off_[g];
   cons_.resize(deps_.size());
+  cons_device_.resize(deps_.size());
+  cons_stage_.resize(deps_.size());
+  cons_pos_.resize(deps_.size());
+  for (int d = 0; d < D; ++d) max_size_ = std::max(max_size_, offset_[d + 1] - offset_[d]);
   std::vector<int> fill(cons_off_.begin(), cons_off_.end() - 1);
   for (int g = 0; g < n; ++g)
-    for (int k = dep_off_[g]; k < dep_off_[g + 1]; ++k) cons_[fill[deps_[k]]++] = g;
+    for (int k = dep_off_[g]; k < dep_off_[g + 1]; ++k) {
+      const int e = fill[deps_[k]]++;
+      cons_[e] = g;
+      cons_device_[e] = device_of_[g];
+      cons_stage_[e] = actions_[g].stage;
+      cons_pos_[e] = g - offset_[device_of_[g]];
+    }
 }
 
 }  // namespace adaptis

@@ -25,6 +25,16 @@ class ActionIndex {
   std::span<const int> consumers(int g) const {
     return std::span<const int>(cons_.data() + cons_off_[g], cons_.data() + cons_off_[g + 1]);
   }
+  // The same consumers as edge indices [consumer_begin(g), consumer_end(g)), with each consumer's
+  // device and stage alongside, so the simulator's inner loop reads them in order instead of
+  // looking each consumer up.
+  int consumer_begin(int g) const { return cons_off_[g]; }
+  int consumer_end(int g) const { return cons_off_[g + 1]; }
+  int edge_consumer(int e) const { return cons_[e]; }
+  int edge_device(int e) const { return cons_device_[e]; }
+  int edge_stage(int e) const { return cons_stage_[e]; }
+  int edge_position(int e) const { return cons_pos_[e]; }  // the consumer's position in its device's list
+  int max_device_size() const { return max_size_; }
   // Global index of (op, stage, mb), or -1 when no device runs it.
   int find(Op op, int stage, int mb) const;
 
@@ -38,6 +48,8 @@ class ActionIndex {
   std::vector<int> where_;  // key -> global index
   std::vector<int> dep_off_, deps_;    // CSR: producers of each action
   std::vector<int> cons_off_, cons_;   // CSR: consumers of each action
+  std::vector<int> cons_device_, cons_stage_, cons_pos_;  // per CSR entry: the consumer's device, stage, position
+  int max_size_ = 0;
 };
 
 }  // namespace adaptis

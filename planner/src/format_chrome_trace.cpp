@@ -6,6 +6,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/stage_costs.h"
 
 namespace adaptis {
@@ -25,6 +26,8 @@ struct Lanes {
   int base;
   int compute() const { return base + 1; }
   int idle() const { return base + 2; }
+  int to_host() const { return base + 3; }
+  int to_device() const { return base + 4; }
   int recv_from(int peer) const { return base + 1000 + peer; }
   int send_to(int peer) const { return base + 50000 + peer; }
 };
@@ -36,6 +39,7 @@ const char* op_color(Op op) {
     case Op::B: return "rail_response";
     case Op::W: return "cq_build_passed";
     case Op::BW: return "rail_animation";
+    case Op::R: return "rail_idle";
   }
   return "generic_work";
 }
@@ -64,11 +68,12 @@ TraceTimeline trace_timeline_from_simulation(const Plan& plan, const SimResult& 
   TraceTimeline t;
   t.label = "simulated";
   t.actions = sim.timeline;
-  std::vector<StageCost> stages = stage_costs(costs, plan.partition);
+  std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
   std::vector<UnitStageCost> per_unit;
   if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
   t.transfers = derive_transfers(plan, sim.timeline, &stages, &cluster, opt, per_unit.empty() ? nullptr : &per_unit);
   t.memory = sim.memory;
+  t.host_transfers = sim.host_transfers;
   for (const auto& d : sim.devices) t.static_bytes.push_back(d.static_bytes);
   t.gaps = sim.gaps;
   t.iteration_ms = sim.iteration_ms;
@@ -86,7 +91,7 @@ json chrome_trace_json(const Plan& plan, const std::vector<TraceTimeline>& timel
     events.push_back(meta_event("process_sort_index", d, -1, {{"sort_index", d}}));
     if (d < plan.num_devices()) {
       std::string stages;
-      for (int s : plan.placement.device_stages[d]) stages += (stages.empty() ? "" : ",") + std::to_string(s);
+      for (int s : plan.placement.device_stages[d]) stages.append(stages.empty() ? "" : ",").append(std::to_string(s));
       events.push_back(meta_event("process_labels", d, -1, {{"labels", "stages " + stages}}));
     }
   }
@@ -174,6 +179,34 @@ json chrome_trace_json(const Plan& plan, const std::vector<TraceTimeline>& timel
       }
     }
 
+    // Host link: one thread per direction and device (each a FIFO channel, so copies never overlap).
+    if (opt.transfers && !tl.host_transfers.empty()) {
+      std::vector<std::pair<int, int>> named;
+      for (const HostTransfer& x : tl.host_transfers) {
+        const int tid = x.to_host ? lanes.to_host() : lanes.to_device();
+        if (std::find(named.begin(), named.end(), std::make_pair(x.device, tid)) == named.end()) {
+          named.emplace_back(x.device, tid);
+          name_thread(x.device, tid, x.to_host ? "host link -> host" : "host link -> device", x.to_host ? 60 : 61);
+        }
+        const std::string what = std::string(x.to_host ? "offload" : "reload") + " s" + std::to_string(x.stage) +
+                                 " mb" + std::to_string(x.mb);
+        events.push_back({{"ph", "X"},
+                          {"name", what},
+                          {"cat", "host"},
+                          {"cname", x.to_host ? "cq_build_attempt_running" : "cq_build_attempt_passed"},
+                          {"pid", x.device},
+                          {"tid", tid},
+                          {"ts", us(x.start)},
+                          {"dur", us(x.end - x.start)},
+                          {"args",
+                           {{"stage", x.stage},
+                            {"mb", x.mb},
+                            {"bytes", x.bytes},
+                            {"request_ms", x.request},
+                            {"direction", x.to_host ? "to host" : "to device"}}}});
+      }
+    }
+
     // Idle gaps with the dependency that caused each.
     if (opt.gaps && !tl.gaps.empty()) {
       std::vector<char> named(num_devices, 0);
@@ -210,12 +243,22 @@ json chrome_trace_json(const Plan& plan, const std::vector<TraceTimeline>& timel
         std::stable_sort(samples.begin(), samples.end(),
                          [](const MemorySample& a, const MemorySample& b) { return a.t < b.t; });
         const bool split = d < tl.static_bytes.size();
+        bool policies = false;  // recomputed or offloaded bytes: split the activations further
+        for (const auto& s : samples) policies = policies || s.recomputed > 0 || s.offloaded > 0;
         for (const auto& s : samples) {
-          json args = split ? json{{"static", mib(tl.static_bytes[d])},
-                                   {"activations", mib(std::max(0.0, s.bytes - tl.static_bytes[d]))}}
+          const double act = split ? std::max(0.0, s.bytes - tl.static_bytes[d]) : 0.0;
+          json args = split ? json{{"static", mib(tl.static_bytes[d])}, {"activations", mib(act)}}
                             : json{{"total", mib(s.bytes)}};
+          if (split && policies) {
+            args.erase("activations");
+            args["kept"] = mib(std::max(0.0, act - s.recomputed));
+            args["recomputed"] = mib(s.recomputed);
+          }
           events.push_back({{"ph", "C"}, {"name", counter}, {"pid", static_cast<int>(d)}, {"ts", us(s.t)},
                             {"args", std::move(args)}});
+          if (policies)
+            events.push_back({{"ph", "C"}, {"name", several ? "on host MiB (" + tl.label + ")" : "on host MiB"},
+                              {"pid", static_cast<int>(d)}, {"ts", us(s.t)}, {"args", {{"offloaded", mib(s.offloaded)}}}});
         }
       }
     }
@@ -232,6 +275,7 @@ json chrome_trace_json(const Plan& plan, const std::vector<TraceTimeline>& timel
                 {"microbatches", plan.num_microbatches},
                 {"iteration_ms", iteration_ms},
                 {"time_unit", "ts and dur are microseconds of simulated or measured time"}};
+  if (const std::string m = describe_memory(plan.memory); !m.empty()) other["memory_policies"] = m;
   if (metadata.is_object())
     for (auto it = metadata.begin(); it != metadata.end(); ++it) other[it.key()] = it.value();
   return {{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}, {"otherData", std::move(other)}};

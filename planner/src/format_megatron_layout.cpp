@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
+#include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/schedules.h"
 
 namespace adaptis {
@@ -82,7 +84,13 @@ bool needs_quotes(const std::string& v) {
 }
 
 // Recursive-descent expansion: seq := item*, item := ( '(' seq ')' | symbol ) ['*' int].
+// Parentheses nest at most kMaxNesting deep (the recursion is bounded) and the expansion holds at
+// most kMaxSymbols symbols (a layer is at least one symbol; '|' separates at most kMaxStages stages),
+// checked before each repetition is written out, so "((t*999999)*999999)" fails without allocating.
 struct Expander {
+  static constexpr int kMaxNesting = 32;
+  static constexpr size_t kMaxSymbols = static_cast<size_t>(4 * kMaxLayers + kMaxStages);
+
   const std::string& s;
   size_t i = 0;
   std::string error_prefix;
@@ -117,6 +125,7 @@ struct Expander {
       char c = s[i];
       std::string item;
       if (c == '(') {
+        if (depth >= kMaxNesting) fail("parentheses nested deeper than " + std::to_string(kMaxNesting) + " levels");
         ++i;
         item = seq(depth + 1);
         if (i >= s.size() || s[i] != ')') fail("missing ')'");
@@ -131,7 +140,9 @@ struct Expander {
         fail(std::string("unknown layer symbol '") + c + "' (use E, t, m, L, '|', '(...)*n', 'x*n')");
       }
       int n = repeat();
-      if (out.size() + item.size() * static_cast<size_t>(n) > 10'000'000) fail("layout expands to too many layers");
+      if (out.size() + item.size() * static_cast<size_t>(n) > kMaxSymbols)
+        fail("the layout expands to more than " + std::to_string(kMaxSymbols) + " symbols (at most " +
+             std::to_string(kMaxLayers) + " layers)");
       for (int k = 0; k < n; ++k) out += item;
     }
   }
@@ -142,7 +153,8 @@ std::string join_flags(const std::vector<std::pair<std::string, std::string>>& f
   for (const auto& [k, v] : flags) {
     if (!out.empty()) out += " ";
     out += k;
-    if (!v.empty()) out += " " + (needs_quotes(v) ? "\"" + v + "\"" : v);
+    // --recompute-modules takes several words (nargs): not one quoted string.
+    if (!v.empty()) out += " " + (needs_quotes(v) && k != "--recompute-modules" ? "\"" + v + "\"" : v);
   }
   return out;
 }
@@ -229,7 +241,7 @@ ModelSymbols model_symbols(const std::vector<std::string>& kinds, const std::str
 
 }  // namespace
 
-MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
+MegatronExport export_megatron(const Plan& plan, const CostTable& costs, const MegatronRunOptions& run) {
   const std::string origin = "megatron export";
   const int p = plan.num_devices(), S = plan.num_stages();
   if (p < 1 || S < 1) throw InputError(origin + ": the plan has no devices or stages");
@@ -309,9 +321,18 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
       e.notes.push_back("Megatron runs its own interleaved 1F1B order; the plan's per-device order ('" + plan.name +
                         "') matches no micro-batch group size and will not be reproduced");
   }
-  e.notes.push_back("set --global-batch-size to " + std::to_string(plan.num_microbatches) +
-                    " x --micro-batch-size x data-parallel size so each rank runs " +
-                    std::to_string(plan.num_microbatches) + " micro-batches");
+  if (run.micro_batch_size < 1 || run.data_parallel < 1)
+    throw InputError(origin + ": micro-batch size and data-parallel size must be >= 1, got " +
+                     std::to_string(run.micro_batch_size) + " and " + std::to_string(run.data_parallel));
+  // Megatron derives the micro-batches per pipeline from the batch sizes.
+  const long long global = 1LL * plan.num_microbatches * run.micro_batch_size * run.data_parallel;
+  std::vector<std::pair<std::string, std::string>> batch = {
+      {"--micro-batch-size", std::to_string(run.micro_batch_size)}, {"--global-batch-size", std::to_string(global)}};
+  if (run.seq_length > 0) batch.push_back({"--seq-length", std::to_string(run.seq_length)});
+  e.notes.push_back("--global-batch-size " + std::to_string(global) + " = " + std::to_string(plan.num_microbatches) +
+                    " micro-batches x --micro-batch-size " + std::to_string(run.micro_batch_size) +
+                    " x data-parallel size " + std::to_string(run.data_parallel) +
+                    (run.data_parallel == 1 ? " (multiply by your data-parallel size)" : ""));
   if (!plan.units.empty()) {  // variable-length units (Plan::units)
     bool slices = false, padded = false;
     for (const auto& u : plan.units) slices = slices || u.row >= 0, padded = padded || u.padded_tokens > 0;
@@ -347,7 +368,11 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
   e.flags = {{"--pipeline-model-parallel-size", P}, {"--num-layers", T}};
   if (e.mtp_layers > 0) e.flags.push_back({"--mtp-num-layers", std::to_string(e.mtp_layers)});
   if (even) {
-    if (v > 1) e.flags.push_back({"--num-virtual-stages-per-pipeline-rank", std::to_string(v)});
+    if (v > 1) {
+      e.flags.push_back({"--num-layers-per-virtual-pipeline-stage", std::to_string(t_count[0])});
+      e.notes.push_back("--num-layers-per-virtual-pipeline-stage " + std::to_string(t_count[0]) +
+                        " is --num-virtual-stages-per-pipeline-rank " + std::to_string(v) + " in newer Megatron-LM");
+    }
   } else if (standard && v == 1 && p >= 2) {
     int mid = p >= 3 ? t_count[1] : -1;
     bool middle_equal = true;
@@ -368,6 +393,14 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs) {
   }
   if (v > 1 && e.group_size > 0 && e.flags != e.layout_flags)
     e.flags.push_back({"--microbatch-group-size-per-virtual-pipeline-stage", std::to_string(e.group_size)});
+  for (const auto& f : batch) {
+    e.flags.push_back(f);
+    e.layout_flags.push_back(f);
+  }
+  // Memory policies: Megatron's recompute flags (recompute_exports.h) in both flag sets.
+  const RecomputeExport rc = megatron_recompute_flags(plan, costs);
+  for (const auto& f : rc.settings) e.flags.push_back(f), e.layout_flags.push_back(f);
+  for (const auto& n : rc.notes) e.notes.push_back(n);
   return e;
 }
 
@@ -384,7 +417,7 @@ std::string format_megatron_export(const MegatronExport& e) {
 }
 
 std::vector<std::string> expand_megatron_layout(const std::string& layout) {
-  Expander x{layout, 0, "--megatron-layout '" + layout + "'"};
+  Expander x{layout, 0, "Megatron layout " + quoted_excerpt(layout)};
   std::string flat = x.seq(0);
   std::vector<std::string> stages(1);
   for (char c : flat) {
@@ -395,7 +428,7 @@ std::vector<std::string> expand_megatron_layout(const std::string& layout) {
 }
 
 MegatronLayout parse_megatron_layout(const std::string& layout, int p, const std::vector<std::string>& kinds) {
-  const std::string origin = "--megatron-layout '" + layout + "'";
+  const std::string origin = "Megatron layout " + quoted_excerpt(layout);
   if (p < 1) throw InputError(origin + ": the pipeline size must be >= 1, got " + std::to_string(p));
   std::vector<std::string> stages = expand_megatron_layout(layout);
   const int S = static_cast<int>(stages.size());
@@ -429,9 +462,16 @@ MegatronLayout parse_megatron_layout(const std::string& layout, int p, const std
         throw InputError(origin + ": does not cover the model: it has " + std::to_string(have) + " " +
                          (c == 't' ? "decoder (t)" : "MTP (m)") + " layers but the model has " + std::to_string(want));
     }
-    if (flat != model_flat)
-      throw InputError(origin + ": its symbols in order (" + flat + ") differ from the model's layers (" + model_flat +
-                       ")");
+    if (flat != model_flat) {
+      // Show where they part: both can be 100000 symbols long.
+      size_t k = 0;
+      while (k < flat.size() && k < model_flat.size() && flat[k] == model_flat[k]) ++k;
+      const size_t from = k > 20 ? k - 20 : 0;
+      throw InputError(origin + ": its symbols in order differ from the model's layers at symbol " +
+                       std::to_string(k + 1) + ": the layout has " + quoted_excerpt(flat.substr(from), 40) +
+                       ", the model " + quoted_excerpt(model_flat.substr(from), 40) +
+                       (from > 0 ? " (from symbol " + std::to_string(from + 1) + ")" : ""));
+    }
     // Walk the flat symbol stream stage by stage, assigning whole layers.
     std::vector<int> stage_of_pos;
     for (int s = 0; s < S; ++s)

@@ -9,13 +9,17 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 
 namespace adaptis {
 
 namespace {
 
 namespace fs = std::filesystem;
+using text::split;
+using text::trim;
 
 char type_letter(Op op) {
   switch (op) {
@@ -23,6 +27,7 @@ char type_letter(Op op) {
     case Op::B:
     case Op::BW: return 'b';
     case Op::W: return 'w';
+    case Op::R: return 'r';  // not exported (timed_rows skips R): the format has no recompute type
   }
   return '?';
 }
@@ -54,6 +59,7 @@ std::vector<Row> timed_rows(const Plan& plan, const SimResult& sim) {
   for (size_t d = 0; d < sim.timeline.size(); ++d)
     for (size_t i = 0; i < sim.timeline[d].size(); ++i) {
       const TimedAction& ta = sim.timeline[d][i];
+      if (ta.action.op == Op::R) continue;  // no recompute type in the OctoPipe plan format
       rows.push_back({type_letter(ta.action.op), ta.action.mb, ta.action.stage, static_cast<int>(d), ta.start, ta.end, i});
     }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
@@ -81,13 +87,6 @@ struct Entry {
   int line;
 };
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
-}
-
 std::string strip_comment(const std::string& line) {
   bool in_single = false, in_double = false;
   for (size_t i = 0; i < line.size(); ++i) {
@@ -102,7 +101,7 @@ std::string strip_comment(const std::string& line) {
 int parse_int_field(const std::string& tok, const std::string& what, const std::string& at) {
   std::string t = trim(tok);
   if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos)
-    throw InputError(at + ": " + what + " '" + t + "' must be a non-negative integer");
+    throw InputError(at + ": " + what + " " + quoted_excerpt(t) + " must be a non-negative integer");
   return std::stoi(t);
 }
 
@@ -116,7 +115,7 @@ double parse_time_field(const std::string& tok, const std::string& what, const s
     used = 0;
   }
   if (t.empty() || used != t.size() || !std::isfinite(v))
-    throw InputError(at + ": " + what + " '" + t + "' must be a number");
+    throw InputError(at + ": " + what + " " + quoted_excerpt(t) + " must be a number");
   return v;
 }
 
@@ -128,48 +127,33 @@ Op parse_type(const std::string& tok, const std::string& at) {
   if (t == "w" || t == "W") return Op::W;
   if (t == "r" || t == "R")
     throw InputError(at + ": workload type 'r' (recomputation) is not supported by adaptis plans");
-  throw InputError(at + ": unknown workload type '" + t + "' (expected f, b or w)");
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
+  throw InputError(at + ": unknown workload type " + quoted_excerpt(t) + " (expected f, b or w)");
 }
 
 std::vector<int> parse_int_list(const std::string& text, const std::string& at) {
   nlohmann::json j = parse_json_text(text, at);
-  if (!j.is_array()) throw InputError(at + ": expected a list of integers like [2, 3, 4]");
+  if (!j.is_array()) throw InputError(at + ": expected a list of integers like [2, 3, 4], got " + describe_json(j));
+  if (j.size() > static_cast<size_t>(kMaxStages))
+    throw InputError(at + ": lists " + std::to_string(j.size()) + " stages; at most " + std::to_string(kMaxStages));
   std::vector<int> out;
-  for (const auto& v : j) {
-    if (!v.is_number_integer() || v.get<long long>() < 0)
-      throw InputError(at + ": expected non-negative integers, got " + v.dump());
-    out.push_back(v.get<int>());
-  }
+  for (size_t k = 0; k < j.size(); ++k)
+    out.push_back(json_value_int_in(j[k], 0, kMaxLayers, at + "[" + std::to_string(k) + "]"));
   return out;
 }
 
 Placement parse_placement_list(const std::string& text, const std::string& at) {
   nlohmann::json j = parse_json_text(text, at);
-  if (!j.is_array()) throw InputError(at + ": expected a list of stage lists like [[0, 2], [1, 3]]");
+  if (!j.is_array())
+    throw InputError(at + ": expected a list of stage lists like [[0, 2], [1, 3]], got " + describe_json(j));
+  if (j.size() > static_cast<size_t>(kMaxDevices))
+    throw InputError(at + ": lists " + std::to_string(j.size()) + " devices; at most " + std::to_string(kMaxDevices));
   Placement pl;
   for (size_t d = 0; d < j.size(); ++d) {
-    if (!j[d].is_array()) throw InputError(at + ": placement[" + std::to_string(d) + "] must be a list of stage ids");
+    const std::string where = at + ": placement[" + std::to_string(d) + "]";
+    if (!j[d].is_array()) throw InputError(where + ": must be a list of stage ids, got " + describe_json(j[d]));
     std::vector<int> stages;
-    for (const auto& v : j[d]) {
-      if (!v.is_number_integer() || v.get<long long>() < 0)
-        throw InputError(at + ": placement[" + std::to_string(d) + "] holds " + v.dump() + ", not a stage id");
-      stages.push_back(v.get<int>());
-    }
+    for (size_t k = 0; k < j[d].size(); ++k)
+      stages.push_back(json_value_int_in(j[d][k], 0, kMaxStages - 1, where + "[" + std::to_string(k) + "] (a stage id)"));
     pl.device_stages.push_back(std::move(stages));
   }
   return pl;
@@ -181,18 +165,50 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
   if (entries.empty()) throw InputError(origin + ": no scheduled actions");
   if (!opt.partition.empty()) partition = opt.partition;
   if (!opt.placement.device_stages.empty()) placement = opt.placement;
-  int max_sid = 0, max_mid = 0;
-  for (const auto& e : entries) {
-    max_sid = std::max(max_sid, e.sid);
-    max_mid = std::max(max_mid, e.mid);
-  }
-  const int S = partition.empty() ? max_sid + 1 : static_cast<int>(partition.size());
   auto at = [&](const Entry& e) { return origin + ":" + std::to_string(e.line); };
+  // Ids are bounded by the file before anything is sized by them: every stage and every device
+  // runs at least one action, and every stage one F per micro-batch (numbered from 0).
+  const Entry* top_sid = &entries[0];
+  const Entry* top_mid = &entries[0];
+  const Entry* top_did = &entries[0];
+  for (const auto& e : entries) {
+    if (e.sid > top_sid->sid) top_sid = &e;
+    if (e.mid > top_mid->mid) top_mid = &e;
+    if (e.did > top_did->did) top_did = &e;
+  }
+  const long long n = static_cast<long long>(entries.size());
+  // With a partition the stage count is known (an id beyond it is reported per line below).
+  if (partition.empty() && (top_sid->sid >= n || top_sid->sid >= kMaxStages))
+    throw InputError(at(*top_sid) + ": stage " + std::to_string(top_sid->sid) + " but the file has only " +
+                     std::to_string(n) + " actions; stages are numbered 0, 1, ... and each runs actions");
+  const int max_sid = top_sid->sid, max_mid = top_mid->mid;
+  const int S = partition.empty() ? max_sid + 1 : static_cast<int>(partition.size());
+  // Every stage runs one F per micro-batch: the micro-batch count the ids imply must be backed.
+  auto check_micro_batches = [&] {
+    std::map<int, std::vector<int>> forward_mids;  // stage -> mids of its F entries
+    for (const auto& e : entries)
+      if (e.op == Op::F) forward_mids[e.sid].push_back(e.mid);
+    for (int s = 0; s < S; ++s) {
+      std::vector<int>& mids = forward_mids[s];
+      std::sort(mids.begin(), mids.end());
+      mids.erase(std::unique(mids.begin(), mids.end()), mids.end());
+      if (static_cast<long long>(mids.size()) > max_mid) continue;
+      int missing = 0;
+      while (missing < static_cast<int>(mids.size()) && mids[missing] == missing) ++missing;
+      throw InputError(at(*top_mid) + ": micro-batch " + std::to_string(max_mid) + ", but stage " + std::to_string(s) +
+                       " has no forward (f) for micro-batch " + std::to_string(missing) + " (f entries for " +
+                       std::to_string(mids.size()) + " of " + std::to_string(max_mid + 1) +
+                       " micro-batches); every stage needs one f per micro-batch, numbered from 0");
+    }
+  };
 
   if (placement.device_stages.empty()) {
     // Device ids on every line give the placement; else fall back to a looped one.
     bool all_did = std::all_of(entries.begin(), entries.end(), [](const Entry& e) { return e.did >= 0; });
     if (all_did) {
+      if (top_did->did >= n || top_did->did >= kMaxDevices)
+        throw InputError(at(*top_did) + ": device " + std::to_string(top_did->did) + " but the file has only " +
+                         std::to_string(n) + " actions; devices are numbered 0, 1, ... and each runs actions");
       std::vector<int> dev(S, -1);
       int D = 0;
       for (const auto& e : entries) {
@@ -209,11 +225,11 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
     } else if (opt.devices > 0) {
       if (S % opt.devices != 0)
         throw InputError(origin + ": " + std::to_string(S) + " stages do not spread evenly over " +
-                         std::to_string(opt.devices) + " devices; give the placement (placement.txt or --placement)");
+                         std::to_string(opt.devices) + " devices; give the placement (placement.txt or the placement option)");
       placement = looped_placement(opt.devices, S / opt.devices);
     } else {
       throw InputError(origin + ": no placement: the file has no device ids; put placement.txt beside it or give "
-                       "--placement (or --devices for a looped placement)");
+                       "the placement (or the device count for a looped placement)");
     }
   }
   const std::vector<int> stage_dev = placement.stage_device();
@@ -230,6 +246,7 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
       throw InputError(at(e) + ": ends (" + std::to_string(e.end) + ") before it starts (" + std::to_string(e.start) + ")");
   }
 
+  check_micro_batches();
   Plan plan;
   plan.name = opt.name;
   plan.num_microbatches = max_mid + 1;
@@ -238,8 +255,8 @@ Plan build_from_entries(std::vector<Entry> entries, std::vector<int> partition, 
     plan.partition = Partition::from_sizes(partition);
   } else {
     if (opt.num_layers < 0)
-      throw InputError(origin + ": no partition; put partition.txt beside it, give --partition, or give the model "
-                       "(--costs/--model) for an even split");
+      throw InputError(origin + ": no partition; put partition.txt beside it, give the partition, or give "
+                       "the model (costs or a model spec) for an even split");
     plan.partition = even_partition(opt.num_layers, S);
   }
   // A b with a matching w is an input-gradient backward; alone it is the full backward.
@@ -317,7 +334,7 @@ void save_octopipe_legacy(const Plan& plan, const SimResult& sim, const std::str
 Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, const std::string& origin) {
   std::vector<std::string> lines;
   {
-    std::istringstream is(text);
+    std::istringstream is(without_utf8_bom(text));
     std::string l;
     while (std::getline(is, l)) lines.push_back(l);
   }
@@ -340,11 +357,17 @@ Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, con
       if (key == "partition" || key == "placement") {
         // A flow list may continue over several lines until its brackets balance.
         auto depth = [](const std::string& s) {
-          int d = 0;
+          long d = 0;
           for (char c : s) d += c == '[' ? 1 : c == ']' ? -1 : 0;
           return d;
         };
-        while (depth(value) > 0 && i + 1 < lines.size()) value += " " + trim(strip_comment(lines[++i]));
+        long open = depth(value);  // counted per line: re-counting the whole value would be quadratic
+        while (open > 0 && i + 1 < lines.size()) {
+          std::string more = trim(strip_comment(lines[++i]));
+          open += depth(more);
+          value += ' ';
+          value += more;
+        }
         if (key == "partition") {
           partition = parse_int_list(value, at + ": partition");
           have_partition = true;
@@ -365,7 +388,7 @@ Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, con
     if (item.size() >= 2 && (item.front() == '"' || item.front() == '\'') && item.back() == item.front())
       item = trim(item.substr(1, item.size() - 2));
     if (item.size() < 2 || (item.front() != '(' && item.front() != '[') || (item.back() != ')' && item.back() != ']'))
-      throw InputError(at + ": scheduling item '" + item + "' must look like (f, 0, 0, 0, 0, 695)");
+      throw InputError(at + ": scheduling item " + quoted_excerpt(item) + " must look like (f, 0, 0, 0, 0, 695)");
     std::vector<std::string> f = split(item.substr(1, item.size() - 2), ',');
     if (f.size() != 6)
       throw InputError(at + ": scheduling item has " + std::to_string(f.size()) +
@@ -378,6 +401,8 @@ Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, con
     e.start = parse_time_field(f[4], "start time", at);
     e.end = parse_time_field(f[5], "end time", at);
     e.line = lineno;
+    if (entries.size() >= static_cast<size_t>(kMaxPlanActions))
+      throw InputError(at + ": the file holds more than " + std::to_string(kMaxPlanActions) + " actions");
     entries.push_back(e);
   }
   if (!have_scheduling) throw InputError(origin + ": no 'scheduling:' section; is this an OctoPipe plan?");
@@ -388,7 +413,7 @@ Plan parse_octopipe_yaml(const std::string& text, const OctopipeImport& opt, con
 }
 
 Plan parse_octopipe_result_txt(const std::string& text, const OctopipeImport& opt, const std::string& origin) {
-  std::istringstream is(text);
+  std::istringstream is(without_utf8_bom(text));
   std::string raw;
   std::vector<Entry> entries;
   int lineno = 0;
@@ -398,10 +423,10 @@ Plan parse_octopipe_result_txt(const std::string& text, const OctopipeImport& op
     std::string line = trim(raw);
     if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> f = split(line, ',');
-    if (f.size() != 3) throw InputError(at + ": expected '<type>_<mid>_<sid>,<start>,<end>', got '" + line + "'");
+    if (f.size() != 3) throw InputError(at + ": expected '<type>_<mid>_<sid>,<start>,<end>', got " + quoted_excerpt(line));
     std::vector<std::string> tok = split(trim(f[0]), '_');
     if (tok.size() != 3 && tok.size() != 4)
-      throw InputError(at + ": action '" + trim(f[0]) + "' must be <type>_<mid>_<sid> or <type>_<mid>_<sid>_<did>");
+      throw InputError(at + ": action " + quoted_excerpt(trim(f[0])) + " must be <type>_<mid>_<sid> or <type>_<mid>_<sid>_<did>");
     Entry e;
     e.op = parse_type(tok[0], at);
     e.mid = parse_int_field(tok[1], "mid", at);
@@ -410,6 +435,8 @@ Plan parse_octopipe_result_txt(const std::string& text, const OctopipeImport& op
     e.start = parse_time_field(f[1], "start time", at);
     e.end = parse_time_field(f[2], "end time", at);
     e.line = lineno;
+    if (entries.size() >= static_cast<size_t>(kMaxPlanActions))
+      throw InputError(at + ": the file holds more than " + std::to_string(kMaxPlanActions) + " actions");
     entries.push_back(e);
   }
   return build_from_entries(std::move(entries), {}, {}, opt, origin);

@@ -2,144 +2,25 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
+#include <map>
 #include <set>
 #include <tuple>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/model/limits.h"
+#include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
+#include "torch_lowering.h"
 
 namespace adaptis {
 
 namespace {
 
-// PyTorch's computation-type letters for our ops.
-const char* pytorch_type(Op op) {
-  switch (op) {
-    case Op::F: return "F";
-    case Op::B: return "I";
-    case Op::W: return "W";
-    case Op::BW: return "B";
-  }
-  return "?";
-}
-
-// One compute slot of a rank: a single action or an overlapped pair (first, second).
-struct Unit {
-  Action first;
-  bool pair = false;
-  Action second;
-};
-
-std::vector<Unit> units_of(const std::vector<Action>& list) {
-  std::vector<Unit> out;
-  for (size_t i = 0; i < list.size(); ++i) {
-    Unit u;
-    u.first = list[i];
-    u.first.overlap_prev = false;
-    if (i + 1 < list.size() && list[i + 1].overlap_prev) {
-      u.pair = true;
-      u.second = list[i + 1];
-      u.second.overlap_prev = false;
-      // PyTorch's OVERLAP_F_B runtime takes the forward as its first sub-action.
-      if (u.second.op == Op::F && u.first.op != Op::F) std::swap(u.first, u.second);
-      ++i;
-    }
-    out.push_back(u);
-  }
-  return out;
-}
-
-std::string unit_cell(const Unit& u) {
-  if (!u.pair) return pytorch_action(u.first);
-  return "(" + pytorch_action(u.first) + ";" + pytorch_action(u.second) + ")OVERLAP_F_B";
-}
-
-// Keys of what a rank has already issued, for the lowering's readiness test.
-enum Key : int { kF, kI, kW, kB, kRecvF, kRecvB };
-using Issued = std::set<std::tuple<int, int, int>>;
-
-int compute_key(Op op) {
-  switch (op) {
-    case Op::F: return kF;
-    case Op::B: return kI;
-    case Op::W: return kW;
-    case Op::BW: return kB;
-  }
-  return kF;
-}
-
-// Re-implements the rule of PyTorch's _add_send_recv: a rank may issue its next compute action
-// once the input it needs was produced locally or its RECV was placed on this rank; a sender
-// places SEND right after the producing action and the matching RECV at the current end of the
-// receiver's list. Ranks advance round-robin, one compute slot each per round.
-std::vector<std::vector<std::string>> lower_with_comms(const Plan& plan) {
-  const int D = plan.num_devices(), S = plan.num_stages();
-  const std::vector<int> rank_of = plan.placement.stage_device();
-  auto rank = [&](int s) { return s >= 0 && s < static_cast<int>(rank_of.size()) ? rank_of[s] : -1; };
-  std::vector<std::vector<Unit>> todo(D);
-  for (int d = 0; d < D; ++d) todo[d] = units_of(plan.schedule[d]);
-  std::vector<size_t> head(D, 0);
-  std::vector<Issued> issued(D);
-  std::vector<std::vector<std::string>> rows(D);
-
-  auto ready_one = [&](const Action& a, const Issued& have) {
-    if (a.op == Op::F && a.stage > 0)
-      return have.count({kRecvF, a.stage, a.mb}) || have.count({kF, a.stage - 1, a.mb});
-    if ((a.op == Op::B || a.op == Op::BW) && a.stage < S - 1)
-      return have.count({kRecvB, a.stage, a.mb}) || have.count({kI, a.stage + 1, a.mb}) ||
-             have.count({kB, a.stage + 1, a.mb});
-    return true;
-  };
-  auto has_comms = [&](const Action& a) {
-    if (a.op == Op::F) return a.stage != S - 1 && rank(a.stage + 1) != rank(a.stage);
-    if (a.op == Op::B || a.op == Op::BW) return a.stage != 0 && rank(a.stage - 1) != rank(a.stage);
-    return false;
-  };
-
-  bool left = true;
-  while (left) {
-    left = false;
-    bool progress = false;
-    for (int d = 0; d < D; ++d) {
-      if (head[d] >= todo[d].size()) continue;
-      left = true;
-      const Unit& u = todo[d][head[d]];
-      Issued& have = issued[d];
-      bool ready = ready_one(u.first, have);
-      if (ready && u.pair) {
-        have.insert({compute_key(u.first.op), u.first.stage, u.first.mb});
-        ready = ready_one(u.second, have);
-        have.erase({compute_key(u.first.op), u.first.stage, u.first.mb});
-      }
-      if (!ready) continue;
-      rows[d].push_back(unit_cell(u));
-      std::vector<Action> parts{u.first};
-      if (u.pair) parts.push_back(u.second);
-      for (const Action& a : parts) have.insert({compute_key(a.op), a.stage, a.mb});
-      for (const Action& a : parts) {
-        if (!has_comms(a)) continue;
-        bool fwd = a.op == Op::F;
-        int to_stage = fwd ? a.stage + 1 : a.stage - 1;
-        int to = rank(to_stage);
-        rows[d].push_back(std::to_string(a.stage) + (fwd ? "SEND_F" : "SEND_B") + std::to_string(a.mb));
-        rows[to].push_back(std::to_string(to_stage) + (fwd ? "RECV_F" : "RECV_B") + std::to_string(a.mb));
-        issued[to].insert({fwd ? kRecvF : kRecvB, to_stage, a.mb});
-      }
-      ++head[d];
-      progress = true;
-    }
-    if (left && !progress) {
-      std::string stuck;
-      for (int d = 0; d < D; ++d)
-        if (head[d] < todo[d].size())
-          stuck += "\n  rank " + std::to_string(d) + " cannot issue " + unit_cell(todo[d][head[d]]) +
-                   ": its input is never sent before it";
-      throw InputError("pytorch csv: cannot place SEND/RECV actions, the per-device orders deadlock:" + stuck);
-    }
-  }
-  return rows;
-}
+using text::trim;
 
 // ---- reading ----
 
@@ -206,14 +87,8 @@ std::vector<std::vector<Cell>> split_csv(const std::string& text, const std::str
   return rows;
 }
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t");
-  return s.substr(a, b - a + 1);
-}
-
-enum class CellKind { Compute, Send, Recv, Ignored };
+// WaitSend: PyTorch's WAIT_SEND_F/B, which waits on an earlier SEND of the same stage on the same row.
+enum class CellKind { Compute, Send, Recv, WaitSend, Ignored };
 
 struct ParsedAction {
   CellKind kind = CellKind::Compute;
@@ -221,7 +96,7 @@ struct ParsedAction {
   bool forward = true;  // send/recv direction
 };
 
-const char* kTypes[] = {"REDUCE_GRAD", "UNSHARD", "RESHARD", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "F", "I", "B", "W"};
+const char* kTypes[] = {"WAIT_REDUCE_GRAD", "WAIT_SEND_F", "WAIT_SEND_B", "REDUCE_GRAD", "UNSHARD", "RESHARD", "SEND_F", "RECV_F", "SEND_B", "RECV_B", "F", "I", "B", "W"};
 
 ParsedAction parse_simple(const std::string& text, const std::string& at) {
   auto bad = [&](const std::string& why) {
@@ -250,7 +125,7 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
               (k == 0 ? std::string("the action type") : "micro-batch " + digits.substr(0, k)));
   if (digits.size() > 9) throw bad("micro-batch number too large");
   ParsedAction p;
-  if (type == "UNSHARD" || type == "RESHARD" || type == "REDUCE_GRAD") {
+  if (type == "UNSHARD" || type == "RESHARD" || type == "REDUCE_GRAD" || type == "WAIT_REDUCE_GRAD") {
     p.kind = CellKind::Ignored;
     p.action.stage = stage;
     return p;
@@ -259,6 +134,13 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
   int mb = std::stoi(digits);
   p.action.stage = stage;
   p.action.mb = mb;
+  if (type == "WAIT_SEND_F" || type == "WAIT_SEND_B") {
+    // Waits on an earlier send of the same stage: its rank is checked like that send's; it pairs
+    // with no RECV.
+    p.kind = CellKind::WaitSend;
+    p.forward = type.back() == 'F';
+    return p;
+  }
   if (type == "SEND_F" || type == "SEND_B" || type == "RECV_F" || type == "RECV_B") {
     p.kind = type[0] == 'S' ? CellKind::Send : CellKind::Recv;
     p.forward = type.back() == 'F';
@@ -268,21 +150,93 @@ ParsedAction parse_simple(const std::string& text, const std::string& at) {
   return p;
 }
 
+struct Comm {
+  ParsedAction p;
+  Cell cell;
+  int rank;
+};
+
+using CellWhere = std::function<std::string(const Cell&)>;
+
+// In a compute_comms file every SEND needs its RECV on the peer's row and the other way round, and
+// every input that crosses ranks needs both: a RECV that no SEND feeds waits forever in PyTorch's
+// runtime. Also checks the order within a row: a RECV before the action that consumes it, a SEND
+// after the action that produces it. `compute` maps (is forward, stage, mb) to the action's cell.
+void check_comms_pair_up(const std::vector<Comm>& comms, const std::map<std::tuple<bool, int, int>, Cell>& compute,
+                         const std::vector<int>& stage_rank, int num_microbatches, const CellWhere& where) {
+  const int S = static_cast<int>(stage_rank.size());
+  // A message is (forward?, producing stage, mb); its SEND and RECV cells.
+  struct Ends {
+    const Comm* send = nullptr;
+    const Comm* recv = nullptr;
+  };
+  std::map<std::tuple<bool, int, int>, Ends> messages;
+  auto name = [](bool fwd, bool send, int stage, int mb) {
+    return std::to_string(stage) + (send ? "SEND_" : "RECV_") + (fwd ? "F" : "B") + std::to_string(mb);
+  };
+  for (const Comm& c : comms) {
+    const bool fwd = c.p.forward, send = c.p.kind == CellKind::Send;
+    const int stage = c.p.action.stage, mb = c.p.action.mb;
+    const std::string at = where(c.cell) + ": cell '" + c.cell.text + "'";
+    if (mb >= num_microbatches)
+      throw InputError(at + ": micro-batch " + std::to_string(mb) + " does not exist (the plan has " +
+                       std::to_string(num_microbatches) + ")");
+    // The producer is the sender; a RECV names the receiving stage.
+    const int producer = send ? stage : (fwd ? stage - 1 : stage + 1);
+    Ends& e = messages[{fwd, producer, mb}];
+    const Comm*& slot = send ? e.send : e.recv;
+    if (slot)
+      throw InputError(at + ": repeats " + where(slot->cell) + "; each message is sent and received once");
+    slot = &c;
+  }
+  for (const auto& [key, e] : messages) {
+    const auto [fwd, producer, mb] = key;
+    const int consumer = fwd ? producer + 1 : producer - 1;
+    if (!e.recv || !e.send) {
+      const Comm& have = e.send ? *e.send : *e.recv;
+      const int peer_stage = e.send ? consumer : producer;
+      throw InputError(where(have.cell) + ": cell '" + have.cell.text + "' has no matching '" +
+                       name(fwd, !e.send, peer_stage, mb) + "' on rank " + std::to_string(stage_rank[peer_stage]) +
+                       (e.send ? " (no rank receives what it sends)" : " (nothing sends what it waits for)"));
+    }
+    // Order within each row: produce, then SEND; RECV, then consume.
+    auto prod = compute.find({fwd, producer, mb});
+    if (prod != compute.end() && prod->second.row == e.send->cell.row && prod->second.col > e.send->cell.col)
+      throw InputError(where(e.send->cell) + ": cell '" + e.send->cell.text + "' sends before '" + prod->second.text +
+                       "' (column " + std::to_string(prod->second.col) + ") has produced it");
+    auto cons = compute.find({fwd, consumer, mb});
+    if (cons != compute.end() && cons->second.row == e.recv->cell.row && cons->second.col < e.recv->cell.col)
+      throw InputError(where(cons->second) + ": cell '" + cons->second.text + "' runs before '" + e.recv->cell.text +
+                       "' (column " + std::to_string(e.recv->cell.col) + ") has received its input");
+  }
+  // Every input that crosses ranks arrives through a RECV.
+  for (const auto& [key, cell] : compute) {
+    const auto [fwd, stage, mb] = key;
+    const int from = fwd ? stage - 1 : stage + 1;
+    if (from < 0 || from >= S || stage_rank[from] == stage_rank[stage]) continue;
+    if (!messages.count({fwd, from, mb}))
+      throw InputError(where(cell) + ": cell '" + cell.text + "' needs " + (fwd ? "the activation" : "the gradient") +
+                       " of stage " + std::to_string(from) + " from rank " + std::to_string(stage_rank[from]) +
+                       ", but the file (a compute_comms CSV) has no '" + name(fwd, false, stage, mb) +
+                       "' for it");
+  }
+}
+
 }  // namespace
 
-std::string pytorch_action(const Action& a) {
-  return std::to_string(a.stage) + pytorch_type(a.op) + std::to_string(a.mb);
-}
+std::string pytorch_action(const Action& a) { return torch_ir::cell(torch_ir::from_action(a)); }
 
 std::vector<std::vector<std::string>> pytorch_rows(const Plan& plan, PytorchCsvFormat format) {
   if (static_cast<int>(plan.schedule.size()) != plan.num_devices())
     throw InputError("pytorch csv: the plan's schedule has " + std::to_string(plan.schedule.size()) +
                      " device lists but its placement has " + std::to_string(plan.num_devices()) + " devices");
-  if (format == PytorchCsvFormat::ComputeComms) return lower_with_comms(plan);
+  const Plan runnable = prepare_for_torch(plan, "pytorch csv");
+  const torch_ir::Rows actions = format == PytorchCsvFormat::ComputeComms ? torch_ir::lower_to_compute_comms(runnable)
+                                                                          : torch_ir::compute_rows(runnable);
   std::vector<std::vector<std::string>> rows;
-  for (const auto& list : plan.schedule) {
+  for (const auto& list : actions) {
     std::vector<std::string> row;
-    for (const Unit& u : units_of(list)) row.push_back(unit_cell(u));
+    for (const auto& a : list) row.push_back(torch_ir::cell(a));
     rows.push_back(std::move(row));
   }
   return rows;
@@ -302,18 +256,13 @@ void save_pytorch_csv(const Plan& plan, const std::string& path, PytorchCsvForma
 }
 
 Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, const std::string& origin) {
-  auto rows = split_csv(text, origin);
+  auto rows = split_csv(without_utf8_bom(text), origin);
   if (rows.empty()) throw InputError(origin + ": no rows; expected one row of actions per rank");
   auto where = [&](const Cell& c) {
     return origin + ": row " + std::to_string(c.row) + " (rank " + std::to_string(c.row - 1) + "), column " +
            std::to_string(c.col);
   };
 
-  struct Comm {
-    ParsedAction p;
-    Cell cell;
-    int rank;
-  };
   std::vector<std::vector<Action>> schedule(rows.size());
   std::vector<Comm> comms;
   std::vector<int> stage_rank;
@@ -335,10 +284,22 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
                        "); each stage must run on exactly one rank");
     }
   };
+  Cell max_mb_cell;
+  size_t num_actions = 0;
+  // Where each compute action is: (F or backward, stage, mb) -> cell, for the SEND/RECV checks.
+  std::map<std::tuple<bool, int, int>, Cell> compute_cell;
   auto add_compute = [&](Action a, int rank, const Cell& c) {
-    if (a.stage > 100000) throw InputError(where(c) + ": cell '" + c.text + "': stage index too large");
+    if (a.stage >= kMaxStages)
+      throw InputError(where(c) + ": cell '" + c.text + "': stage " + std::to_string(a.stage) + " is beyond " +
+                       std::to_string(kMaxStages - 1));
+    if (++num_actions > static_cast<size_t>(kMaxPlanActions))
+      throw InputError(where(c) + ": the file holds more than " + std::to_string(kMaxPlanActions) + " actions");
     place_stage(a.stage, rank, c);
-    max_mb = std::max(max_mb, a.mb);
+    if (a.mb > max_mb) {
+      max_mb = a.mb;
+      max_mb_cell = c;
+    }
+    if (a.op != Op::W) compute_cell.emplace(std::make_tuple(a.op == Op::F, a.stage, a.mb), c);
     schedule[rank].push_back(a);
   };
 
@@ -348,6 +309,11 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
       c.text = trim(raw.text);
       if (c.text.empty()) continue;
       const std::string at = where(c);
+      // The longest action, "(99999F999999999;99999I999999999)OVERLAP_F_B", has 44 characters; a
+      // longer cell is not one, and quoting it whole in messages would echo megabytes.
+      if (c.text.size() > 64)
+        throw InputError(at + ": a cell of " + std::to_string(c.text.size()) + " characters ('" + c.text.substr(0, 40) +
+                         "...') is not an action");
       if (c.text[0] == '(') {
         size_t close = c.text.find(')');
         if (close == std::string::npos) throw InputError(at + ": cell '" + c.text + "': missing ')'");
@@ -397,7 +363,7 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   for (const Comm& cm : comms) {
     const Action& a = cm.p.action;
     const std::string at = where(cm.cell);
-    int peer = cm.p.kind == CellKind::Send ? (cm.p.forward ? a.stage + 1 : a.stage - 1)
+    int peer = cm.p.kind != CellKind::Recv ? (cm.p.forward ? a.stage + 1 : a.stage - 1)
                                            : (cm.p.forward ? a.stage - 1 : a.stage + 1);
     if (a.stage >= S || peer < 0 || peer >= S)
       throw InputError(at + ": cell '" + cm.cell.text + "': names stage " + std::to_string(a.stage) +
@@ -412,8 +378,33 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   plan.name = opt.name;
   plan.num_microbatches = opt.num_microbatches > 0 ? opt.num_microbatches : max_mb + 1;
   if (max_mb >= plan.num_microbatches)
-    throw InputError(origin + ": uses micro-batch " + std::to_string(max_mb) + " but " +
-                     std::to_string(plan.num_microbatches) + " micro-batches were given");
+    throw InputError(where(max_mb_cell) + ": cell '" + max_mb_cell.text + "' uses micro-batch " +
+                     std::to_string(max_mb) + " but " + std::to_string(plan.num_microbatches) +
+                     " micro-batches were given");
+  // Every stage runs one F per micro-batch, so the file itself bounds the micro-batch count: check
+  // it before anything is sized by it (one cell "0F1000000" must not allocate a million of anything).
+  {
+    std::vector<long long> forwards(S, 0);
+    for (const auto& [key, cell] : compute_cell)
+      if (std::get<0>(key)) ++forwards[std::get<1>(key)];
+    for (int s = 0; s < S; ++s) {
+      if (forwards[s] >= plan.num_microbatches) continue;
+      int missing = 0;
+      while (compute_cell.count({true, s, missing})) ++missing;
+      throw InputError((opt.num_microbatches > 0
+                            ? origin + ": " + std::to_string(plan.num_microbatches) + " micro-batches were given"
+                            : where(max_mb_cell) + ": cell '" + max_mb_cell.text + "' uses micro-batch " +
+                                  std::to_string(max_mb)) +
+                       ", but stage " + std::to_string(s) + " has no forward (F) for micro-batch " +
+                       std::to_string(missing) + " (the file has F actions for " + std::to_string(forwards[s]) +
+                       " of its " + std::to_string(plan.num_microbatches) +
+                       " micro-batches); every stage needs one F per micro-batch, numbered from 0");
+    }
+  }
+  std::vector<Comm> paired;
+  for (const Comm& cm : comms)
+    if (cm.p.kind != CellKind::WaitSend) paired.push_back(cm);
+  if (!paired.empty()) check_comms_pair_up(paired, compute_cell, stage_rank, plan.num_microbatches, where);
   plan.placement.device_stages.assign(rows.size(), {});
   for (int s = 0; s < S; ++s) plan.placement.device_stages[stage_rank[s]].push_back(s);
   if (!opt.partition.empty()) {
@@ -424,7 +415,7 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
   } else {
     if (opt.num_layers < 0)
       throw InputError(origin + ": a PyTorch CSV does not say which layers each stage holds; give the partition "
-                       "(--partition) or the model (--costs/--model) for an even split");
+                       "or the model (costs or a model spec) for an even split");
     if (opt.num_layers < S)
       throw InputError(origin + ": the schedule has " + std::to_string(S) + " stages but the model has only " +
                        std::to_string(opt.num_layers) + " layers; every stage needs at least one");
@@ -437,6 +428,15 @@ Plan parse_pytorch_csv(const std::string& text, const PytorchCsvImport& opt, con
 
 Plan load_pytorch_csv(const std::string& path, const PytorchCsvImport& opt) {
   return parse_pytorch_csv(read_text_file(path), opt, path);
+}
+
+std::string pytorch_csv_memory_note(const Plan& plan) {
+  if (!has_memory_policy(plan)) return "";
+  return "the PyTorch schedule CSV has no recompute (R) or offload actions: R actions were left out (PyTorch "
+         "recomputes inside the backward of a checkpointed stage) and the per-stage memory policies (" +
+         describe_memory(plan.memory) +
+         ") must be applied when building each stage's module: torch.utils.checkpoint around the recomputed layers "
+         "(torchtitan: [activation_checkpoint]), torch.autograd.graph.save_on_cpu for offload";
 }
 
 }  // namespace adaptis

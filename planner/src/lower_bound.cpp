@@ -74,9 +74,11 @@ IterationLowerBound iteration_lower_bound(const CostTable& costs, const Cluster&
   // bins: of the kD+1 heaviest layers, some device holds k+1, at least the k+1 lightest of them.
   std::vector<double> sorted = total;
   std::sort(sorted.begin(), sorted.end(), std::greater<>());
-  for (int k = 0; k * D + 1 <= L; ++k) {
-    double s = 0;
-    for (int i = k * D - k; i <= k * D; ++i) s += sorted[i];
+  // Prefix sums over the sorted layers: each k sums a window of k + 1, which would be quadratic in L.
+  std::vector<double> sorted_prefix(L + 1, 0.0);
+  for (int i = 0; i < L; ++i) sorted_prefix[i + 1] = sorted_prefix[i] + sorted[i];
+  for (long long k = 0; k * D + 1 <= L; ++k) {
+    const double s = sorted_prefix[k * D + 1] - sorted_prefix[k * D - k];
     out.bins_ms = std::max(out.bins_ms, s * m / fastest);
   }
 

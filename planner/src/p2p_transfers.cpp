@@ -22,7 +22,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
   };
   for (const auto& list : timeline)
     for (const auto& ta : list) {
-      if (ta.action.op == Op::W) continue;
+      if (ta.action.op == Op::W || ta.action.op == Op::R) continue;  // they send nothing
       if (auto p = slot(ta.action.stage, ta.action.mb, ta.action.op != Op::F)) *p = &ta;
     }
 
@@ -36,6 +36,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
     const auto& list = timeline[d];
     for (size_t i = 0; i < list.size(); ++i) {
       const Action& a = list[i].action;
+      if (a.op == Op::R) continue;  // a recompute stays on its device
       int next_stage = a.op == Op::F ? a.stage + 1 : (a.op == Op::W ? -1 : a.stage - 1);
       if (next_stage < 0 || next_stage >= S) continue;
       int dst = device_of(next_stage);
@@ -53,7 +54,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
       if (link_model) {
         t.bytes = bytes_of(a.op == Op::F ? a.stage : next_stage, a.mb);
         Link l = cluster->link(d, dst);
-        if (opt.comm_latency_ms >= 0) l.latency_ms = opt.comm_latency_ms;
+        if (opt.comm_latency_ms) l.latency_ms = *opt.comm_latency_ms;
         double& lf = link_free[static_cast<size_t>(d) * D + dst];
         t.start = std::max(release, lf);
         t.end = t.start + l.transfer_ms(t.bytes);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
 
 namespace adaptis {
 
@@ -12,8 +13,29 @@ const char* op_name(Op op) {
     case Op::B: return "B";
     case Op::W: return "W";
     case Op::BW: return "BW";
+    case Op::R: return "R";
   }
   return "?";
+}
+
+bool op_from_name(const std::string& name, Op& op) {
+  for (Op o : {Op::F, Op::B, Op::W, Op::BW, Op::R})
+    if (name == op_name(o)) {
+      op = o;
+      return true;
+    }
+  return false;
+}
+
+char op_letter(Op op) {
+  switch (op) {
+    case Op::F: return 'F';
+    case Op::B: return 'B';
+    case Op::W: return 'W';
+    case Op::BW: return 'X';
+    case Op::R: return 'R';
+  }
+  return '?';
 }
 
 std::string to_string(const Action& a) {
@@ -30,7 +52,14 @@ std::vector<int> Partition::sizes() const {
 Partition Partition::from_sizes(const std::vector<int>& sizes) {
   Partition p;
   p.bounds.push_back(0);
-  for (int n : sizes) p.bounds.push_back(p.bounds.back() + n);
+  // Summed in 64 bits: sizes from a file must not wrap the bounds around (2147483647 + 1 layers).
+  long long total = 0;
+  for (int n : sizes) {
+    total += n;
+    if (total > kMaxLayers || total < -kMaxLayers)
+      throw InputError("partition: the layers per stage add up to more than " + std::to_string(kMaxLayers));
+    p.bounds.push_back(static_cast<int>(total));
+  }
   return p;
 }
 

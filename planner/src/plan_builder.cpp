@@ -5,7 +5,9 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/list_scheduler.h"
 #include "adaptis/planner/unit_schedules.h"
+#include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/validator.h"
+#include "text_fields.h"
 
 #include <algorithm>
 
@@ -13,7 +15,12 @@ namespace adaptis {
 
 namespace {
 
-int parse_int(const std::string& tok, const std::string& flag, const std::string& text) {
+using text::split;
+using text::trim;
+
+// One integer field of `text` (blanks around it allowed); InputError on `field` otherwise.
+int parse_int(const std::string& field_text, const std::string& field, const std::string& text) {
+  const std::string tok = trim(field_text);
   size_t used = 0;
   int v = 0;
   try {
@@ -22,25 +29,9 @@ int parse_int(const std::string& tok, const std::string& flag, const std::string
     used = 0;
   }
   if (tok.empty() || used != tok.size())
-    throw InputError(flag + ": '" + text + "': '" + tok + "' is not an integer");
+    throw InputError(field, "'" + text + "': '" + tok + "' is not an integer");
   return v;
 }
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ') {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
 
 // Puts a built-in schedule onto a user's placement. A schedule's per-device order depends on
 // where that device's stages sit in the pipeline, so the mapping tries, in order:
@@ -110,17 +101,22 @@ Plan apply_custom_placement(Plan plan, const Placement& custom, int num_layers) 
 
 }  // namespace
 
-std::vector<int> parse_partition(const std::string& text, const std::string& flag) {
+std::vector<int> parse_partition(const std::string& text, const std::string& field) {
   std::vector<int> sizes;
   for (const auto& tok : split(text, ',')) {
-    int v = parse_int(tok, flag, text);
-    if (v < 1) throw InputError(flag + ": '" + text + "': every stage needs at least one layer, got " + tok);
+    int v = parse_int(tok, field, text);
+    if (v < 1) throw InputError(field, "'" + text + "': every stage needs at least one layer, got " + trim(tok));
+    if (v > ProblemLimits::kLayers || static_cast<long long>(sizes.size()) >= ProblemLimits::kLayers)
+      throw InputError(field, quoted_excerpt(text, 80) + ": " +
+                                  (v > ProblemLimits::kLayers ? "stage size " + trim(tok)
+                                                              : "more than " + std::to_string(ProblemLimits::kLayers) + " stages") +
+                                  " is above the limit of " + std::to_string(ProblemLimits::kLayers) + " layers");
     sizes.push_back(v);
   }
   return sizes;
 }
 
-Placement parse_placement(const std::string& text, int devices, int v, const std::string& flag) {
+Placement parse_placement(const std::string& text, int devices, int v, const std::string& field) {
   if (text == "sequential") return sequential_placement(devices);
   if (text == "looped" || text == "interleaved") return looped_placement(devices, v);
   if (text == "v") return v_placement(devices);
@@ -128,8 +124,15 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
   Placement pl;
   for (const auto& dev : split(text, '|')) {
     std::vector<int> stages;
-    if (!dev.empty())
-      for (const auto& tok : split(dev, ',')) stages.push_back(parse_int(tok, flag, text));
+    if (!trim(dev).empty())  // "0,1||2" and "0,1| |2": a device with no stages
+      for (const auto& tok : split(dev, ',')) {
+        const int s = parse_int(tok, field, text);
+        // A stage index sizes the bookkeeping below: bound it by the most stages a model can have.
+        if (s >= ProblemLimits::kLayers)
+          throw InputError(field, quoted_excerpt(text, 80) + ": stage " + trim(tok) + " is above the limit of " +
+                                      std::to_string(ProblemLimits::kLayers - 1) + " (a stage per layer at most)");
+        stages.push_back(s);
+      }
     pl.device_stages.push_back(stages);
   }
   // Every stage 0..S-1 exactly once: a placement that skips or repeats a stage is a typo, and saying
@@ -137,15 +140,15 @@ Placement parse_placement(const std::string& text, int devices, int v, const std
   std::vector<int> seen;
   for (const auto& stages : pl.device_stages)
     for (int s : stages) {
-      if (s < 0) throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is negative");
+      if (s < 0) throw InputError(field, "'" + text + "': stage " + std::to_string(s) + " is negative");
       if (s >= static_cast<int>(seen.size())) seen.resize(s + 1, 0);
-      if (++seen[s] > 1) throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is listed twice");
+      if (++seen[s] > 1) throw InputError(field, "'" + text + "': stage " + std::to_string(s) + " is listed twice");
     }
   for (size_t s = 0; s < seen.size(); ++s)
     if (!seen[s])
-      throw InputError(flag + ": '" + text + "': stage " + std::to_string(s) + " is on no device (stages must be 0.." +
+      throw InputError(field, "'" + text + "': stage " + std::to_string(s) + " is on no device (stages must be 0.." +
                        std::to_string(seen.size() - 1) + ", each once)");
-  if (seen.empty()) throw InputError(flag + ": '" + text + "': lists no stages");
+  if (seen.empty()) throw InputError(field, "'" + text + "': lists no stages");
   return pl;
 }
 
@@ -165,6 +168,15 @@ std::string format_partition(const Partition& partition) {
   return os.str();
 }
 
+std::string format_stage_counts(const Placement& placement) {
+  std::string s;
+  for (int d = 0; d < placement.num_devices(); ++d) {
+    if (d) s += '/';
+    s += std::to_string(placement.device_stages[d].size());
+  }
+  return s;
+}
+
 Plan build_plan(const PlanRequest& req, int num_layers) {
   ScheduleOptions so;
   so.devices = req.devices;
@@ -172,7 +184,7 @@ Plan build_plan(const PlanRequest& req, int num_layers) {
   so.stages_per_device = req.stages_per_device;
   so.group_size = req.group_size;
   if (req.units.empty() && is_unit_only_schedule(req.schedule))
-    throw InputError("--schedule: '" + req.schedule + "' runs over sequence slices; give sequence lengths (--lengths)");
+    throw InputError("schedule", "'" + req.schedule + "' runs over sequence slices; it needs variable-length units (field 'units')");
   Plan plan = req.units.empty() ? generate_schedule(parse_schedule_kind(req.schedule), so)
                                 : generate_unit_schedule(req.schedule, so, req.units);
   const int S = plan.placement.num_stages();
@@ -181,23 +193,25 @@ Plan build_plan(const PlanRequest& req, int num_layers) {
     plan.partition = even_partition(num_layers, S);
   } else {
     if (static_cast<int>(req.partition.size()) != S)
-      throw InputError("--partition: gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
+      throw InputError("partition", "gives " + std::to_string(req.partition.size()) + " stages but schedule '" +
                        req.schedule + "' on " + std::to_string(req.devices) + " devices has " + std::to_string(S) +
                        " stages");
+    long long total = 0;  // summed wide: sizes may come from anywhere
+    for (int n : req.partition) total += n;
+    if (total != num_layers)
+      throw InputError("partition", "stage sizes add up to " + std::to_string(total) + " layers but the model has " +
+                                        std::to_string(num_layers));
     plan.partition = Partition::from_sizes(req.partition);
-    if (plan.partition.num_layers() != num_layers)
-      throw InputError("--partition: stage sizes add up to " + std::to_string(plan.partition.num_layers()) +
-                       " layers but the model has " + std::to_string(num_layers));
   }
 
   if (!req.placement.empty()) {
     Placement custom = parse_placement(req.placement, req.devices, S / std::max(1, req.devices));
     if (custom.num_devices() != plan.num_devices())
-      throw InputError("--placement: lists " + std::to_string(custom.num_devices()) + " devices but the plan has " +
+      throw InputError("placement", "lists " + std::to_string(custom.num_devices()) + " devices but the plan has " +
                        std::to_string(plan.num_devices()));
     for (int d = 0; d < custom.num_devices(); ++d)
       if (custom.device_stages[d].size() != plan.placement.device_stages[d].size())
-        throw InputError("--placement: device " + std::to_string(d) + " holds " +
+        throw InputError("placement", "device " + std::to_string(d) + " holds " +
                          std::to_string(custom.device_stages[d].size()) + " stages but schedule '" + req.schedule +
                          "' gives it " + std::to_string(plan.placement.device_stages[d].size()));
     plan = apply_custom_placement(std::move(plan), custom, num_layers);

@@ -20,15 +20,7 @@ Plan one_f_one_b(int p, int m) {
   plan.placement = sequential_placement(p);
   plan.schedule.resize(p);
   for (int r = 0; r < p; ++r) {
-    auto& o = plan.schedule[r];
-    int warm = std::min(p - r - 1, m);
-    int f = 0, b = 0;
-    for (; f < warm; ++f) o.push_back(F(r, f));
-    while (f < m) {
-      o.push_back(F(r, f++));
-      o.push_back(BW(r, b++));
-    }
-    while (b < m) o.push_back(BW(r, b++));
+    one_f_one_b_order(plan.schedule[r], r, m, p - r - 1, [r](std::vector<Action>& o, int b) { o.push_back(BW(r, b)); });
   }
   return plan;
 }

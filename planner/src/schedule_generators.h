@@ -3,8 +3,10 @@
 // (the partition is filled in by the caller). Options are already resolved (v, g set); each
 // generator checks its own reference implementation's constraints and throws InputError naming
 // the schedule and the rule.
+#include <algorithm>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/schedules.h"
@@ -27,6 +29,20 @@ inline Action F(int s, int mb) { return Action{Op::F, s, mb, false}; }
 inline Action B(int s, int mb) { return Action{Op::B, s, mb, false}; }
 inline Action W(int s, int mb) { return Action{Op::W, s, mb, false}; }
 inline Action BW(int s, int mb) { return Action{Op::BW, s, mb, false}; }
+
+// The 1F1B skeleton of rank r's order: min(warm, m) forwards, then one forward and one backward at a time
+// until every forward ran, then the remaining backwards; `backward(o, b)` appends backward number b (a fused
+// BW, or a B with whatever W the schedule runs after it).
+template <class Backward>
+void one_f_one_b_order(std::vector<Action>& o, int r, int m, int warm, Backward&& backward) {
+  int f = 0, b = 0;
+  for (warm = std::min(warm, m); f < warm;) o.push_back(F(r, f++));
+  while (f < m) {
+    o.push_back(F(r, f++));
+    backward(o, b++);
+  }
+  while (b < m) backward(o, b++);
+}
 
 // Throws InputError "schedule '<name>': <rule>" when `ok` is false.
 void require(bool ok, const char* schedule, const std::string& rule);

@@ -7,7 +7,7 @@
 namespace adaptis::gen {
 
 Plan looped_bfs(int p, int v, int m) {
-  require(v >= 1, "looped-bfs", "--stages-per-device must be >= 1, got " + std::to_string(v));
+  require(v >= 1, "looped-bfs", "stages per device must be >= 1, got " + std::to_string(v));
   Plan plan;
   plan.placement = looped_placement(p, v);
   plan.schedule.resize(p);

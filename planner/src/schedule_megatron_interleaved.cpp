@@ -2,8 +2,8 @@
 // group size g per virtual stage (`--microbatch-group-size-per-virtual-pipeline-stage`).
 //
 // Placement: looped, chunk c of rank r is stage c*p + r.
-// Order (megatron/core/pipeline_parallel/schedules.py, re-derived, see shared/research/schedules.md
-// §1.3): the m*v "virtual micro-batches" of a rank are enumerated group by group; inside a group
+// Order (re-derived from Megatron-LM's megatron/core/pipeline_parallel/schedules.py): the m*v "virtual
+// micro-batches" of a rank are enumerated group by group; inside a group
 // of g micro-batches, chunk 0 of every micro-batch, then chunk 1, ... (the last group takes the
 // remainder). Forward k runs table[k]; backward k runs the same micro-batch on the mirrored chunk
 // v-1-c. Rank r warms up with 2(p-r-1) + (v-1)g forwards (capped at m*v), then alternates one
@@ -35,7 +35,7 @@ std::vector<std::pair<int, int>> megatron_schedule_table(int m, int v, int g) {
 
 Plan interleaved_1f1b_megatron(int p, int v, int m, int g) {
   const char* name = "interleaved-1f1b";
-  require(v >= 1, name, "--stages-per-device must be >= 1, got " + std::to_string(v));
+  require(v >= 1, name, "stages per device must be >= 1, got " + std::to_string(v));
   // Megatron raises ValueError for g outside [p, m] and RuntimeError for a short last group.
   require(p <= g && g <= m, name,
           "Megatron needs devices <= group size <= micro-batches (p <= g <= m), got p=" + std::to_string(p) +

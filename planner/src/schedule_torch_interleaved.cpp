@@ -26,7 +26,7 @@ struct TorchRounds {
 };
 
 TorchRounds torch_rounds(const char* name, int p, int v, int m) {
-  require(v >= 1, name, "--stages-per-device must be >= 1, got " + std::to_string(v));
+  require(v >= 1, name, "stages per device must be >= 1, got " + std::to_string(v));
   TorchRounds t;
   t.rounds = std::max(1, m / p);
   require(m % t.rounds == 0, name,

@@ -26,19 +26,12 @@ Plan zb_h1(int p, int m) {
     auto& o = plan.schedule[r];
     PendingWeights pending;
     const size_t keep = static_cast<size_t>(r);
-    int f = 0, b = 0;
-    auto backward = [&] {
-      Action a = B(r, b++);
-      o.push_back(a);
+    one_f_one_b_order(o, r, m, p - 1 - r, [&](std::vector<Action>& out, int b) {
+      Action a = B(r, b);
+      out.push_back(a);
       pending.after_b(a);
-      if (pending.size() > keep) pending.emit_oldest(o);
-    };
-    for (int warm = std::min(p - 1 - r, m); f < warm;) o.push_back(F(r, f++));
-    while (f < m) {
-      o.push_back(F(r, f++));
-      backward();
-    }
-    while (b < m) backward();
+      if (pending.size() > keep) pending.emit_oldest(out);
+    });
     pending.emit_all(o);
   }
   return plan;

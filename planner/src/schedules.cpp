@@ -37,7 +37,7 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
     if (name == s.name) return s.kind;
   std::string names;
   for (const auto& s : all_schedules()) names += std::string(names.empty() ? "" : ", ") + s.name;
-  throw InputError("--schedule: unknown schedule '" + name + "' (choose from: " + names + ")");
+  throw InputError("schedule", "unknown schedule '" + name + "' (choose from: " + names + ")");
 }
 
 const char* schedule_name(ScheduleKind kind) {
@@ -67,17 +67,17 @@ int schedule_stages_per_device(ScheduleKind kind, const ScheduleOptions& opt) {
 
 Plan generate_schedule(ScheduleKind kind, const ScheduleOptions& opt) {
   const int p = opt.devices, m = opt.microbatches;
-  if (p < 1) throw InputError("--devices: must be >= 1, got " + std::to_string(p));
-  if (m < 1) throw InputError("--microbatches: must be >= 1, got " + std::to_string(m));
+  if (p < 1) throw InputError("devices", "must be >= 1, got " + std::to_string(p));
+  if (m < 1) throw InputError("microbatches", "must be >= 1, got " + std::to_string(m));
   if (opt.stages_per_device < 0)
-    throw InputError("--stages-per-device: must be >= 1 (or 0 for the schedule's default), got " +
+    throw InputError("stages_per_device", "must be >= 1 (or 0 for the schedule's default), got " +
                      std::to_string(opt.stages_per_device));
   if (opt.group_size < 0)
-    throw InputError("--group-size: must be >= 1 (or 0 for the number of devices), got " +
+    throw InputError("group_size", "must be >= 1 (or 0 for the number of devices), got " +
                      std::to_string(opt.group_size));
   const int v = schedule_stages_per_device(kind, opt);
   if (opt.stages_per_device > 0 && opt.stages_per_device != v)
-    throw InputError(std::string("--stages-per-device: schedule '") + schedule_name(kind) + "' uses exactly " +
+    throw InputError("stages_per_device", std::string("schedule '") + schedule_name(kind) + "' uses exactly " +
                      std::to_string(v) + " stages per device, got " + std::to_string(opt.stages_per_device));
   Plan plan;
   switch (kind) {

@@ -4,6 +4,22 @@
 
 namespace adaptis {
 
+namespace {
+void add_parallel_costs(LayerCost::Parallel& a, const LayerCost::Parallel& b) {
+  a.tp_f_ms += b.tp_f_ms;
+  a.tp_b_ms += b.tp_b_ms;
+  a.cp_f_ms += b.cp_f_ms;
+  a.cp_b_ms += b.cp_b_ms;
+  a.ep_f_ms += b.ep_f_ms;
+  a.ep_b_ms += b.ep_b_ms;
+  a.recompute_ms += b.recompute_ms;
+  a.params += b.params;
+  a.grad_bytes += b.grad_bytes;
+  a.gather_bytes += b.gather_bytes;
+  a.optimizer_ms += b.optimizer_ms;
+}
+}  // namespace
+
 std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& partition) {
   if (partition.num_stages() < 1) throw InputError("partition: no stages");
   if (partition.bounds.front() != 0 || partition.num_layers() != costs.num_layers())
@@ -30,6 +46,7 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
       c.f_fixed_ms += lc.f_fixed_ms;
       c.b_fixed_ms += lc.b_fixed_ms;
       c.w_fixed_ms += lc.w_fixed_ms;
+      add_parallel_costs(c.parallel, lc.parallel);
     }
     c.out_bytes = costs.layers[partition.bounds[s + 1] - 1].out_bytes;
     c.in_bytes = partition.bounds[s] > 0 ? costs.layers[partition.bounds[s] - 1].out_bytes : 0.0;

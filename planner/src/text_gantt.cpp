@@ -14,18 +14,9 @@ const char* op_color(Op op) {
     case Op::B: return "\x1b[42;30m";   // green
     case Op::W: return "\x1b[43;30m";   // yellow
     case Op::BW: return "\x1b[46;30m";  // cyan
+    case Op::R: return "\x1b[45;97m";   // magenta
   }
   return "";
-}
-
-char op_letter(Op op) {
-  switch (op) {
-    case Op::F: return 'F';
-    case Op::B: return 'B';
-    case Op::W: return 'W';
-    case Op::BW: return 'X';
-  }
-  return '?';
 }
 
 }  // namespace
@@ -76,16 +67,22 @@ std::string render_text_gantt(const SimResult& sim, const TextGanttOptions& opt)
     os << '\n';
   }
   if (opt.legend) {
+    bool has_r = false;  // recompute actions get a legend entry only where there are some
+    for (const auto& dev : sim.timeline)
+      for (const auto& ta : dev) has_r = has_r || ta.action.op == Op::R;
     char buf[128];
     std::snprintf(buf, sizeof buf, "      0 ms %*s %.1f ms\n", std::max(0, cols - 18), "", T);
     os << buf;
     if (opt.color)
       os << "      " << op_color(Op::F) << " F \x1b[0m " << op_color(Op::B) << " B \x1b[0m " << op_color(Op::W)
-         << " W \x1b[0m " << op_color(Op::BW) << " BW \x1b[0m  digit = micro-batch mod 10, . = idle\n";
+         << " W \x1b[0m " << op_color(Op::BW) << " BW \x1b[0m "
+         << (has_r ? std::string(op_color(Op::R)) + " R \x1b[0m " : std::string())
+         << " digit = micro-batch mod 10, . = idle\n";
     else if (opt.width >= 70)
-      os << "      F forward  B input-grad  W weight-grad  X fused backward  . idle\n";
+      os << "      F forward  B input-grad  W weight-grad  X fused backward  " << (has_r ? "R recompute  " : "")
+         << ". idle\n";
     else  // narrow terminals: the short legend still fits
-      os << "      F fwd B in-grad W w-grad X BW . idle\n";
+      os << "      F fwd B in-grad W w-grad X BW " << (has_r ? "R recomp " : "") << ". idle\n";
   }
   return os.str();
 }

@@ -10,15 +10,15 @@ namespace adaptis {
 
 CostReference cost_reference(const CostTable& costs) {
   const std::string what = "costs" + (costs.model.empty() ? std::string() : " '" + costs.model + "'");
-  if (!(costs.ref_tokens > 0))
+  if (!(costs.tokens_per_microbatch > 0))
     throw InputError(what + ": the per-layer costs state no tokens per micro-batch (field 'tokens_per_microbatch'); "
                      "variable-length units need the reference they scale from");
   bool has_pairs = false;
   for (const auto& l : costs.layers) has_pairs = has_pairs || l.f_pair_ms > 0 || l.b_pair_ms > 0 || l.w_pair_ms > 0;
-  if (has_pairs && !(costs.ref_pairs > 0))
+  if (has_pairs && !(costs.pairs_per_microbatch > 0))
     throw InputError(what + ": layers have attention-pair times (f_pair/b_pair/w_pair) but no reference pairs per "
                      "micro-batch (field 'pairs_per_microbatch')");
-  return {costs.ref_tokens, costs.ref_pairs};
+  return {costs.tokens_per_microbatch, costs.pairs_per_microbatch};
 }
 
 UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostReference& ref) {

@@ -6,11 +6,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "adaptis/executor/machine_info.h"
-#include "adaptis/executor/sqlite_statement.h"
+#include "adaptis/store/sqlite_statement.h"
+#include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
+#include "adaptis/model/limits.h"
 
 namespace adaptis::prof {
 
@@ -68,8 +71,8 @@ std::string copy_kind_name(int k) {
 // Names this database in every SQLite error ("<path>: profile database step failed: ...").
 constexpr const char* kProfileDatabase = "profile database";
 
-using exec::sqlite_query_int;
-using exec::SqliteStatement;
+using store::sqlite_query_int;
+using store::SqliteStatement;
 
 // Short kernel name, as nsys shows it: the demangled name without its parameter list, trailing template
 // arguments, namespaces and return type ("void ns::(anonymous namespace)::k<float>(float*)" -> "k").
@@ -145,7 +148,7 @@ ProfileStore::~ProfileStore() {
   if (db_) sqlite3_close(db_);
 }
 
-void ProfileStore::exec(const char* sql) const { exec::sqlite_exec(db_, path_, kProfileDatabase, sql); }
+void ProfileStore::exec(const char* sql) const { store::sqlite_exec(db_, path_, kProfileDatabase, sql); }
 
 int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command) {
   exec("BEGIN IMMEDIATE");
@@ -306,15 +309,20 @@ GpuProfileResult ProfileStore::load(int64_t id) const {
         "WHERE id = ?");
     s.bind(1, id);
     if (!s.step()) throw InputError(path_ + ": no profile " + std::to_string(id));
+    // A database is an input like any file: integers are range-checked before narrowing.
+    const std::string where = std::string(kProfileDatabase) + " " + path_ + ": profile " + std::to_string(id);
+    auto narrow = [&](int col, long long hi, const char* name) {
+      return checked_int(s.integer(col), 0, hi, where + ": field " + name);
+    };
     r.device = s.text(0);
     r.costs.model = s.text(1);
     r.costs.source = s.text(2);
     r.precision = s.text(3);
     r.timing = s.text(4);
     r.fallback_reason = s.text(5);
-    r.repeats = static_cast<int>(s.integer(6));
-    r.warmup = static_cast<int>(s.integer(7));
-    r.costs.microbatches = static_cast<int>(s.integer(8));
+    r.repeats = narrow(6, std::numeric_limits<int>::max(), "repeats");
+    r.warmup = narrow(7, std::numeric_limits<int>::max(), "warmup");
+    r.costs.microbatches = narrow(8, kMaxMicrobatches, "microbatches");
     r.dropped_records = static_cast<uint64_t>(s.integer(9));
     r.peak_memory_bytes = static_cast<size_t>(s.integer(10));
     r.events_total_ms = s.real(11);
@@ -351,6 +359,8 @@ GpuProfileResult ProfileStore::load(int64_t id) const {
       r.units.push_back(st);
     }
   }
+  // The costs go to the planner like a cost file's: every time and size finite and in range.
+  validate_cost_table(r.costs, std::string(kProfileDatabase) + " " + path_ + ": profile " + std::to_string(id));
   {
     SqliteStatement s(
         db_, path_, kProfileDatabase,

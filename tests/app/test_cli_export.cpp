@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 #include <unistd.h>
 
 #include <array>
@@ -32,20 +33,15 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-class CliExport : public ::testing::Test {
+class CliExport : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   std::string costs = std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json";
   std::string common;  // model + cluster options shared by every run
 
   void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-export-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
+    ScratchDirTest::SetUp();
     common = "--costs " + costs + " --devices 4 --comm-latency-ms 0.02";
   }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string at(const std::string& name) const { return (dir / name).string(); }
 
   double iteration(const std::string& plan_args) {
     CliResult r = run("simulate " + common + " " + plan_args + " --json");

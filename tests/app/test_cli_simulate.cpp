@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_test_support.h"
+#include "scratch_dir_test.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,24 +24,12 @@ using adaptis::test::CliResult;
 
 std::string slurp(const fs::path& p) { return adaptis::test::slurp_file(p.string()); }
 
-class Cli : public ::testing::Test {
+class Cli : public adaptis::test::ScratchDirTest {
  protected:
-  fs::path dir;
   const std::string peer = std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json";
   const std::string samples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
 
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("adaptis-cli-sim-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
 
-  std::string at(const std::string& name) const { return (dir / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(at(name)) << text;
-    return at(name);
-  }
 
   CliResult run(const std::string& args) const { return adaptis::test::run_cli(args); }
 
@@ -157,18 +146,18 @@ TEST_F(Cli, UnknownLayerKindNamesTheLayer) {
 
 TEST_F(Cli, PartitionMustCoverTheModel) {
   expect_error("simulate --costs " + peer + " --devices 4 --partition 10,10,10,10",
-               {"--partition", "40 layers", "56"});
+               {"error: --partition: ", "40 layers", "56"});
   expect_error("simulate --costs " + peer + " --devices 4 --partition 14,14,28",
-               {"--partition", "3 stages", "4 stages"});
-  expect_error("simulate --costs " + peer + " --devices 4 --partition 14,x,14,14", {"--partition", "'x'"});
+               {"error: --partition: ", "3 stages", "4 stages"});
+  expect_error("simulate --costs " + peer + " --devices 4 --partition 14,x,14,14", {"error: --partition: ", "'x'"});
 }
 
 TEST_F(Cli, ScheduleConstraintsAreExplained) {
   expect_error("simulate --costs " + peer + " --devices 4 --microbatches 2 --schedule interleaved-1f1b",
                {"interleaved-1f1b", "micro-batches"});
-  expect_error("simulate --costs " + peer + " --devices 4 --schedule warp", {"warp"});
-  expect_error("simulate --costs " + peer + " --devices 0", {"--devices"});
-  expect_error("simulate --costs " + peer + " --devices 4 --microbatches -3", {"--microbatches"});
+  expect_error("simulate --costs " + peer + " --devices 4 --schedule warp", {"error: --schedule: ", "warp"});
+  expect_error("simulate --costs " + peer + " --devices 0", {"error: --devices: "});
+  expect_error("simulate --costs " + peer + " --devices 4 --microbatches -3", {"error: --microbatches: "});
 }
 
 TEST_F(Cli, MissingFilesAreNamed) {

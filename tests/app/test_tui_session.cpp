@@ -1,17 +1,18 @@
-// The TUI session's side effects without a terminal: the optimizer thread with its progress and
-// cancel, a launched run watched as a child process, the run store read in the background.
+// The TUI session without a terminal: keys reach the explorer core and its driver carries out what
+// they ask for (the optimizer thread with its progress and cancel, a launched run watched as a
+// child process, the run store read in the background).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "adaptis/executor/run_store.h"
 #include "adaptis/model/error.h"
-#include "tui/child_process.h"
-#include "tui/runs_source.h"
+#include "tui/render.h"
 #include "tui/session.h"
 
 using namespace adaptis;
@@ -20,8 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-cli::Inputs test_inputs() {
-  cli::Inputs in;
+app::Inputs test_inputs() {
+  app::Inputs in;
   in.costs.model = "test-model";
   for (int l = 0; l < 12; ++l) {
     LayerCost c;
@@ -67,12 +68,30 @@ bool poll_until(TuiSession& s, Pred done, double seconds = 20) {
   return false;
 }
 
-TuiState initial(const std::string& db = "") {
-  TuiConfig config;
+TuiState initial(const std::string& db = "", double optimize_seconds = 0.3, std::vector<std::string> run_args = {}) {
+  explorer::ExplorerConfig config;
   config.db_path = db;
+  config.model_path = "model.json";
+  config.optimizer.time_limit_s = optimize_seconds;
+  config.optimizer.threads = 1;
+  config.run_args = std::move(run_args);
   PlanRequest r;
   r.microbatches = 8;
   return make_state(test_inputs(), r, config);
+}
+
+explorer::DriverOptions driver(const std::string& binary = "", const std::string& work_dir = "") {
+  explorer::DriverOptions o;
+  o.binary = binary;
+  o.work_dir = work_dir;
+  return o;
+}
+
+const explorer::Explorer& core(const TuiSession& s) { return s.state().core; }
+
+std::string slurp_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // A stand-in for `adaptis run`: prints its arguments, then behaves as `body` says.
@@ -86,41 +105,36 @@ std::string fake_binary(const fs::path& dir, const std::string& body) {
 }  // namespace
 
 TEST(TuiSession, OptimizerRunsInTheBackgroundAndLandsItsPlan) {
-  SessionOptions opt;
-  opt.optimize_seconds = 0.3;
-  opt.optimize_threads = 1;
-  TuiSession s(initial(), opt);
-  const double before = s.state().eval->sim.iteration_ms;
+  TuiSession s(initial());
+  const double before = core(s).editor().sim().iteration_ms;
   s.key('o');
   EXPECT_TRUE(s.busy());
-  EXPECT_EQ(s.state().optimizer.state, JobState::Running);
-  ASSERT_TRUE(poll_until(s, [&] { return s.state().optimizer.state != JobState::Running; }));
-  EXPECT_EQ(s.state().optimizer.state, JobState::Done) << s.state().message;
-  ASSERT_TRUE(s.state().eval->custom);
-  EXPECT_TRUE(s.state().eval->ok());
-  EXPECT_LE(s.state().eval->sim.iteration_ms, before + 1e-9);
+  EXPECT_EQ(core(s).optimizer().state, explorer::JobState::Running);
+  ASSERT_TRUE(poll_until(s, [&] { return core(s).optimizer().state != explorer::JobState::Running; }));
+  EXPECT_EQ(core(s).optimizer().state, explorer::JobState::Done) << core(s).message().text;
+  ASSERT_TRUE(core(s).editor().state().custom);
+  EXPECT_EQ(core(s).on_screen_label(), "optimized");
+  EXPECT_LE(core(s).editor().sim().iteration_ms, before + 1e-9);
+  // The search is one undo step: u brings the plan before it back.
+  s.key('u');
+  EXPECT_FALSE(core(s).editor().state().custom);
+  EXPECT_DOUBLE_EQ(core(s).editor().sim().iteration_ms, before);
   EXPECT_EQ(s.shutdown(), "");
 }
 
 TEST(TuiSession, OptimizerCancelsPromptly) {
-  SessionOptions opt;
-  opt.optimize_seconds = 60;
-  opt.optimize_threads = 1;
-  TuiSession s(initial(), opt);
+  TuiSession s(initial("", 60));
   s.key('o');
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto t0 = std::chrono::steady_clock::now();
   s.key('x');
-  ASSERT_TRUE(poll_until(s, [&] { return s.state().optimizer.state != JobState::Running; }, 10));
+  ASSERT_TRUE(poll_until(s, [&] { return core(s).optimizer().state != explorer::JobState::Running; }, 10));
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5);
-  EXPECT_EQ(s.state().optimizer.state, JobState::Cancelled);
+  EXPECT_EQ(core(s).optimizer().state, explorer::JobState::Cancelled);
 }
 
 TEST(TuiSession, QuittingCancelsTheOptimizer) {
-  SessionOptions opt;
-  opt.optimize_seconds = 60;
-  opt.optimize_threads = 1;
-  TuiSession s(initial(), opt);
+  TuiSession s(initial("", 60));
   s.key('o');
   s.key('q');
   EXPECT_TRUE(s.quit_requested());
@@ -130,107 +144,90 @@ TEST(TuiSession, QuittingCancelsTheOptimizer) {
 
 TEST(TuiSession, LaunchesARunAndWatchesItToTheEnd) {
   TempDir tmp;
-  SessionOptions opt;
-  opt.binary = fake_binary(tmp.path, "echo step 1; echo step 2; exit 3");
-  opt.model_path = "model.json";
-  opt.work_dir = (tmp.path / "work").string();
-  opt.run_args = {"--steps", "2"};
-  TuiSession s(initial((tmp.path / "runs.db").string()), opt);
+  const std::string work = (tmp.path / "work").string();
+  TuiSession s(initial((tmp.path / "runs.db").string(), 0.3, {"--steps", "2"}),
+               driver(fake_binary(tmp.path, "echo step 1; echo step 2; exit 3"), work));
   s.key('r');
-  ASSERT_GT(s.state().launched.pid, 0) << s.state().message;
+  ASSERT_GT(core(s).launched().pid, 0) << core(s).message().text;
   EXPECT_EQ(s.state().view, View::Runs);
-  ASSERT_TRUE(poll_until(s, [&] { return !s.state().launched.running; }));
-  const LaunchedRun& run = s.state().launched;
+  ASSERT_TRUE(poll_until(s, [&] { return !core(s).launched().running; }));
+  const explorer::LaunchedRun& run = core(s).launched();
   EXPECT_EQ(run.exit_status, 3);
   ASSERT_GE(run.log_tail.size(), 3u);
-  EXPECT_NE(run.log_tail[0].find("args: run --model model.json --plan "), std::string::npos) << run.log_tail[0];
-  EXPECT_NE(run.log_tail[0].find("--db " + (tmp.path / "runs.db").string() + " --steps 2"), std::string::npos);
+  EXPECT_NE(run.log_tail[0].find("args: run --plan "), std::string::npos) << run.log_tail[0];
+  EXPECT_NE(run.log_tail[0].find("--model model.json --db " + (tmp.path / "runs.db").string() + " --steps 2"),
+            std::string::npos)
+      << run.log_tail[0];
   EXPECT_EQ(run.log_tail.back(), "step 2");
-  EXPECT_TRUE(s.state().message_is_error);
-  EXPECT_NE(s.state().message.find("exit status 3"), std::string::npos) << s.state().message;
+  EXPECT_TRUE(core(s).message().error);
+  EXPECT_NE(core(s).message().text.find("exit status 3"), std::string::npos) << core(s).message().text;
   // The plan it ran was written where the command says.
-  EXPECT_TRUE(fs::exists(fs::path(opt.work_dir) / "run1-plan.json"));
+  EXPECT_TRUE(fs::exists(fs::path(work) / "run1-plan.json"));
+}
+
+// The launch directory is new and private: a directory planted under the old predictable name (and
+// symlinks in it) is neither used nor written through.
+TEST(TuiSession, LaunchIgnoresAPlantedWorkDirAndItsSymlinks) {
+  TempDir tmp;
+  const fs::path planted = tmp.path / ("adaptis-explorer-" + std::to_string(::getpid()));
+  fs::create_directories(planted);
+  const fs::path victim_plan = tmp.path / "victim-plan.txt", victim_log = tmp.path / "victim-log.txt";
+  std::ofstream(victim_plan) << "keep me";
+  std::ofstream(victim_log) << "keep me too";
+  fs::create_symlink(victim_plan, planted / "run1-plan.json");
+  fs::create_symlink(victim_log, planted / "run1.log");
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir ? old_tmpdir : "";
+  ::setenv("TMPDIR", tmp.path.c_str(), 1);
+  TuiSession s(initial((tmp.path / "runs.db").string()), driver(fake_binary(tmp.path, "echo ran; exit 0")));
+  s.key('r');
+  if (old_tmpdir) ::setenv("TMPDIR", saved.c_str(), 1);
+  else ::unsetenv("TMPDIR");
+  ASSERT_GT(core(s).launched().pid, 0) << core(s).message().text;
+  ASSERT_TRUE(poll_until(s, [&] { return !core(s).launched().running; }));
+  const fs::path log = core(s).launched().log_path;
+  EXPECT_NE(log.parent_path(), planted);
+  EXPECT_EQ(log.parent_path().parent_path(), tmp.path);
+  EXPECT_EQ(fs::status(log.parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_TRUE(fs::exists(log.parent_path() / "run1-plan.json"));
+  EXPECT_EQ(slurp_text(victim_plan), "keep me");
+  EXPECT_EQ(slurp_text(victim_log), "keep me too");
+  std::error_code ec;
+  fs::remove_all(log.parent_path(), ec);
 }
 
 TEST(TuiSession, ShutdownStopsARunningChild) {
   TempDir tmp;
-  SessionOptions opt;
-  opt.binary = fake_binary(tmp.path, "exec sleep 30");
-  opt.work_dir = tmp.path.string();
-  TuiSession s(initial((tmp.path / "runs.db").string()), opt);
+  TuiSession s(initial((tmp.path / "runs.db").string()), driver(fake_binary(tmp.path, "exec sleep 30"), tmp.path.string()));
   s.key('r');
-  ASSERT_TRUE(s.state().launched.running) << s.state().message;
+  ASSERT_TRUE(core(s).launched().running) << core(s).message().text;
   const auto t0 = std::chrono::steady_clock::now();
   const std::string stopped = s.shutdown();
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5);
-  EXPECT_NE(stopped.find("stopped the run (pid " + std::to_string(s.state().launched.pid)), std::string::npos)
+  EXPECT_NE(stopped.find("stopped the run (pid " + std::to_string(core(s).launched().pid)), std::string::npos)
       << stopped;
 }
 
-TEST(TuiRunsSource, MissingDatabaseIsANoteAndIsNotCreated) {
-  TempDir tmp;
-  const std::string db = (tmp.path / "none" / "runs.db").string();
-  RunStoreView v = read_runs(db);
-  EXPECT_TRUE(v.read);
-  EXPECT_TRUE(v.rows.empty());
-  EXPECT_FALSE(v.note_is_error);
-  EXPECT_NE(v.note.find("no runs recorded yet"), std::string::npos);
-  EXPECT_FALSE(fs::exists(db));
-  EXPECT_FALSE(fs::exists(tmp.path / "none"));
-
-  const fs::path junk = tmp.path / "junk.db";
-  std::ofstream(junk) << "not a database at all, just text that is long enough to be read as a header.....";
-  v = read_runs(junk.string());
-  EXPECT_TRUE(v.note_is_error);
-  EXPECT_NE(v.note.find("cannot read the run store"), std::string::npos) << v.note;
-}
-
-TEST(TuiRunsSource, ListsRecordedRunsNewestFirst) {
+TEST(TuiSession, TheRunsViewReadsTheStoreInTheBackground) {
   TempDir tmp;
   const std::string db = (tmp.path / "runs.db").string();
   {
     exec::RunStore store(db);
     exec::RunInfo info;
     info.command = "adaptis run test";
-    info.schedule = "1f1b";
+    info.schedule = "zb-h1";
     info.model_name = "tiny";
     info.num_devices = 2;
     info.num_stages = 2;
     info.num_microbatches = 4;
     info.steps = 3;
-    info.predicted_iteration_ms = 1.5;
-    const int64_t a = store.begin_run(info);
-    store.finish_run(a, exec::RunStatus::Failed, "broke");
-    info.schedule = "zb-h1";
-    const int64_t b = store.begin_run(info);
-    store.finish_run(b, exec::RunStatus::Complete);
+    store.finish_run(store.begin_run(info), exec::RunStatus::Complete);
+    store.finish_run(store.begin_run(info), exec::RunStatus::Complete);
   }
-  const RunStoreView v = read_runs(db);
-  EXPECT_TRUE(v.note.empty()) << v.note;
-  ASSERT_EQ(v.rows.size(), 2u);
-  EXPECT_EQ(v.rows[0].schedule, "zb-h1");
-  EXPECT_EQ(v.rows[0].status, "complete");
-  EXPECT_EQ(v.rows[1].status, "failed");
-  EXPECT_EQ(v.rows[1].error, "broke");
-  EXPECT_EQ(v.rows[0].pid, static_cast<int64_t>(::getpid()));
-  EXPECT_EQ(v.rows[0].steps, 3);
-  EXPECT_DOUBLE_EQ(v.rows[0].predicted_ms, 1.5);
-  EXPECT_EQ(v.rows[0].measured_ms, 0);  // no iteration recorded: not NaN
-  EXPECT_EQ(v.rows[0].started.size(), 19u);
-
-  // Through the session: entering the runs view reads the store in the background.
-  TuiSession s(initial(db), SessionOptions{});
+  TuiSession s(initial(db));
   s.key('6');
-  ASSERT_TRUE(poll_until(s, [&] { return s.state().store.read; }, 10));
-  EXPECT_EQ(s.state().store.rows.size(), 2u);
-}
-
-TEST(TuiChildProcess, ReportsStartFailureAndReadsTails) {
-  TempDir tmp;
-  ChildProcess c;
-  EXPECT_THROW(c.start({(tmp.path / "no-such-program").string()}, (tmp.path / "log").string()), InputError);
-  const fs::path log = tmp.path / "tail.log";
-  std::ofstream(log) << "one\ntwo\nprogress 10%\rprogress 90%\nlast";
-  EXPECT_EQ(tail_lines(log.string(), 3), (std::vector<std::string>{"two", "progress 90%", "last"}));
-  EXPECT_TRUE(tail_lines((tmp.path / "missing").string(), 3).empty());
+  ASSERT_TRUE(poll_until(s, [&] { return core(s).runs().read; }, 10));
+  EXPECT_EQ(core(s).runs().runs.size(), 2u);
+  const Screen scr = render(s.state(), 100, 30);
+  EXPECT_TRUE(scr.contains("zb-h1")) << scr.text();
 }

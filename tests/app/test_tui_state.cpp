@@ -1,5 +1,6 @@
-// The TUI's logic without a terminal: key transitions over TuiState, and the screen model that
-// render() draws at 80x24 and other sizes. The real terminal is covered by test_tui_tmux.cpp.
+// The TUI's key transitions over TuiState (the explorer core plus the terminal's view state),
+// without a terminal. The screen model is covered by test_tui_render.cpp, the real terminal by
+// test_tui_tmux.cpp, the core itself by test_explorer_*.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,125 +8,23 @@
 #include <vector>
 
 #include "adaptis/model/error.h"
-#include "tui/gantt_cells.h"
+#include "explorer/run_records.h"
 #include "tui/keys.h"
 #include "tui/render.h"
-#include "tui/screen.h"
-#include "tui/tui_state.h"
+#include "tui_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::tui;
-
-namespace {
-
-// A 16-layer model with split backward, memory sizes and a heavier last layer (so partitions
-// matter), on `devices` uniform devices.
-cli::Inputs test_inputs(int layers = 16, int devices = 4, double act_bytes = 64.0 * (1 << 20)) {
-  cli::Inputs in;
-  in.costs.model = "test-model";
-  in.costs.source = "test";
-  for (int l = 0; l < layers; ++l) {
-    LayerCost c;
-    c.name = "layers." + std::to_string(l);
-    c.kind = "block";
-    c.f_ms = l + 1 == layers ? 3.0 : 1.0;
-    c.b_ms = l + 1 == layers ? 3.0 : 1.0;
-    c.w_ms = 0.5;
-    c.param_bytes = 32.0 * (1 << 20);
-    c.state_bytes = 4 * c.param_bytes;
-    c.act_b_bytes = act_bytes;
-    c.act_w_bytes = act_bytes / 2;
-    c.out_bytes = 1 << 20;
-    in.costs.layers.push_back(c);
-  }
-  in.cluster = make_uniform_cluster(devices);
-  in.sim.comm_latency_ms = 0;
-  return in;
-}
-
-TuiState start(cli::Inputs in = test_inputs(), const std::string& schedule = "1f1b", int mb = 8,
-               TuiConfig config = {}) {
-  PlanRequest r;
-  r.schedule = schedule;
-  r.microbatches = mb;
-  if (config.db_path.empty()) config.db_path = "/nonexistent/runs.db";
-  return make_state(std::move(in), r, config);
-}
-
-TuiState press(TuiState s, const std::string& script) { return apply_keys(std::move(s), key::parse_script(script)); }
-
-std::vector<int> sizes(const TuiState& s) { return s.eval->plan.partition.sizes(); }
-
-// Every row of the screen fits the width and the frame's fixed lines are where they belong.
-void expect_frame(const Screen& scr, const TuiState& s) {
-  ASSERT_GE(scr.height(), kMinHeight);
-  for (int y = 0; y < scr.height(); ++y) EXPECT_LE(static_cast<int>(scr.row(y).size()), scr.width());
-  EXPECT_NE(scr.row(0).find(std::string("Layers")), std::string::npos) << scr.text();
-  EXPECT_EQ(scr.row(scr.height() - 1).rfind("q quit", 0), 0u) << scr.text();
-  EXPECT_NE(scr.row(1).find(s.inputs->costs.model), std::string::npos) << scr.text();
-}
-
-}  // namespace
-
-// ---- keys and the screen model ----
-
-TEST(TuiKeys, ParsesScriptsWithNamedKeys) {
-  EXPECT_EQ(key::parse_script("3+<left><enter><lt>q"),
-            (std::vector<int>{'3', '+', key::Left, key::Enter, '<', 'q'}));
-  EXPECT_EQ(key::parse_script("<"), (std::vector<int>{'<'}));
-  EXPECT_EQ(key::parse_script("<>"), (std::vector<int>{'<', '>'}));
-  EXPECT_EQ(key::name(key::PageDown), "<pgdn>");
-  EXPECT_EQ(key::name('s'), "s");
-  try {
-    key::parse_script("ab<bogus>", "--keys");
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("--keys: unknown key <bogus>"), std::string::npos) << e.what();
-  }
-}
-
-TEST(TuiScreen, ClipsAndReplacesControlCharacters) {
-  Screen scr(10, 3);
-  EXPECT_EQ(scr.put(7, 1, "abcdef", Style::Bad), 10);
-  EXPECT_EQ(scr.row(1), "       abc");
-  EXPECT_EQ(scr.at(8, 1).style, Style::Bad);
-  scr.put(-2, 0, "xy\tz");
-  EXPECT_EQ(scr.row(0), "?z");
-  scr.put(0, 5, "off screen");  // ignored
-  EXPECT_TRUE(scr.contains("abc"));
-  EXPECT_FALSE(scr.contains("off"));
-}
-
-TEST(TuiGanttCells, CellsShowTheActionCoveringMost) {
-  std::vector<TimedAction> tl = {{{Op::F, 0, 0, false}, 0, 0.0, 1.0}, {{Op::B, 0, 1, false}, 0, 1.0, 1.4},
-                                 {{Op::W, 0, 1, false}, 0, 3.0, 4.0}};
-  auto cells = gantt_row(tl, 0, 4, 4);
-  ASSERT_EQ(cells.size(), 4u);
-  EXPECT_TRUE(cells[0].busy);
-  EXPECT_EQ(cells[0].action.op, Op::F);
-  EXPECT_FALSE(cells[1].busy);  // covered 40%: idle
-  EXPECT_FALSE(cells[2].busy);
-  EXPECT_EQ(cells[3].action.op, Op::W);
-  // Zoomed in: two cells over the first action.
-  cells = gantt_row(tl, 0, 1, 2);
-  EXPECT_TRUE(cells[0].busy && cells[1].busy);
-  EXPECT_EQ(tick_step_ms(2138, 75), 500);
-  EXPECT_EQ(tick_step_ms(1.83, 75), 0.5);
-  TimeWindow w = gantt_window(100, 4, 90);  // clamped to the end
-  EXPECT_DOUBLE_EQ(w.t0, 75);
-  EXPECT_DOUBLE_EQ(w.t1, 100);
-}
-
-// ---- key transitions ----
+using namespace adaptis::tui::test_support;
 
 TEST(TuiState, StartsWithTheRequestSimulated) {
   TuiState s = start();
-  ASSERT_TRUE(s.eval && s.eval->ok()) << s.message;
+  ASSERT_TRUE(valid(s)) << message(s);
   EXPECT_EQ(s.view, View::Plan);
   EXPECT_EQ(sizes(s), (std::vector<int>{4, 4, 4, 4}));
-  EXPECT_GT(s.eval->sim.iteration_ms, 0);
-  EXPECT_FALSE(s.message_is_error);
-  EXPECT_NE(s.message.find("loaded test-model"), std::string::npos) << s.message;
+  EXPECT_GT(sim(s).iteration_ms, 0);
+  EXPECT_FALSE(message_is_error(s));
+  EXPECT_NE(message(s).find("loaded test-model"), std::string::npos) << message(s);
 }
 
 TEST(TuiState, ViewKeysAndTabCycle) {
@@ -134,69 +33,70 @@ TEST(TuiState, ViewKeysAndTabCycle) {
     s = apply_key(std::move(s), '1' + v);
     EXPECT_EQ(static_cast<int>(s.view), v);
   }
-  EXPECT_EQ(s.effect, Effect::RefreshRuns);  // entering the runs view reads the store
+  EXPECT_TRUE(effect(s, explorer::EffectKind::RefreshRuns));  // entering the runs view reads the store
   s = press(std::move(s), "<tab>");
   EXPECT_EQ(s.view, View::Layers);  // wraps
   s = press(std::move(s), "<btab>");
   EXPECT_EQ(s.view, View::Runs);
   s = press(std::move(s), "q");
-  EXPECT_EQ(s.effect, Effect::Quit);
+  EXPECT_TRUE(s.quit);
 }
 
 TEST(TuiState, ScheduleKeysCycleEveryBuiltIn) {
   TuiState s = start();
   const auto& all = all_schedules();
-  const double t_1f1b = s.eval->sim.iteration_ms;
+  const double t_1f1b = sim(s).iteration_ms;
   std::vector<std::string> seen;
   for (size_t i = 0; i < all.size(); ++i) {
     s = press(std::move(s), "s");
-    seen.push_back(s.request.schedule);
-    // Each schedule is either simulated or says why it does not apply.
-    if (!s.eval->ok()) {
-      EXPECT_TRUE(s.message_is_error);
-      EXPECT_FALSE(s.eval->error.empty());
+    seen.push_back(request(s).schedule);
+    // Each schedule is either simulated or says why it does not apply (the last valid plan stays).
+    if (!valid(s)) {
+      EXPECT_TRUE(message_is_error(s));
+      EXPECT_FALSE(s.core.problem().empty());
+      EXPECT_TRUE(render(s, 80, 24).contains("not a valid plan"));
     } else {
-      EXPECT_EQ(s.eval->plan.num_microbatches, 8);
+      EXPECT_EQ(plan(s).name, request(s).schedule);
+      EXPECT_EQ(plan(s).num_microbatches, 8);
     }
   }
-  EXPECT_EQ(s.request.schedule, "1f1b");  // full circle
-  EXPECT_DOUBLE_EQ(s.eval->sim.iteration_ms, t_1f1b);
+  EXPECT_EQ(request(s).schedule, "1f1b");  // full circle
+  EXPECT_DOUBLE_EQ(sim(s).iteration_ms, t_1f1b);
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end());
   size_t idx = 0;
   while (all[idx].name != std::string("1f1b")) ++idx;
   s = press(std::move(s), "S");
-  EXPECT_EQ(s.request.schedule, all[(idx + all.size() - 1) % all.size()].name);
+  EXPECT_EQ(request(s).schedule, all[(idx + all.size() - 1) % all.size()].name);
 }
 
 TEST(TuiState, MicrobatchAndDeviceKeysResimulate) {
   TuiState s = start();
-  const auto before = s.eval;
+  const double before = sim(s).iteration_ms;
+  const uint64_t rev = s.core.revision();
   s = press(std::move(s), "m");
-  EXPECT_EQ(s.request.microbatches, 9);
-  EXPECT_EQ(s.eval->plan.num_microbatches, 9);
-  EXPECT_NE(s.eval, before);
-  EXPECT_GT(s.eval->sim.iteration_ms, before->sim.iteration_ms);
+  EXPECT_EQ(plan(s).num_microbatches, 9);
+  EXPECT_NE(s.core.revision(), rev);
+  EXPECT_GT(sim(s).iteration_ms, before);
   s = press(std::move(s), "MMMMMMMMMMMM");
-  EXPECT_EQ(s.request.microbatches, 1);
-  EXPECT_TRUE(s.message_is_error);
-  EXPECT_NE(s.message.find("at least 1"), std::string::npos);
+  EXPECT_EQ(plan(s).num_microbatches, 1);
+  EXPECT_TRUE(message_is_error(s));
+  EXPECT_NE(message(s).find("at least 1"), std::string::npos) << message(s);
 
   s = press(std::move(s), "d");
-  EXPECT_EQ(s.request.devices, 5);
-  EXPECT_EQ(s.inputs->cluster.num_devices(), 5);
-  EXPECT_EQ(s.eval->plan.num_devices(), 5);
+  EXPECT_EQ(s.core.editor().cluster().num_devices(), 5);
+  EXPECT_EQ(plan(s).num_devices(), 5);
   s = press(std::move(s), "DD");
-  EXPECT_EQ(s.eval->plan.num_devices(), 3);
+  EXPECT_EQ(plan(s).num_devices(), 3);
 
   // A cluster file fixes the device count.
-  TuiConfig fixed;
-  fixed.cluster_from_file = true;
+  explorer::ExplorerConfig fixed;
+  fixed.cluster_path = "/clusters/four.json";
   TuiState f = start(test_inputs(), "1f1b", 8, fixed);
   f = press(std::move(f), "d");
-  EXPECT_EQ(f.eval->plan.num_devices(), 4);
-  EXPECT_TRUE(f.message_is_error);
-  EXPECT_NE(f.message.find("--cluster"), std::string::npos) << f.message;
+  EXPECT_EQ(plan(f).num_devices(), 4);
+  EXPECT_TRUE(message_is_error(f));
+  EXPECT_NE(message(f).find("cluster file"), std::string::npos) << message(f);
 }
 
 TEST(TuiState, BoundaryKeysMovePartitionAndResimulate) {
@@ -204,22 +104,22 @@ TEST(TuiState, BoundaryKeysMovePartitionAndResimulate) {
   EXPECT_EQ(s.boundary, 1);
   s = press(std::move(s), ">");  // boundary 1 moves right: stage 0 grows
   EXPECT_EQ(sizes(s), (std::vector<int>{5, 3, 4, 4}));
-  EXPECT_EQ(s.request.partition, (std::vector<int>{5, 3, 4, 4}));
+  EXPECT_EQ(request(s).partition, (std::vector<int>{5, 3, 4, 4}));
   s = press(std::move(s), "<");
   EXPECT_EQ(sizes(s), (std::vector<int>{4, 4, 4, 4}));
   // The last stage holds the heavy layer: moving boundary 3 right relieves it.
-  const double even_ms = s.eval->sim.iteration_ms;
+  const double even_ms = sim(s).iteration_ms;
   s = press(std::move(s), "]]");
   EXPECT_EQ(s.boundary, 3);
   s = press(std::move(s), ">");
   EXPECT_EQ(sizes(s), (std::vector<int>{4, 4, 5, 3}));
-  EXPECT_LT(s.eval->sim.iteration_ms, even_ms);
+  EXPECT_LT(sim(s).iteration_ms, even_ms);
   s = press(std::move(s), ">>");
   EXPECT_EQ(sizes(s), (std::vector<int>{4, 4, 7, 1}));
   s = press(std::move(s), ">");  // one layer left: refused, partition kept
   EXPECT_EQ(sizes(s), (std::vector<int>{4, 4, 7, 1}));
-  EXPECT_TRUE(s.message_is_error);
-  EXPECT_NE(s.message.find("one layer left"), std::string::npos) << s.message;
+  EXPECT_TRUE(message_is_error(s));
+  EXPECT_NE(message(s).find("one layer left"), std::string::npos) << message(s);
   s = press(std::move(s), "]");  // wraps to boundary 1
   EXPECT_EQ(s.boundary, 1);
   s = press(std::move(s), "e");
@@ -231,59 +131,140 @@ TEST(TuiState, BoundaryKeysMovePartitionAndResimulate) {
   EXPECT_EQ(s.boundary, 2);
 }
 
+TEST(TuiState, UndoAndRedoWalkThePlanHistory) {
+  TuiState s = press(start(), ">m");
+  EXPECT_EQ(sizes(s), (std::vector<int>{5, 3, 4, 4}));
+  EXPECT_EQ(plan(s).num_microbatches, 9);
+  s = press(std::move(s), "u");
+  EXPECT_EQ(plan(s).num_microbatches, 8);
+  EXPECT_EQ(sizes(s), (std::vector<int>{5, 3, 4, 4}));
+  EXPECT_NE(message(s).find("undo micro-batches 9"), std::string::npos) << message(s);
+  s = press(std::move(s), "u");
+  EXPECT_EQ(sizes(s), (std::vector<int>{4, 4, 4, 4}));
+  s = press(std::move(s), "u");  // nothing left
+  EXPECT_TRUE(message_is_error(s));
+  EXPECT_NE(message(s).find("nothing to undo"), std::string::npos) << message(s);
+  s = press(std::move(s), "UU");
+  EXPECT_EQ(plan(s).num_microbatches, 9);
+  EXPECT_EQ(sizes(s), (std::vector<int>{5, 3, 4, 4}));
+  // A request that gives no plan is dropped by undo, back to the plan on screen.
+  s = press(std::move(s), "v");
+  EXPECT_FALSE(valid(s));
+  s = press(std::move(s), "u");
+  EXPECT_TRUE(valid(s));
+  EXPECT_EQ(plan(s).num_microbatches, 9);
+}
+
 TEST(TuiState, ScheduleChangeResetsAPartitionThatNoLongerFits) {
   TuiState s = press(start(), ">");
-  ASSERT_EQ(s.request.partition.size(), 4u);
+  ASSERT_EQ(request(s).partition.size(), 4u);
   // 1f1b has one chunk per device: asking for two is refused with the schedule's reason.
   s = press(std::move(s), "v");
-  EXPECT_FALSE(s.eval->built);
-  EXPECT_NE(s.message.find("1 stages per device"), std::string::npos) << s.message;
+  EXPECT_FALSE(valid(s));
+  EXPECT_NE(message(s).find("1 stages per device"), std::string::npos) << message(s);
   s = press(std::move(s), "V");
   EXPECT_EQ(sizes(s), (std::vector<int>{5, 3, 4, 4}));  // kept: it still fits
   // Interleaved 1F1B: two chunks per device, 8 stages; the 4-stage partition cannot apply.
-  for (int i = 0; i < 20 && s.request.schedule != "interleaved-1f1b"; ++i) s = press(std::move(s), "s");
-  ASSERT_EQ(s.request.schedule, "interleaved-1f1b");
-  ASSERT_TRUE(s.eval->built) << s.message;
-  EXPECT_EQ(s.eval->plan.num_stages(), 8);
-  EXPECT_TRUE(s.request.partition.empty());
-  EXPECT_NE(s.message.find("partition reset to even"), std::string::npos) << s.message;
+  for (int i = 0; i < 20 && request(s).schedule != "interleaved-1f1b"; ++i) s = press(std::move(s), "s");
+  ASSERT_EQ(request(s).schedule, "interleaved-1f1b");
+  ASSERT_TRUE(valid(s)) << message(s);
+  EXPECT_EQ(plan(s).num_stages(), 8);
+  EXPECT_EQ(sizes(s), even_partition(16, 8).sizes());
 }
 
 TEST(TuiState, ImpossibleRequestIsShownNotThrown) {
-  cli::Inputs in = test_inputs();
   PlanRequest r;
   r.partition = {1, 1, 1};  // three stages for four devices, and 3 of 16 layers
-  TuiState s = make_state(std::move(in), r, TuiConfig{});
-  ASSERT_TRUE(s.eval);
-  EXPECT_FALSE(s.eval->built);
-  EXPECT_TRUE(s.message_is_error);
+  TuiState s = make_state(test_inputs(), r, explorer::ExplorerConfig{});
+  EXPECT_FALSE(s.core.has_plan());
+  EXPECT_TRUE(message_is_error(s));
   const Screen scr = render(s, 80, 24);
   EXPECT_TRUE(scr.contains("does not give a valid plan")) << scr.text();
   EXPECT_TRUE(scr.contains("not a valid plan")) << scr.text();
   // Editing out of it works: e resets the partition.
   s = press(std::move(s), "e");
-  EXPECT_TRUE(s.eval->ok()) << s.message;
+  EXPECT_TRUE(valid(s)) << message(s);
 }
 
 TEST(TuiState, GanttZoomAndPanStayInsideTheIteration) {
   TuiState s = press(start(), "3");
-  const double total = s.eval->sim.iteration_ms;
+  const double total = sim(s).iteration_ms;
+  auto span = [&] { return s.core.view().window.span(); };
+  const double whole = span();
+  EXPECT_NEAR(whole, total * (1 + 2 * explorer::kFitMargin), 1e-9);
   s = press(std::move(s), "-");  // already whole: stays
-  EXPECT_EQ(s.gantt_zoom, 1);
+  EXPECT_NEAR(span(), whole, 1e-9);
   s = press(std::move(s), "+");
-  EXPECT_EQ(s.gantt_zoom, 2);
-  EXPECT_NEAR(s.gantt_left_ms, total / 4, 1e-9);  // zoomed around the centre
+  EXPECT_NEAR(span(), whole / 2, 1e-9);
+  EXPECT_NEAR(s.core.view().window.t0 + span() / 2, total / 2, 1e-9);  // zoomed around the centre
   s = press(std::move(s), "llllllll");
-  EXPECT_NEAR(s.gantt_left_ms, total / 2, 1e-9);  // clamped at the end
+  EXPECT_LE(s.core.view().window.t1, total * 1.05 + 1e-9);  // clamped at the end
+  EXPECT_GT(s.core.view().window.t1, total);
   s = press(std::move(s), "hhhhhhhhhhh");
-  EXPECT_NEAR(s.gantt_left_ms, 0, 1e-9);
-  s = press(std::move(s), "++<end>");
-  EXPECT_EQ(s.gantt_zoom, 8);
-  EXPECT_NEAR(s.gantt_left_ms, total * 7 / 8, 1e-9);
+  EXPECT_GE(s.core.view().window.t0, -total * 0.05 - 1e-9);
+  EXPECT_LT(s.core.view().window.t0, 0);
   s = press(std::move(s), "0");
-  EXPECT_EQ(s.gantt_zoom, 1);
-  EXPECT_EQ(s.gantt_left_ms, 0);
+  EXPECT_TRUE(s.core.view().fitted);
+  EXPECT_NEAR(span(), whole, 1e-9);
 }
+
+TEST(TuiState, GanttRefitsWhenThePlanGrows) {
+  TuiState s = press(start(), "3");
+  const double before = s.core.view().window.t1;
+  s = press(std::move(s), "mmmm");
+  EXPECT_GT(sim(s).iteration_ms * (1 + explorer::kFitMargin), before);
+  EXPECT_NEAR(s.core.view().window.t1, sim(s).iteration_ms * (1 + explorer::kFitMargin), 1e-9)
+      << "the window must follow the longer iteration";
+}
+
+TEST(TuiState, GanttSelectionNavigatesActionsAndDependencies) {
+  TuiState s = press(start(), "3<enter>");
+  ASSERT_NE(s.core.selected_box(), nullptr) << message(s);
+  const explorer::TimelineBox first = *s.core.selected_box();
+  EXPECT_EQ(first.op, Op::F);
+  EXPECT_EQ(first.start, 0);
+  EXPECT_EQ(s.core.view().selected.device, 0);
+  const Screen scr = render(s, 80, 24);
+  EXPECT_TRUE(scr.contains("F s0 mb0 on d0")) << scr.text();
+  s = press(std::move(s), "<right>");
+  EXPECT_EQ(s.core.selected_box()->mb, 1);  // the next action on device 0
+  s = press(std::move(s), "<left>c");       // back to F s0 mb0, then its consumer: F s1 mb0
+  ASSERT_NE(s.core.selected_box(), nullptr);
+  EXPECT_EQ(s.core.selected_box()->stage, 1);
+  EXPECT_EQ(s.core.view().selected.device, 1);
+  s = press(std::move(s), "p");  // and its producer again
+  EXPECT_EQ(s.core.selected_box()->stage, 0);
+  s = press(std::move(s), "<down>");
+  EXPECT_EQ(s.core.view().selected.device, 1);
+  s = press(std::move(s), "<esc>");
+  EXPECT_EQ(s.core.selected_box(), nullptr);
+}
+
+TEST(TuiState, SearchMatchesAndSteps) {
+  TuiState s = press(start(), "3/mb 3 B<enter>");
+  EXPECT_FALSE(s.searching);
+  ASSERT_TRUE(s.core.view().filter.active()) << message(s);
+  EXPECT_EQ(s.core.view().filter.mb, 3);
+  ASSERT_NE(s.core.selected_box(), nullptr);
+  EXPECT_EQ(s.core.selected_box()->mb, 3);
+  EXPECT_EQ(s.core.selected_box()->op, Op::BW);  // 1F1B fuses the backward: B finds BW
+  const int first_device = s.core.view().selected.device;
+  s = press(std::move(s), "n");
+  ASSERT_NE(s.core.selected_box(), nullptr);
+  EXPECT_EQ(s.core.selected_box()->mb, 3);
+  EXPECT_NE(s.core.view().selected.device, first_device);  // another stage's backward of mb 3
+  const Screen scr = render(s, 80, 24);
+  EXPECT_TRUE(scr.contains("search: B, mb 3")) << scr.text();
+  // A malformed search is refused and explained; the old one stays.
+  s = press(std::move(s), "/<bs><bs><bs><bs><bs><bs>mb x<enter>");
+  EXPECT_TRUE(message_is_error(s));
+  EXPECT_NE(message(s).find("expected a number"), std::string::npos) << message(s);
+  EXPECT_EQ(s.core.view().filter.mb, 3);
+  s = press(std::move(s), "<esc>");  // clears the selection
+  s = press(std::move(s), "<esc>");  // then the search
+  EXPECT_FALSE(s.core.view().filter.active());
+}
+
 
 TEST(TuiState, DeviceViewsScrollOnlyAsFarAsUseful) {
   TuiState s = start(test_inputs(48, 24));
@@ -305,95 +286,137 @@ TEST(TuiState, DeviceViewsScrollOnlyAsFarAsUseful) {
 
 TEST(TuiState, CompareViewListsSchedulesAndEnterSwitches) {
   TuiState s = press(start(), "5");
-  ASSERT_TRUE(s.compare);
-  EXPECT_EQ(s.compare->size(), all_schedules().size());
+  auto rows = s.core.schedule_table();
+  EXPECT_EQ(rows->size(), all_schedules().size());
   int target = -1;
-  for (size_t i = 0; i < s.compare->size(); ++i)
-    if ((*s.compare)[i].name == "zb-h1") target = static_cast<int>(i);
+  for (size_t i = 0; i < rows->size(); ++i)
+    if ((*rows)[i].name == "zb-h1") target = static_cast<int>(i);
   ASSERT_GE(target, 0);
   s = press(std::move(s), "<home>");
   for (int i = 0; i < target; ++i) s = press(std::move(s), "j");
   s = press(std::move(s), "<enter>");
-  EXPECT_EQ(s.request.schedule, "zb-h1");
-  EXPECT_EQ(s.eval->plan.name, "zb-h1");
+  EXPECT_EQ(request(s).schedule, "zb-h1");
+  EXPECT_EQ(plan(s).name, "zb-h1");
   // An edited partition joins the table as its own row.
   s = press(std::move(s), ">");
-  ASSERT_TRUE(s.compare);
-  EXPECT_EQ(s.compare->size(), all_schedules().size() + 1);
-  EXPECT_EQ(s.compare->back().name, "zb-h1 (edited)");
+  rows = s.core.schedule_table();
+  EXPECT_EQ(rows->size(), all_schedules().size() + 1);
+  EXPECT_EQ(rows->back().name, "zb-h1 (edited)");
+}
+
+TEST(TuiState, CompareViewShowsTheSelectedRowsWholeReason) {
+  // Five micro-batches on four devices: the interleaved schedules refuse (they need a multiple).
+  TuiState s = press(start(test_inputs(), "1f1b", 5), "5<home>");
+  auto rows = s.core.schedule_table();
+  int refused = -1;
+  for (size_t i = 0; i < rows->size() && refused < 0; ++i)
+    if (!(*rows)[i].ok && (*rows)[i].error.size() > 50) refused = static_cast<int>(i);
+  ASSERT_GE(refused, 0) << "expected a schedule that does not apply to 4 devices x 5 micro-batches";
+  for (int i = 0; i < refused; ++i) s = press(std::move(s), "j");
+  const Screen scr = render(s, 80, 24);
+  // The reason's last words are on screen (wrapped under the table), not cut at the table's edge.
+  const std::string& why = (*rows)[static_cast<size_t>(refused)].error;
+  const std::string tail = why.substr(why.rfind(' ', why.size() - 2) + 1, 12);
+  EXPECT_TRUE(scr.contains(tail)) << "missing '" << tail << "' of: " << why << "\n" << scr.text();
+}
+
+TEST(TuiState, LongMessagesWrapInsteadOfBeingCut) {
+  TuiState s = start();
+  s.core.note("the optimizer could not place the model's 16 layers on 4 devices because every plan exceeds the "
+              "memory limit of device 2 by 3.1 GiB; lower the micro-batch count or raise the limit",
+              true);
+  const Screen scr = render(s, 80, 24);
+  EXPECT_TRUE(scr.contains("raise the limit")) << scr.text();
+  EXPECT_EQ(scr.row(23).rfind("q quit", 0), 0u) << scr.text();
+  expect_frame(scr, s);
 }
 
 TEST(TuiState, OptimizerKeysAndResults) {
   TuiState s = start();
   s = press(std::move(s), "o");
-  EXPECT_EQ(s.effect, Effect::StartOptimizer);
-  EXPECT_EQ(s.optimizer.state, JobState::Running);
+  EXPECT_TRUE(effect(s, explorer::EffectKind::StartOptimizer));
+  EXPECT_EQ(s.core.optimizer().state, explorer::JobState::Running);
+  s.core.take_effects();
   s = press(std::move(s), "o");
-  EXPECT_EQ(s.effect, Effect::None);
-  EXPECT_TRUE(s.message_is_error);
-  OptimizerView p;
+  EXPECT_FALSE(effect(s, explorer::EffectKind::StartOptimizer));
+  EXPECT_TRUE(message_is_error(s));
+  OptimizeProgress p;
   p.fraction = 0.5;
   p.best_ms = 12.5;
   p.evaluated = 1234;
   p.phase = "local search";
-  s = on_optimizer_progress(std::move(s), p);
+  s.core.on_optimizer_progress(p, std::nullopt);
   const Screen scr = render(s, 80, 24);
   EXPECT_TRUE(scr.contains("optimizing [")) << scr.text();
   EXPECT_TRUE(scr.contains(" 50% ")) << scr.text();
   EXPECT_TRUE(scr.contains("best 12.50 ms")) << scr.text();
   EXPECT_NE(scr.row(0).find("optimize 50%"), std::string::npos) << scr.text();  // the badge on the tab line
   s = press(std::move(s), "x");
-  EXPECT_EQ(s.effect, Effect::CancelOptimizer);
+  EXPECT_TRUE(effect(s, explorer::EffectKind::CancelOptimizer));
 
   // The optimizer's plan: a custom plan on screen, editable by boundary keys.
-  Plan best = s.eval->plan;
+  Plan best = plan(s);
   best.name = "adaptis-opt";
   best.partition = Partition::from_sizes({3, 4, 4, 5});
-  s = on_optimizer_finished(std::move(s), best, JobState::Done, "");
-  EXPECT_EQ(s.optimizer.state, JobState::Done);
-  ASSERT_TRUE(s.eval->custom);
-  EXPECT_EQ(s.eval->label, "optimized");
-  EXPECT_EQ(s.custom, s.eval);
-  EXPECT_NE(s.message.find("optimizer done"), std::string::npos) << s.message;
+  explorer::OptimizerJob::Outcome out;
+  out.how = explorer::JobState::Done;
+  out.result = OptimizeResult{};
+  out.result->best = best;
+  out.result->feasible = true;
+  out.result->sim = simulate(best, s.core.editor().costs(), s.core.editor().cluster(), s.core.editor().sim_options());
+  s.core.on_optimizer_finished(out);
+  EXPECT_EQ(s.core.optimizer().state, explorer::JobState::Done);
+  ASSERT_TRUE(s.core.editor().state().custom);
+  EXPECT_EQ(s.core.on_screen_label(), "optimized");
+  EXPECT_NE(message(s).find("optimizer done"), std::string::npos) << message(s);
   s = press(std::move(s), ">");
-  EXPECT_TRUE(s.eval->custom);
+  EXPECT_TRUE(s.core.editor().state().custom);
   EXPECT_EQ(sizes(s), (std::vector<int>{4, 3, 4, 5}));
+  // A hand-edited or optimized plan does not silently regenerate for another micro-batch count.
+  s = press(std::move(s), "m");
+  EXPECT_TRUE(message_is_error(s));
+  EXPECT_NE(message(s).find("choose a schedule first"), std::string::npos) << message(s);
   s = press(std::move(s), "5");
-  ASSERT_TRUE(s.compare);
-  EXPECT_EQ(s.compare->back().name, "optimized");
+  auto rows = s.core.schedule_table();
+  EXPECT_EQ(rows->back().name, "optimized");
   // s goes back to the built-in schedule the request names.
   s = press(std::move(s), "s");
-  EXPECT_FALSE(s.eval->custom);
-  EXPECT_EQ(s.eval->plan.name, "1f1b");
+  EXPECT_FALSE(s.core.editor().state().custom);
+  EXPECT_EQ(plan(s).name, "1f1b");
   // Failure and an empty cancel are messages, not crashes.
-  s = on_optimizer_finished(std::move(s), std::nullopt, JobState::Failed, "boom\nmore");
-  EXPECT_TRUE(s.message_is_error);
-  EXPECT_EQ(s.message, "optimizer failed: boom");
+  s = press(std::move(s), "o");
+  explorer::OptimizerJob::Outcome failed;
+  failed.how = explorer::JobState::Failed;
+  failed.error = "boom\nmore";
+  s.core.on_optimizer_finished(failed);
+  EXPECT_TRUE(message_is_error(s));
+  EXPECT_EQ(message(s), "optimizer failed: boom");
 }
 
 TEST(TuiState, RunKeyNeedsALauncherAndOneRunAtATime) {
-  TuiConfig blocked;
+  explorer::ExplorerConfig blocked;
   blocked.run_blocker = "no run command";
   TuiState s = press(start(test_inputs(), "1f1b", 8, blocked), "r");
   EXPECT_EQ(s.view, View::Runs);
-  EXPECT_NE(s.effect, Effect::LaunchRun);
-  EXPECT_NE(s.message.find("cannot launch a run: no run command"), std::string::npos) << s.message;
+  EXPECT_FALSE(effect(s, explorer::EffectKind::LaunchRun));
+  EXPECT_NE(message(s).find("cannot launch a run: no run command"), std::string::npos) << message(s);
 
   TuiState r = press(start(), "r");
-  EXPECT_EQ(r.effect, Effect::LaunchRun);
-  LaunchedRun run;
+  EXPECT_TRUE(effect(r, explorer::EffectKind::LaunchRun));
+  r.core.take_effects();
+  explorer::LaunchedRun run;
   run.pid = 4242;
   run.running = true;
   run.command = "adaptis run --plan p.json";
-  r = on_launched_run(std::move(r), run);
+  r.core.on_launched(run);
   r = press(std::move(r), "r");
-  EXPECT_EQ(r.effect, Effect::None);
-  EXPECT_NE(r.message.find("already in progress"), std::string::npos);
+  EXPECT_FALSE(effect(r, explorer::EffectKind::LaunchRun));
+  EXPECT_NE(message(r).find("already in progress"), std::string::npos) << message(r);
 
-  RunStoreView store;
+  explorer::RunStoreView store;
   store.db_path = "/tmp/x.db";
   store.read = true;
-  RunRow mine;
+  exec::RunSummary mine;
   mine.id = 7;
   mine.pid = 4242;
   mine.status = "running";
@@ -401,21 +424,22 @@ TEST(TuiState, RunKeyNeedsALauncherAndOneRunAtATime) {
   mine.steps = 5;
   mine.steps_done = 2;
   mine.final_loss = 5.5;
-  mine.measured_ms = 10;
-  mine.predicted_ms = 11;
-  RunRow old = mine;
+  mine.measured_iteration_ms = 12;
+  mine.predicted_iteration_ms = 10;
+  exec::RunSummary old = mine;
   old.id = 6;
   old.pid = 1;
   old.status = "complete";
   old.steps_done = 5;
-  store.rows = {mine, old};
-  r = on_run_store(std::move(r), store);
-  ASSERT_NE(launched_run_row(r), nullptr);
-  EXPECT_EQ(launched_run_row(r)->id, 7);
+  store.runs = {mine, old};
+  r.core.on_run_store(store);
+  ASSERT_NE(r.core.launched_row(), nullptr);
+  EXPECT_EQ(r.core.launched_row()->id, 7);
   const Screen scr = render(r, 80, 24);
   EXPECT_TRUE(scr.contains("launched pid 4242: running")) << scr.text();
-  EXPECT_TRUE(scr.contains("run #7 running  step 2/5  loss 5.5000  10.00 ms (predicted 11.00)")) << scr.text();
-  EXPECT_TRUE(scr.contains("+10.0%")) << scr.text();  // prediction error of the run
+  EXPECT_TRUE(scr.contains("run #7 running  step 2/5  loss 5.5000  12.00 ms (predicted 10.00)")) << scr.text();
+  // The prediction error, (measured - predicted) / predicted: the run took 20% longer.
+  EXPECT_TRUE(scr.contains("+20.0%")) << scr.text();
   EXPECT_NE(scr.row(0).find("run 2/5"), std::string::npos) << scr.text();  // the badge
   r = press(std::move(r), "j");
   EXPECT_EQ(r.cursor[static_cast<int>(View::Runs)], 1);
@@ -429,98 +453,16 @@ TEST(TuiState, HelpClosesOnAnyKeyWithoutActing) {
   EXPECT_TRUE(render(s, 80, 24).contains("any key closes this"));
   s = press(std::move(s), "s");
   EXPECT_FALSE(s.show_help);
-  EXPECT_EQ(s.request.schedule, "1f1b");
+  EXPECT_EQ(request(s).schedule, "1f1b");
   s = press(std::move(s), "?q");
-  EXPECT_EQ(s.effect, Effect::Quit);
+  EXPECT_TRUE(s.quit);
 }
 
 TEST(TuiState, SaveAndUnknownKeys) {
   TuiState s = press(start(), "w");
-  EXPECT_EQ(s.effect, Effect::SavePlan);
-  s = press(std::move(s), "Z");
-  EXPECT_EQ(s.effect, Effect::None);
-  EXPECT_NE(s.message.find("key Z does nothing"), std::string::npos) << s.message;
-}
-
-// ---- rendering ----
-
-TEST(TuiRender, EveryViewAt80x24) {
-  TuiState s = set_viewport(start(), 80, 24);
-  const char* expect[kNumViews][2] = {
-      {"F ms", "layers.15"},         // layers with costs
-      {"partition 4,4,4,4", "idle"},  // plan summary with stages and devices
-      {"window 0.00-", "forward"},   // Gantt with axis and legend
-      {"largest idle gaps", "GiB/"},  // bubbles and memory per device
-      {"zb-h1", "fastest"},          // schedule comparison
-      {"run store /nonexistent/runs.db", "no runs recorded yet"},
-  };
-  for (int v = 0; v < kNumViews; ++v) {
-    s = apply_key(std::move(s), '1' + v);
-    if (v == static_cast<int>(View::Layers)) s = press(std::move(s), "<end>");
-    if (v == static_cast<int>(View::Runs)) {
-      RunStoreView none;
-      none.db_path = s.config.db_path;
-      none.read = true;
-      none.note = "no runs recorded yet: " + none.db_path + " does not exist";
-      s = on_run_store(std::move(s), none);
-    }
-    const Screen scr = render(s, 80, 24);
-    SCOPED_TRACE(view_name(static_cast<View>(v)));
-    expect_frame(scr, s);
-    for (const char* want : expect[v]) EXPECT_TRUE(scr.contains(want)) << "missing '" << want << "'\n" << scr.text();
-  }
-}
-
-TEST(TuiRender, AdaptsToSizes) {
-  TuiState s = start();
-  for (auto [w, h] : std::vector<std::pair<int, int>>{{40, 10}, {80, 24}, {100, 30}, {120, 40}, {250, 70}}) {
-    s = set_viewport(std::move(s), w, h);
-    for (int v = 0; v < kNumViews; ++v) {
-      s = apply_key(std::move(s), '1' + v);
-      const Screen scr = render(s, w, h);
-      SCOPED_TRACE(std::to_string(w) + "x" + std::to_string(h) + " " + view_name(static_cast<View>(v)));
-      EXPECT_EQ(scr.width(), w);
-      EXPECT_EQ(scr.height(), h);
-      expect_frame(scr, s);
-    }
-  }
-  // Wider shows more: the layer kind joins its name, the devices view spells the bubble phases out.
-  s = set_viewport(std::move(s), 120, 40);
-  EXPECT_TRUE(render(press(s, "1"), 120, 40).contains("layers.0 block"));
-  EXPECT_FALSE(render(press(s, "1"), 80, 24).contains("layers.0 block"));
-  EXPECT_TRUE(render(press(s, "4"), 120, 40).contains("in-between"));
-  // A taller Gantt gives each device more rows.
-  const Screen tall = render(press(s, "3"), 120, 40);
-  EXPECT_TRUE(tall.contains("d3 m")) << tall.text();
-  const Screen too_small = render(s, kMinWidth - 1, 8);
-  EXPECT_TRUE(too_small.contains("terminal too small: 39x8")) << too_small.text();
-}
-
-TEST(TuiRender, GanttColourAndMonochrome) {
-  TuiState s = press(start(), "3");
-  s.config.color = true;
-  const Screen colour = render(s, 80, 24);
-  // The first device row: micro-batch digits, coloured by op.
-  int y = -1;
-  for (int r = 0; r < colour.height(); ++r)
-    if (colour.row(r).rfind("d0", 0) == 0) y = r;
-  ASSERT_GE(y, 0) << colour.text();
-  EXPECT_EQ(colour.row(y).substr(0, 5), "d0 m ");
-  EXPECT_EQ(colour.at(5, y).ch, '0');  // micro-batch 0 starts at time 0 on device 0
-  EXPECT_EQ(colour.at(5, y).style, Style::OpF);
-  s.config.color = false;
-  const Screen mono = render(s, 80, 24);
-  EXPECT_EQ(mono.row(y).substr(0, 6), "d0 o F");  // letters carry the op without colour
-  EXPECT_TRUE(mono.contains("F forward")) << mono.text();
-  EXPECT_TRUE(mono.contains("X backward")) << mono.text();  // 1F1B's fused backward
-  EXPECT_FALSE(mono.contains("weight-grad")) << mono.text();  // only the ops the plan uses
-}
-
-TEST(TuiRender, OutOfMemoryIsFlagged) {
-  TuiState s = start(test_inputs(16, 4, 40.0 * (1 << 30)));
-  ASSERT_TRUE(s.eval->ok());
-  ASSERT_TRUE(s.eval->sim.oom);
-  EXPECT_TRUE(render(s, 80, 24).row(1).find("OOM") != std::string::npos) << render(s, 80, 24).text();
-  const Screen dev = render(press(s, "4"), 80, 24);
-  EXPECT_TRUE(dev.contains("OOM")) << dev.text();
+  EXPECT_TRUE(effect(s, explorer::EffectKind::SavePlan));
+  s.core.take_effects();
+  s = press(std::move(s), "K");
+  EXPECT_FALSE(s.core.has_effects());
+  EXPECT_NE(message(s).find("key K does nothing"), std::string::npos) << message(s);
 }

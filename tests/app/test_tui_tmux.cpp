@@ -207,6 +207,12 @@ TEST(TuiTmux, MainViewKeysResizeAndQuit) {
   ASSERT_TRUE(pane.wait_for_text("partition 7,7,7,7,6")) << pane.last;
   pane.literal(">");
   ASSERT_TRUE(pane.wait_for_text("partition 8,6,7,7,6")) << pane.last;
+  // Memory: a recomputes every stage (selective), the plan view says so; undo takes it back.
+  pane.literal("a");
+  ASSERT_TRUE(pane.wait_for_text("recompute: selective on every stage")) << pane.last;
+  EXPECT_NE(pane.last.find("policy stages 0-4 selective"), std::string::npos) << pane.last;
+  pane.literal("u");
+  ASSERT_TRUE(pane.wait_for_text("policy none")) << pane.last;
 
   // Resize: the frame follows the window.
   pane.tmux("resize-window -x 120 -y 40");
@@ -259,6 +265,20 @@ TEST(TuiCli, PlainPrintsOneScreenAndExits) {
   const std::string bad = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --keys '<nope>'"), &rc);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(bad.find("error: --keys: unknown key <nope>"), std::string::npos) << bad;
+}
+
+TEST(TuiCli, PlainStartsWithTheMemoryFlags) {
+  int rc = -1;
+  // Full recompute on every stage from the flags: the Gantt draws R actions and says the policy.
+  const std::string out =
+      sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --size 120x30 --recompute full --keys 3"), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("R recompute"), std::string::npos) << out;
+  EXPECT_NE(out.find("policy stages 0-3 full"), std::string::npos) << out;
+  // A bad value is refused before the terminal changes mode, naming the flag.
+  const std::string bad = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --offload 2"), &rc);
+  EXPECT_EQ(rc, 1) << bad;
+  EXPECT_NE(bad.find("--offload"), std::string::npos) << bad;
 }
 
 TEST(TuiTmux, DumbTerminalGetsTheLineMode) {

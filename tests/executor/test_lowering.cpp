@@ -142,7 +142,9 @@ TEST(Lowering, WaitSitsRightBeforeItsConsumerAndPostIsEarlier) {
       const Instruction& c = l[j];
       ASSERT_EQ(c.kind, InstrKind::Compute) << l[i].to_string();
       const TensorTag& t = l[i].tensor;
-      if (t.kind == TensorKind::Activation) EXPECT_TRUE(c.op == Op::F && c.stage == t.stage + 1 && c.mb == t.mb);
+      if (t.kind == TensorKind::Activation) {
+        EXPECT_TRUE(c.op == Op::F && c.stage == t.stage + 1 && c.mb == t.mb);
+      }
       // The post was issued two computes earlier (or at the start of the list).
       int computes_between = 0;
       size_t k = i;
@@ -206,10 +208,11 @@ TEST(Lowering, SameDeviceNeighboursExchangeNoMessages) {
   EXPECT_EQ(count_kind(prog, InstrKind::Send), 4);  // act s1 mb0/1 and grad s2 mb0/1
   for (const auto& l : prog.devices)
     for (const auto& i : l)
-      if (i.kind == InstrKind::Send)
+      if (i.kind == InstrKind::Send) {
         EXPECT_TRUE((i.tensor.kind == TensorKind::Activation && i.tensor.stage == 1) ||
                     (i.tensor.kind == TensorKind::Gradient && i.tensor.stage == 2))
             << i.to_string();
+      }
 }
 
 TEST(Lowering, OverlappedPairWaitsForBothInputsFirstAndSendsAfterBoth) {

@@ -52,7 +52,10 @@ RunInfo sample_info(int devices = 2, int steps = 3) {
   info.schedule = "1f1b";
   info.model_name = "tiny-test";
   info.model = {{"name", "tiny-test"}, {"hidden", 16}};
-  info.plan = {{"name", "1f1b"}};
+  PlanRequest req;
+  req.devices = devices;
+  req.microbatches = 4;
+  info.plan = plan_to_json(build_plan(req, devices));  // load_run checks it is a valid plan
   info.costs = {{"source", "test"}};
   info.machine = machine_info();
   info.num_devices = devices;
@@ -70,7 +73,7 @@ RunInfo sample_info(int devices = 2, int steps = 3) {
     di.predicted_peak_activation_bytes = 1000.0 * (d + 1);
     info.devices.push_back(di);
     for (int mb = 0; mb < 4; ++mb)
-      info.predicted.push_back({d, "F", d, mb, 1000000LL * mb, 1000000LL * mb + 500000});
+      info.predicted.push_back({d, Op::F, d, mb, 1000000LL * mb, 1000000LL * mb + 500000});
   }
   return info;
 }
@@ -92,10 +95,11 @@ StepRecord sample_step(int step, int devices = 2, int per_device = 6) {
       m.step = step;
       m.device = d;
       m.seq = i;
-      static const std::string kKinds[] = {"F", "SEND", "B"};
-      m.kind = kKinds[i % 3];
-      if (m.kind == "SEND") {
-        m.tensor = "act";
+      // F, SEND, B, F, SEND, B, ...
+      m.kind = i % 3 == 1 ? MeasuredKind::Send : MeasuredKind::Compute;
+      m.op = i % 3 == 2 ? Op::B : Op::F;
+      if (m.kind == MeasuredKind::Send) {
+        m.tensor = TensorKind::Activation;
         m.peer = (d + 1) % devices;
       }
       m.stage = d;
@@ -134,6 +138,22 @@ struct RawDb {
     sqlite3_free(err);
   }
 };
+
+// A store at `db` holding one complete run of sample_info() with one step; its id.
+int64_t record_complete_run(const std::string& db) {
+  RunStore store(db);
+  const int64_t id = store.begin_run(sample_info());
+  store.record_step(id, sample_step(0));
+  store.finish_run(id, RunStatus::Complete);
+  return id;
+}
+
+// Turns the database back into what schema 1 wrote: no cpu_ns column, user_version 1.
+void downgrade_to_schema_one(const std::string& db) {
+  RawDb raw(db);
+  raw.exec("ALTER TABLE measured_intervals DROP COLUMN cpu_ns");
+  raw.exec("PRAGMA user_version = 1");
+}
 
 // Runs `body` in a forked child and returns its wait status. The child never returns into gtest.
 template <class F>
@@ -205,19 +225,8 @@ TEST_F(RunStoreTest, NewerSchemaForeignDatabaseAndNonDatabaseAreRefused) {
 }
 
 TEST_F(RunStoreTest, SchemaOneDatabaseIsMigratedKeepingItsRuns) {
-  int64_t id = 0;
-  {
-    RunStore store(db_);
-    id = store.begin_run(sample_info());
-    store.record_step(id, sample_step(0));
-    store.finish_run(id, RunStatus::Complete);
-  }
-  {
-    // Turn it back into what schema 1 wrote: no cpu_ns column, user_version 1.
-    RawDb raw(db_);
-    raw.exec("ALTER TABLE measured_intervals DROP COLUMN cpu_ns");
-    raw.exec("PRAGMA user_version = 1");
-  }
+  const int64_t id = record_complete_run(db_);
+  downgrade_to_schema_one(db_);
   RunStore store(db_);
   EXPECT_EQ(store.schema_version(), 2);
   const RunRecord rec = store.load_run(id);
@@ -230,6 +239,44 @@ TEST_F(RunStoreTest, SchemaOneDatabaseIsMigratedKeepingItsRuns) {
   store.finish_run(id2, RunStatus::Complete);
   EXPECT_EQ(store.load_run(id2).measured[2].cpu_ns, 800002);
   EXPECT_NEAR(compare_run(store.load_run(id2)).cpu_share, 0.8 / 0.9, 0.01);  // 0.8 ms CPU in 0.9 ms intervals
+}
+
+// Intervals are typed in memory but stored under their text names, so databases of every version read the same:
+// the rows an older adaptis wrote load typed, and a kind no version writes is refused with the column named.
+TEST_F(RunStoreTest, IntervalKindsAreStoredByNameAndReadBackTyped) {
+  const int64_t id = record_complete_run(db_);
+  {
+    RawDb raw(db_);
+    EXPECT_EQ(raw.text("SELECT group_concat(kind, ',') FROM (SELECT kind FROM measured_intervals WHERE device = 0 "
+                       "ORDER BY seq)"),
+              "F,SEND,B,F,SEND,B");
+    EXPECT_EQ(raw.text("SELECT group_concat(tensor, ',') FROM (SELECT tensor FROM measured_intervals WHERE device = 0 "
+                       "AND seq < 3 ORDER BY seq)"),
+              ",act,");
+    EXPECT_EQ(raw.text("SELECT kind FROM predicted_intervals LIMIT 1"), "F");
+    // What an older adaptis wrote for a fused backward and a wait on a gradient.
+    raw.exec("UPDATE measured_intervals SET kind = 'BW' WHERE device = 1 AND seq = 0");
+    raw.exec("UPDATE measured_intervals SET kind = 'WAIT', tensor = 'grad' WHERE device = 1 AND seq = 1");
+  }
+  {
+    RunStore store(db_);
+    const RunRecord rec = store.load_run(id);
+    ASSERT_EQ(rec.measured.size(), 12u);
+    EXPECT_EQ(rec.measured[6].kind, MeasuredKind::Compute);
+    EXPECT_EQ(rec.measured[6].op, Op::BW);
+    EXPECT_EQ(rec.measured[7].kind, MeasuredKind::WaitRecv);
+    EXPECT_EQ(rec.measured[7].tensor, TensorKind::Gradient);
+    EXPECT_EQ(measured_kind_name(rec.measured[7]), "WAIT");
+  }
+  RawDb(db_).exec("UPDATE measured_intervals SET kind = 'JUMP' WHERE device = 1 AND seq = 2");
+  RunStore store(db_);
+  try {
+    store.load_run(id);
+    ADD_FAILURE() << "an unknown interval kind was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("measured_intervals.kind"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("JUMP"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(RunStoreTest, CreatesMissingDirectories) {
@@ -270,8 +317,11 @@ TEST_F(RunStoreTest, RunRoundTripsEverything) {
   EXPECT_EQ(rec.steps[1].microbatch_losses, sample_step(1).microbatch_losses);
   EXPECT_EQ(rec.steps[2].pipeline_end_ns - rec.steps[2].start_ns, 12000000);
   ASSERT_EQ(rec.measured.size(), 3u * 2 * 6);
-  EXPECT_EQ(rec.measured[1].kind, "SEND");
-  EXPECT_EQ(rec.measured[1].tensor, "act");
+  EXPECT_EQ(rec.measured[1].kind, MeasuredKind::Send);
+  EXPECT_EQ(rec.measured[1].tensor, TensorKind::Activation);
+  EXPECT_EQ(rec.measured[2].kind, MeasuredKind::Compute);
+  EXPECT_EQ(rec.measured[2].op, Op::B);
+  EXPECT_EQ(rec.predicted[0].op, Op::F);
   EXPECT_EQ(rec.measured[1].peer, 1);
   EXPECT_EQ(rec.measured[5].cpu_ns, 800005);
   EXPECT_EQ(rec.predicted.size(), info.predicted.size());
@@ -323,6 +373,51 @@ TEST_F(RunStoreTest, IterationsOfARunCommitTogetherNotRowByRow) {
   EXPECT_EQ(reader.text("SELECT status FROM runs"), "complete");
 }
 
+TEST_F(RunStoreTest, ReadOnlyStoreNeverCreatesAnything) {
+  const std::string nested = (fs::path(dir_) / "a" / "b" / "runs.db").string();
+  try {
+    RunStore store(nested, StoreAccess::ReadOnly);
+    FAIL() << "opened a database that does not exist";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no run database at " + nested), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(fs::path(dir_) / "a"));
+  EXPECT_THROW(RunStore(db_, StoreAccess::ReadOnly), InputError);
+  EXPECT_FALSE(fs::exists(db_));
+}
+
+TEST_F(RunStoreTest, ReadOnlyStoreReadsWithoutWriting) {
+  const int64_t id = record_complete_run(db_);
+  RunStore ro(db_, StoreAccess::ReadOnly);
+  EXPECT_TRUE(ro.read_only());
+  ASSERT_EQ(ro.list_runs().size(), 1u);
+  EXPECT_EQ(ro.latest_run_id(), id);
+  EXPECT_EQ(ro.load_run(id).steps.size(), 1u);
+  EXPECT_THROW(ro.begin_run(sample_info()), InputError);  // SQLite refuses: opened read-only
+  EXPECT_EQ(ro.list_runs().size(), 1u);
+}
+
+TEST_F(RunStoreTest, ReadOnlyStoreReadsASchemaOneDatabaseWithoutMigratingIt) {
+  const int64_t id = record_complete_run(db_);
+  downgrade_to_schema_one(db_);
+  RunStore ro(db_, StoreAccess::ReadOnly);
+  EXPECT_EQ(ro.schema_version(), 1);
+  const RunRecord rec = ro.load_run(id);
+  ASSERT_EQ(rec.measured.size(), 12u);
+  EXPECT_EQ(rec.measured[0].cpu_ns, 0);
+  RawDb raw(db_, SQLITE_OPEN_READONLY);
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+}
+
+TEST_F(RunStoreTest, ReadOnlyStoreOverAnEmptySqliteFileHoldsNoRuns) {
+  { std::ofstream touch(db_); }  // what an older adaptis left behind for a mistyped --db
+  RunStore ro(db_, StoreAccess::ReadOnly);
+  EXPECT_TRUE(ro.list_runs().empty());
+  EXPECT_EQ(ro.latest_run_id(), 0);
+  EXPECT_THROW(ro.load_run(1), InputError);
+  EXPECT_EQ(fs::file_size(db_), 0u);
+}
+
 TEST_F(RunStoreTest, KilledRunIsMarkedIncompleteAndKeepsWhatItCommitted) {
   { RunStore init(db_); }
   int64_t child_pid = 0;
@@ -349,7 +444,19 @@ TEST_F(RunStoreTest, KilledRunIsMarkedIncompleteAndKeepsWhatItCommitted) {
     RawDb raw(db_, SQLITE_OPEN_READONLY);
     EXPECT_EQ(raw.text("SELECT status FROM runs"), "running");
   }
-  RunStore store(db_);  // opening marks it
+  {
+    // A read-only store shows it as incomplete without writing.
+    RunStore ro(db_, StoreAccess::ReadOnly);
+    const auto seen = ro.list_runs();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].status, "incomplete");
+    EXPECT_NE(seen[0].error.find("pid " + std::to_string(child_pid)), std::string::npos) << seen[0].error;
+    EXPECT_EQ(ro.load_run(seen[0].id).summary.status, "incomplete");
+    EXPECT_EQ(ro.mark_dead_runs_incomplete(), 0);
+    RawDb raw(db_, SQLITE_OPEN_READONLY);
+    EXPECT_EQ(raw.text("SELECT status FROM runs"), "running");
+  }
+  RunStore store(db_);  // opening read-write marks it
   const auto runs = store.list_runs();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, "incomplete");
@@ -521,18 +628,20 @@ TEST(RunStoreRecords, StepRecordHasOneIntervalPerInstructionPlusOptimizer) {
   int opt = 0;
   for (const auto& m : s.intervals) {
     EXPECT_EQ(m.step, 3);
-    if (m.kind == "OPT") {
+    if (m.kind == MeasuredKind::Optimizer) {
       ++opt;
       EXPECT_EQ(m.seq, -1);
       continue;
     }
     const Instruction& ins = prog.devices[m.device][m.seq];
-    EXPECT_EQ(m.kind, ins.kind_name());
+    EXPECT_EQ(measured_kind_name(m), ins.kind_name());
     if (ins.kind == InstrKind::Compute) {
-      EXPECT_TRUE(m.tensor.empty());
+      EXPECT_EQ(m.kind, MeasuredKind::Compute);
+      EXPECT_EQ(m.op, ins.op);
       EXPECT_EQ(m.stage, ins.stage);
     } else {
-      EXPECT_EQ(m.tensor, tensor_kind_name(ins.tensor.kind));
+      EXPECT_TRUE(is_comm(m.kind));
+      EXPECT_EQ(m.tensor, ins.tensor.kind);
       EXPECT_EQ(m.peer, ins.peer);
     }
   }

@@ -207,7 +207,10 @@ void expect_matches(const SplitRun& got, const SplitRun& one_stage, const SplitR
 
 std::string cut_name(const std::vector<int>& bounds) {
   std::string s;
-  for (int b : bounds) s += (s.empty() ? "" : ",") + std::to_string(b);
+  for (int b : bounds) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(b);
+  }
   return "[" + s + "]";
 }
 

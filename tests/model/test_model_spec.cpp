@@ -139,7 +139,9 @@ TEST(ModelSpec, TinySamplesKeepTheirFamilyStructure) {
       for (const auto& p : l.parts) {
         EXPECT_GE(p.hidden, 32) << c.file;
         EXPECT_LE(p.hidden, 64) << c.file;
-        if (p.vocab) EXPECT_TRUE(p.vocab >= 256 && p.vocab <= 512) << c.file;
+        if (p.vocab) {
+          EXPECT_TRUE(p.vocab >= 256 && p.vocab <= 512) << c.file;
+        }
       }
     EXPECT_TRUE(m.seq_len >= 16 && m.seq_len <= 32) << c.file;
     EXPECT_GT(m.microbatches(), 0) << c.file;

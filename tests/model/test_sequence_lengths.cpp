@@ -66,7 +66,9 @@ TEST(SequenceLengths, BadLengthsFilesNameFileAndLine) {
   o.global_batch_tokens = 1000;
   expect_input_error([&] { load_sequence_lengths(few.string(), o); }, {few.string(), "200 tokens", "1000"});
   expect_input_error([] { load_sequence_lengths("/nonexistent/adaptis.lengths"); }, {"/nonexistent/adaptis.lengths", "cannot open"});
-  for (const auto& p : {empty, zero, neg, text, few}) fs::remove(p);
+  fs::path huge = temp_file("huge.lengths", "12\n99999999999\n");
+  expect_input_error([&] { load_sequence_lengths(huge.string()); }, {huge.string() + " line 2", "at most", "99999999999"});
+  for (const auto& p : {empty, zero, neg, text, few, huge}) fs::remove(p);
 }
 
 TEST(SequenceLengths, LongerThanContextIsRefusedOnlyWithoutSlicing) {
@@ -128,12 +130,25 @@ TEST(SequenceLengths, BadDistributionsNameTheParameter) {
   expect_input_error([&] { load_sequence_lengths("long-tail:tail=2", o); }, {"'tail'", "[0, 1]"});
   LengthOptions no_batch;
   no_batch.context = 8192;
-  expect_input_error([&] { load_sequence_lengths("long-tail", no_batch); }, {"--global-batch-tokens"});
+  // Library errors name the option's field (the CLI maps it to its flag).
+  try {
+    load_sequence_lengths("long-tail", no_batch);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "global_batch_tokens") << e.what();
+  }
   LengthOptions no_ctx;
   no_ctx.global_batch_tokens = 1000;
-  expect_input_error([&] { load_sequence_lengths("uniform:min=1,max=9", no_ctx); }, {"--context"});
+  expect_input_error([&] { load_sequence_lengths("uniform:min=1,max=9", no_ctx); }, {"context"});
   o.context = -1;
-  expect_input_error([&] { load_sequence_lengths("long-tail", o); }, {"--context", ">= 1"});
+  expect_input_error([&] { load_sequence_lengths("long-tail", o); }, {"context", "[1, "});
+  // No runaway memory: a batch that would take more sequences than supported is refused.
+  LengthOptions huge;
+  huge.context = 8192;
+  huge.global_batch_tokens = 1LL << 40;
+  expect_input_error([&] { load_sequence_lengths("fixed:length=1", huge); }, {"global_batch_tokens", "sequences"});
+  huge.global_batch_tokens = (1LL << 40) + 1;
+  expect_input_error([&] { load_sequence_lengths("fixed:length=1", huge); }, {"global_batch_tokens", "[1, "});
 }
 
 TEST(SequenceLengths, HistogramJsonIsDrawnFromWithItsSeed) {

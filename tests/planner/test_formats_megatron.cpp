@@ -95,18 +95,25 @@ TEST(FormatsMegatron, GpipeOrderIsNotMegatrons) {
 
 TEST(FormatsMegatron, InterleavedGetsVirtualStagesAndGroupSize) {
   CostTable costs = test::nemotron_costs();
-  Plan plan;
-  try {
-    plan = plan_for("interleaved-1f1b", 56);
-  } catch (const InputError&) {
-    GTEST_SKIP() << "interleaved-1f1b not in this build yet";
-  }
+  // Any InputError fails the test: interleaved-1f1b on 4 devices, 8 micro-batches and 56 layers is valid.
+  const Plan plan = plan_for("interleaved-1f1b", 56);
   MegatronExport e = export_megatron(plan, costs);
   EXPECT_EQ(e.virtual_stages, 2);
   EXPECT_TRUE(e.order_matches);
   EXPECT_EQ(e.group_size, 4);
-  EXPECT_EQ(flag(e.flags, "--num-virtual-stages-per-pipeline-rank"), "2");
+  EXPECT_EQ(flag(e.flags, "--num-layers-per-virtual-pipeline-stage"), "7");  // 56 layers / (4 ranks x 2)
   EXPECT_EQ(flag(e.flags, "--microbatch-group-size-per-virtual-pipeline-stage"), "4");
+  // The batch: 8 micro-batches per pipeline.
+  EXPECT_EQ(flag(e.flags, "--micro-batch-size"), "1");
+  EXPECT_EQ(flag(e.flags, "--global-batch-size"), "8");
+  MegatronRunOptions run;
+  run.micro_batch_size = 2;
+  run.data_parallel = 4;
+  run.seq_length = 4096;
+  MegatronExport big = export_megatron(plan, costs, run);
+  EXPECT_EQ(flag(big.flags, "--global-batch-size"), "64");
+  EXPECT_EQ(flag(big.layout_flags, "--global-batch-size"), "64");
+  EXPECT_EQ(flag(big.flags, "--seq-length"), "4096");
   EXPECT_EQ(e.layout, "Et*7|(t*7|)*6,t*7L");
 }
 

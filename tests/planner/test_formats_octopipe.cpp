@@ -37,7 +37,9 @@ TEST(FormatsOctopipe, YamlAndLegacyRoundTripEverySchedule) {
     EXPECT_EQ(from_yaml.placement.device_stages, plan.placement.device_stages);
     // OctoPipe has no overlapped pairs; everything else survives.
     EXPECT_EQ(from_yaml.schedule, test::without_overlap(plan.schedule));
-    if (!has_pairs(plan)) EXPECT_DOUBLE_EQ(simulate(from_yaml, costs, cluster).iteration_ms, sim.iteration_ms);
+    if (!has_pairs(plan)) {
+      EXPECT_DOUBLE_EQ(simulate(from_yaml, costs, cluster).iteration_ms, sim.iteration_ms);
+    }
 
     OctopipeImport legacy = oi;
     legacy.partition = plan.partition.sizes();

@@ -73,35 +73,52 @@ TEST(FormatsPytorchCsv, ComputeCommsFollowsPytorchLowering) {
   Plan plan = build_plan(req, 8);  // 4 devices, 8 micro-batches
   auto rows = rows_of(format_pytorch_csv(plan, PytorchCsvFormat::ComputeComms));
   ASSERT_EQ(rows.size(), 4u);
-  // Round 1 of the lowering: every rank issues F of mb 0; the RECV lands before it.
-  EXPECT_EQ(rows[0][0], "0F0");
-  EXPECT_EQ(rows[0][1], "0SEND_F0");
-  EXPECT_EQ((std::vector<std::string>(rows[1].begin(), rows[1].begin() + 3)),
-            (std::vector<std::string>{"1RECV_F0", "1F0", "1SEND_F0"}));
+  // Round 1 of the lowering: every rank unshards its stage and issues F of mb 0; the RECV lands
+  // before it.
+  EXPECT_EQ((std::vector<std::string>(rows[0].begin(), rows[0].begin() + 3)),
+            (std::vector<std::string>{"0UNSHARD", "0F0", "0SEND_F0"}));
+  EXPECT_EQ((std::vector<std::string>(rows[1].begin(), rows[1].begin() + 4)),
+            (std::vector<std::string>{"1UNSHARD", "1RECV_F0", "1F0", "1SEND_F0"}));
   // The last stage sends no activation; the first sends no gradient.
   for (const auto& c : rows[3]) EXPECT_EQ(c.find("SEND_F"), std::string::npos) << c;
   for (const auto& c : rows[0]) EXPECT_EQ(c.find("SEND_B"), std::string::npos) << c;
-  // Every SEND has its RECV on the peer's row: 3 links x 8 mbs x 2 directions.
-  std::map<std::string, int> sends, recvs;
+  // Every SEND has its RECV on the peer's row and one WAIT_SEND on its own: 3 links x 8 mbs x 2
+  // directions; each stage reduces its gradients once, after its last backward, and reshards last.
+  std::map<std::string, int> sends, recvs, waits;
+  int reduces = 0;
   for (size_t r = 0; r < rows.size(); ++r)
     for (const auto& c : rows[r]) {
-      if (c.find("SEND_") != std::string::npos) ++sends[c];
-      if (c.find("RECV_") != std::string::npos) ++recvs[c];
+      const std::string type = c.substr(c.find_first_not_of("0123456789"));
+      if (type.rfind("SEND_", 0) == 0) ++sends[c];
+      if (type.rfind("RECV_", 0) == 0) ++recvs[c];
+      if (type.rfind("WAIT_SEND_", 0) == 0) ++waits[c];
+      if (type == "REDUCE_GRAD") ++reduces;
     }
   int total = 0;
   for (const auto& [cell, n] : sends) total += n;
   EXPECT_EQ(total, 48);
   EXPECT_EQ(recvs.size(), sends.size());
+  EXPECT_EQ(waits.size(), sends.size());
+  EXPECT_EQ(reduces, 4);
   EXPECT_EQ(recvs.count("1RECV_B0"), 1u);  // the gradient of stage 2 arrives at stage 1
-  // A RECV precedes the compute that consumes it on every row.
+  // A row ends by resharding its stage, or with the waits for the gradients it sent back.
+  for (size_t r = 0; r < rows.size(); ++r)
+    EXPECT_TRUE(rows[r].back() == std::to_string(r) + "RESHARD" || rows[r].back().find("WAIT_SEND_B") != std::string::npos)
+        << rows[r].back();
+  // A RECV precedes the compute that consumes it on every row, and a SEND its WAIT.
   for (size_t r = 0; r < rows.size(); ++r) {
     std::map<std::string, size_t> pos;
     for (size_t i = 0; i < rows[r].size(); ++i) pos[rows[r][i]] = i;
     for (const auto& [cell, i] : pos) {
-      if (cell.find("RECV_F") == std::string::npos) continue;
-      std::string stage = cell.substr(0, cell.find('R')), mb = cell.substr(cell.find("RECV_F") + 6);
-      ASSERT_TRUE(pos.count(stage + "F" + mb)) << cell;
-      EXPECT_LT(i, pos[stage + "F" + mb]) << cell;
+      if (cell.find("RECV_F") != std::string::npos) {
+        std::string stage = cell.substr(0, cell.find('R')), mb = cell.substr(cell.find("RECV_F") + 6);
+        ASSERT_TRUE(pos.count(stage + "F" + mb)) << cell;
+        EXPECT_LT(i, pos[stage + "F" + mb]) << cell;
+      }
+      if (cell.find("WAIT_SEND") != std::string::npos) {
+        ASSERT_TRUE(pos.count(cell.substr(0, cell.find('W')) + cell.substr(cell.find("WAIT_") + 5))) << cell;
+        EXPECT_GT(i, pos[cell.substr(0, cell.find('W')) + cell.substr(cell.find("WAIT_") + 5)]) << cell;
+      }
     }
   }
 }
@@ -171,7 +188,7 @@ TEST(FormatsPytorchCsv, StructuralErrors) {
   expect_input_error([&] { parse_pytorch_csv("0F0,1SEND_B0,0B0\n1F0,1B0\n", ci, "comm.csv"); },
                      {"column 2", "stage 1 runs on rank 1"});
   // The CSV cannot say the partition: it must come from somewhere.
-  expect_input_error([&] { parse_pytorch_csv("0F0,0B0\n1F0,1B0\n", {}, "nopart.csv"); }, {"--partition"});
+  expect_input_error([&] { parse_pytorch_csv("0F0,0B0\n1F0,1B0\n", {}, "nopart.csv"); }, {"give the partition"});
   expect_input_error([&] { parse_pytorch_csv("0F0,0B0\n1F0,1B0\n", {{1, 1, 2}, 4, 0, "x"}, "p.csv"); },
                      {"2 stages but the partition gives 3"});
   // Missing backward for a micro-batch: the validator names it.
@@ -193,7 +210,8 @@ TEST(FormatsPytorchCsv, DeadlockingCsvIsReported) {
   p.placement.device_stages = {{0}, {1}};
   p.schedule = {{{Op::F, 0, 0}, {Op::BW, 0, 0}, {Op::F, 0, 1}, {Op::BW, 0, 1}},
                 {{Op::F, 1, 1}, {Op::F, 1, 0}, {Op::BW, 1, 0}, {Op::BW, 1, 1}}};
-  expect_input_error([&] { format_pytorch_csv(p, PytorchCsvFormat::ComputeComms); }, {"deadlock", "rank 1"});
+  expect_input_error([&] { format_pytorch_csv(p, PytorchCsvFormat::ComputeComms); },
+                     {"send-recv-lowering", "deadlock", "device 0", "device 1"});
 }
 
 }  // namespace

@@ -40,13 +40,15 @@ CostTable hetero_costs(int layers, bool split_w = false, double state_bytes = 1e
   return c;
 }
 
-// Tests run under a short budget (the search returns its best so far when cut); the bench measures
-// what a full search reaches.
-OptimizeOptions quick(int devices, int microbatches, double budget = 1.0) {
+// Tests run under a short evaluation budget (the search returns its best so far when cut; 0 = none, the
+// search then ends by itself), never a wall-clock one: the same plan comes out however fast or loaded the
+// machine is. The time limit is only a safety net. The bench measures what a full search reaches.
+OptimizeOptions quick(int devices, int microbatches, long long max_evaluations = 3000) {
   OptimizeOptions o;
   o.devices = devices;
   o.microbatches = microbatches;
-  o.time_limit_s = budget;
+  o.max_evaluations = max_evaluations;
+  o.time_limit_s = 600;
   o.threads = 2;
   o.sim.comm_latency_ms = 0;
   return o;
@@ -110,7 +112,7 @@ TEST(Optimizer, PeerProfileBeatsTheAuthorsTunerResult) {
   // own tuner result, 1058.1 ms. The bench measures the full table and the search time.
   CostTable costs = load_cost_table(std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/nemotron-nano-v2-9B.json");
   Cluster cluster = make_uniform_cluster(4);
-  OptimizeOptions o = quick(4, 8, 2.0);
+  OptimizeOptions o = quick(4, 8, 4000);
   OptimizeResult r = optimize(costs, cluster, o);
   ASSERT_TRUE(r.feasible) << r.message;
   EXPECT_LE(r.sim.iteration_ms, 1058.1) << r.message;
@@ -163,7 +165,7 @@ TEST(Optimizer, ReportsTheClosestPlanWhenNothingFits) {
   CostTable costs = hetero_costs(8, false, 10e9, 1e8);
   Cluster cluster = make_uniform_cluster(4);
   for (auto& d : cluster.devices) d.memory_limit_bytes = 15e9;
-  OptimizeOptions o = quick(4, 4, 3.0);
+  OptimizeOptions o = quick(4, 4);
   OptimizeResult r = optimize(costs, cluster, o);
   EXPECT_FALSE(r.feasible);
   EXPECT_TRUE(r.sim.oom);
@@ -180,13 +182,13 @@ TEST(Optimizer, ReportsTheClosestPlanWhenNothingFits) {
 TEST(Optimizer, DeterministicPerSeedWhateverTheThreadCount) {
   CostTable costs = hetero_costs(6, true);
   Cluster cluster = make_uniform_cluster(2);
-  OptimizeOptions o = quick(2, 4, 60.0);  // generous: the search must end by itself
+  OptimizeOptions o = quick(2, 4, 0);  // no budget: the search must end by itself
   o.threads = 1;
   OptimizeResult a = optimize(costs, cluster, o);
   o.threads = 3;
   OptimizeResult b = optimize(costs, cluster, o);
   ASSERT_EQ(a.final_progress.phase, "done");
-  EXPECT_EQ(a.stopped_by, "complete");
+  EXPECT_EQ(a.stopped_by, StopReason::Complete);
   EXPECT_TRUE(a.reproducible);
   ASSERT_EQ(a.message.find("time budget"), std::string::npos) << a.message;
   ASSERT_EQ(b.message.find("time budget"), std::string::npos) << b.message;
@@ -211,14 +213,13 @@ void expect_same_plan(const OptimizeResult& a, const OptimizeResult& b) {
 TEST(Optimizer, EvaluationBudgetIsDeterministicWhateverTheThreadCount) {
   CostTable costs = hetero_costs(24, true);
   Cluster cluster = make_uniform_cluster(4);
-  OptimizeOptions o = quick(4, 8, 120.0);
-  o.max_evaluations = 3000;
+  OptimizeOptions o = quick(4, 8, 3000);
   o.threads = 1;
   OptimizeResult a = optimize(costs, cluster, o);
   o.threads = 2;
   OptimizeResult b = optimize(costs, cluster, o);
-  ASSERT_EQ(a.stopped_by, "evaluations") << a.message;
-  ASSERT_EQ(b.stopped_by, "evaluations") << b.message;
+  ASSERT_EQ(a.stopped_by, StopReason::Evaluations) << a.message;
+  ASSERT_EQ(b.stopped_by, StopReason::Evaluations) << b.message;
   EXPECT_TRUE(a.reproducible);
   EXPECT_EQ(a.search_evaluations, b.search_evaluations);
   EXPECT_GE(a.search_evaluations, 3000);
@@ -233,21 +234,23 @@ TEST(Optimizer, EvaluationBudgetIsDeterministicWhateverTheThreadCount) {
 TEST(Optimizer, TimeCutResultIsRepeatedByItsEvaluationCount) {
   CostTable costs = hetero_costs(48, true);
   Cluster cluster = make_uniform_cluster(8);
-  OptimizeOptions o = quick(8, 16, 0.4);
+  // The one test of the wall-clock budget: it must cut this search (48 layers on 8 devices) well before its end.
+  OptimizeOptions o = quick(8, 16, 0);
+  o.time_limit_s = 0.4;
   OptimizeResult cut = optimize(costs, cluster, o);
-  ASSERT_EQ(cut.stopped_by, "time") << "the search finished inside 0.4 s; make the test input larger";
+  ASSERT_EQ(cut.stopped_by, StopReason::Time) << "the search finished inside 0.4 s; make the test input larger";
   if (!cut.reproducible) {
     // Only when a batch overran the deadline (a badly overloaded machine); then it must say so.
     EXPECT_NE(cut.message.find("not reproducible"), std::string::npos) << cut.message;
     return;
   }
-  const std::string hint = "--max-evaluations " + std::to_string(cut.search_evaluations);
+  const std::string hint = "a budget of " + std::to_string(cut.search_evaluations) + " evaluations (max_evaluations)";
   EXPECT_NE(cut.message.find(hint), std::string::npos) << cut.message;
   o.time_limit_s = 300;
   o.threads = 1;
   o.max_evaluations = cut.search_evaluations;
   OptimizeResult again = optimize(costs, cluster, o);
-  EXPECT_EQ(again.stopped_by, "evaluations");
+  EXPECT_EQ(again.stopped_by, StopReason::Evaluations);
   EXPECT_EQ(again.search_evaluations, cut.search_evaluations);
   expect_same_plan(cut, again);
 }
@@ -255,7 +258,7 @@ TEST(Optimizer, TimeCutResultIsRepeatedByItsEvaluationCount) {
 TEST(Optimizer, CancelReturnsTheBestSoFar) {
   CostTable costs = hetero_costs(24);
   Cluster cluster = make_uniform_cluster(4);
-  OptimizeOptions o = quick(4, 8, 60.0);
+  OptimizeOptions o = quick(4, 8, 0);
   std::atomic<bool> cancel{false};
   int calls = 0;
   auto t0 = std::chrono::steady_clock::now();
@@ -336,39 +339,48 @@ TEST(Optimizer, MaxStagesPerDeviceIsRespected) {
 TEST(Optimizer, InvalidOptionsAndInputsThrowClearErrors) {
   CostTable costs = hetero_costs(6);
   Cluster cluster = make_uniform_cluster(4);
-  auto expect_error = [&](const CostTable& c, OptimizeOptions o, const std::string& needle) {
+  // An option at fault is named as OptimizeOptions spells it (field()); anything else by its content.
+  auto expect_error = [&](const CostTable& c, OptimizeOptions o, const std::string& field, const std::string& needle) {
     try {
       optimize(c, cluster, o);
-      ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+      ADD_FAILURE() << "no error; expected one on field '" << field << "' mentioning '" << needle << "'";
     } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), field) << e.what();
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      if (!field.empty()) {
+        EXPECT_EQ(std::string(e.what()).rfind(field + ": ", 0), 0u) << e.what();
+      }
     }
   };
   OptimizeOptions o = quick(4, 8);
   o.time_limit_s = 0;
-  expect_error(costs, o, "--time-limit-s");
+  expect_error(costs, o, "time_limit_s", "positive");
   o.time_limit_s = -1;
-  expect_error(costs, o, "--time-limit-s");
+  expect_error(costs, o, "time_limit_s", "-1");
   o.time_limit_s = std::nan("");
-  expect_error(costs, o, "--time-limit-s");
+  expect_error(costs, o, "time_limit_s", "nan");
   o = quick(4, 8);
   o.max_evaluations = -5;
-  expect_error(costs, o, "--max-evaluations");
+  expect_error(costs, o, "max_evaluations", "-5");
   o = quick(5, 8);
-  expect_error(costs, o, "cluster");
+  expect_error(costs, o, "devices", "cluster");
   o = quick(0, 8);
-  expect_error(costs, o, "--devices");
+  expect_error(costs, o, "devices", "at least 1");
   o = quick(4, 0);
-  expect_error(costs, o, "--microbatches");
+  expect_error(costs, o, "microbatches", "at least 1");
   o = quick(4, 8);
   o.threads = -2;
-  expect_error(costs, o, "--threads");
+  expect_error(costs, o, "threads", "-2");
+  o.threads = 100000;  // would start as many threads and starve the machine
+  expect_error(costs, o, "threads", "must be in [0, " + std::to_string(max_optimizer_threads()) + "]");
+  o = quick(4, 100000);
+  expect_error(costs, o, "microbatches", "100000 is above the limit of 16384");
   o = quick(4, 8);
   o.max_stages_per_device = -1;
-  expect_error(costs, o, "--max-stages-per-device");
-  expect_error(hetero_costs(3), quick(4, 8), "only 3 layers");
-  expect_error(CostTable{}, quick(4, 8), "no layers");
+  expect_error(costs, o, "max_stages_per_device", "-1");
+  expect_error(hetero_costs(3), quick(4, 8), "devices", "only 3 layers");
+  expect_error(CostTable{}, quick(4, 8), "", "no layers");
   CostTable negative = hetero_costs(6);
   negative.layers[2].b_ms = -1;
-  expect_error(negative, quick(4, 8), "layer 2");
+  expect_error(negative, quick(4, 8), "", "layer 2");
 }

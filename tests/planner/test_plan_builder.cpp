@@ -50,11 +50,11 @@ TEST(PlanBuilder, PartitionAndPlacementTextRoundTrip) {
   EXPECT_EQ(format_placement(parse_placement("v", 4, 2)), "0,7|1,6|2,5|3,4");
   EXPECT_EQ(format_placement(parse_placement("looped", 2, 3)), "0,2,4|1,3,5");
   EXPECT_EQ(format_placement(parse_placement("sequential", 3, 1)), "0|1|2");
-  expect_input_error([] { parse_partition("14,,14"); }, {"--partition"});
-  expect_input_error([] { parse_partition("14,0,14"); }, {"--partition"});
-  expect_input_error([] { parse_placement("0,1|1", 2, 1); }, {"--placement", "1"});   // stage 1 twice
-  expect_input_error([] { parse_placement("0|2", 2, 1); }, {"--placement"});          // stage 1 missing
-  expect_input_error([] { parse_placement("zigzag", 2, 1); }, {"--placement", "zigzag"});
+  expect_input_error([] { parse_partition("14,,14"); }, {"partition: "});
+  expect_input_error([] { parse_partition("14,0,14"); }, {"partition: "});
+  expect_input_error([] { parse_placement("0,1|1", 2, 1); }, {"placement: ", "1"});   // stage 1 twice
+  expect_input_error([] { parse_placement("0|2", 2, 1); }, {"placement: "});          // stage 1 missing
+  expect_input_error([] { parse_placement("zigzag", 2, 1); }, {"placement: ", "zigzag"});
 }
 
 TEST(PlanBuilder, UnevenPartitionAndPermutedPlacementKeepTheSchedulesShape) {
@@ -103,12 +103,12 @@ TEST(PlanBuilder, MismatchesAreExplained) {
   PlanRequest req;
   req.devices = 4;
   req.partition = {14, 14, 14};
-  expect_input_error([&] { build_plan(req, 56); }, {"--partition", "3 stages", "4 stages"});
+  expect_input_error([&] { build_plan(req, 56); }, {"partition: ", "3 stages", "4 stages"});
   req.partition = {14, 14, 14, 13};
   expect_input_error([&] { build_plan(req, 56); }, {"55 layers", "56"});
   req.partition = {};
   req.placement = "0|1|2";
-  expect_input_error([&] { build_plan(req, 56); }, {"--placement"});
+  expect_input_error([&] { build_plan(req, 56); }, {"placement: "});
   req.placement = "";
   req.schedule = "no-such-schedule";
   expect_input_error([&] { build_plan(req, 56); }, {"no-such-schedule"});

@@ -1,5 +1,5 @@
 // Built-in schedule generators: the exact per-device orders of the reference implementations
-// (worked examples of shared/research/schedules.md and hand derivations from the reference rules),
+// (worked examples traced by hand through the reference implementations' rules),
 // cross-checks between implementations, constraint errors, and a validity sweep over p and m.
 #include <gtest/gtest.h>
 
@@ -68,7 +68,7 @@ std::vector<Action> parse_torch(const std::string& text) {
 
 std::string show(const std::vector<Action>& v) {
   std::string s;
-  for (const auto& a : v) s += (s.empty() ? "" : ", ") + to_string(a);
+  for (const auto& a : v) s.append(s.empty() ? "" : ", ").append(to_string(a));
   return s;
 }
 
@@ -307,12 +307,12 @@ TEST(ScheduleConstraints, DualPipeVNeedsTwoMicroBatchesPerDevice) {
 }
 
 TEST(ScheduleConstraints, ChunksPerDevice) {
-  expect_input_error([] { generate("zb-v", 4, 8, 3); }, {"--stages-per-device", "zb-v", "exactly 2"});
-  expect_input_error([] { generate("zb-h1", 4, 8, 2); }, {"--stages-per-device", "zb-h1", "exactly 1"});
-  expect_input_error([] { generate("interleaved-1f1b", 4, 8, -1); }, {"--stages-per-device", ">= 1"});
-  expect_input_error([] { generate("interleaved-1f1b", 4, 8, 2, -2); }, {"--group-size", ">= 1"});
-  expect_input_error([] { generate("zb-h1", 0, 8); }, {"--devices"});
-  expect_input_error([] { generate("zb-h1", 4, 0); }, {"--microbatches"});
+  expect_input_error([] { generate("zb-v", 4, 8, 3); }, {"stages_per_device: ", "zb-v", "exactly 2"});
+  expect_input_error([] { generate("zb-h1", 4, 8, 2); }, {"stages_per_device: ", "zb-h1", "exactly 1"});
+  expect_input_error([] { generate("interleaved-1f1b", 4, 8, -1); }, {"stages_per_device: ", ">= 1"});
+  expect_input_error([] { generate("interleaved-1f1b", 4, 8, 2, -2); }, {"group_size: ", ">= 1"});
+  expect_input_error([] { generate("zb-h1", 0, 8); }, {"devices: "});
+  expect_input_error([] { generate("zb-h1", 4, 0); }, {"microbatches: "});
   expect_input_error([] { generate("zbv", 4, 8); }, {"unknown schedule 'zbv'", "zb-v"});
 }
 

@@ -14,7 +14,8 @@ CostTable uniform_costs(int layers, double f, double b, double w) {
   t.model = "uniform";
   for (int i = 0; i < layers; ++i) {
     LayerCost c;
-    c.name = "l" + std::to_string(i);
+    c.name = "l";  // appended, not "l" + ...: GCC 12 warns falsely (-Wrestrict) on that once inlined
+    c.name += std::to_string(i);
     c.f_ms = f;
     c.b_ms = b;
     c.w_ms = w;

@@ -27,8 +27,8 @@ const std::string kSamples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
 CostTable split_costs(int layers, double token_ms, double pair_ms, double fixed_ms = 0) {
   CostTable t;
   t.model = "split";
-  t.ref_tokens = 1000;
-  t.ref_pairs = 500000;
+  t.tokens_per_microbatch = 1000;
+  t.pairs_per_microbatch = 500000;
   for (int i = 0; i < layers; ++i) {
     LayerCost c;
     c.name = "l" + std::to_string(i);
@@ -166,15 +166,15 @@ TEST(Units, CostAtTheReferenceIsTheStageCostAndScalesByParts) {
   EXPECT_DOUBLE_EQ(m.ms(packed({2000})), one.f_ms + one.b_ms + one.w_ms);
   // A table without a reference cannot scale.
   CostTable none = c;
-  none.ref_tokens = 0;
+  none.tokens_per_microbatch = 0;
   EXPECT_THROW(cost_reference(none), InputError);
 }
 
 TEST(Units, AnalyticalModelSplitsAttentionPairsFromTokens) {
   ModelSpec spec = load_model_spec(kSamples + "/models/llama-2-7b.json");
   CostTable c = analytical_costs(spec, make_uniform_cluster(1).devices[0]);
-  EXPECT_DOUBLE_EQ(c.ref_tokens, 4096);
-  EXPECT_DOUBLE_EQ(c.ref_pairs, 0.5 * 4096 * 4096);
+  EXPECT_DOUBLE_EQ(c.tokens_per_microbatch, 4096);
+  EXPECT_DOUBLE_EQ(c.pairs_per_microbatch, 0.5 * 4096 * 4096);
   const LayerCost& body = c.layers[1];
   EXPECT_GT(body.f_pair_ms, 0);
   EXPECT_LT(body.f_pair_ms, 0.5 * body.f_ms);
@@ -193,7 +193,7 @@ TEST(Units, AnalyticalModelSplitsAttentionPairsFromTokens) {
   std::string path = ::testing::TempDir() + "/adaptis-split-costs.json";
   save_cost_table(c, path);
   CostTable back = load_cost_table(path);
-  EXPECT_DOUBLE_EQ(back.ref_tokens, c.ref_tokens);
+  EXPECT_DOUBLE_EQ(back.tokens_per_microbatch, c.tokens_per_microbatch);
   EXPECT_DOUBLE_EQ(back.layers[1].f_pair_ms, body.f_pair_ms);
   EXPECT_DOUBLE_EQ(back.layers[1].b_fixed_ms, body.b_fixed_ms);
 }

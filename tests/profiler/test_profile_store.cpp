@@ -131,6 +131,43 @@ TEST(ProfileStore, NsysStyleSqlWorksOnTheKernelTable) {
   sqlite3_close(db);
 }
 
+// A stored profile is an input like a cost file: its costs go to the planner, so a damaged row is an
+// error naming the database, the profile and the field, not a negative or infinite layer time.
+TEST(ProfileStore, DamagedCostsAndIntegersAreRefused) {
+  const std::string path = temp_db("damaged.db");
+  int64_t id = 0;
+  {
+    ProfileStore store(path);
+    id = store.save(sample_profile(), "test");
+  }
+  auto damage = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  };
+  auto load_error = [&] {
+    try {
+      ProfileStore(path).load_costs(id);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "the damaged profile loaded";
+    return std::string();
+  };
+  damage("UPDATE profile_layers SET f_ms = -1 WHERE unit = 1");
+  std::string msg = load_error();
+  EXPECT_NE(msg.find("profile database " + path + ": profile " + std::to_string(id) + ": layers[1]"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("field 'f' (ms): must be in [0, 1e+09], got -1"), std::string::npos) << msg;
+  damage("UPDATE profile_layers SET f_ms = 1e308 WHERE unit = 1");
+  EXPECT_NE(load_error().find("got 1e+308"), std::string::npos);
+  damage("UPDATE profile_layers SET f_ms = 1 WHERE unit = 1");
+  damage("UPDATE profiles SET microbatches = 4294967297");
+  msg = load_error();
+  EXPECT_NE(msg.find("field microbatches: must be in [0, 1000000], got 4294967297"), std::string::npos) << msg;
+}
+
 TEST(ProfileStore, RefusesForeignDatabases) {
   const std::string path = temp_db("foreign.db");
   sqlite3* db = nullptr;

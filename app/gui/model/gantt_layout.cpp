@@ -4,16 +4,6 @@
 
 namespace adaptis::gui {
 
-const char* lane_kind_name(LaneKind k) {
-  switch (k) {
-    case LaneKind::Compute: return "compute";
-    case LaneKind::Measured: return "measured";
-    case LaneKind::Send: return "send";
-    case LaneKind::Recv: return "recv";
-  }
-  return "?";
-}
-
 GanttLayout layout_rows(int num_devices, const GanttLayoutOptions& opt) {
   GanttLayout g;
   g.rows.reserve(num_devices > 0 ? num_devices : 0);
@@ -33,6 +23,7 @@ GanttLayout layout_rows(int num_devices, const GanttLayoutOptions& opt) {
       add(LaneKind::Send, opt.transfer_h);
       add(LaneKind::Recv, opt.transfer_h);
     }
+    if (opt.host) add(LaneKind::Host, opt.host_h);
     ly -= opt.lane_gap;
     r.y1 = ly + opt.row_pad;
     y = r.y1;

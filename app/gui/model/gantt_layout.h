@@ -6,10 +6,12 @@
 #include <utility>
 #include <vector>
 
+#include "explorer/timeline_query.h"
+
 namespace adaptis::gui {
 
-enum class LaneKind : uint8_t { Compute, Measured, Send, Recv };
-const char* lane_kind_name(LaneKind k);
+using explorer::LaneKind;
+using explorer::lane_kind_name;
 
 struct LaneSlot {
   LaneKind kind = LaneKind::Compute;
@@ -26,10 +28,12 @@ struct GanttLayoutOptions {
   float compute_h = 18;   // the F/B/W lane
   float measured_h = 7;   // a recorded run's actions, under the prediction
   float transfer_h = 5;   // send and receive lanes
+  float host_h = 5;       // the host-link lane (offload / reload copies)
   float lane_gap = 1;     // between lanes of one row
   float row_pad = 3;      // above and below a row's lanes
   bool measured = false;
   bool transfers = true;
+  bool host = false;      // a host-link lane under each device (the plan offloads)
 };
 
 struct GanttLayout {

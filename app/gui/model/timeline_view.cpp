@@ -5,52 +5,37 @@
 #include <cstdio>
 #include <string>
 
+#include "common/format.h"
+
 namespace adaptis::gui {
 
+// Time-only changes are the explorer core's TimeWindow's; the axis adds the pixel mapping.
 void TimeAxis::zoom_at(float x, double factor) {
-  if (!(factor > 0)) return;
-  const double t = t_of(x);
-  t0 = t - (t - t0) * factor;
-  t1 = t + (t1 - t) * factor;
+  explorer::TimeWindow w = window();
+  w.zoom_at(t_of(x), factor);
+  t0 = w.t0;
+  t1 = w.t1;
 }
 
 void TimeAxis::pan_px(float dx) {
-  const double dt = static_cast<double>(dx) * ms_per_px();
-  t0 -= dt;
-  t1 -= dt;
+  explorer::TimeWindow w = window();
+  w.pan(-static_cast<double>(dx) * ms_per_px());
+  t0 = w.t0;
+  t1 = w.t1;
 }
 
 void TimeAxis::fit(double a, double b, double margin_frac) {
-  if (!(b > a)) b = a + 1.0;
-  const double m = (b - a) * margin_frac;
-  t0 = a - m;
-  t1 = b + m;
+  explorer::TimeWindow w;
+  w.fit(a, b, margin_frac);
+  t0 = w.t0;
+  t1 = w.t1;
 }
 
 void TimeAxis::clamp(double lo, double hi, double min_span) {
-  if (!(hi > lo)) hi = lo + 1.0;
-  const double margin = (hi - lo) * 0.05;
-  const double max_span = (hi - lo) + 2 * margin;
-  double s = span();
-  if (!(s >= min_span)) {  // also catches NaN
-    const double c = std::isfinite(t0 + t1) ? (t0 + t1) / 2 : (lo + hi) / 2;
-    t0 = c - min_span / 2;
-    t1 = c + min_span / 2;
-    s = min_span;
-  }
-  if (s > max_span) {
-    t0 = lo - margin;
-    t1 = hi + margin;
-    return;
-  }
-  if (t0 < lo - margin) {
-    t0 = lo - margin;
-    t1 = t0 + s;
-  }
-  if (t1 > hi + margin) {
-    t1 = hi + margin;
-    t0 = t1 - s;
-  }
+  explorer::TimeWindow w = window();
+  w.clamp(lo, hi, min_span);
+  t0 = w.t0;
+  t1 = w.t1;
 }
 
 namespace {
@@ -184,49 +169,17 @@ std::vector<float> busy_profile(const TimelineData& data, double t0, double t1, 
   return out;
 }
 
-double tick_step_ms(const TimeAxis& axis, float min_px) {
-  const double min_ms = std::max(1e-12, min_px * axis.ms_per_px());
-  double p = std::pow(10.0, std::floor(std::log10(min_ms)));
-  for (int guard = 0; guard < 64; ++guard) {
-    for (double m : {1.0, 2.0, 5.0})
-      if (m * p >= min_ms) return m * p;
-    p *= 10;
-  }
-  return min_ms;
+double tick_step_ms(const TimeAxis& axis, float min_px) { return app::round_tick_step(min_px * axis.ms_per_px()); }
+
+float tick_label_x(float tick_x, float label_w, float left, float right, float prev_end, float pad) {
+  float x = tick_x + pad;
+  if (x + label_w > right - 2) x = tick_x - pad - label_w;
+  if (x < prev_end + pad || x < left) return NAN;
+  return x;
 }
 
-std::string format_ms(double ms) {
-  char buf[48];
-  const double a = std::fabs(ms);
-  if (a >= 1e4) std::snprintf(buf, sizeof buf, "%.2f s", ms / 1000);
-  else if (a >= 100) std::snprintf(buf, sizeof buf, "%.1f ms", ms);
-  else if (a >= 1 || a == 0) std::snprintf(buf, sizeof buf, "%.2f ms", ms);
-  else if (a >= 1e-3) std::snprintf(buf, sizeof buf, "%.1f us", ms * 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f ns", ms * 1e6);
-  return buf;
-}
-
-std::string format_tick(double ms, double step_ms) {
-  char buf[48];
-  // Enough decimals to tell neighbouring ticks apart, in the unit of the step.
-  const char* unit = "ms";
-  double v = ms, s = step_ms;
-  if (step_ms >= 1000) {
-    unit = "s";
-    v /= 1000;
-    s /= 1000;
-  } else if (step_ms < 1e-3) {
-    unit = "ns";
-    v *= 1e6;
-    s *= 1e6;
-  } else if (step_ms < 1) {
-    unit = "us";
-    v *= 1e3;
-    s *= 1e3;
-  }
-  int decimals = s >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(s) - 1e-9));
-  std::snprintf(buf, sizeof buf, "%.*f %s", std::clamp(decimals, 0, 6), v, unit);
-  return buf;
+float row_label_size(float font_size, float row_h, float min_size) {
+  return std::min(font_size, std::max(row_h - 1, min_size));
 }
 
 }  // namespace adaptis::gui

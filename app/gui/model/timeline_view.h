@@ -8,14 +8,26 @@
 #include <vector>
 
 #include "adaptis/planner/simulator.h"
-#include "gui/model/timeline_data.h"
+#include "explorer/timeline_data.h"
+#include "explorer/timeline_query.h"
 
 namespace adaptis::gui {
+
+using explorer::BoxKind;
+using explorer::box_kind_of;
+using explorer::kNumBoxKinds;
+using explorer::DeviceLanes;
+using explorer::Lane;
+using explorer::TimelineBox;
+using explorer::TimelineData;
 
 // Maps the visible time range [t0, t1] (ms) onto the pixel span [x0, x0 + width).
 struct TimeAxis {
   double t0 = 0, t1 = 1;
   float x0 = 0, width = 1;
+
+  static TimeAxis of(const explorer::TimeWindow& w, float x0, float width) { return {w.t0, w.t1, x0, width}; }
+  explorer::TimeWindow window() const { return {t0, t1}; }
 
   double span() const { return t1 - t0; }
   double ms_per_px() const { return span() / (width > 0 ? width : 1.0f); }
@@ -80,9 +92,13 @@ std::vector<float> busy_profile(const TimelineData& data, double t0, double t1, 
 // A readable time tick step for the axis: 1, 2 or 5 times a power of ten, at least `min_px` apart.
 double tick_step_ms(const TimeAxis& axis, float min_px);
 
-// "1058.1 ms", "12.50 ms", "850.0 us", "12.34 s": a duration for labels and tooltips.
-std::string format_ms(double ms);
-// An axis tick label: the unit and decimals follow the tick step ("200 ms", "1.5 s", "250 us").
-std::string format_tick(double ms, double step_ms);
+// Where a tick's label goes: right of its tick (`pad` apart), or left of it when it would run past
+// `right` (the last label must not be cut off), or nowhere (returns NAN) when that overlaps the
+// previous label (ending at `prev_end`) or starts left of `left`.
+float tick_label_x(float tick_x, float label_w, float left, float right, float prev_end, float pad);
+
+// The font size of a device row's label: the UI's size, or smaller so the label fits the row
+// (thin rows when A and B share the pane), but never under `min_size`.
+float row_label_size(float font_size, float row_h, float min_size);
 
 }  // namespace adaptis::gui

@@ -82,6 +82,10 @@ class DeviceBuffer {
     count_ = 0;
   }
 
+  // The stream a later reset() frees on (a copy stream that took the buffer over, and back).
+  void set_stream(cudaStream_t stream) { stream_ = stream; }
+  cudaStream_t stream() const { return stream_; }
+
   T* get() const { return ptr_; }
   size_t size() const { return count_; }
   size_t bytes() const { return count_ * sizeof(T); }

@@ -73,7 +73,23 @@ std::vector<GpuInfo> list_gpus() {
   return out;
 }
 
-// Fails with a message naming the reason when no GPU can be used: every GPU entry point starts here.
+GpuInfo describe_gpu(int gpu, const std::string& what) {
+  int count = 0;
+  ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (gpu < 0 || gpu >= count)
+    throw InputError(what + ": GPU " + std::to_string(gpu) + " does not exist (" + std::to_string(count) +
+                     " CUDA devices)");
+  for (const GpuInfo& g : list_gpus())
+    if (g.index == gpu) return g;
+  throw InputError(what + ": GPU " + std::to_string(gpu) + " not listed");
+}
+
+void require_gpu_backend(GpuBackend b) {
+  std::string why;
+  if (!gpu_available(&why))
+    throw InputError("backend", std::string("the ") + gpu_backend_name(b) + " backend needs a GPU: " + why);
+}
+
 void require_gpu(const std::string& what) {
   std::string why;
   if (!gpu_available(&why)) throw InputError(what + ": " + why);

@@ -56,6 +56,21 @@ void GpuLayer::forward(int mb, const DeviceBatch& batch, ParamView params, const
   phase_[mb] = Phase::Forwarded;
 }
 
+void GpuLayer::discard(int mb) {
+  check_mb(mb, "discard");
+  if (phase_[mb] != Phase::Forwarded)
+    throw std::logic_error(std::string(layer_type_name(type_)) + " layer (GPU): discarding micro-batch " +
+                           std::to_string(mb) + (phase_[mb] == Phase::Idle ? " before its F" : " after its B"));
+  drop_state(mb);
+  phase_[mb] = Phase::Idle;
+}
+
+size_t GpuLayer::saved_bytes(int mb) {
+  size_t n = 0;
+  for_each_saved(mb, [&](DeviceBuffer<float>& b) { n += b.bytes(); });
+  return n;
+}
+
 void GpuLayer::backward_input(int mb, ParamView params, const float* dy, float* dx) {
   check_mb(mb, "B");
   if (phase_[mb] != Phase::Forwarded)
@@ -167,6 +182,11 @@ class GpuEmbedding final : public GpuLayer {
     for (const State& s : state_) n += s.tokens.bytes() + s.dy.bytes();
     return n;
   }
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) override {
+    State& s = state_[mb];
+    for (Buf* b : {&s.dy}) f(*b);
+  }
+
 
  protected:
   void do_forward(int mb, const DeviceBatch& batch, ParamView p, const float*, float* y) override {
@@ -188,6 +208,7 @@ class GpuEmbedding final : public GpuLayer {
   }
 
  private:
+  void drop_state(int mb) override { state_[mb] = State{}; }
   struct State {
     DeviceBuffer<int32_t> tokens;  // F -> W
     Buf dy;                        // B -> W
@@ -212,6 +233,11 @@ class GpuLmHead final : public GpuLayer {
       n += bytes_of({&s.x, &s.rstd, &s.probs, &s.xn, &s.dlogits, &s.dgain}) + s.targets.bytes();
     return n;
   }
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) override {
+    State& s = state_[mb];
+    for (Buf* b : {&s.x, &s.rstd, &s.probs, &s.xn, &s.dlogits, &s.dgain}) f(*b);
+  }
+
 
  protected:
   void do_forward(int mb, const DeviceBatch& batch, ParamView p, const float* x, float*) override {
@@ -250,6 +276,7 @@ class GpuLmHead final : public GpuLayer {
 
  private:
   enum Tensor { kGain, kWout };
+  void drop_state(int mb) override { state_[mb] = State{}; }
   struct State {
     Buf x, rstd, probs;               // F -> B
     DeviceBuffer<int32_t> targets;    // F -> B
@@ -275,6 +302,11 @@ class GpuMlp final : public GpuLayer {
     for (const State& s : state_) n += bytes_of({&s.x, &s.rstd, &s.xn, &s.a, &s.b, &s.u, &s.dout, &s.da, &s.db, &s.dgain});
     return n;
   }
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) override {
+    State& s = state_[mb];
+    for (Buf* b : {&s.x, &s.rstd, &s.xn, &s.a, &s.b, &s.u, &s.dout, &s.da, &s.db, &s.dgain}) f(*b);
+  }
+
 
  protected:
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
@@ -313,6 +345,7 @@ class GpuMlp final : public GpuLayer {
  private:
   enum Tensor { kGain, kW1, kW3, kW2 };
   SwigluWeights weights(ParamView p) const { return {p.at(offset(kW1)), p.at(offset(kW3)), p.at(offset(kW2))}; }
+  void drop_state(int mb) override { state_[mb] = State{}; }
   struct State {
     Buf x, rstd;            // F -> B
     Buf xn;                 // F -> W

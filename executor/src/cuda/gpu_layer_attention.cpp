@@ -37,6 +37,11 @@ class GpuAttention final : public GpuLayer {
       n += bytes_of({&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv, &s.dgain});
     return n;
   }
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) override {
+    State& s = state_[mb];
+    for (Buf* b : {&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv, &s.dgain}) f(*b);
+  }
+
 
  protected:
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
@@ -101,6 +106,7 @@ class GpuAttention final : public GpuLayer {
  private:
   enum Tensor { kGain, kWq, kWk, kWv, kWo };
   float scale() const { return 1.0f / std::sqrt(float(hd_)); }
+  void drop_state(int mb) override { state_[mb] = State{}; }
   struct State {
     Buf x, rstd, q, k, v, probs;  // F -> B (q, k rotated; probs: batch x heads x seq x seq)
     Buf xn, o;                    // F -> W

@@ -26,6 +26,11 @@ class GpuMamba final : public GpuLayer {
                      &s.dD});
     return n;
   }
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) override {
+    State& s = state_[mb];
+    for (Buf* b : {&s.x, &s.rstd, &s.uz, &s.conv, &s.dt_pre, &s.delta, &s.h, &s.ys, &s.xn, &s.uc, &s.xdbl, &s.gated, &s.dy, &s.d_dt_pre, &s.dxdbl, &s.duz, &s.dgain, &s.dconv_w, &s.dconv_b, &s.ddt_bias, &s.dA_log, &s.dD}) f(*b);
+  }
+
 
  protected:
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
@@ -130,6 +135,7 @@ class GpuMamba final : public GpuLayer {
 
  private:
   enum Tensor { kGain, kWin, kConvW, kConvB, kWx, kWdt, kDtBias, kALog, kD, kWout };
+  void drop_state(int mb) override { state_[mb] = State{}; }
   struct State {
     Buf x, rstd, uz, conv, dt_pre, delta, h, ys;  // F -> B
     Buf xn, uc, xdbl, gated;                      // F -> W

@@ -41,6 +41,11 @@ class GpuMoe final : public GpuLayer {
     }
     return n;
   }
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) override {
+    State& s = state_[mb];
+    for (Buf* b : {&s.x, &s.rstd, &s.probs, &s.load_frac, &s.xn, &s.out, &s.a, &s.b, &s.u, &s.dout, &s.da, &s.db, &s.sa, &s.sb, &s.su, &s.sdout, &s.sda, &s.sdb, &s.drouter, &s.dgain}) f(*b);
+  }
+
 
  protected:
   void do_forward(int mb, const DeviceBatch&, ParamView p, const float* x, float* y) override {
@@ -182,6 +187,7 @@ class GpuMoe final : public GpuLayer {
     const size_t base = kFirstExpert + size_t(3) * e;
     return {p.at(offset(base)), p.at(offset(base + 1)), p.at(offset(base + 2))};
   }
+  void drop_state(int mb) override { state_[mb] = State{}; }
   struct State {
     Buf x, rstd, probs, load_frac;  // F -> B
     Buf xn;                         // F -> W

@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 // The executor's layers on the GPU: the same F / B / W split, the same saved state and the same B -> W
 // carry as the CPU layers (executor/src/layers/), with device buffers. Each method mirrors its CPU twin line
 // by line, so the CPU code is the reference to read next to it.
@@ -48,10 +49,18 @@ class GpuLayer {
   // Device bytes held in saved activations and carried gradients right now.
   virtual size_t saved_bytes() const = 0;
 
+  // Recompute and offload, as on the CPU (layers/layer.h): discard(mb) between F and B drops what F saved
+  // for mb and lets F run again; for_each_saved(mb, f) visits mb's float buffers (integer routing and
+  // token buffers stay on the device).
+  void discard(int mb);
+  virtual void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) = 0;
+  size_t saved_bytes(int mb);
+
  protected:
   virtual void do_forward(int mb, const DeviceBatch& batch, ParamView p, const float* x, float* y) = 0;
   virtual void do_backward_input(int mb, ParamView p, const float* dy, float* dx) = 0;
   virtual void do_backward_weight(int mb, float* grads) = 0;
+  virtual void drop_state(int mb) = 0;
 
   // Offset of tensor i in the slice, after checking its name (guards against the CPU layout changing).
   size_t offset(size_t i) const { return offsets_[i]; }

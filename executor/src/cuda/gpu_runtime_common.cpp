@@ -70,20 +70,6 @@ void StartGate::enqueue(cudaStream_t s) {
   ADAPTIS_CUDA_CHECK(cudaLaunchHostFunc(s, &StartGate::hold, this));
 }
 
-void StartGate::arrive() {
-  std::lock_guard<std::mutex> lk(mu_);
-  ++arrived_;
-  cv_.notify_all();
-}
-
-void StartGate::wait_all(int count) {
-  {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [&] { return arrived_ >= count; });
-  }
-  open();
-}
-
 void StartGate::open() {
   std::lock_guard<std::mutex> lk(mu_);
   open_ = true;
@@ -97,17 +83,6 @@ void StartGate::finish() {
     stream_ = nullptr;
     ADAPTIS_CUDA_CHECK(cudaStreamSynchronize(s));
   }
-}
-
-GpuInfo describe_gpu(int gpu, const std::string& what) {
-  int count = 0;
-  ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
-  if (gpu < 0 || gpu >= count)
-    throw InputError(what + ": GPU " + std::to_string(gpu) + " does not exist (" + std::to_string(count) +
-                     " CUDA devices)");
-  for (const GpuInfo& g : list_gpus())
-    if (g.index == gpu) return g;
-  throw InputError(what + ": GPU " + std::to_string(gpu) + " not listed");
 }
 
 void keep_pool_memory(int gpu) {

@@ -1,7 +1,7 @@
 #pragma once
 // Pieces both GPU runtimes share: running a function on one fresh host thread per device, the start gate
-// that lines up all devices' timelines, device description, and the entry points of the NCCL backend that
-// GpuPipelineRuntime uses when its ranks are threads of this process.
+// that lines up all devices' timelines, and the entry points of the NCCL backend that GpuPipelineRuntime uses
+// when its ranks are threads of this process.
 #include <cuda_runtime.h>
 
 #include <condition_variable>
@@ -21,7 +21,7 @@ std::string on_each_device(int D, const std::function<void(int)>& fn, const std:
 // Runs fn on a new thread (so it can make another context current) and rethrows what it threw.
 void on_thread(const std::function<void()>& fn);
 
-// Holds a stream at a host function until `wait_all` has seen every device arrive (or `finish`).
+// Holds a stream at a host function until it is opened.
 class StartGate {
  public:
   StartGate() = default;
@@ -29,22 +29,17 @@ class StartGate {
   StartGate(const StartGate&) = delete;
   StartGate& operator=(const StartGate&) = delete;
   void enqueue(cudaStream_t s);  // the held host function, on s
-  void arrive();                 // a device has enqueued its base event (or failed before it)
-  void wait_all(int count);      // waits for `count` arrivals, then opens
+  void open();                   // lets the stream go on
   void finish();                 // opens and waits until the held stream is past the gate
 
  private:
   static void CUDART_CB hold(void* self);
-  void open();
   std::mutex mu_;
   std::condition_variable cv_;
-  int arrived_ = 0;
   bool open_ = false;
   cudaStream_t stream_ = nullptr;
 };
 
-// Name and SMs of `gpu`; InputError naming `what` when it does not exist.
-GpuInfo describe_gpu(int gpu, const std::string& what);
 // Stream-ordered frees keep their memory in the device's pool instead of returning it at every sync.
 void keep_pool_memory(int gpu);
 

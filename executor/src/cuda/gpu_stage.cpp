@@ -1,12 +1,14 @@
 // GpuStage (gpu_stage.h) and the host-buffer StageCompute adapter behind make_gpu_stage (gpu.h).
 #include "cuda/gpu_stage.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/layers/layer.h"
+#include "adaptis/executor/stage_compute.h"
 #include "adaptis/model/error.h"
 #include "cuda/green_context.h"
 #include "cuda/ops.h"
@@ -112,11 +114,55 @@ void GpuStage::forward(int mb, const float* input, float* output) {
   const DeviceBatch batch{tokens_[mb].get(), targets_[mb].get()};
   const float* in = input;
   const int count = static_cast<int>(layers_.size());
+  size_t run = 0;
   for (int j = 0; j < count; ++j) {
     float* out = j + 1 == count ? output : buf_[j % 2].get();
+    const bool dropped = !drop_.empty() && drop_[j];
+    if (dropped && run < runs_.size() && runs_[run].first == j && in != nullptr)
+      kept_in_[mb][run] = copy_of(ctx_, in, activation_floats());
     layers_[j]->forward(mb, batch, layer_params(size_t(j)), in, out);
+    if (dropped) layers_[j]->discard(mb);
+    if (dropped && run < runs_.size() && runs_[run].second == j + 1) ++run;
     in = out;
   }
+}
+
+void GpuStage::set_recompute(Recompute policy, int full_end) {
+  DroppedLayers d = dropped_layers(cfg_, first_, last_, policy, full_end);  // the CPU stage's rule
+  drop_ = std::move(d.drop);
+  runs_ = std::move(d.runs);
+  kept_in_.clear();
+  kept_in_.resize(size_t(m_));
+  for (auto& v : kept_in_) v.resize(runs_.size());
+}
+
+void GpuStage::recompute(int mb) {
+  check_mb(mb, "R");
+  const DeviceBatch batch{tokens_[mb].get(), targets_[mb].get()};
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    const auto [j0, j1] = runs_[r];
+    const float* in = j0 == 0 && is_first() ? nullptr : kept_in_[mb][r].get();
+    for (int j = j0; j < j1; ++j) {
+      float* out = buf_[j % 2].get();
+      layers_[j]->forward(mb, batch, layer_params(size_t(j)), in, out);
+      in = out;
+    }
+    kept_in_[mb][r].reset();
+  }
+}
+
+size_t GpuStage::saved_bytes(int mb) {
+  size_t n = 0;
+  for (auto& layer : layers_) n += layer->saved_bytes(mb);
+  if (!kept_in_.empty())
+    for (const auto& b : kept_in_[mb]) n += b.bytes();
+  return n;
+}
+
+void GpuStage::for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f) {
+  if (!kept_in_.empty())
+    for (auto& b : kept_in_[mb]) f(b);
+  for (auto& layer : layers_) layer->for_each_saved(mb, f);
 }
 
 void GpuStage::backward_input(int mb, const float* grad_output, float* grad_input) {
@@ -199,6 +245,8 @@ std::vector<float> GpuStage::download_grads() const {
 size_t GpuStage::saved_bytes() const {
   size_t n = 0;
   for (const auto& layer : layers_) n += layer->saved_bytes();
+  for (const auto& per_mb : kept_in_)
+    for (const auto& b : per_mb) n += b.bytes();
   return n;
 }
 
@@ -297,7 +345,7 @@ std::unique_ptr<StageCompute> make_gpu_stage(const NetConfig& cfg, int first_lay
   require_gpu("GPU stage");
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || opt.device < 0 || opt.device >= count)
-    throw InputError("--gpu: device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
+    throw InputError("gpu", "device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
                      " CUDA devices)");
   return std::make_unique<gpu::HostGpuStage>(cfg, first_layer, last_layer, num_microbatches, opt);
 }

@@ -4,6 +4,7 @@
 // device-resident twin of CpuStage (stage_compute.cpp); the runtimes pass device pointers and it enqueues on
 // its context's stream without synchronising (except where a method says so).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -44,6 +45,13 @@ class GpuStage {
   const std::vector<StageCompute::Tensor>& tensors() const { return tensors_; }
   size_t num_params() const { return num_params_; }
   size_t saved_bytes() const;
+  // Memory policies, as StageCompute's (stage_compute.h): F drops the chosen layers' state and keeps each
+  // dropped run's input on the device; recompute(mb) re-runs them (stream-ordered); for_each_saved visits
+  // mb's float buffers (what an offload may move to pinned host memory).
+  void set_recompute(Recompute policy, int full_end);
+  void recompute(int mb);
+  size_t saved_bytes(int mb);
+  void for_each_saved(int mb, const std::function<void(DeviceBuffer<float>&)>& f);
   // Parameter + gradient + AdamW + per-micro-batch gradient bytes held on the device.
   size_t static_bytes() const;
 
@@ -67,6 +75,9 @@ class GpuStage {
   std::vector<char> w_done_;
   std::vector<DeviceBuffer<int32_t>> tokens_, targets_;
   DeviceBuffer<float> buf_[2];  // ping-pong activations / gradients between this stage's layers
+  std::vector<char> drop_;                      // per layer: F drops its state (recompute)
+  std::vector<std::pair<int, int>> runs_;       // runs of dropped layers
+  std::vector<std::vector<DeviceBuffer<float>>> kept_in_;  // per micro-batch, per run: its input
 };
 
 }  // namespace adaptis::exec::gpu

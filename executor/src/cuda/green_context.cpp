@@ -113,17 +113,17 @@ SmResourceInfo query_sm_resource(int device) {
 GreenPartitions::GreenPartitions(int device, int count, int sms_each) : device_(device) {
   const Driver& drv = driver();
   SmResourceInfo info = query_sm_resource(device);
-  if (!info.available) throw InputError("--green-contexts: " + info.why);
-  if (count < 1) throw InputError("--green-contexts: need at least one partition");
+  if (!info.available) throw InputError("green_contexts", info.why);
+  if (count < 1) throw InputError("green_contexts", "need at least one partition");
   const int align = std::max(1, info.alignment);
   int want = sms_each > 0 ? sms_each : info.sm_count / count;
   want = want / align * align;
   if (want < info.min_partition || want < 1)
-    throw InputError("--green-contexts: the GPU's " + std::to_string(info.sm_count) + " SMs cannot give " +
+    throw InputError("green_contexts", "the GPU's " + std::to_string(info.sm_count) + " SMs cannot give " +
                      std::to_string(count) + " partitions of at least " + std::to_string(info.min_partition) +
                      " SMs (multiples of " + std::to_string(align) + ")");
   if (long(want) * count > info.sm_count)
-    throw InputError("--sms-per-device: " + std::to_string(count) + " x " + std::to_string(want) + " SMs exceed the GPU's " +
+    throw InputError("sms_per_device", std::to_string(count) + " x " + std::to_string(want) + " SMs exceed the GPU's " +
                      std::to_string(info.sm_count));
 
   CUdevice dev = device_handle(drv, device, true);
@@ -135,7 +135,7 @@ GreenPartitions::GreenPartitions(int device, int count, int sms_each) : device_(
   drv.check(drv.split(groups.data(), &made, &input, &remaining, 0, static_cast<unsigned int>(want)),
             "cuDevSmResourceSplitByCount");
   if (static_cast<int>(made) < count)
-    throw InputError("--green-contexts: the driver split the GPU into only " + std::to_string(made) +
+    throw InputError("green_contexts", "the driver split the GPU into only " + std::to_string(made) +
                      " partitions of " + std::to_string(want) + " SMs, " + std::to_string(count) + " needed");
   try {
     for (int i = 0; i < count; ++i) {

@@ -8,11 +8,6 @@
 #include <string>
 #include <vector>
 
-namespace adaptis::exec {
-// Throws InputError "<what>: no CUDA device: ..." when no GPU is usable (gpu_device.cpp).
-void require_gpu(const std::string& what);
-}  // namespace adaptis::exec
-
 namespace adaptis::exec::gpu {
 
 struct SmResourceInfo {

@@ -26,9 +26,10 @@
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/model/error.h"
-#include "cuda/device_executor.h"
-#include "cuda/green_context.h"
+#include "cuda/gpu_pipeline_device.h"
 #include "cuda/gpu_runtime_common.h"
+#include "cuda/green_context.h"
+#include "interpreter.h"
 
 #if ADAPTIS_HAVE_NCCL
 #include <nccl.h>
@@ -104,40 +105,67 @@ ncclUniqueId from_hex(const std::string& hex, const std::string& origin) {
   return id;
 }
 
-// One rank's side of the communication (see the file comment).
-class NcclComm final : public gpu::Comm {
+// One rank's side of the communication (see the file comment): the executor's Transport for NCCL. Nothing
+// here blocks the host (operations are only enqueued), so there is nothing for an abort to wake.
+class NcclTransport final : public Transport {
  public:
-  NcclComm(ncclComm_t comm, std::vector<CommStep> seq) : comm_(comm), seq_(std::move(seq)) {
+  NcclTransport(ncclComm_t comm, int rank, int world, std::vector<CommStep> seq)
+      : comm_(comm), rank_(rank), world_(world), seq_(std::move(seq)) {
     for (size_t k = 0; k < seq_.size(); ++k) index_[{seq_[k].send, seq_[k].tensor}] = k;
-  }
-  void begin_step() {
-    next_ = 0;
-    ops_.clear();
     ops_.resize(seq_.size());
   }
-  void send(gpu::DeviceExecutor& dev, const Instruction& ins, int) override {
-    issue_through(dev, position(true, ins.tensor));
+
+  const char* name() const override { return "nccl"; }
+  int num_devices() const override { return world_; }
+
+  void attach(int d, TensorStore& store) override {
+    if (d != rank_)
+      throw std::logic_error("nccl transport of rank " + std::to_string(rank_) + ": device " + std::to_string(d) +
+                             " is another rank's");
+    dev_ = dynamic_cast<gpu::GpuPipelineDevice*>(&store);
+    if (!dev_) throw std::logic_error("nccl transport: the rank's tensors are not on a GPU");
   }
-  void post_recv(gpu::DeviceExecutor&, const Instruction&, int) override {}  // issued in global order instead
-  void wait_recv(gpu::DeviceExecutor& dev, const Instruction& ins, int) override {
-    const size_t k = position(false, ins.tensor);
-    issue_through(dev, k);
-    ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(dev.compute(), ops_[k].end->get(), 0));
+  void detach(int) override {
+    ops_.clear();
+    ops_.resize(seq_.size());
+    dev_ = nullptr;
   }
-  void end_step(gpu::DeviceExecutor& dev) override {
-    if (!seq_.empty()) issue_through(dev, seq_.size() - 1);
+
+  void send(int, int, const TensorTag& tag) override { issue_through(position(true, tag)); }
+  void post_recv(int, int, const TensorTag&, size_t) override {}  // issued in global order instead
+  void wait_recv(int, int, const TensorTag& tag) override {
+    const size_t k = position(false, tag);
+    issue_through(k);
+    ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(device().compute(), ops_[k].end->get(), 0));
+  }
+  void finish_sends(int) override {
+    if (!seq_.empty()) issue_through(seq_.size() - 1);
     for (Op& op : ops_)
       if (!op.sent.empty()) {
-        ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(dev.compute(), op.end->get(), 0));
+        ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(device().compute(), op.end->get(), 0));
         op.sent.reset();  // freed on the compute stream after the send completed
       }
   }
+
+  void abort(const std::string&) override { aborted_ = true; }
+  bool aborted() const override { return aborted_; }
+  void reset() override {
+    next_ = 0;
+    ops_.clear();
+    ops_.resize(seq_.size());
+    aborted_ = false;
+  }
+  std::vector<std::string> pending() const override { return {}; }
 
  private:
   struct Op {
     std::unique_ptr<gpu::Event> start, end;
     gpu::DeviceBuffer<float> sent;
   };
+  gpu::GpuPipelineDevice& device() const {
+    if (!dev_) throw std::logic_error("nccl transport: no device attached");
+    return *dev_;
+  }
   size_t position(bool send, const TensorTag& t) const {
     auto it = index_.find({send, t});
     if (it == index_.end())
@@ -145,23 +173,27 @@ class NcclComm final : public gpu::Comm {
                              "' is not in this rank's communication sequence");
     return it->second;
   }
-  void issue_through(gpu::DeviceExecutor& dev, size_t last) {
-    while (next_ <= last) issue(dev, next_++);
+  void issue_through(size_t last) {
+    while (next_ <= last) issue(next_++);
   }
-  void issue(gpu::DeviceExecutor& dev, size_t k) {
+  void issue(size_t k) {
+    gpu::GpuPipelineDevice& dev = device();
     const CommStep& c = seq_[k];
     Op& op = ops_[k];
     op.start = std::make_unique<gpu::Event>();
     op.end = std::make_unique<gpu::Event>();
-    const size_t n = dev.message_floats();
     // The comm stream must not run ahead of what the compute stream has produced (send) or allocated (recv).
     gpu::Event ordered(false);
     float* buf = nullptr;
+    size_t n = 0;
     if (c.send) {
       op.sent = dev.take(c.tensor);
       buf = op.sent.get();
+      n = op.sent.size();
     } else {
-      buf = dev.create(c.tensor, n, dev.compute());
+      const int consumer = c.tensor.kind == TensorKind::Activation ? c.tensor.stage + 1 : c.tensor.stage - 1;
+      n = dev.activation_floats(consumer);
+      buf = dev.create(c.tensor, n).data();
     }
     ordered.record(dev.compute());
     ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(dev.comm(), ordered.get(), 0));
@@ -175,10 +207,13 @@ class NcclComm final : public gpu::Comm {
   }
 
   ncclComm_t comm_;
+  int rank_, world_;
   std::vector<CommStep> seq_;
   std::map<std::pair<bool, TensorTag>, size_t> index_;
+  gpu::GpuPipelineDevice* dev_ = nullptr;
   std::vector<Op> ops_;
   size_t next_ = 0;
+  bool aborted_ = false;
 };
 
 // Loss-producing layers per stage (LM head, MoE), in layer order: the layout of the gathered loss terms.
@@ -210,8 +245,8 @@ struct NcclPipelineRank::Impl {
   GpuRunInfo info;
   int gpu = 0;
   ncclComm_t comm = nullptr;
-  std::unique_ptr<gpu::DeviceExecutor> dev;
-  std::unique_ptr<NcclComm> ncomm;
+  std::unique_ptr<gpu::GpuPipelineDevice> dev;
+  std::unique_ptr<NcclTransport> transport;
   std::vector<int> loss_layers;
   gpu::DeviceBuffer<float> barrier;
   bool broken = false;
@@ -221,7 +256,8 @@ struct NcclPipelineRank::Impl {
     if (dev) {
       cudaSetDevice(gpu);
       // What frees on the device's streams goes before the device (and its streams).
-      ncomm.reset();
+      if (transport) transport->detach(boot.rank);
+      transport.reset();
       barrier.reset();
       dev.reset();
     }
@@ -232,16 +268,16 @@ struct NcclPipelineRank::Impl {
 NcclPipelineRank::NcclPipelineRank(Program program, const NetConfig& cfg, const GpuRunOptions& opt,
                                    const NcclBootstrap& boot)
     : impl_(std::make_unique<Impl>()) {
-  require_gpu("--backend nccl");
+  require_gpu_backend(GpuBackend::Nccl);
   validate_gpu_run_options(opt, program.num_devices());
   validate_net_config(cfg, "model '" + cfg.name + "'");
   Impl& im = *impl_;
   const int D = program.num_devices();
   if (boot.world != D)
-    throw InputError("--backend nccl: " + std::to_string(boot.world) + " ranks were started but the plan has " +
+    throw InputError("nccl backend: " + std::to_string(boot.world) + " ranks were started but the plan has " +
                      std::to_string(D) + " devices (one rank per device)");
   if (boot.rank < 0 || boot.rank >= boot.world)
-    throw InputError("--backend nccl: rank " + std::to_string(boot.rank) + " outside [0, " + std::to_string(boot.world) + ")");
+    throw InputError("nccl backend: rank " + std::to_string(boot.rank) + " outside [0, " + std::to_string(boot.world) + ")");
   std::vector<CommStep> seq = nccl_comm_sequence(program)[size_t(boot.rank)];
   im.program = std::move(program);
   im.cfg = cfg;
@@ -251,13 +287,14 @@ NcclPipelineRank::NcclPipelineRank(Program program, const NetConfig& cfg, const 
   int count = 0;
   ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
   im.gpu = !opt.gpus.empty() ? opt.gpus[size_t(boot.rank)] : boot.local_rank % count;
-  const GpuInfo g = gpu::describe_gpu(im.gpu, "--backend nccl");
+  const GpuInfo g = describe_gpu(im.gpu, "nccl backend");
   ADAPTIS_CUDA_CHECK(cudaSetDevice(im.gpu));
   gpu::keep_pool_memory(im.gpu);
   const ncclUniqueId id = from_hex(boot.unique_id, "NCCL unique id");
   ADAPTIS_NCCL_CHECK(ncclCommInitRank(&im.comm, boot.world, id, boot.rank));
-  im.dev = std::make_unique<gpu::DeviceExecutor>(im.program, boot.rank, cfg, opt.precision, im.gpu);
-  im.ncomm = std::make_unique<NcclComm>(im.comm, std::move(seq));
+  im.dev = std::make_unique<gpu::GpuPipelineDevice>(im.program, boot.rank, cfg, opt.precision, im.gpu);
+  im.transport = std::make_unique<NcclTransport>(im.comm, boot.rank, boot.world, std::move(seq));
+  im.transport->attach(boot.rank, *im.dev);
   im.barrier.zeros(1, im.dev->comm());
   im.info.backend = "nccl";
   im.info.description = std::to_string(boot.world) + " NCCL ranks (rank " + std::to_string(boot.rank) + " on " +
@@ -278,19 +315,25 @@ StepResult NcclPipelineRank::run_step(int step, const DataSource& data_source) {
   if (im.broken) throw ExecutionError("nccl rank: an earlier iteration failed; the rank cannot continue");
   const int D = im.program.num_devices(), S = im.program.num_stages(), m = im.program.num_microbatches;
   const int me = im.boot.rank;
+  DeviceStatus status;
   try {
     ADAPTIS_CUDA_CHECK(cudaSetDevice(im.gpu));
     std::vector<MicroBatchData> data;
     for (int mb = 0; mb < m; ++mb) data.push_back(data_source(step, mb));
-    gpu::DeviceExecutor& dev = *im.dev;
+    gpu::GpuPipelineDevice& dev = *im.dev;
     dev.zero_grad();
-    im.ncomm->begin_step();
+    im.transport->reset();
     // Barrier, then every rank's clock starts where it left the barrier.
     ADAPTIS_NCCL_CHECK(ncclAllReduce(im.barrier.get(), im.barrier.get(), 1, ncclFloat32, ncclSum, im.comm, dev.comm()));
     gpu::Event start;
     start.record(dev.comm());
-    dev.run(data, start.get(), *im.ncomm, im.opt.optimizer, im.opt.optimizer_step, step, [] {}, [] {});
-    dev.synchronize();
+    dev.set_step_start(start.get());
+    StepSettings settings;
+    settings.step = step;
+    settings.data = &data;
+    settings.optimizer = im.opt.optimizer;
+    settings.optimizer_step = im.opt.optimizer_step;
+    const DeviceStepOutput out = run_device_list(im.program, me, dev, *im.transport, settings, status);
 
     // Gather every rank's intervals, optimizer spans, peaks and loss terms: each slot is written by one rank
     // and zero elsewhere, so a sum all-reduce reproduces it exactly.
@@ -298,21 +341,19 @@ StepResult NcclPipelineRank::run_step(int step, const DataSource& data_source) {
     for (int d = 0; d < D; ++d) instr_base[d + 1] = instr_base[d] + im.program.devices[d].size();
     const size_t n_int = 2 * instr_base[D] + 3 * size_t(D);
     std::vector<int64_t> ints(n_int, 0);
-    const auto ivs = dev.intervals();
-    for (size_t i = 0; i < ivs.size(); ++i) {
-      ints[2 * (instr_base[me] + i)] = ivs[i].start_ns;
-      ints[2 * (instr_base[me] + i) + 1] = ivs[i].end_ns;
+    for (size_t i = 0; i < out.intervals.size(); ++i) {
+      ints[2 * (instr_base[me] + i)] = out.intervals[i].start_ns;
+      ints[2 * (instr_base[me] + i) + 1] = out.intervals[i].end_ns;
     }
-    const Interval o = dev.optimizer_interval();
-    ints[2 * instr_base[D] + 3 * size_t(me)] = o.start_ns;
-    ints[2 * instr_base[D] + 3 * size_t(me) + 1] = o.end_ns;
-    ints[2 * instr_base[D] + 3 * size_t(me) + 2] = static_cast<int64_t>(dev.peak_bytes());
+    ints[2 * instr_base[D] + 3 * size_t(me)] = out.optimizer.start_ns;
+    ints[2 * instr_base[D] + 3 * size_t(me) + 1] = out.optimizer.end_ns;
+    ints[2 * instr_base[D] + 3 * size_t(me) + 2] = static_cast<int64_t>(out.peak_bytes);
     std::vector<size_t> loss_base(size_t(S) + 1, 0);
     for (int s = 0; s < S; ++s) loss_base[s + 1] = loss_base[s] + size_t(im.loss_layers[s]) * m;
     std::vector<double> losses(std::max<size_t>(loss_base[S], 1), 0.0);
     for (int s : im.program.device_stages[me])
       for (int mb = 0; mb < m; ++mb) {
-        const auto terms = dev.stage(s)->loss_terms(mb);
+        const auto& terms = out.loss_terms.at(s).at(size_t(mb));
         for (size_t t = 0; t < terms.size(); ++t) losses[loss_base[s] + size_t(mb) * im.loss_layers[s] + t] = terms[t];
       }
     gpu::DeviceBuffer<int64_t> d_ints(ints.size(), dev.comm());
@@ -352,9 +393,8 @@ StepResult NcclPipelineRank::run_step(int step, const DataSource& data_source) {
     return r;
   } catch (const std::exception& e) {
     im.broken = true;
-    const int at = im.dev ? im.dev->current_instruction() : -1;
     const std::string where =
-        at >= 0 ? " at #" + std::to_string(at) + " '" + im.program.devices[me][at].to_string() + "'" : "";
+        status.get() == DeviceState::Idle ? "" : " " + failure_site(im.program, me, status.current.load());
     // A peer blocked in NCCL would wait forever for this rank: abort the communicator so it fails too.
     if (im.comm) {
       ncclCommAbort(im.comm);
@@ -364,28 +404,29 @@ StepResult NcclPipelineRank::run_step(int step, const DataSource& data_source) {
   }
 }
 
-std::vector<NamedTensor> NcclPipelineRank::grads() const {
-  const Impl& im = *impl_;
-  ADAPTIS_CUDA_CHECK(cudaSetDevice(im.gpu));
+namespace {
+
+// Host copies of this rank's stages' gradients or parameters (kept in `host`), named per tensor.
+std::vector<NamedTensor> download(const gpu::GpuPipelineDevice& dev, int gpu, bool grads,
+                                  std::vector<std::vector<float>>& host) {
+  ADAPTIS_CUDA_CHECK(cudaSetDevice(gpu));
+  host.clear();
+  for (const auto& s : dev.stages()) host.push_back(grads ? s->download_grads() : s->download_params());
   std::vector<NamedTensor> out;
-  im.host_grads.clear();
-  for (const auto& s : im.dev->stages()) im.host_grads.push_back(s->download_grads());
-  for (size_t k = 0; k < im.dev->stages().size(); ++k)
-    for (const auto& t : im.dev->stages()[k]->tensors())
-      out.push_back({t.name, std::span<const float>(im.host_grads[k]).subspan(t.offset, t.size)});
+  for (size_t k = 0; k < dev.stages().size(); ++k)
+    for (const auto& t : dev.stages()[k]->tensors())
+      out.push_back({t.name, std::span<const float>(host[k]).subspan(t.offset, t.size)});
   return out;
 }
 
+}  // namespace
+
+std::vector<NamedTensor> NcclPipelineRank::grads() const {
+  return download(*impl_->dev, impl_->gpu, true, impl_->host_grads);
+}
+
 std::vector<NamedTensor> NcclPipelineRank::params() const {
-  const Impl& im = *impl_;
-  ADAPTIS_CUDA_CHECK(cudaSetDevice(im.gpu));
-  std::vector<NamedTensor> out;
-  im.host_params.clear();
-  for (const auto& s : im.dev->stages()) im.host_params.push_back(s->download_params());
-  for (size_t k = 0; k < im.dev->stages().size(); ++k)
-    for (const auto& t : im.dev->stages()[k]->tensors())
-      out.push_back({t.name, std::span<const float>(im.host_params[k]).subspan(t.offset, t.size)});
-  return out;
+  return download(*impl_->dev, impl_->gpu, false, impl_->host_params);
 }
 
 namespace gpu {
@@ -396,8 +437,8 @@ std::vector<std::unique_ptr<NcclPipelineRank>> start_nccl_ranks(const Program& p
   int count = 0;
   ADAPTIS_CUDA_CHECK(cudaGetDeviceCount(&count));
   if (opt.gpus.empty() && count < D)
-    throw InputError("--backend nccl: the plan has " + std::to_string(D) + " devices but this machine has " +
-                     std::to_string(count) + " GPUs (NCCL runs one rank per GPU; use --backend cuda for virtual "
+    throw InputError("nccl backend: the plan has " + std::to_string(D) + " devices but this machine has " +
+                     std::to_string(count) + " GPUs (NCCL runs one rank per GPU; use the cuda backend for virtual "
                      "devices on one GPU)");
   const std::string id = nccl_unique_id_hex();
   std::vector<std::unique_ptr<NcclPipelineRank>> ranks(static_cast<size_t>(D));
@@ -411,7 +452,7 @@ std::vector<std::unique_ptr<NcclPipelineRank>> start_nccl_ranks(const Program& p
     b.method = "in-process";
     ranks[d] = std::make_unique<NcclPipelineRank>(program, cfg, opt, b);
   });
-  if (!errors.empty()) throw ExecutionError("--backend nccl: could not start the ranks:" + errors);
+  if (!errors.empty()) throw ExecutionError("nccl backend: could not start the ranks:" + errors);
   return ranks;
 }
 
@@ -421,7 +462,7 @@ StepResult run_nccl_ranks_step(std::vector<std::unique_ptr<NcclPipelineRank>>& r
   const std::string errors = on_each_device(static_cast<int>(ranks.size()), [&](int d) {
     results[d] = ranks[d]->run_step(step, data);
   });
-  if (!errors.empty()) throw ExecutionError("--backend nccl: step " + std::to_string(step) + " failed:" + errors);
+  if (!errors.empty()) throw ExecutionError("nccl backend: step " + std::to_string(step) + " failed:" + errors);
   return results.front();
 }
 
@@ -457,24 +498,24 @@ namespace {
 std::string nccl_unique_id_hex() { no_nccl("NCCL"); }
 struct NcclPipelineRank::Impl {};
 NcclPipelineRank::NcclPipelineRank(Program, const NetConfig&, const GpuRunOptions&, const NcclBootstrap&) {
-  no_nccl("--backend nccl");
+  no_nccl("nccl backend");
 }
 NcclPipelineRank::~NcclPipelineRank() = default;
-StepResult NcclPipelineRank::run_step(int, const DataSource&) { no_nccl("--backend nccl"); }
-int NcclPipelineRank::rank() const { no_nccl("--backend nccl"); }
-const GpuRunInfo& NcclPipelineRank::info() const { no_nccl("--backend nccl"); }
-std::vector<NamedTensor> NcclPipelineRank::grads() const { no_nccl("--backend nccl"); }
-std::vector<NamedTensor> NcclPipelineRank::params() const { no_nccl("--backend nccl"); }
+StepResult NcclPipelineRank::run_step(int, const DataSource&) { no_nccl("nccl backend"); }
+int NcclPipelineRank::rank() const { no_nccl("nccl backend"); }
+const GpuRunInfo& NcclPipelineRank::info() const { no_nccl("nccl backend"); }
+std::vector<NamedTensor> NcclPipelineRank::grads() const { no_nccl("nccl backend"); }
+std::vector<NamedTensor> NcclPipelineRank::params() const { no_nccl("nccl backend"); }
 namespace gpu {
 std::vector<std::unique_ptr<NcclPipelineRank>> start_nccl_ranks(const Program&, const NetConfig&, const GpuRunOptions&) {
-  no_nccl("--backend nccl");
+  no_nccl("nccl backend");
 }
 StepResult run_nccl_ranks_step(std::vector<std::unique_ptr<NcclPipelineRank>>&, int, const DataSource&) {
-  no_nccl("--backend nccl");
+  no_nccl("nccl backend");
 }
 std::vector<NamedTensor> nccl_ranks_tensors(const std::vector<std::unique_ptr<NcclPipelineRank>>&, bool,
                                             std::vector<std::vector<float>>&) {
-  no_nccl("--backend nccl");
+  no_nccl("nccl backend");
 }
 }  // namespace gpu
 
@@ -537,7 +578,7 @@ NcclBootstrap nccl_bootstrap_from_environment(double timeout_ms) {
     b.local_rank = env_int("MPI_LOCALRANKID", b.rank);
   } else {
     throw InputError(
-        "--backend nccl across processes: no rank found; start with mpirun, or set ADAPTIS_NCCL_RANK and "
+        "nccl backend across processes: no rank found; start with mpirun, or set ADAPTIS_NCCL_RANK and "
         "ADAPTIS_NCCL_WORLD (and ADAPTIS_NCCL_ID or ADAPTIS_NCCL_ID_FILE)");
   }
   if (b.world < 1) throw InputError("NCCL bootstrap: the world size must be >= 1, got " + std::to_string(b.world));

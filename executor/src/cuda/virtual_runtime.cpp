@@ -1,5 +1,8 @@
 // The virtual-device backend of GpuPipelineRuntime (gpu.h): one GPU, N pipeline devices, each with its own
-// host thread, compute stream and copy stream (and optionally its own green context = SM partition).
+// host thread, compute stream and copy stream (and optionally its own green context = SM partition). The
+// devices run their lists through the executor's one interpreter on the threaded driver the CPU runtime uses
+// (device_threads.h: start barrier, watchdog, errors); what differs is the device (GpuPipelineDevice) and the
+// transport below.
 //
 // A message between virtual devices: the sender records a `ready` event on its compute stream and posts
 // {buffer, ready} to a host mailbox; the receiver's thread, at its POST_RECV if the message is already there or
@@ -7,7 +10,8 @@
 // for `ready`, copies device-to-device and records `copied`; its compute stream waits for `copied` at the
 // WAIT. The sender's buffer goes back to the sender, which frees it on its compute stream after `copied`.
 // Host threads only ever wait for each other's *enqueueing*, never for the GPU, and the program was proved
-// deadlock-free by check_program (sends never block), so enqueueing always finishes.
+// deadlock-free by check_program (sends never block), so enqueueing always finishes; a host wait that does not
+// is the driver's watchdog's to end.
 //
 // Every CUDA object is created and used on its device's own thread, so with green contexts each thread's
 // current context is its partition's. The iteration starts at a gate: the first thing on every compute stream
@@ -23,9 +27,10 @@
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/model/error.h"
-#include "cuda/device_executor.h"
-#include "cuda/green_context.h"
+#include "cuda/gpu_pipeline_device.h"
 #include "cuda/gpu_runtime_common.h"
+#include "cuda/green_context.h"
+#include "device_threads.h"
 
 namespace adaptis::exec {
 
@@ -44,111 +49,118 @@ struct Returned {
   cudaEvent_t copied = nullptr;  // the receiver's; alive until the receiver's next step
 };
 
-// The host side of the mailbox, shared by all device threads of one step.
-struct Mailbox {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::tuple<int, TensorTag>, Message> sent;  // (destination, tag)
-  std::map<int, std::vector<Returned>> returned;        // sender -> buffers to free
-  std::atomic<bool> aborted{false};
-  std::string reason;  // guarded by mu
-  double watchdog_ms = 0;
-
-  void throw_if_aborted() {
-    if (!aborted) return;
-    std::lock_guard<std::mutex> lk(mu);
-    throw ExecutionError("aborted: " + reason);
-  }
-  void abort(const std::string& why) {
-    std::lock_guard<std::mutex> lk(mu);
-    if (!aborted) {
-      aborted = true;
-      reason = why;
-    }
-    cv.notify_all();
-  }
-};
-
-// One device's side of the mailbox.
-class CopyComm final : public Comm {
+// Device-to-device copies between the virtual devices of one GPU (see the file comment).
+class CopyTransport final : public Transport {
  public:
-  explicit CopyComm(Mailbox& box) : box_(box) {}
+  explicit CopyTransport(int n) : devs_(static_cast<size_t>(n), nullptr), ends_(static_cast<size_t>(n)) {}
 
-  void begin_step() {
-    recvs_.clear();
-    outstanding_ = 0;
+  const char* name() const override { return "cuda-copy"; }
+  int num_devices() const override { return static_cast<int>(devs_.size()); }
+
+  void attach(int d, TensorStore& store) override {
+    auto* dev = dynamic_cast<GpuPipelineDevice*>(&store);
+    if (!dev) throw std::logic_error("copy transport: device " + std::to_string(d) + "'s tensors are not on a GPU");
+    devs_.at(size_t(d)) = dev;
   }
 
-  void send(DeviceExecutor& dev, const Instruction& ins, int) override {
+  void detach(int d) override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (auto it = sent_.begin(); it != sent_.end();)
+        it = it->second.src == d ? sent_.erase(it) : std::next(it);
+      returned_.erase(d);
+    }
+    ends_.at(size_t(d)) = End{};
+    devs_.at(size_t(d)) = nullptr;
+  }
+
+  void send(int src, int dst, const TensorTag& tag) override {
+    GpuPipelineDevice& dev = device(src);
     Message m;
-    m.buffer = dev.take(ins.tensor);
+    m.buffer = dev.take(tag);
     m.ready = std::make_unique<Event>(false);
     m.ready->record(dev.compute());
-    m.src = dev.id();
-    ++outstanding_;
-    std::lock_guard<std::mutex> lk(box_.mu);
-    auto [it, fresh] = box_.sent.try_emplace({ins.peer, ins.tensor}, std::move(m));
-    if (!fresh) throw std::logic_error("'" + to_string(ins.tensor) + "' sent twice");
-    box_.cv.notify_all();
+    m.src = src;
+    ++ends_[size_t(src)].outstanding;
+    std::lock_guard<std::mutex> lk(mu_);
+    auto [it, fresh] = sent_.try_emplace({dst, tag}, std::move(m));
+    if (!fresh) throw std::logic_error("copy transport: " + describe_message(src, dst, tag) + " sent twice");
+    cv_.notify_all();
   }
 
-  void post_recv(DeviceExecutor& dev, const Instruction& ins, int index) override {
-    Recv& r = recvs_[ins.tensor];
-    r.src = ins.peer;
-    r.index = index;
-    try_copy(dev, ins.tensor, r);
+  void post_recv(int dst, int src, const TensorTag& tag, size_t) override {
+    Recv& r = ends_.at(size_t(dst)).recvs[tag];
+    if (r.index >= 0) throw std::logic_error("copy transport: receive " + describe_message(src, dst, tag) + " posted twice");
+    r.src = src;
+    r.index = device(dst).current_instruction();
+    try_copy(dst, tag, r);
   }
 
-  void wait_recv(DeviceExecutor& dev, const Instruction& ins, int) override {
-    auto it = recvs_.find(ins.tensor);
-    if (it == recvs_.end()) throw std::logic_error("waits for '" + to_string(ins.tensor) + "' without posting it");
+  void wait_recv(int dst, int src, const TensorTag& tag) override {
+    End& e = ends_.at(size_t(dst));
+    auto it = e.recvs.find(tag);
+    if (it == e.recvs.end())
+      throw std::logic_error("copy transport: wait for " + describe_message(src, dst, tag) + " without a posted receive");
     Recv& r = it->second;
     if (!r.copied) {
-      std::unique_lock<std::mutex> lk(box_.mu);
-      const auto key = std::make_tuple(dev.id(), ins.tensor);
-      const bool arrived = box_.cv.wait_for(lk, std::chrono::duration<double, std::milli>(box_.watchdog_ms), [&] {
-        return box_.aborted || box_.sent.count(key);
-      });
-      if (box_.aborted) throw ExecutionError("aborted: " + box_.reason);
-      if (!arrived) {
-        lk.unlock();
-        const std::string why = "device " + std::to_string(dev.id()) + " waited " + std::to_string(box_.watchdog_ms) +
-                                " ms for '" + to_string(ins.tensor) + "' from device " + std::to_string(ins.peer);
-        box_.abort(why);
-        throw ExecutionError(why);
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        const auto key = std::make_tuple(dst, tag);
+        cv_.wait(lk, [&] { return aborted_.load() || sent_.count(key) > 0; });
+        if (!sent_.count(key)) throw TransportAborted(reason_);
       }
-      lk.unlock();
-      try_copy(dev, ins.tensor, r);
+      try_copy(dst, tag, r);
     }
-    ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(dev.compute(), r.copy_end->get(), 0));
+    ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(device(dst).compute(), r.copy_end->get(), 0));
   }
 
-  void progress(DeviceExecutor& dev) override {
-    for (auto& [tag, r] : recvs_)
-      if (!r.copied) try_copy(dev, tag, r);
-    free_returned(dev);
+  void progress(int d) override {
+    for (auto& [tag, r] : ends_.at(size_t(d)).recvs)
+      if (!r.copied) try_copy(d, tag, r);
+    free_returned(d);
   }
 
   // Every buffer this device sent must come back (its receiver has enqueued the copy) before the step ends.
-  void end_step(DeviceExecutor& dev) override {
-    free_returned(dev);
-    while (outstanding_ > 0) {
+  void finish_sends(int d) override {
+    free_returned(d);
+    while (ends_.at(size_t(d)).outstanding > 0) {
       {
-        std::unique_lock<std::mutex> lk(box_.mu);
-        const bool back = box_.cv.wait_for(lk, std::chrono::duration<double, std::milli>(box_.watchdog_ms), [&] {
-          return box_.aborted || !box_.returned[dev.id()].empty();
-        });
-        if (box_.aborted) throw ExecutionError("aborted: " + box_.reason);
-        if (!back) {
-          lk.unlock();
-          const std::string why = "device " + std::to_string(dev.id()) + ": " + std::to_string(outstanding_) +
-                                  " sent tensors were never received";
-          box_.abort(why);
-          throw ExecutionError(why);
-        }
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return aborted_.load() || !returned_[d].empty(); });
+        if (returned_[d].empty()) throw TransportAborted(reason_);
       }
-      free_returned(dev);
+      free_returned(d);
     }
+  }
+
+  void abort(const std::string& why) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!aborted_) {
+      aborted_ = true;
+      reason_ = why;
+    }
+    cv_.notify_all();
+  }
+  bool aborted() const override { return aborted_.load(); }
+
+  void reset() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    sent_.clear();
+    returned_.clear();
+    aborted_ = false;
+    reason_.clear();
+    for (End& e : ends_) e = End{};
+  }
+
+  std::vector<std::string> pending() const override {
+    std::vector<std::string> out;
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& [key, m] : sent_) out.push_back(describe_message(m.src, std::get<0>(key), std::get<1>(key)) + " (sent, never received)");
+    for (size_t d = 0; d < ends_.size(); ++d)
+      for (const auto& [tag, r] : ends_[d].recvs)
+        if (!r.copied && !sent_.count({static_cast<int>(d), tag}))
+          out.push_back(describe_message(r.src, static_cast<int>(d), tag) + " (receive posted, never sent)");
+    return out;
   }
 
  private:
@@ -157,21 +169,33 @@ class CopyComm final : public Comm {
     bool copied = false;
     std::unique_ptr<Event> copy_start, copy_end;
   };
+  // One device's side: touched only from its own thread (and by reset / detach between steps).
+  struct End {
+    std::map<TensorTag, Recv> recvs;
+    int outstanding = 0;  // sent buffers not yet back
+  };
 
-  void try_copy(DeviceExecutor& dev, const TensorTag& tag, Recv& r) {
+  GpuPipelineDevice& device(int d) const {
+    GpuPipelineDevice* dev = devs_.at(size_t(d));
+    if (!dev) throw std::logic_error("copy transport: device " + std::to_string(d) + " is not attached");
+    return *dev;
+  }
+
+  void try_copy(int d, const TensorTag& tag, Recv& r) {
     Message m;
     {
-      std::lock_guard<std::mutex> lk(box_.mu);
-      auto it = box_.sent.find({dev.id(), tag});
-      if (it == box_.sent.end()) return;
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = sent_.find({d, tag});
+      if (it == sent_.end()) return;
       m = std::move(it->second);
-      box_.sent.erase(it);
+      sent_.erase(it);
     }
     if (m.src != r.src)
       throw std::logic_error("'" + to_string(tag) + "' came from device " + std::to_string(m.src) + ", expected " +
                              std::to_string(r.src));
+    GpuPipelineDevice& dev = device(d);
     // Allocated on the compute stream (which consumes and frees it); the copy stream waits for the allocation.
-    float* dst = dev.create(tag, m.buffer.size(), dev.compute());
+    float* dst = dev.create(tag, m.buffer.size()).data();
     Event allocated(false);
     allocated.record(dev.compute());
     ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(dev.comm(), allocated.get(), 0));
@@ -183,28 +207,59 @@ class CopyComm final : public Comm {
     r.copy_end->record(dev.comm());
     dev.time_comm(r.index, r.copy_start.get(), r.copy_end.get());
     r.copied = true;
-    std::lock_guard<std::mutex> lk(box_.mu);
-    box_.returned[m.src].push_back(Returned{std::move(m), r.copy_end->get()});
-    box_.cv.notify_all();
+    std::lock_guard<std::mutex> lk(mu_);
+    returned_[m.src].push_back(Returned{std::move(m), r.copy_end->get()});
+    cv_.notify_all();
   }
 
-  void free_returned(DeviceExecutor& dev) {
+  void free_returned(int d) {
     std::vector<Returned> back;
     {
-      std::lock_guard<std::mutex> lk(box_.mu);
-      back.swap(box_.returned[dev.id()]);
+      std::lock_guard<std::mutex> lk(mu_);
+      back.swap(returned_[d]);
     }
+    GpuPipelineDevice& dev = device(d);
     for (Returned& b : back) {
       ADAPTIS_CUDA_CHECK(cudaStreamWaitEvent(dev.compute(), b.copied, 0));
       b.message.buffer.reset();  // stream-ordered free after the copy
       b.message.ready.reset();
-      --outstanding_;
+      --ends_[size_t(d)].outstanding;
     }
   }
 
-  Mailbox& box_;
-  std::map<TensorTag, Recv> recvs_;
-  int outstanding_ = 0;
+  std::vector<GpuPipelineDevice*> devs_;
+  std::vector<End> ends_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::tuple<int, TensorTag>, Message> sent_;  // (destination, tag)
+  std::map<int, std::vector<Returned>> returned_;       // sender -> buffers to free
+  std::atomic<bool> aborted_{false};
+  std::string reason_;  // guarded by mu_
+};
+
+// Holds every device's stream behind one start event until every device has begun its step.
+class StartEventGate final : public StepGate {
+ public:
+  StartEventGate(int gpu, cudaStream_t control, const Event& start) : gpu_(gpu), control_(control), start_(start) {}
+  void before_release() override {
+    gate_ = std::make_unique<StartGate>();
+    ADAPTIS_CUDA_CHECK(cudaSetDevice(gpu_));
+    gate_->enqueue(control_);
+    start_.record(control_);
+  }
+  void all_begun() override { gate_->open(); }
+  void after_step() override {
+    if (gate_) gate_->finish();
+    gate_.reset();
+  }
+  // Device intervals count from the start event.
+  int64_t start_ns(int64_t) const override { return 0; }
+
+ private:
+  int gpu_;
+  cudaStream_t control_;
+  const Event& start_;
+  std::unique_ptr<StartGate> gate_;
 };
 
 }  // namespace
@@ -217,13 +272,15 @@ struct GpuPipelineRuntime::Impl {
   GpuRunOptions opt;
   GpuRunInfo info;
   std::unique_ptr<gpu::GreenPartitions> green;
-  std::vector<std::unique_ptr<gpu::DeviceExecutor>> devices;
-  std::vector<std::unique_ptr<gpu::CopyComm>> comms;
-  gpu::Mailbox box;
   cudaStream_t control = nullptr;
   std::unique_ptr<gpu::Event> start;
+  HostClock clock;
+  std::unique_ptr<gpu::CopyTransport> transport;
+  std::unique_ptr<gpu::StartEventGate> gate;
+  std::vector<gpu::GpuPipelineDevice*> devices;  // owned by their threads
+  std::unique_ptr<DeviceThreads> threads;        // declared after what its threads use: goes first
   bool broken = false;
-  // NCCL ranks as threads of this process (backend nccl); devices/comms stay empty then.
+  // NCCL ranks as threads of this process (backend nccl); devices stay empty then.
   std::vector<std::unique_ptr<NcclPipelineRank>> ranks;
   // Host copies behind grads() / params().
   mutable std::vector<std::vector<float>> host_grads, host_params;
@@ -235,22 +292,17 @@ struct GpuPipelineRuntime::Impl {
   }
 
   ~Impl() {
-    // Tear down on the owning threads (their contexts).
-    if (!devices.empty()) {
-      gpu::on_each_device(static_cast<int>(devices.size()), [&](int d) {
-        enter(d);
-        devices[d].reset();
-        if (d < static_cast<int>(comms.size())) comms[d].reset();  // its events belong to this context
-      });
-    }
+    threads.reset();  // each device goes on its own thread (its context)
+    gate.reset();
+    start.reset();
     if (control) cudaStreamDestroy(control);
   }
 };
 
 GpuPipelineRuntime::GpuPipelineRuntime(Program program, const NetConfig& cfg, const GpuRunOptions& opt)
     : impl_(std::make_unique<Impl>()) {
-  const std::string what = std::string("--backend ") + gpu_backend_name(opt.backend);
-  require_gpu(what);
+  const std::string what = std::string(gpu_backend_name(opt.backend)) + " backend";
+  require_gpu_backend(opt.backend);
   validate_gpu_run_options(opt, program.num_devices());
   require_valid_program(program, what);
   validate_net_config(cfg, "model '" + cfg.name + "'");
@@ -258,7 +310,6 @@ GpuPipelineRuntime::GpuPipelineRuntime(Program program, const NetConfig& cfg, co
   im.program = std::move(program);
   im.cfg = cfg;
   im.opt = opt;
-  im.box.watchdog_ms = opt.watchdog_ms;
   const int D = im.program.num_devices();
 
   if (opt.backend == GpuBackend::Nccl) {
@@ -267,19 +318,25 @@ GpuPipelineRuntime::GpuPipelineRuntime(Program program, const NetConfig& cfg, co
     return;
   }
 
-  const GpuInfo g = gpu::describe_gpu(opt.gpu, what);
+  const GpuInfo g = describe_gpu(opt.gpu, what);
   gpu::keep_pool_memory(opt.gpu);
   if (opt.green_contexts) im.green = std::make_unique<gpu::GreenPartitions>(opt.gpu, D, opt.sms_per_device);
   ADAPTIS_CUDA_CHECK(cudaSetDevice(opt.gpu));
   ADAPTIS_CUDA_CHECK(cudaStreamCreateWithFlags(&im.control, cudaStreamNonBlocking));
   im.start = std::make_unique<gpu::Event>();
-  im.devices.resize(size_t(D));
-  std::string errors = gpu::on_each_device(D, [&](int d) {
-    im.enter(d);
-    im.devices[d] = std::make_unique<gpu::DeviceExecutor>(im.program, d, cfg, opt.precision, opt.gpu);
-  });
-  if (!errors.empty()) throw ExecutionError("--backend cuda: could not build the stages:" + errors);
-  for (int d = 0; d < D; ++d) im.comms.push_back(std::make_unique<gpu::CopyComm>(im.box));
+  im.transport = std::make_unique<gpu::CopyTransport>(D);
+  im.gate = std::make_unique<gpu::StartEventGate>(opt.gpu, im.control, *im.start);
+  im.devices.assign(size_t(D), nullptr);
+  im.threads = std::make_unique<DeviceThreads>(
+      im.program,
+      [&im](int d) {
+        im.enter(d);
+        auto dev = std::make_unique<gpu::GpuPipelineDevice>(im.program, d, im.cfg, im.opt.precision, im.opt.gpu);
+        dev->set_step_start(im.start->get());
+        im.devices[d] = dev.get();
+        return dev;
+      },
+      *im.transport, opt.watchdog_ms, "cuda backend", im.clock, im.gate.get());
 
   im.info.backend = "cuda";
   im.info.green_contexts = im.green != nullptr;
@@ -311,105 +368,23 @@ StepResult GpuPipelineRuntime::run_step(int step, const DataSource& data_source)
       throw;
     }
   }
-  const int D = im.program.num_devices();
-  const int m = im.program.num_microbatches;
-  std::vector<MicroBatchData> data;
-  data.reserve(size_t(m));
-  for (int mb = 0; mb < m; ++mb) data.push_back(data_source(step, mb));
-
-  {
-    std::lock_guard<std::mutex> lk(im.box.mu);
-    im.box.sent.clear();
-    im.box.returned.clear();
-    im.box.aborted = false;
-    im.box.reason.clear();
-  }
-  for (auto& c : im.comms) c->begin_step();
-
-  // The gate: a host function on the control stream holds the start event until every device is based.
-  gpu::StartGate gate;
-  ADAPTIS_CUDA_CHECK(cudaSetDevice(im.opt.gpu));
-  gate.enqueue(im.control);
-  im.start->record(im.control);
-
-  struct Out {
-    std::vector<Interval> intervals;
-    Interval opt;
-    size_t peak = 0;
-    std::map<int, std::vector<std::vector<double>>> losses;  // stage -> mb -> terms
-  };
-  std::vector<Out> out(static_cast<size_t>(D));
-  std::string errors = gpu::on_each_device(
-      D,
-      [&](int d) {
-        bool based = false;
-        try {
-          im.enter(d);
-          gpu::DeviceExecutor& dev = *im.devices[d];
-          dev.zero_grad();
-          dev.run(data, im.start->get(), *im.comms[d], im.opt.optimizer, im.opt.optimizer_step, step,
-                  [&] { im.box.throw_if_aborted(); },
-                  [&] {
-                    based = true;
-                    gate.arrive();
-                  });
-          dev.synchronize();
-          out[d].intervals = dev.intervals();
-          out[d].opt = dev.optimizer_interval();
-          out[d].peak = dev.peak_bytes();
-          for (int s : im.program.device_stages[d]) {
-            auto& per_mb = out[d].losses[s];
-            for (int mb = 0; mb < m; ++mb) per_mb.push_back(dev.stage(s)->loss_terms(mb));
-          }
-        } catch (const std::exception& e) {
-          if (!based) gate.arrive();
-          const int at = im.devices[d] ? im.devices[d]->current_instruction() : -1;
-          const std::string where =
-              at >= 0 ? " at #" + std::to_string(at) + " '" + im.program.devices[d][at].to_string() + "'" : "";
-          im.box.abort("device " + std::to_string(d) + " failed" + where + ": " + e.what());
-          throw std::runtime_error(std::string("failed") + where + ": " + e.what());
-        }
-      },
-      [&] { gate.wait_all(D); });
-  gate.finish();
-  if (!errors.empty()) {
-    im.broken = true;
-    throw ExecutionError("gpu runtime: step " + std::to_string(step) + " failed:" + errors);
-  }
-
-  StepResult r;
-  r.step = step;
-  r.start_ns = 0;
-  r.intervals.resize(size_t(D));
-  r.optimizer.resize(size_t(D));
-  r.peak_activation_bytes.resize(size_t(D));
-  for (int d = 0; d < D; ++d) {
-    r.intervals[d] = std::move(out[d].intervals);
-    for (const Interval& iv : r.intervals[d]) r.pipeline_end_ns = std::max(r.pipeline_end_ns, iv.end_ns);
-    r.optimizer[d] = out[d].opt;
-    r.end_ns = std::max(r.end_ns, out[d].opt.end_ns);
-    r.peak_activation_bytes[d] = out[d].peak;
-  }
-  r.end_ns = std::max(r.end_ns, r.pipeline_end_ns);
-  // A micro-batch's loss: every stage's terms in stage (= global layer) order, as microbatch_loss adds them.
-  r.mb_losses.assign(size_t(m), 0.0);
-  for (int mb = 0; mb < m; ++mb)
-    for (int s = 0; s < im.program.num_stages(); ++s)
-      for (double t : out[size_t(im.program.stage_device[s])].losses.at(s)[size_t(mb)]) r.mb_losses[mb] += t;
-  double sum = 0;
-  for (double l : r.mb_losses) sum += l;
-  r.loss = sum / m;
-  return r;
+  return im.threads->run_step(step, data_source, im.opt.optimizer, im.opt.optimizer_step);
 }
 
 namespace {
 
-std::vector<NamedTensor> named(const Program& program, const std::vector<const gpu::GpuStage*>& stages,
-                               std::vector<std::vector<float>>& host, bool grads,
-                               const std::function<void(int, std::function<void()>)>& on_owner) {
+// Host copies of every stage's gradients or parameters (kept in `host`), in stage order, each downloaded on a
+// thread that has its device's context current.
+std::vector<NamedTensor> download(const GpuPipelineRuntime::Impl& im, bool grads, std::vector<std::vector<float>>& host) {
+  const int S = im.program.num_stages();
+  std::vector<const gpu::GpuStage*> stages(static_cast<size_t>(S));
+  for (int s = 0; s < S; ++s) stages[s] = im.devices[size_t(im.program.stage_device[s])]->stage(s);
   host.assign(stages.size(), {});
   for (size_t s = 0; s < stages.size(); ++s)
-    on_owner(program.stage_device[s], [&, s] { host[s] = grads ? stages[s]->download_grads() : stages[s]->download_params(); });
+    gpu::on_thread([&] {
+      im.enter(im.program.stage_device[s]);
+      host[s] = grads ? stages[s]->download_grads() : stages[s]->download_params();
+    });
   std::vector<NamedTensor> out;
   for (size_t s = 0; s < stages.size(); ++s)
     for (const auto& t : stages[s]->tensors())
@@ -422,27 +397,13 @@ std::vector<NamedTensor> named(const Program& program, const std::vector<const g
 std::vector<NamedTensor> GpuPipelineRuntime::grads() const {
   const Impl& im = *impl_;
   if (!im.ranks.empty()) return gpu::nccl_ranks_tensors(im.ranks, true, im.host_grads);
-  std::vector<const gpu::GpuStage*> stages(size_t(im.program.num_stages()));
-  for (int s = 0; s < im.program.num_stages(); ++s) stages[s] = im.devices[im.program.stage_device[s]]->stage(s);
-  return named(im.program, stages, im.host_grads, true, [&](int d, std::function<void()> fn) {
-    gpu::on_thread([&] {
-      im.enter(d);
-      fn();
-    });
-  });
+  return download(im, true, im.host_grads);
 }
 
 std::vector<NamedTensor> GpuPipelineRuntime::params() const {
   const Impl& im = *impl_;
   if (!im.ranks.empty()) return gpu::nccl_ranks_tensors(im.ranks, false, im.host_params);
-  std::vector<const gpu::GpuStage*> stages(size_t(im.program.num_stages()));
-  for (int s = 0; s < im.program.num_stages(); ++s) stages[s] = im.devices[im.program.stage_device[s]]->stage(s);
-  return named(im.program, stages, im.host_params, false, [&](int d, std::function<void()> fn) {
-    gpu::on_thread([&] {
-      im.enter(d);
-      fn();
-    });
-  });
+  return download(im, false, im.host_params);
 }
 
 }  // namespace adaptis::exec

@@ -26,7 +26,7 @@ void EmbeddingLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* 
   const int n = this->tokens_, h = this->cfg_.hidden, vocab = this->cfg_.vocab;
   if (static_cast<int>(data.tokens.size()) != n)
     throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.tokens.size()) +
-                     " tokens, expected " + std::to_string(n) + " (the micro-batch's tokens)");
+                     " tokens, expected micro_batch * seq = " + std::to_string(n));
   State& s = state_[mb];
   s.tokens = data.tokens;
   for (int t = 0; t < n; ++t) {
@@ -64,6 +64,14 @@ size_t EmbeddingLayer<T>::saved_bytes() const {
   size_t n = 0;
   for (const State& s : state_) n += vector_bytes(s.tokens, s.dy);
   return n;
+}
+
+template <typename T>
+void EmbeddingLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.dy}) f(*v);
+  g(s.tokens);
 }
 
 template class EmbeddingLayer<float>;

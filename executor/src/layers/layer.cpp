@@ -31,8 +31,6 @@ Layer<T>::Layer(LayerType type, const NetConfig& cfg, int num_microbatches)
       tokens_(cfg.micro_batch * cfg.seq),
       loss_(size_t(num_microbatches), 0.0),
       type_(type),
-      mb_tokens_(size_t(num_microbatches), cfg.micro_batch * cfg.seq),
-      loss_weight_(size_t(num_microbatches), 1.0),
       phase_(size_t(num_microbatches), Phase::Idle) {
   if (num_microbatches < 1) throw std::invalid_argument("Layer: num_microbatches must be >= 1");
 }
@@ -63,17 +61,27 @@ void Layer<T>::forward(int mb, const MicroBatchData& data, const T* params, cons
   if (phase_[mb] != Phase::Idle)
     throw std::logic_error(std::string(layer_type_name(type_)) + " layer: F of micro-batch " + std::to_string(mb) +
                            " while its previous F has not finished B and W");
-  // A variable-length unit brings its own token count (MicroBatchData::docs).
-  int n = cfg_.micro_batch * cfg_.seq;
-  if (!data.docs.empty()) {
-    n = 0;
-    for (int d : data.docs) n += d;
-  }
-  mb_tokens_[mb] = n;
-  loss_weight_[mb] = data.loss_weight;
-  tokens_ = n;
   do_forward(mb, data, params, x, y);
   phase_[mb] = Phase::Forwarded;
+}
+
+template <typename T>
+void Layer<T>::discard(int mb) {
+  check_mb(mb, "discard");
+  if (phase_[mb] != Phase::Forwarded)
+    throw std::logic_error(std::string(layer_type_name(type_)) + " layer: discarding micro-batch " + std::to_string(mb) +
+                           (phase_[mb] == Phase::Idle ? " before its F" : " after its B"));
+  drop_state(mb);
+  phase_[mb] = Phase::Idle;
+}
+
+template <typename T>
+size_t Layer<T>::saved_bytes(int mb) {
+  check_mb(mb, "saved_bytes");
+  size_t n = 0;
+  for_each_saved(
+      mb, [&](std::vector<T>& v) { n += vector_bytes(v); }, [&](std::vector<int32_t>& v) { n += vector_bytes(v); });
+  return n;
 }
 
 template <typename T>
@@ -82,7 +90,6 @@ void Layer<T>::backward_input(int mb, const T* params, const T* dy, T* dx) {
   if (phase_[mb] != Phase::Forwarded)
     throw std::logic_error(std::string(layer_type_name(type_)) + " layer: B of micro-batch " + std::to_string(mb) +
                            (phase_[mb] == Phase::Idle ? " before its F" : " twice"));
-  tokens_ = mb_tokens_[mb];
   do_backward_input(mb, params, dy, dx);
   phase_[mb] = Phase::InputGradDone;
 }
@@ -93,7 +100,6 @@ void Layer<T>::backward_weight(int mb, T* grads) {
   if (phase_[mb] != Phase::InputGradDone)
     throw std::logic_error(std::string(layer_type_name(type_)) + " layer: W of micro-batch " + std::to_string(mb) +
                            (phase_[mb] == Phase::Idle ? " before its F and B" : " before its B"));
-  tokens_ = mb_tokens_[mb];
   do_backward_weight(mb, grads);
   phase_[mb] = Phase::Idle;
 }

@@ -32,7 +32,7 @@ void LmHeadLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, 
   const int n = this->tokens_, h = hidden_, v = vocab_;
   if (static_cast<int>(data.targets.size()) != n)
     throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.targets.size()) +
-                     " targets, expected " + std::to_string(n) + " (the micro-batch's tokens)");
+                     " targets, expected micro_batch * seq = " + std::to_string(n));
   for (int t = 0; t < n; ++t)
     if (data.targets[t] < 0 || data.targets[t] >= v)
       throw InputError("micro-batch " + std::to_string(mb) + ": target id " + std::to_string(data.targets[t]) +
@@ -69,8 +69,8 @@ template <typename T>
 void LmHeadLayer<T>::do_backward_input(int mb, const T* p, const T*, T* dx) {
   State& s = state_[mb];
   const int n = this->tokens_, h = hidden_, v = vocab_;
-  // d(objective)/d(logit) = (p - onehot(target)) * unit weight / (tokens * num_microbatches).
-  const T scale = this->loss_scale() * T(this->loss_weight(mb)) / T(n);
+  // d(objective)/d(logit) = (p - onehot(target)) / (tokens * num_microbatches).
+  const T scale = this->loss_scale() / T(n);
   s.dlogits.resize(size_t(n) * v);
   for (int t = 0; t < n; ++t) {
     const T* pr = s.probs.data() + size_t(t) * v;
@@ -80,10 +80,8 @@ void LmHeadLayer<T>::do_backward_input(int mb, const T* p, const T*, T* dx) {
   }
   std::vector<T> dxn(size_t(n) * h);
   linear_backward_input(dxn.data(), s.dlogits.data(), p + this->offset(kWout), n, h, v, false);
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = 0;
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  // No residual: the head's output is the logits, not x plus something.
+  prenorm_backward<T>(dx, nullptr, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
   release(s.probs);
@@ -103,6 +101,14 @@ size_t LmHeadLayer<T>::saved_bytes() const {
   size_t n = 0;
   for (const State& s : state_) n += vector_bytes(s.x, s.rstd, s.probs, s.targets, s.xn, s.dlogits, s.dgain);
   return n;
+}
+
+template <typename T>
+void LmHeadLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.probs, &s.xn, &s.dlogits, &s.dgain}) f(*v);
+  g(s.targets);
 }
 
 template class LmHeadLayer<float>;

@@ -1,9 +1,6 @@
 // Mamba-1 style selective-scan block, F / B / W (scan backward in reverse time from saved states).
 #include "adaptis/executor/layers/mamba.h"
 
-#include <stdexcept>
-#include <string>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -62,17 +59,8 @@ void MambaLayer<T>::init_params(T* p, Rng& rng) const {
 }
 
 template <typename T>
-void MambaLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, const T* x, T* y) {
+void MambaLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
   State& s = state_[mb];
-  // Documents of this micro-batch (a variable-length unit's, or micro_batch rows of seq tokens): the conv
-  // and the scan restart at every document. A slice continuing a document would need the scan state and
-  // conv history of the earlier slice, which this layer does not carry.
-  if (data.first_doc_offset > 0 || data.row >= 0)
-    throw std::logic_error("mamba layer: micro-batch " + std::to_string(mb) +
-                           " is a slice of a row; slicing sequences through Mamba layers is not supported (the scan "
-                           "state would have to flow between slices)");
-  if (!data.docs.empty()) s.docs = data.docs;
-  else s.docs.assign(size_t(batch_), seq_);
   const int n = this->tokens_, h = hidden_, d = inner_, N = state_n_, K = conv_k_, R = dt_rank_;
   const int xw = R + 2 * N;  // width of xdbl rows
   s.x.assign(x, x + size_t(n) * h);
@@ -87,15 +75,15 @@ void MambaLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, c
   const T* cb = p + this->offset(kConvB);
   s.conv.resize(size_t(n) * d);
   s.uc.resize(size_t(n) * d);
-  for (int b = 0, start = 0; b < static_cast<int>(s.docs.size()); start += s.docs[b], ++b)
-    for (int t = 0; t < s.docs[b]; ++t)
+  for (int b = 0; b < batch_; ++b)
+    for (int t = 0; t < seq_; ++t)
       for (int i = 0; i < d; ++i) {
         T acc = cb[i];
         for (int k = 0; k < K; ++k) {
           const int tt = t - (K - 1) + k;
-          if (tt >= 0) acc += cw[size_t(i) * K + k] * s.uz[size_t(start + tt) * 2 * d + i];
+          if (tt >= 0) acc += cw[size_t(i) * K + k] * s.uz[size_t(b * seq_ + tt) * 2 * d + i];
         }
-        const size_t at = size_t(start + t) * d + i;
+        const size_t at = size_t(b * seq_ + t) * d + i;
         s.conv[at] = acc;
         s.uc[at] = silu(acc);
       }
@@ -123,9 +111,9 @@ void MambaLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, c
   for (size_t j = 0; j < A.size(); ++j) A[j] = -std::exp(a_log[j]);
   s.h.resize(size_t(n) * d * N);
   s.ys.resize(size_t(n) * d);
-  for (int b = 0, start = 0; b < static_cast<int>(s.docs.size()); start += s.docs[b], ++b)
-    for (int t = 0; t < s.docs[b]; ++t) {
-      const size_t row = size_t(start + t);
+  for (int b = 0; b < batch_; ++b)
+    for (int t = 0; t < seq_; ++t) {
+      const size_t row = size_t(b * seq_ + t);
       const T* Bm = s.xdbl.data() + row * xw + R;
       const T* Cm = Bm + N;
       for (int i = 0; i < d; ++i) {
@@ -182,10 +170,10 @@ void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   s.dxdbl.assign(size_t(n) * xw, T(0));
   s.dD.assign(size_t(d), T(0));
   std::vector<T> dh(size_t(d) * N);
-  for (int b = 0, start = 0; b < static_cast<int>(s.docs.size()); start += s.docs[b], ++b) {
+  for (int b = 0; b < batch_; ++b) {
     std::fill(dh.begin(), dh.end(), T(0));
-    for (int t = s.docs[b] - 1; t >= 0; --t) {
-      const size_t row = size_t(start + t);
+    for (int t = seq_ - 1; t >= 0; --t) {
+      const size_t row = size_t(b * seq_ + t);
       const T* Bm = s.xdbl.data() + row * xw + R;
       const T* Cm = Bm + N;
       T* dBm = s.dxdbl.data() + row * xw + R;
@@ -238,16 +226,16 @@ void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   const T* cw = p + this->offset(kConvW);
   s.dconv_w.assign(size_t(d) * K, T(0));
   s.dconv_b.assign(size_t(d), T(0));
-  for (int b = 0, start = 0; b < static_cast<int>(s.docs.size()); start += s.docs[b], ++b)
-    for (int t = 0; t < s.docs[b]; ++t)
+  for (int b = 0; b < batch_; ++b)
+    for (int t = 0; t < seq_; ++t)
       for (int i = 0; i < d; ++i) {
-        const size_t at = size_t(start + t) * d + i;
+        const size_t at = size_t(b * seq_ + t) * d + i;
         const T dc = duc[at] * silu_grad(s.conv[at]);
         s.dconv_b[i] += dc;
         for (int k = 0; k < K; ++k) {
           const int tt = t - (K - 1) + k;
           if (tt < 0) continue;
-          const size_t src = size_t(start + tt) * 2 * d + i;
+          const size_t src = size_t(b * seq_ + tt) * 2 * d + i;
           s.dconv_w[size_t(i) * K + k] += dc * s.uz[src];
           s.duz[src] += dc * cw[size_t(i) * K + k];
         }
@@ -255,10 +243,7 @@ void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
 
   std::vector<T> dxn(size_t(n) * h);
   linear_backward_input(dxn.data(), s.duz.data(), p + this->offset(kWin), n, h, 2 * d, false);
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = dy[i];
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  prenorm_backward(dx, dy, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
   release(s.uz);
@@ -300,6 +285,14 @@ size_t MambaLayer<T>::saved_bytes() const {
     n += vector_bytes(s.x, s.rstd, s.uz, s.conv, s.dt_pre, s.delta, s.h, s.ys, s.xn, s.uc, s.xdbl, s.gated, s.dy,
                       s.d_dt_pre, s.dxdbl, s.duz, s.dgain, s.dconv_w, s.dconv_b, s.ddt_bias, s.dA_log, s.dD);
   return n;
+}
+
+template <typename T>
+void MambaLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.uz, &s.conv, &s.dt_pre, &s.delta, &s.h, &s.ys, &s.xn, &s.uc, &s.xdbl, &s.gated, &s.dy, &s.d_dt_pre, &s.dxdbl, &s.duz, &s.dgain, &s.dconv_w, &s.dconv_b, &s.ddt_bias, &s.dA_log, &s.dD}) f(*v);
+  (void)g;
 }
 
 template class MambaLayer<float>;

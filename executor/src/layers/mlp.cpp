@@ -49,10 +49,7 @@ void MlpLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   const int n = this->tokens_, h = hidden_;
   std::vector<T> dxn(size_t(n) * h);
   swiglu_backward_input(dxn.data(), false, dy, weights(p), n, h, ffn_, s.ffn, s.carry);
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = dy[i];
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  prenorm_backward(dx, dy, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
 }
@@ -72,6 +69,14 @@ size_t MlpLayer<T>::saved_bytes() const {
   for (const State& s : state_)
     n += vector_bytes(s.x, s.rstd, s.xn, s.ffn.a, s.ffn.b, s.ffn.u, s.carry.dout, s.carry.da, s.carry.db, s.dgain);
   return n;
+}
+
+template <typename T>
+void MlpLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.xn, &s.ffn.a, &s.ffn.b, &s.ffn.u, &s.carry.dout, &s.carry.da, &s.carry.db, &s.dgain}) f(*v);
+  (void)g;
 }
 
 template class MlpLayer<float>;

@@ -204,10 +204,7 @@ void MoeLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   }
   linear_backward_input(dxn.data(), s.drouter.data(), p + this->offset(kRouter), n, h, E, true);
 
-  for (size_t i = 0; i < size_t(n) * h; ++i) dx[i] = dy[i];
-  rmsnorm_backward_input(dx, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h);
-  s.dgain.assign(size_t(h), T(0));
-  rmsnorm_backward_gain(s.dgain.data(), dxn.data(), s.x.data(), s.rstd.data(), n, h);
+  prenorm_backward(dx, dy, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
   release(s.x);
   release(s.rstd);
   release(s.probs);
@@ -249,6 +246,22 @@ size_t MoeLayer<T>::saved_bytes() const {
                         ex.xin);
   }
   return n;
+}
+
+template <typename T>
+void MoeLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                 const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.probs, &s.load_frac, &s.xn, &s.drouter, &s.dgain, &s.shared.a, &s.shared.b,
+                            &s.shared.u, &s.shared_carry.dout, &s.shared_carry.da, &s.shared_carry.db})
+    f(*v);
+  g(s.slot_expert);
+  g(s.slot_row);
+  for (Expert& ex : s.experts) {
+    for (std::vector<T>* v : {&ex.out, &ex.ffn.a, &ex.ffn.b, &ex.ffn.u, &ex.carry.dout, &ex.carry.da, &ex.carry.db, &ex.xin})
+      f(*v);
+    g(ex.tokens);
+  }
 }
 
 template class MoeLayer<float>;

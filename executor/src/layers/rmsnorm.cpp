@@ -44,6 +44,16 @@ void rmsnorm_backward_gain(T* dg, const T* dy, const T* x, const T* rstd, int ro
   }
 }
 
+template <typename T>
+void prenorm_backward(T* dx, const T* dy, const T* dxn, const T* x, const T* rstd, const T* g, int rows, int dim,
+                      std::vector<T>& dgain) {
+  const size_t n = size_t(rows) * dim;
+  for (size_t i = 0; i < n; ++i) dx[i] = dy ? dy[i] : T(0);
+  rmsnorm_backward_input(dx, dxn, x, rstd, g, rows, dim);
+  dgain.assign(size_t(dim), T(0));
+  rmsnorm_backward_gain(dgain.data(), dxn, x, rstd, rows, dim);
+}
+
 template void rmsnorm_forward<float>(float*, float*, const float*, const float*, int, int, double);
 template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int, int, double);
 template void rmsnorm_backward_input<float>(float*, const float*, const float*, const float*, const float*, int, int);
@@ -51,5 +61,9 @@ template void rmsnorm_backward_input<double>(double*, const double*, const doubl
                                              int);
 template void rmsnorm_backward_gain<float>(float*, const float*, const float*, const float*, int, int);
 template void rmsnorm_backward_gain<double>(double*, const double*, const double*, const double*, int, int);
+template void prenorm_backward<float>(float*, const float*, const float*, const float*, const float*, const float*, int,
+                                      int, std::vector<float>&);
+template void prenorm_backward<double>(double*, const double*, const double*, const double*, const double*,
+                                       const double*, int, int, std::vector<double>&);
 
 }  // namespace adaptis::exec

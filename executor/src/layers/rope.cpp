@@ -43,28 +43,7 @@ void rope_apply(T* x, const RopeTable<T>& table, int rows, int heads, bool inver
   }
 }
 
-template <typename T>
-void rope_apply_at(T* x, const RopeTable<T>& table, const int* positions, int rows, int heads, bool inverse) {
-  const int hd = table.head_dim, half = hd / 2;
-  for (int r = 0; r < rows; ++r) {
-    const int p = positions[r];
-    const T* c = table.cos.data() + size_t(p) * half;
-    const T* s = table.sin.data() + size_t(p) * half;
-    for (int h = 0; h < heads; ++h) {
-      T* v = x + (size_t(r) * heads + h) * hd;
-      for (int j = 0; j < half; ++j) {
-        const T a = v[2 * j], b = v[2 * j + 1];
-        const T sn = inverse ? -s[j] : s[j];
-        v[2 * j] = a * c[j] - b * sn;
-        v[2 * j + 1] = a * sn + b * c[j];
-      }
-    }
-  }
-}
-
 template RopeTable<float> make_rope_table<float>(int, int, double);
-template void rope_apply_at<float>(float*, const RopeTable<float>&, const int*, int, int, bool);
-template void rope_apply_at<double>(double*, const RopeTable<double>&, const int*, int, int, bool);
 template RopeTable<double> make_rope_table<double>(int, int, double);
 template void rope_apply<float>(float*, const RopeTable<float>&, int, int, bool);
 template void rope_apply<double>(double*, const RopeTable<double>&, int, int, bool);

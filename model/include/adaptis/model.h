@@ -1,6 +1,7 @@
 #pragma once
 // Public interface of the model library: model specs, clusters and per-layer costs.
 #include "adaptis/model/cluster.h"
+#include "adaptis/model/cluster_topology.h"
 #include "adaptis/model/cost_model.h"
 #include "adaptis/model/cost_table.h"
 #include "adaptis/model/error.h"
@@ -9,3 +10,6 @@
 #include "adaptis/model/layer_work.h"
 #include "adaptis/model/model_loader.h"
 #include "adaptis/model/model_spec.h"
+#include "adaptis/model/parallel_config.h"
+#include "adaptis/model/parallel_costs.h"
+#include "adaptis/model/recompute.h"

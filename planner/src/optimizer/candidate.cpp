@@ -15,7 +15,7 @@ int pick(std::mt19937_64& rng, int n) { return n <= 1 ? 0 : static_cast<int>(rng
 
 }  // namespace
 
-bool better(const Score& a, const Score& b) {
+bool better(const Score& a, const Score& b, double slack_tolerance) {
   if (!a.valid) return false;
   if (!b.valid) return true;
   if (a.fits != b.fits) return a.fits;
@@ -23,7 +23,7 @@ bool better(const Score& a, const Score& b) {
     return a.overflow < b.overflow;
   if (a.ms < b.ms - kTol) return true;
   if (a.ms > b.ms + kTol) return false;
-  return a.slack < b.slack - kTol;
+  return a.slack < b.slack - slack_tolerance;
 }
 
 bool no_worse(const Score& a, const Score& b) { return a.valid && !better(b, a); }
@@ -55,12 +55,40 @@ void add_units(const SearchContext& ctx, ListScheduleProblem& pb) {
 
 }  // namespace
 
+void SearchContext::set_memory_choices(std::vector<Recompute> recompute, std::vector<double> offload, bool partial) {
+  if (recompute.empty()) recompute = {Recompute::None};
+  if (offload.empty()) offload = {0.0};
+  std::sort(recompute.begin(), recompute.end());
+  recompute.erase(std::unique(recompute.begin(), recompute.end()), recompute.end());
+  std::sort(offload.begin(), offload.end());
+  offload.erase(std::unique(offload.begin(), offload.end()), offload.end());
+  recompute_choices = recompute;
+  offload_choices = offload;
+  partial_full = partial && recompute.size() > 1 &&
+                 std::find(recompute.begin(), recompute.end(), Recompute::Full) != recompute.end();
+  ladder.clear();
+  if (recompute == std::vector<Recompute>{Recompute::None} && offload == std::vector<double>{0.0}) return;
+  // Recompute first (it costs compute, which a bubble may hide), then more offload on the strongest.
+  for (Recompute r : recompute) {
+    StageMemoryPolicy p;
+    p.recompute = r;
+    p.offload_fraction = offload.front();
+    ladder.push_back(p);
+  }
+  for (size_t i = 1; i < offload.size(); ++i) {
+    StageMemoryPolicy p = ladder.back();
+    p.offload_fraction = offload[i];
+    ladder.push_back(p);
+  }
+}
+
 ListScheduleProblem Evaluator::problem(const Candidate& c) {
   ListScheduleProblem pb;
   pb.microbatches = ctx_.microbatches;
   pb.num_devices = ctx_.devices;
-  ctx_.cache.stages(c.bounds, pb.stages);
+  ctx_.cache.stages(c.bounds, pb.stages, c.memory.empty() ? nullptr : &c.memory);
   pb.stage_device = c.stage_device;
+  pb.memory = c.memory;
   add_units(ctx_, pb);
   return pb;
 }
@@ -68,11 +96,15 @@ ListScheduleProblem Evaluator::problem(const Candidate& c) {
 Score Evaluator::score(const Candidate& c) {
   pb_.microbatches = ctx_.microbatches;
   pb_.num_devices = ctx_.devices;
-  ctx_.cache.stages(c.bounds, pb_.stages);
+  ctx_.cache.stages(c.bounds, pb_.stages, c.memory.empty() ? nullptr : &c.memory);
   pb_.stage_device = c.stage_device;
+  pb_.memory = c.memory;
   add_units(ctx_, pb_);
   ListScheduleResult r = scheduler_.run(pb_, ctx_.cluster, ctx_.sim, c.policy, false);
+  overflow_.assign(ctx_.devices, 0.0);
   if (!r.ok) return Score::invalid();
+  for (int d = 0; d < ctx_.devices && d < static_cast<int>(r.peak_bytes.size()); ++d)
+    overflow_[d] = r.peak_bytes[d] - ctx_.cluster.devices[d].memory_limit();
   Score s;
   s.valid = true;
   s.fits = r.fits_memory;
@@ -103,7 +135,46 @@ bool well_formed(const Candidate& c, const SearchContext& ctx) {
   }
   for (int k : n)
     if (k < 1 || k > ctx.max_stages_per_device) return false;
+  if (!c.memory.empty()) {
+    if (static_cast<int>(c.memory.size()) != S) return false;
+    for (int s = 0; s < S; ++s)
+      if (c.memory[s].full_layers > c.bounds[s + 1] - c.bounds[s]) return false;
+  }
   return true;
+}
+
+Score repair_memory(Candidate& c, Score current, Evaluator& ev, const SearchContext& ctx, int rounds,
+                    long long& evaluations) {
+  if (!ctx.memory_search() || !current.valid || current.fits) return current;
+  auto step = [&](const StageMemoryPolicy& p) {
+    // The next ladder step above p (p itself when it is the strongest or off the ladder).
+    for (size_t i = 0; i + 1 < ctx.ladder.size(); ++i)
+      if (ctx.ladder[i].recompute == p.recompute && ctx.ladder[i].offload_fraction == p.offload_fraction)
+        return ctx.ladder[i + 1];
+    return p.full_layers > 0 ? StageMemoryPolicy{Recompute::Full, 0, p.offload_fraction} : p;
+  };
+  Candidate best = c;
+  Score best_score = current;
+  for (int round = 0; round < rounds; ++round) {
+    const std::vector<double> over = ev.last_overflow();
+    Candidate n = c;
+    bool changed = false;
+    for (int s = 0; s < n.num_stages(); ++s) {
+      const int d = n.stage_device[s];
+      if (d >= static_cast<int>(over.size()) || !(over[d] > 0)) continue;
+      StageMemoryPolicy up = step(n.memory[s]);
+      if (!(up == n.memory[s])) n.memory[s] = up, changed = true;
+    }
+    if (!changed) break;
+    ++evaluations;
+    Score sc = ev.score(n);
+    if (!sc.valid) break;
+    c = n;
+    if (better(sc, best_score)) best = n, best_score = sc;
+    if (sc.fits) break;
+  }
+  c = best;
+  return best_score;
 }
 
 namespace {
@@ -138,16 +209,28 @@ void split_stage(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
   int cut = n.bounds[s] + 1 + pick(rng, size - 1);
   n.bounds.insert(n.bounds.begin() + s + 1, cut);
   n.stage_device.insert(n.stage_device.begin() + s + 1, pick(rng, ctx.devices));
+  if (!n.memory.empty()) {
+    StageMemoryPolicy p = n.memory[s];
+    p.full_layers = 0;  // each half recomputes all of its layers or none
+    n.memory[s] = p;
+    n.memory.insert(n.memory.begin() + s + 1, p);
+  }
 }
 
 void merge_stages(Candidate& n, std::mt19937_64& rng) {
   const int S = n.num_stages();
   if (S < 2) return;
   int s = pick(rng, S - 1);
-  int keep = n.stage_device[pick(rng, 2) ? s : s + 1];
+  const bool second = pick(rng, 2) != 0;
+  int keep = n.stage_device[second ? s + 1 : s];
   n.bounds.erase(n.bounds.begin() + s + 1);
   n.stage_device.erase(n.stage_device.begin() + s + 1);
   n.stage_device[s] = keep;
+  if (!n.memory.empty()) {
+    n.memory[s] = n.memory[second ? s + 1 : s];
+    n.memory[s].full_layers = 0;
+    n.memory.erase(n.memory.begin() + s + 1);
+  }
 }
 
 void mutate_policy(ListSchedulePolicy& p, const SearchContext& ctx, std::mt19937_64& rng) {
@@ -209,6 +292,10 @@ void rebalance(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
     const int cut = first ? n.bounds[s] + 1 : n.bounds[s + 1] - 1;
     n.bounds.insert(n.bounds.begin() + s + 1, cut);
     n.stage_device.insert(n.stage_device.begin() + s + (first ? 0 : 1), lo);
+    if (!n.memory.empty()) {
+      n.memory[s].full_layers = 0;
+      n.memory.insert(n.memory.begin() + s + 1, n.memory[s]);
+    }
     return;
   }
   // Boundary i sits between stages i-1 and i; give away the layer at that edge.
@@ -292,13 +379,70 @@ void repair_device_loads(Candidate& n, const SearchContext& ctx) {
   }
 }
 
+// A memory-policy move: one stage's recompute or offload, a step up or down the ladder, or one
+// device's stages all given the same policy.
+void mutate_memory(Candidate& n, const SearchContext& ctx, std::mt19937_64& rng) {
+  const int S = n.num_stages();
+  if (S < 1 || n.memory.size() != static_cast<size_t>(S)) return;
+  const int s = pick(rng, S);
+  StageMemoryPolicy& p = n.memory[s];
+  switch (pick(rng, 5)) {
+    case 0: {  // another recompute choice (full possibly of the first k layers only)
+      p.recompute = ctx.recompute_choices[pick(rng, static_cast<int>(ctx.recompute_choices.size()))];
+      p.full_layers = 0;
+      const int size = n.bounds[s + 1] - n.bounds[s];
+      if (p.recompute == Recompute::Full && ctx.partial_full && size > 1 && pick(rng, 2) == 0)
+        p.full_layers = 1 + pick(rng, size - 1);
+      break;
+    }
+    case 1: p.offload_fraction = ctx.offload_choices[pick(rng, static_cast<int>(ctx.offload_choices.size()))]; break;
+    case 2:
+    case 3: {  // a step along the ladder, up or down
+      int at = -1;
+      for (size_t i = 0; i < ctx.ladder.size(); ++i)
+        if (ctx.ladder[i].recompute == p.recompute && ctx.ladder[i].offload_fraction == p.offload_fraction)
+          at = static_cast<int>(i);
+      const int to = std::clamp(at + (pick(rng, 2) ? 1 : -1), 0, static_cast<int>(ctx.ladder.size()) - 1);
+      p = ctx.ladder[at < 0 ? 0 : to];
+      break;
+    }
+    default: {  // every stage of this stage's device gets its policy
+      const StageMemoryPolicy q = p;
+      for (int t = 0; t < S; ++t)
+        if (n.stage_device[t] == n.stage_device[s]) n.memory[t] = q;
+      break;
+    }
+  }
+}
+
+// After boundary moves: a partial full recompute never asks for more layers than its stage has.
+void clamp_full_layers(Candidate& n) {
+  for (size_t s = 0; s < n.memory.size(); ++s) {
+    const int size = n.bounds[s + 1] - n.bounds[s];
+    if (n.memory[s].full_layers >= size) n.memory[s].full_layers = 0;
+  }
+}
+
 }  // namespace
 
 Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_64& rng) {
   for (int attempt = 0; attempt < 32; ++attempt) {
     Candidate n = c;
+    // With memory policies in the search, one move in eight changes them.
+    if (ctx.memory_search() && pick(rng, 8) == 0) {
+      mutate_memory(n, ctx, rng);
+      if (!(n == c) && well_formed(n, ctx)) return n;
+      continue;
+    }
     int r = pick(rng, 100);
     bool structural = true;
+    if (ctx.placement_fixed) {
+      // Only moves that keep every stage on its device and the stage count.
+      if (r < 60) shift_boundary(n, rng);
+      else mutate_policy(n.policy, ctx, rng);
+      if (!(n == c) && well_formed(n, ctx)) return n;
+      continue;
+    }
     if (r < 25) shift_boundary(n, rng), structural = false;
     else if (r < 40) move_stage(n, ctx, rng);
     else if (r < 55) swap_stages(n, rng);
@@ -308,6 +452,7 @@ Candidate neighbour(const Candidate& c, const SearchContext& ctx, std::mt19937_6
     else mutate_policy(n.policy, ctx, rng), structural = false;
     // Half the placement and stage-count moves come with their partition repaired.
     if (structural && pick(rng, 2) == 0 && well_formed(n, ctx)) repair_device_loads(n, ctx);
+    clamp_full_layers(n);
     if (!(n == c) && well_formed(n, ctx)) return n;
   }
   return c;

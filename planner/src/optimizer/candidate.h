@@ -19,14 +19,16 @@ struct Candidate {
   std::vector<int> bounds;        // partition: stage s = layers [bounds[s], bounds[s+1])
   std::vector<int> stage_device;  // stage -> device
   ListSchedulePolicy policy;
+  // Per stage (aligned with stage_device) when the search chooses memory policies; empty = none.
+  std::vector<StageMemoryPolicy> memory;
 
   int num_stages() const { return static_cast<int>(stage_device.size()); }
   bool operator==(const Candidate&) const = default;
 };
 
 // Lower is better: plans that fit memory first, then by iteration time; plans that do not fit
-// by how far they overflow. `slack` (mean device end time) breaks ties between equal makespans so
-// the local search can move across plateaus.
+// by how far they overflow. `slack` breaks ties between equal makespans: the mean device end time in
+// the search (so the local search can move across plateaus), the peak memory among finalists.
 struct Score {
   bool valid = false;  // false: not evaluated, or the scheduler could not run it
   bool fits = false;
@@ -36,7 +38,8 @@ struct Score {
 
   static Score invalid() { return Score{}; }
 };
-bool better(const Score& a, const Score& b);           // strictly better
+// Strictly better; `slack_tolerance` is how much smaller a's slack must be to break a tie.
+bool better(const Score& a, const Score& b, double slack_tolerance = 1e-9);
 bool no_worse(const Score& a, const Score& b);          // a is at least as good as b (for plateau moves)
 
 // The fixed inputs of one optimize() call and per-thread scratch space to score candidates.
@@ -57,14 +60,28 @@ struct SearchContext {
   std::vector<WorkUnit> units;
   CostReference ref;
   SliceLinks links;
+  // Memory policies a stage may get (OptimizeOptions::recompute_choices / offload_choices), and
+  // the ladder from weakest to strongest that memory repairs climb. Empty ladder = no search.
+  std::vector<Recompute> recompute_choices;
+  std::vector<double> offload_choices;
+  bool partial_full = false;  // full recompute of the first k layers of a stage
+  std::vector<StageMemoryPolicy> ladder;
+  bool memory_search() const { return !ladder.empty(); }
+  // The placement must stay as seeded (a target that only runs fixed placement styles, e.g.
+  // torchtitan's looped and V): moves change only layer boundaries and the scheduling policy.
+  bool placement_fixed = false;
 
   SearchContext(const CostTable& c, const Cluster& cl, const SimOptions& s, int d, int m, int max_k);
+  // Sets the memory choices and builds the ladder (none when the only choice is the default).
+  void set_memory_choices(std::vector<Recompute> recompute, std::vector<double> offload, bool partial);
 };
 
 class Evaluator {
  public:
   explicit Evaluator(const SearchContext& ctx) : ctx_(ctx) {}
   Score score(const Candidate& c);
+  // Per device: peak memory minus its limit in the last score() (> 0: over).
+  const std::vector<double>& last_overflow() const { return overflow_; }
   // The candidate's plan (orders from the list scheduler), named `name`.
   Plan plan(const Candidate& c, const std::string& name);
 
@@ -73,10 +90,18 @@ class Evaluator {
   const SearchContext& ctx_;
   ListScheduler scheduler_;
   ListScheduleProblem pb_;
+  std::vector<double> overflow_;
 };
 
-// Structural check: bounds cover the layers with non-empty stages, every device holds 1..max_k stages.
+// Structural check: bounds cover the layers with non-empty stages, every device holds 1..max_k stages,
+// memory policies (when any) one per stage with full_layers within the stage.
 bool well_formed(const Candidate& c, const SearchContext& ctx);
+
+// Memory repair: while the candidate does not fit, every stage on a device over its limit climbs
+// one step of the ladder (at most `rounds` rounds, each one evaluation). Returns the best score
+// seen and leaves `c` at it; `evaluations` counts the scoring calls.
+Score repair_memory(Candidate& c, Score current, Evaluator& ev, const SearchContext& ctx, int rounds,
+                    long long& evaluations);
 
 // A random neighbour of `c` (always well formed). The move kinds: shift a layer boundary, move a
 // stage to another device, swap two stages' devices, split a stage, merge two adjacent stages,

@@ -3,17 +3,19 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <queue>
 
+#include "sim_host_link.h"
 #include "adaptis/model/error.h"
+#include "list_scheduler_state.h"
 
 namespace adaptis {
 
+using namespace list_scheduling;
+
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kEps = 1e-9;
-constexpr int kF = 0, kB = 1, kW = 2;
 
 const char* order_text(ListSchedulePolicy::Order o) {
   switch (o) {
@@ -35,17 +37,19 @@ const char* pick_text(ListSchedulePolicy::Pick p) {
 }
 
 // Rank of an action kind under the policy (lower runs first); `last` is the device's last F/B.
+// Ranks are even so an early R can sit between the kinds (kEarlyR*).
 int kind_rank(ListSchedulePolicy::Order order, int kind, int last) {
-  if (kind == kW) return 2;
+  if (kind == kW) return 4;
   switch (order) {
-    case ListSchedulePolicy::Order::BackwardFirst: return kind == kB ? 0 : 1;
-    case ListSchedulePolicy::Order::ForwardFirst: return kind == kF ? 0 : 1;
+    case ListSchedulePolicy::Order::BackwardFirst: return kind == kB ? 0 : 2;
+    case ListSchedulePolicy::Order::ForwardFirst: return kind == kF ? 0 : 2;
     case ListSchedulePolicy::Order::Alternate:
       // After a forward, the backward goes first (and the reverse), as in the 1F1B steady state.
-      return (last == kF) == (kind == kB) ? 0 : 1;
+      return (last == kF) == (kind == kB) ? 0 : 2;
   }
-  return 1;
+  return 2;
 }
+constexpr uint64_t kEarlyRBeforeW = 3, kEarlyRAfterW = 5;
 
 // Position of an action among those of its kind (lower runs first). F chains run stage 0 -> S-1,
 // B chains run S-1 -> 0: "furthest along" means a high stage for F and a low stage for B.
@@ -83,10 +87,12 @@ std::string describe(const ListSchedulePolicy& p) {
   if (p.improve_passes > 0) s += " justify x" + std::to_string(p.improve_passes);
   if (p.jitter > 0) s += " jitter " + std::to_string(p.jitter) + "/" + std::to_string(p.jitter_seed);
   if (!p.reserve_memory) s += " admit-on-live-memory";
+  if (p.recompute == ListSchedulePolicy::EarlyRecompute::JustInTime) s += " R:just-in-time";
+  if (p.recompute == ListSchedulePolicy::EarlyRecompute::AfterW) s += " R:bubbles";
   return s;
 }
 
-void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
+void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
                           const ListSchedulePolicy& pol) {
   S_ = static_cast<int>(pb.stages.size());
   m_ = pb.microbatches;
@@ -105,14 +111,21 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
                      std::to_string(S_) + " stages x " + std::to_string(m_) + " micro-batches");
   if (slices_ && (pb.slice_prev.size() != static_cast<size_t>(m_) || pb.slice_next.size() != static_cast<size_t>(m_)))
     throw InputError("list scheduler: slice links must have one entry per micro-batch");
+  if (units_)
+    for (const StageCost& c : pb.stages)
+      if (c.recompute || c.offload_bytes > 0)
+        throw InputError("list scheduler: memory policies (recompute, offload) with variable-length units are not "
+                         "supported yet");
   pb_ = &pb;
   sim_ = &sim;
+  cluster_ = &cluster;
 
   bool has_w = false;
   for (const auto& c : pb.stages) has_w = has_w || c.w_ms > 0;
   split_ = pol.split_backward && has_w;
   kinds_ = split_ ? 3 : 2;
-  const size_t n = static_cast<size_t>(S_) * m_ * 3;
+  r_base_ = static_cast<size_t>(S_) * m_ * 3;
+  const size_t n = r_base_ + static_cast<size_t>(S_) * m_;  // F/B/W slots, then R slots
 
   duration_.assign(n, 0.0);
   start_.assign(n, 0.0);
@@ -124,13 +137,27 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
   static_.assign(D_, 0.0);
   limit_.assign(D_, 0.0);
   mb_bytes_.assign(D_, 0.0);
+  headroom_.assign(D_, 0.0);
   fwd_xfer_.assign(S_, 0.0);
   bwd_xfer_.assign(S_, 0.0);
+  rec_.assign(S_, 0);
+  regen_.assign(S_, 0.0);
+  offload_bytes_.assign(S_, 0.0);
+  recomputing_stages_ = 0;
+  offload_ = false;
 
   for (int s = 0; s < S_; ++s) {
     int d = pb.stage_device[s];
-    static_[d] += pb.stages[s].state_bytes;
-    mb_bytes_[d] += pb.stages[s].act_b_bytes + pb.stages[s].act_w_bytes;
+    const StageCost& c = pb.stages[s];
+    static_[d] += c.state_bytes;
+    // A micro-batch parked on the device holds what F keeps; an R re-creates the rest for a while.
+    mb_bytes_[d] += c.kept();
+    rec_[s] = c.recompute;
+    recomputing_stages_ += c.recompute ? 1 : 0;
+    regen_[s] = c.recompute ? std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept()) : 0.0;
+    headroom_[d] = std::max(headroom_[d], regen_[s]);
+    offload_bytes_[s] = c.offload_bytes;
+    offload_ = offload_ || c.offload_bytes > 0;
   }
   if (units_) {
     const size_t sm = static_cast<size_t>(S_) * m_;
@@ -139,9 +166,9 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
     umb_bytes_.assign(static_cast<size_t>(D_) * m_, 0.0);
     for (int s = 0; s < S_; ++s)
       for (int mb = 0; mb < m_; ++mb) {
-        const UnitStageCost& u = pb.unit_costs[static_cast<size_t>(s) * m_ + mb];
-        uact_b_[static_cast<size_t>(s) * m_ + mb] = u.act_b_bytes;
-        uact_w_[static_cast<size_t>(s) * m_ + mb] = u.act_w_bytes;
+        const UnitStageCost& u = pb.unit_costs[um(s, mb)];
+        uact_b_[um(s, mb)] = u.act_b_bytes;
+        uact_w_[um(s, mb)] = u.act_w_bytes;
         umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.act_b_bytes + u.act_w_bytes;
       }
   }
@@ -151,11 +178,20 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
   enforce_ = pb.enforce_memory;
   for (int d = 0; d < D_ && enforce_; ++d)
     for (int mb = 0; mb < (units_ ? m_ : 1) && enforce_; ++mb)
-      if (static_[d] + mb_bytes(d, mb) > limit_[d]) enforce_ = false;
+      if (static_[d] + mb_bytes(d, mb) + headroom_[d] > limit_[d]) enforce_ = false;
+  if (offload_) {
+    host_.assign(D_, HostLink{});
+    for (int d = 0; d < D_; ++d) host_[d] = cluster.devices[d].host_link;
+    for (int s = 0; s < S_; ++s)
+      if (offload_bytes_[s] > 0 && !host_[pb.stage_device[s]].present())
+        throw InputError("list scheduler: stage " + std::to_string(s) + " offloads activations but device " +
+                         std::to_string(pb.stage_device[s]) + " has no host link");
+    sharing_ = host_link_sharing(pb.stage_device, pb.stages, cluster, D_);
+  }
 
   auto transfer = [&](int src, int dst, double bytes) {
     Link l = cluster.link(src, dst);
-    if (sim.comm_latency_ms >= 0) l.latency_ms = sim.comm_latency_ms;
+    if (sim.comm_latency_ms) l.latency_ms = *sim.comm_latency_ms;
     return l.transfer_ms(bytes);
   };
   for (int s = 0; s < S_; ++s) {
@@ -171,11 +207,9 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
       const int d = pb.stage_device[s];
       for (int mb = 0; mb < m_; ++mb) {
         if (s + 1 < S_ && pb.stage_device[s + 1] != d)
-          ufwd_xfer_[static_cast<size_t>(s) * m_ + mb] =
-              transfer(d, pb.stage_device[s + 1], pb.unit_costs[static_cast<size_t>(s) * m_ + mb].out_bytes);
+          ufwd_xfer_[um(s, mb)] = transfer(d, pb.stage_device[s + 1], pb.unit_costs[um(s, mb)].out_bytes);
         if (s > 0 && pb.stage_device[s - 1] != d)
-          ubwd_xfer_[static_cast<size_t>(s) * m_ + mb] =
-              transfer(d, pb.stage_device[s - 1], pb.unit_costs[static_cast<size_t>(s - 1) * m_ + mb].out_bytes);
+          ubwd_xfer_[um(s, mb)] = transfer(d, pb.stage_device[s - 1], pb.unit_costs[um(s - 1, mb)].out_bytes);
       }
     }
   }
@@ -187,7 +221,7 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
       for (int k = 0; k < 3; ++k) act_mb_[a + k] = mb;
       if (units_) {
-        const UnitStageCost& u = pb.unit_costs[static_cast<size_t>(s) * m_ + mb];
+        const UnitStageCost& u = pb.unit_costs[um(s, mb)];
         duration_[a + kF] = u.f_ms / speed + sim.action_overhead_ms;
         duration_[a + kB] = (split_ ? u.b_ms : u.b_ms + u.w_ms) / speed + sim.action_overhead_ms;
         duration_[a + kW] = u.w_ms / speed + sim.action_overhead_ms;
@@ -209,36 +243,58 @@ void ListScheduler::setup(const ListScheduleProblem& pb, const Cluster& cluster,
         // Low bits keep the key unique and the order total: ties go to the lower action id.
         key_[a + k] = ((base + shift) << 24) | ((a + k) & 0xFFFFFF);
       }
+      // R: ordered as its B would be (it is that B's first part).
+      const size_t r = r_base_ + static_cast<size_t>(s) * m_ + mb;
+      act_mb_[r] = mb;
+      duration_[r] = c.recompute_ms / speed + sim.action_overhead_ms;
+      key_[r] = key_[a + kB];
     }
   }
 }
 
-double ListScheduler::act_b(int s, int mb) const {
-  return units_ ? uact_b_[static_cast<size_t>(s) * m_ + mb] : pb_->stages[s].act_b_bytes;
-}
-
-double ListScheduler::act_w(int s, int mb) const {
-  return units_ ? uact_w_[static_cast<size_t>(s) * m_ + mb] : pb_->stages[s].act_w_bytes;
-}
-
-void ListScheduler::reset_dependencies() {
-  const size_t n = static_cast<size_t>(S_) * m_ * 3;
+void ListScheduler::Impl::reset_dependencies() {
+  const size_t n = r_base_ + static_cast<size_t>(S_) * m_;
   arrival_.assign(n, 0.0);
   remaining_.assign(n, 0);
   for (int s = 0; s < S_; ++s)
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
+      // Slices also wait for the previous slice's F and the next slice's B (units.h).
       remaining_[a + kF] = (s > 0 ? 1 : 0) + (prev_slice(mb) >= 0 ? 1 : 0);
+      // its F (or its R, which follows the F) and the next stage's B
       remaining_[a + kB] = (s + 1 < S_ ? 2 : 1) + (next_slice(mb) >= 0 ? 1 : 0);
       remaining_[a + kW] = 1;
+      remaining_[r_base_ + static_cast<size_t>(s) * m_ + mb] = 1;
     }
   free_at_.assign(D_, 0.0);
   link_free_.assign(static_cast<size_t>(D_) * D_, 0.0);
   live_.assign(D_, 0.0);
   peak_live_.assign(D_, 0.0);
+  if (offload_) {
+    to_host_free_.assign(D_, 0.0);
+    to_device_free_.assign(D_, 0.0);
+    offload_end_.assign(static_cast<size_t>(S_) * m_, 0.0);
+    pending_free_.resize(D_);
+    for (auto& p : pending_free_) p.clear();
+    free_cursor_.assign(D_, 0);
+    prev_to_host_free_.assign(D_, 0.0);
+    last_offload_.assign(D_, 0);
+    transfers_.clear();
+  }
 }
 
-bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r) {
+void ListScheduler::Impl::apply_frees(int d, double t) {
+  auto& q = pending_free_[d];
+  size_t& i = free_cursor_[d];
+  for (; i < q.size() && q[i].t <= t; ++i) {
+    if (q[i].applied) continue;
+    q[i].applied = true;
+    live_[d] -= q[i].bytes;
+    reserved_[d] -= q[i].bytes;
+  }
+}
+
+bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r) {
   const ListScheduleProblem& pb = *pb_;
   const int S = S_, m = m_, D = D_;
   next_time_.assign(D, kInf);
@@ -246,22 +302,43 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
   inflight_.assign(D, 0);
   next_admit_.assign(D, 0);
   last_kind_.assign(D, kB);
+  early_r_.assign(D, 0);
+  early_of_.assign(static_cast<size_t>(S) * m, 0);
   left_on_device_.assign(static_cast<size_t>(D) * m, 0);
   started_mb_.assign(static_cast<size_t>(D) * m, 0);
   for (int s = 0; s < S; ++s)
-    for (int mb = 0; mb < m; ++mb) left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1;
+    for (int mb = 0; mb < m; ++mb)
+      left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1 + (rec_[s] ? 1 : 0);
   // Kind ranks under the policy, by the device's last F/B kind: rank_[last][kind].
   uint64_t rank[3][3];
   for (int last = 0; last < 3; ++last)
     for (int k = 0; k < 3; ++k) rank[last][k] = static_cast<uint64_t>(kind_rank(pol.order, k, last)) << 60;
+  const bool early_allowed = pol.recompute != ListSchedulePolicy::EarlyRecompute::JustInTime;
+  const uint64_t early_rank =
+      (pol.recompute == ListSchedulePolicy::EarlyRecompute::BeforeW ? kEarlyRBeforeW : kEarlyRAfterW) << 60;
 
   auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
+  auto r_id = [this, m](int s, int mb) { return r_base_ + static_cast<size_t>(s) * m + mb; };
+  // An R is urgent when its B waits for nothing else (the next stage's gradient has arrived).
+  auto urgent = [&](size_t a, double t) {
+    const size_t b = id(stage_of(a), mb_of(a), kB);
+    return remaining_[b] == 1 && arrival_[b] <= t;
+  };
   // Micro-batches are admitted to a device in order (no memory deadlock), under the in-flight and
   // memory caps; only the first F of a micro-batch on a device needs admitting.
-  mb_left_.assign(m, S * kinds_);
+  mb_left_.assign(m, S * kinds_ + recomputing_stages_);
   oldest_ = 0;
-  auto admissible = [&](int d, size_t a) {
-    if (a % 3 != kF) return true;
+  // An early R: one at a time per device, with room for what it re-creates.
+  auto early_ok = [&](int d, size_t a) {
+    if (!early_allowed || early_r_[d] > 0) return false;
+    if (!enforce_) return true;
+    const double held = pol.reserve_memory ? reserved_[d] : live_[d];
+    return static_[d] + held + regen_[stage_of(a)] <= limit_[d];
+  };
+  auto admissible = [&](int d, size_t a, double t) {
+    const int kind = kind_of(a);
+    if (kind == kR) return urgent(a, t) || early_ok(d, a);
+    if (kind != kF) return true;
     const int mb = act_mb_[a];
     const bool started = started_mb_[static_cast<size_t>(d) * m + mb];
     if (!started) {
@@ -272,23 +349,41 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
       if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
     }
     if (!enforce_) return true;
-    if (pol.reserve_memory) return started || static_[d] + reserved_[d] + mb_bytes(d, mb) <= limit_[d];
+    if (pol.reserve_memory)
+      return started || static_[d] + reserved_[d] + mb_bytes(d, mb) + headroom_[d] <= limit_[d];
     // A new micro-batch needs room for all its activations on this device; a continuing one only
     // for this stage's, except that the oldest micro-batch may always go on.
-    if (!started) return static_[d] + live_[d] + mb_bytes(d, mb) <= limit_[d];
-    const int s = static_cast<int>(a / 3 / m);
-    return mb == oldest_ || static_[d] + live_[d] + act_b(s, mb) + act_w(s, mb) <= limit_[d];
+    if (!started) return static_[d] + live_[d] + mb_bytes(d, mb) + headroom_[d] <= limit_[d];
+    return mb == oldest_ || static_[d] + live_[d] + kept(stage_of(a), mb) <= limit_[d];
+  };
+  // The earliest time device d may start pending action a as things stand (kInf: not now): its
+  // arrival when admissible; an R early (when allowed and there is room) or once it is urgent.
+  auto candidate = [&](int d, size_t a) {
+    const double free = free_at_[d];
+    if (kind_of(a) == kR) {
+      const size_t b = id(stage_of(a), mb_of(a), kB);
+      double at = remaining_[b] == 1 ? std::max({arrival_[a], arrival_[b], free}) : kInf;
+      if (early_ok(d, a)) at = std::min(at, std::max(arrival_[a], free));
+      return at;
+    }
+    const double at = std::max(arrival_[a], free);
+    return admissible(d, a, at) ? at : kInf;
   };
   auto refresh = [&](int d) {
     double t = kInf;
-    const double free = free_at_[d];
-    for (int a : pending_[d])
-      if (arrival_[a] < t && admissible(d, static_cast<size_t>(a))) t = arrival_[a];
-    next_time_[d] = std::max(t, free);
+    for (int a : pending_[d]) t = std::min(t, candidate(d, static_cast<size_t>(a)));
+    // A blocked device may be unblocked by an offload that is still running.
+    if (offload_ && !std::isfinite(t) && !pending_[d].empty())
+      for (size_t i = free_cursor_[d]; i < pending_free_[d].size(); ++i)
+        if (!pending_free_[d][i].applied) {
+          t = pending_free_[d][i].t;
+          break;
+        }
+    next_time_[d] = std::max(t, free_at_[d]);
   };
   auto make_ready = [&](size_t a, int d) {
     pending_[d].push_back(static_cast<int>(a));
-    if (admissible(d, a)) next_time_[d] = std::min(next_time_[d], std::max(free_at_[d], arrival_[a]));
+    next_time_[d] = std::min(next_time_[d], candidate(d, a));
   };
   // Stage 0's forwards enter in micro-batch order (the admission rule allows no other), so each
   // is released when the previous one starts: the pending lists stay short. (A later slice's forward
@@ -297,9 +392,9 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
   f0_open_[0] = 1;
   if (remaining_[id(0, 0, kF)] == 0) make_ready(id(0, 0, kF), pb.stage_device[0]);
 
-  const size_t total = static_cast<size_t>(S) * m * kinds_;
+  const size_t total = static_cast<size_t>(S) * m * kinds_ + static_cast<size_t>(recomputing_stages_) * m;
   double makespan = 0;
-  for (size_t done = 0; done < total; ++done) {
+  for (size_t done = 0; done < total;) {
     int d = -1;
     double t = kInf;
     for (int i = 0; i < D; ++i)
@@ -309,6 +404,7 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
       r.error = "list scheduler: no device can proceed (the per-device micro-batch cap or memory limit blocks every ready action)";
       return false;
     }
+    if (offload_) apply_frees(d, t);
     // The best ready, admissible action at time t.
     auto& pend = pending_[d];
     int best = -1;
@@ -317,27 +413,79 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
     // When memory keeps the next micro-batch out, weight gradients go first: each frees the
     // activations its B left behind (the zero-bubble schedules' memory rule).
     const double next_bytes = !units_ ? mb_bytes_[d] : next_admit_[d] < m ? mb_bytes(d, next_admit_[d]) : 0.0;
-    const bool w_first =
-        split_ && enforce_ && static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + next_bytes > limit_[d];
+    const bool w_first = split_ && enforce_ &&
+                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + next_bytes + headroom_[d] >
+                             limit_[d];
     const uint64_t w_first_rank[3] = {rk[0] + (1ULL << 60), rk[1] + (1ULL << 60), 0};
     if (w_first) rk = w_first_rank;
     for (size_t i = 0; i < pend.size(); ++i) {
       const size_t a = static_cast<size_t>(pend[i]);
       if (arrival_[a] > t) continue;
-      const uint64_t k = rk[a % 3] | key_[a];
-      if (k < best_key && admissible(d, a)) best_key = k, best = static_cast<int>(i);
+      const int kind = kind_of(a);
+      uint64_t k;
+      if (kind == kR) {
+        // Urgent: as its B would rank. Early: between the kinds, per the policy.
+        if (urgent(a, t)) k = rk[kB] | key_[a];
+        else if (early_ok(d, a)) k = (w_first ? early_rank + (1ULL << 60) : early_rank) | key_[a];
+        else continue;
+        if (k < best_key) best_key = k, best = static_cast<int>(i);
+        continue;
+      }
+      k = rk[kind] | key_[a];
+      if (k < best_key && admissible(d, a, t)) best_key = k, best = static_cast<int>(i);
+    }
+    if (best < 0) {  // only an offload finishing later can let something in
+      refresh(d);
+      if (!(next_time_[d] > t)) next_time_[d] = kInf;
+      continue;
     }
     const size_t a = static_cast<size_t>(pend[best]);
     pend[best] = pend.back();
     pend.pop_back();
-    const int kind = static_cast<int>(a % 3);
+    const int kind = kind_of(a);
     const int mb = act_mb_[a];
-    const int s = static_cast<int>(a / 3 / m);
-    const double end = t + duration_[a];
-    start_[a] = t;
+    const int s = stage_of(a);
+    const size_t sm = static_cast<size_t>(s) * m + mb;
+    // The action starts when its device is free and its inputs are there, as the simulator will
+    // replay it: an R picked once it became urgent, or anything let in by an offload finishing,
+    // may have been startable earlier (the device had nothing else to do meanwhile).
+    double t0 = std::max(free_at_[d], arrival_[a]);
+    // A consumer of offloaded activations (R, or B of a stage without R) waits for their reload,
+    // issued when the previous action on this device started; right after its own F nothing was
+    // offloaded (the copy out is taken back).
+    if (offload_ && offload_bytes_[s] > 0 && (kind == kR || (kind == kB && !rec_[s]))) {
+      const size_t prev = static_cast<size_t>(dev_orders_[d].back());
+      const double bytes = offload_bytes_[s];
+      if (kind_of(prev) == kF && stage_of(prev) == s && mb_of(prev) == mb) {
+        // The offload this F issued was the device's last: undo it.
+        HostTransfer& x = transfers_[last_offload_[d]];
+        to_host_free_[d] = x.request < 0 ? to_host_free_[d] : prev_to_host_free_[d];
+        x.request = -1;  // cancelled
+        x.bytes = 0;
+        PendingFree pf = pending_free_[d].back();
+        pending_free_[d].pop_back();
+        free_cursor_[d] = std::min(free_cursor_[d], pending_free_[d].size());
+        if (pf.applied) live_[d] += pf.bytes, reserved_[d] += pf.bytes;
+      } else {
+        HostTransfer x;
+        x.device = d, x.stage = s, x.mb = mb, x.to_host = false, x.bytes = bytes;
+        x.request = start_[prev];
+        x.start = std::max({x.request, offload_end_[sm], to_device_free_[d]});
+        x.end = x.start + host_[d].copy_ms(bytes, sharing_[d]);
+        to_device_free_[d] = x.end;
+        transfers_.push_back(x);
+        live_[d] += bytes;
+        reserved_[d] += bytes;
+        peak_live_[d] = std::max(peak_live_[d], live_[d]);
+        t0 = std::max(t0, x.end);
+      }
+    }
+    const double end = t0 + duration_[a];
+    start_[a] = t0;
+    if (getenv("LSDEBUG")) fprintf(stderr, "LS d%d k%d s%d mb%d t=%.3f t0=%.3f end=%.3f\n", d, kind, s, mb, t, t0, end);
     free_at_[d] = end;
     makespan = std::max(makespan, end);
-    if (kind != kW) last_kind_[d] = kind;
+    if (kind == kF || kind == kB) last_kind_[d] = kind;
     dev_orders_[d].push_back(static_cast<int>(a));
     const size_t dm = static_cast<size_t>(d) * m + mb;
 
@@ -348,16 +496,37 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
         ++inflight_[d];
         reserved_[d] += mb_bytes(d, mb);
       }
-      live_[d] += act_b(s, mb) + act_w(s, mb);
+      live_[d] += kept(s, mb);
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
       if (s == 0 && mb + 1 < m) {
         f0_open_[mb + 1] = 1;
         if (remaining_[id(0, mb + 1, kF)] == 0) make_ready(id(0, mb + 1, kF), d);
       }
+      if (offload_ && offload_bytes_[s] > 0) {
+        // Copy to host after F; the bytes leave the device when the copy ends.
+        HostTransfer x;
+        x.device = d, x.stage = s, x.mb = mb, x.to_host = true, x.bytes = offload_bytes_[s];
+        x.request = end;
+        x.start = std::max(end, to_host_free_[d]);
+        x.end = x.start + host_[d].copy_ms(x.bytes, sharing_[d]);
+        prev_to_host_free_[d] = to_host_free_[d];
+        to_host_free_[d] = x.end;
+        offload_end_[sm] = x.end;
+        last_offload_[d] = transfers_.size();
+        transfers_.push_back(x);
+        pending_free_[d].push_back({x.end, x.bytes, false});
+      }
+    } else if (kind == kR) {
+      live_[d] += regen_[s];
+      reserved_[d] += regen_[s];
+      peak_live_[d] = std::max(peak_live_[d], live_[d]);
+      if (!urgent(a, t)) early_r_[d] += 1, early_of_[sm] = 1;
+      if (--left_on_device_[dm] == 0) --inflight_[d];
     } else {
       double freed = kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       live_[d] -= freed;
       reserved_[d] -= freed;
+      if (kind == kB && early_of_[sm]) early_r_[d] -= 1, early_of_[sm] = 0;
       if (--left_on_device_[dm] == 0) --inflight_[d];
     }
 
@@ -374,20 +543,31 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
       }
       arrival_[c_id] = std::max(arrival_[c_id], arr);
       // A stage-0 forward also waits until the one before it in micro-batch order has started.
-      if (--remaining_[c_id] == 0 && (c_id >= static_cast<size_t>(m) * 3 || c_id % 3 != kF || f0_open_[act_mb_[c_id]]))
+      if (--remaining_[c_id] == 0 &&
+          (c_id >= static_cast<size_t>(m) * 3 || kind_of(c_id) != kF || f0_open_[act_mb_[c_id]]))
         make_ready(c_id, dc);
     };
     if (kind == kF) {
       if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
-      release(id(s, mb, kB), d, 0.0);
+      if (rec_[s]) release(r_id(s, mb), d, 0.0);
+      else release(id(s, mb, kB), d, 0.0);
       if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
+    } else if (kind == kR) {
+      release(id(s, mb, kB), d, 0.0);
     } else if (kind == kB) {
-      if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer(s, mb));
+      if (s > 0) {
+        const size_t up = id(s - 1, mb, kB);
+        const int du = pb.stage_device[s - 1];
+        release(up, du, bwd_xfer(s, mb));
+        // The upstream R may have become urgent: its device re-checks its ready time.
+        if (rec_[s - 1] && remaining_[up] == 1 && du != d) refresh(du);
+      }
       if (split_) release(id(s, mb, kW), d, 0.0);
       if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);
     }
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);
+    ++done;
     if (--mb_left_[mb] == 0 && mb == oldest_) {
       // The oldest micro-batch finished: the next one is exempt from the headroom rule everywhere.
       while (oldest_ < m && mb_left_[oldest_] == 0) ++oldest_;
@@ -402,217 +582,15 @@ bool ListScheduler::list_pass(const ListSchedulePolicy& pol, ListScheduleResult&
   return true;
 }
 
-bool ListScheduler::replay(ListScheduleResult& r) {
-  const ListScheduleProblem& pb = *pb_;
-  const int m = m_, D = D_;
-  reset_dependencies();
-  std::vector<size_t> head(D, 0);
-  std::vector<int> work;
-  auto head_ready = [&](int d) {
-    return head[d] < dev_orders_[d].size() && remaining_[dev_orders_[d][head[d]]] == 0;
-  };
-  for (int d = 0; d < D; ++d)
-    if (head_ready(d)) work.push_back(d);
-  std::vector<char> queued(D, 0);
-  for (int d : work) queued[d] = 1;
-  double makespan = 0;
-  auto id = [m](int s, int mb, int kind) { return (static_cast<size_t>(s) * m + mb) * 3 + kind; };
-  while (!work.empty()) {
-    int d = work.back();
-    work.pop_back();
-    queued[d] = 0;
-    while (head_ready(d)) {
-      const size_t a = static_cast<size_t>(dev_orders_[d][head[d]++]);
-      const int kind = static_cast<int>(a % 3);
-      const int mb = static_cast<int>((a / 3) % m);
-      const int s = static_cast<int>(a / 3 / m);
-      const double t = std::max(free_at_[d], arrival_[a]);
-      const double end = t + duration_[a];
-      start_[a] = t;
-      free_at_[d] = end;
-      makespan = std::max(makespan, end);
-      if (kind == kF) {
-        live_[d] += act_b(s, mb) + act_w(s, mb);
-        peak_live_[d] = std::max(peak_live_[d], live_[d]);
-      } else {
-        live_[d] -= kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
-      }
-      auto release = [&](size_t c_id, int dc, double xfer) {
-        double arr = end;
-        if (dc != d) {
-          double& lf = link_free_[static_cast<size_t>(d) * D + dc];
-          double te = std::max(end, lf) + xfer;
-          lf = te;
-          arr = te;
-          if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
-        }
-        arrival_[c_id] = std::max(arrival_[c_id], arr);
-        if (--remaining_[c_id] == 0 && dc != d && !queued[dc] && head_ready(dc)) {
-          queued[dc] = 1;
-          work.push_back(dc);
-        }
-      };
-      if (kind == kF) {
-        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
-        release(id(s, mb, kB), d, 0.0);
-        if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
-      } else if (kind == kB) {
-        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer(s, mb));
-        if (split_) release(id(s, mb, kW), d, 0.0);
-        if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);
-      }
-    }
-  }
-  for (int d = 0; d < D; ++d)
-    if (head[d] < dev_orders_[d].size()) return false;
-  r.ok = true;
-  r.iteration_ms = makespan;
-  r.mean_device_end_ms = 0;
-  for (int d = 0; d < D; ++d) r.mean_device_end_ms += free_at_[d] / D;
-  return true;
-}
-
-double ListScheduler::serial_pass(bool reversed, std::vector<double>& out) {
-  const int S = S_, m = m_;
-  const size_t n = static_cast<size_t>(S) * m * 3;
-  auto id = [m](int s, int mb, int kind) { return static_cast<int>((static_cast<size_t>(s) * m + mb) * 3 + kind); };
-  // Dependency edges with their transfer lag, in either direction.
-  auto for_preds = [&](int a, auto&& f) {
-    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
-    if (kind == kF) {
-      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer(s - 1, mb));
-      if (const int pv = prev_slice(mb); pv >= 0) f(id(s, pv, kF), 0.0);
-    } else if (kind == kB) {
-      f(id(s, mb, kF), 0.0);
-      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer(s + 1, mb));
-      if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kB), 0.0);
-    } else {
-      f(id(s, mb, kB), 0.0);
-    }
-  };
-  auto for_succs = [&](int a, auto&& f) {
-    const int kind = a % 3, mb = (a / 3) % m, s = a / 3 / m;
-    if (kind == kF) {
-      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer(s, mb));
-      f(id(s, mb, kB), 0.0);
-      if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kF), 0.0);
-    } else if (kind == kB) {
-      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer(s, mb));
-      if (split_) f(id(s, mb, kW), 0.0);
-      if (const int pv = prev_slice(mb); pv >= 0) f(id(s, pv, kB), 0.0);
-    }
-  };
-  count_.assign(n, 0);
-  using Item = std::pair<double, int>;
-  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
-  for (int s = 0; s < S; ++s)
-    for (int mb = 0; mb < m; ++mb)
-      for (int k = 0; k < kinds_; ++k) {
-        int a = id(s, mb, k);
-        int c = 0;
-        if (reversed) for_succs(a, [&](int, double) { ++c; });
-        else for_preds(a, [&](int, double) { ++c; });
-        count_[a] = c;
-        if (c == 0) heap.emplace(prio_[a], a);
-      }
-  busy_.resize(D_);
-  for (int d = 0; d < D_; ++d) busy_[d].clear();
-  double makespan = 0;
-  while (!heap.empty()) {
-    const int a = heap.top().second;
-    heap.pop();
-    double est = 0;
-    auto bound = [&](int p, double lag) { est = std::max(est, out[p] + duration_[p] + lag); };
-    if (reversed) for_succs(a, bound);
-    else for_preds(a, bound);
-    // Earliest gap on the device at or after est that holds the action.
-    auto& iv = busy_[pb_->stage_device[a / 3 / m]];
-    const double dur = duration_[a];
-    size_t i = static_cast<size_t>(std::upper_bound(iv.begin(), iv.end(), est,
-                                                    [](double v, const std::pair<double, double>& x) { return v < x.second; }) -
-                                   iv.begin());
-    double t = est;
-    for (; i < iv.size(); ++i) {
-      if (t + dur <= iv[i].first + kEps) break;
-      t = std::max(t, iv[i].second);
-    }
-    iv.insert(iv.begin() + static_cast<long>(i), {t, t + dur});
-    out[a] = t;
-    makespan = std::max(makespan, t + dur);
-    auto unlock = [&](int c, double) {
-      if (--count_[c] == 0) heap.emplace(prio_[c], c);
-    };
-    if (reversed) for_preds(a, unlock);
-    else for_succs(a, unlock);
-  }
-  return makespan;
-}
-
-void ListScheduler::improve(int passes) {
-  const int m = m_;
-  const size_t n = static_cast<size_t>(S_) * m * 3;
-  prio_.assign(n, 0.0);
-  rstart_.assign(n, 0.0);
-  fstart_.assign(n, 0.0);
-  double cur = 0;
-  for (int d = 0; d < D_; ++d)
-    for (int a : dev_orders_[d]) cur = std::max(cur, start_[a] + duration_[a]);
-  for (int p = 0; p < passes; ++p) {
-    // Right-justify: in the reversed graph, the action that finishes last goes first.
-    for (int d = 0; d < D_; ++d)
-      for (int a : dev_orders_[d]) prio_[a] = -(start_[a] + duration_[a]);
-    double tb = serial_pass(true, rstart_);
-    // Left-justify: in order of the right-justified start times.
-    for (int d = 0; d < D_; ++d)
-      for (int a : dev_orders_[d]) prio_[a] = tb - (rstart_[a] + duration_[a]);
-    double tf = serial_pass(false, fstart_);
-    if (tf >= cur - kEps) break;
-    cur = tf;
-    std::swap(start_, fstart_);
-    fstart_.resize(n);
-    // The new per-device orders are the start-time orders of the left-justified schedule.
-    for (int d = 0; d < D_; ++d) {
-      auto& o = dev_orders_[d];
-      std::stable_sort(o.begin(), o.end(), [&](int x, int y) {
-        if (start_[x] != start_[y]) return start_[x] < start_[y];
-        return prio_[x] < prio_[y];
-      });
-    }
-  }
-}
-
-void ListScheduler::finish(ListScheduleResult& r) {
-  r.peak_bytes.assign(D_, 0.0);
-  r.fits_memory = true;
-  double worst = -kInf;
-  for (int d = 0; d < D_; ++d) {
-    r.peak_bytes[d] = static_[d] + peak_live_[d];
-    worst = std::max(worst, r.peak_bytes[d] - limit_[d]);
-    if (r.peak_bytes[d] > limit_[d] * (1 + 1e-12)) r.fits_memory = false;
-  }
-  r.overflow_bytes = r.fits_memory ? 0.0 : worst;
-}
-
-void ListScheduler::emit_orders(ListScheduleResult& r) const {
-  r.orders.assign(D_, {});
-  for (int d = 0; d < D_; ++d) {
-    r.orders[d].reserve(dev_orders_[d].size());
-    for (int a : dev_orders_[d]) {
-      const int kind = a % 3, mb = (a / 3) % m_, s = a / 3 / m_;
-      Op op = kind == kF ? Op::F : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
-      r.orders[d].push_back(Action{op, s, mb, false});
-    }
-  }
-}
-
-ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
+ListScheduleResult ListScheduler::Impl::run(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim,
                                       const ListSchedulePolicy& pol, bool want_orders) {
   ListScheduleResult r;
   setup(pb, cluster, sim, pol);
   reset_dependencies();
   if (!list_pass(pol, r)) return r;
   finish(r);
-  if (pol.improve_passes > 0) {
+  // Justification ignores host copies; with offload the list schedule stands as it is.
+  if (pol.improve_passes > 0 && !offload_) {
     saved_orders_ = dev_orders_;
     improve(pol.improve_passes);
     ListScheduleResult r2;
@@ -630,6 +608,16 @@ ListScheduleResult ListScheduler::run(const ListScheduleProblem& pb, const Clust
   return r;
 }
 
+ListScheduler::ListScheduler() : impl_(std::make_unique<Impl>()) {}
+ListScheduler::~ListScheduler() = default;
+ListScheduler::ListScheduler(ListScheduler&&) noexcept = default;
+ListScheduler& ListScheduler::operator=(ListScheduler&&) noexcept = default;
+
+ListScheduleResult ListScheduler::run(const ListScheduleProblem& problem, const Cluster& cluster, const SimOptions& sim,
+                                      const ListSchedulePolicy& policy, bool want_orders) {
+  return impl_->run(problem, cluster, sim, policy, want_orders);
+}
+
 Plan list_schedule_plan(const ListScheduleProblem& problem, const Partition& partition, const Cluster& cluster,
                         const SimOptions& sim, const ListSchedulePolicy& policy, const std::string& name) {
   ListScheduler ls;
@@ -643,6 +631,7 @@ Plan list_schedule_plan(const ListScheduleProblem& problem, const Partition& par
   for (int s = 0; s < static_cast<int>(problem.stage_device.size()); ++s)
     plan.placement.device_stages[problem.stage_device[s]].push_back(s);
   plan.schedule = std::move(r.orders);
+  plan.memory = problem.memory;
   return plan;
 }
 

@@ -1,7 +1,7 @@
 // The auto-optimizer's coordinator: validates the options, runs the search phases on a worker pool
 // and picks the final plan by replaying candidates in the simulator.
 //
-// Why this search and not the AdaPtis tuner (shared/research/adaptis.md §3): the authors' phase
+// Why this search and not the AdaPtis tuner (arXiv 2509.23722, its tuner section): the authors' phase
 // tuner changes one phase at a time (partition, placement or schedule, chosen by a bubble rule) and
 // only accepts strict improvements, which stalls when the chosen phase has no improving move; their
 // later tuner ranks (partition, placement) pairs by a variance proxy and fully simulates only a
@@ -22,16 +22,21 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <thread>
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/lower_bound.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
+#include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/torch_rules.h"
 #include "candidate.h"
+#include "megatron_search.h"
 #include "worker_pool.h"
 
 namespace adaptis {
@@ -56,6 +61,15 @@ constexpr int kRestartAfter = 4;    // a chain stuck this many epochs restarts f
 constexpr int kVerifyPerChain = 1;  // each chain's best plan is replayed in the simulator
 constexpr int kFullSeedStructures = 24;  // seed structures scheduled by every seed policy
 constexpr int kSeedBatch = 16;      // seed jobs per batch (the budgets are checked between batches)
+// Without --max-stages-per-device, a model of more layers than this is searched with at most this many
+// stages in all (or 4 per device when that is more), so a 100,000-layer input does not make seeds with
+// 100,000 stages; a model up to this many layers may have as many stages as layers, as before.
+constexpr int kMaxSearchStages = 256;
+
+int default_max_stages_per_device(const CostTable& costs, const OptimizeOptions& o) {
+  const int L = costs.num_layers();
+  return L <= kMaxSearchStages ? L : std::max(4, kMaxSearchStages / o.devices);
+}
 
 // A finished plan, replayed by simulate().
 struct Entry {
@@ -68,11 +82,11 @@ struct Entry {
   double peak = 0;      // max over devices of peak memory
 };
 
-Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim) {
+Entry entry_of(std::string origin, Plan plan, SimResult sim) {
   Entry e;
   e.origin = std::move(origin);
   e.plan = std::move(plan);
-  e.sim = simulate(e.plan, costs, cluster, sim);
+  e.sim = std::move(sim);
   e.ok = e.sim.ok;
   e.fits = e.sim.ok && !e.sim.oom;
   e.overflow = -std::numeric_limits<double>::infinity();
@@ -83,39 +97,49 @@ Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cl
   return e;
 }
 
-// Fits first, then faster, then less memory; plans that do not fit by smaller overflow.
-bool entry_better(const Entry& a, const Entry& b) {
-  if (a.ok != b.ok) return a.ok;
-  if (!a.ok) return false;
-  if (a.fits != b.fits) return a.fits;
-  if (!a.fits && std::abs(a.overflow - b.overflow) > 1e-6 * std::max(1.0, std::abs(b.overflow)))
-    return a.overflow < b.overflow;
-  if (a.sim.iteration_ms < b.sim.iteration_ms - 1e-9) return true;
-  if (a.sim.iteration_ms > b.sim.iteration_ms + 1e-9) return false;
-  return a.peak < b.peak - 1e-6;
+// Judged with its data-parallel sync and optimizer step when the search plans one replica of a cluster.
+Entry make_entry(std::string origin, Plan plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim,
+                 const std::optional<ParallelConfig>& parallel) {
+  plan.parallel = parallel;
+  SimResult r = simulate(plan, costs, cluster, sim);
+  return entry_of(std::move(origin), std::move(plan), std::move(r));
 }
+
+// The search's order (opt::better) on replayed plans: fits first, then faster, then less memory (peaks
+// within a byte-scale tolerance tie); plans that do not fit by smaller overflow.
+bool entry_better(const Entry& a, const Entry& b) {
+  auto score = [](const Entry& e) { return Score{e.ok, e.fits, e.overflow, e.sim.iteration_ms, e.peak}; };
+  return better(score(a), score(b), 1e-6);
+}
+
+int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 void check_options(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o) {
   const int L = costs.num_layers();
   if (L < 1) throw InputError("optimize: the cost table" + (costs.model.empty() ? "" : " '" + costs.model + "'") +
                               " has no layers");
   if (!(o.time_limit_s > 0) || !std::isfinite(o.time_limit_s))
-    throw InputError("--time-limit-s: the time budget must be a positive number of seconds, got " +
+    throw InputError("time_limit_s", "the time budget must be a positive number of seconds, got " +
                      std::to_string(o.time_limit_s));
-  if (o.devices < 1) throw InputError("--devices: must be at least 1, got " + std::to_string(o.devices));
+  if (o.devices < 1) throw InputError("devices", "must be at least 1, got " + std::to_string(o.devices));
   if (o.devices > cluster.num_devices())
-    throw InputError("--devices: asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
+    throw InputError("devices", "asks for " + std::to_string(o.devices) + " devices but the cluster '" + cluster.name +
                      "' has " + std::to_string(cluster.num_devices()));
   if (o.devices > L)
-    throw InputError("--devices: " + std::to_string(o.devices) + " devices but the model has only " +
+    throw InputError("devices", std::to_string(o.devices) + " devices but the model has only " +
                      std::to_string(L) + " layers; every device needs at least one layer");
+  const int m = o.units.empty() ? o.microbatches : static_cast<int>(std::min<size_t>(o.units.size(), kMaxMicrobatches));
   if (o.units.empty() && o.microbatches < 1)
-    throw InputError("--microbatches: must be at least 1, got " + std::to_string(o.microbatches));
-  if (o.threads < 0) throw InputError("--threads: must be >= 0 (0 = all hardware threads), got " + std::to_string(o.threads));
+    throw InputError("microbatches", "must be at least 1, got " + std::to_string(o.microbatches));
+  check_problem_size({L, o.devices, m, o.devices});
+  if (o.threads < 0 || o.threads > max_optimizer_threads())
+    throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
+                                    "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
+                                    std::to_string(o.threads));
   if (o.max_evaluations < 0)
-    throw InputError("--max-evaluations: must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
+    throw InputError("max_evaluations", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
   if (o.max_stages_per_device < 0)
-    throw InputError("--max-stages-per-device: must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
+    throw InputError("max_stages_per_device", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_stages_per_device));
   for (int d = 0; d < o.devices; ++d)
     if (!(cluster.devices[d].speed > 0))
       throw InputError("cluster '" + cluster.name + "': device " + std::to_string(d) + " has speed " +
@@ -124,18 +148,44 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     const LayerCost& c = costs.layers[l];
     if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
       throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
+    for (double bytes : {c.act_b_bytes, c.act_w_bytes, c.state_bytes, c.out_bytes})
+      if (!(bytes >= 0) || !std::isfinite(bytes))
+        throw InputError("costs: layer " + std::to_string(l) + " has negative or non-finite bytes");
   }
   if (!o.units.empty()) {
     std::vector<std::string> problems = unit_problems(o.units);
-    if (!problems.empty()) throw InputError("optimize: " + problems.front());
+    if (!problems.empty()) throw InputError("units", problems.front());
     cost_reference(costs);  // throws when the table cannot scale to units
+    if (o.target != PlanTarget::Adaptis)
+      throw InputError("target", "variable-length units are planned for the adaptis runtime only (other targets "
+                                 "relabel or regroup micro-batches)");
+    if (o.recompute_choices != std::vector<Recompute>{Recompute::None} || o.offload_choices != std::vector<double>{0.0})
+      throw InputError("recompute_choices", "memory policies (recompute, offload) with variable-length units are not "
+                                            "supported yet");
   }
+  bool offloads = false;
+  for (double f : o.offload_choices) {
+    if (!std::isfinite(f) || f < 0 || f > 1)
+      throw InputError("offload_choices", "the fraction of kept activations copied to host must be in [0, 1], got " +
+                                              std::to_string(f));
+    offloads = offloads || f > 0;
+  }
+  if (offloads)
+    for (int d = 0; d < o.devices; ++d)
+      if (!cluster.devices[d].host_link.present())
+        throw InputError("offload_choices", "device " + std::to_string(d) + " ('" + cluster.devices[d].name + "') of cluster '" +
+                                                cluster.name + "' has no host link to offload to (cluster file field 'host_link')");
 }
 
-std::string counts_text(const std::vector<std::vector<int>>& device_stages) {
-  std::string s;
-  for (size_t d = 0; d < device_stages.size(); ++d) s += (d ? "/" : "") + std::to_string(device_stages[d].size());
-  return s;
+// "; memory stages 0-3 full, ..." for origins of plans with per-stage policies.
+std::string memory_origin(const std::vector<StageMemoryPolicy>& memory) {
+  const std::string m = describe_memory(memory);
+  return m.empty() ? m : "; memory: " + m;
+}
+
+// ", full" etc. for origins of built-ins with a uniform policy.
+std::string policy_suffix(const StageMemoryPolicy& p) {
+  return p == StageMemoryPolicy{} ? std::string() : ", " + describe(p);
 }
 
 std::string gib(double bytes) {
@@ -168,7 +218,7 @@ std::vector<int> seed_stage_counts(int D, int L, int max_k) {
 // stages one layer each and the last stage alone, the rest balanced): short first stages shorten the
 // warm-up and cool-down ramps, and the LM head's layer is usually the heaviest on its own.
 std::vector<Partition> seed_partitions(const std::vector<double>& weights, const std::vector<int>& stage_device,
-                                       const std::vector<double>& device_speed) {
+                                       const std::vector<double>& device_speed, const std::function<bool()>& stop) {
   const int S = static_cast<int>(stage_device.size());
   const int L = static_cast<int>(weights.size());
   const int D = static_cast<int>(device_speed.size());
@@ -183,7 +233,7 @@ std::vector<Partition> seed_partitions(const std::vector<double>& weights, const
   Partition stage_balanced = balanced_partition(weights, speed);
   add(stage_balanced);
   Partition device_balanced = stage_balanced;
-  balance_device_loads(weights, stage_device, device_speed, device_balanced);
+  balance_device_loads(weights, stage_device, device_speed, device_balanced, stop);
   add(device_balanced);
   const int taper = D - 1;
   if (S >= taper + 3 && L - taper - 1 >= S - taper - 1) {
@@ -194,7 +244,7 @@ std::vector<Partition> seed_partitions(const std::vector<double>& weights, const
     for (int i = 0; i <= taper; ++i) p.bounds.push_back(i);
     for (size_t i = 1; i < inner.bounds.size(); ++i) p.bounds.push_back(inner.bounds[i] + taper);
     p.bounds.push_back(L);
-    balance_device_loads(weights, stage_device, device_speed, p);
+    balance_device_loads(weights, stage_device, device_speed, p, stop);
     add(p);
   }
   return out;
@@ -212,18 +262,20 @@ class Optimizer {
   Optimizer(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o, const OptimizeCallback& cb,
             const std::atomic<bool>* cancel)
       : costs_(costs),
-        user_cluster_(cluster),
         opt_(o),
         cb_(cb),
         cancel_(cancel),
         ctx_(costs, cluster, o.sim, o.devices, o.units.empty() ? o.microbatches : static_cast<int>(o.units.size()),
-             o.max_stages_per_device > 0 ? o.max_stages_per_device : costs.num_layers()),
-        pool_(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())),
-        start_(Clock::now()),
+             o.max_stages_per_device > 0 ? o.max_stages_per_device : default_max_stages_per_device(costs, o)),
+        pool_(o.threads > 0 ? o.threads : std::min(max_optimizer_threads(), hardware_threads())),
+        start_(o.budget_start.value_or(Clock::now())),
         // The search stops a little before the budget so that replaying the finalists in the
         // simulator still ends inside it.
         deadline_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                               o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))) {
+                               o.time_limit_s - std::min(0.08 * o.time_limit_s, 0.15)))),
+        budget_end_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
+    ctx_.set_memory_choices(o.recompute_choices, o.offload_choices, o.partial_full);
+    ctx_.placement_fixed = o.target == PlanTarget::Torchtitan;
     if (!o.units.empty()) {
       ctx_.units = o.units;
       ctx_.ref = cost_reference(costs);
@@ -243,12 +295,13 @@ class Optimizer {
   // probably not finish in time (its expected evaluations at the last batch's time per evaluation;
   // the last batch's duration when not given), so batches are rarely cut inside.
   bool can_start_batch(double expected_evaluations = 0) {
-    if (!stopped_by_.empty()) return false;
-    if (cancelled()) stopped_by_ = "cancelled";
-    else if (reached_bound()) stopped_by_ = "optimal";
-    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations) stopped_by_ = "evaluations";
-    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = "time";
-    return stopped_by_.empty();
+    if (stopped_by_) return false;
+    if (cancelled()) stopped_by_ = StopReason::Cancelled;
+    else if (reached_bound()) stopped_by_ = StopReason::Optimal;
+    else if (opt_.max_evaluations > 0 && evaluated_.load() >= opt_.max_evaluations)
+      stopped_by_ = StopReason::Evaluations;
+    else if (Clock::now() + expected_duration(expected_evaluations) > deadline_) stopped_by_ = StopReason::Time;
+    return !stopped_by_;
   }
   // Checked inside a batch's jobs, as a last resort: a cancellation, or a batch that overran the
   // deadline. Either cuts the batch short, and the result is then not reproducible.
@@ -288,7 +341,7 @@ class Optimizer {
     phase_done_ = 0;
   }
   void report(bool force);
-  void offer(const Entry& e);
+  void offer(const Entry& in);
 
   void run_baselines();
   void run_seeds();
@@ -296,7 +349,6 @@ class Optimizer {
   void run_verify();
 
   const CostTable& costs_;
-  const Cluster& user_cluster_;
   const OptimizeOptions& opt_;
   const OptimizeCallback& cb_;
   const std::atomic<bool>* cancel_;
@@ -304,18 +356,21 @@ class Optimizer {
   WorkerPool pool_;
   std::vector<Evaluator> evals_;
   Clock::time_point start_, deadline_;
+  Clock::time_point budget_end_;  // start + the whole budget: the replay of the finalists stops here
+  Clock::duration last_replay_{};
   Clock::time_point last_report_{};
   Clock::duration last_batch_{};
   Clock::duration last_eval_{};  // time per evaluation in the last batch
   std::atomic<long long> evaluated_{0};
   std::atomic<bool> cut_{false};  // a batch was cut inside (cancel or deadline)
-  std::string stopped_by_;        // empty while the search runs; see OptimizeResult::stopped_by
+  std::optional<StopReason> stopped_by_;  // empty while the search runs
   IterationLowerBound bound_;
 
   std::string phase_ = "baselines";
   double phase_base_ = 0, phase_span_ = 0.05, phase_done_ = 0;
 
   std::vector<Entry> baselines_;
+  std::vector<BuiltinResult> builtins_;
   std::vector<std::pair<Candidate, Score>> seeds_;
   std::vector<Chain> chains_;
   Candidate global_best_;
@@ -328,7 +383,19 @@ class Optimizer {
   bool improved_ = false;
 };
 
-void Optimizer::offer(const Entry& e) {
+void Optimizer::offer(const Entry& in) {
+  // Torch targets: the plan as PyTorch would get it (relabelled micro-batches, same simulated
+  // time), and only if its runtime accepts it.
+  const Entry* candidate = &in;
+  Entry relabelled;
+  if (opt_.target == PlanTarget::Torch || opt_.target == PlanTarget::Torchtitan) {
+    if (!in.ok) return;
+    relabelled = in;
+    relabelled.plan = relabel_for_torch(in.plan);
+    if (!target_can_run(relabelled.plan, opt_.target, costs_)) return;
+    candidate = &relabelled;
+  }
+  const Entry& e = *candidate;
   if (!have_best_ || entry_better(e, best_)) {
     best_ = e;
     have_best_ = true;
@@ -380,14 +447,42 @@ void Optimizer::run_baselines() {
       jobs.push_back({info.kind, v, true});
     }
   }
+  // With memory policies in the search, every built-in also runs with each uniform recompute
+  // policy (the ladder's recompute steps): what the optimizer has to beat when the cap binds.
+  std::vector<StageMemoryPolicy> uniform = {StageMemoryPolicy{}};
+  if (ctx_.memory_search()) {
+    uniform.clear();
+    for (const auto& p : ctx_.ladder)
+      if (p.offload_fraction == ctx_.ladder.front().offload_fraction) uniform.push_back(p);
+  }
+  const size_t base_jobs = jobs.size();
+  for (size_t u = 1; u < uniform.size(); ++u)
+    for (size_t i = 0; i < base_jobs; ++i) jobs.push_back(jobs[i]);
   std::vector<Entry> out(jobs.size());
+  // The even-partition job of each schedule with its default chunks is what `compare` runs (once per
+  // uniform policy): kept for OptimizeResult::builtins, with the reason when it does not apply or was not reached.
+  std::vector<BuiltinResult> builtin(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    builtin[i].name = schedule_name(jobs[i].kind);
+    builtin[i].memory = uniform[i / base_jobs];
+    builtin[i].error = "not evaluated: the search stopped (time budget or cancel) before it";
+  }
   std::vector<double> weights = layer_weights(costs_);
-  if (!can_start_batch()) return;
+  auto keep_builtins = [&] {
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (jobs[i].v == 0 && !jobs[i].balanced) builtins_.push_back(std::move(builtin[i]));
+  };
+  if (!can_start_batch()) {
+    keep_builtins();
+    return;
+  }
   run_batch(
       static_cast<int>(jobs.size()),
       [&](int i, int) {
         if (must_abandon_batch()) return;
+        const Clock::time_point t0 = Clock::now();
         const Job& j = jobs[i];
+        const StageMemoryPolicy& mem = uniform[static_cast<size_t>(i) / base_jobs];
         PlanRequest req;
         req.schedule = schedule_name(j.kind);
         req.devices = D;
@@ -396,7 +491,25 @@ void Optimizer::run_baselines() {
         req.stages_per_device = j.v;
         try {
           Plan plan = build_plan(req, L);
-          if (plan.num_stages() > D * ctx_.max_stages_per_device) return;
+          plan.parallel = opt_.parallel;
+          // Simulating the plan takes about as long as building it: on a huge input, a job that would
+          // end past the deadline is not finished.
+          if (const Clock::time_point now = Clock::now(); now + (now - t0) > deadline_) {
+            cut_.store(true, std::memory_order_relaxed);
+            return;
+          }
+          auto keep_builtin = [&](const SimResult& sim) {
+            BuiltinResult& b = builtin[i];
+            b.plan = plan;
+            b.sim = sim;
+            b.ok = sim.ok;
+            b.error = sim.ok ? std::string() : sim.error;
+          };
+          if (plan.num_stages() > D * ctx_.max_stages_per_device) {
+            if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
+            if (j.v == 0 && !j.balanced) keep_builtin(simulate(plan, costs_, ctx_.cluster, ctx_.sim));
+            return;
+          }
           std::string origin = std::string("built-in ") + req.schedule +
                                (j.v ? " (" + std::to_string(j.v) + " chunks per device)" : std::string());
           if (j.balanced) {
@@ -405,17 +518,22 @@ void Optimizer::run_baselines() {
             for (int s = 0; s < plan.num_stages(); ++s) speed[s] = ctx_.cluster.devices[sd[s]].speed;
             req.partition = balanced_partition(weights, speed).sizes();
             plan = build_plan(req, L);
+            plan.parallel = opt_.parallel;
             origin += " with a cost-balanced partition";
           } else {
             origin += " with an even partition";
           }
-          out[i] = make_entry(origin, std::move(plan), costs_, ctx_.cluster, ctx_.sim);
+          if (ctx_.memory_search()) set_uniform_memory_policy(plan, mem);
+          out[i] = make_entry(origin + policy_suffix(mem), plan, costs_, ctx_.cluster, ctx_.sim, opt_.parallel);
+          if (j.v == 0 && !j.balanced) keep_builtin(out[i].sim);
           evaluated_.fetch_add(1, std::memory_order_relaxed);
-        } catch (const InputError&) {
+        } catch (const InputError& e) {
           // The schedule does not apply to this input (its own constraint) or is not built yet.
+          builtin[i].error = e.what();
         }
       },
       [&] { report(false); });
+  keep_builtins();
   for (auto& e : out)
     if (!e.plan.schedule.empty()) {
       offer(e);
@@ -439,13 +557,42 @@ void Optimizer::run_seeds() {
     Layout layout;
   };
   std::vector<Job> jobs;
+  const bool torchtitan = opt_.target == PlanTarget::Torchtitan;
   for (int S : seed_stage_counts(D, L, ctx_.max_stages_per_device)) {
+    if (torchtitan) {
+      // torchtitan builds looped placements (the same number of stages per rank) and the V.
+      if (S % D == 0) jobs.push_back({S, Layout::Looped});
+      if (S == 2 * D) jobs.push_back({S, Layout::Wave});
+      continue;
+    }
     jobs.push_back({S, Layout::Looped});
     if (S > D) jobs.push_back({S, Layout::Wave});
     if (S > D) jobs.push_back({S, Layout::Packed});
   }
   const std::vector<ListSchedulePolicy> policies = seed_policies(ctx_);
   const std::vector<size_t> probes = seed_probe_policies(policies);
+  std::vector<size_t> others;  // the seed policies that are not probes, in order
+  for (size_t k = 0; k < policies.size(); ++k)
+    if (std::find(probes.begin(), probes.end(), k) == probes.end()) others.push_back(k);
+  // `c` scheduled by each of `policy_indices` in turn; the plans the scheduler could run go to `into`.
+  // Scores candidate c under each of the given list-scheduling policies; with `repair`, a probe over
+  // the memory limit is also tried with recompute (then offload) on the devices that overflow.
+  auto score_policies = [&](Candidate c, int w, const std::vector<size_t>& policy_indices,
+                            std::vector<std::pair<Candidate, Score>>& into, bool repair) {
+    for (size_t k : policy_indices) {
+      if (must_abandon_batch()) return;
+      c.policy = policies[k];
+      Score sc = score(c, w);
+      if (sc.valid) into.emplace_back(c, sc);
+      if (repair && sc.valid && !sc.fits && ctx_.memory_search()) {
+        Candidate r = c;
+        long long n = 0;
+        Score rs = repair_memory(r, sc, evals_[w], ctx_, 3, n);
+        evaluated_.fetch_add(n, std::memory_order_relaxed);
+        if (rs.valid && !(r == c)) into.emplace_back(r, rs);
+      }
+    }
+  };
   std::vector<std::vector<std::pair<Candidate, Score>>> out(jobs.size());
   std::atomic<int> finished{0};
   const double total_jobs = static_cast<double>(jobs.size()) + kFullSeedStructures;
@@ -474,15 +621,13 @@ void Optimizer::run_seeds() {
         } else {
           c.stage_device = j.layout == Layout::Wave ? wave_stage_devices(j.S, D) : looped_stage_devices(j.S, D);
         }
-        std::vector<Partition> parts = seed_partitions(weights, c.stage_device, ctx_.speed);
+        std::vector<Partition> parts =
+            seed_partitions(weights, c.stage_device, ctx_.speed, [this] { return must_abandon_batch(); });
+        if (ctx_.memory_search()) c.memory.assign(c.stage_device.size(), ctx_.ladder.front());
         for (const Partition& part : parts) {
           c.bounds = part.bounds;
-          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over --max-stages-per-device
-          for (size_t k : probes) {
-            c.policy = policies[k];
-            Score sc = score(c, w);
-            if (sc.valid) out[i].emplace_back(c, sc);
-          }
+          if (!well_formed(c, ctx_)) continue;  // e.g. a packed placement over max_stages_per_device
+          score_policies(c, w, probes, out[i], true);
         }
         finished.fetch_add(1, std::memory_order_relaxed);
       },
@@ -502,17 +647,19 @@ void Optimizer::run_seeds() {
     if (!seen) structures.push_back(c);
   }
   std::vector<std::vector<std::pair<Candidate, Score>>> more(structures.size());
-  if (can_start_batch(static_cast<double>(structures.size()) * (policies.size() - probes.size())))
+  const double per_structure = static_cast<double>(others.size()) +
+                               static_cast<double>(probes.size()) * (ctx_.ladder.empty() ? 0 : ctx_.ladder.size() - 1);
+  if (can_start_batch(static_cast<double>(structures.size()) * per_structure))
     run_batch(
         static_cast<int>(structures.size()),
         [&](int i, int w) {
           if (must_abandon_batch()) return;
-          Candidate c = structures[i];
-          for (size_t k = 0; k < policies.size(); ++k) {
-            if (std::find(probes.begin(), probes.end(), k) != probes.end()) continue;
-            c.policy = policies[k];
-            Score sc = score(c, w);
-            if (sc.valid) more[i].emplace_back(c, sc);
+          score_policies(structures[i], w, others, more[i], false);
+          // Each uniform memory policy on the structure too (the probes schedule it).
+          for (size_t u = 1; u < ctx_.ladder.size(); ++u) {
+            Candidate v = structures[i];
+            v.memory.assign(v.stage_device.size(), ctx_.ladder[u]);
+            score_policies(v, w, probes, more[i], false);
           }
           finished.fetch_add(1, std::memory_order_relaxed);
         },
@@ -587,7 +734,7 @@ void Optimizer::run_local_search() {
               ch.cur_score = ch.best_score = score(ch.cur, w);
             }
             for (int step = 0; step < steps; ++step) {
-              if ((step & 7) == 0 && must_abandon_batch()) return;
+              if (must_abandon_batch()) return;  // a clock read: nothing next to one evaluation
               Candidate n = neighbour(ch.cur, ctx_, ch.rng);
               Score s = score(n, w);
               // Accept improvements and sideways moves (equal makespan, no less slack): pipelines
@@ -627,8 +774,8 @@ void Optimizer::run_local_search() {
         since_improved = 0;
         Plan p = evals_[0].plan(global_best_, "adaptis-opt");
         offer(make_entry(std::to_string(global_best_.num_stages()) + " stages, list-scheduled (" +
-                             describe(global_best_.policy) + ")",
-                         std::move(p), costs_, ctx_.cluster, ctx_.sim));
+                             describe(global_best_.policy) + ")" + memory_origin(global_best_.memory),
+                         std::move(p), costs_, ctx_.cluster, ctx_.sim, opt_.parallel));
       } else if (++since_improved >= kPatience) {
         break;
       }
@@ -658,16 +805,32 @@ void Optimizer::run_verify() {
   // the inner loop, worth a try on the few plans that can still win.
   const size_t finalists = todo.size();
   for (size_t i = 0; i < finalists; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    if (t0 + last_replay_ > budget_end_) {
+      cut_.store(true, std::memory_order_relaxed);
+      break;
+    }
     Candidate j = todo[i];
     j.policy.improve_passes = 3;
     if (better(evals_[0].score(j), evals_[0].score(todo[i]))) add(j);
+    last_replay_ = Clock::now() - t0;
   }
-  for (const auto& c : todo) {
+  for (size_t i = 0; i < todo.size(); ++i) {
+    // The first finalist (the search's best) is always replayed; the others while the budget lasts, each
+    // expected to take as long as the previous one.
+    const Clock::time_point t0 = Clock::now();
+    if (i > 0 && t0 + last_replay_ > budget_end_) {
+      cut_.store(true, std::memory_order_relaxed);
+      break;
+    }
+    const Candidate& c = todo[i];
     Plan p = evals_[0].plan(c, "adaptis-opt");
-    std::string origin = std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")";
-    verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim));
+    std::string origin =
+        std::to_string(c.num_stages()) + " stages, list-scheduled (" + describe(c.policy) + ")" + memory_origin(c.memory);
+    verified_.push_back(make_entry(origin, std::move(p), costs_, ctx_.cluster, ctx_.sim, opt_.parallel));
     evaluated_.fetch_add(1, std::memory_order_relaxed);
     offer(verified_.back());
+    last_replay_ = Clock::now() - t0;
   }
   phase_done_ = 1;
 }
@@ -682,26 +845,46 @@ OptimizeResult Optimizer::run() {
   run_verify();
 
   OptimizeResult r;
-  r.cancelled = cancelled() || stopped_by_ == "cancelled";
-  if (stopped_by_.empty() && reached_bound()) stopped_by_ = "optimal";
-  r.stopped_by = r.cancelled ? "cancelled" : stopped_by_.empty() ? (cut_ ? "time" : "complete") : stopped_by_;
+  r.cancelled = cancelled() || stopped_by_ == StopReason::Cancelled;
+  if (!stopped_by_ && reached_bound()) stopped_by_ = StopReason::Optimal;
+  r.stopped_by = r.cancelled    ? StopReason::Cancelled
+                 : stopped_by_ ? *stopped_by_
+                               : (cut_ ? StopReason::Time : StopReason::Complete);
   r.lower_bound = bound_;
+  r.builtins = std::move(builtins_);
+  r.target = opt_.target;
   r.search_evaluations = search_evaluations;
   r.reproducible = !r.cancelled && !cut_;
   if (!have_best_) {
     // Nothing could be built at all (the budget ran out before the first plan): fall back to the
-    // simplest plan so the caller always gets one.
-    PlanRequest req;
-    req.devices = ctx_.devices;
-    req.microbatches = ctx_.microbatches;
-    req.units = ctx_.units;
-    offer(make_entry("built-in 1f1b with an even partition", build_plan(req, costs_.num_layers()), costs_,
-                     ctx_.cluster, ctx_.sim));
+    // simplest plan so the caller always gets one (simulated already when the first phase got to it).
+    const auto t0 = Clock::now();
+    const std::string origin = "built-in 1f1b with an even partition";
+    auto done = std::find_if(r.builtins.begin(), r.builtins.end(),
+                             [](const BuiltinResult& b) { return b.name == "1f1b" && b.ok; });
+    if (done != r.builtins.end()) {
+      offer(entry_of(origin, done->plan, done->sim));
+    } else {
+      PlanRequest req;
+      req.devices = ctx_.devices;
+      req.microbatches = ctx_.microbatches;
+      req.units = ctx_.units;
+      offer(make_entry(origin, build_plan(req, costs_.num_layers()), costs_, ctx_.cluster, ctx_.sim,
+                         opt_.parallel));
+      last_replay_ = Clock::now() - t0;
+    }
   }
   const Entry& b = best_;
   r.best = b.plan;
   r.best.name = "adaptis-opt";
-  r.sim = simulate(r.best, costs_, ctx_.cluster, opt_.sim);
+  // The replay records what the caller may draw (idle gaps, memory over time) when it fits in the budget
+  // (about as long as the last replay); otherwise the search's own simulation stands: the same times and
+  // peaks, without those records.
+  if (Clock::now() + last_replay_ <= budget_end_) {
+    r.sim = simulate(r.best, costs_, ctx_.cluster, opt_.sim);
+  } else {
+    r.sim = b.sim;
+  }
   r.feasible = b.fits;
   r.overflow_bytes = b.fits ? 0.0 : std::max(0.0, b.overflow);
 
@@ -713,7 +896,7 @@ OptimizeResult Optimizer::run() {
   if (b.fits) {
     std::snprintf(buf, sizeof buf, "best plan: %.3f ms per iteration, %d stages on %d devices (%s stages per device); %s",
                   r.sim.iteration_ms, r.best.num_stages(), r.best.num_devices(),
-                  counts_text(r.best.placement.device_stages).c_str(), b.origin.c_str());
+                  format_stage_counts(r.best.placement).c_str(), b.origin.c_str());
     r.message = buf;
     if (best_builtin && best_builtin->fits) {
       std::string which = best_builtin->origin;
@@ -743,13 +926,14 @@ OptimizeResult Optimizer::run() {
   }
   if (r.cancelled) {
     r.message += " [search cancelled; best so far]";
-  } else if (r.stopped_by != "complete" && r.stopped_by != "optimal") {
-    r.message += r.stopped_by == "time" ? " [time budget reached" : " [evaluation budget reached";
+  } else if (r.stopped_by != StopReason::Complete && r.stopped_by != StopReason::Optimal) {
+    r.message += r.stopped_by == StopReason::Time ? " [time budget reached" : " [evaluation budget reached";
     r.message += " after " + std::to_string(search_evaluations) + " evaluations; best so far";
     if (!r.reproducible)
       r.message += "; cut inside a batch, not reproducible]";
-    else if (r.stopped_by == "time")
-      r.message += "; --max-evaluations " + std::to_string(search_evaluations) + " repeats it on any machine]";
+    else if (r.stopped_by == StopReason::Time)
+      r.message += "; a budget of " + std::to_string(search_evaluations) +
+                   " evaluations (max_evaluations) repeats it on any machine]";
     else
       r.message += "]";
   }
@@ -766,9 +950,26 @@ OptimizeResult Optimizer::run() {
 
 }  // namespace
 
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::Complete: return "complete";
+    case StopReason::Optimal: return "optimal";
+    case StopReason::Evaluations: return "evaluations";
+    case StopReason::Time: return "time";
+    case StopReason::Cancelled: return "cancelled";
+  }
+  return "?";
+}
+int max_optimizer_threads() { return std::min(256, 4 * hardware_threads()); }
+
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {
   check_options(costs, cluster, opt);
+  if (opt.target == PlanTarget::Megatron) {
+    OptimizeResult r = opt::megatron_optimize(costs, cluster, opt, on_progress, cancel);
+    r.target = PlanTarget::Megatron;
+    return r;
+  }
   Optimizer o(costs, cluster, opt, on_progress, cancel);
   return o.run();
 }

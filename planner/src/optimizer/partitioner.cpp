@@ -16,6 +16,31 @@ std::vector<double> layer_weights(const CostTable& costs) {
   return w;
 }
 
+namespace {
+
+// Stage s ends where the layer-weight prefix comes closest to the stages 0..s's share of the total (their
+// speeds over all speeds), each stage keeping at least one layer and leaving one for every later stage.
+Partition proportional_partition(const std::vector<double>& prefix, const std::vector<double>& stage_speed) {
+  const int L = static_cast<int>(prefix.size()) - 1;
+  const int S = static_cast<int>(stage_speed.size());
+  double speed_sum = 0;
+  for (double v : stage_speed) speed_sum += v;
+  Partition p;
+  p.bounds.assign(S + 1, 0);
+  p.bounds[S] = L;
+  double cum = 0;
+  for (int s = 1; s < S; ++s) {
+    cum += stage_speed[s - 1];
+    const double target = prefix[L] * cum / speed_sum;
+    int j = static_cast<int>(std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin());
+    if (j > 0 && j <= L && target - prefix[j - 1] < prefix[j] - target) --j;
+    p.bounds[s] = std::clamp(j, p.bounds[s - 1] + 1, L - (S - s));
+  }
+  return p;
+}
+
+}  // namespace
+
 Partition balanced_partition(const std::vector<double>& layer_weight, const std::vector<double>& stage_speed) {
   const int L = static_cast<int>(layer_weight.size());
   const int S = static_cast<int>(stage_speed.size());
@@ -27,6 +52,7 @@ Partition balanced_partition(const std::vector<double>& layer_weight, const std:
     if (!(v > 0)) throw InputError("partition: device speeds must be > 0");
   std::vector<double> prefix(L + 1, 0.0);
   for (int l = 0; l < L; ++l) prefix[l + 1] = prefix[l] + layer_weight[l];
+  if (double(S) * double(L) * double(L) > kExactPartitionWork) return proportional_partition(prefix, stage_speed);
 
   // cost[s][j]: best sum of squares with stages 0..s-1 covering layers [0, j).
   constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -62,7 +88,8 @@ Partition balanced_partition(const std::vector<double>& layer_weight, int num_st
 }
 
 void balance_device_loads(const std::vector<double>& layer_weight, const std::vector<int>& stage_device,
-                          const std::vector<double>& device_speed, Partition& part) {
+                          const std::vector<double>& device_speed, Partition& part,
+                          const std::function<bool()>& stop) {
   const int S = part.num_stages();
   const int D = static_cast<int>(device_speed.size());
   if (S < 2) return;
@@ -89,6 +116,7 @@ void balance_device_loads(const std::vector<double>& layer_weight, const std::ve
   // moves (same max load and sum of squares) so single-layer shifts can chain across stages. The
   // generator is a fixed LCG: the result depends on the inputs only.
   for (int iter = 0; iter < 64 * (S + 1); ++iter) {
+    if (stop && stop()) return;
     double best = sumsq() - 1e-12, best_max = 0;
     int bi = -1, bnb = 0;
     for (int i = 1; i < S; ++i) {
@@ -113,6 +141,7 @@ void balance_device_loads(const std::vector<double>& layer_weight, const std::ve
   };
   double cur_max = max_load(), cur_q = sumsq();
   for (int trial = 0; trial < 300 * S; ++trial) {
+    if (stop && (trial & 1023) == 0 && stop()) return;
     int i = 1 + next(S - 1);
     if (stage_device[i - 1] == stage_device[i]) continue;
     int delta = next(2) ? 1 + next(2) : -1 - next(2);
@@ -168,7 +197,7 @@ std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, cons
   return out;
 }
 
-StageCostCache::StageCostCache(const CostTable& costs) {
+StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
   const int L = costs.num_layers();
   for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_, &f_pair_, &b_pair_, &w_pair_, &f_fixed_, &b_fixed_,
                   &w_fixed_})
@@ -213,10 +242,14 @@ StageCost StageCostCache::stage(int i, int j) const {
   return c;
 }
 
-void StageCostCache::stages(const std::vector<int>& bounds, std::vector<StageCost>& out) const {
+void StageCostCache::stages(const std::vector<int>& bounds, std::vector<StageCost>& out,
+                            const std::vector<StageMemoryPolicy>* memory) const {
   const int S = static_cast<int>(bounds.size()) - 1;
   out.resize(S);
-  for (int s = 0; s < S; ++s) out[s] = stage(bounds[s], bounds[s + 1]);
+  for (int s = 0; s < S; ++s) {
+    out[s] = stage(bounds[s], bounds[s + 1]);
+    if (memory && s < static_cast<int>(memory->size())) memory_.apply(out[s], bounds[s], bounds[s + 1], (*memory)[s]);
+  }
 }
 
 }  // namespace adaptis

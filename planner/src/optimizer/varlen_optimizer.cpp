@@ -130,13 +130,13 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
 }
 
 // Hook: per-unit activation checkpointing when memory binds (InfiniPipe checkpoints whole chunks on the
-// schedule's diagonals, so a recompute on one device does not delay the others). It needs recompute
-// actions and their cost in the simulator, which this planner does not have yet; until then a plan that
-// does not fit stays reported as such, with this note.
+// schedule's diagonals, so a recompute on one device does not delay the others). The simulator models
+// per-stage recompute (Plan::memory, Op::R), but not yet per unit (a unit's R would scale with its own
+// tokens and pairs); until then a plan of units that does not fit stays reported as such, with this note.
 std::string checkpointing_hook(const OptimizeResult& r) {
   if (r.feasible) return "";
   return "no sequence processing fits memory; per-unit activation checkpointing (recomputing a unit's forward "
-         "in its backward) would be the next lever, but recompute is not modelled by this planner yet";
+         "in its backward) would be the next lever, but recompute over variable-length units is not modelled yet";
 }
 
 }  // namespace
@@ -189,9 +189,9 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   const auto t0 = Clock::now();
   const VarlenOptimizeOptions& o = options;
   if (o.search.devices < 1 || o.search.devices > cluster.num_devices())
-    throw InputError("--devices: asks for " + std::to_string(o.search.devices) + " devices but the cluster '" +
+    throw InputError("devices", "asks for " + std::to_string(o.search.devices) + " devices but the cluster '" +
                      cluster.name + "' has " + std::to_string(cluster.num_devices()));
-  if (!(o.search.time_limit_s > 0)) throw InputError("--time-limit-s: the time budget must be a positive number of seconds");
+  if (!(o.search.time_limit_s > 0)) throw InputError("time_limit_s", "the time budget must be a positive number of seconds");
   if (o.finalists < 1) throw InputError("optimize: finalists must be >= 1");
   check_sequence_lengths(data, o.allow_slicing);
   const UnitCostModel cost = unit_cost_model(costs);

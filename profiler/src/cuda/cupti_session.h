@@ -1,7 +1,8 @@
 #pragma once
 // A CUPTI Activity API tracing session: concurrent-kernel, memcpy, memset and external-correlation records,
 // collected through CUPTI's buffer callbacks, each record joined to the external id that was pushed around the
-// API call that launched it (shared/research/gui_profiler.md §1.1).
+// API call that launched it (cuptiActivityPushExternalCorrelationId around each pass, so every kernel and
+// copy is attributed to the layer unit and pass that issued it).
 //
 // CUPTI's buffer callbacks carry no user pointer, so the session that receives them is found through one
 // process-wide pointer; CUPTI itself is process-wide, and only one session may be active at a time (a second

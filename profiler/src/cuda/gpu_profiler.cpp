@@ -5,34 +5,18 @@
 #include <cmath>
 #include <map>
 
-#include "adaptis/executor/cpu_profiler.h"
+#include "adaptis/executor/gpu_layer_chain.h"
 #include "adaptis/executor/runtime.h"
 #include "adaptis/model/error.h"
 #include "adaptis/profiler/gpu_profiler.h"
-#include "cuda/device_executor.h"
-#include "cuda/gpu_runtime_common.h"
-#include "cuda/gpu_stage.h"
-#include "cuda/green_context.h"
 #include "cupti_session.h"
+#include "sample_stats.h"
 
 namespace adaptis::prof {
 
 namespace {
 
-using exec::gpu::DeviceBuffer;
-using exec::gpu::Event;
-using exec::gpu::GpuContext;
-using exec::gpu::GpuStage;
-
-constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;  // gemm.cpp's per-handle workspace
 constexpr char kPasses[3] = {'F', 'B', 'W'};
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // External correlation id of (repetition, unit, pass): never 0 (0 = untagged).
 uint64_t tag_of(int rep, int unit, int pass) {
@@ -44,75 +28,14 @@ void untag(uint64_t id, int* rep, int* unit, int* pass) {
   *pass = int(id & 0xff) - 1;
 }
 
-// The chain of one-micro-batch stages, one per row, and their device buffers.
-struct Chain {
-  GpuContext& ctx;
-  std::vector<std::unique_ptr<GpuStage>> stages;
-  std::vector<DeviceBuffer<float>> acts, grads;  // acts[u] = input of unit u; grads[u] = its gradient
-  // events[u][pass] = {start, end}
-  std::vector<std::array<std::pair<std::unique_ptr<Event>, std::unique_ptr<Event>>, 3>> events;
-  std::vector<double> saved_f, saved_b;
-
-  Chain(const exec::NetConfig& cfg, const exec::LayerUnits& units, GpuContext& c) : ctx(c) {
-    const int U = units.count();
-    for (int u = 0; u < U; ++u) stages.push_back(std::make_unique<GpuStage>(cfg, units.bounds[u], units.bounds[u + 1], 1, ctx));
-    const size_t n = cfg.activation_floats();
-    acts.resize(size_t(U) + 1);
-    grads.resize(size_t(U) + 1);
-    for (int u = 0; u <= U; ++u) {
-      acts[u].allocate(n, ctx.stream());
-      grads[u].allocate(n, ctx.stream());
-    }
-    events.resize(size_t(U));
-    for (auto& e : events)
-      for (auto& p : e) p = {std::make_unique<Event>(), std::make_unique<Event>()};
-    saved_f.assign(size_t(U), 0);
-    saved_b.assign(size_t(U), 0);
-  }
-
-  // One training iteration through the chain; every pass between its events, tagged when `cupti` is given.
-  // Returns the per-(unit, pass) event times in ms and the iteration's total.
-  std::vector<std::array<double, 3>> iterate(const exec::MicroBatchData& data, int rep, CuptiSession* cupti,
-                                             double* total_ms) {
-    const int U = static_cast<int>(stages.size());
-    for (auto& s : stages) s->zero_grad();
-    Event first, last;
-    first.record(ctx.stream());
-    auto run = [&](int u, int pass, auto&& body) {
-      if (cupti) cupti->push(tag_of(rep, u, pass));
-      events[u][pass].first->record(ctx.stream());
-      body();
-      events[u][pass].second->record(ctx.stream());
-      if (cupti) cupti->pop();
-    };
-    for (int u = 0; u < U; ++u) {
-      GpuStage& s = *stages[u];
-      s.set_batch(0, data);  // outside the tagged pass: a host-to-device copy of the tokens
-      run(u, 0, [&] { s.forward(0, u > 0 ? acts[u].get() : nullptr, u + 1 < U ? acts[u + 1].get() : nullptr); });
-      saved_f[u] = double(s.saved_bytes());
-    }
-    for (int u = U - 1; u >= 0; --u) {
-      GpuStage& s = *stages[u];
-      run(u, 1, [&] { s.backward_input(0, u + 1 < U ? grads[u + 1].get() : nullptr, u > 0 ? grads[u].get() : nullptr); });
-      saved_b[u] = double(s.saved_bytes());
-    }
-    for (int u = 0; u < U; ++u) run(u, 2, [&] { stages[u]->backward_weight(0); });
-    for (auto& s : stages) s->finish_backward();
-    last.record(ctx.stream());
-    ADAPTIS_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
-    std::vector<std::array<double, 3>> ms(static_cast<size_t>(U));
-    for (int u = 0; u < U; ++u)
-      for (int p = 0; p < 3; ++p) {
-        float t = 0;
-        ADAPTIS_CUDA_CHECK(cudaEventElapsedTime(&t, events[u][p].first->get(), events[u][p].second->get()));
-        ms[u][p] = t;
-      }
-    float total = 0;
-    ADAPTIS_CUDA_CHECK(cudaEventElapsedTime(&total, first.get(), last.get()));
-    *total_ms = total;
-    return ms;
-  }
-};
+// Tags every pass of repetition `rep` with its correlation id while `cupti` traces (no hooks without it).
+exec::ChainPassHooks tagging(CuptiSession* cupti, int rep) {
+  exec::ChainPassHooks h;
+  if (!cupti) return h;
+  h.begin = [cupti, rep](int u, exec::ChainPass p) { cupti->push(tag_of(rep, u, static_cast<int>(p))); };
+  h.end = [cupti](int, exec::ChainPass) { cupti->pop(); };
+  return h;
+}
 
 }  // namespace
 
@@ -137,20 +60,12 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
   validate_gpu_profile_options(opt);
   exec::require_gpu("GPU profile");
   exec::validate_net_config(cfg, "profile: model " + cfg.name);
-  const exec::GpuInfo g = exec::gpu::describe_gpu(opt.gpu, "GPU profile");
+  const exec::GpuInfo g = exec::describe_gpu(opt.gpu, "GPU profile");
   const exec::LayerUnits units = exec::plan_layer_units(cfg, opt.split_blocks);
   const int U = units.count();
   if (U < 1) throw InputError("profile: the model has no layers");
 
-  ADAPTIS_CUDA_CHECK(cudaSetDevice(opt.gpu));
-  exec::gpu::keep_pool_memory(opt.gpu);
-  cudaMemPool_t pool{};
-  ADAPTIS_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, opt.gpu));
-  uint64_t zero = 0;
-  ADAPTIS_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));
-
-  GpuContext ctx(opt.gpu, opt.precision);
-  Chain chain(cfg, units, ctx);
+  exec::GpuLayerChain chain(cfg, units, opt.precision, opt.gpu);
   const exec::DataSource data = exec::model_data(cfg);
 
   GpuProfileResult r;
@@ -163,7 +78,7 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
   std::vector<std::array<std::vector<double>, 3>> ev(static_cast<size_t>(U));
   for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
     double total = 0;
-    const auto ms = chain.iterate(data(rep, 0), rep, nullptr, &total);
+    const auto ms = chain.iterate(data(rep, 0), {}, &total);
     if (rep < opt.warmup) continue;
     r.events_total_ms += total;
     for (int u = 0; u < U; ++u)
@@ -176,13 +91,13 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
     std::string why;
     auto session = CuptiSession::start(&why);
     if (!session) {
-      if (opt.timing == GpuTiming::Cupti) throw InputError("--timing cupti: " + why);
+      if (opt.timing == GpuTiming::Cupti) throw InputError("timing", "cupti: " + why);
       r.fallback_reason = why + "; timed with CUDA events instead";
     } else {
       for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
         double total = 0;
         const bool timed = rep >= opt.warmup;
-        chain.iterate(data(rep, 0), timed ? rep - opt.warmup : -1, timed ? session.get() : nullptr, &total);
+        chain.iterate(data(rep, 0), tagging(timed ? session.get() : nullptr, rep - opt.warmup), &total);
         if (timed) r.cupti_total_ms += total;
       }
       raw = session->finish(&r.dropped_records);
@@ -269,9 +184,7 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
     }
   }
 
-  uint64_t high = 0;
-  ADAPTIS_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
-  r.peak_memory_bytes = size_t(high) + kCublasWorkspaceBytes;
+  r.peak_memory_bytes = chain.peak_memory_bytes();
 
   // The cost table, filled like the CPU profiler's.
   const double param_bytes_per = opt.precision == exec::GpuPrecision::Bf16 ? 4 + 2 : 4;  // fp32 master (+ bf16 copy)
@@ -279,19 +192,18 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
   t.model = cfg.name;
   t.source = "gpu-profile:" + r.timing + ":" + g.name + ":" + r.precision;
   for (int u = 0; u < U; ++u) {
-    const GpuStage& s = *chain.stages[u];
     LayerCost c;
     c.name = units.names[u];
     c.kind = units.kinds[u];
     c.f_ms = r.units[u].f_ms;
     c.b_ms = r.units[u].b_ms;
     c.w_ms = r.units[u].w_ms;
-    c.param_bytes = double(s.num_params()) * 4;
+    c.param_bytes = double(chain.num_params(u)) * 4;
     // weights (+ bf16 shadow), gradients, AdamW m and v (fp32); per-micro-batch gradient buffers are a pipeline
     // cost of the run, not of the layer.
-    c.state_bytes = double(s.num_params()) * (param_bytes_per + 4 + 8);
-    c.act_w_bytes = chain.saved_b[u];
-    c.act_b_bytes = std::max(0.0, chain.saved_f[u] - chain.saved_b[u]);
+    c.state_bytes = double(chain.num_params(u)) * (param_bytes_per + 4 + 8);
+    c.act_w_bytes = chain.saved_after_backward(u);
+    c.act_b_bytes = std::max(0.0, chain.saved_after_forward(u) - chain.saved_after_backward(u));
     c.out_bytes = u + 1 < U ? double(cfg.activation_floats() * sizeof(float)) : 0.0;
     t.layers.push_back(c);
   }

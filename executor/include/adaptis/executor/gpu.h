@@ -59,14 +59,19 @@ struct GpuInfo {
 };
 // Every visible CUDA device; empty when there is none. InputError in a build without CUDA.
 std::vector<GpuInfo> list_gpus();
+// Throws InputError "<what>: <why>" when no GPU can be used (gpu_available's reason). Every GPU entry
+// point starts here.
+void require_gpu(const std::string& what);
+// CUDA device `gpu`; InputError naming `what` when it does not exist (or in a build without CUDA).
+GpuInfo describe_gpu(int gpu, const std::string& what);
 
 // ---------------------------------------------------------------------------------------------------------
 // Precision
 
 enum class GpuPrecision : uint8_t { Fp32, Bf16 };
 const char* gpu_precision_name(GpuPrecision p);  // "fp32", "bf16"
-// "fp32" / "bf16" (case-insensitive); InputError naming `origin` otherwise.
-GpuPrecision parse_gpu_precision(const std::string& text, const std::string& origin = "--precision");
+// "fp32" / "bf16" (case-insensitive); InputError on `field` otherwise.
+GpuPrecision parse_gpu_precision(const std::string& text, const std::string& field = "precision");
 
 // Stated tolerance of a GPU result against the CPU reference, per element of a tensor:
 //   |gpu - cpu| <= atol * max|cpu over the tensor| + rtol * |cpu|
@@ -100,6 +105,8 @@ StageFactory gpu_stage_factory(const NetConfig& cfg, const GpuStageOptions& opt 
 
 enum class GpuBackend : uint8_t { VirtualDevices, Nccl };
 const char* gpu_backend_name(GpuBackend b);  // "cuda", "nccl"
+// InputError on field "backend" ("the cuda backend needs a GPU: <why>") when `b` cannot run here.
+void require_gpu_backend(GpuBackend b);
 
 struct GpuRunOptions {
   GpuBackend backend = GpuBackend::VirtualDevices;

@@ -18,12 +18,16 @@
 namespace adaptis::exec {
 
 enum class InstrKind : uint8_t {
-  Compute,   // run F / B / W / BW of (stage, mb)
-  Send,      // hand a tensor to `peer` (non-blocking: the transport owns a copy when it returns)
-  PostRecv,  // announce a receive from `peer` early, so the transfer can land while we compute
-  WaitRecv,  // block until the posted receive has completed (placed just before its consumer)
+  Compute,     // run F / B / W / BW / R of (stage, mb)
+  Send,        // hand a tensor to `peer` (non-blocking: the transport owns a copy when it returns)
+  PostRecv,    // announce a receive from `peer` early, so the transfer can land while we compute
+  WaitRecv,    // block until the posted receive has completed (placed just before its consumer)
+  // Activation offload of (stage, mb) over the device's host link (memory_policy.h's rules):
+  Offload,     // after its F: queue the copy of what F kept to host memory (non-blocking)
+  Reload,      // just before the compute ahead of its consumer: queue the copy back (non-blocking)
+  WaitReload,  // just before its consumer (R, or B/BW without R): block until the copy back has ended
 };
-const char* instr_kind_name(InstrKind k);  // "COMPUTE", "SEND", "RECV", "WAIT"
+const char* instr_kind_name(InstrKind k);  // "COMPUTE", "SEND", "RECV", "WAIT", "OFFLOAD", "RELOAD", "WAIT_RELOAD"
 
 enum class TensorKind : uint8_t { Activation, Gradient };
 const char* tensor_kind_name(TensorKind k);  // "act", "grad"
@@ -42,6 +46,8 @@ struct TensorTag {
   }
 };
 std::string to_string(const TensorTag& t);  // "act s2 mb1"
+// A message between devices, as transports name it in errors: "d0 -> d1 act s2 mb1".
+std::string describe_message(int src, int dst, const TensorTag& t);
 
 struct Instruction {
   InstrKind kind = InstrKind::Compute;
@@ -56,21 +62,33 @@ struct Instruction {
   static Instruction send(const TensorTag& t, int to);
   static Instruction post_recv(const TensorTag& t, int from);
   static Instruction wait_recv(const TensorTag& t, int from);
+  static Instruction host_copy(InstrKind k, int stage, int mb);  // Offload / Reload / WaitReload
 
-  // "F s2 mb1", "&B s3 mb0", "SEND act s2 mb1 -> d3", "RECV grad s3 mb0 <- d2", "WAIT grad s3 mb0 <- d2".
+  // "F s2 mb1", "&B s3 mb0", "SEND act s2 mb1 -> d3", "RECV grad s3 mb0 <- d2", "WAIT grad s3 mb0 <- d2",
+  // "OFFLOAD s1 mb0", "RELOAD s1 mb0", "WAIT_RELOAD s1 mb0".
   std::string to_string() const;
-  // Short name of what it does, as recorded in the run store: "F", "B", "W", "BW", "SEND", "RECV", "WAIT".
+  // Short name of what it does, as recorded in the run store: "F", "B", "W", "BW", "R", "SEND", "RECV", "WAIT",
+  // "OFFLOAD", "RELOAD", "WAIT_RELOAD".
   const char* kind_name() const;
 };
 
 // Everything a device-thread runtime needs: where stages live, which layers they hold, and each device's
 // instruction list. Produced by lower_plan; tests also write programs by hand (e.g. deadlocking ones).
+// A stage's memory policy in the executor's terms (Plan::memory, memory_policy.h): which of its layers F
+// drops and R re-creates, and the fraction of what F keeps that goes to host memory.
+struct StageMemory {
+  Recompute recompute = Recompute::None;
+  int full_end = -1;            // Full: layers [stage start, full_end) recomputed; -1 = the whole stage
+  double offload_fraction = 0;  // OFFLOAD moves whole saved tensors until this share of the kept bytes
+};
+
 struct Program {
   int num_microbatches = 0;
   std::vector<int> stage_bounds;  // stage s holds layers [stage_bounds[s], stage_bounds[s+1])
   std::vector<int> stage_device;  // stage -> device
   std::vector<std::vector<int>> device_stages;  // device -> stages it holds, in local order
   std::vector<std::vector<Instruction>> devices;  // per device, in execution order
+  std::vector<StageMemory> memory;                // per stage; empty = no recompute, no offload
 
   int num_devices() const { return static_cast<int>(devices.size()); }
   int num_stages() const { return static_cast<int>(stage_device.size()); }

@@ -4,7 +4,7 @@
 // cannot deadlock under the executor's transport semantics (sends never block; a WAIT blocks until the
 // matching SEND has run on the peer).
 //
-// Rules of the pass (see shared/research/executor.md §3.1-3.4):
+// Rules of the pass:
 //   - an edge between stages on the same device needs no message: the tensor stays in the device's store;
 //   - a SEND follows the compute that produced the tensor (after both halves of an overlapped pair);
 //   - a WAIT sits just before the compute that consumes the message (before the first half of a pair, so

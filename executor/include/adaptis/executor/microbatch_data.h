@@ -13,19 +13,6 @@ struct NetConfig;
 struct MicroBatchData {
   std::vector<int32_t> tokens;
   std::vector<int32_t> targets;
-  // Variable-length units (the planner's Plan::units): the unit's documents in order, token counts summing
-  // to tokens.size() (empty = NetConfig's micro_batch rows of seq tokens each). Attention never crosses a
-  // document boundary and positions restart at 0 in every document. A slice of a row also gives the row,
-  // its slice index and how many tokens of its first document earlier slices of the row hold: that
-  // document's queries attend to the keys/values those slices produced.
-  std::vector<int> docs;
-  int row = -1;
-  int slice = 0;
-  int first_doc_offset = 0;
-  // Weight of this unit's mean token loss in the objective: units x its tokens / the iteration's tokens, so
-  // that the objective (mean over units of weight x unit loss) is the iteration's mean token loss. 1 for
-  // identical micro-batches.
-  double loss_weight = 1.0;
 };
 
 // Byte-level tokenizer: one token per byte (0..255).

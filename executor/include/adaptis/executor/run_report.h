@@ -17,7 +17,7 @@ struct DeviceComparison {
   double measured_wait_ms = 0;                         // time blocked in WAIT per iteration
   double measured_comm_ms = 0;                         // SEND + RECV per iteration
   double predicted_peak_activation_bytes = 0, measured_peak_activation_bytes = 0;
-  double busy_error = 0, end_error = 0;  // (predicted - measured) / measured
+  double busy_error = 0, end_error = 0;  // relative_error: (measured - predicted) / predicted
   // CPU time the device's thread got while computing, per iteration: the compute work itself, without the
   // time it sat preempted (other threads, other processes). NaN when the record has no CPU times.
   double measured_busy_cpu_ms = 0;
@@ -26,7 +26,7 @@ struct DeviceComparison {
 };
 
 struct OpComparison {
-  std::string op;  // F, B, W, BW
+  Op op = Op::F;
   int stage = 0;
   double predicted_ms = 0;  // the plan's (stage, op) duration in the prediction
   double measured_ms = 0;   // mean over micro-batches and the iterations used
@@ -57,7 +57,9 @@ struct RunComparison {
 // Throws InputError when the run has no recorded iteration.
 RunComparison compare_run(const RunRecord& run);
 
-// (predicted - measured) / measured; NaN when measured is 0.
+// The prediction error, one sign convention everywhere (runs table, `adaptis run`/`show`, the
+// explorers): (measured - predicted) / predicted, positive when the run was slower than predicted.
+// NaN when either is missing (not finite or not positive).
 double relative_error(double predicted, double measured);
 
 }  // namespace adaptis::exec

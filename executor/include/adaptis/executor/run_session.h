@@ -13,6 +13,7 @@
 
 #include "adaptis/executor/run_store.h"
 #include "adaptis/executor/runtime.h"
+#include "adaptis/model/error.h"
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/plan.h"
@@ -45,6 +46,14 @@ struct RunPrediction {
 // Simulates `plan` for the prediction; InputError when the plan deadlocks in the simulator.
 RunPrediction predict_run(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& sim);
 
+// The machine a CPU run executes on, as the simulator sees it: `devices` identical threads (speed 1, a CPU
+// profile's times as measured), sharing this machine's memory, linked by in-process copies (latency of a
+// mailbox hand-over, bandwidth of memcpy), each with a host link of the given speed: what the runtime's
+// offload copy threads are paced to (RuntimeOptions::host_bandwidth_gbs / host_latency_ms).
+Cluster cpu_thread_cluster(int devices, double host_bandwidth_gbs = 10.0, double host_latency_ms = 0.01);
+// Simulator settings for CPU runs: a SEND is a copy done by the sending thread (no overlap with its compute).
+SimOptions cpu_sim_options();
+
 // The simulator gives every device thread a core of its own. With more device threads than `cores`, an
 // iteration cannot beat all the predicted compute spread over the cores: max(prediction, busy total / cores).
 double cpu_capacity_bound_ms(const RunPrediction& prediction, int cores);
@@ -57,20 +66,22 @@ struct RecordedStep {
 struct RunOutcome {
   int64_t run_id = 0;  // 0 when not recorded
   std::vector<RecordedStep> steps;
-  double measured_iteration_ms = 0;  // median over the steps after the first (see measured_iteration_ms)
+  double measured_iteration_ms = 0;  // measured_iteration_ms (run_store.h) of the steps
+};
+
+// A step whose loss, gradients or updated parameters are not finite (inf or nan): the run stops there.
+// An InputError, since the cause is the input (usually a learning rate too high).
+class TrainingDiverged : public InputError {
+ public:
+  using InputError::InputError;
 };
 
 // Runs `steps` iterations of `program` on `backend`, recording into `store` when given (begin_run with
 // `info`, whose devices get the backend's names, one record per step, finish_run). `on_step` is called
-// after each recorded step. On any failure the run is finished as failed with the message, and the
-// exception propagates.
+// after each recorded step. Every step is checked for a non-finite loss, gradient or updated parameter
+// (TrainingDiverged, naming the step, the micro-batch or tensor and its device). On any failure the run is
+// finished as failed with the message, and the exception propagates.
 RunOutcome execute_run(RunBackend& backend, const Program& program, int steps, const DataSource& data,
                        RunStore* store, RunInfo info, const std::function<void(const RecordedStep&)>& on_step = {});
-
-// A cost table as the JSON save_cost_table writes ("format": "adaptis-costs/1"), for the run store's costs column.
-nlohmann::json cost_table_to_json(const CostTable& costs);
-
-// The measured iteration time of a set of steps: median of the steps after the first (all when one).
-double measured_iteration_ms(const std::vector<RecordedStep>& steps);
 
 }  // namespace adaptis::exec

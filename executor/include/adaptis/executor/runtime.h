@@ -1,7 +1,8 @@
 #pragma once
-// The pipeline runtime: one thread per device, each holding its stages (parameters, gradients, saved
-// activations) and walking its own lowered instruction list; tensors move through a Transport. Every
-// instruction's start and end is measured on one steady clock shared by all threads.
+// The pipeline runtime on CPU threads: one thread per device, each holding its stages (parameters, gradients,
+// saved activations) and walking its own lowered instruction list through the executor's one interpreter
+// (the same one the GPU backends run); tensors move through a Transport. Every instruction's start and end is
+// measured on one steady clock shared by all threads.
 //
 // A watchdog guards every iteration: when no device completes an instruction for `watchdog_ms` and no
 // device is inside a compute, the run is stuck (a wait that can never be satisfied). The runtime then
@@ -20,6 +21,9 @@
 #include "adaptis/executor/transport.h"
 
 namespace adaptis::exec {
+
+class DeviceThreads;  // the threaded driver (executor/src/device_threads.h)
+struct HostClock;
 
 // Builds the StageCompute for layers [first_layer, last_layer). Called on the owning device's thread
 // (so its memory is first touched there); must be safe to call from several threads at once.
@@ -43,6 +47,10 @@ struct RuntimeOptions {
   bool optimizer_step = true;  // apply AdamW after each iteration's backward
   double watchdog_ms = 10000;  // no progress (and nobody computing) this long = stuck
   bool check_program = true;   // refuse programs check_program rejects (tests turn it off to see the watchdog)
+  // Activation offload (Program::memory): the host link each device's copy threads pace their copies to
+  // (cpu_thread_cluster gives the simulator the same figures).
+  double host_bandwidth_gbs = 10.0;
+  double host_latency_ms = 0.01;
 };
 
 // One measured instruction: [start_ns, end_ns) relative to the runtime's clock origin, and the CPU time its
@@ -69,6 +77,10 @@ struct StepResult {
   std::vector<Interval> optimizer;
   // Per device: the most bytes held at once in saved activations and pipeline buffers.
   std::vector<size_t> peak_activation_bytes;
+  // Per device: the most bytes held at once in saved activations alone (what F kept, what R re-created, what
+  // came back from host memory; not pipeline buffers): what the simulator's peak activation predicts.
+  std::vector<size_t> peak_saved_bytes;
+  std::vector<int64_t> offloaded_bytes;  // per device: moved to host memory this iteration
 
   double iteration_ms() const { return static_cast<double>(pipeline_end_ns - start_ns) * 1e-6; }
   double step_ms() const { return static_cast<double>(end_ns - start_ns) * 1e-6; }
@@ -78,6 +90,8 @@ struct NamedTensor {
   std::string name;
   std::span<const float> data;
 };
+
+class HostOffload;
 
 class PipelineRuntime {
  public:
@@ -103,20 +117,12 @@ class PipelineRuntime {
   std::vector<NamedTensor> params() const;
 
  private:
-  struct Device;
-  struct Shared;
-  void worker(int device);
-  void stop();  // joins the device threads (idempotent)
-  void execute(int device);
-
   Program program_;
-  StageFactory make_stage_;
   std::unique_ptr<Transport> transport_;
   RuntimeOptions opt_;
-  std::unique_ptr<Shared> shared_;
-  std::vector<std::unique_ptr<Device>> devices_;
-  std::vector<StageCompute*> stages_;  // stage -> its compute (owned by its device)
-  bool broken_ = false;
+  std::unique_ptr<HostClock> clock_;
+  std::unique_ptr<DeviceThreads> threads_;  // declared last: its threads go before the transport and clock
+  std::vector<StageCompute*> stages_;       // stage -> its compute (owned by its device)
 };
 
 // FNV-1a over the bit patterns of every value, tensor names included, in order: equal checksums mean

@@ -23,13 +23,16 @@
 // finish_backward with a micro-batch missing its W) throws std::logic_error naming the layer and micro-batch;
 // bad inputs (layer range, token ids) throw adaptis::InputError.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adaptis/executor/microbatch_data.h"
 #include "adaptis/executor/net_config.h"
+#include "adaptis/planner/plan.h"
 
 namespace adaptis::exec {
 
@@ -80,7 +83,48 @@ class StageCompute {
   virtual const std::vector<Tensor>& tensors() const = 0;
   // Bytes held for saved activations (and B->W carried gradients) right now (for memory reporting).
   virtual size_t saved_bytes() const = 0;
+
+  // --- Data parallelism (data_parallel.h). The CPU stage implements these; others throw logic_error. ---
+  // grads() = `partial` + the per-micro-batch weight gradients of micro-batches [first_mb, first_mb + count),
+  // added in micro-batch order: one link of a chained all-reduce whose summation order is a single-device
+  // run's. Every one of those micro-batches must have run W.
+  virtual void finish_backward_onto(std::span<const float> partial, int first_mb, int count);
+  // Overwrites grads() (the broadcast half of the all-reduce).
+  virtual void load_grads(std::span<const float> grads);
+  // AdamW on parameter elements [begin, end) with the moment buffers `m`, `v` (end - begin elements each):
+  // step() is this over every element with the stage's own moments, so a ZeRO-1 shard steps bitwise alike.
+  virtual void step_shard(const AdamW& opt, int step_index, size_t begin, size_t end, std::span<float> m,
+                          std::span<float> v);
+  // Overwrites parameter elements [begin, begin + values.size()) (ZeRO-1's all-gather of updated shards).
+  virtual void load_params(size_t begin, std::span<const float> values);
+  // Memory policies (Plan::memory; the runtime sets them before the first F). With recompute, F drops the
+  // saved state of some layers right after running them, keeping only the input of each run of dropped
+  // layers (none for a run starting at the embedding: the tokens are the micro-batch's data), and R
+  // (recompute) re-runs those layers from the kept inputs, re-creating their state bit for bit: Full drops
+  // the stage's layers [first_layer, full_end) (full_end < 0 = all of them), Selective drops its MLP and MoE
+  // layers (the cost model's selective recompute), None drops nothing. The default stage cannot recompute
+  // (std::logic_error for anything but None).
+  virtual void set_recompute(Recompute policy, int full_end);
+  // R: re-creates what F dropped for micro-batch mb (after its F, before its B).
+  virtual void recompute(int mb, const MicroBatchData& data);
+  // What micro-batch mb holds right now: saved activations, carried gradients and kept inputs (0 by default).
+  virtual size_t saved_bytes(int mb) const;
+  // Every buffer micro-batch mb holds right now, float and integer ones apart, largest concerns first (kept
+  // inputs, then layer by layer): what an offload may move to host memory. Nothing by default.
+  using FloatVisitor = std::function<void(std::vector<float>&)>;
+  using IntVisitor = std::function<void(std::vector<int32_t>&)>;
+  virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g);
 };
+
+// What a recompute policy drops in a stage over layers [first, last) of cfg, stage-local: per layer whether F
+// drops its state (Full: the layers before full_end, every layer when full_end < 0; Selective: the MLP and MoE
+// blocks; None: nothing), and the runs [begin, end) of consecutive dropped layers, each of which keeps its
+// input for R. The CPU stage and the GPU stage drop the same layers.
+struct DroppedLayers {
+  std::vector<char> drop;
+  std::vector<std::pair<int, int>> runs;
+};
+DroppedLayers dropped_layers(const NetConfig& cfg, int first, int last, Recompute policy, int full_end);
 
 // Micro-batch mb's loss from all stages of a pipeline (given in stage order): the loss terms summed in
 // global layer order, so the result is bitwise equal to a single-stage model's loss(mb).

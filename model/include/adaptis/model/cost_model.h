@@ -22,6 +22,10 @@ namespace adaptis {
 double kernel_time_ms(const Kernel& k, const Device& device, const KernelEfficiency& eff, DType dtype);
 double pass_time_ms(const PassWork& pass, const Device& device, const KernelEfficiency& eff, DType dtype);
 
+// The efficiencies `model` runs at on `cluster`: the cluster's own constants when its file gives
+// them, with the model spec's "efficiency" fields over them; else the model's.
+KernelEfficiency machine_efficiency(const ModelSpec& model, const Cluster& cluster);
+
 // Static bytes per parameter for `model` (see above).
 double state_bytes_per_param(const ModelSpec& model);
 

@@ -2,6 +2,7 @@
 // Per-layer costs: the only thing the planner needs to know about a model.
 // They come from the analytical roofline model (cost_model.h), a profiler run, or a cost file
 // (our own format, or the AdaPtis authors' per-layer profiles as found in shared/peer-profiles).
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,26 @@ struct LayerCost {
   // time linear in tokens. Bytes above grow with tokens.
   double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
   double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
+
+  // Under a parallel configuration (parallel_costs.h): what one GPU of the layer's tensor/context
+  // group communicates and reduces. All zero for a bare pipeline. The *_ms parts are already inside
+  // f_ms / b_ms (the layer waits for them); they are listed so the simulator can show them on their
+  // own lanes.
+  struct Parallel {
+    double tp_f_ms = 0, tp_b_ms = 0;  // tensor-parallel all-reduce (reduce-scatter + all-gather with SP)
+    double cp_f_ms = 0, cp_b_ms = 0;  // context-parallel ring KV exchange not hidden by attention
+    double ep_f_ms = 0, ep_b_ms = 0;  // expert-parallel all-to-all dispatch + combine
+    double recompute_ms = 0;          // recomputed forward inside b_ms
+    double params = 0;                // parameters this GPU holds for the layer (before ZeRO sharding)
+    double grad_bytes = 0;            // gradient bytes reduced over data parallelism per iteration
+    double gather_bytes = 0;          // ZeRO-3: weight bytes all-gathered before each F and B
+    double optimizer_ms = 0;          // the optimizer step over this GPU's share of the layer's states
+  } parallel;
+  // What activation recomputation needs (optional; negative = not given, resolved conservatively by
+  // layer_recompute.h). Without recomputation a layer keeps act_b_bytes + act_w_bytes from F.
+  double kept_selective_bytes = -1;    // kept from F under selective recompute; R re-creates the rest
+  double recompute_selective_ms = -1;  // F time of what selective recomputes (full recompute costs f_ms)
+  double kept_full_bytes = -1;         // the layer's input: what a recomputed block starting here keeps
 };
 
 struct CostTable {
@@ -37,11 +58,12 @@ struct CostTable {
   std::string source;  // where the numbers came from: "analytical:H100", "profile:FILE", "cpu-profile", ...
   std::vector<LayerCost> layers;
   int microbatches = 0;  // micro-batches per iteration (global batch / micro-batch size); 0 = unknown
-  // The micro-batch the times and bytes are for: its tokens and causal attention pairs (sequences of
-  // length s contribute s^2/2 each). 0 = not stated (a profile without them); per-unit costs then need a
-  // reference from the caller (see planner/units.h).
-  double ref_tokens = 0;
-  double ref_pairs = 0;
+  // The micro-batch the times and bytes are for: its tokens (also used for throughput and MFU) and
+  // causal attention pairs (sequences of length s contribute s^2/2 each); 0 = unknown. Per-unit
+  // costs (planner/units.h) scale from them.
+  double tokens_per_microbatch = 0;
+  double pairs_per_microbatch = 0;
+  double model_flops_per_microbatch = 0;  // F + B + W FLOPs of the whole model, no recomputation
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   // True when any layer has a separate weight-gradient time (B/W split profiled).
@@ -50,10 +72,20 @@ struct CostTable {
 
 // Reads a cost file. Accepts our format ("format": "adaptis-costs/1") and the AdaPtis authors'
 // per-layer profile format ({"model", "time_unit_ms", "layers": [{"type","f","b","w"}]}).
-// Throws InputError naming the file and field on any problem (negative times, missing fields, ...).
+// Throws InputError naming the file and field on any problem (negative times or bytes, missing
+// fields, ...). The recompute fields (kept_selective_bytes, recompute_selective_ms, kept_full_bytes)
+// are optional; absent ones stay negative (not given).
 CostTable load_cost_table(const std::string& path);
 
-// Writes our format (times in ms, bytes in bytes).
+// Checks every time is finite and in [0, kMaxLayerTimeMs] and every byte count in [0, kMaxBytes]
+// (limits.h); throws InputError "ORIGIN: layers[i] ('name'): field 'f' (ms): ..." otherwise. For
+// costs that were derived (the analytical model) or stored (a database) rather than read from a file.
+void validate_cost_table(const CostTable& costs, const std::string& origin);
+
+// Our format as JSON ("format": "adaptis-costs/1", times in ms, bytes in bytes): what save_cost_table
+// writes, what the run store keeps and what `--json` prints.
+nlohmann::json cost_table_json(const CostTable& costs);
+// Writes cost_table_json to `path`.
 void save_cost_table(const CostTable& costs, const std::string& path);
 
 }  // namespace adaptis

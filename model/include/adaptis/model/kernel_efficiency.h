@@ -2,8 +2,11 @@
 // What fraction of a device's datasheet peak each class of kernel reaches in practice. The
 // analytical cost model (cost_model.h) times every kernel as
 //   max(flops / (peak_tflops * efficiency), bytes / (hbm_bandwidth * hbm)) + launch_overhead
-// and these constants are its only tuning knobs. A model spec may override any of them under
-// "efficiency" (same names), e.g. after calibrating against a profile.
+// and these constants are its only tuning knobs. A cluster file may set them for its machine and a
+// model spec may override any of them under "efficiency" (same names), e.g. after calibrating
+// against a profile.
+#include <nlohmann/json_fwd.hpp>
+#include <string>
 
 namespace adaptis {
 
@@ -27,6 +30,15 @@ struct KernelEfficiency {
   double hbm = 0.80;
   // Fixed cost per kernel launch (microseconds): what keeps tiny layers from costing nothing.
   double launch_overhead_us = 4.0;
+  // GEMMs lose efficiency as their smallest dimension shrinks (tile and wave quantisation): a GEMM
+  // whose smallest dimension is x runs at x / (x + gemm_shape_knee) of the large-GEMM rate. Used
+  // relative to the unsharded GEMM when tensor/context parallelism splits it (parallel_costs.h),
+  // so a run without them keeps the times above.
+  double gemm_shape_knee = 128;
 };
+
+// Reads an "efficiency" object over `base`: only the fields given change. InputError names
+// `where` and the field for unknown names or values out of range.
+KernelEfficiency parse_kernel_efficiency(const nlohmann::json& j, const std::string& where, KernelEfficiency base = {});
 
 }  // namespace adaptis

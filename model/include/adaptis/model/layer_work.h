@@ -4,7 +4,7 @@
 // count, and the activation memory it keeps between passes. cost_model.h turns this into time on a
 // device; tests check it against closed-form formulas.
 //
-// Conventions (see shared/research/executor.md section 5):
+// Conventions:
 // - A GEMM Y[m,n] = X[m,k] W[k,n] is 2mkn FLOPs; its B (dX = dY W^T) and W (dW = X^T dY) are the
 //   same FLOPs again. Norm-weight and bias gradients are cheap and run in B (as in Megatron-ZB).
 // - Attention is causal flash attention: the forward does QK^T and PV over the keys each query sees
@@ -18,6 +18,25 @@
 //   needs (the Zero Bubble paper's "W needs 32sbh" for a GPT layer = 7h of X + 9h of dY per token).
 // - The LM head keeps the fp32 softmax of the logits from F to B (Megatron's cross-entropy saves
 //   it; mbs * seq * vocab * 4 bytes) and its dlogits from B to W.
+//
+// Recomputation. The model assumes flash attention and no dropout, so Korthikanti et al.'s per-layer
+// sbh(34 + 5as/h) has no 5as/h term here: flash keeps only q, k, v, its output and the row
+// statistics, and already recomputes the attention matrix in its backward; recomputing the
+// attention core ("selective" in Megatron's original sense) would save nothing. Selective
+// recompute is therefore defined on this saved-tensor inventory as checkpointing every MLP / MoE
+// block at its input:
+//   - dense MLP: drops the pre-norm's statistics and output (the up/gate projections' X), the
+//     up/gate projection output (the activation's input) and the activation output (the down
+//     projection's X); keeps the block input;
+//   - MoE: drops the pre-norm's statistics and output, the router probabilities and routing
+//     indices, the permuted tokens, every routed and shared expert's up/gate and activation
+//     outputs and the expert outputs; keeps the block input;
+//   - with flash_attention = false it also drops the materialised attention scores (recomputed
+//     by the attention core's forward), the term flash attention removes.
+// R (the recompute action) re-runs those blocks' forward kernels (`selective`). Attention, Mamba,
+// embedding and LM head tensors are kept. Full recompute keeps only the input of the first layer
+// of the recomputed block (`input_bytes`: the residual stream, or the token ids of an embedding)
+// and re-runs the whole forward.
 #include <string>
 #include <vector>
 
@@ -42,6 +61,9 @@ struct Kernel {
   KernelClass cls = KernelClass::Memory;
   double flops = 0;
   double bytes = 0;  // HBM traffic (reads + writes)
+  // GEMM shape Y[m, n] = X[m, k] W[k, n] (0 for other kernels): parallel_costs.h scores the
+  // efficiency lost when tensor/context parallelism shrinks it.
+  double m = 0, n = 0, k = 0;
 };
 
 struct PassWork {
@@ -59,6 +81,11 @@ struct LayerWork {
   double act_w_bytes = 0;   // kept from F until W ends (the linear layers' inputs)
   double w_grad_bytes = 0;  // created by B and kept until W ends (the linear layers' output grads)
   double out_bytes = 0;     // output sent to the next layer / stage
+  // Recomputation (see above): what selective recompute drops and the kernels that re-create it,
+  // and the layer's input (what full recompute keeps).
+  double selective_dropped_bytes = 0;
+  PassWork selective;
+  double input_bytes = 0;
 };
 
 LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model);

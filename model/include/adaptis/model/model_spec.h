@@ -114,6 +114,7 @@ struct ModelSpec {
   bool distributed_optimizer = false;
   bool flash_attention = true;
   KernelEfficiency efficiency;
+  nlohmann::json efficiency_overrides;  // the "efficiency" object as written (applied over a machine's)
   std::vector<LayerSpec> layers;
 
   int num_layers() const { return static_cast<int>(layers.size()); }

@@ -6,6 +6,9 @@
 // and one "recv <- device K" thread per peer for the P2P transfers (linked by flow arrows), an
 // "idle" thread with every gap and its cause (cat "bubble"), and a memory counter (ph "C") split
 // into static and activation MiB. Times are microseconds of simulated (or measured) time.
+// With memory policies: R actions on the compute thread, a "host link -> host" and a "host link ->
+// device" thread with every offload / reload copy (args: stage, mb, bytes, request_ms), the
+// activation counter split into kept and recomputed MiB, and an "on host MiB" counter.
 //
 // Several timelines may share one trace (a prediction next to a measured run of the same plan):
 // each gets its own threads, prefixed by its label, so nothing overlaps.
@@ -29,6 +32,7 @@ struct TraceTimeline {
   std::vector<std::vector<MemorySample>> memory;   // per device; may be empty
   std::vector<double> static_bytes;                // per device; splits memory into static + activations
   std::vector<Gap> gaps;                           // idle intervals with causes; may be empty
+  std::vector<HostTransfer> host_transfers;        // activation offload / reload copies; may be empty
   double iteration_ms = 0;
 };
 

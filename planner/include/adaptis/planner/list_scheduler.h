@@ -12,7 +12,15 @@
 // allocated when an F starts and freed when its B / W / BW ends. Because the orders it emits are
 // then replayed by simulate() with exactly those rules, simulate() reproduces its iteration time
 // and peak memory; the optimizer still checks every returned plan with simulate().
+//
+// Memory policies (memory_policy.h): a recomputing stage's R actions are scheduled like the others:
+// right before their B when B could otherwise start (just in time), or earlier, in idle time, when
+// the policy allows it and the device has room for the re-created activations. Offload copies run
+// on each device's host link with the simulator's rules (a reload starts with the action before
+// its consumer; an F followed directly by its consumer is not offloaded), so the emitted orders
+// still replay to the same time; peak memory with offload is taken from the simulator's ledger.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,6 +80,12 @@ struct ListSchedulePolicy {
   // so memory never deadlocks the schedule, but that exemption can take a device over its limit
   // (ListScheduleResult::fits_memory says so; the optimizer then discards the plan).
   bool reserve_memory = true;
+  // Where a recomputing stage's R goes. JustInTime: when its B could otherwise start (the same as
+  // a recompute fused into B). BeforeW: also one R ahead, into idle time, before weight gradients
+  // (R is on the path to B, W is not). AfterW: one R ahead only when nothing else is ready, the
+  // purest bubble filling. An early R needs room for what it re-creates.
+  enum class EarlyRecompute : uint8_t { JustInTime, BeforeW, AfterW };
+  EarlyRecompute recompute = EarlyRecompute::BeforeW;
 
   bool operator==(const ListSchedulePolicy&) const = default;
 };
@@ -81,7 +95,9 @@ std::string describe(const ListSchedulePolicy& p);  // "B>F>W F:oldest-mb B:olde
 // Everything the scheduler needs about one (partition, placement): per-stage costs and devices.
 struct ListScheduleProblem {
   int microbatches = 1;
-  std::vector<StageCost> stages;  // per stage (from stage_costs())
+  std::vector<StageCost> stages;  // per stage (from stage_costs(), with memory policies applied)
+  // The policies behind the stage costs, copied into the emitted plan (empty = none).
+  std::vector<StageMemoryPolicy> memory;
   std::vector<int> stage_device;  // stage -> device
   int num_devices = 0;
   // When false, devices may exceed their memory limit (used to find the closest plan when
@@ -114,62 +130,17 @@ struct ListScheduleResult {
 // safe: use one per thread.
 class ListScheduler {
  public:
+  ListScheduler();
+  ~ListScheduler();
+  ListScheduler(ListScheduler&&) noexcept;
+  ListScheduler& operator=(ListScheduler&&) noexcept;
+
   ListScheduleResult run(const ListScheduleProblem& problem, const Cluster& cluster, const SimOptions& sim,
                          const ListSchedulePolicy& policy, bool want_orders);
 
  private:
-  // One call's inputs, resolved.
-  const ListScheduleProblem* pb_ = nullptr;
-  const SimOptions* sim_ = nullptr;
-  int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
-  bool split_ = false;
-
-  void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
-  void reset_dependencies();
-  bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
-  // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
-  // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
-  bool replay(ListScheduleResult& r);
-  // Serial schedule generation over the dependency graph (reversed: successors become
-  // predecessors), actions taken in increasing prio_ among those whose predecessors are placed,
-  // each in the earliest gap of its device; writes out[] and returns the makespan.
-  double serial_pass(bool reversed, std::vector<double>& out);
-  void improve(int passes);
-  void finish(ListScheduleResult& r);
-  void emit_orders(ListScheduleResult& r) const;
-
-  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W).
-  std::vector<double> arrival_, duration_, start_;
-  std::vector<int> remaining_;
-  std::vector<uint64_t> key_;
-  std::vector<std::vector<int>> pending_;  // per device: actions whose inputs are all done
-  std::vector<double> free_at_, next_time_, link_free_, reserved_, live_, peak_live_, static_, limit_,
-      mb_bytes_;
-  std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
-  // Per action: its micro-batch (avoids a division by a run-time value in the inner loop).
-  std::vector<int> act_mb_;
-  std::vector<int> mb_left_;  // per micro-batch: actions not yet scheduled
-  int oldest_ = 0;            // the lowest micro-batch with actions left
-  std::vector<char> started_mb_;
-  std::vector<double> fwd_xfer_, bwd_xfer_;
-  bool enforce_ = false;
-  // Variable-length units: per (stage, mb) transfer times and activation bytes, per (device, mb) bytes
-  // of a whole micro-batch; used instead of the per-stage values when units_ is set.
-  bool units_ = false, slices_ = false;
-  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, umb_bytes_;
-  std::vector<char> f0_open_;  // stage-0 forward may be made ready (its predecessor in order started)
-  double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
-  double act_b(int s, int mb) const;
-  double act_w(int s, int mb) const;
-  double fwd_xfer(int s, int mb) const { return units_ ? ufwd_xfer_[static_cast<size_t>(s) * m_ + mb] : fwd_xfer_[s]; }
-  double bwd_xfer(int s, int mb) const { return units_ ? ubwd_xfer_[static_cast<size_t>(s) * m_ + mb] : bwd_xfer_[s]; }
-  int prev_slice(int mb) const { return slices_ ? pb_->slice_prev[mb] : -1; }
-  int next_slice(int mb) const { return slices_ ? pb_->slice_next[mb] : -1; }
-  // Forward-backward improvement.
-  std::vector<double> rstart_, fstart_, prio_;
-  std::vector<int> count_;
-  std::vector<std::vector<std::pair<double, double>>> busy_;
-  std::vector<std::vector<int>> dev_orders_, saved_orders_;
+  struct Impl;  // the per-action scratch state (list_scheduler.cpp)
+  std::unique_ptr<Impl> impl_;
 };
 
 // Convenience wrapper: a Plan (named `name`) from a problem and policy, orders included.

@@ -39,10 +39,17 @@ struct MegatronExport {
   std::vector<std::string> notes;  // what Megatron will do differently, implicit E/L, ...
 };
 
+// The batch a Megatron run uses, for --micro-batch-size / --global-batch-size / --seq-length.
+struct MegatronRunOptions {
+  int micro_batch_size = 1;  // sequences per micro-batch
+  int data_parallel = 1;     // data-parallel size: global batch = micro-batches x micro-batch size x this
+  long long seq_length = 0;  // 0 = not written
+};
+
 // Throws InputError when Megatron cannot express the plan: placements other than sequential or
 // looped (stage s on device s mod p, local chunks in ascending order), or layer kinds in an order
 // Megatron forbids (embedding not first, loss not last, decoder layers after MTP).
-MegatronExport export_megatron(const Plan& plan, const CostTable& costs);
+MegatronExport export_megatron(const Plan& plan, const CostTable& costs, const MegatronRunOptions& run = {});
 
 // Readable block: recommended flags, the layout equivalent, notes (lines starting with '#').
 std::string format_megatron_export(const MegatronExport& e);

@@ -4,20 +4,29 @@
 // the optimizer and the GUI editor all produce this; the validator, simulator, exporters and
 // executor all consume it.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "adaptis/model/parallel_config.h"
 #include "adaptis/planner/unit.h"
 
 namespace adaptis {
 
 // F = forward, B = backward for the input gradient, W = backward for the weight gradient,
-// BW = both backward halves fused into one action (what 1F1B/GPipe run when B/W is not split).
+// BW = both backward halves fused into one action (what 1F1B/GPipe run when B/W is not split),
+// R = recompute: re-creates the activations a recomputing stage dropped after F; it runs after F
+// and before the B/BW of the same (stage, mb), anywhere in between (in a bubble ahead of B).
 // PyTorch pipelining calls our B "I" and our BW "B".
-enum class Op : uint8_t { F = 0, B = 1, W = 2, BW = 3 };
-constexpr int kNumOps = 4;
+enum class Op : uint8_t { F = 0, B = 1, W = 2, BW = 3, R = 4 };
+constexpr int kNumOps = 5;
 
-const char* op_name(Op op);  // "F", "B", "W", "BW"
+const char* op_name(Op op);  // "F", "B", "W", "BW", "R"
+// The op named by op_name; false (and `op` untouched) for any other text.
+bool op_from_name(const std::string& name, Op& op);
+// One character per op for text timelines: F forward, B input-grad, W weight-grad, X fused backward,
+// R recompute.
+char op_letter(Op op);
 
 struct Action {
   Op op = Op::F;
@@ -65,12 +74,36 @@ Placement looped_placement(int num_devices, int stages_per_device);  // stage s 
 Placement v_placement(int num_devices);                              // device d holds d and 2p-1-d
 Placement wave_placement(int num_devices, int stages_per_device);    // zig-zag: 0..p-1, p-1..0, 0..p-1, ...
 
+// What a stage does with the activations F keeps (memory_policy.h has the rules and helpers):
+// drop part of them and recompute them with R before B, and/or copy a fraction of what it keeps to
+// host memory after F and back before R/B over its device's host link.
+// Recompute (adaptis/model/parallel_config.h) per stage:
+//   None       keep everything F saves until B / W
+//   Selective  keep each MLP/MoE block's input only (the cost model's saved-tensor inventory)
+//   Full       keep the stage input only; with full_layers = k, only the first k layers are recomputed
+struct StageMemoryPolicy {
+  Recompute recompute = Recompute::None;
+  int full_layers = 0;          // Full: recompute the stage's first k layers (0 = all of them)
+  double offload_fraction = 0;  // of the bytes kept after F, in [0, 1]
+
+  bool operator==(const StageMemoryPolicy&) const = default;
+};
+
 struct Plan {
   std::string name;  // schedule name, e.g. "1f1b", "zb-v", "optimized", "custom"
   int num_microbatches = 0;
   Partition partition;
   Placement placement;
   std::vector<std::vector<Action>> schedule;  // per device, in execution order
+  // The whole-cluster configuration around this pipeline (tensor/data/context/expert degrees,
+  // ZeRO, micro-batching): the plan's devices are one pipeline replica of parallel->pp ranks, each
+  // a tensor x context-parallel group. Absent = a bare pipeline (no data-parallel sync, no
+  // collectives). The per-layer costs must be derived for it (parallel_costs.h); the simulator adds
+  // the data-parallel gradient sync, ZeRO gathers and optimizer step (sim_collectives.h).
+  std::optional<ParallelConfig> parallel;
+  // Per stage (index = stage); empty = no recompute and no offload anywhere. A recomputing stage
+  // has one R per micro-batch in its device's list, between the F and the B/BW.
+  std::vector<StageMemoryPolicy> memory;
   // Variable-length data (unit.h): unit i is micro-batch i, with its own tokens and attention pairs, so
   // each (op, stage, mb) costs what its unit costs (planner/units.h); slices of one row add the slice
   // dependencies. Empty = identical micro-batches, every one costing the per-layer costs as given.

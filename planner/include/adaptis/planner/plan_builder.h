@@ -22,15 +22,16 @@ struct PlanRequest {
   std::vector<WorkUnit> units;
 };
 
-// "14,14,14,14" -> sizes. Throws InputError naming `flag` on bad text.
-std::vector<int> parse_partition(const std::string& text, const std::string& flag = "--partition");
+// "14,14,14,14" -> sizes. Throws InputError on field `field` on bad text.
+std::vector<int> parse_partition(const std::string& text, const std::string& field = "partition");
 
 // "0,4|1,5|2,6|3,7" (device lists separated by '|', stages by ',') or a style name:
 // "sequential", "looped", "v", "wave". `num_stages` sizes the named styles.
 Placement parse_placement(const std::string& text, int devices, int stages_per_device,
-                          const std::string& flag = "--placement");
+                          const std::string& field = "placement");
 std::string format_placement(const Placement& placement);  // the '|' form
 std::string format_partition(const Partition& partition);  // "14,14,14,14"
+std::string format_stage_counts(const Placement& placement);  // stages per device: "2/2/1/1"
 
 // Builds and validates the plan for a model of `num_layers` layers. A custom placement keeps the
 // schedule's per-device pattern over local chunks (device d's k-th chunk becomes the k-th stage

@@ -6,8 +6,15 @@
 //    "partition": [14, 14, 14, 14], "placement": [[0], [1], [2], [3]],
 //    "schedule": [["F0.0", "F0.1", "BW0.0", ...], ...], "meta": {...}}
 //
-// Actions are "<op><stage>.<mb>" with op F, B, W or BW; a leading '&' marks an action overlapped
-// with the previous one (DualPipe F&B pairs).
+// Actions are "<op><stage>.<mb>" with op F, B, W, BW or R (recompute); a leading '&' marks an action
+// overlapped with the previous one (DualPipe F&B pairs). An optional "parallel" object is the plan's
+// whole-cluster configuration (Plan::parallel, JSON form in adaptis/model/parallel_config.h).
+//
+// Optional per-stage memory policies (memory_policy.h); stages not listed keep everything:
+//   "memory": [{"stage": 0, "recompute": "full", "layers": 2, "offload": 0.25},
+//              {"stage": 3, "recompute": "selective"}]
+// recompute is none | selective | full, layers (full only) the first k layers recomputed (default
+// all), offload the fraction of the kept activations copied to host (default 0).
 //
 // A variable-length plan (Plan::units) adds "units": one object per micro-batch, in micro-batch order:
 //   {"docs": [512, 300, 88]}                               packed documents (tokens each)

@@ -1,7 +1,7 @@
 #pragma once
 // Built-in schedule generators. Each reproduces the reference implementation's exact per-device
-// order (Megatron, PyTorch pipelining, sail-sg zero-bubble, DeepSeek DualPipe) as described in
-// shared/research/schedules.md, and emits the common Plan IR.
+// order (Megatron, PyTorch pipelining, sail-sg zero-bubble, DeepSeek DualPipe), re-derived from
+// their sources (each generator file names its reference), and emits the common Plan IR.
 #include <string>
 #include <vector>
 

@@ -16,13 +16,23 @@ struct StageCost {
   double act_w_bytes = 0;  // per micro-batch, held from F until W
   double out_bytes = 0;    // activation sent to the next stage (and gradient received back)
   double in_bytes = 0;     // activation received from the previous stage
+  LayerCost::Parallel parallel;  // the layers' parallel-configuration costs, summed (zero without one)
+  // The stage's memory policy resolved (memory_policy.h); the defaults are no recompute, no offload.
+  bool recompute = false;     // F keeps kept_bytes; R(s, mb) re-creates the rest before B
+  double kept_bytes = 0;      // held from F until R when recompute (see kept())
+  double recompute_ms = 0;    // R's duration on a speed-1.0 device
+  double offload_bytes = 0;   // copied to host after F and back before R / B
+
+  // Bytes F keeps per micro-batch until R (or until B/W frees them when the stage does not recompute).
+  double kept() const { return recompute ? kept_bytes : act_b_bytes + act_w_bytes; }
   // Of f_ms / b_ms / w_ms: the parts that grow with attention pairs and that every micro-batch pays
   // once (LayerCost's split, summed); per-unit costs scale the rest with tokens (planner/units.h).
   double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
   double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
 };
 
-// Throws InputError when the partition does not cover exactly the table's layers.
+// Throws InputError when the partition does not cover exactly the table's layers. No memory policy
+// (memory_policy.h has the overload that applies one).
 std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& partition);
 
 }  // namespace adaptis

@@ -2,7 +2,7 @@
 // Costs and checks of variable-length units (unit.h, Plan::units).
 //
 // Cost model. Every per-layer time of the cost table is for one reference micro-batch of T_ref tokens
-// and Q_ref causal attention pairs (CostTable::ref_tokens / ref_pairs), split into a part every
+// and Q_ref causal attention pairs (CostTable::tokens_per_microbatch / pairs_per_microbatch), split into a part every
 // micro-batch pays once (kernel launches), a part that grows with the attention pairs (the causal
 // attention core) and the rest, which grows with tokens (projections, MLP, norms, the LM head). A unit
 // of T tokens and Q pairs then takes, per layer and pass,
@@ -32,7 +32,7 @@ struct CostReference {
 };
 
 // The table's reference. Throws InputError when it states no tokens per micro-batch (set
-// CostTable::ref_tokens, e.g. to the context length, before asking for unit costs), or when it has
+// CostTable::tokens_per_microbatch, e.g. to the context length, before asking for unit costs), or when it has
 // pair-dependent times but no reference pairs.
 CostReference cost_reference(const CostTable& costs);
 

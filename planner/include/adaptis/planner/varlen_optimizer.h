@@ -13,7 +13,8 @@
 //      optimize() with OptimizeOptions::units, sharing the rest of the time and evaluation budgets;
 //   4. the fastest plan that fits wins (the screen's own plans included).
 // Per-unit activation checkpointing (recomputing a unit's forward in its backward when memory binds) is
-// not searched yet: recompute is not modelled in this planner (see VarlenOptimizeResult::memory_note).
+// not searched yet: the per-stage memory policies (Plan::memory) are not combined with units yet (see
+// VarlenOptimizeResult::memory_note).
 #include <atomic>
 #include <string>
 #include <vector>

@@ -31,7 +31,8 @@ namespace adaptis::prof {
 
 enum class GpuTiming : uint8_t { Auto, Cupti, CudaEvents };
 const char* gpu_timing_name(GpuTiming t);  // "auto", "cupti", "events"
-GpuTiming parse_gpu_timing(const std::string& text, const std::string& origin = "--timing");
+// "auto" / "cupti" / "events" (case-insensitive); InputError on `field` otherwise.
+GpuTiming parse_gpu_timing(const std::string& text, const std::string& field = "timing");
 
 struct GpuProfileOptions {
   exec::GpuPrecision precision = exec::GpuPrecision::Fp32;

@@ -1,8 +1,8 @@
 #pragma once
 // GPU profiles in SQLite: one row per profile (device, model, precision, timing method, CUPTI overhead, peak
 // memory, the cost table as JSON), one row per cost-table row, and the raw CUPTI records in Nsight Systems'
-// table and column names (CUPTI_ACTIVITY_KIND_KERNEL / _MEMCPY / _MEMSET with StringIds interning; see
-// shared/research/gui_profiler.md §5.1), plus our unit / pass / repeat columns, so nsys-style SQL works on it.
+// table and column names (CUPTI_ACTIVITY_KIND_KERNEL / _MEMCPY / _MEMSET, names interned in StringIds as
+// nsys exports them), plus our unit / pass / repeat columns, so nsys-style SQL works on it.
 // Schema versioned by PRAGMA user_version, tagged with its own application_id; WAL; one transaction per save.
 #include <cstdint>
 #include <string>

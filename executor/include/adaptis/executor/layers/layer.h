@@ -11,6 +11,8 @@
 // the finite-difference tests check B and W against (llm.c keeps a CPU reference beside each kernel; here it
 // is the same code at higher precision).
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,30 +70,37 @@ class Layer {
   // Bytes of saved activations and carried gradients held right now, over all micro-batches.
   virtual size_t saved_bytes() const = 0;
 
+  // Recomputation and offload (driven by the stage, stage_compute.h). discard(mb), between F and B,
+  // drops everything F saved for micro-batch mb and lets F run again: a second F on the same input
+  // re-creates the same state bit for bit (no randomness, same parameters), which is what R does.
+  // for_each_saved(mb, ...) visits every buffer mb holds now, float and integer ones apart, in a fixed
+  // order; the offload engine moves their contents to host memory and back. saved_bytes(mb) is their
+  // total.
+  void discard(int mb);
+  using FloatVisitor = std::function<void(std::vector<T>&)>;
+  using IntVisitor = std::function<void(std::vector<int32_t>&)>;
+  virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) = 0;
+  size_t saved_bytes(int mb);
+
  protected:
   virtual void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) = 0;
   virtual void do_backward_input(int mb, const T* params, const T* dy, T* dx) = 0;
   virtual void do_backward_weight(int mb, T* grads) = 0;
+  // Releases everything micro-batch mb holds (discard() resets its phase).
+  virtual void drop_state(int mb) = 0;
 
   // Subclasses declare their tensors once (in the constructor); offset(i) is tensor i's start in the slice.
   void add_param(std::string name, int rows, int cols, bool decay);
   size_t offset(size_t i) const { return offsets_[i]; }
   void check_mb(int mb, const char* pass) const;
 
-  // Per-micro-batch shape, set before each pass: the tokens of the micro-batch being run (micro_batch *
-  // seq, or a variable-length unit's tokens) and, for units, its documents (empty = micro_batch rows of
-  // seq tokens). A layer object belongs to one device thread, so these are plain members.
-  int unit_tokens(int mb) const { return mb_tokens_[mb]; }
-  double loss_weight(int mb) const { return loss_weight_[mb]; }
   NetConfig cfg_;
-  int tokens_;  // tokens of the micro-batch of the pass being run
+  int tokens_;  // micro_batch * seq
   std::vector<double> loss_;
 
  private:
   enum class Phase : unsigned char { Idle, Forwarded, InputGradDone };
   LayerType type_;
-  std::vector<int> mb_tokens_;
-  std::vector<double> loss_weight_;
   std::vector<ParamSpec> specs_;
   std::vector<size_t> offsets_;
   std::vector<Phase> phase_;

@@ -17,12 +17,14 @@ class LmHeadLayer final : public Layer<T> {
   LmHeadLayer(const NetConfig& cfg, int num_microbatches);
   void init_params(T* params, Rng& rng) const override;
   size_t saved_bytes() const override;
+  void for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f, const typename Layer<T>::IntVisitor& g) override;
   bool has_loss() const override { return true; }
 
  protected:
   void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) override;
   void do_backward_input(int mb, const T* params, const T* dy, T* dx) override;
   void do_backward_weight(int mb, T* grads) override;
+  void drop_state(int mb) override { state_[mb] = State{}; }
 
  private:
   enum Tensor { kGain, kWout };

@@ -21,18 +21,19 @@ class MambaLayer final : public Layer<T> {
   MambaLayer(const NetConfig& cfg, int num_microbatches);
   void init_params(T* params, Rng& rng) const override;
   size_t saved_bytes() const override;
+  void for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f, const typename Layer<T>::IntVisitor& g) override;
 
  protected:
   void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) override;
   void do_backward_input(int mb, const T* params, const T* dy, T* dx) override;
   void do_backward_weight(int mb, T* grads) override;
+  void drop_state(int mb) override { state_[mb] = State{}; }
 
  private:
   enum Tensor { kGain, kWin, kConvW, kConvB, kWx, kWdt, kDtBias, kALog, kD, kWout };
   struct State {
     // F -> B only
     std::vector<T> x, rstd, uz, conv, dt_pre, delta, h, ys;  // h: (batch, seq, d, N) states after each step
-    std::vector<int> docs;  // the micro-batch's documents: conv and scan restart at each
     // F -> W
     std::vector<T> xn, uc, xdbl, gated;  // uc = u' (conv+silu); xdbl = [dl, Bm, Cm]; gated = ys * silu(z)
     // B -> W

@@ -23,6 +23,7 @@ class MoeLayer final : public Layer<T> {
   MoeLayer(const NetConfig& cfg, int num_microbatches);
   void init_params(T* params, Rng& rng) const override;
   size_t saved_bytes() const override;
+  void for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f, const typename Layer<T>::IntVisitor& g) override;
   bool has_loss() const override { return true; }
 
   // Routing of micro-batch mb (from its F until its W): expert of (token t, slot s) at [t * top_k + s].
@@ -34,6 +35,7 @@ class MoeLayer final : public Layer<T> {
   void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) override;
   void do_backward_input(int mb, const T* params, const T* dy, T* dx) override;
   void do_backward_weight(int mb, T* grads) override;
+  void drop_state(int mb) override { state_[mb] = State{}; }
 
  private:
   // Tensor indices: gain, router, then 3 per expert (w1, w3, w2), then 3 for the shared expert if any.

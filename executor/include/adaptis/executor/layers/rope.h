@@ -18,9 +18,5 @@ RopeTable<T> make_rope_table(int seq, int head_dim, double theta);
 // In place: rotate forward (`inverse` false) or back (`inverse` true, the gradient of the rotation).
 template <typename T>
 void rope_apply(T* x, const RopeTable<T>& table, int rows, int heads, bool inverse);
-// The same with row r at position positions[r] (< table.seq): documents packed into one micro-batch
-// each start at position 0, a later slice of a sequence continues its positions.
-template <typename T>
-void rope_apply_at(T* x, const RopeTable<T>& table, const int* positions, int rows, int heads, bool inverse);
 
 }  // namespace adaptis::exec

@@ -1,0 +1,48 @@
+#pragma once
+// A GUI session saved to JSON: where the model's costs came from, the (possibly edited) cluster and
+// simulation options, the plan being edited with the schedule options it came from, the plan pinned
+// for comparison, the visible time range and the runs database.
+//
+//   {"format": "adaptis-gui-session/1", "inputs": {"costs": "/abs/costs.json", "model": "", ...},
+//    "cluster": {...}, "sim": {...}, "request": {...}, "custom": false, "plan": {adaptis-plan/1},
+//    "compare": {"label": "1f1b", "plan": {...}} | null, "view": {"t0": 0, "t1": 1200}, "runs_db": ""}
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "adaptis/model/cluster.h"
+#include "adaptis/planner/plan_builder.h"
+#include "adaptis/planner/simulator.h"
+
+namespace adaptis::explorer {
+
+struct SessionInputs {
+  std::string model;    // model spec (analytical costs), absolute path, or ""
+  std::string costs;    // cost file, absolute path, or ""
+  std::string cluster;  // cluster file the session started from ("" = uniform)
+};
+
+struct Session {
+  SessionInputs inputs;
+  Cluster cluster;
+  SimOptions sim;
+  PlanRequest request;
+  bool custom = false;
+  Plan plan;
+  std::optional<Plan> compare;
+  std::string compare_label;
+  double view_t0 = 0, view_t1 = 0;  // 0, 0 = fit
+  std::string runs_db;
+};
+
+nlohmann::json cluster_to_json(const Cluster& c);
+Cluster cluster_from_json(const nlohmann::json& j, const std::string& where);
+
+nlohmann::json session_to_json(const Session& s);
+// Throws InputError naming `origin` and the field at fault.
+Session session_from_json(const nlohmann::json& j, const std::string& origin);
+
+void save_session(const Session& s, const std::string& path);
+Session load_session(const std::string& path);
+
+}  // namespace adaptis::explorer

@@ -1,0 +1,117 @@
+#pragma once
+// The desktop explorer's panels, Dear ImGui demo style: each a small struct that owns its view
+// state (text being typed, a device picked, a drag in progress) and draws itself over the explorer
+// core with draw(UiContext&). Logic lives in the core; a panel turns clicks into core commands.
+#include <imgui.h>
+
+#include <string>
+#include <vector>
+
+#include "gui/model/file_browser.h"
+#include "gui/model/gantt_layout.h"
+#include "gui/model/layer_axis.h"
+#include "gui/model/timeline_view.h"
+#include "gui/ui_context.h"
+
+namespace adaptis::gui {
+
+// Menus: File, Edit, View, Compare, Run, Help.
+struct MenuBar {
+  void draw(UiContext& c);
+};
+
+// The top bar: schedule, micro-batches and devices, undo/redo, optimize, pin as B, headline numbers.
+struct Toolbar {
+  int input_microbatches = 8, input_devices = 4;
+  void draw(UiContext& c);
+};
+
+// The bottom line: the last message (clipped before the fields on the right, whole on hover).
+struct StatusBar {
+  void draw(UiContext& c);
+};
+
+// Every layer's F/B/W time and memory as bars, the partition with draggable boundaries, stage
+// balance and the layer table.
+struct ModelPanel {
+  int selected_layer = -1;
+  int dragging_boundary = -1;
+  std::vector<float> boundary_x;  // handle x per boundary (this frame)
+  float strip_y = 0;
+  void draw(UiContext& c);
+};
+
+// Per-device speed and memory limit, the links, and the simulation options (what-ifs).
+struct ClusterPanel {
+  void draw(UiContext& c);
+};
+
+// Schedule options, the partition as text, the stages (move to another GPU), one GPU's order.
+struct PlanPanel {
+  int device = 0;
+  std::string partition_text;
+  uint64_t partition_text_rev = ~0ull;
+  int input_v = 0;
+  int offload_pct = 0;  // the every-stage offload slider while it is dragged
+  void draw(UiContext& c);
+  // Recompute and offload on every stage, "auto", and the memory line (worst GPU against its cap).
+  void draw_memory(UiContext& c);
+};
+
+// The selection (an action with its dependencies, or a bubble and its cause), the measured range
+// per device, or where the time goes with the largest bubbles.
+struct DetailsPanel {
+  void draw(UiContext& c);
+};
+
+// Per-device statistics of A.
+struct DevicesPanel {
+  void draw(UiContext& c);
+};
+
+// Optimizer options, start/cancel, progress and what the search found.
+struct OptimizerPanel {
+  void draw(UiContext& c);
+};
+
+// Recorded runs: the database, launching a run, the runs table, two runs side by side.
+struct RunsPanel {
+  std::string db_input;
+  bool loaded = false;
+  void draw(UiContext& c);
+
+ private:
+  void draw_pair_table(UiContext& c);
+};
+
+// A against B, and every built-in schedule on the current input.
+struct ComparePanel {
+  bool show_schedules = false;
+  void draw(UiContext& c);
+};
+
+// The edit history (click to go back) and the messages.
+struct HistoryPanel {
+  void draw(UiContext& c);
+};
+
+// The open / save / export dialog: a path field and a file browser.
+struct FileDialog {
+  PathDialog kind = PathDialog::None;
+  std::string path;
+  std::string error;
+  std::string browse_dir;
+  DirListing listing;
+  bool open_request = false;
+  void draw(UiContext& c);
+
+ private:
+  void run(UiContext& c);  // carries out the dialog's action on `path`; throws on failure
+};
+
+// Help > Mouse and keys, and the legend (what colours, shading, hatching and arrows mean).
+struct KeysWindow {
+  void draw(UiContext& c);
+};
+
+}  // namespace adaptis::gui

@@ -1,0 +1,117 @@
+#pragma once
+// Internal to the list scheduler (list_scheduler.h): its per-action scratch state, shared by the list pass
+// (list_scheduler.cpp) and the forward-backward justification passes (list_scheduler_justify.cpp).
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "adaptis/planner/list_scheduler.h"
+
+namespace adaptis {
+
+namespace list_scheduling {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kEps = 1e-9;
+constexpr int kF = 0, kB = 1, kW = 2, kR = 3;  // action kinds: forward, input-grad (or fused) backward, weight-grad, recompute
+}  // namespace list_scheduling
+
+// The scheduler's scratch state, kept between calls so the inner loop does not allocate.
+struct ListScheduler::Impl {
+  ListScheduleResult run(const ListScheduleProblem& problem, const Cluster& cluster, const SimOptions& sim,
+                         const ListSchedulePolicy& policy, bool want_orders);
+
+  // One call's inputs, resolved.
+  const ListScheduleProblem* pb_ = nullptr;
+  const SimOptions* sim_ = nullptr;
+  const Cluster* cluster_ = nullptr;
+  int S_ = 0, m_ = 0, D_ = 0, kinds_ = 2;
+  bool split_ = false;
+
+  void setup(const ListScheduleProblem& pb, const Cluster& cluster, const SimOptions& sim, const ListSchedulePolicy& pol);
+  void reset_dependencies();
+  bool list_pass(const ListSchedulePolicy& pol, ListScheduleResult& r);
+  // Offload: applies the frees of offloads finished by `t` on device d.
+  void apply_frees(int d, double t);
+  // Exact peak memory from the simulator's ledger (with offload copies).
+  void ledger_peaks(ListScheduleResult& r);
+  // Times the per-device orders in dev_orders_ as the simulator would (each device runs its list in
+  // order, as early as dependencies allow); fills makespan, memory and slack. False on a deadlock.
+  bool replay(ListScheduleResult& r);
+  // Serial schedule generation over the dependency graph (reversed: successors become
+  // predecessors), actions taken in increasing prio_ among those whose predecessors are placed,
+  // each in the earliest gap of its device; writes out[] and returns the makespan.
+  double serial_pass(bool reversed, std::vector<double>& out);
+  void improve(int passes);
+  void finish(ListScheduleResult& r);
+  void emit_orders(ListScheduleResult& r) const;
+
+  // Flat per-action state; action id = (stage * microbatches + mb) * 3 + kind (0 F, 1 B/BW, 2 W)
+  // below r_base_ = 3 * stages * microbatches, and r_base_ + stage * microbatches + mb for R.
+  int kind_of(size_t a) const { return a >= r_base_ ? 3 : static_cast<int>(a % 3); }
+  int stage_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) / m_); }
+  int mb_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) % m_); }
+  size_t r_base_ = 0;
+  int recomputing_stages_ = 0;
+  std::vector<char> rec_;              // per stage: recomputes
+  std::vector<double> regen_;          // per stage: bytes R re-creates
+  std::vector<double> headroom_;       // per device: room kept for one R's re-created bytes
+  std::vector<int> early_r_;           // per device: early R run whose B has not started
+  std::vector<char> early_of_;         // per (stage, mb): its R ran early
+  // Offload (host link) state.
+  bool offload_ = false;
+  std::vector<double> offload_bytes_;  // per stage
+  std::vector<HostLink> host_;         // per device
+  std::vector<int> sharing_;           // per device
+  std::vector<double> to_host_free_, to_device_free_, offload_end_, prev_to_host_free_;
+  std::vector<size_t> last_offload_;  // per device: index in transfers_ of its last offload
+  struct PendingFree {
+    double t, bytes;
+    bool applied;
+  };
+  std::vector<std::vector<PendingFree>> pending_free_;  // per device, in offload order
+  std::vector<size_t> free_cursor_;                     // per device: first not applied
+  std::vector<HostTransfer> transfers_;
+  std::vector<TimedAction> ledger_actions_;
+  std::vector<double> ledger_scratch_;
+  std::vector<double> arrival_, duration_, start_;
+  std::vector<int> remaining_;
+  std::vector<uint64_t> key_;
+  std::vector<std::vector<int>> pending_;  // per device: actions whose inputs are all done
+  std::vector<double> free_at_, next_time_, link_free_, reserved_, live_, peak_live_, static_, limit_,
+      mb_bytes_;
+  std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;
+  // Per action: its micro-batch (avoids a division by a run-time value in the inner loop).
+  std::vector<int> act_mb_;
+  std::vector<int> mb_left_;  // per micro-batch: actions not yet scheduled
+  int oldest_ = 0;            // the lowest micro-batch with actions left
+  std::vector<char> started_mb_;
+  std::vector<double> fwd_xfer_, bwd_xfer_;
+  bool enforce_ = false;
+  // Variable-length units (ListScheduleProblem::unit_costs): per (stage, mb) transfer times and
+  // activation bytes, per (device, mb) the bytes of a whole micro-batch; used instead of the
+  // per-stage values when units_ is set. Slices (slice_prev / slice_next) add F -> F of the next
+  // slice and B -> B of the previous slice on every stage.
+  bool units_ = false, slices_ = false;
+  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, umb_bytes_;
+  std::vector<char> f0_open_;  // stage-0 forward may be made ready (its predecessor in order started)
+  size_t um(int s, int mb) const { return static_cast<size_t>(s) * m_ + mb; }
+  double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
+  double act_b(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] : pb_->stages[s].act_b_bytes; }
+  double act_w(int s, int mb) const { return units_ ? uact_w_[um(s, mb)] : pb_->stages[s].act_w_bytes; }
+  // What F keeps until B / W (units carry no memory policy: everything).
+  double kept(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] + uact_w_[um(s, mb)] : pb_->stages[s].kept(); }
+  double fwd_xfer(int s, int mb) const { return units_ ? ufwd_xfer_[um(s, mb)] : fwd_xfer_[s]; }
+  double bwd_xfer(int s, int mb) const { return units_ ? ubwd_xfer_[um(s, mb)] : bwd_xfer_[s]; }
+  int prev_slice(int mb) const { return slices_ ? pb_->slice_prev[mb] : -1; }
+  int next_slice(int mb) const { return slices_ ? pb_->slice_next[mb] : -1; }
+  // Forward-backward improvement.
+  std::vector<double> rstart_, fstart_, prio_;
+  std::vector<int> count_;
+  std::vector<std::vector<std::pair<double, double>>> busy_;
+  std::vector<std::vector<int>> dev_orders_, saved_orders_;
+};
+
+}  // namespace adaptis

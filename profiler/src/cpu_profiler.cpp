@@ -1,0 +1,166 @@
+#include "adaptis/profiler/cpu_profiler.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "adaptis/executor/machine_info.h"
+#include "adaptis/executor/net_config.h"
+#include "adaptis/model/error.h"
+#include "sample_stats.h"
+
+namespace adaptis::prof {
+
+using exec::DataSource;
+using exec::LayerUnits;
+using exec::MicroBatchData;
+using exec::NetConfig;
+using exec::StageCompute;
+using exec::StageFactory;
+using exec::thread_cpu_ns;
+
+namespace {
+
+struct Timing {
+  double wall_ms = 0, cpu_ms = 0;
+};
+
+template <class F>
+Timing time_ms(F&& f) {
+  const int64_t c0 = thread_cpu_ns();
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  Timing t;
+  t.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  t.cpu_ms = static_cast<double>(thread_cpu_ns() - c0) * 1e-6;
+  return t;
+}
+
+}  // namespace
+
+CostTable profile_layers(int L, const StageFactory& make, const DataSource& data, const CpuProfileOptions& opt,
+                         const std::vector<std::string>& kinds, std::vector<LayerSamples>* samples_out) {
+  if (L < 1) throw InputError("profile: the model has no layers");
+  if (opt.repeats < 1) throw InputError("repeats", "must be >= 1, got " + std::to_string(opt.repeats));
+  if (opt.warmup < 0) throw InputError("warmup", "must be >= 0, got " + std::to_string(opt.warmup));
+  std::vector<std::unique_ptr<StageCompute>> layers;
+  for (int l = 0; l < L; ++l) layers.push_back(make(l, l + 1, 1));
+  const size_t n = layers[0]->activation_floats();
+  // acts[l] = input of layer l (acts[0] unused: the first layer reads tokens); grads[l] = grad of that input.
+  std::vector<std::vector<float>> acts(L + 1, std::vector<float>(n)), grads(L + 1, std::vector<float>(n));
+  std::vector<LayerSamples> samples(L);
+  std::vector<double> saved_f(L, 0), saved_b(L, 0);
+
+  for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
+    const bool timed = rep >= opt.warmup;
+    // Vary the data with the repetition so no layer sees a cache-warm identical input every time.
+    MicroBatchData d = data(rep, 0);
+    for (auto& s : layers) s->zero_grad();
+    for (int l = 0; l < L; ++l) {
+      StageCompute& s = *layers[l];
+      const float* in = l > 0 ? acts[l].data() : nullptr;
+      float* out = l + 1 < L ? acts[l + 1].data() : nullptr;
+      Timing t = time_ms([&] { s.forward(0, d, in, out); });
+      if (timed) {
+        samples[l].f_ms.push_back(t.wall_ms);
+        samples[l].f_cpu_ms.push_back(t.cpu_ms);
+      }
+      saved_f[l] = static_cast<double>(s.saved_bytes());
+    }
+    for (int l = L - 1; l >= 0; --l) {
+      StageCompute& s = *layers[l];
+      const float* gout = l + 1 < L ? grads[l + 1].data() : nullptr;
+      float* gin = l > 0 ? grads[l].data() : nullptr;
+      Timing t = time_ms([&] { s.backward_input(0, d, gout, gin); });
+      if (timed) {
+        samples[l].b_ms.push_back(t.wall_ms);
+        samples[l].b_cpu_ms.push_back(t.cpu_ms);
+      }
+      saved_b[l] = static_cast<double>(s.saved_bytes());
+    }
+    for (int l = 0; l < L; ++l) {
+      Timing t = time_ms([&] { layers[l]->backward_weight(0); });
+      if (timed) {
+        samples[l].w_ms.push_back(t.wall_ms);
+        samples[l].w_cpu_ms.push_back(t.cpu_ms);
+      }
+    }
+    for (auto& s : layers) s->finish_backward();
+  }
+
+  // Recompute: per layer, what F keeps under selective and full recompute (the stage's own accounting) and
+  // how long selective's R takes, on the same inputs and output gradients as above.
+  std::vector<double> kept_sel(L, -1), kept_full(L, -1), sel_ms(L, -1);
+  for (int l = 0; l < L; ++l) {
+    std::unique_ptr<StageCompute> sel = make(l, l + 1, 1), full = make(l, l + 1, 1);
+    try {
+      sel->set_recompute(Recompute::Selective, -1);
+      full->set_recompute(Recompute::Full, -1);
+    } catch (const std::logic_error&) {
+      continue;  // a stage that cannot recompute: the fields stay unknown
+    }
+    std::vector<double> r_ms;
+    const float* in = l > 0 ? acts[l].data() : nullptr;
+    std::vector<float> out(n), gin(n);
+    const float* gout = l + 1 < L ? grads[l + 1].data() : nullptr;
+    for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
+      MicroBatchData d = data(rep, 0);
+      for (StageCompute* s : {sel.get(), full.get()}) {
+        s->zero_grad();
+        s->forward(0, d, in, l + 1 < L ? out.data() : nullptr);
+      }
+      kept_sel[l] = static_cast<double>(sel->saved_bytes(0));
+      kept_full[l] = static_cast<double>(full->saved_bytes(0));
+      Timing t = time_ms([&] { sel->recompute(0, d); });
+      if (rep >= opt.warmup) r_ms.push_back(opt.wall_clock ? t.wall_ms : t.cpu_ms);
+      full->recompute(0, d);
+      for (StageCompute* s : {sel.get(), full.get()}) {
+        s->backward_input(0, d, gout, l > 0 ? gin.data() : nullptr);
+        s->backward_weight(0);
+        s->finish_backward();
+      }
+    }
+    sel_ms[l] = median(r_ms);
+  }
+
+  CostTable table;
+  table.source = "cpu-profile";
+  for (int l = 0; l < L; ++l) {
+    const StageCompute& s = *layers[l];
+    LayerCost c;
+    c.name = "layers." + std::to_string(l);
+    c.kind = l < static_cast<int>(kinds.size()) ? kinds[l] : "layer";
+    const LayerSamples& x = samples[l];
+    c.f_ms = median(opt.wall_clock ? x.f_ms : x.f_cpu_ms);
+    c.b_ms = median(opt.wall_clock ? x.b_ms : x.b_cpu_ms);
+    c.w_ms = median(opt.wall_clock ? x.w_ms : x.w_cpu_ms);
+    c.param_bytes = static_cast<double>(s.params().size()) * sizeof(float);
+    c.state_bytes = 4 * c.param_bytes;  // weights, gradients, AdamW m and v (fp32)
+    c.act_w_bytes = saved_b[l];         // what survives B is held until W
+    c.act_b_bytes = std::max(0.0, saved_f[l] - saved_b[l]);
+    c.out_bytes = l + 1 < L ? static_cast<double>(n * sizeof(float)) : 0.0;
+    if (kept_sel[l] >= 0) {
+      c.kept_selective_bytes = kept_sel[l];
+      c.recompute_selective_ms = sel_ms[l];
+      c.kept_full_bytes = kept_full[l];
+    }
+    table.layers.push_back(c);
+  }
+  if (samples_out) *samples_out = std::move(samples);
+  return table;
+}
+
+CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::vector<LayerSamples>* samples) {
+  validate_net_config(cfg, "profile: model " + cfg.name);
+  const LayerUnits units = plan_layer_units(cfg, opt.split_blocks);
+  // Unit i is one stage over our layers [bounds[i], bounds[i+1]), timed like the run will execute it.
+  StageFactory make_unit = [cfg, bounds = units.bounds](int first, int last, int m) {
+    return StageCompute::create(cfg, bounds[first], bounds[last], m);
+  };
+  CostTable table = profile_layers(units.count(), make_unit, model_data(cfg), opt, units.kinds, samples);
+  for (int i = 0; i < units.count(); ++i) table.layers[i].name = units.names[i];
+  table.model = cfg.name;
+  table.source = "cpu-profile:" + exec::host_name() + (opt.wall_clock ? ":wall" : "");
+  return table;
+}
+
+}  // namespace adaptis::prof

@@ -1,0 +1,68 @@
+// The CPU profile's memory figures per recompute policy, and the executor's measured peak of saved
+// activations against the simulator's prediction on that profile (a profiler test: it profiles, then runs).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "adaptis/executor/lowering.h"
+#include "adaptis/executor/run_session.h"
+#include "adaptis/executor/runtime.h"
+#include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/plan_builder.h"
+#include "adaptis/planner/simulator.h"
+#include "adaptis/profiler/cpu_profiler.h"
+
+namespace adaptis::exec {
+namespace {
+
+StageMemoryPolicy policy(Recompute r, int full_layers = 0) {
+  StageMemoryPolicy p;
+  p.recompute = r;
+  p.full_layers = full_layers;
+  return p;
+}
+
+std::vector<int32_t> corpus() { return load_text_corpus(bundled_corpus_path(ADAPTIS_SOURCE_DIR)); }
+
+// The simulator's peak of saved activations on CPU-profile costs is what the executor measures.
+TEST(ProfiledMemory, MeasuredPeakMatchesThePredictionWithinFivePercent) {
+  const NetConfig cfg = load_net_config(std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json");
+  prof::CpuProfileOptions po;
+  po.repeats = 1;
+  po.warmup = 0;
+  const CostTable costs = prof::profile_cpu(cfg, po);
+  // The profile records what each policy keeps.
+  for (const LayerCost& l : costs.layers) {
+    ASSERT_GE(l.kept_selective_bytes, 0) << l.name;
+    ASSERT_GE(l.kept_full_bytes, 0) << l.name;
+    EXPECT_LE(l.kept_selective_bytes, l.act_b_bytes + l.act_w_bytes) << l.name;
+    EXPECT_LE(l.kept_full_bytes, l.act_b_bytes + l.act_w_bytes) << l.name;
+    if (l.kind == "transformer") {
+      EXPECT_LT(l.kept_selective_bytes, l.act_b_bytes + l.act_w_bytes) << l.name;  // the MLP's internals dropped
+      EXPECT_GT(l.recompute_selective_ms, 0) << l.name;
+    }
+  }
+  const LayerUnits units = plan_layer_units(cfg, false);
+  for (const std::string sched : {"1f1b", "zb-h1", "interleaved-1f1b"})
+    for (const auto& p : {StageMemoryPolicy{}, policy(Recompute::Selective), policy(Recompute::Full), policy(Recompute::Full, 1)}) {
+      PlanRequest req;
+      req.schedule = sched;
+      req.devices = 2;
+      req.microbatches = 6;
+      Plan plan = build_plan(req, units.count());
+      set_uniform_memory_policy(plan, p);
+      const SimResult sim = simulate(plan, costs, cpu_thread_cluster(2), cpu_sim_options());
+      PipelineRuntime rt(map_program_layers(lower_plan(plan), units.bounds), real_stage_factory(cfg),
+                         make_mailbox_transport(2));
+      const StepResult r = rt.run_step(0, model_data(cfg, corpus()));
+      for (int d = 0; d < 2; ++d) {
+        const double predicted = sim.devices[d].peak_activation_bytes;
+        const double measured = static_cast<double>(r.peak_saved_bytes[d]);
+        EXPECT_NEAR(measured, predicted, 0.05 * predicted)
+            << sched << " " << describe(p) << " device " << d << ": measured " << measured << " predicted " << predicted;
+      }
+    }
+}
+
+}  // namespace
+}  // namespace adaptis::exec
