@@ -208,6 +208,8 @@ int run_optimize(const OptimizeArgs& a) {
     c.width = a.width;
     return run_cluster_plan(c);
   }
+  LengthsOptions lengths_options = a.lengths;
+  if (lengths_options.global_batch_tokens == 0) lengths_options.global_batch_tokens = a.global_batch_tokens;
   const PlanTarget target = parse_plan_target(a.target);
   if (a.lengths.given() && target != PlanTarget::Adaptis)
     throw InputError("--lengths: variable-length units are planned for --target adaptis only");
@@ -246,7 +248,7 @@ int run_optimize(const OptimizeArgs& a) {
     try {
       if (a.lengths.given() && a.lengths.pack.empty()) {
         LoadedLengths l;
-        l.data = load_lengths(a.lengths);
+        l.data = load_lengths(lengths_options);
         if (std::string note = ensure_cost_reference(in.costs, l.data.context); !note.empty()) l.notes.push_back(note);
         l.cost = unit_cost_model(in.costs);
         VarlenOptimizeOptions vo;
@@ -261,7 +263,7 @@ int run_optimize(const OptimizeArgs& a) {
         lengths = std::move(l);
       } else {
         if (a.lengths.given()) {
-          lengths = apply_lengths(a.lengths, in, PackingMode::Elastic);
+          lengths = apply_lengths(lengths_options, in, PackingMode::Elastic);
           o.units = in.units;
         }
         r = optimize(in.costs, in.cluster, o, cb, SigintCancels::flag());
@@ -395,7 +397,6 @@ void register_optimize(CLI::App& app, Runner& run) {
   CLI::App* cmd = app.add_subcommand(
       "optimize", "Search partition, placement and schedule for the fastest plan that fits memory");
   add_input_options(cmd, args->in);
-  add_lengths_options(cmd, args->lengths);
   add_memory_options(cmd, args->memory);
   cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per iteration")
       ->capture_default_str()
@@ -439,11 +440,13 @@ void register_optimize(CLI::App& app, Runner& run) {
                   "Plan the whole cluster instead: search parallel degrees, micro-batching, ZeRO and recomputation for "
                   "N GPUs (as `adaptis plan`; needs --model, --cluster and --global-batch-tokens)")
       ->check(int_range(1, 1 << 20));
-  cmd->add_option("--global-batch-tokens", args->global_batch_tokens, "With --gpus: tokens per iteration")
+  cmd->add_option("--global-batch-tokens", args->global_batch_tokens,
+                  "With --gpus: tokens per iteration; with --lengths: the iteration's tokens (see `lengths --help`)")
       ->check(int_range(1, kMaxGlobalBatchTokens));
   cmd->footer(
       "Exit status: 0 a plan fits memory; 3 no plan fits (the closest one and its overflow are shown); "
       "1 bad input. Ctrl-C stops the search and keeps the best plan so far.");
+  add_lengths_options(cmd, args->lengths);  // its --global-batch-tokens is the one above
   cmd->callback([args, &run] {
     run = [args] { return run_optimize(*args); };
   });

@@ -20,8 +20,10 @@ void add_lengths_options(CLI::App* cmd, LengthsOptions& o, bool positional) {
   if (positional) cmd->add_option("lengths", o.lengths, what)->required();
   else cmd->add_option("--lengths", o.lengths, what);
   cmd->add_option("--context", o.context, "Tokens one unit holds without slicing (default: the file's, or its longest)");
-  cmd->add_option("--global-batch-tokens", o.global_batch_tokens,
-                  "Tokens per iteration (distributions draw up to it; a lengths file is cut to it)");
+  // A command may have its own --global-batch-tokens (optimize's whole-cluster search); it then feeds this.
+  if (!cmd->get_option_no_throw("--global-batch-tokens"))
+    cmd->add_option("--global-batch-tokens", o.global_batch_tokens,
+                    "Tokens per iteration (distributions draw up to it; a lengths file is cut to it)");
   cmd->add_option("--pack", o.pack, "Sequence processing: pad, pack-tokens, pack, slice, elastic");
   cmd->add_option("--unit-tokens", o.unit_tokens, "Most tokens per unit (default: the context)");
   cmd->add_option("--units", o.units, "Pack / elastic: at least this many units");

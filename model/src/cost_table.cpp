@@ -36,7 +36,10 @@ CostTable load_cost_table(const std::string& path) {
   nlohmann::json j = read_json_file(path);
   if (!j.is_object())
     throw InputError(path + ": expected a JSON object with a 'layers' array, got " + describe_json(j));
-  reject_unknown_fields(j, {"format", "model", "source", "time_unit_ms", "microbatches", "layers"}, path);
+  reject_unknown_fields(j,
+                        {"format", "model", "source", "time_unit_ms", "microbatches", "tokens_per_microbatch",
+                         "pairs_per_microbatch", "layers"},
+                        path);
   const std::string format = json_string_or(j, "format", "adaptis-costs/1", path);
   if (format != "adaptis-costs/1")
     throw InputError(path + ": field 'format' is \"" + format.substr(0, 60) + "\"; this build reads \"adaptis-costs/1\"");
@@ -63,7 +66,7 @@ CostTable load_cost_table(const std::string& path) {
     reject_unknown_fields(l,
                           {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
                            "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
-                           "kept_full_bytes"},
+                           "kept_full_bytes", "f_pair", "b_pair", "w_pair", "f_fixed", "b_fixed", "w_fixed"},
                           where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".

@@ -497,7 +497,7 @@ SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, 
     if (plan.units.empty() || unit_costs.size() != stages.size() * plan.units.size())
       throw InputError("simulate: " + std::to_string(unit_costs.size()) + " unit costs for " +
                        std::to_string(stages.size()) + " stages x " + std::to_string(plan.units.size()) + " units");
-    if (!plan.memory.empty())
+    if (has_memory_policy(plan))
       throw InputError("plan: field 'memory' (per-stage recompute/offload) with variable-length units (field 'units') "
                        "is not supported yet");
     sim.units = &unit_costs;

@@ -30,7 +30,9 @@ void expect_input_error(const std::function<void()>& f, std::initializer_list<st
     ADD_FAILURE() << "expected InputError";
   } catch (const InputError& e) {
     std::string msg = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "missing '" << frag << "' in: " << msg;
+    for (const auto& frag : fragments) {
+      EXPECT_NE(msg.find(frag), std::string::npos) << "missing '" << frag << "' in: " << msg;
+    }
   }
 }
 
@@ -91,7 +93,9 @@ TEST(SequenceLengths, DistributionsFillTheBatchAndRepeatFromTheirSeed) {
     SequenceLengths a = load_sequence_lengths(spec, o), b = load_sequence_lengths(spec, o);
     EXPECT_EQ(a.total_tokens(), o.global_batch_tokens) << spec;
     EXPECT_EQ(a.lengths, b.lengths) << spec << ": the same seed must give the same batch";
-    for (long long v : a.lengths) EXPECT_GE(v, 1) << spec;
+    for (long long v : a.lengths) {
+      EXPECT_GE(v, 1) << spec;
+    }
     EXPECT_NE(a.origin.find("seed="), std::string::npos) << a.origin;  // parameters resolved into the origin
   }
   // Different seeds differ; the origin records the parameters.

@@ -43,14 +43,18 @@ void check_invariants(const SequenceLengths& d, const std::vector<WorkUnit>& uni
   for (const auto& u : units) {
     tokens += u.tokens();
     pairs += u.pairs();
-    if (u.padded_tokens == 0) EXPECT_LE(u.tokens(), budget) << what;
+    if (u.padded_tokens == 0) {
+      EXPECT_LE(u.tokens(), budget) << what;
+    }
   }
   double want = 0;
   for (long long s : d.lengths) want += 0.5 * double(s) * double(s);
   EXPECT_EQ(tokens, d.total_tokens()) << what;
   bool padded = false;
   for (const auto& u : units) padded = padded || u.padded_tokens > 0;
-  if (!padded) EXPECT_NEAR(pairs, want, 1e-9 * want) << what;
+  if (!padded) {
+    EXPECT_NEAR(pairs, want, 1e-9 * want) << what;
+  }
   EXPECT_TRUE(unit_problems(units).empty()) << what << ": " << unit_problems(units).front();
   // Slices of a row are consecutive and in slice order.
   std::map<int, int> last_index, last_slice;
@@ -144,8 +148,11 @@ TEST(SequenceProcessor, ElasticSlicesTheLongTailAndPacksTheRest) {
   EXPECT_GE(slices, 4);  // both long sequences sliced
   EXPECT_LT(imbalance(units, model()), 1.6);
   // Slices shrink along a row (equal cost, later slices see more keys).
-  for (size_t i = 1; i < units.size(); ++i)
-    if (units[i].row >= 0 && units[i].row == units[i - 1].row) EXPECT_LE(units[i].tokens(), units[i - 1].tokens() + 1);
+  for (size_t i = 1; i < units.size(); ++i) {
+    if (units[i].row >= 0 && units[i].row == units[i - 1].row) {
+      EXPECT_LE(units[i].tokens(), units[i - 1].tokens() + 1);
+    }
+  }
 }
 
 TEST(SequenceProcessor, LongFirstAndInterleavedOrders) {

@@ -14,7 +14,9 @@
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/unit_schedules.h"
+#include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/units.h"
+#include "adaptis/planner/memory_policy.h"
 
 using namespace adaptis;
 
@@ -31,7 +33,7 @@ CostTable split_costs(int layers, double token_ms, double pair_ms, double fixed_
   t.pairs_per_microbatch = 500000;
   for (int i = 0; i < layers; ++i) {
     LayerCost c;
-    c.name = "l" + std::to_string(i);
+    c.name = std::string("l").append(std::to_string(i));
     c.f_ms = token_ms + pair_ms + fixed_ms;
     c.f_pair_ms = pair_ms;
     c.f_fixed_ms = fixed_ms;
@@ -62,8 +64,9 @@ std::string order_text(const std::vector<Action>& list, const std::vector<WorkUn
   std::string s;
   for (const auto& a : list) {
     const WorkUnit& u = units[a.mb];
-    s += (s.empty() ? "" : " ") + std::string(a.op == Op::F ? "F" : "B") + std::to_string(u.row) + "." +
-         std::to_string(u.slice);
+    if (!s.empty()) s += ' ';
+    s += a.op == Op::F ? 'F' : 'B';
+    s.append(std::to_string(u.row)).append(".").append(std::to_string(u.slice));
   }
   return s;
 }
@@ -396,7 +399,9 @@ TEST(Units, ListSchedulerOverUnitsIsReplayedExactly) {
       SimResult s = simulate(p, c, make_uniform_cluster(4));
       ASSERT_TRUE(s.ok);
       EXPECT_NEAR(s.iteration_ms, lr.iteration_ms, 1e-9 * s.iteration_ms) << "S=" << S;
-      for (int d = 0; d < 4; ++d) EXPECT_NEAR(s.devices[d].peak_memory_bytes, lr.peak_bytes[d], 1e-6);
+      for (int d = 0; d < 4; ++d) {
+        EXPECT_NEAR(s.devices[d].peak_memory_bytes, lr.peak_bytes[d], 1e-6);
+      }
       // The bound holds.
       EXPECT_LE(iteration_lower_bound(c, make_uniform_cluster(4), 4, units).ms, s.iteration_ms * (1 + 1e-9));
     }
@@ -422,3 +427,50 @@ TEST(Units, LowerBoundOverUnitsMatchesIdenticalMicroBatches) {
     EXPECT_LE(iteration_lower_bound(c, make_uniform_cluster(4), 4, mixed).ms, s.iteration_ms * (1 + 1e-9)) << sched;
   }
 }
+
+namespace adaptis {
+namespace {
+
+TEST(Units, MemoryPoliciesWithUnitsAreRefusedByField) {
+  CostTable c = split_costs(4, 3.0, 1.0);
+  PlanRequest r;
+  r.schedule = "1f1b";
+  r.devices = 2;
+  r.units = {packed({2000}), packed({500, 500})};
+  Plan p = build_plan(r, 4);
+  p.memory.assign(static_cast<size_t>(p.num_stages()), StageMemoryPolicy{});
+  p.memory[0].recompute = Recompute::Full;
+  const ValidationReport v = validate_plan(p, 4);
+  EXPECT_FALSE(v.ok());
+  EXPECT_NE(v.message().find("memory"), std::string::npos) << v.message();
+  OptimizeOptions o;
+  o.devices = 2;
+  o.units = r.units;
+  o.time_limit_s = 0.5;
+  o.recompute_choices = {Recompute::None, Recompute::Full};
+  try {
+    optimize(c, make_uniform_cluster(2), o);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "recompute_choices") << e.what();
+  }
+}
+
+TEST(Units, RelabellingMicroBatchesMovesTheirUnits) {
+  PlanRequest r;
+  r.schedule = "1f1b";
+  r.devices = 2;
+  r.units = {packed({100}), packed({200}), packed({300})};
+  Plan p = build_plan(r, 4);
+  Plan q = relabel_microbatches(p, {2, 0, 1});
+  ASSERT_EQ(q.units.size(), 3u);
+  EXPECT_EQ(q.units[2].tokens(), 100);
+  EXPECT_EQ(q.units[0].tokens(), 200);
+  EXPECT_EQ(q.units[1].tokens(), 300);
+  // The same work, so the same simulated time.
+  CostTable c = split_costs(4, 3.0, 1.0);
+  EXPECT_DOUBLE_EQ(simulate(p, c, make_uniform_cluster(2)).iteration_ms, simulate(q, c, make_uniform_cluster(2)).iteration_ms);
+}
+
+}  // namespace
+}  // namespace adaptis
