@@ -64,12 +64,25 @@ std::vector<long long> slice_sequence(long long s, int min_k, long long budget, 
   long long lo = std::max<long long>(min_k, (s + budget - 1) / budget), hi = lo;
   std::vector<long long> best = split(lo);
   if (fits(best)) return best;
-  while (hi < s) {  // grow until it fits
-    hi = std::min(s, hi * 2);
+  // Equal cost makes later slices shorter; under a tight budget on a long sequence (attention pairs
+  // dominating) it would need ever more, ever tinier slices (a 128k sequence at 2048 tokens: ~170k
+  // slices). Past twice the fewest slices the budget allows, slices of equal tokens are taken instead.
+  const long long k_max = std::min(s, 2 * lo);
+  while (hi < k_max) {  // grow until it fits
+    hi = std::min(k_max, hi * 2);
     best = split(hi);
     if (fits(best)) break;
   }
-  if (!fits(best)) return best;  // one token per slice: the budget is below a token (cannot happen for budget >= 1)
+  if (!fits(best)) {
+    for (long long k = lo; k <= s; ++k) {  // equal tokens, rounded to the multiple, the first takes the rest
+      const long long base = std::max<long long>(multiple, (s / k) / multiple * multiple);
+      if (base * (k - 1) >= s) break;
+      std::vector<long long> lens(static_cast<size_t>(k), base);
+      lens[0] = s - base * (k - 1);
+      if (fits(lens)) return lens;
+    }
+    return best;  // the budget is below the multiple: the equal-cost split as it is
+  }
   while (hi - lo > 1) {  // lo does not fit, hi does
     const long long mid = lo + (hi - lo) / 2;
     std::vector<long long> lens = split(mid);

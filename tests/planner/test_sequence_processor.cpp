@@ -199,3 +199,25 @@ TEST(SequenceProcessor, TooLongWithSlicingOffNamesTheSequence) {
   EXPECT_THROW(parse_packing_mode("zip"), InputError);
   EXPECT_THROW(parse_unit_order("random"), InputError);
 }
+
+namespace {
+
+TEST(SequenceProcessor, TightBudgetOnALongSequenceKeepsTheSliceCountBounded) {
+  // A 128k sequence under a 2048-token budget: equal cost would need ever tinier late slices (the
+  // attention pairs dominate); the slices stay within twice the fewest the budget allows.
+  UnitCostModel c;
+  c.per_token_ms = 1e-3;
+  c.per_pair_ms = 1e-5;  // pairs dominate at this length
+  SequenceLengths d = data({131072, 1000}, 131072);
+  SequenceProcessing p;
+  p.mode = PackingMode::PackTokens;
+  p.unit_tokens = 2048;
+  std::vector<WorkUnit> units = process_sequences(d, c, p);
+  check_invariants(d, units, 2048, "tight budget");
+  size_t slices = 0;
+  for (const auto& u : units) slices += u.is_slice() ? 1 : 0;
+  EXPECT_GE(slices, 131072u / 2048);
+  EXPECT_LE(slices, 2u * 131072u / 2048);
+}
+
+}  // namespace
