@@ -13,6 +13,8 @@
 //                          [--schedules gpipe,1f1b,...] [--profile-once 1] [--recompute none|selective|full]
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -90,21 +92,21 @@ int main(int argc, char** argv) {
   int microbatches = 8, steps = 6, repeats = 9;
   bool profile_once = false;
   std::string recompute = "none";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--model") model = v;
-    else if (k == "--devices") device_counts = split_list(v);
-    else if (k == "--schedules") schedules = split_list(v);
-    else if (k == "--microbatches") microbatches = std::stoi(v);
-    else if (k == "--steps") steps = std::stoi(v);
-    else if (k == "--repeats") repeats = std::stoi(v);
-    else if (k == "--profile-once") profile_once = v != "0";
-    else if (k == "--recompute") recompute = v;
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
-  }
+  std::string devices_list = "2,4", schedules_list;
+  for (const auto& name : schedules) schedules_list += (schedules_list.empty() ? "" : ",") + name;
+  CLI::App app("bench_calibration: predicted vs measured iteration time of CPU executor runs");
+  app.add_option("--model", model, "Executor model (JSON)");
+  app.add_option("--devices", devices_list, "Device counts, comma-separated");
+  app.add_option("--schedules", schedules_list, "Schedules, comma-separated");
+  app.add_option("--microbatches", microbatches, "Micro-batches per iteration")->check(CLI::Range(1, 4096));
+  app.add_option("--steps", steps, "Training steps per run")->check(CLI::Range(1, 10000));
+  app.add_option("--repeats", repeats, "Runs per schedule (the median is reported)")->check(CLI::Range(1, 1000));
+  app.add_option("--profile-once", profile_once, "Profile the layers once at the start instead of before every run");
+  app.add_option("--recompute", recompute, "Also run every schedule with this policy on every stage")
+      ->check(CLI::IsMember({"none", "selective", "full"}));
+  CLI11_PARSE(app, argc, argv);
+  device_counts = split_list(devices_list);
+  schedules = split_list(schedules_list);
   try {
     const Recompute policy = parse_recompute(recompute, "--recompute");
     const NetConfig cfg = load_net_config(model);

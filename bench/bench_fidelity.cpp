@@ -7,7 +7,8 @@
 //
 // Published iteration times: Korthikanti et al. 2022 give them (seconds). Narayanan et al. 2021
 // give FLOP/s per GPU counting the full recomputation, F = 96 B s l h^2 (1 + s/6h + V/(16 l h)),
-// so their iteration time is F / (GPUs x FLOP/s per GPU).
+// so their iteration time is F / (GPUs x FLOP/s per GPU). The file's "layers" are measured times of
+// one transformer layer (Korthikanti et al. 2022 Table 4), predicted from the same constants.
 //
 // Usage: bench_fidelity [runs.json] [--no-search] [--search-limit-s S]
 // Prints one JSON document; the exit code is 0 (the "within_15pct" fields say how it went).
@@ -181,6 +182,42 @@ int main(int argc, char** argv) {
     out["rows"] = rows;
     out["all_within_15pct"] = all_within;
     out["worst_abs_error"] = worst;
+
+    // Measured per-layer times (one transformer layer, forward and backward) from the same constants:
+    // a check of the layer model itself, below the pipeline and data-parallel terms of the runs.
+    nlohmann::json layer_rows = nlohmann::json::array();
+    bool layers_within = true;
+    if (doc.contains("layers"))
+      for (const auto& entry : json_array(doc, "layers", runs_path)) {
+        const std::string name = json_string(entry, "name", runs_path);
+        const std::string where = runs_path + ": layers: '" + name + "'";
+        const ModelSpec model = load_model_spec((dir / json_string(entry, "model", where)).string());
+        const ParallelConfig p = parallel_config_from_json(entry.at("parallel"), where + ": parallel");
+        const CostTable costs = parallel_costs(model, cluster, p);
+        const LayerCost* layer = nullptr;
+        for (size_t i = 0; i < model.layers.size() && !layer; ++i)
+          if (model.layers[i].has(ComponentKind::Attention)) layer = &costs.layers[i];
+        if (!layer) throw InputError(where + ": the model has no attention layer");
+        // Costs are on a speed-1.0 device; Megatron's backward runs B and W together.
+        const double speed = cluster.devices.front().speed;
+        const double f = layer->f_ms / speed, b = (layer->b_ms + layer->w_ms) / speed;
+        const nlohmann::json& pub = entry.at("published");
+        const double pf = pub.at("forward_ms").get<double>(), pb = pub.at("backward_ms").get<double>();
+        const double ef = f / pf - 1, eb = b / pb - 1;
+        const bool ok = std::abs(ef) <= 0.15 && std::abs(eb) <= 0.15;
+        layers_within = layers_within && ok;
+        layer_rows.push_back({{"layer", name},
+                              {"config", describe(p)},
+                              {"published_forward_ms", pf},
+                              {"predicted_forward_ms", f},
+                              {"forward_error", ef},
+                              {"published_backward_ms", pb},
+                              {"predicted_backward_ms", b},
+                              {"backward_error", eb},
+                              {"within_15pct", ok}});
+      }
+    out["layer_rows"] = layer_rows;
+    out["layers_within_15pct"] = layers_within;
 
     // The search, given each published GPU count and global batch.
     nlohmann::json searches = nlohmann::json::array();

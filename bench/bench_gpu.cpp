@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "adaptis/executor/gpu.h"
@@ -72,15 +73,18 @@ nlohmann::json run_schedule(const exec::NetConfig& cfg, const exec::LayerUnits& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  int steps = 4, m = 8;
+  std::vector<std::string> models;
+  CLI::App app("bench_gpu: predicted vs measured iterations on GPU virtual devices, kernel vs wall time, CUPTI overhead");
+  app.add_option("steps", steps, "Training steps per run")->check(CLI::Range(2, 10000));
+  app.add_option("microbatches", m, "Micro-batches per iteration")->check(CLI::Range(1, 4096));
+  app.add_option("models", models, "Executor model files (default: samples/models/tiny-*.json)");
+  CLI11_PARSE(app, argc, argv);
   std::string why;
   if (!exec::gpu_available(&why)) {
     std::cout << nlohmann::json{{"skipped", "no GPU: " + why}}.dump() << "\n";
     return 0;
   }
-  const int steps = argc > 1 ? std::max(2, std::atoi(argv[1])) : 4;
-  const int m = argc > 2 ? std::max(1, std::atoi(argv[2])) : 8;
-  std::vector<std::string> models;
-  for (int i = 3; i < argc; ++i) models.push_back(argv[i]);
   if (models.empty())
     for (const auto& e : std::filesystem::directory_iterator(std::string(ADAPTIS_SOURCE_DIR) + "/samples/models"))
       if (e.path().filename().string().rfind("tiny-", 0) == 0) models.push_back(e.path().string());

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -77,9 +78,12 @@ CostTable bench_costs(int layers) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int devices = argc > 1 ? std::atoi(argv[1]) : 64;
-  const int mbs = argc > 2 ? std::atoi(argv[2]) : 512;
-  const int frames = argc > 3 ? std::atoi(argv[3]) : 40;
+  int devices = 64, mbs = 512, frames = 40;
+  CLI::App app("bench_gui_frame: CPU time to build GUI frames of a large plan (under Xvfb when there is no display)");
+  app.add_option("devices", devices, "Pipeline devices")->check(CLI::Range(1, 1024));
+  app.add_option("microbatches", mbs, "Micro-batches")->check(CLI::Range(1, 16384));
+  app.add_option("frames", frames, "Frames per measured view")->check(CLI::Range(1, 100000));
+  CLI11_PARSE(app, argc, argv);
   const char* display = std::getenv("DISPLAY");
   if (!display || !*display) {
     if (std::getenv("ADAPTIS_BENCH_UNDER_XVFB")) {

@@ -36,6 +36,7 @@ struct GuiArgs {
   float scale = 0;
   double optimize_seconds = 10;
   int run_steps = 3;
+  ClusterViewOptions cluster_view;
 };
 
 #ifdef ADAPTIS_HAVE_GUI
@@ -62,6 +63,9 @@ int run_gui_command(const GuiArgs& a) {
     inputs_label = std::move(chosen.label);
   }
   Inputs inputs = load_inputs(in_opt);
+  // The cluster-plan search works on the whole cluster, even when a plan file narrows it to a replica.
+  launch.config.cluster_plans = cluster_plan_setup(in_opt, inputs.cluster, a.cluster_view);
+  launch.cluster_search = a.cluster_view.given();
   const MemoryChoices memory = parse_memory_options(a.memory);
   if (memory.given && !a.session.empty())
     throw InputError("--recompute/--offload: a --session keeps its own plan and policies; drop the flags");
@@ -123,13 +127,14 @@ void register_gui(CLI::App& app, Runner& run) {
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
   add_memory_options(cmd, args->memory);
+  add_cluster_view_options(cmd, args->cluster_view);
   cmd->add_option("--session", args->session, "Open a saved GUI session (its inputs, plan, comparison and view)");
   cmd->add_option("--compare", args->compare, "Pin this built-in schedule as B for comparison at start");
   cmd->add_option("--run", args->overlay_run,
                   "Overlay a recorded run's measured timeline (\"latest\" or an id in --db) under the prediction");
   cmd->add_option("--compare-run", args->compare_run, "Pin a recorded run (\"latest\" or an id in --db) as B");
   cmd->add_option("--side-tab", args->side_tab, "Open this sidebar tab: model, cluster or plan");
-  cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history");
+  cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history, cluster");
   cmd->add_flag("--optimize", args->optimize, "Start the optimizer right away (its best plan shows live)");
   cmd->add_option("--search", args->search,
                   "Start with this timeline search, e.g. \"mb 2 s1 F\" (micro-batch, stage, device, op); its first "

@@ -37,6 +37,7 @@ struct TuiArgs {
   double optimize_seconds = 5;
   int optimize_threads = 0;
   std::vector<std::string> run_args;
+  ClusterViewOptions cluster_view;
 };
 
 // The terminal's size for the line mode: the tty's, else $COLUMNS/$LINES, else 80x24.
@@ -64,6 +65,8 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   const ExplorerInputs in = explorer_inputs(a.in);
   // Every input is checked before the terminal changes mode, so bad input is a plain error line.
   Inputs inputs = load_inputs(in.options);
+  // The cluster-plan view searches the whole cluster, even when a plan file narrows the inputs to a replica.
+  explorer::ClusterPlanSetup cluster_plans = cluster_plan_setup(a.in, inputs.cluster, a.cluster_view);
   std::optional<Plan> plan_file;
   if (!a.plan.plan_file.empty()) {
     plan_file = resolve_plan(a.plan, inputs);
@@ -91,6 +94,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   config.run_args = a.run_args;
   config.optimizer.time_limit_s = a.optimize_seconds;
   config.optimizer.threads = a.optimize_threads;
+  config.cluster_plans = std::move(cluster_plans);
   if (memory.given) {
     config.optimizer.recompute_choices = memory.recompute;
     config.optimizer.offload_choices = memory.offload;
@@ -103,21 +107,30 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
     const explorer::EditResult r = state.core.set_memory_policy(-1, *start_policy);
     if (!r.applied && !r.message.empty()) throw InputError("--recompute/--offload: " + r.message);
   }
+  if (a.cluster_view.given()) {
+    state.view = tui::View::Cluster;
+    state.core.start_cluster_search(true);
+  }
   state.color = !a.no_color && std::getenv("NO_COLOR") == nullptr;
   const bool want_color = state.color;
   tui::TuiSession session(std::move(state));
   const bool fullscreen = !a.plain && tui::terminal_supports_fullscreen();
   auto [w, h] = size;
   session.resize(w, h);
-  for (int k : keys) {
-    session.key(k);
-    // Scripts see the result of what they started (an optimizer run, a launched run).
+  // Scripts see the result of what they started (an optimizer run, a launched run, the cluster-plan
+  // search of --gpus / --global-batch-tokens).
+  auto settle = [&] {
     if (a.plain)
       while (session.busy()) {
         session.poll();
         usleep(20000);
       }
     session.poll();
+  };
+  settle();
+  for (int k : keys) {
+    session.key(k);
+    settle();
     if (session.quit_requested()) break;
   }
   if (a.plain) {
@@ -151,6 +164,7 @@ void register_tui(CLI::App& app, Runner& run) {
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
   add_memory_options(cmd, args->memory);
+  add_cluster_view_options(cmd, args->cluster_view);
   cmd->add_option("--keys", args->keys,
                   "Keys to press at start, e.g. \"3++<right>\" (names: <up> <down> <left> <right> <pgup> <pgdn> "
                   "<home> <end> <enter> <tab> <btab> <esc> <lt> <gt>)");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "adaptis/model/error.h"
+#include "cli/option_ranges.h"
 
 namespace adaptis::cli {
 
@@ -59,6 +60,37 @@ std::pair<int, int> parse_size(const std::string& text, const SizeLimits& limits
 std::string size_range_text(const SizeLimits& limits) {
   return std::to_string(limits.min_width) + "x" + std::to_string(limits.min_height) + " .. " +
          std::to_string(limits.max_width) + "x" + std::to_string(limits.max_height);
+}
+
+void add_cluster_view_options(CLI::App* cmd, ClusterViewOptions& o) {
+  cmd->add_option("--gpus", o.gpus, "Open the cluster-plan view and search plans for this many GPUs (needs --model)")
+      ->check(int_range(1, 1 << 20));
+  cmd->add_option("--global-batch-tokens", o.global_batch_tokens,
+                  "Open the cluster-plan view and search with this global batch (tokens, whole sequences; needs --model)")
+      ->check(int_range(1, kMaxGlobalBatchTokens));
+}
+
+explorer::ClusterPlanSetup cluster_plan_setup(const InputOptions& in, const Cluster& whole_cluster,
+                                              const ClusterViewOptions& o) {
+  explorer::ClusterPlanSetup setup;
+  setup.cluster = whole_cluster;
+  if (in.model.empty()) {
+    if (o.gpus > 0) throw InputError("--gpus: the cluster-plan search derives per-GPU costs from a model spec: give --model FILE");
+    if (o.global_batch_tokens > 0)
+      throw InputError("--global-batch-tokens: the cluster-plan search derives per-GPU costs from a model spec: give --model FILE");
+    return setup;
+  }
+  auto model = std::make_shared<const ModelSpec>(load_model_spec(in.model));
+  const int most = std::max(whole_cluster.topology.num_gpus(), whole_cluster.num_devices());
+  if (o.gpus > most)
+    throw InputError("--gpus: " + std::to_string(o.gpus) + " but the cluster has " + std::to_string(most) + " GPUs");
+  if (o.global_batch_tokens > 0 && model->seq_len > 0 && o.global_batch_tokens % model->seq_len != 0)
+    throw InputError("--global-batch-tokens: " + std::to_string(o.global_batch_tokens) + " is not a whole number of " +
+                     std::to_string(model->seq_len) + "-token sequences (" + in.model + " seq_len)");
+  setup.model = std::move(model);
+  setup.options.gpus = o.gpus;
+  setup.options.global_batch_tokens = o.global_batch_tokens;
+  return setup;
 }
 
 }  // namespace adaptis::cli

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cli/inputs.h"
+#include "explorer/cluster_plans.h"
 
 namespace adaptis::cli {
 
@@ -37,5 +38,24 @@ std::string size_range_text(const SizeLimits& limits);
 // The sizes each explorer accepts: a terminal screen of at least one cell, a window ImGui can lay out.
 inline constexpr SizeLimits kTuiSizeLimits{1, 1, 1000, 1000};
 inline constexpr SizeLimits kGuiSizeLimits{320, 240, 16384, 16384};
+
+}  // namespace adaptis::cli
+
+namespace adaptis::cli {
+
+// The explorers' cluster-plan view (explorer/cluster_plans.h): --gpus and --global-batch-tokens set
+// its search's inputs and open it at start-up with a search running.
+struct ClusterViewOptions {
+  int gpus = 0;
+  long long global_batch_tokens = 0;
+  bool given() const { return gpus > 0 || global_batch_tokens > 0; }
+};
+void add_cluster_view_options(CLI::App* cmd, ClusterViewOptions& o);
+// The search's setup: the model spec of --model and the whole cluster (before a plan file narrows it
+// to a replica), with the options checked against them (InputError naming --gpus or
+// --global-batch-tokens). Without --model the setup has no model (the view says why) and the options
+// are refused.
+explorer::ClusterPlanSetup cluster_plan_setup(const InputOptions& in, const Cluster& whole_cluster,
+                                              const ClusterViewOptions& o);
 
 }  // namespace adaptis::cli

@@ -13,7 +13,10 @@ std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cl
   e->cluster = std::move(cluster);
   e->options = options;
   e->stages = stage_costs(costs, e->plan.partition, e->plan.memory);
-  e->sim = simulate_stages(e->plan, e->stages, e->cluster, e->options);
+  // A whole-cluster plan needs the cost table's workload (tokens and model FLOPs per micro-batch)
+  // for its tokens/s and MFU: only simulate() takes it.
+  e->sim = e->plan.parallel ? simulate(e->plan, costs, e->cluster, e->options)
+                            : simulate_stages(e->plan, e->stages, e->cluster, e->options);
   if (e->sim.ok) e->timeline = build_timeline(e->plan, e->sim, e->stages, e->cluster, e->options);
   e->summary = summarize(e->sim, e->plan.name);
   for (size_t d = 0; d < e->sim.devices.size(); ++d) {

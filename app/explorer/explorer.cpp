@@ -216,6 +216,8 @@ void Explorer::start_optimizer() {
   o.options.microbatches = editor_.plan().num_microbatches;
   o.options.sim = editor_.sim_options();
   o.options.sim.record_memory_timeline = false;
+  // A whole-cluster plan is searched with its configuration (data-parallel sync, optimizer step).
+  o.options.parallel = editor_.plan().parallel;
   // Memory policies join the search when the plan uses them or does not fit its caps (unless the
   // session was started with choices of its own): a plan over the cap may only fit by recomputing.
   const bool default_choices = o.options.recompute_choices == std::vector<Recompute>{Recompute::None} &&

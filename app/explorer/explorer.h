@@ -21,6 +21,8 @@
 #include "adaptis/planner/lower_bound.h"
 #include "common/inputs.h"
 #include "common/schedule_compare.h"
+#include "explorer/cluster_plans.h"
+#include "explorer/cluster_search_job.h"
 #include "explorer/optimizer_job.h"
 #include "explorer/plan_editor.h"
 #include "explorer/run_records.h"
@@ -41,6 +43,7 @@ struct ExplorerConfig {
   bool live_optimizer = false;        // show each improvement as the search goes (one undo step)
   bool follow_launched_run = false;   // show a launched run as B as its iterations arrive
   OptimizeOptions optimizer;          // budget, threads, seed, ... (devices, micro-batches: the plan's)
+  ClusterPlanSetup cluster_plans;     // the whole-cluster search (needs a model spec)
 };
 
 struct Message {
@@ -49,7 +52,10 @@ struct Message {
 };
 
 // What a driver must do for the core.
-enum class EffectKind { StartOptimizer, CancelOptimizer, LaunchRun, StopRun, RefreshRuns, LoadRun, SavePlan };
+enum class EffectKind {
+  StartOptimizer, CancelOptimizer, LaunchRun, StopRun, RefreshRuns, LoadRun, SavePlan,
+  StartClusterSearch, CancelClusterSearch,  // the search runs ClusterPlansState::options
+};
 // What a loaded run is for.
 enum class RunUse { Compare, Overlay, Tick, OpenPlan, Follow };
 struct Effect {
@@ -222,6 +228,27 @@ class Explorer {
   OptimizeOptions& optimizer_options() { return config_.optimizer; }
   void set_live_optimizer(bool live) { config_.live_optimizer = live; }
 
+  // ---- whole-cluster plans (cluster_plans.h), defined in explorer_cluster.cpp ----
+  const ClusterPlansState& cluster_plans() const { return cluster_; }
+  // Why the search cannot run here ("" = it can): it derives per-GPU costs from a model spec.
+  std::string cluster_search_blocker() const;
+  int cluster_max_gpus() const;              // the whole cluster's GPUs
+  int cluster_gpus() const;                  // the GPUs the next search uses
+  long long cluster_batch_tokens() const;    // its global batch in tokens
+  // The search's inputs; a refusal (out of range, not whole sequences) is the message and false.
+  bool set_cluster_gpus(int gpus);
+  bool set_cluster_batch_tokens(long long tokens);
+  // `show_best`: the best row goes on screen when the search ends (what a start-up search does).
+  void start_cluster_search(bool show_best = false);
+  void cancel_cluster_search();  // the search returns its best so far
+  void select_cluster_row(int row);
+  // Shows the row's pipeline plan with its parallel configuration: the session's costs become that
+  // configuration's per-GPU costs and its cluster the replica's devices (the undo history starts
+  // anew and a comparison is dropped: both were of other costs). Refusals are the message.
+  EditResult use_cluster_row(int row);
+  // The row whose plan is on screen, unedited (-1 when none).
+  int cluster_row_on_screen() const;
+
   // ---- recorded runs ----
   void refresh_runs();
   const RunStoreView& runs() const { return store_; }
@@ -291,6 +318,8 @@ class Explorer {
   void on_run_loaded(RunUse use, int64_t run_id, std::shared_ptr<const LoadedRun> run, const std::string& error);
   void on_launched(LaunchedRun run);
   void on_plan_saved(const std::string& path, const std::string& error);
+  void on_cluster_search_progress(const ClusterSearchProgress& p);
+  void on_cluster_search_finished(const ClusterSearchJob::Outcome& outcome);
 
  private:
   EditResult after_edit(EditResult r);
@@ -319,6 +348,7 @@ class Explorer {
   mutable std::string table_key_;
   OptimizerState optimizer_;
   bool optimizer_gesture_ = false;
+  ClusterPlansState cluster_;
   RunStoreView store_;
   int64_t selected_run_ = 0;
   int64_t ticked_id_[2] = {0, 0};

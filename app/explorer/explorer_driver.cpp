@@ -37,7 +37,7 @@ double ExplorerDriver::now_s() const {
 }
 
 bool ExplorerDriver::busy() const {
-  return optimizer_.running() || child_.running() || store_read_.valid() || load_.valid() || !loads_.empty();
+  return optimizer_.running() || cluster_search_.running() || child_.running() || store_read_.valid() || load_.valid() || !loads_.empty();
 }
 
 void ExplorerDriver::carry_out(Explorer& ex) {
@@ -56,6 +56,8 @@ void ExplorerDriver::carry_out(Explorer& ex) {
         next_load();
         break;
       case EffectKind::SavePlan: save_plan(ex, e); break;
+      case EffectKind::StartClusterSearch: start_cluster_search(ex); break;
+      case EffectKind::CancelClusterSearch: cluster_search_.cancel(); break;
     }
   }
 }
@@ -68,6 +70,16 @@ void ExplorerDriver::start_optimizer(Explorer& ex) {
     out.how = JobState::Failed;
     out.error = "the optimizer is already running";
     ex.on_optimizer_finished(out);
+  }
+}
+
+void ExplorerDriver::start_cluster_search(Explorer& ex) {
+  const ClusterPlanSetup& setup = ex.config().cluster_plans;
+  if (!cluster_search_.start(setup.model, setup.cluster, ex.cluster_plans().options)) {
+    ClusterSearchJob::Outcome out;
+    out.how = JobState::Failed;
+    out.error = setup.model ? "the cluster-plan search is already running" : "no model spec to search with";
+    ex.on_cluster_search_finished(out);
   }
 }
 
@@ -170,6 +182,20 @@ bool ExplorerDriver::poll(Explorer& ex) {
       changed = true;
     }
   }
+  // The cluster-plan search: progress, and its table once it returns.
+  if (ex.cluster_plans().state == JobState::Running) {
+    const ClusterSearchProgress p = cluster_search_.progress();
+    const ClusterSearchProgress& shown = ex.cluster_plans().progress;
+    if (p.fraction != shown.fraction || p.phase != shown.phase || p.done != shown.done || p.best != shown.best ||
+        p.elapsed_s - shown.elapsed_s >= 0.1) {
+      ex.on_cluster_search_progress(p);
+      changed = true;
+    }
+    if (auto out = cluster_search_.take_outcome()) {
+      ex.on_cluster_search_finished(*out);
+      changed = true;
+    }
+  }
   // The launched run: its output and the store, a few times a second, and once at its end.
   if (launched_.running && (!child_.poll() || now_s() - last_watch_s_ > 0.4)) {
     watch_launched(ex);
@@ -204,6 +230,11 @@ std::string ExplorerDriver::shutdown() {
     stopped += "cancelled the optimizer; ";
   }
   optimizer_.wait();
+  if (cluster_search_.running()) {
+    cluster_search_.cancel();
+    stopped += "cancelled the cluster-plan search; ";
+  }
+  cluster_search_.wait();
   if (child_.started() && child_.poll()) {
     child_.stop();
     stopped += "stopped the run (pid " + std::to_string(child_.pid()) + ", output in " + launched_.log_path + "); ";

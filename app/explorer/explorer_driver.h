@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/child_process.h"
+#include "explorer/cluster_search_job.h"
 #include "explorer/explorer.h"
 #include "explorer/optimizer_job.h"
 
@@ -49,6 +50,7 @@ class ExplorerDriver {
     std::string error;
   };
   void start_optimizer(Explorer& ex);
+  void start_cluster_search(Explorer& ex);
   void launch_run(Explorer& ex, const Effect& e);
   void save_plan(Explorer& ex, const Effect& e);
   void refresh_runs(const std::string& db);
@@ -60,6 +62,7 @@ class ExplorerDriver {
   DriverOptions opt_;
   OptimizerJob optimizer_;
   uint64_t optimizer_seen_ = 0;
+  ClusterSearchJob cluster_search_;
   app::ChildProcess child_;
   LaunchedRun launched_;
   double last_watch_s_ = -1;

@@ -29,6 +29,16 @@ std::vector<LegendEntry> legend(const LegendContext& c) {
     add(LegendMark::Offload, "offload", "host link: kept activations copied to host memory after F (device memory freed when it ends)");
     add(LegendMark::Reload, "reload", "host link: the copy back before R or B (reserves device memory when it starts)");
   }
+  const char* const collective_text[6][2] = {
+      {"dp sync", "dp lane: data-parallel gradient all-reduce / reduce-scatter buckets, beside compute"},
+      {"ZeRO gather", "dp lane: ZeRO weight all-gather (ZeRO-3 before each F/B, ZeRO-1 after the optimizer)"},
+      {"tp comm", "tp lane: tensor-parallel all-reduce (or RS + AG) inside F and B, blocking compute"},
+      {"cp comm", "tp lane: context-parallel ring exchange that attention does not hide"},
+      {"ep comm", "tp lane: expert-parallel all-to-all dispatch and combine"},
+      {"optimizer", "dp lane: the optimizer step after the device's last gradient is reduced"}};
+  for (int k = 0; k < 6; ++k)
+    if (c.collective[k])
+      add(static_cast<LegendMark>(static_cast<int>(LegendMark::GradSync) + k), collective_text[k][0], collective_text[k][1]);
   if (c.memory)
     add(LegendMark::MemoryCap, "memory: peak / cap",
         "each device's peak memory against its cap; past the cap the plan is out of memory (OOM)");

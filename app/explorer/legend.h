@@ -27,6 +27,13 @@ enum class LegendMark {
   Offload,         // host lane: kept activations copied to host memory after F
   Reload,          // host lane: the copy back before R / B
   MemoryCap,       // the memory line: peak against the device's cap (over it: OOM)
+  // A whole-cluster plan's collective lanes (BoxKind::GradSync .. OptimizerStep, same order).
+  GradSync,        // dp lane: data-parallel gradient sync buckets
+  ParamGather,     // dp lane: ZeRO weight all-gathers
+  TensorComm,      // tp lane: tensor-parallel collectives inside F and B
+  ContextComm,     // tp lane: context-parallel ring exchange not hidden by attention
+  ExpertComm,      // tp lane: expert-parallel all-to-all
+  OptimizerStep,   // dp lane: the optimizer step
 };
 
 struct LegendEntry {
@@ -46,6 +53,7 @@ struct LegendContext {
   bool recompute = false;      // the plan has R actions
   bool host_copies = false;    // host-link copies (offload / reload) are shown
   bool memory = false;         // the memory line (peak vs cap) is shown
+  bool collective[6] = {};     // per CollectiveKind: the plan has such collectives on its dp/tp lanes
 };
 
 // The entries that apply to what is on screen, in drawing order.

@@ -146,6 +146,7 @@ EditResult PlanEditor::rebuild(PlanRequest req, const std::string& label, bool r
     req = std::move(even);
   }
   note += carry_memory(plan);
+  note += carry_parallel(plan);
   EditResult r = apply(std::move(plan), std::move(cluster), options_, req, false, label + note);
   if (!r.applied) return fail(r.message);
   if (!note.empty()) r.message = label + note;
@@ -173,6 +174,33 @@ EditResult PlanEditor::load_plan(Plan plan, const std::string& label) {
   req.partition = plan.partition.sizes();
   req.placement.clear();
   return apply(std::move(plan), std::move(cluster), options_, std::move(req), true, label);
+}
+
+EditResult PlanEditor::load_plan_with(CostTable costs, Cluster cluster, Plan plan, const std::string& label) {
+  PlanEditor next(std::move(costs), std::move(cluster), options_);
+  next.cluster_fixed_ = true;
+  next.revision_ = revision_;  // views key their caches on the revision: it keeps counting up
+  next.initial_request_ = request();
+  EditResult r = next.load_plan(std::move(plan), label);
+  if (!r.applied) return refuse(r.message);
+  *this = std::move(next);
+  return r;
+}
+
+std::string PlanEditor::carry_parallel(Plan& plan) const {
+  if (!state_ || !this->plan().parallel) return "";
+  ParallelConfig p = *this->plan().parallel;
+  if (plan.num_devices() != p.pp)
+    return " (parallel configuration dropped: the plan has " + str(plan.num_devices()) + " devices, it had pp " +
+           str(p.pp) + ")";
+  std::string note;
+  if (plan.num_microbatches != p.microbatches) {
+    p.microbatches = plan.num_microbatches;
+    p.global_batch_size = static_cast<long long>(p.micro_batch_size) * p.microbatches * p.dp;
+    note = " (global batch now " + std::to_string(p.global_batch_size) + " sequences)";
+  }
+  plan.parallel = p;
+  return note;
 }
 
 EditResult PlanEditor::set_schedule(const std::string& name, bool own_chunks) {

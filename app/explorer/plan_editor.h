@@ -48,6 +48,10 @@ class PlanEditor {
   EditResult load_request(PlanRequest req, const std::string& label = "");
   // Replaces the plan with a complete plan (loaded file, optimizer result, a run's plan).
   EditResult load_plan(Plan plan, const std::string& label);
+  // Replaces the costs and the cluster too (a whole-cluster plan's per-GPU costs and replica): the
+  // history starts anew, since earlier plans were of other costs; the cluster is then fixed. Nothing
+  // changes when the plan is refused.
+  EditResult load_plan_with(CostTable costs, Cluster cluster, Plan plan, const std::string& label);
 
   // Schedule choices regenerate the orders from the request. The current partition is kept when
   // the new plan has as many stages; otherwise the partition is reset to even (and the message says
@@ -142,6 +146,9 @@ class PlanEditor {
   // Gives a freshly built plan the current plan's memory policies; returns a note when they could
   // not be kept ("" otherwise).
   std::string carry_memory(Plan& plan) const;
+  // Gives a freshly built plan the current plan's parallel configuration (Plan::parallel) with its
+  // micro-batch count; dropped (the note says so) when the device count is no longer its pp.
+  std::string carry_parallel(Plan& plan) const;
   void install(std::shared_ptr<const PlanState> s);
 
   std::shared_ptr<const CostTable> costs_;

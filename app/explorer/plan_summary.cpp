@@ -21,6 +21,15 @@ PlanSummary summarize(const SimResult& sim, const std::string& label) {
     }
   }
   for (const auto& tl : sim.timeline) s.actions += tl.size();
+  if (sim.has_parallel) {
+    s.parallel = true;
+    s.gpus = sim.parallel.gpus;
+    s.pipeline_ms = sim.parallel.pipeline_ms;
+    s.tokens_per_s = sim.parallel.tokens_per_s;
+    s.mfu = sim.parallel.mfu;
+    s.exposed_comm_ms = sim.parallel.exposed_comm_ms;
+    s.exposed_grad_sync_ms = sim.parallel.exposed_grad_sync_ms;
+  }
   return s;
 }
 

@@ -19,6 +19,15 @@ struct PlanSummary {
   int devices = 0;
   size_t actions = 0;
   bool measured = false;
+  // A whole-cluster plan (SimResult::has_parallel): throughput over all of its GPUs, model FLOPs
+  // utilisation and the communication time its iteration cannot hide.
+  bool parallel = false;
+  int gpus = 0;
+  double pipeline_ms = 0;
+  double tokens_per_s = 0;
+  double mfu = 0;
+  double exposed_comm_ms = 0;
+  double exposed_grad_sync_ms = 0;
 };
 
 // From a simulation.

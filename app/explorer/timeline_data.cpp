@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "adaptis/planner/p2p_transfers.h"
+#include "common/format.h"
 
 namespace adaptis::explorer {
 
@@ -20,8 +21,35 @@ const char* box_kind_name(BoxKind k) {
     case BoxKind::R: return "R";
     case BoxKind::Offload: return "offload";
     case BoxKind::Reload: return "reload";
+    case BoxKind::GradSync: return "dp sync";
+    case BoxKind::ParamGather: return "zero gather";
+    case BoxKind::TensorComm: return "tp comm";
+    case BoxKind::ContextComm: return "cp comm";
+    case BoxKind::ExpertComm: return "ep comm";
+    case BoxKind::OptimizerStep: return "optimizer step";
   }
   return "?";
+}
+
+std::string describe_collective(const TimelineBox& b, const SimResult* sim) {
+  const std::string stage = b.stage >= 0 ? " of s" + std::to_string(b.stage) : std::string(" of every stage");
+  const std::string action =
+      b.mb >= 0 ? std::string(" ") + op_name(b.op) + " s" + std::to_string(b.stage) + " mb" + std::to_string(b.mb) : stage;
+  std::string text;
+  switch (b.kind) {
+    case BoxKind::GradSync: text = "data-parallel gradient sync" + stage; break;
+    case BoxKind::ParamGather:
+      text = b.mb >= 0 ? "ZeRO weight all-gather for" + action : "ZeRO weight all-gather" + stage + " after the optimizer";
+      break;
+    case BoxKind::TensorComm: text = "tensor-parallel collectives of" + action; break;
+    case BoxKind::ContextComm: text = "context-parallel ring exchange of" + action + " (not hidden)"; break;
+    case BoxKind::ExpertComm: text = "expert-parallel all-to-all of" + action; break;
+    case BoxKind::OptimizerStep: text = "optimizer step" + stage; break;
+    default: return box_kind_name(b.kind);
+  }
+  if (sim && b.ref < sim->collectives.size() && sim->collectives[b.ref].bytes > 0)
+    text += " (" + app::format_bytes(sim->collectives[b.ref].bytes) + ")";
+  return text;
 }
 
 void Lane::finish() {
@@ -162,12 +190,31 @@ TimelineData build_timeline(const Plan& plan, const SimResult& sim, const std::v
     data.devices[h.device].host.boxes.push_back(b);
   }
 
+  // Collectives of a whole-cluster plan, as the simulator timed them.
+  for (size_t k = 0; k < sim.collectives.size(); ++k) {
+    const CollectiveRecord& c = sim.collectives[k];
+    if (c.device < 0 || c.device >= D || !(c.end > c.start)) continue;
+    TimelineBox b;
+    b.start = c.start;
+    b.end = c.end;
+    b.kind = box_kind_of(c.kind);
+    b.op = c.op;
+    b.stage = c.stage;
+    b.mb = c.mb;
+    b.ref = static_cast<uint32_t>(k);
+    const bool blocking = c.kind == CollectiveKind::TensorParallel || c.kind == CollectiveKind::ContextParallel ||
+                          c.kind == CollectiveKind::ExpertParallel;
+    (blocking ? data.devices[c.device].tp : data.devices[c.device].dp).boxes.push_back(b);
+  }
+
   for (auto& dev : data.devices) {
     dev.compute.finish();
     dev.send.finish();
     dev.recv.finish();
     dev.idle.finish();
     dev.host.finish();
+    dev.dp.finish();
+    dev.tp.finish();
   }
   data.num_stages = plan.num_stages();
   data.num_microbatches = plan.num_microbatches;

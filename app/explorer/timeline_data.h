@@ -5,6 +5,7 @@
 // come as separate lanes (MeasuredLanes) drawn under a prediction. Plain data sorted by time, so
 // culling, hit-testing and keyboard navigation are binary searches.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "adaptis/model/cluster.h"
@@ -14,17 +15,29 @@
 namespace adaptis::explorer {
 
 // What a box on the timeline stands for. The first four equal the planner's Op values; R (the
-// planner's Op::R, a recompute before B) and the host-link copies of offloaded activations came
-// later and are appended.
+// planner's Op::R, a recompute before B), the host-link copies of offloaded activations and the
+// collectives of a whole-cluster plan (SimResult::collectives) came later and are appended.
 enum class BoxKind : uint8_t {
   F = 0, B = 1, W = 2, BW = 3, Send = 4, Recv = 5, Idle = 6, Measured = 7,
   R = 8,        // recompute: re-creates the activations a memory policy dropped, before B
   Offload = 9,  // host-link copy of kept activations to host memory after F
   Reload = 10,  // host-link copy back before R / B
+  // Collectives of a plan with a parallel configuration, one per CollectiveKind (same order).
+  GradSync = 11,       // data-parallel gradient all-reduce / reduce-scatter bucket
+  ParamGather = 12,    // ZeRO weight all-gather (ZeRO-3 before F/B, ZeRO-1 after the optimizer)
+  TensorComm = 13,     // tensor-parallel share of an F or B (blocking, at the action's end)
+  ContextComm = 14,    // context-parallel ring exchange not hidden by attention
+  ExpertComm = 15,     // expert-parallel all-to-all dispatch + combine
+  OptimizerStep = 16,  // the optimizer step after the device's last gradient is reduced
 };
-constexpr int kNumBoxKinds = 11;
+constexpr int kNumBoxKinds = 17;
 const char* box_kind_name(BoxKind k);
 inline BoxKind box_kind_of(Op op) { return op == Op::R ? BoxKind::R : static_cast<BoxKind>(op); }
+inline BoxKind box_kind_of(CollectiveKind k) { return static_cast<BoxKind>(static_cast<int>(BoxKind::GradSync) + static_cast<int>(k)); }
+inline bool is_collective(BoxKind k) { return k >= BoxKind::GradSync && k <= BoxKind::OptimizerStep; }
+inline CollectiveKind collective_kind_of(BoxKind k) {
+  return static_cast<CollectiveKind>(static_cast<int>(k) - static_cast<int>(BoxKind::GradSync));
+}
 
 struct TimelineBox {
   double start = 0, end = 0;  // ms
@@ -34,7 +47,8 @@ struct TimelineBox {
   int32_t stage = 0, mb = 0;  // the action (transfers: the stage whose output or gradient moves)
   int32_t peer = -1;          // transfers: the device on the other end
   uint32_t ref = 0;           // compute: index in SimResult::timeline[d]; idle: index in SimResult::gaps;
-                              // host copies: index in SimResult::host_transfers
+                              // host copies: index in SimResult::host_transfers; collectives: index in
+                              // SimResult::collectives (stage/mb -1: the device's, once per iteration)
 };
 
 // One row of boxes sorted by start. Boxes may overlap (sends to two peers at once), so culling uses
@@ -53,6 +67,10 @@ struct Lane {
   size_t last_starting(double t) const;
 };
 
+// A collective box in words, for tooltips and detail lines: "data-parallel gradient sync of s3
+// (64 MiB)", "tensor-parallel share of F s2 mb5", "optimizer step"; `sim` (may be null) gives the bytes.
+std::string describe_collective(const TimelineBox& b, const SimResult* sim);
+
 struct DeviceLanes {
   Lane compute;   // F/B/W/BW/R in execution order (also sorted by start)
   Lane send;      // transfers this device sends
@@ -61,6 +79,12 @@ struct DeviceLanes {
   // Host-link copies of a memory policy's offload (Offload after F, Reload before R/B), both
   // directions on one lane; empty when nothing offloads. op/stage/mb: the F that kept the bytes.
   Lane host;
+  // Whole-cluster plans (Plan::parallel), drawn under the compute lane; empty otherwise.
+  // dp: the data-parallel streams beside compute: gradient sync buckets, ZeRO weight gathers and
+  // the optimizer step. tp: the tensor/context/expert-parallel collectives inside F and B (their
+  // blocking share, at the end of the action).
+  Lane dp;
+  Lane tp;
 };
 
 // A hop of the critical path: the compute box (device, index in its compute lane).

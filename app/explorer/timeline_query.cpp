@@ -60,6 +60,8 @@ const char* lane_kind_name(LaneKind k) {
     case LaneKind::Send: return "send";
     case LaneKind::Recv: return "recv";
     case LaneKind::Host: return "host";
+    case LaneKind::Dp: return "dp";
+    case LaneKind::Tp: return "tp";
   }
   return "?";
 }
@@ -76,6 +78,8 @@ const Lane* pick_lane(const TimelineData& data, const MeasuredLanes* measured, c
     case LaneKind::Send: return &dev.send;
     case LaneKind::Recv: return &dev.recv;
     case LaneKind::Host: return &dev.host;
+    case LaneKind::Dp: return &dev.dp;
+    case LaneKind::Tp: return &dev.tp;
   }
   return nullptr;
 }

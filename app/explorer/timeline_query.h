@@ -27,7 +27,8 @@ struct TimeWindow {
 constexpr double kFitMargin = 0.02;
 
 // The lanes of a device row.
-enum class LaneKind : uint8_t { Compute, Measured, Send, Recv, Host };  // Host: host-link copies
+// Host: host-link copies; Dp / Tp: a whole-cluster plan's collectives (DeviceLanes::dp, ::tp).
+enum class LaneKind : uint8_t { Compute, Measured, Send, Recv, Host, Dp, Tp };
 const char* lane_kind_name(LaneKind k);
 
 // A box on the timeline: side 0 is the plan (A), side 1 what it is compared with (B).

@@ -8,6 +8,7 @@
 #include "adaptis/executor/run_store.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/model_loader.h"
+#include "adaptis/model/parallel_costs.h"
 #include "explorer/session_file.h"
 #include "gui/widgets.h"
 
@@ -28,6 +29,7 @@ explorer::ExplorerConfig explorer_config(const GuiConfig& g, SimOptions sim) {
   c.follow_launched_run = true;
   c.optimizer.time_limit_s = g.optimize_seconds > 0 ? g.optimize_seconds : 10;
   c.optimizer.sim = sim;
+  c.cluster_plans = g.cluster_plans;
   return c;
 }
 
@@ -110,6 +112,10 @@ void GuiApp::compare_run_ref(const std::string& ref) {
 void GuiApp::open_session(const std::string& path) {
   explorer::Session s = explorer::load_session(path);
   CostTable costs = !s.inputs.costs.empty() ? load_cost_table(s.inputs.costs) : load_model_costs(s.inputs.model, s.cluster);
+  // A whole-cluster plan (a cluster-plan row) was simulated with its configuration's per-GPU costs;
+  // the saved cluster is its replica, which keeps the whole cluster's topology.
+  if (s.custom && s.plan.parallel && s.inputs.costs.empty())
+    costs = parallel_costs(load_model_spec(s.inputs.model), s.cluster, *s.plan.parallel);
   GuiConfig cfg = config_;
   cfg.costs_path = s.inputs.costs;
   cfg.model_path = s.inputs.model;
@@ -307,6 +313,10 @@ void GuiApp::draw_panes() {
     tab(o.state == explorer::JobState::Running ? strf("Optimizer (%.0f%%)###opt", o.progress.fraction * 100)
                                                : std::string("Optimizer###opt"),
         BottomTab::Optimizer, optimizer_);
+    const explorer::ClusterPlansState& cp = core_.cluster_plans();
+    tab(cp.state == explorer::JobState::Running ? strf("Cluster plans (%.0f%%)###cluster", cp.progress.fraction * 100)
+                                                : std::string("Cluster plans###cluster"),
+        BottomTab::ClusterPlans, cluster_plans_);
     tab(core_.launched().running ? "Runs (running)###runs" : "Runs###runs", BottomTab::Runs, runs_);
     tab(core_.comparing() ? "Compare (A vs B)###cmp" : "Compare###cmp", BottomTab::Compare, compare_);
     tab("History", BottomTab::History, history_);

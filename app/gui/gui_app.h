@@ -89,6 +89,7 @@ class GuiApp {
   DetailsPanel details_;
   DevicesPanel devices_;
   OptimizerPanel optimizer_;
+  ClusterPlansPanel cluster_plans_;
   RunsPanel runs_;
   ComparePanel compare_;
   HistoryPanel history_;

@@ -51,10 +51,16 @@ int run_gui(GuiLaunch launch) {
     else if (v == "runs") app.ui().bottom_tab_request = (BottomTab::Runs);
     else if (v == "compare") app.ui().bottom_tab_request = (BottomTab::Compare);
     else if (v == "history") app.ui().bottom_tab_request = (BottomTab::History);
-    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare or history");
+    else if (v == "cluster") app.ui().bottom_tab_request = (BottomTab::ClusterPlans);
+    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare, history or cluster");
   }
   if (!launch.search.empty() && !app.core().set_filter(launch.search))
     throw InputError("--search " + launch.search + ": " + app.core().message().text);
+  if (launch.cluster_search) {
+    app.core().start_cluster_search(true);
+    app.ui().bottom_tab_request = BottomTab::ClusterPlans;
+    app.carry_out();
+  }
   if (launch.optimize) {
     app.core().start_optimizer();
     app.ui().bottom_tab_request = BottomTab::Optimizer;
@@ -64,7 +70,12 @@ int run_gui(GuiLaunch launch) {
   // Every key press reaches the app, even one released before the next frame starts.
   window.set_key_sink(&app.key_taps());
   using Clock = std::chrono::steady_clock;
-  for (int frame = 0; !window.should_close() && !app.quit_requested(); ++frame) {
+  // A screenshot of a start-up cluster search shows its outcome: frames do not count while it runs
+  // (the search has its own time limit).
+  auto waiting = [&] {
+    return launch.cluster_search && app.core().cluster_plans().state == explorer::JobState::Running;
+  };
+  for (int frame = 0; !window.should_close() && !app.quit_requested(); frame += waiting() ? 0 : 1) {
     // Idle: sleep until input; animate while the optimizer, a run or a drag is in progress.
     const bool animate = shot || launch.frames > 0 || app.busy() || frame < 3;
     window.poll(!animate, 0.25);
@@ -78,7 +89,7 @@ int run_gui(GuiLaunch launch) {
     window.render();
     app.set_frame_ms(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     window.set_title(app.window_title());
-    if (launch.frames > 0 && frame + 1 >= launch.frames) {
+    if (launch.frames > 0 && frame + 1 >= launch.frames && !waiting()) {
       if (shot) window.save_png(launch.screenshot);
       break;
     }

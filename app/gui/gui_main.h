@@ -9,6 +9,7 @@
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/simulator.h"
+#include "explorer/cluster_plans.h"
 
 namespace adaptis::gui {
 
@@ -23,6 +24,7 @@ struct GuiConfig {
   std::string work_dir;      // plans and logs of launched runs ("" = a temp dir on first use)
   int run_steps = 3;         // iterations per launched run
   double optimize_seconds = 10;
+  explorer::ClusterPlanSetup cluster_plans;  // the cluster-plan search (a model spec and the whole cluster)
 };
 
 struct GuiLaunch {
@@ -38,8 +40,9 @@ struct GuiLaunch {
   std::string compare_run;      // a recorded run to pin as B
   GuiConfig config;
   std::string side_tab;         // open this sidebar tab: model, cluster, plan ("" = model)
-  std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history
+  std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history, cluster
   bool optimize = false;        // start the optimizer right away
+  bool cluster_search = false;  // open the Cluster plans tab and start its search right away
   std::string search;           // a timeline search to start with (its first match is selected)
   // The memory policy every stage starts with (--recompute/--offload), and what the optimizer searches.
   std::optional<StageMemoryPolicy> memory;

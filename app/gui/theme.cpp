@@ -34,6 +34,12 @@ ImU32 Theme::box_colour(explorer::BoxKind kind, int chunk) const {
     case BoxKind::Recv: return recv;
     case BoxKind::Idle: return idle_dependency;
     case BoxKind::Measured: return measured;
+    case BoxKind::GradSync:
+    case BoxKind::ParamGather:
+    case BoxKind::TensorComm:
+    case BoxKind::ContextComm:
+    case BoxKind::ExpertComm:
+    case BoxKind::OptimizerStep: return collective[static_cast<int>(explorer::collective_kind_of(kind))];
   }
   if (chunk <= 0) return base;
   // Alternate lighter and darker shades per chunk.
@@ -60,6 +66,12 @@ Theme make_theme(float scale) {
   t.op[static_cast<int>(Op::R)] = IM_COL32(214, 92, 176, 255);   // recompute: magenta
   t.offload = IM_COL32(120, 206, 176, 255);                       // to host: sea green
   t.reload = IM_COL32(226, 150, 110, 255);                        // back from host: salmon
+  t.collective[static_cast<int>(CollectiveKind::GradSync)] = IM_COL32(64, 210, 230, 255);         // dp sync: cyan
+  t.collective[static_cast<int>(CollectiveKind::ParamGather)] = IM_COL32(180, 220, 110, 255);      // ZeRO gather: lime
+  t.collective[static_cast<int>(CollectiveKind::TensorParallel)] = IM_COL32(250, 230, 120, 255);   // tp: pale yellow
+  t.collective[static_cast<int>(CollectiveKind::ContextParallel)] = IM_COL32(200, 160, 255, 255);  // cp: lavender
+  t.collective[static_cast<int>(CollectiveKind::ExpertParallel)] = IM_COL32(235, 100, 100, 255);   // ep: coral
+  t.collective[static_cast<int>(CollectiveKind::OptimizerStep)] = IM_COL32(170, 170, 170, 255);    // optimizer: grey
   t.send = IM_COL32(86, 196, 222, 255);
   t.recv = IM_COL32(222, 104, 168, 255);
   t.idle_dependency = IM_COL32(214, 76, 76, 255);

@@ -19,6 +19,8 @@ struct Theme {
   ImU32 op[kNumOps] = {};  // F, B, W, BW, R
   ImU32 send = 0, recv = 0;
   ImU32 offload = 0, reload = 0;  // host-link copies of a memory policy
+  // A whole-cluster plan's collectives, by CollectiveKind: dp sync, ZeRO gather, tp, cp, ep, optimizer.
+  ImU32 collective[kNumCollectiveKinds] = {};
   ImU32 idle_dependency = 0, idle_transfer = 0, idle_drain = 0;
   ImU32 critical = 0;
   ImU32 selection = 0;

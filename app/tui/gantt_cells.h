@@ -24,6 +24,14 @@ std::vector<GanttCell> gantt_row(const std::vector<TimedAction>& timeline, doubl
 // where the link is idle. Copies are often far shorter than a cell, so any overlap shows.
 std::vector<char> host_row(const explorer::Lane& host, double t0, double t1, int columns);
 
+// Cells for one device's collective lane (explorer::DeviceLanes::dp or ::tp) over [t0, t1): the
+// letter of the collective covering most of the cell (collective_letter), 0 where there is none;
+// any overlap shows, as on the host row.
+std::vector<char> collective_row(const explorer::Lane& lane, double t0, double t1, int columns);
+// g dp gradient sync, z ZeRO gather, t tensor-parallel, c context-parallel, e expert-parallel,
+// o optimizer step.
+char collective_letter(explorer::BoxKind k);
+
 // A round tick step (1, 2 or 5 x 10^k ms) giving labels at least `min_cols` columns apart.
 double tick_step_ms(double span_ms, int columns, int min_cols = 12);
 

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/format.h"
 #include "tui/render_views.h"
 
 namespace adaptis::tui {
@@ -11,21 +12,30 @@ namespace adaptis::tui {
 namespace {
 
 void draw_tabs(const TuiState& s, Screen& scr) {
-  int x = 0;
-  if (scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
-  for (int v = 0; v < kNumViews; ++v) {
-    const bool active = v == static_cast<int>(s.view);
-    x = scr.put(x, 0, fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))), active ? Style::TabActive : Style::Tab);
-  }
-  scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
   // Background work, visible from every view.
   std::string badge;
   const explorer::OptimizerState& o = s.core.optimizer();
   if (o.state == explorer::JobState::Running) badge = fmt(" optimize %.0f%% ", 100 * o.progress.fraction);
+  else if (s.core.cluster_plans().state == explorer::JobState::Running)
+    badge = fmt(" cluster %.0f%% ", 100 * s.core.cluster_plans().progress.fraction);
   else if (s.core.launched().running) {
     const exec::RunSummary* row = s.core.launched_row();
     badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
   }
+  // The tabs, compact (no title, one space apart) when the badge would not fit beside them.
+  int full = scr.width() >= 72 ? 8 : 0;
+  for (int v = 0; v < kNumViews; ++v) full += static_cast<int>(fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))).size());
+  const bool compact = !badge.empty() && full + static_cast<int>(badge.size()) > scr.width();
+  int x = 0;
+  if (!compact && scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
+  for (int v = 0; v < kNumViews; ++v) {
+    const bool active = v == static_cast<int>(s.view);
+    const std::string label = compact ? fmt("%d %s", v + 1, view_name(static_cast<View>(v)))
+                                      : fmt(" %d %s ", v + 1, view_name(static_cast<View>(v)));
+    x = scr.put(x, 0, label, active ? Style::TabActive : Style::Tab);
+    if (compact) x = scr.put(x, 0, " ", Style::Tab);
+  }
+  scr.fill(x, 0, scr.width() - x, ' ', Style::Tab);
   if (!badge.empty() && x + static_cast<int>(badge.size()) <= scr.width())
     scr.put(scr.width() - static_cast<int>(badge.size()), 0, badge, Style::Warn);
 }
@@ -44,7 +54,12 @@ void draw_summary(const TuiState& s, Screen& scr) {
   }
   const SimResult& sim = c.editor().sim();
   x = scr.put(x, 1, fmt("| %.2f ms  bubble %.1f%%", sim.iteration_ms, 100 * sim.bubble_ratio), Style::Good);
-  if (sim.oom) scr.put(x, 1, "  OOM", Style::Bad);
+  if (sim.oom) x = scr.put(x, 1, "  OOM", Style::Bad);
+  // A whole-cluster plan: throughput over all its GPUs, MFU and the communication it cannot hide.
+  if (sim.has_parallel)
+    scr.put(x, 1, fmt("  %d GPUs %.0f tok/s MFU %.1f%% exp.comm %s", sim.parallel.gpus, sim.parallel.tokens_per_s,
+                      100 * sim.parallel.mfu, app::format_ms(sim.parallel.exposed_comm_ms).c_str()),
+            Style::Good);
 }
 
 void draw_status(const TuiState& s, Screen& scr, int y, int rows) {
@@ -101,6 +116,10 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
       h.insert(h.end(), {{"j/k", "select"}, {"enter", "use"}, {"m/M", "mb"}, {"d/D", "dev"}, {"o", "optimize"}});
       break;
     case View::Runs: h.insert(h.end(), {{"r", "launch run"}, {"g", "refresh"}, {"j/k", "select"}}); break;
+    case View::Cluster:
+      h.insert(h.end(), {{"C", "search"}, {"j/k", "select"}, {"enter", "show"}, {"d/D", "GPUs"}, {"m/M", "batch"},
+                         {"x", "cancel"}});
+      break;
   }
   return h;
 }
@@ -116,7 +135,7 @@ void draw_hints(const TuiState& s, Screen& scr, int y) {
 }
 
 const char* const kHelp[] = {
-    "views      1-6 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs",
+    "views      1-7 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs Cluster",
     "plan       s/S next/previous schedule    m/M micro-batches +1/-1",
     "           d/D devices +1/-1             v/V chunks per device +1/-1",
     "partition  [ ] (j k in Plan) select a boundary  < > or , . move it   e even",
@@ -129,6 +148,8 @@ const char* const kHelp[] = {
     "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
     "optimizer  o start (progress below)   x or esc cancel",
     "runs       r run the plan on screen (adaptis run) and watch   g refresh",
+    "cluster    C search whole-cluster plans (pp tp dp cp ep, ZeRO, mbs) x cancels",
+    "           in Cluster: d/D GPUs x2 /2  m/M batch x2 /2  enter shows a row",
     "other      w save the plan file   ? this help   q quit",
 };
 
@@ -193,6 +214,7 @@ Screen render(const TuiState& s, int width, int height) {
     case View::Devices: draw_devices_view(s, scr, body); break;
     case View::Compare: draw_compare_view(s, scr, body); break;
     case View::Runs: draw_runs_view(s, scr, body); break;
+    case View::Cluster: draw_cluster_view(s, scr, body); break;
   }
   draw_status(s, scr, height - 1 - status, status);
   draw_hints(s, scr, height - 1);

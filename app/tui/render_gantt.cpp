@@ -54,20 +54,38 @@ std::string selection_text(const TuiState& s) {
                                           op_name(e.op), e.stage, e.where.device);
   if (!in.empty()) out += "; needs " + in;
   if (!outs.empty()) out += "; feeds " + outs;
+  // Its collectives: the blocking tp/cp/ep share inside it, a ZeRO gather just before it.
+  const explorer::DeviceLanes& dev = c.side(0).timeline().devices[static_cast<size_t>(d)];
+  for (const explorer::Lane* lane : {&dev.tp, &dev.dp})
+    for (size_t i = lane->first_reaching(b->start - (b->end - b->start)), n = lane->boxes.size(); i < n; ++i) {
+      const explorer::TimelineBox& x = lane->boxes[i];
+      if (x.start > b->end) break;
+      if (x.mb == b->mb && x.stage == b->stage && x.op == b->op)
+        out += app::strf("; %s %s", explorer::box_kind_name(x.kind), app::format_ms(x.end - x.start).c_str());
+    }
   return out;
 }
 
 }  // namespace
 
-GanttLayout gantt_layout(Rect body, int devices, bool color, bool host_row, bool memory_line) {
-  // Two rows of time axis above; legend, window, (memory) and detail rows below.
+GanttLayout gantt_layout(Rect body, int devices, bool color, const GanttExtras& extras) {
+  // Two rows of time axis above; legend, window, (memory), (cluster) and detail rows below.
   GanttLayout g;
-  g.memory_line = memory_line;
-  const int rows = std::max(1, body.h - 5 - (memory_line ? 1 : 0));
+  g.memory_line = extras.memory_line;
+  g.parallel_line = extras.parallel;
+  const int rows = std::max(1, body.h - 5 - (g.memory_line ? 1 : 0) - (g.parallel_line ? 1 : 0));
   const int max_lanes = static_cast<int>(gantt_lanes(color).size());
-  // The host row only when each device keeps a compute row beside it.
-  g.host = host_row && devices > 0 && rows / devices >= 2;
-  const int extra = g.host ? 1 : 0;
+  // Extra rows (collectives first, then the host link) only while each device keeps a compute row
+  // beside them.
+  int extra = 0;
+  auto room = [&](bool want) {
+    if (!want || devices <= 0 || rows / devices < extra + 2) return false;
+    ++extra;
+    return true;
+  };
+  g.tp = room(extras.tp_row);
+  g.dp = room(extras.dp_row);
+  g.host = room(extras.host_row);
   g.lanes = devices > 0 ? std::clamp(rows / devices - extra, 1, max_lanes) : 1;
   const int per_device = g.lanes + extra;
   // A blank row between devices when every device still fits with it.
@@ -79,8 +97,16 @@ GanttLayout gantt_layout(Rect body, int devices, bool color, bool host_row, bool
 GanttLayout gantt_layout(const TuiState& s, Rect body) {
   if (!s.core.has_plan()) return gantt_layout(body, 1, s.color);
   const explorer::MemoryOverview& m = s.core.memory();
-  return gantt_layout(body, static_cast<int>(s.core.editor().sim().devices.size()), s.color, m.host_copies > 0,
-                      m.policies || m.oom);
+  GanttExtras x;
+  x.host_row = m.host_copies > 0;
+  x.memory_line = m.policies || m.oom;
+  const explorer::TimelineData& tl = s.core.side(0).timeline();
+  for (const auto& d : tl.devices) {
+    x.tp_row = x.tp_row || !d.tp.empty();
+    x.dp_row = x.dp_row || !d.dp.empty();
+  }
+  x.parallel = s.core.editor().sim().has_parallel;
+  return gantt_layout(body, static_cast<int>(s.core.editor().sim().devices.size()), s.color, x);
 }
 
 void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
@@ -159,6 +185,18 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
         scr.set(x, y, ch, st);
       }
     }
+    // Collectives under the compute rows: tp (t c e, inside F and B) then dp (g z o, beside compute).
+    for (const bool tp_row : {true, false}) {
+      if (!(tp_row ? layout.tp : layout.dp) || d >= static_cast<int>(lanes_data.devices.size())) continue;
+      const explorer::DeviceLanes& dev = lanes_data.devices[static_cast<size_t>(d)];
+      scr.set(r.x + label_w - 2, y, tp_row ? 't' : 'g', Style::Dim);
+      const std::vector<char> cells = collective_row(tp_row ? dev.tp : dev.dp, win.t0, win.t1, cols);
+      for (int c = 0; c < cols; ++c) {
+        const char ch = cells[static_cast<size_t>(c)];
+        scr.set(r.x + label_w + c, y, ch == 0 ? ' ' : ch, ch == 0 ? Style::Idle : Style::Collective);
+      }
+      ++y;
+    }
     // The host link: '>' offload to host after F, '<' reload before R/B.
     if (layout.host && d < static_cast<int>(lanes_data.devices.size())) {
       scr.set(r.x + label_w - 2, y, 'h', Style::Dim);
@@ -171,7 +209,8 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
     }
     if (i + 1 < layout.devices_shown && first + i + 1 < D) y += layout.gap;
   }
-  y = std::max(y, r.y + r.h - 3);
+  // The footer sits at the bottom: legend, window, (memory), (cluster) and detail lines.
+  y = std::max(y, r.y + r.h - 3 - (layout.memory_line ? 1 : 0) - (layout.parallel_line ? 1 : 0));
   if (y >= r.y + r.h) return;
   // Legend: the ops this plan uses, as they look (a coloured letter, or the letter alone).
   int x = r.x;
@@ -189,6 +228,10 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
     x = scr.put(x + 1, y, " offload ", Style::Normal);
     scr.set(x, y, '<', Style::HostCopy);
     x = scr.put(x + 1, y, " reload  ", Style::Normal);
+  }
+  if (layout.tp || layout.dp) {
+    x = scr.put(x, y, layout.tp ? "t/c/e tp/cp/ep " : "", Style::Collective);
+    x = scr.put(x, y, layout.dp ? "g dp sync z zero o optim  " : " ", Style::Collective);
   }
   // An active search says what it matches; otherwise the rows are explained.
   if (filter.active()) {
@@ -223,6 +266,11 @@ void draw_gantt_view(const TuiState& s, Screen& scr, Rect r) {
   if (layout.memory_line) {
     const explorer::MemoryOverview& m = core.memory();
     scr.put(r.x, y, "memory " + memory_text(m), m.oom ? Style::Bad : Style::Dim, r.w);
+    ++y;
+    if (y >= r.y + r.h) return;
+  }
+  if (layout.parallel_line) {
+    scr.put(r.x, y, parallel_text(core), Style::Dim, r.w);
     ++y;
     if (y >= r.y + r.h) return;
   }

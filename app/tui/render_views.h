@@ -31,10 +31,18 @@ struct GanttLayout {
   int devices_shown = 1;
   bool host = false;         // a host-link row (offload > / reload <) under each device's rows
   bool memory_line = false;  // a memory line (peak vs cap, policy) in the footer
+  bool tp = false, dp = false;  // collective rows under each device (a whole-cluster plan)
+  bool parallel_line = false;   // the whole-cluster line (tokens/s, MFU, exposed comm) in the footer
 };
-// `host_row`: the plan copies activations to host (shown when each device has room for it);
-// `memory_line`: the plan has memory policies or is out of memory.
-GanttLayout gantt_layout(Rect body, int devices, bool color, bool host_row = false, bool memory_line = false);
+// What a plan asks the Gantt for beyond its compute rows.
+struct GanttExtras {
+  bool host_row = false;     // the plan copies activations to host (shown when each device has room)
+  bool memory_line = false;  // the plan has memory policies or is out of memory
+  bool tp_row = false, dp_row = false;  // the plan has tensor/context/expert or data-parallel collectives
+  bool parallel = false;     // the plan has a parallel configuration
+};
+GanttLayout gantt_layout(Rect body, int devices, bool color, const GanttExtras& extras = {});
+void draw_cluster_view(const TuiState& s, Screen& scr, Rect r);
 // The layout the Gantt view of `s` uses in `body`.
 GanttLayout gantt_layout(const TuiState& s, Rect body);
 // Devices shown at once by the devices view (two rows each).
@@ -53,6 +61,9 @@ bool draw_no_plan(const TuiState& s, Screen& scr, Rect r);
 // The memory line: the worst device's peak against its cap (OOM), the activation split and the
 // plan's memory policies, in one line.
 std::string memory_text(const explorer::MemoryOverview& m);
+// A whole-cluster plan in one line: "pp2 tp2 dp2 ... on 8 GPUs: 89485 tokens/s, MFU 49.1%, exposed
+// comm 185.2 ms (dp sync 3.1 ms)"; "" when the plan on screen has no parallel configuration.
+std::string parallel_text(const explorer::Explorer& core);
 // A stage's memory policy in a few characters for tables: "-", "sel", "full", "full:2", "+off25%".
 std::string policy_short(const StageMemoryPolicy& p);
 Style op_style(Op op);

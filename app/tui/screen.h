@@ -27,6 +27,7 @@ enum class Style : uint8_t {
   OpBW,
   OpR,          // recompute (memory policies)
   HostCopy,     // host-link copies (offload / reload) on the Gantt's host row
+  Collective,   // a whole-cluster plan's collectives on the Gantt's dp / tp rows
   Idle,         // Gantt idle cell
   BarBusy,      // device bars
   BarWarmUp,

@@ -103,6 +103,7 @@ Palette make_palette(bool color) {
       {Style::OpBW, COLOR_BLACK, COLOR_CYAN, 0},
       {Style::OpR, COLOR_WHITE, COLOR_MAGENTA, A_BOLD},
       {Style::HostCopy, COLOR_CYAN, -1, A_BOLD},
+      {Style::Collective, COLOR_MAGENTA, -1, A_BOLD},
       {Style::Idle, COLOR_WHITE, -1, A_DIM},
       {Style::BarBusy, COLOR_BLUE, -1, A_BOLD},
       {Style::BarWarmUp, COLOR_YELLOW, -1, A_BOLD},

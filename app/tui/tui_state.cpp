@@ -19,6 +19,7 @@ const char* view_name(View v) {
     case View::Devices: return "Devices";
     case View::Compare: return "Compare";
     case View::Runs: return "Runs";
+    case View::Cluster: return "Cluster";
   }
   return "?";
 }
@@ -40,6 +41,7 @@ int cursor_max(TuiState& s, View v) {
                                      : s.cursor[view_index(View::Compare)];
     case View::Runs: return static_cast<int>(s.core.runs().runs.size()) - 1;
     case View::Plan: return 0;  // the plan view scrolls to the selected boundary
+    case View::Cluster: return 0;  // the core holds the table's row
     case View::Gantt:
     case View::Devices: return max_first_device(s, v, s.viewport_width, s.viewport_height);
   }
@@ -153,7 +155,50 @@ bool handle_gantt_key(TuiState& s, int k) {
   return false;
 }
 
+// GPUs and the global batch of the next search: halved or doubled (within the cluster's GPUs, in
+// whole sequences).
+void change_cluster_gpus(TuiState& s, bool up) {
+  if (const std::string why = s.core.cluster_search_blocker(); !why.empty()) return s.core.note(why, true);
+  const int g = s.core.cluster_gpus();
+  s.core.set_cluster_gpus(up ? std::min(g * 2, s.core.cluster_max_gpus()) : std::max(1, g / 2));
+}
+
+void change_cluster_batch(TuiState& s, bool up) {
+  if (const std::string why = s.core.cluster_search_blocker(); !why.empty()) return s.core.note(why, true);
+  const long long seq = std::max(1LL, s.core.config().cluster_plans.model ? s.core.config().cluster_plans.model->seq_len : 1);
+  const long long seqs = s.core.cluster_batch_tokens() / seq;
+  s.core.set_cluster_batch_tokens(seq * (up ? seqs * 2 : std::max(1LL, seqs / 2)));
+}
+
+// Keys of the Cluster view: rows, the search's inputs, enter shows a row's pipeline on the Gantt.
+bool handle_cluster_key(TuiState& s, int k) {
+  const explorer::ClusterPlansState& st = s.core.cluster_plans();
+  const int n = st.rows ? static_cast<int>(st.rows->size()) : 0;
+  switch (k) {
+    case key::Up:
+    case 'k': s.core.select_cluster_row(st.selected - 1); return true;
+    case key::Down:
+    case 'j': s.core.select_cluster_row(st.selected + 1); return true;
+    case key::PageUp: s.core.select_cluster_row(st.selected - page_rows(s)); return true;
+    case key::PageDown: s.core.select_cluster_row(st.selected + page_rows(s)); return true;
+    case key::Home: s.core.select_cluster_row(0); return true;
+    case key::End: s.core.select_cluster_row(n - 1); return true;
+    case key::Enter:
+      if (s.core.use_cluster_row(st.selected).applied) {
+        s.view = View::Gantt;
+        s.cursor[view_index(View::Gantt)] = 0;
+      }
+      return true;
+    case 'd':
+    case 'D': change_cluster_gpus(s, k == 'd'); return true;
+    case 'm':
+    case 'M': change_cluster_batch(s, k == 'm'); return true;
+    default: return false;
+  }
+}
+
 bool handle_view_key(TuiState& s, int k) {
+  if (s.view == View::Cluster && handle_cluster_key(s, k)) return true;
   if (s.view == View::Plan) {
     // The plan view's rows are stages: moving through them selects the boundary to move.
     switch (k) {
@@ -244,6 +289,11 @@ TuiState apply_key(TuiState s, int k) {
     if (k != 'q' && k != 'Q') return s;  // any key closes the help; q still quits
   }
   const View before = s.view;
+  // The Cluster view's own meaning of d/D and m/M (the search's GPUs and batch).
+  if (s.view == View::Cluster && (k == 'd' || k == 'D' || k == 'm' || k == 'M')) {
+    handle_cluster_key(s, k);
+    return s;
+  }
   switch (k) {
     case 'q':
     case 'Q': s.quit = true; return s;
@@ -268,10 +318,20 @@ TuiState apply_key(TuiState s, int k) {
     case 'u': s.core.undo(); break;
     case 'U': s.core.redo(); break;
     case 'o': s.core.start_optimizer(); break;
-    case 'x': s.core.cancel_optimizer(); break;
+    case 'x':
+      s.core.cancel_optimizer();
+      s.core.cancel_cluster_search();
+      break;
+    case 'C':
+      s.view = View::Cluster;
+      s.core.start_cluster_search();
+      break;
     case key::Escape:
       if (s.core.view().measuring || s.core.view().filter.active() || s.core.view().selected.valid()) s.core.escape();
-      else s.core.cancel_optimizer();
+      else {
+        s.core.cancel_optimizer();
+        s.core.cancel_cluster_search();
+      }
       break;
     case 'r':
       s.view = View::Runs;

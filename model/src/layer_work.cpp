@@ -43,6 +43,8 @@ struct Builder {
   double b = 0;  // sequences per micro-batch
   double e = 2;  // bytes per element (activations and weights)
   bool flash = true;
+  double attention_dropout = 0;  // probabilities (model spec): what adds dropout passes and masks
+  double hidden_dropout = 0;
   LayerWork work;
 
   // Activation bookkeeping, in bytes per micro-batch.
@@ -85,9 +87,13 @@ struct Builder {
     kept_until_b += rows * width * e + stats;
   }
 
-  void residual(const std::string& name, double width) {
-    memory(work.f, name, 3 * T * width * e);
-    memory(work.b, name + ".bwd", 3 * T * width * e);
+  // Residual add of a block's output. With hidden dropout it is Megatron's fused
+  // bias-dropout-add: it also writes a 1-byte mask, kept for and read by the backward.
+  void residual(const std::string& name, double width, bool dropout = true) {
+    const double mask = dropout && hidden_dropout > 0 ? T * width : 0.0;
+    memory(work.f, name, 3 * T * width * e + mask);
+    memory(work.b, name + ".bwd", 3 * T * width * e + mask);
+    kept_until_b += mask;
   }
 
   void keep_b(double bytes) { kept_until_b += bytes; }
@@ -102,6 +108,39 @@ double keys_per_query(const Component& c, double s) {
   if (!c.causal) return w;
   // Query i (0-based) sees min(i + 1, w) keys.
   return (w * (w + 1) / 2 + (s - w) * w) / s;
+}
+
+// Attention without flash, as Megatron-LM's unfused core runs it: two batched GEMMs over the whole
+// s x s score matrix (the causal mask is applied by the softmax, so the masked half is computed
+// too), a fused scale-mask-softmax pass and, when training with attention dropout, a dropout pass,
+// each reading and writing the S = b a s^2 scores in HBM. The backward runs the four gradient GEMMs
+// and the dropout and softmax backward passes. Kept for B: the softmax output and, with dropout,
+// its 1-byte mask and the dropped probabilities (Korthikanti et al.'s 5as^2b bytes). All of it is
+// what selective recompute drops and re-creates by re-running these forward kernels.
+void unfused_attention(Builder& bl, const Component& c) {
+  const double T = bl.T, e = bl.e, a = double(c.heads);
+  const double dqk = double(c.qk_head_dim()), dv = double(c.value_head_dim());
+  const double kv = c.is_mla() ? a : double(c.kv_heads);
+  const double S = bl.b * a * bl.s * bl.s;  // score elements
+  const bool dropout = bl.attention_dropout > 0;
+  const double q = T * a * dqk * e, k = T * kv * dqk * e, v = T * kv * dv * e, o = T * a * dv * e;
+  const size_t first = bl.work.f.kernels.size();
+  bl.add(bl.work.f, "attention.core.scores", KernelClass::AttentionFwd, 2 * S * dqk, q + k + S * e);
+  bl.memory(bl.work.f, "attention.core.softmax", 2 * S * e);
+  if (dropout) bl.memory(bl.work.f, "attention.core.dropout", 2 * S * e + S);  // + the 1-byte mask
+  bl.add(bl.work.f, "attention.core.context", KernelClass::AttentionFwd, 2 * S * dv, S * e + v + o);
+  // dV = P^T dO and dP = dO V^T; dropout and softmax backward; dQ = dS K and dK = dS^T Q.
+  bl.add(bl.work.b, "attention.core.context.dgrad_v", KernelClass::AttentionBwd, 2 * S * dv, S * e + o + v);
+  bl.add(bl.work.b, "attention.core.context.dgrad_p", KernelClass::AttentionBwd, 2 * S * dv, o + v + S * e);
+  if (dropout) bl.memory(bl.work.b, "attention.core.dropout.bwd", 2 * S * e + S);
+  bl.memory(bl.work.b, "attention.core.softmax.bwd", 3 * S * e);
+  bl.add(bl.work.b, "attention.core.scores.dgrad_q", KernelClass::AttentionBwd, 2 * S * dqk, S * e + k + q);
+  bl.add(bl.work.b, "attention.core.scores.dgrad_k", KernelClass::AttentionBwd, 2 * S * dqk, S * e + q + k);
+  const double kept = S * e + (dropout ? S + S * e : 0.0);
+  bl.keep_b(kept);
+  bl.work.selective_dropped_bytes += kept;
+  bl.work.selective.kernels.insert(bl.work.selective.kernels.end(), bl.work.f.kernels.begin() + long(first),
+                                   bl.work.f.kernels.end());
 }
 
 void attention(Builder& bl, const Component& c) {
@@ -138,25 +177,16 @@ void attention(Builder& bl, const Component& c) {
   // q, k, v as the attention kernel reads them.
   bl.keep_b(T * (a * dqk + kv * dqk + kv * dv) * e);
 
-  double keys = keys_per_query(c, bl.s);
-  double core_flops = 2.0 * T * keys * a * (dqk + dv);
-  double qkvo_bytes = T * (a * dqk + kv * dqk + kv * dv + a * dv) * e;
   if (bl.flash) {
+    const double keys = keys_per_query(c, bl.s);
+    const double core_flops = 2.0 * T * keys * a * (dqk + dv);
+    const double qkvo_bytes = T * (a * dqk + kv * dqk + kv * dv + a * dv) * e;
     bl.add(bl.work.f, "attention.core", KernelClass::AttentionFwd, core_flops, qkvo_bytes + T * a * kFp32);
     bl.add(bl.work.b, "attention.core.bwd", KernelClass::AttentionBwd, 2.5 * core_flops,
            2 * qkvo_bytes + T * a * kFp32);
     bl.keep_b(T * a * kFp32);  // log-sum-exp per query and head
   } else {
-    // Materialised scores: written, softmaxed in place, kept for the backward.
-    double scores = bl.b * a * bl.s * bl.s * e;
-    bl.add(bl.work.f, "attention.core", KernelClass::AttentionFwd, core_flops, qkvo_bytes + 3 * scores);
-    bl.add(bl.work.b, "attention.core.bwd", KernelClass::AttentionBwd, 2.0 * core_flops,
-           2 * qkvo_bytes + 4 * scores);
-    bl.keep_b(scores);
-    // Without flash the scores are what Korthikanti's selective recompute drops (the 5as/h term):
-    // re-created by the core's forward.
-    bl.work.selective_dropped_bytes += scores;
-    bl.work.selective.kernels.push_back(bl.work.f.kernels.back());
+    unfused_attention(bl, c);
   }
   bl.keep_x(T * a * dv * e);  // attention output: the output projection's X
   bl.linear("attention.out", T, a * dv, h);
@@ -206,7 +236,7 @@ void moe(Builder& bl, const Component& c) {
   if (c.shared_experts > 0) {
     feed_forward(bl, "moe.shared", T, T, h, double(c.shared_experts * c.shared_ffn_hidden), c.activation,
                  KernelClass::Gemm, 1);
-    bl.residual("moe.shared.add", h);
+    bl.residual("moe.shared.add", h, false);  // no dropout: the routed output is added next
   }
   bl.residual("moe.residual", h);
 }
@@ -331,6 +361,8 @@ LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model) {
   bl.T = bl.b * bl.s;
   bl.e = dtype_bytes(model.dtype);
   bl.flash = model.flash_attention;
+  bl.attention_dropout = model.attention_dropout;
+  bl.hidden_dropout = model.hidden_dropout;
   bool last = false;
   if (!layer.parts.empty())
     bl.work.input_bytes = layer.parts.front().kind == ComponentKind::Embedding

@@ -622,7 +622,8 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
   if (!doc.is_object()) throw InputError(origin + ": expected a JSON object with a 'layers' array");
   static const std::set<std::string> top_keys = {
       "format", "name", "source", "note", "notes", "comment", "dtype", "seq_len", "micro_batch_size",
-      "global_batch_size", "data_parallel", "distributed_optimizer", "flash_attention", "efficiency",
+      "global_batch_size", "data_parallel", "distributed_optimizer", "flash_attention", "attention_dropout",
+      "hidden_dropout", "efficiency",
       "defaults", "legend", "layers"};
   for (auto& [key, value] : doc.items())
     if (!top_keys.count(key)) {
@@ -663,6 +664,13 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
     throw InputError(origin + ": more than 1000000 micro-batches per iteration");
   m.distributed_optimizer = bool_field(doc, "distributed_optimizer", origin, false);
   m.flash_attention = bool_field(doc, "flash_attention", origin, true);
+  for (auto [key, field] : {std::pair{"attention_dropout", &m.attention_dropout}, {"hidden_dropout", &m.hidden_dropout}}) {
+    if (!doc.contains(key)) continue;
+    const json& v = doc[key];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0 || v.get<double>() >= 1)
+      throw InputError(origin + ": field '" + key + "' must be a probability in [0, 1), got " + describe_json(v));
+    *field = v.get<double>();
+  }
   if (doc.contains("efficiency")) {
     m.efficiency = parse_kernel_efficiency(doc["efficiency"], origin + ": efficiency");
     m.efficiency_overrides = doc["efficiency"];

@@ -41,7 +41,7 @@ double shape_rate(const Kernel& k, double knee) {
 
 struct PassTimes {
   double total_ms = 0;
-  double attention_core_ms = 0;  // the attention core kernels (what selective recompute re-runs)
+  double attention_core_ms = 0;  // the attention core's kernels (what selective recompute re-runs)
 };
 
 // Time of one pass of the split layer on `device`, kernel by kernel against its whole twin.
@@ -63,7 +63,7 @@ PassTimes pass_times(const PassWork& split, const PassWork& whole, const Paralle
     }
     const double ms = kernel_time_ms(k, device, eff, dtype);
     t.total_ms += ms;
-    if (k.cls == KernelClass::AttentionFwd || k.cls == KernelClass::AttentionBwd) t.attention_core_ms += ms;
+    if (k.name.rfind("attention.core", 0) == 0) t.attention_core_ms += ms;  // with an unfused core's softmax/dropout
   }
   return t;
 }

@@ -20,6 +20,13 @@ const Component* first_component(const ModelSpec& m, ComponentKind k) {
 
 std::string quote(const std::string& s) { return "\"" + s + "\""; }
 
+// A probability as Megatron-LM's argument parser reads it: shortest decimal form ("0", "0.1").
+std::string number_text(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
 }  // namespace
 
 MegatronCommand megatron_command(const Plan& plan, const CostTable& costs, const ModelSpec* model,
@@ -120,6 +127,9 @@ MegatronCommand megatron_command(const Plan& plan, const CostTable& costs, const
     flag("--max-position-embeddings", std::to_string(model->seq_len));
     if (head) c.notes.push_back("vocabulary " + std::to_string(head->vocab) + ": comes from the tokenizer");
     flag(model->dtype == DType::FP16 ? "--fp16" : model->dtype == DType::BF16 ? "--bf16" : "--fp32");
+    // Always written: Megatron-LM's defaults are 0.1 each, and the costs assumed the model's values.
+    flag("--attention-dropout", number_text(model->attention_dropout));
+    flag("--hidden-dropout", number_text(model->hidden_dropout));
   }
   for (const auto& n : pipe.notes)
     if (n.rfind("set --global-batch-size", 0) != 0) c.notes.push_back(n);  // we set it

@@ -117,20 +117,35 @@ void HostCopies::on_forward_end(int d, int pos, double t) {
   transfers_.push_back(x);
 }
 
-DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
-                           const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
-                           double end_time, std::vector<MemorySample>* samples, std::vector<double>& scratch,
-                           const std::vector<UnitStageCost>* unit_costs) {
-  const size_t m = static_cast<size_t>(std::max(1, num_microbatches));
-  const size_t n = stages.size() * m;
-  scratch.assign(3 * n, 0.0);
-  double* kept = scratch.data();
-  double* rec = kept + n;
-  double* host = rec + n;
+namespace {
+
+// The ledger walk; kEvents = false when there are no copies and no samples to record (the
+// optimizer's and the fast simulation's case), which leaves only the per-action arithmetic.
+// kUnits: every micro-batch has its own activation bytes (`unit_costs`, [stage * m + mb]).
+template <bool kEvents, bool kUnits>
+DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
+                         const std::vector<StageCost>& stages, size_t m, double static_bytes, double end_time,
+                         std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,
+                         const std::vector<UnitStageCost>* unit_costs) {
+  // Per (stage, mb) byte counters, kept / re-created / on host, for the stages this device touches
+  // only: a device holds a few of the plan's stages, and clearing counters for all of them per
+  // device would cost more than the walk. A stage gets its block of 3 m counters when first seen.
+  std::vector<int>& slot = scratch.slot;
+  slot.assign(stages.size(), -1);
+  std::vector<double>& bytes = scratch.bytes;
+  bytes.clear();
+  auto base = [&](int stage) {
+    if (slot[stage] < 0) {
+      slot[stage] = static_cast<int>(bytes.size());
+      bytes.resize(bytes.size() + 3 * m, 0.0);
+    }
+    return static_cast<size_t>(slot[stage]);
+  };
+  // kept at [base + mb], re-created at [base + m + mb], on host at [base + 2 m + mb].
   DeviceMemory out;
   double live = 0, kept_sum = 0, rec_sum = 0, host_sum = 0;
   auto sample = [&](double t) {
-    if (samples) samples->push_back({t, static_bytes + live, rec_sum, host_sum});
+    if (kEvents && samples) samples->push_back({t, static_bytes + live, rec_sum, host_sum});
   };
   auto check_peak = [&] {
     if (live > out.peak_activation) {
@@ -146,14 +161,19 @@ DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::v
     const HostTransfer* x;
   };
   std::vector<CopyEvent> events;
-  events.reserve(copies.size());
-  for (const HostTransfer* x : copies) events.push_back({x->to_host ? x->end : x->start, x});
-  std::stable_sort(events.begin(), events.end(), [](const CopyEvent& a, const CopyEvent& b) { return a.t < b.t; });
+  if constexpr (kEvents) {
+    events.reserve(copies.size());
+    for (const HostTransfer* x : copies) events.push_back({x->to_host ? x->end : x->start, x});
+    std::stable_sort(events.begin(), events.end(), [](const CopyEvent& a, const CopyEvent& b) { return a.t < b.t; });
+  }
   size_t next = 0;
   auto apply_copies = [&](double until) {
+    if constexpr (!kEvents) return;
     for (; next < events.size() && events[next].t <= until; ++next) {
       const HostTransfer& x = *events[next].x;
-      const size_t k = static_cast<size_t>(x.stage) * m + x.mb;
+      const size_t k = base(x.stage) + x.mb;
+      double* kept = bytes.data();
+      double* host = kept + 2 * m;
       const double b = x.bytes;
       if (x.to_host) {
         kept[k] -= b, host[k] += b, kept_sum -= b, host_sum += b, live -= b;
@@ -164,25 +184,24 @@ DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::v
       if (b > 0) sample(events[next].t);
     }
   };
-  // Frees `bytes` of (stage, mb): what R re-created first, then what F kept.
-  auto release = [&](size_t k, double bytes) {
-    const double r = std::min(std::max(rec[k], 0.0), bytes);
-    rec[k] -= r, rec_sum -= r;
-    kept[k] -= bytes - r, kept_sum -= bytes - r;
-    live -= bytes;
-  };
 
-  if (samples) samples->push_back({0.0, static_bytes, 0.0, 0.0});
+  if (kEvents && samples) samples->push_back({0.0, static_bytes, 0.0, 0.0});
   for (const TimedAction& ta : actions) {
     const Action& a = ta.action;
     const StageCost& c = stages[a.stage];
-    const size_t k = static_cast<size_t>(a.stage) * m + a.mb;
+    const size_t k = base(a.stage) + a.mb;
     // The unit's bytes when given; units carry no memory policy (F keeps everything).
-    const double act_b = unit_costs ? (*unit_costs)[k].act_b_bytes : c.act_b_bytes;
-    const double act_w = unit_costs ? (*unit_costs)[k].act_w_bytes : c.act_w_bytes;
-    const double keeps = unit_costs ? act_b + act_w : c.kept();
+    double act_b = c.act_b_bytes, act_w = c.act_w_bytes, keeps;
+    if constexpr (kUnits) {
+      const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
+      act_b = u.act_b_bytes, act_w = u.act_w_bytes, keeps = act_b + act_w;
+    } else {
+      keeps = c.kept();
+    }
     const bool allocates = a.op == Op::F || a.op == Op::R;
     apply_copies(allocates ? ta.start : ta.end);
+    double* kept = bytes.data();
+    double* rec = kept + m;
     switch (a.op) {
       case Op::F: {
         const double b = keeps;
@@ -203,15 +222,34 @@ DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::v
       case Op::W:
       case Op::BW: {
         const double b = a.op == Op::B ? act_b : a.op == Op::W ? act_w : act_b + act_w;
-        release(k, b);
+        // Frees what R re-created first, then what F kept.
+        const double r = std::min(std::max(rec[k], 0.0), b);
+        rec[k] -= r, rec_sum -= r;
+        kept[k] -= b - r, kept_sum -= b - r;
+        live -= b;
         if (b > 0) sample(ta.end);
         break;
       }
     }
   }
   apply_copies(std::numeric_limits<double>::infinity());
-  if (samples) samples->push_back({end_time, static_bytes + live, rec_sum, host_sum});
+  if (kEvents && samples) samples->push_back({end_time, static_bytes + live, rec_sum, host_sum});
   return out;
+}
+
+}  // namespace
+
+DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
+                           const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
+                           double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,
+                           const std::vector<UnitStageCost>* unit_costs) {
+  const size_t m = static_cast<size_t>(std::max(1, num_microbatches));
+  const bool events = !copies.empty() || samples != nullptr;
+  if (unit_costs)
+    return events ? walk_memory<true, true>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, unit_costs)
+                  : walk_memory<false, true>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, unit_costs);
+  return events ? walk_memory<true, false>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, nullptr)
+                : walk_memory<false, false>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, nullptr);
 }
 
 }  // namespace adaptis

@@ -63,6 +63,12 @@ struct DeviceMemory {
   double recomputed_bytes = 0;  // re-created by R over the iteration
 };
 
+// Reused between device_memory calls so a simulation allocates its ledger once.
+struct MemoryLedgerScratch {
+  std::vector<double> bytes;  // per stage the device touches: 3 x micro-batches (kept, re-created, on host)
+  std::vector<int> slot;      // per stage: its slot on the device walked (-1 = none)
+};
+
 // Walks one device's timed actions (in order) and its host copies (any order), applying the
 // memory rules: F allocates what it keeps at its start, R re-creates the rest at its start, B / W /
 // BW free at their end, an offload frees its bytes when it ends and a reload reserves them when it
@@ -72,7 +78,7 @@ struct DeviceMemory {
 // activation bytes: F keeps act_b + act_w of its unit.
 DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
                            const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
-                           double end_time, std::vector<MemorySample>* samples, std::vector<double>& scratch,
+                           double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,
                            const std::vector<UnitStageCost>* unit_costs = nullptr);
 
 }  // namespace adaptis

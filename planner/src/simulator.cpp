@@ -42,11 +42,14 @@ constexpr double kEps = 1e-9;
 // topological order gives the same answer as a time-ordered event queue. Transfers on one link
 // are FIFO in the sender's order, which is also the order a device issues them.
 //
-// Speed (the optimizer and the cluster search simulate many plans): every per-action quantity is
-// computed once into flat arrays (duration, the link of each device pair), a device is drained
-// as far as its dependencies allow each time it is taken from the worklist, and the producer
-// bookkeeping the gap causes need is kept only when gaps are recorded. The arithmetic of every
-// time is the same expressions in the same order as a plain event loop.
+// Speed (the optimizer and the cluster search simulate many plans, a 64-device plan has 10^5
+// actions): what the loop reads per action is computed once per stage (each op's duration on the
+// stage's device, the transfer time to the neighbouring stages' devices); consumers are looked up
+// from (op, stage, micro-batch) instead of kept as edge lists; each action's start and end go
+// straight into the result's timeline, since a device runs its list in order; and the per-action
+// state is two small arrays. Allocating and first touching memory costs more than the arithmetic
+// here, so the producer bookkeeping the gap causes need is kept only when gaps are recorded. The
+// arithmetic of every time is the same expressions in the same order as a plain event loop.
 struct Sim {
   const Plan& plan;
   const std::vector<StageCost>& stages;
@@ -56,7 +59,7 @@ struct Sim {
   const int nd;
   const bool track_producers;  // last dependency of each action, for gap causes
   HostCopies host;  // activation offload copies (memory policies); inactive without them
-  std::vector<double> reload_end;  // per action: when its reload ends (-1 = none)
+  std::vector<double> reload_end;  // per slot: when its reload ends (-1 = none); only with copies
   // Variable-length units hook (Plan::units, units.h): every (stage, unit)'s costs, [stage * U + unit];
   // null = every micro-batch costs its stage's costs.
   const std::vector<UnitStageCost>* units = nullptr;
@@ -64,27 +67,26 @@ struct Sim {
   const UnitStageCost& unit_cost(int stage, int mb) const { return (*units)[static_cast<size_t>(stage) * U + mb]; }
   double out_bytes(int stage, int mb) const { return units ? unit_cost(stage, mb).out_bytes : stages[stage].out_bytes; }
 
-  std::vector<double> start, end;
-  // What a consumer's producers update, together: when its last input arrives and how many inputs
-  // are still missing. Laid out position-major (the i-th action of every device side by side), so
-  // the consumers a device's next actions feed (neighbouring devices, similar positions) sit in a
-  // few cache lines instead of one line per device segment.
-  struct Pending {
-    double arrival = 0;
-    int remaining = 0;
-  };
-  std::vector<Pending> pending;  // [position * D + device]
-  Pending& pend(int d, int pos) { return pending[static_cast<size_t>(pos) * nd + d]; }
-  const Pending& pend(int d, int pos) const { return pending[static_cast<size_t>(pos) * nd + d]; }
+  // What a consumer's producers update: how many inputs are still missing and when its last input
+  // arrives, by slot (action_index.h): position-major, so the consumers of what the devices run at
+  // one moment share cache lines. (Keeping the arrivals in the timeline entries instead saves
+  // memory but scatters them 40 bytes apart per device, and misses the cache far more.)
+  std::vector<uint8_t> remaining;
+  std::vector<double> arrival;
   std::vector<double> producer_end_of_last;  // only with track_producers
-  std::vector<int> last_dep;                 // only with track_producers
+  std::vector<int> last_dep;                 // only with track_producers: the producer's slot
   std::vector<int> head;
   std::vector<double> free_at;
-  std::vector<double> link_free;     // [src * D + dst]
-  std::vector<double> link_latency;  // [src * D + dst], ms (with the --comm-latency-ms override)
-  std::vector<double> link_bw;       // [src * D + dst], bytes/s (0 = infinite)
+  std::vector<double> link_free;  // [src * D + dst]
+  // Per row: each op's duration [row * kNumOps + op]; the transfer of F's output to the next
+  // stage's device and of B/BW's input gradient to the previous stage's device (ms, latency included).
+  // A row is a stage, or with units a (stage, unit): row = stage * rows_per_stage + (mb & row_mb_mask),
+  // so plans without units index per stage with no branch and no table per micro-batch.
+  std::vector<double> dur, to_next, to_prev;
+  int rows_per_stage = 1, row_mb_mask = 0;
   std::vector<int> work;
   std::vector<char> queued;
+  double makespan = 0;  // the latest end so far
   // Parallel-configuration hook (sim_collectives.h): ZeRO-3 weight gathers delay each F and B.
   sim::ParamGatherLane* gather = nullptr;
   std::vector<double> prev_start;  // per device, the start of its last action (when gathers are issued)
@@ -101,34 +103,20 @@ struct Sim {
 
   int D() const { return nd; }
 
-  double duration(int g) const {
-    const Action& a = idx.action(g);
-    const StageCost& c = stages[a.stage];
-    double t = 0;
-    if (units) {
-      const UnitStageCost& u = unit_cost(a.stage, a.mb);
-      t = a.op == Op::F ? u.f_ms : a.op == Op::B ? u.b_ms : a.op == Op::W ? u.w_ms : a.op == Op::BW ? u.b_ms + u.w_ms : 0.0;
-      return t / cluster.devices[idx.device(g)].speed + opt.action_overhead_ms;
-    }
-    switch (a.op) {
-      case Op::F: t = c.f_ms; break;
-      case Op::B: t = c.b_ms; break;
-      case Op::W: t = c.w_ms; break;
-      case Op::BW: t = c.b_ms + c.w_ms; break;
-      case Op::R: t = c.recompute_ms; break;
-    }
-    return t / cluster.devices[idx.device(g)].speed + opt.action_overhead_ms;
+  size_t row(int stage, int mb) const {
+    return static_cast<size_t>(stage) * rows_per_stage + static_cast<size_t>(mb & row_mb_mask);
   }
+  double duration(const Action& a) const { return dur[row(a.stage, a.mb) * kNumOps + static_cast<int>(a.op)]; }
 
-  bool done(int g) const { return g - idx.global(idx.device(g), 0) < head[idx.device(g)]; }
+  bool done(int k) const { return idx.slot_position(k) < head[idx.slot_device(k)]; }
 
   bool head_ready(int d) const {
-    int h = head[d];
-    int n = idx.device_size(d);
+    const int h = head[d];
+    const int n = idx.device_size(d);
     if (h >= n) return false;
-    int g = idx.global(d, h);
-    if (pend(d, h).remaining != 0) return false;
-    if (h + 1 < n && idx.action(g + 1).overlap_prev && pend(d, h + 1).remaining != 0) return false;
+    const uint8_t r = remaining[idx.slot(d, h)];
+    if (r & ActionIndex::kCountMask) return false;
+    if ((r & ActionIndex::kNextOverlaps) && (remaining[idx.slot(d, h + 1)] & ActionIndex::kCountMask)) return false;
     return true;
   }
 
@@ -139,84 +127,123 @@ struct Sim {
     }
   }
 
-  void complete(int g, double t_end, int d) {
-    const size_t row = static_cast<size_t>(d) * nd;
-    const Action& pa = idx.action(g);
-    const int e_end = idx.consumer_end(g);
-    for (int e = idx.consumer_begin(g); e < e_end; ++e) {
-      const int c = idx.edge_consumer(e);
-      const int dc = idx.edge_device(e);
+  // Per row: durations and neighbour transfers, as Link::transfer_ms computes them (with the
+  // --comm-latency-ms override). F -> F of the next stage sends the activation; an input gradient
+  // (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor. With units each
+  // (stage, unit) has its own times and bytes (a unit carries no memory policy: R takes no time).
+  void precompute() {
+    const int S = static_cast<int>(stages.size());
+    rows_per_stage = units ? U : 1;
+    row_mb_mask = units ? ~0 : 0;
+    const size_t rows = static_cast<size_t>(S) * rows_per_stage;
+    dur.assign(rows * kNumOps, 0.0);
+    to_next.assign(rows, 0.0);
+    to_prev.assign(rows, 0.0);
+    auto transfer = [&](int src, int dst, double bytes) {
+      const Link& l = cluster.link(src, dst);
+      const double latency = opt.comm_latency_ms ? *opt.comm_latency_ms : l.latency_ms;
+      const double bw = l.bandwidth;
+      return latency + (bw > 0 ? bytes / bw * 1e3 : 0.0);
+    };
+    for (int s = 0; s < S; ++s) {
+      const StageCost& c = stages[s];
+      const int d = idx.stage_device(s);
+      const double speed = cluster.devices[d].speed;
+      double* t = &dur[static_cast<size_t>(s) * kNumOps];
+      t[static_cast<int>(Op::F)] = c.f_ms / speed + opt.action_overhead_ms;
+      t[static_cast<int>(Op::B)] = c.b_ms / speed + opt.action_overhead_ms;
+      t[static_cast<int>(Op::W)] = c.w_ms / speed + opt.action_overhead_ms;
+      t[static_cast<int>(Op::BW)] = (c.b_ms + c.w_ms) / speed + opt.action_overhead_ms;
+      t[static_cast<int>(Op::R)] = c.recompute_ms / speed + opt.action_overhead_ms;
+      if (s + 1 < S) to_next[s] = transfer(d, idx.stage_device(s + 1), c.out_bytes);
+      if (s > 0) to_prev[s] = transfer(d, idx.stage_device(s - 1), stages[s - 1].out_bytes);
+    }
+    if (!units) return;
+    for (int s = 0; s < S; ++s) {
+      const int d = idx.stage_device(s);
+      const double speed = cluster.devices[d].speed;
+      for (int mb = 0; mb < U; ++mb) {
+        const UnitStageCost& u = unit_cost(s, mb);
+        const size_t r = row(s, mb);
+        double* t = &dur[r * kNumOps];
+        t[static_cast<int>(Op::F)] = u.f_ms / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::B)] = u.b_ms / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::W)] = u.w_ms / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::BW)] = (u.b_ms + u.w_ms) / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::R)] = opt.action_overhead_ms;
+        to_next[r] = s + 1 < S ? transfer(d, idx.stage_device(s + 1), u.out_bytes) : 0.0;
+        to_prev[r] = s > 0 ? transfer(d, idx.stage_device(s - 1), unit_cost(s - 1, mb).out_bytes) : 0.0;
+      }
+    }
+  }
+
+  // Action `pa` (slot g, device d) ended at t_end: its outputs travel to its consumers.
+  void complete(const Action& pa, int g, double t_end, int d) {
+    ActionIndex::Consumer cons[ActionIndex::kMaxConsumers];
+    const int k = idx.consumers(pa, cons);
+    for (int e = 0; e < k; ++e) {
+      const int dc = cons[e].device;
+      const int c = idx.slot(dc, cons[e].pos);
       double arr = t_end;
       if (dc != d) {
-        double& lf = link_free[row + dc];
+        double& lf = link_free[static_cast<size_t>(d) * nd + dc];
         const double ts = std::max(t_end, lf);
-        const double bw = link_bw[row + dc];
-        // Bytes the edge carries: F -> F of the next stage sends the activation; an input gradient
-        // (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor. Then
-        // Link::transfer_ms: latency + bytes / bandwidth.
-        const int cs = idx.edge_stage(e);
-        const double bytes = pa.stage == cs ? 0.0 : pa.op == Op::F ? out_bytes(pa.stage, pa.mb) : out_bytes(cs, pa.mb);
-        const double te = ts + (link_latency[row + dc] + (bw > 0 ? bytes / bw * 1e3 : 0.0));
+        // Only a neighbour stage's action is on another device (slice consumers share the stage).
+        const size_t pr = row(pa.stage, pa.mb);
+        const double te = ts + (pa.op == Op::F ? to_next[pr] : to_prev[pr]);
         lf = te;
         arr = te;
         if (!opt.overlap_comm) free_at[d] = std::max(free_at[d], te);
       }
-      Pending& pc = pend(dc, idx.edge_position(e));
       if (track_producers) {
-        if (arr >= pc.arrival || last_dep[c] < 0) {
-          pc.arrival = std::max(pc.arrival, arr);
+        if (arr >= arrival[c] || last_dep[c] < 0) {
+          arrival[c] = std::max(arrival[c], arr);
           last_dep[c] = g;
           producer_end_of_last[c] = t_end;
         }
-      } else if (arr > pc.arrival) {
-        pc.arrival = arr;
+      } else if (dc != d && arr > arrival[c]) {
+        // A producer on the consumer's own device ran before it, so the device is free no earlier
+        // than that producer's end: only outputs from other devices can make the start later.
+        // Skipping the others leaves the start times as they are and spares a cache line per edge.
+        arrival[c] = arr;
       }
-      if (--pc.remaining == 0) try_queue(dc);
+      if ((--remaining[c] & ActionIndex::kCountMask) == 0) try_queue(dc);
     }
   }
-
-  // Action g (device d) starts at t: the reloads it triggers are issued, and their consumers wait for them.
-  void on_start(int g, int d, double t) {
+  // Action at position `pos` of device d starts at t: the reloads it triggers are issued, and their
+  // consumers wait for them.
+  void on_start(int pos, int d, double t) {
     if (!host.active()) return;
-    const int first = idx.global(d, 0);
-    const int k = host.on_start(d, g - first, t);
+    const int k = host.on_start(d, pos, t);
     for (int i = 0; i < k; ++i) {
-      const int pos = host.reload(i).consumer;
-      Pending& pc = pend(d, pos);
-      pc.arrival = std::max(pc.arrival, host.reload(i).end);
-      reload_end[first + pos] = host.reload(i).end;
+      const int c = idx.slot(d, host.reload(i).consumer);
+      arrival[c] = std::max(arrival[c], host.reload(i).end);
+      reload_end[c] = host.reload(i).end;
     }
   }
-  void on_end(int g, int d, double t) {
-    if (host.active() && idx.action(g).op == Op::F) host.on_forward_end(d, g - idx.global(d, 0), t);
+  void on_end(const Action& a, int pos, int d, double t) {
+    if (host.active() && a.op == Op::F) host.on_forward_end(d, pos, t);
   }
 
   void run(SimResult& r) {
-    const size_t n = idx.size();
-    reload_end.assign(n, -1.0);
-    start.assign(n, 0);
-    end.assign(n, 0);
-    pending.assign(static_cast<size_t>(idx.max_device_size()) * nd, Pending{});
-    for (int d = 0; d < nd; ++d)
-      for (int i = 0, size = idx.device_size(d); i < size; ++i)
-        pend(d, i).remaining = static_cast<int>(idx.deps(idx.global(d, i)).size());
+    const size_t n = idx.num_slots();
+    precompute();
+    if (host.active()) reload_end.assign(n, -1.0);
+    remaining = idx.take_producer_counts();
+    arrival.assign(n, 0.0);
     if (track_producers) {
       producer_end_of_last.assign(n, 0);
       last_dep.assign(n, -1);
     }
-    link_latency.resize(static_cast<size_t>(nd) * nd);
-    link_bw.resize(static_cast<size_t>(nd) * nd);
-    for (int a = 0; a < nd; ++a)
-      for (int b = 0; b < nd; ++b) {
-        const Link& l = cluster.link(a, b);
-        link_latency[static_cast<size_t>(a) * nd + b] = opt.comm_latency_ms ? *opt.comm_latency_ms : l.latency_ms;
-        link_bw[static_cast<size_t>(a) * nd + b] = l.bandwidth;
-      }
     head.assign(nd, 0);
     free_at.assign(nd, 0);
     link_free.assign(static_cast<size_t>(nd) * nd, 0);
     queued.assign(nd, 0);
     if (gather) prev_start.assign(nd, 0);
+    // Each device runs its list in order: its entries are appended.
+    r.timeline.assign(nd, {});
+    for (int d = 0; d < nd; ++d) r.timeline[d].reserve(idx.device_size(d));
+    makespan = 0;
     work.clear();
     for (int d = 0; d < nd; ++d) try_queue(d);
 
@@ -226,42 +253,51 @@ struct Sim {
       // Drain the device while its head is ready; it stays marked queued meanwhile, so consumers
       // on the same device do not push it again.
       const int size = idx.device_size(d);
+      const Action* acts = idx.device_actions(d);
+      std::vector<TimedAction>& tl = r.timeline[d];
       while (head_ready(d)) {
-        const int g = idx.global(d, head[d]);
-        const bool pair = head[d] + 1 < size && idx.action(g + 1).overlap_prev;
-        double t0 = std::max(free_at[d], pend(d, head[d]).arrival);
+        const int h = head[d];
+        // 64 devices read their lists side by side, more streams than the hardware prefetcher follows.
+        __builtin_prefetch(acts + std::min(h + 8, size - 1));
+        const int g = idx.slot(d, h);
+        const Action& a = acts[h];
+        const bool pair = remaining[g] & ActionIndex::kNextOverlaps;
+        double t0 = std::max(free_at[d], arrival[g]);
         if (gather) {
-          t0 = std::max(t0, gather->ready(d, idx.action(g), prev_start[d]));
-          if (pair) t0 = std::max(t0, gather->ready(d, idx.action(g + 1), prev_start[d]));
+          t0 = std::max(t0, gather->ready(d, a, prev_start[d]));
+          if (pair) t0 = std::max(t0, gather->ready(d, acts[h + 1], prev_start[d]));
           prev_start[d] = t0;
         }
         if (pair) {
-          t0 = std::max(t0, pend(d, head[d] + 1).arrival);
-          double d1 = duration(g), d2 = duration(g + 1);
+          const Action& a2 = acts[h + 1];
+          t0 = std::max(t0, arrival[g + nd]);
+          double d1 = duration(a), d2 = duration(a2);
           double total = d1 + d2 - opt.pair_overlap * std::min(d1, d2);
           double scale = (d1 + d2) > 0 ? total / (d1 + d2) : 0;
-          start[g] = t0;
-          end[g] = t0 + d1 * scale;
-          start[g + 1] = end[g];
-          end[g + 1] = t0 + total;
-          free_at[d] = end[g + 1];
-          on_start(g, d, start[g]);
-          on_start(g + 1, d, start[g + 1]);
-          on_end(g, d, end[g + 1]);
-          on_end(g + 1, d, end[g + 1]);
+          const double end1 = t0 + d1 * scale;
+          const double end2 = t0 + total;
+          tl.push_back({a, d, t0, end1});
+          tl.push_back({a2, d, end1, end2});
+          free_at[d] = end2;
+          makespan = std::max(makespan, std::max(end1, end2));
+          on_start(h, d, t0);
+          on_start(h + 1, d, end1);
+          on_end(a, h, d, end2);
+          on_end(a2, h + 1, d, end2);
           head[d] += 2;
           // Both halves release their consumers when the pair finishes: the fused kernel stream
           // hands over outputs at the end.
-          complete(g, end[g + 1], d);
-          complete(g + 1, end[g + 1], d);
+          complete(a, g, end2, d);
+          complete(a2, g + nd, end2, d);
         } else {
-          start[g] = t0;
-          end[g] = t0 + duration(g);
-          free_at[d] = end[g];
-          on_start(g, d, t0);
-          on_end(g, d, end[g]);
+          const double end = t0 + duration(a);
+          tl.push_back({a, d, t0, end});
+          free_at[d] = end;
+          makespan = std::max(makespan, end);
+          on_start(h, d, t0);
+          on_end(a, h, d, end);
           head[d] += 1;
-          complete(g, end[g], d);
+          complete(a, g, end, d);
         }
       }
       queued[d] = 0;
@@ -271,6 +307,7 @@ struct Sim {
       if (head[d] < idx.device_size(d)) {
         r.ok = false;
         r.error = deadlock_message();
+        r.timeline.clear();
         return;
       }
     }
@@ -278,14 +315,13 @@ struct Sim {
     collect(r);
   }
 
-  std::string describe(int g) const {
-    int d = idx.device(g);
+  std::string describe(int k) const {
     std::string out = "'";
-    out += to_string(idx.action(g));
+    out += to_string(idx.action_in(k));
     out += "' (device ";
-    out += std::to_string(d);
+    out += std::to_string(idx.slot_device(k));
     out += ", position ";
-    out += std::to_string(g - idx.global(d, 0));
+    out += std::to_string(idx.slot_position(k));
     out += ')';
     return out;
   }
@@ -298,15 +334,18 @@ struct Sim {
     std::vector<int> waits_on(D(), -1);
     for (int d = 0; d < D(); ++d) {
       if (head[d] >= idx.device_size(d)) continue;
-      int g = idx.global(d, head[d]);
+      int g = idx.slot(d, head[d]);
       int blocked = g;
-      if (pend(d, head[d]).remaining == 0 && head[d] + 1 < idx.device_size(d)) blocked = g + 1;  // overlapped partner
+      if ((remaining[g] & ActionIndex::kCountMask) == 0 && head[d] + 1 < idx.device_size(d)) blocked = idx.slot(d, head[d] + 1);  // overlapped partner
       os << "\n  device " << d << " waits at " << describe(blocked);
-      for (int dep : idx.deps(blocked)) {
+      int deps[ActionIndex::kMaxProducers];
+      const int k = idx.producers(idx.action_in(blocked), deps);
+      for (int j = 0; j < k; ++j) {
+        const int dep = deps[j];
         if (done(dep)) continue;
-        int dd = idx.device(dep);
+        int dd = idx.slot_device(dep);
         os << " for " << describe(dep);
-        int hd = idx.global(dd, head[dd]);
+        int hd = idx.slot(dd, head[dd]);
         if (hd != dep) os << ", which is queued behind " << describe(hd);
         if (waits_on[d] < 0) waits_on[d] = dd;
         break;
@@ -338,44 +377,66 @@ struct Sim {
   void collect(SimResult& r) {
     int nd = D();
     r.host_transfers = std::move(host.transfers());
-    std::vector<double> scratch;
-    r.timeline.assign(nd, {});
+    MemoryLedgerScratch scratch;
+    struct Idle {
+      int pos;       // the action that starts after it
+      double after;  // the latest end before it
+      double until;  // that action's start
+    };
+    std::vector<Idle> idle;
+    std::vector<const HostTransfer*> copies;
     r.devices.assign(nd, {});
     if (opt.record_memory_timeline) r.memory.assign(nd, {});
-    double T = 0;
-    for (size_t g = 0; g < idx.size(); ++g) T = std::max(T, end[g]);
+    const double T = makespan;
     r.iteration_ms = T;
     double total_bubble = 0;
+    const int S = static_cast<int>(stages.size());
 
     for (int d = 0; d < nd; ++d) {
       DeviceStats& st = r.devices[d];
       int n = idx.device_size(d);
-      auto& tl = r.timeline[d];
-      tl.reserve(n);
+      const auto& tl = r.timeline[d];
       for (int s : plan.placement.device_stages[d]) st.static_bytes += stages[s].state_bytes;
       st.memory_limit_bytes = cluster.devices[d].memory_limit();
 
       double first_b = std::numeric_limits<double>::infinity();
       double last_f_end = 0;
       auto* mem = opt.record_memory_timeline ? &r.memory[d] : nullptr;
+      // Idle intervals before each action, found in the same pass (their phases need first_b and
+      // last_f_end, known only at the end of it).
+      idle.clear();
+      double prev_end = 0;
+      // Sums in locals (the same additions in the same order): through `st` each would be a store
+      // and a reload the compiler cannot keep in a register.
+      double busy = 0, recompute = 0, send = 0;
       for (int i = 0; i < n; ++i) {
-        int g = idx.global(d, i);
-        const Action& a = idx.action(g);
-        tl.push_back({a, d, start[g], end[g]});
-        st.busy_ms += end[g] - start[g];
-        if (a.op == Op::R) st.recompute_ms += end[g] - start[g];
-        if (a.op == Op::F) last_f_end = std::max(last_f_end, end[g]);
-        if (a.op == Op::B || a.op == Op::BW) first_b = std::min(first_b, start[g]);
+        const TimedAction& ta = tl[i];
+        const Action& a = ta.action;
+        if (ta.start > prev_end + kEps) idle.push_back({i, prev_end, ta.start});
+        prev_end = std::max(prev_end, ta.end);
+        busy += ta.end - ta.start;
+        if (a.op == Op::R) recompute += ta.end - ta.start;
+        if (a.op == Op::F) last_f_end = std::max(last_f_end, ta.end);
+        if (a.op == Op::B || a.op == Op::BW) first_b = std::min(first_b, ta.start);
+        // Bytes this device sends over P2P links.
+        if (a.op == Op::F && a.stage + 1 < S && idx.stage_device(a.stage + 1) != d) send += out_bytes(a.stage, a.mb);
+        if ((a.op == Op::B || a.op == Op::BW) && a.stage > 0 && idx.stage_device(a.stage - 1) != d)
+          send += out_bytes(a.stage - 1, a.mb);
       }
+      st.busy_ms = busy;
+      st.recompute_ms = recompute;
+      st.send_bytes = send;
       // Activation memory over time: what F keeps, what R re-creates, and the host copies.
-      std::vector<const HostTransfer*> copies;
+      copies.clear();
       for (const HostTransfer& x : r.host_transfers)
         if (x.device == d) {
           copies.push_back(&x);
           st.host_copy_ms += x.end - x.start;
           if (x.to_host) st.offloaded_bytes += x.bytes;
         }
-      const DeviceMemory dm = device_memory(tl, copies, stages, plan.num_microbatches, st.static_bytes, T, mem, scratch, units);
+      if (mem) mem->reserve(static_cast<size_t>(n) + copies.size() + 2);  // at most one sample per event
+      const DeviceMemory dm =
+          device_memory(tl, copies, stages, plan.num_microbatches, st.static_bytes, T, mem, scratch, units);
       st.recomputed_bytes = dm.recomputed_bytes;
       st.peak_kept_bytes = dm.peak_kept;
       st.peak_recomputed_bytes = dm.peak_recomputed;
@@ -391,83 +452,68 @@ struct Sim {
       // begins when its last forward ends.
       double w_end = std::isfinite(first_b) ? first_b : T;
       double c_start = std::max(last_f_end, w_end);
-      auto add_gap = [&](Gap gap) {
-        double a = gap.start, b = gap.end;
+      // Splits the idle interval [a, b) into the phases; returns the phase holding most of it.
+      auto split = [&](double a, double b) {
         double w = std::max(0.0, std::min(b, w_end) - a);
         double cd = std::max(0.0, b - std::max(a, c_start));
         double mid = std::max(0.0, (b - a) - w - cd);
         st.warmup_bubble_ms += w;
         st.cooldown_bubble_ms += cd;
         st.inbetween_bubble_ms += mid;
-        if (opt.record_gaps) {
-          gap.phase = w >= cd && w >= mid ? BubblePhase::WarmUp : cd >= mid ? BubblePhase::CoolDown
-                                                                             : BubblePhase::InBetween;
-          r.gaps.push_back(gap);
-        }
+        return w >= cd && w >= mid ? BubblePhase::WarmUp : cd >= mid ? BubblePhase::CoolDown : BubblePhase::InBetween;
       };
-      double prev_end = 0;
-      for (int i = 0; i < n; ++i) {
-        int g = idx.global(d, i);
-        if (start[g] > prev_end + kEps) {
-          Gap gap;
-          gap.device = d;
-          gap.start = prev_end;
-          gap.end = start[g];
-          // The action (or its overlapped partner) whose last dependency arrived at start[g].
-          int w = g;
-          if (i + 1 < n && idx.action(g + 1).overlap_prev && pend(d, i + 1).arrival > pend(d, i).arrival) w = g + 1;
-          gap.waiting = idx.action(w);
-          int p = track_producers ? last_dep[w] : -1;  // causes are only needed for recorded gaps
-          if (reload_end[w] >= 0 && reload_end[w] >= pend(d, w - g + i).arrival - kEps && reload_end[w] > prev_end + kEps) {
-            // Its activations were still coming back from host memory.
-            const Action& aw = idx.action(w);
-            gap.producer = Action{Op::F, aw.stage, aw.mb, false};
-            gap.producer_device = d;
-            gap.producer_end = reload_end[w];
-            gap.arrival = reload_end[w];
-            gap.cause = GapCause::Reload;
-          } else if (p >= 0) {
-            gap.producer = idx.action(p);
-            gap.producer_device = idx.device(p);
-            gap.producer_end = producer_end_of_last[w];
-            gap.arrival = pend(d, w - g + i).arrival;
-            gap.cause = (gap.producer_device != d && gap.arrival > gap.producer_end + kEps &&
-                         gap.producer_end < start[g] - kEps)
-                            ? GapCause::Transfer
-                            : GapCause::Dependency;
-          }
-          add_gap(gap);
-        }
-        prev_end = std::max(prev_end, end[g]);
-      }
-      if (T > prev_end + kEps) {
+      auto add_gap = [&](double a, double b, int pos) {  // pos < 0: the trailing drain
+        const BubblePhase phase = split(a, b);
+        if (!opt.record_gaps) return;
         Gap gap;
         gap.device = d;
-        gap.start = prev_end;
-        gap.end = T;
-        gap.cause = GapCause::Drain;
-        add_gap(gap);
-      }
-    }
-    // Bytes each device sends over P2P links.
-    std::vector<int> sd = plan.placement.stage_device();
-    for (int d = 0; d < nd; ++d) {
-      for (const auto& ta : r.timeline[d]) {
-        const Action& a = ta.action;
-        if (a.op == Op::F && a.stage + 1 < static_cast<int>(stages.size()) && sd[a.stage + 1] != d)
-          r.devices[d].send_bytes += out_bytes(a.stage, a.mb);
-        if ((a.op == Op::B || a.op == Op::BW) && a.stage > 0 && sd[a.stage - 1] != d)
-          r.devices[d].send_bytes += out_bytes(a.stage - 1, a.mb);
-      }
+        gap.start = a;
+        gap.end = b;
+        gap.phase = phase;
+        if (pos >= 0) explain_gap(gap, d, pos, a);
+        else gap.cause = GapCause::Drain;
+        r.gaps.push_back(gap);
+      };
+      for (const Idle& w : idle) add_gap(w.after, w.until, w.pos);
+      if (T > prev_end + kEps) add_gap(prev_end, T, -1);
     }
     r.bubble_ratio = (T > 0 && nd > 0) ? total_bubble / (nd * T) : 0.0;
     if (units) {
       r.unit_work_ms.assign(static_cast<size_t>(U), 0.0);
-      for (int s = 0; s < static_cast<int>(stages.size()); ++s)
+      for (int s = 0; s < S; ++s)
         for (int u = 0; u < U; ++u) {
           const UnitStageCost& c = unit_cost(s, u);
           r.unit_work_ms[static_cast<size_t>(u)] += c.f_ms + c.b_ms + c.w_ms;
         }
+    }
+  }
+
+  // The cause of the gap before position i of device d (which starts at gap.end): the action (or
+  // its overlapped partner) whose last dependency arrived then, and that dependency.
+  void explain_gap(Gap& gap, int d, int i, double prev_end) const {
+    const int n = idx.device_size(d);
+    const int g = idx.slot(d, i);
+    int w = g;
+    if (i + 1 < n && idx.action(d, i + 1).overlap_prev && arrival[g + nd] > arrival[g]) w = g + nd;
+    const Action& aw = idx.action_in(w);
+    gap.waiting = aw;
+    const int p = last_dep[w];
+    const double reload = host.active() ? reload_end[w] : -1.0;
+    if (reload >= 0 && reload >= arrival[w] - kEps && reload > prev_end + kEps) {
+      // Its activations were still coming back from host memory.
+      gap.producer = Action{Op::F, aw.stage, aw.mb, false};
+      gap.producer_device = d;
+      gap.producer_end = reload;
+      gap.arrival = reload;
+      gap.cause = GapCause::Reload;
+    } else if (p >= 0) {
+      gap.producer = idx.action_in(p);
+      gap.producer_device = idx.slot_device(p);
+      gap.producer_end = producer_end_of_last[w];
+      gap.arrival = arrival[w];
+      gap.cause = (gap.producer_device != d && gap.arrival > gap.producer_end + kEps && gap.producer_end < gap.end - kEps)
+                      ? GapCause::Transfer
+                      : GapCause::Dependency;
     }
   }
 };

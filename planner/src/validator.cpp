@@ -54,6 +54,14 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
     if (plan.parallel->microbatches != m)
       err("parallel.microbatches: " + std::to_string(plan.parallel->microbatches) + " but the plan runs " +
           std::to_string(m) + " micro-batches");
+    // The configuration's recompute is already folded into every layer's costs (uniformly); a stage
+    // policy on top would recompute the same layers a second time.
+    if (plan.parallel->recompute != Recompute::None)
+      for (size_t s = 0; s < plan.memory.size(); ++s)
+        if (plan.memory[s].recompute != Recompute::None)
+          err("memory: stage " + std::to_string(s) + " recomputes ('" + recompute_name(plan.memory[s].recompute) +
+              "') on top of parallel.recompute '" + recompute_name(plan.parallel->recompute) +
+              "', which would recompute its layers twice; set one of them to none");
   }
   if (S >= 1) {
     if (part.bounds.front() != 0) err("partition: must start at layer 0, starts at " + std::to_string(part.bounds.front()));

@@ -11,6 +11,28 @@
 
 namespace adaptis::test {
 
+// Under AddressSanitizer (scripts/sanitize.sh) every instruction is slower, so wall-clock allowances
+// that cover process start-up and input parsing scale with it; the budgets the product keeps do not.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr double kSanitizerSlowdown = 6.0;
+#else
+inline constexpr double kSanitizerSlowdown = 1.0;
+#endif
+
+// A prefix for run_cli's `env` that bounds the memory the binary may take to `mb` MiB. `ulimit -v`
+// cannot be used under AddressSanitizer (it reserves terabytes of shadow address space at start), so
+// there the sanitizer's own limits do the same job: one allocation over the limit, or a resident size
+// far over it, aborts the process, which fails the test just as the address-space limit would.
+inline std::string memory_limit_prefix(long mb) {
+#if defined(__SANITIZE_ADDRESS__)
+  const char* base = getenv("ASAN_OPTIONS");
+  return "ASAN_OPTIONS='" + std::string(base ? base : "") + ":malloc_limit_mb=" + std::to_string(mb) +
+         ":hard_rss_limit_mb=" + std::to_string(mb + 1024) + ":allocator_may_return_null=0'";
+#else
+  return "ulimit -v " + std::to_string(mb * 1024) + " &&";
+#endif
+}
+
 struct CliResult {
   int code = -1;    // exit status; -1 when the process did not exit normally
   std::string out;  // stdout (with stderr too when merged)

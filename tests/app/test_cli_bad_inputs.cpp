@@ -31,7 +31,7 @@ class CliBadInputs : public adaptis::test::ScratchDirTest {
   std::string file(const std::string& name, const std::string& text) { return write(name, text); }
 
   // `args` must fail with exit code 1 and a message holding every fragment. `limits` (e.g.
-  // "ulimit -v 1000000 &&") runs before the binary.
+  // adaptis::test::memory_limit_prefix(1000)) runs before the binary.
   void expect_rejected(const std::string& args, std::initializer_list<std::string> fragments,
                        const std::string& limits = "") {
     CliResult r = adaptis::test::run_cli(args, /*merge_stderr=*/true, limits);
@@ -73,7 +73,7 @@ TEST_F(CliBadInputs, MegatronLayoutNestingAndExpansion) {
   expect_rejected("import --devices 2 --megatron-layout '" + deep + "'",
                   {"--megatron-layout", "at character 33: parentheses nested deeper than 32 levels"});
   expect_rejected("import --devices 3 --megatron-layout 'E|((t*999999)*999999)|L'",
-                  {"expands to more than 500000 symbols"}, "ulimit -v 2000000 &&");
+                  {"expands to more than 500000 symbols"}, adaptis::test::memory_limit_prefix(2000));
 }
 
 // A run database with one recorded run of a real plan, then damaged with `sql`.
@@ -141,18 +141,18 @@ TEST_F(CliBadInputs, IdsTheFileCannotBackAllocateNothing) {
   expect_rejected("import --pytorch-csv " + file("s.csv", csv) + " --costs " + kCosts + " --devices 4",
                   {"s.csv: row 1 (rank 0), column", "cell '0F1000000' uses micro-batch 1000000",
                    "stage 0 has no forward (F) for micro-batch 7"},
-                  "ulimit -v 1000000 &&");
+                  adaptis::test::memory_limit_prefix(1000));
   // OctoPipe YAML: used to throw std::bad_alloc (exit 70).
   const std::string yaml = "scheduling:\n- (f, 0, 0, 0, 0, 1)\n- (f, 0, 999999999, 999999999, 1, 2)\n"
                            "- (b, 0, 1, 1, 2, 3)\n- (b, 0, 0, 0, 3, 4)\n";
   expect_rejected("import --octopipe " + file("p.yaml", yaml) + " --costs " + kCosts,
-                  {"p.yaml:3: stage 999999999 but the file has only 4 actions"}, "ulimit -v 1000000 &&");
+                  {"p.yaml:3: stage 999999999 but the file has only 4 actions"}, adaptis::test::memory_limit_prefix(1000));
   expect_rejected("import --octopipe " + file("d.yaml", "partition: [28, 28]\n" + yaml) + " --costs " + kCosts,
-                  {"d.yaml:4: device 999999999 but the file has only 4 actions"}, "ulimit -v 1000000 &&");
+                  {"d.yaml:4: device 999999999 but the file has only 4 actions"}, adaptis::test::memory_limit_prefix(1000));
   const std::string mids = "partition: [28, 28]\nscheduling:\n- (f, 999999999, 0, 0, 0, 1)\n- (f, 0, 1, 1, 1, 2)\n";
   expect_rejected("import --octopipe " + file("m.yaml", mids) + " --costs " + kCosts,
                   {"m.yaml:3: micro-batch 999999999, but stage 0 has no forward (f) for micro-batch 0"},
-                  "ulimit -v 1000000 &&");
+                  adaptis::test::memory_limit_prefix(1000));
 }
 
 TEST_F(CliBadInputs, NumbersCheckedAfterScaling) {

@@ -161,7 +161,8 @@ TEST_F(CliRunsDb, DivergingTrainingFailsAndIsRecordedAsFailed) {
   // The steps before the divergence are kept, all with finite losses.
   const CliResult show = run_cli("show 1 --json --db " + db);
   EXPECT_EQ(show.code, 3) << show.err;
-  for (const auto& s : json::parse(show.out)["step_records"]) EXPECT_TRUE(s["loss"].is_number()) << s.dump();
+  const json shown = json::parse(show.out);  // named: a range-for over a temporary's member dangles
+  for (const auto& s : shown["step_records"]) EXPECT_TRUE(s["loss"].is_number()) << s.dump();
 }
 
 }  // namespace

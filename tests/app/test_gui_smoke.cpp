@@ -133,3 +133,45 @@ TEST(GuiSmoke, ARecordedRunOpensAsBAndAMissingRunIsAnError) {
   EXPECT_NE(slurp(log).find("no run 99"), std::string::npos) << slurp(log);
 #endif
 }
+
+// --gpus / --global-batch-tokens: the cluster-plan search runs at start-up, its best row goes on
+// screen, and the Gantt draws that plan's data-parallel lane (gradient sync in the theme's cyan)
+// under the compute lane; the toolbar's throughput numbers join the headline.
+TEST(GuiSmoke, ClusterPlansOpenWithTheBestRowAndItsCollectiveLanes) {
+#ifndef ADAPTIS_HAVE_GUI
+  GTEST_SKIP() << "built without the desktop GUI";
+#else
+  if (run("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  const fs::path png = scratch("cluster.png"), log = scratch("cluster.log");
+  fs::remove(png);
+  const std::string model = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/llama-2-7b.json";
+  const std::string cluster = std::string(ADAPTIS_SOURCE_DIR) + "/samples/clusters/h100x8.json";
+  const std::string cmd = "xvfb-run -a -s '-screen 0 1280x800x24' " + std::string(ADAPTIS_BINARY) + " gui --model " +
+                          model + " --cluster " + cluster + " --gpus 8 --global-batch-tokens 131072 --size 1280x800" +
+                          " --db " + scratch("runs.db").string() + " --screenshot " + png.string() +
+                          " --frames 3 > " + log.string() + " 2>&1";
+  ASSERT_EQ(run(cmd), 0) << slurp(log);
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &n, 3);
+  ASSERT_NE(px, nullptr) << "cannot decode " << png;
+  long dp_sync = 0, bw_violet = 0;
+  auto near = [](const unsigned char* p, int r, int g, int b) {
+    return std::abs(p[0] - r) <= 6 && std::abs(p[1] - g) <= 6 && std::abs(p[2] - b) <= 6;
+  };
+  for (long i = 0; i < static_cast<long>(w) * h; ++i) {
+    const unsigned char* p = px + i * 3;
+    if (near(p, 64, 210, 230)) ++dp_sync;     // Theme: collective[GradSync]
+    if (near(p, 142, 104, 214)) ++bw_violet;  // Theme: fused backward boxes
+  }
+  stbi_image_free(px);
+  EXPECT_GT(dp_sync, 300) << "no gradient-sync lane drawn";
+  EXPECT_GT(bw_violet, 2000) << "no backward boxes drawn (the best row's plan is not on screen)";
+  // Without a model spec the flags are refused before a window opens.
+  const fs::path bad = scratch("cluster-bad.log");
+  EXPECT_EQ(run("env -u DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --costs " + std::string(ADAPTIS_SOURCE_DIR) +
+                "/samples/costs/peer-profiles/gpt-13B.json --gpus 8 > " + bad.string() + " 2>&1"),
+            1);
+  EXPECT_NE(slurp(bad).find("--gpus: the cluster-plan search derives per-GPU costs from a model spec"), std::string::npos)
+      << slurp(bad);
+#endif
+}

@@ -280,6 +280,21 @@ TEST(GuiGanttLayout, RowsStackTheirLanesAndHitTestingFindsThem) {
   EXPECT_FLOAT_EQ(h->y1 - h->y0, 5);
   EXPECT_FLOAT_EQ(host.height, 2 * (2 + 20 + 1 + 5 + 2));
   EXPECT_EQ(host.lane_at(1, h->y0 + 1), h);
+  // A whole-cluster plan: its tp then dp collective lanes right under the compute lane.
+  o.tp = true;
+  o.dp = true;
+  o.collective_h = 4;
+  GanttLayout cl = layout_rows(2, o);
+  ASSERT_EQ(cl.rows[1].lanes.size(), 4u);
+  EXPECT_EQ(cl.rows[1].lanes[0].kind, LaneKind::Compute);
+  EXPECT_EQ(cl.rows[1].lanes[1].kind, LaneKind::Tp);
+  EXPECT_EQ(cl.rows[1].lanes[2].kind, LaneKind::Dp);
+  EXPECT_EQ(cl.rows[1].lanes[3].kind, LaneKind::Host);
+  const LaneSlot* dp = cl.slot(1, LaneKind::Dp);
+  ASSERT_NE(dp, nullptr);
+  EXPECT_FLOAT_EQ(dp->y1 - dp->y0, 4);
+  EXPECT_EQ(cl.lane_at(1, dp->y0 + 1), dp);
+  EXPECT_FLOAT_EQ(cl.height, 2 * (2 + 20 + 1 + 4 + 1 + 4 + 1 + 5 + 2));
 }
 
 namespace {

@@ -337,3 +337,78 @@ TEST(TuiTmux, BadInputIsAnErrorBeforeTheScreenChanges) {
   EXPECT_EQ(pane.last.find("TUI-EXIT=0"), std::string::npos) << pane.last;
   expect_shell_restored(pane, 1);
 }
+
+// The cluster-plan view: --gpus / --global-batch-tokens open it with the search running; the ranked
+// table comes back with the best row on screen; enter on another row shows its pipeline with the
+// collective rows and the cluster line.
+const std::string kCluster = std::string(ADAPTIS_SOURCE_DIR) + "/samples/clusters/h100x8.json";
+
+TEST(TuiCli, PlainClusterViewRanksPlansAndARowShowsItsLanes) {
+  int rc = -1;
+  const std::string base = quote(ADAPTIS_BINARY) + " tui " +
+                           args("--plain --size 100x30 --optimize-threads 1 --cluster " + quote(kCluster) +
+                                " --gpus 8 --global-batch-tokens 131072");
+  const std::string table = sh(base, &rc);
+  ASSERT_EQ(rc, 0) << table;
+  EXPECT_NE(table.find(" 7 Cluster"), std::string::npos) << table;
+  EXPECT_NE(table.find("GPUs 8/8"), std::string::npos) << table;
+  EXPECT_NE(table.find("batch 131072 tokens = 32 seq"), std::string::npos) << table;
+  EXPECT_NE(table.find("    #  pp tp dp cp ep zero sp mbs    m rc       iter  tokens/s   MFU"), std::string::npos) << table;
+  EXPECT_NE(table.find(">*  1 "), std::string::npos) << table;  // the cursor on the best row, which is on screen
+  EXPECT_NE(lines(table)[1].find("cluster plan #1"), std::string::npos) << table;
+  EXPECT_NE(table.find("ranked (fastest first)"), std::string::npos) << table;
+
+  // Row 2 on the Gantt: its dp row (g sync, o optimizer) under the compute rows, the cluster line.
+  const std::string gantt = sh(base + " --keys 'j<enter>'", &rc);
+  ASSERT_EQ(rc, 0) << gantt;
+  const auto ls = lines(gantt);
+  EXPECT_NE(ls[1].find("cluster plan #2"), std::string::npos) << gantt;
+  EXPECT_NE(ls[1].find("8 GPUs"), std::string::npos) << gantt;
+  EXPECT_NE(ls[1].find("tok/s"), std::string::npos) << gantt;
+  const std::string dp_row = line_starting(gantt, "   g ");
+  EXPECT_NE(dp_row.find('g', 4), std::string::npos) << gantt;
+  EXPECT_NE(dp_row.find('o', 4), std::string::npos) << gantt;
+  EXPECT_NE(gantt.find("g dp sync"), std::string::npos) << gantt;
+  EXPECT_NE(gantt.find("on 8 GPUs: "), std::string::npos) << gantt;
+  EXPECT_NE(gantt.find("exposed comm"), std::string::npos) << gantt;
+
+  // Without a model spec the flags are refused up front, and the view says why.
+  const std::string costs = quote(std::string(ADAPTIS_SOURCE_DIR) + "/samples/costs/peer-profiles/gpt-13B.json");
+  const std::string no_model = sh(quote(ADAPTIS_BINARY) + " tui --plain --costs " + costs + " --gpus 8", &rc);
+  EXPECT_EQ(rc, 1) << no_model;
+  EXPECT_NE(no_model.find("--gpus: the cluster-plan search derives per-GPU costs from a model spec"), std::string::npos)
+      << no_model;
+  const std::string why = sh(quote(ADAPTIS_BINARY) + " tui --plain --size 100x30 --costs " + costs + " --keys 7", &rc);
+  EXPECT_NE(why.find("start with --model FILE"), std::string::npos) << why;
+  const std::string bad_batch = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --global-batch-tokens 4097"), &rc);
+  EXPECT_EQ(rc, 1) << bad_batch;
+  EXPECT_NE(bad_batch.find("--global-batch-tokens: 4097 is not a whole number of 4096-token sequences"),
+            std::string::npos)
+      << bad_batch;
+}
+
+TEST(TuiTmux, ClusterViewSearchesPicksARowAndShowsTheLanes) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args("--optimize-threads 1 --cluster " + quote(kCluster)), "", 100, 30);
+  ASSERT_TRUE(pane.started());
+  ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b")) << pane.last;
+  pane.literal("7");
+  ASSERT_TRUE(pane.wait_for_text("no cluster plans yet")) << pane.last;
+  pane.literal("D");  // 4 GPUs
+  ASSERT_TRUE(pane.wait_for_text("GPUs 4/8")) << pane.last;
+  pane.literal("C");
+  ASSERT_TRUE(pane.wait_for_text("ranked (fastest first)", 30)) << pane.last;
+  EXPECT_NE(pane.last.find("cluster-plan search done"), std::string::npos) << pane.last;
+  pane.literal("j");
+  ASSERT_TRUE(pane.wait_for_text(">   2 ")) << pane.last;
+  pane.keys("Enter");
+  ASSERT_TRUE(pane.wait_for_text("g dp sync")) << pane.last;  // the Gantt's legend of the collective rows
+  EXPECT_NE(lines(pane.last)[1].find("cluster plan #2"), std::string::npos) << pane.last;
+  EXPECT_NE(pane.last.find("on 4 GPUs: "), std::string::npos) << pane.last;
+  EXPECT_NE(line_starting(pane.last, "   g ").find_first_of("gzo", 4), std::string::npos) << pane.last;
+  // Back in the table, the row on screen is marked.
+  pane.literal("7");
+  ASSERT_TRUE(pane.wait_for_text(">*  2 ")) << pane.last;
+  pane.literal("q");
+  expect_shell_restored(pane, 0);
+}

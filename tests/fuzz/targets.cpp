@@ -109,6 +109,10 @@ struct RunDb {
   int64_t id = 0;
   std::vector<std::string> seeds;  // per column, the value the run was recorded with
   sqlite3* db = nullptr;
+  RunDb() = default;
+  RunDb(const RunDb&) = delete;
+  RunDb& operator=(const RunDb&) = delete;
+  ~RunDb() { sqlite3_close(db); }  // the connection's memory is the leak the sanitizer would report
 };
 
 // Records one small run (2 devices, 1f1b, 4 micro-batches) with predicted and measured intervals.

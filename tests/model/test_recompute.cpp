@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
 
@@ -136,6 +137,58 @@ TEST(AnalyticalRecompute, WithoutFlashSelectiveAlsoDropsTheScores) {
   EXPECT_DOUBLE_EQ((b.act_b_bytes + b.act_w_bytes) - (a.act_b_bytes + a.act_w_bytes), scores - lse);
   EXPECT_DOUBLE_EQ(b.kept_selective_bytes, a.kept_selective_bytes - lse);
   EXPECT_GT(b.recompute_selective_ms, a.recompute_selective_ms);
+}
+
+// Megatron-LM's unfused attention with its default dropout (0.1 on the probabilities and before
+// each residual add) on a GPT-3 175B layer: the analytical inventory is Korthikanti et al.'s
+// sbh(34 + 5as/h) (LayerNorm's fp32 statistics aside), the batched GEMMs compute the whole s x s
+// square (the papers' 4bs^2h forward FLOPs, causal or not), and the softmax and dropout passes are
+// HBM traffic of their own, which selective recompute (Korthikanti's) re-runs with the GEMMs.
+TEST(AnalyticalRecompute, UnfusedAttentionWithDropoutKeepsKorthikantisActivations) {
+  const double s = 2048, h = 12288, a = 96;
+  nlohmann::json j = {{"name", "gpt-3"},
+                      {"seq_len", 2048},
+                      {"micro_batch_size", 1},
+                      {"flash_attention", false},
+                      {"attention_dropout", 0.1},
+                      {"hidden_dropout", 0.1},
+                      {"defaults",
+                       {{"hidden", 12288},
+                        {"heads", 96},
+                        {"kv_heads", 96},
+                        {"ffn_hidden", 49152},
+                        {"activation", "gelu"},
+                        {"norm", "layernorm"},
+                        {"qkv_bias", true},
+                        {"vocab", 51200}}},
+                      {"layers", {{{"kind", "embedding"}}, {{"kind", "transformer"}}, {{"kind", "lm_head"}}}}};
+  const ModelSpec m = parse_model_spec(j, "gpt-3.json");
+  const LayerWork w = layer_work(m.layers[1], m);
+  const double kept = w.act_b_bytes + w.act_w_bytes;
+  const double stats = 2 * 2 * s * 4;  // two LayerNorms' fp32 mean and rstd
+  EXPECT_NEAR(kept, korthikanti_activation_bytes({2048, 1, 12288, 96, 1, false}, RecomputeGranularity::None) + stats,
+              1.0);
+  double core_f = 0, core_b = 0, core_f_bytes = 0;
+  for (const auto& k : w.f.kernels)
+    if (k.name.rfind("attention.core", 0) == 0) core_f += k.flops, core_f_bytes += k.bytes;
+  for (const auto& k : w.b.kernels)
+    if (k.name.rfind("attention.core", 0) == 0) core_b += k.flops;
+  EXPECT_DOUBLE_EQ(core_f, 4 * s * s * h);
+  EXPECT_DOUBLE_EQ(core_b, 2 * core_f);
+  // Scores written (2), softmax read + write (4), dropout read + write + mask (5), read by the
+  // context GEMM (2): 13 bytes per score element besides q, k, v and the output.
+  EXPECT_DOUBLE_EQ(core_f_bytes, 13 * a * s * s + 4 * s * h * 2);
+  // Without dropout: no dropout pass, and only the softmax output (2as^2b) is kept for B.
+  ModelSpec plain = m;
+  plain.attention_dropout = 0;
+  plain.hidden_dropout = 0;
+  const LayerWork p = layer_work(plain.layers[1], plain);
+  EXPECT_NEAR(kept - (p.act_b_bytes + p.act_w_bytes), 3 * a * s * s + 2 * s * h, 1.0);
+  EXPECT_EQ(w.f.kernels.size(), p.f.kernels.size() + 1);
+  // Selective recompute re-creates the whole core: all its forward kernels are in `selective`.
+  int core_kernels = 0;
+  for (const auto& k : w.selective.kernels) core_kernels += k.name.rfind("attention.core", 0) == 0;
+  EXPECT_EQ(core_kernels, 4);  // scores, softmax, dropout, context
 }
 
 // Cost files without the fields: selective is the same as none, full keeps the previous layer's output.

@@ -188,8 +188,15 @@ TEST(ParallelExports, MegatronCommandAndTorchtitanKeysCarryEveryDegree) {
                            "--use-distributed-optimizer", "--micro-batch-size 2", "--global-batch-size 256",
                            "--recompute-granularity full", "--recompute-method uniform", "--overlap-grad-reduce",
                            "--overlap-param-gather", "--hidden-size 4096", "--num-attention-heads 32", "--swiglu",
-                           "--seq-length 4096", "--untie-embeddings-and-output-weights", "--bf16"})
+                           "--seq-length 4096", "--untie-embeddings-and-output-weights", "--bf16",
+                           "--attention-dropout 0 ", "--hidden-dropout 0"})
     EXPECT_NE(text.find(want), std::string::npos) << "missing '" << want << "' in:\n" << text;
+  ModelSpec with_dropout = m;  // Megatron-LM's own defaults
+  with_dropout.attention_dropout = 0.1;
+  with_dropout.hidden_dropout = 0.1;
+  const std::string dropout_text = format_megatron_command(megatron_command(plan, costs, &with_dropout, &c.topology));
+  EXPECT_NE(dropout_text.find("--attention-dropout 0.1 "), std::string::npos) << dropout_text;
+  EXPECT_NE(dropout_text.find("--hidden-dropout 0.1"), std::string::npos) << dropout_text;
   EXPECT_TRUE(text.find("--num-virtual-stages-per-pipeline-rank 2") != std::string::npos ||
               text.find("--pipeline-model-parallel-layout") != std::string::npos)
       << text;

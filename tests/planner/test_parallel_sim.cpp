@@ -273,5 +273,22 @@ TEST(ParallelSim, MemoryPoliciesRunInsideAParallelConfiguration) {
   EXPECT_TRUE(validate_plan(back, 4).ok()) << validate_plan(back, 4).message();
 }
 
+TEST(ParallelSim, AStageRecomputeOnTopOfTheConfigurationsRecomputeIsRejected) {
+  // The configuration's recompute is folded into every layer's costs; a stage policy recomputing
+  // again would count the same recomputation twice. Offload alone on top is fine.
+  Plan plan = one_f_one_b(4, 8, 2, false);
+  plan.parallel->recompute = Recompute::Full;
+  set_uniform_memory_policy(plan, StageMemoryPolicy{Recompute::None, 0, 0.5});
+  EXPECT_TRUE(validate_plan(plan, 4).ok()) << validate_plan(plan, 4).message();
+  plan.memory[2].recompute = Recompute::Selective;
+  const ValidationReport v = validate_plan(plan, 4);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.message().find("memory: stage 2"), std::string::npos) << v.message();
+  EXPECT_NE(v.message().find("parallel.recompute"), std::string::npos) << v.message();
+  // Without the configuration's recompute only the stage's own rule remains (it needs R actions).
+  plan.parallel->recompute = Recompute::None;
+  EXPECT_EQ(validate_plan(plan, 4).message().find("parallel.recompute"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace adaptis

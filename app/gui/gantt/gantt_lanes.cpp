@@ -1,6 +1,6 @@
 // One draw function per lane kind of a device row: the label gutter, the compute lane (F/B/W/BW
 // boxes, folded blocks, labels, critical marks, search matches), its bubbles, the measured lane of
-// a recorded run, and the send, receive and host-link (offload / reload) lanes. Culling and folding come from gui/model.
+// a recorded run, and the send, receive, host-link (offload / reload) and collective (dp, tp) lanes. Culling and folding come from gui/model.
 #include <imgui.h>
 
 #include <algorithm>
@@ -190,17 +190,25 @@ void GanttView::draw_transfer_lane(UiContext& c, ImDrawList* dl, const SideCtx& 
                                    float ly1, bool mouse_row) {
   const Theme& t = c.theme;
   const explorer::DeviceLanes& dev = s.data->devices[d];
-  const Lane& lane = kind == LaneKind::Send ? dev.send : kind == LaneKind::Recv ? dev.recv : dev.host;
+  const Lane& lane = kind == LaneKind::Send ? dev.send
+                     : kind == LaneKind::Recv ? dev.recv
+                     : kind == LaneKind::Dp   ? dev.dp
+                     : kind == LaneKind::Tp   ? dev.tp
+                                              : dev.host;
   const ImU32 col = kind == LaneKind::Send ? t.send : t.recv;
   const ImVec2 mouse = ImGui::GetIO().MousePos;
   dl->AddRectFilled(ImVec2(s.x0, ly0), ImVec2(s.x1, ly1), IM_COL32(0, 0, 0, 40));
   items_.clear();
   cull_and_fold(lane, axis_, kMinVisiblePx, items_);
   for (const DrawItem& it : items_) {
-    // The host lane carries both directions: each copy in its own colour (offload / reload).
-    const ImU32 box_col = kind == LaneKind::Host && !it.mixed ? t.box_colour(it.kind, 0) : col;
+    // The host lane carries both directions, the collective lanes several kinds: each box (and a
+    // fold of one kind) in its kind's colour.
+    const bool by_kind = kind == LaneKind::Host || kind == LaneKind::Dp || kind == LaneKind::Tp;
+    const ImU32 box_col = by_kind && !it.mixed ? t.box_colour(it.kind, 0) : col;
+    // A fold of one collective kind (many small buckets) is still that kind: drawn solid.
+    const bool solid = !it.folded() || ((kind == LaneKind::Dp || kind == LaneKind::Tp) && !it.mixed);
     dl->AddRectFilled(ImVec2(it.x0, ly0), ImVec2(std::max(it.x1, it.x0 + 1), ly1),
-                      it.folded() ? with_alpha(box_col, 0.6f) : box_col);
+                      solid ? box_col : with_alpha(box_col, 0.6f));
     if (it.folded() && mouse_row && mouse.x >= it.x0 && mouse.x < it.x1) fold_hover_ = {true, s.index, d, kind, it};
   }
 }

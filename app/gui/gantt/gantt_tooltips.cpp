@@ -86,6 +86,19 @@ void GanttView::box_tooltip(UiContext& c, const explorer::Pick& pick) {
     ImGui::EndTooltip();
     return;
   }
+  if (pick.lane == LaneKind::Dp || pick.lane == LaneKind::Tp) {
+    ImGui::PushFont(t.ui_bold);
+    ImGui::Text("%s", explorer::box_kind_name(b->kind));
+    ImGui::PopFont();
+    ImGui::TextWrapped("%s on GPU %d", explorer::describe_collective(*b, S.eval ? &S.eval->sim : nullptr).c_str(),
+                       pick.device);
+    ImGui::TextDisabled("%s", pick.lane == LaneKind::Tp ? "blocks compute: part of the action's time"
+                                                        : "its own stream, beside compute");
+    mono_text(t, "%s .. %s  (%s)", app::format_ms(b->start).c_str(), app::format_ms(b->end).c_str(),
+              app::format_ms(b->end - b->start).c_str());
+    ImGui::EndTooltip();
+    return;
+  }
   if (pick.lane == LaneKind::Host) {
     ImGui::PushFont(t.ui_bold);
     ImGui::Text("%s", b->kind == explorer::BoxKind::Offload ? "Offload to host" : "Reload from host");

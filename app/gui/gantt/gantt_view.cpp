@@ -104,9 +104,17 @@ void GanttView::draw_rows(UiContext& c, float width, float height) {
       if (!d.host.empty()) return true;
     return false;
   };
+  auto has_lane = [](const explorer::Side& s, explorer::Lane explorer::DeviceLanes::*lane) {
+    for (const auto& d : s.timeline().devices)
+      if (!(d.*lane).empty()) return true;
+    return false;
+  };
   GanttLayoutOptions lo;
   lo.transfers = c.ui.toggles.transfers && has_transfers(sides_[0]);
   lo.host = has_host_copies(sides_[0]);
+  lo.dp = has_lane(sides_[0], &explorer::DeviceLanes::dp);
+  lo.tp = has_lane(sides_[0], &explorer::DeviceLanes::tp);
+  lo.collective_h = t.px(5);
   lo.host_h = t.px(4);
   lo.measured = c.ui.toggles.measured && sides_[0].measured();
   lo.measured_h = t.px(8);
@@ -117,6 +125,7 @@ void GanttView::draw_rows(UiContext& c, float width, float height) {
   for (int s = 0; s < sides; ++s) total_devices += static_cast<int>(sides_[s].timeline().devices.size());
   const float extra = (lo.measured ? lo.measured_h + lo.lane_gap : 0) +
                       (lo.transfers ? 2 * (lo.transfer_h + lo.lane_gap) : 0) + (lo.host ? lo.host_h + lo.lane_gap : 0) +
+                      (lo.dp ? lo.collective_h + lo.lane_gap : 0) + (lo.tp ? lo.collective_h + lo.lane_gap : 0) +
                       2 * lo.row_pad;
   const float avail = height - sides * side_header_ - side_gap;
   lo.compute_h = total_devices > 0 ? std::clamp(avail / total_devices - extra, t.px(11), t.px(40)) : t.px(18);
@@ -125,6 +134,8 @@ void GanttView::draw_rows(UiContext& c, float width, float height) {
     lo_side[1].transfers = c.ui.toggles.transfers && has_transfers(sides_[1]);
     lo_side[1].measured = c.ui.toggles.measured && sides_[1].measured();
     lo_side[1].host = has_host_copies(sides_[1]);
+    lo_side[1].dp = has_lane(sides_[1], &explorer::DeviceLanes::dp);
+    lo_side[1].tp = has_lane(sides_[1], &explorer::DeviceLanes::tp);
   }
   for (int s = 0; s < sides; ++s)
     layouts_[s] = layout_rows(static_cast<int>(sides_[s].timeline().devices.size()), lo_side[s]);
@@ -248,7 +259,9 @@ void GanttView::draw_side(UiContext& c, ImDrawList* dl, const SideCtx& s, float 
         case LaneKind::Measured: draw_measured_lane(c, dl, s, d, ly0, ly1, mouse_row); break;
         case LaneKind::Send:
         case LaneKind::Recv:
-        case LaneKind::Host: draw_transfer_lane(c, dl, s, d, slot.kind, ly0, ly1, mouse_row); break;
+        case LaneKind::Host:
+        case LaneKind::Dp:
+        case LaneKind::Tp: draw_transfer_lane(c, dl, s, d, slot.kind, ly0, ly1, mouse_row); break;
       }
     }
     dl->PopClipRect();
@@ -297,6 +310,8 @@ explorer::Pick GanttView::pick_at(UiContext& c, ImVec2 m) const {
       case LaneKind::Send: p.index = hit_test(dev.send, axis_, m.x, slack); break;
       case LaneKind::Recv: p.index = hit_test(dev.recv, axis_, m.x, slack); break;
       case LaneKind::Host: p.index = hit_test(dev.host, axis_, m.x, slack); break;
+      case LaneKind::Dp: p.index = hit_test(dev.dp, axis_, m.x, slack); break;
+      case LaneKind::Tp: p.index = hit_test(dev.tp, axis_, m.x, slack); break;
     }
     if (p.index >= 0) return p;
   }

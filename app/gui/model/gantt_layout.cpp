@@ -18,6 +18,9 @@ GanttLayout layout_rows(int num_devices, const GanttLayoutOptions& opt) {
       ly += h + opt.lane_gap;
     };
     add(LaneKind::Compute, opt.compute_h);
+    // Collectives right under the compute they belong to.
+    if (opt.tp) add(LaneKind::Tp, opt.collective_h);
+    if (opt.dp) add(LaneKind::Dp, opt.collective_h);
     if (opt.measured) add(LaneKind::Measured, opt.measured_h);
     if (opt.transfers) {
       add(LaneKind::Send, opt.transfer_h);

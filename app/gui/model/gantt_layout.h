@@ -29,11 +29,14 @@ struct GanttLayoutOptions {
   float measured_h = 7;   // a recorded run's actions, under the prediction
   float transfer_h = 5;   // send and receive lanes
   float host_h = 5;       // the host-link lane (offload / reload copies)
+  float collective_h = 5; // the dp and tp collective lanes of a whole-cluster plan
   float lane_gap = 1;     // between lanes of one row
   float row_pad = 3;      // above and below a row's lanes
   bool measured = false;
   bool transfers = true;
   bool host = false;      // a host-link lane under each device (the plan offloads)
+  bool dp = false;        // a data-parallel lane (gradient sync, ZeRO gathers, optimizer step)
+  bool tp = false;        // a tensor/context/expert-parallel lane (blocking shares of F and B)
 };
 
 struct GanttLayout {

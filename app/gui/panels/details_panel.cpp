@@ -190,6 +190,14 @@ void DetailsPanel::draw(UiContext& c) {
     }
     return;
   }
+  if (sel.lane == LaneKind::Dp || sel.lane == LaneKind::Tp) {
+    ImGui::PushFont(t.ui_bold);
+    ImGui::Text("%s on GPU %d", explorer::box_kind_name(b->kind), sel.device);
+    ImGui::PopFont();
+    ImGui::TextWrapped("%s", explorer::describe_collective(*b, S.eval ? &S.eval->sim : nullptr).c_str());
+    mono_text(t, "%s .. %s (%s)", format_ms(b->start).c_str(), format_ms(b->end).c_str(), format_ms(b->end - b->start).c_str());
+    return;
+  }
   if (sel.lane == LaneKind::Host) {
     ImGui::Text("%s of s%d mb%d's kept activations on GPU %d's host link",
                 b->kind == explorer::BoxKind::Offload ? "Offload to host" : "Reload from host", b->stage, b->mb, sel.device);

@@ -50,6 +50,15 @@ void draw_mark(const Theme& t, explorer::LegendMark m) {
     case explorer::LegendMark::Recompute: dl->AddRectFilled(a, b, t.op[static_cast<int>(Op::R)], t.px(2)); break;
     case explorer::LegendMark::Offload: dl->AddRectFilled(ImVec2(a.x, b.y - t.px(5)), b, t.offload); break;
     case explorer::LegendMark::Reload: dl->AddRectFilled(ImVec2(a.x, b.y - t.px(5)), b, t.reload); break;
+    case explorer::LegendMark::GradSync:
+    case explorer::LegendMark::ParamGather:
+    case explorer::LegendMark::TensorComm:
+    case explorer::LegendMark::ContextComm:
+    case explorer::LegendMark::ExpertComm:
+    case explorer::LegendMark::OptimizerStep:
+      dl->AddRectFilled(ImVec2(a.x, b.y - t.px(5)), b,
+                        t.collective[static_cast<int>(m) - static_cast<int>(explorer::LegendMark::GradSync)]);
+      break;
     case explorer::LegendMark::MemoryCap:
       dl->AddLine(ImVec2(a.x, (a.y + b.y) / 2), ImVec2(b.x, (a.y + b.y) / 2), t.memory_limit, t.px(1.5f));
       break;
@@ -81,6 +90,7 @@ void KeysWindow::draw(UiContext& c) {
           {"Double-click a folded block", "zoom to it"},
           {"Drag a partition handle (Model)", "move a stage boundary"},
           {"P", "pin the current plan as B for comparison"},
+          {"Double-click a row (Cluster plans)", "explore that configuration's pipeline, collectives as dp/tp lanes"},
           {"L", "the legend"},
           {"Ctrl+Z / Ctrl+Y", "undo / redo"},
           {"Ctrl+O / Ctrl+S", "open / save a plan"},
@@ -116,6 +126,10 @@ void KeysWindow::draw(UiContext& c) {
         lc.recompute = core.memory().recompute_actions > 0;
         lc.host_copies = core.memory().host_copies > 0;
         lc.memory = core.memory().has_sizes;
+        for (const auto& d : core.editor().eval().timeline.devices)
+          for (const explorer::Lane* lane : {&d.dp, &d.tp})
+            for (const explorer::TimelineBox& b : lane->boxes)
+              lc.collective[static_cast<int>(explorer::collective_kind_of(b.kind))] = true;
       }
       lc.measured = core.overlay() != nullptr || core.comparison().kind == explorer::CompareKind::Run;
       lc.selection = core.selected_box() != nullptr;

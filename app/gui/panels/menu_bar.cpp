@@ -100,6 +100,14 @@ void MenuBar::draw(UiContext& c) {
     }
     if (ImGui::MenuItem("Cancel optimizer", nullptr, false, running)) core.cancel_optimizer();
     ImGui::Separator();
+    // The whole-cluster search (needs a model spec; the tab says why otherwise).
+    const bool searching = core.cluster_plans().state == explorer::JobState::Running;
+    if (ImGui::MenuItem("Search cluster plans", nullptr, false, !searching)) {
+      core.start_cluster_search();
+      c.ui.bottom_tab_request = BottomTab::ClusterPlans;
+    }
+    if (ImGui::MenuItem("Cancel cluster search", nullptr, false, searching)) core.cancel_cluster_search();
+    ImGui::Separator();
     if (ImGui::MenuItem("Execute current plan", nullptr, false, !core.launched().running)) {
       core.launch_run();
       c.ui.bottom_tab_request = BottomTab::Runs;

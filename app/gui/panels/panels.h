@@ -74,6 +74,14 @@ struct OptimizerPanel {
   void draw(UiContext& c);
 };
 
+// The whole-cluster search: GPUs and global batch, search / cancel with progress, the ranked table
+// of configurations; a row's "Show" (or a double-click) puts its pipeline plan in the explorer.
+struct ClusterPlansPanel {
+  int input_gpus = 0;                  // 0 = take the core's on the next frame
+  long long input_tokens = 0;
+  void draw(UiContext& c);
+};
+
 // Recorded runs: the database, launching a run, the runs table, two runs side by side.
 struct RunsPanel {
   std::string db_input;

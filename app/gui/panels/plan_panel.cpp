@@ -104,6 +104,14 @@ void PlanPanel::draw(UiContext& c) {
   ImGui::TextDisabled(st.custom ? "(orders are data: edited, loaded or optimized)" : "(generated from the schedule)");
   ImGui::TextDisabled("%d GPUs  ·  %d stages  ·  %d micro-batches  ·  %zu actions", plan.num_devices(), plan.num_stages(),
                       plan.num_microbatches, plan.num_actions());
+  // A whole-cluster plan (a Cluster plans row): the configuration its GPUs are one pipeline replica of.
+  if (plan.parallel) {
+    ImGui::TextColored(ImColor(t.good), "parallel %s", describe(*plan.parallel).c_str());
+    ImGui::SameLine();
+    help_marker("This pipeline is one replica of a whole-cluster configuration: its costs are per GPU (work split by "
+                "tp/cp/ep, ZeRO state) and the Gantt draws its collectives under each GPU (tp lane: blocking "
+                "tensor/context/expert shares; dp lane: gradient sync, ZeRO gathers, optimizer step).");
+  }
 
   section(t, "SCHEDULE OPTIONS");
   ImGui::AlignTextToFramePadding();

@@ -108,6 +108,14 @@ void Toolbar::draw(UiContext& c) {
     if (ab.comparable)
       metrics.push_back({"VS B", strf("%+.1f%%", ab.d.iteration_pct), ab.d.iteration_ms <= 0 ? t.good : t.bad,
                          "current plan (A) against the pinned plan or run (B)", t.px(8)});
+    // A whole-cluster plan: throughput over all of its GPUs, MFU and the communication it cannot hide
+    // (before the bubble, so they are the last to be dropped on a narrow window after the iteration).
+    if (s.parallel) {
+      metrics.push_back({"TOKENS/S", strf("%.0f", s.tokens_per_s), t.good, "tokens per second over every GPU of the configuration", t.px(18)});
+      metrics.push_back({"MFU", strf("%.1f%%", 100 * s.mfu), 0, "model FLOPs utilisation (F + B + W, no recomputation)", t.px(18)});
+      metrics.push_back({"EXPOSED COMM", app::format_ms(s.exposed_comm_ms), s.exposed_comm_ms > 0.1 * s.iteration_ms ? t.warn : 0,
+                         "gradient sync beyond the pipeline + the slowest GPU's blocking tp/cp/ep time", t.px(18)});
+    }
     metrics.push_back({"BUBBLE", strf("%.1f%%", s.bubble_ratio * 100), s.bubble_ratio > 0.25 ? t.warn : 0,
                        "idle time over devices x iteration", t.px(18)});
     metrics.push_back({"PEAK MEMORY", s.peak_memory_bytes > 0 ? app::format_bytes(s.peak_memory_bytes) : std::string("n/a"),

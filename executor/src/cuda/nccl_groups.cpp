@@ -83,13 +83,13 @@ bool nccl_groups_self_test(const ParallelRankLayout& layout, std::string* why) {
     return false;
   }
   std::vector<ncclComm_t> comms(size_t(world), nullptr);
-  std::vector<int> devices(size_t(world));
+  std::vector<int> devices(static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) devices[r] = r;
   ADAPTIS_NCCL_GROUP_CHECK(ncclCommInitAll(comms.data(), world, devices.data()));
   // Rank r contributes (r + 1) in every element: a tensor-parallel group sums its members' (r + 1), a
   // data-parallel group its members'.
   constexpr size_t kCount = 1024;
-  std::vector<std::exception_ptr> errors(size_t(world));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
   std::vector<int> ok(size_t(world), 0);
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r)

@@ -482,7 +482,6 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     }
     const double end = t0 + duration_[a];
     start_[a] = t0;
-    if (getenv("LSDEBUG")) fprintf(stderr, "LS d%d k%d s%d mb%d t=%.3f t0=%.3f end=%.3f\n", d, kind, s, mb, t, t0, end);
     free_at_[d] = end;
     makespan = std::max(makespan, end);
     if (kind == kF || kind == kB) last_kind_[d] = kind;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adaptis/planner/list_scheduler.h"
+#include "sim_host_link.h"
 
 namespace adaptis {
 
@@ -75,7 +76,7 @@ struct ListScheduler::Impl {
   std::vector<size_t> free_cursor_;                     // per device: first not applied
   std::vector<HostTransfer> transfers_;
   std::vector<TimedAction> ledger_actions_;
-  std::vector<double> ledger_scratch_;
+  MemoryLedgerScratch ledger_scratch_;
   std::vector<double> arrival_, duration_, start_;
   std::vector<int> remaining_;
   std::vector<uint64_t> key_;

@@ -7,20 +7,20 @@
 // Conventions:
 // - A GEMM Y[m,n] = X[m,k] W[k,n] is 2mkn FLOPs; its B (dX = dY W^T) and W (dW = X^T dY) are the
 //   same FLOPs again. Norm-weight and bias gradients are cheap and run in B (as in Megatron-ZB).
-// - Attention is causal flash attention: the forward does QK^T and PV over the keys each query sees
-//   (on average (s+1)/2 for full causal), the backward 2.5x the forward FLOPs (recomputed QK^T plus
-//   dV, dP, dQ, dK). Its core has no weights, so all of it is B.
+// - Attention is causal flash attention: QK^T and PV over the keys each query sees ((s+1)/2 on average),
+//   the backward 2.5x the forward FLOPs, all of it B (no weights). flash_attention = false: Megatron's
+//   unfused core (the whole s x s square; softmax and dropout passes through HBM; unfused_attention).
 // - Elementwise kernels (norms, activations, rotary, softmax/cross-entropy, residual adds, MoE
 //   permutes, convolutions) are counted as HBM bytes only; their backward moves about twice the bytes.
-// - Activations (bf16 unless noted; no dropout, no recomputation, no tensor/sequence parallelism):
+// - Activations (bf16 unless noted, dropout masks 1 byte; no recomputation or tensor/sequence parallelism):
 //   every tensor a backward kernel reads is kept from F. The linear-layer inputs (X) are kept until
 //   W; everything else is freed by B. B also creates the output gradients dY of each linear, which W
 //   needs (the Zero Bubble paper's "W needs 32sbh" for a GPT layer = 7h of X + 9h of dY per token).
 // - The LM head keeps the fp32 softmax of the logits from F to B (Megatron's cross-entropy saves
 //   it; mbs * seq * vocab * 4 bytes) and its dlogits from B to W.
 //
-// Recomputation. The model assumes flash attention and no dropout, so Korthikanti et al.'s per-layer
-// sbh(34 + 5as/h) has no 5as/h term here: flash keeps only q, k, v, its output and the row
+// Recomputation. With flash attention, Korthikanti et al.'s per-layer sbh(34 + 5as/h) (the unfused core
+// with dropout gives it) has no 5as/h term: flash keeps only q, k, v, its output and the row
 // statistics, and already recomputes the attention matrix in its backward; recomputing the
 // attention core ("selective" in Megatron's original sense) would save nothing. Selective
 // recompute is therefore defined on this saved-tensor inventory as checkpointing every MLP / MoE
@@ -31,8 +31,8 @@
 //   - MoE: drops the pre-norm's statistics and output, the router probabilities and routing
 //     indices, the permuted tokens, every routed and shared expert's up/gate and activation
 //     outputs and the expert outputs; keeps the block input;
-//   - with flash_attention = false it also drops the materialised attention scores (recomputed
-//     by the attention core's forward), the term flash attention removes.
+//   - with flash_attention = false it also drops what the unfused core keeps (softmax output, dropout
+//     mask and output; re-created by the core's forward kernels), the term flash attention removes.
 // R (the recompute action) re-runs those blocks' forward kernels (`selective`). Attention, Mamba,
 // embedding and LM head tensors are kept. Full recompute keeps only the input of the first layer
 // of the recomputed block (`input_bytes`: the residual stream, or the token ids of an embedding)

@@ -12,6 +12,9 @@
 //     "data_parallel": 32,                  // optional, default 1
 //     "distributed_optimizer": false,       // optional: optimizer state sharded over data_parallel
 //     "flash_attention": true,              // optional: false stores the s x s attention matrix
+//     "attention_dropout": 0.1,             // optional, default 0: dropout on the attention
+//                                           // probabilities (costs a pass and a mask without flash)
+//     "hidden_dropout": 0.1,                // optional, default 0: dropout before each residual add
 //     "efficiency": {"gemm": 0.7, ...},     // optional KernelEfficiency overrides
 //     "defaults": {"hidden": 4096, ...},    // dimensions shared by every layer that uses them
 //     "legend": {"M": {"kind": "mamba"}},   // optional symbols shared by every pattern
@@ -113,6 +116,12 @@ struct ModelSpec {
   long long data_parallel = 1;
   bool distributed_optimizer = false;
   bool flash_attention = true;
+  // Training-time dropout probabilities. Without flash attention the attention dropout is its own
+  // pass over the s x s probabilities with a 1-byte mask kept for the backward; flash kernels
+  // regenerate their mask, so it costs nothing extra there. Hidden dropout keeps a 1-byte mask per
+  // residual add.
+  double attention_dropout = 0;
+  double hidden_dropout = 0;
   KernelEfficiency efficiency;
   nlohmann::json efficiency_overrides;  // the "efficiency" object as written (applied over a machine's)
   std::vector<LayerSpec> layers;

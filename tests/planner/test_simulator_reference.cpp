@@ -1,0 +1,340 @@
+// The simulator against a plain reference kept only here: every device's list run in order by
+// repeated sweeps, producers found by name in a std::map, each P2P transfer timed when its
+// producer ends (FIFO per link in the sender's order), and the activation ledger summed action by
+// action. The simulator's fast path (flat tables, slots, no edge lists) must reproduce it bit for
+// bit: every action's start and end, the iteration time, each device's busy time and peak memory,
+// on every schedule, several sizes, clusters with slow and fast links and uneven speeds, the
+// options that change timing (no comm/compute overlap, latency override, per-action overhead,
+// DualPipe pair overlap), recompute policies and parallel configurations. Deadlocks must agree too.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "adaptis/model.h"
+#include "adaptis/planner.h"
+#include "adaptis/planner/memory_policy.h"
+
+using namespace adaptis;
+
+namespace {
+
+struct Reference {
+  bool ok = false;
+  std::vector<std::vector<double>> start, end;  // per device, per position
+  double iteration_ms = 0;
+  std::vector<double> busy_ms, peak_activation;
+};
+
+// Independent of the simulator's code: only the documented rules (simulator.h, action_index.h).
+Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
+                             const SimOptions& opt) {
+  const int D = plan.num_devices(), S = plan.num_stages();
+  std::vector<int> stage_device = plan.placement.stage_device();
+  using Key = std::tuple<int, int, int>;  // op, stage, mb
+  std::map<Key, std::pair<int, int>> where;  // -> device, position
+  for (int d = 0; d < D; ++d)
+    for (int i = 0; i < static_cast<int>(plan.schedule[d].size()); ++i) {
+      const Action& a = plan.schedule[d][i];
+      where[{static_cast<int>(a.op), a.stage, a.mb}] = {d, i};
+    }
+  auto has = [&](Op op, int s, int mb) { return where.count({static_cast<int>(op), s, mb}) > 0; };
+  auto producers = [&](const Action& a) {
+    std::vector<Key> p;
+    auto key = [](Op op, int s, int mb) { return Key{static_cast<int>(op), s, mb}; };
+    if (a.op == Op::F && a.stage > 0) p.push_back(key(Op::F, a.stage - 1, a.mb));
+    if (a.op == Op::R) p.push_back(key(Op::F, a.stage, a.mb));
+    if (a.op == Op::W) p.push_back(key(Op::B, a.stage, a.mb));
+    if (a.op == Op::B || a.op == Op::BW) {
+      p.push_back(key(Op::F, a.stage, a.mb));
+      if (has(Op::R, a.stage, a.mb)) p.push_back(key(Op::R, a.stage, a.mb));
+      if (a.stage + 1 < S)
+        p.push_back(has(Op::B, a.stage + 1, a.mb) ? key(Op::B, a.stage + 1, a.mb) : key(Op::BW, a.stage + 1, a.mb));
+    }
+    return p;
+  };
+  auto duration = [&](const Action& a, int d) {
+    const StageCost& c = stages[a.stage];
+    double t = a.op == Op::F ? c.f_ms : a.op == Op::B ? c.b_ms : a.op == Op::W ? c.w_ms
+             : a.op == Op::BW ? c.b_ms + c.w_ms : c.recompute_ms;
+    return t / cluster.devices[d].speed + opt.action_overhead_ms;
+  };
+
+  Reference r;
+  r.start.resize(D), r.end.resize(D);
+  for (int d = 0; d < D; ++d) {
+    r.start[d].assign(plan.schedule[d].size(), 0);
+    r.end[d].assign(plan.schedule[d].size(), 0);
+  }
+  std::vector<int> head(D, 0);
+  std::vector<double> free_at(D, 0);
+  std::map<std::pair<int, int>, double> link_free;
+  std::map<std::pair<Key, Key>, double> arrival;  // (producer, consumer) -> when the output is there
+  std::map<Key, bool> done;
+
+  // Every action's consumers: the actions whose producers include it, in their devices' order.
+  std::map<Key, std::vector<std::pair<std::pair<int, int>, Key>>> consumers_of;
+  for (const auto& [k, at] : where) {
+    const Action c{static_cast<Op>(std::get<0>(k)), std::get<1>(k), std::get<2>(k), false};
+    for (const Key& p : producers(c)) consumers_of[p].push_back({at, k});
+  }
+  for (auto& [k, list] : consumers_of) std::sort(list.begin(), list.end());
+
+  auto finish = [&](const Action& a, int d, double t_end) {
+    const Key self{static_cast<int>(a.op), a.stage, a.mb};
+    done[self] = true;
+    for (const auto& [at, k] : consumers_of[self]) {
+      double t = t_end;
+      if (at.first != d) {
+        const Link& l = cluster.link(d, at.first);
+        const int cs = std::get<1>(k);
+        const double bytes = a.op == Op::F ? stages[a.stage].out_bytes : stages[cs].out_bytes;
+        const double latency = opt.comm_latency_ms ? *opt.comm_latency_ms : l.latency_ms;
+        double& lf = link_free[{d, at.first}];
+        t = std::max(t_end, lf) + (latency + (l.bandwidth > 0 ? bytes / l.bandwidth * 1e3 : 0.0));
+        lf = t;
+        if (!opt.overlap_comm) free_at[d] = std::max(free_at[d], t);
+      }
+      arrival[{self, k}] = t;
+    }
+  };
+  auto ready = [&](const Action& a) {
+    for (const Key& p : producers(a))
+      if (!done.count(p)) return false;
+    return true;
+  };
+  auto inputs_at = [&](const Action& a) {
+    double t = 0;
+    for (const Key& p : producers(a)) t = std::max(t, arrival.at({p, Key{static_cast<int>(a.op), a.stage, a.mb}}));
+    return t;
+  };
+
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (int d = 0; d < D; ++d) {
+      const auto& list = plan.schedule[d];
+      const int n = static_cast<int>(list.size());
+      while (head[d] < n) {
+        const int h = head[d];
+        const Action& a = list[h];
+        const bool pair = h + 1 < n && list[h + 1].overlap_prev;
+        if (!ready(a) || (pair && !ready(list[h + 1]))) break;
+        double t0 = std::max(free_at[d], inputs_at(a));
+        if (pair) {
+          t0 = std::max(t0, inputs_at(list[h + 1]));
+          const double d1 = duration(a, d), d2 = duration(list[h + 1], d);
+          const double total = d1 + d2 - opt.pair_overlap * std::min(d1, d2);
+          const double scale = (d1 + d2) > 0 ? total / (d1 + d2) : 0;
+          r.start[d][h] = t0;
+          r.end[d][h] = t0 + d1 * scale;
+          r.start[d][h + 1] = r.end[d][h];
+          r.end[d][h + 1] = t0 + total;
+          free_at[d] = r.end[d][h + 1];
+          finish(a, d, r.end[d][h + 1]);
+          finish(list[h + 1], d, r.end[d][h + 1]);
+          head[d] += 2;
+        } else {
+          r.start[d][h] = t0;
+          r.end[d][h] = t0 + duration(a, d);
+          free_at[d] = r.end[d][h];
+          finish(a, d, r.end[d][h]);
+          head[d] += 1;
+        }
+        progress = true;
+      }
+    }
+  }
+  r.ok = true;
+  for (int d = 0; d < D; ++d) r.ok = r.ok && head[d] == static_cast<int>(plan.schedule[d].size());
+  if (!r.ok) return r;
+
+  // Busy time and the activation ledger (memory_policy.h): F keeps kept() from its start, R
+  // re-creates the rest at its start, B / W / BW free theirs at their end.
+  r.busy_ms.assign(D, 0);
+  r.peak_activation.assign(D, 0);
+  for (int d = 0; d < D; ++d) {
+    double live = 0;
+    for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
+      const Action& a = plan.schedule[d][i];
+      const StageCost& c = stages[a.stage];
+      r.busy_ms[d] += r.end[d][i] - r.start[d][i];
+      r.iteration_ms = std::max(r.iteration_ms, r.end[d][i]);
+      if (a.op == Op::F) live += c.kept();
+      if (a.op == Op::R) live += std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept());
+      if (a.op == Op::B) live -= c.act_b_bytes;
+      if (a.op == Op::W) live -= c.act_w_bytes;
+      if (a.op == Op::BW) live -= c.act_b_bytes + c.act_w_bytes;
+      r.peak_activation[d] = std::max(r.peak_activation[d], live);
+    }
+  }
+  return r;
+}
+
+CostTable uneven_costs(int layers) {
+  CostTable t;
+  t.model = "uneven";
+  for (int l = 0; l < layers; ++l) {
+    LayerCost c;
+    c.name = "l";
+    c.name += std::to_string(l);
+    c.f_ms = 1.0 + 0.13 * (l % 5);
+    c.b_ms = 1.7 * c.f_ms + 0.01 * l;
+    c.w_ms = 0.6 * c.f_ms;
+    c.act_b_bytes = 3e6 + 1e5 * (l % 3);
+    c.act_w_bytes = 1e6;
+    c.out_bytes = 2e6 + 3e5 * (l % 4);
+    c.state_bytes = 1e8;
+    c.kept_full_bytes = 2e6;
+    c.kept_selective_bytes = 2.5e6;
+    c.recompute_selective_ms = 0.4 * c.f_ms;
+    c.param_bytes = 5e6;
+    c.parallel.grad_bytes = 4e6;
+    c.parallel.optimizer_ms = 0.3;
+    t.layers.push_back(c);
+  }
+  t.tokens_per_microbatch = 4096;
+  t.model_flops_per_microbatch = 1e13;
+  return t;
+}
+
+// Two nodes: slower links between them, and the second node's devices 1.3x as fast.
+Cluster two_nodes(int p) {
+  Cluster c = make_uniform_cluster(p);
+  for (int d = p / 2; d < p; ++d) c.devices[d].node = 1, c.devices[d].speed = 1.3;
+  c.intra_node = Link{0.005, 300e9};
+  c.inter_node = Link{0.02, 25e9};
+  return c;
+}
+
+// Every field the reference computes, exactly (EXPECT_EQ on doubles: bit-identical, not close).
+void expect_same(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt,
+                 const std::string& what) {
+  const Reference ref = reference_simulate(plan, stage_costs(costs, plan.partition, plan.memory), cluster, opt);
+  const SimResult sim = simulate(plan, costs, cluster, opt);
+  ASSERT_EQ(sim.ok, ref.ok) << what << ": " << sim.error;
+  if (!ref.ok) return;
+  // With a parallel configuration the iteration also holds the gradient sync and optimizer step.
+  const double pipeline_ms = sim.has_parallel ? sim.parallel.pipeline_ms : sim.iteration_ms;
+  EXPECT_EQ(pipeline_ms, ref.iteration_ms) << what;
+  if (sim.has_parallel) {
+    EXPECT_GE(sim.iteration_ms, ref.iteration_ms) << what;
+  }
+  ASSERT_EQ(sim.timeline.size(), plan.schedule.size()) << what;
+  for (size_t d = 0; d < plan.schedule.size(); ++d) {
+    ASSERT_EQ(sim.timeline[d].size(), plan.schedule[d].size()) << what << " device " << d;
+    for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
+      const TimedAction& ta = sim.timeline[d][i];
+      ASSERT_TRUE(ta.action == plan.schedule[d][i]) << what << " device " << d << " position " << i;
+      ASSERT_EQ(ta.device, static_cast<int>(d));
+      ASSERT_EQ(ta.start, ref.start[d][i]) << what << " device " << d << " '" << to_string(ta.action) << "' start";
+      ASSERT_EQ(ta.end, ref.end[d][i]) << what << " device " << d << " '" << to_string(ta.action) << "' end";
+    }
+    EXPECT_EQ(sim.devices[d].busy_ms, ref.busy_ms[d]) << what << " device " << d;
+    EXPECT_EQ(sim.devices[d].peak_activation_bytes, ref.peak_activation[d]) << what << " device " << d;
+  }
+}
+
+Plan plan_for(const std::string& schedule, int p, int m, int layers) {
+  PlanRequest r;
+  r.schedule = schedule;
+  r.devices = p;
+  r.microbatches = m;
+  return build_plan(r, layers);
+}
+
+}  // namespace
+
+TEST(SimulatorReference, EverySchedulePlanAndTimingOptionIsBitIdentical) {
+  int compared = 0;
+  for (const ScheduleInfo& info : all_schedules()) {
+    for (auto [p, m] : {std::pair{2, 4}, std::pair{4, 8}, std::pair{4, 12}, std::pair{8, 16}}) {
+      Plan plan;
+      try {
+        plan = plan_for(info.name, p, m, 4 * p);
+      } catch (const InputError&) {
+        continue;  // a size the schedule's own rule does not allow
+      }
+      const CostTable costs = uneven_costs(4 * p);
+      for (int two = 0; two < 2; ++two) {
+        const Cluster cluster = two ? two_nodes(p) : make_uniform_cluster(p);
+        for (int v = 0; v < 5; ++v) {
+          SimOptions o;
+          if (v == 1) o.overlap_comm = false;
+          if (v == 2) o.comm_latency_ms = 0.05, o.action_overhead_ms = 0.01;
+          if (v == 3) o.pair_overlap = 0.5;
+          if (v == 4) o.record_gaps = false, o.record_memory_timeline = false, o.pair_overlap = 0.3;
+          expect_same(plan, costs, cluster, o,
+                      std::string(info.name) + " p=" + std::to_string(p) + " m=" + std::to_string(m) + " variant " +
+                          std::to_string(v) + (two ? " two nodes" : " one node"));
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 200);
+}
+
+// Recompute adds R actions (their own dependencies and durations) and changes what F keeps.
+TEST(SimulatorReference, RecomputePoliciesAreBitIdentical) {
+  for (const char* schedule : {"1f1b", "interleaved-1f1b", "zb-h1", "zb-v", "dualpipev"}) {
+    for (Recompute policy : {Recompute::Full, Recompute::Selective}) {
+      Plan plan = plan_for(schedule, 4, 8, 16);
+      StageMemoryPolicy sp;
+      sp.recompute = policy;
+      if (policy == Recompute::Full) sp.full_layers = 1;
+      set_uniform_memory_policy(plan, sp);
+      for (bool fast : {false, true}) {
+        SimOptions o;
+        o.record_gaps = !fast;
+        o.record_memory_timeline = !fast;
+        o.overlap_comm = fast;
+        expect_same(plan, uneven_costs(16), two_nodes(4), o,
+                    std::string(schedule) + " recompute " + recompute_name(policy) + (fast ? " fast" : ""));
+      }
+    }
+  }
+}
+
+// Data-parallel sync, ZeRO 1 and 2 and the optimizer step run beside the pipeline: its timeline
+// must be the bare pipeline's.
+TEST(SimulatorReference, ParallelConfigurationKeepsThePipelineBitIdentical) {
+  for (const char* schedule : {"1f1b", "interleaved-1f1b", "zb-v"}) {
+    for (int zero = 0; zero <= 2; ++zero) {
+      Plan plan = plan_for(schedule, 4, 8, 16);
+      ParallelConfig cfg;
+      cfg.pp = 4;
+      cfg.dp = 2;
+      cfg.microbatches = 8;
+      cfg.global_batch_size = 16;
+      cfg.zero = zero;
+      cfg.bucket_params = 2e6;
+      plan.parallel = cfg;
+      expect_same(plan, uneven_costs(16), make_uniform_cluster(8), SimOptions{},
+                  std::string(schedule) + " zero " + std::to_string(zero));
+    }
+  }
+}
+
+// Orders that cannot run: both must stop, and on the plans around them both must agree.
+TEST(SimulatorReference, DeadlocksAgree) {
+  for (const char* schedule : {"1f1b", "interleaved-1f1b", "zb-v", "dualpipev"}) {
+    Plan plan = plan_for(schedule, 4, 8, 16);
+    auto& last = plan.schedule.back();
+    std::swap(last.front(), last.back());
+    expect_same(plan, uneven_costs(16), make_uniform_cluster(4), SimOptions{}, std::string(schedule) + " swapped");
+    const SimResult r = simulate(plan, uneven_costs(16), make_uniform_cluster(4));
+    EXPECT_FALSE(r.ok) << schedule;
+    EXPECT_NE(r.error.find("deadlock"), std::string::npos) << r.error;
+    EXPECT_TRUE(r.timeline.empty()) << schedule;
+  }
+}
+
+// Lists longer than 32767 actions: the index switches to its 32-bit table.
+TEST(SimulatorReference, LongListsAreBitIdentical) {
+  Plan plan = plan_for("zb-h1", 2, 12000, 4);  // 36,000 actions per device
+  ASSERT_GT(plan.schedule[0].size(), 32767u);
+  expect_same(plan, uneven_costs(4), two_nodes(2), SimOptions{}, "zb-h1 p=2 m=12000");
+}
