@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   adaptis::cli::register_run(app, run);
   adaptis::cli::register_runs(app, run);
   adaptis::cli::register_profile(app, run);
+  adaptis::cli::register_lengths(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,6 +18,7 @@
 #include "adaptis/planner/torchtitan_config.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 #include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
@@ -29,6 +30,7 @@ struct ExportArgs {
   InputOptions in;
   PlanOptions plan;
   MemoryOptions memory;
+  LengthsOptions lengths;
   std::string chrome_trace;
   std::string pytorch_csv;
   bool with_comms = false;
@@ -70,10 +72,10 @@ int run_export(const ExportArgs& a) {
   if (!a.run.empty()) return export_recorded_run(a);
   const bool want_megatron = a.megatron && a.megatron->count() > 0;
   if (a.chrome_trace.empty() && a.pytorch_csv.empty() && !want_megatron && a.octopipe.empty() &&
-      a.octopipe_dir.empty() && a.plan_json.empty() && a.torchtitan.empty())
+      a.octopipe_dir.empty() && a.plan_json.empty() && a.torchtitan.empty() && a.lengths.units_file.empty())
     throw InputError(
         "nothing to export: give at least one of --chrome-trace FILE, --pytorch-csv FILE, --torchtitan FILE, "
-        "--megatron [FILE], --octopipe FILE, --octopipe-dir DIR, --plan-json FILE");
+        "--megatron [FILE], --octopipe FILE, --octopipe-dir DIR, --plan-json FILE, --units-out FILE");
   if (a.with_comms && a.pytorch_csv.empty()) throw InputError("--with-comms: only applies to --pytorch-csv");
   if (!a.torchtitan.empty() && a.pytorch_csv.empty())
     throw InputError("--torchtitan: also give --pytorch-csv FILE, the schedule the torchtitan config points at");
@@ -81,8 +83,21 @@ int run_export(const ExportArgs& a) {
   if (!(a.time_unit_ms > 0)) throw InputError("--time-unit-ms: must be > 0");
 
   Inputs in = load_inputs(a.in);
+  if (a.lengths.given()) {
+    LengthsOptions lo = a.lengths;
+    lo.units_file.clear();  // written below, from the plan's units
+    apply_lengths(lo, in, PackingMode::PackTokens);
+  }
   Plan plan = resolve_plan(a.plan, in);
   fit_cluster_to_plan(in, a.in, plan);
+  if (!plan.units.empty() && in.costs.tokens_per_microbatch <= 0) {
+    // A plan file with units on costs that state no reference: the longest unit stands for the context.
+    long long longest = 0;
+    for (const auto& u : plan.units) longest = std::max(longest, u.run_tokens());
+    if (std::string note = ensure_cost_reference(in.costs, longest); !note.empty()) std::cerr << note << "\n";
+  }
+  if (!a.lengths.units_file.empty() && plan.units.empty())
+    throw InputError("--units-out: the plan has no variable-length units (give --lengths, or a plan file with units)");
   std::string chosen;
   plan = apply_memory_options(plan, parse_memory_options(a.memory), in.costs, in.cluster, in.sim, chosen);
   if (!chosen.empty()) std::cerr << chosen << "\n";
@@ -153,6 +168,18 @@ int run_export(const ExportArgs& a) {
                      "losses with micro-batches by that order); the simulated time is the same\n";
         break;
       }
+    if (!plan.units.empty())
+      std::cerr << "note: micro-batch i of the CSV is unit i" << (a.lengths.units_file.empty() ? "" : " of --units-out")
+                << "; PyTorch pipelining needs the same shape for every micro-batch, so pad each unit to the longest "
+                   "(or pack to equal tokens) and pass its documents' cu_seqlens to the attention as a per-micro-batch "
+                   "kwarg; sliced units need a KV-carrying runtime\n";
+  }
+  if (!a.lengths.units_file.empty()) {
+    // In the CSV's micro-batch numbering when a CSV is written (PyTorch's runtime renumbers them).
+    const std::vector<WorkUnit> units = a.pytorch_csv.empty() ? plan.units : relabel_for_torch(plan).units;
+    write_units_side_file(a.lengths.units_file, units);
+    std::cerr << "wrote " << units.size() << " units (cu_seqlens per micro-batch, in order) to "
+              << terminal_safe(a.lengths.units_file) << "\n";
   }
   if (!a.torchtitan.empty()) {
     write_text_file(a.torchtitan, torchtitan_text);
@@ -193,6 +220,7 @@ void register_export(CLI::App& app, Runner& run) {
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
   add_memory_options(cmd, args->memory);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--chrome-trace", args->chrome_trace, "Chrome trace JSON of the simulated iteration (Perfetto)");
   cmd->add_option("--pytorch-csv", args->pytorch_csv, "PyTorch pipelining schedule CSV (_load_csv / torchtitan)");
   cmd->add_flag("--with-comms", args->with_comms,

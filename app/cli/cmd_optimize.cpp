@@ -7,13 +7,16 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "adaptis/planner/optimizer.h"
+#include "adaptis/planner/varlen_optimizer.h"
 #include "cli/commands.h"
 #include "cli/cluster_plan.h"
 #include "cli/compare.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 #include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
@@ -26,6 +29,7 @@ namespace {
 struct OptimizeArgs {
   InputOptions in;
   MemoryOptions memory;
+  LengthsOptions lengths;
   int microbatches = 8;
   double time_limit_s = 2.0;
   uint64_t seed = 1;
@@ -99,6 +103,45 @@ std::vector<CompareRow> builtin_rows(const OptimizeResult& r) {
   }
   return rows;
 }
+nlohmann::json trials_json(const std::vector<ProcessingTrial>& trials) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& t : trials) {
+    nlohmann::json j = {{"processing", describe(t.processing)}, {"units", t.units}, {"slices", t.slices}};
+    if (!t.error.empty()) {
+      j["error"] = t.error;
+    } else {
+      j["screen_ms"] = t.screen_ms;
+      j["screen_fits"] = t.fits;
+      j["screen_plan"] = t.screen_plan;
+      j["lower_bound_ms"] = t.lower_bound_ms;
+      if (t.finalist) j["final_ms"] = t.final_ms;
+    }
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+std::string trials_table(const std::vector<ProcessingTrial>& trials, const SequenceProcessing& chosen) {
+  std::string out;
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "%-58s %6s %6s %12s %12s %12s\n", "sequence processing", "units", "slices", "screen ms",
+                "full ms", "bound ms");
+  out += buf;
+  for (const auto& t : trials) {
+    if (!t.error.empty()) {
+      std::snprintf(buf, sizeof buf, "%-58s %s\n", describe(t.processing).c_str(), t.error.substr(0, 80).c_str());
+    } else {
+      char full[32] = "-";
+      if (t.finalist) std::snprintf(full, sizeof full, "%.3f", t.final_ms);
+      std::snprintf(buf, sizeof buf, "%-58s %6d %6d %12.3f %12s %12.3f %s%s\n", describe(t.processing).c_str(), t.units,
+                    t.slices, t.screen_ms, full, t.lower_bound_ms, t.fits ? "" : "OOM ",
+                    t.processing == chosen ? "<- chosen" : "");
+    }
+    out += buf;
+  }
+  return out;
+}
+
 // How much running on the target costs: the target's best plan against the unconstrained
 // (adaptis-native) one, searched in this run with the same seed and budget, or a stored plan
 // simulated on the same inputs.
@@ -165,7 +208,13 @@ int run_optimize(const OptimizeArgs& a) {
     c.width = a.width;
     return run_cluster_plan(c);
   }
+  LengthsOptions lengths_options = a.lengths;
+  if (lengths_options.global_batch_tokens == 0) lengths_options.global_batch_tokens = a.global_batch_tokens;
   const PlanTarget target = parse_plan_target(a.target);
+  if (a.lengths.given() && target != PlanTarget::Adaptis)
+    throw InputError("--lengths: variable-length units are planned for --target adaptis only");
+  if (a.lengths.given() && parse_memory_options(a.memory).given)
+    throw InputError("--lengths: memory policies (--recompute / --offload) with variable-length units are not supported yet");
   if (!a.native_plan.empty() && target == PlanTarget::Adaptis)
     throw InputError("--native-plan: only applies with --target torch, torchtitan or megatron");
   Inputs in = load_inputs(a.in);
@@ -191,10 +240,34 @@ int run_optimize(const OptimizeArgs& a) {
   if (show_progress) cb = [&bar](const OptimizeProgress& p, const Plan*) { bar.draw(p); };
   OptimizeResult r;
   TargetCost cost;
+  // --lengths: the units are searched too (varlen_optimizer.h), unless --pack fixes the processing.
+  std::optional<LoadedLengths> lengths;
+  std::optional<VarlenOptimizeResult> varlen;
   {
     SigintCancels sigint;
     try {
-      r = optimize(in.costs, in.cluster, o, cb, SigintCancels::flag());
+      if (a.lengths.given() && a.lengths.pack.empty()) {
+        LoadedLengths l;
+        l.data = load_lengths(lengths_options);
+        if (std::string note = ensure_cost_reference(in.costs, l.data.context); !note.empty()) l.notes.push_back(note);
+        l.cost = unit_cost_model(in.costs);
+        VarlenOptimizeOptions vo;
+        vo.search = o;
+        vo.allow_slicing = !a.lengths.no_slicing;
+        vo.slice_multiple = a.lengths.slice_multiple;
+        varlen = optimize_lengths(in.costs, in.cluster, l.data, vo, cb, SigintCancels::flag());
+        r = varlen->best;
+        l.processing = varlen->processing;
+        in.units = r.best.units;
+        if (!a.lengths.units_file.empty()) write_units_side_file(a.lengths.units_file, in.units);
+        lengths = std::move(l);
+      } else {
+        if (a.lengths.given()) {
+          lengths = apply_lengths(lengths_options, in, PackingMode::Elastic);
+          o.units = in.units;
+        }
+        r = optimize(in.costs, in.cluster, o, cb, SigintCancels::flag());
+      }
       if (target != PlanTarget::Adaptis && !SigintCancels::flag()->load()) cost = measure_native(a, in, o, cb);
     } catch (...) {
       bar.clear();
@@ -236,6 +309,7 @@ int run_optimize(const OptimizeArgs& a) {
                            {"predicted_iteration_ms", r.sim.iteration_ms},
                            {"feasible", r.feasible},
                            {"target", plan_target_name(target)}};
+    if (lengths) meta["lengths"] = lengths->data.origin, meta["processing"] = describe(lengths->processing);
     save_plan_file(r.best, a.out, meta);
   }
 
@@ -245,7 +319,7 @@ int run_optimize(const OptimizeArgs& a) {
     j["cost_source"] = in.costs.source;
     j["cluster"] = in.cluster.name;
     j["devices"] = o.devices;
-    j["microbatches"] = o.microbatches;
+    j["microbatches"] = r.best.num_microbatches;
     j["optimizer"] = {{"feasible", r.feasible},
                       {"cancelled", r.cancelled},
                       {"message", r.message},
@@ -273,12 +347,20 @@ int run_optimize(const OptimizeArgs& a) {
     }
     j["target"] = tj;
     j["comparison"] = compare_json(rows)["schedules"];
+    if (lengths) {
+      j["varlen"] = varlen_json(*lengths, r.best.units, r.sim);
+      if (varlen) {
+        j["varlen"]["trials"] = trials_json(varlen->trials);
+        if (!varlen->memory_note.empty()) j["varlen"]["memory_note"] = varlen->memory_note;
+      }
+    }
     if (!a.out.empty()) j["plan_file"] = a.out;
     std::cout << j.dump(2) << "\n";
   } else {
-    std::printf("model %s, %d devices (%s), %d micro-batches\n",
+    std::printf("model %s, %d devices (%s), %d %s\n",
                 terminal_safe(in.costs.model.empty() ? in.costs.source : in.costs.model).c_str(), o.devices,
-                terminal_safe(in.cluster.name).c_str(), o.microbatches);
+                terminal_safe(in.cluster.name).c_str(), r.best.num_microbatches,
+                in.units.empty() ? "micro-batches" : "units");
     std::printf("searched %lld plans in %.2f s (seed %llu)\n", r.final_progress.evaluated, r.final_progress.elapsed_s,
                 static_cast<unsigned long long>(a.seed));
     std::printf("%s\n", terminal_safe_text(r.message).c_str());
@@ -286,6 +368,11 @@ int run_optimize(const OptimizeArgs& a) {
       std::printf("repeat this exact search on any machine with --max-evaluations %lld\n", r.search_evaluations);
     if (!cost_line.empty()) std::printf("%s\n", terminal_safe_text(cost_line).c_str());
     std::printf("\n");
+    if (lengths) {
+      if (varlen) std::cout << trials_table(varlen->trials, varlen->processing) << "\n";
+      std::cout << terminal_safe_text(varlen_summary(*lengths, r.best.units, r.sim));
+      if (varlen && !varlen->memory_note.empty()) std::cout << "note: " << terminal_safe_text(varlen->memory_note) << "\n";
+    }
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
                 format_stage_counts(r.best.placement).c_str(), format_partition(r.best.partition).c_str());
     std::cout << simulation_table(r.best, r.sim) << "\n";
@@ -353,11 +440,13 @@ void register_optimize(CLI::App& app, Runner& run) {
                   "Plan the whole cluster instead: search parallel degrees, micro-batching, ZeRO and recomputation for "
                   "N GPUs (as `adaptis plan`; needs --model, --cluster and --global-batch-tokens)")
       ->check(int_range(1, 1 << 20));
-  cmd->add_option("--global-batch-tokens", args->global_batch_tokens, "With --gpus: tokens per iteration")
+  cmd->add_option("--global-batch-tokens", args->global_batch_tokens,
+                  "With --gpus: tokens per iteration; with --lengths: the iteration's tokens (see `lengths --help`)")
       ->check(int_range(1, kMaxGlobalBatchTokens));
   cmd->footer(
       "Exit status: 0 a plan fits memory; 3 no plan fits (the closest one and its overflow are shown); "
       "1 bad input. Ctrl-C stops the search and keeps the best plan so far.");
+  add_lengths_options(cmd, args->lengths);  // its --global-batch-tokens is the one above
   cmd->callback([args, &run] {
     run = [args] { return run_optimize(*args); };
   });

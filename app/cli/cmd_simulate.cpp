@@ -1,8 +1,10 @@
 // `adaptis simulate`: one plan through the performance model.
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 #include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
@@ -14,6 +16,7 @@ struct SimulateArgs {
   InputOptions in;
   PlanOptions plan;
   MemoryOptions memory;
+  LengthsOptions lengths;
   bool json = false;
   bool gantt = false;
   int gaps = 0;
@@ -27,6 +30,7 @@ void register_simulate(CLI::App& app, Runner& run) {
   add_input_options(cmd, args->in);
   add_plan_options(cmd, args->plan);
   add_memory_options(cmd, args->memory);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_flag("--json", args->json, "Machine-readable output");
   cmd->add_flag("--gantt", args->gantt, "Draw a Gantt chart in the terminal");
   cmd->add_option("--gaps", args->gaps, "List the N largest idle gaps with their causes")->check(int_range(0, kMaxGaps));
@@ -35,6 +39,8 @@ void register_simulate(CLI::App& app, Runner& run) {
   cmd->callback([args, &run] {
     run = [args] {
       Inputs in = load_inputs(args->in);
+      std::optional<LoadedLengths> lengths;
+      if (args->lengths.given()) lengths = apply_lengths(args->lengths, in, PackingMode::PackTokens);
       Plan plan = resolve_plan(args->plan, in);
       fit_cluster_to_plan(in, args->in, plan);
       std::string chosen;
@@ -46,9 +52,11 @@ void register_simulate(CLI::App& app, Runner& run) {
         j["model"] = in.costs.model;
         j["cost_source"] = in.costs.source;
         j["cluster"] = in.cluster.name;
+        if (lengths) j["varlen"] = varlen_json(*lengths, plan.units, sim);
         std::cout << j.dump(2) << "\n";
       } else {
         if (!chosen.empty()) std::cout << chosen << "\n";
+        if (lengths) std::cout << varlen_summary(*lengths, plan.units, sim);
         std::cout << simulation_table(plan, sim);
         if (args->gantt) {
           TextGanttOptions g;

@@ -22,5 +22,6 @@ void register_schedules(CLI::App& app, Runner& run);
 void register_run(CLI::App& app, Runner& run);
 void register_runs(CLI::App& app, Runner& run);  // `runs` and `show`
 void register_profile(CLI::App& app, Runner& run);
+void register_lengths(CLI::App& app, Runner& run);  // `lengths FILE|DIST`: histogram and packing
 
 }  // namespace adaptis::cli

@@ -19,6 +19,9 @@ const std::vector<std::pair<std::string, std::string>>& field_flags() {
       {"target", "--target"},
       // whole-cluster search: ClusterSearchOptions (its "gpus" is the row below)
       {"global_batch_tokens", "--global-batch-tokens"},
+      // variable-length data: LengthOptions (sequence_lengths.h), OptimizeOptions::units
+      {"context", "--context"},
+      {"units", "--lengths"},
       {"tp", "--tp"},
       {"pp", "--pp"},
       {"cp", "--cp"},

@@ -15,6 +15,7 @@
 #include "adaptis/planner/octopipe_plan.h"
 #include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/pytorch_csv.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "cli/option_ranges.h"
 
 namespace adaptis::cli {
@@ -126,6 +127,8 @@ PlanRequest make_plan_request(const PlanOptions& o, const Inputs& in) {
   r.group_size = o.group_size;
   if (!o.partition.empty()) r.partition = parse_partition(o.partition);
   r.placement = o.placement;
+  r.units = in.units;  // --lengths: one micro-batch per unit
+  if (!r.units.empty()) r.microbatches = static_cast<int>(r.units.size());
   return r;
 }
 
@@ -158,8 +161,11 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
   if (o.plan_file.empty()) {
     const PlanRequest req = make_plan_request(o, in);
     // (A plan cannot have more stages than layers: build_plan says so itself.)
-    check_plan_size("--microbatches", req.microbatches,
-                    std::min<long long>(num_layers, planned_stages(req, {parse_schedule_kind(req.schedule)})));
+    // The unit-only schedules (seq1f1b, terapipe) run one stage per device.
+    const long long stages = is_unit_only_schedule(req.schedule) ? req.devices
+                                                                 : planned_stages(req, {parse_schedule_kind(req.schedule)});
+    check_plan_size(req.units.empty() ? "--microbatches" : "--lengths", req.microbatches,
+                    std::min<long long>(num_layers, stages));
     return build_plan(req, num_layers);
   }
   std::string ext = std::filesystem::path(o.plan_file).extension().string();
@@ -182,6 +188,14 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
     plan = load_plan_file(o.plan_file);
   }
   check_plan_size(o.plan_file, plan.num_microbatches, plan.num_stages());
+  if (!in.units.empty()) {
+    if (!plan.units.empty())
+      throw InputError("--lengths: the plan file " + o.plan_file + " carries its own units; drop --lengths to use them");
+    if (plan.num_microbatches != static_cast<int>(in.units.size()))
+      throw InputError("--lengths: makes " + std::to_string(in.units.size()) + " units but the plan file " + o.plan_file +
+                       " has " + std::to_string(plan.num_microbatches) + " micro-batches (one unit per micro-batch)");
+    plan.units = in.units;
+  }
   require_valid_plan(plan, num_layers, o.plan_file);
   return plan;
 }

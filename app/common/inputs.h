@@ -4,6 +4,7 @@
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/simulator.h"
+#include "adaptis/planner/unit.h"
 
 namespace adaptis::app {
 
@@ -11,6 +12,9 @@ struct Inputs {
   CostTable costs;
   Cluster cluster;
   SimOptions sim;
+  // Variable-length units made from one iteration's sequence lengths (planner/sequence_processor.h);
+  // empty = identical micro-batches. Plans built from these inputs run one micro-batch per unit.
+  std::vector<WorkUnit> units = {};
 };
 
 }  // namespace adaptis::app

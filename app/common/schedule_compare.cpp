@@ -5,6 +5,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/unit_schedules.h"
 
 namespace adaptis::app {
 
@@ -27,14 +28,19 @@ std::vector<CompareRow> compare_schedules(const PlanRequest& base, const Inputs&
                                           const std::vector<StageMemoryPolicy>& memory) {
   std::vector<CompareRow> rows;
   const bool show_policy = !(memory.size() == 1 && memory.front() == StageMemoryPolicy{});
-  for (const auto& info : all_schedules())
+  std::vector<std::string> names;
+  for (const auto& info : all_schedules()) names.push_back(info.name);
+  // Over variable-length units the sequence-level schedules (seq1f1b, terapipe) join in.
+  if (!base.units.empty())
+    for (const auto& info : unit_only_schedules()) names.push_back(info.name);
+  for (const std::string& name : names)
     for (const StageMemoryPolicy& mem : memory) {
       CompareRow row;
-      row.schedule = info.name;
+      row.schedule = name;
       row.memory = mem;
-      row.name = compare_row_name(info.name, mem, show_policy);
+      row.name = compare_row_name(name, mem, show_policy);
       PlanRequest req = base;
-      req.schedule = info.name;
+      req.schedule = name;
       req.partition.clear();
       req.placement.clear();
       try {

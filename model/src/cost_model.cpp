@@ -21,6 +21,21 @@ double efficiency_of(KernelClass c, const KernelEfficiency& eff) {
   return 1.0;
 }
 
+// The parts of a pass's time that do not grow with tokens (planner/units.h): kernel launches, paid
+// once per micro-batch, and the causal attention core, which grows with the attention pairs. A
+// sliding window caps the keys per query, so windowed attention grows with tokens instead.
+void split_pass(const PassWork& pass, const Device& device, const KernelEfficiency& eff, DType dtype, bool pairs_scale,
+                double* pair_ms, double* fixed_ms) {
+  *pair_ms = 0;
+  *fixed_ms = 0;
+  for (const auto& k : pass.kernels) {
+    const double launch = eff.launch_overhead_us * 1e-3;
+    *fixed_ms += launch;
+    if (pairs_scale && (k.cls == KernelClass::AttentionFwd || k.cls == KernelClass::AttentionBwd))
+      *pair_ms += kernel_time_ms(k, device, eff, dtype) - launch;
+  }
+}
+
 }  // namespace
 
 double kernel_time_ms(const Kernel& k, const Device& device, const KernelEfficiency& eff, DType dtype) {
@@ -66,6 +81,12 @@ LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Devic
   c.act_w_bytes = w.act_w_bytes;
   c.w_grad_bytes = w.w_grad_bytes;
   c.out_bytes = w.out_bytes;
+  bool windowed = false;
+  for (const Component& part : layer.parts)
+    windowed = windowed || (part.kind == ComponentKind::Attention && part.window > 0 && part.window < model.seq_len);
+  split_pass(w.f, device, model.efficiency, model.dtype, !windowed, &c.f_pair_ms, &c.f_fixed_ms);
+  split_pass(w.b, device, model.efficiency, model.dtype, !windowed, &c.b_pair_ms, &c.b_fixed_ms);
+  split_pass(w.w, device, model.efficiency, model.dtype, !windowed, &c.w_pair_ms, &c.w_fixed_ms);
   c.kept_selective_bytes = std::max(0.0, w.act_b_bytes + w.act_w_bytes - w.selective_dropped_bytes);
   c.recompute_selective_ms =
       w.selective.kernels.empty() ? 0.0 : pass_time_ms(w.selective, device, model.efficiency, model.dtype);
@@ -78,6 +99,8 @@ CostTable analytical_costs(const ModelSpec& model, const Device& reference) {
   t.model = model.name;
   t.source = "analytical:" + reference.name;
   t.microbatches = model.microbatches();
+  t.tokens_per_microbatch = double(model.tokens_per_microbatch());
+  t.pairs_per_microbatch = double(model.micro_batch_size) * double(model.seq_len) * double(model.seq_len) / 2;
   t.layers.reserve(model.layers.size());
   for (const auto& l : model.layers) t.layers.push_back(layer_cost(l, model, reference));
   // Dimensions and efficiencies each pass their own range checks, yet their products can still

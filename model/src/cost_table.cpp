@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <utility>
 
 #include "adaptis/model/checked.h"
 #include "adaptis/model/error.h"
@@ -34,7 +36,10 @@ CostTable load_cost_table(const std::string& path) {
   nlohmann::json j = read_json_file(path);
   if (!j.is_object())
     throw InputError(path + ": expected a JSON object with a 'layers' array, got " + describe_json(j));
-  reject_unknown_fields(j, {"format", "model", "source", "time_unit_ms", "microbatches", "layers"}, path);
+  reject_unknown_fields(j,
+                        {"format", "model", "source", "time_unit_ms", "microbatches", "tokens_per_microbatch",
+                         "pairs_per_microbatch", "layers"},
+                        path);
   const std::string format = json_string_or(j, "format", "adaptis-costs/1", path);
   if (format != "adaptis-costs/1")
     throw InputError(path + ": field 'format' is \"" + format.substr(0, 60) + "\"; this build reads \"adaptis-costs/1\"");
@@ -45,6 +50,9 @@ CostTable load_cost_table(const std::string& path) {
   double unit = json_number_in_or(j, "time_unit_ms", 1.0, std::numeric_limits<double>::min(),
                                   std::numeric_limits<double>::max(), path);
   t.microbatches = json_int_in_or(j, "microbatches", 0, 0, kMaxMicrobatches, path);
+  // Variable-length units (planner/units.h): the reference micro-batch the times are for.
+  t.tokens_per_microbatch = non_negative(j, "tokens_per_microbatch", 1.0, kMaxBytes, path, false);
+  t.pairs_per_microbatch = non_negative(j, "pairs_per_microbatch", 1.0, std::numeric_limits<double>::max(), path, false);
   const auto& layers = json_array(j, "layers", path);
   if (layers.empty()) throw InputError(path + ": field 'layers' is empty: a model needs at least one layer");
   if (layers.size() > static_cast<size_t>(kMaxLayers))
@@ -58,7 +66,7 @@ CostTable load_cost_table(const std::string& path) {
     reject_unknown_fields(l,
                           {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
                            "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
-                           "kept_full_bytes"},
+                           "kept_full_bytes", "f_pair", "b_pair", "w_pair", "f_fixed", "b_fixed", "w_fixed"},
                           where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".
@@ -79,6 +87,19 @@ CostTable load_cost_table(const std::string& path) {
     if (l.contains("recompute_selective_ms"))
       c.recompute_selective_ms = non_negative(l, "recompute_selective_ms", unit, kMaxLayerTimeMs, where, true);
     if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, kMaxBytes, where, true);
+    // The per-unit split (planner/units.h): parts of each pass's time.
+    c.f_pair_ms = non_negative(l, "f_pair", unit, kMaxLayerTimeMs, where, false);
+    c.b_pair_ms = non_negative(l, "b_pair", unit, kMaxLayerTimeMs, where, false);
+    c.w_pair_ms = non_negative(l, "w_pair", unit, kMaxLayerTimeMs, where, false);
+    c.f_fixed_ms = non_negative(l, "f_fixed", unit, kMaxLayerTimeMs, where, false);
+    c.b_fixed_ms = non_negative(l, "b_fixed", unit, kMaxLayerTimeMs, where, false);
+    c.w_fixed_ms = non_negative(l, "w_fixed", unit, kMaxLayerTimeMs, where, false);
+    for (auto [part, whole, name] : {std::tuple{c.f_pair_ms + c.f_fixed_ms, c.f_ms, "f"},
+                                     std::tuple{c.b_pair_ms + c.b_fixed_ms, c.b_ms, "b"},
+                                     std::tuple{c.w_pair_ms + c.w_fixed_ms, c.w_ms, "w"}})
+      if (part > whole * (1 + 1e-9) + 1e-12)
+        throw InputError(where + ": fields '" + name + "_pair' + '" + name + "_fixed' exceed '" + name +
+                         "' (they are the parts of it that grow with attention pairs and that every micro-batch pays)");
     t.layers.push_back(std::move(c));
   }
   return t;
@@ -115,6 +136,11 @@ nlohmann::json cost_table_json(const CostTable& costs) {
     if (l.kept_selective_bytes >= 0) row["kept_selective_bytes"] = l.kept_selective_bytes;
     if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
     if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
+    // The per-unit split only when known, so files without it stay as they were.
+    for (auto [key, v] : {std::pair{"f_pair", l.f_pair_ms}, std::pair{"b_pair", l.b_pair_ms}, std::pair{"w_pair", l.w_pair_ms},
+                          std::pair{"f_fixed", l.f_fixed_ms}, std::pair{"b_fixed", l.b_fixed_ms},
+                          std::pair{"w_fixed", l.w_fixed_ms}})
+      if (v > 0) row[key] = v;
     layers.push_back(std::move(row));
   }
   nlohmann::json j = {{"format", "adaptis-costs/1"},
@@ -123,6 +149,8 @@ nlohmann::json cost_table_json(const CostTable& costs) {
                       {"time_unit_ms", 1.0},
                       {"layers", std::move(layers)}};
   if (costs.microbatches > 0) j["microbatches"] = costs.microbatches;
+  if (costs.tokens_per_microbatch > 0) j["tokens_per_microbatch"] = costs.tokens_per_microbatch;
+  if (costs.pairs_per_microbatch > 0) j["pairs_per_microbatch"] = costs.pairs_per_microbatch;
   return j;
 }
 

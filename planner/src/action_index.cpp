@@ -4,26 +4,30 @@
 #include <limits>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
-int ActionIndex::producers(const Action& a, int out[3]) const {
+int ActionIndex::producers(const Action& a, int out[kMaxProducers]) const {
   int n = 0;
   auto add = [&](int g) {
     if (g >= 0) out[n++] = g;
   };
+  auto grad_producer = [&](int s, int mb) {
+    const int b = find(Op::B, s, mb);
+    return b >= 0 ? b : find(Op::BW, s, mb);
+  };
   switch (a.op) {
     case Op::F:
       if (a.stage > 0) add(find(Op::F, a.stage - 1, a.mb));
+      if (slices_ && slice_prev_[a.mb] >= 0) add(find(Op::F, a.stage, slice_prev_[a.mb]));
       break;
     case Op::B:
     case Op::BW:
       add(find(Op::F, a.stage, a.mb));
       add(find(Op::R, a.stage, a.mb));
-      if (a.stage + 1 < S_) {
-        const int b = find(Op::B, a.stage + 1, a.mb);
-        add(b >= 0 ? b : find(Op::BW, a.stage + 1, a.mb));
-      }
+      if (a.stage + 1 < S_) add(grad_producer(a.stage + 1, a.mb));
+      if (slices_ && slice_next_[a.mb] >= 0) add(grad_producer(a.stage, slice_next_[a.mb]));
       break;
     case Op::R:
       add(find(Op::F, a.stage, a.mb));
@@ -100,6 +104,19 @@ ActionIndex::ActionIndex(const Plan& plan)
     }
   }
 
+  // Slices of one row (Plan::units): their same-stage links (units.h).
+  if (!plan.units.empty()) {
+    if (static_cast<int>(plan.units.size()) != m_)
+      throw InputError("plan: " + std::to_string(plan.units.size()) + " units for " + std::to_string(m_) +
+                       " micro-batches; there must be one unit per micro-batch");
+    SliceLinks links = slice_links(plan.units);
+    if (links.any) {
+      slices_ = true;
+      slice_prev_ = std::move(links.prev);
+      slice_next_ = std::move(links.next);
+    }
+  }
+
   // Every producer the rules name must be in some device's list (R is optional). Counted straight
   // from the table: this pass runs over every action of every simulated plan.
   producer_count_.assign(num_slots(), 0);
@@ -121,6 +138,10 @@ ActionIndex::ActionIndex(const Plan& plan)
             if (at(here - kNumOps * m_, F) >= 0) count = 1;  // F of stage s-1: m_ rows back
             else missing = "the forward of the previous stage";
           }
+          if (slices_ && slice_prev_[a.mb] >= 0 && !missing) {
+            if (at(here + (slice_prev_[a.mb] - a.mb) * kNumOps, F) >= 0) ++count;
+            else missing = "the forward of the previous slice of its row";
+          }
           break;
         case Op::B:
         case Op::BW:
@@ -133,6 +154,11 @@ ActionIndex::ActionIndex(const Plan& plan)
             const int next = here + kNumOps * m_;  // (stage s+1, mb)
             if (at(next, B) >= 0 || at(next, BW) >= 0) ++count;
             else missing = "the backward (B or BW) of the next stage";
+          }
+          if (slices_ && slice_next_[a.mb] >= 0 && !missing) {
+            const int next = here + (slice_next_[a.mb] - a.mb) * kNumOps;  // (stage s, next slice)
+            if (at(next, B) >= 0 || at(next, BW) >= 0) ++count;
+            else missing = "the backward of the next slice of its row";
           }
           break;
         case Op::R:

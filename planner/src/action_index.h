@@ -10,7 +10,9 @@
 // first problem found (use validate_plan for the full list).
 //
 // Dependencies: F(s) <- F(s-1); R(s) <- F(s); B/BW(s) <- F(s), its R when it has one, and the
-// input-gradient producer of s+1 (its B, else its BW); W(s) <- B(s).
+// input-gradient producer of s+1 (its B, else its BW); W(s) <- B(s). Slices of one row (Plan::units,
+// units.h) add, on the same stage: F(s, mb) <- F(s, previous slice) and B/BW(s, mb) <- the
+// input-gradient producer of (s, next slice). Plans without slices pay one flag test per lookup.
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -44,8 +46,9 @@ class ActionIndex {
   }
 
   // Producers `a` waits for (other than the previous action on its device), in the order the
-  // rules above list them; returns how many (at most 3). All exist: the constructor checked.
-  int producers(const Action& a, int out[3]) const;
+  // rules above list them; returns how many (at most kMaxProducers). All exist: the constructor checked.
+  static constexpr int kMaxProducers = 4;  // B/BW: its F, its R, stage s+1's gradient, the next slice's
+  int producers(const Action& a, int out[kMaxProducers]) const;
   // How many producers each action waits for (the low 7 bits), by slot (0 in unused slots), with
   // kNextOverlaps set when the device's next action runs overlapped with it: the simulator checks
   // readiness from this byte alone, without reading the plan's actions. Moved out, once.
@@ -53,14 +56,17 @@ class ActionIndex {
   static constexpr uint8_t kCountMask = 0x7f;
   std::vector<uint8_t> take_producer_counts() { return std::move(producer_count_); }
 
-  // The actions that wait for `a`, each as device and position; returns how many (at most 4).
-  // Only one can be on another device, except B/BW of the previous stage when both exist: those
-  // two come in their device's order, the order their transfers leave on the link.
+  // The actions that wait for `a`, each as device and position; returns how many (at most
+  // kMaxConsumers). Only one can be on another device, except B/BW of the previous stage when both
+  // exist: those two come in their device's order, the order their transfers leave on the link.
+  // Slice consumers (F of the next slice, B/BW of the previous slice) are on a's own device.
   struct Consumer {
     int device;
     int pos;
   };
-  int consumers(const Action& a, Consumer out[4]) const {
+  // F: F(s+1), B, BW, R and F of the next slice; B: W, B and BW of s-1, B and BW of the previous slice.
+  static constexpr int kMaxConsumers = 5;
+  int consumers(const Action& a, Consumer out[kMaxConsumers]) const {
     const int s = a.stage, mb = a.mb;
     const int here = key(Op::F, s, mb);  // the five ops of (s, mb) side by side
     const int d = stage_device_[s];
@@ -75,6 +81,7 @@ class ActionIndex {
         add(at(here, Op::B), d);
         add(at(here, Op::BW), d);
         add(at(here, Op::R), d);
+        if (slices_ && slice_next_[mb] >= 0) add(at(here + (slice_next_[mb] - mb) * kNumOps, Op::F), d);
         break;
       case Op::R:
         add(at(here, Op::B), d);
@@ -90,6 +97,12 @@ class ActionIndex {
           if (b > bw && bw >= 0) std::swap(b, bw);
           add(b, stage_device_[s - 1]);
           add(bw, stage_device_[s - 1]);
+        }
+        // The previous slice of the row takes its gradient from this one's B, else its BW (same rule).
+        if (slices_ && slice_prev_[mb] >= 0 && (a.op == Op::B || at(here, Op::B) < 0)) {
+          const int prev = here + (slice_prev_[mb] - mb) * kNumOps;  // (stage s, previous slice)
+          add(at(prev, Op::B), d);
+          add(at(prev, Op::BW), d);
         }
         break;
       case Op::W:
@@ -118,6 +131,10 @@ class ActionIndex {
   }
   std::vector<uint8_t> producer_count_;
   int max_size_ = 0;
+  // Slices (units.h slice_links): per micro-batch the previous / next slice of its row (-1 = none);
+  // empty and slices_ false when no unit has a neighbour slice.
+  bool slices_ = false;
+  std::vector<int> slice_prev_, slice_next_;
 };
 
 }  // namespace adaptis

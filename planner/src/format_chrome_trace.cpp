@@ -1,4 +1,5 @@
 #include "adaptis/planner/chrome_trace.h"
+#include "adaptis/planner/units.h"
 
 #include <algorithm>
 #include <cmath>
@@ -68,7 +69,9 @@ TraceTimeline trace_timeline_from_simulation(const Plan& plan, const SimResult& 
   t.label = "simulated";
   t.actions = sim.timeline;
   std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
-  t.transfers = derive_transfers(plan, sim.timeline, &stages, &cluster, opt);
+  std::vector<UnitStageCost> per_unit;
+  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  t.transfers = derive_transfers(plan, sim.timeline, &stages, &cluster, opt, per_unit.empty() ? nullptr : &per_unit);
   t.memory = sim.memory;
   t.host_transfers = sim.host_transfers;
   for (const auto& d : sim.devices) t.static_bytes.push_back(d.static_bytes);
@@ -119,6 +122,12 @@ json chrome_trace_json(const Plan& plan, const std::vector<TraceTimeline>& timel
                      {"start_ms", ta.start},
                      {"duration_ms", ta.end - ta.start}};
         if (a.overlap_prev) args["overlapped_with_previous"] = true;
+        if (a.mb >= 0 && a.mb < static_cast<int>(plan.units.size())) {  // variable-length unit
+          const WorkUnit& u = plan.units[a.mb];
+          args["unit"] = describe_unit(u);
+          args["tokens"] = u.run_tokens();
+          args["docs"] = u.docs;
+        }
         events.push_back({{"ph", "X"},
                           {"name", action_label(a)},
                           {"cat", op_name(a.op)},

@@ -333,6 +333,20 @@ MegatronExport export_megatron(const Plan& plan, const CostTable& costs, const M
                     " micro-batches x --micro-batch-size " + std::to_string(run.micro_batch_size) +
                     " x data-parallel size " + std::to_string(run.data_parallel) +
                     (run.data_parallel == 1 ? " (multiply by your data-parallel size)" : ""));
+  if (!plan.units.empty()) {  // variable-length units (Plan::units)
+    bool slices = false, padded = false;
+    for (const auto& u : plan.units) slices = slices || u.row >= 0, padded = padded || u.padded_tokens > 0;
+    e.notes.push_back(
+        "variable-length units: feed micro-batch i with unit i's documents in the THD (packed) format, cu_seqlens from "
+        "the units side file (`--units-out`) in PackedSeqParams(qkv_format='thd', cu_seqlens_q/kv, max_seqlen_q/kv), "
+        "position ids restarting per document; units of different token counts need variable_seq_lengths=True "
+        "(a shape exchange before every pipeline send)");
+    if (slices)
+      e.notes.push_back("this plan slices sequences across units (a later slice attends to the keys/values of the "
+                        "earlier ones): Megatron-LM's stock schedules cannot run slices; use the packed units only, or a "
+                        "Seq1F1B-style runtime");
+    if (padded) e.notes.push_back("padded units: pad every sample to its unit's padded_tokens (--seq-length)");
+  }
 
   const std::string P = std::to_string(p), T = std::to_string(e.num_layers);
   e.layout_flags = {{"--pipeline-model-parallel-size", P}, {"--num-layers", T}};

@@ -6,7 +6,7 @@ namespace adaptis {
 
 std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::vector<TimedAction>>& timeline,
                                        const std::vector<StageCost>* stages, const Cluster* cluster,
-                                       const SimOptions& opt) {
+                                       const SimOptions& opt, const std::vector<UnitStageCost>* unit_costs) {
   const int S = plan.num_stages(), m = plan.num_microbatches;
   const int D = static_cast<int>(timeline.size());
   std::vector<Transfer> out;
@@ -27,6 +27,10 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
     }
 
   const bool link_model = stages && cluster && static_cast<int>(stages->size()) == S;
+  const bool per_unit = unit_costs && unit_costs->size() == static_cast<size_t>(S) * m;
+  auto bytes_of = [&](int stage, int mb) {
+    return per_unit ? (*unit_costs)[static_cast<size_t>(stage) * m + mb].out_bytes : (*stages)[stage].out_bytes;
+  };
   std::vector<double> link_free(static_cast<size_t>(D) * D, 0.0);
   for (int d = 0; d < D; ++d) {
     const auto& list = timeline[d];
@@ -48,7 +52,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
       double release = list[i].end;
       if (i + 1 < list.size() && list[i + 1].action.overlap_prev) release = std::max(release, list[i + 1].end);
       if (link_model) {
-        t.bytes = (*stages)[a.op == Op::F ? a.stage : next_stage].out_bytes;
+        t.bytes = bytes_of(a.op == Op::F ? a.stage : next_stage, a.mb);
         Link l = cluster->link(d, dst);
         if (opt.comm_latency_ms) l.latency_ms = *opt.comm_latency_ms;
         double& lf = link_free[static_cast<size_t>(d) * D + dst];
@@ -57,7 +61,7 @@ std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::
         lf = t.end;
       } else {
         if (stages && static_cast<int>(stages->size()) == S)
-          t.bytes = (*stages)[a.op == Op::F ? a.stage : next_stage].out_bytes;
+          t.bytes = bytes_of(a.op == Op::F ? a.stage : next_stage, a.mb);
         t.start = release;
         t.end = std::max(release, (*c)->start);
       }

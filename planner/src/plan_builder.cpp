@@ -4,6 +4,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/list_scheduler.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/validator.h"
 #include "text_fields.h"
@@ -72,6 +73,10 @@ Plan apply_custom_placement(Plan plan, const Placement& custom, int num_layers) 
   problem.microbatches = plan.num_microbatches;
   problem.num_devices = D;
   problem.enforce_memory = false;
+  if (!plan.units.empty()) {  // keep the slice dependencies of variable-length units
+    SliceLinks links = slice_links(plan.units);
+    if (links.any) problem.slice_prev = std::move(links.prev), problem.slice_next = std::move(links.next);
+  }
   problem.stages.resize(S);
   problem.stage_device.assign(S, 0);
   bool split = false;
@@ -89,6 +94,7 @@ Plan apply_custom_placement(Plan plan, const Placement& custom, int num_layers) 
   SimOptions sim;
   Plan out = list_schedule_plan(problem, plan.partition, make_uniform_cluster(D), sim, policy,
                                 plan.name + " (re-ordered for placement)");
+  out.units = plan.units;
   out.partition = plan.partition;
   return out;
 }
@@ -172,13 +178,15 @@ std::string format_stage_counts(const Placement& placement) {
 }
 
 Plan build_plan(const PlanRequest& req, int num_layers) {
-  ScheduleKind kind = parse_schedule_kind(req.schedule);
   ScheduleOptions so;
   so.devices = req.devices;
   so.microbatches = req.microbatches;
   so.stages_per_device = req.stages_per_device;
   so.group_size = req.group_size;
-  Plan plan = generate_schedule(kind, so);
+  if (req.units.empty() && is_unit_only_schedule(req.schedule))
+    throw InputError("schedule", "'" + req.schedule + "' runs over sequence slices; it needs variable-length units (field 'units')");
+  Plan plan = req.units.empty() ? generate_schedule(parse_schedule_kind(req.schedule), so)
+                                : generate_unit_schedule(req.schedule, so, req.units);
   const int S = plan.placement.num_stages();
 
   if (req.partition.empty()) {

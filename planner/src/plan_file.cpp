@@ -69,8 +69,75 @@ nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta) {
     }
     j["memory"] = std::move(mem);
   }
+  if (!plan.units.empty()) j["units"] = units_to_json(plan.units);
   if (!meta.empty()) j["meta"] = meta;
   return j;
+}
+
+nlohmann::json units_to_json(const std::vector<WorkUnit>& units) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const WorkUnit& u : units) {
+    nlohmann::json o = {{"docs", u.docs}};
+    if (u.row >= 0) {
+      o["row"] = u.row;
+      o["slice"] = u.slice;
+    }
+    if (u.first_doc_offset > 0) o["offset"] = u.first_doc_offset;
+    if (u.padded_tokens > 0) o["padded_tokens"] = u.padded_tokens;
+    arr.push_back(std::move(o));
+  }
+  return arr;
+}
+
+std::vector<WorkUnit> units_from_json(const nlohmann::json& arr, const std::string& where) {
+  if (!arr.is_array()) throw InputError(where + ": must be a list of units, got " + describe_json(arr));
+  if (arr.size() > static_cast<size_t>(kMaxMicrobatches))
+    throw InputError(where + ": lists " + std::to_string(arr.size()) + " units; at most " +
+                     std::to_string(kMaxMicrobatches) + " are supported");
+  std::vector<WorkUnit> out;
+  out.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const auto& o = arr[i];
+    if (!o.is_object()) throw InputError(at + ": a unit must be an object like {\"docs\": [512, 300]}, got " + describe_json(o));
+    for (auto it = o.begin(); it != o.end(); ++it)
+      if (it.key() != "docs" && it.key() != "row" && it.key() != "slice" && it.key() != "offset" &&
+          it.key() != "padded_tokens")
+        throw InputError(at + ": unknown field " + quoted_excerpt(it.key()) +
+                         " (a unit has docs, row, slice, offset, padded_tokens)");
+    WorkUnit u;
+    const auto& docs = json_array(o, "docs", at);
+    if (docs.size() > static_cast<size_t>(kMaxSequences))
+      throw InputError(at + ": field 'docs' lists " + std::to_string(docs.size()) + " documents; at most " +
+                       std::to_string(kMaxSequences) + " are supported");
+    for (size_t k = 0; k < docs.size(); ++k) {
+      const std::string what = at + ": docs[" + std::to_string(k) + "] (tokens)";
+      if (!docs[k].is_number_integer()) throw InputError(what + ": must be a whole number >= 1, got " + describe_json(docs[k]));
+      const long long v = docs[k].get<long long>();
+      if (v < 1 || v > kMaxSequenceTokens)
+        throw InputError(what + ": must be in [1, " + std::to_string(kMaxSequenceTokens) + "], got " + std::to_string(v));
+      u.docs.push_back(v);
+    }
+    auto integer = [&](const char* key, long long fallback, long long lo, long long hi) {
+      long long v = fallback;
+      if (o.contains(key)) {
+        const auto& x = o[key];
+        if (!x.is_number_integer())
+          throw InputError(at + ": field '" + key + "' must be a whole number, got " + describe_json(x));
+        v = x.get<long long>();
+      }
+      if (v < lo || v > hi)
+        throw InputError(at + ": field '" + key + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                         "], got " + std::to_string(v));
+      return v;
+    };
+    u.row = static_cast<int>(integer("row", -1, -1, kMaxMicrobatches));
+    u.slice = static_cast<int>(integer("slice", 0, 0, kMaxMicrobatches));
+    u.first_doc_offset = integer("offset", 0, 0, kMaxSequenceTokens);
+    u.padded_tokens = integer("padded_tokens", 0, 0, kMaxSequenceTokens);
+    out.push_back(std::move(u));
+  }
+  return out;
 }
 
 namespace {
@@ -113,7 +180,7 @@ std::vector<StageMemoryPolicy> memory_from_json(const nlohmann::json& arr, int n
 Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
   if (!j.is_object()) throw InputError(origin + ": expected a JSON object (an adaptis plan), got " + describe_json(j));
   reject_unknown_fields(
-      j, {"format", "name", "microbatches", "partition", "placement", "schedule", "meta", "parallel", "memory"}, origin);
+      j, {"format", "name", "microbatches", "partition", "placement", "schedule", "meta", "parallel", "memory", "units"}, origin);
   std::string fmt = json_string_or(j, "format", "adaptis-plan/1", origin);
   if (fmt != "adaptis-plan/1")
     throw InputError(origin + ": field 'format' is " + describe_json(j["format"]) + ", expected 'adaptis-plan/1'");
@@ -173,6 +240,12 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& origin) {
   }
   if (j.contains("parallel")) p.parallel = parallel_config_from_json(j["parallel"], origin + ": parallel");
   if (j.contains("memory")) p.memory = memory_from_json(j["memory"], p.partition.num_stages(), origin);
+  if (j.contains("units")) {
+    p.units = units_from_json(j["units"], origin + ": units");
+    if (static_cast<int>(p.units.size()) != p.num_microbatches)
+      throw InputError(origin + ": field 'units' has " + std::to_string(p.units.size()) + " units for " +
+                       std::to_string(p.num_microbatches) + " micro-batches; there must be one unit per micro-batch");
+  }
   return p;
 }
 

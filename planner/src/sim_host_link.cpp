@@ -121,10 +121,12 @@ namespace {
 
 // The ledger walk; kEvents = false when there are no copies and no samples to record (the
 // optimizer's and the fast simulation's case), which leaves only the per-action arithmetic.
-template <bool kEvents>
+// kUnits: every micro-batch has its own activation bytes (`unit_costs`, [stage * m + mb]).
+template <bool kEvents, bool kUnits>
 DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
                          const std::vector<StageCost>& stages, size_t m, double static_bytes, double end_time,
-                         std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch) {
+                         std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,
+                         const std::vector<UnitStageCost>* unit_costs) {
   // Per (stage, mb) byte counters, kept / re-created / on host, for the stages this device touches
   // only: a device holds a few of the plan's stages, and clearing counters for all of them per
   // device would cost more than the walk. A stage gets its block of 3 m counters when first seen.
@@ -188,20 +190,28 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
     const Action& a = ta.action;
     const StageCost& c = stages[a.stage];
     const size_t k = base(a.stage) + a.mb;
+    // The unit's bytes when given; units carry no memory policy (F keeps everything).
+    double act_b = c.act_b_bytes, act_w = c.act_w_bytes, keeps;
+    if constexpr (kUnits) {
+      const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
+      act_b = u.act_b_bytes, act_w = u.act_w_bytes, keeps = act_b + act_w;
+    } else {
+      keeps = c.kept();
+    }
     const bool allocates = a.op == Op::F || a.op == Op::R;
     apply_copies(allocates ? ta.start : ta.end);
     double* kept = bytes.data();
     double* rec = kept + m;
     switch (a.op) {
       case Op::F: {
-        const double b = c.kept();
+        const double b = keeps;
         kept[k] += b, kept_sum += b, live += b;
         check_peak();
         sample(ta.start);
         break;
       }
       case Op::R: {
-        const double b = std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept());
+        const double b = std::max(0.0, act_b + act_w - keeps);
         rec[k] += b, rec_sum += b, live += b;
         out.recomputed_bytes += b;
         check_peak();
@@ -211,7 +221,7 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
       case Op::B:
       case Op::W:
       case Op::BW: {
-        const double b = a.op == Op::B ? c.act_b_bytes : a.op == Op::W ? c.act_w_bytes : c.act_b_bytes + c.act_w_bytes;
+        const double b = a.op == Op::B ? act_b : a.op == Op::W ? act_w : act_b + act_w;
         // Frees what R re-created first, then what F kept.
         const double r = std::min(std::max(rec[k], 0.0), b);
         rec[k] -= r, rec_sum -= r;
@@ -231,11 +241,15 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
 
 DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
                            const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
-                           double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch) {
+                           double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,
+                           const std::vector<UnitStageCost>* unit_costs) {
   const size_t m = static_cast<size_t>(std::max(1, num_microbatches));
-  if (copies.empty() && samples == nullptr)
-    return walk_memory<false>(actions, copies, stages, m, static_bytes, end_time, samples, scratch);
-  return walk_memory<true>(actions, copies, stages, m, static_bytes, end_time, samples, scratch);
+  const bool events = !copies.empty() || samples != nullptr;
+  if (unit_costs)
+    return events ? walk_memory<true, true>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, unit_costs)
+                  : walk_memory<false, true>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, unit_costs);
+  return events ? walk_memory<true, false>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, nullptr)
+                : walk_memory<false, false>(actions, copies, stages, m, static_bytes, end_time, samples, scratch, nullptr);
 }
 
 }  // namespace adaptis

@@ -60,6 +60,12 @@ struct Sim {
   const bool track_producers;  // last dependency of each action, for gap causes
   HostCopies host;  // activation offload copies (memory policies); inactive without them
   std::vector<double> reload_end;  // per slot: when its reload ends (-1 = none); only with copies
+  // Variable-length units hook (Plan::units, units.h): every (stage, unit)'s costs, [stage * U + unit];
+  // null = every micro-batch costs its stage's costs.
+  const std::vector<UnitStageCost>* units = nullptr;
+  int U = 0;
+  const UnitStageCost& unit_cost(int stage, int mb) const { return (*units)[static_cast<size_t>(stage) * U + mb]; }
+  double out_bytes(int stage, int mb) const { return units ? unit_cost(stage, mb).out_bytes : stages[stage].out_bytes; }
 
   // What a consumer's producers update: how many inputs are still missing and when its last input
   // arrives, by slot (action_index.h): position-major, so the consumers of what the devices run at
@@ -72,9 +78,12 @@ struct Sim {
   std::vector<int> head;
   std::vector<double> free_at;
   std::vector<double> link_free;  // [src * D + dst]
-  // Per stage: each op's duration [stage * kNumOps + op]; the transfer of F's output to the next
+  // Per row: each op's duration [row * kNumOps + op]; the transfer of F's output to the next
   // stage's device and of B/BW's input gradient to the previous stage's device (ms, latency included).
+  // A row is a stage, or with units a (stage, unit): row = stage * rows_per_stage + (mb & row_mb_mask),
+  // so plans without units index per stage with no branch and no table per micro-batch.
   std::vector<double> dur, to_next, to_prev;
+  int rows_per_stage = 1, row_mb_mask = 0;
   std::vector<int> work;
   std::vector<char> queued;
   double makespan = 0;  // the latest end so far
@@ -94,7 +103,10 @@ struct Sim {
 
   int D() const { return nd; }
 
-  double duration(const Action& a) const { return dur[static_cast<size_t>(a.stage) * kNumOps + static_cast<int>(a.op)]; }
+  size_t row(int stage, int mb) const {
+    return static_cast<size_t>(stage) * rows_per_stage + static_cast<size_t>(mb & row_mb_mask);
+  }
+  double duration(const Action& a) const { return dur[row(a.stage, a.mb) * kNumOps + static_cast<int>(a.op)]; }
 
   bool done(int k) const { return idx.slot_position(k) < head[idx.slot_device(k)]; }
 
@@ -115,14 +127,18 @@ struct Sim {
     }
   }
 
-  // Per stage: durations and neighbour transfers, as Link::transfer_ms computes them (with the
+  // Per row: durations and neighbour transfers, as Link::transfer_ms computes them (with the
   // --comm-latency-ms override). F -> F of the next stage sends the activation; an input gradient
-  // (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor.
+  // (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor. With units each
+  // (stage, unit) has its own times and bytes (a unit carries no memory policy: R takes no time).
   void precompute() {
     const int S = static_cast<int>(stages.size());
-    dur.assign(static_cast<size_t>(S) * kNumOps, 0.0);
-    to_next.assign(S, 0.0);
-    to_prev.assign(S, 0.0);
+    rows_per_stage = units ? U : 1;
+    row_mb_mask = units ? ~0 : 0;
+    const size_t rows = static_cast<size_t>(S) * rows_per_stage;
+    dur.assign(rows * kNumOps, 0.0);
+    to_next.assign(rows, 0.0);
+    to_prev.assign(rows, 0.0);
     auto transfer = [&](int src, int dst, double bytes) {
       const Link& l = cluster.link(src, dst);
       const double latency = opt.comm_latency_ms ? *opt.comm_latency_ms : l.latency_ms;
@@ -142,11 +158,28 @@ struct Sim {
       if (s + 1 < S) to_next[s] = transfer(d, idx.stage_device(s + 1), c.out_bytes);
       if (s > 0) to_prev[s] = transfer(d, idx.stage_device(s - 1), stages[s - 1].out_bytes);
     }
+    if (!units) return;
+    for (int s = 0; s < S; ++s) {
+      const int d = idx.stage_device(s);
+      const double speed = cluster.devices[d].speed;
+      for (int mb = 0; mb < U; ++mb) {
+        const UnitStageCost& u = unit_cost(s, mb);
+        const size_t r = row(s, mb);
+        double* t = &dur[r * kNumOps];
+        t[static_cast<int>(Op::F)] = u.f_ms / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::B)] = u.b_ms / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::W)] = u.w_ms / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::BW)] = (u.b_ms + u.w_ms) / speed + opt.action_overhead_ms;
+        t[static_cast<int>(Op::R)] = opt.action_overhead_ms;
+        to_next[r] = s + 1 < S ? transfer(d, idx.stage_device(s + 1), u.out_bytes) : 0.0;
+        to_prev[r] = s > 0 ? transfer(d, idx.stage_device(s - 1), unit_cost(s - 1, mb).out_bytes) : 0.0;
+      }
+    }
   }
 
   // Action `pa` (slot g, device d) ended at t_end: its outputs travel to its consumers.
   void complete(const Action& pa, int g, double t_end, int d) {
-    ActionIndex::Consumer cons[4];
+    ActionIndex::Consumer cons[ActionIndex::kMaxConsumers];
     const int k = idx.consumers(pa, cons);
     for (int e = 0; e < k; ++e) {
       const int dc = cons[e].device;
@@ -155,7 +188,9 @@ struct Sim {
       if (dc != d) {
         double& lf = link_free[static_cast<size_t>(d) * nd + dc];
         const double ts = std::max(t_end, lf);
-        const double te = ts + (pa.op == Op::F ? to_next[pa.stage] : to_prev[pa.stage]);
+        // Only a neighbour stage's action is on another device (slice consumers share the stage).
+        const size_t pr = row(pa.stage, pa.mb);
+        const double te = ts + (pa.op == Op::F ? to_next[pr] : to_prev[pr]);
         lf = te;
         arr = te;
         if (!opt.overlap_comm) free_at[d] = std::max(free_at[d], te);
@@ -303,7 +338,7 @@ struct Sim {
       int blocked = g;
       if ((remaining[g] & ActionIndex::kCountMask) == 0 && head[d] + 1 < idx.device_size(d)) blocked = idx.slot(d, head[d] + 1);  // overlapped partner
       os << "\n  device " << d << " waits at " << describe(blocked);
-      int deps[3];
+      int deps[ActionIndex::kMaxProducers];
       const int k = idx.producers(idx.action_in(blocked), deps);
       for (int j = 0; j < k; ++j) {
         const int dep = deps[j];
@@ -384,9 +419,9 @@ struct Sim {
         if (a.op == Op::F) last_f_end = std::max(last_f_end, ta.end);
         if (a.op == Op::B || a.op == Op::BW) first_b = std::min(first_b, ta.start);
         // Bytes this device sends over P2P links.
-        if (a.op == Op::F && a.stage + 1 < S && idx.stage_device(a.stage + 1) != d) send += stages[a.stage].out_bytes;
+        if (a.op == Op::F && a.stage + 1 < S && idx.stage_device(a.stage + 1) != d) send += out_bytes(a.stage, a.mb);
         if ((a.op == Op::B || a.op == Op::BW) && a.stage > 0 && idx.stage_device(a.stage - 1) != d)
-          send += stages[a.stage - 1].out_bytes;
+          send += out_bytes(a.stage - 1, a.mb);
       }
       st.busy_ms = busy;
       st.recompute_ms = recompute;
@@ -400,7 +435,8 @@ struct Sim {
           if (x.to_host) st.offloaded_bytes += x.bytes;
         }
       if (mem) mem->reserve(static_cast<size_t>(n) + copies.size() + 2);  // at most one sample per event
-      const DeviceMemory dm = device_memory(tl, copies, stages, plan.num_microbatches, st.static_bytes, T, mem, scratch);
+      const DeviceMemory dm =
+          device_memory(tl, copies, stages, plan.num_microbatches, st.static_bytes, T, mem, scratch, units);
       st.recomputed_bytes = dm.recomputed_bytes;
       st.peak_kept_bytes = dm.peak_kept;
       st.peak_recomputed_bytes = dm.peak_recomputed;
@@ -442,6 +478,14 @@ struct Sim {
       if (T > prev_end + kEps) add_gap(prev_end, T, -1);
     }
     r.bubble_ratio = (T > 0 && nd > 0) ? total_bubble / (nd * T) : 0.0;
+    if (units) {
+      r.unit_work_ms.assign(static_cast<size_t>(U), 0.0);
+      for (int s = 0; s < S; ++s)
+        for (int u = 0; u < U; ++u) {
+          const UnitStageCost& c = unit_cost(s, u);
+          r.unit_work_ms[static_cast<size_t>(u)] += c.f_ms + c.b_ms + c.w_ms;
+        }
+    }
   }
 
   // The cause of the gap before position i of device d (which starts at gap.end): the action (or
@@ -479,7 +523,7 @@ struct Sim {
 namespace {
 
 SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
-                        const SimOptions& opt, const CostTable* workload) {
+                        const SimOptions& opt, const CostTable* workload, const std::vector<UnitStageCost>& unit_costs) {
   if (plan.num_devices() > cluster.num_devices())
     throw InputError("plan uses " + std::to_string(plan.num_devices()) + " devices but the cluster '" +
                      cluster.name + "' has " + std::to_string(cluster.num_devices()));
@@ -495,6 +539,16 @@ SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, 
       throw InputError("plan: stage " + std::to_string(s) + " offloads activations but device " + std::to_string(sd[s]) +
                        " of cluster '" + cluster.name + "' has no host link (cluster file field 'host_link')");
   Sim sim(plan, stages, cluster, opt);
+  if (!unit_costs.empty()) {
+    if (plan.units.empty() || unit_costs.size() != stages.size() * plan.units.size())
+      throw InputError("simulate: " + std::to_string(unit_costs.size()) + " unit costs for " +
+                       std::to_string(stages.size()) + " stages x " + std::to_string(plan.units.size()) + " units");
+    if (has_memory_policy(plan))
+      throw InputError("plan: field 'memory' (per-stage recompute/offload) with variable-length units (field 'units') "
+                       "is not supported yet");
+    sim.units = &unit_costs;
+    sim.U = static_cast<int>(plan.units.size());
+  }
   SimResult r;
   if (!plan.parallel) {
     sim.run(r);
@@ -514,12 +568,20 @@ SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, 
 
 SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
                           const SimOptions& opt) {
-  return simulate_impl(plan, stages, cluster, opt, nullptr);
+  return simulate_impl(plan, stages, cluster, opt, nullptr, {});
+}
+
+SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
+                          const SimOptions& opt, const std::vector<UnitStageCost>& unit_costs) {
+  return simulate_impl(plan, stages, cluster, opt, nullptr, unit_costs);
 }
 
 SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt) {
   require_host_links(plan, cluster);
-  return simulate_impl(plan, stage_costs(costs, plan.partition, plan.memory), cluster, opt, &costs);
+  std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
+  std::vector<UnitStageCost> per_unit;
+  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  return simulate_impl(plan, stages, cluster, opt, &costs, per_unit);
 }
 
 }  // namespace adaptis

@@ -40,6 +40,12 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
       c.param_bytes += lc.param_bytes;
       c.act_b_bytes += lc.act_b_bytes;
       c.act_w_bytes += lc.act_w_bytes;
+      c.f_pair_ms += lc.f_pair_ms;
+      c.b_pair_ms += lc.b_pair_ms;
+      c.w_pair_ms += lc.w_pair_ms;
+      c.f_fixed_ms += lc.f_fixed_ms;
+      c.b_fixed_ms += lc.b_fixed_ms;
+      c.w_fixed_ms += lc.w_fixed_ms;
       add_parallel_costs(c.parallel, lc.parallel);
     }
     c.out_bytes = costs.layers[partition.bounds[s + 1] - 1].out_bytes;

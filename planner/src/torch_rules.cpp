@@ -271,6 +271,9 @@ Plan relabel_microbatches(const Plan& plan, const std::vector<int>& new_of_old) 
   for (auto& list : out.schedule)
     for (auto& a : list)
       if (a.mb >= 0 && a.mb < m) a.mb = new_of_old[a.mb];
+  // Variable-length units are not interchangeable: unit i moves with micro-batch i.
+  if (static_cast<int>(plan.units.size()) == m)
+    for (int i = 0; i < m; ++i) out.units[static_cast<size_t>(new_of_old[i])] = plan.units[static_cast<size_t>(i)];
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/simulator.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -78,6 +79,15 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
     }
   for (int s = 0; s < S; ++s)
     if (placed[s] != 1) err("placement: stage " + std::to_string(s) + " is placed on " + std::to_string(placed[s]) + " devices; it must be on exactly one");
+  // Variable-length units: one per micro-batch, well formed (units.h).
+  if (!plan.units.empty()) {
+    if (static_cast<int>(plan.units.size()) != m)
+      err("units: " + std::to_string(plan.units.size()) + " units for " + std::to_string(m) +
+          " micro-batches; there must be one unit per micro-batch");
+    for (auto& e : unit_problems(plan.units)) err(e);
+    if (has_memory_policy(plan))
+      err("memory: per-stage memory policies (recompute, offload) with variable-length units are not supported yet");
+  }
   if (static_cast<int>(plan.schedule.size()) != D) {
     err("schedule: has " + std::to_string(plan.schedule.size()) + " device lists but the placement has " + std::to_string(D) + " devices");
     return;

@@ -6,6 +6,10 @@
 // on every schedule, several sizes, clusters with slow and fast links and uneven speeds, the
 // options that change timing (no comm/compute overlap, latency override, per-action overhead,
 // DualPipe pair overlap), recompute policies and parallel configurations. Deadlocks must agree too.
+// Plans with variable-length units (Plan::units) too: every (stage, unit) has its own times, bytes
+// sent and activation bytes, and slices of one row add same-stage dependencies (F after the previous
+// slice's F, B/BW after the next slice's input-gradient backward), found here from the units' row and
+// slice fields by name.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +21,8 @@
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/sequence_processor.h"
+#include "adaptis/planner/units.h"
 
 using namespace adaptis;
 
@@ -29,10 +35,22 @@ struct Reference {
   std::vector<double> busy_ms, peak_activation;
 };
 
-// Independent of the simulator's code: only the documented rules (simulator.h, action_index.h).
+// Independent of the simulator's code: only the documented rules (simulator.h, action_index.h,
+// units.h). `units`, when given: every (stage, unit)'s costs, [stage * units + unit].
 Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
-                             const SimOptions& opt) {
+                             const SimOptions& opt, const std::vector<UnitStageCost>* units = nullptr) {
   const int D = plan.num_devices(), S = plan.num_stages();
+  const int U = static_cast<int>(plan.units.size());
+  auto unit = [&](int s, int mb) -> const UnitStageCost& { return (*units)[static_cast<size_t>(s) * U + mb]; };
+  // Slices: (row, slice) -> micro-batch; the neighbours of a slice are the same row's slice -/+ 1.
+  std::map<std::pair<int, int>, int> slice_mb;
+  for (int mb = 0; mb < U; ++mb)
+    if (plan.units[mb].row >= 0) slice_mb[{plan.units[mb].row, plan.units[mb].slice}] = mb;
+  auto neighbour_slice = [&](int mb, int step) {
+    if (mb >= U || plan.units[mb].row < 0) return -1;
+    auto it = slice_mb.find({plan.units[mb].row, plan.units[mb].slice + step});
+    return it == slice_mb.end() ? -1 : it->second;
+  };
   std::vector<int> stage_device = plan.placement.stage_device();
   using Key = std::tuple<int, int, int>;  // op, stage, mb
   std::map<Key, std::pair<int, int>> where;  // -> device, position
@@ -45,23 +63,32 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
   auto producers = [&](const Action& a) {
     std::vector<Key> p;
     auto key = [](Op op, int s, int mb) { return Key{static_cast<int>(op), s, mb}; };
+    auto grad = [&](int s, int mb) { return has(Op::B, s, mb) ? key(Op::B, s, mb) : key(Op::BW, s, mb); };
     if (a.op == Op::F && a.stage > 0) p.push_back(key(Op::F, a.stage - 1, a.mb));
+    if (a.op == Op::F && neighbour_slice(a.mb, -1) >= 0) p.push_back(key(Op::F, a.stage, neighbour_slice(a.mb, -1)));
     if (a.op == Op::R) p.push_back(key(Op::F, a.stage, a.mb));
     if (a.op == Op::W) p.push_back(key(Op::B, a.stage, a.mb));
     if (a.op == Op::B || a.op == Op::BW) {
       p.push_back(key(Op::F, a.stage, a.mb));
       if (has(Op::R, a.stage, a.mb)) p.push_back(key(Op::R, a.stage, a.mb));
-      if (a.stage + 1 < S)
-        p.push_back(has(Op::B, a.stage + 1, a.mb) ? key(Op::B, a.stage + 1, a.mb) : key(Op::BW, a.stage + 1, a.mb));
+      if (a.stage + 1 < S) p.push_back(grad(a.stage + 1, a.mb));
+      if (neighbour_slice(a.mb, +1) >= 0) p.push_back(grad(a.stage, neighbour_slice(a.mb, +1)));
     }
     return p;
   };
   auto duration = [&](const Action& a, int d) {
-    const StageCost& c = stages[a.stage];
-    double t = a.op == Op::F ? c.f_ms : a.op == Op::B ? c.b_ms : a.op == Op::W ? c.w_ms
-             : a.op == Op::BW ? c.b_ms + c.w_ms : c.recompute_ms;
+    double t = 0;
+    if (units) {  // a unit carries no memory policy: R takes no time
+      const UnitStageCost& u = unit(a.stage, a.mb);
+      t = a.op == Op::F ? u.f_ms : a.op == Op::B ? u.b_ms : a.op == Op::W ? u.w_ms : a.op == Op::BW ? u.b_ms + u.w_ms : 0.0;
+    } else {
+      const StageCost& c = stages[a.stage];
+      t = a.op == Op::F ? c.f_ms : a.op == Op::B ? c.b_ms : a.op == Op::W ? c.w_ms
+        : a.op == Op::BW ? c.b_ms + c.w_ms : c.recompute_ms;
+    }
     return t / cluster.devices[d].speed + opt.action_overhead_ms;
   };
+  auto out_bytes = [&](int s, int mb) { return units ? unit(s, mb).out_bytes : stages[s].out_bytes; };
 
   Reference r;
   r.start.resize(D), r.end.resize(D);
@@ -91,7 +118,9 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
       if (at.first != d) {
         const Link& l = cluster.link(d, at.first);
         const int cs = std::get<1>(k);
-        const double bytes = a.op == Op::F ? stages[a.stage].out_bytes : stages[cs].out_bytes;
+        // Another device runs only a neighbouring stage (a slice's neighbours share its stage).
+        EXPECT_NE(cs, a.stage);
+        const double bytes = a.op == Op::F ? out_bytes(a.stage, a.mb) : out_bytes(cs, a.mb);
         const double latency = opt.comm_latency_ms ? *opt.comm_latency_ms : l.latency_ms;
         double& lf = link_free[{d, at.first}];
         t = std::max(t_end, lf) + (latency + (l.bandwidth > 0 ? bytes / l.bandwidth * 1e3 : 0.0));
@@ -160,13 +189,17 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
       const StageCost& c = stages[a.stage];
+      // A unit's own bytes; it has no memory policy, so F keeps all of them.
+      const double act_b = units ? unit(a.stage, a.mb).act_b_bytes : c.act_b_bytes;
+      const double act_w = units ? unit(a.stage, a.mb).act_w_bytes : c.act_w_bytes;
+      const double kept = units ? act_b + act_w : c.kept();
       r.busy_ms[d] += r.end[d][i] - r.start[d][i];
       r.iteration_ms = std::max(r.iteration_ms, r.end[d][i]);
-      if (a.op == Op::F) live += c.kept();
-      if (a.op == Op::R) live += std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept());
-      if (a.op == Op::B) live -= c.act_b_bytes;
-      if (a.op == Op::W) live -= c.act_w_bytes;
-      if (a.op == Op::BW) live -= c.act_b_bytes + c.act_w_bytes;
+      if (a.op == Op::F) live += kept;
+      if (a.op == Op::R) live += std::max(0.0, act_b + act_w - kept);
+      if (a.op == Op::B) live -= act_b;
+      if (a.op == Op::W) live -= act_w;
+      if (a.op == Op::BW) live -= act_b + act_w;
       r.peak_activation[d] = std::max(r.peak_activation[d], live);
     }
   }
@@ -210,10 +243,7 @@ Cluster two_nodes(int p) {
 }
 
 // Every field the reference computes, exactly (EXPECT_EQ on doubles: bit-identical, not close).
-void expect_same(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt,
-                 const std::string& what) {
-  const Reference ref = reference_simulate(plan, stage_costs(costs, plan.partition, plan.memory), cluster, opt);
-  const SimResult sim = simulate(plan, costs, cluster, opt);
+void expect_same_result(const Plan& plan, const Reference& ref, const SimResult& sim, const std::string& what) {
   ASSERT_EQ(sim.ok, ref.ok) << what << ": " << sim.error;
   if (!ref.ok) return;
   // With a parallel configuration the iteration also holds the gradient sync and optimizer step.
@@ -235,6 +265,16 @@ void expect_same(const Plan& plan, const CostTable& costs, const Cluster& cluste
     EXPECT_EQ(sim.devices[d].busy_ms, ref.busy_ms[d]) << what << " device " << d;
     EXPECT_EQ(sim.devices[d].peak_activation_bytes, ref.peak_activation[d]) << what << " device " << d;
   }
+}
+
+void expect_same(const Plan& plan, const CostTable& costs, const Cluster& cluster, const SimOptions& opt,
+                 const std::string& what) {
+  const std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
+  // With units, the cost model's per-unit costs (units.h); simulate() derives the same ones itself.
+  std::vector<UnitStageCost> per_unit;
+  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  const Reference ref = reference_simulate(plan, stages, cluster, opt, plan.units.empty() ? nullptr : &per_unit);
+  expect_same_result(plan, ref, simulate(plan, costs, cluster, opt), what);
 }
 
 Plan plan_for(const std::string& schedule, int p, int m, int layers) {
@@ -337,4 +377,183 @@ TEST(SimulatorReference, LongListsAreBitIdentical) {
   Plan plan = plan_for("zb-h1", 2, 12000, 4);  // 36,000 actions per device
   ASSERT_GT(plan.schedule[0].size(), 32767u);
   expect_same(plan, uneven_costs(4), two_nodes(2), SimOptions{}, "zb-h1 p=2 m=12000");
+}
+
+namespace {
+
+// uneven_costs with an attention part that grows with the causal pairs (units.h): units of equal
+// tokens but different documents then cost differently.
+CostTable uneven_pair_costs(int layers) {
+  CostTable t = uneven_costs(layers);
+  t.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  for (size_t l = 0; l < t.layers.size(); ++l) {
+    LayerCost& c = t.layers[l];
+    c.f_pair_ms = 0.3 * c.f_ms;
+    c.b_pair_ms = 0.35 * c.b_ms;
+    c.f_fixed_ms = 0.02;
+    c.b_fixed_ms = 0.03;
+    c.w_fixed_ms = 0.01 * (l % 2);
+  }
+  return t;
+}
+
+WorkUnit packed_unit(std::vector<long long> docs) {
+  WorkUnit u;
+  u.docs = std::move(docs);
+  return u;
+}
+
+// Packed units of different sizes and documents, a row of three slices and a packed row of two, with
+// `rows` offsetting the row indices (several copies in one plan keep their rows apart).
+std::vector<WorkUnit> mixed_units(int copies) {
+  std::vector<WorkUnit> out;
+  for (int c = 0; c < copies; ++c) {
+    out.push_back(packed_unit({1500, 900}));
+    for (auto& u : slice_row({9000}, {4000, 3000, 2000}, 2 * c)) out.push_back(u);
+    out.push_back(packed_unit({3000}));
+    for (auto& u : slice_row({500, 6000}, {3500, 3000}, 2 * c + 1)) out.push_back(u);
+    out.push_back(packed_unit({200, 200, 200}));
+  }
+  return out;  // 8 units per copy
+}
+
+Plan unit_plan_for(const std::string& schedule, int p, const std::vector<WorkUnit>& units, int layers) {
+  PlanRequest r;
+  r.schedule = schedule;
+  r.devices = p;
+  r.units = units;
+  return build_plan(r, layers);
+}
+
+}  // namespace
+
+// Units from the cost model (every schedule that runs over units, the unit-only Seq1F1B and TeraPipe
+// included): per-unit times, bytes sent and activation bytes, and the slices' same-stage dependencies.
+TEST(SimulatorReference, UnitsAndSlicesOnEveryScheduleAreBitIdentical) {
+  int compared = 0, sliced = 0;
+  std::vector<std::string> schedules;
+  for (const ScheduleInfo& info : all_schedules()) schedules.push_back(info.name);
+  for (const char* s : {"seq1f1b", "terapipe"})
+    if (std::find(schedules.begin(), schedules.end(), s) == schedules.end()) schedules.push_back(s);
+  for (const std::string& name : schedules) {
+    for (auto [p, copies] : {std::pair{2, 1}, std::pair{4, 1}, std::pair{4, 2}, std::pair{8, 2}}) {
+      const std::vector<WorkUnit> units = mixed_units(copies);
+      Plan plan;
+      try {
+        plan = unit_plan_for(name, p, units, 4 * p);
+      } catch (const InputError&) {
+        continue;  // a schedule or size that does not run over units
+      }
+      ASSERT_EQ(plan.units, units) << name;
+      const CostTable costs = uneven_pair_costs(4 * p);
+      for (int two = 0; two < 2; ++two) {
+        const Cluster cluster = two ? two_nodes(p) : make_uniform_cluster(p);
+        for (int v = 0; v < 4; ++v) {
+          SimOptions o;
+          if (v == 1) o.overlap_comm = false;
+          if (v == 2) o.comm_latency_ms = 0.05, o.action_overhead_ms = 0.01;
+          if (v == 3) o.record_gaps = false, o.record_memory_timeline = false, o.pair_overlap = 0.3;
+          expect_same(plan, costs, cluster, o,
+                      name + " units p=" + std::to_string(p) + " x" + std::to_string(copies) + " variant " +
+                          std::to_string(v) + (two ? " two nodes" : " one node"));
+          ++compared;
+        }
+      }
+      ++sliced;
+    }
+  }
+  EXPECT_GT(sliced, 20);
+  EXPECT_GT(compared, 150);
+}
+
+// Hand-made unit costs far apart from unit to unit and stage to stage (times, bytes sent, the split of
+// activation bytes between B and W), so a unit's cost taken from the wrong (stage, unit) shows.
+TEST(SimulatorReference, HandMadeUnitCostsAreBitIdentical) {
+  for (const char* schedule : {"1f1b", "gpipe", "zb-h1", "interleaved-1f1b", "zb-v", "seq1f1b"}) {
+    const std::vector<WorkUnit> units = mixed_units(2);
+    Plan plan;
+    try {
+      plan = unit_plan_for(schedule, 4, units, 16);
+    } catch (const InputError& e) {
+      ADD_FAILURE() << schedule << ": " << e.what();
+      continue;
+    }
+    const std::vector<StageCost> stages = stage_costs(uneven_costs(16), plan.partition, plan.memory);
+    const int S = plan.num_stages(), U = static_cast<int>(units.size());
+    std::vector<UnitStageCost> per_unit(static_cast<size_t>(S) * U);
+    for (int s = 0; s < S; ++s)
+      for (int u = 0; u < U; ++u) {
+        UnitStageCost& c = per_unit[static_cast<size_t>(s) * U + u];
+        c.f_ms = 0.5 + 0.37 * ((3 * u + s) % 7);
+        c.b_ms = 0.8 + 0.53 * ((5 * u + 2 * s) % 6);
+        c.w_ms = 0.1 * ((u + 3 * s) % 4);
+        c.act_b_bytes = 1e6 * (1 + (7 * u + s) % 9);
+        c.act_w_bytes = 3e5 * ((u + s) % 3);
+        c.out_bytes = 2e6 * (1 + (11 * u + 3 * s) % 13);
+      }
+    for (bool fast : {false, true}) {
+      SimOptions o;
+      o.record_gaps = !fast;
+      o.record_memory_timeline = !fast;
+      o.overlap_comm = fast;
+      const Cluster cluster = two_nodes(4);
+      const Reference ref = reference_simulate(plan, stages, cluster, o, &per_unit);
+      expect_same_result(plan, ref, simulate_stages(plan, stages, cluster, o, per_unit),
+                         std::string(schedule) + " hand-made unit costs" + (fast ? " fast" : ""));
+    }
+  }
+}
+
+// A row's forwards out of slice order, or its backwards in slice order, on one device: both stop, and
+// the simulator says why. (On one device the slice edges change no time, only whether the order runs.)
+TEST(SimulatorReference, SliceDeadlocksAgree) {
+  for (const char* schedule : {"1f1b", "zb-h1", "seq1f1b"}) {
+    for (bool backward : {false, true}) {
+      Plan plan = unit_plan_for(schedule, 4, mixed_units(1), 16);
+      // Units 1, 2, 3 are slices 0, 1, 2 of row 0, on stage 0's device: swap the forwards of slices 0
+      // and 1, or the input-gradient backwards (B, else BW) of slices 1 and 2.
+      auto& list = plan.schedule[plan.placement.stage_device()[0]];
+      auto at = [&](Op op, int mb) {
+        return std::find(list.begin(), list.end(), Action{op, 0, mb, false}) - list.begin();
+      };
+      auto grad = [&](int mb) { return at(Op::B, mb) < static_cast<long>(list.size()) ? at(Op::B, mb) : at(Op::BW, mb); };
+      if (backward) {
+        ASSERT_LT(grad(2), static_cast<long>(list.size())) << schedule;
+        std::swap(list[grad(2)], list[grad(3)]);
+      } else {
+        std::swap(list[at(Op::F, 1)], list[at(Op::F, 2)]);
+      }
+      const std::string what = std::string(schedule) + (backward ? " backward" : " forward") + " slices swapped";
+      expect_same(plan, uneven_pair_costs(16), make_uniform_cluster(4), SimOptions{}, what);
+      const SimResult r = simulate(plan, uneven_pair_costs(16), make_uniform_cluster(4));
+      EXPECT_FALSE(r.ok) << what;
+      EXPECT_NE(r.error.find("deadlock"), std::string::npos) << what << ": " << r.error;
+    }
+  }
+}
+
+// A slice whose neighbour's action is in no list: the error names the missing slice dependency.
+TEST(SimulatorReference, MissingSliceProducersAreNamed) {
+  Plan p;
+  p.name = "custom";
+  p.num_microbatches = 2;
+  p.partition = Partition::from_sizes({1});
+  p.placement = sequential_placement(1);
+  p.units = slice_row({100}, {60, 40}, 0);
+  const std::vector<StageCost> stages = stage_costs(uneven_costs(1), p.partition, p.memory);
+  auto error_of = [&](std::vector<Action> list) {
+    p.schedule = {std::move(list)};
+    try {
+      simulate_stages(p, stages, make_uniform_cluster(1), SimOptions{});
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string no_prev_f = error_of({Action{Op::F, 0, 1}, Action{Op::BW, 0, 1}, Action{Op::BW, 0, 0}});
+  EXPECT_NE(no_prev_f.find("the forward of the previous slice of its row"), std::string::npos) << no_prev_f;
+  const std::string no_next_b = error_of({Action{Op::F, 0, 0}, Action{Op::F, 0, 1}, Action{Op::BW, 0, 0}});
+  EXPECT_NE(no_next_b.find("the backward of the next slice of its row"), std::string::npos) << no_next_b;
+  const std::string fine = error_of({Action{Op::F, 0, 0}, Action{Op::F, 0, 1}, Action{Op::BW, 0, 1}, Action{Op::BW, 0, 0}});
+  EXPECT_EQ(fine, "no error");
 }

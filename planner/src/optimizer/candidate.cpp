@@ -41,6 +41,20 @@ SearchContext::SearchContext(const CostTable& c, const Cluster& cl, const SimOpt
   sim.record_memory_timeline = false;
 }
 
+namespace {
+
+// Variable-length units: the candidate's per-unit costs and the slice links.
+void add_units(const SearchContext& ctx, ListScheduleProblem& pb) {
+  if (ctx.units.empty()) return;
+  unit_stage_costs(pb.stages, ctx.units, ctx.ref, pb.unit_costs);
+  if (ctx.links.any && pb.slice_prev.empty()) {
+    pb.slice_prev = ctx.links.prev;
+    pb.slice_next = ctx.links.next;
+  }
+}
+
+}  // namespace
+
 void SearchContext::set_memory_choices(std::vector<Recompute> recompute, std::vector<double> offload, bool partial) {
   if (recompute.empty()) recompute = {Recompute::None};
   if (offload.empty()) offload = {0.0};
@@ -75,6 +89,7 @@ ListScheduleProblem Evaluator::problem(const Candidate& c) {
   ctx_.cache.stages(c.bounds, pb.stages, c.memory.empty() ? nullptr : &c.memory);
   pb.stage_device = c.stage_device;
   pb.memory = c.memory;
+  add_units(ctx_, pb);
   return pb;
 }
 
@@ -84,6 +99,7 @@ Score Evaluator::score(const Candidate& c) {
   ctx_.cache.stages(c.bounds, pb_.stages, c.memory.empty() ? nullptr : &c.memory);
   pb_.stage_device = c.stage_device;
   pb_.memory = c.memory;
+  add_units(ctx_, pb_);
   ListScheduleResult r = scheduler_.run(pb_, ctx_.cluster, ctx_.sim, c.policy, false);
   overflow_.assign(ctx_.devices, 0.0);
   if (!r.ok) return Score::invalid();
@@ -101,7 +117,9 @@ Score Evaluator::score(const Candidate& c) {
 Plan Evaluator::plan(const Candidate& c, const std::string& name) {
   Partition part;
   part.bounds = c.bounds;
-  return list_schedule_plan(problem(c), part, ctx_.cluster, ctx_.sim, c.policy, name);
+  Plan p = list_schedule_plan(problem(c), part, ctx_.cluster, ctx_.sim, c.policy, name);
+  p.units = ctx_.units;
+  return p;
 }
 
 bool well_formed(const Candidate& c, const SearchContext& ctx) {

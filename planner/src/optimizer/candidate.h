@@ -11,6 +11,7 @@
 #include "adaptis/planner/list_scheduler.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis::opt {
 
@@ -54,6 +55,11 @@ struct SearchContext {
   std::vector<double> layer_weight;  // f + b + w per layer
   std::vector<double> layer_prefix;  // prefix sums of layer_weight
   std::vector<double> speed;         // per device
+  // Variable-length units (OptimizeOptions::units; empty = identical micro-batches): every candidate is
+  // scheduled with their per-unit costs and slice dependencies.
+  std::vector<WorkUnit> units;
+  CostReference ref;
+  SliceLinks links;
   // Memory policies a stage may get (OptimizeOptions::recompute_choices / offload_choices), and
   // the ladder from weakest to strongest that memory repairs climb. Empty ladder = no search.
   std::vector<Recompute> recompute_choices;

@@ -104,6 +104,18 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
                      std::to_string(cluster.num_devices()));
   for (int d : pb.stage_device)
     if (d < 0 || d >= D_) throw InputError("list scheduler: a stage is placed on a missing device");
+  units_ = !pb.unit_costs.empty();
+  slices_ = !pb.slice_prev.empty();
+  if (units_ && pb.unit_costs.size() != static_cast<size_t>(S_) * m_)
+    throw InputError("list scheduler: " + std::to_string(pb.unit_costs.size()) + " unit costs for " +
+                     std::to_string(S_) + " stages x " + std::to_string(m_) + " micro-batches");
+  if (slices_ && (pb.slice_prev.size() != static_cast<size_t>(m_) || pb.slice_next.size() != static_cast<size_t>(m_)))
+    throw InputError("list scheduler: slice links must have one entry per micro-batch");
+  if (units_)
+    for (const StageCost& c : pb.stages)
+      if (c.recompute || c.offload_bytes > 0)
+        throw InputError("list scheduler: memory policies (recompute, offload) with variable-length units are not "
+                         "supported yet");
   pb_ = &pb;
   sim_ = &sim;
   cluster_ = &cluster;
@@ -147,12 +159,26 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     offload_bytes_[s] = c.offload_bytes;
     offload_ = offload_ || c.offload_bytes > 0;
   }
+  if (units_) {
+    const size_t sm = static_cast<size_t>(S_) * m_;
+    uact_b_.resize(sm);
+    uact_w_.resize(sm);
+    umb_bytes_.assign(static_cast<size_t>(D_) * m_, 0.0);
+    for (int s = 0; s < S_; ++s)
+      for (int mb = 0; mb < m_; ++mb) {
+        const UnitStageCost& u = pb.unit_costs[um(s, mb)];
+        uact_b_[um(s, mb)] = u.act_b_bytes;
+        uact_w_[um(s, mb)] = u.act_w_bytes;
+        umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.act_b_bytes + u.act_w_bytes;
+      }
+  }
   for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
   // The cap is only enforceable when one micro-batch fits next to the static state; otherwise
   // the scheduler runs unconstrained and reports how far the plan overflows.
   enforce_ = pb.enforce_memory;
   for (int d = 0; d < D_ && enforce_; ++d)
-    if (static_[d] + mb_bytes_[d] + headroom_[d] > limit_[d]) enforce_ = false;
+    for (int mb = 0; mb < (units_ ? m_ : 1) && enforce_; ++mb)
+      if (static_[d] + mb_bytes(d, mb) + headroom_[d] > limit_[d]) enforce_ = false;
   if (offload_) {
     host_.assign(D_, HostLink{});
     for (int d = 0; d < D_; ++d) host_[d] = cluster.devices[d].host_link;
@@ -174,6 +200,19 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
       fwd_xfer_[s] = transfer(d, pb.stage_device[s + 1], pb.stages[s].out_bytes);
     if (s > 0 && pb.stage_device[s - 1] != d) bwd_xfer_[s] = transfer(d, pb.stage_device[s - 1], pb.stages[s - 1].out_bytes);
   }
+  if (units_) {
+    ufwd_xfer_.assign(static_cast<size_t>(S_) * m_, 0.0);
+    ubwd_xfer_.assign(static_cast<size_t>(S_) * m_, 0.0);
+    for (int s = 0; s < S_; ++s) {
+      const int d = pb.stage_device[s];
+      for (int mb = 0; mb < m_; ++mb) {
+        if (s + 1 < S_ && pb.stage_device[s + 1] != d)
+          ufwd_xfer_[um(s, mb)] = transfer(d, pb.stage_device[s + 1], pb.unit_costs[um(s, mb)].out_bytes);
+        if (s > 0 && pb.stage_device[s - 1] != d)
+          ubwd_xfer_[um(s, mb)] = transfer(d, pb.stage_device[s - 1], pb.unit_costs[um(s - 1, mb)].out_bytes);
+      }
+    }
+  }
   act_mb_.resize(n);
   for (int s = 0; s < S_; ++s) {
     const StageCost& c = pb.stages[s];
@@ -181,9 +220,16 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
       for (int k = 0; k < 3; ++k) act_mb_[a + k] = mb;
-      duration_[a + kF] = c.f_ms / speed + sim.action_overhead_ms;
-      duration_[a + kB] = (split_ ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
-      duration_[a + kW] = c.w_ms / speed + sim.action_overhead_ms;
+      if (units_) {
+        const UnitStageCost& u = pb.unit_costs[um(s, mb)];
+        duration_[a + kF] = u.f_ms / speed + sim.action_overhead_ms;
+        duration_[a + kB] = (split_ ? u.b_ms : u.b_ms + u.w_ms) / speed + sim.action_overhead_ms;
+        duration_[a + kW] = u.w_ms / speed + sim.action_overhead_ms;
+      } else {
+        duration_[a + kF] = c.f_ms / speed + sim.action_overhead_ms;
+        duration_[a + kB] = (split_ ? c.b_ms : c.b_ms + c.w_ms) / speed + sim.action_overhead_ms;
+        duration_[a + kW] = c.w_ms / speed + sim.action_overhead_ms;
+      }
       for (int k = 0; k < kinds_; ++k) {
         const int group = pol.group_size > 0 ? pol.group_size : D_;
         uint64_t base = sub_key(k == kF ? pol.forward : pol.backward, k, s, mb, S_, m_, group);
@@ -213,8 +259,10 @@ void ListScheduler::Impl::reset_dependencies() {
   for (int s = 0; s < S_; ++s)
     for (int mb = 0; mb < m_; ++mb) {
       size_t a = (static_cast<size_t>(s) * m_ + mb) * 3;
-      remaining_[a + kF] = s > 0 ? 1 : 0;
-      remaining_[a + kB] = s + 1 < S_ ? 2 : 1;  // its F (or its R, which follows the F) and the next stage's B
+      // Slices also wait for the previous slice's F and the next slice's B (units.h).
+      remaining_[a + kF] = (s > 0 ? 1 : 0) + (prev_slice(mb) >= 0 ? 1 : 0);
+      // its F (or its R, which follows the F) and the next stage's B
+      remaining_[a + kB] = (s + 1 < S_ ? 2 : 1) + (next_slice(mb) >= 0 ? 1 : 0);
       remaining_[a + kW] = 1;
       remaining_[r_base_ + static_cast<size_t>(s) * m_ + mb] = 1;
     }
@@ -295,16 +343,18 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     const bool started = started_mb_[static_cast<size_t>(d) * m + mb];
     if (!started) {
       if (mb != next_admit_[d]) return false;
+      // A later slice of a row already on this device: the row's backward needs it, so no cap holds it.
+      const int prev = prev_slice(mb);
+      if (prev >= 0 && started_mb_[static_cast<size_t>(d) * m + prev]) return true;
       if (pol.max_inflight > 0 && inflight_[d] >= pol.max_inflight) return false;
     }
     if (!enforce_) return true;
     if (pol.reserve_memory)
-      return started || static_[d] + reserved_[d] + mb_bytes_[d] + headroom_[d] <= limit_[d];
+      return started || static_[d] + reserved_[d] + mb_bytes(d, mb) + headroom_[d] <= limit_[d];
     // A new micro-batch needs room for all its activations on this device; a continuing one only
     // for this stage's, except that the oldest micro-batch may always go on.
-    if (!started) return static_[d] + live_[d] + mb_bytes_[d] + headroom_[d] <= limit_[d];
-    const StageCost& c = pb.stages[stage_of(a)];
-    return mb == oldest_ || static_[d] + live_[d] + c.kept() <= limit_[d];
+    if (!started) return static_[d] + live_[d] + mb_bytes(d, mb) + headroom_[d] <= limit_[d];
+    return mb == oldest_ || static_[d] + live_[d] + kept(stage_of(a), mb) <= limit_[d];
   };
   // The earliest time device d may start pending action a as things stand (kInf: not now): its
   // arrival when admissible; an R early (when allowed and there is room) or once it is urgent.
@@ -336,8 +386,11 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     next_time_[d] = std::min(next_time_[d], candidate(d, a));
   };
   // Stage 0's forwards enter in micro-batch order (the admission rule allows no other), so each
-  // is released when the previous one starts: the pending lists stay short.
-  make_ready(id(0, 0, kF), pb.stage_device[0]);
+  // is released when the previous one starts: the pending lists stay short. (A later slice's forward
+  // also waits for its previous slice's; it is released by whichever comes last.)
+  f0_open_.assign(m, 0);
+  f0_open_[0] = 1;
+  if (remaining_[id(0, 0, kF)] == 0) make_ready(id(0, 0, kF), pb.stage_device[0]);
 
   const size_t total = static_cast<size_t>(S) * m * kinds_ + static_cast<size_t>(recomputing_stages_) * m;
   double makespan = 0;
@@ -359,8 +412,9 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     const uint64_t* rk = rank[last_kind_[d]];
     // When memory keeps the next micro-batch out, weight gradients go first: each frees the
     // activations its B left behind (the zero-bubble schedules' memory rule).
+    const double next_bytes = !units_ ? mb_bytes_[d] : next_admit_[d] < m ? mb_bytes(d, next_admit_[d]) : 0.0;
     const bool w_first = split_ && enforce_ &&
-                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + mb_bytes_[d] + headroom_[d] >
+                         static_[d] + (pol.reserve_memory ? reserved_[d] : live_[d]) + next_bytes + headroom_[d] >
                              limit_[d];
     const uint64_t w_first_rank[3] = {rk[0] + (1ULL << 60), rk[1] + (1ULL << 60), 0};
     if (w_first) rk = w_first_rank;
@@ -391,7 +445,6 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     const int kind = kind_of(a);
     const int mb = act_mb_[a];
     const int s = stage_of(a);
-    const StageCost& c = pb.stages[s];
     const size_t sm = static_cast<size_t>(s) * m + mb;
     // The action starts when its device is free and its inputs are there, as the simulator will
     // replay it: an R picked once it became urgent, or anything let in by an offload finishing,
@@ -440,11 +493,14 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         started_mb_[dm] = 1;
         ++next_admit_[d];
         ++inflight_[d];
-        reserved_[d] += mb_bytes_[d];
+        reserved_[d] += mb_bytes(d, mb);
       }
-      live_[d] += c.kept();
+      live_[d] += kept(s, mb);
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
-      if (s == 0 && mb + 1 < m) make_ready(id(0, mb + 1, kF), d);
+      if (s == 0 && mb + 1 < m) {
+        f0_open_[mb + 1] = 1;
+        if (remaining_[id(0, mb + 1, kF)] == 0) make_ready(id(0, mb + 1, kF), d);
+      }
       if (offload_ && offload_bytes_[s] > 0) {
         // Copy to host after F; the bytes leave the device when the copy ends.
         HostTransfer x;
@@ -466,7 +522,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       if (!urgent(a, t)) early_r_[d] += 1, early_of_[sm] = 1;
       if (--left_on_device_[dm] == 0) --inflight_[d];
     } else {
-      double freed = kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
+      double freed = kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       live_[d] -= freed;
       reserved_[d] -= freed;
       if (kind == kB && early_of_[sm]) early_r_[d] -= 1, early_of_[sm] = 0;
@@ -485,23 +541,28 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         if (!sim_->overlap_comm) free_at_[d] = std::max(free_at_[d], te);
       }
       arrival_[c_id] = std::max(arrival_[c_id], arr);
-      if (--remaining_[c_id] == 0) make_ready(c_id, dc);
+      // A stage-0 forward also waits until the one before it in micro-batch order has started.
+      if (--remaining_[c_id] == 0 &&
+          (c_id >= static_cast<size_t>(m) * 3 || kind_of(c_id) != kF || f0_open_[act_mb_[c_id]]))
+        make_ready(c_id, dc);
     };
     if (kind == kF) {
-      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+      if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
       if (rec_[s]) release(r_id(s, mb), d, 0.0);
       else release(id(s, mb, kB), d, 0.0);
+      if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
     } else if (kind == kR) {
       release(id(s, mb, kB), d, 0.0);
     } else if (kind == kB) {
       if (s > 0) {
         const size_t up = id(s - 1, mb, kB);
         const int du = pb.stage_device[s - 1];
-        release(up, du, bwd_xfer_[s]);
+        release(up, du, bwd_xfer(s, mb));
         // The upstream R may have become urgent: its device re-checks its ready time.
         if (rec_[s - 1] && remaining_[up] == 1 && du != d) refresh(du);
       }
       if (split_) release(id(s, mb, kW), d, 0.0);
+      if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);
     }
     // Memory freed or a micro-batch finished: a blocked admission on this device may now pass.
     refresh(d);

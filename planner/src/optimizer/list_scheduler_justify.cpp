@@ -19,12 +19,14 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
   auto for_preds = [&](int a, auto&& f) {
     const int kind = kind_of(a), mb = mb_of(a), s = stage_of(a);
     if (kind == kF) {
-      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer_[s - 1]);
+      if (s > 0) f(id(s - 1, mb, kF), fwd_xfer(s - 1, mb));
+      if (const int pv = prev_slice(mb); pv >= 0) f(id(s, pv, kF), 0.0);
     } else if (kind == kR) {
       f(id(s, mb, kF), 0.0);
     } else if (kind == kB) {
       f(rec_[s] ? rid(s, mb) : id(s, mb, kF), 0.0);
-      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer_[s + 1]);
+      if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer(s + 1, mb));
+      if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kB), 0.0);
     } else {
       f(id(s, mb, kB), 0.0);
     }
@@ -32,13 +34,15 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
   auto for_succs = [&](int a, auto&& f) {
     const int kind = kind_of(a), mb = mb_of(a), s = stage_of(a);
     if (kind == kF) {
-      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer_[s]);
+      if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer(s, mb));
       f(rec_[s] ? rid(s, mb) : id(s, mb, kB), 0.0);
+      if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kF), 0.0);
     } else if (kind == kR) {
       f(id(s, mb, kB), 0.0);
     } else if (kind == kB) {
-      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer_[s]);
+      if (s > 0) f(id(s - 1, mb, kB), bwd_xfer(s, mb));
       if (split_) f(id(s, mb, kW), 0.0);
+      if (const int pv = prev_slice(mb); pv >= 0) f(id(s, pv, kB), 0.0);
     }
   };
   count_.assign(n, 0);

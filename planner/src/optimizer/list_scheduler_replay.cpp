@@ -71,7 +71,6 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
       const int kind = kind_of(a);
       const int mb = mb_of(a);
       const int s = stage_of(a);
-      const StageCost& c = pb.stages[s];
       const double t = std::max(free_at_[d], arrival_[a]);
       const double end = t + duration_[a];
       start_[a] = t;
@@ -86,13 +85,13 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
         if (kind == kF) host->on_forward_end(d, pos, end);
       }
       if (kind == kF) {
-        live_[d] += c.kept();
+        live_[d] += kept(s, mb);
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else if (kind == kR) {
         live_[d] += regen_[s];
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else {
-        live_[d] -= kind == kW ? c.act_w_bytes : split_ ? c.act_b_bytes : c.act_b_bytes + c.act_w_bytes;
+        live_[d] -= kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       }
       auto release = [&](size_t c_id, int dc, double xfer) {
         double arr = end;
@@ -110,14 +109,16 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
         }
       };
       if (kind == kF) {
-        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer_[s]);
+        if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
         if (rec_[s]) release(r_base_ + static_cast<size_t>(s) * m + mb, d, 0.0);
         else release(id(s, mb, kB), d, 0.0);
+        if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
       } else if (kind == kR) {
         release(id(s, mb, kB), d, 0.0);
       } else if (kind == kB) {
-        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer_[s]);
+        if (s > 0) release(id(s - 1, mb, kB), pb.stage_device[s - 1], bwd_xfer(s, mb));
         if (split_) release(id(s, mb, kW), d, 0.0);
+        if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);
       }
     }
   }

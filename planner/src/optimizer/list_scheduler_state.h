@@ -91,6 +91,23 @@ struct ListScheduler::Impl {
   std::vector<char> started_mb_;
   std::vector<double> fwd_xfer_, bwd_xfer_;
   bool enforce_ = false;
+  // Variable-length units (ListScheduleProblem::unit_costs): per (stage, mb) transfer times and
+  // activation bytes, per (device, mb) the bytes of a whole micro-batch; used instead of the
+  // per-stage values when units_ is set. Slices (slice_prev / slice_next) add F -> F of the next
+  // slice and B -> B of the previous slice on every stage.
+  bool units_ = false, slices_ = false;
+  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, umb_bytes_;
+  std::vector<char> f0_open_;  // stage-0 forward may be made ready (its predecessor in order started)
+  size_t um(int s, int mb) const { return static_cast<size_t>(s) * m_ + mb; }
+  double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
+  double act_b(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] : pb_->stages[s].act_b_bytes; }
+  double act_w(int s, int mb) const { return units_ ? uact_w_[um(s, mb)] : pb_->stages[s].act_w_bytes; }
+  // What F keeps until B / W (units carry no memory policy: everything).
+  double kept(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] + uact_w_[um(s, mb)] : pb_->stages[s].kept(); }
+  double fwd_xfer(int s, int mb) const { return units_ ? ufwd_xfer_[um(s, mb)] : fwd_xfer_[s]; }
+  double bwd_xfer(int s, int mb) const { return units_ ? ubwd_xfer_[um(s, mb)] : bwd_xfer_[s]; }
+  int prev_slice(int mb) const { return slices_ ? pb_->slice_prev[mb] : -1; }
+  int next_slice(int mb) const { return slices_ ? pb_->slice_next[mb] : -1; }
   // Forward-backward improvement.
   std::vector<double> rstart_, fstart_, prio_;
   std::vector<int> count_;

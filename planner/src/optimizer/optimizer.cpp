@@ -128,8 +128,10 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
   if (o.devices > L)
     throw InputError("devices", std::to_string(o.devices) + " devices but the model has only " +
                      std::to_string(L) + " layers; every device needs at least one layer");
-  if (o.microbatches < 1) throw InputError("microbatches", "must be at least 1, got " + std::to_string(o.microbatches));
-  check_problem_size({L, o.devices, o.microbatches, o.devices});
+  const int m = o.units.empty() ? o.microbatches : static_cast<int>(std::min<size_t>(o.units.size(), kMaxMicrobatches));
+  if (o.units.empty() && o.microbatches < 1)
+    throw InputError("microbatches", "must be at least 1, got " + std::to_string(o.microbatches));
+  check_problem_size({L, o.devices, m, o.devices});
   if (o.threads < 0 || o.threads > max_optimizer_threads())
     throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
                                     "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
@@ -149,6 +151,17 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     for (double bytes : {c.act_b_bytes, c.act_w_bytes, c.state_bytes, c.out_bytes})
       if (!(bytes >= 0) || !std::isfinite(bytes))
         throw InputError("costs: layer " + std::to_string(l) + " has negative or non-finite bytes");
+  }
+  if (!o.units.empty()) {
+    std::vector<std::string> problems = unit_problems(o.units);
+    if (!problems.empty()) throw InputError("units", problems.front());
+    cost_reference(costs);  // throws when the table cannot scale to units
+    if (o.target != PlanTarget::Adaptis)
+      throw InputError("target", "variable-length units are planned for the adaptis runtime only (other targets "
+                                 "relabel or regroup micro-batches)");
+    if (o.recompute_choices != std::vector<Recompute>{Recompute::None} || o.offload_choices != std::vector<double>{0.0})
+      throw InputError("recompute_choices", "memory policies (recompute, offload) with variable-length units are not "
+                                            "supported yet");
   }
   bool offloads = false;
   for (double f : o.offload_choices) {
@@ -252,7 +265,7 @@ class Optimizer {
         opt_(o),
         cb_(cb),
         cancel_(cancel),
-        ctx_(costs, cluster, o.sim, o.devices, o.microbatches,
+        ctx_(costs, cluster, o.sim, o.devices, o.units.empty() ? o.microbatches : static_cast<int>(o.units.size()),
              o.max_stages_per_device > 0 ? o.max_stages_per_device : default_max_stages_per_device(costs, o)),
         pool_(o.threads > 0 ? o.threads : std::min(max_optimizer_threads(), hardware_threads())),
         start_(o.budget_start.value_or(Clock::now())),
@@ -263,8 +276,14 @@ class Optimizer {
         budget_end_(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.time_limit_s))) {
     ctx_.set_memory_choices(o.recompute_choices, o.offload_choices, o.partial_full);
     ctx_.placement_fixed = o.target == PlanTarget::Torchtitan;
+    if (!o.units.empty()) {
+      ctx_.units = o.units;
+      ctx_.ref = cost_reference(costs);
+      ctx_.links = slice_links(o.units);
+    }
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
-    bound_ = iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim);
+    bound_ = o.units.empty() ? iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim)
+                             : iteration_lower_bound(costs, ctx_.cluster, o.devices, o.units, o.sim);
   }
 
   OptimizeResult run();
@@ -468,6 +487,7 @@ void Optimizer::run_baselines() {
         req.schedule = schedule_name(j.kind);
         req.devices = D;
         req.microbatches = ctx_.microbatches;
+        req.units = ctx_.units;
         req.stages_per_device = j.v;
         try {
           Plan plan = build_plan(req, L);
@@ -848,6 +868,7 @@ OptimizeResult Optimizer::run() {
       PlanRequest req;
       req.devices = ctx_.devices;
       req.microbatches = ctx_.microbatches;
+      req.units = ctx_.units;
       offer(make_entry(origin, build_plan(req, costs_.num_layers()), costs_, ctx_.cluster, ctx_.sim,
                          opt_.parallel));
       last_replay_ = Clock::now() - t0;

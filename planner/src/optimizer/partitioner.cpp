@@ -199,7 +199,9 @@ std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, cons
 
 StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
   const int L = costs.num_layers();
-  for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_}) v->assign(L + 1, 0.0);
+  for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_, &f_pair_, &b_pair_, &w_pair_, &f_fixed_, &b_fixed_,
+                  &w_fixed_})
+    v->assign(L + 1, 0.0);
   out_bytes_.resize(L);
   for (int l = 0; l < L; ++l) {
     const LayerCost& c = costs.layers[l];
@@ -211,6 +213,12 @@ StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
     act_b_[l + 1] = act_b_[l] + c.act_b_bytes;
     act_w_[l + 1] = act_w_[l] + c.act_w_bytes;
     out_bytes_[l] = c.out_bytes;
+    f_pair_[l + 1] = f_pair_[l] + c.f_pair_ms;
+    b_pair_[l + 1] = b_pair_[l] + c.b_pair_ms;
+    w_pair_[l + 1] = w_pair_[l] + c.w_pair_ms;
+    f_fixed_[l + 1] = f_fixed_[l] + c.f_fixed_ms;
+    b_fixed_[l + 1] = b_fixed_[l] + c.b_fixed_ms;
+    w_fixed_[l + 1] = w_fixed_[l] + c.w_fixed_ms;
   }
 }
 
@@ -225,6 +233,12 @@ StageCost StageCostCache::stage(int i, int j) const {
   c.act_w_bytes = act_w_[j] - act_w_[i];
   c.out_bytes = out_bytes_[j - 1];
   c.in_bytes = i > 0 ? out_bytes_[i - 1] : 0.0;
+  c.f_pair_ms = f_pair_[j] - f_pair_[i];
+  c.b_pair_ms = b_pair_[j] - b_pair_[i];
+  c.w_pair_ms = w_pair_[j] - w_pair_[i];
+  c.f_fixed_ms = f_fixed_[j] - f_fixed_[i];
+  c.b_fixed_ms = b_fixed_[j] - b_fixed_[i];
+  c.w_fixed_ms = w_fixed_[j] - w_fixed_[i];
   return c;
 }
 

@@ -24,6 +24,13 @@ struct LayerCost {
   // Output gradients created by B and kept until W when B and W run as separate actions (the dY
   // of each linear that the weight gradient needs); 0 when unknown. Transient in a fused BW.
   double w_grad_bytes = 0;
+  // Variable-length units (planner/units.h): how each time above splits for a micro-batch that is not
+  // the reference one. Of f_ms, the part f_pair_ms grows with the causal attention pairs Q of the
+  // micro-batch, f_fixed_ms is paid once per micro-batch whatever its size (kernel launches), and the
+  // rest grows with its tokens T; the same for b and w. All 0 (a cost file without the split) = every
+  // time linear in tokens. Bytes above grow with tokens.
+  double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
+  double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
 
   // Under a parallel configuration (parallel_costs.h): what one GPU of the layer's tensor/context
   // group communicates and reduces. All zero for a bare pipeline. The *_ms parts are already inside
@@ -51,8 +58,11 @@ struct CostTable {
   std::string source;  // where the numbers came from: "analytical:H100", "profile:FILE", "cpu-profile", ...
   std::vector<LayerCost> layers;
   int microbatches = 0;  // micro-batches per iteration (global batch / micro-batch size); 0 = unknown
-  // Per micro-batch of one pipeline replica, for throughput and MFU; 0 = unknown.
+  // The micro-batch the times and bytes are for: its tokens (also used for throughput and MFU) and
+  // causal attention pairs (sequences of length s contribute s^2/2 each); 0 = unknown. Per-unit
+  // costs (planner/units.h) scale from them.
   double tokens_per_microbatch = 0;
+  double pairs_per_microbatch = 0;
   double model_flops_per_microbatch = 0;  // F + B + W FLOPs of the whole model, no recomputation
 
   int num_layers() const { return static_cast<int>(layers.size()); }

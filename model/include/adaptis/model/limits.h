@@ -20,6 +20,12 @@ constexpr long long kMaxPlanActions = 20000000;
 // One layer's pass time in ms (~11.6 days) and any byte count (2^60) after unit scaling: larger
 // values are typos, and keeping every value below them keeps sums over kMaxLayers layers x
 // kMaxMicrobatches micro-batches finite.
+// Variable-length data (sequence_lengths.h, Plan::units): tokens of one sequence (2^32, far past any
+// context) and sequences in one iteration.
+constexpr long long kMaxSequenceTokens = 1LL << 32;
+constexpr long long kMaxSequences = 10000000;
+constexpr long long kMaxBatchTokens = 1LL << 40;  // tokens in one iteration's global batch
+
 constexpr double kMaxLayerTimeMs = 1e9;
 constexpr double kMaxBytes = 1152921504606846976.0;  // 2^60
 

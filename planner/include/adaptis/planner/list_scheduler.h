@@ -28,6 +28,7 @@
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/simulator.h"
 #include "adaptis/planner/stage_costs.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -102,6 +103,14 @@ struct ListScheduleProblem {
   // When false, devices may exceed their memory limit (used to find the closest plan when
   // nothing fits); when true, an F only starts when the device can hold another micro-batch.
   bool enforce_memory = true;
+  // Variable-length units (Plan::units): every (stage, mb)'s costs, unit_costs[stage * microbatches +
+  // mb] (unit_stage_costs()); empty = every micro-batch costs its stage's costs. slice_prev /
+  // slice_next: per micro-batch, the previous / next slice of its row (SliceLinks; empty = no slices).
+  // Micro-batches are admitted to a device in index order, so a row's slices must come in slice order;
+  // a later slice of a row already on a device is admitted past the in-flight and memory caps (the row
+  // cannot finish without it).
+  std::vector<UnitStageCost> unit_costs;
+  std::vector<int> slice_prev, slice_next;
 };
 
 struct ListScheduleResult {

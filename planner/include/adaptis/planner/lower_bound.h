@@ -18,6 +18,7 @@
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/simulator.h"
+#include "adaptis/planner/unit.h"
 
 namespace adaptis {
 
@@ -34,5 +35,12 @@ struct IterationLowerBound {
 // when devices is not in [1, cluster size] or microbatches < 1.
 IterationLowerBound iteration_lower_bound(const CostTable& costs, const Cluster& cluster, int devices,
                                           int microbatches, const SimOptions& sim = {});
+
+// Variable-length units (Plan::units, units.h): the same three bounds with every unit's own per-layer
+// costs. The ramps and chains take the unit that makes them shortest (any unit may go first or last),
+// the work and bins sum every unit. Throws InputError as above, or when the cost table has no
+// reference for unit costs (cost_reference()).
+IterationLowerBound iteration_lower_bound(const CostTable& costs, const Cluster& cluster, int devices,
+                                          const std::vector<WorkUnit>& units, const SimOptions& sim = {});
 
 }  // namespace adaptis

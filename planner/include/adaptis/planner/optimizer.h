@@ -66,6 +66,11 @@ struct OptimizeOptions {
   // search replays is simulated with it (data-parallel sync, optimizer step) and the best plan
   // carries it. Unset = a bare pipeline.
   std::optional<ParallelConfig> parallel;
+  // Variable-length units (Plan::units, units.h): one micro-batch per unit, in this order (`microbatches`
+  // is then ignored); every candidate is scheduled with the units' own costs and slice dependencies, and
+  // the returned plan carries them. Empty = identical micro-batches. The cost table must state its
+  // reference micro-batch (cost_reference()). To choose the units too, see varlen_optimizer.h.
+  std::vector<WorkUnit> units;
   // Activation memory policies (Plan::memory, memory_policy.h) a stage may get. The defaults keep
   // every stage at no recompute and no offload (the search without this dimension). A single
   // other choice applies it to every stage; several make the search choose per stage, jointly

@@ -27,8 +27,11 @@ struct Transfer {
 // in the sender's order) is free, and lasts latency + bytes / bandwidth. Without them (a measured
 // run that recorded no comm events) each transfer spans producer end to consumer start, which is
 // all a compute-only timeline can say. Sorted by sender, then start time.
+// Plans with units (Plan::units): `unit_costs` (unit_stage_costs()) gives each unit's bytes, as the
+// simulator uses them; without it the stage bytes stand for every unit.
 std::vector<Transfer> derive_transfers(const Plan& plan, const std::vector<std::vector<TimedAction>>& timeline,
                                        const std::vector<StageCost>* stages = nullptr,
-                                       const Cluster* cluster = nullptr, const SimOptions& opt = {});
+                                       const Cluster* cluster = nullptr, const SimOptions& opt = {},
+                                       const std::vector<UnitStageCost>* unit_costs = nullptr);
 
 }  // namespace adaptis

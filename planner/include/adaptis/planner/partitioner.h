@@ -62,6 +62,7 @@ class StageCostCache {
   StageMemoryTable memory_;
   // Prefix sums, index l = sum over layers [0, l).
   std::vector<double> f_, b_, w_, state_, param_, act_b_, act_w_;
+  std::vector<double> f_pair_, b_pair_, w_pair_, f_fixed_, b_fixed_, w_fixed_;  // the per-unit split
   std::vector<double> out_bytes_;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adaptis/model/parallel_config.h"
+#include "adaptis/planner/unit.h"
 
 namespace adaptis {
 
@@ -103,6 +104,10 @@ struct Plan {
   // Per stage (index = stage); empty = no recompute and no offload anywhere. A recomputing stage
   // has one R per micro-batch in its device's list, between the F and the B/BW.
   std::vector<StageMemoryPolicy> memory;
+  // Variable-length data (unit.h): unit i is micro-batch i, with its own tokens and attention pairs, so
+  // each (op, stage, mb) costs what its unit costs (planner/units.h); slices of one row add the slice
+  // dependencies. Empty = identical micro-batches, every one costing the per-layer costs as given.
+  std::vector<WorkUnit> units;
 
   int num_devices() const { return placement.num_devices(); }
   int num_stages() const { return partition.num_stages(); }

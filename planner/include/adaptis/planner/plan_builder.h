@@ -17,6 +17,9 @@ struct PlanRequest {
   int group_size = 0;              // Megatron interleaved group size; 0 = devices
   std::vector<int> partition;      // layers per stage; empty = as even as possible
   std::string placement;           // "" = the schedule's own; else see parse_placement
+  // Variable-length units (Plan::units): one micro-batch per unit (`microbatches` is then ignored), and
+  // the unit-only schedules (seq1f1b, terapipe) become available (unit_schedules.h).
+  std::vector<WorkUnit> units;
 };
 
 // "14,14,14,14" -> sizes. Throws InputError on field `field` on bad text.

@@ -15,6 +15,11 @@
 //              {"stage": 3, "recompute": "selective"}]
 // recompute is none | selective | full, layers (full only) the first k layers recomputed (default
 // all), offload the fraction of the kept activations copied to host (default 0).
+//
+// A variable-length plan (Plan::units) adds "units": one object per micro-batch, in micro-batch order:
+//   {"docs": [512, 300, 88]}                               packed documents (tokens each)
+//   {"docs": [4238], "row": 0, "slice": 1, "offset": 4930}  slice 1 of row 0, 4930 tokens into its document
+//   {"docs": [700], "padded_tokens": 8192}                 one sequence padded to 8192 tokens
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -28,6 +33,10 @@ Action parse_action(const std::string& text, const std::string& where);  // Inpu
 nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta = nlohmann::json::object());
 // `origin` names the file in errors. Checks structure only; use validate_plan for semantics.
 Plan plan_from_json(const nlohmann::json& j, const std::string& origin);
+
+nlohmann::json units_to_json(const std::vector<WorkUnit>& units);
+// `where` names the list in errors ("plan.json: units"); checks types only (see unit_problems).
+std::vector<WorkUnit> units_from_json(const nlohmann::json& units, const std::string& where);
 
 void save_plan_file(const Plan& plan, const std::string& path, const nlohmann::json& meta = nlohmann::json::object());
 Plan load_plan_file(const std::string& path);

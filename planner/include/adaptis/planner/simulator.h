@@ -19,6 +19,7 @@
 #include "adaptis/model/cost_table.h"
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/stage_costs.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -169,6 +170,9 @@ struct SimResult {
   ParallelMetrics parallel;
   std::vector<CollectiveRecord> collectives;
   std::vector<HostTransfer> host_transfers;         // activation offload / reload copies, in issue order
+  // Plans with units (Plan::units): per unit, its F + B + W time summed over every stage on a speed-1.0
+  // device: the widths views draw units with. Empty for identical micro-batches.
+  std::vector<double> unit_work_ms;
 };
 
 // Simulates `plan`. Throws InputError when the plan does not fit the inputs (partition not covering
@@ -180,5 +184,10 @@ SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& clus
 // Same, with stage costs already aggregated (the optimizer's inner loop).
 SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
                           const SimOptions& opt);
+// Plans with units: `unit_costs[stage * units + unit]` (unit_stage_costs()) gives each action's time and
+// bytes. simulate() builds them from the cost table's reference (units.h) when Plan::units is set;
+// without them (empty) every unit costs the stage costs, which keeps the slice dependencies.
+SimResult simulate_stages(const Plan& plan, const std::vector<StageCost>& stages, const Cluster& cluster,
+                          const SimOptions& opt, const std::vector<UnitStageCost>& unit_costs);
 
 }  // namespace adaptis

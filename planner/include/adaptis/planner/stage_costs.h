@@ -25,6 +25,10 @@ struct StageCost {
 
   // Bytes F keeps per micro-batch until R (or until B/W frees them when the stage does not recompute).
   double kept() const { return recompute ? kept_bytes : act_b_bytes + act_w_bytes; }
+  // Of f_ms / b_ms / w_ms: the parts that grow with attention pairs and that every micro-batch pays
+  // once (LayerCost's split, summed); per-unit costs scale the rest with tokens (planner/units.h).
+  double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
+  double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
 };
 
 // Throws InputError when the partition does not cover exactly the table's layers. No memory policy

@@ -63,7 +63,8 @@ TorchRulesReport check_torch_rules(const Plan& plan);
 std::vector<int> torch_microbatch_relabelling(const Plan& plan);
 
 // `plan` with every action's micro-batch renamed by `new_of_old` (a permutation of 0..m-1).
-// Micro-batches of one iteration are interchangeable, so simulated time and memory do not change.
+// Micro-batches of one iteration are interchangeable, so simulated time and memory do not change;
+// variable-length units (Plan::units) move with their micro-batch.
 Plan relabel_microbatches(const Plan& plan, const std::vector<int>& new_of_old);
 
 // relabel_microbatches(plan, torch_microbatch_relabelling(plan)).

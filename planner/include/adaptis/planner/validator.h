@@ -19,7 +19,8 @@ struct ValidationReport {
 // stage held by its device and a micro-batch in range; each (stage, mb) has exactly one F and
 // either one BW or one B and one W; on each device, F precedes B/BW and B precedes W for the same
 // (stage, mb); overlapped actions follow an action; the memory policies and R actions are
-// consistent (check_memory_policy in memory_policy.h); and the orders do not deadlock.
+// consistent (check_memory_policy in memory_policy.h); Plan::units, when set, has one well-formed
+// unit per micro-batch (units.h); and the orders do not deadlock (slice dependencies included).
 ValidationReport validate_plan(const Plan& plan, int num_layers);
 
 // Throws InputError with the report's message when the plan is invalid; `origin` names its source.

@@ -1,0 +1,255 @@
+// Variable-length data: the optimizer (planner/varlen_optimizer.h) against the ways pipelines are
+// fed today, side by side on the same iteration of data, the same model and the same devices:
+//   pad      every sequence padded to the context, one per micro-batch, interleaved 1F1B;
+//   pack     documents packed to equal tokens per micro-batch (budgets of the context, 1/2, ... 1/16, at least
+//            1024 tokens; the fastest that fits memory), 1F1B and ZB-V;
+//   slice    equal-token packs each cut into 2, 4 or 8 equal-cost slices, Seq1F1B's order.
+// Each baseline runs with its schedule's even partition, as the frameworks do. The optimizer chooses
+// the processing (packing by cost, elastic slicing, unit budget and order) and the plan together, in a
+// bounded search (--time-limit-s, 2 threads by default). Throughput is content tokens (padding
+// excluded) per second of the simulated iteration; every plan is replayed by simulate() here.
+// Inputs: samples/data/pretrain-mix.lengths (skewed), the same number of tokens as fixed-length
+// sequences at the context (uniform), and samples/data/long-context-128k.json.
+// Prints one JSON document. Usage: bench_varlen [--model FILE] [--devices N (8)] [--threads N (2)]
+//                                               [--time-limit-s T (4.5)] [--only NAME]
+// Exit 1 when a replay disagrees with the optimizer's reported time or a plan is below its bound.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "adaptis/model.h"
+#include "adaptis/model/sequence_lengths.h"
+#include "adaptis/planner.h"
+#include "adaptis/planner/sequence_processor.h"
+#include "adaptis/planner/unit_schedules.h"
+#include "adaptis/planner/varlen_optimizer.h"
+
+using namespace adaptis;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string kSamples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
+
+double load_average() {
+  double la[3] = {0, 0, 0};
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) != 3) la[0] = 0;
+    std::fclose(f);
+  }
+  return la[0];
+}
+
+struct Baseline {
+  std::string family, schedule;
+  SequenceProcessing processing;
+  bool ok = false, fits = false;
+  std::string error;
+  double ms = 0;
+  int units = 0;
+};
+
+Baseline run_baseline(const std::string& family, const std::string& schedule, const SequenceProcessing& p,
+                      const SequenceLengths& data, const CostTable& costs, const Cluster& cluster, int devices,
+                      const SimOptions& sim) {
+  Baseline b;
+  b.family = family;
+  b.schedule = schedule;
+  b.processing = p;
+  try {
+    PlanRequest req;
+    req.schedule = schedule;
+    req.devices = devices;
+    req.units = process_sequences(data, unit_cost_model(costs), p);
+    b.units = static_cast<int>(req.units.size());
+    if (schedule == "interleaved-1f1b") {
+      // Megatron's group size: the smallest g >= p whose last group is full or at least p long.
+      const int m = b.units;
+      int g = devices;
+      while (g < m && m % g != 0 && m % g < devices) ++g;
+      req.group_size = std::min(g, m);
+    }
+    Plan plan = build_plan(req, costs.num_layers());
+    SimResult r = simulate(plan, costs, cluster, sim);
+    b.ok = r.ok;
+    b.fits = r.ok && !r.oom;
+    b.ms = r.iteration_ms;
+    if (!r.ok) b.error = r.error.substr(0, r.error.find('\n'));
+  } catch (const InputError& e) {
+    b.error = e.what();
+  }
+  return b;
+}
+
+nlohmann::json baseline_json(const Baseline& b, long long tokens) {
+  nlohmann::json j = {{"family", b.family}, {"schedule", b.schedule}, {"processing", describe(b.processing)}, {"units", b.units}};
+  if (!b.ok) {
+    j["error"] = b.error;
+    return j;
+  }
+  j["iteration_ms"] = b.ms;
+  j["tokens_per_s"] = double(tokens) / (b.ms * 1e-3);
+  j["fits_memory"] = b.fits;
+  return j;
+}
+
+nlohmann::json run_case(const std::string& name, const SequenceLengths& data, const CostTable& costs,
+                        const Cluster& cluster, int devices, int threads, double time_limit, bool& ok) {
+  SimOptions sim;
+  const long long tokens = data.total_tokens();
+  const long long ctx = data.context;
+  std::vector<Baseline> base;
+  {
+    SequenceProcessing pad;
+    pad.mode = PackingMode::Pad;
+    base.push_back(run_baseline("pad", "interleaved-1f1b", pad, data, costs, cluster, devices, sim));
+  }
+  for (long long budget : {ctx, ctx / 2, ctx / 4, ctx / 8, ctx / 16})
+    for (const char* sched : {"1f1b", "zb-v"}) {
+      if (budget < 1024) continue;
+      SequenceProcessing p;
+      p.mode = PackingMode::PackTokens;
+      p.unit_tokens = budget;
+      base.push_back(run_baseline("pack", sched, p, data, costs, cluster, devices, sim));
+    }
+  for (int k : {2, 4, 8}) {
+    SequenceProcessing p;
+    p.mode = PackingMode::Slice;
+    p.slices = k;
+    base.push_back(run_baseline("slice", "seq1f1b", p, data, costs, cluster, devices, sim));
+  }
+  // Best per family and overall: plans that fit memory only.
+  nlohmann::json families = nlohmann::json::object();
+  const Baseline* best = nullptr;
+  for (const char* fam : {"pad", "pack", "slice"}) {
+    const Baseline* bf = nullptr;
+    for (const auto& b : base)
+      if (b.family == fam && b.ok && b.fits && (!bf || b.ms < bf->ms)) bf = &b;
+    families[fam] = bf ? baseline_json(*bf, tokens) : nlohmann::json(nullptr);
+    if (bf && (!best || bf->ms < best->ms)) best = bf;
+  }
+
+  VarlenOptimizeOptions vo;
+  vo.search.devices = devices;
+  vo.search.threads = threads;
+  vo.search.time_limit_s = time_limit;
+  vo.search.sim = sim;
+  const auto t0 = Clock::now();
+  VarlenOptimizeResult r = optimize_lengths(costs, cluster, data, vo);
+  const double search_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  SimResult replay = simulate(r.best.best, costs, cluster, sim);
+  if (!replay.ok || std::abs(replay.iteration_ms - r.best.sim.iteration_ms) > 1e-6 * replay.iteration_ms) {
+    std::cerr << name << ": replay " << replay.iteration_ms << " ms disagrees with the optimizer's " << r.best.sim.iteration_ms
+              << " ms\n";
+    ok = false;
+  }
+  if (r.best.lower_bound.ms > replay.iteration_ms * (1 + 1e-9)) {
+    std::cerr << name << ": plan below its lower bound\n";
+    ok = false;
+  }
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& b : base) all.push_back(baseline_json(b, tokens));
+  nlohmann::json trials = nlohmann::json::array();
+  for (const auto& t : r.trials)
+    trials.push_back({{"processing", describe(t.processing)},
+                      {"units", t.units},
+                      {"screen_ms", t.screen_ms},
+                      {"fits", t.fits},
+                      {"finalist", t.finalist},
+                      {"final_ms", t.final_ms},
+                      {"error", t.error}});
+  const double ours_tps = double(tokens) / (replay.iteration_ms * 1e-3);
+  nlohmann::json out = {{"case", name},
+                        {"model", costs.model},
+                        {"devices", devices},
+                        {"lengths", data.origin},
+                        {"sequences", data.lengths.size()},
+                        {"tokens", tokens},
+                        {"context", ctx},
+                        {"longest", data.longest()},
+                        {"baselines", all},
+                        {"best_per_family", families},
+                        {"adaptis",
+                         {{"iteration_ms", replay.iteration_ms},
+                          {"tokens_per_s", ours_tps},
+                          {"fits_memory", !replay.oom},
+                          {"processing", describe(r.processing)},
+                          {"units", r.best.best.units.size()},
+                          {"stages", r.best.best.num_stages()},
+                          {"plan", r.best.message},
+                          {"lower_bound_ms", r.best.lower_bound.ms},
+                          {"search_s", search_s},
+                          {"memory_note", r.memory_note}}},
+                        {"trials", trials}};
+  if (best) {
+    out["best_baseline"] = {{"family", best->family}, {"schedule", best->schedule}, {"processing", describe(best->processing)},
+                            {"iteration_ms", best->ms}, {"tokens_per_s", double(tokens) / (best->ms * 1e-3)}};
+    out["speedup_vs_best_baseline"] = best->ms / replay.iteration_ms;
+  } else {
+    out["best_baseline"] = nullptr;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_varlen: variable-length data, optimizer vs padding / packing / slicing baselines"};
+  std::string model = kSamples + "/models/llama-2-7b.json";
+  int devices = 8, threads = 2;
+  double time_limit = 4.5;
+  std::string only;
+  app.add_option("--model", model, "Model spec (analytical H100 costs)");
+  app.add_option("--devices", devices, "Devices (H100-SXM, one node)");
+  app.add_option("--threads", threads, "Optimizer threads");
+  app.add_option("--time-limit-s", time_limit, "Optimizer budget per case");
+  app.add_option("--only", only, "Run only the case with this name (skewed, uniform, long-context)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Cluster cluster = load_cluster(kSamples + "/clusters/h100x8.json");
+    Cluster used = cluster;
+    if (devices != cluster.num_devices()) used = make_uniform_cluster(devices);
+    const CostTable costs = load_model_costs(model, used);
+
+    struct Input {
+      std::string name;
+      SequenceLengths data;
+    };
+    std::vector<Input> inputs;
+    LengthOptions so;
+    so.context = 16384;  // the mix was drawn for a 16k context (its header says so)
+    SequenceLengths skewed = load_sequence_lengths(kSamples + "/data/pretrain-mix.lengths", so);
+    inputs.push_back({"skewed", skewed});
+    LengthOptions uo;
+    uo.context = skewed.context;
+    uo.global_batch_tokens = skewed.total_tokens();
+    inputs.push_back({"uniform", load_sequence_lengths("fixed:length=" + std::to_string(skewed.context), uo)});
+    inputs.push_back({"long-context", load_sequence_lengths(kSamples + "/data/long-context-128k.json")});
+
+    bool ok = true;
+    nlohmann::json cases = nlohmann::json::array();
+    const double la0 = load_average();
+    for (const auto& in : inputs) {
+      if (!only.empty() && in.name != only) continue;
+      cases.push_back(run_case(in.name, in.data, costs, used, devices, threads, time_limit, ok));
+      std::cerr << in.name << " done\n";
+    }
+    nlohmann::json out = {{"bench", "varlen"},
+                          {"model", costs.model},
+                          {"cost_source", costs.source},
+                          {"cluster", used.name},
+                          {"threads", threads},
+                          {"time_limit_s", time_limit},
+                          {"load_average_before", la0},
+                          {"load_average_after", load_average()},
+                          {"cases", cases}};
+    std::cout << out.dump(2) << "\n";
+    return ok ? 0 : 1;
+  } catch (const InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

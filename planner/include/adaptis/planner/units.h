@@ -1,0 +1,78 @@
+#pragma once
+// Costs and checks of variable-length units (unit.h, Plan::units).
+//
+// Cost model. Every per-layer time of the cost table is for one reference micro-batch of T_ref tokens
+// and Q_ref causal attention pairs (CostTable::tokens_per_microbatch / pairs_per_microbatch), split into a part every
+// micro-batch pays once (kernel launches), a part that grows with the attention pairs (the causal
+// attention core) and the rest, which grows with tokens (projections, MLP, norms, the LM head). A unit
+// of T tokens and Q pairs then takes, per layer and pass,
+//     t(u) = fixed + token_part * T / T_ref + pair_part * Q / Q_ref
+// i.e. alpha * T + beta * Q + c0. Its activation memory and the bytes it sends to the next stage grow
+// with T (flash attention keeps no T x T matrix). A cost file without the split counts everything as
+// token-linear at its reference tokens per micro-batch: right for the projections and MLPs, low for
+// attention on units longer than the reference and high on shorter ones.
+//
+// Slice dependencies (unit.h): F(stage, slice k) after F(stage, slice k-1); B (or BW) of slice k after
+// B of slice k+1, on every stage. The keys/values of slice k are part of its activations, which the
+// simulator holds from its F to its B; with the reversed backward order that is exactly "kept until
+// every later slice's backward has run".
+#include <string>
+#include <vector>
+
+#include "adaptis/model/cost_table.h"
+#include "adaptis/planner/stage_costs.h"
+#include "adaptis/planner/unit.h"
+
+namespace adaptis {
+
+// The micro-batch the per-layer costs are for.
+struct CostReference {
+  double tokens = 0;  // T_ref
+  double pairs = 0;   // Q_ref
+};
+
+// The table's reference. Throws InputError when it states no tokens per micro-batch (set
+// CostTable::tokens_per_microbatch, e.g. to the context length, before asking for unit costs), or when it has
+// pair-dependent times but no reference pairs.
+CostReference cost_reference(const CostTable& costs);
+
+// One unit on one stage, on a speed-1.0 device.
+struct UnitStageCost {
+  double f_ms = 0, b_ms = 0, w_ms = 0;
+  double act_b_bytes = 0, act_w_bytes = 0;  // held from F until B / W
+  double out_bytes = 0;                     // sent to the next stage (and its gradient back)
+  double in_bytes = 0;                      // received from the previous stage
+};
+
+UnitStageCost unit_stage_cost(const StageCost& stage, const WorkUnit& unit, const CostReference& ref);
+// Every (stage, unit): out[stage * units.size() + unit].
+void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
+                      std::vector<UnitStageCost>& out);
+
+// A unit's time through the whole model (F + B + W over every layer) as fixed + per_token * T +
+// per_pair * Q: what the sequence processor balances units by.
+struct UnitCostModel {
+  double fixed_ms = 0, per_token_ms = 0, per_pair_ms = 0;
+  double ms(double tokens, double pairs) const { return fixed_ms + per_token_ms * tokens + per_pair_ms * pairs; }
+  double ms(const WorkUnit& u) const { return ms(double(u.run_tokens()), u.pairs()); }
+};
+UnitCostModel unit_cost_model(const CostTable& costs);  // uses cost_reference(costs)
+
+// Structural problems of a unit list, each naming units[i] and the field: empty or non-positive
+// documents, a negative offset, a padded unit holding several documents or shorter than its content,
+// an offset on a unit that is not a later slice, a row whose slices are not 0..k-1 exactly once or
+// whose offsets do not continue the previous slice's document. Empty = fine.
+std::vector<std::string> unit_problems(const std::vector<WorkUnit>& units);
+
+// Per unit, the unit index of the previous / next slice of its row (-1 = none). Throws InputError
+// with unit_problems()'s first message when the list is malformed.
+struct SliceLinks {
+  std::vector<int> prev, next;
+  bool any = false;  // some unit has a neighbour slice
+};
+SliceLinks slice_links(const std::vector<WorkUnit>& units);
+
+// "3 docs, 8192 tok" / "slice 1/4 of row 2, 4238 tok" / "padded 512 -> 8192 tok": one line per unit.
+std::string describe_unit(const WorkUnit& unit);
+
+}  // namespace adaptis

@@ -1,0 +1,74 @@
+#pragma once
+// The optimizer for variable-length data: jointly chooses how one iteration's sequences become units
+// (packing by cost or by tokens, slicing long sequences, the token budget per unit, the order units
+// enter the pipeline: sequence_processor.h) and the plan that runs them (partition, placement,
+// schedule: optimizer.h).
+//
+// How it searches:
+//   1. candidates: the processings of default_processings() (or the caller's), each turned into units;
+//   2. screen: every candidate scheduled quickly (cost-balanced partitions on a sequential and a V
+//      placement, a few list-scheduling policies, and Seq1F1B's order when rows are sliced), under the
+//      devices' memory limits; the screen is a fixed amount of work, so it is deterministic;
+//   3. the best `finalists` candidates (plans that fit memory first) get the full joint search of
+//      optimize() with OptimizeOptions::units, sharing the rest of the time and evaluation budgets;
+//   4. the fastest plan that fits wins (the screen's own plans included).
+// Per-unit activation checkpointing (recomputing a unit's forward in its backward when memory binds) is
+// not searched yet: the per-stage memory policies (Plan::memory) are not combined with units yet (see
+// VarlenOptimizeResult::memory_note).
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "adaptis/model/cluster.h"
+#include "adaptis/model/cost_table.h"
+#include "adaptis/model/sequence_lengths.h"
+#include "adaptis/planner/optimizer.h"
+#include "adaptis/planner/sequence_processor.h"
+
+namespace adaptis {
+
+struct VarlenOptimizeOptions {
+  // devices, time_limit_s, seed, threads, sim, max_stages_per_device, max_evaluations; microbatches and
+  // units are ignored (they come from the processing).
+  OptimizeOptions search;
+  std::vector<SequenceProcessing> processings;  // candidates; empty = default_processings()
+  bool allow_slicing = true;
+  long long slice_multiple = 1;
+  int finalists = 2;  // candidates that get the full plan search
+};
+
+// The candidate processings for `data` on `devices` devices: for unit budgets of the context, half and
+// a quarter of it: equal-token packing, cost-balanced packing (two orders) and elastic processing (two
+// unit counts, two orders); and Seq1F1B-style slicing of equal-token packs into 2 and 4 slices.
+std::vector<SequenceProcessing> default_processings(const SequenceLengths& data, int devices, bool allow_slicing,
+                                                    long long slice_multiple);
+
+struct ProcessingTrial {
+  SequenceProcessing processing;
+  std::string error;        // why the processing does not apply ("" = it does)
+  int units = 0, slices = 0;
+  double screen_ms = 0;     // the screen's best iteration time (0 when nothing could be scheduled)
+  bool fits = false;        // the screen's best plan fits memory
+  std::string screen_plan;  // what gave screen_ms
+  double lower_bound_ms = 0;
+  bool finalist = false;
+  double final_ms = 0;      // the full search's iteration time (finalists)
+};
+
+struct VarlenOptimizeResult {
+  OptimizeResult best;             // best.best carries its units (Plan::units)
+  SequenceProcessing processing;   // how those units were made
+  std::vector<ProcessingTrial> trials;
+  long long tokens = 0;            // content tokens of the iteration (padding excluded)
+  double tokens_per_s = 0;         // tokens / iteration time
+  std::string message;
+  // When no candidate fits memory: what would be needed (per-unit checkpointing is not modelled yet).
+  std::string memory_note;
+};
+
+// Throws InputError for bad options or data (see optimize() and process_sequences()).
+VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& cluster, const SequenceLengths& data,
+                                      const VarlenOptimizeOptions& options, const OptimizeCallback& on_progress = {},
+                                      const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace adaptis

@@ -1,0 +1,315 @@
+// The variable-length optimizer (varlen_optimizer.h): screen sequence processings, then the full joint
+// plan search on the best few.
+#include "adaptis/planner/varlen_optimizer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "adaptis/model/error.h"
+#include "adaptis/planner/list_scheduler.h"
+#include "adaptis/planner/lower_bound.h"
+#include "adaptis/planner/partitioner.h"
+#include "adaptis/planner/unit_schedules.h"
+#include "adaptis/planner/units.h"
+
+namespace adaptis {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Per-layer weight under the units: every unit's F + B + W on that layer (balancing by the reference
+// micro-batch would misjudge attention layers when units are longer or shorter than it).
+std::vector<double> unit_layer_weights(const CostTable& costs, const std::vector<WorkUnit>& units,
+                                       const CostReference& ref) {
+  std::vector<double> w(costs.layers.size(), 0.0);
+  const StageCostCache cache(costs);
+  for (size_t l = 0; l < costs.layers.size(); ++l) {
+    const StageCost sc = cache.stage(static_cast<int>(l), static_cast<int>(l) + 1);
+    for (const WorkUnit& u : units) {
+      const UnitStageCost c = unit_stage_cost(sc, u, ref);
+      w[l] += c.f_ms + c.b_ms + c.w_ms;
+    }
+  }
+  return w;
+}
+
+struct ScreenResult {
+  double ms = 0;
+  bool fits = false;
+  bool ok = false;
+  std::string what;
+  Plan plan;
+};
+
+bool screen_better(bool fits, double ms, const ScreenResult& cur) {
+  if (!cur.ok) return true;
+  if (fits != cur.fits) return fits;
+  return ms < cur.ms - 1e-9;
+}
+
+// A quick, deterministic look at one set of units: balanced partitions on a sequential and a V
+// placement, a few list-scheduling policies, and Seq1F1B's order when rows are sliced.
+ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const std::vector<WorkUnit>& units,
+                          const VarlenOptimizeOptions& o) {
+  const int D = o.search.devices, L = costs.num_layers();
+  const CostReference ref = cost_reference(costs);
+  const SliceLinks links = slice_links(units);
+  const std::vector<double> weights = unit_layer_weights(costs, units, ref);
+  StageCostCache cache(costs);
+  ScreenResult best;
+  std::vector<double> speed(static_cast<size_t>(D));
+  for (int d = 0; d < D; ++d) speed[d] = cluster.devices[d].speed;
+
+  std::vector<std::vector<int>> layouts = {looped_stage_devices(D, D)};
+  if (2 * D <= L) layouts.push_back(wave_stage_devices(2 * D, D));
+  using O = ListSchedulePolicy::Order;
+  using P = ListSchedulePolicy::Pick;
+  std::vector<ListSchedulePolicy> policies;
+  auto add = [&](O order, P f, P b, int inflight, bool split) {
+    ListSchedulePolicy p;
+    p.order = order, p.forward = f, p.backward = b, p.max_inflight = inflight, p.split_backward = split;
+    policies.push_back(p);
+  };
+  add(O::Alternate, P::OldestMicrobatch, P::EarliestStage, 0, true);
+  add(O::BackwardFirst, P::OldestMicrobatch, P::OldestMicrobatch, 0, true);
+  add(O::Alternate, P::OldestMicrobatch, P::EarliestStage, 0, false);
+  {
+    ListSchedulePolicy live = policies[0];
+    live.reserve_memory = false;
+    policies.push_back(live);
+  }
+  ListScheduler ls;
+  for (const auto& stage_device : layouts) {
+    const int S = static_cast<int>(stage_device.size());
+    std::vector<double> sp(static_cast<size_t>(S));
+    for (int s = 0; s < S; ++s) sp[s] = speed[stage_device[s]];
+    Partition part = balanced_partition(weights, sp);
+    ListScheduleProblem pb;
+    pb.microbatches = static_cast<int>(units.size());
+    pb.num_devices = D;
+    pb.stage_device = stage_device;
+    cache.stages(part.bounds, pb.stages);
+    unit_stage_costs(pb.stages, units, ref, pb.unit_costs);
+    if (links.any) pb.slice_prev = links.prev, pb.slice_next = links.next;
+    for (const auto& pol : policies) {
+      ListScheduleResult r = ls.run(pb, cluster, o.search.sim, pol, false);
+      if (!r.ok || !screen_better(r.fits_memory, r.iteration_ms, best)) continue;
+      best.ok = true;
+      best.ms = r.iteration_ms;
+      best.fits = r.fits_memory;
+      best.what = std::to_string(S) + " stages, list-scheduled (" + describe(pol) + ")";
+      best.plan = list_schedule_plan(pb, part, cluster, o.search.sim, pol, "adaptis-opt");
+      best.plan.units = units;
+    }
+  }
+  if (links.any) {
+    // Seq1F1B's own order on the sequential placement.
+    try {
+      Plan p = seq1f1b_schedule(D, units);
+      p.partition = balanced_partition(weights, speed);
+      SimOptions so = o.search.sim;
+      so.record_gaps = false;
+      so.record_memory_timeline = false;
+      SimResult r = simulate(p, costs, cluster, so);
+      if (r.ok && screen_better(!r.oom, r.iteration_ms, best)) {
+        best.ok = true;
+        best.ms = r.iteration_ms;
+        best.fits = !r.oom;
+        best.what = "seq1f1b on a cost-balanced partition";
+        best.plan = std::move(p);
+      }
+    } catch (const InputError&) {
+      // Seq1F1B needs as many layers as devices; the list schedules above stand.
+    }
+  }
+  return best;
+}
+
+// Hook: per-unit activation checkpointing when memory binds (InfiniPipe checkpoints whole chunks on the
+// schedule's diagonals, so a recompute on one device does not delay the others). The simulator models
+// per-stage recompute (Plan::memory, Op::R), but not yet per unit (a unit's R would scale with its own
+// tokens and pairs); until then a plan of units that does not fit stays reported as such, with this note.
+std::string checkpointing_hook(const OptimizeResult& r) {
+  if (r.feasible) return "";
+  return "no sequence processing fits memory; per-unit activation checkpointing (recomputing a unit's forward "
+         "in its backward) would be the next lever, but recompute over variable-length units is not modelled yet";
+}
+
+}  // namespace
+
+std::vector<SequenceProcessing> default_processings(const SequenceLengths& data, int devices, bool allow_slicing,
+                                                    long long slice_multiple) {
+  std::vector<SequenceProcessing> out;
+  auto add = [&](SequenceProcessing p) {
+    p.allow_slicing = allow_slicing;
+    p.slice_multiple = slice_multiple;
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  };
+  const long long total = data.total_tokens();
+  for (long long budget : {data.context, data.context / 2, data.context / 4}) {
+    if (budget < 64) continue;
+    if (!allow_slicing && budget < data.longest()) continue;
+    const int n = static_cast<int>((total + budget - 1) / budget);
+    SequenceProcessing p;
+    p.unit_tokens = budget;
+    p.mode = PackingMode::PackTokens;
+    add(p);
+    p.mode = PackingMode::Pack;
+    for (UnitOrder ord : {UnitOrder::AsBuilt, UnitOrder::Interleaved}) {
+      p.order = ord;
+      add(p);
+    }
+    if (allow_slicing) {
+      p.mode = PackingMode::Elastic;
+      for (int units : {n, std::max(n + 1, 2 * devices)})
+        for (UnitOrder ord : {UnitOrder::LongFirst, UnitOrder::Interleaved}) {
+          p.units = units;
+          p.order = ord;
+          add(p);
+        }
+    }
+  }
+  if (allow_slicing)
+    for (int k : {2, 4}) {
+      SequenceProcessing p;
+      p.mode = PackingMode::Slice;
+      p.slices = k;
+      add(p);
+    }
+  return out;
+}
+
+VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& cluster, const SequenceLengths& data,
+                                      const VarlenOptimizeOptions& options, const OptimizeCallback& on_progress,
+                                      const std::atomic<bool>* cancel) {
+  const auto t0 = Clock::now();
+  const VarlenOptimizeOptions& o = options;
+  if (o.search.devices < 1 || o.search.devices > cluster.num_devices())
+    throw InputError("devices", "asks for " + std::to_string(o.search.devices) + " devices but the cluster '" +
+                     cluster.name + "' has " + std::to_string(cluster.num_devices()));
+  if (!(o.search.time_limit_s > 0)) throw InputError("time_limit_s", "the time budget must be a positive number of seconds");
+  if (o.finalists < 1) throw InputError("optimize: finalists must be >= 1");
+  check_sequence_lengths(data, o.allow_slicing);
+  const UnitCostModel cost = unit_cost_model(costs);
+  Cluster used = cluster;
+  used.devices.resize(static_cast<size_t>(o.search.devices));
+
+  VarlenOptimizeResult out;
+  out.tokens = data.total_tokens();
+  std::vector<SequenceProcessing> candidates =
+      o.processings.empty() ? default_processings(data, o.search.devices, o.allow_slicing, o.slice_multiple) : o.processings;
+  std::vector<std::vector<WorkUnit>> unit_sets;
+  std::vector<ScreenResult> screens;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    unit_sets.emplace_back();
+    screens.emplace_back();
+    ProcessingTrial t;
+    t.processing = candidates[i];
+    try {
+      unit_sets[i] = process_sequences(data, cost, candidates[i]);
+      t.units = static_cast<int>(unit_sets[i].size());
+      for (const auto& u : unit_sets[i]) t.slices += u.is_slice();
+      t.lower_bound_ms = iteration_lower_bound(costs, used, o.search.devices, unit_sets[i], o.search.sim).ms;
+      screens[i] = screen_units(costs, used, unit_sets[i], o);
+      t.screen_ms = screens[i].ok ? screens[i].ms : 0;
+      t.fits = screens[i].fits;
+      t.screen_plan = screens[i].what;
+      if (!screens[i].ok) t.error = "no schedule could run these units";
+    } catch (const InputError& e) {
+      t.error = e.what();
+    }
+    out.trials.push_back(std::move(t));
+    if (cancel && cancel->load()) break;
+    // When memory binds everywhere so far, smaller units: halve the smallest budget tried (down to 512 tokens),
+    // as equal-token packs, cost-balanced packs and elastic units.
+    if (i + 1 == candidates.size() && o.processings.empty() && o.allow_slicing) {
+      bool any_fits = false;
+      long long smallest = data.context;
+      for (const auto& tr : out.trials) any_fits = any_fits || tr.fits;
+      for (const auto& c : candidates)
+        if (c.unit_tokens > 0) smallest = std::min(smallest, c.unit_tokens);
+      if (!any_fits && smallest / 2 >= 512) {
+        SequenceProcessing p;
+        p.unit_tokens = smallest / 2;
+        p.slice_multiple = o.slice_multiple;
+        for (PackingMode m : {PackingMode::PackTokens, PackingMode::Pack, PackingMode::Elastic}) {
+          p.mode = m;
+          p.order = m == PackingMode::Elastic ? UnitOrder::LongFirst : UnitOrder::AsBuilt;
+          candidates.push_back(p);
+        }
+      }
+    }
+  }
+
+  // Finalists: screened plans that fit first, then the fastest.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < out.trials.size(); ++i)
+    if (out.trials[i].error.empty()) order.push_back(i);
+  if (order.empty()) {
+    std::string why = out.trials.empty() ? "no candidate processing" : out.trials.front().error;
+    throw InputError("optimize: no sequence processing gives runnable units (" + why + ")");
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (out.trials[a].fits != out.trials[b].fits) return out.trials[a].fits;
+    return out.trials[a].screen_ms < out.trials[b].screen_ms;
+  });
+  const size_t n_final = std::min<size_t>(static_cast<size_t>(o.finalists), order.size());
+
+  struct Final {
+    size_t trial;
+    OptimizeResult r;
+  };
+  std::vector<Final> finals;
+  for (size_t k = 0; k < n_final; ++k) {
+    if (cancel && cancel->load()) break;
+    const size_t i = order[k];
+    OptimizeOptions so = o.search;
+    so.units = unit_sets[i];
+    const double spent = std::chrono::duration<double>(Clock::now() - t0).count();
+    so.time_limit_s = std::max(0.05, (o.search.time_limit_s - spent) / double(n_final - k));
+    if (o.search.max_evaluations > 0) so.max_evaluations = std::max<long long>(1, o.search.max_evaluations / (long long)n_final);
+    OptimizeResult r = optimize(costs, used, so, on_progress, cancel);
+    out.trials[i].finalist = true;
+    out.trials[i].final_ms = r.sim.ok ? r.sim.iteration_ms : 0;
+    finals.push_back({i, std::move(r)});
+  }
+  auto better = [](bool fits_a, double ms_a, bool fits_b, double ms_b) {
+    if (fits_a != fits_b) return fits_a;
+    return ms_a < ms_b - 1e-9;
+  };
+  int best = -1;
+  for (size_t k = 0; k < finals.size(); ++k)
+    if (finals[k].r.sim.ok && (best < 0 || better(finals[k].r.feasible, finals[k].r.sim.iteration_ms, finals[best].r.feasible,
+                                                 finals[best].r.sim.iteration_ms)))
+      best = static_cast<int>(k);
+  // The screen's own plans compete too (a short full search may not reach what the screen found).
+  const size_t top = order.front();
+  if (screens[top].ok &&
+      (best < 0 || better(screens[top].fits, screens[top].ms, finals[best].r.feasible, finals[best].r.sim.iteration_ms))) {
+    OptimizeResult r = best >= 0 ? finals[best].r : OptimizeResult{};
+    r.best = screens[top].plan;
+    r.best.name = "adaptis-opt";
+    r.sim = simulate(r.best, costs, used, o.search.sim);
+    r.feasible = r.sim.ok && !r.sim.oom;
+    r.message = "best plan: " + screens[top].what + " (from the sequence-processing screen)";
+    if (r.lower_bound.ms <= 0) r.lower_bound = iteration_lower_bound(costs, used, o.search.devices, unit_sets[top], o.search.sim);
+    finals.push_back({top, std::move(r)});
+    best = static_cast<int>(finals.size()) - 1;
+  }
+  if (best < 0) throw InputError("optimize: no plan could be scheduled for any sequence processing");
+  out.best = std::move(finals[best].r);
+  out.processing = candidates[finals[best].trial];
+  out.tokens_per_s = out.best.sim.ok && out.best.sim.iteration_ms > 0 ? double(out.tokens) / (out.best.sim.iteration_ms * 1e-3) : 0;
+  out.memory_note = checkpointing_hook(out.best);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "units: %s (%zu units); %.0f tokens/s; ", describe(out.processing).c_str(),
+                out.best.best.units.size(), out.tokens_per_s);
+  out.message = buf + out.best.message;
+  return out;
+}
+
+}  // namespace adaptis

@@ -1,0 +1,165 @@
+// End-to-end: variable-length data through the real binary. `adaptis lengths` (histogram and the
+// units each processing makes), `--lengths FILE|DIST` on simulate / compare / optimize / export, and
+// bad length inputs exiting 1 with the file, line or flag at fault.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+
+#include "cli_test_support.h"
+#include "scratch_dir_test.h"
+
+namespace {
+
+using adaptis::test::CliResult;
+using nlohmann::json;
+
+class CliLengths : public adaptis::test::ScratchDirTest {
+ protected:
+  const std::string samples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
+  const std::string mix = samples + "/data/pretrain-mix.lengths";
+  const std::string llama = samples + "/models/llama-2-7b.json";
+
+  CliResult run(const std::string& args) const { return adaptis::test::run_cli(args); }
+
+  void expect_error(const std::string& args, std::initializer_list<std::string> fragments) const {
+    CliResult r = run(args);
+    EXPECT_EQ(r.code, 1) << args << "\nstdout: " << r.out << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find("error: "), std::string::npos) << r.err;
+    for (const auto& f : fragments) EXPECT_NE(r.err.find(f), std::string::npos) << "missing '" << f << "' in: " << r.err;
+  }
+};
+
+// Sums the content tokens of a units_json array.
+long long unit_tokens(const json& units) {
+  long long t = 0;
+  for (const auto& u : units) t += u["tokens"].get<long long>();
+  return t;
+}
+
+TEST_F(CliLengths, LengthsShowsHistogramAndUnitsThatCoverEveryToken) {
+  CliResult r = run("lengths " + mix + " --model " + llama + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  const long long tokens = j["histogram"]["tokens"].get<long long>();
+  long long seqs = 0, bin_tokens = 0;
+  for (const auto& b : j["histogram"]["bins"]) seqs += b["sequences"].get<long long>(), bin_tokens += b["tokens"].get<long long>();
+  EXPECT_EQ(seqs, j["histogram"]["sequences"].get<long long>());
+  EXPECT_EQ(bin_tokens, tokens);
+  // The chosen processing's units hold every token exactly once (slices included).
+  EXPECT_EQ(unit_tokens(j["units"]), tokens);
+  // Every mode is listed; padding runs more tokens than the data has, packing does not.
+  ASSERT_EQ(j["modes"].size(), 5u);
+  bool saw_pad = false;
+  for (const auto& m : j["modes"]) {
+    ASSERT_FALSE(m.contains("error")) << m.dump();
+    if (m["processing"].get<std::string>().rfind("pad", 0) == 0) {
+      saw_pad = true;
+      EXPECT_GT(m["run_tokens"].get<long long>(), tokens);
+    }
+  }
+  EXPECT_TRUE(saw_pad);
+  // The text form names the data and shows the histogram.
+  CliResult t = run("lengths " + mix + " --model " + llama);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("sequences"), std::string::npos);
+  EXPECT_NE(t.out.find("s^2/2"), std::string::npos);
+}
+
+TEST_F(CliLengths, SimulateWithLengthsRunsOneMicroBatchPerUnit) {
+  CliResult r = run("simulate --model " + llama + " --devices 8 --schedule 1f1b --lengths " + mix + " --unit-tokens 4096 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  ASSERT_TRUE(j.contains("varlen")) << r.out;
+  const json& v = j["varlen"];
+  EXPECT_EQ(unit_tokens(v["units"]), v["tokens"].get<long long>());
+  const double ms = j["iteration_time_ms"].get<double>();
+  EXPECT_NEAR(v["tokens_per_s"].get<double>(), v["tokens"].get<double>() / (ms * 1e-3), 1e-6 * v["tokens_per_s"].get<double>());
+  // Per-unit simulated work grows with the unit's cost model: the costliest unit has the most work.
+  size_t costliest = 0, busiest = 0;
+  for (size_t i = 0; i < v["units"].size(); ++i) {
+    if (v["units"][i]["cost_ms"].get<double>() > v["units"][costliest]["cost_ms"].get<double>()) costliest = i;
+    if (v["units"][i]["simulated_work_ms"].get<double>() > v["units"][busiest]["simulated_work_ms"].get<double>()) busiest = i;
+  }
+  EXPECT_EQ(costliest, busiest);
+  // The same tokens as identical micro-batches take a different time: the units' costs are used.
+  CliResult fixed = run("simulate --model " + llama + " --devices 8 --schedule 1f1b -m " +
+                        std::to_string(v["units"].size()) + " --json");
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  EXPECT_NE(json::parse(fixed.out)["iteration_time_ms"].get<double>(), ms);
+}
+
+TEST_F(CliLengths, CompareAddsSequenceSchedulesAndTokensPerSecond) {
+  CliResult r = run("compare --model " + llama + " --devices 4 --lengths " + mix + " --pack slice --slices 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  bool seq1f1b = false, terapipe = false;
+  for (const auto& s : j["schedules"]) {
+    const std::string name = s["schedule"].get<std::string>();
+    seq1f1b = seq1f1b || name == "seq1f1b";
+    terapipe = terapipe || name == "terapipe";
+    if (s.contains("tokens_per_s")) {
+      EXPECT_NEAR(s["tokens_per_s"].get<double>(),
+                  j["varlen"]["tokens"].get<double>() / (s["iteration_time_ms"].get<double>() * 1e-3),
+                  1e-6 * s["tokens_per_s"].get<double>());
+    }
+  }
+  EXPECT_TRUE(seq1f1b) << r.out.substr(0, 2000);
+  EXPECT_TRUE(terapipe);
+  // Sliced: some unit is a slice of a row.
+  bool sliced = false;
+  for (const auto& u : j["varlen"]["units"]) sliced = sliced || u.contains("row");
+  EXPECT_TRUE(sliced);
+}
+
+TEST_F(CliLengths, OptimizeSearchesTheProcessingAndSavesUnitsInThePlan) {
+  const std::string plan = at("plan.json"), side = at("units.json");
+  CliResult r = run("optimize --model " + llama + " --devices 4 --lengths " + mix +
+                    " --time-limit-s 2 --threads 1 --quiet --json --out " + plan + " --units-out " + side);
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  ASSERT_TRUE(j["varlen"].contains("trials"));
+  EXPECT_GT(j["varlen"]["trials"].size(), 1u);
+  const long long tokens = j["varlen"]["tokens"].get<long long>();
+  EXPECT_EQ(unit_tokens(j["varlen"]["units"]), tokens);
+  // The saved plan carries its units and replays to the same time.
+  json p = json::parse(adaptis::test::slurp_file(plan));
+  ASSERT_TRUE(p.contains("units"));
+  EXPECT_EQ(p["units"].size(), static_cast<size_t>(p["microbatches"].get<int>()));
+  CliResult replay = run("simulate --model " + llama + " --devices 4 --plan " + plan + " --json");
+  ASSERT_EQ(replay.code, 0) << replay.err;
+  EXPECT_NEAR(json::parse(replay.out)["iteration_time_ms"].get<double>(), j["best"]["iteration_time_ms"].get<double>(),
+              1e-9 * j["best"]["iteration_time_ms"].get<double>());
+  // The side file: cu_seqlens per unit, ending at the unit's tokens.
+  json s = json::parse(adaptis::test::slurp_file(side));
+  EXPECT_EQ(s["format"], "adaptis-units/1");
+  long long sum = 0;
+  for (const auto& u : s["units"]) {
+    EXPECT_EQ(u["cu_seqlens"].back().get<long long>(), u["tokens"].get<long long>());
+    sum += u["tokens"].get<long long>();
+  }
+  EXPECT_EQ(sum, tokens);
+}
+
+TEST_F(CliLengths, BadLengthInputsNameTheFileLineOrFlag) {
+  const std::string empty = write("empty.lengths", "# nothing\n");
+  expect_error("lengths " + empty + " --model " + llama, {empty, "empty"});
+  const std::string zero = write("zero.lengths", "100\n0\n");
+  expect_error("simulate --model " + llama + " --devices 2 --lengths " + zero, {zero + " line 2", ">= 1"});
+  const std::string neg = write("neg.lengths", "100\n-3\n");
+  expect_error("lengths " + neg + " --model " + llama, {neg + " line 2", "-3"});
+  const std::string longer = write("long.lengths", "100\n5000\n");
+  expect_error("lengths " + longer + " --model " + llama + " --context 4096 --no-slicing",
+               {longer + " line 2", "longer than the context", "slicing is off"});
+  expect_error("lengths long-tail --model " + llama + " --context -5 --global-batch-tokens 100000", {"--context"});
+  expect_error("lengths long-tail --model " + llama + " --context 8192", {"--global-batch-tokens"});
+  // Not a known distribution: taken as a file, which does not exist.
+  expect_error("lengths zipf:seed=1 --model " + llama + " --context 8192 --global-batch-tokens 100000", {"zipf:seed=1"});
+  expect_error("simulate --model " + llama + " --devices 2 --lengths " + mix + " --pack fancy", {"packing mode 'fancy'"});
+  const std::string bad_hist = write("bad.json", R"({"format": "adaptis-lengths/1", "context": 1000,
+    "global_batch_tokens": 5000, "bins": [{"min": 10, "max": 20, "weight": 1, "colour": 2}]})");
+  expect_error("lengths " + bad_hist + " --model " + llama, {bad_hist, "bins[0]", "colour"});
+}
+
+}  // namespace
