@@ -3,11 +3,13 @@
 #include <iostream>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/heap_tuning.h"
 #include "cli/commands.h"
 #include "cli/field_flags.h"
 #include "common/terminal_text.h"
 
 int main(int argc, char** argv) {
+  adaptis::keep_freed_heap_for_reuse();
   CLI::App app{"adaptis: partition, placement and schedule planning for pipeline-parallel training"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "adaptis 0.1.0");

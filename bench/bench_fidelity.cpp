@@ -12,15 +12,16 @@
 //
 // Usage: bench_fidelity [runs.json] [--no-search] [--search-limit-s S]
 // Prints one JSON document; the exit code is 0 (the "within_15pct" fields say how it went).
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
+#include "adaptis/model/heap_tuning.h"
 #include "adaptis/planner.h"
 
 using namespace adaptis;
@@ -72,11 +73,15 @@ int main(int argc, char** argv) {
   std::string runs_path = std::string(ADAPTIS_SOURCE_DIR) + "/samples/published/megatron-a100-runs.json";
   bool search = true;
   double search_limit_s = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--no-search")) search = false;
-    else if (!std::strcmp(argv[i], "--search-limit-s") && i + 1 < argc) search_limit_s = std::atof(argv[++i]);
-    else runs_path = argv[i];
-  }
+  CLI::App app{"bench_fidelity: predicted vs published iteration times of Megatron-LM runs"};
+  app.add_option("runs", runs_path, "Published runs (JSON)");
+  bool no_search = false;
+  app.add_flag("--no-search", no_search, "Print the predictions only");
+  app.add_option("--search-limit-s", search_limit_s, "Time limit of each search (0 = the search's own budget)")
+      ->check(CLI::Range(0.0, 3600.0));
+  CLI11_PARSE(app, argc, argv);
+  search = !no_search;
+  keep_freed_heap_for_reuse();
   nlohmann::json out;
   out["benchmark"] = "fidelity";
   out["runs_file"] = runs_path;

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
+#include "adaptis/model/heap_tuning.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/optimizer.h"
@@ -168,6 +169,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool& ok) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_heap_for_reuse();
   CLI::App app("bench_memory: memory-bound planning with recompute and offload against built-ins x uniform policies");
   int threads = 2;
   double time_limit = 4.0;

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "adaptis/model.h"
+#include "adaptis/model/heap_tuning.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/optimizer.h"
 #include "common/schedule_compare.h"
@@ -225,6 +226,7 @@ nlohmann::json run_case(const Case& c, const OptimizeOptions& base, bool repeat_
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_heap_for_reuse();
   CLI::App app{"bench_optimizer: the optimizer's targets on the peer profiles and the model samples"};
   OptimizeOptions base;
   base.threads = 2;

@@ -1,16 +1,18 @@
 // Simulator throughput: actions simulated per second on large plans (64 devices x 512 micro-batches,
 // interleaved placement by default), plus the validator (which includes a deadlock simulation).
-// Prints one JSON document. Usage: bench_simulator [devices] [microbatches] [repeats]
+// Prints one JSON document. Usage: bench_simulator [devices] [microbatches] [repeats] (--help)
 // Wall-clock rates, and the same per second of this thread's CPU time (what a loaded machine, whose
 // other jobs take the cores, still measures faithfully).
 #include <time.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
+#include "adaptis/model/heap_tuning.h"
 #include "adaptis/planner.h"
 
 using namespace adaptis;
@@ -27,9 +29,13 @@ static double thread_cpu_s() {
 }
 
 int main(int argc, char** argv) {
-  const int p = argc > 1 ? std::atoi(argv[1]) : 64;
-  const int m = argc > 2 ? std::atoi(argv[2]) : 512;
-  const int repeats = argc > 3 ? std::atoi(argv[3]) : 5;
+  int p = 64, m = 512, repeats = 5;
+  CLI::App app{"bench_simulator: simulated actions per second on large plans"};
+  app.add_option("devices", p, "Pipeline devices")->check(CLI::Range(2, 1024));
+  app.add_option("microbatches", m, "Micro-batches")->check(CLI::Range(1, 16384));
+  app.add_option("repeats", repeats, "Runs per schedule (the best is reported)")->check(CLI::Range(1, 1000));
+  CLI11_PARSE(app, argc, argv);
+  keep_freed_heap_for_reuse();
   nlohmann::json out;
   out["benchmark"] = "simulator_throughput";
   out["devices"] = p;

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
+#include "adaptis/model/heap_tuning.h"
 #include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/sequence_processor.h"
@@ -197,6 +198,7 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_heap_for_reuse();
   CLI::App app{"bench_varlen: variable-length data, optimizer vs padding / packing / slicing baselines"};
   std::string model = kSamples + "/models/llama-2-7b.json";
   int devices = 8, threads = 2;
