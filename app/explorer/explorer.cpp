@@ -218,11 +218,14 @@ void Explorer::start_optimizer() {
   o.options.sim.record_memory_timeline = false;
   // A whole-cluster plan is searched with its configuration (data-parallel sync, optimizer step).
   o.options.parallel = editor_.plan().parallel;
+  // Variable-length units: every candidate runs the plan's units, in their order.
+  o.options.units = editor_.plan().units;
   // Memory policies join the search when the plan uses them or does not fit its caps (unless the
   // session was started with choices of its own): a plan over the cap may only fit by recomputing.
   const bool default_choices = o.options.recompute_choices == std::vector<Recompute>{Recompute::None} &&
                                o.options.offload_choices == std::vector<double>{0.0};
-  if (default_choices && (memory().policies || memory().oom)) {
+  // (Memory policies over variable-length units are not modelled: the search keeps to none.)
+  if (default_choices && o.options.units.empty() && (memory().policies || memory().oom)) {
     o.options.recompute_choices = {Recompute::None, Recompute::Selective, Recompute::Full};
     bool offloads = false, links = true;
     for (int s = 0; s < editor_.plan().num_stages(); ++s) offloads = offloads || memory_policy(s).offload_fraction > 0;
@@ -235,7 +238,10 @@ void Explorer::start_optimizer() {
   // What no plan can beat, shown beside the best so the user sees how much is left to find.
   try {
     const IterationLowerBound lb =
-        iteration_lower_bound(editor_.costs(), editor_.cluster(), o.options.devices, o.options.microbatches, o.options.sim);
+        o.options.units.empty()
+            ? iteration_lower_bound(editor_.costs(), editor_.cluster(), o.options.devices, o.options.microbatches,
+                                    o.options.sim)
+            : iteration_lower_bound(editor_.costs(), editor_.cluster(), o.options.devices, o.options.units, o.options.sim);
     o.bound_ms = lb.ms;
     o.bound_binding = lb.binding;
   } catch (const InputError&) {

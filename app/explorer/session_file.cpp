@@ -150,6 +150,7 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
   }
   if (!j.contains("plan")) throw InputError(origin + ": plan: missing");
   s.plan = plan_from_json(j["plan"], origin + ": plan");
+  s.request.units = s.plan.units;  // the plan file carries the units; schedule choices keep them
   if (j.contains("compare") && !j["compare"].is_null()) {
     const auto& c = j["compare"];
     s.compare_label = json_string_or(c, "label", "pinned", origin + ": compare");

@@ -30,6 +30,7 @@ explorer::ExplorerConfig explorer_config(const GuiConfig& g, SimOptions sim) {
   c.optimizer.time_limit_s = g.optimize_seconds > 0 ? g.optimize_seconds : 10;
   c.optimizer.sim = sim;
   c.cluster_plans = g.cluster_plans;
+  c.lengths = g.lengths;
   return c;
 }
 
@@ -122,6 +123,7 @@ void GuiApp::open_session(const std::string& path) {
   cfg.cluster_path = s.inputs.cluster;
   cfg.inputs_label = s.inputs.costs.empty() ? "model " + s.inputs.model : s.inputs.costs;
   if (!s.runs_db.empty()) cfg.runs_db = s.runs_db;
+  cfg.lengths = {};  // the session's units (if any) come with its plan, without their lengths
   explorer::Explorer fresh(app::Inputs{std::move(costs), s.cluster, s.sim}, explorer_config(cfg, s.sim));
   fresh.config().optimizer = core_.config().optimizer;
   explorer::EditResult r = s.custom ? fresh.start_with_plan(s.plan, "session " + path)
@@ -317,6 +319,8 @@ void GuiApp::draw_panes() {
     tab(cp.state == explorer::JobState::Running ? strf("Cluster plans (%.0f%%)###cluster", cp.progress.fraction * 100)
                                                 : std::string("Cluster plans###cluster"),
         BottomTab::ClusterPlans, cluster_plans_);
+    tab(core_.varlen().has_units ? strf("Data (%zu units)###data", core_.varlen().units.size()) : std::string("Data###data"),
+        BottomTab::Data, data_);
     tab(core_.launched().running ? "Runs (running)###runs" : "Runs###runs", BottomTab::Runs, runs_);
     tab(core_.comparing() ? "Compare (A vs B)###cmp" : "Compare###cmp", BottomTab::Compare, compare_);
     tab("History", BottomTab::History, history_);
