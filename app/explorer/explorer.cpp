@@ -6,6 +6,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "common/format.h"
 
 namespace adaptis::explorer {
@@ -82,18 +83,22 @@ bool Explorer::editing_locked() const { return optimizer_.state == JobState::Run
 EditResult Explorer::choose_schedule(const std::string& name) { return after_edit(editor_.set_schedule(name)); }
 
 EditResult Explorer::cycle_schedule(int dir) {
-  const auto& all = all_schedules();
+  // Every built-in, and over variable-length units the schedules that exist only there.
+  std::vector<std::string> all;
+  for (const auto& s : all_schedules()) all.push_back(s.name);
+  if (!editor_.request().units.empty())
+    for (const auto& s : unit_only_schedules()) all.push_back(s.name);
   const int n = static_cast<int>(all.size());
   const std::string current = editor_.request().schedule;
   int cur = -1;
   for (int i = 0; i < n; ++i)
-    if (current == all[static_cast<size_t>(i)].name) cur = i;
+    if (current == all[static_cast<size_t>(i)]) cur = i;
   // Leaving a custom plan: the first press shows the request's own schedule again.
   if (has_plan() && editor_.state().custom && editor_.pending_problem().empty() && cur >= 0)
     return choose_schedule(current);
   cur = cur < 0 ? 0 : ((cur + dir) % n + n) % n;
   // Each schedule with its own chunk count (1F1B one, ZB-V two, ...).
-  return after_edit(editor_.set_schedule(all[static_cast<size_t>(cur)].name, true));
+  return after_edit(editor_.set_schedule(all[static_cast<size_t>(cur)], true));
 }
 
 EditResult Explorer::set_microbatches(int n) { return after_edit(editor_.set_microbatches(n)); }

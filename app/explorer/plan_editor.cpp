@@ -7,6 +7,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "adaptis/planner/validator.h"
 
 namespace adaptis::explorer {
@@ -210,6 +211,14 @@ EditResult PlanEditor::set_schedule(const std::string& name, bool own_chunks) {
   req.schedule = name;
   req.placement.clear();
   if (own_chunks) req.stages_per_device = 0;
+  // Seq1F1B and TeraPipe exist only over variable-length units, one stage per device.
+  if (is_unit_only_schedule(name)) {
+    if (req.units.empty())
+      return refuse(label + ": runs only over variable-length units (start with --lengths FILE|DIST)");
+    req.stages_per_device = 0;
+    if (state_ && !pending_) req.partition = plan().partition.sizes();
+    return rebuild(std::move(req), label);
+  }
   ScheduleKind kind;
   try {
     kind = parse_schedule_kind(name);
