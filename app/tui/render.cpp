@@ -29,12 +29,17 @@ void draw_tabs(const TuiState& s, Screen& scr) {
   const bool title = scr.width() >= 72 && tabs + 8 <= scr.width();
   const int full = tabs + (title ? 8 : 0);
   const bool compact = !badge.empty() && full + static_cast<int>(badge.size()) > scr.width();
+  // Narrower still: the other views by number only.
+  int compact_w = 0;
+  for (int v = 0; v < kNumViews; ++v) compact_w += static_cast<int>(fmt("%d %s ", v + 1, view_name(static_cast<View>(v))).size());
+  const bool numbers = compact && compact_w + static_cast<int>(badge.size()) > scr.width();
   int x = 0;
   if (!compact && title) x = scr.put(0, 0, "adaptis ", Style::Title);
   for (int v = 0; v < kNumViews; ++v) {
     const bool active = v == static_cast<int>(s.view);
-    const std::string label = compact ? fmt("%d %s", v + 1, view_name(static_cast<View>(v)))
-                                      : fmt(" %d %s ", v + 1, view_name(static_cast<View>(v)));
+    const std::string label = numbers && !active ? fmt("%d", v + 1)
+                              : compact          ? fmt("%d %s", v + 1, view_name(static_cast<View>(v)))
+                                                 : fmt(" %d %s ", v + 1, view_name(static_cast<View>(v)));
     x = scr.put(x, 0, label, active ? Style::TabActive : Style::Tab);
     if (compact) x = scr.put(x, 0, " ", Style::Tab);
   }

@@ -237,6 +237,7 @@ bool handle_view_key(TuiState& s, int k) {
       return true;
     }
     const int unit = std::clamp(s.cursor[view_index(View::Data)], 0, n - 1);
+    // The search selects its first action: the detail line names the unit.
     if (s.core.set_filter(app::strf("mb %d", unit))) s.view = View::Gantt;
     return true;
   }
