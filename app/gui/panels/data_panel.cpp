@@ -35,19 +35,32 @@ void DataPanel::draw(UiContext& c) {
   ImGui::TextWrapped("%s", v.data_line.c_str());
   if (!v.processing.empty()) ImGui::TextDisabled("processing: %s", v.processing.c_str());
   if (!bin_values.empty()) {
-    const float h = std::max(t.px(60), ImGui::GetContentRegionAvail().y - ImGui::GetTextLineHeightWithSpacing() * 2);
-    ImGui::PlotHistogram("##hist", bin_values.data(), static_cast<int>(bin_values.size()), 0, nullptr, 0.0f,
-                         static_cast<float>(v.max_bin_sequences), ImVec2(-1, h));
-    // The bar under the mouse: its range and shares (PlotHistogram's own tooltip shows only the count).
-    if (ImGui::IsItemHovered()) {
-      const ImVec2 mn = ImGui::GetItemRectMin(), mx = ImGui::GetItemRectMax();
-      const float f = (ImGui::GetIO().MousePos.x - mn.x) / std::max(1.0f, mx.x - mn.x);
-      const int i = std::clamp(static_cast<int>(f * static_cast<float>(v.bins.size())), 0, static_cast<int>(v.bins.size()) - 1);
-      const explorer::LengthBinRow& b = v.bins[static_cast<size_t>(i)];
+    // One bar per length bin (power-of-two ranges), as tall as its share of the sequences, drawn over
+    // an item the size of the plot so hovering tells the bin.
+    const float h = std::max(t.px(60), ImGui::GetContentRegionAvail().y - ImGui::GetTextLineHeightWithSpacing() * 2.5f);
+    const ImVec2 size(std::max(t.px(80), ImGui::GetContentRegionAvail().x), h);
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("##hist", size);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p0, ImVec2(p0.x + size.x, p0.y + size.y), ImGui::GetColorU32(ImGuiCol_FrameBg));
+    const int n = static_cast<int>(bin_values.size());
+    const float slot = size.x / static_cast<float>(n), top = static_cast<float>(std::max<long long>(1, v.max_bin_sequences));
+    const int hovered = ImGui::IsItemHovered()
+                            ? std::clamp(static_cast<int>((ImGui::GetIO().MousePos.x - p0.x) / slot), 0, n - 1)
+                            : -1;
+    for (int i = 0; i < n; ++i) {
+      const float x0 = p0.x + slot * static_cast<float>(i) + 1, x1 = p0.x + slot * static_cast<float>(i + 1) - 1;
+      const float y0 = p0.y + size.y * (1.0f - bin_values[static_cast<size_t>(i)] / top);
+      dl->AddRectFilled(ImVec2(x0, y0), ImVec2(x1, p0.y + size.y),
+                        i == hovered ? t.selection : t.op[static_cast<int>(Op::F)]);
+    }
+    if (hovered >= 0) {
+      const explorer::LengthBinRow& b = v.bins[static_cast<size_t>(hovered)];
       ImGui::SetTooltip("%lld..%lld tokens: %lld sequences\n%.1f%% of the tokens, %.1f%% of the attention pairs", b.lo,
                         b.hi - 1, b.sequences, 100 * b.token_share, 100 * b.pair_share);
     }
-    ImGui::TextDisabled("%lld .. %lld tokens per sequence", v.bins.front().lo, v.bins.back().hi - 1);
+    ImGui::TextDisabled("%lld .. %lld tokens per sequence (bins double in length)", v.bins.front().lo,
+                        v.bins.back().hi - 1);
   }
   ImGui::EndChild();
 

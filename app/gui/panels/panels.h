@@ -86,7 +86,7 @@ struct ClusterPlansPanel {
 // its cost through the whole model and its simulated time; clicking a unit searches the timeline.
 struct DataPanel {
   int selected_unit = -1;
-  std::vector<float> bin_values;  // the histogram's counts, for PlotHistogram
+  std::vector<float> bin_values;  // the histogram's sequence counts, per bin
   uint64_t bins_rev = ~0ull;      // the core revision they were taken at
   void draw(UiContext& c);
 };
