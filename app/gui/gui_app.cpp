@@ -117,6 +117,11 @@ void GuiApp::open_session(const std::string& path) {
   // the saved cluster is its replica, which keeps the whole cluster's topology.
   if (s.custom && s.plan.parallel && s.inputs.costs.empty())
     costs = parallel_costs(load_model_spec(s.inputs.model), s.cluster, *s.plan.parallel);
+  // Variable-length units are costed from the reference micro-batch the session had.
+  if (s.inputs.reference_tokens > 0 && costs.tokens_per_microbatch <= 0) {
+    costs.tokens_per_microbatch = s.inputs.reference_tokens;
+    costs.pairs_per_microbatch = s.inputs.reference_pairs;
+  }
   GuiConfig cfg = config_;
   cfg.costs_path = s.inputs.costs;
   cfg.model_path = s.inputs.model;
@@ -144,6 +149,10 @@ void GuiApp::save_session_to(const std::string& path) {
   s.inputs.costs = config_.costs_path;
   s.inputs.model = config_.model_path;
   s.inputs.cluster = config_.cluster_path;
+  if (core_.has_plan() && !core_.editor().plan().units.empty()) {
+    s.inputs.reference_tokens = core_.editor().costs().tokens_per_microbatch;
+    s.inputs.reference_pairs = core_.editor().costs().pairs_per_microbatch;
+  }
   s.cluster = core_.editor().cluster();
   s.sim = core_.editor().sim_options();
   s.request = core_.editor().request();

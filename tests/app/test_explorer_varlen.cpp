@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "adaptis/model/error.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/units.h"
 #include "explorer/explorer.h"
@@ -268,12 +269,28 @@ TEST(ExplorerVarlen, SessionsKeepTheUnits) {
   Explorer ex = varlen_session();
   Session s;
   s.inputs.costs = "/data/costs.json";
+  s.inputs.reference_tokens = ex.editor().costs().tokens_per_microbatch;
+  s.inputs.reference_pairs = ex.editor().costs().pairs_per_microbatch;
   s.cluster = ex.editor().cluster();
   s.request = ex.editor().request();
   s.plan = ex.editor().plan();
   const Session back = session_from_json(session_to_json(s), "test session");
   EXPECT_EQ(back.plan.units, test_units());
   EXPECT_EQ(back.request.units, test_units());
+  EXPECT_DOUBLE_EQ(back.inputs.reference_tokens, double(kRef));
+  EXPECT_DOUBLE_EQ(back.inputs.reference_pairs, 0.5 * double(kRef) * double(kRef));
+  // A session without units keeps no reference; a malformed one names the field.
+  Session plain = s;
+  plain.inputs.reference_tokens = 0;
+  EXPECT_FALSE(session_to_json(plain)["inputs"].contains("reference"));
+  nlohmann::json bad = session_to_json(s);
+  bad["inputs"]["reference"]["tokens"] = -1;
+  try {
+    session_from_json(bad, "bad session");
+    ADD_FAILURE() << "a negative reference was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad session: inputs.reference"), std::string::npos) << e.what();
+  }
   // Restored as a request, the plan runs the same units.
   Explorer again = varlen_session();
   ASSERT_TRUE(again.start_with_request(back.request).applied) << again.message().text;
