@@ -37,6 +37,7 @@ struct GuiArgs {
   double optimize_seconds = 10;
   int run_steps = 3;
   ClusterViewOptions cluster_view;
+  LengthsOptions lengths;
 };
 
 #ifdef ADAPTIS_HAVE_GUI
@@ -63,9 +64,16 @@ int run_gui_command(const GuiArgs& a) {
     inputs_label = std::move(chosen.label);
   }
   Inputs inputs = load_inputs(in_opt);
+  if (a.lengths.given() && !a.session.empty())
+    throw InputError("--lengths: a --session keeps its own plan and units; drop --lengths");
+  // --lengths: the plan runs the units made from them (a plan file must have as many micro-batches).
+  std::vector<std::string> lengths_notes;
+  ClusterViewOptions cluster_view = a.cluster_view;
+  launch.config.lengths = explorer_lengths(a.lengths, cluster_view, inputs, lengths_notes);
+  for (const std::string& n : lengths_notes) std::cerr << n << "\n";
   // The cluster-plan search works on the whole cluster, even when a plan file narrows it to a replica.
-  launch.config.cluster_plans = cluster_plan_setup(in_opt, inputs.cluster, a.cluster_view);
-  launch.cluster_search = a.cluster_view.given();
+  launch.config.cluster_plans = cluster_plan_setup(in_opt, inputs.cluster, cluster_view);
+  launch.cluster_search = cluster_view.given();
   const MemoryChoices memory = parse_memory_options(a.memory);
   if (memory.given && !a.session.empty())
     throw InputError("--recompute/--offload: a --session keeps its own plan and policies; drop the flags");
@@ -128,13 +136,14 @@ void register_gui(CLI::App& app, Runner& run) {
   add_plan_options(cmd, args->plan);
   add_memory_options(cmd, args->memory);
   add_cluster_view_options(cmd, args->cluster_view);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--session", args->session, "Open a saved GUI session (its inputs, plan, comparison and view)");
   cmd->add_option("--compare", args->compare, "Pin this built-in schedule as B for comparison at start");
   cmd->add_option("--run", args->overlay_run,
                   "Overlay a recorded run's measured timeline (\"latest\" or an id in --db) under the prediction");
   cmd->add_option("--compare-run", args->compare_run, "Pin a recorded run (\"latest\" or an id in --db) as B");
   cmd->add_option("--side-tab", args->side_tab, "Open this sidebar tab: model, cluster or plan");
-  cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history, cluster");
+  cmd->add_option("--tab", args->bottom_tab, "Open this bottom tab: details, devices, optimizer, runs, compare, history, cluster, data");
   cmd->add_flag("--optimize", args->optimize, "Start the optimizer right away (its best plan shows live)");
   cmd->add_option("--search", args->search,
                   "Start with this timeline search, e.g. \"mb 2 s1 F\" (micro-batch, stage, device, op); its first "

@@ -38,6 +38,7 @@ struct TuiArgs {
   int optimize_threads = 0;
   std::vector<std::string> run_args;
   ClusterViewOptions cluster_view;
+  LengthsOptions lengths;
 };
 
 // The terminal's size for the line mode: the tty's, else $COLUMNS/$LINES, else 80x24.
@@ -65,8 +66,12 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   const ExplorerInputs in = explorer_inputs(a.in);
   // Every input is checked before the terminal changes mode, so bad input is a plain error line.
   Inputs inputs = load_inputs(in.options);
+  // --lengths: the plan runs the units made from them (a plan file must have as many micro-batches).
+  std::vector<std::string> lengths_notes;
+  ClusterViewOptions cluster_view = a.cluster_view;
+  explorer::LengthsSource lengths = explorer_lengths(a.lengths, cluster_view, inputs, lengths_notes);
   // The cluster-plan view searches the whole cluster, even when a plan file narrows the inputs to a replica.
-  explorer::ClusterPlanSetup cluster_plans = cluster_plan_setup(a.in, inputs.cluster, a.cluster_view);
+  explorer::ClusterPlanSetup cluster_plans = cluster_plan_setup(a.in, inputs.cluster, cluster_view);
   std::optional<Plan> plan_file;
   if (!a.plan.plan_file.empty()) {
     plan_file = resolve_plan(a.plan, inputs);
@@ -95,6 +100,7 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   config.optimizer.time_limit_s = a.optimize_seconds;
   config.optimizer.threads = a.optimize_threads;
   config.cluster_plans = std::move(cluster_plans);
+  config.lengths = std::move(lengths);
   if (memory.given) {
     config.optimizer.recompute_choices = memory.recompute;
     config.optimizer.offload_choices = memory.offload;
@@ -107,7 +113,8 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
     const explorer::EditResult r = state.core.set_memory_policy(-1, *start_policy);
     if (!r.applied && !r.message.empty()) throw InputError("--recompute/--offload: " + r.message);
   }
-  if (a.cluster_view.given()) {
+  for (const std::string& n : lengths_notes) state.core.note(n);
+  if (cluster_view.given()) {
     state.view = tui::View::Cluster;
     state.core.start_cluster_search(true);
   }
@@ -165,6 +172,7 @@ void register_tui(CLI::App& app, Runner& run) {
   add_plan_options(cmd, args->plan);
   add_memory_options(cmd, args->memory);
   add_cluster_view_options(cmd, args->cluster_view);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--keys", args->keys,
                   "Keys to press at start, e.g. \"3++<right>\" (names: <up> <down> <left> <right> <pgup> <pgdn> "
                   "<home> <end> <enter> <tab> <btab> <esc> <lt> <gt>)");

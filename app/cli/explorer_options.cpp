@@ -94,3 +94,20 @@ explorer::ClusterPlanSetup cluster_plan_setup(const InputOptions& in, const Clus
 }
 
 }  // namespace adaptis::cli
+
+namespace adaptis::cli {
+
+explorer::LengthsSource explorer_lengths(LengthsOptions o, ClusterViewOptions& view, Inputs& in,
+                                         std::vector<std::string>& notes) {
+  explorer::LengthsSource src;
+  if (!o.given()) return src;
+  if (o.global_batch_tokens <= 0) o.global_batch_tokens = view.global_batch_tokens;
+  view.global_batch_tokens = 0;
+  LoadedLengths l = apply_lengths(o, in, PackingMode::PackTokens);
+  src.data = std::make_shared<const SequenceLengths>(std::move(l.data));
+  src.processing = describe(l.processing);
+  notes.insert(notes.end(), l.notes.begin(), l.notes.end());
+  return src;
+}
+
+}  // namespace adaptis::cli

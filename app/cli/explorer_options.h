@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 #include "explorer/cluster_plans.h"
+#include "explorer/varlen_view.h"
 
 namespace adaptis::cli {
 
@@ -57,5 +59,18 @@ void add_cluster_view_options(CLI::App* cmd, ClusterViewOptions& o);
 // are refused.
 explorer::ClusterPlanSetup cluster_plan_setup(const InputOptions& in, const Cluster& whole_cluster,
                                               const ClusterViewOptions& o);
+
+}  // namespace adaptis::cli
+
+namespace adaptis::cli {
+
+// --lengths on an explorer: the units the plan starts with go into in.units (apply_lengths with
+// simulate's default packing) and the lengths with their processing into what the views show; `notes`
+// gets what the user should read (a cost table given the context as its reference). Nothing when the
+// option is not given. InputError naming the file or flag at fault, before any window or terminal.
+// The explorers' --global-batch-tokens is the cluster view's option; with --lengths it is the
+// iteration's tokens instead (what the lengths are drawn or cut to), so it moves from `view` to them.
+explorer::LengthsSource explorer_lengths(LengthsOptions o, ClusterViewOptions& view, Inputs& in,
+                                         std::vector<std::string>& notes);
 
 }  // namespace adaptis::cli

@@ -15,9 +15,14 @@ std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cl
   e->stages = stage_costs(costs, e->plan.partition, e->plan.memory);
   // A whole-cluster plan needs the cost table's workload (tokens and model FLOPs per micro-batch)
   // for its tokens/s and MFU: only simulate() takes it.
+  // Variable-length units cost what their tokens and attention pairs cost (units.h): throws
+  // InputError when the cost table has no reference micro-batch to scale from.
+  if (!e->plan.units.empty()) unit_stage_costs(e->stages, e->plan.units, cost_reference(costs), e->unit_costs);
   e->sim = e->plan.parallel ? simulate(e->plan, costs, e->cluster, e->options)
-                            : simulate_stages(e->plan, e->stages, e->cluster, e->options);
-  if (e->sim.ok) e->timeline = build_timeline(e->plan, e->sim, e->stages, e->cluster, e->options);
+                            : simulate_stages(e->plan, e->stages, e->cluster, e->options, e->unit_costs);
+  if (e->sim.ok)
+    e->timeline = build_timeline(e->plan, e->sim, e->stages, e->cluster, e->options,
+                                 e->unit_costs.empty() ? nullptr : &e->unit_costs);
   e->summary = summarize(e->sim, e->plan.name);
   for (size_t d = 0; d < e->sim.devices.size(); ++d) {
     double lim = e->sim.devices[d].memory_limit_bytes;

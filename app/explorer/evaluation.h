@@ -21,6 +21,9 @@ struct Evaluation {
   Cluster cluster;
   SimOptions options;
   std::vector<StageCost> stages;  // with each stage's memory policy applied (kept bytes, R time)
+  // Plans with variable-length units: each (stage, unit)'s time and bytes (unit_stage_costs()), what
+  // the simulation and the transfer lanes use, so every unit is as long as it costs. Empty otherwise.
+  std::vector<UnitStageCost> unit_costs;
   SimResult sim;          // sim.ok: the orders ran to the end (otherwise sim.error says why)
   TimelineData timeline;  // lanes and critical path (empty when !sim.ok)
   PlanSummary summary;

@@ -6,6 +6,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "common/format.h"
 
 namespace adaptis::explorer {
@@ -82,18 +83,22 @@ bool Explorer::editing_locked() const { return optimizer_.state == JobState::Run
 EditResult Explorer::choose_schedule(const std::string& name) { return after_edit(editor_.set_schedule(name)); }
 
 EditResult Explorer::cycle_schedule(int dir) {
-  const auto& all = all_schedules();
+  // Every built-in, and over variable-length units the schedules that exist only there.
+  std::vector<std::string> all;
+  for (const auto& s : all_schedules()) all.push_back(s.name);
+  if (!editor_.request().units.empty())
+    for (const auto& s : unit_only_schedules()) all.push_back(s.name);
   const int n = static_cast<int>(all.size());
   const std::string current = editor_.request().schedule;
   int cur = -1;
   for (int i = 0; i < n; ++i)
-    if (current == all[static_cast<size_t>(i)].name) cur = i;
+    if (current == all[static_cast<size_t>(i)]) cur = i;
   // Leaving a custom plan: the first press shows the request's own schedule again.
   if (has_plan() && editor_.state().custom && editor_.pending_problem().empty() && cur >= 0)
     return choose_schedule(current);
   cur = cur < 0 ? 0 : ((cur + dir) % n + n) % n;
   // Each schedule with its own chunk count (1F1B one, ZB-V two, ...).
-  return after_edit(editor_.set_schedule(all[static_cast<size_t>(cur)].name, true));
+  return after_edit(editor_.set_schedule(all[static_cast<size_t>(cur)], true));
 }
 
 EditResult Explorer::set_microbatches(int n) { return after_edit(editor_.set_microbatches(n)); }
@@ -218,11 +223,14 @@ void Explorer::start_optimizer() {
   o.options.sim.record_memory_timeline = false;
   // A whole-cluster plan is searched with its configuration (data-parallel sync, optimizer step).
   o.options.parallel = editor_.plan().parallel;
+  // Variable-length units: every candidate runs the plan's units, in their order.
+  o.options.units = editor_.plan().units;
   // Memory policies join the search when the plan uses them or does not fit its caps (unless the
   // session was started with choices of its own): a plan over the cap may only fit by recomputing.
   const bool default_choices = o.options.recompute_choices == std::vector<Recompute>{Recompute::None} &&
                                o.options.offload_choices == std::vector<double>{0.0};
-  if (default_choices && (memory().policies || memory().oom)) {
+  // (Memory policies over variable-length units are not modelled: the search keeps to none.)
+  if (default_choices && o.options.units.empty() && (memory().policies || memory().oom)) {
     o.options.recompute_choices = {Recompute::None, Recompute::Selective, Recompute::Full};
     bool offloads = false, links = true;
     for (int s = 0; s < editor_.plan().num_stages(); ++s) offloads = offloads || memory_policy(s).offload_fraction > 0;
@@ -235,7 +243,10 @@ void Explorer::start_optimizer() {
   // What no plan can beat, shown beside the best so the user sees how much is left to find.
   try {
     const IterationLowerBound lb =
-        iteration_lower_bound(editor_.costs(), editor_.cluster(), o.options.devices, o.options.microbatches, o.options.sim);
+        o.options.units.empty()
+            ? iteration_lower_bound(editor_.costs(), editor_.cluster(), o.options.devices, o.options.microbatches,
+                                    o.options.sim)
+            : iteration_lower_bound(editor_.costs(), editor_.cluster(), o.options.devices, o.options.units, o.options.sim);
     o.bound_ms = lb.ms;
     o.bound_binding = lb.binding;
   } catch (const InputError&) {

@@ -27,6 +27,7 @@
 #include "explorer/plan_editor.h"
 #include "explorer/run_records.h"
 #include "explorer/timeline_query.h"
+#include "explorer/varlen_view.h"
 
 namespace adaptis::explorer {
 
@@ -44,6 +45,7 @@ struct ExplorerConfig {
   bool follow_launched_run = false;   // show a launched run as B as its iterations arrive
   OptimizeOptions optimizer;          // budget, threads, seed, ... (devices, micro-batches: the plan's)
   ClusterPlanSetup cluster_plans;     // the whole-cluster search (needs a model spec)
+  LengthsSource lengths;              // --lengths: the data and processing the plan's units came from
 };
 
 struct Message {
@@ -249,6 +251,12 @@ class Explorer {
   // The row whose plan is on screen, unedited (-1 when none).
   int cluster_row_on_screen() const;
 
+  // ---- variable-length data (varlen_view.h), defined in explorer_varlen.cpp ----
+  // The plan on screen's units and the length histogram (has_units false without units or a plan).
+  const VarlenView& varlen() const;
+  // The unit of the selected action in words ("" when none is selected or the plan has no units).
+  std::string selected_unit_text() const;
+
   // ---- recorded runs ----
   void refresh_runs();
   const RunStoreView& runs() const { return store_; }
@@ -346,6 +354,9 @@ class Explorer {
   // The schedule table's cache (computed on first use for the current devices and micro-batches).
   mutable std::shared_ptr<const std::vector<app::CompareRow>> table_;
   mutable std::string table_key_;
+  // The variable-length view's cache, for the plan of `varlen_revision_`.
+  mutable std::shared_ptr<const VarlenView> varlen_;
+  mutable uint64_t varlen_revision_ = ~0ull;
   OptimizerState optimizer_;
   bool optimizer_gesture_ = false;
   ClusterPlansState cluster_;

@@ -7,6 +7,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "adaptis/planner/validator.h"
 
 namespace adaptis::explorer {
@@ -171,6 +172,7 @@ EditResult PlanEditor::load_plan(Plan plan, const std::string& label) {
   PlanRequest req = request();
   req.devices = plan.num_devices();
   req.microbatches = plan.num_microbatches;
+  req.units = plan.units;  // schedule choices over this plan run its units (or none)
   req.partition = plan.partition.sizes();
   req.placement.clear();
   return apply(std::move(plan), std::move(cluster), options_, std::move(req), true, label);
@@ -209,6 +211,14 @@ EditResult PlanEditor::set_schedule(const std::string& name, bool own_chunks) {
   req.schedule = name;
   req.placement.clear();
   if (own_chunks) req.stages_per_device = 0;
+  // Seq1F1B and TeraPipe exist only over variable-length units, one stage per device.
+  if (is_unit_only_schedule(name)) {
+    if (req.units.empty())
+      return refuse(label + ": runs only over variable-length units (start with --lengths FILE|DIST)");
+    req.stages_per_device = 0;
+    if (state_ && !pending_) req.partition = plan().partition.sizes();
+    return rebuild(std::move(req), label);
+  }
   ScheduleKind kind;
   try {
     kind = parse_schedule_kind(name);
@@ -234,6 +244,11 @@ EditResult PlanEditor::set_microbatches(int microbatches) {
   const std::string label = "micro-batches " + str(microbatches);
   if (microbatches < 1) return refuse(label + ": must be at least 1");
   if (state_ && state_->custom && !pending_) return refuse_custom(label, "orders");
+  // Variable-length units fix the count: each unit is one micro-batch, made from the iteration's
+  // sequences by the processing the session started with.
+  if (const std::vector<WorkUnit>& units = request().units; !units.empty())
+    return refuse(label + ": the plan runs one micro-batch per variable-length unit (" + str(static_cast<int>(units.size())) +
+                  " units from the sequence lengths); change the count with --units or --pack when starting");
   PlanRequest req = request();
   req.microbatches = microbatches;
   if (state_ && !pending_) req.partition = plan().partition.sizes();

@@ -74,6 +74,8 @@ nlohmann::json session_to_json(const Session& s) {
   nlohmann::json j;
   j["format"] = kFormat;
   j["inputs"] = {{"model", s.inputs.model}, {"costs", s.inputs.costs}, {"cluster", s.inputs.cluster}};
+  if (s.inputs.reference_tokens > 0)
+    j["inputs"]["reference"] = {{"tokens", s.inputs.reference_tokens}, {"pairs", s.inputs.reference_pairs}};
   j["cluster"] = cluster_to_json(s.cluster);
   j["sim"] = {{"comm_latency_ms", s.sim.comm_latency_ms ? nlohmann::json(*s.sim.comm_latency_ms) : nlohmann::json()},
               {"overlap_comm", s.sim.overlap_comm},
@@ -107,6 +109,12 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
   s.inputs.cluster = json_string_or(in, "cluster", "", origin + ": inputs");
   if (s.inputs.model.empty() == s.inputs.costs.empty())
     throw InputError(origin + ": inputs: give exactly one of 'model' and 'costs'");
+  if (in.contains("reference")) {
+    const std::string w = origin + ": inputs.reference";
+    if (!in["reference"].is_object()) throw InputError(w + ": must be an object {\"tokens\": N, \"pairs\": Q}");
+    s.inputs.reference_tokens = json_number_in_or(in["reference"], "tokens", 0, 1, 1e12, w);
+    s.inputs.reference_pairs = json_number_in_or(in["reference"], "pairs", 0, 0, 1e24, w);
+  }
   if (!j.contains("cluster")) throw InputError(origin + ": cluster: missing");
   s.cluster = cluster_from_json(j["cluster"], origin + ": cluster");
   if (j.contains("sim")) {
@@ -150,6 +158,7 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
   }
   if (!j.contains("plan")) throw InputError(origin + ": plan: missing");
   s.plan = plan_from_json(j["plan"], origin + ": plan");
+  s.request.units = s.plan.units;  // the plan file carries the units; schedule choices keep them
   if (j.contains("compare") && !j["compare"].is_null()) {
     const auto& c = j["compare"];
     s.compare_label = json_string_or(c, "label", "pinned", origin + ": compare");

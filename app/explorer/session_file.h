@@ -20,6 +20,10 @@ struct SessionInputs {
   std::string model;    // model spec (analytical costs), absolute path, or ""
   std::string costs;    // cost file, absolute path, or ""
   std::string cluster;  // cluster file the session started from ("" = uniform)
+  // The costs' reference micro-batch (CostTable::tokens_per_microbatch / pairs_per_microbatch) when the
+  // plan runs variable-length units: a cost file that states none was given the context at start-up,
+  // and reopening needs the same one to cost the units alike (0 = the costs' own).
+  double reference_tokens = 0, reference_pairs = 0;
 };
 
 struct Session {

@@ -127,7 +127,7 @@ TimelineBox box_of(const TimedAction& ta, BoxKind kind, size_t ref) {
 }  // namespace
 
 TimelineData build_timeline(const Plan& plan, const SimResult& sim, const std::vector<StageCost>& stages,
-                            const Cluster& cluster, const SimOptions& opt) {
+                            const Cluster& cluster, const SimOptions& opt, const std::vector<UnitStageCost>* unit_costs) {
   TimelineData data;
   data.t_end = sim.iteration_ms;
   const int D = static_cast<int>(sim.timeline.size());
@@ -143,7 +143,7 @@ TimelineData build_timeline(const Plan& plan, const SimResult& sim, const std::v
   }
 
   // Transfers, timed with the simulator's own link model (per-link FIFO from the producer's release).
-  for (const Transfer& t : derive_transfers(plan, sim.timeline, &stages, &cluster, opt)) {
+  for (const Transfer& t : derive_transfers(plan, sim.timeline, &stages, &cluster, opt, unit_costs)) {
     if (!(t.end > t.start)) continue;  // nothing to draw: an instantaneous hand-over
     if (t.src_device >= D || t.dst_device >= D) continue;
     TimelineBox b;

@@ -109,8 +109,10 @@ struct TimelineData {
 // Builds the lanes of a successful simulation. Transfers are reconstructed from the plan's
 // cross-device edges with the same link model as the simulator (per-link FIFO from the producer's
 // end), so their boxes end where the consumer could start; host-link copies are the simulator's own.
+// `unit_costs`: a plan with variable-length units, each unit's bytes (as the simulation used them).
 TimelineData build_timeline(const Plan& plan, const SimResult& sim, const std::vector<StageCost>& stages,
-                            const Cluster& cluster, const SimOptions& opt);
+                            const Cluster& cluster, const SimOptions& opt,
+                            const std::vector<UnitStageCost>* unit_costs = nullptr);
 
 // A timeline with only compute lanes from timed actions (per device, any order): a recorded run's
 // prediction or measurement shown where a plan would be.

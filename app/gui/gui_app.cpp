@@ -30,6 +30,7 @@ explorer::ExplorerConfig explorer_config(const GuiConfig& g, SimOptions sim) {
   c.optimizer.time_limit_s = g.optimize_seconds > 0 ? g.optimize_seconds : 10;
   c.optimizer.sim = sim;
   c.cluster_plans = g.cluster_plans;
+  c.lengths = g.lengths;
   return c;
 }
 
@@ -116,12 +117,18 @@ void GuiApp::open_session(const std::string& path) {
   // the saved cluster is its replica, which keeps the whole cluster's topology.
   if (s.custom && s.plan.parallel && s.inputs.costs.empty())
     costs = parallel_costs(load_model_spec(s.inputs.model), s.cluster, *s.plan.parallel);
+  // Variable-length units are costed from the reference micro-batch the session had.
+  if (s.inputs.reference_tokens > 0 && costs.tokens_per_microbatch <= 0) {
+    costs.tokens_per_microbatch = s.inputs.reference_tokens;
+    costs.pairs_per_microbatch = s.inputs.reference_pairs;
+  }
   GuiConfig cfg = config_;
   cfg.costs_path = s.inputs.costs;
   cfg.model_path = s.inputs.model;
   cfg.cluster_path = s.inputs.cluster;
   cfg.inputs_label = s.inputs.costs.empty() ? "model " + s.inputs.model : s.inputs.costs;
   if (!s.runs_db.empty()) cfg.runs_db = s.runs_db;
+  cfg.lengths = {};  // the session's units (if any) come with its plan, without their lengths
   explorer::Explorer fresh(app::Inputs{std::move(costs), s.cluster, s.sim}, explorer_config(cfg, s.sim));
   fresh.config().optimizer = core_.config().optimizer;
   explorer::EditResult r = s.custom ? fresh.start_with_plan(s.plan, "session " + path)
@@ -142,6 +149,10 @@ void GuiApp::save_session_to(const std::string& path) {
   s.inputs.costs = config_.costs_path;
   s.inputs.model = config_.model_path;
   s.inputs.cluster = config_.cluster_path;
+  if (core_.has_plan() && !core_.editor().plan().units.empty()) {
+    s.inputs.reference_tokens = core_.editor().costs().tokens_per_microbatch;
+    s.inputs.reference_pairs = core_.editor().costs().pairs_per_microbatch;
+  }
   s.cluster = core_.editor().cluster();
   s.sim = core_.editor().sim_options();
   s.request = core_.editor().request();
@@ -317,6 +328,8 @@ void GuiApp::draw_panes() {
     tab(cp.state == explorer::JobState::Running ? strf("Cluster plans (%.0f%%)###cluster", cp.progress.fraction * 100)
                                                 : std::string("Cluster plans###cluster"),
         BottomTab::ClusterPlans, cluster_plans_);
+    tab(core_.varlen().has_units ? strf("Data (%zu units)###data", core_.varlen().units.size()) : std::string("Data###data"),
+        BottomTab::Data, data_);
     tab(core_.launched().running ? "Runs (running)###runs" : "Runs###runs", BottomTab::Runs, runs_);
     tab(core_.comparing() ? "Compare (A vs B)###cmp" : "Compare###cmp", BottomTab::Compare, compare_);
     tab("History", BottomTab::History, history_);

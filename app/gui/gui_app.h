@@ -90,6 +90,7 @@ class GuiApp {
   DevicesPanel devices_;
   OptimizerPanel optimizer_;
   ClusterPlansPanel cluster_plans_;
+  DataPanel data_;
   RunsPanel runs_;
   ComparePanel compare_;
   HistoryPanel history_;

@@ -52,7 +52,8 @@ int run_gui(GuiLaunch launch) {
     else if (v == "compare") app.ui().bottom_tab_request = (BottomTab::Compare);
     else if (v == "history") app.ui().bottom_tab_request = (BottomTab::History);
     else if (v == "cluster") app.ui().bottom_tab_request = (BottomTab::ClusterPlans);
-    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare, history or cluster");
+    else if (v == "data") app.ui().bottom_tab_request = (BottomTab::Data);
+    else throw InputError("--tab " + v + ": expected details, devices, optimizer, runs, compare, history, cluster or data");
   }
   if (!launch.search.empty() && !app.core().set_filter(launch.search))
     throw InputError("--search " + launch.search + ": " + app.core().message().text);

@@ -10,6 +10,7 @@
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/simulator.h"
 #include "explorer/cluster_plans.h"
+#include "explorer/varlen_view.h"
 
 namespace adaptis::gui {
 
@@ -25,6 +26,7 @@ struct GuiConfig {
   int run_steps = 3;         // iterations per launched run
   double optimize_seconds = 10;
   explorer::ClusterPlanSetup cluster_plans;  // the cluster-plan search (a model spec and the whole cluster)
+  explorer::LengthsSource lengths;           // --lengths: the data the plan's units came from
 };
 
 struct GuiLaunch {
@@ -40,7 +42,7 @@ struct GuiLaunch {
   std::string compare_run;      // a recorded run to pin as B
   GuiConfig config;
   std::string side_tab;         // open this sidebar tab: model, cluster, plan ("" = model)
-  std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history, cluster
+  std::string bottom_tab;       // open this bottom tab: details, devices, optimizer, runs, compare, history, cluster, data
   bool optimize = false;        // start the optimizer right away
   bool cluster_search = false;  // open the Cluster plans tab and start its search right away
   std::string search;           // a timeline search to start with (its first match is selected)

@@ -12,7 +12,7 @@
 
 namespace adaptis::gui {
 
-enum class BottomTab { Details, Devices, Optimizer, Runs, Compare, History, ClusterPlans };
+enum class BottomTab { Details, Devices, Optimizer, Runs, Compare, History, ClusterPlans, Data };
 enum class SideTab { Model, Cluster, Plan };
 
 // Which layers of the timeline are drawn.

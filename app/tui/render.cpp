@@ -23,15 +23,23 @@ void draw_tabs(const TuiState& s, Screen& scr) {
     badge = row ? fmt(" run %d/%d ", row->steps_done, row->steps) : std::string(" run starting ");
   }
   // The tabs, compact (no title, one space apart) when the badge would not fit beside them.
-  int full = scr.width() >= 72 ? 8 : 0;
-  for (int v = 0; v < kNumViews; ++v) full += static_cast<int>(fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))).size());
+  int tabs = 0;
+  for (int v = 0; v < kNumViews; ++v) tabs += static_cast<int>(fmt(" %d %s ", v + 1, view_name(static_cast<View>(v))).size());
+  // The title only when the tabs fit beside it.
+  const bool title = scr.width() >= 72 && tabs + 8 <= scr.width();
+  const int full = tabs + (title ? 8 : 0);
   const bool compact = !badge.empty() && full + static_cast<int>(badge.size()) > scr.width();
+  // Narrower still: the other views by number only.
+  int compact_w = 0;
+  for (int v = 0; v < kNumViews; ++v) compact_w += static_cast<int>(fmt("%d %s ", v + 1, view_name(static_cast<View>(v))).size());
+  const bool numbers = compact && compact_w + static_cast<int>(badge.size()) > scr.width();
   int x = 0;
-  if (!compact && scr.width() >= 72) x = scr.put(0, 0, "adaptis ", Style::Title);
+  if (!compact && title) x = scr.put(0, 0, "adaptis ", Style::Title);
   for (int v = 0; v < kNumViews; ++v) {
     const bool active = v == static_cast<int>(s.view);
-    const std::string label = compact ? fmt("%d %s", v + 1, view_name(static_cast<View>(v)))
-                                      : fmt(" %d %s ", v + 1, view_name(static_cast<View>(v)));
+    const std::string label = numbers && !active ? fmt("%d", v + 1)
+                              : compact          ? fmt("%d %s", v + 1, view_name(static_cast<View>(v)))
+                                                 : fmt(" %d %s ", v + 1, view_name(static_cast<View>(v)));
     x = scr.put(x, 0, label, active ? Style::TabActive : Style::Tab);
     if (compact) x = scr.put(x, 0, " ", Style::Tab);
   }
@@ -120,6 +128,7 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
       h.insert(h.end(), {{"C", "search"}, {"j/k", "select"}, {"enter", "show"}, {"d/D", "GPUs"}, {"m/M", "batch"},
                          {"x", "cancel"}});
       break;
+    case View::Data: h.insert(h.end(), {{"j/k", "unit"}, {"enter", "show in Gantt"}, {"pgup/pgdn", "page"}}); break;
   }
   return h;
 }
@@ -135,7 +144,7 @@ void draw_hints(const TuiState& s, Screen& scr, int y) {
 }
 
 const char* const kHelp[] = {
-    "views      1-7 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs Cluster",
+    "views      1-8 or tab / shift-tab: Layers Plan Gantt Devices Compare Runs Cluster Data",
     "plan       s/S next/previous schedule    m/M micro-batches +1/-1",
     "           d/D devices +1/-1             v/V chunks per device +1/-1",
     "partition  [ ] (j k in Plan) select a boundary  < > or , . move it   e even",
@@ -150,6 +159,7 @@ const char* const kHelp[] = {
     "runs       r run the plan on screen (adaptis run) and watch   g refresh",
     "cluster    C search whole-cluster plans (pp tp dp cp ep, ZeRO, mbs) x cancels",
     "           in Cluster: d/D GPUs x2 /2  m/M batch x2 /2  enter shows a row",
+    "data       8: length histogram and units of --lengths; j k a unit, enter its actions",
     "other      w save the plan file   ? this help   q quit",
 };
 
@@ -215,6 +225,7 @@ Screen render(const TuiState& s, int width, int height) {
     case View::Compare: draw_compare_view(s, scr, body); break;
     case View::Runs: draw_runs_view(s, scr, body); break;
     case View::Cluster: draw_cluster_view(s, scr, body); break;
+    case View::Data: draw_data_view(s, scr, body); break;
   }
   draw_status(s, scr, height - 1 - status, status);
   draw_hints(s, scr, height - 1);

@@ -52,6 +52,8 @@ std::string selection_text(const TuiState& s) {
   for (const explorer::ActionEdge& e : explorer::action_edges(c.side(0).timeline(), b->op, b->stage, b->mb))
     (e.incoming ? in : outs) += app::strf("%s%s s%d d%d", (e.incoming ? in : outs).empty() ? "" : ", ",
                                           op_name(e.op), e.stage, e.where.device);
+  // A variable-length unit: what it holds (its width on the Gantt is its cost).
+  if (const std::string unit = c.selected_unit_text(); !unit.empty()) out += "; " + unit;
   if (!in.empty()) out += "; needs " + in;
   if (!outs.empty()) out += "; feeds " + outs;
   // Its collectives: the blocking tp/cp/ep share inside it, a ZeRO gather just before it.

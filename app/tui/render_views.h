@@ -43,6 +43,7 @@ struct GanttExtras {
 };
 GanttLayout gantt_layout(Rect body, int devices, bool color, const GanttExtras& extras = {});
 void draw_cluster_view(const TuiState& s, Screen& scr, Rect r);
+void draw_data_view(const TuiState& s, Screen& scr, Rect r);
 // The layout the Gantt view of `s` uses in `body`.
 GanttLayout gantt_layout(const TuiState& s, Rect body);
 // Devices shown at once by the devices view (two rows each).

@@ -20,6 +20,7 @@ const char* view_name(View v) {
     case View::Compare: return "Compare";
     case View::Runs: return "Runs";
     case View::Cluster: return "Cluster";
+    case View::Data: return "Data";
   }
   return "?";
 }
@@ -42,6 +43,7 @@ int cursor_max(TuiState& s, View v) {
     case View::Runs: return static_cast<int>(s.core.runs().runs.size()) - 1;
     case View::Plan: return 0;  // the plan view scrolls to the selected boundary
     case View::Cluster: return 0;  // the core holds the table's row
+    case View::Data: return static_cast<int>(s.core.varlen().units.size()) - 1;
     case View::Gantt:
     case View::Devices: return max_first_device(s, v, s.viewport_width, s.viewport_height);
   }
@@ -225,6 +227,18 @@ bool handle_view_key(TuiState& s, int k) {
   }
   if (k == key::End) {
     s.cursor[view_index(s.view)] = std::max(0, cursor_max(s, s.view));
+    return true;
+  }
+  // Data: enter shows the unit's actions on the Gantt (a search for its micro-batch).
+  if (s.view == View::Data && k == key::Enter) {
+    const int n = static_cast<int>(s.core.varlen().units.size());
+    if (n == 0) {
+      s.core.note("no units: the plan runs identical micro-batches (start with --lengths)", true);
+      return true;
+    }
+    const int unit = std::clamp(s.cursor[view_index(View::Data)], 0, n - 1);
+    // The search selects its first action: the detail line names the unit.
+    if (s.core.set_filter(app::strf("mb %d", unit))) s.view = View::Gantt;
     return true;
   }
   if (s.view == View::Compare && k == key::Enter) {

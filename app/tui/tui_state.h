@@ -13,8 +13,9 @@
 
 namespace adaptis::tui {
 
-enum class View : int { Layers = 0, Plan, Gantt, Devices, Compare, Runs, Cluster };
-constexpr int kNumViews = 7;
+// Data: the sequence-length histogram and the units of a --lengths plan (render_data.cpp).
+enum class View : int { Layers = 0, Plan, Gantt, Devices, Compare, Runs, Cluster, Data };
+constexpr int kNumViews = 8;
 const char* view_name(View v);
 
 struct TuiState {
@@ -26,7 +27,7 @@ struct TuiState {
   bool show_help = false;
   bool quit = false;
   int viewport_width = 80, viewport_height = 24;  // last terminal size (for page moves and scrolling)
-  // Per view: the selected row (Layers, Compare, Runs) or the first device shown (Gantt, Devices);
+  // Per view: the selected row (Layers, Compare, Runs, Data: the unit) or the first device shown (Gantt, Devices);
   // the Cluster view's row is the core's (ClusterPlansState::selected).
   int cursor[kNumViews] = {};
   int boundary = 1;  // selected partition boundary: between stage boundary-1 and boundary

@@ -273,6 +273,57 @@ TEST(GuiFrames, ASavedSessionReopensWithItsPlanComparisonAndView) {
   EXPECT_EQ(editor(other).plan().partition.bounds, editor(app).plan().partition.bounds);
 }
 
+// Variable-length units: the Data tab draws over them, the micro-batch count is theirs, and a saved
+// session reopens the units with the reference micro-batch the costs were given at start-up (the
+// cost file states none).
+TEST(GuiFrames, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
+  Harness h;
+  const fs::path dir = fs::temp_directory_path() / ("adaptis-gui-varlen-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
+  save_cost_table(synthetic_costs(16), costs_path);  // no tokens per micro-batch
+  CostTable costs = synthetic_costs(16);
+  costs.tokens_per_microbatch = 4096;
+  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  std::vector<WorkUnit> units(5);
+  const long long docs[] = {4096, 2048, 1024, 512, 3000};
+  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
+  GuiConfig cfg;
+  cfg.costs_path = costs_path;
+  cfg.runs_db = (dir / "runs.db").string();
+  auto lengths = std::make_shared<SequenceLengths>();
+  lengths->lengths = {4096, 2048, 1024, 512, 3000};
+  lengths->lines.assign(5, 0);
+  lengths->context = 4096;
+  lengths->origin = "test";
+  cfg.lengths.data = lengths;
+  GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  req.units = units;
+  ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
+  app.ui().bottom_tab_request = BottomTab::Data;
+  for (int i = 0; i < 3; ++i) h.frame(app);
+  EXPECT_TRUE(app.core().varlen().has_units);
+  EXPECT_EQ(app.core().varlen().bins.size(), 4u);  // 512, 1024, 2048 and 4096 (with 3000) bins
+  const double t = editor(app).sim().iteration_ms;
+  app.save_session_to(session);
+
+  GuiApp other(synthetic_costs(16), make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  req.units.clear();
+  ASSERT_TRUE(other.start_with_request(req).applied);
+  other.open_session(session);
+  h.frame(other);
+  EXPECT_EQ(editor(other).plan().units, units);
+  EXPECT_EQ(editor(other).request().units, units);
+  EXPECT_NEAR(editor(other).sim().iteration_ms, t, 1e-9 * t);
+  // The reopened session's units came with its plan: their lengths are not known there.
+  EXPECT_TRUE(other.core().varlen().bins.empty());
+  EXPECT_FALSE(other.core().set_microbatches(8).applied);
+  fs::remove_all(dir);
+}
+
 TEST(GuiFrames, ExecutingThePlanLaunchesAdaptisRunAndShowsTheRunAsItArrives) {
   Harness h;
   const fs::path dir = fs::temp_directory_path() / ("adaptis-gui-run-" + std::to_string(::getpid()));

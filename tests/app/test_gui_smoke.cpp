@@ -188,3 +188,45 @@ TEST(GuiSmoke, ClusterPlansOpenWithTheBestRowAndItsCollectiveLanes) {
       << slurp(bad);
 #endif
 }
+
+// --lengths: the plan runs the variable-length units, and --tab data opens the Data tab with the
+// length histogram and the unit table's cost bars (drawn in the forward colour, under the Gantt).
+// A lengths file that does not exist is refused before a window opens.
+TEST(GuiSmoke, VariableLengthUnitsOpenTheDataTab) {
+#ifndef ADAPTIS_HAVE_GUI
+  GTEST_SKIP() << "built without the desktop GUI";
+#else
+  if (run("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  const fs::path png = scratch("varlen.png"), log = scratch("varlen.log");
+  fs::remove(png);
+  ASSERT_EQ(run_gui_under_xvfb("gui --model " + kModel +
+                                   " --devices 4 --lengths lognormal:median=512,sigma=1,seed=2 --context 2048"
+                                   " --global-batch-tokens 32768 --tab data --size 1280x800 --db " +
+                                   scratch("runs.db").string() + " --screenshot " + png.string() + " --frames 3",
+                               log),
+            0)
+      << slurp(log);
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &n, 3);
+  ASSERT_NE(px, nullptr) << "cannot decode " << png;
+  std::map<uint32_t, long> hist;
+  long bottom_blue = 0;
+  for (long i = 0; i < static_cast<long>(w) * h; ++i) {
+    const unsigned char* p = px + i * 3;
+    ++hist[(p[0] >> 3) << 10 | (p[1] >> 3) << 5 | (p[2] >> 3)];
+    // Theme: forward colour, in the bottom pane (below the Gantt and the memory chart).
+    if (i / w > h * 3 / 4 && std::abs(p[0] - 66) <= 6 && std::abs(p[1] - 135) <= 6 && std::abs(p[2] - 222) <= 6)
+      ++bottom_blue;
+  }
+  stbi_image_free(px);
+  EXPECT_GE(hist.size(), 40u) << "too few distinct colours: blank or nearly blank window";
+  EXPECT_GT(bottom_blue, 3000) << "no histogram or unit cost bars in the bottom pane";
+
+  const fs::path bad = scratch("varlen-bad.log");
+  EXPECT_EQ(run("env -u DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --model " + kModel +
+                " --lengths /nonexistent/lengths.txt > " + bad.string() + " 2>&1"),
+            1);
+  EXPECT_NE(slurp(bad).find("/nonexistent/lengths.txt"), std::string::npos) << slurp(bad);
+  EXPECT_EQ(slurp(bad).find("no display"), std::string::npos) << slurp(bad);
+#endif
+}

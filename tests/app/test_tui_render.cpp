@@ -88,6 +88,7 @@ TEST(TuiRender, EveryViewAt80x24) {
       {"zb-h1", "fastest"},          // schedule comparison
       {"run store /nonexistent/runs.db", "no runs recorded yet"},
       {"Whole-cluster plans", "derives per-GPU costs from a model spec"},  // the cluster view needs one
+      {"identical micro-batches", "--lengths"},  // the data view: how to plan over sequence lengths
   };
   for (int v = 0; v < kNumViews; ++v) {
     s = apply_key(std::move(s), '1' + v);

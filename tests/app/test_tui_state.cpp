@@ -37,7 +37,7 @@ TEST(TuiState, ViewKeysAndTabCycle) {
   s = press(std::move(s), "<tab>");
   EXPECT_EQ(s.view, View::Layers);  // wraps
   s = press(std::move(s), "<btab>");
-  EXPECT_EQ(s.view, View::Cluster);
+  EXPECT_EQ(s.view, View::Data);  // the last view
   s = press(std::move(s), "q");
   EXPECT_TRUE(s.quit);
 }

@@ -175,7 +175,9 @@ TEST(TuiTmux, MainViewKeysResizeAndQuit) {
   const std::vector<std::string> screen = lines(pane.last);
   ASSERT_EQ(screen.size(), 24u) << pane.last;
   for (const auto& l : screen) EXPECT_LE(l.size(), 80u) << l;
-  EXPECT_EQ(screen[0].rfind("adaptis  1 Layers  2 Plan  3 Gantt  4 Devices  5 Compare  6 Runs", 0), 0u) << pane.last;
+  // At 80 columns the eight tabs leave no room for the title.
+  EXPECT_EQ(screen[0].rfind(" 1 Layers  2 Plan  3 Gantt  4 Devices  5 Compare  6 Runs  7 Cluster  8 Data", 0), 0u)
+      << pane.last;
   EXPECT_EQ(screen[1].rfind("llama-2-7b  1f1b  dev=4 mb=8 v=1 | ", 0), 0u) << pane.last;
   EXPECT_EQ(screen[23].rfind("q quit  ? help  tab view", 0), 0u) << pane.last;
   EXPECT_TRUE(has_colour_sgr(pane.capture(true)));
@@ -411,4 +413,93 @@ TEST(TuiTmux, ClusterViewSearchesPicksARowAndShowsTheLanes) {
   ASSERT_TRUE(pane.wait_for_text(">*  2 ")) << pane.last;
   pane.literal("q");
   expect_shell_restored(pane, 0);
+}
+
+// --lengths: the plan runs the variable-length units (the same iteration `simulate` predicts for
+// them), the Data view shows the length histogram and the units, enter on a unit shows it on the
+// Gantt with the unit in the detail line; bad lengths are an error line before the terminal changes.
+const std::string kLengths = "--devices 4 --lengths lognormal:median=2048,sigma=1,seed=3 --context 4096 "
+                             "--global-batch-tokens 65536";
+
+// "| 123.45 ms " on the summary line, in ms.
+double summary_iteration_ms(const std::string& screen) {
+  std::smatch m;
+  static const std::regex re("\\| ([0-9.]+) (us|ms|s) ");
+  const std::string l = lines(screen).size() > 1 ? lines(screen)[1] : "";
+  if (!std::regex_search(l, m, re)) return -1;
+  const double v = std::stod(m[1]);
+  return m[2] == "us" ? v / 1000 : m[2] == "s" ? v * 1000 : v;
+}
+
+TEST(TuiCli, PlainLengthsShowTheDataViewAndSimulateLikeTheCommandLine) {
+  int rc = -1;
+  const std::string base = quote(ADAPTIS_BINARY) + " tui " + args("--plain --size 110x40 " + kLengths);
+  const std::string data = sh(base + " --keys 8", &rc);
+  ASSERT_EQ(rc, 0) << data;
+  EXPECT_NE(data.find(" 8 Data"), std::string::npos) << data;
+  EXPECT_NE(data.find("sequences, 65536 tokens, context 4096"), std::string::npos) << data;
+  EXPECT_NE(data.find("processing pack-tokens"), std::string::npos) << data;
+  EXPECT_NE(data.find("length            sequences   tokens    s^2/2"), std::string::npos) << data;
+  EXPECT_NE(data.find(" units (0 slices), 65536 tokens"), std::string::npos) << data;
+  EXPECT_NE(data.find(">     0 "), std::string::npos) << data;  // the cursor on unit 0
+
+  // The summary's iteration is simulate's for the same units.
+  const std::string json = sh(quote(ADAPTIS_BINARY) + " simulate --json --model " + quote(kModel) + " " + kLengths, &rc);
+  ASSERT_EQ(rc, 0) << json;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(json, m, std::regex("\"iteration_time_ms\": ([0-9.eE+-]+)"))) << json;
+  const double want = std::stod(m[1]);
+  const double got = summary_iteration_ms(data);
+  ASSERT_GT(got, 0) << data;
+  EXPECT_NEAR(got, want, 0.006 * want + 0.01) << data;
+  std::smatch mb;
+  ASSERT_TRUE(std::regex_search(json, mb, std::regex("\"microbatches\": ([0-9]+)"))) << json;
+  EXPECT_NE(lines(data)[1].find("mb=" + mb[1].str() + " "), std::string::npos) << data;
+
+  // Enter on unit 2 shows its first action, and the detail line says what the unit holds.
+  const std::string gantt = sh(base + " --keys '8jj<enter>'", &rc);
+  ASSERT_EQ(rc, 0) << gantt;
+  EXPECT_NE(gantt.find("F s0 mb2 on d0"), std::string::npos) << gantt;
+  EXPECT_NE(gantt.find("; unit 2: "), std::string::npos) << gantt;
+  // m is refused with the reason (the plain run's last message is an error: status 1).
+  const std::string refused = sh(base + " --keys m", &rc);
+  EXPECT_EQ(rc, 1) << refused;
+  EXPECT_NE(refused.find("one micro-batch per variable-length unit"), std::string::npos) << refused;
+
+  // Bad lengths: one error line naming the input, status 1.
+  const fs::path empty = fs::temp_directory_path() / ("adaptis-tui-empty-lengths-" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(empty).close();
+  for (const std::string& bad : {std::string("/nonexistent/lengths.txt"), empty.string(),
+                                 std::string("lognormal:median=-5,sigma=1")}) {
+    const std::string out = sh(quote(ADAPTIS_BINARY) + " tui " + args("--plain --lengths " + quote(bad) +
+                                                                          " --context 4096 --global-batch-tokens 65536"),
+                               &rc);
+    EXPECT_EQ(rc, 1) << bad << ": " << out;
+    EXPECT_EQ(out.rfind("error: ", 0), 0u) << bad << ": " << out;
+    EXPECT_EQ(lines(out).size(), 1u) << bad << ": " << out;
+    EXPECT_EQ(out.find("1 Layers"), std::string::npos) << bad << ": " << out;
+  }
+  fs::remove(empty);
+}
+
+TEST(TuiTmux, DataViewOverLengthsAndBadLengthsLeaveTheTerminalAlone) {
+  SKIP_WITHOUT_TMUX();
+  {
+    TuiPane pane(args(kLengths), "", 100, 30);
+    ASSERT_TRUE(pane.started());
+    ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b")) << pane.last;
+    pane.literal("8");
+    ASSERT_TRUE(pane.wait_for_text(" units (0 slices)")) << pane.last;
+    EXPECT_NE(pane.last.find("sequences, 65536 tokens"), std::string::npos) << pane.last;
+    pane.literal("j");
+    pane.keys("Enter");
+    ASSERT_TRUE(pane.wait_for_text("; unit 1: ")) << pane.last;
+    pane.literal("q");
+    expect_shell_restored(pane, 0);
+  }
+  TuiPane bad(args("--lengths /nonexistent/lengths.txt"), "", 100, 30);
+  ASSERT_TRUE(bad.started());
+  ASSERT_TRUE(bad.wait_for_text("TUI-EXIT=1")) << bad.last;
+  EXPECT_NE(bad.last.find("error: /nonexistent/lengths.txt"), std::string::npos) << bad.last;
+  expect_shell_restored(bad, 1);
 }

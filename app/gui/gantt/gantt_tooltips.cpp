@@ -123,6 +123,9 @@ void GanttView::box_tooltip(UiContext& c, const explorer::Pick& pick) {
   if (const Plan* plan = S.plan(); plan && b->stage >= 0 && b->stage < plan->partition.num_stages())
     ImGui::Text("layers %d–%d (%d)", plan->partition.bounds[b->stage], plan->partition.bounds[b->stage + 1] - 1,
                 plan->partition.stage_size(b->stage));
+  // A variable-length unit: what it holds (its width is its cost).
+  if (const Plan* plan = S.plan())
+    if (const std::string unit = explorer::unit_text(*plan, b->mb); !unit.empty()) ImGui::TextUnformatted(unit.c_str());
   mono_text(t, "%s .. %s  (%s)", app::format_ms(b->start).c_str(), app::format_ms(b->end).c_str(),
             app::format_ms(b->end - b->start).c_str());
   if (!measured_lane && S.eval && pick.device < static_cast<int>(S.eval->sim.memory.size()))

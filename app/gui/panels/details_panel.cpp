@@ -217,6 +217,8 @@ void DetailsPanel::draw(UiContext& c) {
   if (const Plan* plan = S.plan(); plan && b->stage < plan->partition.num_stages())
     ImGui::Text("layers %d–%d  ·  position %u in GPU %d's order%s", plan->partition.bounds[b->stage],
                 plan->partition.bounds[b->stage + 1] - 1, b->ref, sel.device, b->critical ? "  ·  on the critical path" : "");
+  if (const Plan* plan = S.plan())
+    if (const std::string unit = explorer::unit_text(*plan, b->mb); !unit.empty()) ImGui::TextUnformatted(unit.c_str());
   mono_text(t, "start %s  end %s  duration %s", format_ms(b->start).c_str(), format_ms(b->end).c_str(),
             format_ms(b->end - b->start).c_str());
   // Dependencies: what it waited for and who waits for it, with the slack of each edge.

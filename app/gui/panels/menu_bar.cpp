@@ -63,6 +63,7 @@ void MenuBar::draw(UiContext& c) {
     if (ImGui::MenuItem("Fit iteration", "F")) core.fit_view();
     if (ImGui::MenuItem("Search actions...", "Ctrl+F")) c.ui.focus_search = true;
     ImGui::MenuItem("Legend", "L", &c.ui.toggles.legend);
+    if (ImGui::MenuItem("Sequence data and units")) c.ui.bottom_tab_request = BottomTab::Data;
     ImGui::Separator();
     GanttToggles& tg = c.ui.toggles;
     ImGui::MenuItem("Overview strip", nullptr, &tg.overview);

@@ -82,6 +82,15 @@ struct ClusterPlansPanel {
   void draw(UiContext& c);
 };
 
+// Variable-length data (--lengths): the sequence-length histogram and the plan's units, each with
+// its cost through the whole model and its simulated time; clicking a unit searches the timeline.
+struct DataPanel {
+  int selected_unit = -1;
+  std::vector<float> bin_values;  // the histogram's sequence counts, per bin
+  uint64_t bins_rev = ~0ull;      // the core revision they were taken at
+  void draw(UiContext& c);
+};
+
 // Recorded runs: the database, launching a run, the runs table, two runs side by side.
 struct RunsPanel {
   std::string db_input;

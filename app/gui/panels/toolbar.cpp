@@ -9,6 +9,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/schedules.h"
+#include "adaptis/planner/unit_schedules.h"
 #include "gui/panels/panels.h"
 #include "gui/widgets.h"
 
@@ -38,6 +39,12 @@ void Toolbar::draw(UiContext& c) {
       if (ImGui::Selectable(si.name, !custom && req.schedule == si.name)) core.choose_schedule(si.name);
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s%s%s", si.description, *si.constraints ? "\n" : "", si.constraints);
     }
+    // Over variable-length units: the schedules that exist only there.
+    if (!req.units.empty())
+      for (const UnitScheduleInfo& si : unit_only_schedules()) {
+        if (ImGui::Selectable(si.name, !custom && req.schedule == si.name)) core.choose_schedule(si.name);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", si.description);
+      }
     ImGui::EndCombo();
   }
   // The fields show the request (a setting that gives no plan stays, so + steps on from it).
@@ -46,10 +53,17 @@ void Toolbar::draw(UiContext& c) {
   ImGui::SameLine();
   if (!ImGui::IsAnyItemActive()) input_microbatches = custom ? core.editor().plan().num_microbatches : req.microbatches;
   ImGui::SetNextItemWidth(t.px(96));
+  // Variable-length units fix the count (one micro-batch per unit).
+  if (!req.units.empty()) input_microbatches = static_cast<int>(req.units.size());
+  ImGui::BeginDisabled(!req.units.empty());
   ImGui::InputInt("##mb", &input_microbatches, 1, 8);
   if (ImGui::IsItemDeactivatedAfterEdit() || (ImGui::IsItemEdited() && !ImGui::GetIO().WantTextInput))
     if (input_microbatches != (custom ? core.editor().plan().num_microbatches : req.microbatches))
       core.set_microbatches(input_microbatches);
+  ImGui::EndDisabled();
+  if (!req.units.empty() && ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+    ImGui::SetTooltip("One micro-batch per variable-length unit (%zu units from --lengths; the Data tab lists them)",
+                      req.units.size());
   ImGui::SameLine();
   ImGui::TextDisabled("Devices");
   ImGui::SameLine();
@@ -153,9 +167,11 @@ void Toolbar::draw(UiContext& c) {
         std::string tip = "predicted time of one training iteration";
         try {
           const Plan& p = core.editor().plan();
-          const IterationLowerBound lb = iteration_lower_bound(core.editor().costs(), core.editor().cluster(),
-                                                               p.num_devices(), p.num_microbatches,
-                                                               core.editor().sim_options());
+          const IterationLowerBound lb =
+              p.units.empty() ? iteration_lower_bound(core.editor().costs(), core.editor().cluster(), p.num_devices(),
+                                                      p.num_microbatches, core.editor().sim_options())
+                              : iteration_lower_bound(core.editor().costs(), core.editor().cluster(), p.num_devices(),
+                                                      p.units, core.editor().sim_options());
           if (lb.ms > 0 && s.iteration_ms > 0)
             tip += strf("\nlower bound %s (%s): no plan of this input can be faster; this one is %.1f%% above it",
                         app::format_ms(lb.ms).c_str(), lb.binding.c_str(), 100.0 * (s.iteration_ms / lb.ms - 1));

@@ -1,0 +1,121 @@
+// The Data tab: the iteration's sequence-length histogram (--lengths) and the units the plan runs,
+// each with what it holds, its tokens, its cost through the whole model (a bar) and its simulated
+// time; a click on a unit searches the timeline for its actions.
+#include <imgui.h>
+
+#include <algorithm>
+
+#include "gui/panels/panels.h"
+#include "gui/widgets.h"
+
+namespace adaptis::gui {
+
+void DataPanel::draw(UiContext& c) {
+  const Theme& t = c.theme;
+  explorer::Explorer& core = c.core;
+  const explorer::VarlenView& v = core.varlen();
+  if (!v.has_units) {
+    ImGui::TextWrapped(
+        "This plan runs identical micro-batches. Start with --lengths FILE|DIST (a lengths file, a histogram JSON or a "
+        "distribution such as lognormal:median=2048,sigma=1) to plan over variable-length sequences: this tab then "
+        "shows their length histogram and the units they were packed or sliced into, and the timeline draws each "
+        "unit as wide as it costs.");
+    return;
+  }
+  if (bins_rev != core.revision() || bin_values.size() != v.bins.size()) {
+    bin_values.clear();
+    for (const explorer::LengthBinRow& b : v.bins) bin_values.push_back(static_cast<float>(b.sequences));
+    bins_rev = core.revision();
+  }
+
+  // Left: the data and its histogram; right: the units.
+  const float left_w = std::min(ImGui::GetContentRegionAvail().x * 0.38f, t.px(520));
+  ImGui::BeginChild("##lengths", ImVec2(left_w, 0));
+  section(t, "Sequence lengths");
+  ImGui::TextWrapped("%s", v.data_line.c_str());
+  if (!v.processing.empty()) ImGui::TextDisabled("processing: %s", v.processing.c_str());
+  if (!bin_values.empty()) {
+    // One bar per length bin (power-of-two ranges), as tall as its share of the sequences, drawn over
+    // an item the size of the plot so hovering tells the bin.
+    const float h = std::max(t.px(60), ImGui::GetContentRegionAvail().y - ImGui::GetTextLineHeightWithSpacing() * 2.5f);
+    const ImVec2 size(std::max(t.px(80), ImGui::GetContentRegionAvail().x), h);
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("##hist", size);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p0, ImVec2(p0.x + size.x, p0.y + size.y), ImGui::GetColorU32(ImGuiCol_FrameBg));
+    const int n = static_cast<int>(bin_values.size());
+    const float slot = size.x / static_cast<float>(n), top = static_cast<float>(std::max<long long>(1, v.max_bin_sequences));
+    const int hovered = ImGui::IsItemHovered()
+                            ? std::clamp(static_cast<int>((ImGui::GetIO().MousePos.x - p0.x) / slot), 0, n - 1)
+                            : -1;
+    for (int i = 0; i < n; ++i) {
+      const float x0 = p0.x + slot * static_cast<float>(i) + 1, x1 = p0.x + slot * static_cast<float>(i + 1) - 1;
+      const float y0 = p0.y + size.y * (1.0f - bin_values[static_cast<size_t>(i)] / top);
+      dl->AddRectFilled(ImVec2(x0, y0), ImVec2(x1, p0.y + size.y),
+                        i == hovered ? t.selection : t.op[static_cast<int>(Op::F)]);
+    }
+    if (hovered >= 0) {
+      const explorer::LengthBinRow& b = v.bins[static_cast<size_t>(hovered)];
+      ImGui::SetTooltip("%lld..%lld tokens: %lld sequences\n%.1f%% of the tokens, %.1f%% of the attention pairs", b.lo,
+                        b.hi - 1, b.sequences, 100 * b.token_share, 100 * b.pair_share);
+    }
+    ImGui::TextDisabled("%lld .. %lld tokens per sequence (bins double in length)", v.bins.front().lo,
+                        v.bins.back().hi - 1);
+  }
+  ImGui::EndChild();
+
+  ImGui::SameLine();
+  ImGui::BeginChild("##units", ImVec2(0, 0));
+  section(t, "Units (one micro-batch each)");
+  ImGui::TextUnformatted(v.units_line.c_str());
+  if (!v.cost_note.empty()) ImGui::TextColored(ImColor(t.warn), "%s", v.cost_note.c_str());
+  const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_SizingFixedFit |
+                                ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_Resizable;
+  if (ImGui::BeginTable("##unit_table", 7, flags)) {
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("unit");
+    ImGui::TableSetupColumn("docs");
+    ImGui::TableSetupColumn("tokens");
+    ImGui::TableSetupColumn("cost");
+    ImGui::TableSetupColumn("simulated");
+    ImGui::TableSetupColumn("what");
+    ImGui::TableSetupColumn("cost bar", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableHeadersRow();
+    ImGuiListClipper clip;
+    clip.Begin(static_cast<int>(v.units.size()));
+    while (clip.Step())
+      for (int i = clip.DisplayStart; i < clip.DisplayEnd; ++i) {
+        const explorer::UnitRow& u = v.units[static_cast<size_t>(i)];
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        if (ImGui::Selectable(strf("%d##unit%d", u.unit, i).c_str(), selected_unit == i,
+                              ImGuiSelectableFlags_SpanAllColumns)) {
+          selected_unit = i;
+          core.set_filter(strf("mb %d", u.unit));  // its actions light up on the timeline
+        }
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("Click: search the timeline for unit %d's actions", u.unit);
+        ImGui::TableNextColumn();
+        mono_text(t, "%d", u.docs);
+        ImGui::TableNextColumn();
+        mono_text(t, "%lld", u.tokens);
+        ImGui::TableNextColumn();
+        mono_text(t, "%s", u.cost_ms > 0 ? app::format_ms(u.cost_ms).c_str() : "-");
+        ImGui::TableNextColumn();
+        mono_text(t, "%s", u.simulated_ms > 0 ? app::format_ms(u.simulated_ms).c_str() : "-");
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(u.what.c_str());
+        ImGui::TableNextColumn();
+        const double cost = u.cost_ms > 0 ? u.cost_ms : u.simulated_ms;
+        const float frac = v.max_cost_ms > 0 ? static_cast<float>(cost / v.max_cost_ms) : 0.0f;
+        const ImVec2 p = ImGui::GetCursorScreenPos();
+        const float w = ImGui::GetContentRegionAvail().x, h = ImGui::GetTextLineHeight();
+        ImGui::GetWindowDrawList()->AddRectFilled(p, ImVec2(p.x + w * frac, p.y + h),
+                                                  u.slice ? t.warn : t.op[static_cast<int>(Op::F)]);
+        ImGui::Dummy(ImVec2(w, h));
+      }
+    ImGui::EndTable();
+  }
+  ImGui::EndChild();
+}
+
+}  // namespace adaptis::gui
