@@ -1,6 +1,7 @@
 // Byte-level tokenizer and deterministic micro-batches.
 #include "adaptis/executor/microbatch_data.h"
 
+#include <cmath>
 #include <string>
 
 #include "adaptis/executor/layers/rng.h"
@@ -73,6 +74,38 @@ MicroBatchData make_microbatch(const NetConfig& cfg, const std::vector<int32_t>&
     }
   }
   return d;
+}
+
+std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchData& data, int mb) {
+  const std::string where = "micro-batch " + std::to_string(mb);
+  if (!std::isfinite(data.loss_weight) || data.loss_weight < 0)
+    throw InputError(where + ": loss_weight must be finite and >= 0, got " + std::to_string(data.loss_weight));
+  std::vector<SequenceSpan> spans;
+  if (data.seq_lens.empty()) {
+    for (int b = 0; b < cfg.micro_batch; ++b) spans.push_back({b * cfg.seq, cfg.seq});
+    return spans;
+  }
+  const size_t capacity = size_t(cfg.micro_batch) * size_t(cfg.seq);
+  if (data.tokens.size() > capacity)
+    throw InputError(where + ": " + std::to_string(data.tokens.size()) +
+                     " tokens do not fit the model's micro_batch * seq = " + std::to_string(capacity) +
+                     " tokens of a micro-batch");
+  size_t at = 0;
+  for (size_t i = 0; i < data.seq_lens.size(); ++i) {
+    const int len = data.seq_lens[i];
+    if (len < 1)
+      throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) + " must be >= 1");
+    if (len > cfg.seq)
+      throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) +
+                       " tokens is longer than the model's seq = " + std::to_string(cfg.seq) +
+                       " positions (slice it, or use a model with a longer seq)");
+    spans.push_back({int(at), len});
+    at += size_t(len);
+  }
+  if (at != data.tokens.size())
+    throw InputError(where + ": seq_lens add up to " + std::to_string(at) + " tokens but the micro-batch holds " +
+                     std::to_string(data.tokens.size()));
+  return spans;
 }
 
 }  // namespace adaptis::exec

@@ -1,8 +1,10 @@
 // Causal GQA self-attention block with RoPE, F / B / W.
 #include "adaptis/executor/layers/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 #include "adaptis/executor/layers/linear.h"
 #include "adaptis/executor/layers/rmsnorm.h"
@@ -16,8 +18,6 @@ AttentionLayer<T>::AttentionLayer(const NetConfig& cfg, int num_microbatches)
       heads_(cfg.heads),
       kv_heads_(cfg.kv_heads),
       head_dim_(cfg.head_dim()),
-      batch_(cfg.micro_batch),
-      seq_(cfg.seq),
       rope_(make_rope_table<T>(cfg.seq, cfg.head_dim(), cfg.rope_theta)),
       state_(size_t(num_microbatches)) {
   const int qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
@@ -40,12 +40,40 @@ void AttentionLayer<T>::init_params(T* p, Rng& rng) const {
               0.5 / std::sqrt(double(heads_ * head_dim_)));
 }
 
+namespace {
+
+// Position of every token inside its sequence (RoPE): 0.. at each span's start.
+std::vector<int> span_positions(const std::vector<SequenceSpan>& spans, int tokens) {
+  std::vector<int> pos(static_cast<size_t>(tokens), 0);
+  for (const SequenceSpan& sp : spans)
+    for (int t = 0; t < sp.len; ++t) pos[size_t(sp.start + t)] = t;
+  return pos;
+}
+
+// Start of each span's block of softmax probabilities: (heads, len, len) per span, spans in order.
+std::vector<size_t> span_prob_offsets(const std::vector<SequenceSpan>& spans, int heads, size_t* total) {
+  std::vector<size_t> off;
+  size_t at = 0;
+  for (const SequenceSpan& sp : spans) {
+    off.push_back(at);
+    at += size_t(heads) * size_t(sp.len) * size_t(sp.len);
+  }
+  *total = at;
+  return off;
+}
+
+}  // namespace
+
+// Every sequence (a row of an equal micro-batch, or a document of a packed one) attends causally to
+// itself only: the loops run per span, so no query ever sees another document's keys, and the work is
+// the sum over documents of len^2 / 2 pairs (what the planner's unit cost counts).
 template <typename T>
 void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
+  const int n = this->tokens(mb), h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
   const int group = heads_ / kv_heads_;
   const T scale = T(1) / std::sqrt(T(hd));
+  const std::vector<SequenceSpan>& spans = this->spans(mb);
   s.x.assign(x, x + size_t(n) * h);
   s.rstd.resize(n);
   s.xn.resize(size_t(n) * h);
@@ -56,20 +84,24 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, co
   linear_forward(s.q.data(), s.xn.data(), p + this->offset(kWq), n, h, qw);
   linear_forward(s.k.data(), s.xn.data(), p + this->offset(kWk), n, h, kv);
   linear_forward(s.v.data(), s.xn.data(), p + this->offset(kWv), n, h, kv);
-  rope_apply(s.q.data(), rope_, n, heads_, false);
-  rope_apply(s.k.data(), rope_, n, kv_heads_, false);
+  const std::vector<int> pos = span_positions(spans, n);
+  rope_apply(s.q.data(), rope_, pos.data(), n, heads_, false);
+  rope_apply(s.k.data(), rope_, pos.data(), n, kv_heads_, false);
 
-  s.probs.assign(size_t(batch_) * heads_ * seq_ * seq_, T(0));
+  size_t prob_total = 0;
+  const std::vector<size_t> poff = span_prob_offsets(spans, heads_, &prob_total);
+  s.probs.assign(prob_total, T(0));
   s.o.assign(size_t(n) * qw, T(0));
-  for (int b = 0; b < batch_; ++b)
+  for (size_t sp = 0; sp < spans.size(); ++sp) {
+    const int b0 = spans[sp].start, len = spans[sp].len;
     for (int hh = 0; hh < heads_; ++hh) {
       const int kh = hh / group;
-      for (int i = 0; i < seq_; ++i) {
-        const T* qi = s.q.data() + (size_t(b * seq_ + i) * heads_ + hh) * hd;
-        T* pi = s.probs.data() + ((size_t(b) * heads_ + hh) * seq_ + i) * seq_;
+      for (int i = 0; i < len; ++i) {
+        const T* qi = s.q.data() + (size_t(b0 + i) * heads_ + hh) * hd;
+        T* pi = s.probs.data() + poff[sp] + (size_t(hh) * len + i) * len;
         T mx = -INFINITY;
         for (int j = 0; j <= i; ++j) {
-          const T* kj = s.k.data() + (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          const T* kj = s.k.data() + (size_t(b0 + j) * kv_heads_ + kh) * hd;
           T dot = 0;
           for (int d = 0; d < hd; ++d) dot += qi[d] * kj[d];
           pi[j] = dot * scale;
@@ -82,13 +114,14 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, co
         }
         const T inv = T(1) / sum;
         for (int j = 0; j <= i; ++j) pi[j] *= inv;
-        T* oi = s.o.data() + (size_t(b * seq_ + i) * heads_ + hh) * hd;
+        T* oi = s.o.data() + (size_t(b0 + i) * heads_ + hh) * hd;
         for (int j = 0; j <= i; ++j) {
-          const T* vj = s.v.data() + (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          const T* vj = s.v.data() + (size_t(b0 + j) * kv_heads_ + kh) * hd;
           for (int d = 0; d < hd; ++d) oi[d] += pi[j] * vj[d];
         }
       }
     }
+  }
   linear_forward(y, s.o.data(), p + this->offset(kWo), n, qw, h);
   for (size_t i = 0; i < size_t(n) * h; ++i) y[i] += s.x[i];  // s.x: y may alias x
 }
@@ -96,9 +129,10 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, co
 template <typename T>
 void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
+  const int n = this->tokens(mb), h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
   const int group = heads_ / kv_heads_;
   const T scale = T(1) / std::sqrt(T(hd));
+  const std::vector<SequenceSpan>& spans = this->spans(mb);
   s.dy.assign(dy, dy + size_t(n) * h);
   std::vector<T> d_o(size_t(n) * qw);
   linear_backward_input(d_o.data(), dy, p + this->offset(kWo), n, qw, h, false);
@@ -106,20 +140,25 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
   s.dq.assign(size_t(n) * qw, T(0));
   s.dk.assign(size_t(n) * kv, T(0));
   s.dv.assign(size_t(n) * kv, T(0));
-  std::vector<T> dp(static_cast<size_t>(seq_));
-  for (int b = 0; b < batch_; ++b)
+  size_t prob_total = 0;
+  const std::vector<size_t> poff = span_prob_offsets(spans, heads_, &prob_total);
+  int longest = 0;
+  for (const SequenceSpan& sp : spans) longest = std::max(longest, sp.len);
+  std::vector<T> dp(static_cast<size_t>(longest));
+  for (size_t sp = 0; sp < spans.size(); ++sp) {
+    const int b0 = spans[sp].start, len = spans[sp].len;
     for (int hh = 0; hh < heads_; ++hh) {
       const int kh = hh / group;
-      for (int i = 0; i < seq_; ++i) {
-        const size_t qrow = (size_t(b * seq_ + i) * heads_ + hh) * hd;
+      for (int i = 0; i < len; ++i) {
+        const size_t qrow = (size_t(b0 + i) * heads_ + hh) * hd;
         const T* doi = d_o.data() + qrow;
         const T* qi = s.q.data() + qrow;
         T* dqi = s.dq.data() + qrow;
-        const T* pi = s.probs.data() + ((size_t(b) * heads_ + hh) * seq_ + i) * seq_;
+        const T* pi = s.probs.data() + poff[sp] + (size_t(hh) * len + i) * len;
         // dP_ij = do_i . v_j ; dv_j += P_ij do_i
         T rowdot = 0;
         for (int j = 0; j <= i; ++j) {
-          const size_t krow = (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          const size_t krow = (size_t(b0 + j) * kv_heads_ + kh) * hd;
           const T* vj = s.v.data() + krow;
           T* dvj = s.dv.data() + krow;
           T d = 0;
@@ -133,7 +172,7 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
         // Softmax backward: dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij'); then the scaled q k^T products.
         for (int j = 0; j <= i; ++j) {
           const T ds = pi[j] * (dp[j] - rowdot) * scale;
-          const size_t krow = (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+          const size_t krow = (size_t(b0 + j) * kv_heads_ + kh) * hd;
           const T* kj = s.k.data() + krow;
           T* dkj = s.dk.data() + krow;
           for (int e = 0; e < hd; ++e) {
@@ -143,9 +182,11 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
         }
       }
     }
+  }
   // Undo the rotation on the gradients: dq, dk become the output gradients of the Wq / Wk linears.
-  rope_apply(s.dq.data(), rope_, n, heads_, true);
-  rope_apply(s.dk.data(), rope_, n, kv_heads_, true);
+  const std::vector<int> pos = span_positions(spans, n);
+  rope_apply(s.dq.data(), rope_, pos.data(), n, heads_, true);
+  rope_apply(s.dk.data(), rope_, pos.data(), n, kv_heads_, true);
 
   std::vector<T> dxn(size_t(n) * h);
   linear_backward_input(dxn.data(), s.dq.data(), p + this->offset(kWq), n, h, qw, false);
@@ -163,7 +204,7 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
 template <typename T>
 void AttentionLayer<T>::do_backward_weight(int mb, T* g) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
+  const int n = this->tokens(mb), h = hidden_, qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
   for (int i = 0; i < h; ++i) g[this->offset(kGain) + i] += s.dgain[i];
   linear_backward_weight(g + this->offset(kWq), s.dq.data(), s.xn.data(), n, h, qw);
   linear_backward_weight(g + this->offset(kWk), s.dk.data(), s.xn.data(), n, h, kv);

@@ -31,13 +31,13 @@ class AttentionLayer final : public Layer<T> {
   enum Tensor { kGain, kWq, kWk, kWv, kWo };
   struct State {
     // F -> B only
-    std::vector<T> x, rstd, q, k, v, probs;  // q, k after rotation; probs: (batch, heads, seq, seq)
+    std::vector<T> x, rstd, q, k, v, probs;  // q, k after rotation; probs: (heads, len, len) per sequence
     // F -> W
     std::vector<T> xn, o;
     // B -> W
     std::vector<T> dy, dq, dk, dv, dgain;
   };
-  int hidden_, heads_, kv_heads_, head_dim_, batch_, seq_;
+  int hidden_, heads_, kv_heads_, head_dim_;
   RopeTable<T> rope_;
   std::vector<State> state_;
 };
