@@ -161,9 +161,10 @@ void check_units_run_options(const RunArgs& a, const std::string& source) {
                      "drop them (the pipeline alone runs the units)");
 }
 
-// --lengths on `run`: the executor's limits become the defaults (context = the model's seq positions, a
-// unit at most a micro-batch buffer of micro_batch * seq tokens), only packing is run (no padding, no
-// slicing), and the costs get the profiled micro-batch as their reference.
+// --lengths on `run`: the executor's limits become the defaults (context = the model's seq positions; a
+// unit, at most the context by default, never more than a micro-batch buffer of micro_batch * seq tokens),
+// only packing is run (no padding; a sequence longer than the context becomes slices, which the unit
+// check then refuses naming the unit), and the costs get the profiled micro-batch as their reference.
 std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::NetConfig& cfg, Inputs& in) {
   if (!a.lengths.given()) return std::nullopt;
   check_units_run_options(a, "--lengths");
@@ -173,7 +174,6 @@ std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::Net
     throw InputError("--context " + std::to_string(lo.context) + ": longer than the model's seq = " +
                      std::to_string(cfg.seq) + " positions (" + cfg.name + "); the executor runs documents up to seq tokens");
   const long long capacity = (long long)cfg.micro_batch * cfg.seq;
-  if (lo.unit_tokens == 0) lo.unit_tokens = capacity;
   if (lo.unit_tokens > capacity)
     throw InputError("--unit-tokens " + std::to_string(lo.unit_tokens) + ": more than the model's micro_batch * seq = " +
                      std::to_string(capacity) + " tokens a micro-batch buffer holds");
@@ -182,7 +182,6 @@ std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::Net
     throw InputError("--pack " + lo.pack +
                      ": run executes packed units only (pack-tokens or pack); padding and sliced sequences are "
                      "simulated, not run");
-  lo.no_slicing = true;  // a sequence longer than the context is an error, not slices
   set_profile_reference(in.costs, cfg);
   return apply_lengths(lo, in, mode);
 }
