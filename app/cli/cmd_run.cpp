@@ -163,8 +163,9 @@ void check_units_run_options(const RunArgs& a, const std::string& source) {
 
 // --lengths on `run`: the executor's limits become the defaults (context = the model's seq positions; a
 // unit, at most the context by default, never more than a micro-batch buffer of micro_batch * seq tokens),
-// only packing is run (no padding; a sequence longer than the context becomes slices, which the unit
-// check then refuses naming the unit), and the costs get the profiled micro-batch as their reference.
+// packed and sliced units run (padded ones do not; slices only on models without Mamba or MoE layers, which
+// the unit check refuses naming the layer kind), and the costs get the profiled micro-batch as their
+// reference.
 std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::NetConfig& cfg, Inputs& in) {
   if (!a.lengths.given()) return std::nullopt;
   check_units_run_options(a, "--lengths");
@@ -178,10 +179,8 @@ std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::Net
     throw InputError("--unit-tokens " + std::to_string(lo.unit_tokens) + ": more than the model's micro_batch * seq = " +
                      std::to_string(capacity) + " tokens a micro-batch buffer holds");
   const PackingMode mode = lo.pack.empty() ? PackingMode::PackTokens : parse_packing_mode(lo.pack);
-  if (mode != PackingMode::PackTokens && mode != PackingMode::Pack)
-    throw InputError("--pack " + lo.pack +
-                     ": run executes packed units only (pack-tokens or pack); padding and sliced sequences are "
-                     "simulated, not run");
+  if (mode == PackingMode::Pad)
+    throw InputError("--pack pad: run executes packed and sliced units, not padded ones (padding is simulated, not run)");
   set_profile_reference(in.costs, cfg);
   return apply_lengths(lo, in, mode);
 }

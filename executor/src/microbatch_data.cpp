@@ -80,9 +80,15 @@ std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchD
   const std::string where = "micro-batch " + std::to_string(mb);
   if (!std::isfinite(data.loss_weight) || data.loss_weight < 0)
     throw InputError(where + ": loss_weight must be finite and >= 0, got " + std::to_string(data.loss_weight));
+  if (data.first_pos < 0 || data.prev_slice_mb < -1)
+    throw InputError(where + ": first_pos and prev_slice_mb must be >= 0 (or -1 for no previous slice)");
+  if (data.first_pos > 0 && (data.seq_lens.empty() || data.prev_slice_mb < 0 || data.prev_slice_mb == mb))
+    throw InputError(where + ": first_pos " + std::to_string(data.first_pos) +
+                     " continues a document, which needs seq_lens and the micro-batch of the previous slice "
+                     "(prev_slice_mb, not the micro-batch itself)");
   std::vector<SequenceSpan> spans;
   if (data.seq_lens.empty()) {
-    for (int b = 0; b < cfg.micro_batch; ++b) spans.push_back({b * cfg.seq, cfg.seq});
+    for (int b = 0; b < cfg.micro_batch; ++b) spans.push_back({b * cfg.seq, cfg.seq, 0});
     return spans;
   }
   const size_t capacity = size_t(cfg.micro_batch) * size_t(cfg.seq);
@@ -95,11 +101,13 @@ std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchD
     const int len = data.seq_lens[i];
     if (len < 1)
       throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) + " must be >= 1");
-    if (len > cfg.seq)
-      throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) +
-                       " tokens is longer than the model's seq = " + std::to_string(cfg.seq) +
-                       " positions (slice it, or use a model with a longer seq)");
-    spans.push_back({int(at), len});
+    const int pos0 = i == 0 ? data.first_pos : 0;
+    if ((long long)pos0 + len > cfg.seq)
+      throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) + " tokens" +
+                       (pos0 > 0 ? " from position " + std::to_string(pos0) : std::string()) +
+                       " end past the model's seq = " + std::to_string(cfg.seq) +
+                       " positions (use a model with a longer seq)");
+    spans.push_back({int(at), len, pos0});
     at += size_t(len);
   }
   if (at != data.tokens.size())

@@ -51,6 +51,11 @@ class CpuStage final : public StageCompute {
     if (!is_first() && input == nullptr) throw std::logic_error(where() + ": F needs an input buffer");
     if (!is_last() && output == nullptr) throw std::logic_error(where() + ": F needs an output buffer");
     sequence_spans(cfg_, data, mb);  // a malformed packed micro-batch fails before any layer runs
+    if (data.first_pos > 0)
+      for (int li = first_; li < last_; ++li)
+        if (cfg_.layers[li] == LayerType::Mamba)
+          throw InputError("micro-batch " + std::to_string(mb) + " continues a document from an earlier slice, but layer " +
+                           std::to_string(li) + " (mamba) cannot run slices: its scan state would have to cross them");
     if (is_last()) check_targets(mb, data);
     const float* in = input;
     const int count = static_cast<int>(layers_.size());

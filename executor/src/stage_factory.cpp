@@ -21,12 +21,11 @@ DataSource model_data(const NetConfig& cfg, std::vector<int32_t> corpus) {
 
 DataSource unit_data(const NetConfig& cfg, std::vector<int32_t> corpus, std::vector<WorkUnit> units) {
   check_units_runnable(cfg, units, corpus);
-  std::vector<double> weights = unit_loss_weights(units);
-  return [cfg, corpus = std::move(corpus), units = std::move(units), weights = std::move(weights)](int step, int mb) {
+  return [cfg, corpus = std::move(corpus), units = std::move(units)](int step, int mb) {
     if (mb < 0 || mb >= static_cast<int>(units.size()))
       throw InputError("micro-batch " + std::to_string(mb) + " has no unit (the plan has " +
                        std::to_string(units.size()) + " units)");
-    return make_unit_microbatch(cfg, corpus, step, mb, units[size_t(mb)], weights[size_t(mb)]);
+    return make_unit_microbatch(cfg, corpus, step, units, mb);
   };
 }
 

@@ -1,4 +1,4 @@
-// End-to-end: `adaptis run --lengths FILE|DIST` trains a small model on packed variable-length units.
+// End-to-end: `adaptis run --lengths FILE|DIST` trains a small model on packed and sliced variable-length units.
 // Pipelined runs (1F1B and ZB-H1 on 2 devices) give the loss and gradient checksum of the one-device run
 // over the same documents, bit for bit; --json reports every unit with its predicted and measured time;
 // what the executor does not run is refused naming the flag.
@@ -86,6 +86,30 @@ TEST_F(CliRunLengths, PipelinedRunsEqualTheOneDeviceRunOverTheSameDocuments) {
   EXPECT_NE(other["loss"].get<double>(), one["loss"].get<double>());
 }
 
+// Rows cut into slices (Seq1F1B's equal-cost split): the pipelined run equals the one-device run over the
+// same slices bitwise (both group the gradient sums alike).
+TEST_F(CliRunLengths, SlicedRowsRunPipelinedAsOnOneDevice) {
+  const std::string common = "--steps 2 --corpus " + corpus + " --lengths " + mix() + " --pack slice --slices 2";
+  const json one = run_json("--devices 1 " + common);
+  ASSERT_TRUE(one.contains("units")) << one.dump();
+  ASSERT_TRUE(one.contains("varlen")) << one.dump();
+  int continuing = 0;
+  for (const auto& u : one["varlen"]["units"]) continuing += u.value("offset", 0) > 0 ? 1 : 0;
+  EXPECT_GT(continuing, 0) << "some slice should continue a document: " << one["varlen"]["units"].dump();
+  const json two = run_json("--devices 2 --schedule seq1f1b " + common);
+  ASSERT_TRUE(two.contains("steps")) << two.dump();
+  EXPECT_EQ(two["units"].size(), one["units"].size());
+  for (size_t s = 0; s < one["steps"].size(); ++s) {
+    EXPECT_EQ(two["steps"][s]["loss"].get<double>(), one["steps"][s]["loss"].get<double>()) << "step " << s;
+    EXPECT_EQ(two["steps"][s]["grad_checksum"], one["steps"][s]["grad_checksum"]) << "step " << s;
+  }
+  // Slicing changes how the gradient sums group, never which tokens are trained: the first step's loss is
+  // the packed run's to double rounding.
+  const json packed = run_json("--devices 1 --steps 1 --corpus " + corpus + " --lengths " + mix() + " --pack slice --slices 1");
+  ASSERT_TRUE(packed.contains("loss"));
+  EXPECT_NEAR(one["steps"][0]["loss"].get<double>(), packed["loss"].get<double>(), 1e-9);
+}
+
 TEST_F(CliRunLengths, DistributionAndTextReport) {
   CliResult r = adaptis::test::run_cli("run --model " + llama +
                                        " --no-record --profile-repeats 1 --devices 2 --steps 1 --lengths "
@@ -102,10 +126,16 @@ TEST_F(CliRunLengths, WhatTheExecutorDoesNotRunIsRefusedNamingTheFlag) {
   expect_error(lengths + " --tensor-parallel 2", {"--lengths: --data-parallel / --tensor-parallel / --zero1"});
   expect_error(lengths + " --context 64", {"--context 64: longer than the model's seq = 32"});
   expect_error(lengths + " --unit-tokens 100", {"--unit-tokens 100: more than the model's micro_batch * seq = 64"});
-  expect_error(lengths + " --pack slice", {"--pack slice: run executes packed units only"});
-  expect_error(lengths + " --pack pad", {"--pack pad: run executes packed units only"});
-  // A sequence longer than the model's 32 positions becomes slices, which the CPU executor does not run.
-  expect_error("--lengths " + lengths_file("long.lengths", "10\n40\n"), {"--lengths: units[", "does not run sliced sequences"});
+  expect_error(lengths + " --pack pad", {"--pack pad: run executes packed and sliced units, not padded ones"});
+  // A document longer than the model's 32 positions: slices of it still need positions past 32.
+  expect_error("--lengths " + lengths_file("long.lengths", "10\n40\n"),
+               {"--lengths: units[", "a document of 40 tokens is longer than the model's seq = 32 positions"});
+  // Slices on a model with Mamba layers: refused naming the layer kind.
+  const CliResult mamba = adaptis::test::run_cli("run --no-record --profile-repeats 1 --model " + samples +
+                                                 "/models/tiny-nemotron-h.json --lengths " + mix() +
+                                                 " --pack slice --slices 2");
+  EXPECT_EQ(mamba.code, 1) << mamba.out << mamba.err;
+  EXPECT_NE(mamba.err.find("has mamba layers, which the executor cannot run on slices"), std::string::npos) << mamba.err;
   expect_error("--lengths " + lengths_file("long2.lengths", "10\n40\n") + " --no-slicing",
                {"long2.lengths line 2: a sequence of 40 tokens is longer than the context of 32"});
   expect_error("--lengths " + lengths_file("empty.lengths", ""), {"empty.lengths"});

@@ -194,7 +194,7 @@ std::vector<float> hidden_rows(const NetConfig& cfg, const MicroBatchData& d, in
 TEST(PackedUnits, DocumentsDoNotSeeEachOther) {
   const NetConfig cfg = model();
   const std::vector<int32_t> corpus = test::bundled_corpus();
-  const MicroBatchData ab = make_unit_microbatch(cfg, corpus, 0, 0, unit({7, 9}), 0.5);
+  const MicroBatchData ab = make_unit_microbatch(cfg, corpus, 0, {unit({7, 9})}, 0);
   MicroBatchData changed_a = ab;
   for (int t = 0; t < 7; ++t) changed_a.tokens[size_t(t)] = (changed_a.tokens[size_t(t)] + 1 + t) % cfg.vocab;
   MicroBatchData b_alone;
@@ -294,7 +294,9 @@ TEST(PackedUnits, UnitsTheModelCannotHoldAreRefusedNamingTheUnit) {
   s0.row = s1.row = 0;
   s1.slice = 1;
   s1.first_doc_offset = 8;
-  expect_input_error([&] { check_units_runnable(cfg, {s0, s1}, corpus); }, "does not run sliced sequences");
+  expect_input_error([&] { check_units_runnable(cfg, {s0, s1}, corpus); },
+                     "units[0]: slice 0 of row 0, 8 tok, but model 'packed-units-test' has mamba layers, which the "
+                     "executor cannot run on slices");
   expect_input_error([&] { check_units_runnable(cfg, {unit({10})}, std::vector<int32_t>(10, 65)); },
                      "needs a corpus of at least 11 tokens");
   expect_input_error([&] { (void)unit_data(cfg, corpus, {unit({3}), unit({30})}); }, "units[1]");
@@ -310,7 +312,7 @@ TEST(PackedUnits, UnitsTheModelCannotHoldAreRefusedNamingTheUnit) {
 TEST(PackedUnits, MalformedPackedMicroBatchesFailBeforeAnyLayerRuns) {
   const NetConfig cfg = model();
   auto stage = StageCompute::create(cfg, 0, cfg.num_layers(), 1);
-  MicroBatchData d = make_unit_microbatch(cfg, {}, 0, 0, unit({5, 4}), 1.0);
+  MicroBatchData d = make_unit_microbatch(cfg, {}, 0, {unit({5, 4})}, 0);
   MicroBatchData bad = d;
   bad.seq_lens = {5, 5};
   expect_input_error([&] { stage->forward(0, bad, nullptr, nullptr); }, "seq_lens add up to 10 tokens but the micro-batch holds 9");

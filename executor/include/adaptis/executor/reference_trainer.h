@@ -19,7 +19,8 @@ struct ReferenceOptions {
   AdamW opt;
   std::vector<int32_t> corpus;  // byte tokens (load_text_corpus); empty = synthetic data
   // Variable-length data: micro-batch u is unit u packed (unit_data), `microbatches` is then units.size()
-  // and a step's loss the iteration's mean token loss (step_loss with unit_loss_weights).
+  // and a step's loss the iteration's mean token loss (step_loss with unit_loss_weights). The slices of a
+  // row run F in slice order, then B and W from the last slice to the first.
   std::vector<WorkUnit> units;
 };
 
