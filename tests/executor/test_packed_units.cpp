@@ -10,9 +10,12 @@
 #include <map>
 #include <string>
 
+#include "adaptis/executor/data_parallel.h"
+#include "adaptis/executor/gpu.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/reference_trainer.h"
 #include "adaptis/executor/runtime.h"
+#include "adaptis/executor/tensor_parallel.h"
 #include "adaptis/executor/unit_data.h"
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_builder.h"
@@ -307,6 +310,22 @@ TEST(PackedUnits, UnitsTheModelCannotHoldAreRefusedNamingTheUnit) {
   Plan plan = build_plan(req, cfg.num_layers());
   plan.units.pop_back();
   expect_input_error([&] { (void)lower_plan(plan); }, "units for 6 micro-batches");
+}
+
+// Backends whose layers or loss reduction assume equal micro-batches refuse a program with units.
+TEST(PackedUnits, BackendsWithoutUnitSupportRefuseUnitPrograms) {
+  const NetConfig cfg = model();
+  PlanRequest req;
+  req.devices = 2;
+  req.units = units();
+  const Program program = lower_plan(build_plan(req, cfg.num_layers()));
+  DataParallelOptions dp;
+  dp.replicas = 2;
+  expect_input_error([&] { (void)make_data_parallel_run_backend(program, cfg, dp); }, "does not run variable-length units");
+  expect_input_error([&] { (void)make_tensor_parallel_run_backend(program, cfg, 2, {}); },
+                     "does not run variable-length units");
+  expect_input_error([&] { (void)make_gpu_run_backend(program, cfg, GpuRunOptions{}); },
+                     "the GPU backends do not run variable-length units");
 }
 
 TEST(PackedUnits, MalformedPackedMicroBatchesFailBeforeAnyLayerRuns) {
