@@ -119,6 +119,27 @@ TEST_F(CliRunLengths, DistributionAndTextReport) {
   EXPECT_NE(r.out.find("predicted ms  measured ms"), std::string::npos) << r.out;
 }
 
+// A recorded run keeps its units: `show` compares each unit's predicted and measured compute.
+TEST_F(CliRunLengths, RecordedRunShowsEveryUnit) {
+  const std::string db = at("runs.db");
+  CliResult r = adaptis::test::run_cli("run --model " + llama + " --profile-repeats 1 --devices 2 --steps 2 --db " + db +
+                                       " --lengths " + mix());
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  CliResult shown = adaptis::test::run_cli("show 1 --json --db " + db);
+  ASSERT_EQ(shown.code, 0) << shown.out << shown.err;
+  const json j = json::parse(shown.out);
+  const size_t units = j["plan"]["units"].size();
+  ASSERT_GE(units, 6u);
+  const json& mbs = j["comparison"]["microbatches"];
+  ASSERT_EQ(mbs.size(), units);
+  for (const auto& m : mbs) {
+    EXPECT_GT(m["predicted_ms"].get<double>(), 0) << m.dump();
+    EXPECT_GT(m["measured_ms"].get<double>(), 0) << m.dump();
+  }
+  CliResult text = adaptis::test::run_cli("show 1 --db " + db);
+  EXPECT_NE(text.out.find(std::to_string(units) + " variable-length units"), std::string::npos) << text.out;
+}
+
 TEST_F(CliRunLengths, WhatTheExecutorDoesNotRunIsRefusedNamingTheFlag) {
   const std::string lengths = "--lengths " + mix();
   expect_error(lengths + " --backend cuda", {"--lengths: the cuda backend does not run variable-length units"});
