@@ -103,6 +103,13 @@ std::string fmt(const char* f, double x) {
 
 std::string percent(double rel) { return std::isfinite(rel) ? fmt("%+.1f%%", rel * 100) : "-"; }
 
+prof::CpuProfileOptions profile_options(const RunArgs& a) {
+  prof::CpuProfileOptions po;
+  po.repeats = a.profile_repeats;
+  po.split_blocks = a.split_blocks;
+  return po;
+}
+
 // The per-layer costs the prediction uses: --costs, or this model profiled now.
 CostTable prediction_costs(const RunArgs& a, const exec::NetConfig& cfg, int plan_layers) {
   CostTable costs;
@@ -115,11 +122,8 @@ CostTable prediction_costs(const RunArgs& a, const exec::NetConfig& cfg, int pla
                        " (profile it with `adaptis profile --model " + a.model +
                        (a.split_blocks ? " --split-blocks" : "") + "`)");
   } else {
-    prof::CpuProfileOptions po;
-    po.repeats = a.profile_repeats;
-    po.split_blocks = a.split_blocks;
     costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
-                                      : prof::profile_cpu(cfg, po);
+                                      : prof::profile_cpu(cfg, profile_options(a));
   }
   return costs;
 }
@@ -130,6 +134,13 @@ void set_profile_reference(CostTable& costs, const exec::NetConfig& cfg) {
   if (costs.tokens_per_microbatch > 0) return;
   costs.tokens_per_microbatch = double(cfg.micro_batch) * double(cfg.seq);
   costs.pairs_per_microbatch = double(cfg.micro_batch) * double(cfg.seq) * double(cfg.seq) / 2;
+}
+
+// Units: a profile made now also learns how its attention rows grow with causal pairs (a --costs file
+// keeps what it states); then the reference micro-batch.
+void prepare_unit_costs(const RunArgs& a, const exec::NetConfig& cfg, CostTable& costs) {
+  if (a.costs.empty() && a.backend == "cpu") prof::split_attention_pairs(costs, cfg, profile_options(a));
+  set_profile_reference(costs, cfg);
 }
 
 // Predicted and measured compute time per unit (micro-batch), the measured one averaged over the steps
@@ -206,6 +217,7 @@ int run_command(const RunArgs& a) {
   if (a.lengths.given()) {
     check_units_run_options(a, "--lengths");
     early_costs = prediction_costs(a, cfg, units.count());
+    prepare_unit_costs(a, cfg, *early_costs);
     in.costs = *early_costs;
   }
   in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters without --lengths
@@ -267,7 +279,7 @@ int run_command(const RunArgs& a) {
 
   // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
   CostTable costs = early_costs ? in.costs : prediction_costs(a, cfg, units.count());
-  if (!plan.units.empty()) set_profile_reference(costs, cfg);
+  if (!plan.units.empty() && !early_costs) prepare_unit_costs(a, cfg, costs);
   const exec::RunPrediction pred =
       exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
                         exec::cpu_sim_options());
