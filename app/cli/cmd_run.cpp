@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -20,10 +21,12 @@
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
 #include "adaptis/executor/tensor_parallel.h"
+#include "adaptis/executor/unit_data.h"
 #include "adaptis/planner/plan_file.h"
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
+#include "cli/lengths_options.h"
 #include "cli/memory_options.h"
 #include "cli/option_ranges.h"
 #include "cli/report.h"
@@ -55,6 +58,7 @@ struct RunArgs {
   int data_parallel = 1;
   bool zero1 = false;
   int tensor_parallel = 1;
+  LengthsOptions lengths;  // --lengths: variable-length packed units instead of equal micro-batches
 };
 
 // The one place --backend picks what executes the program. GPU backends add their branch here.
@@ -99,6 +103,99 @@ std::string fmt(const char* f, double x) {
 
 std::string percent(double rel) { return std::isfinite(rel) ? fmt("%+.1f%%", rel * 100) : "-"; }
 
+prof::CpuProfileOptions profile_options(const RunArgs& a) {
+  prof::CpuProfileOptions po;
+  po.repeats = a.profile_repeats;
+  po.split_blocks = a.split_blocks;
+  return po;
+}
+
+// The per-layer costs the prediction uses: --costs, or this model profiled now.
+CostTable prediction_costs(const RunArgs& a, const exec::NetConfig& cfg, int plan_layers) {
+  CostTable costs;
+  if (!a.costs.empty()) {
+    costs = load_cost_table(a.costs);
+    if (costs.num_layers() != plan_layers)
+      throw InputError("--costs " + a.costs + ": " + std::to_string(costs.num_layers()) + " layers, but the plan's model " +
+                       cfg.name + " has " + std::to_string(plan_layers) +
+                       (a.split_blocks ? " executor layers" : " spec layers") +
+                       " (profile it with `adaptis profile --model " + a.model +
+                       (a.split_blocks ? " --split-blocks" : "") + "`)");
+  } else {
+    costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
+                                      : prof::profile_cpu(cfg, profile_options(a));
+  }
+  return costs;
+}
+
+// Unit costs scale from a reference micro-batch; a profile of this model that states none timed one
+// micro-batch of it: micro_batch rows of seq tokens, micro_batch * seq^2 / 2 causal pairs.
+void set_profile_reference(CostTable& costs, const exec::NetConfig& cfg) {
+  if (costs.tokens_per_microbatch > 0) return;
+  costs.tokens_per_microbatch = double(cfg.micro_batch) * double(cfg.seq);
+  costs.pairs_per_microbatch = double(cfg.micro_batch) * double(cfg.seq) * double(cfg.seq) / 2;
+}
+
+// Units: a profile made now also learns how its attention rows grow with causal pairs (a --costs file
+// keeps what it states); then the reference micro-batch.
+void prepare_unit_costs(const RunArgs& a, const exec::NetConfig& cfg, CostTable& costs) {
+  if (a.costs.empty() && a.backend == "cpu") prof::split_attention_pairs(costs, cfg, profile_options(a));
+  set_profile_reference(costs, cfg);
+}
+
+// Predicted and measured compute time per unit (micro-batch), the measured one averaged over the steps
+// the iteration time uses (the first left out when there are several).
+struct UnitTimes {
+  std::vector<double> predicted, measured;
+};
+UnitTimes unit_times(const exec::Program& program, const exec::RunPrediction& pred,
+                     const std::vector<exec::RecordedStep>& steps) {
+  UnitTimes t;
+  t.predicted = exec::predicted_microbatch_ms(pred.intervals, program.num_microbatches);
+  t.measured.assign(static_cast<size_t>(program.num_microbatches), 0.0);
+  const size_t first = steps.size() > 1 ? 1 : 0;
+  for (size_t i = first; i < steps.size(); ++i) {
+    const std::vector<double> ms = exec::microbatch_compute_ms(program, steps[i].result);
+    for (size_t u = 0; u < ms.size(); ++u) t.measured[u] += ms[u] / double(steps.size() - first);
+  }
+  return t;
+}
+
+// Variable-length units run on the CPU backend's pipeline only: what else is asked for is refused, naming
+// the flag. `source` names where the units come from (--lengths, or a plan file carrying units).
+void check_units_run_options(const RunArgs& a, const std::string& source) {
+  if (a.backend != "cpu")
+    throw InputError(source + ": the " + a.backend +
+                     " backend does not run variable-length units (packed documents); use --backend cpu");
+  if (a.data_parallel > 1 || a.tensor_parallel > 1 || a.zero1)
+    throw InputError(source + ": --data-parallel / --tensor-parallel / --zero1 do not run variable-length units; "
+                     "drop them (the pipeline alone runs the units)");
+}
+
+// --lengths on `run`: the executor's limits become the defaults (context = the model's seq positions; a
+// unit, at most the context by default, never more than a micro-batch buffer of micro_batch * seq tokens),
+// packed and sliced units run (padded ones do not; slices only on models without Mamba or MoE layers, which
+// the unit check refuses naming the layer kind), and the costs get the profiled micro-batch as their
+// reference.
+std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::NetConfig& cfg, Inputs& in) {
+  if (!a.lengths.given()) return std::nullopt;
+  check_units_run_options(a, "--lengths");
+  LengthsOptions lo = a.lengths;
+  if (lo.context == 0) lo.context = cfg.seq;
+  if (lo.context > cfg.seq)
+    throw InputError("--context " + std::to_string(lo.context) + ": longer than the model's seq = " +
+                     std::to_string(cfg.seq) + " positions (" + cfg.name + "); the executor runs documents up to seq tokens");
+  const long long capacity = (long long)cfg.micro_batch * cfg.seq;
+  if (lo.unit_tokens > capacity)
+    throw InputError("--unit-tokens " + std::to_string(lo.unit_tokens) + ": more than the model's micro_batch * seq = " +
+                     std::to_string(capacity) + " tokens a micro-batch buffer holds");
+  const PackingMode mode = lo.pack.empty() ? PackingMode::PackTokens : parse_packing_mode(lo.pack);
+  if (mode == PackingMode::Pad)
+    throw InputError("--pack pad: run executes packed and sliced units, not padded ones (padding is simulated, not run)");
+  set_profile_reference(in.costs, cfg);
+  return apply_lengths(lo, in, mode);
+}
+
 int run_command(const RunArgs& a) {
   if (a.model.empty()) throw InputError("--model: required (a model spec such as samples/models/tiny-llama.json)");
   // The option validators already hold these ranges; RunArgs filled by code gets the same checks.
@@ -114,10 +211,30 @@ int run_command(const RunArgs& a) {
   const exec::LayerUnits units = exec::plan_layer_units(cfg, a.split_blocks);
 
   // The plan: built from the schedule options for --devices (default 4), or read from --plan.
+  // With --lengths the costs come first: packing balances units by their predicted cost.
   Inputs in;
-  in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters here
+  std::optional<CostTable> early_costs;
+  if (a.lengths.given()) {
+    check_units_run_options(a, "--lengths");
+    early_costs = prediction_costs(a, cfg, units.count());
+    prepare_unit_costs(a, cfg, *early_costs);
+    in.costs = *early_costs;
+  }
+  in.costs.layers.resize(static_cast<size_t>(units.count()));  // only the layer count matters without --lengths
   in.cluster = exec::cpu_thread_cluster(a.devices > 0 ? a.devices : 4);
+  const std::optional<LoadedLengths> lengths = apply_run_lengths(a, cfg, in);
+  if (lengths)
+    for (const std::string& note : lengths->notes) std::cerr << note << "\n";
   Plan plan = resolve_plan(a.plan, in);
+  if (!plan.units.empty()) {
+    const std::string source = lengths ? std::string("--lengths") : "--plan " + a.plan.plan_file + " (variable-length units)";
+    check_units_run_options(a, source);
+    try {
+      exec::check_units_runnable(cfg, plan.units, {});
+    } catch (const InputError& e) {
+      throw InputError(source + ": " + e.what() + " (model " + a.model + ")");
+    }
+  }
   if (!(a.host_bandwidth_gbs > 0) || !std::isfinite(a.host_bandwidth_gbs))
     throw InputError("--host-bandwidth-gbs: must be > 0, got " + std::to_string(a.host_bandwidth_gbs));
   {
@@ -161,22 +278,8 @@ int run_command(const RunArgs& a) {
       gpu.backend ? std::move(gpu.backend) : parallel_backend(a, program, cfg, ro);
 
   // The prediction: the simulator fed with CPU costs of this model (a profile file, or measured now).
-  CostTable costs;
-  if (!a.costs.empty()) {
-    costs = load_cost_table(a.costs);
-    if (costs.num_layers() != units.count())
-      throw InputError("--costs " + a.costs + ": " + std::to_string(costs.num_layers()) + " layers, but the plan's model " +
-                       cfg.name + " has " + std::to_string(units.count()) +
-                       (a.split_blocks ? " executor layers" : " spec layers") +
-                       " (profile it with `adaptis profile --model " + a.model +
-                       (a.split_blocks ? " --split-blocks" : "") + "`)");
-  } else {
-    prof::CpuProfileOptions po;
-    po.repeats = a.profile_repeats;
-    po.split_blocks = a.split_blocks;
-    costs = is_gpu_backend(a.backend) ? gpu_prediction_costs(cfg, a.gpu, a.split_blocks, a.profile_repeats, std::cerr)
-                                      : prof::profile_cpu(cfg, po);
-  }
+  CostTable costs = early_costs ? in.costs : prediction_costs(a, cfg, units.count());
+  if (!plan.units.empty() && !early_costs) prepare_unit_costs(a, cfg, costs);
   const exec::RunPrediction pred =
       exec::predict_run(plan, costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
                         exec::cpu_sim_options());
@@ -205,7 +308,16 @@ int run_command(const RunArgs& a) {
     store = std::make_unique<exec::RunStore>(db);
   }
   const std::vector<int32_t> corpus = a.corpus.empty() ? std::vector<int32_t>{} : exec::load_text_corpus(a.corpus);
-  const exec::DataSource data = exec::model_data(cfg, corpus);
+  exec::DataSource data;
+  if (plan.units.empty()) {
+    data = exec::model_data(cfg, corpus);
+  } else {
+    try {
+      data = exec::unit_data(cfg, corpus, plan.units);
+    } catch (const InputError& e) {
+      throw InputError("--corpus " + a.corpus + ": " + e.what());
+    }
+  }
 
   const unsigned cores = std::thread::hardware_concurrency();
   if (!a.json) {
@@ -266,6 +378,25 @@ int run_command(const RunArgs& a) {
                         {"predicted_iteration_ms", pred.iteration_ms},
                         {"measured_iteration_ms", out.measured_iteration_ms},
                         {"iteration_error", std::isfinite(error) ? nlohmann::json(error) : nlohmann::json(nullptr)}};
+    if (!plan.units.empty()) {
+      const UnitTimes ut = unit_times(program, pred, out.steps);
+      const std::vector<double> weights = exec::unit_loss_weights(plan.units);
+      nlohmann::json ju = nlohmann::json::array();
+      for (size_t u = 0; u < plan.units.size(); ++u) {
+        const double e = exec::relative_error(ut.predicted[u], ut.measured[u]);
+        ju.push_back({{"unit", u},
+                      {"docs", plan.units[u].docs},
+                      {"tokens", plan.units[u].tokens()},
+                      {"pairs", plan.units[u].pairs()},
+                      {"loss_weight", weights[u]},
+                      {"predicted_ms", ut.predicted[u]},
+                      {"measured_ms", ut.measured[u]},
+                      {"error", std::isfinite(e) ? nlohmann::json(e) : nlohmann::json(nullptr)}});
+      }
+      j["units"] = ju;
+      j["loss_definition"] = "sum of token losses / tokens of the iteration";
+      if (lengths) j["varlen"] = varlen_json(*lengths, plan.units, pred.sim);
+    }
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << "\nloss " << fmt("%.6f", last.result.loss) << ", gradient checksum " << last.grad_checksum << "\n";
@@ -273,6 +404,22 @@ int run_command(const RunArgs& a) {
               << (out.steps.size() > 1 ? "median of steps 1.." + std::to_string(out.steps.size() - 1)
                                        : std::string("one step"))
               << "), predicted " << fmt("%.3f", pred.iteration_ms) << " ms, error " << percent(error) << "\n";
+    if (!plan.units.empty()) {
+      const UnitTimes ut = unit_times(program, pred, out.steps);
+      std::cout << "\n" << plan.units.size() << " units (loss: sum of token losses / "
+                << [&] {
+                     long long t = 0;
+                     for (const WorkUnit& u : plan.units) t += u.tokens();
+                     return t;
+                   }()
+                << " tokens); compute per unit over all stages:\n";
+      std::cout << "unit  docs  tokens      pairs  predicted ms  measured ms   error\n";
+      for (size_t u = 0; u < plan.units.size(); ++u)
+        std::cout << fmt("%4.0f", double(u)) << "  " << fmt("%4.0f", double(plan.units[u].docs.size())) << "  "
+                  << fmt("%6.0f", double(plan.units[u].tokens())) << "  " << fmt("%9.0f", plan.units[u].pairs()) << "  "
+                  << fmt("%12.3f", ut.predicted[u]) << "  " << fmt("%11.3f", ut.measured[u]) << "  "
+                  << percent(exec::relative_error(ut.predicted[u], ut.measured[u])) << "\n";
+    }
     if (store) std::cout << "recorded as run " << out.run_id << " in " << terminal_safe(db) << " (see `adaptis show "
                          << out.run_id << (a.db.empty() ? "" : " --db " + terminal_safe(db)) << "`)\n";
   }
@@ -345,6 +492,7 @@ void register_run(CLI::App& app, Runner& run) {
                   "Split attention and MLP blocks over T rank threads per pipeline device (CPU)")
       ->check(int_range(1, 16));
   add_memory_options(cmd, args->memory);
+  add_lengths_options(cmd, args->lengths);
   cmd->add_option("--host-bandwidth-gbs", args->host_bandwidth_gbs,
                   "Offload: the host link each device's copy threads are paced to (GB/s per direction)")
       ->capture_default_str()

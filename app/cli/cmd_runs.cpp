@@ -137,6 +137,12 @@ nlohmann::json comparison_json(const exec::RunComparison& c) {
                    {"error", number_or_null(o.error)},
                    {"measured_cpu_ms", number_or_null(o.measured_cpu_ms)},
                    {"cpu_error", number_or_null(o.cpu_error)}});
+  nlohmann::json mbs = nlohmann::json::array();
+  for (const auto& m : c.microbatches)
+    mbs.push_back({{"microbatch", m.mb},
+                   {"predicted_ms", number_or_null(m.predicted_ms)},
+                   {"measured_ms", m.measured_ms},
+                   {"error", number_or_null(m.error)}});
   return {{"steps_used", c.steps_used},
           {"predicted_iteration_ms", number_or_null(c.predicted_iteration_ms)},
           {"measured_iteration_ms", number_or_null(c.measured_iteration_ms)},
@@ -145,7 +151,8 @@ nlohmann::json comparison_json(const exec::RunComparison& c) {
           {"predicted_at_share_ms", number_or_null(c.predicted_at_share_ms)},
           {"share_adjusted_error", number_or_null(c.share_adjusted_error)},
           {"devices", devices},
-          {"ops", ops}};
+          {"ops", ops},
+          {"microbatches", mbs}};
 }
 
 int show_command(const ShowArgs& a) {
@@ -230,6 +237,18 @@ int show_command(const ShowArgs& a) {
                       fmt("%.4f", o.predicted_ms).c_str(), fmt("%.4f", o.measured_ms).c_str(), percent(o.error).c_str(),
                       fmt("%.4f", o.measured_cpu_ms).c_str(), percent(o.cpu_error).c_str(), o.samples);
         std::cout << terminal_safe_text(line);
+      }
+      // Variable-length runs: each unit's compute over every stage (units differ in tokens and pairs).
+      const nlohmann::json* units = rec.plan.is_object() && rec.plan.contains("units") ? &rec.plan["units"] : nullptr;
+      if (units && units->is_array() && !units->empty()) {
+        std::cout << "\n" << units->size() << " variable-length units, compute summed over stages per iteration:\n";
+        std::snprintf(line, sizeof line, "%5s  %12s %12s %8s\n", "unit", "predicted ms", "measured ms", "error");
+        std::cout << line;
+        for (const auto& m : cmp.microbatches) {
+          std::snprintf(line, sizeof line, "%5d  %12s %12s %8s\n", m.mb, fmt("%.4f", m.predicted_ms).c_str(),
+                        fmt("%.4f", m.measured_ms).c_str(), percent(m.error).c_str());
+          std::cout << line;
+        }
       }
     } else {
       std::cout << "\nno iteration was recorded\n";

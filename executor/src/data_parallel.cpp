@@ -245,6 +245,9 @@ class DataParallelBackend final : public RunBackend {
 
 std::unique_ptr<RunBackend> make_data_parallel_run_backend(const Program& program, const NetConfig& cfg,
                                                            const DataParallelOptions& options) {
+  if (!program.mb_loss_weight.empty())
+    throw InputError("the CPU data-parallel run does not run variable-length units (packed documents or slices); run them "
+                     "on the pipeline alone");
   return std::make_unique<DataParallelBackend>(program, cfg, options);
 }
 

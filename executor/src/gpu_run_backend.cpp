@@ -4,6 +4,7 @@
 
 #include "adaptis/executor/gpu.h"
 #include "adaptis/executor/run_session.h"
+#include "adaptis/model/error.h"
 
 namespace adaptis::exec {
 
@@ -55,6 +56,10 @@ bool launched_as_rank() {
 }  // namespace
 
 GpuRunBackend make_gpu_run_backend(const Program& program, const NetConfig& cfg, const GpuRunOptions& opt) {
+  // The GPU layers run equal micro-batches only (no per-document masks, no slices).
+  if (!program.mb_loss_weight.empty())
+    throw InputError("the GPU backends do not run variable-length units (packed documents or slices); run them on "
+                     "the CPU backend");
   GpuRunBackend out;
   if (opt.backend == GpuBackend::Nccl && launched_as_rank()) {
     const NcclBootstrap boot = nccl_bootstrap_from_environment();

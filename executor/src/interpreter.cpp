@@ -159,9 +159,7 @@ void gather_losses(const Program& program, const std::vector<DeviceStepOutput>& 
       const DeviceStepOutput& o = outputs.at(static_cast<size_t>(program.stage_device[s]));
       for (double t : o.loss_terms.at(s).at(static_cast<size_t>(mb))) r.mb_losses[mb] += t;
     }
-  double sum = 0;
-  for (double l : r.mb_losses) sum += l;
-  r.loss = m > 0 ? sum / m : 0.0;
+  r.loss = step_loss(r.mb_losses, program.mb_loss_weight);
 }
 
 }  // namespace adaptis::exec

@@ -4,6 +4,7 @@
 #include <map>
 #include <sstream>
 
+#include "adaptis/executor/unit_data.h"
 #include "adaptis/model/error.h"
 
 namespace adaptis::exec {
@@ -62,6 +63,12 @@ Program lower_plan(const Plan& plan, const LoweringOptions& opt) {
 
   Program p;
   p.num_microbatches = m;
+  if (!plan.units.empty()) {
+    if (static_cast<int>(plan.units.size()) != m)
+      throw InputError("lowering: the plan has " + std::to_string(plan.units.size()) + " units for " +
+                       std::to_string(m) + " micro-batches (one unit per micro-batch)");
+    p.mb_loss_weight = unit_loss_weights(plan.units);
+  }
   p.stage_bounds = plan.partition.bounds;
   p.stage_device = stage_device;
   p.device_stages = plan.placement.device_stages;

@@ -1,6 +1,7 @@
 // Byte-level tokenizer and deterministic micro-batches.
 #include "adaptis/executor/microbatch_data.h"
 
+#include <cmath>
 #include <string>
 
 #include "adaptis/executor/layers/rng.h"
@@ -73,6 +74,46 @@ MicroBatchData make_microbatch(const NetConfig& cfg, const std::vector<int32_t>&
     }
   }
   return d;
+}
+
+std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchData& data, int mb) {
+  const std::string where = "micro-batch " + std::to_string(mb);
+  if (!std::isfinite(data.loss_weight) || data.loss_weight < 0)
+    throw InputError(where + ": loss_weight must be finite and >= 0, got " + std::to_string(data.loss_weight));
+  if (data.first_pos < 0 || data.prev_slice_mb < -1)
+    throw InputError(where + ": first_pos and prev_slice_mb must be >= 0 (or -1 for no previous slice)");
+  if (data.first_pos > 0 && (data.seq_lens.empty() || data.prev_slice_mb < 0 || data.prev_slice_mb == mb))
+    throw InputError(where + ": first_pos " + std::to_string(data.first_pos) +
+                     " continues a document, which needs seq_lens and the micro-batch of the previous slice "
+                     "(prev_slice_mb, not the micro-batch itself)");
+  std::vector<SequenceSpan> spans;
+  if (data.seq_lens.empty()) {
+    for (int b = 0; b < cfg.micro_batch; ++b) spans.push_back({b * cfg.seq, cfg.seq, 0});
+    return spans;
+  }
+  const size_t capacity = size_t(cfg.micro_batch) * size_t(cfg.seq);
+  if (data.tokens.size() > capacity)
+    throw InputError(where + ": " + std::to_string(data.tokens.size()) +
+                     " tokens do not fit the model's micro_batch * seq = " + std::to_string(capacity) +
+                     " tokens of a micro-batch");
+  size_t at = 0;
+  for (size_t i = 0; i < data.seq_lens.size(); ++i) {
+    const int len = data.seq_lens[i];
+    if (len < 1)
+      throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) + " must be >= 1");
+    const int pos0 = i == 0 ? data.first_pos : 0;
+    if ((long long)pos0 + len > cfg.seq)
+      throw InputError(where + ": seq_lens[" + std::to_string(i) + "] = " + std::to_string(len) + " tokens" +
+                       (pos0 > 0 ? " from position " + std::to_string(pos0) : std::string()) +
+                       " end past the model's seq = " + std::to_string(cfg.seq) +
+                       " positions (use a model with a longer seq)");
+    spans.push_back({int(at), len, pos0});
+    at += size_t(len);
+  }
+  if (at != data.tokens.size())
+    throw InputError(where + ": seq_lens add up to " + std::to_string(at) + " tokens but the micro-batch holds " +
+                     std::to_string(data.tokens.size()));
+  return spans;
 }
 
 }  // namespace adaptis::exec

@@ -47,6 +47,7 @@ RunComparison compare_run(const RunRecord& run) {
   std::map<std::pair<int, int>, int64_t> end_of;  // (device, step) -> last end
   struct Acc { double sum = 0, cpu = 0; int n = 0; };
   std::map<std::pair<int, Op>, Acc> op_measured;  // (stage, op)
+  std::map<int, double> mb_measured;              // mb -> compute ms summed over the steps used
   double compute_wall = 0, compute_cpu = 0;
   bool have_cpu = false;
   const double n_steps = static_cast<double>(c.steps_used);
@@ -59,6 +60,7 @@ RunComparison compare_run(const RunRecord& run) {
       const double cpu_ms = static_cast<double>(m.cpu_ns) * 1e-6;
       dc.measured_busy_ms += ms / n_steps;
       dc.measured_busy_cpu_ms += cpu_ms / n_steps;
+      if (m.mb >= 0) mb_measured[m.mb] += ms;
       Acc& a = op_measured[{m.stage, m.op}];
       a.sum += ms;
       a.cpu += cpu_ms;
@@ -110,7 +112,9 @@ RunComparison compare_run(const RunRecord& run) {
 
   // Predicted duration per (stage, op): the simulator gives every micro-batch the same cost.
   std::map<std::pair<int, Op>, Acc> op_predicted;
+  std::map<int, double> mb_predicted;
   for (const PredictedInterval& p : run.predicted) {
+    mb_predicted[p.mb] += static_cast<double>(p.end_ns - p.start_ns) * 1e-6;
     Acc& a = op_predicted[{p.stage, p.op}];
     a.sum += static_cast<double>(p.end_ns - p.start_ns) * 1e-6;
     ++a.n;
@@ -131,7 +135,35 @@ RunComparison compare_run(const RunRecord& run) {
   std::sort(c.ops.begin(), c.ops.end(), [](const OpComparison& a, const OpComparison& b) {
     return a.stage != b.stage ? a.stage < b.stage : a.op < b.op;
   });
+  for (const auto& [mb, ms] : mb_measured) {
+    MicroBatchComparison u;
+    u.mb = mb;
+    u.measured_ms = ms / n_steps;
+    auto p = mb_predicted.find(mb);
+    u.predicted_ms = p != mb_predicted.end() ? p->second : std::nan("");
+    u.error = relative_error(u.predicted_ms, u.measured_ms);
+    c.microbatches.push_back(u);
+  }
   return c;
+}
+
+std::vector<double> microbatch_compute_ms(const Program& program, const StepResult& step) {
+  std::vector<double> out(static_cast<size_t>(std::max(program.num_microbatches, 0)), 0.0);
+  for (int d = 0; d < program.num_devices() && d < static_cast<int>(step.intervals.size()); ++d) {
+    const auto& list = program.devices[static_cast<size_t>(d)];
+    const auto& iv = step.intervals[static_cast<size_t>(d)];
+    for (size_t i = 0; i < list.size() && i < iv.size(); ++i)
+      if (list[i].kind == InstrKind::Compute && list[i].mb >= 0 && list[i].mb < static_cast<int>(out.size()))
+        out[static_cast<size_t>(list[i].mb)] += static_cast<double>(iv[i].end_ns - iv[i].start_ns) * 1e-6;
+  }
+  return out;
+}
+
+std::vector<double> predicted_microbatch_ms(const std::vector<PredictedInterval>& predicted, int m) {
+  std::vector<double> out(static_cast<size_t>(std::max(m, 0)), 0.0);
+  for (const PredictedInterval& p : predicted)
+    if (p.mb >= 0 && p.mb < m) out[static_cast<size_t>(p.mb)] += static_cast<double>(p.end_ns - p.start_ns) * 1e-6;
+  return out;
 }
 
 }  // namespace adaptis::exec

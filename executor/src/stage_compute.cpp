@@ -50,6 +50,12 @@ class CpuStage final : public StageCompute {
     check_mb(mb, "F");
     if (!is_first() && input == nullptr) throw std::logic_error(where() + ": F needs an input buffer");
     if (!is_last() && output == nullptr) throw std::logic_error(where() + ": F needs an output buffer");
+    sequence_spans(cfg_, data, mb);  // a malformed packed micro-batch fails before any layer runs
+    if (data.first_pos > 0)
+      for (int li = first_; li < last_; ++li)
+        if (cfg_.layers[li] == LayerType::Mamba)
+          throw InputError("micro-batch " + std::to_string(mb) + " continues a document from an earlier slice, but layer " +
+                           std::to_string(li) + " (mamba) cannot run slices: its scan state would have to cross them");
     if (is_last()) check_targets(mb, data);
     const float* in = input;
     const int count = static_cast<int>(layers_.size());
@@ -241,10 +247,12 @@ class CpuStage final : public StageCompute {
   }
   // Checked before any layer runs, so a bad target cannot leave the stage's earlier layers half-way.
   void check_targets(int mb, const MicroBatchData& data) const {
-    const size_t n = size_t(cfg_.micro_batch) * cfg_.seq;
+    const bool packed = !data.seq_lens.empty();
+    const size_t n = packed ? data.tokens.size() : size_t(cfg_.micro_batch) * cfg_.seq;
     if (data.targets.size() != n)
       throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.targets.size()) +
-                       " targets, expected micro_batch * seq = " + std::to_string(n));
+                       " targets, expected " + (packed ? "one per token = " : "micro_batch * seq = ") +
+                       std::to_string(n));
     for (size_t t = 0; t < n; ++t)
       if (data.targets[t] < 0 || data.targets[t] >= cfg_.vocab)
         throw InputError("micro-batch " + std::to_string(mb) + ": target id " + std::to_string(data.targets[t]) +
@@ -342,6 +350,19 @@ double microbatch_loss(const std::vector<const StageCompute*>& stages_in_order, 
   for (const StageCompute* s : stages_in_order)
     for (double term : s->loss_terms(mb)) total += term;
   return total;
+}
+
+double step_loss(const std::vector<double>& mb_losses, const std::vector<double>& weights) {
+  double sum = 0;
+  if (!weights.empty()) {
+    if (weights.size() != mb_losses.size())
+      throw std::logic_error("step_loss: " + std::to_string(weights.size()) + " loss weights for " +
+                             std::to_string(mb_losses.size()) + " micro-batches");
+    for (size_t i = 0; i < mb_losses.size(); ++i) sum += weights[i] * mb_losses[i];
+    return sum;
+  }
+  for (double l : mb_losses) sum += l;
+  return mb_losses.empty() ? 0.0 : sum / double(mb_losses.size());
 }
 
 }  // namespace adaptis::exec

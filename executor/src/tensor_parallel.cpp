@@ -358,6 +358,9 @@ class TensorParallelBackend final : public RunBackend {
 
 std::unique_ptr<RunBackend> make_tensor_parallel_run_backend(const Program& program, const NetConfig& cfg, int tp,
                                                              const RuntimeOptions& options) {
+  if (!program.mb_loss_weight.empty())
+    throw InputError("the CPU tensor-parallel run does not run variable-length units (packed documents or slices); run them "
+                     "on the pipeline alone");
   return std::make_unique<TensorParallelBackend>(program, cfg, tp, options);
 }
 

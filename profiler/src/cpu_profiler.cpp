@@ -163,4 +163,41 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   return table;
 }
 
+int split_attention_pairs(CostTable& table, const NetConfig& cfg, const CpuProfileOptions& opt) {
+  validate_net_config(cfg, "profile: model " + cfg.name);
+  const LayerUnits units = plan_layer_units(cfg, opt.split_blocks);
+  if (table.num_layers() != units.count())
+    throw InputError("profile: the cost table has " + std::to_string(table.num_layers()) + " rows but model " + cfg.name +
+                     " has " + std::to_string(units.count()) + " plan layers");
+  const double tokens = double(cfg.micro_batch) * double(cfg.seq);
+  const double ref_pairs = double(cfg.micro_batch) * double(cfg.seq) * double(cfg.seq) / 2;
+  const double few_pairs = tokens / 2;  // every token its own sequence
+  table.tokens_per_microbatch = tokens;
+  table.pairs_per_microbatch = ref_pairs;
+  if (!(ref_pairs > few_pairs)) return 0;  // seq 1: nothing to tell apart
+  StageFactory make_unit = [cfg, bounds = units.bounds](int first, int last, int m) {
+    return StageCompute::create(cfg, bounds[first], bounds[last], m);
+  };
+  DataSource one_token_sequences = [cfg](int step, int mb) {
+    MicroBatchData d = exec::make_microbatch(cfg, {}, step, mb);
+    d.seq_lens.assign(d.tokens.size(), 1);
+    return d;
+  };
+  const CostTable few = profile_layers(units.count(), make_unit, one_token_sequences, opt, units.kinds);
+  const double scale = ref_pairs / (ref_pairs - few_pairs);
+  int split = 0;
+  for (int i = 0; i < units.count(); ++i) {
+    bool attention = false;
+    for (int l = units.bounds[i]; l < units.bounds[i + 1]; ++l) attention |= cfg.layers[l] == exec::LayerType::Attention;
+    if (!attention) continue;
+    LayerCost& c = table.layers[i];
+    const LayerCost& f = few.layers[i];
+    c.f_pair_ms = std::clamp((c.f_ms - f.f_ms) * scale, 0.0, c.f_ms);
+    c.b_pair_ms = std::clamp((c.b_ms - f.b_ms) * scale, 0.0, c.b_ms);
+    c.w_pair_ms = 0;  // W is the weight GEMMs over tokens: no work grows with pairs (a difference is noise)
+    ++split;
+  }
+  return split;
+}
+
 }  // namespace adaptis::prof

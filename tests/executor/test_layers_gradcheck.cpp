@@ -40,6 +40,9 @@ struct Case {
   std::string label;
   LayerType type;
   NetConfig cfg;
+  // A packed micro-batch (MicroBatchData::seq_lens) with this loss weight; empty = micro_batch rows of seq.
+  std::vector<int> seq_lens = {};
+  double loss_weight = 0;
 };
 
 // A layer with random parameters (init + noise, so no gradient is trivially zero), a random input,
@@ -62,7 +65,13 @@ struct Probe {
     r.resize(n_act);
     for (double& v : x) v = rng.normal();
     for (double& v : r) v = rng.normal();
-    const int tokens = c.cfg.micro_batch * c.cfg.seq;
+    int tokens = c.cfg.micro_batch * c.cfg.seq;
+    if (!c.seq_lens.empty()) {
+      tokens = 0;
+      for (int len : c.seq_lens) tokens += len;
+      data.seq_lens = c.seq_lens;
+      data.loss_weight = c.loss_weight;
+    }
     for (int t = 0; t < tokens; ++t) {
       data.tokens.push_back(int32_t(rng.below(uint64_t(c.cfg.vocab))));
       data.targets.push_back(int32_t(rng.below(uint64_t(c.cfg.vocab))));
@@ -76,7 +85,7 @@ struct Probe {
     double j = 0;
     if (c.type != LayerType::LmHead)
       for (size_t i = 0; i < n_act; ++i) j += y[i] * r[i];
-    return j + layer->loss(0) / microbatches;
+    return j + layer->loss(0) * (c.loss_weight > 0 ? c.loss_weight : 1.0 / microbatches);
   }
 
   // Analytic gradients through F, B, W.
@@ -194,6 +203,22 @@ TEST(LayerGradcheck, MambaWideConvLongerSequence) {
 }
 
 TEST(LayerGradcheck, LmHeadCrossEntropy) { check_case({"lm_head", LayerType::LmHead, tiny_dims()}); }
+
+// Packed micro-batches: three documents (9 of the 10 tokens a buffer holds) attending and scanning only
+// within themselves, positions restarting at each, the loss weighted by the unit's share of tokens.
+Case packed(const std::string& label, LayerType type) {
+  return {label + " packed {3, 5, 1}", type, tiny_dims(), {3, 5, 1}, 0.37};
+}
+
+TEST(LayerGradcheck, PackedAttention) { check_case(packed("attention", LayerType::Attention)); }
+
+TEST(LayerGradcheck, PackedMamba) { check_case(packed("mamba", LayerType::Mamba)); }
+
+TEST(LayerGradcheck, PackedMoeAuxLossWeighted) { check_case(packed("moe", LayerType::Moe)); }
+
+TEST(LayerGradcheck, PackedLmHeadWeighted) { check_case(packed("lm_head", LayerType::LmHead)); }
+
+TEST(LayerGradcheck, PackedEmbedding) { check_case(packed("embedding", LayerType::Embedding)); }
 
 }  // namespace
 }  // namespace adaptis::exec

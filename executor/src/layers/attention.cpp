@@ -1,11 +1,16 @@
 // Causal GQA self-attention block with RoPE, F / B / W.
 #include "adaptis/executor/layers/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "adaptis/executor/layers/linear.h"
 #include "adaptis/executor/layers/rmsnorm.h"
+#include "adaptis/model/error.h"
 
 namespace adaptis::exec {
 
@@ -16,8 +21,6 @@ AttentionLayer<T>::AttentionLayer(const NetConfig& cfg, int num_microbatches)
       heads_(cfg.heads),
       kv_heads_(cfg.kv_heads),
       head_dim_(cfg.head_dim()),
-      batch_(cfg.micro_batch),
-      seq_(cfg.seq),
       rope_(make_rope_table<T>(cfg.seq, cfg.head_dim(), cfg.rope_theta)),
       state_(size_t(num_microbatches)) {
   const int qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
@@ -40,12 +43,80 @@ void AttentionLayer<T>::init_params(T* p, Rng& rng) const {
               0.5 / std::sqrt(double(heads_ * head_dim_)));
 }
 
+namespace {
+
+// Position of every token inside its document (RoPE): pos0.. at each span's start.
+std::vector<int> span_positions(const std::vector<SequenceSpan>& spans, int tokens) {
+  std::vector<int> pos(static_cast<size_t>(tokens), 0);
+  for (const SequenceSpan& sp : spans)
+    for (int t = 0; t < sp.len; ++t) pos[size_t(sp.start + t)] = sp.pos0 + t;
+  return pos;
+}
+
+// Start of each span's block of softmax probabilities: (heads, len, pre + len) per span, spans in order;
+// pre = the span's keys from earlier slices (its pos0).
+std::vector<size_t> span_prob_offsets(const std::vector<SequenceSpan>& spans, int heads, size_t* total) {
+  std::vector<size_t> off;
+  size_t at = 0;
+  for (const SequenceSpan& sp : spans) {
+    off.push_back(at);
+    at += size_t(heads) * size_t(sp.len) * size_t(sp.pos0 + sp.len);
+  }
+  *total = at;
+  return off;
+}
+
+}  // namespace
+
 template <typename T>
-void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
+void AttentionLayer<T>::span_rows(int mb, const SequenceSpan& sp, int pre, std::vector<int>& row_mb,
+                                  std::vector<int>& row) const {
+  row_mb.clear();
+  row.clear();
+  if (pre > 0)
+    for (const KeyChunk& c : state_[size_t(mb)].prefix)
+      for (int t = 0; t < c.count; ++t) {
+        row_mb.push_back(c.mb);
+        row.push_back(c.start + t);
+      }
+  for (int t = 0; t < sp.len; ++t) {
+    row_mb.push_back(mb);
+    row.push_back(sp.start + t);
+  }
+}
+
+// Every sequence (a row of an equal micro-batch, or a document of a packed one) attends causally to
+// itself only: the loops run per span, so no query ever sees another document's keys, and the work is
+// the sum over documents of len^2 / 2 pairs (what the planner's unit cost counts). The first span of a
+// slice continuing a document has pos0 keys before its own, the earlier slices' (state prefix).
+template <typename T>
+void AttentionLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, const T* x, T* y) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
+  const int n = this->tokens(mb), h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
   const int group = heads_ / kv_heads_;
   const T scale = T(1) / std::sqrt(T(hd));
+  const std::vector<SequenceSpan>& spans = this->spans(mb);
+  const int pre = spans.front().pos0;
+  // The earlier slices' key rows: the document the previous slice ended with (its tail).
+  s.prefix.clear();
+  if (pre > 0) {
+    const int prev = data.prev_slice_mb;
+    if (prev < 0 || prev >= this->num_microbatches() || state_[size_t(prev)].k.empty())
+      throw std::logic_error("attention layer: F of slice micro-batch " + std::to_string(mb) +
+                             " without the keys of its previous slice " + std::to_string(prev) +
+                             " (its F must run first, and its B after this one's)");
+    s.prefix = state_[size_t(prev)].tail;
+    int held = 0;
+    for (const KeyChunk& c : s.prefix) held += c.count;
+    if (held != pre)
+      throw InputError("micro-batch " + std::to_string(mb) + ": first_pos " + std::to_string(pre) +
+                       " but its earlier slices hold " + std::to_string(held) + " tokens of the document");
+    for (const KeyChunk& c : s.prefix) ++state_[size_t(c.mb)].readers;
+  }
+  s.tail.clear();
+  if (spans.size() == 1) s.tail = s.prefix;
+  s.tail.push_back({mb, spans.back().start, spans.back().len});
+
   s.x.assign(x, x + size_t(n) * h);
   s.rstd.resize(n);
   s.xn.resize(size_t(n) * h);
@@ -56,39 +127,47 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, co
   linear_forward(s.q.data(), s.xn.data(), p + this->offset(kWq), n, h, qw);
   linear_forward(s.k.data(), s.xn.data(), p + this->offset(kWk), n, h, kv);
   linear_forward(s.v.data(), s.xn.data(), p + this->offset(kWv), n, h, kv);
-  rope_apply(s.q.data(), rope_, n, heads_, false);
-  rope_apply(s.k.data(), rope_, n, kv_heads_, false);
+  const std::vector<int> pos = span_positions(spans, n);
+  rope_apply(s.q.data(), rope_, pos.data(), n, heads_, false);
+  rope_apply(s.k.data(), rope_, pos.data(), n, kv_heads_, false);
 
-  s.probs.assign(size_t(batch_) * heads_ * seq_ * seq_, T(0));
+  size_t prob_total = 0;
+  const std::vector<size_t> poff = span_prob_offsets(spans, heads_, &prob_total);
+  s.probs.assign(prob_total, T(0));
   s.o.assign(size_t(n) * qw, T(0));
-  for (int b = 0; b < batch_; ++b)
+  std::vector<int> row_mb, row;
+  for (size_t sp = 0; sp < spans.size(); ++sp) {
+    const int b0 = spans[sp].start, len = spans[sp].len, sp_pre = spans[sp].pos0, width = sp_pre + len;
+    span_rows(mb, spans[sp], sp_pre, row_mb, row);
     for (int hh = 0; hh < heads_; ++hh) {
       const int kh = hh / group;
-      for (int i = 0; i < seq_; ++i) {
-        const T* qi = s.q.data() + (size_t(b * seq_ + i) * heads_ + hh) * hd;
-        T* pi = s.probs.data() + ((size_t(b) * heads_ + hh) * seq_ + i) * seq_;
+      for (int i = 0; i < len; ++i) {
+        const T* qi = s.q.data() + (size_t(b0 + i) * heads_ + hh) * hd;
+        T* pi = s.probs.data() + poff[sp] + (size_t(hh) * len + i) * width;
+        const int last = sp_pre + i;  // causal: keys up to the query's own position
         T mx = -INFINITY;
-        for (int j = 0; j <= i; ++j) {
-          const T* kj = s.k.data() + (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+        for (int j = 0; j <= last; ++j) {
+          const T* kj = state_[size_t(row_mb[j])].k.data() + (size_t(row[j]) * kv_heads_ + kh) * hd;
           T dot = 0;
           for (int d = 0; d < hd; ++d) dot += qi[d] * kj[d];
           pi[j] = dot * scale;
           if (pi[j] > mx) mx = pi[j];
         }
         T sum = 0;
-        for (int j = 0; j <= i; ++j) {
+        for (int j = 0; j <= last; ++j) {
           pi[j] = std::exp(pi[j] - mx);
           sum += pi[j];
         }
         const T inv = T(1) / sum;
-        for (int j = 0; j <= i; ++j) pi[j] *= inv;
-        T* oi = s.o.data() + (size_t(b * seq_ + i) * heads_ + hh) * hd;
-        for (int j = 0; j <= i; ++j) {
-          const T* vj = s.v.data() + (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
+        for (int j = 0; j <= last; ++j) pi[j] *= inv;
+        T* oi = s.o.data() + (size_t(b0 + i) * heads_ + hh) * hd;
+        for (int j = 0; j <= last; ++j) {
+          const T* vj = state_[size_t(row_mb[j])].v.data() + (size_t(row[j]) * kv_heads_ + kh) * hd;
           for (int d = 0; d < hd; ++d) oi[d] += pi[j] * vj[d];
         }
       }
     }
+  }
   linear_forward(y, s.o.data(), p + this->offset(kWo), n, qw, h);
   for (size_t i = 0; i < size_t(n) * h; ++i) y[i] += s.x[i];  // s.x: y may alias x
 }
@@ -96,9 +175,23 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, co
 template <typename T>
 void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
+  const int n = this->tokens(mb), h = hidden_, hd = head_dim_, qw = heads_ * hd, kv = kv_heads_ * hd;
   const int group = heads_ / kv_heads_;
   const T scale = T(1) / std::sqrt(T(hd));
+  const std::vector<SequenceSpan>& spans = this->spans(mb);
+  if (s.readers > 0)
+    throw std::logic_error("attention layer: B of micro-batch " + std::to_string(mb) + " before the B of " +
+                           std::to_string(s.readers) + " later slice(s) that attended to its keys");
+  for (const KeyChunk& c : s.prefix) {
+    State& src = state_[size_t(c.mb)];
+    if (src.k.empty())
+      throw std::logic_error("attention layer: B of slice micro-batch " + std::to_string(mb) +
+                             " after its earlier slice " + std::to_string(c.mb) + " released its keys");
+    if (src.dk_carry.empty()) {
+      src.dk_carry.assign(src.k.size(), T(0));
+      src.dv_carry.assign(src.v.size(), T(0));
+    }
+  }
   s.dy.assign(dy, dy + size_t(n) * h);
   std::vector<T> d_o(size_t(n) * qw);
   linear_backward_input(d_o.data(), dy, p + this->offset(kWo), n, qw, h, false);
@@ -106,22 +199,36 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
   s.dq.assign(size_t(n) * qw, T(0));
   s.dk.assign(size_t(n) * kv, T(0));
   s.dv.assign(size_t(n) * kv, T(0));
-  std::vector<T> dp(static_cast<size_t>(seq_));
-  for (int b = 0; b < batch_; ++b)
+  size_t prob_total = 0;
+  const std::vector<size_t> poff = span_prob_offsets(spans, heads_, &prob_total);
+  int widest = 0;
+  for (const SequenceSpan& sp : spans) widest = std::max(widest, sp.pos0 + sp.len);
+  std::vector<T> dp(static_cast<size_t>(widest));
+  std::vector<int> row_mb, row;
+  // Gradient rows of the keys / values: this micro-batch's own, or an earlier slice's carry.
+  auto dk_row = [&](int j) {
+    return (row_mb[j] == mb ? s.dk.data() : state_[size_t(row_mb[j])].dk_carry.data()) + size_t(row[j]) * kv;
+  };
+  auto dv_row = [&](int j) {
+    return (row_mb[j] == mb ? s.dv.data() : state_[size_t(row_mb[j])].dv_carry.data()) + size_t(row[j]) * kv;
+  };
+  for (size_t sp = 0; sp < spans.size(); ++sp) {
+    const int b0 = spans[sp].start, len = spans[sp].len, sp_pre = spans[sp].pos0, width = sp_pre + len;
+    span_rows(mb, spans[sp], sp_pre, row_mb, row);
     for (int hh = 0; hh < heads_; ++hh) {
       const int kh = hh / group;
-      for (int i = 0; i < seq_; ++i) {
-        const size_t qrow = (size_t(b * seq_ + i) * heads_ + hh) * hd;
+      for (int i = 0; i < len; ++i) {
+        const size_t qrow = (size_t(b0 + i) * heads_ + hh) * hd;
         const T* doi = d_o.data() + qrow;
         const T* qi = s.q.data() + qrow;
         T* dqi = s.dq.data() + qrow;
-        const T* pi = s.probs.data() + ((size_t(b) * heads_ + hh) * seq_ + i) * seq_;
+        const T* pi = s.probs.data() + poff[sp] + (size_t(hh) * len + i) * width;
+        const int last = sp_pre + i;
         // dP_ij = do_i . v_j ; dv_j += P_ij do_i
         T rowdot = 0;
-        for (int j = 0; j <= i; ++j) {
-          const size_t krow = (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
-          const T* vj = s.v.data() + krow;
-          T* dvj = s.dv.data() + krow;
+        for (int j = 0; j <= last; ++j) {
+          const T* vj = state_[size_t(row_mb[j])].v.data() + (size_t(row[j]) * kv_heads_ + kh) * hd;
+          T* dvj = dv_row(j) + size_t(kh) * hd;
           T d = 0;
           for (int e = 0; e < hd; ++e) {
             d += doi[e] * vj[e];
@@ -131,11 +238,10 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
           rowdot += pi[j] * d;
         }
         // Softmax backward: dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij'); then the scaled q k^T products.
-        for (int j = 0; j <= i; ++j) {
+        for (int j = 0; j <= last; ++j) {
           const T ds = pi[j] * (dp[j] - rowdot) * scale;
-          const size_t krow = (size_t(b * seq_ + j) * kv_heads_ + kh) * hd;
-          const T* kj = s.k.data() + krow;
-          T* dkj = s.dk.data() + krow;
+          const T* kj = state_[size_t(row_mb[j])].k.data() + (size_t(row[j]) * kv_heads_ + kh) * hd;
+          T* dkj = dk_row(j) + size_t(kh) * hd;
           for (int e = 0; e < hd; ++e) {
             dqi[e] += ds * kj[e];
             dkj[e] += ds * qi[e];
@@ -143,9 +249,19 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
         }
       }
     }
+  }
+  for (const KeyChunk& c : s.prefix) --state_[size_t(c.mb)].readers;
+  // What later slices' queries sent back for this micro-batch's keys and values (their B ran first).
+  if (!s.dk_carry.empty()) {
+    for (size_t i = 0; i < s.dk.size(); ++i) s.dk[i] += s.dk_carry[i];
+    for (size_t i = 0; i < s.dv.size(); ++i) s.dv[i] += s.dv_carry[i];
+    release(s.dk_carry);
+    release(s.dv_carry);
+  }
   // Undo the rotation on the gradients: dq, dk become the output gradients of the Wq / Wk linears.
-  rope_apply(s.dq.data(), rope_, n, heads_, true);
-  rope_apply(s.dk.data(), rope_, n, kv_heads_, true);
+  const std::vector<int> pos = span_positions(spans, n);
+  rope_apply(s.dq.data(), rope_, pos.data(), n, heads_, true);
+  rope_apply(s.dk.data(), rope_, pos.data(), n, kv_heads_, true);
 
   std::vector<T> dxn(size_t(n) * h);
   linear_backward_input(dxn.data(), s.dq.data(), p + this->offset(kWq), n, h, qw, false);
@@ -158,12 +274,14 @@ void AttentionLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx
   release(s.k);
   release(s.v);
   release(s.probs);
+  s.prefix.clear();
+  s.tail.clear();
 }
 
 template <typename T>
 void AttentionLayer<T>::do_backward_weight(int mb, T* g) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
+  const int n = this->tokens(mb), h = hidden_, qw = heads_ * head_dim_, kv = kv_heads_ * head_dim_;
   for (int i = 0; i < h; ++i) g[this->offset(kGain) + i] += s.dgain[i];
   linear_backward_weight(g + this->offset(kWq), s.dq.data(), s.xn.data(), n, h, qw);
   linear_backward_weight(g + this->offset(kWk), s.dk.data(), s.xn.data(), n, h, kv);
@@ -176,7 +294,8 @@ template <typename T>
 size_t AttentionLayer<T>::saved_bytes() const {
   size_t n = 0;
   for (const State& s : state_)
-    n += vector_bytes(s.x, s.rstd, s.q, s.k, s.v, s.probs, s.xn, s.o, s.dy, s.dq, s.dk, s.dv, s.dgain);
+    n += vector_bytes(s.x, s.rstd, s.q, s.k, s.v, s.probs, s.xn, s.o, s.dy, s.dq, s.dk, s.dv, s.dgain, s.dk_carry,
+                      s.dv_carry);
   return n;
 }
 
@@ -184,7 +303,9 @@ template <typename T>
 void AttentionLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
                                 const typename Layer<T>::IntVisitor& g) {
   State& s = state_[mb];
-  for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv, &s.dgain}) f(*v);
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv,
+                            &s.dgain, &s.dk_carry, &s.dv_carry})
+    f(*v);
   (void)g;
 }
 

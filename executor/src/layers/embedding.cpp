@@ -23,7 +23,7 @@ void EmbeddingLayer<T>::init_params(T* params, Rng& rng) const {
 
 template <typename T>
 void EmbeddingLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* params, const T*, T* y) {
-  const int n = this->tokens_, h = this->cfg_.hidden, vocab = this->cfg_.vocab;
+  const int n = this->tokens(mb), h = this->cfg_.hidden, vocab = this->cfg_.vocab;
   if (static_cast<int>(data.tokens.size()) != n)
     throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.tokens.size()) +
                      " tokens, expected micro_batch * seq = " + std::to_string(n));
@@ -43,14 +43,14 @@ void EmbeddingLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* 
 template <typename T>
 void EmbeddingLayer<T>::do_backward_input(int mb, const T*, const T* dy, T*) {
   // No input gradient (tokens are discrete); keep dy for the deferred scatter-add.
-  state_[mb].dy.assign(dy, dy + size_t(this->tokens_) * this->cfg_.hidden);
+  state_[mb].dy.assign(dy, dy + size_t(this->tokens(mb)) * this->cfg_.hidden);
 }
 
 template <typename T>
 void EmbeddingLayer<T>::do_backward_weight(int mb, T* grads) {
   State& s = state_[mb];
   const int h = this->cfg_.hidden;
-  for (int t = 0; t < this->tokens_; ++t) {
+  for (int t = 0; t < this->tokens(mb); ++t) {
     T* row = grads + size_t(s.tokens[t]) * h;
     const T* g = s.dy.data() + size_t(t) * h;
     for (int i = 0; i < h; ++i) row[i] += g[i];

@@ -1,6 +1,7 @@
 // Layer base: parameter bookkeeping, the per-micro-batch F -> B -> W phase check, and the factory.
 #include "adaptis/executor/layers/layer.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -28,9 +29,9 @@ const char* layer_param_prefix(LayerType t) {
 template <typename T>
 Layer<T>::Layer(LayerType type, const NetConfig& cfg, int num_microbatches)
     : cfg_(cfg),
-      tokens_(cfg.micro_batch * cfg.seq),
       loss_(size_t(num_microbatches), 0.0),
       type_(type),
+      shape_(size_t(std::max(num_microbatches, 0))),
       phase_(size_t(num_microbatches), Phase::Idle) {
   if (num_microbatches < 1) throw std::invalid_argument("Layer: num_microbatches must be >= 1");
 }
@@ -61,6 +62,10 @@ void Layer<T>::forward(int mb, const MicroBatchData& data, const T* params, cons
   if (phase_[mb] != Phase::Idle)
     throw std::logic_error(std::string(layer_type_name(type_)) + " layer: F of micro-batch " + std::to_string(mb) +
                            " while its previous F has not finished B and W");
+  Shape& shape = shape_[size_t(mb)];
+  shape.spans = sequence_spans(cfg_, data, mb);
+  shape.tokens = data.seq_lens.empty() ? cfg_.micro_batch * cfg_.seq : static_cast<int>(data.tokens.size());
+  shape.loss_scale = data.loss_weight > 0 ? T(data.loss_weight) : T(1) / T(num_microbatches());
   do_forward(mb, data, params, x, y);
   phase_[mb] = Phase::Forwarded;
 }

@@ -29,10 +29,10 @@ void LmHeadLayer<T>::init_params(T* p, Rng& rng) const {
 template <typename T>
 void LmHeadLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, const T* x, T*) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, v = vocab_;
+  const int n = this->tokens(mb), h = hidden_, v = vocab_;
   if (static_cast<int>(data.targets.size()) != n)
     throw InputError("micro-batch " + std::to_string(mb) + ": " + std::to_string(data.targets.size()) +
-                     " targets, expected micro_batch * seq = " + std::to_string(n));
+                     " targets, expected one per token: " + std::to_string(n));
   for (int t = 0; t < n; ++t)
     if (data.targets[t] < 0 || data.targets[t] >= v)
       throw InputError("micro-batch " + std::to_string(mb) + ": target id " + std::to_string(data.targets[t]) +
@@ -68,9 +68,9 @@ void LmHeadLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* p, 
 template <typename T>
 void LmHeadLayer<T>::do_backward_input(int mb, const T* p, const T*, T* dx) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, v = vocab_;
+  const int n = this->tokens(mb), h = hidden_, v = vocab_;
   // d(objective)/d(logit) = (p - onehot(target)) / (tokens * num_microbatches).
-  const T scale = this->loss_scale() / T(n);
+  const T scale = this->loss_scale(mb) / T(n);
   s.dlogits.resize(size_t(n) * v);
   for (int t = 0; t < n; ++t) {
     const T* pr = s.probs.data() + size_t(t) * v;
@@ -92,7 +92,7 @@ template <typename T>
 void LmHeadLayer<T>::do_backward_weight(int mb, T* g) {
   State& s = state_[mb];
   for (int i = 0; i < hidden_; ++i) g[this->offset(kGain) + i] += s.dgain[i];
-  linear_backward_weight(g + this->offset(kWout), s.dlogits.data(), s.xn.data(), this->tokens_, hidden_, vocab_);
+  linear_backward_weight(g + this->offset(kWout), s.dlogits.data(), s.xn.data(), this->tokens(mb), hidden_, vocab_);
   state_[mb] = State{};
 }
 

@@ -19,8 +19,6 @@ MambaLayer<T>::MambaLayer(const NetConfig& cfg, int num_microbatches)
       state_n_(cfg.mamba_state),
       conv_k_(cfg.mamba_conv),
       dt_rank_(cfg.dt_rank()),
-      batch_(cfg.micro_batch),
-      seq_(cfg.seq),
       state_(size_t(num_microbatches)) {
   const int d = inner_;
   this->add_param("norm", 1, hidden_, false);
@@ -61,7 +59,7 @@ void MambaLayer<T>::init_params(T* p, Rng& rng) const {
 template <typename T>
 void MambaLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, d = inner_, N = state_n_, K = conv_k_, R = dt_rank_;
+  const int n = this->tokens(mb), h = hidden_, d = inner_, N = state_n_, K = conv_k_, R = dt_rank_;
   const int xw = R + 2 * N;  // width of xdbl rows
   s.x.assign(x, x + size_t(n) * h);
   s.rstd.resize(n);
@@ -75,15 +73,15 @@ void MambaLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const 
   const T* cb = p + this->offset(kConvB);
   s.conv.resize(size_t(n) * d);
   s.uc.resize(size_t(n) * d);
-  for (int b = 0; b < batch_; ++b)
-    for (int t = 0; t < seq_; ++t)
+  for (const SequenceSpan& sp : this->spans(mb))
+    for (int t = 0; t < sp.len; ++t)
       for (int i = 0; i < d; ++i) {
         T acc = cb[i];
         for (int k = 0; k < K; ++k) {
           const int tt = t - (K - 1) + k;
-          if (tt >= 0) acc += cw[size_t(i) * K + k] * s.uz[size_t(b * seq_ + tt) * 2 * d + i];
+          if (tt >= 0) acc += cw[size_t(i) * K + k] * s.uz[size_t(sp.start + tt) * 2 * d + i];
         }
-        const size_t at = size_t(b * seq_ + t) * d + i;
+        const size_t at = size_t(sp.start + t) * d + i;
         s.conv[at] = acc;
         s.uc[at] = silu(acc);
       }
@@ -111,9 +109,9 @@ void MambaLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const 
   for (size_t j = 0; j < A.size(); ++j) A[j] = -std::exp(a_log[j]);
   s.h.resize(size_t(n) * d * N);
   s.ys.resize(size_t(n) * d);
-  for (int b = 0; b < batch_; ++b)
-    for (int t = 0; t < seq_; ++t) {
-      const size_t row = size_t(b * seq_ + t);
+  for (const SequenceSpan& sp : this->spans(mb))
+    for (int t = 0; t < sp.len; ++t) {
+      const size_t row = size_t(sp.start + t);
       const T* Bm = s.xdbl.data() + row * xw + R;
       const T* Cm = Bm + N;
       for (int i = 0; i < d; ++i) {
@@ -142,7 +140,7 @@ void MambaLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const 
 template <typename T>
 void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, d = inner_, N = state_n_, K = conv_k_, R = dt_rank_;
+  const int n = this->tokens(mb), h = hidden_, d = inner_, N = state_n_, K = conv_k_, R = dt_rank_;
   const int xw = R + 2 * N;
   s.dy.assign(dy, dy + size_t(n) * h);
   std::vector<T> dgated(size_t(n) * d);
@@ -170,10 +168,10 @@ void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   s.dxdbl.assign(size_t(n) * xw, T(0));
   s.dD.assign(size_t(d), T(0));
   std::vector<T> dh(size_t(d) * N);
-  for (int b = 0; b < batch_; ++b) {
+  for (const SequenceSpan& sp : this->spans(mb)) {
     std::fill(dh.begin(), dh.end(), T(0));
-    for (int t = seq_ - 1; t >= 0; --t) {
-      const size_t row = size_t(b * seq_ + t);
+    for (int t = sp.len - 1; t >= 0; --t) {
+      const size_t row = size_t(sp.start + t);
       const T* Bm = s.xdbl.data() + row * xw + R;
       const T* Cm = Bm + N;
       T* dBm = s.dxdbl.data() + row * xw + R;
@@ -226,16 +224,16 @@ void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   const T* cw = p + this->offset(kConvW);
   s.dconv_w.assign(size_t(d) * K, T(0));
   s.dconv_b.assign(size_t(d), T(0));
-  for (int b = 0; b < batch_; ++b)
-    for (int t = 0; t < seq_; ++t)
+  for (const SequenceSpan& sp : this->spans(mb))
+    for (int t = 0; t < sp.len; ++t)
       for (int i = 0; i < d; ++i) {
-        const size_t at = size_t(b * seq_ + t) * d + i;
+        const size_t at = size_t(sp.start + t) * d + i;
         const T dc = duc[at] * silu_grad(s.conv[at]);
         s.dconv_b[i] += dc;
         for (int k = 0; k < K; ++k) {
           const int tt = t - (K - 1) + k;
           if (tt < 0) continue;
-          const size_t src = size_t(b * seq_ + tt) * 2 * d + i;
+          const size_t src = size_t(sp.start + tt) * 2 * d + i;
           s.dconv_w[size_t(i) * K + k] += dc * s.uz[src];
           s.duz[src] += dc * cw[size_t(i) * K + k];
         }
@@ -257,7 +255,7 @@ void MambaLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
 template <typename T>
 void MambaLayer<T>::do_backward_weight(int mb, T* g) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, d = inner_, R = dt_rank_;
+  const int n = this->tokens(mb), h = hidden_, d = inner_, R = dt_rank_;
   const int xw = R + 2 * state_n_;
   auto add = [&](int tensor, const std::vector<T>& v) {
     T* dst = g + this->offset(tensor);

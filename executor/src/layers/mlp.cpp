@@ -34,7 +34,7 @@ SwigluWeights<T> MlpLayer<T>::weights(const T* p) const {
 template <typename T>
 void MlpLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_;
+  const int n = this->tokens(mb), h = hidden_;
   s.x.assign(x, x + size_t(n) * h);
   s.rstd.resize(n);
   s.xn.resize(size_t(n) * h);
@@ -46,7 +46,7 @@ void MlpLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T*
 template <typename T>
 void MlpLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_;
+  const int n = this->tokens(mb), h = hidden_;
   std::vector<T> dxn(size_t(n) * h);
   swiglu_backward_input(dxn.data(), false, dy, weights(p), n, h, ffn_, s.ffn, s.carry);
   prenorm_backward(dx, dy, dxn.data(), s.x.data(), s.rstd.data(), p + this->offset(kGain), n, h, s.dgain);
@@ -59,7 +59,7 @@ void MlpLayer<T>::do_backward_weight(int mb, T* g) {
   State& s = state_[mb];
   for (int i = 0; i < hidden_; ++i) g[this->offset(kGain) + i] += s.dgain[i];
   swiglu_backward_weight(g + this->offset(kW1), g + this->offset(kW3), g + this->offset(kW2), s.xn.data(),
-                         this->tokens_, hidden_, ffn_, s.ffn, s.carry);
+                         this->tokens(mb), hidden_, ffn_, s.ffn, s.carry);
   state_[mb] = State{};
 }
 

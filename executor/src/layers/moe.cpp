@@ -67,7 +67,7 @@ std::vector<int> MoeLayer<T>::expert_load(int mb) const {
 template <typename T>
 void MoeLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T* x, T* y) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, E = experts_, k = top_k_;
+  const int n = this->tokens(mb), h = hidden_, E = experts_, k = top_k_;
   s.x.assign(x, x + size_t(n) * h);
   s.rstd.resize(n);
   s.xn.resize(size_t(n) * h);
@@ -152,7 +152,7 @@ void MoeLayer<T>::do_forward(int mb, const MicroBatchData&, const T* p, const T*
 template <typename T>
 void MoeLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, E = experts_, k = top_k_;
+  const int n = this->tokens(mb), h = hidden_, E = experts_, k = top_k_;
   std::vector<T> dxn(size_t(n) * h, T(0));
   if (shared_ffn_ > 0)
     swiglu_backward_input(dxn.data(), false, dy, expert_weights(p, E), n, h, shared_ffn_, s.shared, s.shared_carry);
@@ -191,7 +191,7 @@ void MoeLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
   }
 
   // Aux loss gradient (f_i constant): d(aux)/d p_i(t) = coef * E * f_i / tokens, scaled like the main loss.
-  const T aux_scale = this->loss_scale() * T(this->cfg_.aux_loss_coef) * T(E) / T(n);
+  const T aux_scale = this->loss_scale(mb) * T(this->cfg_.aux_loss_coef) * T(E) / T(n);
   s.drouter.resize(size_t(n) * E);
   for (int t = 0; t < n; ++t) {
     T* dp = dprobs.data() + size_t(t) * E;
@@ -214,7 +214,7 @@ void MoeLayer<T>::do_backward_input(int mb, const T* p, const T* dy, T* dx) {
 template <typename T>
 void MoeLayer<T>::do_backward_weight(int mb, T* g) {
   State& s = state_[mb];
-  const int n = this->tokens_, h = hidden_, E = experts_;
+  const int n = this->tokens(mb), h = hidden_, E = experts_;
   for (int i = 0; i < h; ++i) g[this->offset(kGain) + i] += s.dgain[i];
   linear_backward_weight(g + this->offset(kRouter), s.drouter.data(), s.xn.data(), n, h, E);
   std::vector<T> xin;

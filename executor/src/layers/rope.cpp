@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 namespace adaptis::exec {
 
@@ -26,9 +27,16 @@ RopeTable<T> make_rope_table(int seq, int head_dim, double theta) {
 
 template <typename T>
 void rope_apply(T* x, const RopeTable<T>& table, int rows, int heads, bool inverse) {
+  std::vector<int> positions(static_cast<size_t>(rows));
+  for (int r = 0; r < rows; ++r) positions[size_t(r)] = r % table.seq;
+  rope_apply(x, table, positions.data(), rows, heads, inverse);
+}
+
+template <typename T>
+void rope_apply(T* x, const RopeTable<T>& table, const int* positions, int rows, int heads, bool inverse) {
   const int hd = table.head_dim, half = hd / 2;
   for (int r = 0; r < rows; ++r) {
-    const int p = r % table.seq;
+    const int p = positions[r];
     const T* c = table.cos.data() + size_t(p) * half;
     const T* s = table.sin.data() + size_t(p) * half;
     for (int h = 0; h < heads; ++h) {
@@ -47,5 +55,7 @@ template RopeTable<float> make_rope_table<float>(int, int, double);
 template RopeTable<double> make_rope_table<double>(int, int, double);
 template void rope_apply<float>(float*, const RopeTable<float>&, int, int, bool);
 template void rope_apply<double>(double*, const RopeTable<double>&, int, int, bool);
+template void rope_apply<float>(float*, const RopeTable<float>&, const int*, int, int, bool);
+template void rope_apply<double>(double*, const RopeTable<double>&, const int*, int, int, bool);
 
 }  // namespace adaptis::exec

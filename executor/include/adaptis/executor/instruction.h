@@ -89,6 +89,9 @@ struct Program {
   std::vector<std::vector<int>> device_stages;  // device -> stages it holds, in local order
   std::vector<std::vector<Instruction>> devices;  // per device, in execution order
   std::vector<StageMemory> memory;                // per stage; empty = no recompute, no offload
+  // Weight of each micro-batch's loss in the step loss (variable-length units: unit_loss_weights);
+  // empty = the mean over micro-batches.
+  std::vector<double> mb_loss_weight;
 
   int num_devices() const { return static_cast<int>(devices.size()); }
   int num_stages() const { return static_cast<int>(stage_device.size()); }

@@ -9,11 +9,43 @@ namespace adaptis::exec {
 
 struct NetConfig;
 
-// Token ids and next-token targets of one micro-batch: micro_batch * seq each, row-major (sequence, position).
+// Token ids and next-token targets of one micro-batch, row-major (sequence, position).
+//
+// Equal micro-batches (seq_lens empty): micro_batch rows of seq tokens each. Variable-length micro-batches
+// (a packed unit, Plan::units): the tokens of several independent sequences (documents) one after another,
+// seq_lens[i] tokens each, as packed training with cu_seqlens lays them out: each sequence attends only to
+// itself (causally), and its positions (RoPE) and any scan state restart at its first token. A unit holds
+// at most micro_batch * seq tokens (the stage-to-stage buffers are that size) and each sequence at most
+// seq (the positions the model has).
 struct MicroBatchData {
   std::vector<int32_t> tokens;
   std::vector<int32_t> targets;
+  std::vector<int> seq_lens;
+  // Sliced sequences: the first sequence continues a document an earlier slice of the same row began.
+  // first_pos = its first token's position in the document (the earlier slices hold that many of its
+  // tokens), prev_slice_mb = the micro-batch of the previous slice of the row (-1 = none). Its queries
+  // attend to the earlier slices' keys and values, kept on the stage from their F, and its B sends the
+  // gradient of those keys and values back to them (so the B of a slice runs before the B of the slice
+  // before it).
+  int first_pos = 0;
+  int prev_slice_mb = -1;
+  // Weight of this micro-batch's mean token loss (and its aux losses) in the iteration's objective;
+  // 0 = 1 / num_microbatches (equal micro-batches). Packed units use tokens / tokens of the iteration, so
+  // the objective is the sum of every token's loss over the iteration's tokens, whatever the packing.
+  double loss_weight = 0;
 };
+
+// One independent sequence of a micro-batch: tokens [start, start + len), at positions pos0.. of their
+// document (pos0 > 0 only for the first sequence of a slice continuing a document).
+struct SequenceSpan {
+  int start = 0, len = 0, pos0 = 0;
+};
+// The sequences of `data` (seq_lens, or micro_batch rows of cfg.seq). Throws InputError naming the
+// micro-batch when they do not tile data.tokens exactly, a length is < 1, a sequence ends past cfg.seq
+// positions, the micro-batch holds more than micro_batch * seq tokens, loss_weight is negative or not finite,
+// or first_pos / prev_slice_mb are inconsistent (negative, a continuation without a previous slice or
+// without seq_lens, a previous slice that is the micro-batch itself).
+std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchData& data, int mb);
 
 // Byte-level tokenizer: one token per byte (0..255).
 std::vector<int32_t> byte_tokens(const std::string& text);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adaptis/executor/stage_compute.h"
+#include "adaptis/planner/unit.h"
 
 namespace adaptis::exec {
 
@@ -17,10 +18,14 @@ struct ReferenceOptions {
   int microbatches = 4;
   AdamW opt;
   std::vector<int32_t> corpus;  // byte tokens (load_text_corpus); empty = synthetic data
+  // Variable-length data: micro-batch u is unit u packed (unit_data), `microbatches` is then units.size()
+  // and a step's loss the iteration's mean token loss (step_loss with unit_loss_weights). The slices of a
+  // row run F in slice order, then B and W from the last slice to the first.
+  std::vector<WorkUnit> units;
 };
 
 struct ReferenceStep {
-  double loss = 0;                   // mean over micro-batches of microbatch loss (cross-entropy + aux)
+  double loss = 0;                   // step_loss of the micro-batch losses (cross-entropy + aux)
   std::vector<double> microbatch_loss;
   double grad_norm = 0;              // L2 norm of the gradients before the AdamW step
 };

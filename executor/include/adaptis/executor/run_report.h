@@ -36,6 +36,14 @@ struct OpComparison {
   double cpu_error = 0;
 };
 
+// One micro-batch (a unit of a variable-length plan) through the whole pipeline: its compute time summed
+// over every stage and pass (F, B, W, BW, R), predicted and measured (mean over the iterations used).
+// Units of different tokens and attention pairs differ here; equal micro-batches agree.
+struct MicroBatchComparison {
+  int mb = 0;
+  double predicted_ms = 0, measured_ms = 0, error = 0;
+};
+
 struct RunComparison {
   int steps_used = 0;  // iterations averaged (the first is left out when there are several)
   double predicted_iteration_ms = 0, measured_iteration_ms = 0, iteration_error = 0;
@@ -52,10 +60,17 @@ struct RunComparison {
   double handoff_ms = 0;
   std::vector<DeviceComparison> devices;
   std::vector<OpComparison> ops;  // by stage, then F, B, W, BW
+  std::vector<MicroBatchComparison> microbatches;  // by micro-batch
 };
 
 // Throws InputError when the run has no recorded iteration.
 RunComparison compare_run(const RunRecord& run);
+
+// Compute time of each micro-batch in one iteration (index mb), summed over every device's compute
+// instructions of `program` (the instructions StepResult::intervals measured, in list order).
+std::vector<double> microbatch_compute_ms(const Program& program, const StepResult& step);
+// The prediction's counterpart: every simulated action's duration added to its micro-batch (m entries).
+std::vector<double> predicted_microbatch_ms(const std::vector<PredictedInterval>& predicted, int m);
 
 // The prediction error, one sign convention everywhere (runs table, `adaptis run`/`show`, the
 // explorers): (measured - predicted) / predicted, positive when the run was slower than predicted.

@@ -36,6 +36,9 @@ StageFactory real_stage_factory(const NetConfig& cfg);
 using DataSource = std::function<MicroBatchData(int step, int mb)>;
 // make_microbatch over `cfg` and `corpus` (empty corpus = synthetic tokens).
 DataSource model_data(const NetConfig& cfg, std::vector<int32_t> corpus = {});
+// Variable-length plans: micro-batch u is unit u packed (make_unit_microbatch), weighted by
+// unit_loss_weights. Checks the units first (check_units_runnable: InputError naming units[i]).
+DataSource unit_data(const NetConfig& cfg, std::vector<int32_t> corpus, std::vector<WorkUnit> units);
 
 class ExecutionError : public std::runtime_error {
  public:

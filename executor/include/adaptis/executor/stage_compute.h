@@ -19,7 +19,8 @@
 // the micro-batch's gradient buffer. B-then-W equals a fused BW bitwise, whatever runs in between.
 //
 // Objective: the mean over micro-batches of (mean token cross-entropy + the MoE layers' aux losses), so the
-// gradients are scaled by 1/num_microbatches. Misuse (B before F, W before B, an out-of-range micro-batch,
+// gradients are scaled by 1/num_microbatches; packed units (MicroBatchData::seq_lens) weigh each unit's terms
+// by its loss_weight instead (tokens / tokens of the iteration: the iteration's mean token loss). Misuse (B before F, W before B, an out-of-range micro-batch,
 // finish_backward with a micro-batch missing its W) throws std::logic_error naming the layer and micro-batch;
 // bad inputs (layer range, token ids) throw adaptis::InputError.
 #include <cstdint>
@@ -129,5 +130,10 @@ DroppedLayers dropped_layers(const NetConfig& cfg, int first, int last, Recomput
 // Micro-batch mb's loss from all stages of a pipeline (given in stage order): the loss terms summed in
 // global layer order, so the result is bitwise equal to a single-stage model's loss(mb).
 double microbatch_loss(const std::vector<const StageCompute*>& stages_in_order, int mb);
+
+// A step's loss from its micro-batch losses: sum of weights[i] * mb_losses[i] in micro-batch order
+// (Program::mb_loss_weight, unit_loss_weights), or their mean when `weights` is empty. std::logic_error
+// when the sizes differ.
+double step_loss(const std::vector<double>& mb_losses, const std::vector<double>& weights);
 
 }  // namespace adaptis::exec

@@ -48,4 +48,14 @@ CostTable profile_layers(int num_layers, const exec::StageFactory& make, const e
 // row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name.
 CostTable profile_cpu(const exec::NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
 
+// Variable-length units: splits each row's F / B / W time of `table` (profile_cpu of the same cfg and
+// options) into a part that grows with tokens and one that grows with causal attention pairs. The rows
+// holding an attention layer are timed again on a micro-batch of the same tokens packed as sequences of one
+// token (pairs = tokens / 2 instead of the reference micro_batch * seq^2 / 2); the time the reference
+// micro-batch takes beyond that, extrapolated to zero pairs, is the pair part (clamped to [0, the time];
+// W has none: its weight GEMMs run over tokens).
+// Rows without attention keep no pair part (their difference is noise). Sets the table's reference
+// tokens_per_microbatch and pairs_per_microbatch. Returns the rows that got a pair part.
+int split_attention_pairs(CostTable& table, const exec::NetConfig& cfg, const CpuProfileOptions& opt = {});
+
 }  // namespace adaptis::prof

@@ -6,6 +6,9 @@
 // Wq, Wo: (hidden x hidden); Wk, Wv: (kv_heads * head_dim x hidden). No biases.
 // B: attention core and norm backward (they have no weights); carries dy, dq, dk, dv and the reduced gain
 // gradient. W: the four GEMM weight gradients.
+// Packed micro-batches attend within each sequence; a slice continuing a document (MicroBatchData::
+// first_pos) also attends to the keys and values its earlier slices computed on this layer, and its B adds
+// their gradients into those slices' carry, which their own B (run later) folds in.
 #include <vector>
 
 #include "adaptis/executor/layers/layer.h"
@@ -29,15 +32,28 @@ class AttentionLayer final : public Layer<T> {
 
  private:
   enum Tensor { kGain, kWq, kWk, kWv, kWo };
+  // Rows [start, start + count) of micro-batch mb's keys and values.
+  struct KeyChunk {
+    int mb = 0, start = 0, count = 0;
+  };
   struct State {
     // F -> B only
-    std::vector<T> x, rstd, q, k, v, probs;  // q, k after rotation; probs: (batch, heads, seq, seq)
+    std::vector<T> x, rstd, q, k, v, probs;  // q, k after rotation; probs: (heads, len, pre + len) per sequence
     // F -> W
     std::vector<T> xn, o;
     // B -> W
     std::vector<T> dy, dq, dk, dv, dgain;
+    // Slices. prefix: the earlier slices' key rows the first sequence's queries also attend to, in
+    // position order; tail: the key rows of the document this micro-batch ends with (what a next slice
+    // attends to); readers: later slices whose B has not yet sent back the gradient of this one's keys
+    // and values, which they add into dk_carry / dv_carry (folded into dk / dv by this one's B).
+    std::vector<KeyChunk> prefix, tail;
+    int readers = 0;
+    std::vector<T> dk_carry, dv_carry;
   };
-  int hidden_, heads_, kv_heads_, head_dim_, batch_, seq_;
+  // Key / value row of position j of span `sp` (j < its prefix: an earlier slice's row).
+  void span_rows(int mb, const SequenceSpan& sp, int pre, std::vector<int>& row_mb, std::vector<int>& row) const;
+  int hidden_, heads_, kv_heads_, head_dim_;
   RopeTable<T> rope_;
   std::vector<State> state_;
 };

@@ -49,8 +49,13 @@ class Layer {
   const std::vector<ParamSpec>& param_specs() const { return specs_; }
   size_t num_params() const;
   int num_microbatches() const { return static_cast<int>(phase_.size()); }
-  // Every loss term is scaled by this in the backward pass: the objective is the mean over micro-batches.
-  T loss_scale() const { return T(1) / T(num_microbatches()); }
+  // Micro-batch mb as its F saw it (valid from its F until its next F): its tokens (micro_batch * seq for
+  // equal micro-batches, the unit's tokens for a packed one), its independent sequences (attention and
+  // scans stay inside each; positions restart at each), and the scale of its loss terms in the backward
+  // pass: MicroBatchData::loss_weight, or 1/num_microbatches (the objective is the mean over micro-batches).
+  int tokens(int mb) const { return shape_[size_t(mb)].tokens; }
+  const std::vector<SequenceSpan>& spans(int mb) const { return shape_[size_t(mb)].spans; }
+  T loss_scale(int mb) const { return shape_[size_t(mb)].loss_scale; }
 
   // Draws this layer's initial parameters from `rng` in a fixed order (same draws for float and double).
   virtual void init_params(T* params, Rng& rng) const = 0;
@@ -95,12 +100,17 @@ class Layer {
   void check_mb(int mb, const char* pass) const;
 
   NetConfig cfg_;
-  int tokens_;  // micro_batch * seq
   std::vector<double> loss_;
 
  private:
   enum class Phase : unsigned char { Idle, Forwarded, InputGradDone };
+  struct Shape {
+    int tokens = 0;
+    std::vector<SequenceSpan> spans;
+    T loss_scale = T(0);
+  };
   LayerType type_;
+  std::vector<Shape> shape_;
   std::vector<ParamSpec> specs_;
   std::vector<size_t> offsets_;
   std::vector<Phase> phase_;

@@ -40,7 +40,7 @@ class MambaLayer final : public Layer<T> {
     std::vector<T> dy, d_dt_pre, dxdbl, duz;
     std::vector<T> dgain, dconv_w, dconv_b, ddt_bias, dA_log, dD;
   };
-  int hidden_, inner_, state_n_, conv_k_, dt_rank_, batch_, seq_;
+  int hidden_, inner_, state_n_, conv_k_, dt_rank_;
   std::vector<State> state_;
 };
 

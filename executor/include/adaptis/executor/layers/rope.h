@@ -18,5 +18,9 @@ RopeTable<T> make_rope_table(int seq, int head_dim, double theta);
 // In place: rotate forward (`inverse` false) or back (`inverse` true, the gradient of the rotation).
 template <typename T>
 void rope_apply(T* x, const RopeTable<T>& table, int rows, int heads, bool inverse);
+// The same with the position of row r given as positions[r] (each in [0, table.seq)): packed micro-batches,
+// whose positions restart at every sequence.
+template <typename T>
+void rope_apply(T* x, const RopeTable<T>& table, const int* positions, int rows, int heads, bool inverse);
 
 }  // namespace adaptis::exec
