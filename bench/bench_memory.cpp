@@ -178,8 +178,10 @@ int main(int argc, char** argv) {
   bool samples_only = false, peer_only = false;
   std::string only;
   std::string shared_dir = ADAPTIS_SHARED_DIR;
-  app.add_option("--threads", threads, "Optimizer threads")->capture_default_str();
-  app.add_option("--time-limit-s", time_limit, "Search budget per case (s)")->capture_default_str();
+  app.add_option("--threads", threads, "Optimizer threads")->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--time-limit-s", time_limit, "Search budget per case (s)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--seed", seed, "Search seed")->capture_default_str();
   app.add_option("--caps-gib", caps_text, "Memory caps for the sample models, GiB, comma-separated")->capture_default_str();
   app.add_flag("--samples-only", samples_only, "Only the sample models");

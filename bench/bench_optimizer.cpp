@@ -233,8 +233,10 @@ int main(int argc, char** argv) {
   base.time_limit_s = 2.0;
   bool peer_only = false, samples_only = false, no_targets = false;
   std::string shared_dir = ADAPTIS_SHARED_DIR, source_dir = ADAPTIS_SOURCE_DIR, only;
-  app.add_option("--threads", base.threads, "Optimizer threads (0 = all)")->capture_default_str();
-  app.add_option("--time-limit-s", base.time_limit_s, "Optimizer budget per input, s")->capture_default_str();
+  app.add_option("--threads", base.threads, "Optimizer threads (0 = all)")->capture_default_str()->check(CLI::Range(0, 256));
+  app.add_option("--time-limit-s", base.time_limit_s, "Optimizer budget per input, s")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--seed", base.seed, "Optimizer seed")->capture_default_str();
   app.add_flag("--peer-only", peer_only, "Only the peer-profile table");
   app.add_flag("--samples-only", samples_only, "Only the model samples");

@@ -205,9 +205,9 @@ int main(int argc, char** argv) {
   double time_limit = 4.5;
   std::string only;
   app.add_option("--model", model, "Model spec (analytical H100 costs)");
-  app.add_option("--devices", devices, "Devices (H100-SXM, one node)");
-  app.add_option("--threads", threads, "Optimizer threads");
-  app.add_option("--time-limit-s", time_limit, "Optimizer budget per case");
+  app.add_option("--devices", devices, "Devices (H100-SXM, one node)")->check(CLI::Range(2, 1024));
+  app.add_option("--threads", threads, "Optimizer threads")->check(CLI::Range(1, 256));
+  app.add_option("--time-limit-s", time_limit, "Optimizer budget per case")->check(CLI::Range(0.1, 3600.0));
   app.add_option("--only", only, "Run only the case with this name (skewed, uniform, long-context)");
   CLI11_PARSE(app, argc, argv);
   try {
