@@ -20,6 +20,13 @@ if "$bin" optimize --help >/dev/null 2>&1; then
   echo "== adaptis optimizer =="
   "$bin" optimize "${inputs[@]}" --time-limit-s 5 --out build/optimized-plan.json --gantt
 fi
+if [ -f "$model" ]; then
+  # The question users really ask: the fastest whole-node configuration (pipeline x tensor x data x
+  # ZeRO x recomputation x micro-batching) for a global batch, with its pipeline plan.
+  echo
+  echo "== whole-node plans for a 1M-token global batch =="
+  "$bin" plan --model "$model" --cluster "$cluster" --gpus 8 --global-batch-tokens 1048576 --top 5
+fi
 if [ -n "${DISPLAY:-}" ] && "$bin" gui --help >/dev/null 2>&1; then
   "$bin" gui "${inputs[@]}" --plan build/optimized-plan.json || true
 fi
