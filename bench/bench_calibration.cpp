@@ -31,6 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "load_average.h"
 #include "adaptis/profiler/cpu_profiler.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/machine_info.h"
@@ -54,14 +55,6 @@ std::vector<std::string> split_list(const std::string& s) {
   std::string item;
   while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
   return out;
-}
-
-// 1-, 5- and 15-minute load averages: how busy the machine was with other work.
-std::vector<double> load_average() {
-  std::ifstream in("/proc/loadavg");
-  double a = 0, b = 0, c = 0;
-  in >> a >> b >> c;
-  return {a, b, c};
 }
 
 double cpu_seconds() {  // user + system time of this process
@@ -113,7 +106,7 @@ int main(int argc, char** argv) {
     // Executor layers as plan layers, so 4 devices x 2 chunks (interleaved, V shapes) fit the tiny model.
     const LayerUnits units = plan_layer_units(cfg, /*split_blocks=*/true);
     const unsigned cores = std::thread::hardware_concurrency();
-    const std::vector<double> load_before = load_average();
+    const std::vector<double> load_before = adaptis::bench::load_averages();
 
     CpuProfileOptions po;
     po.repeats = repeats;
@@ -296,7 +289,7 @@ int main(int argc, char** argv) {
         {"machine", machine_info()},
         {"logical_cores", cores},
         {"load_average_before", load_before},
-        {"load_average_after", load_average()},
+        {"load_average_after", adaptis::bench::load_averages()},
         {"profile", {{"repeats", repeats}, {"seconds", profile_s}, {"f_ms", f}, {"b_ms", b}, {"w_ms", w}}},
         {"steps_per_run", steps},
         {"profile_before_each_run", !profile_once},

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "adaptis/model.h"
+#include "load_average.h"
 #include "adaptis/model/heap_tuning.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/optimizer.h"
@@ -44,14 +45,7 @@ namespace {
 const std::map<std::string, double> kAuthorsTunerMs = {{"nemotron-nano-v2-9B", 1058.1}};
 const double kAuthorsTunerSearchS = 169.0;
 
-double load_average() {
-  double la[3] = {0, 0, 0};
-  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) != 3) la[0] = 0;
-    std::fclose(f);
-  }
-  return la[0];
-}
+using adaptis::bench::load_average;
 
 struct Case {
   std::string label;

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
+#include "load_average.h"
 #include "adaptis/model/heap_tuning.h"
 #include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner.h"
@@ -35,14 +36,7 @@ namespace {
 
 const std::string kSamples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
 
-double load_average() {
-  double la[3] = {0, 0, 0};
-  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) != 3) la[0] = 0;
-    std::fclose(f);
-  }
-  return la[0];
-}
+using adaptis::bench::load_average;
 
 struct Baseline {
   std::string family, schedule;

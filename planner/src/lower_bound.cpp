@@ -8,28 +8,17 @@
 #include <vector>
 
 #include "adaptis/model/error.h"
+#include "lower_bound_devices.h"
 
 namespace adaptis {
 
 IterationLowerBound iteration_lower_bound(const CostTable& costs, const Cluster& cluster, int devices,
                                           int microbatches, const SimOptions& sim) {
-  if (devices < 1 || devices > cluster.num_devices())
-    throw InputError("lower bound: " + std::to_string(devices) + " devices asked of cluster '" + cluster.name +
-                     "' with " + std::to_string(cluster.num_devices()));
+  const BoundDevices dev = bound_devices(cluster, devices, sim);
   if (microbatches < 1) throw InputError("lower bound: micro-batches must be >= 1");
   const int L = costs.num_layers(), D = devices;
   const double m = microbatches;
-  double fastest = 0, slowest = 0, speed_sum = 0;
-  for (int d = 0; d < D; ++d) {
-    const double s = cluster.devices[d].speed;
-    if (!(s > 0)) throw InputError("lower bound: device " + std::to_string(d) + " has speed <= 0");
-    fastest = std::max(fastest, s);
-    slowest = d == 0 ? s : std::min(slowest, s);
-    speed_sum += s;
-  }
-  // DualPipe-style F&B pairs may hide part of the shorter action: a pair takes at least
-  // (f + b)(1 - overlap / 2), so all the work may shrink by that factor at most.
-  const double shrink = 1.0 - std::clamp(sim.pair_overlap, 0.0, 1.0) / 2.0;
+  const double fastest = dev.fastest, slowest = dev.slowest, speed_sum = dev.speed_sum, shrink = dev.shrink;
 
   IterationLowerBound out;
   std::vector<double> total(L);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adaptis/model/error.h"
+#include "lower_bound_devices.h"
 #include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/units.h"
 
@@ -15,21 +16,11 @@ namespace adaptis {
 
 IterationLowerBound iteration_lower_bound(const CostTable& costs, const Cluster& cluster, int devices,
                                           const std::vector<WorkUnit>& units, const SimOptions& sim) {
-  if (devices < 1 || devices > cluster.num_devices())
-    throw InputError("lower bound: " + std::to_string(devices) + " devices asked of cluster '" + cluster.name +
-                     "' with " + std::to_string(cluster.num_devices()));
+  const BoundDevices dev = bound_devices(cluster, devices, sim);
   if (units.empty()) throw InputError("lower bound: no units");
   const CostReference ref = cost_reference(costs);
   const int L = costs.num_layers(), D = devices, U = static_cast<int>(units.size());
-  double fastest = 0, slowest = 0, speed_sum = 0;
-  for (int d = 0; d < D; ++d) {
-    const double s = cluster.devices[d].speed;
-    if (!(s > 0)) throw InputError("lower bound: device " + std::to_string(d) + " has speed <= 0");
-    fastest = std::max(fastest, s);
-    slowest = d == 0 ? s : std::min(slowest, s);
-    speed_sum += s;
-  }
-  const double shrink = 1.0 - std::clamp(sim.pair_overlap, 0.0, 1.0) / 2.0;
+  const double fastest = dev.fastest, slowest = dev.slowest, speed_sum = dev.speed_sum, shrink = dev.shrink;
   constexpr double kInf = std::numeric_limits<double>::infinity();
 
   // Per layer and unit: F, B, W (speed-1 ms).

@@ -14,6 +14,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #ifdef ADAPTIS_HAVE_GUI
 #include <stb_image.h>
@@ -54,6 +56,44 @@ int run_gui_under_xvfb(const std::string& args, const fs::path& log) {
   if (!(in >> rc)) return 1000 + xvfb;  // adaptis never ran: Xvfb did not start
   return rc;
 }
+
+#ifdef ADAPTIS_HAVE_GUI
+// A decoded screenshot (RGB) and the pixel counts the tests check.
+struct Screenshot {
+  int w = 0, h = 0;
+  std::vector<unsigned char> px;
+
+  bool load(const fs::path& png) {
+    int n = 0;
+    unsigned char* data = stbi_load(png.string().c_str(), &w, &h, &n, 3);
+    if (!data) return false;
+    px.assign(data, data + static_cast<size_t>(w) * h * 3);
+    stbi_image_free(data);
+    return true;
+  }
+  long pixels() const { return static_cast<long>(w) * h; }
+  // Pixels within 6 of (r, g, b) in every channel, in rows from `first_row` down.
+  long count(int r, int g, int b, int first_row = 0) const {
+    long k = 0;
+    for (long i = static_cast<long>(first_row) * w; i < pixels(); ++i) {
+      const unsigned char* p = &px[static_cast<size_t>(i) * 3];
+      k += std::abs(p[0] - r) <= 6 && std::abs(p[1] - g) <= 6 && std::abs(p[2] - b) <= 6;
+    }
+    return k;
+  }
+  // Colours at 5 bits per channel: how many distinct ones, and the most pixels any one covers.
+  std::pair<size_t, long> colour_spread() const {
+    std::map<uint32_t, long> hist;
+    for (long i = 0; i < pixels(); ++i) {
+      const unsigned char* p = &px[static_cast<size_t>(i) * 3];
+      ++hist[(p[0] >> 3) << 10 | (p[1] >> 3) << 5 | (p[2] >> 3)];
+    }
+    long most = 0;
+    for (const auto& [c, k] : hist) most = std::max(most, k);
+    return {hist.size(), most};
+  }
+};
+#endif
 
 const std::string kModel = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json";
 
@@ -100,29 +140,15 @@ TEST(GuiSmoke, ScreenshotUnderXvfbIsNotBlank) {
                                         " --frames 3",
                                     log);
   ASSERT_EQ(rc, 0) << slurp(log);
-  int w = 0, h = 0, n = 0;
-  unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &n, 3);
-  ASSERT_NE(px, nullptr) << "cannot decode " << png;
-  EXPECT_EQ(w, 1280);
-  EXPECT_EQ(h, 800);
-  std::map<uint32_t, long> hist;
-  long f_blue = 0, bw_violet = 0;
-  auto near = [](const unsigned char* p, int r, int g, int b) {
-    return std::abs(p[0] - r) <= 6 && std::abs(p[1] - g) <= 6 && std::abs(p[2] - b) <= 6;
-  };
-  for (long i = 0; i < static_cast<long>(w) * h; ++i) {
-    const unsigned char* p = px + i * 3;
-    ++hist[(p[0] >> 3) << 10 | (p[1] >> 3) << 5 | (p[2] >> 3)];
-    if (near(p, 66, 135, 222)) ++f_blue;       // Theme: forward boxes
-    if (near(p, 142, 104, 214)) ++bw_violet;   // Theme: fused backward boxes
-  }
-  stbi_image_free(px);
-  long most = 0;
-  for (const auto& [c, k] : hist) most = std::max(most, k);
-  EXPECT_GE(hist.size(), 40u) << "too few distinct colours: blank or nearly blank window";
-  EXPECT_LT(most, static_cast<long>(w) * h * 7 / 10) << "one colour covers most of the window";
-  EXPECT_GT(f_blue, 2000) << "no forward boxes drawn";
-  EXPECT_GT(bw_violet, 2000) << "no backward boxes drawn";
+  Screenshot shot;
+  ASSERT_TRUE(shot.load(png)) << "cannot decode " << png;
+  EXPECT_EQ(shot.w, 1280);
+  EXPECT_EQ(shot.h, 800);
+  const auto [colours, most] = shot.colour_spread();
+  EXPECT_GE(colours, 40u) << "too few distinct colours: blank or nearly blank window";
+  EXPECT_LT(most, shot.pixels() * 7 / 10) << "one colour covers most of the window";
+  EXPECT_GT(shot.count(66, 135, 222), 2000) << "no forward boxes drawn";        // Theme: forward boxes
+  EXPECT_GT(shot.count(142, 104, 214), 2000) << "no backward boxes drawn";     // Theme: fused backward boxes
 #endif
 }
 
@@ -164,21 +190,11 @@ TEST(GuiSmoke, ClusterPlansOpenWithTheBestRowAndItsCollectiveLanes) {
                                log),
             0)
       << slurp(log);
-  int w = 0, h = 0, n = 0;
-  unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &n, 3);
-  ASSERT_NE(px, nullptr) << "cannot decode " << png;
-  long dp_sync = 0, bw_violet = 0;
-  auto near = [](const unsigned char* p, int r, int g, int b) {
-    return std::abs(p[0] - r) <= 6 && std::abs(p[1] - g) <= 6 && std::abs(p[2] - b) <= 6;
-  };
-  for (long i = 0; i < static_cast<long>(w) * h; ++i) {
-    const unsigned char* p = px + i * 3;
-    if (near(p, 64, 210, 230)) ++dp_sync;     // Theme: collective[GradSync]
-    if (near(p, 142, 104, 214)) ++bw_violet;  // Theme: fused backward boxes
-  }
-  stbi_image_free(px);
-  EXPECT_GT(dp_sync, 300) << "no gradient-sync lane drawn";
-  EXPECT_GT(bw_violet, 2000) << "no backward boxes drawn (the best row's plan is not on screen)";
+  Screenshot shot;
+  ASSERT_TRUE(shot.load(png)) << "cannot decode " << png;
+  EXPECT_GT(shot.count(64, 210, 230), 300) << "no gradient-sync lane drawn";  // Theme: collective[GradSync]
+  EXPECT_GT(shot.count(142, 104, 214), 2000)  // Theme: fused backward boxes
+      << "no backward boxes drawn (the best row's plan is not on screen)";
   // Without a model spec the flags are refused before a window opens.
   const fs::path bad = scratch("cluster-bad.log");
   EXPECT_EQ(run("env -u DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --costs " + std::string(ADAPTIS_SOURCE_DIR) +
@@ -206,21 +222,11 @@ TEST(GuiSmoke, VariableLengthUnitsOpenTheDataTab) {
                                log),
             0)
       << slurp(log);
-  int w = 0, h = 0, n = 0;
-  unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &n, 3);
-  ASSERT_NE(px, nullptr) << "cannot decode " << png;
-  std::map<uint32_t, long> hist;
-  long bottom_blue = 0;
-  for (long i = 0; i < static_cast<long>(w) * h; ++i) {
-    const unsigned char* p = px + i * 3;
-    ++hist[(p[0] >> 3) << 10 | (p[1] >> 3) << 5 | (p[2] >> 3)];
-    // Theme: forward colour, in the bottom pane (below the Gantt and the memory chart).
-    if (i / w > h * 3 / 4 && std::abs(p[0] - 66) <= 6 && std::abs(p[1] - 135) <= 6 && std::abs(p[2] - 222) <= 6)
-      ++bottom_blue;
-  }
-  stbi_image_free(px);
-  EXPECT_GE(hist.size(), 40u) << "too few distinct colours: blank or nearly blank window";
-  EXPECT_GT(bottom_blue, 3000) << "no histogram or unit cost bars in the bottom pane";
+  Screenshot shot;
+  ASSERT_TRUE(shot.load(png)) << "cannot decode " << png;
+  EXPECT_GE(shot.colour_spread().first, 40u) << "too few distinct colours: blank or nearly blank window";
+  // Theme: forward colour, in the bottom pane (below the Gantt and the memory chart).
+  EXPECT_GT(shot.count(66, 135, 222, shot.h * 3 / 4 + 1), 3000) << "no histogram or unit cost bars in the bottom pane";
 
   const fs::path bad = scratch("varlen-bad.log");
   EXPECT_EQ(run("env -u DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --model " + kModel +
