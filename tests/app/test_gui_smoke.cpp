@@ -236,3 +236,36 @@ TEST(GuiSmoke, VariableLengthUnitsOpenTheDataTab) {
   EXPECT_EQ(slurp(bad).find("no display"), std::string::npos) << slurp(bad);
 #endif
 }
+
+// A plan with tensor parallelism (`adaptis plan --tp 4 --out`) opened in the GUI draws its
+// tensor-parallel collective lane (the theme's pale yellow) under the compute lane; the data-parallel
+// best row of the cluster test above has no tensor parallelism and draws none.
+TEST(GuiSmoke, ATensorParallelPlanDrawsItsTpLane) {
+#ifndef ADAPTIS_HAVE_GUI
+  GTEST_SKIP() << "built without the desktop GUI";
+#else
+  if (run("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  const std::string model = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/llama-2-7b.json";
+  const std::string cluster = std::string(ADAPTIS_SOURCE_DIR) + "/samples/clusters/h100x8.json";
+  const std::string args = " --model " + model + " --cluster " + cluster;
+  auto tp_pixels = [&](const std::string& tp) {
+    const fs::path plan = scratch("tp" + tp + ".json"), png = scratch("tp" + tp + ".png"), log = scratch("tp" + tp + ".log");
+    fs::remove(png);
+    EXPECT_EQ(run(std::string(ADAPTIS_BINARY) + " plan" + args + " --gpus 8 --global-batch-tokens 131072 --tp " + tp +
+                  " -q --top 1 --out " + plan.string() + " > " + log.string() + " 2>&1"),
+              0)
+        << slurp(log);
+    EXPECT_EQ(run_gui_under_xvfb("gui" + args + " --plan " + plan.string() + " --size 1280x800 --db " +
+                                     scratch("runs.db").string() + " --screenshot " + png.string() + " --frames 3",
+                                 log),
+              0)
+        << slurp(log);
+    Screenshot shot;
+    EXPECT_TRUE(shot.load(png)) << "cannot decode " << png;
+    return shot.px.empty() ? -1L : shot.count(250, 230, 120);  // Theme: collective[TensorParallel]
+  };
+  const long with_tp = tp_pixels("4"), without_tp = tp_pixels("1");
+  EXPECT_GT(with_tp, 300) << "no tensor-parallel lane drawn for a tp4 plan";
+  EXPECT_LT(without_tp, 50) << "a tensor-parallel lane drawn for a plan without tensor parallelism";
+#endif
+}
