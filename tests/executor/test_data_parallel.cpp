@@ -16,6 +16,8 @@
 #include "adaptis/executor/tensor_parallel.h"
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_builder.h"
+#include "runtime_test_support.h"
+#include "tensor_map_test_support.h"
 
 namespace adaptis::exec {
 namespace {
@@ -40,25 +42,15 @@ NetConfig model() {
   return c;
 }
 
-std::vector<int32_t> corpus() { return load_text_corpus(bundled_corpus_path(ADAPTIS_SOURCE_DIR)); }
-
-using Tensors = std::map<std::string, std::vector<float>>;
-Tensors by_name(const std::vector<NamedTensor>& ts) {
-  Tensors m;
-  for (const auto& t : ts) m[t.name].assign(t.data.begin(), t.data.end());
-  return m;
-}
-Tensors by_name(const StageCompute& s, std::span<const float> arena) {
-  Tensors m;
-  for (const auto& t : s.tensors()) m[t.name].assign(arena.begin() + t.offset, arena.begin() + t.offset + t.size);
-  return m;
-}
+using test::TensorMap;
+using test::by_name;
+using test::expect_bitwise;
 
 struct Reference {
   std::vector<double> loss;
   std::vector<std::vector<double>> mb_loss;
-  std::vector<Tensors> grads;
-  Tensors params;
+  std::vector<TensorMap> grads;
+  TensorMap params;
 };
 
 Reference reference(const NetConfig& cfg, int m, int steps, const AdamW& opt) {
@@ -66,7 +58,7 @@ Reference reference(const NetConfig& cfg, int m, int steps, const AdamW& opt) {
   ro.steps = steps;
   ro.microbatches = m;
   ro.opt = opt;
-  ro.corpus = corpus();
+  ro.corpus = test::bundled_corpus();
   Reference r;
   ReferenceRun run = train_reference(cfg, ro, [&](int, const StageCompute& s) { r.grads.push_back(by_name(s, s.grads())); });
   for (const auto& s : run.steps) {
@@ -77,18 +69,8 @@ Reference reference(const NetConfig& cfg, int m, int steps, const AdamW& opt) {
   return r;
 }
 
-void expect_bitwise(const Tensors& got, const Tensors& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [name, v] : want) {
-    auto it = got.find(name);
-    ASSERT_NE(it, got.end()) << what << ": missing " << name;
-    ASSERT_EQ(it->second.size(), v.size()) << what << ": " << name;
-    EXPECT_EQ(0, std::memcmp(it->second.data(), v.data(), v.size() * sizeof(float))) << what << ": " << name;
-  }
-}
-
 // Largest |got - want| over every tensor, relative to the largest |want|.
-double relative_error(const Tensors& got, const Tensors& want) {
+double relative_error(const TensorMap& got, const TensorMap& want) {
   double diff = 0, scale = 0;
   for (const auto& [name, v] : want) {
     const auto& g = got.at(name);
@@ -124,7 +106,7 @@ TEST(DataParallel, ReplicasMatchTheSingleDeviceRunBitwise) {
       o.zero1 = zero1;
       o.optimizer = opt;
       DataParallelRuntime rt(pipeline(schedule, devices, m, cfg.num_layers()), cfg, o);
-      const DataSource data = model_data(cfg, corpus());
+      const DataSource data = model_data(cfg, test::bundled_corpus());
       for (int step = 0; step < steps; ++step) {
         DataParallelStep r = rt.run_step(step, data);
         EXPECT_EQ(r.loss, ref.loss[step]) << "zero1 " << zero1 << " step " << step;
@@ -158,7 +140,7 @@ TEST(DataParallel, OtherSummationOrdersWouldDiffer) {
   const NetConfig cfg = model();
   const int m = 4;
   auto stage = StageCompute::create(cfg, 0, cfg.num_layers(), m);
-  const DataSource data = model_data(cfg, corpus());
+  const DataSource data = model_data(cfg, test::bundled_corpus());
   for (int mb = 0; mb < m; ++mb) {
     MicroBatchData x = data(0, mb);
     stage->forward(mb, x, nullptr, nullptr);
@@ -198,7 +180,7 @@ TEST(TensorParallel, SplitBlocksMatchTheSingleDeviceRunWithinTolerance) {
   for (int tp : {2}) {
     // One stage over the whole model, tensor-parallel.
     auto stage = make_tensor_parallel_stage(cfg, 0, cfg.num_layers(), m, tp);
-    const DataSource data = model_data(cfg, corpus());
+    const DataSource data = model_data(cfg, test::bundled_corpus());
     for (int step = 0; step < steps; ++step) {
       stage->zero_grad();
       double loss = 0;
@@ -230,7 +212,7 @@ TEST(TensorParallel, InsideAPipelineMatchesWithinTolerance) {
   ro.optimizer = opt;
   PipelineRuntime rt(pipeline("1f1b", 2, m, cfg.num_layers()), tensor_parallel_stage_factory(cfg, 2),
                      make_mailbox_transport(2), ro);
-  StepResult r = rt.run_step(0, model_data(cfg, corpus()));
+  StepResult r = rt.run_step(0, model_data(cfg, test::bundled_corpus()));
   EXPECT_NEAR(r.loss, ref.loss[0], 1e-5 * std::abs(ref.loss[0]));
   EXPECT_LT(relative_error(by_name(rt.grads()), ref.grads[0]), 1e-4);
   EXPECT_LT(relative_error(by_name(rt.params()), ref.params), 1e-4);

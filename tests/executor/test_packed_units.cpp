@@ -20,6 +20,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_builder.h"
 #include "runtime_test_support.h"
+#include "tensor_map_test_support.h"
 
 namespace adaptis::exec {
 namespace {
@@ -44,28 +45,9 @@ std::vector<WorkUnit> units() {
   return {unit({5, 12, 3}), unit({1}), unit({7, 7, 7, 2}), unit({12, 12}), unit({2, 9}), unit({4, 4, 4, 4, 4})};
 }
 
-using TensorMap = std::map<std::string, std::vector<float>>;
-
-TensorMap by_name(const std::vector<NamedTensor>& ts) {
-  TensorMap m;
-  for (const auto& t : ts) m[t.name].assign(t.data.begin(), t.data.end());
-  return m;
-}
-TensorMap by_name(const StageCompute& s, std::span<const float> arena) {
-  TensorMap m;
-  for (const auto& t : s.tensors()) m[t.name].assign(arena.begin() + t.offset, arena.begin() + t.offset + t.size);
-  return m;
-}
-
-void expect_bitwise(const TensorMap& got, const TensorMap& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [name, v] : want) {
-    auto it = got.find(name);
-    ASSERT_NE(it, got.end()) << what << ": missing " << name;
-    ASSERT_EQ(it->second.size(), v.size()) << what << ": " << name;
-    EXPECT_EQ(0, std::memcmp(it->second.data(), v.data(), v.size() * sizeof(float))) << what << ": " << name;
-  }
-}
+using test::TensorMap;
+using test::by_name;
+using test::expect_bitwise;
 
 struct Reference {
   std::vector<double> loss;

@@ -14,6 +14,7 @@
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/schedules.h"
 #include "runtime_test_support.h"
+#include "tensor_map_test_support.h"
 
 namespace adaptis::exec {
 namespace {
@@ -39,33 +40,15 @@ bool try_plan(const std::string& schedule, int devices, int m, int num_layers, P
   }
 }
 
-std::map<std::string, std::vector<float>> by_name(const std::vector<NamedTensor>& ts) {
-  std::map<std::string, std::vector<float>> m;
-  for (const auto& t : ts) m[t.name].assign(t.data.begin(), t.data.end());
-  return m;
-}
-std::map<std::string, std::vector<float>> by_name(const StageCompute& s, std::span<const float> arena) {
-  std::map<std::string, std::vector<float>> m;
-  for (const auto& t : s.tensors()) m[t.name].assign(arena.begin() + t.offset, arena.begin() + t.offset + t.size);
-  return m;
-}
-
-void expect_bitwise(const std::map<std::string, std::vector<float>>& got,
-                    const std::map<std::string, std::vector<float>>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [name, v] : want) {
-    auto it = got.find(name);
-    ASSERT_NE(it, got.end()) << what << ": missing " << name;
-    ASSERT_EQ(it->second.size(), v.size()) << what << ": " << name;
-    EXPECT_EQ(0, std::memcmp(it->second.data(), v.data(), v.size() * sizeof(float))) << what << ": " << name;
-  }
-}
+using test::TensorMap;
+using test::by_name;
+using test::expect_bitwise;
 
 struct Reference {
   std::vector<double> loss;
   std::vector<std::vector<double>> mb_loss;
-  std::vector<std::map<std::string, std::vector<float>>> grads;
-  std::map<std::string, std::vector<float>> params;
+  std::vector<TensorMap> grads;
+  TensorMap params;
 };
 
 Reference reference(const NetConfig& cfg, int m, int steps, const AdamW& opt) {

@@ -23,6 +23,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_builder.h"
 #include "runtime_test_support.h"
+#include "tensor_map_test_support.h"
 
 namespace adaptis::exec {
 namespace {
@@ -60,18 +61,8 @@ std::vector<WorkUnit> sliced() {
 }
 std::vector<WorkUnit> unsliced() { return {unit({14}), unit({3, 6}), unit({4, 9})}; }
 
-using TensorMap = std::map<std::string, std::vector<float>>;
-
-TensorMap by_name(const std::vector<NamedTensor>& ts) {
-  TensorMap m;
-  for (const auto& t : ts) m[t.name].assign(t.data.begin(), t.data.end());
-  return m;
-}
-TensorMap by_name(const StageCompute& s, std::span<const float> arena) {
-  TensorMap m;
-  for (const auto& t : s.tensors()) m[t.name].assign(arena.begin() + t.offset, arena.begin() + t.offset + t.size);
-  return m;
-}
+using test::TensorMap;
+using test::by_name;
 
 struct TrainedRun {
   std::vector<double> loss;
