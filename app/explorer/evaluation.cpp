@@ -17,7 +17,7 @@ std::shared_ptr<const Evaluation> evaluate(Plan plan, const CostTable& costs, Cl
   // for its tokens/s and MFU: only simulate() takes it.
   // Variable-length units cost what their tokens and attention pairs cost (units.h): throws
   // InputError when the cost table has no reference micro-batch to scale from.
-  if (!e->plan.units.empty()) unit_stage_costs(e->stages, e->plan.units, cost_reference(costs), e->unit_costs);
+  if (!e->plan.units.empty()) unit_stage_costs(e->stages, e->plan.units, cost_reference(costs), e->unit_costs, e->plan.memory);
   e->sim = e->plan.parallel ? simulate(e->plan, costs, e->cluster, e->options)
                             : simulate_stages(e->plan, e->stages, e->cluster, e->options, e->unit_costs);
   if (e->sim.ok)

@@ -70,7 +70,7 @@ TraceTimeline trace_timeline_from_simulation(const Plan& plan, const SimResult& 
   t.actions = sim.timeline;
   std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
   std::vector<UnitStageCost> per_unit;
-  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit, plan.memory);
   t.transfers = derive_transfers(plan, sim.timeline, &stages, &cluster, opt, per_unit.empty() ? nullptr : &per_unit);
   t.memory = sim.memory;
   t.host_transfers = sim.host_transfers;

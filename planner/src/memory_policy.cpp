@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/recompute.h"
@@ -15,6 +16,8 @@ std::string describe(const StageMemoryPolicy& p) {
   std::string s = recompute_name(p.recompute);
   if (p.recompute == Recompute::Full && p.full_layers > 0)
     s += " (first " + std::to_string(p.full_layers) + (p.full_layers == 1 ? " layer)" : " layers)");
+  if (!p.units.empty() && recomputes(p))
+    s += " on " + std::to_string(p.units.size()) + (p.units.size() == 1 ? " unit" : " units");
   if (p.offload_fraction > 0) {
     char buf[48];
     std::snprintf(buf, sizeof buf, " + offload %g%%", 100.0 * p.offload_fraction);
@@ -47,6 +50,10 @@ std::string describe_memory(const std::vector<StageMemoryPolicy>& policies) {
 
 bool recomputes(const StageMemoryPolicy& p) { return p.recompute != Recompute::None; }
 
+bool recomputes_unit(const StageMemoryPolicy& p, int mb) {
+  return recomputes(p) && (p.units.empty() || std::binary_search(p.units.begin(), p.units.end(), mb));
+}
+
 StageMemoryPolicy stage_memory(const Plan& plan, int stage) {
   if (stage >= 0 && stage < static_cast<int>(plan.memory.size())) return plan.memory[stage];
   return StageMemoryPolicy{};
@@ -75,12 +82,13 @@ void set_memory_policy(Plan& plan, std::vector<StageMemoryPolicy> policies) {
       if (a.stage < 0 || a.stage >= S || a.mb < 0 || a.mb >= m) return nullptr;
       return &has_r[static_cast<size_t>(a.stage) * m + a.mb];
     };
+    auto rec = [&](const Action& a) { return recomputes_unit(stage_memory(plan, a.stage), a.mb); };
     for (const Action& a : list)
-      if (a.op == Op::R && recomputes(stage_memory(plan, a.stage)))
+      if (a.op == Op::R && rec(a))
         if (char* h = slot(a)) *h = 1;
     for (const Action& a : list) {
-      if (a.op == Op::R && !recomputes(stage_memory(plan, a.stage))) continue;
-      if ((a.op == Op::B || a.op == Op::BW) && recomputes(stage_memory(plan, a.stage))) {
+      if (a.op == Op::R && !rec(a)) continue;
+      if ((a.op == Op::B || a.op == Op::BW) && rec(a)) {
         char* h = slot(a);
         if (h && !*h) {
           // Right before the backward, or before the overlapped pair the backward closes.
@@ -99,6 +107,57 @@ void set_memory_policy(Plan& plan, std::vector<StageMemoryPolicy> policies) {
 void set_uniform_memory_policy(Plan& plan, const StageMemoryPolicy& policy) {
   set_memory_policy(plan, std::vector<StageMemoryPolicy>(static_cast<size_t>(plan.num_stages()), policy));
 }
+
+namespace {
+
+// Stage s's policy against the plan's units (memory_policy.h's rules for units).
+void check_unit_selection(const Plan& plan, int s, std::vector<std::string>& errors) {
+  const StageMemoryPolicy& p = plan.memory[s];
+  const std::string at = "memory: stage " + std::to_string(s);
+  const int U = static_cast<int>(plan.units.size());
+  if (!p.units.empty()) {
+    if (U == 0) {
+      errors.push_back(at + ": field 'units' selects units to recompute but the plan has no variable-length units "
+                       "(field 'units'); leave it out to recompute every micro-batch");
+      return;
+    }
+    if (!recomputes(p))
+      errors.push_back(at + ": field 'units' selects units to recompute but the policy recomputes nothing ('" +
+                       recompute_name(p.recompute) + "')");
+    for (size_t k = 0; k < p.units.size(); ++k) {
+      if (p.units[k] < 0 || p.units[k] >= U) {
+        errors.push_back(at + ": units[" + std::to_string(k) + "] is " + std::to_string(p.units[k]) +
+                         ", outside the plan's units 0.." + std::to_string(U - 1));
+        return;
+      }
+      if (k > 0 && p.units[k] <= p.units[k - 1]) {
+        errors.push_back(at + ": field 'units' must list unit indices in ascending order, each once (" +
+                         std::to_string(p.units[k - 1]) + " then " + std::to_string(p.units[k]) + ")");
+        return;
+      }
+    }
+  }
+  if (U == 0) return;
+  if (p.offload_fraction > 0)
+    errors.push_back(at + ": offloads activations (" + describe(p) +
+                     "), which variable-length units do not support yet (host copies are priced per stage, not per "
+                     "unit); use recompute");
+  if (!recomputes(p)) return;
+  // A slice whose keys and values a later slice of its row reads cannot drop them between its F and B.
+  std::map<int, int> last_slice;  // row -> its last slice index
+  for (const WorkUnit& w : plan.units)
+    if (w.row >= 0) last_slice[w.row] = std::max(last_slice[w.row], w.slice);
+  for (int u = 0; u < U; ++u)
+    if (plan.units[u].row >= 0 && plan.units[u].slice < last_slice[plan.units[u].row] && recomputes_unit(p, u)) {
+      errors.push_back(at + " recomputes units[" + std::to_string(u) + "] (slice " + std::to_string(plan.units[u].slice) +
+                       " of row " + std::to_string(plan.units[u].row) +
+                       "), whose keys and values later slices of its row read; only a row's last slice or a whole "
+                       "row can be recomputed (select units with field 'units')");
+      return;
+    }
+}
+
+}  // namespace
 
 void check_memory_policy(const Plan& plan, std::vector<std::string>& errors) {
   const int S = plan.num_stages(), m = plan.num_microbatches;
@@ -126,6 +185,7 @@ void check_memory_policy(const Plan& plan, std::vector<std::string>& errors) {
                        recompute_name(p.recompute) + "')");
     if (!std::isfinite(p.offload_fraction) || p.offload_fraction < 0 || p.offload_fraction > 1)
       errors.push_back(at + ": offload fraction " + std::to_string(p.offload_fraction) + " outside [0, 1]");
+    check_unit_selection(plan, s, errors);
   }
   if (!errors.empty() || S < 1 || m < 1) return;
 
@@ -147,15 +207,21 @@ void check_memory_policy(const Plan& plan, std::vector<std::string>& errors) {
         p.r = at;
         p.r_device = d;
         p.r_index = at;
-        if (!recomputes(stage_memory(plan, a.stage)))
+        const StageMemoryPolicy sp = stage_memory(plan, a.stage);
+        if (!recomputes(sp))
           errors.push_back("schedule: device " + std::to_string(d) + " position " + std::to_string(i) + " '" +
                            to_string(a) + "': R without a recompute policy (stage " + std::to_string(a.stage) +
-                           "'s memory policy is '" + recompute_name(stage_memory(plan, a.stage).recompute) + "')");
+                           "'s memory policy is '" + recompute_name(sp.recompute) + "')");
+        else if (!recomputes_unit(sp, a.mb))
+          errors.push_back("schedule: device " + std::to_string(d) + " position " + std::to_string(i) + " '" +
+                           to_string(a) + "': R of a unit stage " + std::to_string(a.stage) +
+                           " does not recompute (not in its memory policy's field 'units')");
       }
     }
   for (int s = 0; s < S; ++s) {
-    const bool rec = recomputes(stage_memory(plan, s));
+    const StageMemoryPolicy sp = stage_memory(plan, s);
     for (int mb = 0; mb < m; ++mb) {
+      const bool rec = recomputes_unit(sp, mb);
       const Pos& p = pos[static_cast<size_t>(s) * m + mb];
       const std::string at = "schedule: stage " + std::to_string(s) + " mb " + std::to_string(mb);
       if (p.r_count > 1) errors.push_back(at + ": has " + std::to_string(p.r_count) + " R actions, needs at most 1");
@@ -186,7 +252,7 @@ void require_host_links(const Plan& plan, const Cluster& cluster) {
 
 StageMemoryTable::StageMemoryTable(const CostTable& costs) {
   const int L = costs.num_layers();
-  for (auto* v : {&act_, &kept_selective_, &selective_ms_, &f_}) v->assign(L + 1, 0.0);
+  for (auto* v : {&act_, &kept_selective_, &selective_ms_, &f_, &f_pair_, &f_fixed_}) v->assign(L + 1, 0.0);
   kept_full_.resize(L);
   for (int l = 0; l < L; ++l) {
     const LayerRecompute r = layer_recompute(costs, l);
@@ -194,6 +260,8 @@ StageMemoryTable::StageMemoryTable(const CostTable& costs) {
     kept_selective_[l + 1] = kept_selective_[l] + r.kept_selective;
     selective_ms_[l + 1] = selective_ms_[l] + r.selective_ms;
     f_[l + 1] = f_[l] + costs.layers[l].f_ms;
+    f_pair_[l + 1] = f_pair_[l] + costs.layers[l].f_pair_ms;
+    f_fixed_[l + 1] = f_fixed_[l] + costs.layers[l].f_fixed_ms;
     kept_full_[l] = r.kept_full;
   }
 }
@@ -203,6 +271,8 @@ void StageMemoryTable::apply(StageCost& c, int first, int end, const StageMemory
   c.recompute = recomputes(p);
   c.kept_bytes = all;
   c.recompute_ms = 0;
+  c.recompute_pair_ms = 0;
+  c.recompute_fixed_ms = 0;
   if (p.recompute == Recompute::Selective) {
     c.kept_bytes = kept_selective_[end] - kept_selective_[first];
     c.recompute_ms = selective_ms_[end] - selective_ms_[first];
@@ -211,6 +281,8 @@ void StageMemoryTable::apply(StageCost& c, int first, int end, const StageMemory
     const int k = p.full_layers > 0 && p.full_layers < n ? p.full_layers : n;
     c.kept_bytes = kept_full_[first] + (act_[end] - act_[first + k]);
     c.recompute_ms = f_[first + k] - f_[first];
+    c.recompute_pair_ms = std::max(0.0, f_pair_[first + k] - f_pair_[first]);
+    c.recompute_fixed_ms = std::max(0.0, f_fixed_[first + k] - f_fixed_[first]);
   }
   c.kept_bytes = std::clamp(c.kept_bytes, 0.0, all);
   c.recompute_ms = std::max(0.0, c.recompute_ms);

@@ -65,6 +65,7 @@ nlohmann::json plan_to_json(const Plan& plan, const nlohmann::json& meta) {
       nlohmann::json e = {{"stage", s}, {"recompute", recompute_name(p.recompute)}};
       if (p.full_layers > 0) e["layers"] = p.full_layers;
       if (p.offload_fraction > 0) e["offload"] = p.offload_fraction;
+      if (!p.units.empty()) e["units"] = p.units;
       mem.push_back(std::move(e));
     }
     j["memory"] = std::move(mem);
@@ -142,7 +143,8 @@ std::vector<WorkUnit> units_from_json(const nlohmann::json& arr, const std::stri
 
 namespace {
 
-// "memory": [{"stage", "recompute", "layers", "offload"}, ...] -> one policy per stage.
+// "memory": [{"stage", "recompute", "layers", "offload", "units"}, ...] -> one policy per stage. The
+// units' range and order are the validator's (it knows the unit count).
 std::vector<StageMemoryPolicy> memory_from_json(const nlohmann::json& arr, int num_stages, const std::string& origin) {
   if (!arr.is_array()) throw InputError(origin + ": field 'memory' must be a list of stage policies");
   std::vector<StageMemoryPolicy> out(static_cast<size_t>(num_stages));
@@ -150,10 +152,12 @@ std::vector<StageMemoryPolicy> memory_from_json(const nlohmann::json& arr, int n
   for (size_t i = 0; i < arr.size(); ++i) {
     const auto& e = arr[i];
     const std::string where = origin + ": memory[" + std::to_string(i) + "]";
-    if (!e.is_object()) throw InputError(where + ": must be an object {\"stage\", \"recompute\", \"layers\", \"offload\"}");
+    if (!e.is_object())
+      throw InputError(where + ": must be an object {\"stage\", \"recompute\", \"layers\", \"offload\", \"units\"}");
     for (auto it = e.begin(); it != e.end(); ++it)
-      if (it.key() != "stage" && it.key() != "recompute" && it.key() != "layers" && it.key() != "offload")
-        throw InputError(where + ": unknown field '" + it.key() + "' (fields: stage, recompute, layers, offload)");
+      if (it.key() != "stage" && it.key() != "recompute" && it.key() != "layers" && it.key() != "offload" &&
+          it.key() != "units")
+        throw InputError(where + ": unknown field '" + it.key() + "' (fields: stage, recompute, layers, offload, units)");
     const long long s = json_int(e, "stage", where);
     if (s < 0 || s >= num_stages)
       throw InputError(where + ": field 'stage' is " + std::to_string(s) + ", a stage that does not exist (the plan has " +
@@ -170,6 +174,19 @@ std::vector<StageMemoryPolicy> memory_from_json(const nlohmann::json& arr, int n
     p.offload_fraction = json_number_or(e, "offload", 0.0, where);
     if (!std::isfinite(p.offload_fraction) || p.offload_fraction < 0 || p.offload_fraction > 1)
       throw InputError(where + ": field 'offload' must be a fraction in [0, 1], got " + std::to_string(p.offload_fraction));
+    if (e.contains("units")) {
+      const auto& u = e["units"];
+      if (!u.is_array() || u.empty())
+        throw InputError(where + ": field 'units' must be a non-empty list of unit indices (leave it out for every unit)");
+      for (size_t k = 0; k < u.size(); ++k) {
+        if (!u[k].is_number_integer())
+          throw InputError(where + ": units[" + std::to_string(k) + "] must be a unit index (an integer)");
+        const long long v = u[k].get<long long>();
+        if (v < 0 || v > (1 << 30))
+          throw InputError(where + ": units[" + std::to_string(k) + "] is " + std::to_string(v) + ", not a unit index");
+        p.units.push_back(static_cast<int>(v));
+      }
+    }
     out[s] = p;
   }
   return out;

@@ -190,11 +190,11 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
     const Action& a = ta.action;
     const StageCost& c = stages[a.stage];
     const size_t k = base(a.stage) + a.mb;
-    // The unit's bytes when given; units carry no memory policy (F keeps everything).
+    // The unit's bytes when given, and what its F keeps under per-unit checkpointing.
     double act_b = c.act_b_bytes, act_w = c.act_w_bytes, keeps;
     if constexpr (kUnits) {
       const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
-      act_b = u.act_b_bytes, act_w = u.act_w_bytes, keeps = act_b + act_w;
+      act_b = u.act_b_bytes, act_w = u.act_w_bytes, keeps = u.kept();
     } else {
       keeps = c.kept();
     }

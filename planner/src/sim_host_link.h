@@ -74,8 +74,8 @@ struct MemoryLedgerScratch {
 // BW free at their end, an offload frees its bytes when it ends and a reload reserves them when it
 // starts. Copy events at a time t are applied before an action event at t. `samples`, when given,
 // receives the memory timeline (static + live) as the simulator records it. `unit_costs`, when given
-// (Plan::units, [stage * num_microbatches + mb], no memory policy), holds each micro-batch's own
-// activation bytes: F keeps act_b + act_w of its unit.
+// (Plan::units, [stage * num_microbatches + mb]), holds each micro-batch's own activation bytes: F keeps
+// its unit's kept() (everything unless that (stage, unit) recomputes).
 DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
                            const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
                            double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,

@@ -130,7 +130,7 @@ struct Sim {
   // Per row: durations and neighbour transfers, as Link::transfer_ms computes them (with the
   // --comm-latency-ms override). F -> F of the next stage sends the activation; an input gradient
   // (B/BW -> B/BW of the previous stage) sends the gradient of the same tensor. With units each
-  // (stage, unit) has its own times and bytes (a unit carries no memory policy: R takes no time).
+  // (stage, unit) has its own times and bytes, and R the time of its own recompute.
   void precompute() {
     const int S = static_cast<int>(stages.size());
     rows_per_stage = units ? U : 1;
@@ -170,7 +170,7 @@ struct Sim {
         t[static_cast<int>(Op::B)] = u.b_ms / speed + opt.action_overhead_ms;
         t[static_cast<int>(Op::W)] = u.w_ms / speed + opt.action_overhead_ms;
         t[static_cast<int>(Op::BW)] = (u.b_ms + u.w_ms) / speed + opt.action_overhead_ms;
-        t[static_cast<int>(Op::R)] = opt.action_overhead_ms;
+        t[static_cast<int>(Op::R)] = u.recompute_ms / speed + opt.action_overhead_ms;
         to_next[r] = s + 1 < S ? transfer(d, idx.stage_device(s + 1), u.out_bytes) : 0.0;
         to_prev[r] = s > 0 ? transfer(d, idx.stage_device(s - 1), unit_cost(s - 1, mb).out_bytes) : 0.0;
       }
@@ -543,9 +543,10 @@ SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, 
     if (plan.units.empty() || unit_costs.size() != stages.size() * plan.units.size())
       throw InputError("simulate: " + std::to_string(unit_costs.size()) + " unit costs for " +
                        std::to_string(stages.size()) + " stages x " + std::to_string(plan.units.size()) + " units");
-    if (has_memory_policy(plan))
-      throw InputError("plan: field 'memory' (per-stage recompute/offload) with variable-length units (field 'units') "
-                       "is not supported yet");
+    for (size_t s = 0; s < stages.size(); ++s)
+      if (stages[s].offload_bytes > 0)
+        throw InputError("plan: stage " + std::to_string(s) + " offloads activations (field 'memory'), which "
+                         "variable-length units (field 'units') do not support yet; use recompute");
     sim.units = &unit_costs;
     sim.U = static_cast<int>(plan.units.size());
   }
@@ -580,7 +581,7 @@ SimResult simulate(const Plan& plan, const CostTable& costs, const Cluster& clus
   require_host_links(plan, cluster);
   std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
   std::vector<UnitStageCost> per_unit;
-  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit, plan.memory);
   return simulate_impl(plan, stages, cluster, opt, &costs, per_unit);
 }
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/memory_policy.h"
 
 namespace adaptis {
 
@@ -35,15 +36,28 @@ UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostR
   out.act_w_bytes = c.act_w_bytes * tok;
   out.out_bytes = c.out_bytes * tok;
   out.in_bytes = c.in_bytes * tok;
+  out.recompute = c.recompute;
+  if (c.recompute) {
+    out.kept_bytes = std::min(c.kept_bytes * tok, out.act_b_bytes + out.act_w_bytes);
+    out.recompute_ms = scale(c.recompute_ms, c.recompute_pair_ms, c.recompute_fixed_ms);
+  }
   return out;
 }
 
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
-                      std::vector<UnitStageCost>& out) {
+                      std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory) {
   const size_t U = units.size();
   out.resize(stages.size() * U);
   for (size_t s = 0; s < stages.size(); ++s)
-    for (size_t u = 0; u < U; ++u) out[s * U + u] = unit_stage_cost(stages[s], units[u], ref);
+    for (size_t u = 0; u < U; ++u) {
+      UnitStageCost& c = out[s * U + u];
+      c = unit_stage_cost(stages[s], units[u], ref);
+      if (c.recompute && s < memory.size() && !recomputes_unit(memory[s], static_cast<int>(u))) {
+        c.recompute = false;
+        c.kept_bytes = 0;
+        c.recompute_ms = 0;
+      }
+    }
 }
 
 UnitCostModel unit_cost_model(const CostTable& costs) {

@@ -85,8 +85,6 @@ void check_plan(const Plan& plan, int num_layers, Problems& r) {
       err("units: " + std::to_string(plan.units.size()) + " units for " + std::to_string(m) +
           " micro-batches; there must be one unit per micro-batch");
     for (auto& e : unit_problems(plan.units)) err(e);
-    if (has_memory_policy(plan))
-      err("memory: per-stage memory policies (recompute, offload) with variable-length units are not supported yet");
   }
   if (static_cast<int>(plan.schedule.size()) != D) {
     err("schedule: has " + std::to_string(plan.schedule.size()) + " device lists but the placement has " + std::to_string(D) + " devices");

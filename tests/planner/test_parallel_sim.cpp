@@ -241,7 +241,7 @@ TEST(ParallelSim, MemoryPoliciesRunInsideAParallelConfiguration) {
   plan.parallel->zero = 3;
   const SimResult bare = simulate(plan, costs, cl, no_latency());
   ASSERT_TRUE(bare.ok);
-  set_uniform_memory_policy(plan, StageMemoryPolicy{Recompute::Full, 0, 0.5});
+  set_uniform_memory_policy(plan, StageMemoryPolicy{Recompute::Full, 0, 0.5, {}});
   const SimResult both = simulate(plan, costs, cl, no_latency());
   ASSERT_TRUE(both.ok) << both.error;
   ASSERT_TRUE(both.has_parallel);
@@ -278,7 +278,7 @@ TEST(ParallelSim, AStageRecomputeOnTopOfTheConfigurationsRecomputeIsRejected) {
   // again would count the same recomputation twice. Offload alone on top is fine.
   Plan plan = one_f_one_b(4, 8, 2, false);
   plan.parallel->recompute = Recompute::Full;
-  set_uniform_memory_policy(plan, StageMemoryPolicy{Recompute::None, 0, 0.5});
+  set_uniform_memory_policy(plan, StageMemoryPolicy{Recompute::None, 0, 0.5, {}});
   EXPECT_TRUE(validate_plan(plan, 4).ok()) << validate_plan(plan, 4).message();
   plan.memory[2].recompute = Recompute::Selective;
   const ValidationReport v = validate_plan(plan, 4);

@@ -78,9 +78,10 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
   };
   auto duration = [&](const Action& a, int d) {
     double t = 0;
-    if (units) {  // a unit carries no memory policy: R takes no time
+    if (units) {  // R: the unit's own recompute (per-unit checkpointing)
       const UnitStageCost& u = unit(a.stage, a.mb);
-      t = a.op == Op::F ? u.f_ms : a.op == Op::B ? u.b_ms : a.op == Op::W ? u.w_ms : a.op == Op::BW ? u.b_ms + u.w_ms : 0.0;
+      t = a.op == Op::F ? u.f_ms : a.op == Op::B ? u.b_ms : a.op == Op::W ? u.w_ms
+        : a.op == Op::BW ? u.b_ms + u.w_ms : u.recompute_ms;
     } else {
       const StageCost& c = stages[a.stage];
       t = a.op == Op::F ? c.f_ms : a.op == Op::B ? c.b_ms : a.op == Op::W ? c.w_ms
@@ -189,10 +190,10 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
     for (size_t i = 0; i < plan.schedule[d].size(); ++i) {
       const Action& a = plan.schedule[d][i];
       const StageCost& c = stages[a.stage];
-      // A unit's own bytes; it has no memory policy, so F keeps all of them.
+      // A unit's own bytes, and what its F keeps when that (stage, unit) recomputes.
       const double act_b = units ? unit(a.stage, a.mb).act_b_bytes : c.act_b_bytes;
       const double act_w = units ? unit(a.stage, a.mb).act_w_bytes : c.act_w_bytes;
-      const double kept = units ? act_b + act_w : c.kept();
+      const double kept = units ? unit(a.stage, a.mb).kept() : c.kept();
       r.busy_ms[d] += r.end[d][i] - r.start[d][i];
       r.iteration_ms = std::max(r.iteration_ms, r.end[d][i]);
       if (a.op == Op::F) live += kept;
@@ -272,7 +273,7 @@ void expect_same(const Plan& plan, const CostTable& costs, const Cluster& cluste
   const std::vector<StageCost> stages = stage_costs(costs, plan.partition, plan.memory);
   // With units, the cost model's per-unit costs (units.h); simulate() derives the same ones itself.
   std::vector<UnitStageCost> per_unit;
-  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit);
+  if (!plan.units.empty()) unit_stage_costs(stages, plan.units, cost_reference(costs), per_unit, plan.memory);
   const Reference ref = reference_simulate(plan, stages, cluster, opt, plan.units.empty() ? nullptr : &per_unit);
   expect_same_result(plan, ref, simulate(plan, costs, cluster, opt), what);
 }
@@ -464,6 +465,75 @@ TEST(SimulatorReference, UnitsAndSlicesOnEveryScheduleAreBitIdentical) {
   }
   EXPECT_GT(sliced, 20);
   EXPECT_GT(compared, 150);
+}
+
+// Per-unit checkpointing: each stage recomputes its own selection of units (whole rows and last slices:
+// the units allowed to drop their activations) under its own policy, so R's time and what F keeps differ
+// per (stage, unit); an empty selection recomputes every unit of a stage without slices read later.
+TEST(SimulatorReference, PerUnitRecomputeIsBitIdentical) {
+  int compared = 0;
+  for (const char* schedule : {"1f1b", "gpipe", "zb-h1", "interleaved-1f1b", "zb-v", "seq1f1b"}) {
+    const std::vector<WorkUnit> units = mixed_units(2);
+    Plan plan;
+    try {
+      plan = unit_plan_for(schedule, 4, units, 16);
+    } catch (const InputError& e) {
+      ADD_FAILURE() << schedule << ": " << e.what();
+      continue;
+    }
+    std::vector<int> droppable;
+    for (int u = 0; u < static_cast<int>(units.size()); ++u) {
+      bool read_later = false;
+      for (const WorkUnit& v : units) read_later = read_later || (v.row >= 0 && v.row == units[u].row && v.slice > units[u].slice);
+      if (!read_later) droppable.push_back(u);
+    }
+    ASSERT_GE(droppable.size(), 6u);
+    std::vector<StageMemoryPolicy> mem(static_cast<size_t>(plan.num_stages()));
+    for (int s = 0; s < plan.num_stages(); ++s) {
+      StageMemoryPolicy& p = mem[static_cast<size_t>(s)];
+      p.recompute = s % 3 == 2 ? Recompute::None : s % 3 == 1 ? Recompute::Selective : Recompute::Full;
+      if (s % 4 == 0 && plan.partition.stage_size(s) > 1) p.full_layers = p.recompute == Recompute::Full ? 1 : 0;
+      for (size_t k = 0; k < droppable.size(); ++k)
+        if ((k + static_cast<size_t>(s)) % 2 == 0) p.units.push_back(droppable[k]);
+      if (p.recompute == Recompute::None) p.units.clear();
+    }
+    set_memory_policy(plan, mem);
+    const ValidationReport v = validate_plan(plan, 16);
+    ASSERT_TRUE(v.ok()) << schedule << ": " << v.message();
+    const CostTable costs = uneven_pair_costs(16);
+    for (int two = 0; two < 2; ++two) {
+      const Cluster cluster = two ? two_nodes(4) : make_uniform_cluster(4);
+      for (int variant = 0; variant < 3; ++variant) {
+        SimOptions o;
+        if (variant == 1) o.comm_latency_ms = 0.05, o.action_overhead_ms = 0.01;
+        if (variant == 2) o.record_gaps = false, o.record_memory_timeline = false;
+        expect_same(plan, costs, cluster, o, std::string(schedule) + " per-unit recompute variant " + std::to_string(variant));
+        ++compared;
+      }
+    }
+    // The recompute is really there: R actions of the selected units take time and F keeps less.
+    const SimResult with = simulate(plan, costs, make_uniform_cluster(4));
+    Plan bare = plan;
+    set_memory_policy(bare, {});
+    const SimResult without = simulate(bare, costs, make_uniform_cluster(4));
+    ASSERT_TRUE(with.ok && without.ok) << schedule;
+    double rec = 0, rec_bytes = 0, peak_with = 0, peak_without = 0;
+    for (size_t d = 0; d < with.devices.size(); ++d) {
+      rec += with.devices[d].recompute_ms;
+      rec_bytes += with.devices[d].recomputed_bytes;
+      peak_with += with.devices[d].peak_activation_bytes;  // summed: a device without recompute keeps its peak
+      peak_without += without.devices[d].peak_activation_bytes;
+    }
+    EXPECT_GT(rec, 0) << schedule;
+    EXPECT_GT(rec_bytes, 0) << schedule;
+    // GPipe holds every unit's activations at once, so dropping some lowers its peak; the 1F1B family may
+    // peak on the unrecomputable early slices instead.
+    if (std::string(schedule) == "gpipe") {
+      EXPECT_LT(peak_with, peak_without);
+    }
+    EXPECT_LE(peak_with, peak_without) << schedule;
+  }
+  EXPECT_EQ(compared, 36);
 }
 
 // Hand-made unit costs far apart from unit to unit and stage to stage (times, bytes sent, the split of

@@ -151,7 +151,7 @@ Score repair_memory(Candidate& c, Score current, Evaluator& ev, const SearchCont
     for (size_t i = 0; i + 1 < ctx.ladder.size(); ++i)
       if (ctx.ladder[i].recompute == p.recompute && ctx.ladder[i].offload_fraction == p.offload_fraction)
         return ctx.ladder[i + 1];
-    return p.full_layers > 0 ? StageMemoryPolicy{Recompute::Full, 0, p.offload_fraction} : p;
+    return p.full_layers > 0 ? StageMemoryPolicy{Recompute::Full, 0, p.offload_fraction, {}} : p;
   };
   Candidate best = c;
   Score best_score = current;

@@ -36,13 +36,15 @@ std::string describe(const StageMemoryPolicy& p);
 std::string describe_memory(const std::vector<StageMemoryPolicy>& policies);
 
 bool recomputes(const StageMemoryPolicy& p);
+// Whether a stage under `p` recomputes micro-batch (unit) `mb`: every one unless p.units selects some.
+bool recomputes_unit(const StageMemoryPolicy& p, int mb);
 // Stage `s`'s policy (the default when Plan::memory is empty).
 StageMemoryPolicy stage_memory(const Plan& plan, int stage);
 // True when any stage recomputes or offloads.
 bool has_memory_policy(const Plan& plan);
 
 // Sets plan.memory (one policy per stage, or empty) and makes the R actions match it: every R of a
-// stage that does not recompute is removed, and a recomputing stage's missing R are placed right
+// (stage, mb) that does not recompute is removed, and the missing R of those that do are placed right
 // before their B/BW (just in time: the simplest placement, what built-in schedules get).
 // InputError when `policies` is neither empty nor one per stage.
 void set_memory_policy(Plan& plan, std::vector<StageMemoryPolicy> policies);
@@ -51,8 +53,10 @@ void set_uniform_memory_policy(Plan& plan, const StageMemoryPolicy& policy);
 
 // Structural checks of the memory policies and R actions, appended to `errors` (the validator
 // calls this): one policy per stage (none for a stage that does not exist), full_layers in
-// [0, stage layers], offload_fraction in [0, 1], exactly one R per micro-batch of a recomputing
-// stage and none elsewhere, and on each device F before R before B/BW.
+// [0, stage layers], offload_fraction in [0, 1], exactly one R per recomputed (stage, mb) and none
+// elsewhere, and on each device F before R before B/BW. With units (Plan::units): a policy's unit
+// selection ascending and in range; no offload (its host copies are priced per stage, not per unit);
+// no recompute of a slice that a later slice of its row reads (its keys and values must stay).
 void check_memory_policy(const Plan& plan, std::vector<std::string>& errors);
 
 // The cluster side: every device holding a stage that offloads needs a host link. InputError
@@ -69,7 +73,7 @@ class StageMemoryTable {
   void apply(StageCost& c, int first, int end, const StageMemoryPolicy& p) const;
 
  private:
-  std::vector<double> act_, kept_selective_, selective_ms_, f_;  // prefix sums over layers
+  std::vector<double> act_, kept_selective_, selective_ms_, f_, f_pair_, f_fixed_;  // prefix sums over layers
   std::vector<double> kept_full_;                                // per layer
 };
 

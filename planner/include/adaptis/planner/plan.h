@@ -81,10 +81,16 @@ Placement wave_placement(int num_devices, int stages_per_device);    // zig-zag:
 //   None       keep everything F saves until B / W
 //   Selective  keep each MLP/MoE block's input only (the cost model's saved-tensor inventory)
 //   Full       keep the stage input only; with full_layers = k, only the first k layers are recomputed
+// With variable-length units (Plan::units) a stage can recompute some units only (per-unit
+// checkpointing): units costs differ, so dropping a long unit's activations saves much memory where
+// recomputing a short one saves little and still costs its launch overheads.
 struct StageMemoryPolicy {
   Recompute recompute = Recompute::None;
   int full_layers = 0;          // Full: recompute the stage's first k layers (0 = all of them)
   double offload_fraction = 0;  // of the bytes kept after F, in [0, 1]
+  // Plans with units only: the units (micro-batch indices, ascending, each once) this stage recomputes;
+  // empty = every unit. The others keep all their activations and have no R.
+  std::vector<int> units;
 
   bool operator==(const StageMemoryPolicy&) const = default;
 };

@@ -29,6 +29,9 @@ struct StageCost {
   // once (LayerCost's split, summed); per-unit costs scale the rest with tokens (planner/units.h).
   double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
   double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
+  // Of recompute_ms likewise: a full recompute re-runs forwards, so it splits as their F does; the
+  // selective set (MLP/MoE blocks) grows with tokens only.
+  double recompute_pair_ms = 0, recompute_fixed_ms = 0;
 };
 
 // Throws InputError when the partition does not cover exactly the table's layers. No memory policy

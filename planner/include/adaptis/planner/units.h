@@ -42,12 +42,21 @@ struct UnitStageCost {
   double act_b_bytes = 0, act_w_bytes = 0;  // held from F until B / W
   double out_bytes = 0;                     // sent to the next stage (and its gradient back)
   double in_bytes = 0;                      // received from the previous stage
+  // Per-unit checkpointing (StageMemoryPolicy::units): whether this (stage, unit) recomputes, what its F
+  // keeps until R, and R's duration, all scaled from the stage's figures like the F they re-run.
+  bool recompute = false;
+  double kept_bytes = 0;
+  double recompute_ms = 0;
+  double kept() const { return recompute ? kept_bytes : act_b_bytes + act_w_bytes; }
 };
 
+// The unit on a stage whose memory policy is already applied (memory_policy.h's stage_costs); the unit
+// recomputes when the stage does (unit_stage_costs narrows that to a policy's selected units).
 UnitStageCost unit_stage_cost(const StageCost& stage, const WorkUnit& unit, const CostReference& ref);
-// Every (stage, unit): out[stage * units.size() + unit].
+// Every (stage, unit): out[stage * units.size() + unit]. `memory` (Plan::memory, empty = none): a stage
+// recomputes only the units its policy selects.
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
-                      std::vector<UnitStageCost>& out);
+                      std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory = {});
 
 // A unit's time through the whole model (F + B + W over every layer) as fixed + per_token * T +
 // per_pair * Q: what the sequence processor balances units by.

@@ -1,0 +1,247 @@
+// Per-unit checkpointing (StageMemoryPolicy::units over Plan::units): each unit's recompute time and
+// kept bytes scale from the stage's like the forward they re-run, a stage recomputes only the units its
+// policy selects, the plan file keeps the selection, and the validator names what is wrong with one.
+#include <gtest/gtest.h>
+
+#include "adaptis/model.h"
+#include "adaptis/planner.h"
+#include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/sequence_processor.h"
+#include "adaptis/planner/units.h"
+
+using namespace adaptis;
+
+namespace {
+
+// F = a token part and a pair part at a reference of 1000 tokens / 500000 pairs, B = 2F; each layer
+// keeps 1000 bytes per reference micro-batch, 100 of them its input.
+CostTable split_costs(int layers, double token_ms, double pair_ms, double fixed_ms) {
+  CostTable t;
+  t.model = "split";
+  t.tokens_per_microbatch = 1000;
+  t.pairs_per_microbatch = 500000;
+  for (int i = 0; i < layers; ++i) {
+    LayerCost c;
+    c.name = std::string("l").append(std::to_string(i));
+    c.f_ms = token_ms + pair_ms + fixed_ms;
+    c.f_pair_ms = pair_ms;
+    c.f_fixed_ms = fixed_ms;
+    c.b_ms = 2 * c.f_ms;
+    c.b_pair_ms = 2 * pair_ms;
+    c.b_fixed_ms = 2 * fixed_ms;
+    c.act_b_bytes = 1000;
+    c.out_bytes = 100;
+    c.kept_full_bytes = 100;
+    c.kept_selective_bytes = 400;
+    c.recompute_selective_ms = 0.5 * token_ms;
+    t.layers.push_back(c);
+  }
+  return t;
+}
+
+WorkUnit packed(std::vector<long long> docs) {
+  WorkUnit u;
+  u.docs = std::move(docs);
+  return u;
+}
+
+Plan unit_plan(const std::string& schedule, int devices, const std::vector<WorkUnit>& units, int layers) {
+  PlanRequest r;
+  r.schedule = schedule;
+  r.devices = devices;
+  r.units = units;
+  return build_plan(r, layers);
+}
+
+bool any_error_contains(const ValidationReport& v, const std::string& text) {
+  for (const auto& e : v.errors)
+    if (e.find(text) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+// Full recompute re-runs the forward: a unit's R splits like its F (fixed, token, pair parts), and what
+// it keeps (the stage input) grows with its tokens. Selective grows with tokens only.
+TEST(UnitCheckpointing, RecomputeTimeAndKeptBytesScaleWithTheUnit) {
+  const CostTable costs = split_costs(4, 2.0, 1.0, 0.25);
+  const Partition part = Partition::from_sizes({2, 2});
+  const CostReference ref = cost_reference(costs);
+  StageMemoryPolicy full;
+  full.recompute = Recompute::Full;
+  const std::vector<StageCost> st = stage_costs(costs, part, {full, full});
+  ASSERT_TRUE(st[0].recompute);
+  EXPECT_DOUBLE_EQ(st[0].recompute_ms, 2 * 3.25);
+  EXPECT_DOUBLE_EQ(st[0].recompute_pair_ms, 2 * 1.0);
+  EXPECT_DOUBLE_EQ(st[0].recompute_fixed_ms, 2 * 0.25);
+
+  const UnitStageCost at_ref = unit_stage_cost(st[0], packed({1000}), ref);
+  EXPECT_TRUE(at_ref.recompute);
+  EXPECT_DOUBLE_EQ(at_ref.recompute_ms, st[0].recompute_ms);
+  EXPECT_DOUBLE_EQ(at_ref.recompute_ms, at_ref.f_ms);  // full recompute of every layer = the stage's F
+  EXPECT_DOUBLE_EQ(at_ref.kept(), st[0].kept_bytes);
+
+  // Two documents of 1000: twice the tokens, twice the pairs; one of 2000: twice the tokens, 4x the pairs.
+  const UnitStageCost two = unit_stage_cost(st[0], packed({1000, 1000}), ref);
+  const UnitStageCost one = unit_stage_cost(st[0], packed({2000}), ref);
+  EXPECT_DOUBLE_EQ(two.recompute_ms, 0.5 + 2 * 4.0 + 2 * 2.0);
+  EXPECT_DOUBLE_EQ(one.recompute_ms, 0.5 + 2 * 4.0 + 4 * 2.0);
+  EXPECT_DOUBLE_EQ(two.kept(), 2 * st[0].kept_bytes);
+  EXPECT_DOUBLE_EQ(one.kept(), two.kept());
+  EXPECT_LT(two.kept(), two.act_b_bytes + two.act_w_bytes);
+
+  StageMemoryPolicy sel;
+  sel.recompute = Recompute::Selective;
+  const std::vector<StageCost> ss = stage_costs(costs, part, {sel, sel});
+  const UnitStageCost s1 = unit_stage_cost(ss[0], packed({1000}), ref);
+  const UnitStageCost s2 = unit_stage_cost(ss[0], packed({2000}), ref);
+  EXPECT_DOUBLE_EQ(s2.recompute_ms, 2 * s1.recompute_ms);  // token-linear, whatever the pairs
+  EXPECT_DOUBLE_EQ(s2.kept(), 2 * s1.kept());
+}
+
+// A stage recomputes only the units its policy lists; the others keep everything and have no R.
+TEST(UnitCheckpointing, OnlyTheSelectedUnitsRecompute) {
+  const CostTable costs = split_costs(4, 2.0, 1.0, 0.0);
+  const std::vector<WorkUnit> units = {packed({3000}), packed({500, 500}), packed({2000}), packed({100, 200, 300})};
+  Plan plan = unit_plan("1f1b", 2, units, 4);
+  StageMemoryPolicy p;
+  p.recompute = Recompute::Full;
+  p.units = {0, 2};
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  const ValidationReport v = validate_plan(plan, 4);
+  ASSERT_TRUE(v.ok()) << v.message();
+  int r_count = 0;
+  for (const Action& a : plan.schedule[0])
+    if (a.op == Op::R) {
+      ++r_count;
+      EXPECT_TRUE(a.mb == 0 || a.mb == 2) << to_string(a);
+    }
+  EXPECT_EQ(r_count, 2);
+  EXPECT_EQ(describe(p), "full on 2 units");
+
+  std::vector<UnitStageCost> per_unit;
+  const std::vector<StageCost> st = stage_costs(costs, plan.partition, plan.memory);
+  unit_stage_costs(st, units, cost_reference(costs), per_unit, plan.memory);
+  const size_t U = units.size();
+  EXPECT_TRUE(per_unit[0].recompute);
+  EXPECT_FALSE(per_unit[1].recompute);
+  EXPECT_TRUE(per_unit[2].recompute);
+  EXPECT_FALSE(per_unit[3].recompute);
+  EXPECT_DOUBLE_EQ(per_unit[1].kept(), per_unit[1].act_b_bytes + per_unit[1].act_w_bytes);
+  for (size_t u = 0; u < U; ++u) EXPECT_FALSE(per_unit[U + u].recompute) << "stage 1 has no policy";
+
+  // Simulated: device 0 spends exactly the selected units' recompute time in R.
+  const SimResult r = simulate(plan, costs, make_uniform_cluster(2));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_NEAR(r.devices[0].recompute_ms, per_unit[0].recompute_ms + per_unit[2].recompute_ms, 1e-9);
+  EXPECT_EQ(r.devices[1].recompute_ms, 0.0);
+  // Recomputing every unit costs more R time than the selection, and keeps less.
+  Plan all = plan;
+  p.units.clear();
+  set_memory_policy(all, {p, StageMemoryPolicy{}});
+  const SimResult ra = simulate(all, costs, make_uniform_cluster(2));
+  ASSERT_TRUE(ra.ok) << ra.error;
+  EXPECT_GT(ra.devices[0].recompute_ms, r.devices[0].recompute_ms);
+  EXPECT_LE(ra.devices[0].peak_activation_bytes, r.devices[0].peak_activation_bytes);
+}
+
+TEST(UnitCheckpointing, PlanFileKeepsTheSelection) {
+  const std::vector<WorkUnit> units = {packed({3000}), packed({500, 500}), packed({2000})};
+  Plan plan = unit_plan("1f1b", 2, units, 4);
+  StageMemoryPolicy p;
+  p.recompute = Recompute::Selective;
+  p.units = {1, 2};
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  const nlohmann::json j = plan_to_json(plan);
+  ASSERT_TRUE(j["memory"][0].contains("units"));
+  const Plan back = plan_from_json(j, "round-trip.json");
+  EXPECT_EQ(back.memory, plan.memory);
+  EXPECT_EQ(back.schedule, plan.schedule);
+
+  nlohmann::json bad = j;
+  bad["memory"][0]["units"] = "all";
+  try {
+    (void)plan_from_json(bad, "bad.json");
+    FAIL() << "a non-list 'units' was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: memory[0]: field 'units'"), std::string::npos) << e.what();
+  }
+  bad["memory"][0]["units"] = {0, 1.5};
+  EXPECT_THROW((void)plan_from_json(bad, "bad.json"), InputError);
+}
+
+TEST(UnitCheckpointing, ValidatorNamesBadSelections) {
+  const std::vector<WorkUnit> units = {packed({3000}), packed({500, 500}), packed({2000})};
+  const Plan base = unit_plan("1f1b", 2, units, 4);
+  auto with = [&](StageMemoryPolicy p) {
+    Plan plan = base;
+    plan.memory = {p, StageMemoryPolicy{}};
+    return plan;
+  };
+  StageMemoryPolicy p;
+  p.recompute = Recompute::Full;
+  p.units = {2, 0};
+  EXPECT_TRUE(any_error_contains(validate_plan(with(p), 4), "ascending order")) << validate_plan(with(p), 4).message();
+  p.units = {0, 3};
+  EXPECT_TRUE(any_error_contains(validate_plan(with(p), 4), "outside the plan's units 0..2"));
+  p.units = {1};
+  p.recompute = Recompute::None;
+  EXPECT_TRUE(any_error_contains(validate_plan(with(p), 4), "recomputes nothing"));
+  p.recompute = Recompute::Full;
+  p.units.clear();
+  p.offload_fraction = 0.5;
+  EXPECT_TRUE(any_error_contains(validate_plan(with(p), 4), "variable-length units do not support yet"));
+
+  // A selection on a plan without units.
+  PlanRequest r;
+  r.schedule = "1f1b";
+  r.devices = 2;
+  r.microbatches = 3;
+  Plan plain = build_plan(r, 4);
+  StageMemoryPolicy q;
+  q.recompute = Recompute::Full;
+  q.units = {0};
+  plain.memory = {q, StageMemoryPolicy{}};
+  EXPECT_TRUE(any_error_contains(validate_plan(plain, 4), "has no variable-length units"));
+
+  // An R for a unit the stage does not recompute, and a missing one for a unit it does.
+  Plan plan = base;
+  p = StageMemoryPolicy{};
+  p.recompute = Recompute::Full;
+  p.units = {0};
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  ASSERT_TRUE(validate_plan(plan, 4).ok());
+  plan.memory[0].units = {1};
+  const ValidationReport v = validate_plan(plan, 4);
+  EXPECT_TRUE(any_error_contains(v, "does not recompute (not in its memory policy's field 'units')")) << v.message();
+  EXPECT_TRUE(any_error_contains(v, "stage 0 mb 1: stage 0 recomputes")) << v.message();
+}
+
+// Slices: a slice whose keys and values a later slice reads must keep them, so only a row's last slice
+// (or a whole row) can be recomputed.
+TEST(UnitCheckpointing, OnlyTheLastSliceOfARowCanRecompute) {
+  std::vector<WorkUnit> units = slice_row({6000}, {3000, 2000, 1000}, 0);
+  units.push_back(packed({1000, 500}));
+  const Plan base = unit_plan("seq1f1b", 2, units, 4);
+  Plan plan = base;
+  StageMemoryPolicy p;
+  p.recompute = Recompute::Full;
+  p.units = {2, 3};  // the last slice and the packed unit
+  set_memory_policy(plan, {p, p});
+  ValidationReport v = validate_plan(plan, 4);
+  ASSERT_TRUE(v.ok()) << v.message();
+  const SimResult r = simulate(plan, split_costs(4, 2.0, 1.0, 0.0), make_uniform_cluster(2));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_GT(r.devices[0].recompute_ms, 0);
+
+  plan = base;
+  p.units = {1};
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  v = validate_plan(plan, 4);
+  EXPECT_TRUE(any_error_contains(v, "recomputes units[1] (slice 1 of row 0), whose keys and values later slices")) << v.message();
+  // Every unit (no selection) includes the early slices: refused the same way.
+  plan = base;
+  p.units.clear();
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  EXPECT_FALSE(validate_plan(plan, 4).ok());
+}
