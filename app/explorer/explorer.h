@@ -193,6 +193,10 @@ class Explorer {
   EditResult set_offload(int stage, double fraction);    // in [0, 1]; each stage keeps its recompute
   // The weakest uniform recompute whose plan fits every device's cap (the strongest when none does).
   EditResult auto_memory_policy();
+  // Per-unit checkpointing (plans with units): the selected action's stage starts or stops
+  // recomputing its unit (full recompute when the stage recomputed nothing). Refused, with the
+  // reason, without units or for a slice whose keys later slices read.
+  EditResult toggle_unit_recompute();
   StageMemoryPolicy memory_policy(int stage) const;  // of the plan on screen (default without a plan)
   // Peak vs cap, OOM and the kept/recomputed/on-host split of the plan on screen (empty without one).
   const MemoryOverview& memory() const;

@@ -6,6 +6,7 @@
 #include "adaptis/planner/memory_policy.h"
 #include "common/format.h"
 #include "explorer/explorer.h"
+#include "explorer/timeline_query.h"
 
 namespace adaptis::explorer {
 
@@ -22,7 +23,11 @@ EditResult Explorer::edit_memory(int stage, const std::string& what, Change chan
   std::vector<StageMemoryPolicy> policies(static_cast<size_t>(S));
   for (int s = 0; s < S; ++s) policies[static_cast<size_t>(s)] = stage_memory(plan, s);
   for (int s = 0; s < S; ++s)
-    if (stage < 0 || s == stage) change(policies[static_cast<size_t>(s)]);
+    if (stage < 0 || s == stage) {
+      change(policies[static_cast<size_t>(s)]);
+      // Over units, "every unit" means every unit that may drop its activations (memory_policy.h).
+      policies[static_cast<size_t>(s)] = policy_over_units(policies[static_cast<size_t>(s)], plan.units);
+    }
   // The label says what every changed stage now has.
   std::string label = what + ": ";
   if (stage >= 0) label += strf("stage %d ", stage) + describe(policies[static_cast<size_t>(stage)]);
@@ -63,6 +68,48 @@ EditResult Explorer::set_offload(int stage, double fraction) {
   if (!(fraction >= 0 && fraction <= 1))
     return after_edit({false, strf("offload %g: the fraction of kept activations must be in [0, 1]", fraction)});
   return edit_memory(stage, "offload", [&](StageMemoryPolicy& p) { p.offload_fraction = fraction; });
+}
+
+EditResult Explorer::toggle_unit_recompute() {
+  const std::string what = "checkpoint unit";
+  if (!has_plan()) return after_edit({false, what + ": no valid plan to edit"});
+  const TimelineBox* b = selected_box();
+  if (b == nullptr || view_.selected.lane != LaneKind::Compute || view_.selected.idle)
+    return after_edit({false, what + ": select an action of the unit on the stage first"});
+  const Plan& plan = editor_.plan();
+  if (plan.units.empty())
+    return after_edit({false, what + ": the plan has no variable-length units (start with --lengths FILE|DIST); "
+                                     "recompute whole stages instead"});
+  const int stage = b->stage, unit = b->mb;
+  const std::vector<int> ok = recomputable_units(plan.units);
+  if (!std::binary_search(ok.begin(), ok.end(), unit))
+    return after_edit({false, strf("%s: unit %d is slice %d of row %d, whose keys and values later slices read; only a "
+                                   "row's last slice or a whole row can be recomputed",
+                                   what.c_str(), unit, plan.units[static_cast<size_t>(unit)].slice,
+                                   plan.units[static_cast<size_t>(unit)].row)});
+  StageMemoryPolicy p = stage_memory(plan, stage);
+  const bool now = recomputes_unit(p, unit);
+  if (!recomputes(p)) {
+    p.recompute = Recompute::Full;
+    p.full_layers = 0;
+    p.units = {unit};
+  } else {
+    if (p.units.empty()) p.units = ok;  // every recomputable unit, spelled out
+    if (now) p.units.erase(std::find(p.units.begin(), p.units.end(), unit));
+    else p.units.insert(std::upper_bound(p.units.begin(), p.units.end(), unit), unit);
+    if (p.units.empty()) p = StageMemoryPolicy{Recompute::None, 0, p.offload_fraction, {}};
+    else if (p.units.size() == plan.units.size()) p.units.clear();
+  }
+  const std::string label = strf("%s: stage %d %s unit %d (%s)", what.c_str(), stage,
+                                 now ? "keeps" : "recomputes", unit, describe(p).c_str());
+  const Op op = b->op;
+  EditResult r = edit_memory(stage, label, [&](StageMemoryPolicy& q) { q = p; });
+  // The edit re-simulated and cleared the selection; the same action stays selected so the key toggles back.
+  if (r.applied && has_plan()) {
+    const PathStep w = editor_.eval().timeline.locate(op, stage, unit);
+    if (w.device >= 0) select(pick_of(0, w));
+  }
+  return r;
 }
 
 EditResult Explorer::auto_memory_policy() {

@@ -65,7 +65,7 @@ EditResult PlanEditor::auto_memory_policy() {
   std::string last_error;
   for (size_t i = 0; i < ladder.size(); ++i) {
     Plan p = plan();
-    set_uniform_memory_policy(p, ladder[i]);
+    set_uniform_memory_policy(p, policy_over_units(ladder[i], p.units));
     std::shared_ptr<const Evaluation> e;
     try {
       e = evaluate(p, *costs_, cluster_, options_);

@@ -153,6 +153,7 @@ const char* const kHelp[] = {
     "           p its producer, c its consumer, esc clears   / search (mb 3 s2 B)  n N",
     "memory     a/A recompute of every stage   f/F offload +25%/-25%   y auto",
     "           t/T pick a stage (* in Plan)   z/Z its recompute (none/sel/full)",
+    "           K checkpoint (or keep) the selected action's unit on its stage (--lengths)",
     "undo       u undo   U redo (every plan edit)",
     "lists      j k or arrows move   pgup pgdn   home end   enter use (compare)",
     "optimizer  o start (progress below)   x or esc cancel",

@@ -369,6 +369,7 @@ TuiState apply_key(TuiState s, int k) {
     case 'f': s.core.step_offload(-1, +1); break;
     case 'F': s.core.step_offload(-1, -1); break;
     case 'y': s.core.auto_memory_policy(); break;
+    case 'K': s.core.toggle_unit_recompute(); break;
     default:
       if (k >= '1' && k < '1' + kNumViews) {
         s.view = static_cast<View>(k - '1');

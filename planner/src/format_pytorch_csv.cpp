@@ -436,7 +436,11 @@ std::string pytorch_csv_memory_note(const Plan& plan) {
          "recomputes inside the backward of a checkpointed stage) and the per-stage memory policies (" +
          describe_memory(plan.memory) +
          ") must be applied when building each stage's module: torch.utils.checkpoint around the recomputed layers "
-         "(torchtitan: [activation_checkpoint]), torch.autograd.graph.save_on_cpu for offload";
+         "(torchtitan: [activation_checkpoint]), torch.autograd.graph.save_on_cpu for offload" +
+         (plan.units.empty() ? std::string()
+                             : std::string("; per-unit checkpointing applies to the listed units only: checkpoint a "
+                                           "stage's forward for those micro-batches (the unit order file gives "
+                                           "which is which) and run the others plainly"));
 }
 
 }  // namespace adaptis

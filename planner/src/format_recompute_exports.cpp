@@ -60,6 +60,35 @@ bool uniform_recompute(const Plan& plan) {
   return true;
 }
 
+// Per-unit checkpointing (StageMemoryPolicy::units): "stage 0: 5 of 16 units, stage 1: 3 of 16 units";
+// "" when every recomputing stage recomputes every unit.
+std::string unit_selections(const Plan& plan) {
+  std::string out;
+  for (int s = 0; s < plan.num_stages(); ++s) {
+    const StageMemoryPolicy p = stage_memory(plan, s);
+    if (!recomputes(p) || p.units.empty()) continue;
+    out += out.empty() ? "stage " : ", stage ";
+    out += std::to_string(s);
+    out += ": ";
+    out += std::to_string(p.units.size());
+    out += " of ";
+    out += std::to_string(plan.units.size());
+    out += " units";
+  }
+  return out;
+}
+
+// The note every trainer export adds for per-unit checkpointing: trainers checkpoint every micro-batch of
+// a stage alike, so the export recomputes every unit of those stages.
+void note_unit_selections(const Plan& plan, const char* trainer, RecomputeExport& e) {
+  const std::string sel = unit_selections(plan);
+  if (sel.empty()) return;
+  e.exact = false;
+  e.notes.push_back(std::string("per-unit checkpointing (") + sel + ") cannot be expressed: " + trainer +
+                    " checkpoints every micro-batch of a stage alike; this recomputes every unit of those stages "
+                    "(more time, less memory than planned)");
+}
+
 std::string offloading_stages(const Plan& plan) {
   std::string out;
   for (int s = 0; s < plan.num_stages(); ++s)
@@ -99,6 +128,7 @@ RecomputeExport megatron_recompute_flags(const Plan& plan, const CostTable& cost
   };
   const StageMemoryPolicy top = strongest(plan);
   if (top.recompute == Recompute::None) return e;
+  note_unit_selections(plan, "Megatron", e);
   if (!uniform_recompute(plan)) {
     e.exact = false;
     e.notes.push_back("per-stage recompute choices cannot be expressed: Megatron applies one setting to every "
@@ -151,6 +181,7 @@ RecomputeExport torchtitan_activation_checkpoint(const Plan& plan) {
     e.settings.push_back({"mode", "\"none\""});
     return e;
   }
+  note_unit_selections(plan, "torchtitan", e);
   if (!uniform_recompute(plan)) {
     e.exact = false;
     e.notes.push_back("per-stage recompute choices cannot be expressed: torchtitan applies one activation-checkpoint "

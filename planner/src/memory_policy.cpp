@@ -65,6 +65,28 @@ bool has_memory_policy(const Plan& plan) {
   return false;
 }
 
+std::vector<int> recomputable_units(const std::vector<WorkUnit>& units) {
+  std::map<int, int> last_slice;  // row -> its last slice index
+  for (const WorkUnit& w : units)
+    if (w.row >= 0) last_slice[w.row] = std::max(last_slice[w.row], w.slice);
+  std::vector<int> out;
+  for (int u = 0; u < static_cast<int>(units.size()); ++u)
+    if (units[u].row < 0 || units[u].slice >= last_slice[units[u].row]) out.push_back(u);
+  return out;
+}
+
+StageMemoryPolicy policy_over_units(StageMemoryPolicy p, const std::vector<WorkUnit>& units) {
+  if (!recomputes(p) || units.empty()) {
+    p.units.clear();
+    return p;
+  }
+  if (p.units.empty()) {
+    std::vector<int> ok = recomputable_units(units);
+    if (ok.size() < units.size()) p.units = std::move(ok);
+  }
+  return p;
+}
+
 void set_memory_policy(Plan& plan, std::vector<StageMemoryPolicy> policies) {
   const int S = plan.num_stages();
   if (!policies.empty() && static_cast<int>(policies.size()) != S)
@@ -144,11 +166,9 @@ void check_unit_selection(const Plan& plan, int s, std::vector<std::string>& err
                      "unit); use recompute");
   if (!recomputes(p)) return;
   // A slice whose keys and values a later slice of its row reads cannot drop them between its F and B.
-  std::map<int, int> last_slice;  // row -> its last slice index
-  for (const WorkUnit& w : plan.units)
-    if (w.row >= 0) last_slice[w.row] = std::max(last_slice[w.row], w.slice);
+  const std::vector<int> ok = recomputable_units(plan.units);
   for (int u = 0; u < U; ++u)
-    if (plan.units[u].row >= 0 && plan.units[u].slice < last_slice[plan.units[u].row] && recomputes_unit(p, u)) {
+    if (recomputes_unit(p, u) && !std::binary_search(ok.begin(), ok.end(), u)) {
       errors.push_back(at + " recomputes units[" + std::to_string(u) + "] (slice " + std::to_string(plan.units[u].slice) +
                        " of row " + std::to_string(plan.units[u].row) +
                        "), whose keys and values later slices of its row read; only a row's last slice or a whole "

@@ -10,6 +10,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/units.h"
 #include "explorer/explorer.h"
 #include "explorer/explorer_driver.h"
@@ -315,4 +316,80 @@ TEST(ExplorerVarlen, TheOptimizerSearchesOverThePlansUnits) {
   EXPECT_EQ(ex.editor().plan().units, test_units());
   expect_boxes_cost_their_unit(ex);
   d.shutdown();
+}
+
+namespace {
+
+void select_action(Explorer& ex, Op op, int stage, int mb) {
+  const PathStep w = ex.editor().eval().timeline.locate(op, stage, mb);
+  ASSERT_GE(w.device, 0) << op_name(op) << " s" << stage << " mb" << mb;
+  Pick p;
+  p.side = 0;
+  p.device = w.device;
+  p.index = w.index;
+  ex.select(p);
+}
+
+}  // namespace
+
+// Per-unit checkpointing from the timeline: the selected action's stage starts recomputing its unit (an
+// R appears for that unit only and takes that unit's recompute time), again stops it; an early slice,
+// whose keys later slices read, is refused with the reason.
+TEST(ExplorerVarlen, TheSelectedUnitCanBeCheckpointedOnItsStage) {
+  Explorer ex = varlen_session();
+  EXPECT_FALSE(ex.toggle_unit_recompute().applied);  // nothing selected
+  select_action(ex, Op::F, 0, 0);
+  const EditResult on = ex.toggle_unit_recompute();
+  ASSERT_TRUE(on.applied) << on.message;
+  EXPECT_NE(ex.message().text.find("stage 0 recomputes unit 0"), std::string::npos) << ex.message().text;
+  const Plan& plan = ex.editor().plan();
+  ASSERT_EQ(plan.memory.size(), static_cast<size_t>(plan.num_stages()));
+  EXPECT_EQ(plan.memory[0].recompute, Recompute::Full);
+  EXPECT_EQ(plan.memory[0].units, std::vector<int>{0});
+  int r_actions = 0;
+  for (const auto& list : plan.schedule)
+    for (const Action& a : list)
+      if (a.op == Op::R) {
+        ++r_actions;
+        EXPECT_EQ(a.stage, 0);
+        EXPECT_EQ(a.mb, 0);
+      }
+  EXPECT_EQ(r_actions, 1);
+  const Evaluation& e = ex.editor().eval();
+  ASSERT_TRUE(e.ok());
+  const UnitStageCost c = e.unit_costs[0];  // stage 0, unit 0
+  EXPECT_TRUE(c.recompute);
+  EXPECT_GT(c.recompute_ms, 0);
+  EXPECT_NEAR(e.sim.devices[0].recompute_ms, c.recompute_ms, 1e-9);
+
+  // A second unit on the same stage, then both off again.
+  select_action(ex, Op::F, 0, 1);
+  ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;
+  EXPECT_EQ(ex.editor().plan().memory[0].units, (std::vector<int>{0, 1}));
+  ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;
+  select_action(ex, Op::F, 0, 0);
+  ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;
+  EXPECT_FALSE(has_memory_policy(ex.editor().plan()));
+
+  // Unit 3 is slice 0 of row 0: slice 1 reads its keys and values.
+  select_action(ex, Op::F, 0, 3);
+  const EditResult refused = ex.toggle_unit_recompute();
+  EXPECT_FALSE(refused.applied);
+  EXPECT_NE(ex.message().text.find("whose keys and values later slices read"), std::string::npos) << ex.message().text;
+}
+
+// Recompute on every stage over units means every unit that may drop its activations: the early slice keeps
+// them, and the plan stays valid.
+TEST(ExplorerVarlen, StageRecomputeOverUnitsSkipsEarlySlices) {
+  Explorer ex = varlen_session();
+  ASSERT_TRUE(ex.set_recompute(-1, Recompute::Full).applied) << ex.message().text;
+  const Plan& plan = ex.editor().plan();
+  for (const StageMemoryPolicy& p : plan.memory) EXPECT_EQ(p.units, (std::vector<int>{0, 1, 2, 4}));
+  EXPECT_TRUE(validate_plan(plan, ex.editor().costs().num_layers()).ok());
+  ASSERT_TRUE(ex.editor().eval().ok());
+  double rec = 0;
+  for (const auto& d : ex.editor().eval().sim.devices) rec += d.recompute_ms;
+  EXPECT_GT(rec, 0);
+  ASSERT_TRUE(ex.auto_memory_policy().applied || !ex.message().text.empty());
+  EXPECT_TRUE(validate_plan(ex.editor().plan(), ex.editor().costs().num_layers()).ok());
 }

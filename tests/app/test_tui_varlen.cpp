@@ -153,3 +153,24 @@ TEST(TuiVarlen, WithoutUnitsTheDataViewSaysHowToGetThem) {
   EXPECT_NE(bare.find("not known here"), std::string::npos) << bare;
   EXPECT_NE(bare.find("8 units (2 slices)"), std::string::npos) << bare;
 }
+
+// K on a selected action checkpoints its unit on its stage (an R appears for it, the Plan view's memory
+// column shows the policy), K again keeps it; an early slice is refused with the reason.
+TEST(TuiVarlen, KCheckpointsTheSelectedUnitOnItsStage) {
+  TuiState s = press(varlen_state(), "8jj<enter>");  // unit 2 on the Gantt
+  const explorer::TimelineBox* b = s.core.selected_box();
+  ASSERT_NE(b, nullptr) << message(s);
+  const int stage = b->stage;
+  s = press(std::move(s), "K");
+  ASSERT_TRUE(valid(s)) << message(s);
+  EXPECT_NE(message(s).find("recomputes unit 2"), std::string::npos) << message(s);
+  ASSERT_FALSE(plan(s).memory.empty());
+  EXPECT_EQ(plan(s).memory[static_cast<size_t>(stage)].units, std::vector<int>{2});
+  EXPECT_NE(render(press(s, "2"), 120, 40).text().find("full on 1 unit"), std::string::npos)
+      << render(press(s, "2"), 120, 40).text();
+  s = press(std::move(s), "K");
+  EXPECT_NE(message(s).find("keeps unit 2"), std::string::npos) << message(s);
+  EXPECT_TRUE(plan(s).memory.empty() || plan(s).memory[static_cast<size_t>(stage)] == StageMemoryPolicy{});
+  s = press(std::move(s), "8<end>k<enter>K");  // unit 6: slice 0 of row 0
+  EXPECT_NE(message(s).find("whose keys and values later slices read"), std::string::npos) << message(s);
+}

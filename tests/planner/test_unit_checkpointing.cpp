@@ -6,6 +6,8 @@
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/pytorch_csv.h"
+#include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/units.h"
 
@@ -244,4 +246,24 @@ TEST(UnitCheckpointing, OnlyTheLastSliceOfARowCanRecompute) {
   p.units.clear();
   set_memory_policy(plan, {p, StageMemoryPolicy{}});
   EXPECT_FALSE(validate_plan(plan, 4).ok());
+}
+
+// Trainers checkpoint every micro-batch of a stage alike: the exports say the selection is lost.
+TEST(UnitCheckpointing, ExportsSayTheSelectionCannotBeExpressed) {
+  const std::vector<WorkUnit> units = {packed({3000}), packed({500, 500}), packed({2000})};
+  Plan plan = unit_plan("1f1b", 2, units, 4);
+  StageMemoryPolicy p;
+  p.recompute = Recompute::Full;
+  p.units = {0, 2};
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  const RecomputeExport tt = torchtitan_activation_checkpoint(plan);
+  EXPECT_FALSE(tt.exact);
+  bool noted = false;
+  for (const auto& n : tt.notes) noted = noted || n.find("per-unit checkpointing (stage 0: 2 of 3 units)") != std::string::npos;
+  EXPECT_TRUE(noted) << format_torchtitan_activation_checkpoint(tt);
+  EXPECT_NE(pytorch_csv_memory_note(plan).find("listed units only"), std::string::npos) << pytorch_csv_memory_note(plan);
+  // Every unit recomputed: nothing to note about units.
+  p.units.clear();
+  set_memory_policy(plan, {p, StageMemoryPolicy{}});
+  for (const auto& n : torchtitan_activation_checkpoint(plan).notes) EXPECT_EQ(n.find("per-unit"), std::string::npos) << n;
 }

@@ -218,7 +218,15 @@ void DetailsPanel::draw(UiContext& c) {
     ImGui::Text("layers %d–%d  ·  position %u in GPU %d's order%s", plan->partition.bounds[b->stage],
                 plan->partition.bounds[b->stage + 1] - 1, b->ref, sel.device, b->critical ? "  ·  on the critical path" : "");
   if (const Plan* plan = S.plan())
-    if (const std::string unit = explorer::unit_text(*plan, b->mb); !unit.empty()) ImGui::TextUnformatted(unit.c_str());
+    if (const std::string unit = explorer::unit_text(*plan, b->mb); !unit.empty()) {
+      ImGui::TextUnformatted(unit.c_str());
+      // Per-unit checkpointing of this unit on this stage (the core refuses what cannot be recomputed).
+      if (sel.side == 0 && b->stage < plan->num_stages()) {
+        const bool on = recomputes_unit(stage_memory(*plan, b->stage), b->mb);
+        if (ImGui::SmallButton(on ? "Keep this unit's activations" : "Checkpoint this unit on this stage"))
+          core.toggle_unit_recompute();
+      }
+    }
   mono_text(t, "start %s  end %s  duration %s", format_ms(b->start).c_str(), format_ms(b->end).c_str(),
             format_ms(b->end - b->start).c_str());
   // Dependencies: what it waited for and who waits for it, with the slack of each edge.

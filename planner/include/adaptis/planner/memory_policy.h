@@ -38,6 +38,12 @@ std::string describe_memory(const std::vector<StageMemoryPolicy>& policies);
 bool recomputes(const StageMemoryPolicy& p);
 // Whether a stage under `p` recomputes micro-batch (unit) `mb`: every one unless p.units selects some.
 bool recomputes_unit(const StageMemoryPolicy& p, int mb);
+// The units a stage may recompute, ascending: whole rows and each row's last slice (an earlier slice's
+// keys and values are read by the later ones, so they stay).
+std::vector<int> recomputable_units(const std::vector<WorkUnit>& units);
+// `p` made valid over `units`: no selection when nothing recomputes or there are no units; a policy
+// that recomputes every unit while some cannot narrows to recomputable_units().
+StageMemoryPolicy policy_over_units(StageMemoryPolicy p, const std::vector<WorkUnit>& units);
 // Stage `s`'s policy (the default when Plan::memory is empty).
 StageMemoryPolicy stage_memory(const Plan& plan, int stage);
 // True when any stage recomputes or offloads.
