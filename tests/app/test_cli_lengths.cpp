@@ -163,3 +163,71 @@ TEST_F(CliLengths, BadLengthInputsNameTheFileLineOrFlag) {
 }
 
 }  // namespace
+
+namespace {
+
+double total_recompute_ms(const json& sim) {
+  double t = 0;
+  for (const auto& d : sim["per_device"]) t += d["recompute_ms"].get<double>();
+  return t;
+}
+
+}  // namespace
+
+// Per-unit checkpointing through the binary: --recompute over sliced units recomputes every unit that may
+// drop its activations (not the early slices), the plan file keeps a stage's own selection, simulate
+// replays it, and a bad selection exits 1 naming the file and field.
+TEST_F(CliLengths, PlanFilesCarryPerUnitCheckpointing) {
+  const std::string plan = at("plan.json");
+  const std::string common = "--model " + llama + " --devices 4 --lengths " + mix + " --pack slice --slices 2";
+  CliResult ex = run("export " + common + " --schedule 1f1b --recompute full --plan-json " + plan);
+  ASSERT_EQ(ex.code, 0) << ex.err;
+  json p = json::parse(adaptis::test::slurp_file(plan));
+  ASSERT_TRUE(p.contains("memory")) << p.dump().substr(0, 400);
+  const size_t U = p["units"].size();
+  std::vector<int> early;  // slices a later slice of their row reads
+  for (size_t u = 0; u < U; ++u)
+    if (p["units"][u].contains("row") && p["units"][u].value("slice", 0) == 0) early.push_back(static_cast<int>(u));
+  ASSERT_FALSE(early.empty()) << "slicing by 2 gives rows with a first slice";
+  const json sel = p["memory"][0]["units"];
+  ASSERT_EQ(sel.size() + early.size(), U) << "every unit but the early slices";
+  for (int u : early)
+    for (const auto& v : sel) EXPECT_NE(v.get<int>(), u);
+
+  CliResult all = run("simulate --model " + llama + " --devices 4 --plan " + plan + " --json");
+  ASSERT_EQ(all.code, 0) << all.err;
+  // Stage 0 keeps only its first two recomputable units' recompute; the rest of its units keep everything.
+  json narrow = p;
+  narrow["memory"][0]["units"] = json::array({sel[0], sel[1]});
+  json sched = json::array();
+  for (const auto& list : p["schedule"]) {
+    json row = json::array();
+    for (const auto& a : list) {
+      const std::string s = a.get<std::string>();
+      // R actions of stage 0 for units it no longer recomputes go away ("R0.7": op, stage, micro-batch).
+      if (s.rfind("R0.", 0) == 0) {
+        const int mb = std::stoi(s.substr(3));
+        if (mb != sel[0].get<int>() && mb != sel[1].get<int>()) continue;
+      }
+      row.push_back(a);
+    }
+    sched.push_back(row);
+  }
+  narrow["schedule"] = sched;
+  write("plan.json", narrow.dump());
+  CliResult two = run("simulate --model " + llama + " --devices 4 --plan " + plan + " --json");
+  ASSERT_EQ(two.code, 0) << two.err;
+  const json a = json::parse(all.out), b = json::parse(two.out);
+  EXPECT_LT(total_recompute_ms(b), total_recompute_ms(a));
+  EXPECT_GT(b["per_device"][0]["recompute_ms"].get<double>(), 0.0);
+  EXPECT_GT(b["per_device"][0]["peak_activation_bytes"].get<double>(),
+            a["per_device"][0]["peak_activation_bytes"].get<double>());
+
+  narrow["memory"][0]["units"] = json::array({sel[1], sel[0]});
+  write("plan.json", narrow.dump());
+  CliResult bad = run("simulate --model " + llama + " --devices 4 --plan " + plan + " --json");
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.err.find("memory: stage 0: field 'units' must list unit indices in ascending order"), std::string::npos)
+      << bad.err;
+  EXPECT_NE(bad.err.find("plan.json"), std::string::npos) << bad.err;
+}
