@@ -46,7 +46,7 @@ fs::path scratch(const std::string& name) {
 // Runs `adaptis <args>` under `xvfb-run -a` with its output in `log` and returns adaptis's own exit
 // status. xvfb-run exits with codes of its own when cleaning up its directory races another instance
 // on a loaded machine (5), which says nothing about adaptis; the status is read from a file instead.
-int run_gui_under_xvfb(const std::string& args, const fs::path& log) {
+[[maybe_unused]] int run_gui_under_xvfb(const std::string& args, const fs::path& log) {
   const fs::path rc_file = fs::path(log.string() + ".rc");
   fs::remove(rc_file);
   const int xvfb = run("xvfb-run -a -s '-screen 0 1280x800x24' sh -c '\"$0\" \"$@\" > " + log.string() +
