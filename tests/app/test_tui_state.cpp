@@ -462,7 +462,7 @@ TEST(TuiState, SaveAndUnknownKeys) {
   TuiState s = press(start(), "w");
   EXPECT_TRUE(effect(s, explorer::EffectKind::SavePlan));
   s.core.take_effects();
-  s = press(std::move(s), "K");
+  s = press(std::move(s), "J");
   EXPECT_FALSE(s.core.has_effects());
-  EXPECT_NE(message(s).find("key K does nothing"), std::string::npos) << message(s);
+  EXPECT_NE(message(s).find("key J does nothing"), std::string::npos) << message(s);
 }

@@ -439,10 +439,11 @@ TEST(Units, MemoryPoliciesWithUnitsAreRefusedByField) {
   r.units = {packed({2000}), packed({500, 500})};
   Plan p = build_plan(r, 4);
   p.memory.assign(static_cast<size_t>(p.num_stages()), StageMemoryPolicy{});
-  p.memory[0].recompute = Recompute::Full;
+  // Recompute over units is per-unit checkpointing (test_unit_checkpointing.cpp); offload is refused.
+  p.memory[0].offload_fraction = 0.5;
   const ValidationReport v = validate_plan(p, 4);
   EXPECT_FALSE(v.ok());
-  EXPECT_NE(v.message().find("memory"), std::string::npos) << v.message();
+  EXPECT_NE(v.message().find("memory: stage 0: offloads"), std::string::npos) << v.message();
   OptimizeOptions o;
   o.devices = 2;
   o.units = r.units;
