@@ -318,8 +318,9 @@ TEST(GuiFrames, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
   EXPECT_EQ(editor(other).plan().units, units);
   EXPECT_EQ(editor(other).request().units, units);
   EXPECT_NEAR(editor(other).sim().iteration_ms, t, 1e-9 * t);
-  // The reopened session's units came with its plan: their lengths are not known there.
-  EXPECT_TRUE(other.core().varlen().bins.empty());
+  // The reopened session keeps its lengths (the same histogram) beside the units its plan came with.
+  EXPECT_EQ(other.core().varlen().bins.size(), 4u);
+  EXPECT_EQ(other.core().varlen().data_line, app.core().varlen().data_line);
   EXPECT_FALSE(other.core().set_microbatches(8).applied);
   fs::remove_all(dir);
 }

@@ -57,7 +57,10 @@ TuiState varlen_state(bool with_lengths = true) {
     data->context = kContext;
     data->origin = "tui test lengths";
     cfg.lengths.data = data;
-    cfg.lengths.processing = "pack-tokens, <=4096 tok/unit";
+    SequenceProcessing p;
+    p.mode = PackingMode::PackTokens;
+    p.unit_tokens = 4096;
+    cfg.lengths.processing = p;
   }
   PlanRequest r;
   r.schedule = "1f1b";
