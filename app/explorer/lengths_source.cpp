@@ -49,8 +49,8 @@ std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& co
   if (slice != units.end()) {
     const std::string why = slicing_blocker(costs);
     if (!why.empty())
-      throw InputError(describe(p) + " makes slices (unit " + std::to_string(slice - units.begin()) + ": " +
-                       describe_unit(*slice) + "), but " + why);
+      throw InputError("it makes slices (unit " + std::to_string(slice - units.begin()) + ": " + describe_unit(*slice) +
+                       "), but " + why);
   }
   return units;
 }
