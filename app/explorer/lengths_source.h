@@ -32,8 +32,8 @@ struct LengthsSource {
 
 // The units `p` makes of `data`, costed with `costs`' unit cost model (its reference micro-batch).
 // Throws InputError with the reason (an option out of range, a sequence longer than the budget with
-// slicing off, no reference micro-batch) and refuses slices on models whose layers cannot run on
-// slices (slicing_blocker).
+// slicing off, no reference micro-batch) and refuses slices when slicing is off (slice and elastic
+// modes) or the model's layers cannot run on slices (slicing_blocker).
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p);
 
 // Why units of `costs`' model cannot be slices ("" = they can): a Mamba layer's scan state would have

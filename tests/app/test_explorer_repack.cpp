@@ -162,10 +162,19 @@ TEST(ExplorerRepack, ABudgetBelowTheLongestSequenceWithSlicingOffIsRefusedWithTh
   EXPECT_EQ(ex.refused_processing()->unit_tokens, kContext / 2);
   EXPECT_NE(ex.refused_processing_reason().find("slicing is off"), std::string::npos);
   EXPECT_EQ(ex.processing_to_edit().unit_tokens, kContext / 2);
+  // Slice mode cuts every row, which slicing off forbids.
+  SequenceProcessing slice = ex.processing_to_edit();
+  slice.mode = PackingMode::Slice;
+  slice.unit_tokens = 0;
+  const EditResult rs = ex.set_processing(slice);
+  EXPECT_FALSE(rs.applied);
+  EXPECT_NE(rs.message.find("slicing is off, but slice makes slices"), std::string::npos) << rs.message;
+  EXPECT_EQ(ex.editor().plan().units, before);
   // Slicing on again: the same budget applies, and the refusal is gone.
   ASSERT_TRUE(ex.toggle_slicing().applied) << ex.message().text;
   EXPECT_FALSE(ex.refused_processing().has_value());
-  EXPECT_EQ(ex.lengths_on_screen().processing->unit_tokens, kContext / 2);
+  EXPECT_EQ(ex.lengths_on_screen().processing->unit_tokens, 0);
+  EXPECT_EQ(ex.lengths_on_screen().processing->mode, PackingMode::Slice);
   EXPECT_TRUE(std::any_of(ex.editor().plan().units.begin(), ex.editor().plan().units.end(),
                           [](const WorkUnit& u) { return u.is_slice(); }));
 }

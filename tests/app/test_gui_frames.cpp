@@ -6,6 +6,7 @@
 
 #ifdef ADAPTIS_HAVE_GUI
 #include <imgui.h>
+#include <imgui_internal.h>
 
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/model/model_loader.h"
 #include "adaptis/planner.h"
+#include "adaptis/planner/sequence_processor.h"
 #include "gui/gui_app.h"
 #include "gui/widgets.h"
 #include "explorer_test_support.h"
@@ -323,6 +325,100 @@ TEST(GuiFrames, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
   EXPECT_EQ(other.core().varlen().data_line, app.core().varlen().data_line);
   EXPECT_FALSE(other.core().set_microbatches(8).applied);
   fs::remove_all(dir);
+}
+
+namespace {
+
+// Where the mouse hovers the item `label` of the child window whose name contains `window_part`:
+// found by moving the mouse over the window a few pixels a frame (nullopt when it never does). The item's id is taken in that window, as the panel made it.
+std::optional<ImVec2> find_item(Harness& h, GuiApp& app, const char* window_part, const char* label) {
+  ImGuiWindow* w = nullptr;
+  for (ImGuiWindow* win : ImGui::GetCurrentContext()->Windows)
+    if (win->Active && std::string(win->Name).find(window_part) != std::string::npos) w = win;
+  if (!w) return std::nullopt;
+  const ImGuiID id = w->GetID(label);
+  for (float y = w->Pos.y + 2; y < w->Pos.y + w->Size.y; y += 4)
+    for (float x = w->Pos.x + 8; x < w->Pos.x + w->Size.x; x += 20) {
+      h.frame(app, ImVec2(x, y));
+      if (ImGui::GetCurrentContext()->HoveredId == id) return ImVec2(x, y);
+    }
+  return std::nullopt;
+}
+
+void click(Harness& h, GuiApp& app, ImVec2 at) {
+  h.frame(app, at, false);
+  h.frame(app, at, true);
+  h.frame(app, at, false);
+  h.frame(app, at, false);
+}
+
+}  // namespace
+
+// The Data tab's Re-pack group: the mode combo makes other units of the same lengths (the plan is
+// rebuilt and re-simulated), the slicing checkbox turns slicing off, and slice mode is then refused
+// with its reason while the plan stays.
+TEST(GuiFrames, TheDataTabRePacksTheLengths) {
+  Harness h;
+  CostTable costs = synthetic_costs(16);
+  costs.tokens_per_microbatch = 4096;
+  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  auto lengths = std::make_shared<SequenceLengths>();
+  lengths->lengths = {4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800};
+  lengths->lines.assign(lengths->lengths.size(), 0);
+  lengths->context = 4096;
+  lengths->origin = "gui repack test";
+  SequenceProcessing start;
+  start.mode = PackingMode::PackTokens;
+  GuiConfig cfg;
+  cfg.runs_db = (fs::temp_directory_path() / "adaptis-gui-frames-test.db").string();
+  cfg.lengths.data = lengths;
+  cfg.lengths.processing = start;
+  GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  req.units = process_sequences(*lengths, unit_cost_model(costs), start);
+  ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
+  app.ui().bottom_tab_request = BottomTab::Data;
+  for (int i = 0; i < 3; ++i) h.frame(app);
+  const double t0 = editor(app).sim().iteration_ms;
+
+  // Mode: pad, picked from the combo's list.
+  const std::optional<ImVec2> mode = find_item(h, app, "##lengths", "mode##repack");
+  ASSERT_TRUE(mode.has_value()) << "no mode combo in the Data tab";
+  click(h, app, *mode);
+  std::optional<ImVec2> pad = find_item(h, app, "##Combo", "pad");
+  ASSERT_TRUE(pad.has_value()) << "the mode combo did not open";
+  click(h, app, *pad);
+  SequenceProcessing want = start;
+  want.mode = PackingMode::Pad;
+  EXPECT_EQ(editor(app).plan().units, process_sequences(*lengths, unit_cost_model(costs), want)) << status(app);
+  EXPECT_EQ(app.core().varlen().processing, describe(want));
+  EXPECT_GT(editor(app).sim().iteration_ms, t0);  // padding runs more tokens
+
+  // Slicing off: the same units (nothing is longer than the context), now without slicing.
+  const std::optional<ImVec2> slicing = find_item(h, app, "##lengths", "slice sequences longer than a unit##repack");
+  ASSERT_TRUE(slicing.has_value()) << "no slicing checkbox in the Data tab";
+  click(h, app, *slicing);
+  EXPECT_FALSE(app.core().processing_to_edit().allow_slicing) << status(app);
+  const std::vector<WorkUnit> padded = editor(app).plan().units;
+
+  // Slice mode cuts every row: with slicing off it is refused with the reason, and the plan stays.
+  click(h, app, *find_item(h, app, "##lengths", "mode##repack"));
+  const std::optional<ImVec2> slice = find_item(h, app, "##Combo", "slice");
+  ASSERT_TRUE(slice.has_value());
+  click(h, app, *slice);
+  ASSERT_TRUE(app.core().refused_processing().has_value()) << status(app);
+  EXPECT_EQ(app.core().refused_processing()->mode, PackingMode::Slice);
+  EXPECT_NE(app.core().refused_processing_reason().find("slicing is off"), std::string::npos)
+      << app.core().refused_processing_reason();
+  EXPECT_TRUE(status_is_error(app));
+  EXPECT_EQ(editor(app).plan().units, padded);
+  // One undo step per re-pack that changed the units (turning slicing off changed none).
+  ASSERT_TRUE(app.core().undo());
+  EXPECT_DOUBLE_EQ(editor(app).sim().iteration_ms, t0);
+  EXPECT_EQ(editor(app).plan().units, req.units);
+  EXPECT_FALSE(app.core().undo());
 }
 
 TEST(GuiFrames, ExecutingThePlanLaunchesAdaptisRunAndShowsTheRunAsItArrives) {

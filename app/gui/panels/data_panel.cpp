@@ -164,6 +164,7 @@ void DataPanel::draw_repack(UiContext& c) {
   ImGui::SameLine();
   help_marker("Most tokens per unit (0 = the context). Sequences longer than it are sliced, or refused with "
               "slicing off. Enter applies.");
+  ImGui::SameLine();
   ImGui::SetNextItemWidth(t.px(140));
   if (ImGui::InputInt("least units##repack", &input_units, 1, 8, ImGuiInputTextFlags_EnterReturnsTrue)) {
     next = now;
@@ -179,6 +180,7 @@ void DataPanel::draw_repack(UiContext& c) {
     next->slices = input_slices;
   }
   ImGui::EndDisabled();
+  ImGui::SameLine();
   bool slicing = now.allow_slicing;
   if (ImGui::Checkbox("slice sequences longer than a unit##repack", &slicing)) {
     next = now;
