@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "adaptis/model/error.h"
+#include "adaptis/model/json_file.h"
 #include "adaptis/model/model_loader.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/sequence_processor.h"
@@ -419,6 +420,90 @@ TEST(GuiFrames, TheDataTabRePacksTheLengths) {
   EXPECT_DOUBLE_EQ(editor(app).sim().iteration_ms, t0);
   EXPECT_EQ(editor(app).plan().units, req.units);
   EXPECT_FALSE(app.core().undo());
+}
+
+// A session saved after a re-pack reopens with its lengths, the processing, the same units and the same
+// iteration, and can be re-packed again; a malformed lengths field is an error naming the file and the
+// field, and the app keeps what it had.
+TEST(GuiFrames, ASessionReopensTheLengthsAndTheProcessing) {
+  Harness h;
+  const fs::path dir = fs::temp_directory_path() / ("adaptis-gui-lengths-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
+  save_cost_table(synthetic_costs(16), costs_path);  // no reference micro-batch: the session keeps it
+  CostTable costs = synthetic_costs(16);
+  costs.tokens_per_microbatch = 4096;
+  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  auto lengths = std::make_shared<SequenceLengths>();
+  lengths->lengths = {4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800, 3900, 60};
+  lengths->lines.assign(lengths->lengths.size(), 0);
+  lengths->context = 4096;
+  lengths->origin = "gui session test";
+  SequenceProcessing start;
+  start.mode = PackingMode::PackTokens;
+  GuiConfig cfg;
+  cfg.costs_path = costs_path;
+  cfg.runs_db = (dir / "runs.db").string();
+  cfg.lengths.spec = "uniform:min=1,max=4096";
+  cfg.lengths.options.context = 4096;
+  cfg.lengths.data = lengths;
+  cfg.lengths.processing = start;
+  GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  req.units = process_sequences(*lengths, unit_cost_model(costs), start);
+  ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
+  SequenceProcessing p;
+  p.mode = PackingMode::Slice;
+  p.unit_tokens = 2048;
+  p.slices = 3;
+  p.order = UnitOrder::LongFirst;
+  ASSERT_TRUE(app.core().set_processing(p).applied) << status(app);
+  h.frame(app);
+  const double t = editor(app).sim().iteration_ms;
+  app.save_session_to(session);
+
+  GuiApp other(synthetic_costs(16), make_uniform_cluster(4), SimOptions{}, GuiConfig{}, h.theme());
+  PlanRequest plain;
+  plain.schedule = "1f1b";
+  plain.devices = 4;
+  ASSERT_TRUE(other.start_with_request(plain).applied);
+  other.open_session(session);
+  h.frame(other);
+  EXPECT_EQ(editor(other).plan().units, editor(app).plan().units);
+  EXPECT_DOUBLE_EQ(editor(other).sim().iteration_ms, t);
+  EXPECT_EQ(other.core().varlen().processing, describe(p));
+  EXPECT_EQ(other.core().config().lengths.spec, "uniform:min=1,max=4096");
+  EXPECT_EQ(other.core().config().lengths.options.context, 4096);
+  EXPECT_EQ(other.core().varlen().data_line, app.core().varlen().data_line);
+  ASSERT_TRUE(other.core().step_slices(+1).applied) << status(other);  // and re-packs from there
+  EXPECT_EQ(other.core().varlen().processing.find("slice, <=2048 tok/unit, 4 slices/row"), 0u)
+      << other.core().varlen().processing;
+
+  // A malformed field: the file and the field are named, and the app keeps its session.
+  nlohmann::json j = read_json_file(session);
+  j["lengths"]["processing"]["order"] = "sideways";
+  write_json_file((dir / "bad.json").string(), j);
+  const std::vector<WorkUnit> kept = editor(other).plan().units;
+  try {
+    other.open_session((dir / "bad.json").string());
+    ADD_FAILURE() << "a bad unit order was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: lengths.processing: field 'order'"), std::string::npos) << e.what();
+  }
+  // Lengths that no longer make the plan's units (a hand-edited session) are refused too.
+  j = read_json_file(session);
+  j["lengths"]["data"]["lengths"][0] = 17;
+  write_json_file((dir / "edited.json").string(), j);
+  try {
+    other.open_session((dir / "edited.json").string());
+    ADD_FAILURE() << "lengths that do not make the plan's units were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("edited.json: "), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(editor(other).plan().units, kept);
+  fs::remove_all(dir);
 }
 
 TEST(GuiFrames, ExecutingThePlanLaunchesAdaptisRunAndShowsTheRunAsItArrives) {
