@@ -79,18 +79,27 @@ TEST(GuiDataTab, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
 namespace {
 
 // Where the mouse hovers the item `label` of the child window whose name contains `window_part`:
-// found by moving the mouse over the window a few pixels a frame (nullopt when it never does). The item's id is taken in that window, as the panel made it.
+// found by moving the mouse over the window a few pixels a frame, scrolling it on when needed (nullopt
+// when it never does). The item's id is taken in that window, as the panel made it.
 std::optional<ImVec2> find_item(Harness& h, GuiApp& app, const char* window_part, const char* label) {
   ImGuiWindow* w = nullptr;
   for (ImGuiWindow* win : ImGui::GetCurrentContext()->Windows)
     if (win->Active && std::string(win->Name).find(window_part) != std::string::npos) w = win;
   if (!w) return std::nullopt;
   const ImGuiID id = w->GetID(label);
-  for (float y = w->Pos.y + 2; y < w->Pos.y + w->Size.y; y += 4)
-    for (float x = w->Pos.x + 8; x < w->Pos.x + w->Size.x; x += 20) {
-      h.frame(app, ImVec2(x, y));
-      if (ImGui::GetCurrentContext()->HoveredId == id) return ImVec2(x, y);
-    }
+  // What a short pane does not show, the wheel scrolls into view, from the top.
+  const ImVec2 centre(w->Pos.x + w->Size.x / 2, w->Pos.y + w->Size.y / 2);
+  h.frame(app, centre, false, 50);
+  h.frame(app, centre);
+  for (int scroll = 0; scroll < 6; ++scroll) {
+    for (float y = w->Pos.y + 2; y < w->Pos.y + w->Size.y; y += 4)
+      for (float x = w->Pos.x + 8; x < w->Pos.x + w->Size.x; x += 20) {
+        h.frame(app, ImVec2(x, y));
+        if (ImGui::GetCurrentContext()->HoveredId == id) return ImVec2(x, y);
+      }
+    h.frame(app, centre, false, -2);
+    h.frame(app, centre);
+  }
   return std::nullopt;
 }
 
@@ -146,14 +155,16 @@ TEST(GuiDataTab, TheRePackWidgetsMakeOtherUnits) {
   EXPECT_GT(editor(app).sim().iteration_ms, t0);  // padding runs more tokens
 
   // Slicing off: the same units (nothing is longer than the context), now without slicing.
-  const std::optional<ImVec2> slicing = find_item(h, app, "##lengths", "slice sequences longer than a unit##repack");
+  const std::optional<ImVec2> slicing = find_item(h, app, "##lengths", "slice long sequences##repack");
   ASSERT_TRUE(slicing.has_value()) << "no slicing checkbox in the Data tab";
   click(h, app, *slicing);
   EXPECT_FALSE(app.core().processing_to_edit().allow_slicing) << status(app);
   const std::vector<WorkUnit> padded = editor(app).plan().units;
 
   // Slice mode cuts every row: with slicing off it is refused with the reason, and the plan stays.
-  click(h, app, *find_item(h, app, "##lengths", "mode##repack"));
+  const std::optional<ImVec2> mode_again = find_item(h, app, "##lengths", "mode##repack");
+  ASSERT_TRUE(mode_again.has_value());
+  click(h, app, *mode_again);
   const std::optional<ImVec2> slice = find_item(h, app, "##Combo", "slice");
   ASSERT_TRUE(slice.has_value());
   click(h, app, *slice);

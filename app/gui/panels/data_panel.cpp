@@ -133,9 +133,17 @@ void DataPanel::draw_repack(UiContext& c) {
     inputs_of = key;
   }
   section(t, "Re-pack");
+  // Two fields a row, each with its label, when the pane is wide enough; one a row otherwise.
+  const float avail = ImGui::GetContentRegionAvail().x;
+  const bool two_per_row = avail >= t.px(460);
+  const float field_w = two_per_row ? std::clamp(avail * 0.5f - t.px(100), t.px(90), t.px(160))
+                                    : std::clamp(avail - t.px(110), t.px(80), t.px(200));
+  auto next_field = [&] {
+    if (two_per_row) ImGui::SameLine();
+  };
   std::optional<SequenceProcessing> next;
   ImGui::BeginDisabled(core.editing_locked());
-  ImGui::SetNextItemWidth(t.px(140));
+  ImGui::SetNextItemWidth(field_w);
   if (ImGui::BeginCombo("mode##repack", packing_mode_name(now.mode))) {
     for (PackingMode m : {PackingMode::Pad, PackingMode::PackTokens, PackingMode::Pack, PackingMode::Slice,
                           PackingMode::Elastic})
@@ -145,8 +153,8 @@ void DataPanel::draw_repack(UiContext& c) {
       }
     ImGui::EndCombo();
   }
-  ImGui::SameLine();
-  ImGui::SetNextItemWidth(t.px(140));
+  next_field();
+  ImGui::SetNextItemWidth(field_w);
   if (ImGui::BeginCombo("order##repack", unit_order_name(now.order))) {
     for (UnitOrder o : {UnitOrder::AsBuilt, UnitOrder::LongFirst, UnitOrder::ShortFirst, UnitOrder::Interleaved})
       if (ImGui::Selectable(unit_order_name(o), o == now.order) && o != now.order) {
@@ -155,7 +163,7 @@ void DataPanel::draw_repack(UiContext& c) {
       }
     ImGui::EndCombo();
   }
-  ImGui::SetNextItemWidth(t.px(140));
+  ImGui::SetNextItemWidth(field_w);
   if (ImGui::InputScalar("tokens/unit##repack", ImGuiDataType_S64, &input_budget, nullptr, nullptr, "%lld",
                          ImGuiInputTextFlags_EnterReturnsTrue)) {
     next = now;
@@ -164,8 +172,8 @@ void DataPanel::draw_repack(UiContext& c) {
   ImGui::SameLine();
   help_marker("Most tokens per unit (0 = the context). Sequences longer than it are sliced, or refused with "
               "slicing off. Enter applies.");
-  ImGui::SameLine();
-  ImGui::SetNextItemWidth(t.px(140));
+  next_field();
+  ImGui::SetNextItemWidth(field_w);
   if (ImGui::InputInt("least units##repack", &input_units, 1, 8, ImGuiInputTextFlags_EnterReturnsTrue)) {
     next = now;
     next->units = input_units;
@@ -174,18 +182,21 @@ void DataPanel::draw_repack(UiContext& c) {
   help_marker("pack, pack-tokens, slice, elastic: at least this many units (0 = as few as the budget allows). "
               "Enter applies.");
   ImGui::BeginDisabled(now.mode != PackingMode::Slice);
-  ImGui::SetNextItemWidth(t.px(140));
+  ImGui::SetNextItemWidth(field_w);
   if (ImGui::InputInt("slices/row##repack", &input_slices, 1, 2, ImGuiInputTextFlags_EnterReturnsTrue)) {
     next = now;
     next->slices = input_slices;
   }
   ImGui::EndDisabled();
-  ImGui::SameLine();
+  next_field();
   bool slicing = now.allow_slicing;
-  if (ImGui::Checkbox("slice sequences longer than a unit##repack", &slicing)) {
+  if (ImGui::Checkbox("slice long sequences##repack", &slicing)) {
     next = now;
     next->allow_slicing = slicing;
   }
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("Cut sequences longer than a unit into slices (token-level pipelining). Off: such "
+                      "sequences, and the slice and elastic modes, are refused.");
   ImGui::EndDisabled();
   if (next) {
     core.set_processing(*next);
