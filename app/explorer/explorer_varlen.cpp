@@ -77,12 +77,14 @@ EditResult Explorer::set_processing(const SequenceProcessing& p) {
   } catch (const InputError& e) {
     return refuse(e.what());
   }
+  // These units are p's whatever happens next (the registry maps units to what made them).
+  units_made_.push_back(std::make_shared<const UnitsMade>(UnitsMade{units, p}));
+  if (units_made_.size() > PlanEditor::kMaxHistory + 1) units_made_.erase(units_made_.begin());
   // A knob the mode does not read (slices outside slice mode, say) gives the same units: nothing to
   // rebuild, but the plan's processing is now this one.
   if (has_plan() && editor_.pending_problem().empty() && units == editor_.plan().units) {
     refused_processing_.reset();
     refused_reason_.clear();
-    units_made_.push_back(std::make_shared<const UnitsMade>(UnitsMade{std::move(units), p}));
     varlen_.reset();
     note(label + ": the same " + std::to_string(editor_.plan().units.size()) + " units as before");
     return {true, ""};
@@ -94,8 +96,6 @@ EditResult Explorer::set_processing(const SequenceProcessing& p) {
   }
   refused_processing_.reset();
   refused_reason_.clear();
-  units_made_.push_back(std::make_shared<const UnitsMade>(UnitsMade{std::move(units), p}));
-  if (units_made_.size() > PlanEditor::kMaxHistory + 1) units_made_.erase(units_made_.begin());
   return after_edit(r);
 }
 

@@ -331,3 +331,32 @@ TEST(ExplorerRepack, MalformedLengthsFieldsNameTheFileAndTheField) {
     }
   }
 }
+
+TEST(ExplorerRepack, UnitsTheScheduleCannotRunAreRefusedAndThePlanStays) {
+  // Megatron's interleaved schedule with one group of all the 2048-token units needs at least that many
+  // micro-batches: context-sized units are fewer.
+  ExplorerConfig cfg;
+  SequenceProcessing start = pack_tokens();
+  start.unit_tokens = 2048;
+  cfg.lengths.data = lengths();
+  cfg.lengths.processing = start;
+  app::Inputs in{costs(), make_uniform_cluster(4), SimOptions{}};
+  Explorer ex(in, cfg);
+  PlanRequest req;
+  req.schedule = "interleaved-1f1b";
+  req.devices = 4;
+  req.units = process_sequences(*cfg.lengths.data, unit_cost_model(in.costs), start);
+  req.group_size = static_cast<int>(req.units.size());
+  ASSERT_GE(req.group_size, 8);
+  ASSERT_TRUE(ex.start_with_request(req).applied) << ex.message().text;
+  const std::vector<WorkUnit> before = ex.editor().plan().units;
+  const EditResult r = ex.step_unit_tokens(+1);
+  EXPECT_FALSE(r.applied);
+  EXPECT_NE(r.message.find("micro-batches"), std::string::npos) << r.message;
+  EXPECT_EQ(ex.editor().plan().units, before);
+  EXPECT_TRUE(ex.problem().empty()) << ex.problem();  // no pending request over the refused units
+  EXPECT_EQ(ex.editor().request().units, before);
+  ASSERT_TRUE(ex.refused_processing().has_value());
+  EXPECT_EQ(ex.refused_processing()->unit_tokens, 0);
+  EXPECT_EQ(ex.varlen().processing, describe(start));
+}
