@@ -65,7 +65,7 @@ int run_gui_command(const GuiArgs& a) {
   }
   Inputs inputs = load_inputs(in_opt);
   if (a.lengths.given() && !a.session.empty())
-    throw InputError("--lengths: a --session keeps its own plan and units; drop --lengths");
+    throw InputError("--lengths: a --session keeps its own lengths, units and plan (re-pack them in its Data tab); drop --lengths");
   // --lengths: the plan runs the units made from them (a plan file must have as many micro-batches).
   std::vector<std::string> lengths_notes;
   ClusterViewOptions cluster_view = a.cluster_view;

@@ -104,8 +104,12 @@ explorer::LengthsSource explorer_lengths(LengthsOptions o, ClusterViewOptions& v
   if (o.global_batch_tokens <= 0) o.global_batch_tokens = view.global_batch_tokens;
   view.global_batch_tokens = 0;
   LoadedLengths l = apply_lengths(o, in, PackingMode::PackTokens);
+  // A saved session records the lengths as given (a file by its absolute path) and how they were read.
+  src.spec = is_length_distribution(o.lengths) ? o.lengths : absolute_path(o.lengths);
+  src.options.context = o.context;
+  src.options.global_batch_tokens = o.global_batch_tokens;
   src.data = std::make_shared<const SequenceLengths>(std::move(l.data));
-  src.processing = describe(l.processing);
+  src.processing = l.processing;
   notes.insert(notes.end(), l.notes.begin(), l.notes.end());
   return src;
 }

@@ -34,6 +34,7 @@ Explorer::Explorer(app::Inputs inputs, ExplorerConfig config)
 
 EditResult Explorer::start_with_request(PlanRequest req) {
   if (req.devices <= 0) req.devices = editor_.cluster().num_devices();
+  remember_start_units(req.units);
   EditResult r = editor_.load_request(std::move(req));
   if (r.applied) note("loaded " + editor_.costs().model + ", " + editor_.plan().name + ": " +
                       summary_text(editor_.eval(), editor_.last_edit_ms()));
@@ -44,6 +45,7 @@ EditResult Explorer::start_with_request(PlanRequest req) {
 }
 
 EditResult Explorer::start_with_plan(Plan plan, const std::string& label) {
+  remember_start_units(plan.units);
   EditResult r = load_plan(std::move(plan), label);
   fit_view();
   return r;

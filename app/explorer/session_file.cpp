@@ -7,6 +7,8 @@
 #include "adaptis/model/json_file.h"
 #include "adaptis/model/limits.h"
 #include "adaptis/planner/plan_file.h"
+#include "adaptis/planner/units.h"
+#include "explorer/lengths_json.h"
 
 namespace adaptis::explorer {
 
@@ -93,6 +95,7 @@ nlohmann::json session_to_json(const Session& s) {
   else j["compare"] = nullptr;
   j["view"] = {{"t0", s.view_t0}, {"t1", s.view_t1}};
   j["runs_db"] = s.runs_db;
+  j["lengths"] = s.lengths && s.lengths->data ? lengths_to_json(*s.lengths) : nlohmann::json();
   return j;
 }
 
@@ -170,7 +173,28 @@ Session session_from_json(const nlohmann::json& j, const std::string& origin) {
     s.view_t1 = json_number_in_or(j["view"], "t1", 0, -1e15, 1e15, origin + ": view");
   }
   s.runs_db = json_string_or(j, "runs_db", "", origin);
+  if (j.contains("lengths") && !j["lengths"].is_null()) s.lengths = lengths_from_json(j["lengths"], origin + ": lengths");
   return s;
+}
+
+std::vector<WorkUnit> session_units(const Session& s, const CostTable& costs, const std::string& origin) {
+  if (!s.lengths || !s.lengths->data || !s.lengths->processing) return {};
+  std::vector<WorkUnit> units;
+  try {
+    units = units_for(*s.lengths->data, costs, *s.lengths->processing);
+  } catch (const InputError& e) {
+    throw InputError(origin + ": lengths.processing: " + e.what());
+  }
+  const std::vector<WorkUnit>& plan = s.plan.units;
+  if (units.size() != plan.size())
+    throw InputError(origin + ": lengths.processing: makes " + std::to_string(units.size()) +
+                     " units of lengths.data, but the plan runs " + std::to_string(plan.size()) +
+                     " (the session was edited, or saved by another version)");
+  for (size_t i = 0; i < units.size(); ++i)
+    if (!(units[i] == plan[i]))
+      throw InputError(origin + ": plan.units[" + std::to_string(i) + "]: " + describe_unit(plan[i]) +
+                       ", but lengths.processing makes " + describe_unit(units[i]) + " of lengths.data");
+  return units;
 }
 
 void save_session(const Session& s, const std::string& path) { write_json_file(path, session_to_json(s)); }

@@ -12,7 +12,8 @@ VarlenView varlen_view(const Plan& plan, const SimResult& sim, const CostTable& 
   VarlenView v;
   if (plan.units.empty()) return v;
   v.has_units = true;
-  v.processing = lengths.processing;
+  if (lengths.processing) v.processing = describe(*lengths.processing);
+  v.can_repack = lengths.data != nullptr;
 
   if (const SequenceLengths* data = lengths.data.get()) {
     v.data_line = app::strf("%zu sequences, %lld tokens, context %lld, longest %lld (%s)", data->lengths.size(),
@@ -32,7 +33,7 @@ VarlenView varlen_view(const Plan& plan, const SimResult& sim, const CostTable& 
       v.bins.push_back(r);
     }
   } else {
-    v.data_line = "the units came with the plan: their sequence lengths are not known here";
+    v.data_line = "the units came with the plan: their sequence lengths are not known here, so they cannot be re-packed";
   }
 
   // The cost model needs the table's reference micro-batch; a table without one still shows the

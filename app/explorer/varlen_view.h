@@ -8,18 +8,11 @@
 #include <vector>
 
 #include "adaptis/model/cost_table.h"
-#include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/simulator.h"
+#include "explorer/lengths_source.h"
 
 namespace adaptis::explorer {
-
-// Where the units came from: the iteration's lengths and the processing that made the units
-// (both set by the command line; null/"" when the plan's units came with a plan file).
-struct LengthsSource {
-  std::shared_ptr<const SequenceLengths> data;
-  std::string processing;  // describe(SequenceProcessing): "pack (24 units, ...)"
-};
 
 struct LengthBinRow {
   long long lo = 0, hi = 0;  // [lo, hi) tokens
@@ -43,6 +36,7 @@ struct VarlenView {
   bool has_units = false;    // the plan runs variable-length units (otherwise nothing else is set)
   std::string data_line;     // "412 sequences, 1048576 tokens, context 8192, longest 31000 (FILE)" or why unknown
   std::string processing;    // how they were made ("" when unknown)
+  bool can_repack = false;   // the lengths are known, so the units can be made again another way
   std::string units_line;    // "24 units (6 slices), 1048576 tokens; cost 12.1..48.3 ms (max/mean 1.62)"
   std::vector<LengthBinRow> bins;  // empty when the lengths are unknown (a plan file's units)
   std::vector<UnitRow> units;
@@ -51,6 +45,7 @@ struct VarlenView {
   std::string cost_note;           // why costs are missing ("" when they are there)
 };
 
+// `lengths.processing`: the processing that made the plan's units (nullopt when unknown).
 VarlenView varlen_view(const Plan& plan, const SimResult& sim, const CostTable& costs, const LengthsSource& lengths);
 
 // The unit of micro-batch `mb` in a few words for detail lines and tooltips ("unit 3: 3 docs, 8192 tok");

@@ -128,7 +128,10 @@ void GuiApp::open_session(const std::string& path) {
   cfg.cluster_path = s.inputs.cluster;
   cfg.inputs_label = s.inputs.costs.empty() ? "model " + s.inputs.model : s.inputs.costs;
   if (!s.runs_db.empty()) cfg.runs_db = s.runs_db;
-  cfg.lengths = {};  // the session's units (if any) come with its plan, without their lengths
+  // The session's lengths come back with the processing that made its units, checked by making them
+  // again: the Data tab shows them and re-packing starts from them.
+  explorer::session_units(s, costs, path);
+  cfg.lengths = s.lengths ? *s.lengths : explorer::LengthsSource{};
   explorer::Explorer fresh(app::Inputs{std::move(costs), s.cluster, s.sim}, explorer_config(cfg, s.sim));
   fresh.config().optimizer = core_.config().optimizer;
   explorer::EditResult r = s.custom ? fresh.start_with_plan(s.plan, "session " + path)
@@ -166,6 +169,7 @@ void GuiApp::save_session_to(const std::string& path) {
   s.view_t0 = core_.view().window.t0;
   s.view_t1 = core_.view().window.t1;
   s.runs_db = core_.config().db_path;
+  if (explorer::LengthsSource l = core_.lengths_on_screen(); l.data) s.lengths = std::move(l);
   explorer::save_session(s, path);
   core_.note("saved the session to " + path);
 }

@@ -128,7 +128,10 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
       h.insert(h.end(), {{"C", "search"}, {"j/k", "select"}, {"enter", "show"}, {"d/D", "GPUs"}, {"m/M", "batch"},
                          {"x", "cancel"}});
       break;
-    case View::Data: h.insert(h.end(), {{"j/k", "unit"}, {"enter", "show in Gantt"}, {"pgup/pgdn", "page"}}); break;
+    case View::Data:
+      h.insert(h.end(), {{"j/k", "unit"}, {"enter", "Gantt"}, {"p/P", "mode"}, {"b/B", "budget"}, {"l/L", "slices"},
+                         {"i/I", "units"}, {"O", "order"}, {"c", "slicing"}, {"u", "undo"}});
+      break;
   }
   return h;
 }
@@ -161,6 +164,8 @@ const char* const kHelp[] = {
     "cluster    C search whole-cluster plans (pp tp dp cp ep, ZeRO, mbs) x cancels",
     "           in Cluster: d/D GPUs x2 /2  m/M batch x2 /2  enter shows a row",
     "data       8: length histogram and units of --lengths; j k a unit, enter its actions",
+    "           re-pack: p/P mode (pad pack-tokens pack slice elastic)  b/B budget x2 /2",
+    "           l/L slices per row +1/-1  i/I least units x2 /2  O unit order  c slicing",
     "other      w save the plan file   ? this help   q quit",
 };
 

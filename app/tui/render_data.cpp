@@ -28,6 +28,13 @@ void draw_data_view(const TuiState& s, Screen& scr, Rect r) {
     scr.put(r.x, y, "processing ", Style::Header);
     scr.put(r.x + 11, y++, v.processing, Style::Normal, r.w - 11);
   }
+  // A refused re-pack stays on screen with its reason until one applies (the next step starts from it).
+  if (const auto& refused = s.core.refused_processing(); refused && y < bottom)
+    y = draw_wrapped(scr, Rect{r.x, y, r.w, bottom - y}, y,
+                     "refused " + describe(*refused) + ": " + s.core.refused_processing_reason(), Style::Bad);
+  if (v.can_repack && y < bottom)
+    scr.put(r.x, y++, "re-pack: p/P mode  b/B budget  l/L slices/row  i/I least units  O order  c slicing  u undo",
+            Style::Dim, r.w);
   // The histogram: at most a third of the rows, so the units keep most of the view.
   if (!v.bins.empty() && y < bottom) {
     const int bar_w = std::clamp(r.w - 52, 4, 40);

@@ -199,6 +199,23 @@ bool handle_cluster_key(TuiState& s, int k) {
   }
 }
 
+// Keys of the Data view that re-pack the lengths: each steps one knob of the processing.
+bool handle_repack_key(TuiState& s, int k) {
+  switch (k) {
+    case 'p':
+    case 'P': s.core.step_packing_mode(k == 'p' ? +1 : -1); return true;
+    case 'b':
+    case 'B': s.core.step_unit_tokens(k == 'b' ? +1 : -1); return true;
+    case 'l':
+    case 'L': s.core.step_slices(k == 'l' ? +1 : -1); return true;
+    case 'i':
+    case 'I': s.core.step_min_units(k == 'i' ? +1 : -1); return true;
+    case 'O': s.core.step_unit_order(+1); return true;
+    case 'c': s.core.toggle_slicing(); return true;
+    default: return false;
+  }
+}
+
 bool handle_view_key(TuiState& s, int k) {
   if (s.view == View::Cluster && handle_cluster_key(s, k)) return true;
   if (s.view == View::Plan) {
@@ -229,6 +246,8 @@ bool handle_view_key(TuiState& s, int k) {
     s.cursor[view_index(s.view)] = std::max(0, cursor_max(s, s.view));
     return true;
   }
+  // Data: re-packing the lengths into other units (the core rebuilds and re-simulates the plan).
+  if (s.view == View::Data && handle_repack_key(s, k)) return true;
   // Data: enter shows the unit's actions on the Gantt (a search for its micro-batch).
   if (s.view == View::Data && k == key::Enter) {
     const int n = static_cast<int>(s.core.varlen().units.size());

@@ -64,13 +64,21 @@ std::shared_ptr<const SequenceLengths> test_lengths() {
   return d;
 }
 
+// What the session says made the units (the test's units are hand-made; the view shows this).
+SequenceProcessing test_processing() {
+  SequenceProcessing p;
+  p.mode = PackingMode::Pack;
+  p.order = UnitOrder::LongFirst;
+  return p;
+}
+
 Explorer varlen_session(bool with_lengths = true, int devices = 4) {
   ExplorerConfig cfg;
   cfg.optimizer.threads = 1;
   cfg.optimizer.time_limit_s = 0.5;
   if (with_lengths) {
     cfg.lengths.data = test_lengths();
-    cfg.lengths.processing = "test packing";
+    cfg.lengths.processing = test_processing();
   }
   app::Inputs in{varlen_costs(), make_uniform_cluster(devices), SimOptions{}};
   in.units = test_units();
@@ -218,7 +226,7 @@ TEST(ExplorerVarlen, DataViewRowsMatchTheLengthsThePlanAndItsSimulation) {
   // Equal tokens, different documents: different costs (the pairs).
   EXPECT_GT(v.units[0].cost_ms, v.units[1].cost_ms);
   EXPECT_NE(v.units_line.find("5 units (2 slices)"), std::string::npos) << v.units_line;
-  EXPECT_EQ(v.processing, "test packing");
+  EXPECT_EQ(v.processing, describe(test_processing()));
 
   // The histogram covers every sequence and token of the lengths.
   const auto data = test_lengths();

@@ -21,96 +21,12 @@
 #include "adaptis/planner.h"
 #include "gui/gui_app.h"
 #include "gui/widgets.h"
-#include "explorer_test_support.h"
+#include "gui_frames_harness.h"
 
 using namespace adaptis;
 using namespace adaptis::gui;
+using namespace adaptis::gui::frames_test;
 namespace fs = std::filesystem;
-
-namespace {
-
-CostTable synthetic_costs(int layers) {
-  adaptis::explorer::test_support::SyntheticLayers shape;
-  shape.source = "test";
-  return adaptis::explorer::test_support::synthetic_layers(
-      layers, [](int i) { return 1.0 + (i % 4 == 0 ? 1.0 : 0.0); }, [](int) { return ""; }, shape);
-}
-
-// An ImGui context with a built font atlas and nothing else: frames are built and inspected, never drawn.
-class Harness {
- public:
-  Harness() {
-    ImGui::CreateContext();
-    ImGuiIO& io = ImGui::GetIO();
-    io.IniFilename = nullptr;
-    io.DisplaySize = ImVec2(1400, 860);
-    theme_ = make_theme(1.0f);
-    apply_style(theme_);
-    load_fonts(theme_);
-    unsigned char* px = nullptr;
-    int w = 0, h = 0;
-    io.Fonts->GetTexDataAsRGBA32(&px, &w, &h);
-    io.Fonts->SetTexID(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(1)));
-  }
-  ~Harness() { ImGui::DestroyContext(); }
-
-  const Theme& theme() const { return theme_; }
-
-  void frame(GuiApp& app, ImVec2 mouse = ImVec2(-1, -1), bool down = false, float wheel = 0) {
-    ImGuiIO& io = ImGui::GetIO();
-    io.DeltaTime = 1.0f / 60.0f;
-    io.MousePos = mouse;
-    io.MouseDown[0] = down;
-    io.MouseWheel = wheel;
-    ImGui::NewFrame();
-    app.frame();
-    ImGui::Render();
-  }
-
-  // Press at `from`, move to `to` in steps while held, release there.
-  void drag(GuiApp& app, ImVec2 from, ImVec2 to, int steps = 8) {
-    frame(app, from, false);
-    frame(app, from, true);
-    for (int i = 1; i <= steps; ++i) {
-      const float f = static_cast<float>(i) / steps;
-      frame(app, ImVec2(from.x + (to.x - from.x) * f, from.y + (to.y - from.y) * f), true);
-    }
-    frame(app, to, false);
-    frame(app, to, false);
-  }
-
- private:
-  Theme theme_;
-};
-
-std::unique_ptr<GuiApp> make_app(const Harness& h, const std::string& schedule, int devices = 4, int mbs = 8,
-                                 int layers = 16) {
-  GuiConfig cfg;
-  cfg.inputs_label = "synthetic";
-  cfg.runs_db = (std::filesystem::temp_directory_path() / "adaptis-gui-frames-test.db").string();
-  cfg.optimize_seconds = 0.5;
-  auto app = std::make_unique<GuiApp>(synthetic_costs(layers), make_uniform_cluster(devices), SimOptions{}, cfg,
-                                      h.theme());
-  PlanRequest req;
-  req.schedule = schedule;
-  req.devices = devices;
-  req.microbatches = mbs;
-  explorer::EditResult r = app->start_with_request(req);
-  EXPECT_TRUE(r.applied) << r.message;
-  return app;
-}
-
-// Screen x of a compute box's point at `frac` of its width.
-float box_x(GuiApp& app, int device, int index, float frac) {
-  const TimelineBox& b = app.core().side(0).timeline().devices[device].compute.boxes[index];
-  return app.gantt().axis().x_of(b.start + (b.end - b.start) * frac);
-}
-
-const explorer::PlanEditor& editor(GuiApp& app) { return app.core().editor(); }
-const std::string& status(GuiApp& app) { return app.core().message().text; }
-bool status_is_error(GuiApp& app) { return app.core().message().error; }
-
-}  // namespace
 
 TEST(GuiFrames, DraggingAPartitionBoundaryMovesItLiveAsOneUndoStep) {
   Harness h;
@@ -271,57 +187,6 @@ TEST(GuiFrames, ASavedSessionReopensWithItsPlanComparisonAndView) {
     EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
   }
   EXPECT_EQ(editor(other).plan().partition.bounds, editor(app).plan().partition.bounds);
-}
-
-// Variable-length units: the Data tab draws over them, the micro-batch count is theirs, and a saved
-// session reopens the units with the reference micro-batch the costs were given at start-up (the
-// cost file states none).
-TEST(GuiFrames, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
-  Harness h;
-  const fs::path dir = fs::temp_directory_path() / ("adaptis-gui-varlen-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
-  save_cost_table(synthetic_costs(16), costs_path);  // no tokens per micro-batch
-  CostTable costs = synthetic_costs(16);
-  costs.tokens_per_microbatch = 4096;
-  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
-  std::vector<WorkUnit> units(5);
-  const long long docs[] = {4096, 2048, 1024, 512, 3000};
-  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
-  GuiConfig cfg;
-  cfg.costs_path = costs_path;
-  cfg.runs_db = (dir / "runs.db").string();
-  auto lengths = std::make_shared<SequenceLengths>();
-  lengths->lengths = {4096, 2048, 1024, 512, 3000};
-  lengths->lines.assign(5, 0);
-  lengths->context = 4096;
-  lengths->origin = "test";
-  cfg.lengths.data = lengths;
-  GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
-  PlanRequest req;
-  req.schedule = "1f1b";
-  req.devices = 4;
-  req.units = units;
-  ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
-  app.ui().bottom_tab_request = BottomTab::Data;
-  for (int i = 0; i < 3; ++i) h.frame(app);
-  EXPECT_TRUE(app.core().varlen().has_units);
-  EXPECT_EQ(app.core().varlen().bins.size(), 4u);  // 512, 1024, 2048 and 4096 (with 3000) bins
-  const double t = editor(app).sim().iteration_ms;
-  app.save_session_to(session);
-
-  GuiApp other(synthetic_costs(16), make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
-  req.units.clear();
-  ASSERT_TRUE(other.start_with_request(req).applied);
-  other.open_session(session);
-  h.frame(other);
-  EXPECT_EQ(editor(other).plan().units, units);
-  EXPECT_EQ(editor(other).request().units, units);
-  EXPECT_NEAR(editor(other).sim().iteration_ms, t, 1e-9 * t);
-  // The reopened session's units came with its plan: their lengths are not known there.
-  EXPECT_TRUE(other.core().varlen().bins.empty());
-  EXPECT_FALSE(other.core().set_microbatches(8).applied);
-  fs::remove_all(dir);
 }
 
 TEST(GuiFrames, ExecutingThePlanLaunchesAdaptisRunAndShowsTheRunAsItArrives) {

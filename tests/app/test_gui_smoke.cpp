@@ -21,6 +21,11 @@
 #include <stb_image.h>
 #endif
 
+#include "adaptis/model/json_file.h"
+#include "adaptis/model/model_loader.h"
+#include "adaptis/planner.h"
+#include "explorer/session_file.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -234,6 +239,68 @@ TEST(GuiSmoke, VariableLengthUnitsOpenTheDataTab) {
             1);
   EXPECT_NE(slurp(bad).find("/nonexistent/lengths.txt"), std::string::npos) << slurp(bad);
   EXPECT_EQ(slurp(bad).find("no display"), std::string::npos) << slurp(bad);
+#endif
+}
+
+// A saved session over variable-length data (--session) opens with its lengths and the processing of
+// its units: the Data tab draws the histogram and the unit cost bars. A session whose lengths field is
+// malformed fails before a window opens, naming the file and the field.
+TEST(GuiSmoke, ASessionWithLengthsOpensTheDataTab) {
+#ifndef ADAPTIS_HAVE_GUI
+  GTEST_SKIP() << "built without the desktop GUI";
+#else
+  using namespace adaptis;
+  if (run("command -v xvfb-run > /dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  // The session as the GUI saves one: the model's costs on its cluster, the units the processing makes.
+  const Cluster cluster = make_uniform_cluster(4);
+  CostTable costs = load_model_costs(kModel, cluster);
+  LengthOptions lo;
+  lo.context = 2048;
+  lo.global_batch_tokens = 32768;
+  const std::string spec = "lognormal:median=512,sigma=1,seed=2";
+  auto data = std::make_shared<const SequenceLengths>(load_sequence_lengths(spec, lo));
+  explorer::Session s;
+  s.inputs.model = kModel;
+  if (costs.tokens_per_microbatch <= 0) {
+    costs.tokens_per_microbatch = double(lo.context);
+    costs.pairs_per_microbatch = 0.5 * double(lo.context) * double(lo.context);
+  }
+  s.inputs.reference_tokens = costs.tokens_per_microbatch;
+  s.inputs.reference_pairs = costs.pairs_per_microbatch;
+  s.cluster = cluster;
+  SequenceProcessing p;
+  p.mode = PackingMode::Pack;
+  p.order = UnitOrder::LongFirst;
+  s.request.schedule = "1f1b";
+  s.request.devices = 4;
+  s.request.units = explorer::units_for(*data, costs, p);
+  s.request.microbatches = static_cast<int>(s.request.units.size());
+  s.plan = build_plan(s.request, costs.num_layers());
+  s.lengths = explorer::LengthsSource{spec, lo, data, p};
+  const fs::path session = scratch("lengths-session.json"), png = scratch("lengths-session.png"),
+                 log = scratch("lengths-session.log");
+  explorer::save_session(s, session.string());
+  fs::remove(png);
+  ASSERT_EQ(run_gui_under_xvfb("gui --session " + session.string() + " --tab data --size 1280x800 --db " +
+                                   scratch("runs.db").string() + " --screenshot " + png.string() + " --frames 3",
+                               log),
+            0)
+      << slurp(log);
+  Screenshot shot;
+  ASSERT_TRUE(shot.load(png)) << "cannot decode " << png;
+  EXPECT_GE(shot.colour_spread().first, 40u) << "too few distinct colours: blank or nearly blank window";
+  EXPECT_GT(shot.count(66, 135, 222, shot.h * 3 / 4 + 1), 3000) << "no histogram or unit cost bars in the bottom pane";
+
+  nlohmann::json j = read_json_file(session.string());
+  j["lengths"]["processing"]["mode"] = "squash";
+  const fs::path bad = scratch("bad-lengths-session.json"), bad_log = scratch("bad-lengths-session.log");
+  write_json_file(bad.string(), j);
+  EXPECT_EQ(run("env -u DISPLAY " + std::string(ADAPTIS_BINARY) + " gui --session " + bad.string() + " > " +
+                bad_log.string() + " 2>&1"),
+            1);
+  EXPECT_NE(slurp(bad_log).find(bad.string() + ": lengths.processing: field 'mode'"), std::string::npos)
+      << slurp(bad_log);
+  EXPECT_EQ(slurp(bad_log).find("no display"), std::string::npos) << slurp(bad_log);
 #endif
 }
 

@@ -503,3 +503,61 @@ TEST(TuiTmux, DataViewOverLengthsAndBadLengthsLeaveTheTerminalAlone) {
   EXPECT_NE(bad.last.find("error: /nonexistent/lengths.txt"), std::string::npos) << bad.last;
   expect_shell_restored(bad, 1);
 }
+
+// Re-packing from the Data view: P/p step the packing mode (the plan is rebuilt over the new units and
+// re-simulated: the summary's iteration changes), u undoes it, c turns slicing off and B halves the
+// budget below the longest sequence, which is refused with the reason in the view; the help lists the
+// keys. On a Mamba model slicing is refused in a plain run (status 1) naming the layer.
+TEST(TuiTmux, DataViewRePacksTheUnitsAndShowsRefusals) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args(kLengths), "", 110, 40);
+  ASSERT_TRUE(pane.started());
+  ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b")) << pane.last;
+  pane.literal("8");
+  ASSERT_TRUE(pane.wait_for_text("processing pack-tokens")) << pane.last;
+  ASSERT_TRUE(pane.wait_for_text(" units (0 slices)")) << pane.last;
+  const double start_ms = summary_iteration_ms(pane.last);
+  ASSERT_GT(start_ms, 0) << pane.last;
+  EXPECT_NE(pane.last.find("re-pack: p/P mode"), std::string::npos) << pane.last;
+  pane.literal("P");  // pack-tokens -> pad: one sequence per unit, padded to the context
+  ASSERT_TRUE(pane.wait_for_text("processing pad")) << pane.last;
+  EXPECT_NE(pane.last.find(" padding; cost"), std::string::npos) << pane.last;
+  EXPECT_GT(summary_iteration_ms(pane.last), start_ms) << pane.last;
+  pane.literal("u");
+  ASSERT_TRUE(pane.wait_for_text("processing pack-tokens")) << pane.last;
+  EXPECT_NEAR(summary_iteration_ms(pane.last), start_ms, 1e-6 * start_ms) << pane.last;
+  pane.literal("pp");  // pack-tokens -> pack -> slice (2 slices per packed row)
+  ASSERT_TRUE(pane.wait_for_text("processing slice, 2 slices/row")) << pane.last;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(pane.last, m, std::regex(" units \\(([0-9]+) slices\\)"))) << pane.last;
+  EXPECT_GT(std::stoi(m[1]), 0) << pane.last;
+  EXPECT_NE(summary_iteration_ms(pane.last), start_ms) << pane.last;
+  pane.literal("u");  // back to the packed units (pack made the same ones as pack-tokens here)
+  static const std::regex just_pack("processing pack(-tokens)? *(\n|$)");
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) { return std::regex_search(s, just_pack); })) << pane.last;
+  EXPECT_NEAR(summary_iteration_ms(pane.last), start_ms, 1e-6 * start_ms) << pane.last;
+  pane.literal("c");
+  ASSERT_TRUE(pane.wait_for_text(", no slicing")) << pane.last;
+  pane.literal("B");
+  ASSERT_TRUE(pane.wait_for_text("<=2048 tok/unit, no slicing: ")) << pane.last;
+  EXPECT_NE(pane.last.find("refused pack"), std::string::npos) << pane.last;
+  EXPECT_NE(pane.last.find("slicing is off"), std::string::npos) << pane.last;
+  EXPECT_NEAR(summary_iteration_ms(pane.last), start_ms, 1e-6 * start_ms) << pane.last;  // the plan stays
+  pane.literal("?");
+  ASSERT_TRUE(pane.wait_for_text("re-pack: p/P mode (pad pack-tokens pack slice elastic)")) << pane.last;
+  pane.literal("q");
+  expect_shell_restored(pane, 0);
+
+  int rc = -1;
+  const std::string mamba = std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-nemotron-h.json";
+  const std::string out =
+      sh(quote(ADAPTIS_BINARY) + " tui --plain --size 110x40 --db /nonexistent-adaptis-test/runs.db --model " +
+             quote(mamba) +
+             " --devices 4 --lengths lognormal:median=256,sigma=1,seed=3 --context 1024 --global-batch-tokens 16384 "
+             "--keys 8pp",
+         &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("refused slice, 2 slices/row: it makes slices"), std::string::npos) << out;
+  EXPECT_NE(out.find("Mamba layer"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, just_pack)) << out;  // the plan keeps the units of pack
+}

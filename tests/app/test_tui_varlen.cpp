@@ -57,7 +57,10 @@ TuiState varlen_state(bool with_lengths = true) {
     data->context = kContext;
     data->origin = "tui test lengths";
     cfg.lengths.data = data;
-    cfg.lengths.processing = "pack-tokens, <=4096 tok/unit";
+    SequenceProcessing p;
+    p.mode = PackingMode::PackTokens;
+    p.unit_tokens = 4096;
+    cfg.lengths.processing = p;
   }
   PlanRequest r;
   r.schedule = "1f1b";
@@ -173,4 +176,31 @@ TEST(TuiVarlen, KCheckpointsTheSelectedUnitOnItsStage) {
   EXPECT_TRUE(plan(s).memory.empty() || plan(s).memory[static_cast<size_t>(stage)] == StageMemoryPolicy{});
   s = press(std::move(s), "8<end>k<enter>K");  // unit 6: slice 0 of row 0
   EXPECT_NE(message(s).find("whose keys and values later slices read"), std::string::npos) << message(s);
+
+// The Data view's re-pack keys reach the core: p steps the packing mode and the plan runs the units the
+// processing makes of the lengths; c with B below the longest sequence is refused, shown in the view;
+// the same keys elsewhere keep their own meaning (p in the Gantt is the producer).
+TEST(TuiVarlen, DataViewKeysRePackTheLengths) {
+  TuiState s = press(varlen_state(), "8p");
+  ASSERT_TRUE(valid(s)) << message(s);
+  SequenceProcessing want;
+  want.mode = PackingMode::Pack;
+  want.unit_tokens = 4096;
+  const std::vector<WorkUnit> units =
+      process_sequences(*s.core.config().lengths.data, unit_cost_model(s.core.editor().costs()), want);
+  EXPECT_EQ(plan(s).units, units);
+  EXPECT_EQ(plan(s).num_microbatches, static_cast<int>(units.size()));
+  std::string text = render(s, 120, 40).text();
+  EXPECT_NE(text.find("processing pack, <=4096 tok/unit"), std::string::npos) << text;
+  EXPECT_NE(text.find("re-pack: p/P mode"), std::string::npos) << text;
+
+  s = press(std::move(s), "cB");  // slicing off, then 2048 tokens: the 6000-token sequence cannot fit
+  EXPECT_TRUE(s.core.message().error);
+  text = render(s, 120, 40).text();
+  EXPECT_NE(text.find("refused pack, <=2048 tok/unit, no slicing:"), std::string::npos) << text;
+  EXPECT_EQ(plan(s).units, units);
+
+  TuiState g = press(varlen_state(), "3<enter>p");
+  EXPECT_EQ(g.view, View::Gantt);
+  EXPECT_EQ(plan(g).units, units_of(kDocs));
 }

@@ -1,9 +1,11 @@
 // The Data tab: the iteration's sequence-length histogram (--lengths) and the units the plan runs,
 // each with what it holds, its tokens, its cost through the whole model (a bar) and its simulated
-// time; a click on a unit searches the timeline for its actions.
+// time; a click on a unit searches the timeline for its actions. The Re-pack group makes other units
+// of the same lengths through the explorer core (one undo step per change).
 #include <imgui.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "gui/panels/panels.h"
 #include "gui/widgets.h"
@@ -34,6 +36,7 @@ void DataPanel::draw(UiContext& c) {
   section(t, "Sequence lengths");
   ImGui::TextWrapped("%s", v.data_line.c_str());
   if (!v.processing.empty()) ImGui::TextDisabled("processing: %s", v.processing.c_str());
+  if (v.can_repack) draw_repack(c);
   if (!bin_values.empty()) {
     // One bar per length bin (power-of-two ranges), as tall as its share of the sequences, drawn over
     // an item the size of the plot so hovering tells the bin.
@@ -116,6 +119,94 @@ void DataPanel::draw(UiContext& c) {
     ImGui::EndTable();
   }
   ImGui::EndChild();
+}
+
+void DataPanel::draw_repack(UiContext& c) {
+  const Theme& t = c.theme;
+  explorer::Explorer& core = c.core;
+  const SequenceProcessing now = core.processing_to_edit();
+  const std::string key = describe(now);
+  if (key != inputs_of) {
+    input_budget = now.unit_tokens;
+    input_units = now.units;
+    input_slices = now.slices;
+    inputs_of = key;
+  }
+  section(t, "Re-pack");
+  // Two fields a row, each with its label, when the pane is wide enough; one a row otherwise.
+  const float avail = ImGui::GetContentRegionAvail().x;
+  const bool two_per_row = avail >= t.px(460);
+  const float field_w = two_per_row ? std::clamp(avail * 0.5f - t.px(100), t.px(90), t.px(160))
+                                    : std::clamp(avail - t.px(110), t.px(80), t.px(200));
+  auto next_field = [&] {
+    if (two_per_row) ImGui::SameLine();
+  };
+  std::optional<SequenceProcessing> next;
+  ImGui::BeginDisabled(core.editing_locked());
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::BeginCombo("mode##repack", packing_mode_name(now.mode))) {
+    for (PackingMode m : {PackingMode::Pad, PackingMode::PackTokens, PackingMode::Pack, PackingMode::Slice,
+                          PackingMode::Elastic})
+      if (ImGui::Selectable(packing_mode_name(m), m == now.mode) && m != now.mode) {
+        next = now;
+        next->mode = m;
+      }
+    ImGui::EndCombo();
+  }
+  next_field();
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::BeginCombo("order##repack", unit_order_name(now.order))) {
+    for (UnitOrder o : {UnitOrder::AsBuilt, UnitOrder::LongFirst, UnitOrder::ShortFirst, UnitOrder::Interleaved})
+      if (ImGui::Selectable(unit_order_name(o), o == now.order) && o != now.order) {
+        next = now;
+        next->order = o;
+      }
+    ImGui::EndCombo();
+  }
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputScalar("tokens/unit##repack", ImGuiDataType_S64, &input_budget, nullptr, nullptr, "%lld",
+                         ImGuiInputTextFlags_EnterReturnsTrue)) {
+    next = now;
+    next->unit_tokens = input_budget;
+  }
+  ImGui::SameLine();
+  help_marker("Most tokens per unit (0 = the context). Sequences longer than it are sliced, or refused with "
+              "slicing off. Enter applies.");
+  next_field();
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputInt("least units##repack", &input_units, 1, 8, ImGuiInputTextFlags_EnterReturnsTrue)) {
+    next = now;
+    next->units = input_units;
+  }
+  ImGui::SameLine();
+  help_marker("pack, pack-tokens, slice, elastic: at least this many units (0 = as few as the budget allows). "
+              "Enter applies.");
+  ImGui::BeginDisabled(now.mode != PackingMode::Slice);
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputInt("slices/row##repack", &input_slices, 1, 2, ImGuiInputTextFlags_EnterReturnsTrue)) {
+    next = now;
+    next->slices = input_slices;
+  }
+  ImGui::EndDisabled();
+  next_field();
+  bool slicing = now.allow_slicing;
+  if (ImGui::Checkbox("slice long sequences##repack", &slicing)) {
+    next = now;
+    next->allow_slicing = slicing;
+  }
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("Cut sequences longer than a unit into slices (token-level pipelining). Off: such "
+                      "sequences, and the slice and elastic modes, are refused.");
+  ImGui::EndDisabled();
+  if (next) {
+    core.set_processing(*next);
+    inputs_of.clear();  // re-take the numbers from what the core now has
+  }
+  if (const auto& refused = core.refused_processing()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, t.bad);
+    ImGui::TextWrapped("refused %s: %s", describe(*refused).c_str(), core.refused_processing_reason().c_str());
+    ImGui::PopStyleColor();
+  }
 }
 
 }  // namespace adaptis::gui

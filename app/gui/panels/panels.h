@@ -84,11 +84,18 @@ struct ClusterPlansPanel {
 
 // Variable-length data (--lengths): the sequence-length histogram and the plan's units, each with
 // its cost through the whole model and its simulated time; clicking a unit searches the timeline.
+// Its Re-pack group changes the sequence processing (mode, token budget, least units, slices per row,
+// unit order, slicing) and the core rebuilds and re-simulates the plan; a refusal shows its reason.
 struct DataPanel {
   int selected_unit = -1;
   std::vector<float> bin_values;  // the histogram's sequence counts, per bin
   uint64_t bins_rev = ~0ull;      // the core revision they were taken at
+  // The typed numbers (kept while typing; enter applies), re-taken when the core's processing changes.
+  long long input_budget = 0;
+  int input_units = 0, input_slices = 2;
+  std::string inputs_of;  // describe() of the processing they were taken from
   void draw(UiContext& c);
+  void draw_repack(UiContext& c);
 };
 
 // Recorded runs: the database, launching a run, the runs table, two runs side by side.
