@@ -24,15 +24,24 @@ bool uniform(const std::vector<StageMemoryPolicy>& v) {
 
 std::string PlanEditor::carry_memory(Plan& plan) const {
   if (!state_ || !has_memory_policy(this->plan())) return "";
-  const std::vector<StageMemoryPolicy>& cur = this->plan().memory;
+  std::vector<StageMemoryPolicy> cur = this->plan().memory;
+  // Re-packed units: a per-unit selection named the old units, so each recomputing stage now covers every
+  // unit of the new ones that may drop its activations.
+  std::string note;
+  if (plan.units != this->plan().units)
+    for (StageMemoryPolicy& p : cur) {
+      if (!p.units.empty()) note = " (per-unit checkpointing now covers every recomputable unit: the units changed)";
+      p.units.clear();
+      p = policy_over_units(p, plan.units);
+    }
   try {
     if (static_cast<int>(cur.size()) == plan.num_stages()) {
       set_memory_policy(plan, cur);
-      return "";
+      return note;
     }
     if (uniform(cur)) {
-      set_uniform_memory_policy(plan, cur.front());
-      return "";
+      set_uniform_memory_policy(plan, policy_over_units(cur.front(), plan.units));
+      return note;
     }
   } catch (const InputError&) {
     // A policy that does not fit the new plan (full_layers past a stage's layers): dropped below.

@@ -11,6 +11,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/units.h"
 #include "explorer/explorer.h"
@@ -359,4 +360,33 @@ TEST(ExplorerRepack, UnitsTheScheduleCannotRunAreRefusedAndThePlanStays) {
   ASSERT_TRUE(ex.refused_processing().has_value());
   EXPECT_EQ(ex.refused_processing()->unit_tokens, 0);
   EXPECT_EQ(ex.varlen().processing, describe(start));
+}
+
+// Re-packing a plan with per-unit checkpointing: the selection named the old units, so each recomputing
+// stage now covers every recomputable unit of the new ones (early slices keep their activations), the plan
+// stays valid and the message says so.
+TEST(ExplorerRepack, PerUnitCheckpointingFollowsTheNewUnits) {
+  Explorer ex = session();
+  ASSERT_TRUE(ex.set_recompute(0, Recompute::Full).applied) << ex.message().text;
+  const PathStep w = ex.editor().eval().timeline.locate(Op::F, 1, 0);
+  ASSERT_GE(w.device, 0);
+  ex.select(pick_of(0, w));
+  ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;  // stage 1: unit 0 only
+  ASSERT_EQ(ex.editor().plan().memory[1].units, std::vector<int>{0});
+
+  SequenceProcessing p;
+  p.mode = PackingMode::Slice;
+  p.unit_tokens = 2048;
+  p.slices = 2;
+  const EditResult r = ex.set_processing(p);
+  ASSERT_TRUE(r.applied) << r.message;
+  const Plan& plan = ex.editor().plan();
+  EXPECT_NE(ex.message().text.find("per-unit checkpointing now covers every recomputable unit"), std::string::npos)
+      << ex.message().text;
+  const std::vector<int> ok = recomputable_units(plan.units);
+  ASSERT_LT(ok.size(), plan.units.size()) << "slicing by 2 leaves early slices";
+  EXPECT_EQ(plan.memory[0].units, ok);
+  EXPECT_EQ(plan.memory[1].units, ok);
+  EXPECT_TRUE(validate_plan(plan, ex.editor().costs().num_layers()).ok());
+  EXPECT_TRUE(ex.editor().eval().ok());
 }
