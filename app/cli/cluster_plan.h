@@ -17,6 +17,7 @@ struct ClusterPlanArgs {
   long long global_batch = 0;      // sequences (instead of tokens)
   std::string tp, pp, cp, ep, micro_batch_sizes, zero, recompute;  // comma lists
   bool no_overlap_grad_reduce = false, no_overlap_param_gather = false;
+  bool uniform_recompute = false;  // no per-stage recompute search (ClusterSearchOptions::per_stage_memory)
   int optimize_top = 3;
   long long max_evaluations = 0;
   uint64_t seed = 1;

@@ -103,6 +103,8 @@ void add_cluster_plan_options(CLI::App* cmd, ClusterPlanArgs& a, bool with_input
   cmd->add_option("--recompute", a.recompute, "Recomputation to try: none,selective,full (default all)");
   cmd->add_flag("--no-overlap-grad-reduce", a.no_overlap_grad_reduce, "Gradient sync after the pipeline, not overlapped");
   cmd->add_flag("--no-overlap-param-gather", a.no_overlap_param_gather, "ZeRO-1 weight all-gather not overlapped");
+  cmd->add_flag("--uniform-recompute", a.uniform_recompute,
+                "Recompute every stage alike (do not also search recompute per stage for configurations that recompute)");
   cmd->add_option("--optimize-top", a.optimize_top, "Configurations whose pipeline the optimizer searches")
       ->capture_default_str()
       ->check(int_range(0, 1 << 16));
@@ -147,6 +149,7 @@ int run_cluster_plan(const ClusterPlanArgs& a) {
   o.overlap_grad_reduce = !a.no_overlap_grad_reduce;
   o.overlap_param_gather = !a.no_overlap_param_gather;
   o.optimize_top = a.optimize_top;
+  o.per_stage_memory = !a.uniform_recompute;
   o.evaluations = a.max_evaluations;
   o.seed = a.seed;
   o.threads = a.threads;

@@ -11,6 +11,7 @@
 #include "adaptis/model/error.h"
 #include "adaptis/model/parallel_costs.h"
 #include "adaptis/planner/lower_bound.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/optimizer.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
@@ -97,7 +98,8 @@ void fill_metrics(ClusterCandidate& c, const Plan& plan, const SimResult& r, con
     c.cp_comm_ms = std::max(c.cp_comm_ms, ms[static_cast<int>(CollectiveKind::ContextParallel)]);
     c.ep_comm_ms = std::max(c.ep_comm_ms, ms[static_cast<int>(CollectiveKind::ExpertParallel)]);
     c.optimizer_ms = std::max(c.optimizer_ms, ms[static_cast<int>(CollectiveKind::OptimizerStep)]);
-    double rc = 0;
+    // The configuration's recompute runs inside B; per-stage policies add R actions of their own.
+    double rc = d < r.devices.size() ? r.devices[d].recompute_ms : 0.0;
     for (const auto& ta : r.timeline[d])
       if (ta.action.op == Op::B || ta.action.op == Op::BW)
         rc += stages[ta.action.stage].parallel.recompute_ms / replica.devices[d].speed;
@@ -172,27 +174,62 @@ long long optimizer_budget(long long requested, const ParallelConfig& p, bool sp
   return std::clamp(static_cast<long long>(2e6 / std::max(1.0, actions)), 60LL, 4000LL);
 }
 
-void optimize_candidate(ClusterCandidate& c, const CostTable& costs, const Cluster& replica, long long evaluations,
-                        const SimOptions& sim, uint64_t seed, int threads, const std::atomic<bool>* cancel,
-                        long long* used) {
+// Per-stage policies of a fitting plan, weakened where memory allows: from the last stage (the one that
+// holds the fewest micro-batches in flight) to the first, each stage's recompute steps down to
+// selective and none while the plan still fits and gets faster. The optimizer strengthens policies
+// until a plan fits; this walks back what the stages with room do not need.
+void relax_stage_memory(Plan& plan, SimResult& sim, const CostTable& costs, const Cluster& replica,
+                        const SimOptions& opt) {
+  if (plan.memory.empty() || sim.oom) return;
+  for (int s = plan.num_stages() - 1; s >= 0; --s) {
+    for (Recompute weaker : {Recompute::None, Recompute::Selective}) {
+      if (static_cast<int>(weaker) >= static_cast<int>(plan.memory[s].recompute)) continue;
+      Plan p = plan;
+      std::vector<StageMemoryPolicy> mem = p.memory;
+      mem[s].recompute = weaker;
+      mem[s].full_layers = 0;
+      set_memory_policy(p, std::move(mem));
+      SimResult r = simulate(p, costs, replica, opt);
+      if (!r.ok || r.oom || !(r.iteration_ms < sim.iteration_ms)) continue;
+      plan = std::move(p);
+      sim = std::move(r);
+      break;  // the weakest that fits (None is tried first)
+    }
+  }
+}
+
+// The pipeline optimizer on configuration `config` (c's own, or c's without its uniform recompute when
+// `recompute_choices` lets the optimizer choose recompute per stage); c becomes its plan when that fits
+// and is faster.
+void optimize_candidate(ClusterCandidate& c, const ParallelConfig& config, const CostTable& costs,
+                        const Cluster& replica, long long evaluations, const SimOptions& sim, uint64_t seed,
+                        int threads, const std::atomic<bool>* cancel, long long* used,
+                        const std::vector<Recompute>& recompute_choices = {Recompute::None}) {
   OptimizeOptions o;
-  o.devices = c.config.pp;
-  o.microbatches = c.config.microbatches;
+  o.devices = config.pp;
+  o.microbatches = config.microbatches;
+  o.recompute_choices = recompute_choices;
   o.time_limit_s = 1e6;  // the evaluation budget decides: deterministic
   o.max_evaluations = evaluations;
   o.seed = seed;
   o.threads = threads;
   o.sim = quiet(sim);
-  o.parallel = c.config;
+  o.parallel = config;
   if (o.devices > costs.num_layers()) return;
   OptimizeResult r = optimize(costs, replica, o, {}, cancel);
   if (used) *used += r.final_progress.evaluated;
   if (!r.feasible || !r.sim.ok) return;
+  if (recompute_choices.size() > 1) relax_stage_memory(r.best, r.sim, costs, replica, o.sim);
   if (c.fits && r.sim.iteration_ms >= c.iteration_ms - 1e-9) return;
-  std::vector<StageCost> stages = stage_costs(costs, r.best.partition);
+  std::vector<StageCost> stages = stage_costs(costs, r.best.partition, r.best.memory);
   ClusterCandidate better = c;
   fill_metrics(better, r.best, r.sim, stages, replica);
-  better.schedule = "optimized (" + std::to_string(r.best.num_stages()) + " stages)";
+  better.config = config;
+  better.schedule = "optimized (" + std::to_string(r.best.num_stages()) + " stages";
+  if (const std::string m = describe_memory(r.best.memory); !m.empty()) better.schedule += "; recompute " + m;
+  better.schedule += ")";
+  if (config.recompute != c.config.recompute)
+    better.lower_bound_ms = iteration_lower_bound(costs, replica, config.pp, config.microbatches, sim).ms;
   if (better.fits) c = std::move(better);
 }
 
@@ -218,7 +255,8 @@ ClusterCandidate evaluate_cluster_config(const ModelSpec& model, const Cluster& 
   c.config = config;
   IterationLowerBound lb = iteration_lower_bound(costs, replica, config.pp, config.microbatches, sim);
   c.lower_bound_ms = lb.ms;
-  if (optimize_evaluations > 0) optimize_candidate(c, costs, replica, optimize_evaluations, sim, seed, threads, nullptr, nullptr);
+  if (optimize_evaluations > 0)
+    optimize_candidate(c, config, costs, replica, optimize_evaluations, sim, seed, threads, nullptr, nullptr);
   return c;
 }
 
@@ -421,7 +459,15 @@ ClusterSearchResult search_cluster_plans(const ModelSpec& model, const Cluster& 
     CostTable costs = cache.costs(c.config);
     Cluster replica = replica_cluster(cluster, c.config);
     const long long budget = optimizer_budget(opt.evaluations, c.config, costs.split_backward());
-    optimize_candidate(c, costs, replica, budget, opt.sim, opt.seed, opt.threads, cancel, &res.optimizer_evaluations);
+    const ParallelConfig uniform = c.config;
+    optimize_candidate(c, uniform, costs, replica, budget, opt.sim, opt.seed, opt.threads, cancel,
+                       &res.optimizer_evaluations);
+    if (opt.per_stage_memory && uniform.recompute != Recompute::None && !(cancel && cancel->load())) {
+      ParallelConfig none = uniform;
+      none.recompute = Recompute::None;
+      optimize_candidate(c, none, cache.costs(none), replica, budget, opt.sim, opt.seed, opt.threads, cancel,
+                         &res.optimizer_evaluations, {Recompute::None, Recompute::Selective, Recompute::Full});
+    }
     ++res.optimized;
     if (cancel && cancel->load()) res.stopped_by = "cancelled";
   }

@@ -115,3 +115,37 @@ TEST(CliPlan, BadInputIsNamedWithExitStatusOne) {
 }
 
 }  // namespace
+
+namespace {
+
+// Per-stage recompute: where micro-batches of 8 sequences only fit by recomputing, the search also plans
+// the configuration with recompute chosen per stage, the saved plan carries those policies and replays
+// to the same prediction; --uniform-recompute keeps every stage alike (and is slower here).
+TEST(CliPlan, RecomputeIsChosenPerStageUnlessUniformIsAsked) {
+  const fs::path plan = fs::temp_directory_path() / ("adaptis-plan-rc-" + std::to_string(::getpid()) + ".json");
+  const std::string args = "plan " + kInputs +
+                           " --global-batch-tokens 1048576 --pp 8 --tp 1 --cp 1 --zero 0 --micro-batch-sizes 8"
+                           " --max-evaluations 400 --threads 1 --json";
+  auto r = run_cli(args + " --out " + plan.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const std::string schedule = j["best"]["schedule"].get<std::string>();
+  EXPECT_NE(schedule.find("recompute stages"), std::string::npos) << schedule;
+  EXPECT_EQ(j["best"]["config"]["recompute"], "none") << j["best"]["config"].dump();
+  const auto saved = nlohmann::json::parse(adaptis::test::slurp_file(plan.string()));
+  ASSERT_TRUE(saved.contains("memory")) << "per-stage policies in the plan file";
+  auto s = run_cli("simulate " + kInputs + " --plan " + plan.string() + " --json");
+  ASSERT_EQ(s.code, 0) << s.err;
+  const double predicted = j["best"]["iteration_ms"].get<double>();
+  EXPECT_NEAR(nlohmann::json::parse(s.out)["iteration_time_ms"].get<double>(), predicted, 1e-6 * predicted);
+  fs::remove(plan);
+
+  auto u = run_cli(args + " --uniform-recompute");
+  ASSERT_EQ(u.code, 0) << u.err;
+  const auto uj = nlohmann::json::parse(u.out);
+  EXPECT_EQ(uj["best"]["schedule"].get<std::string>().find("recompute stages"), std::string::npos);
+  EXPECT_NE(uj["best"]["config"]["recompute"], "none");
+  EXPECT_GT(uj["best"]["iteration_ms"].get<double>(), predicted);
+}
+
+}  // namespace

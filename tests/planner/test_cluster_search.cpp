@@ -10,6 +10,8 @@
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
 #include "adaptis/planner/parallel_exports.h"
+#include "adaptis/planner/memory_policy.h"
+
 
 namespace adaptis {
 namespace {
@@ -215,6 +217,53 @@ TEST(ParallelExports, MegatronCommandAndTorchtitanKeysCarryEveryDegree) {
   const std::string ddp = format_torchtitan_toml(torchtitan_parallelism(plan));
   EXPECT_NE(ddp.find("data_parallel_replicate_degree = 8"), std::string::npos) << ddp;
   EXPECT_NE(ddp.find("data_parallel_shard_degree = 1"), std::string::npos) << ddp;
+}
+
+}  // namespace
+}  // namespace adaptis
+
+namespace adaptis {
+namespace {
+
+// A configuration that only fits by recomputing: with per-stage memory the search also plans it without
+// the uniform recompute, the pipeline optimizer recomputing only the stages that need it, and keeps that
+// plan when it fits and is faster (never slower than the uniform one).
+TEST(ClusterSearch, PerStageRecomputeBeatsUniformRecomputeWhenOnlySomeStagesNeedIt) {
+  const ModelSpec m = load_model_spec(kSamples + "/models/llama-2-7b.json");
+  const Cluster c = load_cluster(kSamples + "/clusters/dgx-h100.json");
+  ClusterSearchOptions o = small_search();
+  o.global_batch_tokens = 1048576;
+  o.pp = {8};
+  o.tp = {1};
+  o.cp = {1};
+  o.zero_levels = {0};
+  o.micro_batch_sizes = {8};
+  o.evaluations = 400;
+  o.per_stage_memory = false;
+  const ClusterSearchResult uniform = search_cluster_plans(m, c, o);
+  o.per_stage_memory = true;
+  const ClusterSearchResult per_stage = search_cluster_plans(m, c, o);
+  ASSERT_TRUE(uniform.feasible) << uniform.message;
+  ASSERT_TRUE(per_stage.feasible) << per_stage.message;
+  // Micro-batches of 8 sequences only fit by recomputing...
+  EXPECT_NE(uniform.best.config.recompute, Recompute::None) << describe(uniform.best.config);
+  // ...but not on every stage: the last stages hold few micro-batches in flight.
+  const ClusterCandidate& b = per_stage.best;
+  EXPECT_TRUE(b.fits);
+  EXPECT_EQ(b.config.recompute, Recompute::None) << describe(b.config);
+  ASSERT_EQ(b.plan.memory.size(), static_cast<size_t>(b.plan.num_stages())) << b.schedule;
+  int recomputing = 0;
+  for (const StageMemoryPolicy& p : b.plan.memory) recomputing += recomputes(p) ? 1 : 0;
+  EXPECT_GT(recomputing, 0) << b.schedule;
+  EXPECT_LT(recomputing, b.plan.num_stages()) << b.schedule;
+  EXPECT_NE(b.schedule.find("recompute stages"), std::string::npos) << b.schedule;
+  EXPECT_LT(b.iteration_ms, uniform.best.iteration_ms) << b.schedule << " vs " << uniform.best.schedule;
+  EXPECT_GT(b.recompute_ms, 0);
+  EXPECT_TRUE(validate_plan(b.plan, b.plan.partition.num_layers()).ok()) << validate_plan(b.plan, b.plan.partition.num_layers()).message();
+  // The full simulation of the chosen plan agrees with its row.
+  ASSERT_TRUE(per_stage.best_sim.ok);
+  EXPECT_FALSE(per_stage.best_sim.oom);
+  EXPECT_NEAR(per_stage.best_sim.iteration_ms, b.iteration_ms, 1e-9 * b.iteration_ms);
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ struct ClusterSearchOptions {
   bool overlap_grad_reduce = true;
   bool overlap_param_gather = true;
   int optimize_top = 3;          // configurations whose pipeline the optimizer searches
+  // Of those, a configuration that recomputes on every stage is also searched without it, the pipeline
+  // optimizer choosing recompute per stage (Plan::memory): the stages that hold fewer micro-batches in
+  // flight often fit without recomputing, which saves their recompute time.
+  bool per_stage_memory = true;
   long long evaluations = 0;     // optimizer budget per configuration in plan evaluations; 0 = sized
                                  // to the problem (about 2 M simulated actions each)
   uint64_t seed = 1;
