@@ -176,6 +176,7 @@ TEST(TuiVarlen, KCheckpointsTheSelectedUnitOnItsStage) {
   EXPECT_TRUE(plan(s).memory.empty() || plan(s).memory[static_cast<size_t>(stage)] == StageMemoryPolicy{});
   s = press(std::move(s), "8<end>k<enter>K");  // unit 6: slice 0 of row 0
   EXPECT_NE(message(s).find("whose keys and values later slices read"), std::string::npos) << message(s);
+}
 
 // The Data view's re-pack keys reach the core: p steps the packing mode and the plan runs the units the
 // processing makes of the lengths; c with B below the longest sequence is refused, shown in the view;
