@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -22,7 +23,9 @@
 #include "adaptis/executor/run_session.h"
 #include "adaptis/executor/tensor_parallel.h"
 #include "adaptis/executor/unit_data.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/plan_file.h"
+#include "adaptis/planner/validator.h"
 #include "cli/commands.h"
 #include "cli/gpu_options.h"
 #include "cli/inputs.h"
@@ -196,6 +199,31 @@ std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::Net
   return apply_lengths(lo, in, mode);
 }
 
+// --recompute on sliced units: a row's earlier slices must keep the keys and values its later slices read
+// (the validator refuses recomputing them), so each recomputing stage recomputes every other unit (packed
+// units and each row's last slice): per-unit checkpointing. Returns the note to print, empty when the
+// plan has no such slices or does not recompute.
+std::string narrow_recompute_to_sliceable_units(Plan& plan) {
+  std::map<int, int> last_slice;  // row -> its last slice
+  for (const WorkUnit& u : plan.units)
+    if (u.row >= 0) last_slice[u.row] = std::max(last_slice[u.row], u.slice);
+  std::vector<int> selectable;
+  for (int u = 0; u < static_cast<int>(plan.units.size()); ++u)
+    if (plan.units[u].row < 0 || plan.units[u].slice == last_slice[plan.units[u].row]) selectable.push_back(u);
+  if (selectable.size() == plan.units.size() || plan.memory.empty()) return "";
+  std::vector<StageMemoryPolicy> per = plan.memory;
+  bool narrowed = false;
+  for (StageMemoryPolicy& p : per)
+    if (recomputes(p) && p.units.empty()) {
+      p.units = selectable;
+      narrowed = true;
+    }
+  if (!narrowed) return "";
+  set_memory_policy(plan, per);
+  return "recompute on " + std::to_string(selectable.size()) + " of " + std::to_string(plan.units.size()) +
+         " units: a row's earlier slices keep the keys and values its later slices read";
+}
+
 int run_command(const RunArgs& a) {
   if (a.model.empty()) throw InputError("--model: required (a model spec such as samples/models/tiny-llama.json)");
   // The option validators already hold these ranges; RunArgs filled by code gets the same checks.
@@ -244,6 +272,12 @@ int run_command(const RunArgs& a) {
     plan = apply_memory_options(plan, mc, in.costs, exec::cpu_thread_cluster(plan.num_devices(), a.host_bandwidth_gbs),
                                 SimOptions{}, chosen);
     if (!chosen.empty()) std::cerr << chosen << "\n";
+    if (mc.given && !plan.units.empty()) {
+      const std::string note = narrow_recompute_to_sliceable_units(plan);
+      if (!note.empty()) std::cerr << note << "\n";
+      // The policies the flags set meet the units here (a plan file's were validated with it).
+      require_valid_plan(plan, units.count(), "--recompute/--offload with --lengths");
+    }
   }
   // The CPU replicas and tensor-parallel ranks run F, B and W only: refused before anything starts.
   if (has_memory_policy(plan) && (a.data_parallel > 1 || a.tensor_parallel > 1 || a.zero1))
@@ -378,6 +412,9 @@ int run_command(const RunArgs& a) {
                         {"predicted_iteration_ms", pred.iteration_ms},
                         {"measured_iteration_ms", out.measured_iteration_ms},
                         {"iteration_error", std::isfinite(error) ? nlohmann::json(error) : nlohmann::json(nullptr)}};
+    if (has_memory_policy(plan)) j["memory"] = plan_to_json(plan)["memory"];
+    // What the device threads measured (saved activations only: what F kept, R re-created, came back).
+    j["peak_saved_bytes"] = last.result.peak_saved_bytes;
     if (!plan.units.empty()) {
       const UnitTimes ut = unit_times(program, pred, out.steps);
       const std::vector<double> weights = exec::unit_loss_weights(plan.units);
@@ -404,6 +441,12 @@ int run_command(const RunArgs& a) {
               << (out.steps.size() > 1 ? "median of steps 1.." + std::to_string(out.steps.size() - 1)
                                        : std::string("one step"))
               << "), predicted " << fmt("%.3f", pred.iteration_ms) << " ms, error " << percent(error) << "\n";
+    if (has_memory_policy(plan)) {
+      std::cout << "memory policy " << terminal_safe(describe_memory(plan.memory)) << "; measured peak saved activations";
+      for (size_t d = 0; d < last.result.peak_saved_bytes.size(); ++d)
+        std::cout << (d ? ", " : " ") << "d" << d << " " << last.result.peak_saved_bytes[d] << " B";
+      std::cout << "\n";
+    }
     if (!plan.units.empty()) {
       const UnitTimes ut = unit_times(program, pred, out.steps);
       std::cout << "\n" << plan.units.size() << " units (loss: sum of token losses / "

@@ -60,6 +60,11 @@ GpuRunBackend make_gpu_run_backend(const Program& program, const NetConfig& cfg,
   if (!program.mb_loss_weight.empty())
     throw InputError("the GPU backends do not run variable-length units (packed documents or slices); run them on "
                      "the CPU backend");
+  // The GPU stages drop and recompute every micro-batch of a recomputing stage alike.
+  for (size_t s = 0; s < program.memory.size(); ++s)
+    if (!program.memory[s].microbatches.empty())
+      throw InputError("the GPU backends do not run per-unit checkpointing (stage " + std::to_string(s) +
+                       "'s memory policy recomputes chosen units only); run it on the CPU backend");
   GpuRunBackend out;
   if (opt.backend == GpuBackend::Nccl && launched_as_rank()) {
     const NcclBootstrap boot = nccl_bootstrap_from_environment();

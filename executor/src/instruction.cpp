@@ -1,5 +1,7 @@
 #include "adaptis/executor/instruction.h"
 
+#include <algorithm>
+
 namespace adaptis::exec {
 
 const char* instr_kind_name(InstrKind k) {
@@ -85,6 +87,10 @@ std::string Instruction::to_string() const {
 
 const char* Instruction::kind_name() const {
   return kind == InstrKind::Compute ? op_name(op) : instr_kind_name(kind);
+}
+
+bool StageMemory::recomputes_mb(int mb) const {
+  return recomputes() && (microbatches.empty() || std::binary_search(microbatches.begin(), microbatches.end(), mb));
 }
 
 size_t Program::num_instructions() const {

@@ -86,6 +86,7 @@ Program lower_plan(const Plan& plan, const LoweringOptions& opt) {
                         ? plan.partition.bounds[s] + pol.full_layers
                         : -1;
       sm.offload_fraction = pol.offload_fraction;
+      if (pol.recompute != Recompute::None) sm.microbatches = pol.units;
       p.memory.push_back(sm);
     }
   }
@@ -194,6 +195,22 @@ struct Checker {
     if (m < 1) err("program: num_microbatches must be >= 1");
     if (!p.memory.empty() && static_cast<int>(p.memory.size()) != S)
       err("program: " + std::to_string(p.memory.size()) + " stage memory policies for " + std::to_string(S) + " stages");
+    for (size_t s = 0; s < p.memory.size(); ++s) {
+      const std::vector<int>& sel = p.memory[s].microbatches;
+      const std::string at = "program: stage " + std::to_string(s) + "'s recomputed micro-batches";
+      if (!sel.empty() && !p.memory[s].recomputes())
+        err(at + " are listed but the stage recomputes nothing");
+      for (size_t k = 0; k < sel.size(); ++k) {
+        if (sel[k] < 0 || sel[k] >= m) {
+          err(at + ": " + std::to_string(sel[k]) + " is not a micro-batch of the program (0.." + std::to_string(m - 1) + ")");
+          break;
+        }
+        if (k > 0 && sel[k] <= sel[k - 1]) {
+          err(at + " must ascend, each once (" + std::to_string(sel[k - 1]) + " then " + std::to_string(sel[k]) + ")");
+          break;
+        }
+      }
+    }
     if (static_cast<int>(p.stage_bounds.size()) != S + 1) {
       err("program: stage_bounds has " + std::to_string(p.stage_bounds.size()) + " entries, expected " +
           std::to_string(S + 1));
@@ -295,10 +312,14 @@ struct Checker {
         // Recompute: at most one R, after the F and before the backward.
         const int rc = sn.count[static_cast<int>(Op::R)];
         const long pr = sn.pos[static_cast<int>(Op::R)];
-        const bool recomputes = !p.memory.empty() && p.memory[s].recompute != Recompute::None;
+        const bool stage_recomputes = !p.memory.empty() && p.memory[s].recomputes();
+        const bool recomputes = stage_recomputes && p.memory[s].recomputes_mb(mb);
         if (rc > 1) err(where + ": R is repeated");
-        if (rc == 1 && !recomputes) err(where + ": R but the stage has no recompute policy");
-        if (rc == 0 && recomputes) err(where + ": the stage recomputes but has no R");
+        if (rc == 1 && !stage_recomputes) err(where + ": R but the stage has no recompute policy");
+        if (rc == 1 && stage_recomputes && !recomputes)
+          err(where + ": R but the stage does not recompute this micro-batch (it is not among the stage's recomputed "
+                      "micro-batches, its memory policy's units)");
+        if (rc == 0 && recomputes) err(where + ": the stage recomputes this micro-batch but it has no R");
         if (rc == 1 && f == 1 && pr < sn.pos[0]) err(where + ": R runs before its F");
         const long pb = b == 1 ? sn.pos[1] : sn.pos[3];
         if (rc == 1 && pb >= 0 && pb < pr) err(where + ": the backward runs before its R");

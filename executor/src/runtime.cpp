@@ -38,7 +38,7 @@ class HostDevice final : public ExecDevice {
     for (int s : program.device_stages[device]) {
       if (program.memory.empty()) break;
       const StageMemory& sm = program.memory[static_cast<size_t>(s)];
-      at(s).set_recompute(sm.recompute, sm.full_end);
+      at(s).set_recompute(sm.recompute, sm.full_end, sm.microbatches);
       offloads = offloads || sm.offload_fraction > 0;
     }
     if (offloads)

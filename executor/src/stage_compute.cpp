@@ -59,10 +59,11 @@ class CpuStage final : public StageCompute {
     if (is_last()) check_targets(mb, data);
     const float* in = input;
     const int count = static_cast<int>(layers_.size());
+    const bool drops_mb = recomputes_mb(mb);  // drop_ says which layers
     size_t run = 0;
     for (int j = 0; j < count; ++j) {
       float* out = j + 1 == count ? output : buf_[j % 2].data();
-      const bool dropped = !drop_.empty() && drop_[j];
+      const bool dropped = drops_mb && drop_[j];
       // The first layer of a recomputed run keeps a copy of its input (the tokens need none).
       if (dropped && run < runs_.size() && runs_[run].first == j && in != nullptr)
         kept_in_[mb][run].assign(in, in + activation_floats());
@@ -199,15 +200,23 @@ class CpuStage final : public StageCompute {
     return n;
   }
 
-  void set_recompute(Recompute policy, int full_end) override {
+  void set_recompute(Recompute policy, int full_end, const std::vector<int>& microbatches) override {
+    for (int mb : microbatches) check_mb(mb, "recompute selection");
     DroppedLayers d = dropped_layers(cfg_, first_, last_, policy, full_end);
     drop_ = std::move(d.drop);
     runs_ = std::move(d.runs);
     kept_in_.assign(size_t(m_), std::vector<std::vector<float>>(runs_.size()));
+    const bool any = policy != Recompute::None;
+    recompute_mb_.assign(size_t(m_), any && microbatches.empty() ? 1 : 0);
+    if (any)
+      for (int mb : microbatches) recompute_mb_[size_t(mb)] = 1;
   }
 
   void recompute(int mb, const MicroBatchData& data) override {
     check_mb(mb, "R");
+    if (!recomputes_mb(mb))
+      throw std::logic_error(where() + ": R of micro-batch " + std::to_string(mb) +
+                             ", which this stage does not recompute (its F kept everything)");
     for (size_t r = 0; r < runs_.size(); ++r) {
       const auto [j0, j1] = runs_[r];
       const float* in = j0 == 0 && is_first() ? nullptr : kept_in_[mb][r].data();
@@ -240,6 +249,9 @@ class CpuStage final : public StageCompute {
   std::string where() const {
     return "stage [" + std::to_string(first_) + ", " + std::to_string(last_) + ")";
   }
+  // Whether micro-batch mb recomputes: the stage has a policy and mb is among its selected micro-batches
+  // (F drops the state of the policy's layers, none for a selective stage without MLP or MoE layers).
+  bool recomputes_mb(int mb) const { return !recompute_mb_.empty() && recompute_mb_[size_t(mb)] != 0; }
   void check_mb(int mb, const char* pass) const {
     if (mb < 0 || mb >= m_)
       throw std::logic_error(where() + ": " + pass + " of micro-batch " + std::to_string(mb) + " out of range [0, " +
@@ -275,6 +287,7 @@ class CpuStage final : public StageCompute {
   std::vector<char> drop_;
   std::vector<std::pair<int, int>> runs_;
   std::vector<std::vector<std::vector<float>>> kept_in_;
+  std::vector<char> recompute_mb_;  // per micro-batch: whether it drops and recomputes (per-unit checkpointing)
 };
 
 }  // namespace
@@ -333,7 +346,7 @@ std::unique_ptr<StageCompute> StageCompute::create(const NetConfig& cfg, int fir
   return std::make_unique<CpuStage>(cfg, first_layer, last_layer, num_microbatches);
 }
 
-void StageCompute::set_recompute(Recompute policy, int) {
+void StageCompute::set_recompute(Recompute policy, int, const std::vector<int>&) {
   if (policy != Recompute::None) throw std::logic_error("this stage cannot drop and recompute its activations");
 }
 

@@ -361,6 +361,11 @@ std::unique_ptr<RunBackend> make_tensor_parallel_run_backend(const Program& prog
   if (!program.mb_loss_weight.empty())
     throw InputError("the CPU tensor-parallel run does not run variable-length units (packed documents or slices); run them "
                      "on the pipeline alone");
+  // Its replicas / ranks run F, B and W only: no stage drops, recomputes or offloads activations there.
+  for (size_t s = 0; s < program.memory.size(); ++s)
+    if (program.memory[s].recomputes() || program.memory[s].offload_fraction > 0)
+      throw InputError("the CPU tensor-parallel run does not recompute or offload activations (stage " + std::to_string(s) +
+                       " has a memory policy); run the plan on the pipeline alone or drop its memory policies");
   return std::make_unique<TensorParallelBackend>(program, cfg, tp, options);
 }
 

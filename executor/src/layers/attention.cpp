@@ -290,6 +290,21 @@ void AttentionLayer<T>::do_backward_weight(int mb, T* g) {
   state_[mb] = State{};
 }
 
+// Recompute drops a slice's state between its F and R. Its F counted it as a reader of every earlier
+// slice whose keys it attends to; without taking that back the R would count it twice and the earlier
+// slices' B would wait for a reader that never comes. A dropped slice cannot itself have readers (the
+// planner recomputes only a row's last slice), and its carries are still empty (no later B ran).
+template <typename T>
+void AttentionLayer<T>::drop_state(int mb) {
+  State& s = state_[size_t(mb)];
+  if (s.readers > 0)
+    throw std::logic_error("attention layer: dropping micro-batch " + std::to_string(mb) + " whose keys " +
+                           std::to_string(s.readers) + " later slice(s) still read (only a row's last slice can "
+                           "be recomputed)");
+  for (const KeyChunk& c : s.prefix) --state_[size_t(c.mb)].readers;
+  s = State{};
+}
+
 template <typename T>
 size_t AttentionLayer<T>::saved_bytes() const {
   size_t n = 0;

@@ -80,6 +80,13 @@ struct StageMemory {
   Recompute recompute = Recompute::None;
   int full_end = -1;            // Full: layers [stage start, full_end) recomputed; -1 = the whole stage
   double offload_fraction = 0;  // OFFLOAD moves whole saved tensors until this share of the kept bytes
+  // Per-unit checkpointing (StageMemoryPolicy::units): the micro-batches this stage recomputes, ascending;
+  // empty = every one. The others keep everything F saved and have no R.
+  std::vector<int> microbatches;
+
+  bool recomputes() const { return recompute != Recompute::None; }
+  // Whether micro-batch mb's F drops (and an R re-creates) this stage's selected layers.
+  bool recomputes_mb(int mb) const;
 };
 
 struct Program {

@@ -45,7 +45,9 @@ struct ProgramReport {
 // Checks: every stage is on one device and every compute runs on its stage's device; each (stage, mb)
 // computes exactly one F and one BW or one B then one W, F first; every SEND has exactly one POST_RECV and
 // one WAIT on the peer with the same tag (and vice versa), a POST precedes its WAIT, a consumer's input
-// arrives (WAIT, or a local producer) before it computes, nothing is sent twice; and, simulating the lists
+// arrives (WAIT, or a local producer) before it computes, nothing is sent twice; exactly one R, between F
+// and the backward, for each (stage, mb) its stage recomputes (StageMemory::recomputes_mb: with per-unit
+// checkpointing only the selected micro-batches) and none elsewhere; and, simulating the lists
 // with non-blocking sends, every device reaches its end. A deadlock names each stuck device, the WAIT it
 // is blocked at and what the sender is itself blocked at.
 ProgramReport check_program(const Program& program);

@@ -103,10 +103,13 @@ class StageCompute {
   // layers (none for a run starting at the embedding: the tokens are the micro-batch's data), and R
   // (recompute) re-runs those layers from the kept inputs, re-creating their state bit for bit: Full drops
   // the stage's layers [first_layer, full_end) (full_end < 0 = all of them), Selective drops its MLP and MoE
-  // layers (the cost model's selective recompute), None drops nothing. The default stage cannot recompute
-  // (std::logic_error for anything but None).
-  virtual void set_recompute(Recompute policy, int full_end);
-  // R: re-creates what F dropped for micro-batch mb (after its F, before its B).
+  // layers (the cost model's selective recompute), None drops nothing. `microbatches` (per-unit
+  // checkpointing, ascending): only these micro-batches drop and recompute, the others keep everything;
+  // empty = every one. The default stage cannot recompute (std::logic_error for anything but None).
+  virtual void set_recompute(Recompute policy, int full_end, const std::vector<int>& microbatches);
+  void set_recompute(Recompute policy, int full_end) { set_recompute(policy, full_end, {}); }  // every micro-batch
+  // R: re-creates what F dropped for micro-batch mb (after its F, before its B). std::logic_error for a
+  // micro-batch the stage does not recompute.
   virtual void recompute(int mb, const MicroBatchData& data);
   // What micro-batch mb holds right now: saved activations, carried gradients and kept inputs (0 by default).
   virtual size_t saved_bytes(int mb) const;

@@ -28,7 +28,9 @@ class AttentionLayer final : public Layer<T> {
   void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) override;
   void do_backward_input(int mb, const T* params, const T* dy, T* dx) override;
   void do_backward_weight(int mb, T* grads) override;
-  void drop_state(int mb) override { state_[mb] = State{}; }
+  // Undoes what F registered with the earlier slices (their readers) as well, so a later F (R) of this
+  // micro-batch registers again exactly once.
+  void drop_state(int mb) override;
 
  private:
   enum Tensor { kGain, kWq, kWk, kWv, kWo };

@@ -1,0 +1,385 @@
+// Per-unit checkpointing on the CPU executor: a stage's memory policy recomputes chosen units of a
+// variable-length plan only (StageMemoryPolicy::units). The selected units' F really drops the policy's
+// layers and their R re-creates them; the others keep everything and have no R. Pipelined runs with full,
+// selective and first-k-layers recompute on chosen units give bitwise the loss and gradients of the
+// single-device run over the same documents, packed and sliced (a row's last slice recomputes: its R
+// attends to the earlier slices' keys again without counting itself twice as their reader).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "adaptis/executor/data_parallel.h"
+#include "adaptis/executor/gpu.h"
+#include "adaptis/executor/lowering.h"
+#include "adaptis/executor/reference_trainer.h"
+#include "adaptis/executor/runtime.h"
+#include "adaptis/executor/tensor_parallel.h"
+#include "adaptis/executor/unit_data.h"
+#include "adaptis/model/error.h"
+#include "adaptis/model/parallel_config.h"
+#include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/plan_builder.h"
+#include "adaptis/planner/validator.h"
+#include "runtime_test_support.h"
+#include "tensor_map_test_support.h"
+
+namespace adaptis::exec {
+namespace {
+
+using test::by_name;
+using test::expect_bitwise;
+using test::TensorMap;
+
+// Every layer kind; a micro-batch buffer of 24 tokens, documents of at most 12 (the packed-units test's).
+NetConfig packed_model() {
+  NetConfig c = test::every_layer_kind_model("unit-checkpointing-test", 4242);
+  c.seq = 12;
+  c.micro_batch = 2;
+  return c;
+}
+
+// Attention and MLP blocks only (slices cannot cross Mamba or MoE layers); one document per buffer of 16.
+NetConfig sliced_model() {
+  NetConfig c = make_net_config({LayerType::Attention, LayerType::Mlp, LayerType::Attention, LayerType::Mlp});
+  c.name = "unit-checkpointing-sliced-test";
+  c.vocab = 256;
+  c.hidden = 16;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.ffn = 24;
+  c.seq = 16;
+  c.micro_batch = 1;
+  c.seed = 31;
+  return c;
+}
+
+WorkUnit unit(std::vector<long long> docs, int row = -1, int slice = 0, long long offset = 0) {
+  WorkUnit u;
+  u.docs = std::move(docs);
+  u.row = row;
+  u.slice = slice;
+  u.first_doc_offset = offset;
+  return u;
+}
+
+// Six packed units of 1..24 tokens (tokens and sums of squares differ).
+std::vector<WorkUnit> packed_units() {
+  return {unit({5, 12, 3}), unit({1}), unit({7, 7, 7, 2}), unit({12, 12}), unit({2, 9}), unit({4, 4, 4, 4, 4})};
+}
+
+// Row 0: one document of 14 tokens in three slices (units 0..2); a packed unit (3); row 1: documents of 4
+// and 9 tokens cut after 7 (units 4, 5). The rows' last slices are units 2 and 5.
+std::vector<WorkUnit> sliced_units() {
+  return {unit({5}, 0, 0), unit({5}, 0, 1, 5), unit({4}, 0, 2, 10), unit({3, 6}), unit({4, 3}, 1, 0), unit({6}, 1, 1, 3)};
+}
+
+StageMemoryPolicy policy(Recompute r, std::vector<int> units, int first_layers = 0) {
+  StageMemoryPolicy p;
+  p.recompute = r;
+  p.full_layers = first_layers;
+  p.units = std::move(units);
+  return p;
+}
+
+struct Reference {
+  std::vector<double> loss;
+  std::vector<std::vector<double>> mb_loss;
+  std::vector<TensorMap> grads;
+  TensorMap params;
+};
+
+Reference reference(const NetConfig& cfg, const std::vector<WorkUnit>& us, int steps) {
+  ReferenceOptions ro;
+  ro.steps = steps;
+  ro.opt.lr = 0.01f;
+  ro.corpus = test::bundled_corpus();
+  ro.units = us;
+  Reference r;
+  ReferenceRun run =
+      train_reference(cfg, ro, [&](int, const StageCompute& s) { r.grads.push_back(by_name(s, s.grads())); });
+  for (const auto& s : run.steps) {
+    r.loss.push_back(s.loss);
+    r.mb_loss.push_back(s.microbatch_loss);
+  }
+  r.params = by_name(*run.model, run.model->params());
+  return r;
+}
+
+// Runs `plan` for the reference's steps and expects its losses, gradients and parameters bit for bit;
+// returns the last step's result.
+StepResult expect_reference_run(const Plan& plan, const NetConfig& cfg, const Reference& ref) {
+  RuntimeOptions ro;
+  ro.optimizer.lr = 0.01f;
+  PipelineRuntime rt(lower_plan(plan), real_stage_factory(cfg), make_mailbox_transport(plan.num_devices()), ro);
+  const DataSource data = unit_data(cfg, test::bundled_corpus(), plan.units);
+  StepResult last;
+  for (size_t step = 0; step < ref.loss.size(); ++step) {
+    last = rt.run_step(static_cast<int>(step), data);
+    EXPECT_EQ(last.loss, ref.loss[step]) << "step " << step;
+    EXPECT_EQ(last.mb_losses, ref.mb_loss[step]) << "step " << step;
+    expect_bitwise(by_name(rt.grads()), ref.grads[step], "grads step " + std::to_string(step));
+  }
+  expect_bitwise(by_name(rt.params()), ref.params, "params after " + std::to_string(ref.loss.size()) + " steps");
+  return last;
+}
+
+// The (stage, mb) pairs the program recomputes.
+std::set<std::pair<int, int>> recomputed(const Program& p) {
+  std::set<std::pair<int, int>> out;
+  for (const auto& list : p.devices)
+    for (const Instruction& ins : list)
+      if (ins.kind == InstrKind::Compute && ins.op == Op::R) out.insert({ins.stage, ins.mb});
+  return out;
+}
+
+Plan plan_for(const std::string& schedule, int devices, const std::vector<WorkUnit>& us, int num_layers) {
+  PlanRequest req;
+  req.schedule = schedule;
+  req.devices = devices;
+  req.units = us;
+  return build_plan(req, num_layers);
+}
+
+TEST(UnitCheckpointing, PackedUnitsRecomputedPerUnitMatchTheSingleDeviceRunBitwise) {
+  const NetConfig cfg = packed_model();
+  const std::vector<WorkUnit> us = packed_units();
+  const Reference ref = reference(cfg, us, 2);
+  // Full on the two longest units, selective on four, the first layer only of one, all units, nothing.
+  const std::vector<StageMemoryPolicy> mix = {policy(Recompute::Full, {0, 3}), policy(Recompute::Selective, {1, 2, 3, 5}),
+                                              policy(Recompute::Full, {3}, 1), policy(Recompute::Selective, {}),
+                                              StageMemoryPolicy{}};
+  struct Case {
+    std::string schedule;
+    int devices;
+  };
+  for (const Case& c : {Case{"1f1b", 2}, Case{"zb-h1", 3}, Case{"interleaved-1f1b", 2}, Case{"gpipe", 4}}) {
+    SCOPED_TRACE(c.schedule + " on " + std::to_string(c.devices) + " devices");
+    Plan plan = plan_for(c.schedule, c.devices, us, cfg.num_layers());
+    const StepResult plain = expect_reference_run(plan, cfg, ref);  // the same plan without recompute
+    std::vector<StageMemoryPolicy> per;
+    for (int s = 0; s < plan.num_stages(); ++s) per.push_back(mix[size_t(s) % mix.size()]);
+    set_memory_policy(plan, per);
+    const ValidationReport v = validate_plan(plan, cfg.num_layers());
+    ASSERT_TRUE(v.ok()) << v.message();
+    // R exactly for the selected (stage, unit) pairs.
+    std::set<std::pair<int, int>> want;
+    for (int s = 0; s < plan.num_stages(); ++s)
+      for (int mb = 0; mb < plan.num_microbatches; ++mb)
+        if (recomputes_unit(per[size_t(s)], mb)) want.insert({s, mb});
+    const Program program = lower_plan(plan);
+    EXPECT_EQ(recomputed(program), want);
+    ASSERT_TRUE(check_program(program).ok()) << check_program(program).message();
+    const StepResult got = expect_reference_run(plan, cfg, ref);
+    // Dropping activations never holds more than keeping them.
+    for (size_t d = 0; d < got.peak_saved_bytes.size(); ++d)
+      EXPECT_LE(got.peak_saved_bytes[d], plain.peak_saved_bytes[d]) << "device " << d;
+  }
+}
+
+// A row's last slice recomputes (its F's attention reads the earlier slices' keys, its R reads them again);
+// the earlier slices keep theirs. Against the single-device sliced run: bitwise.
+TEST(UnitCheckpointing, ARowsLastSliceRecomputesBitwise) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = sliced_units();
+  const Reference ref = reference(cfg, us, 2);
+  int ran = 0;
+  for (const std::string schedule : {"seq1f1b", "1f1b", "gpipe"}) {
+    for (int devices : {2, 3}) {
+      Plan plan;
+      try {
+        plan = plan_for(schedule, devices, us, cfg.num_layers());
+      } catch (const InputError&) {
+        continue;  // schedules that cannot take this many stages or these units
+      }
+      SCOPED_TRACE(schedule + " on " + std::to_string(devices) + " devices");
+      std::vector<StageMemoryPolicy> per;
+      for (int s = 0; s < plan.num_stages(); ++s)
+        per.push_back(s % 3 == 0   ? policy(Recompute::Full, {2, 3, 5})
+                      : s % 3 == 1 ? policy(Recompute::Selective, {5})
+                                   : policy(Recompute::Full, {2}, 1));
+      set_memory_policy(plan, per);
+      const ValidationReport v = validate_plan(plan, cfg.num_layers());
+      ASSERT_TRUE(v.ok()) << v.message();
+      ASSERT_FALSE(recomputed(lower_plan(plan)).empty());
+      expect_reference_run(plan, cfg, ref);
+      ++ran;
+    }
+  }
+  EXPECT_GE(ran, 3);
+}
+
+// One stage, by hand: a recomputed last slice leaves its earlier slice free to run B, and every gradient
+// equals the stage that keeps everything; an earlier slice cannot drop keys a later slice reads.
+TEST(UnitCheckpointing, ASliceDroppedAndRecomputedRegistersAsAReaderOnce) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
+  const MicroBatchData d0 = make_unit_microbatch(cfg, {}, 0, us, 0), d1 = make_unit_microbatch(cfg, {}, 0, us, 1);
+  auto run = [&](StageCompute& st, bool recompute_last) {
+    st.forward(0, d0, nullptr, nullptr);
+    st.forward(1, d1, nullptr, nullptr);
+    if (recompute_last) st.recompute(1, d1);
+    st.backward_input(1, d1, nullptr, nullptr);
+    st.backward_input(0, d0, nullptr, nullptr);  // throws while slice 1 still counts twice as a reader
+    st.backward_weight(1);
+    st.backward_weight(0);
+    st.finish_backward();
+  };
+  auto keep = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
+  run(*keep, false);
+  auto drop = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
+  drop->set_recompute(Recompute::Full, -1, {1});
+  ASSERT_NO_THROW(run(*drop, true));
+  expect_bitwise(by_name(*drop, drop->grads()), by_name(*keep, keep->grads()), "grads");
+  EXPECT_EQ(drop->loss(1), keep->loss(1));
+  // Slice 0 dropped while slice 1 reads its keys (the planner refuses such a policy; the layer too).
+  auto early = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
+  early->set_recompute(Recompute::Full, -1, {0});
+  early->forward(0, d0, nullptr, nullptr);
+  EXPECT_THROW(early->forward(1, d1, nullptr, nullptr), std::logic_error);
+}
+
+// What F keeps: a selected unit only its stage input (Full) or its non-MLP/MoE state (Selective) until R;
+// an unselected one everything, bit for bit the bytes of a stage without a policy.
+TEST(UnitCheckpointing, OnlyTheSelectedUnitsDropTheirActivations) {
+  const NetConfig cfg = packed_model();
+  const std::vector<WorkUnit> us = packed_units();
+  const int m = static_cast<int>(us.size()), first = 1, last = cfg.num_layers() - 1;  // a middle stage
+  std::vector<MicroBatchData> data;
+  for (int u = 0; u < m; ++u) data.push_back(make_unit_microbatch(cfg, test::bundled_corpus(), 0, us, u));
+  const std::vector<float> input(cfg.activation_floats(), 0.25f);
+  std::vector<float> out(cfg.activation_floats());
+  auto forwarded = [&](Recompute r, std::vector<int> sel) {
+    auto st = StageCompute::create(cfg, first, last, m);
+    st->set_recompute(r, -1, sel);
+    for (int u = 0; u < m; ++u) st->forward(u, data[size_t(u)], input.data(), out.data());
+    return st;
+  };
+  auto keep = forwarded(Recompute::None, {});
+  for (Recompute r : {Recompute::Full, Recompute::Selective}) {
+    SCOPED_TRACE(recompute_name(r));
+    auto st = forwarded(r, {2, 3});
+    for (int u = 0; u < m; ++u) {
+      if (u == 2 || u == 3) {
+        EXPECT_LT(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
+        if (r == Recompute::Full) {  // the kept input: one activation buffer
+          EXPECT_EQ(st->saved_bytes(u), cfg.activation_floats() * sizeof(float)) << "unit " << u;
+        }
+        st->recompute(u, data[size_t(u)]);
+      }
+      EXPECT_EQ(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
+    }
+    // Longer units keep more: unit 3 (24 tokens) saves more than unit 2 (23) on the stage that keeps all.
+    EXPECT_GT(keep->saved_bytes(3), keep->saved_bytes(2));
+    try {
+      st->recompute(0, data[0]);
+      ADD_FAILURE() << "R of an unselected unit must be refused";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("R of micro-batch 0, which this stage does not recompute"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// GPipe holds every unit's activations at once after the forwards: recomputing the longest units lowers the
+// measured peak, recomputing all of them lowers it further; the training is bitwise the same.
+TEST(UnitCheckpointing, MeasuredPeakSavedBytesDropWithTheRecomputedUnits) {
+  const NetConfig cfg = packed_model();
+  const std::vector<WorkUnit> us = packed_units();
+  const Reference ref = reference(cfg, us, 1);
+  Plan plan = plan_for("gpipe", 2, us, cfg.num_layers());
+  const StepResult none = expect_reference_run(plan, cfg, ref);
+  Plan longest = plan;
+  set_uniform_memory_policy(longest, policy(Recompute::Full, {0, 3}));
+  const StepResult some = expect_reference_run(longest, cfg, ref);
+  Plan every = plan;
+  set_uniform_memory_policy(every, policy(Recompute::Full, {}));
+  const StepResult all = expect_reference_run(every, cfg, ref);
+  for (size_t d = 0; d < 2; ++d) {
+    SCOPED_TRACE("device " + std::to_string(d));
+    EXPECT_LT(some.peak_saved_bytes[d], none.peak_saved_bytes[d]);
+    EXPECT_LT(all.peak_saved_bytes[d], some.peak_saved_bytes[d]);
+  }
+}
+
+std::string check_message(const Program& p) { return check_program(p).message(); }
+
+TEST(UnitCheckpointing, AProgramRecomputingAnUnselectedUnitIsRefused) {
+  const NetConfig cfg = packed_model();
+  Plan plan = plan_for("1f1b", 2, packed_units(), cfg.num_layers());
+  set_memory_policy(plan, {policy(Recompute::Full, {1, 4}), StageMemoryPolicy{}});
+  const Program good = lower_plan(plan);
+  ASSERT_EQ(good.memory.size(), 2u);
+  EXPECT_EQ(good.memory[0].microbatches, (std::vector<int>{1, 4}));
+  ASSERT_TRUE(check_program(good).ok()) << check_message(good);
+  // An R for unit 2 of stage 0, right after its F.
+  Program extra = good;
+  auto& list = extra.devices[0];
+  for (size_t i = 0; i < list.size(); ++i)
+    if (list[i].kind == InstrKind::Compute && list[i].op == Op::F && list[i].stage == 0 && list[i].mb == 2) {
+      Action r{Op::R, 0, 2};
+      list.insert(list.begin() + static_cast<long>(i) + 1, Instruction::compute(r));
+      break;
+    }
+  EXPECT_NE(check_message(extra).find("stage 0 mb 2: R but the stage does not recompute this micro-batch"),
+            std::string::npos)
+      << check_message(extra);
+  try {
+    PipelineRuntime rt(extra, real_stage_factory(cfg), make_mailbox_transport(2));
+    ADD_FAILURE() << "the runtime must refuse the program";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not recompute this micro-batch"), std::string::npos) << e.what();
+  }
+  // A selected unit without its R.
+  Program missing = good;
+  for (auto& l : missing.devices)
+    std::erase_if(l, [](const Instruction& x) { return x.kind == InstrKind::Compute && x.op == Op::R && x.mb == 4; });
+  EXPECT_NE(check_message(missing).find("stage 0 mb 4: the stage recomputes this micro-batch but it has no R"),
+            std::string::npos)
+      << check_message(missing);
+  // A selection out of range, out of order, or on a stage that recomputes nothing.
+  Program bad = good;
+  bad.memory[0].microbatches = {1, 9};
+  EXPECT_NE(check_message(bad).find("9 is not a micro-batch of the program (0..5)"), std::string::npos) << check_message(bad);
+  bad.memory[0].microbatches = {4, 1};
+  EXPECT_NE(check_message(bad).find("must ascend, each once (4 then 1)"), std::string::npos) << check_message(bad);
+  bad = good;
+  bad.memory[1].microbatches = {2};
+  EXPECT_NE(check_message(bad).find("stage 1's recomputed micro-batches are listed but the stage recomputes nothing"),
+            std::string::npos)
+      << check_message(bad);
+}
+
+void expect_input_error(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an InputError containing '" << needle << "'";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// Backends that run F, B and W only, or recompute whole stages, refuse per-unit checkpointing by name.
+TEST(UnitCheckpointing, BackendsThatCannotRecomputeUnitsRefuseThem) {
+  const NetConfig cfg = packed_model();
+  Plan plan = plan_for("1f1b", 2, packed_units(), cfg.num_layers());
+  set_uniform_memory_policy(plan, policy(Recompute::Full, {3}));
+  const Program program = lower_plan(plan);
+  expect_input_error([&] { (void)make_gpu_run_backend(program, cfg, GpuRunOptions{}); }, "variable-length units");
+  // Without the units' loss weights (a hand-made program): the selection itself is refused.
+  Program equal = program;
+  equal.mb_loss_weight.clear();
+  expect_input_error([&] { (void)make_gpu_run_backend(equal, cfg, GpuRunOptions{}); },
+                     "the GPU backends do not run per-unit checkpointing (stage 0");
+  DataParallelOptions dp;
+  dp.replicas = 2;
+  expect_input_error([&] { (void)make_data_parallel_run_backend(equal, cfg, dp); },
+                     "the CPU data-parallel run does not recompute or offload activations (stage 0");
+  expect_input_error([&] { (void)make_tensor_parallel_run_backend(equal, cfg, 2, {}); },
+                     "the CPU tensor-parallel run does not recompute or offload activations (stage 0");
+}
+
+}  // namespace
+}  // namespace adaptis::exec
