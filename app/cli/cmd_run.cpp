@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -199,31 +198,6 @@ std::optional<LoadedLengths> apply_run_lengths(const RunArgs& a, const exec::Net
   return apply_lengths(lo, in, mode);
 }
 
-// --recompute on sliced units: a row's earlier slices must keep the keys and values its later slices read
-// (the validator refuses recomputing them), so each recomputing stage recomputes every other unit (packed
-// units and each row's last slice): per-unit checkpointing. Returns the note to print, empty when the
-// plan has no such slices or does not recompute.
-std::string narrow_recompute_to_sliceable_units(Plan& plan) {
-  std::map<int, int> last_slice;  // row -> its last slice
-  for (const WorkUnit& u : plan.units)
-    if (u.row >= 0) last_slice[u.row] = std::max(last_slice[u.row], u.slice);
-  std::vector<int> selectable;
-  for (int u = 0; u < static_cast<int>(plan.units.size()); ++u)
-    if (plan.units[u].row < 0 || plan.units[u].slice == last_slice[plan.units[u].row]) selectable.push_back(u);
-  if (selectable.size() == plan.units.size() || plan.memory.empty()) return "";
-  std::vector<StageMemoryPolicy> per = plan.memory;
-  bool narrowed = false;
-  for (StageMemoryPolicy& p : per)
-    if (recomputes(p) && p.units.empty()) {
-      p.units = selectable;
-      narrowed = true;
-    }
-  if (!narrowed) return "";
-  set_memory_policy(plan, per);
-  return "recompute on " + std::to_string(selectable.size()) + " of " + std::to_string(plan.units.size()) +
-         " units: a row's earlier slices keep the keys and values its later slices read";
-}
-
 int run_command(const RunArgs& a) {
   if (a.model.empty()) throw InputError("--model: required (a model spec such as samples/models/tiny-llama.json)");
   // The option validators already hold these ranges; RunArgs filled by code gets the same checks.
@@ -273,9 +247,8 @@ int run_command(const RunArgs& a) {
                                 SimOptions{}, chosen);
     if (!chosen.empty()) std::cerr << chosen << "\n";
     if (mc.given && !plan.units.empty()) {
-      const std::string note = narrow_recompute_to_sliceable_units(plan);
-      if (!note.empty()) std::cerr << note << "\n";
-      // The policies the flags set meet the units here (a plan file's were validated with it).
+      // apply_memory_options narrowed a recompute over sliced units to the units that may drop their
+      // activations; the policies the flags set meet the units here (a plan file's were validated with it).
       require_valid_plan(plan, units.count(), "--recompute/--offload with --lengths");
     }
   }
