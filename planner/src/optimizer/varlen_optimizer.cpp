@@ -260,7 +260,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   UnitCheckpointSearch found;
   size_t found_trial = 0;
   std::string why;
-  bool checkpoint_tried = false;
+  bool checkpoint_tried = false, checkpoint_ran = false;
   bool screen_fits = false;
   for (const auto& tr : out.trials) screen_fits = screen_fits || tr.fits;
   if (!screen_fits && !(cancel && cancel->load())) {
@@ -274,6 +274,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
         break;
       UnitCheckpointSearch c = search_unit_checkpointing(costs, used, o.search.devices, unit_sets[i], o.search.sim);
       out.trials[i].checkpoint_searched = true;
+      checkpoint_ran = true;
       out.trials[i].checkpoint_ms = c.found ? c.ms : 0;
       if (c.found && (!found.found || c.ms < found.ms - 1e-9)) found = std::move(c), found_trial = i;
       else if (!c.found && !c.why_not.empty() && (why.empty() || c.closest_overflow_bytes < closest))
@@ -336,6 +337,9 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     r.message = "best plan: " + found.what + " (per-unit checkpointing: no plan fits memory without it)";
     out.best = std::move(r);
     out.processing = candidates[found_trial];
+  } else if (!out.best.feasible && checkpoint_tried && !checkpoint_ran) {
+    out.memory_note = "no sequence processing fits memory; per-unit activation checkpointing was not searched within "
+                      "the time budget (the screen and full searches took it; give more time)";
   } else if (!out.best.feasible && checkpoint_tried) {
     out.memory_note = "no sequence processing fits memory, even with per-unit activation checkpointing" +
                       (why.empty() ? std::string() : ": " + why);
