@@ -140,6 +140,7 @@ nlohmann::json checkpointing_json(const VarlenOptimizeResult& v) {
   return {{"description", v.checkpointing.empty() ? "none" : v.checkpointing},
           {"pairs", v.checkpointed_pairs},
           {"recompute_ms", v.recompute_ms},
+          {"without_checkpointing_ms", v.without_checkpointing_ms},
           {"stages", stages}};
 }
 
@@ -147,7 +148,10 @@ std::string checkpointing_line(const VarlenOptimizeResult& v) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "; %d (stage, unit) pairs recompute, %.1f ms of recompute over all devices",
                 v.checkpointed_pairs, v.recompute_ms);
-  return "checkpointing (per unit; nothing fits without it): " + v.checkpointing + buf;
+  char without[96] = "nothing fits without it";
+  if (v.without_checkpointing_ms > 0)
+    std::snprintf(without, sizeof without, "%.1f ms without it", v.without_checkpointing_ms);
+  return std::string("checkpointing (per unit; ") + without + "): " + v.checkpointing + buf;
 }
 
 std::string trials_table(const std::vector<ProcessingTrial>& trials, const SequenceProcessing& chosen) {

@@ -41,11 +41,11 @@ TEST_F(CliOptimizeCheckpointing, CheckpointsUnitsWhenNothingFitsWithoutAndSavesT
   int pairs = 0;
   for (const auto& s : c["stages"]) pairs += s["units"].get<int>();
   EXPECT_EQ(pairs, c["pairs"].get<int>());
-  // No processing fit in the screen: that is why it checkpoints.
-  for (const auto& t : j["varlen"]["trials"])
-    if (!t.contains("error")) {
-      EXPECT_FALSE(t["screen_fits"].get<bool>()) << t.dump();
-    }
+  // Memory binds: nothing fits without checkpointing, or only slower plans do.
+  const double without = c["without_checkpointing_ms"].get<double>();
+  if (without > 0) {
+    EXPECT_LT(j["best"]["iteration_time_ms"].get<double>(), without);
+  }
   // The plan file carries the per-stage policies and simulate replays it within memory, to the same time.
   const json p = json::parse(adaptis::test::slurp_file(plan));
   ASSERT_TRUE(p.contains("memory")) << p.dump().substr(0, 400);
@@ -56,7 +56,7 @@ TEST_F(CliOptimizeCheckpointing, CheckpointsUnitsWhenNothingFitsWithoutAndSavesT
   // The text report names the checkpointing.
   CliResult text = run("optimize " + binding + " --time-limit-s 60 --max-evaluations 200");
   ASSERT_EQ(text.code, 0) << text.err;
-  EXPECT_NE(text.out.find("checkpointing (per unit; nothing fits without it): "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("checkpointing (per unit; "), std::string::npos) << text.out;
 }
 
 TEST_F(CliOptimizeCheckpointing, LongContextOnEightDevicesSaysWhatStillHoldsMemory) {

@@ -26,6 +26,8 @@ using Clock = std::chrono::steady_clock;
 // Processings (the best by the screen) that get the per-unit checkpointing search when nothing fits.
 constexpr size_t kCheckpointCandidates = 4;
 constexpr size_t kCheckpointMaxUnits = 1024;
+// The screen's fastest fitting plan this much slower than its fastest plan at all: memory binds.
+constexpr double kMemoryBindsSlowdown = 1.05;
 
 struct ScreenResult {
   double ms = 0;
@@ -261,9 +263,16 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   size_t found_trial = 0;
   std::string why;
   bool checkpoint_tried = false, checkpoint_ran = false;
-  bool screen_fits = false;
-  for (const auto& tr : out.trials) screen_fits = screen_fits || tr.fits;
-  if (!screen_fits && !(cancel && cancel->load())) {
+  // Memory binds when no screened plan fits, or when those that fit are clearly slower than the fastest
+  // one that does not (the scheduler had to hold units back to stay within the limit).
+  double fit_ms = 0, any_ms = 0;
+  for (const auto& tr : out.trials) {
+    if (!tr.error.empty() || tr.screen_ms <= 0) continue;
+    if (tr.fits && (fit_ms == 0 || tr.screen_ms < fit_ms)) fit_ms = tr.screen_ms;
+    if (any_ms == 0 || tr.screen_ms < any_ms) any_ms = tr.screen_ms;
+  }
+  const bool memory_binds = fit_ms == 0 || fit_ms > kMemoryBindsSlowdown * any_ms;
+  if (memory_binds && !(cancel && cancel->load())) {
     checkpoint_tried = true;
     double closest = 0;
     for (size_t i : checkpoint_candidates(order, unit_sets)) {
@@ -334,7 +343,14 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     r.feasible = r.sim.ok && !r.sim.oom;
     r.overflow_bytes = 0;
     r.lower_bound = iteration_lower_bound(costs, used, o.search.devices, unit_sets[found_trial], o.search.sim);
-    r.message = "best plan: " + found.what + " (per-unit checkpointing: no plan fits memory without it)";
+    char buf[160];
+    if (out.best.feasible)
+      std::snprintf(buf, sizeof buf, " (per-unit checkpointing: memory binds; the best plan without it takes %.1f ms)",
+                    out.best.sim.iteration_ms);
+    else
+      std::snprintf(buf, sizeof buf, " (per-unit checkpointing: no plan fits memory without it)");
+    out.without_checkpointing_ms = out.best.feasible ? out.best.sim.iteration_ms : 0;
+    r.message = "best plan: " + found.what + buf;
     out.best = std::move(r);
     out.processing = candidates[found_trial];
   } else if (!out.best.feasible && checkpoint_tried && !checkpoint_ran) {

@@ -12,11 +12,11 @@
 //   3. the best `finalists` candidates (plans that fit memory first) get the full joint search of
 //      optimize() with OptimizeOptions::units, sharing the rest of the time and evaluation budgets;
 //   4. the fastest plan that fits wins (the screen's own plans included).
-//   5. when no plan fits memory, per-unit activation checkpointing (StageMemoryPolicy::units: a stage
-//      recomputes the forwards of chosen units in their backward) is searched on the best few
-//      processings: the stages over their limit select the units that save the most bytes per ms of
+//   5. when memory binds (no screened plan fits, or those that fit are over 5% slower than the fastest
+//      that does not), per-unit activation checkpointing (StageMemoryPolicy::units: a stage recomputes
+//      the forwards of chosen units in their backward) is searched on the most promising processings: the stages over their limit select the units that save the most bytes per ms of
 //      recompute until they fit, then selections memory does not need are dropped; the fastest fitting
-//      plan wins (its Plan::memory says what it checkpoints). Plans that fit without it never get it.
+//      plan wins (its Plan::memory says what it checkpoints). When memory does not bind it is not searched.
 #include <atomic>
 #include <string>
 #include <vector>
@@ -74,6 +74,8 @@ struct VarlenOptimizeResult {
   std::string checkpointing;
   int checkpointed_pairs = 0;
   double recompute_ms = 0;
+  // With checkpointing chosen: the best fitting plan without it (0 = none fits without it).
+  double without_checkpointing_ms = 0;
 };
 
 // Throws InputError for bad options or data (see optimize() and process_sequences()).
