@@ -277,8 +277,9 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     double closest = 0;
     for (size_t i : checkpoint_candidates(order, unit_sets)) {
       if (cancel && cancel->load()) break;
-      // Under a clock budget (no evaluation budget) it keeps half of it for the full searches.
-      if (o.search.max_evaluations == 0 &&
+      // Under a clock budget (no evaluation budget) it keeps half of it for the full searches, once the
+      // most promising processing has had its search.
+      if (checkpoint_ran && o.search.max_evaluations == 0 &&
           std::chrono::duration<double>(Clock::now() - t0).count() > 0.5 * o.search.time_limit_s)
         break;
       UnitCheckpointSearch c = search_unit_checkpointing(costs, used, o.search.devices, unit_sets[i], o.search.sim);
