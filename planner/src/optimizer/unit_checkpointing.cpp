@@ -310,7 +310,20 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
         out.evaluations += lay.evaluations;
         continue;
       }
-      // 2. Drop what memory does not need, the least bytes per ms first, in halving chunks.
+      // 2. Drop what memory does not need. First whole stages, the last first: a late stage holds few
+      // units in flight, so its checkpointing is the least likely to be needed (stage-aware checkpointing).
+      for (int s = lay.S - 1; s >= 0; --s) {
+        std::vector<size_t> on;
+        for (int u = 0; u < U; ++u)
+          if (lay.sel[static_cast<size_t>(s) * U + u]) on.push_back(static_cast<size_t>(s) * U + u);
+        if (on.empty()) continue;
+        for (size_t k : on) lay.sel[k] = 0;
+        const Layout::Eval t = lay.evaluate();
+        if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) e = t;
+        else
+          for (size_t k : on) lay.sel[k] = 1;
+      }
+      // Then single pairs, the least bytes per ms first, in halving chunks.
       std::vector<size_t> chosen;
       for (size_t k = 0; k < lay.sel.size(); ++k)
         if (lay.sel[k]) chosen.push_back(k);
