@@ -10,14 +10,18 @@
 // excluded) per second of the simulated iteration; every plan is replayed by simulate() here.
 // Inputs: samples/data/pretrain-mix.lengths (skewed), the same number of tokens as fixed-length
 // sequences at the context (uniform), and samples/data/long-context-128k.json.
+// When memory binds, each baseline also runs with uniform full recompute (of every unit that may
+// recompute: a whole row or a row's last slice), and the optimizer may checkpoint units per stage;
+// --memory-limit-gib lowers the devices' usable memory to make it bind.
 // Prints one JSON document. Usage: bench_varlen [--model FILE] [--devices N (8)] [--threads N (2)]
-//                                               [--time-limit-s T (4.5)] [--only NAME]
+//                                               [--time-limit-s T (4.5)] [--only NAME] [--memory-limit-gib G]
 // Exit 1 when a replay disagrees with the optimizer's reported time or a plan is below its bound.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model.h"
@@ -45,12 +49,14 @@ struct Baseline {
   std::string error;
   double ms = 0;
   int units = 0;
+  bool recompute = false;  // full recompute of every unit that may recompute (a row's last slice or a whole row)
 };
 
 Baseline run_baseline(const std::string& family, const std::string& schedule, const SequenceProcessing& p,
                       const SequenceLengths& data, const CostTable& costs, const Cluster& cluster, int devices,
-                      const SimOptions& sim) {
+                      const SimOptions& sim, bool recompute = false) {
   Baseline b;
+  b.recompute = recompute;
   b.family = family;
   b.schedule = schedule;
   b.processing = p;
@@ -68,6 +74,18 @@ Baseline run_baseline(const std::string& family, const std::string& schedule, co
       req.group_size = std::min(g, m);
     }
     Plan plan = build_plan(req, costs.num_layers());
+    if (recompute) {
+      // Slices whose keys and values later slices read keep their activations (memory_policy.h).
+      std::map<int, int> last;
+      for (const WorkUnit& u : req.units)
+        if (u.row >= 0) last[u.row] = std::max(last[u.row], u.slice);
+      StageMemoryPolicy full;
+      full.recompute = Recompute::Full;
+      for (int u = 0; u < b.units; ++u)
+        if (req.units[u].row < 0 || req.units[u].slice == last[req.units[u].row]) full.units.push_back(u);
+      if (static_cast<int>(full.units.size()) == b.units) full.units.clear();
+      set_uniform_memory_policy(plan, full);
+    }
     SimResult r = simulate(plan, costs, cluster, sim);
     b.ok = r.ok;
     b.fits = r.ok && !r.oom;
@@ -80,7 +98,8 @@ Baseline run_baseline(const std::string& family, const std::string& schedule, co
 }
 
 nlohmann::json baseline_json(const Baseline& b, long long tokens) {
-  nlohmann::json j = {{"family", b.family}, {"schedule", b.schedule}, {"processing", describe(b.processing)}, {"units", b.units}};
+  nlohmann::json j = {{"family", b.family}, {"schedule", b.schedule}, {"processing", describe(b.processing)}, {"units", b.units},
+                      {"full_recompute", b.recompute}};
   if (!b.ok) {
     j["error"] = b.error;
     return j;
@@ -116,16 +135,25 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
     p.slices = k;
     base.push_back(run_baseline("slice", "seq1f1b", p, data, costs, cluster, devices, sim));
   }
-  // Best per family and overall: plans that fit memory only.
-  nlohmann::json families = nlohmann::json::object();
+  // What the baselines need to fit when memory binds: the same runs with uniform full recompute (of every
+  // unit that may recompute).
+  const size_t plain = base.size();
+  for (size_t i = 0; i < plain; ++i)
+    base.push_back(run_baseline(base[i].family, base[i].schedule, base[i].processing, data, costs, cluster, devices,
+                                sim, true));
+  // Best per family and overall: plans that fit memory only; without recompute, then with it.
+  nlohmann::json families = nlohmann::json::object(), families_rc = nlohmann::json::object();
   const Baseline* best = nullptr;
-  for (const char* fam : {"pad", "pack", "slice"}) {
-    const Baseline* bf = nullptr;
-    for (const auto& b : base)
-      if (b.family == fam && b.ok && b.fits && (!bf || b.ms < bf->ms)) bf = &b;
-    families[fam] = bf ? baseline_json(*bf, tokens) : nlohmann::json(nullptr);
-    if (bf && (!best || bf->ms < best->ms)) best = bf;
-  }
+  const Baseline* best_rc = nullptr;
+  for (const char* fam : {"pad", "pack", "slice"})
+    for (bool rc : {false, true}) {
+      const Baseline* bf = nullptr;
+      for (const auto& b : base)
+        if (b.family == fam && b.recompute == rc && b.ok && b.fits && (!bf || b.ms < bf->ms)) bf = &b;
+      (rc ? families_rc : families)[fam] = bf ? baseline_json(*bf, tokens) : nlohmann::json(nullptr);
+      const Baseline*& bb = rc ? best_rc : best;
+      if (bf && (!bb || bf->ms < bb->ms)) bb = bf;
+    }
 
   VarlenOptimizeOptions vo;
   vo.search.devices = devices;
@@ -190,7 +218,11 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
                           {"plan", r.best.message},
                           {"lower_bound_ms", r.best.lower_bound.ms},
                           {"search_s", search_s},
-                          {"memory_note", r.memory_note}}},
+                          {"memory_note", r.memory_note},
+                          {"checkpointing", r.checkpointing.empty() ? "none" : r.checkpointing},
+                          {"checkpointed_pairs", r.checkpointed_pairs},
+                          {"recompute_ms", r.recompute_ms}}},
+                        {"best_per_family_full_recompute", families_rc},
                         {"data_lower_bound_ms", data_bound_ms},
                         {"trials", trials}};
   if (best) {
@@ -201,6 +233,12 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
   } else {
     out["best_baseline"] = nullptr;
   }
+  if (best_rc)
+    out["best_baseline_full_recompute"] = {{"family", best_rc->family}, {"schedule", best_rc->schedule},
+                                           {"processing", describe(best_rc->processing)}, {"iteration_ms", best_rc->ms},
+                                           {"tokens_per_s", double(tokens) / (best_rc->ms * 1e-3)}};
+  else
+    out["best_baseline_full_recompute"] = nullptr;
   return out;
 }
 
@@ -213,7 +251,11 @@ int main(int argc, char** argv) {
   int devices = 8, threads = 2;
   double time_limit = 4.5;
   std::string only;
+  double memory_limit_gib = 0;
   app.add_option("--model", model, "Model spec (analytical H100 costs)");
+  app.add_option("--memory-limit-gib", memory_limit_gib,
+                 "Usable memory per device in GiB (default: the cluster's); lower it to make memory bind")
+      ->check(CLI::Range(1.0, 1.0e6));
   app.add_option("--devices", devices, "Devices (H100-SXM, one node)")->check(CLI::Range(2, 1024));
   app.add_option("--threads", threads, "Optimizer threads")->check(CLI::Range(1, 256));
   app.add_option("--time-limit-s", time_limit, "Optimizer budget per case")->check(CLI::Range(0.1, 3600.0));
@@ -223,6 +265,8 @@ int main(int argc, char** argv) {
     const Cluster cluster = load_cluster(kSamples + "/clusters/h100x8.json");
     Cluster used = cluster;
     if (devices != cluster.num_devices()) used = make_uniform_cluster(devices);
+    if (memory_limit_gib > 0)
+      for (auto& d : used.devices) d.memory_limit_bytes = memory_limit_gib * 1024.0 * 1024.0 * 1024.0;
     const CostTable costs = load_model_costs(model, used);
 
     struct Input {
@@ -254,6 +298,7 @@ int main(int argc, char** argv) {
                           {"cluster", used.name},
                           {"threads", threads},
                           {"time_limit_s", time_limit},
+                          {"memory_limit_gib", used.devices.front().memory_limit() / (1024.0 * 1024.0 * 1024.0)},
                           {"load_average_before", la0},
                           {"load_average_after", load_average()},
                           {"cases", cases}};

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "adaptis/model/recompute.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/optimizer.h"
 #include "adaptis/planner/varlen_optimizer.h"
 #include "cli/commands.h"
@@ -115,10 +117,41 @@ nlohmann::json trials_json(const std::vector<ProcessingTrial>& trials) {
       j["screen_plan"] = t.screen_plan;
       j["lower_bound_ms"] = t.lower_bound_ms;
       if (t.finalist) j["final_ms"] = t.final_ms;
+      if (t.checkpoint_searched) j["checkpoint_ms"] = t.checkpoint_ms;  // 0: no checkpointing fits
     }
     arr.push_back(std::move(j));
   }
   return arr;
+}
+
+// Per-unit checkpointing of the chosen plan: what each stage recomputes and for how many units.
+nlohmann::json checkpointing_json(const VarlenOptimizeResult& v) {
+  nlohmann::json stages = nlohmann::json::array();
+  const Plan& p = v.best.best;
+  const int units = static_cast<int>(p.units.size());
+  for (int s = 0; s < static_cast<int>(p.memory.size()); ++s) {
+    const StageMemoryPolicy& m = p.memory[s];
+    if (!recomputes(m)) continue;
+    stages.push_back({{"stage", s},
+                      {"recompute", recompute_name(m.recompute)},
+                      {"units", m.units.empty() ? units : static_cast<int>(m.units.size())},
+                      {"unit_indices", m.units}});
+  }
+  return {{"description", v.checkpointing.empty() ? "none" : v.checkpointing},
+          {"pairs", v.checkpointed_pairs},
+          {"recompute_ms", v.recompute_ms},
+          {"without_checkpointing_ms", v.without_checkpointing_ms},
+          {"stages", stages}};
+}
+
+std::string checkpointing_line(const VarlenOptimizeResult& v) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "; %d (stage, unit) pairs recompute, %.1f ms of recompute over all devices",
+                v.checkpointed_pairs, v.recompute_ms);
+  char without[96] = "nothing fits without it";
+  if (v.without_checkpointing_ms > 0)
+    std::snprintf(without, sizeof without, "%.1f ms without it", v.without_checkpointing_ms);
+  return std::string("checkpointing (per unit; ") + without + "): " + v.checkpointing + buf;
 }
 
 std::string trials_table(const std::vector<ProcessingTrial>& trials, const SequenceProcessing& chosen) {
@@ -214,7 +247,9 @@ int run_optimize(const OptimizeArgs& a) {
   if (a.lengths.given() && target != PlanTarget::Adaptis)
     throw InputError("--lengths: variable-length units are planned for --target adaptis only");
   if (a.lengths.given() && parse_memory_options(a.memory).given)
-    throw InputError("--lengths: memory policies (--recompute / --offload) with variable-length units are not supported yet");
+    throw InputError("--lengths: --recompute / --offload do not apply to variable-length units: when no plan fits, "
+                     "optimize chooses per-unit checkpointing itself (which stages recompute which units); offload "
+                     "with units is not supported");
   if (!a.native_plan.empty() && target == PlanTarget::Adaptis)
     throw InputError("--native-plan: only applies with --target torch, torchtitan or megatron");
   Inputs in = load_inputs(a.in);
@@ -352,6 +387,7 @@ int run_optimize(const OptimizeArgs& a) {
       if (varlen) {
         j["varlen"]["trials"] = trials_json(varlen->trials);
         if (!varlen->memory_note.empty()) j["varlen"]["memory_note"] = varlen->memory_note;
+        j["varlen"]["checkpointing"] = checkpointing_json(*varlen);
       }
     }
     if (!a.out.empty()) j["plan_file"] = a.out;
@@ -371,6 +407,8 @@ int run_optimize(const OptimizeArgs& a) {
     if (lengths) {
       if (varlen) std::cout << trials_table(varlen->trials, varlen->processing) << "\n";
       std::cout << terminal_safe_text(varlen_summary(*lengths, r.best.units, r.sim));
+      if (varlen && !varlen->checkpointing.empty())
+        std::cout << terminal_safe_text(checkpointing_line(*varlen)) << "\n";
       if (varlen && !varlen->memory_note.empty()) std::cout << "note: " << terminal_safe_text(varlen->memory_note) << "\n";
     }
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),

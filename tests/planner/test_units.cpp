@@ -431,7 +431,10 @@ TEST(Units, LowerBoundOverUnitsMatchesIdenticalMicroBatches) {
 namespace adaptis {
 namespace {
 
-TEST(Units, MemoryPoliciesWithUnitsAreRefusedByField) {
+// Recompute with units validates once its R actions are there (per-unit checkpointing); offload with units
+// is refused by name; optimize() leaves recompute over units to the variable-length optimizer (field
+// recompute_choices), which chooses it per unit.
+TEST(Units, MemoryPoliciesWithUnitsAreCheckedByField) {
   CostTable c = split_costs(4, 3.0, 1.0);
   PlanRequest r;
   r.schedule = "1f1b";
@@ -439,11 +442,21 @@ TEST(Units, MemoryPoliciesWithUnitsAreRefusedByField) {
   r.units = {packed({2000}), packed({500, 500})};
   Plan p = build_plan(r, 4);
   p.memory.assign(static_cast<size_t>(p.num_stages()), StageMemoryPolicy{});
-  // Recompute over units is per-unit checkpointing (test_unit_checkpointing.cpp); offload is refused.
-  p.memory[0].offload_fraction = 0.5;
+  p.memory[0].recompute = Recompute::Full;
   const ValidationReport v = validate_plan(p, 4);
   EXPECT_FALSE(v.ok());
-  EXPECT_NE(v.message().find("memory: stage 0: offloads"), std::string::npos) << v.message();
+  EXPECT_NE(v.message().find("no R action"), std::string::npos) << v.message();
+  StageMemoryPolicy full;
+  full.recompute = Recompute::Full;
+  set_memory_policy(p, {full, StageMemoryPolicy{}});
+  EXPECT_TRUE(validate_plan(p, 4).ok()) << validate_plan(p, 4).message();
+  Plan off = build_plan(r, 4);
+  StageMemoryPolicy half;
+  half.offload_fraction = 0.5;
+  set_memory_policy(off, {half, StageMemoryPolicy{}});
+  const ValidationReport vo = validate_plan(off, 4);
+  EXPECT_FALSE(vo.ok());
+  EXPECT_NE(vo.message().find("offload"), std::string::npos) << vo.message();
   OptimizeOptions o;
   o.devices = 2;
   o.units = r.units;

@@ -113,9 +113,9 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     throw InputError("list scheduler: slice links must have one entry per micro-batch");
   if (units_)
     for (const StageCost& c : pb.stages)
-      if (c.recompute || c.offload_bytes > 0)
-        throw InputError("list scheduler: memory policies (recompute, offload) with variable-length units are not "
-                         "supported yet");
+      if (c.offload_bytes > 0)
+        throw InputError("list scheduler: offload with variable-length units is not supported (host copies are "
+                         "priced per stage); use recompute");
   pb_ = &pb;
   sim_ = &sim;
   cluster_ = &cluster;
@@ -140,10 +140,11 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
   headroom_.assign(D_, 0.0);
   fwd_xfer_.assign(S_, 0.0);
   bwd_xfer_.assign(S_, 0.0);
-  rec_.assign(S_, 0);
-  regen_.assign(S_, 0.0);
+  rec_.assign(static_cast<size_t>(S_) * m_, 0);
+  regen_.assign(static_cast<size_t>(S_) * m_, 0.0);
+  r_per_mb_.assign(m_, 0);
   offload_bytes_.assign(S_, 0.0);
-  recomputing_stages_ = 0;
+  num_r_ = 0;
   offload_ = false;
 
   for (int s = 0; s < S_; ++s) {
@@ -152,10 +153,19 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     static_[d] += c.state_bytes;
     // A micro-batch parked on the device holds what F keeps; an R re-creates the rest for a while.
     mb_bytes_[d] += c.kept();
-    rec_[s] = c.recompute;
-    recomputing_stages_ += c.recompute ? 1 : 0;
-    regen_[s] = c.recompute ? std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept()) : 0.0;
-    headroom_[d] = std::max(headroom_[d], regen_[s]);
+    // With units, a (stage, unit) recomputes when the policy selects the unit (UnitStageCost::recompute),
+    // and re-creates what its own F dropped.
+    for (int mb = 0; mb < m_; ++mb) {
+      const UnitStageCost* u = units_ ? &pb.unit_costs[um(s, mb)] : nullptr;
+      const bool r = u ? u->recompute : c.recompute;
+      if (!r) continue;
+      rec_[um(s, mb)] = 1;
+      ++num_r_;
+      ++r_per_mb_[mb];
+      regen_[um(s, mb)] = u ? std::max(0.0, u->act_b_bytes + u->act_w_bytes - u->kept())
+                            : std::max(0.0, c.act_b_bytes + c.act_w_bytes - c.kept());
+      headroom_[d] = std::max(headroom_[d], regen_[um(s, mb)]);
+    }
     offload_bytes_[s] = c.offload_bytes;
     offload_ = offload_ || c.offload_bytes > 0;
   }
@@ -163,13 +173,15 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     const size_t sm = static_cast<size_t>(S_) * m_;
     uact_b_.resize(sm);
     uact_w_.resize(sm);
+    ukept_.resize(sm);
     umb_bytes_.assign(static_cast<size_t>(D_) * m_, 0.0);
     for (int s = 0; s < S_; ++s)
       for (int mb = 0; mb < m_; ++mb) {
         const UnitStageCost& u = pb.unit_costs[um(s, mb)];
         uact_b_[um(s, mb)] = u.act_b_bytes;
         uact_w_[um(s, mb)] = u.act_w_bytes;
-        umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.act_b_bytes + u.act_w_bytes;
+        ukept_[um(s, mb)] = u.kept();
+        umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.kept();
       }
   }
   for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
@@ -246,7 +258,7 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
       // R: ordered as its B would be (it is that B's first part).
       const size_t r = r_base_ + static_cast<size_t>(s) * m_ + mb;
       act_mb_[r] = mb;
-      duration_[r] = c.recompute_ms / speed + sim.action_overhead_ms;
+      duration_[r] = (units_ ? pb.unit_costs[um(s, mb)].recompute_ms : c.recompute_ms) / speed + sim.action_overhead_ms;
       key_[r] = key_[a + kB];
     }
   }
@@ -308,7 +320,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
   started_mb_.assign(static_cast<size_t>(D) * m, 0);
   for (int s = 0; s < S; ++s)
     for (int mb = 0; mb < m; ++mb)
-      left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1 + (rec_[s] ? 1 : 0);
+      left_on_device_[static_cast<size_t>(pb.stage_device[s]) * m + mb] += kinds_ - 1 + (rec(s, mb) ? 1 : 0);
   // Kind ranks under the policy, by the device's last F/B kind: rank_[last][kind].
   uint64_t rank[3][3];
   for (int last = 0; last < 3; ++last)
@@ -326,14 +338,15 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
   };
   // Micro-batches are admitted to a device in order (no memory deadlock), under the in-flight and
   // memory caps; only the first F of a micro-batch on a device needs admitting.
-  mb_left_.assign(m, S * kinds_ + recomputing_stages_);
+  mb_left_.assign(m, S * kinds_);
+  for (int mb = 0; mb < m; ++mb) mb_left_[mb] += r_per_mb_[mb];
   oldest_ = 0;
   // An early R: one at a time per device, with room for what it re-creates.
   auto early_ok = [&](int d, size_t a) {
     if (!early_allowed || early_r_[d] > 0) return false;
     if (!enforce_) return true;
     const double held = pol.reserve_memory ? reserved_[d] : live_[d];
-    return static_[d] + held + regen_[stage_of(a)] <= limit_[d];
+    return static_[d] + held + regen(stage_of(a), mb_of(a)) <= limit_[d];
   };
   auto admissible = [&](int d, size_t a, double t) {
     const int kind = kind_of(a);
@@ -392,7 +405,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
   f0_open_[0] = 1;
   if (remaining_[id(0, 0, kF)] == 0) make_ready(id(0, 0, kF), pb.stage_device[0]);
 
-  const size_t total = static_cast<size_t>(S) * m * kinds_ + static_cast<size_t>(recomputing_stages_) * m;
+  const size_t total = static_cast<size_t>(S) * m * kinds_ + num_r_;
   double makespan = 0;
   for (size_t done = 0; done < total;) {
     int d = -1;
@@ -453,7 +466,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     // A consumer of offloaded activations (R, or B of a stage without R) waits for their reload,
     // issued when the previous action on this device started; right after its own F nothing was
     // offloaded (the copy out is taken back).
-    if (offload_ && offload_bytes_[s] > 0 && (kind == kR || (kind == kB && !rec_[s]))) {
+    if (offload_ && offload_bytes_[s] > 0 && (kind == kR || (kind == kB && !rec(s, mb)))) {
       const size_t prev = static_cast<size_t>(dev_orders_[d].back());
       const double bytes = offload_bytes_[s];
       if (kind_of(prev) == kF && stage_of(prev) == s && mb_of(prev) == mb) {
@@ -516,8 +529,8 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         pending_free_[d].push_back({x.end, x.bytes, false});
       }
     } else if (kind == kR) {
-      live_[d] += regen_[s];
-      reserved_[d] += regen_[s];
+      live_[d] += regen(s, mb);
+      reserved_[d] += regen(s, mb);
       peak_live_[d] = std::max(peak_live_[d], live_[d]);
       if (!urgent(a, t)) early_r_[d] += 1, early_of_[sm] = 1;
       if (--left_on_device_[dm] == 0) --inflight_[d];
@@ -548,7 +561,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     };
     if (kind == kF) {
       if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
-      if (rec_[s]) release(r_id(s, mb), d, 0.0);
+      if (rec(s, mb)) release(r_id(s, mb), d, 0.0);
       else release(id(s, mb, kB), d, 0.0);
       if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
     } else if (kind == kR) {
@@ -559,7 +572,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         const int du = pb.stage_device[s - 1];
         release(up, du, bwd_xfer(s, mb));
         // The upstream R may have become urgent: its device re-checks its ready time.
-        if (rec_[s - 1] && remaining_[up] == 1 && du != d) refresh(du);
+        if (rec(s - 1, mb) && remaining_[up] == 1 && du != d) refresh(du);
       }
       if (split_) release(id(s, mb, kW), d, 0.0);
       if (const int pv = prev_slice(mb); pv >= 0) release(id(s, pv, kB), d, 0.0);

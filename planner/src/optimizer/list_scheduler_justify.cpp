@@ -24,7 +24,7 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
     } else if (kind == kR) {
       f(id(s, mb, kF), 0.0);
     } else if (kind == kB) {
-      f(rec_[s] ? rid(s, mb) : id(s, mb, kF), 0.0);
+      f(rec(s, mb) ? rid(s, mb) : id(s, mb, kF), 0.0);
       if (s + 1 < S) f(id(s + 1, mb, kB), bwd_xfer(s + 1, mb));
       if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kB), 0.0);
     } else {
@@ -35,7 +35,7 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
     const int kind = kind_of(a), mb = mb_of(a), s = stage_of(a);
     if (kind == kF) {
       if (s + 1 < S) f(id(s + 1, mb, kF), fwd_xfer(s, mb));
-      f(rec_[s] ? rid(s, mb) : id(s, mb, kB), 0.0);
+      f(rec(s, mb) ? rid(s, mb) : id(s, mb, kB), 0.0);
       if (const int nx = next_slice(mb); nx >= 0) f(id(s, nx, kF), 0.0);
     } else if (kind == kR) {
       f(id(s, mb, kB), 0.0);
@@ -50,7 +50,7 @@ double ListScheduler::Impl::serial_pass(bool reversed, std::vector<double>& out)
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
   for (int s = 0; s < S; ++s)
     for (int mb = 0; mb < m; ++mb)
-      for (int k = 0; k < kinds_ + (rec_[s] ? 1 : 0); ++k) {
+      for (int k = 0; k < kinds_ + (rec(s, mb) ? 1 : 0); ++k) {
         int a = k < kinds_ ? id(s, mb, k) : rid(s, mb);
         int c = 0;
         if (reversed) for_succs(a, [&](int, double) { ++c; });

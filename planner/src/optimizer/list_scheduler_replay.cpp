@@ -88,7 +88,7 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
         live_[d] += kept(s, mb);
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else if (kind == kR) {
-        live_[d] += regen_[s];
+        live_[d] += regen(s, mb);
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else {
         live_[d] -= kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
@@ -110,7 +110,7 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
       };
       if (kind == kF) {
         if (s + 1 < S_) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));
-        if (rec_[s]) release(r_base_ + static_cast<size_t>(s) * m + mb, d, 0.0);
+        if (rec(s, mb)) release(r_base_ + static_cast<size_t>(s) * m + mb, d, 0.0);
         else release(id(s, mb, kB), d, 0.0);
         if (const int nx = next_slice(mb); nx >= 0) release(id(s, nx, kF), d, 0.0);
       } else if (kind == kR) {

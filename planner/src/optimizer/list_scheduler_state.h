@@ -55,9 +55,14 @@ struct ListScheduler::Impl {
   int stage_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) / m_); }
   int mb_of(size_t a) const { return static_cast<int>((a >= r_base_ ? a - r_base_ : a / 3) % m_); }
   size_t r_base_ = 0;
-  int recomputing_stages_ = 0;
-  std::vector<char> rec_;              // per stage: recomputes
-  std::vector<double> regen_;          // per stage: bytes R re-creates
+  // Per (stage, mb), [stage * m + mb]: whether it recomputes (a stage's policy, or with units the
+  // policy's unit selection) and the bytes its R re-creates; per micro-batch its number of R.
+  size_t num_r_ = 0;
+  std::vector<char> rec_;
+  std::vector<double> regen_;
+  std::vector<int> r_per_mb_;
+  bool rec(int s, int mb) const { return rec_[um(s, mb)] != 0; }
+  double regen(int s, int mb) const { return regen_[um(s, mb)]; }
   std::vector<double> headroom_;       // per device: room kept for one R's re-created bytes
   std::vector<int> early_r_;           // per device: early R run whose B has not started
   std::vector<char> early_of_;         // per (stage, mb): its R ran early
@@ -96,14 +101,14 @@ struct ListScheduler::Impl {
   // per-stage values when units_ is set. Slices (slice_prev / slice_next) add F -> F of the next
   // slice and B -> B of the previous slice on every stage.
   bool units_ = false, slices_ = false;
-  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, umb_bytes_;
+  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, ukept_, umb_bytes_;
   std::vector<char> f0_open_;  // stage-0 forward may be made ready (its predecessor in order started)
   size_t um(int s, int mb) const { return static_cast<size_t>(s) * m_ + mb; }
   double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
   double act_b(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] : pb_->stages[s].act_b_bytes; }
   double act_w(int s, int mb) const { return units_ ? uact_w_[um(s, mb)] : pb_->stages[s].act_w_bytes; }
-  // What F keeps until B / W (units carry no memory policy: everything).
-  double kept(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] + uact_w_[um(s, mb)] : pb_->stages[s].kept(); }
+  // What F keeps until R (when the (stage, mb) recomputes) or B / W.
+  double kept(int s, int mb) const { return units_ ? ukept_[um(s, mb)] : pb_->stages[s].kept(); }
   double fwd_xfer(int s, int mb) const { return units_ ? ufwd_xfer_[um(s, mb)] : fwd_xfer_[s]; }
   double bwd_xfer(int s, int mb) const { return units_ ? ubwd_xfer_[um(s, mb)] : bwd_xfer_[s]; }
   int prev_slice(int mb) const { return slices_ ? pb_->slice_prev[mb] : -1; }

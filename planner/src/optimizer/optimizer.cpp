@@ -160,8 +160,10 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
       throw InputError("target", "variable-length units are planned for the adaptis runtime only (other targets "
                                  "relabel or regroup micro-batches)");
     if (o.recompute_choices != std::vector<Recompute>{Recompute::None} || o.offload_choices != std::vector<double>{0.0})
-      throw InputError("recompute_choices", "memory policies (recompute, offload) with variable-length units are not "
-                                            "supported yet");
+      throw InputError("recompute_choices", "uniform memory policies (recompute, offload) are not searched over "
+                                            "variable-length units: recompute is chosen per unit by the "
+                                            "variable-length optimizer (optimize_lengths) when memory binds, and "
+                                            "offload with units is not supported");
   }
   bool offloads = false;
   for (double f : o.offload_choices) {

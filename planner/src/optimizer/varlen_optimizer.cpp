@@ -7,35 +7,27 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/list_scheduler.h"
 #include "adaptis/planner/lower_bound.h"
+#include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/unit_schedules.h"
 #include "adaptis/planner/units.h"
+#include "unit_checkpointing.h"
 
 namespace adaptis {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Per-layer weight under the units: every unit's F + B + W on that layer (balancing by the reference
-// micro-batch would misjudge attention layers when units are longer or shorter than it).
-std::vector<double> unit_layer_weights(const CostTable& costs, const std::vector<WorkUnit>& units,
-                                       const CostReference& ref) {
-  std::vector<double> w(costs.layers.size(), 0.0);
-  const StageCostCache cache(costs);
-  for (size_t l = 0; l < costs.layers.size(); ++l) {
-    const StageCost sc = cache.stage(static_cast<int>(l), static_cast<int>(l) + 1);
-    for (const WorkUnit& u : units) {
-      const UnitStageCost c = unit_stage_cost(sc, u, ref);
-      w[l] += c.f_ms + c.b_ms + c.w_ms;
-    }
-  }
-  return w;
-}
+// Processings (the best by the screen) that get the per-unit checkpointing search when nothing fits.
+constexpr size_t kCheckpointCandidates = 4;
+constexpr size_t kCheckpointMaxUnits = 1024;
+// The screen's fastest fitting plan this much slower than its fastest plan at all: memory binds.
+constexpr double kMemoryBindsSlowdown = 1.05;
 
 struct ScreenResult {
   double ms = 0;
@@ -58,7 +50,7 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
   const int D = o.search.devices, L = costs.num_layers();
   const CostReference ref = cost_reference(costs);
   const SliceLinks links = slice_links(units);
-  const std::vector<double> weights = unit_layer_weights(costs, units, ref);
+  const std::vector<double> weights = unit_layer_weights(costs, units);
   StageCostCache cache(costs);
   ScreenResult best;
   std::vector<double> speed(static_cast<size_t>(D));
@@ -66,22 +58,7 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
 
   std::vector<std::vector<int>> layouts = {looped_stage_devices(D, D)};
   if (2 * D <= L) layouts.push_back(wave_stage_devices(2 * D, D));
-  using O = ListSchedulePolicy::Order;
-  using P = ListSchedulePolicy::Pick;
-  std::vector<ListSchedulePolicy> policies;
-  auto add = [&](O order, P f, P b, int inflight, bool split) {
-    ListSchedulePolicy p;
-    p.order = order, p.forward = f, p.backward = b, p.max_inflight = inflight, p.split_backward = split;
-    policies.push_back(p);
-  };
-  add(O::Alternate, P::OldestMicrobatch, P::EarliestStage, 0, true);
-  add(O::BackwardFirst, P::OldestMicrobatch, P::OldestMicrobatch, 0, true);
-  add(O::Alternate, P::OldestMicrobatch, P::EarliestStage, 0, false);
-  {
-    ListSchedulePolicy live = policies[0];
-    live.reserve_memory = false;
-    policies.push_back(live);
-  }
+  const std::vector<ListSchedulePolicy> policies = unit_screen_policies();
   ListScheduler ls;
   for (const auto& stage_device : layouts) {
     const int S = static_cast<int>(stage_device.size());
@@ -129,14 +106,35 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
   return best;
 }
 
-// Hook: per-unit activation checkpointing when memory binds (InfiniPipe checkpoints whole chunks on the
-// schedule's diagonals, so a recompute on one device does not delay the others). The simulator models
-// per-stage recompute (Plan::memory, Op::R), but not yet per unit (a unit's R would scale with its own
-// tokens and pairs); until then a plan of units that does not fit stays reported as such, with this note.
-std::string checkpointing_hook(const OptimizeResult& r) {
-  if (r.feasible) return "";
-  return "no sequence processing fits memory; per-unit activation checkpointing (recomputing a unit's forward "
-         "in its backward) would be the next lever, but recompute over variable-length units is not modelled yet";
+// The processings that get the checkpointing search: the best by the screen, and those whose rows keep the
+// fewest tokens that cannot recompute (a row's slices before its last: later slices read their keys and
+// values), since with checkpointing those are what memory still has to hold.
+std::vector<size_t> checkpoint_candidates(const std::vector<size_t>& order,
+                                          const std::vector<std::vector<WorkUnit>>& unit_sets) {
+  auto pinned_tokens = [&](size_t i) {
+    std::map<int, long long> pinned;
+    std::map<int, int> last;
+    for (const WorkUnit& u : unit_sets[i])
+      if (u.row >= 0) last[u.row] = std::max(last[u.row], u.slice);
+    long long most = 0;
+    for (const WorkUnit& u : unit_sets[i])
+      if (u.row >= 0 && u.slice < last[u.row]) most = std::max(most, pinned[u.row] += u.tokens());
+    return most;
+  };
+  std::vector<size_t> out, order_ok;
+  // Each search list-schedules its units some hundred times: thousands of tiny units are left out.
+  for (size_t i : order)
+    if (unit_sets[i].size() <= kCheckpointMaxUnits) order_ok.push_back(i);
+  for (size_t k = 0; k < order_ok.size() && out.size() < kCheckpointCandidates / 2; ++k) out.push_back(order_ok[k]);
+  std::vector<size_t> by_pinned = order_ok;
+  std::vector<long long> pinned(unit_sets.size(), 0);
+  for (size_t i : order_ok) pinned[i] = pinned_tokens(i);
+  std::stable_sort(by_pinned.begin(), by_pinned.end(), [&](size_t a, size_t b) { return pinned[a] < pinned[b]; });
+  for (size_t i : by_pinned) {
+    if (out.size() >= kCheckpointCandidates) break;
+    if (std::find(out.begin(), out.end(), i) == out.end()) out.push_back(i);
+  }
+  return out;
 }
 
 }  // namespace
@@ -259,6 +257,41 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   });
   const size_t n_final = std::min<size_t>(static_cast<size_t>(o.finalists), order.size());
 
+  // Memory binds for every processing the screen tried: per-unit checkpointing on the most promising
+  // ones (unit_checkpointing.h), before the full searches so that they share the time budget.
+  UnitCheckpointSearch found;
+  size_t found_trial = 0;
+  std::string why;
+  bool checkpoint_tried = false, checkpoint_ran = false;
+  // Memory binds when no screened plan fits, or when those that fit are clearly slower than the fastest
+  // one that does not (the scheduler had to hold units back to stay within the limit).
+  double fit_ms = 0, any_ms = 0;
+  for (const auto& tr : out.trials) {
+    if (!tr.error.empty() || tr.screen_ms <= 0) continue;
+    if (tr.fits && (fit_ms == 0 || tr.screen_ms < fit_ms)) fit_ms = tr.screen_ms;
+    if (any_ms == 0 || tr.screen_ms < any_ms) any_ms = tr.screen_ms;
+  }
+  const bool memory_binds = fit_ms == 0 || fit_ms > kMemoryBindsSlowdown * any_ms;
+  if (memory_binds && !(cancel && cancel->load())) {
+    checkpoint_tried = true;
+    double closest = 0;
+    for (size_t i : checkpoint_candidates(order, unit_sets)) {
+      if (cancel && cancel->load()) break;
+      // Under a clock budget (no evaluation budget) it keeps half of it for the full searches, once the
+      // most promising processing has had its search.
+      if (checkpoint_ran && o.search.max_evaluations == 0 &&
+          std::chrono::duration<double>(Clock::now() - t0).count() > 0.5 * o.search.time_limit_s)
+        break;
+      UnitCheckpointSearch c = search_unit_checkpointing(costs, used, o.search.devices, unit_sets[i], o.search.sim);
+      out.trials[i].checkpoint_searched = true;
+      checkpoint_ran = true;
+      out.trials[i].checkpoint_ms = c.found ? c.ms : 0;
+      if (c.found && (!found.found || c.ms < found.ms - 1e-9)) found = std::move(c), found_trial = i;
+      else if (!c.found && !c.why_not.empty() && (why.empty() || c.closest_overflow_bytes < closest))
+        why = c.why_not, closest = c.closest_overflow_bytes;
+    }
+  }
+
   struct Final {
     size_t trial;
     OptimizeResult r;
@@ -304,7 +337,36 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   out.best = std::move(finals[best].r);
   out.processing = candidates[finals[best].trial];
   out.tokens_per_s = out.best.sim.ok && out.best.sim.iteration_ms > 0 ? double(out.tokens) / (out.best.sim.iteration_ms * 1e-3) : 0;
-  out.memory_note = checkpointing_hook(out.best);
+  if (found.found && (!out.best.feasible || found.ms < out.best.sim.iteration_ms - 1e-9)) {
+    OptimizeResult r = out.best;
+    r.best = std::move(found.plan);
+    r.sim = simulate(r.best, costs, used, o.search.sim);
+    r.feasible = r.sim.ok && !r.sim.oom;
+    r.overflow_bytes = 0;
+    r.lower_bound = iteration_lower_bound(costs, used, o.search.devices, unit_sets[found_trial], o.search.sim);
+    char buf[160];
+    if (out.best.feasible)
+      std::snprintf(buf, sizeof buf, " (per-unit checkpointing: memory binds; the best plan without it takes %.1f ms)",
+                    out.best.sim.iteration_ms);
+    else
+      std::snprintf(buf, sizeof buf, " (per-unit checkpointing: no plan fits memory without it)");
+    out.without_checkpointing_ms = out.best.feasible ? out.best.sim.iteration_ms : 0;
+    r.message = "best plan: " + found.what + buf;
+    out.best = std::move(r);
+    out.processing = candidates[found_trial];
+  } else if (!out.best.feasible && checkpoint_tried && !checkpoint_ran) {
+    out.memory_note = "no sequence processing fits memory; per-unit activation checkpointing was not searched within "
+                      "the time budget (the screen and full searches took it; give more time)";
+  } else if (!out.best.feasible && checkpoint_tried) {
+    out.memory_note = "no sequence processing fits memory, even with per-unit activation checkpointing" +
+                      (why.empty() ? std::string() : ": " + why);
+  }
+  out.checkpointing = describe_memory(out.best.best.memory);
+  for (const StageMemoryPolicy& p : out.best.best.memory)
+    if (recomputes(p)) out.checkpointed_pairs += p.units.empty() ? static_cast<int>(out.best.best.units.size())
+                                                                  : static_cast<int>(p.units.size());
+  if (out.best.sim.ok)
+    for (const auto& d : out.best.sim.devices) out.recompute_ms += d.recompute_ms;
   char buf[256];
   std::snprintf(buf, sizeof buf, "units: %s (%zu units); %.0f tokens/s; ", describe(out.processing).c_str(),
                 out.best.best.units.size(), out.tokens_per_s);

@@ -19,6 +19,9 @@
 // on each device's host link with the simulator's rules (a reload starts with the action before
 // its consumer; an F followed directly by its consumer is not offloaded), so the emitted orders
 // still replay to the same time; peak memory with offload is taken from the simulator's ledger.
+// With variable-length units, recompute is per (stage, unit) (StageMemoryPolicy::units, carried by
+// UnitStageCost::recompute): only selected units get an R, timed by the unit's own recompute and
+// re-creating what the unit's own F dropped; offload with units is refused.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -104,7 +107,7 @@ struct ListScheduleProblem {
   // nothing fits); when true, an F only starts when the device can hold another micro-batch.
   bool enforce_memory = true;
   // Variable-length units (Plan::units): every (stage, mb)'s costs, unit_costs[stage * microbatches +
-  // mb] (unit_stage_costs()); empty = every micro-batch costs its stage's costs. slice_prev /
+  // mb] (unit_stage_costs() given `memory`, so each says whether it recomputes); empty = every micro-batch costs its stage's costs. slice_prev /
   // slice_next: per micro-batch, the previous / next slice of its row (SliceLinks; empty = no slices).
   // Micro-batches are admitted to a device in index order, so a row's slices must come in slice order;
   // a later slice of a row already on a device is admitted past the in-flight and memory caps (the row

@@ -12,9 +12,11 @@
 //   3. the best `finalists` candidates (plans that fit memory first) get the full joint search of
 //      optimize() with OptimizeOptions::units, sharing the rest of the time and evaluation budgets;
 //   4. the fastest plan that fits wins (the screen's own plans included).
-// Per-unit activation checkpointing (recomputing a unit's forward in its backward when memory binds) is
-// not searched yet: the per-stage memory policies (Plan::memory) are not combined with units yet (see
-// VarlenOptimizeResult::memory_note).
+//   5. when memory binds (no screened plan fits, or those that fit are over 5% slower than the fastest
+//      that does not), per-unit activation checkpointing (StageMemoryPolicy::units: a stage recomputes
+//      the forwards of chosen units in their backward) is searched on the most promising processings: the stages over their limit select the units that save the most bytes per ms of
+//      recompute until they fit, then selections memory does not need are dropped; the fastest fitting
+//      plan wins (its Plan::memory says what it checkpoints). When memory does not bind it is not searched.
 #include <atomic>
 #include <string>
 #include <vector>
@@ -53,6 +55,8 @@ struct ProcessingTrial {
   double lower_bound_ms = 0;
   bool finalist = false;
   double final_ms = 0;      // the full search's iteration time (finalists)
+  bool checkpoint_searched = false;  // got the per-unit checkpointing search (nothing fit without it)
+  double checkpoint_ms = 0;          // its best fitting plan's time (0 = none fits)
 };
 
 struct VarlenOptimizeResult {
@@ -62,8 +66,16 @@ struct VarlenOptimizeResult {
   long long tokens = 0;            // content tokens of the iteration (padding excluded)
   double tokens_per_s = 0;         // tokens / iteration time
   std::string message;
-  // When no candidate fits memory: what would be needed (per-unit checkpointing is not modelled yet).
+  // When no plan fits memory even with per-unit checkpointing: why (the closest try's worst device and
+  // what holds it there).
   std::string memory_note;
+  // What the best plan checkpoints (describe_memory of its Plan::memory; "" = nothing), how many
+  // (stage, unit) pairs recompute, and the recompute time summed over devices (simulated).
+  std::string checkpointing;
+  int checkpointed_pairs = 0;
+  double recompute_ms = 0;
+  // With checkpointing chosen: the best fitting plan without it (0 = none fits without it).
+  double without_checkpointing_ms = 0;
 };
 
 // Throws InputError for bad options or data (see optimize() and process_sequences()).

@@ -1,0 +1,81 @@
+// End-to-end: `adaptis optimize --lengths` when memory binds. The optimizer checkpoints chosen units per
+// stage (reported in text and --json, saved in the plan file, replayed by simulate within the limit), says
+// why when even that cannot fit (the long-context sample on 8 devices), and refuses --recompute with
+// --lengths with the reason.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli_test_support.h"
+#include "scratch_dir_test.h"
+
+namespace {
+
+using adaptis::test::CliResult;
+using nlohmann::json;
+
+class CliOptimizeCheckpointing : public adaptis::test::ScratchDirTest {
+ protected:
+  const std::string samples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
+  const std::string llama = samples + "/models/llama-2-7b.json";
+  // Whole sequences up to 32k on 4 devices at 64 GiB: no plan fits unless long units recompute.
+  const std::string binding = "--model " + llama +
+                              " --devices 4 --lengths uniform:min=2048,max=32768,seed=1 --context 32768 "
+                              "--global-batch-tokens 262144 --no-slicing --memory-limit-gib 64 --threads 1 --quiet";
+
+  CliResult run(const std::string& args) const { return adaptis::test::run_cli(args); }
+};
+
+TEST_F(CliOptimizeCheckpointing, CheckpointsUnitsWhenNothingFitsWithoutAndSavesTheSelection) {
+  const std::string plan = at("plan.json");
+  CliResult r = run("optimize " + binding + " --time-limit-s 60 --max-evaluations 200 --json --out " + plan);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const json j = json::parse(r.out);
+  ASSERT_TRUE(j["optimizer"]["feasible"].get<bool>());
+  const json& c = j["varlen"]["checkpointing"];
+  EXPECT_GT(c["pairs"].get<int>(), 0) << c.dump();
+  EXPECT_GT(c["recompute_ms"].get<double>(), 0);
+  ASSERT_FALSE(c["stages"].empty());
+  EXPECT_NE(c["description"].get<std::string>(), "none");
+  int pairs = 0;
+  for (const auto& s : c["stages"]) pairs += s["units"].get<int>();
+  EXPECT_EQ(pairs, c["pairs"].get<int>());
+  // Memory binds: nothing fits without checkpointing, or only slower plans do.
+  const double without = c["without_checkpointing_ms"].get<double>();
+  if (without > 0) {
+    EXPECT_LT(j["best"]["iteration_time_ms"].get<double>(), without);
+  }
+  // The plan file carries the per-stage policies and simulate replays it within memory, to the same time.
+  const json p = json::parse(adaptis::test::slurp_file(plan));
+  ASSERT_TRUE(p.contains("memory")) << p.dump().substr(0, 400);
+  CliResult replay = run("simulate --model " + llama + " --devices 4 --memory-limit-gib 64 --plan " + plan + " --json");
+  ASSERT_EQ(replay.code, 0) << replay.err;
+  EXPECT_NEAR(json::parse(replay.out)["iteration_time_ms"].get<double>(), j["best"]["iteration_time_ms"].get<double>(),
+              1e-9 * j["best"]["iteration_time_ms"].get<double>());
+  // The text report names the checkpointing.
+  CliResult text = run("optimize " + binding + " --time-limit-s 60 --max-evaluations 200");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("checkpointing (per unit; "), std::string::npos) << text.out;
+}
+
+TEST_F(CliOptimizeCheckpointing, LongContextOnEightDevicesSaysWhatStillHoldsMemory) {
+  CliResult r = run("optimize --model " + llama + " --cluster " + samples +
+                    "/clusters/h100x8.json --lengths " + samples +
+                    "/data/long-context-128k.json --time-limit-s 60 --max-evaluations 200 --threads 1 --quiet --json");
+  ASSERT_EQ(r.code, 3) << r.err;
+  const json j = json::parse(r.out);
+  const std::string note = j["varlen"]["memory_note"].get<std::string>();
+  EXPECT_NE(note.find("even with per-unit activation checkpointing"), std::string::npos) << note;
+  EXPECT_NE(note.find("device "), std::string::npos) << note;
+  EXPECT_EQ(j["varlen"]["checkpointing"]["description"], "none");
+}
+
+TEST_F(CliOptimizeCheckpointing, RecomputeWithLengthsIsRefusedWithTheReason) {
+  CliResult r = run("optimize " + binding + " --recompute full --time-limit-s 1");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.err.find("--lengths"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("per-unit checkpointing"), std::string::npos) << r.err;
+}
+
+}  // namespace

@@ -1,0 +1,234 @@
+// Per-unit checkpointing in the planner's search: the list scheduler schedules R only for the selected
+// (stage, unit) pairs and its replay still equals the simulator; the variable-length optimizer chooses
+// checkpointing only when no plan fits without it, its plan validates and fits, the search repeats, and
+// when nothing can fit it says which device and what holds it there.
+#include <gtest/gtest.h>
+
+#include "adaptis/model.h"
+#include "adaptis/planner.h"
+#include "adaptis/planner/list_scheduler.h"
+#include "adaptis/planner/memory_policy.h"
+#include "adaptis/planner/plan_file.h"
+#include "adaptis/planner/partitioner.h"
+#include "adaptis/planner/sequence_processor.h"
+#include "adaptis/planner/units.h"
+#include "adaptis/planner/varlen_optimizer.h"
+
+using namespace adaptis;
+
+namespace {
+
+// F a token part and a pair part at a reference of 1000 tokens, B = 1.5F, W = 0.5F; each layer keeps
+// 1 MB per reference micro-batch (10% of it its input, 40% under selective) and holds 4 MB of state.
+CostTable ckpt_costs(int layers) {
+  CostTable t;
+  t.model = "ckpt";
+  t.tokens_per_microbatch = 1000;
+  t.pairs_per_microbatch = 500000;
+  for (int i = 0; i < layers; ++i) {
+    LayerCost c;
+    c.name = std::string("l").append(std::to_string(i));
+    c.f_ms = 1.0 + 0.5 + 0.05;
+    c.f_pair_ms = 0.5;
+    c.f_fixed_ms = 0.05;
+    c.b_ms = 1.5 * c.f_ms;
+    c.b_pair_ms = 0.75;
+    c.b_fixed_ms = 0.075;
+    c.w_ms = 0.5 * c.f_ms;
+    c.w_pair_ms = 0.25;
+    c.w_fixed_ms = 0.025;
+    c.act_b_bytes = 7e5;
+    c.act_w_bytes = 3e5;
+    c.out_bytes = 1e4;
+    c.state_bytes = 4e6;
+    c.kept_full_bytes = 1e5;
+    c.kept_selective_bytes = 4e5;
+    c.recompute_selective_ms = 0.3;
+    t.layers.push_back(c);
+  }
+  return t;
+}
+
+WorkUnit packed(std::vector<long long> docs) {
+  WorkUnit u;
+  u.docs = std::move(docs);
+  return u;
+}
+
+SequenceLengths skewed_lengths() {
+  SequenceLengths d;
+  d.lengths = {6000, 900, 4000, 500, 3000, 700, 2000, 400, 1500, 600, 1000, 800, 500, 300, 200, 5000};
+  d.context = 8000;
+  d.origin = "test";
+  return d;
+}
+
+Cluster limited(int devices, double limit_bytes) {
+  Cluster c = make_uniform_cluster(devices);
+  for (auto& d : c.devices) d.memory_limit_bytes = limit_bytes;
+  return c;
+}
+
+VarlenOptimizeOptions varlen_options(int devices) {
+  VarlenOptimizeOptions o;
+  o.search.devices = devices;
+  o.search.time_limit_s = 30;
+  o.search.threads = 1;
+  o.search.max_evaluations = 60;
+  o.search.seed = 5;
+  o.allow_slicing = false;
+  o.finalists = 1;
+  return o;
+}
+
+}  // namespace
+
+// Units of very different lengths, some (stage, unit) pairs recomputing: only those get an R, each as long
+// as its own unit's recompute, and the list scheduler's time and peaks are what simulate() replays.
+TEST(VarlenCheckpointing, ListSchedulerWithSelectedUnitsIsReplayedExactly) {
+  const CostTable c = ckpt_costs(8);
+  const std::vector<WorkUnit> units = {packed({3000}), packed({200, 300}), packed({1500}), packed({100}),
+                                       packed({2500, 400}), packed({700})};
+  const Cluster cluster = make_uniform_cluster(4);
+  for (int S : {4, 8}) {
+    for (Recompute kind : {Recompute::Full, Recompute::Selective}) {
+      ListScheduleProblem pb;
+      pb.microbatches = static_cast<int>(units.size());
+      pb.num_devices = 4;
+      pb.stage_device = S == 4 ? looped_stage_devices(4, 4) : wave_stage_devices(8, 4);
+      const Partition part = even_partition(8, S);
+      pb.memory.assign(static_cast<size_t>(S), StageMemoryPolicy{});
+      // Early stages recompute the long units, one stage every unit, the last none.
+      for (int s = 0; s + 1 < S; ++s) {
+        pb.memory[s].recompute = kind;
+        if (s != 1) pb.memory[s].units = {0, 2, 4};
+      }
+      pb.stages = stage_costs(c, part, pb.memory);
+      unit_stage_costs(pb.stages, units, cost_reference(c), pb.unit_costs, pb.memory);
+      for (auto rp : {ListSchedulePolicy::EarlyRecompute::JustInTime, ListSchedulePolicy::EarlyRecompute::BeforeW,
+                      ListSchedulePolicy::EarlyRecompute::AfterW}) {
+        ListSchedulePolicy pol;
+        pol.order = ListSchedulePolicy::Order::Alternate;
+        pol.recompute = rp;
+        pol.improve_passes = 2;
+        ListScheduler ls;
+        const ListScheduleResult lr = ls.run(pb, cluster, SimOptions{}, pol, true);
+        ASSERT_TRUE(lr.ok) << lr.error;
+        Plan p = list_schedule_plan(pb, part, cluster, SimOptions{}, pol, "ls");
+        p.units = units;
+        const ValidationReport v = validate_plan(p, 8);
+        ASSERT_TRUE(v.ok()) << v.message();
+        int r_count = 0;
+        for (const auto& dev : p.schedule)
+          for (const Action& a : dev)
+            if (a.op == Op::R) {
+              ++r_count;
+              EXPECT_TRUE(recomputes_unit(p.memory[a.stage], a.mb)) << to_string(a);
+            }
+        EXPECT_EQ(r_count, (S - 2) * 3 + 6) << "S=" << S;
+        const SimResult s = simulate(p, c, cluster);
+        ASSERT_TRUE(s.ok);
+        EXPECT_NEAR(s.iteration_ms, lr.iteration_ms, 1e-9 * s.iteration_ms) << "S=" << S << " " << describe(pol);
+        for (int d = 0; d < 4; ++d) EXPECT_NEAR(s.devices[d].peak_memory_bytes, lr.peak_bytes[d], 1e-3) << "device " << d;
+        double rec = 0;
+        for (const auto& dev : s.devices) rec += dev.recompute_ms;
+        EXPECT_GT(rec, 0);
+      }
+    }
+  }
+}
+
+// Offload stays refused with units, by the list scheduler too.
+TEST(VarlenCheckpointing, ListSchedulerRefusesOffloadWithUnits) {
+  const CostTable c = ckpt_costs(4);
+  const std::vector<WorkUnit> units = {packed({1000}), packed({500})};
+  ListScheduleProblem pb;
+  pb.microbatches = 2;
+  pb.num_devices = 2;
+  pb.stage_device = looped_stage_devices(2, 2);
+  pb.memory.assign(2, StageMemoryPolicy{});
+  pb.memory[0].offload_fraction = 0.5;
+  pb.stages = stage_costs(c, even_partition(4, 2), pb.memory);
+  unit_stage_costs(pb.stages, units, cost_reference(c), pb.unit_costs, pb.memory);
+  ListScheduler ls;
+  EXPECT_THROW(ls.run(pb, make_uniform_cluster(2), SimOptions{}, ListSchedulePolicy{}, false), InputError);
+}
+
+// Without a memory limit nothing is checkpointed. Tightening the limit, the optimizer first finds plans
+// that fit without recompute, then (when no processing fits) checkpoints some units, and the plan
+// validates, simulates within the limit and carries its selection; too tight, it says why.
+TEST(VarlenCheckpointing, CheckpointsOnlyWhenMemoryBinds) {
+  const CostTable c = ckpt_costs(8);
+  const SequenceLengths data = skewed_lengths();
+  const int D = 4;
+  const VarlenOptimizeOptions o = varlen_options(D);
+  const VarlenOptimizeResult free_run = optimize_lengths(c, make_uniform_cluster(D), data, o);
+  ASSERT_TRUE(free_run.best.feasible);
+  EXPECT_TRUE(free_run.checkpointing.empty()) << free_run.checkpointing;
+  EXPECT_EQ(free_run.checkpointed_pairs, 0);
+  EXPECT_TRUE(free_run.memory_note.empty());
+  double state = 0, peak = 0;
+  for (const auto& d : free_run.best.sim.devices) peak = std::max(peak, d.peak_memory_bytes);
+  for (const auto& l : c.layers) state += l.state_bytes;
+  state /= D;
+
+  bool saw_checkpointing = false, saw_reason = false;
+  for (double f : {0.9, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.02}) {
+    const double limit = state + f * (peak - state);
+    const Cluster cl = limited(D, limit);
+    const VarlenOptimizeResult r = optimize_lengths(c, cl, data, o);
+    bool screen_fits = false;
+    for (const auto& t : r.trials) screen_fits = screen_fits || t.fits;
+    if (r.checkpointed_pairs > 0) {
+      saw_checkpointing = true;
+      // Chosen only when memory binds: nothing fits without it, or what fits is slower.
+      if (screen_fits) {
+        EXPECT_GT(r.without_checkpointing_ms, 0) << "f=" << f;
+      }
+      if (r.without_checkpointing_ms > 0) {
+        EXPECT_LT(r.best.sim.iteration_ms, r.without_checkpointing_ms) << "f=" << f;
+      }
+      ASSERT_TRUE(r.best.feasible) << r.message;
+      EXPECT_FALSE(r.checkpointing.empty());
+      EXPECT_GT(r.recompute_ms, 0);
+      const ValidationReport v = validate_plan(r.best.best, c.num_layers());
+      ASSERT_TRUE(v.ok()) << v.message();
+      const SimResult s = simulate(r.best.best, c, cl);
+      ASSERT_TRUE(s.ok);
+      EXPECT_FALSE(s.oom);
+      for (const auto& d : s.devices) EXPECT_LE(d.peak_memory_bytes, limit * (1 + 1e-9));
+      // The plan file keeps what it checkpoints.
+      const Plan back = plan_from_json(plan_to_json(r.best.best), "test");
+      EXPECT_EQ(back.memory, r.best.best.memory);
+    } else if (!r.best.feasible) {
+      saw_reason = true;
+      EXPECT_NE(r.memory_note.find("even with per-unit activation checkpointing"), std::string::npos) << r.memory_note;
+      EXPECT_NE(r.memory_note.find("device"), std::string::npos) << r.memory_note;
+    } else {
+      EXPECT_TRUE(r.checkpointing.empty());
+    }
+  }
+  EXPECT_TRUE(saw_checkpointing) << "no limit made the optimizer checkpoint units";
+  EXPECT_TRUE(saw_reason) << "no limit was too tight to fit";
+}
+
+// Same inputs and evaluation budget, same plan and selection.
+TEST(VarlenCheckpointing, SearchIsDeterministic) {
+  const CostTable c = ckpt_costs(8);
+  const SequenceLengths data = skewed_lengths();
+  const VarlenOptimizeOptions o = varlen_options(4);
+  double peak = 0;
+  {
+    const VarlenOptimizeResult free_run = optimize_lengths(c, make_uniform_cluster(4), data, o);
+    for (const auto& d : free_run.best.sim.devices) peak = std::max(peak, d.peak_memory_bytes);
+  }
+  // Tight enough that the search runs (whatever it finds).
+  const Cluster cl = limited(4, 0.55 * peak);
+  const VarlenOptimizeResult a = optimize_lengths(c, cl, data, o);
+  const VarlenOptimizeResult b = optimize_lengths(c, cl, data, o);
+  EXPECT_EQ(a.best.best.schedule, b.best.best.schedule);
+  EXPECT_EQ(a.best.best.memory, b.best.best.memory);
+  EXPECT_EQ(a.best.best.partition.bounds, b.best.best.partition.bounds);
+  EXPECT_EQ(a.memory_note, b.memory_note);
+  EXPECT_DOUBLE_EQ(a.best.sim.iteration_ms, b.best.sim.iteration_ms);
+}
