@@ -22,7 +22,16 @@ class CliRunUnitCheckpointing : public adaptis::test::ScratchDirTest {
   const std::string samples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
   const std::string llama = samples + "/models/tiny-llama.json";  // seq 32, micro-batch 2
   const std::string corpus = samples + "/data/tiny_corpus.txt";
-  const std::string base = "run --model " + llama + " --profile-repeats 1 --steps 2 --corpus " + corpus + " ";
+  // Every run of a test reads one CPU profile: units are packed and sliced by cost, and two profiles of a
+  // loaded machine may cut a row at different tokens (then the runs would not train the same units).
+  const std::string base = "run --model " + llama + " --costs " + profile() + " --steps 2 --corpus " + corpus + " ";
+
+  std::string profile() const {
+    const std::string costs = at("costs.json");
+    const CliResult p = adaptis::test::run_cli("profile --backend cpu --model " + llama + " --repeats 1 --out " + costs);
+    EXPECT_EQ(p.code, 0) << p.err;
+    return costs;
+  }
 
   // Skewed lengths within the model's 32 positions: 170 tokens.
   std::string mix() const { return write("mix.lengths", "5\n12\n3\n30\n1\n7\n7\n7\n2\n20\n11\n9\n32\n4\n4\n16\n"); }
