@@ -23,43 +23,17 @@
 #include "adaptis/model/error.h"
 #include "adaptis/planner/plan_builder.h"
 #include "runtime_test_support.h"
+#include "sliced_units_test_support.h"
 #include "tensor_map_test_support.h"
 
 namespace adaptis::exec {
 namespace {
 
-// Attention and MLP blocks only (Mamba and MoE cannot be sliced); one document of at most 16 positions per
-// micro-batch buffer of 16 tokens.
-NetConfig model() {
-  NetConfig c = make_net_config({LayerType::Attention, LayerType::Mlp, LayerType::Attention, LayerType::Mlp});
-  c.name = "sliced-units-test";
-  c.vocab = 256;
-  c.hidden = 16;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.ffn = 24;
-  c.seq = 16;
-  c.micro_batch = 1;
-  c.seed = 31;
-  return c;
-}
+using test::sliced_model;
+using test::sliced_units;
+using test::unit;
 
-WorkUnit unit(std::vector<long long> docs, int row = -1, int slice = 0, long long offset = 0) {
-  WorkUnit u;
-  u.docs = std::move(docs);
-  u.row = row;
-  u.slice = slice;
-  u.first_doc_offset = offset;
-  return u;
-}
-
-// Row 0: one document of 14 tokens in three slices; a packed unit; row 1: documents of 4 and 9 tokens
-// packed and cut after 7 tokens (the second document continues in slice 1).
-std::vector<WorkUnit> sliced() {
-  return {unit({5}, 0, 0), unit({5}, 0, 1, 5), unit({4}, 0, 2, 10), unit({3, 6}),
-          unit({4, 3}, 1, 0), unit({6}, 1, 1, 3)};
-}
-std::vector<WorkUnit> unsliced() { return {unit({14}), unit({3, 6}), unit({4, 9})}; }
+std::vector<WorkUnit> unsliced_units() { return {unit({14}), unit({3, 6}), unit({4, 9})}; }
 
 using test::TensorMap;
 using test::by_name;
@@ -111,9 +85,9 @@ constexpr double kGradTolerance = 1e-5;
 // One step: after it AdamW would turn rounding-level differences of near-zero gradients into full-size
 // updates (it normalises each element), so later steps are compared bitwise between sliced runs only.
 TEST(SlicedUnits, SlicesEqualTheUnslicedRowsWithinRounding) {
-  const NetConfig cfg = model();
-  const TrainedRun whole = reference(cfg, unsliced(), 1);
-  const TrainedRun cut = reference(cfg, sliced(), 1);
+  const NetConfig cfg = sliced_model();
+  const TrainedRun whole = reference(cfg, unsliced_units(), 1);
+  const TrainedRun cut = reference(cfg, sliced_units(), 1);
   ASSERT_EQ(cut.loss.size(), 1u);
   // Same token losses, summed in other groups: equal to double rounding.
   EXPECT_NEAR(cut.loss[0], whole.loss[0], 1e-12 * std::fabs(whole.loss[0]));
@@ -136,8 +110,8 @@ TEST(SlicedUnits, SlicesEqualTheUnslicedRowsWithinRounding) {
 }
 
 TEST(SlicedUnits, PipelinedSlicesMatchTheSingleDeviceSlicedRunBitwise) {
-  const NetConfig cfg = model();
-  const std::vector<WorkUnit> us = sliced();
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = sliced_units();
   const TrainedRun ref = reference(cfg, us, 2);
   int ran = 0;
   std::string refused;
@@ -178,7 +152,7 @@ TEST(SlicedUnits, PipelinedSlicesMatchTheSingleDeviceSlicedRunBitwise) {
 }
 
 TEST(SlicedUnits, ABackwardBeforeTheLaterSlicesIsRefused) {
-  const NetConfig cfg = model();
+  const NetConfig cfg = sliced_model();
   const std::vector<WorkUnit> us = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
   auto stage = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
   const MicroBatchData d0 = make_unit_microbatch(cfg, {}, 0, us, 0), d1 = make_unit_microbatch(cfg, {}, 0, us, 1);
@@ -199,9 +173,9 @@ TEST(SlicedUnits, ABackwardBeforeTheLaterSlicesIsRefused) {
 
 TEST(SlicedUnits, LayersThatCannotBeSlicedAreRefusedByKind) {
   const std::vector<WorkUnit> us = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
-  NetConfig with_mamba = model();
+  NetConfig with_mamba = sliced_model();
   with_mamba.layers = make_net_config({LayerType::Attention, LayerType::Mamba}).layers;
-  NetConfig with_moe = model();
+  NetConfig with_moe = sliced_model();
   with_moe.layers = make_net_config({LayerType::Attention, LayerType::Moe}).layers;
   for (const auto& [cfg, kind] : {std::pair{with_mamba, std::string("mamba")}, std::pair{with_moe, std::string("moe")}}) {
     try {
@@ -228,7 +202,7 @@ TEST(SlicedUnits, LayersThatCannotBeSlicedAreRefusedByKind) {
 }
 
 TEST(SlicedUnits, MalformedSliceDataIsRefused) {
-  const NetConfig cfg = model();
+  const NetConfig cfg = sliced_model();
   const std::vector<WorkUnit> us = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
   auto stage = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
   const MicroBatchData d0 = make_unit_microbatch(cfg, {}, 0, us, 0);

@@ -24,6 +24,7 @@
 #include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/validator.h"
 #include "runtime_test_support.h"
+#include "sliced_units_test_support.h"
 #include "tensor_map_test_support.h"
 
 namespace adaptis::exec {
@@ -41,40 +42,15 @@ NetConfig packed_model() {
   return c;
 }
 
-// Attention and MLP blocks only (slices cannot cross Mamba or MoE layers); one document per buffer of 16.
-NetConfig sliced_model() {
-  NetConfig c = make_net_config({LayerType::Attention, LayerType::Mlp, LayerType::Attention, LayerType::Mlp});
-  c.name = "unit-checkpointing-sliced-test";
-  c.vocab = 256;
-  c.hidden = 16;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.ffn = 24;
-  c.seq = 16;
-  c.micro_batch = 1;
-  c.seed = 31;
-  return c;
-}
-
-WorkUnit unit(std::vector<long long> docs, int row = -1, int slice = 0, long long offset = 0) {
-  WorkUnit u;
-  u.docs = std::move(docs);
-  u.row = row;
-  u.slice = slice;
-  u.first_doc_offset = offset;
-  return u;
-}
+using test::sliced_model;
+using test::unit;
 
 // Six packed units of 1..24 tokens (tokens and sums of squares differ).
 std::vector<WorkUnit> packed_units() {
   return {unit({5, 12, 3}), unit({1}), unit({7, 7, 7, 2}), unit({12, 12}), unit({2, 9}), unit({4, 4, 4, 4, 4})};
 }
 
-// Row 0: one document of 14 tokens in three slices (units 0..2); a packed unit (3); row 1: documents of 4
-// and 9 tokens cut after 7 (units 4, 5). The rows' last slices are units 2 and 5.
-std::vector<WorkUnit> sliced_units() {
-  return {unit({5}, 0, 0), unit({5}, 0, 1, 5), unit({4}, 0, 2, 10), unit({3, 6}), unit({4, 3}, 1, 0), unit({6}, 1, 1, 3)};
-}
+using test::sliced_units;  // the rows' last slices are units 2 and 5
 
 StageMemoryPolicy policy(Recompute r, std::vector<int> units, int first_layers = 0) {
   StageMemoryPolicy p;

@@ -10,42 +10,14 @@
 #include "adaptis/planner/recompute_exports.h"
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/units.h"
+#include "units_test_support.h"
 
 using namespace adaptis;
 
 namespace {
 
-// F = a token part and a pair part at a reference of 1000 tokens / 500000 pairs, B = 2F; each layer
-// keeps 1000 bytes per reference micro-batch, 100 of them its input.
-CostTable split_costs(int layers, double token_ms, double pair_ms, double fixed_ms) {
-  CostTable t;
-  t.model = "split";
-  t.tokens_per_microbatch = 1000;
-  t.pairs_per_microbatch = 500000;
-  for (int i = 0; i < layers; ++i) {
-    LayerCost c;
-    c.name = std::string("l").append(std::to_string(i));
-    c.f_ms = token_ms + pair_ms + fixed_ms;
-    c.f_pair_ms = pair_ms;
-    c.f_fixed_ms = fixed_ms;
-    c.b_ms = 2 * c.f_ms;
-    c.b_pair_ms = 2 * pair_ms;
-    c.b_fixed_ms = 2 * fixed_ms;
-    c.act_b_bytes = 1000;
-    c.out_bytes = 100;
-    c.kept_full_bytes = 100;
-    c.kept_selective_bytes = 400;
-    c.recompute_selective_ms = 0.5 * token_ms;
-    t.layers.push_back(c);
-  }
-  return t;
-}
-
-WorkUnit packed(std::vector<long long> docs) {
-  WorkUnit u;
-  u.docs = std::move(docs);
-  return u;
-}
+using test::packed;
+using test::split_costs;
 
 Plan unit_plan(const std::string& schedule, int devices, const std::vector<WorkUnit>& units, int layers) {
   PlanRequest r;

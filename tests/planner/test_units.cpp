@@ -17,6 +17,7 @@
 #include "adaptis/planner/torch_rules.h"
 #include "adaptis/planner/units.h"
 #include "adaptis/planner/memory_policy.h"
+#include "units_test_support.h"
 
 using namespace adaptis;
 
@@ -24,34 +25,8 @@ namespace {
 
 const std::string kSamples = std::string(ADAPTIS_SOURCE_DIR) + "/samples";
 
-// Layers whose F time is a token part and a pair part at a reference of 1000 tokens / 500000 pairs
-// (one sequence of 1000), B = 2F, no W.
-CostTable split_costs(int layers, double token_ms, double pair_ms, double fixed_ms = 0) {
-  CostTable t;
-  t.model = "split";
-  t.tokens_per_microbatch = 1000;
-  t.pairs_per_microbatch = 500000;
-  for (int i = 0; i < layers; ++i) {
-    LayerCost c;
-    c.name = std::string("l").append(std::to_string(i));
-    c.f_ms = token_ms + pair_ms + fixed_ms;
-    c.f_pair_ms = pair_ms;
-    c.f_fixed_ms = fixed_ms;
-    c.b_ms = 2 * c.f_ms;
-    c.b_pair_ms = 2 * pair_ms;
-    c.b_fixed_ms = 2 * fixed_ms;
-    c.act_b_bytes = 1000;  // 1 byte per reference token
-    c.out_bytes = 100;
-    t.layers.push_back(c);
-  }
-  return t;
-}
-
-WorkUnit packed(std::vector<long long> docs) {
-  WorkUnit u;
-  u.docs = std::move(docs);
-  return u;
-}
+using test::packed;
+using test::split_costs;
 
 SimOptions no_latency() {
   SimOptions o;

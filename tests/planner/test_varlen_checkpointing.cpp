@@ -13,6 +13,7 @@
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/units.h"
 #include "adaptis/planner/varlen_optimizer.h"
+#include "units_test_support.h"
 
 using namespace adaptis;
 
@@ -49,11 +50,7 @@ CostTable ckpt_costs(int layers) {
   return t;
 }
 
-WorkUnit packed(std::vector<long long> docs) {
-  WorkUnit u;
-  u.docs = std::move(docs);
-  return u;
-}
+using test::packed;
 
 SequenceLengths skewed_lengths() {
   SequenceLengths d;
