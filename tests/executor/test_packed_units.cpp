@@ -21,6 +21,7 @@
 #include "adaptis/planner/plan_builder.h"
 #include "runtime_test_support.h"
 #include "tensor_map_test_support.h"
+#include "unit_reference_test_support.h"
 
 namespace adaptis::exec {
 namespace {
@@ -49,28 +50,10 @@ using test::TensorMap;
 using test::by_name;
 using test::expect_bitwise;
 
-struct Reference {
-  std::vector<double> loss;
-  std::vector<std::vector<double>> mb_loss;
-  std::vector<TensorMap> grads;
-  TensorMap params;
-};
+using Reference = test::UnitReference;
 
 Reference reference(const NetConfig& cfg, const std::vector<WorkUnit>& us, int steps, const AdamW& opt) {
-  ReferenceOptions ro;
-  ro.steps = steps;
-  ro.opt = opt;
-  ro.corpus = test::bundled_corpus();
-  ro.units = us;
-  Reference r;
-  ReferenceRun run =
-      train_reference(cfg, ro, [&](int, const StageCompute& s) { r.grads.push_back(by_name(s, s.grads())); });
-  for (const auto& s : run.steps) {
-    r.loss.push_back(s.loss);
-    r.mb_loss.push_back(s.microbatch_loss);
-  }
-  r.params = by_name(*run.model, run.model->params());
-  return r;
+  return test::unit_reference(cfg, us, steps, opt);
 }
 
 TEST(PackedUnits, PipelinedRunsMatchTheSingleDeviceRunBitwise) {

@@ -26,6 +26,7 @@
 #include "runtime_test_support.h"
 #include "sliced_units_test_support.h"
 #include "tensor_map_test_support.h"
+#include "unit_reference_test_support.h"
 
 namespace adaptis::exec {
 namespace {
@@ -60,28 +61,12 @@ StageMemoryPolicy policy(Recompute r, std::vector<int> units, int first_layers =
   return p;
 }
 
-struct Reference {
-  std::vector<double> loss;
-  std::vector<std::vector<double>> mb_loss;
-  std::vector<TensorMap> grads;
-  TensorMap params;
-};
+using Reference = test::UnitReference;
 
 Reference reference(const NetConfig& cfg, const std::vector<WorkUnit>& us, int steps) {
-  ReferenceOptions ro;
-  ro.steps = steps;
-  ro.opt.lr = 0.01f;
-  ro.corpus = test::bundled_corpus();
-  ro.units = us;
-  Reference r;
-  ReferenceRun run =
-      train_reference(cfg, ro, [&](int, const StageCompute& s) { r.grads.push_back(by_name(s, s.grads())); });
-  for (const auto& s : run.steps) {
-    r.loss.push_back(s.loss);
-    r.mb_loss.push_back(s.microbatch_loss);
-  }
-  r.params = by_name(*run.model, run.model->params());
-  return r;
+  AdamW opt;
+  opt.lr = 0.01f;
+  return test::unit_reference(cfg, us, steps, opt);
 }
 
 // Runs `plan` for the reference's steps and expects its losses, gradients and parameters bit for bit;

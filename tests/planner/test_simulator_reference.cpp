@@ -481,12 +481,7 @@ TEST(SimulatorReference, PerUnitRecomputeIsBitIdentical) {
       ADD_FAILURE() << schedule << ": " << e.what();
       continue;
     }
-    std::vector<int> droppable;
-    for (int u = 0; u < static_cast<int>(units.size()); ++u) {
-      bool read_later = false;
-      for (const WorkUnit& v : units) read_later = read_later || (v.row >= 0 && v.row == units[u].row && v.slice > units[u].slice);
-      if (!read_later) droppable.push_back(u);
-    }
+    const std::vector<int> droppable = recomputable_units(units);
     ASSERT_GE(droppable.size(), 6u);
     std::vector<StageMemoryPolicy> mem(static_cast<size_t>(plan.num_stages()));
     for (int s = 0; s < plan.num_stages(); ++s) {
