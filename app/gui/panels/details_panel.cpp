@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "adaptis/planner/memory_policy.h"
 #include "gui/panels/panels.h"
 #include "gui/widgets.h"
 
