@@ -265,6 +265,46 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
   fs::remove_all(dir);
 }
 
+
+// The details pane of a selected action over units has the per-unit checkpointing button: a click makes
+// the action's stage recompute its unit (one R, for that unit), a second click keeps it again.
+TEST(GuiDataTab, TheDetailsPaneCheckpointsTheSelectedUnit) {
+  Harness h;
+  CostTable costs = synthetic_costs(16);
+  costs.tokens_per_microbatch = 4096;
+  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  std::vector<WorkUnit> units(5);
+  const long long docs[] = {4096, 2048, 1024, 512, 3000};
+  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
+  GuiConfig cfg;
+  cfg.runs_db = (fs::temp_directory_path() / "adaptis-gui-frames-test.db").string();
+  GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  req.units = units;
+  ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
+  const PathStep w = editor(app).eval().timeline.locate(Op::F, 1, 2);
+  ASSERT_GE(w.device, 0);
+  app.core().select(explorer::pick_of(0, w));
+  app.ui().bottom_tab_request = BottomTab::Details;
+  for (int i = 0; i < 3; ++i) h.frame(app);
+  const std::optional<ImVec2> on = find_item(h, app, "##bottom_body", "Checkpoint this unit on this stage");
+  ASSERT_TRUE(on.has_value()) << "no checkpoint button in the details pane";
+  click(h, app, *on);
+  const Plan& plan = editor(app).plan();
+  ASSERT_EQ(plan.memory.size(), static_cast<size_t>(plan.num_stages())) << status(app);
+  EXPECT_EQ(plan.memory[1].units, std::vector<int>{2}) << status(app);
+  int r = 0;
+  for (const auto& list : plan.schedule)
+    for (const Action& a : list) r += a.op == Op::R ? 1 : 0;
+  EXPECT_EQ(r, 1);
+  const std::optional<ImVec2> off = find_item(h, app, "##bottom_body", "Keep this unit's activations");
+  ASSERT_TRUE(off.has_value()) << "the button did not turn into its undo";
+  click(h, app, *off);
+  EXPECT_TRUE(editor(app).plan().memory.empty() || editor(app).plan().memory[1] == StageMemoryPolicy{}) << status(app);
+}
+
 #else
 TEST(GuiDataTab, SkippedWithoutTheGui) { GTEST_SKIP() << "built without the desktop GUI"; }
 #endif
