@@ -284,7 +284,7 @@ TEST(GuiDataTab, TheDetailsPaneCheckpointsTheSelectedUnit) {
   req.devices = 4;
   req.units = units;
   ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
-  const PathStep w = editor(app).eval().timeline.locate(Op::F, 1, 2);
+  const explorer::PathStep w = editor(app).eval().timeline.locate(Op::F, 1, 2);
   ASSERT_GE(w.device, 0);
   app.core().select(explorer::pick_of(0, w));
   app.ui().bottom_tab_request = BottomTab::Details;
