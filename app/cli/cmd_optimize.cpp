@@ -275,7 +275,8 @@ int run_optimize(const OptimizeArgs& a) {
   if (show_progress) cb = [&bar](const OptimizeProgress& p, const Plan*) { bar.draw(p); };
   OptimizeResult r;
   TargetCost cost;
-  // --lengths: the units are searched too (varlen_optimizer.h), unless --pack fixes the processing.
+  // --lengths: the units are searched too (varlen_optimizer.h); --pack fixes the processing, and the same
+  // search then runs over that one processing (so per-unit checkpointing is still chosen when memory binds).
   std::optional<LoadedLengths> lengths;
   std::optional<VarlenOptimizeResult> varlen;
   {
@@ -296,11 +297,18 @@ int run_optimize(const OptimizeArgs& a) {
         in.units = r.best.units;
         if (!a.lengths.units_file.empty()) write_units_side_file(a.lengths.units_file, in.units);
         lengths = std::move(l);
+      } else if (a.lengths.given()) {
+        LoadedLengths l = apply_lengths(lengths_options, in, PackingMode::Elastic);
+        VarlenOptimizeOptions vo;
+        vo.search = o;
+        vo.processings = {l.processing};
+        vo.allow_slicing = !a.lengths.no_slicing;
+        vo.slice_multiple = a.lengths.slice_multiple;
+        varlen = optimize_lengths(in.costs, in.cluster, l.data, vo, cb, SigintCancels::flag());
+        r = varlen->best;
+        in.units = r.best.units;
+        lengths = std::move(l);
       } else {
-        if (a.lengths.given()) {
-          lengths = apply_lengths(lengths_options, in, PackingMode::Elastic);
-          o.units = in.units;
-        }
         r = optimize(in.costs, in.cluster, o, cb, SigintCancels::flag());
       }
       if (target != PlanTarget::Adaptis && !SigintCancels::flag()->load()) cost = measure_native(a, in, o, cb);

@@ -79,3 +79,19 @@ TEST_F(CliOptimizeCheckpointing, RecomputeWithLengthsIsRefusedWithTheReason) {
 }
 
 }  // namespace
+
+namespace {
+
+// A fixed processing (--pack) gets the same search over that one processing: its units are the
+// processing's, and per-unit checkpointing is still chosen when memory binds.
+TEST_F(CliOptimizeCheckpointing, AFixedPackingStillGetsPerUnitCheckpointing) {
+  CliResult r = run("optimize " + binding + " --pack pack --time-limit-s 60 --max-evaluations 200 --json");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const json j = json::parse(r.out);
+  ASSERT_TRUE(j["optimizer"]["feasible"].get<bool>()) << r.out.substr(0, 600);
+  ASSERT_EQ(j["varlen"]["trials"].size(), 1u) << "one processing: the one --pack gave";
+  EXPECT_NE(j["varlen"]["processing"].get<std::string>().find("pack"), std::string::npos) << j["varlen"]["processing"];
+  EXPECT_GT(j["varlen"]["checkpointing"]["pairs"].get<int>(), 0) << j["varlen"]["checkpointing"].dump();
+}
+
+}  // namespace
