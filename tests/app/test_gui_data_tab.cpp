@@ -24,6 +24,14 @@ using namespace adaptis::gui;
 using namespace adaptis::gui::frames_test;
 namespace fs = std::filesystem;
 
+// The synthetic costs at a reference micro-batch of one 4096-token sequence, so units scale from them.
+static CostTable varlen_costs() {
+  CostTable costs = synthetic_costs(16);
+  costs.tokens_per_microbatch = 4096;
+  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  return costs;
+}
+
 // Variable-length units: the Data tab draws over them, the micro-batch count is theirs, and a saved
 // session reopens the units with the reference micro-batch the costs were given at start-up (the
 // cost file states none).
@@ -33,9 +41,7 @@ TEST(GuiDataTab, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
   fs::create_directories(dir);
   const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
   save_cost_table(synthetic_costs(16), costs_path);  // no tokens per micro-batch
-  CostTable costs = synthetic_costs(16);
-  costs.tokens_per_microbatch = 4096;
-  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  const CostTable costs = varlen_costs();
   std::vector<WorkUnit> units(5);
   const long long docs[] = {4096, 2048, 1024, 512, 3000};
   for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
@@ -117,9 +123,7 @@ void click(Harness& h, GuiApp& app, ImVec2 at) {
 // with its reason while the plan stays.
 TEST(GuiDataTab, TheRePackWidgetsMakeOtherUnits) {
   Harness h;
-  CostTable costs = synthetic_costs(16);
-  costs.tokens_per_microbatch = 4096;
-  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  const CostTable costs = varlen_costs();
   auto lengths = std::make_shared<SequenceLengths>();
   lengths->lengths = {4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800};
   lengths->lines.assign(lengths->lengths.size(), 0);
@@ -190,9 +194,7 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
   fs::create_directories(dir);
   const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
   save_cost_table(synthetic_costs(16), costs_path);  // no reference micro-batch: the session keeps it
-  CostTable costs = synthetic_costs(16);
-  costs.tokens_per_microbatch = 4096;
-  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  const CostTable costs = varlen_costs();
   auto lengths = std::make_shared<SequenceLengths>();
   lengths->lengths = {4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800, 3900, 60};
   lengths->lines.assign(lengths->lengths.size(), 0);
@@ -270,9 +272,7 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
 // the action's stage recompute its unit (one R, for that unit), a second click keeps it again.
 TEST(GuiDataTab, TheDetailsPaneCheckpointsTheSelectedUnit) {
   Harness h;
-  CostTable costs = synthetic_costs(16);
-  costs.tokens_per_microbatch = 4096;
-  costs.pairs_per_microbatch = 0.5 * 4096.0 * 4096.0;
+  const CostTable costs = varlen_costs();
   std::vector<WorkUnit> units(5);
   const long long docs[] = {4096, 2048, 1024, 512, 3000};
   for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
