@@ -49,6 +49,15 @@ SequenceLengths load_lengths(const LengthsOptions& o) {
 SequenceProcessing processing_from(const LengthsOptions& o, PackingMode default_mode) {
   SequenceProcessing p;
   p.mode = o.pack.empty() ? default_mode : parse_packing_mode(o.pack);
+  // Slice and elastic processing cut rows into slices: with --no-slicing the user forbade that, so a mode
+  // they chose is refused (as the explorers do) and a default one packs whole sequences instead.
+  const bool slices = p.mode == PackingMode::Slice || p.mode == PackingMode::Elastic;
+  if (o.no_slicing && slices) {
+    if (!o.pack.empty())
+      throw InputError("--pack " + o.pack + ": cuts sequences into slices, which --no-slicing forbids; drop one of "
+                       "them (or use --pack pad, pack-tokens or pack)");
+    p.mode = PackingMode::Pack;
+  }
   if (o.unit_tokens < 0) throw InputError("--unit-tokens: must be >= 1 (or 0 for the context)");
   if (o.units < 0) throw InputError("--units: must be >= 0");
   if (o.slices < 1) throw InputError("--slices: must be >= 1");

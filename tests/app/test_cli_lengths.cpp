@@ -231,3 +231,18 @@ TEST_F(CliLengths, PlanFilesCarryPerUnitCheckpointing) {
       << bad.err;
   EXPECT_NE(bad.err.find("plan.json"), std::string::npos) << bad.err;
 }
+
+namespace {
+
+// --no-slicing forbids what slice and elastic processing do: choosing one of them with it is refused by
+// flag, while a command whose default is elastic (lengths) packs whole sequences instead.
+TEST_F(CliLengths, SlicingModesWithNoSlicingAreRefused) {
+  for (const char* mode : {"slice", "elastic"})
+    expect_error("simulate --model " + llama + " --devices 4 --lengths " + mix + " --pack " + mode + " --no-slicing",
+                 {std::string("--pack ") + mode + ": cuts sequences into slices, which --no-slicing forbids"});
+  CliResult r = run("lengths " + mix + " --model " + llama + " --no-slicing --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const auto& u : json::parse(r.out)["units"]) EXPECT_FALSE(u.contains("row")) << u.dump();
+}
+
+}  // namespace
