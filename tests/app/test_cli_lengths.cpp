@@ -242,7 +242,8 @@ TEST_F(CliLengths, SlicingModesWithNoSlicingAreRefused) {
                  {std::string("--pack ") + mode + ": cuts sequences into slices, which --no-slicing forbids"});
   CliResult r = run("lengths " + mix + " --model " + llama + " --no-slicing --json");
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const auto& u : json::parse(r.out)["units"]) EXPECT_FALSE(u.contains("row")) << u.dump();
+  const json j = json::parse(r.out);  // named: a range-for over a temporary's member would read freed memory
+  for (const auto& u : j["units"]) EXPECT_FALSE(u.contains("row")) << u.dump();
 }
 
 }  // namespace
