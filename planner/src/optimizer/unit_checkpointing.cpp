@@ -222,9 +222,9 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
   }
   std::vector<std::vector<int>> placements = {looped_stage_devices(devices, devices)};
   if (2 * devices <= L) placements.push_back(wave_stage_devices(2 * devices, devices));
-  std::map<int, int> last_slice;
-  for (const WorkUnit& w : units)
-    if (w.row >= 0) last_slice[w.row] = std::max(last_slice[w.row], w.slice);
+  // Per unit: may recompute (a whole row or a row's last slice; memory_policy.h).
+  std::vector<char> allowed(static_cast<size_t>(U), 0);
+  for (int u : recomputable_units(units)) allowed[static_cast<size_t>(u)] = 1;
 
   // What memory must hold per layer whatever is checkpointed: the weights and optimizer state, the
   // slices of the row that pins the most (they cannot recompute), and the longest unit's activations
@@ -235,7 +235,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
     const StageCostCache cache(costs);
     std::map<int, long long> row_pinned;
     for (int u = 0; u < U; ++u)
-      if (units[u].row >= 0 && units[u].slice < last_slice[units[u].row]) row_pinned[units[u].row] += units[u].tokens();
+      if (!allowed[u]) row_pinned[units[u].row] += units[u].tokens();
     int worst_row = -1;
     long long most = 0;
     for (const auto& [r, t] : row_pinned)
@@ -245,8 +245,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       double pinned = 0, longest = 0;
       for (int u = 0; u < U; ++u) {
         const UnitStageCost c = unit_stage_cost(sc, units[u], ref);
-        if (units[u].row >= 0 && units[u].row == worst_row && units[u].slice < last_slice[worst_row])
-          pinned += c.act_b_bytes + c.act_w_bytes;
+        if (!allowed[u] && units[u].row == worst_row) pinned += c.act_b_bytes + c.act_w_bytes;
         longest = std::max(longest, c.act_b_bytes + c.act_w_bytes);
       }
       pinned_w[l] = sc.state_bytes + pinned + longest;
@@ -289,9 +288,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
           lay.r_ms[k] = uc[k].recompute_ms / speed + sim.action_overhead_ms + 1e-9;
         }
       }
-      lay.allowed.assign(U, 1);
-      for (int u = 0; u < U; ++u)
-        if (units[u].row >= 0 && units[u].slice < last_slice[units[u].row]) lay.allowed[u] = 0;
+      lay.allowed = allowed;
       lay.sel.assign(static_cast<size_t>(lay.S) * U, 0);
 
       // 1. Select until it fits (a bounded number of rounds, each asking for more).

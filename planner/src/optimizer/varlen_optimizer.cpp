@@ -112,13 +112,13 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
 std::vector<size_t> checkpoint_candidates(const std::vector<size_t>& order,
                                           const std::vector<std::vector<WorkUnit>>& unit_sets) {
   auto pinned_tokens = [&](size_t i) {
-    std::map<int, long long> pinned;
-    std::map<int, int> last;
-    for (const WorkUnit& u : unit_sets[i])
-      if (u.row >= 0) last[u.row] = std::max(last[u.row], u.slice);
+    const std::vector<WorkUnit>& units = unit_sets[i];
+    std::vector<char> allowed(units.size(), 0);
+    for (int u : recomputable_units(units)) allowed[static_cast<size_t>(u)] = 1;
+    std::map<int, long long> pinned;  // row -> tokens of its slices that cannot recompute
     long long most = 0;
-    for (const WorkUnit& u : unit_sets[i])
-      if (u.row >= 0 && u.slice < last[u.row]) most = std::max(most, pinned[u.row] += u.tokens());
+    for (size_t u = 0; u < units.size(); ++u)
+      if (!allowed[u]) most = std::max(most, pinned[units[u].row] += units[u].tokens());
     return most;
   };
   std::vector<size_t> out, order_ok;
