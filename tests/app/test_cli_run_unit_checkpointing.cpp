@@ -24,7 +24,13 @@ class CliRunUnitCheckpointing : public adaptis::test::ScratchDirTest {
   const std::string corpus = samples + "/data/tiny_corpus.txt";
   // Every run of a test reads one CPU profile: units are packed and sliced by cost, and two profiles of a
   // loaded machine may cut a row at different tokens (then the runs would not train the same units).
-  const std::string base = "run --model " + llama + " --costs " + profile() + " --steps 2 --corpus " + corpus + " ";
+  // Set in SetUp: the profile goes to the scratch directory, which exists from there on.
+  std::string base;
+
+  void SetUp() override {
+    ScratchDirTest::SetUp();
+    base = "run --model " + llama + " --costs " + profile() + " --steps 2 --corpus " + corpus + " ";
+  }
 
   std::string profile() const {
     const std::string costs = at("costs.json");
