@@ -32,6 +32,25 @@ static CostTable varlen_costs() {
   return costs;
 }
 
+// One iteration's sequence lengths at a 4096-token context, read from `origin`.
+static std::shared_ptr<SequenceLengths> lengths_of(std::vector<long long> lengths, const std::string& origin) {
+  auto d = std::make_shared<SequenceLengths>();
+  d->lengths = std::move(lengths);
+  d->lines.assign(d->lengths.size(), 0);
+  d->context = 4096;
+  d->origin = origin;
+  return d;
+}
+
+// 1F1B on 4 devices over the units `start` makes of `lengths`.
+static PlanRequest request_over(const SequenceLengths& lengths, const CostTable& costs, const SequenceProcessing& start) {
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  req.units = process_sequences(lengths, unit_cost_model(costs), start);
+  return req;
+}
+
 // Variable-length units: the Data tab draws over them, the micro-batch count is theirs, and a saved
 // session reopens the units with the reference micro-batch the costs were given at start-up (the
 // cost file states none).
@@ -48,11 +67,7 @@ TEST(GuiDataTab, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
   GuiConfig cfg;
   cfg.costs_path = costs_path;
   cfg.runs_db = (dir / "runs.db").string();
-  auto lengths = std::make_shared<SequenceLengths>();
-  lengths->lengths = {4096, 2048, 1024, 512, 3000};
-  lengths->lines.assign(5, 0);
-  lengths->context = 4096;
-  lengths->origin = "test";
+  auto lengths = lengths_of({4096, 2048, 1024, 512, 3000}, "test");
   cfg.lengths.data = lengths;
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
   PlanRequest req;
@@ -124,11 +139,7 @@ void click(Harness& h, GuiApp& app, ImVec2 at) {
 TEST(GuiDataTab, TheRePackWidgetsMakeOtherUnits) {
   Harness h;
   const CostTable costs = varlen_costs();
-  auto lengths = std::make_shared<SequenceLengths>();
-  lengths->lengths = {4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800};
-  lengths->lines.assign(lengths->lengths.size(), 0);
-  lengths->context = 4096;
-  lengths->origin = "gui repack test";
+  auto lengths = lengths_of({4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800}, "gui repack test");
   SequenceProcessing start;
   start.mode = PackingMode::PackTokens;
   GuiConfig cfg;
@@ -136,10 +147,7 @@ TEST(GuiDataTab, TheRePackWidgetsMakeOtherUnits) {
   cfg.lengths.data = lengths;
   cfg.lengths.processing = start;
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
-  PlanRequest req;
-  req.schedule = "1f1b";
-  req.devices = 4;
-  req.units = process_sequences(*lengths, unit_cost_model(costs), start);
+  const PlanRequest req = request_over(*lengths, costs, start);
   ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
   app.ui().bottom_tab_request = BottomTab::Data;
   for (int i = 0; i < 3; ++i) h.frame(app);
@@ -195,11 +203,7 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
   const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
   save_cost_table(synthetic_costs(16), costs_path);  // no reference micro-batch: the session keeps it
   const CostTable costs = varlen_costs();
-  auto lengths = std::make_shared<SequenceLengths>();
-  lengths->lengths = {4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800, 3900, 60};
-  lengths->lines.assign(lengths->lengths.size(), 0);
-  lengths->context = 4096;
-  lengths->origin = "gui session test";
+  auto lengths = lengths_of({4096, 2048, 1024, 512, 3000, 700, 300, 2500, 90, 1800, 3900, 60}, "gui session test");
   SequenceProcessing start;
   start.mode = PackingMode::PackTokens;
   GuiConfig cfg;
@@ -210,10 +214,7 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
   cfg.lengths.data = lengths;
   cfg.lengths.processing = start;
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
-  PlanRequest req;
-  req.schedule = "1f1b";
-  req.devices = 4;
-  req.units = process_sequences(*lengths, unit_cost_model(costs), start);
+  const PlanRequest req = request_over(*lengths, costs, start);
   ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
   SequenceProcessing p;
   p.mode = PackingMode::Slice;

@@ -237,14 +237,7 @@ TEST(PackedUnits, DocumentGradientsStayInsideTheirDocument) {
   EXPECT_TRUE(nonzero);
 }
 
-void expect_input_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an InputError containing '" << needle << "'";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using test::expect_input_error;
 
 TEST(PackedUnits, UnitsTheModelCannotHoldAreRefusedNamingTheUnit) {
   const NetConfig cfg = model();  // seq 12, micro-batch buffer 24 tokens

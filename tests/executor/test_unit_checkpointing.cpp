@@ -313,14 +313,7 @@ TEST(UnitCheckpointing, AProgramRecomputingAnUnselectedUnitIsRefused) {
       << check_message(bad);
 }
 
-void expect_input_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an InputError containing '" << needle << "'";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using test::expect_input_error;
 
 // Backends that run F, B and W only, or recompute whole stages, refuse per-unit checkpointing by name.
 TEST(UnitCheckpointing, BackendsThatCannotRecomputeUnitsRefuseThem) {
