@@ -76,12 +76,16 @@ std::vector<std::vector<std::array<double, 3>>> time_shapes(const NetConfig& cfg
   if (opt.repeats < 1) throw InputError("repeats", "must be >= 1, got " + std::to_string(opt.repeats));
   if (opt.warmup < 0) throw InputError("warmup", "must be >= 0, got " + std::to_string(opt.warmup));
   std::vector<std::unique_ptr<StageCompute>> layers;
-  for (int l = 0; l < L; ++l) layers.push_back(make(l, l + 1, 1));
+  // One micro-batch per shape, all in flight until finish_backward as in a run: each W writes a fresh
+  // per-micro-batch gradient buffer that lives until then, so W pays what allocating it costs in a run
+  // (fresh pages when the heap was trimmed after the previous step), not a reused warm buffer.
+  const int S = static_cast<int>(shapes.size());
+  for (int l = 0; l < L; ++l) layers.push_back(make(l, l + 1, S));
   const size_t n = layers[0]->activation_floats();
   std::vector<std::vector<float>> acts(size_t(L) + 1, std::vector<float>(n)), grads(size_t(L) + 1, std::vector<float>(n));
-  const size_t S = shapes.size();
   // samples[shape][layer][pass] = the timed repetitions
-  std::vector<std::vector<std::array<std::vector<double>, 3>>> samples(S, std::vector<std::array<std::vector<double>, 3>>(size_t(L)));
+  using Passes = std::array<std::vector<double>, 3>;
+  std::vector<std::vector<Passes>> samples(static_cast<size_t>(S), std::vector<Passes>(static_cast<size_t>(L)));
 
   auto time_ms = [&](auto&& f) {
     const int64_t c0 = exec::thread_cpu_ns();
@@ -92,31 +96,32 @@ std::vector<std::vector<std::array<double, 3>>> time_shapes(const NetConfig& cfg
   };
   for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
     const bool timed = rep >= opt.warmup;
-    for (size_t k = 0; k < S; ++k) {
-      const size_t s = (k + size_t(rep)) % S;
-      const MicroBatchData d = shaped_microbatch(cfg, shapes[s], rep);
-      for (auto& layer : layers) layer->zero_grad();
+    for (auto& layer : layers) layer->zero_grad();
+    for (int k = 0; k < S; ++k) {
+      const int s = (k + rep) % S;
+      const MicroBatchData d = shaped_microbatch(cfg, shapes[size_t(s)], rep);
+      auto& at = samples[size_t(s)];
       for (int l = 0; l < L; ++l) {
         const float* in = l > 0 ? acts[size_t(l)].data() : nullptr;
         float* out = l + 1 < L ? acts[size_t(l) + 1].data() : nullptr;
-        const double ms = time_ms([&] { layers[size_t(l)]->forward(0, d, in, out); });
-        if (timed) samples[s][size_t(l)][0].push_back(ms);
+        const double ms = time_ms([&] { layers[size_t(l)]->forward(s, d, in, out); });
+        if (timed) at[size_t(l)][0].push_back(ms);
       }
       for (int l = L - 1; l >= 0; --l) {
         const float* gout = l + 1 < L ? grads[size_t(l) + 1].data() : nullptr;
         float* gin = l > 0 ? grads[size_t(l)].data() : nullptr;
-        const double ms = time_ms([&] { layers[size_t(l)]->backward_input(0, d, gout, gin); });
-        if (timed) samples[s][size_t(l)][1].push_back(ms);
+        const double ms = time_ms([&] { layers[size_t(l)]->backward_input(s, d, gout, gin); });
+        if (timed) at[size_t(l)][1].push_back(ms);
       }
       for (int l = 0; l < L; ++l) {
-        const double ms = time_ms([&] { layers[size_t(l)]->backward_weight(0); });
-        if (timed) samples[s][size_t(l)][2].push_back(ms);
+        const double ms = time_ms([&] { layers[size_t(l)]->backward_weight(s); });
+        if (timed) at[size_t(l)][2].push_back(ms);
       }
-      for (auto& layer : layers) layer->finish_backward();
     }
+    for (auto& layer : layers) layer->finish_backward();
   }
-  std::vector<std::vector<std::array<double, 3>>> out(S, std::vector<std::array<double, 3>>(size_t(L)));
-  for (size_t s = 0; s < S; ++s)
+  std::vector<std::vector<std::array<double, 3>>> out(static_cast<size_t>(S), std::vector<std::array<double, 3>>(static_cast<size_t>(L)));
+  for (size_t s = 0; s < size_t(S); ++s)
     for (size_t l = 0; l < size_t(L); ++l)
       for (size_t p = 0; p < 3; ++p) out[s][l][p] = median(samples[s][l][p]);
   return out;
