@@ -29,7 +29,9 @@ exec::MicroBatchData shaped_microbatch(const exec::NetConfig& cfg, const BatchSh
 // out[shape][layer] = {F, B, W} median in ms (thread CPU time, or wall time with opt.wall_clock) over
 // opt.repeats repetitions after opt.warmup untimed ones. Each repetition runs one training iteration
 // (F of every layer, B in reverse, W) per shape, the shapes interleaved in a rotating order so a slow
-// moment of a shared machine falls on every shape alike rather than on one.
+// moment of a shared machine falls on every shape alike rather than on one. The shapes are one micro-batch
+// each of the same stages, all in flight until the repetition's finish_backward as in a run, and timed on
+// a thread of its own like a run's device.
 std::vector<std::vector<std::array<double, 3>>> time_shapes(const exec::NetConfig& cfg, int num_layers,
                                                             const exec::StageFactory& make,
                                                             const std::vector<BatchShape>& shapes,
