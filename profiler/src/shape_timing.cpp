@@ -80,9 +80,9 @@ std::vector<std::vector<std::array<double, 3>>> time_shapes_here(const NetConfig
   if (opt.repeats < 1) throw InputError("repeats", "must be >= 1, got " + std::to_string(opt.repeats));
   if (opt.warmup < 0) throw InputError("warmup", "must be >= 0, got " + std::to_string(opt.warmup));
   std::vector<std::unique_ptr<StageCompute>> layers;
-  // One micro-batch per shape, all in flight until finish_backward as in a run: each W writes a fresh
-  // per-micro-batch gradient buffer that lives until then, so W pays what allocating it costs in a run
-  // (fresh pages when the heap was trimmed after the previous step), not a reused warm buffer.
+  // One micro-batch per shape, all in flight until finish_backward as in a run: each W allocates, zeroes and
+  // fills a per-micro-batch gradient buffer of the layer's parameters that lives until then (a cost per
+  // micro-batch whatever its tokens), several at once as in a run rather than one buffer reused warm.
   const int S = static_cast<int>(shapes.size());
   for (int l = 0; l < L; ++l) layers.push_back(make(l, l + 1, S));
   const size_t n = layers[0]->activation_floats();
@@ -136,10 +136,11 @@ std::vector<std::vector<std::array<double, 3>>> time_shapes_here(const NetConfig
 std::vector<std::vector<std::array<double, 3>>> time_shapes(const NetConfig& cfg, int L, const exec::StageFactory& make,
                                                             const std::vector<BatchShape>& shapes,
                                                             const CpuProfileOptions& opt) {
-  // On a thread of its own, as each device of a run computes on its own thread (and gets its own malloc
-  // arena): timed on the calling thread, the per-micro-batch buffers above took about three times the
-  // page faults per repetition and put tiny-llama's fixed part at 0.6-0.7 ms per micro-batch, against the
-  // 0.41-0.46 ms runs measure; on its own thread, 0.36-0.40 ms (2026-12-03, profile at 21 repeats).
+  // On a thread of its own, as each device of a run computes on its own thread: the per-micro-batch
+  // buffers above come from that thread's malloc arena, as a device's do, not from the calling thread's.
+  // (On tiny-llama the fixed parts came out 0.2-0.7 ms per micro-batch timed on the calling thread and
+  // 0.13-0.54 ms on its own, within the noise of a loaded 2-core machine; so did they with the heap never
+  // trimmed, which takes the page faults of the zeroing, about 740 per repetition, down to about 150.)
   std::vector<std::vector<std::array<double, 3>>> out;
   std::exception_ptr error;
   std::thread worker([&] {
