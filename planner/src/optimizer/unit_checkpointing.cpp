@@ -105,10 +105,12 @@ struct Layout {
     unit_stage_costs(pb.stages, units, ref, pb.unit_costs, pb.memory);
   }
 
-  Eval evaluate() {
+  // Every policy, or only `only` (a policy index) once the selection step has found the one that fits.
+  Eval evaluate(int only = -1) {
     load_problem();
     Eval best;
     for (size_t i = 0; i < policies.size(); ++i) {
+      if (only >= 0 && i != static_cast<size_t>(only)) continue;
       ListScheduleResult r = ls.run(pb, cluster, sim, policies[i], false);
       ++evaluations;
       if (!r.ok) continue;
@@ -210,7 +212,8 @@ struct Layout {
 }  // namespace
 
 UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Cluster& cluster, int devices,
-                                               const std::vector<WorkUnit>& units, const SimOptions& sim) {
+                                               const std::vector<WorkUnit>& units, const SimOptions& sim,
+                                               const std::function<bool()>& out_of_time) {
   UnitCheckpointSearch out;
   const int L = costs.num_layers(), U = static_cast<int>(units.size());
   if (U < 1 || devices < 1 || devices > L) return out;
@@ -272,6 +275,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
   for (const auto& stage_device : placements)
     for (const auto& layer_w : partition_weights)
     for (Recompute kind : {Recompute::Selective, Recompute::Full}) {
+      if (out.found && out_of_time && out_of_time()) return out;
       Layout lay{costs, cluster, sim, units, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, 0};
       lay.S = static_cast<int>(stage_device.size());
       std::vector<double> sp(static_cast<size_t>(lay.S));
@@ -315,15 +319,18 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
         out.evaluations += lay.evaluations;
         continue;
       }
-      // 2. Drop what memory does not need. First whole stages, the last first: a late stage holds few
-      // units in flight, so its checkpointing is the least likely to be needed (stage-aware checkpointing).
+      // 2. Drop what memory does not need, under the policy that fit (trying every policy on every step
+      // would multiply the search's time by their number for little). First whole stages, the last first:
+      // a late stage holds few units in flight, so its checkpointing is the least likely to be needed
+      // (stage-aware checkpointing).
+      const int fit_policy = static_cast<int>(e.policy);
       for (int s = lay.S - 1; s >= 0; --s) {
         std::vector<size_t> on;
         for (int u = 0; u < U; ++u)
           if (lay.sel[static_cast<size_t>(s) * U + u]) on.push_back(static_cast<size_t>(s) * U + u);
         if (on.empty()) continue;
         for (size_t k : on) lay.sel[k] = 0;
-        const Layout::Eval t = lay.evaluate();
+        const Layout::Eval t = lay.evaluate(fit_policy);
         if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) e = t;
         else
           for (size_t k : on) lay.sel[k] = 1;
@@ -339,7 +346,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       for (int tries = 0; chunk > 0 && !chosen.empty() && tries < 12; ++tries) {
         chunk = std::min(chunk, chosen.size());
         for (size_t i = 0; i < chunk; ++i) lay.sel[chosen[i]] = 0;
-        const Layout::Eval t = lay.evaluate();
+        const Layout::Eval t = lay.evaluate(fit_policy);
         if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) {
           e = t;
           chosen.erase(chosen.begin(), chosen.begin() + static_cast<std::ptrdiff_t>(chunk));

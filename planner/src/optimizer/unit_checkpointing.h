@@ -18,6 +18,7 @@
 //   3. the fastest fitting plan of all wins.
 // A slice that later slices of its row read keeps its keys and values when it recomputes (memory_policy.h),
 // so it saves only the rest. Every step is a fixed amount of deterministic work (no clock), so the result repeats.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,12 @@ struct UnitCheckpointSearch {
   double closest_overflow_bytes = 0;
 };
 
-// Searches per-unit checkpointing for `units` on the first `devices` devices of `cluster`.
+// Searches per-unit checkpointing for `units` on the first `devices` devices of `cluster`. `out_of_time`
+// (optional, for a clock-budgeted search): once a fitting plan is found, asked before each further
+// (placement, partition, recompute kind); true stops there with the best so far. Without it the search
+// does its whole fixed amount of work.
 UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Cluster& cluster, int devices,
-                                               const std::vector<WorkUnit>& units, const SimOptions& sim);
+                                               const std::vector<WorkUnit>& units, const SimOptions& sim,
+                                               const std::function<bool()>& out_of_time = {});
 
 }  // namespace adaptis

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -281,7 +282,15 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
       if (checkpoint_ran && o.search.max_evaluations == 0 &&
           std::chrono::duration<double>(Clock::now() - t0).count() > 0.5 * o.search.time_limit_s)
         break;
-      UnitCheckpointSearch c = search_unit_checkpointing(costs, used, o.search.devices, unit_sets[i], o.search.sim);
+      // Under a clock budget a search that has found a plan stops at three quarters of it (the finals
+      // need the rest); with an evaluation budget it does all its work, so the result repeats.
+      std::function<bool()> out_of_time;
+      if (o.search.max_evaluations == 0)
+        out_of_time = [&] {
+          return std::chrono::duration<double>(Clock::now() - t0).count() > 0.75 * o.search.time_limit_s;
+        };
+      UnitCheckpointSearch c =
+          search_unit_checkpointing(costs, used, o.search.devices, unit_sets[i], o.search.sim, out_of_time);
       out.trials[i].checkpoint_searched = true;
       checkpoint_ran = true;
       out.trials[i].checkpoint_ms = c.found ? c.ms : 0;
