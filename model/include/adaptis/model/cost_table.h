@@ -51,6 +51,11 @@ struct LayerCost {
   double kept_selective_bytes = -1;    // kept from F under selective recompute; R re-creates the rest
   double recompute_selective_ms = -1;  // F time of what selective recomputes (full recompute costs f_ms)
   double kept_full_bytes = -1;         // the layer's input: what a recomputed block starting here keeps
+  // Keys and values the layer's attention produces for the reference micro-batch (0 for a layer without
+  // attention; negative = not given). A slice of a sequence whose later slices attend to it keeps these
+  // from its F until its B even when its stage recomputes it (memory_policy.h); unknown counts as
+  // everything F keeps (no saving).
+  double kv_bytes = -1;
 };
 
 struct CostTable {
