@@ -174,6 +174,40 @@ TEST(UnitCheckpointing, ARowsLastSliceRecomputesBitwise) {
   EXPECT_GE(ran, 3);
 }
 
+// Early slices recompute (units 0, 1 and 4 are read by later slices; 3 is packed) through whole plans: the
+// lowered program's R's run on the runtime's devices in the schedule's order, and the training is bitwise
+// the single-device run's under full, selective and first-k-layers recompute.
+TEST(UnitCheckpointing, EarlySlicesRecomputeThroughPlansBitwise) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = sliced_units();
+  const Reference ref = reference(cfg, us, 2);
+  int ran = 0;
+  for (const std::string schedule : {"seq1f1b", "1f1b", "gpipe"}) {
+    for (int devices : {2, 3}) {
+      Plan plan;
+      try {
+        plan = plan_for(schedule, devices, us, cfg.num_layers());
+      } catch (const InputError&) {
+        continue;  // schedules that cannot take this many stages or these units
+      }
+      SCOPED_TRACE(schedule + " on " + std::to_string(devices) + " devices");
+      std::vector<StageMemoryPolicy> per;
+      for (int s = 0; s < plan.num_stages(); ++s)
+        per.push_back(s % 3 == 0   ? policy(Recompute::Full, {0, 1, 3, 4})
+                      : s % 3 == 1 ? policy(Recompute::Selective, {0, 1, 4})
+                                   : policy(Recompute::Full, {0, 4, 5}, 1));
+      set_memory_policy(plan, per);
+      const ValidationReport v = validate_plan(plan, cfg.num_layers());
+      ASSERT_TRUE(v.ok()) << v.message();
+      const std::set<std::pair<int, int>> rs = recomputed(lower_plan(plan));
+      ASSERT_TRUE(rs.count({0, 0}) && rs.count({0, 1}) && rs.count({0, 4})) << "stage 0 recomputes the early slices";
+      expect_reference_run(plan, cfg, ref);
+      ++ran;
+    }
+  }
+  EXPECT_GE(ran, 3);
+}
+
 // One stage, by hand, actions written as "F0 F1 R0 B1 B0" (W of every micro-batch and finish_backward
 // follow): the stage recomputing `selected` and one keeping everything run the same actions (less the R's);
 // their gradients and losses must be bitwise equal.
