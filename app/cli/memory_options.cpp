@@ -63,8 +63,8 @@ Plan apply_memory_options(Plan plan, const MemoryChoices& c, const CostTable& co
   if (has_memory_policy(plan))
     throw InputError("--recompute/--offload: the plan file carries per-stage memory policies of its own; drop the "
                      "flags or the file's \"memory\" field");
-  // Over variable-length units a policy applies to every unit that may drop its activations (a slice whose
-  // keys later slices read keeps them): policy_over_units.
+  // Over variable-length units a policy applies to every unit (a slice whose keys later slices read keeps
+  // them as it recomputes: memory_policy.h).
   std::vector<StageMemoryPolicy> tries = uniform_policies(c);
   for (StageMemoryPolicy& p : tries) p = policy_over_units(p, plan.units);
   Plan out = plan;

@@ -25,7 +25,7 @@ EditResult Explorer::edit_memory(int stage, const std::string& what, Change chan
   for (int s = 0; s < S; ++s)
     if (stage < 0 || s == stage) {
       change(policies[static_cast<size_t>(s)]);
-      // Over units, "every unit" means every unit that may drop its activations (memory_policy.h).
+      // A unit selection only where the plan has units and the stage recomputes (memory_policy.h).
       policies[static_cast<size_t>(s)] = policy_over_units(policies[static_cast<size_t>(s)], plan.units);
     }
   // The label says what every changed stage now has.
@@ -81,12 +81,6 @@ EditResult Explorer::toggle_unit_recompute() {
     return after_edit({false, what + ": the plan has no variable-length units (start with --lengths FILE|DIST); "
                                      "recompute whole stages instead"});
   const int stage = b->stage, unit = b->mb;
-  const std::vector<int> ok = recomputable_units(plan.units);
-  if (!std::binary_search(ok.begin(), ok.end(), unit))
-    return after_edit({false, strf("%s: unit %d is slice %d of row %d, whose keys and values later slices read; only a "
-                                   "row's last slice or a whole row can be recomputed",
-                                   what.c_str(), unit, plan.units[static_cast<size_t>(unit)].slice,
-                                   plan.units[static_cast<size_t>(unit)].row)});
   StageMemoryPolicy p = stage_memory(plan, stage);
   const bool now = recomputes_unit(p, unit);
   if (!recomputes(p)) {
@@ -94,7 +88,10 @@ EditResult Explorer::toggle_unit_recompute() {
     p.full_layers = 0;
     p.units = {unit};
   } else {
-    if (p.units.empty()) p.units = ok;  // every recomputable unit, spelled out
+    if (p.units.empty()) {  // every unit, spelled out
+      p.units.resize(plan.units.size());
+      for (size_t u = 0; u < p.units.size(); ++u) p.units[u] = static_cast<int>(u);
+    }
     if (now) p.units.erase(std::find(p.units.begin(), p.units.end(), unit));
     else p.units.insert(std::upper_bound(p.units.begin(), p.units.end(), unit), unit);
     if (p.units.empty()) p = StageMemoryPolicy{Recompute::None, 0, p.offload_fraction, {}};

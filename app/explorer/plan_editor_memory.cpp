@@ -26,11 +26,11 @@ std::string PlanEditor::carry_memory(Plan& plan) const {
   if (!state_ || !has_memory_policy(this->plan())) return "";
   std::vector<StageMemoryPolicy> cur = this->plan().memory;
   // Re-packed units: a per-unit selection named the old units, so each recomputing stage now covers every
-  // unit of the new ones that may drop its activations.
+  // unit of the new ones.
   std::string note;
   if (plan.units != this->plan().units)
     for (StageMemoryPolicy& p : cur) {
-      if (!p.units.empty()) note = " (per-unit checkpointing now covers every recomputable unit: the units changed)";
+      if (!p.units.empty()) note = " (per-unit checkpointing now covers every unit: the units changed)";
       p.units.clear();
       p = policy_over_units(p, plan.units);
     }

@@ -91,6 +91,7 @@ LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Devic
   c.recompute_selective_ms =
       w.selective.kernels.empty() ? 0.0 : pass_time_ms(w.selective, device, model.efficiency, model.dtype);
   c.kept_full_bytes = std::min(w.input_bytes, w.act_b_bytes + w.act_w_bytes);
+  c.kv_bytes = std::min(w.kv_bytes, w.act_b_bytes + w.act_w_bytes);
   return c;
 }
 

@@ -176,6 +176,7 @@ void attention(Builder& bl, const Component& c) {
   }
   // q, k, v as the attention kernel reads them.
   bl.keep_b(T * (a * dqk + kv * dqk + kv * dv) * e);
+  bl.work.kv_bytes += T * kv * (dqk + dv) * e;
 
   if (bl.flash) {
     const double keys = keys_per_query(c, bl.s);

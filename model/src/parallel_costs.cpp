@@ -275,6 +275,8 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
     c.act_b_bytes = act_b;
     c.act_w_bytes = act_w;
     c.w_grad_bytes = w_grad;
+    // One GPU's keys and values: its tensor-parallel share of the heads, its context-parallel share of tokens.
+    c.kv_bytes = std::min(part.kv_bytes / p.cp, act_b + act_w);
     c.out_bytes = out / p.tp;  // scatter/gather: each tensor-parallel rank sends 1/t
 
     // Express on a speed-1.0 device (the simulator divides by each device's speed).

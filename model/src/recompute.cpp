@@ -24,6 +24,7 @@ LayerRecompute layer_recompute(const CostTable& costs, int layer) {
     input = prev_out > 0 ? prev_out : c.out_bytes > 0 ? c.out_bytes : r.kept_none;
   }
   r.kept_full = std::min(input, r.kept_none);
+  r.kv = c.kv_bytes >= 0 ? std::min(c.kv_bytes, r.kept_none) : r.kept_none;
   return r;
 }
 
@@ -38,7 +39,7 @@ CostTable attach_memory(const CostTable& times, const CostTable& memory) {
                        std::to_string(parts) + " layers of '" + memory.model + "' but only " +
                        std::to_string(memory.layers.size() - next) + " are left (it has " +
                        std::to_string(memory.layers.size()) + ")");
-    double f = 0, sel_ms = 0, kept_sel = 0;
+    double f = 0, sel_ms = 0, kept_sel = 0, kv = 0;
     l.param_bytes = l.state_bytes = l.act_b_bytes = l.act_w_bytes = l.w_grad_bytes = 0;
     for (size_t k = 0; k < parts; ++k) {
       const size_t j = next + k;
@@ -50,12 +51,14 @@ CostTable attach_memory(const CostTable& times, const CostTable& memory) {
       l.act_w_bytes += m.act_w_bytes;
       l.w_grad_bytes += m.w_grad_bytes;
       kept_sel += r.kept_selective;
+      kv += r.kv;
       sel_ms += r.selective_ms;
       f += m.f_ms;
       if (k == 0) l.kept_full_bytes = r.kept_full;
       if (k + 1 == parts) l.out_bytes = m.out_bytes;
     }
     l.kept_selective_bytes = kept_sel;
+    l.kv_bytes = kv;
     l.recompute_selective_ms = f > 0 ? l.f_ms * sel_ms / f : 0.0;
     next += parts;
   }

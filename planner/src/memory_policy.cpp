@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/recompute.h"
@@ -65,25 +64,8 @@ bool has_memory_policy(const Plan& plan) {
   return false;
 }
 
-std::vector<int> recomputable_units(const std::vector<WorkUnit>& units) {
-  std::map<int, int> last_slice;  // row -> its last slice index
-  for (const WorkUnit& w : units)
-    if (w.row >= 0) last_slice[w.row] = std::max(last_slice[w.row], w.slice);
-  std::vector<int> out;
-  for (int u = 0; u < static_cast<int>(units.size()); ++u)
-    if (units[u].row < 0 || units[u].slice >= last_slice[units[u].row]) out.push_back(u);
-  return out;
-}
-
 StageMemoryPolicy policy_over_units(StageMemoryPolicy p, const std::vector<WorkUnit>& units) {
-  if (!recomputes(p) || units.empty()) {
-    p.units.clear();
-    return p;
-  }
-  if (p.units.empty()) {
-    std::vector<int> ok = recomputable_units(units);
-    if (ok.size() < units.size()) p.units = std::move(ok);
-  }
+  if (!recomputes(p) || units.empty()) p.units.clear();
   return p;
 }
 
@@ -164,17 +146,6 @@ void check_unit_selection(const Plan& plan, int s, std::vector<std::string>& err
     errors.push_back(at + ": offloads activations (" + describe(p) +
                      "), which variable-length units do not support yet (host copies are priced per stage, not per "
                      "unit); use recompute");
-  if (!recomputes(p)) return;
-  // A slice whose keys and values a later slice of its row reads cannot drop them between its F and B.
-  const std::vector<int> ok = recomputable_units(plan.units);
-  for (int u = 0; u < U; ++u)
-    if (recomputes_unit(p, u) && !std::binary_search(ok.begin(), ok.end(), u)) {
-      errors.push_back(at + " recomputes units[" + std::to_string(u) + "] (slice " + std::to_string(plan.units[u].slice) +
-                       " of row " + std::to_string(plan.units[u].row) +
-                       "), whose keys and values later slices of its row read; only a row's last slice or a whole "
-                       "row can be recomputed (select units with field 'units')");
-      return;
-    }
 }
 
 }  // namespace
@@ -272,7 +243,8 @@ void require_host_links(const Plan& plan, const Cluster& cluster) {
 
 StageMemoryTable::StageMemoryTable(const CostTable& costs) {
   const int L = costs.num_layers();
-  for (auto* v : {&act_, &kept_selective_, &selective_ms_, &f_, &f_pair_, &f_fixed_}) v->assign(L + 1, 0.0);
+  for (auto* v : {&act_, &kept_selective_, &selective_ms_, &f_, &f_pair_, &f_fixed_, &kv_, &kept_selective_read_})
+    v->assign(L + 1, 0.0);
   kept_full_.resize(L);
   for (int l = 0; l < L; ++l) {
     const LayerRecompute r = layer_recompute(costs, l);
@@ -283,6 +255,9 @@ StageMemoryTable::StageMemoryTable(const CostTable& costs) {
     f_pair_[l + 1] = f_pair_[l] + costs.layers[l].f_pair_ms;
     f_fixed_[l + 1] = f_fixed_[l] + costs.layers[l].f_fixed_ms;
     kept_full_[l] = r.kept_full;
+    kv_[l + 1] = kv_[l] + r.kv;
+    // Selective keeps q, k and v in the analytical model and the executor; a cost file may say otherwise.
+    kept_selective_read_[l + 1] = kept_selective_read_[l] + std::max(r.kept_selective, r.kv);
   }
 }
 
@@ -290,21 +265,25 @@ void StageMemoryTable::apply(StageCost& c, int first, int end, const StageMemory
   const double all = c.act_b_bytes + c.act_w_bytes;
   c.recompute = recomputes(p);
   c.kept_bytes = all;
+  c.kept_read_bytes = all;
   c.recompute_ms = 0;
   c.recompute_pair_ms = 0;
   c.recompute_fixed_ms = 0;
   if (p.recompute == Recompute::Selective) {
     c.kept_bytes = kept_selective_[end] - kept_selective_[first];
+    c.kept_read_bytes = kept_selective_read_[end] - kept_selective_read_[first];
     c.recompute_ms = selective_ms_[end] - selective_ms_[first];
   } else if (p.recompute == Recompute::Full) {
     const int n = end - first;
     const int k = p.full_layers > 0 && p.full_layers < n ? p.full_layers : n;
     c.kept_bytes = kept_full_[first] + (act_[end] - act_[first + k]);
+    c.kept_read_bytes = c.kept_bytes + (kv_[first + k] - kv_[first]);
     c.recompute_ms = f_[first + k] - f_[first];
     c.recompute_pair_ms = std::max(0.0, f_pair_[first + k] - f_pair_[first]);
     c.recompute_fixed_ms = std::max(0.0, f_fixed_[first + k] - f_fixed_[first]);
   }
   c.kept_bytes = std::clamp(c.kept_bytes, 0.0, all);
+  c.kept_read_bytes = std::clamp(c.kept_read_bytes, c.kept_bytes, all);
   c.recompute_ms = std::max(0.0, c.recompute_ms);
   c.offload_bytes = std::clamp(p.offload_fraction, 0.0, 1.0) * c.kept();
 }

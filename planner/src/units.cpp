@@ -22,7 +22,7 @@ CostReference cost_reference(const CostTable& costs) {
   return {costs.tokens_per_microbatch, costs.pairs_per_microbatch};
 }
 
-UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostReference& ref) {
+UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostReference& ref, bool keys_read_later) {
   const double tok = double(u.run_tokens()) / ref.tokens;
   const double pr = ref.pairs > 0 ? u.pairs() / ref.pairs : 0.0;
   auto scale = [&](double total, double pair, double fixed) {
@@ -38,7 +38,7 @@ UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostR
   out.in_bytes = c.in_bytes * tok;
   out.recompute = c.recompute;
   if (c.recompute) {
-    out.kept_bytes = std::min(c.kept_bytes * tok, out.act_b_bytes + out.act_w_bytes);
+    out.kept_bytes = std::min((keys_read_later ? c.kept_read_bytes : c.kept_bytes) * tok, out.act_b_bytes + out.act_w_bytes);
     out.recompute_ms = scale(c.recompute_ms, c.recompute_pair_ms, c.recompute_fixed_ms);
   }
   return out;
@@ -47,11 +47,12 @@ UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostR
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
                       std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory) {
   const size_t U = units.size();
+  const std::vector<char> read = keys_read_later(units);
   out.resize(stages.size() * U);
   for (size_t s = 0; s < stages.size(); ++s)
     for (size_t u = 0; u < U; ++u) {
       UnitStageCost& c = out[s * U + u];
-      c = unit_stage_cost(stages[s], units[u], ref);
+      c = unit_stage_cost(stages[s], units[u], ref, read[u] != 0);
       if (c.recompute && s < memory.size() && !recomputes_unit(memory[s], static_cast<int>(u))) {
         c.recompute = false;
         c.kept_bytes = 0;
@@ -148,6 +149,14 @@ SliceLinks slice_links(const std::vector<WorkUnit>& units) {
     }
   }
   return l;
+}
+
+std::vector<char> keys_read_later(const std::vector<WorkUnit>& units) {
+  const SliceLinks l = slice_links(units);
+  std::vector<char> out(units.size(), 0);
+  for (size_t u = 0; u < units.size(); ++u)
+    out[u] = l.next[u] >= 0 && units[static_cast<size_t>(l.next[u])].first_doc_offset > 0;
+  return out;
 }
 
 std::string describe_unit(const WorkUnit& u) {

@@ -1,15 +1,19 @@
 #include "adaptis/profiler/cpu_profiler.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
 #include "adaptis/model/error.h"
+#include "adaptis/profiler/cost_split_fit.h"
 #include "sample_stats.h"
+#include "shape_timing.h"
 
 namespace adaptis::prof {
 
@@ -207,31 +211,38 @@ int split_attention_pairs(CostTable& table, const NetConfig& cfg, const CpuProfi
                      " has " + std::to_string(units.count()) + " plan layers");
   const double tokens = double(cfg.micro_batch) * double(cfg.seq);
   const double ref_pairs = double(cfg.micro_batch) * double(cfg.seq) * double(cfg.seq) / 2;
-  const double few_pairs = tokens / 2;  // every token its own sequence
   table.tokens_per_microbatch = tokens;
   table.pairs_per_microbatch = ref_pairs;
-  if (!(ref_pairs > few_pairs)) return 0;  // seq 1: nothing to tell apart
   StageFactory make_unit = [cfg, bounds = units.bounds](int first, int last, int m) {
     return StageCompute::create(cfg, bounds[first], bounds[last], m);
   };
-  DataSource one_token_sequences = [cfg](int step, int mb) {
-    MicroBatchData d = exec::make_microbatch(cfg, {}, step, mb);
-    d.seq_lens.assign(d.tokens.size(), 1);
-    return d;
-  };
-  const CostTable few = profile_layers(units.count(), make_unit, one_token_sequences, opt, units.kinds);
-  const double scale = ref_pairs / (ref_pairs - few_pairs);
+  const std::vector<BatchShape> shapes = split_shapes(cfg);
+  if (shapes.size() < 2) return 0;  // a one-token micro-batch: nothing to tell apart
+  const auto ms = time_shapes(cfg, units.count(), make_unit, shapes, opt);
+  // seq 1: every shape has as many pairs per token as the reference, so pairs cannot be told from tokens.
+  const bool pairs_vary = ref_pairs > tokens / 2;
   int split = 0;
   for (int i = 0; i < units.count(); ++i) {
     bool attention = false;
     for (int l = units.bounds[i]; l < units.bounds[i + 1]; ++l) attention |= cfg.layers[l] == exec::LayerType::Attention;
-    if (!attention) continue;
-    LayerCost& c = table.layers[i];
-    const LayerCost& f = few.layers[i];
-    c.f_pair_ms = std::clamp((c.f_ms - f.f_ms) * scale, 0.0, c.f_ms);
-    c.b_pair_ms = std::clamp((c.b_ms - f.b_ms) * scale, 0.0, c.b_ms);
-    c.w_pair_ms = 0;  // W is the weight GEMMs over tokens: no work grows with pairs (a difference is noise)
-    ++split;
+    LayerCost& c = table.layers[size_t(i)];
+    // W is the weight GEMMs over tokens: no work of it grows with pairs, nor of a row without attention.
+    const std::array<std::tuple<double*, double*, double*, bool>, 3> passes = {{
+        {&c.f_ms, &c.f_fixed_ms, &c.f_pair_ms, attention},
+        {&c.b_ms, &c.b_fixed_ms, &c.b_pair_ms, attention},
+        {&c.w_ms, &c.w_fixed_ms, &c.w_pair_ms, false},
+    }};
+    for (size_t p = 0; p < passes.size(); ++p) {
+      const auto& [total, fixed, pair, with_pairs] = passes[p];
+      std::vector<ShapeTime> timed;
+      for (size_t s = 0; s < shapes.size(); ++s) timed.push_back({shapes[s].tokens(), shapes[s].pairs(), ms[s][size_t(i)][p]});
+      const CostSplit fit = fit_cost_split(timed, tokens, ref_pairs, ms[0][size_t(i)][p], with_pairs && pairs_vary);
+      // The fit's proportions, applied to the table's own reference time (a separate, equally valid sample).
+      const double k = fit.total() > 0 ? *total / fit.total() : 0.0;
+      *fixed = fit.fixed_ms * k;
+      *pair = fit.pair_ms * k;
+    }
+    if (attention && pairs_vary) ++split;
   }
   return split;
 }

@@ -1,7 +1,7 @@
 // End-to-end: `adaptis optimize --lengths` when memory binds. The optimizer checkpoints chosen units per
-// stage (reported in text and --json, saved in the plan file, replayed by simulate within the limit), says
-// why when even that cannot fit (the long-context sample on 8 devices), and refuses --recompute with
-// --lengths with the reason.
+// stage (reported in text and --json, saved in the plan file, replayed by simulate within the limit), fits
+// the long-context sample on 8 devices by checkpointing slices that later slices read, says why when even
+// checkpointing cannot fit, and refuses --recompute with --lengths with the reason.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -59,15 +59,44 @@ TEST_F(CliOptimizeCheckpointing, CheckpointsUnitsWhenNothingFitsWithoutAndSavesT
   EXPECT_NE(text.out.find("checkpointing (per unit; "), std::string::npos) << text.out;
 }
 
-TEST_F(CliOptimizeCheckpointing, LongContextOnEightDevicesSaysWhatStillHoldsMemory) {
+// The long-context sample on 8 devices: its 110,010-token row's early slices hold their keys and values
+// for the later ones, so only checkpointing those slices too (keeping keys and values, dropping the rest)
+// makes a plan fit; the selection includes such slices.
+TEST_F(CliOptimizeCheckpointing, LongContextOnEightDevicesFitsByCheckpointingSlicesLaterSlicesRead) {
   CliResult r = run("optimize --model " + llama + " --cluster " + samples +
                     "/clusters/h100x8.json --lengths " + samples +
                     "/data/long-context-128k.json --time-limit-s 60 --max-evaluations 200 --threads 1 --quiet --json");
+  ASSERT_EQ(r.code, 0) << r.err << r.out.substr(0, 600);
+  const json j = json::parse(r.out);
+  ASSERT_TRUE(j["optimizer"]["feasible"].get<bool>());
+  const json& c = j["varlen"]["checkpointing"];
+  ASSERT_GT(c["pairs"].get<int>(), 0) << c.dump().substr(0, 400);
+  const json& units = j["varlen"]["units"];
+  auto read_later = [&](int u) {
+    const json& a = units[static_cast<size_t>(u)];
+    if (a.value("row", -1) < 0) return false;
+    for (const json& b : units)
+      if (b.value("row", -1) == a["row"].get<int>() && b.value("slice", 0) == a["slice"].get<int>() + 1)
+        return b.value("offset", 0) > 0;
+    return false;
+  };
+  int read = 0;
+  for (const json& st : c["stages"])
+    for (const json& u : st["unit_indices"]) read += read_later(u.get<int>());
+  EXPECT_GT(read, 0) << "the selection should checkpoint slices that later slices read";
+}
+
+// When not even checkpointing every unit fits, the report says which device and what holds it.
+TEST_F(CliOptimizeCheckpointing, WhenNothingFitsItSaysWhatStillHoldsMemory) {
+  std::string tight = binding;
+  tight.replace(tight.find("--memory-limit-gib 64"), 21, "--memory-limit-gib 34");
+  CliResult r = run("optimize " + tight + " --time-limit-s 60 --max-evaluations 200 --json");
   ASSERT_EQ(r.code, 3) << r.err;
   const json j = json::parse(r.out);
   const std::string note = j["varlen"]["memory_note"].get<std::string>();
   EXPECT_NE(note.find("even with per-unit activation checkpointing"), std::string::npos) << note;
   EXPECT_NE(note.find("device "), std::string::npos) << note;
+  EXPECT_NE(note.find("weights and optimizer state take"), std::string::npos) << note;
   EXPECT_EQ(j["varlen"]["checkpointing"]["description"], "none");
 }
 

@@ -25,16 +25,20 @@ namespace {
 constexpr long long kRef = 4096;  // the cost table's reference micro-batch, in tokens
 
 // synthetic_costs with a reference micro-batch and an attention part that grows with the pairs, so
-// two units of equal tokens but different documents cost differently.
+// two units of equal tokens but different documents cost differently; attention layers' keys and values
+// are a tenth of what they keep.
 CostTable varlen_costs(int layers = 8) {
   CostTable c = test_support::synthetic_costs(layers);
   c.tokens_per_microbatch = double(kRef);
   c.pairs_per_microbatch = 0.5 * double(kRef) * double(kRef);
-  for (LayerCost& l : c.layers)
+  for (LayerCost& l : c.layers) {
+    l.kv_bytes = 0;
     if (l.kind == "attention") {
       l.f_pair_ms = 0.4 * l.f_ms;
       l.b_pair_ms = 0.4 * l.b_ms;
+      l.kv_bytes = 0.1 * (l.act_b_bytes + l.act_w_bytes);
     }
+  }
   return c;
 }
 
@@ -342,7 +346,7 @@ void select_action(Explorer& ex, Op op, int stage, int mb) {
 
 // Per-unit checkpointing from the timeline: the selected action's stage starts recomputing its unit (an
 // R appears for that unit only and takes that unit's recompute time), again stops it; an early slice,
-// whose keys later slices read, is refused with the reason.
+// whose keys later slices read, recomputes keeping its keys and values.
 TEST(ExplorerVarlen, TheSelectedUnitCanBeCheckpointedOnItsStage) {
   Explorer ex = varlen_session();
   EXPECT_FALSE(ex.toggle_unit_recompute().applied);  // nothing selected
@@ -379,20 +383,31 @@ TEST(ExplorerVarlen, TheSelectedUnitCanBeCheckpointedOnItsStage) {
   ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;
   EXPECT_FALSE(has_memory_policy(ex.editor().plan()));
 
-  // Unit 3 is slice 0 of row 0: slice 1 reads its keys and values.
+  // Unit 3 is slice 0 of row 0: slice 1 reads its keys and values, which it keeps as it recomputes.
   select_action(ex, Op::F, 0, 3);
-  const EditResult refused = ex.toggle_unit_recompute();
-  EXPECT_FALSE(refused.applied);
-  EXPECT_NE(ex.message().text.find("whose keys and values later slices read"), std::string::npos) << ex.message().text;
+  const EditResult early = ex.toggle_unit_recompute();
+  ASSERT_TRUE(early.applied) << ex.message().text;
+  EXPECT_EQ(ex.editor().plan().memory[0].units, std::vector<int>{3});
+  const Evaluation& e3 = ex.editor().eval();
+  ASSERT_TRUE(e3.ok());
+  const UnitStageCost& s3 = e3.unit_costs[3];
+  EXPECT_TRUE(s3.recompute);
+  EXPECT_LT(s3.kept(), s3.act_b_bytes + s3.act_w_bytes);
+  EXPECT_GT(s3.kept(), e3.stages[0].kept_bytes * double(ex.editor().plan().units[3].tokens()) /
+                           ex.editor().costs().tokens_per_microbatch);  // + its keys and values
 }
 
-// Recompute on every stage over units means every unit that may drop its activations: the early slice keeps
-// them, and the plan stays valid.
-TEST(ExplorerVarlen, StageRecomputeOverUnitsSkipsEarlySlices) {
+// Recompute on every stage over units means every unit (the early slice keeps its keys and values), and
+// the plan stays valid.
+TEST(ExplorerVarlen, StageRecomputeOverUnitsCoversEveryUnit) {
   Explorer ex = varlen_session();
   ASSERT_TRUE(ex.set_recompute(-1, Recompute::Full).applied) << ex.message().text;
   const Plan& plan = ex.editor().plan();
-  for (const StageMemoryPolicy& p : plan.memory) EXPECT_EQ(p.units, (std::vector<int>{0, 1, 2, 4}));
+  for (const StageMemoryPolicy& p : plan.memory) EXPECT_TRUE(p.units.empty());
+  int r_actions = 0;
+  for (const auto& list : plan.schedule)
+    for (const Action& a : list) r_actions += a.op == Op::R;
+  EXPECT_EQ(r_actions, plan.num_stages() * static_cast<int>(plan.units.size()));
   EXPECT_TRUE(validate_plan(plan, ex.editor().costs().num_layers()).ok());
   ASSERT_TRUE(ex.editor().eval().ok());
   double rec = 0;

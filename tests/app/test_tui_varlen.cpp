@@ -158,7 +158,7 @@ TEST(TuiVarlen, WithoutUnitsTheDataViewSaysHowToGetThem) {
 }
 
 // K on a selected action checkpoints its unit on its stage (an R appears for it, the Plan view's memory
-// column shows the policy), K again keeps it; an early slice is refused with the reason.
+// column shows the policy), K again keeps it; an early slice checkpoints too (it keeps its keys and values).
 TEST(TuiVarlen, KCheckpointsTheSelectedUnitOnItsStage) {
   TuiState s = press(varlen_state(), "8jj<enter>");  // unit 2 on the Gantt
   const explorer::TimelineBox* b = s.core.selected_box();
@@ -175,7 +175,7 @@ TEST(TuiVarlen, KCheckpointsTheSelectedUnitOnItsStage) {
   EXPECT_NE(message(s).find("keeps unit 2"), std::string::npos) << message(s);
   EXPECT_TRUE(plan(s).memory.empty() || plan(s).memory[static_cast<size_t>(stage)] == StageMemoryPolicy{});
   s = press(std::move(s), "8<end>k<enter>K");  // unit 6: slice 0 of row 0
-  EXPECT_NE(message(s).find("whose keys and values later slices read"), std::string::npos) << message(s);
+  EXPECT_NE(message(s).find("recomputes unit 6"), std::string::npos) << message(s);
 }
 
 // The Data view's re-pack keys reach the core: p steps the packing mode and the plan runs the units the

@@ -236,6 +236,7 @@ TEST(TensorParallelCost, EveryDegreeOneIsThePlainModel) {
     EXPECT_DOUBLE_EQ(a.act_b_bytes, b.act_b_bytes) << a.name;
     EXPECT_DOUBLE_EQ(a.act_w_bytes, b.act_w_bytes) << a.name;
     EXPECT_DOUBLE_EQ(a.out_bytes, b.out_bytes) << a.name;
+    EXPECT_DOUBLE_EQ(a.kv_bytes, b.kv_bytes) << a.name;
     EXPECT_NEAR(a.state_bytes, b.state_bytes, 1e-6 * a.state_bytes) << a.name;
     EXPECT_EQ(b.parallel.tp_f_ms + b.parallel.tp_b_ms, 0.0);
   }
@@ -260,6 +261,10 @@ TEST(TensorParallelCost, SequenceParallelShardsEveryActivation) {
   EXPECT_LT(s.f_ms, t.f_ms);
   // Pipeline sends: 1/t of the boundary activation per rank.
   EXPECT_DOUBLE_EQ(t.out_bytes, w.out_bytes / 8);
+  // Keys and values: each rank holds its 32 / 8 heads' share, with or without SP.
+  EXPECT_GT(w.kv_bytes, 0);
+  EXPECT_DOUBLE_EQ(t.kv_bytes, w.kv_bytes / 8);
+  EXPECT_DOUBLE_EQ(s.kv_bytes, w.kv_bytes / 8);
 }
 
 TEST(TensorParallelCost, RecomputationTradesTimeForMemory) {

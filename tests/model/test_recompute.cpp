@@ -89,13 +89,19 @@ TEST(AnalyticalRecompute, SelectiveDropsTheMlpInternalsOfATransformerBlock) {
   // residual-stream tensor.
   EXPECT_LT(block.kept_selective_bytes, 0.7 * none);
   EXPECT_LT(block.kept_full_bytes, 0.1 * none);
+  // Keys and values: 32 key/value heads of 128 dims each, bf16 (what a later slice attends to). The MLP
+  // half of the block has none; embedding and head have none.
+  EXPECT_DOUBLE_EQ(block.kv_bytes, T * 32 * (128 + 128) * e);
+  EXPECT_LT(block.kv_bytes, block.kept_selective_bytes);  // selective keeps q, k, v anyway
 
   // Embedding: full recompute keeps the token ids; nothing selective. LM head: nothing selective.
   const LayerCost& emb = t.layers.front();
   EXPECT_DOUBLE_EQ(emb.kept_full_bytes, std::min(T * 4, emb.act_b_bytes + emb.act_w_bytes));
   EXPECT_DOUBLE_EQ(emb.kept_selective_bytes, emb.act_b_bytes + emb.act_w_bytes);
   EXPECT_DOUBLE_EQ(emb.recompute_selective_ms, 0.0);
+  EXPECT_DOUBLE_EQ(emb.kv_bytes, 0.0);
   const LayerCost& head = t.layers.back();
+  EXPECT_DOUBLE_EQ(head.kv_bytes, 0.0);
   EXPECT_DOUBLE_EQ(head.kept_selective_bytes, head.act_b_bytes + head.act_w_bytes);
   EXPECT_DOUBLE_EQ(head.recompute_selective_ms, 0.0);
 }
@@ -219,6 +225,12 @@ TEST(LayerRecompute, DefaultsAreConservative) {
   EXPECT_DOUBLE_EQ(r1.kept_full, 1000);
   t.layers[1].recompute_selective_ms = 0.5;
   EXPECT_DOUBLE_EQ(layer_recompute(t, 1).selective_ms, 0.5);
+  // Keys and values unknown: everything (a read slice saves nothing); given: capped at what F keeps.
+  EXPECT_DOUBLE_EQ(r1.kv, 1000);
+  t.layers[1].kv_bytes = 120;
+  EXPECT_DOUBLE_EQ(layer_recompute(t, 1).kv, 120);
+  t.layers[1].kv_bytes = 1e6;
+  EXPECT_DOUBLE_EQ(layer_recompute(t, 1).kv, 1000);
 }
 
 // The authors' times-only profiles get the bytes of their model specs: fused layers ("M+E") take two
@@ -242,6 +254,11 @@ TEST(LayerRecompute, AttachMemoryCompletesTheTimesOnlyPeerProfiles) {
     for (const auto& l : mem.layers) mstate += l.state_bytes, mact += l.act_b_bytes + l.act_w_bytes;
     EXPECT_NEAR(state, mstate, 1e-6 * mstate) << name;
     EXPECT_NEAR(act, mact, 1e-6 * mact) << name;
+    double kv = 0, mkv = 0;
+    for (const auto& l : both.layers) kv += l.kv_bytes;
+    for (const auto& l : mem.layers) mkv += l.kv_bytes;
+    EXPECT_GT(mkv, 0) << name;
+    EXPECT_NEAR(kv, mkv, 1e-6 * mkv) << name;
     EXPECT_EQ(both.layers.back().out_bytes, 0) << name;  // the head sends nothing on
   }
   CostTable times = load_cost_table(std::string(ADAPTIS_SHARED_DIR) + "/peer-profiles/gpt-13B.json");
@@ -275,6 +292,7 @@ TEST(CostFile, RecomputeFieldsRoundTripAndStayOptional) {
     EXPECT_DOUBLE_EQ(u.layers[i].kept_selective_bytes, t.layers[i].kept_selective_bytes);
     EXPECT_DOUBLE_EQ(u.layers[i].recompute_selective_ms, t.layers[i].recompute_selective_ms);
     EXPECT_DOUBLE_EQ(u.layers[i].kept_full_bytes, t.layers[i].kept_full_bytes);
+    EXPECT_DOUBLE_EQ(u.layers[i].kv_bytes, t.layers[i].kv_bytes);
   }
   // A profile without them (the AdaPtis authors' format) loads with them absent.
   fs::path q = temp_file("peer.json", R"({"model":"x","time_unit_ms":0.1,"layers":[{"type":"T","f":10,"b":20,"w":0}]})");
@@ -283,10 +301,11 @@ TEST(CostFile, RecomputeFieldsRoundTripAndStayOptional) {
   EXPECT_LT(peer.layers[0].kept_selective_bytes, 0);
   EXPECT_LT(peer.layers[0].recompute_selective_ms, 0);
   EXPECT_LT(peer.layers[0].kept_full_bytes, 0);
+  EXPECT_LT(peer.layers[0].kv_bytes, 0);
 }
 
 TEST(CostFile, NegativeRecomputeFieldsNameTheField) {
-  for (const char* field : {"kept_selective_bytes", "recompute_selective_ms", "kept_full_bytes"}) {
+  for (const char* field : {"kept_selective_bytes", "recompute_selective_ms", "kept_full_bytes", "kv_bytes"}) {
     std::string text = std::string(R"({"model":"x","layers":[{"name":"a","f":1,"b":1},{"name":"b","f":1,"b":1,")") +
                        field + "\":-5}]}";
     fs::path p = temp_file(std::string("neg-") + field + ".json", text);

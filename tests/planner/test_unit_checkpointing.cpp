@@ -191,33 +191,81 @@ TEST(UnitCheckpointing, ValidatorNamesBadSelections) {
   EXPECT_TRUE(any_error_contains(v, "stage 0 mb 1: stage 0 recomputes")) << v.message();
 }
 
-// Slices: a slice whose keys and values a later slice reads must keep them, so only a row's last slice
-// (or a whole row) can be recomputed.
-TEST(UnitCheckpointing, OnlyTheLastSliceOfARowCanRecompute) {
+// Slices: a recomputed slice that later slices of its row read keeps its keys and values until its B
+// (chunk checkpointing); the rest of what the policy drops it drops. Per reference micro-batch (1000
+// tokens) each layer keeps 1000 bytes, 100 of them its input, 400 under selective, and `kv` of keys and
+// values.
+TEST(UnitCheckpointing, ARecomputedSliceThatLaterSlicesReadKeepsItsKeysAndValues) {
   std::vector<WorkUnit> units = slice_row({6000}, {3000, 2000, 1000}, 0);
   units.push_back(packed({1000, 500}));
-  const Plan base = unit_plan("seq1f1b", 2, units, 4);
-  Plan plan = base;
-  StageMemoryPolicy p;
-  p.recompute = Recompute::Full;
-  p.units = {2, 3};  // the last slice and the packed unit
-  set_memory_policy(plan, {p, p});
-  ValidationReport v = validate_plan(plan, 4);
-  ASSERT_TRUE(v.ok()) << v.message();
-  const SimResult r = simulate(plan, split_costs(4, 2.0, 1.0, 0.0), make_uniform_cluster(2));
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_GT(r.devices[0].recompute_ms, 0);
+  EXPECT_EQ(keys_read_later(units), (std::vector<char>{1, 1, 0, 0}));
+  CostTable costs = split_costs(4, 2.0, 1.0, 0.0);
+  for (LayerCost& l : costs.layers) l.kv_bytes = 150;
+  const CostReference ref = cost_reference(costs);
+  const Partition part = Partition::from_sizes({2, 2});
+  StageMemoryPolicy full, first1, sel;
+  full.recompute = Recompute::Full;
+  first1 = full;
+  first1.full_layers = 1;
+  sel.recompute = Recompute::Selective;
+  const std::vector<StageCost> st = stage_costs(costs, part, {full, first1});
+  EXPECT_DOUBLE_EQ(st[0].kept_bytes, 100);
+  EXPECT_DOUBLE_EQ(st[0].kept_read_bytes, 100 + 2 * 150);
+  EXPECT_DOUBLE_EQ(st[1].kept_bytes, 100 + 1000);            // layer 3 is not recomputed
+  EXPECT_DOUBLE_EQ(st[1].kept_read_bytes, 100 + 1000 + 150);  // layer 2's keys and values stay
+  std::vector<UnitStageCost> uc;
+  unit_stage_costs(st, units, ref, uc);
+  const size_t U = units.size();
+  EXPECT_DOUBLE_EQ(uc[0].kept(), 3 * 400.0);  // slice 0, 3000 tokens, read by slice 1
+  EXPECT_DOUBLE_EQ(uc[1].kept(), 2 * 400.0);  // slice 1, read by slice 2
+  EXPECT_DOUBLE_EQ(uc[2].kept(), 1 * 100.0);  // the last slice keeps its input only
+  EXPECT_DOUBLE_EQ(uc[3].kept(), 1.5 * 100.0);
+  EXPECT_DOUBLE_EQ(uc[U + 0].kept(), 3 * 1250.0);
+  EXPECT_DOUBLE_EQ(uc[U + 2].kept(), 1 * 1100.0);
+  // R re-runs the same forward, read or not.
+  EXPECT_DOUBLE_EQ(uc[0].recompute_ms, unit_stage_cost(st[0], units[0], ref).recompute_ms);
+  // Selective keeps q, k, v already (400 >= 150): nothing more; a table whose keys and values are more
+  // than what selective keeps keeps them instead.
+  std::vector<StageCost> ss = stage_costs(costs, part, {sel, sel});
+  EXPECT_DOUBLE_EQ(ss[0].kept_read_bytes, ss[0].kept_bytes);
+  for (LayerCost& l : costs.layers) l.kv_bytes = 500;
+  ss = stage_costs(costs, part, {sel, sel});
+  EXPECT_DOUBLE_EQ(ss[0].kept_bytes, 2 * 400.0);
+  EXPECT_DOUBLE_EQ(ss[0].kept_read_bytes, 2 * 500.0);
+  // Keys and values unknown: a read slice keeps everything (no saving), the others save as before.
+  for (LayerCost& l : costs.layers) l.kv_bytes = -1;
+  unit_stage_costs(stage_costs(costs, part, {full, full}), units, ref, uc);
+  EXPECT_DOUBLE_EQ(uc[0].kept(), uc[0].act_b_bytes + uc[0].act_w_bytes);
+  EXPECT_DOUBLE_EQ(uc[2].kept(), 100.0);
 
-  plan = base;
-  p.units = {1};
-  set_memory_policy(plan, {p, StageMemoryPolicy{}});
-  v = validate_plan(plan, 4);
-  EXPECT_TRUE(any_error_contains(v, "recomputes units[1] (slice 1 of row 0), whose keys and values later slices")) << v.message();
-  // Every unit (no selection) includes the early slices: refused the same way.
-  plan = base;
-  p.units.clear();
-  set_memory_policy(plan, {p, StageMemoryPolicy{}});
-  EXPECT_FALSE(validate_plan(plan, 4).ok());
+  // The validator takes every slice; the simulator holds the kept keys and values: recomputing the read
+  // slices lowers the peak, and less the more keys and values they keep.
+  const Plan base = unit_plan("gpipe", 2, units, 4);
+  auto peak = [&](double kv, bool recompute) {
+    CostTable c = split_costs(4, 2.0, 1.0, 0.0);
+    for (LayerCost& l : c.layers) l.kv_bytes = kv;
+    Plan plan = base;
+    if (recompute) {
+      StageMemoryPolicy p = full;
+      p.units = {0, 1};
+      set_memory_policy(plan, {p, p});
+    }
+    const ValidationReport v = validate_plan(plan, 4);
+    EXPECT_TRUE(v.ok()) << v.message();
+    const SimResult r = simulate(plan, c, make_uniform_cluster(2));
+    EXPECT_TRUE(r.ok) << r.error;
+    if (recompute) {
+      EXPECT_GT(r.devices[0].recompute_ms, 0);
+    }
+    return r.devices[0].peak_activation_bytes;
+  };
+  const double none = peak(150, false), small = peak(150, true), big = peak(450, true);
+  EXPECT_LT(small, none);
+  EXPECT_LT(small, big);
+  EXPECT_LT(big, none);
+  // At most what the two slices drop on stage 0 (2000 per reference unit, 100 + 2 * kv kept) is saved:
+  // an R re-creates one of them while the other still keeps its part.
+  EXPECT_LE(none - small, (3 + 2) * (2000 - (100 + 2 * 150.0)));
 }
 
 // Trainers checkpoint every micro-batch of a stage alike: the exports say the selection is lost.

@@ -71,8 +71,8 @@ struct Layout {
   CostReference ref;
   // Per (stage, unit) under the kind applied to every unit: bytes recomputing saves and R's time.
   std::vector<double> saving, r_ms;
-  std::vector<char> allowed;  // per unit: may recompute (a whole row or a row's last slice)
-  std::vector<char> sel;      // per (stage, unit): selected
+  std::vector<char> read;  // per unit: later slices read its keys and values (kept even when it recomputes)
+  std::vector<char> sel;   // per (stage, unit): selected
   ListScheduler ls;
   int evaluations = 0;
 
@@ -135,7 +135,7 @@ struct Layout {
         if (pb.stage_device[s] == d)
           for (int u = 0; u < U; ++u) {
             const size_t k = static_cast<size_t>(s) * U + u;
-            if (!sel[k] && allowed[u] && saving[k] > 0) cand.push_back(k);
+            if (!sel[k] && saving[k] > 0) cand.push_back(k);
           }
       // The most bytes first: a device over its limit is usually there because one long unit (with
       // everything re-created by an R) does not fit beside the rest, and only dropping that unit's own
@@ -161,20 +161,24 @@ struct Layout {
     double state = 0;
     for (int s = 0; s < S; ++s)
       if (pb.stage_device[s] == d) state += pb.stages[s].state_bytes;
-    // The most one unit (or the slices of one row that cannot recompute) holds there at once.
-    std::map<int, double> row_fixed;  // row -> bytes of its non-last slices on d
+    // The most one unit re-creates there in its backward, and the most the slices of one row keep there
+    // at once however they are checkpointed (those that later slices read keep their keys and values until
+    // the last slice's backward).
+    std::map<int, double> row_fixed;  // row -> least bytes its read slices keep on d
     std::map<int, long long> row_tokens;
     double unit_max = 0;
     int unit_at = 0;
     for (int u = 0; u < U; ++u) {
-      double held = 0;
+      double held = 0, least = 0;
       for (int s = 0; s < S; ++s)
         if (pb.stage_device[s] == d) {
-          const UnitStageCost& c = pb.unit_costs[static_cast<size_t>(s) * U + u];
+          const size_t k = static_cast<size_t>(s) * U + u;
+          const UnitStageCost& c = pb.unit_costs[k];
           held += c.act_b_bytes + c.act_w_bytes;
+          least += std::max(0.0, c.act_b_bytes + c.act_w_bytes - saving[k]);
         }
       if (units[u].row >= 0) row_tokens[units[u].row] += units[u].tokens();
-      if (units[u].row >= 0 && !allowed[u]) row_fixed[units[u].row] += held;
+      if (read[u]) row_fixed[units[u].row] += least;
       if (held > unit_max) unit_max = held, unit_at = u;
     }
     int row = -1;
@@ -185,17 +189,17 @@ struct Layout {
     for (int s = 0; s < S; ++s)
       if (pb.stage_device[s] == d)
         for (int u = 0; u < U; ++u) {
-          selectable += allowed[u] ? 1 : 0;
+          selectable += saving[static_cast<size_t>(s) * U + u] > 0 ? 1 : 0;
           selected += sel[static_cast<size_t>(s) * U + u] ? 1 : 0;
         }
     std::string out = "device " + std::to_string(d) + " still peaks at " + gib(e.peak[d]) + " against its " +
                       gib(limit) + " with " + std::to_string(selected) + " of the " + std::to_string(selectable) +
                       " (stage, unit) pairs it can recompute checkpointed (" + recompute_name(kind) +
                       " recompute); its weights and optimizer state take " + gib(state);
-    if (row >= 0 && row_bytes > 0)
+    if (row >= 0 && row_bytes > unit_max)
       out += ", and the slices of row " + std::to_string(row) + " (" + std::to_string(row_tokens[row]) +
-             " tokens) other than its last, which cannot recompute because later slices read their keys and "
-             "values, hold " + gib(row_bytes) + " there at once";
+             " tokens) other than its last keep at least " + gib(row_bytes) +
+             " there at once, recomputed or not (later slices read their keys and values)";
     else
       out += ", and unit " + std::to_string(unit_at) + " (" + std::to_string(units[unit_at].tokens()) +
              " tokens) re-creates " + gib(unit_max) + " of activations there in its backward";
@@ -222,32 +226,36 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
   }
   std::vector<std::vector<int>> placements = {looped_stage_devices(devices, devices)};
   if (2 * devices <= L) placements.push_back(wave_stage_devices(2 * devices, devices));
-  // Per unit: may recompute (a whole row or a row's last slice; memory_policy.h).
-  std::vector<char> allowed(static_cast<size_t>(U), 0);
-  for (int u : recomputable_units(units)) allowed[static_cast<size_t>(u)] = 1;
+  const std::vector<char> read = keys_read_later(units);
 
-  // What memory must hold per layer whatever is checkpointed: the weights and optimizer state, the
-  // slices of the row that pins the most (they cannot recompute), and the longest unit's activations
-  // (an R re-creates them). Balancing these instead of time, or half of each, trades speed for room.
+  // What memory must hold per layer whatever is checkpointed: the weights and optimizer state, what the
+  // slices of the row that pins the most keep recomputed (later slices read their keys and values), and
+  // the longest unit's activations (an R re-creates them). Balancing these instead of time, or half of
+  // each, trades speed for room.
   std::vector<double> pinned_w(static_cast<size_t>(L), 0.0);
   {
     const CostReference ref = cost_reference(costs);
     const StageCostCache cache(costs);
+    const StageMemoryTable table(costs);
+    StageMemoryPolicy full;
+    full.recompute = Recompute::Full;
     std::map<int, long long> row_pinned;
     for (int u = 0; u < U; ++u)
-      if (!allowed[u]) row_pinned[units[u].row] += units[u].tokens();
+      if (read[u]) row_pinned[units[u].row] += units[u].tokens();
     int worst_row = -1;
     long long most = 0;
     for (const auto& [r, t] : row_pinned)
       if (t > most) worst_row = r, most = t;
     for (int l = 0; l < L; ++l) {
-      const StageCost sc = cache.stage(l, l + 1);
+      StageCost sc = cache.stage(l, l + 1);
       double pinned = 0, longest = 0;
       for (int u = 0; u < U; ++u) {
         const UnitStageCost c = unit_stage_cost(sc, units[u], ref);
-        if (!allowed[u] && units[u].row == worst_row) pinned += c.act_b_bytes + c.act_w_bytes;
         longest = std::max(longest, c.act_b_bytes + c.act_w_bytes);
       }
+      table.apply(sc, l, l + 1, full);
+      for (int u = 0; u < U; ++u)
+        if (read[u] && units[u].row == worst_row) pinned += unit_stage_cost(sc, units[u], ref, true).kept();
       pinned_w[l] = sc.state_bytes + pinned + longest;
     }
   }
@@ -288,7 +296,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
           lay.r_ms[k] = uc[k].recompute_ms / speed + sim.action_overhead_ms + 1e-9;
         }
       }
-      lay.allowed = allowed;
+      lay.read = read;
       lay.sel.assign(static_cast<size_t>(lay.S) * U, 0);
 
       // 1. Select until it fits (a bounded number of rounds, each asking for more).

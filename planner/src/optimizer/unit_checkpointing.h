@@ -16,8 +16,8 @@
 //   2. once it fits, drop selections in chunks, the least bytes-per-ms first, while it still fits and is
 //      no slower (a recompute that memory does not need only costs time);
 //   3. the fastest fitting plan of all wins.
-// Only a row's last slice or a whole row can recompute (memory_policy.h), so the other slices never get
-// selected. Every step is a fixed amount of deterministic work (no clock), so the result repeats.
+// A slice that later slices of its row read keeps its keys and values when it recomputes (memory_policy.h),
+// so it saves only the rest. Every step is a fixed amount of deterministic work (no clock), so the result repeats.
 #include <string>
 #include <vector>
 

@@ -106,19 +106,18 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
   return best;
 }
 
-// The processings that get the checkpointing search: the best by the screen, and those whose rows keep the
-// fewest tokens that cannot recompute (a row's slices before its last: later slices read their keys and
-// values), since with checkpointing those are what memory still has to hold.
+// The processings that get the checkpointing search: the best by the screen, and those whose rows have the
+// fewest tokens in slices that later slices read (a row's slices before its last), since with checkpointing
+// their keys and values are what memory still has to hold.
 std::vector<size_t> checkpoint_candidates(const std::vector<size_t>& order,
                                           const std::vector<std::vector<WorkUnit>>& unit_sets) {
   auto pinned_tokens = [&](size_t i) {
     const std::vector<WorkUnit>& units = unit_sets[i];
-    std::vector<char> allowed(units.size(), 0);
-    for (int u : recomputable_units(units)) allowed[static_cast<size_t>(u)] = 1;
-    std::map<int, long long> pinned;  // row -> tokens of its slices that cannot recompute
+    const std::vector<char> read = keys_read_later(units);
+    std::map<int, long long> pinned;  // row -> tokens of its slices whose keys and values later slices read
     long long most = 0;
     for (size_t u = 0; u < units.size(); ++u)
-      if (!allowed[u]) most = std::max(most, pinned[units[u].row] += units[u].tokens());
+      if (read[u]) most = std::max(most, pinned[units[u].row] += units[u].tokens());
     return most;
   };
   std::vector<size_t> out, order_ok;

@@ -86,6 +86,8 @@ struct LayerWork {
   double selective_dropped_bytes = 0;
   PassWork selective;
   double input_bytes = 0;
+  // Keys and values as the attention core reads them (what later slices of a sequence attend to).
+  double kv_bytes = 0;
 };
 
 LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model);

@@ -9,6 +9,9 @@
 //   - full: K = the input of the stage's first layer (its kept_full_bytes); R re-runs the forward of
 //     the stage; with full_layers = k only the first k layers are recomputed, so K also holds all of
 //     layers k.. activations and R costs the first k layers' F;
+//   - a unit whose keys and values later slices of its row attend to (a slice that is not its row's last,
+//     units.h) keeps them whatever the policy: K also holds the keys and values (LayerCost::kv_bytes) of
+//     the layers the policy drops, until the unit's B (the later slices' B run before it);
 //   - offload fraction a: a * K bytes are copied to host after F (they leave the device when that
 //     copy ends) and back before R (or B when the stage does not recompute); the copy back starts
 //     when the device starts the action just before that consumer (before an overlapped pair, the
@@ -38,11 +41,7 @@ std::string describe_memory(const std::vector<StageMemoryPolicy>& policies);
 bool recomputes(const StageMemoryPolicy& p);
 // Whether a stage under `p` recomputes micro-batch (unit) `mb`: every one unless p.units selects some.
 bool recomputes_unit(const StageMemoryPolicy& p, int mb);
-// The units a stage may recompute, ascending: whole rows and each row's last slice (an earlier slice's
-// keys and values are read by the later ones, so they stay).
-std::vector<int> recomputable_units(const std::vector<WorkUnit>& units);
-// `p` made valid over `units`: no selection when nothing recomputes or there are no units; a policy
-// that recomputes every unit while some cannot narrows to recomputable_units().
+// `p` made valid over `units`: no unit selection when nothing recomputes or there are no units.
 StageMemoryPolicy policy_over_units(StageMemoryPolicy p, const std::vector<WorkUnit>& units);
 // Stage `s`'s policy (the default when Plan::memory is empty).
 StageMemoryPolicy stage_memory(const Plan& plan, int stage);
@@ -61,8 +60,7 @@ void set_uniform_memory_policy(Plan& plan, const StageMemoryPolicy& policy);
 // calls this): one policy per stage (none for a stage that does not exist), full_layers in
 // [0, stage layers], offload_fraction in [0, 1], exactly one R per recomputed (stage, mb) and none
 // elsewhere, and on each device F before R before B/BW. With units (Plan::units): a policy's unit
-// selection ascending and in range; no offload (its host copies are priced per stage, not per unit);
-// no recompute of a slice that a later slice of its row reads (its keys and values must stay).
+// selection ascending and in range; no offload (its host copies are priced per stage, not per unit).
 void check_memory_policy(const Plan& plan, std::vector<std::string>& errors);
 
 // The cluster side: every device holding a stage that offloads needs a host link. InputError
@@ -74,12 +72,13 @@ void require_host_links(const Plan& plan, const Cluster& cluster);
 class StageMemoryTable {
  public:
   explicit StageMemoryTable(const CostTable& costs);
-  // Sets c.recompute, c.kept_bytes, c.recompute_ms and c.offload_bytes for layers [first, end)
+  // Sets c.recompute, c.kept_bytes, c.kept_read_bytes, c.recompute_ms and c.offload_bytes for layers [first, end)
   // under `p` (c's activation bytes must already be those layers').
   void apply(StageCost& c, int first, int end, const StageMemoryPolicy& p) const;
 
  private:
-  std::vector<double> act_, kept_selective_, selective_ms_, f_, f_pair_, f_fixed_;  // prefix sums over layers
+  // Prefix sums over layers; *_read_: what a unit whose keys and values are read later keeps.
+  std::vector<double> act_, kept_selective_, selective_ms_, f_, f_pair_, f_fixed_, kv_, kept_selective_read_;
   std::vector<double> kept_full_;                                // per layer
 };
 

@@ -20,6 +20,9 @@ struct StageCost {
   // The stage's memory policy resolved (memory_policy.h); the defaults are no recompute, no offload.
   bool recompute = false;     // F keeps kept_bytes; R(s, mb) re-creates the rest before B
   double kept_bytes = 0;      // held from F until R when recompute (see kept())
+  // What F keeps instead for a unit whose keys and values later slices of its row read (planner/units.h):
+  // kept_bytes plus the keys and values of the layers the policy would otherwise drop.
+  double kept_read_bytes = 0;
   double recompute_ms = 0;    // R's duration on a speed-1.0 device
   double offload_bytes = 0;   // copied to host after F and back before R / B
 

@@ -15,7 +15,8 @@
 // Slice dependencies (unit.h): F(stage, slice k) after F(stage, slice k-1); B (or BW) of slice k after
 // B of slice k+1, on every stage. The keys/values of slice k are part of its activations, which the
 // simulator holds from its F to its B; with the reversed backward order that is exactly "kept until
-// every later slice's backward has run".
+// every later slice's backward has run". A recomputed slice that later slices read keeps its keys and
+// values anyway (StageCost::kept_read_bytes): what InfiniPipe calls chunk-level checkpointing.
 #include <string>
 #include <vector>
 
@@ -43,7 +44,8 @@ struct UnitStageCost {
   double out_bytes = 0;                     // sent to the next stage (and its gradient back)
   double in_bytes = 0;                      // received from the previous stage
   // Per-unit checkpointing (StageMemoryPolicy::units): whether this (stage, unit) recomputes, what its F
-  // keeps until R, and R's duration, all scaled from the stage's figures like the F they re-run.
+  // keeps until R (with its keys and values when later slices read them), and R's duration, all scaled
+  // from the stage's figures like the F they re-run.
   bool recompute = false;
   double kept_bytes = 0;
   double recompute_ms = 0;
@@ -52,7 +54,9 @@ struct UnitStageCost {
 
 // The unit on a stage whose memory policy is already applied (memory_policy.h's stage_costs); the unit
 // recomputes when the stage does (unit_stage_costs narrows that to a policy's selected units).
-UnitStageCost unit_stage_cost(const StageCost& stage, const WorkUnit& unit, const CostReference& ref);
+// `keys_read_later`: later slices of its row attend to its keys and values (keys_read_later() below).
+UnitStageCost unit_stage_cost(const StageCost& stage, const WorkUnit& unit, const CostReference& ref,
+                              bool keys_read_later = false);
 // Every (stage, unit): out[stage * units.size() + unit]. `memory` (Plan::memory, empty = none): a stage
 // recomputes only the units its policy selects.
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
@@ -80,6 +84,9 @@ struct SliceLinks {
   bool any = false;  // some unit has a neighbour slice
 };
 SliceLinks slice_links(const std::vector<WorkUnit>& units);
+// Per unit, whether the next slice of its row continues its last document (attends to its keys and
+// values). Throws like slice_links().
+std::vector<char> keys_read_later(const std::vector<WorkUnit>& units);
 
 // "3 docs, 8192 tok" / "slice 1/4 of row 2, 4238 tok" / "padded 512 -> 8192 tok": one line per unit.
 std::string describe_unit(const WorkUnit& unit);

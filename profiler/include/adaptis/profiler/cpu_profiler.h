@@ -52,13 +52,16 @@ CostTable profile_layers(int num_layers, const exec::StageFactory& make, const e
 CostTable profile_cpu(const exec::NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
 
 // Variable-length units: splits each row's F / B / W time of `table` (profile_cpu of the same cfg and
-// options) into a part that grows with tokens and one that grows with causal attention pairs. The rows
-// holding an attention layer are timed again on a micro-batch of the same tokens packed as sequences of one
-// token (pairs = tokens / 2 instead of the reference micro_batch * seq^2 / 2); the time the reference
-// micro-batch takes beyond that, extrapolated to zero pairs, is the pair part (clamped to [0, the time];
-// W has none: its weight GEMMs run over tokens).
-// Rows without attention keep no pair part (their difference is noise). Sets the table's reference
-// tokens_per_microbatch and pairs_per_microbatch. Returns the rows that got a pair part.
+// options) into a part every micro-batch pays once (loops, allocation, per-call overheads), a part that grows
+// with tokens and one that grows with causal attention pairs. Every row is timed again on micro-batches of
+// several shapes: the reference tokens as micro_batch rows of seq and as one-token sequences, and half and a
+// quarter of them as sequences of up to seq tokens and as one-token sequences, the shapes interleaved
+// (shape_timing.h); per row and pass, fit_cost_split (cost_split_fit.h) fits fixed + a T + b Q to them by
+// least squares through the reference, every part >= 0, and the parts are scaled to the table's time.
+// Only rows holding attention get a pair part, and not in W (its weight GEMMs run over tokens). Costs
+// (warmup + repeats) training iterations of the model per shape, about 3.5 reference iterations' work
+// per repetition. Sets the table's reference tokens_per_microbatch and pairs_per_microbatch. Returns the rows
+// that got a pair part fitted (those holding attention; 0 for seq 1, where pairs grow like tokens).
 int split_attention_pairs(CostTable& table, const exec::NetConfig& cfg, const CpuProfileOptions& opt = {});
 
 }  // namespace adaptis::prof
