@@ -86,6 +86,13 @@ std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchD
     throw InputError(where + ": first_pos " + std::to_string(data.first_pos) +
                      " continues a document, which needs seq_lens and the micro-batch of the previous slice "
                      "(prev_slice_mb, not the micro-batch itself)");
+  if (data.next_slice_mb < -1)
+    throw InputError(where + ": next_slice_mb must be >= 0 (or -1 for no next slice), got " +
+                     std::to_string(data.next_slice_mb));
+  if (data.next_slice_mb >= 0 && (data.seq_lens.empty() || data.next_slice_mb == mb))
+    throw InputError(where + ": next_slice_mb " + std::to_string(data.next_slice_mb) +
+                     " says a later slice continues its last document, which needs seq_lens and another "
+                     "micro-batch than this one");
   std::vector<SequenceSpan> spans;
   if (data.seq_lens.empty()) {
     for (int b = 0; b < cfg.micro_batch; ++b) spans.push_back({b * cfg.seq, cfg.seq, 0});

@@ -117,10 +117,15 @@ MicroBatchData make_unit_microbatch(const NetConfig& cfg, const std::vector<int3
   const WorkUnit& unit = units[size_t(u)];
   MicroBatchData d;
   d.loss_weight = unit_loss_weights(units)[size_t(u)];
+  const SliceLinks links = slice_links(units);
   if (unit.first_doc_offset > 0) {
     d.first_pos = static_cast<int>(unit.first_doc_offset);
-    d.prev_slice_mb = slice_links(units).prev[size_t(u)];
+    d.prev_slice_mb = links.prev[size_t(u)];
   }
+  // The next slice reads this one's keys only when it continues the document (a row may be cut between
+  // documents: then the next slice starts afresh and reads nothing).
+  const int next = links.next[size_t(u)];
+  if (next >= 0 && units[size_t(next)].first_doc_offset > 0) d.next_slice_mb = next;
   for (const DocPiece& p : pieces[size_t(u)]) {
     d.seq_lens.push_back(static_cast<int>(p.len));
     Rng rng(mix_seed(base, uint64_t(p.number)));

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <memory>
+#include <stdexcept>
 #include <tuple>
+#include <vector>
 
 #include "adaptis/executor/machine_info.h"
 #include "adaptis/executor/net_config.h"
@@ -37,6 +40,35 @@ Timing time_ms(F&& f) {
   t.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   t.cpu_ms = static_cast<double>(thread_cpu_ns() - c0) * 1e-6;
   return t;
+}
+
+// Per row (one stage over our layers [bounds[i], bounds[i+1])), the bytes of keys and values a recomputed
+// slice keeps for the reference micro-batch, measured by the stage's own accounting: F of the reference
+// micro-batch's tokens (its rows as packed sequences) under full recompute keeps the stage's input and,
+// when a later slice will read the micro-batch (next_slice_mb), its attention layers' keys and values as
+// well; the difference of the two is those keys and values (0 for a row without attention). -1 for a row
+// whose stage cannot recompute.
+std::vector<double> measured_kv_bytes(const NetConfig& cfg, const std::vector<int>& bounds) {
+  MicroBatchData plain = exec::make_microbatch(cfg, {}, 0, 0);
+  plain.seq_lens.assign(size_t(cfg.micro_batch), cfg.seq);
+  MicroBatchData read = plain;
+  read.next_slice_mb = 1;
+  std::vector<float> input(cfg.activation_floats(), 0.5f), output(cfg.activation_floats());
+  std::vector<double> kv;
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    auto kept = [&](const MicroBatchData& d) {
+      std::unique_ptr<StageCompute> st = StageCompute::create(cfg, bounds[i], bounds[i + 1], 2);
+      st->set_recompute(Recompute::Full, -1, {0});
+      st->forward(0, d, st->is_first() ? nullptr : input.data(), st->is_last() ? nullptr : output.data());
+      return static_cast<double>(st->saved_bytes(0));
+    };
+    try {
+      kv.push_back(kept(read) - kept(plain));
+    } catch (const std::logic_error&) {
+      kv.push_back(-1);  // a stage that cannot recompute: unknown
+    }
+  }
+  return kv;
 }
 
 }  // namespace
@@ -161,7 +193,11 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
     return StageCompute::create(cfg, bounds[first], bounds[last], m);
   };
   CostTable table = profile_layers(units.count(), make_unit, model_data(cfg), opt, units.kinds, samples);
-  for (int i = 0; i < units.count(); ++i) table.layers[i].name = units.names[i];
+  const std::vector<double> kv = measured_kv_bytes(cfg, units.bounds);
+  for (int i = 0; i < units.count(); ++i) {
+    table.layers[i].name = units.names[i];
+    table.layers[i].kv_bytes = kv[size_t(i)];
+  }
   table.model = cfg.name;
   table.source = "cpu-profile:" + exec::host_name() + (opt.wall_clock ? ":wall" : "");
   return table;

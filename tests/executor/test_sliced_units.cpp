@@ -158,6 +158,8 @@ TEST(SlicedUnits, ABackwardBeforeTheLaterSlicesIsRefused) {
   const MicroBatchData d0 = make_unit_microbatch(cfg, {}, 0, us, 0), d1 = make_unit_microbatch(cfg, {}, 0, us, 1);
   EXPECT_EQ(d1.first_pos, 6);
   EXPECT_EQ(d1.prev_slice_mb, 0);
+  EXPECT_EQ(d0.next_slice_mb, 1);
+  EXPECT_EQ(d1.next_slice_mb, -1);
   // F of slice 1 before slice 0's F: its keys are not there.
   EXPECT_THROW(stage->forward(1, d1, nullptr, nullptr), std::logic_error);
   auto fresh = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
@@ -169,6 +171,19 @@ TEST(SlicedUnits, ABackwardBeforeTheLaterSlicesIsRefused) {
   } catch (const std::logic_error& e) {
     EXPECT_NE(std::string(e.what()).find("before the B of 1 later slice(s)"), std::string::npos) << e.what();
   }
+}
+
+// Which micro-batches a later slice reads: the slices whose last document the row's next slice continues,
+// not a row's last slice, not a packed unit, not a slice whose row is cut between two documents.
+TEST(SlicedUnits, EachSliceKnowsWhetherTheNextSliceReadsIt) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = sliced_units();
+  std::vector<int> next;
+  for (int u = 0; u < int(us.size()); ++u) next.push_back(make_unit_microbatch(cfg, {}, 0, us, u).next_slice_mb);
+  EXPECT_EQ(next, (std::vector<int>{1, 2, -1, -1, 5, -1}));
+  const std::vector<WorkUnit> between = {unit({4}, 0, 0), unit({5}, 0, 1)};  // slice 1 starts a new document
+  EXPECT_EQ(make_unit_microbatch(cfg, {}, 0, between, 0).next_slice_mb, -1);
+  EXPECT_EQ(make_unit_microbatch(cfg, {}, 0, between, 1).prev_slice_mb, -1);
 }
 
 TEST(SlicedUnits, LayersThatCannotBeSlicedAreRefusedByKind) {
@@ -217,6 +232,16 @@ TEST(SlicedUnits, MalformedSliceDataIsRefused) {
   bad = d1;
   bad.first_pos = 12;  // 12 + 6 positions > seq 16
   EXPECT_THROW(stage->forward(1, bad, nullptr, nullptr), InputError);
+  bad = d1;
+  bad.next_slice_mb = 1;  // itself
+  test::expect_input_error([&] { stage->forward(1, bad, nullptr, nullptr); },
+                           "micro-batch 1: next_slice_mb 1 says a later slice continues its last document");
+  bad.next_slice_mb = -2;
+  test::expect_input_error([&] { stage->forward(1, bad, nullptr, nullptr); },
+                           "micro-batch 1: next_slice_mb must be >= 0 (or -1 for no next slice), got -2");
+  MicroBatchData equal;  // an equal micro-batch (no seq_lens) has no slices
+  equal.next_slice_mb = 0;
+  test::expect_input_error([&] { (void)sequence_spans(cfg, equal, 1); }, "which needs seq_lens");
   // A document whose slices run past the model's positions is refused up front, naming the unit.
   try {
     check_units_runnable(cfg, {unit({10}, 0, 0), unit({10}, 0, 1, 10)}, {});

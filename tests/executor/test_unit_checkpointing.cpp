@@ -2,8 +2,9 @@
 // variable-length plan only (StageMemoryPolicy::units). The selected units' F really drops the policy's
 // layers and their R re-creates them; the others keep everything and have no R. Pipelined runs with full,
 // selective and first-k-layers recompute on chosen units give bitwise the loss and gradients of the
-// single-device run over the same documents, packed and sliced (a row's last slice recomputes: its R
-// attends to the earlier slices' keys again without counting itself twice as their reader).
+// single-device run over the same documents, packed and sliced (any slice recomputes: a slice that later
+// slices read keeps its keys and values from F to B and re-creates the rest; a slice's R attends to the
+// earlier slices' keys again without counting itself twice as their reader).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "adaptis/executor/data_parallel.h"
 #include "adaptis/executor/gpu.h"
+#include "adaptis/executor/layers/layer.h"
 #include "adaptis/executor/lowering.h"
 #include "adaptis/executor/reference_trainer.h"
 #include "adaptis/executor/runtime.h"
@@ -172,34 +174,236 @@ TEST(UnitCheckpointing, ARowsLastSliceRecomputesBitwise) {
   EXPECT_GE(ran, 3);
 }
 
-// One stage, by hand: a recomputed last slice leaves its earlier slice free to run B, and every gradient
-// equals the stage that keeps everything; an earlier slice cannot drop keys a later slice reads.
-TEST(UnitCheckpointing, ASliceDroppedAndRecomputedRegistersAsAReaderOnce) {
+// Early slices recompute (units 0, 1 and 4 are read by later slices; 3 is packed) through whole plans: the
+// lowered program's R's run on the runtime's devices in the schedule's order, and the training is bitwise
+// the single-device run's under full, selective and first-k-layers recompute.
+TEST(UnitCheckpointing, EarlySlicesRecomputeThroughPlansBitwise) {
   const NetConfig cfg = sliced_model();
-  const std::vector<WorkUnit> us = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
-  const MicroBatchData d0 = make_unit_microbatch(cfg, {}, 0, us, 0), d1 = make_unit_microbatch(cfg, {}, 0, us, 1);
-  auto run = [&](StageCompute& st, bool recompute_last) {
-    st.forward(0, d0, nullptr, nullptr);
-    st.forward(1, d1, nullptr, nullptr);
-    if (recompute_last) st.recompute(1, d1);
-    st.backward_input(1, d1, nullptr, nullptr);
-    st.backward_input(0, d0, nullptr, nullptr);  // throws while slice 1 still counts twice as a reader
-    st.backward_weight(1);
-    st.backward_weight(0);
+  const std::vector<WorkUnit> us = sliced_units();
+  const Reference ref = reference(cfg, us, 2);
+  int ran = 0;
+  for (const std::string schedule : {"seq1f1b", "1f1b", "gpipe"}) {
+    for (int devices : {2, 3}) {
+      Plan plan;
+      try {
+        plan = plan_for(schedule, devices, us, cfg.num_layers());
+      } catch (const InputError&) {
+        continue;  // schedules that cannot take this many stages or these units
+      }
+      SCOPED_TRACE(schedule + " on " + std::to_string(devices) + " devices");
+      std::vector<StageMemoryPolicy> per;
+      for (int s = 0; s < plan.num_stages(); ++s)
+        per.push_back(s % 3 == 0   ? policy(Recompute::Full, {0, 1, 3, 4})
+                      : s % 3 == 1 ? policy(Recompute::Selective, {0, 1, 4})
+                                   : policy(Recompute::Full, {0, 4, 5}, 1));
+      set_memory_policy(plan, per);
+      const ValidationReport v = validate_plan(plan, cfg.num_layers());
+      ASSERT_TRUE(v.ok()) << v.message();
+      const std::set<std::pair<int, int>> rs = recomputed(lower_plan(plan));
+      ASSERT_TRUE(rs.count({0, 0}) && rs.count({0, 1}) && rs.count({0, 4})) << "stage 0 recomputes the early slices";
+      expect_reference_run(plan, cfg, ref);
+      ++ran;
+    }
+  }
+  EXPECT_GE(ran, 3);
+}
+
+// One stage, by hand, actions written as "F0 F1 R0 B1 B0" (W of every micro-batch and finish_backward
+// follow): the stage recomputing `selected` and one keeping everything run the same actions (less the R's);
+// their gradients and losses must be bitwise equal.
+void expect_order_matches_keep_everything(const NetConfig& cfg, const std::vector<WorkUnit>& us, std::vector<int> selected,
+                                          const std::string& order, Recompute policy = Recompute::Full,
+                                          int full_end = -1) {
+  SCOPED_TRACE(order + " recomputing " + ::testing::PrintToString(selected));
+  const int m = static_cast<int>(us.size());
+  std::vector<MicroBatchData> data;
+  for (int u = 0; u < m; ++u) data.push_back(make_unit_microbatch(cfg, {}, 0, us, u));
+  auto run = [&](StageCompute& st, bool with_r) {
+    for (size_t at = 0; at + 1 < order.size(); at += 3) {
+      const char op = order[at];
+      const int mb = order[at + 1] - '0';
+      const MicroBatchData& d = data[size_t(mb)];
+      if (op == 'F') st.forward(mb, d, nullptr, nullptr);
+      if (op == 'R' && with_r) st.recompute(mb, d);
+      if (op == 'B') st.backward_input(mb, d, nullptr, nullptr);
+    }
+    for (int mb = 0; mb < m; ++mb) st.backward_weight(mb);
     st.finish_backward();
   };
-  auto keep = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
+  auto keep = StageCompute::create(cfg, 0, cfg.num_layers(), m);
   run(*keep, false);
-  auto drop = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
-  drop->set_recompute(Recompute::Full, -1, {1});
+  auto drop = StageCompute::create(cfg, 0, cfg.num_layers(), m);
+  drop->set_recompute(policy, full_end, selected);
   ASSERT_NO_THROW(run(*drop, true));
   expect_bitwise(by_name(*drop, drop->grads()), by_name(*keep, keep->grads()), "grads");
-  EXPECT_EQ(drop->loss(1), keep->loss(1));
-  // Slice 0 dropped while slice 1 reads its keys (the planner refuses such a policy; the layer too).
+  for (int mb = 0; mb < m; ++mb) EXPECT_EQ(drop->loss(mb), keep->loss(mb)) << "micro-batch " << mb;
+  EXPECT_EQ(drop->saved_bytes(), 0u);  // nothing left behind (kept keys, carries, inputs)
+}
+
+// A recomputed last slice leaves its earlier slice free to run B (its R registers as a reader once). An
+// earlier slice dropped while a later slice reads its keys keeps its keys and values: whether its R runs
+// before the later slice's F, between that F and its B, or after its B (the carries it sent back must
+// survive the R), and whether the later slice recomputes too, the training equals the stage that keeps
+// everything.
+TEST(UnitCheckpointing, ASliceDroppedAndRecomputedRegistersAsAReaderOnce) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> two = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
+  expect_order_matches_keep_everything(cfg, two, {1}, "F0 F1 R1 B1 B0");
+  expect_order_matches_keep_everything(cfg, two, {0}, "F0 F1 R0 B1 B0");
+  expect_order_matches_keep_everything(cfg, two, {0}, "F0 F1 B1 R0 B0");
+  expect_order_matches_keep_everything(cfg, two, {0}, "F0 R0 F1 B1 B0");
+  expect_order_matches_keep_everything(cfg, two, {0, 1}, "F0 F1 R1 B1 R0 B0");
+  expect_order_matches_keep_everything(cfg, two, {0, 1}, "F0 F1 R0 R1 B1 B0");
+  expect_order_matches_keep_everything(cfg, two, {0, 1}, "F0 F1 R1 R0 B1 B0", Recompute::Full, 2);  // first attention
+  // A row in three slices: the middle one is read (by slice 2) and reads (slice 0); its drop takes back its
+  // reader registration with slice 0 and keeps its own keys for slice 2.
+  const std::vector<WorkUnit> three = {unit({5}, 0, 0), unit({5}, 0, 1, 5), unit({4}, 0, 2, 10)};
+  expect_order_matches_keep_everything(cfg, three, {1}, "F0 F1 F2 B2 R1 B1 B0");
+  expect_order_matches_keep_everything(cfg, three, {1}, "F0 F1 R1 F2 B2 B1 B0");
+  expect_order_matches_keep_everything(cfg, three, {0, 1, 2}, "F0 F1 F2 R2 B2 R1 B1 R0 B0");
+  expect_order_matches_keep_everything(cfg, three, {0, 1, 2}, "F0 F1 F2 R0 R1 R2 B2 B1 B0");
+  expect_order_matches_keep_everything(cfg, three, {0, 2}, "F0 F1 F2 R2 B2 B1 R0 B0", Recompute::Selective);
+}
+
+// Dropping the keys a later slice needs is still refused: data that names no next slice (a hand-made
+// micro-batch) makes the dropped slice release its keys, and the later slice's F says why it cannot run.
+TEST(UnitCheckpointing, AnEarlierSliceWithoutItsNextSliceNamedCannotBeRead) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = {unit({6}, 0, 0), unit({6}, 0, 1, 6)};
+  MicroBatchData d0 = make_unit_microbatch(cfg, {}, 0, us, 0);
+  const MicroBatchData d1 = make_unit_microbatch(cfg, {}, 0, us, 1);
+  ASSERT_EQ(d0.next_slice_mb, 1);
+  d0.next_slice_mb = -1;
   auto early = StageCompute::create(cfg, 0, cfg.num_layers(), 2);
   early->set_recompute(Recompute::Full, -1, {0});
   early->forward(0, d0, nullptr, nullptr);
-  EXPECT_THROW(early->forward(1, d1, nullptr, nullptr), std::logic_error);
+  EXPECT_EQ(early->saved_bytes(0), 0u);  // the tokens need no kept input, and nothing named a reader
+  try {
+    early->forward(1, d1, nullptr, nullptr);
+    ADD_FAILURE() << "F of slice 1 after slice 0 released its keys must be refused";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("without the keys of its previous slice 0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("next_slice_mb"), std::string::npos) << e.what();
+  }
+  // The layer itself: discarding a micro-batch that a later slice already reads, when its data named no
+  // next slice, is refused rather than leaving the reader with released keys.
+  auto attn = make_layer<float>(LayerType::Attention, cfg, 2);
+  std::vector<float> params(attn->num_params());
+  Rng rng(7);
+  attn->init_params(params.data(), rng);
+  const std::vector<float> x(size_t(6) * size_t(cfg.hidden), 0.5f);
+  std::vector<float> y(x.size());
+  attn->forward(0, d0, params.data(), x.data(), y.data());
+  attn->forward(1, d1, params.data(), x.data(), y.data());
+  try {
+    attn->discard(0);
+    ADD_FAILURE() << "dropping keys a later slice reads without next_slice_mb must be refused";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("dropping micro-batch 0 whose keys 1 later slice(s) read"), std::string::npos)
+        << e.what();
+  }
+}
+
+// The bytes a dropped slice keeps from F to R, measured: on a middle stage under Full recompute, the kept
+// input of the stage plus the keys and values of each attention layer when a later slice reads it, the
+// kept input only when none does; once the later slice's B has sent back their gradients, the carries as
+// well. After R the stage holds what the stage keeping everything holds.
+TEST(UnitCheckpointing, ADroppedReadSliceKeepsExactlyItsKeysAndValues) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = sliced_units();
+  const int m = static_cast<int>(us.size()), first = 1, last = cfg.num_layers() - 1;  // a middle stage
+  int attention_layers = 0;
+  for (int li = first; li < last; ++li) attention_layers += cfg.layers[size_t(li)] == LayerType::Attention;
+  ASSERT_EQ(attention_layers, 2);
+  std::vector<MicroBatchData> data;
+  for (int u = 0; u < m; ++u) data.push_back(make_unit_microbatch(cfg, test::bundled_corpus(), 0, us, u));
+  const std::vector<float> input(cfg.activation_floats(), 0.25f);
+  std::vector<float> out(cfg.activation_floats()), grad_in(cfg.activation_floats());
+  const std::vector<float> grad_out(cfg.activation_floats(), 0.01f);
+  const size_t kept_input = cfg.activation_floats() * sizeof(float);
+  auto kv_bytes = [&](int u) {  // keys and values of every attention layer of the stage, from the model's dims
+    return size_t(attention_layers) * size_t(us[size_t(u)].tokens()) * size_t(cfg.kv_heads) * size_t(cfg.head_dim()) *
+           2 * sizeof(float);
+  };
+  auto keep = StageCompute::create(cfg, first, last, m);
+  auto st = StageCompute::create(cfg, first, last, m);
+  st->set_recompute(Recompute::Full, -1, {0, 1, 2, 3, 4, 5});
+  for (int u = 0; u < m; ++u) {
+    keep->forward(u, data[size_t(u)], input.data(), out.data());
+    st->forward(u, data[size_t(u)], input.data(), out.data());
+    const bool read = data[size_t(u)].next_slice_mb >= 0;
+    EXPECT_EQ(read, u == 0 || u == 1 || u == 4) << "unit " << u;
+    EXPECT_EQ(st->saved_bytes(u), kept_input + (read ? kv_bytes(u) : 0)) << "unit " << u;
+    EXPECT_LT(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
+  }
+  // Row 1: unit 5 recomputes and runs B; unit 4 now also holds the gradients unit 5 sent back.
+  for (StageCompute* s : {keep.get(), st.get()}) {
+    if (s == st.get()) s->recompute(5, data[5]);
+    s->backward_input(5, data[5], grad_out.data(), grad_in.data());
+  }
+  EXPECT_EQ(st->saved_bytes(4), kept_input + 2 * kv_bytes(4));
+  for (int u : {4, 0}) {
+    st->recompute(u, data[size_t(u)]);
+    EXPECT_EQ(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
+  }
+}
+
+// Two stages by hand over every unit of sliced_units(), the early slices 0, 1 and 4 (read by later slices)
+// and the packed unit 3 recomputing, against the single-device run: bitwise losses and gradients. Each
+// stage runs every F, then (early) every R before any B, or (late) each R right before its B; B and W run
+// from the last unit to the first (a slice's B before its earlier slice's).
+TEST(UnitCheckpointing, EarlySlicesRecomputedOnAPipelineMatchTheSingleDeviceRunBitwise) {
+  const NetConfig cfg = sliced_model();
+  const std::vector<WorkUnit> us = sliced_units();
+  const int m = static_cast<int>(us.size()), cut = 2, L = cfg.num_layers();  // [embed, attn] [mlp, attn, mlp, head]
+  const std::vector<int> selected = {0, 1, 3, 4};
+  const Reference ref = reference(cfg, us, 1);
+  std::vector<MicroBatchData> data;
+  for (int u = 0; u < m; ++u) data.push_back(make_unit_microbatch(cfg, test::bundled_corpus(), 0, us, u));
+  struct Policy {
+    std::string name;
+    Recompute r;
+    int full_end0, full_end1;  // global layer index, -1 = the whole stage
+  };
+  // Full; selective (the MLP blocks); the first layers only: the embedding and attention of stage 0, the MLP
+  // and attention of stage 1.
+  for (const Policy& pol : {Policy{"full", Recompute::Full, -1, -1}, Policy{"selective", Recompute::Selective, -1, -1},
+                            Policy{"first layers", Recompute::Full, cut, cut + 2}}) {
+    for (const bool early_r0 : {true, false}) {
+      SCOPED_TRACE(pol.name + (early_r0 ? ", stage 0 recomputes early" : ", stage 0 recomputes late"));
+      auto s0 = StageCompute::create(cfg, 0, cut, m);
+      auto s1 = StageCompute::create(cfg, cut, L, m);
+      s0->set_recompute(pol.r, pol.full_end0, selected);
+      s1->set_recompute(pol.r, pol.full_end1, selected);
+      std::vector<std::vector<float>> act(size_t(m), std::vector<float>(cfg.activation_floats()));
+      std::vector<std::vector<float>> grad = act;
+      auto recompute_all = [&](StageCompute& st) {
+        for (int u : selected) st.recompute(u, data[size_t(u)]);
+      };
+      for (int u = 0; u < m; ++u) s0->forward(u, data[size_t(u)], nullptr, act[size_t(u)].data());
+      if (early_r0) recompute_all(*s0);
+      for (int u = 0; u < m; ++u) s1->forward(u, data[size_t(u)], act[size_t(u)].data(), nullptr);
+      if (!early_r0) recompute_all(*s1);
+      for (int u = m - 1; u >= 0; --u) {
+        const bool sel = std::find(selected.begin(), selected.end(), u) != selected.end();
+        if (sel && early_r0) s1->recompute(u, data[size_t(u)]);
+        s1->backward_input(u, data[size_t(u)], nullptr, grad[size_t(u)].data());
+        s1->backward_weight(u);
+      }
+      for (int u = m - 1; u >= 0; --u) {
+        const bool sel = std::find(selected.begin(), selected.end(), u) != selected.end();
+        if (sel && !early_r0) s0->recompute(u, data[size_t(u)]);
+        s0->backward_input(u, data[size_t(u)], grad[size_t(u)].data(), nullptr);
+        s0->backward_weight(u);
+      }
+      s0->finish_backward();
+      s1->finish_backward();
+      for (int u = 0; u < m; ++u) EXPECT_EQ(microbatch_loss({s0.get(), s1.get()}, u), ref.mb_loss[0][size_t(u)]) << "unit " << u;
+      TensorMap got = by_name(*s0, s0->grads());
+      got.merge(by_name(*s1, s1->grads()));
+      expect_bitwise(got, ref.grads[0], "grads");
+    }
+  }
 }
 
 // What F keeps: a selected unit only its stage input (Full) or its non-MLP/MoE state (Selective) until R;

@@ -64,5 +64,37 @@ TEST(ProfiledMemory, MeasuredPeakMatchesThePredictionWithinFivePercent) {
     }
 }
 
+// kv_bytes, measured by the stage's own accounting, is what the model's dims say: per attention layer of a
+// row, the reference micro-batch's tokens times kv_heads * head_dim, keys and values, fp32; 0 for rows
+// without attention. Blocks whole and split, and with grouped-query attention (kv_heads < heads).
+TEST(ProfiledMemory, KeysAndValuesARecomputedSliceKeepsAreMeasuredPerRow) {
+  NetConfig cfg = load_net_config(std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json");
+  prof::CpuProfileOptions po;
+  po.repeats = 1;
+  po.warmup = 0;
+  NetConfig gqa = cfg;
+  gqa.kv_heads = cfg.heads / 2;
+  ASSERT_GE(gqa.kv_heads, 1);
+  for (const NetConfig& c : {cfg, gqa})
+    for (const bool split : {false, true}) {
+      SCOPED_TRACE("kv_heads " + std::to_string(c.kv_heads) + (split ? ", blocks split" : ", blocks whole"));
+      po.split_blocks = split;
+      const CostTable costs = prof::profile_cpu(c, po);
+      const LayerUnits units = plan_layer_units(c, split);
+      ASSERT_EQ(costs.num_layers(), units.count());
+      const double per_layer =
+          double(c.micro_batch) * c.seq * c.kv_heads * c.head_dim() * 2 * double(sizeof(float));
+      int with_attention = 0;
+      for (int i = 0; i < units.count(); ++i) {
+        int attention = 0;
+        for (int l = units.bounds[size_t(i)]; l < units.bounds[size_t(i) + 1]; ++l)
+          attention += c.layers[size_t(l)] == LayerType::Attention;
+        with_attention += attention > 0;
+        EXPECT_EQ(costs.layers[size_t(i)].kv_bytes, attention * per_layer) << costs.layers[size_t(i)].name;
+      }
+      EXPECT_EQ(with_attention, 4);  // tiny-llama's four transformer blocks
+    }
+}
+
 }  // namespace
 }  // namespace adaptis::exec

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adaptis/executor/layers/linear.h"
@@ -104,7 +105,8 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* 
     if (prev < 0 || prev >= this->num_microbatches() || state_[size_t(prev)].k.empty())
       throw std::logic_error("attention layer: F of slice micro-batch " + std::to_string(mb) +
                              " without the keys of its previous slice " + std::to_string(prev) +
-                             " (its F must run first, and its B after this one's)");
+                             " (its F must run first, its B after this one's, and a recomputed previous slice "
+                             "must name this one as its next_slice_mb so that it keeps its keys)");
     s.prefix = state_[size_t(prev)].tail;
     int held = 0;
     for (const KeyChunk& c : s.prefix) held += c.count;
@@ -116,6 +118,9 @@ void AttentionLayer<T>::do_forward(int mb, const MicroBatchData& data, const T* 
   s.tail.clear();
   if (spans.size() == 1) s.tail = s.prefix;
   s.tail.push_back({mb, spans.back().start, spans.back().len});
+  s.next_slice = data.next_slice_mb;
+  // k and v are overwritten below (an R of a micro-batch whose drop kept them computes the same values);
+  // readers and the carries belong to the later slices and are left alone.
 
   s.x.assign(x, x + size_t(n) * h);
   s.rstd.resize(n);
@@ -292,17 +297,31 @@ void AttentionLayer<T>::do_backward_weight(int mb, T* g) {
 
 // Recompute drops a slice's state between its F and R. Its F counted it as a reader of every earlier
 // slice whose keys it attends to; without taking that back the R would count it twice and the earlier
-// slices' B would wait for a reader that never comes. A dropped slice cannot itself have readers (the
-// planner recomputes only a row's last slice), and its carries are still empty (no later B ran).
+// slices' B would wait for a reader that never comes. A slice that a later slice reads keeps its keys and
+// values: the later slice's F may run before this one's R (it attends to them) and its B may too (it adds
+// into the carries, which this one's B folds in). Its readers count and carries stay as they are, and the R
+// overwrites k and v with the same values.
 template <typename T>
 void AttentionLayer<T>::drop_state(int mb) {
   State& s = state_[size_t(mb)];
-  if (s.readers > 0)
+  if (s.next_slice < 0 && (s.readers > 0 || !s.dk_carry.empty()))
     throw std::logic_error("attention layer: dropping micro-batch " + std::to_string(mb) + " whose keys " +
-                           std::to_string(s.readers) + " later slice(s) still read (only a row's last slice can "
-                           "be recomputed)");
+                           std::to_string(s.readers) + " later slice(s) read, but its data named no next slice "
+                           "(MicroBatchData::next_slice_mb), so it would not have kept them");
   for (const KeyChunk& c : s.prefix) --state_[size_t(c.mb)].readers;
-  s = State{};
+  if (s.next_slice < 0) {
+    s = State{};
+    return;
+  }
+  State kept;
+  kept.k = std::move(s.k);
+  kept.v = std::move(s.v);
+  kept.tail = std::move(s.tail);
+  kept.readers = s.readers;
+  kept.dk_carry = std::move(s.dk_carry);
+  kept.dv_carry = std::move(s.dv_carry);
+  kept.next_slice = s.next_slice;
+  s = std::move(kept);
 }
 
 template <typename T>

@@ -29,6 +29,10 @@ struct MicroBatchData {
   // before it).
   int first_pos = 0;
   int prev_slice_mb = -1;
+  // The other direction: the micro-batch of the next slice of the row when its first sequence continues
+  // this one's last document (-1 = none). Its queries will read this micro-batch's keys and values, so a
+  // recomputed (dropped) micro-batch keeps them from its F until its B (attention.h).
+  int next_slice_mb = -1;
   // Weight of this micro-batch's mean token loss (and its aux losses) in the iteration's objective;
   // 0 = 1 / num_microbatches (equal micro-batches). Packed units use tokens / tokens of the iteration, so
   // the objective is the sum of every token's loss over the iteration's tokens, whatever the packing.
@@ -43,8 +47,9 @@ struct SequenceSpan {
 // The sequences of `data` (seq_lens, or micro_batch rows of cfg.seq). Throws InputError naming the
 // micro-batch when they do not tile data.tokens exactly, a length is < 1, a sequence ends past cfg.seq
 // positions, the micro-batch holds more than micro_batch * seq tokens, loss_weight is negative or not finite,
-// or first_pos / prev_slice_mb are inconsistent (negative, a continuation without a previous slice or
-// without seq_lens, a previous slice that is the micro-batch itself).
+// or first_pos / prev_slice_mb / next_slice_mb are inconsistent (negative, a continuation without a previous
+// slice or without seq_lens, a next slice without seq_lens, a previous or next slice that is the micro-batch
+// itself).
 std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchData& data, int mb);
 
 // Byte-level tokenizer: one token per byte (0..255).

@@ -32,7 +32,8 @@ void check_units_runnable(const NetConfig& cfg, const std::vector<WorkUnit>& uni
 // Micro-batch `u` of iteration `step` (check_units_runnable first): per document piece its tokens and
 // next-token targets (a window of corpus tokens at a pseudo-random offset per document, or with an empty
 // corpus a learnable arithmetic progression as make_microbatch draws them), seq_lens = the pieces,
-// loss_weight = unit_loss_weights, and for a slice continuing a document first_pos / prev_slice_mb.
+// loss_weight = unit_loss_weights, for a slice continuing a document first_pos / prev_slice_mb, and for a
+// slice whose last document the next slice of its row continues next_slice_mb.
 MicroBatchData make_unit_microbatch(const NetConfig& cfg, const std::vector<int32_t>& corpus, int step,
                                     const std::vector<WorkUnit>& units, int u);
 

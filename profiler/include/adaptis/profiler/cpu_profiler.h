@@ -13,7 +13,8 @@
 // the CPU time is what the layer costs on a core of its own (on an idle machine both agree). Memory figures
 // come from the stage's own accounting: parameters, and saved bytes after F and after B; and for recompute, the
 // bytes F keeps under selective and under full recompute and the time selective's R takes (each layer run
-// again with that policy on the same inputs).
+// again with that policy on the same inputs). profile_cpu also measures each row's kv_bytes: the keys and values
+// a recomputed slice that later slices read keeps from its F until its B.
 #include <string>
 #include <vector>
 
@@ -45,7 +46,9 @@ CostTable profile_layers(int num_layers, const exec::StageFactory& make, const e
                          std::vector<LayerSamples>* samples = nullptr);
 
 // The real layers of `cfg`, one row per plan layer unit (plan_layer_units(cfg, opt.split_blocks)): each
-// row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name.
+// row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name. kv_bytes
+// per row: what that stage keeps after F of the reference micro-batch under full recompute when a later
+// slice reads it, minus what it keeps when none does (0 for rows without attention).
 CostTable profile_cpu(const exec::NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
 
 // Variable-length units: splits each row's F / B / W time of `table` (profile_cpu of the same cfg and

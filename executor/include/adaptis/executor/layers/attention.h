@@ -9,6 +9,9 @@
 // Packed micro-batches attend within each sequence; a slice continuing a document (MicroBatchData::
 // first_pos) also attends to the keys and values its earlier slices computed on this layer, and its B adds
 // their gradients into those slices' carry, which their own B (run later) folds in.
+// Recompute of a slice a later slice reads (MicroBatchData::next_slice_mb): dropping its state keeps its
+// keys and values (rotated), what the later slices' F and B read from it and send back to it, and drops the
+// rest; its R computes the same keys and values again (bit for bit) along with everything else.
 #include <vector>
 
 #include "adaptis/executor/layers/layer.h"
@@ -29,7 +32,8 @@ class AttentionLayer final : public Layer<T> {
   void do_backward_input(int mb, const T* params, const T* dy, T* dx) override;
   void do_backward_weight(int mb, T* grads) override;
   // Undoes what F registered with the earlier slices (their readers) as well, so a later F (R) of this
-  // micro-batch registers again exactly once.
+  // micro-batch registers again exactly once. A micro-batch a later slice reads keeps k, v, tail, readers and
+  // the carries.
   void drop_state(int mb) override;
 
  private:
@@ -52,6 +56,8 @@ class AttentionLayer final : public Layer<T> {
     std::vector<KeyChunk> prefix, tail;
     int readers = 0;
     std::vector<T> dk_carry, dv_carry;
+    // MicroBatchData::next_slice_mb as F saw it: a later slice will read this micro-batch's keys.
+    int next_slice = -1;
   };
   // Key / value row of position j of span `sp` (j < its prefix: an earlier slice's row).
   void span_rows(int mb, const SequenceSpan& sp, int pre, std::vector<int>& row_mb, std::vector<int>& row) const;
