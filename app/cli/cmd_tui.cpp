@@ -15,6 +15,7 @@
 #include "cli/option_ranges.h"
 #include "cli/inputs.h"
 #include "cli/memory_options.h"
+#include "explorer/session_open.h"
 #include "tui/keys.h"
 #include "tui/render.h"
 #include "tui/session.h"
@@ -34,6 +35,8 @@ struct TuiArgs {
   bool no_color = false;
   std::string db;
   std::string save = "adaptis-tui-plan.json";
+  std::string session;  // --session: a saved GUI or TUI session instead of the inputs
+  std::string session_out = "adaptis-tui-session.json";
   double optimize_seconds = 5;
   int optimize_threads = 0;
   std::vector<std::string> run_args;
@@ -62,13 +65,57 @@ std::string run_blocker(CLI::App* root) {
   return "";
 }
 
-int run_tui(const TuiArgs& a, CLI::App* root) {
+// The options that say what to explore: a --session names all of that itself.
+const char* const kSessionOwnFlagsNote = "a --session keeps its own inputs, cluster, plan, lengths and policies";
+
+// --session with any option that picks inputs, a plan, lengths or policies: refused, naming them.
+void refuse_with_session(const TuiArgs& a, const CLI::App* cmd) {
+  static const std::vector<std::string> kAllowed = {
+      "--session", "--session-out", "--keys", "--plain", "--size", "--no-color", "--db", "--save",
+      "--optimize-seconds", "--optimize-threads", "--run-arg", "--help"};
+  std::string given;
+  for (const CLI::Option* o : cmd->get_options()) {
+    const std::string name = o->get_name();
+    if (o->count() == 0 || std::find(kAllowed.begin(), kAllowed.end(), name) != kAllowed.end()) continue;
+    given += (given.empty() ? "" : ", ") + name;
+  }
+  if (!given.empty())
+    throw InputError("--session " + a.session + ": " + kSessionOwnFlagsNote + "; drop " + given);
+}
+
+// `adaptis tui --session FILE`: the explorer the session held, with this command's budgets and paths.
+tui::TuiState session_state(const TuiArgs& a, explorer::ExplorerConfig config) {
+  const explorer::Session s = explorer::load_session(a.session);
+  InputOptions in;
+  in.model = s.inputs.model;
+  config.cluster_plans = cluster_plan_setup(in, s.cluster, ClusterViewOptions{});
+  explorer::Explorer core = explorer::open_session(s, a.session, std::move(config));
+  if (!a.db.empty()) core.config().db_path = a.db;  // --db over the session's runs database
+  tui::TuiState state = tui::make_state(std::move(core));
+  state.core.note("opened session " + a.session);
+  return state;
+}
+
+// What the explorer takes from this command whatever it shows: budgets, run store, where files go.
+explorer::ExplorerConfig command_config(const TuiArgs& a, CLI::App* root) {
+  explorer::ExplorerConfig config;
+  config.db_path = a.db.empty() ? exec::default_run_db_path() : a.db;
+  config.plan_out = a.save;
+  config.session_out = a.session_out;
+  config.run_blocker = run_blocker(root);
+  config.run_args = a.run_args;
+  config.optimizer.time_limit_s = a.optimize_seconds;
+  config.optimizer.threads = a.optimize_threads;
+  return config;
+}
+
+// The explorer over the command's inputs (--model/--costs, --plan, --lengths, --recompute, ...).
+tui::TuiState inputs_state(const TuiArgs& a, explorer::ExplorerConfig config, ClusterViewOptions& cluster_view) {
   const ExplorerInputs in = explorer_inputs(a.in);
   // Every input is checked before the terminal changes mode, so bad input is a plain error line.
   Inputs inputs = load_inputs(in.options);
   // --lengths: the plan runs the units made from them (a plan file must have as many micro-batches).
   std::vector<std::string> lengths_notes;
-  ClusterViewOptions cluster_view = a.cluster_view;
   explorer::LengthsSource lengths = explorer_lengths(a.lengths, cluster_view, inputs, lengths_notes);
   // The cluster-plan view searches the whole cluster, even when a plan file narrows the inputs to a replica.
   explorer::ClusterPlanSetup cluster_plans = cluster_plan_setup(a.in, inputs.cluster, cluster_view);
@@ -85,20 +132,11 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
   if (memory.given)
     start_policy = starting_memory_policy(memory, plan_file ? *plan_file : build_plan(request, inputs.costs.num_layers()),
                                           inputs.costs, inputs.cluster, inputs.sim);
-  const std::vector<int> keys = tui::key::parse_script(a.keys);
-  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, kTuiSizeLimits, "80x24");
 
-  explorer::ExplorerConfig config;
   config.cluster_path = absolute_path(a.in.cluster);
   config.costs_label = in.label;
   config.costs_path = absolute_path(in.options.costs);
   config.model_path = absolute_path(a.in.model);
-  config.db_path = a.db.empty() ? exec::default_run_db_path() : a.db;
-  config.plan_out = a.save;
-  config.run_blocker = run_blocker(root);
-  config.run_args = a.run_args;
-  config.optimizer.time_limit_s = a.optimize_seconds;
-  config.optimizer.threads = a.optimize_threads;
   config.cluster_plans = std::move(cluster_plans);
   config.lengths = std::move(lengths);
   if (memory.given) {
@@ -114,6 +152,17 @@ int run_tui(const TuiArgs& a, CLI::App* root) {
     if (!r.applied && !r.message.empty()) throw InputError("--recompute/--offload: " + r.message);
   }
   for (const std::string& n : lengths_notes) state.core.note(n);
+  return state;
+}
+
+int run_tui(const TuiArgs& a, CLI::App* root, const CLI::App* cmd) {
+  if (!a.session.empty()) refuse_with_session(a, cmd);
+  // Every input is checked before the terminal changes mode, so bad input is a plain error line.
+  ClusterViewOptions cluster_view = a.cluster_view;
+  tui::TuiState state = a.session.empty() ? inputs_state(a, command_config(a, root), cluster_view)
+                                          : session_state(a, command_config(a, root));
+  const std::vector<int> keys = tui::key::parse_script(a.keys);
+  const std::pair<int, int> size = a.size.empty() ? terminal_size() : parse_size(a.size, kTuiSizeLimits, "80x24");
   if (cluster_view.given()) {
     state.view = tui::View::Cluster;
     state.core.start_cluster_search(true);
@@ -195,8 +244,12 @@ void register_tui(CLI::App& app, Runner& run) {
       ->check(int_range(0, max_threads_option()));
   cmd->add_option("--run-arg", args->run_args, "Extra argument for launched `adaptis run` (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_option("--session", args->session,
+                  "Open a saved session (GUI or TUI: its inputs, cluster, plan, comparison, view and lengths) "
+                  "instead of --model/--costs/--plan/--lengths");
+  cmd->add_option("--session-out", args->session_out, "Where `W` saves the session")->capture_default_str();
   CLI::App* root = &app;
-  cmd->callback([args, &run, root] { run = [args, root] { return run_tui(*args, root); }; });
+  cmd->callback([args, &run, root, cmd] { run = [args, root, cmd] { return run_tui(*args, root, cmd); }; });
 }
 
 }  // namespace adaptis::cli

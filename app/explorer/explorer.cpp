@@ -8,6 +8,7 @@
 #include "adaptis/planner/schedules.h"
 #include "adaptis/planner/unit_schedules.h"
 #include "common/format.h"
+#include "explorer/session_open.h"
 
 namespace adaptis::explorer {
 
@@ -335,6 +336,18 @@ void Explorer::save_plan(const std::string& path) {
   e.path = path.empty() ? config_.plan_out : path;
   e.plan = editor_.eval_ptr();
   request(std::move(e));
+}
+
+void Explorer::save_session(const std::string& path) {
+  Effect e(EffectKind::SaveSession);
+  e.path = path.empty() ? config_.session_out : path;
+  e.session = std::make_shared<const Session>(session_of(*this));
+  request(std::move(e));
+}
+
+void Explorer::on_session_saved(const std::string& path, const std::string& error) {
+  if (error.empty()) note("saved the session to " + path);
+  else note("cannot save the session: " + error, true);
 }
 
 void Explorer::on_plan_saved(const std::string& path, const std::string& error) {

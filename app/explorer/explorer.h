@@ -31,6 +31,8 @@
 
 namespace adaptis::explorer {
 
+struct Session;  // session_file.h
+
 struct ExplorerConfig {
   std::string costs_label;   // where the costs came from, as shown ("model FILE", the cost file)
   std::string costs_path;    // cost file, absolute ("" when the costs came from a model spec)
@@ -38,6 +40,7 @@ struct ExplorerConfig {
   std::string cluster_path;  // cluster file ("" = uniform): it fixes the device count
   std::string db_path;       // run store for the runs browser and launched runs
   std::string plan_out = "adaptis-plan.json";  // where "save the plan" writes by default
+  std::string session_out = "adaptis-session.json";  // where "save the session" writes by default
   std::string run_blocker;   // why runs cannot be launched here ("" = they can, given a model spec)
   std::vector<std::string> run_args;  // extra `adaptis run` arguments
   int run_steps = 3;                  // iterations per launched run
@@ -55,7 +58,7 @@ struct Message {
 
 // What a driver must do for the core.
 enum class EffectKind {
-  StartOptimizer, CancelOptimizer, LaunchRun, StopRun, RefreshRuns, LoadRun, SavePlan,
+  StartOptimizer, CancelOptimizer, LaunchRun, StopRun, RefreshRuns, LoadRun, SavePlan, SaveSession,
   StartClusterSearch, CancelClusterSearch,  // the search runs ClusterPlansState::options
 };
 // What a loaded run is for.
@@ -65,8 +68,9 @@ struct Effect {
   EffectKind kind;
   int64_t run_id = 0;  // LoadRun
   RunUse use = RunUse::Compare;
-  std::string path;    // SavePlan
+  std::string path;    // SavePlan, SaveSession
   std::shared_ptr<const Evaluation> plan;  // LaunchRun, SavePlan: the plan as it was when asked
+  std::shared_ptr<const Session> session;  // SaveSession: the session as it was when asked
 };
 
 struct OptimizerState {
@@ -337,6 +341,8 @@ class Explorer {
 
   // ---- files ----
   void save_plan(const std::string& path = "");
+  // The whole session (inputs, plan, comparison, view, lengths) to `path` ("" = config's session_out).
+  void save_session(const std::string& path = "");
 
   // ---- messages ----
   const Message& message() const { return message_; }
@@ -352,6 +358,7 @@ class Explorer {
   void on_run_loaded(RunUse use, int64_t run_id, std::shared_ptr<const LoadedRun> run, const std::string& error);
   void on_launched(LaunchedRun run);
   void on_plan_saved(const std::string& path, const std::string& error);
+  void on_session_saved(const std::string& path, const std::string& error);
   void on_cluster_search_progress(const ClusterSearchProgress& p);
   void on_cluster_search_finished(const ClusterSearchJob::Outcome& outcome);
 

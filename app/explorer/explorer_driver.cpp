@@ -8,6 +8,7 @@
 
 #include "adaptis/planner/plan_file.h"
 #include "common/format.h"
+#include "explorer/session_file.h"
 #include "common/private_work_dir.h"
 
 namespace adaptis::explorer {
@@ -56,6 +57,7 @@ void ExplorerDriver::carry_out(Explorer& ex) {
         next_load();
         break;
       case EffectKind::SavePlan: save_plan(ex, e); break;
+      case EffectKind::SaveSession: save_session_file(ex, e); break;
       case EffectKind::StartClusterSearch: start_cluster_search(ex); break;
       case EffectKind::CancelClusterSearch: cluster_search_.cancel(); break;
     }
@@ -89,6 +91,15 @@ void ExplorerDriver::save_plan(Explorer& ex, const Effect& e) {
     ex.on_plan_saved(e.path, "");
   } catch (const std::exception& err) {
     ex.on_plan_saved(e.path, err.what());
+  }
+}
+
+void ExplorerDriver::save_session_file(Explorer& ex, const Effect& e) {
+  try {
+    save_session(*e.session, e.path);
+    ex.on_session_saved(e.path, "");
+  } catch (const std::exception& err) {
+    ex.on_session_saved(e.path, err.what());
   }
 }
 

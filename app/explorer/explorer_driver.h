@@ -53,6 +53,7 @@ class ExplorerDriver {
   void start_cluster_search(Explorer& ex);
   void launch_run(Explorer& ex, const Effect& e);
   void save_plan(Explorer& ex, const Effect& e);
+  void save_session_file(Explorer& ex, const Effect& e);
   void refresh_runs(const std::string& db);
   void next_load();
   void watch_launched(Explorer& ex);

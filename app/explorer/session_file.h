@@ -1,9 +1,10 @@
 #pragma once
-// A GUI session saved to JSON: where the model's costs came from, the (possibly edited) cluster and
-// simulation options, the plan being edited with the schedule options it came from, the plan pinned
-// for comparison, the visible time range and the runs database; over variable-length units, the
-// sequence lengths and the processing that made the units (lengths_json.h), so a reopened session can
-// show and re-pack them.
+// An explorer session (GUI or TUI) saved to JSON: where the model's costs came from, the (possibly
+// edited) cluster and simulation options, the plan being edited with the schedule options it came
+// from, the plan pinned for comparison, the visible time range and the runs database; over
+// variable-length units, the sequence lengths and the processing that made the units (lengths_json.h),
+// so a reopened session can show and re-pack them. The format keeps its first name, so files either
+// explorer saved open in both.
 //
 //   {"format": "adaptis-gui-session/1", "inputs": {"costs": "/abs/costs.json", "model": "", ...},
 //    "cluster": {...}, "sim": {...}, "request": {...}, "custom": false, "plan": {adaptis-plan/1},

@@ -7,9 +7,8 @@
 
 #include "adaptis/executor/run_store.h"
 #include "adaptis/model/error.h"
-#include "adaptis/model/model_loader.h"
-#include "adaptis/model/parallel_costs.h"
 #include "explorer/session_file.h"
+#include "explorer/session_open.h"
 #include "gui/widgets.h"
 
 namespace adaptis::gui {
@@ -111,34 +110,18 @@ void GuiApp::compare_run_ref(const std::string& ref) {
 }
 
 void GuiApp::open_session(const std::string& path) {
-  explorer::Session s = explorer::load_session(path);
-  CostTable costs = !s.inputs.costs.empty() ? load_cost_table(s.inputs.costs) : load_model_costs(s.inputs.model, s.cluster);
-  // A whole-cluster plan (a cluster-plan row) was simulated with its configuration's per-GPU costs;
-  // the saved cluster is its replica, which keeps the whole cluster's topology.
-  if (s.custom && s.plan.parallel && s.inputs.costs.empty())
-    costs = parallel_costs(load_model_spec(s.inputs.model), s.cluster, *s.plan.parallel);
-  // Variable-length units are costed from the reference micro-batch the session had.
-  if (s.inputs.reference_tokens > 0 && costs.tokens_per_microbatch <= 0) {
-    costs.tokens_per_microbatch = s.inputs.reference_tokens;
-    costs.pairs_per_microbatch = s.inputs.reference_pairs;
-  }
+  const explorer::Session s = explorer::load_session(path);
+  // What a session does not keep (budgets, the launch options) stays as this window has it.
   GuiConfig cfg = config_;
-  cfg.costs_path = s.inputs.costs;
-  cfg.model_path = s.inputs.model;
-  cfg.cluster_path = s.inputs.cluster;
-  cfg.inputs_label = s.inputs.costs.empty() ? "model " + s.inputs.model : s.inputs.costs;
   if (!s.runs_db.empty()) cfg.runs_db = s.runs_db;
-  // The session's lengths come back with the processing that made its units, checked by making them
-  // again: the Data tab shows them and re-packing starts from them.
-  explorer::session_units(s, costs, path);
-  cfg.lengths = s.lengths ? *s.lengths : explorer::LengthsSource{};
-  explorer::Explorer fresh(app::Inputs{std::move(costs), s.cluster, s.sim}, explorer_config(cfg, s.sim));
-  fresh.config().optimizer = core_.config().optimizer;
-  explorer::EditResult r = s.custom ? fresh.start_with_plan(s.plan, "session " + path)
-                                    : fresh.start_with_request(s.request);
-  if (!r.applied) throw InputError(path + ": plan: " + r.message);
-  if (s.compare) fresh.pin_plan(*s.compare, s.compare_label.empty() ? "pinned" : s.compare_label);
-  if (s.view_t1 > s.view_t0) fresh.set_window(s.view_t0, s.view_t1);
+  explorer::ExplorerConfig base = explorer_config(cfg, s.sim);
+  base.optimizer = core_.config().optimizer;
+  explorer::Explorer fresh = explorer::open_session(s, path, std::move(base));
+  cfg.costs_path = fresh.config().costs_path;
+  cfg.model_path = fresh.config().model_path;
+  cfg.cluster_path = fresh.config().cluster_path;
+  cfg.inputs_label = fresh.config().costs_label;
+  cfg.lengths = fresh.config().lengths;
   driver_.shutdown();
   core_ = std::move(fresh);
   config_ = cfg;
@@ -148,29 +131,7 @@ void GuiApp::open_session(const std::string& path) {
 }
 
 void GuiApp::save_session_to(const std::string& path) {
-  explorer::Session s;
-  s.inputs.costs = config_.costs_path;
-  s.inputs.model = config_.model_path;
-  s.inputs.cluster = config_.cluster_path;
-  if (core_.has_plan() && !core_.editor().plan().units.empty()) {
-    s.inputs.reference_tokens = core_.editor().costs().tokens_per_microbatch;
-    s.inputs.reference_pairs = core_.editor().costs().pairs_per_microbatch;
-  }
-  s.cluster = core_.editor().cluster();
-  s.sim = core_.editor().sim_options();
-  s.request = core_.editor().request();
-  s.custom = core_.has_plan() && core_.editor().state().custom;
-  if (core_.has_plan()) s.plan = core_.editor().plan();
-  const explorer::Comparison& cmp = core_.comparison();
-  if ((cmp.kind == explorer::CompareKind::Pinned || cmp.kind == explorer::CompareKind::Schedule) && cmp.eval) {
-    s.compare = cmp.eval->plan;
-    s.compare_label = cmp.label;
-  }
-  s.view_t0 = core_.view().window.t0;
-  s.view_t1 = core_.view().window.t1;
-  s.runs_db = core_.config().db_path;
-  if (explorer::LengthsSource l = core_.lengths_on_screen(); l.data) s.lengths = std::move(l);
-  explorer::save_session(s, path);
+  explorer::save_session(explorer::session_of(core_), path);
   core_.note("saved the session to " + path);
 }
 

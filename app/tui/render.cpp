@@ -166,7 +166,7 @@ const char* const kHelp[] = {
     "data       8: length histogram and units of --lengths; j k a unit, enter its actions",
     "           re-pack: p/P mode (pad pack-tokens pack slice elastic)  b/B budget x2 /2",
     "           l/L slices per row +1/-1  i/I least units x2 /2  O unit order  c slicing",
-    "other      w save the plan file   ? this help   q quit",
+    "other      w save the plan file   W save the session (--session-out)   ? help   q quit",
 };
 
 void draw_help(Screen& scr) {

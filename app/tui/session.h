@@ -1,6 +1,6 @@
 #pragma once
 // A TUI session: the pure state plus the driver that carries out what the explorer core asks for
-// (the optimizer thread, a launched run, reading the run store, saving a plan). Both front ends
+// (the optimizer thread, a launched run, reading the run store, saving a plan or the session). Both front ends
 // (the ncurses terminal and the line mode) drive one of these: feed keys, poll each frame, draw
 // render(state()).
 #include <string>

@@ -315,6 +315,12 @@ TuiState make_state(app::Inputs inputs, PlanRequest request, explorer::ExplorerC
   return s;
 }
 
+TuiState make_state(Explorer core) {
+  TuiState s{std::move(core)};
+  clamp_boundary(s);
+  return s;
+}
+
 TuiState apply_key(TuiState s, int k) {
   if (s.searching) return search_key(std::move(s), k);
   if (s.show_help) {
@@ -372,6 +378,7 @@ TuiState apply_key(TuiState s, int k) {
       break;
     case 'g': s.core.refresh_runs(); break;
     case 'w': s.core.save_plan(); break;
+    case 'W': s.core.save_session(); break;
     case '/':
       s.searching = true;
       s.search_input = s.core.view().filter_text;

@@ -40,6 +40,8 @@ struct TuiState {
 // The starting state: shows `initial` (a plan file, say) when given, else builds `request`.
 TuiState make_state(app::Inputs inputs, PlanRequest request, explorer::ExplorerConfig config,
                     std::optional<Plan> initial = std::nullopt, const std::string& initial_label = "");
+// The starting state over an explorer already showing its plan (a reopened session, session_open.h).
+TuiState make_state(explorer::Explorer core);
 
 // One key press. Edits re-run build_plan + simulate; a request that gives no plan is kept and
 // explained (so stepping through settings that do not apply is possible).
