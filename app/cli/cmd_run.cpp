@@ -388,6 +388,10 @@ int run_command(const RunArgs& a) {
     if (has_memory_policy(plan)) j["memory"] = plan_to_json(plan)["memory"];
     // What the device threads measured (saved activations only: what F kept, R re-created, came back).
     j["peak_saved_bytes"] = last.result.peak_saved_bytes;
+    // ... and what the simulator predicted of the same (activations F keeps and R re-creates, per device).
+    nlohmann::json predicted_peak = nlohmann::json::array();
+    for (const DeviceStats& d : pred.sim.devices) predicted_peak.push_back(d.peak_activation_bytes);
+    j["predicted_peak_activation_bytes"] = std::move(predicted_peak);
     if (!plan.units.empty()) {
       const UnitTimes ut = unit_times(program, pred, out.steps);
       const std::vector<double> weights = exec::unit_loss_weights(plan.units);

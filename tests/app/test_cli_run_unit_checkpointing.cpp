@@ -104,6 +104,13 @@ TEST_F(CliRunUnitCheckpointing, APlanFileRecomputingChosenUnitsTrainsBitwiseAndH
   ASSERT_EQ(got["peak_saved_bytes"].size(), 2u);
   for (size_t d = 0; d < 2; ++d)
     EXPECT_LT(got["peak_saved_bytes"][d].get<long long>(), plain["peak_saved_bytes"][d].get<long long>()) << "device " << d;
+  // The simulator's prediction of the same peaks comes with them, and drops with the recompute too.
+  ASSERT_EQ(got["predicted_peak_activation_bytes"].size(), 2u) << got.dump().substr(0, 400);
+  for (size_t d = 0; d < 2; ++d) {
+    EXPECT_GT(got["predicted_peak_activation_bytes"][d].get<double>(), 0) << "device " << d;
+    EXPECT_LT(got["predicted_peak_activation_bytes"][d].get<double>(),
+              plain["predicted_peak_activation_bytes"][d].get<double>()) << "device " << d;
+  }
   // The text report names the policy and the measured peaks.
   CliResult text = adaptis::test::run_cli(base + "--no-record --plan " + file);
   ASSERT_EQ(text.code, 0) << text.out << text.err;
