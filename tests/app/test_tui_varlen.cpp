@@ -50,17 +50,9 @@ TuiState varlen_state(bool with_lengths = true) {
   in.units = units_of(kDocs);
   explorer::ExplorerConfig cfg;
   if (with_lengths) {
-    auto data = std::make_shared<SequenceLengths>();
-    data->lengths = kDocs;
-    data->lengths.push_back(6000);
-    data->lines.assign(data->lengths.size(), 0);
-    data->context = kContext;
-    data->origin = "tui test lengths";
-    cfg.lengths.data = data;
-    SequenceProcessing p;
-    p.mode = PackingMode::PackTokens;
-    p.unit_tokens = 4096;
-    cfg.lengths.processing = p;
+    std::vector<long long> docs = kDocs;
+    docs.push_back(6000);
+    cfg.lengths = packed_lengths(std::move(docs), kContext, "tui test lengths");
   }
   PlanRequest r;
   r.schedule = "1f1b";

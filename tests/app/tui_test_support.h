@@ -3,9 +3,11 @@
 // presses and accessors for what the core shows.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "explorer/lengths_source.h"
 #include "tui/render.h"
 #include "tui/screen.h"
 #include "tui/tui_state.h"
@@ -45,6 +47,22 @@ inline TuiState start(app::Inputs in = test_inputs(), const std::string& schedul
   if (config.db_path.empty()) config.db_path = "/nonexistent/runs.db";
   if (config.model_path.empty()) config.model_path = "/models/test.json";
   return make_state(std::move(in), r, config);
+}
+
+// The explorer's lengths: `docs` packed by tokens into units of at most 4096 (what the varlen TUI tests start from).
+inline explorer::LengthsSource packed_lengths(std::vector<long long> docs, long long context, const std::string& origin) {
+  auto data = std::make_shared<SequenceLengths>();
+  data->lengths = std::move(docs);
+  data->lines.assign(data->lengths.size(), 0);
+  data->context = context;
+  data->origin = origin;
+  explorer::LengthsSource l;
+  l.data = data;
+  SequenceProcessing p;
+  p.mode = PackingMode::PackTokens;
+  p.unit_tokens = 4096;
+  l.processing = p;
+  return l;
 }
 
 inline TuiState press(TuiState s, const std::string& script) { return apply_keys(std::move(s), key::parse_script(script)); }
