@@ -76,6 +76,10 @@ MicroBatchData make_microbatch(const NetConfig& cfg, const std::vector<int32_t>&
   return d;
 }
 
+int microbatch_tokens(const NetConfig& cfg, const MicroBatchData& data) {
+  return data.seq_lens.empty() ? cfg.micro_batch * cfg.seq : static_cast<int>(data.tokens.size());
+}
+
 std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchData& data, int mb) {
   const std::string where = "micro-batch " + std::to_string(mb);
   if (!std::isfinite(data.loss_weight) || data.loss_weight < 0)

@@ -60,13 +60,16 @@ class CpuStage final : public StageCompute {
     const float* in = input;
     const int count = static_cast<int>(layers_.size());
     const bool drops_mb = recomputes_mb(mb);  // drop_ says which layers
+    // The micro-batch's own activation: a packed unit may fill only part of the micro-batch buffer.
+    const size_t input_floats = size_t(microbatch_tokens(cfg_, data)) * size_t(cfg_.hidden);
     size_t run = 0;
     for (int j = 0; j < count; ++j) {
       float* out = j + 1 == count ? output : buf_[j % 2].data();
       const bool dropped = drops_mb && drop_[j];
-      // The first layer of a recomputed run keeps a copy of its input (the tokens need none).
+      // The first layer of a recomputed run keeps a copy of its input (the tokens need none): the
+      // micro-batch's tokens, not the whole buffer, which is what the cost model counts per unit.
       if (dropped && run < runs_.size() && runs_[run].first == j && in != nullptr)
-        kept_in_[mb][run].assign(in, in + activation_floats());
+        kept_in_[mb][run].assign(in, in + input_floats);
       layers_[j]->forward(mb, data, params_.data() + layer_offset_[j], in, out);
       if (dropped) layers_[j]->discard(mb);  // R re-creates it
       if (dropped && run < runs_.size() && runs_[run].second == j + 1) ++run;

@@ -310,7 +310,9 @@ TEST(UnitCheckpointing, ADroppedReadSliceKeepsExactlyItsKeysAndValues) {
   const std::vector<float> input(cfg.activation_floats(), 0.25f);
   std::vector<float> out(cfg.activation_floats()), grad_in(cfg.activation_floats());
   const std::vector<float> grad_out(cfg.activation_floats(), 0.01f);
-  const size_t kept_input = cfg.activation_floats() * sizeof(float);
+  auto kept_input = [&](int u) {  // the stage's input for the unit's own tokens (not the whole buffer)
+    return data[size_t(u)].tokens.size() * size_t(cfg.hidden) * sizeof(float);
+  };
   auto kv_bytes = [&](int u) {  // keys and values of every attention layer of the stage, from the model's dims
     return size_t(attention_layers) * size_t(us[size_t(u)].tokens()) * size_t(cfg.kv_heads) * size_t(cfg.head_dim()) *
            2 * sizeof(float);
@@ -323,7 +325,7 @@ TEST(UnitCheckpointing, ADroppedReadSliceKeepsExactlyItsKeysAndValues) {
     st->forward(u, data[size_t(u)], input.data(), out.data());
     const bool read = data[size_t(u)].next_slice_mb >= 0;
     EXPECT_EQ(read, u == 0 || u == 1 || u == 4) << "unit " << u;
-    EXPECT_EQ(st->saved_bytes(u), kept_input + (read ? kv_bytes(u) : 0)) << "unit " << u;
+    EXPECT_EQ(st->saved_bytes(u), kept_input(u) + (read ? kv_bytes(u) : 0)) << "unit " << u;
     EXPECT_LT(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
   }
   // Row 1: unit 5 recomputes and runs B; unit 4 now also holds the gradients unit 5 sent back.
@@ -331,7 +333,7 @@ TEST(UnitCheckpointing, ADroppedReadSliceKeepsExactlyItsKeysAndValues) {
     if (s == st.get()) s->recompute(5, data[5]);
     s->backward_input(5, data[5], grad_out.data(), grad_in.data());
   }
-  EXPECT_EQ(st->saved_bytes(4), kept_input + 2 * kv_bytes(4));
+  EXPECT_EQ(st->saved_bytes(4), kept_input(4) + 2 * kv_bytes(4));
   for (int u : {4, 0}) {
     st->recompute(u, data[size_t(u)]);
     EXPECT_EQ(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
@@ -419,8 +421,9 @@ TEST(UnitCheckpointing, OnlyTheSelectedUnitsDropTheirActivations) {
     for (int u = 0; u < m; ++u) {
       if (u == 2 || u == 3) {
         EXPECT_LT(st->saved_bytes(u), keep->saved_bytes(u)) << "unit " << u;
-        if (r == Recompute::Full) {  // the kept input: one activation buffer
-          EXPECT_EQ(st->saved_bytes(u), cfg.activation_floats() * sizeof(float)) << "unit " << u;
+        if (r == Recompute::Full) {  // the kept input: the unit's tokens x hidden (unit 2 fills 23 of 24 tokens)
+          EXPECT_EQ(st->saved_bytes(u), size_t(us[size_t(u)].tokens()) * size_t(cfg.hidden) * sizeof(float))
+              << "unit " << u;
         }
         st->recompute(u, data[size_t(u)]);
       }

@@ -64,7 +64,7 @@ void Layer<T>::forward(int mb, const MicroBatchData& data, const T* params, cons
                            " while its previous F has not finished B and W");
   Shape& shape = shape_[size_t(mb)];
   shape.spans = sequence_spans(cfg_, data, mb);
-  shape.tokens = data.seq_lens.empty() ? cfg_.micro_batch * cfg_.seq : static_cast<int>(data.tokens.size());
+  shape.tokens = microbatch_tokens(cfg_, data);
   shape.loss_scale = data.loss_weight > 0 ? T(data.loss_weight) : T(1) / T(num_microbatches());
   do_forward(mb, data, params, x, y);
   phase_[mb] = Phase::Forwarded;

@@ -51,6 +51,9 @@ struct SequenceSpan {
 // slice or without seq_lens, a next slice without seq_lens, a previous or next slice that is the micro-batch
 // itself).
 std::vector<SequenceSpan> sequence_spans(const NetConfig& cfg, const MicroBatchData& data, int mb);
+// Tokens of `data`: micro_batch * seq for an equal micro-batch, its own tokens for a packed unit (which may
+// hold fewer than the micro-batch buffer's micro_batch * seq).
+int microbatch_tokens(const NetConfig& cfg, const MicroBatchData& data);
 
 // Byte-level tokenizer: one token per byte (0..255).
 std::vector<int32_t> byte_tokens(const std::string& text);

@@ -100,7 +100,8 @@ class StageCompute {
   virtual void load_params(size_t begin, std::span<const float> values);
   // Memory policies (Plan::memory; the runtime sets them before the first F). With recompute, F drops the
   // saved state of some layers right after running them, keeping only the input of each run of dropped
-  // layers (none for a run starting at the embedding: the tokens are the micro-batch's data), and R
+  // layers (none for a run starting at the embedding: the tokens are the micro-batch's data; for a packed
+  // unit, its own tokens x hidden, not the whole micro-batch buffer), and R
   // (recompute) re-runs those layers from the kept inputs, re-creating their state bit for bit: Full drops
   // the stage's layers [first_layer, full_end) (full_end < 0 = all of them), Selective drops its MLP and MoE
   // layers (the cost model's selective recompute), None drops nothing. `microbatches` (per-unit
