@@ -7,6 +7,7 @@
 
 #include "adaptis/model/json_file.h"
 #include "adaptis/model/model_loader.h"
+#include "adaptis/planner/unit_slicing.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "cli/lengths_options.h"
@@ -55,8 +56,12 @@ int run_lengths(LengthsArgs a) {
   Inputs in = load_inputs(a.in);
   const std::string note = ensure_cost_reference(in.costs, data.context);
   const UnitCostModel cost = unit_cost_model(in.costs);
-  const SequenceProcessing chosen = processing_from(a.lengths, PackingMode::Elastic);
+  // Elastic by default, which slices; a model whose layers cannot run slices packs whole sequences instead.
+  const PackingMode default_mode = slicing_blocker(in.costs).empty() ? PackingMode::Elastic : PackingMode::Pack;
+  const SequenceProcessing chosen = processing_from(a.lengths, default_mode);
   const std::vector<WorkUnit> units = process_sequences(data, cost, chosen);
+  if (const std::string why = slices_problem(units, in.costs); !why.empty())
+    throw InputError(std::string("--pack ") + describe(chosen) + ": it makes slices: " + why);
   if (!a.lengths.units_file.empty()) write_units_side_file(a.lengths.units_file, units);
 
   std::vector<ModeRow> rows;
@@ -67,6 +72,7 @@ int run_lengths(LengthsArgs a) {
     r.what = describe(p);
     try {
       r.units = process_sequences(data, cost, p);
+      if (const std::string why = slices_problem(r.units, in.costs); !why.empty()) throw InputError("it makes slices: " + why);
     } catch (const InputError& e) {
       r.error = e.what();
     }

@@ -16,6 +16,7 @@
 #include "adaptis/model/problem_limits.h"
 #include "adaptis/planner/pytorch_csv.h"
 #include "adaptis/planner/unit_schedules.h"
+#include "adaptis/planner/unit_slicing.h"
 #include "cli/option_ranges.h"
 
 namespace adaptis::cli {
@@ -196,6 +197,9 @@ Plan resolve_plan(const PlanOptions& o, const Inputs& in) {
                        " has " + std::to_string(plan.num_microbatches) + " micro-batches (one unit per micro-batch)");
     plan.units = in.units;
   }
+  // Units the plan file carries: slices only on a model whose layers can run them (--lengths checked its own).
+  const std::string why = slices_problem(plan.units, in.costs);
+  if (!why.empty()) throw InputError(o.plan_file + ": " + why);
   require_valid_plan(plan, num_layers, o.plan_file);
   return plan;
 }

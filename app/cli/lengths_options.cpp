@@ -7,6 +7,7 @@
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
+#include "adaptis/planner/unit_slicing.h"
 #include "cli/inputs.h"
 #include "cli/report.h"
 
@@ -87,6 +88,8 @@ LoadedLengths apply_lengths(const LengthsOptions& o, Inputs& in, PackingMode def
   l.cost = unit_cost_model(in.costs);
   l.processing = processing_from(o, default_mode);
   in.units = process_sequences(l.data, l.cost, l.processing);
+  const std::string why = slices_problem(in.units, in.costs);
+  if (!why.empty()) throw InputError(std::string("--pack ") + describe(l.processing) + ": it makes slices: " + why);
   if (!o.units_file.empty()) write_units_side_file(o.units_file, in.units);
   return l;
 }

@@ -1,19 +1,14 @@
 #include "explorer/lengths_source.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "adaptis/model/error.h"
+#include "adaptis/planner/unit_slicing.h"
 #include "adaptis/planner/units.h"
 
 namespace adaptis::explorer {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 constexpr PackingMode kModes[] = {PackingMode::Pad, PackingMode::PackTokens, PackingMode::Pack, PackingMode::Slice,
                                   PackingMode::Elastic};
@@ -30,28 +25,10 @@ T cycle(const T (&all)[N], T now, int dir) {
 
 }  // namespace
 
-std::string slicing_blocker(const CostTable& costs) {
-  // Model specs name their layer kinds ("mamba", or a block whose name says so). Profiles that only
-  // carry a type symbol ("M" is Mamba in one profile and MoE in another) cannot be told apart, so they
-  // are not refused.
-  for (int i = 0; i < costs.num_layers(); ++i) {
-    const LayerCost& l = costs.layers[static_cast<size_t>(i)];
-    if (lower(l.kind).find("mamba") != std::string::npos)
-      return "layer " + std::to_string(i) + " (" + l.name + ") is a Mamba layer: its scan state would have to cross " +
-             "from one slice to the next, which the cost model and the executor do not carry; pack without slicing";
-  }
-  return "";
-}
-
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p) {
   std::vector<WorkUnit> units = process_sequences(data, unit_cost_model(costs), p);  // refuses slices with slicing off
-  const auto slice = std::find_if(units.begin(), units.end(), [](const WorkUnit& u) { return u.is_slice(); });
-  if (slice != units.end()) {
-    const std::string why = slicing_blocker(costs);
-    if (!why.empty())
-      throw InputError("it makes slices (unit " + std::to_string(slice - units.begin()) + ": " + describe_unit(*slice) +
-                       "), but " + why);
-  }
+  const std::string why = slices_problem(units, costs);
+  if (!why.empty()) throw InputError("it makes slices: " + why);
   return units;
 }
 

@@ -15,6 +15,7 @@
 #include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/unit.h"
+#include "adaptis/planner/unit_slicing.h"  // slicing_blocker, which the explorers show
 
 namespace adaptis::explorer {
 
@@ -33,12 +34,8 @@ struct LengthsSource {
 // The units `p` makes of `data`, costed with `costs`' unit cost model (its reference micro-batch).
 // Throws InputError with the reason (process_sequences: an option out of range, a sequence longer than
 // the budget or slices made with slicing off; no reference micro-batch) and refuses slices the model's
-// layers cannot run on (slicing_blocker).
+// layers cannot run on (slices_problem, adaptis/planner/unit_slicing.h).
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p);
-
-// Why units of `costs`' model cannot be slices ("" = they can): a Mamba layer's scan state would have
-// to cross from one slice to the next, which neither the cost model nor the executor carries.
-std::string slicing_blocker(const CostTable& costs);
 
 // The next or previous value of each processing knob, as the explorers step through them. Each keeps
 // the rest of `p`; the token budget doubles or halves within [1, context] (0 = the context).

@@ -8,6 +8,7 @@
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/schedules.h"
 #include "adaptis/planner/unit_schedules.h"
+#include "adaptis/planner/unit_slicing.h"
 #include "adaptis/planner/validator.h"
 
 namespace adaptis::explorer {
@@ -162,6 +163,8 @@ EditResult PlanEditor::load_request(PlanRequest req, const std::string& label) {
 }
 
 EditResult PlanEditor::load_plan(Plan plan, const std::string& label) {
+  // A plan file's own units: slices only on a model whose layers can run them (a re-pack checks its own).
+  if (const std::string why = slices_problem(plan.units, costs()); !why.empty()) return refuse(label + ": " + why);
   Cluster cluster = cluster_;
   if (plan.num_devices() > cluster.num_devices()) {
     if (cluster_fixed_)

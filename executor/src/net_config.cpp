@@ -101,6 +101,12 @@ LayerUnits plan_layer_units(const NetConfig& cfg, bool split_blocks) {
   return u;
 }
 
+bool unit_is_recurrent(const NetConfig& cfg, const LayerUnits& units, int i) {
+  for (int l = units.bounds[size_t(i)]; l < units.bounds[size_t(i) + 1]; ++l)
+    if (cfg.layers[size_t(l)] == LayerType::Mamba) return true;
+  return false;
+}
+
 nlohmann::json net_config_to_json(const NetConfig& c) {
   nlohmann::json layers = nlohmann::json::array();
   for (LayerType t : c.layers) layers.push_back(layer_type_name(t));

@@ -72,6 +72,7 @@ LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Devic
   LayerCost c;
   c.name = layer.name;
   c.kind = layer.kind;
+  c.recurrent = layer.has(ComponentKind::Mamba);  // by its components, whatever the block is named
   c.f_ms = pass_time_ms(w.f, device, model.efficiency, model.dtype);
   c.b_ms = pass_time_ms(w.b, device, model.efficiency, model.dtype);
   c.w_ms = pass_time_ms(w.w, device, model.efficiency, model.dtype);

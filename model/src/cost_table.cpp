@@ -66,7 +66,7 @@ CostTable load_cost_table(const std::string& path) {
     reject_unknown_fields(l,
                           {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
                            "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
-                           "kept_full_bytes", "kv_bytes", "f_pair", "b_pair", "w_pair", "f_fixed", "b_fixed", "w_fixed"},
+                           "kept_full_bytes", "kv_bytes", "recurrent", "f_pair", "b_pair", "w_pair", "f_fixed", "b_fixed", "w_fixed"},
                           where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".
@@ -88,6 +88,12 @@ CostTable load_cost_table(const std::string& path) {
       c.recompute_selective_ms = non_negative(l, "recompute_selective_ms", unit, kMaxLayerTimeMs, where, true);
     if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, kMaxBytes, where, true);
     if (l.contains("kv_bytes")) c.kv_bytes = non_negative(l, "kv_bytes", 1.0, kMaxBytes, where, true);
+    if (l.contains("recurrent")) {
+      if (!l["recurrent"].is_boolean())
+        throw InputError(where + ": field 'recurrent' must be true or false (whether the layer carries state from "
+                         "token to token, as a Mamba scan does), got " + describe_json(l["recurrent"]));
+      c.recurrent = l["recurrent"].get<bool>();
+    }
     // The per-unit split (planner/units.h): parts of each pass's time.
     c.f_pair_ms = non_negative(l, "f_pair", unit, kMaxLayerTimeMs, where, false);
     c.b_pair_ms = non_negative(l, "b_pair", unit, kMaxLayerTimeMs, where, false);
@@ -138,6 +144,7 @@ nlohmann::json cost_table_json(const CostTable& costs) {
     if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
     if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
     if (l.kv_bytes >= 0) row["kv_bytes"] = l.kv_bytes;
+    if (l.recurrent) row["recurrent"] = true;  // absent = false, as files from before the field read
     // The per-unit split only when known, so files without it stay as they were.
     for (auto [key, v] : {std::pair{"f_pair", l.f_pair_ms}, std::pair{"b_pair", l.b_pair_ms}, std::pair{"w_pair", l.w_pair_ms},
                           std::pair{"f_fixed", l.f_fixed_ms}, std::pair{"b_fixed", l.b_fixed_ms},

@@ -199,6 +199,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
     LayerCost c;
     c.name = layer.name;
     c.kind = layer.kind;
+    c.recurrent = layer.has(ComponentKind::Mamba);
     PassTimes f = pass_times(part.f, whole.f, p, device, eff, m.dtype);
     PassTimes b = pass_times(part.b, whole.b, p, device, eff, m.dtype);
     PassTimes w = pass_times(part.w, whole.w, p, device, eff, m.dtype);

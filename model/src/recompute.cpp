@@ -50,6 +50,7 @@ CostTable attach_memory(const CostTable& times, const CostTable& memory) {
       l.act_b_bytes += m.act_b_bytes;
       l.act_w_bytes += m.act_w_bytes;
       l.w_grad_bytes += m.w_grad_bytes;
+      l.recurrent = l.recurrent || m.recurrent;  // the structure the type symbol alone does not say
       kept_sel += r.kept_selective;
       kv += r.kv;
       sel_ms += r.selective_ms;

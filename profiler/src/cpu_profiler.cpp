@@ -197,6 +197,7 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   for (int i = 0; i < units.count(); ++i) {
     table.layers[i].name = units.names[i];
     table.layers[i].kv_bytes = kv[size_t(i)];
+    table.layers[i].recurrent = exec::unit_is_recurrent(cfg, units, i);
   }
   table.model = cfg.name;
   table.source = "cpu-profile:" + exec::host_name() + (opt.wall_clock ? ":wall" : "");

@@ -249,4 +249,62 @@ TEST_F(CliLengths, SlicingModesWithNoSlicingAreRefused) {
   for (const auto& u : j["units"]) EXPECT_FALSE(u.contains("row")) << u.dump();
 }
 
+// A model whose hybrid block mixes attention with a Mamba mixer, its name and kind saying nothing of Mamba:
+// slicing it is refused by every command that makes units (the scan state cannot cross slices), naming the
+// layer; packing without slicing still runs.
+// The hybrid model, its block's second part `second_part`.
+std::string hybrid_model_json(const std::string& second_part) {
+  return R"({
+    "format": "adaptis-model/1", "name": "hybrid-cli-test", "dtype": "bf16",
+    "seq_len": 4096, "micro_batch_size": 1, "global_batch_size": 8,
+    "defaults": {"hidden": 1024, "norm": "rmsnorm", "vocab": 32000, "heads": 8, "kv_heads": 8, "head_dim": 128},
+    "layers": [
+      {"kind": "embedding"},
+      {"kind": "transformer", "ffn_hidden": 4096},
+      {"kind": "block", "name": "mixer.0", "parts": [{"kind": "attention"}, )" +
+         second_part + R"(]},
+      {"kind": "lm_head"}
+    ]})";
+}
+
+TEST_F(CliLengths, SlicingAHybridMambaBlockIsRefusedNamingTheLayer) {
+  const std::string model = write("hybrid.json", hybrid_model_json(R"({"kind": "mamba", "mamba_version": 2,
+      "mamba_heads": 32, "mamba_head_dim": 64, "groups": 1, "state": 64, "conv_kernel": 4, "chunk": 128})"));
+  const std::string data = " --lengths " + mix + " --global-batch-tokens 65536";
+  for (const char* cmd : {"simulate", "compare"})
+    expect_error(std::string(cmd) + " --model " + model + " --devices 2" + data + " --pack slice --slices 2",
+                 {"--pack slice", "is a slice, but layer 2 ('mixer.0', kind 'block') holds a Mamba layer",
+                  "pack without slicing"});
+  CliResult packed = run("simulate --model " + model + " --devices 2" + data + " --pack pack --json");
+  ASSERT_EQ(packed.code, 0) << packed.err;
+  // `lengths` packs whole sequences by default on this model and lists the modes: slice carries the reason
+  // instead of units.
+  CliResult modes = run("lengths " + mix + " --global-batch-tokens 65536 --model " + model + " --json");
+  ASSERT_EQ(modes.code, 0) << modes.err;
+  const json j = json::parse(modes.out);
+  int refused = 0;
+  for (const auto& m : j["modes"])
+    if (m["processing"].get<std::string>().rfind("slice", 0) == 0) {
+      ASSERT_TRUE(m.contains("error")) << m.dump();
+      EXPECT_NE(m["error"].get<std::string>().find("holds a Mamba layer"), std::string::npos) << m.dump();
+      ++refused;
+    }
+  EXPECT_EQ(refused, 1);
+  for (const auto& u : j["units"]) EXPECT_FALSE(u.contains("row")) << u.dump();
+  // optimize searches packings without slices only.
+  CliResult opt = run("optimize --model " + model + " --devices 2" + data + " --time-limit-s 2 --threads 1 --quiet --json");
+  ASSERT_EQ(opt.code, 0) << opt.err;
+  const json trials = json::parse(opt.out)["varlen"]["trials"];
+  ASSERT_FALSE(trials.empty());
+  for (const auto& t : trials) EXPECT_EQ(t["slices"], 0) << t.dump();
+  // A plan file whose units are slices (made for the same layers with an MLP in the block) is refused too.
+  const std::string mlp = write("attention-mlp.json", hybrid_model_json(R"({"kind": "mlp", "ffn_hidden": 4096})"));
+  const std::string plan = at("sliced-plan.json");
+  CliResult made = run("optimize --model " + mlp + " --devices 2" + data +
+                       " --pack slice --slices 2 --time-limit-s 2 --threads 1 --quiet --out " + plan);
+  ASSERT_EQ(made.code, 0) << made.err;
+  expect_error("simulate --model " + model + " --devices 2 --plan " + plan,
+               {plan + ": unit 0 (slice 0 of row 0", "layer 2 ('mixer.0', kind 'block') holds a Mamba layer"});
+}
+
 }  // namespace

@@ -197,6 +197,47 @@ TEST(ExplorerRepack, SlicingAModelWithMambaLayersIsRefusedWithTheReason) {
   EXPECT_TRUE(slicing_blocker(costs(false)).empty());
 }
 
+// A block that carries a Mamba scan without saying so in its name or kind (LayerCost::recurrent): a re-pack
+// into slices is refused naming it, and so is a plan whose own units are slices; packing still applies.
+TEST(ExplorerRepack, ARecurrentBlockWhateverItsNameRefusesSlicesAndPlansMadeOfThem) {
+  ExplorerConfig cfg;
+  cfg.optimizer.threads = 1;
+  cfg.lengths.spec = "repack-test.lengths";
+  cfg.lengths.data = lengths();
+  cfg.lengths.processing = pack_tokens();
+  CostTable hybrid = costs();
+  hybrid.layers[4].kind = "block";
+  hybrid.layers[4].name = "mixer.3";
+  hybrid.layers[4].recurrent = true;
+  app::Inputs in{hybrid, make_uniform_cluster(4), SimOptions{}};
+  in.units = process_sequences(*cfg.lengths.data, unit_cost_model(in.costs), pack_tokens());
+  Explorer ex(in, cfg);
+  PlanRequest req;
+  req.schedule = "1f1b";
+  req.devices = 4;
+  req.units = in.units;
+  ASSERT_TRUE(ex.start_with_request(req).applied) << ex.message().text;
+  const std::vector<WorkUnit> before = ex.editor().plan().units;
+  SequenceProcessing slice;
+  slice.mode = PackingMode::Slice;
+  const EditResult r = ex.set_processing(slice);
+  EXPECT_FALSE(r.applied);
+  EXPECT_NE(r.message.find("layer 4 ('mixer.3', kind 'block') holds a Mamba layer"), std::string::npos) << r.message;
+  EXPECT_EQ(ex.editor().plan().units, before);
+  // A plan made of slices elsewhere (the same layers, nothing recurrent) does not load either.
+  req.units = process_sequences(*cfg.lengths.data, unit_cost_model(costs()), slice);
+  ASSERT_TRUE(std::any_of(req.units.begin(), req.units.end(), [](const WorkUnit& u) { return u.is_slice(); }));
+  req.microbatches = static_cast<int>(req.units.size());
+  const EditResult loaded = ex.load_plan(build_plan(req, hybrid.num_layers()), "sliced-plan.json");
+  EXPECT_FALSE(loaded.applied);
+  EXPECT_NE(loaded.message.find("sliced-plan.json: unit "), std::string::npos) << loaded.message;
+  EXPECT_NE(loaded.message.find("is a slice, but layer 4 ('mixer.3'"), std::string::npos) << loaded.message;
+  EXPECT_EQ(ex.editor().plan().units, before);
+  SequenceProcessing pack;
+  pack.mode = PackingMode::Pack;
+  EXPECT_TRUE(ex.set_processing(pack).applied) << ex.message().text;
+}
+
 TEST(ExplorerRepack, WithoutLengthsThereIsNothingToRePack) {
   ExplorerConfig cfg;
   app::Inputs in{costs(), make_uniform_cluster(4), SimOptions{}};

@@ -16,6 +16,7 @@
 #include "adaptis/planner/memory_policy.h"
 #include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/unit_schedules.h"
+#include "adaptis/planner/unit_slicing.h"
 #include "adaptis/planner/units.h"
 #include "unit_checkpointing.h"
 
@@ -198,8 +199,10 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
 
   VarlenOptimizeResult out;
   out.tokens = data.total_tokens();
+  // A model whose layers cannot run slices (a Mamba scan) is offered none: packing without slicing only.
+  const bool can_slice = o.allow_slicing && slicing_blocker(costs).empty();
   std::vector<SequenceProcessing> candidates =
-      o.processings.empty() ? default_processings(data, o.search.devices, o.allow_slicing, o.slice_multiple) : o.processings;
+      o.processings.empty() ? default_processings(data, o.search.devices, can_slice, o.slice_multiple) : o.processings;
   std::vector<std::vector<WorkUnit>> unit_sets;
   std::vector<ScreenResult> screens;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -209,6 +212,8 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     t.processing = candidates[i];
     try {
       unit_sets[i] = process_sequences(data, cost, candidates[i]);
+      const std::string unsliceable = slices_problem(unit_sets[i], costs);
+      if (!unsliceable.empty()) throw InputError("it makes slices: " + unsliceable);
       t.units = static_cast<int>(unit_sets[i].size());
       for (const auto& u : unit_sets[i]) t.slices += u.is_slice();
       t.lower_bound_ms = iteration_lower_bound(costs, used, o.search.devices, unit_sets[i], o.search.sim).ms;
@@ -224,7 +229,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     if (cancel && cancel->load()) break;
     // When memory binds everywhere so far, smaller units: halve the smallest budget tried (down to 512 tokens),
     // as equal-token packs, cost-balanced packs and elastic units.
-    if (i + 1 == candidates.size() && o.processings.empty() && o.allow_slicing) {
+    if (i + 1 == candidates.size() && o.processings.empty() && can_slice) {
       bool any_fits = false;
       long long smallest = data.context;
       for (const auto& tr : out.trials) any_fits = any_fits || tr.fits;
@@ -248,7 +253,10 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   for (size_t i = 0; i < out.trials.size(); ++i)
     if (out.trials[i].error.empty()) order.push_back(i);
   if (order.empty()) {
-    std::string why = out.trials.empty() ? "no candidate processing" : out.trials.front().error;
+    std::string why = "no candidate processing";
+    if (!out.trials.empty()) why = out.trials.front().error;
+    else if (can_slice != o.allow_slicing)
+      why += " packs the longest sequence without slicing, and " + slicing_blocker(costs);
     throw InputError("optimize: no sequence processing gives runnable units (" + why + ")");
   }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {

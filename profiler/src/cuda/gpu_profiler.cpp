@@ -195,6 +195,7 @@ GpuProfileResult profile_gpu(const exec::NetConfig& cfg, const GpuProfileOptions
     LayerCost c;
     c.name = units.names[u];
     c.kind = units.kinds[u];
+    c.recurrent = exec::unit_is_recurrent(cfg, units, u);
     c.f_ms = r.units[u].f_ms;
     c.b_ms = r.units[u].b_ms;
     c.w_ms = r.units[u].w_ms;

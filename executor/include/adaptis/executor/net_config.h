@@ -105,6 +105,9 @@ NetConfig load_net_config(const std::string& path, ModelSpecLimits limits = {});
 // or the config was not built from a spec, then one unit per layer of ours (names "layers.<i>", kinds
 // layer_type_name).
 LayerUnits plan_layer_units(const NetConfig& cfg, bool split_blocks);
+// Whether unit i of `units` holds a layer that carries state from token to token (a Mamba scan): what a cost
+// table's LayerCost::recurrent says of that unit.
+bool unit_is_recurrent(const NetConfig& cfg, const LayerUnits& units, int i);
 
 // The config as JSON for records (the run store's model column): name, every dimension, the layer sequence,
 // the spec layer units and the conversion notes.

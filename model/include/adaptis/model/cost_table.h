@@ -56,6 +56,11 @@ struct LayerCost {
   // from its F until its B even when its stage recomputes it (memory_policy.h); unknown counts as
   // everything F keeps (no saving).
   double kv_bytes = -1;
+  // The layer carries state from one token to the next (a Mamba scan; any block with a Mamba mixer,
+  // whatever its name): its work over a sequence cannot be cut into slices (planner/unit_slicing.h).
+  // Set from the model's structure (a model spec's components, the executor's layer types); a profile that
+  // only gives a type symbol leaves it false. Cost files: optional field "recurrent" (absent = false).
+  bool recurrent = false;
 };
 
 struct CostTable {
@@ -79,7 +84,7 @@ struct CostTable {
 // per-layer profile format ({"model", "time_unit_ms", "layers": [{"type","f","b","w"}]}).
 // Throws InputError naming the file and field on any problem (negative times or bytes, missing
 // fields, ...). The recompute fields (kept_selective_bytes, recompute_selective_ms, kept_full_bytes)
-// are optional; absent ones stay negative (not given).
+// are optional; absent ones stay negative (not given). "recurrent" is optional (a boolean, absent = false).
 CostTable load_cost_table(const std::string& path);
 
 // Checks every time is finite and in [0, kMaxLayerTimeMs] and every byte count in [0, kMaxBytes]

@@ -31,8 +31,8 @@ LayerRecompute layer_recompute(const CostTable& costs, int layer);
 // memory figures of an analytical table of the same model: profile layer i takes the bytes of as many
 // consecutive `memory` layers as its kind has '+'-joined parts ("M+E" = the embedding and a Mamba layer,
 // "-+H" = an MLP and the LM head), summed (kv_bytes too; out_bytes and kept_full_bytes from the last and the first
-// of them); selective recompute time is the profiled F scaled by the analytical share of F it
-// recomputes. Times stay the profile's. InputError naming both tables when the layers do not add up.
+// of them; recurrent when any of them is); selective recompute time is the profiled F scaled by the analytical
+// share of F it recomputes. Times stay the profile's. InputError naming both tables when the layers do not add up.
 CostTable attach_memory(const CostTable& times, const CostTable& memory);
 
 // --- Korthikanti et al., "Reducing activation recomputation in large transformer models" --------
