@@ -156,12 +156,14 @@ TEST_F(CliRunLengths, WhatTheExecutorDoesNotRunIsRefusedNamingTheFlag) {
   // A document longer than the model's 32 positions: slices of it still need positions past 32.
   expect_error("--lengths " + lengths_file("long.lengths", "10\n40\n"),
                {"--lengths: units[", "a document of 40 tokens is longer than the model's seq = 32 positions"});
-  // Slices on a model with Mamba layers: refused naming the layer kind.
+  // Slices on a model with Mamba layers: refused naming the layer (when the units are made, before the plan).
   const CliResult mamba = adaptis::test::run_cli("run --no-record --profile-repeats 1 --model " + samples +
                                                  "/models/tiny-nemotron-h.json --lengths " + mix() +
                                                  " --pack slice --slices 2");
   EXPECT_EQ(mamba.code, 1) << mamba.out << mamba.err;
-  EXPECT_NE(mamba.err.find("has mamba layers, which the executor cannot run on slices"), std::string::npos) << mamba.err;
+  EXPECT_NE(mamba.err.find("--pack slice, 2 slices/row: it makes slices: unit 0"), std::string::npos) << mamba.err;
+  EXPECT_NE(mamba.err.find("is a slice, but layer 1 ('layers.0', kind 'mamba') holds a Mamba layer"), std::string::npos)
+      << mamba.err;
   expect_error("--lengths " + lengths_file("long2.lengths", "10\n40\n") + " --no-slicing",
                {"long2.lengths line 2: a sequence of 40 tokens is longer than the context of 32"});
   expect_error("--lengths " + lengths_file("empty.lengths", ""), {"empty.lengths"});
