@@ -30,6 +30,13 @@ T cycle(const T (&all)[N], T now, int dir) {
 
 }  // namespace
 
+std::string describe(const LengthOptions& o) {
+  const std::string context = o.context != 0 ? std::to_string(o.context) : std::string("the data's own");
+  const std::string batch =
+      o.global_batch_tokens != 0 ? std::to_string(o.global_batch_tokens) : std::string("the data's own");
+  return "context " + context + ", global batch " + batch + " tokens";
+}
+
 std::string slicing_blocker(const CostTable& costs) {
   // Model specs name their layer kinds ("mamba", or a block whose name says so). Profiles that only
   // carry a type symbol ("M" is Mamba in one profile and MoE in another) cannot be told apart, so they
