@@ -564,10 +564,10 @@ TEST(TuiTmux, DataViewRePacksTheUnitsAndShowsRefusals) {
 
 namespace {
 
-// The number in " N units (" of the Data view's units line (-1 when it is not on screen).
+// The number in "N units (" of the Data view's units line (-1 when it is not on screen).
 int units_on_screen(const std::string& screen) {
   std::smatch m;
-  static const std::regex re(" ([0-9]+) units \\(");
+  static const std::regex re("([0-9]+) units \\(");
   return std::regex_search(screen, m, re) ? std::stoi(m[1]) : -1;
 }
 
@@ -591,12 +591,17 @@ TEST(TuiTmux, DataViewChangesTheContextAndTheGlobalBatch) {
   pane.literal("8");
   ASSERT_TRUE(pane.wait_for_text("iteration context 4096 tokens, global batch 65536 tokens  ( ) context  { } batch"))
       << pane.last;
+  ASSERT_TRUE(pane.wait_for_text(" units (0 slices)")) << pane.last;
   const int start_units = units_on_screen(pane.last);
   ASSERT_GT(start_units, 0) << pane.last;
   const double start_ms = summary_iteration_ms(pane.last);
 
   pane.literal("}");
-  ASSERT_TRUE(pane.wait_for_text("iteration context 4096 tokens, global batch 131072 tokens")) << pane.last;
+  // The whole Data view redrawn: the iteration line and the units line of the new units.
+  ASSERT_TRUE(pane.wait_for([&](const std::string& s) {
+    return s.find("iteration context 4096 tokens, global batch 131072 tokens") != std::string::npos &&
+           units_on_screen(s) > start_units;
+  })) << pane.last;
   EXPECT_NE(pane.last.find("sequences, 131072 tokens, context 4096"), std::string::npos) << pane.last;
   EXPECT_GT(units_on_screen(pane.last), start_units) << pane.last;
   EXPECT_GT(summary_iteration_ms(pane.last), start_ms) << pane.last;
@@ -604,7 +609,10 @@ TEST(TuiTmux, DataViewChangesTheContextAndTheGlobalBatch) {
       << pane.last;
 
   pane.literal("(");
-  ASSERT_TRUE(pane.wait_for_text("iteration context 2048 tokens, global batch 131072 tokens")) << pane.last;
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) {
+    return s.find("iteration context 2048 tokens, global batch 131072 tokens") != std::string::npos &&
+           s.find("sequences, 131072 tokens, context 2048, longest ") != std::string::npos;
+  })) << pane.last;
   std::smatch m;
   const std::string data = line_containing(pane.last, "sequences, 131072 tokens, context 2048, longest ");
   ASSERT_TRUE(std::regex_search(data, m, std::regex("longest ([0-9]+)"))) << pane.last;
@@ -615,7 +623,10 @@ TEST(TuiTmux, DataViewChangesTheContextAndTheGlobalBatch) {
 
   // Context 8192, then the batch halved down to it; once more would be below it: refused.
   pane.literal("){{{{");
-  ASSERT_TRUE(pane.wait_for_text("iteration context 8192 tokens, global batch 8192 tokens")) << pane.last;
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) {
+    return s.find("iteration context 8192 tokens, global batch 8192 tokens") != std::string::npos &&
+           s.find("sequences, 8192 tokens, context 8192") != std::string::npos && units_on_screen(s) > 0;
+  })) << pane.last;
   const double before_ms = summary_iteration_ms(pane.last);
   const int before_units = units_on_screen(pane.last);
   pane.literal("{");
@@ -668,7 +679,10 @@ TEST(TuiTmux, WSavesTheSessionAndReopeningShowsTheSamePlanAndData) {
   ASSERT_TRUE(reopened.started());
   ASSERT_TRUE(reopened.wait_for_text("opened session " + out)) << reopened.last;
   reopened.literal("8");
-  ASSERT_TRUE(reopened.wait_for_text("iteration context 4096 tokens, global batch 131072 tokens")) << reopened.last;
+  ASSERT_TRUE(reopened.wait_for([](const std::string& s) {
+    return s.find("iteration context 4096 tokens, global batch 131072 tokens") != std::string::npos &&
+           s.find("processing ") != std::string::npos && units_on_screen(s) > 0;
+  })) << reopened.last;
   for (const std::string& needle : {std::string("sequences, 131072 tokens, context 4096"), std::string("processing "),
                                     std::string(" units (")}) {
     const std::string want = line_containing(saved_screen, needle);
