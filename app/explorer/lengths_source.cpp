@@ -31,10 +31,12 @@ T cycle(const T (&all)[N], T now, int dir) {
 }  // namespace
 
 std::string describe(const LengthOptions& o) {
-  const std::string context = o.context != 0 ? std::to_string(o.context) : std::string("the data's own");
-  const std::string batch =
-      o.global_batch_tokens != 0 ? std::to_string(o.global_batch_tokens) : std::string("the data's own");
-  return "context " + context + ", global batch " + batch + " tokens";
+  const std::string context = o.context != 0 ? std::string("context ") + std::to_string(o.context) + " tokens"
+                                              : std::string("the data's own context");
+  const std::string batch = o.global_batch_tokens != 0
+                                ? std::string("global batch ") + std::to_string(o.global_batch_tokens) + " tokens"
+                                : std::string("the data's own global batch");
+  return context + ", " + batch;
 }
 
 std::string slicing_blocker(const CostTable& costs) {

@@ -30,8 +30,8 @@ struct LengthsSource {
   std::optional<SequenceProcessing> processing;
 };
 
-// The options in a few words for messages and undo labels: "context 8192, global batch 131072 tokens";
-// a 0 (the data's own) says so.
+// The options in a few words for messages and undo labels: "context 8192 tokens, global batch 131072
+// tokens", "context 8192 tokens, the data's own global batch".
 std::string describe(const LengthOptions& o);
 
 // The most units the explorers plan over when the context or the global batch is changed from inside

@@ -28,7 +28,8 @@ void draw_data_view(const TuiState& s, Screen& scr, Rect r) {
   if (!v.settings_line.empty() && y < bottom) {
     scr.put(r.x, y, "iteration ", Style::Header);
     const int x = scr.put(r.x + 10, y, v.settings_line, Style::Normal, r.w - 10);
-    if (v.can_set_lengths && x + 2 < r.x + r.w) scr.put(x + 2, y, "( ) context  { } batch", Style::Dim, r.x + r.w - x - 2);
+    if (v.can_set_lengths && x + 2 < r.x + r.w)
+      scr.put(x + 2, y, "( ) context  { } batch", Style::Dim, r.x + r.w - x - 2);
     ++y;
   }
   if (!v.processing.empty() && y < bottom) {

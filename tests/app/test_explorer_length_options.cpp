@@ -197,7 +197,8 @@ TEST(ExplorerLengthOptions, WhatCannotApplyIsRefusedAndThePlanStays) {
 class ExplorerLengthOptionsFiles : public adaptis::test::ScratchDirTest {};
 
 TEST_F(ExplorerLengthOptionsFiles, ALengthsFileIsReadAgainAndItsErrorsAreTheLibrarys) {
-  const std::string file = write("mix.lengths", "# test\n3000\n500\n1200\n4000\n800\n2500\n100\n3900\n");  // 16000 tokens
+  // 16000 tokens, the longest 4000.
+  const std::string file = write("mix.lengths", "# test\n3000\n500\n1200\n4000\n800\n2500\n100\n3900\n");
   Explorer ex = start(file, options(0, 0), pack_tokens(false));
   const std::vector<WorkUnit> units = ex.editor().plan().units;
   EXPECT_EQ(ex.varlen().settings_line,
@@ -206,7 +207,8 @@ TEST_F(ExplorerLengthOptionsFiles, ALengthsFileIsReadAgainAndItsErrorsAreTheLibr
   ASSERT_TRUE(ex.step_global_batch(+1).applied);
   expect_refused(ex, {false, ""}, units, "holds 16000 tokens, fewer than the global batch of 32000");
   ASSERT_TRUE(ex.step_context(-1).applied);  // 2000: the 3000-token sequence on line 2 with slicing off
-  expect_refused(ex, {false, ""}, units, file + " line 2: a sequence of 3000 tokens is longer than the context of 2000");
+  expect_refused(ex, {false, ""}, units,
+                 file + " line 2: a sequence of 3000 tokens is longer than the context of 2000");
 
   ASSERT_TRUE(ex.set_global_batch_tokens(8000).applied);
   settle(ex);
