@@ -248,8 +248,8 @@ int run_optimize(const OptimizeArgs& a) {
     throw InputError("--lengths: variable-length units are planned for --target adaptis only");
   if (a.lengths.given() && parse_memory_options(a.memory).given)
     throw InputError("--lengths: --recompute / --offload do not apply to variable-length units: when no plan fits, "
-                     "optimize chooses per-unit checkpointing itself (which stages recompute which units); offload "
-                     "with units is not supported");
+                     "optimize chooses per-unit checkpointing itself (which stages recompute which units) and, where "
+                     "that is not enough, activation offload on the devices with a host link");
   if (!a.native_plan.empty() && target == PlanTarget::Adaptis)
     throw InputError("--native-plan: only applies with --target torch, torchtitan or megatron");
   Inputs in = load_inputs(a.in);

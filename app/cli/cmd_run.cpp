@@ -392,6 +392,13 @@ int run_command(const RunArgs& a) {
     nlohmann::json predicted_peak = nlohmann::json::array();
     for (const DeviceStats& d : pred.sim.devices) predicted_peak.push_back(d.peak_activation_bytes);
     j["predicted_peak_activation_bytes"] = std::move(predicted_peak);
+    // Activation offload: bytes copied to host memory per device, measured and predicted.
+    if (has_memory_policy(plan)) {
+      j["offloaded_bytes"] = last.result.offloaded_bytes;
+      nlohmann::json predicted_off = nlohmann::json::array();
+      for (const DeviceStats& d : pred.sim.devices) predicted_off.push_back(d.offloaded_bytes);
+      j["predicted_offloaded_bytes"] = std::move(predicted_off);
+    }
     if (!plan.units.empty()) {
       const UnitTimes ut = unit_times(program, pred, out.steps);
       const std::vector<double> weights = exec::unit_loss_weights(plan.units);

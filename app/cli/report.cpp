@@ -38,6 +38,7 @@ nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
                     {"peak_kept_bytes", s.peak_kept_bytes},
                     {"peak_recomputed_bytes", s.peak_recomputed_bytes},
                     {"peak_offloaded_bytes", s.peak_offloaded_bytes},
+                    {"peak_carried_bytes", s.peak_carried_bytes},
                     {"busy_ms", s.busy_ms},
                     {"bubble_ms", s.bubble_ms},
                     {"warmup_bubble_ms", s.warmup_bubble_ms},
@@ -104,18 +105,20 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
   }
   if (sim.has_parallel) os << parallel_table(plan, sim);  // whole-cluster plans
   // Memory policies: the split of each device's activation peak and the time R and copies took.
-  bool any_r = false;
-  for (const auto& s : sim.devices) any_r = any_r || s.recompute_ms > 0 || s.recomputed_bytes > 0;
-  if (has_memory_policy(plan) || any_r || !sim.host_transfers.empty()) {
+  bool any_split = false;
+  for (const auto& s : sim.devices)
+    any_split = any_split || s.recompute_ms > 0 || s.recomputed_bytes > 0 || s.peak_carried_bytes > 0;
+  if (has_memory_policy(plan) || any_split || !sim.host_transfers.empty()) {
     os << "memory policies: " << describe_memory(plan.memory) << "\n";
-    std::snprintf(buf, sizeof buf, "%-6s %10s %10s %12s %12s %12s %12s\n", "device", "R ms", "copy ms", "peak act",
-                  "kept", "recomputed", "on host");
+    std::snprintf(buf, sizeof buf, "%-6s %10s %10s %12s %12s %12s %12s %12s\n", "device", "R ms", "copy ms", "peak act",
+                  "kept", "recomputed", "kv carries", "on host");
     os << buf;
     for (size_t d = 0; d < sim.devices.size(); ++d) {
       const DeviceStats& s = sim.devices[d];
-      std::snprintf(buf, sizeof buf, "%-6zu %10.3f %10.3f %12s %12s %12s %12s\n", d, s.recompute_ms, s.host_copy_ms,
+      std::snprintf(buf, sizeof buf, "%-6zu %10.3f %10.3f %12s %12s %12s %12s %12s\n", d, s.recompute_ms, s.host_copy_ms,
                     format_bytes(s.peak_activation_bytes).c_str(), format_bytes(s.peak_kept_bytes).c_str(),
-                    format_bytes(s.peak_recomputed_bytes).c_str(), format_bytes(s.peak_offloaded_bytes).c_str());
+                    format_bytes(s.peak_recomputed_bytes).c_str(), format_bytes(s.peak_carried_bytes).c_str(),
+                    format_bytes(s.peak_offloaded_bytes).c_str());
       os << buf;
     }
   }

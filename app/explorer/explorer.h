@@ -5,9 +5,10 @@
 // launched run, the timeline's window, selection, search and measured range, and the messages.
 //
 // Nothing here draws, blocks or touches a file, a thread or a process. Work the core cannot do
-// itself (start the optimizer, launch or stop a run, read the run store or a run, save a plan) is
-// requested as an Effect; a driver (explorer_driver.h) carries it out and reports back through the
-// on_* functions. Views call the commands and draw the state, so each feature's logic exists once.
+// itself (start the optimizer, launch or stop a run, read the run store or a run, save a plan, read
+// the lengths again) is requested as an Effect; a driver (explorer_driver.h) carries it out and
+// reports back through the on_* functions. Views call the commands and draw the state, so each
+// feature's logic exists once.
 //
 // Copying an Explorer is cheap (plans, simulations and runs are shared and immutable): the TUI
 // keeps its state as a value and makes a new one per key.
@@ -48,7 +49,9 @@ struct ExplorerConfig {
   bool follow_launched_run = false;   // show a launched run as B as its iterations arrive
   OptimizeOptions optimizer;          // budget, threads, seed, ... (devices, micro-batches: the plan's)
   ClusterPlanSetup cluster_plans;     // the whole-cluster search (needs a model spec)
-  LengthsSource lengths;              // --lengths: the data and processing the plan's units came from
+  // --lengths: the data and processing the starting units came from; once the context or the global
+  // batch is changed here, the lengths last read with the new options.
+  LengthsSource lengths;
 };
 
 struct Message {
@@ -60,6 +63,7 @@ struct Message {
 enum class EffectKind {
   StartOptimizer, CancelOptimizer, LaunchRun, StopRun, RefreshRuns, LoadRun, SavePlan, SaveSession,
   StartClusterSearch, CancelClusterSearch,  // the search runs ClusterPlansState::options
+  ReadLengths,  // the lengths of `lengths_spec` read or drawn again with `length_options`
 };
 // What a loaded run is for.
 enum class RunUse { Compare, Overlay, Tick, OpenPlan, Follow };
@@ -71,6 +75,8 @@ struct Effect {
   std::string path;    // SavePlan, SaveSession
   std::shared_ptr<const Evaluation> plan;  // LaunchRun, SavePlan: the plan as it was when asked
   std::shared_ptr<const Session> session;  // SaveSession: the session as it was when asked
+  std::string lengths_spec;                // ReadLengths: a lengths file, a histogram or a distribution
+  LengthOptions length_options;            // ReadLengths
 };
 
 struct OptimizerState {
@@ -287,6 +293,26 @@ class Explorer {
   EditResult step_min_units(int dir);     // the least unit count (pack, elastic), doubled / halved
   EditResult toggle_slicing();            // slicing long sequences allowed or not
 
+  // ---- the iteration's context length and global batch, defined in explorer_lengths.cpp ----
+  // The lengths read or drawn again from their source (config().lengths.spec) with other options, as
+  // --context / --global-batch-tokens read them on the command line, then packed by the plan's
+  // processing (its token budget capped at the new context) and the plan rebuilt over the new units
+  // like a re-pack: one undo step (undo brings back the old lengths with the old units). Reading is an
+  // effect (ReadLengths): these return applied when it was asked for; the driver reports through
+  // on_lengths_read, which applies it or refuses with the reason (the plan unchanged): no lengths or
+  // no source, a live search, the library's own error (a file that holds fewer tokens than the batch, a
+  // sequence longer than the context with slicing off, a value out of range), a global batch below the
+  // context, more than kMaxExplorerUnits units.
+  std::string length_options_blocker() const;  // why they cannot be changed here ("" = they can)
+  // The lengths of the plan on screen's units (the latest read when they were not made here).
+  LengthsSource lengths_in_use() const;
+  EditResult set_length_options(const LengthOptions& o);
+  EditResult set_context(long long tokens);             // 0 = the data's own (a file's)
+  EditResult set_global_batch_tokens(long long tokens); // 0 = the data's own (a file's)
+  EditResult step_context(int dir);       // the context doubled / halved
+  EditResult step_global_batch(int dir);  // the global batch doubled / halved (not below the context)
+  bool reading_lengths() const { return lengths_read_.has_value(); }
+
   // ---- recorded runs ----
   void refresh_runs();
   const RunStoreView& runs() const { return store_; }
@@ -361,6 +387,9 @@ class Explorer {
   void on_session_saved(const std::string& path, const std::string& error);
   void on_cluster_search_progress(const ClusterSearchProgress& p);
   void on_cluster_search_finished(const ClusterSearchJob::Outcome& outcome);
+  // The lengths of a ReadLengths effect (null with `error` when they could not be read).
+  void on_lengths_read(const std::string& spec, const LengthOptions& options,
+                       std::shared_ptr<const SequenceLengths> data, const std::string& error);
 
  private:
   EditResult after_edit(EditResult r);
@@ -389,14 +418,22 @@ class Explorer {
   mutable std::string table_key_;
   // Every processing that made units here (start-up and re-packs), newest last: the plan on screen's
   // processing is the newest whose units it runs, so undo and redo keep the Data view truthful.
+  // Each keeps the lengths it was made from, since the context or the global batch can change them.
   struct UnitsMade {
     std::vector<WorkUnit> units;
     SequenceProcessing processing;
+    std::shared_ptr<const SequenceLengths> data;
+    LengthOptions options;
   };
   std::vector<std::shared_ptr<const UnitsMade>> units_made_;
+  void remember_units(std::vector<WorkUnit> units, const SequenceProcessing& p,
+                      std::shared_ptr<const SequenceLengths> data, const LengthOptions& options);
   std::optional<SequenceProcessing> refused_processing_;
   std::string refused_reason_;
+  const UnitsMade* units_made_of_plan() const;  // the newest entry whose units the plan runs (null: none)
   std::optional<SequenceProcessing> processing_of_plan() const;
+  // The options of the read asked for and not yet reported (nullopt: none in flight).
+  std::optional<LengthOptions> lengths_read_;
   // The starting units are the configured processing's (the caller made them from the lengths with it).
   void remember_start_units(const std::vector<WorkUnit>& units);
   // The variable-length view's cache, for the plan of `varlen_revision_`.

@@ -60,6 +60,7 @@ void ExplorerDriver::carry_out(Explorer& ex) {
       case EffectKind::SaveSession: save_session_file(ex, e); break;
       case EffectKind::StartClusterSearch: start_cluster_search(ex); break;
       case EffectKind::CancelClusterSearch: cluster_search_.cancel(); break;
+      case EffectKind::ReadLengths: read_lengths(ex, e); break;
     }
   }
 }
@@ -100,6 +101,17 @@ void ExplorerDriver::save_session_file(Explorer& ex, const Effect& e) {
     ex.on_session_saved(e.path, "");
   } catch (const std::exception& err) {
     ex.on_session_saved(e.path, err.what());
+  }
+}
+
+void ExplorerDriver::read_lengths(Explorer& ex, const Effect& e) {
+  // On the caller's thread: a lengths file, or a draw the explorer bounded to kMaxExplorerUnits units of
+  // the context, takes less time than re-simulating the plan over the units it makes.
+  try {
+    auto data = std::make_shared<const SequenceLengths>(load_sequence_lengths(e.lengths_spec, e.length_options));
+    ex.on_lengths_read(e.lengths_spec, e.length_options, std::move(data), "");
+  } catch (const std::exception& err) {
+    ex.on_lengths_read(e.lengths_spec, e.length_options, nullptr, err.what());
   }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // Carries out what an Explorer asks for (explorer.h's effects) and reports back: the optimizer on
 // its thread, a launched `adaptis run` child process, the run store and single runs read off the
-// UI thread, plan files written. Both front ends own one driver next to their Explorer: after a
-// command they call carry_out(), and every frame poll().
+// UI thread, plan files written, the iteration's lengths read again. Both front ends own one driver
+// next to their Explorer: after a command they call carry_out(), and every frame poll().
 #include <chrono>
 #include <deque>
 #include <future>
@@ -54,6 +54,7 @@ class ExplorerDriver {
   void launch_run(Explorer& ex, const Effect& e);
   void save_plan(Explorer& ex, const Effect& e);
   void save_session_file(Explorer& ex, const Effect& e);
+  void read_lengths(Explorer& ex, const Effect& e);
   void refresh_runs(const std::string& db);
   void next_load();
   void watch_launched(Explorer& ex);

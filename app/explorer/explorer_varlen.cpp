@@ -24,22 +24,47 @@ std::string Explorer::selected_unit_text() const {
   return unit_text(*plan, b->mb);
 }
 
-std::optional<SequenceProcessing> Explorer::processing_of_plan() const {
-  if (!has_plan() || editor_.plan().units.empty()) return std::nullopt;
+const Explorer::UnitsMade* Explorer::units_made_of_plan() const {
+  if (!has_plan() || editor_.plan().units.empty()) return nullptr;
   const std::vector<WorkUnit>& units = editor_.plan().units;
   for (auto it = units_made_.rbegin(); it != units_made_.rend(); ++it)
-    if ((*it)->units == units) return (*it)->processing;
+    if ((*it)->units == units) return it->get();
+  return nullptr;
+}
+
+std::optional<SequenceProcessing> Explorer::processing_of_plan() const {
+  if (const UnitsMade* m = units_made_of_plan()) return m->processing;
   return std::nullopt;
+}
+
+void Explorer::remember_units(std::vector<WorkUnit> units, const SequenceProcessing& p,
+                              std::shared_ptr<const SequenceLengths> data, const LengthOptions& options) {
+  units_made_.push_back(std::make_shared<const UnitsMade>(UnitsMade{std::move(units), p, std::move(data), options}));
+  if (units_made_.size() > PlanEditor::kMaxHistory + 1) units_made_.erase(units_made_.begin());
 }
 
 void Explorer::remember_start_units(const std::vector<WorkUnit>& units) {
   if (config_.lengths.data && config_.lengths.processing && !units.empty())
-    units_made_.push_back(std::make_shared<const UnitsMade>(UnitsMade{units, *config_.lengths.processing}));
+    remember_units(units, *config_.lengths.processing, config_.lengths.data, config_.lengths.options);
+}
+
+LengthsSource Explorer::lengths_in_use() const {
+  LengthsSource l = config_.lengths;
+  if (const UnitsMade* m = units_made_of_plan()) {
+    l.data = m->data;
+    l.options = m->options;
+  }
+  return l;
 }
 
 LengthsSource Explorer::lengths_on_screen() const {
   LengthsSource l = config_.lengths;
-  l.processing = processing_of_plan();
+  l.processing.reset();
+  if (const UnitsMade* m = units_made_of_plan()) {
+    l.data = m->data;
+    l.options = m->options;
+    l.processing = m->processing;
+  }
   return l;
 }
 
@@ -71,15 +96,15 @@ EditResult Explorer::set_processing(const SequenceProcessing& p) {
     return EditResult{false, label + ": " + why};
   };
   if (const std::string why = repack_blocker(); !why.empty()) return refuse(why);
+  const LengthsSource lengths = lengths_in_use();
   std::vector<WorkUnit> units;
   try {
-    units = units_for(*config_.lengths.data, editor_.costs(), p);
+    units = units_for(*lengths.data, editor_.costs(), p);
   } catch (const InputError& e) {
     return refuse(e.what());
   }
   // These units are p's whatever happens next (the registry maps units to what made them).
-  units_made_.push_back(std::make_shared<const UnitsMade>(UnitsMade{units, p}));
-  if (units_made_.size() > PlanEditor::kMaxHistory + 1) units_made_.erase(units_made_.begin());
+  remember_units(units, p, lengths.data, lengths.options);
   // A knob the mode does not read (slices outside slice mode, say) gives the same units: nothing to
   // rebuild, but the plan's processing is now this one.
   if (has_plan() && editor_.pending_problem().empty() && units == editor_.plan().units) {
@@ -106,7 +131,7 @@ EditResult Explorer::step_unit_order(int dir) { return set_processing(next_unit_
 EditResult Explorer::step_unit_tokens(int dir) {
   const SequenceProcessing now = processing_to_edit();
   if (!repack_blocker().empty()) return set_processing(now);  // refused with the reason
-  const long long context = config_.lengths.data->context;
+  const long long context = lengths_in_use().data->context;
   const SequenceProcessing next = explorer::step_unit_tokens(now, dir, context);
   if (next == now) {
     const std::string why = dir > 0 ? "the token budget is already the context (the most a unit holds)"

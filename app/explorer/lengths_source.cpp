@@ -25,6 +25,15 @@ T cycle(const T (&all)[N], T now, int dir) {
 
 }  // namespace
 
+std::string describe(const LengthOptions& o) {
+  const std::string context = o.context != 0 ? std::string("context ") + std::to_string(o.context) + " tokens"
+                                              : std::string("the data's own context");
+  const std::string batch = o.global_batch_tokens != 0
+                                ? std::string("global batch ") + std::to_string(o.global_batch_tokens) + " tokens"
+                                : std::string("the data's own global batch");
+  return context + ", " + batch;
+}
+
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p) {
   std::vector<WorkUnit> units = process_sequences(data, unit_cost_model(costs), p);  // refuses slices with slicing off
   const std::string why = slices_problem(units, costs);

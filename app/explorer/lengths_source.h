@@ -31,6 +31,15 @@ struct LengthsSource {
   std::optional<SequenceProcessing> processing;
 };
 
+// The options in a few words for messages and undo labels: "context 8192 tokens, global batch 131072
+// tokens", "context 8192 tokens, the data's own global batch".
+std::string describe(const LengthOptions& o);
+
+// The most units the explorers plan over when the context or the global batch is changed from inside
+// them (one micro-batch each: every edit re-simulates them all). Larger iterations are for
+// `adaptis simulate --lengths`.
+constexpr int kMaxExplorerUnits = 4096;
+
 // The units `p` makes of `data`, costed with `costs`' unit cost model (its reference micro-batch).
 // Throws InputError with the reason (process_sequences: an option out of range, a sequence longer than
 // the budget or slices made with slicing off; no reference micro-batch) and refuses slices the model's

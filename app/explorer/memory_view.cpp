@@ -23,6 +23,7 @@ MemoryOverview memory_overview(const Plan& plan, const SimResult& sim, const std
     r.static_bytes = s.static_bytes;
     r.kept_bytes = s.peak_kept_bytes;
     r.recomputed_bytes = s.peak_recomputed_bytes;
+    r.carried_bytes = s.peak_carried_bytes;
     r.on_host_bytes = s.peak_offloaded_bytes;
     r.recompute_ms = s.recompute_ms;
     r.host_copy_ms = s.host_copy_ms;

@@ -18,6 +18,16 @@ VarlenView varlen_view(const Plan& plan, const SimResult& sim, const CostTable& 
   if (const SequenceLengths* data = lengths.data.get()) {
     v.data_line = app::strf("%zu sequences, %lld tokens, context %lld, longest %lld (%s)", data->lengths.size(),
                             data->total_tokens(), data->context, data->longest(), data->origin.c_str());
+    // Options left at 0 took the data's own: say which, since doubling or halving starts from it.
+    const bool lines_file = std::any_of(data->lines.begin(), data->lines.end(), [](int l) { return l > 0; });
+    v.context = data->context;
+    v.global_batch_tokens = data->total_tokens();
+    const char* own_context = lines_file ? " (the longest sequence)" : " (the data's own)";
+    const char* own_batch = lines_file ? " (the whole file)" : " (the data's own)";
+    v.settings_line = app::strf("context %lld tokens%s, global batch %lld tokens%s", v.context,
+                                lengths.options.context > 0 ? "" : own_context, v.global_batch_tokens,
+                                lengths.options.global_batch_tokens > 0 ? "" : own_batch);
+    v.can_set_lengths = !lengths.spec.empty();
     const double tokens = double(data->total_tokens());
     double pairs = 0;
     for (long long s : data->lengths) pairs += 0.5 * double(s) * double(s);

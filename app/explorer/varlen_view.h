@@ -37,6 +37,11 @@ struct VarlenView {
   std::string data_line;     // "412 sequences, 1048576 tokens, context 8192, longest 31000 (FILE)" or why unknown
   std::string processing;    // how they were made ("" when unknown)
   bool can_repack = false;   // the lengths are known, so the units can be made again another way
+  // The iteration's context and global batch (tokens), and whether they can be changed here (the
+  // lengths' source is known: Explorer::set_length_options).
+  long long context = 0, global_batch_tokens = 0;
+  std::string settings_line;  // "context 4096 tokens, global batch 65536 tokens (the whole file)"
+  bool can_set_lengths = false;
   std::string units_line;    // "24 units (6 slices), 1048576 tokens; cost 12.1..48.3 ms (max/mean 1.62)"
   std::vector<LengthBinRow> bins;  // empty when the lengths are unknown (a plan file's units)
   std::vector<UnitRow> units;

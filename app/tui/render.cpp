@@ -130,7 +130,8 @@ std::vector<std::pair<const char*, const char*>> hints(View v) {
       break;
     case View::Data:
       h.insert(h.end(), {{"j/k", "unit"}, {"enter", "Gantt"}, {"p/P", "mode"}, {"b/B", "budget"}, {"l/L", "slices"},
-                         {"i/I", "units"}, {"O", "order"}, {"c", "slicing"}, {"u", "undo"}});
+                         {"i/I", "units"}, {"O", "order"}, {"c", "slicing"}, {"()", "context"}, {"{}", "batch"},
+                         {"u", "undo"}});
       break;
   }
   return h;
@@ -166,6 +167,7 @@ const char* const kHelp[] = {
     "data       8: length histogram and units of --lengths; j k a unit, enter its actions",
     "           re-pack: p/P mode (pad pack-tokens pack slice elastic)  b/B budget x2 /2",
     "           l/L slices per row +1/-1  i/I least units x2 /2  O unit order  c slicing",
+    "           ( ) context /2 x2   { } global batch /2 x2 (the lengths read again)",
     "other      w save the plan file   W save the session (--session-out)   ? help   q quit",
 };
 

@@ -1,6 +1,7 @@
 // The Data view: the iteration's sequence-length histogram (--lengths) and the units the plan runs,
 // one row each with what it holds, its tokens, its cost through the whole model and its time in the
-// simulation; enter shows the selected unit's actions on the Gantt.
+// simulation; enter shows the selected unit's actions on the Gantt. The iteration's context and global
+// batch are shown with their keys (the lengths are read again with them).
 #include <algorithm>
 
 #include "common/format.h"
@@ -24,6 +25,13 @@ void draw_data_view(const TuiState& s, Screen& scr, Rect r) {
   }
   scr.put(r.x, y, "data ", Style::Header);
   scr.put(r.x + 5, y++, v.data_line, Style::Normal, r.w - 5);
+  if (!v.settings_line.empty() && y < bottom) {
+    scr.put(r.x, y, "iteration ", Style::Header);
+    const int x = scr.put(r.x + 10, y, v.settings_line, Style::Normal, r.w - 10);
+    if (v.can_set_lengths && x + 2 < r.x + r.w)
+      scr.put(x + 2, y, "( ) context  { } batch", Style::Dim, r.x + r.w - x - 2);
+    ++y;
+  }
   if (!v.processing.empty() && y < bottom) {
     scr.put(r.x, y, "processing ", Style::Header);
     scr.put(r.x + 11, y++, v.processing, Style::Normal, r.w - 11);

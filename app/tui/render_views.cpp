@@ -97,6 +97,7 @@ std::string memory_text(const explorer::MemoryOverview& m) {
     if (over > 0) out += fmt(" OOM on %d device%s", over, over == 1 ? "" : "s");
     split = fmt("; act kept %s", app::format_bytes(w.kept_bytes).c_str());
     if (w.recomputed_bytes > 0) split += fmt(", recomputed %s", app::format_bytes(w.recomputed_bytes).c_str());
+    if (w.carried_bytes > 0) split += fmt(", kv grad carries %s", app::format_bytes(w.carried_bytes).c_str());
     if (w.on_host_bytes > 0) split += fmt(", on host %s", app::format_bytes(w.on_host_bytes).c_str());
     out += "; ";
   }
@@ -399,7 +400,8 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
     if (st.peak_memory_bytes <= 0) {
       scr.put(x, y, "memory n/a", Style::Dim, r.x + r.w - x);
     } else {
-      // The peak split into static bytes, what F kept and what R re-created, against the cap.
+      // The peak split into static bytes, what F kept, what R re-created and slices' key/value gradient
+      // carries, against the cap.
       const explorer::DeviceMemoryRow* row = d < static_cast<int>(mem.devices.size()) ? &mem.devices[static_cast<size_t>(d)] : nullptr;
       const double host = row ? row->on_host_bytes : 0;
       const std::string text = fmt("%s/%s%s%s", app::format_bytes(st.peak_memory_bytes).c_str(),
@@ -412,7 +414,8 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
         draw_bar(scr, x, y, mem_w,
                  {{row->static_bytes / scale, '#', kept_style},
                   {row->kept_bytes / scale, '=', kept_style},
-                  {row->recomputed_bytes / scale, 'r', Style::BarRecomputed}},
+                  {row->recomputed_bytes / scale, 'r', Style::BarRecomputed},
+                  {row->carried_bytes / scale, 'c', kept_style}},
                  '.', Style::BarEmpty);
       else
         draw_bar(scr, x, y, mem_w,

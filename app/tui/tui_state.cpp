@@ -199,9 +199,14 @@ bool handle_cluster_key(TuiState& s, int k) {
   }
 }
 
-// Keys of the Data view that re-pack the lengths: each steps one knob of the processing.
+// Keys of the Data view that re-pack the lengths (each steps one knob of the processing) or read them
+// again with the context or the global batch halved or doubled.
 bool handle_repack_key(TuiState& s, int k) {
   switch (k) {
+    case '(':
+    case ')': s.core.step_context(k == ')' ? +1 : -1); return true;
+    case '{':
+    case '}': s.core.step_global_batch(k == '}' ? +1 : -1); return true;
     case 'p':
     case 'P': s.core.step_packing_mode(k == 'p' ? +1 : -1); return true;
     case 'b':

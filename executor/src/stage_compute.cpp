@@ -245,7 +245,7 @@ class CpuStage final : public StageCompute {
   void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) override {
     if (!kept_in_.empty())
       for (auto& v : kept_in_[mb]) f(v);
-    for (auto& layer : layers_) layer->for_each_saved(mb, f, g);
+    for (auto& layer : layers_) layer->for_each_offloadable(mb, f, g);
   }
 
  private:

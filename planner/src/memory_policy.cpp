@@ -141,11 +141,6 @@ void check_unit_selection(const Plan& plan, int s, std::vector<std::string>& err
       }
     }
   }
-  if (U == 0) return;
-  if (p.offload_fraction > 0)
-    errors.push_back(at + ": offloads activations (" + describe(p) +
-                     "), which variable-length units do not support yet (host copies are priced per stage, not per "
-                     "unit); use recompute");
 }
 
 }  // namespace
@@ -285,7 +280,8 @@ void StageMemoryTable::apply(StageCost& c, int first, int end, const StageMemory
   c.kept_bytes = std::clamp(c.kept_bytes, 0.0, all);
   c.kept_read_bytes = std::clamp(c.kept_read_bytes, c.kept_bytes, all);
   c.recompute_ms = std::max(0.0, c.recompute_ms);
-  c.offload_bytes = std::clamp(p.offload_fraction, 0.0, 1.0) * c.kept();
+  c.offload_fraction = std::clamp(p.offload_fraction, 0.0, 1.0);
+  c.offload_bytes = c.offload_fraction * c.kept();
 }
 
 std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& partition,

@@ -25,14 +25,20 @@ std::vector<int> host_link_sharing(const std::vector<int>& stage_device, const s
 }
 
 HostCopies::HostCopies(const std::vector<std::vector<Action>>& orders, const std::vector<StageCost>& stages,
-                       const std::vector<int>& stage_device, const Cluster& cluster, int num_microbatches)
+                       const std::vector<int>& stage_device, const Cluster& cluster, int num_microbatches,
+                       const std::vector<UnitStageCost>* unit_costs)
     : m_(std::max(1, num_microbatches)) {
   const int S = static_cast<int>(stages.size());
   const int D = static_cast<int>(orders.size());
-  bytes_.assign(S, 0.0);
+  const bool units = unit_costs && unit_costs->size() == static_cast<size_t>(S) * m_;
+  bytes_.assign(static_cast<size_t>(S) * m_, 0.0);
   for (int s = 0; s < S; ++s) {
-    bytes_[s] = stages[s].offload_bytes;
-    active_ = active_ || bytes_[s] > 0;
+    if (!(stages[s].offload_bytes > 0)) continue;
+    for (int mb = 0; mb < m_; ++mb) {
+      const size_t k = static_cast<size_t>(s) * m_ + mb;
+      bytes_[k] = units ? (*unit_costs)[k].offload_bytes : stages[s].offload_bytes;
+      active_ = active_ || bytes_[k] > 0;
+    }
   }
   if (!active_) return;
   orders_ = orders;
@@ -60,8 +66,9 @@ HostCopies::HostCopies(const std::vector<std::vector<Action>>& orders, const std
     }
     for (size_t i = 0; i < list.size(); ++i) {
       const Action& a = list[i];
-      if (a.op != Op::F || a.stage < 0 || a.stage >= S || a.mb < 0 || a.mb >= m_ || !(bytes_[a.stage] > 0)) continue;
+      if (a.op != Op::F || a.stage < 0 || a.stage >= S || a.mb < 0 || a.mb >= m_) continue;
       const size_t k = static_cast<size_t>(a.stage) * m_ + a.mb;
+      if (!(bytes_[k] > 0)) continue;
       const int c = pos_c[k];
       if (c < 0) continue;
       // The reload starts with the action before the consumer (before an overlapped pair it closes).
@@ -89,7 +96,7 @@ int HostCopies::on_start(int d, int pos, double t) {
     x.stage = a.stage;
     x.mb = a.mb;
     x.to_host = false;
-    x.bytes = bytes_[a.stage];
+    x.bytes = bytes_[k];
     x.request = t;
     x.start = std::max({t, offload_end_[k], to_device_free_[d]});
     x.end = x.start + link_[d].copy_ms(x.bytes, sharing_[d]);
@@ -108,7 +115,7 @@ void HostCopies::on_forward_end(int d, int pos, double t) {
   x.stage = a.stage;
   x.mb = a.mb;
   x.to_host = true;
-  x.bytes = bytes_[a.stage];
+  x.bytes = bytes_[static_cast<size_t>(a.stage) * m_ + a.mb];
   x.request = t;
   x.start = std::max(t, to_host_free_[d]);
   x.end = x.start + link_[d].copy_ms(x.bytes, sharing_[d]);
@@ -143,7 +150,7 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
   };
   // kept at [base + mb], re-created at [base + m + mb], on host at [base + 2 m + mb].
   DeviceMemory out;
-  double live = 0, kept_sum = 0, rec_sum = 0, host_sum = 0;
+  double live = 0, kept_sum = 0, rec_sum = 0, host_sum = 0, carry_sum = 0;
   auto sample = [&](double t) {
     if (kEvents && samples) samples->push_back({t, static_bytes + live, rec_sum, host_sum});
   };
@@ -153,6 +160,7 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
       out.peak_kept = kept_sum;
       out.peak_recomputed = rec_sum;
       out.peak_offloaded = host_sum;
+      out.peak_carried = carry_sum;
     }
   };
   // Copy events in time order: an offload acts when it ends, a reload when it starts.
@@ -199,6 +207,17 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
       keeps = c.kept();
     }
     const bool allocates = a.op == Op::F || a.op == Op::R;
+    if constexpr (kUnits) {
+      // A later slice's B creates the key/value gradient carries of the earlier slices it is the last
+      // reader of, at its start.
+      const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
+      if ((a.op == Op::B || a.op == Op::BW) && u.carries_created_bytes > 0) {
+        apply_copies(ta.start);
+        carry_sum += u.carries_created_bytes, live += u.carries_created_bytes;
+        check_peak();
+        sample(ta.start);
+      }
+    }
     apply_copies(allocates ? ta.start : ta.end);
     double* kept = bytes.data();
     double* rec = kept + m;
@@ -227,7 +246,11 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
         rec[k] -= r, rec_sum -= r;
         kept[k] -= b - r, kept_sum -= b - r;
         live -= b;
-        if (b > 0) sample(ta.end);
+        double folded = 0;  // the unit's own carry, folded into its key/value gradients by its B
+        if constexpr (kUnits)
+          if (a.op != Op::W) folded = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb].carry_bytes;
+        carry_sum -= folded, live -= folded;
+        if (b > 0 || folded > 0) sample(ta.end);
         break;
       }
     }

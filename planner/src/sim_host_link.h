@@ -9,6 +9,7 @@
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/simulator.h"
 #include "adaptis/planner/stage_costs.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis {
 
@@ -21,8 +22,11 @@ std::vector<int> host_link_sharing(const std::vector<int>& stage_device, const s
 class HostCopies {
  public:
   // `orders`: per device, its actions in order; stage costs carry offload_bytes and recompute.
+  // `unit_costs` (Plan::units, [stage * num_microbatches + mb]), when given: each unit copies its own
+  // UnitStageCost::offload_bytes.
   HostCopies(const std::vector<std::vector<Action>>& orders, const std::vector<StageCost>& stages,
-             const std::vector<int>& stage_device, const Cluster& cluster, int num_microbatches);
+             const std::vector<int>& stage_device, const Cluster& cluster, int num_microbatches,
+             const std::vector<UnitStageCost>* unit_costs = nullptr);
 
   bool active() const { return active_; }
   // The action at (device, position) started at `t`: issues the reloads it triggers. Returns how
@@ -42,7 +46,7 @@ class HostCopies {
  private:
   int m_ = 1;
   bool active_ = false;
-  std::vector<double> bytes_;           // per stage: offload bytes
+  std::vector<double> bytes_;           // per (stage, mb): offload bytes
   std::vector<HostLink> link_;          // per device
   std::vector<int> sharing_;            // per device
   std::vector<double> to_host_free_, to_device_free_;  // per device: channel free at
@@ -60,6 +64,7 @@ class HostCopies {
 struct DeviceMemory {
   double peak_activation = 0;  // peak of live activation bytes (no static)
   double peak_kept = 0, peak_recomputed = 0, peak_offloaded = 0;  // the split at that peak
+  double peak_carried = 0;  // of which slices' key/value gradient carries (UnitStageCost::carry_bytes)
   double recomputed_bytes = 0;  // re-created by R over the iteration
 };
 
@@ -75,7 +80,8 @@ struct MemoryLedgerScratch {
 // starts. Copy events at a time t are applied before an action event at t. `samples`, when given,
 // receives the memory timeline (static + live) as the simulator records it. `unit_costs`, when given
 // (Plan::units, [stage * num_microbatches + mb]), holds each micro-batch's own activation bytes: F keeps
-// its unit's kept() (everything unless that (stage, unit) recomputes).
+// its unit's kept() (everything unless that (stage, unit) recomputes), and slices' key/value gradient
+// carries live from the start of the B that creates them to the end of their own unit's B.
 DeviceMemory device_memory(const std::vector<TimedAction>& actions, const std::vector<const HostTransfer*>& copies,
                            const std::vector<StageCost>& stages, int num_microbatches, double static_bytes,
                            double end_time, std::vector<MemorySample>* samples, MemoryLedgerScratch& scratch,

@@ -91,7 +91,9 @@ struct Sim {
   sim::ParamGatherLane* gather = nullptr;
   std::vector<double> prev_start;  // per device, the start of its last action (when gathers are issued)
 
-  Sim(const Plan& p, const std::vector<StageCost>& s, const Cluster& c, const SimOptions& o)
+  // `unit_costs`: null, or every (stage, unit)'s costs (checked by the caller).
+  Sim(const Plan& p, const std::vector<StageCost>& s, const Cluster& c, const SimOptions& o,
+      const std::vector<UnitStageCost>* unit_costs)
       : plan(p),
         stages(s),
         cluster(c),
@@ -99,7 +101,9 @@ struct Sim {
         idx(p),
         nd(p.num_devices()),
         track_producers(o.record_gaps),
-        host(p.schedule, s, p.placement.stage_device(), c, p.num_microbatches) {}
+        host(p.schedule, s, p.placement.stage_device(), c, p.num_microbatches, unit_costs),
+        units(unit_costs),
+        U(unit_costs ? static_cast<int>(p.units.size()) : 0) {}
 
   int D() const { return nd; }
 
@@ -441,6 +445,7 @@ struct Sim {
       st.peak_kept_bytes = dm.peak_kept;
       st.peak_recomputed_bytes = dm.peak_recomputed;
       st.peak_offloaded_bytes = dm.peak_offloaded;
+      st.peak_carried_bytes = dm.peak_carried;
       st.peak_activation_bytes = dm.peak_activation;
       st.peak_memory_bytes = st.static_bytes + dm.peak_activation;
       st.oom = st.peak_memory_bytes > st.memory_limit_bytes * (1 + 1e-12);
@@ -538,18 +543,10 @@ SimResult simulate_impl(const Plan& plan, const std::vector<StageCost>& stages, 
         !cluster.devices[sd[s]].host_link.present())
       throw InputError("plan: stage " + std::to_string(s) + " offloads activations but device " + std::to_string(sd[s]) +
                        " of cluster '" + cluster.name + "' has no host link (cluster file field 'host_link')");
-  Sim sim(plan, stages, cluster, opt);
-  if (!unit_costs.empty()) {
-    if (plan.units.empty() || unit_costs.size() != stages.size() * plan.units.size())
-      throw InputError("simulate: " + std::to_string(unit_costs.size()) + " unit costs for " +
-                       std::to_string(stages.size()) + " stages x " + std::to_string(plan.units.size()) + " units");
-    for (size_t s = 0; s < stages.size(); ++s)
-      if (stages[s].offload_bytes > 0)
-        throw InputError("plan: stage " + std::to_string(s) + " offloads activations (field 'memory'), which "
-                         "variable-length units (field 'units') do not support yet; use recompute");
-    sim.units = &unit_costs;
-    sim.U = static_cast<int>(plan.units.size());
-  }
+  if (!unit_costs.empty() && (plan.units.empty() || unit_costs.size() != stages.size() * plan.units.size()))
+    throw InputError("simulate: " + std::to_string(unit_costs.size()) + " unit costs for " +
+                     std::to_string(stages.size()) + " stages x " + std::to_string(plan.units.size()) + " units");
+  Sim sim(plan, stages, cluster, opt, unit_costs.empty() ? nullptr : &unit_costs);
   SimResult r;
   if (!plan.parallel) {
     sim.run(r);

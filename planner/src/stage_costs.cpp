@@ -1,5 +1,7 @@
 #include "adaptis/planner/stage_costs.h"
 
+#include <algorithm>
+
 #include "adaptis/model/error.h"
 
 namespace adaptis {
@@ -19,6 +21,11 @@ void add_parallel_costs(LayerCost::Parallel& a, const LayerCost::Parallel& b) {
   a.optimizer_ms += b.optimizer_ms;
 }
 }  // namespace
+
+double known_kv_bytes(const LayerCost& c) {
+  // F keeps the keys and values among its activations: no more than those.
+  return c.kv_bytes > 0 ? std::min(c.kv_bytes, c.act_b_bytes + c.act_w_bytes) : 0.0;
+}
 
 std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& partition) {
   if (partition.num_stages() < 1) throw InputError("partition: no stages");
@@ -40,6 +47,7 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
       c.param_bytes += lc.param_bytes;
       c.act_b_bytes += lc.act_b_bytes;
       c.act_w_bytes += lc.act_w_bytes;
+      c.kv_bytes += known_kv_bytes(lc);
       c.f_pair_ms += lc.f_pair_ms;
       c.b_pair_ms += lc.b_pair_ms;
       c.w_pair_ms += lc.w_pair_ms;

@@ -22,6 +22,15 @@ CostReference cost_reference(const CostTable& costs) {
   return {costs.tokens_per_microbatch, costs.pairs_per_microbatch};
 }
 
+namespace {
+// The stage's offload fraction of what the unit's F keeps; a slice that later slices read keeps its keys and
+// values on the device (they attend to them while it waits), so it copies at most the rest.
+double unit_offload_bytes(const StageCost& c, const UnitStageCost& u) {
+  const double share = c.offload_fraction * u.kept();
+  return u.carry_bytes > 0 ? std::min(share, std::max(0.0, u.kept() - u.carry_bytes)) : share;
+}
+}  // namespace
+
 UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostReference& ref, bool keys_read_later) {
   const double tok = double(u.run_tokens()) / ref.tokens;
   const double pr = ref.pairs > 0 ? u.pairs() / ref.pairs : 0.0;
@@ -36,29 +45,36 @@ UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostR
   out.act_w_bytes = c.act_w_bytes * tok;
   out.out_bytes = c.out_bytes * tok;
   out.in_bytes = c.in_bytes * tok;
+  out.carry_bytes = keys_read_later ? c.kv_bytes * tok : 0.0;
   out.recompute = c.recompute;
   if (c.recompute) {
     out.kept_bytes = std::min((keys_read_later ? c.kept_read_bytes : c.kept_bytes) * tok, out.act_b_bytes + out.act_w_bytes);
     out.recompute_ms = scale(c.recompute_ms, c.recompute_pair_ms, c.recompute_fixed_ms);
   }
+  out.offload_bytes = unit_offload_bytes(c, out);
   return out;
 }
 
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
                       std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory) {
   const size_t U = units.size();
-  const std::vector<char> read = keys_read_later(units);
+  const KeyReaders keys = key_readers(units);
   out.resize(stages.size() * U);
-  for (size_t s = 0; s < stages.size(); ++s)
+  for (size_t s = 0; s < stages.size(); ++s) {
     for (size_t u = 0; u < U; ++u) {
       UnitStageCost& c = out[s * U + u];
-      c = unit_stage_cost(stages[s], units[u], ref, read[u] != 0);
+      c = unit_stage_cost(stages[s], units[u], ref, keys.read_later[u] != 0);
       if (c.recompute && s < memory.size() && !recomputes_unit(memory[s], static_cast<int>(u))) {
         c.recompute = false;
         c.kept_bytes = 0;
         c.recompute_ms = 0;
+        c.offload_bytes = unit_offload_bytes(stages[s], c);
       }
     }
+    // The B of a unit's last reader creates its carry (the first B over it: backwards run in reverse).
+    for (size_t u = 0; u < U; ++u)
+      if (keys.last_reader[u] >= 0) out[s * U + static_cast<size_t>(keys.last_reader[u])].carries_created_bytes += out[s * U + u].carry_bytes;
+  }
 }
 
 UnitCostModel unit_cost_model(const CostTable& costs) {
@@ -151,11 +167,30 @@ SliceLinks slice_links(const std::vector<WorkUnit>& units) {
   return l;
 }
 
-std::vector<char> keys_read_later(const std::vector<WorkUnit>& units) {
-  const SliceLinks l = slice_links(units);
+namespace {
+std::vector<char> keys_read_later(const std::vector<WorkUnit>& units, const SliceLinks& l) {
   std::vector<char> out(units.size(), 0);
   for (size_t u = 0; u < units.size(); ++u)
     out[u] = l.next[u] >= 0 && units[static_cast<size_t>(l.next[u])].first_doc_offset > 0;
+  return out;
+}
+}  // namespace
+
+std::vector<char> keys_read_later(const std::vector<WorkUnit>& units) { return keys_read_later(units, slice_links(units)); }
+
+KeyReaders key_readers(const std::vector<WorkUnit>& units) {
+  const SliceLinks l = slice_links(units);
+  KeyReaders out;
+  out.read_later = keys_read_later(units, l);
+  out.last_reader.assign(units.size(), -1);
+  for (size_t u = 0; u < units.size(); ++u) {
+    if (!out.read_later[u]) continue;
+    // The next slice continues u's last document; that document goes on through every following slice
+    // that holds nothing else and whose own next slice continues it.
+    size_t v = static_cast<size_t>(l.next[u]);
+    while (units[v].docs.size() == 1 && out.read_later[v]) v = static_cast<size_t>(l.next[v]);
+    out.last_reader[u] = static_cast<int>(v);
+  }
   return out;
 }
 

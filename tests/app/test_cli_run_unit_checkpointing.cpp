@@ -151,10 +151,29 @@ TEST_F(CliRunUnitCheckpointing, RecomputeOnSlicedLengthsCoversTheEarlierSlicesTo
   }
   ASSERT_GT(early, 0) << "the mix should slice some rows";
   for (const auto& m : got["memory"]) EXPECT_FALSE(m.contains("units") && !m["units"].empty()) << got["memory"].dump();
-  // Offload does not run with units: refused by name.
-  CliResult off = adaptis::test::run_cli(base + "--no-record --offload 0.5 " + common);
-  EXPECT_EQ(off.code, 1) << off.out << off.err;
-  EXPECT_NE(off.err.find("which variable-length units do not support yet"), std::string::npos) << off.err;
+}
+
+// Offload over units: each (stage, unit) copies half of what its F keeps to host and back; the training is
+// the plain run's, and the bytes the executor moved are the ones the simulator priced.
+TEST_F(CliRunUnitCheckpointing, OffloadOnSlicedLengthsMovesEachUnitsShare) {
+  const std::string common = "--devices 2 --schedule gpipe --lengths " + mix() + " --pack slice --slices 2";
+  const json plain = run_json(common);
+  CliResult off = adaptis::test::run_cli(base + "--no-record --json --offload 0.5 " + common);
+  ASSERT_EQ(off.code, 0) << off.out << off.err;
+  const json got = json::parse(off.out);
+  expect_same_training(got, plain);
+  ASSERT_TRUE(got.contains("offloaded_bytes")) << got.dump().substr(0, 600);
+  ASSERT_EQ(got["offloaded_bytes"].size(), 2u);
+  for (size_t d = 0; d < 2; ++d) {
+    const double moved = got["offloaded_bytes"][d].get<double>();
+    const double priced = got["predicted_offloaded_bytes"][d].get<double>();
+    EXPECT_GT(moved, 0) << "device " << d;
+    EXPECT_GT(priced, 0) << "device " << d;
+    // The profile's activation bytes are the executor's own (measured per row), so the shares agree closely.
+    EXPECT_NEAR(moved / priced, 1.0, 0.25) << "device " << d << ": moved " << moved << " priced " << priced;
+    // What stays on the device at the peak drops.
+    EXPECT_LT(got["peak_saved_bytes"][d].get<double>(), plain["peak_saved_bytes"][d].get<double>()) << "device " << d;
+  }
 }
 
 }  // namespace

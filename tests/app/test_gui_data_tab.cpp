@@ -193,6 +193,67 @@ TEST(GuiDataTab, TheRePackWidgetsMakeOtherUnits) {
   EXPECT_FALSE(app.core().undo());
 }
 
+// The Data tab's Iteration group: x2 doubles the global batch and /2 halves the context through the
+// explorer core (the frame's driver reads the distribution again), the plan runs the units the command
+// line makes of the new values, and undo brings back the old ones. Halving the batch below the context
+// is refused with the reason and the plan stays.
+TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
+  Harness h;
+  const CostTable costs = varlen_costs();
+  const std::string spec = "lognormal:median=1024,sigma=1,seed=4";
+  LengthOptions o;
+  o.context = 4096;
+  o.global_batch_tokens = 16384;
+  SequenceProcessing start;
+  start.mode = PackingMode::PackTokens;
+  GuiConfig cfg;
+  cfg.runs_db = (fs::temp_directory_path() / "adaptis-gui-frames-test.db").string();
+  cfg.lengths.spec = spec;
+  cfg.lengths.options = o;
+  cfg.lengths.data = std::make_shared<const SequenceLengths>(load_sequence_lengths(spec, o));
+  cfg.lengths.processing = start;
+  GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
+  const PlanRequest req = request_over(*cfg.lengths.data, costs, start);
+  ASSERT_TRUE(app.start_with_request(req).applied) << status(app);
+  app.ui().bottom_tab_request = BottomTab::Data;
+  for (int i = 0; i < 3; ++i) h.frame(app);
+  auto units_of = [&](long long context, long long batch) {
+    LengthOptions want;
+    want.context = context;
+    want.global_batch_tokens = batch;
+    return process_sequences(load_sequence_lengths(spec, want), unit_cost_model(costs), start);
+  };
+
+  const std::optional<ImVec2> doubled = find_item(h, app, "##lengths", "x2##global_batch");
+  ASSERT_TRUE(doubled.has_value()) << "no x2 button for the global batch in the Data tab";
+  click(h, app, *doubled);
+  EXPECT_FALSE(status_is_error(app)) << status(app);
+  EXPECT_EQ(editor(app).plan().units, units_of(4096, 32768)) << status(app);
+  EXPECT_EQ(app.core().varlen().global_batch_tokens, 32768);
+
+  const std::optional<ImVec2> halved = find_item(h, app, "##lengths", "/2##context");
+  ASSERT_TRUE(halved.has_value()) << "no /2 button for the context in the Data tab";
+  click(h, app, *halved);
+  EXPECT_FALSE(status_is_error(app)) << status(app);
+  EXPECT_EQ(editor(app).plan().units, units_of(2048, 32768)) << status(app);
+  EXPECT_EQ(app.core().varlen().settings_line, "context 2048 tokens, global batch 32768 tokens");
+
+  ASSERT_TRUE(app.core().undo());
+  EXPECT_EQ(editor(app).plan().units, units_of(4096, 32768));
+  ASSERT_TRUE(app.core().undo());
+  EXPECT_EQ(editor(app).plan().units, req.units);
+
+  // 16384 -> 8192 -> 4096 (the context), then below it: refused, the plan kept.
+  for (int i = 0; i < 3; ++i) {
+    const std::optional<ImVec2> down = find_item(h, app, "##lengths", "/2##global_batch");
+    ASSERT_TRUE(down.has_value()) << "no /2 button for the global batch in the Data tab";
+    click(h, app, *down);
+  }
+  EXPECT_TRUE(status_is_error(app));
+  EXPECT_NE(status(app).find("below the context of 4096 tokens"), std::string::npos) << status(app);
+  EXPECT_EQ(editor(app).plan().units, units_of(4096, 4096));
+}
+
 // A session saved after a re-pack reopens with its lengths, the processing, the same units and the same
 // iteration, and can be re-packed again; a malformed lengths field is an error naming the file and the
 // field, and the app keeps what it had.

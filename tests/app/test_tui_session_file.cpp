@@ -98,6 +98,60 @@ TEST_F(TuiSessionFile, WSavesARePackedCheckpointedPlanAndItReopensTheSame) {
   EXPECT_NE(back.core.varlen().processing, session.state().core.varlen().processing);
 }
 
+// In the Data view ( halves the context and { halves the global batch: the driver reads the lengths file
+// again (the budget of 4096 tokens capped at the new context, the file cut to the batch), the view says
+// what the iteration is, W saves the session with the new values and it reopens with the same plan and
+// data; u undoes a change like any edit.
+TEST_F(TuiSessionFile, ContextAndBatchKeysReadTheLengthsAgainAndWKeepsThem) {
+  std::string text;
+  for (long long d : kDocs) text += std::to_string(d) + "\n";
+  const std::string file = write("docs.lengths", text);  // 17764 tokens
+  TuiState start = varlen_state(at("tui-session.json"));
+  explorer::LengthsSource& l = start.core.config().lengths;
+  l.spec = file;
+  l.options.context = kContext;
+  TuiSession session(std::move(start));
+  const std::vector<WorkUnit> before = plan(session.state()).units;
+  press_all(session, "8(");
+  ASSERT_FALSE(message_is_error(session.state())) << message(session.state());
+  EXPECT_NE(message(session.state()).find("token budget 4096 capped at the context"), std::string::npos)
+      << message(session.state());
+  for (const WorkUnit& u : plan(session.state()).units) EXPECT_LE(u.run_tokens(), 2048);
+  press_all(session, "{");
+  ASSERT_FALSE(message_is_error(session.state())) << message(session.state());
+  const std::string settings = session.state().core.varlen().settings_line;
+  EXPECT_EQ(settings, "context 2048 tokens, global batch 8882 tokens");
+  const std::string screen = render(session.state(), 120, 40).text();
+  EXPECT_NE(screen.find("iteration context 2048 tokens, global batch 8882 tokens  ( ) context  { } batch"),
+            std::string::npos) << screen;
+  SequenceProcessing budget = *packed_lengths({1}, kContext, "").processing;
+  budget.unit_tokens = 0;
+  LengthOptions cut;
+  cut.context = 2048;
+  cut.global_batch_tokens = 8882;
+  EXPECT_EQ(plan(session.state()).units,
+            process_sequences(load_sequence_lengths(file, cut), unit_cost_model(session.state().core.editor().costs()),
+                              budget));
+  const Plan changed = plan(session.state());
+  const double t = sim(session.state()).iteration_ms;
+
+  press_all(session, "W");
+  ASSERT_EQ(message(session.state()), "saved the session to " + at("tui-session.json"));
+  const explorer::Session s = explorer::load_session(at("tui-session.json"));
+  ASSERT_TRUE(s.lengths.has_value());
+  EXPECT_EQ(s.lengths->spec, file);
+  EXPECT_EQ(s.lengths->options.context, 2048);
+  EXPECT_EQ(s.lengths->options.global_batch_tokens, 8882);
+  TuiState back = make_state(explorer::open_session(s, at("tui-session.json"), explorer::ExplorerConfig{}));
+  expect_same_plan(plan(back), changed);
+  EXPECT_DOUBLE_EQ(sim(back).iteration_ms, t);
+  EXPECT_EQ(back.core.varlen().settings_line, settings);
+
+  press_all(session, "uu");
+  EXPECT_EQ(plan(session.state()).units, before);
+  EXPECT_EQ(session.state().core.varlen().context, kContext);
+}
+
 TEST_F(TuiSessionFile, AFailedSaveSaysWhyAndChangesNothing) {
   const std::string path = at("missing-dir/sub/tui-session.json");
   TuiSession session(varlen_state(path));

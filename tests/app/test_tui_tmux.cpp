@@ -561,3 +561,137 @@ TEST(TuiTmux, DataViewRePacksTheUnitsAndShowsRefusals) {
   EXPECT_NE(out.find("Mamba layer"), std::string::npos) << out;
   EXPECT_TRUE(std::regex_search(out, just_pack)) << out;  // the plan keeps the units of pack
 }
+
+namespace {
+
+// The number in "N units (" of the Data view's units line (-1 when it is not on screen).
+int units_on_screen(const std::string& screen) {
+  std::smatch m;
+  static const std::regex re("([0-9]+) units \\(");
+  return std::regex_search(screen, m, re) ? std::stoi(m[1]) : -1;
+}
+
+std::string line_containing(const std::string& text, const std::string& needle) {
+  for (const auto& l : lines(text))
+    if (l.find(needle) != std::string::npos) return l;
+  return "";
+}
+
+}  // namespace
+
+// The iteration from the Data view: } doubles the global batch (the distribution draws twice the tokens:
+// more units, one micro-batch each), ( halves the context (redrawn within it), u undoes it, and the view
+// says what the iteration is at each step; { below the context is refused with the reason and the plan
+// stays; the help lists the keys.
+TEST(TuiTmux, DataViewChangesTheContextAndTheGlobalBatch) {
+  SKIP_WITHOUT_TMUX();
+  TuiPane pane(args(kLengths), "", 110, 40);
+  ASSERT_TRUE(pane.started());
+  ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b")) << pane.last;
+  pane.literal("8");
+  ASSERT_TRUE(pane.wait_for_text("iteration context 4096 tokens, global batch 65536 tokens  ( ) context  { } batch"))
+      << pane.last;
+  ASSERT_TRUE(pane.wait_for_text(" units (0 slices)")) << pane.last;
+  const int start_units = units_on_screen(pane.last);
+  ASSERT_GT(start_units, 0) << pane.last;
+  const double start_ms = summary_iteration_ms(pane.last);
+
+  pane.literal("}");
+  // The whole Data view redrawn: the iteration line and the units line of the new units.
+  ASSERT_TRUE(pane.wait_for([&](const std::string& s) {
+    return s.find("iteration context 4096 tokens, global batch 131072 tokens") != std::string::npos &&
+           units_on_screen(s) > start_units;
+  })) << pane.last;
+  EXPECT_NE(pane.last.find("sequences, 131072 tokens, context 4096"), std::string::npos) << pane.last;
+  EXPECT_GT(units_on_screen(pane.last), start_units) << pane.last;
+  EXPECT_GT(summary_iteration_ms(pane.last), start_ms) << pane.last;
+  EXPECT_NE(lines(pane.last)[1].find("mb=" + std::to_string(units_on_screen(pane.last)) + " "), std::string::npos)
+      << pane.last;
+
+  pane.literal("(");
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) {
+    return s.find("iteration context 2048 tokens, global batch 131072 tokens") != std::string::npos &&
+           s.find("sequences, 131072 tokens, context 2048, longest ") != std::string::npos;
+  })) << pane.last;
+  std::smatch m;
+  const std::string data = line_containing(pane.last, "sequences, 131072 tokens, context 2048, longest ");
+  ASSERT_TRUE(std::regex_search(data, m, std::regex("longest ([0-9]+)"))) << pane.last;
+  EXPECT_LE(std::stoll(m[1]), 2048) << pane.last;
+
+  pane.literal("u");
+  ASSERT_TRUE(pane.wait_for_text("iteration context 4096 tokens, global batch 131072 tokens")) << pane.last;
+
+  // Context 8192, then the batch halved down to it; once more would be below it: refused.
+  pane.literal("){{{{");
+  ASSERT_TRUE(pane.wait_for([](const std::string& s) {
+    return s.find("iteration context 8192 tokens, global batch 8192 tokens") != std::string::npos &&
+           s.find("sequences, 8192 tokens, context 8192") != std::string::npos && units_on_screen(s) > 0;
+  })) << pane.last;
+  const double before_ms = summary_iteration_ms(pane.last);
+  const int before_units = units_on_screen(pane.last);
+  pane.literal("{");
+  ASSERT_TRUE(pane.wait_for_text("below the context of 8192 tokens")) << pane.last;
+  EXPECT_NE(pane.last.find("iteration context 8192 tokens, global batch 8192 tokens"), std::string::npos) << pane.last;
+  EXPECT_EQ(summary_iteration_ms(pane.last), before_ms) << pane.last;
+  EXPECT_EQ(units_on_screen(pane.last), before_units) << pane.last;
+
+  pane.literal("?");
+  ASSERT_TRUE(pane.wait_for_text("( ) context /2 x2   { } global batch /2 x2")) << pane.last;
+  pane.literal("q");
+  expect_shell_restored(pane, 0);
+}
+
+// W saves the session to --session-out; after quitting, `adaptis tui --session FILE` opens the same plan
+// over the same data: the re-packed processing, the changed global batch, the same units and the same
+// simulated iteration. The file holds what the screen showed.
+TEST(TuiTmux, WSavesTheSessionAndReopeningShowsTheSamePlanAndData) {
+  SKIP_WITHOUT_TMUX();
+  const fs::path dir = fs::temp_directory_path() / ("adaptis-tui-tmux-session-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string out = (dir / "tui-session.json").string();
+  std::string saved_screen;
+  {
+    TuiPane pane(args(kLengths + " --session-out " + quote(out)), "", 110, 40);
+    ASSERT_TRUE(pane.started());
+    ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b")) << pane.last;
+    pane.literal("8");
+    ASSERT_TRUE(pane.wait_for_text("processing pack-tokens")) << pane.last;
+    pane.literal("}");
+    ASSERT_TRUE(pane.wait_for_text("global batch 131072 tokens")) << pane.last;
+    pane.literal("p");
+    static const std::regex pack("processing pack *(\n|$)");
+    ASSERT_TRUE(pane.wait_for([](const std::string& s) { return std::regex_search(s, pack); })) << pane.last;
+    pane.literal("W");
+    ASSERT_TRUE(pane.wait_for_text("saved the session to " + out)) << pane.last;
+    saved_screen = pane.last;
+    pane.literal("q");
+    expect_shell_restored(pane, 0);
+  }
+  std::ifstream in(out);
+  ASSERT_TRUE(in.good()) << "W wrote no " << out;
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("\"global_batch_tokens\": 131072"), std::string::npos) << text.str().substr(0, 2000);
+  EXPECT_NE(text.str().find("\"mode\": \"pack\""), std::string::npos) << text.str().substr(0, 2000);
+
+  TuiPane reopened("--session " + quote(out) + " --db /nonexistent-adaptis-test/runs.db", "", 110, 40);
+  ASSERT_TRUE(reopened.started());
+  ASSERT_TRUE(reopened.wait_for_text("opened session " + out)) << reopened.last;
+  reopened.literal("8");
+  ASSERT_TRUE(reopened.wait_for([](const std::string& s) {
+    return s.find("iteration context 4096 tokens, global batch 131072 tokens") != std::string::npos &&
+           s.find("processing ") != std::string::npos && units_on_screen(s) > 0;
+  })) << reopened.last;
+  for (const std::string& needle : {std::string("sequences, 131072 tokens, context 4096"), std::string("processing "),
+                                    std::string(" units (")}) {
+    const std::string want = line_containing(saved_screen, needle);
+    ASSERT_FALSE(want.empty()) << needle << "\n" << saved_screen;
+    EXPECT_EQ(line_containing(reopened.last, needle), want) << reopened.last;
+  }
+  EXPECT_EQ(summary_iteration_ms(reopened.last), summary_iteration_ms(saved_screen)) << reopened.last;
+  EXPECT_GT(summary_iteration_ms(saved_screen), 0) << saved_screen;
+  reopened.literal("q");
+  expect_shell_restored(reopened, 0);
+  fs::remove_all(dir);
+}

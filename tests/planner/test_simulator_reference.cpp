@@ -182,7 +182,9 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
   if (!r.ok) return r;
 
   // Busy time and the activation ledger (memory_policy.h): F keeps kept() from its start, R
-  // re-creates the rest at its start, B / W / BW free theirs at their end.
+  // re-creates the rest at its start, B / W / BW free theirs at their end; a B / BW of a slice creates
+  // the key/value gradient carries of the earlier slices it last reads at its start and frees its own
+  // carry at its end.
   r.busy_ms.assign(D, 0);
   r.peak_activation.assign(D, 0);
   for (int d = 0; d < D; ++d) {
@@ -198,6 +200,11 @@ Reference reference_simulate(const Plan& plan, const std::vector<StageCost>& sta
       r.iteration_ms = std::max(r.iteration_ms, r.end[d][i]);
       if (a.op == Op::F) live += kept;
       if (a.op == Op::R) live += std::max(0.0, act_b + act_w - kept);
+      if (units && (a.op == Op::B || a.op == Op::BW)) {
+        live += unit(a.stage, a.mb).carries_created_bytes;
+        r.peak_activation[d] = std::max(r.peak_activation[d], live);
+        live -= unit(a.stage, a.mb).carry_bytes;
+      }
       if (a.op == Op::B) live -= act_b;
       if (a.op == Op::W) live -= act_w;
       if (a.op == Op::BW) live -= act_b + act_w;
@@ -557,6 +564,19 @@ TEST(SimulatorReference, HandMadeUnitCostsAreBitIdentical) {
         c.act_w_bytes = 3e5 * ((u + s) % 3);
         c.out_bytes = 2e6 * (1 + (11 * u + 3 * s) % 13);
       }
+    // Key/value gradient carries of the slices, sized apart per (stage, unit), created by the B of the
+    // last slice reading them.
+    const KeyReaders keys = key_readers(units);
+    int carried = 0;
+    for (int s = 0; s < S; ++s)
+      for (int u = 0; u < U; ++u)
+        if (keys.last_reader[static_cast<size_t>(u)] >= 0) {
+          const double b = 4e5 * (1 + (5 * u + 2 * s) % 7);
+          per_unit[static_cast<size_t>(s) * U + u].carry_bytes = b;
+          per_unit[static_cast<size_t>(s) * U + keys.last_reader[static_cast<size_t>(u)]].carries_created_bytes += b;
+          ++carried;
+        }
+    EXPECT_GT(carried, 0) << schedule;
     for (bool fast : {false, true}) {
       SimOptions o;
       o.record_gaps = !fast;

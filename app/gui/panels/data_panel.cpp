@@ -1,7 +1,8 @@
 // The Data tab: the iteration's sequence-length histogram (--lengths) and the units the plan runs,
 // each with what it holds, its tokens, its cost through the whole model (a bar) and its simulated
 // time; a click on a unit searches the timeline for its actions. The Re-pack group makes other units
-// of the same lengths through the explorer core (one undo step per change).
+// of the same lengths through the explorer core (one undo step per change); the Iteration group reads
+// them again with another context or global batch (typed, halved or doubled).
 #include <imgui.h>
 
 #include <algorithm>
@@ -36,6 +37,8 @@ void DataPanel::draw(UiContext& c) {
   section(t, "Sequence lengths");
   ImGui::TextWrapped("%s", v.data_line.c_str());
   if (!v.processing.empty()) ImGui::TextDisabled("processing: %s", v.processing.c_str());
+  if (v.can_set_lengths) draw_iteration(c);
+  else if (!v.settings_line.empty()) ImGui::TextDisabled("%s", v.settings_line.c_str());
   if (v.can_repack) draw_repack(c);
   if (!bin_values.empty()) {
     // One bar per length bin (power-of-two ranges), as tall as its share of the sequences, drawn over
@@ -119,6 +122,67 @@ void DataPanel::draw(UiContext& c) {
     ImGui::EndTable();
   }
   ImGui::EndChild();
+}
+
+void DataPanel::draw_iteration(UiContext& c) {
+  const Theme& t = c.theme;
+  explorer::Explorer& core = c.core;
+  const explorer::VarlenView& v = core.varlen();
+  if (v.settings_line != settings_of) {
+    input_context = v.context;
+    input_batch = v.global_batch_tokens;
+    settings_of = v.settings_line;
+  }
+  section(t, "Iteration");
+  ImGui::TextDisabled("%s", v.settings_line.c_str());
+  const float field_w = std::clamp(ImGui::GetContentRegionAvail().x * 0.4f, t.px(90), t.px(160));
+  bool asked = false;  // the fields are then re-taken from what the core has (a refusal puts them back)
+  ImGui::BeginDisabled(core.editing_locked());
+  // Each row: the value (enter applies), then halve and double, as the TUI's ( ) and { } keys.
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputScalar("##context", ImGuiDataType_S64, &input_context, nullptr, nullptr, "%lld",
+                         ImGuiInputTextFlags_EnterReturnsTrue)) {
+    core.set_context(input_context);
+    asked = true;
+  }
+  ImGui::SameLine();
+  if (ImGui::SmallButton("/2##context")) {
+    core.step_context(-1);
+    asked = true;
+  }
+  ImGui::SameLine();
+  if (ImGui::SmallButton("x2##context")) {
+    core.step_context(+1);
+    asked = true;
+  }
+  ImGui::SameLine();
+  ImGui::TextUnformatted("context");
+  ImGui::SameLine();
+  help_marker("Tokens one unit holds without slicing (--context). The lengths are read or drawn again with it "
+              "(a distribution's lengths may change too) and packed as before; one undo step.");
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputScalar("##global_batch", ImGuiDataType_S64, &input_batch, nullptr, nullptr, "%lld",
+                         ImGuiInputTextFlags_EnterReturnsTrue)) {
+    core.set_global_batch_tokens(input_batch);
+    asked = true;
+  }
+  ImGui::SameLine();
+  if (ImGui::SmallButton("/2##global_batch")) {
+    core.step_global_batch(-1);
+    asked = true;
+  }
+  ImGui::SameLine();
+  if (ImGui::SmallButton("x2##global_batch")) {
+    core.step_global_batch(+1);
+    asked = true;
+  }
+  ImGui::SameLine();
+  ImGui::TextUnformatted("global batch");
+  ImGui::SameLine();
+  help_marker("Tokens per iteration (--global-batch-tokens): a distribution draws up to it, a lengths file is cut "
+              "to it. The lengths are read again and packed as before; one undo step.");
+  ImGui::EndDisabled();
+  if (asked) settings_of.clear();
 }
 
 void DataPanel::draw_repack(UiContext& c) {

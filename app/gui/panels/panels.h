@@ -94,8 +94,12 @@ struct DataPanel {
   long long input_budget = 0;
   int input_units = 0, input_slices = 2;
   std::string inputs_of;  // describe() of the processing they were taken from
+  // The typed context and global batch (enter applies), re-taken when the core's lengths change.
+  long long input_context = 0, input_batch = 0;
+  std::string settings_of;  // the settings line they were taken from
   void draw(UiContext& c);
   void draw_repack(UiContext& c);
+  void draw_iteration(UiContext& c);
 };
 
 // Recorded runs: the database, launching a run, the runs table, two runs side by side.

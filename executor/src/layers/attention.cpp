@@ -343,6 +343,19 @@ void AttentionLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVis
   (void)g;
 }
 
+template <typename T>
+void AttentionLayer<T>::for_each_offloadable(int mb, const typename Layer<T>::FloatVisitor& f,
+                                             const typename Layer<T>::IntVisitor& g) {
+  State& s = state_[mb];
+  // Later slices attend to a read slice's keys and values and add into its carries while it waits: those
+  // stay on the device.
+  const bool read = s.next_slice >= 0 || s.readers > 0 || !s.dk_carry.empty();
+  for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv, &s.dgain}) f(*v);
+  if (!read)
+    for (std::vector<T>* v : {&s.k, &s.v, &s.dk_carry, &s.dv_carry}) f(*v);
+  (void)g;
+}
+
 template class AttentionLayer<float>;
 template class AttentionLayer<double>;
 

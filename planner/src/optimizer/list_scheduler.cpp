@@ -270,9 +270,9 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     // A consumer of offloaded activations (R, or B of a stage without R) waits for their reload,
     // issued when the previous action on this device started; right after its own F nothing was
     // offloaded (the copy out is taken back).
-    if (offload_ && offload_bytes_[s] > 0 && (kind == kR || (kind == kB && !rec(s, mb)))) {
+    if (offload_ && offload_bytes(s, mb) > 0 && (kind == kR || (kind == kB && !rec(s, mb)))) {
       const size_t prev = static_cast<size_t>(dev_orders_[d].back());
-      const double bytes = offload_bytes_[s];
+      const double bytes = offload_bytes(s, mb);
       if (kind_of(prev) == kF && stage_of(prev) == s && mb_of(prev) == mb) {
         // The offload this F issued was the device's last: undo it.
         HostTransfer& x = transfers_[last_offload_[d]];
@@ -318,10 +318,10 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         f0_open_[mb + 1] = 1;
         if (remaining_[id(0, mb + 1, kF)] == 0) make_ready(id(0, mb + 1, kF), d);
       }
-      if (offload_ && offload_bytes_[s] > 0) {
+      if (offload_ && offload_bytes(s, mb) > 0) {
         // Copy to host after F; the bytes leave the device when the copy ends.
         HostTransfer x;
-        x.device = d, x.stage = s, x.mb = mb, x.to_host = true, x.bytes = offload_bytes_[s];
+        x.device = d, x.stage = s, x.mb = mb, x.to_host = true, x.bytes = offload_bytes(s, mb);
         x.request = end;
         x.start = std::max(end, to_host_free_[d]);
         x.end = x.start + host_[d].copy_ms(x.bytes, sharing_[d]);
@@ -340,6 +340,14 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       if (--left_on_device_[dm] == 0) --inflight_[d];
     } else {
       double freed = kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
+      if (kind == kB) {
+        // Slices: the carries this B creates are live while it runs; its own carry goes with it.
+        const double created = carries_created(s, mb);
+        live_[d] += created;
+        reserved_[d] += created;
+        peak_live_[d] = std::max(peak_live_[d], live_[d]);
+        freed += carry(s, mb);
+      }
       live_[d] -= freed;
       reserved_[d] -= freed;
       if (kind == kB && early_of_[sm]) early_r_[d] -= 1, early_of_[sm] = 0;

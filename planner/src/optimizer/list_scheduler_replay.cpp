@@ -27,7 +27,8 @@ void ListScheduler::Impl::ledger_peaks(ListScheduleResult& r) {
     for (const HostTransfer& x : transfers_)
       if (x.device == d && x.request >= 0) copies.push_back(&x);
     const DeviceMemory dm =
-        device_memory(ledger_actions_, copies, pb_->stages, m_, static_[d], 0.0, nullptr, ledger_scratch_);
+        device_memory(ledger_actions_, copies, pb_->stages, m_, static_[d], 0.0, nullptr, ledger_scratch_,
+                      units_ ? &pb_->unit_costs : nullptr);
     r.peak_bytes[d] = static_[d] + dm.peak_activation;
   }
 }
@@ -48,7 +49,8 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
         const Op op = kind == kF ? Op::F : kind == kR ? Op::R : kind == kW ? Op::W : split_ ? Op::B : Op::BW;
         orders[d].push_back(Action{op, stage_of(i), mb_of(i), false});
       }
-    host = std::make_unique<HostCopies>(orders, pb.stages, pb.stage_device, *cluster_, m);
+    host = std::make_unique<HostCopies>(orders, pb.stages, pb.stage_device, *cluster_, m,
+                                        units_ ? &pb.unit_costs : nullptr);
   }
   std::vector<size_t> head(D, 0);
   std::vector<int> work;
@@ -91,6 +93,11 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
         live_[d] += regen(s, mb);
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
       } else {
+        if (kind == kB) {
+          live_[d] += carries_created(s, mb);  // slices' key/value gradient carries (list_scheduler.cpp)
+          peak_live_[d] = std::max(peak_live_[d], live_[d]);
+          live_[d] -= carry(s, mb);
+        }
         live_[d] -= kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       }
       auto release = [&](size_t c_id, int dc, double xfer) {

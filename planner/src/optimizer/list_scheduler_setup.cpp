@@ -61,11 +61,6 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
                      std::to_string(S_) + " stages x " + std::to_string(m_) + " micro-batches");
   if (slices_ && (pb.slice_prev.size() != static_cast<size_t>(m_) || pb.slice_next.size() != static_cast<size_t>(m_)))
     throw InputError("list scheduler: slice links must have one entry per micro-batch");
-  if (units_)
-    for (const StageCost& c : pb.stages)
-      if (c.offload_bytes > 0)
-        throw InputError("list scheduler: offload with variable-length units is not supported (host copies are "
-                         "priced per stage); use recompute");
   pb_ = &pb;
   sim_ = &sim;
   cluster_ = &cluster;
@@ -124,6 +119,9 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     uact_b_.resize(sm);
     uact_w_.resize(sm);
     ukept_.resize(sm);
+    ucarry_.resize(sm);
+    ucarries_created_.resize(sm);
+    uoffload_.resize(sm);
     umb_bytes_.assign(static_cast<size_t>(D_) * m_, 0.0);
     for (int s = 0; s < S_; ++s)
       for (int mb = 0; mb < m_; ++mb) {
@@ -131,6 +129,9 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
         uact_b_[um(s, mb)] = u.act_b_bytes;
         uact_w_[um(s, mb)] = u.act_w_bytes;
         ukept_[um(s, mb)] = u.kept();
+        ucarry_[um(s, mb)] = u.carry_bytes;
+        ucarries_created_[um(s, mb)] = u.carries_created_bytes;
+        uoffload_[um(s, mb)] = u.offload_bytes;
         umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.kept();
       }
   }

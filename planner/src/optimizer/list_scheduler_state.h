@@ -102,6 +102,9 @@ struct ListScheduler::Impl {
   // slice and B -> B of the previous slice on every stage.
   bool units_ = false, slices_ = false;
   std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, ukept_, umb_bytes_;
+  // Slices' key/value gradient carries (UnitStageCost): created by a B, folded in by another unit's B.
+  std::vector<double> ucarry_, ucarries_created_;
+  std::vector<double> uoffload_;  // per (stage, mb): bytes copied to host
   std::vector<char> f0_open_;  // stage-0 forward may be made ready (its predecessor in order started)
   size_t um(int s, int mb) const { return static_cast<size_t>(s) * m_ + mb; }
   double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
@@ -109,6 +112,9 @@ struct ListScheduler::Impl {
   double act_w(int s, int mb) const { return units_ ? uact_w_[um(s, mb)] : pb_->stages[s].act_w_bytes; }
   // What F keeps until R (when the (stage, mb) recomputes) or B / W.
   double kept(int s, int mb) const { return units_ ? ukept_[um(s, mb)] : pb_->stages[s].kept(); }
+  double offload_bytes(int s, int mb) const { return units_ ? uoffload_[um(s, mb)] : offload_bytes_[s]; }
+  double carry(int s, int mb) const { return units_ ? ucarry_[um(s, mb)] : 0.0; }
+  double carries_created(int s, int mb) const { return units_ ? ucarries_created_[um(s, mb)] : 0.0; }
   double fwd_xfer(int s, int mb) const { return units_ ? ufwd_xfer_[um(s, mb)] : fwd_xfer_[s]; }
   double bwd_xfer(int s, int mb) const { return units_ ? ubwd_xfer_[um(s, mb)] : bwd_xfer_[s]; }
   int prev_slice(int mb) const { return slices_ ? pb_->slice_prev[mb] : -1; }

@@ -161,9 +161,9 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
                                  "relabel or regroup micro-batches)");
     if (o.recompute_choices != std::vector<Recompute>{Recompute::None} || o.offload_choices != std::vector<double>{0.0})
       throw InputError("recompute_choices", "uniform memory policies (recompute, offload) are not searched over "
-                                            "variable-length units: recompute is chosen per unit by the "
-                                            "variable-length optimizer (optimize_lengths) when memory binds, and "
-                                            "offload with units is not supported");
+                                            "variable-length units: the variable-length optimizer (optimize_lengths) "
+                                            "chooses recompute per unit, and offload where that is not enough, when "
+                                            "memory binds");
   }
   bool offloads = false;
   for (double f : o.offload_choices) {

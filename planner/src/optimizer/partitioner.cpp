@@ -200,7 +200,7 @@ std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, cons
 StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
   const int L = costs.num_layers();
   for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_, &f_pair_, &b_pair_, &w_pair_, &f_fixed_, &b_fixed_,
-                  &w_fixed_})
+                  &w_fixed_, &kv_})
     v->assign(L + 1, 0.0);
   out_bytes_.resize(L);
   for (int l = 0; l < L; ++l) {
@@ -219,6 +219,7 @@ StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
     f_fixed_[l + 1] = f_fixed_[l] + c.f_fixed_ms;
     b_fixed_[l + 1] = b_fixed_[l] + c.b_fixed_ms;
     w_fixed_[l + 1] = w_fixed_[l] + c.w_fixed_ms;
+    kv_[l + 1] = kv_[l] + known_kv_bytes(c);
   }
 }
 
@@ -239,6 +240,7 @@ StageCost StageCostCache::stage(int i, int j) const {
   c.f_fixed_ms = f_fixed_[j] - f_fixed_[i];
   c.b_fixed_ms = b_fixed_[j] - b_fixed_[i];
   c.w_fixed_ms = w_fixed_[j] - w_fixed_[i];
+  c.kv_bytes = kv_[j] - kv_[i];
   return c;
 }
 

@@ -73,6 +73,9 @@ struct Layout {
   std::vector<double> saving, r_ms;
   std::vector<char> read;  // per unit: later slices read its keys and values (kept even when it recomputes)
   std::vector<char> sel;   // per (stage, unit): selected
+  // Per stage: the fraction of what its F keeps copied to host memory (0 = none). Only where recomputing
+  // every unit it can still leaves a device over its limit, and the device has a host link.
+  std::vector<double> offload;
   ListScheduler ls;
   int evaluations = 0;
 
@@ -87,6 +90,10 @@ struct Layout {
     std::vector<StageMemoryPolicy> out(static_cast<size_t>(S));
     bool any = false;
     for (int s = 0; s < S; ++s) {
+      if (s < static_cast<int>(offload.size()) && offload[s] > 0) {
+        out[s].offload_fraction = offload[s];
+        any = true;
+      }
       std::vector<int> list;
       for (int u = 0; u < U; ++u)
         if (sel[static_cast<size_t>(s) * U + u]) list.push_back(u);
@@ -154,6 +161,32 @@ struct Layout {
     return added;
   }
 
+  // Raises the offload of the stages on each device over its limit that has a host link: none, half,
+  // everything F keeps. Returns whether any rose.
+  bool offload_more(const Eval& e) {
+    offload.resize(static_cast<size_t>(S), 0.0);
+    bool raised = false;
+    for (int s = 0; s < S; ++s) {
+      const int d = pb.stage_device[s];
+      if (e.peak[d] <= cluster.devices[d].memory_limit() || !cluster.devices[d].host_link.present()) continue;
+      if (offload[s] >= 1.0) continue;
+      offload[s] = offload[s] > 0 ? 1.0 : 0.5;
+      raised = true;
+    }
+    return raised;
+  }
+
+  // ", offloading 100% of stage 0's kept activations" / ", with no host link to offload to" on device d.
+  std::string offload_text(int d) const {
+    if (!cluster.devices[d].host_link.present()) return ", and no host link to offload to";
+    std::string out;
+    for (int s = 0; s < S; ++s)
+      if (pb.stage_device[s] == d && s < static_cast<int>(offload.size()) && offload[s] > 0)
+        out += (out.empty() ? ", offloading " : ", ") + std::to_string(static_cast<int>(100 * offload[s] + 0.5)) +
+               "% of stage " + std::to_string(s) + "'s kept activations";
+    return out;
+  }
+
   // Why the closest try still does not fit (its worst device).
   std::string why(const Eval& e) const {
     int d = 0;
@@ -197,7 +230,7 @@ struct Layout {
     std::string out = "device " + std::to_string(d) + " still peaks at " + gib(e.peak[d]) + " against its " +
                       gib(limit) + " with " + std::to_string(selected) + " of the " + std::to_string(selectable) +
                       " (stage, unit) pairs it can recompute checkpointed (" + recompute_name(kind) +
-                      " recompute); its weights and optimizer state take " + gib(state);
+                      " recompute)" + offload_text(d) + "; its weights and optimizer state take " + gib(state);
     if (row >= 0 && row_bytes > unit_max)
       out += ", and the slices of row " + std::to_string(row) + " (" + std::to_string(row_tokens[row]) +
              " tokens) other than its last keep at least " + gib(row_bytes) +
@@ -276,7 +309,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
     for (const auto& layer_w : partition_weights)
     for (Recompute kind : {Recompute::Selective, Recompute::Full}) {
       if (out.found && out_of_time && out_of_time()) return out;
-      Layout lay{costs, cluster, sim, units, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, 0};
+      Layout lay{costs, cluster, sim, units, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, {}, 0};
       lay.S = static_cast<int>(stage_device.size());
       std::vector<double> sp(static_cast<size_t>(lay.S));
       for (int s = 0; s < lay.S; ++s) sp[s] = &layer_w == &partition_weights.front() ? cluster.devices[stage_device[s]].speed : 1.0;
@@ -308,6 +341,15 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       for (int round = 0; e.ok && !e.fits && round < 16; ++round) {
         if (lay.select_more(e, 1.0 + round) == 0) break;
         e = lay.evaluate();
+      }
+      // Still over with everything it can recompute selected: copy kept activations to host memory on the
+      // devices over their limit (a step at a time), selecting more units after each.
+      for (int step = 0; e.ok && !e.fits && step < 2 && lay.offload_more(e); ++step) {
+        e = lay.evaluate();
+        for (int round = 0; e.ok && !e.fits && round < 4; ++round) {
+          if (lay.select_more(e, 1.0 + round) == 0) break;
+          e = lay.evaluate();
+        }
       }
       if (!e.ok) continue;
       if (!e.fits) {
@@ -355,6 +397,21 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
           chunk /= 2;
         }
       }
+      // Then offload memory no longer needs, the last stage first (host copies cost link time and can delay
+      // the backwards that wait for them).
+      for (int s = static_cast<int>(lay.offload.size()) - 1; s >= 0; --s)
+        for (double lower : {0.5, 0.0}) {
+          if (lay.offload[s] <= lower) continue;
+          const double was = lay.offload[s];
+          lay.offload[s] = lower;
+          const Layout::Eval t = lay.evaluate(fit_policy);
+          if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) {
+            e = t;
+          } else {
+            lay.offload[s] = was;
+            break;
+          }
+        }
       // 3. The final selection, with justification passes.
       lay.load_problem();
       ListSchedulePolicy pol = policies[e.policy];
@@ -375,6 +432,9 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       for (char c : lay.sel) pairs += c;
       out.what = std::to_string(lay.S) + " stages, list-scheduled (" + describe(pol) + "), " + recompute_name(kind) +
                  " recompute of " + std::to_string(pairs) + " (stage, unit) pairs";
+      int offloading = 0;
+      for (double f : lay.offload) offloading += f > 0 ? 1 : 0;
+      if (offloading > 0) out.what += ", activation offload on " + std::to_string(offloading) + " stages";
     }
   return out;
 }

@@ -13,8 +13,11 @@
 //      (stage, unit) pairs that save the most bytes per ms of recompute, until what they save covers a
 //      growing multiple of the overflow (a pair's bytes only count while the unit is in flight, so the
 //      first round rarely suffices), and schedule again;
+//   1b. when a device is still over its limit with every unit it can recompute selected, copy kept
+//      activations of its stages to host memory (half, then all, where the device has a host link:
+//      OptPipe's offload beside recompute), selecting more units after each step;
 //   2. once it fits, drop selections in chunks, the least bytes-per-ms first, while it still fits and is
-//      no slower (a recompute that memory does not need only costs time);
+//      no slower (a recompute that memory does not need only costs time), then offload likewise;
 //   3. the fastest fitting plan of all wins.
 // A slice that later slices of its row read keeps its keys and values when it recomputes (memory_policy.h),
 // so it saves only the rest. Every step is a fixed amount of deterministic work (no clock), so the result repeats.

@@ -114,8 +114,9 @@ class StageCompute {
   virtual void recompute(int mb, const MicroBatchData& data);
   // What micro-batch mb holds right now: saved activations, carried gradients and kept inputs (0 by default).
   virtual size_t saved_bytes(int mb) const;
-  // Every buffer micro-batch mb holds right now, float and integer ones apart, largest concerns first (kept
-  // inputs, then layer by layer): what an offload may move to host memory. Nothing by default.
+  // Every buffer micro-batch mb holds right now that an offload may move to host memory, float and integer
+  // ones apart, largest concerns first (kept inputs, then layer by layer; not a slice's keys and values that
+  // later slices read, nor their gradient carries: Layer::for_each_offloadable). Nothing by default.
   using FloatVisitor = std::function<void(std::vector<float>&)>;
   using IntVisitor = std::function<void(std::vector<int32_t>&)>;
   virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g);

@@ -24,7 +24,11 @@ struct StageCost {
   // kept_bytes plus the keys and values of the layers the policy would otherwise drop.
   double kept_read_bytes = 0;
   double recompute_ms = 0;    // R's duration on a speed-1.0 device
+  // Keys and values per micro-batch (LayerCost::kv_bytes summed, unknown counted as 0): the size of the
+  // key/value gradient carry a slice read by later slices holds (planner/units.h).
+  double kv_bytes = 0;
   double offload_bytes = 0;   // copied to host after F and back before R / B
+  double offload_fraction = 0;  // of what F keeps (offload_bytes = offload_fraction * kept()); units scale it alike
 
   // Bytes F keeps per micro-batch until R (or until B/W frees them when the stage does not recompute).
   double kept() const { return recompute ? kept_bytes : act_b_bytes + act_w_bytes; }
@@ -36,6 +40,9 @@ struct StageCost {
   // selective set (MLP/MoE blocks) grows with tokens only.
   double recompute_pair_ms = 0, recompute_fixed_ms = 0;
 };
+
+// The layer's keys and values as StageCost::kv_bytes counts them: 0 when not given, at most what F keeps.
+double known_kv_bytes(const LayerCost& c);
 
 // Throws InputError when the partition does not cover exactly the table's layers. No memory policy
 // (memory_policy.h has the overload that applies one).

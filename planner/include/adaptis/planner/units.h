@@ -50,6 +50,16 @@ struct UnitStageCost {
   double kept_bytes = 0;
   double recompute_ms = 0;
   double kept() const { return recompute ? kept_bytes : act_b_bytes + act_w_bytes; }
+  // Key/value gradient carries of slices. The backward of a later slice of the row produces the gradients
+  // of this unit's keys and values (when later slices read them), and they wait in a carry of this unit's
+  // key/value size until this unit's own B folds them in: held from the start of the B of the unit's last
+  // reader (the first B over its keys, backwards running in reverse slice order) to the end of its own B.
+  double carry_bytes = 0;            // this unit's carry (0 when no later slice reads its keys)
+  double carries_created_bytes = 0;  // the carries this unit's B creates: of the units it is last reader of
+  // Activation offload: the stage's offload fraction of what this unit's F keeps, copied to host after its
+  // F and back before its R (or B); a slice that later slices read keeps its keys and values (carry_bytes'
+  // size) on the device, so it copies at most the rest.
+  double offload_bytes = 0;
 };
 
 // The unit on a stage whose memory policy is already applied (memory_policy.h's stage_costs); the unit
@@ -87,6 +97,13 @@ SliceLinks slice_links(const std::vector<WorkUnit>& units);
 // Per unit, whether the next slice of its row continues its last document (attends to its keys and
 // values). Throws like slice_links().
 std::vector<char> keys_read_later(const std::vector<WorkUnit>& units);
+// Who reads a unit's keys and values: keys_read_later(), and per unit the last slice of its row that
+// attends to them (-1 = none; a document running on through several slices is read by all of them).
+struct KeyReaders {
+  std::vector<char> read_later;
+  std::vector<int> last_reader;
+};
+KeyReaders key_readers(const std::vector<WorkUnit>& units);
 
 // "3 docs, 8192 tok" / "slice 1/4 of row 2, 4238 tok" / "padded 512 -> 8192 tok": one line per unit.
 std::string describe_unit(const WorkUnit& unit);

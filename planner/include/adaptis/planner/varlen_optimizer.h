@@ -15,8 +15,10 @@
 //   5. when memory binds (no screened plan fits, or those that fit are over 5% slower than the fastest
 //      that does not), per-unit activation checkpointing (StageMemoryPolicy::units: a stage recomputes
 //      the forwards of chosen units in their backward) is searched on the most promising processings: the stages over their limit select the units that save the most bytes per ms of
-//      recompute until they fit, then selections memory does not need are dropped; the fastest fitting
-//      plan wins (its Plan::memory says what it checkpoints). When memory does not bind it is not searched.
+//      recompute until they fit, then selections memory does not need are dropped; where recomputing is not
+//      enough, the stages of devices with a host link also copy kept activations to host (offload); the
+//      fastest fitting plan wins (its Plan::memory says what it checkpoints and offloads). When memory does
+//      not bind it is not searched.
 #include <atomic>
 #include <string>
 #include <vector>

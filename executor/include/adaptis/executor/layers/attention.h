@@ -26,6 +26,8 @@ class AttentionLayer final : public Layer<T> {
   void init_params(T* params, Rng& rng) const override;
   size_t saved_bytes() const override;
   void for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f, const typename Layer<T>::IntVisitor& g) override;
+  void for_each_offloadable(int mb, const typename Layer<T>::FloatVisitor& f,
+                            const typename Layer<T>::IntVisitor& g) override;
 
  protected:
   void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) override;

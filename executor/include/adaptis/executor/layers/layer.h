@@ -85,6 +85,10 @@ class Layer {
   using FloatVisitor = std::function<void(std::vector<T>&)>;
   using IntVisitor = std::function<void(std::vector<int32_t>&)>;
   virtual void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) = 0;
+  // What an offload may move to host memory while mb waits for its backward: what for_each_saved visits,
+  // less what other micro-batches read or write meanwhile (a slice's keys and values its later slices
+  // attend to, and the gradient carries their backwards add into).
+  virtual void for_each_offloadable(int mb, const FloatVisitor& f, const IntVisitor& g) { for_each_saved(mb, f, g); }
   size_t saved_bytes(int mb);
 
  protected:
