@@ -135,8 +135,8 @@ TEST(VarlenCheckpointing, ListSchedulerWithSelectedUnitsIsReplayedExactly) {
   }
 }
 
-// Offload stays refused with units, by the list scheduler too.
-TEST(VarlenCheckpointing, ListSchedulerRefusesOffloadWithUnits) {
+// Offload over units needs a host link on the stage's device: the list scheduler names the missing one.
+TEST(VarlenCheckpointing, ListSchedulerRefusesOffloadWithoutAHostLink) {
   const CostTable c = ckpt_costs(4);
   const std::vector<WorkUnit> units = {packed({1000}), packed({500})};
   ListScheduleProblem pb;
@@ -148,7 +148,52 @@ TEST(VarlenCheckpointing, ListSchedulerRefusesOffloadWithUnits) {
   pb.stages = stage_costs(c, even_partition(4, 2), pb.memory);
   unit_stage_costs(pb.stages, units, cost_reference(c), pb.unit_costs, pb.memory);
   ListScheduler ls;
-  EXPECT_THROW(ls.run(pb, make_uniform_cluster(2), SimOptions{}, ListSchedulePolicy{}, false), InputError);
+  EXPECT_TRUE(ls.run(pb, make_uniform_cluster(2), SimOptions{}, ListSchedulePolicy{}, false).ok);
+  Cluster none = make_uniform_cluster(2);
+  for (auto& d : none.devices) d.host_link = HostLink{};
+  try {
+    ls.run(pb, none, SimOptions{}, ListSchedulePolicy{}, false);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("stage 0 offloads activations but device 0 has no host link"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Where recomputing every unit it can still leaves a device over its limit, the search copies kept
+// activations to host memory on devices with a host link: the closest try then overflows less than without
+// host links, and the reason says what it offloads (or that there is no host link).
+TEST(VarlenCheckpointing, OffloadWhereRecomputeIsNotEnough) {
+  const CostTable c = ckpt_costs(8);
+  const SequenceLengths data = skewed_lengths();
+  const int D = 4;
+  const VarlenOptimizeOptions o = varlen_options(D);
+  double peak = 0, state = 0;
+  for (const auto& d : optimize_lengths(c, make_uniform_cluster(D), data, o).best.sim.devices)
+    peak = std::max(peak, d.peak_memory_bytes);
+  for (const auto& l : c.layers) state += l.state_bytes;
+  state /= D;
+  // Too tight for any plan (one unit re-creates more there in its backward than the limit leaves).
+  const double limit = state + 0.1 * (peak - state);
+  Cluster host = limited(D, limit);
+  for (auto& d : host.devices) d.host_link.bandwidth = 25e9, d.host_link.latency_ms = 0.01, d.host_link.group = -1;
+  Cluster none = limited(D, limit);
+  for (auto& d : none.devices) d.host_link = HostLink{};
+  const VarlenOptimizeResult without = optimize_lengths(c, none, data, o);
+  const VarlenOptimizeResult with = optimize_lengths(c, host, data, o);
+  ASSERT_FALSE(without.best.feasible);
+  ASSERT_FALSE(with.best.feasible);
+  EXPECT_NE(without.memory_note.find("and no host link to offload to"), std::string::npos) << without.memory_note;
+  EXPECT_NE(with.memory_note.find("offloading 100% of stage"), std::string::npos) << with.memory_note;
+  // "device D still peaks at X MiB": the closest try with offload peaks lower.
+  auto peak_mib = [](const std::string& note) {
+    const size_t at = note.find("still peaks at ");
+    return at == std::string::npos ? -1.0 : std::stod(note.substr(at + 15));
+  };
+  EXPECT_GT(peak_mib(without.memory_note), 0) << without.memory_note;
+  EXPECT_GT(peak_mib(with.memory_note), 0) << with.memory_note;
+  EXPECT_LT(peak_mib(with.memory_note), peak_mib(without.memory_note));
 }
 
 // Without a memory limit nothing is checkpointed. Tightening the limit, the optimizer first finds plans

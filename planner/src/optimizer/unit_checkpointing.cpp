@@ -366,7 +366,9 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       // a late stage holds few units in flight, so its checkpointing is the least likely to be needed
       // (stage-aware checkpointing).
       const int fit_policy = static_cast<int>(e.policy);
-      for (int s = lay.S - 1; s >= 0; --s) {
+      // Under a clock budget each dropping step stops once it runs out (what fits already stands).
+      auto late = [&] { return out_of_time && out_of_time(); };
+      for (int s = lay.S - 1; s >= 0 && !late(); --s) {
         std::vector<size_t> on;
         for (int u = 0; u < U; ++u)
           if (lay.sel[static_cast<size_t>(s) * U + u]) on.push_back(static_cast<size_t>(s) * U + u);
@@ -385,7 +387,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
         return lay.saving[a] * lay.r_ms[b] < lay.saving[b] * lay.r_ms[a];
       });
       size_t chunk = chosen.size() / 2;
-      for (int tries = 0; chunk > 0 && !chosen.empty() && tries < 12; ++tries) {
+      for (int tries = 0; chunk > 0 && !chosen.empty() && tries < 12 && !late(); ++tries) {
         chunk = std::min(chunk, chosen.size());
         for (size_t i = 0; i < chunk; ++i) lay.sel[chosen[i]] = 0;
         const Layout::Eval t = lay.evaluate(fit_policy);
@@ -399,7 +401,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       }
       // Then offload memory no longer needs, the last stage first (host copies cost link time and can delay
       // the backwards that wait for them).
-      for (int s = static_cast<int>(lay.offload.size()) - 1; s >= 0; --s)
+      for (int s = static_cast<int>(lay.offload.size()) - 1; s >= 0 && !late(); --s)
         for (double lower : {0.5, 0.0}) {
           if (lay.offload[s] <= lower) continue;
           const double was = lay.offload[s];

@@ -17,7 +17,8 @@
 //      activations of its stages to host memory (half, then all, where the device has a host link:
 //      OptPipe's offload beside recompute), selecting more units after each step;
 //   2. once it fits, drop selections in chunks, the least bytes-per-ms first, while it still fits and is
-//      no slower (a recompute that memory does not need only costs time), then offload likewise;
+//      no slower (a recompute that memory does not need only costs time), then offload likewise (F still
+//      holds all it keeps until its copy ends, so under a tight limit offload does not replace recompute);
 //   3. the fastest fitting plan of all wins.
 // A slice that later slices of its row read keeps its keys and values when it recomputes (memory_policy.h),
 // so it saves only the rest. Every step is a fixed amount of deterministic work (no clock), so the result repeats.
