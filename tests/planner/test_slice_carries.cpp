@@ -17,15 +17,8 @@ using namespace adaptis;
 namespace {
 
 using test::packed;
+using test::unit_plan;
 using test::split_costs;
-
-Plan unit_plan(const std::string& schedule, int devices, const std::vector<WorkUnit>& units, int layers) {
-  PlanRequest r;
-  r.schedule = schedule;
-  r.devices = devices;
-  r.units = units;
-  return build_plan(r, layers);
-}
 
 CostTable costs_with_kv(int layers, double kv) {
   CostTable c = split_costs(layers, 2.0, 1.0, 0.1);

@@ -17,15 +17,8 @@ using namespace adaptis;
 namespace {
 
 using test::packed;
+using test::unit_plan;
 using test::split_costs;
-
-Plan unit_plan(const std::string& schedule, int devices, const std::vector<WorkUnit>& units, int layers) {
-  PlanRequest r;
-  r.schedule = schedule;
-  r.devices = devices;
-  r.units = units;
-  return build_plan(r, layers);
-}
 
 bool any_error_contains(const ValidationReport& v, const std::string& text) {
   for (const auto& e : v.errors)

@@ -16,7 +16,9 @@
 #include "adaptis/model/parallel_config.h"
 #include "adaptis/model/parallel_costs.h"
 #include "adaptis/model/recompute.h"
+#include "adaptis/planner/sequence_processor.h"
 #include "adaptis/planner/unit_slicing.h"
+#include "units_test_support.h"
 
 namespace adaptis {
 namespace {
@@ -38,15 +40,6 @@ ModelSpec hybrid_spec() {
       {"kind": "lm_head"}
     ]})");
   return parse_model_spec(doc, "hybrid-slicing-test.json");
-}
-
-WorkUnit unit(std::vector<long long> docs, int row = -1, int slice = 0, long long offset = 0) {
-  WorkUnit u;
-  u.docs = std::move(docs);
-  u.row = row;
-  u.slice = slice;
-  u.first_doc_offset = offset;
-  return u;
 }
 
 TEST(UnitSlicing, AHybridBlockWithAMambaMixerIsRecurrentWhateverItsName) {
@@ -75,9 +68,10 @@ TEST(UnitSlicing, SlicesOfAHybridModelAreRefusedNamingTheLayer) {
   EXPECT_NE(why.find("layer 2 ('mixer.0', kind 'block') holds a Mamba layer"), std::string::npos) << why;
   EXPECT_NE(why.find("pack without slicing"), std::string::npos) << why;
   // Packed units pass; a slice among them is refused, naming the unit.
-  const std::vector<WorkUnit> packed = {unit({100, 200}), unit({300})};
+  const std::vector<WorkUnit> packed = {test::packed({100, 200}), test::packed({300})};
   EXPECT_EQ(slices_problem(packed, costs), "");
-  const std::vector<WorkUnit> sliced = {unit({100}), unit({300}, 0, 0), unit({200}, 0, 1, 300)};
+  std::vector<WorkUnit> sliced = {test::packed({100})};
+  for (const WorkUnit& u : slice_row({500}, {300, 200}, 0)) sliced.push_back(u);
   const std::string problem = slices_problem(sliced, costs);
   EXPECT_EQ(problem.rfind("unit 1 (", 0), 0u) << problem;
   EXPECT_NE(problem.find("is a slice, but layer 2 ('mixer.0'"), std::string::npos) << problem;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "adaptis/model/cost_table.h"
+#include "adaptis/planner/plan_builder.h"
 #include "adaptis/planner/unit.h"
 
 namespace adaptis::test {
@@ -42,6 +43,15 @@ inline WorkUnit packed(std::vector<long long> docs) {
   WorkUnit u;
   u.docs = std::move(docs);
   return u;
+}
+
+// A plan of `schedule` on `devices` devices over `layers` layers that runs `units`.
+inline Plan unit_plan(const std::string& schedule, int devices, const std::vector<WorkUnit>& units, int layers) {
+  PlanRequest r;
+  r.schedule = schedule;
+  r.devices = devices;
+  r.units = units;
+  return build_plan(r, layers);
 }
 
 }  // namespace adaptis::test
