@@ -54,15 +54,14 @@ int run_lengths(LengthsArgs a) {
   }
   if (a.in.model.empty() && a.in.costs.empty()) a.in.model = default_model_file();
   Inputs in = load_inputs(a.in);
-  const std::string note = ensure_cost_reference(in.costs, data.context);
-  const UnitCostModel cost = unit_cost_model(in.costs);
   // Elastic by default, which slices; a model whose layers cannot run slices packs whole sequences instead.
+  // (The reference micro-batch a cost table without one gets is the context, as for every --lengths.)
   const PackingMode default_mode = slicing_blocker(in.costs).empty() ? PackingMode::Elastic : PackingMode::Pack;
-  const SequenceProcessing chosen = processing_from(a.lengths, default_mode);
-  const std::vector<WorkUnit> units = process_sequences(data, cost, chosen);
-  if (const std::string why = slices_problem(units, in.costs); !why.empty())
-    throw InputError(std::string("--pack ") + describe(chosen) + ": it makes slices: " + why);
-  if (!a.lengths.units_file.empty()) write_units_side_file(a.lengths.units_file, units);
+  const LoadedLengths loaded = apply_lengths(data, a.lengths, in, default_mode);
+  const std::string note = loaded.notes.empty() ? std::string() : loaded.notes.front();
+  const UnitCostModel& cost = loaded.cost;
+  const SequenceProcessing& chosen = loaded.processing;
+  const std::vector<WorkUnit>& units = in.units;
 
   std::vector<ModeRow> rows;
   for (PackingMode m : {PackingMode::Pad, PackingMode::PackTokens, PackingMode::Pack, PackingMode::Slice, PackingMode::Elastic}) {

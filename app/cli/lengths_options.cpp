@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <utility>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
@@ -81,8 +82,12 @@ std::string ensure_cost_reference(CostTable& costs, long long context) {
 }
 
 LoadedLengths apply_lengths(const LengthsOptions& o, Inputs& in, PackingMode default_mode) {
+  return apply_lengths(load_lengths(o), o, in, default_mode);
+}
+
+LoadedLengths apply_lengths(SequenceLengths data, const LengthsOptions& o, Inputs& in, PackingMode default_mode) {
   LoadedLengths l;
-  l.data = load_lengths(o);
+  l.data = std::move(data);
   std::string note = ensure_cost_reference(in.costs, l.data.context);
   if (!note.empty()) l.notes.push_back(note);
   l.cost = unit_cost_model(in.costs);

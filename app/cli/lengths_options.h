@@ -53,6 +53,8 @@ struct LoadedLengths {
   std::vector<std::string> notes;
 };
 LoadedLengths apply_lengths(const LengthsOptions& o, Inputs& in, PackingMode default_mode);
+// The same for lengths already read (`data`, from load_lengths(o)).
+LoadedLengths apply_lengths(SequenceLengths data, const LengthsOptions& o, Inputs& in, PackingMode default_mode);
 
 // Report pieces: the histogram table and the units (one line each, or a summary past `max_lines`).
 std::string histogram_table(const SequenceLengths& data);

@@ -432,6 +432,8 @@ class Explorer {
   std::string refused_reason_;
   const UnitsMade* units_made_of_plan() const;  // the newest entry whose units the plan runs (null: none)
   std::optional<SequenceProcessing> processing_of_plan() const;
+  // The plan's processing: the one that made its units, else the start-up one, else pack-tokens.
+  SequenceProcessing processing_in_use() const;
   // The options of the read asked for and not yet reported (nullopt: none in flight).
   std::optional<LengthOptions> lengths_read_;
   // The starting units are the configured processing's (the caller made them from the lengths with it).

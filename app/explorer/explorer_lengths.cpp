@@ -117,10 +117,7 @@ void Explorer::on_lengths_read(const std::string& spec, const LengthOptions& opt
                   std::to_string(data->context) + " tokens (an iteration would not fill one unit)");
   // The plan's processing packs the new lengths; a token budget above the new context becomes the
   // context (a unit holds at most that).
-  SequenceProcessing p;
-  if (const std::optional<SequenceProcessing> plan = processing_of_plan()) p = *plan;
-  else if (config_.lengths.processing) p = *config_.lengths.processing;
-  else p.mode = PackingMode::PackTokens;  // what the explorers start with (processing_to_edit's default)
+  SequenceProcessing p = processing_in_use();
   std::string budget_note;
   if (p.unit_tokens > data->context) {
     budget_note = " (token budget " + std::to_string(p.unit_tokens) + " capped at the context)";
@@ -138,13 +135,16 @@ void Explorer::on_lengths_read(const std::string& spec, const LengthOptions& opt
                   std::to_string(kMaxExplorerUnits) + " (one micro-batch each): use `adaptis simulate --lengths` "
                   "for larger iterations");
   const std::string what = label + ", " + describe(p) + budget_note;
-  if (has_plan() && editor_.pending_problem().empty() && units == editor_.plan().units) {
-    // The same units (lengths the new options do not change): nothing to rebuild, but the lengths
-    // on screen are now these.
+  // The lengths on screen become these (with the units they make) whether or not the plan changes.
+  auto adopt = [&] {
     remember_units(units, p, data, options);
     config_.lengths.data = std::move(data);
     config_.lengths.options = options;
     varlen_.reset();
+  };
+  if (has_plan() && editor_.pending_problem().empty() && units == editor_.plan().units) {
+    // The same units (lengths the new options do not change): nothing to rebuild.
+    adopt();
     note(what + ": the same " + std::to_string(units.size()) + " units as before");
     return;
   }
@@ -153,12 +153,9 @@ void Explorer::on_lengths_read(const std::string& spec, const LengthOptions& opt
     const std::string prefix = what + ": ";
     return refuse(r.message.rfind(prefix, 0) == 0 ? r.message.substr(prefix.size()) : r.message);
   }
-  remember_units(std::move(units), p, data, options);
-  config_.lengths.data = std::move(data);
-  config_.lengths.options = options;
+  adopt();
   refused_processing_.reset();  // a refusal of the old lengths says nothing about these
   refused_reason_.clear();
-  varlen_.reset();
   after_edit(r);
 }
 

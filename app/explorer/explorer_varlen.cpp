@@ -58,13 +58,8 @@ LengthsSource Explorer::lengths_in_use() const {
 }
 
 LengthsSource Explorer::lengths_on_screen() const {
-  LengthsSource l = config_.lengths;
-  l.processing.reset();
-  if (const UnitsMade* m = units_made_of_plan()) {
-    l.data = m->data;
-    l.options = m->options;
-    l.processing = m->processing;
-  }
+  LengthsSource l = lengths_in_use();
+  l.processing = processing_of_plan();
   return l;
 }
 
@@ -79,7 +74,10 @@ std::string Explorer::repack_blocker() const {
 }
 
 SequenceProcessing Explorer::processing_to_edit() const {
-  if (refused_processing_) return *refused_processing_;
+  return refused_processing_ ? *refused_processing_ : processing_in_use();
+}
+
+SequenceProcessing Explorer::processing_in_use() const {
   if (std::optional<SequenceProcessing> p = processing_of_plan()) return *p;
   if (config_.lengths.processing) return *config_.lengths.processing;
   SequenceProcessing p;

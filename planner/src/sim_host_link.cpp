@@ -198,25 +198,23 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
     const Action& a = ta.action;
     const StageCost& c = stages[a.stage];
     const size_t k = base(a.stage) + a.mb;
-    // The unit's bytes when given, and what its F keeps under per-unit checkpointing.
-    double act_b = c.act_b_bytes, act_w = c.act_w_bytes, keeps;
+    // The unit's bytes when given, what its F keeps under per-unit checkpointing, and the slices' key/value
+    // gradient carries its B creates (of the earlier slices it is the last reader of) and folds in (its own).
+    double act_b = c.act_b_bytes, act_w = c.act_w_bytes, keeps, created = 0, own_carry = 0;
     if constexpr (kUnits) {
       const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
       act_b = u.act_b_bytes, act_w = u.act_w_bytes, keeps = u.kept();
+      created = u.carries_created_bytes, own_carry = u.carry_bytes;
     } else {
       keeps = c.kept();
     }
     const bool allocates = a.op == Op::F || a.op == Op::R;
-    if constexpr (kUnits) {
-      // A later slice's B creates the key/value gradient carries of the earlier slices it is the last
-      // reader of, at its start.
-      const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
-      if ((a.op == Op::B || a.op == Op::BW) && u.carries_created_bytes > 0) {
-        apply_copies(ta.start);
-        carry_sum += u.carries_created_bytes, live += u.carries_created_bytes;
-        check_peak();
-        sample(ta.start);
-      }
+    const bool input_grad = a.op == Op::B || a.op == Op::BW;
+    if (input_grad && created > 0) {  // live from the start of that B
+      apply_copies(ta.start);
+      carry_sum += created, live += created;
+      check_peak();
+      sample(ta.start);
     }
     apply_copies(allocates ? ta.start : ta.end);
     double* kept = bytes.data();
@@ -246,9 +244,7 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
         rec[k] -= r, rec_sum -= r;
         kept[k] -= b - r, kept_sum -= b - r;
         live -= b;
-        double folded = 0;  // the unit's own carry, folded into its key/value gradients by its B
-        if constexpr (kUnits)
-          if (a.op != Op::W) folded = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb].carry_bytes;
+        const double folded = input_grad ? own_carry : 0.0;  // into its key/value gradients
         carry_sum -= folded, live -= folded;
         if (b > 0 || folded > 0) sample(ta.end);
         break;

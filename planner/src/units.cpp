@@ -167,21 +167,14 @@ SliceLinks slice_links(const std::vector<WorkUnit>& units) {
   return l;
 }
 
-namespace {
-std::vector<char> keys_read_later(const std::vector<WorkUnit>& units, const SliceLinks& l) {
-  std::vector<char> out(units.size(), 0);
-  for (size_t u = 0; u < units.size(); ++u)
-    out[u] = l.next[u] >= 0 && units[static_cast<size_t>(l.next[u])].first_doc_offset > 0;
-  return out;
-}
-}  // namespace
-
-std::vector<char> keys_read_later(const std::vector<WorkUnit>& units) { return keys_read_later(units, slice_links(units)); }
+std::vector<char> keys_read_later(const std::vector<WorkUnit>& units) { return key_readers(units).read_later; }
 
 KeyReaders key_readers(const std::vector<WorkUnit>& units) {
   const SliceLinks l = slice_links(units);
   KeyReaders out;
-  out.read_later = keys_read_later(units, l);
+  out.read_later.assign(units.size(), 0);
+  for (size_t u = 0; u < units.size(); ++u)
+    out.read_later[u] = l.next[u] >= 0 && units[static_cast<size_t>(l.next[u])].first_doc_offset > 0;
   out.last_reader.assign(units.size(), -1);
   for (size_t u = 0; u < units.size(); ++u) {
     if (!out.read_later[u]) continue;

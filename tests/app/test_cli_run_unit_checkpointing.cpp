@@ -134,9 +134,7 @@ TEST_F(CliRunUnitCheckpointing, APlanFileRecomputingChosenUnitsTrainsBitwiseAndH
 TEST_F(CliRunUnitCheckpointing, RecomputeOnSlicedLengthsCoversTheEarlierSlicesToo) {
   const std::string common = "--devices 2 --schedule seq1f1b --lengths " + mix() + " --pack slice --slices 2";
   const json plain = run_json(common);
-  CliResult r = adaptis::test::run_cli(base + "--no-record --json --recompute full " + common);
-  ASSERT_EQ(r.code, 0) << r.out << r.err;
-  const json got = json::parse(r.out);
+  const json got = run_json("--recompute full " + common);
   expect_same_training(got, plain);
   ASSERT_TRUE(got.contains("memory")) << got.dump();
   // Every stage recomputes every unit, the rows' earlier slices too (they keep their keys and values).
@@ -158,9 +156,7 @@ TEST_F(CliRunUnitCheckpointing, RecomputeOnSlicedLengthsCoversTheEarlierSlicesTo
 TEST_F(CliRunUnitCheckpointing, OffloadOnSlicedLengthsMovesEachUnitsShare) {
   const std::string common = "--devices 2 --schedule gpipe --lengths " + mix() + " --pack slice --slices 2";
   const json plain = run_json(common);
-  CliResult off = adaptis::test::run_cli(base + "--no-record --json --offload 0.5 " + common);
-  ASSERT_EQ(off.code, 0) << off.out << off.err;
-  const json got = json::parse(off.out);
+  const json got = run_json("--offload 0.5 " + common);
   expect_same_training(got, plain);
   ASSERT_TRUE(got.contains("offloaded_bytes")) << got.dump().substr(0, 600);
   ASSERT_EQ(got["offloaded_bytes"].size(), 2u);

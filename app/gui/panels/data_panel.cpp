@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 
 #include "gui/panels/panels.h"
 #include "gui/widgets.h"
@@ -139,48 +140,36 @@ void DataPanel::draw_iteration(UiContext& c) {
   bool asked = false;  // the fields are then re-taken from what the core has (a refusal puts them back)
   ImGui::BeginDisabled(core.editing_locked());
   // Each row: the value (enter applies), then halve and double, as the TUI's ( ) and { } keys.
-  ImGui::SetNextItemWidth(field_w);
-  if (ImGui::InputScalar("##context", ImGuiDataType_S64, &input_context, nullptr, nullptr, "%lld",
-                         ImGuiInputTextFlags_EnterReturnsTrue)) {
-    core.set_context(input_context);
-    asked = true;
-  }
-  ImGui::SameLine();
-  if (ImGui::SmallButton("/2##context")) {
-    core.step_context(-1);
-    asked = true;
-  }
-  ImGui::SameLine();
-  if (ImGui::SmallButton("x2##context")) {
-    core.step_context(+1);
-    asked = true;
-  }
-  ImGui::SameLine();
-  ImGui::TextUnformatted("context");
-  ImGui::SameLine();
-  help_marker("Tokens one unit holds without slicing (--context). The lengths are read or drawn again with it "
-              "(a distribution's lengths may change too) and packed as before; one undo step.");
-  ImGui::SetNextItemWidth(field_w);
-  if (ImGui::InputScalar("##global_batch", ImGuiDataType_S64, &input_batch, nullptr, nullptr, "%lld",
-                         ImGuiInputTextFlags_EnterReturnsTrue)) {
-    core.set_global_batch_tokens(input_batch);
-    asked = true;
-  }
-  ImGui::SameLine();
-  if (ImGui::SmallButton("/2##global_batch")) {
-    core.step_global_batch(-1);
-    asked = true;
-  }
-  ImGui::SameLine();
-  if (ImGui::SmallButton("x2##global_batch")) {
-    core.step_global_batch(+1);
-    asked = true;
-  }
-  ImGui::SameLine();
-  ImGui::TextUnformatted("global batch");
-  ImGui::SameLine();
-  help_marker("Tokens per iteration (--global-batch-tokens): a distribution draws up to it, a lengths file is cut "
-              "to it. The lengths are read again and packed as before; one undo step.");
+  auto value_row = [&](const std::string& id, long long& value, auto set, auto step, const char* label,
+                       const char* help) {
+    ImGui::SetNextItemWidth(field_w);
+    if (ImGui::InputScalar(("##" + id).c_str(), ImGuiDataType_S64, &value, nullptr, nullptr, "%lld",
+                           ImGuiInputTextFlags_EnterReturnsTrue)) {
+      set(value);
+      asked = true;
+    }
+    for (int dir : {-1, +1}) {
+      ImGui::SameLine();
+      if (ImGui::SmallButton(((dir < 0 ? "/2##" : "x2##") + id).c_str())) {
+        step(dir);
+        asked = true;
+      }
+    }
+    ImGui::SameLine();
+    ImGui::TextUnformatted(label);
+    ImGui::SameLine();
+    help_marker(help);
+  };
+  value_row(
+      "context", input_context, [&](long long n) { core.set_context(n); }, [&](int dir) { core.step_context(dir); },
+      "context",
+      "Tokens one unit holds without slicing (--context). The lengths are read or drawn again with it "
+      "(a distribution's lengths may change too) and packed as before; one undo step.");
+  value_row(
+      "global_batch", input_batch, [&](long long n) { core.set_global_batch_tokens(n); },
+      [&](int dir) { core.step_global_batch(dir); }, "global batch",
+      "Tokens per iteration (--global-batch-tokens): a distribution draws up to it, a lengths file is cut "
+      "to it. The lengths are read again and packed as before; one undo step.");
   ImGui::EndDisabled();
   if (asked) settings_of.clear();
 }

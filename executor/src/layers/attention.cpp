@@ -334,25 +334,30 @@ size_t AttentionLayer<T>::saved_bytes() const {
 }
 
 template <typename T>
-void AttentionLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
-                                const typename Layer<T>::IntVisitor& g) {
+void AttentionLayer<T>::visit_state(int mb, bool shared_too, const typename Layer<T>::FloatVisitor& f) {
   State& s = state_[mb];
   for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv,
-                            &s.dgain, &s.dk_carry, &s.dv_carry})
-    f(*v);
+                            &s.dgain, &s.dk_carry, &s.dv_carry}) {
+    const bool shared = v == &s.k || v == &s.v || v == &s.dk_carry || v == &s.dv_carry;
+    if (shared_too || !shared) f(*v);
+  }
+}
+
+template <typename T>
+void AttentionLayer<T>::for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f,
+                                const typename Layer<T>::IntVisitor& g) {
+  visit_state(mb, true, f);
   (void)g;
 }
 
 template <typename T>
 void AttentionLayer<T>::for_each_offloadable(int mb, const typename Layer<T>::FloatVisitor& f,
                                              const typename Layer<T>::IntVisitor& g) {
-  State& s = state_[mb];
+  const State& s = state_[mb];
   // Later slices attend to a read slice's keys and values and add into its carries while it waits: those
   // stay on the device.
   const bool read = s.next_slice >= 0 || s.readers > 0 || !s.dk_carry.empty();
-  for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv, &s.dgain}) f(*v);
-  if (!read)
-    for (std::vector<T>* v : {&s.k, &s.v, &s.dk_carry, &s.dv_carry}) f(*v);
+  visit_state(mb, !read, f);
   (void)g;
 }
 

@@ -176,7 +176,7 @@ struct Layout {
     return raised;
   }
 
-  // ", offloading 100% of stage 0's kept activations" / ", with no host link to offload to" on device d.
+  // ", offloading 100% of stage 0's kept activations" / ", and no host link to offload to" on device d.
   std::string offload_text(int d) const {
     if (!cluster.devices[d].host_link.present()) return ", and no host link to offload to";
     std::string out;

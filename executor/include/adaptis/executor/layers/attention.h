@@ -39,6 +39,9 @@ class AttentionLayer final : public Layer<T> {
   void drop_state(int mb) override;
 
  private:
+  // Visits mb's state buffers in a fixed order; `shared_too` = false leaves out the keys, values and
+  // carries that later slices read and write while mb waits.
+  void visit_state(int mb, bool shared_too, const typename Layer<T>::FloatVisitor& f);
   enum Tensor { kGain, kWq, kWk, kWv, kWo };
   // Rows [start, start + count) of micro-batch mb's keys and values.
   struct KeyChunk {
