@@ -416,3 +416,22 @@ TEST(ExplorerVarlen, StageRecomputeOverUnitsCoversEveryUnit) {
   ASSERT_TRUE(ex.auto_memory_policy().applied || !ex.message().text.empty());
   EXPECT_TRUE(validate_plan(ex.editor().plan(), ex.editor().costs().num_layers()).ok());
 }
+
+// The explorers' offload steps work over units: each (stage, unit) copies its own share of what its F keeps.
+TEST(ExplorerVarlen, OffloadOverUnitsCopiesEachUnitsShare) {
+  Explorer ex = varlen_session();
+  ASSERT_TRUE(ex.step_offload(-1, +1).applied) << ex.message().text;
+  const Plan& plan = ex.editor().plan();
+  ASSERT_TRUE(validate_plan(plan, ex.editor().costs().num_layers()).ok());
+  ASSERT_TRUE(ex.editor().eval().ok()) << ex.message().text;
+  const SimResult& sim = ex.editor().eval().sim;
+  ASSERT_FALSE(sim.host_transfers.empty());
+  std::vector<UnitStageCost> uc;
+  unit_stage_costs(ex.editor().eval().stages, plan.units, cost_reference(ex.editor().costs()), uc, plan.memory);
+  for (const HostTransfer& x : sim.host_transfers)
+    EXPECT_DOUBLE_EQ(x.bytes, uc[static_cast<size_t>(x.stage) * plan.units.size() + static_cast<size_t>(x.mb)].offload_bytes)
+        << "stage " << x.stage << " unit " << x.mb;
+  double offloaded = 0;
+  for (const auto& d : sim.devices) offloaded += d.offloaded_bytes;
+  EXPECT_GT(offloaded, 0);
+}
