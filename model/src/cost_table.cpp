@@ -66,7 +66,7 @@ CostTable load_cost_table(const std::string& path) {
     reject_unknown_fields(l,
                           {"name", "kind", "type", "f", "b", "w", "param_bytes", "state_bytes", "act_b_bytes",
                            "act_w_bytes", "w_grad_bytes", "out_bytes", "kept_selective_bytes", "recompute_selective_ms",
-                           "kept_full_bytes", "kv_bytes", "recurrent", "f_pair", "b_pair", "w_pair", "f_fixed", "b_fixed", "w_fixed"},
+                           "kept_full_bytes", "kv_bytes", "act_score_bytes", "kept_selective_score_bytes", "recurrent", "f_pair", "b_pair", "w_pair", "f_fixed", "b_fixed", "w_fixed"},
                           where);
     LayerCost c;
     // Authors' profiles use "type"; ours use "name" and "kind".
@@ -88,6 +88,19 @@ CostTable load_cost_table(const std::string& path) {
       c.recompute_selective_ms = non_negative(l, "recompute_selective_ms", unit, kMaxLayerTimeMs, where, true);
     if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, kMaxBytes, where, true);
     if (l.contains("kv_bytes")) c.kv_bytes = non_negative(l, "kv_bytes", 1.0, kMaxBytes, where, true);
+    c.act_score_bytes = non_negative(l, "act_score_bytes", 1.0, kMaxBytes, where, false);
+    if (c.act_score_bytes > c.act_b_bytes * (1 + 1e-9))
+      throw InputError(where + ": field 'act_score_bytes' (" + std::to_string(c.act_score_bytes) +
+                       ") exceeds 'act_b_bytes' (" + std::to_string(c.act_b_bytes) +
+                       "): the attention scores are part of what F keeps for B");
+    if (l.contains("kept_selective_score_bytes")) {
+      c.kept_selective_score_bytes = non_negative(l, "kept_selective_score_bytes", 1.0, kMaxBytes, where, true);
+      if (c.kept_selective_score_bytes > c.act_score_bytes * (1 + 1e-9))
+        throw InputError(where + ": field 'kept_selective_score_bytes' exceeds 'act_score_bytes': selective recompute "
+                         "cannot keep more scores than F makes");
+      if (c.kept_selective_bytes >= 0 && c.kept_selective_score_bytes > c.kept_selective_bytes * (1 + 1e-9))
+        throw InputError(where + ": field 'kept_selective_score_bytes' exceeds 'kept_selective_bytes' (it is part of it)");
+    }
     if (l.contains("recurrent")) {
       if (!l["recurrent"].is_boolean())
         throw InputError(where + ": field 'recurrent' must be true or false (whether the layer carries state from "
@@ -120,7 +133,8 @@ void validate_cost_table(const CostTable& costs, const std::string& origin) {
     for (const auto& [name, v] : times) checked_finite(v, 0.0, kMaxLayerTimeMs, where + name + "' (ms)");
     const std::pair<const char*, double> bytes[] = {
         {"param_bytes", l.param_bytes},   {"state_bytes", l.state_bytes},   {"act_b_bytes", l.act_b_bytes},
-        {"act_w_bytes", l.act_w_bytes},   {"w_grad_bytes", l.w_grad_bytes}, {"out_bytes", l.out_bytes}};
+        {"act_w_bytes", l.act_w_bytes},   {"w_grad_bytes", l.w_grad_bytes}, {"out_bytes", l.out_bytes},
+        {"act_score_bytes", l.act_score_bytes}};
     for (const auto& [name, v] : bytes) checked_finite(v, 0.0, kMaxBytes, where + name + "'");
   }
 }
@@ -144,6 +158,8 @@ nlohmann::json cost_table_json(const CostTable& costs) {
     if (l.recompute_selective_ms >= 0) row["recompute_selective_ms"] = l.recompute_selective_ms;
     if (l.kept_full_bytes >= 0) row["kept_full_bytes"] = l.kept_full_bytes;
     if (l.kv_bytes >= 0) row["kv_bytes"] = l.kv_bytes;
+    if (l.act_score_bytes > 0) row["act_score_bytes"] = l.act_score_bytes;  // absent = 0 (flash or no attention)
+    if (l.kept_selective_score_bytes >= 0) row["kept_selective_score_bytes"] = l.kept_selective_score_bytes;
     if (l.recurrent) row["recurrent"] = true;  // absent = false, as files from before the field read
     // The per-unit split only when known, so files without it stay as they were.
     for (auto [key, v] : {std::pair{"f_pair", l.f_pair_ms}, std::pair{"b_pair", l.b_pair_ms}, std::pair{"w_pair", l.w_pair_ms},

@@ -28,9 +28,19 @@ struct LayerCost {
   // the reference one. Of f_ms, the part f_pair_ms grows with the causal attention pairs Q of the
   // micro-batch, f_fixed_ms is paid once per micro-batch whatever its size (kernel launches), and the
   // rest grows with its tokens T; the same for b and w. All 0 (a cost file without the split) = every
-  // time linear in tokens. Bytes above grow with tokens.
+  // time linear in tokens. Bytes above grow with tokens, except the attention scores below.
   double f_pair_ms = 0, b_pair_ms = 0, w_pair_ms = 0;
   double f_fixed_ms = 0, b_fixed_ms = 0, w_fixed_ms = 0;
+  // Of act_b_bytes: attention scores F keeps for B (the softmax output of an attention that materialises
+  // it, its dropout mask) for the reference micro-batch. They grow with the unit's attention area, the
+  // query x key rectangle of each piece (s^2 for a whole sequence of s tokens, l * (o + l) for a slice of
+  // l tokens after o earlier ones; WorkUnit::attention_area), not with its tokens. 0 for a flash attention,
+  // which keeps no scores, and for a layer without attention.
+  double act_score_bytes = 0;
+  // Of kept_selective_bytes (when given): the scores selective recompute keeps (0 when it re-creates the
+  // attention core; all of act_score_bytes when it recomputes only other blocks). Negative = not given:
+  // as much of act_score_bytes as fits in kept_selective_bytes (layer_recompute.h).
+  double kept_selective_score_bytes = -1;
 
   // Under a parallel configuration (parallel_costs.h): what one GPU of the layer's tensor/context
   // group communicates and reduces. All zero for a bare pipeline. The *_ms parts are already inside
