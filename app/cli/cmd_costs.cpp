@@ -120,7 +120,8 @@ nlohmann::json costs_json(const CostTable& t, const std::vector<double>& params)
                           {"act_b_bytes", l.act_b_bytes},
                           {"act_w_bytes", l.act_w_bytes},
                           {"w_grad_bytes", l.w_grad_bytes},
-                          {"out_bytes", l.out_bytes}};
+                          {"out_bytes", l.out_bytes},
+                          {"act_score_bytes", l.act_score_bytes}};
     if (!params.empty()) row["params"] = params[i];
     // Recompute figures, resolved (defaults for what the file does not give: model/recompute.h).
     const LayerRecompute r = layer_recompute(t, i);
@@ -128,6 +129,7 @@ nlohmann::json costs_json(const CostTable& t, const std::vector<double>& params)
                         {"kept_selective_bytes", r.kept_selective},
                         {"recompute_selective_ms", r.selective_ms},
                         {"kept_full_bytes", r.kept_full},
+                        {"kept_selective_score_bytes", r.score_selective},
                         {"given", l.kept_selective_bytes >= 0 || l.kept_full_bytes >= 0}};
     layers.push_back(row);
   }

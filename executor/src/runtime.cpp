@@ -144,13 +144,15 @@ class HostDevice final : public ExecDevice {
     return *sc;
   }
 
-  // Runs `op` on stage s and adds what it changed in (s, mb)'s saved bytes to the device's count.
+  // Runs `op` on stage s and adds what it changed in (s, mb)'s saved bytes, and in the gradient carries of
+  // the earlier slices a B adds into, to the device's count. Not the whole stage's saved_bytes(): the copy
+  // threads own offloaded buffers of other micro-batches meanwhile and count their own changes.
   template <class Op>
   void counted(int s, int mb, Op&& op) {
     StageCompute& sc = at(s);
-    const int64_t before = static_cast<int64_t>(sc.saved_bytes(mb));
+    const int64_t before = static_cast<int64_t>(sc.saved_bytes(mb) + sc.carried_bytes_besides(mb));
     op(sc);
-    add_saved(static_cast<int64_t>(sc.saved_bytes(mb)) - before);
+    add_saved(static_cast<int64_t>(sc.saved_bytes(mb) + sc.carried_bytes_besides(mb)) - before);
   }
   void add_saved(int64_t delta) {
     const int64_t now = saved_.fetch_add(delta) + delta;

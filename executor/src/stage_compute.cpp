@@ -242,6 +242,12 @@ class CpuStage final : public StageCompute {
     return n;
   }
 
+  size_t carried_bytes_besides(int mb) const override {
+    size_t n = 0;
+    for (const auto& layer : layers_) n += layer->carried_bytes_besides(mb);
+    return n;
+  }
+
   void for_each_saved(int mb, const FloatVisitor& f, const IntVisitor& g) override {
     if (!kept_in_.empty())
       for (auto& v : kept_in_[mb]) f(v);
@@ -358,6 +364,7 @@ void StageCompute::recompute(int mb, const MicroBatchData&) {
 }
 
 size_t StageCompute::saved_bytes(int) const { return 0; }
+size_t StageCompute::carried_bytes_besides(int) const { return 0; }
 
 void StageCompute::for_each_saved(int, const FloatVisitor&, const IntVisitor&) {}
 

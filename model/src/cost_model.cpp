@@ -93,6 +93,9 @@ LayerCost layer_cost(const LayerSpec& layer, const ModelSpec& model, const Devic
       w.selective.kernels.empty() ? 0.0 : pass_time_ms(w.selective, device, model.efficiency, model.dtype);
   c.kept_full_bytes = std::min(w.input_bytes, w.act_b_bytes + w.act_w_bytes);
   c.kv_bytes = std::min(w.kv_bytes, w.act_b_bytes + w.act_w_bytes);
+  c.act_score_bytes = std::min(w.score_bytes, w.act_b_bytes);
+  // Selective re-creates the unfused core, scores and all (selective_dropped_bytes holds them).
+  if (c.act_score_bytes > 0) c.kept_selective_score_bytes = std::max(0.0, c.act_score_bytes - w.selective_dropped_bytes);
   return c;
 }
 

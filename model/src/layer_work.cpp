@@ -138,6 +138,7 @@ void unfused_attention(Builder& bl, const Component& c) {
   bl.add(bl.work.b, "attention.core.scores.dgrad_k", KernelClass::AttentionBwd, 2 * S * dqk, S * e + q + k);
   const double kept = S * e + (dropout ? S + S * e : 0.0);
   bl.keep_b(kept);
+  bl.work.score_bytes += kept;
   bl.work.selective_dropped_bytes += kept;
   bl.work.selective.kernels.insert(bl.work.selective.kernels.end(), bl.work.f.kernels.begin() + long(first),
                                    bl.work.f.kernels.end());

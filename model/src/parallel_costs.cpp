@@ -184,6 +184,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
   t.source = "analytical:" + device.name + " [" + describe(p) + "]";
   t.microbatches = p.microbatches;
   t.tokens_per_microbatch = double(m.micro_batch_size) * double(m.seq_len);
+  t.pairs_per_microbatch = t.tokens_per_microbatch * double(m.seq_len) / 2;  // whole sequences: s^2 / 2 each
   t.model_flops_per_microbatch = model_flops_per_microbatch(model, p.micro_batch_size);
   t.layers.reserve(m.layers.size());
 
@@ -237,6 +238,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
     double act_b = sp ? whole.act_b_bytes / p.tp : part.act_b_bytes;
     double act_w = sp ? whole.act_w_bytes / p.tp : part.act_w_bytes;
     double w_grad = sp ? whole.w_grad_bytes / p.tp : part.w_grad_bytes;
+    double score = sp ? whole.score_bytes / p.tp : part.score_bytes;  // an unfused core's, part of act_b
     const double out = whole.out_bytes / p.cp;  // the boundary activation of one context rank
     switch (p.recompute) {
       case Recompute::None:
@@ -246,6 +248,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
         par.recompute_ms = f.attention_core_ms;
         const LayerWork lean = layer_work(sp ? layer : split, flash);
         act_b = sp ? lean.act_b_bytes / p.tp : lean.act_b_bytes;
+        score = 0;
         break;
       }
       case Recompute::Full: {
@@ -259,6 +262,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
                                  : double(m.micro_batch_size) * double(m.seq_len) * double(layer.parts.front().hidden) * e;
         act_b = input / (sp ? p.tp : 1);
         act_w = 0;
+        score = 0;
         break;
       }
     }
@@ -267,6 +271,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
     act_b /= p.cp;
     act_w /= p.cp;
     w_grad /= p.cp;
+    score /= p.cp;
 
     c.param_bytes = part.params * e;
     par.params = part.resident_params;
@@ -276,6 +281,7 @@ CostTable parallel_costs(const ModelSpec& model, const Cluster& cluster, const P
     c.act_b_bytes = act_b;
     c.act_w_bytes = act_w;
     c.w_grad_bytes = w_grad;
+    c.act_score_bytes = std::min(score, act_b);
     // One GPU's keys and values: its tensor-parallel share of the heads, its context-parallel share of tokens.
     c.kv_bytes = std::min(part.kv_bytes / p.cp, act_b + act_w);
     c.out_bytes = out / p.tp;  // scatter/gather: each tensor-parallel rank sends 1/t

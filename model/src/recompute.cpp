@@ -25,6 +25,9 @@ LayerRecompute layer_recompute(const CostTable& costs, int layer) {
   }
   r.kept_full = std::min(input, r.kept_none);
   r.kv = c.kv_bytes >= 0 ? std::min(c.kv_bytes, r.kept_none) : r.kept_none;
+  r.score_none = std::clamp(c.act_score_bytes, 0.0, std::min(c.act_b_bytes, r.kept_none));
+  r.score_selective = std::min(c.kept_selective_score_bytes >= 0 ? c.kept_selective_score_bytes : r.score_none,
+                               std::min(r.score_none, r.kept_selective));
   return r;
 }
 
@@ -39,8 +42,8 @@ CostTable attach_memory(const CostTable& times, const CostTable& memory) {
                        std::to_string(parts) + " layers of '" + memory.model + "' but only " +
                        std::to_string(memory.layers.size() - next) + " are left (it has " +
                        std::to_string(memory.layers.size()) + ")");
-    double f = 0, sel_ms = 0, kept_sel = 0, kv = 0;
-    l.param_bytes = l.state_bytes = l.act_b_bytes = l.act_w_bytes = l.w_grad_bytes = 0;
+    double f = 0, sel_ms = 0, kept_sel = 0, kv = 0, score_sel = 0;
+    l.param_bytes = l.state_bytes = l.act_b_bytes = l.act_w_bytes = l.w_grad_bytes = l.act_score_bytes = 0;
     for (size_t k = 0; k < parts; ++k) {
       const size_t j = next + k;
       const LayerCost& m = memory.layers[j];
@@ -50,6 +53,8 @@ CostTable attach_memory(const CostTable& times, const CostTable& memory) {
       l.act_b_bytes += m.act_b_bytes;
       l.act_w_bytes += m.act_w_bytes;
       l.w_grad_bytes += m.w_grad_bytes;
+      l.act_score_bytes += r.score_none;
+      score_sel += r.score_selective;
       l.recurrent = l.recurrent || m.recurrent;  // the structure the type symbol alone does not say
       kept_sel += r.kept_selective;
       kv += r.kv;
@@ -60,6 +65,7 @@ CostTable attach_memory(const CostTable& times, const CostTable& memory) {
     }
     l.kept_selective_bytes = kept_sel;
     l.kv_bytes = kv;
+    l.kept_selective_score_bytes = score_sel;
     l.recompute_selective_ms = f > 0 ? l.f_ms * sel_ms / f : 0.0;
     next += parts;
   }

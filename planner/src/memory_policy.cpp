@@ -238,7 +238,8 @@ void require_host_links(const Plan& plan, const Cluster& cluster) {
 
 StageMemoryTable::StageMemoryTable(const CostTable& costs) {
   const int L = costs.num_layers();
-  for (auto* v : {&act_, &kept_selective_, &selective_ms_, &f_, &f_pair_, &f_fixed_, &kv_, &kept_selective_read_})
+  for (auto* v : {&act_, &kept_selective_, &selective_ms_, &f_, &f_pair_, &f_fixed_, &kv_, &kept_selective_read_, &score_,
+                  &score_selective_, &score_selective_read_})
     v->assign(L + 1, 0.0);
   kept_full_.resize(L);
   for (int l = 0; l < L; ++l) {
@@ -253,6 +254,10 @@ StageMemoryTable::StageMemoryTable(const CostTable& costs) {
     kv_[l + 1] = kv_[l] + r.kv;
     // Selective keeps q, k and v in the analytical model and the executor; a cost file may say otherwise.
     kept_selective_read_[l + 1] = kept_selective_read_[l] + std::max(r.kept_selective, r.kv);
+    score_[l + 1] = score_[l] + r.score_none;
+    score_selective_[l + 1] = score_selective_[l] + r.score_selective;
+    // Where the keys and values outweigh what selective keeps, the layer keeps them instead: no scores.
+    score_selective_read_[l + 1] = score_selective_read_[l] + (r.kept_selective >= r.kv ? r.score_selective : 0.0);
   }
 }
 
@@ -261,24 +266,32 @@ void StageMemoryTable::apply(StageCost& c, int first, int end, const StageMemory
   c.recompute = recomputes(p);
   c.kept_bytes = all;
   c.kept_read_bytes = all;
+  c.kept_score_bytes = c.act_score_bytes;
+  c.kept_read_score_bytes = c.act_score_bytes;
   c.recompute_ms = 0;
   c.recompute_pair_ms = 0;
   c.recompute_fixed_ms = 0;
   if (p.recompute == Recompute::Selective) {
     c.kept_bytes = kept_selective_[end] - kept_selective_[first];
     c.kept_read_bytes = kept_selective_read_[end] - kept_selective_read_[first];
+    c.kept_score_bytes = score_selective_[end] - score_selective_[first];
+    c.kept_read_score_bytes = score_selective_read_[end] - score_selective_read_[first];
     c.recompute_ms = selective_ms_[end] - selective_ms_[first];
   } else if (p.recompute == Recompute::Full) {
     const int n = end - first;
     const int k = p.full_layers > 0 && p.full_layers < n ? p.full_layers : n;
     c.kept_bytes = kept_full_[first] + (act_[end] - act_[first + k]);
     c.kept_read_bytes = c.kept_bytes + (kv_[first + k] - kv_[first]);
+    // The recomputed block keeps its input; the layers after it keep everything, their scores included.
+    c.kept_score_bytes = c.kept_read_score_bytes = score_[end] - score_[first + k];
     c.recompute_ms = f_[first + k] - f_[first];
     c.recompute_pair_ms = std::max(0.0, f_pair_[first + k] - f_pair_[first]);
     c.recompute_fixed_ms = std::max(0.0, f_fixed_[first + k] - f_fixed_[first]);
   }
   c.kept_bytes = std::clamp(c.kept_bytes, 0.0, all);
   c.kept_read_bytes = std::clamp(c.kept_read_bytes, c.kept_bytes, all);
+  c.kept_score_bytes = std::clamp(c.kept_score_bytes, 0.0, std::min(c.kept_bytes, c.act_score_bytes));
+  c.kept_read_score_bytes = std::clamp(c.kept_read_score_bytes, 0.0, std::min(c.kept_read_bytes, c.act_score_bytes));
   c.recompute_ms = std::max(0.0, c.recompute_ms);
   c.offload_fraction = std::clamp(p.offload_fraction, 0.0, 1.0);
   c.offload_bytes = c.offload_fraction * c.kept();

@@ -27,6 +27,8 @@ double known_kv_bytes(const LayerCost& c) {
   return c.kv_bytes > 0 ? std::min(c.kv_bytes, c.act_b_bytes + c.act_w_bytes) : 0.0;
 }
 
+double known_score_bytes(const LayerCost& c) { return std::clamp(c.act_score_bytes, 0.0, c.act_b_bytes); }
+
 std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& partition) {
   if (partition.num_stages() < 1) throw InputError("partition: no stages");
   if (partition.bounds.front() != 0 || partition.num_layers() != costs.num_layers())
@@ -48,6 +50,7 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
       c.act_b_bytes += lc.act_b_bytes;
       c.act_w_bytes += lc.act_w_bytes;
       c.kv_bytes += known_kv_bytes(lc);
+      c.act_score_bytes += known_score_bytes(lc);
       c.f_pair_ms += lc.f_pair_ms;
       c.b_pair_ms += lc.b_pair_ms;
       c.w_pair_ms += lc.w_pair_ms;
@@ -58,6 +61,7 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
     }
     c.out_bytes = costs.layers[partition.bounds[s + 1] - 1].out_bytes;
     c.in_bytes = partition.bounds[s] > 0 ? costs.layers[partition.bounds[s] - 1].out_bytes : 0.0;
+    c.kept_score_bytes = c.kept_read_score_bytes = c.act_score_bytes;  // no policy: F keeps everything
   }
   return out;
 }

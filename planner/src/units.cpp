@@ -15,10 +15,15 @@ CostReference cost_reference(const CostTable& costs) {
     throw InputError(what + ": the per-layer costs state no tokens per micro-batch (field 'tokens_per_microbatch'); "
                      "variable-length units need the reference they scale from");
   bool has_pairs = false;
-  for (const auto& l : costs.layers) has_pairs = has_pairs || l.f_pair_ms > 0 || l.b_pair_ms > 0 || l.w_pair_ms > 0;
-  if (has_pairs && !(costs.pairs_per_microbatch > 0))
-    throw InputError(what + ": layers have attention-pair times (f_pair/b_pair/w_pair) but no reference pairs per "
-                     "micro-batch (field 'pairs_per_microbatch')");
+  bool has_scores = false;
+  for (const auto& l : costs.layers) {
+    has_pairs = has_pairs || l.f_pair_ms > 0 || l.b_pair_ms > 0 || l.w_pair_ms > 0;
+    has_scores = has_scores || l.act_score_bytes > 0;
+  }
+  if ((has_pairs || has_scores) && !(costs.pairs_per_microbatch > 0))
+    throw InputError(what + ": layers have " +
+                     (has_pairs ? "attention-pair times (f_pair/b_pair/w_pair)" : "attention score bytes (act_score_bytes)") +
+                     " but no reference pairs per micro-batch (field 'pairs_per_microbatch')");
   return {costs.tokens_per_microbatch, costs.pairs_per_microbatch};
 }
 
@@ -34,21 +39,26 @@ double unit_offload_bytes(const StageCost& c, const UnitStageCost& u) {
 UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostReference& ref, bool keys_read_later) {
   const double tok = double(u.run_tokens()) / ref.tokens;
   const double pr = ref.pairs > 0 ? u.pairs() / ref.pairs : 0.0;
+  const double ar = ref.pairs > 0 ? u.attention_area() / ref.area() : 0.0;
   auto scale = [&](double total, double pair, double fixed) {
     return fixed + std::max(0.0, total - pair - fixed) * tok + pair * pr;
   };
+  // Bytes: the attention scores among them grow with the unit's attention area, the rest with its tokens.
+  auto scale_bytes = [&](double total, double score) { return std::max(0.0, total - score) * tok + score * ar; };
   UnitStageCost out;
   out.f_ms = scale(c.f_ms, c.f_pair_ms, c.f_fixed_ms);
   out.b_ms = scale(c.b_ms, c.b_pair_ms, c.b_fixed_ms);
   out.w_ms = scale(c.w_ms, c.w_pair_ms, c.w_fixed_ms);
-  out.act_b_bytes = c.act_b_bytes * tok;
+  out.act_b_bytes = scale_bytes(c.act_b_bytes, c.act_score_bytes);
   out.act_w_bytes = c.act_w_bytes * tok;
   out.out_bytes = c.out_bytes * tok;
   out.in_bytes = c.in_bytes * tok;
   out.carry_bytes = keys_read_later ? c.kv_bytes * tok : 0.0;
   out.recompute = c.recompute;
   if (c.recompute) {
-    out.kept_bytes = std::min((keys_read_later ? c.kept_read_bytes : c.kept_bytes) * tok, out.act_b_bytes + out.act_w_bytes);
+    const double kept = keys_read_later ? scale_bytes(c.kept_read_bytes, c.kept_read_score_bytes)
+                                        : scale_bytes(c.kept_bytes, c.kept_score_bytes);
+    out.kept_bytes = std::min(kept, out.act_b_bytes + out.act_w_bytes);
     out.recompute_ms = scale(c.recompute_ms, c.recompute_pair_ms, c.recompute_fixed_ms);
   }
   out.offload_bytes = unit_offload_bytes(c, out);

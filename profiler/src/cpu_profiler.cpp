@@ -71,6 +71,47 @@ std::vector<double> measured_kv_bytes(const NetConfig& cfg, const std::vector<in
   return kv;
 }
 
+// Per row, the attention scores F keeps for the reference micro-batch (its rows whole sequences of seq
+// tokens), with no recompute and under selective recompute (-1 where the stage cannot recompute), measured by
+// the stage's own accounting. Scores grow with the attention area (s^2 per sequence), the rest of what F
+// keeps with tokens: F of the same tokens as one-token sequences (area = tokens) keeps the token part and
+// tokens / area of the scores, so the difference of the two is (1 - tokens / area) of the scores.
+struct ScoreBytes {
+  std::vector<double> none, selective;
+};
+ScoreBytes measured_score_bytes(const NetConfig& cfg, const std::vector<int>& bounds) {
+  ScoreBytes out;
+  const double tokens = double(cfg.micro_batch) * double(cfg.seq), area = tokens * double(cfg.seq);
+  if (!(area > tokens)) {  // one-token sequences: no scores to tell from tokens
+    out.none.assign(bounds.size() - 1, 0.0);
+    out.selective.assign(bounds.size() - 1, 0.0);
+    return out;
+  }
+  MicroBatchData whole = exec::make_microbatch(cfg, {}, 0, 0);
+  whole.seq_lens.assign(size_t(cfg.micro_batch), cfg.seq);
+  MicroBatchData single = whole;
+  single.seq_lens.assign(size_t(tokens), 1);
+  std::vector<float> input(cfg.activation_floats(), 0.5f), output(cfg.activation_floats());
+  auto scores = [&](int first, int last, Recompute policy) {
+    auto kept = [&](const MicroBatchData& d) {
+      std::unique_ptr<StageCompute> st = StageCompute::create(cfg, first, last, 1);
+      if (policy != Recompute::None) st->set_recompute(policy, -1, {0});
+      st->forward(0, d, st->is_first() ? nullptr : input.data(), st->is_last() ? nullptr : output.data());
+      return static_cast<double>(st->saved_bytes(0));
+    };
+    return std::max(0.0, (kept(whole) - kept(single)) / (1 - tokens / area));
+  };
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    out.none.push_back(scores(bounds[i], bounds[i + 1], Recompute::None));
+    try {
+      out.selective.push_back(scores(bounds[i], bounds[i + 1], Recompute::Selective));
+    } catch (const std::logic_error&) {
+      out.selective.push_back(-1);  // a stage that cannot recompute: unknown
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 CostTable profile_layers(int L, const StageFactory& make, const DataSource& data, const CpuProfileOptions& opt,
@@ -194,11 +235,19 @@ CostTable profile_cpu(const NetConfig& cfg, const CpuProfileOptions& opt, std::v
   };
   CostTable table = profile_layers(units.count(), make_unit, model_data(cfg), opt, units.kinds, samples);
   const std::vector<double> kv = measured_kv_bytes(cfg, units.bounds);
+  const ScoreBytes scores = measured_score_bytes(cfg, units.bounds);
   for (int i = 0; i < units.count(); ++i) {
-    table.layers[i].name = units.names[i];
-    table.layers[i].kv_bytes = kv[size_t(i)];
-    table.layers[i].recurrent = exec::unit_is_recurrent(cfg, units, i);
+    LayerCost& c = table.layers[size_t(i)];
+    c.name = units.names[i];
+    c.kv_bytes = kv[size_t(i)];
+    c.act_score_bytes = std::min(scores.none[size_t(i)], c.act_b_bytes);
+    if (c.act_score_bytes > 0 && scores.selective[size_t(i)] >= 0 && c.kept_selective_bytes >= 0)
+      c.kept_selective_score_bytes = std::min({scores.selective[size_t(i)], c.act_score_bytes, c.kept_selective_bytes});
+    c.recurrent = exec::unit_is_recurrent(cfg, units, i);
   }
+  // The micro-batch everything above was measured on: rows of whole sequences (per-unit costs scale from it).
+  table.tokens_per_microbatch = double(cfg.micro_batch) * double(cfg.seq);
+  table.pairs_per_microbatch = table.tokens_per_microbatch * double(cfg.seq) / 2;
   table.model = cfg.name;
   table.source = "cpu-profile:" + exec::host_name() + (opt.wall_clock ? ":wall" : "");
   return table;

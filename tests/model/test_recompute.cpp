@@ -143,6 +143,14 @@ TEST(AnalyticalRecompute, WithoutFlashSelectiveAlsoDropsTheScores) {
   EXPECT_DOUBLE_EQ((b.act_b_bytes + b.act_w_bytes) - (a.act_b_bytes + a.act_w_bytes), scores - lse);
   EXPECT_DOUBLE_EQ(b.kept_selective_bytes, a.kept_selective_bytes - lse);
   EXPECT_GT(b.recompute_selective_ms, a.recompute_selective_ms);
+  // The kept scores are stated as such (units scale them with the attention area); selective keeps none.
+  EXPECT_DOUBLE_EQ(a.act_score_bytes, 0.0);
+  EXPECT_DOUBLE_EQ(b.act_score_bytes, scores);
+  EXPECT_DOUBLE_EQ(b.kept_selective_score_bytes, 0.0);
+  EXPECT_DOUBLE_EQ(layer_recompute(plain, 5).score_none, scores);
+  EXPECT_DOUBLE_EQ(layer_recompute(plain, 5).score_selective, 0.0);
+  EXPECT_DOUBLE_EQ(plain.pairs_per_microbatch, 4096.0 * 4096 / 2);
+  for (int l : {0, plain.num_layers() - 1}) EXPECT_DOUBLE_EQ(plain.layers[size_t(l)].act_score_bytes, 0.0) << l;
 }
 
 // Megatron-LM's unfused attention with its default dropout (0.1 on the probabilities and before
@@ -231,6 +239,16 @@ TEST(LayerRecompute, DefaultsAreConservative) {
   EXPECT_DOUBLE_EQ(layer_recompute(t, 1).kv, 120);
   t.layers[1].kv_bytes = 1e6;
   EXPECT_DOUBLE_EQ(layer_recompute(t, 1).kv, 1000);
+  // Scores: none by default; given, capped at act_b; selective's unknown share is what fits in what it keeps.
+  EXPECT_DOUBLE_EQ(r1.score_none, 0);
+  EXPECT_DOUBLE_EQ(r1.score_selective, 0);
+  t.layers[1].act_score_bytes = 400;
+  EXPECT_DOUBLE_EQ(layer_recompute(t, 1).score_none, 400);
+  EXPECT_DOUBLE_EQ(layer_recompute(t, 1).score_selective, 250);
+  t.layers[1].kept_selective_score_bytes = 100;
+  EXPECT_DOUBLE_EQ(layer_recompute(t, 1).score_selective, 100);
+  t.layers[1].act_score_bytes = 9000;
+  EXPECT_DOUBLE_EQ(layer_recompute(t, 1).score_none, 600);
 }
 
 // The authors' times-only profiles get the bytes of their model specs: fused layers ("M+E") take two
@@ -294,6 +312,19 @@ TEST(CostFile, RecomputeFieldsRoundTripAndStayOptional) {
     EXPECT_DOUBLE_EQ(u.layers[i].kept_full_bytes, t.layers[i].kept_full_bytes);
     EXPECT_DOUBLE_EQ(u.layers[i].kv_bytes, t.layers[i].kv_bytes);
   }
+  // Score bytes: written when given, read back; absent ones stay 0 / not given.
+  t.layers[1].act_score_bytes = 0.25 * t.layers[1].act_b_bytes;
+  t.layers[1].kept_selective_score_bytes = 0.5 * t.layers[1].act_score_bytes;
+  t.layers[2].act_score_bytes = 0;
+  t.layers[2].kept_selective_score_bytes = -1;
+  save_cost_table(t, p.string());
+  CostTable v = load_cost_table(p.string());
+  fs::remove(p);
+  EXPECT_DOUBLE_EQ(v.layers[1].act_score_bytes, t.layers[1].act_score_bytes);
+  EXPECT_DOUBLE_EQ(v.layers[1].kept_selective_score_bytes, t.layers[1].kept_selective_score_bytes);
+  EXPECT_DOUBLE_EQ(v.layers[2].act_score_bytes, 0);
+  EXPECT_LT(v.layers[2].kept_selective_score_bytes, 0);
+  EXPECT_FALSE(cost_table_json(v)["layers"][2].contains("act_score_bytes"));
   // A profile without them (the AdaPtis authors' format) loads with them absent.
   fs::path q = temp_file("peer.json", R"({"model":"x","time_unit_ms":0.1,"layers":[{"type":"T","f":10,"b":20,"w":0}]})");
   CostTable peer = load_cost_table(q.string());
@@ -305,7 +336,8 @@ TEST(CostFile, RecomputeFieldsRoundTripAndStayOptional) {
 }
 
 TEST(CostFile, NegativeRecomputeFieldsNameTheField) {
-  for (const char* field : {"kept_selective_bytes", "recompute_selective_ms", "kept_full_bytes", "kv_bytes"}) {
+  for (const char* field :
+       {"kept_selective_bytes", "recompute_selective_ms", "kept_full_bytes", "kv_bytes", "act_score_bytes", "kept_selective_score_bytes"}) {
     std::string text = std::string(R"({"model":"x","layers":[{"name":"a","f":1,"b":1},{"name":"b","f":1,"b":1,")") +
                        field + "\":-5}]}";
     fs::path p = temp_file(std::string("neg-") + field + ".json", text);
@@ -319,6 +351,30 @@ TEST(CostFile, NegativeRecomputeFieldsNameTheField) {
       EXPECT_NE(msg.find(field), std::string::npos) << msg;
       EXPECT_NE(msg.find("must be in [0,"), std::string::npos) << msg;
       EXPECT_NE(msg.find("got -5"), std::string::npos) << msg;
+    }
+    fs::remove(p);
+  }
+}
+
+// Score bytes are parts of other fields: more scores than F keeps for B, or than selective keeps, is an error.
+TEST(CostFile, ScoreBytesBeyondTheBytesTheyArePartOfNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("act_b_bytes":100,"act_score_bytes":150)", "field 'act_score_bytes' (150"},
+      {R"("act_b_bytes":100,"act_score_bytes":50,"kept_selective_score_bytes":60)", "exceeds 'act_score_bytes'"},
+      {R"("act_b_bytes":100,"act_score_bytes":50,"kept_selective_bytes":20,"kept_selective_score_bytes":30)",
+       "exceeds 'kept_selective_bytes'"},
+  };
+  for (const auto& [fields, expected] : cases) {
+    const std::string text = std::string(R"({"model":"x","layers":[{"name":"a","f":1,"b":1,)") + fields + "}]}";
+    fs::path p = temp_file("score.json", text);
+    try {
+      load_cost_table(p.string());
+      ADD_FAILURE() << fields << ": expected InputError";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+      EXPECT_NE(msg.find("layers[0]"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(expected), std::string::npos) << msg;
     }
     fs::remove(p);
   }

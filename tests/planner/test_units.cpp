@@ -148,6 +148,71 @@ TEST(Units, CostAtTheReferenceIsTheStageCostAndScalesByParts) {
   EXPECT_THROW(cost_reference(none), InputError);
 }
 
+TEST(Units, AttentionAreaOfPacksSlicesAndPadding) {
+  EXPECT_DOUBLE_EQ(packed({1000}).attention_area(), 1e6);
+  EXPECT_DOUBLE_EQ(packed({300, 700}).attention_area(), 300.0 * 300 + 700.0 * 700);
+  // A slice of 400 after 600 earlier tokens of its document: 400 queries over 1000 keys.
+  WorkUnit s = packed({400, 50});
+  s.first_doc_offset = 600;
+  s.row = 0;
+  s.slice = 1;
+  EXPECT_DOUBLE_EQ(s.attention_area(), 400.0 * 1000 + 50.0 * 50);
+  WorkUnit pad = packed({300});
+  pad.padded_tokens = 1000;
+  EXPECT_DOUBLE_EQ(pad.attention_area(), 1e6);
+}
+
+// Attention scores (act_score_bytes) scale with the unit's attention area, the rest of its bytes with
+// tokens; what a recomputing stage keeps splits the same way (selective keeps the scores it is told to,
+// full recompute keeps the block input, no scores).
+TEST(Units, ScoreBytesScaleWithTheAttentionArea) {
+  CostTable c = split_costs(2, 3.0, 1.0);
+  for (LayerCost& l : c.layers) {
+    l.act_score_bytes = 600;  // of act_b's 1000
+    l.kept_selective_score_bytes = 300;  // of kept_selective's 400
+  }
+  const CostReference ref = cost_reference(c);
+  EXPECT_DOUBLE_EQ(ref.area(), 1e6);
+  std::vector<StageCost> st = stage_costs(c, Partition::from_sizes({2}));
+  EXPECT_DOUBLE_EQ(st[0].act_score_bytes, 1200);
+  EXPECT_DOUBLE_EQ(unit_stage_cost(st[0], packed({1000}), ref).act_b_bytes, 2000);
+  // The same 2000 tokens as one document (4x the area) and as 20 of 100 (1/5 of it).
+  EXPECT_DOUBLE_EQ(unit_stage_cost(st[0], packed({2000}), ref).act_b_bytes, 800 * 2 + 1200 * 4);
+  EXPECT_DOUBLE_EQ(unit_stage_cost(st[0], packed(std::vector<long long>(20, 100)), ref).act_b_bytes,
+                   800 * 2 + 1200 * 0.2);
+  // The second half of a 2000-token sequence as a slice: 1000 queries over 2000 keys.
+  WorkUnit tail = packed({1000});
+  tail.first_doc_offset = 1000;
+  tail.row = 0;
+  tail.slice = 1;
+  EXPECT_DOUBLE_EQ(unit_stage_cost(st[0], tail, ref).act_b_bytes, 800 + 1200 * 2);
+  // Selective: 800 kept, 600 of them scores; full: the stage's input, no scores.
+  StageMemoryPolicy policy;
+  policy.recompute = Recompute::Selective;
+  std::vector<StageCost> sel = stage_costs(c, Partition::from_sizes({2}), {policy});
+  EXPECT_DOUBLE_EQ(sel[0].kept_bytes, 800);
+  EXPECT_DOUBLE_EQ(sel[0].kept_score_bytes, 600);
+  EXPECT_DOUBLE_EQ(unit_stage_cost(sel[0], packed({2000}), ref).kept_bytes, 200 * 2 + 600 * 4);
+  policy.recompute = Recompute::Full;
+  std::vector<StageCost> full = stage_costs(c, Partition::from_sizes({2}), {policy});
+  EXPECT_DOUBLE_EQ(full[0].kept_score_bytes, 0);
+  EXPECT_DOUBLE_EQ(unit_stage_cost(full[0], packed({2000}), ref).kept_bytes, 2 * full[0].kept_bytes);
+  // The optimizer's stage cache sums the same scores.
+  StageCostCache cache(c);
+  EXPECT_DOUBLE_EQ(cache.stage(0, 2).act_score_bytes, 1200);
+  // Scores without reference pairs cannot scale.
+  CostTable no_pairs = c;
+  for (LayerCost& l : no_pairs.layers) l.f_pair_ms = l.b_pair_ms = 0;
+  no_pairs.pairs_per_microbatch = 0;
+  try {
+    cost_reference(no_pairs);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("act_score_bytes"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("pairs_per_microbatch"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Units, AnalyticalModelSplitsAttentionPairsFromTokens) {
   ModelSpec spec = load_model_spec(kSamples + "/models/llama-2-7b.json");
   CostTable c = analytical_costs(spec, make_uniform_cluster(1).devices[0]);

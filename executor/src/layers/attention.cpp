@@ -334,6 +334,14 @@ size_t AttentionLayer<T>::saved_bytes() const {
 }
 
 template <typename T>
+size_t AttentionLayer<T>::carried_bytes_besides(int mb) const {
+  size_t n = 0;
+  for (size_t i = 0; i < state_.size(); ++i)
+    if (int(i) != mb) n += vector_bytes(state_[i].dk_carry, state_[i].dv_carry);
+  return n;
+}
+
+template <typename T>
 void AttentionLayer<T>::visit_state(int mb, bool shared_too, const typename Layer<T>::FloatVisitor& f) {
   State& s = state_[mb];
   for (std::vector<T>* v : {&s.x, &s.rstd, &s.q, &s.k, &s.v, &s.probs, &s.xn, &s.o, &s.dy, &s.dq, &s.dk, &s.dv,

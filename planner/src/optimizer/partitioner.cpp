@@ -200,7 +200,7 @@ std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, cons
 StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
   const int L = costs.num_layers();
   for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_, &f_pair_, &b_pair_, &w_pair_, &f_fixed_, &b_fixed_,
-                  &w_fixed_, &kv_})
+                  &w_fixed_, &kv_, &score_})
     v->assign(L + 1, 0.0);
   out_bytes_.resize(L);
   for (int l = 0; l < L; ++l) {
@@ -220,6 +220,7 @@ StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
     b_fixed_[l + 1] = b_fixed_[l] + c.b_fixed_ms;
     w_fixed_[l + 1] = w_fixed_[l] + c.w_fixed_ms;
     kv_[l + 1] = kv_[l] + known_kv_bytes(c);
+    score_[l + 1] = score_[l] + known_score_bytes(c);
   }
 }
 
@@ -241,6 +242,8 @@ StageCost StageCostCache::stage(int i, int j) const {
   c.b_fixed_ms = b_fixed_[j] - b_fixed_[i];
   c.w_fixed_ms = w_fixed_[j] - w_fixed_[i];
   c.kv_bytes = kv_[j] - kv_[i];
+  c.act_score_bytes = score_[j] - score_[i];
+  c.kept_score_bytes = c.kept_read_score_bytes = c.act_score_bytes;
   return c;
 }
 

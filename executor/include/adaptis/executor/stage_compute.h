@@ -114,6 +114,9 @@ class StageCompute {
   virtual void recompute(int mb, const MicroBatchData& data);
   // What micro-batch mb holds right now: saved activations, carried gradients and kept inputs (0 by default).
   virtual size_t saved_bytes(int mb) const;
+  // Key/value gradient carries held right now for micro-batches other than mb (Layer::carried_bytes_besides):
+  // what a slice's B adds to the earlier slices it read, beside its own saved_bytes(mb). 0 by default.
+  virtual size_t carried_bytes_besides(int mb) const;
   // Every buffer micro-batch mb holds right now that an offload may move to host memory, float and integer
   // ones apart, largest concerns first (kept inputs, then layer by layer; not a slice's keys and values that
   // later slices read, nor their gradient carries: Layer::for_each_offloadable). Nothing by default.

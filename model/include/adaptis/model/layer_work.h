@@ -88,6 +88,9 @@ struct LayerWork {
   double input_bytes = 0;
   // Keys and values as the attention core reads them (what later slices of a sequence attend to).
   double kv_bytes = 0;
+  // Of act_b_bytes: the scores an unfused attention core keeps for B (they grow with the square of the
+  // sequence; 0 with flash attention). Selective recompute drops exactly these.
+  double score_bytes = 0;
 };
 
 LayerWork layer_work(const LayerSpec& layer, const ModelSpec& model);

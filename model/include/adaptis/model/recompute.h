@@ -13,6 +13,10 @@ struct LayerRecompute {
   double selective_ms = 0;    // F time of what selective recomputes
   double kept_full = 0;       // kept when a fully recomputed block starts at this layer (its input)
   double kv = 0;              // keys and values (LayerCost::kv_bytes), everything F keeps when unknown
+  // Of kept_none and kept_selective: the attention scores (LayerCost::act_score_bytes), which grow with a
+  // unit's attention area rather than its tokens. A full recompute block keeps its input: no scores.
+  double score_none = 0;
+  double score_selective = 0;
 };
 
 // The layer's recompute fields, with conservative defaults for those a cost file leaves out (a
@@ -24,13 +28,14 @@ struct LayerRecompute {
 //     this layer's own output (a residual-stream layer reads what it writes), else everything F
 //     keeps (no saving);
 //   - kv_bytes unknown: everything F keeps (a slice read by later slices saves nothing by recomputing);
+//   - kept_selective_score_bytes unknown: as much of the scores as fits in kept_selective;
 // and every kept figure capped at kept_none (a checkpoint never keeps more than F does).
 LayerRecompute layer_recompute(const CostTable& costs, int layer);
 
 // A times-only profile (the AdaPtis authors' format gives F/B/W and nothing else) completed with the
 // memory figures of an analytical table of the same model: profile layer i takes the bytes of as many
 // consecutive `memory` layers as its kind has '+'-joined parts ("M+E" = the embedding and a Mamba layer,
-// "-+H" = an MLP and the LM head), summed (kv_bytes too; out_bytes and kept_full_bytes from the last and the first
+// "-+H" = an MLP and the LM head), summed (kv_bytes and the score bytes too; out_bytes and kept_full_bytes from the last and the first
 // of them; recurrent when any of them is); selective recompute time is the profiled F scaled by the analytical
 // share of F it recomputes. Times stay the profile's. InputError naming both tables when the layers do not add up.
 CostTable attach_memory(const CostTable& times, const CostTable& memory);

@@ -72,13 +72,16 @@ void require_host_links(const Plan& plan, const Cluster& cluster);
 class StageMemoryTable {
  public:
   explicit StageMemoryTable(const CostTable& costs);
-  // Sets c.recompute, c.kept_bytes, c.kept_read_bytes, c.recompute_ms and c.offload_bytes for layers [first, end)
+  // Sets c.recompute, c.kept_bytes, c.kept_read_bytes, c.kept_score_bytes, c.recompute_ms and c.offload_bytes for layers [first, end)
   // under `p` (c's activation bytes must already be those layers').
   void apply(StageCost& c, int first, int end, const StageMemoryPolicy& p) const;
 
  private:
   // Prefix sums over layers; *_read_: what a unit whose keys and values are read later keeps.
   std::vector<double> act_, kept_selective_, selective_ms_, f_, f_pair_, f_fixed_, kv_, kept_selective_read_;
+  // Attention scores (StageCost::act_score_bytes) kept with no recompute, under selective, and under selective
+  // by a unit whose keys later slices read.
+  std::vector<double> score_, score_selective_, score_selective_read_;
   std::vector<double> kept_full_;                                // per layer
 };
 

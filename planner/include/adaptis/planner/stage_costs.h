@@ -27,6 +27,11 @@ struct StageCost {
   // Keys and values per micro-batch (LayerCost::kv_bytes summed, unknown counted as 0): the size of the
   // key/value gradient carry a slice read by later slices holds (planner/units.h).
   double kv_bytes = 0;
+  // Attention scores (LayerCost::act_score_bytes summed): of act_b_bytes, and of what F keeps under the
+  // policy (kept_score_bytes of kept_bytes, kept_read_score_bytes of kept_read_bytes). Per-unit costs scale
+  // them with the unit's attention area instead of its tokens (planner/units.h).
+  double act_score_bytes = 0;
+  double kept_score_bytes = 0, kept_read_score_bytes = 0;
   double offload_bytes = 0;   // copied to host after F and back before R / B
   double offload_fraction = 0;  // of what F keeps (offload_bytes = offload_fraction * kept()); units scale it alike
 
@@ -43,6 +48,8 @@ struct StageCost {
 
 // The layer's keys and values as StageCost::kv_bytes counts them: 0 when not given, at most what F keeps.
 double known_kv_bytes(const LayerCost& c);
+// The layer's attention scores as StageCost::act_score_bytes counts them: at most act_b_bytes.
+double known_score_bytes(const LayerCost& c);
 
 // Throws InputError when the partition does not cover exactly the table's layers. No memory policy
 // (memory_policy.h has the overload that applies one).

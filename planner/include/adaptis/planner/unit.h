@@ -47,6 +47,19 @@ struct WorkUnit {
     }
     return q;
   }
+  // Query x key rectangle of the attention: a piece of l tokens after o earlier ones of its document spans
+  // l * (o + l) (a whole document of s tokens: s^2; a padded unit run_tokens()^2). What an attention that
+  // materialises its scores keeps grows with this (LayerCost::act_score_bytes), not with pairs(): the masked
+  // half of each piece's diagonal block is stored too.
+  double attention_area() const {
+    if (padded_tokens > tokens()) return double(padded_tokens) * double(padded_tokens);
+    double a = 0;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const double l = double(docs[i]), o = i == 0 ? double(first_doc_offset) : 0.0;
+      a += l * (o + l);
+    }
+    return a;
+  }
   bool is_slice() const { return row >= 0; }
 
   bool operator==(const WorkUnit&) const = default;

@@ -30,17 +30,22 @@ namespace adaptis {
 struct CostReference {
   double tokens = 0;  // T_ref
   double pairs = 0;   // Q_ref
+  // The reference micro-batch's attention area (WorkUnit::attention_area): its sequences are whole, so
+  // each of s tokens spans s^2 = twice its s^2 / 2 pairs.
+  double area() const { return 2 * pairs; }
 };
 
 // The table's reference. Throws InputError when it states no tokens per micro-batch (set
 // CostTable::tokens_per_microbatch, e.g. to the context length, before asking for unit costs), or when it has
-// pair-dependent times but no reference pairs.
+// pair-dependent times or attention score bytes but no reference pairs.
 CostReference cost_reference(const CostTable& costs);
 
 // One unit on one stage, on a speed-1.0 device.
 struct UnitStageCost {
   double f_ms = 0, b_ms = 0, w_ms = 0;
-  double act_b_bytes = 0, act_w_bytes = 0;  // held from F until B / W
+  // Held from F until B / W. The stage's attention scores (StageCost::act_score_bytes) scale with the
+  // unit's attention area, the rest with its tokens.
+  double act_b_bytes = 0, act_w_bytes = 0;
   double out_bytes = 0;                     // sent to the next stage (and its gradient back)
   double in_bytes = 0;                      // received from the previous stage
   // Per-unit checkpointing (StageMemoryPolicy::units): whether this (stage, unit) recomputes, what its F

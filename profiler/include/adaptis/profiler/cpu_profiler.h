@@ -48,7 +48,10 @@ CostTable profile_layers(int num_layers, const exec::StageFactory& make, const e
 // The real layers of `cfg`, one row per plan layer unit (plan_layer_units(cfg, opt.split_blocks)): each
 // row is timed as one stage over that unit's layers. Source "cpu-profile:<host>", model cfg.name. kv_bytes
 // per row: what that stage keeps after F of the reference micro-batch under full recompute when a later
-// slice reads it, minus what it keeps when none does (0 for rows without attention).
+// slice reads it, minus what it keeps when none does (0 for rows without attention). act_score_bytes (and,
+// where the stage can recompute, kept_selective_score_bytes) per row: the attention probabilities F keeps,
+// from what F of the reference micro-batch keeps beside F of its tokens as one-token sequences. Sets the
+// reference tokens_per_microbatch and pairs_per_microbatch (micro_batch rows of seq tokens).
 CostTable profile_cpu(const exec::NetConfig& cfg, const CpuProfileOptions& opt = {}, std::vector<LayerSamples>* samples = nullptr);
 
 // Variable-length units: splits each row's F / B / W time of `table` (profile_cpu of the same cfg and

@@ -25,6 +25,7 @@ class AttentionLayer final : public Layer<T> {
   AttentionLayer(const NetConfig& cfg, int num_microbatches);
   void init_params(T* params, Rng& rng) const override;
   size_t saved_bytes() const override;
+  size_t carried_bytes_besides(int mb) const override;
   void for_each_saved(int mb, const typename Layer<T>::FloatVisitor& f, const typename Layer<T>::IntVisitor& g) override;
   void for_each_offloadable(int mb, const typename Layer<T>::FloatVisitor& f,
                             const typename Layer<T>::IntVisitor& g) override;

@@ -90,6 +90,10 @@ class Layer {
   // attend to, and the gradient carries their backwards add into).
   virtual void for_each_offloadable(int mb, const FloatVisitor& f, const IntVisitor& g) { for_each_saved(mb, f, g); }
   size_t saved_bytes(int mb);
+  // Gradient carries held right now for micro-batches other than mb: the B of a slice adds the gradients of
+  // the keys and values it read into carries of the earlier slices, so it changes their saved bytes as well
+  // as its own. Never touched by an offload (for_each_offloadable leaves them out).
+  virtual size_t carried_bytes_besides(int) const { return 0; }
 
  protected:
   virtual void do_forward(int mb, const MicroBatchData& data, const T* params, const T* x, T* y) = 0;
