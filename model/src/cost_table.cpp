@@ -30,6 +30,28 @@ double non_negative(const nlohmann::json& obj, const char* key, double scale, do
                         where + ": field '" + key + "'" + (scale != 1.0 ? " (times time_unit_ms)" : ""));
 }
 
+// The parts of a layer's fields never exceed what they are parts of (scores of what F keeps, the per-unit
+// split of each pass's time); `where` names the layer ("FILE: layers[3]").
+void check_layer_cost_parts(const LayerCost& c, const std::string& where) {
+  if (c.act_score_bytes > c.act_b_bytes * (1 + 1e-9))
+    throw InputError(where + ": field 'act_score_bytes' (" + std::to_string(c.act_score_bytes) +
+                     ") exceeds 'act_b_bytes' (" + std::to_string(c.act_b_bytes) +
+                     "): the attention scores are part of what F keeps for B");
+  if (c.kept_selective_score_bytes >= 0) {
+    if (c.kept_selective_score_bytes > c.act_score_bytes * (1 + 1e-9))
+      throw InputError(where + ": field 'kept_selective_score_bytes' exceeds 'act_score_bytes': selective recompute "
+                       "cannot keep more scores than F makes");
+    if (c.kept_selective_bytes >= 0 && c.kept_selective_score_bytes > c.kept_selective_bytes * (1 + 1e-9))
+      throw InputError(where + ": field 'kept_selective_score_bytes' exceeds 'kept_selective_bytes' (it is part of it)");
+  }
+  for (auto [part, whole, name] : {std::tuple{c.f_pair_ms + c.f_fixed_ms, c.f_ms, "f"},
+                                   std::tuple{c.b_pair_ms + c.b_fixed_ms, c.b_ms, "b"},
+                                   std::tuple{c.w_pair_ms + c.w_fixed_ms, c.w_ms, "w"}})
+    if (part > whole * (1 + 1e-9) + 1e-12)
+      throw InputError(where + ": fields '" + name + "_pair' + '" + name + "_fixed' exceed '" + name +
+                       "' (they are the parts of it that grow with attention pairs and that every micro-batch pays)");
+}
+
 }  // namespace
 
 CostTable load_cost_table(const std::string& path) {
@@ -89,18 +111,8 @@ CostTable load_cost_table(const std::string& path) {
     if (l.contains("kept_full_bytes")) c.kept_full_bytes = non_negative(l, "kept_full_bytes", 1.0, kMaxBytes, where, true);
     if (l.contains("kv_bytes")) c.kv_bytes = non_negative(l, "kv_bytes", 1.0, kMaxBytes, where, true);
     c.act_score_bytes = non_negative(l, "act_score_bytes", 1.0, kMaxBytes, where, false);
-    if (c.act_score_bytes > c.act_b_bytes * (1 + 1e-9))
-      throw InputError(where + ": field 'act_score_bytes' (" + std::to_string(c.act_score_bytes) +
-                       ") exceeds 'act_b_bytes' (" + std::to_string(c.act_b_bytes) +
-                       "): the attention scores are part of what F keeps for B");
-    if (l.contains("kept_selective_score_bytes")) {
+    if (l.contains("kept_selective_score_bytes"))
       c.kept_selective_score_bytes = non_negative(l, "kept_selective_score_bytes", 1.0, kMaxBytes, where, true);
-      if (c.kept_selective_score_bytes > c.act_score_bytes * (1 + 1e-9))
-        throw InputError(where + ": field 'kept_selective_score_bytes' exceeds 'act_score_bytes': selective recompute "
-                         "cannot keep more scores than F makes");
-      if (c.kept_selective_bytes >= 0 && c.kept_selective_score_bytes > c.kept_selective_bytes * (1 + 1e-9))
-        throw InputError(where + ": field 'kept_selective_score_bytes' exceeds 'kept_selective_bytes' (it is part of it)");
-    }
     if (l.contains("recurrent")) {
       if (!l["recurrent"].is_boolean())
         throw InputError(where + ": field 'recurrent' must be true or false (whether the layer carries state from "
@@ -114,29 +126,50 @@ CostTable load_cost_table(const std::string& path) {
     c.f_fixed_ms = non_negative(l, "f_fixed", unit, kMaxLayerTimeMs, where, false);
     c.b_fixed_ms = non_negative(l, "b_fixed", unit, kMaxLayerTimeMs, where, false);
     c.w_fixed_ms = non_negative(l, "w_fixed", unit, kMaxLayerTimeMs, where, false);
-    for (auto [part, whole, name] : {std::tuple{c.f_pair_ms + c.f_fixed_ms, c.f_ms, "f"},
-                                     std::tuple{c.b_pair_ms + c.b_fixed_ms, c.b_ms, "b"},
-                                     std::tuple{c.w_pair_ms + c.w_fixed_ms, c.w_ms, "w"}})
-      if (part > whole * (1 + 1e-9) + 1e-12)
-        throw InputError(where + ": fields '" + name + "_pair' + '" + name + "_fixed' exceed '" + name +
-                         "' (they are the parts of it that grow with attention pairs and that every micro-batch pays)");
+    check_layer_cost_parts(c, where);
     t.layers.push_back(std::move(c));
   }
   return t;
 }
 
 void validate_cost_table(const CostTable& costs, const std::string& origin) {
+  checked_int(costs.microbatches, 0, kMaxMicrobatches, origin + ": field 'microbatches'");
+  checked_finite(costs.tokens_per_microbatch, 0.0, kMaxBytes, origin + ": field 'tokens_per_microbatch'");
+  checked_finite(costs.pairs_per_microbatch, 0.0, std::numeric_limits<double>::max(),
+                 origin + ": field 'pairs_per_microbatch'");
+  checked_finite(costs.model_flops_per_microbatch, 0.0, std::numeric_limits<double>::max(),
+                 origin + ": field 'model_flops_per_microbatch'");
   for (size_t i = 0; i < costs.layers.size(); ++i) {
     const LayerCost& l = costs.layers[i];
     const std::string where = origin + ": layers[" + std::to_string(i) + "] ('" + l.name.substr(0, 60) + "'): field '";
-    const std::pair<const char*, double> times[] = {{"f", l.f_ms}, {"b", l.b_ms}, {"w", l.w_ms}};
+    const std::pair<const char*, double> times[] = {
+        {"f", l.f_ms},           {"b", l.b_ms},           {"w", l.w_ms},           {"f_pair", l.f_pair_ms},
+        {"b_pair", l.b_pair_ms}, {"w_pair", l.w_pair_ms}, {"f_fixed", l.f_fixed_ms}, {"b_fixed", l.b_fixed_ms},
+        {"w_fixed", l.w_fixed_ms}};
     for (const auto& [name, v] : times) checked_finite(v, 0.0, kMaxLayerTimeMs, where + name + "' (ms)");
     const std::pair<const char*, double> bytes[] = {
         {"param_bytes", l.param_bytes},   {"state_bytes", l.state_bytes},   {"act_b_bytes", l.act_b_bytes},
         {"act_w_bytes", l.act_w_bytes},   {"w_grad_bytes", l.w_grad_bytes}, {"out_bytes", l.out_bytes},
         {"act_score_bytes", l.act_score_bytes}};
     for (const auto& [name, v] : bytes) checked_finite(v, 0.0, kMaxBytes, where + name + "'");
+    // Optional fields: any finite negative is "not given"; a given one is in range like the others.
+    const std::tuple<const char*, double, double, const char*> optional[] = {
+        {"kept_selective_bytes", l.kept_selective_bytes, kMaxBytes, ""},
+        {"recompute_selective_ms", l.recompute_selective_ms, kMaxLayerTimeMs, " (ms"},
+        {"kept_full_bytes", l.kept_full_bytes, kMaxBytes, ""},
+        {"kv_bytes", l.kv_bytes, kMaxBytes, ""},
+        {"kept_selective_score_bytes", l.kept_selective_score_bytes, kMaxBytes, ""}};
+    for (const auto& [name, v, hi, unit] : optional)
+      if (!(std::isfinite(v) && v < 0))
+        checked_finite(v, 0.0, hi, where + name + "'" + (*unit ? std::string(unit) + ", " : std::string(" (")) +
+                                       "negative = not given)");
   }
+}
+
+void validate_cost_parts(const CostTable& costs, const std::string& origin) {
+  for (size_t i = 0; i < costs.layers.size(); ++i)
+    check_layer_cost_parts(costs.layers[i],
+                           origin + ": layers[" + std::to_string(i) + "] ('" + costs.layers[i].name.substr(0, 60) + "')");
 }
 
 nlohmann::json cost_table_json(const CostTable& costs) {

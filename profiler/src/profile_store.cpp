@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -19,7 +20,9 @@ namespace adaptis::prof {
 
 namespace {
 
-const char* kSchema = R"sql(
+// Schema 1: the tables as first released. Every database starts from it and is brought up to date by the
+// additions below, so a new database and an upgraded old one have the same columns in the same order.
+const char* kSchemaV1 = R"sql(
 CREATE TABLE IF NOT EXISTS profiles (
   id INTEGER PRIMARY KEY,
   created_utc_ns INTEGER NOT NULL,
@@ -58,6 +61,36 @@ CREATE TABLE IF NOT EXISTS CUPTI_ACTIVITY_KIND_MEMSET (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS kernel_by_profile ON CUPTI_ACTIVITY_KIND_KERNEL(profile_id, unit, pass);
 )sql";
+
+// Schema 2: the cost-table fields schema 1 dropped, so that a stored profile loads back as the cost file the
+// profiler writes (cost_table_json equal). Added as columns to schema 1's tables, which is also how a schema 1
+// database is upgraded on open: its rows then read as a cost file without these fields does (optional fields
+// not given, the per-unit split 0, recurrent false). NULL in an optional column = not given (LayerCost keeps
+// those negative). LayerCost::parallel is not stored: no profiler fills it and cost files do not carry it; it
+// is derived from costs like these for each parallel configuration (parallel_costs.h).
+struct AddedColumn {
+  const char* table;
+  const char* definition;
+};
+const AddedColumn kSchemaV2Columns[] = {
+    {"profiles", "tokens_per_microbatch REAL NOT NULL DEFAULT 0"},
+    {"profiles", "pairs_per_microbatch REAL NOT NULL DEFAULT 0"},
+    {"profiles", "model_flops_per_microbatch REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "kept_selective_bytes REAL"},
+    {"profile_layers", "recompute_selective_ms REAL"},
+    {"profile_layers", "kept_full_bytes REAL"},
+    {"profile_layers", "kv_bytes REAL"},
+    {"profile_layers", "act_score_bytes REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "kept_selective_score_bytes REAL"},
+    {"profile_layers", "recurrent INTEGER NOT NULL DEFAULT 0"},
+    {"profile_layers", "f_pair_ms REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "b_pair_ms REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "w_pair_ms REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "f_fixed_ms REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "b_fixed_ms REAL NOT NULL DEFAULT 0"},
+    {"profile_layers", "w_fixed_ms REAL NOT NULL DEFAULT 0"},
+};
+static_assert(kProfileStoreSchemaVersion == 2, "a new schema version needs its additions here and in upgrade()");
 
 // Copy kinds we store as integers (CUPTI's CUpti_ActivityMemcpyKind numbering for the common ones).
 const std::map<std::string, int> kCopyKinds = {{"HtoD", 1}, {"DtoH", 2}, {"DtoD", 8}, {"HtoH", 9}, {"PtoP", 10}};
@@ -130,16 +163,31 @@ ProfileStore::ProfileStore(const std::string& path) : path_(path) {
                        ", this build knows " + std::to_string(kProfileStoreSchemaVersion) + ")");
     exec("PRAGMA journal_mode = WAL");
     exec("PRAGMA foreign_keys = ON");
-    if (version < 1) {
-      exec("BEGIN IMMEDIATE");
-      exec(kSchema);
-      exec(("PRAGMA application_id = " + std::to_string(kProfileStoreApplicationId)).c_str());
-      exec("PRAGMA user_version = 1");
-      exec("COMMIT");
-    }
+    if (version < kProfileStoreSchemaVersion) upgrade();
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
+    throw;
+  }
+}
+
+void ProfileStore::upgrade() {
+  exec("BEGIN IMMEDIATE");
+  try {
+    // Read again under the write lock: another process may have upgraded the file since the check on open.
+    const int64_t version = sqlite_query_int(db_, path_, kProfileDatabase, "PRAGMA user_version");
+    if (version < 1) {
+      exec(kSchemaV1);
+      exec(("PRAGMA application_id = " + std::to_string(kProfileStoreApplicationId)).c_str());
+    }
+    if (version < 2)
+      for (const AddedColumn& c : kSchemaV2Columns)
+        exec((std::string("ALTER TABLE ") + c.table + " ADD COLUMN " + c.definition).c_str());
+    if (version < kProfileStoreSchemaVersion)
+      exec(("PRAGMA user_version = " + std::to_string(kProfileStoreSchemaVersion)).c_str());
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
 }
@@ -151,13 +199,19 @@ ProfileStore::~ProfileStore() {
 void ProfileStore::exec(const char* sql) const { store::sqlite_exec(db_, path_, kProfileDatabase, sql); }
 
 int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command) {
+  // Only what load() accepts is stored: a NaN would otherwise be stored as NULL (SQLite has no NaN) and come
+  // back as "not given", and an out-of-range value would make the profile unloadable.
+  const std::string origin = std::string(kProfileDatabase) + " " + path_ + ": new profile";
+  validate_cost_table(r.costs, origin);
+  validate_cost_parts(r.costs, origin);
   exec("BEGIN IMMEDIATE");
   try {
     SqliteStatement ins(
         db_, path_, kProfileDatabase,
         "INSERT INTO profiles (created_utc_ns, host, command, device, model, source, precision, timing, "
         "fallback_reason, repeats, warmup, microbatches, dropped_records, peak_memory_bytes, events_total_ms, "
-        "cupti_total_ms, cupti_overhead) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "cupti_total_ms, cupti_overhead, tokens_per_microbatch, pairs_per_microbatch, model_flops_per_microbatch) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
@@ -178,11 +232,26 @@ int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command
     ins.bind(15, r.events_total_ms);
     ins.bind(16, r.cupti_total_ms);
     ins.bind(17, r.cupti_overhead);
+    ins.bind(18, r.costs.tokens_per_microbatch);
+    ins.bind(19, r.costs.pairs_per_microbatch);
+    ins.bind(20, r.costs.model_flops_per_microbatch);
     ins.run();
     const int64_t id = sqlite3_last_insert_rowid(db_);
 
-    SqliteStatement layer(db_, path_, kProfileDatabase,
-                          "INSERT INTO profile_layers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    SqliteStatement layer(
+        db_, path_, kProfileDatabase,
+        "INSERT INTO profile_layers (profile_id, unit, name, kind, f_ms, b_ms, w_ms, f_kernel_ms, b_kernel_ms, "
+        "w_kernel_ms, f_kernels, b_kernels, w_kernels, param_bytes, state_bytes, act_b_bytes, act_w_bytes, out_bytes, "
+        "w_grad_bytes, kept_selective_bytes, recompute_selective_ms, kept_full_bytes, kv_bytes, act_score_bytes, "
+        "kept_selective_score_bytes, recurrent, f_pair_ms, b_pair_ms, w_pair_ms, f_fixed_ms, b_fixed_ms, w_fixed_ms) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    // Optional fields: negative (not given) is stored as NULL.
+    auto bind_optional = [&](int i, double v) {
+      if (v < 0)
+        layer.bind_null(i);
+      else
+        layer.bind(i, v);
+    };
     for (size_t u = 0; u < r.costs.layers.size(); ++u) {
       const LayerCost& c = r.costs.layers[u];
       const GpuUnitStats st = u < r.units.size() ? r.units[u] : GpuUnitStats{};
@@ -205,6 +274,19 @@ int64_t ProfileStore::save(const GpuProfileResult& r, const std::string& command
       layer.bind(17, c.act_w_bytes);
       layer.bind(18, c.out_bytes);
       layer.bind(19, c.w_grad_bytes);
+      bind_optional(20, c.kept_selective_bytes);
+      bind_optional(21, c.recompute_selective_ms);
+      bind_optional(22, c.kept_full_bytes);
+      bind_optional(23, c.kv_bytes);
+      layer.bind(24, c.act_score_bytes);
+      bind_optional(25, c.kept_selective_score_bytes);
+      layer.bind(26, int64_t(c.recurrent ? 1 : 0));
+      layer.bind(27, c.f_pair_ms);
+      layer.bind(28, c.b_pair_ms);
+      layer.bind(29, c.w_pair_ms);
+      layer.bind(30, c.f_fixed_ms);
+      layer.bind(31, c.b_fixed_ms);
+      layer.bind(32, c.w_fixed_ms);
       layer.run();
     }
 
@@ -305,8 +387,8 @@ GpuProfileResult ProfileStore::load(int64_t id) const {
     SqliteStatement s(
         db_, path_, kProfileDatabase,
         "SELECT device, model, source, precision, timing, fallback_reason, repeats, warmup, microbatches, "
-        "dropped_records, peak_memory_bytes, events_total_ms, cupti_total_ms, cupti_overhead FROM profiles "
-        "WHERE id = ?");
+        "dropped_records, peak_memory_bytes, events_total_ms, cupti_total_ms, cupti_overhead, tokens_per_microbatch, "
+        "pairs_per_microbatch, model_flops_per_microbatch FROM profiles WHERE id = ?");
     s.bind(1, id);
     if (!s.step()) throw InputError(path_ + ": no profile " + std::to_string(id));
     // A database is an input like any file: integers are range-checked before narrowing.
@@ -328,39 +410,72 @@ GpuProfileResult ProfileStore::load(int64_t id) const {
     r.events_total_ms = s.real(11);
     r.cupti_total_ms = s.real(12);
     r.cupti_overhead = s.real(13);
+    r.costs.tokens_per_microbatch = s.real(14);  // range-checked with the layers below
+    r.costs.pairs_per_microbatch = s.real(15);
+    r.costs.model_flops_per_microbatch = s.real(16);
   }
   {
-    SqliteStatement s(db_, path_, kProfileDatabase, "SELECT * FROM profile_layers WHERE profile_id = ? ORDER BY unit");
+    SqliteStatement s(
+        db_, path_, kProfileDatabase,
+        "SELECT name, kind, f_ms, b_ms, w_ms, f_kernel_ms, b_kernel_ms, w_kernel_ms, f_kernels, b_kernels, w_kernels, "
+        "param_bytes, state_bytes, act_b_bytes, act_w_bytes, out_bytes, w_grad_bytes, kept_selective_bytes, "
+        "recompute_selective_ms, kept_full_bytes, kv_bytes, act_score_bytes, kept_selective_score_bytes, recurrent, "
+        "f_pair_ms, b_pair_ms, w_pair_ms, f_fixed_ms, b_fixed_ms, w_fixed_ms FROM profile_layers WHERE profile_id = ? "
+        "ORDER BY unit");
     s.bind(1, id);
     while (s.step()) {
       LayerCost c;
-      c.name = s.text(2);
-      c.kind = s.text(3);
-      c.f_ms = s.real(4);
-      c.b_ms = s.real(5);
-      c.w_ms = s.real(6);
+      c.name = s.text(0);
+      c.kind = s.text(1);
+      // Named like validate_cost_table names the layer, for the checks that only the stored form needs.
+      const std::string where = std::string(kProfileDatabase) + " " + path_ + ": profile " + std::to_string(id) +
+                                ": layers[" + std::to_string(r.costs.layers.size()) + "] ('" + c.name.substr(0, 60) +
+                                "'): field '";
+      // NULL (read as NaN: SQLite stores no NaN) = not given; anything stored is a value in range.
+      auto optional = [&](int col, double hi, const char* name) {
+        const double v = s.real(col);
+        return std::isnan(v) ? -1.0 : checked_finite(v, 0.0, hi, where + name + "' (NULL = not given)");
+      };
+      c.f_ms = s.real(2);
+      c.b_ms = s.real(3);
+      c.w_ms = s.real(4);
       GpuUnitStats st;
       st.f_ms = c.f_ms;
       st.b_ms = c.b_ms;
       st.w_ms = c.w_ms;
-      st.f_kernel_ms = s.real(7);
-      st.b_kernel_ms = s.real(8);
-      st.w_kernel_ms = s.real(9);
-      st.f_kernels = static_cast<int>(s.integer(10));
-      st.b_kernels = static_cast<int>(s.integer(11));
-      st.w_kernels = static_cast<int>(s.integer(12));
-      c.param_bytes = s.real(13);
-      c.state_bytes = s.real(14);
-      c.act_b_bytes = s.real(15);
-      c.act_w_bytes = s.real(16);
-      c.out_bytes = s.real(17);
-      c.w_grad_bytes = s.real(18);
+      st.f_kernel_ms = s.real(5);
+      st.b_kernel_ms = s.real(6);
+      st.w_kernel_ms = s.real(7);
+      st.f_kernels = static_cast<int>(s.integer(8));
+      st.b_kernels = static_cast<int>(s.integer(9));
+      st.w_kernels = static_cast<int>(s.integer(10));
+      c.param_bytes = s.real(11);
+      c.state_bytes = s.real(12);
+      c.act_b_bytes = s.real(13);
+      c.act_w_bytes = s.real(14);
+      c.out_bytes = s.real(15);
+      c.w_grad_bytes = s.real(16);
+      c.kept_selective_bytes = optional(17, kMaxBytes, "kept_selective_bytes");
+      c.recompute_selective_ms = optional(18, kMaxLayerTimeMs, "recompute_selective_ms");
+      c.kept_full_bytes = optional(19, kMaxBytes, "kept_full_bytes");
+      c.kv_bytes = optional(20, kMaxBytes, "kv_bytes");
+      c.act_score_bytes = s.real(21);
+      c.kept_selective_score_bytes = optional(22, kMaxBytes, "kept_selective_score_bytes");
+      c.recurrent = checked_int(s.integer(23), 0, 1, where + "recurrent' (1 = true, 0 = false)") == 1;
+      c.f_pair_ms = s.real(24);
+      c.b_pair_ms = s.real(25);
+      c.w_pair_ms = s.real(26);
+      c.f_fixed_ms = s.real(27);
+      c.b_fixed_ms = s.real(28);
+      c.w_fixed_ms = s.real(29);
       r.costs.layers.push_back(c);
       r.units.push_back(st);
     }
   }
   // The costs go to the planner like a cost file's: every time and size finite and in range.
-  validate_cost_table(r.costs, std::string(kProfileDatabase) + " " + path_ + ": profile " + std::to_string(id));
+  const std::string origin = std::string(kProfileDatabase) + " " + path_ + ": profile " + std::to_string(id);
+  validate_cost_table(r.costs, origin);
+  validate_cost_parts(r.costs, origin);
   {
     SqliteStatement s(
         db_, path_, kProfileDatabase,

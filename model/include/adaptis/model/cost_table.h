@@ -98,9 +98,16 @@ struct CostTable {
 CostTable load_cost_table(const std::string& path);
 
 // Checks every time is finite and in [0, kMaxLayerTimeMs] and every byte count in [0, kMaxBytes]
-// (limits.h); throws InputError "ORIGIN: layers[i] ('name'): field 'f' (ms): ..." otherwise. For
-// costs that were derived (the analytical model) or stored (a database) rather than read from a file.
+// (limits.h), the optional fields likewise unless negative (not given), and the table's micro-batch
+// counts, tokens, pairs and FLOPs; throws InputError "ORIGIN: layers[i] ('name'): field 'f' (ms): ..."
+// otherwise. For costs that were derived (the analytical model) or stored (a database) rather than read
+// from a file.
 void validate_cost_table(const CostTable& costs, const std::string& origin);
+// Checks what load_cost_table checks between a layer's fields: act_score_bytes within act_b_bytes,
+// kept_selective_score_bytes (when given) within act_score_bytes and kept_selective_bytes, and each
+// pass's pair + fixed parts within its time; InputError "ORIGIN: layers[i] ('name'): field ..." otherwise.
+// For stored costs (a database), which must read back as their cost file would.
+void validate_cost_parts(const CostTable& costs, const std::string& origin);
 
 // Our format as JSON ("format": "adaptis-costs/1", times in ms, bytes in bytes): what save_cost_table
 // writes, what the run store keeps and what `--json` prints.
