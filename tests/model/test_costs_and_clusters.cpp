@@ -197,6 +197,27 @@ TEST(CostModel, ModelCostsOnAClusterUseItsFirstDevice) {
   ASSERT_EQ(on_mixed.num_layers(), tiny.num_layers());
   // Times are for a speed-1.0 device (the simulator divides by each device's speed).
   EXPECT_DOUBLE_EQ(on_mixed.layers[1].f_ms, tiny.layers[1].f_ms);
+  // On a slower first device every time scales alike, the per-unit parts and selective's R too, so the parts
+  // stay the same share of their pass.
+  Cluster slow_first = mixed;
+  std::swap(slow_first.devices.front(), slow_first.devices.back());
+  const Device& a100 = slow_first.devices.front();
+  ASSERT_LT(a100.speed, 0.5);
+  ModelSpec spec = load_model_spec(kSamples + "/models/tiny-nemotron-h.json");
+  spec.efficiency = machine_efficiency(spec, slow_first);
+  const CostTable own = analytical_costs(spec, a100);
+  const CostTable at_one = load_model_costs(kSamples + "/models/tiny-nemotron-h.json", slow_first);
+  double pairs = 0;
+  for (int i = 0; i < own.num_layers(); ++i) {
+    const LayerCost &a = own.layers[size_t(i)], &b = at_one.layers[size_t(i)];
+    for (auto [x, y] : {std::pair{a.f_ms, b.f_ms}, std::pair{a.f_pair_ms, b.f_pair_ms}, std::pair{a.b_pair_ms, b.b_pair_ms},
+                        std::pair{a.f_fixed_ms, b.f_fixed_ms}, std::pair{a.w_fixed_ms, b.w_fixed_ms},
+                        std::pair{a.recompute_selective_ms, b.recompute_selective_ms}})
+      EXPECT_NEAR(y, x * a100.speed, 1e-12 * (1 + x)) << a.name;
+    EXPECT_LE(b.f_pair_ms + b.f_fixed_ms, b.f_ms * (1 + 1e-12)) << a.name;
+    pairs += b.f_pair_ms;
+  }
+  EXPECT_GT(pairs, 0);
 }
 
 }  // namespace
