@@ -13,8 +13,12 @@
 // When memory binds, each baseline also runs with uniform full recompute (of every unit that may
 // recompute: a whole row or a row's last slice), and the optimizer may checkpoint units per stage;
 // --memory-limit-gib lowers the devices' usable memory to make it bind.
+// --max-evaluations N bounds the optimizer's work instead (its full searches share N list-schedule runs,
+// the checkpointing search does all its work): with a --time-limit-s it never reaches, every run does
+// the same work and finds the same plan, so search_s compares builds and machines.
 // Prints one JSON document. Usage: bench_varlen [--model FILE] [--devices N (8)] [--threads N (2)]
-//                                               [--time-limit-s T (4.5)] [--only NAME] [--memory-limit-gib G]
+//                                               [--time-limit-s T (4.5)] [--max-evaluations N (0 = none)]
+//                                               [--only NAME] [--memory-limit-gib G]
 // Exit 1 when a replay disagrees with the optimizer's reported time or a plan is below its bound.
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -111,7 +115,8 @@ nlohmann::json baseline_json(const Baseline& b, long long tokens) {
 }
 
 nlohmann::json run_case(const std::string& name, const SequenceLengths& data, const CostTable& costs,
-                        const Cluster& cluster, int devices, int threads, double time_limit, bool& ok) {
+                        const Cluster& cluster, int devices, int threads, double time_limit, long long max_evaluations,
+                        bool& ok) {
   SimOptions sim;
   const long long tokens = data.total_tokens();
   const long long ctx = data.context;
@@ -159,6 +164,7 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
   vo.search.devices = devices;
   vo.search.threads = threads;
   vo.search.time_limit_s = time_limit;
+  vo.search.max_evaluations = max_evaluations;
   vo.search.sim = sim;
   const auto t0 = Clock::now();
   VarlenOptimizeResult r = optimize_lengths(costs, cluster, data, vo);
@@ -218,6 +224,7 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
                           {"plan", r.best.message},
                           {"lower_bound_ms", r.best.lower_bound.ms},
                           {"search_s", search_s},
+                          {"search_evaluations", r.best.search_evaluations},
                           {"memory_note", r.memory_note},
                           {"checkpointing", r.checkpointing.empty() ? "none" : r.checkpointing},
                           {"checkpointed_pairs", r.checkpointed_pairs},
@@ -252,6 +259,7 @@ int main(int argc, char** argv) {
   double time_limit = 4.5;
   std::string only;
   double memory_limit_gib = 0;
+  long long max_evaluations = 0;
   app.add_option("--model", model, "Model spec (analytical H100 costs)");
   app.add_option("--memory-limit-gib", memory_limit_gib,
                  "Usable memory per device in GiB (default: the cluster's); lower it to make memory bind")
@@ -259,6 +267,10 @@ int main(int argc, char** argv) {
   app.add_option("--devices", devices, "Devices (H100-SXM, one node)")->check(CLI::Range(2, 1024));
   app.add_option("--threads", threads, "Optimizer threads")->check(CLI::Range(1, 256));
   app.add_option("--time-limit-s", time_limit, "Optimizer budget per case")->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--max-evaluations", max_evaluations,
+                 "Bound the optimizer by list-schedule runs instead of the clock (0 = the clock only); pair it with a "
+                 "--time-limit-s it never reaches to compare search times on the same work")
+      ->check(CLI::Range(0LL, 1000000000LL));
   app.add_option("--only", only, "Run only the case with this name (skewed, uniform, long-context)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -289,7 +301,7 @@ int main(int argc, char** argv) {
     const double la0 = load_average();
     for (const auto& in : inputs) {
       if (!only.empty() && in.name != only) continue;
-      cases.push_back(run_case(in.name, in.data, costs, used, devices, threads, time_limit, ok));
+      cases.push_back(run_case(in.name, in.data, costs, used, devices, threads, time_limit, max_evaluations, ok));
       std::cerr << in.name << " done\n";
     }
     nlohmann::json out = {{"bench", "varlen"},
@@ -298,6 +310,7 @@ int main(int argc, char** argv) {
                           {"cluster", used.name},
                           {"threads", threads},
                           {"time_limit_s", time_limit},
+                          {"max_evaluations", max_evaluations},
                           {"memory_limit_gib", used.devices.front().memory_limit() / (1024.0 * 1024.0 * 1024.0)},
                           {"load_average_before", la0},
                           {"load_average_after", load_average()},

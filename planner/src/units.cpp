@@ -67,8 +67,16 @@ UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostR
 
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
                       std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory) {
+  unit_stage_costs(stages, units, key_readers(units), ref, out, memory);
+}
+
+void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const KeyReaders& keys,
+                      const CostReference& ref, std::vector<UnitStageCost>& out,
+                      const std::vector<StageMemoryPolicy>& memory) {
   const size_t U = units.size();
-  const KeyReaders keys = key_readers(units);
+  if (keys.read_later.size() != U || keys.last_reader.size() != U)
+    throw InputError("unit costs: key readers of " + std::to_string(keys.read_later.size()) + " units for " +
+                     std::to_string(U) + " units");
   out.resize(stages.size() * U);
   for (size_t s = 0; s < stages.size(); ++s) {
     for (size_t u = 0; u < U; ++u) {

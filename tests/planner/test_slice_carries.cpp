@@ -71,6 +71,53 @@ TEST(SliceCarries, UnitCostsSizeTheCarriesByTheKeysAndValues) {
   for (const UnitStageCost& c : uc) EXPECT_EQ(c.carry_bytes + c.carries_created_bytes, 0);
 }
 
+// The searches derive the key readers once per unit list and pass them in: every (stage, unit) cost,
+// recompute selections included, is the same as when unit_stage_costs derives them itself, and readers
+// of another list are refused.
+TEST(SliceCarries, GivenKeyReadersCostAsDerivedOnes) {
+  std::vector<WorkUnit> units = slice_row({6000}, {3000, 2000, 1000}, 0);
+  for (auto& u : slice_row({4000, 2000}, {3000, 2000, 1000}, 1)) units.push_back(u);
+  units.push_back(packed({700, 300}));
+  const CostTable costs = costs_with_kv(4, 150);
+  std::vector<StageMemoryPolicy> memory(2);
+  memory[0].recompute = Recompute::Selective;
+  memory[0].units = {0, 3, 6};
+  memory[1].recompute = Recompute::Full;
+  memory[1].offload_fraction = 0.5;
+  const KeyReaders keys = key_readers(units);
+  for (const auto& policies : {std::vector<StageMemoryPolicy>{}, memory}) {
+    const std::vector<StageCost> st = stage_costs(costs, Partition::from_sizes({1, 3}), policies);
+    std::vector<UnitStageCost> derived, given;
+    unit_stage_costs(st, units, cost_reference(costs), derived, policies);
+    unit_stage_costs(st, units, keys, cost_reference(costs), given, policies);
+    ASSERT_EQ(given.size(), derived.size());
+    double carries = 0;
+    for (size_t k = 0; k < given.size(); ++k) {
+      const UnitStageCost& a = given[k];
+      const UnitStageCost& b = derived[k];
+      EXPECT_EQ(a.f_ms, b.f_ms) << k;
+      EXPECT_EQ(a.b_ms, b.b_ms) << k;
+      EXPECT_EQ(a.w_ms, b.w_ms) << k;
+      EXPECT_EQ(a.act_b_bytes, b.act_b_bytes) << k;
+      EXPECT_EQ(a.act_w_bytes, b.act_w_bytes) << k;
+      EXPECT_EQ(a.out_bytes, b.out_bytes) << k;
+      EXPECT_EQ(a.in_bytes, b.in_bytes) << k;
+      EXPECT_EQ(a.recompute, b.recompute) << k;
+      EXPECT_EQ(a.kept_bytes, b.kept_bytes) << k;
+      EXPECT_EQ(a.recompute_ms, b.recompute_ms) << k;
+      EXPECT_EQ(a.carry_bytes, b.carry_bytes) << k;
+      EXPECT_EQ(a.carries_created_bytes, b.carries_created_bytes) << k;
+      EXPECT_EQ(a.offload_bytes, b.offload_bytes) << k;
+      carries += a.carries_created_bytes;
+    }
+    EXPECT_GT(carries, 0);  // the rows' slices do carry, so the readers mattered
+  }
+  std::vector<WorkUnit> fewer(units.begin(), units.begin() + 3);
+  std::vector<UnitStageCost> uc;
+  EXPECT_THROW(unit_stage_costs(stage_costs(costs, Partition::from_sizes({1, 3})), fewer, keys, cost_reference(costs), uc),
+               InputError);
+}
+
 // One device, two slices: F0 F1 B1 B0. The peak is both slices' activations plus slice 0's carry, taken
 // at the start of B1; B0 frees it with slice 0's activations.
 TEST(SliceCarries, TheSimulatorHoldsACarryFromTheReadersBackwardToItsOwn) {

@@ -135,6 +135,118 @@ TEST(VarlenCheckpointing, ListSchedulerWithSelectedUnitsIsReplayedExactly) {
   }
 }
 
+// The list scheduler's picks on a fixed problem that exercises every rule of its ready lists: slices
+// (rows of 3 and 2), R on some (stage, unit) pairs under every early-R rule, a limit that holds units back
+// and puts weight gradients first, admission on live memory, jitter, a fused backward with an in-flight
+// cap, and a V placement (two stages per device). The orders were recorded from the scheduler that kept
+// one unsorted list of ready actions per device and scanned it whole; keeping each kind's list in
+// priority order, leaving a list once nothing in it can win, and looking at an R only once its B waits
+// for nothing else (or it may go early) must pick exactly the same action at every step.
+TEST(VarlenCheckpointing, ListSchedulerPicksAsTheWholeScanDid) {
+  const CostTable c = ckpt_costs(8);
+  std::vector<WorkUnit> units = slice_row({5000}, {2500, 1500, 1000}, 0);
+  units.push_back(packed({400, 300}));
+  for (const WorkUnit& u : slice_row({1500, 2500}, {2000, 2000}, 1)) units.push_back(u);
+  units.push_back(packed({1200}));
+  units.push_back(packed({200}));
+  const Cluster cluster = limited(2, 4e7);
+  ListScheduleProblem pb;
+  pb.microbatches = static_cast<int>(units.size());
+  pb.num_devices = 2;
+  pb.stage_device = wave_stage_devices(4, 2);
+  const Partition part = even_partition(8, 4);
+  pb.memory.assign(4, StageMemoryPolicy{});
+  pb.memory[0].recompute = Recompute::Selective;
+  pb.memory[0].units = {0, 1, 4, 6};
+  pb.memory[1].recompute = Recompute::Full;
+  pb.memory[1].units = {0, 2, 4};
+  pb.memory[2].recompute = Recompute::Selective;
+  pb.stages = stage_costs(c, part, pb.memory);
+  unit_stage_costs(pb.stages, units, cost_reference(c), pb.unit_costs, pb.memory);
+  const SliceLinks links = slice_links(units);
+  pb.slice_prev = links.prev;
+  pb.slice_next = links.next;
+
+  using P = ListSchedulePolicy;
+  std::vector<P> policies(4);
+  policies[1].order = P::Order::Alternate;
+  policies[1].backward = P::Pick::EarliestStage;
+  policies[1].recompute = P::EarlyRecompute::AfterW;
+  policies[1].reserve_memory = false;
+  policies[2].order = P::Order::ForwardFirst;
+  policies[2].backward = P::Pick::FurthestStage;
+  policies[2].recompute = P::EarlyRecompute::JustInTime;
+  policies[2].jitter = 2;
+  policies[2].jitter_seed = 7;
+  policies[3].order = P::Order::Alternate;
+  policies[3].split_backward = false;
+  policies[3].max_inflight = 3;
+  struct Expected {
+    std::string policy;
+    bool fits;
+    double ms;
+    std::vector<std::string> orders;  // per device: op, stage "." unit
+  };
+  const std::vector<Expected> expected = {
+      {"B>F>W F:oldest-mb B:oldest-mb split-BW", true, 412.255225,
+       {
+        "F0.0 F0.1 F0.2 F3.0 R0.0 F3.1 F3.2 B3.2 B3.1 B3.0 F0.3 W3.0 F0.4 W3.1 W3.2 F0.5 B0.2 "
+        "W0.2 R0.1 B0.1 W0.1 B0.0 W0.0 F3.3 B3.3 F3.4 F0.6 F0.7 R0.4 W3.3 B0.3 W0.3 F3.5 B3.5 "
+        "B3.4 F3.6 B3.6 F3.7 B3.7 W3.4 W3.5 W3.6 W3.7 B0.5 B0.4 R0.6 B0.6 B0.7 W0.4 W0.5 W0.6 "
+        "W0.7",
+        "F1.0 F2.0 F1.1 F2.1 F1.2 F2.2 R1.0 R2.2 B2.2 R1.2 R2.1 B2.1 R2.0 B2.0 B1.2 B1.1 B1.0 "
+        "F1.3 F2.3 F1.4 F2.4 F1.5 W1.0 W2.0 W1.1 R2.3 W2.1 B2.3 B1.3 F2.5 F1.6 F2.6 F1.7 F2.7 "
+        "R1.4 W1.2 W2.2 R2.5 B2.5 R2.4 B2.4 B1.5 B1.4 R2.6 B2.6 B1.6 R2.7 B2.7 B1.7 W1.3 W2.3 "
+        "W1.4 W2.4 W1.5 W2.5 W1.6 W2.6 W1.7 W2.7"}},
+      {"F<->B>W F:oldest-mb B:earliest-stage split-BW admit-on-live-memory R:bubbles", true, 418.615300,
+       {
+        "F0.0 F0.1 F0.2 F3.0 F0.3 R0.0 F3.1 F3.2 B3.2 W3.2 F3.3 B3.1 W3.1 B3.0 F0.4 W3.0 B3.3 "
+        "W3.3 F0.5 F3.4 B0.2 W0.2 R0.1 B0.1 W0.1 F3.5 B3.5 W3.5 F0.6 B3.4 F0.7 B0.0 B0.3 F3.6 "
+        "B3.6 W0.0 B0.5 F3.7 B3.7 W0.3 W3.4 W0.5 R0.4 B0.4 R0.6 B0.6 B0.7 W0.4 W0.6 W3.6 W0.7 "
+        "W3.7",
+        "F1.0 F2.0 F1.1 F2.1 F1.2 F2.2 F1.3 F2.3 R2.0 R2.2 B2.2 W2.2 R1.2 R2.1 B2.1 W2.1 B2.0 "
+        "F1.4 W2.0 R2.3 B2.3 F2.4 W2.3 B1.2 W1.2 F1.5 B1.1 W1.1 F2.5 R1.0 B1.0 B1.3 W1.0 R2.5 "
+        "B2.5 F1.6 R2.4 B2.4 F2.6 B1.5 F1.7 R2.6 B2.6 F2.7 R1.4 B1.4 R2.7 B2.7 B1.6 B1.7 W1.3 "
+        "W1.4 W2.4 W1.5 W2.5 W1.6 W2.6 W1.7 W2.7"}},
+      {"F>B>W F:oldest-mb B:furthest-stage split-BW jitter 2/7 R:just-in-time", false, 423.605225,
+       {
+        "F0.0 F0.1 F0.2 F3.0 F3.1 F3.2 B3.2 F0.3 W3.2 B3.1 W3.1 F3.3 B3.0 F0.4 W3.0 F0.5 B0.2 "
+        "W0.2 B3.3 W3.3 R0.1 B0.1 W0.1 F3.4 F3.5 B3.5 W3.5 F0.6 F0.7 B3.4 W3.4 R0.0 B0.0 F3.6 "
+        "F3.7 B3.7 B3.6 W0.0 W3.6 W3.7 B0.5 R0.6 B0.6 W0.5 W0.6 R0.4 B0.4 B0.7 B0.3 W0.4 W0.3 "
+        "W0.7",
+        "F1.0 F2.0 F1.1 F2.1 F1.2 F2.2 R2.2 B2.2 F1.3 W2.2 F2.3 R1.2 B1.2 W1.2 R2.1 B2.1 W2.1 "
+        "B1.1 F1.4 W1.1 F2.4 F1.5 F2.5 R2.0 B2.0 W2.0 R1.0 B1.0 F1.6 F2.6 F1.7 F2.7 R2.5 W1.0 "
+        "B2.5 B1.5 R2.6 B2.6 B1.6 R2.4 B2.4 R1.4 B1.4 R2.3 B2.3 B1.3 R2.7 B2.7 B1.7 W1.3 W1.5 "
+        "W2.3 W1.4 W2.5 W2.4 W2.6 W1.6 W2.7 W1.7"}},
+      {"F<->B>W F:oldest-mb B:oldest-mb inflight<=3 fused-BW", true, 476.950720,
+       {
+        "F0.0 F0.1 F0.2 F3.0 R0.0 F3.1 F3.2 BW3.2 BW3.1 BW3.0 BW0.2 F0.3 R0.1 BW0.1 F0.4 "
+        "BW0.0 F3.3 BW3.3 F3.4 F0.5 BW0.3 F0.6 R0.4 F3.5 BW3.5 F3.6 BW3.4 BW3.6 BW0.5 F0.7 "
+        "BW0.4 F3.7 R0.6 BW0.6 BW3.7 BW0.7",
+        "F1.0 F2.0 F1.1 F2.1 F1.2 F2.2 R1.0 R2.2 BW2.2 R1.2 R2.1 BW2.1 R2.0 BW2.0 BW1.2 BW1.1 "
+        "F1.3 BW1.0 F2.3 R2.3 F1.4 F2.4 BW2.3 BW1.3 R1.4 F1.5 F2.5 F1.6 F2.6 R2.5 BW2.5 R2.4 "
+        "BW2.4 BW1.5 BW1.4 R2.6 BW2.6 F1.7 BW1.6 F2.7 R2.7 BW2.7 BW1.7"}},
+  };
+  ASSERT_EQ(policies.size(), expected.size());
+  ListScheduler ls;
+  for (size_t i = 0; i < policies.size(); ++i) {
+    const ListScheduleResult r = ls.run(pb, cluster, SimOptions{}, policies[i], true);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(describe(policies[i]), expected[i].policy);
+    EXPECT_EQ(r.fits_memory, expected[i].fits) << expected[i].policy;
+    EXPECT_NEAR(r.iteration_ms, expected[i].ms, 1e-6) << expected[i].policy;
+    ASSERT_EQ(r.orders.size(), expected[i].orders.size());
+    for (size_t d = 0; d < r.orders.size(); ++d) {
+      std::string got;
+      for (const Action& a : r.orders[d]) {
+        if (!got.empty()) got += ' ';
+        got.append(op_name(a.op)).append(std::to_string(a.stage)).append(".").append(std::to_string(a.mb));
+      }
+      EXPECT_EQ(got, expected[i].orders[d]) << expected[i].policy << ", device " << d;
+    }
+  }
+}
+
 // Offload over units needs a host link on the stage's device: the list scheduler names the missing one.
 TEST(VarlenCheckpointing, ListSchedulerRefusesOffloadWithoutAHostLink) {
   const CostTable c = ckpt_costs(4);

@@ -46,7 +46,7 @@ namespace {
 // Variable-length units: the candidate's per-unit costs and the slice links.
 void add_units(const SearchContext& ctx, ListScheduleProblem& pb) {
   if (ctx.units.empty()) return;
-  unit_stage_costs(pb.stages, ctx.units, ctx.ref, pb.unit_costs);
+  unit_stage_costs(pb.stages, ctx.units, ctx.keys, ctx.ref, pb.unit_costs);
   if (ctx.links.any && pb.slice_prev.empty()) {
     pb.slice_prev = ctx.links.prev;
     pb.slice_next = ctx.links.next;

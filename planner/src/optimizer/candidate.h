@@ -60,6 +60,7 @@ struct SearchContext {
   std::vector<WorkUnit> units;
   CostReference ref;
   SliceLinks links;
+  KeyReaders keys;  // key_readers(units), derived once for every evaluation
   // Memory policies a stage may get (OptimizeOptions::recompute_choices / offload_choices), and
   // the ladder from weakest to strongest that memory repairs climb. Empty ladder = no search.
   std::vector<Recompute> recompute_choices;

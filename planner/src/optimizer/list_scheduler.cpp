@@ -16,7 +16,6 @@ using namespace list_scheduling;
 
 namespace {
 
-
 const char* order_text(ListSchedulePolicy::Order o) {
   switch (o) {
     case ListSchedulePolicy::Order::BackwardFirst: return "B>F>W";
@@ -120,6 +119,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
   last_kind_.assign(D, kB);
   early_r_.assign(D, 0);
   early_of_.assign(static_cast<size_t>(S) * m, 0);
+  r_armed_.assign(static_cast<size_t>(S) * m, 0);
   left_on_device_.assign(static_cast<size_t>(D) * m, 0);
   started_mb_.assign(static_cast<size_t>(D) * m, 0);
   for (int s = 0; s < S; ++s)
@@ -186,20 +186,37 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
     const double at = std::max(arrival_[a], free);
     return admissible(d, a, at) ? at : kInf;
   };
+  // Whether an R on device d may go early now (early_ok() without the room check).
+  auto early_possible = [&](int d) { return early_allowed && early_r_[d] == 0; };
+  // The device's ready time: the earliest candidate, and never before it is free. No candidate starts
+  // before the device is free, so the first one that starts then settles it: the lists go in the order
+  // most likely to have one (a pending W always can: its B ran on this device). A waiting R can only
+  // start early.
   auto refresh = [&](int d) {
+    const double free = free_at_[d];
     double t = kInf;
-    for (int a : pending_[d]) t = std::min(t, candidate(d, static_cast<size_t>(a)));
+    bool any = false;
+    for (int list_id : {kW, kB, kF, kRArmed, kRWaiting}) {
+      const std::vector<int>& list = pending(d, list_id);
+      any = any || !list.empty();
+      if (list_id == kRWaiting && !early_possible(d)) continue;
+      for (int a : list) {
+        t = std::min(t, candidate(d, static_cast<size_t>(a)));
+        if (t <= free) break;
+      }
+      if (t <= free) break;
+    }
     // A blocked device may be unblocked by an offload that is still running.
-    if (offload_ && !std::isfinite(t) && !pending_[d].empty())
+    if (offload_ && !std::isfinite(t) && any)
       for (size_t i = free_cursor_[d]; i < pending_free_[d].size(); ++i)
         if (!pending_free_[d][i].applied) {
           t = pending_free_[d][i].t;
           break;
         }
-    next_time_[d] = std::max(t, free_at_[d]);
+    next_time_[d] = std::max(t, free);
   };
   auto make_ready = [&](size_t a, int d) {
-    pending_[d].push_back(static_cast<int>(a));
+    add_pending(d, a);
     next_time_[d] = std::min(next_time_[d], candidate(d, a));
   };
   // Stage 0's forwards enter in micro-batch order (the admission rule allows no other), so each
@@ -222,9 +239,11 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       return false;
     }
     if (offload_) apply_frees(d, t);
-    // The best ready, admissible action at time t.
-    auto& pend = pending_[d];
-    int best = -1;
+    // The best ready, admissible action at time t: the lowest rank | key. Each kind's list is in key
+    // order, so within a kind the first eligible action is its best, and a list is left as soon as
+    // not even the best rank its actions can have beats the best found.
+    int best_list_id = -1;
+    size_t best_at = 0;
     uint64_t best_key = std::numeric_limits<uint64_t>::max();
     const uint64_t* rk = rank[last_kind_[d]];
     // When memory keeps the next micro-batch out, weight gradients go first: each frees the
@@ -235,30 +254,45 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
                              limit_[d];
     const uint64_t w_first_rank[3] = {rk[0] + (1ULL << 60), rk[1] + (1ULL << 60), 0};
     if (w_first) rk = w_first_rank;
-    for (size_t i = 0; i < pend.size(); ++i) {
-      const size_t a = static_cast<size_t>(pend[i]);
-      if (arrival_[a] > t) continue;
-      const int kind = kind_of(a);
-      uint64_t k;
-      if (kind == kR) {
-        // Urgent: as its B would rank. Early: between the kinds, per the policy.
-        if (urgent(a, t)) k = rk[kB] | key_[a];
-        else if (early_ok(d, a)) k = (w_first ? early_rank + (1ULL << 60) : early_rank) | key_[a];
-        else continue;
-        if (k < best_key) best_key = k, best = static_cast<int>(i);
-        continue;
+    // An R ranks as its B when urgent, between the kinds (per the policy) when it goes early.
+    const uint64_t r_early_rank = w_first ? early_rank + (1ULL << 60) : early_rank;
+    const bool r_early = early_possible(d);
+    const uint64_t r_least_rank = r_early ? std::min(rk[kB], r_early_rank) : rk[kB];
+    auto least_rank = [&](int list_id) {
+      return list_id == kRArmed ? r_least_rank : list_id == kRWaiting ? r_early_rank : rk[list_id];
+    };
+    int lists_by_rank[kReadyLists] = {kF, kB, kW, kRArmed, kRWaiting};
+    std::sort(lists_by_rank, lists_by_rank + kReadyLists, [&](int x, int y) { return least_rank(x) < least_rank(y); });
+    for (int list_id : lists_by_rank) {
+      if (list_id == kRWaiting && !r_early) continue;  // an R whose B waits for more is never urgent
+      const std::vector<int>& list = pending(d, list_id);
+      const uint64_t least = least_rank(list_id);
+      const int kind = list_id >= kRWaiting ? kR : list_id;
+      for (size_t i = 0; i < list.size(); ++i) {
+        const size_t a = static_cast<size_t>(list[i]);
+        if ((least | key_[a]) >= best_key) break;
+        if (arrival_[a] > t) continue;
+        uint64_t k;
+        if (kind == kR) {
+          if (urgent(a, t)) k = rk[kB] | key_[a];
+          else if (early_ok(d, a)) k = r_early_rank | key_[a];
+          else continue;
+          if (k < best_key) best_key = k, best_list_id = list_id, best_at = i;
+          continue;
+        }
+        if (kind == kF && !admissible(d, a, t)) continue;
+        best_key = least | key_[a], best_list_id = list_id, best_at = i;
+        break;
       }
-      k = rk[kind] | key_[a];
-      if (k < best_key && admissible(d, a, t)) best_key = k, best = static_cast<int>(i);
     }
-    if (best < 0) {  // only an offload finishing later can let something in
+    if (best_list_id < 0) {  // only an offload finishing later can let something in
       refresh(d);
       if (!(next_time_[d] > t)) next_time_[d] = kInf;
       continue;
     }
-    const size_t a = static_cast<size_t>(pend[best]);
-    pend[best] = pend.back();
-    pend.pop_back();
+    std::vector<int>& best_list = pending(d, best_list_id);
+    const size_t a = static_cast<size_t>(best_list[best_at]);
+    best_list.erase(best_list.begin() + static_cast<std::ptrdiff_t>(best_at));
     const int kind = kind_of(a);
     const int mb = act_mb_[a];
     const int s = stage_of(a);
@@ -367,9 +401,11 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       }
       arrival_[c_id] = std::max(arrival_[c_id], arr);
       // A stage-0 forward also waits until the one before it in micro-batch order has started.
-      if (--remaining_[c_id] == 0 &&
-          (c_id >= static_cast<size_t>(m) * 3 || kind_of(c_id) != kF || f0_open_[act_mb_[c_id]]))
+      const int left = --remaining_[c_id];
+      if (left == 0 && (c_id >= static_cast<size_t>(m) * 3 || kind_of(c_id) != kF || f0_open_[act_mb_[c_id]]))
         make_ready(c_id, dc);
+      else if (left == 1 && kind_of(c_id) == kB && rec_[c_id / 3] && !r_armed_[c_id / 3])
+        arm_r(dc, c_id / 3);  // its B now waits only for its R (when that is pending)
     };
     if (kind == kF) {
       if (s + 1 < S) release(id(s + 1, mb, kF), pb.stage_device[s + 1], fwd_xfer(s, mb));

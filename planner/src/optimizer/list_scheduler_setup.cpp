@@ -75,8 +75,8 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
   duration_.assign(n, 0.0);
   start_.assign(n, 0.0);
   key_.assign(n, 0);
-  pending_.resize(D_);
-  for (int d = 0; d < D_; ++d) pending_[d].clear();
+  pending_.resize(static_cast<size_t>(D_) * kReadyLists);
+  for (auto& list : pending_) list.clear();
   dev_orders_.resize(D_);
   for (int d = 0; d < D_; ++d) dev_orders_[d].clear();
   static_.assign(D_, 0.0);

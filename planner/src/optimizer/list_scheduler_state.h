@@ -85,7 +85,40 @@ struct ListScheduler::Impl {
   std::vector<double> arrival_, duration_, start_;
   std::vector<int> remaining_;
   std::vector<uint64_t> key_;
-  std::vector<std::vector<int>> pending_;  // per device: actions whose inputs are all done
+  // Per device, the actions whose inputs are all done, one list per kind of wait (kReadyLists of them,
+  // [device * kReadyLists + list]), each in key_ order: the list pass picks the lowest rank | key among
+  // them, so a list's first eligible action is its best (ties, which only action ids 2^24 apart can
+  // make, go to the one added first). An R waits in kRWaiting until its B waits for nothing else
+  // (kRArmed): only then can it be urgent, so while no R may go early the other R are not looked at.
+  static constexpr int kRWaiting = 3, kRArmed = 4, kReadyLists = 5;
+  std::vector<std::vector<int>> pending_;
+  std::vector<char> r_armed_;  // per (stage, mb): its pending R is in kRArmed
+  std::vector<int>& pending(int d, int list) { return pending_[static_cast<size_t>(d) * kReadyLists + list]; }
+  void insert_pending(std::vector<int>& list, size_t a) {
+    const uint64_t k = key_[a];
+    list.insert(std::upper_bound(list.begin(), list.end(), k, [this](uint64_t x, int b) { return x < key_[b]; }),
+                static_cast<int>(a));
+  }
+  void add_pending(int d, size_t a) {
+    int list = kind_of(a);
+    if (list == list_scheduling::kR) {
+      const size_t sm = a - r_base_;
+      r_armed_[sm] = remaining_[sm * 3 + list_scheduling::kB] == 1;
+      list = r_armed_[sm] ? kRArmed : kRWaiting;
+    }
+    insert_pending(pending(d, list), a);
+  }
+  // The B of (stage, mb) now waits only for its R, which is pending on device d: the R moves to kRArmed.
+  void arm_r(int d, size_t sm) {
+    const size_t a = r_base_ + sm;
+    std::vector<int>& waiting = pending(d, kRWaiting);
+    auto it = std::lower_bound(waiting.begin(), waiting.end(), key_[a], [this](int b, uint64_t x) { return key_[b] < x; });
+    while (it != waiting.end() && *it != static_cast<int>(a)) ++it;
+    if (it == waiting.end()) return;
+    waiting.erase(it);
+    r_armed_[sm] = 1;
+    insert_pending(pending(d, kRArmed), a);
+  }
   std::vector<double> free_at_, next_time_, link_free_, reserved_, live_, peak_live_, static_, limit_,
       mb_bytes_;
   std::vector<int> inflight_, next_admit_, left_on_device_, last_kind_;

@@ -282,6 +282,7 @@ class Optimizer {
       ctx_.units = o.units;
       ctx_.ref = cost_reference(costs);
       ctx_.links = slice_links(o.units);
+      ctx_.keys = key_readers(o.units);
     }
     for (int w = 0; w < pool_.size(); ++w) evals_.emplace_back(ctx_);
     bound_ = o.units.empty() ? iteration_lower_bound(costs, ctx_.cluster, o.devices, o.microbatches, o.sim)

@@ -63,6 +63,7 @@ struct Layout {
   const Cluster& cluster;
   const SimOptions& sim;
   const std::vector<WorkUnit>& units;
+  const KeyReaders& keys;  // key_readers(units)
   const std::vector<ListSchedulePolicy>& policies;
   Recompute kind;
   Partition part;
@@ -109,7 +110,7 @@ struct Layout {
   void load_problem() {
     pb.memory = memory();
     pb.stages = stage_costs(costs, part, pb.memory);
-    unit_stage_costs(pb.stages, units, ref, pb.unit_costs, pb.memory);
+    unit_stage_costs(pb.stages, units, keys, ref, pb.unit_costs, pb.memory);
   }
 
   // Every policy, or only `only` (a policy index) once the selection step has found the one that fits.
@@ -262,7 +263,8 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
   }
   std::vector<std::vector<int>> placements = {looped_stage_devices(devices, devices)};
   if (2 * devices <= L) placements.push_back(wave_stage_devices(2 * devices, devices));
-  const std::vector<char> read = keys_read_later(units);
+  const KeyReaders keys = key_readers(units);
+  const std::vector<char>& read = keys.read_later;
 
   // What memory must hold per layer whatever is checkpointed: the weights and optimizer state, what the
   // slices of the row that pins the most keep recomputed (later slices read their keys and values), and
@@ -309,7 +311,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
     for (const auto& layer_w : partition_weights)
     for (Recompute kind : {Recompute::Selective, Recompute::Full}) {
       if (out.found && out_of_time && out_of_time()) return out;
-      Layout lay{costs, cluster, sim, units, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, {}, 0};
+      Layout lay{costs, cluster, sim, units, keys, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, {}, 0};
       lay.S = static_cast<int>(stage_device.size());
       std::vector<double> sp(static_cast<size_t>(lay.S));
       for (int s = 0; s < lay.S; ++s) sp[s] = &layer_w == &partition_weights.front() ? cluster.devices[stage_device[s]].speed : 1.0;
@@ -324,7 +326,7 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
         all.recompute = kind;
         const std::vector<StageCost> st = stage_costs(costs, lay.part, std::vector<StageMemoryPolicy>(lay.S, all));
         std::vector<UnitStageCost> uc;
-        unit_stage_costs(st, units, lay.ref, uc);
+        unit_stage_costs(st, units, keys, lay.ref, uc);
         lay.saving.resize(uc.size());
         lay.r_ms.resize(uc.size());
         for (size_t k = 0; k < uc.size(); ++k) {

@@ -52,6 +52,7 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
   const int D = o.search.devices, L = costs.num_layers();
   const CostReference ref = cost_reference(costs);
   const SliceLinks links = slice_links(units);
+  const KeyReaders keys = key_readers(units);
   const std::vector<double> weights = unit_layer_weights(costs, units);
   StageCostCache cache(costs);
   ScreenResult best;
@@ -62,28 +63,42 @@ ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const 
   if (2 * D <= L) layouts.push_back(wave_stage_devices(2 * D, D));
   const std::vector<ListSchedulePolicy> policies = unit_screen_policies();
   ListScheduler ls;
+  // Each layout's partition and problem are kept: the best list schedule's plan (the scheduler again,
+  // with orders) is built once, at the end.
+  struct Layout {
+    Partition part;
+    ListScheduleProblem pb;
+  };
+  std::vector<Layout> problems;
+  int best_layout = -1;
+  size_t best_policy = 0;
   for (const auto& stage_device : layouts) {
     const int S = static_cast<int>(stage_device.size());
     std::vector<double> sp(static_cast<size_t>(S));
     for (int s = 0; s < S; ++s) sp[s] = speed[stage_device[s]];
-    Partition part = balanced_partition(weights, sp);
-    ListScheduleProblem pb;
+    Layout& lay = problems.emplace_back();
+    lay.part = balanced_partition(weights, sp);
+    ListScheduleProblem& pb = lay.pb;
     pb.microbatches = static_cast<int>(units.size());
     pb.num_devices = D;
     pb.stage_device = stage_device;
-    cache.stages(part.bounds, pb.stages);
-    unit_stage_costs(pb.stages, units, ref, pb.unit_costs);
+    cache.stages(lay.part.bounds, pb.stages);
+    unit_stage_costs(pb.stages, units, keys, ref, pb.unit_costs);
     if (links.any) pb.slice_prev = links.prev, pb.slice_next = links.next;
-    for (const auto& pol : policies) {
-      ListScheduleResult r = ls.run(pb, cluster, o.search.sim, pol, false);
+    for (size_t pi = 0; pi < policies.size(); ++pi) {
+      ListScheduleResult r = ls.run(pb, cluster, o.search.sim, policies[pi], false);
       if (!r.ok || !screen_better(r.fits_memory, r.iteration_ms, best)) continue;
       best.ok = true;
       best.ms = r.iteration_ms;
       best.fits = r.fits_memory;
-      best.what = std::to_string(S) + " stages, list-scheduled (" + describe(pol) + ")";
-      best.plan = list_schedule_plan(pb, part, cluster, o.search.sim, pol, "adaptis-opt");
-      best.plan.units = units;
+      best.what = std::to_string(S) + " stages, list-scheduled (" + describe(policies[pi]) + ")";
+      best_layout = static_cast<int>(problems.size()) - 1, best_policy = pi;
     }
+  }
+  if (best_layout >= 0) {
+    const Layout& lay = problems[static_cast<size_t>(best_layout)];
+    best.plan = list_schedule_plan(lay.pb, lay.part, cluster, o.search.sim, policies[best_policy], "adaptis-opt");
+    best.plan.units = units;
   }
   if (links.any) {
     // Seq1F1B's own order on the sequential placement.

@@ -76,6 +76,12 @@ UnitStageCost unit_stage_cost(const StageCost& stage, const WorkUnit& unit, cons
 // recomputes only the units its policy selects.
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
                       std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory = {});
+struct KeyReaders;
+// The same with the units' key_readers() given: a search that costs one unit list on many partitions
+// derives (and checks) them once. Throws InputError when they are not for as many units.
+void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const KeyReaders& keys,
+                      const CostReference& ref, std::vector<UnitStageCost>& out,
+                      const std::vector<StageMemoryPolicy>& memory = {});
 
 // A unit's time through the whole model (F + B + W over every layer) as fixed + per_token * T +
 // per_pair * Q: what the sequence processor balances units by.
