@@ -76,12 +76,6 @@ UnitStageCost unit_stage_cost(const StageCost& stage, const WorkUnit& unit, cons
 // recomputes only the units its policy selects.
 void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const CostReference& ref,
                       std::vector<UnitStageCost>& out, const std::vector<StageMemoryPolicy>& memory = {});
-struct KeyReaders;
-// The same with the units' key_readers() given: a search that costs one unit list on many partitions
-// derives (and checks) them once. Throws InputError when they are not for as many units.
-void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const KeyReaders& keys,
-                      const CostReference& ref, std::vector<UnitStageCost>& out,
-                      const std::vector<StageMemoryPolicy>& memory = {});
 
 // A unit's time through the whole model (F + B + W over every layer) as fixed + per_token * T +
 // per_pair * Q: what the sequence processor balances units by.
@@ -115,6 +109,11 @@ struct KeyReaders {
   std::vector<int> last_reader;
 };
 KeyReaders key_readers(const std::vector<WorkUnit>& units);
+// unit_stage_costs with the units' key_readers() given: a search that costs one unit list on many partitions
+// derives (and checks) them once. Throws InputError when they are not for as many units.
+void unit_stage_costs(const std::vector<StageCost>& stages, const std::vector<WorkUnit>& units, const KeyReaders& keys,
+                      const CostReference& ref, std::vector<UnitStageCost>& out,
+                      const std::vector<StageMemoryPolicy>& memory = {});
 
 // "3 docs, 8192 tok" / "slice 1/4 of row 2, 4238 tok" / "padded 512 -> 8192 tok": one line per unit.
 std::string describe_unit(const WorkUnit& unit);
