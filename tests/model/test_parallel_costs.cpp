@@ -286,6 +286,15 @@ TEST(TensorParallelCost, RecomputationTradesTimeForMemory) {
   EXPECT_NEAR(f.act_b_bytes + f.act_w_bytes, 2.0 * 2048 * 6144 / 8, 1);
   EXPECT_NEAR(f.b_ms - n.b_ms, n.f_ms, 1e-9);
   EXPECT_NEAR(f.parallel.tp_b_ms, 2 * n.parallel.tp_f_ms, 1e-12);
+  // The stored scores (what units scale by attention area): each rank's 1/8 of the heads' scores without
+  // recompute, none kept under selective (it re-runs the core) or full recompute (it keeps the input).
+  const CostTable one = parallel_costs(m, c, config(1, 1, 1));
+  EXPECT_GT(one.layers[2].act_score_bytes, 0);
+  EXPECT_LE(one.layers[2].act_score_bytes, one.layers[2].act_b_bytes);
+  EXPECT_NEAR(n.act_score_bytes, one.layers[2].act_score_bytes / 8, 1);
+  EXPECT_DOUBLE_EQ(s.act_score_bytes, 0);
+  EXPECT_DOUBLE_EQ(f.act_score_bytes, 0);
+  EXPECT_DOUBLE_EQ(none.pairs_per_microbatch, none.tokens_per_microbatch * 2048 / 2);
 }
 
 TEST(ParameterCount, Gpt145BillionOfNarayananTable1) {
