@@ -338,17 +338,21 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       lay.read = read;
       lay.sel.assign(static_cast<size_t>(lay.S) * U, 0);
 
+      // Under a clock budget, once some layout fits, its steps stop when the budget runs out: the plan found
+      // stands, and a layout cut short in step 1 counts as not fitting.
+      auto late = [&] { return out_of_time && out_of_time(); };
+      auto stop = [&] { return out.found && late(); };
       // 1. Select until it fits (a bounded number of rounds, each asking for more).
       Layout::Eval e = lay.evaluate();
-      for (int round = 0; e.ok && !e.fits && round < 16; ++round) {
+      for (int round = 0; e.ok && !e.fits && round < 16 && !stop(); ++round) {
         if (lay.select_more(e, 1.0 + round) == 0) break;
         e = lay.evaluate();
       }
       // Still over with everything it can recompute selected: copy kept activations to host memory on the
       // devices over their limit (a step at a time), selecting more units after each.
-      for (int step = 0; e.ok && !e.fits && step < 2 && lay.offload_more(e); ++step) {
+      for (int step = 0; e.ok && !e.fits && step < 2 && !stop() && lay.offload_more(e); ++step) {
         e = lay.evaluate();
-        for (int round = 0; e.ok && !e.fits && round < 4; ++round) {
+        for (int round = 0; e.ok && !e.fits && round < 4 && !stop(); ++round) {
           if (lay.select_more(e, 1.0 + round) == 0) break;
           e = lay.evaluate();
         }
@@ -369,7 +373,6 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
       // (stage-aware checkpointing).
       const int fit_policy = static_cast<int>(e.policy);
       // Under a clock budget each dropping step stops once it runs out (what fits already stands).
-      auto late = [&] { return out_of_time && out_of_time(); };
       for (int s = lay.S - 1; s >= 0 && !late(); --s) {
         std::vector<size_t> on;
         for (int u = 0; u < U; ++u)

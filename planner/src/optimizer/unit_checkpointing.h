@@ -55,8 +55,8 @@ struct UnitCheckpointSearch {
 
 // Searches per-unit checkpointing for `units` on the first `devices` devices of `cluster`. `out_of_time`
 // (optional, for a clock-budgeted search): once a fitting plan is found, asked before each further
-// (placement, partition, recompute kind); true stops there with the best so far. Without it the search
-// does its whole fixed amount of work.
+// (placement, partition, recompute kind) and between the selection, offload and dropping rounds inside one;
+// true stops there with the best so far. Without it the search does its whole fixed amount of work.
 UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Cluster& cluster, int devices,
                                                const std::vector<WorkUnit>& units, const SimOptions& sim,
                                                const std::function<bool()>& out_of_time = {});
