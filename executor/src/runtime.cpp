@@ -58,7 +58,7 @@ class HostDevice final : public ExecDevice {
     counted(s, mb, [&](StageCompute& sc) { sc.forward(mb, data, in, out); });
   }
   void backward_input(int s, int mb, const MicroBatchData& data, const float* gout, float* gin) override {
-    counted(s, mb, [&](StageCompute& sc) { sc.backward_input(mb, data, gout, gin); });
+    counted(s, mb, [&](StageCompute& sc) { sc.backward_input(mb, data, gout, gin); }, /*adds_carries=*/true);
   }
   void backward_weight(int s, int mb) override {
     counted(s, mb, [&](StageCompute& sc) { sc.backward_weight(mb); });
@@ -144,15 +144,19 @@ class HostDevice final : public ExecDevice {
     return *sc;
   }
 
-  // Runs `op` on stage s and adds what it changed in (s, mb)'s saved bytes, and in the gradient carries of
-  // the earlier slices a B adds into, to the device's count. Not the whole stage's saved_bytes(): the copy
-  // threads own offloaded buffers of other micro-batches meanwhile and count their own changes.
+  // Runs `op` on stage s and adds what it changed in (s, mb)'s saved bytes to the device's count, and for a B
+  // (adds_carries) what it changed in the gradient carries of the earlier slices it read. Not the whole
+  // stage's saved_bytes(): the copy threads own offloaded buffers of other micro-batches meanwhile and count
+  // their own changes.
   template <class Op>
-  void counted(int s, int mb, Op&& op) {
+  void counted(int s, int mb, Op&& op, bool adds_carries = false) {
     StageCompute& sc = at(s);
-    const int64_t before = static_cast<int64_t>(sc.saved_bytes(mb) + sc.carried_bytes_besides(mb));
+    auto held = [&] {
+      return static_cast<int64_t>(sc.saved_bytes(mb) + (adds_carries ? sc.carried_bytes_besides(mb) : 0));
+    };
+    const int64_t before = held();
     op(sc);
-    add_saved(static_cast<int64_t>(sc.saved_bytes(mb) + sc.carried_bytes_besides(mb)) - before);
+    add_saved(held() - before);
   }
   void add_saved(int64_t delta) {
     const int64_t now = saved_.fetch_add(delta) + delta;

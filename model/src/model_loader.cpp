@@ -15,13 +15,12 @@ CostTable load_model_costs(const std::string& model_path, const Cluster& cluster
   CostTable t = analytical_costs(spec, reference);
   // Cost tables hold times on a speed-1.0 device and the simulator divides by each device's speed;
   // the times just computed are the reference device's own, so express them at speed 1.0.
-  for (auto& l : t.layers)
+  for (auto& l : t.layers) {
     for (double* ms : {&l.f_ms, &l.b_ms, &l.w_ms, &l.f_pair_ms, &l.b_pair_ms, &l.w_pair_ms, &l.f_fixed_ms, &l.b_fixed_ms,
                        &l.w_fixed_ms})
       *ms *= reference.speed;
-  // Times the reference device's own, like the above; negative = not given.
-  for (auto& l : t.layers)
-    if (l.recompute_selective_ms > 0) l.recompute_selective_ms *= reference.speed;
+    if (l.recompute_selective_ms > 0) l.recompute_selective_ms *= reference.speed;  // negative = not given
+  }
   validate_cost_table(t, model_path + ": analytical costs at speed 1.0");
   return t;
 }

@@ -25,7 +25,7 @@ LayerRecompute layer_recompute(const CostTable& costs, int layer) {
   }
   r.kept_full = std::min(input, r.kept_none);
   r.kv = c.kv_bytes >= 0 ? std::min(c.kv_bytes, r.kept_none) : r.kept_none;
-  r.score_none = std::clamp(c.act_score_bytes, 0.0, std::min(c.act_b_bytes, r.kept_none));
+  r.score_none = std::clamp(c.act_score_bytes, 0.0, c.act_b_bytes);
   r.score_selective = std::min(c.kept_selective_score_bytes >= 0 ? c.kept_selective_score_bytes : r.score_none,
                                std::min(r.score_none, r.kept_selective));
   return r;

@@ -61,7 +61,6 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
     }
     c.out_bytes = costs.layers[partition.bounds[s + 1] - 1].out_bytes;
     c.in_bytes = partition.bounds[s] > 0 ? costs.layers[partition.bounds[s] - 1].out_bytes : 0.0;
-    c.kept_score_bytes = c.kept_read_score_bytes = c.act_score_bytes;  // no policy: F keeps everything
   }
   return out;
 }

@@ -42,6 +42,24 @@ Timing time_ms(F&& f) {
   return t;
 }
 
+// What a fresh stage over our layers [first, last) of `microbatches` micro-batches keeps after F of `d` as
+// micro-batch 0 under `policy` (its own accounting). std::logic_error from a stage that cannot recompute.
+double kept_after_forward(const NetConfig& cfg, int first, int last, int microbatches, Recompute policy,
+                          const MicroBatchData& d) {
+  std::vector<float> input(cfg.activation_floats(), 0.5f), output(cfg.activation_floats());
+  std::unique_ptr<StageCompute> st = StageCompute::create(cfg, first, last, microbatches);
+  if (policy != Recompute::None) st->set_recompute(policy, -1, {0});
+  st->forward(0, d, st->is_first() ? nullptr : input.data(), st->is_last() ? nullptr : output.data());
+  return static_cast<double>(st->saved_bytes(0));
+}
+
+// The reference micro-batch: micro_batch rows of whole sequences of seq tokens, packed as sequences.
+MicroBatchData whole_sequences(const NetConfig& cfg) {
+  MicroBatchData d = exec::make_microbatch(cfg, {}, 0, 0);
+  d.seq_lens.assign(size_t(cfg.micro_batch), cfg.seq);
+  return d;
+}
+
 // Per row (one stage over our layers [bounds[i], bounds[i+1])), the bytes of keys and values a recomputed
 // slice keeps for the reference micro-batch, measured by the stage's own accounting: F of the reference
 // micro-batch's tokens (its rows as packed sequences) under full recompute keeps the stage's input and,
@@ -49,19 +67,12 @@ Timing time_ms(F&& f) {
 // well; the difference of the two is those keys and values (0 for a row without attention). -1 for a row
 // whose stage cannot recompute.
 std::vector<double> measured_kv_bytes(const NetConfig& cfg, const std::vector<int>& bounds) {
-  MicroBatchData plain = exec::make_microbatch(cfg, {}, 0, 0);
-  plain.seq_lens.assign(size_t(cfg.micro_batch), cfg.seq);
+  const MicroBatchData plain = whole_sequences(cfg);
   MicroBatchData read = plain;
-  read.next_slice_mb = 1;
-  std::vector<float> input(cfg.activation_floats(), 0.5f), output(cfg.activation_floats());
+  read.next_slice_mb = 1;  // a second micro-batch, the next slice, will read it
   std::vector<double> kv;
   for (size_t i = 0; i + 1 < bounds.size(); ++i) {
-    auto kept = [&](const MicroBatchData& d) {
-      std::unique_ptr<StageCompute> st = StageCompute::create(cfg, bounds[i], bounds[i + 1], 2);
-      st->set_recompute(Recompute::Full, -1, {0});
-      st->forward(0, d, st->is_first() ? nullptr : input.data(), st->is_last() ? nullptr : output.data());
-      return static_cast<double>(st->saved_bytes(0));
-    };
+    auto kept = [&](const MicroBatchData& d) { return kept_after_forward(cfg, bounds[i], bounds[i + 1], 2, Recompute::Full, d); };
     try {
       kv.push_back(kept(read) - kept(plain));
     } catch (const std::logic_error&) {
@@ -87,19 +98,12 @@ ScoreBytes measured_score_bytes(const NetConfig& cfg, const std::vector<int>& bo
     out.selective.assign(bounds.size() - 1, 0.0);
     return out;
   }
-  MicroBatchData whole = exec::make_microbatch(cfg, {}, 0, 0);
-  whole.seq_lens.assign(size_t(cfg.micro_batch), cfg.seq);
+  const MicroBatchData whole = whole_sequences(cfg);
   MicroBatchData single = whole;
   single.seq_lens.assign(size_t(tokens), 1);
-  std::vector<float> input(cfg.activation_floats(), 0.5f), output(cfg.activation_floats());
   auto scores = [&](int first, int last, Recompute policy) {
-    auto kept = [&](const MicroBatchData& d) {
-      std::unique_ptr<StageCompute> st = StageCompute::create(cfg, first, last, 1);
-      if (policy != Recompute::None) st->set_recompute(policy, -1, {0});
-      st->forward(0, d, st->is_first() ? nullptr : input.data(), st->is_last() ? nullptr : output.data());
-      return static_cast<double>(st->saved_bytes(0));
-    };
-    return std::max(0.0, (kept(whole) - kept(single)) / (1 - tokens / area));
+    const double kept_whole = kept_after_forward(cfg, first, last, 1, policy, whole);
+    return std::max(0.0, (kept_whole - kept_after_forward(cfg, first, last, 1, policy, single)) / (1 - tokens / area));
   };
   for (size_t i = 0; i + 1 < bounds.size(); ++i) {
     out.none.push_back(scores(bounds[i], bounds[i + 1], Recompute::None));

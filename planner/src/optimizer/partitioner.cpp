@@ -243,7 +243,6 @@ StageCost StageCostCache::stage(int i, int j) const {
   c.w_fixed_ms = w_fixed_[j] - w_fixed_[i];
   c.kv_bytes = kv_[j] - kv_[i];
   c.act_score_bytes = score_[j] - score_[i];
-  c.kept_score_bytes = c.kept_read_score_bytes = c.act_score_bytes;
   return c;
 }
 
