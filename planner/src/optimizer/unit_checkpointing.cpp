@@ -2,6 +2,7 @@
 #include "unit_checkpointing.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 
@@ -247,7 +248,7 @@ struct Layout {
 
 UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Cluster& cluster, int devices,
                                                const std::vector<WorkUnit>& units, const SimOptions& sim,
-                                               const std::function<bool()>& out_of_time) {
+                                               opt::WorkerPool& pool, const std::function<bool()>& out_of_time) {
   UnitCheckpointSearch out;
   const int L = costs.num_layers(), U = static_cast<int>(units.size());
   if (U < 1 || devices < 1 || devices > L) return out;
@@ -307,142 +308,195 @@ UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Clu
     partition_weights.push_back(pinned_w);
   }
 
-  for (const auto& stage_device : placements)
-    for (const auto& layer_w : partition_weights)
-    for (Recompute kind : {Recompute::Selective, Recompute::Full}) {
-      if (out.found && out_of_time && out_of_time()) return out;
-      Layout lay{costs, cluster, sim, units, keys, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, {}, 0};
-      lay.S = static_cast<int>(stage_device.size());
-      std::vector<double> sp(static_cast<size_t>(lay.S));
-      for (int s = 0; s < lay.S; ++s) sp[s] = &layer_w == &partition_weights.front() ? cluster.devices[stage_device[s]].speed : 1.0;
-      lay.part = balanced_partition(layer_w, sp);
-      lay.pb.microbatches = U;
-      lay.pb.num_devices = devices;
-      lay.pb.stage_device = stage_device;
-      if (links.any) lay.pb.slice_prev = links.prev, lay.pb.slice_next = links.next;
-      // What each (stage, unit) saves, and costs, when it recomputes.
-      {
-        StageMemoryPolicy all;
-        all.recompute = kind;
-        const std::vector<StageCost> st = stage_costs(costs, lay.part, std::vector<StageMemoryPolicy>(lay.S, all));
-        std::vector<UnitStageCost> uc;
-        unit_stage_costs(st, units, keys, lay.ref, uc);
-        lay.saving.resize(uc.size());
-        lay.r_ms.resize(uc.size());
-        for (size_t k = 0; k < uc.size(); ++k) {
-          lay.saving[k] = std::max(0.0, uc[k].act_b_bytes + uc[k].act_w_bytes - uc[k].kept_bytes);
-          const double speed = cluster.devices[stage_device[k / U]].speed;
-          lay.r_ms[k] = uc[k].recompute_ms / speed + sim.action_overhead_ms + 1e-9;
+  // One job per (placement, partition weights, recompute kind); each writes only its own outcome, and the
+  // outcomes are then taken in this order (the first of equals wins), so the result does not depend on how
+  // many threads ran them.
+  struct Spec {
+    size_t placement, weights;
+    Recompute kind;
+  };
+  std::vector<Spec> specs;
+  for (size_t pl = 0; pl < placements.size(); ++pl)
+    for (size_t wi = 0; wi < partition_weights.size(); ++wi)
+      for (Recompute kind : {Recompute::Selective, Recompute::Full}) specs.push_back({pl, wi, kind});
+  struct Outcome {
+    bool ok = false, fits = false;  // ok: it ran (the clock may skip it) and could be scheduled
+    double ms = 0, overflow = 0;
+    int evaluations = 0;
+    std::string why;  // when it does not fit
+    // When it fits: what its plan is built from, and what it is.
+    ListScheduleProblem pb;
+    Partition part;
+    ListSchedulePolicy policy;
+    std::string what;
+  };
+  std::vector<Outcome> outcomes(specs.size());
+  // Under a clock budget: some layout fits (the stops below wait for one).
+  std::atomic<bool> found_any{false};
+  pool.run(
+      static_cast<int>(specs.size()),
+      [&](int job, int) {
+        const Spec& spec = specs[static_cast<size_t>(job)];
+        Outcome& res = outcomes[static_cast<size_t>(job)];
+        if (found_any.load() && out_of_time && out_of_time()) return;
+        const std::vector<int>& stage_device = placements[spec.placement];
+        const std::vector<double>& layer_w = partition_weights[spec.weights];
+        const Recompute kind = spec.kind;
+        Layout lay{costs, cluster, sim, units, keys, policies, kind, {}, {}, 0, U, cost_reference(costs), {}, {}, {}, {}, {}, {}, 0};
+        lay.S = static_cast<int>(stage_device.size());
+        std::vector<double> sp(static_cast<size_t>(lay.S));
+        for (int s = 0; s < lay.S; ++s) sp[s] = spec.weights == 0 ? cluster.devices[stage_device[s]].speed : 1.0;
+        lay.part = balanced_partition(layer_w, sp);
+        lay.pb.microbatches = U;
+        lay.pb.num_devices = devices;
+        lay.pb.stage_device = stage_device;
+        if (links.any) lay.pb.slice_prev = links.prev, lay.pb.slice_next = links.next;
+        // What each (stage, unit) saves, and costs, when it recomputes.
+        {
+          StageMemoryPolicy all;
+          all.recompute = kind;
+          const std::vector<StageCost> st = stage_costs(costs, lay.part, std::vector<StageMemoryPolicy>(lay.S, all));
+          std::vector<UnitStageCost> uc;
+          unit_stage_costs(st, units, keys, lay.ref, uc);
+          lay.saving.resize(uc.size());
+          lay.r_ms.resize(uc.size());
+          for (size_t k = 0; k < uc.size(); ++k) {
+            lay.saving[k] = std::max(0.0, uc[k].act_b_bytes + uc[k].act_w_bytes - uc[k].kept_bytes);
+            const double speed = cluster.devices[stage_device[k / U]].speed;
+            lay.r_ms[k] = uc[k].recompute_ms / speed + sim.action_overhead_ms + 1e-9;
+          }
         }
-      }
-      lay.read = read;
-      lay.sel.assign(static_cast<size_t>(lay.S) * U, 0);
+        lay.read = read;
+        lay.sel.assign(static_cast<size_t>(lay.S) * U, 0);
 
-      // Under a clock budget, once some layout fits, its steps stop when the budget runs out: the plan found
-      // stands, and a layout cut short in step 1 counts as not fitting.
-      auto late = [&] { return out_of_time && out_of_time(); };
-      auto stop = [&] { return out.found && late(); };
-      // 1. Select until it fits (a bounded number of rounds, each asking for more).
-      Layout::Eval e = lay.evaluate();
-      for (int round = 0; e.ok && !e.fits && round < 16 && !stop(); ++round) {
-        if (lay.select_more(e, 1.0 + round) == 0) break;
-        e = lay.evaluate();
-      }
-      // Still over with everything it can recompute selected: copy kept activations to host memory on the
-      // devices over their limit (a step at a time), selecting more units after each.
-      for (int step = 0; e.ok && !e.fits && step < 2 && !stop() && lay.offload_more(e); ++step) {
-        e = lay.evaluate();
-        for (int round = 0; e.ok && !e.fits && round < 4 && !stop(); ++round) {
+        // Under a clock budget, once some layout fits, its steps stop when the budget runs out: the plan found
+        // stands, and a layout cut short in step 1 counts as not fitting.
+        auto late = [&] { return out_of_time && out_of_time(); };
+        auto stop = [&] { return found_any.load() && late(); };
+        // 1. Select until it fits (a bounded number of rounds, each asking for more).
+        Layout::Eval e = lay.evaluate();
+        for (int round = 0; e.ok && !e.fits && round < 16 && !stop(); ++round) {
           if (lay.select_more(e, 1.0 + round) == 0) break;
           e = lay.evaluate();
         }
-      }
-      if (!e.ok) continue;
-      if (!e.fits) {
-        if (out.why_not.empty() || e.overflow < out.closest_overflow_bytes) {
+        // Still over with everything it can recompute selected: copy kept activations to host memory on the
+        // devices over their limit (a step at a time), selecting more units after each.
+        for (int step = 0; e.ok && !e.fits && step < 2 && !stop() && lay.offload_more(e); ++step) {
+          e = lay.evaluate();
+          for (int round = 0; e.ok && !e.fits && round < 4 && !stop(); ++round) {
+            if (lay.select_more(e, 1.0 + round) == 0) break;
+            e = lay.evaluate();
+          }
+        }
+        res.evaluations = lay.evaluations;
+        if (!e.ok) return;
+        res.ok = true;
+        if (!e.fits) {
           lay.load_problem();
-          out.why_not = lay.why(e);
-          out.closest_overflow_bytes = e.overflow;
+          res.why = lay.why(e);
+          res.overflow = e.overflow;
+          return;
         }
-        out.evaluations += lay.evaluations;
-        continue;
-      }
-      // 2. Drop what memory does not need, under the policy that fit (trying every policy on every step
-      // would multiply the search's time by their number for little). First whole stages, the last first:
-      // a late stage holds few units in flight, so its checkpointing is the least likely to be needed
-      // (stage-aware checkpointing).
-      const int fit_policy = static_cast<int>(e.policy);
-      // Under a clock budget each dropping step stops once it runs out (what fits already stands).
-      for (int s = lay.S - 1; s >= 0 && !late(); --s) {
-        std::vector<size_t> on;
-        for (int u = 0; u < U; ++u)
-          if (lay.sel[static_cast<size_t>(s) * U + u]) on.push_back(static_cast<size_t>(s) * U + u);
-        if (on.empty()) continue;
-        for (size_t k : on) lay.sel[k] = 0;
-        const Layout::Eval t = lay.evaluate(fit_policy);
-        if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) e = t;
-        else
-          for (size_t k : on) lay.sel[k] = 1;
-      }
-      // Then single pairs, the least bytes per ms first, in halving chunks.
-      std::vector<size_t> chosen;
-      for (size_t k = 0; k < lay.sel.size(); ++k)
-        if (lay.sel[k]) chosen.push_back(k);
-      std::stable_sort(chosen.begin(), chosen.end(), [&](size_t a, size_t b) {
-        return lay.saving[a] * lay.r_ms[b] < lay.saving[b] * lay.r_ms[a];
-      });
-      size_t chunk = chosen.size() / 2;
-      for (int tries = 0; chunk > 0 && !chosen.empty() && tries < 12 && !late(); ++tries) {
-        chunk = std::min(chunk, chosen.size());
-        for (size_t i = 0; i < chunk; ++i) lay.sel[chosen[i]] = 0;
-        const Layout::Eval t = lay.evaluate(fit_policy);
-        if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) {
-          e = t;
-          chosen.erase(chosen.begin(), chosen.begin() + static_cast<std::ptrdiff_t>(chunk));
-        } else {
-          for (size_t i = 0; i < chunk; ++i) lay.sel[chosen[i]] = 1;
-          chunk /= 2;
+        // 2. Drop what memory does not need, under the policy that fit (trying every policy on every step
+        // would multiply the search's time by their number for little). First whole stages, the last first:
+        // a late stage holds few units in flight, so its checkpointing is the least likely to be needed
+        // (stage-aware checkpointing).
+        const int fit_policy = static_cast<int>(e.policy);
+        // Under a clock budget each dropping step stops once it runs out (what fits already stands).
+        for (int s = lay.S - 1; s >= 0 && !late(); --s) {
+          std::vector<size_t> on;
+          for (int u = 0; u < U; ++u)
+            if (lay.sel[static_cast<size_t>(s) * U + u]) on.push_back(static_cast<size_t>(s) * U + u);
+          if (on.empty()) continue;
+          for (size_t k : on) lay.sel[k] = 0;
+          const Layout::Eval t = lay.evaluate(fit_policy);
+          if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) e = t;
+          else
+            for (size_t k : on) lay.sel[k] = 1;
         }
-      }
-      // Then offload memory no longer needs, the last stage first (host copies cost link time and can delay
-      // the backwards that wait for them).
-      for (int s = static_cast<int>(lay.offload.size()) - 1; s >= 0 && !late(); --s)
-        for (double lower : {0.5, 0.0}) {
-          if (lay.offload[s] <= lower) continue;
-          const double was = lay.offload[s];
-          lay.offload[s] = lower;
+        // Then single pairs, the least bytes per ms first, in halving chunks.
+        std::vector<size_t> chosen;
+        for (size_t k = 0; k < lay.sel.size(); ++k)
+          if (lay.sel[k]) chosen.push_back(k);
+        std::stable_sort(chosen.begin(), chosen.end(), [&](size_t a, size_t b) {
+          return lay.saving[a] * lay.r_ms[b] < lay.saving[b] * lay.r_ms[a];
+        });
+        size_t chunk = chosen.size() / 2;
+        for (int tries = 0; chunk > 0 && !chosen.empty() && tries < 12 && !late(); ++tries) {
+          chunk = std::min(chunk, chosen.size());
+          for (size_t i = 0; i < chunk; ++i) lay.sel[chosen[i]] = 0;
           const Layout::Eval t = lay.evaluate(fit_policy);
           if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) {
             e = t;
+            chosen.erase(chosen.begin(), chosen.begin() + static_cast<std::ptrdiff_t>(chunk));
           } else {
-            lay.offload[s] = was;
-            break;
+            for (size_t i = 0; i < chunk; ++i) lay.sel[chosen[i]] = 1;
+            chunk /= 2;
           }
         }
-      // 3. The final selection, with justification passes.
-      lay.load_problem();
-      ListSchedulePolicy pol = policies[e.policy];
-      {
-        ListSchedulePolicy tight = pol;
-        tight.improve_passes = 2;
-        const ListScheduleResult r = lay.ls.run(lay.pb, cluster, sim, tight, false);
-        ++lay.evaluations;
-        if (r.ok && r.fits_memory && r.iteration_ms < e.ms - 1e-9) pol = tight, e.ms = r.iteration_ms;
-      }
-      out.evaluations += lay.evaluations;
-      if (out.found && e.ms >= out.ms - 1e-9) continue;
-      out.found = true;
-      out.ms = e.ms;
-      out.plan = list_schedule_plan(lay.pb, lay.part, cluster, sim, pol, "adaptis-opt");
-      out.plan.units = units;
-      int pairs = 0;
-      for (char c : lay.sel) pairs += c;
-      out.what = std::to_string(lay.S) + " stages, list-scheduled (" + describe(pol) + "), " + recompute_name(kind) +
-                 " recompute of " + std::to_string(pairs) + " (stage, unit) pairs";
-      int offloading = 0;
-      for (double f : lay.offload) offloading += f > 0 ? 1 : 0;
-      if (offloading > 0) out.what += ", activation offload on " + std::to_string(offloading) + " stages";
+        // Then offload memory no longer needs, the last stage first (host copies cost link time and can delay
+        // the backwards that wait for them).
+        for (int s = static_cast<int>(lay.offload.size()) - 1; s >= 0 && !late(); --s)
+          for (double lower : {0.5, 0.0}) {
+            if (lay.offload[s] <= lower) continue;
+            const double was = lay.offload[s];
+            lay.offload[s] = lower;
+            const Layout::Eval t = lay.evaluate(fit_policy);
+            if (t.ok && t.fits && t.ms <= e.ms * (1 + 1e-9)) {
+              e = t;
+            } else {
+              lay.offload[s] = was;
+              break;
+            }
+          }
+        // 3. The final selection, with justification passes.
+        lay.load_problem();
+        ListSchedulePolicy pol = policies[e.policy];
+        {
+          ListSchedulePolicy tight = pol;
+          tight.improve_passes = 2;
+          const ListScheduleResult r = lay.ls.run(lay.pb, cluster, sim, tight, false);
+          ++lay.evaluations;
+          if (r.ok && r.fits_memory && r.iteration_ms < e.ms - 1e-9) pol = tight, e.ms = r.iteration_ms;
+        }
+        res.evaluations = lay.evaluations;
+        res.fits = true;
+        res.ms = e.ms;
+        found_any.store(true);
+        int pairs = 0;
+        for (char c : lay.sel) pairs += c;
+        res.what = std::to_string(lay.S) + " stages, list-scheduled (" + describe(pol) + "), " + recompute_name(kind) +
+                   " recompute of " + std::to_string(pairs) + " (stage, unit) pairs";
+        int offloading = 0;
+        for (double f : lay.offload) offloading += f > 0 ? 1 : 0;
+        if (offloading > 0) res.what += ", activation offload on " + std::to_string(offloading) + " stages";
+        res.pb = std::move(lay.pb);
+        res.part = std::move(lay.part);
+        res.policy = pol;
+      },
+      {});
+
+  int winner = -1;
+  for (size_t k = 0; k < outcomes.size(); ++k) {
+    const Outcome& r = outcomes[k];
+    if (!r.ok) continue;  // not run (the clock), or nothing could be scheduled
+    out.evaluations += r.evaluations;
+    if (!r.fits) {
+      if (out.why_not.empty() || r.overflow < out.closest_overflow_bytes)
+        out.why_not = r.why, out.closest_overflow_bytes = r.overflow;
+      continue;
     }
+    if (out.found && r.ms >= out.ms - 1e-9) continue;
+    out.found = true;
+    out.ms = r.ms;
+    winner = static_cast<int>(k);
+  }
+  if (winner >= 0) {
+    const Outcome& r = outcomes[static_cast<size_t>(winner)];
+    out.plan = list_schedule_plan(r.pb, r.part, cluster, sim, r.policy, "adaptis-opt");
+    out.plan.units = units;
+    out.what = r.what;
+  }
   return out;
 }
 

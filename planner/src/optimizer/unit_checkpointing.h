@@ -32,6 +32,7 @@
 #include "adaptis/planner/plan.h"
 #include "adaptis/planner/simulator.h"
 #include "adaptis/planner/unit.h"
+#include "worker_pool.h"
 
 namespace adaptis {
 
@@ -53,12 +54,14 @@ struct UnitCheckpointSearch {
   double closest_overflow_bytes = 0;
 };
 
-// Searches per-unit checkpointing for `units` on the first `devices` devices of `cluster`. `out_of_time`
-// (optional, for a clock-budgeted search): once a fitting plan is found, asked before each further
-// (placement, partition, recompute kind) and between the selection, offload and dropping rounds inside one;
-// true stops there with the best so far. Without it the search does its whole fixed amount of work.
+// Searches per-unit checkpointing for `units` on the first `devices` devices of `cluster`. Each (placement,
+// partition, recompute kind) is a job of its own on `pool`; their outcomes are taken in a fixed order (the first
+// of equals wins), so the result does not depend on the thread count. `out_of_time` (optional, for a
+// clock-budgeted search): once a fitting plan is found, asked before each further (placement, partition,
+// recompute kind) and between the selection, offload and dropping rounds inside one; true stops there with the
+// best so far (called from the pool's threads). Without it the search does its whole fixed amount of work.
 UnitCheckpointSearch search_unit_checkpointing(const CostTable& costs, const Cluster& cluster, int devices,
                                                const std::vector<WorkUnit>& units, const SimOptions& sim,
-                                               const std::function<bool()>& out_of_time = {});
+                                               opt::WorkerPool& pool, const std::function<bool()>& out_of_time = {});
 
 }  // namespace adaptis

@@ -4,21 +4,20 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <functional>
-#include <limits>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include "adaptis/model/error.h"
-#include "adaptis/planner/list_scheduler.h"
 #include "adaptis/planner/lower_bound.h"
 #include "adaptis/planner/memory_policy.h"
-#include "adaptis/planner/partitioner.h"
-#include "adaptis/planner/unit_schedules.h"
 #include "adaptis/planner/unit_slicing.h"
 #include "adaptis/planner/units.h"
+#include "processing_screen.h"
 #include "unit_checkpointing.h"
+#include "worker_pool.h"
 
 namespace adaptis {
 
@@ -30,106 +29,21 @@ constexpr size_t kCheckpointCandidates = 4;
 constexpr size_t kCheckpointMaxUnits = 1024;
 // The screen's fastest fitting plan this much slower than its fastest plan at all: memory binds.
 constexpr double kMemoryBindsSlowdown = 1.05;
+// Processings screened between two looks at the lower bound: a fixed number, so that where the screen stops
+// does not depend on the thread count.
+constexpr size_t kScreenBatch = 8;
+// A plan this close to the lowest bound (relative) has reached it: rounding in the schedulers' sums.
+constexpr double kBoundTolerance = 1e-9;
 
-struct ScreenResult {
-  double ms = 0;
-  bool fits = false;
-  bool ok = false;
-  std::string what;
-  Plan plan;
-};
-
-bool screen_better(bool fits, double ms, const ScreenResult& cur) {
-  if (!cur.ok) return true;
-  if (fits != cur.fits) return fits;
-  return ms < cur.ms - 1e-9;
-}
-
-// A quick, deterministic look at one set of units: balanced partitions on a sequential and a V
-// placement, a few list-scheduling policies, and Seq1F1B's order when rows are sliced.
-ScreenResult screen_units(const CostTable& costs, const Cluster& cluster, const std::vector<WorkUnit>& units,
-                          const VarlenOptimizeOptions& o) {
-  const int D = o.search.devices, L = costs.num_layers();
-  const CostReference ref = cost_reference(costs);
-  const SliceLinks links = slice_links(units);
-  const KeyReaders keys = key_readers(units);
-  const std::vector<double> weights = unit_layer_weights(costs, units);
-  StageCostCache cache(costs);
-  ScreenResult best;
-  std::vector<double> speed(static_cast<size_t>(D));
-  for (int d = 0; d < D; ++d) speed[d] = cluster.devices[d].speed;
-
-  std::vector<std::vector<int>> layouts = {looped_stage_devices(D, D)};
-  if (2 * D <= L) layouts.push_back(wave_stage_devices(2 * D, D));
-  const std::vector<ListSchedulePolicy> policies = unit_screen_policies();
-  ListScheduler ls;
-  // Each layout's partition and problem are kept: the best list schedule's plan (the scheduler again,
-  // with orders) is built once, at the end.
-  struct Layout {
-    Partition part;
-    ListScheduleProblem pb;
-  };
-  std::vector<Layout> problems;
-  int best_layout = -1;
-  size_t best_policy = 0;
-  for (const auto& stage_device : layouts) {
-    const int S = static_cast<int>(stage_device.size());
-    std::vector<double> sp(static_cast<size_t>(S));
-    for (int s = 0; s < S; ++s) sp[s] = speed[stage_device[s]];
-    Layout& lay = problems.emplace_back();
-    lay.part = balanced_partition(weights, sp);
-    ListScheduleProblem& pb = lay.pb;
-    pb.microbatches = static_cast<int>(units.size());
-    pb.num_devices = D;
-    pb.stage_device = stage_device;
-    cache.stages(lay.part.bounds, pb.stages);
-    unit_stage_costs(pb.stages, units, keys, ref, pb.unit_costs);
-    if (links.any) pb.slice_prev = links.prev, pb.slice_next = links.next;
-    for (size_t pi = 0; pi < policies.size(); ++pi) {
-      ListScheduleResult r = ls.run(pb, cluster, o.search.sim, policies[pi], false);
-      if (!r.ok || !screen_better(r.fits_memory, r.iteration_ms, best)) continue;
-      best.ok = true;
-      best.ms = r.iteration_ms;
-      best.fits = r.fits_memory;
-      best.what = std::to_string(S) + " stages, list-scheduled (" + describe(policies[pi]) + ")";
-      best_layout = static_cast<int>(problems.size()) - 1, best_policy = pi;
-    }
-  }
-  if (best_layout >= 0) {
-    const Layout& lay = problems[static_cast<size_t>(best_layout)];
-    best.plan = list_schedule_plan(lay.pb, lay.part, cluster, o.search.sim, policies[best_policy], "adaptis-opt");
-    best.plan.units = units;
-  }
-  if (links.any) {
-    // Seq1F1B's own order on the sequential placement.
-    try {
-      Plan p = seq1f1b_schedule(D, units);
-      p.partition = balanced_partition(weights, speed);
-      SimOptions so = o.search.sim;
-      so.record_gaps = false;
-      so.record_memory_timeline = false;
-      SimResult r = simulate(p, costs, cluster, so);
-      if (r.ok && screen_better(!r.oom, r.iteration_ms, best)) {
-        best.ok = true;
-        best.ms = r.iteration_ms;
-        best.fits = !r.oom;
-        best.what = "seq1f1b on a cost-balanced partition";
-        best.plan = std::move(p);
-      }
-    } catch (const InputError&) {
-      // Seq1F1B needs as many layers as devices; the list schedules above stand.
-    }
-  }
-  return best;
-}
+int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 // The processings that get the checkpointing search: the best by the screen, and those whose rows have the
 // fewest tokens in slices that later slices read (a row's slices before its last), since with checkpointing
 // their keys and values are what memory still has to hold.
 std::vector<size_t> checkpoint_candidates(const std::vector<size_t>& order,
-                                          const std::vector<std::vector<WorkUnit>>& unit_sets) {
+                                          const std::vector<ScreenedProcessing>& procs) {
   auto pinned_tokens = [&](size_t i) {
-    const std::vector<WorkUnit>& units = unit_sets[i];
+    const std::vector<WorkUnit>& units = procs[i].units;
     const std::vector<char> read = keys_read_later(units);
     std::map<int, long long> pinned;  // row -> tokens of its slices whose keys and values later slices read
     long long most = 0;
@@ -140,10 +54,10 @@ std::vector<size_t> checkpoint_candidates(const std::vector<size_t>& order,
   std::vector<size_t> out, order_ok;
   // Each search list-schedules its units some hundred times: thousands of tiny units are left out.
   for (size_t i : order)
-    if (unit_sets[i].size() <= kCheckpointMaxUnits) order_ok.push_back(i);
+    if (procs[i].units.size() <= kCheckpointMaxUnits) order_ok.push_back(i);
   for (size_t k = 0; k < order_ok.size() && out.size() < kCheckpointCandidates / 2; ++k) out.push_back(order_ok[k]);
   std::vector<size_t> by_pinned = order_ok;
-  std::vector<long long> pinned(unit_sets.size(), 0);
+  std::vector<long long> pinned(procs.size(), 0);
   for (size_t i : order_ok) pinned[i] = pinned_tokens(i);
   std::stable_sort(by_pinned.begin(), by_pinned.end(), [&](size_t a, size_t b) { return pinned[a] < pinned[b]; });
   for (size_t i : by_pinned) {
@@ -206,61 +120,104 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     throw InputError("devices", "asks for " + std::to_string(o.search.devices) + " devices but the cluster '" +
                      cluster.name + "' has " + std::to_string(cluster.num_devices()));
   if (!(o.search.time_limit_s > 0)) throw InputError("time_limit_s", "the time budget must be a positive number of seconds");
+  if (o.search.threads < 0 || o.search.threads > max_optimizer_threads())
+    throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
+                                    "] (0 = all hardware threads), got " + std::to_string(o.search.threads));
   if (o.finalists < 1) throw InputError("optimize: finalists must be >= 1");
   check_sequence_lengths(data, o.allow_slicing);
-  const UnitCostModel cost = unit_cost_model(costs);
+  const int D = o.search.devices;
   Cluster used = cluster;
-  used.devices.resize(static_cast<size_t>(o.search.devices));
+  used.devices.resize(static_cast<size_t>(D));
+  auto cancelled = [&] { return cancel && cancel->load(); };
 
   VarlenOptimizeResult out;
   out.tokens = data.total_tokens();
+  // The screen and the checkpointing search run on this pool; the full searches have their own (it is gone
+  // by then).
+  std::optional<opt::WorkerPool> pool;
+  pool.emplace(o.search.threads > 0 ? o.search.threads : std::min(max_optimizer_threads(), hardware_threads()));
   // A model whose layers cannot run slices (a Mamba scan) is offered none: packing without slicing only.
   const bool can_slice = o.allow_slicing && slicing_blocker(costs).empty();
   std::vector<SequenceProcessing> candidates =
-      o.processings.empty() ? default_processings(data, o.search.devices, can_slice, o.slice_multiple) : o.processings;
-  std::vector<std::vector<WorkUnit>> unit_sets;
-  std::vector<ScreenResult> screens;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    unit_sets.emplace_back();
-    screens.emplace_back();
-    ProcessingTrial t;
-    t.processing = candidates[i];
-    try {
-      unit_sets[i] = process_sequences(data, cost, candidates[i]);
-      const std::string unsliceable = slices_problem(unit_sets[i], costs);
-      if (!unsliceable.empty()) throw InputError("it makes slices: " + unsliceable);
-      t.units = static_cast<int>(unit_sets[i].size());
-      for (const auto& u : unit_sets[i]) t.slices += u.is_slice();
-      t.lower_bound_ms = iteration_lower_bound(costs, used, o.search.devices, unit_sets[i], o.search.sim).ms;
-      screens[i] = screen_units(costs, used, unit_sets[i], o);
-      t.screen_ms = screens[i].ok ? screens[i].ms : 0;
-      t.fits = screens[i].fits;
-      t.screen_plan = screens[i].what;
-      if (!screens[i].ok) t.error = "no schedule could run these units";
-    } catch (const InputError& e) {
-      t.error = e.what();
+      o.processings.empty() ? default_processings(data, D, can_slice, o.slice_multiple) : o.processings;
+  std::vector<ScreenedProcessing> procs =
+      prepare_processings(*pool, costs, used, D, data, candidates, o.search.sim);
+
+  // No plan of any candidate can beat the lowest of their bounds: once the best plan that fits reaches it, the
+  // search is over. (Only processings that can run count; a later one joins before it is screened.)
+  auto lowest_bound = [&] {
+    double lowest = 0;
+    for (const ScreenedProcessing& p : procs)
+      if (p.error.empty() && p.lower_bound_ms > 0 && (lowest == 0 || p.lower_bound_ms < lowest)) lowest = p.lower_bound_ms;
+    return lowest;
+  };
+  auto at_bound = [&](double ms) {
+    const double lowest = lowest_bound();
+    return lowest > 0 && ms > 0 && ms <= lowest * (1 + kBoundTolerance);
+  };
+  auto best_screen_fit = [&](size_t upto) {
+    double best = 0;
+    for (size_t i = 0; i < upto; ++i)
+      if (procs[i].screened && procs[i].error.empty() && procs[i].screen.fits && (best == 0 || procs[i].screen.ms < best))
+        best = procs[i].screen.ms;
+    return best;
+  };
+  bool ended_early = false;  // something was left out because a plan reached the bound
+
+  // The screen, a fixed batch of processings at a time (whatever the thread count, so the stop at the bound
+  // falls on the same batch); cancelled, the processings screened in order so far stand.
+  size_t screened = 0;
+  while (screened < procs.size()) {
+    if (cancelled()) break;
+    if (at_bound(best_screen_fit(screened))) {
+      ended_early = true;
+      break;
     }
-    out.trials.push_back(std::move(t));
-    if (cancel && cancel->load()) break;
+    const size_t end = std::min(procs.size(), screened + kScreenBatch);
+    screen_processings(*pool, costs, used, D, o.search.sim, procs, screened, end, cancel);
+    screened = end;
+    if (cancelled()) break;
     // When memory binds everywhere so far, smaller units: halve the smallest budget tried (down to 512 tokens),
     // as equal-token packs, cost-balanced packs and elastic units.
-    if (i + 1 == candidates.size() && o.processings.empty() && can_slice) {
+    if (screened == procs.size() && o.processings.empty() && can_slice) {
       bool any_fits = false;
       long long smallest = data.context;
-      for (const auto& tr : out.trials) any_fits = any_fits || tr.fits;
+      for (const ScreenedProcessing& p : procs) any_fits = any_fits || (p.screened && p.error.empty() && p.screen.fits);
       for (const auto& c : candidates)
         if (c.unit_tokens > 0) smallest = std::min(smallest, c.unit_tokens);
       if (!any_fits && smallest / 2 >= 512) {
+        std::vector<SequenceProcessing> more;
         SequenceProcessing p;
         p.unit_tokens = smallest / 2;
         p.slice_multiple = o.slice_multiple;
         for (PackingMode m : {PackingMode::PackTokens, PackingMode::Pack, PackingMode::Elastic}) {
           p.mode = m;
           p.order = m == PackingMode::Elastic ? UnitOrder::LongFirst : UnitOrder::AsBuilt;
-          candidates.push_back(p);
+          more.push_back(p);
         }
+        candidates.insert(candidates.end(), more.begin(), more.end());
+        for (ScreenedProcessing& q : prepare_processings(*pool, costs, used, D, data, more, o.search.sim))
+          procs.push_back(std::move(q));
       }
     }
+  }
+  // The trials: the processings screened in order (a cancellation leaves the rest out).
+  for (size_t i = 0; i < screened; ++i) {
+    const ScreenedProcessing& p = procs[i];
+    if (!p.screened && p.error.empty()) break;
+    ProcessingTrial t;
+    t.processing = p.processing;
+    t.error = p.error;
+    t.units = static_cast<int>(p.units.size());
+    t.slices = p.slices;
+    t.lower_bound_ms = p.lower_bound_ms;
+    if (p.screened) {
+      t.screen_ms = p.screen.ok ? p.screen.ms : 0;
+      t.fits = p.screen.fits;
+      t.screen_plan = p.screen.what;
+    }
+    out.evaluations += p.evaluations;
+    out.trials.push_back(std::move(t));
   }
 
   // Finalists: screened plans that fit first, then the fastest.
@@ -294,12 +251,17 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     if (tr.fits && (fit_ms == 0 || tr.screen_ms < fit_ms)) fit_ms = tr.screen_ms;
     if (any_ms == 0 || tr.screen_ms < any_ms) any_ms = tr.screen_ms;
   }
+  // (A screened plan at the bound fits and is the fastest of all, so memory does not bind then.)
   const bool memory_binds = fit_ms == 0 || fit_ms > kMemoryBindsSlowdown * any_ms;
   if (memory_binds && !(cancel && cancel->load())) {
     checkpoint_tried = true;
     double closest = 0;
-    for (size_t i : checkpoint_candidates(order, unit_sets)) {
+    for (size_t i : checkpoint_candidates(order, procs)) {
       if (cancel && cancel->load()) break;
+      if (found.found && at_bound(found.ms)) {
+        ended_early = true;
+        break;
+      }
       // Under a clock budget (no evaluation budget) it keeps half of it for the full searches, once the
       // most promising processing has had its search.
       if (checkpoint_ran && o.search.max_evaluations == 0 &&
@@ -313,7 +275,8 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
           return std::chrono::duration<double>(Clock::now() - t0).count() > 0.75 * o.search.time_limit_s;
         };
       UnitCheckpointSearch c =
-          search_unit_checkpointing(costs, used, o.search.devices, unit_sets[i], o.search.sim, out_of_time);
+          search_unit_checkpointing(costs, used, D, procs[i].units, o.search.sim, *pool, out_of_time);
+      out.evaluations += c.evaluations;
       out.trials[i].checkpoint_searched = true;
       checkpoint_ran = true;
       out.trials[i].checkpoint_ms = c.found ? c.ms : 0;
@@ -323,22 +286,33 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     }
   }
 
+  pool.reset();  // the full searches run on pools of their own
+
   struct Final {
     size_t trial;
     OptimizeResult r;
   };
   std::vector<Final> finals;
+  // The fastest plan that fits so far, from the screen, the checkpointing search and the full searches.
+  double best_fit_ms = best_screen_fit(screened);
+  if (found.found && (best_fit_ms == 0 || found.ms < best_fit_ms)) best_fit_ms = found.ms;
   for (size_t k = 0; k < n_final; ++k) {
     if (cancel && cancel->load()) break;
+    if (at_bound(best_fit_ms)) {
+      ended_early = true;
+      break;
+    }
     const size_t i = order[k];
     OptimizeOptions so = o.search;
-    so.units = unit_sets[i];
+    so.units = procs[i].units;
     const double spent = std::chrono::duration<double>(Clock::now() - t0).count();
     so.time_limit_s = std::max(0.05, (o.search.time_limit_s - spent) / double(n_final - k));
     if (o.search.max_evaluations > 0) so.max_evaluations = std::max<long long>(1, o.search.max_evaluations / (long long)n_final);
     OptimizeResult r = optimize(costs, used, so, on_progress, cancel);
     out.trials[i].finalist = true;
     out.trials[i].final_ms = r.sim.ok ? r.sim.iteration_ms : 0;
+    out.evaluations += r.search_evaluations;
+    if (r.feasible && (best_fit_ms == 0 || r.sim.iteration_ms < best_fit_ms)) best_fit_ms = r.sim.iteration_ms;
     finals.push_back({i, std::move(r)});
   }
   auto better = [](bool fits_a, double ms_a, bool fits_b, double ms_b) {
@@ -352,15 +326,16 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
       best = static_cast<int>(k);
   // The screen's own plans compete too (a short full search may not reach what the screen found).
   const size_t top = order.front();
-  if (screens[top].ok &&
-      (best < 0 || better(screens[top].fits, screens[top].ms, finals[best].r.feasible, finals[best].r.sim.iteration_ms))) {
+  const ScreenResult& top_screen = procs[top].screen;
+  if (top_screen.ok &&
+      (best < 0 || better(top_screen.fits, top_screen.ms, finals[best].r.feasible, finals[best].r.sim.iteration_ms))) {
     OptimizeResult r = best >= 0 ? finals[best].r : OptimizeResult{};
-    r.best = screens[top].plan;
+    r.best = top_screen.plan;
     r.best.name = "adaptis-opt";
     r.sim = simulate(r.best, costs, used, o.search.sim);
     r.feasible = r.sim.ok && !r.sim.oom;
-    r.message = "best plan: " + screens[top].what + " (from the sequence-processing screen)";
-    if (r.lower_bound.ms <= 0) r.lower_bound = iteration_lower_bound(costs, used, o.search.devices, unit_sets[top], o.search.sim);
+    r.message = "best plan: " + top_screen.what + " (from the sequence-processing screen)";
+    if (r.lower_bound.ms <= 0) r.lower_bound = iteration_lower_bound(costs, used, D, procs[top].units, o.search.sim);
     finals.push_back({top, std::move(r)});
     best = static_cast<int>(finals.size()) - 1;
   }
@@ -374,7 +349,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     r.sim = simulate(r.best, costs, used, o.search.sim);
     r.feasible = r.sim.ok && !r.sim.oom;
     r.overflow_bytes = 0;
-    r.lower_bound = iteration_lower_bound(costs, used, o.search.devices, unit_sets[found_trial], o.search.sim);
+    r.lower_bound = iteration_lower_bound(costs, used, D, procs[found_trial].units, o.search.sim);
     char buf[160];
     if (out.best.feasible)
       std::snprintf(buf, sizeof buf, " (per-unit checkpointing: memory binds; the best plan without it takes %.1f ms)",
@@ -398,10 +373,19 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
                                                                   : static_cast<int>(p.units.size());
   if (out.best.sim.ok)
     for (const auto& d : out.best.sim.devices) out.recompute_ms += d.recompute_ms;
+  out.lower_bound_ms = lowest_bound();
+  out.reached_lower_bound = out.best.feasible && out.best.sim.ok && at_bound(out.best.sim.iteration_ms);
+  out.ended_at_lower_bound = ended_early && out.reached_lower_bound;
+  if (out.reached_lower_bound && !(cancel && cancel->load())) out.best.stopped_by = StopReason::Optimal;
   char buf[256];
   std::snprintf(buf, sizeof buf, "units: %s (%zu units); %.0f tokens/s; ", describe(out.processing).c_str(),
                 out.best.best.units.size(), out.tokens_per_s);
   out.message = buf + out.best.message;
+  if (out.reached_lower_bound) {
+    std::snprintf(buf, sizeof buf, "; at the lower bound of every candidate processing (%.3f ms): none can be faster%s",
+                  out.lower_bound_ms, out.ended_at_lower_bound ? ", so the search ended there" : "");
+    out.message += buf;
+  }
   return out;
 }
 

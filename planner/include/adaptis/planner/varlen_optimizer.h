@@ -8,7 +8,10 @@
 //   1. candidates: the processings of default_processings() (or the caller's), each turned into units;
 //   2. screen: every candidate scheduled quickly (cost-balanced partitions on a sequential and a V
 //      placement, a few list-scheduling policies, and Seq1F1B's order when rows are sliced), under the
-//      devices' memory limits; the screen is a fixed amount of work, so it is deterministic;
+//      devices' memory limits; the screen is a fixed amount of work, so it is deterministic. Its schedules
+//      run on `search.threads` worker threads and are compared in a fixed order, so the thread count does
+//      not change what it finds (nor does it change the checkpointing search of step 5, whose layouts run
+//      on the same threads);
 //   3. the best `finalists` candidates (plans that fit memory first) get the full joint search of
 //      optimize() with OptimizeOptions::units, sharing the rest of the time and evaluation budgets;
 //   4. the fastest plan that fits wins (the screen's own plans included).
@@ -19,6 +22,10 @@
 //      enough, the stages of devices with a host link also copy kept activations to host (offload); the
 //      fastest fitting plan wins (its Plan::memory says what it checkpoints and offloads). When memory does
 //      not bind it is not searched.
+// No plan of a candidate processing can beat the lower bound of its units (lower_bound.h), so none at all can
+// beat the lowest of them: once the fastest plan that fits reaches that (within a relative 1e-9), the search
+// ends there, between two fixed batches of the screen, before a checkpointing search or before a full search,
+// so it still does not depend on the thread count.
 #include <atomic>
 #include <string>
 #include <vector>
@@ -78,6 +85,13 @@ struct VarlenOptimizeResult {
   double recompute_ms = 0;
   // With checkpointing chosen: the best fitting plan without it (0 = none fits without it).
   double without_checkpointing_ms = 0;
+  // The lowest lower bound of the candidate processings that can run: no plan of any of them is faster.
+  double lower_bound_ms = 0;
+  bool reached_lower_bound = false;   // the best plan fits and is at lower_bound_ms (best.stopped_by = Optimal)
+  bool ended_at_lower_bound = false;  // and so the search left out work it would otherwise have done
+  // List-schedule runs and simulations spent: the screen, the checkpointing search and the full searches
+  // (their search_evaluations).
+  long long evaluations = 0;
 };
 
 // Throws InputError for bad options or data (see optimize() and process_sequences()).
