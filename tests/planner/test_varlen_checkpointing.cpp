@@ -19,52 +19,10 @@ using namespace adaptis;
 
 namespace {
 
-// F a token part and a pair part at a reference of 1000 tokens, B = 1.5F, W = 0.5F; each layer keeps
-// 1 MB per reference micro-batch (10% of it its input, 40% under selective) and holds 4 MB of state.
-CostTable ckpt_costs(int layers) {
-  CostTable t;
-  t.model = "ckpt";
-  t.tokens_per_microbatch = 1000;
-  t.pairs_per_microbatch = 500000;
-  for (int i = 0; i < layers; ++i) {
-    LayerCost c;
-    c.name = std::string("l").append(std::to_string(i));
-    c.f_ms = 1.0 + 0.5 + 0.05;
-    c.f_pair_ms = 0.5;
-    c.f_fixed_ms = 0.05;
-    c.b_ms = 1.5 * c.f_ms;
-    c.b_pair_ms = 0.75;
-    c.b_fixed_ms = 0.075;
-    c.w_ms = 0.5 * c.f_ms;
-    c.w_pair_ms = 0.25;
-    c.w_fixed_ms = 0.025;
-    c.act_b_bytes = 7e5;
-    c.act_w_bytes = 3e5;
-    c.out_bytes = 1e4;
-    c.state_bytes = 4e6;
-    c.kept_full_bytes = 1e5;
-    c.kept_selective_bytes = 4e5;
-    c.recompute_selective_ms = 0.3;
-    t.layers.push_back(c);
-  }
-  return t;
-}
-
+using test::ckpt_costs;
+using test::limited;
 using test::packed;
-
-SequenceLengths skewed_lengths() {
-  SequenceLengths d;
-  d.lengths = {6000, 900, 4000, 500, 3000, 700, 2000, 400, 1500, 600, 1000, 800, 500, 300, 200, 5000};
-  d.context = 8000;
-  d.origin = "test";
-  return d;
-}
-
-Cluster limited(int devices, double limit_bytes) {
-  Cluster c = make_uniform_cluster(devices);
-  for (auto& d : c.devices) d.memory_limit_bytes = limit_bytes;
-  return c;
-}
+using test::skewed_lengths;
 
 VarlenOptimizeOptions varlen_options(int devices) {
   VarlenOptimizeOptions o;
