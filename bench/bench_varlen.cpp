@@ -15,7 +15,9 @@
 // --memory-limit-gib lowers the devices' usable memory to make it bind.
 // --max-evaluations N bounds the optimizer's work instead (its full searches share N list-schedule runs,
 // the checkpointing search does all its work): with a --time-limit-s it never reaches, every run does
-// the same work and finds the same plan, so search_s compares builds and machines.
+// the same work and finds the same plan, so search_s compares builds and machines (and thread counts: the
+// screen, the checkpointing search and the full searches all run on --threads). "evaluations" counts all of
+// that work (list-schedule runs and simulations), "search_evaluations" the chosen plan's full search only.
 // Prints one JSON document. Usage: bench_varlen [--model FILE] [--devices N (8)] [--threads N (2)]
 //                                               [--time-limit-s T (4.5)] [--max-evaluations N (0 = none)]
 //                                               [--only NAME] [--memory-limit-gib G]
@@ -225,6 +227,9 @@ nlohmann::json run_case(const std::string& name, const SequenceLengths& data, co
                           {"lower_bound_ms", r.best.lower_bound.ms},
                           {"search_s", search_s},
                           {"search_evaluations", r.best.search_evaluations},
+                          {"evaluations", r.evaluations},
+                          {"reached_lower_bound", r.reached_lower_bound},
+                          {"ended_at_lower_bound", r.ended_at_lower_bound},
                           {"memory_note", r.memory_note},
                           {"checkpointing", r.checkpointing.empty() ? "none" : r.checkpointing},
                           {"checkpointed_pairs", r.checkpointed_pairs},

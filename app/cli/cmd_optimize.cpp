@@ -396,6 +396,12 @@ int run_optimize(const OptimizeArgs& a) {
         j["varlen"]["trials"] = trials_json(varlen->trials);
         if (!varlen->memory_note.empty()) j["varlen"]["memory_note"] = varlen->memory_note;
         j["varlen"]["checkpointing"] = checkpointing_json(*varlen);
+        // The lowest lower bound of the candidate processings, whether the plan reached it (and the search
+        // ended there), and the search's work in list-schedule runs and simulations.
+        j["varlen"]["search"] = {{"lower_bound_ms", varlen->lower_bound_ms},
+                                 {"reached_lower_bound", varlen->reached_lower_bound},
+                                 {"ended_at_lower_bound", varlen->ended_at_lower_bound},
+                                 {"evaluations", varlen->evaluations}};
       }
     }
     if (!a.out.empty()) j["plan_file"] = a.out;

@@ -124,6 +124,12 @@ TEST_F(CliLengths, OptimizeSearchesTheProcessingAndSavesUnitsInThePlan) {
   EXPECT_GT(j["varlen"]["trials"].size(), 1u);
   const long long tokens = j["varlen"]["tokens"].get<long long>();
   EXPECT_EQ(unit_tokens(j["varlen"]["units"]), tokens);
+  // The search's lowest bound is a bound on the plan, and its work is counted.
+  const json& search = j["varlen"]["search"];
+  EXPECT_GT(search["lower_bound_ms"].get<double>(), 0);
+  EXPECT_LE(search["lower_bound_ms"].get<double>(), j["best"]["iteration_time_ms"].get<double>() * (1 + 1e-9));
+  EXPECT_GT(search["evaluations"].get<long long>(), 0);
+  EXPECT_FALSE(search["ended_at_lower_bound"].get<bool>() && !search["reached_lower_bound"].get<bool>());
   // The saved plan carries its units and replays to the same time.
   json p = json::parse(adaptis::test::slurp_file(plan));
   ASSERT_TRUE(p.contains("units"));
