@@ -1,9 +1,11 @@
 // The variable-length optimizer's search on worker threads and its stop at the lower bound: under an
 // evaluation budget the screen of sequence processings, the per-unit checkpointing search and the full
 // searches give the same trials, plan (byte for byte) and evaluations with 1, 2 or 3 threads; when the best
-// plan reaches the lowest bound of the candidate processings the search ends there and says so; a bad
-// thread count is refused by name.
+// plan reaches the lowest bound of the candidate processings the search ends there and says so; cancelled, it
+// still returns a plan; a bad thread count is refused by name.
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include "adaptis/model.h"
 #include "adaptis/planner.h"
@@ -151,6 +153,20 @@ TEST(VarlenSearch, RunsOnWhileAboveTheLowerBound) {
   int finalists = 0;
   for (const auto& t : r.trials) finalists += t.finalist ? 1 : 0;
   EXPECT_EQ(finalists, 2);
+}
+
+// Cancelled before it starts, the search still screens its first batch of processings and returns the best
+// plan of those, without the full searches.
+TEST(VarlenSearch, CancelledSearchStillReturnsAPlan) {
+  const CostTable c = ckpt_costs(8);
+  const SequenceLengths data = skewed_lengths();
+  const std::atomic<bool> cancel{true};
+  const VarlenOptimizeResult r = optimize_lengths(c, make_uniform_cluster(4), data, search_options(4, 2), {}, &cancel);
+  ASSERT_TRUE(r.best.feasible) << r.message;
+  EXPECT_FALSE(r.trials.empty());
+  EXPECT_LT(r.trials.size(), default_processings(data, 4, true, 1).size());
+  for (const auto& t : r.trials) EXPECT_FALSE(t.finalist) << describe(t.processing);
+  EXPECT_TRUE(validate_plan(r.best.best, c.num_layers()).ok());
 }
 
 TEST(VarlenSearch, RefusesABadThreadCount) {

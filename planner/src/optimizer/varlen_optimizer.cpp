@@ -165,16 +165,17 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   bool ended_early = false;  // something was left out because a plan reached the bound
 
   // The screen, a fixed batch of processings at a time (whatever the thread count, so the stop at the bound
-  // falls on the same batch); cancelled, the processings screened in order so far stand.
+  // falls on the same batch). Cancelled, the processings screened in order so far stand; the first batch always
+  // runs whole, so that a cancelled search still has a plan.
   size_t screened = 0;
   while (screened < procs.size()) {
-    if (cancelled()) break;
+    if (screened > 0 && cancelled()) break;
     if (at_bound(best_screen_fit(screened))) {
       ended_early = true;
       break;
     }
     const size_t end = std::min(procs.size(), screened + kScreenBatch);
-    screen_processings(*pool, costs, used, D, o.search.sim, procs, screened, end, cancel);
+    screen_processings(*pool, costs, used, D, o.search.sim, procs, screened, end, screened > 0 ? cancel : nullptr);
     screened = end;
     if (cancelled()) break;
     // When memory binds everywhere so far, smaller units: halve the smallest budget tried (down to 512 tokens),
@@ -376,7 +377,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   out.lower_bound_ms = lowest_bound();
   out.reached_lower_bound = out.best.feasible && out.best.sim.ok && at_bound(out.best.sim.iteration_ms);
   out.ended_at_lower_bound = ended_early && out.reached_lower_bound;
-  if (out.reached_lower_bound && !(cancel && cancel->load())) out.best.stopped_by = StopReason::Optimal;
+  if (out.ended_at_lower_bound) out.best.stopped_by = StopReason::Optimal;
   char buf[256];
   std::snprintf(buf, sizeof buf, "units: %s (%zu units); %.0f tokens/s; ", describe(out.processing).c_str(),
                 out.best.best.units.size(), out.tokens_per_s);

@@ -87,14 +87,16 @@ struct VarlenOptimizeResult {
   double without_checkpointing_ms = 0;
   // The lowest lower bound of the candidate processings that can run: no plan of any of them is faster.
   double lower_bound_ms = 0;
-  bool reached_lower_bound = false;   // the best plan fits and is at lower_bound_ms (best.stopped_by = Optimal)
-  bool ended_at_lower_bound = false;  // and so the search left out work it would otherwise have done
+  bool reached_lower_bound = false;   // the best plan fits and is at lower_bound_ms
+  // And so the search left out work it would otherwise have done (best.stopped_by is then Optimal).
+  bool ended_at_lower_bound = false;
   // List-schedule runs and simulations spent: the screen, the checkpointing search and the full searches
   // (their search_evaluations).
   long long evaluations = 0;
 };
 
-// Throws InputError for bad options or data (see optimize() and process_sequences()).
+// Throws InputError for bad options or data (see optimize() and process_sequences()). A cancellation stops the
+// search between steps (the screen's first batch always runs, so a plan comes back).
 VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& cluster, const SequenceLengths& data,
                                       const VarlenOptimizeOptions& options, const OptimizeCallback& on_progress = {},
                                       const std::atomic<bool>* cancel = nullptr);
