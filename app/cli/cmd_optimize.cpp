@@ -424,6 +424,9 @@ int run_optimize(const OptimizeArgs& a) {
       if (varlen && !varlen->checkpointing.empty())
         std::cout << terminal_safe_text(checkpointing_line(*varlen)) << "\n";
       if (varlen && !varlen->memory_note.empty()) std::cout << "note: " << terminal_safe_text(varlen->memory_note) << "\n";
+      if (varlen && varlen->reached_lower_bound)
+        std::printf("at the lower bound of every candidate processing (%.3f ms): none can be faster%s\n",
+                    varlen->lower_bound_ms, varlen->ended_at_lower_bound ? "; the search ended there" : "");
     }
     std::printf("best plan: %d stages, %s stages per device, partition %s\n", r.best.num_stages(),
                 format_stage_counts(r.best.placement).c_str(), format_partition(r.best.partition).c_str());

@@ -149,6 +149,26 @@ TEST_F(CliLengths, OptimizeSearchesTheProcessingAndSavesUnitsInThePlan) {
   EXPECT_EQ(sum, tokens);
 }
 
+// On one device a plan of the processing with the least work is at its lower bound, the lowest of all: the
+// search ends there, and both outputs say so.
+TEST_F(CliLengths, OptimizeEndsAtTheLowerBoundAndSaysSo) {
+  const std::string tiny = samples + "/models/tiny-llama.json";
+  const std::string args = "optimize --model " + tiny + " --devices 1 --lengths " + mix + " --time-limit-s 30 --threads 2";
+  CliResult r = run(args + " --quiet --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json& search = j["varlen"]["search"];
+  EXPECT_TRUE(search["reached_lower_bound"].get<bool>()) << search.dump();
+  EXPECT_TRUE(search["ended_at_lower_bound"].get<bool>()) << search.dump();
+  EXPECT_NEAR(j["best"]["iteration_time_ms"].get<double>(), search["lower_bound_ms"].get<double>(),
+              1e-9 * search["lower_bound_ms"].get<double>());
+  for (const auto& t : j["varlen"]["trials"]) EXPECT_FALSE(t.contains("final_ms")) << t.dump();  // no full search
+  CliResult text = run(args);
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("at the lower bound of every candidate processing"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("the search ended there"), std::string::npos) << text.out;
+}
+
 TEST_F(CliLengths, BadLengthInputsNameTheFileLineOrFlag) {
   const std::string empty = write("empty.lengths", "# nothing\n");
   expect_error("lengths " + empty + " --model " + llama, {empty, "empty"});

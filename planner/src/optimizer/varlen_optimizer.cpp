@@ -374,6 +374,14 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
                                                                   : static_cast<int>(p.units.size());
   if (out.best.sim.ok)
     for (const auto& d : out.best.sim.devices) out.recompute_ms += d.recompute_ms;
+  // No full search ran (the bound, or a cancellation): the progress the result reports is the whole search's.
+  if (std::none_of(out.trials.begin(), out.trials.end(), [](const ProcessingTrial& t) { return t.finalist; })) {
+    out.best.final_progress.evaluated = out.evaluations;
+    out.best.final_progress.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    out.best.final_progress.fraction = 1;
+    out.best.final_progress.best_ms = out.best.feasible ? out.best.sim.iteration_ms : 0;
+    out.best.final_progress.phase = "screen";
+  }
   out.lower_bound_ms = lowest_bound();
   out.reached_lower_bound = out.best.feasible && out.best.sim.ok && at_bound(out.best.sim.iteration_ms);
   out.ended_at_lower_bound = ended_early && out.reached_lower_bound;
