@@ -149,6 +149,48 @@ TEST(ProfiledMemory, AttentionProbabilitiesAreMeasuredPerRow) {
   }
 }
 
+// w_grad_bytes: what each row's B makes for its W, told apart from what its F made by the buffers' addresses.
+// The embedding's B makes the gradient of its output (tokens x hidden), an attention layer's the gradients of
+// its four linears' outputs and of its norm gain, the LM head's the logits' gradient and its norm gain's.
+// What F made and B leaves (the inputs of the linears, the token ids) stays act_w_bytes.
+TEST(ProfiledMemory, GradientsMadeForTheWeightGradientAreMeasuredPerRow) {
+  const NetConfig cfg = load_net_config(std::string(ADAPTIS_SOURCE_DIR) + "/samples/models/tiny-llama.json");
+  prof::CpuProfileOptions po;
+  po.repeats = 1;
+  po.warmup = 0;
+  po.split_blocks = true;
+  const CostTable costs = prof::profile_cpu(cfg, po);
+  const LayerUnits units = plan_layer_units(cfg, true);
+  const double n = double(cfg.micro_batch) * cfg.seq, h = cfg.hidden, f = sizeof(float);
+  const double qw = double(cfg.heads) * cfg.head_dim(), kv = double(cfg.kv_heads) * cfg.head_dim();
+  int checked = 0;
+  for (int i = 0; i < units.count(); ++i) {
+    ASSERT_EQ(units.bounds[size_t(i)] + 1, units.bounds[size_t(i) + 1]);  // one layer per row
+    const LayerCost& l = costs.layers[size_t(i)];
+    switch (cfg.layers[size_t(units.bounds[size_t(i)])]) {
+      case LayerType::Embedding:
+        EXPECT_DOUBLE_EQ(l.w_grad_bytes, n * h * f) << l.name;
+        EXPECT_DOUBLE_EQ(l.act_w_bytes, n * sizeof(int32_t)) << l.name;  // the token ids
+        EXPECT_DOUBLE_EQ(l.act_b_bytes, 0) << l.name;
+        ++checked;
+        break;
+      case LayerType::Attention:
+        EXPECT_DOUBLE_EQ(l.w_grad_bytes, (n * (h + qw + 2 * kv) + h) * f) << l.name;
+        EXPECT_DOUBLE_EQ(l.act_w_bytes, n * (h + qw) * f) << l.name;  // the normed input, the heads' output
+        ++checked;
+        break;
+      case LayerType::LmHead:
+        EXPECT_DOUBLE_EQ(l.w_grad_bytes, (n * cfg.vocab + h) * f) << l.name;
+        ++checked;
+        break;
+      default:
+        EXPECT_GT(l.w_grad_bytes, 0) << l.name;
+        break;
+    }
+  }
+  EXPECT_EQ(checked, 2 + 4);
+}
+
 // kv_bytes, measured by the stage's own accounting, is what the model's dims say: per attention layer of a
 // row, the reference micro-batch's tokens times kv_heads * head_dim, keys and values, fp32; 0 for rows
 // without attention. Blocks whole and split, and with grouped-query attention (kv_heads < heads).
