@@ -109,10 +109,10 @@ TEST(ProfiledMemory, PackedUnitsMeasuredPeakMatchesThePredictionOnEveryStage) {
       for (int d = 0; d < 2; ++d) {
         const double predicted = sim.devices[d].peak_activation_bytes;
         const double measured = static_cast<double>(r.peak_saved_bytes[d]);
-        // Never below, a little above: the profile counts the gradients B makes for W (the attention's dq, dk,
-        // dv, the embedding's dY) among what F keeps for W, and the simulator holds a slice's new gradient
-        // carry from the start of its last reader's B, where the executor counts at the ends of actions (up to
-        // +3.9% here; scaling the probabilities by tokens instead of attention area gave up to +9.6%).
+        // Never below; equal but where the simulator holds a slice's new gradient carry from the start of its
+        // last reader's B, which the executor, counting at the ends of actions, does not see (+3.9% on 1F1B's
+        // second device). The profile used to count what B makes for W among what F keeps, over-predicting the
+        // embedding's stage as well; scaling the probabilities by tokens instead of attention area gave +9.6%.
         EXPECT_GE(predicted, measured)
             << sched << " " << describe(p) << " device " << d << ": measured " << measured << " predicted " << predicted;
         EXPECT_NEAR(measured, predicted, 0.045 * measured)
