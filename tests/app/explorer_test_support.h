@@ -1,10 +1,13 @@
 #pragma once
 // What the explorer and GUI view-model tests share: synthetic cost tables and a simulated plan with
-// its timeline, built the same way the explorer core builds them.
+// its timeline, built the same way the explorer core builds them; polling a driver as the front ends do.
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adaptis/planner.h"
+#include "explorer/explorer_driver.h"
 #include "explorer/timeline_data.h"
 
 namespace adaptis::explorer::test_support {
@@ -81,6 +84,19 @@ inline BuiltTimeline build_timeline_case(const std::string& schedule, int device
   b.sim = simulate_stages(b.plan, b.stages, b.cluster, b.opt);
   b.data = build_timeline(b.plan, b.sim, b.stages, b.cluster, b.opt);
   return b;
+}
+
+// Polls `driver` for `ex` as a front end does each frame until `done()` (true) or `seconds` passed
+// (false: what the test waited for never came).
+template <class Done>
+bool poll_driver_until(ExplorerDriver& driver, Explorer& ex, Done done, double seconds = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    driver.poll(ex);
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
 }
 
 }  // namespace adaptis::explorer::test_support

@@ -9,8 +9,10 @@
 #include <imgui_internal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
@@ -131,6 +133,15 @@ void click(Harness& h, GuiApp& app, ImVec2 at) {
   h.frame(app, at, false);
 }
 
+// Frames go by until the lengths asked for are in (the driver reads them off the UI thread).
+void until_lengths_read(Harness& h, GuiApp& app) {
+  for (int i = 0; i < 6000 && app.core().reading_lengths(); ++i) {
+    h.frame(app);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(app.core().reading_lengths()) << "the lengths never came in";
+}
+
 }  // namespace
 
 // The Data tab's Re-pack group: the mode combo makes other units of the same lengths (the plan is
@@ -227,6 +238,7 @@ TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
   const std::optional<ImVec2> doubled = find_item(h, app, "##lengths", "x2##global_batch");
   ASSERT_TRUE(doubled.has_value()) << "no x2 button for the global batch in the Data tab";
   click(h, app, *doubled);
+  until_lengths_read(h, app);
   EXPECT_FALSE(status_is_error(app)) << status(app);
   EXPECT_EQ(editor(app).plan().units, units_of(4096, 32768)) << status(app);
   EXPECT_EQ(app.core().varlen().global_batch_tokens, 32768);
@@ -234,6 +246,7 @@ TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
   const std::optional<ImVec2> halved = find_item(h, app, "##lengths", "/2##context");
   ASSERT_TRUE(halved.has_value()) << "no /2 button for the context in the Data tab";
   click(h, app, *halved);
+  until_lengths_read(h, app);
   EXPECT_FALSE(status_is_error(app)) << status(app);
   EXPECT_EQ(editor(app).plan().units, units_of(2048, 32768)) << status(app);
   EXPECT_EQ(app.core().varlen().settings_line, "context 2048 tokens, global batch 32768 tokens");
@@ -248,6 +261,7 @@ TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
     const std::optional<ImVec2> down = find_item(h, app, "##lengths", "/2##global_batch");
     ASSERT_TRUE(down.has_value()) << "no /2 button for the global batch in the Data tab";
     click(h, app, *down);
+    until_lengths_read(h, app);
   }
   EXPECT_TRUE(status_is_error(app));
   EXPECT_NE(status(app).find("below the context of 4096 tokens"), std::string::npos) << status(app);
