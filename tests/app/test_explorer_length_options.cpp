@@ -5,16 +5,12 @@
 // refused with the reason and leaves the plan as it was; a newer value supersedes a read in flight, and
 // a read waiting on a FIFO nobody writes is stopped by it or by closing the explorer; a saved session
 // keeps the new values and reopens them (and one saved before they existed still opens).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +24,7 @@
 #include "explorer/session_file.h"
 #include "explorer/session_open.h"
 #include "explorer_test_support.h"
+#include "fifo_test_support.h"
 #include "scratch_dir_test.h"
 
 using namespace adaptis;
@@ -303,26 +300,6 @@ TEST_F(ExplorerLengthOptionsFiles, TheNewValuesRoundTripAndAnOldSessionStillOpen
 
 namespace {
 
-// `path` becomes a FIFO: a read of it waits until someone writes it.
-bool make_fifo(const std::string& path) {
-  std::filesystem::remove(path);
-  return ::mkfifo(path.c_str(), 0600) == 0;
-}
-
-// Writes `text` into the FIFO at `path` once a reader has it open (false when none came).
-bool write_fifo(const std::string& path, const std::string& text) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int fd = -1;
-  while ((fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-    if (errno != ENXIO || std::chrono::steady_clock::now() > deadline) return false;  // ENXIO: no reader yet
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  const bool all = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  return all;
-}
-
 // An explorer started from the lengths file `file` (kMix, slicing off), which then becomes a FIFO:
 // reading it again waits until the test writes it.
 class ExplorerLengthsFifo : public adaptis::test::ScratchDirTest {
@@ -334,7 +311,7 @@ class ExplorerLengthsFifo : public adaptis::test::ScratchDirTest {
     file = write("mix.lengths", kMix);
     Explorer ex = start(file, options(0, 0), pack_tokens(false));
     start_units = ex.editor().plan().units;
-    EXPECT_TRUE(make_fifo(file)) << file << ": " << std::strerror(errno);
+    EXPECT_TRUE(adaptis::test::make_fifo(file)) << file << ": " << std::strerror(errno);
     return ex;
   }
 };
@@ -359,7 +336,7 @@ TEST_F(ExplorerLengthsFifo, TheLengthsAreReadOffTheCallingThread) {
   EXPECT_TRUE(ex.reading_lengths());
   EXPECT_EQ(ex.editor().plan().units, start_units);
 
-  ASSERT_TRUE(write_fifo(file, kMix)) << "the read never opened " << file;
+  ASSERT_TRUE(adaptis::test::write_fifo(file, kMix)) << "the read never opened " << file;
   ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !ex.reading_lengths(); }));
   EXPECT_FALSE(ex.message().error) << ex.message().text;
   EXPECT_FALSE(driver.busy());
@@ -383,7 +360,7 @@ TEST_F(ExplorerLengthsFifo, ABadFileReadInTheBackgroundNamesTheFileAndTheLine) {
   ExplorerDriver driver;
   ASSERT_TRUE(ex.set_global_batch_tokens(4000).applied);
   driver.carry_out(ex);
-  ASSERT_TRUE(write_fifo(file, bad));
+  ASSERT_TRUE(adaptis::test::write_fifo(file, bad));
   ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !ex.reading_lengths(); }));
   EXPECT_TRUE(ex.message().error);
   EXPECT_EQ(ex.message().text, "data: the data's own context, global batch 4000 tokens: " +
