@@ -2,15 +2,29 @@
 // What the explorer and GUI view-model tests share: synthetic cost tables and a simulated plan with
 // its timeline, built the same way the explorer core builds them; polling a driver as the front ends do.
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner.h"
 #include "explorer/explorer_driver.h"
 #include "explorer/timeline_data.h"
 
 namespace adaptis::explorer::test_support {
+
+// One iteration's sequence lengths given in memory (drawn, not read: no file lines) at `context`, their
+// origin as messages and views name it.
+inline std::shared_ptr<SequenceLengths> lengths_in_memory(std::vector<long long> lengths, long long context,
+                                                          const std::string& origin) {
+  auto d = std::make_shared<SequenceLengths>();
+  d->lengths = std::move(lengths);
+  d->lines.assign(d->lengths.size(), 0);
+  d->context = context;
+  d->origin = origin;
+  return d;
+}
 
 // The shape of a synthetic cost table: F time per layer from a rule, B = 2F, W = w_share x F, and the
 // same memory sizes for every layer.

@@ -413,6 +413,27 @@ TEST(ExplorerLengthOptions, ANewerValueSupersedesTheReadInFlight) {
   EXPECT_EQ(ex.editor().plan().units, start_units);
 }
 
+// The plan's processing changed while the lengths were read (a re-pack meanwhile): they are packed by
+// the processing now in use, not by the one the read was asked with.
+TEST(ExplorerLengthOptions, ARePackWhileReadingPacksTheNewLengthsItsWay) {
+  Explorer ex = start(kDist, options(kContext, 32768));
+  ASSERT_TRUE(ex.step_global_batch(+1).applied);
+  const std::vector<Effect> asked = ex.take_effects();
+  ASSERT_EQ(asked.size(), 1u);
+  ASSERT_TRUE(ex.step_packing_mode(-1).applied) << ex.message().text;  // pad, over the lengths on screen
+  SequenceProcessing pad = pack_tokens();
+  pad.mode = PackingMode::Pad;
+  ASSERT_EQ(ex.editor().plan().units, units_of(kDist, options(kContext, 32768), pad));
+  const std::atomic<bool> go_on{false};
+  std::optional<PackedLengths> packed = read_and_pack(*asked[0].lengths, go_on);
+  ASSERT_TRUE(packed.has_value());
+  EXPECT_EQ(packed->units, units_of(kDist, options(kContext, 65536), pack_tokens()));  // as asked
+  ex.on_lengths_read(*asked[0].lengths, std::make_shared<const PackedLengths>(std::move(*packed)), "");
+  EXPECT_FALSE(ex.message().error) << ex.message().text;
+  EXPECT_EQ(ex.editor().plan().units, units_of(kDist, options(kContext, 65536), pad));
+  EXPECT_EQ(ex.varlen().global_batch_tokens, 65536);
+}
+
 // A read waiting on a FIFO nobody writes stops when the value goes back to the lengths on screen, and
 // when the explorer closes (shutdown, or the driver's end): nothing waits for a writer.
 TEST_F(ExplorerLengthsFifo, AReadWaitingOnAFifoStopsWhenNoLongerWanted) {

@@ -45,12 +45,9 @@ CostTable costs(bool mamba = false) {
 
 // A skewed iteration: many short documents, a few long ones (one past half the context).
 std::shared_ptr<const SequenceLengths> lengths() {
-  auto d = std::make_shared<SequenceLengths>();
-  d->lengths = {3900, 300, 120, 2600, 80, 640, 1500, 90, 200, 3100, 700, 60, 1024, 400, 2048, 150, 950, 75};
-  d->lines.assign(d->lengths.size(), 0);
-  d->context = kContext;
-  d->origin = "repack test lengths";
-  return d;
+  return test_support::lengths_in_memory(
+      {3900, 300, 120, 2600, 80, 640, 1500, 90, 200, 3100, 700, 60, 1024, 400, 2048, 150, 950, 75}, kContext,
+      "repack test lengths");
 }
 
 SequenceProcessing pack_tokens() {

@@ -36,12 +36,7 @@ static CostTable varlen_costs() {
 
 // One iteration's sequence lengths at a 4096-token context, read from `origin`.
 static std::shared_ptr<SequenceLengths> lengths_of(std::vector<long long> lengths, const std::string& origin) {
-  auto d = std::make_shared<SequenceLengths>();
-  d->lengths = std::move(lengths);
-  d->lines.assign(d->lengths.size(), 0);
-  d->context = 4096;
-  d->origin = origin;
-  return d;
+  return explorer::test_support::lengths_in_memory(std::move(lengths), 4096, origin);
 }
 
 // 1F1B on 4 devices over the units `start` makes of `lengths`.
