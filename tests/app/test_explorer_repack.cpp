@@ -56,6 +56,15 @@ SequenceProcessing pack_tokens() {
   return p;
 }
 
+// Rows of at most 2048 tokens, each cut into two slices.
+SequenceProcessing slices_of_2048_tokens() {
+  SequenceProcessing p;
+  p.mode = PackingMode::Slice;
+  p.unit_tokens = 2048;
+  p.slices = 2;
+  return p;
+}
+
 Explorer session(bool mamba = false, const std::string& schedule = "1f1b") {
   ExplorerConfig cfg;
   cfg.optimizer.threads = 1;
@@ -87,10 +96,7 @@ TEST(ExplorerRepack, ANewProcessingRebuildsTheUnitsAndTheIteration) {
   const double t_before = ex.editor().sim().iteration_ms;
   ASSERT_EQ(ex.lengths_on_screen().processing, pack_tokens());
 
-  SequenceProcessing p;
-  p.mode = PackingMode::Slice;
-  p.unit_tokens = 2048;
-  p.slices = 2;
+  const SequenceProcessing p = slices_of_2048_tokens();
   const EditResult r = ex.set_processing(p);
   ASSERT_TRUE(r.applied) << r.message;
   const Plan& plan = ex.editor().plan();
@@ -412,10 +418,7 @@ TEST(ExplorerRepack, PerUnitCheckpointingFollowsTheNewUnits) {
   ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;  // stage 1: unit 0 only
   ASSERT_EQ(ex.editor().plan().memory[1].units, std::vector<int>{0});
 
-  SequenceProcessing p;
-  p.mode = PackingMode::Slice;
-  p.unit_tokens = 2048;
-  p.slices = 2;
+  const SequenceProcessing p = slices_of_2048_tokens();
   const EditResult r = ex.set_processing(p);
   ASSERT_TRUE(r.applied) << r.message;
   const Plan& plan = ex.editor().plan();

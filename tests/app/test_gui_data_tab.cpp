@@ -39,6 +39,14 @@ static std::shared_ptr<SequenceLengths> lengths_of(std::vector<long long> length
   return explorer::test_support::lengths_in_memory(std::move(lengths), 4096, origin);
 }
 
+// Five documents, and hand-made units that hold one each.
+const std::vector<long long> kFiveDocs = {4096, 2048, 1024, 512, 3000};
+static std::vector<WorkUnit> one_document_each(const std::vector<long long>& docs) {
+  std::vector<WorkUnit> units(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) units[i].docs = {docs[i]};
+  return units;
+}
+
 // 1F1B on 4 devices over the units `start` makes of `lengths`.
 static PlanRequest request_over(const SequenceLengths& lengths, const CostTable& costs, const SequenceProcessing& start) {
   PlanRequest req;
@@ -58,13 +66,11 @@ TEST(GuiDataTab, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
   const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
   save_cost_table(synthetic_costs(16), costs_path);  // no tokens per micro-batch
   const CostTable costs = varlen_costs();
-  std::vector<WorkUnit> units(5);
-  const long long docs[] = {4096, 2048, 1024, 512, 3000};
-  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
+  const std::vector<WorkUnit> units = one_document_each(kFiveDocs);
   GuiConfig cfg;
   cfg.costs_path = costs_path;
   cfg.runs_db = (dir / "runs.db").string();
-  auto lengths = lengths_of({4096, 2048, 1024, 512, 3000}, "test");
+  auto lengths = lengths_of(kFiveDocs, "test");
   cfg.lengths.data = lengths;
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
   PlanRequest req;
@@ -344,9 +350,7 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
 TEST(GuiDataTab, TheDetailsPaneCheckpointsTheSelectedUnit) {
   Harness h;
   const CostTable costs = varlen_costs();
-  std::vector<WorkUnit> units(5);
-  const long long docs[] = {4096, 2048, 1024, 512, 3000};
-  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
+  const std::vector<WorkUnit> units = one_document_each(kFiveDocs);
   GuiConfig cfg;
   cfg.runs_db = (fs::temp_directory_path() / "adaptis-gui-frames-test.db").string();
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
