@@ -227,8 +227,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     t.processing = candidates[i];
     try {
       unit_sets[i] = process_sequences(data, cost, candidates[i]);
-      const std::string unsliceable = slices_problem(unit_sets[i], costs);
-      if (!unsliceable.empty()) throw InputError("it makes slices: " + unsliceable);
+      check_slices_runnable(unit_sets[i], costs);
       t.units = static_cast<int>(unit_sets[i].size());
       for (const auto& u : unit_sets[i]) t.slices += u.is_slice();
       t.lower_bound_ms = iteration_lower_bound(costs, used, o.search.devices, unit_sets[i], o.search.sim).ms;
@@ -238,7 +237,8 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
       t.screen_plan = screens[i].what;
       if (!screens[i].ok) t.error = "no schedule could run these units";
     } catch (const InputError& e) {
-      t.error = e.what();
+      // The trial names its processing: check_slices_runnable's "processing" field adds nothing to it.
+      t.error = e.field() == "processing" ? e.problem() : std::string(e.what());
     }
     out.trials.push_back(std::move(t));
     if (cancel && cancel->load()) break;
