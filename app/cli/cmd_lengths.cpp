@@ -71,9 +71,9 @@ int run_lengths(LengthsArgs a) {
     r.what = describe(p);
     try {
       r.units = process_sequences(data, cost, p);
-      if (const std::string why = slices_problem(r.units, in.costs); !why.empty()) throw InputError("it makes slices: " + why);
+      check_slices_runnable(r.units, in.costs);
     } catch (const InputError& e) {
-      r.error = e.what();
+      r.error = e.field() == "processing" ? e.problem() : std::string(e.what());  // the row names its processing
     }
     rows.push_back(std::move(r));
   }

@@ -93,8 +93,11 @@ LoadedLengths apply_lengths(SequenceLengths data, const LengthsOptions& o, Input
   l.cost = unit_cost_model(in.costs);
   l.processing = processing_from(o, default_mode);
   in.units = process_sequences(l.data, l.cost, l.processing);
-  const std::string why = slices_problem(in.units, in.costs);
-  if (!why.empty()) throw InputError(std::string("--pack ") + describe(l.processing) + ": it makes slices: " + why);
+  try {
+    check_slices_runnable(in.units, in.costs);
+  } catch (const InputError& e) {  // the library's "processing" field in the CLI's words: --pack and its values
+    throw InputError(std::string("--pack ") + describe(l.processing) + ": " + e.problem());
+  }
   if (!o.units_file.empty()) write_units_side_file(o.units_file, in.units);
   return l;
 }

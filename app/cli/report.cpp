@@ -39,6 +39,7 @@ nlohmann::json simulation_json(const Plan& plan, const SimResult& sim) {
                     {"peak_recomputed_bytes", s.peak_recomputed_bytes},
                     {"peak_offloaded_bytes", s.peak_offloaded_bytes},
                     {"peak_carried_bytes", s.peak_carried_bytes},
+                    {"peak_w_grad_bytes", s.peak_w_grad_bytes},
                     {"busy_ms", s.busy_ms},
                     {"bubble_ms", s.bubble_ms},
                     {"warmup_bubble_ms", s.warmup_bubble_ms},
@@ -110,15 +111,15 @@ std::string simulation_table(const Plan& plan, const SimResult& sim) {
     any_split = any_split || s.recompute_ms > 0 || s.recomputed_bytes > 0 || s.peak_carried_bytes > 0;
   if (has_memory_policy(plan) || any_split || !sim.host_transfers.empty()) {
     os << "memory policies: " << describe_memory(plan.memory) << "\n";
-    std::snprintf(buf, sizeof buf, "%-6s %10s %10s %12s %12s %12s %12s %12s\n", "device", "R ms", "copy ms", "peak act",
-                  "kept", "recomputed", "kv carries", "on host");
+    std::snprintf(buf, sizeof buf, "%-6s %10s %10s %12s %12s %12s %12s %12s %12s\n", "device", "R ms", "copy ms",
+                  "peak act", "kept", "recomputed", "kv carries", "grads for W", "on host");
     os << buf;
     for (size_t d = 0; d < sim.devices.size(); ++d) {
       const DeviceStats& s = sim.devices[d];
-      std::snprintf(buf, sizeof buf, "%-6zu %10.3f %10.3f %12s %12s %12s %12s %12s\n", d, s.recompute_ms, s.host_copy_ms,
-                    format_bytes(s.peak_activation_bytes).c_str(), format_bytes(s.peak_kept_bytes).c_str(),
+      std::snprintf(buf, sizeof buf, "%-6zu %10.3f %10.3f %12s %12s %12s %12s %12s %12s\n", d, s.recompute_ms,
+                    s.host_copy_ms, format_bytes(s.peak_activation_bytes).c_str(), format_bytes(s.peak_kept_bytes).c_str(),
                     format_bytes(s.peak_recomputed_bytes).c_str(), format_bytes(s.peak_carried_bytes).c_str(),
-                    format_bytes(s.peak_offloaded_bytes).c_str());
+                    format_bytes(s.peak_w_grad_bytes).c_str(), format_bytes(s.peak_offloaded_bytes).c_str());
       os << buf;
     }
   }

@@ -18,7 +18,8 @@ using app::terminal_safe_text;
 // (per stage: recompute, layers recomputed, offload fraction), and per device busy_ms, bubble_ms
 // (+ warm-up/in-between/cool-down), peak_memory_bytes, memory_limit_bytes, oom, recompute_ms,
 // host_copy_ms, recomputed_bytes, offloaded_bytes and the peak split peak_kept_bytes /
-// peak_recomputed_bytes / peak_carried_bytes (slices' key/value gradient carries) / peak_offloaded_bytes;
+// peak_recomputed_bytes / peak_carried_bytes (slices' key/value gradient carries) / peak_w_grad_bytes
+// (output gradients separate Bs made for their Ws) / peak_offloaded_bytes;
 // host_transfers (every offload / reload copy).
 nlohmann::json simulation_json(const Plan& plan, const SimResult& sim);
 nlohmann::json memory_policies_json(const Plan& plan);

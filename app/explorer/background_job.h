@@ -1,6 +1,6 @@
 #pragma once
-// What the explorers' background searches share (optimizer_job.h, cluster_search_job.h): one worker
-// thread, the atomic cancel flag the search polls, and a one-shot outcome the UI thread takes after
+// What the explorers' background jobs share (optimizer_job.h, cluster_search_job.h, lengths_read_job.h):
+// one worker thread, the atomic cancel flag the work polls, and a one-shot outcome the UI thread takes after
 // the worker returned. Anything the work throws comes back as a Failed outcome: an exception
 // escaping the thread would end the process with the terminal still in curses mode. The destructor
 // cancels and joins, so no thread outlives the explorer; a derived job whose worker writes members of

@@ -24,6 +24,7 @@
 #include "common/schedule_compare.h"
 #include "explorer/cluster_plans.h"
 #include "explorer/cluster_search_job.h"
+#include "explorer/lengths_read_job.h"
 #include "explorer/optimizer_job.h"
 #include "explorer/plan_editor.h"
 #include "explorer/run_records.h"
@@ -63,7 +64,8 @@ struct Message {
 enum class EffectKind {
   StartOptimizer, CancelOptimizer, LaunchRun, StopRun, RefreshRuns, LoadRun, SavePlan, SaveSession,
   StartClusterSearch, CancelClusterSearch,  // the search runs ClusterPlansState::options
-  ReadLengths,  // the lengths of `lengths_spec` read or drawn again with `length_options`
+  ReadLengths,        // `lengths` read or drawn again and packed, off the UI thread (lengths_read_job.h)
+  CancelReadLengths,  // the read in flight is no longer wanted
 };
 // What a loaded run is for.
 enum class RunUse { Compare, Overlay, Tick, OpenPlan, Follow };
@@ -75,8 +77,7 @@ struct Effect {
   std::string path;    // SavePlan, SaveSession
   std::shared_ptr<const Evaluation> plan;  // LaunchRun, SavePlan: the plan as it was when asked
   std::shared_ptr<const Session> session;  // SaveSession: the session as it was when asked
-  std::string lengths_spec;                // ReadLengths: a lengths file, a histogram or a distribution
-  LengthOptions length_options;            // ReadLengths
+  std::shared_ptr<const LengthsRequest> lengths;  // ReadLengths: what to read and how to pack it
 };
 
 struct OptimizerState {
@@ -298,11 +299,13 @@ class Explorer {
   // --context / --global-batch-tokens read them on the command line, then packed by the plan's
   // processing (its token budget capped at the new context) and the plan rebuilt over the new units
   // like a re-pack: one undo step (undo brings back the old lengths with the old units). Reading is an
-  // effect (ReadLengths): these return applied when it was asked for; the driver reports through
-  // on_lengths_read, which applies it or refuses with the reason (the plan unchanged): no lengths or
-  // no source, a live search, the library's own error (a file that holds fewer tokens than the batch, a
-  // sequence longer than the context with slicing off, a value out of range), a global batch below the
-  // context, more than kMaxExplorerUnits units.
+  // effect (ReadLengths) the driver carries out off the UI thread: these return applied when it was
+  // asked for, and the plan stays as it is until the driver reports through on_lengths_read, which
+  // applies it or refuses with the reason (the plan unchanged): no lengths or no source, a live search,
+  // the library's own error (a file that holds fewer tokens than the batch, a sequence longer than the
+  // context with slicing off, a value out of range), a global batch below the context, more than
+  // kMaxExplorerUnits units. A new value asked for while a read is in flight supersedes it (the old
+  // read is cancelled and its lengths never adopted); the steps go on from the value being read.
   std::string length_options_blocker() const;  // why they cannot be changed here ("" = they can)
   // The lengths of the plan on screen's units (the latest read when they were not made here).
   LengthsSource lengths_in_use() const;
@@ -311,7 +314,11 @@ class Explorer {
   EditResult set_global_batch_tokens(long long tokens); // 0 = the data's own (a file's)
   EditResult step_context(int dir);       // the context doubled / halved
   EditResult step_global_batch(int dir);  // the global batch doubled / halved (not below the context)
-  bool reading_lengths() const { return lengths_read_.has_value(); }
+  bool reading_lengths() const { return lengths_reading_ != nullptr; }
+  // The read in flight (null when none), and it in a few words for the views' "loading lengths" line:
+  // "FILE with context 8192 tokens, global batch 65536 tokens" ("" when none).
+  const LengthsRequest* lengths_loading() const { return lengths_reading_.get(); }
+  std::string lengths_loading_text() const;
 
   // ---- recorded runs ----
   void refresh_runs();
@@ -387,9 +394,10 @@ class Explorer {
   void on_session_saved(const std::string& path, const std::string& error);
   void on_cluster_search_progress(const ClusterSearchProgress& p);
   void on_cluster_search_finished(const ClusterSearchJob::Outcome& outcome);
-  // The lengths of a ReadLengths effect (null with `error` when they could not be read).
-  void on_lengths_read(const std::string& spec, const LengthOptions& options,
-                       std::shared_ptr<const SequenceLengths> data, const std::string& error);
+  // What a ReadLengths effect read and packed (null with `error` when it could not be read or packed);
+  // ignored unless `request` is the newest one asked for.
+  void on_lengths_read(const LengthsRequest& request, std::shared_ptr<const PackedLengths> packed,
+                       const std::string& error);
 
  private:
   EditResult after_edit(EditResult r);
@@ -434,8 +442,11 @@ class Explorer {
   std::optional<SequenceProcessing> processing_of_plan() const;
   // The plan's processing: the one that made its units, else the start-up one, else pack-tokens.
   SequenceProcessing processing_in_use() const;
-  // The options of the read asked for and not yet reported (nullopt: none in flight).
-  std::optional<LengthOptions> lengths_read_;
+  // The read asked for and not yet reported (null: none in flight), and how many were asked for.
+  std::shared_ptr<const LengthsRequest> lengths_reading_;
+  uint64_t lengths_requests_ = 0;
+  // The options new values are set against: those being read, else those of the lengths in use.
+  LengthOptions options_to_edit() const;
   // The starting units are the configured processing's (the caller made them from the lengths with it).
   void remember_start_units(const std::vector<WorkUnit>& units);
   // The variable-length view's cache, for the plan of `varlen_revision_`.

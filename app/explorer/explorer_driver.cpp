@@ -38,7 +38,8 @@ double ExplorerDriver::now_s() const {
 }
 
 bool ExplorerDriver::busy() const {
-  return optimizer_.running() || cluster_search_.running() || child_.running() || store_read_.valid() || load_.valid() || !loads_.empty();
+  return optimizer_.running() || cluster_search_.running() || lengths_read_.running() || lengths_next_ ||
+         child_.running() || store_read_.valid() || load_.valid() || !loads_.empty();
 }
 
 void ExplorerDriver::carry_out(Explorer& ex) {
@@ -60,7 +61,11 @@ void ExplorerDriver::carry_out(Explorer& ex) {
       case EffectKind::SaveSession: save_session_file(ex, e); break;
       case EffectKind::StartClusterSearch: start_cluster_search(ex); break;
       case EffectKind::CancelClusterSearch: cluster_search_.cancel(); break;
-      case EffectKind::ReadLengths: read_lengths(ex, e); break;
+      case EffectKind::ReadLengths: read_lengths(ex, e.lengths); break;
+      case EffectKind::CancelReadLengths:
+        lengths_read_.cancel();
+        lengths_next_.reset();
+        break;
     }
   }
 }
@@ -104,15 +109,35 @@ void ExplorerDriver::save_session_file(Explorer& ex, const Effect& e) {
   }
 }
 
-void ExplorerDriver::read_lengths(Explorer& ex, const Effect& e) {
-  // On the caller's thread: a lengths file, or a draw the explorer bounded to kMaxExplorerUnits units of
-  // the context, takes less time than re-simulating the plan over the units it makes.
-  try {
-    auto data = std::make_shared<const SequenceLengths>(load_sequence_lengths(e.lengths_spec, e.length_options));
-    ex.on_lengths_read(e.lengths_spec, e.length_options, std::move(data), "");
-  } catch (const std::exception& err) {
-    ex.on_lengths_read(e.lengths_spec, e.length_options, nullptr, err.what());
+void ExplorerDriver::read_lengths(Explorer& ex, std::shared_ptr<const LengthsRequest> request) {
+  if (!request) return;
+  // One read at a time: a newer request stops the one in flight (it polls its cancel flag while it
+  // waits on the file) and starts once that worker has returned (poll()), so nothing here waits.
+  if (lengths_read_.running()) {
+    lengths_read_.cancel();
+    lengths_next_ = std::move(request);
+    return;
   }
+  if (!request->costs) return ex.on_lengths_read(*request, nullptr, "no cost table to pack the lengths with");
+  lengths_read_.start(std::move(request));
+}
+
+bool ExplorerDriver::report_lengths(Explorer& ex) {
+  bool changed = false;
+  if (std::optional<LengthsReadJob::Outcome> out = lengths_read_.take_outcome()) {
+    // A cancelled read was superseded or dropped: the explorer no longer waits for it.
+    if (out->how != JobState::Cancelled) {
+      if (const std::shared_ptr<const LengthsRequest> request = lengths_read_.request()) {
+        ex.on_lengths_read(*request, out->result, out->error);
+        changed = true;
+      }
+    }
+  }
+  if (lengths_next_ && !lengths_read_.running()) {
+    lengths_read_.start(std::move(lengths_next_));
+    lengths_next_.reset();
+  }
+  return changed;
 }
 
 std::string ExplorerDriver::work_dir() {
@@ -219,6 +244,8 @@ bool ExplorerDriver::poll(Explorer& ex) {
       changed = true;
     }
   }
+  // The lengths read again: adopted or refused once in, and the next read started.
+  if (report_lengths(ex)) changed = true;
   // The launched run: its output and the store, a few times a second, and once at its end.
   if (launched_.running && (!child_.poll() || now_s() - last_watch_s_ > 0.4)) {
     watch_launched(ex);
@@ -258,6 +285,12 @@ std::string ExplorerDriver::shutdown() {
     stopped += "cancelled the cluster-plan search; ";
   }
   cluster_search_.wait();
+  if (lengths_read_.running() || lengths_next_) {
+    lengths_read_.cancel();
+    stopped += "stopped reading the lengths; ";
+  }
+  lengths_read_.wait();
+  lengths_next_.reset();
   if (child_.started() && child_.poll()) {
     child_.stop();
     stopped += "stopped the run (pid " + std::to_string(child_.pid()) + ", output in " + launched_.log_path + "); ";

@@ -1,7 +1,7 @@
 #pragma once
 // Carries out what an Explorer asks for (explorer.h's effects) and reports back: the optimizer on
 // its thread, a launched `adaptis run` child process, the run store and single runs read off the
-// UI thread, plan files written, the iteration's lengths read again. Both front ends own one driver
+// UI thread, plan files written, the iteration's lengths read again off the UI thread. Both front ends own one driver
 // next to their Explorer: after a command they call carry_out(), and every frame poll().
 #include <chrono>
 #include <deque>
@@ -12,6 +12,7 @@
 #include "common/child_process.h"
 #include "explorer/cluster_search_job.h"
 #include "explorer/explorer.h"
+#include "explorer/lengths_read_job.h"
 #include "explorer/optimizer_job.h"
 
 namespace adaptis::explorer {
@@ -35,7 +36,8 @@ class ExplorerDriver {
   bool poll(Explorer& ex);
   // Background work in flight: the front end polls more often (or animates) meanwhile.
   bool busy() const;
-  // Cancels the optimizer (joined) and stops a launched run; says what it stopped ("" = nothing).
+  // Cancels the optimizer and a read of the lengths (joined) and stops a launched run; says what it
+  // stopped ("" = nothing).
   std::string shutdown();
   const DriverOptions& options() const { return opt_; }
 
@@ -54,7 +56,8 @@ class ExplorerDriver {
   void launch_run(Explorer& ex, const Effect& e);
   void save_plan(Explorer& ex, const Effect& e);
   void save_session_file(Explorer& ex, const Effect& e);
-  void read_lengths(Explorer& ex, const Effect& e);
+  void read_lengths(Explorer& ex, std::shared_ptr<const LengthsRequest> request);
+  bool report_lengths(Explorer& ex);
   void refresh_runs(const std::string& db);
   void next_load();
   void watch_launched(Explorer& ex);
@@ -65,6 +68,8 @@ class ExplorerDriver {
   OptimizerJob optimizer_;
   uint64_t optimizer_seen_ = 0;
   ClusterSearchJob cluster_search_;
+  LengthsReadJob lengths_read_;
+  std::shared_ptr<const LengthsRequest> lengths_next_;  // asked for while an older read was stopping
   app::ChildProcess child_;
   LaunchedRun launched_;
   double last_watch_s_ = -1;

@@ -36,8 +36,11 @@ std::string describe(const LengthOptions& o) {
 
 std::vector<WorkUnit> units_for(const SequenceLengths& data, const CostTable& costs, const SequenceProcessing& p) {
   std::vector<WorkUnit> units = process_sequences(data, unit_cost_model(costs), p);  // refuses slices with slicing off
-  const std::string why = slices_problem(units, costs);
-  if (!why.empty()) throw InputError("it makes slices: " + why);
+  try {
+    check_slices_runnable(units, costs);
+  } catch (const InputError& e) {  // the explorers name the processing in their own message
+    throw InputError(e.problem());
+  }
   return units;
 }
 

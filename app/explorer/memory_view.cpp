@@ -24,6 +24,7 @@ MemoryOverview memory_overview(const Plan& plan, const SimResult& sim, const std
     r.kept_bytes = s.peak_kept_bytes;
     r.recomputed_bytes = s.peak_recomputed_bytes;
     r.carried_bytes = s.peak_carried_bytes;
+    r.w_grad_bytes = s.peak_w_grad_bytes;
     r.on_host_bytes = s.peak_offloaded_bytes;
     r.recompute_ms = s.recompute_ms;
     r.host_copy_ms = s.host_copy_ms;

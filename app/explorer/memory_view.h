@@ -16,9 +16,9 @@ struct DeviceMemoryRow {
   double peak_bytes = 0;    // static + activations at the device's peak (the simulator's)
   double cap_bytes = 0;     // the limit the simulation checked (0 = unknown)
   double static_bytes = 0;  // weights, gradients and optimizer state of its stages
-  // The activation bytes at the peak: kept by F, re-created by R, slices' key/value gradient carries;
-  // and what was on the host then.
-  double kept_bytes = 0, recomputed_bytes = 0, carried_bytes = 0, on_host_bytes = 0;
+  // The activation bytes at the peak: kept by F, re-created by R, slices' key/value gradient carries, the
+  // output gradients separate Bs made for their Ws; and what was on the host then.
+  double kept_bytes = 0, recomputed_bytes = 0, carried_bytes = 0, w_grad_bytes = 0, on_host_bytes = 0;
   double recompute_ms = 0, host_copy_ms = 0;  // R time on the compute stream, host link busy time
   bool oom = false;
 

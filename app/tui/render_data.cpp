@@ -1,7 +1,8 @@
 // The Data view: the iteration's sequence-length histogram (--lengths) and the units the plan runs,
 // one row each with what it holds, its tokens, its cost through the whole model and its time in the
 // simulation; enter shows the selected unit's actions on the Gantt. The iteration's context and global
-// batch are shown with their keys (the lengths are read again with them).
+// batch are shown with their keys (the lengths are read again with them, off the UI thread: a
+// "loading lengths" line says so meanwhile).
 #include <algorithm>
 
 #include "common/format.h"
@@ -32,6 +33,10 @@ void draw_data_view(const TuiState& s, Screen& scr, Rect r) {
       scr.put(x + 2, y, "( ) context  { } batch", Style::Dim, r.x + r.w - x - 2);
     ++y;
   }
+  // The lengths are read off the UI thread: the plan stays as it is until they are in.
+  if (s.core.reading_lengths() && y < bottom)
+    y = draw_wrapped(scr, Rect{r.x, y, r.w, bottom - y}, y, "loading lengths... " + s.core.lengths_loading_text(),
+                     Style::Warn);
   if (!v.processing.empty() && y < bottom) {
     scr.put(r.x, y, "processing ", Style::Header);
     scr.put(r.x + 11, y++, v.processing, Style::Normal, r.w - 11);

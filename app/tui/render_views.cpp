@@ -98,6 +98,7 @@ std::string memory_text(const explorer::MemoryOverview& m) {
     split = fmt("; act kept %s", app::format_bytes(w.kept_bytes).c_str());
     if (w.recomputed_bytes > 0) split += fmt(", recomputed %s", app::format_bytes(w.recomputed_bytes).c_str());
     if (w.carried_bytes > 0) split += fmt(", kv grad carries %s", app::format_bytes(w.carried_bytes).c_str());
+    if (w.w_grad_bytes > 0) split += fmt(", grads for W %s", app::format_bytes(w.w_grad_bytes).c_str());
     if (w.on_host_bytes > 0) split += fmt(", on host %s", app::format_bytes(w.on_host_bytes).c_str());
     out += "; ";
   }
@@ -415,7 +416,8 @@ void draw_devices_view(const TuiState& s, Screen& scr, Rect r) {
                  {{row->static_bytes / scale, '#', kept_style},
                   {row->kept_bytes / scale, '=', kept_style},
                   {row->recomputed_bytes / scale, 'r', Style::BarRecomputed},
-                  {row->carried_bytes / scale, 'c', kept_style}},
+                  {row->carried_bytes / scale, 'c', kept_style},
+                  {row->w_grad_bytes / scale, 'g', kept_style}},
                  '.', Style::BarEmpty);
       else
         draw_bar(scr, x, y, mem_w,

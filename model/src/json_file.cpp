@@ -1,6 +1,7 @@
 #include "adaptis/model/json_file.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <vector>
 
+#include "adaptis/model/cancellable_read.h"
 #include "adaptis/model/checked.h"
 
 namespace adaptis {
@@ -233,31 +235,60 @@ std::string describe_json(const json& v) {
   return std::string(kind) + " " + bounded_text(v, 60);
 }
 
-std::string read_text_file(const std::string& path) {
+namespace {
+
+// How long one wait for more of a file lasts before a cancellable read looks at its flag again.
+constexpr int kCancelPollMs = 50;
+
+// read_text_file's body; nullopt only when `cancel` (null = none) was set. With a flag, the file is
+// opened without waiting for a writer (a FIFO opened for reading otherwise waits in open() until one
+// comes) and each read first waits in poll() for at most kCancelPollMs.
+std::optional<std::string> read_text(const std::string& path, const std::atomic<bool>* cancel) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a directory, not a file");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path + ": cannot open file: " + std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (cancel ? O_NONBLOCK : 0));
+  if (fd < 0) {
+    const int err = errno;
+    throw InputError(path + ": cannot open file: " + std::strerror(err));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   std::string text;
   char buf[1 << 16];
   while (true) {
+    if (cancel) {
+      if (cancel->load()) return std::nullopt;
+      pollfd ready{fd, POLLIN, 0};
+      const int n = ::poll(&ready, 1, kCancelPollMs);
+      if (n < 0 && errno != EINTR) {
+        const int err = errno;
+        throw InputError(path + ": cannot read file: " + std::strerror(err));
+      }
+      if (n <= 0) continue;  // nothing yet (a FIFO nobody has written): look at the flag again
+    }
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == EAGAIN) continue;
       const int err = errno;
-      ::close(fd);
       throw InputError(path + ": cannot read file: " + std::strerror(err));
     }
     if (n == 0) break;
-    if (text.size() + static_cast<size_t>(n) > kMaxInputFileBytes) {
-      ::close(fd);
+    if (text.size() + static_cast<size_t>(n) > kMaxInputFileBytes)
       throw InputError(path + ": larger than " + std::to_string(kMaxInputFileBytes >> 20) +
                        " MiB; too large for an adaptis input file");
-    }
     text.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
   return text;
+}
+
+}  // namespace
+
+std::string read_text_file(const std::string& path) { return *read_text(path, nullptr); }
+
+std::optional<std::string> read_text_file(const std::string& path, const std::atomic<bool>& cancel) {
+  return read_text(path, &cancel);
 }
 
 std::string without_utf8_bom(const std::string& text) {

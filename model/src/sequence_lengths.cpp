@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "adaptis/model/cancellable_read.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/limits.h"
 #include "adaptis/model/json_file.h"
@@ -324,7 +325,11 @@ bool is_length_distribution(const std::string& spec) {
   return false;
 }
 
-SequenceLengths load_sequence_lengths(const std::string& spec, const LengthOptions& o) {
+namespace {
+
+// load_sequence_lengths with the file read by `read` (nullopt: stopped, and so is this).
+template <class Read>
+std::optional<SequenceLengths> load_with(const std::string& spec, const LengthOptions& o, Read read) {
   if (o.context < 0 || o.context > kMaxSequenceTokens)
     throw InputError("context", "must be in [1, " + std::to_string(kMaxSequenceTokens) + "] tokens, got " +
                                     std::to_string(o.context));
@@ -333,10 +338,22 @@ SequenceLengths load_sequence_lengths(const std::string& spec, const LengthOptio
                                                 std::to_string(o.global_batch_tokens));
   if (spec.empty()) throw InputError("sequence lengths: give a lengths file, a histogram JSON or a distribution");
   if (is_length_distribution(spec)) return from_distribution(spec, o);
-  const std::string text = read_text_file(spec);
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && text[first] == '{') return from_histogram(spec, parse_json_text(text, spec), o);
-  return from_lengths_file(spec, text, o);
+  const std::optional<std::string> text = read(spec);
+  if (!text) return std::nullopt;
+  const size_t first = text->find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && (*text)[first] == '{') return from_histogram(spec, parse_json_text(*text, spec), o);
+  return from_lengths_file(spec, *text, o);
+}
+
+}  // namespace
+
+SequenceLengths load_sequence_lengths(const std::string& spec, const LengthOptions& o) {
+  return *load_with(spec, o, [](const std::string& path) { return std::optional<std::string>(read_text_file(path)); });
+}
+
+std::optional<SequenceLengths> load_sequence_lengths(const std::string& spec, const LengthOptions& o,
+                                                     const std::atomic<bool>& cancel) {
+  return load_with(spec, o, [&cancel](const std::string& path) { return read_text_file(path, cancel); });
 }
 
 void check_sequence_lengths(const SequenceLengths& data, bool allow_slicing) {

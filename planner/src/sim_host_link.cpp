@@ -150,7 +150,7 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
   };
   // kept at [base + mb], re-created at [base + m + mb], on host at [base + 2 m + mb].
   DeviceMemory out;
-  double live = 0, kept_sum = 0, rec_sum = 0, host_sum = 0, carry_sum = 0;
+  double live = 0, kept_sum = 0, rec_sum = 0, host_sum = 0, carry_sum = 0, w_grad_sum = 0;
   auto sample = [&](double t) {
     if (kEvents && samples) samples->push_back({t, static_bytes + live, rec_sum, host_sum});
   };
@@ -161,6 +161,7 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
       out.peak_recomputed = rec_sum;
       out.peak_offloaded = host_sum;
       out.peak_carried = carry_sum;
+      out.peak_w_grad = w_grad_sum;
     }
   };
   // Copy events in time order: an offload acts when it ends, a reload when it starts.
@@ -200,10 +201,10 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
     const size_t k = base(a.stage) + a.mb;
     // The unit's bytes when given, what its F keeps under per-unit checkpointing, and the slices' key/value
     // gradient carries its B creates (of the earlier slices it is the last reader of) and folds in (its own).
-    double act_b = c.act_b_bytes, act_w = c.act_w_bytes, keeps, created = 0, own_carry = 0;
+    double act_b = c.act_b_bytes, act_w = c.act_w_bytes, w_grad = c.w_grad_bytes, keeps, created = 0, own_carry = 0;
     if constexpr (kUnits) {
       const UnitStageCost& u = (*unit_costs)[static_cast<size_t>(a.stage) * m + a.mb];
-      act_b = u.act_b_bytes, act_w = u.act_w_bytes, keeps = u.kept();
+      act_b = u.act_b_bytes, act_w = u.act_w_bytes, w_grad = u.w_grad_bytes, keeps = u.kept();
       created = u.carries_created_bytes, own_carry = u.carry_bytes;
     } else {
       keeps = c.kept();
@@ -246,7 +247,14 @@ DeviceMemory walk_memory(const std::vector<TimedAction>& actions, const std::vec
         live -= b;
         const double folded = input_grad ? own_carry : 0.0;  // into its key/value gradients
         carry_sum -= folded, live -= folded;
-        if (b > 0 || folded > 0) sample(ta.end);
+        // A separate B makes the output gradients its W reads (the W frees them; a fused BW uses them up
+        // inside itself). They count from the B's end, with what it frees: a stage's B goes layer by layer,
+        // each layer freeing what it read as it makes its own, so within the B the stage holds about the
+        // larger of its holdings before and after it, not both.
+        const double made = a.op == Op::B ? w_grad : a.op == Op::W ? -w_grad : 0.0;
+        w_grad_sum += made, live += made;
+        if (made > 0) check_peak();
+        if (b > 0 || folded > 0 || made != 0) sample(ta.end);
         break;
       }
     }

@@ -65,6 +65,7 @@ struct DeviceMemory {
   double peak_activation = 0;  // peak of live activation bytes (no static)
   double peak_kept = 0, peak_recomputed = 0, peak_offloaded = 0;  // the split at that peak
   double peak_carried = 0;  // of which slices' key/value gradient carries (UnitStageCost::carry_bytes)
+  double peak_w_grad = 0;   // of which output gradients a B made for its W (StageCost::w_grad_bytes)
   double recomputed_bytes = 0;  // re-created by R over the iteration
 };
 

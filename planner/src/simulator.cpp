@@ -446,6 +446,7 @@ struct Sim {
       st.peak_recomputed_bytes = dm.peak_recomputed;
       st.peak_offloaded_bytes = dm.peak_offloaded;
       st.peak_carried_bytes = dm.peak_carried;
+      st.peak_w_grad_bytes = dm.peak_w_grad;
       st.peak_activation_bytes = dm.peak_activation;
       st.peak_memory_bytes = st.static_bytes + dm.peak_activation;
       st.oom = st.peak_memory_bytes > st.memory_limit_bytes * (1 + 1e-12);

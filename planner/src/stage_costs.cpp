@@ -49,6 +49,7 @@ std::vector<StageCost> stage_costs(const CostTable& costs, const Partition& part
       c.param_bytes += lc.param_bytes;
       c.act_b_bytes += lc.act_b_bytes;
       c.act_w_bytes += lc.act_w_bytes;
+      c.w_grad_bytes += lc.w_grad_bytes;
       c.kv_bytes += known_kv_bytes(lc);
       c.act_score_bytes += known_score_bytes(lc);
       c.f_pair_ms += lc.f_pair_ms;

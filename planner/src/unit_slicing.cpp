@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "adaptis/model/error.h"
 #include "adaptis/planner/units.h"
 
 namespace adaptis {
@@ -36,6 +37,11 @@ std::string slices_problem(const std::vector<WorkUnit>& units, const CostTable& 
   const std::string why = slicing_blocker(costs);
   if (why.empty()) return "";
   return std::string("unit ") + std::to_string(slice - units.begin()) + " (" + describe_unit(*slice) + ") is a slice, but " + why;
+}
+
+void check_slices_runnable(const std::vector<WorkUnit>& units, const CostTable& costs) {
+  if (const std::string why = slices_problem(units, costs); !why.empty())
+    throw InputError("processing", "it makes slices: " + why);
 }
 
 }  // namespace adaptis

@@ -51,6 +51,7 @@ UnitStageCost unit_stage_cost(const StageCost& c, const WorkUnit& u, const CostR
   out.w_ms = scale(c.w_ms, c.w_pair_ms, c.w_fixed_ms);
   out.act_b_bytes = scale_bytes(c.act_b_bytes, c.act_score_bytes);
   out.act_w_bytes = c.act_w_bytes * tok;
+  out.w_grad_bytes = c.w_grad_bytes * tok;
   out.out_bytes = c.out_bytes * tok;
   out.in_bytes = c.in_bytes * tok;
   out.carry_bytes = keys_read_later ? c.kv_bytes * tok : 0.0;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "adaptis/executor/machine_info.h"
@@ -51,6 +52,42 @@ double kept_after_forward(const NetConfig& cfg, int first, int last, int microba
   if (policy != Recompute::None) st->set_recompute(policy, -1, {0});
   st->forward(0, d, st->is_first() ? nullptr : input.data(), st->is_last() ? nullptr : output.data());
   return static_cast<double>(st->saved_bytes(0));
+}
+
+// The buffers micro-batch 0 of a stage holds now, by address, with their bytes. Nothing for a stage that
+// cannot list them (StageCompute::for_each_saved's default).
+std::vector<std::pair<const void*, size_t>> held_buffers(StageCompute& s) {
+  std::vector<std::pair<const void*, size_t>> out;
+  auto add = [&](const auto& v) {
+    if (!v.empty()) out.emplace_back(static_cast<const void*>(v.data()), v.size() * sizeof(v[0]));
+  };
+  s.for_each_saved(0, [&](std::vector<float>& v) { add(v); }, [&](std::vector<int32_t>& v) { add(v); });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Of what a layer holds after its B: the bytes in buffers its F made (held from F until W) and those B made
+// (the output gradients W reads: held from B until W). A buffer is F's when it is still at an address F left
+// it at. When the stage cannot list its buffers, or they do not add up to what it says it holds, all of it
+// counts as F's (the old, conservative reading).
+struct HeldAfterBackward {
+  double from_forward = 0, made_by_backward = 0;
+};
+HeldAfterBackward split_held_after_backward(const std::vector<std::pair<const void*, size_t>>& after_forward,
+                                            StageCompute& s) {
+  const auto after_backward = held_buffers(s);
+  const double total = static_cast<double>(s.saved_bytes());
+  HeldAfterBackward out{total, 0.0};
+  size_t listed = 0, made = 0;
+  for (const auto& [at, bytes] : after_backward) {
+    listed += bytes;
+    const auto it = std::lower_bound(after_forward.begin(), after_forward.end(), std::make_pair(at, size_t{0}));
+    if (it == after_forward.end() || it->first != at) made += bytes;
+  }
+  if (after_backward.empty() || static_cast<double>(listed) != total) return out;
+  out.made_by_backward = static_cast<double>(made);
+  out.from_forward = total - out.made_by_backward;
+  return out;
 }
 
 // The reference micro-batch: micro_batch rows of whole sequences of seq tokens, packed as sequences.
@@ -129,7 +166,8 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
   // acts[l] = input of layer l (acts[0] unused: the first layer reads tokens); grads[l] = grad of that input.
   std::vector<std::vector<float>> acts(L + 1, std::vector<float>(n)), grads(L + 1, std::vector<float>(n));
   std::vector<LayerSamples> samples(L);
-  std::vector<double> saved_f(L, 0), saved_b(L, 0);
+  std::vector<double> saved_f(L, 0), saved_b(L, 0), made_b(L, 0);
+  std::vector<std::vector<std::pair<const void*, size_t>>> held_f(L);
 
   for (int rep = 0; rep < opt.warmup + opt.repeats; ++rep) {
     const bool timed = rep >= opt.warmup;
@@ -146,6 +184,7 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
         samples[l].f_cpu_ms.push_back(t.cpu_ms);
       }
       saved_f[l] = static_cast<double>(s.saved_bytes());
+      held_f[l] = held_buffers(s);
     }
     for (int l = L - 1; l >= 0; --l) {
       StageCompute& s = *layers[l];
@@ -156,7 +195,9 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
         samples[l].b_ms.push_back(t.wall_ms);
         samples[l].b_cpu_ms.push_back(t.cpu_ms);
       }
-      saved_b[l] = static_cast<double>(s.saved_bytes());
+      const HeldAfterBackward held = split_held_after_backward(held_f[l], s);
+      saved_b[l] = held.from_forward;
+      made_b[l] = held.made_by_backward;
     }
     for (int l = 0; l < L; ++l) {
       Timing t = time_ms([&] { layers[l]->backward_weight(0); });
@@ -216,8 +257,10 @@ CostTable profile_layers(int L, const StageFactory& make, const DataSource& data
     c.w_ms = median(opt.wall_clock ? x.w_ms : x.w_cpu_ms);
     c.param_bytes = static_cast<double>(s.params().size()) * sizeof(float);
     c.state_bytes = 4 * c.param_bytes;  // weights, gradients, AdamW m and v (fp32)
-    c.act_w_bytes = saved_b[l];         // what survives B is held until W
+    // What F made and B leaves is held until W; what B made for W is held from B until W.
+    c.act_w_bytes = saved_b[l];
     c.act_b_bytes = std::max(0.0, saved_f[l] - saved_b[l]);
+    c.w_grad_bytes = made_b[l];
     c.out_bytes = l + 1 < L ? static_cast<double>(n * sizeof(float)) : 0.0;
     if (kept_sel[l] >= 0) {
       c.kept_selective_bytes = kept_sel[l];

@@ -1,13 +1,30 @@
 #pragma once
 // What the explorer and GUI view-model tests share: synthetic cost tables and a simulated plan with
-// its timeline, built the same way the explorer core builds them.
+// its timeline, built the same way the explorer core builds them; polling a driver as the front ends do.
+#include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "adaptis/model/sequence_lengths.h"
 #include "adaptis/planner.h"
+#include "explorer/explorer_driver.h"
 #include "explorer/timeline_data.h"
 
 namespace adaptis::explorer::test_support {
+
+// One iteration's sequence lengths given in memory (drawn, not read: no file lines) at `context`, their
+// origin as messages and views name it.
+inline std::shared_ptr<SequenceLengths> lengths_in_memory(std::vector<long long> lengths, long long context,
+                                                          const std::string& origin) {
+  auto d = std::make_shared<SequenceLengths>();
+  d->lengths = std::move(lengths);
+  d->lines.assign(d->lengths.size(), 0);
+  d->context = context;
+  d->origin = origin;
+  return d;
+}
 
 // The shape of a synthetic cost table: F time per layer from a rule, B = 2F, W = w_share x F, and the
 // same memory sizes for every layer.
@@ -81,6 +98,19 @@ inline BuiltTimeline build_timeline_case(const std::string& schedule, int device
   b.sim = simulate_stages(b.plan, b.stages, b.cluster, b.opt);
   b.data = build_timeline(b.plan, b.sim, b.stages, b.cluster, b.opt);
   return b;
+}
+
+// Polls `driver` for `ex` as a front end does each frame until `done()` (true) or `seconds` passed
+// (false: what the test waited for never came).
+template <class Done>
+bool poll_driver_until(ExplorerDriver& driver, Explorer& ex, Done done, double seconds = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    driver.poll(ex);
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
 }
 
 }  // namespace adaptis::explorer::test_support

@@ -4,14 +4,12 @@
 // the collectives as dp/tp lanes and the throughput numbers in the summary.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <thread>
-
 #include "adaptis/model/cost_model.h"
 #include "adaptis/model/parallel_costs.h"
 #include "adaptis/planner.h"
 #include "explorer/explorer.h"
 #include "explorer/explorer_driver.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::explorer;
@@ -46,15 +44,9 @@ Explorer cluster_session(bool with_model = true) {
   return ex;
 }
 
-bool run_to_end(ExplorerDriver& d, Explorer& ex, double seconds = 60) {
+bool run_to_end(ExplorerDriver& d, Explorer& ex) {
   d.carry_out(ex);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    d.poll(ex);
-    if (ex.cluster_plans().state != JobState::Running) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return test_support::poll_driver_until(d, ex, [&] { return ex.cluster_plans().state != JobState::Running; });
 }
 
 size_t count_kind(const Lane& lane, BoxKind k) {

@@ -1,10 +1,17 @@
 // The iteration's context length and global batch changed from inside the explorers: the core asks for
-// the lengths again (a ReadLengths effect the driver carries out with the library's loader, as the
-// command line reads --lengths with --context / --global-batch-tokens), packs them with the plan's
-// processing and rebuilds the plan over the new units as one undo step; what cannot apply is refused
-// with the reason and leaves the plan as it was; a saved session keeps the new values and reopens them
-// (and one saved before they existed still opens).
+// the lengths again (a ReadLengths effect the driver carries out off the UI thread with the library's
+// loader, as the command line reads --lengths with --context / --global-batch-tokens), packs them with
+// the plan's processing and rebuilds the plan over the new units as one undo step; what cannot apply is
+// refused with the reason and leaves the plan as it was; a newer value supersedes a read in flight, and
+// a read waiting on a FIFO nobody writes is stopped by it or by closing the explorer; a saved session
+// keeps the new values and reopens them (and one saved before they existed still opens).
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +24,7 @@
 #include "explorer/session_file.h"
 #include "explorer/session_open.h"
 #include "explorer_test_support.h"
+#include "fifo_test_support.h"
 #include "scratch_dir_test.h"
 
 using namespace adaptis;
@@ -26,6 +34,7 @@ namespace {
 
 constexpr long long kContext = 4096;
 const std::string kDist = "lognormal:median=1024,sigma=1,seed=5";
+const std::string kMix = "# test\n3000\n500\n1200\n4000\n800\n2500\n100\n3900\n";  // 16000 tokens, the longest 4000
 
 CostTable costs() {
   CostTable c = test_support::synthetic_costs(12);
@@ -72,10 +81,13 @@ LengthOptions options(long long context, long long batch) {
   return o;
 }
 
-// Carries out what the explorer asked for, as the front ends do after each command.
+// Carries out what the explorer asked for, as the front ends do after each command, and polls until
+// the lengths are in (the driver reads them off the calling thread).
 void settle(Explorer& ex) {
   ExplorerDriver driver;
   driver.carry_out(ex);
+  ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !ex.reading_lengths(); }))
+      << "the lengths never came in";
 }
 
 // A refusal: nothing asked of the driver, the plan and the lengths as they were, the reason shown.
@@ -197,8 +209,7 @@ TEST(ExplorerLengthOptions, WhatCannotApplyIsRefusedAndThePlanStays) {
 class ExplorerLengthOptionsFiles : public adaptis::test::ScratchDirTest {};
 
 TEST_F(ExplorerLengthOptionsFiles, ALengthsFileIsReadAgainAndItsErrorsAreTheLibrarys) {
-  // 16000 tokens, the longest 4000.
-  const std::string file = write("mix.lengths", "# test\n3000\n500\n1200\n4000\n800\n2500\n100\n3900\n");
+  const std::string file = write("mix.lengths", kMix);
   Explorer ex = start(file, options(0, 0), pack_tokens(false));
   const std::vector<WorkUnit> units = ex.editor().plan().units;
   EXPECT_EQ(ex.varlen().settings_line,
@@ -284,3 +295,170 @@ TEST_F(ExplorerLengthOptionsFiles, TheNewValuesRoundTripAndAnOldSessionStillOpen
   EXPECT_FALSE(reopened.message().error) << reopened.message().text;
   EXPECT_EQ(reopened.editor().plan().units, units_of(kDist, options(4096, 65536), pack_tokens()));
 }
+
+// ---- reading off the UI thread ----
+
+namespace {
+
+// An explorer started from the lengths file `file` (kMix, slicing off), which then becomes a FIFO:
+// reading it again waits until the test writes it.
+class ExplorerLengthsFifo : public adaptis::test::ScratchDirTest {
+ protected:
+  std::string file;
+  std::vector<WorkUnit> start_units;
+
+  Explorer start_then_make_fifo() {
+    file = write("mix.lengths", kMix);
+    Explorer ex = start(file, options(0, 0), pack_tokens(false));
+    start_units = ex.editor().plan().units;
+    EXPECT_TRUE(adaptis::test::make_fifo(file)) << file << ": " << std::strerror(errno);
+    return ex;
+  }
+};
+
+}  // namespace
+
+// The driver returns at once while the lengths file (here a FIFO) has nothing to give: the explorer says
+// it is loading them and keeps its plan; once someone writes the file the lengths come in, packed into
+// the units the command line makes of the same file.
+TEST_F(ExplorerLengthsFifo, TheLengthsAreReadOffTheCallingThread) {
+  Explorer ex = start_then_make_fifo();
+  ExplorerDriver driver;
+  ASSERT_TRUE(ex.set_global_batch_tokens(8000).applied);
+  driver.carry_out(ex);  // nothing has been written yet: only a background read can be waiting
+  EXPECT_TRUE(driver.busy());
+  EXPECT_TRUE(ex.reading_lengths());
+  EXPECT_EQ(ex.lengths_loading_text(), file + " with the data's own context, global batch 8000 tokens");
+  for (int frame = 0; frame < 5; ++frame) {
+    driver.poll(ex);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(ex.reading_lengths());
+  EXPECT_EQ(ex.editor().plan().units, start_units);
+
+  ASSERT_TRUE(adaptis::test::write_fifo(file, kMix)) << "the read never opened " << file;
+  ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !ex.reading_lengths(); }));
+  EXPECT_FALSE(ex.message().error) << ex.message().text;
+  EXPECT_FALSE(driver.busy());
+  EXPECT_EQ(ex.editor().plan().units, units_of(write("copy.lengths", kMix), options(0, 8000), pack_tokens(false)));
+  EXPECT_EQ(ex.lengths_on_screen().data->lengths, (std::vector<long long>{3000, 500, 1200, 3300}));
+}
+
+// A bad line read in the background is refused with the command line's own words (the file and the
+// line), and the plan stays.
+TEST_F(ExplorerLengthsFifo, ABadFileReadInTheBackgroundNamesTheFileAndTheLine) {
+  Explorer ex = start_then_make_fifo();
+  const std::string bad = "3000\n12x\n";
+  std::string library_error;
+  try {
+    load_sequence_lengths(write("bad.lengths", bad), options(0, 4000));
+  } catch (const InputError& e) {
+    library_error = e.what();
+  }
+  ASSERT_NE(library_error.find(at("bad.lengths") + " line 2: "), std::string::npos) << library_error;
+
+  ExplorerDriver driver;
+  ASSERT_TRUE(ex.set_global_batch_tokens(4000).applied);
+  driver.carry_out(ex);
+  ASSERT_TRUE(adaptis::test::write_fifo(file, bad));
+  ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !ex.reading_lengths(); }));
+  EXPECT_TRUE(ex.message().error);
+  EXPECT_EQ(ex.message().text, "data: the data's own context, global batch 4000 tokens: " +
+                                   file + library_error.substr(at("bad.lengths").size()));
+  EXPECT_EQ(ex.editor().plan().units, start_units);
+}
+
+// A new value while a read is in flight supersedes it: the steps go on from the value being read, the
+// older read's lengths (or its error) are never adopted when they come in late, and only the newest
+// becomes one undo step; through the driver likewise, whichever read finishes first.
+TEST(ExplorerLengthOptions, ANewerValueSupersedesTheReadInFlight) {
+  Explorer ex = start(kDist, options(kContext, 32768));
+  const std::vector<WorkUnit> start_units = ex.editor().plan().units;
+  ASSERT_TRUE(ex.step_global_batch(+1).applied);  // 65536
+  const std::vector<Effect> older = ex.take_effects();
+  ASSERT_EQ(older.size(), 1u);
+  ASSERT_TRUE(ex.step_global_batch(+1).applied);  // from the 65536 being read: 131072
+  const std::vector<Effect> newer = ex.take_effects();
+  ASSERT_EQ(newer.size(), 1u);
+  ASSERT_TRUE(older[0].lengths && newer[0].lengths);
+  EXPECT_EQ(newer[0].lengths->options.global_batch_tokens, 131072);
+  EXPECT_NE(ex.message().text.find("instead of the values asked for before"), std::string::npos) << ex.message().text;
+
+  const std::atomic<bool> go_on{false};
+  auto packed = [&](const Effect& e) {
+    std::optional<PackedLengths> p = read_and_pack(*e.lengths, go_on);
+    return p ? std::make_shared<const PackedLengths>(std::move(*p)) : nullptr;
+  };
+  ex.on_lengths_read(*older[0].lengths, packed(older[0]), "");
+  ex.on_lengths_read(*older[0].lengths, nullptr, "the older read failed");
+  EXPECT_TRUE(ex.reading_lengths());
+  EXPECT_EQ(ex.editor().plan().units, start_units);
+  EXPECT_EQ(ex.message().text.find("older read"), std::string::npos) << ex.message().text;
+  ex.on_lengths_read(*newer[0].lengths, packed(newer[0]), "");
+  EXPECT_FALSE(ex.reading_lengths());
+  EXPECT_FALSE(ex.message().error) << ex.message().text;
+  EXPECT_EQ(ex.editor().plan().units, units_of(kDist, options(kContext, 131072), pack_tokens()));
+  ASSERT_TRUE(ex.undo());
+  EXPECT_EQ(ex.editor().plan().units, start_units);
+
+  ExplorerDriver driver;
+  ASSERT_TRUE(ex.set_context(2048).applied);
+  driver.carry_out(ex);
+  ASSERT_TRUE(ex.set_context(1024).applied);
+  driver.carry_out(ex);
+  ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !ex.reading_lengths() && !driver.busy(); }));
+  EXPECT_FALSE(ex.message().error) << ex.message().text;
+  EXPECT_EQ(ex.editor().plan().units, units_of(kDist, options(1024, 32768), pack_tokens()));
+  ASSERT_TRUE(ex.undo());
+  EXPECT_EQ(ex.editor().plan().units, start_units);
+}
+
+// The plan's processing changed while the lengths were read (a re-pack meanwhile): they are packed by
+// the processing now in use, not by the one the read was asked with.
+TEST(ExplorerLengthOptions, ARePackWhileReadingPacksTheNewLengthsItsWay) {
+  Explorer ex = start(kDist, options(kContext, 32768));
+  ASSERT_TRUE(ex.step_global_batch(+1).applied);
+  const std::vector<Effect> asked = ex.take_effects();
+  ASSERT_EQ(asked.size(), 1u);
+  ASSERT_TRUE(ex.step_packing_mode(-1).applied) << ex.message().text;  // pad, over the lengths on screen
+  SequenceProcessing pad = pack_tokens();
+  pad.mode = PackingMode::Pad;
+  ASSERT_EQ(ex.editor().plan().units, units_of(kDist, options(kContext, 32768), pad));
+  const std::atomic<bool> go_on{false};
+  std::optional<PackedLengths> packed = read_and_pack(*asked[0].lengths, go_on);
+  ASSERT_TRUE(packed.has_value());
+  EXPECT_EQ(packed->units, units_of(kDist, options(kContext, 65536), pack_tokens()));  // as asked
+  ex.on_lengths_read(*asked[0].lengths, std::make_shared<const PackedLengths>(std::move(*packed)), "");
+  EXPECT_FALSE(ex.message().error) << ex.message().text;
+  EXPECT_EQ(ex.editor().plan().units, units_of(kDist, options(kContext, 65536), pad));
+  EXPECT_EQ(ex.varlen().global_batch_tokens, 65536);
+}
+
+// A read waiting on a FIFO nobody writes stops when the value goes back to the lengths on screen, and
+// when the explorer closes (shutdown, or the driver's end): nothing waits for a writer.
+TEST_F(ExplorerLengthsFifo, AReadWaitingOnAFifoStopsWhenNoLongerWanted) {
+  Explorer ex = start_then_make_fifo();
+  {
+    ExplorerDriver driver;
+    ASSERT_TRUE(ex.set_global_batch_tokens(8000).applied);
+    driver.carry_out(ex);
+    ASSERT_TRUE(ex.set_global_batch_tokens(0).applied);  // the whole file: what is on screen
+    EXPECT_FALSE(ex.reading_lengths());
+    EXPECT_NE(ex.message().text.find("stopped reading them with the data's own context, global batch 8000 tokens"),
+              std::string::npos)
+        << ex.message().text;
+    driver.carry_out(ex);
+    ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return !driver.busy(); }));
+    EXPECT_FALSE(ex.message().error) << ex.message().text;
+    EXPECT_EQ(ex.editor().plan().units, start_units);
+
+    ASSERT_TRUE(ex.set_global_batch_tokens(8000).applied);
+    driver.carry_out(ex);
+    EXPECT_EQ(driver.shutdown(), "stopped reading the lengths");
+    EXPECT_FALSE(driver.busy());
+  }
+  ExplorerDriver closing;
+  ASSERT_TRUE(ex.set_global_batch_tokens(12000).applied);
+  closing.carry_out(ex);
+  EXPECT_TRUE(closing.busy());
+}  // `closing` goes with the read still waiting: its end stops it

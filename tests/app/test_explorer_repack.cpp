@@ -45,17 +45,23 @@ CostTable costs(bool mamba = false) {
 
 // A skewed iteration: many short documents, a few long ones (one past half the context).
 std::shared_ptr<const SequenceLengths> lengths() {
-  auto d = std::make_shared<SequenceLengths>();
-  d->lengths = {3900, 300, 120, 2600, 80, 640, 1500, 90, 200, 3100, 700, 60, 1024, 400, 2048, 150, 950, 75};
-  d->lines.assign(d->lengths.size(), 0);
-  d->context = kContext;
-  d->origin = "repack test lengths";
-  return d;
+  return test_support::lengths_in_memory(
+      {3900, 300, 120, 2600, 80, 640, 1500, 90, 200, 3100, 700, 60, 1024, 400, 2048, 150, 950, 75}, kContext,
+      "repack test lengths");
 }
 
 SequenceProcessing pack_tokens() {
   SequenceProcessing p;
   p.mode = PackingMode::PackTokens;
+  return p;
+}
+
+// Rows of at most 2048 tokens, each cut into two slices.
+SequenceProcessing slices_of_2048_tokens() {
+  SequenceProcessing p;
+  p.mode = PackingMode::Slice;
+  p.unit_tokens = 2048;
+  p.slices = 2;
   return p;
 }
 
@@ -90,10 +96,7 @@ TEST(ExplorerRepack, ANewProcessingRebuildsTheUnitsAndTheIteration) {
   const double t_before = ex.editor().sim().iteration_ms;
   ASSERT_EQ(ex.lengths_on_screen().processing, pack_tokens());
 
-  SequenceProcessing p;
-  p.mode = PackingMode::Slice;
-  p.unit_tokens = 2048;
-  p.slices = 2;
+  const SequenceProcessing p = slices_of_2048_tokens();
   const EditResult r = ex.set_processing(p);
   ASSERT_TRUE(r.applied) << r.message;
   const Plan& plan = ex.editor().plan();
@@ -415,10 +418,7 @@ TEST(ExplorerRepack, PerUnitCheckpointingFollowsTheNewUnits) {
   ASSERT_TRUE(ex.toggle_unit_recompute().applied) << ex.message().text;  // stage 1: unit 0 only
   ASSERT_EQ(ex.editor().plan().memory[1].units, std::vector<int>{0});
 
-  SequenceProcessing p;
-  p.mode = PackingMode::Slice;
-  p.unit_tokens = 2048;
-  p.slices = 2;
+  const SequenceProcessing p = slices_of_2048_tokens();
   const EditResult r = ex.set_processing(p);
   ASSERT_TRUE(r.applied) << r.message;
   const Plan& plan = ex.editor().plan();

@@ -6,11 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "adaptis/executor/run_report.h"
 #include "adaptis/executor/run_session.h"
@@ -21,6 +19,7 @@
 #include "explorer/explorer.h"
 #include "explorer/explorer_driver.h"
 #include "explorer/run_records.h"
+#include "explorer_test_support.h"
 
 using namespace adaptis;
 using namespace adaptis::explorer;
@@ -276,21 +275,6 @@ TEST(ExplorerRuns, TickingRunsKeepsTheLatestTwo) {
 
 // ---- the driver ----
 
-namespace {
-
-template <class Pred>
-bool poll_until(ExplorerDriver& d, Explorer& ex, Pred done, double seconds = 20) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    d.poll(ex);
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
-}  // namespace
-
 TEST(ExplorerDriver, ALiveOptimizerSearchIsOneUndoStepAndPinsTheStartAsB) {
   ExplorerConfig cfg;
   cfg.live_optimizer = true;
@@ -307,7 +291,7 @@ TEST(ExplorerDriver, ALiveOptimizerSearchIsOneUndoStepAndPinsTheStartAsB) {
   EXPECT_TRUE(ex.editing_locked());
   EXPECT_EQ(ex.comparison().kind, CompareKind::Pinned);  // the plan before the search, as B
   driver.carry_out(ex);
-  ASSERT_TRUE(poll_until(driver, ex, [&] { return ex.optimizer().state != JobState::Running; }));
+  ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return ex.optimizer().state != JobState::Running; }));
   EXPECT_EQ(ex.optimizer().state, JobState::Done) << ex.message().text;
   EXPECT_LT(ex.editor().sim().iteration_ms, before);
   EXPECT_FALSE(ex.optimizer().history.empty());
@@ -329,7 +313,7 @@ TEST(ExplorerDriver, ReadsTheStoreAndLoadsRunsOffTheUiThread) {
   ex.compare_with_run(id);
   driver.carry_out(ex);
   EXPECT_TRUE(driver.busy());
-  ASSERT_TRUE(poll_until(driver, ex, [&] { return ex.runs().read && ex.comparison().run != nullptr; }));
+  ASSERT_TRUE(test_support::poll_driver_until(driver, ex, [&] { return ex.runs().read && ex.comparison().run != nullptr; }));
   EXPECT_EQ(ex.runs().runs.size(), 1u);
   EXPECT_TRUE(ex.ab().comparable);
   EXPECT_EQ(driver.shutdown(), "");

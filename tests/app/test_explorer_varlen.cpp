@@ -60,12 +60,7 @@ std::vector<WorkUnit> test_units() {
 
 // The lengths the units could have come from (the histogram's input).
 std::shared_ptr<const SequenceLengths> test_lengths() {
-  auto d = std::make_shared<SequenceLengths>();
-  d->lengths = {4096, 1024, 1024, 1024, 1024, 512, 4096};
-  d->lines.assign(d->lengths.size(), 0);
-  d->context = kRef;
-  d->origin = "test lengths";
-  return d;
+  return test_support::lengths_in_memory({4096, 1024, 1024, 1024, 1024, 512, 4096}, kRef, "test lengths");
 }
 
 // What the session says made the units (the test's units are hand-made; the view shows this).

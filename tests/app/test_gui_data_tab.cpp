@@ -9,8 +9,10 @@
 #include <imgui_internal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "adaptis/model/error.h"
 #include "adaptis/model/json_file.h"
@@ -34,12 +36,15 @@ static CostTable varlen_costs() {
 
 // One iteration's sequence lengths at a 4096-token context, read from `origin`.
 static std::shared_ptr<SequenceLengths> lengths_of(std::vector<long long> lengths, const std::string& origin) {
-  auto d = std::make_shared<SequenceLengths>();
-  d->lengths = std::move(lengths);
-  d->lines.assign(d->lengths.size(), 0);
-  d->context = 4096;
-  d->origin = origin;
-  return d;
+  return explorer::test_support::lengths_in_memory(std::move(lengths), 4096, origin);
+}
+
+// Five documents, and hand-made units that hold one each.
+const std::vector<long long> kFiveDocs = {4096, 2048, 1024, 512, 3000};
+static std::vector<WorkUnit> one_document_each(const std::vector<long long>& docs) {
+  std::vector<WorkUnit> units(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) units[i].docs = {docs[i]};
+  return units;
 }
 
 // 1F1B on 4 devices over the units `start` makes of `lengths`.
@@ -61,13 +66,11 @@ TEST(GuiDataTab, VariableLengthUnitsDrawTheDataTabAndASessionReopensThem) {
   const std::string costs_path = (dir / "costs.json").string(), session = (dir / "session.json").string();
   save_cost_table(synthetic_costs(16), costs_path);  // no tokens per micro-batch
   const CostTable costs = varlen_costs();
-  std::vector<WorkUnit> units(5);
-  const long long docs[] = {4096, 2048, 1024, 512, 3000};
-  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
+  const std::vector<WorkUnit> units = one_document_each(kFiveDocs);
   GuiConfig cfg;
   cfg.costs_path = costs_path;
   cfg.runs_db = (dir / "runs.db").string();
-  auto lengths = lengths_of({4096, 2048, 1024, 512, 3000}, "test");
+  auto lengths = lengths_of(kFiveDocs, "test");
   cfg.lengths.data = lengths;
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());
   PlanRequest req;
@@ -129,6 +132,15 @@ void click(Harness& h, GuiApp& app, ImVec2 at) {
   h.frame(app, at, true);
   h.frame(app, at, false);
   h.frame(app, at, false);
+}
+
+// Frames go by until the lengths asked for are in (the driver reads them off the UI thread).
+void until_lengths_read(Harness& h, GuiApp& app) {
+  for (int i = 0; i < 6000 && app.core().reading_lengths(); ++i) {
+    h.frame(app);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(app.core().reading_lengths()) << "the lengths never came in";
 }
 
 }  // namespace
@@ -227,6 +239,7 @@ TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
   const std::optional<ImVec2> doubled = find_item(h, app, "##lengths", "x2##global_batch");
   ASSERT_TRUE(doubled.has_value()) << "no x2 button for the global batch in the Data tab";
   click(h, app, *doubled);
+  until_lengths_read(h, app);
   EXPECT_FALSE(status_is_error(app)) << status(app);
   EXPECT_EQ(editor(app).plan().units, units_of(4096, 32768)) << status(app);
   EXPECT_EQ(app.core().varlen().global_batch_tokens, 32768);
@@ -234,6 +247,7 @@ TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
   const std::optional<ImVec2> halved = find_item(h, app, "##lengths", "/2##context");
   ASSERT_TRUE(halved.has_value()) << "no /2 button for the context in the Data tab";
   click(h, app, *halved);
+  until_lengths_read(h, app);
   EXPECT_FALSE(status_is_error(app)) << status(app);
   EXPECT_EQ(editor(app).plan().units, units_of(2048, 32768)) << status(app);
   EXPECT_EQ(app.core().varlen().settings_line, "context 2048 tokens, global batch 32768 tokens");
@@ -248,6 +262,7 @@ TEST(GuiDataTab, TheIterationButtonsChangeTheContextAndTheBatch) {
     const std::optional<ImVec2> down = find_item(h, app, "##lengths", "/2##global_batch");
     ASSERT_TRUE(down.has_value()) << "no /2 button for the global batch in the Data tab";
     click(h, app, *down);
+    until_lengths_read(h, app);
   }
   EXPECT_TRUE(status_is_error(app));
   EXPECT_NE(status(app).find("below the context of 4096 tokens"), std::string::npos) << status(app);
@@ -335,9 +350,7 @@ TEST(GuiDataTab, ASessionReopensTheLengthsAndTheProcessing) {
 TEST(GuiDataTab, TheDetailsPaneCheckpointsTheSelectedUnit) {
   Harness h;
   const CostTable costs = varlen_costs();
-  std::vector<WorkUnit> units(5);
-  const long long docs[] = {4096, 2048, 1024, 512, 3000};
-  for (size_t i = 0; i < units.size(); ++i) units[i].docs = {docs[i]};
+  const std::vector<WorkUnit> units = one_document_each(kFiveDocs);
   GuiConfig cfg;
   cfg.runs_db = (fs::temp_directory_path() / "adaptis-gui-frames-test.db").string();
   GuiApp app(costs, make_uniform_cluster(4), SimOptions{}, cfg, h.theme());

@@ -5,6 +5,9 @@
 // a session names itself.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "adaptis/model/cost_table.h"
@@ -61,8 +64,17 @@ void expect_same_plan(const Plan& a, const Plan& b) {
   EXPECT_EQ(a.num_microbatches, b.num_microbatches);
 }
 
+// Each key, then the session polled until what it started is done (the lengths are read off the UI
+// thread), as `adaptis tui --plain --keys` does.
 void press_all(TuiSession& session, const std::string& script) {
-  for (int k : key::parse_script(script)) session.key(k);
+  for (int k : key::parse_script(script)) {
+    session.key(k);
+    for (int i = 0; i < 12000 && session.busy(); ++i) {
+      session.poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    session.poll();
+  }
 }
 
 TEST_F(TuiSessionFile, WSavesARePackedCheckpointedPlanAndItReopensTheSame) {

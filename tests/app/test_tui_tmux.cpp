@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "adaptis/planner/schedules.h"
+#include "fifo_test_support.h"
 
 namespace fs = std::filesystem;
 
@@ -694,4 +695,52 @@ TEST(TuiTmux, WSavesTheSessionAndReopeningShowsTheSamePlanAndData) {
   reopened.literal("q");
   expect_shell_restored(reopened, 0);
   fs::remove_all(dir);
+}
+
+// A lengths file slow to give its lengths (a FIFO nobody has written yet): { returns at once, the Data
+// view says what it is loading and the terminal still answers keys; once the file is written the units
+// of half the batch come in; quitting while a read waits does not wait for it.
+TEST(TuiTmux, ReadingTheLengthsKeepsTheTerminalResponsive) {
+  SKIP_WITHOUT_TMUX();
+  const fs::path dir = fs::temp_directory_path() / ("adaptis-tui-fifo-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string file = (dir / "iteration.lengths").string();
+  std::string text;
+  long long tokens = 0;
+  for (int i = 0; i < 64; ++i) {
+    const long long n = 200 + (i * 977) % 3000;
+    text += std::to_string(n) + "\n";
+    tokens += n;
+  }
+  std::ofstream(file) << text;
+  {
+    TuiPane pane(args("--devices 4 --lengths " + quote(file)), "", 110, 40);
+    ASSERT_TRUE(pane.started());
+    ASSERT_TRUE(pane.wait_for_text("llama-2-7b  1f1b")) << pane.last;
+    pane.literal("8");
+    ASSERT_TRUE(pane.wait_for_text("sequences, " + std::to_string(tokens) + " tokens")) << pane.last;
+    ASSERT_TRUE(adaptis::test::make_fifo(file));
+
+    pane.literal("{");
+    ASSERT_TRUE(pane.wait_for_text("loading lengths... " + file)) << pane.last;
+    pane.literal("1");  // another view, and back: the keys are answered while the read waits
+    ASSERT_TRUE(pane.wait_for([](const std::string& s) { return s.find("loading lengths") == std::string::npos; }))
+        << pane.last;
+    pane.literal("8");
+    ASSERT_TRUE(pane.wait_for_text("loading lengths... " + file)) << pane.last;
+    EXPECT_NE(pane.last.find("sequences, " + std::to_string(tokens) + " tokens"), std::string::npos) << pane.last;
+
+    ASSERT_TRUE(adaptis::test::write_fifo(file, text)) << "the TUI never opened " << file;
+    ASSERT_TRUE(pane.wait_for_text("sequences, " + std::to_string(tokens / 2) + " tokens")) << pane.last;
+    EXPECT_EQ(pane.last.find("loading lengths"), std::string::npos) << pane.last;
+
+    pane.literal("{");  // nobody writes the FIFO this time: q still quits at once
+    ASSERT_TRUE(pane.wait_for_text("loading lengths... " + file)) << pane.last;
+    pane.literal("q");
+    expect_shell_restored(pane, 0);
+    EXPECT_NE(pane.last.find("adaptis tui: stopped reading the lengths"), std::string::npos) << pane.last;
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }

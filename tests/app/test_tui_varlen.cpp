@@ -197,3 +197,21 @@ TEST(TuiVarlen, DataViewKeysRePackTheLengths) {
   EXPECT_EQ(g.view, View::Gantt);
   EXPECT_EQ(plan(g).units, units_of(kDocs));
 }
+
+// } asks for the lengths again: the key returns at once (the read is an effect the session's driver
+// carries out off the UI thread) and, until they are in, the Data view says what it is loading while
+// the plan stays as it was.
+TEST(TuiVarlen, TheDataViewSaysWhileTheLengthsAreLoading) {
+  TuiState start = varlen_state();
+  start.core.config().lengths.spec = "/data/tui-test.lengths";
+  const std::vector<WorkUnit> units = plan(start).units;
+  TuiState s = press(std::move(start), "8}");
+  EXPECT_TRUE(s.core.reading_lengths()) << message(s);
+  EXPECT_EQ(plan(s).units, units);
+  const Screen scr = render(s, 120, 40);
+  expect_frame(scr, s);
+  EXPECT_NE(scr.text().find("loading lengths... /data/tui-test.lengths with the data's own context, global batch "
+                            "28128 tokens"),
+            std::string::npos)
+      << scr.text();
+}

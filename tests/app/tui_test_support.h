@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "explorer/lengths_source.h"
+#include "explorer_test_support.h"
 #include "tui/render.h"
 #include "tui/screen.h"
 #include "tui/tui_state.h"
@@ -51,13 +52,8 @@ inline TuiState start(app::Inputs in = test_inputs(), const std::string& schedul
 
 // The explorer's lengths: `docs` packed by tokens into units of at most 4096 (what the varlen TUI tests start from).
 inline explorer::LengthsSource packed_lengths(std::vector<long long> docs, long long context, const std::string& origin) {
-  auto data = std::make_shared<SequenceLengths>();
-  data->lengths = std::move(docs);
-  data->lines.assign(data->lengths.size(), 0);
-  data->context = context;
-  data->origin = origin;
   explorer::LengthsSource l;
-  l.data = data;
+  l.data = explorer::test_support::lengths_in_memory(std::move(docs), context, origin);
   SequenceProcessing p;
   p.mode = PackingMode::PackTokens;
   p.unit_tokens = 4096;

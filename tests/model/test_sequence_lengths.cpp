@@ -2,13 +2,18 @@
 // batch exactly, are reproducible from their seed, and every bad input is named by file and line or
 // by field / parameter.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
 
+#include "adaptis/model/cancellable_read.h"
 #include "adaptis/model/error.h"
 #include "adaptis/model/sequence_lengths.h"
 
@@ -52,6 +57,41 @@ TEST(SequenceLengths, LengthsFileKeepsOrderLinesAndContext) {
   EXPECT_EQ(cut.lengths, (std::vector<long long>{512, 488}));
   EXPECT_EQ(cut.context, 8192);
   fs::remove(p);
+}
+
+// The cancellable read (cancellable_read.h): the same lengths and the same errors as the blocking one;
+// a FIFO nobody writes is given up once the flag is set from another thread, and one that is written is
+// read to its end.
+TEST(SequenceLengths, ACancellableReadGivesTheSameLengthsAndStopsWhenTold) {
+  const std::atomic<bool> go_on{false};
+  fs::path p = temp_file("cancellable.lengths", "512\n4096\n77\n");
+  LengthOptions o;
+  o.global_batch_tokens = 1000;
+  const std::optional<SequenceLengths> read = load_sequence_lengths(p.string(), o, go_on);
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->lengths, load_sequence_lengths(p.string(), o).lengths);
+  EXPECT_EQ(read->lines, (std::vector<int>{1, 2}));
+  fs::path bad = temp_file("cancellable-bad.lengths", "12\nx\n");
+  expect_input_error([&] { load_sequence_lengths(bad.string(), {}, go_on); }, {bad.string() + " line 2: "});
+  fs::remove(p);
+  fs::remove(bad);
+
+  const fs::path fifo = fs::temp_directory_path() / ("adaptis-lengths-" + std::to_string(::getpid()) + ".fifo");
+  fs::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  EXPECT_FALSE(load_sequence_lengths(fifo.string(), {}, stop).has_value());  // returns: nobody ever wrote it
+  stopper.join();
+  std::thread writer([&] { std::ofstream(fifo) << "300\n200\n"; });  // opening waits for the reader
+  const std::optional<SequenceLengths> piped = load_sequence_lengths(fifo.string(), {}, go_on);
+  writer.join();
+  ASSERT_TRUE(piped.has_value());
+  EXPECT_EQ(piped->lengths, (std::vector<long long>{300, 200}));
+  fs::remove(fifo);
 }
 
 TEST(SequenceLengths, BadLengthsFilesNameFileAndLine) {

@@ -80,6 +80,19 @@ TEST(UnitSlicing, SlicesOfAHybridModelAreRefusedNamingTheLayer) {
   attention_only.layers[2].recurrent = false;
   EXPECT_EQ(slicing_blocker(attention_only), "");
   EXPECT_EQ(slices_problem(sliced, attention_only), "");
+
+  // The check every caller uses throws that reason on the processing's field, in the library's words
+  // (the CLI puts its --pack in front of problem()).
+  EXPECT_NO_THROW(check_slices_runnable(packed, costs));
+  EXPECT_NO_THROW(check_slices_runnable(sliced, attention_only));
+  try {
+    check_slices_runnable(sliced, costs);
+    ADD_FAILURE() << "a slice of a Mamba model passed";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "processing");
+    EXPECT_EQ(e.problem(), "it makes slices: " + problem);
+    EXPECT_EQ(std::string(e.what()), "processing: it makes slices: " + problem);
+  }
 }
 
 TEST(UnitSlicing, CostFilesKeepTheFlagAndOlderFilesReadAsNotRecurrent) {

@@ -136,6 +136,13 @@ void DataPanel::draw_iteration(UiContext& c) {
   }
   section(t, "Iteration");
   ImGui::TextDisabled("%s", v.settings_line.c_str());
+  // The lengths are read off the UI thread: the plan above stays until they are in (a new value
+  // meanwhile stops this read and reads with that one).
+  if (core.reading_lengths()) {
+    ImGui::PushTextWrapPos(0);
+    ImGui::TextColored(ImColor(t.warn), "loading lengths… %s", core.lengths_loading_text().c_str());
+    ImGui::PopTextWrapPos();
+  }
   const float field_w = std::clamp(ImGui::GetContentRegionAvail().x * 0.4f, t.px(90), t.px(160));
   bool asked = false;  // the fields are then re-taken from what the core has (a refusal puts them back)
   ImGui::BeginDisabled(core.editing_locked());

@@ -88,6 +88,8 @@ void PlanPanel::draw_memory(UiContext& c) {
                         app::format_bytes(w.on_host_bytes).c_str());
     if (w.carried_bytes > 0)
       ImGui::TextDisabled("  ·  key/value gradient carries of slices %s", app::format_bytes(w.carried_bytes).c_str());
+    if (w.w_grad_bytes > 0)
+      ImGui::TextDisabled("  ·  output gradients held for W %s", app::format_bytes(w.w_grad_bytes).c_str());
   }
   if (m.recompute_actions > 0 || m.host_copies > 0)
     ImGui::TextDisabled("%zu R actions  ·  %zu host copies", m.recompute_actions, m.host_copies);

@@ -373,7 +373,7 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
       if (!urgent(a, t)) early_r_[d] += 1, early_of_[sm] = 1;
       if (--left_on_device_[dm] == 0) --inflight_[d];
     } else {
-      double freed = kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
+      double freed = kind == kW ? act_w(s, mb) + w_grad(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
       if (kind == kB) {
         // Slices: the carries this B creates are live while it runs; its own carry goes with it.
         const double created = carries_created(s, mb);
@@ -381,9 +381,12 @@ bool ListScheduler::Impl::list_pass(const ListSchedulePolicy& pol, ListScheduleR
         reserved_[d] += created;
         peak_live_[d] = std::max(peak_live_[d], live_[d]);
         freed += carry(s, mb);
+        // What it makes for its W counts from its end, with what it frees (the simulator's ledger).
+        freed -= w_grad(s, mb);
       }
       live_[d] -= freed;
       reserved_[d] -= freed;
+      peak_live_[d] = std::max(peak_live_[d], live_[d]);
       if (kind == kB && early_of_[sm]) early_r_[d] -= 1, early_of_[sm] = 0;
       if (--left_on_device_[dm] == 0) --inflight_[d];
     }

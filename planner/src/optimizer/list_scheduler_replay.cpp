@@ -97,8 +97,10 @@ bool ListScheduler::Impl::replay(ListScheduleResult& r) {
           live_[d] += carries_created(s, mb);  // slices' key/value gradient carries (list_scheduler.cpp)
           peak_live_[d] = std::max(peak_live_[d], live_[d]);
           live_[d] -= carry(s, mb);
+          live_[d] += w_grad(s, mb);  // made for its W, counted from its end
         }
-        live_[d] -= kind == kW ? act_w(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
+        live_[d] -= kind == kW ? act_w(s, mb) + w_grad(s, mb) : split_ ? act_b(s, mb) : act_b(s, mb) + act_w(s, mb);
+        peak_live_[d] = std::max(peak_live_[d], live_[d]);
       }
       auto release = [&](size_t c_id, int dc, double xfer) {
         double arr = end;

@@ -118,6 +118,7 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
     const size_t sm = static_cast<size_t>(S_) * m_;
     uact_b_.resize(sm);
     uact_w_.resize(sm);
+    uw_grad_.resize(sm);
     ukept_.resize(sm);
     ucarry_.resize(sm);
     ucarries_created_.resize(sm);
@@ -128,6 +129,7 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
         const UnitStageCost& u = pb.unit_costs[um(s, mb)];
         uact_b_[um(s, mb)] = u.act_b_bytes;
         uact_w_[um(s, mb)] = u.act_w_bytes;
+        uw_grad_[um(s, mb)] = u.w_grad_bytes;
         ukept_[um(s, mb)] = u.kept();
         ucarry_[um(s, mb)] = u.carry_bytes;
         ucarries_created_[um(s, mb)] = u.carries_created_bytes;
@@ -135,6 +137,13 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
         umb_bytes_[static_cast<size_t>(pb.stage_device[s]) * m_ + mb] += u.kept();
       }
   }
+  // A separate B that makes more for its W than it frees adds to what the device holds: room for one such
+  // step too.
+  for (int s = 0; s < S_ && split_; ++s)
+    for (int mb = 0; mb < m_; ++mb) {
+      double& room = headroom_[pb.stage_device[s]];
+      room = std::max(room, w_grad(s, mb) - (units_ ? uact_b_[um(s, mb)] : pb.stages[s].act_b_bytes));
+    }
   for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
   // The cap is only enforceable when one micro-batch fits next to the static state; otherwise
   // the scheduler runs unconstrained and reports how far the plan overflows.

@@ -63,7 +63,7 @@ struct ListScheduler::Impl {
   std::vector<int> r_per_mb_;
   bool rec(int s, int mb) const { return rec_[um(s, mb)] != 0; }
   double regen(int s, int mb) const { return regen_[um(s, mb)]; }
-  std::vector<double> headroom_;       // per device: room kept for one R's re-created bytes
+  std::vector<double> headroom_;       // per device: room for one R's re-created bytes or one B's gradients for W
   std::vector<int> early_r_;           // per device: early R run whose B has not started
   std::vector<char> early_of_;         // per (stage, mb): its R ran early
   // Offload (host link) state.
@@ -134,7 +134,7 @@ struct ListScheduler::Impl {
   // per-stage values when units_ is set. Slices (slice_prev / slice_next) add F -> F of the next
   // slice and B -> B of the previous slice on every stage.
   bool units_ = false, slices_ = false;
-  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, ukept_, umb_bytes_;
+  std::vector<double> ufwd_xfer_, ubwd_xfer_, uact_b_, uact_w_, uw_grad_, ukept_, umb_bytes_;
   // Slices' key/value gradient carries (UnitStageCost): created by a B, folded in by another unit's B.
   std::vector<double> ucarry_, ucarries_created_;
   std::vector<double> uoffload_;  // per (stage, mb): bytes copied to host
@@ -143,6 +143,10 @@ struct ListScheduler::Impl {
   double mb_bytes(int d, int mb) const { return units_ ? umb_bytes_[static_cast<size_t>(d) * m_ + mb] : mb_bytes_[d]; }
   double act_b(int s, int mb) const { return units_ ? uact_b_[um(s, mb)] : pb_->stages[s].act_b_bytes; }
   double act_w(int s, int mb) const { return units_ ? uact_w_[um(s, mb)] : pb_->stages[s].act_w_bytes; }
+  // What a separate B makes for its W (live from the B's start to the W's end); 0 with fused backwards.
+  double w_grad(int s, int mb) const {
+    return !split_ ? 0.0 : units_ ? uw_grad_[um(s, mb)] : pb_->stages[s].w_grad_bytes;
+  }
   // What F keeps until R (when the (stage, mb) recomputes) or B / W.
   double kept(int s, int mb) const { return units_ ? ukept_[um(s, mb)] : pb_->stages[s].kept(); }
   double offload_bytes(int s, int mb) const { return units_ ? uoffload_[um(s, mb)] : offload_bytes_[s]; }

@@ -148,7 +148,7 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
     const LayerCost& c = costs.layers[l];
     if (!(c.f_ms >= 0 && c.b_ms >= 0 && c.w_ms >= 0) || !std::isfinite(c.f_ms + c.b_ms + c.w_ms))
       throw InputError("costs: layer " + std::to_string(l) + " has a negative or non-finite time");
-    for (double bytes : {c.act_b_bytes, c.act_w_bytes, c.state_bytes, c.out_bytes})
+    for (double bytes : {c.act_b_bytes, c.act_w_bytes, c.w_grad_bytes, c.state_bytes, c.out_bytes})
       if (!(bytes >= 0) || !std::isfinite(bytes))
         throw InputError("costs: layer " + std::to_string(l) + " has negative or non-finite bytes");
   }

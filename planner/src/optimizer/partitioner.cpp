@@ -199,7 +199,7 @@ std::vector<int> lpt_stage_devices(const std::vector<double>& stage_weight, cons
 
 StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
   const int L = costs.num_layers();
-  for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_, &f_pair_, &b_pair_, &w_pair_, &f_fixed_, &b_fixed_,
+  for (auto* v : {&f_, &b_, &w_, &state_, &param_, &act_b_, &act_w_, &w_grad_, &f_pair_, &b_pair_, &w_pair_, &f_fixed_, &b_fixed_,
                   &w_fixed_, &kv_, &score_})
     v->assign(L + 1, 0.0);
   out_bytes_.resize(L);
@@ -212,6 +212,7 @@ StageCostCache::StageCostCache(const CostTable& costs) : memory_(costs) {
     param_[l + 1] = param_[l] + c.param_bytes;
     act_b_[l + 1] = act_b_[l] + c.act_b_bytes;
     act_w_[l + 1] = act_w_[l] + c.act_w_bytes;
+    w_grad_[l + 1] = w_grad_[l] + c.w_grad_bytes;
     out_bytes_[l] = c.out_bytes;
     f_pair_[l + 1] = f_pair_[l] + c.f_pair_ms;
     b_pair_[l + 1] = b_pair_[l] + c.b_pair_ms;
@@ -233,6 +234,7 @@ StageCost StageCostCache::stage(int i, int j) const {
   c.param_bytes = param_[j] - param_[i];
   c.act_b_bytes = act_b_[j] - act_b_[i];
   c.act_w_bytes = act_w_[j] - act_w_[i];
+  c.w_grad_bytes = w_grad_[j] - w_grad_[i];
   c.out_bytes = out_bytes_[j - 1];
   c.in_bytes = i > 0 ? out_bytes_[i - 1] : 0.0;
   c.f_pair_ms = f_pair_[j] - f_pair_[i];

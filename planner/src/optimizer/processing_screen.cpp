@@ -55,6 +55,12 @@ struct Job {
 
 bool cancelled(const std::atomic<bool>* cancel) { return cancel && cancel->load(std::memory_order_relaxed); }
 
+// Why a processing does not apply, for its trial. The trial names its processing: check_slices_runnable's
+// "processing" field adds nothing to it.
+std::string trial_error(const InputError& e) {
+  return e.field() == "processing" ? e.problem() : std::string(e.what());
+}
+
 }  // namespace
 
 std::vector<ScreenedProcessing> prepare_processings(opt::WorkerPool& pool, const CostTable& costs,
@@ -70,12 +76,11 @@ std::vector<ScreenedProcessing> prepare_processings(opt::WorkerPool& pool, const
         p.processing = processings[static_cast<size_t>(i)];
         try {
           p.units = process_sequences(data, cost, p.processing);
-          const std::string unsliceable = slices_problem(p.units, costs);
-          if (!unsliceable.empty()) throw InputError("it makes slices: " + unsliceable);
+          check_slices_runnable(p.units, costs);
           for (const auto& u : p.units) p.slices += u.is_slice();
           p.lower_bound_ms = iteration_lower_bound(costs, cluster, devices, p.units, sim).ms;
         } catch (const InputError& e) {
-          p.error = e.what();
+          p.error = trial_error(e);
         }
       },
       {});
@@ -130,7 +135,7 @@ void screen_processings(opt::WorkerPool& pool, const CostTable& costs, const Clu
           w.schedules.resize(static_cast<size_t>(LP * P));
           w.set_up = true;
         } catch (const InputError& e) {
-          w.error = e.what();
+          w.error = trial_error(e);
         }
       },
       {});
@@ -160,7 +165,7 @@ void screen_processings(opt::WorkerPool& pool, const CostTable& costs, const Clu
                 false);
             o.ok = r.ok, o.fits = r.fits_memory, o.ms = r.iteration_ms;
           } catch (const InputError& e) {
-            o.error = e.what();
+            o.error = trial_error(e);
           }
           o.ran = true;
           return;

@@ -61,7 +61,7 @@ class StageCostCache {
  private:
   StageMemoryTable memory_;
   // Prefix sums, index l = sum over layers [0, l).
-  std::vector<double> f_, b_, w_, state_, param_, act_b_, act_w_;
+  std::vector<double> f_, b_, w_, state_, param_, act_b_, act_w_, w_grad_;
   std::vector<double> f_pair_, b_pair_, w_pair_, f_fixed_, b_fixed_, w_fixed_;  // the per-unit split
   std::vector<double> kv_;     // keys and values (known ones), for slices' gradient carries
   std::vector<double> score_;  // attention scores (of act_b_), which units scale by attention area

@@ -101,14 +101,16 @@ struct DeviceStats {
   double send_bytes = 0;
   // Memory policies: time spent in R, the host link's busy time (both directions), bytes R
   // re-created and bytes offloaded over the iteration, and the activation peak split into bytes F
-  // kept, bytes R re-created and slices' key/value gradient carries (peak_activation_bytes = kept +
-  // recomputed + carried), with the bytes that sat on the host at that moment.
+  // kept, bytes R re-created, slices' key/value gradient carries and the output gradients separate Bs
+  // made for their Ws (peak_activation_bytes = kept + recomputed + carried + w_grad), with the bytes
+  // that sat on the host at that moment.
   double recompute_ms = 0;
   double host_copy_ms = 0;
   double recomputed_bytes = 0;
   double offloaded_bytes = 0;
   double peak_kept_bytes = 0, peak_recomputed_bytes = 0, peak_offloaded_bytes = 0;
   double peak_carried_bytes = 0;
+  double peak_w_grad_bytes = 0;
 };
 
 // Communication and optimizer work outside the per-device action lists, for plans with a parallel

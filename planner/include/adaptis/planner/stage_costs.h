@@ -14,6 +14,10 @@ struct StageCost {
   double param_bytes = 0;
   double act_b_bytes = 0;  // per micro-batch, held from F until B
   double act_w_bytes = 0;  // per micro-batch, held from F until W
+  // Per micro-batch, created by a separate B and held until its W ends (LayerCost::w_grad_bytes: the output
+  // gradients the weight gradient reads). No memory policy touches them: F does not make them. A fused BW
+  // frees them as it goes.
+  double w_grad_bytes = 0;
   double out_bytes = 0;    // activation sent to the next stage (and gradient received back)
   double in_bytes = 0;     // activation received from the previous stage
   LayerCost::Parallel parallel;  // the layers' parallel-configuration costs, summed (zero without one)

@@ -23,4 +23,10 @@ std::string slicing_blocker(const CostTable& costs);
 // "" when no unit is a slice or the model can run slices; else the first slice and why it cannot run.
 std::string slices_problem(const std::vector<WorkUnit>& units, const CostTable& costs);
 
+// Throws InputError on field "processing" when slices_problem finds one: the sequence processing that
+// made `units` cut sequences into slices this model cannot run ("processing: it makes slices: unit 3
+// (...) is a slice, but ..."). A caller that names the processing itself shows problem() after it (the
+// CLI's "--pack slice, 2 slices/row: ", an explorer's "re-pack: ...: ", a table row of processings).
+void check_slices_runnable(const std::vector<WorkUnit>& units, const CostTable& costs);
+
 }  // namespace adaptis

@@ -46,6 +46,7 @@ struct UnitStageCost {
   // Held from F until B / W. The stage's attention scores (StageCost::act_score_bytes) scale with the
   // unit's attention area, the rest with its tokens.
   double act_b_bytes = 0, act_w_bytes = 0;
+  double w_grad_bytes = 0;  // created by a separate B, held until its W (StageCost::w_grad_bytes), by tokens
   double out_bytes = 0;                     // sent to the next stage (and its gradient back)
   double in_bytes = 0;                      // received from the previous stage
   // Per-unit checkpointing (StageMemoryPolicy::units): whether this (stage, unit) recomputes, what its F
