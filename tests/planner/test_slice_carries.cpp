@@ -159,26 +159,11 @@ TEST(SliceCarries, ListSchedulerPeaksAreTheSimulators) {
         CostTable c = costs_with_kv(8, kv);
         if (split)
           for (LayerCost& l : c.layers) l.w_ms = 0.5 * l.b_ms, l.act_w_bytes = 200;
-        StageCostCache cache(c);
-        ListScheduleProblem pb;
-        pb.microbatches = static_cast<int>(units->size());
-        pb.num_devices = 4;
-        pb.stage_device = looped_stage_devices(4, 4);
-        const Partition part = even_partition(8, 4);
-        cache.stages(part.bounds, pb.stages);
-        unit_stage_costs(pb.stages, *units, cost_reference(c), pb.unit_costs);
-        const SliceLinks links = slice_links(*units);
-        pb.slice_prev = links.prev;
-        pb.slice_next = links.next;
-        ListSchedulePolicy pol;
-        pol.split_backward = split;
-        ListScheduler ls;
-        const ListScheduleResult lr = ls.run(pb, make_uniform_cluster(4), SimOptions{}, pol, true);
+        const test::ListedAndSimulated run = test::list_schedule_and_simulate(c, *units, 0, split);
+        const ListScheduleResult& lr = run.listed;
         ASSERT_TRUE(lr.ok) << lr.error;
-        Plan p = list_schedule_plan(pb, part, make_uniform_cluster(4), SimOptions{}, pol, "ls");
-        p.units = *units;
-        ASSERT_TRUE(validate_plan(p, 8).ok()) << validate_plan(p, 8).message();
-        const SimResult s = simulate(p, c, make_uniform_cluster(4));
+        ASSERT_TRUE(validate_plan(run.plan, 8).ok()) << validate_plan(run.plan, 8).message();
+        const SimResult& s = run.simulated;
         ASSERT_TRUE(s.ok) << s.error;
         for (int d = 0; d < 4; ++d) {
           EXPECT_NEAR(s.devices[d].peak_memory_bytes, lr.peak_bytes[d], 1e-6) << "device " << d << " kv " << kv;

@@ -147,23 +147,12 @@ TEST(WeightGradMemory, ListSchedulerPeaksAreTheSimulators) {
       for (double w_grad : {0.0, 1500.0}) {  // more than each B frees (act_b 1000)
         CostTable c = split_costs(8, 1.0, 0.5);
         for (LayerCost& l : c.layers) l.w_ms = 0.5 * l.b_ms, l.act_w_bytes = 200, l.w_grad_bytes = w_grad;
-        StageCostCache cache(c);
-        ListScheduleProblem pb;
-        pb.microbatches = static_cast<int>(units.size());
-        pb.num_devices = 4;
-        pb.stage_device = looped_stage_devices(4, 4);
-        const Partition part = even_partition(8, 4);
-        cache.stages(part.bounds, pb.stages);
-        if (with_units) unit_stage_costs(pb.stages, units, cost_reference(c), pb.unit_costs);
-        ListSchedulePolicy pol;
-        pol.split_backward = split;
-        ListScheduler ls;
-        const ListScheduleResult lr = ls.run(pb, make_uniform_cluster(4), SimOptions{}, pol, true);
+        const test::ListedAndSimulated run =
+            test::list_schedule_and_simulate(c, with_units ? units : std::vector<WorkUnit>{}, 8, split);
+        const ListScheduleResult& lr = run.listed;
         ASSERT_TRUE(lr.ok) << lr.error;
-        Plan p = list_schedule_plan(pb, part, make_uniform_cluster(4), SimOptions{}, pol, "ls");
-        if (with_units) p.units = units;
-        ASSERT_TRUE(validate_plan(p, 8).ok()) << validate_plan(p, 8).message();
-        const SimResult s = simulate(p, c, make_uniform_cluster(4));
+        ASSERT_TRUE(validate_plan(run.plan, 8).ok()) << validate_plan(run.plan, 8).message();
+        const SimResult& s = run.simulated;
         ASSERT_TRUE(s.ok) << s.error;
         const std::string at = std::string(with_units ? "units" : "equal") + (split ? " split" : " fused") +
                                " w_grad " + std::to_string(w_grad);

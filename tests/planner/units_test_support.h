@@ -8,10 +8,47 @@
 #include "adaptis/model/cluster.h"
 #include "adaptis/model/cost_table.h"
 #include "adaptis/model/sequence_lengths.h"
+#include "adaptis/planner/list_scheduler.h"
+#include "adaptis/planner/partitioner.h"
 #include "adaptis/planner/plan_builder.h"
+#include "adaptis/planner/simulator.h"
 #include "adaptis/planner/unit.h"
+#include "adaptis/planner/units.h"
 
 namespace adaptis::test {
+
+// The list scheduler's plan on 4 uniform devices, one stage each over an even partition of the table's 8
+// layers, for `units` (with their slice links) or, when there are none, `microbatches` equal micro-batches;
+// and the simulation of that plan, to compare the scheduler's own figures with.
+struct ListedAndSimulated {
+  ListScheduleResult listed;
+  Plan plan;
+  SimResult simulated;
+};
+inline ListedAndSimulated list_schedule_and_simulate(const CostTable& c, const std::vector<WorkUnit>& units,
+                                                     int microbatches, bool split_backward) {
+  ListScheduleProblem pb;
+  pb.microbatches = units.empty() ? microbatches : static_cast<int>(units.size());
+  pb.num_devices = 4;
+  pb.stage_device = looped_stage_devices(4, 4);
+  const Partition part = even_partition(8, 4);
+  StageCostCache(c).stages(part.bounds, pb.stages);
+  if (!units.empty()) {
+    unit_stage_costs(pb.stages, units, cost_reference(c), pb.unit_costs);
+    const SliceLinks links = slice_links(units);
+    pb.slice_prev = links.prev;
+    pb.slice_next = links.next;
+  }
+  ListSchedulePolicy pol;
+  pol.split_backward = split_backward;
+  ListedAndSimulated out;
+  out.listed = ListScheduler().run(pb, make_uniform_cluster(4), SimOptions{}, pol, true);
+  if (!out.listed.ok) return out;
+  out.plan = list_schedule_plan(pb, part, make_uniform_cluster(4), SimOptions{}, pol, "ls");
+  out.plan.units = units;
+  out.simulated = simulate(out.plan, c, make_uniform_cluster(4));
+  return out;
+}
 
 // Layers whose F time is a token part, a pair part and a fixed part at a reference of 1000 tokens /
 // 500000 pairs (one sequence of 1000), B = 2F, no W. Each layer keeps 1000 bytes per reference
