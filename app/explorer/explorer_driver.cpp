@@ -134,8 +134,10 @@ bool ExplorerDriver::report_lengths(Explorer& ex) {
     }
   }
   if (lengths_next_ && !lengths_read_.running()) {
-    lengths_read_.start(std::move(lengths_next_));
+    std::shared_ptr<const LengthsRequest> next = std::move(lengths_next_);
     lengths_next_.reset();
+    read_lengths(ex, std::move(next));  // the same checks as a request that found no read in flight
+    changed = true;                     // (it may refuse the request at once)
   }
   return changed;
 }

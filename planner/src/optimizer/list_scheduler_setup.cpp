@@ -142,7 +142,7 @@ void ListScheduler::Impl::setup(const ListScheduleProblem& pb, const Cluster& cl
   for (int s = 0; s < S_ && split_; ++s)
     for (int mb = 0; mb < m_; ++mb) {
       double& room = headroom_[pb.stage_device[s]];
-      room = std::max(room, w_grad(s, mb) - (units_ ? uact_b_[um(s, mb)] : pb.stages[s].act_b_bytes));
+      room = std::max(room, w_grad(s, mb) - act_b(s, mb));
     }
   for (int d = 0; d < D_; ++d) limit_[d] = cluster.devices[d].memory_limit();
   // The cap is only enforceable when one micro-batch fits next to the static state; otherwise

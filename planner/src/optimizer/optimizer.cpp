@@ -112,8 +112,6 @@ bool entry_better(const Entry& a, const Entry& b) {
   return better(score(a), score(b), 1e-6);
 }
 
-int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
-
 void check_options(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& o) {
   const int L = costs.num_layers();
   if (L < 1) throw InputError("optimize: the cost table" + (costs.model.empty() ? "" : " '" + costs.model + "'") +
@@ -132,10 +130,7 @@ void check_options(const CostTable& costs, const Cluster& cluster, const Optimiz
   if (o.units.empty() && o.microbatches < 1)
     throw InputError("microbatches", "must be at least 1, got " + std::to_string(o.microbatches));
   check_problem_size({L, o.devices, m, o.devices});
-  if (o.threads < 0 || o.threads > max_optimizer_threads())
-    throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
-                                    "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
-                                    std::to_string(o.threads));
+  opt::check_worker_threads(o.threads);
   if (o.max_evaluations < 0)
     throw InputError("max_evaluations", "must be >= 0 (0 = no limit), got " + std::to_string(o.max_evaluations));
   if (o.max_stages_per_device < 0)
@@ -269,7 +264,7 @@ class Optimizer {
         cancel_(cancel),
         ctx_(costs, cluster, o.sim, o.devices, o.units.empty() ? o.microbatches : static_cast<int>(o.units.size()),
              o.max_stages_per_device > 0 ? o.max_stages_per_device : default_max_stages_per_device(costs, o)),
-        pool_(o.threads > 0 ? o.threads : std::min(max_optimizer_threads(), hardware_threads())),
+        pool_(opt::worker_threads(o.threads)),
         start_(o.budget_start.value_or(Clock::now())),
         // The search stops a little before the budget so that replaying the finalists in the
         // simulator still ends inside it.
@@ -963,7 +958,7 @@ const char* stop_reason_name(StopReason r) {
   }
   return "?";
 }
-int max_optimizer_threads() { return std::min(256, 4 * hardware_threads()); }
+int max_optimizer_threads() { return std::min(256, 4 * opt::hardware_threads()); }
 
 OptimizeResult optimize(const CostTable& costs, const Cluster& cluster, const OptimizeOptions& opt,
                         const OptimizeCallback& on_progress, const std::atomic<bool>* cancel) {

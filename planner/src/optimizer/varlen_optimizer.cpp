@@ -8,7 +8,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <thread>
 
 #include "adaptis/model/error.h"
 #include "adaptis/planner/lower_bound.h"
@@ -34,8 +33,6 @@ constexpr double kMemoryBindsSlowdown = 1.05;
 constexpr size_t kScreenBatch = 8;
 // A plan this close to the lowest bound (relative) has reached it: rounding in the schedulers' sums.
 constexpr double kBoundTolerance = 1e-9;
-
-int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 // The processings that get the checkpointing search: the best by the screen, and those whose rows have the
 // fewest tokens in slices that later slices read (a row's slices before its last), since with checkpointing
@@ -120,9 +117,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
     throw InputError("devices", "asks for " + std::to_string(o.search.devices) + " devices but the cluster '" +
                      cluster.name + "' has " + std::to_string(cluster.num_devices()));
   if (!(o.search.time_limit_s > 0)) throw InputError("time_limit_s", "the time budget must be a positive number of seconds");
-  if (o.search.threads < 0 || o.search.threads > max_optimizer_threads())
-    throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
-                                    "] (0 = all hardware threads), got " + std::to_string(o.search.threads));
+  opt::check_worker_threads(o.search.threads);
   if (o.finalists < 1) throw InputError("optimize: finalists must be >= 1");
   check_sequence_lengths(data, o.allow_slicing);
   const int D = o.search.devices;
@@ -135,7 +130,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   // The screen and the checkpointing search run on this pool; the full searches have their own (it is gone
   // by then).
   std::optional<opt::WorkerPool> pool;
-  pool.emplace(o.search.threads > 0 ? o.search.threads : std::min(max_optimizer_threads(), hardware_threads()));
+  pool.emplace(opt::worker_threads(o.search.threads));
   // A model whose layers cannot run slices (a Mamba scan) is offered none: packing without slicing only.
   const bool can_slice = o.allow_slicing && slicing_blocker(costs).empty();
   std::vector<SequenceProcessing> candidates =
@@ -254,11 +249,11 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   }
   // (A screened plan at the bound fits and is the fastest of all, so memory does not bind then.)
   const bool memory_binds = fit_ms == 0 || fit_ms > kMemoryBindsSlowdown * any_ms;
-  if (memory_binds && !(cancel && cancel->load())) {
+  if (memory_binds && !cancelled()) {
     checkpoint_tried = true;
     double closest = 0;
     for (size_t i : checkpoint_candidates(order, procs)) {
-      if (cancel && cancel->load()) break;
+      if (cancelled()) break;
       if (found.found && at_bound(found.ms)) {
         ended_early = true;
         break;
@@ -298,7 +293,7 @@ VarlenOptimizeResult optimize_lengths(const CostTable& costs, const Cluster& clu
   double best_fit_ms = best_screen_fit(screened);
   if (found.found && (best_fit_ms == 0 || found.ms < best_fit_ms)) best_fit_ms = found.ms;
   for (size_t k = 0; k < n_final; ++k) {
-    if (cancel && cancel->load()) break;
+    if (cancelled()) break;
     if (at_bound(best_fit_ms)) {
       ended_early = true;
       break;

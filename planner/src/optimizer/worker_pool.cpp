@@ -1,8 +1,24 @@
 #include "worker_pool.h"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
+
+#include "adaptis/model/error.h"
+#include "adaptis/planner/optimizer.h"
 
 namespace adaptis::opt {
+
+int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+void check_worker_threads(int threads) {
+  if (threads < 0 || threads > max_optimizer_threads())
+    throw InputError("threads", "must be in [0, " + std::to_string(max_optimizer_threads()) +
+                                    "] (0 = all hardware threads; at most 4 per hardware thread and 256), got " +
+                                    std::to_string(threads));
+}
+
+int worker_threads(int threads) { return threads > 0 ? threads : std::min(max_optimizer_threads(), hardware_threads()); }
 
 WorkerPool::WorkerPool(int threads) {
   if (threads < 1) threads = 1;

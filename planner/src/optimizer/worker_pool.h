@@ -11,6 +11,13 @@
 
 namespace adaptis::opt {
 
+// At least 1.
+int hardware_threads();
+// The optimizers' `threads` option (OptimizeOptions::threads): InputError on field "threads" outside
+// [0, max_optimizer_threads()]; and the workers it asks for (0 = one per hardware thread, within that cap).
+void check_worker_threads(int threads);
+int worker_threads(int threads);
+
 class WorkerPool {
  public:
   explicit WorkerPool(int threads);
